@@ -1,0 +1,61 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layout: C cores and shims are tiny targets of their own, each concern is one library,
+// executables only parse arguments and call libraries, tests mirror the targets.
+let package = Package(
+    name: "MigrationInstrument",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "memeater", targets: ["Memeater"]),
+        .executable(name: "pingmon", targets: ["PingMonitorCLI"]),
+        .executable(name: "migverify", targets: ["MigVerifyCLI"]),
+        .library(name: "MemeaterKit", targets: ["MemeaterKit"]),
+        .library(name: "PingMonitor", targets: ["PingMonitor"]),
+        .library(name: "Lab", targets: ["Lab"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        // MARK: memeater — runs inside the guest
+        // Hot loops, page stamping, verification and rate timing.
+        .target(name: "CMemeater"),
+        .target(name: "MemeaterKit", dependencies: ["CMemeater"]),
+        .executableTarget(
+            name: "Memeater",
+            dependencies: [
+                "MemeaterKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // MARK: pingmon — ICMP probing with capture timestamps
+        .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+        .target(
+            name: "PingMonitor",
+            dependencies: ["CPcap", .product(name: "Histogram", package: "hdrhistogram-swift")]
+        ),
+        .executableTarget(
+            name: "PingMonitorCLI",
+            dependencies: ["PingMonitor", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+
+        // MARK: libvirt, the lab and the verifier
+        .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
+        .target(name: "Libvirt", dependencies: ["CLibvirt"]),
+        .target(name: "Lab", dependencies: ["Libvirt"]),
+        .executableTarget(
+            name: "MigVerifyCLI",
+            dependencies: ["Lab", "Libvirt", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+
+        // MARK: tests
+        .testTarget(name: "MemeaterKitTests", dependencies: ["MemeaterKit", "CMemeater"]),
+        .testTarget(name: "MemeaterTests", dependencies: ["MemeaterKit"]),
+        .testTarget(name: "PingMonitorTests", dependencies: ["PingMonitor"]),
+        .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
+        .testTarget(name: "LabTests", dependencies: ["Lab", "Libvirt"]),
+    ]
+)

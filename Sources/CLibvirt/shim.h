@@ -1,0 +1,5 @@
+#ifndef CLIBVIRT_SHIM_H
+#define CLIBVIRT_SHIM_H
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#endif
