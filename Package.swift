@@ -53,7 +53,7 @@ let package = Package(
 
         // MARK: tests
         .testTarget(name: "MemeaterKitTests", dependencies: ["MemeaterKit", "CMemeater"]),
-        .testTarget(name: "MemeaterTests", dependencies: ["MemeaterKit"]),
+        .testTarget(name: "MemeaterTests", dependencies: ["Memeater"]),
         .testTarget(name: "PingMonitorTests", dependencies: ["PingMonitor"]),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Libvirt"]),

@@ -48,7 +48,8 @@ uint64_t me_pacer_due(me_pacer *pacer, uint64_t now_ns) {
     if (pacer->units_per_second <= 0) return UINT64_MAX;
     if (now_ns <= pacer->start_ns) return 0;
     double elapsed_s = (double)(now_ns - pacer->start_ns) / (double)NS_PER_SECOND;
-    uint64_t owed = (uint64_t)floor(elapsed_s * pacer->units_per_second);
+    /* The epsilon keeps exact products (2.010 s x 1000/s) from rounding down a unit. */
+    uint64_t owed = (uint64_t)floor(elapsed_s * pacer->units_per_second + 1e-6);
     if (owed <= pacer->done) return 0;
     uint64_t due = owed - pacer->done;
     uint64_t allowance = (uint64_t)ceil((double)pacer->max_lag_ns / (double)NS_PER_SECOND * pacer->units_per_second);

@@ -67,10 +67,13 @@ build_all() {
     (cd "$REPO_ROOT" && swift build >&2) || die "swift build failed"
 }
 
-# Builds the fully static memeater that runs inside a minimal guest. Prints its path.
+# Builds the fully static memeater that runs inside a minimal guest (glibc, no shared
+# libraries needed) and prints the path of a stripped copy, small enough for an initramfs.
 build_static_memeater() {
     log "swift build memeater (static, release)"
     (cd "$REPO_ROOT" && swift build -c release --product memeater -Xswiftc -static-executable \
         --scratch-path .build-static >&2) || die "static build of memeater failed"
-    echo "$REPO_ROOT/.build-static/release/memeater"
+    strip -o "$REPO_ROOT/.build-static/memeater-guest" "$REPO_ROOT/.build-static/release/memeater" \
+        || die "strip of the static memeater failed"
+    echo "$REPO_ROOT/.build-static/memeater-guest"
 }

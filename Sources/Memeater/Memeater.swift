@@ -1,0 +1,254 @@
+import ArgumentParser
+import MemeaterKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `memeater`: dirties a memory region at a set rate of unique pages per second and proves
+/// afterwards that every page holds what was last written there.
+struct Memeater: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "memeater",
+        abstract: "Dirty memory at a set rate and verify its integrity (for live-migration tests).",
+        discussion: """
+            Every write stamps the page with its index, a generation and a checksum, and changes every \
+            rewritten byte, so that zero-page detection, page hashing and XBZRLE cannot hide it. Before \
+            each rewrite the page is checked against what was last written there; a stale or foreign page \
+            is an integrity error. Exit status: 0 intact, 1 integrity errors or a runtime failure, 64 bad usage.
+            """,
+        subcommands: [Run.self, Serve.self]
+    )
+}
+
+extension PagePattern: ExpressibleByArgument {}
+extension HugePagePolicy: ExpressibleByArgument {}
+
+/// Options that define the region and its load, shared by `run` and `serve`.
+struct RegionOptions: ParsableArguments {
+    @Option(name: .customLong("size-mib"), help: "Region size in MiB (any whole number; must fit in MemAvailable).")
+    var sizeMiB: Int
+
+    @Option(name: .customLong("rate-mib-per-second"), parsing: .unconditional, help: "Target rate in unique MiB dirtied per second; 0 = as fast as possible.")
+    var rateMiBPerSecond: Double?
+
+    @Option(parsing: .unconditional, help: "Target rate in unique pages dirtied per second; 0 = as fast as possible. Excludes --rate-mib-per-second.")
+    var ratePagesPerSecond: Double?
+
+    @Option(help: "Worker threads; each owns an equal share of the region.")
+    var threads: Int = 1
+
+    @Option(help: "Page selection: \(PagePattern.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var pattern: PagePattern = .sequential
+
+    @Option(help: "Hot-set pattern: share of the pages in the hot set, in (0, 1).")
+    var hotFraction: Double = 0.1
+
+    @Option(help: "Hot-set pattern: share of the writes that go to the hot set, in [0, 1].")
+    var hotProbability: Double = 0.9
+
+    @Option(help: "Seed for the page patterns and page contents; the same seed gives the same run.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Bytes rewritten in each page per write, a multiple of 8 from 32 (header only) to the page size (default: the page size).")
+    var bytesPerPageWrite: Int?
+
+    @Flag(help: "mlock the region so that it cannot be swapped.")
+    var lockMemory = false
+
+    @Option(help: "Transparent huge pages for the region: system, on, off.")
+    var hugePages: HugePagePolicy = .system
+
+    @Option(help: "Interval of progress reports (JSON lines with --json), in milliseconds.")
+    var reportIntervalMilliseconds: Int = 100
+
+    @Flag(help: "Write progress as JSON lines and, as the last line, a JSON summary.")
+    var json = false
+
+    func validate() throws {
+        if rateMiBPerSecond != nil && ratePagesPerSecond != nil {
+            throw ValidationError("give the rate either in MiB/s or in pages/s, not both")
+        }
+        guard reportIntervalMilliseconds >= 1 else {
+            throw ValidationError("report interval must be at least 1 ms, got \(reportIntervalMilliseconds)")
+        }
+        // Everything that needs no memory is checked now, before a byte is allocated.
+        do {
+            try makeConfiguration().validate(pageSizeBytes: SystemInfo.pageSizeBytes, availableMemoryBytes: nil)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    /// The rate as given; nil when none was.
+    var rate: DirtyRate? {
+        if let mib = rateMiBPerSecond { return .mibPerSecond(mib) }
+        if let pages = ratePagesPerSecond { return .pagesPerSecond(pages) }
+        return nil
+    }
+
+    func makeConfiguration() -> MemeaterConfiguration {
+        MemeaterConfiguration(
+            sizeMiB: sizeMiB, rate: rate ?? .mibPerSecond(0), threads: threads, pattern: pattern,
+            hotFraction: hotFraction, hotProbability: hotProbability, seed: seed,
+            bytesPerWrite: bytesPerPageWrite ?? SystemInfo.pageSizeBytes, lockMemory: lockMemory, hugePages: hugePages)
+    }
+
+    /// Allocates and stamps the region, refusing sizes above MemAvailable.
+    func makeSession() throws -> MemeaterSession {
+        let engine = try DirtyingEngine(configuration: makeConfiguration(), availableMemoryBytes: try SystemInfo.availableMemoryBytes())
+        return MemeaterSession(engine: engine)
+    }
+}
+
+extension Memeater {
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Dirty the region for a duration (or until SIGINT/SIGTERM), then verify every page.",
+            discussion: "SIGUSR1 prints a summary without stopping. Without a rate, dirties as fast as possible."
+        )
+
+        @OptionGroup var region: RegionOptions
+
+        @Option(help: "How long to dirty, in seconds (default: until SIGINT or SIGTERM).")
+        var durationSeconds: Double?
+
+        @Flag(help: "Skip the whole-region verification after dirtying.")
+        var noFinalVerify = false
+
+        func validate() throws {
+            if let duration = durationSeconds, !(duration >= 0 && duration.isFinite) {
+                throw ValidationError("duration must be a non-negative number of seconds, got \(duration)")
+            }
+        }
+
+        func run() throws {
+            SignalLoop.blockSignals()
+            let session = try region.makeSession()
+            try session.engine.start()
+            let output = ReportOutput(json: region.json)
+            _ = SignalLoop.run(
+                intervalMilliseconds: region.reportIntervalMilliseconds, durationSeconds: durationSeconds,
+                tick: { output.progress(session.sample()) },
+                summaryRequested: { output.interimSummary(session.summary()) })
+            session.engine.stop()
+            if !noFinalVerify { session.verifyAll() }
+            let summary = session.summary()
+            output.finalSummary(summary)
+            if summary.integrityErrors > 0 { throw ExitCode.failure }
+        }
+    }
+
+    struct Serve: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Hold the region and obey a line-based JSON control protocol on a TCP port.",
+            discussion: """
+                One JSON object per line, one reply line each: {"command":"info"}, {"command":"stats"}, \
+                {"command":"set-rate","mibPerSecond":R} (or "pagesPerSecond"), {"command":"pause"}, \
+                {"command":"resume"}, {"command":"verify-all"}, {"command":"reset-stall"}, \
+                {"command":"corrupt-page","page":N} (fault injection for testing checks), {"command":"stop"}. \
+                Replies carry "ok":true, or "ok":false with an "error"; a bad request never stops the server. \
+                Starts paused unless a rate is given. Runs until stop, SIGINT or SIGTERM.
+                """
+        )
+
+        @OptionGroup var region: RegionOptions
+
+        @Option(help: "TCP port to listen on (0 = any free port, printed at start).")
+        var port: Int
+
+        @Option(help: "IPv4 address to listen on.")
+        var listenAddress: String = "0.0.0.0"
+
+        func validate() throws {
+            guard (0...65535).contains(port) else { throw ValidationError("port must be 0-65535, got \(port)") }
+        }
+
+        func run() throws {
+            SignalLoop.blockSignals()
+            let session = try region.makeSession()
+            session.engine.isPaused = region.rate == nil
+            let handler = ControlHandler(session: session, onStop: { SignalLoop.requestStop() })
+            let server = try ControlServer(listenAddress: listenAddress, port: port, handler: handler)
+            try session.engine.start()
+            try server.start()
+            let output = ReportOutput(json: region.json)
+            output.listening(address: server.listenAddress, port: server.port)
+            let end = SignalLoop.run(
+                intervalMilliseconds: region.reportIntervalMilliseconds, durationSeconds: nil,
+                tick: { output.progress(session.sample()) },
+                summaryRequested: { output.interimSummary(session.summary()) })
+            // Let the client that sent `stop` read its reply before the connection closes.
+            if end == .stopCommand { usleep(50_000) }
+            server.shutdownServer()
+            session.engine.stop()
+            let summary = session.summary()
+            output.finalSummary(summary)
+            if summary.integrityErrors > 0 { throw ExitCode.failure }
+        }
+    }
+}
+
+/// Where reports go: JSON lines on stdout with --json, human text otherwise.
+struct ReportOutput {
+    let json: Bool
+
+    func progress(_ record: ProgressRecord) {
+        guard json else { return }
+        writeLine(encodeLine(record), to: STDOUT_FILENO)
+    }
+
+    func listening(address: String, port: Int) {
+        if json {
+            writeLine(#"{"type":"listening","address":"\#(address)","port":\#(port)}"#, to: STDOUT_FILENO)
+        } else {
+            writeLine("memeater: listening on \(address):\(port)", to: STDOUT_FILENO)
+        }
+    }
+
+    /// SIGUSR1: always human text, on stderr when stdout carries JSON.
+    func interimSummary(_ summary: RunSummary) {
+        writeLine(summary.humanDescription, to: json ? STDERR_FILENO : STDOUT_FILENO)
+    }
+
+    func finalSummary(_ summary: RunSummary) {
+        if json {
+            writeLine(summary.humanDescription, to: STDERR_FILENO)
+            writeLine(encodeLine(summary), to: STDOUT_FILENO)
+        } else {
+            writeLine(summary.humanDescription, to: STDOUT_FILENO)
+        }
+    }
+
+}
+
+/// Writes a whole line straight to a descriptor: no stdio buffer to lose on exit or to interleave.
+func writeLine(_ text: String, to descriptor: Int32) {
+    var bytes = Array((text + "\n").utf8)[...]
+    while !bytes.isEmpty {
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        if written < 0 && errno == EINTR { continue }
+        if written <= 0 { return }
+        bytes = bytes.dropFirst(written)
+    }
+}
+
+/// Prints errors as one line, `memeater: error: ...`, instead of the usage text.
+@main
+enum Main {
+    static func main() {
+        do {
+            var command = try Memeater.parseAsRoot()
+            try command.run()
+        } catch {
+            let code = Memeater.exitCode(for: error)
+            if code == .success || error is ExitCode {
+                Memeater.exit(withError: error)
+            }
+            var message = Memeater.message(for: error)
+            if let memeaterError = error as? MemeaterError { message = memeaterError.description }
+            writeLine("memeater: error: \(message.split(separator: "\n").first ?? "")", to: STDERR_FILENO)
+            Memeater.exit(withError: ExitCode(code == .failure ? 1 : code.rawValue))
+        }
+    }
+}

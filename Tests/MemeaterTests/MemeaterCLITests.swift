@@ -1,0 +1,250 @@
+import Foundation
+import XCTest
+
+/// Runs the real `memeater` binary, as a user or the verifier would.
+final class MemeaterCLITests: XCTestCase {
+    private var binary: URL {
+        // The test bundle sits beside the products it was built with.
+        let testExecutable = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "")
+        return testExecutable.deletingLastPathComponent().appendingPathComponent("memeater")
+    }
+
+    private struct Outcome {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+        var stdoutLines: [String] { stdout.split(separator: "\n").map(String.init) }
+        var stderrLines: [String] { stderr.split(separator: "\n").map(String.init) }
+    }
+
+    private func launch(_ arguments: [String]) throws -> (Process, Pipe, Pipe) {
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: binary.path), "memeater not built at \(binary.path)")
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        return (process, out, err)
+    }
+
+    private func run(_ arguments: [String]) throws -> Outcome {
+        let (process, out, err) = try launch(arguments)
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                       stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    func testBadInputGivesOneLineAndNonZeroExit() throws {
+        let cases: [([String], String)] = [
+            (["run", "--size-mib", "0", "--duration-seconds", "1"], "region size must be at least 1 MiB, got 0 MiB"),
+            (["run", "--size-mib", "16", "--rate-mib-per-second", "-5"], "is negative"),
+            (["run", "--size-mib", "16", "--rate-mib-per-second", "fast"], "'fast' is invalid for '--rate-mib-per-second"),
+            (["run", "--size-mib", "16", "--rate-mib-per-second", "17"], "exceeds what a 16 MiB region of 4096 pages can dirty uniquely in one second"),
+            (["run", "--size-mib", "16", "--pattern", "zigzag"], "'zigzag' is invalid for '--pattern"),
+            (["run", "--size-mib", "16", "--threads", "0"], "thread count 0"),
+            (["run", "--size-mib", "16", "--bytes-per-page-write", "100"], "bytes per page write 100"),
+            (["run", "--size-mib", "16", "--rate-mib-per-second", "1", "--rate-pages-per-second", "1"], "not both"),
+            (["run", "--size-mib", "16777216", "--duration-seconds", "1"], "larger than the"),
+            (["serve", "--size-mib", "16", "--port", "70000"], "port must be 0-65535"),
+            (["run"], "Missing expected argument '--size-mib"),
+            (["explode"], "Unexpected argument 'explode'"),
+        ]
+        for (arguments, fragment) in cases {
+            let outcome = try run(arguments)
+            XCTAssertNotEqual(outcome.status, 0, "\(arguments)")
+            XCTAssertEqual(outcome.stderrLines.count, 1, "\(arguments): \(outcome.stderr)")
+            XCTAssertTrue(outcome.stderr.hasPrefix("memeater: error: "), "\(arguments): \(outcome.stderr)")
+            XCTAssertTrue(outcome.stderr.contains(fragment), "\(arguments): \(outcome.stderr)")
+            XCTAssertEqual(outcome.stdout, "", "\(arguments)")
+        }
+    }
+
+    func testPortInUseIsRefused() throws {
+        let holder = try TCPTestSocket.listen()
+        defer { holder.close() }
+        let outcome = try run(["serve", "--size-mib", "4", "--listen-address", "127.0.0.1", "--port", String(holder.port)])
+        XCTAssertEqual(outcome.status, 1)
+        XCTAssertEqual(outcome.stderrLines, ["memeater: error: TCP port \(holder.port) is already in use"])
+    }
+
+    func testRunPrintsJSONProgressAndSummaryLast() throws {
+        let outcome = try run(["run", "--size-mib", "16", "--rate-mib-per-second", "8", "--threads", "2",
+                               "--pattern", "random", "--duration-seconds", "0.5", "--json"])
+        XCTAssertEqual(outcome.status, 0, outcome.stderr)
+        let lines = outcome.stdoutLines
+        XCTAssertGreaterThanOrEqual(lines.count, 2)
+        let progress = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+        XCTAssertEqual(progress["type"] as? String, "progress")
+        for key in ["timestampSeconds", "targetPagesPerSecond", "achievedPagesPerSecond", "targetMiBPerSecond",
+                    "achievedMiBPerSecond", "pagesVerified", "integrityErrors", "maxStallMicroseconds"] {
+            XCTAssertNotNil(progress[key], "progress lacks \(key)")
+        }
+        let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as? [String: Any])
+        XCTAssertEqual(summary["type"] as? String, "summary")
+        XCTAssertEqual(summary["sizeMiB"] as? Int, 16)
+        XCTAssertEqual(summary["targetMiBPerSecond"] as? Double, 8)
+        XCTAssertEqual(summary["integrityErrors"] as? Int, 0)
+        for key in ["achievedMiBPerSecond", "pagesDirtied", "maxStallMicroseconds", "durationSeconds"] {
+            XCTAssertNotNil(summary[key], "summary lacks \(key)")
+        }
+        XCTAssertGreaterThan(summary["pagesDirtied"] as? Int ?? 0, 0)
+        let verification = try XCTUnwrap(summary["lastVerification"] as? [String: Any])
+        XCTAssertEqual(verification["pagesChecked"] as? Int, 4096)
+        XCTAssertEqual(verification["badPagesTotal"] as? Int, 0)
+    }
+
+    func testSIGINTStopsWithSummary() throws {
+        let (process, out, _) = try launch(["run", "--size-mib", "8", "--rate-mib-per-second", "4", "--json"])
+        let reader = LineReader(out.fileHandleForReading)
+        XCTAssertNotNil(reader.nextLine(), "a first progress line")
+        process.interrupt()
+        var last: String?
+        while let line = reader.nextLine() { last = line }
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        XCTAssertTrue(last?.contains(#""type":"summary""#) == true, last ?? "no output")
+    }
+
+    func testControlProtocolEndToEnd() throws {
+        let (process, out, _) = try launch(["serve", "--size-mib", "16", "--port", "0", "--listen-address", "127.0.0.1",
+                                            "--threads", "2", "--json", "--report-interval-milliseconds", "50"])
+        defer { if process.isRunning { process.terminate() } }
+        let reader = LineReader(out.fileHandleForReading)
+        let listening = try XCTUnwrap(reader.nextLine())
+        let announced = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(listening.utf8)) as? [String: Any])
+        let port = try XCTUnwrap(announced["port"] as? Int)
+        let client = try TCPTestSocket.connect(port: port)
+        defer { client.close() }
+
+        func request(_ line: String) throws -> [String: Any] {
+            try client.send(line + "\n")
+            let reply = try XCTUnwrap(client.readLine(), "no reply to \(line)")
+            return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(reply.utf8)) as? [String: Any])
+        }
+
+        XCTAssertEqual(try request(#"{"command":"set-rate","mibPerSecond":4}"#)["ok"] as? Bool, true)
+        XCTAssertEqual(try request(#"{"command":"resume"}"#)["ok"] as? Bool, true)
+        var stats: [String: Any] = [:]
+        for _ in 0..<200 {
+            stats = try XCTUnwrap(try request(#"{"command":"stats"}"#)["stats"] as? [String: Any])
+            if (stats["pagesDirtied"] as? Int ?? 0) > 500 { break }
+            usleep(20_000)
+        }
+        XCTAssertGreaterThan(stats["pagesDirtied"] as? Int ?? 0, 500)
+        XCTAssertEqual(stats["targetMiBPerSecond"] as? Double, 4)
+        XCTAssertEqual(stats["paused"] as? Bool, false)
+
+        let garbage = try request("this is not json")
+        XCTAssertEqual(garbage["ok"] as? Bool, false)
+        XCTAssertNotNil(garbage["error"] as? String)
+        let unknown = try request(#"{"command":"rm -rf /"}"#)
+        XCTAssertEqual(unknown["ok"] as? Bool, false)
+
+        let verification = try XCTUnwrap(try request(#"{"command":"verify-all"}"#)["verification"] as? [String: Any])
+        XCTAssertEqual(verification["badPagesTotal"] as? Int, 0)
+        XCTAssertEqual(verification["pagesChecked"] as? Int, 4096)
+
+        XCTAssertEqual(try request(#"{"command":"stop"}"#)["ok"] as? Bool, true)
+        var last: String?
+        while let line = reader.nextLine() { last = line }
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        XCTAssertTrue(last?.contains(#""type":"summary""#) == true, last ?? "no output")
+    }
+
+    func testHelpDocumentsUnits() throws {
+        let outcome = try run(["run", "--help"])
+        XCTAssertEqual(outcome.status, 0)
+        for option in ["--size-mib", "--rate-mib-per-second", "--rate-pages-per-second", "--threads", "--pattern",
+                       "--duration-seconds", "--bytes-per-page-write", "--report-interval-milliseconds", "--json",
+                       "--lock-memory", "--huge-pages", "--seed"] {
+            XCTAssertTrue(outcome.stdout.contains(option), "help lacks \(option)")
+        }
+        XCTAssertTrue(outcome.stdout.contains("in MiB"))
+        XCTAssertTrue(outcome.stdout.contains("in seconds"))
+    }
+}
+
+/// Reads lines from a pipe, blocking.
+final class LineReader {
+    private let handle: FileHandle
+    private var buffer = Data()
+    init(_ handle: FileHandle) { self.handle = handle }
+
+    func nextLine() -> String? {
+        while true {
+            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
+                buffer.removeSubrange(buffer.startIndex...newline)
+                return line
+            }
+            let chunk = handle.availableData
+            if chunk.isEmpty { return buffer.isEmpty ? nil : String(decoding: buffer, as: UTF8.self) }
+            buffer.append(chunk)
+        }
+    }
+}
+
+/// A minimal blocking TCP socket on loopback for the tests.
+struct TCPTestSocket {
+    let descriptor: Int32
+    let port: Int
+
+    struct Failure: Error, CustomStringConvertible { let description: String }
+
+    private static func loopback(port: Int) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = in_addr_t(0x7f00_0001).bigEndian
+        return address
+    }
+
+    /// Listens on an ephemeral loopback port (to hold a port busy).
+    static func listen() throws -> TCPTestSocket {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = loopback(port: 0)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && Glibc.listen(fd, 1) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard fd >= 0, ok else { throw Failure(description: "cannot listen on loopback") }
+        return TCPTestSocket(descriptor: fd, port: Int(UInt16(bigEndian: address.sin_port)))
+    }
+
+    static func connect(port: Int) throws -> TCPTestSocket {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = loopback(port: port)
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard fd >= 0, result == 0 else { throw Failure(description: "cannot connect to 127.0.0.1:\(port)") }
+        return TCPTestSocket(descriptor: fd, port: port)
+    }
+
+    func send(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        guard Glibc.send(descriptor, bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count else {
+            throw Failure(description: "send failed")
+        }
+    }
+
+    /// Reads one reply line byte by byte (replies are short).
+    func readLine() throws -> String? {
+        var bytes: [UInt8] = []
+        var byte: UInt8 = 0
+        while recv(descriptor, &byte, 1, 0) == 1 {
+            if byte == UInt8(ascii: "\n") { return String(decoding: bytes, as: UTF8.self) }
+            bytes.append(byte)
+        }
+        return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self)
+    }
+
+    func close() { Glibc.close(descriptor) }
+}
