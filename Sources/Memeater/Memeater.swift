@@ -131,7 +131,7 @@ extension Memeater {
                 intervalMilliseconds: region.reportIntervalMilliseconds, durationSeconds: durationSeconds,
                 tick: { output.progress(session.sample()) },
                 summaryRequested: { output.interimSummary(session.summary()) })
-            session.engine.stop()
+            session.stopDirtying()
             if !noFinalVerify { session.verifyAll() }
             let summary = session.summary()
             output.finalSummary(summary)
@@ -181,7 +181,7 @@ extension Memeater {
             // Let the client that sent `stop` read its reply before the connection closes.
             if end == .stopCommand { usleep(50_000) }
             server.shutdownServer()
-            session.engine.stop()
+            session.stopDirtying()
             let summary = session.summary()
             output.finalSummary(summary)
             if summary.integrityErrors > 0 { throw ExitCode.failure }

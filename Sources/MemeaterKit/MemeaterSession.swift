@@ -10,18 +10,31 @@ import Glibc
 public final class MemeaterSession: Sendable {
     public let engine: DirtyingEngine
     private let startedNanoseconds: UInt64
+    private let cpuSecondsAtStart: Double
     private let window: Mutex<(previous: RateWindow, latest: ProgressRecord?)>
     private let lastVerification = Mutex<VerificationReport?>(nil)
+    private let stopped = Mutex<(nanoseconds: UInt64, cpuSeconds: Double)?>(nil)
 
     public init(engine: DirtyingEngine) {
         self.engine = engine
         let now = me_monotonic_ns()
         startedNanoseconds = now
+        cpuSecondsAtStart = processCPUSeconds()
         window = Mutex((RateWindow(uniquePages: engine.statistics().uniquePagesDirtied, monotonicNanoseconds: now), nil))
     }
 
-    /// Seconds since the session started.
-    public var elapsedSeconds: Double { Double(me_monotonic_ns() - startedNanoseconds) / 1e9 }
+    /// Seconds of dirtying: since the session started, until `stopDirtying()` if it was called.
+    public var elapsedSeconds: Double {
+        let end = stopped.withLock { $0 }?.nanoseconds ?? me_monotonic_ns()
+        return Double(end - startedNanoseconds) / 1e9
+    }
+
+    /// Stops the workers and ends the measured duration and CPU time, so that a later
+    /// verification does not dilute the achieved rate.
+    public func stopDirtying() {
+        engine.stop()
+        stopped.withLock { $0 = $0 ?? (me_monotonic_ns(), processCPUSeconds()) }
+    }
 
     /// Verifies every page now and remembers the result: its bad pages count as integrity errors
     /// until the next verification.
@@ -96,7 +109,7 @@ public final class MemeaterSession: Sendable {
             integrityErrors: integrityErrors(statistics),
             maxStallMicroseconds: statistics.maxStallMicroseconds,
             durationSeconds: duration,
-            cpuSeconds: processCPUSeconds(),
+            cpuSeconds: (stopped.withLock { $0 }?.cpuSeconds ?? processCPUSeconds()) - cpuSecondsAtStart,
             lastVerification: lastVerification.withLock { $0 },
             badPages: statistics.badPages
         )

@@ -42,7 +42,7 @@ public struct RunSummary: Sendable, Codable, Equatable {
     public var integrityErrors: UInt64
     public var maxStallMicroseconds: UInt64
     public var durationSeconds: Double
-    /// CPU time (user + system) the process used, in seconds.
+    /// CPU time (user + system) the process used while dirtying (region set-up and final verification excluded), in seconds.
     public var cpuSeconds: Double
     /// The latest whole-region verification (in `run`, the final one), when one ran.
     public var lastVerification: VerificationReport?
