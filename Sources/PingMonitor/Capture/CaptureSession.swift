@@ -1,0 +1,299 @@
+import CPcap
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How finely the capture's timestamps resolve time.
+public enum TimestampPrecision: String, Sendable, Codable {
+    case nano
+    case micro
+    /// A pcapng file: the resolution is set per interface inside the file.
+    case unknown
+}
+
+/// One captured packet. Its pointers belong to libpcap and are valid only until the next read
+/// from the same session.
+public struct CapturedPacket {
+    /// Capture time in nanoseconds since the Unix epoch.
+    public var timeNanoseconds: Int64
+    /// The captured bytes (at most the snapshot length).
+    public var bytes: UnsafeRawBufferPointer
+    /// libpcap's header, for writing the packet to a capture file unchanged.
+    public var header: UnsafePointer<pcap_pkthdr>
+}
+
+/// Owns one libpcap handle (`pcap_t`), live on an interface or reading a file, and closes it in
+/// `deinit`. Each libpcap call is wrapped once and turns a failure into a `PingMonitorError`
+/// that names the interface or file and quotes `pcap_geterr`.
+///
+/// Not thread-safe, except `breakLoop()`, which another thread may call to end a blocking read.
+public final class CaptureSession: @unchecked Sendable {
+    /// The interface or file name, for messages.
+    public let source: String
+    /// True when reading a file.
+    public let isFile: Bool
+    /// The precision of the timestamps delivered (files: as recorded in the file).
+    public private(set) var timestampPrecision: TimestampPrecision = .micro
+    /// How the timestamps were taken.
+    public private(set) var timestampSource: String = ""
+    /// Problems libpcap reported that did not stop the capture.
+    public private(set) var warnings: [String] = []
+    /// The link layer of the packets.
+    public private(set) var linkLayer: LinkLayer = .ethernet
+    private let handle: OpaquePointer
+    /// Multiplier from the header's sub-second field to nanoseconds.
+    private var subsecondScale: Int64 = 1_000
+    /// Packets returned so far (for messages about damaged files).
+    public private(set) var packetsRead = 0
+
+    /// Opens `interface` for live capture. The corresponding C functions are `pcap_create`,
+    /// `pcap_set_*` and `pcap_activate`.
+    ///
+    /// - Parameters:
+    ///   - snapshotLengthBytes: bytes kept of each packet.
+    ///   - bufferSizeBytes: the kernel ring buffer; packets beyond it are dropped and counted.
+    ///   - timeoutMilliseconds: how long the kernel may hold packets to deliver them in batches.
+    public init(interface: String, snapshotLengthBytes: Int, bufferSizeBytes: Int, timeoutMilliseconds: Int) throws {
+        source = interface
+        isFile = false
+        var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
+        guard let created = pcap_create(interface, &errorBuffer) else {
+            throw PingMonitorError.captureFailed(interface: interface, call: "pcap_create", message: Self.text(errorBuffer))
+        }
+        handle = created
+        try check(pcap_set_snaplen(handle, Int32(snapshotLengthBytes)), call: "pcap_set_snaplen")
+        try check(pcap_set_promisc(handle, 0), call: "pcap_set_promisc")
+        try check(pcap_set_timeout(handle, Int32(timeoutMilliseconds)), call: "pcap_set_timeout")
+        try check(pcap_set_buffer_size(handle, Int32(clamping: bufferSizeBytes)), call: "pcap_set_buffer_size")
+        // Software timestamps from the kernel: the same clock (CLOCK_REALTIME) for both directions.
+        if pcap_set_tstamp_type(handle, PCAP_TSTAMP_HOST) != 0 {
+            warnings.append("\(interface): could not select host timestamps; using libpcap's default")
+        }
+        let nanoStatus = pcap_set_tstamp_precision(handle, Int32(PCAP_TSTAMP_PRECISION_NANO))
+        if nanoStatus != 0 {
+            warnings.append("\(interface): nanosecond timestamps not offered (\(String(cString: pcap_statustostr(nanoStatus)))); using microseconds")
+        }
+        let status = pcap_activate(handle)
+        if status < 0 {
+            let message = String(cString: pcap_geterr(handle))
+            let detail = message.isEmpty ? String(cString: pcap_statustostr(status)) : message
+            switch status {
+            case PCAP_ERROR_PERM_DENIED:
+                throw PingMonitorError.permissionDenied(operation: "capture on \(interface)", detail: "pcap_activate: \(detail)")
+            case PCAP_ERROR_NO_SUCH_DEVICE:
+                throw PingMonitorError.interfaceNotFound(interface)
+            default:
+                throw PingMonitorError.captureFailed(interface: interface, call: "pcap_activate", message: detail)
+            }
+        } else if status > 0 {
+            warnings.append("\(interface): pcap_activate: \(String(cString: pcap_statustostr(status))) \(String(cString: pcap_geterr(handle)))")
+        }
+        let precision = pcap_get_tstamp_precision(handle)
+        timestampPrecision = precision == Int32(PCAP_TSTAMP_PRECISION_NANO) ? .nano : .micro
+        subsecondScale = timestampPrecision == .nano ? 1 : 1_000
+        timestampSource = "host: kernel software timestamps (libpcap PCAP_TSTAMP_HOST, CLOCK_REALTIME), taken as each packet passed the capture point of \(interface)"
+        linkLayer = try Self.linkLayer(of: handle, source: interface)
+    }
+
+    /// Opens a capture file (pcap or pcapng). The corresponding C function is
+    /// `pcap_open_offline_with_tstamp_precision`.
+    public init(file path: String) throws {
+        source = path
+        isFile = true
+        let recorded = try Self.recordedPrecision(path: path)
+        var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
+        // Ask for nanoseconds: libpcap scales microsecond files up, so nothing is lost either way.
+        guard let opened = pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer) else {
+            throw PingMonitorError.captureFileOpenFailed(path: path, message: Self.text(errorBuffer))
+        }
+        handle = opened
+        let precision = pcap_get_tstamp_precision(handle)
+        subsecondScale = precision == Int32(PCAP_TSTAMP_PRECISION_NANO) ? 1 : 1_000
+        timestampPrecision = recorded
+        timestampSource = "capture file \(path) (\(recorded == .unknown ? "pcapng" : "pcap, \(recorded.rawValue)second resolution"))"
+        linkLayer = try Self.linkLayer(of: handle, source: path)
+    }
+
+    deinit {
+        pcap_close(handle)
+    }
+
+    /// Keeps only packets matching the BPF `expression`. The corresponding C functions are
+    /// `pcap_compile` and `pcap_setfilter`.
+    public func setFilter(_ expression: String) throws {
+        var program = bpf_program()
+        guard pcap_compile(handle, &program, expression, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
+            throw PingMonitorError.filterFailed(source: source, expression: expression, message: String(cString: pcap_geterr(handle)))
+        }
+        defer { pcap_freecode(&program) }
+        guard pcap_setfilter(handle, &program) == 0 else {
+            throw PingMonitorError.filterFailed(source: source, expression: expression, message: String(cString: pcap_geterr(handle)))
+        }
+    }
+
+    /// The outcome of one read.
+    public enum Read {
+        case packet(CapturedPacket)
+        /// Live: nothing arrived before the timeout.
+        case timeout
+        /// File: end of file. Live: `breakLoop()` was called.
+        case finished
+    }
+
+    /// Reads the next packet. The corresponding C function is `pcap_next_ex`.
+    public func next() throws -> Read {
+        var header: UnsafeMutablePointer<pcap_pkthdr>?
+        var data: UnsafePointer<UInt8>?
+        let status = pcap_next_ex(handle, &header, &data)
+        switch status {
+        case 1:
+            guard let header, let data else { return .timeout }
+            packetsRead += 1
+            let seconds = Int64(header.pointee.ts.tv_sec)
+            let subsecond = Int64(header.pointee.ts.tv_usec)
+            return .packet(CapturedPacket(
+                timeNanoseconds: seconds &* 1_000_000_000 &+ subsecond &* subsecondScale,
+                bytes: UnsafeRawBufferPointer(start: data, count: Int(header.pointee.caplen)),
+                header: UnsafePointer(header)))
+        case 0:
+            return .timeout
+        case PCAP_ERROR_BREAK:
+            return .finished
+        default:
+            let message = String(cString: pcap_geterr(handle))
+            if isFile {
+                throw PingMonitorError.captureFileReadFailed(path: source, packetsRead: packetsRead, message: message)
+            }
+            throw PingMonitorError.captureFailed(interface: source, call: "pcap_next_ex", message: message)
+        }
+    }
+
+    /// Makes a blocked or later `next()` return `.finished`; safe from another thread. The
+    /// corresponding C function is `pcap_breakloop`.
+    public func breakLoop() {
+        pcap_breakloop(handle)
+    }
+
+    /// Makes reads return at once when nothing is waiting. The corresponding C function is
+    /// `pcap_setnonblock`.
+    public func setNonBlocking() throws {
+        var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
+        guard pcap_setnonblock(handle, 1, &errorBuffer) == 0 else {
+            throw PingMonitorError.captureFailed(interface: source, call: "pcap_setnonblock", message: Self.text(errorBuffer))
+        }
+    }
+
+    /// Counters kept by the kernel for this capture. The corresponding C function is `pcap_stats`.
+    public func statistics() throws -> CaptureStatistics {
+        var stats = pcap_stat()
+        guard pcap_stats(handle, &stats) == 0 else {
+            throw PingMonitorError.captureFailed(interface: source, call: "pcap_stats", message: String(cString: pcap_geterr(handle)))
+        }
+        return CaptureStatistics(packetsReceived: Int(stats.ps_recv), packetsDroppedByKernel: Int(stats.ps_drop),
+                                 packetsDroppedByInterface: Int(stats.ps_ifdrop))
+    }
+
+    /// Opens `path` for writing packets from this session. The corresponding C function is `pcap_dump_open`.
+    public func openWriter(path: String) throws -> CaptureFileWriter {
+        guard let dumper = pcap_dump_open(handle, path) else {
+            throw PingMonitorError.captureFileWriteFailed(path: path, message: String(cString: pcap_geterr(handle)))
+        }
+        return CaptureFileWriter(dumper: dumper, path: path)
+    }
+
+    /// The NUL-terminated text libpcap wrote into an error buffer.
+    private static func text(_ buffer: [CChar]) -> String {
+        let bytes = buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private func check(_ status: Int32, call: String) throws {
+        guard status == 0 else {
+            throw PingMonitorError.captureFailed(interface: source, call: call, message: String(cString: pcap_statustostr(status)))
+        }
+    }
+
+    private static func linkLayer(of handle: OpaquePointer, source: String) throws -> LinkLayer {
+        let type = pcap_datalink(handle)
+        switch type {
+        case DLT_EN10MB: return .ethernet
+        case DLT_LINUX_SLL: return .linuxCooked
+        case DLT_LINUX_SLL2: return .linuxCooked2
+        case DLT_RAW, DLT_IPV4: return .rawIP
+        case DLT_NULL: return .null
+        default:
+            let name = pcap_datalink_val_to_name(type).map { String(cString: $0) } ?? "unknown"
+            throw PingMonitorError.unsupportedLinkType(source: source, linkType: type, name: name)
+        }
+    }
+
+    /// The timestamp resolution recorded in a capture file's magic number.
+    private static func recordedPrecision(path: String) throws -> TimestampPrecision {
+        guard let file = fopen(path, "rb") else {
+            throw PingMonitorError.captureFileOpenFailed(path: path, message: errnoDescription(errno))
+        }
+        defer { fclose(file) }
+        var magic: UInt32 = 0
+        guard fread(&magic, 4, 1, file) == 1 else {
+            throw PingMonitorError.captureFileOpenFailed(path: path, message: "shorter than a capture file header")
+        }
+        switch magic {
+        case 0xA1B2_3C4D, 0x4D3C_B2A1: return .nano
+        case 0xA1B2_C3D4, 0xD4C3_B2A1: return .micro
+        default: return .unknown  // pcapng, or not a capture file (libpcap says which next)
+        }
+    }
+}
+
+/// Counters of a live capture, from `pcap_stats`.
+public struct CaptureStatistics: Sendable, Equatable, Codable {
+    /// Packets that passed the filter (Linux: counted by the kernel).
+    public var packetsReceived: Int
+    /// Packets the kernel dropped because the capture buffer was full.
+    public var packetsDroppedByKernel: Int
+    /// Packets the interface dropped (as far as the driver reports it).
+    public var packetsDroppedByInterface: Int
+
+    public init(packetsReceived: Int, packetsDroppedByKernel: Int, packetsDroppedByInterface: Int) {
+        self.packetsReceived = packetsReceived
+        self.packetsDroppedByKernel = packetsDroppedByKernel
+        self.packetsDroppedByInterface = packetsDroppedByInterface
+    }
+}
+
+/// Owns a capture file being written (`pcap_dumper_t`); `close()` flushes and closes it, and
+/// `deinit` closes it if that was not done.
+public final class CaptureFileWriter: @unchecked Sendable {
+    /// The file's path.
+    public let path: String
+    private var dumper: OpaquePointer?
+
+    init(dumper: OpaquePointer, path: String) {
+        self.dumper = dumper
+        self.path = path
+    }
+
+    deinit {
+        if let dumper { pcap_dump_close(dumper) }
+    }
+
+    /// Appends a packet as captured. The corresponding C function is `pcap_dump`.
+    public func write(_ packet: CapturedPacket) {
+        guard let dumper else { return }
+        pcap_dump(UnsafeMutablePointer<UInt8>(dumper), packet.header, packet.bytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
+    }
+
+    /// Flushes and closes the file. The corresponding C functions are `pcap_dump_flush` and
+    /// `pcap_dump_close`.
+    public func close() throws {
+        guard let dumper else { return }
+        self.dumper = nil
+        let flushed = pcap_dump_flush(dumper)
+        let failure = flushed != 0 ? errno : 0
+        pcap_dump_close(dumper)
+        if flushed != 0 {
+            throw PingMonitorError.captureFileWriteFailed(path: path, message: "pcap_dump_flush: \(errnoDescription(failure))")
+        }
+    }
+}

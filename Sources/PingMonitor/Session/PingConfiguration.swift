@@ -1,0 +1,102 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything a live run needs. `validate()` checks it without sending or capturing anything.
+public struct PingConfiguration: Sendable, Equatable {
+    /// Shortest probe interval accepted, in microseconds. pingmon is built for 100 µs and up;
+    /// shorter intervals are best effort (`sender.lateProbes` says whether they were kept).
+    public static let minimumIntervalMicroseconds = 20
+    /// Longest probe interval accepted, in microseconds (1 s).
+    public static let maximumIntervalMicroseconds = 1_000_000
+
+    /// The probed address.
+    public var target: IPv4Address
+    /// The interface to send from and capture on.
+    public var interface: String
+    /// Time between probes, in microseconds.
+    public var intervalMicroseconds: Int
+    /// Stop sending after this many seconds (nil: no limit).
+    public var durationSeconds: Double?
+    /// Stop after this many probes (nil: no limit).
+    public var count: Int?
+    /// Write every captured packet to this pcap file (nanosecond timestamps when offered).
+    public var saveCapturePath: String?
+    /// After the last probe, keep capturing this long for late replies, in milliseconds.
+    public var lingerMilliseconds: Int
+    /// List gaps between replies longer than this, in milliseconds (nil: 5 intervals).
+    public var gapThresholdMilliseconds: Double?
+    /// The target's MAC, to keep only its ARP/RARP frames (nil: learned from its replies).
+    public var targetMAC: MACAddress?
+    /// ICMP identifier of the probes (nil: random).
+    public var identifier: UInt16?
+    /// Kernel capture buffer, in bytes.
+    public var captureBufferBytes: Int
+    /// Targets must lie in one of these networks.
+    public var allowedNetworks: [IPv4Network]
+    /// The checks that decide the verdict.
+    public var verdict: VerdictCriteria
+
+    public init(target: IPv4Address, interface: String, intervalMicroseconds: Int = 1_000, durationSeconds: Double? = nil,
+                count: Int? = nil, saveCapturePath: String? = nil, lingerMilliseconds: Int = 250,
+                gapThresholdMilliseconds: Double? = nil, targetMAC: MACAddress? = nil, identifier: UInt16? = nil,
+                captureBufferBytes: Int = 32 << 20, allowedNetworks: [IPv4Network] = IPv4Network.defaultAllowedTargets,
+                verdict: VerdictCriteria = VerdictCriteria()) {
+        self.target = target
+        self.interface = interface
+        self.intervalMicroseconds = intervalMicroseconds
+        self.durationSeconds = durationSeconds
+        self.count = count
+        self.saveCapturePath = saveCapturePath
+        self.lingerMilliseconds = lingerMilliseconds
+        self.gapThresholdMilliseconds = gapThresholdMilliseconds
+        self.targetMAC = targetMAC
+        self.identifier = identifier
+        self.captureBufferBytes = captureBufferBytes
+        self.allowedNetworks = allowedNetworks
+        self.verdict = verdict
+    }
+
+    /// Checks every setting, and that the interface exists in this network namespace.
+    public func validate() throws {
+        guard allowedNetworks.contains(where: { $0.contains(target) }) else {
+            throw PingMonitorError.targetNotAllowed(target: target, allowed: allowedNetworks)
+        }
+        guard (Self.minimumIntervalMicroseconds...Self.maximumIntervalMicroseconds).contains(intervalMicroseconds) else {
+            throw PingMonitorError.intervalOutOfRange(microseconds: intervalMicroseconds, minimum: Self.minimumIntervalMicroseconds,
+                                                      maximum: Self.maximumIntervalMicroseconds)
+        }
+        if let durationSeconds, !(durationSeconds > 0 && durationSeconds.isFinite) {
+            throw PingMonitorError.invalidSetting(name: "duration", value: "\(durationSeconds) s", expected: "must be a positive number of seconds")
+        }
+        if let count, count < 1 {
+            throw PingMonitorError.invalidSetting(name: "count", value: "\(count)", expected: "must be at least 1 probe")
+        }
+        guard (0...60_000).contains(lingerMilliseconds) else {
+            throw PingMonitorError.invalidSetting(name: "linger", value: "\(lingerMilliseconds) ms", expected: "must be between 0 and 60000 ms")
+        }
+        if let gapThresholdMilliseconds, !(gapThresholdMilliseconds >= 0 && gapThresholdMilliseconds.isFinite) {
+            throw PingMonitorError.invalidSetting(name: "gap threshold", value: "\(gapThresholdMilliseconds) ms", expected: "must be 0 or more milliseconds")
+        }
+        guard (1 << 16...1 << 30).contains(captureBufferBytes) else {
+            throw PingMonitorError.invalidSetting(name: "capture buffer", value: "\(captureBufferBytes) bytes", expected: "must be between 64 KiB and 1 GiB")
+        }
+        if let limit = verdict.maximumDowntimeMilliseconds, !(limit >= 0 && limit.isFinite) {
+            throw PingMonitorError.invalidSetting(name: "maximum downtime", value: "\(limit) ms", expected: "must be 0 or more milliseconds")
+        }
+        try Self.checkInterfaceExists(interface)
+    }
+
+    /// Throws `interfaceNotFound` unless this network namespace has an interface of that name.
+    public static func checkInterfaceExists(_ name: String) throws {
+        guard !name.isEmpty, name.utf8.count < Int(IFNAMSIZ), if_nametoindex(name) != 0 else {
+            throw PingMonitorError.interfaceNotFound(name)
+        }
+    }
+
+    /// Parses a target given on a command line: a numeric IPv4 address.
+    public static func parseTarget(_ text: String) throws -> IPv4Address {
+        guard let address = IPv4Address(text) else { throw PingMonitorError.invalidTarget(text) }
+        return address
+    }
+}

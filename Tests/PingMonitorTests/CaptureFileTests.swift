@@ -1,0 +1,128 @@
+import XCTest
+@testable import PingMonitor
+
+/// Offline analysis of synthetic pcap files through the real libpcap reader, and of broken files.
+final class CaptureFileTests: XCTestCase {
+    override class func tearDown() {
+        Synthetic.removeWrittenFiles()
+        super.tearDown()
+    }
+
+    private let millisecond: Int64 = 1_000_000
+
+    func testNanosecondFileGivesExactFigures() throws {
+        var stream = SyntheticStream(count: 2_000, lost: Set(500...699))
+        stream.start += 123  // a timestamp that only nanosecond resolution keeps
+        var records = stream.records
+        records.append((stream.start + 650 * millisecond, Synthetic.qemuRARP()))
+        records.append((stream.start + 651 * millisecond, Synthetic.gratuitousARP()))
+        records.sort { $0.timeNanoseconds < $1.timeNanoseconds }
+        let path = try Synthetic.write(Synthetic.pcapFile(records), name: "outage-ns.pcap")
+
+        let report = try CaptureFileAnalysis.analyze(path: path, target: Synthetic.target)
+        let result = report.analysis
+        XCTAssertEqual(report.timestampPrecision, .nano)
+        XCTAssertEqual(report.linkLayer, .ethernet)
+        XCTAssertEqual(report.icmpIdentifier, Synthetic.identifier)
+        XCTAssertEqual(report.packetsCaptured, records.count)
+        XCTAssertEqual(result.startEpochNanoseconds, stream.start)
+        XCTAssertEqual(result.sent, 2_000)
+        XCTAssertEqual(result.received, 1_800)
+        XCTAssertEqual(result.lost, 200)
+        XCTAssertEqual(result.downtimeMilliseconds, 201)
+        XCTAssertEqual(result.downtimeLowerBoundMilliseconds, 199)
+        XCTAssertEqual(result.downtimeUpperBoundMilliseconds, 201)
+        XCTAssertEqual(result.intervalMicroseconds, 1_000)
+        XCTAssertEqual(result.intervalSource, "payload")
+        XCTAssertEqual(result.announceFrames.map(\.kind), [.rarp, .gratuitousARP])
+        XCTAssertEqual(result.announceFrames.first?.offsetMilliseconds, 650)
+        XCTAssertEqual(result.repliesResumedAfterFirstAnnounceMilliseconds, 50.05)
+        // The same log analysed directly gives the same figures: the file path loses nothing.
+        var direct = stream.log
+        direct.announces = [
+            AnnounceFrame(kind: .rarp, timeNanoseconds: stream.start + 650 * millisecond, sourceMAC: Synthetic.targetMAC),
+            AnnounceFrame(kind: .gratuitousARP, timeNanoseconds: stream.start + 651 * millisecond, sourceMAC: Synthetic.targetMAC),
+        ]
+        XCTAssertEqual(result, PingAnalyzer.analyze(direct))
+    }
+
+    func testMicrosecondFileIsReportedAsMicrosecond() throws {
+        let stream = SyntheticStream(count: 100, lost: [50])
+        let path = try Synthetic.write(Synthetic.pcapFile(stream.records, nanosecond: false), name: "us.pcap")
+        let report = try CaptureFileAnalysis.analyze(path: path, target: Synthetic.target)
+        XCTAssertEqual(report.timestampPrecision, .micro)
+        XCTAssertEqual(report.analysis.lost, 1)
+        XCTAssertEqual(report.analysis.downtimeMilliseconds, 2)
+        XCTAssertTrue(report.timestampSource.contains("microsecond"), report.timestampSource)
+    }
+
+    func testShortSnapshotStillCountsProbes() throws {
+        // 60 bytes keep the ICMP header but only 18 payload bytes: the 64-bit sequence survives.
+        let stream = SyntheticStream(count: 300, lost: Set(10...19))
+        let path = try Synthetic.write(Synthetic.pcapFile(stream.records, snapshotLength: 60), name: "short.pcap")
+        let result = try CaptureFileAnalysis.analyze(path: path, target: Synthetic.target).analysis
+        XCTAssertEqual(result.sent, 300)
+        XCTAssertEqual(result.lost, 10)
+    }
+
+    func testOtherTargetGivesNothing() throws {
+        let stream = SyntheticStream(count: 10)
+        let path = try Synthetic.write(Synthetic.pcapFile(stream.records), name: "other.pcap")
+        let report = try CaptureFileAnalysis.analyze(path: path, target: IPv4Address(198, 18, 13, 9))
+        XCTAssertEqual(report.analysis.sent, 0)
+        XCTAssertEqual(report.packetsIgnored, 20)
+        XCTAssertEqual(report.warnings, ["no ICMP echo request to 198.18.13.9 in \(path)"])
+    }
+
+    func testTruncatedFileIsATypedError() throws {
+        let whole = Synthetic.pcapFile(SyntheticStream(count: 50).records)
+        let path = try Synthetic.write(Array(whole.dropLast(30)), name: "truncated.pcap")
+        XCTAssertThrowsError(try CaptureFileAnalysis.analyze(path: path, target: Synthetic.target)) { error in
+            guard case PingMonitorError.captureFileReadFailed(let failedPath, let packetsRead, let message) = error else {
+                return XCTFail("unexpected error \(error)")
+            }
+            XCTAssertEqual(failedPath, path)
+            XCTAssertEqual(packetsRead, 99)
+            XCTAssertTrue(message.contains("truncated"), message)
+        }
+    }
+
+    func testGarbageEmptyAndMissingFilesAreTypedErrors() throws {
+        var generator = SplitMix(seed: 11)
+        let garbage = try Synthetic.write((0..<4_096).map { _ in UInt8.random(in: 0...255, using: &generator) }, name: "garbage.pcap")
+        let empty = try Synthetic.write([], name: "empty.pcap")
+        let headerOnly = try Synthetic.write(Array(Synthetic.pcapFile([]).prefix(10)), name: "header.pcap")
+        for path in [garbage, empty, headerOnly, "/nonexistent/pingmon/missing.pcap"] {
+            XCTAssertThrowsError(try CaptureFileAnalysis.analyze(path: path, target: Synthetic.target), path) { error in
+                guard case PingMonitorError.captureFileOpenFailed(let failedPath, let message) = error else {
+                    return XCTFail("unexpected error \(error) for \(path)")
+                }
+                XCTAssertEqual(failedPath, path)
+                XCTAssertFalse(message.isEmpty)
+                XCTAssertFalse((error as? PingMonitorError)?.description.contains("\n") ?? true, "one line")
+            }
+        }
+    }
+
+    func testReportJSONHasTheContractKeys() throws {
+        let stream = SyntheticStream(count: 100, lost: [50])
+        let path = try Synthetic.write(Synthetic.pcapFile(stream.records), name: "contract.pcap")
+        let report = try CaptureFileAnalysis.analyze(path: path, target: Synthetic.target)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(report)
+        XCTAssertFalse(String(decoding: data, as: UTF8.self).contains("\n"), "one line")
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        for key in ["sent", "received", "lost", "downtimeMilliseconds", "downtimeLowerBoundMilliseconds", "downtimeUpperBoundMilliseconds",
+                    "intervalMicroseconds", "timestampPrecision", "announceFrames", "repliesResumedAfterFirstAnnounceMilliseconds",
+                    "sender", "capture"] {
+            XCTAssertNotNil(object[key], "missing key \(key)")
+        }
+        XCTAssertEqual(object["timestampPrecision"] as? String, "nano")
+        let summary = try JSONDecoder().decode(PingResultSummary.self, from: data)
+        XCTAssertEqual(summary.sent, 100)
+        XCTAssertEqual(summary.lost, 1)
+        XCTAssertEqual(summary.downtimeMilliseconds, 2)
+        XCTAssertEqual(summary.timestampPrecision, .nano)
+    }
+}

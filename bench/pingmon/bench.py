@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""pingmon benchmarks (run through bench/pingmon/run.sh, which builds the release binary).
+
+1. Accuracy: outages of known length injected in the target's namespace by one write to
+   net.ipv4.icmp_echo_ignore_all (timed with bash's $EPOCHREALTIME just before and after), while
+   pingmon at 1 ms and at 100 µs, iputils `ping -D -i 0.001` and `fping -i 1 -p 1 -o` probe the
+   same target in the same run. Error = what each tool reports minus the injected outage.
+2. Probe rate: pingmon alone for 30 s at shorter and shorter intervals; sender-side drops
+   (sendto errors), schedule slips, and capture drops from pcap_stats.
+3. Offline analysis throughput on the largest capture saved by step 2 (>= 1 million packets).
+
+Everything runs in two namespaces made here (pmb-<pid>-a, pmb-<pid>-b, 198.18.14.0/24 on a veth
+pair) and deleted by name on exit, also on Ctrl-C.
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+PID = os.getpid()
+NS_PROBER, NS_TARGET = f"pmb-{PID}-a", f"pmb-{PID}-b"
+IF_PROBER, IF_TARGET = f"pmb{PID}a", f"pmb{PID}b"
+ADDR_PROBER, ADDR_TARGET = "198.18.14.1", "198.18.14.2"
+PINGMON_INTERVALS = (1000, 100)
+
+# One write each way; the clock is read right before and after (microsecond resolution).
+INJECTOR = r"""
+export LC_ALL=C
+on0=$EPOCHREALTIME; echo 1 > /proc/sys/net/ipv4/icmp_echo_ignore_all; on1=$EPOCHREALTIME
+sleep "$1"
+off0=$EPOCHREALTIME; echo 0 > /proc/sys/net/ipv4/icmp_echo_ignore_all; off1=$EPOCHREALTIME
+echo "$on0 $on1 $off0 $off1"
+"""
+
+
+def run(*args, check=True):
+    return subprocess.run(args, check=check, capture_output=True, text=True)
+
+
+def in_prober(*args):
+    return ["ip", "netns", "exec", NS_PROBER, *args]
+
+
+def setup():
+    run("ip", "netns", "add", NS_PROBER)
+    run("ip", "netns", "add", NS_TARGET)
+    # Created inside the prober namespace: the veth never exists in the root namespace.
+    run("ip", "-n", NS_PROBER, "link", "add", IF_PROBER, "type", "veth", "peer", "name", IF_TARGET, "netns", NS_TARGET)
+    run("ip", "-n", NS_PROBER, "addr", "add", f"{ADDR_PROBER}/24", "dev", IF_PROBER)
+    run("ip", "-n", NS_TARGET, "addr", "add", f"{ADDR_TARGET}/24", "dev", IF_TARGET)
+    for ns, interface in ((NS_PROBER, IF_PROBER), (NS_TARGET, IF_TARGET)):
+        run("ip", "-n", ns, "link", "set", "lo", "up")
+        run("ip", "-n", ns, "link", "set", interface, "up")
+
+
+def teardown():
+    for ns in (NS_PROBER, NS_TARGET):
+        run("ip", "netns", "delete", ns, check=False)
+
+
+def last_json(text):
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise RuntimeError("pingmon printed nothing on standard output")
+    return json.loads(lines[-1])
+
+
+def ping_figures(output, interval_ms):
+    """Longest gap between ping -D reply timestamps, and lost x interval for that gap."""
+    replies = []
+    for match in re.finditer(r"^\[(\d+\.\d+)\].*icmp_seq=(\d+)", output, re.M):
+        replies.append((float(match.group(1)), int(match.group(2))))
+    best_gap, best_lost = 0.0, 0
+    for (t0, s0), (t1, s1) in zip(replies, replies[1:]):
+        gap = (t1 - t0) * 1000
+        if gap > best_gap:
+            best_gap, best_lost = gap, (s1 - s0 - 1) % 65536
+    return best_gap, best_lost * interval_ms, len(replies)
+
+
+def fping_outage(output):
+    match = re.search(r"outage\(ms\) = ([\d.]+)", output)
+    if not match:
+        raise RuntimeError(f"no outage in fping output: {output.strip()[-300:]}")
+    return float(match.group(1))
+
+
+def accuracy_run(pingmon, outage_ms, warmup_s=0.7, tail_s=0.6):
+    """One outage, measured at once by pingmon at 1 ms and at 100 µs, ping -D and fping at 1 ms."""
+    def start_pingmon(interval_us):
+        return subprocess.Popen(in_prober(pingmon, "--target", ADDR_TARGET, "--interface", IF_PROBER, "--interval-microseconds",
+                                          str(interval_us), "--json", "--quiet", "--linger-milliseconds", "300"),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    monitors = {interval_us: start_pingmon(interval_us) for interval_us in PINGMON_INTERVALS}
+    ping = subprocess.Popen(in_prober("ping", "-D", "-n", "-i", "0.001", ADDR_TARGET), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # -i 1 as well: without it fping paces every probe by its default 10 ms interval, whatever -p says.
+    fping = subprocess.Popen(in_prober("fping", "-i", "1", "-p", "1", "-o", "-l", "-q", ADDR_TARGET),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(warmup_s)
+    injected = run("ip", "netns", "exec", NS_TARGET, "bash", "-c", INJECTOR, "injector", f"{outage_ms / 1000:.3f}")
+    on0, on1, off0, off1 = (float(x) for x in injected.stdout.split())
+    time.sleep(tail_s)
+    for process in (*monitors.values(), ping, fping):
+        process.send_signal(signal.SIGINT)
+    reports = {interval_us: last_json(process.communicate(timeout=60)[0]) for interval_us, process in monitors.items()}
+    ping_out, _ = ping.communicate(timeout=60)
+    _, fping_err = fping.communicate(timeout=60)
+    shortest, longest = (off0 - on1) * 1000, (off1 - on0) * 1000
+    truth = (shortest + longest) / 2
+    uncertainty = (longest - shortest) / 2
+    ping_gap, ping_lost, ping_replies = ping_figures(ping_out, 1.0)
+    row = {
+        "requestedOutageMilliseconds": outage_ms,
+        "injectedMilliseconds": truth,
+        "injectionUncertaintyMilliseconds": uncertainty,
+        "pingGapError": ping_gap - truth,
+        "pingLostTimesIntervalError": ping_lost - truth,
+        "pingReplies": ping_replies,
+        "fpingOutageError": fping_outage(fping_err) - truth,
+        "pingmon": {},
+    }
+    for interval_us, report in reports.items():
+        row["pingmon"][interval_us] = {
+            "gapError": report["downtimeMilliseconds"] - truth,
+            "estimateError": report["downtimeEstimateMilliseconds"] - truth,
+            "inBounds": report["downtimeLowerBoundMilliseconds"] - uncertainty <= truth <= report["downtimeUpperBoundMilliseconds"] + uncertainty,
+            "boundsWidth": report["downtimeUpperBoundMilliseconds"] - report["downtimeLowerBoundMilliseconds"],
+            "sent": report["sent"],
+            "lateProbes": report["sender"]["lateProbes"],
+            # A long RTT means the target's kernel handled probes late (softirq backlog on a busy
+            # machine): the outage then acts on them later than their capture time says.
+            "rttMaximumMicroseconds": report["rttMicroseconds"]["maximum"],
+        }
+    return row
+
+
+def rate_run(pingmon, interval_us, seconds, capture_path):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = run(*in_prober(pingmon, "--target", ADDR_TARGET, "--interface", IF_PROBER, "--interval-microseconds", str(interval_us),
+                            "--duration-seconds", str(seconds), "--save-capture", capture_path, "--json", "--quiet",
+                            "--capture-buffer-mib", "64"), check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    report = last_json(result.stdout)
+    sender, capture = report["sender"], report["capture"]
+    return {
+        "intervalMicroseconds": interval_us,
+        "nominalRatePerSecond": 1e6 / interval_us,
+        "achievedRatePerSecond": sender["probesSent"] / seconds,
+        "probesSent": sender["probesSent"],
+        "sendErrors": sender["sendErrors"],
+        "lateProbes": sender["lateProbes"],
+        "scheduleResets": sender["scheduleResets"],
+        "maximumLatenessMicroseconds": sender["maximumLatenessMicroseconds"],
+        "captureDroppedByKernel": capture["packetsDroppedByKernel"],
+        "requestsMissingFromCapture": report["requestsMissingFromCapture"],
+        "lost": report["lost"],
+        "sendIntervalP99Microseconds": report["sendIntervalMicroseconds"]["p99"],
+        "cpuSeconds": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        "packetsCaptured": report["packetsCaptured"],
+        "live": report,
+        "capturePath": capture_path,
+    }
+
+
+def offline_run(pingmon, capture_path, live, repeats=3):
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = run(pingmon, "analyze", capture_path, "--target", ADDR_TARGET, "--json", check=False)
+        timings.append(time.perf_counter() - start)
+    report = last_json(result.stdout)
+    same = all(report[key] == live[key] for key in ("sent", "received", "lost", "downtimeMilliseconds",
+                                                    "downtimeLowerBoundMilliseconds", "downtimeUpperBoundMilliseconds", "rttMicroseconds"))
+    best = min(timings)
+    return {"packets": report["packetsCaptured"], "bytes": os.path.getsize(capture_path), "bestSeconds": best,
+            "medianSeconds": statistics.median(timings), "packetsPerSecond": report["packetsCaptured"] / best, "identicalToLive": same}
+
+
+def machine():
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    debian = open("/etc/debian_version").read().strip() if os.path.exists("/etc/debian_version") else "?"
+    return f"{os.cpu_count()} vCPU ({model}), Debian {debian}, Linux {platform.release()}"
+
+
+def load():
+    return open("/proc/loadavg").read().split()[0]
+
+
+def fmt(values):
+    magnitudes = [abs(v) for v in values]
+    return f"{statistics.mean(magnitudes):.3f} / {max(magnitudes):.3f}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pingmon", required=True)
+    parser.add_argument("--quick", action="store_true", help="one repeat, three outage lengths, 10 s rate runs")
+    parser.add_argument("--results", default=os.path.join(tempfile.gettempdir(), "pingmon-bench-results.json"))
+    options = parser.parse_args()
+    repeats = 1 if options.quick else 3
+    outages = [20, 100, 500] if options.quick else [20, 50, 100, 200, 500]
+    rate_seconds = 10 if options.quick else 30
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, stop)
+
+    workdir = tempfile.mkdtemp(prefix="pingmon-bench-")
+    results = {"machine": machine(), "loadBefore": load(), "accuracy": [], "rate": [], "offline": None}
+    try:
+        setup()
+        print(f"machine: {results['machine']}", file=sys.stderr)
+        for outage_ms in outages:
+            for _ in range(repeats):
+                row = accuracy_run(options.pingmon, outage_ms)
+                print(f"accuracy {outage_ms} ms: pingmon 1 ms {row['pingmon'][1000]['estimateError']:+.3f}, 100 us "
+                      f"{row['pingmon'][100]['estimateError']:+.3f}, ping gap {row['pingGapError']:+.3f}, fping {row['fpingOutageError']:+.3f}",
+                      file=sys.stderr)
+                results["accuracy"].append(row)
+        for interval_us in (100, 50, 20):
+            path = os.path.join(workdir, f"rate-{interval_us}.pcap")
+            row = rate_run(options.pingmon, interval_us, rate_seconds, path)
+            print(f"rate {interval_us} us: {row['achievedRatePerSecond']:.0f}/s, send errors {row['sendErrors']}, "
+                  f"kernel drops {row['captureDroppedByKernel']}", file=sys.stderr)
+            results["rate"].append(row)
+        biggest = max(results["rate"], key=lambda r: r["packetsCaptured"])
+        results["offline"] = offline_run(options.pingmon, biggest["capturePath"], biggest["live"])
+        results["offline"]["fromIntervalMicroseconds"] = biggest["intervalMicroseconds"]
+    finally:
+        teardown()
+        for name in os.listdir(workdir):
+            os.remove(os.path.join(workdir, name))
+        os.rmdir(workdir)
+    results["loadAfter"] = load()
+    for row in results["rate"]:
+        del row["live"]
+        del row["capturePath"]
+    with open(options.results, "w") as out:
+        json.dump(results, out, indent=1)
+
+    print(f"Machine: {results['machine']}; 1-minute load average {results['loadBefore']} before, {results['loadAfter']} after. "
+          f"Raw results: {options.results}\n")
+    print("Accuracy: mean / max absolute error in ms against the injected outage. In each run one outage is measured at once by "
+          "pingmon at 1 ms and at 100 µs, `ping -D -i 0.001` and `fping -i 1 -p 1 -o`.\n")
+    print("| outage | runs | pingmon 1 ms: estimate | gap | in bounds | pingmon 100 µs: estimate | gap | in bounds | ping -D: gap | lost x 1 ms | fping -o |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for outage_ms in outages:
+        rows = [r for r in results["accuracy"] if r["requestedOutageMilliseconds"] == outage_ms]
+        cells = []
+        for interval_us in PINGMON_INTERVALS:
+            mine = [r["pingmon"][interval_us] for r in rows]
+            cells += [fmt([m["estimateError"] for m in mine]), fmt([m["gapError"] for m in mine]), f"{sum(m['inBounds'] for m in mine)}/{len(mine)}"]
+        print(f"| {outage_ms} ms | {len(rows)} | " + " | ".join(cells) + f" | {fmt([r['pingGapError'] for r in rows])} | "
+              f"{fmt([r['pingLostTimesIntervalError'] for r in rows])} | {fmt([r['fpingOutageError'] for r in rows])} |")
+    slow = [r for r in results["accuracy"] if max(r["pingmon"][i]["rttMaximumMicroseconds"] for i in PINGMON_INTERVALS) > 1000]
+    print(f"\nRuns in which some probe took more than 1 ms to be answered (target kernel busy): {len(slow)} of {len(results['accuracy'])}; "
+          "their pingmon estimate errors: " + ", ".join(f"{r['pingmon'][1000]['estimateError']:+.2f}/{r['pingmon'][100]['estimateError']:+.2f} ms" for r in slow))
+    within = {interval_us: sum(abs(r["pingmon"][interval_us]["estimateError"]) <= interval_us / 1000 + 0.2 for r in results["accuracy"])
+              for interval_us in PINGMON_INTERVALS}
+    print("\npingmon estimate within interval + 0.2 ms: " + ", ".join(f"{within[i]}/{len(results['accuracy'])} runs at {i} µs" for i in PINGMON_INTERVALS)
+          + f"; injection uncertainty at most {max(r['injectionUncertaintyMilliseconds'] for r in results['accuracy']):.3f} ms.\n")
+    print(f"Probe rate, {rate_seconds} s each:\n")
+    print("| interval | nominal rate | achieved rate | sendto errors | probes > 1 interval late | schedule resets | pcap kernel drops | requests missing from capture | lost | pingmon CPU |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for row in results["rate"]:
+        print(f"| {row['intervalMicroseconds']} µs | {row['nominalRatePerSecond']:.0f}/s | {row['achievedRatePerSecond']:.0f}/s | {row['sendErrors']} | "
+              f"{row['lateProbes']} | {row['scheduleResets']} | {row['captureDroppedByKernel']} | {row['requestsMissingFromCapture']} | "
+              f"{row['lost']} | {100 * row['cpuSeconds'] / rate_seconds:.0f} % |")
+    offline = results["offline"]
+    print(f"\nOffline analysis: {offline['packets']} packets ({offline['bytes'] / 1e6:.0f} MB, from the {offline['fromIntervalMicroseconds']} µs run) "
+          f"in {offline['bestSeconds']:.2f} s best / {offline['medianSeconds']:.2f} s median = {offline['packetsPerSecond'] / 1e6:.2f} M packets/s; "
+          f"figures identical to the live run: {offline['identicalToLive']}.")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        teardown()
+        sys.exit(130)
