@@ -1,0 +1,102 @@
+import Foundation
+
+/// What the lab should use to run guests.
+public enum AcceleratorPreference: String, Sendable, Codable, CaseIterable {
+    /// Probe KVM with a bounded boot; fall back to TCG.
+    case auto
+    /// Use KVM without probing.
+    case kvm
+    /// Use TCG without probing.
+    case tcg
+}
+
+/// The outcome of deciding the accelerator, with the evidence.
+public struct AcceleratorDecision: Sendable, Codable, Equatable {
+    /// The accelerator guests run with.
+    public var accelerator: Accelerator
+    /// Why, in one line (e.g. "KVM probe boot printed nothing within 30 s").
+    public var reason: String
+    /// Whether the decision came from the cache of an earlier probe.
+    public var cached: Bool
+}
+
+/// Decides KVM or TCG by booting the guest kernel under KVM for a bounded time.
+///
+/// On machines whose /dev/kvm is a nesting module that cannot run the stock Debian kernel
+/// (`-cpu host` aborts, other models hang in the decompressor), the probe fails fast or
+/// times out and the lab uses TCG. The result is cached per emulator, kernel and CPU flags.
+struct AcceleratorProbe {
+    let configuration: LabConfiguration
+
+    var cachePath: String { "\(configuration.cacheDirectory)/accelerator-probe.json" }
+
+    /// Decisions by probe key (emulator, its version, kernel, CPU flags, KVM modules).
+    typealias Cache = [String: AcceleratorDecision]
+
+    func decide(preference: AcceleratorPreference, emulatorPath: String, image: GuestImage) -> AcceleratorDecision {
+        switch preference {
+        case .kvm: return AcceleratorDecision(accelerator: .kvm, reason: "KVM requested", cached: false)
+        case .tcg: return AcceleratorDecision(accelerator: .tcg, reason: "TCG requested", cached: false)
+        case .auto: break
+        }
+        guard FileManager.default.fileExists(atPath: "/dev/kvm") else {
+            return AcceleratorDecision(accelerator: .tcg, reason: "/dev/kvm does not exist", cached: false)
+        }
+        let key = [emulatorPath, EmulatorChoice.version(of: emulatorPath) ?? "?", image.kernelRelease,
+                   Self.virtualisationFlags(), Self.kvmModules()].joined(separator: "|")
+        var cache = FileManager.default.contents(atPath: cachePath).flatMap { try? JSONDecoder().decode(Cache.self, from: $0) } ?? [:]
+        if var decision = cache[key] {
+            decision.cached = true
+            return decision
+        }
+        let decision = probe(emulatorPath: emulatorPath, image: image)
+        cache[key] = decision
+        if let data = try? JSONEncoder().encode(cache) {
+            try? FileManager.default.createDirectory(atPath: configuration.cacheDirectory, withIntermediateDirectories: true)
+            _ = FileManager.default.createFile(atPath: cachePath, contents: data)
+        }
+        return decision
+    }
+
+    /// Boots the image under KVM with `-cpu host` and no network; KVM works when the guest
+    /// prints its probe marker before the timeout.
+    func probe(emulatorPath: String, image: GuestImage) -> AcceleratorDecision {
+        let console = "\(configuration.stateDirectory)/accelerator-probe.console.log"
+        try? FileManager.default.createDirectory(atPath: configuration.stateDirectory, withIntermediateDirectories: true)
+        try? FileManager.default.removeItem(atPath: console)
+        let timeout = configuration.acceleratorProbeTimeoutSeconds
+        let command = [emulatorPath, "-accel", "kvm", "-cpu", "host", "-machine", "pc", "-m", "256", "-smp", "1",
+                       "-nodefaults", "-display", "none", "-no-reboot", "-nic", "none", "-serial", "file:\(console)",
+                       "-kernel", image.kernelPath, "-initrd", image.initrdPath,
+                       "-append", "console=ttyS0 panic=-1 lab.probe=1"]
+        defer { try? FileManager.default.removeItem(atPath: console) }
+        do {
+            let result = try CommandRunner.capture(command, step: "probe KVM", timeoutSeconds: timeout)
+            let log = (try? String(contentsOfFile: console, encoding: .utf8)) ?? ""
+            if log.contains(GuestConsoleMarker.probeOK) {
+                return AcceleratorDecision(accelerator: .kvm, reason: "KVM probe boot reached userspace", cached: false)
+            }
+            let said = result.output.split(whereSeparator: \.isNewline).prefix(3).joined(separator: " / ")
+            return AcceleratorDecision(accelerator: .tcg,
+                                       reason: "KVM probe boot failed (exit \(result.exitStatus)\(said.isEmpty ? "" : ": \(said)"))",
+                                       cached: false)
+        } catch {
+            return AcceleratorDecision(accelerator: .tcg,
+                                       reason: "KVM probe boot printed no marker within \(Int(timeout)) s", cached: false)
+        }
+    }
+
+    /// `vmx`/`svm`/`hypervisor` flags of the host CPU.
+    static func virtualisationFlags() -> String {
+        guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let flags = cpuinfo.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("flags") }) else { return "" }
+        return flags.split(separator: " ").filter { ["vmx", "svm", "hypervisor"].contains($0) }.joined(separator: ",")
+    }
+
+    /// Loaded KVM modules (e.g. `kvm_intel`, `kvm_pvm`).
+    static func kvmModules() -> String {
+        guard let modules = try? String(contentsOfFile: "/proc/modules", encoding: .utf8) else { return "" }
+        return modules.split(whereSeparator: \.isNewline).compactMap { $0.split(separator: " ").first }
+            .filter { $0.hasPrefix("kvm") }.joined(separator: ",")
+    }
+}

@@ -1,0 +1,206 @@
+import Foundation
+
+/// What a finished command returned.
+public struct CommandResult: Sendable {
+    /// The command that ran.
+    public var command: [String]
+    /// Its exit status (or 128 + signal when it was killed).
+    public var exitStatus: Int32
+    /// Standard output and standard error, interleaved.
+    public var output: String
+    /// Whether it exited with status 0.
+    public var succeeded: Bool { exitStatus == 0 }
+}
+
+/// Runs external commands (`ip`, `nft`, `libvirtd`, `qemu-system-x86_64`, ...) with a
+/// timeout, capturing what they print, and turns failures into ``LabError``s that name the step.
+public enum CommandRunner {
+    /// The search path used for commands: the sbin directories are included because `ip`,
+    /// `libvirtd` and `sshd` live there.
+    static let searchPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    /// Finds an executable on ``searchPath``; `nil` when absent.
+    public static func locate(_ name: String) -> String? {
+        if name.hasPrefix("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
+        for directory in searchPath.split(separator: ":") {
+            let candidate = "\(directory)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    /// Serialises spawning, so that a pipe made for one child never leaks into another
+    /// child spawned at the same moment by another thread.
+    private static let spawnLock = NSLock()
+
+    /// Runs `command` and returns its result, whatever its exit status.
+    ///
+    /// The child is started with `posix_spawn` (not Foundation's `Process`, which only
+    /// notices an exit when every descendant has closed an inherited socket, so a command
+    /// that starts a daemon would never end), with default signal dispositions and mask.
+    ///
+    /// - Parameters:
+    ///   - step: what the lab is doing, for error messages.
+    ///   - timeoutSeconds: the command is killed (SIGKILL) when it runs longer.
+    /// - Throws: ``LabError`` when the command cannot be started or times out.
+    @discardableResult
+    public static func capture(_ command: [String], step: String, timeoutSeconds: Double = 60,
+                               input: String? = nil) throws -> CommandResult {
+        guard let name = command.first else {
+            throw LabError(step: step, reason: "empty command")
+        }
+        guard let executable = locate(name) else {
+            throw LabError(step: step, reason: "command '\(name)' not found on \(searchPath)", command: command)
+        }
+        var environment = ProcessInfo.processInfo.environment
+        environment["PATH"] = searchPath
+        environment["LC_ALL"] = "C"
+
+        spawnLock.lock()
+        var outputPipe: [Int32] = [-1, -1]
+        var inputPipe: [Int32] = [-1, -1]
+        guard pipe(&outputPipe) == 0, pipe(&inputPipe) == 0 else {
+            spawnLock.unlock()
+            throw LabError(step: step, reason: "pipe: \(String(cString: strerror(errno)))", command: command)
+        }
+        for descriptor in outputPipe + inputPipe { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if input != nil {
+            posix_spawn_file_actions_adddup2(&actions, inputPipe[0], 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
+        posix_spawn_file_actions_adddup2(&actions, outputPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, outputPipe[1], 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var emptyMask = sigset_t()
+        sigemptyset(&emptyMask)
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        let argv = command.map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        close(outputPipe[1])
+        close(inputPipe[0])
+        spawnLock.unlock()
+        guard spawned == 0 else {
+            close(outputPipe[0])
+            close(inputPipe[1])
+            throw LabError(step: step, reason: "could not start \(executable): \(String(cString: strerror(spawned)))",
+                           command: command)
+        }
+        if let input {
+            let bytes = Array(input.utf8)
+            var written = 0
+            while written < bytes.count {
+                let count = bytes.withUnsafeBytes { write(inputPipe[1], $0.baseAddress! + written, $0.count - written) }
+                if count <= 0 { break }
+                written += count
+            }
+        }
+        close(inputPipe[1])
+
+        let collected = OutputCollector()
+        let readerDone = DispatchSemaphore(value: 0)
+        let readDescriptor = outputPipe[0]
+        let reader = Thread {
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                var poller = pollfd(fd: readDescriptor, events: Int16(POLLIN), revents: 0)
+                let ready = poll(&poller, 1, 100)
+                if ready == 0 {
+                    if collected.stopRequested { break }
+                    continue
+                }
+                if ready < 0 { if errno == EINTR { continue } else { break } }
+                let count = buffer.withUnsafeMutableBytes { read(readDescriptor, $0.baseAddress, $0.count) }
+                if count <= 0 { break }
+                collected.append(Data(buffer[..<count]))
+            }
+            close(readDescriptor)
+            readerDone.signal()
+        }
+        reader.start()
+
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        var status: Int32 = 0
+        var exitStatus: Int32?
+        while exitStatus == nil {
+            let result = waitpid(pid, &status, WNOHANG)
+            if result == pid {
+                let signal = status & 0x7f
+                exitStatus = signal == 0 ? (status >> 8) & 0xff : 128 + signal
+            } else if result < 0 && errno != EINTR {
+                exitStatus = -1
+            } else if Date() >= deadline {
+                kill(pid, SIGKILL)
+                _ = waitpid(pid, &status, 0)
+                collected.requestStop()
+                _ = readerDone.wait(timeout: .now() + 2)
+                throw LabError(step: step, reason: "timed out after \(Int(timeoutSeconds)) s", command: command,
+                               output: collected.text)
+            } else {
+                usleep(5_000)
+            }
+        }
+        // A daemon started by the command may keep the pipe open: stop reading soon.
+        if readerDone.wait(timeout: .now() + 2) == .timedOut {
+            collected.requestStop()
+            _ = readerDone.wait(timeout: .now() + 1)
+        }
+        return CommandResult(command: command, exitStatus: exitStatus ?? -1, output: collected.text)
+    }
+
+    /// Runs `command` and throws a ``LabError`` naming `step`, the command and its output
+    /// unless it exits with status 0.
+    @discardableResult
+    public static func run(_ command: [String], step: String, timeoutSeconds: Double = 60,
+                           input: String? = nil) throws -> CommandResult {
+        let result = try capture(command, step: step, timeoutSeconds: timeoutSeconds, input: input)
+        guard result.succeeded else {
+            throw LabError(step: step, reason: "exit status \(result.exitStatus)", command: command,
+                           output: result.output)
+        }
+        return result
+    }
+}
+
+/// Collects a child's output from its reader thread.
+private final class OutputCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+    private var stop = false
+
+    var stopRequested: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return stop
+    }
+
+    func requestStop() {
+        lock.lock(); defer { lock.unlock() }
+        stop = true
+    }
+
+    func append(_ chunk: Data) {
+        lock.lock(); defer { lock.unlock() }
+        data.append(chunk)
+    }
+
+    var text: String {
+        lock.lock(); defer { lock.unlock() }
+        return String(decoding: data, as: UTF8.self)
+    }
+}

@@ -1,0 +1,230 @@
+import Foundation
+
+/// Builds (and caches) the full Debian 12 guest: debootstrap (minbase + systemd) into an
+/// ext4 filesystem in a qcow2 disk, with memeater as a systemd service. It boots Debian's
+/// kernel with a small busybox initramfs that loads virtio and ext4 and switches to the disk.
+///
+/// Each guest start uses a fresh copy-on-write overlay of the cached disk in the state
+/// directory, so the cached image is never written to.
+struct DebianGuestBuilder {
+    let configuration: LabConfiguration
+    let memeaterPath: String?
+    var busyboxPath = "/bin/busybox"
+
+    /// Packages added to debootstrap's minbase.
+    static let packages = ["systemd-sysv", "udev", "kmod", "iproute2", "iputils-ping", "iputils-arping"]
+    /// Size of the guest's root filesystem.
+    static let diskSize = "1536M"
+    /// Modules the boot initramfs loads before switching to the disk.
+    static let bootModules = InitramfsGuestBuilder.modules + ["virtio_blk", "crc16", "mbcache", "jbd2", "crc32c_generic", "ext4"]
+
+    /// The boot initramfs: load virtio (net and block) and ext4, mount /dev/vda, switch_root.
+    static let bootInitScript = #"""
+    #!/bin/busybox sh
+    /bin/busybox --install -s /bin
+    export PATH=/bin
+    mount -t proc proc /proc
+    mount -t sysfs sysfs /sys
+    mount -t devtmpfs devtmpfs /dev
+    exec >/dev/console 2>&1 </dev/null
+    echo "lab-guest: boot initramfs, kernel $(uname -r)"
+    for module in failover net_failover virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_net virtio_blk crc16 mbcache jbd2 crc32c_generic ext4; do
+        [ -f "/lib/modules/$module.ko" ] && insmod "/lib/modules/$module.ko"
+    done
+    for word in $(cat /proc/cmdline); do
+        [ "$word" = lab.probe=1 ] && { echo "LAB-ACCEL-PROBE-OK"; poweroff -f; }
+    done
+    tries=0
+    while [ ! -b /dev/vda ]; do
+        tries=$((tries + 1))
+        [ "$tries" -gt 100 ] && { echo "LAB-GUEST-FAILED no /dev/vda"; sleep 5; poweroff -f; }
+        sleep 0.1
+    done
+    mount -t ext4 -o rw /dev/vda /newroot || { echo "LAB-GUEST-FAILED cannot mount /dev/vda"; sleep 5; poweroff -f; }
+    umount /proc /sys
+    mount --move /dev /newroot/dev 2>/dev/null || umount /dev
+    exec switch_root /newroot /sbin/init
+    """#
+
+    /// Runs before memeater: reads the lab's settings from the kernel command line,
+    /// configures eth0, announces the guest with a gratuitous ARP.
+    static let setupScript = #"""
+    #!/bin/sh
+    for word in $(cat /proc/cmdline); do
+        case "$word" in
+            lab.ip=*) address="${word#lab.ip=}" ;;
+            lab.memeater_port=*) port="${word#lab.memeater_port=}" ;;
+            lab.memeater_size_mib=*) size="${word#lab.memeater_size_mib=}" ;;
+        esac
+    done
+    printf 'MEMEATER_PORT=%s\nMEMEATER_SIZE_MIB=%s\n' "${port:-7070}" "${size:-64}" > /run/lab-guest.env
+    ip link set lo up
+    ip link set eth0 up
+    [ -n "$address" ] && ip addr add "$address" dev eth0
+    [ -n "$address" ] && (arping -U -c 2 -I eth0 "${address%/*}" >/dev/null 2>&1 &)
+    exit 0
+    """#
+
+    /// Waits until memeater listens, then prints the ready marker on the serial console.
+    static let readyScript = #"""
+    #!/bin/sh
+    . /run/lab-guest.env
+    port_hex=$(printf '%04X' "$MEMEATER_PORT")
+    while ! grep -q ":$port_hex 00000000:0000 0A" /proc/net/tcp; do sleep 0.2; done
+    address=$(ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1)
+    echo "LAB-GUEST-READY ip=$address bootid=$(cat /proc/sys/kernel/random/boot_id)" > /dev/ttyS0
+    """#
+
+    static let units: [(name: String, text: String)] = [
+        ("lab-guest-setup.service", """
+            [Unit]
+            Description=Lab guest network and memeater settings from the kernel command line
+            DefaultDependencies=no
+            After=systemd-udevd.service sys-subsystem-net-devices-eth0.device
+            Wants=sys-subsystem-net-devices-eth0.device
+            Before=network.target memeater.service
+
+            [Service]
+            Type=oneshot
+            RemainAfterExit=yes
+            ExecStart=/usr/local/sbin/lab-guest-setup
+
+            [Install]
+            WantedBy=multi-user.target
+
+            """),
+        ("memeater.service", """
+            [Unit]
+            Description=memeater in control mode (never restarted: a fresh one would hide lost pages)
+            After=lab-guest-setup.service
+            Requires=lab-guest-setup.service
+
+            [Service]
+            EnvironmentFile=/run/lab-guest.env
+            ExecStart=/usr/local/bin/memeater serve --port ${MEMEATER_PORT} --size-mib ${MEMEATER_SIZE_MIB}
+            Restart=no
+            StandardOutput=journal+console
+            StandardError=journal+console
+
+            [Install]
+            WantedBy=multi-user.target
+
+            """),
+        ("lab-guest-ready.service", """
+            [Unit]
+            Description=Report the lab guest ready on the serial console
+            After=memeater.service
+            Requires=memeater.service
+
+            [Service]
+            Type=oneshot
+            ExecStart=/usr/local/sbin/lab-guest-ready
+
+            [Install]
+            WantedBy=multi-user.target
+
+            """),
+    ]
+
+    /// The Debian mirror the machine already uses (from its bookworm source entry).
+    static func configuredMirror() throws -> String {
+        if let text = try? String(contentsOfFile: "/etc/apt/sources.list.d/debian.sources", encoding: .utf8) {
+            for stanza in text.components(separatedBy: "\n\n") {
+                let lines = stanza.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard let suites = lines.first(where: { $0.hasPrefix("Suites:") }),
+                      suites.split(separator: " ").contains("bookworm"),
+                      let uris = lines.first(where: { $0.hasPrefix("URIs:") }),
+                      let uri = uris.split(separator: " ").dropFirst().first else { continue }
+                return String(uri)
+            }
+        }
+        if let text = try? String(contentsOfFile: "/etc/apt/sources.list", encoding: .utf8) {
+            for line in text.split(whereSeparator: \.isNewline) {
+                let words = line.split(separator: " ")
+                if words.count >= 3, words[0] == "deb", words[2] == "bookworm" { return String(words[1]) }
+            }
+        }
+        throw LabError(step: "find the Debian mirror", reason: "no bookworm entry in /etc/apt/sources.list(.d)")
+    }
+
+    func ensure(actions: inout [String]) throws -> GuestImage {
+        let step = "build the Debian guest"
+        let kernel = try GuestKernel.installed()
+        guard let memeater = memeaterPath, FileManager.default.isExecutableFile(atPath: memeater) else {
+            throw LabError(step: step, reason: "the Debian guest needs the static memeater (build it first: build_static_memeater)")
+        }
+        var moduleFiles: [(name: String, path: String)] = []
+        for module in Self.bootModules {
+            guard let path = findModule(module, in: kernel.modulesDirectory) else {
+                throw LabError(step: step, reason: "module \(module) not found under \(kernel.modulesDirectory)")
+            }
+            moduleFiles.append((module, path))
+        }
+        let recipe = ([Self.bootInitScript, Self.setupScript, Self.readyScript, Self.diskSize, kernel.release]
+                      + Self.packages + Self.units.map(\.text)).joined(separator: "\n")
+        let digest = try inputsDigest(files: [kernel.imagePath, busyboxPath, memeater] + moduleFiles.map(\.path), extra: recipe)
+        let imageDirectory = "\(configuration.cacheDirectory)/images/debian-\(digest.prefix(16))"
+        let image = GuestImage(kind: .debian, kernelPath: "\(imageDirectory)/vmlinuz", initrdPath: "\(imageDirectory)/initrd.img",
+                               diskPath: "\(imageDirectory)/disk.qcow2", inputsDigest: digest,
+                               kernelRelease: kernel.release, containsMemeater: true)
+        let fileManager = FileManager.default
+        if [image.kernelPath, image.initrdPath, image.diskPath ?? ""].allSatisfy(fileManager.fileExists) {
+            return image
+        }
+        let work = "\(configuration.cacheDirectory)/images/build-debian-\(getpid())"
+        try? fileManager.removeItem(atPath: work)
+        defer { try? fileManager.removeItem(atPath: work) }
+        let root = "\(work)/root"
+        try fileManager.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let debootstrapCache = "\(configuration.cacheDirectory)/debootstrap"
+        try fileManager.createDirectory(atPath: debootstrapCache, withIntermediateDirectories: true)
+        try CommandRunner.run(["debootstrap", "--variant=minbase", "--cache-dir=\(debootstrapCache)",
+                               "--include=\(Self.packages.joined(separator: ","))", "bookworm", root,
+                               try Self.configuredMirror()],
+                              step: "\(step): debootstrap", timeoutSeconds: 1800)
+
+        func write(_ text: String, to path: String, mode: Int = 0o644) throws {
+            let full = root + path
+            try fileManager.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try? fileManager.removeItem(atPath: full)
+            try text.write(toFile: full, atomically: true, encoding: .utf8)
+            try fileManager.setAttributes([.posixPermissions: mode], ofItemAtPath: full)
+        }
+        try write("lab-guest\n", to: "/etc/hostname")
+        try write("/dev/vda / ext4 rw,relatime 0 1\n", to: "/etc/fstab")
+        try write("", to: "/etc/machine-id")
+        try write(Self.setupScript, to: "/usr/local/sbin/lab-guest-setup", mode: 0o755)
+        try write(Self.readyScript, to: "/usr/local/sbin/lab-guest-ready", mode: 0o755)
+        try fileManager.createDirectory(atPath: "\(root)/usr/local/bin", withIntermediateDirectories: true)
+        try? fileManager.removeItem(atPath: "\(root)/usr/local/bin/memeater")
+        try fileManager.copyItem(atPath: memeater, toPath: "\(root)/usr/local/bin/memeater")
+        let wants = "\(root)/etc/systemd/system/multi-user.target.wants"
+        try fileManager.createDirectory(atPath: wants, withIntermediateDirectories: true)
+        for (name, text) in Self.units {
+            try write(text, to: "/etc/systemd/system/\(name)")
+            try? fileManager.removeItem(atPath: "\(wants)/\(name)")
+            try fileManager.createSymbolicLink(atPath: "\(wants)/\(name)", withDestinationPath: "/etc/systemd/system/\(name)")
+        }
+        // Nothing in the guest waits for a network that the lab configures itself.
+        for unit in ["systemd-networkd-wait-online.service", "apt-daily.timer", "apt-daily-upgrade.timer"] {
+            try? fileManager.removeItem(atPath: "\(root)/etc/systemd/system/\(unit)")
+            try? fileManager.createSymbolicLink(atPath: "\(root)/etc/systemd/system/\(unit)", withDestinationPath: "/dev/null")
+        }
+        try? fileManager.removeItem(atPath: "\(root)/var/cache/apt/archives")
+        try fileManager.createDirectory(atPath: "\(root)/var/cache/apt/archives/partial", withIntermediateDirectories: true)
+
+        let raw = "\(work)/disk.raw"
+        try CommandRunner.run(["mkfs.ext4", "-q", "-F", "-L", "lab-guest", "-d", root, raw, Self.diskSize],
+                              step: "\(step): mkfs.ext4", timeoutSeconds: 600)
+        try fileManager.createDirectory(atPath: imageDirectory, withIntermediateDirectories: true)
+        try? fileManager.removeItem(atPath: image.diskPath ?? "")
+        try CommandRunner.run(["qemu-img", "convert", "-O", "qcow2", raw, image.diskPath ?? ""],
+                              step: "\(step): qemu-img convert", timeoutSeconds: 600)
+        try makeInitramfs(at: image.initrdPath, initScript: Self.bootInitScript, busyboxPath: busyboxPath,
+                          modules: moduleFiles, extraFiles: [], workDirectory: "\(work)/initramfs", step: step)
+        try? fileManager.removeItem(atPath: image.kernelPath)
+        try fileManager.copyItem(atPath: kernel.imagePath, toPath: image.kernelPath)
+        actions.append("built Debian guest \(imageDirectory)")
+        return image
+    }
+}

@@ -1,0 +1,516 @@
+import Foundation
+import Libvirt
+
+/// How `lab up` should build the lab.
+public struct LabUpOptions: Sendable, Equatable {
+    /// Which QEMU runs the guest.
+    public var emulator: EmulatorChoice
+    /// KVM, TCG, or probe.
+    public var accelerator: AcceleratorPreference
+    /// The guest to start on the source host; `nil` starts none.
+    public var guest: GuestKind?
+    /// Guest RAM in MiB.
+    public var guestMemoryMiB: Int
+    /// The memory memeater manages in the guest, in MiB (default: half the guest RAM).
+    public var memeaterSizeMiB: Int?
+    /// The static memeater to put into the guest (default: found next to the package).
+    public var memeaterPath: String?
+    /// Whether to replace a running guest whose definition differs from these options.
+    public var replaceDifferentGuest: Bool
+
+    /// The defaults: system QEMU, probe KVM, initramfs guest with 512 MiB.
+    public init(emulator: EmulatorChoice = .system, accelerator: AcceleratorPreference = .auto,
+                guest: GuestKind? = .initramfs, guestMemoryMiB: Int = 512, memeaterSizeMiB: Int? = nil,
+                memeaterPath: String? = nil, replaceDifferentGuest: Bool = false) {
+        self.emulator = emulator
+        self.accelerator = accelerator
+        self.guest = guest
+        self.guestMemoryMiB = guestMemoryMiB
+        self.memeaterSizeMiB = memeaterSizeMiB
+        self.memeaterPath = memeaterPath
+        self.replaceDifferentGuest = replaceDifferentGuest
+    }
+
+    /// The memeater size used: the option, or half the guest RAM.
+    public var effectiveMemeaterSizeMiB: Int { memeaterSizeMiB ?? max(16, guestMemoryMiB / 2) }
+}
+
+/// What `lab up` recorded about the lab it built (kept in `lab.json` of the state directory).
+public struct LabRecord: Sendable, Codable, Equatable {
+    public var configuration: LabConfiguration
+    /// Emulator short name (`default`, `qemu-7.2`, or a path).
+    public var emulatorName: String
+    public var emulatorPath: String
+    public var emulatorVersion: String?
+    public var accelerator: AcceleratorDecision
+    /// Per host name: what its daemon said about itself.
+    public var daemons: [String: DaemonFacts]
+    /// The guest started by `lab up`, if any.
+    public var guest: GuestRecord?
+    /// When `lab up` last finished.
+    public var updatedAt: Date
+}
+
+/// The guest the lab started.
+public struct GuestRecord: Sendable, Codable, Equatable {
+    public var name: String
+    public var kind: GuestKind
+    public var memoryMiB: Int
+    public var memeaterSizeMiB: Int
+    public var address: String
+    public var memeaterPort: Int
+    public var image: GuestImage
+    /// The `qemu-system-x86_64` it runs on.
+    public var emulatorPath: String
+    /// KVM or TCG.
+    public var accelerator: Accelerator
+    /// The host it was started on.
+    public var startedOn: String
+    /// The kernel boot id the guest printed when ready.
+    public var bootID: String?
+    /// Seconds from `virDomainCreate` to the ready marker on the console.
+    public var bootSeconds: Double?
+}
+
+/// What one `lab up` did.
+public struct LabUpReport: Sendable {
+    /// Every change made; empty when the lab was already up as asked.
+    public var actions: [String]
+    /// Seconds spent per phase (`topology`, `daemons`, `image`, `accelerator`, `guest`).
+    public var phaseSeconds: [(phase: String, seconds: Double)]
+    /// The lab as it is now.
+    public var record: LabRecord
+}
+
+/// What `lab down` did and what, if anything, is left.
+public struct LabDownReport: Sendable {
+    /// Every removal made.
+    public var actions: [String]
+    /// Everything of the lab still present afterwards (normally empty).
+    public var leftovers: [String]
+}
+
+/// The two-host migration lab on this machine: namespaces, a switch, two libvirt daemons,
+/// an sshd per host and a guest carrying memeater.
+///
+/// Everything it creates is recorded in a journal under ``LabConfiguration/stateDirectory``
+/// before it is created, so ``down()`` works after a crash or SIGKILL of an earlier run.
+public struct Lab: Sendable {
+    /// Names, addresses, paths and timeouts.
+    public let configuration: LabConfiguration
+
+    /// A lab with the given configuration (defaults: see ``LabConfiguration``).
+    public init(configuration: LabConfiguration = LabConfiguration()) {
+        self.configuration = configuration
+    }
+
+    var journal: LabJournal { LabJournal(path: configuration.journalPath) }
+    var daemons: HostDaemons { HostDaemons(configuration: configuration, journal: journal) }
+
+    // MARK: up
+
+    /// Builds whatever part of the lab is missing; a lab that is already up as asked is
+    /// left untouched (the report then lists no action).
+    public func up(_ options: LabUpOptions = LabUpOptions(), progress: (String) -> Void = { _ in }) throws -> LabUpReport {
+        guard getuid() == 0 else {
+            throw LabError(step: "check privileges", reason: "the lab needs root (network namespaces, libvirt daemons)")
+        }
+        var actions: [String] = []
+        var phases: [(String, Double)] = []
+        func phase<T>(_ name: String, _ body: () throws -> T) throws -> T {
+            progress(name)
+            let start = Date()
+            defer { phases.append((name, Date().timeIntervalSince(start))) }
+            return try body()
+        }
+        try FileManager.default.createDirectory(atPath: configuration.stateDirectory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: "\(configuration.stateDirectory)/guests", withIntermediateDirectories: true)
+
+        try phase("topology") {
+            try Topology(configuration: configuration, journal: journal).ensure(actions: &actions)
+        }
+        var facts: [String: DaemonFacts] = [:]
+        try phase("daemons") {
+            // Both daemons probe QEMU's capabilities at start (about 15 s): start them together.
+            let results = ConcurrentResults<[String]>()
+            DispatchQueue.concurrentPerform(iterations: configuration.hosts.count) { index in
+                var hostActions: [String] = []
+                do {
+                    try daemons.ensureLibvirtDaemon(configuration.hosts[index], actions: &hostActions)
+                    results.set(index, .success(hostActions))
+                } catch {
+                    results.set(index, .failure(error))
+                }
+            }
+            for index in configuration.hosts.indices { actions += try results.get(index) }
+            for host in configuration.hosts { facts[host.name] = try daemons.probe(host) }
+        }
+        if configuration.startSSHDaemons {
+            try phase("sshd") {
+                try daemons.ensureSSHKeys(actions: &actions)
+                for host in configuration.hosts { try daemons.ensureSSHDaemon(host, actions: &actions) }
+            }
+        }
+        let emulatorPath = try phase("emulator") {
+            try options.emulator.binaryPath(cacheDirectory: configuration.cacheDirectory, actions: &actions)
+        }
+        let previous = currentRecord()
+        var guest: GuestRecord?
+        var decision = previous?.accelerator ?? AcceleratorDecision(accelerator: .tcg, reason: "no guest started", cached: false)
+        if let kind = options.guest {
+            let image = try phase("image") { try ensureImage(kind, memeaterPath: options.memeaterPath, actions: &actions) }
+            decision = try phase("accelerator") {
+                AcceleratorProbe(configuration: configuration)
+                    .decide(preference: options.accelerator, emulatorPath: emulatorPath, image: image)
+            }
+            guest = try phase("guest") {
+                try ensureGuest(kind: kind, image: image, options: options, emulatorPath: emulatorPath,
+                                accelerator: decision.accelerator, previous: previous?.guest, actions: &actions)
+            }
+        }
+        let record = LabRecord(configuration: configuration, emulatorName: options.emulator.name,
+                               emulatorPath: emulatorPath, emulatorVersion: EmulatorChoice.version(of: emulatorPath),
+                               accelerator: decision, daemons: facts, guest: guest ?? previous?.guest,
+                               updatedAt: actions.isEmpty ? (previous?.updatedAt ?? Date()) : Date())
+        if record != previous {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.dateEncodingStrategy = .iso8601
+            try encoder.encode(record).write(to: URL(fileURLWithPath: configuration.statusPath))
+        }
+        return LabUpReport(actions: actions, phaseSeconds: phases, record: record)
+    }
+
+    /// The record of the last `lab up`, if the lab is up.
+    public func currentRecord() -> LabRecord? {
+        guard let data = FileManager.default.contents(atPath: configuration.statusPath) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try? decoder.decode(LabRecord.self, from: data)
+    }
+
+    func ensureImage(_ kind: GuestKind, memeaterPath: String?, actions: inout [String]) throws -> GuestImage {
+        removeStaleWorkDirectories()
+        let memeater = memeaterPath ?? MemeaterBinary.find()
+        let image: GuestImage
+        switch kind {
+        case .initramfs:
+            image = try InitramfsGuestBuilder(configuration: configuration, memeaterPath: memeater).ensure(actions: &actions)
+        case .debian:
+            image = try DebianGuestBuilder(configuration: configuration, memeaterPath: memeater).ensure(actions: &actions)
+        }
+        removeUnusedImages(of: kind, keeping: (image.kernelPath as NSString).deletingLastPathComponent)
+        return image
+    }
+
+    /// Removes cached images of `kind` other than `kept` that no running QEMU uses and that
+    /// were not touched in the last hour (another lab may be about to start one). Cache
+    /// housekeeping, not a change to the lab: it is not reported as an action.
+    func removeUnusedImages(of kind: GuestKind, keeping kept: String) {
+        let fileManager = FileManager.default
+        let parent = "\(configuration.cacheDirectory)/images"
+        let commandLines = ProcessTable.allProcesses().filter {
+            (ProcessTable.name(of: $0) ?? "").hasPrefix("qemu-system")
+        }.compactMap(ProcessTable.commandLine(of:))
+        for name in (try? fileManager.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix("\(kind.rawValue)-") {
+            let path = "\(parent)/\(name)"
+            guard path != kept, !commandLines.contains(where: { $0.contains(path) }) else { continue }
+            let modified = (try? fileManager.attributesOfItem(atPath: path))?[.modificationDate] as? Date ?? Date()
+            guard Date().timeIntervalSince(modified) > 3600 else { continue }
+            try? fileManager.removeItem(atPath: path)
+        }
+    }
+
+    /// Removes `build-*-PID` and `download-PID` directories in the cache whose process is
+    /// gone (a build that crashed or was killed).
+    func removeStaleWorkDirectories() {
+        let fileManager = FileManager.default
+        for parent in ["\(configuration.cacheDirectory)/images", "\(configuration.cacheDirectory)/emulators"] {
+            for name in (try? fileManager.contentsOfDirectory(atPath: parent)) ?? []
+            where name.hasPrefix("build-") || name.hasPrefix("download-") {
+                guard let pid = name.split(separator: "-").last.flatMap({ Int32($0) }), !ProcessTable.isAlive(pid) else { continue }
+                try? fileManager.removeItem(atPath: "\(parent)/\(name)")
+            }
+        }
+    }
+
+    // MARK: connections
+
+    /// How to reach a host's daemon.
+    public enum Transport: String, Sendable, CaseIterable {
+        /// `qemu+tcp://ADDRESS/system`.
+        case tcp
+        /// `qemu+ssh://root@ADDRESS/system` through the lab's sshd and key.
+        case ssh
+    }
+
+    /// The URI of a host's daemon over `transport`.
+    public func uri(of host: LabHost, transport: Transport = .tcp) -> String {
+        transport == .tcp ? host.tcpURI : configuration.sshURI(host)
+    }
+
+    /// Opens a libvirt connection to a host's daemon from the client namespace.
+    public func connect(to host: LabHost, transport: Transport = .tcp) throws -> Connection {
+        let uri = uri(of: host, transport: transport)
+        return try NetworkNamespace.run(in: configuration.clientNamespace) { try Connection(uri: uri) }
+    }
+
+    // MARK: the guest
+
+    /// The domain definition of the lab guest for these options.
+    public func guestDefinition(image: GuestImage, memoryMiB: Int, memeaterSizeMiB: Int, emulatorPath: String,
+                                accelerator: Accelerator) -> GuestDomainDefinition {
+        GuestDomainDefinition(
+            name: configuration.guestName, memoryMiB: memoryMiB, accelerator: accelerator, emulatorPath: emulatorPath,
+            image: image,
+            kernelArguments: ["lab.ip=\(configuration.guestAddress)/\(configuration.prefixLength)",
+                              "lab.memeater_port=\(configuration.memeaterPort)",
+                              "lab.memeater_size_mib=\(memeaterSizeMiB)"],
+            bridgeName: configuration.hostBridgeName, macAddress: configuration.guestMACAddress,
+            tapName: configuration.guestTapName, consoleLogPath: configuration.guestConsoleLogPath)
+    }
+
+    /// Where the guest runs now: the host and its domain state, or `nil` when it runs nowhere.
+    public func guestLocation() throws -> (host: LabHost, state: DomainStateInfo)? {
+        for host in configuration.hosts {
+            let connection = try connect(to: host)
+            if let domain = try connection.domainIfPresent(name: configuration.guestName) {
+                let state = try domain.state()
+                if state.isActive { return (host, state) }
+            }
+        }
+        return nil
+    }
+
+    func ensureGuest(kind: GuestKind, image: GuestImage, options: LabUpOptions, emulatorPath: String,
+                     accelerator: Accelerator, previous: GuestRecord?, actions: inout [String]) throws -> GuestRecord {
+        let definition = guestDefinition(image: image, memoryMiB: options.guestMemoryMiB,
+                                         memeaterSizeMiB: options.effectiveMemeaterSizeMiB,
+                                         emulatorPath: emulatorPath, accelerator: accelerator)
+        if let location = try guestLocation() {
+            let matches = previous.map { $0.kind == kind && $0.memoryMiB == options.guestMemoryMiB
+                && $0.image.inputsDigest == image.inputsDigest && $0.memeaterSizeMiB == options.effectiveMemeaterSizeMiB
+                && $0.emulatorPath == emulatorPath && $0.accelerator == accelerator } ?? false
+            if let previous, matches || !options.replaceDifferentGuest {
+                if !matches { actions.append("kept the running guest on \(location.host.name) (it differs from the options; pass replaceDifferentGuest to restart it)") }
+                return previous
+            }
+            actions.append("replacing the guest running on \(location.host.name)")
+        }
+        return try startGuest(definition: definition, kind: kind, on: configuration.source, actions: &actions)
+    }
+
+    /// Removes the guest from both hosts (destroy and undefine), then defines it on `host`
+    /// from `definition`, starts it, waits for its ready marker and for it to answer pings
+    /// from the client namespace.
+    public func startGuest(definition: GuestDomainDefinition, kind: GuestKind, on host: LabHost,
+                           actions: inout [String]) throws -> GuestRecord {
+        try removeGuest(actions: &actions)
+        var definition = definition
+        if let base = definition.image.diskPath {
+            // A fresh copy-on-write overlay per start: the cached disk is never written.
+            let overlay = "\(configuration.stateDirectory)/guests/\(definition.name).qcow2"
+            try? FileManager.default.removeItem(atPath: overlay)
+            try CommandRunner.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base, overlay],
+                                  step: "create the guest's disk overlay")
+            definition.image.diskPath = overlay
+        }
+        let connection = try connect(to: host)
+        let domain: Domain
+        do {
+            domain = try connection.defineDomain(xml: definition.xml())
+        } catch let error as LibvirtError {
+            throw LabError(step: "define the guest on \(host.name)", reason: error.description, output: definition.xml())
+        }
+        let consoleOffset = fileSize(configuration.guestConsoleLogPath)
+        let started = Date()
+        do {
+            try domain.start()
+        } catch let error as LibvirtError {
+            throw LabError(step: "start the guest on \(host.name)", reason: error.description,
+                           output: tail(daemons.guestQEMULogPath(host), lines: 30))
+        }
+        let ready = try waitForGuestReady(domain: domain, host: host, consoleOffset: consoleOffset)
+        let bootSeconds = Date().timeIntervalSince(started)
+        try waitForPing(timeoutSeconds: 30)
+        actions.append("started the \(kind.rawValue) guest on \(host.name) (\(definition.memoryMiB) MiB, "
+                       + "\(definition.accelerator.rawValue), boot \(String(format: "%.1f", bootSeconds)) s)")
+        return GuestRecord(name: definition.name, kind: kind, memoryMiB: definition.memoryMiB,
+                           memeaterSizeMiB: definition.kernelArguments.compactMap { word -> Int? in
+                               word.hasPrefix("lab.memeater_size_mib=") ? Int(word.dropFirst("lab.memeater_size_mib=".count)) : nil
+                           }.first ?? 0,
+                           address: configuration.guestAddress, memeaterPort: configuration.memeaterPort,
+                           image: definition.image, emulatorPath: definition.emulatorPath,
+                           accelerator: definition.accelerator, startedOn: host.name, bootID: ready, bootSeconds: bootSeconds)
+    }
+
+    /// Destroys and undefines the guest wherever it is defined.
+    public func removeGuest(actions: inout [String]) throws {
+        for host in configuration.hosts {
+            let connection = try connect(to: host)
+            guard let domain = try connection.domainIfPresent(name: configuration.guestName) else { continue }
+            if try domain.isActive() { try domain.destroy() }
+            if try domain.isPersistent() { try domain.undefine() }
+            actions.append("removed the guest from \(host.name)")
+        }
+    }
+
+    /// Waits for the ready marker on the console (new output after `consoleOffset`);
+    /// returns the boot id the guest printed. Fails early when the domain stops.
+    func waitForGuestReady(domain: Domain, host: LabHost, consoleOffset: UInt64) throws -> String? {
+        // memeater fills its region before it listens: allow for that on top of the boot.
+        let memeaterAllowance = Double(memeaterSizeMiB(in: domain) ?? 0) / 4
+        let timeout = configuration.bootTimeoutSeconds + memeaterAllowance
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let console = readFile(configuration.guestConsoleLogPath, from: consoleOffset)
+            if let line = console.split(whereSeparator: \.isNewline).first(where: { $0.contains(GuestConsoleMarker.ready) }) {
+                // The console may run other output into the line (systemd's status colours).
+                return line.split(separator: " ").first { $0.hasPrefix("bootid=") }
+                    .map { String($0.dropFirst("bootid=".count).prefix { $0.isHexDigit || $0 == "-" }) }
+            }
+            if let state = try? domain.state(), !state.isActive {
+                throw LabError(step: "boot the guest on \(host.name)", reason: "the domain stopped: \(state)",
+                               output: "console:\n" + lastLines(console, 40) + "\nqemu log:\n" + tail(daemons.guestQEMULogPath(host), lines: 20))
+            }
+            usleep(200_000)
+        }
+        let console = readFile(configuration.guestConsoleLogPath, from: consoleOffset)
+        throw LabError(step: "boot the guest on \(host.name)",
+                       reason: "no \(GuestConsoleMarker.ready) on the console within \(Int(timeout)) s",
+                       output: "console:\n" + lastLines(console, 40) + "\nqemu log:\n" + tail(daemons.guestQEMULogPath(host), lines: 20))
+    }
+
+    /// The `lab.memeater_size_mib` of a domain's kernel command line.
+    func memeaterSizeMiB(in domain: Domain) -> Int? {
+        guard let xml = try? domain.xmlDescription(),
+              let range = xml.range(of: "lab.memeater_size_mib=") else { return nil }
+        return Int(xml[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    /// Pings `address` (default: the guest) once from the client namespace.
+    public func ping(_ address: String? = nil, timeoutSeconds: Int = 1) -> Bool {
+        let target = address ?? configuration.guestAddress
+        let result = try? CommandRunner.capture(["ip", "netns", "exec", configuration.clientNamespace,
+                                                 "ping", "-n", "-q", "-c", "1", "-W", String(timeoutSeconds), target],
+                                                step: "ping \(target)", timeoutSeconds: Double(timeoutSeconds) + 5)
+        return result?.succeeded ?? false
+    }
+
+    /// Pings the guest until it answers; throws with the console tail when it does not.
+    public func waitForPing(timeoutSeconds: Double) throws {
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while Date() < deadline {
+            if ping() { return }
+        }
+        throw LabError(step: "ping the guest \(configuration.guestAddress) from \(configuration.clientNamespace)",
+                       reason: "no reply within \(Int(timeoutSeconds)) s",
+                       output: "console:\n" + tail(configuration.guestConsoleLogPath, lines: 30))
+    }
+
+    /// Opens memeater's control connection in the guest, from the client namespace.
+    public func connectToMemeater(timeoutSeconds: Double = 5) throws -> MemeaterControlConnection {
+        try MemeaterControlConnection.connect(namespace: configuration.clientNamespace, address: configuration.guestAddress,
+                                              port: configuration.memeaterPort, timeoutSeconds: timeoutSeconds)
+    }
+
+    /// The guest's serial console so far.
+    public func guestConsole() -> String {
+        readFile(configuration.guestConsoleLogPath, from: 0)
+    }
+}
+
+// MARK: helpers
+
+func fileSize(_ path: String) -> UInt64 {
+    ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.uint64Value ?? 0
+}
+
+func readFile(_ path: String, from offset: UInt64) -> String {
+    guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
+    defer { try? handle.close() }
+    do {
+        try handle.seek(toOffset: offset)
+        return String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
+    } catch {
+        return ""
+    }
+}
+
+func lastLines(_ text: String, _ count: Int) -> String {
+    text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).suffix(count).joined(separator: "\n")
+}
+
+func tail(_ path: String, lines: Int) -> String {
+    lastLines(readFile(path, from: 0), lines)
+}
+
+/// Results of work run with `DispatchQueue.concurrentPerform`.
+final class ConcurrentResults<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [Int: Result<Value, Error>] = [:]
+
+    func set(_ index: Int, _ result: Result<Value, Error>) {
+        lock.lock(); defer { lock.unlock() }
+        results[index] = result
+    }
+
+    func get(_ index: Int) throws -> Value {
+        lock.lock(); defer { lock.unlock() }
+        guard let result = results[index] else {
+            throw LabError(step: "collect results", reason: "no result for task \(index)")
+        }
+        return try result.get()
+    }
+}
+
+/// Finds the static memeater that goes into guests.
+public enum MemeaterBinary {
+    /// The environment variable that names a memeater binary explicitly.
+    public static let environmentVariable = "MIGRATION_LAB_MEMEATER"
+
+    /// The package root (the directory with this project's Package.swift), searched upward
+    /// from the current directory and from the running executable.
+    public static func packageRoot() -> String? {
+        let starts = [FileManager.default.currentDirectoryPath,
+                      URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
+                          .deletingLastPathComponent().path]
+        for start in starts {
+            var directory = URL(fileURLWithPath: start)
+            for _ in 0..<8 {
+                let manifest = directory.appendingPathComponent("Package.swift").path
+                if let text = try? String(contentsOfFile: manifest, encoding: .utf8), text.contains("MigrationInstrument") {
+                    return directory.path
+                }
+                directory.deleteLastPathComponent()
+            }
+        }
+        return nil
+    }
+
+    /// `$MIGRATION_LAB_MEMEATER`, or the static build under `<package>/.build-static`.
+    public static func find() -> String? {
+        if let explicit = ProcessInfo.processInfo.environment[environmentVariable],
+           FileManager.default.isExecutableFile(atPath: explicit) { return explicit }
+        guard let root = packageRoot() else { return nil }
+        for candidate in ["\(root)/.build-static/release/memeater",
+                          "\(root)/.build-static/x86_64-unknown-linux-gnu/release/memeater"]
+        where FileManager.default.isExecutableFile(atPath: candidate) {
+            return candidate
+        }
+        return nil
+    }
+
+    /// Builds the fully static memeater (`swift build -c release --product memeater
+    /// -Xswiftc -static-executable --scratch-path .build-static`) and returns its path.
+    public static func buildStatic(packageRoot root: String, timeoutSeconds: Double = 1800) throws -> String {
+        let swift = CommandRunner.locate("swift") ?? "/opt/swift/usr/bin/swift"
+        let command = [swift, "build", "--package-path", root, "-c", "release", "--product", "memeater",
+                       "-Xswiftc", "-static-executable", "--scratch-path", "\(root)/.build-static"]
+        try CommandRunner.run(command, step: "build the static memeater", timeoutSeconds: timeoutSeconds)
+        guard let path = find() else {
+            throw LabError(step: "build the static memeater", reason: "the build succeeded but no binary was found", command: command)
+        }
+        return path
+    }
+}

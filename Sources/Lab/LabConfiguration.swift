@@ -1,0 +1,122 @@
+import Foundation
+
+/// One migration host of the lab: a network namespace with its own bridge, libvirt daemon
+/// (and optionally sshd), reached at `address`.
+public struct LabHost: Sendable, Codable, Equatable {
+    /// Short name used in paths, host names and messages: `src` or `dst`.
+    public var name: String
+    /// The network namespace the host lives in.
+    public var namespace: String
+    /// The host's lab address, on its bridge; the daemon listens here.
+    public var address: String
+    /// libvirt's `host_uuid` for this host's daemon (libvirt refuses to migrate between two
+    /// daemons with the same UUID).
+    public var hostUUID: String
+    /// The name of the veth end in the switch namespace that leads to this host.
+    public var switchPortName: String
+
+    /// The URI a user would type to reach this host's daemon over TCP.
+    public var tcpURI: String { "qemu+tcp://\(address)/system" }
+}
+
+/// Everything the lab is made of: names, addresses, paths and timeouts, with defaults.
+///
+/// Addresses come from 198.18.0.0/24 (RFC 2544 benchmarking range). The lab never
+/// configures an address in the root namespace.
+public struct LabConfiguration: Sendable, Codable, Equatable {
+    /// Prefix of every namespace the lab creates (`<prefix>-lan`, `-src`, `-dst`, `-client`).
+    public var namePrefix: String
+    /// Prefix length of the lab subnet.
+    public var prefixLength: Int
+    /// The migration source host.
+    public var source: LabHost
+    /// The migration destination host.
+    public var destination: LabHost
+    /// The client's address (pings and libvirt clients run in the client namespace).
+    public var clientAddress: String
+    /// The guest's address.
+    public var guestAddress: String
+    /// The guest NIC's fixed MAC address.
+    public var guestMACAddress: String
+    /// The libvirt domain name of the guest.
+    public var guestName: String
+    /// The TCP port memeater serves its control protocol on, inside the guest.
+    public var memeaterPort: Int
+    /// The bridge inside each host namespace that carries the host address and the guest tap.
+    public var hostBridgeName: String
+    /// The name of the guest's tap device inside each host namespace.
+    public var guestTapName: String
+    /// The switch bridge inside the lan namespace.
+    public var switchBridgeName: String
+    /// Runtime state: PIDs, daemon directories, logs; removed by `lab down`.
+    public var stateDirectory: String
+    /// Built guest images, the accelerator probe result and private emulators; kept.
+    public var cacheDirectory: String
+    /// Longest wait for a daemon to answer after start.
+    public var daemonStartTimeoutSeconds: Double
+    /// Longest wait for a guest to report ready on its console after start.
+    public var bootTimeoutSeconds: Double
+    /// Longest wait for the accelerator probe (a bounded guest boot).
+    public var acceleratorProbeTimeoutSeconds: Double
+    /// Whether to run an sshd per host so that `qemu+ssh://` URIs work.
+    public var startSSHDaemons: Bool
+
+    /// The lab's defaults (see docs/lab.md for the diagram).
+    public init(
+        namePrefix: String = "mlab",
+        stateDirectory: String = "/run/migration-lab",
+        cacheDirectory: String = "/var/cache/migration-lab"
+    ) {
+        self.namePrefix = namePrefix
+        prefixLength = 24
+        source = LabHost(name: "src", namespace: "\(namePrefix)-src", address: "198.18.0.1",
+                         hostUUID: "6c616273-7263-4000-8000-000000000001", switchPortName: "lan-src")
+        destination = LabHost(name: "dst", namespace: "\(namePrefix)-dst", address: "198.18.0.2",
+                              hostUUID: "6c616264-7374-4000-8000-000000000002", switchPortName: "lan-dst")
+        clientAddress = "198.18.0.100"
+        guestAddress = "198.18.0.10"
+        guestMACAddress = "52:54:00:c6:12:0a"
+        guestName = "lab-guest"
+        memeaterPort = 7070
+        hostBridgeName = "br-host"
+        guestTapName = "labtap0"
+        switchBridgeName = "br0"
+        self.stateDirectory = stateDirectory
+        self.cacheDirectory = cacheDirectory
+        daemonStartTimeoutSeconds = 120
+        bootTimeoutSeconds = 120
+        acceleratorProbeTimeoutSeconds = 30
+        startSSHDaemons = true
+    }
+
+    /// The namespace holding the switch.
+    public var switchNamespace: String { "\(namePrefix)-lan" }
+    /// The namespace of the client (pinger, libvirt client).
+    public var clientNamespace: String { "\(namePrefix)-client" }
+    /// Every namespace the lab creates, in creation order.
+    public var namespaces: [String] { [switchNamespace, clientNamespace, source.namespace, destination.namespace] }
+    /// Both hosts, source first.
+    public var hosts: [LabHost] { [source, destination] }
+
+    /// The host with this name (`src` or `dst`), if any.
+    public func host(named name: String) -> LabHost? { hosts.first { $0.name == name } }
+
+    /// Directory of a host's daemon: its config, state, runtime, log and cache directories.
+    public func hostDirectory(_ host: LabHost) -> String { "\(stateDirectory)/hosts/\(host.name)" }
+    /// The file the guest's serial console is written to (appended across migrations).
+    public var guestConsoleLogPath: String { "\(stateDirectory)/guests/\(guestName).console.log" }
+    /// The journal of everything the lab created, read by `lab down`.
+    public var journalPath: String { "\(stateDirectory)/journal" }
+    /// The status written by `lab up`.
+    public var statusPath: String { "\(stateDirectory)/lab.json" }
+    /// The lab's private ssh key (for `qemu+ssh://`).
+    public var sshKeyPath: String { "\(stateDirectory)/ssh/id_ed25519" }
+    /// The ssh wrapper libvirt runs for `qemu+ssh://` URIs (key, no host key checks, no
+    /// known_hosts writes).
+    public var sshCommandPath: String { "\(stateDirectory)/ssh/lab-ssh" }
+
+    /// The `qemu+ssh://` URI of a host's daemon, through the lab's sshd and key.
+    public func sshURI(_ host: LabHost) -> String {
+        "qemu+ssh://root@\(host.address)/system?command=\(sshCommandPath)"
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import Libvirt
+
+/// A host as `lab status` sees it.
+public struct HostStatus: Sendable, Codable {
+    public var name: String
+    public var namespace: String
+    public var address: String
+    public var tcpURI: String
+    public var sshURI: String
+    public var libvirtdPID: Int32?
+    public var sshdPID: Int32?
+    /// What the daemon said when asked just now; `nil` when it did not answer.
+    public var daemon: DaemonFacts?
+    /// Why the daemon could not be asked.
+    public var daemonError: String?
+    /// Domains on this host: name → state (with reason).
+    public var domains: [String: String]
+}
+
+/// The guest as `lab status` sees it.
+public struct GuestStatus: Sendable, Codable {
+    public var record: GuestRecord
+    /// The host it runs on now, if any.
+    public var runningOn: String?
+    /// Whether it answered a ping from the client namespace.
+    public var answersPing: Bool
+    /// memeater's `info` reply (JSON), or why there was none.
+    public var memeaterInfo: String?
+    public var memeaterError: String?
+}
+
+/// What `lab status` reports: what runs, where, versions and accelerator.
+public struct LabStatus: Sendable, Codable {
+    /// Whether every namespace exists and both daemons answer.
+    public var isUp: Bool
+    public var namespaces: [String: Bool]
+    public var hosts: [HostStatus]
+    public var guest: GuestStatus?
+    /// The record of the last `lab up` (emulator, accelerator, versions).
+    public var record: LabRecord?
+}
+
+extension Lab {
+    /// Looks at the lab as it is now (namespaces, daemons, domains, guest, memeater).
+    public func status(checkGuest: Bool = true) -> LabStatus {
+        var namespaces: [String: Bool] = [:]
+        for name in configuration.namespaces { namespaces[name] = NetworkNamespace.exists(name) }
+        let clientReady = namespaces[configuration.clientNamespace] == true
+        var hosts: [HostStatus] = []
+        var guestHost: String?
+        for host in configuration.hosts {
+            var status = HostStatus(name: host.name, namespace: host.namespace, address: host.address, tcpURI: host.tcpURI,
+                                    sshURI: configuration.sshURI(host), libvirtdPID: daemons.daemonPID(host),
+                                    sshdPID: daemons.sshdPID(host), daemon: nil, daemonError: nil, domains: [:])
+            if clientReady && status.libvirtdPID != nil {
+                do {
+                    status.daemon = try daemons.probe(host)
+                    let connection = try connect(to: host)
+                    for summary in try connection.domainSummaries() {
+                        status.domains[summary.name] = summary.state.description
+                        if summary.name == configuration.guestName && summary.state.isActive { guestHost = host.name }
+                    }
+                } catch {
+                    status.daemonError = "\(error)"
+                }
+            } else {
+                status.daemonError = clientReady ? "libvirtd is not running" : "the lab's namespaces do not exist"
+            }
+            hosts.append(status)
+        }
+        let record = currentRecord()
+        var guest: GuestStatus?
+        if let guestRecord = record?.guest {
+            var status = GuestStatus(record: guestRecord, runningOn: guestHost, answersPing: false)
+            if checkGuest && guestHost != nil {
+                status.answersPing = ping(timeoutSeconds: 2)
+                do {
+                    let control = try connectToMemeater(timeoutSeconds: 3)
+                    let info = try control.request("info")
+                    let data = try JSONSerialization.data(withJSONObject: info, options: [.sortedKeys])
+                    status.memeaterInfo = String(decoding: data, as: UTF8.self)
+                } catch {
+                    status.memeaterError = "\(error)"
+                }
+            }
+            guest = status
+        }
+        let isUp = namespaces.values.allSatisfy { $0 } && hosts.allSatisfy { $0.daemon != nil }
+        return LabStatus(isUp: isUp, namespaces: namespaces, hosts: hosts, guest: guest, record: record)
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+
+/// The lab's network: namespaces, bridges and veth pairs, all created inside namespaces
+/// (veths are made straight between namespaces, so the root namespace never sees a lab
+/// interface or address).
+///
+/// ```
+/// client ns: up0 198.18.0.100 ── veth ── lan ns: br0 (the switch)
+/// src ns:    br-host 198.18.0.1 + guest tap + uplink ── veth ── br0
+/// dst ns:    br-host 198.18.0.2 + guest tap + uplink ── veth ── br0
+/// ```
+struct Topology {
+    let configuration: LabConfiguration
+    let journal: LabJournal
+
+    /// The veth end inside a host namespace that leads to the switch.
+    static let hostUplinkName = "uplink"
+    /// The veth end inside the client namespace.
+    static let clientInterfaceName = "up0"
+    /// The veth end inside the switch namespace that leads to the client.
+    static let clientSwitchPortName = "lan-client"
+
+    private func linkExists(_ name: String, in namespace: String) -> Bool {
+        guard NetworkNamespace.exists(namespace) else { return false }
+        return (try? CommandRunner.capture(["ip", "-n", namespace, "link", "show", "dev", name],
+                                           step: "look up \(name) in \(namespace)").succeeded) ?? false
+    }
+
+    /// Whether every namespace and link of the topology exists.
+    func isComplete() -> Bool {
+        configuration.namespaces.allSatisfy(NetworkNamespace.exists)
+            && linkExists(configuration.switchBridgeName, in: configuration.switchNamespace)
+            && linkExists(Self.clientInterfaceName, in: configuration.clientNamespace)
+            && configuration.hosts.allSatisfy {
+                linkExists(configuration.hostBridgeName, in: $0.namespace) && linkExists(Self.hostUplinkName, in: $0.namespace)
+            }
+    }
+
+    /// Creates whatever part of the topology is missing and fixes addresses and link
+    /// states; appends a line to `actions` for each thing it created.
+    func ensure(actions: inout [String]) throws {
+        let c = configuration
+        for namespace in c.namespaces where !NetworkNamespace.exists(namespace) {
+            try journal.record(.namespace(namespace))
+            try ip(["netns", "add", namespace], step: "create namespace \(namespace)")
+            actions.append("created namespace \(namespace)")
+            try ip(["-n", namespace, "link", "set", "lo", "up"], step: "bring up lo in \(namespace)")
+            // No IPv6 (router solicitations, DAD) inside the lab: only the traffic we send.
+            try CommandRunner.run(["ip", "netns", "exec", namespace, "sysctl", "-q", "-w",
+                                   "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"],
+                                  step: "disable IPv6 in \(namespace)")
+        }
+        if !linkExists(c.switchBridgeName, in: c.switchNamespace) {
+            try ip(["-n", c.switchNamespace, "link", "add", c.switchBridgeName, "type", "bridge",
+                    "stp_state", "0", "forward_delay", "0"], step: "create switch bridge")
+            actions.append("created bridge \(c.switchBridgeName) in \(c.switchNamespace)")
+        }
+        try ip(["-n", c.switchNamespace, "link", "set", c.switchBridgeName, "up"], step: "bring up switch bridge")
+
+        if !linkExists(Self.clientSwitchPortName, in: c.switchNamespace) {
+            try ip(["-n", c.switchNamespace, "link", "add", Self.clientSwitchPortName, "type", "veth",
+                    "peer", "name", Self.clientInterfaceName, "netns", c.clientNamespace], step: "create client veth")
+            actions.append("created veth \(Self.clientSwitchPortName) <-> \(c.clientNamespace)/\(Self.clientInterfaceName)")
+        }
+        try ip(["-n", c.switchNamespace, "link", "set", Self.clientSwitchPortName, "master", c.switchBridgeName, "up"],
+               step: "attach client port to switch")
+        try ip(["-n", c.clientNamespace, "addr", "replace", "\(c.clientAddress)/\(c.prefixLength)",
+                "dev", Self.clientInterfaceName], step: "address the client")
+        try ip(["-n", c.clientNamespace, "link", "set", Self.clientInterfaceName, "up"], step: "bring up client interface")
+
+        for host in c.hosts {
+            if !linkExists(c.hostBridgeName, in: host.namespace) {
+                try ip(["-n", host.namespace, "link", "add", c.hostBridgeName, "type", "bridge",
+                        "stp_state", "0", "forward_delay", "0"], step: "create bridge on \(host.name)")
+                actions.append("created bridge \(c.hostBridgeName) in \(host.namespace)")
+            }
+            try ip(["-n", host.namespace, "addr", "replace", "\(host.address)/\(c.prefixLength)",
+                    "dev", c.hostBridgeName], step: "address \(host.name)")
+            try ip(["-n", host.namespace, "link", "set", c.hostBridgeName, "up"], step: "bring up bridge on \(host.name)")
+            if !linkExists(host.switchPortName, in: c.switchNamespace) {
+                try ip(["-n", c.switchNamespace, "link", "add", host.switchPortName, "type", "veth",
+                        "peer", "name", Self.hostUplinkName, "netns", host.namespace], step: "create uplink of \(host.name)")
+                actions.append("created veth \(host.switchPortName) <-> \(host.namespace)/\(Self.hostUplinkName)")
+            }
+            try ip(["-n", c.switchNamespace, "link", "set", host.switchPortName, "master", c.switchBridgeName, "up"],
+                   step: "attach \(host.name) to switch")
+            try ip(["-n", host.namespace, "link", "set", Self.hostUplinkName, "master", c.hostBridgeName, "up"],
+                   step: "attach uplink of \(host.name) to its bridge")
+        }
+    }
+
+    private func ip(_ arguments: [String], step: String) throws {
+        try CommandRunner.run(["ip"] + arguments, step: step)
+    }
+}

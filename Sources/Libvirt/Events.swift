@@ -1,0 +1,138 @@
+import CLibvirt
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// libvirt's client-side event loop, needed for domain events and keepalive.
+public enum EventLoop {
+    private static let started: Result<Void, LibvirtError> = {
+        _ = libvirtLibraryInitialized
+        guard virEventRegisterDefaultImpl() == 0 else {
+            return .failure(LibvirtError.last(call: "virEventRegisterDefaultImpl", uri: nil, domainName: nil))
+        }
+        var thread = pthread_t()
+        let created = pthread_create(&thread, nil, { _ in
+            while true { _ = virEventRunDefaultImpl() }
+        }, nil)
+        guard created == 0 else {
+            return .failure(LibvirtError(call: "pthread_create", uri: nil, domainName: nil, code: created,
+                                         errorDomain: -1, message: "could not start the libvirt event thread"))
+        }
+        pthread_detach(thread)
+        return .success(())
+    }()
+
+    /// Registers libvirt's default event loop and runs it on a background thread, once per
+    /// process. Call before opening the connections whose events you want.
+    ///
+    /// The corresponding C functions are `virEventRegisterDefaultImpl` and `virEventRunDefaultImpl`.
+    public static func startDefault() throws {
+        try started.get()
+    }
+}
+
+/// A lifecycle change of a domain (`virDomainEventType`).
+public enum LifecycleEventKind: Int32, Sendable, Codable {
+    case defined = 0
+    case undefined = 1
+    case started = 2
+    case suspended = 3
+    case resumed = 4
+    case stopped = 5
+    case shutdown = 6
+    case pmSuspended = 7
+    case crashed = 8
+}
+
+/// A domain event delivered by ``Connection/subscribeDomainEvents(_:)``.
+public enum DomainEvent: Sendable, Equatable {
+    /// The domain's lifecycle changed; `detail` is libvirt's per-kind detail value
+    /// (e.g. for `.stopped`, 3 = migrated; for `.started`, 1 = migrated).
+    case lifecycle(domainName: String, kind: LifecycleEventKind?, rawKind: Int32, detail: Int32)
+    /// An outgoing migration started a new memory copy pass.
+    case migrationIteration(domainName: String, iteration: Int32)
+    /// A job finished; the fields are those of ``JobStats/fields``.
+    case jobCompleted(domainName: String, stats: JobStats)
+}
+
+/// A registration of domain event callbacks; cancelled on ``cancel()`` or when released.
+public final class EventSubscription: @unchecked Sendable {
+    private let connection: Connection
+    private var callbackIDs: [Int32]
+
+    init(connection: Connection, callbackIDs: [Int32]) {
+        self.connection = connection
+        self.callbackIDs = callbackIDs
+    }
+
+    /// Stops delivery of events.
+    ///
+    /// The corresponding C function is `virConnectDomainEventDeregisterAny`.
+    public func cancel() {
+        for id in callbackIDs { _ = virConnectDomainEventDeregisterAny(connection.handle, id) }
+        callbackIDs = []
+    }
+
+    deinit { cancel() }
+}
+
+private final class EventHandlerBox {
+    let handler: @Sendable (DomainEvent) -> Void
+    init(_ handler: @escaping @Sendable (DomainEvent) -> Void) { self.handler = handler }
+}
+
+private func domainName(_ domain: virDomainPtr?) -> String {
+    domain.flatMap { virDomainGetName($0) }.map { String(cString: $0) } ?? "<unknown>"
+}
+
+private func deliver(_ opaque: UnsafeMutableRawPointer?, _ event: DomainEvent) {
+    guard let opaque else { return }
+    Unmanaged<EventHandlerBox>.fromOpaque(opaque).takeUnretainedValue().handler(event)
+}
+
+extension Connection {
+    /// Calls `handler` (on libvirt's event thread) for lifecycle, migration-iteration and
+    /// job-completed events of every domain of this connection. Needs
+    /// ``EventLoop/startDefault()`` to have been called before the connection was opened.
+    ///
+    /// The corresponding C function is `virConnectDomainEventRegisterAny`.
+    public func subscribeDomainEvents(_ handler: @escaping @Sendable (DomainEvent) -> Void) throws -> EventSubscription {
+        let box = EventHandlerBox(handler)
+        let release: virFreeCallback = { opaque in
+            if let opaque { Unmanaged<EventHandlerBox>.fromOpaque(opaque).release() }
+        }
+        let lifecycle: virConnectDomainEventCallback = { _, domain, event, detail, opaque in
+            deliver(opaque, .lifecycle(domainName: domainName(domain), kind: LifecycleEventKind(rawValue: event),
+                                       rawKind: event, detail: detail))
+            return 0
+        }
+        let iteration: virConnectDomainEventMigrationIterationCallback = { _, domain, iteration, opaque in
+            deliver(opaque, .migrationIteration(domainName: domainName(domain), iteration: iteration))
+        }
+        let completed: virConnectDomainEventJobCompletedCallback = { _, domain, parameters, count, opaque in
+            let stats = JobStats(rawType: Int32(VIR_DOMAIN_JOB_COMPLETED.rawValue),
+                                 fields: readTypedParameters(parameters, count: count))
+            deliver(opaque, .jobCompleted(domainName: domainName(domain), stats: stats))
+        }
+        let registrations: [(Int32, virConnectDomainEventGenericCallback)] = [
+            (Int32(VIR_DOMAIN_EVENT_ID_LIFECYCLE.rawValue), unsafeBitCast(lifecycle, to: virConnectDomainEventGenericCallback.self)),
+            (Int32(VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION.rawValue), unsafeBitCast(iteration, to: virConnectDomainEventGenericCallback.self)),
+            (Int32(VIR_DOMAIN_EVENT_ID_JOB_COMPLETED.rawValue), unsafeBitCast(completed, to: virConnectDomainEventGenericCallback.self)),
+        ]
+        var ids: [Int32] = []
+        for (eventID, callback) in registrations {
+            let opaque = Unmanaged.passRetained(box).toOpaque()
+            let id = virConnectDomainEventRegisterAny(handle, nil, eventID, callback, opaque, release)
+            if id < 0 {
+                Unmanaged<EventHandlerBox>.fromOpaque(opaque).release()
+                let failure = error("virConnectDomainEventRegisterAny")
+                for registered in ids { _ = virConnectDomainEventDeregisterAny(handle, registered) }
+                throw failure
+            }
+            ids.append(id)
+        }
+        return EventSubscription(connection: self, callbackIDs: ids)
+    }
+}

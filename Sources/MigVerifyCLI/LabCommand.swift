@@ -1,0 +1,213 @@
+import ArgumentParser
+import Foundation
+import Lab
+import Libvirt
+
+/// `migverify lab ...`: the two-host lab on this machine.
+struct LabCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lab",
+        abstract: "Build, inspect and remove the two-host migration lab on this machine.",
+        discussion: """
+            The lab is made of network namespaces (a switch, hosts src and dst, a client), one libvirt \
+            daemon and one sshd per host, and a guest carrying memeater. Addresses come from \
+            198.18.0.0/24; nothing is configured in the root namespace. See docs/lab.md.
+            """,
+        subcommands: [Up.self, Status.self, Down.self, Doctor.self]
+    )
+}
+
+/// Options shared by every lab subcommand.
+struct LabLocationOptions: ParsableArguments {
+    @Option(help: "Directory for the lab's runtime state (removed by `lab down`).")
+    var stateDirectory = "/run/migration-lab"
+
+    @Option(help: "Directory for built guest images and private emulators (kept).")
+    var cacheDirectory = "/var/cache/migration-lab"
+
+    var lab: Lab {
+        Lab(configuration: LabConfiguration(stateDirectory: stateDirectory, cacheDirectory: cacheDirectory))
+    }
+}
+
+extension LabCommand {
+    struct Up: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Bring the lab up (idempotent: repairs what is missing, changes nothing when up).")
+
+        @OptionGroup var location: LabLocationOptions
+
+        @Option(help: "Emulator: default (QEMU from bookworm-backports), qemu-7.2 (private, loses dirty pages under TCG), or a path to qemu-system-x86_64.")
+        var emulator = "default"
+
+        @Option(help: "Accelerator: auto (bounded KVM boot test, else TCG), kvm or tcg.")
+        var accel: AcceleratorPreference = .auto
+
+        @Option(help: "Guest to start on src: initramfs, debian or none.")
+        var guest = "initramfs"
+
+        @Option(name: .customLong("memory-mib"), help: "Guest RAM in MiB (any size, e.g. 2111).")
+        var memoryMiB = 512
+
+        @Option(name: .customLong("memeater-size-mib"),
+                help: "Memory memeater manages in the guest, in MiB (default: half the guest RAM).")
+        var memeaterSizeMiB: Int?
+
+        @Option(help: "Static memeater binary to put into the guest (default: <package>/.build-static/release/memeater).")
+        var memeater: String?
+
+        @Flag(help: "Build the static memeater first when none is found.")
+        var buildMemeater = false
+
+        @Flag(help: "Restart the guest when the running one differs from these options.")
+        var replaceGuest = false
+
+        @Flag(name: .customLong("no-sshd"), help: "Do not start an sshd per host (qemu+ssh:// URIs then do not work).")
+        var noSSHD = false
+
+        func validate() throws {
+            guard (64...262_144).contains(memoryMiB) else {
+                throw ValidationError("--memory-mib must be between 64 and 262144, not \(memoryMiB)")
+            }
+            if let memeaterSizeMiB, memeaterSizeMiB < 1 || memeaterSizeMiB >= memoryMiB {
+                throw ValidationError("--memeater-size-mib must be at least 1 and less than --memory-mib (\(memoryMiB))")
+            }
+            guard ["initramfs", "debian", "none"].contains(guest) else {
+                throw ValidationError("--guest must be initramfs, debian or none, not \(guest)")
+            }
+            do {
+                _ = try EmulatorChoice(name: emulator)
+            } catch let error as LabError {
+                throw ValidationError(error.reason)
+            }
+        }
+
+        func run() throws {
+            var configuration = location.lab.configuration
+            configuration.startSSHDaemons = !noSSHD
+            let lab = Lab(configuration: configuration)
+            var memeaterPath = memeater
+            if memeaterPath == nil, MemeaterBinary.find() == nil, buildMemeater, guest != "none" {
+                guard let root = MemeaterBinary.packageRoot() else {
+                    throw ValidationError("--build-memeater: cannot find the package root (run from the repository)")
+                }
+                print("building the static memeater (swift build -c release --product memeater -Xswiftc -static-executable)")
+                memeaterPath = try MemeaterBinary.buildStatic(packageRoot: root)
+            }
+            let options = LabUpOptions(emulator: try EmulatorChoice(name: emulator), accelerator: accel,
+                                       guest: guest == "none" ? nil : GuestKind(rawValue: guest),
+                                       guestMemoryMiB: memoryMiB, memeaterSizeMiB: memeaterSizeMiB,
+                                       memeaterPath: memeaterPath, replaceDifferentGuest: replaceGuest)
+            let report = try lab.up(options) { phase in
+                print("lab up: \(phase)…")
+            }
+            if report.actions.isEmpty {
+                print("lab up: already up, nothing changed")
+            } else {
+                for action in report.actions { print("  \(action)") }
+            }
+            let timings = report.phaseSeconds.map { "\($0.phase) \(String(format: "%.1f", $0.seconds)) s" }
+            print("lab up: done (\(timings.joined(separator: ", ")))")
+            print("accelerator: \(report.record.accelerator.accelerator.rawValue) (\(report.record.accelerator.reason)\(report.record.accelerator.cached ? ", cached" : ""))")
+        }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show what runs, where, versions and accelerator.")
+
+        @OptionGroup var location: LabLocationOptions
+
+        @Flag(help: "Print JSON instead of text.")
+        var json = false
+
+        func run() throws {
+            let status = location.lab.status()
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                encoder.dateEncodingStrategy = .iso8601
+                print(String(decoding: try encoder.encode(status), as: UTF8.self))
+            } else {
+                print(render(status))
+            }
+            if !status.isUp { throw ExitCode(3) }
+        }
+
+        func render(_ status: LabStatus) -> String {
+            var lines: [String] = []
+            lines.append("lab: \(status.isUp ? "up" : "not up")")
+            for (name, present) in status.namespaces.sorted(by: { $0.key < $1.key }) {
+                lines.append("  namespace \(name): \(present ? "present" : "missing")")
+            }
+            if let record = status.record {
+                lines.append("emulator: \(record.emulatorName) \(record.emulatorVersion ?? "?") (\(record.emulatorPath))")
+                lines.append("accelerator: \(record.accelerator.accelerator.rawValue) (\(record.accelerator.reason))")
+            }
+            for host in status.hosts {
+                lines.append("host \(host.name) \(host.address) [\(host.namespace)]")
+                lines.append("  libvirtd: \(host.libvirtdPID.map { "pid \($0)" } ?? "not running")"
+                             + (host.daemon.map { ", libvirt \($0.libvirtVersion), QEMU \($0.hypervisorVersion), hostname \($0.hostname)" } ?? ""))
+                if let error = host.daemonError { lines.append("  error: \(error)") }
+                lines.append("  sshd: \(host.sshdPID.map { "pid \($0)" } ?? "not running")")
+                lines.append("  URIs: \(host.tcpURI)   \(host.sshURI)")
+                for (name, state) in host.domains.sorted(by: { $0.key < $1.key }) {
+                    lines.append("  domain \(name): \(state)")
+                }
+            }
+            if let guest = status.guest {
+                let record = guest.record
+                lines.append("guest \(record.name) (\(record.kind.rawValue), \(record.memoryMiB) MiB, memeater \(record.memeaterSizeMiB) MiB"
+                             + " on port \(record.memeaterPort)) at \(record.address)")
+                lines.append("  running on: \(guest.runningOn ?? "nowhere"); answers ping: \(guest.answersPing ? "yes" : "no")")
+                if let info = guest.memeaterInfo { lines.append("  memeater info: \(info)") }
+                if let error = guest.memeaterError { lines.append("  memeater: \(error)") }
+                if !record.image.containsMemeater { lines.append("  note: the guest image has no memeater") }
+            }
+            return lines.joined(separator: "\n")
+        }
+    }
+
+    struct Down: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove everything the lab made (idempotent; works after a crash or SIGKILL).")
+
+        @OptionGroup var location: LabLocationOptions
+
+        func run() throws {
+            let report = location.lab.down()
+            if report.actions.isEmpty { print("lab down: nothing to remove") }
+            for action in report.actions { print("  \(action)") }
+            if !report.leftovers.isEmpty {
+                print("lab down: left over:")
+                for leftover in report.leftovers { print("  \(leftover)") }
+                throw ExitCode.failure
+            }
+            print("lab down: nothing of the lab is left")
+        }
+    }
+
+    struct Doctor: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show what this machine can do: packages, versions and known issues, KVM.")
+
+        @OptionGroup var location: LabLocationOptions
+
+        @Flag(help: "Print JSON instead of text.")
+        var json = false
+
+        func run() throws {
+            let findings = location.lab.doctor()
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(findings), as: UTF8.self))
+                return
+            }
+            for finding in findings {
+                print("[\(finding.verdict.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0))] \(finding.check): \(finding.detail)")
+            }
+        }
+    }
+}
+
+extension AcceleratorPreference: ExpressibleByArgument {}

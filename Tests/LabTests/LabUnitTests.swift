@@ -1,0 +1,118 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import XCTest
+@testable import Lab
+import Libvirt
+
+/// Fast tests of the lab's pieces that need no namespaces or daemons.
+final class LabUnitTests: XCTestCase {
+    func testDefaultAddressesStayInsideTheLabRange() {
+        let configuration = LabConfiguration()
+        let addresses = [configuration.clientAddress, configuration.guestAddress,
+                         configuration.source.address, configuration.destination.address]
+        for address in addresses {
+            XCTAssertTrue(address.hasPrefix("198.18.0."), "\(address) is outside 198.18.0.0/24")
+        }
+        XCTAssertEqual(Set(addresses).count, addresses.count, "addresses must differ")
+        XCTAssertNotEqual(configuration.source.hostUUID, configuration.destination.hostUUID)
+        XCTAssertEqual(Set(configuration.namespaces).count, 4)
+        XCTAssertTrue(configuration.namespaces.allSatisfy { $0.hasPrefix("\(configuration.namePrefix)-") })
+        XCTAssertEqual(configuration.source.tcpURI, "qemu+tcp://198.18.0.1/system")
+        XCTAssertTrue(configuration.sshURI(configuration.destination).hasPrefix("qemu+ssh://root@198.18.0.2/system?command="))
+    }
+
+    private func sampleImage(kind: GuestKind = .initramfs) -> GuestImage {
+        GuestImage(kind: kind, kernelPath: "/cache/vmlinuz", initrdPath: "/cache/initrd.img",
+                   diskPath: kind == .debian ? "/cache/debian.qcow2" : nil, inputsDigest: "abc",
+                   kernelRelease: "6.1.0-56-amd64", containsMemeater: true)
+    }
+
+    func testDomainXMLForTCGWithOddMemorySize() {
+        let lab = Lab()
+        let definition = lab.guestDefinition(image: sampleImage(), memoryMiB: 2111, memeaterSizeMiB: 1024,
+                                             emulatorPath: "/usr/bin/qemu-system-x86_64", accelerator: .tcg)
+        let xml = definition.xml()
+        XCTAssertTrue(xml.contains("<domain type='qemu'>"), xml)
+        XCTAssertTrue(xml.contains("<memory unit='MiB'>2111</memory>"), xml)
+        XCTAssertTrue(xml.contains("qemu64"), xml)
+        XCTAssertTrue(xml.contains("<mac address='\(lab.configuration.guestMACAddress)'/>"), xml)
+        XCTAssertTrue(xml.contains("<source bridge='br-host'/>"), xml)
+        XCTAssertTrue(xml.contains("<target dev='labtap0'/>"), xml)
+        XCTAssertTrue(xml.contains("append='on'"), xml)
+        XCTAssertTrue(xml.contains("<emulator>/usr/bin/qemu-system-x86_64</emulator>"), xml)
+        XCTAssertTrue(xml.contains("lab.ip=198.18.0.10/24"), xml)
+        XCTAssertTrue(xml.contains("lab.memeater_size_mib=1024"), xml)
+        XCTAssertFalse(xml.contains("<disk"), "the initramfs guest has no disk")
+        let parsed = try? XMLDocument(xmlString: xml)
+        XCTAssertNotNil(parsed, "the domain XML must be well-formed")
+    }
+
+    func testDomainXMLForKVMAndDebianGuest() {
+        let lab = Lab()
+        let xml = lab.guestDefinition(image: sampleImage(kind: .debian), memoryMiB: 1024, memeaterSizeMiB: 512,
+                                      emulatorPath: "/x/qemu", accelerator: .kvm).xml()
+        XCTAssertTrue(xml.contains("<domain type='kvm'>"))
+        XCTAssertTrue(xml.contains("host-passthrough"))
+        XCTAssertTrue(xml.contains("<source file='/cache/debian.qcow2'/>"))
+        XCTAssertTrue(xml.contains("root=/dev/vda"))
+    }
+
+    func testEmulatorNames() throws {
+        XCTAssertEqual(try EmulatorChoice(name: "default"), .system)
+        XCTAssertEqual(try EmulatorChoice(name: "qemu-7.2"), .qemu72)
+        XCTAssertEqual(try EmulatorChoice(name: "/opt/qemu/bin/qemu-system-x86_64"), .path("/opt/qemu/bin/qemu-system-x86_64"))
+        XCTAssertThrowsError(try EmulatorChoice(name: "qemu-9")) { error in
+            XCTAssertTrue("\(error)".contains("unknown emulator 'qemu-9'"), "\(error)")
+        }
+    }
+
+    func testJournalRoundTrip() throws {
+        let directory = NSTemporaryDirectory() + "lab-journal-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let journal = LabJournal(path: directory + "/journal")
+        let records: [LabResource] = [.namespace("mlab-src"), .process(pid: 42, startTime: 12345, label: "libvirtd-src"),
+                                      .directory("/run/libvirt")]
+        for record in records { try journal.record(record) }
+        XCTAssertEqual(journal.resources(), records)
+        XCTAssertEqual(LabJournal(path: directory + "/missing").resources(), [])
+    }
+
+    func testFailedCommandNamesStepCommandAndOutput() {
+        XCTAssertThrowsError(try CommandRunner.run(["sh", "-c", "echo something broke >&2; exit 3"], step: "demonstrate a failure")) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("demonstrate a failure"), text)
+            XCTAssertTrue(text.contains("exit status 3"), text)
+            XCTAssertTrue(text.contains("sh -c"), text)
+            XCTAssertTrue(text.contains("something broke"), text)
+        }
+        XCTAssertThrowsError(try CommandRunner.run(["no-such-command-here"], step: "run a missing tool")) { error in
+            XCTAssertTrue("\(error)".contains("not found"), "\(error)")
+        }
+    }
+
+    func testCommandTimeoutKillsTheCommand() {
+        let start = Date()
+        XCTAssertThrowsError(try CommandRunner.run(["sleep", "30"], step: "sleep too long", timeoutSeconds: 0.5)) { error in
+            XCTAssertTrue("\(error)".contains("timed out"), "\(error)")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 10)
+    }
+
+    func testCommandThatLeavesADaemonBehindStillReturns() throws {
+        // Foundation's Process would wait for the background sleep; the lab's runner must not.
+        let result = try CommandRunner.run(["sh", "-c", "sleep 5 >/dev/null 2>&1 & echo started"], step: "start a daemon",
+                                           timeoutSeconds: 10)
+        XCTAssertTrue(result.output.contains("started"))
+    }
+
+    func testCommandInputIsPassed() throws {
+        XCTAssertEqual(try CommandRunner.run(["cat"], step: "echo input", input: "hello\n").output, "hello\n")
+    }
+
+    func testDebianMirrorComesFromTheConfiguredSourceEntry() throws {
+        let mirror = try DebianGuestBuilder.configuredMirror()
+        XCTAssertTrue(mirror.hasPrefix("http://") || mirror.hasPrefix("https://") || mirror.hasPrefix("file:"), mirror)
+    }
+}

@@ -1,1 +1,0 @@
-// Placeholder until this target's issue lands; replace this file.
