@@ -17,6 +17,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // MARK: memeater — runs inside the guest
@@ -46,9 +47,14 @@ let package = Package(
         .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
         .target(name: "Libvirt", dependencies: ["CLibvirt"]),
         .target(name: "Lab", dependencies: ["Libvirt"]),
+        // The migration test case: scenarios, checks, results.
+        .target(
+            name: "Verifier",
+            dependencies: ["Libvirt", "Lab", "PingMonitor", "MemeaterKit", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .executableTarget(
             name: "MigVerifyCLI",
-            dependencies: ["Lab", "Libvirt", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Lab", "Libvirt", "Verifier", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // MARK: tests
@@ -57,5 +63,6 @@ let package = Package(
         .testTarget(name: "PingMonitorTests", dependencies: ["PingMonitor"]),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Libvirt"]),
+        .testTarget(name: "VerifierTests", dependencies: ["Verifier"]),
     ]
 )

@@ -1,0 +1,252 @@
+import Foundation
+import Lab
+import MemeaterKit
+import PingMonitor
+import Synchronization
+
+/// Looks at one lab host from outside: its QEMU processes, its tap, its listening ports.
+/// Everything is read inside the host's network namespace; nothing is changed.
+public struct HostInspector: Sendable {
+    /// The host's name (`src`, `dst`).
+    public let hostName: String
+    /// Its network namespace.
+    public let namespace: String
+
+    /// Creates an inspector for a lab host.
+    public init(hostName: String, namespace: String) {
+        self.hostName = hostName
+        self.namespace = namespace
+    }
+
+    /// QEMU processes of domain `domainName` in the host's namespace, as "PID command".
+    public func qemuProcesses(domainName: String) -> [String] {
+        ProcessTable.processes(inNamespace: namespace).compactMap { pid in
+            guard let name = ProcessTable.name(of: pid), name.hasPrefix("qemu-system"),
+                  let commandLine = ProcessTable.commandLine(of: pid),
+                  commandLine.contains("guest=\(domainName),") || commandLine.contains("guest=\(domainName) ") else { return nil }
+            return "\(pid) \(name)"
+        }
+    }
+
+    /// Whether a network interface of this name exists in the host's namespace.
+    public func interfaceExists(_ name: String) throws(VerifierError) -> Bool {
+        do {
+            let result = try CommandRunner.capture(["ip", "-n", namespace, "-o", "link", "show", "dev", name],
+                                                   step: "look for \(name) on \(hostName)", timeoutSeconds: 10)
+            return result.succeeded
+        } catch {
+            throw VerifierError.wrap(error, step: "look for interface \(name) on \(hostName)")
+        }
+    }
+
+    /// TCP ports in `range` something listens on in the host's namespace (`ss -Htln`).
+    public func listeningPorts(in range: ClosedRange<Int>) throws(VerifierError) -> [Int] {
+        let step = "list listening TCP ports on \(hostName)"
+        do {
+            let result = try CommandRunner.run(["ip", "netns", "exec", namespace, "ss", "-Htln"], step: step, timeoutSeconds: 10)
+            return Self.ports(fromSSOutput: result.output).filter(range.contains)
+        } catch {
+            throw VerifierError.wrap(error, step: step)
+        }
+    }
+
+    /// The local ports of `ss -Htln` lines (`LISTEN 0 1 198.18.0.2:49152 0.0.0.0:*`).
+    static func ports(fromSSOutput output: String) -> [Int] {
+        output.split(separator: "\n").compactMap { line in
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard fields.count >= 4, let colon = fields[3].lastIndex(of: ":") else { return nil }
+            return Int(fields[3][fields[3].index(after: colon)...])
+        }
+    }
+}
+
+/// A firewall rule set inside one host's network namespace that drops incoming TCP to a
+/// port range (the perform-fail fault). ``remove()`` deletes the whole table; callers
+/// call it in a `defer`, so the fault goes whatever happens.
+public struct PortDropFault: Sendable {
+    /// The namespace it lives in.
+    public let namespace: String
+    /// The dropped destination ports.
+    public let ports: ClosedRange<Int>
+    /// The nftables table that holds the rule (only this table is ever touched).
+    public let table = "migverify_fault"
+
+    /// The nft script that installs the rule.
+    public var script: String {
+        """
+        table inet \(table) {
+          chain input {
+            type filter hook input priority -10; policy accept;
+            tcp dport \(ports.lowerBound)-\(ports.upperBound) counter drop
+          }
+        }
+        """
+    }
+
+    /// Installs the rule with `nft -f -` inside the namespace.
+    public static func install(namespace: String, ports: ClosedRange<Int>) throws(VerifierError) -> PortDropFault {
+        let fault = PortDropFault(namespace: namespace, ports: ports)
+        fault.remove()  // a table left by a killed earlier run
+        do {
+            try CommandRunner.run(["ip", "netns", "exec", namespace, "nft", "-f", "-"],
+                                  step: "drop TCP \(ports) in \(namespace)", timeoutSeconds: 10, input: fault.script)
+        } catch {
+            throw VerifierError.wrap(error, step: "install the firewall fault in \(namespace)")
+        }
+        return fault
+    }
+
+    /// Packets the rule dropped so far (from its counter), if readable.
+    public func droppedPackets() -> Int? {
+        guard let result = try? CommandRunner.capture(["ip", "netns", "exec", namespace, "nft", "list", "table", "inet", table],
+                                                      step: "read the fault counter", timeoutSeconds: 10),
+              result.succeeded, let range = result.output.range(of: "packets ") else { return nil }
+        return Int(result.output[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    /// Deletes the table; returns whether it is gone afterwards.
+    @discardableResult
+    public func remove() -> Bool {
+        _ = try? CommandRunner.capture(["ip", "netns", "exec", namespace, "nft", "delete", "table", "inet", table],
+                                       step: "remove the firewall fault in \(namespace)", timeoutSeconds: 10)
+        let check = try? CommandRunner.capture(["ip", "netns", "exec", namespace, "nft", "list", "table", "inet", table],
+                                               step: "check the firewall fault is gone", timeoutSeconds: 10)
+        return !(check?.succeeded ?? true)
+    }
+}
+
+/// memeater's control protocol from the verifier's side, with memeater's own Codable
+/// request and reply types over the lab's connection.
+public final class MemeaterClient: Sendable {
+    private let connection: MemeaterControlConnection
+    /// `address:port`.
+    public var endpoint: String { connection.endpoint }
+
+    /// Connects to memeater at `address:port`, from `namespace` (the lab's client
+    /// namespace) or the current one.
+    public init(namespace: String?, address: String, port: Int, timeoutSeconds: Double = 10) throws(VerifierError) {
+        do {
+            connection = try MemeaterControlConnection.connect(namespace: namespace, address: address, port: port,
+                                                               timeoutSeconds: timeoutSeconds)
+        } catch {
+            throw VerifierError.wrap(error, step: "connect to memeater at \(address):\(port)")
+        }
+    }
+
+    /// Sends one request and returns the reply; a reply with `ok: false` is an error.
+    public func send(_ request: ControlRequest) throws(VerifierError) -> ControlReply {
+        let step = "memeater \(request.command) at \(endpoint)"
+        let line: String
+        do {
+            line = try connection.requestLine(encodeLine(request))
+        } catch {
+            throw VerifierError.wrap(error, step: step)
+        }
+        guard let reply = try? JSONDecoder().decode(ControlReply.self, from: Data(line.utf8)) else {
+            throw .environment("\(step): reply is not a memeater reply: \(line.prefix(200))")
+        }
+        guard reply.ok else { throw .environment("\(step): memeater said: \(reply.error ?? line)") }
+        return reply
+    }
+
+    /// `info`: boot id, uptime, region.
+    public func info() throws(VerifierError) -> ControlInfo {
+        guard let info = try send(ControlRequest(command: "info")).info else {
+            throw .environment("memeater info at \(endpoint): the reply has no info")
+        }
+        return info
+    }
+
+    /// `stats`: the latest progress record.
+    public func stats() throws(VerifierError) -> ProgressRecord {
+        guard let stats = try send(ControlRequest(command: "stats")).stats else {
+            throw .environment("memeater stats at \(endpoint): the reply has no stats")
+        }
+        return stats
+    }
+
+    /// `verify-all`: every page checked.
+    public func verifyAll() throws(VerifierError) -> VerificationReport {
+        guard let report = try send(ControlRequest(command: "verify-all")).verification else {
+            throw .environment("memeater verify-all at \(endpoint): the reply has no verification")
+        }
+        return report
+    }
+}
+
+/// pingmon run from the verifier: started inside the lab's client namespace (or the
+/// current one), sampled every 100 ms for the time series, stopped for the report.
+public final class PingMonitorRun: Sendable {
+    private let session: PingSession
+    private let stopFlag = StopFlag()
+    private let samplerDone = DispatchSemaphore(value: 0)
+    private let startNanoseconds: UInt64
+
+    /// Starts probing `target` every `intervalMicroseconds` from `interface`; `onSample`
+    /// gets the live status every `sampleIntervalMilliseconds`.
+    public init(namespace: String?, target: String, interface: String, intervalMicroseconds: Int,
+                sampleIntervalMilliseconds: Double = 100,
+                onSample: @escaping @Sendable (PingSample) -> Void) throws(VerifierError) {
+        let step = "start pingmon against \(target) on \(interface)"
+        do {
+            let address = try PingConfiguration.parseTarget(target)
+            let configuration = PingConfiguration(target: address, interface: interface, intervalMicroseconds: intervalMicroseconds,
+                                                  lingerMilliseconds: 500)
+            let open: @Sendable () throws -> PingSession = {
+                let session = try PingSession(configuration: configuration)
+                try session.start()
+                return session
+            }
+            session = try namespace.map { try NetworkNamespace.run(in: $0, open) } ?? open()
+        } catch {
+            throw VerifierError.wrap(error, step: step)
+        }
+        startNanoseconds = monotonicNanoseconds()
+        let session = self.session
+        let origin = startNanoseconds
+        let stop = stopFlag
+        let done = samplerDone
+        let interval = UInt32(max(10, sampleIntervalMilliseconds) * 1000)
+        let thread = Thread {
+            while !stop.isSet {
+                usleep(interval)
+                let status = session.status()
+                onSample(PingSample(offsetMilliseconds: Double(monotonicNanoseconds() - origin) / 1e6,
+                                    probesSent: status.probesSent, repliesReceived: status.repliesReceived, lost: status.lost,
+                                    currentGapMilliseconds: status.currentGapMilliseconds,
+                                    longestGapMilliseconds: status.longestGapMilliseconds))
+            }
+            done.signal()
+        }
+        thread.name = "migverify-ping-sampler"
+        thread.start()
+    }
+
+    /// The live status now.
+    public func status() -> LiveStatus { session.status() }
+
+    /// Stops probing and returns pingmon's analysis of the whole run.
+    public func finish() throws(VerifierError) -> PingReport {
+        stopFlag.set()
+        samplerDone.wait()
+        session.stop()
+        do {
+            return try session.waitForReport()
+        } catch {
+            throw VerifierError.wrap(error, step: "finish pingmon")
+        }
+    }
+}
+
+/// Lines of a guest console that show the guest kernel died or is corrupt.
+public func consoleFailureLines(_ console: String) -> [String] {
+    let markers = ["Kernel panic", "Oops", "BUG:", "kernel BUG", "is not a head!", "list_add corruption", "general protection fault"]
+    return console.split(separator: "\n").map(String.init).filter { line in markers.contains { line.contains($0) } }
+}
+
+/// A flag one thread sets and another polls.
+final class StopFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
+}

@@ -1,0 +1,250 @@
+import Foundation
+import Libvirt
+import Synchronization
+
+/// A migration the driver can run, watch and abort. ``LibvirtMigration`` is the real one;
+/// tests use fakes.
+public protocol MigrationJob: Sendable {
+    /// Runs the migration; blocks until it ends; throws libvirt's error when it fails.
+    func perform() throws
+    /// Asks libvirt to abort the running job.
+    func abort() throws
+    /// The running job's stats.
+    func stats() throws -> JobStats
+    /// Switches the running migration to post-copy.
+    func startPostCopy() throws
+}
+
+/// A migration of `domain` over the libvirt API: peer-to-peer to a URI
+/// (`virDomainMigrateToURI3`) or managed direct to a connection (`virDomainMigrate3`).
+public struct LibvirtMigration: MigrationJob {
+    /// Where to: a destination URI for peer-to-peer, a connection for direct.
+    public enum Target: Sendable {
+        case uri(String)
+        case connection(Connection)
+    }
+
+    public let domain: Domain
+    public let target: Target
+    public let parameters: MigrationParameters
+    public let flags: MigrationFlags
+
+    /// Creates the job from verifier options (`migrationURI` overrides where QEMU sends
+    /// the memory; the prepare-fail scenario gives a bogus one).
+    public init(domain: Domain, destination: Connection, options: MigrationOptions, migrationURI: String? = nil) {
+        self.domain = domain
+        self.target = options.mode == .peerToPeer ? .uri(destination.uri) : .connection(destination)
+        self.parameters = options.libvirtParameters(migrationURI: migrationURI)
+        self.flags = options.libvirtFlags
+    }
+
+    public func perform() throws {
+        switch target {
+        case .uri(let uri): try domain.migrate(toURI: uri, parameters: parameters, flags: flags)
+        case .connection(let connection): _ = try domain.migrate(to: connection, parameters: parameters, flags: flags)
+        }
+    }
+
+    public func abort() throws { try domain.abortJob() }
+    public func stats() throws -> JobStats { try domain.jobStats() }
+    public func startPostCopy() throws { try domain.startPostCopy() }
+}
+
+/// How a migration run by ``MigrationDriver`` ended.
+public enum MigrationEnding: Sendable, Equatable {
+    /// The migration call returned success.
+    case completed
+    /// The migration call failed by itself; libvirt's message.
+    case failed(message: String, kind: LibvirtError.Kind?)
+    /// The verifier aborted it (timeout or stall); `reason` says which, `callError` is the
+    /// migration call's error after the abort, `abortError` the abort call's error if any.
+    case aborted(reason: String, callError: String?, abortError: String?)
+    /// The verifier aborted it but the migration call did not return within the grace time.
+    case hung(reason: String, graceSeconds: Double)
+    /// The verifier wanted to abort but the migration completed anyway at the same moment.
+    case completedDespiteAbort(reason: String)
+
+    /// Whether the guest was migrated.
+    public var migrated: Bool {
+        switch self {
+        case .completed, .completedDespiteAbort: return true
+        default: return false
+        }
+    }
+
+    /// libvirt's message for a failed or aborted migration.
+    public var libvirtMessage: String? {
+        switch self {
+        case .failed(let message, _): return message
+        case .aborted(_, let callError, _): return callError
+        default: return nil
+        }
+    }
+
+    /// One line.
+    public var summary: String {
+        switch self {
+        case .completed: return "completed"
+        case .failed(let message, _): return "failed: \(message)"
+        case .aborted(let reason, let callError, let abortError):
+            return "aborted by the verifier (\(reason)); the call then returned: \(callError ?? "success")"
+                + (abortError.map { "; abort call: \($0)" } ?? "")
+        case .hung(let reason, let grace):
+            return "aborted by the verifier (\(reason)) but the migration call had not returned \(formatNumber(grace)) s later"
+        case .completedDespiteAbort(let reason):
+            return "completed while being aborted (\(reason))"
+        }
+    }
+}
+
+/// What the driver saw of one migration.
+public struct MigrationOutcome: Sendable {
+    public var ending: MigrationEnding
+    /// Wall time of the migration call by the verifier's monotonic clock, ms (until the
+    /// call returned, or until the driver gave up waiting).
+    public var wallMilliseconds: Double
+    /// Job-stats samples taken while it ran.
+    public var samples: [JobSample]
+    /// Job-stats reads that failed (normal just before the job starts and after it ends).
+    public var failedSampleReads: Int
+    /// When the verifier aborted, ms after start.
+    public var abortedAtMilliseconds: Double?
+    /// When the driver switched to post-copy, ms after start.
+    public var postCopyStartedAtMilliseconds: Double?
+    /// What happened when the abort did not take effect at once (``MigrationDriver/onAbortStuck``).
+    public var abortNote: String? = nil
+}
+
+/// Runs a migration on a thread of its own while a ``JobStatsSampler`` reads its progress,
+/// and aborts it when it runs longer than the overall timeout or transfers nothing for the
+/// stall timeout (a migration whose packets a firewall drops stalls silently).
+public struct MigrationDriver: Sendable {
+    /// The job is aborted when still running after this long.
+    public var timeoutSeconds: Double
+    /// The job is aborted when its transferred byte count has not grown for this long.
+    public var stallTimeoutSeconds: Double
+    /// Time between job-stats reads, ms.
+    public var sampleIntervalMilliseconds: Double
+    /// After an abort, how long to wait for the migration call to return.
+    public var abortGraceSeconds: Double
+    /// Switch to post-copy once the first pass is done (needs ``MigrationFlags/postCopy``).
+    public var switchToPostCopy: Bool
+    /// When the migration call has not returned this many seconds after the abort, run
+    /// ``onAbortStuck`` (e.g. lift the injected fault so the blocked connection attempt
+    /// ends and libvirt can act on the abort). `nil`: just wait the grace time.
+    public var abortStuckAfterSeconds: Double?
+    /// What to do when the abort is stuck; returns a line for the report.
+    public var onAbortStuck: (@Sendable () -> String)?
+
+    /// Creates a driver.
+    public init(timeoutSeconds: Double, stallTimeoutSeconds: Double, sampleIntervalMilliseconds: Double = 100,
+                abortGraceSeconds: Double = 60, switchToPostCopy: Bool = false,
+                abortStuckAfterSeconds: Double? = nil, onAbortStuck: (@Sendable () -> String)? = nil) {
+        self.abortStuckAfterSeconds = abortStuckAfterSeconds
+        self.onAbortStuck = onAbortStuck
+        self.timeoutSeconds = timeoutSeconds
+        self.stallTimeoutSeconds = stallTimeoutSeconds
+        self.sampleIntervalMilliseconds = sampleIntervalMilliseconds
+        self.abortGraceSeconds = abortGraceSeconds
+        self.switchToPostCopy = switchToPostCopy
+    }
+
+    /// Runs `job` to its end. `onSample` gets every job-stats sample (on the sampler thread).
+    public func run(_ job: any MigrationJob, onSample: @escaping @Sendable (JobSample) -> Void = { _ in }) -> MigrationOutcome {
+        let origin = monotonicNanoseconds()
+        let callResult = Mutex<Result<Void, any Error>?>(nil)
+        let callDone = DispatchSemaphore(value: 0)
+        let postCopyAt = Mutex<Double?>(nil)
+        let wantsPostCopy = switchToPostCopy
+        let sampler = JobStatsSampler(intervalMilliseconds: sampleIntervalMilliseconds, read: { try job.stats() }) { sample in
+            if wantsPostCopy, (sample.memoryIteration ?? 0) >= 2 {
+                let first = postCopyAt.withLock { at -> Bool in
+                    guard at == nil else { return false }
+                    at = sample.offsetMilliseconds
+                    return true
+                }
+                if first { try? job.startPostCopy() }
+            }
+            onSample(sample)
+        }
+        let thread = Thread {
+            let result = Result { try job.perform() }
+            callResult.withLock { $0 = result }
+            callDone.signal()
+        }
+        thread.name = "migverify-migrate"
+        thread.stackSize = 4 << 20
+        thread.start()
+        sampler.start(originNanoseconds: origin)
+
+        func elapsedMilliseconds() -> Double { Double(monotonicNanoseconds() - origin) / 1e6 }
+        var abortReason: String?
+        var abortError: String?
+        var abortedAt: Double?
+        while callDone.wait(timeout: .now() + .milliseconds(50)) == .timedOut {
+            let now = monotonicNanoseconds()
+            let elapsedSeconds = Double(now - origin) / 1e9
+            let lastProgress = sampler.lastProgressNanoseconds ?? origin
+            let idleSeconds = Double(now - max(lastProgress, origin)) / 1e9
+            if elapsedSeconds >= timeoutSeconds {
+                abortReason = "still running after the \(formatNumber(timeoutSeconds)) s timeout: it did not converge"
+            } else if idleSeconds >= stallTimeoutSeconds {
+                abortReason = sampler.lastProgressNanoseconds == nil
+                    ? "no data transferred in \(formatNumber(stallTimeoutSeconds)) s (stalled)"
+                    : "transferred bytes did not grow for \(formatNumber(stallTimeoutSeconds)) s (stalled)"
+            }
+            if abortReason != nil {
+                abortedAt = elapsedMilliseconds()
+                do { try job.abort() } catch { abortError = "\(error)" }
+                break
+            }
+        }
+        var hung = false
+        var stuckNote: String?
+        if abortReason != nil {
+            var remaining = abortGraceSeconds
+            if let stuckAfter = abortStuckAfterSeconds, let onAbortStuck, stuckAfter < abortGraceSeconds {
+                if callDone.wait(timeout: .now() + stuckAfter) == .timedOut {
+                    let at = elapsedMilliseconds()
+                    let line = onAbortStuck()
+                    stuckNote = "the call had not returned \(formatNumber(stuckAfter)) s after the abort; at \(formatNumber(at)) ms: \(line); it returned at "
+                    remaining -= stuckAfter
+                    hung = callDone.wait(timeout: .now() + remaining) == .timedOut
+                }
+            } else {
+                hung = callDone.wait(timeout: .now() + remaining) == .timedOut
+            }
+        }
+        let wall = elapsedMilliseconds()
+        let samples = sampler.stop()
+        let failedReads = sampler.failedReads.count
+        let result = callResult.withLock { $0 }
+        let ending: MigrationEnding
+        if let abortReason {
+            if hung {
+                ending = .hung(reason: abortReason, graceSeconds: abortGraceSeconds)
+            } else if case .success? = result {
+                ending = .completedDespiteAbort(reason: abortReason)
+            } else {
+                let callError = result.flatMap { result -> String? in
+                    if case .failure(let error) = result { return Self.message(error) } else { return nil }
+                }
+                ending = .aborted(reason: abortReason, callError: callError, abortError: abortError)
+            }
+        } else {
+            switch result {
+            case .success?, nil: ending = .completed
+            case .failure(let error)?:
+                ending = .failed(message: Self.message(error), kind: (error as? LibvirtError)?.kind)
+            }
+        }
+        return MigrationOutcome(ending: ending, wallMilliseconds: wall, samples: samples, failedSampleReads: failedReads,
+                                abortedAtMilliseconds: abortedAt, postCopyStartedAtMilliseconds: postCopyAt.withLock { $0 },
+                                abortNote: stuckNote.map { hung ? $0.replacingOccurrences(of: "; it returned at ", with: "; it still had not returned") : $0 + "\(formatNumber(wall)) ms" })
+    }
+
+    static func message(_ error: any Error) -> String {
+        if let libvirt = error as? LibvirtError { return libvirt.description }
+        return "\(error)"
+    }
+}

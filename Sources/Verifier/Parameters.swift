@@ -1,0 +1,317 @@
+import Foundation
+import Libvirt
+
+/// The scenarios of the migration test case.
+///
+/// `live` is the success path; the others inject a fault and check that libvirt cleaned up.
+public enum ScenarioKind: String, CaseIterable, Codable, Sendable, Comparable {
+    /// Live migration under load; the guest must land on the destination intact.
+    case live
+    /// An invalid migration URI (`foo://bar`) makes Prepare fail.
+    case prepareFail = "prepare-fail"
+    /// The destination's firewall drops the migration ports, so Perform stalls and the
+    /// verifier's own timeout aborts the job.
+    case performFail = "perform-fail"
+    /// The job is aborted mid-stream (not implemented yet).
+    case abort
+    /// The destination uplink is cut mid-stream (not implemented yet).
+    case linkCut = "link-cut"
+    /// The incoming QEMU on the destination is killed during Perform (not implemented yet).
+    case dstQEMUKilled = "dst-qemu-killed"
+    /// The domain already runs on the destination (not implemented yet).
+    case dstAlreadyActive = "dst-already-active"
+
+    /// The scenarios this version can run.
+    public static let implemented: [ScenarioKind] = [.live, .prepareFail, .performFail]
+    /// What `migverify run` runs without `--scenario`.
+    public static let defaults: [ScenarioKind] = [.live, .prepareFail, .performFail]
+
+    /// Whether this version can run the scenario.
+    public var isImplemented: Bool { Self.implemented.contains(self) }
+    /// Whether the migration is expected to succeed (only `live`).
+    public var expectsMigrationToSucceed: Bool { self == .live }
+
+    public static func < (lhs: ScenarioKind, rhs: ScenarioKind) -> Bool {
+        (allCases.firstIndex(of: lhs) ?? 0) < (allCases.firstIndex(of: rhs) ?? 0)
+    }
+}
+
+/// Who drives the migration.
+public enum MigrationMode: String, CaseIterable, Codable, Sendable {
+    /// The source daemon talks to the destination daemon itself (`VIR_MIGRATE_PEER2PEER`,
+    /// `virsh migrate --p2p`); `virDomainMigrateToURI3`.
+    case peerToPeer = "p2p"
+    /// The client drives both daemons ("managed direct", `virsh migrate` without `--p2p`);
+    /// `virDomainMigrate3`.
+    case direct
+}
+
+/// How to migrate: every option maps to a libvirt migration flag or typed parameter.
+public struct MigrationOptions: Codable, Sendable, Equatable {
+    /// Peer-to-peer (default) or managed direct.
+    public var mode: MigrationMode
+    /// Bandwidth limit in MiB/s (`VIR_MIGRATE_PARAM_BANDWIDTH`); `nil`: libvirt's default (unlimited).
+    public var bandwidthMiBPerSecond: UInt64?
+    /// The longest switch-over pause QEMU may take, in ms (`virDomainMigrateSetMaxDowntime`);
+    /// `nil`: QEMU's default (300 ms).
+    public var qemuMaxDowntimeMilliseconds: UInt64?
+    /// Throttle the vCPUs when the guest dirties faster than the copy (`VIR_MIGRATE_AUTO_CONVERGE`).
+    public var autoConverge: Bool
+    /// Allow post-copy (`VIR_MIGRATE_POSTCOPY`); the verifier switches to post-copy once the
+    /// first pass has been copied.
+    public var postCopy: Bool
+    /// Number of parallel (multifd) connections (`VIR_MIGRATE_PARALLEL` +
+    /// `VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS`); `nil`: one connection.
+    public var parallelConnections: Int?
+    /// Compression methods (`VIR_MIGRATE_COMPRESSED` + `VIR_MIGRATE_PARAM_COMPRESSION`),
+    /// e.g. `xbzrle`, `zlib`, `zstd`; empty: none.
+    public var compressionMethods: [String]
+
+    /// Creates options; the defaults are a plain live peer-to-peer migration.
+    public init(mode: MigrationMode = .peerToPeer, bandwidthMiBPerSecond: UInt64? = nil,
+                qemuMaxDowntimeMilliseconds: UInt64? = nil, autoConverge: Bool = false, postCopy: Bool = false,
+                parallelConnections: Int? = nil, compressionMethods: [String] = []) {
+        self.mode = mode
+        self.bandwidthMiBPerSecond = bandwidthMiBPerSecond
+        self.qemuMaxDowntimeMilliseconds = qemuMaxDowntimeMilliseconds
+        self.autoConverge = autoConverge
+        self.postCopy = postCopy
+        self.parallelConnections = parallelConnections
+        self.compressionMethods = compressionMethods
+    }
+
+    /// Compression methods QEMU knows for migration.
+    public static let knownCompressionMethods: Set<String> = ["xbzrle", "mt", "zlib", "zstd", "qpl", "uadk", "qatzip"]
+    /// Methods that only work with parallel (multifd) connections.
+    public static let parallelOnlyCompressionMethods: Set<String> = ["zlib", "zstd", "qpl", "uadk", "qatzip"]
+
+    /// The libvirt flags these options stand for (always `VIR_MIGRATE_LIVE`).
+    public var libvirtFlags: MigrationFlags {
+        var flags: MigrationFlags = [.live]
+        if mode == .peerToPeer { flags.insert(.peerToPeer) }
+        if autoConverge { flags.insert(.autoConverge) }
+        if postCopy { flags.insert(.postCopy) }
+        if parallelConnections != nil { flags.insert(.parallel) }
+        if !compressionMethods.isEmpty { flags.insert(.compressed) }
+        return flags
+    }
+
+    /// The libvirt typed parameters these options stand for, with `migrationURI` as
+    /// `VIR_MIGRATE_PARAM_URI` when given (the failure scenarios use it).
+    public func libvirtParameters(migrationURI: String? = nil) -> MigrationParameters {
+        MigrationParameters(migrationURI: migrationURI, bandwidthMiBPerSecond: bandwidthMiBPerSecond,
+                            compressionMethods: compressionMethods,
+                            parallelConnections: parallelConnections.map { Int32(clamping: $0) })
+    }
+
+    /// Rejects values and combinations that libvirt or QEMU would refuse, in one line each.
+    public func validate() throws(VerifierError) {
+        if let bandwidthMiBPerSecond, bandwidthMiBPerSecond == 0 {
+            throw .invalidOptions("--bandwidth-mib-per-second must be at least 1 (leave it out for no limit)")
+        }
+        if let qemuMaxDowntimeMilliseconds, qemuMaxDowntimeMilliseconds == 0 {
+            throw .invalidOptions("--qemu-max-downtime-ms must be at least 1")
+        }
+        if let parallelConnections, !(2...255).contains(parallelConnections) {
+            throw .invalidOptions("--parallel-connections must be between 2 and 255, not \(parallelConnections)")
+        }
+        for method in compressionMethods where !Self.knownCompressionMethods.contains(method) {
+            throw .invalidOptions("unknown compression method '\(method)' (known: \(Self.knownCompressionMethods.sorted().joined(separator: ", ")))")
+        }
+        if Set(compressionMethods).count != compressionMethods.count {
+            throw .invalidOptions("--compression lists a method twice")
+        }
+        if parallelConnections != nil, let method = compressionMethods.first(where: { ["xbzrle", "mt"].contains($0) }) {
+            throw .invalidOptions("--compression \(method) cannot be used with --parallel-connections (QEMU's multifd does not support it)")
+        }
+        if parallelConnections == nil, let method = compressionMethods.first(where: Self.parallelOnlyCompressionMethods.contains) {
+            throw .invalidOptions("--compression \(method) needs --parallel-connections (it is a multifd compression method)")
+        }
+        if postCopy, !compressionMethods.isEmpty {
+            throw .invalidOptions("--postcopy cannot be combined with --compression (QEMU refuses compressed post-copy)")
+        }
+    }
+}
+
+/// Where the guest lives and how to reach it: the lab's hosts by default, or real hosts.
+public struct Endpoints: Codable, Sendable, Equatable {
+    /// libvirt URI of the source daemon.
+    public var sourceURI: String
+    /// libvirt URI of the destination daemon.
+    public var destinationURI: String
+    /// The domain to migrate.
+    public var domainName: String
+    /// The guest's IPv4 address (pinged, and where memeater listens).
+    public var guestAddress: String
+    /// memeater's control port in the guest.
+    public var memeaterPort: Int
+    /// The interface pings are sent from and captured on (in the client namespace on the lab).
+    public var captureInterface: String
+
+    /// Creates endpoints.
+    public init(sourceURI: String, destinationURI: String, domainName: String, guestAddress: String,
+                memeaterPort: Int = 7070, captureInterface: String) {
+        self.sourceURI = sourceURI
+        self.destinationURI = destinationURI
+        self.domainName = domainName
+        self.guestAddress = guestAddress
+        self.memeaterPort = memeaterPort
+        self.captureInterface = captureInterface
+    }
+}
+
+/// Everything that defines one scenario run. Two runs with equal parameters are the same
+/// experiment: a re-run with the same results database skips those already completed.
+public struct ScenarioParameters: Codable, Sendable, Equatable {
+    public var scenario: ScenarioKind
+    /// Guest RAM in MiB (any size, e.g. 2111).
+    public var memoryMiB: Int
+    /// The region memeater dirties and verifies, in MiB.
+    public var memeaterSizeMiB: Int
+    /// memeater's target rate of unique pages dirtied, in MiB/s; 0 = as fast as it can.
+    public var dirtyRateMiBPerSecond: Double
+    /// Guest kind on the lab (`initramfs` or `debian`).
+    public var guestKind: String
+    /// Emulator short name (`default`, `qemu-7.2`) or path.
+    public var emulator: String
+    /// Where and what.
+    public var endpoints: Endpoints
+    /// How to migrate.
+    public var migration: MigrationOptions
+    /// The verifier aborts a migration still running after this many seconds.
+    public var timeoutSeconds: Double
+    /// The verifier aborts a migration whose transferred byte count has not grown for this many seconds.
+    public var stallTimeoutSeconds: Double
+    /// Any lost probe fails the ping check.
+    public var requireZeroLoss: Bool
+    /// The ping downtime (longest gap) must be under this, in ms (live scenario).
+    public var maxPingDowntimeMilliseconds: Double
+    /// pingmon's probe interval, in µs.
+    public var pingIntervalMicroseconds: Int
+    /// Migrate back to the source after landing and check again (live only).
+    public var roundTrip: Bool
+
+    /// Creates parameters.
+    public init(scenario: ScenarioKind, memoryMiB: Int, memeaterSizeMiB: Int, dirtyRateMiBPerSecond: Double,
+                guestKind: String = "initramfs", emulator: String = "default", endpoints: Endpoints,
+                migration: MigrationOptions = MigrationOptions(), timeoutSeconds: Double = 120,
+                stallTimeoutSeconds: Double = 15, requireZeroLoss: Bool = false,
+                maxPingDowntimeMilliseconds: Double = 2_000, pingIntervalMicroseconds: Int = 1_000, roundTrip: Bool = false) {
+        self.scenario = scenario
+        self.memoryMiB = memoryMiB
+        self.memeaterSizeMiB = memeaterSizeMiB
+        self.dirtyRateMiBPerSecond = dirtyRateMiBPerSecond
+        self.guestKind = guestKind
+        self.emulator = emulator
+        self.endpoints = endpoints
+        self.migration = migration
+        self.timeoutSeconds = timeoutSeconds
+        self.stallTimeoutSeconds = stallTimeoutSeconds
+        self.requireZeroLoss = requireZeroLoss
+        self.maxPingDowntimeMilliseconds = maxPingDowntimeMilliseconds
+        self.pingIntervalMicroseconds = pingIntervalMicroseconds
+        self.roundTrip = roundTrip
+    }
+
+    /// A canonical text of every parameter (JSON with sorted keys): equal parameters give
+    /// equal keys. The results database finds completed runs by it.
+    public var key: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard let data = try? encoder.encode(self) else { return "\(self)" }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// A short label, e.g. `live 333 MiB @ 50 MiB/s`.
+    public var label: String {
+        "\(scenario.rawValue) \(memoryMiB) MiB @ \(dirtyRateMiBPerSecond == 0 ? "unlimited" : formatNumber(dirtyRateMiBPerSecond) + " MiB/s")"
+    }
+
+    /// Rejects impossible values and conflicting options, in one line.
+    public func validate() throws(VerifierError) {
+        guard scenario.isImplemented else {
+            throw .invalidOptions("scenario '\(scenario.rawValue)' is not implemented yet (implemented: \(ScenarioKind.implemented.map(\.rawValue).joined(separator: ", ")))")
+        }
+        guard (64...1_048_576).contains(memoryMiB) else {
+            throw .invalidOptions("--memory-mib must be between 64 and 1048576, not \(memoryMiB)")
+        }
+        guard memeaterSizeMiB >= 1, memeaterSizeMiB < memoryMiB - 32 else {
+            throw .invalidOptions("--memeater-size-mib must be at least 1 and leave 32 MiB of the guest's \(memoryMiB) MiB to its kernel, not \(memeaterSizeMiB)")
+        }
+        guard dirtyRateMiBPerSecond >= 0, dirtyRateMiBPerSecond.isFinite else {
+            throw .invalidOptions("--dirty-rate-mib-per-second must be 0 (unlimited) or more, not \(dirtyRateMiBPerSecond)")
+        }
+        guard timeoutSeconds > 0, timeoutSeconds.isFinite, stallTimeoutSeconds > 0, stallTimeoutSeconds.isFinite else {
+            throw .invalidOptions("--timeout-seconds and --stall-timeout-seconds must be positive")
+        }
+        guard stallTimeoutSeconds <= timeoutSeconds else {
+            throw .invalidOptions("--stall-timeout-seconds (\(formatNumber(stallTimeoutSeconds))) cannot exceed --timeout-seconds (\(formatNumber(timeoutSeconds)))")
+        }
+        guard maxPingDowntimeMilliseconds > 0, maxPingDowntimeMilliseconds.isFinite else {
+            throw .invalidOptions("--max-downtime-ms must be positive")
+        }
+        guard (100...1_000_000).contains(pingIntervalMicroseconds) else {
+            throw .invalidOptions("--ping-interval-microseconds must be between 100 and 1000000")
+        }
+        guard endpoints.sourceURI != endpoints.destinationURI else {
+            throw .invalidOptions("--source-uri and --dest-uri are the same (\(endpoints.sourceURI)): a migration needs two hosts")
+        }
+        if roundTrip, scenario != .live {
+            throw .invalidOptions("--back (round trip) only applies to the live scenario, not \(scenario.rawValue)")
+        }
+        try migration.validate()
+    }
+}
+
+/// Formats a number without a trailing `.0` (and at most 2 decimals).
+func formatNumber(_ value: Double) -> String {
+    let rounded = (value * 100).rounded() / 100
+    if rounded == rounded.rounded(), abs(rounded) < 1e15 { return String(Int(rounded)) }
+    return String(rounded)
+}
+
+/// Expands the chosen scenarios, memory sizes and dirty rates into the list of runs, in
+/// order: for each memory size and rate, each scenario.
+public func expandRuns(scenarios: [ScenarioKind], memorySizesMiB: [Int], dirtyRatesMiBPerSecond: [Double],
+                       template: ScenarioParameters,
+                       memeaterSizeMiB: (Int) -> Int = { max(16, $0 / 2) }) throws(VerifierError) -> [ScenarioParameters] {
+    guard !scenarios.isEmpty, !memorySizesMiB.isEmpty, !dirtyRatesMiBPerSecond.isEmpty else {
+        throw .invalidOptions("--scenario, --memory-mib and --dirty-rate-mib-per-second each need at least one value")
+    }
+    var seen = Set<String>()
+    var runs: [ScenarioParameters] = []
+    for memory in memorySizesMiB {
+        for rate in dirtyRatesMiBPerSecond {
+            for scenario in scenarios {
+                var parameters = template
+                parameters.scenario = scenario
+                parameters.memoryMiB = memory
+                parameters.memeaterSizeMiB = memeaterSizeMiB(memory)
+                parameters.dirtyRateMiBPerSecond = rate
+                if scenario != .live { parameters.roundTrip = false }
+                try parameters.validate()
+                if seen.insert(parameters.key).inserted { runs.append(parameters) }
+            }
+        }
+    }
+    return runs
+}
+
+/// Checks that a guest of `requestedMiB` fits into the host's available memory (with a
+/// margin of `reserveMiB` for QEMU itself and the host); throws a one-line error if not.
+public func checkMemoryFits(requestedMiB: Int, availableMiB: Int, reserveMiB: Int = 256) throws(VerifierError) {
+    if requestedMiB + reserveMiB > availableMiB {
+        throw .environment("a \(requestedMiB) MiB guest does not fit: the host has \(availableMiB) MiB available "
+                           + "(MemAvailable) and needs \(reserveMiB) MiB more for QEMU and the host")
+    }
+}
+
+/// The host's `MemAvailable` from `/proc/meminfo`, in MiB, if it can be read.
+public func hostAvailableMemoryMiB(meminfo: String? = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8)) -> Int? {
+    guard let meminfo else { return nil }
+    for line in meminfo.split(separator: "\n") where line.hasPrefix("MemAvailable:") {
+        let fields = line.split(separator: " ")
+        if fields.count >= 2, let kib = Int(fields[1]) { return kib / 1024 }
+    }
+    return nil
+}

@@ -1,0 +1,145 @@
+import Foundation
+
+/// Writes results for people (the verdict table) and for CI systems (JSON, JUnit XML).
+public enum ReportWriter {
+    /// The results as a JSON array, one object per scenario run (see ``ScenarioResult``).
+    public static func json(_ results: [ScenarioResult]) throws -> Data {
+        try resultsJSONEncoder().encode(results)
+    }
+
+    /// The results as JUnit XML: one `<testsuite>` per scenario run, one `<testcase>` per
+    /// check; a failed check carries a `<failure>` with its evidence.
+    public static func junit(_ results: [ScenarioResult], suiteName: String = "migverify") -> String {
+        let totalTests = results.reduce(0) { $0 + $1.checks.count }
+        let totalFailures = results.reduce(0) { $0 + $1.failedChecks.count }
+        var xml = #"<?xml version="1.0" encoding="UTF-8"?>"# + "\n"
+        xml += #"<testsuites name="\#(xmlEscaped(suiteName))" tests="\#(totalTests)" failures="\#(totalFailures)" errors="0">"# + "\n"
+        for (index, result) in results.enumerated() {
+            let seconds = max(0, result.finishedAt.timeIntervalSince(result.startedAt))
+            let suite = "\(result.scenario) \(result.memoryMiB)MiB \(formatNumber(result.dirtyRateMiBPerSecond))MiBps"
+            let className = "migverify.\(result.scenario).\(result.memoryMiB)MiB"
+            xml += #"  <testsuite name="\#(xmlEscaped(suite))" id="\#(index)" tests="\#(result.checks.count)" failures="\#(result.failedChecks.count)" errors="0" time="\#(String(format: "%.3f", seconds))" timestamp="\#(iso8601(result.startedAt))">"# + "\n"
+            xml += "    <properties>\n"
+            let properties: [(String, String)] = [
+                ("accel", result.accel), ("qemuVersion", result.qemuVersion), ("libvirtVersion", result.libvirtVersion),
+                ("migrationMilliseconds", text(result.migrationMilliseconds)),
+                ("libvirtDowntimeMilliseconds", text(result.libvirtDowntimeMilliseconds)),
+                ("pingDowntimeMilliseconds", text(result.pingDowntimeMilliseconds)),
+                ("pingLost", result.pingLost.map(String.init) ?? "not measured"),
+                ("integrityErrors", result.integrityErrors.map(String.init) ?? "not measured"),
+            ]
+            for (name, value) in properties {
+                xml += #"      <property name="\#(xmlEscaped(name))" value="\#(xmlEscaped(value))"/>"# + "\n"
+            }
+            xml += "    </properties>\n"
+            for check in result.checks {
+                xml += #"    <testcase classname="\#(xmlEscaped(className))" name="\#(xmlEscaped(check.name))" time="0">"#
+                if check.passed {
+                    xml += "\n      <system-out>\(xmlEscaped(check.evidence))</system-out>\n    </testcase>\n"
+                } else {
+                    xml += "\n"
+                    xml += #"      <failure message="\#(xmlEscaped(check.evidence))" type="check">\#(xmlEscaped(check.evidence))</failure>"# + "\n"
+                    xml += "    </testcase>\n"
+                }
+            }
+            if let error = result.libvirtError {
+                xml += "    <system-err>libvirt: \(xmlEscaped(error))</system-err>\n"
+            }
+            xml += "  </testsuite>\n"
+        }
+        xml += "</testsuites>\n"
+        return xml
+    }
+
+    /// The verdict table: one line per check of each run, then one summary line per run
+    /// and an overall verdict. `width` limits the evidence column (0 = no limit).
+    public static func verdictTable(_ results: [ScenarioResult], width: Int = 0) -> String {
+        let header = pad("SCENARIO", 14) + leftPad("MiB", 6) + leftPad("MiB/s", 7) + "  " + pad("RESULT", 7)
+            + pad("CHECK", 24) + "EVIDENCE"
+        var lines = [header]
+        for result in results {
+            let rate = result.dirtyRateMiBPerSecond == 0 ? "max" : formatNumber(result.dirtyRateMiBPerSecond)
+            for check in result.checks {
+                var evidence = check.evidence
+                let prefixWidth = 14 + 6 + 7 + 2 + 7 + 24
+                if width > prefixWidth + 10, evidence.count > width - prefixWidth {
+                    evidence = String(evidence.prefix(width - prefixWidth - 1)) + "…"
+                }
+                lines.append(pad(result.scenario, 14) + leftPad(String(result.memoryMiB), 6) + leftPad(rate, 7) + "  "
+                             + pad(check.passed ? "PASS" : "FAIL", 7) + pad(check.name, 24) + evidence)
+            }
+            if result.checks.isEmpty {
+                lines.append(pad(result.scenario, 14) + leftPad(String(result.memoryMiB), 6) + leftPad(rate, 7) + "  "
+                             + pad("FAIL", 7) + pad("(no checks)", 24) + "nothing was checked")
+            }
+        }
+        lines.append("")
+        for result in results { lines.append(summaryLine(result)) }
+        let failed = results.filter { !$0.passed }
+        let checkCount = results.reduce(0) { $0 + $1.checks.count }
+        let failedChecks = results.reduce(0) { $0 + $1.failedChecks.count }
+        lines.append(failed.isEmpty && !results.isEmpty
+                     ? "VERDICT: PASS (\(results.count) scenario run(s), \(checkCount) checks)"
+                     : "VERDICT: FAIL (\(failed.count) of \(results.count) scenario run(s) failed, \(failedChecks) of \(checkCount) checks)")
+        return lines.joined(separator: "\n")
+    }
+
+    /// One line per run: verdict and the main figures, each marked when not measured.
+    public static func summaryLine(_ result: ScenarioResult) -> String {
+        var parts = ["\(result.passed ? "PASS" : "FAIL") \(result.parameters.label)"]
+        if let reused = result.reusedFromRunID { parts.append("(from run #\(reused) in the database, not re-run)") }
+        parts.append("migration \(text(result.migrationMilliseconds)) ms")
+        parts.append("downtime libvirt \(text(result.libvirtDowntimeMilliseconds)) ms / ping \(text(result.pingDowntimeMilliseconds)) ms")
+        parts.append("lost \(result.pingLost.map(String.init) ?? "-")")
+        parts.append("stale pages \(result.integrityErrors.map(String.init) ?? "-")")
+        parts.append("\(result.accel), QEMU \(result.qemuVersion), libvirt \(result.libvirtVersion)")
+        return parts.joined(separator: ", ")
+    }
+
+    /// The cross-checks and model comparison of a run, as text (empty when there are none).
+    public static func details(_ result: ScenarioResult) -> String {
+        var lines: [String] = []
+        if !result.crossChecks.isEmpty {
+            lines.append("  cross-check             ours        libvirt   (how)")
+            for row in result.crossChecks {
+                lines.append("  " + pad(row.figure, 22) + leftPad(text(row.ours), 8) + leftPad(text(row.libvirt), 14)
+                             + "   ours: \(row.oursSource); libvirt: \(row.libvirtSource). \(row.note)")
+            }
+        }
+        if let comparison = result.modelComparison { lines.append(comparison.table) }
+        for note in result.notes { lines.append("  note: \(note)") }
+        if let error = result.libvirtError { lines.append("  libvirt said: \(error)") }
+        return lines.joined(separator: "\n")
+    }
+
+    static func text(_ value: Double?) -> String {
+        value.map { formatNumber($0) } ?? "-"
+    }
+
+    static func iso8601(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+}
+
+/// Escapes text for XML attribute values and character data; drops characters XML 1.0 forbids.
+public func xmlEscaped(_ text: String) -> String {
+    var out = ""
+    out.reserveCapacity(text.count)
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "&": out += "&amp;"
+        case "<": out += "&lt;"
+        case ">": out += "&gt;"
+        case "\"": out += "&quot;"
+        case "'": out += "&apos;"
+        case "\n": out += "&#10;"
+        case "\t", "\r": out.unicodeScalars.append(scalar)
+        default:
+            if scalar.value < 0x20 || scalar.value == 0xFFFE || scalar.value == 0xFFFF { continue }
+            out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
+}

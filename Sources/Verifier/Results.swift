@@ -1,0 +1,256 @@
+import Foundation
+
+/// One expectation of a scenario, checked: PASS only after the verifier looked, with what
+/// it saw as evidence. A check that could not look FAILs and says why.
+public struct Check: Codable, Sendable, Equatable {
+    /// Stable name, e.g. `guest-on-destination`, `memory-integrity`.
+    public var name: String
+    /// Whether the expectation held.
+    public var passed: Bool
+    /// What was looked at and what was found, in one line.
+    public var evidence: String
+
+    /// Creates a check result.
+    public init(name: String, passed: Bool, evidence: String) {
+        self.name = name
+        self.passed = passed
+        self.evidence = evidence
+    }
+
+    /// A check that could not be made: it fails, and the evidence says what was missing.
+    public static func notMeasured(_ name: String, because reason: String) -> Check {
+        Check(name: name, passed: false, evidence: "not measured: \(reason)")
+    }
+}
+
+/// The names of the checks, shared by the scenarios, the JUnit output and the tests.
+public enum CheckName {
+    /// live: the migration call succeeded; failure scenarios: it failed, with libvirt's message.
+    public static let migrationOutcome = "migration-outcome"
+    /// live: the guest runs on the destination.
+    public static let guestOnDestination = "guest-on-destination"
+    /// live: the source no longer runs it (gone, or shut off with reason "migrated").
+    public static let sourceReleased = "source-released"
+    /// live: no QEMU process or tap is left for the guest on the source host.
+    public static let sourceHostClean = "source-host-clean"
+    /// failure scenarios: the guest still runs (not paused) on the source.
+    public static let guestOnSource = "guest-on-source"
+    /// failure scenarios: the destination has no domain, no QEMU process, no tap.
+    public static let destinationHostClean = "destination-host-clean"
+    /// failure scenarios: nothing listens on the destination's migration ports.
+    public static let migrationPortFree = "migration-port-free"
+    /// Ping continuity (losses and longest gap, from pingmon).
+    public static let pingContinuity = "ping-continuity"
+    /// memeater verified every page: zero stale pages.
+    public static let memoryIntegrity = "memory-integrity"
+    /// The guest did not reboot (same boot id, uptime grew).
+    public static let noReboot = "no-reboot"
+    /// memeater's control connection survived the move (or was re-established).
+    public static let controlConnection = "control-connection"
+    /// The guest's console shows no kernel panic, Oops or BUG.
+    public static let guestConsole = "guest-console"
+}
+
+/// A figure measured two ways, side by side (e.g. downtime from ping and from libvirt).
+public struct CrossCheck: Codable, Sendable, Equatable {
+    /// What is compared, e.g. `downtime (ms)`.
+    public var figure: String
+    /// The verifier's own measurement, if made.
+    public var ours: Double?
+    /// How ours was obtained.
+    public var oursSource: String
+    /// libvirt's / QEMU's figure, if reported.
+    public var libvirt: Double?
+    /// How libvirt's was obtained.
+    public var libvirtSource: String
+    /// What the comparison can and cannot show.
+    public var note: String
+
+    /// Creates a row.
+    public init(figure: String, ours: Double?, oursSource: String, libvirt: Double?, libvirtSource: String, note: String) {
+        self.figure = figure
+        self.ours = ours
+        self.oursSource = oursSource
+        self.libvirt = libvirt
+        self.libvirtSource = libvirtSource
+        self.note = note
+    }
+}
+
+/// The outcome of one scenario run. The JSON file holds one of these per run; the first
+/// fields are the interface contract, the rest give context. Every figure is `null` when it
+/// was not measured; ``figureSources`` says how each one that was measured was obtained.
+public struct ScenarioResult: Codable, Sendable, Equatable {
+    // MARK: the interface contract
+    public var scenario: String
+    public var memoryMiB: Int
+    public var dirtyRateMiBPerSecond: Double
+    /// True only when there is at least one check and every check passed.
+    public var passed: Bool
+    public var checks: [Check]
+    /// Total migration time from libvirt's completed job stats (`time_elapsed`), or the
+    /// verifier's wall clock around the migration call when libvirt gave none (see sources).
+    public var migrationMilliseconds: Double?
+    /// Downtime from libvirt's completed job stats (`downtime`).
+    public var libvirtDowntimeMilliseconds: Double?
+    /// Longest gap between ping replies, from pingmon's capture timestamps.
+    public var pingDowntimeMilliseconds: Double?
+    /// Probes that got no reply.
+    public var pingLost: Int?
+    /// Stale or foreign pages memeater found (whole-region verification plus those found while dirtying).
+    public var integrityErrors: Int?
+    /// `kvm` or `tcg`.
+    public var accel: String
+    public var qemuVersion: String
+    public var libvirtVersion: String
+
+    // MARK: context
+    /// The parameters of the run.
+    public var parameters: ScenarioParameters
+    /// When the run started and finished.
+    public var startedAt: Date
+    public var finishedAt: Date
+    /// libvirt's error message when the migration call failed.
+    public var libvirtError: String?
+    /// memeater's achieved rate of unique pages dirtied before the migration, in MiB/s.
+    public var achievedDirtyRateMiBPerSecond: Double?
+    /// QEMU's dirty rate as libvirt reported it during the migration (largest sample), in MiB/s.
+    public var libvirtDirtyRateMiBPerSecond: Double?
+    /// Setup time from libvirt's completed job stats.
+    public var setupMilliseconds: Double?
+    /// Bytes transferred, from libvirt's completed job stats (`data_processed`).
+    public var transferredBytes: UInt64?
+    /// Memory copy passes, from libvirt's completed job stats or the last sample.
+    public var iterations: Int?
+    /// Longest stall a memeater worker saw during the run, in µs (guest freeze seen from inside).
+    public var maxStallMicroseconds: UInt64?
+    /// Job-stats samples recorded during the migration.
+    public var jobSampleCount: Int
+    /// Figures measured two ways.
+    public var crossChecks: [CrossCheck]
+    /// The pre-copy model's prediction next to what was measured (live only).
+    public var modelComparison: ModelComparison?
+    /// How each figure was obtained, by field name.
+    public var figureSources: [String: String]
+    /// Anything worth knowing that is not a check (e.g. the rate did not settle).
+    public var notes: [String]
+    /// The database row of this run, when stored.
+    public var runID: Int64?
+    /// Set when this result was not re-run but taken from an earlier run in the database.
+    public var reusedFromRunID: Int64?
+
+    /// Creates a result with no figures yet; the runner fills them in.
+    public init(parameters: ScenarioParameters, accel: String, qemuVersion: String, libvirtVersion: String,
+                startedAt: Date = Date()) {
+        scenario = parameters.scenario.rawValue
+        memoryMiB = parameters.memoryMiB
+        dirtyRateMiBPerSecond = parameters.dirtyRateMiBPerSecond
+        passed = false
+        checks = []
+        self.accel = accel
+        self.qemuVersion = qemuVersion
+        self.libvirtVersion = libvirtVersion
+        self.parameters = parameters
+        self.startedAt = startedAt
+        finishedAt = startedAt
+        jobSampleCount = 0
+        crossChecks = []
+        figureSources = [:]
+        notes = []
+    }
+
+    /// Adds a check and updates ``passed``.
+    public mutating func add(_ check: Check) {
+        checks.append(check)
+        passed = checks.allSatisfy(\.passed)
+    }
+
+    /// The checks that failed.
+    public var failedChecks: [Check] { checks.filter { !$0.passed } }
+
+    private enum CodingKeys: String, CodingKey {
+        case scenario, memoryMiB, dirtyRateMiBPerSecond, passed, checks, migrationMilliseconds,
+             libvirtDowntimeMilliseconds, pingDowntimeMilliseconds, pingLost, integrityErrors, accel, qemuVersion,
+             libvirtVersion, parameters, startedAt, finishedAt, libvirtError, achievedDirtyRateMiBPerSecond,
+             libvirtDirtyRateMiBPerSecond, setupMilliseconds, transferredBytes, iterations, maxStallMicroseconds,
+             jobSampleCount, crossChecks, modelComparison, figureSources, notes, runID, reusedFromRunID
+    }
+
+    /// Encodes every field; unmeasured figures of the contract are written as `null`, not left out.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(scenario, forKey: .scenario)
+        try container.encode(memoryMiB, forKey: .memoryMiB)
+        try container.encode(dirtyRateMiBPerSecond, forKey: .dirtyRateMiBPerSecond)
+        try container.encode(passed, forKey: .passed)
+        try container.encode(checks, forKey: .checks)
+        try container.encode(migrationMilliseconds, forKey: .migrationMilliseconds)
+        try container.encode(libvirtDowntimeMilliseconds, forKey: .libvirtDowntimeMilliseconds)
+        try container.encode(pingDowntimeMilliseconds, forKey: .pingDowntimeMilliseconds)
+        try container.encode(pingLost, forKey: .pingLost)
+        try container.encode(integrityErrors, forKey: .integrityErrors)
+        try container.encode(accel, forKey: .accel)
+        try container.encode(qemuVersion, forKey: .qemuVersion)
+        try container.encode(libvirtVersion, forKey: .libvirtVersion)
+        try container.encode(parameters, forKey: .parameters)
+        try container.encode(startedAt, forKey: .startedAt)
+        try container.encode(finishedAt, forKey: .finishedAt)
+        try container.encode(libvirtError, forKey: .libvirtError)
+        try container.encode(achievedDirtyRateMiBPerSecond, forKey: .achievedDirtyRateMiBPerSecond)
+        try container.encode(libvirtDirtyRateMiBPerSecond, forKey: .libvirtDirtyRateMiBPerSecond)
+        try container.encode(setupMilliseconds, forKey: .setupMilliseconds)
+        try container.encode(transferredBytes, forKey: .transferredBytes)
+        try container.encode(iterations, forKey: .iterations)
+        try container.encode(maxStallMicroseconds, forKey: .maxStallMicroseconds)
+        try container.encode(jobSampleCount, forKey: .jobSampleCount)
+        try container.encode(crossChecks, forKey: .crossChecks)
+        try container.encode(modelComparison, forKey: .modelComparison)
+        try container.encode(figureSources, forKey: .figureSources)
+        try container.encode(notes, forKey: .notes)
+        try container.encode(runID, forKey: .runID)
+        try container.encode(reusedFromRunID, forKey: .reusedFromRunID)
+    }
+}
+
+/// The JSON encoder used for results: stable key order, ISO 8601 dates.
+public func resultsJSONEncoder(pretty: Bool = true) -> JSONEncoder {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .custom { date, encoder in
+        var container = encoder.singleValueContainer()
+        try container.encode(iso8601Text(date))
+    }
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    return encoder
+}
+
+/// The JSON decoder matching ``resultsJSONEncoder(pretty:)``.
+public func resultsJSONDecoder() -> JSONDecoder {
+    let decoder = JSONDecoder()
+    decoder.dateDecodingStrategy = .custom { decoder in
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        guard let date = iso8601Date(text) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an ISO 8601 date: \(text)")
+        }
+        return date
+    }
+    decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    return decoder
+}
+
+/// A date as ISO 8601 text with milliseconds, e.g. `2025-01-31T12:00:00.250Z`.
+public func iso8601Text(_ date: Date) -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return formatter.string(from: date)
+}
+
+/// Parses ISO 8601 text with or without fractional seconds.
+public func iso8601Date(_ text: String) -> Date? {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    if let date = formatter.date(from: text) { return date }
+    formatter.formatOptions = [.withInternetDateTime]
+    return formatter.date(from: text)
+}

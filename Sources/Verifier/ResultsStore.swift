@@ -1,0 +1,425 @@
+import Foundation
+import GRDB
+
+/// One job-stats reading taken during a migration (see ``JobStatsSampler``).
+public struct JobSample: Codable, Sendable, Equatable {
+    /// Which side was read: `source` (the outgoing job).
+    public var side: String
+    /// Milliseconds since the migration call started, by the verifier's monotonic clock.
+    public var offsetMilliseconds: Double
+    /// libvirt's job type (`bounded`, `unbounded`, `none`, ...).
+    public var jobType: String
+    /// libvirt's `time_elapsed`, ms.
+    public var timeElapsedMilliseconds: UInt64?
+    /// libvirt's `data_processed`, bytes.
+    public var dataProcessedBytes: UInt64?
+    /// libvirt's `data_remaining`, bytes.
+    public var dataRemainingBytes: UInt64?
+    /// libvirt's `data_total`, bytes.
+    public var dataTotalBytes: UInt64?
+    /// libvirt's `memory_dirty_rate`, pages/s.
+    public var memoryDirtyRatePagesPerSecond: UInt64?
+    /// `memory_dirty_rate` × `memory_page_size`, bytes/s.
+    public var memoryDirtyRateBytesPerSecond: UInt64?
+    /// libvirt's `memory_iteration`.
+    public var memoryIteration: UInt64?
+    /// libvirt's `memory_bps`, bytes/s.
+    public var memoryBandwidthBytesPerSecond: UInt64?
+    /// libvirt's `downtime` while running: the expected downtime, ms.
+    public var expectedDowntimeMilliseconds: UInt64?
+    /// libvirt's `auto_converge_throttle`, percent.
+    public var autoConvergeThrottlePercent: UInt64?
+
+    /// Creates a sample.
+    public init(side: String = "source", offsetMilliseconds: Double, jobType: String,
+                timeElapsedMilliseconds: UInt64? = nil, dataProcessedBytes: UInt64? = nil,
+                dataRemainingBytes: UInt64? = nil, dataTotalBytes: UInt64? = nil,
+                memoryDirtyRatePagesPerSecond: UInt64? = nil, memoryDirtyRateBytesPerSecond: UInt64? = nil,
+                memoryIteration: UInt64? = nil, memoryBandwidthBytesPerSecond: UInt64? = nil,
+                expectedDowntimeMilliseconds: UInt64? = nil, autoConvergeThrottlePercent: UInt64? = nil) {
+        self.side = side
+        self.offsetMilliseconds = offsetMilliseconds
+        self.jobType = jobType
+        self.timeElapsedMilliseconds = timeElapsedMilliseconds
+        self.dataProcessedBytes = dataProcessedBytes
+        self.dataRemainingBytes = dataRemainingBytes
+        self.dataTotalBytes = dataTotalBytes
+        self.memoryDirtyRatePagesPerSecond = memoryDirtyRatePagesPerSecond
+        self.memoryDirtyRateBytesPerSecond = memoryDirtyRateBytesPerSecond
+        self.memoryIteration = memoryIteration
+        self.memoryBandwidthBytesPerSecond = memoryBandwidthBytesPerSecond
+        self.expectedDowntimeMilliseconds = expectedDowntimeMilliseconds
+        self.autoConvergeThrottlePercent = autoConvergeThrottlePercent
+    }
+
+    /// Fraction of the data transferred, 0...100, when libvirt reported total and processed.
+    public var percentTransferred: Double? {
+        guard let total = dataTotalBytes, total > 0, let processed = dataProcessedBytes else { return nil }
+        return min(100, Double(processed) / Double(total) * 100)
+    }
+}
+
+/// One reading of pingmon's live status during a scenario run.
+public struct PingSample: Codable, Sendable, Equatable {
+    /// Milliseconds since the ping monitor started.
+    public var offsetMilliseconds: Double
+    public var probesSent: Int
+    public var repliesReceived: Int
+    public var lost: Int
+    /// Time since the last reply, ms.
+    public var currentGapMilliseconds: Double
+    /// Longest time without replies so far, ms.
+    public var longestGapMilliseconds: Double
+
+    /// Creates a sample.
+    public init(offsetMilliseconds: Double, probesSent: Int, repliesReceived: Int, lost: Int,
+                currentGapMilliseconds: Double, longestGapMilliseconds: Double) {
+        self.offsetMilliseconds = offsetMilliseconds
+        self.probesSent = probesSent
+        self.repliesReceived = repliesReceived
+        self.lost = lost
+        self.currentGapMilliseconds = currentGapMilliseconds
+        self.longestGapMilliseconds = longestGapMilliseconds
+    }
+}
+
+/// A domain event seen during a scenario run (lifecycle, migration iteration).
+public struct EventRecord: Codable, Sendable, Equatable {
+    /// Milliseconds since the migration call started.
+    public var offsetMilliseconds: Double
+    /// The host whose daemon sent it (`source`, `destination`).
+    public var host: String
+    /// e.g. `lifecycle stopped (detail 3)`, `migration-iteration 2`.
+    public var description: String
+
+    /// Creates a record.
+    public init(offsetMilliseconds: Double, host: String, description: String) {
+        self.offsetMilliseconds = offsetMilliseconds
+        self.host = host
+        self.description = description
+    }
+}
+
+/// A scenario run as stored: its parameters, figures and verdict.
+public struct StoredRun: Sendable, Equatable {
+    public var id: Int64
+    /// `running` while it runs, `completed` once its result is stored, `interrupted` when a
+    /// later open found it still running (the process died).
+    public var status: String
+    public var parameterKey: String
+    public var startedAt: Date
+    public var finishedAt: Date?
+    /// The full result, once completed.
+    public var result: ScenarioResult?
+}
+
+/// The results database (SQLite through GRDB): one row per scenario run with every
+/// parameter, version, the accelerator and every figure; the checks; and the job-stats,
+/// ping and event time series. Everything is written as it is produced, so a crash loses
+/// nothing already measured.
+public final class ResultsStore: Sendable {
+    /// The database file.
+    public let path: String
+    private let database: DatabaseQueue
+
+    /// Opens (creating if needed) the database at `path`, migrates its schema, and marks
+    /// runs left `running` by a process that died as `interrupted`.
+    public init(path: String) throws(VerifierError) {
+        self.path = path
+        do {
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(10)
+            database = try DatabaseQueue(path: path, configuration: configuration)
+            try Self.migrator.migrate(database)
+            try database.write { db in
+                try db.execute(sql: "UPDATE scenarioRun SET status = 'interrupted' WHERE status = 'running'")
+            }
+        } catch {
+            throw .store(path: path, reason: "\(error)")
+        }
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.create(table: "scenarioRun") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("status", .text).notNull()
+                t.column("parameterKey", .text).notNull().indexed()
+                t.column("scenario", .text).notNull()
+                t.column("memoryMiB", .integer).notNull()
+                t.column("memeaterSizeMiB", .integer).notNull()
+                t.column("dirtyRateMiBPerSecond", .double).notNull()
+                t.column("guestKind", .text).notNull()
+                t.column("emulator", .text).notNull()
+                t.column("sourceURI", .text).notNull()
+                t.column("destinationURI", .text).notNull()
+                t.column("domainName", .text).notNull()
+                t.column("guestAddress", .text).notNull()
+                t.column("migrationMode", .text).notNull()
+                t.column("bandwidthMiBPerSecond", .integer)
+                t.column("qemuMaxDowntimeMilliseconds", .integer)
+                t.column("autoConverge", .boolean).notNull()
+                t.column("postCopy", .boolean).notNull()
+                t.column("parallelConnections", .integer)
+                t.column("compression", .text).notNull()
+                t.column("timeoutSeconds", .double).notNull()
+                t.column("stallTimeoutSeconds", .double).notNull()
+                t.column("requireZeroLoss", .boolean).notNull()
+                t.column("maxPingDowntimeMilliseconds", .double).notNull()
+                t.column("pingIntervalMicroseconds", .integer).notNull()
+                t.column("roundTrip", .boolean).notNull()
+                t.column("startedAt", .datetime).notNull()
+                t.column("finishedAt", .datetime)
+                t.column("passed", .boolean)
+                t.column("accel", .text)
+                t.column("qemuVersion", .text)
+                t.column("libvirtVersion", .text)
+                t.column("migrationMilliseconds", .double)
+                t.column("libvirtDowntimeMilliseconds", .double)
+                t.column("pingDowntimeMilliseconds", .double)
+                t.column("pingLost", .integer)
+                t.column("integrityErrors", .integer)
+                t.column("achievedDirtyRateMiBPerSecond", .double)
+                t.column("libvirtDirtyRateMiBPerSecond", .double)
+                t.column("setupMilliseconds", .double)
+                t.column("transferredBytes", .integer)
+                t.column("iterations", .integer)
+                t.column("maxStallMicroseconds", .integer)
+                t.column("libvirtError", .text)
+                t.column("resultJSON", .text)
+            }
+            try db.create(table: "checkResult") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.belongsTo("run", inTable: "scenarioRun").notNull()
+                t.column("position", .integer).notNull()
+                t.column("name", .text).notNull()
+                t.column("passed", .boolean).notNull()
+                t.column("evidence", .text).notNull()
+            }
+            try db.create(table: "jobSample") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.belongsTo("run", inTable: "scenarioRun").notNull()
+                t.column("side", .text).notNull()
+                t.column("offsetMilliseconds", .double).notNull()
+                t.column("jobType", .text).notNull()
+                t.column("timeElapsedMilliseconds", .integer)
+                t.column("dataProcessedBytes", .integer)
+                t.column("dataRemainingBytes", .integer)
+                t.column("dataTotalBytes", .integer)
+                t.column("memoryDirtyRatePagesPerSecond", .integer)
+                t.column("memoryDirtyRateBytesPerSecond", .integer)
+                t.column("memoryIteration", .integer)
+                t.column("memoryBandwidthBytesPerSecond", .integer)
+                t.column("expectedDowntimeMilliseconds", .integer)
+                t.column("autoConvergeThrottlePercent", .integer)
+            }
+            try db.create(table: "pingSample") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.belongsTo("run", inTable: "scenarioRun").notNull()
+                t.column("offsetMilliseconds", .double).notNull()
+                t.column("probesSent", .integer).notNull()
+                t.column("repliesReceived", .integer).notNull()
+                t.column("lost", .integer).notNull()
+                t.column("currentGapMilliseconds", .double).notNull()
+                t.column("longestGapMilliseconds", .double).notNull()
+            }
+            try db.create(table: "event") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.belongsTo("run", inTable: "scenarioRun").notNull()
+                t.column("offsetMilliseconds", .double).notNull()
+                t.column("host", .text).notNull()
+                t.column("description", .text).notNull()
+            }
+        }
+        return migrator
+    }
+
+    private func write<T>(_ what: String, _ body: (Database) throws -> T) throws(VerifierError) -> T {
+        do {
+            return try database.write(body)
+        } catch {
+            throw .store(path: path, reason: "\(what): \(error)")
+        }
+    }
+
+    private func read<T>(_ what: String, _ body: (Database) throws -> T) throws(VerifierError) -> T {
+        do {
+            return try database.read(body)
+        } catch {
+            throw .store(path: path, reason: "\(what): \(error)")
+        }
+    }
+
+    /// Records that a run starts, with all its parameters; returns its id.
+    public func beginRun(_ parameters: ScenarioParameters, startedAt: Date = Date()) throws(VerifierError) -> Int64 {
+        try write("insert run") { db in
+            let m = parameters.migration
+            let e = parameters.endpoints
+            try db.execute(sql: """
+                INSERT INTO scenarioRun (status, parameterKey, scenario, memoryMiB, memeaterSizeMiB, dirtyRateMiBPerSecond,
+                  guestKind, emulator, sourceURI, destinationURI, domainName, guestAddress, migrationMode,
+                  bandwidthMiBPerSecond, qemuMaxDowntimeMilliseconds, autoConverge, postCopy, parallelConnections,
+                  compression, timeoutSeconds, stallTimeoutSeconds, requireZeroLoss, maxPingDowntimeMilliseconds,
+                  pingIntervalMicroseconds, roundTrip, startedAt)
+                VALUES ('running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [
+                    parameters.key, parameters.scenario.rawValue, parameters.memoryMiB, parameters.memeaterSizeMiB,
+                    parameters.dirtyRateMiBPerSecond, parameters.guestKind, parameters.emulator, e.sourceURI,
+                    e.destinationURI, e.domainName, e.guestAddress, m.mode.rawValue,
+                    m.bandwidthMiBPerSecond.map { Int64(clamping: $0) }, m.qemuMaxDowntimeMilliseconds.map { Int64(clamping: $0) },
+                    m.autoConverge, m.postCopy, m.parallelConnections, m.compressionMethods.joined(separator: ","),
+                    parameters.timeoutSeconds, parameters.stallTimeoutSeconds, parameters.requireZeroLoss,
+                    parameters.maxPingDowntimeMilliseconds, parameters.pingIntervalMicroseconds, parameters.roundTrip,
+                    startedAt,
+                ])
+            return db.lastInsertedRowID
+        }
+    }
+
+    /// Stores a job-stats sample of run `runID`.
+    public func add(_ sample: JobSample, runID: Int64) throws(VerifierError) {
+        try write("insert job sample") { db in
+            try db.execute(sql: """
+                INSERT INTO jobSample (runId, side, offsetMilliseconds, jobType, timeElapsedMilliseconds, dataProcessedBytes,
+                  dataRemainingBytes, dataTotalBytes, memoryDirtyRatePagesPerSecond, memoryDirtyRateBytesPerSecond,
+                  memoryIteration, memoryBandwidthBytesPerSecond, expectedDowntimeMilliseconds, autoConvergeThrottlePercent)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [
+                    runID, sample.side, sample.offsetMilliseconds, sample.jobType,
+                    sample.timeElapsedMilliseconds.map { Int64(clamping: $0) }, sample.dataProcessedBytes.map { Int64(clamping: $0) },
+                    sample.dataRemainingBytes.map { Int64(clamping: $0) }, sample.dataTotalBytes.map { Int64(clamping: $0) },
+                    sample.memoryDirtyRatePagesPerSecond.map { Int64(clamping: $0) },
+                    sample.memoryDirtyRateBytesPerSecond.map { Int64(clamping: $0) },
+                    sample.memoryIteration.map { Int64(clamping: $0) }, sample.memoryBandwidthBytesPerSecond.map { Int64(clamping: $0) },
+                    sample.expectedDowntimeMilliseconds.map { Int64(clamping: $0) },
+                    sample.autoConvergeThrottlePercent.map { Int64(clamping: $0) },
+                ])
+        }
+    }
+
+    /// Stores a ping sample of run `runID`.
+    public func add(_ sample: PingSample, runID: Int64) throws(VerifierError) {
+        try write("insert ping sample") { db in
+            try db.execute(sql: """
+                INSERT INTO pingSample (runId, offsetMilliseconds, probesSent, repliesReceived, lost, currentGapMilliseconds,
+                  longestGapMilliseconds) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [runID, sample.offsetMilliseconds, sample.probesSent, sample.repliesReceived, sample.lost,
+                                 sample.currentGapMilliseconds, sample.longestGapMilliseconds])
+        }
+    }
+
+    /// Stores a domain event of run `runID`.
+    public func add(_ event: EventRecord, runID: Int64) throws(VerifierError) {
+        try write("insert event") { db in
+            try db.execute(sql: "INSERT INTO event (runId, offsetMilliseconds, host, description) VALUES (?, ?, ?, ?)",
+                           arguments: [runID, event.offsetMilliseconds, event.host, event.description])
+        }
+    }
+
+    /// Stores the finished result of run `runID`: its figures, checks and full JSON, and
+    /// marks it `completed`.
+    public func finishRun(_ runID: Int64, result: ScenarioResult) throws(VerifierError) {
+        var result = result
+        result.runID = runID
+        let json: String
+        do {
+            json = String(decoding: try resultsJSONEncoder(pretty: false).encode(result), as: UTF8.self)
+        } catch {
+            throw .store(path: path, reason: "encode result: \(error)")
+        }
+        try write("store result") { db in
+            try db.execute(sql: """
+                UPDATE scenarioRun SET status = 'completed', finishedAt = ?, passed = ?, accel = ?, qemuVersion = ?,
+                  libvirtVersion = ?, migrationMilliseconds = ?, libvirtDowntimeMilliseconds = ?, pingDowntimeMilliseconds = ?,
+                  pingLost = ?, integrityErrors = ?, achievedDirtyRateMiBPerSecond = ?, libvirtDirtyRateMiBPerSecond = ?,
+                  setupMilliseconds = ?, transferredBytes = ?, iterations = ?, maxStallMicroseconds = ?, libvirtError = ?,
+                  resultJSON = ?
+                WHERE id = ?
+                """, arguments: [
+                    result.finishedAt, result.passed, result.accel, result.qemuVersion, result.libvirtVersion,
+                    result.migrationMilliseconds, result.libvirtDowntimeMilliseconds, result.pingDowntimeMilliseconds,
+                    result.pingLost, result.integrityErrors, result.achievedDirtyRateMiBPerSecond,
+                    result.libvirtDirtyRateMiBPerSecond, result.setupMilliseconds,
+                    result.transferredBytes.map { Int64(clamping: $0) }, result.iterations,
+                    result.maxStallMicroseconds.map { Int64(clamping: $0) }, result.libvirtError, json, runID,
+                ])
+            try db.execute(sql: "DELETE FROM checkResult WHERE runId = ?", arguments: [runID])
+            for (position, check) in result.checks.enumerated() {
+                try db.execute(sql: "INSERT INTO checkResult (runId, position, name, passed, evidence) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [runID, position, check.name, check.passed, check.evidence])
+            }
+        }
+    }
+
+    /// The most recent completed run with exactly these parameters, if any.
+    public func completedRun(matching parameters: ScenarioParameters) throws(VerifierError) -> StoredRun? {
+        try read("find completed run") { db in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT id, status, parameterKey, startedAt, finishedAt, resultJSON FROM scenarioRun
+                WHERE parameterKey = ? AND status = 'completed' ORDER BY id DESC LIMIT 1
+                """, arguments: [parameters.key]) else { return nil }
+            return Self.storedRun(row)
+        }
+    }
+
+    /// Every run, oldest first.
+    public func runs() throws(VerifierError) -> [StoredRun] {
+        try read("list runs") { db in
+            try Row.fetchAll(db, sql: "SELECT id, status, parameterKey, startedAt, finishedAt, resultJSON FROM scenarioRun ORDER BY id")
+                .map(Self.storedRun)
+        }
+    }
+
+    private static func storedRun(_ row: Row) -> StoredRun {
+        let json: String? = row["resultJSON"]
+        let result = json.flatMap { try? resultsJSONDecoder().decode(ScenarioResult.self, from: Data($0.utf8)) }
+        return StoredRun(id: row["id"], status: row["status"], parameterKey: row["parameterKey"],
+                         startedAt: row["startedAt"], finishedAt: row["finishedAt"], result: result)
+    }
+
+    /// The job-stats samples of a run, in order.
+    public func jobSamples(runID: Int64) throws(VerifierError) -> [JobSample] {
+        try read("read job samples") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM jobSample WHERE runId = ? ORDER BY id", arguments: [runID]).map { row in
+                func unsigned(_ column: String) -> UInt64? { (row[column] as Int64?).map { UInt64(clamping: $0) } }
+                return JobSample(side: row["side"], offsetMilliseconds: row["offsetMilliseconds"], jobType: row["jobType"],
+                                 timeElapsedMilliseconds: unsigned("timeElapsedMilliseconds"),
+                                 dataProcessedBytes: unsigned("dataProcessedBytes"),
+                                 dataRemainingBytes: unsigned("dataRemainingBytes"), dataTotalBytes: unsigned("dataTotalBytes"),
+                                 memoryDirtyRatePagesPerSecond: unsigned("memoryDirtyRatePagesPerSecond"),
+                                 memoryDirtyRateBytesPerSecond: unsigned("memoryDirtyRateBytesPerSecond"),
+                                 memoryIteration: unsigned("memoryIteration"),
+                                 memoryBandwidthBytesPerSecond: unsigned("memoryBandwidthBytesPerSecond"),
+                                 expectedDowntimeMilliseconds: unsigned("expectedDowntimeMilliseconds"),
+                                 autoConvergeThrottlePercent: unsigned("autoConvergeThrottlePercent"))
+            }
+        }
+    }
+
+    /// The ping samples of a run, in order.
+    public func pingSamples(runID: Int64) throws(VerifierError) -> [PingSample] {
+        try read("read ping samples") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM pingSample WHERE runId = ? ORDER BY id", arguments: [runID]).map { row in
+                PingSample(offsetMilliseconds: row["offsetMilliseconds"], probesSent: row["probesSent"],
+                           repliesReceived: row["repliesReceived"], lost: row["lost"],
+                           currentGapMilliseconds: row["currentGapMilliseconds"], longestGapMilliseconds: row["longestGapMilliseconds"])
+            }
+        }
+    }
+
+    /// The events of a run, in order.
+    public func events(runID: Int64) throws(VerifierError) -> [EventRecord] {
+        try read("read events") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM event WHERE runId = ? ORDER BY id", arguments: [runID]).map { row in
+                EventRecord(offsetMilliseconds: row["offsetMilliseconds"], host: row["host"], description: row["description"])
+            }
+        }
+    }
+
+    /// Runs a read-only SQL query and returns the first column of the first row as a
+    /// 64-bit integer (for tests and reports).
+    public func scalar(_ sql: String, arguments: [Int64] = []) throws(VerifierError) -> Int64? {
+        try read("query") { db in try Int64.fetchOne(db, sql: sql, arguments: StatementArguments(arguments)) }
+    }
+}

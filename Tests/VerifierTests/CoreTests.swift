@@ -1,0 +1,218 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Libvirt
+import XCTest
+@testable import Verifier
+
+final class ParameterTests: XCTestCase {
+    func testOptionsMapToLibvirtFlagsAndParameters() {
+        let plain = MigrationOptions()
+        XCTAssertEqual(plain.libvirtFlags, [.live, .peerToPeer])
+        XCTAssertEqual(plain.libvirtParameters(), MigrationParameters())
+
+        let all = MigrationOptions(mode: .direct, bandwidthMiBPerSecond: 100, qemuMaxDowntimeMilliseconds: 50,
+                                   autoConverge: true, postCopy: false, parallelConnections: 4, compressionMethods: ["zstd"])
+        XCTAssertEqual(all.libvirtFlags, [.live, .autoConverge, .parallel, .compressed])
+        XCTAssertFalse(all.libvirtFlags.contains(.peerToPeer))
+        let parameters = all.libvirtParameters(migrationURI: "foo://bar")
+        XCTAssertEqual(parameters.migrationURI, "foo://bar")
+        XCTAssertEqual(parameters.bandwidthMiBPerSecond, 100)
+        XCTAssertEqual(parameters.parallelConnections, 4)
+        XCTAssertEqual(parameters.compressionMethods, ["zstd"])
+        XCTAssertTrue(MigrationOptions(postCopy: true).libvirtFlags.contains(.postCopy))
+    }
+
+    func assertInvalid(_ body: () throws -> Void, contains fragment: String,
+                       file: StaticString = #filePath, line: UInt = #line) {
+        do {
+            try body()
+            XCTFail("expected a validation error containing '\(fragment)'", file: file, line: line)
+        } catch let error as VerifierError {
+            XCTAssertTrue(error.description.contains(fragment), "\(error.description)", file: file, line: line)
+            XCTAssertFalse(error.description.contains("\n"), "one line: \(error.description)", file: file, line: line)
+        } catch {
+            XCTFail("expected a VerifierError, got \(error)", file: file, line: line)
+        }
+    }
+
+    func testConflictingOptionsAreRejectedInOneLine() {
+        assertInvalid({ try MigrationOptions(parallelConnections: 4, compressionMethods: ["xbzrle"]).validate() }, contains: "xbzrle")
+        assertInvalid({ try MigrationOptions(compressionMethods: ["zstd"]).validate() }, contains: "needs --parallel-connections")
+        assertInvalid({ try MigrationOptions(postCopy: true, compressionMethods: ["xbzrle"]).validate() }, contains: "--postcopy")
+        assertInvalid({ try MigrationOptions(compressionMethods: ["lzma"]).validate() }, contains: "unknown compression")
+        assertInvalid({ try MigrationOptions(parallelConnections: 1).validate() }, contains: "between 2 and 255")
+        assertInvalid({ try MigrationOptions(bandwidthMiBPerSecond: 0).validate() }, contains: "at least 1")
+
+        var same = Fixtures.parameters()
+        same.endpoints.destinationURI = same.endpoints.sourceURI
+        assertInvalid({ try same.validate() }, contains: "the same")
+        var back = Fixtures.parameters(.prepareFail)
+        back.roundTrip = true
+        assertInvalid({ try back.validate() }, contains: "--back")
+        var stall = Fixtures.parameters()
+        stall.stallTimeoutSeconds = 200
+        assertInvalid({ try stall.validate() }, contains: "cannot exceed")
+        assertInvalid({ try Fixtures.parameters(.linkCut).validate() }, contains: "not implemented yet")
+        assertInvalid({ try Fixtures.parameters(rate: -1).validate() }, contains: "dirty-rate")
+        var memeater = Fixtures.parameters()
+        memeater.memeaterSizeMiB = 320
+        assertInvalid({ try memeater.validate() }, contains: "--memeater-size-mib")
+        XCTAssertNoThrow(try Fixtures.parameters().validate())
+    }
+
+    func testMemoryLargerThanTheHostIsRejected() {
+        XCTAssertNoThrow(try checkMemoryFits(requestedMiB: 1024, availableMiB: 4096))
+        assertInvalid({ try checkMemoryFits(requestedMiB: 4000, availableMiB: 4096) }, contains: "does not fit")
+        XCTAssertEqual(hostAvailableMemoryMiB(meminfo: "MemTotal: 100 kB\nMemAvailable:    2097152 kB\n"), 2048)
+        XCTAssertNil(hostAvailableMemoryMiB(meminfo: "garbage"))
+    }
+
+    func testRunsExpandInOrderWithoutDuplicatesAndEqualParametersGiveEqualKeys() throws {
+        let runs = try expandRuns(scenarios: [.live, .prepareFail], memorySizesMiB: [333, 1024, 333],
+                                  dirtyRatesMiBPerSecond: [50], template: Fixtures.parameters())
+        XCTAssertEqual(runs.map(\.scenario), [.live, .prepareFail, .live, .prepareFail])
+        XCTAssertEqual(runs.map(\.memoryMiB), [333, 333, 1024, 1024])
+        XCTAssertEqual(runs[2].memeaterSizeMiB, 512)
+        XCTAssertEqual(Fixtures.parameters().key, Fixtures.parameters().key)
+        XCTAssertNotEqual(Fixtures.parameters().key, Fixtures.parameters(rate: 51).key)
+        XCTAssertEqual(Fixtures.parameters().label, "live 333 MiB @ 50 MiB/s")
+        XCTAssertEqual(Fixtures.parameters(rate: 0).label, "live 333 MiB @ unlimited")
+    }
+}
+
+final class ResultTests: XCTestCase {
+    func testPassedOnlyWhenEveryCheckPassedAndThereIsOne() {
+        var result = Fixtures.result(checks: [])
+        XCTAssertFalse(result.passed, "no checks: nothing was shown")
+        result.add(Check(name: "a", passed: true, evidence: "looked"))
+        XCTAssertTrue(result.passed)
+        result.add(.notMeasured("b", because: "no access"))
+        XCTAssertFalse(result.passed)
+        XCTAssertEqual(result.failedChecks.map(\.name), ["b"])
+        XCTAssertEqual(result.failedChecks.first?.evidence, "not measured: no access")
+    }
+
+    func testJSONHasEveryContractFieldAndNullForUnmeasuredFigures() throws {
+        var result = Fixtures.result(checks: [Check(name: "memory-integrity", passed: true, evidence: "0 of 32768 pages bad")])
+        result.pingDowntimeMilliseconds = nil
+        let data = try ReportWriter.json([result])
+        let array = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [[String: Any]])
+        let object = try XCTUnwrap(array.first)
+        for key in ["scenario", "memoryMiB", "dirtyRateMiBPerSecond", "passed", "checks", "migrationMilliseconds",
+                    "libvirtDowntimeMilliseconds", "pingDowntimeMilliseconds", "pingLost", "integrityErrors", "accel",
+                    "qemuVersion", "libvirtVersion"] {
+            XCTAssertTrue(object.keys.contains(key), "missing \(key)")
+        }
+        XCTAssertTrue(object["pingDowntimeMilliseconds"] is NSNull)
+        XCTAssertEqual(object["scenario"] as? String, "live")
+        XCTAssertEqual(object["memoryMiB"] as? Int, 333)
+        XCTAssertEqual(object["pingLost"] as? Int, 3)
+        let checks = try XCTUnwrap(object["checks"] as? [[String: Any]])
+        XCTAssertEqual(checks.first?["name"] as? String, "memory-integrity")
+        XCTAssertEqual(checks.first?["passed"] as? Bool, true)
+        XCTAssertEqual(checks.first?["evidence"] as? String, "0 of 32768 pages bad")
+        // Round trip.
+        let decoded = try resultsJSONDecoder().decode([ScenarioResult].self, from: data)
+        XCTAssertEqual(decoded, [result])
+    }
+
+    func testJUnitHasOneTestcasePerCheckAndFailuresCarryEvidence() throws {
+        let result = Fixtures.result(checks: [
+            Check(name: "guest-on-destination", passed: true, evidence: "running on dst"),
+            Check(name: "memory-integrity", passed: false, evidence: "2 of 100 pages bad: page 7 <expected 3>"),
+        ])
+        let xml = ReportWriter.junit([result, Fixtures.result(.prepareFail, checks: [Check(name: "x", passed: true, evidence: "e & f")])])
+        XCTAssertEqual(xml.components(separatedBy: "<testcase ").count - 1, 3)
+        XCTAssertEqual(xml.components(separatedBy: "<failure ").count - 1, 1)
+        XCTAssertTrue(xml.contains(#"<testsuites name="migverify" tests="3" failures="1""#))
+        XCTAssertTrue(xml.contains("page 7 &lt;expected 3&gt;"))
+        XCTAssertTrue(xml.contains("e &amp; f"))
+        XCTAssertTrue(xml.contains(#"time="12.500""#))
+        // Well-formed XML.
+        let document = try XMLDocument(xmlString: xml)
+        XCTAssertEqual(try document.nodes(forXPath: "//testcase").count, 3)
+        XCTAssertEqual(try document.nodes(forXPath: "//testcase[@name='memory-integrity']/failure").count, 1)
+    }
+
+    func testXMLEscapingDropsForbiddenControlCharacters() {
+        XCTAssertEqual(xmlEscaped("a\u{01}b\"<'>"), "ab&quot;&lt;&apos;&gt;")
+    }
+
+    func testVerdictTableShowsEveryCheckAndTheOverallVerdict() {
+        let pass = Fixtures.result(checks: [Check(name: "guest-on-destination", passed: true, evidence: "running on dst")])
+        let fail = Fixtures.result(.prepareFail, checks: [Check(name: "migration-outcome", passed: false, evidence: "it succeeded")])
+        let table = ReportWriter.verdictTable([pass, fail])
+        XCTAssertTrue(table.contains("PASS   guest-on-destination"), table)
+        XCTAssertTrue(table.contains("FAIL   migration-outcome"), table)
+        XCTAssertTrue(table.contains("VERDICT: FAIL (1 of 2 scenario run(s) failed, 1 of 2 checks)"), table)
+        XCTAssertTrue(ReportWriter.verdictTable([pass]).contains("VERDICT: PASS (1 scenario run(s), 1 checks)"))
+        XCTAssertTrue(ReportWriter.verdictTable([]).contains("VERDICT: FAIL"), "nothing run is not a pass")
+        XCTAssertTrue(ReportWriter.summaryLine(pass).contains("downtime libvirt 120 ms / ping 140.5 ms"))
+        let narrow = ReportWriter.verdictTable([Fixtures.result(checks: [Check(name: "n", passed: true, evidence: String(repeating: "x", count: 300))])], width: 100)
+        XCTAssertTrue(narrow.split(separator: "\n").allSatisfy { $0.count <= 100 || $0.hasPrefix("PASS") || $0.hasPrefix("VERDICT") })
+    }
+}
+
+final class PreCopyModelTests: XCTestCase {
+    let mib = 1_048_576.0
+
+    func testIdleGuestConvergesAfterTheFirstPass() {
+        let prediction = PreCopyModel.predict(PreCopyModelInput(firstPassBytes: 1024 * mib, dirtySetBytes: 0,
+                                                                dirtyRateBytesPerSecond: 0, bandwidthBytesPerSecond: 1024 * mib))
+        XCTAssertTrue(prediction.converges)
+        XCTAssertEqual(prediction.iterations, 1)
+        XCTAssertEqual(prediction.totalMilliseconds ?? 0, 1000, accuracy: 0.001)
+        XCTAssertEqual(prediction.downtimeMilliseconds ?? -1, 0, accuracy: 0.001)
+    }
+
+    func testGeometricSeriesOfPasses() {
+        // 1000 MiB at 100 MiB/s while dirtying 50 MiB/s: passes of 1000, 500, 250, 125, 62.5, 31.25 (> 30 MiB
+        // that fit in 300 ms), 15.625 -> stop-and-copy of 15.625 MiB.
+        let prediction = PreCopyModel.predict(PreCopyModelInput(firstPassBytes: 1000 * mib, dirtySetBytes: 4000 * mib,
+                                                                dirtyRateBytesPerSecond: 50 * mib, bandwidthBytesPerSecond: 100 * mib,
+                                                                maxDowntimeMilliseconds: 300))
+        XCTAssertTrue(prediction.converges)
+        XCTAssertEqual(prediction.passBytes.map { $0 / mib }, [1000, 500, 250, 125, 62.5, 31.25, 15.625])
+        XCTAssertEqual(prediction.iterations, 6)
+        XCTAssertEqual(prediction.downtimeMilliseconds ?? 0, 156.25, accuracy: 0.001)
+        XCTAssertEqual(prediction.totalMilliseconds ?? 0, (1000 + 500 + 250 + 125 + 62.5 + 31.25 + 15.625) * 10, accuracy: 0.001)
+    }
+
+    func testDirtyingFasterThanTheLinkNeverConverges() {
+        let prediction = PreCopyModel.predict(PreCopyModelInput(firstPassBytes: 1024 * mib, dirtySetBytes: 512 * mib,
+                                                                dirtyRateBytesPerSecond: 200 * mib, bandwidthBytesPerSecond: 100 * mib))
+        XCTAssertFalse(prediction.converges)
+        XCTAssertNil(prediction.totalMilliseconds)
+        XCTAssertTrue(prediction.reason.contains("does not converge"), prediction.reason)
+    }
+
+    func testSmallDirtySetConvergesEvenAtAHighRate() {
+        // The guest rewrites only 20 MiB, far faster than the link: the dirty set caps what is left.
+        let prediction = PreCopyModel.predict(PreCopyModelInput(firstPassBytes: 512 * mib, dirtySetBytes: 20 * mib,
+                                                                dirtyRateBytesPerSecond: 1000 * mib, bandwidthBytesPerSecond: 100 * mib))
+        XCTAssertTrue(prediction.converges)
+        XCTAssertEqual(prediction.downtimeMilliseconds ?? 0, 200, accuracy: 0.001)
+    }
+
+    func testNoBandwidthIsSaidSo() {
+        let prediction = PreCopyModel.predict(PreCopyModelInput(firstPassBytes: mib, dirtySetBytes: 0, dirtyRateBytesPerSecond: 0,
+                                                                bandwidthBytesPerSecond: 0))
+        XCTAssertFalse(prediction.converges)
+        XCTAssertTrue(prediction.reason.contains("no bandwidth"))
+    }
+
+    func testComparisonPutsPredictedNextToMeasured() {
+        let input = PreCopyModelInput(firstPassBytes: 100 * mib, dirtySetBytes: 0, dirtyRateBytesPerSecond: 0, bandwidthBytesPerSecond: 100 * mib)
+        let comparison = ModelComparison(input: input, inputSources: [:], prediction: PreCopyModel.predict(input),
+                                         measuredConverged: true, measuredMilliseconds: 1500, measuredDowntimeMilliseconds: nil,
+                                         measuredIterations: 2, measuredTransferredBytes: 110 * mib, measuredSource: "libvirt")
+        let time = comparison.rows.first { $0.figure == "migration time (ms)" }
+        XCTAssertEqual(time?.predicted ?? 0, 1000, accuracy: 0.001)
+        XCTAssertEqual(time?.measured, 1500)
+        XCTAssertEqual(time?.ratio ?? 0, 1.5, accuracy: 0.001)
+        XCTAssertNil(comparison.rows.first { $0.figure == "downtime (ms)" }?.ratio, "0 predicted: no ratio")
+        XCTAssertTrue(comparison.table.contains("migration time (ms)"))
+    }
+}

@@ -1,0 +1,138 @@
+import Foundation
+import Lab
+import XCTest
+@testable import Verifier
+
+/// The scenarios for real: the lab's two libvirt daemons, QEMU under TCG, the initramfs
+/// guest with memeater. The lab uses its own prefix and state directory (so it never
+/// touches a lab brought up by hand or by the lab's tests), comes up once for the class and
+/// is torn down in the class tearDown whatever happened. Tests run in name order.
+final class LabScenarioTests: XCTestCase {
+    static let lab: Lab = {
+        var configuration = LabConfiguration(namePrefix: "mlabv", stateDirectory: "/run/migration-lab-verifier")
+        configuration.bootTimeoutSeconds = 180
+        configuration.startSSHDaemons = false
+        return Lab(configuration: configuration)
+    }()
+    static let databaseDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("verifier-lab-\(getpid())")
+    nonisolated(unsafe) static var store: ResultsStore?
+    nonisolated(unsafe) static var runner: ScenarioRunner?
+    nonisolated(unsafe) static var setUpError: String?
+
+    /// Guest RAM: odd on purpose (not a multiple of 256 MiB), small for TCG on 2 cores.
+    let memoryMiB = 333
+
+    override class func setUp() {
+        super.setUp()
+        guard getuid() == 0 else { return }
+        lab.down()
+        do {
+            try FileManager.default.createDirectory(at: databaseDirectory, withIntermediateDirectories: true)
+            let store = try ResultsStore(path: databaseDirectory.appendingPathComponent("results.sqlite").path)
+            self.store = store
+            runner = try ScenarioRunner(target: LabTarget(lab: lab, memeaterPath: MemeaterBinary.find()), store: store) { line in
+                if !line.hasPrefix("  ") { print("[verifier] \(line)") }
+            }
+        } catch {
+            setUpError = "\(error)"
+        }
+    }
+
+    override class func tearDown() {
+        if getuid() == 0 {
+            let report = lab.down()
+            if !report.leftovers.isEmpty { print("lab down left: \(report.leftovers)") }
+        }
+        try? FileManager.default.removeItem(at: databaseDirectory)
+        super.tearDown()
+    }
+
+    override func setUpWithError() throws {
+        guard getuid() == 0 else { throw XCTSkip("the lab needs root") }
+        if let error = Self.setUpError { XCTFail("class set-up failed: \(error)") }
+    }
+
+    override func tearDown() {
+        if let run = testRun, run.failureCount > 0 {
+            print("--- guest console (last 40 lines):\n" + Self.lab.guestConsole().split(separator: "\n").suffix(40).joined(separator: "\n"))
+        }
+        super.tearDown()
+    }
+
+    func parameters(_ scenario: ScenarioKind, rate: Double = 30) -> ScenarioParameters {
+        ScenarioParameters(scenario: scenario, memoryMiB: memoryMiB, memeaterSizeMiB: 128, dirtyRateMiBPerSecond: rate,
+                           endpoints: LabTarget(lab: Self.lab).endpoints, timeoutSeconds: 90, stallTimeoutSeconds: 10)
+    }
+
+    func run(_ parameters: ScenarioParameters, probes: CheckProbes = CheckProbes()) throws -> ScenarioResult {
+        let runner = try XCTUnwrap(Self.runner)
+        let result = runner.run(parameters, probes: probes)
+        print(ReportWriter.verdictTable([result]))
+        print(ReportWriter.details(result))
+        return result
+    }
+
+    func check(_ result: ScenarioResult, _ name: String) -> Check? { result.checks.first { $0.name == name } }
+
+    func assertAllPassed(_ result: ScenarioResult, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertTrue(result.passed, "failed checks: \(result.failedChecks)", file: file, line: line)
+        XCTAssertFalse(result.checks.isEmpty, file: file, line: line)
+    }
+
+    func test1PrepareFailLeavesTheGuestOnTheSourceAndTheDestinationClean() throws {
+        let result = try run(parameters(.prepareFail))
+        assertAllPassed(result)
+        for name in [CheckName.migrationOutcome, CheckName.guestOnSource, CheckName.destinationHostClean, CheckName.migrationPortFree,
+                     CheckName.pingContinuity, CheckName.memoryIntegrity, CheckName.noReboot, CheckName.controlConnection] {
+            XCTAssertNotNil(check(result, name), "missing check \(name)")
+        }
+        XCTAssertNotNil(result.libvirtError, "libvirt's message is shown")
+        XCTAssertEqual(result.integrityErrors, 0)
+        XCTAssertEqual(result.accel, "tcg")
+        let stored = try XCTUnwrap(Self.store?.completedRun(matching: result.parameters))
+        XCTAssertEqual(stored.result?.checks, result.checks)
+    }
+
+    func test2PerformFailIsAbortedByTheVerifierAndCleansUp() throws {
+        let result = try run(parameters(.performFail))
+        assertAllPassed(result)
+        let outcome = try XCTUnwrap(check(result, CheckName.migrationOutcome))
+        XCTAssertTrue(outcome.evidence.contains("aborted by the verifier"), outcome.evidence)
+        XCTAssertTrue(result.notes.contains { $0.contains("removed: yes") }, "\(result.notes)")
+        // The fault is gone from the destination namespace.
+        let tables = try CommandRunner.capture(["ip", "netns", "exec", Self.lab.configuration.destination.namespace, "nft", "list", "tables"],
+                                               step: "list nft tables")
+        XCTAssertFalse(tables.output.contains("migverify_fault"))
+    }
+
+    func test3LiveMigrationAtAnOddSizeUnderLoadLandsIntact() throws {
+        let result = try run(parameters(.live))
+        assertAllPassed(result)
+        XCTAssertEqual(result.integrityErrors, 0)
+        XCTAssertGreaterThan(result.migrationMilliseconds ?? 0, 0, "libvirt's completed job stats were read")
+        XCTAssertGreaterThan(result.libvirtDowntimeMilliseconds ?? 0, 0)
+        XCTAssertGreaterThan(result.transferredBytes ?? 0, 0)
+        XCTAssertNotNil(result.pingDowntimeMilliseconds)
+        XCTAssertGreaterThan(result.jobSampleCount, 0)
+        XCTAssertNotNil(result.modelComparison)
+        let runID = try XCTUnwrap(result.runID)
+        XCTAssertEqual(try Self.store?.jobSamples(runID: runID).count, result.jobSampleCount, "every sample is in the database")
+        XCTAssertGreaterThan(try Self.store?.pingSamples(runID: runID).count ?? 0, 0)
+        // JSON and JUnit of the real result.
+        let data = try ReportWriter.json([result])
+        let object = try XCTUnwrap((try JSONSerialization.jsonObject(with: data) as? [[String: Any]])?.first)
+        XCTAssertEqual(object["memoryMiB"] as? Int, memoryMiB)
+        XCTAssertEqual(ReportWriter.junit([result]).components(separatedBy: "<testcase ").count - 1, result.checks.count)
+    }
+
+    func test4ChecksCanFailACorruptedPageAndTheWrongHost() throws {
+        let result = try run(parameters(.live), probes: CheckProbes(corruptPageBeforeVerification: 7, expectGuestOnWrongHost: true))
+        XCTAssertFalse(result.passed)
+        XCTAssertEqual(check(result, CheckName.memoryIntegrity)?.passed, false)
+        XCTAssertTrue(check(result, CheckName.memoryIntegrity)?.evidence.contains("page 7") ?? false)
+        XCTAssertGreaterThanOrEqual(result.integrityErrors ?? 0, 1)
+        XCTAssertEqual(check(result, CheckName.guestOnDestination)?.passed, false)
+        // Everything else still held: the failures are the probes', not the migration's.
+        XCTAssertEqual(Set(result.failedChecks.map(\.name)), [CheckName.memoryIntegrity, CheckName.guestOnDestination])
+    }
+}
