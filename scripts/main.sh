@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The main job: install what the lab needs, build, bring up the two-host lab and show it.
-# Arguments are passed to `migverify lab up` (e.g. --emulator qemu-7.2, --memory-mib 2111).
+# The main job: install what is needed, build, bring up the two-host lab and run the
+# migration test case (live migration under load, clean-up after Prepare and Perform
+# failures), print the verdict table and write the report.
+# Arguments go to `migverify run` (e.g. --memory-mib 1024,2111 --dirty-rate-mib-per-second 50).
 source "$(dirname "$0")/lib/common.sh"
 require_root
 ensure_build_packages
@@ -10,6 +12,11 @@ memeater="$(build_static_memeater)"
 log "swift build --product migverify"
 swift build --product migverify >&2 || die "swift build --product migverify failed"
 migverify="$(swift build --show-bin-path)/migverify"
-log "migverify lab up $*"
-"$migverify" lab up --memeater "$memeater" "$@" || die "migverify lab up failed (see above; 'migverify lab down' removes what was built)"
-"$migverify" lab status
+mkdir -p results
+# `migverify run` brings the lab up itself (idempotent) with this memeater in the guest.
+export MIGRATION_LAB_MEMEATER="$memeater"
+log "migverify run $*"
+# The run's exit status is the verdict: 0 only if every check passed. The lab stays up
+# for inspection (`migverify lab status`); `migverify lab down` removes it.
+exec "$migverify" run --database results/migverify.sqlite --json results/migverify.json \
+    --junit results/migverify-junit.xml "$@"

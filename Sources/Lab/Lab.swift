@@ -349,8 +349,15 @@ public struct Lab: Sendable {
         for host in configuration.hosts {
             let connection = try connect(to: host)
             guard let domain = try connection.domainIfPresent(name: configuration.guestName) else { continue }
-            if try domain.isActive() { try domain.destroy() }
-            if try domain.isPersistent() { try domain.undefine() }
+            // Read persistence first: a transient domain (e.g. one that landed by migration)
+            // vanishes on destroy, and asking afterwards fails with "Domain not found".
+            let persistent = try domain.isPersistent()
+            do {
+                if try domain.isActive() { try domain.destroy() }
+                if persistent { try domain.undefine() }
+            } catch let error as LibvirtError where error.kind == .noDomain {
+                // It went away by itself in between (e.g. a migration finished): nothing to remove.
+            }
             actions.append("removed the guest from \(host.name)")
         }
     }

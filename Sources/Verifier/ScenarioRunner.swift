@@ -89,11 +89,10 @@ public final class ScenarioRunner: Sendable {
         let kind = GuestKind(rawValue: parameters.guestKind) ?? .initramfs
         var actions: [String] = []
         do {
-            // A guest left elsewhere (e.g. on the destination by a live run) is removed first:
-            // the lab's own removal trips over a transient domain that vanishes on destroy.
+            // A guest left elsewhere (e.g. on the destination by a live run) is removed first.
             if lab.currentRecord() != nil, lab.labNamespacesPresent().count == configuration.namespaces.count,
                let location = try? lab.guestLocation(), location.host != configuration.source {
-                actions += try removeGuestEverywhere()
+                actions += try removeGuest()
             }
             let emulator = try EmulatorChoice(name: parameters.emulator)
             let options = LabUpOptions(emulator: emulator, guest: kind, guestMemoryMiB: parameters.memoryMiB,
@@ -113,7 +112,7 @@ public final class ScenarioRunner: Sendable {
             }
             if !healthy {
                 progress("starting a fresh guest on \(configuration.source.name)")
-                actions += try removeGuestEverywhere()
+                actions += try removeGuest()
                 let definition = lab.guestDefinition(image: guest.image, memoryMiB: parameters.memoryMiB,
                                                      memeaterSizeMiB: parameters.memeaterSizeMiB,
                                                      emulatorPath: report.record.emulatorPath,
@@ -126,22 +125,10 @@ public final class ScenarioRunner: Sendable {
         return actions
     }
 
-    /// Destroys and undefines the lab guest on both hosts. A transient domain vanishes on
-    /// destroy, so persistence is read first and "no domain" afterwards is not an error.
-    func removeGuestEverywhere() throws -> [String] {
+    /// Destroys and undefines the lab guest on both hosts.
+    func removeGuest() throws -> [String] {
         var actions: [String] = []
-        for host in configuration.hosts {
-            let connection = try lab.connect(to: host)
-            guard let domain = try connection.domainIfPresent(name: configuration.guestName) else { continue }
-            let persistent = try domain.isPersistent()
-            do {
-                if try domain.isActive() { try domain.destroy() }
-                if persistent { try domain.undefine() }
-            } catch let error as LibvirtError where error.kind == .noDomain {
-                // gone already
-            }
-            actions.append("removed the guest from \(host.name)")
-        }
+        try lab.removeGuest(actions: &actions)
         return actions
     }
 
