@@ -38,7 +38,7 @@ struct RegionOptions: ParsableArguments {
     @Option(help: "Worker threads; each owns an equal share of the region.")
     var threads: Int = 1
 
-    @Option(help: "Page selection: \(PagePattern.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(help: "Page selection: a sequential sweep, uniform random, or a hot set.")
     var pattern: PagePattern = .sequential
 
     @Option(help: "Hot-set pattern: share of the pages in the hot set, in (0, 1).")
