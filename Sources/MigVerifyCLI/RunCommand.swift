@@ -12,11 +12,18 @@ struct RunCommand: ParsableCommand {
             Without arguments it brings the lab up (idempotent) and runs live, prepare-fail and perform-fail at \
             1024 MiB with memeater dirtying 50 MiB/s, prints the verdict table and stores every run, sample and \
             check in the results database. Exit status: 0 only if every check passed, 1 if a check failed, \
-            2 for bad input or a setup error. See docs/verifier.md.
+            2 for bad input or a setup error. More scenarios: abort, dst-already-active, dst-qemu-killed, link-cut \
+            (see --scenario); --back migrates the live guest back and checks again. See docs/verifier.md.
             """
     )
 
-    @Option(help: "Scenarios, comma-separated: live, prepare-fail, perform-fail.")
+    @Option(help: """
+        Scenarios, comma-separated: live, prepare-fail, perform-fail (the defaults), abort (the verifier aborts the \
+        job once it transfers), dst-already-active (a domain of the guest's name already runs on the destination and \
+        must be untouched), dst-qemu-killed (the incoming QEMU is SIGKILLed once the job transfers), link-cut (the \
+        destination's uplink is set down in the lab's switch once the job transfers, restored afterwards). The \
+        mid-stream faults limit the bandwidth to 32 MiB/s unless --bandwidth-mib-per-second is given.
+        """)
     var scenario = ScenarioKind.defaults.map(\.rawValue).joined(separator: ",")
 
     @Option(name: .customLong("memory-mib"), help: "Guest RAM sizes in MiB, comma-separated (e.g. 1024,2111).")
@@ -31,7 +38,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Guest kind on the lab: initramfs or debian.")
     var guest = "initramfs"
 
-    @Option(help: "Emulator: default (QEMU 10 from bookworm-backports), qemu-7.2, or a path to qemu-system-x86_64.")
+    @Option(help: "Emulator: default (QEMU 10 from bookworm-backports), qemu-7.2 (loses dirty pages under TCG: the reproducer; expect live to FAIL landing-intact), or a path to qemu-system-x86_64.")
     var emulator = "default"
 
     @Option(help: "Write the results as JSON (one object per scenario run) to this file.")
@@ -45,6 +52,9 @@ struct RunCommand: ParsableCommand {
 
     @Flag(help: "Run every scenario again even when the database has a completed run with the same parameters.")
     var fresh = false
+
+    @Flag(name: .customLong("back"), help: "live: after landing, migrate back to the source and check the second landing too (checks prefixed back-).")
+    var back = false
 
     @Flag(help: "Direct (client-managed) migration instead of peer-to-peer.")
     var direct = false
@@ -147,7 +157,11 @@ struct RunCommand: ParsableCommand {
             scenario: .live, memoryMiB: 1024, memeaterSizeMiB: 512, dirtyRateMiBPerSecond: 50, guestKind: guest, emulator: emulator,
             endpoints: target.endpoints, migration: migration, timeoutSeconds: timeoutSeconds,
             stallTimeoutSeconds: stallTimeoutSeconds, requireZeroLoss: requireZeroLoss,
-            maxPingDowntimeMilliseconds: maxDowntimeMilliseconds, pingIntervalMicroseconds: pingIntervalMicroseconds)
+            maxPingDowntimeMilliseconds: maxDowntimeMilliseconds, pingIntervalMicroseconds: pingIntervalMicroseconds,
+            roundTrip: back)
+        if back, !(try parsedScenarios()).contains(.live) {
+            throw ValidationError("--back (round trip) only applies to the live scenario, and --scenario has no live")
+        }
         let fixedMemeater = memeaterSizeMiB
         return try expandRuns(scenarios: parsedScenarios(), memorySizesMiB: parsedList(memoryMiB, option: "memory-mib") { Int($0) },
                               dirtyRatesMiBPerSecond: parsedList(dirtyRateMiBPerSecond, option: "dirty-rate-mib-per-second") { Double($0) },

@@ -1,5 +1,6 @@
 import Foundation
 import Lab
+import Libvirt
 import MemeaterKit
 import PingMonitor
 import Synchronization
@@ -26,6 +27,24 @@ public struct HostInspector: Sendable {
                   commandLine.contains("guest=\(domainName),") || commandLine.contains("guest=\(domainName) ") else { return nil }
             return "\(pid) \(name)"
         }
+    }
+
+    /// PIDs of the QEMU processes of domain `domainName` in the host's namespace.
+    public func qemuProcessIDs(domainName: String) -> [Int32] {
+        qemuProcesses(domainName: domainName).compactMap { $0.split(separator: " ").first.flatMap { Int32($0) } }
+    }
+
+    /// Kills (SIGKILL) every QEMU process of `domainName` in the host's namespace — the
+    /// dst-qemu-killed fault. Returns one line: which PIDs were killed and whether they are gone.
+    public func killQEMU(domainName: String) -> String {
+        let pids = qemuProcessIDs(domainName: domainName)
+        guard !pids.isEmpty else { return "no qemu process for \(domainName) found in \(namespace) to kill" }
+        for pid in pids { kill(pid, SIGKILL) }
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline, pids.contains(where: ProcessTable.isAlive) { usleep(20_000) }
+        let alive = pids.filter(ProcessTable.isAlive)
+        return "SIGKILL sent to qemu \(pids.map(String.init).joined(separator: ", ")) in \(namespace)"
+            + (alive.isEmpty ? "; gone" : "; still alive after 5 s: \(alive.map(String.init).joined(separator: ", "))")
     }
 
     /// Whether a network interface of this name exists in the host's namespace.
@@ -112,6 +131,90 @@ public struct PortDropFault: Sendable {
         let check = try? CommandRunner.capture(["ip", "netns", "exec", namespace, "nft", "list", "table", "inet", table],
                                                step: "check the firewall fault is gone", timeoutSeconds: 10)
         return !(check?.succeeded ?? true)
+    }
+}
+
+/// A switch port set down inside the lab's switch namespace (the link-cut fault): the
+/// destination's uplink stops carrying anything. ``restore()`` sets it up again; callers
+/// call it in a `defer`, so the link comes back whatever happens.
+public struct LinkCutFault: Sendable {
+    /// The switch namespace (the only namespace touched).
+    public let namespace: String
+    /// The switch port, e.g. `lan-dst`.
+    public let interface: String
+
+    /// Sets the port down (`ip -n NAMESPACE link set INTERFACE down`).
+    public static func cut(namespace: String, interface: String) throws(VerifierError) -> LinkCutFault {
+        let fault = LinkCutFault(namespace: namespace, interface: interface)
+        do {
+            try CommandRunner.run(["ip", "-n", namespace, "link", "set", interface, "down"],
+                                  step: "set \(interface) down in \(namespace)", timeoutSeconds: 10)
+        } catch {
+            fault.restore()
+            throw VerifierError.wrap(error, step: "cut the link \(interface) in \(namespace)")
+        }
+        return fault
+    }
+
+    /// Whether the port is up now (`ip -o link show` lists `UP` in its flags).
+    public func isUp() -> Bool {
+        guard let result = try? CommandRunner.capture(["ip", "-n", namespace, "-o", "link", "show", "dev", interface],
+                                                      step: "read \(interface) in \(namespace)", timeoutSeconds: 10),
+              result.succeeded, let open = result.output.firstIndex(of: "<"), let close = result.output.firstIndex(of: ">"),
+              open < close else { return false }
+        return result.output[result.output.index(after: open)..<close].split(separator: ",").contains("UP")
+    }
+
+    /// Sets the port up again; returns whether it is up afterwards. Idempotent.
+    @discardableResult
+    public func restore() -> Bool {
+        _ = try? CommandRunner.capture(["ip", "-n", namespace, "link", "set", interface, "up"],
+                                       step: "set \(interface) up in \(namespace)", timeoutSeconds: 10)
+        return isUp()
+    }
+}
+
+/// What identifies the domain that already runs on the destination in the
+/// dst-already-active scenario: it must be the same domain, still running, afterwards.
+public struct OccupantSnapshot: Sendable, Equatable, CustomStringConvertible {
+    /// The domain's UUID.
+    public var uuid: String
+    /// libvirt's id of the running domain (`nil`: not running).
+    public var id: UInt32?
+    /// Its state.
+    public var state: DomainStateInfo
+    /// Its QEMU processes in the destination namespace.
+    public var qemuProcessIDs: [Int32]
+
+    /// Creates a snapshot.
+    public init(uuid: String, id: UInt32?, state: DomainStateInfo, qemuProcessIDs: [Int32]) {
+        self.uuid = uuid
+        self.id = id
+        self.state = state
+        self.qemuProcessIDs = qemuProcessIDs
+    }
+
+    public var description: String {
+        "uuid \(uuid), id \(id.map(String.init) ?? "none"), \(state), qemu \(qemuProcessIDs.map(String.init).joined(separator: ","))"
+    }
+
+    /// The `destination-domain-untouched` check: `after` must be the same domain (UUID, id,
+    /// QEMU process) and still running.
+    public static func untouchedCheck(before: OccupantSnapshot, after: OccupantSnapshot?) -> Check {
+        guard let after else {
+            return Check(name: CheckName.destinationDomainUntouched, passed: false,
+                         evidence: "the domain that ran on the destination before (\(before)) is gone")
+        }
+        var problems: [String] = []
+        if after.uuid != before.uuid { problems.append("UUID \(before.uuid) -> \(after.uuid)") }
+        if after.id != before.id { problems.append("id \(before.id.map(String.init) ?? "none") -> \(after.id.map(String.init) ?? "none")") }
+        if after.state.state != .running { problems.append("now \(after.state)") }
+        if after.qemuProcessIDs != before.qemuProcessIDs {
+            problems.append("qemu \(before.qemuProcessIDs.map(String.init).joined(separator: ",")) -> \(after.qemuProcessIDs.map(String.init).joined(separator: ","))")
+        }
+        return Check(name: CheckName.destinationDomainUntouched, passed: problems.isEmpty,
+                     evidence: problems.isEmpty ? "same domain before and after, still running: \(after)"
+                         : "changed: " + problems.joined(separator: "; "))
     }
 }
 
@@ -241,7 +344,10 @@ public final class PingMonitorRun: Sendable {
 /// Lines of a guest console that show the guest kernel died or is corrupt.
 public func consoleFailureLines(_ console: String) -> [String] {
     let markers = ["Kernel panic", "Oops", "BUG:", "kernel BUG", "is not a head!", "list_add corruption", "general protection fault"]
-    return console.split(separator: "\n").map(String.init).filter { line in markers.contains { line.contains($0) } }
+    // Split on every line break: the serial console ends lines with CR LF, which Swift treats
+    // as one Character that a split on "\n" does not see.
+    return console.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        .filter { line in markers.contains { line.contains($0) } }
 }
 
 /// A flag one thread sets and another polls.

@@ -113,6 +113,27 @@ public struct MigrationOutcome: Sendable {
     public var postCopyStartedAtMilliseconds: Double?
     /// What happened when the abort did not take effect at once (``MigrationDriver/onAbortStuck``).
     public var abortNote: String? = nil
+    /// When the mid-stream fault (``MigrationDriver/midStreamFault``) was injected, ms after start.
+    public var faultInjectedAtMilliseconds: Double? = nil
+    /// What the mid-stream fault's action reported (or why it was never injected).
+    public var faultNote: String? = nil
+}
+
+/// A fault the driver injects once the migration is transferring: when a job-stats sample
+/// shows at least ``afterProcessedBytes`` transferred, ``inject`` runs once on the driver's
+/// thread (it gets the job, so it can abort it) and returns a line for the report.
+public struct MidStreamFault: Sendable {
+    /// Bytes of `data_processed` after which the fault is injected (at least 1: the job is
+    /// really transferring, past Prepare).
+    public var afterProcessedBytes: UInt64
+    /// Injects the fault; returns what it did, in one line.
+    public var inject: @Sendable (any MigrationJob) -> String
+
+    /// Creates a fault.
+    public init(afterProcessedBytes: UInt64, inject: @escaping @Sendable (any MigrationJob) -> String) {
+        self.afterProcessedBytes = max(1, afterProcessedBytes)
+        self.inject = inject
+    }
 }
 
 /// Runs a migration on a thread of its own while a ``JobStatsSampler`` reads its progress,
@@ -135,6 +156,8 @@ public struct MigrationDriver: Sendable {
     public var abortStuckAfterSeconds: Double?
     /// What to do when the abort is stuck; returns a line for the report.
     public var onAbortStuck: (@Sendable () -> String)?
+    /// A fault to inject once the job is transferring (abort, link cut, killed QEMU).
+    public var midStreamFault: MidStreamFault?
 
     /// Creates a driver.
     public init(timeoutSeconds: Double, stallTimeoutSeconds: Double, sampleIntervalMilliseconds: Double = 100,
@@ -156,6 +179,7 @@ public struct MigrationDriver: Sendable {
         let callDone = DispatchSemaphore(value: 0)
         let postCopyAt = Mutex<Double?>(nil)
         let wantsPostCopy = switchToPostCopy
+        let largestProcessedBytes = Mutex<UInt64>(0)
         let sampler = JobStatsSampler(intervalMilliseconds: sampleIntervalMilliseconds, read: { try job.stats() }) { sample in
             if wantsPostCopy, (sample.memoryIteration ?? 0) >= 2 {
                 let first = postCopyAt.withLock { at -> Bool in
@@ -164,6 +188,9 @@ public struct MigrationDriver: Sendable {
                     return true
                 }
                 if first { try? job.startPostCopy() }
+            }
+            if let processed = sample.dataProcessedBytes {
+                largestProcessedBytes.withLock { $0 = max($0, processed) }
             }
             onSample(sample)
         }
@@ -181,7 +208,14 @@ public struct MigrationDriver: Sendable {
         var abortReason: String?
         var abortError: String?
         var abortedAt: Double?
+        var faultAt: Double?
+        var faultNote: String?
         while callDone.wait(timeout: .now() + .milliseconds(50)) == .timedOut {
+            if let fault = midStreamFault, faultAt == nil,
+               largestProcessedBytes.withLock({ $0 }) >= fault.afterProcessedBytes {
+                faultAt = elapsedMilliseconds()
+                faultNote = fault.inject(job)
+            }
             let now = monotonicNanoseconds()
             let elapsedSeconds = Double(now - origin) / 1e9
             let lastProgress = sampler.lastProgressNanoseconds ?? origin
@@ -219,6 +253,10 @@ public struct MigrationDriver: Sendable {
         let samples = sampler.stop()
         let failedReads = sampler.failedReads.count
         let result = callResult.withLock { $0 }
+        if let fault = midStreamFault, faultAt == nil {
+            faultNote = "not injected: the job never reported \(fault.afterProcessedBytes) bytes transferred before it ended"
+                + " (largest data_processed seen: \(largestProcessedBytes.withLock { $0 }))"
+        }
         let ending: MigrationEnding
         if let abortReason {
             if hung {
@@ -240,7 +278,8 @@ public struct MigrationDriver: Sendable {
         }
         return MigrationOutcome(ending: ending, wallMilliseconds: wall, samples: samples, failedSampleReads: failedReads,
                                 abortedAtMilliseconds: abortedAt, postCopyStartedAtMilliseconds: postCopyAt.withLock { $0 },
-                                abortNote: stuckNote.map { hung ? $0.replacingOccurrences(of: "; it returned at ", with: "; it still had not returned") : $0 + "\(formatNumber(wall)) ms" })
+                                abortNote: stuckNote.map { hung ? $0.replacingOccurrences(of: "; it returned at ", with: "; it still had not returned") : $0 + "\(formatNumber(wall)) ms" },
+                                faultInjectedAtMilliseconds: faultAt, faultNote: faultNote)
     }
 
     static func message(_ error: any Error) -> String {

@@ -12,17 +12,19 @@ public enum ScenarioKind: String, CaseIterable, Codable, Sendable, Comparable {
     /// The destination's firewall drops the migration ports, so Perform stalls and the
     /// verifier's own timeout aborts the job.
     case performFail = "perform-fail"
-    /// The job is aborted mid-stream (not implemented yet).
+    /// The verifier aborts the job (`virDomainAbortJob`) once it is transferring.
     case abort
-    /// The destination uplink is cut mid-stream (not implemented yet).
+    /// The destination's uplink is cut (in the lab's switch namespace) once the job is
+    /// transferring, and restored afterwards.
     case linkCut = "link-cut"
-    /// The incoming QEMU on the destination is killed during Perform (not implemented yet).
+    /// The incoming QEMU on the destination is killed (SIGKILL) once the job is transferring.
     case dstQEMUKilled = "dst-qemu-killed"
-    /// The domain already runs on the destination (not implemented yet).
+    /// A domain with the guest's name already runs on the destination; it must be untouched.
     case dstAlreadyActive = "dst-already-active"
 
     /// The scenarios this version can run.
-    public static let implemented: [ScenarioKind] = [.live, .prepareFail, .performFail]
+    public static let implemented: [ScenarioKind] = [.live, .prepareFail, .performFail, .abort, .linkCut, .dstQEMUKilled,
+                                                     .dstAlreadyActive]
     /// What `migverify run` runs without `--scenario`.
     public static let defaults: [ScenarioKind] = [.live, .prepareFail, .performFail]
 

@@ -49,6 +49,14 @@ public enum CheckName {
     public static let controlConnection = "control-connection"
     /// The guest's console shows no kernel panic, Oops or BUG.
     public static let guestConsole = "guest-console"
+    /// dst-already-active: the domain that already ran on the destination is the same
+    /// domain afterwards (UUID, id, QEMU process) and still running.
+    public static let destinationDomainUntouched = "destination-domain-untouched"
+    /// live: the landing judged on three signals together — memeater's integrity check,
+    /// the console (panic, Oops, BUG), and whether the guest still answers at the end.
+    public static let landingIntact = "landing-intact"
+    /// A fault the verifier injected was removed afterwards (link restored).
+    public static let faultRemoved = "fault-removed"
 }
 
 /// A figure measured two ways, side by side (e.g. downtime from ping and from libvirt).

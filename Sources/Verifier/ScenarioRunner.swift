@@ -13,11 +13,16 @@ public struct CheckProbes: Sendable, Equatable {
     /// Tell the live scenario the guest should end up on the source: `guest-on-destination`
     /// is then checked against the wrong host and must FAIL.
     public var expectGuestOnWrongHost: Bool
+    /// dst-already-active: suspend the destination's pre-existing domain before it is
+    /// checked: `destination-domain-untouched` must FAIL.
+    public var suspendDestinationOccupant: Bool
 
     /// No probes: a normal run.
-    public init(corruptPageBeforeVerification: Int? = nil, expectGuestOnWrongHost: Bool = false) {
+    public init(corruptPageBeforeVerification: Int? = nil, expectGuestOnWrongHost: Bool = false,
+                suspendDestinationOccupant: Bool = false) {
         self.corruptPageBeforeVerification = corruptPageBeforeVerification
         self.expectGuestOnWrongHost = expectGuestOnWrongHost
+        self.suspendDestinationOccupant = suspendDestinationOccupant
     }
 }
 
@@ -160,6 +165,9 @@ public final class ScenarioRunner: Sendable {
                                     startedAt: startedAt)
             result.add(Check(name: "setup", passed: false, evidence: error.description))
         }
+        if parameters.roundTrip, parameters.scenario == .live, result.checks.first(where: { $0.name != "setup" }) != nil {
+            migrateBack(parameters, into: &result, runID: runID)
+        }
         result.finishedAt = Date()
         result.runID = runID
         if let runID {
@@ -168,18 +176,50 @@ public final class ScenarioRunner: Sendable {
         return result
     }
 
+    /// `--back`: migrates the guest from the destination back to the source and checks the
+    /// second landing like the first; its checks are added with the prefix `back-`, its
+    /// notes with `back: `, and its figures in one note (the contract figures stay the
+    /// forward migration's). Job and ping samples go to the same run in the database.
+    private func migrateBack(_ parameters: ScenarioParameters, into result: inout ScenarioResult, runID: Int64?) {
+        guard result.checks.first(where: { $0.name == CheckName.migrationOutcome })?.passed == true else {
+            result.add(.notMeasured("back-" + CheckName.migrationOutcome, because: "the forward migration did not complete"))
+            return
+        }
+        var back = parameters
+        back.roundTrip = false
+        back.endpoints.sourceURI = parameters.endpoints.destinationURI
+        back.endpoints.destinationURI = parameters.endpoints.sourceURI
+        progress("\(parameters.label): migrating back")
+        do {
+            let leg = try execute(back, probes: CheckProbes(), runID: runID, startedAt: Date(), back: true)
+            for check in leg.checks { result.add(Check(name: "back-" + check.name, passed: check.passed, evidence: check.evidence)) }
+            result.notes += leg.notes.map { "back: " + $0 }
+            func figure(_ value: Double?) -> String { value.map(formatNumber) ?? "-" }
+            result.notes.append("back: migration \(figure(leg.migrationMilliseconds)) ms, libvirt downtime \(figure(leg.libvirtDowntimeMilliseconds)) ms, ping gap \(figure(leg.pingDowntimeMilliseconds)) ms, \(leg.pingLost.map(String.init) ?? "-") probes lost, \(leg.integrityErrors.map(String.init) ?? "-") stale pages")
+        } catch {
+            result.add(Check(name: "back-setup", passed: false, evidence: error.description))
+        }
+    }
+
     private func record(_ sample: JobSample, runID: Int64?) {
         if let runID { try? store?.add(sample, runID: runID) }
     }
 
+    /// One migration with its fault and checks. `back`: the guest is on the destination
+    /// already (a round trip's second leg): the hosts swap roles and the lab is not prepared.
     private func execute(_ parameters: ScenarioParameters, probes: CheckProbes, runID: Int64?,
-                         startedAt: Date) throws(VerifierError) -> ScenarioResult {
+                         startedAt: Date, back: Bool = false) throws(VerifierError) -> ScenarioResult {
         try parameters.validate()
-        progress("\(parameters.label): preparing the guest")
-        let actions = try prepareGuest(parameters)
+        let sourceHost = back ? configuration.destination : configuration.source
+        let destinationHost = back ? configuration.source : configuration.destination
+        var actions: [String] = []
+        if !back {
+            progress("\(parameters.label): preparing the guest")
+            actions = try prepareGuest(parameters)
+        }
         let endpoints = parameters.endpoints
         let source = try openConnection(endpoints.sourceURI)
-        let destination = try openConnection(endpoints.destinationURI)
+        var destination = try openConnection(endpoints.destinationURI)
         let domain: Domain
         let libvirtVersion: String
         let qemuVersion: String
@@ -254,15 +294,60 @@ public final class ScenarioRunner: Sendable {
         }
         var migrationURI: String?
         var fault: PortDropFault?
+        var options = parameters.migration
+        let destinationInspector = HostInspector(hostName: destinationHost.name, namespace: destinationHost.namespace)
+        var midStreamFault: MidStreamFault?
+        let linkCut = Mutex<(fault: LinkCutFault, atNanoseconds: UInt64, restoredAtNanoseconds: UInt64?)?>(nil)
+        var occupant: (domain: Domain, before: OccupantSnapshot)?
         switch parameters.scenario {
         case .prepareFail: migrationURI = Self.bogusMigrationURI
         case .performFail:
-            fault = try PortDropFault.install(namespace: configuration.destination.namespace, ports: 49152...49216)
-        default: break
+            fault = try PortDropFault.install(namespace: destinationHost.namespace, ports: 49152...49216)
+        case .abort:
+            midStreamFault = MidStreamFault(afterProcessedBytes: Self.midStreamTriggerBytes) { job in
+                let start = monotonicNanoseconds()
+                do {
+                    try job.abort()
+                    return "virDomainAbortJob returned after \(formatNumber(Double(monotonicNanoseconds() - start) / 1e6)) ms"
+                } catch {
+                    return "virDomainAbortJob failed after \(formatNumber(Double(monotonicNanoseconds() - start) / 1e6)) ms: \(MigrationDriver.message(error))"
+                }
+            }
+        case .dstQEMUKilled:
+            let domainName = endpoints.domainName
+            midStreamFault = MidStreamFault(afterProcessedBytes: Self.midStreamTriggerBytes) { _ in
+                destinationInspector.killQEMU(domainName: domainName)
+            }
+        case .linkCut:
+            let switchNamespace = configuration.switchNamespace
+            let port = destinationHost.switchPortName
+            midStreamFault = MidStreamFault(afterProcessedBytes: Self.midStreamTriggerBytes) { _ in
+                do {
+                    let cut = try LinkCutFault.cut(namespace: switchNamespace, interface: port)
+                    linkCut.withLock { $0 = (cut, monotonicNanoseconds(), nil) }
+                    return "set \(port) down in \(switchNamespace)"
+                } catch {
+                    return "could not cut the link: \(error)"
+                }
+            }
+        case .dstAlreadyActive:
+            occupant = try startOccupant(destination: destination, inspector: destinationInspector)
+        case .live: break
         }
-        defer { fault?.remove() }
+        defer {
+            fault?.remove()
+            linkCut.withLock { $0 }?.fault.restore()
+            if let occupant { _ = removeOccupant(occupant.domain, destination: destination) }
+        }
+        if midStreamFault != nil, options.bandwidthMiBPerSecond == nil {
+            // The fault must hit a migration that is still transferring: at full speed a
+            // small guest may be across before the first job-stats sample.
+            options.bandwidthMiBPerSecond = Self.midStreamBandwidthMiBPerSecond
+            result.notes.append("bandwidth limited to \(Self.midStreamBandwidthMiBPerSecond) MiB/s so that the fault hits a running transfer (no --bandwidth-mib-per-second given)")
+        }
         var driver = MigrationDriver(timeoutSeconds: parameters.timeoutSeconds, stallTimeoutSeconds: parameters.stallTimeoutSeconds,
                                      switchToPostCopy: parameters.migration.postCopy)
+        driver.midStreamFault = midStreamFault
         if fault != nil {
             // libvirt opens the migration connection itself; while its connect() waits for a
             // SYN answer the firewall drops, an abort does not take effect (and lifting the
@@ -270,19 +355,56 @@ public final class ScenarioRunner: Sendable {
             // connection (about 2 minutes) and report the timings.
             driver.abortGraceSeconds = 240
         }
+        if parameters.scenario == .linkCut {
+            // Peer-to-peer: libvirt's keepalive (5 s x 5) must be what ends the job, so the
+            // verifier's stall timeout waits longer. Direct: the job hangs until the link
+            // returns; the verifier aborts at the stall timeout and, 5 s later, restores the
+            // link so the call can return.
+            driver.stallTimeoutSeconds = max(parameters.stallTimeoutSeconds, Self.linkCutStallTimeoutSeconds)
+            driver.timeoutSeconds = max(parameters.timeoutSeconds, driver.stallTimeoutSeconds + 30)
+            driver.abortGraceSeconds = 120
+            driver.abortStuckAfterSeconds = 5
+            driver.onAbortStuck = {
+                guard let cut = linkCut.withLock({ $0 }) else { return "the link was not cut" }
+                let up = cut.fault.restore()
+                linkCut.withLock { $0?.restoredAtNanoseconds = monotonicNanoseconds() }
+                return "restored \(cut.fault.interface): \(up ? "up" : "STILL DOWN")"
+            }
+            if driver.stallTimeoutSeconds != parameters.stallTimeoutSeconds {
+                result.notes.append("stall timeout raised to \(formatNumber(driver.stallTimeoutSeconds)) s for link-cut, so that libvirt's keepalive (not the verifier) ends a peer-to-peer job")
+            }
+        }
         progress("\(parameters.label): migrating \(endpoints.domainName) \(endpoints.sourceURI) -> \(endpoints.destinationURI)")
-        let job = LibvirtMigration(domain: domain, destination: destination, options: parameters.migration, migrationURI: migrationURI)
+        let job = LibvirtMigration(domain: domain, destination: destination, options: options, migrationURI: migrationURI)
         let outcome = driver.run(job) { [self] sample in
             record(sample, runID: runID)
             progress("  " + sample.progressLine)
         }
-        var faultNote: String?
+        if let note = outcome.faultNote {
+            result.notes.append("fault at \(outcome.faultInjectedAtMilliseconds.map { formatNumber($0) + " ms" } ?? "-"): \(note)")
+        }
+        if let cut = linkCut.withLock({ $0 }) {
+            let restoredNanoseconds = cut.restoredAtNanoseconds ?? monotonicNanoseconds()
+            let restored = cut.fault.restore()
+            let cutAt = outcome.faultInjectedAtMilliseconds ?? 0
+            let downSeconds = Double(restoredNanoseconds - cut.atNanoseconds) / 1e9
+            result.notes.append("link-cut (\(options.mode.rawValue)): \(cut.fault.interface) down at \(formatNumber(cutAt)) ms; the migration call returned at \(formatNumber(outcome.wallMilliseconds)) ms, \(formatNumber(outcome.wallMilliseconds - cutAt)) ms after the cut; link down for \(formatNumber(downSeconds)) s in all; restored: \(restored ? "yes" : "NO")")
+            result.add(Check(name: CheckName.faultRemoved, passed: restored,
+                             evidence: "\(cut.fault.interface) in \(cut.fault.namespace) is \(restored ? "up again" : "still down")"))
+            linkCut.withLock { $0 = nil }
+        }
+        if parameters.scenario == .linkCut || !destination.isAlive() {
+            // The verifier's own connection to dst crosses the cut link too, and libvirt's
+            // client keepalive closes it (virConnectIsAlive may not know yet). Look at dst
+            // through a fresh one.
+            result.notes.append("the verifier's connection to \(endpoints.destinationURI) \(destination.isAlive() ? "crossed the cut link" : "was closed during the migration"); a fresh one is used for the checks")
+            destination = try openConnection(endpoints.destinationURI)
+        }
         if let installed = fault {
             let dropped = installed.droppedPackets()
             let removed = installed.remove()
-            faultNote = "firewall in \(installed.namespace) dropped \(dropped.map(String.init) ?? "?") packets to TCP \(installed.ports); removed: \(removed ? "yes" : "NO")"
-            result.notes.append(faultNote ?? "")
-            if !removed { result.add(Check(name: "fault-removed", passed: false, evidence: "the nft table \(installed.table) is still in \(installed.namespace)")) }
+            result.notes.append("firewall in \(installed.namespace) dropped \(dropped.map(String.init) ?? "?") packets to TCP \(installed.ports); removed: \(removed ? "yes" : "NO")")
+            if !removed { result.add(Check(name: CheckName.faultRemoved, passed: false, evidence: "the nft table \(installed.table) is still in \(installed.namespace)")) }
             fault = nil
         }
         result.jobSampleCount = outcome.samples.count
@@ -329,13 +451,37 @@ public final class ScenarioRunner: Sendable {
                 result.add(Check(name: CheckName.guestOnDestination, passed: onDestination, evidence: "destination: \(evidence)"))
             }
             result.add(sourceReleasedCheck(source, name: endpoints.domainName))
-            result.add(checkUntilClean { hostCleanCheck(name: CheckName.sourceHostClean, host: configuration.source,
+            result.add(checkUntilClean { hostCleanCheck(name: CheckName.sourceHostClean, host: sourceHost,
                                                 domainName: endpoints.domainName, checkPorts: false) })
         } else {
             result.add(guestOnSourceCheck(source, name: endpoints.domainName))
-            result.add(checkUntilClean { destinationCleanCheck(destination, domainName: endpoints.domainName) })
-            result.add(checkUntilClean { hostCleanCheck(name: CheckName.migrationPortFree, host: configuration.destination,
-                                                domainName: endpoints.domainName, checkPorts: true) })
+            // After a cut link the destination daemon notices the dead peer only by its own
+            // keepalive (about 30 s): give its clean-up that long.
+            let cleanSeconds: Double = parameters.scenario == .linkCut ? 45 : 15
+            let expected = occupant?.before
+            result.add(checkUntilClean(seconds: cleanSeconds) {
+                destinationCleanCheck(destination, host: destinationHost, domainName: endpoints.domainName, occupant: expected)
+            })
+            result.add(checkUntilClean(seconds: cleanSeconds) {
+                hostCleanCheck(name: CheckName.migrationPortFree, host: destinationHost,
+                               domainName: endpoints.domainName, checkPorts: true)
+            })
+            if let occupantDomain = occupant?.domain, let before = occupant?.before {
+                if probes.suspendDestinationOccupant {
+                    do {
+                        try occupantDomain.suspend()
+                        result.notes.append("probe: suspended the destination's pre-existing domain before the check")
+                    } catch {
+                        result.notes.append("probe: could not suspend the destination's domain: \(error)")
+                    }
+                }
+                let after = occupantSnapshot(destination: destination, inspector: destinationInspector)
+                result.add(OccupantSnapshot.untouchedCheck(before: before, after: after))
+                let removal = removeOccupant(occupantDomain, destination: destination)
+                occupant = nil
+                result.notes.append("dst-already-active: \(removal.note)")
+                result.add(Check(name: CheckName.faultRemoved, passed: removal.removed, evidence: removal.note))
+            }
         }
         result.add(pingCheck(analysis, parameters: parameters, pingReport: pingReport))
 
@@ -393,8 +539,11 @@ public final class ScenarioRunner: Sendable {
         let console = String(lab.guestConsole().utf8.dropFirst(Int(consoleStart))) ?? ""
         let bad = consoleFailureLines(console)
         result.add(Check(name: CheckName.guestConsole, passed: bad.isEmpty,
-                         evidence: bad.isEmpty ? "no panic, Oops or BUG in \(console.split(separator: "\n").count) new console lines"
+                         evidence: bad.isEmpty ? "no panic, Oops or BUG in \(console.split(whereSeparator: \.isNewline).count) new console lines"
                              : "\(bad.count) failure lines: " + bad.prefix(3).joined(separator: " | ")))
+        if expectMigrated {
+            result.add(landingCheck(result, consoleFailures: bad, destination: destination, domainName: endpoints.domainName))
+        }
 
         // Side by side.
         result.crossChecks.append(CrossCheck(
@@ -410,6 +559,105 @@ public final class ScenarioRunner: Sendable {
     }
 
     // MARK: pieces
+
+    /// Bytes transferred after which a mid-stream fault (abort, link cut, killed QEMU) is injected.
+    public static let midStreamTriggerBytes: UInt64 = 8 << 20
+    /// The bandwidth limit used for mid-stream faults when none is given, in MiB/s.
+    public static let midStreamBandwidthMiBPerSecond: UInt64 = 32
+    /// The smallest stall timeout of link-cut, in s: longer than libvirt's keepalive (5 s x 5).
+    public static let linkCutStallTimeoutSeconds: Double = 60
+    /// RAM of the domain started on the destination by dst-already-active, in MiB.
+    public static let occupantMemoryMiB = 160
+    /// Its MAC (not the guest's: the switch must keep sending the guest's traffic to the source).
+    public static let occupantMACAddress = "52:54:00:c6:12:0b"
+    /// Its tap (not the guest's: `destination-host-clean` looks for the guest's tap).
+    public static let occupantTapName = "labocc0"
+
+    /// Starts a small transient domain with the guest's name on the destination, from the
+    /// lab's image, without address or memeater; returns it with its identity.
+    private func startOccupant(destination: Connection, inspector: HostInspector) throws(VerifierError) -> (domain: Domain, before: OccupantSnapshot) {
+        let step = "start a domain named \(configuration.guestName) on \(configuration.destination.name) (dst-already-active)"
+        guard let record = lab.currentRecord(), let guest = record.guest else {
+            throw .environment("\(step): the lab has no guest record")
+        }
+        var definition = lab.guestDefinition(image: guest.image, memoryMiB: Self.occupantMemoryMiB, memeaterSizeMiB: 16,
+                                             emulatorPath: record.emulatorPath, accelerator: record.accelerator.accelerator)
+        definition.kernelArguments = []
+        definition.image.diskPath = nil  // never share the guest's disk
+        definition.macAddress = Self.occupantMACAddress
+        definition.tapName = Self.occupantTapName
+        definition.consoleLogPath = "\(configuration.stateDirectory)/guests/\(configuration.guestName).dst-occupant.console.log"
+        let domain: Domain
+        do {
+            domain = try destination.createDomain(xml: definition.xml())
+        } catch {
+            throw VerifierError.wrap(error, step: step)
+        }
+        Thread.sleep(forTimeInterval: 1)
+        guard let before = occupantSnapshot(destination: destination, inspector: inspector), before.state.state == .running else {
+            _ = removeOccupant(domain, destination: destination)
+            throw .environment("\(step): it did not stay running")
+        }
+        progress("dst-already-active: \(configuration.guestName) runs on \(configuration.destination.name): \(before)")
+        return (domain, before)
+    }
+
+    /// The identity of the domain named like the guest on the destination now, if any.
+    private func occupantSnapshot(destination: Connection, inspector: HostInspector) -> OccupantSnapshot? {
+        guard let domain = try? destination.domainIfPresent(name: configuration.guestName),
+              let uuid = try? domain.uuidString(), let state = try? domain.state() else { return nil }
+        return OccupantSnapshot(uuid: uuid, id: domain.id(), state: state,
+                                qemuProcessIDs: inspector.qemuProcessIDs(domainName: configuration.guestName).sorted())
+    }
+
+    /// Destroys the occupant (transient: destroying removes it) and checks that no domain of
+    /// the guest's name is left on the destination.
+    private func removeOccupant(_ domain: Domain, destination: Connection) -> (removed: Bool, note: String) {
+        var note = ""
+        do {
+            if try domain.isActive() { try domain.destroy() }
+            note = "destroyed the pre-existing domain"
+        } catch let error as LibvirtError where error.kind == .noDomain {
+            note = "the pre-existing domain was already gone"
+        } catch {
+            note = "could not destroy the pre-existing domain: \(error)"
+        }
+        let left = (try? destination.domainIfPresent(name: configuration.guestName)) ?? nil
+        if let left, let uuid = try? left.uuidString(), let ours = try? domain.uuidString(), uuid == ours {
+            if (try? left.isPersistent()) == true { try? left.undefine() }
+        }
+        let remains = ((try? destination.domainIfPresent(name: configuration.guestName)) ?? nil) != nil
+        return (!remains, note + (remains ? "; a domain \(configuration.guestName) is STILL on \(destination.uri)" : "; none left on \(destination.uri)"))
+    }
+
+    /// The landing judged on three signals together (lab notes: a guest that lost pages
+    /// often dies before memeater can report): memeater's integrity check, the console, and
+    /// whether the guest still runs on the destination and answers a ping at the end.
+    private func landingCheck(_ result: ScenarioResult, consoleFailures: [String], destination: Connection,
+                              domainName: String) -> Check {
+        var good: [String] = []
+        var reasons: [String] = []
+        switch result.integrityErrors {
+        case 0?: good.append("integrity: 0 stale pages")
+        case let count?: reasons.append("stale pages: \(count) (integrityErrors)")
+        case nil: reasons.append("integrity not measured (memeater did not answer)")
+        }
+        if consoleFailures.isEmpty {
+            good.append("console: no panic, Oops or BUG")
+        } else {
+            reasons.append("console: " + consoleFailures.prefix(3).joined(separator: " | "))
+        }
+        let (running, state) = guestRuns(on: destination, name: domainName)
+        let answered = running && (1...3).contains { _ in lab.ping() }
+        if answered {
+            good.append("answers: \(state), replied to a ping at the end")
+        } else {
+            reasons.append("guest dead/unreachable: \(state)" + (running ? ", no reply to 3 pings at the end" : ""))
+        }
+        return Check(name: CheckName.landingIntact, passed: reasons.isEmpty,
+                     evidence: reasons.isEmpty ? good.joined(separator: "; ")
+                         : reasons.joined(separator: "; ") + (good.isEmpty ? "" : " (held: " + good.joined(separator: "; ") + ")"))
+    }
 
     private func waitForStableRate(_ memeater: MemeaterClient, targetMiBPerSecond: Double) throws(VerifierError) -> (stable: Bool, achievedMiBPerSecond: Double) {
         let deadline = Date().addingTimeInterval(10)
@@ -511,22 +759,29 @@ public final class ScenarioRunner: Sendable {
         return check
     }
 
-    private func destinationCleanCheck(_ destination: Connection, domainName: String) -> Check {
+    private func destinationCleanCheck(_ destination: Connection, host: LabHost, domainName: String,
+                                       occupant: OccupantSnapshot? = nil) -> Check {
         var problems: [String] = []
         var looked: [String] = []
         do {
             if let domain = try destination.domainIfPresent(name: domainName) {
-                problems.append("domain \(domainName) exists (\(try domain.state()))")
+                if let occupant, try domain.uuidString() == occupant.uuid {
+                    looked.append("only the pre-existing domain \(domainName) (uuid \(occupant.uuid)) on \(destination.uri)")
+                } else {
+                    problems.append("domain \(domainName) exists (\(try domain.state()))")
+                }
             } else {
                 looked.append("no domain \(domainName) on \(destination.uri)")
             }
         } catch {
             return .notMeasured(CheckName.destinationHostClean, because: "\(error)")
         }
-        let host = configuration.destination
         let inspector = HostInspector(hostName: host.name, namespace: host.namespace)
-        let qemu = inspector.qemuProcesses(domainName: domainName)
-        if qemu.isEmpty { looked.append("no qemu process for \(domainName) in \(host.namespace)") } else { problems.append("qemu left: \(qemu.joined(separator: ", "))") }
+        let expectedPIDs = Set(occupant?.qemuProcessIDs ?? [])
+        let qemu = inspector.qemuProcesses(domainName: domainName).filter { line in
+            !expectedPIDs.contains(line.split(separator: " ").first.flatMap { Int32($0) } ?? -1)
+        }
+        if qemu.isEmpty { looked.append("no qemu process for \(domainName) in \(host.namespace)" + (expectedPIDs.isEmpty ? "" : " besides the pre-existing domain's")) } else { problems.append("qemu left: \(qemu.joined(separator: ", "))") }
         do {
             if try inspector.interfaceExists(configuration.guestTapName) {
                 problems.append("tap \(configuration.guestTapName) left in \(host.namespace)")

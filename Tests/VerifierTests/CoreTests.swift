@@ -54,7 +54,8 @@ final class ParameterTests: XCTestCase {
         var stall = Fixtures.parameters()
         stall.stallTimeoutSeconds = 200
         assertInvalid({ try stall.validate() }, contains: "cannot exceed")
-        assertInvalid({ try Fixtures.parameters(.linkCut).validate() }, contains: "not implemented yet")
+        for kind in ScenarioKind.allCases { XCTAssertNoThrow(try Fixtures.parameters(kind).validate(), "\(kind)") }
+        XCTAssertEqual(Set(ScenarioKind.implemented), Set(ScenarioKind.allCases))
         assertInvalid({ try Fixtures.parameters(rate: -1).validate() }, contains: "dirty-rate")
         var memeater = Fixtures.parameters()
         memeater.memeaterSizeMiB = 320

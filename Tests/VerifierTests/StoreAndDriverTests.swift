@@ -178,6 +178,36 @@ final class MigrationDriverTests: XCTestCase {
         XCTAssertNotNil(outcome.postCopyStartedAtMilliseconds)
     }
 
+    func testMidStreamFaultIsInjectedOnceWhenTheJobIsTransferringAndCanAbortIt() {
+        let fake = FakeMigration(completeAfterReads: nil, progressing: true)
+        let injections = Mutex(0)
+        var driver = MigrationDriver(timeoutSeconds: 30, stallTimeoutSeconds: 30, sampleIntervalMilliseconds: 10)
+        driver.midStreamFault = MidStreamFault(afterProcessedBytes: 5_000) { job in
+            injections.withLock { $0 += 1 }
+            try? job.abort()
+            return "aborted"
+        }
+        let outcome = driver.run(fake)
+        XCTAssertEqual(injections.withLock { $0 }, 1)
+        XCTAssertEqual(outcome.faultNote, "aborted")
+        XCTAssertNotNil(outcome.faultInjectedAtMilliseconds)
+        // The abort came from the fault, not from the driver's timeouts: libvirt's error is the ending.
+        guard case .failed(let message, _) = outcome.ending else { return XCTFail("expected failed, got \(outcome.ending)") }
+        XCTAssertTrue(message.contains("canceled by client"), message)
+        XCTAssertNil(outcome.abortedAtMilliseconds)
+        XCTAssertGreaterThanOrEqual(outcome.samples.compactMap(\.dataProcessedBytes).max() ?? 0, 5_000)
+    }
+
+    func testMidStreamFaultThatNeverTriggersSaysSo() {
+        let fake = FakeMigration(completeAfterReads: 3, progressing: true)
+        var driver = MigrationDriver(timeoutSeconds: 30, stallTimeoutSeconds: 30, sampleIntervalMilliseconds: 10)
+        driver.midStreamFault = MidStreamFault(afterProcessedBytes: 1 << 30) { _ in "should not run" }
+        let outcome = driver.run(fake)
+        XCTAssertEqual(outcome.ending, .completed)
+        XCTAssertNil(outcome.faultInjectedAtMilliseconds)
+        XCTAssertTrue(outcome.faultNote?.hasPrefix("not injected") ?? false, "\(outcome.faultNote ?? "nil")")
+    }
+
     func testProgressLineShowsPhasePercentRemainingDirtyRateAndIteration() {
         let sample = JobSample(offsetMilliseconds: 1500, jobType: "unbounded", dataProcessedBytes: 50 << 20,
                                dataRemainingBytes: 50 << 20, dataTotalBytes: 100 << 20, memoryDirtyRateBytesPerSecond: 10 << 20,
@@ -215,5 +245,49 @@ final class SamplerOnTestDriverTests: XCTestCase {
         guard case .failed(let message, _) = outcome.ending else { return XCTFail("expected failure, got \(outcome.ending)") }
         XCTAssertTrue(message.contains("virDomainMigrate3"), message)
         XCTAssertTrue(message.contains("test:///default"), message)
+    }
+}
+
+final class ConsoleFailureLineTests: XCTestCase {
+    func testPanicLinesAreFoundOneByOneInACRLFConsole() {
+        let console = "[    1.0] virtio_net virtio0 eth0: up\r\n[   25.1] virtio_net virtio0: output.0:id 15 is not a head!\r\n"
+            + "[   26.0] Kernel panic - not syncing: Fatal exception\r\nLAB-GUEST-READY\r\n"
+        XCTAssertEqual(consoleFailureLines(console), ["[   25.1] virtio_net virtio0: output.0:id 15 is not a head!",
+                                                      "[   26.0] Kernel panic - not syncing: Fatal exception"])
+        XCTAssertEqual(consoleFailureLines("all fine\r\nLAB-GUEST-READY\n"), [])
+    }
+}
+
+final class OccupantCheckTests: XCTestCase {
+    let running = DomainStateInfo(rawState: 1, rawReason: 1)
+    var before: OccupantSnapshot {
+        OccupantSnapshot(uuid: "0f1e2d3c-0000-4000-8000-000000000001", id: 3, state: running, qemuProcessIDs: [4242])
+    }
+
+    func testTheSameRunningDomainPasses() {
+        let check = OccupantSnapshot.untouchedCheck(before: before, after: before)
+        XCTAssertTrue(check.passed, check.evidence)
+        XCTAssertEqual(check.name, CheckName.destinationDomainUntouched)
+    }
+
+    func testEveryChangeFailsTheCheckAndIsNamed() {
+        var other = before
+        other.uuid = "0f1e2d3c-0000-4000-8000-000000000002"
+        XCTAssertTrue(OccupantSnapshot.untouchedCheck(before: before, after: other).evidence.contains("UUID"))
+        XCTAssertFalse(OccupantSnapshot.untouchedCheck(before: before, after: other).passed)
+        var restarted = before
+        restarted.id = 4
+        restarted.qemuProcessIDs = [4343]
+        let restart = OccupantSnapshot.untouchedCheck(before: before, after: restarted)
+        XCTAssertFalse(restart.passed)
+        XCTAssertTrue(restart.evidence.contains("id 3 -> 4") && restart.evidence.contains("qemu 4242 -> 4343"), restart.evidence)
+        var paused = before
+        paused.state = DomainStateInfo(rawState: 3, rawReason: 1)
+        let pausedCheck = OccupantSnapshot.untouchedCheck(before: before, after: paused)
+        XCTAssertFalse(pausedCheck.passed)
+        XCTAssertTrue(pausedCheck.evidence.contains("paused"), pausedCheck.evidence)
+        let gone = OccupantSnapshot.untouchedCheck(before: before, after: nil)
+        XCTAssertFalse(gone.passed)
+        XCTAssertTrue(gone.evidence.contains("gone"), gone.evidence)
     }
 }
