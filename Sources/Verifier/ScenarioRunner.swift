@@ -100,8 +100,14 @@ public final class ScenarioRunner: Sendable {
                 actions += try removeGuest()
             }
             let emulator = try EmulatorChoice(name: parameters.emulator)
+            // Without memeater in the guest no check of the run could look: refuse up front.
+            guard let memeaterPath = target.memeaterPath ?? MemeaterBinary.find() else {
+                throw VerifierError.environment(
+                    "no static memeater to put into the guest: build it with `swift build -c release --product memeater "
+                        + "-Xswiftc -static-executable --scratch-path .build-static` or set \(MemeaterBinary.environmentVariable)")
+            }
             let options = LabUpOptions(emulator: emulator, guest: kind, guestMemoryMiB: parameters.memoryMiB,
-                                       memeaterSizeMiB: parameters.memeaterSizeMiB, memeaterPath: target.memeaterPath,
+                                       memeaterSizeMiB: parameters.memeaterSizeMiB, memeaterPath: memeaterPath,
                                        replaceDifferentGuest: true)
             let report = try lab.up(options) { self.progress("lab up: \($0)") }
             actions += report.actions

@@ -1,4 +1,6 @@
 import Foundation
+import Lab
+import XCTest
 @testable import Verifier
 
 enum Fixtures {
@@ -20,6 +22,81 @@ enum Fixtures {
         result.pingDowntimeMilliseconds = 140.5
         result.pingLost = 3
         result.integrityErrors = 0
+        return result
+    }
+}
+
+/// A lab of its own for one test class that runs scenarios for real: the class setUp calls
+/// `start()`, the lab comes up with the first run, and the class tearDown calls `shutDown()`,
+/// which removes it whatever happened.
+final class LabScenarioHarness: @unchecked Sendable {
+    // @unchecked: written only by the class setUp, before any test of the class reads it.
+    let lab: Lab
+    let databaseDirectory: URL
+    private(set) var store: ResultsStore?
+    private(set) var runner: ScenarioRunner?
+    private(set) var setUpError: String?
+
+    /// A lab named `namePrefix`-*, with its state under `stateDirectory`, so that it never
+    /// touches a lab brought up by hand or by another test class.
+    init(namePrefix: String, stateDirectory: String) {
+        var configuration = LabConfiguration(namePrefix: namePrefix, stateDirectory: stateDirectory)
+        configuration.bootTimeoutSeconds = 180
+        configuration.startSSHDaemons = false
+        lab = Lab(configuration: configuration)
+        databaseDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("\(namePrefix)-results-\(getpid())")
+    }
+
+    /// Starts from nothing (a lab left by a killed run is removed) and opens the results store and the runner.
+    func start() {
+        guard getuid() == 0 else { return }
+        lab.down()
+        do {
+            try FileManager.default.createDirectory(at: databaseDirectory, withIntermediateDirectories: true)
+            let store = try ResultsStore(path: databaseDirectory.appendingPathComponent("results.sqlite").path)
+            self.store = store
+            runner = try ScenarioRunner(target: LabTarget(lab: lab, memeaterPath: MemeaterBinary.find()), store: store) { line in
+                if !line.hasPrefix("  ") { print("[verifier] \(line)") }
+            }
+        } catch {
+            setUpError = "\(error)"
+        }
+    }
+
+    /// Removes the lab and the results database.
+    func shutDown() {
+        if getuid() == 0 {
+            let report = lab.down()
+            if !report.leftovers.isEmpty { print("lab down left: \(report.leftovers)") }
+        }
+        try? FileManager.default.removeItem(at: databaseDirectory)
+    }
+
+    /// For each test's setUp: skips without root, fails when the class set-up failed.
+    func requireReady() throws {
+        guard getuid() == 0 else { throw XCTSkip("the lab needs root") }
+        if let setUpError { XCTFail("class set-up failed: \(setUpError)") }
+    }
+
+    /// Prints the end of the guest console, for a test that failed.
+    func printConsoleTail() {
+        print("--- guest console (last 40 lines):\n" + lab.guestConsole().split(separator: "\n").suffix(40).joined(separator: "\n"))
+    }
+
+    /// Parameters for a run on this lab: a small guest for TCG on 2 cores, memeater on 128 MiB.
+    func parameters(_ scenario: ScenarioKind, memoryMiB: Int, rate: Double, emulator: String = "default") -> ScenarioParameters {
+        ScenarioParameters(scenario: scenario, memoryMiB: memoryMiB, memeaterSizeMiB: 128, dirtyRateMiBPerSecond: rate,
+                           emulator: emulator, endpoints: LabTarget(lab: lab).endpoints, timeoutSeconds: 90,
+                           stallTimeoutSeconds: 10)
+    }
+
+    /// Runs one scenario and prints its verdict, details and notes.
+    func run(_ parameters: ScenarioParameters, probes: CheckProbes = CheckProbes()) throws -> ScenarioResult {
+        let runner = try XCTUnwrap(runner, "no scenario runner: \(setUpError ?? "class set-up did not run")")
+        let result = runner.run(parameters, probes: probes)
+        print(ReportWriter.verdictTable([result]))
+        print(ReportWriter.details(result))
+        print("notes: " + result.notes.joined(separator: " | "))
         return result
     }
 }

@@ -8,15 +8,8 @@ import XCTest
 /// for the class and is torn down in the class tearDown whatever happened. Tests run in name
 /// order; the QEMU 7.2 run is last because it replaces the guest.
 final class LabFaultScenarioTests: XCTestCase {
-    static let lab: Lab = {
-        var configuration = LabConfiguration(namePrefix: "mlabw", stateDirectory: "/run/migration-lab-verifier-faults")
-        configuration.bootTimeoutSeconds = 180
-        configuration.startSSHDaemons = false
-        return Lab(configuration: configuration)
-    }()
-    static let databaseDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("verifier-faults-\(getpid())")
-    nonisolated(unsafe) static var runner: ScenarioRunner?
-    nonisolated(unsafe) static var setUpError: String?
+    static let harness = LabScenarioHarness(namePrefix: "mlabw", stateDirectory: "/run/migration-lab-verifier-faults")
+    static var lab: Lab { harness.lab }
 
     /// Guest RAM: small for TCG on 2 cores; any MiB size is a multiple of 256 KiB, so the
     /// QEMU 7.2 bug applies to it.
@@ -24,53 +17,29 @@ final class LabFaultScenarioTests: XCTestCase {
 
     override class func setUp() {
         super.setUp()
-        guard getuid() == 0 else { return }
-        lab.down()
-        do {
-            try FileManager.default.createDirectory(at: databaseDirectory, withIntermediateDirectories: true)
-            let store = try ResultsStore(path: databaseDirectory.appendingPathComponent("results.sqlite").path)
-            runner = try ScenarioRunner(target: LabTarget(lab: lab, memeaterPath: MemeaterBinary.find()), store: store) { line in
-                if !line.hasPrefix("  ") { print("[verifier] \(line)") }
-            }
-        } catch {
-            setUpError = "\(error)"
-        }
+        harness.start()
     }
 
     override class func tearDown() {
-        if getuid() == 0 {
-            let report = lab.down()
-            if !report.leftovers.isEmpty { print("lab down left: \(report.leftovers)") }
-        }
-        try? FileManager.default.removeItem(at: databaseDirectory)
+        harness.shutDown()
         super.tearDown()
     }
 
     override func setUpWithError() throws {
-        guard getuid() == 0 else { throw XCTSkip("the lab needs root") }
-        if let error = Self.setUpError { XCTFail("class set-up failed: \(error)") }
+        try Self.harness.requireReady()
     }
 
     override func tearDown() {
-        if let run = testRun, run.failureCount > 0 {
-            print("--- guest console (last 40 lines):\n" + Self.lab.guestConsole().split(separator: "\n").suffix(40).joined(separator: "\n"))
-        }
+        if let run = testRun, run.failureCount > 0 { Self.harness.printConsoleTail() }
         super.tearDown()
     }
 
     func parameters(_ scenario: ScenarioKind, rate: Double = 30, emulator: String = "default") -> ScenarioParameters {
-        ScenarioParameters(scenario: scenario, memoryMiB: memoryMiB, memeaterSizeMiB: 128, dirtyRateMiBPerSecond: rate,
-                           emulator: emulator, endpoints: LabTarget(lab: Self.lab).endpoints, timeoutSeconds: 90,
-                           stallTimeoutSeconds: 10)
+        Self.harness.parameters(scenario, memoryMiB: memoryMiB, rate: rate, emulator: emulator)
     }
 
     func run(_ parameters: ScenarioParameters, probes: CheckProbes = CheckProbes()) throws -> ScenarioResult {
-        let runner = try XCTUnwrap(Self.runner)
-        let result = runner.run(parameters, probes: probes)
-        print(ReportWriter.verdictTable([result]))
-        print(ReportWriter.details(result))
-        print("notes: " + result.notes.joined(separator: " | "))
-        return result
+        try Self.harness.run(parameters, probes: probes)
     }
 
     func check(_ result: ScenarioResult, _ name: String) -> Check? { result.checks.first { $0.name == name } }

@@ -8,68 +8,37 @@ import XCTest
 /// touches a lab brought up by hand or by the lab's tests), comes up once for the class and
 /// is torn down in the class tearDown whatever happened. Tests run in name order.
 final class LabScenarioTests: XCTestCase {
-    static let lab: Lab = {
-        var configuration = LabConfiguration(namePrefix: "mlabv", stateDirectory: "/run/migration-lab-verifier")
-        configuration.bootTimeoutSeconds = 180
-        configuration.startSSHDaemons = false
-        return Lab(configuration: configuration)
-    }()
-    static let databaseDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("verifier-lab-\(getpid())")
-    nonisolated(unsafe) static var store: ResultsStore?
-    nonisolated(unsafe) static var runner: ScenarioRunner?
-    nonisolated(unsafe) static var setUpError: String?
+    static let harness = LabScenarioHarness(namePrefix: "mlabv", stateDirectory: "/run/migration-lab-verifier")
+    static var lab: Lab { harness.lab }
 
     /// Guest RAM: odd on purpose (not a multiple of 256 MiB), small for TCG on 2 cores.
     let memoryMiB = 333
 
     override class func setUp() {
         super.setUp()
-        guard getuid() == 0 else { return }
-        lab.down()
-        do {
-            try FileManager.default.createDirectory(at: databaseDirectory, withIntermediateDirectories: true)
-            let store = try ResultsStore(path: databaseDirectory.appendingPathComponent("results.sqlite").path)
-            self.store = store
-            runner = try ScenarioRunner(target: LabTarget(lab: lab, memeaterPath: MemeaterBinary.find()), store: store) { line in
-                if !line.hasPrefix("  ") { print("[verifier] \(line)") }
-            }
-        } catch {
-            setUpError = "\(error)"
-        }
+        harness.start()
     }
 
     override class func tearDown() {
-        if getuid() == 0 {
-            let report = lab.down()
-            if !report.leftovers.isEmpty { print("lab down left: \(report.leftovers)") }
-        }
-        try? FileManager.default.removeItem(at: databaseDirectory)
+        harness.shutDown()
         super.tearDown()
     }
 
     override func setUpWithError() throws {
-        guard getuid() == 0 else { throw XCTSkip("the lab needs root") }
-        if let error = Self.setUpError { XCTFail("class set-up failed: \(error)") }
+        try Self.harness.requireReady()
     }
 
     override func tearDown() {
-        if let run = testRun, run.failureCount > 0 {
-            print("--- guest console (last 40 lines):\n" + Self.lab.guestConsole().split(separator: "\n").suffix(40).joined(separator: "\n"))
-        }
+        if let run = testRun, run.failureCount > 0 { Self.harness.printConsoleTail() }
         super.tearDown()
     }
 
     func parameters(_ scenario: ScenarioKind, rate: Double = 30) -> ScenarioParameters {
-        ScenarioParameters(scenario: scenario, memoryMiB: memoryMiB, memeaterSizeMiB: 128, dirtyRateMiBPerSecond: rate,
-                           endpoints: LabTarget(lab: Self.lab).endpoints, timeoutSeconds: 90, stallTimeoutSeconds: 10)
+        Self.harness.parameters(scenario, memoryMiB: memoryMiB, rate: rate)
     }
 
     func run(_ parameters: ScenarioParameters, probes: CheckProbes = CheckProbes()) throws -> ScenarioResult {
-        let runner = try XCTUnwrap(Self.runner)
-        let result = runner.run(parameters, probes: probes)
-        print(ReportWriter.verdictTable([result]))
-        print(ReportWriter.details(result))
-        return result
+        try Self.harness.run(parameters, probes: probes)
     }
 
     func check(_ result: ScenarioResult, _ name: String) -> Check? { result.checks.first { $0.name == name } }
@@ -89,7 +58,7 @@ final class LabScenarioTests: XCTestCase {
         XCTAssertNotNil(result.libvirtError, "libvirt's message is shown")
         XCTAssertEqual(result.integrityErrors, 0)
         XCTAssertEqual(result.accel, "tcg")
-        let stored = try XCTUnwrap(Self.store?.completedRun(matching: result.parameters))
+        let stored = try XCTUnwrap(Self.harness.store?.completedRun(matching: result.parameters))
         XCTAssertEqual(stored.result?.checks, result.checks)
     }
 
@@ -116,8 +85,8 @@ final class LabScenarioTests: XCTestCase {
         XCTAssertGreaterThan(result.jobSampleCount, 0)
         XCTAssertNotNil(result.modelComparison)
         let runID = try XCTUnwrap(result.runID)
-        XCTAssertEqual(try Self.store?.jobSamples(runID: runID).count, result.jobSampleCount, "every sample is in the database")
-        XCTAssertGreaterThan(try Self.store?.pingSamples(runID: runID).count ?? 0, 0)
+        XCTAssertEqual(try Self.harness.store?.jobSamples(runID: runID).count, result.jobSampleCount, "every sample is in the database")
+        XCTAssertGreaterThan(try Self.harness.store?.pingSamples(runID: runID).count ?? 0, 0)
         // JSON and JUnit of the real result.
         let data = try ReportWriter.json([result])
         let object = try XCTUnwrap((try JSONSerialization.jsonObject(with: data) as? [[String: Any]])?.first)
