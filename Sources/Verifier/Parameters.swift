@@ -22,14 +22,9 @@ public enum ScenarioKind: String, CaseIterable, Codable, Sendable, Comparable {
     /// A domain with the guest's name already runs on the destination; it must be untouched.
     case dstAlreadyActive = "dst-already-active"
 
-    /// The scenarios this version can run.
-    public static let implemented: [ScenarioKind] = [.live, .prepareFail, .performFail, .abort, .linkCut, .dstQEMUKilled,
-                                                     .dstAlreadyActive]
     /// What `migverify run` runs without `--scenario`.
     public static let defaults: [ScenarioKind] = [.live, .prepareFail, .performFail]
 
-    /// Whether this version can run the scenario.
-    public var isImplemented: Bool { Self.implemented.contains(self) }
     /// Whether the migration is expected to succeed (only `live`).
     public var expectsMigrationToSucceed: Bool { self == .live }
 
@@ -231,9 +226,6 @@ public struct ScenarioParameters: Codable, Sendable, Equatable {
 
     /// Rejects impossible values and conflicting options, in one line.
     public func validate() throws(VerifierError) {
-        guard scenario.isImplemented else {
-            throw .invalidOptions("scenario '\(scenario.rawValue)' is not implemented yet (implemented: \(ScenarioKind.implemented.map(\.rawValue).joined(separator: ", ")))")
-        }
         guard (64...1_048_576).contains(memoryMiB) else {
             throw .invalidOptions("--memory-mib must be between 64 and 1048576, not \(memoryMiB)")
         }
