@@ -95,9 +95,12 @@ public final class MemeaterControlConnection: @unchecked Sendable {
         return reply
     }
 
-    /// memeater's `info` reply fields (they may come nested under `"info"`).
+    /// memeater's `info` reply fields (the object under `"info"`).
     public func info() throws -> [String: Any] {
         let reply = try request("info")
-        return (reply["info"] as? [String: Any]) ?? reply
+        guard let info = reply["info"] as? [String: Any] else {
+            throw LabError(step: "memeater info at \(endpoint)", reason: "reply has no \"info\" object: \(reply)")
+        }
+        return info
     }
 }
