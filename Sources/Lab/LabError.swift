@@ -37,8 +37,8 @@ public struct LabError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// Quotes a word for display as a shell command.
-func shellQuoted(_ word: String) -> String {
+/// Quotes a word for `sh` (and for display as a shell command) when it needs it.
+public func shellQuoted(_ word: String) -> String {
     if !word.isEmpty, word.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=:,@+%".contains($0) }) { return word }
     return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }

@@ -3,7 +3,7 @@ import Foundation
 import Lab
 import Verifier
 
-/// `migverify run`: the migration test case end to end on the lab.
+/// `migverify run`: the migration test case end to end, on the lab or on real hosts.
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
@@ -13,7 +13,9 @@ struct RunCommand: ParsableCommand {
             1024 MiB with memeater dirtying 50 MiB/s, prints the verdict table and stores every run, sample and \
             check in the results database. Exit status: 0 only if every check passed, 1 if a check failed, \
             2 for bad input or a setup error. More scenarios: abort, dst-already-active, dst-qemu-killed, link-cut \
-            (see --scenario); --back migrates the live guest back and checks again. See docs/verifier.md.
+            (see --scenario); --back migrates the live guest back and checks again. With --source-uri, --dest-uri, \
+            --domain and --guest-address it runs against real hosts instead: the guest must already run on the \
+            source with `memeater serve` inside, and host-side checks and faults go over ssh. See docs/verifier.md.
             """
     )
 
@@ -26,20 +28,23 @@ struct RunCommand: ParsableCommand {
         """)
     var scenario = ScenarioKind.defaults.map(\.rawValue).joined(separator: ",")
 
-    @Option(name: .customLong("memory-mib"), help: "Guest RAM sizes in MiB, comma-separated (e.g. 1024,2111).")
-    var memoryMiB = "1024"
+    @Option(name: .customLong("memory-mib"), help: "Guest RAM sizes in MiB, comma-separated (e.g. 1024,2111; default 1024 on the lab, the domain's RAM on real hosts).")
+    var memoryMiB: String?
 
-    @Option(name: .customLong("memeater-size-mib"), help: "Region memeater dirties and verifies, in MiB (default: half the guest RAM).")
+    @Option(name: .customLong("memeater-size-mib"), help: "Region memeater dirties and verifies, in MiB (default: half the guest RAM on the lab, memeater's region on real hosts).")
     var memeaterSizeMiB: Int?
 
     @Option(name: .customLong("dirty-rate-mib-per-second"), help: "memeater's dirty rates in MiB/s, comma-separated; 0 = unlimited.")
     var dirtyRateMiBPerSecond = "50"
 
-    @Option(help: "Guest kind on the lab: initramfs or debian.")
-    var guest = "initramfs"
+    @Option(help: "Guest kind on the lab: initramfs (default) or debian.")
+    var guest: String?
 
-    @Option(help: "Emulator: default (QEMU 10 from bookworm-backports), qemu-7.2 (loses dirty pages under TCG: the reproducer; expect live to FAIL landing-intact), or a path to qemu-system-x86_64.")
-    var emulator = "default"
+    @Option(help: "Emulator on the lab: default (QEMU 10 from bookworm-backports), qemu-7.2 (loses dirty pages under TCG: the reproducer; expect live to FAIL landing-intact), or a path to qemu-system-x86_64.")
+    var emulator: String?
+
+    @Option(name: .customLong("repeat"), help: "Run every scenario this many times (e.g. to measure how often an intermittent fault is caught).")
+    var repeatCount = 1
 
     @Option(help: "Write the results as JSON (one object per scenario run) to this file.")
     var json: String?
@@ -101,20 +106,29 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Prefix of the lab's namespace names.")
     var labNamePrefix = "mlab"
 
-    @Option(name: .customLong("source-uri"), help: "Real hosts: libvirt URI of the source (not supported yet; the lab is used).")
+    @Option(name: .customLong("source-uri"), help: "Real hosts: libvirt URI of the source, e.g. qemu+ssh://root@src/system.")
     var sourceURI: String?
 
-    @Option(name: .customLong("dest-uri"), help: "Real hosts: libvirt URI of the destination (not supported yet).")
+    @Option(name: .customLong("dest-uri"), help: "Real hosts: libvirt URI of the destination, e.g. qemu+ssh://root@dst/system.")
     var destinationURI: String?
 
-    @Option(help: "Real hosts: domain to migrate (on the lab it must be the lab's guest).")
+    @Option(help: "Real hosts: the domain to migrate; it must run on the source with `memeater serve` inside.")
     var domain: String?
 
-    @Option(name: .customLong("guest-address"), help: "Real hosts: the guest's IPv4 address (not supported yet).")
+    @Option(name: .customLong("guest-address"), help: "Real hosts: the guest's IPv4 address (pinged; memeater's control port is there).")
     var guestAddress: String?
 
-    @Option(name: .customLong("capture-interface"), help: "Interface pings leave from (the lab's client interface by default).")
-    var captureInterface = "up0"
+    @Option(name: .customLong("memeater-port"), help: "Real hosts: memeater's control port in the guest.")
+    var memeaterPort = 7070
+
+    @Option(name: .customLong("capture-interface"), help: "Interface pings leave from and are captured on (the lab's up0; on real hosts the route to the guest's).")
+    var captureInterface: String?
+
+    @Option(name: .customLong("source-ssh"), help: "Real hosts: [USER@]HOST[:PORT] to ssh to for the source's checks (default: from a qemu+ssh:// --source-uri).")
+    var sourceSSH: String?
+
+    @Option(name: .customLong("dest-ssh"), help: "Real hosts: [USER@]HOST[:PORT] to ssh to for the destination's checks and faults (default: from a qemu+ssh:// --dest-uri).")
+    var destinationSSH: String?
 
     func parsedScenarios() throws -> [ScenarioKind] {
         try scenario.split(separator: ",").map { word in
@@ -138,40 +152,89 @@ struct RunCommand: ParsableCommand {
         Lab(configuration: LabConfiguration(namePrefix: labNamePrefix, stateDirectory: stateDirectory, cacheDirectory: cacheDirectory))
     }
 
+    /// Whether any real-host option is given.
+    var realHosts: Bool { sourceURI != nil || destinationURI != nil || domain != nil || guestAddress != nil || sourceSSH != nil || destinationSSH != nil }
+
+    /// The lab, or the real hosts the options name; rejects incomplete or conflicting options.
+    func testbed() throws -> any Testbed {
+        guard realHosts else {
+            return LabTarget(lab: lab, captureInterface: captureInterface ?? "up0")
+        }
+        guard let sourceURI, let destinationURI, let domain, let guestAddress else {
+            throw ValidationError("real hosts need all of --source-uri, --dest-uri, --domain and --guest-address")
+        }
+        if guest != nil || emulator != nil {
+            throw ValidationError("--guest and --emulator choose the lab's guest and QEMU; with --source-uri the domain and its QEMU are the hosts' own")
+        }
+        var parsed = in_addr()
+        guard inet_pton(AF_INET, guestAddress, &parsed) == 1 else {
+            throw ValidationError("--guest-address must be an IPv4 address, not '\(guestAddress)'")
+        }
+        func ssh(_ text: String?, option: String) throws -> HostAccess? {
+            guard let text else { return nil }
+            guard let destination = SSHDestination.parse(text) else { throw ValidationError("--\(option) must be [USER@]HOST[:PORT], not '\(text)'") }
+            return .ssh(destination)
+        }
+        let interface = try captureInterface ?? routeInterface(to: guestAddress)
+        let endpoints = Endpoints(sourceURI: sourceURI, destinationURI: destinationURI, domainName: domain, guestAddress: guestAddress,
+                                  memeaterPort: memeaterPort, captureInterface: interface)
+        return RemoteHosts(endpoints: endpoints, sourceAccess: try ssh(sourceSSH, option: "source-ssh"),
+                           destinationAccess: try ssh(destinationSSH, option: "dest-ssh"))
+    }
+
+    /// The interface the kernel routes `address` through (`ip -o route get`).
+    func routeInterface(to address: String) throws -> String {
+        let result = try? CommandRunner.capture(["ip", "-o", "route", "get", address], step: "find the route to \(address)", timeoutSeconds: 10)
+        let fields = result?.output.split(separator: " ").map(String.init) ?? []
+        guard result?.succeeded == true, let index = fields.firstIndex(of: "dev"), index + 1 < fields.count else {
+            throw ValidationError("no route to the guest address \(address): give --capture-interface")
+        }
+        return fields[index + 1]
+    }
+
     func plan() throws -> [ScenarioParameters] {
-        if sourceURI != nil || destinationURI != nil || guestAddress != nil {
-            throw ValidationError("--source-uri, --dest-uri and --guest-address (real hosts) are not supported yet: this version runs on the lab only")
+        let testbed = try testbed()
+        let scenarios = try parsedScenarios()
+        var memorySizes = try memoryMiB.map { try parsedList($0, option: "memory-mib") { Int($0) } } ?? [1024]
+        var memeaterSize: (Int) -> Int = { [memeaterSizeMiB] in memeaterSizeMiB ?? max(16, $0 / 2) }
+        if let remote = testbed as? RemoteHosts {
+            for scenario in scenarios { try remote.validate(scenario) }
+            // The domain and memeater as they are: the defaults of a real-host run.
+            let survey = try remote.survey()
+            if memoryMiB == nil { memorySizes = [survey.memoryMiB] }
+            memeaterSize = { [memeaterSizeMiB] _ in memeaterSizeMiB ?? survey.memeaterSizeMiB }
+        } else {
+            let guest = guest ?? "initramfs"
+            guard ["initramfs", "debian"].contains(guest) else { throw ValidationError("--guest must be initramfs or debian, not \(guest)") }
+            _ = try EmulatorChoice(name: emulator ?? "default")
         }
-        let target = LabTarget(lab: lab, captureInterface: captureInterface)
-        if let domain, domain != target.endpoints.domainName {
-            throw ValidationError("unknown domain '\(domain)': on the lab the guest is '\(target.endpoints.domainName)'")
-        }
-        guard ["initramfs", "debian"].contains(guest) else { throw ValidationError("--guest must be initramfs or debian, not \(guest)") }
-        _ = try EmulatorChoice(name: emulator)
+        guard repeatCount >= 1 else { throw ValidationError("--repeat must be at least 1, not \(repeatCount)") }
         let migration = MigrationOptions(
             mode: direct ? .direct : .peerToPeer, bandwidthMiBPerSecond: bandwidthMiBPerSecond,
             qemuMaxDowntimeMilliseconds: qemuMaxDowntimeMilliseconds, autoConverge: autoConverge, postCopy: postcopy,
             parallelConnections: parallelConnections,
             compressionMethods: compression.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? [])
+        let remote = testbed is RemoteHosts
         let template = ScenarioParameters(
-            scenario: .live, memoryMiB: 1024, memeaterSizeMiB: 512, dirtyRateMiBPerSecond: 50, guestKind: guest, emulator: emulator,
-            endpoints: target.endpoints, migration: migration, timeoutSeconds: timeoutSeconds,
+            scenario: .live, memoryMiB: 1024, memeaterSizeMiB: 512, dirtyRateMiBPerSecond: 50,
+            guestKind: remote ? "existing" : guest ?? "initramfs", emulator: remote ? "existing" : emulator ?? "default",
+            endpoints: testbed.endpoints, migration: migration, timeoutSeconds: timeoutSeconds,
             stallTimeoutSeconds: stallTimeoutSeconds, requireZeroLoss: requireZeroLoss,
             maxPingDowntimeMilliseconds: maxDowntimeMilliseconds, pingIntervalMicroseconds: pingIntervalMicroseconds,
             roundTrip: back)
-        if back, !(try parsedScenarios()).contains(.live) {
+        if back, !scenarios.contains(.live) {
             throw ValidationError("--back (round trip) only applies to the live scenario, and --scenario has no live")
         }
-        let fixedMemeater = memeaterSizeMiB
-        return try expandRuns(scenarios: parsedScenarios(), memorySizesMiB: parsedList(memoryMiB, option: "memory-mib") { Int($0) },
-                              dirtyRatesMiBPerSecond: parsedList(dirtyRateMiBPerSecond, option: "dirty-rate-mib-per-second") { Double($0) },
-                              template: template, memeaterSizeMiB: { fixedMemeater ?? max(16, $0 / 2) })
+        let runs = try expandRuns(scenarios: scenarios, memorySizesMiB: memorySizes,
+                                  dirtyRatesMiBPerSecond: parsedList(dirtyRateMiBPerSecond, option: "dirty-rate-mib-per-second") { Double($0) },
+                                  template: template, memeaterSizeMiB: memeaterSize, repeatCount: repeatCount)
+        return runs
     }
 
     func validate() throws {
         do {
             let runs = try plan()
-            if let available = hostAvailableMemoryMiB(), let largest = runs.map(\.memoryMiB).max() {
+            if !realHosts, let available = hostAvailableMemoryMiB(), let largest = runs.map(\.memoryMiB).max() {
                 let running = lab.currentRecord()?.guest?.memoryMiB ?? 0
                 try checkMemoryFits(requestedMiB: largest, availableMiB: available + running)
             }
@@ -188,9 +251,9 @@ struct RunCommand: ParsableCommand {
         let printer = ProgressPrinter(interactive: interactive)
         do {
             runs = try plan()
-            guard getuid() == 0 else { throw VerifierError.environment("migverify run needs root (the lab: namespaces, libvirt daemons, raw sockets)") }
+            guard getuid() == 0 else { throw VerifierError.environment("migverify run needs root (the lab: namespaces, libvirt daemons; pingmon: raw sockets and capture)") }
             store = try ResultsStore(path: database)
-            runner = try ScenarioRunner(target: LabTarget(lab: lab, captureInterface: captureInterface), store: store) { line in
+            runner = try ScenarioRunner(testbed: try testbed(), store: store) { line in
                 printer.show(line)
             }
         } catch let error as VerifierError {

@@ -1,8 +1,7 @@
 import ArgumentParser
+import Foundation
 
-/// `migverify`: the live-migration verifier. Subcommand groups are added beside `lab`
-/// (the verifier's `run` comes next). Subcommands may be `AsyncParsableCommand`s once
-/// the root becomes one too.
+/// `migverify`: the live-migration verifier.
 struct Migverify: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migverify",
@@ -11,4 +10,14 @@ struct Migverify: ParsableCommand {
     )
 }
 
-Migverify.main()
+// Errors are one line, `migverify: error: ...`, not the usage text; help still prints in full.
+do {
+    var command = try Migverify.parseAsRoot()
+    try command.run()
+} catch {
+    let code = Migverify.exitCode(for: error)
+    if code == .success || error is ExitCode { Migverify.exit(withError: error) }
+    let message = Migverify.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+    FileHandle.standardError.write(Data("migverify: error: \(message)\n".utf8))
+    Migverify.exit(withError: ExitCode(code.rawValue))
+}

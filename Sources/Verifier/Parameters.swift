@@ -187,6 +187,9 @@ public struct ScenarioParameters: Codable, Sendable, Equatable {
     public var pingIntervalMicroseconds: Int
     /// Migrate back to the source after landing and check again (live only).
     public var roundTrip: Bool
+    /// Which of several runs with otherwise equal parameters this is (`--repeat`), from 1;
+    /// `nil`: the only one.
+    public var repetition: Int?
 
     /// Creates parameters.
     public init(scenario: ScenarioKind, memoryMiB: Int, memeaterSizeMiB: Int, dirtyRateMiBPerSecond: Double,
@@ -221,6 +224,11 @@ public struct ScenarioParameters: Codable, Sendable, Equatable {
 
     /// A short label, e.g. `live 333 MiB @ 50 MiB/s`.
     public var label: String {
+        seriesLabel + (repetition.map { " #\($0)" } ?? "")
+    }
+
+    /// The label without the repetition: what repeated runs have in common.
+    public var seriesLabel: String {
         "\(scenario.rawValue) \(memoryMiB) MiB @ \(dirtyRateMiBPerSecond == 0 ? "unlimited" : formatNumber(dirtyRateMiBPerSecond) + " MiB/s")"
     }
 
@@ -265,10 +273,10 @@ func formatNumber(_ value: Double) -> String {
 }
 
 /// Expands the chosen scenarios, memory sizes and dirty rates into the list of runs, in
-/// order: for each memory size and rate, each scenario.
+/// order: for each memory size and rate, each scenario, `repeatCount` times.
 public func expandRuns(scenarios: [ScenarioKind], memorySizesMiB: [Int], dirtyRatesMiBPerSecond: [Double],
                        template: ScenarioParameters,
-                       memeaterSizeMiB: (Int) -> Int = { max(16, $0 / 2) }) throws(VerifierError) -> [ScenarioParameters] {
+                       memeaterSizeMiB: (Int) -> Int = { max(16, $0 / 2) }, repeatCount: Int = 1) throws(VerifierError) -> [ScenarioParameters] {
     guard !scenarios.isEmpty, !memorySizesMiB.isEmpty, !dirtyRatesMiBPerSecond.isEmpty else {
         throw .invalidOptions("--scenario, --memory-mib and --dirty-rate-mib-per-second each need at least one value")
     }
@@ -284,7 +292,10 @@ public func expandRuns(scenarios: [ScenarioKind], memorySizesMiB: [Int], dirtyRa
                 parameters.dirtyRateMiBPerSecond = rate
                 if scenario != .live { parameters.roundTrip = false }
                 try parameters.validate()
-                if seen.insert(parameters.key).inserted { runs.append(parameters) }
+                for repetition in 1...max(1, repeatCount) {
+                    parameters.repetition = repeatCount > 1 ? repetition : nil
+                    if seen.insert(parameters.key).inserted { runs.append(parameters) }
+                }
             }
         }
     }

@@ -75,6 +75,9 @@ public enum ReportWriter {
         }
         lines.append("")
         for result in results { lines.append(summaryLine(result)) }
+        let series = seriesSummaries(results)
+        if !series.isEmpty { lines.append("") }
+        lines += series
         let failed = results.filter { !$0.passed }
         let checkCount = results.reduce(0) { $0 + $1.checks.count }
         let failedChecks = results.reduce(0) { $0 + $1.failedChecks.count }
@@ -82,6 +85,40 @@ public enum ReportWriter {
                      ? "VERDICT: PASS (\(results.count) scenario run(s), \(checkCount) checks)"
                      : "VERDICT: FAIL (\(failed.count) of \(results.count) scenario run(s) failed, \(failedChecks) of \(checkCount) checks)")
         return lines.joined(separator: "\n")
+    }
+
+    /// One line per series of repeated runs (`--repeat`): in how many runs it failed, which
+    /// checks failed how often, and the stale-page counts, e.g. the rate at which an
+    /// intermittent fault (QEMU 7.2 losing dirty pages) is caught.
+    public static func seriesSummaries(_ results: [ScenarioResult]) -> [String] {
+        var order: [String] = []
+        var groups: [String: [ScenarioResult]] = [:]
+        for result in results where result.parameters.repetition != nil {
+            let label = result.parameters.seriesLabel
+            if groups[label] == nil { order.append(label) }
+            groups[label, default: []].append(result)
+        }
+        return order.compactMap { label in
+            guard let runs = groups[label], runs.count > 1 else { return nil }
+            let failed = runs.filter { !$0.passed }
+            var checkFailures: [String: Int] = [:]
+            var checkOrder: [String] = []
+            for run in failed {
+                for check in run.failedChecks {
+                    if checkFailures[check.name] == nil { checkOrder.append(check.name) }
+                    checkFailures[check.name, default: 0] += 1
+                }
+            }
+            let stale = runs.compactMap(\.integrityErrors).filter { $0 > 0 }
+            var line = "SERIES \(label): failed in \(failed.count) of \(runs.count) runs (\(formatNumber(100 * Double(failed.count) / Double(runs.count)))%)"
+            if !checkOrder.isEmpty {
+                line += "; failed checks: " + checkOrder.map { "\($0) \(checkFailures[$0] ?? 0)×" }.joined(separator: ", ")
+            }
+            let measured = runs.filter { $0.integrityErrors != nil }.count
+            line += "; stale pages found in \(stale.count) of \(measured) runs where memeater could verify"
+            if let low = stale.min(), let high = stale.max() { line += " (\(low)-\(high) pages)" }
+            return line
+        }
     }
 
     /// One line per run: verdict and the main figures, each marked when not measured.

@@ -26,32 +26,7 @@ public struct CheckProbes: Sendable, Equatable {
     }
 }
 
-/// The lab the scenarios run on, and how to reach it.
-public struct LabTarget: Sendable {
-    /// The lab (its configuration names namespaces, addresses, the guest).
-    public var lab: Lab
-    /// The static memeater to put into the guest (default: found by the lab).
-    public var memeaterPath: String?
-    /// The client-side interface pings leave from (the lab's `up0`).
-    public var captureInterface: String
-
-    /// Creates a target.
-    public init(lab: Lab, memeaterPath: String? = nil, captureInterface: String = "up0") {
-        self.lab = lab
-        self.memeaterPath = memeaterPath
-        self.captureInterface = captureInterface
-    }
-
-    /// The endpoints of this lab: its two daemons over TCP, its guest.
-    public var endpoints: Endpoints {
-        let configuration = lab.configuration
-        return Endpoints(sourceURI: lab.uri(of: configuration.source), destinationURI: lab.uri(of: configuration.destination),
-                         domainName: configuration.guestName, guestAddress: configuration.guestAddress,
-                         memeaterPort: configuration.memeaterPort, captureInterface: captureInterface)
-    }
-}
-
-/// Runs scenarios on the lab: prepares the guest, drives the migration, injects the fault,
+/// Runs scenarios on a testbed (the lab or real hosts): prepares the guest, drives the migration, injects the fault,
 /// checks every expectation, and stores everything as it is produced.
 public final class ScenarioRunner: Sendable {
     /// Ports QEMU uses for incoming migration (libvirt's default range) — the fault drops
@@ -60,15 +35,16 @@ public final class ScenarioRunner: Sendable {
     /// The bogus migration URI of the prepare-fail scenario (as in the original test case).
     public static let bogusMigrationURI = "foo://bar"
 
-    public let target: LabTarget
+    /// Where the scenarios run.
+    public let testbed: any Testbed
     private let store: ResultsStore?
     private let progress: @Sendable (String) -> Void
 
     /// - Parameters:
     ///   - store: where runs, samples and results go as they are produced (`nil`: nowhere).
     ///   - progress: receives live progress lines (job stats) and step messages.
-    public init(target: LabTarget, store: ResultsStore?, progress: @escaping @Sendable (String) -> Void = { _ in }) throws(VerifierError) {
-        self.target = target
+    public init(testbed: any Testbed, store: ResultsStore?, progress: @escaping @Sendable (String) -> Void = { _ in }) throws(VerifierError) {
+        self.testbed = testbed
         self.store = store
         self.progress = progress
         do {
@@ -78,77 +54,9 @@ public final class ScenarioRunner: Sendable {
         }
     }
 
-    private var lab: Lab { target.lab }
-    private var configuration: LabConfiguration { lab.configuration }
-
-    // MARK: preparing
-
-    /// Brings the lab up as `parameters` need (idempotent) and makes sure the guest, with
-    /// the requested memory, runs on the source only and answers memeater's protocol.
-    /// Returns what was done.
-    public func prepareGuest(_ parameters: ScenarioParameters) throws(VerifierError) -> [String] {
-        if let available = hostAvailableMemoryMiB() {
-            let current = lab.currentRecord()?.guest.map { $0.memoryMiB } ?? 0
-            try checkMemoryFits(requestedMiB: parameters.memoryMiB, availableMiB: available + current)
-        }
-        let kind = GuestKind(rawValue: parameters.guestKind) ?? .initramfs
-        var actions: [String] = []
-        do {
-            // A guest left elsewhere (e.g. on the destination by a live run) is removed first.
-            if lab.currentRecord() != nil, lab.labNamespacesPresent().count == configuration.namespaces.count,
-               let location = try? lab.guestLocation(), location.host != configuration.source {
-                actions += try removeGuest()
-            }
-            let emulator = try EmulatorChoice(name: parameters.emulator)
-            // Without memeater in the guest no check of the run could look: refuse up front.
-            guard let memeaterPath = target.memeaterPath ?? MemeaterBinary.find() else {
-                throw VerifierError.environment(
-                    "no static memeater to put into the guest: build it with `swift build -c release --product memeater "
-                        + "-Xswiftc -static-executable --scratch-path .build-static` or set \(MemeaterBinary.environmentVariable)")
-            }
-            let options = LabUpOptions(emulator: emulator, guest: kind, guestMemoryMiB: parameters.memoryMiB,
-                                       memeaterSizeMiB: parameters.memeaterSizeMiB, memeaterPath: memeaterPath,
-                                       replaceDifferentGuest: true)
-            let report = try lab.up(options) { self.progress("lab up: \($0)") }
-            actions += report.actions
-            guard let guest = report.record.guest else {
-                throw VerifierError.environment("lab up started no guest")
-            }
-            var healthy = false
-            if let location = try lab.guestLocation(), location.host == configuration.source,
-               location.state.state == .running, lab.ping(),
-               (try? MemeaterClient(namespace: configuration.clientNamespace, address: configuration.guestAddress,
-                                    port: configuration.memeaterPort, timeoutSeconds: 3).info()) != nil {
-                healthy = true
-            }
-            if !healthy {
-                progress("starting a fresh guest on \(configuration.source.name)")
-                actions += try removeGuest()
-                let definition = lab.guestDefinition(image: guest.image, memoryMiB: parameters.memoryMiB,
-                                                     memeaterSizeMiB: parameters.memeaterSizeMiB,
-                                                     emulatorPath: report.record.emulatorPath,
-                                                     accelerator: report.record.accelerator.accelerator)
-                _ = try lab.startGuest(definition: definition, kind: kind, on: configuration.source, actions: &actions)
-            }
-        } catch {
-            throw VerifierError.wrap(error, step: "prepare the guest for \(parameters.label)")
-        }
-        return actions
-    }
-
-    /// Destroys and undefines the lab guest on both hosts.
-    func removeGuest() throws -> [String] {
-        var actions: [String] = []
-        try lab.removeGuest(actions: &actions)
-        return actions
-    }
-
+    /// Opens a libvirt connection from the testbed's client side.
     func openConnection(_ uri: String) throws(VerifierError) -> Connection {
-        do {
-            return try NetworkNamespace.run(in: configuration.clientNamespace) { try Connection(uri: uri) }
-        } catch {
-            throw VerifierError.wrap(error, step: "connect to \(uri)")
-        }
+        try testbed.connect(uri)
     }
 
     // MARK: running
@@ -216,12 +124,12 @@ public final class ScenarioRunner: Sendable {
     private func execute(_ parameters: ScenarioParameters, probes: CheckProbes, runID: Int64?,
                          startedAt: Date, back: Bool = false) throws(VerifierError) -> ScenarioResult {
         try parameters.validate()
-        let sourceHost = back ? configuration.destination : configuration.source
-        let destinationHost = back ? configuration.source : configuration.destination
+        let sourceHost = testbed.host(back ? .destination : .source)
+        let destinationHost = testbed.host(back ? .source : .destination)
         var actions: [String] = []
         if !back {
             progress("\(parameters.label): preparing the guest")
-            actions = try prepareGuest(parameters)
+            actions = try testbed.prepareGuest(parameters, progress: progress)
         }
         let endpoints = parameters.endpoints
         let source = try openConnection(endpoints.sourceURI)
@@ -230,25 +138,27 @@ public final class ScenarioRunner: Sendable {
         let libvirtVersion: String
         let qemuVersion: String
         let accel: String
+        let domainXML: String
         do {
             domain = try source.lookupDomain(name: endpoints.domainName)
             libvirtVersion = try source.libvirtVersion().description
-            qemuVersion = try lab.currentRecord()?.emulatorVersion ?? source.hypervisorVersion().description
-            accel = try domain.xmlDescription().contains("type='kvm'") ? "kvm" : "tcg"
+            qemuVersion = try testbed.emulatorVersion?.version ?? source.hypervisorVersion().description
+            domainXML = try domain.xmlDescription()
+            accel = domainXML.contains("type='kvm'") ? "kvm" : "tcg"
         } catch {
             throw VerifierError.wrap(error, step: "read the domain and versions on \(endpoints.sourceURI)")
         }
         var result = ScenarioResult(parameters: parameters, accel: accel, qemuVersion: qemuVersion,
                                     libvirtVersion: libvirtVersion, startedAt: startedAt)
-        result.figureSources["qemuVersion"] = lab.currentRecord()?.emulatorVersion != nil
-            ? "`\(lab.currentRecord()?.emulatorPath ?? "qemu") --version`" : "virConnectGetVersion on the source"
+        result.figureSources["qemuVersion"] = testbed.emulatorVersion?.source ?? "virConnectGetVersion on the source"
         result.figureSources["accel"] = "the domain XML on the source (type='kvm' or 'qemu')"
         result.figureSources["libvirtVersion"] = "virConnectGetLibVersion on the source daemon"
-        if !actions.isEmpty { result.notes.append("lab: " + actions.joined(separator: "; ")) }
+        if !actions.isEmpty { result.notes.append("setup: " + actions.joined(separator: "; ")) }
 
-        let consoleStart = UInt64(lab.guestConsole().utf8.count)
+        let consoleMark = testbed.consoleMark(domainXML: domainXML)
+        let guestTaps = interfaceTargets(inDomainXML: domainXML)
         // memeater: open the control connection, held for the whole run.
-        let memeater = try MemeaterClient(namespace: configuration.clientNamespace, address: endpoints.guestAddress,
+        let memeater = try MemeaterClient(namespace: testbed.clientNamespace, address: endpoints.guestAddress,
                                           port: endpoints.memeaterPort)
         let infoBefore = try memeater.info()
         _ = try memeater.send(ControlRequest(command: "set-rate", mibPerSecond: parameters.dirtyRateMiBPerSecond))
@@ -260,7 +170,7 @@ public final class ScenarioRunner: Sendable {
         _ = try memeater.send(ControlRequest(command: "reset-stall"))
 
         // pingmon from the client side.
-        let ping = try PingMonitorRun(namespace: configuration.clientNamespace, target: endpoints.guestAddress,
+        let ping = try PingMonitorRun(namespace: testbed.clientNamespace, target: endpoints.guestAddress,
                                       interface: endpoints.captureInterface,
                                       intervalMicroseconds: parameters.pingIntervalMicroseconds) { [store] sample in
             if let runID { try? store?.add(sample, runID: runID) }
@@ -301,14 +211,13 @@ public final class ScenarioRunner: Sendable {
         var migrationURI: String?
         var fault: PortDropFault?
         var options = parameters.migration
-        let destinationInspector = HostInspector(hostName: destinationHost.name, namespace: destinationHost.namespace)
         var midStreamFault: MidStreamFault?
         let linkCut = Mutex<(fault: LinkCutFault, atNanoseconds: UInt64, restoredAtNanoseconds: UInt64?)?>(nil)
-        var occupant: (domain: Domain, before: OccupantSnapshot)?
+        var occupant: (domain: Domain, before: OccupantSnapshot, inspector: HostInspector)?
         switch parameters.scenario {
         case .prepareFail: migrationURI = Self.bogusMigrationURI
         case .performFail:
-            fault = try PortDropFault.install(namespace: destinationHost.namespace, ports: 49152...49216)
+            fault = try PortDropFault.install(on: try shell(destinationHost, for: parameters.scenario), ports: 49152...49216)
         case .abort:
             midStreamFault = MidStreamFault(afterProcessedBytes: Self.midStreamTriggerBytes) { job in
                 let start = monotonicNanoseconds()
@@ -321,12 +230,14 @@ public final class ScenarioRunner: Sendable {
             }
         case .dstQEMUKilled:
             let domainName = endpoints.domainName
+            let inspector = try shell(destinationHost, for: parameters.scenario)
             midStreamFault = MidStreamFault(afterProcessedBytes: Self.midStreamTriggerBytes) { _ in
-                destinationInspector.killQEMU(domainName: domainName)
+                inspector.killQEMU(domainName: domainName)
             }
         case .linkCut:
+            let configuration = try labConfiguration(for: parameters.scenario)
             let switchNamespace = configuration.switchNamespace
-            let port = destinationHost.switchPortName
+            let port = configuration.destination.switchPortName
             midStreamFault = MidStreamFault(afterProcessedBytes: Self.midStreamTriggerBytes) { _ in
                 do {
                     let cut = try LinkCutFault.cut(namespace: switchNamespace, interface: port)
@@ -337,7 +248,9 @@ public final class ScenarioRunner: Sendable {
                 }
             }
         case .dstAlreadyActive:
-            occupant = try startOccupant(destination: destination, inspector: destinationInspector)
+            let inspector = try shell(destinationHost, for: parameters.scenario)
+            let started = try startOccupant(destination: destination, inspector: inspector)
+            occupant = (started.domain, started.before, inspector)
         case .live: break
         }
         defer {
@@ -358,7 +271,8 @@ public final class ScenarioRunner: Sendable {
             // libvirt opens the migration connection itself; while its connect() waits for a
             // SYN answer the firewall drops, an abort does not take effect (and lifting the
             // fault early lets the migration complete). Wait for the kernel to give up on the
-            // connection (about 2 minutes) and report the timings.
+            // connection (about 2 minutes by default; 31 s on the lab, which lowers
+            // tcp_syn_retries) and report the timings.
             driver.abortGraceSeconds = 240
         }
         if parameters.scenario == .linkCut {
@@ -380,6 +294,8 @@ public final class ScenarioRunner: Sendable {
                 result.notes.append("stall timeout raised to \(formatNumber(driver.stallTimeoutSeconds)) s for link-cut, so that libvirt's keepalive (not the verifier) ends a peer-to-peer job")
             }
         }
+        // What the destination has before the migration: what is new afterwards was left by it.
+        let destinationInterfacesBefore = parameters.scenario.expectsMigrationToSucceed ? nil : try? destinationHost?.interfaces()
         progress("\(parameters.label): migrating \(endpoints.domainName) \(endpoints.sourceURI) -> \(endpoints.destinationURI)")
         let job = LibvirtMigration(domain: domain, destination: destination, options: options, migrationURI: migrationURI)
         let outcome = driver.run(job) { [self] sample in
@@ -409,8 +325,8 @@ public final class ScenarioRunner: Sendable {
         if let installed = fault {
             let dropped = installed.droppedPackets()
             let removed = installed.remove()
-            result.notes.append("firewall in \(installed.namespace) dropped \(dropped.map(String.init) ?? "?") packets to TCP \(installed.ports); removed: \(removed ? "yes" : "NO")")
-            if !removed { result.add(Check(name: CheckName.faultRemoved, passed: false, evidence: "the nft table \(installed.table) is still in \(installed.namespace)")) }
+            result.notes.append("firewall in \(installed.host.hostName) dropped \(dropped.map(String.init) ?? "?") packets to TCP \(installed.ports); removed: \(removed ? "yes" : "NO")")
+            if !removed { result.add(Check(name: CheckName.faultRemoved, passed: false, evidence: "the nft table \(installed.table) is still in \(installed.host.hostName)")) }
             fault = nil
         }
         result.jobSampleCount = outcome.samples.count
@@ -457,8 +373,7 @@ public final class ScenarioRunner: Sendable {
                 result.add(Check(name: CheckName.guestOnDestination, passed: onDestination, evidence: "destination: \(evidence)"))
             }
             result.add(sourceReleasedCheck(source, name: endpoints.domainName))
-            result.add(checkUntilClean { hostCleanCheck(name: CheckName.sourceHostClean, host: sourceHost,
-                                                domainName: endpoints.domainName, checkPorts: false) })
+            result.add(checkUntilClean { sourceCleanCheck(host: sourceHost, domainName: endpoints.domainName, taps: guestTaps) })
         } else {
             result.add(guestOnSourceCheck(source, name: endpoints.domainName))
             // After a cut link the destination daemon notices the dead peer only by its own
@@ -466,13 +381,11 @@ public final class ScenarioRunner: Sendable {
             let cleanSeconds: Double = parameters.scenario == .linkCut ? 45 : 15
             let expected = occupant?.before
             result.add(checkUntilClean(seconds: cleanSeconds) {
-                destinationCleanCheck(destination, host: destinationHost, domainName: endpoints.domainName, occupant: expected)
+                destinationCleanCheck(destination, host: destinationHost, domainName: endpoints.domainName, occupant: expected,
+                                      interfacesBefore: destinationInterfacesBefore)
             })
-            result.add(checkUntilClean(seconds: cleanSeconds) {
-                hostCleanCheck(name: CheckName.migrationPortFree, host: destinationHost,
-                               domainName: endpoints.domainName, checkPorts: true)
-            })
-            if let occupantDomain = occupant?.domain, let before = occupant?.before {
+            result.add(checkUntilClean(seconds: cleanSeconds) { migrationPortFreeCheck(host: destinationHost) })
+            if let occupantDomain = occupant?.domain, let before = occupant?.before, let inspector = occupant?.inspector {
                 if probes.suspendDestinationOccupant {
                     do {
                         try occupantDomain.suspend()
@@ -481,7 +394,7 @@ public final class ScenarioRunner: Sendable {
                         result.notes.append("probe: could not suspend the destination's domain: \(error)")
                     }
                 }
-                let after = occupantSnapshot(destination: destination, inspector: destinationInspector)
+                let after = occupantSnapshot(destination: destination, inspector: inspector)
                 result.add(OccupantSnapshot.untouchedCheck(before: before, after: after))
                 let removal = removeOccupant(occupantDomain, destination: destination)
                 occupant = nil
@@ -501,7 +414,7 @@ public final class ScenarioRunner: Sendable {
         } catch {
             let firstError = error.description
             do {
-                client = try MemeaterClient(namespace: configuration.clientNamespace, address: endpoints.guestAddress,
+                client = try MemeaterClient(namespace: testbed.clientNamespace, address: endpoints.guestAddress,
                                             port: endpoints.memeaterPort)
                 statsAfter = try client.stats()
                 connectionEvidence = "re-established: the original connection failed (\(firstError)); a new one answered"
@@ -542,13 +455,19 @@ public final class ScenarioRunner: Sendable {
             result.add(.notMeasured(CheckName.memoryIntegrity, because: "memeater cannot be reached: \(connectionEvidence)"))
             result.add(.notMeasured(CheckName.noReboot, because: "memeater cannot be reached"))
         }
-        let console = String(lab.guestConsole().utf8.dropFirst(Int(consoleStart))) ?? ""
-        let bad = consoleFailureLines(console)
-        result.add(Check(name: CheckName.guestConsole, passed: bad.isEmpty,
-                         evidence: bad.isEmpty ? "no panic, Oops or BUG in \(console.split(whereSeparator: \.isNewline).count) new console lines"
-                             : "\(bad.count) failure lines: " + bad.prefix(3).joined(separator: " | ")))
+        let console = testbed.console(since: consoleMark)
+        let bad = consoleFailureLines(console ?? "")
+        if let console {
+            result.add(Check(name: CheckName.guestConsole, passed: bad.isEmpty,
+                             evidence: bad.isEmpty ? "no panic, Oops or BUG in \(console.split(whereSeparator: \.isNewline).count) new console lines"
+                                 : "\(bad.count) failure lines: " + bad.prefix(3).joined(separator: " | ")))
+        } else {
+            // Not a PASS: nothing was looked at. Reported, not judged.
+            result.notes.append("\(CheckName.guestConsole) not checked: the console cannot be read (\(consoleMark.unavailable ?? "no host shell"))")
+        }
         if expectMigrated {
-            result.add(landingCheck(result, consoleFailures: bad, destination: destination, domainName: endpoints.domainName))
+            result.add(landingCheck(result, consoleFailures: console == nil ? nil : bad, destination: destination,
+                                    domainName: endpoints.domainName))
         }
 
         // Side by side.
@@ -582,8 +501,9 @@ public final class ScenarioRunner: Sendable {
     /// Starts a small transient domain with the guest's name on the destination, from the
     /// lab's image, without address or memeater; returns it with its identity.
     private func startOccupant(destination: Connection, inspector: HostInspector) throws(VerifierError) -> (domain: Domain, before: OccupantSnapshot) {
+        let configuration = try labConfiguration(for: .dstAlreadyActive)
         let step = "start a domain named \(configuration.guestName) on \(configuration.destination.name) (dst-already-active)"
-        guard let record = lab.currentRecord(), let guest = record.guest else {
+        guard let lab = testbed.lab, let record = lab.currentRecord(), let guest = record.guest else {
             throw .environment("\(step): the lab has no guest record")
         }
         var definition = lab.guestDefinition(image: guest.image, memoryMiB: Self.occupantMemoryMiB, memeaterSizeMiB: 16,
@@ -610,15 +530,17 @@ public final class ScenarioRunner: Sendable {
 
     /// The identity of the domain named like the guest on the destination now, if any.
     private func occupantSnapshot(destination: Connection, inspector: HostInspector) -> OccupantSnapshot? {
-        guard let domain = try? destination.domainIfPresent(name: configuration.guestName),
+        let name = testbed.endpoints.domainName
+        guard let domain = try? destination.domainIfPresent(name: name),
               let uuid = try? domain.uuidString(), let state = try? domain.state() else { return nil }
         return OccupantSnapshot(uuid: uuid, id: domain.id(), state: state,
-                                qemuProcessIDs: inspector.qemuProcessIDs(domainName: configuration.guestName).sorted())
+                                qemuProcessIDs: ((try? inspector.qemuProcessIDs(domainName: name)) ?? []).sorted())
     }
 
     /// Destroys the occupant (transient: destroying removes it) and checks that no domain of
     /// the guest's name is left on the destination.
     private func removeOccupant(_ domain: Domain, destination: Connection) -> (removed: Bool, note: String) {
+        let name = testbed.endpoints.domainName
         var note = ""
         do {
             if try domain.isActive() { try domain.destroy() }
@@ -628,18 +550,19 @@ public final class ScenarioRunner: Sendable {
         } catch {
             note = "could not destroy the pre-existing domain: \(error)"
         }
-        let left = (try? destination.domainIfPresent(name: configuration.guestName)) ?? nil
+        let left = (try? destination.domainIfPresent(name: name)) ?? nil
         if let left, let uuid = try? left.uuidString(), let ours = try? domain.uuidString(), uuid == ours {
             if (try? left.isPersistent()) == true { try? left.undefine() }
         }
-        let remains = ((try? destination.domainIfPresent(name: configuration.guestName)) ?? nil) != nil
-        return (!remains, note + (remains ? "; a domain \(configuration.guestName) is STILL on \(destination.uri)" : "; none left on \(destination.uri)"))
+        let remains = ((try? destination.domainIfPresent(name: name)) ?? nil) != nil
+        return (!remains, note + (remains ? "; a domain \(name) is STILL on \(destination.uri)" : "; none left on \(destination.uri)"))
     }
 
     /// The landing judged on three signals together (lab notes: a guest that lost pages
     /// often dies before memeater can report): memeater's integrity check, the console, and
     /// whether the guest still runs on the destination and answers a ping at the end.
-    private func landingCheck(_ result: ScenarioResult, consoleFailures: [String], destination: Connection,
+    /// `consoleFailures` is `nil` when the console cannot be read.
+    private func landingCheck(_ result: ScenarioResult, consoleFailures: [String]?, destination: Connection,
                               domainName: String) -> Check {
         var good: [String] = []
         var reasons: [String] = []
@@ -648,13 +571,13 @@ public final class ScenarioRunner: Sendable {
         case let count?: reasons.append("stale pages: \(count) (integrityErrors)")
         case nil: reasons.append("integrity not measured (memeater did not answer)")
         }
-        if consoleFailures.isEmpty {
-            good.append("console: no panic, Oops or BUG")
-        } else {
-            reasons.append("console: " + consoleFailures.prefix(3).joined(separator: " | "))
+        switch consoleFailures {
+        case nil: good.append("console: not readable")
+        case let lines? where lines.isEmpty: good.append("console: no panic, Oops or BUG")
+        case let lines?: reasons.append("console: " + lines.prefix(3).joined(separator: " | "))
         }
         let (running, state) = guestRuns(on: destination, name: domainName)
-        let answered = running && (1...3).contains { _ in lab.ping() }
+        let answered = running && (1...3).contains { _ in testbed.guestAnswersPing() }
         if answered {
             good.append("answers: \(state), replied to a ping at the end")
         } else {
@@ -765,8 +688,30 @@ public final class ScenarioRunner: Sendable {
         return check
     }
 
-    private func destinationCleanCheck(_ destination: Connection, host: LabHost, domainName: String,
-                                       occupant: OccupantSnapshot? = nil) -> Check {
+    /// The host's shell, or a one-line refusal naming what `scenario` needs it for.
+    private func shell(_ host: HostInspector?, for scenario: ScenarioKind) throws(VerifierError) -> HostInspector {
+        guard let host else {
+            throw .invalidOptions("--scenario \(scenario.rawValue) needs a shell on the destination: use a qemu+ssh:// --dest-uri or give --dest-ssh USER@HOST")
+        }
+        return host
+    }
+
+    /// The lab's configuration, or a one-line refusal: `scenario` runs on the lab only.
+    private func labConfiguration(for scenario: ScenarioKind) throws(VerifierError) -> LabConfiguration {
+        guard let lab = testbed.lab else {
+            throw .invalidOptions("--scenario \(scenario.rawValue) runs on the lab only: \(RemoteHosts.labOnlyScenarios[scenario] ?? "it needs the lab")")
+        }
+        return lab.configuration
+    }
+
+    private static func noShell(_ check: String, _ role: String) -> Check {
+        .notMeasured(check, because: "no shell on the \(role) host to look at its processes and interfaces: use a qemu+ssh:// URI or --\(role == "source" ? "source" : "dest")-ssh USER@HOST")
+    }
+
+    /// `destination-host-clean`: no domain of the guest's name (besides a pre-existing one),
+    /// no QEMU process for it and no interface that was not there before the migration.
+    private func destinationCleanCheck(_ destination: Connection, host: HostInspector?, domainName: String,
+                                       occupant: OccupantSnapshot?, interfacesBefore: Set<String>?) -> Check {
         var problems: [String] = []
         var looked: [String] = []
         do {
@@ -782,17 +727,25 @@ public final class ScenarioRunner: Sendable {
         } catch {
             return .notMeasured(CheckName.destinationHostClean, because: "\(error)")
         }
-        let inspector = HostInspector(hostName: host.name, namespace: host.namespace)
-        let expectedPIDs = Set(occupant?.qemuProcessIDs ?? [])
-        let qemu = inspector.qemuProcesses(domainName: domainName).filter { line in
-            !expectedPIDs.contains(line.split(separator: " ").first.flatMap { Int32($0) } ?? -1)
+        guard let host else { return Self.noShell(CheckName.destinationHostClean, "destination") }
+        guard let interfacesBefore else {
+            return .notMeasured(CheckName.destinationHostClean, because: "the interfaces of \(host.hostName) could not be listed before the migration")
         }
-        if qemu.isEmpty { looked.append("no qemu process for \(domainName) in \(host.namespace)" + (expectedPIDs.isEmpty ? "" : " besides the pre-existing domain's")) } else { problems.append("qemu left: \(qemu.joined(separator: ", "))") }
         do {
-            if try inspector.interfaceExists(configuration.guestTapName) {
-                problems.append("tap \(configuration.guestTapName) left in \(host.namespace)")
+            let expectedPIDs = Set(occupant?.qemuProcessIDs ?? [])
+            let qemu = try host.qemuProcesses(domainName: domainName).filter { line in
+                !expectedPIDs.contains(line.split(separator: " ").first.flatMap { Int32($0) } ?? -1)
+            }
+            if qemu.isEmpty {
+                looked.append("no qemu process for \(domainName) on \(host.hostName)" + (expectedPIDs.isEmpty ? "" : " besides the pre-existing domain's"))
             } else {
-                looked.append("no tap \(configuration.guestTapName)")
+                problems.append("qemu left: \(qemu.joined(separator: ", "))")
+            }
+            let added = try host.interfaces().subtracting(interfacesBefore).sorted()
+            if added.isEmpty {
+                looked.append("no interface that was not there before (\(interfacesBefore.count) then and now)")
+            } else {
+                problems.append("new interfaces left: \(added.joined(separator: ", "))")
             }
         } catch {
             return .notMeasured(CheckName.destinationHostClean, because: error.description)
@@ -801,31 +754,36 @@ public final class ScenarioRunner: Sendable {
                      evidence: problems.isEmpty ? looked.joined(separator: "; ") : problems.joined(separator: "; "))
     }
 
-    private func hostCleanCheck(name: String, host: LabHost, domainName: String, checkPorts: Bool) -> Check {
-        let inspector = HostInspector(hostName: host.name, namespace: host.namespace)
-        if checkPorts {
-            do {
-                let listening = try inspector.listeningPorts(in: Self.migrationPorts)
-                return Check(name: name, passed: listening.isEmpty,
-                             evidence: listening.isEmpty ? "nothing listens on TCP \(Self.migrationPorts) in \(host.namespace) (ss -tln)"
-                                 : "listening on \(listening.map(String.init).joined(separator: ", ")) in \(host.namespace)")
-            } catch {
-                return .notMeasured(name, because: error.description)
-            }
-        }
-        let qemu = inspector.qemuProcesses(domainName: domainName)
-        let tap: Bool
+    /// `source-host-clean`: no QEMU process for the guest and none of its taps (read from its
+    /// domain XML before the migration) left on the source.
+    private func sourceCleanCheck(host: HostInspector?, domainName: String, taps: [String]) -> Check {
+        guard let host else { return Self.noShell(CheckName.sourceHostClean, "source") }
         do {
-            tap = try inspector.interfaceExists(configuration.guestTapName)
+            let qemu = try host.qemuProcesses(domainName: domainName)
+            let left = try host.interfaces().intersection(taps).sorted()
+            var problems: [String] = []
+            if !qemu.isEmpty { problems.append("qemu left: \(qemu.joined(separator: ", "))") }
+            if !left.isEmpty { problems.append("tap \(left.joined(separator: ", ")) left") }
+            let tapText = taps.isEmpty ? "the domain has no tap" : "no tap \(taps.joined(separator: ", "))"
+            return Check(name: CheckName.sourceHostClean, passed: problems.isEmpty,
+                         evidence: problems.isEmpty ? "no qemu process for \(domainName) and \(tapText) on \(host.hostName)"
+                             : problems.joined(separator: "; ") + " on \(host.hostName)")
         } catch {
-            return .notMeasured(name, because: error.description)
+            return .notMeasured(CheckName.sourceHostClean, because: error.description)
         }
-        var problems: [String] = []
-        if !qemu.isEmpty { problems.append("qemu left: \(qemu.joined(separator: ", "))") }
-        if tap { problems.append("tap \(configuration.guestTapName) left") }
-        return Check(name: name, passed: problems.isEmpty,
-                     evidence: problems.isEmpty ? "no qemu process for \(domainName) and no tap \(configuration.guestTapName) in \(host.namespace)"
-                         : problems.joined(separator: "; ") + " in \(host.namespace)")
+    }
+
+    /// `migration-port-free`: nothing listens on QEMU's incoming migration ports on the destination.
+    private func migrationPortFreeCheck(host: HostInspector?) -> Check {
+        guard let host else { return Self.noShell(CheckName.migrationPortFree, "destination") }
+        do {
+            let listening = try host.listeningPorts(in: Self.migrationPorts)
+            return Check(name: CheckName.migrationPortFree, passed: listening.isEmpty,
+                         evidence: listening.isEmpty ? "nothing listens on TCP \(Self.migrationPorts) on \(host.hostName) (ss -tln)"
+                             : "listening on \(listening.map(String.init).joined(separator: ", ")) on \(host.hostName)")
+        } catch {
+            return .notMeasured(CheckName.migrationPortFree, because: error.description)
+        }
     }
 
     private func pingCheck(_ analysis: PingAnalysis, parameters: ScenarioParameters, pingReport: PingReport) -> Check {

@@ -8,7 +8,7 @@ import XCTest
 /// touches a lab brought up by hand or by the lab's tests), comes up once for the class and
 /// is torn down in the class tearDown whatever happened. Tests run in name order.
 final class LabScenarioTests: XCTestCase {
-    static let harness = LabScenarioHarness(namePrefix: "mlabv", stateDirectory: "/run/migration-lab-verifier")
+    static let harness = LabScenarioHarness(namePrefix: "mlabv", stateDirectory: "/run/migration-lab-verifier", sshDaemons: true)
     static var lab: Lab { harness.lab }
 
     /// Guest RAM: odd on purpose (not a multiple of 256 MiB), small for TCG on 2 cores.
@@ -105,5 +105,50 @@ final class LabScenarioTests: XCTestCase {
         // (landing-intact combines the integrity check with the console and liveness, so it fails with it.)
         XCTAssertEqual(Set(result.failedChecks.map(\.name)), [CheckName.memoryIntegrity, CheckName.guestOnDestination, CheckName.landingIntact])
         XCTAssertTrue(check(result, CheckName.landingIntact)?.evidence.contains("stale pages") ?? false)
+    }
+
+    /// Real-host mode, run as a user would on real hosts: `migverify run` from the client
+    /// side with the hosts' `qemu+ssh://` URIs, the domain and the guest address only. The
+    /// lab is just the hosts here: no namespace is named, host checks and the firewall
+    /// fault go over ssh, pings and memeater go from the current namespace (the client's).
+    func test5RealHostModeRunsTheTestCaseThroughURIsAndSSH() throws {
+        let configuration = Self.lab.configuration
+        // The guest back on the source, fresh (test4 left it on the destination).
+        _ = try LabTarget(lab: Self.lab, memeaterPath: MemeaterBinary.find()).prepareGuest(parameters(.live)) { print("[lab] \($0)") }
+        let json = Self.harness.databaseDirectory.appendingPathComponent("real-hosts.json").path
+        let command = ["ip", "netns", "exec", configuration.clientNamespace, MigVerifyCLITests.binary, "run",
+                       "--source-uri", configuration.sshURI(configuration.source),
+                       "--dest-uri", configuration.sshURI(configuration.destination),
+                       "--domain", configuration.guestName, "--guest-address", configuration.guestAddress,
+                       "--scenario", "perform-fail,live", "--dirty-rate-mib-per-second", "30",
+                       "--stall-timeout-seconds", "10", "--timeout-seconds", "90",
+                       "--database", Self.harness.databaseDirectory.appendingPathComponent("real-hosts.sqlite").path, "--json", json]
+        let outcome = try CommandRunner.capture(command, step: "migverify run on the lab as real hosts", timeoutSeconds: 600)
+        print(outcome.output)
+        XCTAssertEqual(outcome.exitStatus, 0, "every check passed")
+        let objects = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [[String: Any]])
+        XCTAssertEqual(objects.map { $0["scenario"] as? String }, ["perform-fail", "live"])
+        for object in objects {
+            XCTAssertEqual(object["passed"] as? Bool, true)
+            XCTAssertEqual(object["memoryMiB"] as? Int, memoryMiB, "the domain's own RAM is the default")
+            XCTAssertEqual(object["integrityErrors"] as? Int, 0)
+        }
+        func evidence(_ scenario: String, _ check: String) -> String {
+            let object = objects.first { $0["scenario"] as? String == scenario }
+            let checks = object?["checks"] as? [[String: Any]] ?? []
+            return checks.first { $0["name"] as? String == check }?["evidence"] as? String ?? "(no \(check) check)"
+        }
+        // The host-side checks looked over ssh, at the hosts the URIs name.
+        let sshHost = "on destination (ssh root@\(configuration.destination.address))"
+        XCTAssertTrue(evidence("perform-fail", CheckName.destinationHostClean).contains("no qemu process for \(configuration.guestName) \(sshHost)"),
+                      evidence("perform-fail", CheckName.destinationHostClean))
+        XCTAssertTrue(evidence("perform-fail", CheckName.migrationPortFree).contains(sshHost), evidence("perform-fail", CheckName.migrationPortFree))
+        XCTAssertTrue(evidence("live", CheckName.sourceHostClean).contains("no tap \(configuration.guestTapName)"), evidence("live", CheckName.sourceHostClean))
+        XCTAssertTrue(evidence("live", CheckName.guestConsole).contains("new console lines"), "the console file named in the domain XML was read over ssh")
+        let notes = objects.first { $0["scenario"] as? String == "perform-fail" }?["notes"] as? [String] ?? []
+        XCTAssertTrue(notes.contains { $0.contains("firewall in destination") && $0.contains("removed: yes") }, "\(notes)")
+        let tables = try CommandRunner.capture(["ip", "netns", "exec", configuration.destination.namespace, "nft", "list", "tables"],
+                                               step: "list nft tables")
+        XCTAssertFalse(tables.output.contains("migverify_fault"), "the fault installed over ssh is gone")
     }
 }

@@ -1,0 +1,271 @@
+import Foundation
+import Lab
+
+/// How the verifier reaches a host's shell to look at it (QEMU processes, interfaces,
+/// listening ports, console) and to inject faults (firewall rule, killed QEMU).
+///
+/// The same shell scripts run in every case, so the lab exercises exactly what real hosts run.
+public enum HostAccess: Sendable, Equatable, CustomStringConvertible {
+    /// Inside a lab host's network namespace (`ip netns exec NAME sh -c ...`).
+    case namespace(String)
+    /// Over ssh: a real host, usually taken from a `qemu+ssh://` URI.
+    case ssh(SSHDestination)
+    /// This machine (`qemu:///system`).
+    case local
+
+    public var description: String {
+        switch self {
+        case .namespace(let name): return "namespace \(name)"
+        case .ssh(let destination): return "ssh \(destination)"
+        case .local: return "this machine"
+        }
+    }
+
+    /// The command that runs `script` with `sh` on the host.
+    public func command(_ script: String) -> [String] {
+        switch self {
+        case .namespace(let name): return ["ip", "netns", "exec", name, "sh", "-c", script]
+        case .ssh(let destination): return destination.command(script)
+        case .local: return ["sh", "-c", script]
+        }
+    }
+
+    /// The host access a libvirt URI implies: ssh for `qemu+ssh://` (user, host, port,
+    /// `keyfile` and `command` taken from the URI as libvirt takes them), this machine for a
+    /// URI without a host, `nil` for other transports (they need ``SSHDestination/parse(_:)``).
+    public static func implied(by uri: String) -> HostAccess? {
+        guard let components = URLComponents(string: uri), let scheme = components.scheme else { return nil }
+        let host = components.host ?? ""
+        if host.isEmpty { return .local }
+        guard scheme.hasSuffix("+ssh") || scheme.hasSuffix("+libssh2") || scheme.hasSuffix("+libssh") else { return nil }
+        let query = components.queryItems ?? []
+        func item(_ name: String) -> String? { query.first { $0.name == name }?.value.flatMap { $0.isEmpty ? nil : $0 } }
+        return .ssh(SSHDestination(user: components.user, host: host, port: components.port,
+                                   keyFile: item("keyfile"), sshCommand: scheme.hasSuffix("+ssh") ? item("command") : nil))
+    }
+}
+
+/// Where and how to ssh to a host.
+public struct SSHDestination: Sendable, Equatable, CustomStringConvertible {
+    /// Login name (`nil`: ssh's default).
+    public var user: String?
+    /// Host name or address.
+    public var host: String
+    /// Port (`nil`: 22).
+    public var port: Int?
+    /// Private key file (`-i`).
+    public var keyFile: String?
+    /// The ssh program to run (libvirt's `command=`); `nil`: `ssh`.
+    public var sshCommand: String?
+
+    /// Creates a destination.
+    public init(user: String? = nil, host: String, port: Int? = nil, keyFile: String? = nil, sshCommand: String? = nil) {
+        self.user = user
+        self.host = host
+        self.port = port
+        self.keyFile = keyFile
+        self.sshCommand = sshCommand
+    }
+
+    /// Parses `[user@]host[:port]`; `nil` when it is not of that form.
+    public static func parse(_ text: String) -> SSHDestination? {
+        var rest = Substring(text)
+        var user: String?
+        if let at = rest.lastIndex(of: "@") {
+            user = String(rest[..<at])
+            rest = rest[rest.index(after: at)...]
+            if user?.isEmpty == true { return nil }
+        }
+        var port: Int?
+        if let colon = rest.lastIndex(of: ":") {
+            guard let number = Int(rest[rest.index(after: colon)...]), (1...65535).contains(number) else { return nil }
+            port = number
+            rest = rest[..<colon]
+        }
+        guard !rest.isEmpty, !rest.contains(where: { $0 == " " || $0 == "/" }) else { return nil }
+        return SSHDestination(user: user, host: String(rest), port: port)
+    }
+
+    public var description: String {
+        (user.map { "\($0)@" } ?? "") + host + (port.map { ":\($0)" } ?? "")
+    }
+
+    /// `ssh` with no prompts (BatchMode) and a connect timeout, running `script` on the host.
+    public func command(_ script: String) -> [String] {
+        var command = [sshCommand ?? "ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+        if let port { command += ["-p", String(port)] }
+        if let keyFile { command += ["-i", keyFile] }
+        if let user { command += ["-l", user] }
+        return command + [host, script]
+    }
+}
+
+/// Looks at one host and injects faults into it, through its ``HostAccess``.
+public struct HostInspector: Sendable {
+    /// The host's role or name (`source`, `dst`), for messages.
+    public let hostName: String
+    /// How its shell is reached.
+    public let access: HostAccess
+
+    /// Creates an inspector.
+    public init(hostName: String, access: HostAccess) {
+        self.hostName = hostName
+        self.access = access
+    }
+
+    /// Runs `script` on the host; throws unless it exits 0.
+    @discardableResult
+    public func run(_ script: String, step: String, input: String? = nil) throws(VerifierError) -> String {
+        do {
+            return try CommandRunner.run(access.command(script), step: "\(step) on \(hostName)", timeoutSeconds: 30, input: input).output
+        } catch {
+            throw VerifierError.wrap(error, step: "\(step) on \(hostName) (\(access))")
+        }
+    }
+
+    /// Runs `script` on the host and returns its result whatever the exit status.
+    public func capture(_ script: String, step: String) throws(VerifierError) -> CommandResult {
+        do {
+            return try CommandRunner.capture(access.command(script), step: "\(step) on \(hostName)", timeoutSeconds: 30)
+        } catch {
+            throw VerifierError.wrap(error, step: "\(step) on \(hostName) (\(access))")
+        }
+    }
+
+    /// The script listing `PID COMMAND` of every QEMU process in the shell's own network
+    /// namespace whose command line names domain `domainName` (`-name guest=NAME,...`). The
+    /// namespace filter matters on the lab, where all hosts share one process table; on a
+    /// real host QEMU runs in the host's namespace. A process whose namespace cannot be
+    /// read prints `unreadable PID`, so that a missing permission never looks like "clean".
+    static func qemuProcessScript(domainName: String) -> String {
+        """
+            name=\(shellQuoted(domainName))
+            me=$(readlink /proc/self/ns/net)
+            for d in /proc/[0-9]*; do
+              case "$(cat "$d/comm" 2>/dev/null)" in qemu-system*) ;; *) continue ;; esac
+              tr '\\000' ' ' < "$d/cmdline" 2>/dev/null | grep -qF -e "guest=$name," -e "guest=$name " || continue
+              ns=$(readlink "$d/ns/net" 2>/dev/null) || { echo "unreadable ${d#/proc/}"; continue; }
+              [ "$ns" = "$me" ] && echo "${d#/proc/} $(cat "$d/comm")"
+            done
+            true
+            """
+    }
+
+    /// QEMU processes of domain `domainName` on the host, as "PID command".
+    public func qemuProcesses(domainName: String) throws(VerifierError) -> [String] {
+        let output = try run(Self.qemuProcessScript(domainName: domainName), step: "list the qemu processes of \(domainName)")
+        let lines = output.split(separator: "\n").map(String.init)
+        if let unreadable = lines.first(where: { $0.hasPrefix("unreadable ") }) {
+            throw .environment("cannot tell which network namespace qemu process \(unreadable.dropFirst(11)) on \(hostName) is in: reach the host as root")
+        }
+        return lines
+    }
+
+    /// PIDs of the QEMU processes of domain `domainName` on the host.
+    public func qemuProcessIDs(domainName: String) throws(VerifierError) -> [Int32] {
+        try qemuProcesses(domainName: domainName).compactMap { $0.split(separator: " ").first.flatMap { Int32($0) } }
+    }
+
+    /// Kills (SIGKILL) every QEMU process of `domainName` on the host — the dst-qemu-killed
+    /// fault. Returns one line: which PIDs were killed and whether they are gone.
+    public func killQEMU(domainName: String) -> String {
+        do {
+            let pids = try qemuProcessIDs(domainName: domainName)
+            guard !pids.isEmpty else { return "no qemu process for \(domainName) found on \(hostName) to kill" }
+            let list = pids.map(String.init).joined(separator: " ")
+            // Wait up to 5 s for them to go; print those still there.
+            let script = "kill -9 \(list); i=0; while [ $i -lt 50 ]; do left=; for p in \(list); do [ -d /proc/$p ] && left=\"$left $p\"; done; "
+                + "[ -z \"$left\" ] && break; sleep 0.1; i=$((i+1)); done; echo $left"
+            let left = try run(script, step: "kill qemu \(list)").trimmingCharacters(in: .whitespacesAndNewlines)
+            return "SIGKILL sent to qemu \(pids.map(String.init).joined(separator: ", ")) on \(hostName)"
+                + (left.isEmpty ? "; gone" : "; still alive after 5 s: \(left)")
+        } catch {
+            return "could not kill the qemu of \(domainName) on \(hostName): \(error.description)"
+        }
+    }
+
+    /// The names of the host's network interfaces (`ip -o link show`).
+    public func interfaces() throws(VerifierError) -> Set<String> {
+        let output = try run("ip -o link show", step: "list the network interfaces")
+        return Set(output.split(separator: "\n").compactMap { line in
+            // "7: vnet3: <BROADCAST,...>" or "3: lan-src@if2: <...>"
+            let fields = line.split(separator: ":", maxSplits: 2)
+            guard fields.count >= 2 else { return nil }
+            let name = fields[1].trimmingCharacters(in: .whitespaces)
+            return String(name.split(separator: "@").first ?? Substring(name))
+        })
+    }
+
+    /// TCP ports in `range` something listens on (`ss -Htln`).
+    public func listeningPorts(in range: ClosedRange<Int>) throws(VerifierError) -> [Int] {
+        Self.ports(fromSSOutput: try run("ss -Htln", step: "list listening TCP ports")).filter(range.contains)
+    }
+
+    /// The local ports of `ss -Htln` lines (`LISTEN 0 1 198.18.0.2:49152 0.0.0.0:*`).
+    static func ports(fromSSOutput output: String) -> [Int] {
+        output.split(separator: "\n").compactMap { line in
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard fields.count >= 4, let colon = fields[3].lastIndex(of: ":") else { return nil }
+            return Int(fields[3][fields[3].index(after: colon)...])
+        }
+    }
+
+    /// The size of a file on the host, in bytes (`nil`: missing or unreadable).
+    public func fileSize(_ path: String) -> UInt64? {
+        guard let result = try? capture("wc -c < \(shellQuoted(path))", step: "read the size of \(path)"), result.succeeded else { return nil }
+        return UInt64(result.output.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// A file's contents from byte `offset` on (`nil`: missing or unreadable).
+    public func readFile(_ path: String, fromOffset offset: UInt64) -> String? {
+        guard let result = try? capture("tail -c +\(offset + 1) \(shellQuoted(path))", step: "read \(path)"), result.succeeded else { return nil }
+        return result.output
+    }
+}
+
+/// A firewall rule set on one host that drops incoming TCP to a port range (the
+/// perform-fail fault). ``remove()`` deletes the whole table; callers call it in a `defer`,
+/// so the fault goes whatever happens.
+public struct PortDropFault: Sendable {
+    /// The host it lives on.
+    public let host: HostInspector
+    /// The dropped destination ports.
+    public let ports: ClosedRange<Int>
+    /// The nftables table that holds the rule (only this table is ever touched).
+    public let table = "migverify_fault"
+
+    /// The nft script that installs the rule.
+    public var script: String {
+        """
+        table inet \(table) {
+          chain input {
+            type filter hook input priority -10; policy accept;
+            tcp dport \(ports.lowerBound)-\(ports.upperBound) counter drop
+          }
+        }
+        """
+    }
+
+    /// Installs the rule with `nft -f -` on the host.
+    public static func install(on host: HostInspector, ports: ClosedRange<Int>) throws(VerifierError) -> PortDropFault {
+        let fault = PortDropFault(host: host, ports: ports)
+        fault.remove()  // a table left by a killed earlier run
+        try host.run("nft -f -", step: "install the firewall fault (drop TCP \(ports))", input: fault.script)
+        return fault
+    }
+
+    /// Packets the rule dropped so far (from its counter), if readable.
+    public func droppedPackets() -> Int? {
+        guard let result = try? host.capture("nft list table inet \(table)", step: "read the fault counter"),
+              result.succeeded, let range = result.output.range(of: "packets ") else { return nil }
+        return Int(result.output[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    /// Deletes the table; returns whether it is gone afterwards.
+    @discardableResult
+    public func remove() -> Bool {
+        _ = try? host.capture("nft delete table inet \(table)", step: "remove the firewall fault")
+        let check = try? host.capture("nft list table inet \(table)", step: "check the firewall fault is gone")
+        return check.map { !$0.succeeded } ?? false
+    }
+}

@@ -1,0 +1,343 @@
+import Foundation
+import Lab
+import Libvirt
+import MemeaterKit
+
+/// The source or the destination of a migration.
+public enum HostRole: String, Sendable {
+    case source, destination
+}
+
+/// Where the scenarios run: the namespace lab (``LabTarget``) or real hosts reached over
+/// libvirt URIs (``RemoteHosts``). The scenario runner is the same for both.
+public protocol Testbed: Sendable {
+    /// The hosts, domain and guest address the scenarios use.
+    var endpoints: Endpoints { get }
+    /// The network namespace the verifier's client side (libvirt connections, memeater,
+    /// pings) runs in; `nil`: the current one.
+    var clientNamespace: String? { get }
+    /// The lab, when the scenarios run on it (link-cut and dst-already-active need its
+    /// switch and guest image).
+    var lab: Lab? { get }
+    /// Shell access to a host, for the clean-up checks and the host-side faults; `nil`: none.
+    func host(_ role: HostRole) -> HostInspector?
+    /// Makes sure the guest runs on the source only, as `parameters` ask, and that memeater
+    /// answers in it. Returns what was done or checked.
+    func prepareGuest(_ parameters: ScenarioParameters, progress: @escaping @Sendable (String) -> Void) throws(VerifierError) -> [String]
+    /// The emulator's version and how it was read, when known better than libvirt's
+    /// `virConnectGetVersion` (the lab runs `qemu --version` on the emulator it chose).
+    var emulatorVersion: (version: String, source: String)? { get }
+    /// Where the guest's console has got to now; `domainXML` is its live XML on the source.
+    func consoleMark(domainXML: String) -> ConsoleMark
+    /// The console written since `mark` (`nil`: the console cannot be read).
+    func console(since mark: ConsoleMark) -> String?
+}
+
+/// Positions in the guest's console log files, per host.
+public struct ConsoleMark: Sendable {
+    /// Each file read, where it is read, and its size at the mark, in bytes.
+    public var files: [(host: HostInspector?, path: String, offsetBytes: UInt64)]
+    /// Why the console cannot be read, if so.
+    public var unavailable: String?
+}
+
+extension Testbed {
+    /// Opens a libvirt connection from the client side.
+    public func connect(_ uri: String) throws(VerifierError) -> Connection {
+        do {
+            if let clientNamespace {
+                return try NetworkNamespace.run(in: clientNamespace) { try Connection(uri: uri) }
+            }
+            return try Connection(uri: uri)
+        } catch {
+            throw VerifierError.wrap(error, step: "connect to \(uri)")
+        }
+    }
+
+    /// Pings the guest once from the client side (`ping -c 1` from the capture interface).
+    public func guestAnswersPing(timeoutSeconds: Int = 1) -> Bool {
+        let ping = ["ping", "-n", "-q", "-c", "1", "-W", String(timeoutSeconds), "-I", endpoints.captureInterface, endpoints.guestAddress]
+        let command = clientNamespace.map { ["ip", "netns", "exec", $0] + ping } ?? ping
+        let result = try? CommandRunner.capture(command, step: "ping \(endpoints.guestAddress)", timeoutSeconds: Double(timeoutSeconds) + 5)
+        return result?.succeeded ?? false
+    }
+}
+
+// MARK: the lab
+
+/// The lab the scenarios run on, and how to reach it.
+public struct LabTarget: Testbed {
+    /// The lab (its configuration names namespaces, addresses, the guest).
+    public var lab: Lab? { labValue }
+    private let labValue: Lab
+    /// The static memeater to put into the guest (default: found by the lab).
+    public var memeaterPath: String?
+    /// The client-side interface pings leave from (the lab's `up0`).
+    public var captureInterface: String
+
+    /// Creates a target.
+    public init(lab: Lab, memeaterPath: String? = nil, captureInterface: String = "up0") {
+        self.labValue = lab
+        self.memeaterPath = memeaterPath
+        self.captureInterface = captureInterface
+    }
+
+    private var configuration: LabConfiguration { labValue.configuration }
+
+    /// The endpoints of this lab: its two daemons over TCP, its guest.
+    public var endpoints: Endpoints {
+        Endpoints(sourceURI: labValue.uri(of: configuration.source), destinationURI: labValue.uri(of: configuration.destination),
+                  domainName: configuration.guestName, guestAddress: configuration.guestAddress,
+                  memeaterPort: configuration.memeaterPort, captureInterface: captureInterface)
+    }
+
+    public var clientNamespace: String? { configuration.clientNamespace }
+
+    public func host(_ role: HostRole) -> HostInspector? {
+        let host = role == .source ? configuration.source : configuration.destination
+        return HostInspector(hostName: host.name, access: .namespace(host.namespace))
+    }
+
+    public var emulatorVersion: (version: String, source: String)? {
+        guard let record = labValue.currentRecord(), let version = record.emulatorVersion else { return nil }
+        return (version, "`\(record.emulatorPath) --version`")
+    }
+
+    /// Both lab hosts write the guest's console to one file in the lab's state directory.
+    public func consoleMark(domainXML: String) -> ConsoleMark {
+        let path = configuration.guestConsoleLogPath
+        return ConsoleMark(files: [(nil, path, UInt64(labValue.guestConsole().utf8.count))], unavailable: nil)
+    }
+
+    public func console(since mark: ConsoleMark) -> String? {
+        String(labValue.guestConsole().utf8.dropFirst(Int(mark.files.first?.offsetBytes ?? 0)))
+    }
+
+    /// Brings the lab up as `parameters` need (idempotent) and makes sure the guest, with
+    /// the requested memory, runs on the source only and answers memeater's protocol.
+    public func prepareGuest(_ parameters: ScenarioParameters, progress: @escaping @Sendable (String) -> Void) throws(VerifierError) -> [String] {
+        let lab = labValue
+        if let available = hostAvailableMemoryMiB() {
+            let current = lab.currentRecord()?.guest.map { $0.memoryMiB } ?? 0
+            try checkMemoryFits(requestedMiB: parameters.memoryMiB, availableMiB: available + current)
+        }
+        let kind = GuestKind(rawValue: parameters.guestKind) ?? .initramfs
+        var actions: [String] = []
+        do {
+            // A guest left elsewhere (e.g. on the destination by a live run) is removed first.
+            if lab.currentRecord() != nil, lab.labNamespacesPresent().count == configuration.namespaces.count,
+               let location = try? lab.guestLocation(), location.host != configuration.source {
+                try lab.removeGuest(actions: &actions)
+            }
+            let emulator = try EmulatorChoice(name: parameters.emulator)
+            // Without memeater in the guest no check of the run could look: refuse up front.
+            guard let memeaterPath = memeaterPath ?? MemeaterBinary.find() else {
+                throw VerifierError.environment(
+                    "no static memeater to put into the guest: build it with `swift build -c release --product memeater "
+                        + "-Xswiftc -static-executable --scratch-path .build-static` or set \(MemeaterBinary.environmentVariable)")
+            }
+            let options = LabUpOptions(emulator: emulator, guest: kind, guestMemoryMiB: parameters.memoryMiB,
+                                       memeaterSizeMiB: parameters.memeaterSizeMiB, memeaterPath: memeaterPath,
+                                       replaceDifferentGuest: true)
+            let report = try lab.up(options) { progress("lab up: \($0)") }
+            actions += report.actions
+            guard let guest = report.record.guest else {
+                throw VerifierError.environment("lab up started no guest")
+            }
+            var healthy = false
+            if let location = try lab.guestLocation(), location.host == configuration.source,
+               location.state.state == .running, lab.ping(),
+               (try? MemeaterClient(namespace: configuration.clientNamespace, address: configuration.guestAddress,
+                                    port: configuration.memeaterPort, timeoutSeconds: 3).info()) != nil {
+                healthy = true
+            }
+            if !healthy {
+                progress("starting a fresh guest on \(configuration.source.name)")
+                try lab.removeGuest(actions: &actions)
+                let definition = lab.guestDefinition(image: guest.image, memoryMiB: parameters.memoryMiB,
+                                                     memeaterSizeMiB: parameters.memeaterSizeMiB,
+                                                     emulatorPath: report.record.emulatorPath,
+                                                     accelerator: report.record.accelerator.accelerator)
+                _ = try lab.startGuest(definition: definition, kind: kind, on: configuration.source, actions: &actions)
+            }
+        } catch {
+            throw VerifierError.wrap(error, step: "prepare the guest for \(parameters.label)")
+        }
+        return actions
+    }
+}
+
+// MARK: real hosts
+
+/// Real hosts: two libvirt daemons reached over their URIs (e.g. `qemu+ssh://root@HOST/system`),
+/// a guest that already runs on the source with `memeater serve` inside, pings from this
+/// machine. Nothing is set up or torn down: the verifier checks the guest is as asked and
+/// refuses otherwise. Host-side checks and faults go over ssh (taken from `qemu+ssh://`
+/// URIs, or given), never anywhere else.
+public struct RemoteHosts: Testbed {
+    public let endpoints: Endpoints
+    /// Shell access to the source, if any.
+    public let sourceAccess: HostAccess?
+    /// Shell access to the destination, if any.
+    public let destinationAccess: HostAccess?
+
+    /// Creates real-host endpoints; host access defaults to what the URIs imply.
+    public init(endpoints: Endpoints, sourceAccess: HostAccess? = nil, destinationAccess: HostAccess? = nil) {
+        self.endpoints = endpoints
+        self.sourceAccess = sourceAccess ?? HostAccess.implied(by: endpoints.sourceURI)
+        self.destinationAccess = destinationAccess ?? HostAccess.implied(by: endpoints.destinationURI)
+    }
+
+    /// Scenarios that need the lab's switch or scratch guest image, with the reason.
+    public static let labOnlyScenarios: [ScenarioKind: String] = [
+        .linkCut: "it cuts the destination's uplink in the lab's switch; on real hosts that would also cut the verifier off",
+        .dstAlreadyActive: "it starts a second domain of the guest's name on the destination from the lab's scratch image; on real hosts that would run a second copy of the guest on its disk",
+    ]
+
+    public var clientNamespace: String? { nil }
+    public var lab: Lab? { nil }
+    public var emulatorVersion: (version: String, source: String)? { nil }
+
+    public func host(_ role: HostRole) -> HostInspector? {
+        let access = role == .source ? sourceAccess : destinationAccess
+        return access.map { HostInspector(hostName: "\(role.rawValue) (\($0))", access: $0) }
+    }
+
+    /// Rejects scenarios that cannot run on real hosts, or whose fault needs a host shell
+    /// that is not given, in one line.
+    public func validate(_ scenario: ScenarioKind) throws(VerifierError) {
+        if let reason = Self.labOnlyScenarios[scenario] {
+            throw .invalidOptions("--scenario \(scenario.rawValue) runs on the lab only: \(reason)")
+        }
+        if [.performFail, .dstQEMUKilled].contains(scenario), destinationAccess == nil {
+            throw .invalidOptions("--scenario \(scenario.rawValue) needs a shell on the destination: use a qemu+ssh:// --dest-uri or give --dest-ssh USER@HOST")
+        }
+    }
+
+    /// What the source says about the guest: its RAM and memeater's region, in MiB. The
+    /// default sizes of a real-host run.
+    public func survey() throws(VerifierError) -> (memoryMiB: Int, memeaterSizeMiB: Int) {
+        let source = try connect(endpoints.sourceURI)
+        let domain = try runningGuest(on: source)
+        let memoryMiB: Int
+        do {
+            memoryMiB = Int(try domain.info().memoryKiB / 1024)
+        } catch {
+            throw VerifierError.wrap(error, step: "read the memory of \(endpoints.domainName) on \(endpoints.sourceURI)")
+        }
+        return (memoryMiB, try memeaterInfo().sizeMiB)
+    }
+
+    private func runningGuest(on source: Connection) throws(VerifierError) -> Domain {
+        let step = "look up \(endpoints.domainName) on \(endpoints.sourceURI)"
+        do {
+            guard let domain = try source.domainIfPresent(name: endpoints.domainName) else {
+                throw VerifierError.invalidOptions("unknown domain '\(endpoints.domainName)' on \(endpoints.sourceURI)")
+            }
+            let state = try domain.state()
+            guard state.state == .running else {
+                throw VerifierError.environment("domain \(endpoints.domainName) is \(state) on \(endpoints.sourceURI): it must run there")
+            }
+            return domain
+        } catch {
+            throw VerifierError.wrap(error, step: step)
+        }
+    }
+
+    private func memeaterInfo() throws(VerifierError) -> ControlInfo {
+        do {
+            return try MemeaterClient(namespace: nil, address: endpoints.guestAddress, port: endpoints.memeaterPort, timeoutSeconds: 5).info()
+        } catch {
+            throw .environment("no memeater answers at \(endpoints.guestAddress):\(endpoints.memeaterPort) (\(error.description)): "
+                + "run `memeater serve --port \(endpoints.memeaterPort) --size-mib N` in the guest (docs/verifier.md)")
+        }
+    }
+
+    /// Checks, changing nothing, that the guest runs on the source only with the asked RAM
+    /// and memeater region, and that memeater answers.
+    public func prepareGuest(_ parameters: ScenarioParameters, progress: @escaping @Sendable (String) -> Void) throws(VerifierError) -> [String] {
+        try validate(parameters.scenario)
+        let source = try connect(endpoints.sourceURI)
+        let destination = try connect(endpoints.destinationURI)
+        let domain = try runningGuest(on: source)
+        do {
+            let memoryMiB = Int(try domain.info().memoryKiB / 1024)
+            guard memoryMiB == parameters.memoryMiB else {
+                throw VerifierError.invalidOptions("domain \(endpoints.domainName) has \(memoryMiB) MiB on \(endpoints.sourceURI), not the \(parameters.memoryMiB) MiB asked: resize it or leave out --memory-mib")
+            }
+            if let other = try destination.domainIfPresent(name: endpoints.domainName), try other.isActive() {
+                throw VerifierError.environment("domain \(endpoints.domainName) also runs on \(endpoints.destinationURI) (\(try other.state())): it must run on the source only")
+            }
+        } catch {
+            throw VerifierError.wrap(error, step: "check \(endpoints.domainName) on \(endpoints.sourceURI) and \(endpoints.destinationURI)")
+        }
+        let info = try memeaterInfo()
+        guard info.sizeMiB == parameters.memeaterSizeMiB else {
+            throw .invalidOptions("memeater in \(endpoints.domainName) dirties \(info.sizeMiB) MiB, not the \(parameters.memeaterSizeMiB) MiB asked: restart it with --size-mib \(parameters.memeaterSizeMiB) or leave out --memeater-size-mib")
+        }
+        return ["checked: \(endpoints.domainName) runs on \(endpoints.sourceURI) only, \(parameters.memoryMiB) MiB; memeater (pid \(info.pid), \(info.sizeMiB) MiB) answers at \(endpoints.guestAddress):\(endpoints.memeaterPort)"]
+    }
+
+    /// The console file the domain XML names (a file-backed serial port or a console `<log file=...>`),
+    /// marked on both hosts: the destination's QEMU writes its own copy after landing.
+    public func consoleMark(domainXML: String) -> ConsoleMark {
+        guard let path = consoleLogPath(inDomainXML: domainXML) else {
+            return ConsoleMark(files: [], unavailable: "the domain has no file-backed serial console or console log")
+        }
+        let hosts = [host(.source), host(.destination)].compactMap { $0 }
+        guard !hosts.isEmpty else { return ConsoleMark(files: [], unavailable: "no shell on either host to read \(path)") }
+        return ConsoleMark(files: hosts.map { ($0, path, $0.fileSize(path) ?? 0) }, unavailable: nil)
+    }
+
+    public func console(since mark: ConsoleMark) -> String? {
+        guard mark.unavailable == nil else { return nil }
+        var texts: [String] = []
+        for file in mark.files {
+            // Hosts that share the file (shared storage, or the lab) read the same text.
+            if let text = file.host?.readFile(file.path, fromOffset: file.offsetBytes), !texts.contains(text) { texts.append(text) }
+        }
+        return texts.isEmpty ? nil : texts.joined(separator: "\n")
+    }
+}
+
+/// The file a domain's serial console is written to: `<serial type='file'><source path='...'/>`
+/// or `<log file='...'/>` of a serial or console device.
+public func consoleLogPath(inDomainXML xml: String) -> String? {
+    for device in ["serial", "console"] {
+        var rest = Substring(xml)
+        while let open = rest.range(of: "<\(device) ") {
+            guard let close = rest.range(of: "</\(device)>", range: open.upperBound..<rest.endIndex) else { break }
+            let block = rest[open.lowerBound..<close.upperBound]
+            if let log = attribute("file", of: "<log ", in: block) { return log }
+            if block.contains("type='file'") || block.contains("type=\"file\""), let path = attribute("path", of: "<source ", in: block) {
+                return path
+            }
+            rest = rest[close.upperBound...]
+        }
+    }
+    return nil
+}
+
+/// The tap devices of a domain's network interfaces (`<interface ...><target dev='vnet3'/>`).
+public func interfaceTargets(inDomainXML xml: String) -> [String] {
+    var names: [String] = []
+    var rest = Substring(xml)
+    while let open = rest.range(of: "<interface "), let close = rest.range(of: "</interface>", range: open.upperBound..<rest.endIndex) {
+        if let name = attribute("dev", of: "<target ", in: rest[open.lowerBound..<close.upperBound]) { names.append(name) }
+        rest = rest[close.upperBound...]
+    }
+    return names
+}
+
+/// The value of `name` in the first element starting with `elementStart` in `text`.
+private func attribute(_ name: String, of elementStart: String, in text: Substring) -> String? {
+    guard let element = text.range(of: elementStart),
+          let end = text.range(of: ">", range: element.upperBound..<text.endIndex) else { return nil }
+    let tag = text[element.upperBound..<end.lowerBound]
+    for quote in ["'", "\""] {
+        if let start = tag.range(of: "\(name)=\(quote)"), let stop = tag[start.upperBound...].firstIndex(of: Character(quote)) {
+            return String(tag[start.upperBound..<stop])
+        }
+    }
+    return nil
+}
