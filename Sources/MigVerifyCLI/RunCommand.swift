@@ -328,5 +328,6 @@ final class ProgressPrinter: @unchecked Sendable {
         if lineOpen { FileHandle.standardError.write(Data("\n".utf8)) }
         lineOpen = false
         print(line)
+        fflush(nil)  // a verdict line reaches a file or pipe when it is made, not at exit
     }
 }

@@ -153,6 +153,9 @@ final class LabFaultScenarioTests: XCTestCase {
         let result = try run(parameters(.live, rate: 0, emulator: "qemu-7.2"))
         XCTAssertTrue(result.qemuVersion.hasPrefix("7.2"), result.qemuVersion)
         XCTAssertFalse(result.passed, "QEMU 7.2 must not pass: \(result.checks)")
+        // Unlimited: memeater's whole region every second (128 MiB/s at most), read over 1.2 s spans.
+        XCTAssertGreaterThan(result.achievedDirtyRateMiBPerSecond ?? 0, 0, "the unlimited rate was measured")
+        XCTAssertFalse(result.notes.contains { $0.contains("did not settle") }, "\(result.notes)")
         XCTAssertEqual(check(result, CheckName.migrationOutcome)?.passed, true,
                        "the 7.2 migration 'completes' (it should not converge): \(check(result, CheckName.migrationOutcome)?.evidence ?? "")")
         let landing = try XCTUnwrap(check(result, CheckName.landingIntact))

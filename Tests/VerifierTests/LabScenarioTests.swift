@@ -78,6 +78,8 @@ final class LabScenarioTests: XCTestCase {
         let result = try run(parameters(.live))
         assertAllPassed(result)
         XCTAssertEqual(result.integrityErrors, 0)
+        XCTAssertEqual(result.achievedDirtyRateMiBPerSecond ?? 0, 30, accuracy: 3, "memeater settled at the target before migrating")
+        XCTAssertFalse(result.notes.contains { $0.contains("did not settle") }, "\(result.notes)")
         XCTAssertGreaterThan(result.migrationMilliseconds ?? 0, 0, "libvirt's completed job stats were read")
         XCTAssertGreaterThan(result.libvirtDowntimeMilliseconds ?? 0, 0)
         XCTAssertGreaterThan(result.transferredBytes ?? 0, 0)
