@@ -6,7 +6,7 @@ import PingMonitor
 import Synchronization
 
 /// Faults the tests inject into a run to show that a check can fail.
-public struct CheckProbes: Sendable, Equatable {
+public struct CheckProbes: Sendable {
     /// After landing (or after the failed migration), make memeater corrupt this page
     /// before the integrity check: `memory-integrity` must FAIL.
     public var corruptPageBeforeVerification: Int?
@@ -16,13 +16,20 @@ public struct CheckProbes: Sendable, Equatable {
     /// dst-already-active: suspend the destination's pre-existing domain before it is
     /// checked: `destination-domain-untouched` must FAIL.
     public var suspendDestinationOccupant: Bool
+    /// Runs after the migration call returned and its fault was removed, just before the
+    /// checks of where the guest is and what is left on the hosts; the closure it returns
+    /// runs right after those checks. A test leaves something behind here (a process posing
+    /// as the guest's QEMU, an interface, a listener, a paused guest) to show that the
+    /// clean-up checks FAIL on it.
+    public var aroundHostChecks: (@Sendable () -> @Sendable () -> Void)?
 
     /// No probes: a normal run.
     public init(corruptPageBeforeVerification: Int? = nil, expectGuestOnWrongHost: Bool = false,
-                suspendDestinationOccupant: Bool = false) {
+                suspendDestinationOccupant: Bool = false, aroundHostChecks: (@Sendable () -> @Sendable () -> Void)? = nil) {
         self.corruptPageBeforeVerification = corruptPageBeforeVerification
         self.expectGuestOnWrongHost = expectGuestOnWrongHost
         self.suspendDestinationOccupant = suspendDestinationOccupant
+        self.aroundHostChecks = aroundHostChecks
     }
 }
 
@@ -354,6 +361,8 @@ public final class ScenarioRunner: Sendable {
 
         // Where is the guest now?
         let expectMigrated = parameters.scenario.expectsMigrationToSucceed
+        let undoProbe = probes.aroundHostChecks?()
+        if undoProbe != nil { result.notes.append("probe: something was left on the hosts before the clean-up checks") }
         if parameters.scenario == .live {
             result.add(Check(name: CheckName.migrationOutcome, passed: outcome.ending == .completed,
                              evidence: "virDomainMigrate\(parameters.migration.mode == .peerToPeer ? "ToURI3 (p2p)" : "3 (direct)") \(outcome.ending.summary) after \(formatNumber(outcome.wallMilliseconds)) ms"))
@@ -405,6 +414,7 @@ public final class ScenarioRunner: Sendable {
                 result.add(Check(name: CheckName.faultRemoved, passed: removal.removed, evidence: removal.note))
             }
         }
+        undoProbe?()
         result.add(pingCheck(analysis, parameters: parameters, pingReport: pingReport))
 
         // memeater after landing (or after the failure): same connection if it survived.

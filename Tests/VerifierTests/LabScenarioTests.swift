@@ -1,5 +1,6 @@
 import Foundation
 import Lab
+import Libvirt
 import XCTest
 @testable import Verifier
 
@@ -96,16 +97,42 @@ final class LabScenarioTests: XCTestCase {
         XCTAssertEqual(ReportWriter.junit([result]).components(separatedBy: "<testcase ").count - 1, result.checks.count)
     }
 
-    func test4ChecksCanFailACorruptedPageAndTheWrongHost() throws {
-        let result = try run(parameters(.live), probes: CheckProbes(corruptPageBeforeVerification: 7, expectGuestOnWrongHost: true))
+    func test4ChecksCanFailACorruptedPageAndTheWrongHostAndLeftovers() throws {
+        let lab = Self.lab
+        let configuration = lab.configuration
+        // After landing, the source's copy of the guest (shut off, "migrated") is started
+        // again, paused: a QEMU process and its tap are left on the source, and the source
+        // is not released. Paused, it sends nothing onto the lab's network.
+        let leftovers: @Sendable () -> @Sendable () -> Void = {
+            var started: Domain?
+            do {
+                let domain = try lab.connect(to: configuration.source).lookupDomain(name: configuration.guestName)
+                try domain.start(paused: true)
+                started = domain
+            } catch {
+                XCTFail("could not start the source's copy of \(configuration.guestName) paused: \(error)")
+            }
+            let domain = started
+            return { try? domain?.destroy() }
+        }
+        let result = try run(parameters(.live), probes: CheckProbes(corruptPageBeforeVerification: 7, expectGuestOnWrongHost: true,
+                                                                    aroundHostChecks: leftovers))
         XCTAssertFalse(result.passed)
+        XCTAssertEqual(check(result, CheckName.sourceReleased)?.passed, false)
+        XCTAssertTrue(check(result, CheckName.sourceReleased)?.evidence.contains("paused") ?? false,
+                      check(result, CheckName.sourceReleased)?.evidence ?? "")
+        let sourceClean = try XCTUnwrap(check(result, CheckName.sourceHostClean))
+        XCTAssertFalse(sourceClean.passed)
+        XCTAssertTrue(sourceClean.evidence.contains("qemu left") && sourceClean.evidence.contains("tap \(configuration.guestTapName) left"),
+                      sourceClean.evidence)
         XCTAssertEqual(check(result, CheckName.memoryIntegrity)?.passed, false)
         XCTAssertTrue(check(result, CheckName.memoryIntegrity)?.evidence.contains("page 7") ?? false)
         XCTAssertGreaterThanOrEqual(result.integrityErrors ?? 0, 1)
         XCTAssertEqual(check(result, CheckName.guestOnDestination)?.passed, false)
         // Everything else still held: the failures are the probes', not the migration's.
         // (landing-intact combines the integrity check with the console and liveness, so it fails with it.)
-        XCTAssertEqual(Set(result.failedChecks.map(\.name)), [CheckName.memoryIntegrity, CheckName.guestOnDestination, CheckName.landingIntact])
+        XCTAssertEqual(Set(result.failedChecks.map(\.name)), [CheckName.memoryIntegrity, CheckName.guestOnDestination, CheckName.landingIntact,
+                                                             CheckName.sourceReleased, CheckName.sourceHostClean])
         XCTAssertTrue(check(result, CheckName.landingIntact)?.evidence.contains("stale pages") ?? false)
     }
 
@@ -152,5 +179,84 @@ final class LabScenarioTests: XCTestCase {
         let tables = try CommandRunner.capture(["ip", "netns", "exec", configuration.destination.namespace, "nft", "list", "tables"],
                                                step: "list nft tables")
         XCTAssertFalse(tables.output.contains("migverify_fault"), "the fault installed over ssh is gone")
+    }
+
+    /// The clean-up checks of a failed migration FAIL on what is left behind: a process
+    /// posing as the guest's QEMU that listens on a migration port and a new interface on the
+    /// destination, and the guest paused on the source. Everything else holds.
+    func test6CleanUpChecksFailOnLeftoversAndAPausedSource() throws {
+        let lab = Self.lab
+        let configuration = lab.configuration
+        let leftovers: @Sendable () -> @Sendable () -> Void = {
+            let undoHost = Self.leaveBehind(in: configuration.destination.namespace, domainName: configuration.guestName,
+                                            port: ScenarioRunner.migrationPorts.lowerBound, interface: "migvprobe0")
+            let guest = try? lab.connect(to: configuration.source).lookupDomain(name: configuration.guestName)
+            do { try guest?.suspend() } catch { XCTFail("could not pause the guest on the source: \(error)") }
+            return {
+                undoHost()
+                try? guest?.resume()
+            }
+        }
+        let result = try run(parameters(.prepareFail), probes: CheckProbes(aroundHostChecks: leftovers))
+        XCTAssertEqual(Set(result.failedChecks.map(\.name)), [CheckName.guestOnSource, CheckName.destinationHostClean, CheckName.migrationPortFree],
+                       "\(result.failedChecks)")
+        let destinationClean = try XCTUnwrap(check(result, CheckName.destinationHostClean))
+        XCTAssertTrue(destinationClean.evidence.contains("qemu left") && destinationClean.evidence.contains("new interfaces left: migvprobe0"),
+                      destinationClean.evidence)
+        XCTAssertTrue(check(result, CheckName.migrationPortFree)?.evidence.contains("listening on \(ScenarioRunner.migrationPorts.lowerBound)") ?? false)
+        XCTAssertTrue(check(result, CheckName.guestOnSource)?.evidence.contains("paused") ?? false,
+                      check(result, CheckName.guestOnSource)?.evidence ?? "")
+    }
+
+    /// `migration-outcome` FAILs a live migration that did not complete: slowed to 8 MiB/s,
+    /// it is aborted by the verifier's 2 s timeout, and the guest stays on the source.
+    func test7MigrationOutcomeFailsALiveMigrationThatWasAborted() throws {
+        var slow = parameters(.live)
+        slow.migration.bandwidthMiBPerSecond = 8
+        slow.timeoutSeconds = 2
+        slow.stallTimeoutSeconds = 2
+        let result = try run(slow)
+        let outcome = try XCTUnwrap(check(result, CheckName.migrationOutcome))
+        XCTAssertFalse(outcome.passed)
+        XCTAssertTrue(outcome.evidence.contains("aborted by the verifier"), outcome.evidence)
+        XCTAssertEqual(check(result, CheckName.guestOnDestination)?.passed, false)
+        XCTAssertEqual(check(result, CheckName.landingIntact)?.passed, false)
+        XCTAssertEqual(result.integrityErrors, 0, "the guest stayed on the source, intact")
+        XCTAssertEqual(try Self.lab.guestLocation()?.host.name, Self.lab.configuration.source.name)
+    }
+
+    /// Starts, in a lab host's namespace, a process posing as QEMU of `domainName` (a copy of
+    /// the static memeater named `qemu-system-x86_64`, `-name guest=NAME,...` as its argv[0])
+    /// that listens on TCP `port`, and adds a tap; returns what removes both.
+    static func leaveBehind(in namespace: String, domainName: String, port: Int, interface: String) -> @Sendable () -> Void {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mlabv-posing-\(getpid())-\(namespace)")
+        let fake = directory.appendingPathComponent("qemu-system-x86_64").path
+        let process = Process()
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try? FileManager.default.removeItem(atPath: fake)
+            try FileManager.default.copyItem(atPath: try XCTUnwrap(MemeaterBinary.find()), toPath: fake)
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["ip", "netns", "exec", namespace, "bash", "-c",
+                                 "exec -a 'qemu-system-x86_64 -name guest=\(domainName),debug-threads=on' \(fake) serve --size-mib 1 --port \(port)"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            try CommandRunner.run(["ip", "netns", "exec", namespace, "ip", "tuntap", "add", "dev", interface, "mode", "tap"], step: "add \(interface)")
+            // Wait for the listener, so that the check cannot race its start.
+            for _ in 0..<100 {
+                let listening = try CommandRunner.capture(["ip", "netns", "exec", namespace, "ss", "-Htln"], step: "ss")
+                if listening.output.contains(":\(port) ") { break }
+                usleep(50_000)
+            }
+        } catch {
+            XCTFail("could not leave things behind in \(namespace): \(error)")
+        }
+        return {
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+            _ = try? CommandRunner.capture(["ip", "netns", "exec", namespace, "ip", "tuntap", "del", "dev", interface, "mode", "tap"], step: "delete \(interface)")
+            try? FileManager.default.removeItem(at: directory)
+        }
     }
 }
