@@ -12,7 +12,7 @@ struct RunCommand: ParsableCommand {
             Without arguments it brings the lab up (idempotent) and runs live, prepare-fail and perform-fail at \
             1024 MiB with memeater dirtying 50 MiB/s, prints the verdict table and stores every run, sample and \
             check in the results database. Exit status: 0 only if every check passed, 1 if a check failed, \
-            2 for bad input or a setup error. More scenarios: abort, dst-already-active, dst-qemu-killed, link-cut \
+            2 for a setup error, 64 for bad input (one line on stderr). More scenarios: abort, dst-already-active, dst-qemu-killed, link-cut \
             (see --scenario); --back migrates the live guest back and checks again. With --source-uri, --dest-uri, \
             --domain and --guest-address it runs against real hosts instead: the guest must already run on the \
             source with `memeater serve` inside, and host-side checks and faults go over ssh. See docs/verifier.md.
