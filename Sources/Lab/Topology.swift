@@ -38,6 +38,11 @@ struct Topology {
 
     /// Creates whatever part of the topology is missing and fixes addresses and link
     /// states; appends a line to `actions` for each thing it created.
+    /// The fixed MAC of host `hostIndex`'s bridge (locally administered, `02:6c:61:62` = "lab").
+    static func bridgeMACAddress(hostIndex: Int) -> String {
+        String(format: "02:6c:61:62:00:%02x", hostIndex + 1)
+    }
+
     /// `net.ipv4.tcp_syn_retries` inside the lab's namespaces.
     static let synRetries = 4
 
@@ -75,12 +80,17 @@ struct Topology {
                 "dev", Self.clientInterfaceName], step: "address the client")
         try ip(["-n", c.clientNamespace, "link", "set", Self.clientInterfaceName, "up"], step: "bring up client interface")
 
-        for host in c.hosts {
+        for (index, host) in c.hosts.enumerated() {
             if !linkExists(c.hostBridgeName, in: host.namespace) {
                 try ip(["-n", host.namespace, "link", "add", c.hostBridgeName, "type", "bridge",
                         "stp_state", "0", "forward_delay", "0"], step: "create bridge on \(host.name)")
                 actions.append("created bridge \(c.hostBridgeName) in \(host.namespace)")
             }
+            // A bridge without a MAC of its own takes its lowest port's, so the guest's tap
+            // (fe:54:00:…, the same on both hosts while a migration runs) could become the
+            // host's MAC, and the other host's bridge would then drop its frames as its own.
+            try ip(["-n", host.namespace, "link", "set", c.hostBridgeName, "address", Self.bridgeMACAddress(hostIndex: index)],
+                   step: "set the bridge MAC of \(host.name)")
             try ip(["-n", host.namespace, "addr", "replace", "\(host.address)/\(c.prefixLength)",
                     "dev", c.hostBridgeName], step: "address \(host.name)")
             try ip(["-n", host.namespace, "link", "set", c.hostBridgeName, "up"], step: "bring up bridge on \(host.name)")

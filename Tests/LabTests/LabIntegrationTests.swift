@@ -121,6 +121,14 @@ final class LabIntegrationTests: XCTestCase {
         XCTAssertTrue(lab.status().isUp)
 
         XCTAssertEqual(try guestStates().mapValues(\.state), ["src": .running], "guest runs on src only after up")
+        // Each host bridge keeps a fixed MAC of its own, whatever ports join: with the guest's
+        // tap attached it must not have taken the tap's (fe:54:…), or the other host's bridge
+        // drops this host's frames as its own while a migration runs.
+        for (index, host) in [source, destination].enumerated() {
+            let link = try CommandRunner.capture(["ip", "-n", host.namespace, "-o", "link", "show", "dev", configuration.hostBridgeName],
+                                                 step: "read the bridge of \(host.name)")
+            XCTAssertTrue(link.output.contains("link/ether 02:6c:61:62:00:0\(index + 1) "), link.output)
+        }
         XCTAssertTrue(lab.ping(), "guest answers ping from the client namespace")
         let image = try XCTUnwrap(report.record.guest?.image)
         let bootID = report.record.guest?.bootID
