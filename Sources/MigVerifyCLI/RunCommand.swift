@@ -192,68 +192,66 @@ struct RunCommand: ParsableCommand {
         return fields[index + 1]
     }
 
-    func plan() throws -> [ScenarioParameters] {
-        let testbed = try testbed()
-        let scenarios = try parsedScenarios()
-        var memorySizes = try memoryMiB.map { try parsedList($0, option: "memory-mib") { Int($0) } } ?? [1024]
-        var memeaterSize: (Int) -> Int = { [memeaterSizeMiB] in memeaterSizeMiB ?? max(16, $0 / 2) }
-        if let remote = testbed as? RemoteHosts {
-            for scenario in scenarios { try remote.validate(scenario) }
-            // The domain and memeater as they are: the defaults of a real-host run.
-            let survey = try remote.survey()
-            if memoryMiB == nil { memorySizes = [survey.memoryMiB] }
-            memeaterSize = { [memeaterSizeMiB] _ in memeaterSizeMiB ?? survey.memeaterSizeMiB }
-        } else {
-            let guest = guest ?? "initramfs"
-            guard ["initramfs", "debian"].contains(guest) else { throw ValidationError("--guest must be initramfs or debian, not \(guest)") }
-            _ = try EmulatorChoice(name: emulator ?? "default")
-        }
-        guard repeatCount >= 1 else { throw ValidationError("--repeat must be at least 1, not \(repeatCount)") }
-        let migration = MigrationOptions(
-            mode: direct ? .direct : .peerToPeer, bandwidthMiBPerSecond: bandwidthMiBPerSecond,
-            qemuMaxDowntimeMilliseconds: qemuMaxDowntimeMilliseconds, autoConverge: autoConverge, postCopy: postcopy,
-            parallelConnections: parallelConnections,
-            compressionMethods: compression.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? [])
-        let remote = testbed is RemoteHosts
-        let template = ScenarioParameters(
-            scenario: .live, memoryMiB: 1024, memeaterSizeMiB: 512, dirtyRateMiBPerSecond: 50,
-            guestKind: remote ? "existing" : guest ?? "initramfs", emulator: remote ? "existing" : emulator ?? "default",
-            endpoints: testbed.endpoints, migration: migration, timeoutSeconds: timeoutSeconds,
-            stallTimeoutSeconds: stallTimeoutSeconds, requireZeroLoss: requireZeroLoss,
-            maxPingDowntimeMilliseconds: maxDowntimeMilliseconds, pingIntervalMicroseconds: pingIntervalMicroseconds,
-            roundTrip: back)
-        if back, !scenarios.contains(.live) {
-            throw ValidationError("--back (round trip) only applies to the live scenario, and --scenario has no live")
-        }
-        let runs = try expandRuns(scenarios: scenarios, memorySizesMiB: memorySizes,
-                                  dirtyRatesMiBPerSecond: parsedList(dirtyRateMiBPerSecond, option: "dirty-rate-mib-per-second") { Double($0) },
-                                  template: template, memeaterSizeMiB: memeaterSize, repeatCount: repeatCount)
-        return runs
-    }
-
-    func validate() throws {
+    /// The testbed and the runs the options ask for, checked before anything starts: bad
+    /// input (also an unreachable URI, an unknown domain, more memory than the host has) is a
+    /// `ValidationError`, one line and exit 64. Real hosts are surveyed here, once.
+    func plan() throws -> (testbed: any Testbed, runs: [ScenarioParameters]) {
         do {
-            let runs = try plan()
+            let testbed = try testbed()
+            let scenarios = try parsedScenarios()
+            var memorySizes = try memoryMiB.map { try parsedList($0, option: "memory-mib") { Int($0) } } ?? [1024]
+            var memeaterSize: (Int) -> Int = { [memeaterSizeMiB] in memeaterSizeMiB ?? max(16, $0 / 2) }
+            if let remote = testbed as? RemoteHosts {
+                for scenario in scenarios { try remote.validate(scenario) }
+                // The domain and memeater as they are: the defaults of a real-host run.
+                let survey = try remote.survey()
+                if memoryMiB == nil { memorySizes = [survey.memoryMiB] }
+                memeaterSize = { [memeaterSizeMiB] _ in memeaterSizeMiB ?? survey.memeaterSizeMiB }
+            } else {
+                let guest = guest ?? "initramfs"
+                guard ["initramfs", "debian"].contains(guest) else { throw ValidationError("--guest must be initramfs or debian, not \(guest)") }
+                _ = try EmulatorChoice(name: emulator ?? "default")
+            }
+            guard repeatCount >= 1 else { throw ValidationError("--repeat must be at least 1, not \(repeatCount)") }
+            let migration = MigrationOptions(
+                mode: direct ? .direct : .peerToPeer, bandwidthMiBPerSecond: bandwidthMiBPerSecond,
+                qemuMaxDowntimeMilliseconds: qemuMaxDowntimeMilliseconds, autoConverge: autoConverge, postCopy: postcopy,
+                parallelConnections: parallelConnections,
+                compressionMethods: compression.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? [])
+            let remote = testbed is RemoteHosts
+            let template = ScenarioParameters(
+                scenario: .live, memoryMiB: 1024, memeaterSizeMiB: 512, dirtyRateMiBPerSecond: 50,
+                guestKind: remote ? "existing" : guest ?? "initramfs", emulator: remote ? "existing" : emulator ?? "default",
+                endpoints: testbed.endpoints, migration: migration, timeoutSeconds: timeoutSeconds,
+                stallTimeoutSeconds: stallTimeoutSeconds, requireZeroLoss: requireZeroLoss,
+                maxPingDowntimeMilliseconds: maxDowntimeMilliseconds, pingIntervalMicroseconds: pingIntervalMicroseconds,
+                roundTrip: back)
+            if back, !scenarios.contains(.live) {
+                throw ValidationError("--back (round trip) only applies to the live scenario, and --scenario has no live")
+            }
+            let runs = try expandRuns(scenarios: scenarios, memorySizesMiB: memorySizes,
+                                      dirtyRatesMiBPerSecond: parsedList(dirtyRateMiBPerSecond, option: "dirty-rate-mib-per-second") { Double($0) },
+                                      template: template, memeaterSizeMiB: memeaterSize, repeatCount: repeatCount)
             if !realHosts, let available = hostAvailableMemoryMiB(), let largest = runs.map(\.memoryMiB).max() {
                 let running = lab.currentRecord()?.guest?.memoryMiB ?? 0
                 try checkMemoryFits(requestedMiB: largest, availableMiB: available + running)
             }
+            return (testbed, runs)
         } catch let error as VerifierError {
             throw ValidationError(error.description)
         }
     }
 
     func run() throws {
-        let runs: [ScenarioParameters]
+        let (testbed, runs) = try plan()
         let store: ResultsStore
         let runner: ScenarioRunner
         let interactive = isatty(STDERR_FILENO) == 1
         let printer = ProgressPrinter(interactive: interactive)
         do {
-            runs = try plan()
             guard getuid() == 0 else { throw VerifierError.environment("migverify run needs root (the lab: namespaces, libvirt daemons; pingmon: raw sockets and capture)") }
             store = try ResultsStore(path: database)
-            runner = try ScenarioRunner(testbed: try testbed(), store: store) { line in
+            runner = try ScenarioRunner(testbed: testbed, store: store) { line in
                 printer.show(line)
             }
         } catch let error as VerifierError {

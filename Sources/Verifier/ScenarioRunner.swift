@@ -61,11 +61,6 @@ public final class ScenarioRunner: Sendable {
         }
     }
 
-    /// Opens a libvirt connection from the testbed's client side.
-    func openConnection(_ uri: String) throws(VerifierError) -> Connection {
-        try testbed.connect(uri)
-    }
-
     // MARK: running
 
     /// Runs one scenario and returns its result; setup failures become a failed `setup`
@@ -139,17 +134,18 @@ public final class ScenarioRunner: Sendable {
             actions = try testbed.prepareGuest(parameters, progress: progress)
         }
         let endpoints = parameters.endpoints
-        let source = try openConnection(endpoints.sourceURI)
-        var destination = try openConnection(endpoints.destinationURI)
+        let source = try testbed.connect(endpoints.sourceURI)
+        var destination = try testbed.connect(endpoints.destinationURI)
         let domain: Domain
         let libvirtVersion: String
         let qemuVersion: String
+        let emulatorVersion = testbed.emulatorVersion
         let accel: String
         let domainXML: String
         do {
             domain = try source.lookupDomain(name: endpoints.domainName)
             libvirtVersion = try source.libvirtVersion().description
-            qemuVersion = try testbed.emulatorVersion?.version ?? source.hypervisorVersion().description
+            qemuVersion = try emulatorVersion?.version ?? source.hypervisorVersion().description
             domainXML = try domain.xmlDescription()
             accel = domainXML.contains("type='kvm'") ? "kvm" : "tcg"
         } catch {
@@ -157,7 +153,7 @@ public final class ScenarioRunner: Sendable {
         }
         var result = ScenarioResult(parameters: parameters, accel: accel, qemuVersion: qemuVersion,
                                     libvirtVersion: libvirtVersion, startedAt: startedAt)
-        result.figureSources["qemuVersion"] = testbed.emulatorVersion?.source ?? "virConnectGetVersion on the source"
+        result.figureSources["qemuVersion"] = emulatorVersion?.source ?? "virConnectGetVersion on the source"
         result.figureSources["accel"] = "the domain XML on the source (type='kvm' or 'qemu')"
         result.figureSources["libvirtVersion"] = "virConnectGetLibVersion on the source daemon"
         if !actions.isEmpty { result.notes.append("setup: " + actions.joined(separator: "; ")) }
@@ -223,7 +219,7 @@ public final class ScenarioRunner: Sendable {
         var options = parameters.migration
         var midStreamFault: MidStreamFault?
         let linkCut = Mutex<(fault: LinkCutFault, atNanoseconds: UInt64, restoredAtNanoseconds: UInt64?)?>(nil)
-        var occupant: (domain: Domain, before: OccupantSnapshot, inspector: HostInspector)?
+        var occupant: (domain: Domain, before: OccupantSnapshot)?
         switch parameters.scenario {
         case .prepareFail: migrationURI = Self.bogusMigrationURI
         case .performFail:
@@ -258,9 +254,7 @@ public final class ScenarioRunner: Sendable {
                 }
             }
         case .dstAlreadyActive:
-            let inspector = try shell(destinationHost, for: parameters.scenario)
-            let started = try startOccupant(destination: destination, inspector: inspector)
-            occupant = (started.domain, started.before, inspector)
+            occupant = try startOccupant(destination: destination, inspector: try shell(destinationHost, for: parameters.scenario))
         case .live: break
         }
         defer {
@@ -330,7 +324,7 @@ public final class ScenarioRunner: Sendable {
             // client keepalive closes it (virConnectIsAlive may not know yet). Look at dst
             // through a fresh one.
             result.notes.append("the verifier's connection to \(endpoints.destinationURI) \(destination.isAlive() ? "crossed the cut link" : "was closed during the migration"); a fresh one is used for the checks")
-            destination = try openConnection(endpoints.destinationURI)
+            destination = try testbed.connect(endpoints.destinationURI)
         }
         if let installed = fault {
             let dropped = installed.droppedPackets()
@@ -397,7 +391,8 @@ public final class ScenarioRunner: Sendable {
                                       interfacesBefore: destinationInterfacesBefore)
             })
             result.add(checkUntilClean(seconds: cleanSeconds) { migrationPortFreeCheck(host: destinationHost) })
-            if let occupantDomain = occupant?.domain, let before = occupant?.before, let inspector = occupant?.inspector {
+            // dst-already-active had a shell on the destination to start its occupant.
+            if let occupantDomain = occupant?.domain, let before = occupant?.before, let inspector = destinationHost {
                 if probes.suspendDestinationOccupant {
                     do {
                         try occupantDomain.suspend()
