@@ -139,6 +139,25 @@ public final class MemeaterClient: Sendable {
         return stats
     }
 
+    /// `set-rate`: memeater's target rate of unique pages, in MiB/s (0: unlimited).
+    public func setRate(mibPerSecond: Double) throws(VerifierError) {
+        _ = try send(ControlRequest(command: "set-rate", mibPerSecond: mibPerSecond))
+    }
+
+    /// `pause`: the workers stop dirtying (the region keeps its contents).
+    public func pause() throws(VerifierError) { _ = try send(ControlRequest(command: "pause")) }
+
+    /// `resume`: the workers dirty again at the set rate.
+    public func resume() throws(VerifierError) { _ = try send(ControlRequest(command: "resume")) }
+
+    /// `reset-stall`: the largest loop gap seen so far starts again from 0.
+    public func resetStall() throws(VerifierError) { _ = try send(ControlRequest(command: "reset-stall")) }
+
+    /// `corrupt-page`: memeater spoils one page (fault injection for the integrity check's tests).
+    public func corruptPage(_ page: Int) throws(VerifierError) {
+        _ = try send(ControlRequest(command: "corrupt-page", page: page))
+    }
+
     /// `verify-all`: every page checked.
     public func verifyAll() throws(VerifierError) -> VerificationReport {
         guard let report = try send(ControlRequest(command: "verify-all")).verification else {
