@@ -58,6 +58,12 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Run every scenario again even when the database has a completed run with the same parameters.")
     var fresh = false
 
+    @Flag(help: "Run again the scenarios whose latest completed run in the database failed a check; reuse those that passed.")
+    var retryFailed = false
+
+    @Option(help: "The journal of installed faults: what an interrupted run left (a firewall rule, a stand-in domain, a cut link) is removed from the hosts at the next start.")
+    var faultJournal = FaultJournal.defaultPath
+
     @Flag(name: .customLong("back"), help: "live: after landing, migrate back to the source and check the second landing too (checks prefixed back-).")
     var back = false
 
@@ -202,7 +208,9 @@ struct RunCommand: ParsableCommand {
             var memorySizes = try memoryMiB.map { try parsedList($0, option: "memory-mib") { Int($0) } } ?? [1024]
             var memeaterSize: (Int) -> Int = { [memeaterSizeMiB] in memeaterSizeMiB ?? max(16, $0 / 2) }
             if let remote = testbed as? RemoteHosts {
-                for scenario in scenarios { try remote.validate(scenario) }
+                for scenario in scenarios {
+                    if let refusal = FaultCatalog.refusal(scenario, on: remote) { throw ValidationError(refusal) }
+                }
                 // The domain and memeater as they are: the defaults of a real-host run.
                 let survey = try remote.survey()
                 if memoryMiB == nil { memorySizes = [survey.memoryMiB] }
@@ -246,24 +254,28 @@ struct RunCommand: ParsableCommand {
         let (testbed, runs) = try plan()
         let store: ResultsStore
         let runner: ScenarioRunner
-        let interactive = isatty(STDERR_FILENO) == 1
-        let printer = ProgressPrinter(interactive: interactive)
+        let printer = ProgressPrinter(interactive: isatty(STDERR_FILENO) == 1)
+        let interruption = Interruption.shared
+        let journal = FaultJournal(path: faultJournal)
         do {
             guard getuid() == 0 else { throw VerifierError.environment("migverify run needs root (the lab: namespaces, libvirt daemons; pingmon: raw sockets and capture)") }
-            store = try ResultsStore(path: database)
-            runner = try ScenarioRunner(testbed: testbed, store: store) { line in
-                printer.show(line)
+            interruption.install { signal, count in
+                printer.step(count == 1 ? "\(signalName(signal)): aborting the migration, removing the fault and recording the run as interrupted"
+                                 : "\(signalName(signal)) again: still cleaning up (a blocked migration call can take until the kernel's TCP connect timeout)")
             }
+            store = try ResultsStore(path: database)
+            runner = try ScenarioRunner(testbed: testbed, recorder: FanOutRecorder([StoreRecorder(store: store), printer]),
+                                        journal: journal, interruption: interruption)
         } catch let error as VerifierError {
             FileHandle.standardError.write(Data("migverify run: error: \(error.description)\n".utf8))
             throw ExitCode(2)
         }
+        for line in journal.removeLeftovers(connect: { uri in try testbed.connect(uri) }) { printer.step(line) }
         var results: [ScenarioResult] = []
         for parameters in runs {
-            if !fresh, let done = try? store.completedRun(matching: parameters), var previous = done.result {
-                previous.reusedFromRunID = done.id
-                printer.finish("skipping \(parameters.label): completed in run #\(done.id) of \(database) at \(iso8601Text(done.startedAt)) with the same parameters (--fresh runs it again)")
-                results.append(previous)
+            if let reused = reusable(parameters, store: store) {
+                printer.finish(reused.line)
+                results.append(reused.result)
                 continue
             }
             let result = runner.run(parameters)
@@ -271,8 +283,13 @@ struct RunCommand: ParsableCommand {
             let details = ReportWriter.details(result)
             if !details.isEmpty { print(details) }
             results.append(result)
-            if let setup = result.checks.first(where: { $0.name == "setup" }), runs.count == 1 || results.count == 1,
-               result.checks.count == 1 {
+            if let signal = interruption.signal {
+                FileHandle.standardError.write(Data("migverify run: \(signalName(signal)): run #\(result.runID.map(String.init) ?? "-") recorded as interrupted; its fault was removed\n".utf8))
+                try writeFiles(results)
+                throw ExitCode(Interruption.exitStatus(for: signal))
+            }
+            if result.status == .setupFailed, let setup = result.checks.first(where: { $0.name == CheckName.setup }),
+               runs.count == 1 || results.count == 1 {
                 // The very first run could not even start: nothing else will either.
                 FileHandle.standardError.write(Data("migverify run: error: \(setup.evidence)\n".utf8))
                 try writeFiles(results)
@@ -286,6 +303,19 @@ struct RunCommand: ParsableCommand {
         if !results.allSatisfy(\.passed) { throw ExitCode(1) }
     }
 
+    /// The stored result that stands for `parameters`, with the line that says which run is
+    /// reused and why; `nil` when the run must be made (`--fresh`, no completed run, or
+    /// `--retry-failed` and it failed). Setup failures and interrupted runs are never results.
+    func reusable(_ parameters: ScenarioParameters, store: ResultsStore) -> (result: ScenarioResult, line: String)? {
+        guard !fresh, let done = try? store.completedRun(matching: parameters), var previous = done.result,
+              previous.status == .completed, !previous.checks.contains(where: { $0.name == CheckName.setup }) else { return nil }
+        if retryFailed, !previous.passed { return nil }
+        previous.reusedFromRunID = done.id
+        let verdict = previous.passed ? "it passed" : "it failed \(previous.failedChecks.map(\.name).joined(separator: ", "))"
+        let rerun = previous.passed ? "--fresh runs it again" : "--retry-failed or --fresh runs it again"
+        return (previous, "reusing run #\(done.id) for \(parameters.label): completed at \(iso8601Text(done.finishedAt ?? done.startedAt)) with the same parameters and \(verdict) (\(rerun))")
+    }
+
     func writeFiles(_ results: [ScenarioResult]) throws {
         do {
             if let json { try ReportWriter.json(results).write(to: URL(fileURLWithPath: json)) }
@@ -297,9 +327,9 @@ struct RunCommand: ParsableCommand {
     }
 }
 
-/// Shows progress: job-stats lines overwrite each other on a terminal; elsewhere one line
-/// per second at most.
-final class ProgressPrinter: @unchecked Sendable {
+/// Shows a run's progress on the terminal: steps as lines, job-stats readings as one line
+/// that overwrites itself on a terminal (elsewhere at most one per second).
+final class ProgressPrinter: RunRecorder, @unchecked Sendable {
     private let lock = NSLock()
     private let interactive: Bool
     private var lastPrinted = Date.distantPast
@@ -307,17 +337,35 @@ final class ProgressPrinter: @unchecked Sendable {
 
     init(interactive: Bool) { self.interactive = interactive }
 
-    func show(_ line: String) {
+    func begin(_ parameters: ScenarioParameters, clock: RunClock) {}
+    func finish(_ result: inout ScenarioResult) {}
+
+    func record(_ record: RunRecord) {
+        switch record {
+        case .step(let line): step(line)
+        case .jobSample(let sample, let start): sampleLine(sample.progressLine(sinceMilliseconds: start))
+        case .pingSample, .event, .memeater: break
+        }
+    }
+
+    /// A step, on a line of its own.
+    func step(_ line: String) {
         lock.lock(); defer { lock.unlock() }
-        let isSample = line.hasPrefix("  ")
-        if interactive && isSample {
-            FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
+        lastPrinted = Date()
+        FileHandle.standardError.write(Data(((lineOpen ? "\n" : "") + line + "\n").utf8))
+        lineOpen = false
+    }
+
+    private func sampleLine(_ line: String) {
+        lock.lock(); defer { lock.unlock() }
+        if interactive {
+            FileHandle.standardError.write(Data("\r\u{1B}[K  \(line)".utf8))
             lineOpen = true
             return
         }
-        if isSample && Date().timeIntervalSince(lastPrinted) < 1 { return }
+        if Date().timeIntervalSince(lastPrinted) < 1 { return }
         lastPrinted = Date()
-        FileHandle.standardError.write(Data(((lineOpen ? "\n" : "") + line + "\n").utf8))
+        FileHandle.standardError.write(Data(((lineOpen ? "\n" : "") + "  " + line + "\n").utf8))
         lineOpen = false
     }
 

@@ -5,7 +5,7 @@ import Lab
 /// listening ports, console) and to inject faults (firewall rule, killed QEMU).
 ///
 /// The same shell scripts run in every case, so the lab exercises exactly what real hosts run.
-public enum HostAccess: Sendable, Equatable, CustomStringConvertible {
+public enum HostAccess: Sendable, Equatable, Codable, CustomStringConvertible {
     /// Inside a lab host's network namespace (`ip netns exec NAME sh -c ...`).
     case namespace(String)
     /// Over ssh: a real host, usually taken from a `qemu+ssh://` URI.
@@ -46,7 +46,7 @@ public enum HostAccess: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Where and how to ssh to a host.
-public struct SSHDestination: Sendable, Equatable, CustomStringConvertible {
+public struct SSHDestination: Sendable, Equatable, Codable, CustomStringConvertible {
     /// Login name (`nil`: ssh's default).
     public var user: String?
     /// Host name or address.
@@ -132,11 +132,12 @@ public struct HostInspector: Sendable {
         }
     }
 
-    /// The script listing `PID COMMAND` of every QEMU process in the shell's own network
+    /// The script listing `PID COMMAND [incoming]` of every QEMU process in the shell's own network
     /// namespace whose command line names domain `domainName` (`-name guest=NAME,...`). The
     /// namespace filter matters on the lab, where all hosts share one process table; on a
     /// real host QEMU runs in the host's namespace. A process whose namespace cannot be
     /// read prints `unreadable PID`, so that a missing permission never looks like "clean".
+    /// `incoming` marks a QEMU started to receive a migration (`-incoming` on its command line).
     static func qemuProcessScript(domainName: String) -> String {
         """
             name=\(shellQuoted(domainName))
@@ -145,7 +146,8 @@ public struct HostInspector: Sendable {
               case "$(cat "$d/comm" 2>/dev/null)" in qemu-system*) ;; *) continue ;; esac
               tr '\\000' ' ' < "$d/cmdline" 2>/dev/null | grep -qF -e "guest=$name," -e "guest=$name " || continue
               ns=$(readlink "$d/ns/net" 2>/dev/null) || { echo "unreadable ${d#/proc/}"; continue; }
-              [ "$ns" = "$me" ] && echo "${d#/proc/} $(cat "$d/comm")"
+              incoming=; tr '\\000' ' ' < "$d/cmdline" 2>/dev/null | grep -qF -e " -incoming " && incoming=" incoming"
+              [ "$ns" = "$me" ] && echo "${d#/proc/} $(cat "$d/comm")$incoming"
             done
             true
             """
@@ -166,19 +168,32 @@ public struct HostInspector: Sendable {
         try qemuProcesses(domainName: domainName).compactMap { $0.split(separator: " ").first.flatMap { Int32($0) } }
     }
 
-    /// Kills (SIGKILL) every QEMU process of `domainName` on the host — the dst-qemu-killed
-    /// fault. Returns one line: which PIDs were killed and whether they are gone.
+    /// PIDs of the QEMU processes of domain `domainName` on the host that were started to
+    /// receive a migration (`-incoming`).
+    public func incomingQEMUProcessIDs(domainName: String) throws(VerifierError) -> [Int32] {
+        try qemuProcesses(domainName: domainName).filter { $0.hasSuffix(" incoming") }
+            .compactMap { $0.split(separator: " ").first.flatMap { Int32($0) } }
+    }
+
+    /// Sends SIGKILL to `processIDs` on the host and waits up to 5 s for them to go; returns
+    /// those still alive.
+    public func kill(processIDs: [Int32]) throws(VerifierError) -> [Int32] {
+        guard !processIDs.isEmpty else { return [] }
+        let list = processIDs.map(String.init).joined(separator: " ")
+        let script = "kill -9 \(list); i=0; while [ $i -lt 50 ]; do left=; for p in \(list); do [ -d /proc/$p ] && left=\"$left $p\"; done; "
+            + "[ -z \"$left\" ] && break; sleep 0.1; i=$((i+1)); done; echo $left"
+        return try run(script, step: "kill qemu \(list)").split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    /// Kills (SIGKILL) every QEMU process of `domainName` on the host. Returns one line:
+    /// which PIDs were killed and whether they are gone.
     public func killQEMU(domainName: String) -> String {
         do {
             let pids = try qemuProcessIDs(domainName: domainName)
             guard !pids.isEmpty else { return "no qemu process for \(domainName) found on \(hostName) to kill" }
-            let list = pids.map(String.init).joined(separator: " ")
-            // Wait up to 5 s for them to go; print those still there.
-            let script = "kill -9 \(list); i=0; while [ $i -lt 50 ]; do left=; for p in \(list); do [ -d /proc/$p ] && left=\"$left $p\"; done; "
-                + "[ -z \"$left\" ] && break; sleep 0.1; i=$((i+1)); done; echo $left"
-            let left = try run(script, step: "kill qemu \(list)").trimmingCharacters(in: .whitespacesAndNewlines)
+            let left = try kill(processIDs: pids)
             return "SIGKILL sent to qemu \(pids.map(String.init).joined(separator: ", ")) on \(hostName)"
-                + (left.isEmpty ? "; gone" : "; still alive after 5 s: \(left)")
+                + (left.isEmpty ? "; gone" : "; still alive after 5 s: \(left.map(String.init).joined(separator: " "))")
         } catch {
             return "could not kill the qemu of \(domainName) on \(hostName): \(error.description)"
         }
@@ -232,7 +247,9 @@ public struct PortDropFault: Sendable {
     /// The dropped destination ports.
     public let ports: ClosedRange<Int>
     /// The nftables table that holds the rule (only this table is ever touched).
-    public let table = "migverify_fault"
+    public static let tableName = "migverify_fault"
+    /// The same, per rule.
+    public var table: String { Self.tableName }
 
     /// The nft script that installs the rule.
     public var script: String {

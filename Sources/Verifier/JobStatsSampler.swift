@@ -22,9 +22,10 @@ extension JobSample {
                   autoConvergeThrottlePercent: stats.autoConvergeThrottlePercent)
     }
 
-    /// The live progress line: phase, % transferred, remaining, dirty rate, iteration.
-    public var progressLine: String {
-        var parts = [String(format: "%6.1f s", offsetMilliseconds / 1000)]
+    /// The live progress line: seconds since `startMilliseconds` (the migration call's start
+    /// on the run clock), phase, % transferred, remaining, dirty rate, iteration.
+    public func progressLine(sinceMilliseconds startMilliseconds: Double = 0) -> String {
+        var parts = [String(format: "%6.1f s", (offsetMilliseconds - startMilliseconds) / 1000)]
         let phase: String
         switch jobType {
         case "none": phase = "no job"

@@ -173,12 +173,11 @@ public final class PingMonitorRun: Sendable {
     private let session: PingSession
     private let stopFlag = StopFlag()
     private let samplerDone = DispatchSemaphore(value: 0)
-    private let startNanoseconds: UInt64
 
     /// Starts probing `target` every `intervalMicroseconds` from `interface`; `onSample`
-    /// gets the live status every `sampleIntervalMilliseconds`.
+    /// gets the live status every `sampleIntervalMilliseconds`, stamped on `clock`.
     public init(namespace: String?, target: String, interface: String, intervalMicroseconds: Int,
-                sampleIntervalMilliseconds: Double = 100,
+                sampleIntervalMilliseconds: Double = 100, clock: RunClock = RunClock(),
                 onSample: @escaping @Sendable (PingSample) -> Void) throws(VerifierError) {
         let step = "start pingmon against \(target) on \(interface)"
         do {
@@ -194,9 +193,7 @@ public final class PingMonitorRun: Sendable {
         } catch {
             throw VerifierError.wrap(error, step: step)
         }
-        startNanoseconds = monotonicNanoseconds()
         let session = self.session
-        let origin = startNanoseconds
         let stop = stopFlag
         let done = samplerDone
         let interval = UInt32(max(10, sampleIntervalMilliseconds) * 1000)
@@ -204,7 +201,7 @@ public final class PingMonitorRun: Sendable {
             while !stop.isSet {
                 usleep(interval)
                 let status = session.status()
-                onSample(PingSample(offsetMilliseconds: Double(monotonicNanoseconds() - origin) / 1e6,
+                onSample(PingSample(offsetMilliseconds: clock.milliseconds(),
                                     probesSent: status.probesSent, repliesReceived: status.repliesReceived, lost: status.lost,
                                     currentGapMilliseconds: status.currentGapMilliseconds,
                                     longestGapMilliseconds: status.longestGapMilliseconds))

@@ -100,6 +100,8 @@ public enum MigrationEnding: Sendable, Equatable {
 /// What the driver saw of one migration.
 public struct MigrationOutcome: Sendable {
     public var ending: MigrationEnding
+    /// When the migration call started, ms on the run clock.
+    public var startedAtMilliseconds: Double = 0
     /// Wall time of the migration call by the verifier's monotonic clock, ms (until the
     /// call returned, or until the driver gave up waiting).
     public var wallMilliseconds: Double
@@ -107,13 +109,13 @@ public struct MigrationOutcome: Sendable {
     public var samples: [JobSample]
     /// Job-stats reads that failed (normal just before the job starts and after it ends).
     public var failedSampleReads: Int
-    /// When the verifier aborted, ms after start.
+    /// When the verifier aborted, ms on the run clock.
     public var abortedAtMilliseconds: Double?
-    /// When the driver switched to post-copy, ms after start.
+    /// When the driver switched to post-copy, ms on the run clock.
     public var postCopyStartedAtMilliseconds: Double?
     /// What happened when the abort did not take effect at once (``MigrationDriver/onAbortStuck``).
     public var abortNote: String? = nil
-    /// When the mid-stream fault (``MigrationDriver/midStreamFault``) was injected, ms after start.
+    /// When the mid-stream fault (``MigrationDriver/midStreamFault``) was injected, ms on the run clock.
     public var faultInjectedAtMilliseconds: Double? = nil
     /// What the mid-stream fault's action reported (or why it was never injected).
     public var faultNote: String? = nil
@@ -158,6 +160,9 @@ public struct MigrationDriver: Sendable {
     public var onAbortStuck: (@Sendable () -> String)?
     /// A fault to inject once the job is transferring (abort, link cut, killed QEMU).
     public var midStreamFault: MidStreamFault?
+    /// Asked every 50 ms while the job runs: a reason (e.g. "interrupted by SIGINT") aborts
+    /// the job like a timeout does.
+    public var interruption: (@Sendable () -> String?)?
 
     /// Creates a driver.
     public init(timeoutSeconds: Double, stallTimeoutSeconds: Double, sampleIntervalMilliseconds: Double = 100,
@@ -172,8 +177,10 @@ public struct MigrationDriver: Sendable {
         self.switchToPostCopy = switchToPostCopy
     }
 
-    /// Runs `job` to its end. `onSample` gets every job-stats sample (on the sampler thread).
-    public func run(_ job: any MigrationJob, onSample: @escaping @Sendable (JobSample) -> Void = { _ in }) -> MigrationOutcome {
+    /// Runs `job` to its end. `onSample` gets every job-stats sample (on the sampler thread);
+    /// samples and moments are stamped on `clock`.
+    public func run(_ job: any MigrationJob, clock: RunClock = RunClock(),
+                    onSample: @escaping @Sendable (JobSample) -> Void = { _ in }) -> MigrationOutcome {
         let origin = monotonicNanoseconds()
         let callResult = Mutex<Result<Void, any Error>?>(nil)
         let callDone = DispatchSemaphore(value: 0)
@@ -202,9 +209,10 @@ public struct MigrationDriver: Sendable {
         thread.name = "migverify-migrate"
         thread.stackSize = 4 << 20
         thread.start()
-        sampler.start(originNanoseconds: origin)
+        sampler.start(originNanoseconds: clock.originNanoseconds)
 
         func elapsedMilliseconds() -> Double { Double(monotonicNanoseconds() - origin) / 1e6 }
+        func clockNow() -> Double { clock.milliseconds() }
         var abortReason: String?
         var abortError: String?
         var abortedAt: Double?
@@ -213,14 +221,16 @@ public struct MigrationDriver: Sendable {
         while callDone.wait(timeout: .now() + .milliseconds(50)) == .timedOut {
             if let fault = midStreamFault, faultAt == nil,
                largestProcessedBytes.withLock({ $0 }) >= fault.afterProcessedBytes {
-                faultAt = elapsedMilliseconds()
+                faultAt = clockNow()
                 faultNote = fault.inject(job)
             }
             let now = monotonicNanoseconds()
             let elapsedSeconds = Double(now - origin) / 1e9
             let lastProgress = sampler.lastProgressNanoseconds ?? origin
             let idleSeconds = Double(now - max(lastProgress, origin)) / 1e9
-            if elapsedSeconds >= timeoutSeconds {
+            if let reason = interruption?() {
+                abortReason = reason
+            } else if elapsedSeconds >= timeoutSeconds {
                 abortReason = "still running after the \(formatNumber(timeoutSeconds)) s timeout: it did not converge"
             } else if idleSeconds >= stallTimeoutSeconds {
                 abortReason = sampler.lastProgressNanoseconds == nil
@@ -228,20 +238,18 @@ public struct MigrationDriver: Sendable {
                     : "transferred bytes did not grow for \(formatNumber(stallTimeoutSeconds)) s (stalled)"
             }
             if abortReason != nil {
-                abortedAt = elapsedMilliseconds()
+                abortedAt = clockNow()
                 do { try job.abort() } catch { abortError = "\(error)" }
                 break
             }
         }
         var hung = false
-        var stuckNote: String?
+        var stuck: (afterSeconds: Double, atMilliseconds: Double, action: String)?
         if abortReason != nil {
             var remaining = abortGraceSeconds
             if let stuckAfter = abortStuckAfterSeconds, let onAbortStuck, stuckAfter < abortGraceSeconds {
                 if callDone.wait(timeout: .now() + stuckAfter) == .timedOut {
-                    let at = elapsedMilliseconds()
-                    let line = onAbortStuck()
-                    stuckNote = "the call had not returned \(formatNumber(stuckAfter)) s after the abort; at \(formatNumber(at)) ms: \(line); it returned at "
+                    stuck = (stuckAfter, clockNow(), onAbortStuck())
                     remaining -= stuckAfter
                     hung = callDone.wait(timeout: .now() + remaining) == .timedOut
                 }
@@ -276,9 +284,13 @@ public struct MigrationDriver: Sendable {
                 ending = .failed(message: Self.message(error), kind: (error as? LibvirtError)?.kind)
             }
         }
-        return MigrationOutcome(ending: ending, wallMilliseconds: wall, samples: samples, failedSampleReads: failedReads,
-                                abortedAtMilliseconds: abortedAt, postCopyStartedAtMilliseconds: postCopyAt.withLock { $0 },
-                                abortNote: stuckNote.map { hung ? $0.replacingOccurrences(of: "; it returned at ", with: "; it still had not returned") : $0 + "\(formatNumber(wall)) ms" },
+        let abortNote = stuck.map { stuck in
+            "the call had not returned \(formatNumber(stuck.afterSeconds)) s after the abort; at \(formatNumber(stuck.atMilliseconds)) ms: \(stuck.action); "
+                + (hung ? "it still had not returned" : "it returned at \(formatNumber(clockNow())) ms")
+        }
+        return MigrationOutcome(ending: ending, startedAtMilliseconds: clock.milliseconds(at: origin), wallMilliseconds: wall,
+                                samples: samples, failedSampleReads: failedReads, abortedAtMilliseconds: abortedAt,
+                                postCopyStartedAtMilliseconds: postCopyAt.withLock { $0 }, abortNote: abortNote,
                                 faultInjectedAtMilliseconds: faultAt, faultNote: faultNote)
     }
 

@@ -55,8 +55,28 @@ public enum CheckName {
     /// live: the landing judged on three signals together — memeater's integrity check,
     /// the console (panic, Oops, BUG), and whether the guest still answers at the end.
     public static let landingIntact = "landing-intact"
-    /// A fault the verifier injected was removed afterwards (link restored).
+    /// A fault the verifier injected was removed afterwards (rule deleted, link restored,
+    /// stand-in domain destroyed).
     public static let faultRemoved = "fault-removed"
+    /// failure scenarios: the scenario's fault acted while the job ran, and the migration
+    /// failed with the error that fault causes (not for another reason).
+    public static let faultActed = "fault-acted"
+    /// Every record of the run reached the results database.
+    public static let resultsStored = "results-stored"
+    /// The run could not be set up (the error says why); never reused.
+    public static let setup = "setup"
+    /// SIGINT or SIGTERM stopped the run; never reused.
+    public static let interrupted = "interrupted"
+}
+
+/// How a run ended: only a completed run is a result that a later run may reuse.
+public enum RunStatus: String, Codable, Sendable, Equatable {
+    /// Every step ran and the checks were made (they may have failed).
+    case completed
+    /// The run could not be set up: no result.
+    case setupFailed = "setup-failed"
+    /// SIGINT/SIGTERM (or a crash) stopped it: no result.
+    case interrupted
 }
 
 /// A figure measured two ways, side by side (e.g. downtime from ping and from libvirt).
@@ -113,9 +133,14 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
     public var libvirtVersion: String
 
     // MARK: context
+    /// How the run ended (`completed`, `setup-failed`, `interrupted`).
+    public var status: RunStatus
+    /// What the scenario's fault did (failure scenarios).
+    public var fault: FaultEvidence?
     /// The parameters of the run.
     public var parameters: ScenarioParameters
-    /// When the run started and finished.
+    /// When the run started and finished; every offset of its samples and events is in ms
+    /// since `startedAt` on one monotonic clock.
     public var startedAt: Date
     public var finishedAt: Date
     /// libvirt's error message when the migration call failed.
@@ -155,6 +180,7 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
         dirtyRateMiBPerSecond = parameters.dirtyRateMiBPerSecond
         passed = false
         checks = []
+        status = .completed
         self.accel = accel
         self.qemuVersion = qemuVersion
         self.libvirtVersion = libvirtVersion
@@ -181,7 +207,44 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
              libvirtDowntimeMilliseconds, pingDowntimeMilliseconds, pingLost, integrityErrors, accel, qemuVersion,
              libvirtVersion, parameters, startedAt, finishedAt, libvirtError, achievedDirtyRateMiBPerSecond,
              libvirtDirtyRateMiBPerSecond, setupMilliseconds, transferredBytes, iterations, maxStallMicroseconds,
-             jobSampleCount, crossChecks, modelComparison, figureSources, notes, runID, reusedFromRunID
+             jobSampleCount, crossChecks, modelComparison, figureSources, notes, runID, reusedFromRunID, status, fault
+    }
+
+    /// Decodes a result; results stored before `status` and `fault` existed were completed.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        scenario = try c.decode(String.self, forKey: .scenario)
+        memoryMiB = try c.decode(Int.self, forKey: .memoryMiB)
+        dirtyRateMiBPerSecond = try c.decode(Double.self, forKey: .dirtyRateMiBPerSecond)
+        passed = try c.decode(Bool.self, forKey: .passed)
+        checks = try c.decode([Check].self, forKey: .checks)
+        migrationMilliseconds = try c.decodeIfPresent(Double.self, forKey: .migrationMilliseconds)
+        libvirtDowntimeMilliseconds = try c.decodeIfPresent(Double.self, forKey: .libvirtDowntimeMilliseconds)
+        pingDowntimeMilliseconds = try c.decodeIfPresent(Double.self, forKey: .pingDowntimeMilliseconds)
+        pingLost = try c.decodeIfPresent(Int.self, forKey: .pingLost)
+        integrityErrors = try c.decodeIfPresent(Int.self, forKey: .integrityErrors)
+        accel = try c.decode(String.self, forKey: .accel)
+        qemuVersion = try c.decode(String.self, forKey: .qemuVersion)
+        libvirtVersion = try c.decode(String.self, forKey: .libvirtVersion)
+        status = try c.decodeIfPresent(RunStatus.self, forKey: .status) ?? .completed
+        fault = try c.decodeIfPresent(FaultEvidence.self, forKey: .fault)
+        parameters = try c.decode(ScenarioParameters.self, forKey: .parameters)
+        startedAt = try c.decode(Date.self, forKey: .startedAt)
+        finishedAt = try c.decode(Date.self, forKey: .finishedAt)
+        libvirtError = try c.decodeIfPresent(String.self, forKey: .libvirtError)
+        achievedDirtyRateMiBPerSecond = try c.decodeIfPresent(Double.self, forKey: .achievedDirtyRateMiBPerSecond)
+        libvirtDirtyRateMiBPerSecond = try c.decodeIfPresent(Double.self, forKey: .libvirtDirtyRateMiBPerSecond)
+        setupMilliseconds = try c.decodeIfPresent(Double.self, forKey: .setupMilliseconds)
+        transferredBytes = try c.decodeIfPresent(UInt64.self, forKey: .transferredBytes)
+        iterations = try c.decodeIfPresent(Int.self, forKey: .iterations)
+        maxStallMicroseconds = try c.decodeIfPresent(UInt64.self, forKey: .maxStallMicroseconds)
+        jobSampleCount = try c.decode(Int.self, forKey: .jobSampleCount)
+        crossChecks = try c.decode([CrossCheck].self, forKey: .crossChecks)
+        modelComparison = try c.decodeIfPresent(ModelComparison.self, forKey: .modelComparison)
+        figureSources = try c.decode([String: String].self, forKey: .figureSources)
+        notes = try c.decode([String].self, forKey: .notes)
+        runID = try c.decodeIfPresent(Int64.self, forKey: .runID)
+        reusedFromRunID = try c.decodeIfPresent(Int64.self, forKey: .reusedFromRunID)
     }
 
     /// Encodes every field; unmeasured figures of the contract are written as `null`, not left out.
@@ -217,6 +280,8 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
         try container.encode(notes, forKey: .notes)
         try container.encode(runID, forKey: .runID)
         try container.encode(reusedFromRunID, forKey: .reusedFromRunID)
+        try container.encode(status, forKey: .status)
+        try container.encode(fault, forKey: .fault)
     }
 }
 

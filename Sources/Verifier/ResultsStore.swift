@@ -5,7 +5,7 @@ import GRDB
 public struct JobSample: Codable, Sendable, Equatable {
     /// Which side was read: `source` (the outgoing job).
     public var side: String
-    /// Milliseconds since the migration call started, by the verifier's monotonic clock.
+    /// Milliseconds since the run started, on the run's monotonic clock (``RunClock``).
     public var offsetMilliseconds: Double
     /// libvirt's job type (`bounded`, `unbounded`, `none`, ...).
     public var jobType: String
@@ -61,7 +61,7 @@ public struct JobSample: Codable, Sendable, Equatable {
 
 /// One reading of pingmon's live status during a scenario run.
 public struct PingSample: Codable, Sendable, Equatable {
-    /// Milliseconds since the ping monitor started.
+    /// Milliseconds since the run started, on the run's monotonic clock.
     public var offsetMilliseconds: Double
     public var probesSent: Int
     public var repliesReceived: Int
@@ -85,7 +85,7 @@ public struct PingSample: Codable, Sendable, Equatable {
 
 /// A domain event seen during a scenario run (lifecycle, migration iteration).
 public struct EventRecord: Codable, Sendable, Equatable {
-    /// Milliseconds since the migration call started.
+    /// Milliseconds since the run started, on the run's monotonic clock.
     public var offsetMilliseconds: Double
     /// The host whose daemon sent it (`source`, `destination`).
     public var host: String
@@ -103,8 +103,9 @@ public struct EventRecord: Codable, Sendable, Equatable {
 /// A scenario run as stored: its parameters, figures and verdict.
 public struct StoredRun: Sendable, Equatable {
     public var id: Int64
-    /// `running` while it runs, `completed` once its result is stored, `interrupted` when a
-    /// later open found it still running (the process died).
+    /// `running` while it runs, `completed` once its result is stored, `setup-failed` when it
+    /// could not be set up, `interrupted` when SIGINT/SIGTERM stopped it or a later open found
+    /// it still running (the process died). Only `completed` runs are ever reused.
     public var status: String
     public var parameterKey: String
     public var startedAt: Date
@@ -232,6 +233,16 @@ public final class ResultsStore: Sendable {
                 t.column("description", .text).notNull()
             }
         }
+        migrator.registerMigration("v2: memeater readings") { db in
+            try db.create(table: "memeaterSample") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.belongsTo("run", inTable: "scenarioRun").notNull()
+                t.column("offsetMilliseconds", .double).notNull()
+                t.column("memeaterElapsedSeconds", .double).notNull()
+                t.column("pagesDirtied", .integer).notNull()
+                t.column("achievedPagesPerSecond", .double).notNull()
+            }
+        }
         return migrator
     }
 
@@ -309,6 +320,27 @@ public final class ResultsStore: Sendable {
         }
     }
 
+    /// Stores a memeater reading of run `runID`.
+    public func add(_ reading: MemeaterReading, runID: Int64) throws(VerifierError) {
+        try write("insert memeater reading") { db in
+            try db.execute(sql: """
+                INSERT INTO memeaterSample (runId, offsetMilliseconds, memeaterElapsedSeconds, pagesDirtied, achievedPagesPerSecond)
+                VALUES (?, ?, ?, ?, ?)
+                """, arguments: [runID, reading.offsetMilliseconds, reading.memeaterElapsedSeconds,
+                                 Int64(clamping: reading.pagesDirtied), reading.achievedPagesPerSecond])
+        }
+    }
+
+    /// The memeater readings of a run, in order.
+    public func memeaterReadings(runID: Int64) throws(VerifierError) -> [MemeaterReading] {
+        try read("read memeater readings") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM memeaterSample WHERE runId = ? ORDER BY id", arguments: [runID]).map { row in
+                MemeaterReading(offsetMilliseconds: row["offsetMilliseconds"], memeaterElapsedSeconds: row["memeaterElapsedSeconds"],
+                                pagesDirtied: UInt64(clamping: row["pagesDirtied"] as Int64), achievedPagesPerSecond: row["achievedPagesPerSecond"])
+            }
+        }
+    }
+
     /// Stores a domain event of run `runID`.
     public func add(_ event: EventRecord, runID: Int64) throws(VerifierError) {
         try write("insert event") { db in
@@ -317,8 +349,8 @@ public final class ResultsStore: Sendable {
         }
     }
 
-    /// Stores the finished result of run `runID`: its figures, checks and full JSON, and
-    /// marks it `completed`.
+    /// Stores the finished result of run `runID`: its figures, checks and full JSON, with the
+    /// result's status (`completed`, `setup-failed` or `interrupted`).
     public func finishRun(_ runID: Int64, result: ScenarioResult) throws(VerifierError) {
         var result = result
         result.runID = runID
@@ -330,14 +362,14 @@ public final class ResultsStore: Sendable {
         }
         try write("store result") { db in
             try db.execute(sql: """
-                UPDATE scenarioRun SET status = 'completed', finishedAt = ?, passed = ?, accel = ?, qemuVersion = ?,
+                UPDATE scenarioRun SET status = ?, finishedAt = ?, passed = ?, accel = ?, qemuVersion = ?,
                   libvirtVersion = ?, migrationMilliseconds = ?, libvirtDowntimeMilliseconds = ?, pingDowntimeMilliseconds = ?,
                   pingLost = ?, integrityErrors = ?, achievedDirtyRateMiBPerSecond = ?, libvirtDirtyRateMiBPerSecond = ?,
                   setupMilliseconds = ?, transferredBytes = ?, iterations = ?, maxStallMicroseconds = ?, libvirtError = ?,
                   resultJSON = ?
                 WHERE id = ?
                 """, arguments: [
-                    result.finishedAt, result.passed, result.accel, result.qemuVersion, result.libvirtVersion,
+                    result.status.rawValue, result.finishedAt, result.passed, result.accel, result.qemuVersion, result.libvirtVersion,
                     result.migrationMilliseconds, result.libvirtDowntimeMilliseconds, result.pingDowntimeMilliseconds,
                     result.pingLost, result.integrityErrors, result.achievedDirtyRateMiBPerSecond,
                     result.libvirtDirtyRateMiBPerSecond, result.setupMilliseconds,
@@ -352,13 +384,16 @@ public final class ResultsStore: Sendable {
         }
     }
 
-    /// The most recent completed run with exactly these parameters, if any.
-    public func completedRun(matching parameters: ScenarioParameters) throws(VerifierError) -> StoredRun? {
+    /// The most recent completed run with exactly these parameters, if any (with
+    /// `passedOnly`: the most recent one, if it passed). Runs that could not be set up or
+    /// were interrupted are never results and never returned.
+    public func completedRun(matching parameters: ScenarioParameters, passedOnly: Bool = false) throws(VerifierError) -> StoredRun? {
         try read("find completed run") { db in
             guard let row = try Row.fetchOne(db, sql: """
-                SELECT id, status, parameterKey, startedAt, finishedAt, resultJSON FROM scenarioRun
+                SELECT id, status, parameterKey, startedAt, finishedAt, resultJSON, passed FROM scenarioRun
                 WHERE parameterKey = ? AND status = 'completed' ORDER BY id DESC LIMIT 1
                 """, arguments: [parameters.key]) else { return nil }
+            if passedOnly, row["passed"] as Bool? != true { return nil }
             return Self.storedRun(row)
         }
     }

@@ -188,12 +188,6 @@ public struct RemoteHosts: Testbed {
         self.destinationAccess = destinationAccess ?? HostAccess.implied(by: endpoints.destinationURI)
     }
 
-    /// Scenarios that need the lab's switch or scratch guest image, with the reason.
-    public static let labOnlyScenarios: [ScenarioKind: String] = [
-        .linkCut: "it cuts the destination's uplink in the lab's switch; on real hosts that would also cut the verifier off",
-        .dstAlreadyActive: "it starts a second domain of the guest's name on the destination from the lab's scratch image; on real hosts that would run a second copy of the guest on its disk",
-    ]
-
     public var clientNamespace: String? { nil }
     public var lab: Lab? { nil }
     public var emulatorVersion: (version: String, source: String)? { nil }
@@ -201,17 +195,6 @@ public struct RemoteHosts: Testbed {
     public func host(_ role: HostRole) -> HostInspector? {
         let access = role == .source ? sourceAccess : destinationAccess
         return access.map { HostInspector(hostName: "\(role.rawValue) (\($0))", access: $0) }
-    }
-
-    /// Rejects scenarios that cannot run on real hosts, or whose fault needs a host shell
-    /// that is not given, in one line.
-    public func validate(_ scenario: ScenarioKind) throws(VerifierError) {
-        if let reason = Self.labOnlyScenarios[scenario] {
-            throw .invalidOptions("--scenario \(scenario.rawValue) runs on the lab only: \(reason)")
-        }
-        if [.performFail, .dstQEMUKilled].contains(scenario), destinationAccess == nil {
-            throw .invalidOptions("--scenario \(scenario.rawValue) needs a shell on the destination: use a qemu+ssh:// --dest-uri or give --dest-ssh USER@HOST")
-        }
     }
 
     /// What the source says about the guest: its RAM and memeater's region, in MiB. The
@@ -256,7 +239,6 @@ public struct RemoteHosts: Testbed {
     /// Checks, changing nothing, that the guest runs on the source only with the asked RAM
     /// and memeater region, and that memeater answers.
     public func prepareGuest(_ parameters: ScenarioParameters, progress: @escaping @Sendable (String) -> Void) throws(VerifierError) -> [String] {
-        try validate(parameters.scenario)
         let source = try connect(endpoints.sourceURI)
         let destination = try connect(endpoints.destinationURI)
         let domain = try runningGuest(on: source)

@@ -15,6 +15,8 @@ public enum VerifierError: Error, Sendable, Equatable, CustomStringConvertible {
     case environment(String)
     /// The results database could not be opened or written.
     case store(path: String, reason: String)
+    /// SIGINT or SIGTERM arrived while the verifier was doing `step`.
+    case interrupted(signal: Int32, step: String)
 
     public var description: String {
         switch self {
@@ -23,6 +25,7 @@ public enum VerifierError: Error, Sendable, Equatable, CustomStringConvertible {
         case .lab(let step, let reason): return "\(step): \(reason)"
         case .environment(let text): return text
         case .store(let path, let reason): return "results database \(path): \(reason)"
+        case .interrupted(let signal, let step): return "interrupted by \(signalName(signal)) while \(step)"
         }
     }
 

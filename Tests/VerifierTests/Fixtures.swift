@@ -56,9 +56,10 @@ final class LabScenarioHarness: @unchecked Sendable {
             try FileManager.default.createDirectory(at: databaseDirectory, withIntermediateDirectories: true)
             let store = try ResultsStore(path: databaseDirectory.appendingPathComponent("results.sqlite").path)
             self.store = store
-            runner = try ScenarioRunner(testbed: LabTarget(lab: lab, memeaterPath: MemeaterBinary.find()), store: store) { line in
-                if !line.hasPrefix("  ") { print("[verifier] \(line)") }
-            }
+            runner = try ScenarioRunner(testbed: LabTarget(lab: lab, memeaterPath: MemeaterBinary.find()),
+                                        recorder: FanOutRecorder([StoreRecorder(store: store), StepPrinter()]),
+                                        journal: FaultJournal(path: databaseDirectory.appendingPathComponent("fault-journal.json").path),
+                                        interruption: Interruption())
         } catch {
             setUpError = "\(error)"
         }
@@ -134,7 +135,7 @@ final class LabScenarioHarness: @unchecked Sendable {
     func run(_ parameters: ScenarioParameters, probes: CheckProbes = CheckProbes()) throws -> ScenarioResult {
         let runner = try XCTUnwrap(runner, "no scenario runner: \(setUpError ?? "class set-up did not run")")
         let result = runner.run(parameters, probes: probes)
-        let faultNeverCame = result.notes.contains { $0.contains("not injected: the job never reported") }
+        let faultNeverCame = result.fault?.acted == false
         if parameters.scenario == .live || faultNeverCame, !result.passed,
            result.libvirtError?.contains("client socket is closed") == true {
             print("[harness] the lab's daemons lost each other (\(result.libvirtError ?? ""))")
@@ -146,4 +147,11 @@ final class LabScenarioHarness: @unchecked Sendable {
         print("notes: " + result.notes.joined(separator: " | "))
         return result
     }
+}
+
+/// Prints a run's steps (not its samples) as the tests go.
+struct StepPrinter: RunRecorder {
+    func begin(_ parameters: ScenarioParameters, clock: RunClock) {}
+    func record(_ record: RunRecord) { if case .step(let line) = record { print("[verifier] \(line)") } }
+    func finish(_ result: inout ScenarioResult) {}
 }

@@ -51,6 +51,8 @@ final class LabFaultScenarioTests: XCTestCase {
             XCTAssertNotNil(check(result, name), "missing check \(name)", file: file, line: line)
         }
         XCTAssertNotNil(result.libvirtError, "libvirt's message is shown", file: file, line: line)
+        XCTAssertEqual(check(result, CheckName.faultActed)?.passed, true, "the fault caused the failure: \(result.fault.map { "\($0)" } ?? "no evidence")",
+                       file: file, line: line)
         XCTAssertEqual(result.integrityErrors, 0, file: file, line: line)
     }
 
@@ -83,15 +85,16 @@ final class LabFaultScenarioTests: XCTestCase {
     func test4KilledDestinationQEMUFailsTheMigrationAndCleansUp() throws {
         let result = try run(parameters(.dstQEMUKilled))
         assertFailureScenarioPassed(result)
-        XCTAssertTrue(result.notes.contains { $0.hasPrefix("fault at") && $0.contains("SIGKILL sent to qemu") && $0.contains("gone") },
+        XCTAssertTrue(result.notes.contains { $0.hasPrefix("fault at") && $0.contains("SIGKILL sent to incoming qemu") && $0.contains("gone") },
                       "\(result.notes)")
+        XCTAssertTrue(result.fault?.evidence.contains("killed") ?? false, result.fault?.evidence ?? "no fault evidence")
     }
 
     func test5LinkCutPeerToPeerFailsAfterKeepaliveAndTheLinkIsRestored() throws {
         let result = try run(parameters(.linkCut))
         assertFailureScenarioPassed(result)
         XCTAssertEqual(check(result, CheckName.faultRemoved)?.passed, true)
-        XCTAssertTrue(result.notes.contains { $0.hasPrefix("link-cut (p2p)") }, "\(result.notes)")
+        XCTAssertTrue(result.fault?.evidence.hasPrefix("link-cut (p2p)") ?? false, result.fault?.evidence ?? "no fault evidence")
         let configuration = Self.lab.configuration
         XCTAssertTrue(LinkCutFault(namespace: configuration.switchNamespace, interface: configuration.destination.switchPortName).isUp())
     }
@@ -114,7 +117,7 @@ final class LabFaultScenarioTests: XCTestCase {
         let destination = try Self.lab.connect(to: configuration.destination)
         let running = try [source, destination].filter { try $0.domainIfPresent(name: configuration.guestName)?.isActive() ?? false }
         XCTAssertEqual(running.count, 1, "the guest runs on exactly one host")
-        print("link-cut direct: " + result.notes.filter { $0.contains("link-cut") || $0.hasPrefix("abort") || $0.hasPrefix("migration:") }
+        print("link-cut direct: \(result.fault?.evidence ?? "-") | " + result.notes.filter { $0.hasPrefix("abort") || $0.hasPrefix("migration:") }
             .joined(separator: " | "))
     }
 

@@ -212,8 +212,9 @@ final class MigrationDriverTests: XCTestCase {
         let sample = JobSample(offsetMilliseconds: 1500, jobType: "unbounded", dataProcessedBytes: 50 << 20,
                                dataRemainingBytes: 50 << 20, dataTotalBytes: 100 << 20, memoryDirtyRateBytesPerSecond: 10 << 20,
                                memoryIteration: 2)
-        XCTAssertEqual(sample.progressLine, "   1.5 s, pass 2,  50.0% transferred, remaining 50 MiB, dirty 10 MiB/s")
-        XCTAssertTrue(JobSample(offsetMilliseconds: 0, jobType: "unbounded").progressLine.contains("setup"))
+        XCTAssertEqual(sample.progressLine(), "   1.5 s, pass 2,  50.0% transferred, remaining 50 MiB, dirty 10 MiB/s")
+        XCTAssertTrue(JobSample(offsetMilliseconds: 0, jobType: "unbounded").progressLine().contains("setup"))
+        XCTAssertTrue(sample.progressLine(sinceMilliseconds: 1000).hasPrefix("   0.5 s,"), "counts from the migration call's start")
     }
 }
 

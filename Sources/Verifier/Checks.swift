@@ -1,0 +1,287 @@
+import Foundation
+import Libvirt
+
+/// The checks of a scenario: pure functions of an ``Observation``. Each says what it looked
+/// at; one that could not look fails with "not measured".
+public enum Checks {
+    /// Every check the observation's expectation calls for, in report order.
+    public static func evaluate(_ observation: Observation) -> [Check] {
+        var checks = [migrationOutcome(observation)]
+        switch observation.expectation {
+        case .migrates:
+            checks += [guestOnDestination(observation), sourceReleased(observation), sourceHostClean(observation)]
+        case .staysOnSource:
+            if let acted = faultActed(observation) { checks.append(acted) }
+            checks += [guestOnSource(observation), destinationHostClean(observation), migrationPortFree(observation)]
+            if let untouched = destinationDomainUntouched(observation) { checks.append(untouched) }
+        }
+        if let removed = faultRemoved(observation) { checks.append(removed) }
+        checks += [pingContinuity(observation), controlConnection(observation), memoryIntegrity(observation),
+                   noReboot(observation)]
+        if let console = guestConsole(observation) { checks.append(console) }
+        if observation.expectation == .migrates { checks.append(landingIntact(observation)) }
+        return checks
+    }
+
+    /// `migration-outcome`: the migration call succeeded (migrates), or failed with libvirt's
+    /// error (stays on the source).
+    public static func migrationOutcome(_ o: Observation) -> Check {
+        let ending = o.outcome.ending
+        switch o.expectation {
+        case .migrates:
+            return Check(name: CheckName.migrationOutcome, passed: ending == .completed,
+                         evidence: "\(o.call) \(ending.summary) after \(formatNumber(o.outcome.wallMilliseconds)) ms")
+        case .staysOnSource:
+            let failed = !ending.migrated && ending.libvirtMessage != nil
+            return Check(name: CheckName.migrationOutcome, passed: failed,
+                         evidence: failed ? "libvirt reported failure: \(ending.summary)" + (o.outcome.abortNote.map { " (\($0))" } ?? "")
+                             : "expected the migration to fail, but it \(ending.summary)")
+        }
+    }
+
+    /// `fault-acted`: the scenario's fault did what it is for while the job was active, and
+    /// the migration failed with the error that fault causes. A migration that failed for
+    /// another reason fails this check, with both errors shown. `nil` without a fault.
+    public static func faultActed(_ o: Observation) -> Check? {
+        guard o.expectation == .staysOnSource else { return nil }
+        guard let fault = o.fault else {
+            return .notMeasured(CheckName.faultActed, because: "the scenario reported no evidence of its fault")
+        }
+        let passed = fault.acted && fault.errorAsExpected
+        var evidence = fault.evidence
+        if !fault.acted { evidence = "the fault did not act: " + evidence }
+        evidence += "; " + fault.errorEvidence
+        return Check(name: CheckName.faultActed, passed: passed, evidence: evidence)
+    }
+
+    /// `fault-removed`: what the fault installed is gone. `nil` when it installed nothing.
+    public static func faultRemoved(_ o: Observation) -> Check? {
+        guard let fault = o.fault, let removed = fault.removed else { return nil }
+        return Check(name: CheckName.faultRemoved, passed: removed, evidence: fault.removalEvidence ?? (removed ? "removed" : "not removed"))
+    }
+
+    /// `guest-on-destination`: the guest runs on the destination.
+    public static func guestOnDestination(_ o: Observation) -> Check {
+        Check(name: CheckName.guestOnDestination, passed: o.onDestination.isRunning && o.onDestination.error == nil,
+              evidence: "destination: \(o.onDestination.description)")
+    }
+
+    /// `source-released`: the source no longer runs the guest (gone, or shut off because it migrated).
+    public static func sourceReleased(_ o: Observation) -> Check {
+        if let error = o.onSource.error { return .notMeasured(CheckName.sourceReleased, because: error) }
+        guard let state = o.onSource.state else {
+            return Check(name: CheckName.sourceReleased, passed: true, evidence: o.onSource.description)
+        }
+        return Check(name: CheckName.sourceReleased, passed: state.isShutOffAfterMigration, evidence: o.onSource.description)
+    }
+
+    /// `guest-on-source`: the guest still runs (not paused) on the source.
+    public static func guestOnSource(_ o: Observation) -> Check {
+        let running = o.onSource.isRunning && o.onSource.error == nil
+        let waited = o.sourceWaitedSeconds >= 0.5 ? " after waiting \(formatNumber(o.sourceWaitedSeconds)) s" : ""
+        return Check(name: CheckName.guestOnSource, passed: running,
+                     evidence: o.onSource.description + (running ? " (not paused)" : "") + waited)
+    }
+
+    /// `source-host-clean`: no QEMU process for the guest and none of its taps left on the source.
+    public static func sourceHostClean(_ o: Observation) -> Check {
+        sourceHostClean(host: o.sourceHost, taps: o.sourceTaps, domainName: o.parameters.endpoints.domainName,
+                        waitedSeconds: o.hostsWaitedSeconds)
+    }
+
+    static func sourceHostClean(host: Looked<HostSnapshot>, taps: [String], domainName name: String, waitedSeconds: Double) -> Check {
+        let snapshot: HostSnapshot
+        switch host {
+        case .notLooked(let reason): return .notMeasured(CheckName.sourceHostClean, because: reason)
+        case .seen(let seen): snapshot = seen
+        }
+        let left = snapshot.interfaces.intersection(taps).sorted()
+        var problems: [String] = []
+        if !snapshot.qemuProcesses.isEmpty { problems.append("qemu left: \(snapshot.qemuProcesses.joined(separator: ", "))") }
+        if !left.isEmpty { problems.append("tap \(left.joined(separator: ", ")) left") }
+        let tapText = taps.isEmpty ? "the domain has no tap" : "no tap \(taps.joined(separator: ", "))"
+        return Check(name: CheckName.sourceHostClean, passed: problems.isEmpty,
+                     evidence: (problems.isEmpty ? "no qemu process for \(name) and \(tapText) on \(snapshot.hostName)"
+                         : problems.joined(separator: "; ") + " on \(snapshot.hostName)") + waited(waitedSeconds, passed: problems.isEmpty))
+    }
+
+    /// `destination-host-clean`: no domain of the guest's name (besides a pre-existing one),
+    /// no QEMU process for it and no interface that was not there before the migration.
+    public static func destinationHostClean(_ o: Observation) -> Check {
+        destinationHostClean(sighting: o.onDestination, host: o.destinationHost, interfacesBefore: o.destinationInterfacesBefore,
+                             occupant: o.occupant, domainName: o.parameters.endpoints.domainName, waitedSeconds: o.hostsWaitedSeconds)
+    }
+
+    static func destinationHostClean(sighting: DomainSighting, host: Looked<HostSnapshot>, interfacesBefore: Looked<Set<String>>,
+                                     occupant: OccupantObservation?, domainName name: String, waitedSeconds: Double) -> Check {
+        var problems: [String] = []
+        var looked: [String] = []
+        if let error = sighting.error { return .notMeasured(CheckName.destinationHostClean, because: error) }
+        if let state = sighting.state {
+            if let occupant, let after = occupant.after, after.uuid == occupant.before.uuid {
+                looked.append("only the pre-existing domain \(name) (uuid \(occupant.before.uuid)) on \(sighting.uri)")
+            } else {
+                problems.append("domain \(name) exists (\(state))")
+            }
+        } else {
+            looked.append("no domain \(name) on \(sighting.uri)")
+        }
+        let snapshot: HostSnapshot
+        switch host {
+        case .notLooked(let reason): return .notMeasured(CheckName.destinationHostClean, because: reason)
+        case .seen(let seen): snapshot = seen
+        }
+        let before: Set<String>
+        switch interfacesBefore {
+        case .notLooked(let reason):
+            return .notMeasured(CheckName.destinationHostClean, because: "the interfaces of \(snapshot.hostName) could not be listed before the migration: \(reason)")
+        case .seen(let seen): before = seen
+        }
+        let expectedPIDs = Set(occupant?.before.qemuProcessIDs ?? [])
+        let qemu = snapshot.qemuProcesses.filter { line in
+            !expectedPIDs.contains(line.split(separator: " ").first.flatMap { Int32($0) } ?? -1)
+        }
+        if qemu.isEmpty {
+            looked.append("no qemu process for \(name) on \(snapshot.hostName)" + (expectedPIDs.isEmpty ? "" : " besides the pre-existing domain's"))
+        } else {
+            problems.append("qemu left: \(qemu.joined(separator: ", "))")
+        }
+        let added = snapshot.interfaces.subtracting(before).sorted()
+        if added.isEmpty {
+            looked.append("no interface that was not there before (\(before.count) then, \(snapshot.interfaces.count) now)")
+        } else {
+            problems.append("new interfaces left: \(added.joined(separator: ", "))")
+        }
+        return Check(name: CheckName.destinationHostClean, passed: problems.isEmpty,
+                     evidence: (problems.isEmpty ? looked : problems).joined(separator: "; ") + waited(waitedSeconds, passed: problems.isEmpty))
+    }
+
+    /// `migration-port-free`: nothing listens on QEMU's incoming migration ports on the destination.
+    public static func migrationPortFree(_ o: Observation) -> Check {
+        migrationPortFree(host: o.destinationHost, waitedSeconds: o.hostsWaitedSeconds)
+    }
+
+    static func migrationPortFree(host: Looked<HostSnapshot>, waitedSeconds: Double) -> Check {
+        let snapshot: HostSnapshot
+        switch host {
+        case .notLooked(let reason): return .notMeasured(CheckName.migrationPortFree, because: reason)
+        case .seen(let seen): snapshot = seen
+        }
+        let ports = ScenarioRunner.migrationPorts
+        let free = snapshot.listeningMigrationPorts.isEmpty
+        return Check(name: CheckName.migrationPortFree, passed: free,
+                     evidence: (free ? "nothing listens on TCP \(ports) on \(snapshot.hostName) (ss -tln)"
+                         : "listening on \(snapshot.listeningMigrationPorts.map(String.init).joined(separator: ", ")) on \(snapshot.hostName)")
+                         + waited(waitedSeconds, passed: free))
+    }
+
+    /// `destination-domain-untouched`: the domain that ran on the destination before is the
+    /// same domain afterwards and still running. `nil` when there was none.
+    public static func destinationDomainUntouched(_ o: Observation) -> Check? {
+        guard let occupant = o.occupant else { return nil }
+        return OccupantSnapshot.untouchedCheck(before: occupant.before, after: occupant.after)
+    }
+
+    /// `ping-continuity`: the guest answered throughout (migrates: the longest gap under the
+    /// limit; stays on the source: it answers again after the failure), and at the end.
+    public static func pingContinuity(_ o: Observation) -> Check {
+        let ping = o.ping
+        let p = o.parameters
+        guard ping.sent > 0, ping.received > 0 else {
+            return Check(name: CheckName.pingContinuity, passed: false,
+                         evidence: "\(ping.sent) probes sent, \(ping.received) replies: the guest never answered")
+        }
+        let gap = "\(ping.sent) probes, \(ping.lost) lost in \(ping.lossRunCount) runs, longest gap \(formatNumber(ping.longestGapMilliseconds)) ms"
+        if ping.openEnded {
+            return Check(name: CheckName.pingContinuity, passed: false, evidence: gap + "; the guest had stopped answering when probing ended")
+        }
+        if p.requireZeroLoss {
+            return Check(name: CheckName.pingContinuity, passed: ping.lost == 0, evidence: gap + " (--require-zero-loss)")
+        }
+        switch o.expectation {
+        case .migrates:
+            let ok = ping.longestGapMilliseconds < p.maxPingDowntimeMilliseconds
+            return Check(name: CheckName.pingContinuity, passed: ok, evidence: gap + " (limit \(formatNumber(p.maxPingDowntimeMilliseconds)) ms)")
+        case .staysOnSource:
+            // A failed migration must leave the source guest answering; gaps are reported, not judged.
+            return Check(name: CheckName.pingContinuity, passed: true, evidence: gap + "; the guest answers again after the failure")
+        }
+    }
+
+    /// `control-connection`: memeater's control connection survived the move (or a new one answered).
+    public static func controlConnection(_ o: Observation) -> Check {
+        Check(name: CheckName.controlConnection, passed: o.memeater.statsAfter != nil, evidence: o.memeater.connection)
+    }
+
+    /// `memory-integrity`: memeater verified every page after the migration and found none stale.
+    public static func memoryIntegrity(_ o: Observation) -> Check {
+        guard o.memeater.statsAfter != nil else {
+            return .notMeasured(CheckName.memoryIntegrity, because: "memeater cannot be reached: \(o.memeater.connection)")
+        }
+        switch o.memeater.verification {
+        case .notLooked(let reason): return .notMeasured(CheckName.memoryIntegrity, because: reason)
+        case .seen(let report):
+            let whileDirtying = Int(o.memeater.statsAfter?.integrityErrors ?? 0)
+            let total = Int(report.badPagesTotal) + whileDirtying
+            let first = report.badPages.prefix(3).map { "page \($0.page) expected generation \($0.expectedGeneration) found \($0.foundGeneration)" }
+            return Check(name: CheckName.memoryIntegrity, passed: total == 0 && report.pagesChecked > 0,
+                         evidence: "verify-all checked \(report.pagesChecked) pages in \(formatNumber(report.elapsedMilliseconds)) ms: \(report.badPagesTotal) bad; \(whileDirtying) found while dirtying"
+                             + (first.isEmpty ? "" : "; " + first.joined(separator: "; ")))
+        }
+    }
+
+    /// `no-reboot`: the same boot and the same memeater process, and the guest's uptime grew.
+    public static func noReboot(_ o: Observation) -> Check {
+        guard o.memeater.statsAfter != nil else { return .notMeasured(CheckName.noReboot, because: "memeater cannot be reached") }
+        let before = o.memeater.before
+        switch o.memeater.infoAfter {
+        case .notLooked(let reason): return .notMeasured(CheckName.noReboot, because: reason)
+        case .seen(let after):
+            let sameBoot = after.bootId != nil && after.bootId == before.bootId && after.pid == before.pid
+            let uptimeGrew = (after.uptimeSeconds ?? 0) > (before.uptimeSeconds ?? .infinity)
+            return Check(name: CheckName.noReboot, passed: sameBoot && uptimeGrew,
+                         evidence: "boot id \(before.bootId ?? "?") -> \(after.bootId ?? "?"), memeater pid \(before.pid) -> \(after.pid), uptime \(formatNumber(before.uptimeSeconds ?? -1)) s -> \(formatNumber(after.uptimeSeconds ?? -1)) s")
+        }
+    }
+
+    /// `guest-console`: no panic, Oops or BUG on the console. `nil` when the console cannot
+    /// be read: nothing was looked at, so it is reported (a note), not passed.
+    public static func guestConsole(_ o: Observation) -> Check? {
+        guard case .read(let count, let bad) = o.console else { return nil }
+        return Check(name: CheckName.guestConsole, passed: bad.isEmpty,
+                     evidence: bad.isEmpty ? "no panic, Oops or BUG in \(count) new console lines"
+                         : "\(bad.count) failure lines: " + bad.prefix(3).joined(separator: " | "))
+    }
+
+    /// `landing-intact`: the landing judged on three signals together (a guest that lost
+    /// pages often dies before memeater can report): memeater's integrity check, the
+    /// console, and whether the guest still runs on the destination and answers at the end.
+    public static func landingIntact(_ o: Observation) -> Check {
+        var good: [String] = []
+        var reasons: [String] = []
+        switch o.memeater.integrityErrors {
+        case 0?: good.append("integrity: 0 stale pages")
+        case let count?: reasons.append("stale pages: \(count) (integrityErrors)")
+        case nil: reasons.append("integrity not measured (memeater did not answer)")
+        }
+        switch o.console {
+        case .unreadable: good.append("console: not readable")
+        case .read(_, let lines) where lines.isEmpty: good.append("console: no panic, Oops or BUG")
+        case .read(_, let lines): reasons.append("console: " + lines.prefix(3).joined(separator: " | "))
+        }
+        let state = o.onDestination.description
+        if o.onDestination.isRunning, o.answersAtEnd == true {
+            good.append("answers: \(state), replied to a ping at the end")
+        } else {
+            reasons.append("guest dead/unreachable: \(state)" + (o.onDestination.isRunning ? ", no reply to a ping at the end" : ""))
+        }
+        return Check(name: CheckName.landingIntact, passed: reasons.isEmpty,
+                     evidence: reasons.isEmpty ? good.joined(separator: "; ")
+                         : reasons.joined(separator: "; ") + (good.isEmpty ? "" : " (held: " + good.joined(separator: "; ") + ")"))
+    }
+
+    private static func waited(_ seconds: Double, passed: Bool) -> String {
+        guard seconds >= 0.5 else { return "" }
+        return passed ? " (after \(formatNumber(seconds)) s)" : " (still so after \(formatNumber(seconds)) s)"
+    }
+}

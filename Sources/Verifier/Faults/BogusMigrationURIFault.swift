@@ -1,0 +1,36 @@
+import Foundation
+
+/// prepare-fail: the migration is given a bogus migration URI (`foo://bar`, as in the
+/// original test case), so Prepare fails on the destination; the guest must stay on the
+/// source and the destination's incoming QEMU must be gone.
+public final class BogusMigrationURIFault: Fault {
+    public static let scenario = ScenarioKind.prepareFail
+    public static let expectation = ExpectedOutcome.staysOnSource
+    /// The bogus migration URI.
+    public static let uri = "foo://bar"
+
+    public init() {}
+
+    public func tune(_ plan: inout MigrationPlan, context: FaultContext) {
+        plan.migrationURI = Self.uri
+    }
+
+    public func evidence(_ context: FaultContext, outcome: MigrationOutcome) -> FaultEvidence? {
+        Self.judge(outcome.ending)
+    }
+
+    /// Acted when libvirt refused the migration for its URI's scheme: the bogus URI, not
+    /// something else, made it fail.
+    public static func judge(_ ending: MigrationEnding) -> FaultEvidence {
+        var refusedForTheURI = false
+        if case .failed(let message, _) = ending {
+            refusedForTheURI = message.contains("scheme foo") || message.contains(uri)
+        }
+        let expected = "expected libvirt to refuse the migration URI \(uri) (unsupported scheme foo)"
+        return FaultEvidence(
+            scenario: scenario, acted: refusedForTheURI,
+            evidence: refusedForTheURI ? "libvirt refused the migration URI \(uri)" : "the migration URI \(uri) was passed, but libvirt's error does not name it",
+            errorAsExpected: refusedForTheURI,
+            errorEvidence: refusedForTheURI ? "libvirt: \(ending.summary)" : "\(expected); got \(ending.summary)")
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import Lab
+import Libvirt
+import Synchronization
+
+/// dst-already-active: a small transient domain with the guest's name already runs on the
+/// destination, so Prepare must refuse the migration; the guest stays on the source and that
+/// domain must be untouched (same UUID, id, QEMU process, still running). It is destroyed
+/// afterwards.
+public final class DestinationOccupantFault: Fault {
+    public static let scenario = ScenarioKind.dstAlreadyActive
+    public static let expectation = ExpectedOutcome.staysOnSource
+    /// RAM of the stand-in domain, in MiB.
+    public static let memoryMiB = 160
+    /// Its MAC (not the guest's: the switch must keep sending the guest's traffic to the source).
+    public static let macAddress = "52:54:00:c6:12:0b"
+    /// Its tap (not the guest's: `destination-host-clean` looks for the guest's tap).
+    public static let tapName = "labocc0"
+
+    private struct State {
+        var domain: Domain?
+        var before: OccupantSnapshot?
+        var journalID: String?
+        var removal: (removed: Bool, note: String)?
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public static func refusal(on testbed: any Testbed) -> String? {
+        FaultNeeds.lab(testbed, "it starts a second domain of the guest's name on the destination from the lab's scratch image; on real hosts that would run a second copy of the guest on its disk")
+            ?? FaultNeeds.destinationShell(testbed)
+    }
+
+    public var preexistingDestinationDomain: OccupantSnapshot? { state.withLock { $0.before } }
+
+    public func install(_ context: FaultContext) throws(VerifierError) {
+        guard let lab = context.testbed.lab, let inspector = context.destinationHost else {
+            throw .invalidOptions("--scenario \(Self.scenario.rawValue) \(Self.refusal(on: context.testbed) ?? "needs the lab")")
+        }
+        let configuration = lab.configuration
+        let step = "start a domain named \(configuration.guestName) on \(configuration.destination.name) (dst-already-active)"
+        guard let record = lab.currentRecord(), let guest = record.guest else {
+            throw .environment("\(step): the lab has no guest record")
+        }
+        var definition = lab.guestDefinition(image: guest.image, memoryMiB: Self.memoryMiB, memeaterSizeMiB: 16,
+                                             emulatorPath: record.emulatorPath, accelerator: record.accelerator.accelerator)
+        definition.kernelArguments = []
+        definition.image.diskPath = nil  // never share the guest's disk
+        definition.macAddress = Self.macAddress
+        definition.tapName = Self.tapName
+        definition.consoleLogPath = "\(configuration.stateDirectory)/guests/\(configuration.guestName).dst-occupant.console.log"
+        let domain: Domain
+        do {
+            domain = try context.destination.createDomain(xml: definition.xml())
+            let uuid = try domain.uuidString()
+            let journalID = try context.journal.add(
+                scenario: Self.scenario, what: "stand-in domain \(configuration.guestName) on \(context.parameters.endpoints.destinationURI)",
+                removal: .destroyDomain(uri: context.parameters.endpoints.destinationURI, uuid: uuid, name: configuration.guestName))
+            state.withLock { $0.domain = domain; $0.journalID = journalID }
+        } catch {
+            remove(context)
+            throw VerifierError.wrap(error, step: step)
+        }
+        Thread.sleep(forTimeInterval: 1)
+        guard let before = OccupantSnapshot.take(destination: context.destination, inspector: inspector, name: configuration.guestName),
+              before.state.state == .running else {
+            remove(context)
+            throw .environment("\(step): it did not stay running")
+        }
+        state.withLock { $0.before = before }
+        context.recorder.record(.step("dst-already-active: \(configuration.guestName) runs on \(configuration.destination.name): \(before)"))
+    }
+
+    /// Destroys the stand-in (transient: destroying removes it) and checks that no domain of
+    /// its UUID is left on the destination; idempotent.
+    public func remove(_ context: FaultContext) {
+        let (domain, journalID, done) = state.withLock { ($0.domain, $0.journalID, $0.removal) }
+        guard let domain, done?.removed != true else { return }
+        let name = context.parameters.endpoints.domainName
+        var note: String
+        do {
+            if try domain.isActive() { try domain.destroy() }
+            note = "destroyed the pre-existing domain"
+        } catch let error as LibvirtError where error.kind == .noDomain {
+            note = "the pre-existing domain was already gone"
+        } catch {
+            note = "could not destroy the pre-existing domain: \(error)"
+        }
+        let ours = try? domain.uuidString()
+        let left = (try? context.destination.domainIfPresent(name: name)) ?? nil
+        if let left, let uuid = try? left.uuidString(), uuid == ours, (try? left.isPersistent()) == true { try? left.undefine() }
+        let remaining = ((try? context.destination.domainIfPresent(name: name)) ?? nil).flatMap { try? $0.uuidString() }
+        let removed = remaining == nil || remaining != ours
+        note += removed ? "; none of it left on \(context.destination.uri)" : "; a domain \(name) with its uuid is STILL on \(context.destination.uri)"
+        state.withLock { $0.removal = (removed, note) }
+        if removed, let journalID { context.journal.strike(journalID) }
+    }
+
+    public func evidence(_ context: FaultContext, outcome: MigrationOutcome) -> FaultEvidence? {
+        remove(context)
+        let (before, removal) = state.withLock { ($0.before, $0.removal) }
+        return Self.judge(before: before, ending: outcome.ending, removal: removal)
+    }
+
+    /// Acted when the stand-in domain ran on the destination when the migration was called;
+    /// the error is this fault's when Prepare refused a domain that is already active.
+    public static func judge(before: OccupantSnapshot?, ending: MigrationEnding, removal: (removed: Bool, note: String)?) -> FaultEvidence {
+        var refused = false
+        if case .failed(let message, let kind) = ending {
+            refused = kind == .operationInvalid || kind == .domainExists || message.localizedCaseInsensitiveContains("already")
+        }
+        let acted = before?.state.state == .running
+        return FaultEvidence(
+            scenario: scenario, acted: acted,
+            evidence: before.map { "a domain of the guest's name ran on the destination when the migration was called: \($0)" }
+                ?? "no domain of the guest's name ran on the destination",
+            errorAsExpected: refused,
+            errorEvidence: refused ? "libvirt: \(ending.summary)" : "expected Prepare to refuse a domain that is already active; got \(ending.summary)",
+            removed: removal?.removed ?? false, removalEvidence: removal?.note ?? "the stand-in domain was never removed")
+    }
+}
+
+extension OccupantSnapshot {
+    /// The identity of the domain named `name` on the destination now, if any.
+    public static func take(destination: Connection, inspector: HostInspector?, name: String) -> OccupantSnapshot? {
+        guard let domain = try? destination.domainIfPresent(name: name),
+              let uuid = try? domain.uuidString(), let state = try? domain.state() else { return nil }
+        return OccupantSnapshot(uuid: uuid, id: domain.id(), state: state,
+                                qemuProcessIDs: ((try? inspector?.qemuProcessIDs(domainName: name)) ?? []).sorted())
+    }
+}

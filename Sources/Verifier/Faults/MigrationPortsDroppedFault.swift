@@ -1,0 +1,90 @@
+import Foundation
+import Synchronization
+
+/// perform-fail: the destination's firewall drops TCP to the migration ports 49152-49216 (as
+/// in the original test case), so Perform cannot send the guest; the verifier's stall timeout
+/// aborts the job, Finish must clean up the destination and the guest stays on the source.
+public final class MigrationPortsDroppedFault: Fault {
+    public static let scenario = ScenarioKind.performFail
+    public static let expectation = ExpectedOutcome.staysOnSource
+    /// The dropped ports: libvirt's migration range plus one, as the original test case has it.
+    public static let droppedPorts = 49152...49216
+
+    private struct State {
+        var rule: PortDropFault?
+        var journalID: String?
+        var droppedPackets: Int?
+        var removed: Bool?
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public static func refusal(on testbed: any Testbed) -> String? { FaultNeeds.destinationShell(testbed) }
+
+    public func tune(_ plan: inout MigrationPlan, context: FaultContext) {
+        // libvirt opens the migration connection itself; while its connect() waits for a SYN
+        // answer the firewall drops, an abort does not take effect (and lifting the rule early
+        // lets the migration complete). Wait for the kernel to give up on the connection
+        // (about 2 minutes by default; 31 s on the lab, which lowers tcp_syn_retries).
+        plan.driver.abortGraceSeconds = 240
+    }
+
+    public func install(_ context: FaultContext) throws(VerifierError) {
+        guard let host = context.destinationHost else {
+            throw .invalidOptions("--scenario \(Self.scenario.rawValue) \(FaultNeeds.destinationShell(context.testbed) ?? "needs a shell on the destination")")
+        }
+        let journalID = try context.journal.add(
+            scenario: Self.scenario, what: "nft table inet \(PortDropFault.tableName) on \(host.hostName)",
+            removal: .hostScript(access: host.access, hostName: host.hostName, script: "nft delete table inet \(PortDropFault.tableName) 2>/dev/null; true"))
+        state.withLock { $0.journalID = journalID }
+        let rule = try PortDropFault.install(on: host, ports: Self.droppedPorts)
+        state.withLock { $0.rule = rule }
+    }
+
+    public func afterMigration(_ context: FaultContext, outcome: MigrationOutcome) {
+        guard let rule = state.withLock({ $0.rule }) else { return }
+        let dropped = rule.droppedPackets()
+        state.withLock { $0.droppedPackets = dropped }
+        remove(context)
+    }
+
+    public func remove(_ context: FaultContext) {
+        let (rule, journalID) = state.withLock { ($0.rule, $0.journalID) }
+        guard let rule else { return }
+        let removed = rule.remove()
+        state.withLock { $0.removed = removed }
+        if removed, let journalID { context.journal.strike(journalID) }
+    }
+
+    public func evidence(_ context: FaultContext, outcome: MigrationOutcome) -> FaultEvidence? {
+        let (dropped, removed) = state.withLock { ($0.droppedPackets, $0.removed) }
+        return Self.judge(droppedPackets: dropped, ending: outcome.ending, hostName: context.destinationHost?.hostName ?? "the destination",
+                          removed: removed)
+    }
+
+    /// Acted when the rule dropped packets to the migration ports; the error is this fault's
+    /// when the job stalled (aborted by the verifier, or still blocked) or libvirt could not
+    /// connect to the migration port.
+    public static func judge(droppedPackets: Int?, ending: MigrationEnding, hostName: String, removed: Bool?) -> FaultEvidence {
+        let acted = (droppedPackets ?? 0) > 0
+        let errorAsExpected: Bool
+        switch ending {
+        case .aborted, .hung: errorAsExpected = true
+        case .failed(let message, _):
+            errorAsExpected = message.localizedCaseInsensitiveContains("connect") || message.localizedCaseInsensitiveContains("timed out")
+        case .completed, .completedDespiteAbort: errorAsExpected = false
+        }
+        let ports = "TCP \(droppedPorts.lowerBound)-\(droppedPorts.upperBound)"
+        let expected = "expected the migration to stall on the dropped ports (aborted by the verifier, or libvirt unable to connect)"
+        return FaultEvidence(
+            scenario: scenario, acted: acted,
+            evidence: "the firewall on \(hostName) dropped \(droppedPackets.map(String.init) ?? "an unknown number of") packets to \(ports)",
+            errorAsExpected: errorAsExpected,
+            errorEvidence: errorAsExpected ? "libvirt: \(ending.summary)" : "\(expected); got \(ending.summary)",
+            removed: removed ?? false,
+            removalEvidence: removed == true ? "the nft table \(PortDropFault.tableName) is gone from \(hostName)"
+                : removed == false ? "the nft table \(PortDropFault.tableName) is STILL in \(hostName)" : "the rule was never installed")
+    }
+}

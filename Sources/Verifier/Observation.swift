@@ -1,0 +1,235 @@
+import Foundation
+import Libvirt
+import MemeaterKit
+import PingMonitor
+
+/// Something the verifier tried to look at: what it saw, or why it could not look. A check
+/// of something it could not look at fails and says why ("not measured").
+public enum Looked<Value: Sendable>: Sendable {
+    case seen(Value)
+    case notLooked(String)
+}
+
+extension Looked: Equatable where Value: Equatable {}
+
+/// A domain as one daemon reports it after the migration.
+public struct DomainSighting: Sendable, Equatable {
+    /// The daemon.
+    public var uri: String
+    /// The domain's name.
+    public var name: String
+    /// Its state; `nil` when the daemon has no such domain.
+    public var state: DomainStateInfo?
+    /// Why it could not be read (`nil`: it was).
+    public var error: String?
+
+    /// Creates a sighting.
+    public init(uri: String, name: String, state: DomainStateInfo?, error: String? = nil) {
+        self.uri = uri
+        self.name = name
+        self.state = state
+        self.error = error
+    }
+
+    /// Running (not paused).
+    public var isRunning: Bool { state?.state == .running }
+
+    /// One line, e.g. `lab-guest is running (booted) on qemu+tcp://…`.
+    public var description: String {
+        if let error { return "cannot read \(name) on \(uri): \(error)" }
+        guard let state else { return "no domain \(name) on \(uri)" }
+        return "\(name) is \(state) on \(uri)"
+    }
+}
+
+/// What one host's shell showed of the guest: its QEMU processes, interfaces and listeners.
+public struct HostSnapshot: Sendable, Equatable {
+    /// The host's name, for evidence.
+    public var hostName: String
+    /// QEMU processes of the guest's domain, as `PID command [incoming]`.
+    public var qemuProcesses: [String]
+    /// Every network interface.
+    public var interfaces: Set<String>
+    /// TCP ports of QEMU's migration range that something listens on.
+    public var listeningMigrationPorts: [Int]
+
+    /// Creates a snapshot.
+    public init(hostName: String, qemuProcesses: [String], interfaces: Set<String>, listeningMigrationPorts: [Int]) {
+        self.hostName = hostName
+        self.qemuProcesses = qemuProcesses
+        self.interfaces = interfaces
+        self.listeningMigrationPorts = listeningMigrationPorts
+    }
+
+    /// The PIDs of ``qemuProcesses``.
+    public var qemuProcessIDs: [Int32] { qemuProcesses.compactMap { $0.split(separator: " ").first.flatMap { Int32($0) } } }
+}
+
+/// What pingmon measured during the run.
+public struct PingSummary: Sendable, Equatable {
+    public var sent: Int
+    public var received: Int
+    public var lost: Int
+    /// Runs of consecutive lost probes.
+    public var lossRunCount: Int
+    /// The longest gap between replies, ms, with its bounds.
+    public var longestGapMilliseconds: Double
+    public var longestGapLowerBoundMilliseconds: Double
+    public var longestGapUpperBoundMilliseconds: Double
+    /// The guest had stopped answering when probing ended.
+    public var openEnded: Bool
+    /// How the timestamps were taken (e.g. `nanosecond` capture timestamps).
+    public var timestampPrecision: String
+
+    /// Creates a summary.
+    public init(sent: Int, received: Int, lost: Int, lossRunCount: Int, longestGapMilliseconds: Double,
+                longestGapLowerBoundMilliseconds: Double, longestGapUpperBoundMilliseconds: Double, openEnded: Bool,
+                timestampPrecision: String) {
+        self.sent = sent
+        self.received = received
+        self.lost = lost
+        self.lossRunCount = lossRunCount
+        self.longestGapMilliseconds = longestGapMilliseconds
+        self.longestGapLowerBoundMilliseconds = longestGapLowerBoundMilliseconds
+        self.longestGapUpperBoundMilliseconds = longestGapUpperBoundMilliseconds
+        self.openEnded = openEnded
+        self.timestampPrecision = timestampPrecision
+    }
+
+    /// The summary of pingmon's report.
+    public init(_ report: PingReport) {
+        let analysis = report.analysis
+        self.init(sent: analysis.sent, received: analysis.received, lost: analysis.lost, lossRunCount: analysis.lossRunCount,
+                  longestGapMilliseconds: analysis.downtimeMilliseconds,
+                  longestGapLowerBoundMilliseconds: analysis.downtimeLowerBoundMilliseconds,
+                  longestGapUpperBoundMilliseconds: analysis.downtimeUpperBoundMilliseconds,
+                  openEnded: analysis.downtimeOpenEnded, timestampPrecision: "\(report.timestampPrecision)")
+    }
+}
+
+/// What memeater in the guest said before and after the migration.
+public struct MemeaterObservation: Sendable, Equatable {
+    /// `info` before the migration.
+    public var before: ControlInfo
+    /// How the control connection fared across the migration, one line.
+    public var connection: String
+    /// The progress record after the migration (`nil`: memeater could not be reached).
+    public var statsAfter: ProgressRecord?
+    /// `verify-all` after the migration, or why it could not be made.
+    public var verification: Looked<VerificationReport>
+    /// `info` after the migration, or why it could not be read.
+    public var infoAfter: Looked<ControlInfo>
+
+    /// Creates an observation.
+    public init(before: ControlInfo, connection: String, statsAfter: ProgressRecord?, verification: Looked<VerificationReport>,
+                infoAfter: Looked<ControlInfo>) {
+        self.before = before
+        self.connection = connection
+        self.statsAfter = statsAfter
+        self.verification = verification
+        self.infoAfter = infoAfter
+    }
+
+    /// Stale pages: those of the whole-region verification plus those found before rewrites
+    /// while dirtying; `nil` when not measured.
+    public var integrityErrors: Int? {
+        guard case .seen(let report) = verification else { return nil }
+        return Int(report.badPagesTotal) + Int(statsAfter?.integrityErrors ?? 0)
+    }
+}
+
+/// The guest's console written during the run.
+public enum ConsoleObservation: Sendable, Equatable {
+    /// Read: how many lines, and those showing a dead or corrupt kernel.
+    case read(lineCount: Int, failureLines: [String])
+    /// Could not be read, and why.
+    case unreadable(String)
+
+    /// The console text read since the mark, judged.
+    public init(text: String?, unavailable: String?) {
+        guard let text else {
+            self = .unreadable(unavailable ?? "no host shell")
+            return
+        }
+        self = .read(lineCount: text.split(whereSeparator: \.isNewline).count, failureLines: consoleFailureLines(text))
+    }
+}
+
+/// The domain of the guest's name that ran on the destination before the migration (put
+/// there by a fault), before and after.
+public struct OccupantObservation: Sendable, Equatable {
+    public var before: OccupantSnapshot
+    /// `nil`: it is gone.
+    public var after: OccupantSnapshot?
+
+    public init(before: OccupantSnapshot, after: OccupantSnapshot?) {
+        self.before = before
+        self.after = after
+    }
+}
+
+/// Everything the verifier gathered about one migration: the checks are pure functions of it
+/// (``Checks/evaluate(_:)``), so each can be tested without a lab.
+public struct Observation: Sendable {
+    /// What the scenario expects.
+    public var expectation: ExpectedOutcome
+    /// The run's parameters (limits such as the ping-gap limit come from here).
+    public var parameters: ScenarioParameters
+    /// How the migration was called, e.g. `virDomainMigrateToURI3 (p2p)`.
+    public var call: String
+    /// How the migration ended, with its samples and timings.
+    public var outcome: MigrationOutcome
+    /// The guest as the source and the destination daemon report it after the migration;
+    /// `sourceWaitedSeconds`: how long the verifier waited for it to run on the source again.
+    public var onSource: DomainSighting
+    public var sourceWaitedSeconds: Double
+    public var onDestination: DomainSighting
+    /// The hosts' shells after the migration; `hostsWaitedSeconds`: how long the verifier
+    /// waited for libvirt's clean-up.
+    public var sourceHost: Looked<HostSnapshot>
+    public var destinationHost: Looked<HostSnapshot>
+    public var hostsWaitedSeconds: Double
+    /// The destination's interfaces before the migration (what is new was left by it).
+    public var destinationInterfacesBefore: Looked<Set<String>>
+    /// The guest's taps on the source, from its domain XML before the migration.
+    public var sourceTaps: [String]
+    /// A domain of the guest's name that a fault put on the destination.
+    public var occupant: OccupantObservation?
+    /// pingmon's measurement.
+    public var ping: PingSummary
+    /// memeater before and after.
+    public var memeater: MemeaterObservation
+    /// The guest's console during the run.
+    public var console: ConsoleObservation
+    /// The guest answered a ping at the end (asked only when it should run on the destination).
+    public var answersAtEnd: Bool?
+    /// What the scenario's fault did (`nil`: no fault).
+    public var fault: FaultEvidence?
+
+    /// Creates an observation.
+    public init(expectation: ExpectedOutcome, parameters: ScenarioParameters, call: String, outcome: MigrationOutcome,
+                onSource: DomainSighting, sourceWaitedSeconds: Double = 0, onDestination: DomainSighting,
+                sourceHost: Looked<HostSnapshot>, destinationHost: Looked<HostSnapshot>, hostsWaitedSeconds: Double = 0,
+                destinationInterfacesBefore: Looked<Set<String>>, sourceTaps: [String], occupant: OccupantObservation? = nil,
+                ping: PingSummary, memeater: MemeaterObservation, console: ConsoleObservation, answersAtEnd: Bool?,
+                fault: FaultEvidence?) {
+        self.expectation = expectation
+        self.parameters = parameters
+        self.call = call
+        self.outcome = outcome
+        self.onSource = onSource
+        self.sourceWaitedSeconds = sourceWaitedSeconds
+        self.onDestination = onDestination
+        self.sourceHost = sourceHost
+        self.destinationHost = destinationHost
+        self.hostsWaitedSeconds = hostsWaitedSeconds
+        self.destinationInterfacesBefore = destinationInterfacesBefore
+        self.sourceTaps = sourceTaps
+        self.occupant = occupant
+        self.ping = ping
+        self.memeater = memeater
+        self.console = console
+        self.answersAtEnd = answersAtEnd
+        self.fault = fault
+    }
+}

@@ -1,0 +1,184 @@
+import Foundation
+import Synchronization
+
+/// The one clock of a run: every job sample, ping sample, memeater reading and event of a run
+/// is stamped in milliseconds since ``startedAt`` on the monotonic clock, so a timeline of the
+/// run lines them up exactly.
+public struct RunClock: Sendable, Equatable {
+    /// `CLOCK_MONOTONIC` at the start of the run, ns.
+    public let originNanoseconds: UInt64
+    /// The wall-clock time of the same instant (stored with the run).
+    public let startedAt: Date
+
+    /// A clock that starts now.
+    public init() {
+        originNanoseconds = monotonicNanoseconds()
+        startedAt = Date()
+    }
+
+    /// A clock that started at `originNanoseconds` (monotonic) = `startedAt` (wall clock).
+    public init(originNanoseconds: UInt64, startedAt: Date) {
+        self.originNanoseconds = originNanoseconds
+        self.startedAt = startedAt
+    }
+
+    /// Milliseconds since the start of the run at monotonic time `nanoseconds` (default: now).
+    public func milliseconds(at nanoseconds: UInt64 = monotonicNanoseconds()) -> Double {
+        Double(Int64(bitPattern: nanoseconds &- originNanoseconds)) / 1e6
+    }
+}
+
+/// memeater's progress as the verifier read it before a migration (while its rate settles).
+public struct MemeaterReading: Codable, Sendable, Equatable {
+    /// When it was read, ms on the run clock.
+    public var offsetMilliseconds: Double
+    /// memeater's own seconds since it started dirtying.
+    public var memeaterElapsedSeconds: Double
+    /// Unique pages dirtied so far.
+    public var pagesDirtied: UInt64
+    /// memeater's achieved rate over its last window, pages/s.
+    public var achievedPagesPerSecond: Double
+
+    /// Creates a reading.
+    public init(offsetMilliseconds: Double, memeaterElapsedSeconds: Double, pagesDirtied: UInt64, achievedPagesPerSecond: Double) {
+        self.offsetMilliseconds = offsetMilliseconds
+        self.memeaterElapsedSeconds = memeaterElapsedSeconds
+        self.pagesDirtied = pagesDirtied
+        self.achievedPagesPerSecond = achievedPagesPerSecond
+    }
+}
+
+/// What a run produces while it goes, as typed values.
+public enum RunRecord: Sendable, Equatable {
+    /// A step of the run (preparing the guest, migrating, ...), one line for people.
+    case step(String)
+    /// A job-stats reading during the migration; `migrationStartMilliseconds` is when the
+    /// migration call started on the run clock (the progress line counts from it).
+    case jobSample(JobSample, migrationStartMilliseconds: Double)
+    /// A reading of pingmon's live status.
+    case pingSample(PingSample)
+    /// A domain event from one of the daemons.
+    case event(EventRecord)
+    /// A reading of memeater's progress.
+    case memeater(MemeaterReading)
+}
+
+/// Where a run's records go as they are produced: the results database, the terminal, a test.
+///
+/// ``begin(_:clock:)`` and ``finish(_:)`` are called on the runner's thread; ``record(_:)``
+/// from any thread (the job-stats sampler, the ping sampler, libvirt's event loop), and it
+/// must never block them for long.
+public protocol RunRecorder: Sendable {
+    /// A run starts.
+    func begin(_ parameters: ScenarioParameters, clock: RunClock)
+    /// One record of the current run.
+    func record(_ record: RunRecord)
+    /// The run ended with `result` (its status says whether it completed); the recorder may
+    /// add what it knows (the run's id, a failed `results-stored` check when it lost records).
+    func finish(_ result: inout ScenarioResult)
+}
+
+/// Hands every call to each of `recorders`, in order.
+public struct FanOutRecorder: RunRecorder {
+    public let recorders: [any RunRecorder]
+
+    /// Creates a recorder that forwards to `recorders`.
+    public init(_ recorders: [any RunRecorder]) { self.recorders = recorders }
+
+    public func begin(_ parameters: ScenarioParameters, clock: RunClock) {
+        for recorder in recorders { recorder.begin(parameters, clock: clock) }
+    }
+
+    public func record(_ record: RunRecord) {
+        for recorder in recorders { recorder.record(record) }
+    }
+
+    public func finish(_ result: inout ScenarioResult) {
+        for recorder in recorders { recorder.finish(&result) }
+    }
+}
+
+/// Keeps every record in memory (tests, and callers that want the series afterwards).
+public final class MemoryRecorder: RunRecorder {
+    private let state = Mutex<[RunRecord]>([])
+
+    public init() {}
+
+    /// Everything recorded so far, in order.
+    public var records: [RunRecord] { state.withLock { $0 } }
+
+    public func begin(_ parameters: ScenarioParameters, clock: RunClock) {}
+    public func record(_ record: RunRecord) { state.withLock { $0.append(record) } }
+    public func finish(_ result: inout ScenarioResult) {}
+}
+
+/// Writes a run into a ``ResultsStore`` as it is produced. Records are written on a queue of
+/// their own, so a slow disk never delays a sampler; a write that fails is kept and turns
+/// into a failed `results-stored` check of the run (and so into the verdict and the exit
+/// status), never a warning that scrolls by.
+public final class StoreRecorder: RunRecorder {
+    private struct State {
+        var runID: Int64?
+        var failures: [String] = []
+        var written = 0
+    }
+
+    /// The database.
+    public let store: ResultsStore
+    private let queue = DispatchQueue(label: "migverify.store-recorder")
+    private let state = Mutex(State())
+
+    /// Records into `store`.
+    public init(store: ResultsStore) { self.store = store }
+
+    public func begin(_ parameters: ScenarioParameters, clock: RunClock) {
+        queue.sync {
+            state.withLock { $0 = State() }
+            do {
+                let id = try store.beginRun(parameters, startedAt: clock.startedAt)
+                state.withLock { $0.runID = id }
+            } catch {
+                state.withLock { $0.failures.append("\(error)") }
+            }
+        }
+    }
+
+    public func record(_ record: RunRecord) {
+        guard case .step = record else {
+            queue.async { [self] in write(record) }
+            return
+        }
+    }
+
+    private func write(_ record: RunRecord) {
+        guard let runID = state.withLock({ $0.runID }) else { return }
+        do {
+            switch record {
+            case .step: return
+            case .jobSample(let sample, _): try store.add(sample, runID: runID)
+            case .pingSample(let sample): try store.add(sample, runID: runID)
+            case .event(let event): try store.add(event, runID: runID)
+            case .memeater(let reading): try store.add(reading, runID: runID)
+            }
+            state.withLock { $0.written += 1 }
+        } catch {
+            state.withLock { if $0.failures.count < 5 { $0.failures.append(error.description) } }
+        }
+    }
+
+    public func finish(_ result: inout ScenarioResult) {
+        queue.sync {}  // every record of the run is written (or has failed) before the result
+        let runID = state.withLock { $0.runID }
+        result.runID = runID
+        var failures = state.withLock { $0.failures }
+        if let runID {
+            do { try store.finishRun(runID, result: result) } catch { failures.append(error.description) }
+        }
+        if !failures.isEmpty {
+            result.add(Check(name: CheckName.resultsStored, passed: false,
+                             evidence: "\(failures.count) write(s) to \(store.path) failed: " + failures.prefix(2).joined(separator: "; ")))
+            // The verdict changed: store it as it is now, if the database still takes it.
+            if let runID { try? store.finishRun(runID, result: result) }
+        }
+    }
+}
