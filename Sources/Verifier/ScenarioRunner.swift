@@ -161,11 +161,17 @@ public final class ScenarioRunner: Sendable {
         let consoleMark = testbed.consoleMark(domainXML: domainXML)
         let guestTaps = interfaceTargets(inDomainXML: domainXML)
         // memeater: open the control connection, held for the whole run.
-        let memeater = try MemeaterClient(namespace: testbed.clientNamespace, address: endpoints.guestAddress,
+        let memeater: MemeaterClient
+        let infoBefore: ControlInfo
+        do {
+            memeater = try MemeaterClient(namespace: testbed.clientNamespace, address: endpoints.guestAddress,
                                           port: endpoints.memeaterPort)
-        let infoBefore = try memeater.info()
-        _ = try memeater.send(ControlRequest(command: "set-rate", mibPerSecond: parameters.dirtyRateMiBPerSecond))
-        _ = try memeater.send(ControlRequest(command: "resume"))
+            infoBefore = try memeater.info()
+            try memeater.setRate(mibPerSecond: parameters.dirtyRateMiBPerSecond)
+            try memeater.resume()
+        } catch {
+            throw VerifierError.wrap(error, step: "start memeater at \(endpoints.guestAddress):\(endpoints.memeaterPort)")
+        }
         let settled = try waitForStableRate(memeater, targetMiBPerSecond: parameters.dirtyRateMiBPerSecond,
                                             pageSizeBytes: infoBefore.pageSizeBytes)
         result.achievedDirtyRateMiBPerSecond = settled.achievedMiBPerSecond
@@ -173,7 +179,7 @@ public final class ScenarioRunner: Sendable {
             ? "growth of memeater's unique-page count over the three stats readings, 1.2 s apart, just before migrating"
             : "growth of memeater's unique-page count between two stats readings 0.25 s apart, just before migrating"
         if !settled.stable { result.notes.append("memeater's rate did not settle within 10 s: achieved \(formatNumber(settled.achievedMiBPerSecond)) MiB/s for a target of \(formatNumber(parameters.dirtyRateMiBPerSecond))") }
-        _ = try memeater.send(ControlRequest(command: "reset-stall"))
+        do { try memeater.resetStall() } catch { throw VerifierError.wrap(error, step: "reset memeater's stall") }
 
         // pingmon from the client side.
         let ping = try PingMonitorRun(namespace: testbed.clientNamespace, target: endpoints.guestAddress,
@@ -436,9 +442,9 @@ public final class ScenarioRunner: Sendable {
 
         if statsAfter != nil {
             do {
-                _ = try client.send(ControlRequest(command: "pause"))
+                try client.pause()
                 if let page = probes.corruptPageBeforeVerification {
-                    _ = try client.send(ControlRequest(command: "corrupt-page", page: page))
+                    try client.corruptPage(page)
                     result.notes.append("probe: memeater corrupted page \(page) before the verification")
                 }
                 let verification = try client.verifyAll()
@@ -585,11 +591,19 @@ public final class ScenarioRunner: Sendable {
         case let lines?: reasons.append("console: " + lines.prefix(3).joined(separator: " | "))
         }
         let (running, state) = guestRuns(on: destination, name: domainName)
-        let answered = running && (1...3).contains { _ in testbed.guestAnswersPing() }
-        if answered {
+        let echo = running ? Result { () throws(LabError) in
+            try Reachability.echo(namespace: testbed.clientNamespace, target: testbed.endpoints.guestAddress,
+                                  interface: testbed.endpoints.captureInterface, count: 3, intervalMilliseconds: 1_000)
+        } : nil
+        if case .success(let reply)? = echo, reply.answered {
             good.append("answers: \(state), replied to a ping at the end")
         } else {
-            reasons.append("guest dead/unreachable: \(state)" + (running ? ", no reply to 3 pings at the end" : ""))
+            let why = switch echo {
+            case .success(let reply)?: ", \(reply) at the end"
+            case .failure(let error)?: ", could not ping at the end: \(error.description)"
+            case nil: ""
+            }
+            reasons.append("guest dead/unreachable: \(state)" + why)
         }
         return Check(name: CheckName.landingIntact, passed: reasons.isEmpty,
                      evidence: reasons.isEmpty ? good.joined(separator: "; ")
@@ -612,11 +626,14 @@ public final class ScenarioRunner: Sendable {
         let deadline = Date().addingTimeInterval(10)
         var goodReadings = 0
         var achieved = 0.0
-        let first = try memeater.stats()
+        func stats() throws(VerifierError) -> ProgressRecord {
+            do { return try memeater.stats() } catch { throw VerifierError.wrap(error, step: "read memeater's stats") }
+        }
+        let first = try stats()
         var previous = first
         while Date() < deadline {
             Thread.sleep(forTimeInterval: unlimited ? 1.2 : 0.25)
-            let current = try memeater.stats()
+            let current = try stats()
             achieved = rate(previous, current)
             previous = current
             let ok = unlimited ? achieved > 0 : abs(achieved - targetMiBPerSecond) <= 0.1 * targetMiBPerSecond
