@@ -46,7 +46,7 @@ let package = Package(
         // MARK: libvirt, the lab and the verifier
         .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
         .target(name: "Libvirt", dependencies: ["CLibvirt"]),
-        .target(name: "Lab", dependencies: ["Libvirt"]),
+        .target(name: "Lab", dependencies: ["Libvirt", "MemeaterKit", "PingMonitor"]),
         // The migration test case: scenarios, checks, results.
         .target(
             name: "Verifier",
@@ -62,7 +62,7 @@ let package = Package(
         .testTarget(name: "MemeaterTests", dependencies: ["Memeater"]),
         .testTarget(name: "PingMonitorTests", dependencies: ["PingMonitor"]),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
-        .testTarget(name: "LabTests", dependencies: ["Lab", "Libvirt"]),
+        .testTarget(name: "LabTests", dependencies: ["Lab", "Libvirt", "MemeaterKit", "PingMonitor"]),
         .testTarget(name: "VerifierTests", dependencies: ["Verifier", "MigVerifyCLI"]),
     ]
 )

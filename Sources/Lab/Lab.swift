@@ -1,5 +1,6 @@
 import Foundation
 import Libvirt
+import PingMonitor
 
 /// How `lab up` should build the lab.
 public struct LabUpOptions: Sendable, Equatable {
@@ -251,8 +252,23 @@ public struct Lab: Sendable {
 
     /// Opens a libvirt connection to a host's daemon from the client namespace.
     public func connect(to host: LabHost, transport: Transport = .tcp) throws -> Connection {
-        let uri = uri(of: host, transport: transport)
-        return try NetworkNamespace.run(in: configuration.clientNamespace) { try Connection(uri: uri) }
+        try Self.openConnection(uri: uri(of: host, transport: transport), namespace: configuration.clientNamespace)
+    }
+
+    /// Opens a libvirt connection to `uri` from network namespace `namespace` (`nil`: the
+    /// current one); the lab and the verifier's testbeds both connect through here.
+    ///
+    /// Throws libvirt's `LibvirtError` (it names the URI), or a `LabError` naming the URI and
+    /// the namespace when the namespace cannot be entered.
+    public static func openConnection(uri: String, namespace: String?) throws -> Connection {
+        guard let namespace else { return try Connection(uri: uri) }
+        do {
+            return try NetworkNamespace.run(in: namespace) { try Connection(uri: uri) }
+        } catch let error as LibvirtError {
+            throw error
+        } catch let error as LabError {
+            throw LabError(step: "connect to \(uri) from \(namespace)", reason: "\(error.step): \(error.reason)")
+        }
     }
 
     // MARK: the guest
@@ -395,30 +411,33 @@ public struct Lab: Sendable {
         return Int(xml[range.upperBound...].prefix { $0.isNumber })
     }
 
-    /// Pings `address` (default: the guest) once from the client namespace.
-    public func ping(_ address: String? = nil, timeoutSeconds: Int = 1) -> Bool {
-        let target = address ?? configuration.guestAddress
-        let result = try? CommandRunner.capture(["ip", "netns", "exec", configuration.clientNamespace,
-                                                 "ping", "-n", "-q", "-c", "1", "-W", String(timeoutSeconds), target],
-                                                step: "ping \(target)", timeoutSeconds: Double(timeoutSeconds) + 5)
-        return result?.succeeded ?? false
+    /// Sends up to `count` echo requests to the guest from the client namespace's uplink and
+    /// returns at the first reply (``Reachability/echo(namespace:target:interface:count:intervalMilliseconds:replyTimeoutMilliseconds:)``).
+    /// No reply is a result with `answered == false`; a probe that cannot run throws.
+    public func pingGuest(count: Int = 3, intervalMilliseconds: Int = 200,
+                          replyTimeoutMilliseconds: Int = 1_000) throws(LabError) -> EchoProbeResult {
+        try Reachability.echo(namespace: configuration.clientNamespace, target: configuration.guestAddress,
+                              interface: Topology.clientInterfaceName, count: count,
+                              intervalMilliseconds: intervalMilliseconds, replyTimeoutMilliseconds: replyTimeoutMilliseconds)
     }
 
-    /// Pings the guest until it answers; throws with the console tail when it does not.
-    public func waitForPing(timeoutSeconds: Double) throws {
-        let deadline = Date().addingTimeInterval(timeoutSeconds)
-        while Date() < deadline {
-            if ping() { return }
+    /// Pings the guest (one echo request every 200 ms) until it answers; throws with the
+    /// console tail when it does not, or at once when the probe cannot run.
+    public func waitForPing(timeoutSeconds: Double) throws(LabError) {
+        let intervalMilliseconds = 200
+        let count = max(1, Int((timeoutSeconds * 1_000 / Double(intervalMilliseconds)).rounded(.up)))
+        let result = try pingGuest(count: count, intervalMilliseconds: intervalMilliseconds, replyTimeoutMilliseconds: 1_000)
+        guard result.answered else {
+            throw LabError(step: "ping the guest \(configuration.guestAddress) from \(configuration.clientNamespace)",
+                           reason: "no reply within \(Int(timeoutSeconds)) s: \(result)",
+                           output: "console:\n" + tail(configuration.guestConsoleLogPath, lines: 30))
         }
-        throw LabError(step: "ping the guest \(configuration.guestAddress) from \(configuration.clientNamespace)",
-                       reason: "no reply within \(Int(timeoutSeconds)) s",
-                       output: "console:\n" + tail(configuration.guestConsoleLogPath, lines: 30))
     }
 
     /// Opens memeater's control connection in the guest, from the client namespace.
-    public func connectToMemeater(timeoutSeconds: Double = 5) throws -> MemeaterControlConnection {
-        try MemeaterControlConnection.connect(namespace: configuration.clientNamespace, address: configuration.guestAddress,
-                                              port: configuration.memeaterPort, timeoutSeconds: timeoutSeconds)
+    public func connectToMemeater(timeoutSeconds: Double = 5) throws(LabError) -> MemeaterClient {
+        try MemeaterClient(namespace: configuration.clientNamespace, address: configuration.guestAddress,
+                           port: configuration.memeaterPort, timeoutSeconds: timeoutSeconds)
     }
 
     /// The guest's serial console so far.

@@ -1,5 +1,6 @@
 import Foundation
 import Libvirt
+import MemeaterKit
 
 /// A host as `lab status` sees it.
 public struct HostStatus: Sendable, Codable {
@@ -25,6 +26,8 @@ public struct GuestStatus: Sendable, Codable {
     public var runningOn: String?
     /// Whether it answered a ping from the client namespace.
     public var answersPing: Bool
+    /// Why it could not be pinged (the probe could not run), if so.
+    public var pingError: String?
     /// memeater's `info` reply (JSON), or why there was none.
     public var memeaterInfo: String?
     public var memeaterError: String?
@@ -74,12 +77,13 @@ extension Lab {
         if let guestRecord = record?.guest {
             var status = GuestStatus(record: guestRecord, runningOn: guestHost, answersPing: false)
             if checkGuest && guestHost != nil {
-                status.answersPing = ping(timeoutSeconds: 2)
                 do {
-                    let control = try connectToMemeater(timeoutSeconds: 3)
-                    let info = try control.request("info")
-                    let data = try JSONSerialization.data(withJSONObject: info, options: [.sortedKeys])
-                    status.memeaterInfo = String(decoding: data, as: UTF8.self)
+                    status.answersPing = try pingGuest(count: 2, replyTimeoutMilliseconds: 2_000).answered
+                } catch {
+                    status.pingError = error.description
+                }
+                do {
+                    status.memeaterInfo = encodeLine(try connectToMemeater(timeoutSeconds: 3).info())
                 } catch {
                     status.memeaterError = "\(error)"
                 }

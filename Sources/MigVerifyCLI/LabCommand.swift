@@ -159,6 +159,7 @@ extension LabCommand {
                 lines.append("guest \(record.name) (\(record.kind.rawValue), \(record.memoryMiB) MiB, memeater \(record.memeaterSizeMiB) MiB"
                              + " on port \(record.memeaterPort)) at \(record.address)")
                 lines.append("  running on: \(guest.runningOn ?? "nowhere"); answers ping: \(guest.answersPing ? "yes" : "no")")
+                if let error = guest.pingError { lines.append("  ping: \(error)") }
                 if let info = guest.memeaterInfo { lines.append("  memeater info: \(info)") }
                 if let error = guest.memeaterError { lines.append("  memeater: \(error)") }
                 if !record.image.containsMemeater { lines.append("  note: the guest image has no memeater") }

@@ -270,10 +270,11 @@ public enum Checks {
         case .read(_, let lines): reasons.append("console: " + lines.prefix(3).joined(separator: " | "))
         }
         let state = o.onDestination.description
-        if o.onDestination.isRunning, o.answersAtEnd == true {
-            good.append("answers: \(state), replied to a ping at the end")
-        } else {
-            reasons.append("guest dead/unreachable: \(state)" + (o.onDestination.isRunning ? ", no reply to a ping at the end" : ""))
+        switch (o.onDestination.isRunning, o.answersAtEnd) {
+        case (true, .seen(true)?): good.append("answers: \(state), replied to a ping at the end")
+        case (true, .notLooked(let reason)?): reasons.append("guest dead/unreachable: \(state), \(reason)")
+        case (true, _): reasons.append("guest dead/unreachable: \(state), no reply to a ping at the end")
+        case (false, _): reasons.append("guest dead/unreachable: \(state)")
         }
         return Check(name: CheckName.landingIntact, passed: reasons.isEmpty,
                      evidence: reasons.isEmpty ? good.joined(separator: "; ")

@@ -201,8 +201,9 @@ public struct Observation: Sendable {
     public var memeater: MemeaterObservation
     /// The guest's console during the run.
     public var console: ConsoleObservation
-    /// The guest answered a ping at the end (asked only when it should run on the destination).
-    public var answersAtEnd: Bool?
+    /// Whether the guest answered an echo request at the end (asked only when it should run
+    /// on the destination), or why it could not be asked.
+    public var answersAtEnd: Looked<Bool>?
     /// What the scenario's fault did (`nil`: no fault).
     public var fault: FaultEvidence?
 
@@ -211,7 +212,7 @@ public struct Observation: Sendable {
                 onSource: DomainSighting, sourceWaitedSeconds: Double = 0, onDestination: DomainSighting,
                 sourceHost: Looked<HostSnapshot>, destinationHost: Looked<HostSnapshot>, hostsWaitedSeconds: Double = 0,
                 destinationInterfacesBefore: Looked<Set<String>>, sourceTaps: [String], occupant: OccupantObservation? = nil,
-                ping: PingSummary, memeater: MemeaterObservation, console: ConsoleObservation, answersAtEnd: Bool?,
+                ping: PingSummary, memeater: MemeaterObservation, console: ConsoleObservation, answersAtEnd: Looked<Bool>?,
                 fault: FaultEvidence?) {
         self.expectation = expectation
         self.parameters = parameters

@@ -174,17 +174,23 @@ public final class ScenarioRunner: Sendable {
 
         // memeater at its rate, held on one control connection for the whole run.
         let memeater = try connectMemeater()
-        let infoBefore = try memeater.info()
-        try memeater.setRate(mibPerSecond: parameters.dirtyRateMiBPerSecond)
-        try memeater.resume()
-        let settled = try waitForStableRate(memeater, targetMiBPerSecond: parameters.dirtyRateMiBPerSecond,
+        let infoBefore: ControlInfo
+        let settled: (stable: Bool, achievedMiBPerSecond: Double)
+        do {
+            infoBefore = try memeater.info()
+            try memeater.setRate(mibPerSecond: parameters.dirtyRateMiBPerSecond)
+            try memeater.resume()
+            settled = try waitForStableRate(memeater, targetMiBPerSecond: parameters.dirtyRateMiBPerSecond,
                                             pageSizeBytes: infoBefore.pageSizeBytes, clock: clock)
+            try memeater.resetStall()
+        } catch {
+            throw VerifierError.wrap(error, step: "set memeater's rate at \(memeater.endpoint)")
+        }
         result.achievedDirtyRateMiBPerSecond = settled.achievedMiBPerSecond
         result.figureSources["achievedDirtyRateMiBPerSecond"] = parameters.dirtyRateMiBPerSecond == 0
             ? "growth of memeater's unique-page count over the three stats readings, 1.2 s apart, just before migrating"
             : "growth of memeater's unique-page count between two stats readings 0.25 s apart, just before migrating"
         if !settled.stable { result.notes.append("memeater's rate did not settle within 10 s: achieved \(formatNumber(settled.achievedMiBPerSecond)) MiB/s for a target of \(formatNumber(parameters.dirtyRateMiBPerSecond))") }
-        try memeater.resetStall()
         try interruption.check(while: "setting memeater's rate")
 
         // pingmon from the client side, and both daemons' events, on the run's clock.
@@ -351,9 +357,20 @@ public final class ScenarioRunner: Sendable {
 
         let memeaterObservation = observeMemeater(memeater, before: infoBefore, corruptPage: context.probes.corruptPageBeforeVerification)
         let console = ConsoleObservation(text: testbed.console(since: consoleMark), unavailable: consoleMark.unavailable)
-        var answersAtEnd: Bool?
+        var answersAtEnd: Looked<Bool>?
         if expectation == .migrates {
-            answersAtEnd = onDestination.isRunning && (1...3).contains { _ in testbed.guestAnswersPing() }
+            if onDestination.isRunning {
+                let endpoints = testbed.endpoints
+                do {
+                    let echo = try Reachability.echo(namespace: testbed.clientNamespace, target: endpoints.guestAddress,
+                                                     interface: endpoints.captureInterface, count: 3, intervalMilliseconds: 1_000)
+                    answersAtEnd = .seen(echo.answered)
+                } catch {
+                    answersAtEnd = .notLooked("could not ping at the end: \(error.description)")
+                }
+            } else {
+                answersAtEnd = .seen(false)
+            }
         }
         return Observation(
             expectation: expectation, parameters: parameters,
@@ -475,14 +492,14 @@ public final class ScenarioRunner: Sendable {
     /// unlimited rate a region is done early in each window and spans under 1 s are bursty.
     /// Unlimited readings are therefore 1.2 s apart, and the rate returned is over all of them.
     private func waitForStableRate(_ memeater: MemeaterClient, targetMiBPerSecond: Double, pageSizeBytes: Int,
-                                   clock: RunClock) throws(VerifierError) -> (stable: Bool, achievedMiBPerSecond: Double) {
+                                   clock: RunClock) throws(LabError) -> (stable: Bool, achievedMiBPerSecond: Double) {
         let unlimited = targetMiBPerSecond == 0
         func rate(_ from: ProgressRecord, _ to: ProgressRecord) -> Double {
             let seconds = to.elapsedSeconds - from.elapsedSeconds
             guard seconds > 0, to.pagesDirtied >= from.pagesDirtied else { return 0 }
             return Double(to.pagesDirtied - from.pagesDirtied) * Double(pageSizeBytes) / 1_048_576 / seconds
         }
-        func read() throws(VerifierError) -> ProgressRecord {
+        func read() throws(LabError) -> ProgressRecord {
             let stats = try memeater.stats()
             recorder.record(.memeater(MemeaterReading(offsetMilliseconds: clock.milliseconds(), memeaterElapsedSeconds: stats.elapsedSeconds,
                                                       pagesDirtied: stats.pagesDirtied, achievedPagesPerSecond: stats.achievedPagesPerSecond)))

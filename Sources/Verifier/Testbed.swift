@@ -42,24 +42,13 @@ public struct ConsoleMark: Sendable {
 }
 
 extension Testbed {
-    /// Opens a libvirt connection from the client side.
+    /// Opens a libvirt connection from the client side (``Lab/openConnection(uri:namespace:)``).
     public func connect(_ uri: String) throws(VerifierError) -> Connection {
         do {
-            if let clientNamespace {
-                return try NetworkNamespace.run(in: clientNamespace) { try Connection(uri: uri) }
-            }
-            return try Connection(uri: uri)
+            return try Lab.openConnection(uri: uri, namespace: clientNamespace)
         } catch {
             throw VerifierError.wrap(error, step: "connect to \(uri)")
         }
-    }
-
-    /// Pings the guest once from the client side (`ping -c 1` from the capture interface).
-    public func guestAnswersPing(timeoutSeconds: Int = 1) -> Bool {
-        let ping = ["ping", "-n", "-q", "-c", "1", "-W", String(timeoutSeconds), "-I", endpoints.captureInterface, endpoints.guestAddress]
-        let command = clientNamespace.map { ["ip", "netns", "exec", $0] + ping } ?? ping
-        let result = try? CommandRunner.capture(command, step: "ping \(endpoints.guestAddress)", timeoutSeconds: Double(timeoutSeconds) + 5)
-        return result?.succeeded ?? false
     }
 }
 
@@ -146,7 +135,7 @@ public struct LabTarget: Testbed {
             }
             var healthy = false
             if let location = try lab.guestLocation(), location.host == configuration.source,
-               location.state.state == .running, lab.ping(),
+               location.state.state == .running, (try? lab.pingGuest())?.answered == true,
                (try? MemeaterClient(namespace: configuration.clientNamespace, address: configuration.guestAddress,
                                     port: configuration.memeaterPort, timeoutSeconds: 3).info()) != nil {
                 healthy = true

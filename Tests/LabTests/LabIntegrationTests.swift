@@ -105,8 +105,8 @@ final class LabIntegrationTests: XCTestCase {
     private func memeaterBootID() throws -> String? {
         let control = try lab.connectToMemeater(timeoutSeconds: 10)
         let info = try control.info()
-        XCTAssertNotNil(info["uptimeSeconds"], "memeater info: \(info)")
-        return info["bootId"] as? String
+        XCTAssertNotNil(info.uptimeSeconds, "memeater info: \(info)")
+        return info.bootId
     }
 
     /// Up → guest on src → ping → live migration src→dst (peer-to-peer, API) → ping → back
@@ -129,7 +129,7 @@ final class LabIntegrationTests: XCTestCase {
                                                  step: "read the bridge of \(host.name)")
             XCTAssertTrue(link.output.contains("link/ether 02:6c:61:62:00:0\(index + 1) "), link.output)
         }
-        XCTAssertTrue(lab.ping(), "guest answers ping from the client namespace")
+        XCTAssertTrue(try lab.pingGuest().answered, "guest answers ping from the client namespace")
         let image = try XCTUnwrap(report.record.guest?.image)
         let bootID = report.record.guest?.bootID
         XCTAssertNotNil(bootID, "the guest printed its boot id")
@@ -205,7 +205,7 @@ final class LabIntegrationTests: XCTestCase {
         XCTAssertTrue(repaired.actions.contains { $0.contains("started libvirtd on src") }, "\(repaired.actions)")
         XCTAssertTrue(repaired.actions.contains { $0.contains("started libvirtd on dst") }, "\(repaired.actions)")
         XCTAssertEqual(try guestStates().mapValues(\.state), ["src": .running], "the guest survived its daemon's death")
-        XCTAssertTrue(lab.ping())
+        XCTAssertTrue(try lab.pingGuest().answered)
 
         // Now kill everything the lab runs, as a crash would leave it, and tear down.
         let processes = lab.labProcesses()

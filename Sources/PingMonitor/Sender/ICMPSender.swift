@@ -2,9 +2,10 @@
 import Glibc
 #endif
 
-/// Sends pingmon's echo requests from a raw ICMP socket bound to one interface. It never reads:
-/// replies are taken from the capture, and the socket's receive side is filtered shut so that
-/// the kernel does not queue copies of every ICMP packet for it.
+/// Sends pingmon's echo requests from a raw ICMP socket bound to one interface. pingmon's
+/// sender never reads: replies are taken from the capture, and the socket's receive side is
+/// filtered shut so that the kernel does not queue copies of every ICMP packet for it.
+/// (``EchoProbe`` lets echo replies through and reads them from the socket.)
 public final class ICMPSender: @unchecked Sendable {
     /// The probed address.
     public let target: IPv4Address
@@ -12,13 +13,20 @@ public final class ICMPSender: @unchecked Sendable {
     public let interface: String
     /// The ICMP identifier of this run.
     public let identifier: UInt16
-    private let socket: Int32
+    /// The raw socket; readable only when opened with `receivesEchoReplies`.
+    let socket: Int32
     private var destination = sockaddr_in()
     private let buffer: UnsafeMutableRawBufferPointer
 
     /// Opens the socket. The corresponding C calls are `socket(AF_INET, SOCK_RAW, IPPROTO_ICMP)`
     /// and `setsockopt(SO_BINDTODEVICE)`.
-    public init(target: IPv4Address, interface: String, identifier: UInt16) throws {
+    public convenience init(target: IPv4Address, interface: String, identifier: UInt16) throws(PingMonitorError) {
+        try self.init(target: target, interface: interface, identifier: identifier, receivesEchoReplies: false)
+    }
+
+    /// Opens the socket; with `receivesEchoReplies` the kernel queues echo replies (ICMP type 0,
+    /// and nothing else) arriving on `interface` for it.
+    init(target: IPv4Address, interface: String, identifier: UInt16, receivesEchoReplies: Bool) throws(PingMonitorError) {
         self.target = target
         self.interface = interface
         self.identifier = identifier
@@ -30,9 +38,9 @@ public final class ICMPSender: @unchecked Sendable {
             }
             throw PingMonitorError.socketFailed(call: "socket(AF_INET, SOCK_RAW, IPPROTO_ICMP)", interface: interface, errno: code)
         }
-        socket = descriptor
-        buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ProbePacket.size, alignment: 8)
-        do {
+        // Set up the socket before any stored property holds it: once all are set, a throw would
+        // run deinit, which closes the socket and frees the buffer a second time.
+        do throws(PingMonitorError) {
             // Leave by the captured interface whatever the routing table says.
             let bound = interface.withCString { name in
                 setsockopt(descriptor, SOL_SOCKET, SO_BINDTODEVICE, name, socklen_t(strlen(name) + 1))
@@ -43,18 +51,20 @@ public final class ICMPSender: @unchecked Sendable {
                 if code == ENODEV { throw PingMonitorError.interfaceNotFound(interface) }
                 throw PingMonitorError.socketFailed(call: "setsockopt(SO_BINDTODEVICE)", interface: interface, errno: code)
             }
-            // ICMP_FILTER (SOL_RAW 255, option 1): a set bit drops that ICMP type; drop them all.
-            var filter: UInt32 = 0xFFFF_FFFF
+            // ICMP_FILTER (SOL_RAW 255, option 1): a set bit drops that ICMP type; drop them all,
+            // or all but echo replies (type 0).
+            var filter: UInt32 = receivesEchoReplies ? 0xFFFF_FFFE : 0xFFFF_FFFF
             if setsockopt(descriptor, 255, 1, &filter, socklen_t(MemoryLayout<UInt32>.size)) != 0 {
                 throw PingMonitorError.socketFailed(call: "setsockopt(ICMP_FILTER)", interface: interface, errno: errno)
             }
             var sendBufferBytes: Int32 = 1 << 20
             _ = setsockopt(descriptor, SOL_SOCKET, SO_SNDBUF, &sendBufferBytes, socklen_t(MemoryLayout<Int32>.size))
         } catch {
-            buffer.deallocate()
             close(descriptor)
             throw error
         }
+        socket = descriptor
+        buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ProbePacket.size, alignment: 8)
         destination.sin_family = sa_family_t(AF_INET)
         destination.sin_addr.s_addr = target.value.bigEndian
     }

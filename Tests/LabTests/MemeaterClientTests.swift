@@ -1,0 +1,189 @@
+import Foundation
+import Lab
+import MemeaterKit
+import XCTest
+
+/// The one memeater client against a real `memeater serve` on 127.0.0.1 (a free port chosen
+/// by memeater), stopped at the end of each test.
+final class MemeaterClientTests: XCTestCase {
+    private var server: Process?
+    private var port = 0
+
+    override func setUpWithError() throws {
+        let testExecutable = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "")
+        let binary = testExecutable.deletingLastPathComponent().appendingPathComponent("memeater")
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            throw XCTSkip("memeater is not built at \(binary.path)")
+        }
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["serve", "--size-mib", "16", "--port", "0", "--listen-address", "127.0.0.1", "--threads", "2",
+                             "--json", "--report-interval-milliseconds", "50"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        server = process
+        // The first line announces the port; the rest is drained so memeater never blocks on it.
+        let handle = output.fileHandleForReading
+        var line = Data()
+        while let byte = try handle.read(upToCount: 1), let first = byte.first, first != UInt8(ascii: "\n") { line.append(first) }
+        Thread { while !handle.availableData.isEmpty {} }.start()
+        let announced = try XCTUnwrap(JSONSerialization.jsonObject(with: line) as? [String: Any], String(decoding: line, as: UTF8.self))
+        port = try XCTUnwrap(announced["port"] as? Int)
+    }
+
+    override func tearDown() {
+        if let server, server.isRunning {
+            server.terminate()
+            server.waitUntilExit()
+        }
+        server = nil
+    }
+
+    private func client(timeoutSeconds: Double = 5) throws -> MemeaterClient {
+        try MemeaterClient(namespace: nil, address: "127.0.0.1", port: port, timeoutSeconds: timeoutSeconds)
+    }
+
+    func testEveryCommandOverOneConnection() throws {
+        let memeater = try client()
+        XCTAssertEqual(memeater.endpoint, "127.0.0.1:\(port)")
+        let info = try memeater.info()
+        XCTAssertEqual(info.protocolVersion, controlProtocolVersion)
+        XCTAssertEqual(info.sizeMiB, 16)
+        XCTAssertEqual(info.pageCount, 4_096)
+        XCTAssertEqual(info.pid, Int(server?.processIdentifier ?? -1))
+
+        try memeater.setRate(mibPerSecond: 4)
+        try memeater.resume()
+        var stats = try memeater.stats()
+        for _ in 0..<200 where stats.pagesDirtied < 500 {
+            usleep(20_000)
+            stats = try memeater.stats()
+        }
+        XCTAssertGreaterThanOrEqual(stats.pagesDirtied, 500)
+        XCTAssertEqual(stats.targetMiBPerSecond, 4)
+        XCTAssertFalse(stats.paused)
+        try memeater.pause()
+        try memeater.resetStall()
+        // stats is the latest progress record, written every 50 ms.
+        var paused = try memeater.stats().paused
+        for _ in 0..<100 where !paused {
+            usleep(20_000)
+            paused = try memeater.stats().paused
+        }
+        XCTAssertTrue(paused)
+
+        XCTAssertEqual(try memeater.verifyAll().badPagesTotal, 0)
+        try memeater.corruptPage(77)
+        let verification = try memeater.verifyAll()
+        XCTAssertEqual(verification.badPagesTotal, 1)
+        XCTAssertEqual(verification.badPages.first?.page, 77)
+
+        let reply = try memeater.send(ControlRequest(command: .stop))
+        XCTAssertTrue(reply.ok)
+        XCTAssertEqual(reply.command, "stop")
+        server?.waitUntilExit()
+        XCTAssertEqual(server?.terminationStatus, 1, "memeater exits 1 after finding the corrupted page")
+    }
+
+    func testARefusalIsAnErrorWithMemeatersMessage() throws {
+        let memeater = try client()
+        XCTAssertThrowsError(try memeater.setRate(mibPerSecond: -3)) { error in
+            let error = error as? LabError
+            XCTAssertEqual(error?.step, "memeater set-rate at 127.0.0.1:\(port)")
+            XCTAssertTrue(error?.reason.hasPrefix("memeater said: ") == true, "\(String(describing: error))")
+            XCTAssertTrue(error?.reason.contains("negative") == true, "\(String(describing: error))")
+        }
+        XCTAssertThrowsError(try memeater.corruptPage(99_999)) { error in
+            XCTAssertTrue((error as? LabError)?.reason.contains("outside the region") == true, "\(error)")
+        }
+        XCTAssertEqual(try memeater.info().sizeMiB, 16, "the connection still serves after refusals")
+    }
+
+    /// A client that sends a command this memeater does not know (a newer client, or a typo)
+    /// gets an error reply on the same connection, which stays open.
+    func testAnUnknownCommandGetsAnErrorReplyNotADroppedConnection() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = in_addr_t(0x7f00_0001).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        XCTAssertEqual(connected, 0)
+        func exchange(_ line: String) throws -> ControlReply {
+            let bytes = Array((line + "\n").utf8)
+            XCTAssertEqual(Glibc.send(fd, bytes, bytes.count, Int32(MSG_NOSIGNAL)), bytes.count)
+            var reply: [UInt8] = []
+            var byte: UInt8 = 0
+            while recv(fd, &byte, 1, 0) == 1, byte != UInt8(ascii: "\n") { reply.append(byte) }
+            return try JSONDecoder().decode(ControlReply.self, from: Data(reply))
+        }
+        let unknown = try exchange(#"{"command":"defragment"}"#)
+        XCTAssertFalse(unknown.ok)
+        XCTAssertEqual(unknown.command, "defragment")
+        XCTAssertEqual(unknown.error, #"unknown command "defragment""#)
+        let info = try exchange(#"{"command":"info"}"#)
+        XCTAssertTrue(info.ok)
+        XCTAssertEqual(info.info?.sizeMiB, 16)
+    }
+
+    func testConnectionFailuresNameTheEndpoint() throws {
+        let closedPort = try unusedPort()
+        XCTAssertThrowsError(try MemeaterClient(namespace: nil, address: "127.0.0.1", port: closedPort, timeoutSeconds: 2)) { error in
+            XCTAssertEqual((error as? LabError)?.step, "connect to memeater at 127.0.0.1:\(closedPort)")
+            XCTAssertEqual((error as? LabError)?.reason, "Connection refused")
+        }
+        XCTAssertThrowsError(try MemeaterClient(namespace: nil, address: "guest", port: port)) { error in
+            XCTAssertTrue((error as? LabError)?.reason.contains("not a numeric IPv4 address") == true, "\(error)")
+        }
+        XCTAssertThrowsError(try MemeaterClient(namespace: "memeater-client-test-no-such-namespace", address: "127.0.0.1", port: port)) { error in
+            let error = error as? LabError
+            XCTAssertEqual(error?.step, "connect to memeater at 127.0.0.1:\(port) from memeater-client-test-no-such-namespace")
+            XCTAssertTrue(error?.reason.contains("/run/netns/memeater-client-test-no-such-namespace") == true, "\(String(describing: error))")
+        }
+    }
+
+    func testASilentPeerTimesOut() throws {
+        // A listener that accepts (in the kernel) but never answers.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = in_addr_t(0x7f00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let listening = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, length) == 0 && listen(listener, 1) == 0 && getsockname(listener, $0, &length) == 0
+            }
+        }
+        XCTAssertTrue(listening)
+        let silentPort = Int(UInt16(bigEndian: address.sin_port))
+        let memeater = try MemeaterClient(namespace: nil, address: "127.0.0.1", port: silentPort, timeoutSeconds: 0.3)
+        let start = Date()
+        XCTAssertThrowsError(try memeater.info()) { error in
+            XCTAssertEqual((error as? LabError)?.step, "memeater info at 127.0.0.1:\(silentPort)")
+            XCTAssertTrue((error as? LabError)?.reason.contains("timed out") == true, "\(error)")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 3)
+    }
+
+    /// A loopback port that was free a moment ago (bound, read, closed).
+    private func unusedPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = in_addr_t(0x7f00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw XCTSkip("cannot bind a loopback port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
