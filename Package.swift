@@ -63,6 +63,6 @@ let package = Package(
         .testTarget(name: "PingMonitorTests", dependencies: ["PingMonitor"]),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Libvirt", "MemeaterKit", "PingMonitor"]),
-        .testTarget(name: "VerifierTests", dependencies: ["Verifier", "MigVerifyCLI"]),
+        .testTarget(name: "VerifierTests", dependencies: ["Verifier", "MigVerifyCLI", .product(name: "GRDB", package: "GRDB.swift")]),
     ]
 )

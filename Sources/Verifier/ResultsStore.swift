@@ -121,7 +121,7 @@ public struct StoredRun: Sendable, Equatable {
 public final class ResultsStore: Sendable {
     /// The database file.
     public let path: String
-    private let database: DatabaseQueue
+    let database: DatabaseQueue  // internal: tests break it on purpose
 
     /// Opens (creating if needed) the database at `path`, migrates its schema, and marks
     /// runs left `running` by a process that died as `interrupted`.

@@ -1,0 +1,194 @@
+import Foundation
+import GRDB
+import Libvirt
+import Synchronization
+import XCTest
+@testable import MigVerifyCLI
+@testable import Verifier
+
+/// Resume: only a completed run is a result; setup failures and interrupted runs are run
+/// again, `--retry-failed` reruns failed ones, the newest completed run is the one reused.
+final class ResumeTests: XCTestCase {
+    var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("verifier-resume-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    var path: String { directory.appendingPathComponent("results.sqlite").path }
+
+    func store(_ result: ScenarioResult, in store: ResultsStore) throws -> Int64 {
+        let id = try store.beginRun(result.parameters)
+        try store.finishRun(id, result: result)
+        return id
+    }
+
+    func runCommand(_ arguments: [String] = []) throws -> RunCommand {
+        try RunCommand.parse(["--database", path] + arguments)
+    }
+
+    func testASetupFailureIsStoredButNeverReused() throws {
+        let results = try ResultsStore(path: path)
+        var failed = Fixtures.result(checks: [Check(name: CheckName.setup, passed: false, evidence: "no static memeater")])
+        failed.status = .setupFailed
+        let id = try store(failed, in: results)
+        XCTAssertEqual(try results.runs().first { $0.id == id }?.status, "setup-failed")
+        XCTAssertNil(try results.completedRun(matching: failed.parameters))
+        XCTAssertNil(try runCommand().reusable(failed.parameters, store: results), "a setup error is never a result")
+    }
+
+    func testASetupFailureStoredAsCompletedByAnOlderVersionIsNotReusedEither() throws {
+        let results = try ResultsStore(path: path)
+        let old = Fixtures.result(checks: [Check(name: CheckName.setup, passed: false, evidence: "no static memeater")])
+        XCTAssertEqual(old.status, .completed, "what the old runner wrote")
+        _ = try store(old, in: results)
+        XCTAssertNotNil(try results.completedRun(matching: old.parameters))
+        XCTAssertNil(try runCommand().reusable(old.parameters, store: results))
+    }
+
+    func testAnInterruptedRunIsNeverReused() throws {
+        let results = try ResultsStore(path: path)
+        var interrupted = Fixtures.result(checks: [Check(name: CheckName.interrupted, passed: false, evidence: "SIGINT")])
+        interrupted.status = .interrupted
+        _ = try store(interrupted, in: results)
+        XCTAssertEqual(try results.runs().map(\.status), ["interrupted"])
+        XCTAssertNil(try runCommand().reusable(interrupted.parameters, store: results))
+    }
+
+    func testTheNewestCompletedRunIsReusedAndTheLineSaysWhichAndWhy() throws {
+        let results = try ResultsStore(path: path)
+        let passed = Fixtures.result(checks: [Check(name: "memory-integrity", passed: true, evidence: "0 bad")])
+        let failed = Fixtures.result(checks: [Check(name: "memory-integrity", passed: false, evidence: "3 bad")])
+        _ = try store(failed, in: results)
+        let newest = try store(passed, in: results)
+        let reused = try XCTUnwrap(try runCommand().reusable(passed.parameters, store: results))
+        XCTAssertEqual(reused.result.reusedFromRunID, newest)
+        XCTAssertTrue(reused.line.hasPrefix("reusing run #\(newest) "), reused.line)
+        XCTAssertTrue(reused.line.contains("it passed"), reused.line)
+        XCTAssertNil(try runCommand(["--fresh"]).reusable(passed.parameters, store: results))
+    }
+
+    func testRetryFailedRerunsAFailedRunAndReusesAPassedOne() throws {
+        let results = try ResultsStore(path: path)
+        let failed = Fixtures.result(.prepareFail, checks: [Check(name: CheckName.faultActed, passed: false, evidence: "0 packets")])
+        _ = try store(failed, in: results)
+        let plain = try XCTUnwrap(try runCommand().reusable(failed.parameters, store: results), "without the flag a failed run is a result")
+        XCTAssertTrue(plain.line.contains("it failed fault-acted") && plain.line.contains("--retry-failed"), plain.line)
+        XCTAssertNil(try runCommand(["--retry-failed"]).reusable(failed.parameters, store: results))
+        let passed = Fixtures.result(checks: [Check(name: "memory-integrity", passed: true, evidence: "0 bad")])
+        _ = try store(passed, in: results)
+        XCTAssertNotNil(try runCommand(["--retry-failed"]).reusable(passed.parameters, store: results))
+    }
+}
+
+final class RecorderTests: XCTestCase {
+    var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("verifier-recorder-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    func testEveryRecordIsStoredBeforeTheResultAndOnTheRunClock() throws {
+        let store = try ResultsStore(path: directory.appendingPathComponent("r.sqlite").path)
+        let recorder = StoreRecorder(store: store)
+        let clock = RunClock()
+        recorder.begin(Fixtures.parameters(), clock: clock)
+        for index in 0..<200 {
+            recorder.record(.jobSample(JobSample(offsetMilliseconds: Double(index), jobType: "unbounded"), migrationStartMilliseconds: 0))
+        }
+        recorder.record(.memeater(MemeaterReading(offsetMilliseconds: 5, memeaterElapsedSeconds: 1, pagesDirtied: 10, achievedPagesPerSecond: 3)))
+        recorder.record(.step("not stored"))
+        var result = Fixtures.result(checks: [Check(name: "memory-integrity", passed: true, evidence: "0 bad")])
+        recorder.finish(&result)
+        let runID = try XCTUnwrap(result.runID)
+        XCTAssertEqual(try store.jobSamples(runID: runID).count, 200)
+        XCTAssertEqual(try store.memeaterReadings(runID: runID).first?.pagesDirtied, 10)
+        XCTAssertTrue(result.passed)
+        XCTAssertNil(result.checks.first { $0.name == CheckName.resultsStored })
+        let stored = try XCTUnwrap(store.runs().first)
+        XCTAssertEqual(stored.startedAt.timeIntervalSince1970, clock.startedAt.timeIntervalSince1970, accuracy: 0.001,
+                       "the run's wall-clock start is the clock's")
+    }
+
+    func testAFailedStoreWriteFailsTheVerdictInsteadOfScrollingBy() throws {
+        let store = try ResultsStore(path: directory.appendingPathComponent("r.sqlite").path)
+        let recorder = StoreRecorder(store: store)
+        recorder.begin(Fixtures.parameters(), clock: RunClock())
+        try store.database.write { try $0.execute(sql: "DROP TABLE pingSample") }
+        recorder.record(.pingSample(PingSample(offsetMilliseconds: 1, probesSent: 1, repliesReceived: 1, lost: 0,
+                                               currentGapMilliseconds: 0, longestGapMilliseconds: 0)))
+        var result = Fixtures.result(checks: [Check(name: "memory-integrity", passed: true, evidence: "0 bad")])
+        recorder.finish(&result)
+        XCTAssertFalse(result.passed)
+        let stored = try XCTUnwrap(result.checks.first { $0.name == CheckName.resultsStored })
+        XCTAssertFalse(stored.passed)
+        XCTAssertTrue(stored.evidence.contains("insert ping sample"), stored.evidence)
+    }
+
+    func testTheClockStampsMillisecondsSinceItsStart() {
+        let clock = RunClock(originNanoseconds: 1_000_000_000, startedAt: Date(timeIntervalSince1970: 0))
+        XCTAssertEqual(clock.milliseconds(at: 1_250_000_000), 250)
+        XCTAssertEqual(clock.milliseconds(at: 999_000_000), -1, "a moment before the start is negative, not a wrapped number")
+    }
+}
+
+final class FaultJournalTests: XCTestCase {
+    func testLeftoversAreRemovedAndStruckOffAndFailuresKept() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("journal-\(UUID().uuidString)/faults.json").path
+        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+        let journal = FaultJournal(path: path)
+        XCTAssertEqual(journal.removeLeftovers(connect: { try Connection(uri: $0) }), [], "no journal, nothing to do")
+        let removable = try journal.add(scenario: .performFail, what: "a rule", removal: .hostScript(access: .local, hostName: "here", script: "true"))
+        _ = try journal.add(scenario: .linkCut, what: "a link", removal: .localCommand(["false"]))
+        _ = try journal.add(scenario: .dstAlreadyActive, what: "a stand-in",
+                            removal: .destroyDomain(uri: "test:///default", uuid: "00000000-0000-0000-0000-000000000000", name: "test"))
+        XCTAssertEqual(try journal.entries().count, 3)
+        let lines = journal.removeLeftovers(connect: { try Connection(uri: $0) })
+        XCTAssertEqual(lines.count, 3)
+        XCTAssertTrue(lines[0].contains("perform-fail") && lines[0].contains("removed"), lines[0])
+        XCTAssertTrue(lines[1].contains("NOT removed"), lines[1])
+        XCTAssertTrue(lines[2].contains("removed") && lines[2].contains("no domain test with uuid"), lines[2])
+        XCTAssertEqual(try journal.entries().map(\.scenario), [.linkCut], "only what could not be removed stays")
+        journal.strike(removable)  // striking an entry already gone is harmless
+        XCTAssertEqual(try journal.entries().count, 1)
+    }
+}
+
+final class InterruptionTests: XCTestCase {
+    func testAnInterruptionAbortsTheRunningJob() {
+        let fake = FakeMigration(completeAfterReads: nil, progressing: true)
+        let interruption = Interruption()
+        var driver = MigrationDriver(timeoutSeconds: 60, stallTimeoutSeconds: 60, sampleIntervalMilliseconds: 10)
+        driver.interruption = { interruption.signal.map { "interrupted by \(signalName($0))" } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { interruption.request(SIGINT) }
+        let outcome = driver.run(fake)
+        guard case .aborted(let reason, let callError, _) = outcome.ending else {
+            return XCTFail("expected an abort, got \(outcome.ending.summary)")
+        }
+        XCTAssertEqual(reason, "interrupted by SIGINT")
+        XCTAssertTrue(callError?.contains("canceled by client") ?? false)
+        XCTAssertTrue(fake.aborted)
+        XCTAssertEqual(Interruption.exitStatus(for: SIGINT), 130)
+        XCTAssertEqual(Interruption.exitStatus(for: SIGTERM), 143)
+    }
+
+    func testCheckThrowsOnlyAfterASignal() {
+        let interruption = Interruption()
+        XCTAssertNoThrow(try interruption.check(while: "x"))
+        interruption.request(SIGTERM)
+        interruption.request(SIGINT)
+        XCTAssertThrowsError(try interruption.check(while: "migrating")) { error in
+            XCTAssertEqual(error as? VerifierError, .interrupted(signal: SIGTERM, step: "migrating"), "the first signal counts")
+        }
+    }
+}
