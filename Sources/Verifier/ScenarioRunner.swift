@@ -18,13 +18,20 @@ public struct CheckProbes: Sendable {
     /// behind here (a process posing as the guest's QEMU, an interface, a listener, a paused
     /// guest) to show that the clean-up checks FAIL on it.
     public var aroundHostChecks: (@Sendable () -> @Sendable () -> Void)?
+    /// Runs after the fault was installed, just before the migration call; the closure it
+    /// returns runs when the run ends. A test makes the migration fail for another reason
+    /// here (e.g. a domain of the guest's name on the destination) to show that `fault-acted`
+    /// FAILs a failure its fault did not cause.
+    public var beforeMigration: (@Sendable (FaultContext) -> @Sendable () -> Void)?
 
     /// No probes: a normal run.
     public init(corruptPageBeforeVerification: Int? = nil, suspendDestinationOccupant: Bool = false,
-                aroundHostChecks: (@Sendable () -> @Sendable () -> Void)? = nil) {
+                aroundHostChecks: (@Sendable () -> @Sendable () -> Void)? = nil,
+                beforeMigration: (@Sendable (FaultContext) -> @Sendable () -> Void)? = nil) {
         self.corruptPageBeforeVerification = corruptPageBeforeVerification
         self.suspendDestinationOccupant = suspendDestinationOccupant
         self.aroundHostChecks = aroundHostChecks
+        self.beforeMigration = beforeMigration
     }
 }
 
@@ -224,6 +231,8 @@ public final class ScenarioRunner: Sendable {
         }
         defer { fault.remove(context) }
         try fault.install(context)
+        let undoProbe = probes.beforeMigration?(context)
+        defer { undoProbe?() }
         try interruption.check(while: "installing the fault")
         step("\(parameters.label): migrating \(endpoints.domainName) \(endpoints.sourceURI) -> \(endpoints.destinationURI)")
         let job = LibvirtMigration(domain: domain, destination: destination, options: plan.options, migrationURI: plan.migrationURI)

@@ -227,6 +227,136 @@ final class LabScenarioTests: XCTestCase {
         XCTAssertEqual(try Self.lab.guestLocation()?.host.name, Self.lab.configuration.source.name)
     }
 
+    /// perform-fail against a destination that refuses the domain for another reason (a
+    /// domain of the guest's name already runs there, so Prepare fails): the migration
+    /// fails, but not because of the firewall, and `fault-acted` FAILs with both errors.
+    func test8PerformFailThatFailsForAnotherReasonFailsFaultActed() throws {
+        let occupant = DestinationOccupantFault()
+        let probes = CheckProbes(beforeMigration: { context in
+            do { try occupant.install(context) } catch { XCTFail("could not start a domain on the destination: \(error)") }
+            return { occupant.remove(context) }
+        })
+        let result = try run(parameters(.performFail), probes: probes)
+        let acted = try XCTUnwrap(check(result, CheckName.faultActed))
+        XCTAssertFalse(acted.passed, acted.evidence)
+        XCTAssertTrue(acted.evidence.contains("dropped 0 packets"), acted.evidence)
+        XCTAssertTrue(acted.evidence.contains("expected the migration to stall"), "the error this fault causes is shown: \(acted.evidence)")
+        XCTAssertTrue(acted.evidence.contains("already"), "and libvirt's error: \(acted.evidence)")
+        XCTAssertEqual(check(result, CheckName.migrationOutcome)?.passed, true, "the migration did fail")
+        XCTAssertEqual(check(result, CheckName.guestOnSource)?.passed, true)
+        XCTAssertEqual(check(result, CheckName.faultRemoved)?.passed, true, "the firewall rule is gone")
+        XCTAssertFalse(result.passed)
+        let destination = try Self.lab.connect(to: Self.lab.configuration.destination)
+        XCTAssertNil(try destination.domainIfPresent(name: Self.lab.configuration.guestName), "the probe's domain is gone")
+    }
+
+    /// SIGINT in the middle of perform-fail (the firewall rule is in place and the job is
+    /// stalled): migverify aborts the job, removes the rule, records the run as interrupted
+    /// and exits 130; nothing is left on the destination, and the next run passes.
+    func test9SIGINTDuringPerformFailLeavesNothingBehindAndTheNextRunPasses() throws {
+        let configuration = Self.lab.configuration
+        let destination = configuration.destination.namespace
+        let database = Self.harness.databaseDirectory.appendingPathComponent("interrupted-perform-fail.sqlite").path
+        let journal = Self.harness.databaseDirectory.appendingPathComponent("interrupted-journal.json").path
+        let arguments = labRunArguments(scenario: "perform-fail", database: database, journal: journal)
+        let interrupted = try startMigverify(arguments)
+        try waitUntil("the firewall rule is in \(destination)", process: interrupted.process) {
+            let tables = try? CommandRunner.capture(["ip", "netns", "exec", destination, "nft", "list", "tables"], step: "list nft tables")
+            return tables?.output.contains(PortDropFault.tableName) ?? false
+        }
+        Thread.sleep(forTimeInterval: 2)  // into the stalled transfer
+        kill(interrupted.process.processIdentifier, SIGINT)
+        interrupted.process.waitUntilExit()
+        print(interrupted.output())
+        XCTAssertEqual(interrupted.process.terminationStatus, 130, "SIGINT exits 130")
+        XCTAssertTrue(interrupted.output().contains("recorded as interrupted"), "it says so")
+        assertNothingLeftOnTheDestination()
+        XCTAssertEqual(try FaultJournal(path: journal).entries(), [], "the journal holds nothing")
+        XCTAssertEqual(try ResultsStore(path: database).runs().map(\.status), ["interrupted"])
+
+        let next = try startMigverify(arguments)
+        next.process.waitUntilExit()
+        print(next.output())
+        XCTAssertEqual(next.process.terminationStatus, 0, "the next run passes")
+        XCTAssertFalse(next.output().contains("reusing run"), "the interrupted run was not reused")
+        XCTAssertEqual(try ResultsStore(path: database).runs().map(\.status), ["interrupted", "completed"])
+    }
+
+    /// SIGTERM while dst-already-active has its stand-in domain on the destination: the
+    /// domain is destroyed, migverify exits 143, and the next run passes.
+    func test10SIGTERMDuringDestinationAlreadyActiveRemovesTheStandInAndTheNextRunPasses() throws {
+        let configuration = Self.lab.configuration
+        let database = Self.harness.databaseDirectory.appendingPathComponent("interrupted-occupant.sqlite").path
+        let journal = Self.harness.databaseDirectory.appendingPathComponent("interrupted-occupant-journal.json").path
+        let arguments = labRunArguments(scenario: "dst-already-active", database: database, journal: journal)
+        let interrupted = try startMigverify(arguments)
+        let destination = try Self.lab.connect(to: configuration.destination)
+        try waitUntil("a stand-in domain runs on the destination", process: interrupted.process) {
+            (try? destination.domainIfPresent(name: configuration.guestName)) ?? nil != nil
+        }
+        kill(interrupted.process.processIdentifier, SIGTERM)
+        interrupted.process.waitUntilExit()
+        print(interrupted.output())
+        XCTAssertEqual(interrupted.process.terminationStatus, 143, "SIGTERM exits 143")
+        assertNothingLeftOnTheDestination()
+        XCTAssertEqual(try FaultJournal(path: journal).entries(), [])
+        XCTAssertEqual(try ResultsStore(path: database).runs().map(\.status), ["interrupted"])
+
+        let next = try startMigverify(arguments)
+        next.process.waitUntilExit()
+        print(next.output())
+        XCTAssertEqual(next.process.terminationStatus, 0, "the next run passes")
+    }
+
+    func labRunArguments(scenario: String, database: String, journal: String) -> [String] {
+        let configuration = Self.lab.configuration
+        return ["run", "--lab-name-prefix", configuration.namePrefix, "--state-directory", configuration.stateDirectory,
+                "--scenario", scenario, "--memory-mib", String(memoryMiB), "--memeater-size-mib", "128",
+                "--dirty-rate-mib-per-second", "30", "--stall-timeout-seconds", "10", "--timeout-seconds", "90",
+                "--database", database, "--fault-journal", journal]
+    }
+
+    /// No domain of the guest's name, no QEMU of it and no fault table on the destination.
+    func assertNothingLeftOnTheDestination(file: StaticString = #filePath, line: UInt = #line) {
+        let configuration = Self.lab.configuration
+        let host = HostInspector(hostName: "dst", access: .namespace(configuration.destination.namespace))
+        XCTAssertEqual(try host.qemuProcesses(domainName: configuration.guestName), [], "no qemu of the guest on dst", file: file, line: line)
+        let tables = try? host.run("nft list tables", step: "list nft tables")
+        XCTAssertFalse(tables?.contains(PortDropFault.tableName) ?? true, "no fault table on dst", file: file, line: line)
+        let destination = try? Self.lab.connect(to: configuration.destination)
+        XCTAssertNil((try? destination?.domainIfPresent(name: configuration.guestName)) ?? nil, "no domain of the guest on dst",
+                     file: file, line: line)
+    }
+
+    /// `migverify` started with `arguments`, its output going to a file.
+    func startMigverify(_ arguments: [String]) throws -> (process: Process, output: () -> String) {
+        let log = Self.harness.databaseDirectory.appendingPathComponent("migverify-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: MigVerifyCLITests.binary)
+        process.arguments = arguments
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        return (process, { (try? String(contentsOf: log, encoding: .utf8)) ?? "" })
+    }
+
+    /// Polls `condition` every 0.2 s for up to 10 minutes; fails when `process` ended first.
+    func waitUntil(_ what: String, process: Process, _ condition: () -> Bool) throws {
+        for _ in 0..<3000 {
+            if condition() { return }
+            guard process.isRunning else { throw WaitFailed(text: "migverify ended (exit \(process.terminationStatus)) before \(what)") }
+            usleep(200_000)
+        }
+        throw WaitFailed(text: "timed out waiting until \(what)")
+    }
+
+    struct WaitFailed: Error, CustomStringConvertible {
+        let text: String
+        var description: String { text }
+    }
+
     /// Starts, in a lab host's namespace, a process posing as QEMU of `domainName` (a copy of
     /// the static memeater named `qemu-system-x86_64`, `-name guest=NAME,...` as its argv[0])
     /// that listens on TCP `port`, and adds a tap; returns what removes both.
