@@ -124,7 +124,8 @@ public final class DestinationLinkCutFault: Fault {
         switch ending {
         case .aborted, .hung: errorAsExpected = true
         case .failed(let message, let kind):
-            errorAsExpected = kind == .connection || ["closed", "keepalive", "connection", "timed out"].contains { message.localizedCaseInsensitiveContains($0) }
+            // "socket is closed", not "closed": "QEMU unexpectedly closed the monitor" is another failure.
+            errorAsExpected = kind == .connection || ["socket is closed", "keepalive", "connection", "timed out"].contains { message.localizedCaseInsensitiveContains($0) }
         case .completed, .completedDespiteAbort: errorAsExpected = false
         }
         let errorEvidence = errorAsExpected ? "libvirt: \(ending.summary)"

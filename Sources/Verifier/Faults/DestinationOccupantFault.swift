@@ -109,7 +109,8 @@ public final class DestinationOccupantFault: Fault {
     public static func judge(before: OccupantSnapshot?, ending: MigrationEnding, removal: (removed: Bool, note: String)?) -> FaultEvidence {
         var refused = false
         if case .failed(let message, let kind) = ending {
-            refused = kind == .operationInvalid || kind == .domainExists || message.localizedCaseInsensitiveContains("already")
+            // Not any VIR_ERR_OPERATION_INVALID: "domain is not running" is another failure.
+            refused = kind == .domainExists || message.localizedCaseInsensitiveContains("already")
         }
         let acted = before?.state.state == .running
         return FaultEvidence(

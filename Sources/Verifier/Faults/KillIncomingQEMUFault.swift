@@ -96,8 +96,11 @@ public final class KillIncomingQEMUFault: Fault {
         }
         let list: ([Int32]) -> String = { $0.isEmpty ? "none" : $0.map(String.init).joined(separator: ", ") }
         let duringJob = kill.atMilliseconds < outcome.endedAtMilliseconds
-        let acted = kill.error == nil && !kill.killedProcessIDs.isEmpty && kill.survivors.isEmpty && duringJob
+        // A process that ran before the migration, or that is not `-incoming`, is not this migration's QEMU.
+        let foreign = kill.killedProcessIDs.filter { kill.processIDsBefore.contains($0) || !kill.incomingProcessIDs.contains($0) }
+        let acted = kill.error == nil && !kill.killedProcessIDs.isEmpty && foreign.isEmpty && kill.survivors.isEmpty && duringJob
         var evidence = "at \(formatNumber(kill.atMilliseconds)) ms: incoming qemu \(list(kill.incomingProcessIDs)) (before the migration: \(list(kill.processIDsBefore))); killed \(list(kill.killedProcessIDs))"
+        if !foreign.isEmpty { evidence += "; \(list(foreign)) is not this migration's incoming qemu (it ran before the migration, or is not -incoming)" }
         if let error = kill.error { evidence += "; could not kill: \(error)" }
         if !kill.survivors.isEmpty { evidence += "; still alive: \(list(kill.survivors))" }
         if !duringJob { evidence += "; after the migration call had returned" }

@@ -1,0 +1,742 @@
+import Foundation
+import Libvirt
+import MemeaterKit
+import XCTest
+@testable import Verifier
+
+// MARK: fixtures
+
+/// Observations for the checks' tests: one fully valid observation per expectation, which
+/// each test changes in exactly one place.
+extension Fixtures {
+    /// Domain states as libvirt reports them (raw state, raw reason).
+    static let runningBooted = DomainStateInfo(rawState: 1, rawReason: 1)
+    static let runningMigrated = DomainStateInfo(rawState: 1, rawReason: 2)
+    static let pausedMigrating = DomainStateInfo(rawState: 3, rawReason: 2)
+    static let shutOffMigrated = DomainStateInfo(rawState: 5, rawReason: 4)
+    static let shutOffDestroyed = DomainStateInfo(rawState: 5, rawReason: 2)
+
+    /// The hosts' interfaces without the guest's tap.
+    static let hostInterfaces: Set<String> = ["lo", "eth0", "br0"]
+    static let guestTap = "vnet0"
+    static let guestQEMU = "5151 /usr/bin/qemu-system-x86_64 -name guest=lab-guest"
+    static let bootID = "6a1f0c52-93d4-4b8e-b2a7-0c1d2e3f4a5b"
+    static let memeaterConnection = "the control connection survived the move (stats answered at 198.18.0.10:7777)"
+    /// A migration that failed for a reason no fault causes.
+    static let qemuMonitorClosed = "virDomainMigrateToURI3 failed (uri qemu+tcp://198.18.0.2/system, domain lab-guest): internal error: QEMU unexpectedly closed the monitor (vm='lab-guest'): qemu-system-x86_64: could not open kernel file '/var/lib/lab/vmlinuz': No such file or directory [libvirt error 1]"
+    /// libvirt's error after the verifier aborted a stalled job.
+    static let canceledByClient = "virDomainMigrateToURI3 failed (uri qemu+tcp://198.18.0.2/system, domain lab-guest): operation aborted: job 'migration out' canceled by client [libvirt error 78]"
+
+    /// memeater's `info`, as its control protocol sends it.
+    static func controlInfo(pid: Int = 41, bootID: String? = bootID, uptimeSeconds: Double?) throws -> ControlInfo {
+        var info = try JSONDecoder().decode(ControlInfo.self, from: Data("""
+            {"protocolVersion": 1, "pid": 41, "sizeMiB": 128, "pageSizeBytes": 4096, "pageCount": 32768, "threads": 1,
+             "pattern": "random", "bytesPerWrite": 8, "seed": 7}
+            """.utf8))
+        info.pid = pid
+        info.bootId = bootID
+        info.uptimeSeconds = uptimeSeconds
+        return info
+    }
+
+    /// memeater's `stats`.
+    static func progressRecord(integrityErrors: UInt64 = 0) throws -> ProgressRecord {
+        var record = try JSONDecoder().decode(ProgressRecord.self, from: Data("""
+            {"type": "progress", "timestampSeconds": 1700000010, "elapsedSeconds": 130, "windowSeconds": 1,
+             "targetPagesPerSecond": 12800, "achievedPagesPerSecond": 12790, "targetMiBPerSecond": 50,
+             "achievedMiBPerSecond": 49.96, "pagesDirtied": 1600000, "pagesWritten": 1700000, "pagesVerified": 1600000,
+             "integrityErrors": 0, "maxStallMicroseconds": 160000, "paused": false}
+            """.utf8))
+        record.integrityErrors = integrityErrors
+        return record
+    }
+
+    /// A page memeater found stale.
+    static func badPage(_ page: Int, expected: UInt64, found: UInt64) throws -> BadPage {
+        try JSONDecoder().decode(BadPage.self, from: Data("""
+            {"page": \(page), "expectedGeneration": \(expected), "foundGeneration": \(found), "foundIndex": \(page),
+             "firstBadByteOffset": 8}
+            """.utf8))
+    }
+
+    /// memeater's `verify-all`.
+    static func verification(pagesChecked: UInt64 = 32768, badPages: [BadPage] = []) throws -> VerificationReport {
+        var report = try JSONDecoder().decode(VerificationReport.self, from: Data("""
+            {"pagesChecked": 0, "badPagesTotal": 0, "elapsedMilliseconds": 85.5, "badPages": []}
+            """.utf8))
+        report.pagesChecked = pagesChecked
+        report.badPagesTotal = UInt64(badPages.count)
+        report.badPages = badPages
+        return report
+    }
+
+    /// A migration call that started at `startedAt` ms on the run clock and returned `wall` ms later.
+    static func outcome(_ ending: MigrationEnding, startedAt: Double = 500, wall: Double, faultNote: String? = nil) -> MigrationOutcome {
+        MigrationOutcome(ending: ending, startedAtMilliseconds: startedAt, wallMilliseconds: wall, samples: [], failedSampleReads: 0,
+                         faultNote: faultNote)
+    }
+
+    static func sighting(_ side: Side, _ state: DomainStateInfo?, error: String? = nil) -> DomainSighting {
+        DomainSighting(uri: side == .source ? endpoints.sourceURI : endpoints.destinationURI, name: endpoints.domainName,
+                       state: state, error: error)
+    }
+
+    enum Side { case source, destination }
+
+    /// An observation in which every check of `expectation` passes: `.migrates` is a live
+    /// migration that landed; `.staysOnSource` a perform-fail run whose stalled job the
+    /// verifier aborted, with the firewall rule removed afterwards.
+    static func observation(_ expectation: ExpectedOutcome) throws -> Observation {
+        let memeater = MemeaterObservation(before: try controlInfo(uptimeSeconds: 120), connection: memeaterConnection,
+                                           statsAfter: try progressRecord(), verification: .seen(try verification()),
+                                           infoAfter: .seen(try controlInfo(uptimeSeconds: 131)))
+        let cleanHost: (String) -> HostSnapshot = {
+            HostSnapshot(hostName: $0, qemuProcesses: [], interfaces: hostInterfaces, listeningMigrationPorts: [])
+        }
+        let hostWithGuest: (String) -> HostSnapshot = {
+            HostSnapshot(hostName: $0, qemuProcesses: [guestQEMU], interfaces: hostInterfaces.union([guestTap]), listeningMigrationPorts: [])
+        }
+        switch expectation {
+        case .migrates:
+            return Observation(
+                expectation: .migrates, parameters: parameters(.live), call: "virDomainMigrateToURI3 (p2p)",
+                outcome: outcome(.completed, startedAt: 1_000, wall: 5_000),
+                onSource: sighting(.source, nil), onDestination: sighting(.destination, runningMigrated),
+                sourceHost: .seen(cleanHost("src")), destinationHost: .seen(hostWithGuest("dst")),
+                destinationInterfacesBefore: .seen(hostInterfaces), sourceTaps: [guestTap],
+                ping: PingSummary(sent: 12_000, received: 11_990, lost: 10, lossRunCount: 1, longestGapMilliseconds: 140.5,
+                                  longestGapLowerBoundMilliseconds: 139.5, longestGapUpperBoundMilliseconds: 141.5, openEnded: false,
+                                  timestampPrecision: "nanosecond"),
+                memeater: memeater, console: .read(lineCount: 42, failureLines: []), answersAtEnd: true, fault: nil)
+        case .staysOnSource:
+            let ending = MigrationEnding.aborted(reason: "no progress for 15 s", callError: canceledByClient, abortError: nil)
+            return Observation(
+                expectation: .staysOnSource, parameters: parameters(.performFail), call: "virDomainMigrateToURI3 (p2p)",
+                outcome: outcome(ending, startedAt: 1_000, wall: 47_000),
+                onSource: sighting(.source, runningBooted), onDestination: sighting(.destination, nil),
+                sourceHost: .seen(hostWithGuest("src")), destinationHost: .seen(cleanHost("dst")),
+                destinationInterfacesBefore: .seen(hostInterfaces), sourceTaps: [guestTap],
+                ping: PingSummary(sent: 50_000, received: 49_998, lost: 2, lossRunCount: 1, longestGapMilliseconds: 12,
+                                  longestGapLowerBoundMilliseconds: 11, longestGapUpperBoundMilliseconds: 13, openEnded: false,
+                                  timestampPrecision: "nanosecond"),
+                memeater: memeater, console: .read(lineCount: 42, failureLines: []), answersAtEnd: nil,
+                fault: FaultEvidence(scenario: .performFail, acted: true, evidence: "the firewall on dst dropped 14 packets to TCP 49152-49216",
+                                     errorAsExpected: true, errorEvidence: "libvirt: \(ending.summary)", removed: true,
+                                     removalEvidence: "the nft table migverify_fault is gone from dst"))
+        }
+    }
+
+    /// The domain that a dst-already-active fault started on the destination.
+    static let occupantUUID = "0f1e2d3c-0000-4000-8000-000000000001"
+    static let occupantQEMU = "4242 /usr/bin/qemu-system-x86_64 -name guest=lab-guest"
+    static var occupant: OccupantSnapshot {
+        OccupantSnapshot(uuid: occupantUUID, id: 3, state: runningBooted, qemuProcessIDs: [4242])
+    }
+
+    /// A valid dst-already-active observation: the stand-in domain still runs on the
+    /// destination, untouched, and is the only thing there of the guest's name.
+    static func occupiedObservation() throws -> Observation {
+        var o = try observation(.staysOnSource)
+        o.parameters = parameters(.dstAlreadyActive)
+        o.outcome = outcome(.failed(message: "virDomainMigrateToURI3 failed (uri qemu+tcp://198.18.0.2/system, domain lab-guest): operation failed: domain 'lab-guest' already exists with uuid \(occupantUUID) [libvirt error 9]",
+                                    kind: .operationFailed), startedAt: 1_000, wall: 40)
+        o.onDestination = sighting(.destination, runningBooted)
+        o.occupant = OccupantObservation(before: occupant, after: occupant)
+        let interfaces = hostInterfaces.union([DestinationOccupantFault.tapName])
+        o.destinationInterfacesBefore = .seen(interfaces)
+        o.destinationHost = .seen(HostSnapshot(hostName: "dst", qemuProcesses: [occupantQEMU], interfaces: interfaces, listeningMigrationPorts: []))
+        o.fault = FaultEvidence(scenario: .dstAlreadyActive, acted: true, evidence: "a domain of the guest's name ran on the destination",
+                                errorAsExpected: true, errorEvidence: "libvirt: \(o.outcome.ending.summary)", removed: true,
+                                removalEvidence: "destroyed the pre-existing domain")
+        return o
+    }
+}
+
+/// Asserts a check's name and verdict, and that its evidence says each of `fragments`.
+func assertCheck(_ check: Check?, _ name: String, passed: Bool, says fragments: String...,
+                 file: StaticString = #filePath, line: UInt = #line) {
+    guard let check else { return XCTFail("no \(name) check", file: file, line: line) }
+    XCTAssertEqual(check.name, name, file: file, line: line)
+    XCTAssertEqual(check.passed, passed, "\(name) should \(passed ? "pass" : "fail"): \(check.evidence)", file: file, line: line)
+    for fragment in fragments {
+        XCTAssertTrue(check.evidence.contains(fragment), "\(name) evidence lacks '\(fragment)': \(check.evidence)", file: file, line: line)
+    }
+}
+
+// MARK: tests
+
+/// Every check: a passing and a failing synthetic observation.
+final class ChecksTests: XCTestCase {
+    let sourceURI = Fixtures.endpoints.sourceURI
+    let destinationURI = Fixtures.endpoints.destinationURI
+
+    // MARK: evaluate
+
+    func testEvaluateListsTheChecksOfALiveMigrationInOrderAndTheValidObservationPassesThemAll() throws {
+        let checks = Checks.evaluate(try Fixtures.observation(.migrates))
+        XCTAssertEqual(checks.map(\.name), [
+            CheckName.migrationOutcome, CheckName.guestOnDestination, CheckName.sourceReleased, CheckName.sourceHostClean,
+            CheckName.pingContinuity, CheckName.controlConnection, CheckName.memoryIntegrity, CheckName.noReboot,
+            CheckName.guestConsole, CheckName.landingIntact,
+        ])
+        for check in checks { XCTAssertTrue(check.passed, "\(check.name): \(check.evidence)") }
+    }
+
+    func testEvaluateListsTheChecksOfAFailureScenarioInOrderAndTheValidObservationPassesThemAll() throws {
+        let checks = Checks.evaluate(try Fixtures.observation(.staysOnSource))
+        XCTAssertEqual(checks.map(\.name), [
+            CheckName.migrationOutcome, CheckName.faultActed, CheckName.guestOnSource, CheckName.destinationHostClean,
+            CheckName.migrationPortFree, CheckName.faultRemoved, CheckName.pingContinuity, CheckName.controlConnection,
+            CheckName.memoryIntegrity, CheckName.noReboot, CheckName.guestConsole,
+        ])
+        for check in checks { XCTAssertTrue(check.passed, "\(check.name): \(check.evidence)") }
+    }
+
+    func testEvaluateAddsDestinationDomainUntouchedWhenAFaultPutADomainOnTheDestination() throws {
+        let checks = Checks.evaluate(try Fixtures.occupiedObservation())
+        XCTAssertEqual(checks.map(\.name), [
+            CheckName.migrationOutcome, CheckName.faultActed, CheckName.guestOnSource, CheckName.destinationHostClean,
+            CheckName.migrationPortFree, CheckName.destinationDomainUntouched, CheckName.faultRemoved, CheckName.pingContinuity,
+            CheckName.controlConnection, CheckName.memoryIntegrity, CheckName.noReboot, CheckName.guestConsole,
+        ])
+        for check in checks { XCTAssertTrue(check.passed, "\(check.name): \(check.evidence)") }
+    }
+
+    func testEvaluateLeavesOutTheConsoleCheckWhenTheConsoleIsUnreadable() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.console = .unreadable("no host shell")
+        let names = Checks.evaluate(o).map(\.name)
+        XCTAssertFalse(names.contains(CheckName.guestConsole), "\(names)")
+        XCTAssertEqual(names.last, CheckName.landingIntact)
+        XCTAssertEqual(names.count, 9)
+    }
+
+    func testEvaluateFailsARunWhoseCheckFails() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.answersAtEnd = false
+        let failed = Checks.evaluate(o).filter { !$0.passed }.map(\.name)
+        XCTAssertEqual(failed, [CheckName.landingIntact])
+    }
+
+    // MARK: migration-outcome
+
+    func testMigrationOutcomeOfALiveMigrationPassesOnlyWhenTheCallCompleted() throws {
+        var o = try Fixtures.observation(.migrates)
+        assertCheck(Checks.migrationOutcome(o), CheckName.migrationOutcome, passed: true,
+                    says: "virDomainMigrateToURI3 (p2p) completed after 5000 ms")
+        o.outcome.ending = .failed(message: Fixtures.qemuMonitorClosed, kind: .operationFailed)
+        assertCheck(Checks.migrationOutcome(o), CheckName.migrationOutcome, passed: false,
+                    says: "failed: ", "could not open kernel file")
+    }
+
+    func testMigrationOutcomeOfALiveMigrationCompletedWhileBeingAbortedFails() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.outcome.ending = .completedDespiteAbort(reason: "timeout after 120 s")
+        assertCheck(Checks.migrationOutcome(o), CheckName.migrationOutcome, passed: false, says: "completed while being aborted")
+    }
+
+    func testMigrationOutcomeOfAFailureScenarioPassesOnlyWhenLibvirtReportedAFailure() throws {
+        var o = try Fixtures.observation(.staysOnSource)
+        assertCheck(Checks.migrationOutcome(o), CheckName.migrationOutcome, passed: true,
+                    says: "libvirt reported failure: aborted by the verifier (no progress for 15 s)", "canceled by client")
+        o.outcome.ending = .completed
+        assertCheck(Checks.migrationOutcome(o), CheckName.migrationOutcome, passed: false,
+                    says: "expected the migration to fail, but it completed")
+    }
+
+    func testMigrationOutcomeOfAFailureScenarioFailsWithoutLibvirtsError() throws {
+        var o = try Fixtures.observation(.staysOnSource)
+        o.outcome.ending = .aborted(reason: "no progress for 15 s", callError: nil, abortError: nil)
+        assertCheck(Checks.migrationOutcome(o), CheckName.migrationOutcome, passed: false, says: "the call then returned: success")
+        o.outcome.ending = .hung(reason: "no progress for 15 s", graceSeconds: 240)
+        assertCheck(Checks.migrationOutcome(o), CheckName.migrationOutcome, passed: false, says: "had not returned 240 s later")
+    }
+
+    // MARK: guest-on-destination
+
+    func testGuestOnDestinationPassesWhenItRunsThere() throws {
+        let o = try Fixtures.observation(.migrates)
+        assertCheck(Checks.guestOnDestination(o), CheckName.guestOnDestination, passed: true,
+                    says: "lab-guest is running (migrated) on \(destinationURI)")
+    }
+
+    func testGuestOnDestinationFailsWhenItIsMissingPausedOrUnreadable() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.onDestination = Fixtures.sighting(.destination, nil)
+        assertCheck(Checks.guestOnDestination(o), CheckName.guestOnDestination, passed: false, says: "no domain lab-guest on \(destinationURI)")
+        o.onDestination = Fixtures.sighting(.destination, Fixtures.pausedMigrating)
+        assertCheck(Checks.guestOnDestination(o), CheckName.guestOnDestination, passed: false, says: "paused (migrating)")
+        o.onDestination = Fixtures.sighting(.destination, Fixtures.runningMigrated, error: "virDomainGetState failed: client socket is closed")
+        assertCheck(Checks.guestOnDestination(o), CheckName.guestOnDestination, passed: false, says: "cannot read lab-guest", "client socket is closed")
+    }
+
+    // MARK: source-released
+
+    func testSourceReleasedPassesWhenTheSourceDomainIsGone() throws {
+        let o = try Fixtures.observation(.migrates)
+        assertCheck(Checks.sourceReleased(o), CheckName.sourceReleased, passed: true, says: "no domain lab-guest on \(sourceURI)")
+    }
+
+    func testSourceReleasedPassesWhenTheSourceDomainIsShutOffBecauseItMigrated() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.onSource = Fixtures.sighting(.source, Fixtures.shutOffMigrated)
+        assertCheck(Checks.sourceReleased(o), CheckName.sourceReleased, passed: true, says: "shut off (migrated)")
+    }
+
+    func testSourceReleasedFailsWhenTheSourceStillHoldsTheGuestPaused() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.onSource = Fixtures.sighting(.source, Fixtures.pausedMigrating)
+        assertCheck(Checks.sourceReleased(o), CheckName.sourceReleased, passed: false, says: "paused (migrating)")
+    }
+
+    func testSourceReleasedFailsWhenTheSourceDomainWasShutOffForAnotherReason() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.onSource = Fixtures.sighting(.source, Fixtures.shutOffDestroyed)
+        assertCheck(Checks.sourceReleased(o), CheckName.sourceReleased, passed: false, says: "shut off (destroyed)")
+    }
+
+    func testSourceReleasedIsNotMeasuredWhenTheSourceCannotBeRead() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.onSource = Fixtures.sighting(.source, nil, error: "virConnectOpen failed: connection refused")
+        assertCheck(Checks.sourceReleased(o), CheckName.sourceReleased, passed: false, says: "not measured: virConnectOpen failed")
+    }
+
+    // MARK: source-host-clean
+
+    func testSourceHostCleanPassesWithoutQEMUOrTap() throws {
+        let o = try Fixtures.observation(.migrates)
+        assertCheck(Checks.sourceHostClean(o), CheckName.sourceHostClean, passed: true,
+                    says: "no qemu process for lab-guest and no tap vnet0 on src")
+    }
+
+    func testSourceHostCleanFailsWhenAQEMUIsLeft() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.sourceHost = .seen(HostSnapshot(hostName: "src", qemuProcesses: [Fixtures.guestQEMU], interfaces: Fixtures.hostInterfaces,
+                                          listeningMigrationPorts: []))
+        assertCheck(Checks.sourceHostClean(o), CheckName.sourceHostClean, passed: false, says: "qemu left: \(Fixtures.guestQEMU)")
+    }
+
+    func testSourceHostCleanFailsWhenTheTapIsLeft() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.sourceHost = .seen(HostSnapshot(hostName: "src", qemuProcesses: [], interfaces: Fixtures.hostInterfaces.union(["vnet0"]),
+                                          listeningMigrationPorts: []))
+        assertCheck(Checks.sourceHostClean(o), CheckName.sourceHostClean, passed: false, says: "tap vnet0 left on src")
+    }
+
+    func testSourceHostCleanSaysHowLongItWaited() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.hostsWaitedSeconds = 2.5
+        assertCheck(Checks.sourceHostClean(o), CheckName.sourceHostClean, passed: true, says: "(after 2.5 s)")
+        o.sourceHost = .seen(HostSnapshot(hostName: "src", qemuProcesses: [Fixtures.guestQEMU], interfaces: Fixtures.hostInterfaces,
+                                          listeningMigrationPorts: []))
+        assertCheck(Checks.sourceHostClean(o), CheckName.sourceHostClean, passed: false, says: "(still so after 2.5 s)")
+    }
+
+    func testSourceHostCleanIsNotMeasuredWhenTheHostWasNotLookedAt() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.sourceHost = .notLooked("no shell on src: give --source-ssh")
+        assertCheck(Checks.sourceHostClean(o), CheckName.sourceHostClean, passed: false, says: "not measured: no shell on src")
+    }
+
+    // MARK: guest-on-source
+
+    func testGuestOnSourcePassesWhenItRunsNotPaused() throws {
+        let o = try Fixtures.observation(.staysOnSource)
+        assertCheck(Checks.guestOnSource(o), CheckName.guestOnSource, passed: true,
+                    says: "lab-guest is running (booted) on \(sourceURI) (not paused)")
+    }
+
+    func testGuestOnSourceFailsWhenItIsPaused() throws {
+        var o = try Fixtures.observation(.staysOnSource)
+        o.onSource = Fixtures.sighting(.source, Fixtures.pausedMigrating)
+        let check = Checks.guestOnSource(o)
+        assertCheck(check, CheckName.guestOnSource, passed: false, says: "paused (migrating)")
+        XCTAssertFalse(check.evidence.contains("not paused"), check.evidence)
+    }
+
+    func testGuestOnSourceFailsWhenItIsGone() throws {
+        var o = try Fixtures.observation(.staysOnSource)
+        o.onSource = Fixtures.sighting(.source, nil)
+        assertCheck(Checks.guestOnSource(o), CheckName.guestOnSource, passed: false, says: "no domain lab-guest on \(sourceURI)")
+    }
+
+    func testGuestOnSourceSaysHowLongTheVerifierWaited() throws {
+        var o = try Fixtures.observation(.staysOnSource)
+        o.sourceWaitedSeconds = 3.5
+        assertCheck(Checks.guestOnSource(o), CheckName.guestOnSource, passed: true, says: "(not paused) after waiting 3.5 s")
+        o.onSource = Fixtures.sighting(.source, Fixtures.pausedMigrating)
+        assertCheck(Checks.guestOnSource(o), CheckName.guestOnSource, passed: false, says: "paused (migrating) on \(sourceURI) after waiting 3.5 s")
+    }
+
+    // MARK: destination-host-clean
+
+    func testDestinationHostCleanPassesWithNothingLeft() throws {
+        let o = try Fixtures.observation(.staysOnSource)
+        assertCheck(Checks.destinationHostClean(o), CheckName.destinationHostClean, passed: true,
+                    says: "no domain lab-guest on \(destinationURI)", "no qemu process for lab-guest on dst",
+                    "no interface that was not there before (3 then, 3 now)")
+    }
+
+    func testDestinationHostCleanFailsWhenADomainIsLeft() throws {
+        var o = try Fixtures.observation(.staysOnSource)
+        o.onDestination = Fixtures.sighting(.destination, Fixtures.pausedMigrating)
+        assertCheck(Checks.destinationHostClean(o), CheckName.destinationHostClean, passed: false,
+                    says: "domain lab-guest exists (paused (migrating))")
+    }
+
+    func testDestinationHostCleanFailsWhenAQEMUIsLeft() throws {
+        var o = try Fixtures.observation(.staysOnSource)
+        o.destinationHost = .seen(HostSnapshot(hostName: "dst", qemuProcesses: [Fixtures.guestQEMU + " -incoming defer"],
+                                               interfaces: Fixtures.hostInterfaces, listeningMigrationPorts: []))
+        assertCheck(Checks.destinationHostClean(o), CheckName.destinationHostClean, passed: false,
+                    says: "qemu left: 5151 /usr/bin/qemu-system-x86_64 -name guest=lab-guest -incoming defer")
+    }
+
+    func testDestinationHostCleanFailsWhenANewInterfaceIsLeft() throws {
+        var o = try Fixtures.observation(.staysOnSource)
+        o.destinationHost = .seen(HostSnapshot(hostName: "dst", qemuProcesses: [], interfaces: Fixtures.hostInterfaces.union(["vnet0"]),
+                                               listeningMigrationPorts: []))
+        assertCheck(Checks.destinationHostClean(o), CheckName.destinationHostClean, passed: false, says: "new interfaces left: vnet0")
+    }
+
+    func testDestinationHostCleanExcludesTheDomainThatRanThereBefore() throws {
+        let o = try Fixtures.occupiedObservation()
+        assertCheck(Checks.destinationHostClean(o), CheckName.destinationHostClean, passed: true,
+                    says: "only the pre-existing domain lab-guest (uuid \(Fixtures.occupantUUID))",
+                    "no qemu process for lab-guest on dst besides the pre-existing domain's")
+    }
+
+    func testDestinationHostCleanStillFailsOnAQEMUBesidesThePreexistingDomains() throws {
+        var o = try Fixtures.occupiedObservation()
+        o.destinationHost = .seen(HostSnapshot(hostName: "dst", qemuProcesses: [Fixtures.occupantQEMU, Fixtures.guestQEMU],
+                                               interfaces: Fixtures.hostInterfaces.union([DestinationOccupantFault.tapName]),
+                                               listeningMigrationPorts: []))
+        let check = Checks.destinationHostClean(o)
+        assertCheck(check, CheckName.destinationHostClean, passed: false, says: "qemu left: \(Fixtures.guestQEMU)")
+        XCTAssertFalse(check.evidence.contains("4242"), check.evidence)
+    }
+
+    func testDestinationHostCleanCountsADomainOfAnotherUUIDAsLeftOver() throws {
+        var o = try Fixtures.occupiedObservation()
+        var replaced = Fixtures.occupant
+        replaced.uuid = "0f1e2d3c-0000-4000-8000-000000000002"
+        o.occupant = OccupantObservation(before: Fixtures.occupant, after: replaced)
+        assertCheck(Checks.destinationHostClean(o), CheckName.destinationHostClean, passed: false, says: "domain lab-guest exists (running (booted))")
+    }
+
+    func testDestinationHostCleanIsNotMeasuredWithoutTheInterfacesOfBefore() throws {
+        var o = try Fixtures.observation(.staysOnSource)
+        o.destinationInterfacesBefore = .notLooked("ip -j link failed")
+        assertCheck(Checks.destinationHostClean(o), CheckName.destinationHostClean, passed: false,
+                    says: "not measured: the interfaces of dst could not be listed before the migration: ip -j link failed")
+    }
+
+    func testDestinationHostCleanIsNotMeasuredWhenTheHostOrDomainCannotBeRead() throws {
+        var o = try Fixtures.observation(.staysOnSource)
+        o.destinationHost = .notLooked("no shell on dst")
+        assertCheck(Checks.destinationHostClean(o), CheckName.destinationHostClean, passed: false, says: "not measured: no shell on dst")
+        o = try Fixtures.observation(.staysOnSource)
+        o.onDestination = Fixtures.sighting(.destination, nil, error: "client socket is closed")
+        assertCheck(Checks.destinationHostClean(o), CheckName.destinationHostClean, passed: false, says: "not measured: client socket is closed")
+    }
+
+    // MARK: migration-port-free
+
+    func testMigrationPortFreePassesWhenNothingListens() throws {
+        let o = try Fixtures.observation(.staysOnSource)
+        assertCheck(Checks.migrationPortFree(o), CheckName.migrationPortFree, passed: true, says: "nothing listens on TCP 49152...49215 on dst")
+    }
+
+    func testMigrationPortFreeFailsWhenAMigrationPortListens() throws {
+        var o = try Fixtures.observation(.staysOnSource)
+        o.destinationHost = .seen(HostSnapshot(hostName: "dst", qemuProcesses: [], interfaces: Fixtures.hostInterfaces,
+                                               listeningMigrationPorts: [49152]))
+        assertCheck(Checks.migrationPortFree(o), CheckName.migrationPortFree, passed: false, says: "listening on 49152 on dst")
+        o.destinationHost = .notLooked("no shell on dst")
+        assertCheck(Checks.migrationPortFree(o), CheckName.migrationPortFree, passed: false, says: "not measured: no shell on dst")
+    }
+
+    // MARK: destination-domain-untouched
+
+    func testDestinationDomainUntouchedPassesForTheSameRunningDomainAndIsAbsentWithoutOne() throws {
+        XCTAssertNil(Checks.destinationDomainUntouched(try Fixtures.observation(.staysOnSource)))
+        assertCheck(Checks.destinationDomainUntouched(try Fixtures.occupiedObservation()), CheckName.destinationDomainUntouched,
+                    passed: true, says: "same domain before and after, still running")
+    }
+
+    func testDestinationDomainUntouchedFailsWhenTheDomainIsGoneOrRestarted() throws {
+        var o = try Fixtures.occupiedObservation()
+        o.occupant?.after = nil
+        assertCheck(Checks.destinationDomainUntouched(o), CheckName.destinationDomainUntouched, passed: false, says: "is gone")
+        var restarted = Fixtures.occupant
+        restarted.qemuProcessIDs = [4343]
+        o.occupant?.after = restarted
+        assertCheck(Checks.destinationDomainUntouched(o), CheckName.destinationDomainUntouched, passed: false, says: "qemu 4242 -> 4343")
+    }
+
+    // MARK: ping-continuity
+
+    func testPingContinuityOfALiveMigrationPassesUnderTheLimit() throws {
+        let o = try Fixtures.observation(.migrates)
+        assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: true,
+                    says: "12000 probes, 10 lost in 1 runs, longest gap 140.5 ms (limit 2000 ms)")
+    }
+
+    func testPingContinuityFailsWhenTheGuestNeverAnswered() throws {
+        var o = try Fixtures.observation(.staysOnSource)
+        o.ping.received = 0
+        assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: false,
+                    says: "50000 probes sent, 0 replies: the guest never answered")
+    }
+
+    func testPingContinuityFailsWhenTheGuestHadStoppedAnsweringAtTheEnd() throws {
+        var o = try Fixtures.observation(.staysOnSource)
+        o.ping.openEnded = true
+        assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: false,
+                    says: "the guest had stopped answering when probing ended")
+    }
+
+    func testPingContinuityWithRequireZeroLossFailsOnOneLostProbe() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.parameters.requireZeroLoss = true
+        o.ping.lost = 0
+        o.ping.lossRunCount = 0
+        assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: true, says: "12000 probes, 0 lost in 0 runs", "(--require-zero-loss)")
+        o.ping.lost = 1
+        o.ping.lossRunCount = 1
+        assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: false, says: "1 lost in 1 runs", "(--require-zero-loss)")
+    }
+
+    func testPingContinuityOfALiveMigrationFailsWhenTheGapReachesTheLimit() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.ping.longestGapMilliseconds = 2_500
+        assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: false, says: "longest gap 2500 ms (limit 2000 ms)")
+        o.ping.longestGapMilliseconds = 2_000
+        assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: false, says: "longest gap 2000 ms (limit 2000 ms)")
+    }
+
+    func testPingContinuityOfAFailureScenarioDoesNotJudgeTheGap() throws {
+        var o = try Fixtures.observation(.staysOnSource)
+        o.ping.longestGapMilliseconds = 30_000
+        assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: true,
+                    says: "longest gap 30000 ms", "the guest answers again after the failure")
+    }
+
+    // MARK: control-connection
+
+    func testControlConnectionPassesWhenMemeaterAnsweredAfterTheMove() throws {
+        let o = try Fixtures.observation(.migrates)
+        assertCheck(Checks.controlConnection(o), CheckName.controlConnection, passed: true, says: Fixtures.memeaterConnection)
+    }
+
+    func testControlConnectionFailsWhenMemeaterDidNotAnswer() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.memeater.statsAfter = nil
+        o.memeater.connection = "memeater at 198.18.0.10:7777 did not answer: connection refused"
+        assertCheck(Checks.controlConnection(o), CheckName.controlConnection, passed: false, says: "did not answer: connection refused")
+    }
+
+    // MARK: memory-integrity
+
+    func testMemoryIntegrityPassesWhenEveryPageIsIntact() throws {
+        let o = try Fixtures.observation(.migrates)
+        assertCheck(Checks.memoryIntegrity(o), CheckName.memoryIntegrity, passed: true,
+                    says: "verify-all checked 32768 pages in 85.5 ms: 0 bad; 0 found while dirtying")
+    }
+
+    func testMemoryIntegrityFailsOnStalePagesAfterTheMigration() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.memeater.verification = .seen(try Fixtures.verification(badPages: [try Fixtures.badPage(17, expected: 5, found: 4),
+                                                                             try Fixtures.badPage(901, expected: 9, found: 8)]))
+        assertCheck(Checks.memoryIntegrity(o), CheckName.memoryIntegrity, passed: false,
+                    says: "2 bad", "page 17 expected generation 5 found 4", "page 901 expected generation 9 found 8")
+    }
+
+    func testMemoryIntegrityFailsOnErrorsFoundOnlyWhileDirtying() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.memeater.statsAfter = try Fixtures.progressRecord(integrityErrors: 3)
+        assertCheck(Checks.memoryIntegrity(o), CheckName.memoryIntegrity, passed: false, says: "0 bad; 3 found while dirtying")
+    }
+
+    func testMemoryIntegrityFailsWhenNoPageWasChecked() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.memeater.verification = .seen(try Fixtures.verification(pagesChecked: 0))
+        assertCheck(Checks.memoryIntegrity(o), CheckName.memoryIntegrity, passed: false, says: "checked 0 pages")
+    }
+
+    func testMemoryIntegrityIsNotMeasuredWhenMemeaterCannotBeReached() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.memeater.statsAfter = nil
+        assertCheck(Checks.memoryIntegrity(o), CheckName.memoryIntegrity, passed: false,
+                    says: "not measured: memeater cannot be reached: \(Fixtures.memeaterConnection)")
+        o = try Fixtures.observation(.migrates)
+        o.memeater.verification = .notLooked("memeater verify-all at 198.18.0.10:7777: timed out")
+        assertCheck(Checks.memoryIntegrity(o), CheckName.memoryIntegrity, passed: false, says: "not measured: memeater verify-all")
+    }
+
+    // MARK: no-reboot
+
+    func testNoRebootPassesForTheSameBootAndProcessWithUptimeGrown() throws {
+        let o = try Fixtures.observation(.migrates)
+        assertCheck(Checks.noReboot(o), CheckName.noReboot, passed: true,
+                    says: "boot id \(Fixtures.bootID) -> \(Fixtures.bootID), memeater pid 41 -> 41, uptime 120 s -> 131 s")
+    }
+
+    func testNoRebootFailsWhenTheBootIDChanged() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.memeater.infoAfter = .seen(try Fixtures.controlInfo(bootID: "11111111-2222-4333-8444-555555555555", uptimeSeconds: 131))
+        assertCheck(Checks.noReboot(o), CheckName.noReboot, passed: false, says: "-> 11111111-2222-4333-8444-555555555555")
+        o.memeater.infoAfter = .seen(try Fixtures.controlInfo(bootID: nil, uptimeSeconds: 131))
+        assertCheck(Checks.noReboot(o), CheckName.noReboot, passed: false, says: "-> ?")
+    }
+
+    func testNoRebootFailsWhenMemeatersPIDChanged() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.memeater.infoAfter = .seen(try Fixtures.controlInfo(pid: 57, uptimeSeconds: 131))
+        assertCheck(Checks.noReboot(o), CheckName.noReboot, passed: false, says: "memeater pid 41 -> 57")
+    }
+
+    func testNoRebootFailsWhenTheUptimeDidNotGrow() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.memeater.infoAfter = .seen(try Fixtures.controlInfo(uptimeSeconds: 120))
+        assertCheck(Checks.noReboot(o), CheckName.noReboot, passed: false, says: "uptime 120 s -> 120 s")
+        o.memeater.infoAfter = .seen(try Fixtures.controlInfo(uptimeSeconds: nil))
+        assertCheck(Checks.noReboot(o), CheckName.noReboot, passed: false, says: "uptime 120 s -> -1 s")
+    }
+
+    func testNoRebootIsNotMeasuredWithoutInfoAfterTheMigration() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.memeater.infoAfter = .notLooked("memeater info at 198.18.0.10:7777: connection reset")
+        assertCheck(Checks.noReboot(o), CheckName.noReboot, passed: false, says: "not measured: memeater info")
+    }
+
+    // MARK: guest-console
+
+    func testGuestConsolePassesWithoutFailureLines() throws {
+        let o = try Fixtures.observation(.migrates)
+        assertCheck(Checks.guestConsole(o), CheckName.guestConsole, passed: true, says: "no panic, Oops or BUG in 42 new console lines")
+    }
+
+    func testGuestConsoleFailsOnFailureLines() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.console = ConsoleObservation(text: "[ 25.1] virtio_net virtio0: output.0:id 15 is not a head!\r\n[ 26.0] Kernel panic - not syncing: Fatal exception\r\n",
+                                       unavailable: nil)
+        assertCheck(Checks.guestConsole(o), CheckName.guestConsole, passed: false,
+                    says: "2 failure lines: [ 25.1] virtio_net virtio0: output.0:id 15 is not a head! | [ 26.0] Kernel panic")
+    }
+
+    func testGuestConsoleMakesNoCheckWhenTheConsoleIsUnreadable() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.console = ConsoleObservation(text: nil, unavailable: "cannot read the console log: permission denied")
+        XCTAssertEqual(o.console, .unreadable("cannot read the console log: permission denied"))
+        XCTAssertNil(Checks.guestConsole(o))
+    }
+
+    // MARK: landing-intact
+
+    func testLandingIntactPassesOnAllThreeSignals() throws {
+        let o = try Fixtures.observation(.migrates)
+        assertCheck(Checks.landingIntact(o), CheckName.landingIntact, passed: true,
+                    says: "integrity: 0 stale pages", "console: no panic, Oops or BUG",
+                    "answers: lab-guest is running (migrated) on \(destinationURI), replied to a ping at the end")
+    }
+
+    func testLandingIntactFailsOnStalePages() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.memeater.verification = .seen(try Fixtures.verification(badPages: [try Fixtures.badPage(17, expected: 5, found: 4)]))
+        assertCheck(Checks.landingIntact(o), CheckName.landingIntact, passed: false,
+                    says: "stale pages: 1 (integrityErrors)", "(held: console: no panic")
+        o = try Fixtures.observation(.migrates)
+        o.memeater.statsAfter = try Fixtures.progressRecord(integrityErrors: 2)
+        assertCheck(Checks.landingIntact(o), CheckName.landingIntact, passed: false, says: "stale pages: 2 (integrityErrors)")
+    }
+
+    func testLandingIntactFailsOnAConsolePanic() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.console = .read(lineCount: 60, failureLines: ["Kernel panic - not syncing: Fatal exception in interrupt"])
+        assertCheck(Checks.landingIntact(o), CheckName.landingIntact, passed: false,
+                    says: "console: Kernel panic - not syncing: Fatal exception in interrupt")
+    }
+
+    func testLandingIntactFailsWhenTheGuestDoesNotAnswerAtTheEnd() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.answersAtEnd = false
+        assertCheck(Checks.landingIntact(o), CheckName.landingIntact, passed: false,
+                    says: "guest dead/unreachable: lab-guest is running (migrated) on \(destinationURI), no reply to a ping at the end")
+        o.answersAtEnd = nil
+        assertCheck(Checks.landingIntact(o), CheckName.landingIntact, passed: false, says: "no reply to a ping at the end")
+    }
+
+    func testLandingIntactFailsWhenTheGuestIsGoneFromTheDestination() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.onDestination = Fixtures.sighting(.destination, nil)
+        assertCheck(Checks.landingIntact(o), CheckName.landingIntact, passed: false,
+                    says: "guest dead/unreachable: no domain lab-guest on \(destinationURI)")
+    }
+
+    func testLandingIntactFailsWhenIntegrityWasNotMeasured() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.memeater.verification = .notLooked("memeater did not answer")
+        assertCheck(Checks.landingIntact(o), CheckName.landingIntact, passed: false, says: "integrity not measured")
+    }
+
+    // MARK: fault-acted
+
+    func testFaultActedPassesWhenTheFaultActedAndCausedItsError() throws {
+        let o = try Fixtures.observation(.staysOnSource)
+        assertCheck(Checks.faultActed(o), CheckName.faultActed, passed: true,
+                    says: "dropped 14 packets to TCP 49152-49216; libvirt: aborted by the verifier")
+    }
+
+    func testFaultActedIsOnlyMadeForFailureScenarios() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.fault = try Fixtures.observation(.staysOnSource).fault
+        XCTAssertNil(Checks.faultActed(o))
+    }
+
+    func testFaultActedFailsWhenTheFaultActedButTheMigrationFailedForAnotherReason() throws {
+        var o = try Fixtures.observation(.staysOnSource)
+        o.fault?.errorAsExpected = false
+        o.fault?.errorEvidence = "expected the migration to stall on the dropped ports; got failed: \(Fixtures.qemuMonitorClosed)"
+        assertCheck(Checks.faultActed(o), CheckName.faultActed, passed: false,
+                    says: "dropped 14 packets", "expected the migration to stall", "could not open kernel file")
+    }
+
+    func testFaultActedFailsWhenTheRightErrorCameButTheFaultDidNotAct() throws {
+        var o = try Fixtures.observation(.staysOnSource)
+        o.fault?.acted = false
+        let check = Checks.faultActed(o)
+        assertCheck(check, CheckName.faultActed, passed: false, says: "libvirt: aborted by the verifier")
+        XCTAssertTrue(check?.evidence.hasPrefix("the fault did not act: the firewall on dst") == true, check?.evidence ?? "")
+    }
+
+    func testFaultActedIsNotMeasuredWithoutEvidence() throws {
+        var o = try Fixtures.observation(.staysOnSource)
+        o.fault = nil
+        assertCheck(Checks.faultActed(o), CheckName.faultActed, passed: false,
+                    says: "not measured: the scenario reported no evidence of its fault")
+    }
+
+    // MARK: fault-removed
+
+    func testFaultRemovedPassesWhenTheFaultIsGone() throws {
+        let o = try Fixtures.observation(.staysOnSource)
+        assertCheck(Checks.faultRemoved(o), CheckName.faultRemoved, passed: true, says: "the nft table migverify_fault is gone from dst")
+    }
+
+    func testFaultRemovedFailsWhenTheFaultIsStillThere() throws {
+        var o = try Fixtures.observation(.staysOnSource)
+        o.fault?.removed = false
+        o.fault?.removalEvidence = "the nft table migverify_fault is STILL in dst"
+        assertCheck(Checks.faultRemoved(o), CheckName.faultRemoved, passed: false, says: "STILL in dst")
+        o.fault?.removalEvidence = nil
+        assertCheck(Checks.faultRemoved(o), CheckName.faultRemoved, passed: false, says: "not removed")
+    }
+
+    func testFaultRemovedIsOnlyMadeForAFaultThatInstalledSomething() throws {
+        var o = try Fixtures.observation(.staysOnSource)
+        o.fault?.removed = nil
+        XCTAssertNil(Checks.faultRemoved(o))
+        XCTAssertNil(Checks.faultRemoved(try Fixtures.observation(.migrates)))
+    }
+}

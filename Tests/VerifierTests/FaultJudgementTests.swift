@@ -1,0 +1,399 @@
+import Foundation
+import Libvirt
+import XCTest
+@testable import Verifier
+
+/// Every fault type's judgement: evidence that passes `fault-acted` and evidence that must
+/// fail it — above all a migration that failed for another reason, whose check must fail and
+/// show both the error the fault causes and the one libvirt gave.
+final class FaultJudgementTests: XCTestCase {
+    /// The `fault-acted` check of a valid failure-scenario observation carrying `evidence`.
+    func faultActed(_ evidence: FaultEvidence) throws -> Check? {
+        var o = try Fixtures.observation(.staysOnSource)
+        o.parameters = Fixtures.parameters(evidence.scenario)
+        o.fault = evidence
+        return Checks.faultActed(o)
+    }
+
+    /// The `fault-removed` check of a valid failure-scenario observation carrying `evidence`.
+    func faultRemoved(_ evidence: FaultEvidence) throws -> Check? {
+        var o = try Fixtures.observation(.staysOnSource)
+        o.fault = evidence
+        return Checks.faultRemoved(o)
+    }
+
+    let qemuMonitorClosed = MigrationEnding.failed(message: Fixtures.qemuMonitorClosed, kind: .operationFailed)
+
+    // MARK: prepare-fail (BogusMigrationURIFault)
+
+    func testPrepareFailActsWhenLibvirtRefusesTheBogusURI() throws {
+        let ending = MigrationEnding.failed(
+            message: "virDomainMigrateToURI3 failed (uri qemu+tcp://198.18.0.2/system, domain lab-guest): argument unsupported: unsupported scheme foo in migration URI foo://bar [libvirt error 67]",
+            kind: .other)
+        let evidence = BogusMigrationURIFault.judge(ending)
+        XCTAssertEqual(evidence.scenario, .prepareFail)
+        XCTAssertTrue(evidence.acted)
+        XCTAssertTrue(evidence.errorAsExpected)
+        XCTAssertNil(evidence.removed)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: true,
+                    says: "libvirt refused the migration URI foo://bar", "unsupported scheme foo")
+    }
+
+    func testPrepareFailThatFailedForAnotherReasonFailsFaultActedWithBothErrors() throws {
+        let evidence = BogusMigrationURIFault.judge(qemuMonitorClosed)
+        XCTAssertFalse(evidence.acted)
+        XCTAssertFalse(evidence.errorAsExpected)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false,
+                    says: "the fault did not act", "expected libvirt to refuse the migration URI foo://bar (unsupported scheme foo)",
+                    "QEMU unexpectedly closed the monitor", "could not open kernel file")
+    }
+
+    func testPrepareFailThatCompletedFailsFaultActed() throws {
+        let evidence = BogusMigrationURIFault.judge(.completed)
+        XCTAssertFalse(evidence.acted)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false, says: "got completed")
+    }
+
+    // MARK: perform-fail (MigrationPortsDroppedFault)
+
+    func testPerformFailActsWhenTheFirewallDroppedPacketsAndTheJobStalled() throws {
+        let ending = MigrationEnding.aborted(reason: "no progress for 15 s", callError: Fixtures.canceledByClient, abortError: nil)
+        let evidence = MigrationPortsDroppedFault.judge(droppedPackets: 14, ending: ending, hostName: "dst", removed: true)
+        XCTAssertTrue(evidence.acted)
+        XCTAssertTrue(evidence.errorAsExpected)
+        XCTAssertEqual(evidence.removed, true)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: true,
+                    says: "the firewall on dst dropped 14 packets to TCP 49152-49216", "libvirt: aborted by the verifier")
+        assertCheck(try faultRemoved(evidence), CheckName.faultRemoved, passed: true, says: "is gone from dst")
+    }
+
+    func testPerformFailActsWhenLibvirtCouldNotConnectToTheMigrationPort() throws {
+        let ending = MigrationEnding.failed(message: "operation failed: unable to connect to '198.18.0.2:49152': Connection timed out",
+                                            kind: .operationFailed)
+        let evidence = MigrationPortsDroppedFault.judge(droppedPackets: 7, ending: ending, hostName: "dst", removed: true)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: true, says: "dropped 7 packets", "Connection timed out")
+    }
+
+    func testPerformFailWhoseQEMUClosedTheMonitorAndNothingWasDroppedFailsFaultActedWithBothErrors() throws {
+        let evidence = MigrationPortsDroppedFault.judge(droppedPackets: 0, ending: qemuMonitorClosed, hostName: "dst", removed: true)
+        XCTAssertFalse(evidence.acted)
+        XCTAssertFalse(evidence.errorAsExpected)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false,
+                    says: "the fault did not act: the firewall on dst dropped 0 packets to TCP 49152-49216",
+                    "expected the migration to stall on the dropped ports",
+                    "got failed: \(Fixtures.qemuMonitorClosed)")
+    }
+
+    func testPerformFailThatDroppedPacketsButFailedForAnotherReasonFailsFaultActed() throws {
+        let evidence = MigrationPortsDroppedFault.judge(droppedPackets: 9, ending: qemuMonitorClosed, hostName: "dst", removed: true)
+        XCTAssertTrue(evidence.acted)
+        XCTAssertFalse(evidence.errorAsExpected)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false,
+                    says: "dropped 9 packets", "expected the migration to stall", "could not open kernel file")
+    }
+
+    func testPerformFailWithAnUnknownDropCountOrACompletedMigrationFailsFaultActed() throws {
+        let ending = MigrationEnding.aborted(reason: "no progress for 15 s", callError: Fixtures.canceledByClient, abortError: nil)
+        let unknown = MigrationPortsDroppedFault.judge(droppedPackets: nil, ending: ending, hostName: "dst", removed: true)
+        XCTAssertFalse(unknown.acted)
+        assertCheck(try faultActed(unknown), CheckName.faultActed, passed: false, says: "dropped an unknown number of packets")
+        let completed = MigrationPortsDroppedFault.judge(droppedPackets: 3, ending: .completedDespiteAbort(reason: "no progress for 15 s"),
+                                                         hostName: "dst", removed: true)
+        XCTAssertFalse(completed.errorAsExpected)
+        assertCheck(try faultActed(completed), CheckName.faultActed, passed: false, says: "got completed while being aborted")
+    }
+
+    func testPerformFailRuleLeftInPlaceFailsFaultRemoved() throws {
+        let ending = MigrationEnding.aborted(reason: "no progress for 15 s", callError: Fixtures.canceledByClient, abortError: nil)
+        let left = MigrationPortsDroppedFault.judge(droppedPackets: 14, ending: ending, hostName: "dst", removed: false)
+        assertCheck(try faultRemoved(left), CheckName.faultRemoved, passed: false, says: "is STILL in dst")
+        let never = MigrationPortsDroppedFault.judge(droppedPackets: nil, ending: ending, hostName: "dst", removed: nil)
+        assertCheck(try faultRemoved(never), CheckName.faultRemoved, passed: false, says: "the rule was never installed")
+    }
+
+    // MARK: abort (AbortJobFault)
+
+    /// The call ran from 500 ms to 2900 ms on the run clock.
+    func abortOutcome(_ ending: MigrationEnding, faultNote: String? = nil) -> MigrationOutcome {
+        Fixtures.outcome(ending, startedAt: 500, wall: 2_400, faultNote: faultNote)
+    }
+
+    let operationAborted = MigrationEnding.failed(message: Fixtures.canceledByClient, kind: .operationAborted)
+
+    func testAbortActsWhenTheAbortCallSucceededWhileTheCallRan() throws {
+        let call = AbortJobFault.AbortCall(atMilliseconds: 818, durationMilliseconds: 3, error: nil)
+        let evidence = AbortJobFault.judge(call, outcome: abortOutcome(operationAborted))
+        XCTAssertTrue(evidence.acted)
+        XCTAssertTrue(evidence.errorAsExpected)
+        XCTAssertEqual(evidence.actedAtMilliseconds, 818)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: true,
+                    says: "virDomainAbortJob at 818 ms returned after 3 ms, while the migration call was running",
+                    "canceled by client")
+    }
+
+    func testAbortWhoseAbortCallFailedFailsFaultActed() throws {
+        let call = AbortJobFault.AbortCall(atMilliseconds: 818, durationMilliseconds: 2,
+                                           error: "virDomainAbortJob failed: Requested operation is not valid: no job is active on the domain")
+        let evidence = AbortJobFault.judge(call, outcome: abortOutcome(operationAborted))
+        XCTAssertFalse(evidence.acted)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false,
+                    says: "the fault did not act: virDomainAbortJob at 818 ms failed: ", "no job is active")
+    }
+
+    func testAbortThatCameAfterTheCallReturnedFailsFaultActed() throws {
+        let call = AbortJobFault.AbortCall(atMilliseconds: 3_500, durationMilliseconds: 3, error: nil)
+        let evidence = AbortJobFault.judge(call, outcome: abortOutcome(operationAborted))
+        XCTAssertFalse(evidence.acted)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false,
+                    says: "the fault did not act", "after the migration call had returned")
+        // The moment the call returned is not "while it ran" either.
+        let atTheEnd = AbortJobFault.AbortCall(atMilliseconds: 2_900, durationMilliseconds: 3, error: nil)
+        XCTAssertFalse(AbortJobFault.judge(atTheEnd, outcome: abortOutcome(operationAborted)).acted)
+    }
+
+    func testAbortThatNeverCameFailsFaultActedWithTheDriversNote() throws {
+        let evidence = AbortJobFault.judge(nil, outcome: abortOutcome(.completed, faultNote: "the migration completed before 8 MiB were transferred"))
+        XCTAssertFalse(evidence.acted)
+        XCTAssertNil(evidence.actedAtMilliseconds)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false,
+                    says: "the job was never aborted: the migration completed before 8 MiB were transferred", "got completed")
+    }
+
+    func testAbortWhoseMigrationFailedForAnotherReasonFailsFaultActedWithBothErrors() throws {
+        let call = AbortJobFault.AbortCall(atMilliseconds: 818, durationMilliseconds: 3, error: nil)
+        let evidence = AbortJobFault.judge(call, outcome: abortOutcome(qemuMonitorClosed))
+        XCTAssertTrue(evidence.acted)
+        XCTAssertFalse(evidence.errorAsExpected)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false,
+                    says: "virDomainAbortJob at 818 ms returned", "expected libvirt's 'operation aborted'", "could not open kernel file")
+    }
+
+    func testAbortEndedByTheVerifiersOwnAbortIsNotThisFaultsError() throws {
+        let call = AbortJobFault.AbortCall(atMilliseconds: 818, durationMilliseconds: 3, error: nil)
+        let ending = MigrationEnding.aborted(reason: "timeout after 120 s", callError: Fixtures.canceledByClient, abortError: nil)
+        let evidence = AbortJobFault.judge(call, outcome: abortOutcome(ending))
+        XCTAssertFalse(evidence.errorAsExpected)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false, says: "got aborted by the verifier (timeout after 120 s)")
+    }
+
+    // MARK: dst-qemu-killed (KillIncomingQEMUFault)
+
+    /// The call ran from 500 ms to 2510 ms on the run clock.
+    func killOutcome(_ ending: MigrationEnding, faultNote: String? = nil) -> MigrationOutcome {
+        Fixtures.outcome(ending, startedAt: 500, wall: 2_010, faultNote: faultNote)
+    }
+
+    let channelError = MigrationEnding.failed(
+        message: "virDomainMigrateToURI3 failed (uri qemu+tcp://198.18.0.2/system, domain lab-guest): operation failed: job 'migration out' failed: Channel error: Input/output error [libvirt error 9]",
+        kind: .operationFailed)
+
+    func kill(at: Double = 1_235, before: [Int32] = [], incoming: [Int32] = [5151], killed: [Int32] = [5151],
+              survivors: [Int32] = [], error: String? = nil) -> KillIncomingQEMUFault.Kill {
+        KillIncomingQEMUFault.Kill(atMilliseconds: at, processIDsBefore: before, incomingProcessIDs: incoming, killedProcessIDs: killed,
+                                   survivors: survivors, error: error)
+    }
+
+    func testDstQEMUKilledActsWhenItKilledTheIncomingQEMUWhileTheCallRan() throws {
+        let evidence = KillIncomingQEMUFault.judge(kill(), outcome: killOutcome(channelError))
+        XCTAssertTrue(evidence.acted)
+        XCTAssertTrue(evidence.errorAsExpected)
+        XCTAssertEqual(evidence.actedAtMilliseconds, 1_235)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: true,
+                    says: "at 1235 ms: incoming qemu 5151 (before the migration: none); killed 5151", "Channel error")
+    }
+
+    func testDstQEMUKilledThatKilledNothingFailsFaultActed() throws {
+        let evidence = KillIncomingQEMUFault.judge(kill(incoming: [], killed: []), outcome: killOutcome(channelError))
+        XCTAssertFalse(evidence.acted)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false, says: "the fault did not act", "killed none")
+    }
+
+    func testDstQEMUKilledThatKilledAProcessFromBeforeTheMigrationFailsFaultActed() throws {
+        let evidence = KillIncomingQEMUFault.judge(kill(before: [4242], incoming: [4242], killed: [4242]), outcome: killOutcome(channelError))
+        XCTAssertFalse(evidence.acted)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false,
+                    says: "the fault did not act", "(before the migration: 4242); killed 4242", "not this migration's incoming qemu")
+    }
+
+    func testDstQEMUKilledThatKilledAProcessThatWasNotIncomingFailsFaultActed() throws {
+        let evidence = KillIncomingQEMUFault.judge(kill(incoming: [5151], killed: [6262]), outcome: killOutcome(channelError))
+        XCTAssertFalse(evidence.acted)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false, says: "killed 6262", "not this migration's incoming qemu")
+    }
+
+    func testDstQEMUKilledWhoseProcessSurvivedOrCouldNotBeKilledFailsFaultActed() throws {
+        let survived = KillIncomingQEMUFault.judge(kill(survivors: [5151]), outcome: killOutcome(channelError))
+        XCTAssertFalse(survived.acted)
+        assertCheck(try faultActed(survived), CheckName.faultActed, passed: false, says: "still alive: 5151")
+        let failed = KillIncomingQEMUFault.judge(kill(incoming: [], killed: [], error: "ps failed: exit 1"), outcome: killOutcome(channelError))
+        XCTAssertFalse(failed.acted)
+        assertCheck(try faultActed(failed), CheckName.faultActed, passed: false, says: "could not kill: ps failed: exit 1")
+    }
+
+    func testDstQEMUKilledAfterTheCallReturnedFailsFaultActed() throws {
+        let evidence = KillIncomingQEMUFault.judge(kill(at: 3_000), outcome: killOutcome(channelError))
+        XCTAssertFalse(evidence.acted)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false, says: "after the migration call had returned")
+    }
+
+    func testDstQEMUKilledWhoseMigrationDidNotFailByItselfFailsFaultActed() throws {
+        let completed = KillIncomingQEMUFault.judge(kill(), outcome: killOutcome(.completed))
+        XCTAssertTrue(completed.acted)
+        XCTAssertFalse(completed.errorAsExpected)
+        assertCheck(try faultActed(completed), CheckName.faultActed, passed: false,
+                    says: "expected the migration call to fail once its incoming qemu was killed; got completed")
+        let verifierAborted = KillIncomingQEMUFault.judge(
+            kill(), outcome: killOutcome(.aborted(reason: "no progress for 15 s", callError: Fixtures.canceledByClient, abortError: nil)))
+        XCTAssertFalse(verifierAborted.errorAsExpected)
+    }
+
+    func testDstQEMUKilledThatNeverKilledFailsFaultActedWithTheDriversNote() throws {
+        let evidence = KillIncomingQEMUFault.judge(nil, outcome: killOutcome(channelError, faultNote: "the job never transferred 8 MiB"))
+        XCTAssertFalse(evidence.acted)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false, says: "nothing was killed: the job never transferred 8 MiB")
+    }
+
+    // MARK: link-cut (DestinationLinkCutFault)
+
+    /// The call ran from 500 ms to 31300 ms on the run clock.
+    func linkOutcome(_ ending: MigrationEnding, faultNote: String? = nil) -> MigrationOutcome {
+        Fixtures.outcome(ending, startedAt: 500, wall: 30_800, faultNote: faultNote)
+    }
+
+    let socketClosed = MigrationEnding.failed(
+        message: "virDomainMigrateToURI3 failed (uri qemu+tcp://198.18.0.2/system, domain lab-guest): internal error: client socket is closed [libvirt error 1]",
+        kind: .operationFailed)
+
+    func cut(down: Double = 1_400, confirmedDown: Bool = true, restored: Double? = 31_400, upAgain: Bool? = true,
+             error: String? = nil) -> DestinationLinkCutFault.Cut {
+        DestinationLinkCutFault.Cut(interface: "lan-dst", downAtMilliseconds: down, confirmedDown: confirmedDown,
+                                    restoredAtMilliseconds: restored, upAgain: upAgain, error: error)
+    }
+
+    func testLinkCutActsWhenTheLinkWentDownWhileTheCallRanAndTheDaemonsLostEachOther() throws {
+        let evidence = DestinationLinkCutFault.judge(cut(), outcome: linkOutcome(socketClosed), mode: .peerToPeer)
+        XCTAssertTrue(evidence.acted)
+        XCTAssertTrue(evidence.errorAsExpected)
+        XCTAssertEqual(evidence.removed, true)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: true,
+                    says: "link-cut (p2p): lan-dst down at 1400 ms", "returned at 31300 ms, 29900 ms after the cut",
+                    "link down for 30 s in all", "client socket is closed")
+        assertCheck(try faultRemoved(evidence), CheckName.faultRemoved, passed: true, says: "lan-dst is up again")
+    }
+
+    func testLinkCutDirectActsWhenTheJobHungUntilTheVerifierAborted() throws {
+        let ending = MigrationEnding.aborted(reason: "no progress for 60 s", callError: Fixtures.canceledByClient, abortError: nil)
+        let evidence = DestinationLinkCutFault.judge(cut(), outcome: linkOutcome(ending), mode: .direct)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: true, says: "link-cut (direct)", "aborted by the verifier")
+    }
+
+    func testLinkCutWhoseLinkNeverReadAsDownFailsFaultActed() throws {
+        let evidence = DestinationLinkCutFault.judge(cut(confirmedDown: false), outcome: linkOutcome(socketClosed), mode: .peerToPeer)
+        XCTAssertFalse(evidence.acted)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false,
+                    says: "the fault did not act", "(but it did not read as down)")
+    }
+
+    func testLinkCutWhoseMigrationFailedBecauseQEMUClosedTheMonitorFailsFaultActedWithBothErrors() throws {
+        let evidence = DestinationLinkCutFault.judge(cut(), outcome: linkOutcome(qemuMonitorClosed), mode: .peerToPeer)
+        XCTAssertTrue(evidence.acted)
+        XCTAssertFalse(evidence.errorAsExpected, "a QEMU that closed its monitor is not the daemons losing each other")
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false,
+                    says: "lan-dst down at 1400 ms", "expected the daemons to lose each other", "QEMU unexpectedly closed the monitor")
+    }
+
+    func testLinkCutAcceptsTheDaemonsKeepaliveAndConnectionErrors() {
+        for message in ["internal error: connection closed due to keepalive timeout", "Cannot recv data: Connection reset by peer",
+                        "operation failed: migration job: Connection timed out"] {
+            let evidence = DestinationLinkCutFault.judge(cut(), outcome: linkOutcome(.failed(message: message, kind: .operationFailed)),
+                                                         mode: .peerToPeer)
+            XCTAssertTrue(evidence.errorAsExpected, message)
+        }
+        let connection = DestinationLinkCutFault.judge(cut(), outcome: linkOutcome(.failed(message: "End of file while reading data", kind: .connection)),
+                                                       mode: .peerToPeer)
+        XCTAssertTrue(connection.errorAsExpected)
+    }
+
+    func testLinkCutAfterTheCallReturnedFailsFaultActed() throws {
+        let evidence = DestinationLinkCutFault.judge(cut(down: 32_000), outcome: linkOutcome(socketClosed), mode: .peerToPeer)
+        XCTAssertFalse(evidence.acted)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false, says: "-700 ms after the cut")
+    }
+
+    func testLinkCutThatCouldNotCutOrNeverCameFailsFaultActed() throws {
+        let failed = DestinationLinkCutFault.judge(cut(confirmedDown: false, restored: nil, upAgain: nil, error: "RTNETLINK answers: Operation not permitted"),
+                                                   outcome: linkOutcome(socketClosed), mode: .peerToPeer)
+        XCTAssertFalse(failed.acted)
+        XCTAssertNil(failed.removed, "nothing was installed, so nothing to remove")
+        assertCheck(try faultActed(failed), CheckName.faultActed, passed: false, says: "could not cut: RTNETLINK answers")
+        let never = DestinationLinkCutFault.judge(nil, outcome: linkOutcome(.completed, faultNote: "the migration completed before 8 MiB were transferred"),
+                                                  mode: .peerToPeer)
+        XCTAssertFalse(never.acted)
+        XCTAssertFalse(never.errorAsExpected)
+        assertCheck(try faultActed(never), CheckName.faultActed, passed: false,
+                    says: "the link was never cut: the migration completed before 8 MiB were transferred", "got completed")
+    }
+
+    func testLinkCutLinkStillDownFailsFaultRemoved() throws {
+        let evidence = DestinationLinkCutFault.judge(cut(upAgain: false), outcome: linkOutcome(socketClosed), mode: .peerToPeer)
+        XCTAssertEqual(evidence.removed, false)
+        assertCheck(try faultRemoved(evidence), CheckName.faultRemoved, passed: false, says: "lan-dst is STILL DOWN")
+    }
+
+    // MARK: dst-already-active (DestinationOccupantFault)
+
+    let alreadyExists = MigrationEnding.failed(
+        message: "virDomainMigrateToURI3 failed (uri qemu+tcp://198.18.0.2/system, domain lab-guest): operation failed: domain 'lab-guest' already exists with uuid \(Fixtures.occupantUUID) [libvirt error 9]",
+        kind: .operationFailed)
+    let destroyed = (removed: true, note: "destroyed the pre-existing domain; none of it left on qemu+tcp://198.18.0.2/system")
+
+    func testDstAlreadyActiveActsWhenPrepareRefusedTheRunningDomain() throws {
+        let evidence = DestinationOccupantFault.judge(before: Fixtures.occupant, ending: alreadyExists, removal: destroyed)
+        XCTAssertTrue(evidence.acted)
+        XCTAssertTrue(evidence.errorAsExpected)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: true,
+                    says: "a domain of the guest's name ran on the destination when the migration was called: uuid \(Fixtures.occupantUUID)",
+                    "already exists with uuid")
+        assertCheck(try faultRemoved(evidence), CheckName.faultRemoved, passed: true, says: "destroyed the pre-existing domain")
+    }
+
+    func testDstAlreadyActiveAcceptsLibvirtsDomainExistsError() {
+        let ending = MigrationEnding.failed(message: "domain lab-guest exists", kind: .domainExists)
+        XCTAssertTrue(DestinationOccupantFault.judge(before: Fixtures.occupant, ending: ending, removal: destroyed).errorAsExpected)
+    }
+
+    func testDstAlreadyActiveWithAnUnrelatedErrorFailsFaultActedWithBothErrors() throws {
+        let evidence = DestinationOccupantFault.judge(before: Fixtures.occupant, ending: qemuMonitorClosed, removal: destroyed)
+        XCTAssertTrue(evidence.acted)
+        XCTAssertFalse(evidence.errorAsExpected)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false,
+                    says: "ran on the destination", "expected Prepare to refuse a domain that is already active", "could not open kernel file")
+    }
+
+    func testDstAlreadyActiveWithAnUnrelatedInvalidOperationFailsFaultActed() throws {
+        let ending = MigrationEnding.failed(
+            message: "virDomainMigrateToURI3 failed (uri qemu+tcp://198.18.0.2/system, domain lab-guest): Requested operation is not valid: domain is not running [libvirt error 55]",
+            kind: .operationInvalid)
+        let evidence = DestinationOccupantFault.judge(before: Fixtures.occupant, ending: ending, removal: destroyed)
+        XCTAssertFalse(evidence.errorAsExpected, "an invalid operation that is not about the running domain is another reason")
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false, says: "domain is not running")
+    }
+
+    func testDstAlreadyActiveWithoutARunningDomainFailsFaultActed() throws {
+        let none = DestinationOccupantFault.judge(before: nil, ending: alreadyExists, removal: nil)
+        XCTAssertFalse(none.acted)
+        assertCheck(try faultActed(none), CheckName.faultActed, passed: false,
+                    says: "the fault did not act: no domain of the guest's name ran on the destination")
+        var paused = Fixtures.occupant
+        paused.state = Fixtures.pausedMigrating
+        XCTAssertFalse(DestinationOccupantFault.judge(before: paused, ending: alreadyExists, removal: destroyed).acted)
+    }
+
+    func testDstAlreadyActiveStandInNotRemovedFailsFaultRemoved() throws {
+        let never = DestinationOccupantFault.judge(before: Fixtures.occupant, ending: alreadyExists, removal: nil)
+        assertCheck(try faultRemoved(never), CheckName.faultRemoved, passed: false, says: "the stand-in domain was never removed")
+        let left = DestinationOccupantFault.judge(before: Fixtures.occupant, ending: alreadyExists,
+                                                  removal: (removed: false, note: "a domain lab-guest with its uuid is STILL on dst"))
+        assertCheck(try faultRemoved(left), CheckName.faultRemoved, passed: false, says: "is STILL on dst")
+    }
+}
