@@ -79,6 +79,14 @@ public enum RunStatus: String, Codable, Sendable, Equatable {
     case interrupted
 }
 
+/// The figures of a result that say how they were obtained (``ScenarioResult/figureSources``
+/// is keyed by these names in the JSON).
+public enum Figure: String, CaseIterable, Sendable {
+    case accel, qemuVersion, libvirtVersion, migrationMilliseconds, libvirtDowntimeMilliseconds, setupMilliseconds,
+         transferredBytes, iterations, pingDowntimeMilliseconds, pingLost, integrityErrors, achievedDirtyRateMiBPerSecond,
+         libvirtDirtyRateMiBPerSecond, maxStallMicroseconds
+}
+
 /// A figure measured two ways, side by side (e.g. downtime from ping and from libvirt).
 public struct CrossCheck: Codable, Sendable, Equatable {
     /// What is compared, e.g. `downtime (ms)`.
@@ -201,6 +209,12 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
 
     /// The checks that failed.
     public var failedChecks: [Check] { checks.filter { !$0.passed } }
+
+    /// How `figure` was obtained.
+    public subscript(source figure: Figure) -> String? {
+        get { figureSources[figure.rawValue] }
+        set { figureSources[figure.rawValue] = newValue }
+    }
 
     private enum CodingKeys: String, CodingKey {
         case scenario, memoryMiB, dirtyRateMiBPerSecond, passed, checks, migrationMilliseconds,

@@ -169,12 +169,12 @@ public final class ScenarioRunner: Sendable {
             result = ScenarioResult(parameters: parameters, accel: acceleratorName(inDomainXML: domainXML) ?? "unknown",
                                     qemuVersion: try emulatorVersion?.version ?? source.hypervisorVersion().description,
                                     libvirtVersion: try source.libvirtVersion().description, startedAt: clock.startedAt)
-            result.figureSources["qemuVersion"] = emulatorVersion?.source ?? "virConnectGetVersion on the source"
+            result[source: .qemuVersion] = emulatorVersion?.source ?? "virConnectGetVersion on the source"
         } catch {
             throw VerifierError.wrap(error, step: "read the domain and versions on \(endpoints.sourceURI)")
         }
-        result.figureSources["accel"] = "the domain XML on the source (domain type kvm or qemu)"
-        result.figureSources["libvirtVersion"] = "virConnectGetLibVersion on the source daemon"
+        result[source: .accel] = "the domain XML on the source (domain type kvm or qemu)"
+        result[source: .libvirtVersion] = "virConnectGetLibVersion on the source daemon"
         if !actions.isEmpty { result.notes.append("setup: " + actions.joined(separator: "; ")) }
         let consoleMark = testbed.consoleMark(domainXML: domainXML)
         let sourceTaps = interfaceTargets(inDomainXML: domainXML)
@@ -194,7 +194,7 @@ public final class ScenarioRunner: Sendable {
             throw VerifierError.wrap(error, step: "set memeater's rate at \(memeater.endpoint)")
         }
         result.achievedDirtyRateMiBPerSecond = settled.achievedMiBPerSecond
-        result.figureSources["achievedDirtyRateMiBPerSecond"] = parameters.dirtyRateMiBPerSecond == 0
+        result[source: .achievedDirtyRateMiBPerSecond] = parameters.dirtyRateMiBPerSecond == 0
             ? "growth of memeater's unique-page count over the three stats readings, 1.2 s apart, just before migrating"
             : "growth of memeater's unique-page count between two stats readings 0.25 s apart, just before migrating"
         if !settled.stable { result.notes.append("memeater's rate did not settle within 10 s: achieved \(formatNumber(settled.achievedMiBPerSecond)) MiB/s for a target of \(formatNumber(parameters.dirtyRateMiBPerSecond))") }
@@ -253,7 +253,7 @@ public final class ScenarioRunner: Sendable {
         if let last = outcome.samples.last?.memoryIteration { result.iterations = Int(last) }
         if let dirty = outcome.samples.compactMap(\.memoryDirtyRateBytesPerSecond).max() {
             result.libvirtDirtyRateMiBPerSecond = Double(dirty) / 1_048_576
-            result.figureSources["libvirtDirtyRateMiBPerSecond"] = "largest memory_dirty_rate × memory_page_size of libvirt's job stats during the migration"
+            result[source: .libvirtDirtyRateMiBPerSecond] = "largest memory_dirty_rate × memory_page_size of libvirt's job stats during the migration"
         }
 
         // Let the network settle (QEMU's announces run for about 800 ms), then collect pings.
@@ -263,8 +263,8 @@ public final class ScenarioRunner: Sendable {
         let pingSummary = PingSummary(pingReport)
         result.pingLost = pingSummary.lost
         result.pingDowntimeMilliseconds = pingSummary.longestGapMilliseconds
-        result.figureSources["pingDowntimeMilliseconds"] = "pingmon: longest gap between replies, \(pingSummary.timestampPrecision) capture timestamps, bounds \(formatNumber(pingSummary.longestGapLowerBoundMilliseconds))-\(formatNumber(pingSummary.longestGapUpperBoundMilliseconds)) ms"
-        result.figureSources["pingLost"] = "pingmon: probes without a reply, \(pingSummary.sent) sent every \(parameters.pingIntervalMicroseconds) µs"
+        result[source: .pingDowntimeMilliseconds] = "pingmon: longest gap between replies, \(pingSummary.timestampPrecision) capture timestamps, bounds \(formatNumber(pingSummary.longestGapLowerBoundMilliseconds))-\(formatNumber(pingSummary.longestGapUpperBoundMilliseconds)) ms"
+        result[source: .pingLost] = "pingmon: probes without a reply, \(pingSummary.sent) sent every \(parameters.pingIntervalMicroseconds) µs"
 
         // Everything the checks need, then the checks. A fresh connection to the destination:
         // the one used for the migration may have crossed a cut link or been closed by
@@ -282,11 +282,11 @@ public final class ScenarioRunner: Sendable {
         }
         result.integrityErrors = observation.memeater.integrityErrors
         if result.integrityErrors != nil {
-            result.figureSources["integrityErrors"] = "memeater: bad pages of verify-all after the migration plus those found before rewrites while dirtying"
+            result[source: .integrityErrors] = "memeater: bad pages of verify-all after the migration plus those found before rewrites while dirtying"
         }
         result.maxStallMicroseconds = observation.memeater.statsAfter?.maxStallMicroseconds
         if result.maxStallMicroseconds != nil {
-            result.figureSources["maxStallMicroseconds"] = "memeater: largest gap between a worker's loop iterations since reset-stall before the migration"
+            result[source: .maxStallMicroseconds] = "memeater: largest gap between a worker's loop iterations since reset-stall before the migration"
         }
         readCompletedStats(into: &result, outcome: outcome, source: source, destination: checkDestination,
                            domainName: endpoints.domainName, eventStats: events.completedStats)
@@ -556,12 +556,12 @@ public final class ScenarioRunner: Sendable {
             result.setupMilliseconds = stats.setupTimeMilliseconds.map { Double($0) }
             result.transferredBytes = stats.dataProcessedBytes
             if let iteration = stats.memoryIteration { result.iterations = Int(iteration) }
-            for field in ["migrationMilliseconds", "libvirtDowntimeMilliseconds", "setupMilliseconds", "transferredBytes", "iterations"] {
-                result.figureSources[field] = from
+            for figure: Figure in [.migrationMilliseconds, .libvirtDowntimeMilliseconds, .setupMilliseconds, .transferredBytes, .iterations] {
+                result[source: figure] = from
             }
         } else {
             result.migrationMilliseconds = outcome.wallMilliseconds
-            result.figureSources["migrationMilliseconds"] = "the verifier's monotonic clock around the migration call (libvirt gave no completed stats: the migration did not complete)"
+            result[source: .migrationMilliseconds] = "the verifier's monotonic clock around the migration call (libvirt gave no completed stats: the migration did not complete)"
         }
     }
 
@@ -602,7 +602,7 @@ public final class ScenarioRunner: Sendable {
                                measuredConverged: outcome.ending.migrated, measuredMilliseconds: result.migrationMilliseconds,
                                measuredDowntimeMilliseconds: result.libvirtDowntimeMilliseconds, measuredIterations: result.iterations,
                                measuredTransferredBytes: result.transferredBytes.map { Double($0) },
-                               measuredSource: result.figureSources["migrationMilliseconds"] ?? "libvirt")
+                               measuredSource: result[source: .migrationMilliseconds] ?? "libvirt")
     }
 }
 

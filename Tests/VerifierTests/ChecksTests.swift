@@ -107,7 +107,7 @@ extension Fixtures {
                 ping: PingSummary(sent: 12_000, received: 11_990, lost: 10, lossRunCount: 1, longestGapMilliseconds: 140.5,
                                   longestGapLowerBoundMilliseconds: 139.5, longestGapUpperBoundMilliseconds: 141.5, openEnded: false,
                                   timestampPrecision: "nanosecond"),
-                memeater: memeater, console: .read(lineCount: 42, failureLines: []), answersAtEnd: true, fault: nil)
+                memeater: memeater, console: .read(lineCount: 42, failureLines: []), answersAtEnd: .seen(true), fault: nil)
         case .staysOnSource:
             let ending = MigrationEnding.aborted(reason: "no progress for 15 s", callError: canceledByClient, abortError: nil)
             return Observation(
@@ -213,7 +213,7 @@ final class ChecksTests: XCTestCase {
 
     func testEvaluateFailsARunWhoseCheckFails() throws {
         var o = try Fixtures.observation(.migrates)
-        o.answersAtEnd = false
+        o.answersAtEnd = .seen(false)
         let failed = Checks.evaluate(o).filter { !$0.passed }.map(\.name)
         XCTAssertEqual(failed, [CheckName.landingIntact])
     }
@@ -660,11 +660,13 @@ final class ChecksTests: XCTestCase {
 
     func testLandingIntactFailsWhenTheGuestDoesNotAnswerAtTheEnd() throws {
         var o = try Fixtures.observation(.migrates)
-        o.answersAtEnd = false
+        o.answersAtEnd = .seen(false)
         assertCheck(Checks.landingIntact(o), CheckName.landingIntact, passed: false,
                     says: "guest dead/unreachable: lab-guest is running (migrated) on \(destinationURI), no reply to a ping at the end")
         o.answersAtEnd = nil
         assertCheck(Checks.landingIntact(o), CheckName.landingIntact, passed: false, says: "no reply to a ping at the end")
+        o.answersAtEnd = .notLooked("could not ping at the end: not root")
+        assertCheck(Checks.landingIntact(o), CheckName.landingIntact, passed: false, says: "could not ping at the end: not root")
     }
 
     func testLandingIntactFailsWhenTheGuestIsGoneFromTheDestination() throws {

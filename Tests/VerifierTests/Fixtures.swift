@@ -36,6 +36,8 @@ final class LabScenarioHarness: @unchecked Sendable {
     private(set) var store: ResultsStore?
     private(set) var runner: ScenarioRunner?
     private(set) var setUpError: String?
+    /// Lab tests skipped for want of root.
+    private(set) var skipped = 0
 
     /// A lab named `namePrefix`-*, with its state under `stateDirectory`, so that it never
     /// touches a lab brought up by hand or by another test class.
@@ -65,8 +67,12 @@ final class LabScenarioHarness: @unchecked Sendable {
         }
     }
 
-    /// Removes the lab and the results database.
+    /// Removes the lab and the results database; without root, says how many lab tests
+    /// were skipped.
     func shutDown() {
+        if skipped > 0 {
+            print("[\(lab.configuration.namePrefix)] SKIPPED \(skipped) lab tests: they need root (namespaces, libvirt daemons, QEMU, raw sockets)")
+        }
         if getuid() == 0 {
             let report = lab.down()
             if !report.leftovers.isEmpty { print("lab down left: \(report.leftovers)") }
@@ -74,9 +80,12 @@ final class LabScenarioHarness: @unchecked Sendable {
         try? FileManager.default.removeItem(at: databaseDirectory)
     }
 
-    /// For each test's setUp: skips without root, fails when the class set-up failed.
+    /// For each test's setUp: skips without root (counted), fails when the class set-up failed.
     func requireReady() throws {
-        guard getuid() == 0 else { throw XCTSkip("the lab needs root") }
+        guard getuid() == 0 else {
+            skipped += 1
+            throw XCTSkip("the lab needs root")
+        }
         if let setUpError { XCTFail("class set-up failed: \(setUpError)") }
     }
 

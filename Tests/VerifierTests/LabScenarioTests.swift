@@ -290,9 +290,13 @@ final class LabScenarioTests: XCTestCase {
         let journal = Self.harness.databaseDirectory.appendingPathComponent("interrupted-occupant-journal.json").path
         let arguments = labRunArguments(scenario: "dst-already-active", database: database, journal: journal)
         let interrupted = try startMigverify(arguments)
-        let destination = try Self.lab.connect(to: configuration.destination)
+        // migverify brings the lab up itself when it is not (this test may run first).
         try waitUntil("a stand-in domain runs on the destination", process: interrupted.process) {
-            (try? destination.domainIfPresent(name: configuration.guestName)) ?? nil != nil
+            guard let destination = try? Self.lab.connect(to: configuration.destination) else { return false }
+            // The stand-in, not the guest (which a previous run may have left on dst).
+            guard let domain = (try? destination.domainIfPresent(name: configuration.guestName)) ?? nil,
+                  let info = try? domain.info() else { return false }
+            return info.memoryKiB / 1024 == UInt64(DestinationOccupantFault.memoryMiB)
         }
         kill(interrupted.process.processIdentifier, SIGTERM)
         interrupted.process.waitUntilExit()
@@ -331,7 +335,7 @@ final class LabScenarioTests: XCTestCase {
     /// `migverify` started with `arguments`, its output going to a file.
     func startMigverify(_ arguments: [String]) throws -> (process: Process, output: () -> String) {
         let log = Self.harness.databaseDirectory.appendingPathComponent("migverify-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: MigVerifyCLITests.binary)
