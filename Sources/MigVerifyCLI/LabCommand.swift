@@ -17,19 +17,6 @@ struct LabCommand: ParsableCommand {
     )
 }
 
-/// Options shared by every lab subcommand.
-struct LabLocationOptions: ParsableArguments {
-    @Option(help: "Directory for the lab's runtime state (removed by `lab down`).")
-    var stateDirectory = "/run/migration-lab"
-
-    @Option(help: "Directory for built guest images and private emulators (kept).")
-    var cacheDirectory = "/var/cache/migration-lab"
-
-    var lab: Lab {
-        Lab(configuration: LabConfiguration(stateDirectory: stateDirectory, cacheDirectory: cacheDirectory))
-    }
-}
-
 extension LabCommand {
     struct Up: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -43,10 +30,13 @@ extension LabCommand {
         @Option(help: "Accelerator: auto (bounded KVM boot test, else TCG), kvm or tcg.")
         var accel: AcceleratorPreference = .auto
 
-        @Option(help: "Guest to start on src: initramfs, debian or none.")
-        var guest = "initramfs"
+        @Option(help: "Guest to start on src (none: no guest).")
+        var guest = LabGuestChoice(.initramfs)
 
-        @Option(name: .customLong("memory-mib"), help: "Guest RAM in MiB (any size, e.g. 2111).")
+        @Option(name: .customLong("memory-mib"), help: """
+            Guest RAM in MiB (any size, e.g. 2111), at least 64 and at most what lets two QEMUs of that size \
+            fit into this machine's memory during a migration.
+            """)
         var memoryMiB = 512
 
         @Option(name: .customLong("memeater-size-mib"),
@@ -66,14 +56,9 @@ extension LabCommand {
         var noSSHD = false
 
         func validate() throws {
-            guard (64...262_144).contains(memoryMiB) else {
-                throw ValidationError("--memory-mib must be between 64 and 262144, not \(memoryMiB)")
-            }
+            try validateLabGuestMemory([memoryMiB])
             if let memeaterSizeMiB, memeaterSizeMiB < 1 || memeaterSizeMiB >= memoryMiB {
                 throw ValidationError("--memeater-size-mib must be at least 1 and less than --memory-mib (\(memoryMiB))")
-            }
-            guard ["initramfs", "debian", "none"].contains(guest) else {
-                throw ValidationError("--guest must be initramfs, debian or none, not \(guest)")
             }
             do {
                 _ = try EmulatorChoice(name: emulator)
@@ -87,7 +72,7 @@ extension LabCommand {
             configuration.startSSHDaemons = !noSSHD
             let lab = Lab(configuration: configuration)
             var memeaterPath = memeater
-            if memeaterPath == nil, MemeaterBinary.find() == nil, buildMemeater, guest != "none" {
+            if memeaterPath == nil, MemeaterBinary.find() == nil, buildMemeater, guest.kind != nil {
                 guard let root = MemeaterBinary.packageRoot() else {
                     throw ValidationError("--build-memeater: cannot find the package root (run from the repository)")
                 }
@@ -95,7 +80,7 @@ extension LabCommand {
                 memeaterPath = try MemeaterBinary.buildStatic(packageRoot: root)
             }
             let options = LabUpOptions(emulator: try EmulatorChoice(name: emulator), accelerator: accel,
-                                       guest: guest == "none" ? nil : GuestKind(rawValue: guest),
+                                       guest: guest.kind,
                                        guestMemoryMiB: memoryMiB, memeaterSizeMiB: memeaterSizeMiB,
                                        memeaterPath: memeaterPath, replaceDifferentGuest: replaceGuest)
             let report = try lab.up(options) { phase in
@@ -211,4 +196,3 @@ extension LabCommand {
     }
 }
 
-extension AcceleratorPreference: ExpressibleByArgument {}

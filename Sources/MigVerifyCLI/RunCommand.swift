@@ -25,20 +25,24 @@ struct RunCommand: ParsableCommand {
         must be untouched), dst-qemu-killed (the incoming QEMU is SIGKILLed once the job transfers), link-cut (the \
         destination's uplink is set down in the lab's switch once the job transfers, restored afterwards). The \
         mid-stream faults limit the bandwidth to 32 MiB/s unless --bandwidth-mib-per-second is given.
-        """)
-    var scenario = ScenarioKind.defaults.map(\.rawValue).joined(separator: ",")
+        """, transform: { try CommaSeparated<ScenarioKind>(parsing: $0) })
+    var scenario = CommaSeparated(ScenarioKind.defaults)
 
-    @Option(name: .customLong("memory-mib"), help: "Guest RAM sizes in MiB, comma-separated (e.g. 1024,2111; default 1024 on the lab, the domain's RAM on real hosts).")
-    var memoryMiB: String?
+    @Option(name: .customLong("memory-mib"), help: """
+        Guest RAM sizes in MiB, comma-separated (e.g. 1024,2111; default 1024 on the lab, the domain's RAM on real \
+        hosts). On the lab at least 64 and at most what lets two QEMUs of that size fit into this machine's memory.
+        """, transform: { try CommaSeparated<Int>(parsing: $0) })
+    var memoryMiB: CommaSeparated<Int>?
 
     @Option(name: .customLong("memeater-size-mib"), help: "Region memeater dirties and verifies, in MiB (default: half the guest RAM on the lab, memeater's region on real hosts).")
     var memeaterSizeMiB: Int?
 
-    @Option(name: .customLong("dirty-rate-mib-per-second"), help: "memeater's dirty rates in MiB/s, comma-separated; 0 = unlimited.")
-    var dirtyRateMiBPerSecond = "50"
+    @Option(name: .customLong("dirty-rate-mib-per-second"), help: "memeater's dirty rates in MiB/s, comma-separated; 0 = unlimited (default: 50).",
+            transform: { try CommaSeparated<Double>(parsing: $0) })
+    var dirtyRateMiBPerSecond = CommaSeparated<Double>([50])
 
-    @Option(help: "Guest kind on the lab: initramfs (default) or debian.")
-    var guest: String?
+    @Option(help: "Guest kind on the lab (default: initramfs).")
+    var guest: GuestKind?
 
     @Option(help: "Emulator on the lab: default (QEMU 10 from bookworm-backports), qemu-7.2 (loses dirty pages under TCG: the reproducer; expect live to FAIL landing-intact), or a path to qemu-system-x86_64.")
     var emulator: String?
@@ -67,13 +71,25 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .customLong("back"), help: "live: after landing, migrate back to the source and check the second landing too (checks prefixed back-).")
     var back = false
 
-    @Flag(help: "Direct (client-managed) migration instead of peer-to-peer.")
+    @Option(help: """
+        Who drives the migration: p2p (the default: the source's daemon talks to the destination's, \
+        VIR_MIGRATE_PEER2PEER, `virsh migrate --p2p`) or client-managed (migverify drives both daemons, \
+        `virsh migrate` without --p2p; not virsh's --direct, which is unmanaged direct migration).
+        """)
+    var migrationMode: MigrationMode?
+
+    /// `--direct`, the old name of `--migration-mode client-managed`: hidden from the help,
+    /// still accepted (it is not virsh's `--direct`).
+    @Flag(name: .customLong("direct"), help: ArgumentHelp("Old name of --migration-mode client-managed.", visibility: .hidden))
     var direct = false
 
     @Option(name: .customLong("bandwidth-mib-per-second"), help: "Migration bandwidth limit in MiB/s (default: unlimited).")
     var bandwidthMiBPerSecond: UInt64?
 
-    @Option(name: .customLong("qemu-max-downtime-ms"), help: "Longest switch-over pause QEMU may take, in ms (default: QEMU's 300).")
+    @Option(name: .customLong("qemu-max-downtime-ms"), help: """
+        Longest switch-over pause QEMU may plan for, in ms (virDomainMigrateSetMaxDowntime; default: QEMU's 300). \
+        A setting of the migration, not a check: --max-ping-gap-ms is what the verifier checks.
+        """)
     var qemuMaxDowntimeMilliseconds: UInt64?
 
     @Flag(help: "Throttle the guest's vCPUs when it dirties faster than the copy (auto-converge).")
@@ -97,20 +113,20 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Any lost ping fails the ping check.")
     var requireZeroLoss = false
 
-    @Option(name: .customLong("max-downtime-ms"), help: "Longest ping gap the live scenario accepts, in ms.")
-    var maxDowntimeMilliseconds: Double = 2000
+    @Option(name: .customLong("max-ping-gap-ms"), help: """
+        Longest gap between ping replies the live scenario accepts, in ms (default: 2000): a check the verifier \
+        makes with pingmon, unlike --qemu-max-downtime-ms, which QEMU is told.
+        """)
+    var maxPingGapMilliseconds: Double?
+
+    /// `--max-downtime-ms`, the old name of `--max-ping-gap-ms`: hidden from the help, still accepted.
+    @Option(name: .customLong("max-downtime-ms"), help: ArgumentHelp("Old name of --max-ping-gap-ms.", visibility: .hidden))
+    var oldMaxDowntimeMilliseconds: Double?
 
     @Option(name: .customLong("ping-interval-microseconds"), help: "pingmon's probe interval in µs.")
     var pingIntervalMicroseconds = 1000
 
-    @Option(help: "Lab state directory (as for `migverify lab`).")
-    var stateDirectory = "/run/migration-lab"
-
-    @Option(help: "Lab cache directory (as for `migverify lab`).")
-    var cacheDirectory = "/var/cache/migration-lab"
-
-    @Option(help: "Prefix of the lab's namespace names.")
-    var labNamePrefix = "mlab"
+    @OptionGroup var location: LabLocationOptions
 
     @Option(name: .customLong("source-uri"), help: "Real hosts: libvirt URI of the source, e.g. qemu+ssh://root@src/system.")
     var sourceURI: String?
@@ -136,36 +152,73 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("dest-ssh"), help: "Real hosts: [USER@]HOST[:PORT] to ssh to for the destination's checks and faults (default: from a qemu+ssh:// --dest-uri).")
     var destinationSSH: String?
 
-    func parsedScenarios() throws -> [ScenarioKind] {
-        try scenario.split(separator: ",").map { word in
-            let name = word.trimmingCharacters(in: .whitespaces)
-            guard let kind = ScenarioKind(rawValue: name) else {
-                throw ValidationError("unknown scenario '\(name)' (known: \(ScenarioKind.allCases.map(\.rawValue).joined(separator: ", ")))")
-            }
-            return kind
-        }
+    /// The migration mode asked for: `--migration-mode`, or client-managed for `--direct`.
+    var chosenMigrationMode: MigrationMode {
+        direct ? .clientManaged : migrationMode ?? .peerToPeer
     }
 
-    func parsedList<T>(_ text: String, option: String, _ parse: (String) -> T?) throws -> [T] {
-        try text.split(separator: ",").map { word in
-            let trimmed = word.trimmingCharacters(in: .whitespaces)
-            guard let value = parse(trimmed) else { throw ValidationError("--\(option): '\(trimmed)' is not a number") }
-            return value
-        }
+    /// The longest ping gap the live scenario accepts, in ms: `--max-ping-gap-ms` or its old name.
+    var maxPingGap: Double {
+        maxPingGapMilliseconds ?? oldMaxDowntimeMilliseconds ?? 2000
     }
 
-    var lab: Lab {
-        Lab(configuration: LabConfiguration(namePrefix: labNamePrefix, stateDirectory: stateDirectory, cacheDirectory: cacheDirectory))
-    }
+    /// The lab the location options name.
+    var lab: Lab { location.lab }
 
     /// Whether any real-host option is given.
     var realHosts: Bool { sourceURI != nil || destinationURI != nil || domain != nil || guestAddress != nil || sourceSSH != nil || destinationSSH != nil }
 
-    /// The lab, or the real hosts the options name; rejects incomplete or conflicting options.
-    func testbed() throws -> any Testbed {
-        guard realHosts else {
-            return LabTarget(lab: lab, captureInterface: captureInterface ?? "up0")
+    /// Rejects bad input before anything runs, in one line and exit 64: everything that
+    /// needs neither the hosts nor the lab's state. ``plan()`` checks the rest (the domain,
+    /// its RAM and memeater on real hosts, the route to the guest, the lab's free memory).
+    func validate() throws {
+        guard repeatCount >= 1 else { throw ValidationError("--repeat must be at least 1, not \(repeatCount)") }
+        if direct, migrationMode == .peerToPeer {
+            throw ValidationError("--direct is the old name of --migration-mode client-managed and contradicts --migration-mode p2p")
         }
+        if maxPingGapMilliseconds != nil, oldMaxDowntimeMilliseconds != nil {
+            throw ValidationError("--max-downtime-ms is the old name of --max-ping-gap-ms: give only --max-ping-gap-ms")
+        }
+        guard maxPingGap > 0, maxPingGap.isFinite else {
+            throw ValidationError("--max-ping-gap-ms must be positive, not \(maxPingGap)")
+        }
+        if back, !scenario.elements.contains(.live) {
+            throw ValidationError("--back (round trip) only applies to the live scenario, and --scenario has no live")
+        }
+        do {
+            let endpoints: Endpoints
+            var memorySizes = memoryMiB?.elements ?? [1024]
+            var memeaterSize: (Int) -> Int = { [memeaterSizeMiB] in memeaterSizeMiB ?? max(16, $0 / 2) }
+            // The capture interface is looked up by plan(): a stand-in does here.
+            if let remote = try remoteHosts(interface: { _ in captureInterface ?? "lo" }) {
+                for scenario in scenario.elements {
+                    if let refusal = FaultCatalog.refusal(scenario, on: remote) { throw ValidationError(refusal) }
+                }
+                endpoints = remote.endpoints
+                // The domain's RAM and memeater's region are read from the source by plan() and
+                // checked there; stand-ins for them let every other parameter be checked now.
+                if memoryMiB == nil { memorySizes = [GuestMemoryRange.realHostBoundsMiB.upperBound] }
+                memeaterSize = { [memeaterSizeMiB] _ in memeaterSizeMiB ?? 16 }
+            } else {
+                do {
+                    _ = try EmulatorChoice(name: emulator ?? "default")
+                } catch let error as LabError {
+                    throw ValidationError(error.reason)
+                }
+                try validateLabGuestMemory(memorySizes)
+                endpoints = LabTarget(lab: lab, captureInterface: captureInterface ?? "up0").endpoints
+            }
+            _ = try expandedRuns(endpoints: endpoints, memorySizesMiB: memorySizes, memeaterSizeMiB: memeaterSize)
+        } catch let error as VerifierError {
+            throw ValidationError(error.description)
+        }
+    }
+
+    /// The real hosts the options name, `nil` for the lab; rejects incomplete or conflicting
+    /// real-host options, a guest address that is not IPv4 and malformed ssh destinations.
+    /// `interface` gives the capture interface for the guest's address.
+    func remoteHosts(interface: (String) throws -> String) throws -> RemoteHosts? {
+        guard realHosts else { return nil }
         guard let sourceURI, let destinationURI, let domain, let guestAddress else {
             throw ValidationError("real hosts need all of --source-uri, --dest-uri, --domain and --guest-address")
         }
@@ -181,11 +234,11 @@ struct RunCommand: ParsableCommand {
             guard let destination = SSHDestination.parse(text) else { throw ValidationError("--\(option) must be [USER@]HOST[:PORT], not '\(text)'") }
             return .ssh(destination)
         }
-        let interface = try captureInterface ?? routeInterface(to: guestAddress)
+        let sourceAccess = try ssh(sourceSSH, option: "source-ssh")
+        let destinationAccess = try ssh(destinationSSH, option: "dest-ssh")
         let endpoints = Endpoints(sourceURI: sourceURI, destinationURI: destinationURI, domainName: domain, guestAddress: guestAddress,
-                                  memeaterPort: memeaterPort, captureInterface: interface)
-        return RemoteHosts(endpoints: endpoints, sourceAccess: try ssh(sourceSSH, option: "source-ssh"),
-                           destinationAccess: try ssh(destinationSSH, option: "dest-ssh"))
+                                  memeaterPort: memeaterPort, captureInterface: try interface(guestAddress))
+        return RemoteHosts(endpoints: endpoints, sourceAccess: sourceAccess, destinationAccess: destinationAccess)
     }
 
     /// The interface the kernel routes `address` through (`ip -o route get`).
@@ -198,48 +251,45 @@ struct RunCommand: ParsableCommand {
         return fields[index + 1]
     }
 
-    /// The testbed and the runs the options ask for, checked before anything starts: bad
-    /// input (also an unreachable URI, an unknown domain, more memory than the host has) is a
-    /// `ValidationError`, one line and exit 64. Real hosts are surveyed here, once.
+    /// The runs the options ask for on `endpoints`, in order, each checked by
+    /// `ScenarioParameters.validate()` (and so `MigrationOptions.validate()`).
+    func expandedRuns(endpoints: Endpoints, memorySizesMiB: [Int], memeaterSizeMiB: (Int) -> Int) throws(VerifierError) -> [ScenarioParameters] {
+        let migration = MigrationOptions(
+            mode: chosenMigrationMode, bandwidthMiBPerSecond: bandwidthMiBPerSecond,
+            qemuMaxDowntimeMilliseconds: qemuMaxDowntimeMilliseconds, autoConverge: autoConverge, postCopy: postcopy,
+            parallelConnections: parallelConnections,
+            compressionMethods: compression.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? [])
+        let template = ScenarioParameters(
+            scenario: .live, memoryMiB: 1024, memeaterSizeMiB: 512, dirtyRateMiBPerSecond: 50,
+            guestKind: realHosts ? "existing" : (guest ?? .initramfs).rawValue, emulator: realHosts ? "existing" : emulator ?? "default",
+            endpoints: endpoints, migration: migration, timeoutSeconds: timeoutSeconds,
+            stallTimeoutSeconds: stallTimeoutSeconds, requireZeroLoss: requireZeroLoss,
+            maxPingDowntimeMilliseconds: maxPingGap, pingIntervalMicroseconds: pingIntervalMicroseconds,
+            roundTrip: back)
+        return try expandRuns(scenarios: scenario.elements, memorySizesMiB: memorySizesMiB,
+                              dirtyRatesMiBPerSecond: dirtyRateMiBPerSecond.elements,
+                              template: template, memeaterSizeMiB: memeaterSizeMiB, repeatCount: repeatCount)
+    }
+
+    /// The testbed and the runs the options ask for, after ``validate()``: what needs the
+    /// hosts or the lab's state (an unreachable URI, an unknown domain, no route to the guest,
+    /// more memory than the host has available) is a `ValidationError`, one line and exit 64.
+    /// Real hosts are surveyed here, once.
     func plan() throws -> (testbed: any Testbed, runs: [ScenarioParameters]) {
         do {
-            let testbed = try testbed()
-            let scenarios = try parsedScenarios()
-            var memorySizes = try memoryMiB.map { try parsedList($0, option: "memory-mib") { Int($0) } } ?? [1024]
+            let testbed: any Testbed
+            var memorySizes = memoryMiB?.elements ?? [1024]
             var memeaterSize: (Int) -> Int = { [memeaterSizeMiB] in memeaterSizeMiB ?? max(16, $0 / 2) }
-            if let remote = testbed as? RemoteHosts {
-                for scenario in scenarios {
-                    if let refusal = FaultCatalog.refusal(scenario, on: remote) { throw ValidationError(refusal) }
-                }
+            if let remote = try remoteHosts(interface: { try captureInterface ?? routeInterface(to: $0) }) {
                 // The domain and memeater as they are: the defaults of a real-host run.
                 let survey = try remote.survey()
                 if memoryMiB == nil { memorySizes = [survey.memoryMiB] }
                 memeaterSize = { [memeaterSizeMiB] _ in memeaterSizeMiB ?? survey.memeaterSizeMiB }
+                testbed = remote
             } else {
-                let guest = guest ?? "initramfs"
-                guard ["initramfs", "debian"].contains(guest) else { throw ValidationError("--guest must be initramfs or debian, not \(guest)") }
-                _ = try EmulatorChoice(name: emulator ?? "default")
+                testbed = LabTarget(lab: lab, captureInterface: captureInterface ?? "up0")
             }
-            guard repeatCount >= 1 else { throw ValidationError("--repeat must be at least 1, not \(repeatCount)") }
-            let migration = MigrationOptions(
-                mode: direct ? .direct : .peerToPeer, bandwidthMiBPerSecond: bandwidthMiBPerSecond,
-                qemuMaxDowntimeMilliseconds: qemuMaxDowntimeMilliseconds, autoConverge: autoConverge, postCopy: postcopy,
-                parallelConnections: parallelConnections,
-                compressionMethods: compression.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? [])
-            let remote = testbed is RemoteHosts
-            let template = ScenarioParameters(
-                scenario: .live, memoryMiB: 1024, memeaterSizeMiB: 512, dirtyRateMiBPerSecond: 50,
-                guestKind: remote ? "existing" : guest ?? "initramfs", emulator: remote ? "existing" : emulator ?? "default",
-                endpoints: testbed.endpoints, migration: migration, timeoutSeconds: timeoutSeconds,
-                stallTimeoutSeconds: stallTimeoutSeconds, requireZeroLoss: requireZeroLoss,
-                maxPingDowntimeMilliseconds: maxDowntimeMilliseconds, pingIntervalMicroseconds: pingIntervalMicroseconds,
-                roundTrip: back)
-            if back, !scenarios.contains(.live) {
-                throw ValidationError("--back (round trip) only applies to the live scenario, and --scenario has no live")
-            }
-            let runs = try expandRuns(scenarios: scenarios, memorySizesMiB: memorySizes,
-                                      dirtyRatesMiBPerSecond: parsedList(dirtyRateMiBPerSecond, option: "dirty-rate-mib-per-second") { Double($0) },
-                                      template: template, memeaterSizeMiB: memeaterSize, repeatCount: repeatCount)
+            let runs = try expandedRuns(endpoints: testbed.endpoints, memorySizesMiB: memorySizes, memeaterSizeMiB: memeaterSize)
             if !realHosts, let available = hostAvailableMemoryMiB(), let largest = runs.map(\.memoryMiB).max() {
                 let running = lab.currentRecord()?.guest?.memoryMiB ?? 0
                 try checkMemoryFits(requestedMiB: largest, availableMiB: available + running)

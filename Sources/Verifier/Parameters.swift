@@ -1,4 +1,5 @@
 import Foundation
+import Lab
 import Libvirt
 
 /// The scenarios of the migration test case.
@@ -38,14 +39,30 @@ public enum MigrationMode: String, CaseIterable, Codable, Sendable {
     /// The source daemon talks to the destination daemon itself (`VIR_MIGRATE_PEER2PEER`,
     /// `virsh migrate --p2p`); `virDomainMigrateToURI3`.
     case peerToPeer = "p2p"
-    /// The client drives both daemons ("managed direct", `virsh migrate` without `--p2p`);
-    /// `virDomainMigrate3`.
-    case direct
+    /// The client drives both daemons (libvirt's "managed direct" migration,
+    /// `virDomainMigrate3` without `VIR_MIGRATE_PEER2PEER`); virsh's equivalent is
+    /// `virsh migrate` without `--p2p`. This is not virsh's `--direct`, which is unmanaged
+    /// direct migration (`VIR_MIGRATE_DIRECT`: the hypervisor alone, no destination daemon).
+    case clientManaged = "client-managed"
+
+    /// Decodes a raw value; `direct`, this mode's name in results stored before it was
+    /// renamed, is read as ``clientManaged``.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        if text == "direct" {
+            self = .clientManaged
+        } else if let mode = MigrationMode(rawValue: text) {
+            self = mode
+        } else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown migration mode '\(text)'")
+        }
+    }
 }
 
 /// How to migrate: every option maps to a libvirt migration flag or typed parameter.
 public struct MigrationOptions: Codable, Sendable, Equatable {
-    /// Peer-to-peer (default) or managed direct.
+    /// Peer-to-peer (default) or client-managed.
     public var mode: MigrationMode
     /// Bandwidth limit in MiB/s (`VIR_MIGRATE_PARAM_BANDWIDTH`); `nil`: libvirt's default (unlimited).
     public var bandwidthMiBPerSecond: UInt64?
@@ -234,8 +251,8 @@ public struct ScenarioParameters: Codable, Sendable, Equatable {
 
     /// Rejects impossible values and conflicting options, in one line.
     public func validate() throws(VerifierError) {
-        guard (64...1_048_576).contains(memoryMiB) else {
-            throw .invalidOptions("--memory-mib must be between 64 and 1048576, not \(memoryMiB)")
+        guard GuestMemoryRange.realHostBoundsMiB.contains(memoryMiB) else {
+            throw .invalidOptions("--memory-mib must be between \(GuestMemoryRange.realHostBoundsMiB.lowerBound) and \(GuestMemoryRange.realHostBoundsMiB.upperBound), not \(memoryMiB)")
         }
         guard memeaterSizeMiB >= 1, memeaterSizeMiB < memoryMiB - 32 else {
             throw .invalidOptions("--memeater-size-mib must be at least 1 and leave 32 MiB of the guest's \(memoryMiB) MiB to its kernel, not \(memeaterSizeMiB)")
@@ -250,7 +267,7 @@ public struct ScenarioParameters: Codable, Sendable, Equatable {
             throw .invalidOptions("--stall-timeout-seconds (\(formatNumber(stallTimeoutSeconds))) cannot exceed --timeout-seconds (\(formatNumber(timeoutSeconds)))")
         }
         guard maxPingDowntimeMilliseconds > 0, maxPingDowntimeMilliseconds.isFinite else {
-            throw .invalidOptions("--max-downtime-ms must be positive")
+            throw .invalidOptions("--max-ping-gap-ms must be positive")
         }
         guard (100...1_000_000).contains(pingIntervalMicroseconds) else {
             throw .invalidOptions("--ping-interval-microseconds must be between 100 and 1000000")

@@ -68,6 +68,45 @@ final class LabUnitTests: XCTestCase {
         }
     }
 
+    func testGuestMemoryRangeLetsTwoGuestsFitIntoTheMachine() throws {
+        // 24 GiB: (24576 - 1024 reserve) / 2.
+        let large = GuestMemoryRange(hostMemTotalMiB: 24_576)
+        XCTAssertEqual(GuestMemoryRange.hostReserveMiB, 1024)
+        XCTAssertEqual(large.maximumMiB, 11_776)
+        XCTAssertEqual(large.rangeMiB, 64...11_776)
+        XCTAssertTrue(large.contains(64))
+        XCTAssertTrue(large.contains(11_776))
+        XCTAssertFalse(large.contains(11_777))
+        XCTAssertFalse(large.contains(63))
+        XCTAssertNoThrow(try large.check(2111))
+        XCTAssertEqual(GuestMemoryRange(hostMemTotalMiB: 4097).maximumMiB, 1536, "rounded down")
+
+        XCTAssertThrowsError(try large.check(20_000)) { error in
+            let text = "\(error)"
+            XCTAssertEqual(error as? GuestMemoryOutOfRange, GuestMemoryOutOfRange(requestedMiB: 20_000, range: large))
+            XCTAssertTrue(text.hasPrefix("guest RAM must be between 64 and 11776 MiB on this machine, not 20000 MiB: "), text)
+            XCTAssertTrue(text.contains("two QEMUs"), text)
+            XCTAssertTrue(text.contains("24576 MiB (MemTotal) less 1024 MiB"), text)
+            XCTAssertFalse(text.contains("\n"), text)
+        }
+
+        // Too little memory for even two of the smallest guests: no range, every size refused.
+        let tiny = GuestMemoryRange(hostMemTotalMiB: 1100)
+        XCTAssertNil(tiny.rangeMiB)
+        XCTAssertFalse(tiny.contains(64))
+        XCTAssertThrowsError(try tiny.check(64)) { error in
+            XCTAssertTrue("\(error)".hasPrefix("no guest of 64 MiB or any other size fits"), "\(error)")
+        }
+        XCTAssertNil(GuestMemoryRange(hostMemTotalMiB: 0).rangeMiB)
+        XCTAssertEqual(GuestMemoryRange(hostMemTotalMiB: 1024 + 128).rangeMiB, 64...64)
+
+        XCTAssertEqual(GuestMemoryRange.ofThisMachine(meminfo: "MemTotal:       24684092 kB\nMemFree: 1 kB\n")?.hostMemTotalMiB, 24_105)
+        XCTAssertNil(GuestMemoryRange.ofThisMachine(meminfo: "MemAvailable: 100 kB\n"))
+        XCTAssertNil(GuestMemoryRange.ofThisMachine(meminfo: nil))
+        XCTAssertNotNil(GuestMemoryRange.ofThisMachine(), "/proc/meminfo has MemTotal")
+        XCTAssertEqual(GuestMemoryRange.realHostBoundsMiB, 64...1_048_576)
+    }
+
     func testJournalRoundTrip() throws {
         let directory = NSTemporaryDirectory() + "lab-journal-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -12,7 +12,7 @@ final class ParameterTests: XCTestCase {
         XCTAssertEqual(plain.libvirtFlags, [.live, .peerToPeer])
         XCTAssertEqual(plain.libvirtParameters(), MigrationParameters())
 
-        let all = MigrationOptions(mode: .direct, bandwidthMiBPerSecond: 100, qemuMaxDowntimeMilliseconds: 50,
+        let all = MigrationOptions(mode: .clientManaged, bandwidthMiBPerSecond: 100, qemuMaxDowntimeMilliseconds: 50,
                                    autoConverge: true, postCopy: false, parallelConnections: 4, compressionMethods: ["zstd"])
         XCTAssertEqual(all.libvirtFlags, [.live, .autoConverge, .parallel, .compressed])
         XCTAssertFalse(all.libvirtFlags.contains(.peerToPeer))
@@ -22,6 +22,17 @@ final class ParameterTests: XCTestCase {
         XCTAssertEqual(parameters.parallelConnections, 4)
         XCTAssertEqual(parameters.compressionMethods, ["zstd"])
         XCTAssertTrue(MigrationOptions(postCopy: true).libvirtFlags.contains(.postCopy))
+    }
+
+    func testClientManagedModeReadsItsOldStoredName() throws {
+        let decoder = JSONDecoder()
+        XCTAssertEqual(try decoder.decode([MigrationMode].self, from: Data(#"["direct","client-managed","p2p"]"#.utf8)),
+                       [.clientManaged, .clientManaged, .peerToPeer])
+        XCTAssertEqual(String(decoding: try JSONEncoder().encode([MigrationMode.clientManaged]), as: UTF8.self), #"["client-managed"]"#)
+        XCTAssertThrowsError(try decoder.decode([MigrationMode].self, from: Data(#"["unmanaged"]"#.utf8)))
+        // Options stored before the rename still decode.
+        let stored = #"{"mode":"direct","autoConverge":false,"postCopy":false,"compressionMethods":[]}"#
+        XCTAssertEqual(try decoder.decode(MigrationOptions.self, from: Data(stored.utf8)), MigrationOptions(mode: .clientManaged))
     }
 
     func assertInvalid(_ body: () throws -> Void, contains fragment: String,

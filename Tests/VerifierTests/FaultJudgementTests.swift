@@ -283,8 +283,8 @@ final class FaultJudgementTests: XCTestCase {
 
     func testLinkCutDirectActsWhenTheJobHungUntilTheVerifierAborted() throws {
         let ending = MigrationEnding.aborted(reason: "no progress for 60 s", callError: Fixtures.canceledByClient, abortError: nil)
-        let evidence = DestinationLinkCutFault.judge(cut(), outcome: linkOutcome(ending), mode: .direct)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: true, says: "link-cut (direct)", "aborted by the verifier")
+        let evidence = DestinationLinkCutFault.judge(cut(), outcome: linkOutcome(ending), mode: .clientManaged)
+        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: true, says: "link-cut (client-managed)", "aborted by the verifier")
     }
 
     func testLinkCutWhoseLinkNeverReadAsDownFailsFaultActed() throws {

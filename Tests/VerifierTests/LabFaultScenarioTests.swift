@@ -108,7 +108,7 @@ final class LabFaultScenarioTests: XCTestCase {
             throw XCTSkip("opt-in: MIGVERIFY_SLOW_LAB_TESTS=1")
         }
         var direct = parameters(.linkCut)
-        direct.migration.mode = .direct
+        direct.migration.mode = .clientManaged
         let result = try run(direct)
         XCTAssertEqual(check(result, CheckName.faultRemoved)?.passed, true)
         let configuration = Self.lab.configuration

@@ -29,8 +29,15 @@ final class MigVerifyCLITests: XCTestCase {
     func testBadInputIsOneLineNamingTheProblem() throws {
         let real = ["--guest-address", "127.0.0.1", "--capture-interface", "lo", "--memeater-port", "9"]
         let cases: [([String], String)] = [
-            (["run", "--scenario", "bogus"], "unknown scenario 'bogus'"),
-            (["run", "--memory-mib", "lots"], "--memory-mib: 'lots' is not a number"),
+            (["run", "--scenario", "live,bogus"], "--scenario <scenario>': unknown value 'bogus' (known: live, prepare-fail, "),
+            (["run", "--memory-mib", "lots"], "--memory-mib <memory-mib>': 'lots' is not a number"),
+            (["run", "--guest", "bogus"], "'--guest <guest>'. Please provide one of 'initramfs' and 'debian'"),
+            (["run", "--migration-mode", "direct"], "Please provide one of 'p2p' and 'client-managed'"),
+            (["run", "--direct", "--migration-mode", "p2p"], "--direct is the old name of --migration-mode client-managed"),
+            (["run", "--max-downtime-ms", "0"], "--max-ping-gap-ms must be positive"),
+            (["run", "--memory-mib", "100000000"], "--memory-mib: guest RAM must be between 64 and "),
+            (["lab", "up", "--memory-mib", "100000000"], "--memory-mib: guest RAM must be between 64 and "),
+            (["lab", "up", "--guest", "windows"], "Please provide one of 'initramfs', 'debian' or 'none'"),
             (["run", "--source-uri", "test:///default"], "real hosts need all of --source-uri, --dest-uri, --domain and --guest-address"),
             (["run", "--source-uri", "test:///default", "--dest-uri", "qemu:///system", "--domain", "test", "--emulator", "qemu-7.2"] + real,
              "--guest and --emulator choose the lab's guest and QEMU"),
@@ -52,7 +59,7 @@ final class MigVerifyCLITests: XCTestCase {
         ]
         for (arguments, expected) in cases {
             let outcome = try run(arguments)
-            XCTAssertNotEqual(outcome.status, 0, "\(arguments)")
+            XCTAssertEqual(outcome.status, 64, "\(arguments): \(outcome.stderr)")
             let lines = outcome.stderr.split(separator: "\n")
             XCTAssertEqual(lines.count, 1, "\(arguments): \(outcome.stderr)")
             XCTAssertTrue(outcome.stderr.hasPrefix("migverify: error: "), outcome.stderr)
@@ -66,5 +73,20 @@ final class MigVerifyCLITests: XCTestCase {
         XCTAssertEqual(outcome.status, 0)
         XCTAssertTrue(outcome.stdout.contains("--source-uri"), outcome.stdout)
         XCTAssertTrue(outcome.stdout.contains("--repeat"), outcome.stdout)
+        XCTAssertTrue(outcome.stdout.contains("--migration-mode"), outcome.stdout)
+        XCTAssertTrue(outcome.stdout.contains("--max-ping-gap-ms"), outcome.stdout)
+        XCTAssertTrue(outcome.stdout.contains("--lab-name-prefix"), outcome.stdout)
+        XCTAssertFalse(outcome.stdout.contains("--max-downtime-ms"), "hidden old name: \(outcome.stdout)")
+        XCTAssertFalse(outcome.stdout.contains("--direct "), "hidden old name: \(outcome.stdout)")
+        let lab = try run(["lab", "down", "--help"])
+        XCTAssertEqual(lab.status, 0)
+        XCTAssertTrue(lab.stdout.contains("--lab-name-prefix"), lab.stdout)
+    }
+
+    /// The hidden old names still parse: a bad --repeat after them is the only complaint.
+    func testOldOptionNamesAreStillAccepted() throws {
+        let outcome = try run(["run", "--direct", "--max-downtime-ms", "500", "--repeat", "0"])
+        XCTAssertEqual(outcome.status, 64)
+        XCTAssertEqual(outcome.stderr, "migverify: error: --repeat must be at least 1, not 0\n")
     }
 }

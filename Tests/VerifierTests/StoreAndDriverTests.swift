@@ -241,7 +241,7 @@ final class SamplerOnTestDriverTests: XCTestCase {
         let source = try Connection(uri: "test:///default")
         let destination = try Connection(uri: "test:///default")
         let domain = try source.lookupDomain(name: "test")
-        let job = LibvirtMigration(domain: domain, destination: destination, options: MigrationOptions(mode: .direct))
+        let job = LibvirtMigration(domain: domain, destination: destination, options: MigrationOptions(mode: .clientManaged))
         let outcome = MigrationDriver(timeoutSeconds: 10, stallTimeoutSeconds: 10, sampleIntervalMilliseconds: 10).run(job)
         guard case .failed(let message, _) = outcome.ending else { return XCTFail("expected failure, got \(outcome.ending)") }
         XCTAssertTrue(message.contains("virDomainMigrate3"), message)

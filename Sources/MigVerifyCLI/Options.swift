@@ -1,0 +1,134 @@
+import ArgumentParser
+import Foundation
+import Lab
+import Verifier
+
+// The libraries do not depend on ArgumentParser: their enums become arguments here.
+extension ScenarioKind: ExpressibleByArgument {}
+extension MigrationMode: ExpressibleByArgument {}
+extension GuestKind: ExpressibleByArgument {}
+extension AcceleratorPreference: ExpressibleByArgument {}
+
+/// A comma-separated list of arguments of one type, e.g. `--scenario live,abort,link-cut` or
+/// `--memory-mib 1024,2111`. Spaces around a value and empty entries (`a,,b`) are ignored.
+///
+/// Options declare it with `transform: { try CommaSeparated(parsing: $0) }` so that a bad
+/// value is named in the error (``CommaSeparatedError``); `init?(argument:)` only says nil.
+struct CommaSeparated<Element: ExpressibleByArgument>: ExpressibleByArgument {
+    /// The values, in the order given.
+    var elements: [Element]
+
+    /// A list of these values.
+    init(_ elements: [Element]) {
+        self.elements = elements
+    }
+
+    /// Reads `text`; throws naming the first value that is not an `Element`, or when there is none.
+    init(parsing text: String) throws(CommaSeparatedError) {
+        let words = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !words.isEmpty else { throw .empty }
+        var elements: [Element] = []
+        for word in words {
+            guard let element = Element(argument: word) else {
+                throw .invalidValue(word, known: Element.allValueStrings, expectsNumber: Element.self is any Numeric.Type)
+            }
+            elements.append(element)
+        }
+        self.elements = elements
+    }
+
+    init?(argument: String) {
+        guard let list = try? CommaSeparated(parsing: argument) else { return nil }
+        self = list
+    }
+
+    var defaultValueDescription: String {
+        elements.map(\.defaultValueDescription).joined(separator: ",")
+    }
+
+    static var allValueStrings: [String] { Element.allValueStrings }
+}
+
+extension CommaSeparated: Sendable where Element: Sendable {}
+extension CommaSeparated: Equatable where Element: Equatable {}
+
+/// Why a comma-separated list could not be read; its description is the end of one error line.
+enum CommaSeparatedError: Error, Equatable, CustomStringConvertible {
+    /// The list has no value at all.
+    case empty
+    /// `value` is not one of `known` (empty when the type lists no values), or not a number.
+    case invalidValue(String, known: [String], expectsNumber: Bool)
+
+    var description: String {
+        switch self {
+        case .empty:
+            return "no value given (a comma-separated list needs at least one)"
+        case .invalidValue(let value, let known, _) where !known.isEmpty:
+            return "unknown value '\(value)' (known: \(known.joined(separator: ", ")))"
+        case .invalidValue(let value, _, true):
+            return "'\(value)' is not a number"
+        case .invalidValue(let value, _, false):
+            return "'\(value)' is not a valid value"
+        }
+    }
+}
+
+/// `lab up --guest`: a guest kind, or `none` for no guest.
+struct LabGuestChoice: ExpressibleByArgument, Equatable, Sendable {
+    /// The guest to start; `nil`: none.
+    var kind: GuestKind?
+
+    /// A choice of `kind` (`nil`: no guest).
+    init(_ kind: GuestKind?) {
+        self.kind = kind
+    }
+
+    init?(argument: String) {
+        if argument == "none" {
+            kind = nil
+        } else if let kind = GuestKind(rawValue: argument) {
+            self.kind = kind
+        } else {
+            return nil
+        }
+    }
+
+    var defaultValueDescription: String { kind?.rawValue ?? "none" }
+
+    static var allValueStrings: [String] { GuestKind.allCases.map(\.rawValue) + ["none"] }
+}
+
+/// Where the lab lives: the options that `migverify lab ...` and `migverify run` share.
+struct LabLocationOptions: ParsableArguments {
+    @Option(help: "Directory for the lab's runtime state (removed by `lab down`).")
+    var stateDirectory = "/run/migration-lab"
+
+    @Option(help: "Directory for built guest images and private emulators (kept).")
+    var cacheDirectory = "/var/cache/migration-lab"
+
+    @Option(help: "Prefix of the lab's network namespace names (<prefix>-lan, -src, -dst, -client).")
+    var labNamePrefix = "mlab"
+
+    /// The lab at this location.
+    var lab: Lab {
+        Lab(configuration: LabConfiguration(namePrefix: labNamePrefix, stateDirectory: stateDirectory, cacheDirectory: cacheDirectory))
+    }
+}
+
+/// Rejects lab guest sizes this machine cannot migrate (``GuestMemoryRange``), in one line
+/// that says the range and why. Without a readable `MemTotal` only the real-host sanity
+/// bound applies.
+func validateLabGuestMemory(_ sizesMiB: [Int], range: GuestMemoryRange? = .ofThisMachine()) throws {
+    for size in sizesMiB {
+        if let range {
+            do {
+                try range.check(size)
+            } catch {
+                throw ValidationError("--memory-mib: \(error)")
+            }
+        } else if !GuestMemoryRange.realHostBoundsMiB.contains(size) {
+            let bounds = GuestMemoryRange.realHostBoundsMiB
+            throw ValidationError("--memory-mib must be between \(bounds.lowerBound) and \(bounds.upperBound), not \(size)")
+        }
+    }
+}

@@ -1,0 +1,215 @@
+import ArgumentParser
+import Foundation
+import Lab
+@testable import MigVerifyCLI
+import Verifier
+import XCTest
+
+/// `migverify` commands parsed in this process: typed options, comma lists, the hidden old
+/// option names, and `validate()` rejecting bad input in one line (exit 64) without
+/// reaching a host or the lab.
+final class CommandLineParsingTests: XCTestCase {
+    /// The message and exit code `command` gives `arguments`; a test failure if it parses.
+    private func rejection<Command: ParsableCommand>(_ command: Command.Type, _ arguments: [String],
+                                                     file: StaticString = #filePath, line: UInt = #line) -> (message: String, code: Int32) {
+        do {
+            _ = try Command.parse(arguments)
+            XCTFail("\(arguments) parsed, expected an error", file: file, line: line)
+            return ("", 0)
+        } catch {
+            return (Command.message(for: error), Command.exitCode(for: error).rawValue)
+        }
+    }
+
+    private func assertRejected<Command: ParsableCommand>(_ command: Command.Type, _ arguments: [String],
+                                                          naming fragments: [String],
+                                                          file: StaticString = #filePath, line: UInt = #line) {
+        let (message, code) = rejection(command, arguments, file: file, line: line)
+        XCTAssertEqual(code, 64, "\(arguments): \(message)", file: file, line: line)
+        XCTAssertFalse(message.contains("\n"), "one line: \(message)", file: file, line: line)
+        for fragment in fragments {
+            XCTAssertTrue(message.contains(fragment), "\(arguments): expected '\(fragment)' in \(message)", file: file, line: line)
+        }
+    }
+
+    /// `migverify run` rejects `arguments` in one line naming every fragment, with exit 64.
+    private func assertRejected(_ arguments: [String], naming fragments: [String],
+                                file: StaticString = #filePath, line: UInt = #line) {
+        assertRejected(RunCommand.self, arguments, naming: fragments, file: file, line: line)
+    }
+
+    // MARK: typed values
+
+    func testEnumOptionsParseToTheirValues() throws {
+        let defaults = try RunCommand.parse([])
+        XCTAssertEqual(defaults.scenario.elements, ScenarioKind.defaults)
+        XCTAssertNil(defaults.guest)
+        XCTAssertEqual(defaults.chosenMigrationMode, .peerToPeer)
+        XCTAssertEqual(defaults.maxPingGap, 2000)
+        XCTAssertEqual(defaults.dirtyRateMiBPerSecond.elements, [50])
+
+        let command = try RunCommand.parse(["--guest", "debian", "--migration-mode", "client-managed"])
+        XCTAssertEqual(command.guest, .debian)
+        XCTAssertEqual(command.chosenMigrationMode, .clientManaged)
+        XCTAssertEqual(try RunCommand.parse(["--migration-mode", "p2p"]).chosenMigrationMode, .peerToPeer)
+    }
+
+    func testAnUnknownEnumValueIsNamedWithTheKnownOnes() {
+        assertRejected(["--guest", "bogus"], naming: ["'bogus'", "--guest", "'initramfs'", "'debian'"])
+        // virsh's name for the mode is not ours: `direct` is not a mode.
+        assertRejected(["--migration-mode", "direct"], naming: ["'direct'", "'p2p'", "'client-managed'"])
+        assertRejected(LabCommand.Up.self, ["--guest", "windows"], naming: ["'windows'", "'initramfs'", "'debian'", "'none'"])
+    }
+
+    func testLabUpGuestNoneMeansNoGuest() throws {
+        XCTAssertNil(try LabCommand.Up.parse(["--guest", "none"]).guest.kind)
+        XCTAssertEqual(try LabCommand.Up.parse(["--guest", "debian"]).guest.kind, .debian)
+        XCTAssertEqual(try LabCommand.Up.parse([]).guest.kind, .initramfs)
+    }
+
+    // MARK: comma-separated lists
+
+    func testCommaListsParseEveryValueInOrder() throws {
+        let command = try RunCommand.parse(["--scenario", "live, abort,link-cut", "--memory-mib", "1024,2111",
+                                            "--dirty-rate-mib-per-second", "0,12.5"])
+        XCTAssertEqual(command.scenario.elements, [.live, .abort, .linkCut])
+        XCTAssertEqual(command.memoryMiB?.elements, [1024, 2111])
+        XCTAssertEqual(command.dirtyRateMiBPerSecond.elements, [0, 12.5])
+
+        XCTAssertEqual(try CommaSeparated<Int>(parsing: "1,,2 ,").elements, [1, 2])
+        XCTAssertEqual(CommaSeparated<ScenarioKind>(argument: "live,dst-qemu-killed")?.elements, [.live, .dstQEMUKilled])
+        XCTAssertNil(CommaSeparated<ScenarioKind>(argument: "live,nope"))
+        XCTAssertEqual(CommaSeparated(ScenarioKind.defaults).defaultValueDescription, "live,prepare-fail,perform-fail")
+        XCTAssertEqual(CommaSeparated<ScenarioKind>.allValueStrings, ScenarioKind.allCases.map(\.rawValue))
+    }
+
+    func testABadListValueIsNamedInOneLine() {
+        assertRejected(["--scenario", "live,bogus"],
+                       naming: ["--scenario", "unknown value 'bogus'"] + ScenarioKind.allCases.map(\.rawValue))
+        assertRejected(["--memory-mib", "1024,lots"], naming: ["--memory-mib", "'lots' is not a number"])
+        assertRejected(["--dirty-rate-mib-per-second", "fast"], naming: ["--dirty-rate-mib-per-second", "'fast' is not a number"])
+        assertRejected(["--scenario", ","], naming: ["--scenario", "no value given"])
+        XCTAssertThrowsError(try CommaSeparated<ScenarioKind>(parsing: "abort,x")) { error in
+            XCTAssertEqual(error as? CommaSeparatedError,
+                           .invalidValue("x", known: ScenarioKind.allCases.map(\.rawValue), expectsNumber: false))
+        }
+    }
+
+    // MARK: hidden old names
+
+    func testOldOptionNamesStillWorkButAreHidden() throws {
+        let direct = try RunCommand.parse(["--direct"])
+        XCTAssertEqual(direct.chosenMigrationMode, .clientManaged)
+        XCTAssertEqual(try RunCommand.parse(["--direct", "--migration-mode", "client-managed"]).chosenMigrationMode, .clientManaged)
+        let old = try RunCommand.parse(["--max-downtime-ms", "500"])
+        XCTAssertEqual(old.maxPingGap, 500)
+        XCTAssertEqual(try RunCommand.parse(["--max-ping-gap-ms", "750"]).maxPingGap, 750)
+
+        // The runs carry them as before: the same parameters, so the same results-database keys.
+        let runs = try old.expandedRuns(endpoints: LabTarget(lab: old.lab).endpoints, memorySizesMiB: [1024], memeaterSizeMiB: { $0 / 2 })
+        XCTAssertEqual(runs.map(\.maxPingDowntimeMilliseconds), [500, 500, 500])
+        let directRuns = try direct.expandedRuns(endpoints: LabTarget(lab: direct.lab).endpoints, memorySizesMiB: [1024], memeaterSizeMiB: { $0 / 2 })
+        XCTAssertTrue(directRuns.allSatisfy { $0.migration.mode == .clientManaged && !$0.migration.libvirtFlags.contains(.peerToPeer) })
+
+        let help = RunCommand.helpMessage(columns: 200)
+        XCTAssertFalse(help.contains("--direct "), help)
+        XCTAssertFalse(help.contains("--max-downtime-ms"), help)
+        XCTAssertTrue(help.contains("--migration-mode"), help)
+        XCTAssertTrue(help.contains("--max-ping-gap-ms"), help)
+        XCTAssertTrue(help.contains("--qemu-max-downtime-ms"), help)
+        let hidden = RunCommand.helpMessage(includeHidden: true, columns: 200)
+        XCTAssertTrue(hidden.contains("--direct"), hidden)
+        XCTAssertTrue(hidden.contains("--max-downtime-ms"), hidden)
+    }
+
+    func testAnOldNameTogetherWithItsNewNameIsRejected() {
+        assertRejected(["--direct", "--migration-mode", "p2p"], naming: ["--direct", "--migration-mode"])
+        assertRejected(["--max-downtime-ms", "500", "--max-ping-gap-ms", "600"], naming: ["--max-downtime-ms", "--max-ping-gap-ms"])
+    }
+
+    // MARK: validate()
+
+    func testValidateRejectsBadInputInOneLineWithoutReachingAHost() {
+        // Unreachable on purpose: validate() must not connect, look up routes or ssh.
+        let hosts = ["--domain", "guest", "--guest-address", "192.0.2.10"]
+        let real = ["--source-uri", "qemu+ssh://root@src.invalid/system", "--dest-uri", "qemu+ssh://root@dst.invalid/system"] + hosts
+        let tcp = ["--source-uri", "qemu+tcp://src.invalid/system", "--dest-uri", "qemu+tcp://dst.invalid/system"] + hosts
+        let cases: [([String], [String])] = [
+            (["--repeat", "0"], ["--repeat must be at least 1, not 0"]),
+            (["--back", "--scenario", "abort,prepare-fail"], ["--back", "no live"]),
+            (["--source-uri", "test:///default"], ["real hosts need all of --source-uri, --dest-uri, --domain and --guest-address"]),
+            (real + ["--guest", "debian"], ["--guest and --emulator choose the lab's guest and QEMU"]),
+            (real + ["--emulator", "qemu-7.2"], ["--guest and --emulator choose the lab's guest and QEMU"]),
+            (Array(real.dropLast()) + ["guest"], ["--guest-address must be an IPv4 address, not 'guest'"]),
+            (real + ["--dest-ssh", "root@"], ["--dest-ssh must be [USER@]HOST[:PORT], not 'root@'"]),
+            (real + ["--source-ssh", "src:99999"], ["--source-ssh must be [USER@]HOST[:PORT]"]),
+            (real + ["--scenario", "link-cut"], ["--scenario link-cut runs on the lab only"]),
+            (tcp + ["--scenario", "live,perform-fail"], ["--scenario perform-fail needs a shell on the destination"]),
+            (tcp + ["--scenario", "dst-qemu-killed"], ["--scenario dst-qemu-killed needs a shell on the destination"]),
+            (real + ["--memory-mib", "2000000"], ["--memory-mib must be between 64 and 1048576, not 2000000"]),
+            (["--source-uri", "test:///default", "--dest-uri", "test:///default", "--domain", "test", "--guest-address", "127.0.0.1"],
+             ["are the same"]),
+            (["--parallel-connections", "1"], ["--parallel-connections must be between 2 and 255"]),
+            (["--compression", "zstd"], ["needs --parallel-connections"]),
+            (["--postcopy", "--compression", "xbzrle"], ["--postcopy"]),
+            (["--bandwidth-mib-per-second", "0"], ["--bandwidth-mib-per-second must be at least 1"]),
+            (["--dirty-rate-mib-per-second", "50,-1"], ["--dirty-rate-mib-per-second must be 0 (unlimited) or more"]),
+            (["--memory-mib", "1024", "--memeater-size-mib", "1000"], ["--memeater-size-mib"]),
+            (["--stall-timeout-seconds", "200"], ["cannot exceed --timeout-seconds"]),
+            (["--ping-interval-microseconds", "10"], ["--ping-interval-microseconds"]),
+            (["--max-ping-gap-ms", "0"], ["--max-ping-gap-ms must be positive"]),
+            (["--max-downtime-ms=-5"], ["--max-ping-gap-ms must be positive"]),
+            (["--emulator", "bogus"], ["unknown emulator 'bogus'"]),
+            (["--memory-mib", "1024,32"], ["--memory-mib", "guest RAM must be between 64 and", "not 32 MiB", "MemTotal"]),
+            (["--memory-mib", "100000000"], ["--memory-mib", "not 100000000 MiB", "two QEMUs"]),
+        ]
+        for (arguments, fragments) in cases {
+            assertRejected(arguments, naming: fragments)
+        }
+        // Complete real-host options pass validate(): the hosts are only reached by plan().
+        XCTAssertNoThrow(try RunCommand.parse(real))
+        XCTAssertNoThrow(try RunCommand.parse(tcp + ["--memory-mib", "64", "--scenario", "live,prepare-fail,abort"]))
+        XCTAssertNoThrow(try RunCommand.parse(real + ["--memory-mib", "500000", "--memeater-size-mib", "1024"]))
+    }
+
+    func testLabUpValidatesItsMemoryWithTheSameRange() throws {
+        assertRejected(LabCommand.Up.self, ["--memory-mib", "32"], naming: ["--memory-mib", "guest RAM must be between 64 and"])
+        assertRejected(LabCommand.Up.self, ["--memory-mib", "100000000"], naming: ["--memory-mib", "not 100000000 MiB"])
+        XCTAssertEqual(try LabCommand.Up.parse(["--memory-mib", "2111"]).memoryMiB, 2111)
+        guard let range = GuestMemoryRange.ofThisMachine()?.rangeMiB else { throw XCTSkip("no MemTotal on this machine") }
+        // The largest guest that fits is accepted by both commands, one more MiB by neither.
+        XCTAssertNoThrow(try LabCommand.Up.parse(["--memory-mib", String(range.upperBound)]))
+        XCTAssertNoThrow(try RunCommand.parse(["--memory-mib", String(range.upperBound)]))
+        assertRejected(LabCommand.Up.self, ["--memory-mib", String(range.upperBound + 1)], naming: ["not \(range.upperBound + 1) MiB"])
+        assertRejected(["--memory-mib", String(range.upperBound + 1)], naming: ["not \(range.upperBound + 1) MiB"])
+    }
+
+    func testLabGuestMemoryCheckUsesTheGivenRange() {
+        let small = GuestMemoryRange(hostMemTotalMiB: 4096)  // (4096 - 1024) / 2 = 1536
+        XCTAssertNoThrow(try validateLabGuestMemory([64, 1536], range: small))
+        XCTAssertThrowsError(try validateLabGuestMemory([1024, 1537], range: small)) { error in
+            let message = (error as? ValidationError)?.message ?? ""
+            XCTAssertTrue(message.hasPrefix("--memory-mib: guest RAM must be between 64 and 1536 MiB on this machine, not 1537 MiB"), message)
+        }
+        // Without MemTotal only the sanity bound applies.
+        XCTAssertNoThrow(try validateLabGuestMemory([500_000], range: nil))
+        XCTAssertThrowsError(try validateLabGuestMemory([63], range: nil))
+    }
+
+    // MARK: lab location
+
+    func testLabLocationOptionsAreSharedByLabAndRun() throws {
+        let location = ["--state-directory", "/run/x", "--cache-directory", "/var/cache/x", "--lab-name-prefix", "mlabx"]
+        let run = try RunCommand.parse(location)
+        let status = try LabCommand.Status.parse(location)
+        let up = try LabCommand.Up.parse(location)
+        for configuration in [run.lab.configuration, status.location.lab.configuration, up.location.lab.configuration] {
+            XCTAssertEqual(configuration.stateDirectory, "/run/x")
+            XCTAssertEqual(configuration.cacheDirectory, "/var/cache/x")
+            XCTAssertEqual(configuration.namePrefix, "mlabx")
+            XCTAssertEqual(configuration.source.namespace, "mlabx-src")
+        }
+        XCTAssertEqual(try LabCommand.Down.parse([]).location.lab.configuration, LabConfiguration())
+        XCTAssertEqual(try RunCommand.parse([]).lab.configuration, LabConfiguration())
+    }
+}
