@@ -92,6 +92,7 @@ extension LabCommand {
                 for action in report.actions { print("  \(action)") }
             }
             let timings = report.phaseSeconds.map { "\($0.phase) \(String(format: "%.1f", $0.seconds)) s" }
+            location.removeLeftoverFaults()
             print("lab up: done (\(timings.joined(separator: ", ")))")
             print("accelerator: \(report.record.accelerator.accelerator.rawValue) (\(report.record.accelerator.reason)\(report.record.accelerator.cached ? ", cached" : ""))")
         }
@@ -160,7 +161,9 @@ extension LabCommand {
         @OptionGroup var location: LabLocationOptions
 
         func run() throws {
+            location.removeLeftoverFaults()  // while the daemons still answer
             let report = location.lab.down()
+            location.removeLeftoverFaults()  // what lived in the lab's namespaces went with them
             if report.actions.isEmpty { print("lab down: nothing to remove") }
             for action in report.actions { print("  \(action)") }
             if !report.leftovers.isEmpty {

@@ -109,6 +109,18 @@ struct LabLocationOptions: ParsableArguments {
     @Option(help: "Prefix of the lab's network namespace names (<prefix>-lan, -src, -dst, -client).")
     var labNamePrefix = "mlab"
 
+    @Option(help: "The journal of installed faults: what an interrupted run left (a firewall rule, a stand-in domain, a cut link) is removed by the next `run`, `lab up` or `lab down`.")
+    var faultJournal = FaultJournal.defaultPath
+
+    /// Removes the faults an interrupted run left (the fault journal) and prints one line each.
+    func removeLeftoverFaults() {
+        let lab = self.lab
+        let lines = FaultJournal(path: faultJournal).removeLeftovers { uri in
+            try Lab.openConnection(uri: uri, namespace: lab.configuration.clientNamespace)
+        }
+        for line in lines { print(line) }
+    }
+
     /// The lab at this location.
     var lab: Lab {
         Lab(configuration: LabConfiguration(namePrefix: labNamePrefix, stateDirectory: stateDirectory, cacheDirectory: cacheDirectory))

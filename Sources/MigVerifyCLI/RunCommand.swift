@@ -65,8 +65,6 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Run again the scenarios whose latest completed run in the database failed a check; reuse those that passed.")
     var retryFailed = false
 
-    @Option(help: "The journal of installed faults: what an interrupted run left (a firewall rule, a stand-in domain, a cut link) is removed from the hosts at the next start.")
-    var faultJournal = FaultJournal.defaultPath
 
     @Flag(name: .customLong("back"), help: "live: after landing, migrate back to the source and check the second landing too (checks prefixed back-).")
     var back = false
@@ -306,7 +304,7 @@ struct RunCommand: ParsableCommand {
         let runner: ScenarioRunner
         let printer = ProgressPrinter(interactive: isatty(STDERR_FILENO) == 1)
         let interruption = Interruption.shared
-        let journal = FaultJournal(path: faultJournal)
+        let journal = FaultJournal(path: location.faultJournal)
         do {
             guard getuid() == 0 else { throw VerifierError.environment("migverify run needs root (the lab: namespaces, libvirt daemons; pingmon: raw sockets and capture)") }
             interruption.install { signal, count in

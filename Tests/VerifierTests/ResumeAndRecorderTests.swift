@@ -162,6 +162,16 @@ final class FaultJournalTests: XCTestCase {
         journal.strike(removable)  // striking an entry already gone is harmless
         XCTAssertEqual(try journal.entries().count, 1)
     }
+
+    func testAFaultInALabNamespaceThatIsGoneWentWithIt() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("journal-\(UUID().uuidString)/faults.json").path
+        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+        let journal = FaultJournal(path: path)
+        _ = try journal.add(scenario: .linkCut, what: "a link", removal: .localCommand(["false"]), namespace: "mvj-gone-\(getpid())")
+        let lines = journal.removeLeftovers(connect: { try Connection(uri: $0) })
+        XCTAssertTrue(lines.first?.contains("gone with the lab's namespace mvj-gone-") ?? false, "\(lines)")
+        XCTAssertEqual(try journal.entries(), [])
+    }
 }
 
 final class InterruptionTests: XCTestCase {

@@ -79,7 +79,8 @@ public final class DestinationLinkCutFault: Fault {
         let port = lab.configuration.destination.switchPortName
         return MidStreamFault(afterProcessedBytes: midStreamTriggerBytes) { [self] _ in
             let journalID = try? context.journal.add(scenario: Self.scenario, what: "\(port) down in \(switchNamespace)",
-                                                     removal: .localCommand(["ip", "-n", switchNamespace, "link", "set", port, "up"]))
+                                                     removal: .localCommand(["ip", "-n", switchNamespace, "link", "set", port, "up"]),
+                                                     namespace: switchNamespace)
             let at = context.clock.milliseconds()
             do {
                 let link = try LinkCutFault.cut(namespace: switchNamespace, interface: port)

@@ -33,6 +33,9 @@ public struct FaultJournalEntry: Codable, Sendable, Equatable {
     public var installedAt: Date
     /// How to take it away.
     public var removal: FaultRemovalStep
+    /// The lab namespace it lives in, if any: when that namespace is gone (`lab down`), the
+    /// fault went with it.
+    public var namespace: String?
 }
 
 /// The journal of installed faults: a fault is written here before it is installed and
@@ -76,8 +79,9 @@ public final class FaultJournal: Sendable {
 
     /// Journals a fault about to be installed; returns its entry id (for ``strike(_:)``).
     @discardableResult
-    public func add(scenario: ScenarioKind, what: String, removal: FaultRemovalStep) throws(VerifierError) -> String {
-        let entry = FaultJournalEntry(id: UUID().uuidString, scenario: scenario, what: what, installedAt: Date(), removal: removal)
+    public func add(scenario: ScenarioKind, what: String, removal: FaultRemovalStep, namespace: String? = nil) throws(VerifierError) -> String {
+        let entry = FaultJournalEntry(id: UUID().uuidString, scenario: scenario, what: what, installedAt: Date(), removal: removal,
+                                      namespace: namespace)
         try lock.withLock { _ throws(VerifierError) in
             try write(try entries() + [entry])
         }
@@ -100,7 +104,12 @@ public final class FaultJournal: Sendable {
         var lines: [String] = []
         var kept: [FaultJournalEntry] = []
         for entry in current {
-            let (removed, line) = Self.remove(entry.removal, connect: connect)
+            let (removed, line): (Bool, String)
+            if let namespace = entry.namespace, !FileManager.default.fileExists(atPath: "/run/netns/\(namespace)") {
+                (removed, line) = (true, "gone with the lab's namespace \(namespace)")
+            } else {
+                (removed, line) = Self.remove(entry.removal, connect: connect)
+            }
             lines.append("leftover fault of an interrupted \(entry.scenario.rawValue) run (\(entry.what), \(iso8601Text(entry.installedAt))): "
                 + (removed ? "removed (\(line))" : "NOT removed: \(line)"))
             if !removed { kept.append(entry) }

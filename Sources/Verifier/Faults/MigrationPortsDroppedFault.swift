@@ -37,7 +37,8 @@ public final class MigrationPortsDroppedFault: Fault {
         }
         let journalID = try context.journal.add(
             scenario: Self.scenario, what: "nft table inet \(PortDropFault.tableName) on \(host.hostName)",
-            removal: .hostScript(access: host.access, hostName: host.hostName, script: "nft delete table inet \(PortDropFault.tableName) 2>/dev/null; true"))
+            removal: .hostScript(access: host.access, hostName: host.hostName, script: "nft delete table inet \(PortDropFault.tableName) 2>/dev/null; true"),
+            namespace: context.testbed.lab?.configuration.destination.namespace)
         state.withLock { $0.journalID = journalID }
         let rule = try PortDropFault.install(on: host, ports: Self.droppedPorts)
         state.withLock { $0.rule = rule }
