@@ -26,8 +26,8 @@ public enum ScenarioKind: String, CaseIterable, Codable, Sendable, Comparable {
     /// What `migverify run` runs without `--scenario`.
     public static let defaults: [ScenarioKind] = [.live, .prepareFail, .performFail]
 
-    /// Whether the migration is expected to succeed (only `live`).
-    public var expectsMigrationToSucceed: Bool { self == .live }
+    /// Whether the migration is expected to succeed (its fault type says so: only `live`).
+    public var expectsMigrationToSucceed: Bool { FaultCatalog.type(of: self).expectation == .migrates }
 
     public static func < (lhs: ScenarioKind, rhs: ScenarioKind) -> Bool {
         (allCases.firstIndex(of: lhs) ?? 0) < (allCases.firstIndex(of: rhs) ?? 0)
@@ -275,7 +275,7 @@ public struct ScenarioParameters: Codable, Sendable, Equatable {
         guard endpoints.sourceURI != endpoints.destinationURI else {
             throw .invalidOptions("--source-uri and --dest-uri are the same (\(endpoints.sourceURI)): a migration needs two hosts")
         }
-        if roundTrip, scenario != .live {
+        if roundTrip, !scenario.expectsMigrationToSucceed {
             throw .invalidOptions("--back (round trip) only applies to the live scenario, not \(scenario.rawValue)")
         }
         try migration.validate()
@@ -307,7 +307,7 @@ public func expandRuns(scenarios: [ScenarioKind], memorySizesMiB: [Int], dirtyRa
                 parameters.memoryMiB = memory
                 parameters.memeaterSizeMiB = memeaterSizeMiB(memory)
                 parameters.dirtyRateMiBPerSecond = rate
-                if scenario != .live { parameters.roundTrip = false }
+                if !scenario.expectsMigrationToSucceed { parameters.roundTrip = false }
                 try parameters.validate()
                 for repetition in 1...max(1, repeatCount) {
                     parameters.repetition = repeatCount > 1 ? repetition : nil

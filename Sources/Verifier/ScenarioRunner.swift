@@ -84,7 +84,7 @@ public final class ScenarioRunner: Sendable {
                                     startedAt: clock.startedAt)
             markFailed(&result, error)
         }
-        if parameters.roundTrip, result.status == .completed, FaultCatalog.type(of: parameters.scenario).expectation == .migrates {
+        if parameters.roundTrip, result.status == .completed, parameters.scenario.expectsMigrationToSucceed {
             migrateBack(parameters, into: &result, clock: clock)
         }
         if let signal = interruption.signal, result.status == .completed {
@@ -225,12 +225,13 @@ public final class ScenarioRunner: Sendable {
         plan.driver.midStreamFault = fault.midStream(context)
         plan.driver.interruption = { [interruption] in interruption.signal.map { "interrupted by \(signalName($0))" } }
         result.notes += plan.notes
-        // What the destination has before the migration: what is new afterwards was left by it.
+        defer { fault.remove(context) }
+        try fault.install(context)
+        // What the destination has once the fault is in place, before the migration: what is
+        // new afterwards was left by it.
         let interfacesBefore: Looked<Set<String>> = expectation == .migrates ? .notLooked("not needed") : look(destinationHost) { (host: HostInspector) throws(VerifierError) -> Set<String> in
             try host.interfaces()
         }
-        defer { fault.remove(context) }
-        try fault.install(context)
         let undoProbe = probes.beforeMigration?(context)
         defer { undoProbe?() }
         try interruption.check(while: "installing the fault")

@@ -57,6 +57,7 @@ final class LabScenarioTests: XCTestCase {
             XCTAssertNotNil(check(result, name), "missing check \(name)")
         }
         XCTAssertNotNil(result.libvirtError, "libvirt's message is shown")
+        XCTAssertEqual(check(result, CheckName.faultActed)?.passed, true, "the bogus URI made it fail: \(result.fault.map { "\($0)" } ?? "no evidence")")
         XCTAssertEqual(result.integrityErrors, 0)
         XCTAssertEqual(result.accel, "tcg")
         let stored = try XCTUnwrap(Self.harness.store?.completedRun(matching: result.parameters))
