@@ -76,7 +76,9 @@ struct AcceleratorProbe {
             if log.contains(GuestConsoleMarker.probeOK) {
                 return AcceleratorDecision(accelerator: .kvm, reason: "KVM probe boot reached userspace", cached: false)
             }
-            let said = result.output.split(whereSeparator: \.isNewline).prefix(3).joined(separator: " / ")
+            // QEMU says why KVM failed on standard error.
+            let said = (result.errorOutput.isEmpty ? result.output : result.errorOutput)
+                .split(whereSeparator: \.isNewline).prefix(3).joined(separator: " / ")
             return AcceleratorDecision(accelerator: .tcg,
                                        reason: "KVM probe boot failed (exit \(result.exitStatus)\(said.isEmpty ? "" : ": \(said)"))",
                                        cached: false)

@@ -6,14 +6,25 @@ public struct CommandResult: Sendable {
     public var command: [String]
     /// Its exit status (or 128 + signal when it was killed).
     public var exitStatus: Int32
-    /// Standard output and standard error, interleaved.
+    /// Its standard output only: what callers parse.
     public var output: String
+    /// Its standard error: warnings and the reasons for a failure, for messages.
+    public var errorOutput: String
     /// Whether it exited with status 0.
     public var succeeded: Bool { exitStatus == 0 }
+
+    /// Everything the command printed, for people: standard output, then standard error
+    /// under a `standard error:` line (each only when not empty).
+    public var transcript: String {
+        if errorOutput.isEmpty { return output }
+        if output.isEmpty { return errorOutput }
+        return output + (output.hasSuffix("\n") ? "" : "\n") + "standard error:\n" + errorOutput
+    }
 }
 
 /// Runs external commands (`ip`, `nft`, `libvirtd`, `qemu-system-x86_64`, ...) with a
-/// timeout, capturing what they print, and turns failures into ``LabError``s that name the step.
+/// timeout, capturing their standard output and standard error apart, and turns failures
+/// into ``LabError``s that name the step and show both.
 public enum CommandRunner {
     /// The search path used for commands: the sbin directories are included because `ip`,
     /// `libvirtd` and `sshd` live there.
@@ -33,7 +44,8 @@ public enum CommandRunner {
     /// child spawned at the same moment by another thread.
     private static let spawnLock = NSLock()
 
-    /// Runs `command` and returns its result, whatever its exit status.
+    /// Runs `command` and returns its result, whatever its exit status: standard output in
+    /// ``CommandResult/output``, standard error in ``CommandResult/errorOutput``.
     ///
     /// The child is started with `posix_spawn` (not Foundation's `Process`, which only
     /// notices an exit when every descendant has closed an inherited socket, so a command
@@ -58,12 +70,15 @@ public enum CommandRunner {
 
         spawnLock.lock()
         var outputPipe: [Int32] = [-1, -1]
+        var errorPipe: [Int32] = [-1, -1]
         var inputPipe: [Int32] = [-1, -1]
-        guard pipe(&outputPipe) == 0, pipe(&inputPipe) == 0 else {
+        guard pipe(&outputPipe) == 0, pipe(&errorPipe) == 0, pipe(&inputPipe) == 0 else {
+            let reason = String(cString: strerror(errno))
+            for descriptor in outputPipe + errorPipe + inputPipe where descriptor >= 0 { close(descriptor) }
             spawnLock.unlock()
-            throw LabError(step: step, reason: "pipe: \(String(cString: strerror(errno)))", command: command)
+            throw LabError(step: step, reason: "pipe: \(reason)", command: command)
         }
-        for descriptor in outputPipe + inputPipe { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
+        for descriptor in outputPipe + errorPipe + inputPipe { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -73,7 +88,7 @@ public enum CommandRunner {
             posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         }
         posix_spawn_file_actions_adddup2(&actions, outputPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, outputPipe[1], 2)
+        posix_spawn_file_actions_adddup2(&actions, errorPipe[1], 2)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -94,46 +109,39 @@ public enum CommandRunner {
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
         close(outputPipe[1])
+        close(errorPipe[1])
         close(inputPipe[0])
         spawnLock.unlock()
         guard spawned == 0 else {
             close(outputPipe[0])
+            close(errorPipe[0])
             close(inputPipe[1])
             throw LabError(step: step, reason: "could not start \(executable): \(String(cString: strerror(spawned)))",
                            command: command)
         }
+
+        // Both pipes are read by one thread polling them together, started before any input
+        // is written: a child that fills one pipe while it is not read would wait forever.
+        let collected = OutputCollector()
+        let readerDone = DispatchSemaphore(value: 0)
+        let readDescriptors = (output: outputPipe[0], error: errorPipe[0])
+        let reader = Thread {
+            collected.drain(output: readDescriptors.output, error: readDescriptors.error)
+            readerDone.signal()
+        }
+        reader.start()
+
         if let input {
             let bytes = Array(input.utf8)
             var written = 0
             while written < bytes.count {
                 let count = bytes.withUnsafeBytes { write(inputPipe[1], $0.baseAddress! + written, $0.count - written) }
+                if count < 0 && errno == EINTR { continue }
                 if count <= 0 { break }
                 written += count
             }
         }
         close(inputPipe[1])
-
-        let collected = OutputCollector()
-        let readerDone = DispatchSemaphore(value: 0)
-        let readDescriptor = outputPipe[0]
-        let reader = Thread {
-            var buffer = [UInt8](repeating: 0, count: 65_536)
-            while true {
-                var poller = pollfd(fd: readDescriptor, events: Int16(POLLIN), revents: 0)
-                let ready = poll(&poller, 1, 100)
-                if ready == 0 {
-                    if collected.stopRequested { break }
-                    continue
-                }
-                if ready < 0 { if errno == EINTR { continue } else { break } }
-                let count = buffer.withUnsafeMutableBytes { read(readDescriptor, $0.baseAddress, $0.count) }
-                if count <= 0 { break }
-                collected.append(Data(buffer[..<count]))
-            }
-            close(readDescriptor)
-            readerDone.signal()
-        }
-        reader.start()
 
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         var status: Int32 = 0
@@ -150,38 +158,41 @@ public enum CommandRunner {
                 _ = waitpid(pid, &status, 0)
                 collected.requestStop()
                 _ = readerDone.wait(timeout: .now() + 2)
+                let printed = collected.texts
                 throw LabError(step: step, reason: "timed out after \(Int(timeoutSeconds)) s", command: command,
-                               output: collected.text)
+                               output: printed.output, errorOutput: printed.error)
             } else {
                 usleep(5_000)
             }
         }
-        // A daemon started by the command may keep the pipe open: stop reading soon.
+        // A daemon started by the command may keep the pipes open: stop reading soon.
         if readerDone.wait(timeout: .now() + 2) == .timedOut {
             collected.requestStop()
             _ = readerDone.wait(timeout: .now() + 1)
         }
-        return CommandResult(command: command, exitStatus: exitStatus ?? -1, output: collected.text)
+        let printed = collected.texts
+        return CommandResult(command: command, exitStatus: exitStatus ?? -1, output: printed.output, errorOutput: printed.error)
     }
 
-    /// Runs `command` and throws a ``LabError`` naming `step`, the command and its output
-    /// unless it exits with status 0.
+    /// Runs `command` and throws a ``LabError`` naming `step`, the command and what it printed
+    /// (standard output and standard error) unless it exits with status 0.
     @discardableResult
     public static func run(_ command: [String], step: String, timeoutSeconds: Double = 60,
                            input: String? = nil) throws -> CommandResult {
         let result = try capture(command, step: step, timeoutSeconds: timeoutSeconds, input: input)
         guard result.succeeded else {
             throw LabError(step: step, reason: "exit status \(result.exitStatus)", command: command,
-                           output: result.output)
+                           output: result.output, errorOutput: result.errorOutput)
         }
         return result
     }
 }
 
-/// Collects a child's output from its reader thread.
+/// Collects a child's standard output and standard error from its reader thread.
 private final class OutputCollector: @unchecked Sendable {
     private let lock = NSLock()
-    private var data = Data()
+    private var outputData = Data()
+    private var errorData = Data()
     private var stop = false
 
     var stopRequested: Bool {
@@ -194,13 +205,46 @@ private final class OutputCollector: @unchecked Sendable {
         stop = true
     }
 
-    func append(_ chunk: Data) {
+    private func append(_ chunk: Data, toError: Bool) {
         lock.lock(); defer { lock.unlock() }
-        data.append(chunk)
+        if toError { errorData.append(chunk) } else { outputData.append(chunk) }
     }
 
-    var text: String {
+    /// What was read so far, as text.
+    var texts: (output: String, error: String) {
         lock.lock(); defer { lock.unlock() }
-        return String(decoding: data, as: UTF8.self)
+        return (String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+    }
+
+    /// Reads both descriptors until each is at its end, or until a stop is requested and
+    /// nothing has been ready for 100 ms; closes them. They are polled together, so neither
+    /// pipe fills up while the other is waited on.
+    func drain(output: Int32, error: Int32) {
+        var descriptors = [output, error]  // -1 once at its end: poll skips it
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while descriptors.contains(where: { $0 >= 0 }) {
+            var pollers = descriptors.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            let ready = poll(&pollers, nfds_t(pollers.count), 100)
+            if ready == 0 {
+                if stopRequested { break }
+                continue
+            }
+            if ready < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            for index in pollers.indices where pollers[index].fd >= 0 && pollers[index].revents != 0 {
+                let count = buffer.withUnsafeMutableBytes { read(pollers[index].fd, $0.baseAddress, $0.count) }
+                if count > 0 {
+                    append(Data(buffer[..<count]), toError: index == 1)
+                } else if count < 0 && errno == EINTR {
+                    continue
+                } else {
+                    close(pollers[index].fd)
+                    descriptors[index] = -1
+                }
+            }
+        }
+        for descriptor in descriptors where descriptor >= 0 { close(descriptor) }
     }
 }

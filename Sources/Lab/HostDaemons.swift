@@ -121,7 +121,8 @@ struct HostDaemons {
         let result = try CommandRunner.capture(["sh", "-c", outer], step: step, timeoutSeconds: 60)
         guard result.succeeded else {
             throw LabError(step: step, reason: "exit status \(result.exitStatus)", command: ["sh", "-c", outer],
-                           output: (try? String(contentsOfFile: startLogPath(host), encoding: .utf8)) ?? result.output)
+                           output: (try? String(contentsOfFile: startLogPath(host), encoding: .utf8)) ?? result.output,
+                           errorOutput: result.errorOutput)
         }
         let deadline = Date().addingTimeInterval(10)
         var pid: Int32?

@@ -406,9 +406,13 @@ public struct Lab: Sendable {
 
     /// The `lab.memeater_size_mib` of a domain's kernel command line.
     func memeaterSizeMiB(in domain: Domain) -> Int? {
-        guard let xml = try? domain.xmlDescription(),
-              let range = xml.range(of: "lab.memeater_size_mib=") else { return nil }
-        return Int(xml[range.upperBound...].prefix { $0.isNumber })
+        (try? domain.xmlDescription()).flatMap(Self.memeaterSizeMiB(inDomainXML:))
+    }
+
+    /// The `lab.memeater_size_mib` parameter on the kernel command line (`./os/cmdline`) of
+    /// domain XML; `nil` when it is absent, no number, or the XML cannot be parsed.
+    static func memeaterSizeMiB(inDomainXML xml: String) -> Int? {
+        (try? DomainDescription(xml: xml))?.kernelParameter("lab.memeater_size_mib").flatMap { Int($0) }
     }
 
     /// Sends up to `count` echo requests to the guest from the client namespace's uplink and

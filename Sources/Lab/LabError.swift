@@ -9,15 +9,18 @@ public struct LabError: Error, CustomStringConvertible, Sendable {
     public var reason: String
     /// The command that was run, when the step ran one.
     public var command: [String]?
-    /// What the command printed, or other evidence (a console log, a daemon log).
+    /// What the command printed on standard output, or other evidence (a console log, a daemon log).
     public var output: String?
+    /// What the command printed on standard error, usually why it failed.
+    public var errorOutput: String?
 
     /// Creates an error from its parts.
-    public init(step: String, reason: String, command: [String]? = nil, output: String? = nil) {
+    public init(step: String, reason: String, command: [String]? = nil, output: String? = nil, errorOutput: String? = nil) {
         self.step = step
         self.reason = reason
         self.command = command
         self.output = output
+        self.errorOutput = errorOutput
     }
 
     /// Wraps a libvirt error with the step it happened in.
@@ -28,9 +31,10 @@ public struct LabError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         var text = "lab step '\(step)' failed: \(reason)"
         if let command { text += "\n  command: \(command.map(shellQuoted).joined(separator: " "))" }
-        if let output, !output.isEmpty {
-            let trimmed = output.count > 6000 ? "…" + output.suffix(6000) : Substring(output)
-            text += "\n  output:\n" + trimmed.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
+        for (label, printed) in [("output", output), ("standard error", errorOutput)] {
+            guard let printed, !printed.isEmpty else { continue }
+            let trimmed = printed.count > 6000 ? "…" + printed.suffix(6000) : Substring(printed)
+            text += "\n  \(label):\n" + trimmed.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
                 .map { "    " + $0 }.joined(separator: "\n")
         }
         return text

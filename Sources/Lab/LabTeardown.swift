@@ -53,7 +53,7 @@ extension Lab {
             ProcessTable.terminate(ProcessTable.processes(inNamespace: namespace))
             let result = try? CommandRunner.capture(["ip", "netns", "delete", namespace], step: "delete namespace \(namespace)")
             actions.append(result?.succeeded == true ? "deleted namespace \(namespace)"
-                           : "could not delete namespace \(namespace): \(result?.output ?? "")")
+                           : "could not delete namespace \(namespace): \(result?.transcript.trimmingCharacters(in: .whitespacesAndNewlines) ?? "")")
         }
         // Mount points such as /run/libvirt stay while any libvirtd or sshd runs: another lab
         // (or the system's daemon) may have mounted over them in its own mount namespace.

@@ -239,14 +239,15 @@ struct RunCommand: ParsableCommand {
         return RemoteHosts(endpoints: endpoints, sourceAccess: sourceAccess, destinationAccess: destinationAccess)
     }
 
-    /// The interface the kernel routes `address` through (`ip -o route get`).
+    /// The interface the kernel routes `address` through (`ip -j route get`, its `dev`).
     func routeInterface(to address: String) throws -> String {
-        let result = try? CommandRunner.capture(["ip", "-o", "route", "get", address], step: "find the route to \(address)", timeoutSeconds: 10)
-        let fields = result?.output.split(separator: " ").map(String.init) ?? []
-        guard result?.succeeded == true, let index = fields.firstIndex(of: "dev"), index + 1 < fields.count else {
-            throw ValidationError("no route to the guest address \(address): give --capture-interface")
+        let result = try? CommandRunner.capture(["ip", "-j", "route", "get", address], step: "find the route to \(address)", timeoutSeconds: 10)
+        guard let result, result.succeeded, let device = (try? IPRoute.list(fromJSON: result.output))?.first?.dev else {
+            // ip says why on standard error, e.g. "RTNETLINK answers: Network is unreachable".
+            let said = result?.errorOutput.split(whereSeparator: \.isNewline).first.map { " (\($0))" } ?? ""
+            throw ValidationError("no route to the guest address \(address)\(said): give --capture-interface")
         }
-        return fields[index + 1]
+        return device
     }
 
     /// The runs the options ask for on `endpoints`, in order, each checked by

@@ -199,16 +199,14 @@ public struct HostInspector: Sendable {
         }
     }
 
-    /// The names of the host's network interfaces (`ip -o link show`).
+    /// The names of the host's network interfaces (`ip -j link show`).
     public func interfaces() throws(VerifierError) -> Set<String> {
-        let output = try run("ip -o link show", step: "list the network interfaces")
-        return Set(output.split(separator: "\n").compactMap { line in
-            // "7: vnet3: <BROADCAST,...>" or "3: lan-src@if2: <...>"
-            let fields = line.split(separator: ":", maxSplits: 2)
-            guard fields.count >= 2 else { return nil }
-            let name = fields[1].trimmingCharacters(in: .whitespaces)
-            return String(name.split(separator: "@").first ?? Substring(name))
-        })
+        let output = try run("ip -j link show", step: "list the network interfaces")
+        do {
+            return Set(try IPLink.list(fromJSON: output).map(\.ifname))
+        } catch {
+            throw .environment("list the network interfaces on \(hostName) (\(access)): \(error.description)")
+        }
     }
 
     /// TCP ports in `range` something listens on (`ss -Htln`).
@@ -271,11 +269,17 @@ public struct PortDropFault: Sendable {
         return fault
     }
 
-    /// Packets the rule dropped so far (from its counter), if readable.
+    /// Packets the rule dropped so far (its counter, from `nft -j list table`), if readable.
     public func droppedPackets() -> Int? {
-        guard let result = try? host.capture("nft list table inet \(table)", step: "read the fault counter"),
-              result.succeeded, let range = result.output.range(of: "packets ") else { return nil }
-        return Int(result.output[range.upperBound...].prefix { $0.isNumber })
+        guard let result = try? host.capture("nft -j list table inet \(table)", step: "read the fault counter"),
+              result.succeeded else { return nil }
+        return Self.droppedPackets(fromNFTJSON: result.output)
+    }
+
+    /// The packets counted by the rules of `nft -j list table` output; `nil` when it is no
+    /// listing or holds no counter.
+    public static func droppedPackets(fromNFTJSON json: String) -> Int? {
+        (try? NFTablesListing.decode(fromJSON: json))?.countedPackets
     }
 
     /// Deletes the table; returns whether it is gone afterwards.

@@ -27,13 +27,18 @@ public struct LinkCutFault: Sendable {
         return fault
     }
 
-    /// Whether the port is up now (`ip -o link show` lists `UP` in its flags).
+    /// Whether the port is up now (`ip -j link show dev` lists `UP` in its flags).
     public func isUp() -> Bool {
-        guard let result = try? CommandRunner.capture(["ip", "-n", namespace, "-o", "link", "show", "dev", interface],
+        guard let result = try? CommandRunner.capture(["ip", "-n", namespace, "-j", "link", "show", "dev", interface],
                                                       step: "read \(interface) in \(namespace)", timeoutSeconds: 10),
-              result.succeeded, let open = result.output.firstIndex(of: "<"), let close = result.output.firstIndex(of: ">"),
-              open < close else { return false }
-        return result.output[result.output.index(after: open)..<close].split(separator: ",").contains("UP")
+              result.succeeded else { return false }
+        return Self.isUp(interface, inIPLinkJSON: result.output)
+    }
+
+    /// Whether `ip -j link show` output lists `interface` with `UP` among its flags; `false`
+    /// when it is not listed or the output is no link list.
+    public static func isUp(_ interface: String, inIPLinkJSON json: String) -> Bool {
+        ((try? IPLink.list(fromJSON: json)) ?? []).contains { $0.ifname == interface && $0.isUp }
     }
 
     /// Sets the port up again; returns whether it is up afterwards. Idempotent.

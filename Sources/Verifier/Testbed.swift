@@ -272,43 +272,24 @@ public struct RemoteHosts: Testbed {
 }
 
 /// The file a domain's serial console is written to: `<serial type='file'><source path='...'/>`
-/// or `<log file='...'/>` of a serial or console device.
+/// or `<log file='...'/>` of a serial or console device (``DomainDescription/consoleLogPath``);
+/// `nil` when there is none or the XML cannot be parsed.
 public func consoleLogPath(inDomainXML xml: String) -> String? {
-    for device in ["serial", "console"] {
-        var rest = Substring(xml)
-        while let open = rest.range(of: "<\(device) ") {
-            guard let close = rest.range(of: "</\(device)>", range: open.upperBound..<rest.endIndex) else { break }
-            let block = rest[open.lowerBound..<close.upperBound]
-            if let log = attribute("file", of: "<log ", in: block) { return log }
-            if block.contains("type='file'") || block.contains("type=\"file\""), let path = attribute("path", of: "<source ", in: block) {
-                return path
-            }
-            rest = rest[close.upperBound...]
-        }
-    }
-    return nil
+    (try? DomainDescription(xml: xml))?.consoleLogPath
 }
 
-/// The tap devices of a domain's network interfaces (`<interface ...><target dev='vnet3'/>`).
+/// The tap devices of a domain's network interfaces (`./devices/interface/target/@dev`);
+/// empty when the XML cannot be parsed.
 public func interfaceTargets(inDomainXML xml: String) -> [String] {
-    var names: [String] = []
-    var rest = Substring(xml)
-    while let open = rest.range(of: "<interface "), let close = rest.range(of: "</interface>", range: open.upperBound..<rest.endIndex) {
-        if let name = attribute("dev", of: "<target ", in: rest[open.lowerBound..<close.upperBound]) { names.append(name) }
-        rest = rest[close.upperBound...]
-    }
-    return names
+    (try? DomainDescription(xml: xml))?.interfaceTargets ?? []
 }
 
-/// The value of `name` in the first element starting with `elementStart` in `text`.
-private func attribute(_ name: String, of elementStart: String, in text: Substring) -> String? {
-    guard let element = text.range(of: elementStart),
-          let end = text.range(of: ">", range: element.upperBound..<text.endIndex) else { return nil }
-    let tag = text[element.upperBound..<end.lowerBound]
-    for quote in ["'", "\""] {
-        if let start = tag.range(of: "\(name)=\(quote)"), let stop = tag[start.upperBound...].firstIndex(of: Character(quote)) {
-            return String(tag[start.upperBound..<stop])
-        }
+/// The accelerator a domain runs under, from its `type`: `kvm` for `<domain type='kvm'>`,
+/// `tcg` for `<domain type='qemu'>`; `nil` for other types or XML that cannot be parsed.
+public func acceleratorName(inDomainXML xml: String) -> String? {
+    switch (try? DomainDescription(xml: xml))?.accelerator {
+    case "kvm": return "kvm"
+    case "qemu": return "tcg"
+    default: return nil
     }
-    return nil
 }

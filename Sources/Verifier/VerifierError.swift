@@ -35,7 +35,11 @@ public enum VerifierError: Error, Sendable, Equatable, CustomStringConvertible {
         case let verifier as VerifierError: return verifier
         case let libvirt as LibvirtError: return .libvirt(step: step, libvirt)
         case let lab as LabError:
-            return .lab(step: step, reason: "lab step '\(lab.step)' failed: \(lab.reason)")
+            // A failed command's standard error says why: keep it, on one line.
+            let said = (lab.errorOutput ?? "").split(whereSeparator: \.isNewline)
+                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: " / ")
+            let reason = said.isEmpty ? lab.reason : "\(lab.reason): \(said.count > 300 ? said.prefix(300) + "…" : Substring(said))"
+            return .lab(step: step, reason: "lab step '\(lab.step)' failed: \(reason)")
         default: return .environment("\(step): \(error)")
         }
     }

@@ -150,6 +150,64 @@ final class LabUnitTests: XCTestCase {
         XCTAssertEqual(try CommandRunner.run(["cat"], step: "echo input", input: "hello\n").output, "hello\n")
     }
 
+    func testStandardOutputAndStandardErrorAreKeptApart() throws {
+        let result = try CommandRunner.run(["sh", "-c", "echo data; echo warning >&2; echo more"], step: "print on both")
+        XCTAssertEqual(result.output, "data\nmore\n")
+        XCTAssertEqual(result.errorOutput, "warning\n")
+        XCTAssertEqual(result.transcript, "data\nmore\nstandard error:\nwarning\n")
+        XCTAssertThrowsError(try CommandRunner.run(["sh", "-c", "echo partial; echo 'it broke' >&2; exit 2"], step: "fail")) { error in
+            let lab = error as? LabError
+            XCTAssertEqual(lab?.output, "partial\n")
+            XCTAssertEqual(lab?.errorOutput, "it broke\n")
+            XCTAssertTrue("\(error)".hasSuffix("  output:\n    partial\n    \n  standard error:\n    it broke\n    "), "\(error)")
+        }
+        XCTAssertThrowsError(try CommandRunner.run(["sh", "-c", "echo 'still waiting' >&2; sleep 30"], step: "hang", timeoutSeconds: 0.5)) { error in
+            XCTAssertEqual((error as? LabError)?.errorOutput, "still waiting\n", "a timeout keeps standard error too")
+        }
+    }
+
+    /// Megabytes on both pipes, standard error first, with megabytes of input: a runner that
+    /// read one pipe to its end before the other, or wrote all input before reading, would
+    /// wait forever on a full pipe.
+    func testLargeOutputOnBothPipesAndLargeInputDoNotDeadlock() throws {
+        let start = Date()
+        let script = "head -c 2000000 /dev/zero | tr '\\0' e >&2; head -c 3000000 /dev/zero | tr '\\0' o; cat"
+        let input = String(repeating: "i", count: 1_000_000)
+        let result = try CommandRunner.run(["sh", "-c", script], step: "flood both pipes", timeoutSeconds: 30, input: input)
+        XCTAssertEqual(result.errorOutput.utf8.count, 2_000_000)
+        XCTAssertTrue(result.errorOutput.allSatisfy { $0 == "e" })
+        XCTAssertEqual(result.output.utf8.count, 4_000_000)
+        XCTAssertEqual(result.output.prefix(3_000_000).filter { $0 == "o" }.count, 3_000_000)
+        XCTAssertTrue(result.output.hasSuffix(input))
+        XCTAssertLessThan(Date().timeIntervalSince(start), 20)
+    }
+
+    /// The lab's own domain XML, read back through the parser: what the verifier and
+    /// `waitForGuestReady` take from a live domain.
+    func testTheLabDomainXMLReadsBackThroughTheParser() throws {
+        let lab = Lab()
+        let xml = lab.guestDefinition(image: sampleImage(), memoryMiB: 2111, memeaterSizeMiB: 1024,
+                                      emulatorPath: "/usr/bin/qemu-system-x86_64", accelerator: .tcg).xml()
+        let description = try DomainDescription(xml: xml)
+        XCTAssertEqual(description.accelerator, "qemu")
+        XCTAssertEqual(description.name, lab.configuration.guestName)
+        XCTAssertEqual(description.memoryKiB, 2111 * 1024)
+        XCTAssertEqual(description.interfaceTargets, [lab.configuration.guestTapName])
+        XCTAssertEqual(description.consoleLogPath, lab.configuration.guestConsoleLogPath)
+        XCTAssertEqual(description.kernelParameter("lab.ip"), "198.18.0.10/24")
+        XCTAssertEqual(Lab.memeaterSizeMiB(inDomainXML: xml), 1024)
+        let kvm = lab.guestDefinition(image: sampleImage(kind: .debian), memoryMiB: 1024, memeaterSizeMiB: 512,
+                                      emulatorPath: "/x/qemu", accelerator: .kvm).xml()
+        XCTAssertEqual(try DomainDescription(xml: kvm).accelerator, "kvm")
+        XCTAssertEqual(Lab.memeaterSizeMiB(inDomainXML: kvm), 512)
+        // Only the kernel command line counts, and only a whole parameter.
+        XCTAssertNil(Lab.memeaterSizeMiB(inDomainXML: "<domain><name>lab.memeater_size_mib=64</name></domain>"))
+        XCTAssertNil(Lab.memeaterSizeMiB(inDomainXML: "<domain><os><cmdline>xlab.memeater_size_mib=64</cmdline></os></domain>"))
+        XCTAssertNil(Lab.memeaterSizeMiB(inDomainXML: "<domain><os><cmdline>lab.memeater_size_mib=lots</cmdline></os></domain>"))
+        XCTAssertEqual(Lab.memeaterSizeMiB(inDomainXML: "<domain><os><cmdline>a lab.memeater_size_mib=64 b</cmdline></os></domain>"), 64)
+        XCTAssertNil(Lab.memeaterSizeMiB(inDomainXML: "<domain><os><cmdline>lab.memeater_size_mib=64"), "unparsable XML")
+    }
+
     func testDebianMirrorComesFromTheConfiguredSourceEntry() throws {
         let mirror = try DebianGuestBuilder.configuredMirror()
         XCTAssertTrue(mirror.hasPrefix("http://") || mirror.hasPrefix("https://") || mirror.hasPrefix("file:"), mirror)

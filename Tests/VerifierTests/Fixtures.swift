@@ -125,7 +125,7 @@ final class LabScenarioHarness: @unchecked Sendable {
         ]
         for command in commands {
             let result = try? CommandRunner.capture(command, step: "look at the lab network", timeoutSeconds: 15)
-            print("--- \(command.joined(separator: " ")) (exit \(result?.exitStatus ?? -1)):\n\(result?.output ?? "")")
+            print("--- \(command.joined(separator: " ")) (exit \(result?.exitStatus ?? -1)):\n\(result?.transcript ?? "")")
         }
     }
 

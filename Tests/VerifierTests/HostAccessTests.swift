@@ -90,6 +90,7 @@ final class HostAccessTests: XCTestCase {
         XCTAssertThrowsError(try host.interfaces()) { error in
             let text = (error as? VerifierError)?.description ?? ""
             XCTAssertTrue(text.contains("on dst (namespace migverify-no-such-namespace)"), text)
+            XCTAssertTrue(text.contains("Cannot open network namespace"), "ip's standard error says why: \(text)")
         }
     }
 

@@ -154,7 +154,7 @@ final class LabScenarioTests: XCTestCase {
                        "--stall-timeout-seconds", "10", "--timeout-seconds", "90",
                        "--database", Self.harness.databaseDirectory.appendingPathComponent("real-hosts.sqlite").path, "--json", json]
         let outcome = try CommandRunner.capture(command, step: "migverify run on the lab as real hosts", timeoutSeconds: 600)
-        print(outcome.output)
+        print(outcome.transcript)
         XCTAssertEqual(outcome.exitStatus, 0, "every check passed")
         let objects = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [[String: Any]])
         XCTAssertEqual(objects.map { $0["scenario"] as? String }, ["perform-fail", "live"])
