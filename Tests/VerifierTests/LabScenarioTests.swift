@@ -266,7 +266,7 @@ final class LabScenarioTests: XCTestCase {
             return tables?.output.contains(PortDropFault.tableName) ?? false
         }
         Thread.sleep(forTimeInterval: 2)  // into the stalled transfer
-        kill(interrupted.process.processIdentifier, SIGINT)
+        interrupted.process.signal(SIGINT)
         interrupted.process.waitUntilExit()
         print(interrupted.output())
         XCTAssertEqual(interrupted.process.terminationStatus, 130, "SIGINT exits 130")
@@ -299,7 +299,7 @@ final class LabScenarioTests: XCTestCase {
                   let info = try? domain.info() else { return false }
             return info.memoryKiB / 1024 == UInt64(DestinationOccupantFault.memoryMiB)
         }
-        kill(interrupted.process.processIdentifier, SIGTERM)
+        interrupted.process.signal(SIGTERM)
         interrupted.process.waitUntilExit()
         print(interrupted.output())
         XCTAssertEqual(interrupted.process.terminationStatus, 143, "SIGTERM exits 143")
@@ -333,22 +333,17 @@ final class LabScenarioTests: XCTestCase {
                      file: file, line: line)
     }
 
-    /// `migverify` started with `arguments`, its output going to a file.
-    func startMigverify(_ arguments: [String]) throws -> (process: Process, output: () -> String) {
+    /// `migverify` started with `arguments`, its output going to a file. Spawned and reaped
+    /// with posix_spawn/waitpid: Foundation's Process was seen to leave the child a zombie and
+    /// never return from waitUntilExit() in this long-lived test process.
+    func startMigverify(_ arguments: [String]) throws -> (process: SpawnedProcess, output: () -> String) {
         let log = Self.harness.databaseDirectory.appendingPathComponent("migverify-\(UUID().uuidString).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: MigVerifyCLITests.binary)
-        process.arguments = arguments
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
+        let process = try SpawnedProcess(MigVerifyCLITests.binary, arguments, outputPath: log.path)
         return (process, { (try? String(contentsOf: log, encoding: .utf8)) ?? "" })
     }
 
     /// Polls `condition` every 0.2 s for up to 10 minutes; fails when `process` ended first.
-    func waitUntil(_ what: String, process: Process, _ condition: () -> Bool) throws {
+    func waitUntil(_ what: String, process: SpawnedProcess, _ condition: () -> Bool) throws {
         for _ in 0..<3000 {
             if condition() { return }
             guard process.isRunning else { throw WaitFailed(text: "migverify ended (exit \(process.terminationStatus)) before \(what)") }
@@ -395,5 +390,57 @@ final class LabScenarioTests: XCTestCase {
             _ = try? CommandRunner.capture(["ip", "netns", "exec", namespace, "ip", "tuntap", "del", "dev", interface, "mode", "tap"], step: "delete \(interface)")
             try? FileManager.default.removeItem(at: directory)
         }
+    }
+}
+
+/// A child process started with posix_spawn, its stdout and stderr going to one file.
+final class SpawnedProcess {
+    let pid: pid_t
+    private var status: Int32?
+
+    init(_ executable: String, _ arguments: [String], outputPath: String) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var child = pid_t()
+        let result = posix_spawn(&child, executable, &actions, nil, argv, environ)
+        guard result == 0 else { throw SpawnError(text: "posix_spawn \(executable): \(String(cString: strerror(result)))") }
+        pid = child
+    }
+
+    struct SpawnError: Error, CustomStringConvertible {
+        let text: String
+        var description: String { text }
+    }
+
+    /// Whether it still runs (reaps it once it ended).
+    var isRunning: Bool {
+        if status != nil { return false }
+        var raw: Int32 = 0
+        if waitpid(pid, &raw, WNOHANG) == pid { status = raw; return false }
+        return true
+    }
+
+    func signal(_ number: Int32) { kill(pid, number) }
+
+    /// Waits for it to end; returns its exit status (128 + N when signal N killed it).
+    @discardableResult
+    func waitUntilExit() -> Int32 {
+        if status == nil {
+            var raw: Int32 = 0
+            while waitpid(pid, &raw, 0) == -1, errno == EINTR {}
+            status = raw
+        }
+        return terminationStatus
+    }
+
+    var terminationStatus: Int32 {
+        guard let raw = status else { return -1 }
+        let signal = raw & 0x7f
+        return signal == 0 ? (raw >> 8) & 0xff : 128 + signal
     }
 }
