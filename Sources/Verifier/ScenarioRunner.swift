@@ -141,6 +141,7 @@ public final class ScenarioRunner: Sendable {
     /// prepared.
     private func execute(_ parameters: ScenarioParameters, probes: CheckProbes, clock: RunClock,
                          back: Bool = false) throws(VerifierError) -> ScenarioResult {
+        try interruption.check(while: "starting the run")
         try parameters.validate()
         let faultType: any Fault.Type = back ? NoFault.self : FaultCatalog.type(of: parameters.scenario)
         if !back, let refusal = FaultCatalog.refusal(parameters.scenario, on: testbed) { throw .invalidOptions(refusal) }
