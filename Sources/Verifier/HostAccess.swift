@@ -185,20 +185,6 @@ public struct HostInspector: Sendable {
         return try run(script, step: "kill qemu \(list)").split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 
-    /// Kills (SIGKILL) every QEMU process of `domainName` on the host. Returns one line:
-    /// which PIDs were killed and whether they are gone.
-    public func killQEMU(domainName: String) -> String {
-        do {
-            let pids = try qemuProcessIDs(domainName: domainName)
-            guard !pids.isEmpty else { return "no qemu process for \(domainName) found on \(hostName) to kill" }
-            let left = try kill(processIDs: pids)
-            return "SIGKILL sent to qemu \(pids.map(String.init).joined(separator: ", ")) on \(hostName)"
-                + (left.isEmpty ? "; gone" : "; still alive after 5 s: \(left.map(String.init).joined(separator: " "))")
-        } catch {
-            return "could not kill the qemu of \(domainName) on \(hostName): \(error.description)"
-        }
-    }
-
     /// The names of the host's network interfaces (`ip -j link show`).
     public func interfaces() throws(VerifierError) -> Set<String> {
         let output = try run("ip -j link show", step: "list the network interfaces")

@@ -144,10 +144,8 @@ public final class StoreRecorder: RunRecorder {
     }
 
     public func record(_ record: RunRecord) {
-        guard case .step = record else {
-            queue.async { [self] in write(record) }
-            return
-        }
+        if case .step = record { return }  // steps are for people; the database has the records
+        queue.async { [self] in write(record) }
     }
 
     private func write(_ record: RunRecord) {

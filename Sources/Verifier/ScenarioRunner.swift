@@ -250,6 +250,7 @@ public final class ScenarioRunner: Sendable {
         }
         if let note = outcome.abortNote { result.notes.append("abort: \(note)") }
         result.notes.append("migration: \(outcome.ending.summary); \(outcome.samples.count) job-stats samples, \(outcome.failedSampleReads) failed reads, \(events.count) events")
+        result.notes += events.subscriptionErrors
         result.jobSampleCount = outcome.samples.count
         result.libvirtError = outcome.ending.libvirtMessage
         if let last = outcome.samples.last?.memoryIteration { result.iterations = Int(last) }
@@ -341,7 +342,7 @@ public final class ScenarioRunner: Sendable {
         let hostWait = Date()
         var sourceSnapshot: Looked<HostSnapshot> = .notLooked("not needed")
         var destinationSnapshot: Looked<HostSnapshot> = .notLooked("not needed")
-        var onDestination = sighting(name, on: destination)
+        var onDestination: DomainSighting
         var occupant: OccupantObservation?
         while true {
             onDestination = sighting(name, on: destination)
@@ -479,7 +480,8 @@ public final class ScenarioRunner: Sendable {
         let watch = EventWatch()
         let recorder = self.recorder
         watch.subscriptions = [("source", source), ("destination", destination)].compactMap { host, connection in
-            try? connection.subscribeDomainEvents { [watch] event in
+            do {
+                return try connection.subscribeDomainEvents { [watch] event in
                 let text: String
                 switch event {
                 case .lifecycle(let name, let kind, let raw, let detail):
@@ -492,6 +494,10 @@ public final class ScenarioRunner: Sendable {
                 }
                 watch.state.withLock { $0.count += 1 }
                 recorder.record(.event(EventRecord(offsetMilliseconds: clock.milliseconds(), host: host, description: text)))
+                }
+            } catch {
+                watch.state.withLock { $0.subscriptionErrors.append("no events from the \(host) daemon: \(error)") }
+                return nil
             }
         }
         return watch
@@ -614,6 +620,7 @@ private final class EventWatch: @unchecked Sendable {
     struct State {
         var count = 0
         var completedStats: JobStats?
+        var subscriptionErrors: [String] = []
     }
 
     let state = Mutex(State())
@@ -621,5 +628,6 @@ private final class EventWatch: @unchecked Sendable {
 
     var count: Int { state.withLock { $0.count } }
     var completedStats: JobStats? { state.withLock { $0.completedStats } }
+    var subscriptionErrors: [String] { state.withLock { $0.subscriptionErrors } }
     func cancel() { subscriptions.forEach { $0.cancel() } }
 }

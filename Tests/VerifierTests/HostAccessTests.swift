@@ -65,12 +65,12 @@ final class HostAccessTests: XCTestCase {
         }
         XCTAssertEqual(found, [process.processIdentifier])
         XCTAssertEqual(try host.qemuProcessIDs(domainName: name + "x"), [], "another domain's name does not match")
-        let note = host.killQEMU(domainName: name)
-        XCTAssertTrue(note.hasSuffix("; gone"), note)
+        XCTAssertEqual(try host.incomingQEMUProcessIDs(domainName: name), [], "no -incoming on its command line")
+        XCTAssertEqual(try host.kill(processIDs: found), [], "gone")
         process.waitUntilExit()
         XCTAssertEqual(process.terminationReason, .uncaughtSignal)
         XCTAssertEqual(try host.qemuProcessIDs(domainName: name), [])
-        XCTAssertTrue(host.killQEMU(domainName: name).hasPrefix("no qemu process"))
+        XCTAssertEqual(try host.kill(processIDs: []), [], "nothing to kill is not an error")
     }
 
     func testInterfacesPortsAndFilesAreReadThroughTheHostShell() throws {

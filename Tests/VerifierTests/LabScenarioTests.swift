@@ -265,7 +265,10 @@ final class LabScenarioTests: XCTestCase {
             let tables = try? CommandRunner.capture(["ip", "netns", "exec", destination, "nft", "list", "tables"], step: "list nft tables")
             return tables?.output.contains(PortDropFault.tableName) ?? false
         }
-        Thread.sleep(forTimeInterval: 2)  // into the stalled transfer
+        // Into the stalled migration call, not the set-up around it.
+        try waitUntil("the migration has started", process: interrupted.process) {
+            interrupted.output().contains("perform-fail \(memoryMiB) MiB @ 30 MiB/s: migrating")
+        }
         interrupted.process.signal(SIGINT)
         interrupted.process.waitUntilExit()
         print(interrupted.output())

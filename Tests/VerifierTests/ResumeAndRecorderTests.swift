@@ -180,8 +180,10 @@ final class InterruptionTests: XCTestCase {
         let interruption = Interruption()
         var driver = MigrationDriver(timeoutSeconds: 60, stallTimeoutSeconds: 60, sampleIntervalMilliseconds: 10)
         driver.interruption = { interruption.signal.map { "interrupted by \(signalName($0))" } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { interruption.request(SIGINT) }
-        let outcome = driver.run(fake)
+        // The signal arrives once the job is transferring (its third stats read), not after a guessed delay.
+        let outcome = driver.run(fake) { sample in
+            if (sample.dataProcessedBytes ?? 0) >= 3_000 { interruption.request(SIGINT) }
+        }
         guard case .aborted(let reason, let callError, _) = outcome.ending else {
             return XCTFail("expected an abort, got \(outcome.ending.summary)")
         }

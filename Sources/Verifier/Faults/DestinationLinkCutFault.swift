@@ -78,10 +78,17 @@ public final class DestinationLinkCutFault: Fault {
         let switchNamespace = lab.configuration.switchNamespace
         let port = lab.configuration.destination.switchPortName
         return MidStreamFault(afterProcessedBytes: midStreamTriggerBytes) { [self] _ in
-            let journalID = try? context.journal.add(scenario: Self.scenario, what: "\(port) down in \(switchNamespace)",
-                                                     removal: .localCommand(["ip", "-n", switchNamespace, "link", "set", port, "up"]),
-                                                     namespace: switchNamespace)
             let at = context.clock.milliseconds()
+            let journalID: String
+            do {
+                // Never a fault that a killed run could leave unrecorded.
+                journalID = try context.journal.add(scenario: Self.scenario, what: "\(port) down in \(switchNamespace)",
+                                                    removal: .localCommand(["ip", "-n", switchNamespace, "link", "set", port, "up"]),
+                                                    namespace: switchNamespace)
+            } catch {
+                state.withLock { $0.cut = Cut(interface: port, downAtMilliseconds: at, confirmedDown: false, error: "not cut: \(error)") }
+                return "did not cut the link: \(error)"
+            }
             do {
                 let link = try LinkCutFault.cut(namespace: switchNamespace, interface: port)
                 let cut = Cut(interface: port, downAtMilliseconds: at, confirmedDown: !link.isUp())
@@ -89,7 +96,7 @@ public final class DestinationLinkCutFault: Fault {
                 return "set \(port) down in \(switchNamespace)" + (cut.confirmedDown ? "" : ", but it still reads as up")
             } catch {
                 state.withLock { $0 = State(link: nil, journalID: journalID, cut: Cut(interface: port, downAtMilliseconds: at, confirmedDown: false, error: "\(error)")) }
-                if let journalID { context.journal.strike(journalID) }
+                context.journal.strike(journalID)
                 return "could not cut the link: \(error)"
             }
         }

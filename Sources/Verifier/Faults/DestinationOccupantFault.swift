@@ -89,12 +89,20 @@ public final class DestinationOccupantFault: Fault {
         } catch {
             note = "could not destroy the pre-existing domain: \(error)"
         }
-        let ours = try? domain.uuidString()
-        let left = (try? context.destination.domainIfPresent(name: name)) ?? nil
-        if let left, let uuid = try? left.uuidString(), uuid == ours, (try? left.isPersistent()) == true { try? left.undefine() }
-        let remaining = ((try? context.destination.domainIfPresent(name: name)) ?? nil).flatMap { try? $0.uuidString() }
-        let removed = remaining == nil || remaining != ours
-        note += removed ? "; none of it left on \(context.destination.uri)" : "; a domain \(name) with its uuid is STILL on \(context.destination.uri)"
+        let removed: Bool
+        do {
+            let ours = try domain.uuidString()
+            if let left = try context.destination.domainIfPresent(name: name), try left.uuidString() == ours, try left.isPersistent() {
+                try left.undefine()
+            }
+            let remaining = try context.destination.domainIfPresent(name: name)?.uuidString()
+            removed = remaining != ours
+            note += removed ? "; none of it left on \(context.destination.uri)" : "; a domain \(name) with its uuid is STILL on \(context.destination.uri)"
+        } catch {
+            // Not looked at is not removed: the journal keeps it for the next start.
+            removed = false
+            note += "; cannot tell whether it is gone from \(context.destination.uri): \(error)"
+        }
         state.withLock { $0.removal = (removed, note) }
         if removed, let journalID { context.journal.strike(journalID) }
     }

@@ -100,7 +100,9 @@ public final class FaultJournal: Sendable {
     /// one line per entry (removed, or why not). `connect` opens a libvirt connection the
     /// way the caller reaches the hosts (the lab's client namespace, or directly).
     public func removeLeftovers(connect: (String) throws -> Connection) -> [String] {
-        guard let current = try? entries(), !current.isEmpty else { return [] }
+        let current: [FaultJournalEntry]
+        do { current = try entries() } catch { return ["cannot look for leftover faults: \(error.description)"] }
+        guard !current.isEmpty else { return [] }
         var lines: [String] = []
         var kept: [FaultJournalEntry] = []
         for entry in current {
@@ -114,7 +116,11 @@ public final class FaultJournal: Sendable {
                 + (removed ? "removed (\(line))" : "NOT removed: \(line)"))
             if !removed { kept.append(entry) }
         }
-        lock.withLock { _ in try? write(kept) }
+        do {
+            try lock.withLock { _ throws(VerifierError) in try write(kept) }
+        } catch {
+            lines.append("the removals above could not be struck off: \(error.description)")
+        }
         return lines
     }
 

@@ -51,7 +51,7 @@ public final class KillIncomingQEMUFault: Fault {
 
     public func install(_ context: FaultContext) throws(VerifierError) {
         guard let host = context.destinationHost else {
-            throw .invalidOptions("--scenario \(Self.scenario.rawValue) needs a shell on the destination")
+            throw .invalidOptions("--scenario \(Self.scenario.rawValue) \(FaultNeeds.destinationShell(context.testbed) ?? "needs a shell on the destination")")
         }
         // What runs before the migration is not this migration's QEMU.
         let before = try host.qemuProcessIDs(domainName: context.parameters.endpoints.domainName)
