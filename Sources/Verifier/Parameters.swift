@@ -99,6 +99,18 @@ public struct MigrationOptions: Codable, Sendable, Equatable {
     /// Methods that only work with parallel (multifd) connections.
     public static let parallelOnlyCompressionMethods: Set<String> = ["zlib", "zstd", "qpl", "uadk", "qatzip"]
 
+    /// The strategy these options amount to, in ``MigrationStrategy``'s words (`precopy`
+    /// when none of its knobs is set), e.g. `auto-converge+max-downtime=100`.
+    public var strategyLabel: String {
+        var words: [String] = []
+        if autoConverge { words.append("auto-converge") }
+        if postCopy { words.append("postcopy") }
+        if let parallelConnections { words.append("parallel=\(parallelConnections)") }
+        words += compressionMethods.map { "compression=\($0)" }
+        if let qemuMaxDowntimeMilliseconds { words.append("max-downtime=\(qemuMaxDowntimeMilliseconds)") }
+        return words.isEmpty ? "precopy" : words.joined(separator: "+")
+    }
+
     /// The libvirt flags these options stand for (always `VIR_MIGRATE_LIVE`).
     public var libvirtFlags: MigrationFlags {
         var flags: MigrationFlags = [.live]
@@ -184,6 +196,9 @@ public struct ScenarioParameters: Codable, Sendable, Equatable {
     public var memeaterSizeMiB: Int
     /// memeater's target rate of unique pages dirtied, in MiB/s; 0 = as fast as it can.
     public var dirtyRateMiBPerSecond: Double
+    /// How memeater picks pages; `nil`: its default, a sequential sweep (left out of the key,
+    /// so runs stored before patterns existed keep their key).
+    public var memeaterLoad: MemeaterLoad?
     /// Guest kind on the lab (`initramfs` or `debian`).
     public var guestKind: String
     /// Emulator short name (`default`, `qemu-7.2`) or path.
@@ -247,7 +262,13 @@ public struct ScenarioParameters: Codable, Sendable, Equatable {
     /// The label without the repetition: what repeated runs have in common.
     public var seriesLabel: String {
         "\(scenario.rawValue) \(memoryMiB) MiB @ \(dirtyRateMiBPerSecond == 0 ? "unlimited" : formatNumber(dirtyRateMiBPerSecond) + " MiB/s")"
+            + (memeaterLoad.map { " \($0)" } ?? "")
+            + (migration.bandwidthMiBPerSecond.map { " bw \($0) MiB/s" } ?? "")
+            + (migration.strategyLabel == "precopy" ? "" : " " + migration.strategyLabel)
     }
+
+    /// memeater's page pattern in effect.
+    public var effectiveMemeaterLoad: MemeaterLoad { memeaterLoad ?? .sequential }
 
     /// Rejects impossible values and conflicting options, in one line.
     public func validate() throws(VerifierError) {
