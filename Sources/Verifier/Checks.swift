@@ -31,6 +31,11 @@ public enum Checks {
         case .migrates:
             return Check(name: CheckName.migrationOutcome, passed: ending == .completed,
                          evidence: "\(o.call) \(ending.summary) after \(formatNumber(o.outcome.wallMilliseconds)) ms")
+        case .staysOnSource where o.didNotConverge:
+            let failed = !ending.migrated && ending.libvirtMessage != nil
+            return Check(name: CheckName.migrationOutcome, passed: failed,
+                         evidence: failed ? "did not converge, a result: \(ending.summary)"
+                             : "did not converge, but the job did not end as failed: \(ending.summary)")
         case .staysOnSource:
             let failed = !ending.migrated && ending.libvirtMessage != nil
             return Check(name: CheckName.migrationOutcome, passed: failed,
@@ -43,7 +48,7 @@ public enum Checks {
     /// the migration failed with the error that fault causes. A migration that failed for
     /// another reason fails this check, with both errors shown. `nil` without a fault.
     public static func faultActed(_ o: Observation) -> Check? {
-        guard o.expectation == .staysOnSource else { return nil }
+        guard o.expectation == .staysOnSource, !o.didNotConverge else { return nil }
         guard let fault = o.fault else {
             return .notMeasured(CheckName.faultActed, because: "the scenario reported no evidence of its fault")
         }

@@ -119,6 +119,21 @@ public struct MigrationOutcome: Sendable {
     public var faultInjectedAtMilliseconds: Double? = nil
     /// What the mid-stream fault's action reported (or why it was never injected).
     public var faultNote: String? = nil
+    /// Why the verifier aborted the job, when it did.
+    public var abortCause: AbortCause? = nil
+
+    /// The verifier's timeout ended a job that was still copying: it did not converge.
+    public var didNotConverge: Bool { abortCause == .timeout && !ending.migrated }
+}
+
+/// Why the verifier aborted a migration job.
+public enum AbortCause: String, Sendable, Equatable {
+    /// Still running at the overall timeout: the guest dirtied faster than the copy.
+    case timeout
+    /// Nothing new was transferred for the stall timeout (e.g. a firewall dropping the stream).
+    case stall
+    /// SIGINT/SIGTERM.
+    case interruption
 }
 
 /// A fault the driver injects once the migration is transferring: when a job-stats sample
@@ -214,6 +229,7 @@ public struct MigrationDriver: Sendable {
         func elapsedMilliseconds() -> Double { Double(monotonicNanoseconds() - origin) / 1e6 }
         func clockNow() -> Double { clock.milliseconds() }
         var abortReason: String?
+        var abortCause: AbortCause?
         var abortError: String?
         var abortedAt: Double?
         var faultAt: Double?
@@ -230,9 +246,12 @@ public struct MigrationDriver: Sendable {
             let idleSeconds = Double(now - max(lastProgress, origin)) / 1e9
             if let reason = interruption?() {
                 abortReason = reason
+                abortCause = .interruption
             } else if elapsedSeconds >= timeoutSeconds {
                 abortReason = "still running after the \(formatNumber(timeoutSeconds)) s timeout: it did not converge"
+                abortCause = .timeout
             } else if idleSeconds >= stallTimeoutSeconds {
+                abortCause = .stall
                 abortReason = sampler.lastProgressNanoseconds == nil
                     ? "no data transferred in \(formatNumber(stallTimeoutSeconds)) s (stalled)"
                     : "transferred bytes did not grow for \(formatNumber(stallTimeoutSeconds)) s (stalled)"
@@ -291,7 +310,7 @@ public struct MigrationDriver: Sendable {
         return MigrationOutcome(ending: ending, startedAtMilliseconds: clock.milliseconds(at: origin), wallMilliseconds: wall,
                                 samples: samples, failedSampleReads: failedReads, abortedAtMilliseconds: abortedAt,
                                 postCopyStartedAtMilliseconds: postCopyAt.withLock { $0 }, abortNote: abortNote,
-                                faultInjectedAtMilliseconds: faultAt, faultNote: faultNote)
+                                faultInjectedAtMilliseconds: faultAt, faultNote: faultNote, abortCause: abortCause)
     }
 
     static func message(_ error: any Error) -> String {

@@ -206,6 +206,9 @@ public struct Observation: Sendable {
     public var answersAtEnd: Looked<Bool>?
     /// What the scenario's fault did (`nil`: no fault).
     public var fault: FaultEvidence?
+    /// A live migration the verifier's timeout ended while it was still copying, judged as
+    /// a failed migration (a sweep's "did not converge" result).
+    public var didNotConverge: Bool
 
     /// Creates an observation.
     public init(expectation: ExpectedOutcome, parameters: ScenarioParameters, call: String, outcome: MigrationOutcome,
@@ -213,7 +216,8 @@ public struct Observation: Sendable {
                 sourceHost: Looked<HostSnapshot>, destinationHost: Looked<HostSnapshot>, hostsWaitedSeconds: Double = 0,
                 destinationInterfacesBefore: Looked<Set<String>>, sourceTaps: [String], occupant: OccupantObservation? = nil,
                 ping: PingSummary, memeater: MemeaterObservation, console: ConsoleObservation, answersAtEnd: Looked<Bool>?,
-                fault: FaultEvidence?) {
+                fault: FaultEvidence?, didNotConverge: Bool = false) {
+        self.didNotConverge = didNotConverge
         self.expectation = expectation
         self.parameters = parameters
         self.call = call

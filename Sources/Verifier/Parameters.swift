@@ -174,6 +174,14 @@ public struct Endpoints: Codable, Sendable, Equatable {
     /// The interface pings are sent from and captured on (in the client namespace on the lab).
     public var captureInterface: String
 
+    /// The same endpoints with source and destination swapped (the way back).
+    public var swapped: Endpoints {
+        var other = self
+        other.sourceURI = destinationURI
+        other.destinationURI = sourceURI
+        return other
+    }
+
     /// Creates endpoints.
     public init(sourceURI: String, destinationURI: String, domainName: String, guestAddress: String,
                 memeaterPort: Int = 7070, captureInterface: String) {

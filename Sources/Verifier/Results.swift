@@ -113,6 +113,78 @@ public struct CrossCheck: Codable, Sendable, Equatable {
     }
 }
 
+/// Whether a migration that was meant to land converged.
+public enum Convergence: String, Codable, Sendable, Equatable {
+    /// It completed.
+    case converged
+    /// The verifier's timeout aborted it while it was still copying: the guest dirtied
+    /// memory faster than it could be sent. In a sweep this is a result, not an error.
+    case didNotConverge = "did-not-converge"
+    /// It failed for another reason (a fault, a stall, an error).
+    case failed
+}
+
+/// What the analysis of a sweep reads from a run beyond its verdict: how far the copy got,
+/// how fast it went, the pieces of the downtime on the run's clock, QEMU's own dirty-rate
+/// estimate and what the run cost around the migration.
+public struct MigrationFigures: Codable, Sendable, Equatable {
+    /// `forward` (source → destination as configured) or `reverse` (a sweep migrated the
+    /// guest back from where the previous cell left it).
+    public var direction: String = "forward"
+    /// Whether the migration converged (`nil`: no migration was expected to land).
+    public var convergence: Convergence?
+    /// Passes over memory (libvirt's `memory_iteration`, last reading).
+    public var passes: Int?
+    /// Bytes libvirt still had to send at the last reading (a migration that did not converge).
+    public var remainingBytesAtEnd: UInt64?
+    /// The median of libvirt's `memory_bps` over the migration, in MiB/s: the transfer rate R.
+    public var transferRateMiBPerSecond: Double?
+    /// When the migration call started and returned, ms on the run clock.
+    public var migrationStartOffsetMilliseconds: Double?
+    public var migrationEndOffsetMilliseconds: Double?
+    /// The migration call's wall time, ms (0: no call was made).
+    public var migrationCallMilliseconds: Double = 0
+    /// The longest ping gap's bounds (pingmon), ms, and where it started on the run clock.
+    public var pingGapLowerBoundMilliseconds: Double?
+    public var pingGapUpperBoundMilliseconds: Double?
+    public var pingGapStartOffsetMilliseconds: Double?
+    /// Every gap between replies over pingmon's threshold: start on the run clock and length, ms.
+    public var pingGaps: [TimedSpan] = []
+    /// The guest's RARP/GARP announce frames, ms on the run clock.
+    public var announceOffsetsMilliseconds: [Double] = []
+    /// The probe interval, µs (a gap exceeds the outage by up to one interval).
+    public var probeIntervalMicroseconds: Double?
+    /// QEMU's own estimate of the guest's dirty rate just before the migration (libvirt's
+    /// dirty-rate calculation, page sampling), in MiB/s, and how it was obtained or why not.
+    public var qemuSampledDirtyRateMiBPerSecond: Double?
+    public var qemuSampledDirtyRateSource: String?
+    /// The whole run's wall time minus the migration call, ms: what a sweep cell costs
+    /// around the measurement (preparing the guest, settling the rate, the checks).
+    public var overheadMilliseconds: Double?
+
+    /// No figures yet.
+    public init() {}
+
+    /// Time from the start of the longest ping gap to the first announce after it, minus
+    /// libvirt's downtime: the delay between the guest resuming and QEMU announcing it, ms.
+    public func announceDelayMilliseconds(libvirtDowntimeMilliseconds: Double?) -> Double? {
+        guard let start = pingGapStartOffsetMilliseconds, let downtime = libvirtDowntimeMilliseconds,
+              let announce = announceOffsetsMilliseconds.first(where: { $0 >= start }) else { return nil }
+        return announce - start - downtime
+    }
+}
+
+/// A span of time on a run's clock, ms.
+public struct TimedSpan: Codable, Sendable, Equatable {
+    public var startOffsetMilliseconds: Double
+    public var lengthMilliseconds: Double
+
+    public init(startOffsetMilliseconds: Double, lengthMilliseconds: Double) {
+        self.startOffsetMilliseconds = startOffsetMilliseconds
+        self.lengthMilliseconds = lengthMilliseconds
+    }
+}
+
 /// The outcome of one scenario run. The JSON file holds one of these per run; the first
 /// fields are the interface contract, the rest give context. Every figure is `null` when it
 /// was not measured; ``figureSources`` says how each one that was measured was obtained.
@@ -175,6 +247,10 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
     public var figureSources: [String: String]
     /// Anything worth knowing that is not a check (e.g. the rate did not settle).
     public var notes: [String]
+    /// Convergence, transfer rate, downtime pieces and overhead, for sweeps and their analysis.
+    public var figures: MigrationFigures
+    /// The sweep (or plain run) this run was made for, when stored.
+    public var sweepID: String?
     /// The database row of this run, when stored.
     public var runID: Int64?
     /// Set when this result was not re-run but taken from an earlier run in the database.
@@ -199,6 +275,7 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
         crossChecks = []
         figureSources = [:]
         notes = []
+        figures = MigrationFigures()
     }
 
     /// Adds a check and updates ``passed``.
@@ -221,7 +298,8 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
              libvirtDowntimeMilliseconds, pingDowntimeMilliseconds, pingLost, integrityErrors, accel, qemuVersion,
              libvirtVersion, parameters, startedAt, finishedAt, libvirtError, achievedDirtyRateMiBPerSecond,
              libvirtDirtyRateMiBPerSecond, setupMilliseconds, transferredBytes, iterations, maxStallMicroseconds,
-             jobSampleCount, crossChecks, modelComparison, figureSources, notes, runID, reusedFromRunID, status, fault
+             jobSampleCount, crossChecks, modelComparison, figureSources, notes, runID, reusedFromRunID, status, fault, figures,
+             sweepID
     }
 
     /// Decodes a result; results stored before `status` and `fault` existed were completed.
@@ -259,6 +337,8 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
         notes = try c.decode([String].self, forKey: .notes)
         runID = try c.decodeIfPresent(Int64.self, forKey: .runID)
         reusedFromRunID = try c.decodeIfPresent(Int64.self, forKey: .reusedFromRunID)
+        figures = try c.decodeIfPresent(MigrationFigures.self, forKey: .figures) ?? MigrationFigures()
+        sweepID = try c.decodeIfPresent(String.self, forKey: .sweepID)
     }
 
     /// Encodes every field; unmeasured figures of the contract are written as `null`, not left out.
@@ -296,6 +376,8 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
         try container.encode(reusedFromRunID, forKey: .reusedFromRunID)
         try container.encode(status, forKey: .status)
         try container.encode(fault, forKey: .fault)
+        try container.encode(figures, forKey: .figures)
+        try container.encode(sweepID, forKey: .sweepID)
     }
 }
 

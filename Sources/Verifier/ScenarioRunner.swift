@@ -35,6 +35,27 @@ public struct CheckProbes: Sendable {
     }
 }
 
+/// How a run treats the guest's place and a migration that does not converge; not part of
+/// the experiment's parameters (a sweep and a plain run of equal parameters measure the same).
+public struct RunPolicy: Sendable, Equatable {
+    /// Take the guest where it runs (`.eitherHost`: a live run migrates it from the
+    /// destination back when the previous run left it there) or always from the source.
+    public var placement: GuestPlacement
+    /// A live migration that the timeout ended while it was still copying is a result, "did
+    /// not converge": it is judged like a failed migration (the guest must be intact on the
+    /// source and nothing left on the destination) instead of failing `migration-outcome`.
+    public var nonConvergenceIsResult: Bool
+
+    /// A plain run: from the source, non-convergence fails.
+    public init(placement: GuestPlacement = .sourceOnly, nonConvergenceIsResult: Bool = false) {
+        self.placement = placement
+        self.nonConvergenceIsResult = nonConvergenceIsResult
+    }
+
+    /// What a sweep cell uses.
+    public static let sweep = RunPolicy(placement: .eitherHost, nonConvergenceIsResult: true)
+}
+
 /// Runs scenarios on a testbed (the lab or real hosts): prepare the guest → install the
 /// scenario's fault → drive the migration → gather one ``Observation`` → remove the fault →
 /// evaluate the pure ``Checks``. It knows no scenario: each one's fault type
@@ -73,19 +94,28 @@ public final class ScenarioRunner: Sendable {
     /// Runs one scenario and returns its result. A setup failure becomes a failed `setup`
     /// check and an interruption a failed `interrupted` check; neither is a completed run,
     /// so neither is ever reused. The fault is removed whatever happens.
-    public func run(_ parameters: ScenarioParameters, probes: CheckProbes = CheckProbes()) -> ScenarioResult {
+    public func run(_ parameters: ScenarioParameters, probes: CheckProbes = CheckProbes(), policy: RunPolicy = RunPolicy()) -> ScenarioResult {
         let clock = RunClock()
         recorder.begin(parameters, clock: clock)
         var result: ScenarioResult
+        var migrationCallMilliseconds = 0.0
+        var swapped = false
         do {
-            result = try execute(parameters, probes: probes, clock: clock)
+            let prepared = try prepare(parameters, policy: policy)
+            swapped = prepared.host == .destination
+            result = try execute(parameters, probes: probes, clock: clock, swapped: swapped, setupActions: prepared.actions,
+                                 policy: policy)
+            migrationCallMilliseconds += result.figures.migrationCallMilliseconds
         } catch {
             result = ScenarioResult(parameters: parameters, accel: "unknown", qemuVersion: "unknown", libvirtVersion: "unknown",
                                     startedAt: clock.startedAt)
             markFailed(&result, error)
         }
         if parameters.roundTrip, result.status == .completed, parameters.scenario.expectsMigrationToSucceed {
-            migrateBack(parameters, into: &result, clock: clock)
+            migrationCallMilliseconds += migrateBack(parameters, into: &result, clock: clock, swapped: !swapped)
+        }
+        if result.status == .completed {
+            result.figures.overheadMilliseconds = clock.milliseconds() - migrationCallMilliseconds
         }
         if let signal = interruption.signal, result.status == .completed {
             result.status = .interrupted
@@ -111,50 +141,60 @@ public final class ScenarioRunner: Sendable {
     /// second landing like the first; its checks are added with the prefix `back-`, its
     /// notes with `back: `, and its figures in one note (the contract figures stay the
     /// forward migration's). Its samples go to the same run, on the same clock.
-    private func migrateBack(_ parameters: ScenarioParameters, into result: inout ScenarioResult, clock: RunClock) {
+    /// Returns the back leg's migration call time, ms.
+    private func migrateBack(_ parameters: ScenarioParameters, into result: inout ScenarioResult, clock: RunClock,
+                             swapped: Bool) -> Double {
         guard result.checks.first(where: { $0.name == CheckName.migrationOutcome })?.passed == true else {
             result.add(.notMeasured("back-" + CheckName.migrationOutcome, because: "the forward migration did not complete"))
-            return
+            return 0
         }
         var back = parameters
         back.roundTrip = false
-        back.endpoints.sourceURI = parameters.endpoints.destinationURI
-        back.endpoints.destinationURI = parameters.endpoints.sourceURI
         step("\(parameters.label): migrating back")
         do {
-            let leg = try execute(back, probes: CheckProbes(), clock: clock, back: true)
+            let leg = try execute(back, probes: CheckProbes(), clock: clock, swapped: swapped, back: true)
             for check in leg.checks { result.add(Check(name: "back-" + check.name, passed: check.passed, evidence: check.evidence)) }
             result.notes += leg.notes.map { "back: " + $0 }
             func figure(_ value: Double?) -> String { value.map(formatNumber) ?? "-" }
             result.notes.append("back: migration \(figure(leg.migrationMilliseconds)) ms, libvirt downtime \(figure(leg.libvirtDowntimeMilliseconds)) ms, ping gap \(figure(leg.pingDowntimeMilliseconds)) ms, \(leg.pingLost.map(String.init) ?? "-") probes lost, \(leg.integrityErrors.map(String.init) ?? "-") stale pages")
+            return leg.figures.migrationCallMilliseconds
         } catch {
             var leg = result
             leg.checks = []
             markFailed(&leg, error)
             for check in leg.checks { result.add(Check(name: "back-" + check.name, passed: false, evidence: check.evidence)) }
             if leg.status == .interrupted { result.status = .interrupted }
+            return 0
         }
     }
 
-    /// One migration with its fault. `back`: the guest is on the destination already (a
-    /// round trip's second leg): the hosts swap roles, there is no fault and the lab is not
-    /// prepared.
-    private func execute(_ parameters: ScenarioParameters, probes: CheckProbes, clock: RunClock,
-                         back: Bool = false) throws(VerifierError) -> ScenarioResult {
+    /// Checks the parameters, refuses what the testbed cannot do, and gets the guest ready.
+    private func prepare(_ parameters: ScenarioParameters, policy: RunPolicy) throws(VerifierError) -> PreparedGuest {
         try interruption.check(while: "starting the run")
         try parameters.validate()
-        let faultType: any Fault.Type = back ? NoFault.self : FaultCatalog.type(of: parameters.scenario)
-        if !back, let refusal = FaultCatalog.refusal(parameters.scenario, on: testbed) { throw .invalidOptions(refusal) }
-        let fault = faultType.init()
-        let expectation = faultType.expectation
-        let sourceHost = testbed.host(back ? .destination : .source)
-        let destinationHost = testbed.host(back ? .source : .destination)
-        var actions: [String] = []
-        if !back {
-            step("\(parameters.label): preparing the guest")
-            actions = try testbed.prepareGuest(parameters) { [recorder] in recorder.record(.step($0)) }
-        }
+        if let refusal = FaultCatalog.refusal(parameters.scenario, on: testbed) { throw .invalidOptions(refusal) }
+        // Only a run without a fault may start from the destination: the faults act on the
+        // testbed's configured destination.
+        let placement: GuestPlacement = FaultCatalog.type(of: parameters.scenario) == NoFault.self ? policy.placement : .sourceOnly
+        step("\(parameters.label): preparing the guest")
+        let prepared = try testbed.prepareGuest(parameters, placement: placement) { [recorder] in recorder.record(.step($0)) }
         try interruption.check(while: "preparing the guest")
+        return prepared
+    }
+
+    /// One migration with its fault, on a prepared guest. `swapped`: the guest runs on the
+    /// configured destination, so the hosts swap roles (a sweep's way back, or a round trip's
+    /// second leg). `back`: a round trip's second leg, with no fault.
+    private func execute(_ original: ScenarioParameters, probes: CheckProbes, clock: RunClock, swapped: Bool,
+                         back: Bool = false, setupActions actions: [String] = [],
+                         policy: RunPolicy = RunPolicy()) throws(VerifierError) -> ScenarioResult {
+        var parameters = original
+        if swapped { parameters.endpoints = original.endpoints.swapped }
+        let faultType: any Fault.Type = back ? NoFault.self : FaultCatalog.type(of: parameters.scenario)
+        let fault = faultType.init()
+        var expectation = faultType.expectation
+        let sourceHost = testbed.host(swapped ? .destination : .source)
+        let destinationHost = testbed.host(swapped ? .source : .destination)
         let endpoints = parameters.endpoints
         let source = try testbed.connect(endpoints.sourceURI)
         let destination = try testbed.connect(endpoints.destinationURI)
@@ -230,7 +270,8 @@ public final class ScenarioRunner: Sendable {
         try fault.install(context)
         // What the destination has once the fault is in place, before the migration: what is
         // new afterwards was left by it.
-        let interfacesBefore: Looked<Set<String>> = expectation == .migrates ? .notLooked("not needed") : look(destinationHost) { (host: HostInspector) throws(VerifierError) -> Set<String> in
+        let mayJudgeAsFailed = expectation == .staysOnSource || policy.nonConvergenceIsResult
+        let interfacesBefore: Looked<Set<String>> = !mayJudgeAsFailed ? .notLooked("not needed") : look(destinationHost) { (host: HostInspector) throws(VerifierError) -> Set<String> in
             try host.interfaces()
         }
         let undoProbe = probes.beforeMigration?(context)
@@ -244,6 +285,13 @@ public final class ScenarioRunner: Sendable {
         }
         fault.afterMigration(context, outcome: outcome)
         try interruption.check(while: "migrating")
+        let didNotConverge = expectation == .migrates && policy.nonConvergenceIsResult && outcome.didNotConverge
+        if didNotConverge {
+            // A result, not an error: judged like any failed migration.
+            expectation = .staysOnSource
+            result.notes.append("did not converge: \(outcome.ending.summary)")
+        }
+        recordMigrationFigures(outcome, expected: faultType.expectation, into: &result)
 
         if let note = outcome.faultNote {
             result.notes.append("fault at \(outcome.faultInjectedAtMilliseconds.map { formatNumber($0) + " ms" } ?? "-"): \(note)")
@@ -264,6 +312,7 @@ public final class ScenarioRunner: Sendable {
         let pingReport = try ping.finish()
         pingFinished = true
         let pingSummary = PingSummary(pingReport)
+        recordPingFigures(pingReport, clock: clock, into: &result)
         result.pingLost = pingSummary.lost
         result.pingDowntimeMilliseconds = pingSummary.longestGapMilliseconds
         result[source: .pingDowntimeMilliseconds] = "pingmon: longest gap between replies, \(pingSummary.timestampPrecision) capture timestamps, bounds \(formatNumber(pingSummary.longestGapLowerBoundMilliseconds))-\(formatNumber(pingSummary.longestGapUpperBoundMilliseconds)) ms"
@@ -276,7 +325,7 @@ public final class ScenarioRunner: Sendable {
         let observation = observe(parameters: parameters, expectation: expectation, plan: plan, outcome: outcome, fault: fault,
                                   context: context, interfacesBefore: interfacesBefore, sourceTaps: sourceTaps,
                                   ping: pingSummary, memeater: memeater, infoBefore: infoBefore, consoleMark: consoleMark,
-                                  destination: checkDestination)
+                                  destination: checkDestination, didNotConverge: didNotConverge)
         for check in Checks.evaluate(observation) { result.add(check) }
         result.fault = observation.fault
         if case .unreadable(let reason) = observation.console {
@@ -303,8 +352,42 @@ public final class ScenarioRunner: Sendable {
             figure: "dirty rate (MiB/s)", ours: result.achievedDirtyRateMiBPerSecond, oursSource: "memeater achieved unique pages/s",
             libvirt: result.libvirtDirtyRateMiBPerSecond, libvirtSource: "job stats memory_dirty_rate (largest sample)",
             note: "QEMU counts pages dirtied between bitmap syncs; under TCG it is a cross-check only at moderate rates (lab notes)"))
-        if expectation == .migrates { result.modelComparison = modelComparison(result, outcome: outcome) }
+        if faultType.expectation == .migrates { result.modelComparison = modelComparison(result, outcome: outcome) }
+        result.parameters = original
+        result.figures.direction = swapped ? "reverse" : "forward"
         return result
+    }
+
+    /// How far the copy got and how fast, from the driver's job-stats samples.
+    private func recordMigrationFigures(_ outcome: MigrationOutcome, expected: ExpectedOutcome, into result: inout ScenarioResult) {
+        var figures = result.figures
+        if expected == .migrates {
+            figures.convergence = outcome.ending.migrated ? .converged : outcome.didNotConverge ? .didNotConverge : .failed
+        }
+        figures.passes = outcome.samples.compactMap(\.memoryIteration).last.map { Int(clamping: $0) }
+        if !outcome.ending.migrated { figures.remainingBytesAtEnd = outcome.samples.compactMap(\.dataRemainingBytes).last }
+        let rates = outcome.samples.compactMap(\.memoryBandwidthBytesPerSecond).filter { $0 > 0 }.sorted()
+        if !rates.isEmpty { figures.transferRateMiBPerSecond = Double(rates[rates.count / 2]) / 1_048_576 }
+        figures.migrationStartOffsetMilliseconds = outcome.startedAtMilliseconds
+        figures.migrationEndOffsetMilliseconds = outcome.startedAtMilliseconds + outcome.wallMilliseconds
+        figures.migrationCallMilliseconds = outcome.wallMilliseconds
+        result.figures = figures
+    }
+
+    /// The ping gaps and announce frames, moved from the capture's time base (ms after its
+    /// first packet, wall clock) onto the run's clock.
+    private func recordPingFigures(_ report: PingReport, clock: RunClock, into result: inout ScenarioResult) {
+        let analysis = report.analysis
+        let captureStart = Double(analysis.startEpochNanoseconds) / 1e6 - clock.startedAt.timeIntervalSince1970 * 1000
+        var figures = result.figures
+        figures.pingGapLowerBoundMilliseconds = analysis.downtimeLowerBoundMilliseconds
+        figures.pingGapUpperBoundMilliseconds = analysis.downtimeUpperBoundMilliseconds
+        figures.pingGapStartOffsetMilliseconds = analysis.downtimeStartOffsetMilliseconds.map { captureStart + $0 }
+        figures.pingGaps = analysis.gaps.map { TimedSpan(startOffsetMilliseconds: captureStart + $0.startOffsetMilliseconds,
+                                                         lengthMilliseconds: $0.lengthMilliseconds) }
+        figures.announceOffsetsMilliseconds = analysis.announceFrames.map { captureStart + $0.offsetMilliseconds }
+        figures.probeIntervalMicroseconds = analysis.intervalMicroseconds
+        result.figures = figures
     }
 
     // MARK: gathering
@@ -315,7 +398,7 @@ public final class ScenarioRunner: Sendable {
     private func observe(parameters: ScenarioParameters, expectation: ExpectedOutcome, plan: MigrationPlan, outcome: MigrationOutcome,
                          fault: any Fault, context: FaultContext, interfacesBefore: Looked<Set<String>>, sourceTaps: [String],
                          ping: PingSummary, memeater: MemeaterClient, infoBefore: ControlInfo, consoleMark: ConsoleMark,
-                         destination: Connection) -> Observation {
+                         destination: Connection, didNotConverge: Bool) -> Observation {
         let name = parameters.endpoints.domainName
         let source = context.source
         var undoProbe = context.probes.aroundHostChecks?()
@@ -391,7 +474,7 @@ public final class ScenarioRunner: Sendable {
             onDestination: onDestination, sourceHost: sourceSnapshot, destinationHost: destinationSnapshot,
             hostsWaitedSeconds: hostsWaitedSeconds, destinationInterfacesBefore: interfacesBefore, sourceTaps: sourceTaps,
             occupant: occupant, ping: ping, memeater: memeaterObservation, console: console, answersAtEnd: answersAtEnd,
-            fault: fault.evidence(context, outcome: outcome))
+            fault: fault.evidence(context, outcome: outcome), didNotConverge: didNotConverge)
     }
 
     private func sighting(_ name: String, on connection: Connection) -> DomainSighting {

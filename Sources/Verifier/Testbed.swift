@@ -21,9 +21,11 @@ public protocol Testbed: Sendable {
     var lab: Lab? { get }
     /// Shell access to a host, for the clean-up checks and the host-side faults; `nil`: none.
     func host(_ role: HostRole) -> HostInspector?
-    /// Makes sure the guest runs on the source only, as `parameters` ask, and that memeater
-    /// answers in it. Returns what was done or checked.
-    func prepareGuest(_ parameters: ScenarioParameters, progress: @escaping @Sendable (String) -> Void) throws(VerifierError) -> [String]
+    /// Makes sure the guest runs as `parameters` ask on one host only, the source (or with
+    /// `.eitherHost` the destination, where a sweep's previous live migration left it), and
+    /// that memeater answers in it. Returns what was done or checked and where the guest runs.
+    func prepareGuest(_ parameters: ScenarioParameters, placement: GuestPlacement,
+                      progress: @escaping @Sendable (String) -> Void) throws(VerifierError) -> PreparedGuest
     /// The emulator's version and how it was read, when known better than libvirt's
     /// `virConnectGetVersion` (the lab runs `qemu --version` on the emulator it chose).
     var emulatorVersion: (version: String, source: String)? { get }
@@ -31,6 +33,28 @@ public protocol Testbed: Sendable {
     func consoleMark(domainXML: String) -> ConsoleMark
     /// The console written since `mark` (`nil`: the console cannot be read).
     func console(since mark: ConsoleMark) -> String?
+}
+
+/// Where a run accepts the guest before it starts.
+public enum GuestPlacement: Sendable, Equatable {
+    /// On the source: a guest elsewhere is moved or restarted there.
+    case sourceOnly
+    /// On either host: a live run then migrates it from where it is (a sweep's back and
+    /// forth, which keeps one guest for many cells instead of booting one per cell).
+    case eitherHost
+}
+
+/// The guest as a run found or made it.
+public struct PreparedGuest: Sendable, Equatable {
+    /// What was done or checked.
+    public var actions: [String]
+    /// The host it runs on.
+    public var host: HostRole
+
+    public init(actions: [String], host: HostRole) {
+        self.actions = actions
+        self.host = host
+    }
 }
 
 /// Positions in the guest's console log files, per host.
@@ -103,8 +127,10 @@ public struct LabTarget: Testbed {
     }
 
     /// Brings the lab up as `parameters` need (idempotent) and makes sure the guest, with
-    /// the requested memory, runs on the source only and answers memeater's protocol.
-    public func prepareGuest(_ parameters: ScenarioParameters, progress: @escaping @Sendable (String) -> Void) throws(VerifierError) -> [String] {
+    /// the requested memory, runs on the source only (`.eitherHost`: or on the destination)
+    /// and answers memeater's protocol.
+    public func prepareGuest(_ parameters: ScenarioParameters, placement: GuestPlacement,
+                             progress: @escaping @Sendable (String) -> Void) throws(VerifierError) -> PreparedGuest {
         let lab = labValue
         if let available = hostAvailableMemoryMiB() {
             let current = lab.currentRecord()?.guest.map { $0.memoryMiB } ?? 0
@@ -112,10 +138,13 @@ public struct LabTarget: Testbed {
         }
         let kind = GuestKind(rawValue: parameters.guestKind) ?? .initramfs
         var actions: [String] = []
+        var host = HostRole.source
         do {
-            // A guest left elsewhere (e.g. on the destination by a live run) is removed first.
+            // A guest left elsewhere (e.g. on the destination by a live run) is removed first,
+            // unless the run takes it where it is.
             if lab.currentRecord() != nil, lab.labNamespacesPresent().count == configuration.namespaces.count,
-               let location = try? lab.guestLocation(), location.host != configuration.source {
+               let location = try? lab.guestLocation(), location.host != configuration.source,
+               !(placement == .eitherHost && location.host == configuration.destination) {
                 try lab.removeGuest(actions: &actions)
             }
             let emulator = try EmulatorChoice(name: parameters.emulator)
@@ -134,11 +163,13 @@ public struct LabTarget: Testbed {
                 throw VerifierError.environment("lab up started no guest")
             }
             var healthy = false
-            if let location = try lab.guestLocation(), location.host == configuration.source,
+            if let location = try lab.guestLocation(),
+               location.host == configuration.source || (placement == .eitherHost && location.host == configuration.destination),
                location.state.state == .running, (try? lab.pingGuest())?.answered == true,
                (try? MemeaterClient(namespace: configuration.clientNamespace, address: configuration.guestAddress,
                                     port: configuration.memeaterPort, timeoutSeconds: 3).info()) != nil {
                 healthy = true
+                host = location.host == configuration.source ? .source : .destination
             }
             if !healthy {
                 progress("starting a fresh guest on \(configuration.source.name)")
@@ -148,11 +179,12 @@ public struct LabTarget: Testbed {
                                                      emulatorPath: report.record.emulatorPath,
                                                      accelerator: report.record.accelerator.accelerator)
                 _ = try lab.startGuest(definition: definition, kind: kind, on: configuration.source, actions: &actions)
+                host = .source
             }
         } catch {
             throw VerifierError.wrap(error, step: "prepare the guest for \(parameters.label)")
         }
-        return actions
+        return PreparedGuest(actions: actions, host: host)
     }
 }
 
@@ -190,7 +222,7 @@ public struct RemoteHosts: Testbed {
     /// default sizes of a real-host run.
     public func survey() throws(VerifierError) -> (memoryMiB: Int, memeaterSizeMiB: Int) {
         let source = try connect(endpoints.sourceURI)
-        let domain = try runningGuest(on: source)
+        let domain = try runningGuest(on: source, uri: endpoints.sourceURI)
         let memoryMiB: Int
         do {
             memoryMiB = Int(try domain.info().memoryKiB / 1024)
@@ -200,15 +232,15 @@ public struct RemoteHosts: Testbed {
         return (memoryMiB, try memeaterInfo().sizeMiB)
     }
 
-    private func runningGuest(on source: Connection) throws(VerifierError) -> Domain {
-        let step = "look up \(endpoints.domainName) on \(endpoints.sourceURI)"
+    private func runningGuest(on source: Connection, uri: String) throws(VerifierError) -> Domain {
+        let step = "look up \(endpoints.domainName) on \(uri)"
         do {
             guard let domain = try source.domainIfPresent(name: endpoints.domainName) else {
-                throw VerifierError.invalidOptions("unknown domain '\(endpoints.domainName)' on \(endpoints.sourceURI)")
+                throw VerifierError.invalidOptions("unknown domain '\(endpoints.domainName)' on \(uri)")
             }
             let state = try domain.state()
             guard state.state == .running else {
-                throw VerifierError.environment("domain \(endpoints.domainName) is \(state) on \(endpoints.sourceURI): it must run there")
+                throw VerifierError.environment("domain \(endpoints.domainName) is \(state) on \(uri): it must run there")
             }
             return domain
         } catch {
@@ -225,19 +257,34 @@ public struct RemoteHosts: Testbed {
         }
     }
 
-    /// Checks, changing nothing, that the guest runs on the source only with the asked RAM
-    /// and memeater region, and that memeater answers.
-    public func prepareGuest(_ parameters: ScenarioParameters, progress: @escaping @Sendable (String) -> Void) throws(VerifierError) -> [String] {
-        let source = try connect(endpoints.sourceURI)
-        let destination = try connect(endpoints.destinationURI)
-        let domain = try runningGuest(on: source)
+    /// Checks, changing nothing, that the guest runs on the source only (`.eitherHost`: or
+    /// on the destination only) with the asked RAM and memeater region, and that memeater answers.
+    public func prepareGuest(_ parameters: ScenarioParameters, placement: GuestPlacement,
+                             progress: @escaping @Sendable (String) -> Void) throws(VerifierError) -> PreparedGuest {
+        var host = HostRole.source
+        var sourceURI = endpoints.sourceURI
+        var otherURI = endpoints.destinationURI
+        if placement == .eitherHost {
+            let destination = try connect(endpoints.destinationURI)
+            do {
+                if let there = try destination.domainIfPresent(name: endpoints.domainName), try there.state().state == .running {
+                    host = .destination
+                    swap(&sourceURI, &otherURI)
+                }
+            } catch {
+                throw VerifierError.wrap(error, step: "look up \(endpoints.domainName) on \(endpoints.destinationURI)")
+            }
+        }
+        let source = try connect(sourceURI)
+        let other = try connect(otherURI)
+        let domain = try runningGuest(on: source, uri: sourceURI)
         do {
             let memoryMiB = Int(try domain.info().memoryKiB / 1024)
             guard memoryMiB == parameters.memoryMiB else {
-                throw VerifierError.invalidOptions("domain \(endpoints.domainName) has \(memoryMiB) MiB on \(endpoints.sourceURI), not the \(parameters.memoryMiB) MiB asked: resize it or leave out --memory-mib")
+                throw VerifierError.invalidOptions("domain \(endpoints.domainName) has \(memoryMiB) MiB on \(sourceURI), not the \(parameters.memoryMiB) MiB asked: resize it or leave out --memory-mib")
             }
-            if let other = try destination.domainIfPresent(name: endpoints.domainName), try other.isActive() {
-                throw VerifierError.environment("domain \(endpoints.domainName) also runs on \(endpoints.destinationURI) (\(try other.state())): it must run on the source only")
+            if let twin = try other.domainIfPresent(name: endpoints.domainName), try twin.isActive() {
+                throw VerifierError.environment("domain \(endpoints.domainName) also runs on \(otherURI) (\(try twin.state())): it must run on one host only")
             }
         } catch {
             throw VerifierError.wrap(error, step: "check \(endpoints.domainName) on \(endpoints.sourceURI) and \(endpoints.destinationURI)")
@@ -246,7 +293,8 @@ public struct RemoteHosts: Testbed {
         guard info.sizeMiB == parameters.memeaterSizeMiB else {
             throw .invalidOptions("memeater in \(endpoints.domainName) dirties \(info.sizeMiB) MiB, not the \(parameters.memeaterSizeMiB) MiB asked: restart it with --size-mib \(parameters.memeaterSizeMiB) or leave out --memeater-size-mib")
         }
-        return ["checked: \(endpoints.domainName) runs on \(endpoints.sourceURI) only, \(parameters.memoryMiB) MiB; memeater (pid \(info.pid), \(info.sizeMiB) MiB) answers at \(endpoints.guestAddress):\(endpoints.memeaterPort)"]
+        return PreparedGuest(actions: ["checked: \(endpoints.domainName) runs on \(sourceURI) only, \(parameters.memoryMiB) MiB; memeater (pid \(info.pid), \(info.sizeMiB) MiB) answers at \(endpoints.guestAddress):\(endpoints.memeaterPort)"],
+                             host: host)
     }
 
     /// The console file the domain XML names (a file-backed serial port or a console `<log file=...>`),

@@ -144,7 +144,7 @@ final class LabScenarioTests: XCTestCase {
     func test5RealHostModeRunsTheTestCaseThroughURIsAndSSH() throws {
         let configuration = Self.lab.configuration
         // The guest back on the source, fresh (test4 left it on the destination).
-        _ = try LabTarget(lab: Self.lab, memeaterPath: MemeaterBinary.find()).prepareGuest(parameters(.live)) { print("[lab] \($0)") }
+        _ = try LabTarget(lab: Self.lab, memeaterPath: MemeaterBinary.find()).prepareGuest(parameters(.live), placement: .sourceOnly) { print("[lab] \($0)") }
         let json = Self.harness.databaseDirectory.appendingPathComponent("real-hosts.json").path
         let command = ["ip", "netns", "exec", configuration.clientNamespace, MigVerifyCLITests.binary, "run",
                        "--source-uri", configuration.sshURI(configuration.source),
