@@ -9,6 +9,49 @@ extension MigrationMode: ExpressibleByArgument {}
 extension GuestKind: ExpressibleByArgument {}
 extension AcceleratorPreference: ExpressibleByArgument {}
 
+extension MemeaterLoad: ExpressibleByArgument {
+    public init?(argument: String) { try? self.init(parsing: argument) }
+}
+
+extension MigrationStrategy: ExpressibleByArgument {
+    public init?(argument: String) { try? self.init(parsing: argument) }
+}
+
+/// A migration bandwidth limit on the command line: MiB/s from 1, or `unlimited`.
+struct BandwidthLimit: ExpressibleByArgument, Equatable, Sendable {
+    /// The limit; `nil`: unlimited.
+    var mibPerSecond: UInt64?
+
+    init?(argument: String) {
+        if argument == "unlimited" {
+            mibPerSecond = nil
+        } else if let value = UInt64(argument), (1...1_000_000).contains(value) {
+            mibPerSecond = value
+        } else {
+            return nil
+        }
+    }
+
+    static var allValueStrings: [String] { ["unlimited", "1...1000000"] }
+}
+
+/// What a sweep id may be: it names files and appears in commands, so plain words only.
+enum SweepIdentifier {
+    static func isValid(_ id: String) -> Bool {
+        (1...64).contains(id.count) && id.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+            && !id.hasPrefix("-")
+    }
+
+    /// A new id for a plain run, from the time: `run-20261127-041502`.
+    static func forRun(at date: Date = Date()) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        return "run-" + formatter.string(from: date)
+    }
+}
+
 /// A comma-separated list of arguments of one type, e.g. `--scenario live,abort,link-cut` or
 /// `--memory-mib 1024,2111`. Spaces around a value and empty entries (`a,,b`) are ignored.
 ///

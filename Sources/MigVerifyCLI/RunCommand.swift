@@ -26,7 +26,7 @@ struct RunCommand: ParsableCommand {
         destination's uplink is set down in the lab's switch once the job transfers, restored afterwards). The \
         mid-stream faults limit the bandwidth to 32 MiB/s unless --bandwidth-mib-per-second is given.
         """, transform: { try CommaSeparated<ScenarioKind>(parsing: $0) })
-    var scenario = CommaSeparated(ScenarioKind.defaults)
+    var scenario: CommaSeparated<ScenarioKind>?
 
     @Option(name: .customLong("memory-mib"), help: """
         Guest RAM sizes in MiB, comma-separated (e.g. 1024,2111; default 1024 on the lab, the domain's RAM on real \
@@ -39,16 +39,34 @@ struct RunCommand: ParsableCommand {
 
     @Option(name: .customLong("dirty-rate-mib-per-second"), help: "memeater's dirty rates in MiB/s, comma-separated; 0 = unlimited (default: 50).",
             transform: { try CommaSeparated<Double>(parsing: $0) })
-    var dirtyRateMiBPerSecond = CommaSeparated<Double>([50])
+    var dirtyRateMiBPerSecond: CommaSeparated<Double>?
 
-    @Option(help: "Guest kind on the lab (default: initramfs).")
-    var guest: GuestKind?
+    @Option(help: "memeater's page patterns in the guest, comma-separated: sequential (default), random, hotset (10 % of the pages take 90 % of the writes) or hotset:FRACTION:PROBABILITY.",
+            transform: { try CommaSeparated<MemeaterLoad>(parsing: $0) })
+    var pattern: CommaSeparated<MemeaterLoad>?
 
-    @Option(help: "Emulator on the lab: default (QEMU 10 from bookworm-backports), qemu-7.2 (loses dirty pages under TCG: the reproducer; expect live to FAIL landing-intact), or a path to qemu-system-x86_64.")
-    var emulator: String?
+    @Option(help: """
+        Migration strategies, comma-separated, each words joined by +: precopy (default), auto-converge, postcopy,         parallel=N, compression=METHOD, max-downtime=MS; e.g. precopy,auto-converge,parallel=4+compression=zstd.         They apply on top of the single-strategy options below.
+        """, transform: { try CommaSeparated<MigrationStrategy>(parsing: $0) })
+    var strategy: CommaSeparated<MigrationStrategy>?
 
-    @Option(name: .customLong("repeat"), help: "Run every scenario this many times (e.g. to measure how often an intermittent fault is caught).")
-    var repeatCount = 1
+    @Option(help: "Guest kinds on the lab, comma-separated (default: initramfs).", transform: { try CommaSeparated<GuestKind>(parsing: $0) })
+    var guest: CommaSeparated<GuestKind>?
+
+    @Option(help: "Emulators on the lab, comma-separated: default (QEMU 10 from bookworm-backports), qemu-7.2 (loses dirty pages under TCG: the reproducer; expect live to FAIL landing-intact), or a path to qemu-system-x86_64.",
+            transform: { try CommaSeparated<String>(parsing: $0) })
+    var emulator: CommaSeparated<String>?
+
+    @Option(name: .customLong("repeat"), help: "Run every scenario this many times (e.g. to measure how often an intermittent fault is caught; at most 1000).")
+    var repeatCount: Int?
+
+    @Option(help: """
+        The matrix from a YAML (.yaml, .yml) or TOML (.toml) file with the keys scenario, memory-mib,         dirty-rate-mib-per-second, bandwidth-mib-per-second, pattern, strategy, emulator, guest and repeat         (docs/examples/sweep.yaml); those options cannot also be given on the command line.
+        """)
+    var matrix: String?
+
+    @Option(help: "The id of this run's results (a sweep id: `migverify report ID` reads it; default: run-DATE-TIME). Giving an existing id resumes it.")
+    var id: String?
 
     @Option(help: "Write the results as JSON (one object per scenario run) to this file.")
     var json: String?
@@ -81,8 +99,9 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .customLong("direct"), help: ArgumentHelp("Old name of --migration-mode client-managed.", visibility: .hidden))
     var direct = false
 
-    @Option(name: .customLong("bandwidth-mib-per-second"), help: "Migration bandwidth limit in MiB/s (default: unlimited).")
-    var bandwidthMiBPerSecond: UInt64?
+    @Option(name: .customLong("bandwidth-mib-per-second"), help: "Migration bandwidth limits in MiB/s, comma-separated; `unlimited` for none (the default).",
+            transform: { try CommaSeparated<BandwidthLimit>(parsing: $0) })
+    var bandwidthMiBPerSecond: CommaSeparated<BandwidthLimit>?
 
     @Option(name: .customLong("qemu-max-downtime-ms"), help: """
         Longest switch-over pause QEMU may plan for, in ms (virDomainMigrateSetMaxDowntime; default: QEMU's 300). \
@@ -170,7 +189,12 @@ struct RunCommand: ParsableCommand {
     /// needs neither the hosts nor the lab's state. ``plan()`` checks the rest (the domain,
     /// its RAM and memeater on real hosts, the route to the guest, the lab's free memory).
     func validate() throws {
-        guard repeatCount >= 1 else { throw ValidationError("--repeat must be at least 1, not \(repeatCount)") }
+        if let repeatCount, !(1...SweepMatrix.maximumRepeatCount).contains(repeatCount) {
+            throw ValidationError("--repeat must be between 1 and \(SweepMatrix.maximumRepeatCount), not \(repeatCount)")
+        }
+        if let id, !SweepIdentifier.isValid(id) {
+            throw ValidationError("--id must be 1-64 letters, digits, '.', '_' or '-', not '\(id)'")
+        }
         if direct, migrationMode == .peerToPeer {
             throw ValidationError("--direct is the old name of --migration-mode client-managed and contradicts --migration-mode p2p")
         }
@@ -180,36 +204,74 @@ struct RunCommand: ParsableCommand {
         guard maxPingGap > 0, maxPingGap.isFinite else {
             throw ValidationError("--max-ping-gap-ms must be positive, not \(maxPingGap)")
         }
-        if back, !scenario.elements.contains(.live) {
+        let matrix = try sweepMatrix()
+        if back, !matrix.scenarios.contains(.live) {
             throw ValidationError("--back (round trip) only applies to the live scenario, and --scenario has no live")
         }
         do {
             let endpoints: Endpoints
-            var memorySizes = memoryMiB?.elements ?? [1024]
+            var memorySizes = matrix.memorySizesMiB
             var memeaterSize: (Int) -> Int = { [memeaterSizeMiB] in memeaterSizeMiB ?? max(16, $0 / 2) }
             // The capture interface is looked up by plan(): a stand-in does here.
             if let remote = try remoteHosts(interface: { _ in captureInterface ?? "lo" }) {
-                for scenario in scenario.elements {
+                for scenario in matrix.scenarios {
                     if let refusal = FaultCatalog.refusal(scenario, on: remote) { throw ValidationError(refusal) }
                 }
                 endpoints = remote.endpoints
                 // The domain's RAM and memeater's region are read from the source by plan() and
                 // checked there; stand-ins for them let every other parameter be checked now.
-                if memoryMiB == nil { memorySizes = [GuestMemoryRange.realHostBoundsMiB.upperBound] }
+                if memoryMiB == nil, self.matrix == nil { memorySizes = [GuestMemoryRange.realHostBoundsMiB.upperBound] }
                 memeaterSize = { [memeaterSizeMiB] _ in memeaterSizeMiB ?? 16 }
             } else {
                 do {
-                    _ = try EmulatorChoice(name: emulator ?? "default")
+                    for emulator in matrix.emulators { _ = try EmulatorChoice(name: emulator) }
                 } catch let error as LabError {
                     throw ValidationError(error.reason)
                 }
                 try validateLabGuestMemory(memorySizes)
                 endpoints = LabTarget(lab: lab, captureInterface: captureInterface ?? "up0").endpoints
             }
-            _ = try expandedRuns(endpoints: endpoints, memorySizesMiB: memorySizes, memeaterSizeMiB: memeaterSize)
+            _ = try expandedRuns(matrix, endpoints: endpoints, memorySizesMiB: memorySizes, memeaterSizeMiB: memeaterSize)
         } catch let error as VerifierError {
             throw ValidationError(error.description)
         }
+    }
+
+    private static func loadMatrix(_ path: String) throws -> SweepMatrix {
+        do {
+            return try SweepMatrix.load(path: path)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    /// The matrix the options (or `--matrix FILE`) ask for; a dimension given both in the
+    /// file and as an option is refused.
+    func sweepMatrix() throws -> SweepMatrix {
+        var result: SweepMatrix
+        if let path = matrix {
+            let given: [(String, Bool)] = [
+                ("--scenario", scenario != nil), ("--memory-mib", memoryMiB != nil), ("--dirty-rate-mib-per-second", dirtyRateMiBPerSecond != nil),
+                ("--bandwidth-mib-per-second", bandwidthMiBPerSecond != nil), ("--pattern", pattern != nil), ("--strategy", strategy != nil),
+                ("--emulator", emulator != nil), ("--guest", guest != nil), ("--repeat", repeatCount != nil),
+            ]
+            if let both = given.first(where: \.1) {
+                throw ValidationError("\(both.0) cannot be given with --matrix: the matrix file sets it (or leaves its default)")
+            }
+            result = try Self.loadMatrix(path)
+        } else {
+            result = SweepMatrix(scenarios: scenario?.elements ?? ScenarioKind.defaults, memorySizesMiB: memoryMiB?.elements ?? [1024],
+                                 dirtyRatesMiBPerSecond: dirtyRateMiBPerSecond?.elements ?? [50],
+                                 bandwidthsMiBPerSecond: bandwidthMiBPerSecond?.elements.map(\.mibPerSecond) ?? [nil],
+                                 loads: pattern?.elements ?? [.sequential], strategies: strategy?.elements ?? [.precopy],
+                                 emulators: emulator?.elements ?? ["default"], guestKinds: (guest?.elements ?? [.initramfs]).map(\.rawValue),
+                                 repeatCount: repeatCount ?? 1)
+        }
+        if realHosts {
+            result.emulators = ["existing"]
+            result.guestKinds = ["existing"]
+        }
+        return result
     }
 
     /// The real hosts the options name, `nil` for the lab; rejects incomplete or conflicting
@@ -220,8 +282,8 @@ struct RunCommand: ParsableCommand {
         guard let sourceURI, let destinationURI, let domain, let guestAddress else {
             throw ValidationError("real hosts need all of --source-uri, --dest-uri, --domain and --guest-address")
         }
-        if guest != nil || emulator != nil {
-            throw ValidationError("--guest and --emulator choose the lab's guest and QEMU; with --source-uri the domain and its QEMU are the hosts' own")
+        if guest != nil || emulator != nil || pattern != nil {
+            throw ValidationError("--guest, --emulator and --pattern choose the lab's guest, QEMU and memeater; with --source-uri the domain, its QEMU and memeater are the hosts' own")
         }
         var parsed = in_addr()
         guard inet_pton(AF_INET, guestAddress, &parsed) == 1 else {
@@ -250,24 +312,24 @@ struct RunCommand: ParsableCommand {
         return device
     }
 
-    /// The runs the options ask for on `endpoints`, in order, each checked by
+    /// The runs of `matrix` on `endpoints`, in order, each checked by
     /// `ScenarioParameters.validate()` (and so `MigrationOptions.validate()`).
-    func expandedRuns(endpoints: Endpoints, memorySizesMiB: [Int], memeaterSizeMiB: (Int) -> Int) throws(VerifierError) -> [ScenarioParameters] {
+    func expandedRuns(_ matrix: SweepMatrix, endpoints: Endpoints, memorySizesMiB: [Int],
+                      memeaterSizeMiB: (Int) -> Int) throws(VerifierError) -> [ScenarioParameters] {
         let migration = MigrationOptions(
-            mode: chosenMigrationMode, bandwidthMiBPerSecond: bandwidthMiBPerSecond,
+            mode: chosenMigrationMode, bandwidthMiBPerSecond: nil,
             qemuMaxDowntimeMilliseconds: qemuMaxDowntimeMilliseconds, autoConverge: autoConverge, postCopy: postcopy,
             parallelConnections: parallelConnections,
             compressionMethods: compression.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? [])
         let template = ScenarioParameters(
             scenario: .live, memoryMiB: 1024, memeaterSizeMiB: 512, dirtyRateMiBPerSecond: 50,
-            guestKind: realHosts ? "existing" : (guest ?? .initramfs).rawValue, emulator: realHosts ? "existing" : emulator ?? "default",
             endpoints: endpoints, migration: migration, timeoutSeconds: timeoutSeconds,
             stallTimeoutSeconds: stallTimeoutSeconds, requireZeroLoss: requireZeroLoss,
             maxPingDowntimeMilliseconds: maxPingGap, pingIntervalMicroseconds: pingIntervalMicroseconds,
             roundTrip: back)
-        return try expandRuns(scenarios: scenario.elements, memorySizesMiB: memorySizesMiB,
-                              dirtyRatesMiBPerSecond: dirtyRateMiBPerSecond.elements,
-                              template: template, memeaterSizeMiB: memeaterSizeMiB, repeatCount: repeatCount)
+        var sized = matrix
+        sized.memorySizesMiB = memorySizesMiB
+        return try sized.cells(template: template, memeaterSizeMiB: memeaterSizeMiB)
     }
 
     /// The testbed and the runs the options ask for, after ``validate()``: what needs the
@@ -277,18 +339,19 @@ struct RunCommand: ParsableCommand {
     func plan() throws -> (testbed: any Testbed, runs: [ScenarioParameters]) {
         do {
             let testbed: any Testbed
-            var memorySizes = memoryMiB?.elements ?? [1024]
+            let matrix = try sweepMatrix()
+            var memorySizes = matrix.memorySizesMiB
             var memeaterSize: (Int) -> Int = { [memeaterSizeMiB] in memeaterSizeMiB ?? max(16, $0 / 2) }
             if let remote = try remoteHosts(interface: { try captureInterface ?? routeInterface(to: $0) }) {
                 // The domain and memeater as they are: the defaults of a real-host run.
                 let survey = try remote.survey()
-                if memoryMiB == nil { memorySizes = [survey.memoryMiB] }
+                if memoryMiB == nil, self.matrix == nil { memorySizes = [survey.memoryMiB] }
                 memeaterSize = { [memeaterSizeMiB] _ in memeaterSizeMiB ?? survey.memeaterSizeMiB }
                 testbed = remote
             } else {
                 testbed = LabTarget(lab: lab, captureInterface: captureInterface ?? "up0")
             }
-            let runs = try expandedRuns(endpoints: testbed.endpoints, memorySizesMiB: memorySizes, memeaterSizeMiB: memeaterSize)
+            let runs = try expandedRuns(matrix, endpoints: testbed.endpoints, memorySizesMiB: memorySizes, memeaterSizeMiB: memeaterSize)
             if !realHosts, let available = hostAvailableMemoryMiB(), let largest = runs.map(\.memoryMiB).max() {
                 let running = lab.currentRecord()?.guest?.memoryMiB ?? 0
                 try checkMemoryFits(requestedMiB: largest, availableMiB: available + running)
@@ -300,54 +363,85 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        try execute(kind: .run)
+    }
+
+    /// Runs the matrix as sweep `--id` (a plain run's id is made up and printed): the runs
+    /// without a result yet, in order, reusing (a plain run) completed runs of equal
+    /// parameters; prints the verdict table and writes the files asked for.
+    func execute(kind: SweepKind) throws {
         let (testbed, runs) = try plan()
         let store: ResultsStore
         let runner: ScenarioRunner
+        let sweepID = id ?? SweepIdentifier.forRun()
         let printer = ProgressPrinter(interactive: isatty(STDERR_FILENO) == 1)
         let interruption = Interruption.shared
         let journal = FaultJournal(path: location.faultJournal)
+        do throws(VerifierError) {
+            guard getuid() == 0 else { throw VerifierError.environment("migverify \(kind.rawValue) needs root (the lab: namespaces, libvirt daemons; pingmon: raw sockets and capture)") }
+            store = try ResultsStore(path: database)
+        } catch {
+            FileHandle.standardError.write(Data("migverify \(kind.rawValue): error: \(error.description)\n".utf8))
+            throw ExitCode(2)
+        }
+        let matrix = try sweepMatrix()
+        let definition = String(decoding: (try? resultsJSONEncoder(pretty: false).encode(matrix)) ?? Data(), as: UTF8.self)
+        let created: Bool
         do {
-            guard getuid() == 0 else { throw VerifierError.environment("migverify run needs root (the lab: namespaces, libvirt daemons; pingmon: raw sockets and capture)") }
+            created = try store.openSweep(id: sweepID, kind: kind, commandLine: CommandLine.arguments.joined(separator: " "),
+                                          definitionJSON: definition, slots: runs)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        printer.step("\(kind.rawValue) \(sweepID): \(runs.count) run(s)" + (created ? "" : ", resuming (runs with a result are kept)")
+                     + " in \(database)")
+        do throws(VerifierError) {
             interruption.install { signal, count in
                 printer.step(count == 1 ? "\(signalName(signal)): aborting the migration, removing the fault and recording the run as interrupted"
                                  : "\(signalName(signal)) again: still cleaning up (a blocked migration call can take until the kernel's TCP connect timeout)")
             }
-            store = try ResultsStore(path: database)
-            runner = try ScenarioRunner(testbed: testbed, recorder: FanOutRecorder([StoreRecorder(store: store), printer]),
+            runner = try ScenarioRunner(testbed: testbed, recorder: FanOutRecorder([StoreRecorder(store: store, sweepID: sweepID), printer]),
                                         journal: journal, interruption: interruption)
-        } catch let error as VerifierError {
-            FileHandle.standardError.write(Data("migverify run: error: \(error.description)\n".utf8))
+        } catch {
+            FileHandle.standardError.write(Data("migverify \(kind.rawValue): error: \(error.description)\n".utf8))
             throw ExitCode(2)
         }
         for line in journal.removeLeftovers(connect: { uri in try testbed.connect(uri) }) { printer.step(line) }
-        var results: [ScenarioResult] = []
-        for parameters in runs {
-            if let reused = reusable(parameters, store: store) {
-                printer.finish(reused.line)
-                results.append(reused.result)
-                continue
-            }
-            let result = runner.run(parameters)
-            printer.finish(ReportWriter.summaryLine(result))
-            let details = ReportWriter.details(result)
-            if !details.isEmpty { print(details) }
-            results.append(result)
-            if let signal = interruption.signal {
-                FileHandle.standardError.write(Data("migverify run: \(signalName(signal)): run #\(result.runID.map(String.init) ?? "-") recorded as interrupted; its fault was removed\n".utf8))
-                try writeFiles(results)
-                throw ExitCode(Interruption.exitStatus(for: signal))
-            }
-            if result.status == .setupFailed, let setup = result.checks.first(where: { $0.name == CheckName.setup }),
-               runs.count == 1 || results.count == 1 {
-                // The very first run could not even start: nothing else will either.
-                FileHandle.standardError.write(Data("migverify run: error: \(setup.evidence)\n".utf8))
-                try writeFiles(results)
-                throw ExitCode(2)
-            }
+        let sweep = SweepRunner(store: store, runner: runner, sweepID: sweepID, policy: kind == .sweep ? .sweep : RunPolicy())
+        let outcome: SweepOutcome
+        do {
+            outcome = try sweep.run(
+                reuse: { parameters in
+                    guard kind == .run, let reused = reusable(parameters, store: store), let runID = reused.result.reusedFromRunID else { return nil }
+                    printer.finish(reused.line)
+                    return (reused.result, runID)
+                },
+                onProgress: { printer.sweepProgress($0) },
+                onResult: { result, reused in
+                    guard !reused else { return }
+                    printer.finish(ReportWriter.summaryLine(result))
+                    let details = ReportWriter.details(result)
+                    if !details.isEmpty { print(details) }
+                })
+        } catch {
+            FileHandle.standardError.write(Data("migverify \(kind.rawValue): error: \(error.description)\n".utf8))
+            throw ExitCode(2)
+        }
+        let results = outcome.results
+        if let signal = outcome.interruptedBy {
+            FileHandle.standardError.write(Data("migverify \(kind.rawValue): \(signalName(signal)): the run was recorded as interrupted and its fault removed; `migverify \(kind == .sweep ? "sweep" : "run") --id \(sweepID)` with the same options resumes\n".utf8))
+            try writeFiles(results)
+            throw ExitCode(Interruption.exitStatus(for: signal))
+        }
+        if let setupError = outcome.setupError {
+            FileHandle.standardError.write(Data("migverify \(kind.rawValue): error: \(setupError)\n".utf8))
+            try writeFiles(results)
+            throw ExitCode(2)
         }
         print("")
         print(ReportWriter.verdictTable(results))
-        print("results: \(database)" + (json.map { ", \($0)" } ?? "") + (junit.map { ", \($0)" } ?? ""))
+        print("\(kind.rawValue) id: \(sweepID) (`migverify report \(sweepID) --output DIR`); results: \(database)"
+              + (json.map { ", \($0)" } ?? "") + (junit.map { ", \($0)" } ?? ""))
         try writeFiles(results)
         if !results.allSatisfy(\.passed) { throw ExitCode(1) }
     }
@@ -416,6 +510,19 @@ final class ProgressPrinter: RunRecorder, @unchecked Sendable {
         lastPrinted = Date()
         FileHandle.standardError.write(Data(((lineOpen ? "\n" : "") + "  " + line + "\n").utf8))
         lineOpen = false
+    }
+
+    /// The sweep's bar, shown on a line of its own before each run: slots done, the current
+    /// one and the estimated time left.
+    func sweepProgress(_ progress: SweepProgress) {
+        let width = 24
+        let filled = progress.total == 0 ? 0 : width * progress.done / progress.total
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        let eta = progress.etaSeconds.map { seconds in
+            let whole = Int(seconds.rounded())
+            return whole >= 60 ? "\(whole / 60)m\(String(format: "%02d", whole % 60))s" : "\(whole)s"
+        } ?? "?"
+        step("[\(bar)] \(progress.done)/\(progress.total) done, ETA \(eta) | \(progress.current): \(progress.label)")
     }
 
     func finish(_ line: String) {

@@ -226,7 +226,7 @@ public enum Checks {
         switch o.memeater.verification {
         case .notLooked(let reason): return .notMeasured(CheckName.memoryIntegrity, because: reason)
         case .seen(let report):
-            let whileDirtying = Int(o.memeater.statsAfter?.integrityErrors ?? 0)
+            let whileDirtying = o.memeater.errorsWhileDirtying
             let total = Int(report.badPagesTotal) + whileDirtying
             let first = report.badPages.prefix(3).map { "page \($0.page) expected generation \($0.expectedGeneration) found \($0.foundGeneration)" }
             return Check(name: CheckName.memoryIntegrity, passed: total == 0 && report.pagesChecked > 0,

@@ -119,10 +119,14 @@ public struct MemeaterObservation: Sendable, Equatable {
     public var verification: Looked<VerificationReport>
     /// `info` after the migration, or why it could not be read.
     public var infoAfter: Looked<ControlInfo>
+    /// memeater's count of bad pages found while dirtying when the run started (a reused
+    /// guest's earlier runs are not this run's).
+    public var integrityErrorsBefore: UInt64
 
     /// Creates an observation.
     public init(before: ControlInfo, connection: String, statsAfter: ProgressRecord?, verification: Looked<VerificationReport>,
-                infoAfter: Looked<ControlInfo>) {
+                infoAfter: Looked<ControlInfo>, integrityErrorsBefore: UInt64 = 0) {
+        self.integrityErrorsBefore = integrityErrorsBefore
         self.before = before
         self.connection = connection
         self.statsAfter = statsAfter
@@ -134,7 +138,13 @@ public struct MemeaterObservation: Sendable, Equatable {
     /// while dirtying; `nil` when not measured.
     public var integrityErrors: Int? {
         guard case .seen(let report) = verification else { return nil }
-        return Int(report.badPagesTotal) + Int(statsAfter?.integrityErrors ?? 0)
+        return Int(report.badPagesTotal) + errorsWhileDirtying
+    }
+
+    /// Bad pages found before rewrites while dirtying during this run.
+    public var errorsWhileDirtying: Int {
+        let after = statsAfter?.integrityErrors ?? 0
+        return Int(clamping: after >= integrityErrorsBefore ? after - integrityErrorsBefore : after)
     }
 }
 
@@ -152,6 +162,12 @@ public enum ConsoleObservation: Sendable, Equatable {
             return
         }
         self = .read(lineCount: text.split(whereSeparator: \.isNewline).count, failureLines: consoleFailureLines(text))
+    }
+
+    /// The console was read and shows a dead or corrupt kernel.
+    public var showsFailure: Bool {
+        if case .read(_, let failureLines) = self { return !failureLines.isEmpty }
+        return false
     }
 }
 

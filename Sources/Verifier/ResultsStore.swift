@@ -114,6 +114,34 @@ public struct StoredRun: Sendable, Equatable {
     public var result: ScenarioResult?
 }
 
+/// A sweep's kind: made by `migverify sweep`, or the matrix of a plain `migverify run`.
+public enum SweepKind: String, Codable, Sendable {
+    case sweep, run
+}
+
+/// A sweep as stored.
+public struct StoredSweep: Sendable, Equatable {
+    public var id: String
+    public var kind: SweepKind
+    public var createdAt: Date
+    /// The command that created it.
+    public var commandLine: String
+    /// Its definition (matrix and options) as JSON.
+    public var definitionJSON: String
+}
+
+/// One run a sweep asks for, and the stored run that stands for it, if any.
+public struct SweepSlot: Sendable, Equatable {
+    /// Its place in the sweep, from 0.
+    public var position: Int
+    public var parameters: ScenarioParameters
+    /// The run made (or reused) for it; only a `completed` one is a result.
+    public var run: StoredRun?
+
+    /// Whether a result stands for the slot (a completed run).
+    public var isDone: Bool { run?.status == "completed" && run?.result != nil }
+}
+
 /// The results database (SQLite through GRDB): one row per scenario run with every
 /// parameter, version, the accelerator and every figure; the checks; and the job-stats,
 /// ping and event time series. Everything is written as it is produced, so a crash loses
@@ -243,6 +271,38 @@ public final class ResultsStore: Sendable {
                 t.column("achievedPagesPerSecond", .double).notNull()
             }
         }
+        migrator.registerMigration("v3: sweeps and analysis figures") { db in
+            try db.create(table: "sweep") { t in
+                t.primaryKey("id", .text)
+                t.column("kind", .text).notNull()
+                t.column("createdAt", .datetime).notNull()
+                t.column("commandLine", .text).notNull()
+                t.column("definitionJSON", .text).notNull()
+            }
+            try db.create(table: "sweepSlot") { t in
+                t.column("sweepId", .text).notNull().references("sweep")
+                t.column("position", .integer).notNull()
+                t.column("parameterKey", .text).notNull()
+                t.column("parametersJSON", .text).notNull()
+                t.column("runId", .integer).references("scenarioRun")
+                t.primaryKey(["sweepId", "position"])
+            }
+            try db.alter(table: "scenarioRun") { t in
+                t.add(column: "sweepId", .text)
+                t.add(column: "memeaterPattern", .text)
+                t.add(column: "strategy", .text)
+                t.add(column: "direction", .text)
+                t.add(column: "convergence", .text)
+                t.add(column: "passes", .integer)
+                t.add(column: "remainingBytesAtEnd", .integer)
+                t.add(column: "transferRateMiBPerSecond", .double)
+                t.add(column: "pingGapLowerBoundMilliseconds", .double)
+                t.add(column: "pingGapUpperBoundMilliseconds", .double)
+                t.add(column: "announceDelayMilliseconds", .double)
+                t.add(column: "qemuSampledDirtyRateMiBPerSecond", .double)
+                t.add(column: "overheadMilliseconds", .double)
+            }
+        }
         return migrator
     }
 
@@ -262,8 +322,9 @@ public final class ResultsStore: Sendable {
         }
     }
 
-    /// Records that a run starts, with all its parameters; returns its id.
-    public func beginRun(_ parameters: ScenarioParameters, startedAt: Date = Date()) throws(VerifierError) -> Int64 {
+    /// Records that a run starts, with all its parameters (and the sweep it is made for);
+    /// returns its id.
+    public func beginRun(_ parameters: ScenarioParameters, startedAt: Date = Date(), sweepID: String? = nil) throws(VerifierError) -> Int64 {
         try write("insert run") { db in
             let m = parameters.migration
             let e = parameters.endpoints
@@ -284,7 +345,10 @@ public final class ResultsStore: Sendable {
                     parameters.maxPingDowntimeMilliseconds, parameters.pingIntervalMicroseconds, parameters.roundTrip,
                     startedAt,
                 ])
-            return db.lastInsertedRowID
+            let id = db.lastInsertedRowID
+            try db.execute(sql: "UPDATE scenarioRun SET sweepId = ?, memeaterPattern = ?, strategy = ? WHERE id = ?",
+                           arguments: [sweepID, parameters.effectiveMemeaterLoad.description, m.strategyLabel, id])
+            return id
         }
     }
 
@@ -376,6 +440,18 @@ public final class ResultsStore: Sendable {
                     result.transferredBytes.map { Int64(clamping: $0) }, result.iterations,
                     result.maxStallMicroseconds.map { Int64(clamping: $0) }, result.libvirtError, json, runID,
                 ])
+            let f = result.figures
+            try db.execute(sql: """
+                UPDATE scenarioRun SET direction = ?, convergence = ?, passes = ?, remainingBytesAtEnd = ?,
+                  transferRateMiBPerSecond = ?, pingGapLowerBoundMilliseconds = ?, pingGapUpperBoundMilliseconds = ?,
+                  announceDelayMilliseconds = ?, qemuSampledDirtyRateMiBPerSecond = ?, overheadMilliseconds = ?
+                WHERE id = ?
+                """, arguments: [
+                    f.direction, f.convergence?.rawValue, f.passes, f.remainingBytesAtEnd.map { Int64(clamping: $0) },
+                    f.transferRateMiBPerSecond, f.pingGapLowerBoundMilliseconds, f.pingGapUpperBoundMilliseconds,
+                    f.announceDelayMilliseconds(libvirtDowntimeMilliseconds: result.libvirtDowntimeMilliseconds),
+                    f.qemuSampledDirtyRateMiBPerSecond, f.overheadMilliseconds, runID,
+                ])
             try db.execute(sql: "DELETE FROM checkResult WHERE runId = ?", arguments: [runID])
             for (position, check) in result.checks.enumerated() {
                 try db.execute(sql: "INSERT INTO checkResult (runId, position, name, passed, evidence) VALUES (?, ?, ?, ?, ?)",
@@ -450,6 +526,119 @@ public final class ResultsStore: Sendable {
                 EventRecord(offsetMilliseconds: row["offsetMilliseconds"], host: row["host"], description: row["description"])
             }
         }
+    }
+
+    // MARK: sweeps
+
+    /// Opens sweep `id` with `slots` (its runs, in order): creates it when new; when it exists,
+    /// its stored slots must be these (a re-run resumes it), or the call fails naming the
+    /// difference. Returns whether it was created.
+    @discardableResult
+    public func openSweep(id: String, kind: SweepKind, commandLine: String, definitionJSON: String,
+                          slots: [ScenarioParameters], createdAt: Date = Date()) throws(VerifierError) -> Bool {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var encoded: [(key: String, json: String)] = []
+        for parameters in slots {
+            do {
+                encoded.append((parameters.key, String(decoding: try encoder.encode(parameters), as: UTF8.self)))
+            } catch {
+                throw .store(path: path, reason: "encode the parameters of \(parameters.label): \(error)")
+            }
+        }
+        let stored = try read("read sweep \(id)") { db in
+            try String.fetchAll(db, sql: "SELECT parameterKey FROM sweepSlot WHERE sweepId = ? ORDER BY position", arguments: [id])
+        }
+        let exists = try read("read sweep \(id)") { db in try Bool.fetchOne(db, sql: "SELECT 1 FROM sweep WHERE id = ?", arguments: [id]) } ?? false
+        if exists {
+            let asked = encoded.map(\.key)
+            guard stored == asked else {
+                let firstDifference = zip(stored, asked).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset ?? min(stored.count, asked.count)
+                throw .invalidOptions("sweep '\(id)' exists in \(path) with a different matrix (\(stored.count) runs stored, \(asked.count) asked; they differ from run \(firstDifference + 1)): "
+                                      + "give the same options to resume it, or another --id")
+            }
+            return false
+        }
+        try write("create sweep \(id)") { db in
+            try db.execute(sql: "INSERT INTO sweep (id, kind, createdAt, commandLine, definitionJSON) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [id, kind.rawValue, createdAt, commandLine, definitionJSON])
+            for (position, slot) in encoded.enumerated() {
+                try db.execute(sql: "INSERT INTO sweepSlot (sweepId, position, parameterKey, parametersJSON) VALUES (?, ?, ?, ?)",
+                               arguments: [id, position, slot.key, slot.json])
+            }
+        }
+        return true
+    }
+
+    /// Adds slots at the end of sweep `id` (a bisection's next rate); returns their positions.
+    public func appendSlots(sweepID: String, _ slots: [ScenarioParameters]) throws(VerifierError) -> [Int] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try write("extend sweep \(sweepID)") { db in
+            var next = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(position) + 1, 0) FROM sweepSlot WHERE sweepId = ?", arguments: [sweepID]) ?? 0
+            var positions: [Int] = []
+            for parameters in slots {
+                try db.execute(sql: "INSERT INTO sweepSlot (sweepId, position, parameterKey, parametersJSON) VALUES (?, ?, ?, ?)",
+                               arguments: [sweepID, next, parameters.key, String(decoding: try encoder.encode(parameters), as: UTF8.self)])
+                positions.append(next)
+                next += 1
+            }
+            return positions
+        }
+    }
+
+    /// Records that run `runID` stands for slot `position` of sweep `sweepID`.
+    public func assign(runID: Int64, sweepID: String, position: Int) throws(VerifierError) {
+        try write("assign run \(runID) to sweep \(sweepID)") { db in
+            try db.execute(sql: "UPDATE sweepSlot SET runId = ? WHERE sweepId = ? AND position = ?", arguments: [runID, sweepID, position])
+        }
+    }
+
+    /// Sweep `id`, or `nil` when the database has none of that id.
+    public func sweep(id: String) throws(VerifierError) -> StoredSweep? {
+        try read("read sweep \(id)") { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM sweep WHERE id = ?", arguments: [id]) else { return nil }
+            return StoredSweep(id: row["id"], kind: SweepKind(rawValue: row["kind"]) ?? .sweep, createdAt: row["createdAt"],
+                               commandLine: row["commandLine"], definitionJSON: row["definitionJSON"])
+        }
+    }
+
+    /// Every sweep, oldest first.
+    public func sweeps() throws(VerifierError) -> [StoredSweep] {
+        try read("list sweeps") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM sweep ORDER BY createdAt, id").map { row in
+                StoredSweep(id: row["id"], kind: SweepKind(rawValue: row["kind"]) ?? .sweep, createdAt: row["createdAt"],
+                            commandLine: row["commandLine"], definitionJSON: row["definitionJSON"])
+            }
+        }
+    }
+
+    /// The slots of sweep `id`, in order, each with the run that stands for it, if any.
+    public func slots(sweepID: String) throws(VerifierError) -> [SweepSlot] {
+        let rows = try read("read the slots of sweep \(sweepID)") { db in
+            try Row.fetchAll(db, sql: """
+                SELECT s.position, s.parametersJSON, s.runId, r.status, r.startedAt, r.finishedAt, r.parameterKey, r.resultJSON
+                FROM sweepSlot s LEFT JOIN scenarioRun r ON r.id = s.runId
+                WHERE s.sweepId = ? ORDER BY s.position
+                """, arguments: [sweepID])
+        }
+        var slots: [SweepSlot] = []
+        for row in rows {
+            let json: String = row["parametersJSON"]
+            let parameters: ScenarioParameters
+            do {
+                parameters = try JSONDecoder().decode(ScenarioParameters.self, from: Data(json.utf8))
+            } catch {
+                throw .store(path: path, reason: "slot \(row["position"] as Int? ?? -1) of sweep \(sweepID) has unreadable parameters: \(error)")
+            }
+            let run: StoredRun? = (row["runId"] as Int64?).map { _ in
+                StoredRun(id: row["runId"], status: row["status"], parameterKey: row["parameterKey"], startedAt: row["startedAt"],
+                          finishedAt: row["finishedAt"],
+                          result: (row["resultJSON"] as String?).flatMap { try? resultsJSONDecoder().decode(ScenarioResult.self, from: Data($0.utf8)) })
+            }
+            slots.append(SweepSlot(position: row["position"], parameters: parameters, run: run))
+        }
+        return slots
     }
 
     /// Runs a read-only SQL query and returns the first column of the first row as a

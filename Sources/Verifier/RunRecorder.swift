@@ -128,14 +128,20 @@ public final class StoreRecorder: RunRecorder {
     private let queue = DispatchQueue(label: "migverify.store-recorder")
     private let state = Mutex(State())
 
-    /// Records into `store`.
-    public init(store: ResultsStore) { self.store = store }
+    /// The sweep the runs are made for, if any.
+    public let sweepID: String?
+
+    /// Records into `store`, each run marked as made for `sweepID`.
+    public init(store: ResultsStore, sweepID: String? = nil) {
+        self.store = store
+        self.sweepID = sweepID
+    }
 
     public func begin(_ parameters: ScenarioParameters, clock: RunClock) {
         queue.sync {
             state.withLock { $0 = State() }
             do {
-                let id = try store.beginRun(parameters, startedAt: clock.startedAt)
+                let id = try store.beginRun(parameters, startedAt: clock.startedAt, sweepID: sweepID)
                 state.withLock { $0.runID = id }
             } catch {
                 state.withLock { $0.failures.append("\(error)") }
@@ -168,6 +174,7 @@ public final class StoreRecorder: RunRecorder {
         queue.sync {}  // every record of the run is written (or has failed) before the result
         let runID = state.withLock { $0.runID }
         result.runID = runID
+        result.sweepID = sweepID
         var failures = state.withLock { $0.failures }
         if let runID {
             do { try store.finishRun(runID, result: result) } catch { failures.append(error.description) }

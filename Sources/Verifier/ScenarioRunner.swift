@@ -223,9 +223,11 @@ public final class ScenarioRunner: Sendable {
         // memeater at its rate, held on one control connection for the whole run.
         let memeater = try connectMemeater()
         let infoBefore: ControlInfo
+        let integrityErrorsBefore: UInt64
         let settled: (stable: Bool, achievedMiBPerSecond: Double)
         do {
             infoBefore = try memeater.info()
+            integrityErrorsBefore = try memeater.stats().integrityErrors
             try memeater.setRate(mibPerSecond: parameters.dirtyRateMiBPerSecond)
             try memeater.resume()
             settled = try waitForStableRate(memeater, targetMiBPerSecond: parameters.dirtyRateMiBPerSecond,
@@ -308,7 +310,7 @@ public final class ScenarioRunner: Sendable {
         }
 
         // Let the network settle (QEMU's announces run for about 800 ms), then collect pings.
-        Thread.sleep(forTimeInterval: expectation == .migrates ? 1.5 : 2.0)
+        Thread.sleep(forTimeInterval: expectation == .migrates ? 1.0 : 2.0)
         let pingReport = try ping.finish()
         pingFinished = true
         let pingSummary = PingSummary(pingReport)
@@ -324,7 +326,8 @@ public final class ScenarioRunner: Sendable {
         let checkDestination = try testbed.connect(endpoints.destinationURI)
         let observation = observe(parameters: parameters, expectation: expectation, plan: plan, outcome: outcome, fault: fault,
                                   context: context, interfacesBefore: interfacesBefore, sourceTaps: sourceTaps,
-                                  ping: pingSummary, memeater: memeater, infoBefore: infoBefore, consoleMark: consoleMark,
+                                  ping: pingSummary, memeater: memeater, infoBefore: infoBefore,
+                                  integrityErrorsBefore: integrityErrorsBefore, consoleMark: consoleMark,
                                   destination: checkDestination, didNotConverge: didNotConverge)
         for check in Checks.evaluate(observation) { result.add(check) }
         result.fault = observation.fault
@@ -333,6 +336,10 @@ public final class ScenarioRunner: Sendable {
             result.notes.append("\(CheckName.guestConsole) not checked: the console cannot be read (\(reason))")
         }
         result.integrityErrors = observation.memeater.integrityErrors
+        if (result.integrityErrors ?? 0) > 0 || observation.console.showsFailure, let discarded = testbed.discardGuest() {
+            // Its memory or kernel is damaged: no later run may start from it.
+            result.notes.append("the guest was discarded after this run: \(discarded)")
+        }
         if result.integrityErrors != nil {
             result[source: .integrityErrors] = "memeater: bad pages of verify-all after the migration plus those found before rewrites while dirtying"
         }
@@ -397,8 +404,8 @@ public final class ScenarioRunner: Sendable {
     /// asynchronous clean-up), memeater's verification, the console, the fault's evidence.
     private func observe(parameters: ScenarioParameters, expectation: ExpectedOutcome, plan: MigrationPlan, outcome: MigrationOutcome,
                          fault: any Fault, context: FaultContext, interfacesBefore: Looked<Set<String>>, sourceTaps: [String],
-                         ping: PingSummary, memeater: MemeaterClient, infoBefore: ControlInfo, consoleMark: ConsoleMark,
-                         destination: Connection, didNotConverge: Bool) -> Observation {
+                         ping: PingSummary, memeater: MemeaterClient, infoBefore: ControlInfo, integrityErrorsBefore: UInt64,
+                         consoleMark: ConsoleMark, destination: Connection, didNotConverge: Bool) -> Observation {
         let name = parameters.endpoints.domainName
         let source = context.source
         var undoProbe = context.probes.aroundHostChecks?()
@@ -450,7 +457,8 @@ public final class ScenarioRunner: Sendable {
         undoProbe?()
         undoProbe = nil
 
-        let memeaterObservation = observeMemeater(memeater, before: infoBefore, corruptPage: context.probes.corruptPageBeforeVerification)
+        var memeaterObservation = observeMemeater(memeater, before: infoBefore, corruptPage: context.probes.corruptPageBeforeVerification)
+        memeaterObservation.integrityErrorsBefore = integrityErrorsBefore
         let console = ConsoleObservation(text: testbed.console(since: consoleMark), unavailable: consoleMark.unavailable)
         var answersAtEnd: Looked<Bool>?
         if expectation == .migrates {
@@ -458,7 +466,7 @@ public final class ScenarioRunner: Sendable {
                 let endpoints = testbed.endpoints
                 do {
                     let echo = try Reachability.echo(namespace: testbed.clientNamespace, target: endpoints.guestAddress,
-                                                     interface: endpoints.captureInterface, count: 3, intervalMilliseconds: 1_000)
+                                                     interface: endpoints.captureInterface, count: 3, intervalMilliseconds: 200)
                     answersAtEnd = .seen(echo.answered)
                 } catch {
                     answersAtEnd = .notLooked("could not ping at the end: \(error.description)")

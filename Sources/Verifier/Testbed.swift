@@ -2,6 +2,7 @@ import Foundation
 import Lab
 import Libvirt
 import MemeaterKit
+import Synchronization
 
 /// The source or the destination of a migration.
 public enum HostRole: String, Sendable {
@@ -26,6 +27,10 @@ public protocol Testbed: Sendable {
     /// that memeater answers in it. Returns what was done or checked and where the guest runs.
     func prepareGuest(_ parameters: ScenarioParameters, placement: GuestPlacement,
                       progress: @escaping @Sendable (String) -> Void) throws(VerifierError) -> PreparedGuest
+    /// Removes the guest so that the next run starts a fresh one (after a run that found its
+    /// memory or kernel damaged); returns what was done, `nil` when the testbed cannot (real
+    /// hosts: the guest is the user's).
+    func discardGuest() -> String?
     /// The emulator's version and how it was read, when known better than libvirt's
     /// `virConnectGetVersion` (the lab runs `qemu --version` on the emulator it chose).
     var emulatorVersion: (version: String, source: String)? { get }
@@ -87,6 +92,10 @@ public struct LabTarget: Testbed {
     public var memeaterPath: String?
     /// The client-side interface pings leave from (the lab's `up0`).
     public var captureInterface: String
+    /// The guest the last `lab up` of this target was asked for, and the lab record it left:
+    /// while both still hold, the next run skips `lab up` (its image check hashes the
+    /// guest's inputs, most of a second per sweep cell).
+    private let lastLabUp = LastLabUp()
 
     /// Creates a target.
     public init(lab: Lab, memeaterPath: String? = nil, captureInterface: String = "up0") {
@@ -126,6 +135,35 @@ public struct LabTarget: Testbed {
         String(labValue.guestConsole().utf8.dropFirst(Int(mark.files.first?.offsetBytes ?? 0)))
     }
 
+    /// Migrates the guest from the destination back to the source, unmeasured, with memeater
+    /// paused so that it converges at once: cheaper than booting a new guest. Returns
+    /// whether it landed; a failure is noted and the caller boots a new guest.
+    private func moveGuestToSource(memeater: MemeaterClient, actions: inout [String]) -> Bool {
+        let source = labValue.uri(of: configuration.source)
+        let destination = labValue.uri(of: configuration.destination)
+        do {
+            try memeater.pause()
+            let connection = try Lab.openConnection(uri: destination, namespace: configuration.clientNamespace)
+            guard let domain = try connection.domainIfPresent(name: configuration.guestName) else { return false }
+            try domain.migrate(toURI: source, parameters: MigrationParameters(), flags: [.live, .peerToPeer])
+            actions.append("migrated the guest back to \(configuration.source.name) (paused memeater, not measured) instead of booting a new one")
+            return true
+        } catch {
+            actions.append("could not migrate the guest back to \(configuration.source.name) (\(error)): booting a new one")
+            return false
+        }
+    }
+
+    public func discardGuest() -> String? {
+        var actions: [String] = []
+        do {
+            try labValue.removeGuest(actions: &actions)
+            return actions.isEmpty ? "no guest was running" : actions.joined(separator: "; ")
+        } catch {
+            return "removing it failed: \(error)"
+        }
+    }
+
     /// Brings the lab up as `parameters` need (idempotent) and makes sure the guest, with
     /// the requested memory, runs on the source only (`.eitherHost`: or on the destination)
     /// and answers memeater's protocol.
@@ -140,13 +178,6 @@ public struct LabTarget: Testbed {
         var actions: [String] = []
         var host = HostRole.source
         do {
-            // A guest left elsewhere (e.g. on the destination by a live run) is removed first,
-            // unless the run takes it where it is.
-            if lab.currentRecord() != nil, lab.labNamespacesPresent().count == configuration.namespaces.count,
-               let location = try? lab.guestLocation(), location.host != configuration.source,
-               !(placement == .eitherHost && location.host == configuration.destination) {
-                try lab.removeGuest(actions: &actions)
-            }
             let emulator = try EmulatorChoice(name: parameters.emulator)
             // Without memeater in the guest no check of the run could look: refuse up front.
             guard let memeaterPath = memeaterPath ?? MemeaterBinary.find() else {
@@ -157,35 +188,57 @@ public struct LabTarget: Testbed {
             let options = LabUpOptions(emulator: emulator, guest: kind, guestMemoryMiB: parameters.memoryMiB,
                                        memeaterSizeMiB: parameters.memeaterSizeMiB, memeaterPath: memeaterPath,
                                        replaceDifferentGuest: true)
-            let report = try lab.up(options) { progress("lab up: \($0)") }
-            actions += report.actions
-            guard let guest = report.record.guest else {
+            let identity = "\(kind.rawValue) \(parameters.memoryMiB) \(parameters.memeaterSizeMiB) \(parameters.effectiveMemeaterLoad) \(parameters.emulator) \(memeaterPath)"
+            let record: LabRecord
+            if let last = lastLabUp.withLock({ $0 }), last.guest == identity, let current = lab.currentRecord(),
+               current.updatedAt == last.updatedAt, lab.labNamespacesPresent().count == configuration.namespaces.count {
+                record = current
+            } else {
+                let report = try lab.up(options) { progress("lab up: \($0)") }
+                actions += report.actions
+                record = report.record
+            }
+            guard let guest = record.guest else {
                 throw VerifierError.environment("lab up started no guest")
             }
+            // The running guest is reused when it is the one asked for (lab up kept it), runs,
+            // answers, and its memeater never found a stale page.
             var healthy = false
-            if let location = try lab.guestLocation(),
-               location.host == configuration.source || (placement == .eitherHost && location.host == configuration.destination),
-               location.state.state == .running, (try? lab.pingGuest())?.answered == true,
-               (try? MemeaterClient(namespace: configuration.clientNamespace, address: configuration.guestAddress,
-                                    port: configuration.memeaterPort, timeoutSeconds: 3).info()) != nil {
-                healthy = true
-                host = location.host == configuration.source ? .source : .destination
+            if let location = try lab.guestLocation(), location.state.state == .running,
+               (try? lab.pingGuest())?.answered == true,
+               let memeater = try? MemeaterClient(namespace: configuration.clientNamespace, address: configuration.guestAddress,
+                                                  port: configuration.memeaterPort, timeoutSeconds: 3),
+               (try? memeater.stats())?.integrityErrors == 0 {
+                if location.host == configuration.source {
+                    healthy = true
+                } else if location.host == configuration.destination {
+                    healthy = placement == .eitherHost || moveGuestToSource(memeater: memeater, actions: &actions)
+                    host = placement == .eitherHost ? .destination : .source
+                }
             }
             if !healthy {
                 progress("starting a fresh guest on \(configuration.source.name)")
                 try lab.removeGuest(actions: &actions)
                 let definition = lab.guestDefinition(image: guest.image, memoryMiB: parameters.memoryMiB,
                                                      memeaterSizeMiB: parameters.memeaterSizeMiB,
-                                                     emulatorPath: report.record.emulatorPath,
-                                                     accelerator: report.record.accelerator.accelerator)
+                                                     emulatorPath: record.emulatorPath,
+                                                     accelerator: record.accelerator.accelerator)
                 _ = try lab.startGuest(definition: definition, kind: kind, on: configuration.source, actions: &actions)
                 host = .source
             }
+            if let current = lab.currentRecord() { lastLabUp.withLock { $0 = (identity, current.updatedAt) } }
         } catch {
             throw VerifierError.wrap(error, step: "prepare the guest for \(parameters.label)")
         }
         return PreparedGuest(actions: actions, host: host)
     }
+}
+
+/// ``LabTarget``'s memo of its last `lab up` (a class: copies of the target share it).
+private final class LastLabUp: Sendable {
+    private let state = Mutex<(guest: String, updatedAt: Date)?>(nil)
+
+    func withLock<T>(_ body: (inout (guest: String, updatedAt: Date)?) -> T) -> T { state.withLock { body(&$0) } }
 }
 
 // MARK: real hosts
@@ -211,6 +264,7 @@ public struct RemoteHosts: Testbed {
 
     public var clientNamespace: String? { nil }
     public var lab: Lab? { nil }
+    public func discardGuest() -> String? { nil }
     public var emulatorVersion: (version: String, source: String)? { nil }
 
     public func host(_ role: HostRole) -> HostInspector? {

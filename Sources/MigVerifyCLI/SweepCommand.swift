@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import Verifier
+
+/// `migverify sweep --id ID`: a matrix of migrations, resumable, made for analysis.
+struct SweepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sweep",
+        abstract: "Run a matrix of migrations for analysis: memory sizes × dirty rates × bandwidths × patterns × strategies × emulators × guests, repeated.",
+        discussion: """
+            Takes the options of `migverify run`, each dimension as a comma-separated list (or all of them from \
+            --matrix FILE), and runs every cell --repeat times under sweep --id ID in the results database. \
+            Rerunning the same command resumes: runs with a result are kept, an interrupted one is run again. \
+            The guest is kept between cells and migrated back and forth; it is rebooted only when memory size, \
+            pattern, guest kind or emulator change. A live migration that the timeout ends while it still copies \
+            is a result, "did not converge", not a failure. Scenarios default to live. Then `migverify correlate ID` \
+            fits the pre-copy model and `migverify report ID --output DIR` draws the plots.
+            """
+    )
+
+    @OptionGroup var experiment: RunCommand
+
+    /// The run options with a sweep's default: live only.
+    var sweepOptions: RunCommand {
+        var options = experiment
+        if options.scenario == nil, options.matrix == nil { options.scenario = CommaSeparated([.live]) }
+        return options
+    }
+
+    func validate() throws {
+        guard experiment.id != nil else {
+            throw ValidationError("migverify sweep needs --id ID (the same id later resumes the sweep)")
+        }
+        try sweepOptions.validate()
+    }
+
+    func run() throws {
+        try sweepOptions.execute(kind: .sweep)
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+
+/// Where a sweep is, for a progress display: which slot runs, how many are done and an
+/// estimate of the time left.
+public struct SweepProgress: Sendable, Equatable {
+    /// The slot now running, from 1.
+    public var current: Int
+    /// Slots in the sweep.
+    public var total: Int
+    /// Slots with a result (stored earlier or made now).
+    public var done: Int
+    /// What the current slot runs.
+    public var label: String
+    /// The mean wall time of the slots run so far in this process times the slots left, in
+    /// seconds; `nil` before the first one finished.
+    public var etaSeconds: Double?
+}
+
+/// How a sweep ended.
+public struct SweepOutcome: Sendable {
+    /// The result standing for every slot that has one, in slot order.
+    public var results: [ScenarioResult]
+    /// Slots run now (not taken from the database).
+    public var ranCount: Int
+    /// Slots taken from earlier runs.
+    public var reusedCount: Int
+    /// SIGINT/SIGTERM stopped it.
+    public var interruptedBy: Int32?
+    /// A run could not be set up: the sweep stopped there (the error, in one line).
+    public var setupError: String?
+}
+
+/// Runs the slots of a stored sweep that have no result yet, in order, and records which
+/// run stands for which slot: a re-run after SIGINT or a crash continues where it stopped,
+/// with nothing run twice and nothing missing. An interrupted or unset-up run is never a
+/// result, so its slot is run again.
+public final class SweepRunner: Sendable {
+    /// The database holding the sweep.
+    public let store: ResultsStore
+    /// Runs one slot.
+    public let runner: ScenarioRunner
+    /// The sweep.
+    public let sweepID: String
+    /// How slots are run (a sweep keeps the guest where it is and takes non-convergence as a result).
+    public let policy: RunPolicy
+
+    /// Creates a runner for sweep `sweepID` in `store`.
+    public init(store: ResultsStore, runner: ScenarioRunner, sweepID: String, policy: RunPolicy) {
+        self.store = store
+        self.runner = runner
+        self.sweepID = sweepID
+        self.policy = policy
+    }
+
+    /// Runs what is left. `reuse` may offer a stored result for a slot (a plain `run` reuses
+    /// completed runs of equal parameters from any earlier run); `onProgress` is called
+    /// before each slot runs; `onResult` after each slot got its result (run or reused).
+    /// `extend` is asked for more slots once every slot has a result (a bisection's next
+    /// rates, derived from the results so far); the sweep ends when it returns none.
+    public func run(reuse: (ScenarioParameters) -> (result: ScenarioResult, runID: Int64)? = { _ in nil },
+                    extend: ([SweepSlot]) throws(VerifierError) -> [ScenarioParameters] = { _ in [] },
+                    onProgress: (SweepProgress) -> Void = { _ in },
+                    onResult: (ScenarioResult, _ reused: Bool) -> Void = { _, _ in }) throws(VerifierError) -> SweepOutcome {
+        var outcome = SweepOutcome(results: [], ranCount: 0, reusedCount: 0)
+        var slots = try store.slots(sweepID: sweepID)
+        var spentSeconds = 0.0
+        var done = slots.filter(\.isDone).count
+        var index = 0
+        while true {
+            if index == slots.count {
+                let more = try extend(slots)
+                if more.isEmpty { break }
+                _ = try store.appendSlots(sweepID: sweepID, more)
+                slots = try store.slots(sweepID: sweepID)
+                continue
+            }
+            let slot = slots[index]
+            index += 1
+            if slot.isDone, let result = slot.run?.result {
+                outcome.results.append(result)
+                continue
+            }
+            if let reused = reuse(slot.parameters) {
+                try store.assign(runID: reused.runID, sweepID: sweepID, position: slot.position)
+                var result = reused.result
+                result.reusedFromRunID = reused.runID
+                outcome.results.append(result)
+                outcome.reusedCount += 1
+                done += 1
+                onResult(result, true)
+                continue
+            }
+            let eta = outcome.ranCount == 0 ? nil : spentSeconds / Double(outcome.ranCount) * Double(slots.count - done)
+            onProgress(SweepProgress(current: index, total: slots.count, done: done, label: slot.parameters.label, etaSeconds: eta))
+            let started = Date()
+            let result = runner.run(slot.parameters, policy: policy)
+            spentSeconds += Date().timeIntervalSince(started)
+            outcome.ranCount += 1
+            if let runID = result.runID { try store.assign(runID: runID, sweepID: sweepID, position: slot.position) }
+            onResult(result, false)
+            switch result.status {
+            case .completed:
+                outcome.results.append(result)
+                done += 1
+            case .interrupted:
+                outcome.interruptedBy = runner.interruption.signal ?? SIGINT
+                return outcome
+            case .setupFailed:
+                outcome.setupError = result.checks.first(where: { $0.name == CheckName.setup })?.evidence ?? "the run could not be set up"
+                return outcome
+            }
+        }
+        return outcome
+    }
+}
