@@ -1,5 +1,6 @@
 import Foundation
 import MemeaterKit
+import MigrationModel
 
 /// How memeater picks pages in the guest: its pattern, with the hot set's share of pages
 /// and of writes for `hotset`. Written `sequential`, `random`, `hotset` (10 % of the pages
