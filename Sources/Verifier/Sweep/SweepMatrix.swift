@@ -45,6 +45,15 @@ public struct MemeaterLoad: Codable, Sendable, Hashable, CustomStringConvertible
         }
     }
 
+    /// The pattern as the pre-copy model and its fit take it.
+    public var dirtyPattern: DirtyPattern {
+        switch pattern {
+        case .sequential: .sequential
+        case .random: .random
+        case .hotset: .hotSet(fraction: hotFraction ?? 0.1, probability: hotProbability ?? 0.9)
+        }
+    }
+
     /// The text ``init(parsing:)`` reads back.
     public var description: String {
         guard pattern == .hotset, let hotFraction, let hotProbability else { return pattern.rawValue }
