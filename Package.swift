@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "MemeaterKit", targets: ["MemeaterKit"]),
         .library(name: "PingMonitor", targets: ["PingMonitor"]),
         .library(name: "Lab", targets: ["Lab"]),
+        .library(name: "MigrationModel", targets: ["MigrationModel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -43,6 +44,9 @@ let package = Package(
             dependencies: ["PingMonitor", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
+        // MARK: analysis — the pre-copy model, its fit to sweeps, statistics (pure: Foundation only)
+        .target(name: "MigrationModel"),
+
         // MARK: libvirt, the lab and the verifier
         .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
         .target(name: "Libvirt", dependencies: ["CLibvirt"]),
@@ -50,7 +54,7 @@ let package = Package(
         // The migration test case: scenarios, checks, results.
         .target(
             name: "Verifier",
-            dependencies: ["Libvirt", "Lab", "PingMonitor", "MemeaterKit", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["Libvirt", "Lab", "PingMonitor", "MemeaterKit", "MigrationModel", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .executableTarget(
             name: "MigVerifyCLI",
@@ -63,6 +67,7 @@ let package = Package(
         .testTarget(name: "PingMonitorTests", dependencies: ["PingMonitor"]),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Libvirt", "MemeaterKit", "PingMonitor"]),
+        .testTarget(name: "MigrationModelTests", dependencies: ["MigrationModel"]),
         .testTarget(name: "VerifierTests", dependencies: ["Verifier", "MigVerifyCLI", .product(name: "GRDB", package: "GRDB.swift")]),
     ]
 )

@@ -1,5 +1,6 @@
 import Foundation
 import Libvirt
+import MigrationModel
 
 /// The checks of a scenario: pure functions of an ``Observation``. Each says what it looked
 /// at; one that could not look fails with "not measured".

@@ -1,5 +1,6 @@
 import Foundation
 import Libvirt
+import MigrationModel
 import Synchronization
 
 /// Monotonic time in nanoseconds (CLOCK_MONOTONIC).

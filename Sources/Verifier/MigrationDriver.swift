@@ -1,5 +1,6 @@
 import Foundation
 import Libvirt
+import MigrationModel
 import Synchronization
 
 /// A migration the driver can run, watch and abort. ``LibvirtMigration`` is the real one;

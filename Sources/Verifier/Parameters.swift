@@ -1,6 +1,7 @@
 import Foundation
 import Lab
 import Libvirt
+import MigrationModel
 
 /// The scenarios of the migration test case.
 ///
@@ -309,13 +310,6 @@ public struct ScenarioParameters: Codable, Sendable, Equatable {
         }
         try migration.validate()
     }
-}
-
-/// Formats a number without a trailing `.0` (and at most 2 decimals).
-func formatNumber(_ value: Double) -> String {
-    let rounded = (value * 100).rounded() / 100
-    if rounded == rounded.rounded(), abs(rounded) < 1e15 { return String(Int(rounded)) }
-    return String(rounded)
 }
 
 /// Expands the chosen scenarios, memory sizes and dirty rates into the list of runs, in

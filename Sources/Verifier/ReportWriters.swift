@@ -1,4 +1,5 @@
 import Foundation
+import MigrationModel
 
 /// Writes results for people (the verdict table) and for CI systems (JSON, JUnit XML).
 public enum ReportWriter {
@@ -179,4 +180,14 @@ public func xmlEscaped(_ text: String) -> String {
         }
     }
     return out
+}
+
+/// `text` padded on the right to `width` (at least one space after it).
+func pad(_ text: String, _ width: Int) -> String {
+    text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+}
+
+/// `text` padded on the left to `width` (at least one space before it).
+func leftPad(_ text: String, _ width: Int) -> String {
+    text.count >= width ? " " + text : String(repeating: " ", count: width - text.count) + text
 }

@@ -1,4 +1,5 @@
 import Foundation
+import MigrationModel
 
 /// One expectation of a scenario, checked: PASS only after the verifier looked, with what
 /// it saw as evidence. A check that could not look FAILs and says why.

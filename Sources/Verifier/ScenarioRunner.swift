@@ -2,6 +2,7 @@ import Foundation
 import Lab
 import Libvirt
 import MemeaterKit
+import MigrationModel
 import PingMonitor
 import Synchronization
 

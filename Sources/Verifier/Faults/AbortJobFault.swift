@@ -1,5 +1,6 @@
 import Foundation
 import Libvirt
+import MigrationModel
 import Synchronization
 
 /// abort: the verifier aborts the job (`virDomainAbortJob`) once it is transferring; the

@@ -1,6 +1,7 @@
 import Foundation
 import Lab
 import Libvirt
+import MigrationModel
 import Synchronization
 
 /// link-cut: once the job is transferring, the destination's uplink is set down in the lab's

@@ -1,4 +1,5 @@
 import Foundation
+import MigrationModel
 import Synchronization
 
 /// dst-qemu-killed: once the job is transferring, the destination's incoming QEMU of this

@@ -1,5 +1,6 @@
 import Foundation
 import MemeaterKit
+import MigrationModel
 
 /// How memeater picks pages in the guest: its pattern, with the hot set's share of pages
 /// and of writes for `hotset`. Written `sequential`, `random`, `hotset` (10 % of the pages
@@ -41,6 +42,15 @@ public struct MemeaterLoad: Codable, Sendable, Hashable, CustomStringConvertible
             self.init(pattern: .hotset, hotFraction: fraction, hotProbability: probability)
         default:
             throw .invalidOptions("pattern '\(text)': only hotset takes :FRACTION:PROBABILITY")
+        }
+    }
+
+    /// The pattern as the pre-copy model and its fit take it.
+    public var dirtyPattern: DirtyPattern {
+        switch pattern {
+        case .sequential: .sequential
+        case .random: .random
+        case .hotset: .hotSet(fraction: hotFraction ?? 0.1, probability: hotProbability ?? 0.9)
         }
     }
 

@@ -16,16 +16,37 @@ public struct PreCopyModelInput: Codable, Sendable, Equatable {
     public var maxDowntimeMilliseconds: Double
     /// Passes after which the model declares no convergence.
     public var maxIterations: Int
+    /// How the guest picks the pages it dirties: how many distinct bytes an interval leaves dirty.
+    public var pattern: DirtyPattern
 
     /// Creates an input.
     public init(firstPassBytes: Double, dirtySetBytes: Double, dirtyRateBytesPerSecond: Double,
-                bandwidthBytesPerSecond: Double, maxDowntimeMilliseconds: Double = 300, maxIterations: Int = 100) {
+                bandwidthBytesPerSecond: Double, maxDowntimeMilliseconds: Double = 300, maxIterations: Int = 100,
+                pattern: DirtyPattern = .sequential) {
         self.firstPassBytes = firstPassBytes
         self.dirtySetBytes = dirtySetBytes
         self.dirtyRateBytesPerSecond = dirtyRateBytesPerSecond
         self.bandwidthBytesPerSecond = bandwidthBytesPerSecond
         self.maxDowntimeMilliseconds = maxDowntimeMilliseconds
         self.maxIterations = maxIterations
+        self.pattern = pattern
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case firstPassBytes, dirtySetBytes, dirtyRateBytesPerSecond, bandwidthBytesPerSecond, maxDowntimeMilliseconds,
+             maxIterations, pattern
+    }
+
+    /// Reads an input; results stored before the pattern existed were sequential.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        firstPassBytes = try c.decode(Double.self, forKey: .firstPassBytes)
+        dirtySetBytes = try c.decode(Double.self, forKey: .dirtySetBytes)
+        dirtyRateBytesPerSecond = try c.decode(Double.self, forKey: .dirtyRateBytesPerSecond)
+        bandwidthBytesPerSecond = try c.decode(Double.self, forKey: .bandwidthBytesPerSecond)
+        maxDowntimeMilliseconds = try c.decode(Double.self, forKey: .maxDowntimeMilliseconds)
+        maxIterations = try c.decode(Int.self, forKey: .maxIterations)
+        pattern = try c.decodeIfPresent(DirtyPattern.self, forKey: .pattern) ?? .sequential
     }
 }
 
@@ -50,31 +71,42 @@ public struct PreCopyPrediction: Codable, Sendable, Equatable {
 
 /// The textbook pre-copy model: pass 0 copies the memory while the guest dirties pages at
 /// a constant rate; every next pass copies what was dirtied during the previous one (never
-/// more than the dirty set); the guest is paused once what is left can be sent within the
-/// max downtime.
+/// more than the dirty set, and for random and hot-set patterns fewer: see
+/// ``DirtyPattern/uniqueDirtiedBytes(dirtyRateBytesPerSecond:dirtySetBytes:seconds:)``); the
+/// guest is paused once what is left can be sent within the max downtime.
 ///
 /// It ignores what QEMU adds (zero-page detection, the bitmap syncs, bandwidth ramp-up,
 /// device state) and is meant to be read side by side with the measurements, not to judge them.
 public enum PreCopyModel {
     /// Predicts the migration for `input`.
     public static func predict(_ input: PreCopyModelInput) -> PreCopyPrediction {
+        simulate(input, firstPassExtraSeconds: 0)
+    }
+
+    /// The passes of `input`; the first pass lasts `firstPassExtraSeconds` longer than its
+    /// bytes take at the bandwidth (the fitted cost of scanning the guest RAM), and the
+    /// guest keeps dirtying meanwhile.
+    static func simulate(_ input: PreCopyModelInput, firstPassExtraSeconds: Double) -> PreCopyPrediction {
         let bandwidth = input.bandwidthBytesPerSecond
         guard bandwidth > 0, bandwidth.isFinite else {
             return PreCopyPrediction(converges: false, iterations: 0, totalMilliseconds: nil, downtimeMilliseconds: nil,
                                      transferredBytes: 0, passBytes: [], reason: "no bandwidth: nothing can be sent")
         }
-        let dirtyRate = max(0, input.dirtyRateBytesPerSecond)
-        let dirtySet = max(0, input.dirtySetBytes)
-        let allowedFinalBytes = bandwidth * input.maxDowntimeMilliseconds / 1000
+        let dirtyRate = input.dirtyRateBytesPerSecond.isFinite ? max(0, input.dirtyRateBytesPerSecond) : 0
+        let dirtySet = input.dirtySetBytes.isFinite ? max(0, input.dirtySetBytes) : 0
+        let allowedFinalBytes = bandwidth * max(0, input.maxDowntimeMilliseconds) / 1000
+        var extraSeconds = firstPassExtraSeconds.isFinite ? max(0, firstPassExtraSeconds) : 0
         var passes: [Double] = []
         var elapsedSeconds = 0.0
-        var toSend = max(0, input.firstPassBytes)
+        var toSend = input.firstPassBytes.isFinite ? max(0, input.firstPassBytes) : 0
         var previousRemaining = Double.infinity
         while passes.count < max(1, input.maxIterations) {
-            let seconds = toSend / bandwidth
+            let seconds = toSend / bandwidth + extraSeconds
+            extraSeconds = 0
             passes.append(toSend)
             elapsedSeconds += seconds
-            let remaining = min(dirtyRate * seconds, dirtySet)
+            let remaining = input.pattern.uniqueDirtiedBytes(dirtyRateBytesPerSecond: dirtyRate, dirtySetBytes: dirtySet,
+                                                             seconds: seconds)
             if remaining <= allowedFinalBytes {
                 let downtimeSeconds = remaining / bandwidth
                 passes.append(remaining)
@@ -154,24 +186,4 @@ public struct ModelComparison: Codable, Sendable, Equatable {
         lines.append("  model: \(prediction.reason)")
         return lines.joined(separator: "\n")
     }
-}
-
-/// Bytes as text in binary units, e.g. `1.5 MiB`.
-func formatBytes(_ bytes: Double) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    var value = bytes
-    var unit = 0
-    while abs(value) >= 1024, unit < units.count - 1 {
-        value /= 1024
-        unit += 1
-    }
-    return "\(formatNumber(value)) \(units[unit])"
-}
-
-func pad(_ text: String, _ width: Int) -> String {
-    text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
-}
-
-func leftPad(_ text: String, _ width: Int) -> String {
-    text.count >= width ? " " + text : String(repeating: " ", count: width - text.count) + text
 }

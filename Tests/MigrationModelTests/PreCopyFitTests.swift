@@ -1,0 +1,136 @@
+import Foundation
+import MigrationModel
+import XCTest
+
+final class PreCopyFitTests: XCTestCase {
+    let mib = SyntheticSweep.mib
+    let gib = SyntheticSweep.gib
+
+    /// JSON refuses NaN and infinity, so an encodable fit has none anywhere.
+    func assertFinite(_ fit: PreCopyFit, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertNoThrow(try JSONEncoder().encode(fit), "a NaN or infinity in the fit", file: file, line: line)
+    }
+
+    func testNoiseFreeSweepRecoversTheParameters() throws {
+        let sweep = SyntheticSweep.observations(repeats: 1)
+        let fit = try PreCopyFit.fit(sweep)
+        let truth = SyntheticSweep.truth
+        XCTAssertEqual(fit.setupMilliseconds, truth.setupMilliseconds, accuracy: 5, "setup within 5 ms")
+        XCTAssertEqual(fit.resumeMilliseconds, truth.resumeMilliseconds, accuracy: 2, "resume within 2 ms")
+        XCTAssertEqual(fit.dirtyRateFactor, truth.dirtyRateFactor, accuracy: 0.01, "factor within 0.01")
+        XCTAssertEqual(fit.scanMillisecondsPerGiB, truth.scanMillisecondsPerGiB, accuracy: 3, "scan within 3 ms/GiB")
+        XCTAssertGreaterThan(fit.timeRSquared ?? 0, 0.99)
+        XCTAssertEqual(fit.heldOut.folds, Set(sweep.filter(\.converged).map(\.cell)).count)
+        XCTAssertLessThan(fit.heldOut.meanAbsolutePercentageError ?? 100, 1, "held-out MAPE below 1 %")
+        XCTAssertEqual(fit.observations.count + fit.exclusions.count, sweep.count)
+        for row in fit.observations {
+            XCTAssertEqual(row.timeResidualMilliseconds ?? .infinity, 0, accuracy: 0.01 * row.measuredMilliseconds, row.cell)
+        }
+        assertFinite(fit)
+    }
+
+    func testNoisySweepStillRecoversRoughly() throws {
+        let fit = try PreCopyFit.fit(SyntheticSweep.observations(noise: 0.05, repeats: 3))
+        let truth = SyntheticSweep.truth
+        XCTAssertEqual(fit.setupMilliseconds, truth.setupMilliseconds, accuracy: 250)
+        XCTAssertEqual(fit.resumeMilliseconds, truth.resumeMilliseconds, accuracy: 25)
+        XCTAssertEqual(fit.dirtyRateFactor, truth.dirtyRateFactor, accuracy: 0.2)
+        XCTAssertGreaterThan(fit.timeRSquared ?? 0, 0.95)
+        XCTAssertLessThan(fit.heldOut.meanAbsolutePercentageError ?? 100, 8)
+        assertFinite(fit)
+    }
+
+    func testPostCopyAndNonConvergedAreExcludedWithReasons() throws {
+        var sweep = SyntheticSweep.observations(repeats: 1)
+        var postCopy = sweep[0]
+        postCopy.cell = "postcopy"
+        postCopy.postCopy = true
+        var stuck = sweep[0]
+        stuck.cell = "stuck"
+        stuck.converged = false
+        stuck.migrationMilliseconds = nil
+        sweep += [postCopy, stuck]
+        let fit = try PreCopyFit.fit(sweep)
+        XCTAssertEqual(fit.exclusions.first { $0.cell == "postcopy" }?.reason.contains("post-copy"), true)
+        XCTAssertEqual(fit.exclusions.first { $0.cell == "stuck" }?.reason.contains("did not converge"), true)
+        XCTAssertTrue(fit.limits.contains { $0.contains("post-copy") && $0.contains("postcopy") }, "\(fit.limits)")
+        XCTAssertTrue(fit.limits.contains { $0.contains("wrongly predicts convergence") && $0.contains("stuck") }, "\(fit.limits)")
+    }
+
+    func testLimitsNameTheHighLoadCellsWhenTheyMisfit() throws {
+        // A factor of 1 lets cells at D/R = 0.84 converge; QEMU is made 60 % slower there than the model says.
+        let truth = PreCopyFitParameters(setupMilliseconds: 800, resumeMilliseconds: 40, dirtyRateFactor: 1, scanMillisecondsPerGiB: 150)
+        let clean = SyntheticSweep.observations(parameters: truth, repeats: 1, ratesMiBPerSecond: [0, 10, 30, 60, 105])
+        XCTAssertFalse(clean.filter { $0.converged && $0.dirtyToTransferRatio >= 0.8 }.isEmpty, "the sweep has converging high-load cells")
+        let distorted = clean.map { observation -> MigrationObservation in
+            var slowed = observation
+            if observation.dirtyToTransferRatio >= 0.8 { slowed.migrationMilliseconds = observation.migrationMilliseconds.map { $0 * 1.6 } }
+            return slowed
+        }
+        let fit = try PreCopyFit.fit(distorted)
+        XCTAssertTrue(fit.limits.contains { $0.contains("0.8 of the transfer rate") && $0.contains("breaks") }, "\(fit.limits)")
+        XCTAssertFalse(fit.limits.contains { $0.hasPrefix("cell 1GiB/105MiBps") }, "a cell named in its group is not repeated: \(fit.limits)")
+        let cleanFit = try PreCopyFit.fit(clean)
+        XCTAssertFalse(cleanFit.limits.contains { $0.contains("breaks") }, "\(cleanFit.limits)")
+        XCTAssertGreaterThan(fit.heldOut.meanAbsolutePercentageError ?? 0, cleanFit.heldOut.meanAbsolutePercentageError ?? 100)
+        assertFinite(fit)
+    }
+
+    // MARK: degenerate input
+
+    func fitError(_ observations: [MigrationObservation]) -> PreCopyFitError? {
+        do {
+            _ = try PreCopyFit.fit(observations)
+            return nil
+        } catch {
+            XCTAssertFalse(error.description.contains("\n"), "one line: \(error)")
+            XCTAssertFalse(error.description.lowercased().contains("nan") && !error.description.contains("transfer rate"), "\(error)")
+            return error
+        }
+    }
+
+    func observation(cell: String = "a", rate: Double = 10 * 1_048_576, link: Double = 100 * 1_048_576,
+                     converged: Bool = true) -> MigrationObservation {
+        MigrationObservation(cell: cell, memoryBytes: gib, dirtySetBytes: gib / 2, dirtyRateBytesPerSecond: rate,
+                             transferRateBytesPerSecond: link, timeoutSeconds: 60, converged: converged,
+                             migrationMilliseconds: converged ? 6000 : nil, downtimeMilliseconds: converged ? 100 : nil)
+    }
+
+    func testDegenerateInputGivesATypedOneLineError() {
+        XCTAssertEqual(fitError([]), .noObservations)
+        XCTAssertEqual(fitError([observation(link: 0)]), .invalidTransferRate(cell: "a", bytesPerSecond: 0))
+        XCTAssertEqual(fitError([observation(link: -5)]), .invalidTransferRate(cell: "a", bytesPerSecond: -5))
+        guard case .invalidTransferRate = fitError([observation(link: .nan)]) else { return XCTFail("NaN rate accepted") }
+        XCTAssertEqual(fitError([observation(link: .infinity)]), .invalidTransferRate(cell: "a", bytesPerSecond: .infinity))
+        XCTAssertEqual(fitError([observation(rate: 200 * mib), observation(cell: "b", rate: 100 * mib)]),
+                       .dirtyRateNotBelowTransferRate(observations: 2))
+        XCTAssertEqual(fitError([observation(converged: false), observation(cell: "b", converged: false)]),
+                       .noConvergingObservations(excluded: 2))
+        XCTAssertEqual(fitError([observation()]), .tooFewCells(converging: 1, needed: 4))
+        XCTAssertEqual(fitError((0..<3).map { observation(cell: "c\($0)", rate: Double($0) * mib) }), .tooFewCells(converging: 3, needed: 4))
+        XCTAssertTrue(PreCopyFitError.tooFewCells(converging: 1, needed: 4).description.contains("fewer than the 4"))
+    }
+
+    func testFourIdenticalCellsFitWithoutNaN() throws {
+        // No variation at all: R² is undefined (nil), not NaN; four cells leave nothing to hold out.
+        let fit = try PreCopyFit.fit((0..<4).map { observation(cell: "c\($0)") })
+        XCTAssertNil(fit.timeRSquared)
+        XCTAssertEqual(fit.heldOut.folds, 0)
+        XCTAssertNil(fit.heldOut.meanAbsolutePercentageError)
+        XCTAssertFalse(fit.heldOut.notes.isEmpty)
+        assertFinite(fit)
+    }
+
+    func testFitWithoutDowntimeSaysResumeIsNotSeparable() throws {
+        let sweep = SyntheticSweep.observations(repeats: 1).map { observation -> MigrationObservation in
+            var copy = observation
+            copy.downtimeMilliseconds = nil
+            return copy
+        }
+        let fit = try PreCopyFit.fit(sweep)
+        XCTAssertEqual(fit.resumeMilliseconds, 0)
+        XCTAssertEqual(fit.setupMilliseconds, 840, accuracy: 10, "setup absorbs resume")
+        XCTAssertTrue(fit.notes.contains { $0.contains("resume") })
+        XCTAssertNil(fit.downtimeRSquared)
+    }
+}
