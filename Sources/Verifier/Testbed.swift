@@ -127,7 +127,7 @@ public struct LabTarget: Testbed {
             }
             let options = LabUpOptions(emulator: emulator, guest: kind, guestMemoryMiB: parameters.memoryMiB,
                                        memeaterSizeMiB: parameters.memeaterSizeMiB, memeaterPath: memeaterPath,
-                                       replaceDifferentGuest: true)
+                                       memeaterLoad: parameters.effectiveMemeaterLoad, replaceDifferentGuest: true)
             let report = try lab.up(options) { progress("lab up: \($0)") }
             actions += report.actions
             guard let guest = report.record.guest else {
@@ -145,6 +145,7 @@ public struct LabTarget: Testbed {
                 try lab.removeGuest(actions: &actions)
                 let definition = lab.guestDefinition(image: guest.image, memoryMiB: parameters.memoryMiB,
                                                      memeaterSizeMiB: parameters.memeaterSizeMiB,
+                                                     memeaterLoad: parameters.effectiveMemeaterLoad,
                                                      emulatorPath: report.record.emulatorPath,
                                                      accelerator: report.record.accelerator.accelerator)
                 _ = try lab.startGuest(definition: definition, kind: kind, on: configuration.source, actions: &actions)
