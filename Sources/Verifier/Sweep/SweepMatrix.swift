@@ -40,7 +40,7 @@ public struct MigrationStrategy: Codable, Sendable, Hashable, CustomStringConver
 
     /// Reads a strategy; rejects unknown words and bad numbers in one line.
     public init(parsing text: String) throws(VerifierError) {
-        let words = text.split(separator: "+").map { $0.trimmingCharacters(in: .whitespaces) }
+        let words = text.split(separator: "+", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         guard !words.isEmpty, !words.contains(where: \.isEmpty) else {
             throw .invalidOptions("empty migration strategy in '\(text)'")
         }
