@@ -152,14 +152,24 @@ extension Domain {
         try startDirtyRateCalculation(seconds: seconds, mode: mode)
         // The calculation itself takes `seconds`; allow as much again for QEMU to report it.
         let timeout = timeoutSeconds ?? Double(seconds) * 2 + 5
+        return try Self.pollUntilMeasured(read: dirtyRate, pollIntervalSeconds: pollIntervalSeconds,
+                                          timeoutSeconds: timeout, sleep: sleep) { last in
+            DirtyRateTimeoutError(domainName: name, uri: connection.uri, timeoutSeconds: timeout, lastReading: last)
+        }
+    }
+
+    /// Reads until a reading is `measured`, sleeping `pollIntervalSeconds` between reads
+    /// (less before the deadline); after `timeoutSeconds` of sleeping throws `timedOut(last reading)`.
+    /// Pure apart from `read` and `sleep`, so tests run it on a simulated clock.
+    static func pollUntilMeasured(read: () throws -> DirtyRateReading, pollIntervalSeconds: Double, timeoutSeconds: Double,
+                                  sleep: (Double) -> Void,
+                                  timedOut: (DirtyRateReading) -> DirtyRateTimeoutError) throws -> DirtyRateReading {
         var waitedSeconds = 0.0
         while true {
-            let reading = try dirtyRate()
+            let reading = try read()
             if reading.status == .measured { return reading }
-            guard waitedSeconds < timeout else {
-                throw DirtyRateTimeoutError(domainName: name, uri: connection.uri, timeoutSeconds: timeout, lastReading: reading)
-            }
-            let step = max(0.01, min(pollIntervalSeconds, timeout - waitedSeconds))
+            guard waitedSeconds < timeoutSeconds else { throw timedOut(reading) }
+            let step = max(0.01, min(pollIntervalSeconds, timeoutSeconds - waitedSeconds))
             sleep(step)
             waitedSeconds += step
         }
