@@ -79,6 +79,18 @@ public struct GuestRecord: Sendable, Codable, Equatable {
     public var bootSeconds: Double?
 }
 
+extension GuestRecord {
+    /// Whether this running guest is the one `options` ask for, so `lab up` may keep it:
+    /// same kind, RAM, image, memeater size and load (memeater reads them once, at boot),
+    /// emulator and accelerator. A record without a load counts as sequential.
+    public func isAsAsked(kind: GuestKind, image: GuestImage, options: LabUpOptions, emulatorPath: String,
+                          accelerator: Accelerator) -> Bool {
+        self.kind == kind && memoryMiB == options.guestMemoryMiB && self.image.inputsDigest == image.inputsDigest
+            && memeaterSizeMiB == options.effectiveMemeaterSizeMiB && (memeaterLoad ?? .sequential) == options.memeaterLoad
+            && self.emulatorPath == emulatorPath && self.accelerator == accelerator
+    }
+}
+
 /// What one `lab up` did.
 public struct LabUpReport: Sendable {
     /// Every change made; empty when the lab was already up as asked.
@@ -313,10 +325,8 @@ public struct Lab: Sendable {
                                          memeaterLoad: options.memeaterLoad,
                                          emulatorPath: emulatorPath, accelerator: accelerator)
         if let location = try guestLocation() {
-            let matches = previous.map { $0.kind == kind && $0.memoryMiB == options.guestMemoryMiB
-                && $0.image.inputsDigest == image.inputsDigest && $0.memeaterSizeMiB == options.effectiveMemeaterSizeMiB
-                && ($0.memeaterLoad ?? .sequential) == options.memeaterLoad
-                && $0.emulatorPath == emulatorPath && $0.accelerator == accelerator } ?? false
+            let matches = previous?.isAsAsked(kind: kind, image: image, options: options, emulatorPath: emulatorPath,
+                                               accelerator: accelerator) ?? false
             if let previous, matches || !options.replaceDifferentGuest {
                 if !matches { actions.append("kept the running guest on \(location.host.name) (it differs from the options; pass replaceDifferentGuest to restart it)") }
                 return previous

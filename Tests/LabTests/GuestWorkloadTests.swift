@@ -130,3 +130,35 @@ final class GuestWorkloadTests: XCTestCase {
         XCTAssertTrue(unit.contains("--size-mib ${MEMEATER_SIZE_MIB} $MEMEATER_LOAD_ARGS\n"), unit)
     }
 }
+
+/// `lab up` keeps a running guest only when it is the one asked for; the load counts.
+final class GuestReuseTests: XCTestCase {
+    private let image = GuestImage(kind: .initramfs, kernelPath: "/k", initrdPath: "/i", diskPath: nil, inputsDigest: "abc",
+                                   kernelRelease: "6.1", containsMemeater: true)
+
+    private func record(load: MemeaterLoad?) -> GuestRecord {
+        GuestRecord(name: "g", kind: .initramfs, memoryMiB: 512, memeaterSizeMiB: 256, memeaterLoad: load,
+                    address: "198.18.0.10", memeaterPort: 7070, image: image, emulatorPath: "/q",
+                    accelerator: .tcg, startedOn: "src", bootID: nil, bootSeconds: nil)
+    }
+
+    private func asks(_ load: MemeaterLoad) -> LabUpOptions {
+        LabUpOptions(guestMemoryMiB: 512, memeaterSizeMiB: 256, memeaterLoad: load)
+    }
+
+    func testSamePatternReusesTheGuestAndADifferentOneDoesNot() {
+        let hotset = MemeaterLoad(pattern: .hotset, hotFraction: 0.05, hotProbability: 0.95)
+        let running = record(load: hotset)
+        XCTAssertTrue(running.isAsAsked(kind: .initramfs, image: image, options: asks(hotset), emulatorPath: "/q", accelerator: .tcg))
+        XCTAssertFalse(running.isAsAsked(kind: .initramfs, image: image, options: asks(.sequential), emulatorPath: "/q", accelerator: .tcg))
+        XCTAssertFalse(running.isAsAsked(kind: .initramfs, image: image, options: asks(MemeaterLoad(pattern: .hotset)),
+                                         emulatorPath: "/q", accelerator: .tcg), "other hot-set shares are another guest")
+        // A record from before patterns existed is a sequential guest.
+        XCTAssertTrue(record(load: nil).isAsAsked(kind: .initramfs, image: image, options: asks(.sequential), emulatorPath: "/q", accelerator: .tcg))
+        XCTAssertFalse(record(load: nil).isAsAsked(kind: .initramfs, image: image, options: asks(MemeaterLoad(pattern: .random)),
+                                                   emulatorPath: "/q", accelerator: .tcg))
+        // The other fields still count.
+        XCTAssertFalse(running.isAsAsked(kind: .initramfs, image: image, options: asks(hotset), emulatorPath: "/other", accelerator: .tcg))
+        XCTAssertFalse(running.isAsAsked(kind: .debian, image: image, options: asks(hotset), emulatorPath: "/q", accelerator: .tcg))
+    }
+}
