@@ -22,14 +22,23 @@ public enum MatrixFileFormat: String, Sendable, CaseIterable {
 
 /// A matrix file's keys: the names of `migverify run`'s options.
 public enum MatrixFileKey: String, Sendable, CaseIterable {
+    /// Scenario names (``ScenarioKind``).
     case scenario
+    /// Guest RAM sizes in MiB, whole numbers.
     case memoryMiB = "memory-mib"
+    /// memeater's dirty rates in MiB/s; 0: as fast as it can.
     case dirtyRateMiBPerSecond = "dirty-rate-mib-per-second"
+    /// Migration bandwidth limits in MiB/s, or `unlimited`.
     case bandwidthMiBPerSecond = "bandwidth-mib-per-second"
+    /// memeater page patterns (``MemeaterLoad/init(parsing:)``).
     case pattern
+    /// Migration strategies (``MigrationStrategy/init(parsing:)``).
     case strategy
+    /// Emulator short names or paths (lab only).
     case emulator
+    /// Guest kinds (lab only).
     case guest
+    /// Runs per cell: one whole number, not a list.
     case repeatCount = "repeat"
 }
 
