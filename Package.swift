@@ -19,6 +19,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        // Sweep matrix files: YAML with line numbers (Yams' Node API) and TOML.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // MARK: memeater — runs inside the guest
@@ -54,11 +57,16 @@ let package = Package(
         // The migration test case: scenarios, checks, results.
         .target(
             name: "Verifier",
-            dependencies: ["Libvirt", "Lab", "PingMonitor", "MemeaterKit", "MigrationModel", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "Libvirt", "Lab", "PingMonitor", "MemeaterKit", "MigrationModel",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
         ),
         .executableTarget(
             name: "MigVerifyCLI",
-            dependencies: ["Lab", "Libvirt", "Verifier", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Lab", "Libvirt", "Verifier", "MigrationModel", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // MARK: tests

@@ -46,10 +46,12 @@ struct DebianGuestBuilder {
     exec switch_root /newroot /sbin/init
     """#
 
-    /// Runs before memeater: reads the lab's settings from the kernel command line,
-    /// configures eth0, announces the guest with a gratuitous ARP.
+    /// Runs before memeater: reads the lab's settings from the kernel command line (port,
+    /// size and page pattern into `/run/lab-guest.env`), configures eth0, announces the
+    /// guest with a gratuitous ARP.
     static let setupScript = #"""
     #!/bin/sh
+    \#(GuestWorkloadScript.loadArgumentsFunction)
     for word in $(cat /proc/cmdline); do
         case "$word" in
             lab.ip=*) address="${word#lab.ip=}" ;;
@@ -57,7 +59,10 @@ struct DebianGuestBuilder {
             lab.memeater_size_mib=*) size="${word#lab.memeater_size_mib=}" ;;
         esac
     done
-    printf 'MEMEATER_PORT=%s\nMEMEATER_SIZE_MIB=%s\n' "${port:-7070}" "${size:-64}" > /run/lab-guest.env
+    # MEMEATER_LOAD_ARGS is quoted for the shell that sources the file (lab-guest-ready);
+    # the unit expands it unbraced, so systemd splits it into words.
+    printf 'MEMEATER_PORT=%s\nMEMEATER_SIZE_MIB=%s\nMEMEATER_LOAD_ARGS="%s"\n' "${port:-7070}" "${size:-64}" \
+        "$(memeater_load_arguments $(cat /proc/cmdline))" > /run/lab-guest.env
     ip link set lo up
     ip link set eth0 up
     [ -n "$address" ] && ip addr add "$address" dev eth0
@@ -101,7 +106,7 @@ struct DebianGuestBuilder {
 
             [Service]
             EnvironmentFile=/run/lab-guest.env
-            ExecStart=/usr/local/bin/memeater serve --port ${MEMEATER_PORT} --size-mib ${MEMEATER_SIZE_MIB}
+            ExecStart=/usr/local/bin/memeater serve --port ${MEMEATER_PORT} --size-mib ${MEMEATER_SIZE_MIB} $MEMEATER_LOAD_ARGS
             Restart=no
             StandardOutput=journal+console
             StandardError=journal+console

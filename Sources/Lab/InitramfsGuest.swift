@@ -71,7 +71,8 @@ struct InitramfsGuestBuilder {
 
     /// The guest's /init: mounts, loads virtio-net, configures eth0 from the kernel command
     /// line (`lab.ip=ADDR/LEN`), announces itself with a gratuitous ARP, starts memeater in
-    /// control mode (`lab.memeater_port`, `lab.memeater_size_mib`) and reports ready.
+    /// control mode (`lab.memeater_port`, `lab.memeater_size_mib`, the page pattern of
+    /// ``MemeaterLoad/kernelArguments``) and reports ready.
     static let initScript = #"""
     #!/bin/busybox sh
     /bin/busybox mkdir -p /proc /sys /dev /tmp /run /sbin /usr/bin /usr/sbin
@@ -82,6 +83,7 @@ struct InitramfsGuestBuilder {
     mount -t devtmpfs devtmpfs /dev 2>/dev/null
     exec >/dev/console 2>&1 </dev/null
     echo "lab-guest: init started, kernel $(uname -r)"
+    \#(GuestWorkloadScript.loadArgumentsFunction)
     for word in $(cat /proc/cmdline); do
         case "$word" in
             lab.ip=*) address="${word#lab.ip=}" ;;
@@ -114,6 +116,8 @@ struct InitramfsGuestBuilder {
     if [ -x /bin/memeater ] && [ -n "$memeater_port" ]; then
         set -- serve --port "$memeater_port" --size-mib "${memeater_size:-64}"
         [ -n "$memeater_rate" ] && set -- "$@" --rate-mib-per-second "$memeater_rate"
+        # The page pattern (lab.memeater_pattern and its hot-set shares); words, no spaces.
+        set -- "$@" $(memeater_load_arguments $(cat /proc/cmdline))
         # Not restarted when it exits: a fresh memeater would hide lost pages.
         ( /bin/memeater "$@"; echo "LAB-GUEST-MEMEATER-EXITED status=$?" ) &
         echo "lab-guest: memeater $* started"

@@ -16,19 +16,23 @@ public struct LabUpOptions: Sendable, Equatable {
     public var memeaterSizeMiB: Int?
     /// The static memeater to put into the guest (default: found next to the package).
     public var memeaterPath: String?
+    /// How memeater picks pages in the guest (its page pattern); a different load boots a
+    /// new guest, since memeater reads it once, when the guest starts.
+    public var memeaterLoad: MemeaterLoad
     /// Whether to replace a running guest whose definition differs from these options.
     public var replaceDifferentGuest: Bool
 
     /// The defaults: system QEMU, probe KVM, initramfs guest with 512 MiB.
     public init(emulator: EmulatorChoice = .system, accelerator: AcceleratorPreference = .auto,
                 guest: GuestKind? = .initramfs, guestMemoryMiB: Int = 512, memeaterSizeMiB: Int? = nil,
-                memeaterPath: String? = nil, replaceDifferentGuest: Bool = false) {
+                memeaterPath: String? = nil, memeaterLoad: MemeaterLoad = .sequential, replaceDifferentGuest: Bool = false) {
         self.emulator = emulator
         self.accelerator = accelerator
         self.guest = guest
         self.guestMemoryMiB = guestMemoryMiB
         self.memeaterSizeMiB = memeaterSizeMiB
         self.memeaterPath = memeaterPath
+        self.memeaterLoad = memeaterLoad
         self.replaceDifferentGuest = replaceDifferentGuest
     }
 
@@ -58,6 +62,8 @@ public struct GuestRecord: Sendable, Codable, Equatable {
     public var kind: GuestKind
     public var memoryMiB: Int
     public var memeaterSizeMiB: Int
+    /// memeater's page pattern; `nil` (records written before patterns existed): sequential.
+    public var memeaterLoad: MemeaterLoad?
     public var address: String
     public var memeaterPort: Int
     public var image: GuestImage
@@ -71,6 +77,18 @@ public struct GuestRecord: Sendable, Codable, Equatable {
     public var bootID: String?
     /// Seconds from `virDomainCreate` to the ready marker on the console.
     public var bootSeconds: Double?
+}
+
+extension GuestRecord {
+    /// Whether this running guest is the one `options` ask for, so `lab up` may keep it:
+    /// same kind, RAM, image, memeater size and load (memeater reads them once, at boot),
+    /// emulator and accelerator. A record without a load counts as sequential.
+    public func isAsAsked(kind: GuestKind, image: GuestImage, options: LabUpOptions, emulatorPath: String,
+                          accelerator: Accelerator) -> Bool {
+        self.kind == kind && memoryMiB == options.guestMemoryMiB && self.image.inputsDigest == image.inputsDigest
+            && memeaterSizeMiB == options.effectiveMemeaterSizeMiB && (memeaterLoad ?? .sequential) == options.memeaterLoad
+            && self.emulatorPath == emulatorPath && self.accelerator == accelerator
+    }
 }
 
 /// What one `lab up` did.
@@ -273,15 +291,17 @@ public struct Lab: Sendable {
 
     // MARK: the guest
 
-    /// The domain definition of the lab guest for these options.
-    public func guestDefinition(image: GuestImage, memoryMiB: Int, memeaterSizeMiB: Int, emulatorPath: String,
+    /// The domain definition of the lab guest for these options; memeater's size and load
+    /// go on the kernel command line, where the guest's start-up reads them.
+    public func guestDefinition(image: GuestImage, memoryMiB: Int, memeaterSizeMiB: Int,
+                                memeaterLoad: MemeaterLoad = .sequential, emulatorPath: String,
                                 accelerator: Accelerator) -> GuestDomainDefinition {
         GuestDomainDefinition(
             name: configuration.guestName, memoryMiB: memoryMiB, accelerator: accelerator, emulatorPath: emulatorPath,
             image: image,
             kernelArguments: ["lab.ip=\(configuration.guestAddress)/\(configuration.prefixLength)",
                               "lab.memeater_port=\(configuration.memeaterPort)",
-                              "lab.memeater_size_mib=\(memeaterSizeMiB)"],
+                              "lab.memeater_size_mib=\(memeaterSizeMiB)"] + memeaterLoad.kernelArguments,
             bridgeName: configuration.hostBridgeName, macAddress: configuration.guestMACAddress,
             tapName: configuration.guestTapName, consoleLogPath: configuration.guestConsoleLogPath)
     }
@@ -302,11 +322,11 @@ public struct Lab: Sendable {
                      accelerator: Accelerator, previous: GuestRecord?, actions: inout [String]) throws -> GuestRecord {
         let definition = guestDefinition(image: image, memoryMiB: options.guestMemoryMiB,
                                          memeaterSizeMiB: options.effectiveMemeaterSizeMiB,
+                                         memeaterLoad: options.memeaterLoad,
                                          emulatorPath: emulatorPath, accelerator: accelerator)
         if let location = try guestLocation() {
-            let matches = previous.map { $0.kind == kind && $0.memoryMiB == options.guestMemoryMiB
-                && $0.image.inputsDigest == image.inputsDigest && $0.memeaterSizeMiB == options.effectiveMemeaterSizeMiB
-                && $0.emulatorPath == emulatorPath && $0.accelerator == accelerator } ?? false
+            let matches = previous?.isAsAsked(kind: kind, image: image, options: options, emulatorPath: emulatorPath,
+                                               accelerator: accelerator) ?? false
             if let previous, matches || !options.replaceDifferentGuest {
                 if !matches { actions.append("kept the running guest on \(location.host.name) (it differs from the options; pass replaceDifferentGuest to restart it)") }
                 return previous
@@ -355,6 +375,7 @@ public struct Lab: Sendable {
                            memeaterSizeMiB: definition.kernelArguments.compactMap { word -> Int? in
                                word.hasPrefix("lab.memeater_size_mib=") ? Int(word.dropFirst("lab.memeater_size_mib=".count)) : nil
                            }.first ?? 0,
+                           memeaterLoad: MemeaterLoad(kernelArguments: definition.kernelArguments),
                            address: configuration.guestAddress, memeaterPort: configuration.memeaterPort,
                            image: definition.image, emulatorPath: definition.emulatorPath,
                            accelerator: definition.accelerator, startedOn: host.name, bootID: ready, bootSeconds: bootSeconds)
@@ -413,6 +434,14 @@ public struct Lab: Sendable {
     /// domain XML; `nil` when it is absent, no number, or the XML cannot be parsed.
     static func memeaterSizeMiB(inDomainXML xml: String) -> Int? {
         (try? DomainDescription(xml: xml))?.kernelParameter("lab.memeater_size_mib").flatMap { Int($0) }
+    }
+
+    /// memeater's load on the kernel command line (`./os/cmdline`) of domain XML
+    /// (``MemeaterLoad/kernelArguments``): `sequential` when no pattern is given, `nil`
+    /// when the parameters are not a valid load or the XML cannot be parsed.
+    static func memeaterLoad(inDomainXML xml: String) -> MemeaterLoad? {
+        guard let description = try? DomainDescription(xml: xml) else { return nil }
+        return MemeaterLoad(kernelParameter: description.kernelParameter)
     }
 
     /// Sends up to `count` echo requests to the guest from the client namespace's uplink and

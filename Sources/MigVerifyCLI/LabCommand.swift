@@ -43,6 +43,9 @@ extension LabCommand {
                 help: "Memory memeater manages in the guest, in MiB (default: half the guest RAM).")
         var memeaterSizeMiB: Int?
 
+        @Option(help: "memeater's page pattern in the guest: sequential, random, hotset or hotset:FRACTION:PROBABILITY.")
+        var pattern = "sequential"
+
         @Option(help: "Static memeater binary to put into the guest (default: <package>/.build-static/release/memeater).")
         var memeater: String?
 
@@ -65,6 +68,11 @@ extension LabCommand {
             } catch let error as LabError {
                 throw ValidationError(error.reason)
             }
+            do {
+                _ = try MemeaterLoad(parsing: pattern)
+            } catch {
+                throw ValidationError(error.description)
+            }
         }
 
         func run() throws {
@@ -82,7 +90,8 @@ extension LabCommand {
             let options = LabUpOptions(emulator: try EmulatorChoice(name: emulator), accelerator: accel,
                                        guest: guest.kind,
                                        guestMemoryMiB: memoryMiB, memeaterSizeMiB: memeaterSizeMiB,
-                                       memeaterPath: memeaterPath, replaceDifferentGuest: replaceGuest)
+                                       memeaterPath: memeaterPath, memeaterLoad: try MemeaterLoad(parsing: pattern),
+                                       replaceDifferentGuest: replaceGuest)
             let report = try lab.up(options) { phase in
                 print("lab up: \(phase)…")
             }

@@ -312,36 +312,6 @@ public struct ScenarioParameters: Codable, Sendable, Equatable {
     }
 }
 
-/// Expands the chosen scenarios, memory sizes and dirty rates into the list of runs, in
-/// order: for each memory size and rate, each scenario, `repeatCount` times.
-public func expandRuns(scenarios: [ScenarioKind], memorySizesMiB: [Int], dirtyRatesMiBPerSecond: [Double],
-                       template: ScenarioParameters,
-                       memeaterSizeMiB: (Int) -> Int = { max(16, $0 / 2) }, repeatCount: Int = 1) throws(VerifierError) -> [ScenarioParameters] {
-    guard !scenarios.isEmpty, !memorySizesMiB.isEmpty, !dirtyRatesMiBPerSecond.isEmpty else {
-        throw .invalidOptions("--scenario, --memory-mib and --dirty-rate-mib-per-second each need at least one value")
-    }
-    var seen = Set<String>()
-    var runs: [ScenarioParameters] = []
-    for memory in memorySizesMiB {
-        for rate in dirtyRatesMiBPerSecond {
-            for scenario in scenarios {
-                var parameters = template
-                parameters.scenario = scenario
-                parameters.memoryMiB = memory
-                parameters.memeaterSizeMiB = memeaterSizeMiB(memory)
-                parameters.dirtyRateMiBPerSecond = rate
-                if !scenario.expectsMigrationToSucceed { parameters.roundTrip = false }
-                try parameters.validate()
-                for repetition in 1...max(1, repeatCount) {
-                    parameters.repetition = repeatCount > 1 ? repetition : nil
-                    if seen.insert(parameters.key).inserted { runs.append(parameters) }
-                }
-            }
-        }
-    }
-    return runs
-}
-
 /// Checks that a guest of `requestedMiB` fits into the host's available memory (with a
 /// margin of `reserveMiB` for QEMU itself and the host); throws a one-line error if not.
 public func checkMemoryFits(requestedMiB: Int, availableMiB: Int, reserveMiB: Int = 256) throws(VerifierError) {

@@ -187,7 +187,7 @@ public struct LabTarget: Testbed {
             }
             let options = LabUpOptions(emulator: emulator, guest: kind, guestMemoryMiB: parameters.memoryMiB,
                                        memeaterSizeMiB: parameters.memeaterSizeMiB, memeaterPath: memeaterPath,
-                                       replaceDifferentGuest: true)
+                                       memeaterLoad: parameters.effectiveMemeaterLoad, replaceDifferentGuest: true)
             let identity = "\(kind.rawValue) \(parameters.memoryMiB) \(parameters.memeaterSizeMiB) \(parameters.effectiveMemeaterLoad) \(parameters.emulator) \(memeaterPath)"
             let record: LabRecord
             if let last = lastLabUp.withLock({ $0 }), last.guest == identity, let current = lab.currentRecord(),
@@ -221,6 +221,7 @@ public struct LabTarget: Testbed {
                 try lab.removeGuest(actions: &actions)
                 let definition = lab.guestDefinition(image: guest.image, memoryMiB: parameters.memoryMiB,
                                                      memeaterSizeMiB: parameters.memeaterSizeMiB,
+                                                     memeaterLoad: parameters.effectiveMemeaterLoad,
                                                      emulatorPath: record.emulatorPath,
                                                      accelerator: record.accelerator.accelerator)
                 _ = try lab.startGuest(definition: definition, kind: kind, on: configuration.source, actions: &actions)

@@ -42,14 +42,14 @@ final class CommandLineParsingTests: XCTestCase {
 
     func testEnumOptionsParseToTheirValues() throws {
         let defaults = try RunCommand.parse([])
-        XCTAssertEqual(defaults.scenario.elements, ScenarioKind.defaults)
+        XCTAssertEqual(try defaults.sweepMatrix().scenarios, ScenarioKind.defaults)
         XCTAssertNil(defaults.guest)
         XCTAssertEqual(defaults.chosenMigrationMode, .peerToPeer)
         XCTAssertEqual(defaults.maxPingGap, 2000)
-        XCTAssertEqual(defaults.dirtyRateMiBPerSecond.elements, [50])
+        XCTAssertEqual(try defaults.sweepMatrix().dirtyRatesMiBPerSecond, [50])
 
         let command = try RunCommand.parse(["--guest", "debian", "--migration-mode", "client-managed"])
-        XCTAssertEqual(command.guest, .debian)
+        XCTAssertEqual(command.guest?.elements, [.debian])
         XCTAssertEqual(command.chosenMigrationMode, .clientManaged)
         XCTAssertEqual(try RunCommand.parse(["--migration-mode", "p2p"]).chosenMigrationMode, .peerToPeer)
     }
@@ -72,9 +72,9 @@ final class CommandLineParsingTests: XCTestCase {
     func testCommaListsParseEveryValueInOrder() throws {
         let command = try RunCommand.parse(["--scenario", "live, abort,link-cut", "--memory-mib", "1024,2111",
                                             "--dirty-rate-mib-per-second", "0,12.5"])
-        XCTAssertEqual(command.scenario.elements, [.live, .abort, .linkCut])
+        XCTAssertEqual(command.scenario?.elements, [.live, .abort, .linkCut])
         XCTAssertEqual(command.memoryMiB?.elements, [1024, 2111])
-        XCTAssertEqual(command.dirtyRateMiBPerSecond.elements, [0, 12.5])
+        XCTAssertEqual(command.dirtyRateMiBPerSecond?.elements, [0, 12.5])
 
         XCTAssertEqual(try CommaSeparated<Int>(parsing: "1,,2 ,").elements, [1, 2])
         XCTAssertEqual(CommaSeparated<ScenarioKind>(argument: "live,dst-qemu-killed")?.elements, [.live, .dstQEMUKilled])
@@ -106,9 +106,9 @@ final class CommandLineParsingTests: XCTestCase {
         XCTAssertEqual(try RunCommand.parse(["--max-ping-gap-ms", "750"]).maxPingGap, 750)
 
         // The runs carry them as before: the same parameters, so the same results-database keys.
-        let runs = try old.expandedRuns(endpoints: LabTarget(lab: old.lab).endpoints, memorySizesMiB: [1024], memeaterSizeMiB: { $0 / 2 })
+        let runs = try old.expandedRuns(old.sweepMatrix(), endpoints: LabTarget(lab: old.lab).endpoints, memorySizesMiB: [1024], memeaterSizeMiB: { $0 / 2 })
         XCTAssertEqual(runs.map(\.maxPingDowntimeMilliseconds), [500, 500, 500])
-        let directRuns = try direct.expandedRuns(endpoints: LabTarget(lab: direct.lab).endpoints, memorySizesMiB: [1024], memeaterSizeMiB: { $0 / 2 })
+        let directRuns = try direct.expandedRuns(direct.sweepMatrix(), endpoints: LabTarget(lab: direct.lab).endpoints, memorySizesMiB: [1024], memeaterSizeMiB: { $0 / 2 })
         XCTAssertTrue(directRuns.allSatisfy { $0.migration.mode == .clientManaged && !$0.migration.libvirtFlags.contains(.peerToPeer) })
 
         let help = RunCommand.helpMessage(columns: 200)

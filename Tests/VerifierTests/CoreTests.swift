@@ -81,8 +81,8 @@ final class ParameterTests: XCTestCase {
     }
 
     func testRunsExpandInOrderWithoutDuplicatesAndEqualParametersGiveEqualKeys() throws {
-        let runs = try expandRuns(scenarios: [.live, .prepareFail], memorySizesMiB: [333, 1024, 333],
-                                  dirtyRatesMiBPerSecond: [50], template: Fixtures.parameters())
+        let runs = try SweepMatrix(scenarios: [.live, .prepareFail], memorySizesMiB: [333, 1024, 333],
+                                   dirtyRatesMiBPerSecond: [50]).cells(template: Fixtures.parameters())
         XCTAssertEqual(runs.map(\.scenario), [.live, .prepareFail, .live, .prepareFail])
         XCTAssertEqual(runs.map(\.memoryMiB), [333, 333, 1024, 1024])
         XCTAssertEqual(runs[2].memeaterSizeMiB, 512)

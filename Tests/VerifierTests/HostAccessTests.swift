@@ -108,8 +108,8 @@ final class HostAccessTests: XCTestCase {
         XCTAssertEqual(lines, ["SERIES live 333 MiB @ 50 MiB/s: failed in 3 of 4 runs (75%); failed checks: landing-intact 3×; stale pages found in 2 of 3 runs where memeater could verify (1000-4000 pages)"])
         XCTAssertTrue(ReportWriter.verdictTable(results).contains(lines[0]))
         XCTAssertEqual(ReportWriter.seriesSummaries([results[0]]), [], "one run is no series")
-        let runs = try expandRuns(scenarios: [.live, .prepareFail], memorySizesMiB: [333], dirtyRatesMiBPerSecond: [50],
-                                  template: Fixtures.parameters(), repeatCount: 3)
+        let runs = try SweepMatrix(scenarios: [.live, .prepareFail], memorySizesMiB: [333], dirtyRatesMiBPerSecond: [50],
+                                   repeatCount: 3).cells(template: Fixtures.parameters())
         XCTAssertEqual(runs.map(\.label), ["live 333 MiB @ 50 MiB/s #1", "live 333 MiB @ 50 MiB/s #2", "live 333 MiB @ 50 MiB/s #3",
                                            "prepare-fail 333 MiB @ 50 MiB/s #1", "prepare-fail 333 MiB @ 50 MiB/s #2", "prepare-fail 333 MiB @ 50 MiB/s #3"])
         XCTAssertEqual(Set(runs.map(\.key)).count, 6, "each repetition is its own run in the database")

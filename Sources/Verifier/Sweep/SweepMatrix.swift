@@ -1,47 +1,27 @@
 import Foundation
+import Lab
 import MemeaterKit
 import MigrationModel
 
-/// How memeater picks pages in the guest: its pattern, with the hot set's share of pages
-/// and of writes for `hotset`. Written `sequential`, `random`, `hotset` (10 % of the pages
-/// take 90 % of the writes) or `hotset:FRACTION:PROBABILITY`, e.g. `hotset:0.05:0.95`.
-public struct MemeaterLoad: Codable, Sendable, Hashable, CustomStringConvertible {
-    /// The page pattern.
-    public var pattern: PagePattern
-    /// Share of the region in the hot set, in (0, 1) (`hotset` only).
-    public var hotFraction: Double?
-    /// Share of the writes that go to the hot set, in [0, 1] (`hotset` only).
-    public var hotProbability: Double?
+// `MemeaterLoad` lives in the Lab target (the lab guest's start-up needs it too); the
+// verifier reads it through `MemeaterLoad.parsedOption(_:)` so that a bad text stays an
+// invalid option with the same one-line message.
 
-    /// memeater's default: a sequential sweep.
-    public static let sequential = MemeaterLoad(pattern: .sequential)
-
-    /// Creates a load; for `hotset` the shares default to memeater's (0.1 and 0.9).
-    public init(pattern: PagePattern, hotFraction: Double? = nil, hotProbability: Double? = nil) {
-        self.pattern = pattern
-        if pattern == .hotset {
-            self.hotFraction = hotFraction ?? 0.1
-            self.hotProbability = hotProbability ?? 0.9
-        }
+extension VerifierError {
+    /// A memeater load text that cannot be read, as an invalid option (its one-line text kept).
+    public init(_ error: MemeaterLoadParseError) {
+        self = .invalidOptions(error.description)
     }
+}
 
-    /// Reads `sequential`, `random`, `hotset` or `hotset:FRACTION:PROBABILITY`.
-    public init(parsing text: String) throws(VerifierError) {
-        let parts = text.trimmingCharacters(in: .whitespaces).split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-        guard let pattern = PagePattern(rawValue: parts[0]) else {
-            throw .invalidOptions("unknown memeater pattern '\(text)' (known: sequential, random, hotset, hotset:FRACTION:PROBABILITY)")
-        }
-        switch (pattern, parts.count) {
-        case (_, 1):
-            self.init(pattern: pattern)
-        case (.hotset, 3):
-            guard let fraction = Double(parts[1]), fraction > 0, fraction < 1,
-                  let probability = Double(parts[2]), probability >= 0, probability <= 1 else {
-                throw .invalidOptions("pattern '\(text)': the hot set's share of pages must be in (0, 1) and its share of writes in [0, 1]")
-            }
-            self.init(pattern: .hotset, hotFraction: fraction, hotProbability: probability)
-        default:
-            throw .invalidOptions("pattern '\(text)': only hotset takes :FRACTION:PROBABILITY")
+extension MemeaterLoad {
+    /// Reads a load as ``MemeaterLoad/init(parsing:)`` does, failing with
+    /// ``VerifierError/invalidOptions(_:)``.
+    public static func parsedOption(_ text: String) throws(VerifierError) -> MemeaterLoad {
+        do {
+            return try MemeaterLoad(parsing: text)
+        } catch {
+            throw VerifierError(error)
         }
     }
 
@@ -52,13 +32,6 @@ public struct MemeaterLoad: Codable, Sendable, Hashable, CustomStringConvertible
         case .random: .random
         case .hotset: .hotSet(fraction: hotFraction ?? 0.1, probability: hotProbability ?? 0.9)
         }
-    }
-
-    /// The text ``init(parsing:)`` reads back.
-    public var description: String {
-        guard pattern == .hotset, let hotFraction, let hotProbability else { return pattern.rawValue }
-        if hotFraction == 0.1, hotProbability == 0.9 { return "hotset" }
-        return "hotset:\(formatNumber(hotFraction)):\(formatNumber(hotProbability))"
     }
 }
 
@@ -77,7 +50,7 @@ public struct MigrationStrategy: Codable, Sendable, Hashable, CustomStringConver
 
     /// Reads a strategy; rejects unknown words and bad numbers in one line.
     public init(parsing text: String) throws(VerifierError) {
-        let words = text.split(separator: "+").map { $0.trimmingCharacters(in: .whitespaces) }
+        let words = text.split(separator: "+", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         guard !words.isEmpty, !words.contains(where: \.isEmpty) else {
             throw .invalidOptions("empty migration strategy in '\(text)'")
         }

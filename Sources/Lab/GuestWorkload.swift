@@ -1,0 +1,181 @@
+import Foundation
+import MemeaterKit
+
+/// How memeater picks pages in the guest: its pattern, with the hot set's share of pages
+/// and of writes for `hotset`. Written `sequential`, `random`, `hotset` (10 % of the pages
+/// take 90 % of the writes) or `hotset:FRACTION:PROBABILITY`, e.g. `hotset:0.05:0.95`.
+///
+/// The lab passes it to the guest on the kernel command line (``kernelArguments``) and the
+/// guest's start-up hands it to `memeater serve --pattern … --hot-fraction … --hot-probability …`.
+public struct MemeaterLoad: Codable, Sendable, Hashable, CustomStringConvertible {
+    /// The page pattern.
+    public var pattern: PagePattern
+    /// Share of the region in the hot set, in (0, 1) (`hotset` only).
+    public var hotFraction: Double?
+    /// Share of the writes that go to the hot set, in [0, 1] (`hotset` only).
+    public var hotProbability: Double?
+
+    /// memeater's default: a sequential sweep.
+    public static let sequential = MemeaterLoad(pattern: .sequential)
+
+    /// memeater's hot-set shares when none are given: 10 % of the pages take 90 % of the writes.
+    public static let defaultHotFraction = 0.1
+    /// See ``defaultHotFraction``.
+    public static let defaultHotProbability = 0.9
+
+    /// Creates a load; for `hotset` the shares default to memeater's (0.1 and 0.9).
+    public init(pattern: PagePattern, hotFraction: Double? = nil, hotProbability: Double? = nil) {
+        self.pattern = pattern
+        if pattern == .hotset {
+            self.hotFraction = hotFraction ?? Self.defaultHotFraction
+            self.hotProbability = hotProbability ?? Self.defaultHotProbability
+        }
+    }
+
+    /// Reads `sequential`, `random`, `hotset` or `hotset:FRACTION:PROBABILITY`.
+    public init(parsing text: String) throws(MemeaterLoadParseError) {
+        let parts = text.trimmingCharacters(in: .whitespaces).split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard let pattern = PagePattern(rawValue: parts[0]) else {
+            throw MemeaterLoadParseError(text: text, problem: .unknownPattern)
+        }
+        switch (pattern, parts.count) {
+        case (_, 1):
+            self.init(pattern: pattern)
+        case (.hotset, 3):
+            guard let fraction = Double(parts[1]), fraction > 0, fraction < 1,
+                  let probability = Double(parts[2]), probability >= 0, probability <= 1 else {
+                throw MemeaterLoadParseError(text: text, problem: .sharesOutOfRange)
+            }
+            self.init(pattern: .hotset, hotFraction: fraction, hotProbability: probability)
+        default:
+            throw MemeaterLoadParseError(text: text, problem: .sharesOnlyForHotset)
+        }
+    }
+
+    /// The text ``init(parsing:)`` reads back.
+    public var description: String {
+        guard pattern == .hotset, let hotFraction, let hotProbability else { return pattern.rawValue }
+        if hotFraction == Self.defaultHotFraction, hotProbability == Self.defaultHotProbability { return "hotset" }
+        return "hotset:\(Self.shortNumber(hotFraction)):\(Self.shortNumber(hotProbability))"
+    }
+
+    // MARK: the kernel command line
+
+    /// Kernel parameter naming the pattern (absent: sequential).
+    public static let patternParameter = "lab.memeater_pattern"
+    /// Kernel parameter with the hot set's share of pages.
+    public static let hotFractionParameter = "lab.memeater_hot_fraction"
+    /// Kernel parameter with the hot set's share of writes.
+    public static let hotProbabilityParameter = "lab.memeater_hot_probability"
+
+    /// The guest's kernel arguments for this load; none for `sequential`, memeater's default,
+    /// so that a guest defined before patterns existed reads back as sequential.
+    public var kernelArguments: [String] {
+        guard pattern != .sequential else { return [] }
+        var words = ["\(Self.patternParameter)=\(pattern.rawValue)"]
+        if let hotFraction { words.append("\(Self.hotFractionParameter)=\(hotFraction)") }
+        if let hotProbability { words.append("\(Self.hotProbabilityParameter)=\(hotProbability)") }
+        return words
+    }
+
+    /// The arguments of `memeater serve` that select this load.
+    public var memeaterArguments: [String] {
+        var words = ["--pattern", pattern.rawValue]
+        if let hotFraction { words += ["--hot-fraction", "\(hotFraction)"] }
+        if let hotProbability { words += ["--hot-probability", "\(hotProbability)"] }
+        return words
+    }
+
+    /// Reads the load back from kernel parameters (`name` → value, e.g. from
+    /// `DomainDescription.kernelParameter`); `nil` when they do not describe a valid load.
+    /// No pattern parameter reads as `sequential`.
+    public init?(kernelParameter value: (String) -> String?) {
+        guard let patternText = value(Self.patternParameter) else {
+            self = .sequential
+            return
+        }
+        guard let pattern = PagePattern(rawValue: patternText) else { return nil }
+        let fractionText = value(Self.hotFractionParameter)
+        let probabilityText = value(Self.hotProbabilityParameter)
+        let fraction = fractionText.flatMap(Double.init)
+        let probability = probabilityText.flatMap(Double.init)
+        // A share that is present but no number is a guest this code did not define.
+        if (fractionText != nil && fraction == nil) || (probabilityText != nil && probability == nil) { return nil }
+        self.init(pattern: pattern, hotFraction: fraction, hotProbability: probability)
+    }
+
+    /// Reads the load back from kernel arguments as ``kernelArguments`` writes them.
+    public init?(kernelArguments: [String]) {
+        self.init { name in
+            kernelArguments.last { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) }
+        }
+    }
+
+    /// A number without a trailing `.0` (the shares are written as given).
+    private static func shortNumber(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
+    }
+}
+
+/// A memeater load text that ``MemeaterLoad/init(parsing:)`` cannot read; its description
+/// is one line naming the text and what is wrong with it.
+public struct MemeaterLoadParseError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What is wrong.
+    public enum Problem: Sendable, Equatable {
+        /// The word before any `:` is no pattern memeater knows.
+        case unknownPattern
+        /// `hotset:F:P` with F outside (0, 1) or P outside [0, 1], or no numbers.
+        case sharesOutOfRange
+        /// `:F:P` after a pattern other than `hotset`, or a count of parts other than 1 or 3.
+        case sharesOnlyForHotset
+    }
+
+    /// The text as given.
+    public var text: String
+    /// What is wrong with it.
+    public var problem: Problem
+
+    /// Creates an error.
+    public init(text: String, problem: Problem) {
+        self.text = text
+        self.problem = problem
+    }
+
+    public var description: String {
+        switch problem {
+        case .unknownPattern:
+            return "unknown memeater pattern '\(text)' (known: sequential, random, hotset, hotset:FRACTION:PROBABILITY)"
+        case .sharesOutOfRange:
+            return "pattern '\(text)': the hot set's share of pages must be in (0, 1) and its share of writes in [0, 1]"
+        case .sharesOnlyForHotset:
+            return "pattern '\(text)': only hotset takes :FRACTION:PROBABILITY"
+        }
+    }
+}
+
+/// The shell both lab guests use to turn the kernel command line into memeater's load
+/// arguments, so that the initramfs init and the Debian setup cannot drift apart.
+public enum GuestWorkloadScript {
+    /// A POSIX shell function: `memeater_load_arguments WORD...` prints `--pattern P`
+    /// (`sequential` when no `lab.memeater_pattern=` is among the words), then
+    /// `--hot-fraction F` and `--hot-probability P` when given, on one line. The values are
+    /// single words (the lab writes them), so the caller may split the line on spaces.
+    public static let loadArgumentsFunction = #"""
+    memeater_load_arguments() {
+        lab_pattern=sequential
+        lab_hot_fraction=
+        lab_hot_probability=
+        for lab_word in "$@"; do
+            case "$lab_word" in
+                lab.memeater_pattern=*) lab_pattern="${lab_word#lab.memeater_pattern=}" ;;
+                lab.memeater_hot_fraction=*) lab_hot_fraction="${lab_word#lab.memeater_hot_fraction=}" ;;
+                lab.memeater_hot_probability=*) lab_hot_probability="${lab_word#lab.memeater_hot_probability=}" ;;
+            esac
+        done
+        printf '%s %s' --pattern "$lab_pattern"
+        if [ -n "$lab_hot_fraction" ]; then printf ' %s %s' --hot-fraction "$lab_hot_fraction"; fi
+        if [ -n "$lab_hot_probability" ]; then printf ' %s %s' --hot-probability "$lab_hot_probability"; fi
+        printf '\n'
+    }
+    """#
+}

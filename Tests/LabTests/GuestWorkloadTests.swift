@@ -1,0 +1,164 @@
+import Foundation
+import Libvirt
+import MemeaterKit
+import XCTest
+@testable import Lab
+
+/// memeater's page pattern in the lab guest: parsing, the kernel arguments the lab writes,
+/// reading them back, and the shell both guests run to turn them into memeater's flags.
+final class GuestWorkloadTests: XCTestCase {
+    private let hotset = MemeaterLoad(pattern: .hotset, hotFraction: 0.05, hotProbability: 0.95)
+
+    private func sampleImage() -> GuestImage {
+        GuestImage(kind: .initramfs, kernelPath: "/cache/vmlinuz", initrdPath: "/cache/initrd.img", diskPath: nil,
+                   inputsDigest: "abc", kernelRelease: "6.1.0-56-amd64", containsMemeater: true)
+    }
+
+    func testParsingAndDescriptionRoundTrip() throws {
+        for text in ["sequential", "random", "hotset", "hotset:0.05:0.95", "hotset:0.125:1"] {
+            XCTAssertEqual(try MemeaterLoad(parsing: text).description, text)
+        }
+        XCTAssertEqual(try MemeaterLoad(parsing: "hotset:0.1:0.9").description, "hotset", "memeater's defaults read as plain hotset")
+        XCTAssertEqual(try MemeaterLoad(parsing: "hotset"), MemeaterLoad(pattern: .hotset, hotFraction: 0.1, hotProbability: 0.9))
+        XCTAssertNil(MemeaterLoad(pattern: .random, hotFraction: 0.3).hotFraction, "shares belong to hotset only")
+        let failures: [(String, MemeaterLoadParseError.Problem)] = [
+            ("zigzag", .unknownPattern), ("", .unknownPattern), ("hotset:1:0.5", .sharesOutOfRange),
+            ("hotset:0.5:-0.1", .sharesOutOfRange), ("sequential:0.1:0.2", .sharesOnlyForHotset), ("hotset:0.1:0.2:0.3", .sharesOnlyForHotset),
+        ]
+        for (text, problem) in failures {
+            XCTAssertThrowsError(try MemeaterLoad(parsing: text), text) { error in
+                XCTAssertEqual((error as? MemeaterLoadParseError)?.problem, problem, text)
+            }
+        }
+    }
+
+    func testGuestDefinitionCarriesThePatternAndReadsBack() throws {
+        let lab = Lab()
+        for load in [MemeaterLoad.sequential, MemeaterLoad(pattern: .random), hotset] {
+            let definition = lab.guestDefinition(image: sampleImage(), memoryMiB: 1024, memeaterSizeMiB: 512, memeaterLoad: load,
+                                                 emulatorPath: "/usr/bin/qemu-system-x86_64", accelerator: .tcg)
+            XCTAssertTrue(definition.kernelArguments.contains("lab.memeater_size_mib=512"))
+            XCTAssertEqual(MemeaterLoad(kernelArguments: definition.kernelArguments), load, "\(load)")
+            // And through the domain XML, as the lab reads a running domain.
+            XCTAssertEqual(Lab.memeaterLoad(inDomainXML: definition.xml()), load, "\(load)")
+        }
+        let hot = lab.guestDefinition(image: sampleImage(), memoryMiB: 1024, memeaterSizeMiB: 512, memeaterLoad: hotset,
+                                      emulatorPath: "/q", accelerator: .kvm)
+        XCTAssertEqual(Array(hot.kernelArguments.suffix(3)),
+                       ["lab.memeater_pattern=hotset", "lab.memeater_hot_fraction=0.05", "lab.memeater_hot_probability=0.95"])
+        let plain = lab.guestDefinition(image: sampleImage(), memoryMiB: 1024, memeaterSizeMiB: 512,
+                                        emulatorPath: "/q", accelerator: .kvm)
+        XCTAssertFalse(plain.kernelArguments.contains { $0.hasPrefix("lab.memeater_pattern") },
+                       "sequential adds nothing: a guest defined before patterns reads the same")
+        XCTAssertEqual(Array(lab.guestDefinition(image: sampleImage(), memoryMiB: 1024, memeaterSizeMiB: 512,
+                                                 memeaterLoad: MemeaterLoad(pattern: .random), emulatorPath: "/q",
+                                                 accelerator: .kvm).kernelArguments.suffix(1)), ["lab.memeater_pattern=random"])
+    }
+
+    func testKernelParametersThatAreNoLoadReadAsNone() {
+        XCTAssertEqual(MemeaterLoad(kernelArguments: ["lab.ip=1.2.3.4/24"]), .sequential)
+        XCTAssertNil(MemeaterLoad(kernelArguments: ["lab.memeater_pattern=zigzag"]))
+        XCTAssertNil(MemeaterLoad(kernelArguments: ["lab.memeater_pattern=hotset", "lab.memeater_hot_fraction=lots"]))
+        XCTAssertEqual(MemeaterLoad(kernelArguments: ["lab.memeater_pattern=random", "lab.memeater_pattern=hotset"]),
+                       MemeaterLoad(pattern: .hotset), "the last word wins, as the guest's shell reads it")
+        XCTAssertNil(Lab.memeaterLoad(inDomainXML: "<domain><os><cmdline>lab.memeater_pattern=hotset"), "unparsable XML")
+    }
+
+    /// The lab's record of the running guest decides whether `lab up` reuses it: a record
+    /// from before patterns existed (no `memeaterLoad`) decodes and counts as sequential.
+    func testGuestRecordWithoutALoadDecodesAsBefore() throws {
+        let record = GuestRecord(name: "g", kind: .initramfs, memoryMiB: 512, memeaterSizeMiB: 256, memeaterLoad: hotset,
+                                 address: "198.18.0.10", memeaterPort: 7070, image: sampleImage(), emulatorPath: "/q",
+                                 accelerator: .tcg, startedOn: "src", bootID: nil, bootSeconds: nil)
+        let encoded = try JSONEncoder().encode(record)
+        XCTAssertEqual(try JSONDecoder().decode(GuestRecord.self, from: encoded).memeaterLoad, hotset)
+        var object = try XCTUnwrap(JSONSerialization.jsonObject(with: encoded) as? [String: Any])
+        object.removeValue(forKey: "memeaterLoad")
+        let old = try JSONDecoder().decode(GuestRecord.self, from: JSONSerialization.data(withJSONObject: object))
+        XCTAssertNil(old.memeaterLoad)
+    }
+
+    func testLabUpOptionsDefaultToSequential() {
+        XCTAssertEqual(LabUpOptions().memeaterLoad, .sequential)
+        XCTAssertNotEqual(LabUpOptions(memeaterLoad: hotset), LabUpOptions())
+    }
+
+    // MARK: the guests' shell
+
+    /// Runs the guests' shell function on `words` with /bin/sh and returns what it printed.
+    private func loadArguments(for words: [String]) throws -> [String] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", GuestWorkloadScript.loadArgumentsFunction + "\nmemeater_load_arguments \"$@\"", "sh"] + words
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        return String(decoding: data, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+    }
+
+    func testGuestShellBuildsTheMemeaterFlagsFromTheKernelArguments() throws {
+        let lab = Lab()
+        for load in [MemeaterLoad.sequential, MemeaterLoad(pattern: .random), hotset, MemeaterLoad(pattern: .hotset)] {
+            let definition = lab.guestDefinition(image: sampleImage(), memoryMiB: 1024, memeaterSizeMiB: 512, memeaterLoad: load,
+                                                 emulatorPath: "/q", accelerator: .tcg)
+            // The whole command line, as /proc/cmdline has it, with the lab's other words around.
+            let words = ["console=ttyS0"] + definition.kernelArguments + ["quiet"]
+            XCTAssertEqual(try loadArguments(for: words), load.memeaterArguments, "\(load)")
+        }
+        XCTAssertEqual(hotset.memeaterArguments, ["--pattern", "hotset", "--hot-fraction", "0.05", "--hot-probability", "0.95"])
+        XCTAssertEqual(MemeaterLoad.sequential.memeaterArguments, ["--pattern", "sequential"])
+    }
+
+    func testBothGuestsRunTheFunctionAndPassItsFlagsToMemeater() {
+        let initScript = InitramfsGuestBuilder.initScript
+        XCTAssertTrue(initScript.contains(GuestWorkloadScript.loadArgumentsFunction))
+        XCTAssertTrue(initScript.contains(#"set -- "$@" $(memeater_load_arguments $(cat /proc/cmdline))"#))
+        // The flags are added before memeater starts.
+        let added = initScript.range(of: "memeater_load_arguments $(cat /proc/cmdline)")
+        let started = initScript.range(of: #"( /bin/memeater "$@""#)
+        XCTAssertNotNil(added)
+        XCTAssertNotNil(started)
+        if let added, let started { XCTAssertLessThan(added.lowerBound, started.lowerBound) }
+
+        XCTAssertTrue(DebianGuestBuilder.setupScript.contains(GuestWorkloadScript.loadArgumentsFunction))
+        XCTAssertTrue(DebianGuestBuilder.setupScript.contains(#"MEMEATER_LOAD_ARGS="%s""#))
+        let unit = DebianGuestBuilder.units.first { $0.name == "memeater.service" }?.text ?? ""
+        // Unbraced, so systemd splits the variable into words.
+        XCTAssertTrue(unit.contains("--size-mib ${MEMEATER_SIZE_MIB} $MEMEATER_LOAD_ARGS\n"), unit)
+    }
+}
+
+/// `lab up` keeps a running guest only when it is the one asked for; the load counts.
+final class GuestReuseTests: XCTestCase {
+    private let image = GuestImage(kind: .initramfs, kernelPath: "/k", initrdPath: "/i", diskPath: nil, inputsDigest: "abc",
+                                   kernelRelease: "6.1", containsMemeater: true)
+
+    private func record(load: MemeaterLoad?) -> GuestRecord {
+        GuestRecord(name: "g", kind: .initramfs, memoryMiB: 512, memeaterSizeMiB: 256, memeaterLoad: load,
+                    address: "198.18.0.10", memeaterPort: 7070, image: image, emulatorPath: "/q",
+                    accelerator: .tcg, startedOn: "src", bootID: nil, bootSeconds: nil)
+    }
+
+    private func asks(_ load: MemeaterLoad) -> LabUpOptions {
+        LabUpOptions(guestMemoryMiB: 512, memeaterSizeMiB: 256, memeaterLoad: load)
+    }
+
+    func testSamePatternReusesTheGuestAndADifferentOneDoesNot() {
+        let hotset = MemeaterLoad(pattern: .hotset, hotFraction: 0.05, hotProbability: 0.95)
+        let running = record(load: hotset)
+        XCTAssertTrue(running.isAsAsked(kind: .initramfs, image: image, options: asks(hotset), emulatorPath: "/q", accelerator: .tcg))
+        XCTAssertFalse(running.isAsAsked(kind: .initramfs, image: image, options: asks(.sequential), emulatorPath: "/q", accelerator: .tcg))
+        XCTAssertFalse(running.isAsAsked(kind: .initramfs, image: image, options: asks(MemeaterLoad(pattern: .hotset)),
+                                         emulatorPath: "/q", accelerator: .tcg), "other hot-set shares are another guest")
+        // A record from before patterns existed is a sequential guest.
+        XCTAssertTrue(record(load: nil).isAsAsked(kind: .initramfs, image: image, options: asks(.sequential), emulatorPath: "/q", accelerator: .tcg))
+        XCTAssertFalse(record(load: nil).isAsAsked(kind: .initramfs, image: image, options: asks(MemeaterLoad(pattern: .random)),
+                                                   emulatorPath: "/q", accelerator: .tcg))
+        // The other fields still count.
+        XCTAssertFalse(running.isAsAsked(kind: .initramfs, image: image, options: asks(hotset), emulatorPath: "/other", accelerator: .tcg))
+        XCTAssertFalse(running.isAsAsked(kind: .debian, image: image, options: asks(hotset), emulatorPath: "/q", accelerator: .tcg))
+    }
+}
