@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "MemeaterKit", targets: ["MemeaterKit"]),
         .library(name: "PingMonitor", targets: ["PingMonitor"]),
         .library(name: "Lab", targets: ["Lab"]),
+        .library(name: "SweepReport", targets: ["SweepReport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -57,12 +58,17 @@ let package = Package(
             dependencies: ["Lab", "Libvirt", "Verifier", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
+        // MARK: reports — pure rendering of a sweep's figures (HTML, Markdown, CSV, gnuplot SVG)
+        // Free of libvirt and of the database: callers map stored results onto its values.
+        .target(name: "SweepReport"),
+
         // MARK: tests
         .testTarget(name: "MemeaterKitTests", dependencies: ["MemeaterKit", "CMemeater"]),
         .testTarget(name: "MemeaterTests", dependencies: ["Memeater"]),
         .testTarget(name: "PingMonitorTests", dependencies: ["PingMonitor"]),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Libvirt", "MemeaterKit", "PingMonitor"]),
+        .testTarget(name: "SweepReportTests", dependencies: ["SweepReport"]),
         .testTarget(name: "VerifierTests", dependencies: ["Verifier", "MigVerifyCLI", .product(name: "GRDB", package: "GRDB.swift")]),
     ]
 )
