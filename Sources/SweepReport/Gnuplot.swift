@@ -118,8 +118,8 @@ public enum InlineSVG {
         if lowered.contains("<script") || lowered.contains("onload=") {
             throw ReportError.unusableSVG(plot: plot, reason: "it holds a script")
         }
-        if let reference = externalReferences(in: body).first {
-            throw ReportError.unusableSVG(plot: plot, reason: "it refers to \(reference)")
+        if let reference = loadedReferences(in: body).first {
+            throw ReportError.unusableSVG(plot: plot, reason: "it loads \(reference)")
         }
         for quote in ["\"", "'"] {
             body = body.replacingOccurrences(of: " id=\(quote)", with: " id=\(quote)\(idPrefix)")
@@ -127,6 +127,22 @@ public enum InlineSVG {
         }
         body = body.replacingOccurrences(of: "url(#", with: "url(#\(idPrefix)")
         return body
+    }
+
+    /// The references in `svg` a browser would load: `href`/`src` attributes and `url(...)`
+    /// values that do not point into the document (`#id`). An address that is only text
+    /// (a label quoting a URL) loads nothing and is not listed.
+    public static func loadedReferences(in svg: String) -> [String] {
+        let patterns = [#"(?:href|src)\s*=\s*["'][^#"'][^"']*["']"#, #"url\(\s*['"]?[^#'")\s][^)]*\)"#]
+        return patterns.flatMap { pattern -> [String] in
+            var found: [String] = []
+            var searchStart = svg.startIndex
+            while let match = svg.range(of: pattern, options: .regularExpression, range: searchStart..<svg.endIndex) {
+                found.append(String(svg[match]))
+                searchStart = match.upperBound
+            }
+            return found
+        }
     }
 
     /// The `http://`/`https://` addresses in `text` that are not XML namespace declarations
