@@ -169,7 +169,8 @@ public enum ReportPlots {
         script.set("set xlabel 'guest memory (MiB)'")
         script.set("set ylabel 'dirty rate (MiB/s)'")
         script.set("set yrange [0:*]")
-        script.set("set offsets graph 0.05, graph 0.05, 0, 0")
+        // Room around the outermost sizes and above the highest bracket, so no bar end sits on the frame.
+        script.set("set offsets graph 0.05, graph 0.05, graph 0.05, 0")
         var bandwidths: [Double?] = []
         for boundary in document.boundaries where !bandwidths.contains(boundary.bandwidthLimitMiBPerSecond) {
             bandwidths.append(boundary.bandwidthLimitMiBPerSecond)
@@ -229,6 +230,8 @@ public enum ReportPlots {
         script.set("set ytics nomirror")
         script.set("set y2tics")
         script.set("set style fill transparent solid 0.25 noborder")
+        // Eight series: a key beside the plot would take half its width.
+        script.set("set key below horizontal")
         let gapRows = timeline.pingGaps.map { gap in
             [gap.startMilliseconds + gap.lengthMilliseconds / 2, top / 2,
              gap.startMilliseconds, gap.startMilliseconds + gap.lengthMilliseconds, 0, top]
@@ -238,7 +241,7 @@ public enum ReportPlots {
         script.addSeries(title: "dirty rate (MiB/s)", rows: dirty, clause: "using 1:2 axes x1y2 with lines lc rgb '#ff7f0e'")
         script.addSeries(title: "transfer rate (MiB/s)", rows: transfer, clause: "using 1:2 axes x1y2 with lines lc rgb '#2ca02c'")
         script.addSeries(title: "iteration starts", rows: timeline.iterationMarks.map { [$0.milliseconds, top, Double($0.iteration)] },
-                         clause: "using 1:2 with impulses dt 3 lc rgb '#7f7f7f'")
+                         clause: "using 1:2 with impulses dt 3 lw 1.5 lc rgb '#555555'")
         let migrationMarks = [timeline.migrationStartMilliseconds, timeline.migrationEndMilliseconds].compactMap { $0 }
         script.addSeries(title: "migration start/end", rows: migrationMarks.map { [$0, top] },
                          clause: "using 1:2 with impulses lw 2 lc rgb '#000000'")

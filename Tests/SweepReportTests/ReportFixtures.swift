@@ -113,8 +113,15 @@ enum ReportFixtures {
             limits: ["QEMU's page sampling under TCG is capped near 60 MB/s."])
     }
 
-    /// A fresh directory for one test's output, removed at the end of the test.
+    /// A fresh directory for one test's output, removed at the end of the test, unless
+    /// SWEEP_REPORT_TEST_OUTPUT names a directory to keep the outputs in (to look at them).
     static func outputDirectory(for test: XCTestCase) throws -> URL {
+        if let kept = ProcessInfo.processInfo.environment["SWEEP_REPORT_TEST_OUTPUT"], !kept.isEmpty {
+            let name = test.name.filter { $0.isLetter || $0.isNumber }
+            let directory = URL(fileURLWithPath: kept).appendingPathComponent(name, isDirectory: true)
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            return directory
+        }
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("sweep-report-tests-\(UUID().uuidString)", isDirectory: true)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
