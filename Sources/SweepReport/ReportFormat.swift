@@ -57,10 +57,13 @@ public enum ReportFormat {
         return escaped
     }
 
-    /// `text` safe inside a Markdown table cell: HTML-escaped (Markdown passes raw HTML
-    /// through), pipes, brackets and backslashes escaped, line breaks folded to spaces.
+    /// `text` safe inside a Markdown table cell: `&`, `<` and `>` as entities (Markdown
+    /// passes raw HTML through; quotes are harmless outside tags and stay readable), pipes,
+    /// brackets and backslashes escaped, line breaks folded to spaces.
     public static func markdownCell(_ text: String) -> String {
-        html(text)
+        text.replacingOccurrences(of: "&", with: "&amp;")
+            .replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;")
             .replacingOccurrences(of: "\\", with: "\\\\")
             .replacingOccurrences(of: "|", with: "\\|")
             .replacingOccurrences(of: "[", with: "\\[")

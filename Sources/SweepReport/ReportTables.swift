@@ -154,8 +154,8 @@ public enum ReportTables {
             title: "Comparison: \(comparison.otherSweepID) / \(comparison.thisSweepID)",
             explanation: "Cells matched on every parameter except those the sweeps differ in (\(differing)). Ratio is "
                 + "other/this of the means; DIFFERS where the two 95% confidence intervals do not overlap.",
-            headers: ["#", "cell (this)", "cell (other)", "migration ms this", "other", "ratio", "",
-                      "libvirt downtime ms this", "other", "ratio", "", "ping gap ms this", "other", "ratio", ""],
+            headers: ["#", "cell (this)", "cell (other)", "migration ms this", "other", "ratio", "flag",
+                      "libvirt downtime ms this", "other", "ratio", "flag", "ping gap ms this", "other", "ratio", "flag"],
             rows: comparison.matched.enumerated().map { index, match in
                 [String(index + 1), match.this.label, match.other.label,
                  ReportFormat.statistic(match.this.migrationMilliseconds), ReportFormat.statistic(match.other.migrationMilliseconds),
