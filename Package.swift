@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "PingMonitor", targets: ["PingMonitor"]),
         .library(name: "Lab", targets: ["Lab"]),
         .library(name: "MigrationModel", targets: ["MigrationModel"]),
+        .library(name: "SweepReport", targets: ["SweepReport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -66,8 +67,12 @@ let package = Package(
         ),
         .executableTarget(
             name: "MigVerifyCLI",
-            dependencies: ["Lab", "Libvirt", "Verifier", "MigrationModel", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Lab", "Libvirt", "Verifier", "MigrationModel", "SweepReport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+
+        // MARK: reports — pure rendering of a sweep's figures (HTML, Markdown, CSV, gnuplot SVG)
+        // Free of libvirt and of the database: callers map stored results onto its values.
+        .target(name: "SweepReport"),
 
         // MARK: tests
         .testTarget(name: "MemeaterKitTests", dependencies: ["MemeaterKit", "CMemeater"]),
@@ -76,6 +81,7 @@ let package = Package(
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Libvirt", "MemeaterKit", "PingMonitor"]),
         .testTarget(name: "MigrationModelTests", dependencies: ["MigrationModel"]),
+        .testTarget(name: "SweepReportTests", dependencies: ["SweepReport"]),
         .testTarget(name: "VerifierTests", dependencies: ["Verifier", "MigVerifyCLI", .product(name: "GRDB", package: "GRDB.swift")]),
     ]
 )

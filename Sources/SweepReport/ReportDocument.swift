@@ -1,0 +1,437 @@
+import Foundation
+
+// The view model a report is rendered from: plain values, no database, no libvirt.
+// Whoever reads the stored results maps them onto these types; everything here is
+// in the units its name says, and a measurement that was not taken is `nil`, never 0.
+
+/// One sweep, as the report shows it.
+public struct ReportDocument: Sendable, Equatable {
+    /// The sweep's identifier (what `migverify report ID` was given).
+    public var sweepID: String
+    /// A title for people, e.g. "KVM, 2 memory sizes × 3 dirty rates".
+    public var title: String
+    /// When the sweep was created.
+    public var createdAt: Date
+    /// Where it ran: accelerator, QEMU and libvirt versions, host.
+    public var environment: ReportEnvironment
+    /// Free notes shown under the title.
+    public var notes: [String]
+    /// The interval between ping probes, which bounds how exactly a ping gap measures an
+    /// outage; `nil` when unknown (the downtime decomposition then shows no tolerance).
+    public var pingProbeIntervalMilliseconds: Double?
+    /// Statistics per cell of the matrix.
+    public var cells: [ReportCell]
+    /// Every migration of the sweep.
+    public var runs: [ReportRun]
+    /// The model fitted to the sweep, if one was fitted.
+    public var fit: ReportFit?
+    /// Measured and predicted convergence boundaries.
+    public var boundaries: [ReportBoundary]
+    /// Job-stats timelines of selected runs.
+    public var timelines: [ReportTimeline]
+    /// What the measurements cannot show (stated limits), one sentence each.
+    public var limits: [String]
+
+    public init(sweepID: String, title: String, createdAt: Date, environment: ReportEnvironment,
+                notes: [String] = [], pingProbeIntervalMilliseconds: Double? = nil,
+                cells: [ReportCell], runs: [ReportRun], fit: ReportFit? = nil,
+                boundaries: [ReportBoundary] = [], timelines: [ReportTimeline] = [], limits: [String] = []) {
+        self.sweepID = sweepID
+        self.title = title
+        self.createdAt = createdAt
+        self.environment = environment
+        self.notes = notes
+        self.pingProbeIntervalMilliseconds = pingProbeIntervalMilliseconds
+        self.cells = cells
+        self.runs = runs
+        self.fit = fit
+        self.boundaries = boundaries
+        self.timelines = timelines
+        self.limits = limits
+    }
+}
+
+/// How QEMU executed the guests.
+public enum ReportAccelerator: String, Sendable, Equatable, CaseIterable {
+    /// Hardware virtualisation.
+    case kvm
+    /// QEMU's software emulation, whose page-sampling dirty rate is limited (see
+    /// ``DirtyRateCrossCheck``).
+    case tcg
+}
+
+/// Where a sweep ran.
+public struct ReportEnvironment: Sendable, Equatable {
+    public var accelerator: ReportAccelerator
+    public var qemuVersion: String
+    public var libvirtVersion: String
+    public var host: String
+    /// Anything else worth a line (kernel, CPU model, ...).
+    public var otherLines: [String]
+
+    public init(accelerator: ReportAccelerator, qemuVersion: String, libvirtVersion: String, host: String,
+                otherLines: [String] = []) {
+        self.accelerator = accelerator
+        self.qemuVersion = qemuVersion
+        self.libvirtVersion = libvirtVersion
+        self.host = host
+        self.otherLines = otherLines
+    }
+
+    /// The environment as "name: value" lines, in a fixed order.
+    public var lines: [String] {
+        ["accelerator: \(accelerator.rawValue)", "QEMU: \(qemuVersion)", "libvirt: \(libvirtVersion)", "host: \(host)"]
+            + otherLines
+    }
+}
+
+/// The parameters that define a cell of the sweep matrix; every run of a cell shares them.
+public struct ReportCellParameters: Sendable, Hashable {
+    public var memoryMiB: Int
+    public var memeaterSizeMiB: Int
+    /// The memeater write pattern, e.g. "sequential", "random".
+    public var pattern: String
+    /// The migration strategy, e.g. "precopy", "postcopy-after-2".
+    public var strategy: String
+    /// The migration bandwidth limit; `nil` when unlimited.
+    public var bandwidthLimitMiBPerSecond: Double?
+    /// The rate memeater was asked to dirty memory at.
+    public var targetDirtyRateMiBPerSecond: Double
+    /// The emulator, e.g. "qemu-kvm" or "qemu-tcg".
+    public var emulator: String
+    /// The guest kind, e.g. "alpine-memeater".
+    public var guestKind: String
+    /// Any further parameter by name (e.g. "mode": "p2p"), compared as text.
+    public var additional: [String: String]
+
+    public init(memoryMiB: Int, memeaterSizeMiB: Int, pattern: String, strategy: String,
+                bandwidthLimitMiBPerSecond: Double?, targetDirtyRateMiBPerSecond: Double,
+                emulator: String, guestKind: String, additional: [String: String] = [:]) {
+        self.memoryMiB = memoryMiB
+        self.memeaterSizeMiB = memeaterSizeMiB
+        self.pattern = pattern
+        self.strategy = strategy
+        self.bandwidthLimitMiBPerSecond = bandwidthLimitMiBPerSecond
+        self.targetDirtyRateMiBPerSecond = targetDirtyRateMiBPerSecond
+        self.emulator = emulator
+        self.guestKind = guestKind
+        self.additional = additional
+    }
+
+    /// Every parameter as (name, text), in a fixed order: what the compare view matches on.
+    public var namedValues: [(name: String, value: String)] {
+        var values: [(name: String, value: String)] = [
+            ("memory MiB", String(memoryMiB)),
+            ("memeater MiB", String(memeaterSizeMiB)),
+            ("pattern", pattern),
+            ("strategy", strategy),
+            ("bandwidth MiB/s", ReportFormat.bandwidth(bandwidthLimitMiBPerSecond)),
+            ("target dirty MiB/s", ReportFormat.number(targetDirtyRateMiBPerSecond)),
+            ("emulator", emulator),
+            ("guest", guestKind),
+        ]
+        for name in additional.keys.sorted() {
+            values.append((name, additional[name] ?? ""))
+        }
+        return values
+    }
+}
+
+/// Statistics of one measured quantity over a cell's repetitions; each is `nil` when it
+/// could not be computed (too few values).
+public struct ReportStatistic: Sendable, Equatable {
+    public var count: Int
+    public var mean: Double?
+    public var median: Double?
+    public var standardDeviation: Double?
+    public var minimum: Double?
+    public var maximum: Double?
+    /// The 95 % confidence interval of the mean.
+    public var confidenceLow: Double?
+    public var confidenceHigh: Double?
+
+    public init(count: Int, mean: Double? = nil, median: Double? = nil, standardDeviation: Double? = nil,
+                minimum: Double? = nil, maximum: Double? = nil,
+                confidenceLow: Double? = nil, confidenceHigh: Double? = nil) {
+        self.count = count
+        self.mean = mean
+        self.median = median
+        self.standardDeviation = standardDeviation
+        self.minimum = minimum
+        self.maximum = maximum
+        self.confidenceLow = confidenceLow
+        self.confidenceHigh = confidenceHigh
+    }
+
+    /// No values at all.
+    public static let empty = ReportStatistic(count: 0)
+
+    /// Below this many values the error bar is the min/max range, not the 95 % CI: with
+    /// two values the t-based interval is ±12.7 standard errors and says little.
+    public static let minimumCountForConfidenceBars = 3
+
+    /// The error bar a plot draws around the mean: the 95 % CI when there are enough
+    /// values, else min/max; `nil` when neither is known.
+    public var errorBar: (low: Double, high: Double, kind: ErrorBarKind)? {
+        if count >= Self.minimumCountForConfidenceBars, let low = confidenceLow, let high = confidenceHigh {
+            return (low, high, .confidence95)
+        }
+        if let low = minimum, let high = maximum { return (low, high, .minimumMaximum) }
+        if let low = confidenceLow, let high = confidenceHigh { return (low, high, .confidence95) }
+        return nil
+    }
+
+    /// What an error bar spans.
+    public enum ErrorBarKind: String, Sendable { case confidence95 = "95% CI", minimumMaximum = "min/max" }
+}
+
+/// One cell of the sweep matrix and the statistics over its repetitions.
+public struct ReportCell: Sendable, Equatable {
+    /// A label for people, e.g. "1024 MiB @ 200 MiB/s"; may hold any text.
+    public var label: String
+    public var parameters: ReportCellParameters
+    public var migrationMilliseconds: ReportStatistic
+    public var libvirtDowntimeMilliseconds: ReportStatistic
+    public var pingGapMilliseconds: ReportStatistic
+    /// What the fitted model predicts for this cell, if a model was fitted.
+    public var predictedMigrationMilliseconds: Double?
+    public var predictedDowntimeMilliseconds: Double?
+    /// How many runs converged, of ``runCount``.
+    public var convergedCount: Int
+    public var runCount: Int
+
+    public init(label: String, parameters: ReportCellParameters, migrationMilliseconds: ReportStatistic,
+                libvirtDowntimeMilliseconds: ReportStatistic, pingGapMilliseconds: ReportStatistic,
+                predictedMigrationMilliseconds: Double? = nil, predictedDowntimeMilliseconds: Double? = nil,
+                convergedCount: Int, runCount: Int) {
+        self.label = label
+        self.parameters = parameters
+        self.migrationMilliseconds = migrationMilliseconds
+        self.libvirtDowntimeMilliseconds = libvirtDowntimeMilliseconds
+        self.pingGapMilliseconds = pingGapMilliseconds
+        self.predictedMigrationMilliseconds = predictedMigrationMilliseconds
+        self.predictedDowntimeMilliseconds = predictedDowntimeMilliseconds
+        self.convergedCount = convergedCount
+        self.runCount = runCount
+    }
+}
+
+/// One migration.
+public struct ReportRun: Sendable, Equatable {
+    public var runID: String
+    public var cellLabel: String
+    /// 1-based repetition within the cell.
+    public var repetition: Int
+    public var parameters: ReportCellParameters
+    /// e.g. "lab-src→lab-dst".
+    public var direction: String
+    /// The run's final status word, e.g. "completed", "failed", "cancelled".
+    public var status: String
+    public var passed: Bool
+    public var converged: Bool
+    public var iterations: Int?
+    /// What was left to send when a non-converging migration was stopped.
+    public var remainingMiBAtEnd: Double?
+    /// The dirty rate memeater reached.
+    public var achievedDirtyRateMiBPerSecond: Double?
+    /// QEMU's page-sampling estimate (`calc-dirty-rate`); `nil` when not measured.
+    public var qemuSampledDirtyRateMiBPerSecond: Double?
+    /// Why QEMU's estimate may be capped (e.g. "TCG samples at most ~60 MB/s").
+    public var qemuSampledDirtyRateLimitNote: String?
+    /// The dirty rate libvirt's job statistics report.
+    public var jobStatsDirtyRateMiBPerSecond: Double?
+    public var transferRateMiBPerSecond: Double?
+    public var migrationMilliseconds: Double?
+    public var libvirtDowntimeMilliseconds: Double?
+    /// The longest gap in ping replies, and the bounds the probe interval puts on it.
+    public var pingGapMilliseconds: Double?
+    public var pingGapLowerBoundMilliseconds: Double?
+    public var pingGapUpperBoundMilliseconds: Double?
+    /// From the guest's pause to the first RARP/GARP seen on the destination side.
+    public var announceDelayMilliseconds: Double?
+    /// Time the run spent outside the migration (set-up, checks) for its cell.
+    public var overheadMilliseconds: Double?
+    /// The names of the checks that failed; empty when all passed.
+    public var failedChecks: [String]
+
+    public init(runID: String, cellLabel: String, repetition: Int, parameters: ReportCellParameters,
+                direction: String, status: String, passed: Bool, converged: Bool, iterations: Int? = nil,
+                remainingMiBAtEnd: Double? = nil, achievedDirtyRateMiBPerSecond: Double? = nil,
+                qemuSampledDirtyRateMiBPerSecond: Double? = nil, qemuSampledDirtyRateLimitNote: String? = nil,
+                jobStatsDirtyRateMiBPerSecond: Double? = nil, transferRateMiBPerSecond: Double? = nil,
+                migrationMilliseconds: Double? = nil, libvirtDowntimeMilliseconds: Double? = nil,
+                pingGapMilliseconds: Double? = nil, pingGapLowerBoundMilliseconds: Double? = nil,
+                pingGapUpperBoundMilliseconds: Double? = nil, announceDelayMilliseconds: Double? = nil,
+                overheadMilliseconds: Double? = nil, failedChecks: [String] = []) {
+        self.runID = runID
+        self.cellLabel = cellLabel
+        self.repetition = repetition
+        self.parameters = parameters
+        self.direction = direction
+        self.status = status
+        self.passed = passed
+        self.converged = converged
+        self.iterations = iterations
+        self.remainingMiBAtEnd = remainingMiBAtEnd
+        self.achievedDirtyRateMiBPerSecond = achievedDirtyRateMiBPerSecond
+        self.qemuSampledDirtyRateMiBPerSecond = qemuSampledDirtyRateMiBPerSecond
+        self.qemuSampledDirtyRateLimitNote = qemuSampledDirtyRateLimitNote
+        self.jobStatsDirtyRateMiBPerSecond = jobStatsDirtyRateMiBPerSecond
+        self.transferRateMiBPerSecond = transferRateMiBPerSecond
+        self.migrationMilliseconds = migrationMilliseconds
+        self.libvirtDowntimeMilliseconds = libvirtDowntimeMilliseconds
+        self.pingGapMilliseconds = pingGapMilliseconds
+        self.pingGapLowerBoundMilliseconds = pingGapLowerBoundMilliseconds
+        self.pingGapUpperBoundMilliseconds = pingGapUpperBoundMilliseconds
+        self.announceDelayMilliseconds = announceDelayMilliseconds
+        self.overheadMilliseconds = overheadMilliseconds
+        self.failedChecks = failedChecks
+    }
+}
+
+/// The model fitted to a sweep.
+public struct ReportFit: Sendable, Equatable {
+    /// One fitted parameter.
+    public struct Parameter: Sendable, Equatable {
+        public var name: String
+        public var value: Double
+        public var unit: String
+        public init(name: String, value: Double, unit: String) {
+            self.name = name
+            self.value = value
+            self.unit = unit
+        }
+    }
+
+    /// One point of a model curve.
+    public struct CurvePoint: Sendable, Equatable {
+        public var dirtyRateMiBPerSecond: Double
+        public var predictedMilliseconds: Double
+        public init(dirtyRateMiBPerSecond: Double, predictedMilliseconds: Double) {
+            self.dirtyRateMiBPerSecond = dirtyRateMiBPerSecond
+            self.predictedMilliseconds = predictedMilliseconds
+        }
+    }
+
+    /// The predicted migration time over dirty rate for one memory size.
+    public struct Curve: Sendable, Equatable {
+        public var memoryMiB: Int
+        public var points: [CurvePoint]
+        public init(memoryMiB: Int, points: [CurvePoint]) {
+            self.memoryMiB = memoryMiB
+            self.points = points
+        }
+    }
+
+    public var parameters: [Parameter]
+    public var rSquaredMigrationTime: Double?
+    public var rSquaredDowntime: Double?
+    /// Mean absolute percentage error on held-out cells.
+    public var heldOutMAPEPercent: Double?
+    /// How cells were held out, e.g. "leave-one-rate-out, 3 folds".
+    public var foldDescription: String
+    public var curves: [Curve]
+
+    public init(parameters: [Parameter], rSquaredMigrationTime: Double?, rSquaredDowntime: Double?,
+                heldOutMAPEPercent: Double?, foldDescription: String, curves: [Curve]) {
+        self.parameters = parameters
+        self.rSquaredMigrationTime = rSquaredMigrationTime
+        self.rSquaredDowntime = rSquaredDowntime
+        self.heldOutMAPEPercent = heldOutMAPEPercent
+        self.foldDescription = foldDescription
+        self.curves = curves
+    }
+}
+
+/// Where migrations stop converging, for one memory size and bandwidth.
+public struct ReportBoundary: Sendable, Equatable {
+    public var memoryMiB: Int
+    /// `nil` when unlimited.
+    public var bandwidthLimitMiBPerSecond: Double?
+    /// The highest dirty rate that converged and the lowest that did not; either may be unknown.
+    public var highestConvergingMiBPerSecond: Double?
+    public var lowestNonConvergingMiBPerSecond: Double?
+    public var predictedMiBPerSecond: Double?
+
+    public init(memoryMiB: Int, bandwidthLimitMiBPerSecond: Double?, highestConvergingMiBPerSecond: Double?,
+                lowestNonConvergingMiBPerSecond: Double?, predictedMiBPerSecond: Double?) {
+        self.memoryMiB = memoryMiB
+        self.bandwidthLimitMiBPerSecond = bandwidthLimitMiBPerSecond
+        self.highestConvergingMiBPerSecond = highestConvergingMiBPerSecond
+        self.lowestNonConvergingMiBPerSecond = lowestNonConvergingMiBPerSecond
+        self.predictedMiBPerSecond = predictedMiBPerSecond
+    }
+}
+
+/// One run's migration as it happened, on one time axis in milliseconds (0 = any fixed
+/// moment, typically the start of sampling).
+public struct ReportTimeline: Sendable, Equatable {
+    /// A job-stats sample; each figure is `nil` when the sample did not carry it.
+    public struct Sample: Sendable, Equatable {
+        public var milliseconds: Double
+        public var remainingMiB: Double?
+        public var dirtyRateMiBPerSecond: Double?
+        public var transferRateMiBPerSecond: Double?
+        public init(milliseconds: Double, remainingMiB: Double?, dirtyRateMiBPerSecond: Double?,
+                    transferRateMiBPerSecond: Double?) {
+            self.milliseconds = milliseconds
+            self.remainingMiB = remainingMiB
+            self.dirtyRateMiBPerSecond = dirtyRateMiBPerSecond
+            self.transferRateMiBPerSecond = transferRateMiBPerSecond
+        }
+    }
+
+    /// The moment an iteration (pass over memory) began.
+    public struct IterationMark: Sendable, Equatable {
+        public var milliseconds: Double
+        public var iteration: Int
+        public init(milliseconds: Double, iteration: Int) {
+            self.milliseconds = milliseconds
+            self.iteration = iteration
+        }
+    }
+
+    /// A gap in ping replies.
+    public struct PingGap: Sendable, Equatable {
+        public var startMilliseconds: Double
+        public var lengthMilliseconds: Double
+        public init(startMilliseconds: Double, lengthMilliseconds: Double) {
+            self.startMilliseconds = startMilliseconds
+            self.lengthMilliseconds = lengthMilliseconds
+        }
+    }
+
+    /// Something that happened at one moment: an announce frame ("RARP", "GARP") or a fault.
+    public struct Event: Sendable, Equatable {
+        public var milliseconds: Double
+        public var text: String
+        public init(milliseconds: Double, text: String) {
+            self.milliseconds = milliseconds
+            self.text = text
+        }
+    }
+
+    public var runID: String
+    public var label: String
+    public var samples: [Sample]
+    public var iterationMarks: [IterationMark]
+    public var pingGaps: [PingGap]
+    public var announceFrames: [Event]
+    public var faults: [Event]
+    public var migrationStartMilliseconds: Double?
+    public var migrationEndMilliseconds: Double?
+
+    public init(runID: String, label: String, samples: [Sample], iterationMarks: [IterationMark] = [],
+                pingGaps: [PingGap] = [], announceFrames: [Event] = [], faults: [Event] = [],
+                migrationStartMilliseconds: Double? = nil, migrationEndMilliseconds: Double? = nil) {
+        self.runID = runID
+        self.label = label
+        self.samples = samples
+        self.iterationMarks = iterationMarks
+        self.pingGaps = pingGaps
+        self.announceFrames = announceFrames
+        self.faults = faults
+        self.migrationStartMilliseconds = migrationStartMilliseconds
+        self.migrationEndMilliseconds = migrationEndMilliseconds
+    }
+}

@@ -1,0 +1,309 @@
+import Foundation
+
+/// A plot the report will draw: its gnuplot script and what it shows.
+public struct PlannedPlot: Sendable, Equatable {
+    /// The file stem (`plots/<name>.svg`) and the id prefix in the HTML.
+    public var name: String
+    /// One sentence under the plot.
+    public var caption: String
+    /// The titles of its series, in plotting order.
+    public var seriesTitles: [String]
+    /// Parts of the plot left out, each with why (e.g. no model curve without a fit).
+    public var notes: [String]
+    /// The gnuplot script.
+    public var script: String
+}
+
+/// A plot the report leaves out, and why: a plot without data is not drawn empty.
+public struct OmittedPlot: Sendable, Equatable {
+    public var name: String
+    public var reason: String
+}
+
+/// Turns a document into gnuplot scripts. Pure: it runs nothing.
+public enum ReportPlots {
+    /// More timelines than this make the page unreadable; the rest are listed as left out.
+    public static let defaultMaximumTimelines = 12
+
+    /// The plots of `document`, and those left out with their reasons, in page order.
+    public static func plan(for document: ReportDocument,
+                            maximumTimelines: Int = defaultMaximumTimelines) -> (plots: [PlannedPlot], omitted: [OmittedPlot]) {
+        var plots: [PlannedPlot] = []
+        var omitted: [OmittedPlot] = []
+        for outcome in [migrationTime(document), downtime(document), convergenceBoundary(document)] {
+            switch outcome {
+            case .drawn(let plot): plots.append(plot)
+            case .omitted(let omission): omitted.append(omission)
+            }
+        }
+        for (index, timeline) in document.timelines.enumerated() {
+            let name = "timeline-\(index + 1)-\(fileSafe(timeline.runID))"
+            guard index < maximumTimelines else {
+                omitted.append(OmittedPlot(name: name, reason: "Timeline of run \(timeline.runID) left out: "
+                    + "at most \(maximumTimelines) timelines are drawn."))
+                continue
+            }
+            switch self.timeline(timeline, name: name) {
+            case .drawn(let plot): plots.append(plot)
+            case .omitted(let omission): omitted.append(omission)
+            }
+        }
+        return (plots, omitted)
+    }
+
+    enum Outcome {
+        case drawn(PlannedPlot)
+        case omitted(OmittedPlot)
+    }
+
+    // MARK: - Migration time and downtime over dirty rate
+
+    /// Cells grouped into series: one per memory size (and bandwidth, when the sweep has
+    /// more than one), ordered by memory size.
+    struct CellGroup {
+        var memoryMiB: Int
+        var bandwidthLimitMiBPerSecond: Double?
+        var title: String
+        var cells: [ReportCell]
+    }
+
+    static func cellGroups(_ cells: [ReportCell]) -> [CellGroup] {
+        let bandwidths = Set(cells.map(\.parameters.bandwidthLimitMiBPerSecond))
+        let showBandwidth = bandwidths.count > 1
+        var groups: [CellGroup] = []
+        for cell in cells {
+            let memory = cell.parameters.memoryMiB
+            let bandwidth = cell.parameters.bandwidthLimitMiBPerSecond
+            if let index = groups.firstIndex(where: { $0.memoryMiB == memory && $0.bandwidthLimitMiBPerSecond == bandwidth }) {
+                groups[index].cells.append(cell)
+            } else {
+                let title = showBandwidth ? "\(memory) MiB, \(bandwidthText(bandwidth))" : "\(memory) MiB"
+                groups.append(CellGroup(memoryMiB: memory, bandwidthLimitMiBPerSecond: bandwidth, title: title, cells: [cell]))
+            }
+        }
+        return groups.sorted {
+            ($0.memoryMiB, $0.bandwidthLimitMiBPerSecond ?? .infinity) < ($1.memoryMiB, $1.bandwidthLimitMiBPerSecond ?? .infinity)
+        }
+    }
+
+    /// Rows "rate mean low high" for one statistic of `cells`, sorted by rate; a cell
+    /// without a mean is left out, one without an error bar gets a bar of zero length.
+    static func statisticRows(_ cells: [ReportCell], _ statistic: (ReportCell) -> ReportStatistic) -> [[Double]] {
+        cells.compactMap { cell -> [Double]? in
+            let value = statistic(cell)
+            guard let mean = value.mean else { return nil }
+            let bar = value.errorBar
+            return [cell.parameters.targetDirtyRateMiBPerSecond, mean, bar?.low ?? mean, bar?.high ?? mean]
+        }.sorted { $0[0] < $1[0] }
+    }
+
+    static func errorBarLegend(_ cells: [ReportCell]) -> String {
+        let counts = cells.map(\.migrationMilliseconds.count)
+        let smallest = counts.min() ?? 0
+        return smallest >= ReportStatistic.minimumCountForConfidenceBars
+            ? "Error bars are 95% confidence intervals of the mean."
+            : "Error bars are 95% confidence intervals where a cell has at least \(ReportStatistic.minimumCountForConfidenceBars) runs, min/max otherwise."
+    }
+
+    static func migrationTime(_ document: ReportDocument) -> Outcome {
+        let name = "migration-time"
+        var script = GnuplotScript()
+        script.set("set title \(GnuplotScript.quoted("Migration time vs dirty rate — \(document.sweepID)")) noenhanced")
+        script.set("set xlabel 'target dirty rate (MiB/s)'")
+        script.set("set ylabel 'migration time (ms)'")
+        script.set("set yrange [0:*]")
+        var notes: [String] = []
+        let groups = cellGroups(document.cells)
+        for (index, group) in groups.enumerated() {
+            let color = index + 1
+            script.addSeries(title: "\(group.title) measured", rows: statisticRows(group.cells, \.migrationMilliseconds),
+                             clause: "using 1:2:3:4 with yerrorbars lc \(color) pt 7 ps 0.8")
+        }
+        if let fit = document.fit {
+            for (index, group) in groups.enumerated() {
+                guard let curve = fit.curves.first(where: { $0.memoryMiB == group.memoryMiB }), !curve.points.isEmpty else {
+                    notes.append("No model curve for \(group.title): the fit has no points for this memory size.")
+                    continue
+                }
+                let rows = curve.points.map { [$0.dirtyRateMiBPerSecond, $0.predictedMilliseconds] }.sorted { $0[0] < $1[0] }
+                script.addSeries(title: "\(group.title) model", rows: rows, clause: "using 1:2 with lines lc \(index + 1) dt 2 lw 1.5")
+            }
+        } else {
+            notes.append("No model curve: no model was fitted to this sweep.")
+        }
+        guard !script.isEmpty else {
+            return .omitted(OmittedPlot(name: name, reason: "Migration time is not plotted: no cell has a mean migration time."))
+        }
+        return .drawn(PlannedPlot(name: name, caption: "Migration time over target dirty rate, one series per memory size. "
+            + errorBarLegend(document.cells), seriesTitles: script.seriesTitles, notes: notes, script: script.text))
+    }
+
+    static func downtime(_ document: ReportDocument) -> Outcome {
+        let name = "downtime"
+        var script = GnuplotScript()
+        script.set("set title \(GnuplotScript.quoted("Downtime vs dirty rate — \(document.sweepID)")) noenhanced")
+        script.set("set xlabel 'target dirty rate (MiB/s)'")
+        script.set("set ylabel 'downtime (ms)'")
+        script.set("set yrange [0:*]")
+        for (index, group) in cellGroups(document.cells).enumerated() {
+            script.addSeries(title: "\(group.title) ping gap", rows: statisticRows(group.cells, \.pingGapMilliseconds),
+                             clause: "using 1:2:3:4 with yerrorbars lc \(index + 1) pt 7 ps 0.8")
+            script.addSeries(title: "\(group.title) libvirt downtime",
+                             rows: statisticRows(group.cells, \.libvirtDowntimeMilliseconds),
+                             clause: "using 1:2:3:4 with yerrorbars lc \(index + 1) pt 4 ps 0.8")
+        }
+        guard !script.isEmpty else {
+            return .omitted(OmittedPlot(name: name, reason: "Downtime is not plotted: no cell has a ping gap or a libvirt downtime."))
+        }
+        return .drawn(PlannedPlot(name: name, caption: "Ping gap (filled circles) and libvirt's downtime (squares) over "
+            + "target dirty rate, per memory size. " + errorBarLegend(document.cells),
+            seriesTitles: script.seriesTitles, notes: [], script: script.text))
+    }
+
+    // MARK: - Convergence boundary
+
+    static func convergenceBoundary(_ document: ReportDocument) -> Outcome {
+        let name = "convergence-boundary"
+        var script = GnuplotScript()
+        script.set("set title \(GnuplotScript.quoted("Convergence boundary — \(document.sweepID)")) noenhanced")
+        script.set("set xlabel 'guest memory (MiB)'")
+        script.set("set ylabel 'dirty rate (MiB/s)'")
+        script.set("set yrange [0:*]")
+        // Room around the outermost sizes and above the highest bracket, so no bar end sits on the frame.
+        script.set("set offsets graph 0.05, graph 0.05, graph 0.05, 0")
+        var bandwidths: [Double?] = []
+        for boundary in document.boundaries where !bandwidths.contains(boundary.bandwidthLimitMiBPerSecond) {
+            bandwidths.append(boundary.bandwidthLimitMiBPerSecond)
+        }
+        var notes: [String] = []
+        for (index, bandwidth) in bandwidths.enumerated() {
+            let boundaries = document.boundaries.filter { $0.bandwidthLimitMiBPerSecond == bandwidth }
+                .sorted { $0.memoryMiB < $1.memoryMiB }
+            let bandwidthTitle = bandwidthText(bandwidth)
+            let bracketRows = boundaries.compactMap { boundary -> [Double]? in
+                guard let low = boundary.highestConvergingMiBPerSecond,
+                      let high = boundary.lowestNonConvergingMiBPerSecond else { return nil }
+                return [Double(boundary.memoryMiB), (low + high) / 2, low, high]
+            }
+            script.addSeries(title: "measured bracket, \(bandwidthTitle)", rows: bracketRows,
+                             clause: "using 1:2:3:4 with yerrorbars lc \(index + 1) pt 1")
+            let oneSided = boundaries.filter { ($0.highestConvergingMiBPerSecond == nil) != ($0.lowestNonConvergingMiBPerSecond == nil) }
+            if !oneSided.isEmpty {
+                notes.append("\(oneSided.count) boundary(ies) at \(bandwidthTitle) have only one measured side and are in the table only.")
+            }
+            let predictedRows = boundaries.compactMap { boundary in
+                boundary.predictedMiBPerSecond.map { [Double(boundary.memoryMiB), $0] }
+            }
+            script.addSeries(title: "predicted, \(bandwidthTitle)", rows: predictedRows,
+                             clause: "using 1:2 with linespoints lc \(index + 1) dt 2 pt 6")
+        }
+        guard !script.isEmpty else {
+            let reason = document.boundaries.isEmpty
+                ? "The convergence boundary is not plotted: the sweep found no boundary (no cell stopped converging)."
+                : "The convergence boundary is not plotted: no boundary has both measured sides or a prediction."
+            return .omitted(OmittedPlot(name: name, reason: reason))
+        }
+        return .drawn(PlannedPlot(name: name, caption: "Highest converging to lowest non-converging dirty rate "
+            + "(bar), and the model's prediction, over guest memory, per bandwidth limit.",
+            seriesTitles: script.seriesTitles, notes: notes, script: script.text))
+    }
+
+    // MARK: - Timelines
+
+    static func timeline(_ timeline: ReportTimeline, name: String) -> Outcome {
+        let remaining = timeline.samples.compactMap { sample in sample.remainingMiB.map { [sample.milliseconds, $0] } }
+        let dirty = timeline.samples.compactMap { sample in sample.dirtyRateMiBPerSecond.map { [sample.milliseconds, $0] } }
+        let transfer = timeline.samples.compactMap { sample in sample.transferRateMiBPerSecond.map { [sample.milliseconds, $0] } }
+        guard !(remaining.isEmpty && dirty.isEmpty && transfer.isEmpty) else {
+            return .omitted(OmittedPlot(name: name, reason: "Timeline of run \(timeline.runID) is not plotted: "
+                + "it has no job-stats samples."))
+        }
+        // Vertical marks span the y1 axis: its top is fixed so impulses and gap rectangles reach it.
+        let top = max(remaining.map { $0[1] }.max() ?? 0, 1) * 1.05
+        var script = GnuplotScript()
+        script.set("set title \(GnuplotScript.quoted("Run \(timeline.runID) — \(timeline.label)")) noenhanced")
+        script.set("set xlabel 'time (ms)'")
+        script.set("set ylabel 'remaining memory (MiB)'")
+        script.set("set y2label 'rate (MiB/s)'")
+        script.set("set yrange [0:\(top)]")
+        script.set("set y2range [0:*]")
+        script.set("set ytics nomirror")
+        script.set("set y2tics")
+        script.set("set style fill transparent solid 0.25 noborder")
+        // Eight series: a key beside the plot would take half its width.
+        script.set("set key below horizontal")
+        let gapRows = timeline.pingGaps.map { gap in
+            [gap.startMilliseconds + gap.lengthMilliseconds / 2, top / 2,
+             gap.startMilliseconds, gap.startMilliseconds + gap.lengthMilliseconds, 0, top]
+        }
+        script.addSeries(title: "ping gaps", rows: gapRows, clause: "using 1:2:3:4:5:6 with boxxyerror lc rgb '#d62728'")
+        script.addSeries(title: "remaining memory (MiB)", rows: remaining, clause: "using 1:2 axes x1y1 with lines lw 2 lc rgb '#1f77b4'")
+        script.addSeries(title: "dirty rate (MiB/s)", rows: dirty, clause: "using 1:2 axes x1y2 with lines lc rgb '#ff7f0e'")
+        script.addSeries(title: "transfer rate (MiB/s)", rows: transfer, clause: "using 1:2 axes x1y2 with lines lc rgb '#2ca02c'")
+        script.addSeries(title: "iteration starts", rows: timeline.iterationMarks.map { [$0.milliseconds, top, Double($0.iteration)] },
+                         clause: "using 1:2 with impulses dt 3 lw 1.5 lc rgb '#555555'")
+        let migrationMarks = [timeline.migrationStartMilliseconds, timeline.migrationEndMilliseconds].compactMap { $0 }
+        script.addSeries(title: "migration start/end", rows: migrationMarks.map { [$0, top] },
+                         clause: "using 1:2 with impulses lw 2 lc rgb '#000000'")
+        let announceKinds = orderedUnique(timeline.announceFrames.map(\.text)).joined(separator: ", ")
+        script.addSeries(title: "announce frames (\(announceKinds))", rows: timeline.announceFrames.map { [$0.milliseconds, top] },
+                         clause: "using 1:2 with impulses dt 2 lw 2 lc rgb '#9467bd'")
+        let faultTexts = orderedUnique(timeline.faults.map(\.text)).joined(separator: "; ")
+        script.addSeries(title: "faults: \(shortened(faultTexts, to: 60))", rows: timeline.faults.map { [$0.milliseconds, top] },
+                         clause: "using 1:2 with impulses lw 2 lc rgb '#e377c2'")
+        return .drawn(PlannedPlot(name: name, caption: "Run \(timeline.runID) (\(timeline.label)): remaining memory (left "
+            + "axis), dirty and transfer rate (right axis), ping gaps shaded, and vertical marks for iterations, "
+            + "announce frames and faults.", seriesTitles: script.seriesTitles, notes: [], script: script.text))
+    }
+
+    // MARK: - Compare
+
+    /// The ratio plot of a comparison, or why there is none.
+    static func comparisonRatios(_ comparison: SweepComparison) -> Outcome {
+        let name = "compare-ratios"
+        guard !comparison.matched.isEmpty else {
+            return .omitted(OmittedPlot(name: name, reason: "No ratio plot: no cell of one sweep matches a cell of the other."))
+        }
+        var script = GnuplotScript()
+        script.set("set title \(GnuplotScript.quoted("\(comparison.otherSweepID) / \(comparison.thisSweepID) per matched cell")) noenhanced")
+        script.set("set xlabel 'matched cell (number in the comparison table)'")
+        script.set("set ylabel 'ratio other / this'")
+        script.set("set xtics 1")
+        script.set("set yrange [0:*]")
+        script.set("set xrange [0.5:\(Double(comparison.matched.count) + 0.5)]")
+        func rows(_ metric: (MatchedCells) -> MetricComparison) -> [[Double]] {
+            comparison.matched.enumerated().compactMap { index, match in
+                metric(match).ratio.map { [Double(index + 1), $0] }
+            }
+        }
+        script.addSeries(title: "equal (ratio 1)", rows: [[0.5, 1], [Double(comparison.matched.count) + 0.5, 1]],
+                         clause: "using 1:2 with lines dt 2 lc rgb '#7f7f7f'")
+        script.addSeries(title: "migration time ratio", rows: rows(\.migrationTime), clause: "using 1:2 with points pt 7 ps 1.2")
+        script.addSeries(title: "libvirt downtime ratio", rows: rows(\.libvirtDowntime), clause: "using 1:2 with points pt 5 ps 1.2")
+        script.addSeries(title: "ping gap ratio", rows: rows(\.pingGap), clause: "using 1:2 with points pt 9 ps 1.2")
+        return .drawn(PlannedPlot(name: name, caption: "Ratio other/this of the mean migration time, libvirt downtime and ping gap "
+            + "per matched cell; the numbers are those of the comparison table.",
+            seriesTitles: script.seriesTitles, notes: [], script: script.text))
+    }
+
+    // MARK: - Helpers
+
+    static func bandwidthText(_ bandwidth: Double?) -> String {
+        bandwidth.map { "\(ReportFormat.number($0)) MiB/s" } ?? "unlimited"
+    }
+
+    /// `text` reduced to letters, digits, '-' and '_', for file names.
+    static func fileSafe(_ text: String) -> String {
+        let mapped = text.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") ? $0 : "_" }
+        return String(String(mapped).prefix(40))
+    }
+
+    static func orderedUnique(_ texts: [String]) -> [String] {
+        var seen = Set<String>()
+        return texts.filter { seen.insert($0).inserted }
+    }
+
+    static func shortened(_ text: String, to length: Int) -> String {
+        text.count <= length ? text : String(text.prefix(length - 1)) + "…"
+    }
+}

@@ -1,0 +1,177 @@
+import Foundation
+
+/// A table as plain text cells, rendered alike into HTML and Markdown, so both formats
+/// show the same figures.
+public struct ReportTable: Sendable, Equatable {
+    /// The section heading.
+    public var title: String
+    /// A sentence under the heading; empty for none.
+    public var explanation: String
+    public var headers: [String]
+    public var rows: [[String]]
+
+    public init(title: String, explanation: String = "", headers: [String], rows: [[String]]) {
+        self.title = title
+        self.explanation = explanation
+        self.headers = headers
+        self.rows = rows
+    }
+}
+
+/// The headline figures and tables of a document. Pure.
+public enum ReportTables {
+    /// "name: value" lines for the top of the report.
+    public static func headline(_ document: ReportDocument) -> [(name: String, value: String)] {
+        let runs = document.runs
+        var lines: [(name: String, value: String)] = [
+            ("cells", String(document.cells.count)),
+            ("runs", String(runs.count)),
+            ("passed", "\(runs.filter(\.passed).count) of \(runs.count)"),
+            ("converged", "\(runs.filter(\.converged).count) of \(runs.count)"),
+        ]
+        if let fit = document.fit {
+            lines.append(("R² migration time", ReportFormat.number(fit.rSquaredMigrationTime, decimals: 3)))
+            lines.append(("R² downtime", ReportFormat.number(fit.rSquaredDowntime, decimals: 3)))
+            lines.append(("held-out MAPE", fit.heldOutMAPEPercent.map { "\(ReportFormat.number($0)) %" } ?? "–"))
+        } else {
+            lines.append(("model", "none fitted (no R², no MAPE)"))
+        }
+        return lines
+    }
+
+    public static func cells(_ document: ReportDocument) -> ReportTable {
+        ReportTable(
+            title: "Cells",
+            explanation: "Mean [95% CI] (n) over each cell's repetitions; times in milliseconds, rates in MiB/s.",
+            headers: ["cell", "memory MiB", "memeater MiB", "pattern", "strategy", "bandwidth MiB/s", "target dirty MiB/s",
+                      "emulator", "guest", "migration ms", "median", "sd", "libvirt downtime ms", "ping gap ms",
+                      "predicted ms", "predicted downtime ms", "converged"],
+            rows: document.cells.map { cell in
+                let parameters = cell.parameters
+                return [cell.label, String(parameters.memoryMiB), String(parameters.memeaterSizeMiB), parameters.pattern,
+                        parameters.strategy, ReportFormat.bandwidth(parameters.bandwidthLimitMiBPerSecond),
+                        ReportFormat.number(parameters.targetDirtyRateMiBPerSecond), parameters.emulator, parameters.guestKind,
+                        ReportFormat.statistic(cell.migrationMilliseconds),
+                        ReportFormat.number(cell.migrationMilliseconds.median),
+                        ReportFormat.number(cell.migrationMilliseconds.standardDeviation),
+                        ReportFormat.statistic(cell.libvirtDowntimeMilliseconds),
+                        ReportFormat.statistic(cell.pingGapMilliseconds),
+                        ReportFormat.number(cell.predictedMigrationMilliseconds),
+                        ReportFormat.number(cell.predictedDowntimeMilliseconds),
+                        "\(cell.convergedCount)/\(cell.runCount)"]
+            })
+    }
+
+    public static func runs(_ document: ReportDocument) -> ReportTable {
+        ReportTable(
+            title: "Runs",
+            headers: ["run", "cell", "rep", "direction", "status", "passed", "converged", "iterations", "remaining MiB",
+                      "achieved dirty MiB/s", "transfer MiB/s", "migration ms", "libvirt downtime ms", "ping gap ms",
+                      "ping gap bounds ms", "announce delay ms", "overhead ms", "failed checks"],
+            rows: document.runs.map { run in
+                [run.runID, run.cellLabel, String(run.repetition), run.direction, run.status, run.passed ? "yes" : "no",
+                 run.converged ? "yes" : "no", run.iterations.map(String.init) ?? "–", ReportFormat.number(run.remainingMiBAtEnd),
+                 ReportFormat.number(run.achievedDirtyRateMiBPerSecond), ReportFormat.number(run.transferRateMiBPerSecond),
+                 ReportFormat.number(run.migrationMilliseconds), ReportFormat.number(run.libvirtDowntimeMilliseconds),
+                 ReportFormat.number(run.pingGapMilliseconds),
+                 "\(ReportFormat.number(run.pingGapLowerBoundMilliseconds))–\(ReportFormat.number(run.pingGapUpperBoundMilliseconds))",
+                 ReportFormat.number(run.announceDelayMilliseconds), ReportFormat.number(run.overheadMilliseconds),
+                 run.failedChecks.isEmpty ? "none" : run.failedChecks.joined(separator: ", ")]
+            })
+    }
+
+    /// The fit's quality and parameters; `nil` without a fit.
+    public static func fit(_ document: ReportDocument) -> ReportTable? {
+        guard let fit = document.fit else { return nil }
+        let quality: [[String]] = [
+            ["R² migration time", ReportFormat.number(fit.rSquaredMigrationTime, decimals: 3), ""],
+            ["R² downtime", ReportFormat.number(fit.rSquaredDowntime, decimals: 3), ""],
+            ["held-out MAPE", ReportFormat.number(fit.heldOutMAPEPercent), "%"],
+        ]
+        return ReportTable(
+            title: "Model fit",
+            explanation: "Held out: \(fit.foldDescription).",
+            headers: ["parameter", "value", "unit"],
+            rows: quality + fit.parameters.map { [$0.name, ReportFormat.number($0.value, decimals: 3), $0.unit] })
+    }
+
+    public static func boundaries(_ document: ReportDocument) -> ReportTable {
+        ReportTable(
+            title: "Convergence boundary",
+            headers: ["memory MiB", "bandwidth MiB/s", "highest converging MiB/s", "lowest non-converging MiB/s",
+                      "predicted MiB/s"],
+            rows: document.boundaries.map { boundary in
+                [String(boundary.memoryMiB), ReportFormat.bandwidth(boundary.bandwidthLimitMiBPerSecond),
+                 ReportFormat.number(boundary.highestConvergingMiBPerSecond),
+                 ReportFormat.number(boundary.lowestNonConvergingMiBPerSecond),
+                 ReportFormat.number(boundary.predictedMiBPerSecond)]
+            })
+    }
+
+    public static func downtimeDecomposition(_ document: ReportDocument) -> ReportTable {
+        let decompositions = document.runs.compactMap {
+            DowntimeDecomposition(run: $0, probeIntervalMilliseconds: document.pingProbeIntervalMilliseconds)
+        }
+        return ReportTable(
+            title: "Downtime decomposition",
+            explanation: "ping gap ≈ libvirt downtime + announce delay + up to one probe interval ("
+                + "\(ReportFormat.number(document.pingProbeIntervalMilliseconds)) ms). Runs missing one of the "
+                + "three figures are left out (\(document.runs.count - decompositions.count) of \(document.runs.count)).",
+            headers: ["run", "ping gap ms", "libvirt downtime ms", "announce delay ms", "rest ms", "verdict"],
+            rows: decompositions.map { item in
+                [item.runID, ReportFormat.number(item.pingGapMilliseconds), ReportFormat.number(item.libvirtDowntimeMilliseconds),
+                 ReportFormat.number(item.announceDelayMilliseconds), ReportFormat.number(item.restMilliseconds), item.verdict.text]
+            })
+    }
+
+    public static func dirtyRateCrossCheck(_ document: ReportDocument) -> ReportTable {
+        ReportTable(
+            title: "Dirty-rate cross-check",
+            explanation: "memeater's achieved rate against QEMU's page sampling and libvirt's job stats; ratios are "
+                + "other/achieved, agreement is \(DirtyRateCrossCheck.agreementRange.lowerBound)–"
+                + "\(DirtyRateCrossCheck.agreementRange.upperBound).",
+            headers: ["run", "achieved MiB/s", "QEMU sampled MiB/s", "QEMU/achieved", "job stats MiB/s",
+                      "job stats/achieved", "QEMU figure"],
+            rows: document.runs.map { run in
+                let check = DirtyRateCrossCheck(run: run, accelerator: document.environment.accelerator)
+                return [run.runID, ReportFormat.number(check.achievedMiBPerSecond), ReportFormat.number(check.qemuSampledMiBPerSecond),
+                        ReportFormat.ratio(check.qemuRatio), ReportFormat.number(check.jobStatsMiBPerSecond),
+                        ReportFormat.ratio(check.jobStatsRatio), check.qemuVerdict.text]
+            })
+    }
+
+    /// The matched cells of a comparison; the first column numbers them as the ratio plot does.
+    public static func comparison(_ comparison: SweepComparison) -> ReportTable {
+        func flag(_ metric: MetricComparison) -> String {
+            switch metric.confidenceIntervalsOverlap {
+            case .some(false): return "DIFFERS (CIs apart)"
+            case .some(true): return "within CIs"
+            case .none: return "no CI"
+            }
+        }
+        let differing = comparison.differingParameters.isEmpty ? "none" : comparison.differingParameters.joined(separator: ", ")
+        return ReportTable(
+            title: "Comparison: \(comparison.otherSweepID) / \(comparison.thisSweepID)",
+            explanation: "Cells matched on every parameter except those the sweeps differ in (\(differing)). Ratio is "
+                + "other/this of the means; DIFFERS where the two 95% confidence intervals do not overlap.",
+            headers: ["#", "cell (this)", "cell (other)", "migration ms this", "other", "ratio", "flag",
+                      "libvirt downtime ms this", "other", "ratio", "flag", "ping gap ms this", "other", "ratio", "flag"],
+            rows: comparison.matched.enumerated().map { index, match in
+                [String(index + 1), match.this.label, match.other.label,
+                 ReportFormat.statistic(match.this.migrationMilliseconds), ReportFormat.statistic(match.other.migrationMilliseconds),
+                 ReportFormat.ratio(match.migrationTime.ratio), flag(match.migrationTime),
+                 ReportFormat.statistic(match.this.libvirtDowntimeMilliseconds),
+                 ReportFormat.statistic(match.other.libvirtDowntimeMilliseconds),
+                 ReportFormat.ratio(match.libvirtDowntime.ratio), flag(match.libvirtDowntime),
+                 ReportFormat.statistic(match.this.pingGapMilliseconds), ReportFormat.statistic(match.other.pingGapMilliseconds),
+                 ReportFormat.ratio(match.pingGap.ratio), flag(match.pingGap)]
+            })
+    }
+
+    /// Cells found in one sweep only.
+    public static func unmatched(_ comparison: SweepComparison) -> ReportTable {
+        let rows = comparison.onlyInThis.map { ["only in \(comparison.thisSweepID)", $0.label] }
+            + comparison.onlyInOther.map { ["only in \(comparison.otherSweepID)", $0.label] }
+        return ReportTable(title: "Cells in one sweep only", headers: ["where", "cell"], rows: rows)
+    }
+}

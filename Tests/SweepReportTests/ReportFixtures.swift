@@ -1,0 +1,189 @@
+import Foundation
+import XCTest
+@testable import SweepReport
+
+/// A synthetic sweep: 2 memory sizes × 3 dirty rates × 2 repetitions, a fit, a boundary
+/// and two timelines. Figures follow a simple rule (time grows with memory and rate) so a
+/// test can predict them.
+enum ReportFixtures {
+    static let memorySizesMiB = [512, 1024]
+    static let dirtyRatesMiBPerSecond: [Double] = [50, 100, 200]
+    static let repetitions = 2
+
+    static func parameters(memoryMiB: Int, rate: Double, emulator: String = "qemu-kvm") -> ReportCellParameters {
+        ReportCellParameters(memoryMiB: memoryMiB, memeaterSizeMiB: memoryMiB / 2, pattern: "sequential",
+                             strategy: "precopy", bandwidthLimitMiBPerSecond: nil, targetDirtyRateMiBPerSecond: rate,
+                             emulator: emulator, guestKind: "alpine-memeater")
+    }
+
+    /// The label has a comma on purpose: the CSV must quote it.
+    static func label(memoryMiB: Int, rate: Double) -> String {
+        "\(memoryMiB) MiB, \(Int(rate)) MiB/s"
+    }
+
+    static func migrationMilliseconds(memoryMiB: Int, rate: Double, repetition: Int) -> Double {
+        Double(memoryMiB) * 2 + rate * 10 + Double(repetition) * 20
+    }
+
+    /// A statistic centred on `mean` with a CI of ± `halfWidth` and min/max of ± `halfWidth / 2`.
+    static func statistic(mean: Double, halfWidth: Double, count: Int = repetitions) -> ReportStatistic {
+        ReportStatistic(count: count, mean: mean, median: mean, standardDeviation: halfWidth / 2,
+                        minimum: mean - halfWidth / 2, maximum: mean + halfWidth / 2,
+                        confidenceLow: mean - halfWidth, confidenceHigh: mean + halfWidth)
+    }
+
+    static func cells(emulator: String = "qemu-kvm") -> [ReportCell] {
+        memorySizesMiB.flatMap { memory in
+            dirtyRatesMiBPerSecond.map { rate in
+                let mean = migrationMilliseconds(memoryMiB: memory, rate: rate, repetition: 1) + 10
+                return ReportCell(
+                    label: label(memoryMiB: memory, rate: rate),
+                    parameters: parameters(memoryMiB: memory, rate: rate, emulator: emulator),
+                    migrationMilliseconds: statistic(mean: mean, halfWidth: 50),
+                    libvirtDowntimeMilliseconds: statistic(mean: 30 + rate / 10, halfWidth: 5),
+                    pingGapMilliseconds: statistic(mean: 45 + rate / 10, halfWidth: 8),
+                    predictedMigrationMilliseconds: mean * 1.02, predictedDowntimeMilliseconds: 31 + rate / 10,
+                    convergedCount: repetitions, runCount: repetitions)
+            }
+        }
+    }
+
+    static func runs() -> [ReportRun] {
+        var runs: [ReportRun] = []
+        for memory in memorySizesMiB {
+            for rate in dirtyRatesMiBPerSecond {
+                for repetition in 1...repetitions {
+                    runs.append(ReportRun(
+                        runID: "r\(runs.count + 1)", cellLabel: label(memoryMiB: memory, rate: rate), repetition: repetition,
+                        parameters: parameters(memoryMiB: memory, rate: rate), direction: "lab-src→lab-dst",
+                        status: "completed", passed: true, converged: true, iterations: 3 + Int(rate / 100),
+                        achievedDirtyRateMiBPerSecond: rate * 0.98, qemuSampledDirtyRateMiBPerSecond: rate * 0.95,
+                        jobStatsDirtyRateMiBPerSecond: rate * 1.05, transferRateMiBPerSecond: 900,
+                        migrationMilliseconds: migrationMilliseconds(memoryMiB: memory, rate: rate, repetition: repetition),
+                        libvirtDowntimeMilliseconds: 30 + rate / 10, pingGapMilliseconds: 45 + rate / 10,
+                        pingGapLowerBoundMilliseconds: 40 + rate / 10, pingGapUpperBoundMilliseconds: 50 + rate / 10,
+                        announceDelayMilliseconds: 8, overheadMilliseconds: 1500))
+                }
+            }
+        }
+        return runs
+    }
+
+    static let fit = ReportFit(
+        parameters: [ReportFit.Parameter(name: "link bandwidth", value: 905.5, unit: "MiB/s"),
+                     ReportFit.Parameter(name: "fixed overhead", value: 120, unit: "ms")],
+        rSquaredMigrationTime: 0.987, rSquaredDowntime: 0.912, heldOutMAPEPercent: 4.2,
+        foldDescription: "leave-one-rate-out, 3 folds",
+        curves: memorySizesMiB.map { memory in
+            ReportFit.Curve(memoryMiB: memory, points: stride(from: 0.0, through: 250, by: 25).map { rate in
+                ReportFit.CurvePoint(dirtyRateMiBPerSecond: rate, predictedMilliseconds: Double(memory) * 2 + rate * 10 + 30)
+            })
+        })
+
+    static let boundaries = [
+        ReportBoundary(memoryMiB: 512, bandwidthLimitMiBPerSecond: nil, highestConvergingMiBPerSecond: 600,
+                       lowestNonConvergingMiBPerSecond: 700, predictedMiBPerSecond: 650),
+        ReportBoundary(memoryMiB: 1024, bandwidthLimitMiBPerSecond: nil, highestConvergingMiBPerSecond: 550,
+                       lowestNonConvergingMiBPerSecond: 650, predictedMiBPerSecond: 610),
+    ]
+
+    static func timeline(runID: String, label: String) -> ReportTimeline {
+        let samples = stride(from: 0.0, through: 1000, by: 100).map { milliseconds in
+            ReportTimeline.Sample(milliseconds: milliseconds, remainingMiB: max(0, 512 - milliseconds / 2),
+                                  dirtyRateMiBPerSecond: 100, transferRateMiBPerSecond: 880)
+        }
+        return ReportTimeline(
+            runID: runID, label: label, samples: samples,
+            iterationMarks: [.init(milliseconds: 0, iteration: 1), .init(milliseconds: 600, iteration: 2)],
+            pingGaps: [.init(startMilliseconds: 950, lengthMilliseconds: 45)],
+            announceFrames: [.init(milliseconds: 985, text: "RARP"), .init(milliseconds: 990, text: "GARP")],
+            faults: [.init(milliseconds: 300, text: "link delay 20 ms")],
+            migrationStartMilliseconds: 0, migrationEndMilliseconds: 990)
+    }
+
+    static func document(sweepID: String = "sweep-1", emulator: String = "qemu-kvm") -> ReportDocument {
+        ReportDocument(
+            sweepID: sweepID, title: "KVM, 2 memory sizes × 3 dirty rates",
+            createdAt: Date(timeIntervalSince1970: 1_750_000_000),
+            environment: ReportEnvironment(accelerator: .kvm, qemuVersion: "10.0.2", libvirtVersion: "11.3.0", host: "lab-host"),
+            notes: ["synthetic sweep for the renderer's tests"], pingProbeIntervalMilliseconds: 10,
+            cells: cells(emulator: emulator), runs: runs(), fit: fit, boundaries: boundaries,
+            timelines: [timeline(runID: "r1", label: label(memoryMiB: 512, rate: 50)),
+                        timeline(runID: "r12", label: label(memoryMiB: 1024, rate: 200))],
+            limits: ["QEMU's page sampling under TCG is capped near 60 MB/s."])
+    }
+
+    /// A fresh directory for one test's output, removed at the end of the test, unless
+    /// SWEEP_REPORT_TEST_OUTPUT names a directory to keep the outputs in (to look at them).
+    static func outputDirectory(for test: XCTestCase) throws -> URL {
+        if let kept = ProcessInfo.processInfo.environment["SWEEP_REPORT_TEST_OUTPUT"], !kept.isEmpty {
+            let name = test.name.filter { $0.isLetter || $0.isNumber }
+            let directory = URL(fileURLWithPath: kept).appendingPathComponent(name, isDirectory: true)
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            return directory
+        }
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("sweep-report-tests-\(UUID().uuidString)", isDirectory: true)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        test.addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
+        return directory
+    }
+
+    static func read(_ file: URL) throws -> String {
+        String(decoding: try Data(contentsOf: file), as: UTF8.self)
+    }
+}
+
+/// What the tests read back from gnuplot's SVG: plot groups by title. Only the structure
+/// gnuplot's SVG terminal has had since 4.6 is used (`<g id="…gnuplot_plot_N…"><title>`),
+/// never its version strings.
+struct SVGInspection {
+    struct PlotGroup {
+        var title: String
+        var body: String
+    }
+
+    var groups: [PlotGroup]
+
+    init(_ svg: String) {
+        var groups: [PlotGroup] = []
+        let parts = svg.components(separatedBy: "gnuplot_plot_").dropFirst()
+        for part in parts {
+            guard let titleStart = part.range(of: "<title>"), let titleEnd = part.range(of: "</title>"),
+                  titleStart.upperBound <= titleEnd.lowerBound else { continue }
+            let title = String(part[titleStart.upperBound..<titleEnd.lowerBound])
+                .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+                .replacingOccurrences(of: "&amp;", with: "&")
+            groups.append(PlotGroup(title: title, body: part))
+        }
+        self.groups = groups
+    }
+
+    var titles: [String] { groups.map(\.title) }
+
+    /// Distinct positions of point symbols (not the white backgrounds some point types get)
+    /// in the group titled `title`. The key's sample symbol is one of them.
+    func pointPositions(inSeries title: String) -> Set<String> {
+        guard let group = groups.first(where: { $0.title == title }) else { return [] }
+        var positions = Set<String>()
+        for line in group.body.components(separatedBy: "\n") where line.contains("<use") && line.contains("gpPt") {
+            guard !line.contains("color='white'"), let start = line.range(of: "translate("),
+                  let end = line[start.upperBound...].firstIndex(of: ")") else { continue }
+            positions.insert(String(line[start.upperBound..<end]))
+        }
+        return positions
+    }
+}
+
+extension String {
+    /// The `<figure id="plot-NAME">…</figure>` element of a report page, if present.
+    func figure(named name: String) -> String? {
+        guard let start = range(of: "<figure id=\"plot-\(name)\">"),
+              let end = range(of: "</figure>", range: start.upperBound..<endIndex) else { return nil }
+        return String(self[start.lowerBound..<end.upperBound])
+    }
+
+    func occurrences(of text: String) -> Int {
+        components(separatedBy: text).count - 1
+    }
+}

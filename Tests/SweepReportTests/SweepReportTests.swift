@@ -1,0 +1,361 @@
+import Foundation
+import XCTest
+@testable import SweepReport
+
+/// Renders synthetic sweeps with the real gnuplot and reads the files back. No lab, no network.
+final class SweepReportTests: XCTestCase {
+    // MARK: - The written report
+
+    func testReportIsSelfContainedAndHoldsEveryPlotWithItsSeries() throws {
+        let document = ReportFixtures.document()
+        let files = try SweepReportRenderer(document: document).write(to: ReportFixtures.outputDirectory(for: self))
+        let html = try ReportFixtures.read(files.html)
+
+        XCTAssertEqual(files.html.lastPathComponent, "report.html")
+        XCTAssertEqual(InlineSVG.externalReferences(in: html), [], "only SVG namespace declarations may name an address")
+        XCTAssertFalse(html.lowercased().contains("<script"))
+        XCTAssertFalse(html.lowercased().contains("<link"))
+        XCTAssertEqual(InlineSVG.loadedReferences(in: html), [], "nothing is loaded: no src, no external href or url()")
+        XCTAssertGreaterThan(html.occurrences(of: "href='#"), 0, "gnuplot's in-document symbol references are kept")
+        XCTAssertFalse(html.contains("<?xml"), "the XML prolog is stripped from inlined SVG")
+        XCTAssertFalse(html.contains("<!DOCTYPE svg"))
+
+        let plan = ReportPlots.plan(for: document)
+        XCTAssertEqual(plan.plots.map(\.name), ["migration-time", "downtime", "convergence-boundary",
+                                                "timeline-1-r1", "timeline-2-r12"])
+        XCTAssertEqual(plan.omitted, [])
+        for plot in plan.plots {
+            let figure = try XCTUnwrap(html.figure(named: plot.name), "figure \(plot.name) is inlined")
+            XCTAssertTrue(figure.contains("<svg"), plot.name)
+            let inspection = SVGInspection(figure)
+            XCTAssertEqual(inspection.titles, plot.seriesTitles, "every series of \(plot.name) is drawn, in order")
+            XCTAssertTrue(FileManager.default.fileExists(atPath: files.markdown.deletingLastPathComponent()
+                .appendingPathComponent("plots/\(plot.name).svg").path), plot.name)
+        }
+        XCTAssertEqual(files.plots.count, plan.plots.count)
+
+        // Two series per memory size: measured and model.
+        let timeTitles = try XCTUnwrap(plan.plots.first).seriesTitles
+        XCTAssertEqual(timeTitles, ["512 MiB measured", "1024 MiB measured", "512 MiB model", "1024 MiB model"])
+        let timelineTitles = plan.plots[3].seriesTitles
+        XCTAssertEqual(timelineTitles, ["ping gaps", "remaining memory (MiB)", "dirty rate (MiB/s)", "transfer rate (MiB/s)",
+                                        "iteration starts", "migration start/end", "announce frames (RARP, GARP)",
+                                        "faults: link delay 20 ms"])
+    }
+
+    func testPlottedPointsMatchTheCells() throws {
+        var document = ReportFixtures.document()
+        // One cell less for 1024 MiB, so the two series differ in length.
+        document.cells.removeAll { $0.label == ReportFixtures.label(memoryMiB: 1024, rate: 200) }
+        let files = try SweepReportRenderer(document: document).write(to: ReportFixtures.outputDirectory(for: self))
+        let svg = try ReportFixtures.read(try XCTUnwrap(files.plots.first { $0.lastPathComponent == "migration-time.svg" }))
+        let inspection = SVGInspection(svg)
+        // One symbol per cell plus the key's sample.
+        XCTAssertEqual(inspection.pointPositions(inSeries: "512 MiB measured").count, 3 + 1)
+        XCTAssertEqual(inspection.pointPositions(inSeries: "1024 MiB measured").count, 2 + 1)
+    }
+
+    func testCSVHasOneQuotedRowPerRunAndPerCell() throws {
+        let document = ReportFixtures.document()
+        let files = try SweepReportRenderer(document: document).write(to: ReportFixtures.outputDirectory(for: self))
+        let runs = try parseCSV(ReportFixtures.read(files.runsCSV))
+        XCTAssertEqual(runs.count, document.runs.count + 1, "header plus one row per run")
+        XCTAssertEqual(runs[0].first, "run_id")
+        XCTAssertTrue(runs.allSatisfy { $0.count == runs[0].count }, "every row has as many fields as the header")
+        let labelColumn = try XCTUnwrap(runs[0].firstIndex(of: "cell_label"))
+        XCTAssertEqual(runs[1][labelColumn], "512 MiB, 50 MiB/s")
+        XCTAssertTrue(try ReportFixtures.read(files.runsCSV).contains("\"512 MiB, 50 MiB/s\""), "a label with a comma is quoted")
+        let bandwidthColumn = try XCTUnwrap(runs[0].firstIndex(of: "bandwidth_limit_mib_per_second"))
+        XCTAssertEqual(runs[1][bandwidthColumn], "", "unlimited is an empty field, not 0")
+
+        let cells = try parseCSV(ReportFixtures.read(files.cellsCSV))
+        XCTAssertEqual(cells.count, document.cells.count + 1)
+        XCTAssertTrue(cells.allSatisfy { $0.count == cells[0].count })
+    }
+
+    func testMarkdownCarriesTheFitQualityAndLinksThePlots() throws {
+        let files = try SweepReportRenderer(document: ReportFixtures.document())
+            .write(to: ReportFixtures.outputDirectory(for: self))
+        let markdown = try ReportFixtures.read(files.markdown)
+        XCTAssertTrue(markdown.contains("R² migration time | 0.987"), markdown)
+        XCTAssertTrue(markdown.contains("MAPE"))
+        XCTAssertTrue(markdown.contains("leave-one-rate-out, 3 folds"))
+        for plot in files.plots {
+            XCTAssertTrue(markdown.contains("(plots/\(plot.lastPathComponent))"), plot.lastPathComponent)
+        }
+        XCTAssertTrue(markdown.contains("| 512 MiB, 50 MiB/s |"), "the cells table is in the summary")
+    }
+
+    // MARK: - What is left out, and said
+
+    func testWithoutAFitTheModelCurveIsLeftOutAndSaid() throws {
+        var document = ReportFixtures.document()
+        document.fit = nil
+        let plan = ReportPlots.plan(for: document)
+        let timePlot = try XCTUnwrap(plan.plots.first { $0.name == "migration-time" })
+        XCTAssertEqual(timePlot.seriesTitles, ["512 MiB measured", "1024 MiB measured"])
+        XCTAssertFalse(timePlot.script.contains("model"))
+
+        let files = try SweepReportRenderer(document: document).write(to: ReportFixtures.outputDirectory(for: self))
+        let html = try ReportFixtures.read(files.html)
+        let figure = try XCTUnwrap(html.figure(named: "migration-time"))
+        XCTAssertEqual(SVGInspection(figure).titles, ["512 MiB measured", "1024 MiB measured"])
+        XCTAssertTrue(figure.contains("No model curve: no model was fitted to this sweep."))
+        XCTAssertTrue(html.contains("No model was fitted to this sweep"))
+        XCTAssertTrue(try ReportFixtures.read(files.markdown).contains("No model curve: no model was fitted to this sweep."))
+    }
+
+    func testEmptyPlotsAreOmittedWithAReasonNotDrawnEmpty() throws {
+        var document = ReportFixtures.document()
+        document.boundaries = []
+        document.timelines.append(ReportTimeline(runID: "r5", label: "no samples", samples: []))
+        let plan = ReportPlots.plan(for: document)
+        XCTAssertFalse(plan.plots.contains { $0.name == "convergence-boundary" })
+        XCTAssertEqual(plan.omitted.map(\.name), ["convergence-boundary", "timeline-3-r5"])
+
+        let files = try SweepReportRenderer(document: document).write(to: ReportFixtures.outputDirectory(for: self))
+        let html = try ReportFixtures.read(files.html)
+        XCTAssertNil(html.figure(named: "convergence-boundary"))
+        XCTAssertTrue(html.contains("The convergence boundary is not plotted: the sweep found no boundary"))
+        XCTAssertTrue(html.contains("Timeline of run r5 is not plotted: it has no job-stats samples."))
+        XCTAssertEqual(files.omittedPlots.count, 2)
+    }
+
+    func testTimelinesBeyondTheMaximumAreListedNotDrawn() {
+        var document = ReportFixtures.document()
+        document.timelines = (1...5).map { ReportFixtures.timeline(runID: "r\($0)", label: "run \($0)") }
+        let plan = ReportPlots.plan(for: document, maximumTimelines: 3)
+        XCTAssertEqual(plan.plots.filter { $0.name.hasPrefix("timeline-") }.count, 3)
+        XCTAssertEqual(plan.omitted.map(\.name), ["timeline-4-r4", "timeline-5-r5"])
+    }
+
+    // MARK: - Escaping
+
+    func testTextFromTheDocumentIsEscapedEverywhere() throws {
+        var document = ReportFixtures.document()
+        let hostile = "<script>alert('x')</script> & \"quoted\" | [link](http://evil.example)"
+        document.title = hostile
+        document.notes = [hostile]
+        document.cells[0].label = hostile
+        document.runs[0].cellLabel = hostile
+        document.runs[0].failedChecks = [hostile]
+        document.timelines[0].label = hostile
+        document.timelines[0].faults = [.init(milliseconds: 300, text: hostile)]
+        let files = try SweepReportRenderer(document: document).write(to: ReportFixtures.outputDirectory(for: self))
+        let html = try ReportFixtures.read(files.html)
+        XCTAssertFalse(html.lowercased().contains("<script"), "no script element reaches the page")
+        XCTAssertTrue(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;quoted&quot;"))
+        // The address in the label is text, escaped, but still text: it is not a reference
+        // the page loads, yet the check must see it.
+        XCTAssertEqual(InlineSVG.externalReferences(in: html).filter { !$0.hasPrefix("http://evil") }, [])
+        XCTAssertEqual(InlineSVG.loadedReferences(in: html), [])
+
+        let markdown = try ReportFixtures.read(files.markdown)
+        XCTAssertFalse(markdown.lowercased().contains("<script"))
+        XCTAssertTrue(markdown.contains("&lt;script&gt;"))
+        XCTAssertTrue(markdown.contains("\\| \\[link\\]"), "pipes and brackets cannot break a Markdown table or make a link")
+
+        let runs = try parseCSV(ReportFixtures.read(files.runsCSV))
+        XCTAssertEqual(runs[1][1], hostile, "CSV keeps the text exactly, quoted")
+    }
+
+    func testInlineSVGRejectsScriptsAndExternalReferences() {
+        let withScript = "<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>"
+        XCTAssertThrowsError(try InlineSVG.inlinable(withScript, plot: "p", idPrefix: "p-")) { error in
+            XCTAssertEqual(error as? ReportError, .unusableSVG(plot: "p", reason: "it holds a script"))
+        }
+        let withImage = "<svg xmlns=\"http://www.w3.org/2000/svg\"><image href=\"https://example.com/a.png\"/></svg>"
+        XCTAssertThrowsError(try InlineSVG.inlinable(withImage, plot: "p", idPrefix: "p-")) { error in
+            XCTAssertEqual(error as? ReportError,
+                           .unusableSVG(plot: "p", reason: "it loads href=\"https://example.com/a.png\""))
+        }
+        let withStyleURL = "<svg><rect style=\"fill: url(https://example.com/p.svg)\"/></svg>"
+        XCTAssertThrowsError(try InlineSVG.inlinable(withStyleURL, plot: "p", idPrefix: "p-"))
+        let urlOnlyAsText = "<svg><text>see https://example.com</text><rect clip-path=\"url(#c1)\"/></svg>"
+        XCTAssertNoThrow(try InlineSVG.inlinable(urlOnlyAsText, plot: "p", idPrefix: "p-"))
+        let plain = "<?xml version=\"1.0\"?>\n<!DOCTYPE svg>\n<svg xmlns=\"http://www.w3.org/2000/svg\" "
+            + "xmlns:xlink=\"http://www.w3.org/1999/xlink\"><g id=\"gpPt0\"/><use xlink:href='#gpPt0'/></svg>\n"
+        XCTAssertEqual(try InlineSVG.inlinable(plain, plot: "p", idPrefix: "p-"),
+                       "<svg xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\">"
+                       + "<g id=\"p-gpPt0\"/><use xlink:href='#p-gpPt0'/></svg>")
+    }
+
+    // MARK: - Compare
+
+    func testComparisonFlagsOnlyCellsWhoseConfidenceIntervalsDoNotOverlap() throws {
+        let this = ReportFixtures.document(sweepID: "kvm-sweep")
+        var other = ReportFixtures.document(sweepID: "tcg-sweep", emulator: "qemu-tcg")
+        let apartLabel = ReportFixtures.label(memoryMiB: 512, rate: 100)
+        let overlappingLabel = ReportFixtures.label(memoryMiB: 1024, rate: 50)
+        for index in other.cells.indices {
+            let statistic = other.cells[index].migrationMilliseconds
+            guard let mean = statistic.mean else { continue }
+            if other.cells[index].label == apartLabel {
+                // CI ±50 each: 200 ms apart leaves a gap between the intervals.
+                other.cells[index].migrationMilliseconds = ReportFixtures.statistic(mean: mean + 200, halfWidth: 50)
+            } else if other.cells[index].label == overlappingLabel {
+                // 60 ms apart: the intervals [m-50, m+50] and [m+10, m+110] overlap.
+                other.cells[index].migrationMilliseconds = ReportFixtures.statistic(mean: mean + 60, halfWidth: 50)
+            }
+        }
+        // One cell only in each sweep.
+        other.cells.removeAll { $0.label == ReportFixtures.label(memoryMiB: 1024, rate: 200) }
+        var extra = other.cells[0]
+        extra.label = "2048 MiB, 50 MiB/s"
+        extra.parameters.memoryMiB = 2048
+        other.cells.append(extra)
+
+        let comparison = SweepComparison(this: this, other: other)
+        XCTAssertEqual(comparison.differingParameters, ["emulator"])
+        XCTAssertEqual(comparison.matched.count, 5)
+        XCTAssertEqual(comparison.onlyInThis.map(\.label), ["1024 MiB, 200 MiB/s"])
+        XCTAssertEqual(comparison.onlyInOther.map(\.label), ["2048 MiB, 50 MiB/s"])
+        let flagged = comparison.matched.filter(\.migrationTime.exceedsConfidenceIntervals).map(\.this.label)
+        XCTAssertEqual(flagged, [apartLabel])
+        let overlapping = try XCTUnwrap(comparison.matched.first { $0.this.label == overlappingLabel })
+        XCTAssertEqual(overlapping.migrationTime.confidenceIntervalsOverlap, true)
+        XCTAssertGreaterThan(try XCTUnwrap(overlapping.migrationTime.ratio), 1)
+        let apart = try XCTUnwrap(comparison.matched.first { $0.this.label == apartLabel })
+        let thisMean = try XCTUnwrap(apart.this.migrationMilliseconds.mean)
+        XCTAssertEqual(try XCTUnwrap(apart.migrationTime.ratio), (thisMean + 200) / thisMean, accuracy: 1e-9)
+        XCTAssertEqual(apart.pingGap.ratio, 1)
+        XCTAssertFalse(apart.pingGap.exceedsConfidenceIntervals)
+
+        let files = try SweepReportRenderer(document: this, compare: other).write(to: ReportFixtures.outputDirectory(for: self))
+        let html = try ReportFixtures.read(files.html)
+        XCTAssertEqual(html.occurrences(of: "DIFFERS (CIs apart)"), 1)
+        XCTAssertTrue(html.contains("only in tcg-sweep"))
+        let ratioFigure = try XCTUnwrap(html.figure(named: "compare-ratios"))
+        XCTAssertEqual(SVGInspection(ratioFigure).titles,
+                       ["equal (ratio 1)", "migration time ratio", "libvirt downtime ratio", "ping gap ratio"])
+        XCTAssertEqual(SVGInspection(ratioFigure).pointPositions(inSeries: "migration time ratio").count, 5 + 1)
+        let markdown = try ReportFixtures.read(files.markdown)
+        XCTAssertEqual(markdown.occurrences(of: "DIFFERS (CIs apart)"), 1)
+        XCTAssertTrue(markdown.contains("plots/compare-ratios.svg"))
+    }
+
+    func testMissingConfidenceIntervalsAreNeitherFlaggedNorCalledOverlapping() {
+        let metric = MetricComparison(this: ReportStatistic(count: 1, mean: 100), other: ReportStatistic(count: 1, mean: 300))
+        XCTAssertEqual(metric.ratio, 3)
+        XCTAssertNil(metric.confidenceIntervalsOverlap)
+        XCTAssertFalse(metric.exceedsConfidenceIntervals)
+    }
+
+    // MARK: - Derived figures
+
+    func testDowntimeDecompositionJudgesTheRestAgainstOneProbeInterval() throws {
+        var run = ReportFixtures.runs()[0]
+        run.pingGapMilliseconds = 45
+        run.libvirtDowntimeMilliseconds = 30
+        run.announceDelayMilliseconds = 8
+        let within = try XCTUnwrap(DowntimeDecomposition(run: run, probeIntervalMilliseconds: 10))
+        XCTAssertEqual(within.restMilliseconds, 7)
+        XCTAssertEqual(within.verdict, .withinOneProbeInterval)
+        run.pingGapMilliseconds = 60
+        XCTAssertEqual(DowntimeDecomposition(run: run, probeIntervalMilliseconds: 10)?.verdict,
+                       .unexplained(excessMilliseconds: 12))
+        run.pingGapMilliseconds = 20
+        XCTAssertEqual(DowntimeDecomposition(run: run, probeIntervalMilliseconds: 10)?.verdict, .gapShorterThanParts)
+        XCTAssertEqual(DowntimeDecomposition(run: run, probeIntervalMilliseconds: nil)?.verdict, .gapShorterThanParts)
+        run.announceDelayMilliseconds = nil
+        XCTAssertNil(DowntimeDecomposition(run: run, probeIntervalMilliseconds: 10))
+    }
+
+    func testQEMUSampledRateAboveTheTCGCeilingIsAStatedLimitNotAPass() {
+        var run = ReportFixtures.runs()[0]
+        run.achievedDirtyRateMiBPerSecond = 200
+        run.qemuSampledDirtyRateMiBPerSecond = 190
+        XCTAssertEqual(DirtyRateCrossCheck(run: run, accelerator: .kvm).qemuVerdict, .agrees)
+        XCTAssertEqual(DirtyRateCrossCheck(run: run, accelerator: .kvm).qemuRatio, 0.95)
+        if case .statedLimit = DirtyRateCrossCheck(run: run, accelerator: .tcg).qemuVerdict {} else {
+            XCTFail("190 MiB/s from QEMU under TCG is beyond what it can sample")
+        }
+        run.qemuSampledDirtyRateLimitNote = "TCG samples at most ~60 MB/s"
+        run.parameters.emulator = "qemu-tcg"
+        XCTAssertEqual(DirtyRateCrossCheck(run: run, accelerator: .kvm).qemuVerdict, .statedLimit("TCG samples at most ~60 MB/s"))
+        run.qemuSampledDirtyRateMiBPerSecond = 40
+        run.achievedDirtyRateMiBPerSecond = 41
+        XCTAssertEqual(DirtyRateCrossCheck(run: run, accelerator: .tcg).qemuVerdict, .agrees, "below the ceiling TCG is judged")
+        run.qemuSampledDirtyRateMiBPerSecond = 10
+        XCTAssertEqual(DirtyRateCrossCheck(run: run, accelerator: .tcg).qemuVerdict, .differs)
+        run.qemuSampledDirtyRateMiBPerSecond = nil
+        XCTAssertEqual(DirtyRateCrossCheck(run: run, accelerator: .tcg).qemuVerdict, .notMeasured)
+    }
+
+    // MARK: - gnuplot
+
+    func testMissingGnuplotIsOneTypedLineAndNothingIsWritten() throws {
+        let emptyDirectory = try ReportFixtures.outputDirectory(for: self)
+        let output = emptyDirectory.appendingPathComponent("report")
+        let renderer = SweepReportRenderer(document: ReportFixtures.document(),
+                                           gnuplot: GnuplotRunner(searchPath: [emptyDirectory.path]))
+        XCTAssertThrowsError(try renderer.write(to: output)) { error in
+            XCTAssertEqual(error as? ReportError, .gnuplotNotFound(searchPath: [emptyDirectory.path]))
+            XCTAssertEqual("\(error)", "gnuplot not found: install gnuplot-nox")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: output.path))
+    }
+
+    func testGnuplotFailureNamesThePlotAndCarriesItsStandardError() throws {
+        let scratch = try ReportFixtures.outputDirectory(for: self)
+        XCTAssertThrowsError(try GnuplotRunner().render(script: GnuplotScript.terminal + "\nplot $missing using 1:2\n",
+                                                        plot: "broken", scratchDirectory: scratch)) { error in
+            guard case let .gnuplotFailed(plot, exitStatus, standardError) = error as? ReportError else {
+                return XCTFail("expected gnuplotFailed, got \(error)")
+            }
+            XCTAssertEqual(plot, "broken")
+            XCTAssertNotEqual(exitStatus, 0)
+            XCTAssertTrue(standardError.contains("missing"), "gnuplot's own words: \(standardError)")
+            XCTAssertTrue("\(error)".hasPrefix("plot 'broken': gnuplot exited with status"))
+        }
+    }
+
+    func testGnuplotRunningTooLongIsKilled() throws {
+        let scratch = try ReportFixtures.outputDirectory(for: self)
+        let started = Date()
+        XCTAssertThrowsError(try GnuplotRunner(timeoutSeconds: 0.3).render(script: "pause 30\n", plot: "slow",
+                                                                           scratchDirectory: scratch)) { error in
+            guard case .gnuplotTimedOut(plot: "slow", seconds: 0.3, standardError: _) = error as? ReportError else {
+                return XCTFail("expected gnuplotTimedOut, got \(error)")
+            }
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10)
+    }
+
+    // MARK: - Helpers
+
+    /// A strict RFC 4180 reader: quoted fields, doubled quotes, CRLF records.
+    private func parseCSV(_ text: String) throws -> [[String]] {
+        var records: [[String]] = []
+        var record: [String] = []
+        var field = ""
+        var inQuotes = false
+        var characters = Array(text)[...]
+        while let character = characters.popFirst() {
+            if inQuotes {
+                if character == "\"" {
+                    if characters.first == "\"" { field.append("\""); characters.removeFirst() } else { inQuotes = false }
+                } else {
+                    field.append(character)
+                }
+            } else if character == "\"" {
+                XCTAssertTrue(field.isEmpty, "a quote starts a field or is doubled inside one")
+                inQuotes = true
+            } else if character == "," {
+                record.append(field)
+                field = ""
+            } else if character == "\r\n" {
+                record.append(field)
+                records.append(record)
+                record = []
+                field = ""
+            } else {
+                XCTAssertFalse(character == "\n" || character == "\r", "records end with CRLF")
+                field.append(character)
+            }
+        }
+        XCTAssertFalse(inQuotes, "every quoted field is closed")
+        XCTAssertTrue(record.isEmpty && field.isEmpty, "the last record ends with CRLF")
+        return records
+    }
+}
