@@ -59,7 +59,7 @@ let package = Package(
         .target(
             name: "Verifier",
             dependencies: [
-                "Libvirt", "Lab", "PingMonitor", "MemeaterKit", "MigrationModel",
+                "Libvirt", "Lab", "PingMonitor", "MemeaterKit", "MigrationModel", "SweepReport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "TOMLKit", package: "TOMLKit"),

@@ -6,7 +6,7 @@ struct Migverify: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migverify",
         abstract: "Test live migration of QEMU/KVM guests driven by libvirt.",
-        subcommands: [LabCommand.self, RunCommand.self, SweepCommand.self]
+        subcommands: [LabCommand.self, RunCommand.self, SweepCommand.self, CorrelateCommand.self, ReportCommand.self]
     )
 }
 

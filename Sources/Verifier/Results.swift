@@ -143,6 +143,9 @@ public struct MigrationFigures: Codable, Sendable, Equatable {
     /// When the migration call started and returned, ms on the run clock.
     public var migrationStartOffsetMilliseconds: Double?
     public var migrationEndOffsetMilliseconds: Double?
+    /// When a mid-stream fault acted and when the verifier aborted the job, ms on the run clock.
+    public var faultOffsetMilliseconds: Double?
+    public var abortOffsetMilliseconds: Double?
     /// The migration call's wall time, ms (0: no call was made).
     public var migrationCallMilliseconds: Double = 0
     /// The longest ping gap's bounds (pingmon), ms, and where it started on the run clock.

@@ -1,0 +1,111 @@
+import ArgumentParser
+import Foundation
+import SweepReport
+import Verifier
+
+/// Opens an existing results database for reading a sweep; a missing file is bad input.
+private func openExistingStore(_ path: String) throws -> ResultsStore {
+    guard FileManager.default.fileExists(atPath: path) else {
+        throw ValidationError("no results database at \(path): give --database FILE (the one `migverify run` or `sweep` wrote)")
+    }
+    do {
+        return try ResultsStore(path: path)
+    } catch {
+        throw ValidationError(error.description)
+    }
+}
+
+/// Reads and analyses sweep `id`; an unknown id is bad input (exit 64).
+private func analyse(_ id: String, store: ResultsStore) throws -> SweepAnalysis {
+    do {
+        return try SweepAnalysis(store: store, sweepID: id)
+    } catch {
+        throw ValidationError(error.description)
+    }
+}
+
+/// `migverify correlate ID`: the pre-copy model fitted to a sweep, side by side with it.
+struct CorrelateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "correlate",
+        abstract: "Fit the pre-copy model to a sweep's converging runs and compare it with every cell.",
+        discussion: """
+            Prints the fitted parameters (setup cost, resume cost, effective dirty-rate factor, RAM scan cost), \
+            R² and the held-out MAPE (leave one cell out), predicted vs measured time and downtime per cell with \
+            95 % confidence intervals over repeats, the convergence boundary (measured and predicted), QEMU's \
+            dirty-rate estimate next to memeater's, and the downtime decomposition. Exit 0 when the model was \
+            fitted, 1 when it could not be (the reason is printed), 64 for an unknown sweep id.
+            """
+    )
+
+    @Argument(help: "The sweep id (`migverify sweep --id`, or the id a plain `migverify run` printed).")
+    var id: String
+
+    @Option(help: "The results database.")
+    var database = "migverify-results.sqlite"
+
+    func run() throws {
+        let analysis = try analyse(id, store: try openExistingStore(database))
+        print(analysis.text)
+        if case .success? = analysis.fit { return }
+        throw ExitCode(1)
+    }
+}
+
+/// `migverify report ID --output DIR`: HTML with plots, Markdown and CSV of a sweep.
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Write a sweep's report: one self-contained HTML page with gnuplot SVG plots, a Markdown summary and CSV files.",
+        discussion: """
+            Plots: migration time vs dirty rate per memory size with the fitted model, downtime (ping gap and \
+            libvirt's) vs dirty rate, the convergence boundary, and a timeline per run. With --compare OTHER-ID \
+            the two sweeps are matched cell by cell, with the ratio and whether the difference exceeds the \
+            confidence intervals. Needs gnuplot (the set-up scripts install gnuplot-nox).
+            """
+    )
+
+    @Argument(help: "The sweep id.")
+    var id: String
+
+    @Option(help: "Another sweep to compare with (e.g. the same matrix on QEMU 7.2, or with auto-converge).")
+    var compare: String?
+
+    @Option(help: "The directory to write report.html, summary.md, runs.csv, cells.csv and plots/ into (created if needed).")
+    var output: String
+
+    @Option(help: "The results database.")
+    var database = "migverify-results.sqlite"
+
+    @Option(help: "Timelines drawn, at most (the first runs of the sweep).")
+    var timelines = 12
+
+    func validate() throws {
+        guard (0...200).contains(timelines) else { throw ValidationError("--timelines must be between 0 and 200, not \(timelines)") }
+        if compare == id { throw ValidationError("--compare names the sweep itself (\(id))") }
+    }
+
+    func run() throws {
+        let store = try openExistingStore(database)
+        let document: ReportDocument
+        var other: ReportDocument?
+        do {
+            document = try analyse(id, store: store).reportDocument(store: store, maximumTimelines: timelines)
+            if let compare { other = try analyse(compare, store: store).reportDocument(store: store, maximumTimelines: timelines) }
+        } catch let error as VerifierError {
+            FileHandle.standardError.write(Data("migverify report: error: \(error.description)\n".utf8))
+            throw ExitCode(2)
+        }
+        let directory = URL(fileURLWithPath: output, isDirectory: true)
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let files = try SweepReportRenderer(document: document, compare: other, maximumTimelines: timelines).write(to: directory)
+            print("report: \(files.html.path)")
+            print("summary: \(files.markdown.path); runs: \(files.runsCSV.path); cells: \(files.cellsCSV.path); \(files.plots.count) plot(s) in \(directory.appendingPathComponent("plots").path)")
+            for omitted in files.omittedPlots { print("left out: \(omitted)") }
+        } catch {
+            FileHandle.standardError.write(Data("migverify report: error: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+}

@@ -1,0 +1,434 @@
+import Foundation
+import MigrationModel
+import SweepReport
+
+/// The runs of one matrix cell (equal parameters but the repetition) and their statistics.
+public struct CellAnalysis: Sendable {
+    /// The cell's parameters with no repetition (its identity).
+    public var parameters: ScenarioParameters
+    /// Its completed runs, in slot order.
+    public var runs: [ScenarioResult]
+    /// Over the converged runs: libvirt's migration time, libvirt's downtime, the ping gap (ms).
+    public var migrationMilliseconds: RepeatStatistics?
+    public var libvirtDowntimeMilliseconds: RepeatStatistics?
+    public var pingGapMilliseconds: RepeatStatistics?
+    /// Runs that converged, of those that had to land.
+    public var convergedCount: Int
+    /// The fitted model's prediction for the cell (its runs' mean achieved rate and transfer rate).
+    public var predicted: FittedPrediction?
+
+    /// The cell's label, e.g. `live 1024 MiB @ 15 MiB/s`.
+    public var label: String { parameters.seriesLabel }
+}
+
+/// Where migration stops converging for one memory size and bandwidth (and the other
+/// dimensions of the matrix): measured from the sweep's live runs, and predicted by the fit.
+public struct BoundaryAnalysis: Sendable {
+    /// A live run standing for the group (its rate is not meaningful).
+    public var parameters: ScenarioParameters
+    /// The highest target rate at which every run converged, MiB/s.
+    public var highestConvergingMiBPerSecond: Double?
+    /// The lowest target rate at which a run did not converge, MiB/s.
+    public var lowestNonConvergingMiBPerSecond: Double?
+    /// The fitted model's boundary at the group's median transfer rate, MiB/s.
+    public var predictedMiBPerSecond: Double?
+    /// Why there is no prediction, or what it assumed.
+    public var predictionNote: String
+}
+
+/// A sweep's stored results, analysed for `migverify correlate` and `migverify report`:
+/// statistics over repeats per cell, the pre-copy model fitted to the converging live runs,
+/// the convergence boundary, the dirty-rate cross-check and the downtime decomposition.
+public struct SweepAnalysis: Sendable {
+    public var sweep: StoredSweep
+    /// The completed runs that stand for the sweep's slots, in slot order.
+    public var results: [ScenarioResult]
+    /// Slots with no completed run yet (the sweep was interrupted or is still running).
+    public var missingSlotCount: Int
+    public var cells: [CellAnalysis]
+    /// The fit, or why there is none (`nil`: the sweep has no live runs).
+    public var fit: Result<PreCopyFit, PreCopyFitError>?
+    public var boundaries: [BoundaryAnalysis]
+
+    /// Reads sweep `sweepID` from `store` and analyses it; an unknown id is an invalid option
+    /// naming the ids the database has.
+    public init(store: ResultsStore, sweepID: String) throws(VerifierError) {
+        guard let sweep = try store.sweep(id: sweepID) else {
+            let known = try store.sweeps().map(\.id)
+            throw .invalidOptions("unknown sweep id '\(sweepID)' in \(store.path)"
+                                  + (known.isEmpty ? " (it has no sweeps)" : " (known: \(known.suffix(8).joined(separator: ", ")))"))
+        }
+        let slots = try store.slots(sweepID: sweepID)
+        self.init(sweep: sweep, results: slots.compactMap { $0.isDone ? $0.run?.result : nil },
+                  missingSlotCount: slots.filter { !$0.isDone }.count)
+    }
+
+    /// Analyses `results` (completed runs) of `sweep`.
+    public init(sweep: StoredSweep, results: [ScenarioResult], missingSlotCount: Int = 0) {
+        self.sweep = sweep
+        self.results = results
+        self.missingSlotCount = missingSlotCount
+        let live = results.filter { $0.parameters.scenario.expectsMigrationToSucceed && $0.figures.convergence != nil }
+        let observations = live.map(Self.observation)
+        fit = observations.isEmpty ? nil : Result { () throws(PreCopyFitError) -> PreCopyFit in try PreCopyFit.fit(observations) }
+        let parameters = (try? fit?.get())?.parameters
+        cells = Self.group(results, by: { Self.cellKey($0.parameters) }).map { runs in
+            Self.cell(runs, fit: parameters)
+        }
+        boundaries = Self.group(live, by: { Self.boundaryKey($0.parameters) }).map { runs in
+            Self.boundary(runs, fit: parameters)
+        }
+    }
+
+    // MARK: the pieces
+
+    /// The cell a run belongs to: its parameters without the repetition.
+    static func cellKey(_ parameters: ScenarioParameters) -> String {
+        var cell = parameters
+        cell.repetition = nil
+        return cell.key
+    }
+
+    /// The boundary group of a run: its parameters without rate and repetition.
+    static func boundaryKey(_ parameters: ScenarioParameters) -> String {
+        var group = parameters
+        group.repetition = nil
+        group.dirtyRateMiBPerSecond = 0
+        return group.key
+    }
+
+    /// Groups in first-seen order.
+    static func group(_ results: [ScenarioResult], by key: (ScenarioResult) -> String) -> [[ScenarioResult]] {
+        var order: [String] = []
+        var groups: [String: [ScenarioResult]] = [:]
+        for result in results {
+            let k = key(result)
+            if groups[k] == nil { order.append(k) }
+            groups[k, default: []].append(result)
+        }
+        return order.compactMap { groups[$0] }
+    }
+
+    /// The transfer rate R of a run, bytes/s: libvirt's median `memory_bps`, else the limit.
+    static func transferRateBytesPerSecond(_ result: ScenarioResult) -> Double {
+        if let measured = result.figures.transferRateMiBPerSecond { return measured * 1_048_576 }
+        return Double(result.parameters.migration.bandwidthMiBPerSecond ?? 0) * 1_048_576
+    }
+
+    /// What the fit sees of a live run.
+    static func observation(_ result: ScenarioResult) -> MigrationObservation {
+        let p = result.parameters
+        let mib = 1_048_576.0
+        return MigrationObservation(
+            cell: cellKey(p), memoryBytes: Double(p.memoryMiB) * mib, dirtySetBytes: Double(p.memeaterSizeMiB) * mib,
+            pattern: p.effectiveMemeaterLoad.dirtyPattern,
+            dirtyRateBytesPerSecond: (result.achievedDirtyRateMiBPerSecond ?? p.dirtyRateMiBPerSecond) * mib,
+            transferRateBytesPerSecond: transferRateBytesPerSecond(result),
+            maxDowntimeMilliseconds: Double(p.migration.qemuMaxDowntimeMilliseconds ?? 300), timeoutSeconds: p.timeoutSeconds,
+            converged: result.figures.convergence == .converged, postCopy: p.migration.postCopy,
+            migrationMilliseconds: result.migrationMilliseconds, downtimeMilliseconds: result.libvirtDowntimeMilliseconds,
+            iterations: result.iterations, transferredBytes: result.transferredBytes.map { Double($0) })
+    }
+
+    static func statistics(_ values: [Double?]) -> RepeatStatistics? {
+        try? RepeatStatistics(values.compactMap { $0 })
+    }
+
+    static func cell(_ runs: [ScenarioResult], fit: PreCopyFitParameters?) -> CellAnalysis {
+        var parameters = runs[0].parameters
+        parameters.repetition = nil
+        let converged = runs.filter { $0.figures.convergence == .converged }
+        var predicted: FittedPrediction?
+        if let fit, parameters.scenario.expectsMigrationToSucceed, !parameters.migration.postCopy {
+            let observations = runs.map(observation)
+            let mean = { (values: [Double]) in values.reduce(0, +) / Double(max(1, values.count)) }
+            let first = observations[0]
+            predicted = fit.predict(memoryBytes: first.memoryBytes, dirtySetBytes: first.dirtySetBytes, pattern: first.pattern,
+                                    dirtyRateBytesPerSecond: mean(observations.map(\.dirtyRateBytesPerSecond)),
+                                    transferRateBytesPerSecond: mean(observations.map(\.transferRateBytesPerSecond)),
+                                    maxDowntimeMilliseconds: first.maxDowntimeMilliseconds, timeoutSeconds: first.timeoutSeconds)
+        }
+        return CellAnalysis(parameters: parameters, runs: runs,
+                            migrationMilliseconds: statistics(converged.map(\.migrationMilliseconds)),
+                            libvirtDowntimeMilliseconds: statistics(converged.map(\.libvirtDowntimeMilliseconds)),
+                            pingGapMilliseconds: statistics(converged.map(\.pingDowntimeMilliseconds)),
+                            convergedCount: converged.count, predicted: predicted)
+    }
+
+    static func boundary(_ runs: [ScenarioResult], fit: PreCopyFitParameters?) -> BoundaryAnalysis {
+        let byRate = Dictionary(grouping: runs, by: \.parameters.dirtyRateMiBPerSecond)
+        let converging = byRate.filter { $0.value.allSatisfy { $0.figures.convergence == .converged } }.keys.filter { $0 > 0 }
+        let notConverging = byRate.filter { $0.value.contains { $0.figures.convergence == .didNotConverge } }.keys
+        let rates = runs.map(transferRateBytesPerSecond).filter { $0 > 0 }.sorted()
+        var predicted: Double?
+        var note: String
+        let p = runs[0].parameters
+        if let fit, !rates.isEmpty, !p.migration.postCopy {
+            let median = rates[rates.count / 2]
+            let explained = PreCopyModel.predictedBoundaryExplained(
+                memoryBytes: Double(p.memoryMiB) * 1_048_576, dirtySetBytes: Double(p.memeaterSizeMiB) * 1_048_576,
+                pattern: p.effectiveMemeaterLoad.dirtyPattern, transferRateBytesPerSecond: median,
+                maxDowntimeMilliseconds: Double(p.migration.qemuMaxDowntimeMilliseconds ?? 300), timeoutSeconds: p.timeoutSeconds, fit: fit)
+            switch explained {
+            case .rate(let bytesPerSecond):
+                predicted = bytesPerSecond / 1_048_576
+                note = "fitted model at the median transfer rate \(formatNumber(median / 1_048_576)) MiB/s"
+            case .convergesAtEveryRate(let reason):
+                note = "converges at every rate: \(reason)"
+            case .neverConverges(let reason):
+                predicted = 0
+                note = "never converges: \(reason)"
+            }
+        } else {
+            note = fit == nil ? "no fitted model" : p.migration.postCopy ? "post-copy always converges: the pre-copy model does not apply" : "no transfer rate measured"
+        }
+        return BoundaryAnalysis(parameters: p, highestConvergingMiBPerSecond: converging.max(),
+                                lowestNonConvergingMiBPerSecond: notConverging.min(), predictedMiBPerSecond: predicted, predictionNote: note)
+    }
+}
+
+// MARK: the text of `migverify correlate`
+
+extension SweepAnalysis {
+    /// The fit, per-cell predictions and residuals, the boundary, the dirty-rate cross-check
+    /// and the downtime decomposition, as text.
+    public var text: String {
+        var lines: [String] = []
+        lines.append("sweep \(sweep.id): \(results.count) completed run(s) in \(cells.count) cell(s)"
+                     + (missingSlotCount > 0 ? "; \(missingSlotCount) run(s) still missing (resume the sweep to complete it)" : ""))
+        switch fit {
+        case nil:
+            lines.append("model: no live runs, nothing to fit")
+        case .failure(let error)?:
+            lines.append("model: not fitted: \(error.description)")
+        case .success(let fit)?:
+            let p = fit.parameters
+            lines.append("model: pre-copy fitted to \(fit.observations.count) converging run(s): setup \(formatNumber(p.setupMilliseconds)) ms, "
+                         + "resume \(formatNumber(p.resumeMilliseconds)) ms, dirty-rate factor \(formatNumber(p.dirtyRateFactor)), "
+                         + "RAM scan \(formatNumber(p.scanMillisecondsPerGiB)) ms/GiB")
+            lines.append("  R² migration time \(fit.timeRSquared.map { String(format: "%.3f", $0) } ?? "-"), downtime \(fit.downtimeRSquared.map { String(format: "%.3f", $0) } ?? "-"); "
+                         + "held-out MAPE of migration time \(fit.heldOut.meanAbsolutePercentageError.map { String(format: "%.1f %%", $0) } ?? "-") "
+                         + "(leave one cell out, \(fit.heldOut.folds) fold(s), \(fit.heldOut.predictions) prediction(s))")
+            for exclusion in fit.exclusions { lines.append("  excluded: \(exclusion.reason)") }
+            for note in fit.heldOut.notes + fit.notes { lines.append("  note: \(note)") }
+            for limit in fit.limits { lines.append("  limit: \(limit)") }
+        }
+        lines.append("")
+        lines.append("cell                                          runs conv   time ms (mean ± 95% CI)   predicted   downtime ms   predicted   ping gap ms")
+        for cell in cells {
+            func stat(_ s: RepeatStatistics?) -> String {
+                guard let s else { return "-" }
+                return formatNumber(s.mean) + (s.confidenceInterval95.map { " ± " + formatNumber($0.halfWidth) } ?? "")
+            }
+            lines.append(pad(cell.label, 46) + leftPad("\(cell.runs.count)", 4) + leftPad("\(cell.convergedCount)", 5)
+                         + leftPad(stat(cell.migrationMilliseconds), 26) + leftPad(cell.predicted?.totalMilliseconds.map(formatNumber) ?? (cell.predicted.map { _ in "no conv." } ?? "-"), 12)
+                         + leftPad(stat(cell.libvirtDowntimeMilliseconds), 14) + leftPad(cell.predicted?.downtimeMilliseconds.map(formatNumber) ?? "-", 12)
+                         + leftPad(stat(cell.pingGapMilliseconds), 14))
+        }
+        if !boundaries.isEmpty {
+            lines.append("")
+            lines.append("convergence boundary (dirty rate above which migration does not converge within the timeout)")
+            for boundary in boundaries {
+                let p = boundary.parameters
+                let measured: String = switch (boundary.highestConvergingMiBPerSecond, boundary.lowestNonConvergingMiBPerSecond) {
+                case let (low?, high?): "between \(formatNumber(low)) and \(formatNumber(high)) MiB/s"
+                case let (low?, nil): "above \(formatNumber(low)) MiB/s (every rate converged)"
+                case let (nil, high?): "below \(formatNumber(high)) MiB/s (no rate converged)"
+                case (nil, nil): "not measured"
+                }
+                lines.append("  \(p.memoryMiB) MiB, bandwidth \(p.migration.bandwidthMiBPerSecond.map { "\($0) MiB/s" } ?? "unlimited"), \(p.effectiveMemeaterLoad), \(p.migration.strategyLabel): measured \(measured); predicted "
+                             + (boundary.predictedMiBPerSecond.map { "\(formatNumber($0)) MiB/s" } ?? "-") + " (\(boundary.predictionNote))")
+            }
+        }
+        let crossChecked = results.filter { $0.figures.qemuSampledDirtyRateSource != nil || $0.libvirtDirtyRateMiBPerSecond != nil }
+        if !crossChecked.isEmpty {
+            lines.append("")
+            lines.append("dirty rate, MiB/s: memeater achieved | QEMU page sampling (ratio) | job stats memory_dirty_rate (ratio)")
+            for result in crossChecked {
+                let achieved = result.achievedDirtyRateMiBPerSecond
+                func ratio(_ value: Double?) -> String {
+                    guard let value, let achieved, achieved > 0 else { return "" }
+                    return String(format: " (%.2f)", value / achieved)
+                }
+                let sampled = result.figures.qemuSampledDirtyRateMiBPerSecond
+                lines.append("  #\(result.runID.map(String.init) ?? "-") \(result.parameters.label): \(achieved.map(formatNumber) ?? "-") | "
+                             + (sampled.map { formatNumber($0) + ratio($0) } ?? (result.figures.qemuSampledDirtyRateSource ?? "-")) + " | "
+                             + (result.libvirtDirtyRateMiBPerSecond.map { formatNumber($0) + ratio($0) } ?? "-")
+                             + (result.accel == "tcg" && (sampled ?? 0) > 57 ? "  [TCG: page sampling saturates above ~60 MB/s: a stated limit, not a pass]" : ""))
+            }
+            if results.contains(where: { $0.accel == "tcg" }) {
+                lines.append("  under TCG QEMU's page sampling is valid up to about 60 MB/s and saturates near 119 MB/s; dirty-bitmap mode reads 0 (lab notes): a stated limit")
+            }
+        }
+        let decomposed = results.filter { $0.figures.convergence == .converged && $0.pingDowntimeMilliseconds != nil }
+        if !decomposed.isEmpty {
+            lines.append("")
+            lines.append("downtime, ms: ping gap = libvirt downtime + delay to the first announce + rest (up to one probe interval)")
+            for result in decomposed {
+                let gap = result.pingDowntimeMilliseconds ?? 0
+                let downtime = result.libvirtDowntimeMilliseconds
+                let announce = result.figures.announceDelayMilliseconds(libvirtDowntimeMilliseconds: downtime)
+                let rest = downtime.map { gap - $0 - (announce ?? 0) }
+                lines.append("  #\(result.runID.map(String.init) ?? "-") \(result.parameters.label): \(formatNumber(gap)) = \(downtime.map(formatNumber) ?? "-") + \(announce.map(formatNumber) ?? "-") + \(rest.map(formatNumber) ?? "-")"
+                             + " (gap bounds \(result.figures.pingGapLowerBoundMilliseconds.map(formatNumber) ?? "-")-\(result.figures.pingGapUpperBoundMilliseconds.map(formatNumber) ?? "-"), probe every \(result.figures.probeIntervalMicroseconds.map { formatNumber($0 / 1000) } ?? "-") ms)")
+            }
+        }
+        let overheads = results.compactMap(\.figures.overheadMilliseconds).sorted()
+        if !overheads.isEmpty {
+            lines.append("")
+            lines.append("per-run overhead (wall time minus the migration call): median \(formatNumber(overheads[overheads.count / 2] / 1000)) s over \(overheads.count) run(s)")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+// MARK: the report's document
+
+extension SweepAnalysis {
+    /// The report's values for this sweep; the timelines read the job-stats samples and
+    /// events of up to `maximumTimelines` live runs from `store`.
+    public func reportDocument(store: ResultsStore, maximumTimelines: Int = 12) throws(VerifierError) -> ReportDocument {
+        let first = results.first
+        let environment = ReportEnvironment(
+            accelerator: first?.accel == "kvm" ? .kvm : .tcg, qemuVersion: first?.qemuVersion ?? "unknown",
+            libvirtVersion: first?.libvirtVersion ?? "unknown", host: ProcessInfo.processInfo.hostName,
+            otherLines: ["sweep created \(iso8601Text(sweep.createdAt)) by: \(sweep.commandLine)"]
+                + (first?.accel == "kvm" ? [] : ["accelerator: TCG (KVM not used): timings are software emulation's"]))
+        let reportCells = cells.map { cell in
+            ReportCell(label: cell.label, parameters: Self.reportParameters(cell.parameters),
+                       migrationMilliseconds: Self.reportStatistic(cell.migrationMilliseconds),
+                       libvirtDowntimeMilliseconds: Self.reportStatistic(cell.libvirtDowntimeMilliseconds),
+                       pingGapMilliseconds: Self.reportStatistic(cell.pingGapMilliseconds),
+                       predictedMigrationMilliseconds: cell.predicted?.totalMilliseconds,
+                       predictedDowntimeMilliseconds: cell.predicted?.downtimeMilliseconds,
+                       convergedCount: cell.convergedCount, runCount: cell.runs.count)
+        }
+        let runs = results.map { result in
+            ReportRun(runID: result.runID.map(String.init) ?? "-", cellLabel: result.parameters.seriesLabel,
+                      repetition: result.parameters.repetition ?? 1, parameters: Self.reportParameters(result.parameters),
+                      direction: result.figures.direction, status: result.status.rawValue, passed: result.passed,
+                      converged: result.figures.convergence == .converged, iterations: result.iterations ?? result.figures.passes,
+                      remainingMiBAtEnd: result.figures.remainingBytesAtEnd.map { Double($0) / 1_048_576 },
+                      achievedDirtyRateMiBPerSecond: result.achievedDirtyRateMiBPerSecond,
+                      qemuSampledDirtyRateMiBPerSecond: result.figures.qemuSampledDirtyRateMiBPerSecond,
+                      qemuSampledDirtyRateLimitNote: result.figures.qemuSampledDirtyRateSource,
+                      jobStatsDirtyRateMiBPerSecond: result.libvirtDirtyRateMiBPerSecond,
+                      transferRateMiBPerSecond: result.figures.transferRateMiBPerSecond,
+                      migrationMilliseconds: result.migrationMilliseconds, libvirtDowntimeMilliseconds: result.libvirtDowntimeMilliseconds,
+                      pingGapMilliseconds: result.pingDowntimeMilliseconds,
+                      pingGapLowerBoundMilliseconds: result.figures.pingGapLowerBoundMilliseconds,
+                      pingGapUpperBoundMilliseconds: result.figures.pingGapUpperBoundMilliseconds,
+                      announceDelayMilliseconds: result.figures.announceDelayMilliseconds(libvirtDowntimeMilliseconds: result.libvirtDowntimeMilliseconds),
+                      overheadMilliseconds: result.figures.overheadMilliseconds, failedChecks: result.failedChecks.map(\.name))
+        }
+        var timelines: [ReportTimeline] = []
+        for result in results.prefix(maximumTimelines) {
+            guard let runID = result.runID else { continue }
+            timelines.append(try timeline(result, runID: runID, store: store))
+        }
+        var notes: [String] = []
+        if missingSlotCount > 0 { notes.append("\(missingSlotCount) run(s) of the sweep have no result yet: resume the sweep to complete it") }
+        var limits: [String] = []
+        var reportFit: ReportFit?
+        switch fit {
+        case .success(let fit)?:
+            reportFit = self.reportFit(fit)
+            limits += fit.limits
+        case .failure(let error)?:
+            notes.append("no model fitted: \(error.description)")
+        case nil:
+            notes.append("no model fitted: the sweep has no live runs")
+        }
+        if results.contains(where: { $0.accel == "tcg" }) {
+            limits.append("Under TCG QEMU's page-sampling dirty rate is valid up to about 60 MB/s and saturates near 119 MB/s, and dirty-bitmap mode reads 0: a stated limit of the cross-check, not a pass.")
+        }
+        let probeInterval = results.compactMap(\.figures.probeIntervalMicroseconds).first.map { $0 / 1000 }
+        return ReportDocument(
+            sweepID: sweep.id, title: "Sweep \(sweep.id)", createdAt: sweep.createdAt, environment: environment, notes: notes,
+            pingProbeIntervalMilliseconds: probeInterval, cells: reportCells, runs: runs, fit: reportFit,
+            boundaries: boundaries.map { boundary in
+                ReportBoundary(memoryMiB: boundary.parameters.memoryMiB,
+                               bandwidthLimitMiBPerSecond: boundary.parameters.migration.bandwidthMiBPerSecond.map { Double($0) },
+                               highestConvergingMiBPerSecond: boundary.highestConvergingMiBPerSecond,
+                               lowestNonConvergingMiBPerSecond: boundary.lowestNonConvergingMiBPerSecond,
+                               predictedMiBPerSecond: boundary.predictedMiBPerSecond)
+            },
+            timelines: timelines, limits: limits)
+    }
+
+    static func reportParameters(_ p: ScenarioParameters) -> ReportCellParameters {
+        var additional: [String: String] = ["mode": p.migration.mode.rawValue]
+        if p.scenario != .live { additional["scenario"] = p.scenario.rawValue }
+        return ReportCellParameters(memoryMiB: p.memoryMiB, memeaterSizeMiB: p.memeaterSizeMiB, pattern: p.effectiveMemeaterLoad.description,
+                                    strategy: p.migration.strategyLabel, bandwidthLimitMiBPerSecond: p.migration.bandwidthMiBPerSecond.map { Double($0) },
+                                    targetDirtyRateMiBPerSecond: p.dirtyRateMiBPerSecond, emulator: p.emulator, guestKind: p.guestKind,
+                                    additional: additional)
+    }
+
+    static func reportStatistic(_ s: RepeatStatistics?) -> ReportStatistic {
+        guard let s else { return .empty }
+        return ReportStatistic(count: s.count, mean: s.mean, median: s.median, standardDeviation: s.standardDeviation,
+                               minimum: s.minimum, maximum: s.maximum, confidenceLow: s.confidenceInterval95?.lower,
+                               confidenceHigh: s.confidenceInterval95?.upper)
+    }
+
+    /// The fit with a model curve per memory size: predicted time over the sweep's rate
+    /// range, at the mean region, pattern and transfer rate of that size's live runs.
+    func reportFit(_ fit: PreCopyFit) -> ReportFit {
+        let p = fit.parameters
+        let live = results.filter { $0.figures.convergence != nil && !$0.parameters.migration.postCopy }
+        let sizes = Array(Set(live.map(\.parameters.memoryMiB))).sorted()
+        let maximumRate = max(1, live.map { $0.achievedDirtyRateMiBPerSecond ?? $0.parameters.dirtyRateMiBPerSecond }.max() ?? 1)
+        let curves: [ReportFit.Curve] = sizes.compactMap { size in
+            let runs = live.filter { $0.parameters.memoryMiB == size }
+            let observations = runs.map(Self.observation)
+            guard let first = observations.first else { return nil }
+            let transfer = observations.map(\.transferRateBytesPerSecond).reduce(0, +) / Double(observations.count)
+            let points: [ReportFit.CurvePoint] = (0...40).compactMap { step in
+                let rate = maximumRate * 1.1 * Double(step) / 40
+                guard let total = p.predict(memoryBytes: first.memoryBytes, dirtySetBytes: first.dirtySetBytes, pattern: first.pattern,
+                                            dirtyRateBytesPerSecond: rate * 1_048_576, transferRateBytesPerSecond: transfer,
+                                            maxDowntimeMilliseconds: first.maxDowntimeMilliseconds,
+                                            timeoutSeconds: first.timeoutSeconds).totalMilliseconds else { return nil }
+                return ReportFit.CurvePoint(dirtyRateMiBPerSecond: rate, predictedMilliseconds: total)
+            }
+            return points.isEmpty ? nil : ReportFit.Curve(memoryMiB: size, points: points)
+        }
+        return ReportFit(parameters: [
+            .init(name: "setup", value: p.setupMilliseconds, unit: "ms"),
+            .init(name: "resume", value: p.resumeMilliseconds, unit: "ms"),
+            .init(name: "dirty-rate factor", value: p.dirtyRateFactor, unit: "×"),
+            .init(name: "RAM scan", value: p.scanMillisecondsPerGiB, unit: "ms/GiB"),
+        ], rSquaredMigrationTime: fit.timeRSquared, rSquaredDowntime: fit.downtimeRSquared,
+        heldOutMAPEPercent: fit.heldOut.meanAbsolutePercentageError,
+        foldDescription: "leave one cell out: \(fit.heldOut.folds) fold(s), \(fit.heldOut.predictions) held-out prediction(s)", curves: curves)
+    }
+
+    /// One run on its clock: job-stats samples, iteration changes, ping gaps, announces, the fault.
+    func timeline(_ result: ScenarioResult, runID: Int64, store: ResultsStore) throws(VerifierError) -> ReportTimeline {
+        let samples = try store.jobSamples(runID: runID)
+        var marks: [ReportTimeline.IterationMark] = []
+        var lastIteration: UInt64?
+        for sample in samples {
+            if let iteration = sample.memoryIteration, iteration != lastIteration {
+                marks.append(.init(milliseconds: sample.offsetMilliseconds, iteration: Int(clamping: iteration)))
+                lastIteration = iteration
+            }
+        }
+        var faults: [ReportTimeline.Event] = []
+        if let at = result.figures.faultOffsetMilliseconds { faults.append(.init(milliseconds: at, text: "fault: \(result.parameters.scenario.rawValue)")) }
+        if let at = result.figures.abortOffsetMilliseconds { faults.append(.init(milliseconds: at, text: "verifier aborted the job")) }
+        let f = result.figures
+        return ReportTimeline(
+            runID: String(runID), label: result.parameters.label,
+            samples: samples.map { sample in
+                .init(milliseconds: sample.offsetMilliseconds, remainingMiB: sample.dataRemainingBytes.map { Double($0) / 1_048_576 },
+                      dirtyRateMiBPerSecond: sample.memoryDirtyRateBytesPerSecond.map { Double($0) / 1_048_576 },
+                      transferRateMiBPerSecond: sample.memoryBandwidthBytesPerSecond.map { Double($0) / 1_048_576 })
+            },
+            iterationMarks: marks,
+            pingGaps: f.pingGaps.map { .init(startMilliseconds: $0.startOffsetMilliseconds, lengthMilliseconds: $0.lengthMilliseconds) },
+            announceFrames: f.announceOffsetsMilliseconds.map { .init(milliseconds: $0, text: "announce") },
+            faults: faults, migrationStartMilliseconds: f.migrationStartOffsetMilliseconds, migrationEndMilliseconds: f.migrationEndOffsetMilliseconds)
+    }
+}
