@@ -55,7 +55,7 @@ final class CommandLineParsingTests: XCTestCase {
     }
 
     func testAnUnknownEnumValueIsNamedWithTheKnownOnes() {
-        assertRejected(["--guest", "bogus"], naming: ["'bogus'", "--guest", "'initramfs'", "'debian'"])
+        assertRejected(["--guest", "bogus"], naming: ["'bogus'", "--guest", "initramfs, debian"])
         // virsh's name for the mode is not ours: `direct` is not a mode.
         assertRejected(["--migration-mode", "direct"], naming: ["'direct'", "'p2p'", "'client-managed'"])
         assertRejected(LabCommand.Up.self, ["--guest", "windows"], naming: ["'windows'", "'initramfs'", "'debian'", "'none'"])
@@ -135,11 +135,17 @@ final class CommandLineParsingTests: XCTestCase {
         let real = ["--source-uri", "qemu+ssh://root@src.invalid/system", "--dest-uri", "qemu+ssh://root@dst.invalid/system"] + hosts
         let tcp = ["--source-uri", "qemu+tcp://src.invalid/system", "--dest-uri", "qemu+tcp://dst.invalid/system"] + hosts
         let cases: [([String], [String])] = [
-            (["--repeat", "0"], ["--repeat must be at least 1, not 0"]),
+            (["--repeat", "0"], ["--repeat must be between 1 and 1000, not 0"]),
+            (["--repeat", "1000000000"], ["--repeat must be between 1 and 1000, not 1000000000"]),
+            (["--id", "../x"], ["--id must be 1-64 letters, digits"]),
+            (["--pattern", "zigzag"], ["--pattern", "'zigzag'"]),
+            (["--strategy", "turbo"], ["--strategy", "'turbo'"]),
+            (["--matrix", "/nonexistent/m.yaml"], ["/nonexistent/m.yaml"]),
+            (["--matrix", "/nonexistent/m.yaml", "--memory-mib", "1024"], ["--memory-mib cannot be given with --matrix"]),
             (["--back", "--scenario", "abort,prepare-fail"], ["--back", "no live"]),
             (["--source-uri", "test:///default"], ["real hosts need all of --source-uri, --dest-uri, --domain and --guest-address"]),
-            (real + ["--guest", "debian"], ["--guest and --emulator choose the lab's guest and QEMU"]),
-            (real + ["--emulator", "qemu-7.2"], ["--guest and --emulator choose the lab's guest and QEMU"]),
+            (real + ["--guest", "debian"], ["--guest, --emulator and --pattern choose the lab's guest, QEMU and memeater"]),
+            (real + ["--emulator", "qemu-7.2"], ["--guest, --emulator and --pattern choose the lab's guest, QEMU and memeater"]),
             (Array(real.dropLast()) + ["guest"], ["--guest-address must be an IPv4 address, not 'guest'"]),
             (real + ["--dest-ssh", "root@"], ["--dest-ssh must be [USER@]HOST[:PORT], not 'root@'"]),
             (real + ["--source-ssh", "src:99999"], ["--source-ssh must be [USER@]HOST[:PORT]"]),
@@ -152,7 +158,7 @@ final class CommandLineParsingTests: XCTestCase {
             (["--parallel-connections", "1"], ["--parallel-connections must be between 2 and 255"]),
             (["--compression", "zstd"], ["needs --parallel-connections"]),
             (["--postcopy", "--compression", "xbzrle"], ["--postcopy"]),
-            (["--bandwidth-mib-per-second", "0"], ["--bandwidth-mib-per-second must be at least 1"]),
+            (["--bandwidth-mib-per-second", "0"], ["--bandwidth-mib-per-second", "'0'", "unlimited"]),
             (["--dirty-rate-mib-per-second", "50,-1"], ["--dirty-rate-mib-per-second must be 0 (unlimited) or more"]),
             (["--memory-mib", "1024", "--memeater-size-mib", "1000"], ["--memeater-size-mib"]),
             (["--stall-timeout-seconds", "200"], ["cannot exceed --timeout-seconds"]),

@@ -1,4 +1,5 @@
 import Foundation
+import Verifier
 import XCTest
 
 /// The real `migverify` binary given bad input: one line naming the problem, a non-zero
@@ -26,12 +27,43 @@ final class MigVerifyCLITests: XCTestCase {
         return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
     }
 
+    /// Sweep input: a malformed matrix file names its line, an unknown sweep id is named with
+    /// the ids the database has; each one line and exit 64, before anything runs.
+    func testMalformedMatrixFilesAndUnknownSweepIDsExit64() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("migverify-cli-\(getpid())-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let yaml = directory.appendingPathComponent("m.yaml").path
+        try "memory-mib: [1024, 2111]\ndirty-rate-mib-per-second: 15\nwarp-speed: 9\n".write(toFile: yaml, atomically: true, encoding: .utf8)
+        let toml = directory.appendingPathComponent("m.toml").path
+        try "memory-mib = [1024]\n\ndirty-rate-mib-per-second = \"fast\"\n".write(toFile: toml, atomically: true, encoding: .utf8)
+        let database = directory.appendingPathComponent("r.sqlite").path
+        _ = try ResultsStore(path: database)
+        let cases: [([String], String)] = [
+            (["sweep", "--id", "s1", "--matrix", yaml], "m.yaml:3:"),
+            (["sweep", "--id", "s1", "--matrix", yaml], "warp-speed"),
+            (["sweep", "--id", "s1", "--matrix", toml], "m.toml:3:"),
+            (["run", "--matrix", toml], "m.toml:3:"),
+            (["correlate", "nosuch", "--database", database], "unknown sweep id 'nosuch'"),
+            (["report", "nosuch", "--database", database, "--output", directory.appendingPathComponent("out").path], "unknown sweep id 'nosuch'"),
+        ]
+        for (arguments, expected) in cases {
+            let outcome = try run(arguments)
+            XCTAssertEqual(outcome.status, 64, "\(arguments): \(outcome.stderr)")
+            XCTAssertEqual(outcome.stderr.split(separator: "\n").count, 1, "\(arguments): \(outcome.stderr)")
+            XCTAssertTrue(outcome.stderr.contains(expected), "\(arguments): expected '\(expected)' in \(outcome.stderr)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory.appendingPathComponent("out").path), "nothing written for an unknown id")
+    }
+
     func testBadInputIsOneLineNamingTheProblem() throws {
         let real = ["--guest-address", "127.0.0.1", "--capture-interface", "lo", "--memeater-port", "9"]
         let cases: [([String], String)] = [
             (["run", "--scenario", "live,bogus"], "--scenario <scenario>': unknown value 'bogus' (known: live, prepare-fail, "),
             (["run", "--memory-mib", "lots"], "--memory-mib <memory-mib>': 'lots' is not a number"),
-            (["run", "--guest", "bogus"], "'--guest <guest>'. Please provide one of 'initramfs' and 'debian'"),
+            (["run", "--guest", "bogus"], "unknown value 'bogus' (known: initramfs, debian)"),
+            (["sweep", "--memory-mib", "1024"], "migverify sweep needs --id ID"),
+            (["correlate", "x", "--database", "/nonexistent/r.sqlite"], "no results database at /nonexistent/r.sqlite"),
             (["run", "--migration-mode", "direct"], "Please provide one of 'p2p' and 'client-managed'"),
             (["run", "--direct", "--migration-mode", "p2p"], "--direct is the old name of --migration-mode client-managed"),
             (["run", "--max-downtime-ms", "0"], "--max-ping-gap-ms must be positive"),
@@ -40,7 +72,7 @@ final class MigVerifyCLITests: XCTestCase {
             (["lab", "up", "--guest", "windows"], "Please provide one of 'initramfs', 'debian' or 'none'"),
             (["run", "--source-uri", "test:///default"], "real hosts need all of --source-uri, --dest-uri, --domain and --guest-address"),
             (["run", "--source-uri", "test:///default", "--dest-uri", "qemu:///system", "--domain", "test", "--emulator", "qemu-7.2"] + real,
-             "--guest and --emulator choose the lab's guest and QEMU"),
+             "--guest, --emulator and --pattern choose the lab's guest, QEMU and memeater"),
             (["run", "--source-uri", "test:///default", "--dest-uri", "qemu:///system", "--domain", "test", "--guest-address", "guest",
               "--capture-interface", "lo"], "--guest-address must be an IPv4 address, not 'guest'"),
             (["run", "--source-uri", "test:///default", "--dest-uri", "qemu:///system", "--domain", "nosuch"] + real,
@@ -55,7 +87,7 @@ final class MigVerifyCLITests: XCTestCase {
              "--scenario link-cut runs on the lab only"),
             (["run", "--source-uri", "test:///default", "--dest-uri", "qemu+tcp://dst/system", "--dest-ssh", "root@", "--domain", "test"] + real,
              "--dest-ssh must be [USER@]HOST[:PORT], not 'root@'"),
-            (["run", "--repeat", "0"], "--repeat must be at least 1, not 0"),
+            (["run", "--repeat", "0"], "--repeat must be between 1 and 1000, not 0"),
         ]
         for (arguments, expected) in cases {
             let outcome = try run(arguments)
@@ -87,6 +119,6 @@ final class MigVerifyCLITests: XCTestCase {
     func testOldOptionNamesAreStillAccepted() throws {
         let outcome = try run(["run", "--direct", "--max-downtime-ms", "500", "--repeat", "0"])
         XCTAssertEqual(outcome.status, 64)
-        XCTAssertEqual(outcome.stderr, "migverify: error: --repeat must be at least 1, not 0\n")
+        XCTAssertEqual(outcome.stderr, "migverify: error: --repeat must be between 1 and 1000, not 0\n")
     }
 }
