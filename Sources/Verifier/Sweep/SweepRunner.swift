@@ -37,19 +37,27 @@ public struct SweepOutcome: Sendable {
 public final class SweepRunner: Sendable {
     /// The database holding the sweep.
     public let store: ResultsStore
-    /// Runs one slot.
-    public let runner: ScenarioRunner
     /// The sweep.
     public let sweepID: String
-    /// How slots are run (a sweep keeps the guest where it is and takes non-convergence as a result).
-    public let policy: RunPolicy
+    /// Runs one slot and returns its result, stored (with its `runID`) in `store`.
+    private let runSlot: @Sendable (ScenarioParameters) -> ScenarioResult
+    /// The signal that stopped a run, if any.
+    private let signal: @Sendable () -> Int32?
 
-    /// Creates a runner for sweep `sweepID` in `store`.
-    public init(store: ResultsStore, runner: ScenarioRunner, sweepID: String, policy: RunPolicy) {
+    /// Creates a runner for sweep `sweepID` in `store` whose slots `runner` runs under `policy`
+    /// (a sweep keeps the guest where it is and takes non-convergence as a result).
+    public convenience init(store: ResultsStore, runner: ScenarioRunner, sweepID: String, policy: RunPolicy) {
+        self.init(store: store, sweepID: sweepID, runSlot: { runner.run($0, policy: policy) },
+                  signal: { runner.interruption.signal })
+    }
+
+    /// Creates a runner whose slots `runSlot` runs (tests run slots without a lab this way).
+    public init(store: ResultsStore, sweepID: String, runSlot: @escaping @Sendable (ScenarioParameters) -> ScenarioResult,
+                signal: @escaping @Sendable () -> Int32?) {
         self.store = store
-        self.runner = runner
         self.sweepID = sweepID
-        self.policy = policy
+        self.runSlot = runSlot
+        self.signal = signal
     }
 
     /// Runs what is left. `reuse` may offer a stored result for a slot (a plain `run` reuses
@@ -68,7 +76,8 @@ public final class SweepRunner: Sendable {
         var index = 0
         while true {
             if index == slots.count {
-                let more = try extend(slots)
+                let known = Set(slots.map(\.parameters.key))
+                let more = try extend(slots).filter { !known.contains($0.key) }
                 if more.isEmpty { break }
                 _ = try store.appendSlots(sweepID: sweepID, more)
                 slots = try store.slots(sweepID: sweepID)
@@ -93,7 +102,7 @@ public final class SweepRunner: Sendable {
             let eta = outcome.ranCount == 0 ? nil : spentSeconds / Double(outcome.ranCount) * Double(slots.count - done)
             onProgress(SweepProgress(current: index, total: slots.count, done: done, label: slot.parameters.label, etaSeconds: eta))
             let started = Date()
-            let result = runner.run(slot.parameters, policy: policy)
+            let result = runSlot(slot.parameters)
             spentSeconds += Date().timeIntervalSince(started)
             outcome.ranCount += 1
             if let runID = result.runID { try store.assign(runID: runID, sweepID: sweepID, position: slot.position) }
@@ -103,7 +112,7 @@ public final class SweepRunner: Sendable {
                 outcome.results.append(result)
                 done += 1
             case .interrupted:
-                outcome.interruptedBy = runner.interruption.signal ?? SIGINT
+                outcome.interruptedBy = signal() ?? SIGINT
                 return outcome
             case .setupFailed:
                 outcome.setupError = result.checks.first(where: { $0.name == CheckName.setup })?.evidence ?? "the run could not be set up"
