@@ -65,6 +65,11 @@ struct RunCommand: ParsableCommand {
         """)
     var matrix: String?
 
+    @Option(name: .customLong("find-boundary"), help: """
+        Then bisect the dirty rate between the lowest and highest rate of every memory size and bandwidth,         this many migrations each, to find where migration stops converging within --timeout-seconds.
+        """)
+    var boundarySteps: Int?
+
     @Option(help: "The id of this run's results (a sweep id: `migverify report ID` reads it; default: run-DATE-TIME). Giving an existing id resumes it.")
     var id: String?
 
@@ -191,6 +196,9 @@ struct RunCommand: ParsableCommand {
     func validate() throws {
         if let repeatCount, !(1...SweepMatrix.maximumRepeatCount).contains(repeatCount) {
             throw ValidationError("--repeat must be between 1 and \(SweepMatrix.maximumRepeatCount), not \(repeatCount)")
+        }
+        if let boundarySteps, !(1...20).contains(boundarySteps) {
+            throw ValidationError("--find-boundary must be between 1 and 20 migrations, not \(boundarySteps)")
         }
         if let id, !SweepIdentifier.isValid(id) {
             throw ValidationError("--id must be 1-64 letters, digits, '.', '_' or '-', not '\(id)'")
@@ -416,6 +424,7 @@ struct RunCommand: ParsableCommand {
                     printer.finish(reused.line)
                     return (reused.result, runID)
                 },
+                extend: { slots in boundarySteps.map { BoundarySearch.nextSlots(slots, stepBudget: $0) } ?? [] },
                 onProgress: { printer.sweepProgress($0) },
                 onResult: { result, reused in
                     guard !reused else { return }

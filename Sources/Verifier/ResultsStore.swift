@@ -531,8 +531,9 @@ public final class ResultsStore: Sendable {
     // MARK: sweeps
 
     /// Opens sweep `id` with `slots` (its runs, in order): creates it when new; when it exists,
-    /// its stored slots must be these (a re-run resumes it), or the call fails naming the
-    /// difference. Returns whether it was created.
+    /// its stored slots must start with these (a re-run resumes it; slots appended by a
+    /// boundary search may follow), or the call fails naming the difference. Returns whether
+    /// it was created.
     @discardableResult
     public func openSweep(id: String, kind: SweepKind, commandLine: String, definitionJSON: String,
                           slots: [ScenarioParameters], createdAt: Date = Date()) throws(VerifierError) -> Bool {
@@ -552,7 +553,8 @@ public final class ResultsStore: Sendable {
         let exists = try read("read sweep \(id)") { db in try Bool.fetchOne(db, sql: "SELECT 1 FROM sweep WHERE id = ?", arguments: [id]) } ?? false
         if exists {
             let asked = encoded.map(\.key)
-            guard stored == asked else {
+            // Slots appended later (a boundary search's rates) follow the matrix's.
+            guard stored.count >= asked.count, Array(stored.prefix(asked.count)) == asked else {
                 let firstDifference = zip(stored, asked).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset ?? min(stored.count, asked.count)
                 throw .invalidOptions("sweep '\(id)' exists in \(path) with a different matrix (\(stored.count) runs stored, \(asked.count) asked; they differ from run \(firstDifference + 1)): "
                                       + "give the same options to resume it, or another --id")

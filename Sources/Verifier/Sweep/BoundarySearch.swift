@@ -1,0 +1,42 @@
+import Foundation
+import MigrationModel
+
+/// The measured convergence boundary of a sweep (`--find-boundary STEPS`): for every group
+/// of live slots that differ only in dirty rate, a bisection between the group's lowest and
+/// highest positive rate, one more migration at a time. It is derived from the stored slots
+/// alone, so a resumed sweep asks for the same next rates.
+public enum BoundarySearch {
+    /// The slots to run next (at most one per group): empty when every group's bisection is
+    /// finished, or waits for results of slots not yet run.
+    public static func nextSlots(_ slots: [SweepSlot], stepBudget: Int) -> [ScenarioParameters] {
+        guard stepBudget >= 1 else { return [] }
+        let live = slots.filter { $0.parameters.scenario.expectsMigrationToSucceed }
+        var order: [String] = []
+        var groups: [String: [SweepSlot]] = [:]
+        for slot in live {
+            let key = SweepAnalysis.boundaryKey(slot.parameters)
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: []].append(slot)
+        }
+        var next: [ScenarioParameters] = []
+        for key in order {
+            guard let group = groups[key], group.allSatisfy(\.isDone) else { continue }
+            let rates = group.map(\.parameters.dirtyRateMiBPerSecond).filter { $0 > 0 }
+            guard let low = rates.min(), let high = rates.max(), low < high,
+                  let bisection = try? BoundaryBisection(lowBytesPerSecond: low, highBytesPerSecond: high, stepBudget: stepBudget) else { continue }
+            // A rate converged when every run at it converged.
+            var results: [Double: Bool] = [:]
+            for slot in group {
+                let converged = slot.run?.result?.figures.convergence == .converged
+                results[slot.parameters.dirtyRateMiBPerSecond] = (results[slot.parameters.dirtyRateMiBPerSecond] ?? true) && converged
+            }
+            if case .measure(let rate) = bisection.next(results: results) {
+                var parameters = group[0].parameters
+                parameters.dirtyRateMiBPerSecond = rate
+                parameters.repetition = nil
+                next.append(parameters)
+            }
+        }
+        return next
+    }
+}
