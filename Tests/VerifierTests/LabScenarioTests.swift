@@ -316,6 +316,71 @@ final class LabScenarioTests: XCTestCase {
         XCTAssertEqual(next.process.terminationStatus, 0, "the next run passes")
     }
 
+    /// A small real sweep (2 sizes × 3 rates × 2 repeats at 48 MiB/s, the highest rate above
+    /// the bandwidth so that it cannot converge) is interrupted once with SIGINT and resumed: every slot ends with one
+    /// completed run, none twice, none missing; non-convergence is a result; correlate runs
+    /// and the report holds every plot with its data series.
+    func test11SweepInterruptedAndResumedThenReported() throws {
+        let configuration = Self.lab.configuration
+        let database = Self.harness.databaseDirectory.appendingPathComponent("sweep.sqlite").path
+        let journal = Self.harness.databaseDirectory.appendingPathComponent("sweep-journal.json").path
+        let sizes = [memoryMiB, 400]
+        let arguments = ["sweep", "--id", "lab-sweep", "--lab-name-prefix", configuration.namePrefix,
+                         "--state-directory", configuration.stateDirectory, "--memory-mib", sizes.map(String.init).joined(separator: ","),
+                         "--memeater-size-mib", "128", "--dirty-rate-mib-per-second", "3,10,60", "--repeat", "2",
+                         "--bandwidth-mib-per-second", "48", "--timeout-seconds", "10", "--stall-timeout-seconds", "8", "--database", database, "--fault-journal", journal]
+        let interrupted = try startMigverify(arguments)
+        try waitUntil("three runs are done", process: interrupted.process) { interrupted.output().contains("3/12 done") }
+        interrupted.process.signal(SIGINT)
+        interrupted.process.waitUntilExit()
+        print(interrupted.output())
+        XCTAssertEqual(interrupted.process.terminationStatus, 130, "SIGINT exits 130")
+        XCTAssertTrue(interrupted.output().contains("--id lab-sweep` with the same options resumes"), "it says how to resume")
+
+        let resumed = try startMigverify(arguments)
+        resumed.process.waitUntilExit()
+        print(resumed.output())
+        XCTAssertEqual(resumed.process.terminationStatus, 0, "the resumed sweep completes and passes")
+        XCTAssertTrue(resumed.output().contains("resuming"), "it resumed the stored sweep")
+
+        let store = try ResultsStore(path: database)
+        let slots = try store.slots(sweepID: "lab-sweep")
+        XCTAssertEqual(slots.count, 12)
+        XCTAssertTrue(slots.allSatisfy(\.isDone), "every slot has a completed run")
+        XCTAssertEqual(Set(slots.compactMap(\.run?.id)).count, 12, "no run stands for two slots")
+        XCTAssertEqual(Set(slots.map(\.parameters.key)).count, 12, "no slot twice")
+        let runs = try store.runs()
+        XCTAssertEqual(runs.filter { $0.status == "interrupted" }.count, 1, "the interrupted run is kept, as interrupted")
+        XCTAssertEqual(runs.filter { $0.status == "completed" }.count, 12, "each slot was completed exactly once")
+        let results = slots.compactMap(\.run?.result)
+        XCTAssertTrue(results.filter { $0.parameters.dirtyRateMiBPerSecond == 60 }.allSatisfy { $0.figures.convergence == .didNotConverge },
+                      "dirtying faster than the bandwidth does not converge, and that is a result")
+        XCTAssertTrue(results.filter { $0.parameters.dirtyRateMiBPerSecond == 3 }.allSatisfy { $0.figures.convergence == .converged })
+        XCTAssertTrue(results.contains { $0.figures.direction == "reverse" }, "the guest went back and forth between cells")
+        XCTAssertTrue(results.allSatisfy { ($0.figures.overheadMilliseconds ?? -1) > 0 }, "every run's overhead was measured")
+
+        let correlate = try startMigverify(["correlate", "lab-sweep", "--database", database])
+        let correlateStatus = correlate.process.waitUntilExit()
+        print(correlate.output())
+        XCTAssertTrue([0, 1].contains(correlateStatus), "correlate answers (1: the model could not be fitted, with the reason)")
+        XCTAssertFalse(correlate.output().lowercased().contains("nan"), "no NaN in the analysis")
+        XCTAssertTrue(correlate.output().contains("convergence boundary"))
+
+        let output = Self.harness.databaseDirectory.appendingPathComponent("sweep-report")
+        let report = try startMigverify(["report", "lab-sweep", "--database", database, "--output", output.path])
+        XCTAssertEqual(report.process.waitUntilExit(), 0, report.output())
+        let html = try String(contentsOf: output.appendingPathComponent("report.html"), encoding: .utf8)
+        for size in sizes {
+            XCTAssertTrue(html.contains("<title>\(size) MiB measured</title>"), "the migration-time plot holds the \(size) MiB series")
+        }
+        for plot in ["migration-time-gnuplot_plot_1", "downtime-gnuplot_plot_1", "timeline-[0-9]+-[0-9]+-gnuplot_plot_1"] {
+            XCTAssertNotNil(html.range(of: plot, options: .regularExpression), "\(plot): the plot is drawn with its data series")
+        }
+        XCTAssertFalse(html.contains("<script src"), "self-contained")
+        let csv = try String(contentsOf: output.appendingPathComponent("runs.csv"), encoding: .utf8)
+        XCTAssertEqual(csv.split(whereSeparator: \.isNewline).count, 13, "one CSV row per run and a header")
+    }
+
     func labRunArguments(scenario: String, database: String, journal: String) -> [String] {
         let configuration = Self.lab.configuration
         return ["run", "--lab-name-prefix", configuration.namePrefix, "--state-directory", configuration.stateDirectory,
