@@ -599,20 +599,20 @@ public final class ResultsStore: Sendable {
     /// Sweep `id`, or `nil` when the database has none of that id.
     public func sweep(id: String) throws(VerifierError) -> StoredSweep? {
         try read("read sweep \(id)") { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM sweep WHERE id = ?", arguments: [id]) else { return nil }
-            return StoredSweep(id: row["id"], kind: SweepKind(rawValue: row["kind"]) ?? .sweep, createdAt: row["createdAt"],
-                               commandLine: row["commandLine"], definitionJSON: row["definitionJSON"])
+            try Row.fetchOne(db, sql: "SELECT * FROM sweep WHERE id = ?", arguments: [id]).map(Self.storedSweep)
         }
     }
 
     /// Every sweep, oldest first.
     public func sweeps() throws(VerifierError) -> [StoredSweep] {
         try read("list sweeps") { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM sweep ORDER BY createdAt, id").map { row in
-                StoredSweep(id: row["id"], kind: SweepKind(rawValue: row["kind"]) ?? .sweep, createdAt: row["createdAt"],
-                            commandLine: row["commandLine"], definitionJSON: row["definitionJSON"])
-            }
+            try Row.fetchAll(db, sql: "SELECT * FROM sweep ORDER BY createdAt, id").map(Self.storedSweep)
         }
+    }
+
+    private static func storedSweep(_ row: Row) -> StoredSweep {
+        StoredSweep(id: row["id"], kind: SweepKind(rawValue: row["kind"]) ?? .sweep, createdAt: row["createdAt"],
+                    commandLine: row["commandLine"], definitionJSON: row["definitionJSON"])
     }
 
     /// The slots of sweep `id`, in order, each with the run that stands for it, if any.

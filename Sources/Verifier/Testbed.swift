@@ -169,6 +169,18 @@ public struct LabTarget: Testbed {
     /// and answers memeater's protocol.
     public func prepareGuest(_ parameters: ScenarioParameters, placement: GuestPlacement,
                              progress: @escaping @Sendable (String) -> Void) throws(VerifierError) -> PreparedGuest {
+        do {
+            return try prepareGuest(parameters, placement: placement, trustLastLabUp: true, progress: progress)
+        } catch {
+            // The lab may have changed under the memo (a daemon died): once more with `lab up`.
+            guard lastLabUp.withLock({ $0 }) != nil else { throw error }
+            lastLabUp.withLock { $0 = nil }
+            return try prepareGuest(parameters, placement: placement, trustLastLabUp: false, progress: progress)
+        }
+    }
+
+    private func prepareGuest(_ parameters: ScenarioParameters, placement: GuestPlacement, trustLastLabUp: Bool,
+                              progress: @escaping @Sendable (String) -> Void) throws(VerifierError) -> PreparedGuest {
         let lab = labValue
         if let available = hostAvailableMemoryMiB() {
             let current = lab.currentRecord()?.guest.map { $0.memoryMiB } ?? 0
@@ -190,7 +202,7 @@ public struct LabTarget: Testbed {
                                        memeaterLoad: parameters.effectiveMemeaterLoad, replaceDifferentGuest: true)
             let identity = "\(kind.rawValue) \(parameters.memoryMiB) \(parameters.memeaterSizeMiB) \(parameters.effectiveMemeaterLoad) \(parameters.emulator) \(memeaterPath)"
             let record: LabRecord
-            if let last = lastLabUp.withLock({ $0 }), last.guest == identity, let current = lab.currentRecord(),
+            if trustLastLabUp, let last = lastLabUp.withLock({ $0 }), last.guest == identity, let current = lab.currentRecord(),
                current.updatedAt == last.updatedAt, lab.labNamespacesPresent().count == configuration.namespaces.count {
                 record = current
             } else {
