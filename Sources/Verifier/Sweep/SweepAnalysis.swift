@@ -69,7 +69,8 @@ public struct SweepAnalysis: Sendable {
         self.results = results
         self.missingSlotCount = missingSlotCount
         let live = results.filter { $0.parameters.scenario.expectsMigrationToSucceed && $0.figures.convergence != nil }
-        let observations = live.map(Self.observation)
+        let names = Self.fitCellNames(live)
+        let observations = live.map { Self.observation($0, cell: names[Self.cellKey($0.parameters)]) }
         fit = observations.isEmpty ? nil : Result { () throws(PreCopyFitError) -> PreCopyFit in try PreCopyFit.fit(observations) }
         let parameters = (try? fit?.get())?.parameters
         cells = Self.group(results, by: { Self.cellKey($0.parameters) }).map { runs in
@@ -97,6 +98,28 @@ public struct SweepAnalysis: Sendable {
         return group.key
     }
 
+    /// The names the fit gives the cells of `results` (it holds cells out by name, and its
+    /// messages and limits name them to people): the cell's label, with the emulator and guest
+    /// kind when the runs vary them, numbered when cells still differ only in a parameter the
+    /// label leaves out. Keyed by ``cellKey(_:)``.
+    static func fitCellNames(_ results: [ScenarioResult]) -> [String: String] {
+        let emulators = Set(results.map(\.parameters.emulator))
+        let guestKinds = Set(results.map(\.parameters.guestKind))
+        var names: [String: String] = [:]
+        var uses: [String: Int] = [:]
+        for result in results {
+            let key = cellKey(result.parameters)
+            guard names[key] == nil else { continue }
+            let p = result.parameters
+            let label = p.seriesLabel + (emulators.count > 1 ? ", emulator \(p.emulator)" : "")
+                + (guestKinds.count > 1 ? ", guest \(p.guestKind)" : "")
+            let use = (uses[label] ?? 0) + 1
+            uses[label] = use
+            names[key] = use == 1 ? label : "\(label) (\(use))"
+        }
+        return names
+    }
+
     /// Groups in first-seen order.
     static func group(_ results: [ScenarioResult], by key: (ScenarioResult) -> String) -> [[ScenarioResult]] {
         var order: [String] = []
@@ -115,12 +138,12 @@ public struct SweepAnalysis: Sendable {
         return Double(result.parameters.migration.bandwidthMiBPerSecond ?? 0) * 1_048_576
     }
 
-    /// What the fit sees of a live run.
-    static func observation(_ result: ScenarioResult) -> MigrationObservation {
+    /// What the fit sees of a live run; `cell` names its cell (default: its label).
+    static func observation(_ result: ScenarioResult, cell: String? = nil) -> MigrationObservation {
         let p = result.parameters
         let mib = 1_048_576.0
         return MigrationObservation(
-            cell: cellKey(p), memoryBytes: Double(p.memoryMiB) * mib, dirtySetBytes: Double(p.memeaterSizeMiB) * mib,
+            cell: cell ?? p.seriesLabel, memoryBytes: Double(p.memoryMiB) * mib, dirtySetBytes: Double(p.memeaterSizeMiB) * mib,
             pattern: p.effectiveMemeaterLoad.dirtyPattern,
             dirtyRateBytesPerSecond: (result.achievedDirtyRateMiBPerSecond ?? p.dirtyRateMiBPerSecond) * mib,
             transferRateBytesPerSecond: transferRateBytesPerSecond(result),
@@ -140,7 +163,7 @@ public struct SweepAnalysis: Sendable {
         let converged = runs.filter { $0.figures.convergence == .converged }
         var predicted: FittedPrediction?
         if let fit, parameters.scenario.expectsMigrationToSucceed, !parameters.migration.postCopy {
-            let observations = runs.map(observation)
+            let observations = runs.map { observation($0) }
             let mean = { (values: [Double]) in values.reduce(0, +) / Double(max(1, values.count)) }
             let first = observations[0]
             predicted = fit.predict(memoryBytes: first.memoryBytes, dirtySetBytes: first.dirtySetBytes, pattern: first.pattern,
@@ -156,8 +179,9 @@ public struct SweepAnalysis: Sendable {
     }
 
     static func boundary(_ runs: [ScenarioResult], fit: PreCopyFitParameters?) -> BoundaryAnalysis {
-        let byRate = Dictionary(grouping: runs, by: \.parameters.dirtyRateMiBPerSecond)
-        let converging = byRate.filter { $0.value.allSatisfy { $0.figures.convergence == .converged } }.keys.filter { $0 > 0 }
+        // Rate 0 is "as fast as memeater can": no bound in MiB/s either way.
+        let byRate = Dictionary(grouping: runs.filter { $0.parameters.dirtyRateMiBPerSecond > 0 }, by: \.parameters.dirtyRateMiBPerSecond)
+        let converging = byRate.filter { $0.value.allSatisfy { $0.figures.convergence == .converged } }.keys
         let notConverging = byRate.filter { $0.value.contains { $0.figures.convergence == .didNotConverge } }.keys
         let rates = runs.map(transferRateBytesPerSecond).filter { $0 > 0 }.sorted()
         var predicted: Double?
@@ -209,7 +233,18 @@ extension SweepAnalysis {
             lines.append("  R² migration time \(fit.timeRSquared.map { String(format: "%.3f", $0) } ?? "-"), downtime \(fit.downtimeRSquared.map { String(format: "%.3f", $0) } ?? "-"); "
                          + "held-out MAPE of migration time \(fit.heldOut.meanAbsolutePercentageError.map { String(format: "%.1f %%", $0) } ?? "-") "
                          + "(leave one cell out, \(fit.heldOut.folds) fold(s), \(fit.heldOut.predictions) prediction(s))")
-            for exclusion in fit.exclusions { lines.append("  excluded: \(exclusion.reason)") }
+            // One line per cell and reason, not per run: repeats are excluded for the same reason.
+            var excludedRuns: [String: Int] = [:]
+            var excludedOrder: [String] = []
+            for exclusion in fit.exclusions {
+                let line = "\(exclusion.cell): \(exclusion.reason)"
+                if excludedRuns[line] == nil { excludedOrder.append(line) }
+                excludedRuns[line, default: 0] += 1
+            }
+            for line in excludedOrder {
+                let count = excludedRuns[line] ?? 1
+                lines.append("  excluded: " + line + (count > 1 ? " (\(count) runs)" : ""))
+            }
             for note in fit.heldOut.notes + fit.notes { lines.append("  note: \(note)") }
             for limit in fit.limits { lines.append("  limit: \(limit)") }
         }
@@ -381,7 +416,7 @@ extension SweepAnalysis {
         let maximumRate = max(1, live.map { $0.achievedDirtyRateMiBPerSecond ?? $0.parameters.dirtyRateMiBPerSecond }.max() ?? 1)
         let curves: [ReportFit.Curve] = sizes.compactMap { size in
             let runs = live.filter { $0.parameters.memoryMiB == size }
-            let observations = runs.map(Self.observation)
+            let observations = runs.map { Self.observation($0) }
             guard let first = observations.first else { return nil }
             let transfer = observations.map(\.transferRateBytesPerSecond).reduce(0, +) / Double(observations.count)
             let points: [ReportFit.CurvePoint] = (0...40).compactMap { step in

@@ -76,8 +76,11 @@ public final class SweepRunner: Sendable {
         var index = 0
         while true {
             if index == slots.count {
-                let known = Set(slots.map(\.parameters.key))
-                let more = try extend(slots).filter { !known.contains($0.key) }
+                // Read again: extend derives the next slots from the results, including those made now.
+                slots = try store.slots(sweepID: sweepID)
+                var known = Set(slots.map(\.parameters.key))
+                // A slot asked for twice is one experiment: added (and run) once.
+                let more = try extend(slots).filter { known.insert($0.key).inserted }
                 if more.isEmpty { break }
                 _ = try store.appendSlots(sweepID: sweepID, more)
                 slots = try store.slots(sweepID: sweepID)

@@ -1,0 +1,377 @@
+import Foundation
+import MigrationModel
+import SweepReport
+import XCTest
+@testable import Verifier
+
+/// A sweep's results generated from known pre-copy parameters: 3 memory sizes × 4 target
+/// rates × 2 links × 2 repeats, live, with every figure the analysis reads. The highest
+/// rate does not converge on the slow link (the model says so, and the run says so).
+enum SyntheticSweepResults {
+    static let mib = 1_048_576.0
+    static let truth = PreCopyFitParameters(setupMilliseconds: 800, resumeMilliseconds: 40, dirtyRateFactor: 1.3,
+                                            scanMillisecondsPerGiB: 150)
+    static let memorySizesMiB = [1024, 2048, 4096]
+    static let convergingRatesMiBPerSecond: [Double] = [10, 30, 60]
+    /// Above the slow link once the factor applies (1.3 × 110 × 0.97 > 118): does not converge there.
+    static let highRateMiBPerSecond = 110.0
+    /// The bandwidth limit (a parameter, so each link is a cell of its own) and the transfer
+    /// rate libvirt measured under it.
+    static let links: [(limitMiBPerSecond: UInt64, measuredMiBPerSecond: Double)] = [(125, 118), (1000, 940)]
+    static let repeatCount = 2
+    /// memeater's achieved rate over its target.
+    static let achievedOverTarget = 0.97
+    /// The delay from the end of libvirt's downtime to the first announce, and the rest of the ping gap, ms.
+    static let announceDelayMilliseconds = 20.0
+    static let restOfGapMilliseconds = 5.0
+
+    /// The runs, in the order a sweep makes them; `parameters` changes the truth.
+    static func results(truth: PreCopyFitParameters = truth, startedAt: Date = Date(timeIntervalSince1970: 1_750_000_000)) -> [ScenarioResult] {
+        var results: [ScenarioResult] = []
+        for memoryMiB in memorySizesMiB {
+            for link in links {
+                for rate in convergingRatesMiBPerSecond + [highRateMiBPerSecond] {
+                    for repetition in 1...repeatCount {
+                        var parameters = Fixtures.parameters(memoryMiB: memoryMiB, rate: rate)
+                        parameters.memeaterSizeMiB = memoryMiB / 2
+                        parameters.migration.bandwidthMiBPerSecond = link.limitMiBPerSecond
+                        parameters.repetition = repetition
+                        let achieved = rate * achievedOverTarget
+                        let prediction = truth.predict(
+                            memoryBytes: Double(memoryMiB) * mib, dirtySetBytes: Double(parameters.memeaterSizeMiB) * mib,
+                            pattern: .sequential, dirtyRateBytesPerSecond: achieved * mib,
+                            transferRateBytesPerSecond: link.measuredMiBPerSecond * mib,
+                            maxDowntimeMilliseconds: 300, timeoutSeconds: parameters.timeoutSeconds)
+                        // Repeats differ by ±2 %, time and downtime in opposite directions: a spread, no bias.
+                        let wobble = repetition == 1 ? 0.02 : -0.02
+                        results.append(result(parameters, prediction: prediction, wobble: wobble, achievedMiBPerSecond: achieved,
+                                              transferRateMiBPerSecond: link.measuredMiBPerSecond,
+                                              startedAt: startedAt.addingTimeInterval(Double(results.count) * 60)))
+                    }
+                }
+            }
+        }
+        return results
+    }
+
+    static func result(_ parameters: ScenarioParameters, prediction: FittedPrediction, wobble: Double, achievedMiBPerSecond: Double,
+                       transferRateMiBPerSecond: Double, startedAt: Date) -> ScenarioResult {
+        var result = ScenarioResult(parameters: parameters, accel: "kvm", qemuVersion: "10.0.2", libvirtVersion: "11.3.0", startedAt: startedAt)
+        result.achievedDirtyRateMiBPerSecond = achievedMiBPerSecond
+        result.libvirtDirtyRateMiBPerSecond = achievedMiBPerSecond * 1.2
+        result.figures.qemuSampledDirtyRateMiBPerSecond = achievedMiBPerSecond * 1.1
+        result.figures.qemuSampledDirtyRateSource = "libvirt dirty-rate calculation, page sampling over 1 s"
+        result.figures.transferRateMiBPerSecond = transferRateMiBPerSecond
+        result.figures.probeIntervalMicroseconds = 1_000
+        result.figures.migrationStartOffsetMilliseconds = 4_000
+        result.figures.overheadMilliseconds = 25_000 + Double(parameters.memoryMiB)
+        result.add(Check(name: CheckName.memoryIntegrity, passed: true, evidence: "0 stale pages of \(parameters.memeaterSizeMiB * 256)"))
+        if prediction.converges, let total = prediction.totalMilliseconds, let downtime = prediction.downtimeMilliseconds {
+            let migration = total * (1 + wobble)
+            let libvirtDowntime = downtime * (1 - wobble)
+            result.figures.convergence = .converged
+            result.migrationMilliseconds = migration
+            result.libvirtDowntimeMilliseconds = libvirtDowntime
+            result.iterations = prediction.passes.iterations
+            result.figures.passes = prediction.passes.iterations
+            result.transferredBytes = UInt64(prediction.passes.transferredBytes)
+            result.figures.migrationEndOffsetMilliseconds = 4_000 + migration
+            // The gap starts when the guest stops; the first announce follows its resume.
+            let gapStart = 4_000 + migration - libvirtDowntime
+            let gap = libvirtDowntime + announceDelayMilliseconds + restOfGapMilliseconds
+            result.pingDowntimeMilliseconds = gap
+            result.pingLost = Int(gap) - 1  // one probe a millisecond
+            result.figures.pingGapStartOffsetMilliseconds = gapStart
+            result.figures.pingGapLowerBoundMilliseconds = gap - 1
+            result.figures.pingGapUpperBoundMilliseconds = gap + 1
+            result.figures.pingGaps = [TimedSpan(startOffsetMilliseconds: gapStart, lengthMilliseconds: gap)]
+            result.figures.announceOffsetsMilliseconds = [gapStart + libvirtDowntime + announceDelayMilliseconds]
+            result.add(Check(name: CheckName.migrationOutcome, passed: true, evidence: "migrated in \(formatNumber(migration)) ms"))
+        } else {
+            result.figures.convergence = .didNotConverge
+            result.figures.passes = 40
+            result.iterations = 40
+            result.figures.remainingBytesAtEnd = UInt64(Double(parameters.memeaterSizeMiB) * 0.4 * mib)
+            result.figures.abortOffsetMilliseconds = 4_000 + parameters.timeoutSeconds * 1_000
+            result.figures.migrationEndOffsetMilliseconds = 4_000 + parameters.timeoutSeconds * 1_000 + 300
+            result.libvirtError = "operation aborted: migration out job: canceled by client"
+            result.add(Check(name: CheckName.migrationOutcome, passed: false,
+                             evidence: "did not converge within \(formatNumber(parameters.timeoutSeconds)) s: 40 passes, "
+                                 + "\(formatNumber(Double(parameters.memeaterSizeMiB) * 0.4)) MiB remaining"))
+        }
+        result.finishedAt = startedAt.addingTimeInterval(((result.migrationMilliseconds ?? 120_000) + 25_000) / 1_000)
+        return result
+    }
+
+    /// Stores `results` as sweep `sweepID` (runs through beginRun/finishRun, one slot each, in
+    /// order) and returns them with their run ids.
+    @discardableResult
+    static func store(_ results: [ScenarioResult], as sweepID: String, in store: ResultsStore,
+                      createdAt: Date = Date(timeIntervalSince1970: 1_750_000_000)) throws -> [ScenarioResult] {
+        try store.openSweep(id: sweepID, kind: .sweep, commandLine: "migverify sweep --id \(sweepID) --matrix synthetic.yaml",
+                            definitionJSON: "{}", slots: results.map(\.parameters), createdAt: createdAt)
+        var stored: [ScenarioResult] = []
+        for (position, result) in results.enumerated() {
+            let runID = try store.beginRun(result.parameters, startedAt: result.startedAt, sweepID: sweepID)
+            var withID = result
+            withID.runID = runID
+            withID.sweepID = sweepID
+            try store.finishRun(runID, result: withID)
+            try store.assign(runID: runID, sweepID: sweepID, position: position)
+            stored.append(withID)
+        }
+        return stored
+    }
+
+    static let sweep = StoredSweep(id: "synthetic", kind: .sweep, createdAt: Date(timeIntervalSince1970: 1_750_000_000),
+                                   commandLine: "migverify sweep --id synthetic", definitionJSON: "{}")
+}
+
+final class SweepAnalysisTests: XCTestCase {
+    /// A number that is not one, as the text would print it (`formatNumber`, `%f`, Swift's description).
+    func assertNoNonFiniteNumbers(_ text: String, file: StaticString = #filePath, line: UInt = #line) {
+        let pattern = try? NSRegularExpression(pattern: #"(?i)(?<![a-z])-?(nan|inf|infinity)(?![a-z])"#)
+        let match = pattern?.firstMatch(in: text, range: NSRange(text.startIndex..., in: text))
+        XCTAssertNil(match.flatMap { Range($0.range, in: text).map { String(text[$0]) } }, "a non-finite number in:\n\(text)", file: file, line: line)
+    }
+
+    // MARK: a full synthetic sweep
+
+    func testTheFitRecoversTheParametersTheSweepWasMadeWith() throws {
+        let results = SyntheticSweepResults.results()
+        let notConverging = results.filter { $0.figures.convergence == .didNotConverge }
+        XCTAssertEqual(Set(notConverging.map { "\($0.parameters.dirtyRateMiBPerSecond)@\($0.parameters.migration.bandwidthMiBPerSecond ?? 0)" }),
+                       ["110.0@125"], "the fixture is what the test assumes: only the high rate on the slow link does not converge")
+        let analysis = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: results)
+        guard case .success(let fit)? = analysis.fit else { return XCTFail("not fitted: \(String(describing: analysis.fit))") }
+        let truth = SyntheticSweepResults.truth
+        XCTAssertEqual(fit.setupMilliseconds, truth.setupMilliseconds, accuracy: 150)
+        XCTAssertEqual(fit.resumeMilliseconds, truth.resumeMilliseconds, accuracy: 10)
+        XCTAssertEqual(fit.dirtyRateFactor, truth.dirtyRateFactor, accuracy: 0.1)
+        XCTAssertEqual(fit.scanMillisecondsPerGiB, truth.scanMillisecondsPerGiB, accuracy: 60)
+        XCTAssertGreaterThan(fit.timeRSquared ?? 0, 0.9)
+        XCTAssertEqual(fit.heldOut.folds, 21, "every converging cell is held out once")
+        let mape = try XCTUnwrap(fit.heldOut.meanAbsolutePercentageError)
+        XCTAssertLessThan(mape, 5, "held-out MAPE with 2 % noise")
+        XCTAssertEqual(fit.exclusions.count, notConverging.count, "the runs that did not converge are left out of the fit")
+    }
+
+    func testCellsHaveStatisticsOverTheirRepeatsAndAPrediction() throws {
+        let analysis = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: SyntheticSweepResults.results())
+        XCTAssertEqual(analysis.cells.count, 3 * 2 * 4)
+        for cell in analysis.cells {
+            XCTAssertEqual(cell.runs.count, 2, cell.label)
+            XCTAssertNil(cell.parameters.repetition, "a cell is its parameters without the repetition")
+            let slowLinkHighRate = cell.parameters.dirtyRateMiBPerSecond == SyntheticSweepResults.highRateMiBPerSecond
+                && cell.parameters.migration.bandwidthMiBPerSecond == 125
+            if slowLinkHighRate {
+                XCTAssertEqual(cell.convergedCount, 0, cell.label)
+                XCTAssertNil(cell.migrationMilliseconds, "no time over runs that did not converge: \(cell.label)")
+                XCTAssertEqual(cell.predicted?.converges, false, "the fitted model agrees: \(cell.label)")
+                continue
+            }
+            XCTAssertEqual(cell.convergedCount, 2, cell.label)
+            let time = try XCTUnwrap(cell.migrationMilliseconds, cell.label)
+            XCTAssertEqual(time.count, 2)
+            let interval = try XCTUnwrap(time.confidenceInterval95, cell.label)
+            XCTAssertLessThan(interval.lower, time.mean)
+            XCTAssertGreaterThan(interval.upper, time.mean)
+            XCTAssertEqual(cell.libvirtDowntimeMilliseconds?.count, 2)
+            XCTAssertEqual(cell.pingGapMilliseconds?.count, 2)
+            // ±2 % around the truth: the mean is the truth's prediction.
+            let runs = cell.runs
+            let truth = SyntheticSweepResults.truth.predict(SweepAnalysis.observation(runs[0]))
+            XCTAssertEqual(time.mean, try XCTUnwrap(truth.totalMilliseconds), accuracy: 0.001 * time.mean, cell.label)
+            let predicted = try XCTUnwrap(cell.predicted?.totalMilliseconds, cell.label)
+            XCTAssertEqual(predicted, time.mean, accuracy: 0.1 * time.mean, "the fitted prediction is near the mean: \(cell.label)")
+        }
+    }
+
+    func testBoundariesAreBracketedByTheMeasuredRates() throws {
+        let analysis = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: SyntheticSweepResults.results())
+        XCTAssertEqual(analysis.boundaries.count, 3 * 2, "one per memory size and link")
+        for boundary in analysis.boundaries {
+            let label = "\(boundary.parameters.memoryMiB) MiB, bw \(boundary.parameters.migration.bandwidthMiBPerSecond ?? 0)"
+            if boundary.parameters.migration.bandwidthMiBPerSecond == 125 {
+                XCTAssertEqual(boundary.highestConvergingMiBPerSecond, 60, label)
+                XCTAssertEqual(boundary.lowestNonConvergingMiBPerSecond, 110, label)
+                let predicted = try XCTUnwrap(boundary.predictedMiBPerSecond, "\(label): \(boundary.predictionNote)")
+                XCTAssertGreaterThan(predicted, 60, label)
+                XCTAssertLessThan(predicted, 110, label)
+            } else {
+                XCTAssertEqual(boundary.highestConvergingMiBPerSecond, 110, label)
+                XCTAssertNil(boundary.lowestNonConvergingMiBPerSecond, label)
+            }
+        }
+    }
+
+    func testAnUnlimitedRateThatDidNotConvergeIsNoBoundaryAtZero() throws {
+        // Rate 0 is "as fast as memeater can": the highest rate, not the lowest.
+        var results = SyntheticSweepResults.results().filter { $0.parameters.memoryMiB == 1024 && $0.parameters.migration.bandwidthMiBPerSecond == 125 }
+        let stuck = try XCTUnwrap(results.first { $0.figures.convergence == .didNotConverge })
+        var unlimited = stuck
+        unlimited.parameters.dirtyRateMiBPerSecond = 0
+        results.append(unlimited)
+        let analysis = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: results)
+        XCTAssertEqual(analysis.boundaries.count, 1)
+        XCTAssertEqual(analysis.boundaries.first?.lowestNonConvergingMiBPerSecond, 110)
+        XCTAssertTrue(analysis.text.contains("between 60 and 110 MiB/s"), analysis.text)
+    }
+
+    func testTheCorrelateTextShowsTheFitItsValidationAndTheCrossChecks() {
+        let analysis = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: SyntheticSweepResults.results())
+        let text = analysis.text
+        XCTAssertTrue(text.contains("R² migration time 0.9"), text)
+        XCTAssertTrue(text.contains("held-out MAPE"), text)
+        XCTAssertTrue(text.contains("21 fold(s)"), text)
+        XCTAssertTrue(text.contains("measured between 60 and 110 MiB/s"), text)
+        XCTAssertTrue(text.contains("(1.10) | "), "QEMU's sampled rate over memeater's: \(text)")
+        XCTAssertTrue(text.contains("(1.20)"), "job stats over memeater's: \(text)")
+        XCTAssertTrue(text.contains("+ 20 + 5 (gap bounds"), "the announce delay and the rest of the gap: \(text)")
+        XCTAssertFalse(text.contains("{\""), "cells are named by label, not by their JSON key: \(text)")
+        XCTAssertTrue(text.contains("excluded: live 1024 MiB @ 110 MiB/s bw 125 MiB/s: did not converge: no migration time to fit (2 runs)"),
+                      "one line per excluded cell, naming it: \(text)")
+        assertNoNonFiniteNumbers(text)
+    }
+
+    func testFitCellsHaveUniqueReadableNamesWhenTheLabelLeavesADifferenceOut() {
+        let base = SyntheticSweepResults.results().prefix(2)
+        var otherEmulator = Array(base)
+        for index in otherEmulator.indices { otherEmulator[index].parameters.emulator = "qemu-7.2" }
+        var otherTimeout = Array(base)
+        for index in otherTimeout.indices { otherTimeout[index].parameters.timeoutSeconds = 60 }
+        let names = SweepAnalysis.fitCellNames(Array(base) + otherEmulator + otherTimeout)
+        XCTAssertEqual(names.count, 3, "three cells")
+        XCTAssertEqual(Set(names.values).count, 3, "three names: \(names.values.sorted())")
+        XCTAssertEqual(Set(names.values), ["live 1024 MiB @ 10 MiB/s bw 125 MiB/s, emulator default",
+                                           "live 1024 MiB @ 10 MiB/s bw 125 MiB/s, emulator qemu-7.2",
+                                           "live 1024 MiB @ 10 MiB/s bw 125 MiB/s, emulator default (2)"])
+    }
+
+    // MARK: degenerate sweeps
+
+    func assertNotFitted(_ results: [ScenarioResult], because expected: PreCopyFitError, file: StaticString = #filePath, line: UInt = #line) {
+        let analysis = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: results)
+        guard case .failure(let error)? = analysis.fit else {
+            return XCTFail("expected no fit, got \(String(describing: analysis.fit))", file: file, line: line)
+        }
+        XCTAssertEqual(error, expected, file: file, line: line)
+        XCTAssertTrue(analysis.text.contains("model: not fitted: \(expected.description)"), analysis.text, file: file, line: line)
+        assertNoNonFiniteNumbers(analysis.text, file: file, line: line)
+        XCTAssertLessThan(analysis.text.split(separator: "\n").map(\.count).max() ?? 0, 400, "no line carries a JSON key: \(analysis.text)",
+                          file: file, line: line)
+    }
+
+    func testOneRunIsNotFittedAndSaysWhy() throws {
+        let one = try XCTUnwrap(SyntheticSweepResults.results().first)
+        assertNotFitted([one], because: .tooFewCells(converging: 1, needed: 4))
+        let analysis = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: [one])
+        XCTAssertNil(analysis.cells.first?.migrationMilliseconds?.confidenceInterval95, "one value has no interval")
+        XCTAssertNil(analysis.cells.first?.predicted)
+    }
+
+    func testASweepWhereNothingConvergedIsNotFitted() {
+        let stuck = SyntheticSweepResults.results().map { result -> ScenarioResult in
+            var stuck = result
+            stuck.figures.convergence = .didNotConverge
+            stuck.migrationMilliseconds = nil
+            stuck.libvirtDowntimeMilliseconds = nil
+            stuck.pingDowntimeMilliseconds = nil
+            return stuck
+        }
+        assertNotFitted(stuck, because: .noConvergingObservations(excluded: stuck.count))
+        let analysis = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: stuck)
+        XCTAssertTrue(analysis.boundaries.allSatisfy { $0.highestConvergingMiBPerSecond == nil && $0.lowestNonConvergingMiBPerSecond == 10 })
+        XCTAssertTrue(analysis.text.contains("below 10 MiB/s (no rate converged)"), analysis.text)
+    }
+
+    func testADirtyRateAtOrAboveTheTransferRateEverywhereIsNotFitted() {
+        let flooded = SyntheticSweepResults.results().map { result -> ScenarioResult in
+            var flooded = result
+            let transfer = flooded.figures.transferRateMiBPerSecond ?? 0
+            flooded.achievedDirtyRateMiBPerSecond = transfer * (flooded.parameters.repetition == 1 ? 1 : 1.5)
+            flooded.figures.convergence = .didNotConverge
+            flooded.migrationMilliseconds = nil
+            return flooded
+        }
+        assertNotFitted(flooded, because: .dirtyRateNotBelowTransferRate(observations: flooded.count))
+    }
+
+    func testARunWithNoTransferRateIsNotFittedWithAReadableMessage() {
+        var results = SyntheticSweepResults.results()
+        results[0].figures.transferRateMiBPerSecond = nil
+        results[0].parameters.migration.bandwidthMiBPerSecond = nil
+        let analysis = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: results)
+        guard case .failure(.invalidTransferRate(let cell, _))? = analysis.fit else {
+            return XCTFail("expected an invalid transfer rate, got \(String(describing: analysis.fit))")
+        }
+        XCTAssertTrue(cell.contains("1024 MiB @ 10 MiB/s"), "the cell is named so that a person finds it: \(cell)")
+        assertNoNonFiniteNumbers(analysis.text)
+    }
+
+    // MARK: the report's document
+
+    func testTheReportDocumentMapsTheStoredCellsRunsAndFit() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("verifier-analysis-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try ResultsStore(path: directory.appendingPathComponent("results.sqlite").path)
+        let results = SyntheticSweepResults.results()
+        let stored = try SyntheticSweepResults.store(results, as: "synthetic", in: store)
+        let firstRunID = try XCTUnwrap(stored.first?.runID)
+        for (offset, iteration) in [(4_100.0, UInt64(1)), (4_600, 1), (5_100, 2)] {
+            try store.add(JobSample(offsetMilliseconds: offset, jobType: "unbounded", dataRemainingBytes: 64 * 1_048_576,
+                                    memoryDirtyRateBytesPerSecond: 10 * 1_048_576, memoryIteration: iteration,
+                                    memoryBandwidthBytesPerSecond: 118 * 1_048_576), runID: firstRunID)
+        }
+        // One more slot that never ran: the document says the sweep is incomplete.
+        var missing = results[0].parameters
+        missing.repetition = 3
+        _ = try store.appendSlots(sweepID: "synthetic", [missing])
+
+        let analysis = try SweepAnalysis(store: store, sweepID: "synthetic")
+        XCTAssertEqual(analysis.missingSlotCount, 1)
+        XCTAssertEqual(analysis.results.map(\.runID), stored.map(\.runID))
+        let document = try analysis.reportDocument(store: store)
+
+        XCTAssertEqual(document.sweepID, "synthetic")
+        XCTAssertEqual(document.environment.accelerator, .kvm)
+        XCTAssertTrue(document.notes.contains { $0.hasPrefix("1 run(s) of the sweep have no result yet") }, "\(document.notes)")
+        XCTAssertEqual(document.cells.map(\.label), analysis.cells.map(\.label))
+        let firstCell = try XCTUnwrap(document.cells.first)
+        XCTAssertEqual(firstCell.runCount, 2)
+        XCTAssertEqual(firstCell.convergedCount, 2)
+        XCTAssertEqual(firstCell.migrationMilliseconds.count, 2)
+        XCTAssertEqual(firstCell.migrationMilliseconds.mean ?? 0, analysis.cells[0].migrationMilliseconds?.mean ?? -1, accuracy: 1e-9)
+        XCTAssertNotNil(firstCell.migrationMilliseconds.confidenceLow)
+        XCTAssertEqual(firstCell.parameters.bandwidthLimitMiBPerSecond, 125)
+        XCTAssertEqual(firstCell.predictedMigrationMilliseconds, analysis.cells[0].predicted?.totalMilliseconds)
+
+        XCTAssertEqual(document.runs.map(\.runID), stored.map { $0.runID.map(String.init) ?? "?" })
+        let stuckRun = try XCTUnwrap(document.runs.first { !$0.converged })
+        XCTAssertEqual(stuckRun.failedChecks, [CheckName.migrationOutcome])
+        XCTAssertNotNil(stuckRun.remainingMiBAtEnd)
+        let landed = try XCTUnwrap(document.runs.first)
+        XCTAssertEqual(landed.announceDelayMilliseconds ?? 0, SyntheticSweepResults.announceDelayMilliseconds, accuracy: 1e-6)
+        XCTAssertEqual(landed.repetition, 1)
+
+        let fit = try XCTUnwrap(document.fit)
+        guard case .success(let analysed)? = analysis.fit else { return XCTFail("not fitted") }
+        XCTAssertEqual(fit.parameters.map(\.name), ["setup", "resume", "dirty-rate factor", "RAM scan"])
+        XCTAssertEqual(fit.parameters.map(\.value), [analysed.setupMilliseconds, analysed.resumeMilliseconds,
+                                                     analysed.dirtyRateFactor, analysed.scanMillisecondsPerGiB])
+        XCTAssertEqual(fit.rSquaredMigrationTime, analysed.timeRSquared)
+        XCTAssertEqual(fit.heldOutMAPEPercent, analysed.heldOut.meanAbsolutePercentageError)
+        XCTAssertEqual(fit.curves.map(\.memoryMiB), SyntheticSweepResults.memorySizesMiB)
+
+        XCTAssertEqual(document.boundaries.count, 6)
+        XCTAssertEqual(document.boundaries.first?.highestConvergingMiBPerSecond, 60)
+        XCTAssertEqual(document.boundaries.first?.lowestNonConvergingMiBPerSecond, 110)
+        XCTAssertEqual(document.timelines.count, 12, "at most 12 timelines by default")
+        let timeline = try XCTUnwrap(document.timelines.first)
+        XCTAssertEqual(timeline.runID, String(firstRunID))
+        XCTAssertEqual(timeline.samples.count, 3)
+        XCTAssertEqual(timeline.iterationMarks.map(\.iteration), [1, 2])
+        XCTAssertEqual(timeline.announceFrames.count, 1)
+    }
+}
