@@ -285,6 +285,8 @@ public final class ResultsStore: Sendable {
                 t.column("parameterKey", .text).notNull()
                 t.column("parametersJSON", .text).notNull()
                 t.column("runId", .integer).references("scenarioRun")
+                // `matrix`: a run of the sweep's matrix; `boundary`: appended by the boundary search.
+                t.column("origin", .text).notNull().defaults(to: "matrix")
                 t.primaryKey(["sweepId", "position"])
             }
             try db.alter(table: "scenarioRun") { t in
@@ -531,9 +533,8 @@ public final class ResultsStore: Sendable {
     // MARK: sweeps
 
     /// Opens sweep `id` with `slots` (its runs, in order): creates it when new; when it exists,
-    /// its stored slots must start with these (a re-run resumes it; slots appended by a
-    /// boundary search may follow), or the call fails naming the difference. Returns whether
-    /// it was created.
+    /// its stored matrix slots must be these (a re-run resumes it; slots a boundary search
+    /// appended are kept), or the call fails naming the difference. Returns whether it was created.
     @discardableResult
     public func openSweep(id: String, kind: SweepKind, commandLine: String, definitionJSON: String,
                           slots: [ScenarioParameters], createdAt: Date = Date()) throws(VerifierError) -> Bool {
@@ -548,13 +549,14 @@ public final class ResultsStore: Sendable {
             }
         }
         let stored = try read("read sweep \(id)") { db in
-            try String.fetchAll(db, sql: "SELECT parameterKey FROM sweepSlot WHERE sweepId = ? ORDER BY position", arguments: [id])
+            try String.fetchAll(db, sql: "SELECT parameterKey FROM sweepSlot WHERE sweepId = ? AND origin = 'matrix' ORDER BY position",
+                                arguments: [id])
         }
         let exists = try read("read sweep \(id)") { db in try Bool.fetchOne(db, sql: "SELECT 1 FROM sweep WHERE id = ?", arguments: [id]) } ?? false
         if exists {
             let asked = encoded.map(\.key)
-            // Slots appended later (a boundary search's rates) follow the matrix's.
-            guard stored.count >= asked.count, Array(stored.prefix(asked.count)) == asked else {
+            // Slots appended by a boundary search are not the matrix's: they are left out here.
+            guard stored == asked else {
                 let firstDifference = zip(stored, asked).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset ?? min(stored.count, asked.count)
                 throw .invalidOptions("sweep '\(id)' exists in \(path) with a different matrix (\(stored.count) runs stored, \(asked.count) asked; they differ from run \(firstDifference + 1)): "
                                       + "give the same options to resume it, or another --id")
@@ -580,7 +582,7 @@ public final class ResultsStore: Sendable {
             var next = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(position) + 1, 0) FROM sweepSlot WHERE sweepId = ?", arguments: [sweepID]) ?? 0
             var positions: [Int] = []
             for parameters in slots {
-                try db.execute(sql: "INSERT INTO sweepSlot (sweepId, position, parameterKey, parametersJSON) VALUES (?, ?, ?, ?)",
+                try db.execute(sql: "INSERT INTO sweepSlot (sweepId, position, parameterKey, parametersJSON, origin) VALUES (?, ?, ?, ?, 'boundary')",
                                arguments: [sweepID, next, parameters.key, String(decoding: try encoder.encode(parameters), as: UTF8.self)])
                 positions.append(next)
                 next += 1

@@ -229,6 +229,9 @@ final class SweepTests: XCTestCase {
         XCTAssertEqual(outcome.results.map(\.parameters.key), (slots + [extra]).map(\.key))
         XCTAssertEqual(askedWith, [2, 3], "asked again after the appended slot ran, then the sweep ends")
         XCTAssertEqual(try store.slots(sweepID: "extend").count, 3)
+        XCTAssertFalse(try open("extend", slots), "the matrix resumes with the appended slot kept")
+        XCTAssertThrowsError(try open("extend", slots + [extra]), "an appended slot is not part of the matrix")
+        XCTAssertEqual(try store.slots(sweepID: "extend").count, 3)
     }
 
     func testExtendReturningKnownSlotsDoesNotLoop() throws {
