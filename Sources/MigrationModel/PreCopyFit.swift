@@ -218,8 +218,16 @@ public struct PreCopyFit: Codable, Sendable, Equatable {
             return (measured, predicted)
         })
         let heldOut = validate(usable.map(\.observation), cells: cells, around: parameters)
-        let limits = describeLimits(fitted: fitted, usable: usable.map(\.observation), parameters: parameters,
+        var limits = describeLimits(fitted: fitted, usable: usable.map(\.observation), parameters: parameters,
                                     exclusions: exclusions, all: observations)
+        let downtimes = fitted.compactMap { row in row.measuredDowntimeMilliseconds.flatMap { m in row.predictedDowntimeMilliseconds.map { (m, $0) } } }
+        if let downtimeRSquared, downtimeRSquared < 0, !downtimes.isEmpty {
+            let measuredMean = downtimes.map(\.0).reduce(0, +) / Double(downtimes.count)
+            let predictedMean = downtimes.map(\.1).reduce(0, +) / Double(downtimes.count)
+            limits.append("downtime: the model's last pass at the transfer rate predicts \(formatNumber(predictedMean)) ms on average where libvirt measured "
+                          + "\(formatNumber(measuredMean)) ms (R² \(formatNumber(downtimeRSquared))): the switch-over copies faster than the pre-copy passes, "
+                          + "so the model's downtime is an upper bound, not a prediction")
+        }
         return PreCopyFit(parameters: parameters, observations: fitted, exclusions: exclusions, timeRSquared: timeRSquared,
                           downtimeRSquared: downtimeRSquared, heldOut: heldOut, limits: limits, notes: notes)
     }
@@ -385,20 +393,16 @@ struct FitObjective {
         let timeWeight = timeRows.reduce(0) { $0 + $1.weight }
         let downtimeWeight = downtimeRows.reduce(0) { $0 + $1.weight }
         guard timeWeight > 0 else { return (shape, .infinity) }
-        // Time rows fit setup + resume, downtime rows resume: the unconstrained optimum is two weighted means.
-        let timeMean = timeRows.reduce(0) { $0 + $1.weight * $1.target } / timeWeight
+        // Only migration time chooses the shape (factor, scan) and the fixed cost setup + resume:
+        // the model's downtime (the last pass at R) is the weak part of it: QEMU's switch-over
+        // does not keep to the rate limit, so measured downtimes sit far below it on a limited
+        // link, and letting them pull on the factor bent every time prediction (seen on the lab).
+        // Downtime rows only split the fixed cost: resume is their mean excess, within it.
+        let fixedCost = max(0, timeRows.reduce(0) { $0 + $1.weight * $1.target } / timeWeight)
         let downtimeMean = downtimeWeight > 0 ? downtimeRows.reduce(0) { $0 + $1.weight * $1.target } / downtimeWeight : 0
-        var resume = max(0, downtimeMean)
-        var setup = timeMean - resume
-        if setup < 0 {
-            // On the bound setup = 0: resume alone fits both kinds of rows.
-            setup = 0
-            resume = downtimeWeight > 0
-                ? max(0, (timeWeight * timeMean + downtimeWeight * downtimeMean) / (timeWeight + downtimeWeight))
-                : max(0, timeMean)
-        }
-        let cost = timeRows.reduce(0) { $0 + $1.weight * pow($1.target - setup - resume, 2) }
-            + downtimeRows.reduce(0) { $0 + $1.weight * pow($1.target - resume, 2) }
+        let resume = min(max(0, downtimeMean), fixedCost)
+        let setup = fixedCost - resume
+        let cost = timeRows.reduce(0) { $0 + $1.weight * pow($1.target - fixedCost, 2) }
         var parameters = shape
         parameters.setupMilliseconds = setup
         parameters.resumeMilliseconds = resume

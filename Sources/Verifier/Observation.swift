@@ -225,6 +225,9 @@ public struct Observation: Sendable {
     /// A live migration the verifier's timeout ended while it was still copying, judged as
     /// a failed migration (a sweep's "did not converge" result).
     public var didNotConverge: Bool
+    /// A sweep's run: a migration that completed just as the timeout's abort was sent converged,
+    /// a result like any other (a plain run fails it: it took longer than the timeout).
+    public var timeoutIsResult: Bool
 
     /// Creates an observation.
     public init(expectation: ExpectedOutcome, parameters: ScenarioParameters, call: String, outcome: MigrationOutcome,
@@ -232,8 +235,9 @@ public struct Observation: Sendable {
                 sourceHost: Looked<HostSnapshot>, destinationHost: Looked<HostSnapshot>, hostsWaitedSeconds: Double = 0,
                 destinationInterfacesBefore: Looked<Set<String>>, sourceTaps: [String], occupant: OccupantObservation? = nil,
                 ping: PingSummary, memeater: MemeaterObservation, console: ConsoleObservation, answersAtEnd: Looked<Bool>?,
-                fault: FaultEvidence?, didNotConverge: Bool = false) {
+                fault: FaultEvidence?, didNotConverge: Bool = false, timeoutIsResult: Bool = false) {
         self.didNotConverge = didNotConverge
+        self.timeoutIsResult = timeoutIsResult
         self.expectation = expectation
         self.parameters = parameters
         self.call = call

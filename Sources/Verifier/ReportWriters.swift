@@ -126,7 +126,12 @@ public enum ReportWriter {
     public static func summaryLine(_ result: ScenarioResult) -> String {
         var parts = ["\(result.passed ? "PASS" : "FAIL") \(result.parameters.label)"]
         if let reused = result.reusedFromRunID { parts.append("(from run #\(reused) in the database, not re-run)") }
-        parts.append("migration \(text(result.migrationMilliseconds)) ms")
+        if result.figures.convergence == .didNotConverge {
+            let remaining = result.figures.remainingBytesAtEnd.map { formatNumber(Double($0) / 1_048_576) + " MiB" } ?? "-"
+            parts.append("did not converge: \(result.figures.passes.map(String.init) ?? "-") passes, \(remaining) remaining after \(text(result.migrationMilliseconds)) ms")
+        } else {
+            parts.append("migration \(text(result.migrationMilliseconds)) ms")
+        }
         parts.append("downtime libvirt \(text(result.libvirtDowntimeMilliseconds)) ms / ping \(text(result.pingDowntimeMilliseconds)) ms")
         parts.append("lost \(result.pingLost.map(String.init) ?? "-")")
         parts.append("stale pages \(result.integrityErrors.map(String.init) ?? "-")")

@@ -226,11 +226,18 @@ public final class ScenarioRunner: Sendable {
         let infoBefore: ControlInfo
         let integrityErrorsBefore: UInt64
         let settled: (stable: Bool, achievedMiBPerSecond: Double)
+        let dirtyRateStart: Date
+        let dirtyRateStarted: Result<Void, any Error>
         do {
             infoBefore = try memeater.info()
             integrityErrorsBefore = try memeater.stats().integrityErrors
             try memeater.setRate(mibPerSecond: parameters.dirtyRateMiBPerSecond)
             try memeater.resume()
+            // QEMU's own estimate of the dirty rate (page sampling over 1 s) runs while memeater's
+            // rate settles and the ping baseline builds: the cross-check, at no extra wait.
+            dirtyRateStart = Date()
+            dirtyRateStarted = faultType.expectation == .migrates && !back
+                ? Result { try domain.startDirtyRateCalculation(seconds: 1, mode: .pageSampling) } : .failure(VerifierError.invalidOptions("not asked"))
             settled = try waitForStableRate(memeater, targetMiBPerSecond: parameters.dirtyRateMiBPerSecond,
                                             pageSizeBytes: infoBefore.pageSizeBytes, clock: clock)
             try memeater.resetStall()
@@ -250,11 +257,6 @@ public final class ScenarioRunner: Sendable {
                                       clock: clock) { [recorder] in recorder.record(.pingSample($0)) }
         var pingFinished = false
         defer { if !pingFinished { _ = try? ping.finish() } }
-        // QEMU's own dirty-rate estimate (page sampling over 1 s) while the ping baseline builds:
-        // the cross-check of memeater's rate, taken just before the migration.
-        let dirtyRateStart = Date()
-        let dirtyRateStarted: Result<Void, any Error> = faultType.expectation == .migrates && !back
-            ? Result { try domain.startDirtyRateCalculation(seconds: 1, mode: .pageSampling) } : .failure(VerifierError.invalidOptions("not asked"))
         Thread.sleep(forTimeInterval: 0.5)  // a baseline of replies before the migration
         if faultType.expectation == .migrates, !back {
             recordQEMUDirtyRate(domain: domain, started: dirtyRateStarted, at: dirtyRateStart, into: &result)
@@ -337,7 +339,8 @@ public final class ScenarioRunner: Sendable {
                                   context: context, interfacesBefore: interfacesBefore, sourceTaps: sourceTaps,
                                   ping: pingSummary, memeater: memeater, infoBefore: infoBefore,
                                   integrityErrorsBefore: integrityErrorsBefore, consoleMark: consoleMark,
-                                  destination: checkDestination, didNotConverge: didNotConverge)
+                                  destination: checkDestination, didNotConverge: didNotConverge,
+                                  timeoutIsResult: policy.nonConvergenceIsResult)
         for check in Checks.evaluate(observation) { result.add(check) }
         result.fault = observation.fault
         if case .unreadable(let reason) = observation.console {
@@ -398,7 +401,7 @@ public final class ScenarioRunner: Sendable {
             return
         }
         result.figures.qemuSampledDirtyRateMiBPerSecond = Double(rate)
-        result.figures.qemuSampledDirtyRateSource = "libvirt's dirty-rate calculation (virDomainStartDirtyRateCalc, page sampling, \(reading.periodSeconds.map { "\($0)" } ?? "1") s) just before the migration"
+        result.figures.qemuSampledDirtyRateSource = "libvirt's dirty-rate calculation (virDomainStartDirtyRateCalc, page sampling, \(reading.periodSeconds.map { "\($0)" } ?? "1") s) from memeater's resume at the set rate to just before the migration"
             + (result.accel == "tcg" ? "; under TCG page sampling is valid up to about 60 MB/s and saturates near 119 MB/s (a stated limit)" : "")
     }
 
@@ -444,7 +447,8 @@ public final class ScenarioRunner: Sendable {
     private func observe(parameters: ScenarioParameters, expectation: ExpectedOutcome, plan: MigrationPlan, outcome: MigrationOutcome,
                          fault: any Fault, context: FaultContext, interfacesBefore: Looked<Set<String>>, sourceTaps: [String],
                          ping: PingSummary, memeater: MemeaterClient, infoBefore: ControlInfo, integrityErrorsBefore: UInt64,
-                         consoleMark: ConsoleMark, destination: Connection, didNotConverge: Bool) -> Observation {
+                         consoleMark: ConsoleMark, destination: Connection, didNotConverge: Bool,
+                         timeoutIsResult: Bool) -> Observation {
         let name = parameters.endpoints.domainName
         let source = context.source
         var undoProbe = context.probes.aroundHostChecks?()
@@ -521,7 +525,7 @@ public final class ScenarioRunner: Sendable {
             onDestination: onDestination, sourceHost: sourceSnapshot, destinationHost: destinationSnapshot,
             hostsWaitedSeconds: hostsWaitedSeconds, destinationInterfacesBefore: interfacesBefore, sourceTaps: sourceTaps,
             occupant: occupant, ping: ping, memeater: memeaterObservation, console: console, answersAtEnd: answersAtEnd,
-            fault: fault.evidence(context, outcome: outcome), didNotConverge: didNotConverge)
+            fault: fault.evidence(context, outcome: outcome), didNotConverge: didNotConverge, timeoutIsResult: timeoutIsResult)
     }
 
     private func sighting(_ name: String, on connection: Connection) -> DomainSighting {

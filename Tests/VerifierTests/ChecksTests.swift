@@ -235,6 +235,38 @@ final class ChecksTests: XCTestCase {
         assertCheck(Checks.migrationOutcome(o), CheckName.migrationOutcome, passed: false, says: "completed while being aborted")
     }
 
+    /// A sweep's run that completed as the timeout's abort went out converged (at the
+    /// timeout): a result. Not for another abort cause, and not in a plain run.
+    func testInASweepACompletionAtTheTimeoutIsAResultButNotAfterAStall() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.outcome.ending = .completedDespiteAbort(reason: "still running after the 20 s timeout")
+        o.outcome.abortCause = .timeout
+        o.timeoutIsResult = true
+        assertCheck(Checks.migrationOutcome(o), CheckName.migrationOutcome, passed: true, says: "converged at the timeout, a result in a sweep")
+        o.outcome.abortCause = .stall
+        assertCheck(Checks.migrationOutcome(o), CheckName.migrationOutcome, passed: false, says: "completed while being aborted")
+        o.outcome.abortCause = .timeout
+        o.timeoutIsResult = false
+        assertCheck(Checks.migrationOutcome(o), CheckName.migrationOutcome, passed: false, says: "completed while being aborted")
+    }
+
+    /// A sweep's live run that did not converge is judged as a failed migration: it passes
+    /// when the job ended failed with libvirt's error, and no fault is asked of it.
+    func testANonConvergingSweepRunIsJudgedAsAFailedMigrationWithoutAFault() throws {
+        var o = try Fixtures.observation(.staysOnSource)
+        o.didNotConverge = true
+        o.fault = nil
+        o.outcome.ending = .aborted(reason: "still running after the 20 s timeout: it did not converge",
+                                    callError: "operation aborted: job 'migration out' canceled by client", abortError: nil)
+        assertCheck(Checks.migrationOutcome(o), CheckName.migrationOutcome, passed: true, says: "did not converge, a result")
+        XCTAssertNil(Checks.faultActed(o), "no fault was injected, so none is judged")
+        XCTAssertFalse(Checks.evaluate(o).contains { $0.name == CheckName.faultActed })
+        o.outcome.ending = .completed
+        assertCheck(Checks.migrationOutcome(o), CheckName.migrationOutcome, passed: false, says: "did not end as failed")
+        o.didNotConverge = false
+        XCTAssertEqual(Checks.faultActed(o)?.passed, false, "a failure scenario without evidence of its fault still fails fault-acted")
+    }
+
     func testMigrationOutcomeOfAFailureScenarioPassesOnlyWhenLibvirtReportedAFailure() throws {
         var o = try Fixtures.observation(.staysOnSource)
         assertCheck(Checks.migrationOutcome(o), CheckName.migrationOutcome, passed: true,

@@ -6,8 +6,9 @@ import MigrationModel
 /// highest positive rate, one more migration at a time. It is derived from the stored slots
 /// alone, so a resumed sweep asks for the same next rates.
 public enum BoundarySearch {
-    /// The slots to run next (at most one per group): empty when every group's bisection is
-    /// finished, or waits for results of slots not yet run.
+    /// The slot to run next, of the first group whose bisection is not finished (one group
+    /// after the other, so that the guest of one memory size serves all its steps): empty
+    /// when every bisection is finished or waits for results of slots not yet run.
     public static func nextSlots(_ slots: [SweepSlot], stepBudget: Int) -> [ScenarioParameters] {
         guard stepBudget >= 1 else { return [] }
         let live = slots.filter { $0.parameters.scenario.expectsMigrationToSucceed }
@@ -35,6 +36,7 @@ public enum BoundarySearch {
                 parameters.dirtyRateMiBPerSecond = rate
                 parameters.repetition = nil
                 next.append(parameters)
+                break
             }
         }
         return next

@@ -217,6 +217,11 @@ extension SweepAnalysis {
     /// The fit, per-cell predictions and residuals, the boundary, the dirty-rate cross-check
     /// and the downtime decomposition, as text.
     public var text: String {
+        // measured − predicted mean migration time, as a share of the measured.
+        func residual(_ cell: CellAnalysis) -> String {
+            guard let measured = cell.migrationMilliseconds?.mean, measured > 0, let predicted = cell.predicted?.totalMilliseconds else { return "-" }
+            return String(format: "%+.1f %%", (measured - predicted) / measured * 100)
+        }
         var lines: [String] = []
         lines.append("sweep \(sweep.id): \(results.count) completed run(s) in \(cells.count) cell(s)"
                      + (missingSlotCount > 0 ? "; \(missingSlotCount) run(s) still missing (resume the sweep to complete it)" : ""))
@@ -249,7 +254,7 @@ extension SweepAnalysis {
             for limit in fit.limits { lines.append("  limit: \(limit)") }
         }
         lines.append("")
-        lines.append("cell                                          runs conv   time ms (mean ± 95% CI)   predicted   downtime ms   predicted   ping gap ms")
+        lines.append("cell                                          runs conv   time ms (mean ± 95% CI)   predicted  residual   downtime ms   predicted   ping gap ms")
         for cell in cells {
             func stat(_ s: RepeatStatistics?) -> String {
                 guard let s else { return "-" }
@@ -257,6 +262,7 @@ extension SweepAnalysis {
             }
             lines.append(pad(cell.label, 46) + leftPad("\(cell.runs.count)", 4) + leftPad("\(cell.convergedCount)", 5)
                          + leftPad(stat(cell.migrationMilliseconds), 26) + leftPad(cell.predicted?.totalMilliseconds.map(formatNumber) ?? (cell.predicted.map { _ in "no conv." } ?? "-"), 12)
+                         + leftPad(residual(cell), 10)
                          + leftPad(stat(cell.libvirtDowntimeMilliseconds), 14) + leftPad(cell.predicted?.downtimeMilliseconds.map(formatNumber) ?? "-", 12)
                          + leftPad(stat(cell.pingGapMilliseconds), 14))
         }
