@@ -316,9 +316,12 @@ public struct ReportFit: Sendable, Equatable {
     /// The predicted migration time over dirty rate for one memory size.
     public struct Curve: Sendable, Equatable {
         public var memoryMiB: Int
+        /// The bandwidth limit of the cells the curve is for (`nil`: unlimited).
+        public var bandwidthLimitMiBPerSecond: Double?
         public var points: [CurvePoint]
-        public init(memoryMiB: Int, points: [CurvePoint]) {
+        public init(memoryMiB: Int, bandwidthLimitMiBPerSecond: Double? = nil, points: [CurvePoint]) {
             self.memoryMiB = memoryMiB
+            self.bandwidthLimitMiBPerSecond = bandwidthLimitMiBPerSecond
             self.points = points
         }
     }

@@ -121,7 +121,8 @@ public enum ReportPlots {
         }
         if let fit = document.fit {
             for (index, group) in groups.enumerated() {
-                guard let curve = fit.curves.first(where: { $0.memoryMiB == group.memoryMiB }), !curve.points.isEmpty else {
+                guard let curve = fit.curves.first(where: { $0.memoryMiB == group.memoryMiB && $0.bandwidthLimitMiBPerSecond == group.bandwidthLimitMiBPerSecond }),
+                      !curve.points.isEmpty else {
                     notes.append("No model curve for \(group.title): the fit has no points for this memory size.")
                     continue
                 }

@@ -411,8 +411,10 @@ public final class ScenarioRunner: Sendable {
         if expected == .migrates {
             figures.convergence = outcome.ending.migrated ? .converged : outcome.didNotConverge ? .didNotConverge : .failed
         }
-        figures.passes = outcome.samples.compactMap(\.memoryIteration).last.map { Int(clamping: $0) }
-        if !outcome.ending.migrated { figures.remainingBytesAtEnd = outcome.samples.compactMap(\.dataRemainingBytes).last }
+        // Readings of the job while it ran: after an abort libvirt reports an empty job (zeros).
+        let running = outcome.samples.filter { ($0.dataTotalBytes ?? 0) > 0 }
+        figures.passes = running.compactMap(\.memoryIteration).max().map { Int(clamping: $0) }
+        if !outcome.ending.migrated { figures.remainingBytesAtEnd = running.last?.dataRemainingBytes }
         let rates = outcome.samples.compactMap(\.memoryBandwidthBytesPerSecond).filter { $0 > 0 }.sorted()
         if !rates.isEmpty { figures.transferRateMiBPerSecond = Double(rates[rates.count / 2]) / 1_048_576 }
         figures.migrationStartOffsetMilliseconds = outcome.startedAtMilliseconds

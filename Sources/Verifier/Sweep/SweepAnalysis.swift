@@ -413,15 +413,14 @@ extension SweepAnalysis {
                                confidenceHigh: s.confidenceInterval95?.upper)
     }
 
-    /// The fit with a model curve per memory size: predicted time over the sweep's rate
-    /// range, at the mean region, pattern and transfer rate of that size's live runs.
+    /// The fit with a model curve per memory size and bandwidth limit: predicted time over the
+    /// sweep's rate range, at the region, pattern and mean transfer rate of that group's live runs.
     func reportFit(_ fit: PreCopyFit) -> ReportFit {
         let p = fit.parameters
         let live = results.filter { $0.figures.convergence != nil && !$0.parameters.migration.postCopy }
-        let sizes = Array(Set(live.map(\.parameters.memoryMiB))).sorted()
         let maximumRate = max(1, live.map { $0.achievedDirtyRateMiBPerSecond ?? $0.parameters.dirtyRateMiBPerSecond }.max() ?? 1)
-        let curves: [ReportFit.Curve] = sizes.compactMap { size in
-            let runs = live.filter { $0.parameters.memoryMiB == size }
+        let groups = Self.group(live) { "\($0.parameters.memoryMiB) \($0.parameters.migration.bandwidthMiBPerSecond.map(String.init) ?? "-")" }
+        let curves: [ReportFit.Curve] = groups.compactMap { runs in
             let observations = runs.map { Self.observation($0) }
             guard let first = observations.first else { return nil }
             let transfer = observations.map(\.transferRateBytesPerSecond).reduce(0, +) / Double(observations.count)
@@ -433,7 +432,10 @@ extension SweepAnalysis {
                                             timeoutSeconds: first.timeoutSeconds).totalMilliseconds else { return nil }
                 return ReportFit.CurvePoint(dirtyRateMiBPerSecond: rate, predictedMilliseconds: total)
             }
-            return points.isEmpty ? nil : ReportFit.Curve(memoryMiB: size, points: points)
+            let parameters = runs[0].parameters
+            return points.isEmpty ? nil : ReportFit.Curve(memoryMiB: parameters.memoryMiB,
+                                                          bandwidthLimitMiBPerSecond: parameters.migration.bandwidthMiBPerSecond.map { Double($0) },
+                                                          points: points)
         }
         return ReportFit(parameters: [
             .init(name: "setup", value: p.setupMilliseconds, unit: "ms"),
