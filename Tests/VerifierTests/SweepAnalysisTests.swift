@@ -362,7 +362,9 @@ final class SweepAnalysisTests: XCTestCase {
                                                      analysed.dirtyRateFactor, analysed.scanMillisecondsPerGiB])
         XCTAssertEqual(fit.rSquaredMigrationTime, analysed.timeRSquared)
         XCTAssertEqual(fit.heldOutMAPEPercent, analysed.heldOut.meanAbsolutePercentageError)
-        XCTAssertEqual(fit.curves.map(\.memoryMiB), SyntheticSweepResults.memorySizesMiB)
+        XCTAssertEqual(Set(fit.curves.map(\.memoryMiB)), Set(SyntheticSweepResults.memorySizesMiB))
+        XCTAssertEqual(fit.curves.count, 6, "one model curve per memory size and bandwidth limit (each has its own transfer rate)")
+        XCTAssertEqual(Set(fit.curves.map(\.bandwidthLimitMiBPerSecond)).count, 2)
 
         XCTAssertEqual(document.boundaries.count, 6)
         XCTAssertEqual(document.boundaries.first?.highestConvergingMiBPerSecond, 60)
