@@ -102,7 +102,7 @@ struct ReportCommand: ParsableCommand {
             let files = try SweepReportRenderer(document: document, compare: other, maximumTimelines: timelines).write(to: directory)
             print("report: \(files.html.path)")
             print("summary: \(files.markdown.path); runs: \(files.runsCSV.path); cells: \(files.cellsCSV.path); \(files.plots.count) plot(s) in \(directory.appendingPathComponent("plots").path)")
-            for omitted in files.omittedPlots { print("left out: \(omitted)") }
+            for omitted in files.omittedPlots { print("left out: \(omitted.reason)") }
         } catch {
             FileHandle.standardError.write(Data("migverify report: error: \(error)\n".utf8))
             throw ExitCode(2)
