@@ -228,7 +228,7 @@ struct RunCommand: ParsableCommand {
                 endpoints = remote.endpoints
                 // The domain's RAM and memeater's region are read from the source by plan() and
                 // checked there; stand-ins for them let every other parameter be checked now.
-                if memoryMiB == nil, self.matrix == nil { memorySizes = [GuestMemoryRange.realHostBoundsMiB.upperBound] }
+                if memoryMiB == nil { memorySizes = [GuestMemoryRange.realHostBoundsMiB.upperBound] }
                 memeaterSize = { [memeaterSizeMiB] _ in memeaterSizeMiB ?? 16 }
             } else {
                 do {
@@ -353,7 +353,9 @@ struct RunCommand: ParsableCommand {
             if let remote = try remoteHosts(interface: { try captureInterface ?? routeInterface(to: $0) }) {
                 // The domain and memeater as they are: the defaults of a real-host run.
                 let survey = try remote.survey()
-                if memoryMiB == nil, self.matrix == nil { memorySizes = [survey.memoryMiB] }
+                // The domain's RAM unless --memory-mib asks (and then checks) another: a matrix
+                // file's sizes are the lab's, real hosts cannot resize a running guest.
+                if memoryMiB == nil { memorySizes = [survey.memoryMiB] }
                 memeaterSize = { [memeaterSizeMiB] _ in memeaterSizeMiB ?? survey.memeaterSizeMiB }
                 testbed = remote
             } else {
