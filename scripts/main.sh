@@ -26,7 +26,7 @@ for argument in "$@"; do
 done
 log "migverify run --id $id $*"
 # The run's exit status is the verdict: 0 only if every check passed. The lab stays up
-# for inspection (`migverify lab status`); `migverify lab down` removes it.
+# for inspection, idle (memeater paused: `migverify lab status`); `migverify lab down` removes it.
 status=0
 "$migverify" run --id "$id" --database results/migverify.sqlite --json results/migverify.json \
     --junit results/migverify-junit.xml "$@" || status=$?

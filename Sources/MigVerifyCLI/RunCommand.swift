@@ -439,6 +439,7 @@ struct RunCommand: ParsableCommand {
             throw ExitCode(2)
         }
         let results = outcome.results
+        if outcome.ranCount > 0, let idle = testbed.idleGuest() { printer.step(idle) }
         if let signal = outcome.interruptedBy {
             FileHandle.standardError.write(Data("migverify \(kind.rawValue): \(signalName(signal)): the run was recorded as interrupted and its fault removed; `migverify \(kind == .sweep ? "sweep" : "run") --id \(sweepID)` with the same options resumes\n".utf8))
             try writeFiles(results)

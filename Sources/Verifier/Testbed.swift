@@ -31,6 +31,10 @@ public protocol Testbed: Sendable {
     /// memory or kernel damaged); returns what was done, `nil` when the testbed cannot (real
     /// hosts: the guest is the user's).
     func discardGuest() -> String?
+    /// Leaves the guest idle after the last run (memeater paused), so that a lab kept up for
+    /// inspection costs next to no CPU; returns what was done, `nil` when nothing was (real
+    /// hosts: the guest is the user's).
+    func idleGuest() -> String?
     /// The emulator's version and how it was read, when known better than libvirt's
     /// `virConnectGetVersion` (the lab runs `qemu --version` on the emulator it chose).
     var emulatorVersion: (version: String, source: String)? { get }
@@ -151,6 +155,16 @@ public struct LabTarget: Testbed {
         } catch {
             actions.append("could not migrate the guest back to \(configuration.source.name) (\(error)): booting a new one")
             return false
+        }
+    }
+
+    public func idleGuest() -> String? {
+        do {
+            try MemeaterClient(namespace: configuration.clientNamespace, address: configuration.guestAddress,
+                               port: configuration.memeaterPort, timeoutSeconds: 3).pause()
+            return "memeater in the lab's guest paused: the lab stays up idle (`migverify lab down` removes it)"
+        } catch {
+            return "could not pause memeater in the lab's guest (\(error)): it keeps dirtying until `migverify lab down`"
         }
     }
 
@@ -278,6 +292,7 @@ public struct RemoteHosts: Testbed {
     public var clientNamespace: String? { nil }
     public var lab: Lab? { nil }
     public func discardGuest() -> String? { nil }
+    public func idleGuest() -> String? { nil }
     public var emulatorVersion: (version: String, source: String)? { nil }
 
     public func host(_ role: HostRole) -> HostInspector? {
