@@ -395,7 +395,13 @@ struct RunCommand: ParsableCommand {
             throw ExitCode(2)
         }
         let matrix = try sweepMatrix()
-        let definition = String(decoding: (try? resultsJSONEncoder(pretty: false).encode(matrix)) ?? Data(), as: UTF8.self)
+        let definition: String
+        do {
+            definition = String(decoding: try resultsJSONEncoder(pretty: false).encode(matrix), as: UTF8.self)
+        } catch {
+            FileHandle.standardError.write(Data("migverify \(kind.rawValue): error: cannot encode the sweep's matrix: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
         let created: Bool
         do {
             created = try store.openSweep(id: sweepID, kind: kind, commandLine: CommandLine.arguments.joined(separator: " "),
@@ -422,7 +428,15 @@ struct RunCommand: ParsableCommand {
         do {
             outcome = try sweep.run(
                 reuse: { parameters in
-                    guard kind == .run, let reused = reusable(parameters, store: store), let runID = reused.result.reusedFromRunID else { return nil }
+                    guard kind == .run else { return nil }
+                    let found: (result: ScenarioResult, line: String)?
+                    do {
+                        found = try reusable(parameters, store: store)
+                    } catch {
+                        printer.step("not reusing an earlier run for \(parameters.label): \(error); running it")
+                        return nil
+                    }
+                    guard let reused = found, let runID = reused.result.reusedFromRunID else { return nil }
                     printer.finish(reused.line)
                     return (reused.result, runID)
                 },
@@ -435,7 +449,7 @@ struct RunCommand: ParsableCommand {
                     if !details.isEmpty { print(details) }
                 })
         } catch {
-            FileHandle.standardError.write(Data("migverify \(kind.rawValue): error: \(error.description)\n".utf8))
+            FileHandle.standardError.write(Data("migverify \(kind.rawValue): error: \(error)\n".utf8))
             throw ExitCode(2)
         }
         let results = outcome.results
@@ -461,8 +475,9 @@ struct RunCommand: ParsableCommand {
     /// The stored result that stands for `parameters`, with the line that says which run is
     /// reused and why; `nil` when the run must be made (`--fresh`, no completed run, or
     /// `--retry-failed` and it failed). Setup failures and interrupted runs are never results.
-    func reusable(_ parameters: ScenarioParameters, store: ResultsStore) -> (result: ScenarioResult, line: String)? {
-        guard !fresh, let done = try? store.completedRun(matching: parameters), var previous = done.result,
+    /// A database that cannot be read is an error, not "nothing to reuse".
+    func reusable(_ parameters: ScenarioParameters, store: ResultsStore) throws(VerifierError) -> (result: ScenarioResult, line: String)? {
+        guard !fresh, let done = try store.completedRun(matching: parameters), var previous = done.result,
               previous.status == .completed, !previous.checks.contains(where: { $0.name == CheckName.setup }) else { return nil }
         if retryFailed, !previous.passed { return nil }
         previous.reusedFromRunID = done.id

@@ -472,7 +472,7 @@ public final class ResultsStore: Sendable {
                 WHERE parameterKey = ? AND status = 'completed' ORDER BY id DESC LIMIT 1
                 """, arguments: [parameters.key]) else { return nil }
             if passedOnly, row["passed"] as Bool? != true { return nil }
-            return Self.storedRun(row)
+            return try Self.storedRun(row)
         }
     }
 
@@ -480,15 +480,35 @@ public final class ResultsStore: Sendable {
     public func runs() throws(VerifierError) -> [StoredRun] {
         try read("list runs") { db in
             try Row.fetchAll(db, sql: "SELECT id, status, parameterKey, startedAt, finishedAt, resultJSON FROM scenarioRun ORDER BY id")
-                .map(Self.storedRun)
+                .map { try Self.storedRun($0) }
         }
     }
 
-    private static func storedRun(_ row: Row) -> StoredRun {
-        let json: String? = row["resultJSON"]
-        let result = json.flatMap { try? resultsJSONDecoder().decode(ScenarioResult.self, from: Data($0.utf8)) }
-        return StoredRun(id: row["id"], status: row["status"], parameterKey: row["parameterKey"],
+    private static func storedRun(_ row: Row) throws -> StoredRun {
+        try storedRun(row, id: row["id"])
+    }
+
+    /// A run from a row holding its `status`, `parameterKey`, `startedAt`, `finishedAt` and
+    /// `resultJSON`. A result that cannot be decoded is an error, not a run without result:
+    /// otherwise a completed run would silently be run again.
+    private static func storedRun(_ row: Row, id: Int64) throws -> StoredRun {
+        var result: ScenarioResult?
+        if let json: String = row["resultJSON"] {
+            do {
+                result = try resultsJSONDecoder().decode(ScenarioResult.self, from: Data(json.utf8))
+            } catch {
+                throw UnreadableResult(runID: id, reason: "\(error)")
+            }
+        }
+        return StoredRun(id: id, status: row["status"], parameterKey: row["parameterKey"],
                          startedAt: row["startedAt"], finishedAt: row["finishedAt"], result: result)
+    }
+
+    /// A stored result that no longer decodes (a newer or damaged database).
+    private struct UnreadableResult: Error, CustomStringConvertible {
+        var runID: Int64
+        var reason: String
+        var description: String { "run #\(runID) has an unreadable result: \(reason)" }
     }
 
     /// The job-stats samples of a run, in order.
@@ -635,10 +655,13 @@ public final class ResultsStore: Sendable {
             } catch {
                 throw .store(path: path, reason: "slot \(row["position"] as Int? ?? -1) of sweep \(sweepID) has unreadable parameters: \(error)")
             }
-            let run: StoredRun? = (row["runId"] as Int64?).map { _ in
-                StoredRun(id: row["runId"], status: row["status"], parameterKey: row["parameterKey"], startedAt: row["startedAt"],
-                          finishedAt: row["finishedAt"],
-                          result: (row["resultJSON"] as String?).flatMap { try? resultsJSONDecoder().decode(ScenarioResult.self, from: Data($0.utf8)) })
+            var run: StoredRun?
+            if let runID: Int64 = row["runId"] {
+                do {
+                    run = try Self.storedRun(row, id: runID)
+                } catch {
+                    throw .store(path: path, reason: "slot \(row["position"] as Int? ?? -1) of sweep \(sweepID): \(error)")
+                }
             }
             slots.append(SweepSlot(position: row["position"], parameters: parameters, run: run))
         }

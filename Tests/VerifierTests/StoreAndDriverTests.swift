@@ -18,6 +18,25 @@ final class ResultsStoreTests: XCTestCase {
 
     var path: String { directory.appendingPathComponent("results.sqlite").path }
 
+    /// A completed run whose stored result no longer decodes is an error naming the run, in
+    /// every reader: taken for "no result", it would silently be run again.
+    func testAnUnreadableStoredResultIsAnErrorNotAMissingResult() throws {
+        let store = try ResultsStore(path: path)
+        let parameters = Fixtures.parameters()
+        try store.openSweep(id: "s", kind: .sweep, commandLine: "test", definitionJSON: "{}", slots: [parameters])
+        let id = try store.beginRun(parameters, sweepID: "s")
+        try store.finishRun(id, result: Fixtures.result(checks: [Check(name: "a", passed: true, evidence: "looked")]))
+        try store.assign(runID: id, sweepID: "s", position: 0)
+        XCTAssertTrue(try store.slots(sweepID: "s")[0].isDone)
+        try store.database.write { db in try db.execute(sql: "UPDATE scenarioRun SET resultJSON = '{' WHERE id = ?", arguments: [id]) }
+        for (what, read) in [("completedRun", { _ = try store.completedRun(matching: parameters) }),
+                             ("runs", { _ = try store.runs() }), ("slots", { _ = try store.slots(sweepID: "s") })] as [(String, () throws -> Void)] {
+            XCTAssertThrowsError(try read(), what) { error in
+                XCTAssertTrue("\(error)".contains("run #\(id) has an unreadable result"), "\(what): \(error)")
+            }
+        }
+    }
+
     func testRunIsStoredAsItIsProducedAndFoundAgainByItsParameters() throws {
         let store = try ResultsStore(path: path)
         let parameters = Fixtures.parameters()

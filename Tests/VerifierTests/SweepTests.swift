@@ -288,7 +288,7 @@ final class SweepTests: XCTestCase {
         var reusedFlags: [Bool] = []
         // What `migverify run` passes (RunCommand.execute): the newest completed run of equal parameters.
         let outcome = try runner.run(reuse: { parameters in
-            guard let reused = command.reusable(parameters, store: store), let runID = reused.result.reusedFromRunID else { return nil }
+            guard let reused = try? command.reusable(parameters, store: store), let runID = reused.result.reusedFromRunID else { return nil }
             return (reused.result, runID)
         }, onResult: { _, reused in reusedFlags.append(reused) })
 
