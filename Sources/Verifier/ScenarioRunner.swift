@@ -227,7 +227,7 @@ public final class ScenarioRunner: Sendable {
         let integrityErrorsBefore: UInt64
         let settled: (stable: Bool, achievedMiBPerSecond: Double)
         let dirtyRateStart: Date
-        let dirtyRateStarted: Result<Void, any Error>
+        let dirtyRateStarted: Result<Void, any Error>?  // nil: not asked (no migration meant to land)
         do {
             infoBefore = try memeater.info()
             integrityErrorsBefore = try memeater.stats().integrityErrors
@@ -237,7 +237,7 @@ public final class ScenarioRunner: Sendable {
             // rate settles and the ping baseline builds: the cross-check, at no extra wait.
             dirtyRateStart = Date()
             dirtyRateStarted = faultType.expectation == .migrates && !back
-                ? Result { try domain.startDirtyRateCalculation(seconds: 1, mode: .pageSampling) } : .failure(VerifierError.invalidOptions("not asked"))
+                ? Result { try domain.startDirtyRateCalculation(seconds: 1, mode: .pageSampling) } : nil
             settled = try waitForStableRate(memeater, targetMiBPerSecond: parameters.dirtyRateMiBPerSecond,
                                             pageSizeBytes: infoBefore.pageSizeBytes, clock: clock)
             try memeater.resetStall()
@@ -258,7 +258,7 @@ public final class ScenarioRunner: Sendable {
         var pingFinished = false
         defer { if !pingFinished { _ = try? ping.finish() } }
         Thread.sleep(forTimeInterval: 0.5)  // a baseline of replies before the migration
-        if faultType.expectation == .migrates, !back {
+        if let dirtyRateStarted {
             recordQEMUDirtyRate(domain: domain, started: dirtyRateStarted, at: dirtyRateStart, into: &result)
         }
         let events = subscribeEvents(source: source, destination: destination, clock: clock)

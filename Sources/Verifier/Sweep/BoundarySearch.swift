@@ -12,16 +12,8 @@ public enum BoundarySearch {
     public static func nextSlots(_ slots: [SweepSlot], stepBudget: Int) -> [ScenarioParameters] {
         guard stepBudget >= 1 else { return [] }
         let live = slots.filter { $0.parameters.scenario.expectsMigrationToSucceed }
-        var order: [String] = []
-        var groups: [String: [SweepSlot]] = [:]
-        for slot in live {
-            let key = SweepAnalysis.boundaryKey(slot.parameters)
-            if groups[key] == nil { order.append(key) }
-            groups[key, default: []].append(slot)
-        }
-        var next: [ScenarioParameters] = []
-        for key in order {
-            guard let group = groups[key], group.allSatisfy(\.isDone) else { continue }
+        for group in SweepAnalysis.group(live, by: { SweepAnalysis.boundaryKey($0.parameters) }) {
+            guard group.allSatisfy(\.isDone) else { continue }
             let rates = group.map(\.parameters.dirtyRateMiBPerSecond).filter { $0 > 0 }
             guard let low = rates.min(), let high = rates.max(), low < high,
                   let bisection = try? BoundaryBisection(lowBytesPerSecond: low, highBytesPerSecond: high, stepBudget: stepBudget) else { continue }
@@ -35,10 +27,9 @@ public enum BoundarySearch {
                 var parameters = group[0].parameters
                 parameters.dirtyRateMiBPerSecond = rate
                 parameters.repetition = nil
-                next.append(parameters)
-                break
+                return [parameters]
             }
         }
-        return next
+        return []
     }
 }

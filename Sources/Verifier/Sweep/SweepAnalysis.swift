@@ -121,13 +121,13 @@ public struct SweepAnalysis: Sendable {
     }
 
     /// Groups in first-seen order.
-    static func group(_ results: [ScenarioResult], by key: (ScenarioResult) -> String) -> [[ScenarioResult]] {
+    static func group<Item>(_ items: [Item], by key: (Item) -> String) -> [[Item]] {
         var order: [String] = []
-        var groups: [String: [ScenarioResult]] = [:]
-        for result in results {
-            let k = key(result)
+        var groups: [String: [Item]] = [:]
+        for item in items {
+            let k = key(item)
             if groups[k] == nil { order.append(k) }
-            groups[k, default: []].append(result)
+            groups[k, default: []].append(item)
         }
         return order.compactMap { groups[$0] }
     }
