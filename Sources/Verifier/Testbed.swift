@@ -139,6 +139,27 @@ public struct LabTarget: Testbed {
         String(labValue.guestConsole().utf8.dropFirst(Int(mark.files.first?.offsetBytes ?? 0)))
     }
 
+    /// Where the running guest can be reused (lab up kept it, so it is the one asked for): it
+    /// runs, answers, its memeater never found a stale page, and it is on the source (or on
+    /// the destination with `.eitherHost`, else it is migrated back). `nil` and why otherwise;
+    /// a daemon that cannot say where the guest is, is an error.
+    private func reusableGuest(placement: GuestPlacement, actions: inout [String]) throws -> (host: HostRole?, why: String) {
+        guard let location = try labValue.guestLocation() else { return (nil, "no guest runs") }
+        guard location.state.state == .running else { return (nil, "the guest is \(location.state) on \(location.host.name)") }
+        do {
+            guard try labValue.pingGuest().answered else { return (nil, "the guest does not answer pings") }
+            let memeater = try MemeaterClient(namespace: configuration.clientNamespace, address: configuration.guestAddress,
+                                              port: configuration.memeaterPort, timeoutSeconds: 3)
+            let errors = try memeater.stats().integrityErrors
+            guard errors == 0 else { return (nil, "its memeater found \(errors) stale page(s) earlier") }
+            if location.host == configuration.source { return (.source, "") }
+            if placement == .eitherHost { return (.destination, "") }
+            return moveGuestToSource(memeater: memeater, actions: &actions) ? (.source, "") : (nil, "it could not be migrated back")
+        } catch {
+            return (nil, "the guest cannot be asked (\(error))")
+        }
+    }
+
     /// Migrates the guest from the destination back to the source, unmeasured, with memeater
     /// paused so that it converges at once: cheaper than booting a new guest. Returns
     /// whether it landed; a failure is noted and the caller boots a new guest.
@@ -229,21 +250,11 @@ public struct LabTarget: Testbed {
             }
             // The running guest is reused when it is the one asked for (lab up kept it), runs,
             // answers, and its memeater never found a stale page.
-            var healthy = false
-            if let location = try lab.guestLocation(), location.state.state == .running,
-               (try? lab.pingGuest())?.answered == true,
-               let memeater = try? MemeaterClient(namespace: configuration.clientNamespace, address: configuration.guestAddress,
-                                                  port: configuration.memeaterPort, timeoutSeconds: 3),
-               (try? memeater.stats())?.integrityErrors == 0 {
-                if location.host == configuration.source {
-                    healthy = true
-                } else if location.host == configuration.destination {
-                    healthy = placement == .eitherHost || moveGuestToSource(memeater: memeater, actions: &actions)
-                    host = placement == .eitherHost ? .destination : .source
-                }
-            }
-            if !healthy {
-                progress("starting a fresh guest on \(configuration.source.name)")
+            let reuse = try reusableGuest(placement: placement, actions: &actions)
+            if let reused = reuse.host {
+                host = reused
+            } else {
+                progress("starting a fresh guest on \(configuration.source.name): \(reuse.why)")
                 try lab.removeGuest(actions: &actions)
                 let definition = lab.guestDefinition(image: guest.image, memoryMiB: parameters.memoryMiB,
                                                      memeaterSizeMiB: parameters.memeaterSizeMiB,
