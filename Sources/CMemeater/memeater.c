@@ -362,6 +362,8 @@ bool me_engine_paused(const me_engine *engine) { return atomic_load((_Atomic boo
 
 void me_engine_stop(me_engine *engine) { atomic_store(&engine->stopping, true); }
 
+void me_engine_clear_stop(me_engine *engine) { atomic_store(&engine->stopping, false); }
+
 static void record_bad_page(me_bad_page *list, uint32_t *count, const me_bad_page *bad) {
     if (*count < ME_MAX_REPORTED_BAD_PAGES) list[(*count)++] = *bad;
 }
@@ -591,6 +593,10 @@ void me_engine_verify_all(me_engine *engine, me_verify_result *result) {
 void me_engine_reset_max_stall(me_engine *engine) {
     for (uint32_t i = 0; i < engine->config.workers; i++)
         atomic_store_explicit(&engine->workers[i].max_stall_ns, 0, memory_order_relaxed);
+}
+
+uint8_t *me_engine_page_address(me_engine *engine, uint64_t page) {
+    return page < engine->page_count ? page_address(engine, page) : NULL;
 }
 
 bool me_engine_corrupt_page(me_engine *engine, uint64_t page, uint32_t offset) {

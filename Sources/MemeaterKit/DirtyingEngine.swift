@@ -105,12 +105,14 @@ public final class DirtyingEngine: @unchecked Sendable {
         me_engine_destroy(engine)
     }
 
-    /// Starts one thread per worker. A second call while running does nothing.
+    /// Starts one thread per worker; after ``stop()`` they go on from where they were. A
+    /// second call while running does nothing.
     public func start() throws(MemeaterError) {
         let engine = UncheckedEngine(pointer: engine)
         let count = configuration.threads
         try threads.withLock { (running: inout [pthread_t]) throws(MemeaterError) in
             guard running.isEmpty else { return }
+            me_engine_clear_stop(engine.pointer)  // no worker runs: every thread was joined
             for worker in 0..<count {
                 running.append(try startThread { me_engine_run_worker(engine.pointer, UInt32(worker)) })
             }
@@ -179,6 +181,32 @@ public final class DirtyingEngine: @unchecked Sendable {
             throw .pageOutOfRange(page: page, pageCount: pageCount)
         }
         _ = me_engine_corrupt_page(engine, UInt64(page), UInt32(byteOffset))
+    }
+
+    /// The bytes memeater owns in `page` (its first `bytesPerWrite`), as they are now: for
+    /// tests and diagnostics. Only while the workers are stopped, as one may be rewriting it.
+    public func pageContents(_ page: Int) throws(MemeaterError) -> [UInt8] {
+        let address = try stoppedPageAddress(page, operation: "read page \(page)")
+        return Array(UnsafeRawBufferPointer(start: address, count: configuration.bytesPerWrite))
+    }
+
+    /// Fault injection for tests of the checks: puts `contents` (e.g. an earlier
+    /// ``pageContents(_:)``) into `page` without telling the bookkeeping, which is what a
+    /// lost write leaves behind. Only while the workers are stopped.
+    public func overwritePage(_ page: Int, with contents: [UInt8]) throws(MemeaterError) {
+        let address = try stoppedPageAddress(page, operation: "overwrite page \(page)")
+        contents.prefix(configuration.bytesPerWrite).withUnsafeBytes { bytes in
+            guard let source = bytes.baseAddress else { return }
+            UnsafeMutableRawPointer(address).copyMemory(from: source, byteCount: bytes.count)
+        }
+    }
+
+    private func stoppedPageAddress(_ page: Int, operation: String) throws(MemeaterError) -> UnsafeMutablePointer<UInt8> {
+        guard threads.withLock({ $0.isEmpty }) else { throw .workersRunning(operation: operation) }
+        guard page >= 0, let address = me_engine_page_address(engine, UInt64(page)) else {
+            throw .pageOutOfRange(page: page, pageCount: pageCount)
+        }
+        return address
     }
 }
 

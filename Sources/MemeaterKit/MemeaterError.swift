@@ -10,6 +10,7 @@ public enum MemeaterError: Error, Equatable, CustomStringConvertible {
     case engineCreationFailed(String)
     case threadCreationFailed(errno: Int32)
     case pageOutOfRange(page: Int, pageCount: Int)
+    case workersRunning(operation: String)
     case portInUse(port: Int)
     case socketFailed(call: String, errno: Int32)
     case systemInformationUnavailable(path: String)
@@ -36,6 +37,8 @@ public enum MemeaterError: Error, Equatable, CustomStringConvertible {
             "cannot start a worker thread: \(errnoDescription(code))"
         case .pageOutOfRange(let page, let count):
             "page \(page) is outside the region of \(count) pages"
+        case .workersRunning(let operation):
+            "cannot \(operation) while the workers run: stop them first"
         case .portInUse(let port):
             "TCP port \(port) is already in use"
         case .socketFailed(let call, let code):

@@ -32,6 +32,11 @@ final class PreCopyModelTests: XCTestCase {
         XCTAssertFalse(prediction.converges)
         XCTAssertNil(prediction.totalMilliseconds)
         XCTAssertTrue(prediction.reason.contains("does not converge"), prediction.reason)
+        // The whole 512 MiB set is dirty again after every pass: the model stops as soon as
+        // what is left no longer shrinks, instead of running passes to its iteration limit.
+        XCTAssertEqual(prediction.passBytes.map { $0 / mib }, [1024, 512])
+        XCTAssertEqual(prediction.iterations, 2)
+        XCTAssertTrue(prediction.reason.contains("not less than"), prediction.reason)
     }
 
     func testSmallDirtySetConvergesEvenAtAHighRate() {

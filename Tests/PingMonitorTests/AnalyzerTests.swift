@@ -163,6 +163,37 @@ final class AnalyzerTests: XCTestCase {
         XCTAssertEqual(result.downtimeLowerBoundMilliseconds, 0.0)
     }
 
+    func testALateReplyIsReceivedNotLost() {
+        // The reply to probe 50 takes 20 ms, four times the 5 ms gap threshold, and comes
+        // after the replies to 51...69: it is late and out of order, not lost.
+        var events = SyntheticStream(count: 100).events
+        events.removeAll { $0.sequence == 50 && $0.kind == .reply }
+        let late = SyntheticStream(count: 100).sendTime(50) + 20 * millisecond
+        events.append(.reply(50, at: late))
+        events.sort { $0.timeNanoseconds < $1.timeNanoseconds }
+        let result = PingAnalyzer.analyze(ProbeLog(events: events, nominalIntervalNanoseconds: millisecond))
+        XCTAssertEqual(result.gapThresholdMilliseconds, 5)
+        XCTAssertEqual(result.received, 100)
+        XCTAssertEqual(result.lost, 0)
+        XCTAssertEqual(result.lossRunCount, 0)
+        XCTAssertEqual(result.outOfOrder, 1)
+        XCTAssertEqual(result.rttMicroseconds.maximum, 20_000)
+    }
+
+    func testBoundsOverProbesTheCaptureMissedCountIntervalsBetweenProbes() {
+        // Probes 10...12 lost, and the capture also missed the requests of 9, 10, 12 and 13:
+        // the bounds fall back to the nominal interval. From 9 to 13 are 4 intervals (not 5),
+        // from 10 to 12 are 2 (not 3).
+        var events = SyntheticStream(count: 30, lost: Set(10...12)).events
+        events.removeAll { $0.kind == .request && [9, 10, 12, 13].contains($0.sequence) }
+        let result = PingAnalyzer.analyze(ProbeLog(events: events, nominalIntervalNanoseconds: millisecond))
+        XCTAssertEqual(result.lost, 3)
+        XCTAssertEqual(result.requestsMissingFromCapture, 4)
+        XCTAssertEqual(result.downtimeMilliseconds, 4.0, "reply to 9 at 9.05 ms, to 13 at 13.05 ms")
+        XCTAssertEqual(result.downtimeUpperBoundMilliseconds, 4.0, "send(13) - send(9): 4 intervals")
+        XCTAssertEqual(result.downtimeLowerBoundMilliseconds, 2.0, "send(12) - send(10): 2 intervals")
+    }
+
     func testAnnounceFramesAndResumeTime() {
         let stream = SyntheticStream(count: 1_000, lost: Set(100...299))
         var log = stream.log
@@ -238,6 +269,24 @@ final class AnalyzerTests: XCTestCase {
         XCTAssertEqual(tracker.repliesReceived, 250)
         XCTAssertEqual(tracker.lost, 50)
         XCTAssertEqual(tracker.longestGapNanoseconds(now: stream.sendTime(299)), 51 * millisecond)
+    }
+}
+
+extension AnalyzerTests {
+    func testLiveTrackerCountsAReplyWithinTheTimeoutAsReceived() {
+        // The reply to probe 0 comes after 80 ms, within the 100 ms timeout, while later
+        // probes keep being sent (each of which settles what has timed out).
+        var tracker = LiveTracker(replyTimeoutNanoseconds: 100 * millisecond)
+        var events: [ProbeEvent] = []
+        for sequence in 0..<150 {
+            let sent = Int64(sequence) * millisecond
+            events.append(.request(UInt64(sequence), at: sent))
+            events.append(.reply(UInt64(sequence), at: sent + (sequence == 0 ? 80 * millisecond : 50_000)))
+        }
+        for event in events.sorted(by: { $0.timeNanoseconds < $1.timeNanoseconds }) { tracker.record(event) }
+        tracker.settle(now: 400 * millisecond)
+        XCTAssertEqual(tracker.repliesReceived, 150)
+        XCTAssertEqual(tracker.lost, 0)
     }
 }
 

@@ -76,6 +76,41 @@ final class PacketTests: XCTestCase {
         }
     }
 
+    /// The pingmon request frame with bytes of its IPv4 header (offsets from the IP start) changed.
+    private func echoFrame(ipHeaderPatch patch: [Int: UInt8]) -> [UInt8] {
+        var frame = Synthetic.echoFrame(request: true, sequence: 77)
+        for (offset, value) in patch { frame[14 + offset] = value }
+        return frame
+    }
+
+    func testAnIPTotalLengthTooShortForAnICMPHeaderIsNotAnEcho() {
+        // 20 + 7 bytes: the ICMP header does not fit into what the IP packet says it holds.
+        XCTAssertNil(Synthetic.decode(echoFrame(ipHeaderPatch: [2: 0, 3: 27])))
+        XCTAssertNil(Synthetic.decode(echoFrame(ipHeaderPatch: [2: 0, 3: 0])))
+        guard case .echo? = Synthetic.decode(echoFrame(ipHeaderPatch: [2: 0, 3: 28])) else {
+            return XCTFail("20 + 8 bytes hold an echo header")
+        }
+    }
+
+    func testThePayloadEndsWhereTheIPPacketEndsNotAtTheFramesEnd() {
+        // The IP packet holds only the ICMP header; what follows in the frame (Ethernet padding,
+        // here bytes that look like a pingmon payload) is not the probe's payload.
+        guard case .echo(let echo)? = Synthetic.decode(echoFrame(ipHeaderPatch: [2: 0, 3: 28])) else {
+            return XCTFail("not decoded as echo")
+        }
+        XCTAssertNil(echo.probe, "payload read past the IP packet's end")
+        XCTAssertEqual(echo.sequence16, 77)
+    }
+
+    func testLaterFragmentsAndOtherProtocolsAreNotEchoes() {
+        // Fragment offset 1 (8 bytes in): the bytes where an ICMP header would be are data.
+        XCTAssertNil(Synthetic.decode(echoFrame(ipHeaderPatch: [6: 0x00, 7: 0x01])))
+        XCTAssertNil(Synthetic.decode(echoFrame(ipHeaderPatch: [6: 0x1F, 7: 0xFF])))
+        // UDP and TCP packets whose first bytes happen to look like an echo.
+        XCTAssertNil(Synthetic.decode(echoFrame(ipHeaderPatch: [9: 17])))
+        XCTAssertNil(Synthetic.decode(echoFrame(ipHeaderPatch: [9: 6])))
+    }
+
     func testBuiltEchoRequestDecodesAndHasAValidChecksum() {
         var packet = [UInt8](repeating: 0, count: ProbePacket.size)
         packet.withUnsafeMutableBytes { buffer in

@@ -61,6 +61,14 @@ for component in "$REPO_ROOT"/scripts/lib/*.sh; do
     [ "$(basename "$component")" = common.sh ] || source "$component"
 done
 
+# The test classes that bring up namespaces, libvirt daemons or guests. The fast suite
+# (`scripts/test.sh --fast`, the mutation tests) is every other test.
+LAB_TEST_CLASSES=(LabScenarioTests LabFaultScenarioTests LabIntegrationTests LiveNamespaceTests)
+fast_suite_skips() {
+    local class
+    for class in "${LAB_TEST_CLASSES[@]}"; do printf -- '--skip %s ' "$class"; done
+}
+
 # Builds every product in debug; the static memeater for guests is built separately (build_static_memeater).
 build_all() {
     log "swift build"

@@ -166,6 +166,8 @@ void me_engine_set_paused(me_engine *engine, bool paused);
 bool me_engine_paused(const me_engine *engine);
 /** Asks every worker to return; me_engine_run_worker returns soon after. */
 void me_engine_stop(me_engine *engine);
+/** Lets workers run again after me_engine_stop; call only when none is running. */
+void me_engine_clear_stop(me_engine *engine);
 void me_engine_stats(me_engine *engine, me_stats *stats);
 /**
  * Verifies every page against its last written generation (full compare).
@@ -180,6 +182,13 @@ void me_engine_reset_max_stall(me_engine *engine);
  * `offset` without updating its expected generation. Returns false when out of range.
  */
 bool me_engine_corrupt_page(me_engine *engine, uint64_t page, uint32_t offset);
+
+/**
+ * The memory of page `page`, or NULL when it is outside the region: for tests and
+ * diagnostics that look at what memeater wrote. Writing through it bypasses the
+ * bookkeeping, as a lost write would. Only while no worker runs.
+ */
+uint8_t *me_engine_page_address(me_engine *engine, uint64_t page);
 
 /** CLOCK_MONOTONIC in nanoseconds. */
 uint64_t me_monotonic_ns(void);

@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Mutation testing of the fast suite: applies each mutation of scripts/mutations.txt to a
+# scratch copy of the working tree, builds, runs the tests that need no lab, and says
+# whether a test failed (killed) or all passed (survived). A tool, not part of CI's run.
+#
+#   scripts/mutation-test.sh [--check] [--list FILE] [--only TEXT]...
+#
+#   --check       only check that every mutation still applies (each TEXT once in its file)
+#   --list FILE   another mutation list
+#   --only TEXT   run only the mutations whose name contains TEXT (repeatable)
+#
+# Prints one line per mutation and last `killed K of N`. The scratch copy and its build
+# stay in .build-mutation/ (later runs rebuild only what changed); each mutant's build and
+# test output is kept in .build-mutation/logs/. Exit status: 0 when every mutation was
+# applied, built and judged; 1 otherwise (a stale or non-compiling mutation is an error,
+# not a kill).
+source "$(dirname "$0")/lib/common.sh"
+
+list="$REPO_ROOT/scripts/mutations.txt"
+check_only=0
+only=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --check) check_only=1 ;;
+        --list) [ $# -ge 2 ] || die "--list needs a file"; list="$2"; shift ;;
+        --only) [ $# -ge 2 ] || die "--only needs a text"; only+=("$2"); shift ;;
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown option $1 (see --help)" ;;
+    esac
+    shift
+done
+[ -r "$list" ] || die "cannot read the mutation list $list"
+command -v perl >/dev/null || die "perl is needed to apply mutations (Debian: perl-base)"
+
+# ---------------------------------------------------------------- the list
+names=() files=() targets=() froms=() tos=()
+parse_list() {
+    local line name="" file="" target="" from="" to="" number=0
+    flush() {
+        [ -n "$name" ] || return 0
+        [ -n "$file" ] && [ -n "$from" ] && [ -n "$to" ] || die "$list: mutation $name needs file, - and + lines"
+        names+=("$name") files+=("$file") targets+=("$target") froms+=("$from") tos+=("$to")
+        name="" file="" target="" from="" to=""
+    }
+    while IFS= read -r line || [ -n "$line" ]; do
+        number=$((number + 1))
+        case "$line" in
+            ''|'#'*) ;;
+            '@ '*) flush; name="${line#@ }"; name="${name%%:*}" ;;
+            'file '*) file="${line#file }" ;;
+            'tests '*) target="${line#tests }" ;;
+            '- '*) from="${line#- }" ;;
+            '+ '*) to="${line#+ }" ;;
+            *) die "$list:$number: cannot read: $line" ;;
+        esac
+    done < "$list"
+    flush
+}
+parse_list
+[ "${#names[@]}" -gt 0 ] || die "$list holds no mutation"
+
+selected() {
+    [ "${#only[@]}" -eq 0 ] && return 0
+    local text
+    for text in "${only[@]}"; do [[ "$1" == *"$text"* ]] && return 0; done
+    return 1
+}
+
+# apply_mutation ROOT INDEX: replaces the mutation's text in its file under ROOT; fails
+# unless the text occurs exactly once. `\n` in the list stands for a newline.
+apply_mutation() {
+    local root="$1" index="$2"
+    MUTATION_FROM="${froms[$index]}" MUTATION_TO="${tos[$index]}" perl -0777 -i -pe '
+        BEGIN { ($from, $to) = ($ENV{MUTATION_FROM}, $ENV{MUTATION_TO}); s/\\n/\n/g for $from, $to; }
+        $count = () = /\Q$from\E/g;
+        if ($count != 1) { print STDERR "found $count times\n"; exit 3; }
+        s/\Q$from\E/$to/;
+    ' "$root/${files[$index]}"
+}
+
+if [ "$check_only" -eq 1 ]; then
+    scratch="$(mktemp -d)"
+    trap 'rm -rf "$scratch"' EXIT
+    stale=0
+    for index in "${!names[@]}"; do
+        selected "${names[$index]}" || continue
+        source_file="$REPO_ROOT/${files[$index]}"
+        if [ ! -f "$source_file" ]; then
+            echo "STALE     ${names[$index]}: ${files[$index]} does not exist"; stale=1; continue
+        fi
+        mkdir -p "$scratch/$(dirname "${files[$index]}")"
+        cp "$source_file" "$scratch/${files[$index]}"
+        if ! reason="$(apply_mutation "$scratch" "$index" 2>&1)"; then
+            echo "STALE     ${names[$index]}: its text is ${reason:-not applicable} in ${files[$index]}"; stale=1
+        fi
+    done
+    [ "$stale" -eq 0 ] && log "all ${#names[@]} mutations apply"
+    exit "$stale"
+fi
+
+# ---------------------------------------------------------------- the scratch copy
+require_root
+ensure_build_packages
+work="$REPO_ROOT/.build-mutation"
+copy="$work/src"
+logs="$work/logs"
+mkdir -p "$copy" "$logs"
+
+# Copies tracked and new (not ignored) files whose content differs, so that the scratch
+# build recompiles only what changed; removes sources that are gone.
+sync_copy() {
+    local path wanted="$work/files.txt"
+    (cd "$REPO_ROOT" && git ls-files -co --exclude-standard) | grep -v '^\.build' | sort > "$wanted"
+    while IFS= read -r path; do
+        [ -f "$REPO_ROOT/$path" ] || continue
+        if ! cmp -s "$REPO_ROOT/$path" "$copy/$path"; then
+            mkdir -p "$copy/$(dirname "$path")"
+            cp "$REPO_ROOT/$path" "$copy/$path"
+        fi
+    done < "$wanted"
+    (cd "$copy" && find Sources Tests scripts -type f 2>/dev/null | sort) | comm -23 - "$wanted" \
+        | while IFS= read -r path; do rm -f "$copy/$path"; done
+}
+
+# The unmutated file is kept aside while its mutant is tested (the working tree may change
+# meanwhile) and copied back with a fresh modification time (no -p), so that the next
+# build sees the file changed back.
+save_file() { cp "$copy/$1" "$work/original"; }
+restore_file() { cp "$work/original" "$copy/$1"; }
+
+current=""
+cleanup() {
+    [ -n "$current" ] && restore_file "$current"
+    return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+build() { (cd "$copy" && swift build --build-tests) > "$1" 2>&1; }
+
+# run_tests LOG [FILTER]: the fast suite (only FILTER's tests when given). A hang counts as
+# a failure: a mutant that makes a test loop forever is caught too.
+run_tests() {
+    local log="$1" filter="${2:-}"
+    (cd "$copy" && timeout 900 swift test --skip-build ${filter:+--filter "$filter"} $(fast_suite_skips)) > "$log" 2>&1
+}
+
+# The first failing test in a log, for the report line.
+first_failure() {
+    grep -m1 -oE "Test Case '[^']+' failed|error: .*(XCT[A-Za-z]+|Expectation)[^:]*" "$1" \
+        | sed -E "s/Test Case '([^']+)' failed/\1/; s/^-\[//; s/\]$//" | head -c 120 \
+        || echo "a crash or exit status (see the log)"
+}
+
+sync_copy
+log "building the scratch copy in $copy"
+build "$logs/baseline-build.log" || die "the scratch copy does not build without mutation (see $logs/baseline-build.log)"
+log "fast suite without mutation"
+run_tests "$logs/baseline-test.log" || die "the fast suite fails without mutation (see $logs/baseline-test.log)"
+
+killed=0 total=0 errors=0
+for index in "${!names[@]}"; do
+    name="${names[$index]}"
+    selected "$name" || continue
+    total=$((total + 1))
+    slug="${name//\//-}"
+    started=$SECONDS
+    current="${files[$index]}"
+    save_file "$current"
+    if ! reason="$(apply_mutation "$copy" "$index" 2>&1)"; then
+        printf '%-9s %s: its text is %s in %s\n' STALE "$name" "${reason:-not applicable}" "${files[$index]}"
+        errors=$((errors + 1)); restore_file "$current"; current=""; continue
+    fi
+    if ! build "$logs/$slug.build.log"; then
+        printf '%-9s %s: does not compile (%s)\n' ERROR "$name" "$logs/$slug.build.log"
+        errors=$((errors + 1)); restore_file "$current"; current=""; continue
+    fi
+    verdict=SURVIVED by=""
+    target="${targets[$index]}"
+    if [ -n "$target" ] && ! run_tests "$logs/$slug.test.log" "^$target\\."; then
+        verdict=KILLED by="$(first_failure "$logs/$slug.test.log")"
+    elif ! run_tests "$logs/$slug.test.log"; then
+        verdict=KILLED by="$(first_failure "$logs/$slug.test.log")"
+    fi
+    restore_file "$current"; current=""
+    [ "$verdict" = KILLED ] && killed=$((killed + 1))
+    printf '%-9s %s (%d s)%s\n' "$verdict" "$name" $((SECONDS - started)) "${by:+ by $by}"
+done
+echo "killed $killed of $total"
+[ "$errors" -eq 0 ]
