@@ -100,7 +100,7 @@ public struct PingSummary: Sendable, Equatable {
     public init(_ report: PingReport) {
         let analysis = report.analysis
         self.init(sent: analysis.sent, received: analysis.received, lost: analysis.lost, lossRunCount: analysis.lossRunCount,
-                  longestGapMilliseconds: analysis.downtimeMilliseconds,
+                  longestGapMilliseconds: analysis.longestGapMilliseconds,
                   longestGapLowerBoundMilliseconds: analysis.downtimeLowerBoundMilliseconds,
                   longestGapUpperBoundMilliseconds: analysis.downtimeUpperBoundMilliseconds,
                   openEnded: analysis.downtimeOpenEnded, timestampPrecision: "\(report.timestampPrecision)")

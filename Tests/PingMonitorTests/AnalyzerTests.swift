@@ -14,7 +14,8 @@ final class AnalyzerTests: XCTestCase {
         XCTAssertEqual(result.duplicates, 0)
         XCTAssertEqual(result.outOfOrder, 0)
         XCTAssertEqual(result.lossRuns, [])
-        XCTAssertEqual(result.downtimeMilliseconds, 1.0)
+        XCTAssertEqual(result.longestGapMilliseconds, 1.0)
+        XCTAssertEqual(result.downtimeMilliseconds, 0, "no probe lost: no outage seen")
         XCTAssertEqual(result.downtimeLowerBoundMilliseconds, 0)
         XCTAssertEqual(result.downtimeUpperBoundMilliseconds, 1.0)
         XCTAssertEqual(result.downtimeLostProbes, 0)
@@ -42,10 +43,10 @@ final class AnalyzerTests: XCTestCase {
         XCTAssertEqual(result.lossRuns, [PingAnalysis.LossRun(firstSequence: 100, lengthProbes: 200, startOffsetMilliseconds: 100.0)])
         XCTAssertEqual(result.lossRunCount, 1)
         XCTAssertEqual(result.longestLossRunProbes, 200)
-        XCTAssertEqual(result.downtimeMilliseconds, 201.0)
+        XCTAssertEqual(result.longestGapMilliseconds, 201.0)
         XCTAssertEqual(result.downtimeLowerBoundMilliseconds, 199.0, "send(299) - send(100)")
         XCTAssertEqual(result.downtimeUpperBoundMilliseconds, 201.0, "send(300) - send(99)")
-        XCTAssertEqual(result.downtimeEstimateMilliseconds, 200.0)
+        XCTAssertEqual(result.downtimeMilliseconds, 200.0, "midpoint: the gap overstates the outage by one interval")
         XCTAssertEqual(result.downtimeLostProbes, 200)
         XCTAssertEqual(result.downtimeStartOffsetMilliseconds, 99.05)
         XCTAssertFalse(result.downtimeOpenEnded)
@@ -65,9 +66,10 @@ final class AnalyzerTests: XCTestCase {
         events.sort { $0.timeNanoseconds < $1.timeNanoseconds }
         let result = PingAnalyzer.analyze(ProbeLog(events: events, nominalIntervalNanoseconds: millisecond))
         XCTAssertEqual(result.lost, 3)
-        XCTAssertEqual(result.downtimeMilliseconds, 4.0, "reply to 9 at 9.01 ms, to 13 at 13.01 ms")
+        XCTAssertEqual(result.longestGapMilliseconds, 4.0, "reply to 9 at 9.01 ms, to 13 at 13.01 ms")
         XCTAssertEqual(result.downtimeLowerBoundMilliseconds, 2.0, "send(12) - send(10) = 12 - 10 ms")
         XCTAssertEqual(result.downtimeUpperBoundMilliseconds, 4.0, "send(13) - send(9)")
+        XCTAssertEqual(result.downtimeMilliseconds, 3.0)
         XCTAssertEqual(result.outOfOrder, 0)
     }
 
@@ -94,7 +96,7 @@ final class AnalyzerTests: XCTestCase {
         XCTAssertEqual(result.lossRunCount, 2)
         XCTAssertEqual(result.longestLossRunProbes, 2)
         // Longest gap: reply to 5 at 5.1 ms (first reply) to reply to 8 at 8.1 ms.
-        XCTAssertEqual(result.downtimeMilliseconds, 3.0)
+        XCTAssertEqual(result.longestGapMilliseconds, 3.0)
         XCTAssertEqual(result.downtimeLostProbes, 2)
         XCTAssertEqual(result.downtimeLowerBoundMilliseconds, 1.0)
         XCTAssertEqual(result.downtimeUpperBoundMilliseconds, 3.0)
@@ -108,7 +110,7 @@ final class AnalyzerTests: XCTestCase {
         XCTAssertEqual(result.lost, 100)
         XCTAssertTrue(result.downtimeOpenEnded)
         XCTAssertEqual(result.downtimeLostProbes, 100)
-        XCTAssertEqual(result.downtimeMilliseconds, 99.95, "reply to 899 at 899.05 ms to the last packet at 999 ms")
+        XCTAssertEqual(result.longestGapMilliseconds, 99.95, "reply to 899 at 899.05 ms to the last packet at 999 ms")
         XCTAssertEqual(result.downtimeLowerBoundMilliseconds, 99.0, "send(999) - send(900)")
         XCTAssertEqual(result.gaps.last?.openEnded, true)
     }
@@ -118,7 +120,7 @@ final class AnalyzerTests: XCTestCase {
         let result = PingAnalyzer.analyze(stream.log)
         XCTAssertEqual(result.lost, 50)
         XCTAssertTrue(result.downtimeOpenEnded)
-        XCTAssertEqual(result.downtimeMilliseconds, 50.05, "first request at 0 to the first reply at 50.05 ms")
+        XCTAssertEqual(result.longestGapMilliseconds, 50.05, "first request at 0 to the first reply at 50.05 ms")
         XCTAssertEqual(result.downtimeLowerBoundMilliseconds, 49.0)
         XCTAssertEqual(result.downtimeStartOffsetMilliseconds, 0)
         XCTAssertEqual(result.lossRuns, [PingAnalysis.LossRun(firstSequence: 0, lengthProbes: 50, startOffsetMilliseconds: 0)])
@@ -130,7 +132,7 @@ final class AnalyzerTests: XCTestCase {
         XCTAssertEqual(result.sent, 10)
         XCTAssertEqual(result.received, 0)
         XCTAssertEqual(result.lost, 10)
-        XCTAssertEqual(result.downtimeMilliseconds, 9.0)
+        XCTAssertEqual(result.longestGapMilliseconds, 9.0)
         XCTAssertEqual(result.downtimeLostProbes, 10)
         XCTAssertTrue(result.downtimeOpenEnded)
         XCTAssertEqual(result.rttMicroseconds, .empty)
@@ -140,7 +142,7 @@ final class AnalyzerTests: XCTestCase {
         let result = PingAnalyzer.analyze(ProbeLog())
         XCTAssertEqual(result.sent, 0)
         XCTAssertEqual(result.lost, 0)
-        XCTAssertEqual(result.downtimeMilliseconds, 0)
+        XCTAssertEqual(result.longestGapMilliseconds, 0)
         XCTAssertNil(result.downtimeStartOffsetMilliseconds)
         XCTAssertEqual(result.intervalSource, "unknown")
         XCTAssertEqual(result.startEpochNanoseconds, 0)
@@ -158,7 +160,7 @@ final class AnalyzerTests: XCTestCase {
         XCTAssertEqual(result.lossRuns, [PingAnalysis.LossRun(firstSequence: 7, lengthProbes: 1, startOffsetMilliseconds: nil)])
         XCTAssertEqual(result.rttMicroseconds.count, 8, "no RTT without the request")
         // Around the hole the bounds fall back to the nominal interval for the missing send time.
-        XCTAssertEqual(result.downtimeMilliseconds, 2.0)
+        XCTAssertEqual(result.longestGapMilliseconds, 2.0)
         XCTAssertEqual(result.downtimeUpperBoundMilliseconds, 2.0)
         XCTAssertEqual(result.downtimeLowerBoundMilliseconds, 0.0)
     }
@@ -189,9 +191,10 @@ final class AnalyzerTests: XCTestCase {
         let result = PingAnalyzer.analyze(ProbeLog(events: events, nominalIntervalNanoseconds: millisecond))
         XCTAssertEqual(result.lost, 3)
         XCTAssertEqual(result.requestsMissingFromCapture, 4)
-        XCTAssertEqual(result.downtimeMilliseconds, 4.0, "reply to 9 at 9.05 ms, to 13 at 13.05 ms")
+        XCTAssertEqual(result.longestGapMilliseconds, 4.0, "reply to 9 at 9.05 ms, to 13 at 13.05 ms")
         XCTAssertEqual(result.downtimeUpperBoundMilliseconds, 4.0, "send(13) - send(9): 4 intervals")
         XCTAssertEqual(result.downtimeLowerBoundMilliseconds, 2.0, "send(12) - send(10): 2 intervals")
+        XCTAssertEqual(result.downtimeMilliseconds, 3.0)
     }
 
     func testAnnounceFramesAndResumeTime() {
@@ -217,7 +220,7 @@ final class AnalyzerTests: XCTestCase {
         XCTAssertEqual(result.gaps.count, 1)
         XCTAssertEqual(result.lossRunCount, 3)
         XCTAssertEqual(result.lossRuns.count, 1)
-        XCTAssertEqual(result.downtimeMilliseconds, 4)
+        XCTAssertEqual(result.longestGapMilliseconds, 4)
     }
 
     func testIntervalIsMeasuredWhenNotCarried() {
@@ -254,8 +257,9 @@ final class AnalyzerTests: XCTestCase {
         XCTAssertFalse(zeroLoss.passed)
         XCTAssertEqual(zeroLoss.failures, ["zero loss: 200 of 1000 probes lost in 1 runs"])
         XCTAssertTrue(Verdict.evaluate(clean, criteria: VerdictCriteria(requireZeroLoss: true)).passed)
-        XCTAssertFalse(Verdict.evaluate(lossy, criteria: VerdictCriteria(maximumDowntimeMilliseconds: 200)).passed)
-        XCTAssertTrue(Verdict.evaluate(lossy, criteria: VerdictCriteria(maximumDowntimeMilliseconds: 201)).passed)
+        // The downtime judged is the estimate, 200 ms (the gap between replies is 201 ms).
+        XCTAssertFalse(Verdict.evaluate(lossy, criteria: VerdictCriteria(maximumDowntimeMilliseconds: 199.5)).passed)
+        XCTAssertTrue(Verdict.evaluate(lossy, criteria: VerdictCriteria(maximumDowntimeMilliseconds: 200)).passed)
         XCTAssertFalse(Verdict.evaluate(PingAnalyzer.analyze(ProbeLog()), criteria: VerdictCriteria(requireZeroLoss: true)).passed,
                        "no probe seen proves nothing")
     }

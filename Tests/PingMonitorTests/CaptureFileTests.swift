@@ -29,7 +29,8 @@ final class CaptureFileTests: XCTestCase {
         XCTAssertEqual(result.sent, 2_000)
         XCTAssertEqual(result.received, 1_800)
         XCTAssertEqual(result.lost, 200)
-        XCTAssertEqual(result.downtimeMilliseconds, 201)
+        XCTAssertEqual(result.longestGapMilliseconds, 201)
+        XCTAssertEqual(result.downtimeMilliseconds, 200)
         XCTAssertEqual(result.downtimeLowerBoundMilliseconds, 199)
         XCTAssertEqual(result.downtimeUpperBoundMilliseconds, 201)
         XCTAssertEqual(result.intervalMicroseconds, 1_000)
@@ -52,7 +53,8 @@ final class CaptureFileTests: XCTestCase {
         let report = try CaptureFileAnalysis.analyze(path: path, target: Synthetic.target)
         XCTAssertEqual(report.timestampPrecision, .micro)
         XCTAssertEqual(report.analysis.lost, 1)
-        XCTAssertEqual(report.analysis.downtimeMilliseconds, 2)
+        XCTAssertEqual(report.analysis.longestGapMilliseconds, 2)
+        XCTAssertEqual(report.analysis.downtimeMilliseconds, 1, "midpoint of 0 and 2 ms")
         XCTAssertTrue(report.timestampSource.contains("microsecond"), report.timestampSource)
     }
 
@@ -114,7 +116,7 @@ final class CaptureFileTests: XCTestCase {
         XCTAssertFalse(String(decoding: data, as: UTF8.self).contains("\n"), "one line")
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
         for key in ["sent", "received", "lost", "downtimeMilliseconds", "downtimeLowerBoundMilliseconds", "downtimeUpperBoundMilliseconds",
-                    "intervalMicroseconds", "timestampPrecision", "announceFrames", "repliesResumedAfterFirstAnnounceMilliseconds",
+                    "longestGapMilliseconds", "intervalMicroseconds", "timestampPrecision", "announceFrames", "repliesResumedAfterFirstAnnounceMilliseconds",
                     "sender", "capture"] {
             XCTAssertNotNil(object[key], "missing key \(key)")
         }
@@ -122,7 +124,8 @@ final class CaptureFileTests: XCTestCase {
         let summary = try JSONDecoder().decode(PingResultSummary.self, from: data)
         XCTAssertEqual(summary.sent, 100)
         XCTAssertEqual(summary.lost, 1)
-        XCTAssertEqual(summary.downtimeMilliseconds, 2)
+        XCTAssertEqual(summary.downtimeMilliseconds, 1)
+        XCTAssertEqual(summary.longestGapMilliseconds, 2)
         XCTAssertEqual(summary.timestampPrecision, .nano)
     }
 }

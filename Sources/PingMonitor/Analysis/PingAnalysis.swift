@@ -25,17 +25,21 @@ public struct PingAnalysis: Sendable, Equatable, Codable {
     /// Length of the longest loss run, in probes.
     public var longestLossRunProbes: Int
 
-    /// The longest interval with no replies: from the last reply before it to the first reply
-    /// after it (or to the edge of the capture when open-ended), in milliseconds.
+    /// The outage behind the longest gap, estimated without bias, in milliseconds: the midpoint
+    /// of its bounds. An outage begins somewhere between two sends and ends somewhere between
+    /// two sends, so the longest gap between replies (the upper bound) overstates it by one
+    /// probe interval on average, the lower bound understates it by as much. Its error is at
+    /// most half the width of the bounds (one interval when the capture saw every request).
+    /// 0 when no probe was lost in the gap: then no outage was seen.
     public var downtimeMilliseconds: Double
-    /// The outage behind the downtime lasted at least this long: the time between the first and
-    /// the last unanswered probe sent inside the gap.
+    /// The outage lasted at least this long: the time between the first and the last
+    /// unanswered probe sent inside the gap.
     public var downtimeLowerBoundMilliseconds: Double
     /// ... and at most this long: the time between the answered probes on either side of it.
     public var downtimeUpperBoundMilliseconds: Double
-    /// Midpoint of the bounds: the best single estimate of the outage; its error is at most half
-    /// the width of the bounds (one probe interval when no request was lost from the capture).
-    public var downtimeEstimateMilliseconds: Double
+    /// The longest interval with no replies: from the last reply before it to the first reply
+    /// after it (or to the edge of the capture when open-ended), in milliseconds.
+    public var longestGapMilliseconds: Double
     /// Where the downtime gap starts, in milliseconds after the first captured packet; nil when no
     /// probe was seen.
     public var downtimeStartOffsetMilliseconds: Double?
@@ -190,7 +194,7 @@ public struct PingAnalysis: Sendable, Equatable, Codable {
         try container.encode(downtimeMilliseconds, forKey: .downtimeMilliseconds)
         try container.encode(downtimeLowerBoundMilliseconds, forKey: .downtimeLowerBoundMilliseconds)
         try container.encode(downtimeUpperBoundMilliseconds, forKey: .downtimeUpperBoundMilliseconds)
-        try container.encode(downtimeEstimateMilliseconds, forKey: .downtimeEstimateMilliseconds)
+        try container.encode(longestGapMilliseconds, forKey: .longestGapMilliseconds)
         try container.encode(downtimeStartOffsetMilliseconds, forKey: .downtimeStartOffsetMilliseconds)
         try container.encode(downtimeLostProbes, forKey: .downtimeLostProbes)
         try container.encode(downtimeOpenEnded, forKey: .downtimeOpenEnded)

@@ -22,7 +22,8 @@ public struct AnalysisOptions: Sendable, Equatable {
 /// so the live monitor and the offline analysis of a saved capture give identical results for
 /// the same packets.
 ///
-/// Downtime is the longest gap between consecutive first replies (in time order). Its bounds
+/// The downtime is the outage behind the longest gap between consecutive first replies (in
+/// time order), estimated as the midpoint of its bounds. The bounds
 /// come from the captured send times of the probes around it: with `p` the probe answered just
 /// before the gap and `q` the one answered just after, any outage that lost exactly the probes
 /// between them began after `p` was sent and ended before `q` was, so it lasted less than
@@ -229,10 +230,10 @@ private struct Builder {
             lossRuns: lossRuns,
             lossRunCount: lossRunCount,
             longestLossRunProbes: longestRun,
-            downtimeMilliseconds: Units.milliseconds(downtime?.length ?? 0),
+            downtimeMilliseconds: Units.milliseconds(downtime.map { $0.lost > 0 ? ($0.lower + $0.upper) / 2 : 0 } ?? 0),
             downtimeLowerBoundMilliseconds: Units.milliseconds(downtime?.lower ?? 0),
             downtimeUpperBoundMilliseconds: Units.milliseconds(downtime?.upper ?? 0),
-            downtimeEstimateMilliseconds: Units.milliseconds(((downtime?.lower ?? 0) + (downtime?.upper ?? 0)) / 2),
+            longestGapMilliseconds: Units.milliseconds(downtime?.length ?? 0),
             downtimeStartOffsetMilliseconds: downtime.map { Units.milliseconds($0.start - origin) },
             downtimeLostProbes: downtime?.lost ?? 0,
             downtimeOpenEnded: downtime?.openEnded ?? false,

@@ -110,6 +110,23 @@ enum Clock {
         while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &time, nil) == EINTR {}
     }
 
+    /// The real-time priority of the sending thread: above every normal process, so that other
+    /// work on a busy machine (QEMU under TCG, compilers, stress-ng) cannot delay a probe, and
+    /// low among real-time threads (the kernel's own run at 50). The thread sleeps between
+    /// probes, so it takes a tiny share of a core.
+    static let senderRealtimePriority: Int32 = 10
+
+    /// Moves the calling thread to SCHED_FIFO at ``senderRealtimePriority``. Best effort (it
+    /// needs CAP_SYS_NICE or an RLIMIT_RTPRIO): returns how the thread is scheduled, and why
+    /// not real-time when it could not be.
+    static func requestRealtimeSchedulingOfCurrentThread() -> String {
+        var parameters = sched_param()
+        parameters.sched_priority = senderRealtimePriority
+        let failure = pthread_setschedparam(pthread_self(), SCHED_FIFO, &parameters)
+        return failure == 0 ? "SCHED_FIFO priority \(senderRealtimePriority)"
+            : "SCHED_OTHER (SCHED_FIFO refused: \(errnoDescription(failure)))"
+    }
+
     /// Asks for 1 ns of timer slack for the calling thread (default 50 µs), so that sleeps end
     /// on time at sub-millisecond intervals. Best effort: returns false when not possible.
     @discardableResult

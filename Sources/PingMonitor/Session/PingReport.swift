@@ -1,6 +1,6 @@
 /// Everything pingmon reports about one run or one capture file: the analysis figures at the top
 /// level (the JSON contract: `sent`, `received`, `lost`, `downtimeMilliseconds`,
-/// `downtimeLowerBoundMilliseconds`, `downtimeUpperBoundMilliseconds`, `intervalMicroseconds`,
+/// `downtimeLowerBoundMilliseconds`, `downtimeUpperBoundMilliseconds`, `longestGapMilliseconds`, `intervalMicroseconds`,
 /// `timestampPrecision`, `announceFrames`, ...), then where the packets came from and how they
 /// were timed, the sender's and the capture's own counters, and the verdict.
 public struct PingReport: Sendable, Equatable, Encodable {
@@ -104,9 +104,13 @@ public struct SenderStatistics: Sendable, Equatable, Codable {
     public var scheduleResets: Int
     /// Whether the sending thread got 1 ns timer slack (otherwise the kernel's default 50 µs).
     public var timerSlackMinimised: Bool
+    /// How the sending thread was scheduled: `SCHED_FIFO priority N` (it runs as soon as a
+    /// probe is due, even with every core busy), or `SCHED_OTHER` and why not real-time.
+    public var scheduling: String
 
     public init(probesSent: Int = 0, sendErrors: Int = 0, lastSendError: String? = nil, lateProbes: Int = 0,
-                maximumLatenessMicroseconds: Double = 0, scheduleResets: Int = 0, timerSlackMinimised: Bool = false) {
+                maximumLatenessMicroseconds: Double = 0, scheduleResets: Int = 0, timerSlackMinimised: Bool = false,
+                scheduling: String = "SCHED_OTHER") {
         self.probesSent = probesSent
         self.sendErrors = sendErrors
         self.lastSendError = lastSendError
@@ -114,6 +118,7 @@ public struct SenderStatistics: Sendable, Equatable, Codable {
         self.maximumLatenessMicroseconds = maximumLatenessMicroseconds
         self.scheduleResets = scheduleResets
         self.timerSlackMinimised = timerSlackMinimised
+        self.scheduling = scheduling
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -125,6 +130,7 @@ public struct SenderStatistics: Sendable, Equatable, Codable {
         try container.encode(maximumLatenessMicroseconds, forKey: .maximumLatenessMicroseconds)
         try container.encode(scheduleResets, forKey: .scheduleResets)
         try container.encode(timerSlackMinimised, forKey: .timerSlackMinimised)
+        try container.encode(scheduling, forKey: .scheduling)
     }
 }
 
@@ -134,10 +140,12 @@ public struct PingResultSummary: Sendable, Equatable, Decodable {
     public var sent: Int
     public var received: Int
     public var lost: Int
-    /// Longest gap with no replies, in milliseconds.
+    /// The outage behind the longest gap (midpoint of its bounds), in milliseconds.
     public var downtimeMilliseconds: Double
     public var downtimeLowerBoundMilliseconds: Double
     public var downtimeUpperBoundMilliseconds: Double
+    /// Longest gap with no replies, in milliseconds.
+    public var longestGapMilliseconds: Double
     /// The probe interval, in microseconds.
     public var intervalMicroseconds: Double
     public var timestampPrecision: TimestampPrecision

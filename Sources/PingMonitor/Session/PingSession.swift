@@ -188,12 +188,13 @@ public final class PingSession: Sendable {
 
     private func sendLoop(sender: ICMPSender) {
         let slackMinimised = Clock.minimiseTimerSlackOfCurrentThread()
+        let scheduling = Clock.requestRealtimeSchedulingOfCurrentThread()
         let interval = Int64(configuration.intervalMicroseconds) * 1_000
         let catchUpLimit = max(10 * interval, 5_000_000)
         let intervalMicroseconds = UInt32(configuration.intervalMicroseconds)
         let start = Clock.monotonicNanoseconds()
         let end = configuration.durationSeconds.map { start + Int64($0 * 1e9) }
-        var statistics = SenderStatistics(timerSlackMinimised: slackMinimised)
+        var statistics = SenderStatistics(timerSlackMinimised: slackMinimised, scheduling: scheduling)
         var next = start
         var sequence: UInt64 = 0
         var maximumLateness: Int64 = 0

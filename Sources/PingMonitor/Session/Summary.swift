@@ -10,12 +10,14 @@ extension PingReport {
         lines.append("probes: \(a.sent) sent, \(a.received) received, \(a.lost) lost (\(Format.fixed(lossPercent, decimals: 3)) %) "
             + "in \(a.lossRunCount) runs (longest \(a.longestLossRunProbes)); \(a.duplicates) duplicates, \(a.outOfOrder) out of order"
             + (a.requestsMissingFromCapture > 0 ? ", \(a.requestsMissingFromCapture) requests missing from the capture" : ""))
-        var downtime = "downtime: \(Format.milliseconds(a.downtimeMilliseconds)) ms without replies"
+        var downtime = "downtime: \(Format.milliseconds(a.downtimeMilliseconds)) ms"
         if a.downtimeLostProbes > 0 || a.downtimeOpenEnded {
-            downtime += "; outage between \(Format.milliseconds(a.downtimeLowerBoundMilliseconds)) and "
-                + "\(Format.milliseconds(a.downtimeUpperBoundMilliseconds)) ms (estimate \(Format.milliseconds(a.downtimeEstimateMilliseconds)) ms), "
-                + "\(a.downtimeLostProbes) probes lost"
+            downtime += " (midpoint of the outage's bounds \(Format.milliseconds(a.downtimeLowerBoundMilliseconds)) and "
+                + "\(Format.milliseconds(a.downtimeUpperBoundMilliseconds)) ms), \(a.downtimeLostProbes) probes lost"
+        } else {
+            downtime += " (no probe lost)"
         }
+        downtime += "; longest gap without replies \(Format.milliseconds(a.longestGapMilliseconds)) ms"
         if let start = a.downtimeStartOffsetMilliseconds { downtime += ", from \(Format.milliseconds(start)) ms" }
         if a.downtimeOpenEnded { downtime += " (open-ended: touches the edge of the capture)" }
         lines.append(downtime)
