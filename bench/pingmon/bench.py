@@ -4,7 +4,8 @@
 1. Accuracy: outages of known length injected in the target's namespace by one write to
    net.ipv4.icmp_echo_ignore_all (timed with bash's $EPOCHREALTIME just before and after), while
    pingmon at 1 ms and at 100 µs, iputils `ping -D -i 0.001` and `fping -i 1 -p 1 -o` probe the
-   same target in the same run. Error = what each tool reports minus the injected outage.
+   same target in the same run, and `stress-ng --cpu N` keeps every core busy (N = the number
+   of CPUs; `--no-load` leaves it out). Error = what each tool reports minus the injected outage.
 2. Probe rate: pingmon alone for 30 s at shorter and shorter intervals; sender-side drops
    (sendto errors), schedule slips, and capture drops from pcap_stats.
 3. Offline analysis throughput on the largest capture saved by step 2 (>= 1 million packets).
@@ -129,9 +130,10 @@ def accuracy_run(pingmon, outage_ms, warmup_s=0.7, tail_s=0.6):
     }
     for interval_us, report in reports.items():
         row["pingmon"][interval_us] = {
-            "gapError": report["downtimeMilliseconds"] - truth,
-            "estimateError": report["downtimeEstimateMilliseconds"] - truth,
+            "gapError": report["longestGapMilliseconds"] - truth,
+            "estimateError": report["downtimeMilliseconds"] - truth,
             "inBounds": report["downtimeLowerBoundMilliseconds"] - uncertainty <= truth <= report["downtimeUpperBoundMilliseconds"] + uncertainty,
+            "scheduling": report["sender"].get("scheduling", "?"),
             "boundsWidth": report["downtimeUpperBoundMilliseconds"] - report["downtimeLowerBoundMilliseconds"],
             "sent": report["sent"],
             "lateProbes": report["sender"]["lateProbes"],
@@ -177,7 +179,7 @@ def offline_run(pingmon, capture_path, live, repeats=3):
         result = run(pingmon, "analyze", capture_path, "--target", ADDR_TARGET, "--json", check=False)
         timings.append(time.perf_counter() - start)
     report = last_json(result.stdout)
-    same = all(report[key] == live[key] for key in ("sent", "received", "lost", "downtimeMilliseconds",
+    same = all(report[key] == live[key] for key in ("sent", "received", "lost", "downtimeMilliseconds", "longestGapMilliseconds",
                                                     "downtimeLowerBoundMilliseconds", "downtimeUpperBoundMilliseconds", "rttMicroseconds"))
     best = min(timings)
     return {"packets": report["packetsCaptured"], "bytes": os.path.getsize(capture_path), "bestSeconds": best,
@@ -209,6 +211,7 @@ def main():
     parser.add_argument("--pingmon", required=True)
     parser.add_argument("--quick", action="store_true", help="one repeat, three outage lengths, 10 s rate runs")
     parser.add_argument("--results", default=os.path.join(tempfile.gettempdir(), "pingmon-bench-results.json"))
+    parser.add_argument("--no-load", action="store_true", help="measure accuracy without stress-ng keeping the CPUs busy")
     options = parser.parse_args()
     repeats = 1 if options.quick else 3
     outages = [20, 100, 500] if options.quick else [20, 50, 100, 200, 500]
@@ -219,10 +222,20 @@ def main():
     signal.signal(signal.SIGTERM, stop)
 
     workdir = tempfile.mkdtemp(prefix="pingmon-bench-")
-    results = {"machine": machine(), "loadBefore": load(), "accuracy": [], "rate": [], "offline": None}
+    cpus = os.cpu_count() or 1
+    results = {"machine": machine(), "loadBefore": load(), "accuracy": [], "rate": [], "offline": None,
+               "cpuLoad": "none" if options.no_load else f"stress-ng --cpu {cpus}"}
+    stress = None
     try:
         setup()
-        print(f"machine: {results['machine']}", file=sys.stderr)
+        print(f"machine: {results['machine']}; accuracy under {results['cpuLoad']}", file=sys.stderr)
+        if not options.no_load:
+            # Every core busy at normal priority while the outages are measured; stopped before the rate runs.
+            stress = subprocess.Popen(["stress-ng", "--cpu", str(cpus), "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)
+            if stress.poll() is not None:
+                raise RuntimeError(f"stress-ng --cpu {cpus} exited at once with status {stress.returncode}")
+            results["loadDuringAccuracy"] = None
         for outage_ms in outages:
             for _ in range(repeats):
                 row = accuracy_run(options.pingmon, outage_ms)
@@ -230,6 +243,11 @@ def main():
                       f"{row['pingmon'][100]['estimateError']:+.3f}, ping gap {row['pingGapError']:+.3f}, fping {row['fpingOutageError']:+.3f}",
                       file=sys.stderr)
                 results["accuracy"].append(row)
+        if stress is not None:
+            results["loadDuringAccuracy"] = load()
+            stress.terminate()
+            stress.wait(timeout=30)
+            stress = None
         for interval_us in (100, 50, 20):
             path = os.path.join(workdir, f"rate-{interval_us}.pcap")
             row = rate_run(options.pingmon, interval_us, rate_seconds, path)
@@ -240,6 +258,9 @@ def main():
         results["offline"] = offline_run(options.pingmon, biggest["capturePath"], biggest["live"])
         results["offline"]["fromIntervalMicroseconds"] = biggest["intervalMicroseconds"]
     finally:
+        if stress is not None:
+            stress.kill()
+            stress.wait()
         teardown()
         for name in os.listdir(workdir):
             os.remove(os.path.join(workdir, name))
@@ -254,7 +275,9 @@ def main():
     print(f"Machine: {results['machine']}; 1-minute load average {results['loadBefore']} before, {results['loadAfter']} after. "
           f"Raw results: {options.results}\n")
     print("Accuracy: mean / max absolute error in ms against the injected outage. In each run one outage is measured at once by "
-          "pingmon at 1 ms and at 100 µs, `ping -D -i 0.001` and `fping -i 1 -p 1 -o`.\n")
+          f"pingmon at 1 ms and at 100 µs, `ping -D -i 0.001` and `fping -i 1 -p 1 -o`, under CPU load: {results['cpuLoad']}"
+          + (f" (1-minute load average {results['loadDuringAccuracy']} at its end)" if results.get("loadDuringAccuracy") else "")
+          + ". pingmon's sender: " + ", ".join(sorted({m["scheduling"] for r in results["accuracy"] for m in r["pingmon"].values()})) + ".\n")
     print("| outage | runs | pingmon 1 ms: estimate | gap | in bounds | pingmon 100 µs: estimate | gap | in bounds | ping -D: gap | lost x 1 ms | fping -o |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for outage_ms in outages:
@@ -270,7 +293,9 @@ def main():
           "their pingmon estimate errors: " + ", ".join(f"{r['pingmon'][1000]['estimateError']:+.2f}/{r['pingmon'][100]['estimateError']:+.2f} ms" for r in slow))
     within = {interval_us: sum(abs(r["pingmon"][interval_us]["estimateError"]) <= interval_us / 1000 + 0.2 for r in results["accuracy"])
               for interval_us in PINGMON_INTERVALS}
-    print("\npingmon estimate within interval + 0.2 ms: " + ", ".join(f"{within[i]}/{len(results['accuracy'])} runs at {i} µs" for i in PINGMON_INTERVALS)
+    inside = {interval_us: sum(r["pingmon"][interval_us]["inBounds"] for r in results["accuracy"]) for interval_us in PINGMON_INTERVALS}
+    print("\npingmon downtime within interval + 0.2 ms: " + ", ".join(f"{within[i]}/{len(results['accuracy'])} runs at {i} µs" for i in PINGMON_INTERVALS)
+          + "; outage inside pingmon's bounds: " + ", ".join(f"{inside[i]}/{len(results['accuracy'])} at {i} µs" for i in PINGMON_INTERVALS)
           + f"; injection uncertainty at most {max(r['injectionUncertaintyMilliseconds'] for r in results['accuracy']):.3f} ms.\n")
     print(f"Probe rate, {rate_seconds} s each:\n")
     print("| interval | nominal rate | achieved rate | sendto errors | probes > 1 interval late | schedule resets | pcap kernel drops | requests missing from capture | lost | pingmon CPU |")

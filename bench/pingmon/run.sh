@@ -4,14 +4,14 @@
 # Not part of the test suite. Needs root: it makes its own network namespaces (pmb-<pid>-a/b,
 # 198.18.14.0/24 on a veth pair; nothing in the root namespace) and deletes them on exit.
 #
-#   bash bench/pingmon/run.sh            # everything (about 10 minutes on 2 vCPUs)
+#   bash bench/pingmon/run.sh            # everything (about 10 minutes on 2 vCPUs); accuracy under stress-ng --cpu N
 #   bash bench/pingmon/run.sh --quick    # one repeat, fewer outage lengths, 10 s rate runs
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PATH:/opt/swift/usr/bin"
 
 [ "$(id -u)" -eq 0 ] || { echo "error: run as root (network namespaces, raw sockets, capture)" >&2; exit 1; }
-for tool in ip ping fping python3; do
+for tool in ip ping fping stress-ng python3; do
     command -v "$tool" >/dev/null || { echo "error: $tool is missing (scripts/packages/pingmon.list names its package)" >&2; exit 1; }
 done
 
