@@ -514,6 +514,7 @@ final class ProgressPrinter: RunRecorder, @unchecked Sendable {
         switch record {
         case .step(let line): step(line)
         case .jobSample(let sample, let start): sampleLine(sample.progressLine(sinceMilliseconds: start))
+        case .waiting(let line): sampleLine(line)
         case .pingSample, .event, .memeater: break
         }
     }

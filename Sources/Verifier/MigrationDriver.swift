@@ -174,6 +174,12 @@ public struct MigrationDriver: Sendable {
     public var abortStuckAfterSeconds: Double?
     /// What to do when the abort is stuck; returns a line for the report.
     public var onAbortStuck: (@Sendable () -> String)?
+    /// What the wait after an abort is for, said while waiting (e.g. the source kernel's
+    /// TCP connect timeout, which no libvirt call can cut short).
+    public var abortWaitReason = "libvirt's migration call to return after the abort"
+    /// Told once a second while waiting after an abort: what for, and the seconds left of
+    /// ``abortGraceSeconds`` (so a progress line counts down instead of freezing).
+    public var onAbortWait: (@Sendable (_ reason: String, _ secondsLeft: Int) -> Void)?
     /// A fault to inject once the job is transferring (abort, link cut, killed QEMU).
     public var midStreamFault: MidStreamFault?
     /// Asked every 50 ms while the job runs: a reason (e.g. "interrupted by SIGINT") aborts
@@ -266,15 +272,26 @@ public struct MigrationDriver: Sendable {
         var hung = false
         var stuck: (afterSeconds: Double, atMilliseconds: Double, action: String)?
         if abortReason != nil {
-            var remaining = abortGraceSeconds
+            let abortedNanoseconds = monotonicNanoseconds()
+            // Waits up to `seconds` more for the call, telling onAbortWait once a second; true when it returned.
+            func waitForCall(_ seconds: Double) -> Bool {
+                let deadline = monotonicNanoseconds() + UInt64(max(0, seconds) * 1e9)
+                while true {
+                    let now = monotonicNanoseconds()
+                    guard now < deadline else { return false }
+                    let graceLeft = abortGraceSeconds - Double(now - abortedNanoseconds) / 1e9
+                    onAbortWait?(abortWaitReason, max(0, Int(graceLeft.rounded(.up))))
+                    let slice = min(1.0, Double(deadline - now) / 1e9)
+                    if callDone.wait(timeout: .now() + slice) == .success { return true }
+                }
+            }
             if let stuckAfter = abortStuckAfterSeconds, let onAbortStuck, stuckAfter < abortGraceSeconds {
-                if callDone.wait(timeout: .now() + stuckAfter) == .timedOut {
+                if !waitForCall(stuckAfter) {
                     stuck = (stuckAfter, clockNow(), onAbortStuck())
-                    remaining -= stuckAfter
-                    hung = callDone.wait(timeout: .now() + remaining) == .timedOut
+                    hung = !waitForCall(abortGraceSeconds - stuckAfter)
                 }
             } else {
-                hung = callDone.wait(timeout: .now() + remaining) == .timedOut
+                hung = !waitForCall(abortGraceSeconds)
             }
         }
         let wall = elapsedMilliseconds()

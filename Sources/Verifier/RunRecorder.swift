@@ -61,6 +61,9 @@ public enum RunRecord: Sendable, Equatable {
     case event(EventRecord)
     /// A reading of memeater's progress.
     case memeater(MemeaterReading)
+    /// The run waits for something slow it cannot hurry (libvirt's migration call after an
+    /// abort): what, and how long at most; once a second, for people.
+    case waiting(String)
 }
 
 /// Where a run's records go as they are produced: the results database, the terminal, a test.
@@ -150,7 +153,10 @@ public final class StoreRecorder: RunRecorder {
     }
 
     public func record(_ record: RunRecord) {
-        if case .step = record { return }  // steps are for people; the database has the records
+        switch record {
+        case .step, .waiting: return  // for people; the database has the records
+        default: break
+        }
         queue.async { [self] in write(record) }
     }
 
@@ -158,7 +164,7 @@ public final class StoreRecorder: RunRecorder {
         guard let runID = state.withLock({ $0.runID }) else { return }
         do {
             switch record {
-            case .step: return
+            case .step, .waiting: return
             case .jobSample(let sample, _): try store.add(sample, runID: runID)
             case .pingSample(let sample): try store.add(sample, runID: runID)
             case .event(let event): try store.add(event, runID: runID)

@@ -278,6 +278,9 @@ public final class ScenarioRunner: Sendable {
         fault.tune(&plan, context: context)
         plan.driver.midStreamFault = fault.midStream(context)
         plan.driver.interruption = { [interruption] in interruption.signal.map { "interrupted by \(signalName($0))" } }
+        plan.driver.onAbortWait = { [recorder] reason, secondsLeft in
+            recorder.record(.waiting("aborted; waiting for \(reason): at most \(secondsLeft) s left"))
+        }
         result.notes += plan.notes
         defer { fault.remove(context) }
         try fault.install(context)

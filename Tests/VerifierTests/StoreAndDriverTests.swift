@@ -181,10 +181,15 @@ final class MigrationDriverTests: XCTestCase {
 
     func testAMigrationCallThatDoesNotReturnAfterAbortIsReportedAsHung() {
         let fake = FakeMigration(completeAfterReads: nil, progressing: false, abortUnblocks: false)
-        let outcome = MigrationDriver(timeoutSeconds: 0.2, stallTimeoutSeconds: 0.2, sampleIntervalMilliseconds: 10,
-                                      abortGraceSeconds: 0.2).run(fake)
+        var driver = MigrationDriver(timeoutSeconds: 0.2, stallTimeoutSeconds: 0.2, sampleIntervalMilliseconds: 10,
+                                     abortGraceSeconds: 0.2)
+        driver.abortWaitReason = "the connect timeout"
+        let waits = Mutex<[String]>([])
+        driver.onAbortWait = { reason, secondsLeft in waits.withLock { $0.append("\(reason), \(secondsLeft) s left") } }
+        let outcome = driver.run(fake)
         guard case .hung = outcome.ending else { return XCTFail("expected hung, got \(outcome.ending)") }
         XCTAssertTrue(outcome.ending.summary.contains("had not returned"))
+        XCTAssertEqual(waits.withLock { $0 }.first, "the connect timeout, 1 s left", "the wait is said, with what is left")
         fake.done.signal()  // let the migration thread end
     }
 

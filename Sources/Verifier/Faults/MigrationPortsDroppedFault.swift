@@ -27,8 +27,10 @@ public final class MigrationPortsDroppedFault: Fault {
         // libvirt opens the migration connection itself; while its connect() waits for a SYN
         // answer the firewall drops, an abort does not take effect (and lifting the rule early
         // lets the migration complete). Wait for the kernel to give up on the connection
-        // (about 2 minutes by default; 31 s on the lab, which lowers tcp_syn_retries).
+        // (about 2 minutes by default; 7 s on the lab, which lowers tcp_syn_retries).
         plan.driver.abortGraceSeconds = 240
+        plan.driver.abortWaitReason = "the source kernel to give up the migration connection whose SYNs the firewall drops"
+            + " (after net.ipv4.tcp_syn_retries; libvirt cannot abort it sooner)"
     }
 
     public func install(_ context: FaultContext) throws(VerifierError) {
