@@ -465,7 +465,7 @@ struct RunCommand: ParsableCommand {
             throw ExitCode(2)
         }
         print("")
-        print(ReportWriter.verdictTable(results))
+        print(ReportWriter.verdictTable(results, width: terminalColumns()))
         print("\(kind.rawValue) id: \(sweepID) (`migverify report \(sweepID) --output DIR`); results: \(database)"
               + (json.map { ", \($0)" } ?? "") + (junit.map { ", \($0)" } ?? ""))
         try writeFiles(results)
@@ -495,6 +495,15 @@ struct RunCommand: ParsableCommand {
             throw ExitCode(2)
         }
     }
+}
+
+/// The columns of the terminal on standard output, 0 when it is not a terminal (a file or a
+/// pipe gets whole lines).
+func terminalColumns() -> Int {
+    guard isatty(STDOUT_FILENO) == 1 else { return 0 }
+    var size = winsize()
+    guard ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 100 }
+    return Int(size.ws_col)
 }
 
 /// Shows a run's progress on the terminal: steps as lines, job-stats readings as one line

@@ -52,33 +52,27 @@ public enum ReportWriter {
         return xml
     }
 
-    /// The verdict table: one line per check of each run, then one summary line per run
-    /// and an overall verdict. `width` limits the evidence column (0 = no limit).
+    /// The verdict table: per run a heading line (what ran, its verdict) and one line per
+    /// check, then one summary line per run and the overall verdict. With `width` (a
+    /// terminal's columns; 0 = no limit) every line fits: evidence is shortened with "…" and
+    /// summary lines are wrapped; JSON, JUnit and the database keep it whole.
     public static func verdictTable(_ results: [ScenarioResult], width: Int = 0) -> String {
-        let header = pad("SCENARIO", 14) + leftPad("MiB", 6) + leftPad("MiB/s", 7) + "  " + pad("RESULT", 7)
-            + pad("CHECK", 24) + "EVIDENCE"
-        var lines = [header]
+        let nameWidth = min(28, results.flatMap(\.checks).map(\.name.count).max() ?? 10) + 2
+        var lines: [String] = []
         for result in results {
-            let rate = result.dirtyRateMiBPerSecond == 0 ? "max" : formatNumber(result.dirtyRateMiBPerSecond)
+            let failed = result.failedChecks.count
+            let verdict = result.checks.isEmpty ? "FAIL, nothing was checked"
+                : failed == 0 ? "PASS, \(result.checks.count) checks" : "FAIL, \(failed) of \(result.checks.count) checks failed"
+            lines.append(fit("\(result.parameters.label): \(verdict)", width))
             for check in result.checks {
-                var evidence = check.evidence
-                let prefixWidth = 14 + 6 + 7 + 2 + 7 + 24
-                if width > prefixWidth + 10, evidence.count > width - prefixWidth {
-                    evidence = String(evidence.prefix(width - prefixWidth - 1)) + "…"
-                }
-                lines.append(pad(result.scenario, 14) + leftPad(String(result.memoryMiB), 6) + leftPad(rate, 7) + "  "
-                             + pad(check.passed ? "PASS" : "FAIL", 7) + pad(check.name, 24) + evidence)
-            }
-            if result.checks.isEmpty {
-                lines.append(pad(result.scenario, 14) + leftPad(String(result.memoryMiB), 6) + leftPad(rate, 7) + "  "
-                             + pad("FAIL", 7) + pad("(no checks)", 24) + "nothing was checked")
+                lines.append(fit("  " + pad(check.passed ? "PASS" : "FAIL", 6) + pad(check.name, nameWidth) + check.evidence, width))
             }
         }
         lines.append("")
-        for result in results { lines.append(summaryLine(result)) }
+        for result in results { lines += wrap(summaryLine(result), width) }
         let series = seriesSummaries(results)
         if !series.isEmpty { lines.append("") }
-        lines += series
+        for line in series { lines += wrap(line, width) }
         let failed = results.filter { !$0.passed }
         let checkCount = results.reduce(0) { $0 + $1.checks.count }
         let failedChecks = results.reduce(0) { $0 + $1.failedChecks.count }
@@ -86,6 +80,31 @@ public enum ReportWriter {
                      ? "VERDICT: PASS (\(results.count) scenario run(s), \(checkCount) checks)"
                      : "VERDICT: FAIL (\(failed.count) of \(results.count) scenario run(s) failed, \(failedChecks) of \(checkCount) checks)")
         return lines.joined(separator: "\n")
+    }
+
+    /// `line` shortened to `width` columns with "…" (0 = as it is).
+    static func fit(_ line: String, _ width: Int) -> String {
+        guard width > 1, line.count > width else { return line }
+        return String(line.prefix(width - 1)) + "…"
+    }
+
+    /// `line` broken at spaces into lines of at most `width` columns, continuation lines
+    /// indented (0 = as it is); a word longer than a line is cut with "…".
+    static func wrap(_ line: String, _ width: Int) -> [String] {
+        guard width > 20, line.count > width else { return [line] }
+        var lines: [String] = []
+        var current = ""
+        for word in line.split(separator: " ", omittingEmptySubsequences: false) {
+            let candidate = current.isEmpty ? String(word) : current + " " + word
+            if candidate.count <= width || current.trimmingCharacters(in: .whitespaces).isEmpty {
+                current = candidate
+            } else {
+                lines.append(current)
+                current = "    " + word
+            }
+        }
+        lines.append(current)
+        return lines.map { fit($0, width) }
     }
 
     /// One line per series of repeated runs (`--repeat`): in how many runs it failed, which

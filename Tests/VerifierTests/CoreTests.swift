@@ -155,13 +155,25 @@ final class ResultTests: XCTestCase {
         let pass = Fixtures.result(checks: [Check(name: "guest-on-destination", passed: true, evidence: "running on dst")])
         let fail = Fixtures.result(.prepareFail, checks: [Check(name: "migration-outcome", passed: false, evidence: "it succeeded")])
         let table = ReportWriter.verdictTable([pass, fail])
-        XCTAssertTrue(table.contains("PASS   guest-on-destination"), table)
-        XCTAssertTrue(table.contains("FAIL   migration-outcome"), table)
+        XCTAssertTrue(table.contains("live 333 MiB @ 50 MiB/s: PASS, 1 checks\n  PASS  guest-on-destination  running on dst"), table)
+        XCTAssertTrue(table.contains(": FAIL, 1 of 1 checks failed\n  FAIL  migration-outcome     it succeeded"), table)
         XCTAssertTrue(table.contains("VERDICT: FAIL (1 of 2 scenario run(s) failed, 1 of 2 checks)"), table)
         XCTAssertTrue(ReportWriter.verdictTable([pass]).contains("VERDICT: PASS (1 scenario run(s), 1 checks)"))
         XCTAssertTrue(ReportWriter.verdictTable([]).contains("VERDICT: FAIL"), "nothing run is not a pass")
         XCTAssertTrue(ReportWriter.summaryLine(pass).contains("downtime libvirt 120 ms / ping 140.5 ms"))
-        let narrow = ReportWriter.verdictTable([Fixtures.result(checks: [Check(name: "n", passed: true, evidence: String(repeating: "x", count: 300))])], width: 100)
-        XCTAssertTrue(narrow.split(separator: "\n").allSatisfy { $0.count <= 100 || $0.hasPrefix("PASS") || $0.hasPrefix("VERDICT") })
+    }
+
+    func testVerdictTableFitsA100ColumnTerminalAndKeepsEverythingWithoutAWidth() {
+        let long = String(repeating: "evidence ", count: 40)
+        let results = [Fixtures.result(checks: [Check(name: CheckName.destinationDomainUntouched, passed: true, evidence: long),
+                                                Check(name: CheckName.pingContinuity, passed: false, evidence: "short")])]
+        let narrow = ReportWriter.verdictTable(results, width: 100)
+        let tooWide = narrow.split(separator: "\n").filter { $0.count > 100 }
+        XCTAssertEqual(tooWide, [], narrow)
+        XCTAssertTrue(narrow.contains("  PASS  destination-domain-untouched  evidence evidence"), narrow)
+        XCTAssertTrue(narrow.contains("…"), "the long evidence is shortened")
+        XCTAssertTrue(narrow.contains("  FAIL  ping-continuity               short"), narrow)
+        XCTAssertTrue(narrow.contains("\n    "), "the summary line is wrapped, continuation indented")
+        XCTAssertTrue(ReportWriter.verdictTable(results).contains(long), "no width: evidence whole")
     }
 }
