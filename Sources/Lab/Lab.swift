@@ -560,6 +560,50 @@ public enum MemeaterBinary {
         return nil
     }
 
+    /// The memeater for guests, brought up to date: `$MIGRATION_LAB_MEMEATER` when set (it
+    /// must be an executable file); otherwise, from the repository, the static build, rebuilt
+    /// first when it is missing or older than memeater's sources (so a guest never carries a
+    /// stale or no memeater); otherwise an existing static build. `progress` hears of a build.
+    public static func resolve(progress: (String) -> Void = { _ in }) throws(LabError) -> String {
+        if let explicit = ProcessInfo.processInfo.environment[environmentVariable] {
+            guard FileManager.default.isExecutableFile(atPath: explicit) else {
+                throw LabError(step: "find memeater", reason: "\(environmentVariable) names \(explicit), which is not an executable file")
+            }
+            return explicit
+        }
+        if let root = packageRoot() {
+            if let built = find(), !isOlderThanSources(built, packageRoot: root) { return built }
+            progress("building the static memeater for the guest (swift build -c release --product memeater -Xswiftc -static-executable)")
+            do {
+                return try buildStatic(packageRoot: root)
+            } catch {
+                throw LabError(step: "build the static memeater", reason: "\(error)")
+            }
+        }
+        guard let found = find() else {
+            throw LabError(step: "find memeater", reason: "no static memeater for the guest: set \(environmentVariable) to one, "
+                           + "or run from the repository so that it can be built")
+        }
+        return found
+    }
+
+    /// True when a source of memeater (its three targets, the package manifest) changed after `binary` was built.
+    static func isOlderThanSources(_ binary: String, packageRoot root: String) -> Bool {
+        let files = FileManager.default
+        guard let built = (try? files.attributesOfItem(atPath: binary))?[.modificationDate] as? Date else { return true }
+        var sources = ["\(root)/Package.swift"]
+        for target in ["CMemeater", "MemeaterKit", "Memeater"] {
+            let directory = "\(root)/Sources/\(target)"
+            sources += (files.enumerator(atPath: directory)?.allObjects as? [String] ?? []).map { "\(directory)/\($0)" }
+        }
+        return sources.contains { path in
+            // Files only: a directory's time changes with its entries (and with a checkout).
+            guard let attributes = try? files.attributesOfItem(atPath: path), attributes[.type] as? FileAttributeType == .typeRegular,
+                  let changed = attributes[.modificationDate] as? Date else { return false }
+            return changed > built
+        }
+    }
+
     /// Builds the fully static memeater (`swift build -c release --product memeater
     /// -Xswiftc -static-executable --scratch-path .build-static`) and returns its path.
     public static func buildStatic(packageRoot root: String, timeoutSeconds: Double = 1800) throws -> String {

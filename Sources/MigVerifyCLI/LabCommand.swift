@@ -46,11 +46,8 @@ extension LabCommand {
         @Option(help: "memeater's page pattern in the guest: sequential, random, hotset or hotset:FRACTION:PROBABILITY.")
         var pattern = "sequential"
 
-        @Option(help: "Static memeater binary to put into the guest (default: <package>/.build-static/release/memeater).")
+        @Option(help: "Static memeater binary to put into the guest (default: $MIGRATION_LAB_MEMEATER, else <package>/.build-static/release/memeater, built or brought up to date first).")
         var memeater: String?
-
-        @Flag(help: "Build the static memeater first when none is found.")
-        var buildMemeater = false
 
         @Flag(help: "Restart the guest when the running one differs from these options.")
         var replaceGuest = false
@@ -80,12 +77,9 @@ extension LabCommand {
             configuration.startSSHDaemons = !noSSHD
             let lab = Lab(configuration: configuration)
             var memeaterPath = memeater
-            if memeaterPath == nil, MemeaterBinary.find() == nil, buildMemeater, guest.kind != nil {
-                guard let root = MemeaterBinary.packageRoot() else {
-                    throw ValidationError("--build-memeater: cannot find the package root (run from the repository)")
-                }
-                print("building the static memeater (swift build -c release --product memeater -Xswiftc -static-executable)")
-                memeaterPath = try MemeaterBinary.buildStatic(packageRoot: root)
+            if memeaterPath == nil, guest.kind != nil {
+                // Built (or brought up to date) here: a guest never starts without memeater.
+                memeaterPath = try MemeaterBinary.resolve { print("lab up: \($0)…") }
             }
             let options = LabUpOptions(emulator: try EmulatorChoice(name: emulator), accelerator: accel,
                                        guest: guest.kind,

@@ -226,12 +226,8 @@ public struct LabTarget: Testbed {
         var host = HostRole.source
         do {
             let emulator = try EmulatorChoice(name: parameters.emulator)
-            // Without memeater in the guest no check of the run could look: refuse up front.
-            guard let memeaterPath = memeaterPath ?? MemeaterBinary.find() else {
-                throw VerifierError.environment(
-                    "no static memeater to put into the guest: build it with `swift build -c release --product memeater "
-                        + "-Xswiftc -static-executable --scratch-path .build-static` or set \(MemeaterBinary.environmentVariable)")
-            }
+            // Without memeater in the guest no check of the run could look: found (or built) up front.
+            let memeaterPath = try memeaterPath ?? MemeaterBinary.resolve(progress: progress)
             let options = LabUpOptions(emulator: emulator, guest: kind, guestMemoryMiB: parameters.memoryMiB,
                                        memeaterSizeMiB: parameters.memeaterSizeMiB, memeaterPath: memeaterPath,
                                        memeaterLoad: parameters.effectiveMemeaterLoad, replaceDifferentGuest: true)

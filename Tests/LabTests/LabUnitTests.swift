@@ -213,3 +213,33 @@ final class LabUnitTests: XCTestCase {
         XCTAssertTrue(mirror.hasPrefix("http://") || mirror.hasPrefix("https://") || mirror.hasPrefix("file:"), mirror)
     }
 }
+
+/// When the guest's memeater must be rebuilt before a run.
+final class MemeaterBinaryTests: XCTestCase {
+    func testABinaryOlderThanAnyOfMemeatersSourcesIsStale() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("memeater-binary-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let files = FileManager.default
+        for directory in ["Sources/CMemeater/include", "Sources/MemeaterKit", "Sources/Memeater", "Sources/Verifier"] {
+            try files.createDirectory(atPath: "\(root)/\(directory)", withIntermediateDirectories: true)
+        }
+        let binary = "\(root)/memeater"
+        let sources = ["Package.swift", "Sources/CMemeater/include/memeater.h", "Sources/MemeaterKit/Engine.swift", "Sources/Memeater/main.swift"]
+        for path in sources + ["Sources/Verifier/Other.swift"] { XCTAssertTrue(files.createFile(atPath: "\(root)/\(path)", contents: Data())) }
+        XCTAssertTrue(files.createFile(atPath: binary, contents: Data()))
+        func setDate(_ path: String, _ seconds: TimeInterval) throws {
+            try files.setAttributes([.modificationDate: Date(timeIntervalSince1970: seconds)], ofItemAtPath: path)
+        }
+        for path in sources + ["Sources/Verifier/Other.swift"] { try setDate("\(root)/\(path)", 1_000) }
+        try setDate(binary, 2_000)
+        XCTAssertFalse(MemeaterBinary.isOlderThanSources(binary, packageRoot: root))
+        try setDate("\(root)/Sources/Verifier/Other.swift", 3_000)
+        XCTAssertFalse(MemeaterBinary.isOlderThanSources(binary, packageRoot: root), "another target's change does not matter")
+        for path in sources {
+            try setDate("\(root)/\(path)", 3_000)
+            XCTAssertTrue(MemeaterBinary.isOlderThanSources(binary, packageRoot: root), path)
+            try setDate("\(root)/\(path)", 1_000)
+        }
+        XCTAssertTrue(MemeaterBinary.isOlderThanSources("\(root)/missing", packageRoot: root), "no binary: build it")
+    }
+}
