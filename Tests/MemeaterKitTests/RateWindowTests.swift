@@ -17,3 +17,19 @@ final class RateWindowTests: XCTestCase {
         XCTAssertEqual(RateWindow(uniquePages: 1, monotonicNanoseconds: 200).pagesPerSecond(since: reading), 0)
     }
 }
+
+/// The run summary's achieved rate counts unique pages, the rate memeater is asked to keep.
+final class RunSummaryTests: XCTestCase {
+    func testTheAchievedRateOfARunCountsUniquePagesNotRepeatWrites() throws {
+        // Unlimited over 256 pages: the sweep comes round many times a second, so most writes are repeats.
+        let engine = try DirtyingEngine(configuration: MemeaterConfiguration(sizeMiB: 1, rate: .mibPerSecond(0), threads: 1))
+        let session = MemeaterSession(engine: engine)
+        try engine.start()
+        for _ in 0..<10_000 where engine.statistics().pagesWritten < 20 * UInt64(engine.pageCount) { usleep(1_000) }
+        session.stopDirtying()
+        let summary = session.summary()
+        XCTAssertGreaterThan(summary.pagesWritten, summary.pagesDirtied, "repeat writes happened")
+        XCTAssertEqual(summary.achievedPagesPerSecond * summary.durationSeconds, Double(summary.pagesDirtied),
+                       accuracy: 1e-6 * Double(summary.pagesDirtied))
+    }
+}
