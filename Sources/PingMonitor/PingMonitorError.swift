@@ -9,6 +9,7 @@ public enum PingMonitorError: Error, Equatable, CustomStringConvertible {
     case invalidTarget(String)
     /// The target is outside the networks pingmon may probe.
     case targetNotAllowed(target: IPv4Address, allowed: [IPv4Network])
+    case targetNotUnicast(target: IPv4Address, reason: String)
     /// No interface of that name in this network namespace.
     case interfaceNotFound(String)
     /// The probe interval is out of range.
@@ -38,6 +39,8 @@ public enum PingMonitorError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .invalidTarget(let text):
             "target '\(text)' is not a numeric IPv4 address (names are not resolved, so that no DNS query is sent)"
+        case .targetNotUnicast(let target, let reason):
+            "target \(target) is \(reason), not one host: name the guest's unicast address"
         case .targetNotAllowed(let target, let allowed):
             "target \(target) is outside the allowed networks \(allowed.map(\.description).joined(separator: ", ")); widen them with --allowed-networks"
         case .interfaceNotFound(let name):

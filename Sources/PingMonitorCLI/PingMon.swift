@@ -26,8 +26,8 @@ struct PingMon: ParsableCommand {
             error and the last line on standard output is one JSON object with every figure (units in the \
             key names).
 
-            Needs root (or CAP_NET_RAW and CAP_NET_ADMIN) for the raw socket and the capture. Targets must \
-            be numeric IPv4 addresses inside --allowed-networks.
+            Needs root (or CAP_NET_RAW and CAP_NET_ADMIN) for the raw socket and the capture. The target \
+            is a numeric unicast IPv4 address; --allowed-networks can limit it further (a safety net).
 
             Exit status: 0 run complete and every requested check passed, 1 a check (--require-zero-loss, \
             --max-downtime-ms) failed, 2 the run could not be done (permissions, capture, files), 64 bad usage.
@@ -59,8 +59,8 @@ struct PingMon: ParsableCommand {
     @Option(help: ArgumentHelp("Kernel capture buffer, in MiB; packets that do not fit are dropped and counted.", valueName: "mebibytes"))
     var captureBufferMib: Int = 32
 
-    @Option(help: ArgumentHelp("Comma-separated IPv4 networks (CIDR) that --target must lie in; a safety net for lab use.", valueName: "networks"))
-    var allowedNetworks: String = IPv4Network.defaultAllowedTargets.map(\.description).joined(separator: ",")
+    @Option(help: ArgumentHelp("Comma-separated IPv4 networks (CIDR) that --target must lie in, e.g. 198.18.0.0/15; a safety net for lab use (default: any unicast address).", valueName: "networks"))
+    var allowedNetworks: String?
 
     @Flag(help: "No live status line on standard error.")
     var quiet = false
@@ -89,8 +89,8 @@ struct PingMon: ParsableCommand {
         }
     }
 
-    func parsedAllowedNetworks() throws -> [IPv4Network] {
-        try allowedNetworks.split(separator: ",").map { text in
+    func parsedAllowedNetworks() throws -> [IPv4Network]? {
+        try allowedNetworks?.split(separator: ",").map { text in
             let trimmed = text.trimmingCharacters(in: .whitespaces)
             guard let network = IPv4Network(trimmed) else {
                 throw ValidationError("--allowed-networks: '\(trimmed)' is not an IPv4 network in CIDR form (like 198.18.0.0/15)")

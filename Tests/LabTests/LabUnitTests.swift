@@ -5,6 +5,7 @@ import FoundationXML
 import XCTest
 @testable import Lab
 import Libvirt
+import PingMonitor
 
 /// Fast tests of the lab's pieces that need no namespaces or daemons.
 final class LabUnitTests: XCTestCase {
@@ -241,5 +242,17 @@ final class MemeaterBinaryTests: XCTestCase {
             try setDate("\(root)/\(path)", 1_000)
         }
         XCTAssertTrue(MemeaterBinary.isOlderThanSources("\(root)/missing", packageRoot: root), "no binary: build it")
+    }
+}
+
+/// The lab's defaults send only to the project's own networks.
+final class LabAddressTests: XCTestCase {
+    func testEveryDefaultAddressOfTheLabIsInTheBenchmarkingRange() throws {
+        let configuration = LabConfiguration()
+        let addresses = [configuration.source.address, configuration.destination.address, configuration.clientAddress, configuration.guestAddress]
+        for text in addresses {
+            let address = try XCTUnwrap(IPv4Address(text), text)
+            XCTAssertTrue(IPv4Network.projectTestNetworks[0].contains(address), "\(text) is outside 198.18.0.0/15")
+        }
     }
 }

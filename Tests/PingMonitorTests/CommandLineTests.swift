@@ -44,9 +44,13 @@ final class CommandLineTests: XCTestCase {
         try expectFailure(["--target", "guest.example.invalid", "--interface", interface], status: 64,
                           firstLineContains: "target 'guest.example.invalid' is not a numeric IPv4 address")
         try expectFailure(["--target", "198.18.13.300", "--interface", interface], status: 64, firstLineContains: "is not a numeric IPv4 address")
-        // TEST-NET-1: outside the allowed networks, refused before any socket is opened.
-        try expectFailure(["--target", "192.0.2.7", "--interface", interface], status: 64,
+        // TEST-NET-1 outside the networks a user limited pingmon to: refused before any socket is opened.
+        try expectFailure(["--target", "192.0.2.7", "--interface", interface, "--allowed-networks", "198.18.0.0/15,127.0.0.0/8"], status: 64,
                           firstLineContains: "target 192.0.2.7 is outside the allowed networks 198.18.0.0/15, 127.0.0.0/8")
+        try expectFailure(["--target", "224.0.0.1", "--interface", interface], status: 64,
+                          firstLineContains: "target 224.0.0.1 is a multicast address, not one host")
+        try expectFailure(["--target", "255.255.255.255", "--interface", interface], status: 64,
+                          firstLineContains: "target 255.255.255.255 is the broadcast address")
         try expectFailure(["--target", target, "--interface", interface, "--interval-microseconds", "0"], status: 64,
                           firstLineContains: "probe interval 0 µs is out of range")
         try expectFailure(["--target", target, "--interface", interface, "--interval-microseconds=-5"], status: 64,

@@ -25,8 +25,26 @@ final class EchoProbeTests: XCTestCase {
         XCTAssertNil(sequence([]), "empty read")
     }
 
+    func testAnyUnicastTargetIsAcceptedByDefaultAndNothingElse() throws {
+        // Pure checks: no socket is opened, nothing is sent.
+        for unicast in [IPv4Address(192, 0, 2, 10), IPv4Address(10, 1, 2, 3), IPv4Address(198, 18, 0, 20), IPv4Address(127, 0, 0, 1)] {
+            XCTAssertNoThrow(try PingConfiguration.checkTarget(unicast, allowedNetworks: nil), "\(unicast)")
+        }
+        for (address, reason) in [(IPv4Address(0, 0, 0, 0), "the unspecified address"), (IPv4Address(255, 255, 255, 255), "the broadcast address"),
+                                  (IPv4Address(239, 1, 2, 3), "a multicast address"), (IPv4Address(240, 0, 0, 1), "a reserved (class E) address")] {
+            XCTAssertThrowsError(try PingConfiguration.checkTarget(address, allowedNetworks: nil)) { error in
+                XCTAssertEqual(error as? PingMonitorError, .targetNotUnicast(target: address, reason: reason))
+            }
+        }
+    }
+
+    func testTheProjectsOwnNetworksAreTheBenchmarkingRangeAndLoopback() {
+        // What the tests, benches and the lab send to; anything else only when a user names it.
+        XCTAssertEqual(IPv4Network.projectTestNetworks.map(\.description), ["198.18.0.0/15", "127.0.0.0/8"])
+    }
+
     func testATargetOutsideTheAllowedNetworksIsRefusedBeforeAnySocketOpens() {
-        XCTAssertThrowsError(try EchoProbe(target: IPv4Address(8, 8, 8, 8), interface: "lo")) { error in
+        XCTAssertThrowsError(try EchoProbe(target: IPv4Address(8, 8, 8, 8), interface: "lo", allowedNetworks: IPv4Network.projectTestNetworks)) { error in
             guard case PingMonitorError.targetNotAllowed(let target, _)? = error as? PingMonitorError else {
                 return XCTFail("\(error)")
             }

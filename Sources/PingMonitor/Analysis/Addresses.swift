@@ -27,6 +27,18 @@ public struct IPv4Address: Hashable, Sendable, Comparable, CustomStringConvertib
         value = UInt32(a) << 24 | UInt32(b) << 16 | UInt32(c) << 8 | UInt32(d)
     }
 
+    /// Why this address cannot be probed as a host (unspecified, broadcast, multicast or
+    /// reserved class E); nil for a unicast address.
+    public var notUnicastReason: String? {
+        switch value >> 24 {
+        case _ where value == 0: "the unspecified address"
+        case _ where value == UInt32.max: "the broadcast address"
+        case 224...239: "a multicast address"
+        case 240...255: "a reserved (class E) address"
+        default: nil
+        }
+    }
+
     public var description: String {
         "\(value >> 24).\(value >> 16 & 0xFF).\(value >> 8 & 0xFF).\(value & 0xFF)"
     }
@@ -80,9 +92,10 @@ public struct IPv4Network: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { "\(address)/\(prefixLength)" }
 
-    /// The networks pingmon probes by default: the benchmarking range 198.18.0.0/15 (RFC 2544),
-    /// which the lab uses, and loopback. Anything else must be allowed explicitly.
-    public static let defaultAllowedTargets: [IPv4Network] = [
+    /// The networks the project's own tests, benchmarks and lab send to: the benchmarking
+    /// range 198.18.0.0/15 (RFC 2544) and loopback. Not a default of pingmon, which probes
+    /// whatever unicast address its user names; `--allowed-networks` can opt into a limit.
+    public static let projectTestNetworks: [IPv4Network] = [
         IPv4Network(address: IPv4Address(198, 18, 0, 0), prefixLength: 15),
         IPv4Network(address: IPv4Address(127, 0, 0, 0), prefixLength: 8),
     ]

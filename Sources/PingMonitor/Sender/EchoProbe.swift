@@ -59,13 +59,10 @@ public final class EchoProbe: Sendable {
     private let sender: ICMPSender
 
     /// Opens a raw ICMP socket bound to `interface` (in the current network namespace) for
-    /// probing `target`, which must lie in `allowedNetworks` (pingmon's default: 198.18.0.0/15
-    /// and 127.0.0.0/8).
+    /// probing `target`, a unicast address inside `allowedNetworks` when a limit is given.
     public init(target: IPv4Address, interface: String, identifier: UInt16 = .random(in: 1...UInt16.max),
-                allowedNetworks: [IPv4Network] = IPv4Network.defaultAllowedTargets) throws(PingMonitorError) {
-        guard allowedNetworks.contains(where: { $0.contains(target) }) else {
-            throw PingMonitorError.targetNotAllowed(target: target, allowed: allowedNetworks)
-        }
+                allowedNetworks: [IPv4Network]? = nil) throws(PingMonitorError) {
+        try PingConfiguration.checkTarget(target, allowedNetworks: allowedNetworks)
         sender = try ICMPSender(target: target, interface: interface, identifier: identifier, receivesEchoReplies: true)
     }
 

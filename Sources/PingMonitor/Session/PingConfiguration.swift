@@ -32,15 +32,16 @@ public struct PingConfiguration: Sendable, Equatable {
     public var identifier: UInt16?
     /// Kernel capture buffer, in bytes.
     public var captureBufferBytes: Int
-    /// Targets must lie in one of these networks.
-    public var allowedNetworks: [IPv4Network]
+    /// When set, the target must lie in one of these networks (an opt-in safety net); nil:
+    /// any unicast address, the one the user names.
+    public var allowedNetworks: [IPv4Network]?
     /// The checks that decide the verdict.
     public var verdict: VerdictCriteria
 
     public init(target: IPv4Address, interface: String, intervalMicroseconds: Int = 1_000, durationSeconds: Double? = nil,
                 count: Int? = nil, saveCapturePath: String? = nil, lingerMilliseconds: Int = 250,
                 gapThresholdMilliseconds: Double? = nil, targetMAC: MACAddress? = nil, identifier: UInt16? = nil,
-                captureBufferBytes: Int = 32 << 20, allowedNetworks: [IPv4Network] = IPv4Network.defaultAllowedTargets,
+                captureBufferBytes: Int = 32 << 20, allowedNetworks: [IPv4Network]? = nil,
                 verdict: VerdictCriteria = VerdictCriteria()) {
         self.target = target
         self.interface = interface
@@ -57,11 +58,18 @@ public struct PingConfiguration: Sendable, Equatable {
         self.verdict = verdict
     }
 
+    /// A target pingmon can probe: any unicast address, inside `allowedNetworks` when a
+    /// limit was asked for (nil: no limit).
+    public static func checkTarget(_ target: IPv4Address, allowedNetworks: [IPv4Network]?) throws(PingMonitorError) {
+        if let reason = target.notUnicastReason { throw .targetNotUnicast(target: target, reason: reason) }
+        if let allowedNetworks, !allowedNetworks.contains(where: { $0.contains(target) }) {
+            throw .targetNotAllowed(target: target, allowed: allowedNetworks)
+        }
+    }
+
     /// Checks every setting, and that the interface exists in this network namespace.
     public func validate() throws {
-        guard allowedNetworks.contains(where: { $0.contains(target) }) else {
-            throw PingMonitorError.targetNotAllowed(target: target, allowed: allowedNetworks)
-        }
+        try Self.checkTarget(target, allowedNetworks: allowedNetworks)
         guard (Self.minimumIntervalMicroseconds...Self.maximumIntervalMicroseconds).contains(intervalMicroseconds) else {
             throw PingMonitorError.intervalOutOfRange(microseconds: intervalMicroseconds, minimum: Self.minimumIntervalMicroseconds,
                                                       maximum: Self.maximumIntervalMicroseconds)
