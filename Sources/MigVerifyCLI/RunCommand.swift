@@ -351,8 +351,9 @@ struct RunCommand: ParsableCommand {
             var memorySizes = matrix.memorySizesMiB
             var memeaterSize: (Int) -> Int = { [memeaterSizeMiB] in memeaterSizeMiB ?? max(16, $0 / 2) }
             if let remote = try remoteHosts(interface: { try captureInterface ?? routeInterface(to: $0) }) {
-                // The domain and memeater as they are: the defaults of a real-host run.
-                let survey = try remote.survey()
+                // The domain and memeater as they are: the defaults of a real-host run. Every
+                // check that needs the hosts is made here, before anything is changed.
+                let survey = try remote.preflight(memorySizesMiB: memoryMiB?.elements, memeaterSizeMiB: memeaterSizeMiB)
                 // The domain's RAM unless --memory-mib asks (and then checks) another: a matrix
                 // file's sizes are the lab's, real hosts cannot resize a running guest.
                 if memoryMiB == nil { memorySizes = [survey.memoryMiB] }

@@ -2,6 +2,7 @@ import Foundation
 import Lab
 import Libvirt
 import MemeaterKit
+import PingMonitor
 import Synchronization
 
 /// The source or the destination of a migration.
@@ -307,18 +308,38 @@ public struct RemoteHosts: Testbed {
         return access.map { HostInspector(hostName: "\(role.rawValue) (\($0))", access: $0) }
     }
 
-    /// What the source says about the guest: its RAM and memeater's region, in MiB. The
-    /// default sizes of a real-host run.
-    public func survey() throws(VerifierError) -> (memoryMiB: Int, memeaterSizeMiB: Int) {
+    /// Everything a real-host run needs, checked before anything on the hosts or in the guest
+    /// is changed: the guest address is one host pingmon can probe, both URIs connect, the
+    /// domain runs on the source and not on the destination, memeater answers at the guest
+    /// address, and the sizes asked (`memorySizesMiB`, `memeaterSizeMiB`; nil: as they are)
+    /// are the guest's, since a running guest cannot be resized. Returns the guest's RAM and
+    /// memeater's region in MiB, the defaults of the run.
+    public func preflight(memorySizesMiB: [Int]?, memeaterSizeMiB: Int?) throws(VerifierError) -> (memoryMiB: Int, memeaterSizeMiB: Int) {
+        do {
+            try PingConfiguration.checkTarget(PingConfiguration.parseTarget(endpoints.guestAddress), allowedNetworks: nil)
+        } catch {
+            throw .invalidOptions("--guest-address: \(error)")
+        }
         let source = try connect(endpoints.sourceURI)
+        let destination = try connect(endpoints.destinationURI)
         let domain = try runningGuest(on: source, uri: endpoints.sourceURI)
         let memoryMiB: Int
         do {
             memoryMiB = Int(try domain.info().memoryKiB / 1024)
+            if let twin = try destination.domainIfPresent(name: endpoints.domainName), try twin.isActive() {
+                throw VerifierError.environment("domain \(endpoints.domainName) also runs on \(endpoints.destinationURI) (\(try twin.state())): it must run on the source only")
+            }
         } catch {
-            throw VerifierError.wrap(error, step: "read the memory of \(endpoints.domainName) on \(endpoints.sourceURI)")
+            throw VerifierError.wrap(error, step: "check \(endpoints.domainName) on \(endpoints.sourceURI) and \(endpoints.destinationURI)")
         }
-        return (memoryMiB, try memeaterInfo().sizeMiB)
+        if let other = memorySizesMiB?.first(where: { $0 != memoryMiB }) {
+            throw .invalidOptions("--memory-mib \(other): domain \(endpoints.domainName) has \(memoryMiB) MiB on \(endpoints.sourceURI), and a running guest cannot be resized: resize it or leave out --memory-mib")
+        }
+        let info = try memeaterInfo()
+        if let asked = memeaterSizeMiB, asked != info.sizeMiB {
+            throw .invalidOptions("--memeater-size-mib \(asked): memeater in \(endpoints.domainName) dirties \(info.sizeMiB) MiB: restart it with --size-mib \(asked) or leave out --memeater-size-mib")
+        }
+        return (memoryMiB, info.sizeMiB)
     }
 
     private func runningGuest(on source: Connection, uri: String) throws(VerifierError) -> Domain {

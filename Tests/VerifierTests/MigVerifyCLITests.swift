@@ -58,6 +58,16 @@ final class MigVerifyCLITests: XCTestCase {
 
     func testBadInputIsOneLineNamingTheProblem() throws {
         let real = ["--guest-address", "127.0.0.1", "--capture-interface", "lo", "--memeater-port", "9"]
+        // libvirt's test driver as the destination: one with no domain, one where the guest also runs.
+        let fixtures = FileManager.default.temporaryDirectory.appendingPathComponent("migverify-cli-\(getpid())")
+        try FileManager.default.createDirectory(at: fixtures, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: fixtures) }
+        try "<node/>\n".write(to: fixtures.appendingPathComponent("empty.xml"), atomically: true, encoding: .utf8)
+        try """
+            <node><domain type="test"><name>test</name><memory>1048576</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain></node>
+            """.write(to: fixtures.appendingPathComponent("twin.xml"), atomically: true, encoding: .utf8)
+        let emptyDestination = "test://\(fixtures.path)/empty.xml"
+        let twinDestination = "test://\(fixtures.path)/twin.xml"
         let cases: [([String], String)] = [
             (["run", "--scenario", "live,bogus"], "--scenario <scenario>': unknown value 'bogus' (known: live, prepare-fail, "),
             (["run", "--memory-mib", "lots"], "--memory-mib <memory-mib>': 'lots' is not a number"),
@@ -75,11 +85,20 @@ final class MigVerifyCLITests: XCTestCase {
              "--guest, --emulator and --pattern choose the lab's guest, QEMU and memeater"),
             (["run", "--source-uri", "test:///default", "--dest-uri", "qemu:///system", "--domain", "test", "--guest-address", "guest",
               "--capture-interface", "lo"], "--guest-address must be an IPv4 address, not 'guest'"),
-            (["run", "--source-uri", "test:///default", "--dest-uri", "qemu:///system", "--domain", "nosuch"] + real,
+            (["run", "--source-uri", "test:///default", "--dest-uri", emptyDestination, "--domain", "nosuch"] + real,
              "unknown domain 'nosuch' on test:///default"),
+            // Real hosts: every check before anything is changed (plan), one line each.
+            (["run", "--source-uri", "test:///default", "--dest-uri", emptyDestination, "--domain", "test", "--guest-address", "239.1.1.1",
+              "--capture-interface", "lo"], "--guest-address: target 239.1.1.1 is a multicast address, not one host"),
+            (["run", "--source-uri", "test:///default", "--dest-uri", "qemu+unix:///system?socket=/run/migverify-no-such.sock", "--domain", "test"] + real,
+             "connect to qemu+unix:///system?socket=/run/migverify-no-such.sock: "),
+            (["run", "--source-uri", "test:///default", "--dest-uri", twinDestination, "--domain", "test"] + real,
+             "domain test also runs on \(twinDestination)"),
+            (["run", "--source-uri", "test:///default", "--dest-uri", emptyDestination, "--domain", "test", "--memory-mib", "1024"] + real,
+             "--memory-mib 1024: domain test has 2048 MiB on test:///default, and a running guest cannot be resized"),
             (["run", "--source-uri", "qemu+unix:///system?socket=/run/migverify-no-such.sock", "--dest-uri", "test:///default", "--domain", "x"] + real,
              "connect to qemu+unix:///system?socket=/run/migverify-no-such.sock: "),
-            (["run", "--source-uri", "test:///default", "--dest-uri", "qemu:///system", "--domain", "test"] + real,
+            (["run", "--source-uri", "test:///default", "--dest-uri", emptyDestination, "--domain", "test"] + real,
              "no memeater answers at 127.0.0.1:9"),
             (["run", "--source-uri", "test:///default", "--dest-uri", "qemu+tcp://dst/system", "--domain", "test", "--scenario", "perform-fail"] + real,
              "--scenario perform-fail needs a shell on the destination: use a qemu+ssh:// --dest-uri or give --dest-ssh USER@HOST"),
