@@ -42,6 +42,10 @@ public struct LabStatus: Sendable, Codable {
     public var guest: GuestStatus?
     /// The record of the last `lab up` (emulator, accelerator, versions).
     public var record: LabRecord?
+    /// What the lab's processes (daemons, sshd, QEMU) use, measured over ``usageWindowSeconds``.
+    public var processes: [ProcessUsage]
+    /// The window over which `processes` was measured, in seconds.
+    public var usageWindowSeconds: Double
 }
 
 extension Lab {
@@ -91,6 +95,9 @@ extension Lab {
             guest = status
         }
         let isUp = namespaces.values.allSatisfy { $0 } && hosts.allSatisfy { $0.daemon != nil }
-        return LabStatus(isUp: isUp, namespaces: namespaces, hosts: hosts, guest: guest, record: record)
+        // Measured last, after the guest was asked, and over a second: an idle lab should cost next to nothing.
+        let window = 1.0
+        return LabStatus(isUp: isUp, namespaces: namespaces, hosts: hosts, guest: guest, record: record,
+                         processes: ProcessTable.cpuUse(of: labProcesses(), overSeconds: window), usageWindowSeconds: window)
     }
 }

@@ -13,6 +13,34 @@ public enum ProcessTable {
         return UInt64(fields[19])
     }
 
+    /// User plus system CPU time of a process so far, in clock ticks (fields 14 and 15 of
+    /// /proc/PID/stat), and its resident memory in bytes (field 24); `nil` when it is gone.
+    public static func usage(of pid: Int32) -> (cpuTicks: UInt64, residentBytes: UInt64)? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let closing = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: closing)...].split(separator: " ")
+        // After the command name, field N of the man page is at index N - 3.
+        guard fields.count > 21, let user = UInt64(fields[11]), let system = UInt64(fields[12]),
+              let residentPages = UInt64(fields[21]) else { return nil }
+        return (user + system, residentPages * UInt64(max(1, sysconf(Int32(_SC_PAGESIZE)))))
+    }
+
+    /// CPU use of each of `pids` over `seconds` of wall time (100 = one core busy), and its
+    /// resident memory; processes gone meanwhile are left out.
+    public static func cpuUse(of pids: [Int32], overSeconds seconds: Double) -> [ProcessUsage] {
+        let ticksPerSecond = Double(max(1, sysconf(Int32(_SC_CLK_TCK))))
+        let before = pids.compactMap { pid in usage(of: pid).map { (pid, $0.cpuTicks) } }
+        let started = Date()
+        Thread.sleep(forTimeInterval: seconds)
+        let elapsed = Date().timeIntervalSince(started)
+        return before.compactMap { pid, ticks in
+            guard let now = usage(of: pid), now.cpuTicks >= ticks else { return nil }
+            return ProcessUsage(pid: pid, name: name(of: pid) ?? "?",
+                                cpuPercent: (Double(now.cpuTicks - ticks) / ticksPerSecond / elapsed * 1000).rounded() / 10,
+                                residentMiB: Int(now.residentBytes >> 20))
+        }
+    }
+
     /// Whether the process exists and is not a zombie.
     public static func isAlive(_ pid: Int32) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
@@ -82,4 +110,14 @@ public enum ProcessTable {
         while Date() < deadline, stubborn.contains(where: isAlive) { usleep(50_000) }
         return stubborn.filter(isAlive)
     }
+}
+
+/// One process's share of the CPU over a short window, and its memory.
+public struct ProcessUsage: Sendable, Codable, Equatable {
+    public var pid: Int32
+    public var name: String
+    /// CPU time over the window per wall time, in percent of one core.
+    public var cpuPercent: Double
+    /// Resident memory, in MiB.
+    public var residentMiB: Int
 }

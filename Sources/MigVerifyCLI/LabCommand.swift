@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Lab
 import Libvirt
+import MigrationModel
 
 /// `migverify lab ...`: the two-host lab on this machine.
 struct LabCommand: ParsableCommand {
@@ -131,6 +132,13 @@ extension LabCommand {
             if let record = status.record {
                 lines.append("emulator: \(record.emulatorName) \(record.emulatorVersion ?? "?") (\(record.emulatorPath))")
                 lines.append("accelerator: \(record.accelerator.accelerator.rawValue) (\(record.accelerator.reason))")
+            }
+            if !status.processes.isEmpty {
+                let total = status.processes.reduce(0) { $0 + $1.cpuPercent }
+                lines.append("processes: \(formatNumber(total)) % of a core over \(formatNumber(status.usageWindowSeconds)) s in all")
+                for process in status.processes.sorted(by: { $0.cpuPercent > $1.cpuPercent }) {
+                    lines.append("  \(process.name) (pid \(process.pid)): \(formatNumber(process.cpuPercent)) % CPU, \(process.residentMiB) MiB resident")
+                }
             }
             for host in status.hosts {
                 lines.append("host \(host.name) \(host.address) [\(host.namespace)]")

@@ -256,3 +256,17 @@ final class LabAddressTests: XCTestCase {
         }
     }
 }
+
+/// What `lab status` says the lab's processes use.
+final class ProcessUsageTests: XCTestCase {
+    func testUsageIsReadFromProcAndAGoneProcessIsLeftOut() throws {
+        let own = try XCTUnwrap(ProcessTable.usage(of: getpid()))
+        XCTAssertGreaterThan(own.residentBytes, 1 << 20, "this test process holds more than 1 MiB")
+        XCTAssertNil(ProcessTable.usage(of: Int32.max), "no such process")
+        let measured = ProcessTable.cpuUse(of: [getpid(), Int32.max], overSeconds: 0.05)
+        XCTAssertEqual(measured.map(\.pid), [getpid()])
+        let usage = try XCTUnwrap(measured.first)
+        XCTAssertGreaterThanOrEqual(usage.cpuPercent, 0)
+        XCTAssertEqual(usage.name, ProcessTable.name(of: getpid()))
+    }
+}
