@@ -29,8 +29,9 @@ struct RunCommand: ParsableCommand {
     var scenario: CommaSeparated<ScenarioKind>?
 
     @Option(name: .customLong("memory-mib"), help: """
-        Guest RAM sizes in MiB, comma-separated (e.g. 1024,2111; default 1024 on the lab, the domain's RAM on real \
-        hosts). On the lab at least 64 and at most what lets two QEMUs of that size fit into this machine's memory.
+        Guest RAM sizes in MiB, comma-separated (default on the lab: 2048,1024,2111, the test case's procedure, or 1024 \
+        with --quick; on real hosts the domain's RAM). On the lab at least 64 and at most what lets two QEMUs of that \
+        size fit into this machine's memory.
         """, transform: { try CommaSeparated<Int>(parsing: $0) })
     var memoryMiB: CommaSeparated<Int>?
 
@@ -50,8 +51,12 @@ struct RunCommand: ParsableCommand {
         """, transform: { try CommaSeparated<MigrationStrategy>(parsing: $0) })
     var strategy: CommaSeparated<MigrationStrategy>?
 
-    @Option(help: "Guest kinds on the lab, comma-separated (default: initramfs).", transform: { try CommaSeparated<GuestKind>(parsing: $0) })
+    @Option(help: "Guest kinds on the lab, comma-separated, or all (default: initramfs,debian; initramfs with --quick).",
+            transform: { $0 == "all" ? CommaSeparated(GuestKind.allCases) : try CommaSeparated<GuestKind>(parsing: $0) })
     var guest: CommaSeparated<GuestKind>?
+
+    @Flag(help: "One guest size (1024 MiB) on one guest kind (initramfs) instead of the test case's whole procedure, unless --memory-mib or --guest say otherwise.")
+    var quick = false
 
     @Option(help: "Emulators on the lab, comma-separated: default (QEMU 10 from bookworm-backports), qemu-7.2 (loses dirty pages under TCG: the reproducer; expect live to FAIL landing-intact), or a path to qemu-system-x86_64.",
             transform: { try CommaSeparated<String>(parsing: $0) })
@@ -253,6 +258,12 @@ struct RunCommand: ParsableCommand {
         }
     }
 
+    /// The original test case's procedure (../shared/seed): a guest of at least 2 GiB first, then
+    /// 1024 and 2111 MiB (odd sizes on purpose), each live under load, prepare-fail and
+    /// perform-fail, on more than one guest OS. The default of `run` on the lab.
+    static let procedureMemorySizesMiB = [2048, 1024, 2111]
+    static let procedureGuests: [GuestKind] = [.initramfs, .debian]
+
     /// The matrix the options (or `--matrix FILE`) ask for; a dimension given both in the
     /// file and as an option is refused.
     func sweepMatrix() throws -> SweepMatrix {
@@ -261,18 +272,20 @@ struct RunCommand: ParsableCommand {
             let given: [(String, Bool)] = [
                 ("--scenario", scenario != nil), ("--memory-mib", memoryMiB != nil), ("--dirty-rate-mib-per-second", dirtyRateMiBPerSecond != nil),
                 ("--bandwidth-mib-per-second", bandwidthMiBPerSecond != nil), ("--pattern", pattern != nil), ("--strategy", strategy != nil),
-                ("--emulator", emulator != nil), ("--guest", guest != nil), ("--repeat", repeatCount != nil),
+                ("--emulator", emulator != nil), ("--guest", guest != nil), ("--repeat", repeatCount != nil), ("--quick", quick),
             ]
             if let both = given.first(where: \.1) {
                 throw ValidationError("\(both.0) cannot be given with --matrix: the matrix file sets it (or leaves its default)")
             }
             result = try Self.loadMatrix(path)
         } else {
-            result = SweepMatrix(scenarios: scenario?.elements ?? ScenarioKind.defaults, memorySizesMiB: memoryMiB?.elements ?? [1024],
+            result = SweepMatrix(scenarios: scenario?.elements ?? ScenarioKind.defaults,
+                                 memorySizesMiB: memoryMiB?.elements ?? (quick ? [1024] : Self.procedureMemorySizesMiB),
                                  dirtyRatesMiBPerSecond: dirtyRateMiBPerSecond?.elements ?? [50],
                                  bandwidthsMiBPerSecond: bandwidthMiBPerSecond?.elements.map(\.mibPerSecond) ?? [nil],
                                  loads: pattern?.elements ?? [.sequential], strategies: strategy?.elements ?? [.precopy],
-                                 emulators: emulator?.elements ?? ["default"], guestKinds: (guest?.elements ?? [.initramfs]).map(\.rawValue),
+                                 emulators: emulator?.elements ?? ["default"],
+                                 guestKinds: (guest?.elements ?? (quick ? [.initramfs] : Self.procedureGuests)).map(\.rawValue),
                                  repeatCount: repeatCount ?? 1)
         }
         if realHosts {

@@ -54,6 +54,22 @@ final class CommandLineParsingTests: XCTestCase {
         XCTAssertEqual(try RunCommand.parse(["--migration-mode", "p2p"]).chosenMigrationMode, .peerToPeer)
     }
 
+    func testTheDefaultRunIsTheTestCasesWholeProcedureAndQuickIsOneSize() throws {
+        // 2048 MiB first, then 1024 and 2111, on two guest OSes, each live, prepare-fail and perform-fail.
+        let procedure = try RunCommand.parse([]).sweepMatrix()
+        XCTAssertEqual(procedure.memorySizesMiB, [2048, 1024, 2111])
+        XCTAssertEqual(procedure.guestKinds, ["initramfs", "debian"])
+        let cells = try procedure.cells(template: Fixtures.parameters())
+        XCTAssertEqual(cells.count, 18)
+        XCTAssertEqual(cells.prefix(4).map { "\($0.guestKind) \($0.memoryMiB) \($0.scenario.rawValue)" },
+                       ["initramfs 2048 live", "initramfs 2048 prepare-fail", "initramfs 2048 perform-fail", "initramfs 1024 live"])
+        let quick = try RunCommand.parse(["--quick"]).sweepMatrix()
+        XCTAssertEqual(quick.memorySizesMiB, [1024])
+        XCTAssertEqual(quick.guestKinds, ["initramfs"])
+        XCTAssertEqual(try RunCommand.parse(["--quick", "--memory-mib", "2111"]).sweepMatrix().memorySizesMiB, [2111], "an explicit size wins")
+        XCTAssertEqual(try RunCommand.parse(["--guest", "all"]).sweepMatrix().guestKinds, GuestKind.allCases.map(\.rawValue))
+    }
+
     func testAnUnknownEnumValueIsNamedWithTheKnownOnes() {
         assertRejected(["--guest", "bogus"], naming: ["'bogus'", "--guest", "initramfs, debian"])
         // virsh's name for the mode is not ours: `direct` is not a mode.
@@ -101,7 +117,7 @@ final class CommandLineParsingTests: XCTestCase {
         let direct = try RunCommand.parse(["--direct"])
         XCTAssertEqual(direct.chosenMigrationMode, .clientManaged)
         XCTAssertEqual(try RunCommand.parse(["--direct", "--migration-mode", "client-managed"]).chosenMigrationMode, .clientManaged)
-        let old = try RunCommand.parse(["--max-downtime-ms", "500"])
+        let old = try RunCommand.parse(["--max-downtime-ms", "500", "--quick"])
         XCTAssertEqual(old.maxPingGap, 500)
         XCTAssertEqual(try RunCommand.parse(["--max-ping-gap-ms", "750"]).maxPingGap, 750)
 
