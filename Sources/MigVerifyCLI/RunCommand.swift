@@ -84,6 +84,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Write the results as JUnit XML (one testcase per check) to this file.")
     var junit: String?
 
+    @Option(name: .customLong("save-captures"), help: "Keep every run's ping capture in this directory (one pcap per run, named by start time and parameters; `pingmon analyze FILE --target ADDR` reads it again).")
+    var saveCaptures: String?
+
     @Option(help: "The results database (SQLite); a re-run with the same database skips runs already completed with the same parameters.")
     var database = "migverify-results.sqlite"
 
@@ -199,6 +202,12 @@ struct RunCommand: ParsableCommand {
     /// needs neither the hosts nor the lab's state. ``plan()`` checks the rest (the domain,
     /// its RAM and memeater on real hosts, the route to the guest, the lab's free memory).
     func validate() throws {
+        if let saveCaptures {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: saveCaptures, isDirectory: &isDirectory), !isDirectory.boolValue {
+                throw ValidationError("--save-captures: \(saveCaptures) is a file, not a directory")
+            }
+        }
         if let repeatCount, !(1...SweepMatrix.maximumRepeatCount).contains(repeatCount) {
             throw ValidationError("--repeat must be between 1 and \(SweepMatrix.maximumRepeatCount), not \(repeatCount)")
         }
@@ -430,8 +439,18 @@ struct RunCommand: ParsableCommand {
                 printer.step(count == 1 ? "\(signalName(signal)): aborting the migration, removing the fault and recording the run as interrupted"
                                  : "\(signalName(signal)) again: still cleaning up (a blocked migration call can take until the kernel's TCP connect timeout)")
             }
+            var captureDirectory: String?
+            if let saveCaptures {
+                let absolute = URL(fileURLWithPath: saveCaptures).standardizedFileURL.path
+                do {
+                    try FileManager.default.createDirectory(atPath: absolute, withIntermediateDirectories: true)
+                } catch {
+                    throw VerifierError.environment("--save-captures: cannot create \(absolute): \(error.localizedDescription)")
+                }
+                captureDirectory = absolute
+            }
             runner = try ScenarioRunner(testbed: testbed, recorder: FanOutRecorder([StoreRecorder(store: store, sweepID: sweepID), printer]),
-                                        journal: journal, interruption: interruption)
+                                        journal: journal, interruption: interruption, captureDirectory: captureDirectory)
         } catch {
             FileHandle.standardError.write(Data("migverify \(kind.rawValue): error: \(error.description)\n".utf8))
             throw ExitCode(2)

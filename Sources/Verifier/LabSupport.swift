@@ -104,13 +104,13 @@ public final class PingMonitorRun: Sendable {
     /// Starts probing `target` every `intervalMicroseconds` from `interface`; `onSample`
     /// gets the live status every `sampleIntervalMilliseconds`, stamped on `clock`.
     public init(namespace: String?, target: String, interface: String, intervalMicroseconds: Int,
-                sampleIntervalMilliseconds: Double = 100, clock: RunClock = RunClock(),
+                saveCapturePath: String? = nil, sampleIntervalMilliseconds: Double = 100, clock: RunClock = RunClock(),
                 onSample: @escaping @Sendable (PingSample) -> Void) throws(VerifierError) {
         let step = "start pingmon against \(target) on \(interface)"
         do {
             let address = try PingConfiguration.parseTarget(target)
             let configuration = PingConfiguration(target: address, interface: interface, intervalMicroseconds: intervalMicroseconds,
-                                                  lingerMilliseconds: 500)
+                                                  saveCapturePath: saveCapturePath, lingerMilliseconds: 500)
             let open: @Sendable () throws -> PingSession = {
                 let session = try PingSession(configuration: configuration)
                 try session.start()

@@ -158,6 +158,11 @@ public struct MigrationFigures: Codable, Sendable, Equatable {
     public var announceOffsetsMilliseconds: [Double] = []
     /// The probe interval, µs (a gap exceeds the outage by up to one interval).
     public var probeIntervalMicroseconds: Double?
+    /// pingmon's unbiased estimate of the outage behind the longest gap (the midpoint of its
+    /// bounds; 0 when no probe was lost), ms.
+    public var pingDowntimeEstimateMilliseconds: Double?
+    /// The run's ping capture (`--save-captures`), which `pingmon analyze` reads again.
+    public var pingCapturePath: String?
     /// QEMU's own estimate of the guest's dirty rate just before the migration (libvirt's
     /// dirty-rate calculation, page sampling), in MiB/s, and how it was obtained or why not.
     public var qemuSampledDirtyRateMiBPerSecond: Double?

@@ -73,14 +73,17 @@ public final class ScenarioRunner: Sendable {
     public let journal: FaultJournal
     /// SIGINT/SIGTERM: a run that sees it aborts its job, removes its fault and ends as interrupted.
     public let interruption: Interruption
+    /// Where each run's ping capture is kept (`--save-captures`), one pcap per run; nil: not kept.
+    public let captureDirectory: String?
 
     /// Creates a runner and starts libvirt's event loop.
     public init(testbed: any Testbed, recorder: any RunRecorder, journal: FaultJournal = FaultJournal(),
-                interruption: Interruption = .shared) throws(VerifierError) {
+                interruption: Interruption = .shared, captureDirectory: String? = nil) throws(VerifierError) {
         self.testbed = testbed
         self.recorder = recorder
         self.journal = journal
         self.interruption = interruption
+        self.captureDirectory = captureDirectory
         do {
             try EventLoop.startDefault()
         } catch {
@@ -252,9 +255,10 @@ public final class ScenarioRunner: Sendable {
         try interruption.check(while: "setting memeater's rate")
 
         // pingmon from the client side, and both daemons' events, on the run's clock.
+        let capturePath = captureDirectory.map { "\($0)/\(Self.captureFileName(parameters, startedAt: clock.startedAt))" }
         let ping = try PingMonitorRun(namespace: testbed.clientNamespace, target: endpoints.guestAddress,
                                       interface: endpoints.captureInterface, intervalMicroseconds: parameters.pingIntervalMicroseconds,
-                                      clock: clock) { [recorder] in recorder.record(.pingSample($0)) }
+                                      saveCapturePath: capturePath, clock: clock) { [recorder] in recorder.record(.pingSample($0)) }
         var pingFinished = false
         defer { if !pingFinished { _ = try? ping.finish() } }
         Thread.sleep(forTimeInterval: 0.5)  // a baseline of replies before the migration
@@ -441,7 +445,23 @@ public final class ScenarioRunner: Sendable {
                                                          lengthMilliseconds: $0.lengthMilliseconds) }
         figures.announceOffsetsMilliseconds = analysis.announceFrames.map { captureStart + $0.offsetMilliseconds }
         figures.probeIntervalMicroseconds = analysis.intervalMicroseconds
+        figures.pingDowntimeEstimateMilliseconds = analysis.downtimeMilliseconds
+        figures.pingCapturePath = report.captureFile
         result.figures = figures
+    }
+
+    /// The file name of a run's capture: when it started (UTC) and what ran, e.g.
+    /// `20261127T064512Z-live-2048MiB-50MiBps-initramfs.pcap`.
+    static func captureFileName(_ parameters: ScenarioParameters, startedAt: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        let rate = parameters.dirtyRateMiBPerSecond == 0 ? "unlimited" : formatNumber(parameters.dirtyRateMiBPerSecond) + "MiBps"
+        var name = "\(formatter.string(from: startedAt))-\(parameters.scenario.rawValue)-\(parameters.memoryMiB)MiB-\(rate)-\(parameters.guestKind)"
+        if let repetition = parameters.repetition { name += "-\(repetition)" }
+        // Only characters that need no quoting anywhere.
+        return String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) ? $0 : "_" }) + ".pcap"
     }
 
     // MARK: gathering

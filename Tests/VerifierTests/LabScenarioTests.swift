@@ -146,13 +146,15 @@ final class LabScenarioTests: XCTestCase {
         // The guest back on the source, fresh (test4 left it on the destination).
         _ = try LabTarget(lab: Self.lab, memeaterPath: MemeaterBinary.find()).prepareGuest(parameters(.live), placement: .sourceOnly) { print("[lab] \($0)") }
         let json = Self.harness.databaseDirectory.appendingPathComponent("real-hosts.json").path
+        let captures = Self.harness.databaseDirectory.appendingPathComponent("captures").path
         let command = ["ip", "netns", "exec", configuration.clientNamespace, MigVerifyCLITests.binary, "run",
                        "--source-uri", configuration.sshURI(configuration.source),
                        "--dest-uri", configuration.sshURI(configuration.destination),
                        "--domain", configuration.guestName, "--guest-address", configuration.guestAddress,
                        "--scenario", "perform-fail,live", "--dirty-rate-mib-per-second", "30",
                        "--stall-timeout-seconds", "10", "--timeout-seconds", "90",
-                       "--database", Self.harness.databaseDirectory.appendingPathComponent("real-hosts.sqlite").path, "--json", json]
+                       "--database", Self.harness.databaseDirectory.appendingPathComponent("real-hosts.sqlite").path, "--json", json,
+                       "--save-captures", captures]
         let outcome = try CommandRunner.capture(command, step: "migverify run on the lab as real hosts", timeoutSeconds: 600)
         print(outcome.transcript)
         XCTAssertEqual(outcome.exitStatus, 0, "every check passed")
@@ -182,6 +184,21 @@ final class LabScenarioTests: XCTestCase {
         let tables = try CommandRunner.capture(["ip", "netns", "exec", configuration.destination.namespace, "nft", "list", "tables"],
                                                step: "list nft tables")
         XCTAssertFalse(tables.output.contains("migverify_fault"), "the fault installed over ssh is gone")
+
+        // Every run kept its capture, and pingmon analyze re-derives the run's ping figures from it.
+        let pingmon = URL(fileURLWithPath: MigVerifyCLITests.binary).deletingLastPathComponent().appendingPathComponent("pingmon").path
+        for object in objects {
+            let figures = object["figures"] as? [String: Any] ?? [:]
+            let path = try XCTUnwrap(figures["pingCapturePath"] as? String, "\(figures)")
+            XCTAssertTrue(path.hasPrefix(captures + "/"), path)
+            let analysis = try CommandRunner.capture([pingmon, "analyze", path, "--target", configuration.guestAddress, "--json"],
+                                                     step: "pingmon analyze \(path)")
+            let line = try XCTUnwrap(analysis.output.split(separator: "\n").last, analysis.transcript)
+            let again = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            XCTAssertEqual(again["lost"] as? Int, object["pingLost"] as? Int, path)
+            XCTAssertEqual(again["longestGapMilliseconds"] as? Double, object["pingDowntimeMilliseconds"] as? Double, path)
+            XCTAssertEqual(again["downtimeMilliseconds"] as? Double, figures["pingDowntimeEstimateMilliseconds"] as? Double, path)
+        }
     }
 
     /// The clean-up checks of a failed migration FAIL on what is left behind: a process
