@@ -60,6 +60,15 @@ final class ResumeTests: XCTestCase {
         XCTAssertNil(try runCommand().reusable(interrupted.parameters, store: results))
     }
 
+    func testRunsAreListedInTheOrderTheyStarted() throws {
+        let results = try ResultsStore(path: path)
+        let first = try store(Fixtures.result(checks: [Check(name: "a", passed: true, evidence: "")]), in: results)
+        let second = try results.beginRun(Fixtures.parameters())
+        let third = try store(Fixtures.result(.prepareFail, checks: [Check(name: "b", passed: false, evidence: "")]), in: results)
+        XCTAssertEqual(try results.runs().map(\.id), [first, second, third])
+        XCTAssertEqual(try results.runs().map(\.status), ["completed", "running", "completed"])
+    }
+
     func testTheNewestCompletedRunIsReusedAndTheLineSaysWhichAndWhy() throws {
         let results = try ResultsStore(path: path)
         let passed = Fixtures.result(checks: [Check(name: "memory-integrity", passed: true, evidence: "0 bad")])
