@@ -1,3 +1,4 @@
+import CMemeater
 import Synchronization
 
 #if canImport(Glibc)
@@ -132,14 +133,24 @@ public final class ControlServer: Sendable {
             close(client)
         }
         var state = ControlConnectionState(access: handler.access)
-        if !state.isAuthenticated { setReceiveTimeout(client, seconds: authenticationTimeoutSeconds) }
+        // One deadline from the connection on, not per read: a client trickling a byte at a
+        // time must not keep its slot without authenticating.
+        let authenticationDeadline = me_monotonic_ns() + UInt64(authenticationTimeoutSeconds * 1e9)
+        let late = ControlReply.failure("not authenticated within \(authenticationTimeoutSeconds) s of connecting")
         var pending: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
+            if !state.isAuthenticated {
+                let now = me_monotonic_ns()
+                guard now < authenticationDeadline else {
+                    _ = send(line: encodeLine(late), to: client)
+                    return
+                }
+                setReceiveTimeout(client, seconds: Double(authenticationDeadline - now) / 1e9)
+            }
             let count = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
             if count < 0 && errno == EINTR { continue }
             if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !state.isAuthenticated {
-                let late = ControlReply.failure("not authenticated within \(authenticationTimeoutSeconds) s of connecting")
                 _ = send(line: encodeLine(late), to: client)
                 return
             }
@@ -171,10 +182,13 @@ public final class ControlServer: Sendable {
         }
     }
 
-    /// Bounds each `recv` on `client` (0: no bound).
+    /// Bounds each `recv` on `client` (0: no bound; anything above 0 waits at least 1 µs,
+    /// since a zero `timeval` would mean no bound).
     private func setReceiveTimeout(_ client: Int32, seconds: Double) {
         let whole = seconds.rounded(.down)
-        var timeout = timeval(tv_sec: Int(whole), tv_usec: Int((seconds - whole) * 1e6))
+        var microseconds = Int((seconds - whole) * 1e6)
+        if seconds > 0 && whole == 0 && microseconds == 0 { microseconds = 1 }
+        var timeout = timeval(tv_sec: Int(whole), tv_usec: microseconds)
         _ = setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 

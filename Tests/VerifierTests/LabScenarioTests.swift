@@ -138,7 +138,8 @@ final class LabScenarioTests: XCTestCase {
     }
 
     /// Real-host mode, run as a user would on real hosts: `migverify run` from the client
-    /// side with the hosts' `qemu+ssh://` URIs, the domain and the guest address only. The
+    /// side with the hosts' `qemu+ssh://` URIs, the domain, the guest address and memeater's
+    /// token file only. The
     /// lab is just the hosts here: no namespace is named, host checks and the firewall
     /// fault go over ssh, pings and memeater go from the current namespace (the client's).
     func test5RealHostModeRunsTheTestCaseThroughURIsAndSSH() throws {
@@ -150,6 +151,8 @@ final class LabScenarioTests: XCTestCase {
                        "--source-uri", configuration.sshURI(configuration.source),
                        "--dest-uri", configuration.sshURI(configuration.destination),
                        "--domain", configuration.guestName, "--guest-address", configuration.guestAddress,
+                       // As a user would: the token memeater in the guest was started with, from a 0600 file.
+                       "--memeater-token-file", configuration.memeaterTokenPath,
                        "--scenario", "perform-fail,live", "--dirty-rate-mib-per-second", "30",
                        "--stall-timeout-seconds", "10", "--timeout-seconds", "90",
                        "--database", Self.harness.databaseDirectory.appendingPathComponent("real-hosts.sqlite").path, "--json", json]
