@@ -441,17 +441,19 @@ final class LabScenarioTests: XCTestCase {
             try FileManager.default.copyItem(atPath: try XCTUnwrap(MemeaterBinary.find()), toPath: fake)
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = ["ip", "netns", "exec", namespace, "bash", "-c",
-                                 "exec -a 'qemu-system-x86_64 -name guest=\(domainName),debug-threads=on' \(fake) serve --size-mib 1 --port \(port)"]
+                                 // A stand-in listener only: no token, on every address of the host's namespace, as QEMU's incoming side.
+                                 "exec -a 'qemu-system-x86_64 -name guest=\(domainName),debug-threads=on' \(fake) serve --size-mib 1 --port \(port) --no-auth --bind 0.0.0.0"]
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
             try CommandRunner.run(["ip", "netns", "exec", namespace, "ip", "tuntap", "add", "dev", interface, "mode", "tap"], step: "add \(interface)")
             // Wait for the listener, so that the check cannot race its start.
-            for _ in 0..<100 {
-                let listening = try CommandRunner.capture(["ip", "netns", "exec", namespace, "ss", "-Htln"], step: "ss")
-                if listening.output.contains(":\(port) ") { break }
-                usleep(50_000)
+            var listening = false
+            for _ in 0..<100 where !listening {
+                listening = try CommandRunner.capture(["ip", "netns", "exec", namespace, "ss", "-Htln"], step: "ss").output.contains(":\(port) ")
+                if !listening { usleep(50_000) }
             }
+            if !listening { XCTFail("the process posing as QEMU never listened on \(port) in \(namespace)") }
         } catch {
             XCTFail("could not leave things behind in \(namespace): \(error)")
         }
