@@ -67,7 +67,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "MigVerifyCLI",
-            dependencies: ["Lab", "Libvirt", "Verifier", "MigrationModel", "SweepReport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Lab", "Libvirt", "MemeaterKit", "Verifier", "MigrationModel", "SweepReport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // MARK: reports — pure rendering of a sweep's figures (HTML, Markdown, CSV, gnuplot SVG)

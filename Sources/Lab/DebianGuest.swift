@@ -47,8 +47,8 @@ struct DebianGuestBuilder {
     """#
 
     /// Runs before memeater: reads the lab's settings from the kernel command line (port,
-    /// size and page pattern into `/run/lab-guest.env`), configures eth0, announces the
-    /// guest with a gratuitous ARP.
+    /// size and page pattern into `/run/lab-guest.env`, the control token into the 0600 file
+    /// `/run/memeater.token`), configures eth0, announces the guest with a gratuitous ARP.
     static let setupScript = #"""
     #!/bin/sh
     \#(GuestWorkloadScript.loadArgumentsFunction)
@@ -57,8 +57,12 @@ struct DebianGuestBuilder {
             lab.ip=*) address="${word#lab.ip=}" ;;
             lab.memeater_port=*) port="${word#lab.memeater_port=}" ;;
             lab.memeater_size_mib=*) size="${word#lab.memeater_size_mib=}" ;;
+            lab.memeater_token=*) token="${word#lab.memeater_token=}" ;;
         esac
     done
+    # memeater reads its token from a file only root reads; without one it refuses to start.
+    [ -n "$token" ] && ( umask 077; printf '%s\n' "$token" > /run/memeater.token )
+    [ -z "$token" ] && echo "LAB-GUEST-FAILED no lab.memeater_token on the kernel command line" > /dev/ttyS0
     # MEMEATER_LOAD_ARGS is quoted for the shell that sources the file (lab-guest-ready);
     # the unit expands it unbraced, so systemd splits it into words.
     printf 'MEMEATER_PORT=%s\nMEMEATER_SIZE_MIB=%s\nMEMEATER_LOAD_ARGS="%s"\n' "${port:-7070}" "${size:-64}" \
@@ -106,7 +110,7 @@ struct DebianGuestBuilder {
 
             [Service]
             EnvironmentFile=/run/lab-guest.env
-            ExecStart=/usr/local/bin/memeater serve --port ${MEMEATER_PORT} --size-mib ${MEMEATER_SIZE_MIB} $MEMEATER_LOAD_ARGS
+            ExecStart=/usr/local/bin/memeater serve --port ${MEMEATER_PORT} --size-mib ${MEMEATER_SIZE_MIB} $MEMEATER_LOAD_ARGS --token-file /run/memeater.token --allow-fault-injection
             Restart=no
             StandardOutput=journal+console
             StandardError=journal+console

@@ -1,4 +1,5 @@
 import Foundation
+import MemeaterKit
 
 /// How guest code runs: hardware virtualisation or QEMU's software emulator.
 public enum Accelerator: String, Sendable, Codable {
@@ -118,6 +119,34 @@ public struct GuestDomainDefinition: Sendable, Equatable {
           </devices>
         </domain>
         """
+    }
+}
+
+extension GuestDomainDefinition {
+    /// The kernel parameter that hands the guest's memeater its control token.
+    public static let memeaterTokenParameter = "lab.memeater_token"
+
+    /// Whether the guest starts memeater (its start-up does when `lab.memeater_port` is given).
+    public var startsMemeater: Bool { kernelArguments.contains { $0.hasPrefix("lab.memeater_port=") } }
+
+    /// The same definition with `token` as memeater's control token on the kernel command
+    /// line (``memeaterTokenParameter``), replacing any earlier one: the guest's start-up
+    /// writes it to a 0600 file for `memeater serve --token-file`, so one cached image serves
+    /// every token.
+    public func handingOver(memeaterToken token: ControlToken) -> GuestDomainDefinition {
+        var copy = self
+        copy.kernelArguments.removeAll { $0.hasPrefix(Self.memeaterTokenParameter + "=") }
+        copy.kernelArguments.append("\(Self.memeaterTokenParameter)=\(token.text)")
+        return copy
+    }
+
+    /// The domain XML with the token's value replaced, for error messages and logs.
+    public func redactedXML() -> String {
+        var copy = self
+        copy.kernelArguments = kernelArguments.map {
+            $0.hasPrefix(Self.memeaterTokenParameter + "=") ? "\(Self.memeaterTokenParameter)=(redacted)" : $0
+        }
+        return copy.xml()
     }
 }
 

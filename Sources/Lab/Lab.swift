@@ -1,5 +1,6 @@
 import Foundation
 import Libvirt
+import MemeaterKit
 import PingMonitor
 
 /// How `lab up` should build the lab.
@@ -339,10 +340,22 @@ public struct Lab: Sendable {
     /// Removes the guest from both hosts (destroy and undefine), then defines it on `host`
     /// from `definition`, starts it, waits for its ready marker and for it to answer pings
     /// from the client namespace.
+    ///
+    /// A guest that runs memeater (`lab.memeater_port` among its kernel arguments) gets a new
+    /// random control token for this boot: on its kernel command line
+    /// (``GuestDomainDefinition/memeaterTokenParameter``), where its start-up reads it into a 0600 file for
+    /// `memeater serve --token-file`, and in ``LabConfiguration/memeaterTokenPath`` for the
+    /// lab's clients (``connectToMemeater(timeoutSeconds:)``). The cached image stays the same
+    /// for every token.
     public func startGuest(definition: GuestDomainDefinition, kind: GuestKind, on host: LabHost,
                            actions: inout [String]) throws -> GuestRecord {
         try removeGuest(actions: &actions)
         var definition = definition
+        if definition.startsMemeater {
+            let token = try ControlToken.generate()
+            try token.write(toFile: configuration.memeaterTokenPath)
+            definition = definition.handingOver(memeaterToken: token)
+        }
         if let base = definition.image.diskPath {
             // A fresh copy-on-write overlay per start: the cached disk is never written.
             let overlay = "\(configuration.stateDirectory)/guests/\(definition.name).qcow2"
@@ -356,7 +369,7 @@ public struct Lab: Sendable {
         do {
             domain = try connection.defineDomain(xml: definition.xml())
         } catch let error as LibvirtError {
-            throw LabError(step: "define the guest on \(host.name)", reason: error.description, output: definition.xml())
+            throw LabError(step: "define the guest on \(host.name)", reason: error.description, output: definition.redactedXML())
         }
         let consoleOffset = fileSize(configuration.guestConsoleLogPath)
         let started = Date()
@@ -467,10 +480,23 @@ public struct Lab: Sendable {
         }
     }
 
-    /// Opens memeater's control connection in the guest, from the client namespace.
+    /// The control token of the running guest's memeater (``LabConfiguration/memeaterTokenPath``).
+    public func memeaterToken() throws(LabError) -> ControlToken {
+        let path = configuration.memeaterTokenPath
+        do {
+            return try ControlToken.read(fromFile: path)
+        } catch {
+            let hint = FileManager.default.fileExists(atPath: path) ? ""
+                : " (the guest was started before the lab handed out tokens, or the state directory was removed: `migverify lab up --replace-guest` starts a new one)"
+            throw LabError(step: "read the guest's memeater token", reason: error.description + hint)
+        }
+    }
+
+    /// Opens memeater's control connection in the guest, from the client namespace, and
+    /// authenticates with the guest's token.
     public func connectToMemeater(timeoutSeconds: Double = 5) throws(LabError) -> MemeaterClient {
         try MemeaterClient(namespace: configuration.clientNamespace, address: configuration.guestAddress,
-                           port: configuration.memeaterPort, timeoutSeconds: timeoutSeconds)
+                           port: configuration.memeaterPort, token: try memeaterToken(), timeoutSeconds: timeoutSeconds)
     }
 
     /// The guest's serial console so far.

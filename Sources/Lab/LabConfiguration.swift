@@ -105,6 +105,9 @@ public struct LabConfiguration: Sendable, Codable, Equatable {
     public func hostDirectory(_ host: LabHost) -> String { "\(stateDirectory)/hosts/\(host.name)" }
     /// The file the guest's serial console is written to (appended across migrations).
     public var guestConsoleLogPath: String { "\(stateDirectory)/guests/\(guestName).console.log" }
+    /// The token of the running guest's memeater (mode 0600), written by
+    /// ``Lab/startGuest(definition:kind:on:actions:)`` and read by every client of the lab.
+    public var memeaterTokenPath: String { "\(stateDirectory)/guests/\(guestName).memeater-token" }
     /// The journal of everything the lab created, read by `lab down`.
     public var journalPath: String { "\(stateDirectory)/journal" }
     /// The status written by `lab up`.

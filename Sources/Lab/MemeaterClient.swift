@@ -7,7 +7,9 @@ import Synchronization
 ///
 /// The socket is opened inside a network namespace that reaches the guest (the lab's client
 /// namespace) or the current one, and keeps working from any thread afterwards. Requests are
-/// sent one at a time; every read and write has the timeout given at connection.
+/// sent one at a time; every read and write has the timeout given at connection. With a
+/// token the client authenticates as it connects, so every request it sends is obeyed or
+/// refused on its own merits.
 public final class MemeaterClient: Sendable {
     private let descriptor: Int32
     /// Bytes received after the last reply line (a reply is read up to its newline).
@@ -16,9 +18,10 @@ public final class MemeaterClient: Sendable {
     public let endpoint: String
 
     /// Connects to memeater at `address:port` (numeric IPv4), from network namespace
-    /// `namespace` (`nil`: the current one). Connecting, every send and every reply wait at
-    /// most `timeoutSeconds`.
-    public init(namespace: String?, address: String, port: Int, timeoutSeconds: Double = 10) throws(LabError) {
+    /// `namespace` (`nil`: the current one), and presents `token` (`nil`: none, for a memeater
+    /// started with `serve --no-auth`). Connecting, every send and every reply wait at most
+    /// `timeoutSeconds`. A refused token throws, naming memeater's reason.
+    public init(namespace: String?, address: String, port: Int, token: ControlToken?, timeoutSeconds: Double = 10) throws(LabError) {
         let endpoint = "\(address):\(port)"
         let step = "connect to memeater at \(endpoint)" + (namespace.map { " from \($0)" } ?? "")
         guard timeoutSeconds > 0, timeoutSeconds.isFinite else {
@@ -64,6 +67,10 @@ public final class MemeaterClient: Sendable {
             throw LabError(step: step, reason: "\(error)")
         }
         self.endpoint = endpoint
+        if let token {
+            // The descriptor is closed by deinit when this throws.
+            _ = try send(.auth(token))
+        }
     }
 
     deinit { close(descriptor) }
@@ -118,7 +125,8 @@ public final class MemeaterClient: Sendable {
     /// `reset-stall`: the largest loop gap seen so far starts again from 0.
     public func resetStall() throws(LabError) { _ = try send(ControlRequest(command: .resetStall)) }
 
-    /// `corrupt-page`: memeater spoils one page (fault injection for the integrity check's tests).
+    /// `corrupt-page`: memeater spoils one page (fault injection for the integrity check's tests);
+    /// refused by a memeater started without `--allow-fault-injection`.
     public func corruptPage(_ page: Int) throws(LabError) {
         _ = try send(ControlRequest(command: .corruptPage, page: page))
     }

@@ -143,11 +143,17 @@ extension Memeater {
         static let configuration = CommandConfiguration(
             abstract: "Hold the region and obey a line-based JSON control protocol on a TCP port.",
             discussion: """
-                One JSON object per line, one reply line each: {"command":"info"}, {"command":"stats"}, \
+                One JSON object per line, one reply line each. Every connection first sends \
+                {"command":"auth","token":"TOKEN"}; a wrong or missing token gets one error reply, the \
+                connection is closed and nothing it sent runs. Then: {"command":"info"}, {"command":"stats"}, \
                 {"command":"set-rate","mibPerSecond":R} (or "pagesPerSecond"), {"command":"pause"}, \
                 {"command":"resume"}, {"command":"verify-all"}, {"command":"reset-stall"}, \
-                {"command":"corrupt-page","page":N} (fault injection for testing checks), {"command":"stop"}. \
-                Replies carry "ok":true, or "ok":false with an "error"; a bad request never stops the server. \
+                {"command":"corrupt-page","page":N} (fault injection: refused without --allow-fault-injection), \
+                {"command":"stop"}. Replies carry "ok":true, or "ok":false with an "error"; a bad request never \
+                stops the server. \
+                A token is required: --token-file PATH (preferred: a file only its owner can read; --token \
+                shows in ps). Without one, serve refuses to start unless --no-auth is given, and then listens \
+                on 127.0.0.1 unless --bind says otherwise. \
                 Starts paused unless a rate is given. Runs until stop, SIGINT or SIGTERM.
                 """
         )
@@ -157,23 +163,78 @@ extension Memeater {
         @Option(help: "TCP port to listen on (0 = any free port, printed at start).")
         var port: Int
 
-        @Option(help: "IPv4 address to listen on.")
-        var listenAddress: String = "0.0.0.0"
+        @Option(name: .customLong("bind"), help: ArgumentHelp(
+            "IPv4 address to listen on (default: 0.0.0.0, every address, with a token; 127.0.0.1 with --no-auth).",
+            valueName: "address"))
+        var bindAddress: String?
+
+        @Option(name: .customLong("token-file"), help: ArgumentHelp(
+            "File holding the token clients must present (its first line; mode 0600 or stricter).", valueName: "path"))
+        var tokenFile: String?
+
+        @Option(help: "The token clients must present (visible in ps: prefer --token-file).")
+        var token: String?
+
+        @Flag(help: "Serve without a token: anyone who can connect controls memeater. Listens on 127.0.0.1 unless --bind is given.")
+        var noAuth = false
+
+        @Option(help: "Clients served at once (1-\(ControlServer.maximumConnectionsLimit)); one more gets an error reply and is closed.")
+        var maxConnections = ControlServer.defaultMaximumConnections
+
+        @Option(help: "Seconds a new client has to authenticate before it is closed.")
+        var authTimeoutSeconds: Double = 10
+
+        @Flag(help: "Obey corrupt-page (fault injection for testing the verifier's checks). Never on a guest whose results matter.")
+        var allowFaultInjection = false
 
         func validate() throws {
             guard (0...65535).contains(port) else { throw ValidationError("port must be 0-65535, got \(port)") }
+            switch (tokenFile != nil, token != nil, noAuth) {
+            case (false, false, false):
+                throw ValidationError("serve needs a token: --token-file PATH (or --token TEXT); --no-auth serves without one")
+            case (true, true, _):
+                throw ValidationError("give the token with --token-file or --token, not both")
+            case (true, _, true), (_, true, true):
+                throw ValidationError("--no-auth and a token exclude each other")
+            default:
+                break
+            }
+            if let token {
+                do { _ = try ControlToken(token) } catch { throw ValidationError(error.description) }
+            }
+            guard (1...ControlServer.maximumConnectionsLimit).contains(maxConnections) else {
+                throw ValidationError("--max-connections must be 1-\(ControlServer.maximumConnectionsLimit), got \(maxConnections)")
+            }
+            guard authTimeoutSeconds > 0, authTimeoutSeconds.isFinite else {
+                throw ValidationError("--auth-timeout-seconds must be a positive number of seconds, got \(authTimeoutSeconds)")
+            }
         }
+
+        /// The token as given, or open access with --no-auth.
+        func access() throws(MemeaterError) -> ControlAccess {
+            if let tokenFile { return .token(try ControlToken.read(fromFile: tokenFile)) }
+            if let token { return .token(try ControlToken(token)) }
+            return .open
+        }
+
+        /// Every address with a token; only this machine without one.
+        var effectiveBindAddress: String { bindAddress ?? (noAuth ? "127.0.0.1" : "0.0.0.0") }
 
         func run() throws {
             SignalLoop.blockSignals()
+            // The token is read before the region is allocated: a bad file fails at once.
+            let access = try access()
             let session = try region.makeSession()
             session.engine.isPaused = region.rate == nil
-            let handler = ControlHandler(session: session, onStop: { SignalLoop.requestStop() })
-            let server = try ControlServer(listenAddress: listenAddress, port: port, handler: handler)
+            let handler = ControlHandler(session: session, access: access, allowsFaultInjection: allowFaultInjection,
+                                         onStop: { SignalLoop.requestStop() })
+            let server = try ControlServer(listenAddress: effectiveBindAddress, port: port, handler: handler,
+                                           maximumConnections: maxConnections, authenticationTimeoutSeconds: authTimeoutSeconds)
             try session.engine.start()
             try server.start()
             let output = ReportOutput(json: region.json)
-            output.listening(address: server.listenAddress, port: server.port)
+            output.listening(address: server.listenAddress, port: server.port, tokenRequired: handler.tokenRequired,
+                             maximumConnections: server.maximumConnections, faultInjection: allowFaultInjection)
             let end = SignalLoop.run(
                 intervalMilliseconds: region.reportIntervalMilliseconds, durationSeconds: nil,
                 tick: { output.progress(session.sample()) },
@@ -198,11 +259,14 @@ struct ReportOutput {
         writeLine(encodeLine(record), to: STDOUT_FILENO)
     }
 
-    func listening(address: String, port: Int) {
+    func listening(address: String, port: Int, tokenRequired: Bool, maximumConnections: Int, faultInjection: Bool) {
         if json {
-            writeLine(#"{"type":"listening","address":"\#(address)","port":\#(port)}"#, to: STDOUT_FILENO)
+            // The address passed inet_pton, so it needs no JSON escaping.
+            writeLine(#"{"type":"listening","address":"\#(address)","port":\#(port),"tokenRequired":\#(tokenRequired),"#
+                      + #""maxConnections":\#(maximumConnections),"faultInjection":\#(faultInjection)}"#, to: STDOUT_FILENO)
         } else {
-            writeLine("memeater: listening on \(address):\(port)", to: STDOUT_FILENO)
+            writeLine("memeater: listening on \(address):\(port), \(tokenRequired ? "token required" : "NO token required (--no-auth)"), "
+                      + "at most \(maximumConnections) clients, fault injection \(faultInjection ? "allowed" : "refused")", to: STDOUT_FILENO)
         }
     }
 

@@ -8,11 +8,15 @@ import Foundation
 import Glibc
 #endif
 
-/// Version of memeater's control protocol; clients can check it with `info`.
-public let controlProtocolVersion = 1
+/// Version of memeater's control protocol; clients can check it with `info`. Version 2
+/// added `auth`: a server that requires a token obeys nothing before it.
+public let controlProtocolVersion = 2
 
 /// A command of the control protocol; the raw value is the `command` string on the wire.
 public enum ControlCommand: String, Codable, Sendable, CaseIterable {
+    /// The connection's first request when the server requires a token (`token`); a wrong
+    /// or missing token gets one error reply and the connection is closed.
+    case auth
     /// Static facts: boot id, uptime, region (reply: `info`).
     case info
     /// The latest progress record and the bad pages found so far (reply: `stats`, `badPages`).
@@ -27,7 +31,8 @@ public enum ControlCommand: String, Codable, Sendable, CaseIterable {
     case verifyAll = "verify-all"
     /// The largest loop gap seen so far starts again from 0.
     case resetStall = "reset-stall"
-    /// Spoils one page (`page`, optional `byteOffset`): fault injection for testing the checks.
+    /// Spoils one page (`page`, optional `byteOffset`): fault injection for testing the checks,
+    /// refused unless the server was started with `--allow-fault-injection`.
     case corruptPage = "corrupt-page"
     /// memeater replies, then stops.
     case stop
@@ -55,18 +60,26 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     public var pagesPerSecond: Double?
     public var page: Int?
     public var byteOffset: Int?
+    /// The control token (`auth` only).
+    public var token: String?
 
     public init(command: ControlCommand, mibPerSecond: Double? = nil, pagesPerSecond: Double? = nil, page: Int? = nil,
-                byteOffset: Int? = nil) {
+                byteOffset: Int? = nil, token: String? = nil) {
         self.command = command
         self.mibPerSecond = mibPerSecond
         self.pagesPerSecond = pagesPerSecond
         self.page = page
         self.byteOffset = byteOffset
+        self.token = token
+    }
+
+    /// The `auth` request that presents `token`.
+    public static func auth(_ token: ControlToken) -> ControlRequest {
+        ControlRequest(command: .auth, token: token.text)
     }
 
     private enum CodingKeys: String, CodingKey {
-        case command, mibPerSecond, pagesPerSecond, page, byteOffset
+        case command, mibPerSecond, pagesPerSecond, page, byteOffset, token
     }
 
     /// Decodes a request; a `command` string that is no ``ControlCommand`` throws
@@ -80,6 +93,7 @@ public struct ControlRequest: Codable, Sendable, Equatable {
         pagesPerSecond = try container.decodeIfPresent(Double.self, forKey: .pagesPerSecond)
         page = try container.decodeIfPresent(Int.self, forKey: .page)
         byteOffset = try container.decodeIfPresent(Int.self, forKey: .byteOffset)
+        token = try container.decodeIfPresent(String.self, forKey: .token)
     }
 }
 
@@ -97,6 +111,12 @@ public struct ControlInfo: Codable, Sendable, Equatable {
     public var pattern: PagePattern
     public var bytesPerWrite: Int
     public var seed: UInt64
+    /// Whether `corrupt-page` is obeyed (`serve --allow-fault-injection`); `nil` from a
+    /// memeater older than protocol version 2, which always obeyed it.
+    public var faultInjectionAllowed: Bool?
+    /// Whether clients must present a token (`false`: `serve --no-auth`); `nil` from a
+    /// memeater older than protocol version 2, which required none.
+    public var tokenRequired: Bool?
 }
 
 /// One reply line. `ok` is false exactly when `error` is set.
@@ -116,31 +136,95 @@ public struct ControlReply: Codable, Sendable, Equatable {
     }
 }
 
-/// Turns request lines into actions on a session and reply lines. Holds no connection state,
-/// so one handler serves every client.
+/// Who may send requests to `memeater serve`.
+public enum ControlAccess: Sendable {
+    /// Only a client whose first request is `auth` with this token (`serve --token-file`/`--token`).
+    case token(ControlToken)
+    /// Anyone who can connect (`serve --no-auth`); an `auth` request is answered ok unchecked,
+    /// so a client that always presents a token works here too.
+    case open
+}
+
+/// What the server does with a connection after sending a reply.
+public enum ControlAfterReply: Sendable, Equatable {
+    /// Reads the next request.
+    case serveNext
+    /// Closes the connection (a failed or missing authentication): the client learns why
+    /// from the reply and nothing it sent ran.
+    case close
+    /// Closes the connection and stops memeater (`stop`).
+    case stop
+}
+
+/// One connection's state: whether its client has authenticated yet.
+public struct ControlConnectionState: Sendable, Equatable {
+    /// True once the client presented the token (from the start with ``ControlAccess/open``).
+    public internal(set) var isAuthenticated: Bool
+
+    /// A new connection under `access`.
+    public init(access: ControlAccess) {
+        if case .open = access { isAuthenticated = true } else { isAuthenticated = false }
+    }
+}
+
+/// Turns request lines into actions on a session and reply lines. Holds no connection state
+/// (that is the caller's ``ControlConnectionState``), so one handler serves every client.
 public struct ControlHandler: Sendable {
     public let session: MemeaterSession
+    /// Who may send requests.
+    public let access: ControlAccess
+    /// Whether `corrupt-page` is obeyed: fault injection must be asked for when serve starts,
+    /// so that a guest on a real network cannot be made to report an integrity failure.
+    public let allowsFaultInjection: Bool
     /// Called once when a client asks memeater to stop, after the reply is built.
     public let onStop: @Sendable () -> Void
 
-    public init(session: MemeaterSession, onStop: @escaping @Sendable () -> Void) {
+    public init(session: MemeaterSession, access: ControlAccess, allowsFaultInjection: Bool = false,
+                onStop: @escaping @Sendable () -> Void) {
         self.session = session
+        self.access = access
+        self.allowsFaultInjection = allowsFaultInjection
         self.onStop = onStop
     }
 
-    /// Handles one line (without its newline) and returns the reply line (without newline).
-    public func reply(toLine line: Substring) -> (reply: String, stop: Bool) {
-        let reply: ControlReply
-        var stop = false
+    /// Handles one line (without its newline) on a connection in `state`, and returns the
+    /// reply line (without newline) and what to do with the connection next. Before the
+    /// client has authenticated, only a correct `auth` is obeyed; anything else is refused
+    /// with one reply and `.close`, and runs nothing.
+    public func reply(toLine line: Substring, connection state: inout ControlConnectionState) -> (reply: String, then: ControlAfterReply) {
+        let request: ControlRequest
         do {
-            let request = try JSONDecoder().decode(ControlRequest.self, from: Data(line.utf8))
-            (reply, stop) = handle(request)
+            request = try JSONDecoder().decode(ControlRequest.self, from: Data(line.utf8))
         } catch let unknown as UnknownControlCommand {
-            reply = .failure(unknown.description, command: unknown.command)
+            guard state.isAuthenticated else { return (encodeLine(Self.notAuthenticated), .close) }
+            return (encodeLine(ControlReply.failure(unknown.description, command: unknown.command)), .serveNext)
         } catch {
-            reply = .failure("malformed request: expected one JSON object with a \"command\" per line")
+            guard state.isAuthenticated else { return (encodeLine(Self.notAuthenticated), .close) }
+            return (encodeLine(ControlReply.failure("malformed request: expected one JSON object with a \"command\" per line")), .serveNext)
         }
-        return (encodeLine(reply), stop)
+        if request.command == .auth {
+            guard authenticates(request.token) else {
+                state.isAuthenticated = false
+                return (encodeLine(ControlReply.failure("authentication failed: wrong or missing token", command: "auth")), .close)
+            }
+            state.isAuthenticated = true
+            return (encodeLine(ControlReply(ok: true, command: "auth")), .serveNext)
+        }
+        guard state.isAuthenticated else { return (encodeLine(Self.notAuthenticated), .close) }
+        let (reply, stop) = handle(request)
+        return (encodeLine(reply), stop ? .stop : .serveNext)
+    }
+
+    /// The reply to any request before `auth`: no command is named, so none seems to have run.
+    static let notAuthenticated = ControlReply.failure(
+        #"not authenticated: the first request must be {"command":"auth","token":"…"}"#)
+
+    /// Whether an `auth` request's token lets the client in (always with ``ControlAccess/open``).
+    private func authenticates(_ token: String?) -> Bool {
+        switch access {
+        case .open: return true
+        case .token(let expected): return expected.matches(token ?? "")
+        }
     }
 
     func handle(_ request: ControlRequest) -> (ControlReply, stop: Bool) {
@@ -154,7 +238,7 @@ public struct ControlHandler: Sendable {
                 uptimeSeconds: SystemInfo.uptimeSeconds(), sizeMiB: engine.configuration.sizeMiB,
                 pageSizeBytes: engine.pageSizeBytes, pageCount: engine.pageCount, threads: engine.configuration.threads,
                 pattern: engine.configuration.pattern, bytesPerWrite: engine.configuration.bytesPerWrite,
-                seed: engine.configuration.seed)
+                seed: engine.configuration.seed, faultInjectionAllowed: allowsFaultInjection, tokenRequired: tokenRequired)
         case .stats:
             reply.stats = session.latestProgress()
             reply.badPages = engine.statistics().badPages
@@ -178,7 +262,14 @@ public struct ControlHandler: Sendable {
             reply.verification = session.verifyAll()
         case .resetStall:
             engine.resetMaxStall()
+        case .auth:
+            // Answered by reply(toLine:connection:) before a request gets here.
+            break
         case .corruptPage:
+            guard allowsFaultInjection else {
+                return (.failure("corrupt-page is fault injection, refused: this memeater was started without --allow-fault-injection",
+                                 command: name), false)
+            }
             guard let page = request.page else { return (.failure("corrupt-page needs a page", command: name), false) }
             do {
                 try engine.corruptPage(page, byteOffset: request.byteOffset ?? 0)
@@ -189,6 +280,14 @@ public struct ControlHandler: Sendable {
             return (reply, true)
         }
         return (reply, false)
+    }
+}
+
+extension ControlHandler {
+    /// Whether clients must present a token.
+    public var tokenRequired: Bool {
+        if case .token = access { return true }
+        return false
     }
 }
 

@@ -1,25 +1,48 @@
+import CMemeater
 import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// TCP server for the line-based control protocol: one thread accepts, one thread per client.
-/// Connections are plain TCP and stay open across a live migration of the guest.
+/// TCP server for the line-based control protocol: one thread accepts, one thread per client,
+/// at most ``maximumConnections`` clients at once. Connections are plain TCP and stay open
+/// across a live migration of the guest.
+///
+/// With a token (``ControlAccess/token(_:)``) a client must authenticate within
+/// ``authenticationTimeoutSeconds`` of connecting, so that connections that never do cannot
+/// hold the slots of the verifier for good.
 public final class ControlServer: Sendable {
     /// The port actually bound (useful when 0 was asked for).
     public let port: Int
     public let listenAddress: String
+    /// Clients served at once; one more is refused with a reply and closed, not queued.
+    public let maximumConnections: Int
+    /// How long a new client may take to send its `auth` request (token required only).
+    public let authenticationTimeoutSeconds: Double
     private let listener: Int32
     private let handler: ControlHandler
     private let clients = Mutex<Set<Int32>>([])
     private let closed = Atomic<Bool>(false)
     /// A line longer than this is not a request of ours; the client is told and dropped.
     static let maximumLineBytes = 64 * 1024
+    /// The default of ``maximumConnections``: the verifier holds one or two connections, a
+    /// user looking in by hand one more.
+    public static let defaultMaximumConnections = 8
+    /// The largest ``maximumConnections`` accepted (each client is a thread).
+    public static let maximumConnectionsLimit = 256
 
     /// Binds and listens; call `start()` to accept clients.
-    public init(listenAddress: String = "0.0.0.0", port: Int, handler: ControlHandler) throws(MemeaterError) {
+    public init(listenAddress: String, port: Int, handler: ControlHandler,
+                maximumConnections: Int = ControlServer.defaultMaximumConnections,
+                authenticationTimeoutSeconds: Double = 10) throws(MemeaterError) {
         guard (0...65535).contains(port) else { throw .socketFailed(call: "bind to port \(port)", errno: EINVAL) }
+        guard (1...Self.maximumConnectionsLimit).contains(maximumConnections) else {
+            throw .controlSettingInvalid(reason: "the connection limit must be 1-\(Self.maximumConnectionsLimit), got \(maximumConnections)")
+        }
+        guard authenticationTimeoutSeconds > 0, authenticationTimeoutSeconds.isFinite else {
+            throw .controlSettingInvalid(reason: "the authentication timeout must be a positive number of seconds, got \(authenticationTimeoutSeconds)")
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -52,6 +75,8 @@ public final class ControlServer: Sendable {
         }
         self.port = Int(UInt16(bigEndian: actual.sin_port))
         self.listenAddress = listenAddress
+        self.maximumConnections = maximumConnections
+        self.authenticationTimeoutSeconds = authenticationTimeoutSeconds
         listener = socketFD
         self.handler = handler
     }
@@ -81,7 +106,18 @@ public final class ControlServer: Sendable {
                 return
             }
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-            clients.withLock { _ = $0.insert(client) }
+            let admitted = clients.withLock { open in
+                guard open.count < maximumConnections else { return false }
+                open.insert(client)
+                return true
+            }
+            guard admitted else {
+                // Told, not queued: a client waiting in a queue would look like a hung memeater.
+                let refusal = ControlReply.failure("too many connections: this memeater serves at most \(maximumConnections) at once")
+                _ = send(line: encodeLine(refusal), to: client, flags: Int32(MSG_DONTWAIT))
+                close(client)
+                continue
+            }
             do {
                 _ = try startThread { [self] in serve(client: client) }
             } catch {
@@ -96,11 +132,28 @@ public final class ControlServer: Sendable {
             clients.withLock { _ = $0.remove(client) }
             close(client)
         }
+        var state = ControlConnectionState(access: handler.access)
+        // One deadline from the connection on, not per read: a client trickling a byte at a
+        // time must not keep its slot without authenticating.
+        let authenticationDeadline = me_monotonic_ns() + UInt64(authenticationTimeoutSeconds * 1e9)
+        let late = ControlReply.failure("not authenticated within \(authenticationTimeoutSeconds) s of connecting")
         var pending: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
+            if !state.isAuthenticated {
+                let now = me_monotonic_ns()
+                guard now < authenticationDeadline else {
+                    _ = send(line: encodeLine(late), to: client)
+                    return
+                }
+                setReceiveTimeout(client, seconds: Double(authenticationDeadline - now) / 1e9)
+            }
             let count = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
             if count < 0 && errno == EINTR { continue }
+            if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !state.isAuthenticated {
+                _ = send(line: encodeLine(late), to: client)
+                return
+            }
             if count <= 0 { return }
             pending.append(contentsOf: buffer[0..<count])
             while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
@@ -108,9 +161,16 @@ public final class ControlServer: Sendable {
                 pending.removeSubrange(...newline)
                 if line.hasSuffix("\r") { line = line.dropLast() }
                 if line.allSatisfy(\.isWhitespace) { continue }
-                let (reply, stop) = handler.reply(toLine: line)
+                let wasAuthenticated = state.isAuthenticated
+                let (reply, then) = handler.reply(toLine: line, connection: &state)
                 guard send(line: reply, to: client) else { return }
-                if stop {
+                switch then {
+                case .serveNext:
+                    // An authenticated connection may stay idle as long as it likes (a whole migration).
+                    if state.isAuthenticated && !wasAuthenticated { setReceiveTimeout(client, seconds: 0) }
+                case .close:
+                    return
+                case .stop:
                     handler.onStop()
                     return
                 }
@@ -122,12 +182,22 @@ public final class ControlServer: Sendable {
         }
     }
 
-    private func send(line: String, to client: Int32) -> Bool {
+    /// Bounds each `recv` on `client` (0: no bound; anything above 0 waits at least 1 µs,
+    /// since a zero `timeval` would mean no bound).
+    private func setReceiveTimeout(_ client: Int32, seconds: Double) {
+        let whole = seconds.rounded(.down)
+        var microseconds = Int((seconds - whole) * 1e6)
+        if seconds > 0 && whole == 0 && microseconds == 0 { microseconds = 1 }
+        var timeout = timeval(tv_sec: Int(whole), tv_usec: microseconds)
+        _ = setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    private func send(line: String, to client: Int32, flags: Int32 = 0) -> Bool {
         var bytes = Array((line + "\n").utf8)
         var offset = 0
         while offset < bytes.count {
             let sent = bytes.withUnsafeMutableBytes {
-                Glibc.send(client, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
+                Glibc.send(client, $0.baseAddress.map { $0 + offset }, $0.count - offset, Int32(MSG_NOSIGNAL) | flags)
             }
             if sent < 0 && errno == EINTR { continue }
             if sent <= 0 { return false }

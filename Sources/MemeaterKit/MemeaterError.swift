@@ -14,6 +14,18 @@ public enum MemeaterError: Error, Equatable, CustomStringConvertible {
     case portInUse(port: Int)
     case socketFailed(call: String, errno: Int32)
     case systemInformationUnavailable(path: String)
+    /// A control token that is too short, too long, or not printable ASCII without spaces.
+    case tokenInvalid(reason: String)
+    /// The token file cannot be opened, read or is no regular file.
+    case tokenFileUnreadable(path: String, reason: String)
+    /// The token file can be read by users other than its owner (its mode, e.g. 0o644).
+    case tokenFileNotPrivate(path: String, mode: UInt32)
+    /// The token file cannot be written.
+    case tokenFileUnwritable(path: String, errno: Int32)
+    /// No random bytes for a new token.
+    case randomBytesUnavailable(errno: Int32)
+    /// A setting of the control server out of its range (connection limit, timeout).
+    case controlSettingInvalid(reason: String)
 
     public var description: String {
         switch self {
@@ -45,6 +57,18 @@ public enum MemeaterError: Error, Equatable, CustomStringConvertible {
             "\(call) failed: \(errnoDescription(code))"
         case .systemInformationUnavailable(let path):
             "cannot read \(path)"
+        case .tokenInvalid(let reason):
+            "invalid control token: \(reason)"
+        case .tokenFileUnreadable(let path, let reason):
+            "cannot read the token file \(path): \(reason)"
+        case .tokenFileNotPrivate(let path, let mode):
+            "the token file \(path) can be read by others (mode \(String(mode & 0o777, radix: 8))): chmod 600 it"
+        case .tokenFileUnwritable(let path, let code):
+            "cannot write the token file \(path): \(errnoDescription(code))"
+        case .randomBytesUnavailable(let code):
+            "cannot read random bytes for a control token: \(errnoDescription(code))"
+        case .controlSettingInvalid(let reason):
+            "invalid control server setting: \(reason)"
         }
     }
 }

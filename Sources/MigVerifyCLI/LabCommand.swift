@@ -157,6 +157,8 @@ extension LabCommand {
                              + " on port \(record.memeaterPort)) at \(record.address)")
                 lines.append("  running on: \(guest.runningOn ?? "nowhere"); answers ping: \(guest.answersPing ? "yes" : "no")")
                 if let error = guest.pingError { lines.append("  ping: \(error)") }
+                // Where to find the token for a look by hand (its first request: {"command":"auth","token":…}).
+                lines.append("  memeater token: \(location.lab.configuration.memeaterTokenPath)")
                 if let info = guest.memeaterInfo { lines.append("  memeater info: \(info)") }
                 if let error = guest.memeaterError { lines.append("  memeater: \(error)") }
                 if !record.image.containsMemeater { lines.append("  note: the guest image has no memeater") }

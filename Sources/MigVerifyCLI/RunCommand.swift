@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Lab
+import MemeaterKit
 import Verifier
 
 /// `migverify run`: the migration test case end to end, on the lab or on real hosts.
@@ -173,6 +174,11 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("memeater-port"), help: "Real hosts: memeater's control port in the guest.")
     var memeaterPort = 7070
 
+    @Option(name: .customLong("memeater-token-file"), help: ArgumentHelp(
+        "Real hosts: file with the token memeater serve was started with (--token-file there; mode 0600). Without it no token is presented, which only a memeater started with --no-auth accepts.",
+        valueName: "path"))
+    var memeaterTokenFile: String?
+
     @Option(name: .customLong("capture-interface"), help: "Interface pings leave from and are captured on (the lab's up0; on real hosts the route to the guest's).")
     var captureInterface: String?
 
@@ -196,7 +202,10 @@ struct RunCommand: ParsableCommand {
     var lab: Lab { location.lab }
 
     /// Whether any real-host option is given.
-    var realHosts: Bool { sourceURI != nil || destinationURI != nil || domain != nil || guestAddress != nil || sourceSSH != nil || destinationSSH != nil }
+    var realHosts: Bool {
+        sourceURI != nil || destinationURI != nil || domain != nil || guestAddress != nil || sourceSSH != nil || destinationSSH != nil
+            || memeaterTokenFile != nil
+    }
 
     /// Rejects bad input before anything runs, in one line and exit 64: everything that
     /// needs neither the hosts nor the lab's state. ``plan()`` checks the rest (the domain,
@@ -328,7 +337,16 @@ struct RunCommand: ParsableCommand {
         let destinationAccess = try ssh(destinationSSH, option: "dest-ssh")
         let endpoints = Endpoints(sourceURI: sourceURI, destinationURI: destinationURI, domainName: domain, guestAddress: guestAddress,
                                   memeaterPort: memeaterPort, captureInterface: try interface(guestAddress))
-        return RemoteHosts(endpoints: endpoints, sourceAccess: sourceAccess, destinationAccess: destinationAccess)
+        var memeaterToken: ControlToken?
+        if let memeaterTokenFile {
+            do {
+                memeaterToken = try ControlToken.read(fromFile: memeaterTokenFile)
+            } catch {
+                throw ValidationError("--memeater-token-file: \(error.description)")
+            }
+        }
+        return RemoteHosts(endpoints: endpoints, sourceAccess: sourceAccess, destinationAccess: destinationAccess,
+                           memeaterToken: memeaterToken)
     }
 
     /// The interface the kernel routes `address` through (`ip -j route get`, its `dev`).

@@ -627,7 +627,7 @@ public final class ScenarioRunner: Sendable {
     private func connectMemeater() throws(VerifierError) -> MemeaterClient {
         let endpoints = testbed.endpoints
         do {
-            return try MemeaterClient(namespace: testbed.clientNamespace, address: endpoints.guestAddress, port: endpoints.memeaterPort)
+            return try testbed.connectMemeater(timeoutSeconds: 10)
         } catch {
             throw VerifierError.wrap(error, step: "connect to memeater at \(endpoints.guestAddress):\(endpoints.memeaterPort)")
         }

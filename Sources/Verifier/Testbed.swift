@@ -39,6 +39,9 @@ public protocol Testbed: Sendable {
     /// The emulator's version and how it was read, when known better than libvirt's
     /// `virConnectGetVersion` (the lab runs `qemu --version` on the emulator it chose).
     var emulatorVersion: (version: String, source: String)? { get }
+    /// Opens memeater's control connection in the guest from the client side and presents
+    /// the testbed's token (the lab's per-guest token; on real hosts the user's, if given).
+    func connectMemeater(timeoutSeconds: Double) throws(LabError) -> MemeaterClient
     /// Where the guest's console has got to now; `domainXML` is its live XML on the source.
     func consoleMark(domainXML: String) -> ConsoleMark
     /// The console written since `mark` (`nil`: the console cannot be read).
@@ -120,6 +123,10 @@ public struct LabTarget: Testbed {
 
     public var clientNamespace: String? { configuration.clientNamespace }
 
+    public func connectMemeater(timeoutSeconds: Double) throws(LabError) -> MemeaterClient {
+        try labValue.connectToMemeater(timeoutSeconds: timeoutSeconds)
+    }
+
     public func host(_ role: HostRole) -> HostInspector? {
         let host = role == .source ? configuration.source : configuration.destination
         return HostInspector(hostName: host.name, access: .namespace(host.namespace))
@@ -149,8 +156,7 @@ public struct LabTarget: Testbed {
         guard location.state.state == .running else { return (nil, "the guest is \(location.state) on \(location.host.name)") }
         do {
             guard try labValue.pingGuest().answered else { return (nil, "the guest does not answer pings") }
-            let memeater = try MemeaterClient(namespace: configuration.clientNamespace, address: configuration.guestAddress,
-                                              port: configuration.memeaterPort, timeoutSeconds: 3)
+            let memeater = try labValue.connectToMemeater(timeoutSeconds: 3)
             let errors = try memeater.stats().integrityErrors
             guard errors == 0 else { return (nil, "its memeater found \(errors) stale page(s) earlier") }
             if location.host == configuration.source { return (.source, "") }
@@ -182,8 +188,7 @@ public struct LabTarget: Testbed {
 
     public func idleGuest() -> String? {
         do {
-            try MemeaterClient(namespace: configuration.clientNamespace, address: configuration.guestAddress,
-                               port: configuration.memeaterPort, timeoutSeconds: 3).pause()
+            try labValue.connectToMemeater(timeoutSeconds: 3).pause()
             return "memeater in the lab's guest paused: the lab stays up idle (`migverify lab down` removes it)"
         } catch {
             return "could not pause memeater in the lab's guest (\(error)): it keeps dirtying until `migverify lab down`"
@@ -289,15 +294,26 @@ public struct RemoteHosts: Testbed {
     public let sourceAccess: HostAccess?
     /// Shell access to the destination, if any.
     public let destinationAccess: HostAccess?
+    /// The token the user started `memeater serve` with (`--memeater-token-file`); `nil`:
+    /// none is presented, which only a memeater started with `--no-auth` accepts. Kept out of
+    /// ``endpoints``, which the results database stores.
+    public let memeaterToken: ControlToken?
 
     /// Creates real-host endpoints; host access defaults to what the URIs imply.
-    public init(endpoints: Endpoints, sourceAccess: HostAccess? = nil, destinationAccess: HostAccess? = nil) {
+    public init(endpoints: Endpoints, sourceAccess: HostAccess? = nil, destinationAccess: HostAccess? = nil,
+                memeaterToken: ControlToken? = nil) {
         self.endpoints = endpoints
         self.sourceAccess = sourceAccess ?? HostAccess.implied(by: endpoints.sourceURI)
         self.destinationAccess = destinationAccess ?? HostAccess.implied(by: endpoints.destinationURI)
+        self.memeaterToken = memeaterToken
     }
 
     public var clientNamespace: String? { nil }
+
+    public func connectMemeater(timeoutSeconds: Double) throws(LabError) -> MemeaterClient {
+        try MemeaterClient(namespace: nil, address: endpoints.guestAddress, port: endpoints.memeaterPort, token: memeaterToken,
+                           timeoutSeconds: timeoutSeconds)
+    }
     public var lab: Lab? { nil }
     public func discardGuest() -> String? { nil }
     public func idleGuest() -> String? { nil }
@@ -360,10 +376,12 @@ public struct RemoteHosts: Testbed {
 
     private func memeaterInfo() throws(VerifierError) -> ControlInfo {
         do {
-            return try MemeaterClient(namespace: nil, address: endpoints.guestAddress, port: endpoints.memeaterPort, timeoutSeconds: 5).info()
+            return try connectMemeater(timeoutSeconds: 5).info()
         } catch {
+            let start = "`memeater serve --port \(endpoints.memeaterPort) --size-mib N --token-file FILE` in the guest"
+                + (memeaterToken == nil ? " and give the same token here with --memeater-token-file" : " with the token of --memeater-token-file")
             throw .environment("no memeater answers at \(endpoints.guestAddress):\(endpoints.memeaterPort) (\(error.description)): "
-                + "run `memeater serve --port \(endpoints.memeaterPort) --size-mib N` in the guest (docs/verifier.md)")
+                + "run \(start) (docs/verifier.md, \"Real hosts\")")
         }
     }
 

@@ -127,7 +127,83 @@ final class GuestWorkloadTests: XCTestCase {
         XCTAssertTrue(DebianGuestBuilder.setupScript.contains(#"MEMEATER_LOAD_ARGS="%s""#))
         let unit = DebianGuestBuilder.units.first { $0.name == "memeater.service" }?.text ?? ""
         // Unbraced, so systemd splits the variable into words.
-        XCTAssertTrue(unit.contains("--size-mib ${MEMEATER_SIZE_MIB} $MEMEATER_LOAD_ARGS\n"), unit)
+        XCTAssertTrue(unit.contains("--size-mib ${MEMEATER_SIZE_MIB} $MEMEATER_LOAD_ARGS --token-file"), unit)
+    }
+}
+
+/// The lab hands each guest it starts a fresh control token for memeater: on the kernel
+/// command line, into a 0600 file in the guest, and into the lab's state for its clients.
+final class GuestTokenHandOverTests: XCTestCase {
+    private let image = GuestImage(kind: .initramfs, kernelPath: "/k", initrdPath: "/i", diskPath: nil, inputsDigest: "abc",
+                                   kernelRelease: "6.1", containsMemeater: true)
+
+    func testTheTokenGoesOnTheKernelCommandLineOnceAndIsRedactedInMessages() throws {
+        let lab = Lab()
+        let definition = lab.guestDefinition(image: image, memoryMiB: 512, memeaterSizeMiB: 256, emulatorPath: "/q", accelerator: .tcg)
+        XCTAssertTrue(definition.startsMemeater)
+        XCTAssertFalse(definition.kernelArguments.contains { $0.hasPrefix("lab.memeater_token=") }, "only startGuest adds one")
+        let first = try ControlToken.generate()
+        let second = try ControlToken.generate()
+        let handed = definition.handingOver(memeaterToken: first).handingOver(memeaterToken: second)
+        XCTAssertEqual(handed.kernelArguments.filter { $0.hasPrefix("lab.memeater_token=") }, ["lab.memeater_token=\(second.text)"],
+                       "a new token replaces the old one")
+        XCTAssertEqual(try DomainDescription(xml: handed.xml()).kernelParameter("lab.memeater_token"), second.text)
+        XCTAssertEqual(MemeaterLoad(kernelArguments: handed.kernelArguments), .sequential, "the other settings read as before")
+        let redacted = handed.redactedXML()
+        XCTAssertFalse(redacted.contains(second.text), redacted)
+        XCTAssertTrue(redacted.contains("lab.memeater_token=(redacted)"), redacted)
+
+        var occupant = definition
+        occupant.kernelArguments = []
+        XCTAssertFalse(occupant.startsMemeater, "a guest without memeater (the dst-already-active stand-in) gets no token")
+    }
+
+    func testTheLabsClientsReadTheTokenFromItsState() throws {
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("lab-token-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let lab = Lab(configuration: LabConfiguration(stateDirectory: state))
+        XCTAssertEqual(lab.configuration.memeaterTokenPath, "\(state)/guests/lab-guest.memeater-token")
+        XCTAssertThrowsError(try lab.memeaterToken()) { error in
+            let error = error as? LabError
+            XCTAssertEqual(error?.step, "read the guest's memeater token")
+            XCTAssertTrue(error?.reason.contains("--replace-guest") == true, "\(String(describing: error))")
+        }
+        try FileManager.default.createDirectory(atPath: "\(state)/guests", withIntermediateDirectories: true)
+        let token = try ControlToken.generate()
+        try token.write(toFile: lab.configuration.memeaterTokenPath)
+        XCTAssertEqual(try lab.memeaterToken().text, token.text)
+    }
+
+    func testBothGuestsServeWithTheTokenFileAndFaultInjection() {
+        let initScript = InitramfsGuestBuilder.initScript
+        XCTAssertTrue(initScript.contains(#"lab.memeater_token=*) memeater_token="${word#lab.memeater_token=}" ;;"#))
+        XCTAssertTrue(initScript.contains(#"( umask 077; printf '%s\n' "$memeater_token" > /run/memeater.token )"#), initScript)
+        XCTAssertTrue(initScript.contains("--token-file /run/memeater.token --allow-fault-injection"))
+        XCTAssertFalse(initScript.contains("--token "), "never on memeater's command line, where ps shows it")
+
+        let setup = DebianGuestBuilder.setupScript
+        XCTAssertTrue(setup.contains(#"lab.memeater_token=*) token="${word#lab.memeater_token=}" ;;"#))
+        XCTAssertTrue(setup.contains(#"( umask 077; printf '%s\n' "$token" > /run/memeater.token )"#), setup)
+        let unit = DebianGuestBuilder.units.first { $0.name == "memeater.service" }?.text ?? ""
+        XCTAssertTrue(unit.contains("--token-file /run/memeater.token --allow-fault-injection"), unit)
+    }
+
+    /// The token file the guest's shell writes is one memeater accepts: 0600, the token on its first line.
+    func testTheGuestShellWritesATokenFileMemeaterAccepts() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("guest-token-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let token = try ControlToken.generate()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        // The init script's own line, with the file moved into the test's directory.
+        let line = #"( umask 077; printf '%s\n' "$memeater_token" > /run/memeater.token )"#
+            .replacingOccurrences(of: "/run/memeater.token", with: "\(directory)/memeater.token")
+        process.arguments = ["-c", "memeater_token=\"$1\"; " + line, "sh", token.text]
+        try process.run()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        XCTAssertEqual(try ControlToken.read(fromFile: "\(directory)/memeater.token").text, token.text)
     }
 }
 

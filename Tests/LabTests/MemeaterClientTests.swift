@@ -4,12 +4,28 @@ import MemeaterKit
 import XCTest
 
 /// The one memeater client against a real `memeater serve` on 127.0.0.1 (a free port chosen
-/// by memeater), stopped at the end of each test.
+/// by memeater, a token in a 0600 file, fault injection allowed), stopped at the end of each test.
 final class MemeaterClientTests: XCTestCase {
-    private var server: Process?
+    private var servers: [Process] = []
+    private var server: Process? { servers.first }
     private var port = 0
+    private var directory = ""
+    private var tokenFile = ""
+    private var token: ControlToken?
 
     override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("memeater-client-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        tokenFile = "\(directory)/token"
+        let token = try ControlToken.generate()
+        try token.write(toFile: tokenFile)
+        self.token = token
+        port = try launchServer(["--token-file", tokenFile, "--allow-fault-injection"])
+    }
+
+    /// Starts `memeater serve` (16 MiB, loopback, JSON reports) with `arguments` added and
+    /// returns the port it announced; it is stopped in tearDown.
+    private func launchServer(_ arguments: [String]) throws -> Int {
         let testExecutable = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "")
         let binary = testExecutable.deletingLastPathComponent().appendingPathComponent("memeater")
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
@@ -17,32 +33,33 @@ final class MemeaterClientTests: XCTestCase {
         }
         let process = Process()
         process.executableURL = binary
-        process.arguments = ["serve", "--size-mib", "16", "--port", "0", "--listen-address", "127.0.0.1", "--threads", "2",
-                             "--json", "--report-interval-milliseconds", "50"]
+        process.arguments = ["serve", "--size-mib", "16", "--port", "0", "--bind", "127.0.0.1", "--threads", "2",
+                             "--json", "--report-interval-milliseconds", "50"] + arguments
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        server = process
+        servers.append(process)
         // The first line announces the port; the rest is drained so memeater never blocks on it.
         let handle = output.fileHandleForReading
         var line = Data()
         while let byte = try handle.read(upToCount: 1), let first = byte.first, first != UInt8(ascii: "\n") { line.append(first) }
         Thread { while !handle.availableData.isEmpty {} }.start()
         let announced = try XCTUnwrap(JSONSerialization.jsonObject(with: line) as? [String: Any], String(decoding: line, as: UTF8.self))
-        port = try XCTUnwrap(announced["port"] as? Int)
+        return try XCTUnwrap(announced["port"] as? Int)
     }
 
     override func tearDown() {
-        if let server, server.isRunning {
+        for server in servers where server.isRunning {
             server.terminate()
             server.waitUntilExit()
         }
-        server = nil
+        servers = []
+        try? FileManager.default.removeItem(atPath: directory)
     }
 
     private func client(timeoutSeconds: Double = 5) throws -> MemeaterClient {
-        try MemeaterClient(namespace: nil, address: "127.0.0.1", port: port, timeoutSeconds: timeoutSeconds)
+        try MemeaterClient(namespace: nil, address: "127.0.0.1", port: port, token: token, timeoutSeconds: timeoutSeconds)
     }
 
     func testEveryCommandOverOneConnection() throws {
@@ -123,6 +140,7 @@ final class MemeaterClientTests: XCTestCase {
             while recv(fd, &byte, 1, 0) == 1, byte != UInt8(ascii: "\n") { reply.append(byte) }
             return try JSONDecoder().decode(ControlReply.self, from: Data(reply))
         }
+        XCTAssertEqual(try exchange(encodeLine(ControlRequest.auth(try XCTUnwrap(token)))).ok, true)
         let unknown = try exchange(#"{"command":"defragment"}"#)
         XCTAssertFalse(unknown.ok)
         XCTAssertEqual(unknown.command, "defragment")
@@ -132,16 +150,80 @@ final class MemeaterClientTests: XCTestCase {
         XCTAssertEqual(info.info?.sizeMiB, 16)
     }
 
+    // MARK: the token, the connection limit, fault injection
+
+    func testWithoutTheRightTokenNothingRuns() throws {
+        let wrong = try ControlToken.generate()
+        XCTAssertThrowsError(try MemeaterClient(namespace: nil, address: "127.0.0.1", port: port, token: wrong)) { error in
+            let error = error as? LabError
+            XCTAssertEqual(error?.step, "memeater auth at 127.0.0.1:\(port)")
+            XCTAssertEqual(error?.reason, "memeater said: authentication failed: wrong or missing token")
+        }
+        for request in [ControlRequest(command: .stop), ControlRequest(command: .resume)] {
+            // No token at all: connecting works, the first request is refused and the connection closed.
+            let anonymous = try MemeaterClient(namespace: nil, address: "127.0.0.1", port: port, token: nil)
+            XCTAssertThrowsError(try anonymous.send(request)) { error in
+                XCTAssertTrue((error as? LabError)?.reason.hasPrefix("memeater said: not authenticated") == true, "\(error)")
+            }
+            // Closed (or reset, when the request raced the close): the connection serves no more.
+            XCTAssertThrowsError(try anonymous.info()) { error in
+                XCTAssertEqual((error as? LabError)?.step, "memeater info at 127.0.0.1:\(port)", "\(error)")
+            }
+        }
+        // Neither the stop nor the resume ran: memeater is paused and keeps serving the right token.
+        let memeater = try client()
+        XCTAssertTrue(try memeater.stats().paused)
+        try memeater.setRate(mibPerSecond: 4)
+        try memeater.resume()
+        var stats = try memeater.stats()
+        for _ in 0..<200 where stats.pagesDirtied < 300 {
+            usleep(20_000)
+            stats = try memeater.stats()
+        }
+        XCTAssertGreaterThanOrEqual(stats.pagesDirtied, 300)
+        XCTAssertTrue(server?.isRunning == true, "the refused stop did not stop memeater")
+    }
+
+    func testCorruptPageNeedsFaultInjectionAtServe() throws {
+        XCTAssertEqual(try client().info().faultInjectionAllowed, true)
+        let strictPort = try launchServer(["--token-file", tokenFile])
+        let strict = try MemeaterClient(namespace: nil, address: "127.0.0.1", port: strictPort, token: token)
+        let info = try strict.info()
+        XCTAssertEqual(info.faultInjectionAllowed, false)
+        XCTAssertEqual(info.tokenRequired, true)
+        XCTAssertThrowsError(try strict.corruptPage(77)) { error in
+            XCTAssertTrue((error as? LabError)?.reason.contains("started without --allow-fault-injection") == true, "\(error)")
+        }
+        XCTAssertEqual(try strict.verifyAll().badPagesTotal, 0, "no page was spoiled")
+    }
+
+    func testAConnectionPastTheLimitIsRefused() throws {
+        let limitedPort = try launchServer(["--token-file", tokenFile, "--max-connections", "1"])
+        let held = try MemeaterClient(namespace: nil, address: "127.0.0.1", port: limitedPort, token: token)
+        XCTAssertThrowsError(try MemeaterClient(namespace: nil, address: "127.0.0.1", port: limitedPort, token: token)) { error in
+            XCTAssertEqual((error as? LabError)?.reason, "memeater said: too many connections: this memeater serves at most 1 at once")
+        }
+        XCTAssertEqual(try held.info().sizeMiB, 16, "the held connection still serves")
+    }
+
+    func testAMemeaterWithoutAuthNeedsNoToken() throws {
+        let openPort = try launchServer(["--no-auth"])
+        XCTAssertEqual(try MemeaterClient(namespace: nil, address: "127.0.0.1", port: openPort, token: nil).info().tokenRequired, false)
+        XCTAssertEqual(try MemeaterClient(namespace: nil, address: "127.0.0.1", port: openPort, token: token).info().sizeMiB, 16,
+                       "a client that presents a token works too")
+    }
+
     func testConnectionFailuresNameTheEndpoint() throws {
         let closedPort = try unusedPort()
-        XCTAssertThrowsError(try MemeaterClient(namespace: nil, address: "127.0.0.1", port: closedPort, timeoutSeconds: 2)) { error in
+        XCTAssertThrowsError(try MemeaterClient(namespace: nil, address: "127.0.0.1", port: closedPort, token: token, timeoutSeconds: 2)) { error in
             XCTAssertEqual((error as? LabError)?.step, "connect to memeater at 127.0.0.1:\(closedPort)")
             XCTAssertEqual((error as? LabError)?.reason, "Connection refused")
         }
-        XCTAssertThrowsError(try MemeaterClient(namespace: nil, address: "guest", port: port)) { error in
+        XCTAssertThrowsError(try MemeaterClient(namespace: nil, address: "guest", port: port, token: token)) { error in
             XCTAssertTrue((error as? LabError)?.reason.contains("not a numeric IPv4 address") == true, "\(error)")
         }
-        XCTAssertThrowsError(try MemeaterClient(namespace: "memeater-client-test-no-such-namespace", address: "127.0.0.1", port: port)) { error in
+        XCTAssertThrowsError(try MemeaterClient(namespace: "memeater-client-test-no-such-namespace", address: "127.0.0.1", port: port,
+                                                token: token)) { error in
             let error = error as? LabError
             XCTAssertEqual(error?.step, "connect to memeater at 127.0.0.1:\(port) from memeater-client-test-no-such-namespace")
             XCTAssertTrue(error?.reason.contains("/run/netns/memeater-client-test-no-such-namespace") == true, "\(String(describing: error))")
@@ -163,7 +245,7 @@ final class MemeaterClientTests: XCTestCase {
         }
         XCTAssertTrue(listening)
         let silentPort = Int(UInt16(bigEndian: address.sin_port))
-        let memeater = try MemeaterClient(namespace: nil, address: "127.0.0.1", port: silentPort, timeoutSeconds: 0.3)
+        let memeater = try MemeaterClient(namespace: nil, address: "127.0.0.1", port: silentPort, token: nil, timeoutSeconds: 0.3)
         let start = Date()
         XCTAssertThrowsError(try memeater.info()) { error in
             XCTAssertEqual((error as? LabError)?.step, "memeater info at 127.0.0.1:\(silentPort)")

@@ -3,17 +3,31 @@ import MemeaterKit
 import XCTest
 
 final class ControlHandlerTests: XCTestCase {
-    private func makeHandler() throws -> ControlHandler {
+    /// A handler on a paused 4 MiB region; by default open (as `--no-auth`) and with fault
+    /// injection allowed, so that each test looks at one thing.
+    private func makeHandler(access: ControlAccess = .open, allowsFaultInjection: Bool = true) throws -> ControlHandler {
         let engine = try DirtyingEngine(configuration: MemeaterConfiguration(sizeMiB: 4, threads: 1, bytesPerWrite: 4096))
         engine.isPaused = true
-        return ControlHandler(session: MemeaterSession(engine: engine), onStop: {})
+        return ControlHandler(session: MemeaterSession(engine: engine), access: access, allowsFaultInjection: allowsFaultInjection,
+                              onStop: {})
     }
 
+    /// One line on a connection that has authenticated (or needs not): the reply and whether it stops memeater.
     private func send(_ handler: ControlHandler, _ line: String) throws -> (ControlReply, Bool) {
-        let (text, stop) = handler.reply(toLine: line[...])
-        XCTAssertFalse(text.contains("\n"), "a reply is one line")
-        return (try JSONDecoder().decode(ControlReply.self, from: Data(text.utf8)), stop)
+        var state = ControlConnectionState(access: .open)
+        let (reply, then) = try send(handler, line, connection: &state)
+        XCTAssertNotEqual(then, .close, line)
+        return (reply, then == .stop)
     }
+
+    private func send(_ handler: ControlHandler, _ line: String,
+                      connection state: inout ControlConnectionState) throws -> (ControlReply, ControlAfterReply) {
+        let (text, then) = handler.reply(toLine: line[...], connection: &state)
+        XCTAssertFalse(text.contains("\n"), "a reply is one line")
+        return (try JSONDecoder().decode(ControlReply.self, from: Data(text.utf8)), then)
+    }
+
+    private let token = "0123456789abcdef0123456789abcdef"
 
     func testRequestsChangeTheEngine() throws {
         let handler = try makeHandler()
@@ -85,14 +99,14 @@ final class ControlHandlerTests: XCTestCase {
     /// The commands' raw values are the wire strings of protocol version 1.
     func testCommandsAreTheWireStrings() {
         XCTAssertEqual(ControlCommand.allCases.map(\.rawValue),
-                       ["info", "stats", "set-rate", "pause", "resume", "verify-all", "reset-stall", "corrupt-page", "stop"])
-        XCTAssertEqual(controlProtocolVersion, 1)
+                       ["auth", "info", "stats", "set-rate", "pause", "resume", "verify-all", "reset-stall", "corrupt-page", "stop"])
+        XCTAssertEqual(controlProtocolVersion, 2)
     }
 
     func testRequestsRoundTrip() throws {
         var requests = ControlCommand.allCases.map { ControlRequest(command: $0) }
         requests += [ControlRequest(command: .setRate, mibPerSecond: 2.5), ControlRequest(command: .setRate, pagesPerSecond: 100),
-                     ControlRequest(command: .corruptPage, page: 77, byteOffset: 40)]
+                     ControlRequest(command: .corruptPage, page: 77, byteOffset: 40), ControlRequest(command: .auth, token: token)]
         for request in requests {
             let line = encodeLine(request)
             XCTAssertEqual(try JSONDecoder().decode(ControlRequest.self, from: Data(line.utf8)), request, line)
@@ -108,6 +122,7 @@ final class ControlHandlerTests: XCTestCase {
             var pagesPerSecond: Double?
             var page: Int?
             var byteOffset: Int?
+            var token: String?
         }
         let pairs: [(ControlRequest, StringRequest, String)] = [
             (ControlRequest(command: .info), StringRequest(command: "info"), #"{"command":"info"}"#),
@@ -123,6 +138,8 @@ final class ControlHandlerTests: XCTestCase {
             (ControlRequest(command: .corruptPage, page: 77, byteOffset: 40), StringRequest(command: "corrupt-page", page: 77, byteOffset: 40),
              #"{"byteOffset":40,"command":"corrupt-page","page":77}"#),
             (ControlRequest(command: .stop), StringRequest(command: "stop"), #"{"command":"stop"}"#),
+            (ControlRequest(command: .auth, token: token), StringRequest(command: "auth", token: token),
+             #"{"command":"auth","token":"0123456789abcdef0123456789abcdef"}"#),
         ]
         for (typed, string, line) in pairs {
             XCTAssertEqual(encodeLine(typed), line)
@@ -136,7 +153,8 @@ final class ControlHandlerTests: XCTestCase {
         XCTAssertEqual(try JSONDecoder().decode(ControlRequest.self, from: untyped), ControlRequest(command: .setRate, mibPerSecond: 2))
         // Replies keep the command as the string the request carried.
         let handler = try makeHandler()
-        let (text, _) = handler.reply(toLine: #"{"command":"reset-stall"}"#[...])
+        var state = ControlConnectionState(access: .open)
+        let (text, _) = handler.reply(toLine: #"{"command":"reset-stall"}"#[...], connection: &state)
         XCTAssertEqual(text, #"{"command":"reset-stall","ok":true}"#)
     }
 
@@ -145,5 +163,81 @@ final class ControlHandlerTests: XCTestCase {
         let (reply, stop) = try send(handler, #"{"command":"stop"}"#)
         XCTAssertTrue(reply.ok)
         XCTAssertTrue(stop)
+    }
+
+    // MARK: authentication and fault injection
+
+    func testATokenServerObeysNothingBeforeAuth() throws {
+        let handler = try makeHandler(access: .token(try ControlToken(token)))
+        let engine = handler.session.engine
+        for line in [#"{"command":"stop"}"#, #"{"command":"resume"}"#, #"{"command":"set-rate","mibPerSecond":2}"#,
+                     #"{"command":"corrupt-page","page":3}"#, #"{"command":"format-disk"}"#, "garbage"] {
+            var state = ControlConnectionState(access: handler.access)
+            XCTAssertFalse(state.isAuthenticated)
+            let (reply, then) = try send(handler, line, connection: &state)
+            XCTAssertFalse(reply.ok, line)
+            XCTAssertEqual(then, .close, "\(line): one error reply, then the connection closes")
+            XCTAssertNil(reply.command, "\(line): the refusal names no command, so none seems to have run")
+            XCTAssertTrue(reply.error?.hasPrefix("not authenticated") == true, "\(line): \(reply.error ?? "no error")")
+            XCTAssertFalse(state.isAuthenticated)
+        }
+        XCTAssertTrue(engine.isPaused, "resume before auth did not run")
+        XCTAssertEqual(engine.targetPagesPerSecond, 0, "set-rate before auth did not run")
+        XCTAssertEqual(engine.verifyAll().badPagesTotal, 0, "corrupt-page before auth did not run")
+    }
+
+    func testAWrongOrMissingTokenClosesTheConnection() throws {
+        let handler = try makeHandler(access: .token(try ControlToken(token)))
+        for line in [#"{"command":"auth","token":"0123456789abcdef0123456789abcdeF"}"#,  // last character differs
+                     #"{"command":"auth","token":"0123456789abcdef0123456789abcdef0"}"#, // one character more
+                     #"{"command":"auth","token":"0123456789abcdef"}"#,                  // a prefix
+                     #"{"command":"auth","token":""}"#, #"{"command":"auth"}"#] {
+            var state = ControlConnectionState(access: handler.access)
+            let (reply, then) = try send(handler, line, connection: &state)
+            XCTAssertFalse(reply.ok, line)
+            XCTAssertEqual(reply.command, "auth")
+            XCTAssertEqual(reply.error, "authentication failed: wrong or missing token", line)
+            XCTAssertEqual(then, .close, line)
+            XCTAssertFalse(state.isAuthenticated, line)
+        }
+    }
+
+    func testTheRightTokenOpensTheConnection() throws {
+        let handler = try makeHandler(access: .token(try ControlToken(token)))
+        var state = ControlConnectionState(access: handler.access)
+        let (reply, then) = try send(handler, #"{"command":"auth","token":"\#(token)"}"#, connection: &state)
+        XCTAssertTrue(reply.ok)
+        XCTAssertEqual(reply.command, "auth")
+        XCTAssertNil(reply.error)
+        XCTAssertEqual(then, .serveNext)
+        XCTAssertTrue(state.isAuthenticated)
+        XCTAssertTrue(try send(handler, #"{"command":"resume"}"#, connection: &state).0.ok)
+        XCTAssertFalse(handler.session.engine.isPaused)
+        let (unknown, afterUnknown) = try send(handler, #"{"command":"format-disk"}"#, connection: &state)
+        XCTAssertFalse(unknown.ok)
+        XCTAssertEqual(afterUnknown, .serveNext, "after auth a bad request is refused and the connection stays")
+        let info = try XCTUnwrap(try send(handler, #"{"command":"info"}"#, connection: &state).0.info)
+        XCTAssertEqual(info.tokenRequired, true)
+        XCTAssertEqual(info.faultInjectionAllowed, true)
+        XCTAssertEqual(try send(handler, #"{"command":"stop"}"#, connection: &state).1, .stop)
+    }
+
+    func testAnOpenServerNeedsNoAuthButAcceptsOne() throws {
+        let handler = try makeHandler(access: .open)
+        var state = ControlConnectionState(access: handler.access)
+        XCTAssertTrue(state.isAuthenticated)
+        XCTAssertTrue(try send(handler, #"{"command":"auth","token":"anything"}"#, connection: &state).0.ok)
+        XCTAssertEqual(try send(handler, #"{"command":"info"}"#, connection: &state).0.info?.tokenRequired, false)
+    }
+
+    func testCorruptPageIsRefusedWithoutFaultInjection() throws {
+        let handler = try makeHandler(allowsFaultInjection: false)
+        let (reply, stop) = try send(handler, #"{"command":"corrupt-page","page":77}"#)
+        XCTAssertFalse(reply.ok)
+        XCTAssertFalse(stop)
+        XCTAssertEqual(reply.command, "corrupt-page")
+        XCTAssertTrue(reply.error?.contains("--allow-fault-injection") == true, reply.error ?? "no error")
+        XCTAssertEqual(try send(handler, #"{"command":"verify-all"}"#).0.verification?.badPagesTotal, 0, "no page was spoiled")
+        XCTAssertEqual(try send(handler, #"{"command":"info"}"#).0.info?.faultInjectionAllowed, false)
     }
 }

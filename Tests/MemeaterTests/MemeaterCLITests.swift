@@ -49,7 +49,15 @@ final class MemeaterCLITests: XCTestCase {
             (["run", "--size-mib", "16", "--bytes-per-page-write", "100"], "bytes per page write 100"),
             (["run", "--size-mib", "16", "--rate-mib-per-second", "1", "--rate-pages-per-second", "1"], "not both"),
             (["run", "--size-mib", "16777216", "--duration-seconds", "1"], "larger than the"),
-            (["serve", "--size-mib", "16", "--port", "70000"], "port must be 0-65535"),
+            (["serve", "--size-mib", "16", "--port", "70000", "--no-auth"], "port must be 0-65535"),
+            (["serve", "--size-mib", "16", "--port", "0"], "serve needs a token: --token-file PATH (or --token TEXT); --no-auth serves without one"),
+            (["serve", "--size-mib", "16", "--port", "0", "--token", "0123456789abcdef", "--token-file", "/nonexistent"], "not both"),
+            (["serve", "--size-mib", "16", "--port", "0", "--token", "0123456789abcdef", "--no-auth"], "exclude each other"),
+            (["serve", "--size-mib", "16", "--port", "0", "--token", "secret"], "6 characters, at least 16"),
+            (["serve", "--size-mib", "16", "--port", "0", "--no-auth", "--max-connections", "0"], "--max-connections must be 1-256, got 0"),
+            (["serve", "--size-mib", "16", "--port", "0", "--no-auth", "--auth-timeout-seconds", "0"], "--auth-timeout-seconds must be a positive"),
+            (["serve", "--size-mib", "16", "--port", "0", "--token-file", "/nonexistent/token"],
+             "cannot read the token file /nonexistent/token: No such file or directory"),
             (["run"], "Missing expected argument '--size-mib"),
             (["explode"], "Unexpected argument 'explode'"),
         ]
@@ -66,7 +74,7 @@ final class MemeaterCLITests: XCTestCase {
     func testPortInUseIsRefused() throws {
         let holder = try TCPTestSocket.listen()
         defer { holder.close() }
-        let outcome = try run(["serve", "--size-mib", "4", "--listen-address", "127.0.0.1", "--port", String(holder.port)])
+        let outcome = try run(["serve", "--size-mib", "4", "--no-auth", "--bind", "127.0.0.1", "--port", String(holder.port)])
         XCTAssertEqual(outcome.status, 1)
         XCTAssertEqual(outcome.stderrLines, ["memeater: error: TCP port \(holder.port) is already in use"])
     }
@@ -110,13 +118,19 @@ final class MemeaterCLITests: XCTestCase {
     }
 
     func testControlProtocolEndToEnd() throws {
-        let (process, out, _) = try launch(["serve", "--size-mib", "16", "--port", "0", "--listen-address", "127.0.0.1",
+        // --token here (the tests of the client use --token-file).
+        let token = "0123456789abcdef0123456789abcdef"
+        let (process, out, _) = try launch(["serve", "--size-mib", "16", "--port", "0", "--bind", "127.0.0.1", "--token", token,
                                             "--threads", "2", "--json", "--report-interval-milliseconds", "50"])
         defer { if process.isRunning { process.terminate() } }
         let reader = LineReader(out.fileHandleForReading)
         let listening = try XCTUnwrap(reader.nextLine())
         let announced = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(listening.utf8)) as? [String: Any])
         let port = try XCTUnwrap(announced["port"] as? Int)
+        XCTAssertEqual(announced["address"] as? String, "127.0.0.1")
+        XCTAssertEqual(announced["tokenRequired"] as? Bool, true)
+        XCTAssertEqual(announced["maxConnections"] as? Int, 8)
+        XCTAssertEqual(announced["faultInjection"] as? Bool, false)
         let client = try TCPTestSocket.connect(port: port)
         defer { client.close() }
 
@@ -125,6 +139,10 @@ final class MemeaterCLITests: XCTestCase {
             let reply = try XCTUnwrap(client.readLine(), "no reply to \(line)")
             return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(reply.utf8)) as? [String: Any])
         }
+
+        XCTAssertEqual(try request(#"{"command":"auth","token":"\#(token)"}"#)["ok"] as? Bool, true)
+        let corrupt = try request(#"{"command":"corrupt-page","page":1}"#)
+        XCTAssertEqual(corrupt["ok"] as? Bool, false, "no fault injection without --allow-fault-injection")
 
         XCTAssertEqual(try request(#"{"command":"set-rate","mibPerSecond":4}"#)["ok"] as? Bool, true)
         XCTAssertEqual(try request(#"{"command":"resume"}"#)["ok"] as? Bool, true)
@@ -154,6 +172,26 @@ final class MemeaterCLITests: XCTestCase {
         process.waitUntilExit()
         XCTAssertEqual(process.terminationStatus, 0)
         XCTAssertTrue(last?.contains(#""type":"summary""#) == true, last ?? "no output")
+    }
+
+    func testWithoutAuthServeListensOnLoopbackOnly() throws {
+        let (process, out, _) = try launch(["serve", "--size-mib", "4", "--port", "0", "--no-auth", "--json"])
+        defer { if process.isRunning { process.terminate() } }
+        let listening = try XCTUnwrap(LineReader(out.fileHandleForReading).nextLine())
+        let announced = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(listening.utf8)) as? [String: Any])
+        XCTAssertEqual(announced["address"] as? String, "127.0.0.1", "--no-auth without --bind stays on this machine")
+        XCTAssertEqual(announced["tokenRequired"] as? Bool, false)
+    }
+
+    func testATokenFileOthersCanReadIsRefused() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("memeater-token-\(UUID().uuidString)").path
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data("0123456789abcdef0123456789abcdef\n".utf8),
+                                                    attributes: [.posixPermissions: 0o644]))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let outcome = try run(["serve", "--size-mib", "4", "--port", "0", "--bind", "127.0.0.1", "--token-file", path])
+        XCTAssertEqual(outcome.status, 1)
+        XCTAssertEqual(outcome.stderrLines, ["memeater: error: the token file \(path) can be read by others (mode 644): chmod 600 it"])
+        XCTAssertEqual(outcome.stdout, "")
     }
 
     func testHelpDocumentsUnits() throws {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MemeaterKit
 import Lab
 @testable import MigVerifyCLI
 import Verifier
@@ -164,6 +165,9 @@ final class CommandLineParsingTests: XCTestCase {
             (real + ["--emulator", "qemu-7.2"], ["--guest, --emulator and --pattern choose the lab's guest, QEMU and memeater"]),
             (Array(real.dropLast()) + ["guest"], ["--guest-address must be an IPv4 address, not 'guest'"]),
             (real + ["--dest-ssh", "root@"], ["--dest-ssh must be [USER@]HOST[:PORT], not 'root@'"]),
+            (real + ["--memeater-token-file", "/nonexistent/token"],
+             ["--memeater-token-file: cannot read the token file /nonexistent/token: No such file or directory"]),
+            (["--memeater-token-file", "/nonexistent/token"], ["real hosts need all of --source-uri, --dest-uri, --domain and --guest-address"]),
             (real + ["--source-ssh", "src:99999"], ["--source-ssh must be [USER@]HOST[:PORT]"]),
             (real + ["--scenario", "link-cut"], ["--scenario link-cut runs on the lab only"]),
             (tcp + ["--scenario", "live,perform-fail"], ["--scenario perform-fail needs a shell on the destination"]),
@@ -192,6 +196,22 @@ final class CommandLineParsingTests: XCTestCase {
         XCTAssertNoThrow(try RunCommand.parse(real))
         XCTAssertNoThrow(try RunCommand.parse(tcp + ["--memory-mib", "64", "--scenario", "live,prepare-fail,abort"]))
         XCTAssertNoThrow(try RunCommand.parse(real + ["--memory-mib", "500000", "--memeater-size-mib", "1024"]))
+    }
+
+    func testTheMemeaterTokenFileGoesToTheRealHostsOnly() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("memeater-token-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let token = try ControlToken.generate()
+        try token.write(toFile: path)
+        let real = ["--source-uri", "qemu+ssh://root@src.invalid/system", "--dest-uri", "qemu+ssh://root@dst.invalid/system",
+                    "--domain", "guest", "--guest-address", "192.0.2.10", "--memeater-token-file", path]
+        let hosts = try XCTUnwrap(try RunCommand.parse(real).remoteHosts(interface: { _ in "lo" }))
+        XCTAssertEqual(hosts.memeaterToken?.text, token.text)
+        XCTAssertFalse(String(describing: hosts.endpoints).contains(token.text), "the endpoints, which the results store keeps, hold no token")
+        let without = try XCTUnwrap(try RunCommand.parse(Array(real.dropLast(2))).remoteHosts(interface: { _ in "lo" }))
+        XCTAssertNil(without.memeaterToken)
+        XCTAssertEqual(chmod(path, 0o644), 0)
+        assertRejected(real, naming: ["--memeater-token-file: the token file \(path) can be read by others (mode 644): chmod 600 it"])
     }
 
     func testLabUpValidatesItsMemoryWithTheSameRange() throws {

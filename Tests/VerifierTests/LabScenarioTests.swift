@@ -138,7 +138,8 @@ final class LabScenarioTests: XCTestCase {
     }
 
     /// Real-host mode, run as a user would on real hosts: `migverify run` from the client
-    /// side with the hosts' `qemu+ssh://` URIs, the domain and the guest address only. The
+    /// side with the hosts' `qemu+ssh://` URIs, the domain, the guest address and memeater's
+    /// token file only. The
     /// lab is just the hosts here: no namespace is named, host checks and the firewall
     /// fault go over ssh, pings and memeater go from the current namespace (the client's).
     func test5RealHostModeRunsTheTestCaseThroughURIsAndSSH() throws {
@@ -151,6 +152,8 @@ final class LabScenarioTests: XCTestCase {
                        "--source-uri", configuration.sshURI(configuration.source),
                        "--dest-uri", configuration.sshURI(configuration.destination),
                        "--domain", configuration.guestName, "--guest-address", configuration.guestAddress,
+                       // As a user would: the token memeater in the guest was started with, from a 0600 file.
+                       "--memeater-token-file", configuration.memeaterTokenPath,
                        "--scenario", "perform-fail,live", "--dirty-rate-mib-per-second", "30",
                        "--stall-timeout-seconds", "10", "--timeout-seconds", "90",
                        "--database", Self.harness.databaseDirectory.appendingPathComponent("real-hosts.sqlite").path, "--json", json,
@@ -455,17 +458,19 @@ final class LabScenarioTests: XCTestCase {
             try FileManager.default.copyItem(atPath: try XCTUnwrap(MemeaterBinary.find()), toPath: fake)
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = ["ip", "netns", "exec", namespace, "bash", "-c",
-                                 "exec -a 'qemu-system-x86_64 -name guest=\(domainName),debug-threads=on' \(fake) serve --size-mib 1 --port \(port)"]
+                                 // A stand-in listener only: no token, on every address of the host's namespace, as QEMU's incoming side.
+                                 "exec -a 'qemu-system-x86_64 -name guest=\(domainName),debug-threads=on' \(fake) serve --size-mib 1 --port \(port) --no-auth --bind 0.0.0.0"]
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
             try CommandRunner.run(["ip", "netns", "exec", namespace, "ip", "tuntap", "add", "dev", interface, "mode", "tap"], step: "add \(interface)")
             // Wait for the listener, so that the check cannot race its start.
-            for _ in 0..<100 {
-                let listening = try CommandRunner.capture(["ip", "netns", "exec", namespace, "ss", "-Htln"], step: "ss")
-                if listening.output.contains(":\(port) ") { break }
-                usleep(50_000)
+            var listening = false
+            for _ in 0..<100 where !listening {
+                listening = try CommandRunner.capture(["ip", "netns", "exec", namespace, "ss", "-Htln"], step: "ss").output.contains(":\(port) ")
+                if !listening { usleep(50_000) }
             }
+            if !listening { XCTFail("the process posing as QEMU never listened on \(port) in \(namespace)") }
         } catch {
             XCTFail("could not leave things behind in \(namespace): \(error)")
         }

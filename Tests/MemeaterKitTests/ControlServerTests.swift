@@ -1,0 +1,198 @@
+import Foundation
+import MemeaterKit
+import Synchronization
+import XCTest
+
+/// The control server in this process on loopback, with a token: who gets in, how many, and where it listens.
+final class ControlServerTests: XCTestCase {
+    private let token = "0123456789abcdef0123456789abcdef"
+    private let stops = StopCounter()
+    private var server: ControlServer?
+
+    override func tearDown() {
+        server?.shutdownServer()
+        server = nil
+    }
+
+    /// A server on a paused 4 MiB region, holding a token.
+    private func startServer(address: String = "127.0.0.1", maximumConnections: Int = 8,
+                             authenticationTimeoutSeconds: Double = 10) throws -> (ControlServer, DirtyingEngine) {
+        let engine = try DirtyingEngine(configuration: MemeaterConfiguration(sizeMiB: 4, threads: 1, bytesPerWrite: 4096))
+        engine.isPaused = true
+        let handler = ControlHandler(session: MemeaterSession(engine: engine), access: .token(try ControlToken(token)),
+                                     allowsFaultInjection: true, onStop: { [stops] in stops.count.add(1, ordering: .relaxed) })
+        let server = try ControlServer(listenAddress: address, port: 0, handler: handler, maximumConnections: maximumConnections,
+                                       authenticationTimeoutSeconds: authenticationTimeoutSeconds)
+        try server.start()
+        self.server = server
+        return (server, engine)
+    }
+
+    func testWithoutTheTokenNothingRunsAndTheConnectionCloses() throws {
+        let (server, engine) = try startServer()
+        for opening in [#"{"command":"stop"}"#, #"{"command":"resume"}"#,
+                        #"{"command":"auth","token":"0123456789abcdef0123456789abcdeX"}"#] {
+            let client = try LoopbackClient(port: server.port)
+            defer { client.close() }
+            let reply = try client.exchange(opening)
+            XCTAssertEqual(reply?["ok"] as? Bool, false, opening)
+            XCTAssertNil(try client.readLine(), "\(opening): the connection is closed after one reply")
+        }
+        XCTAssertEqual(stops.count.load(ordering: .relaxed), 0, "stop with a wrong token did not stop memeater")
+        XCTAssertTrue(engine.isPaused, "resume with a wrong token did not resume")
+    }
+
+    func testTheRightTokenIsObeyed() throws {
+        let (server, engine) = try startServer()
+        let client = try LoopbackClient(port: server.port)
+        defer { client.close() }
+        XCTAssertEqual(try client.exchange(#"{"command":"auth","token":"\#(token)"}"#)?["ok"] as? Bool, true)
+        XCTAssertEqual(try client.exchange(#"{"command":"resume"}"#)?["ok"] as? Bool, true)
+        XCTAssertFalse(engine.isPaused)
+        XCTAssertEqual(try client.exchange(#"{"command":"stop"}"#)?["ok"] as? Bool, true)
+        XCTAssertNil(try client.readLine())
+        XCTAssertEqual(stops.count.load(ordering: .relaxed), 1)
+    }
+
+    func testOneConnectionMoreThanTheLimitIsRefusedWithAReply() throws {
+        let (server, _) = try startServer(maximumConnections: 2)
+        // Held: one authenticated, one that has sent nothing yet; both take a slot.
+        let first = try LoopbackClient(port: server.port)
+        defer { first.close() }
+        XCTAssertEqual(try first.exchange(#"{"command":"auth","token":"\#(token)"}"#)?["ok"] as? Bool, true)
+        let second = try LoopbackClient(port: server.port)
+        defer { second.close() }
+        let third = try LoopbackClient(port: server.port)
+        defer { third.close() }
+        let refusal = try XCTUnwrap(try third.readLine(), "the connection past the limit is told")
+        let reply = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(refusal.utf8)) as? [String: Any])
+        XCTAssertEqual(reply["ok"] as? Bool, false)
+        XCTAssertEqual(reply["error"] as? String, "too many connections: this memeater serves at most 2 at once")
+        XCTAssertNil(try third.readLine(), "and closed, not queued")
+        XCTAssertEqual(try first.exchange(#"{"command":"info"}"#)?["ok"] as? Bool, true, "the held connections still work")
+        XCTAssertEqual(try second.exchange(#"{"command":"auth","token":"\#(token)"}"#)?["ok"] as? Bool, true)
+
+        // A freed slot is served again (the server notices the close on its own thread: poll, bounded).
+        first.close()
+        var served = false
+        for _ in 0..<200 where !served {
+            let next = try LoopbackClient(port: server.port)
+            defer { next.close() }
+            // A refused connection may be reset under the request: that is "not yet" too.
+            served = (try? next.exchange(#"{"command":"auth","token":"\#(token)"}"#))??["ok"] as? Bool == true
+            if !served { usleep(10_000) }
+        }
+        XCTAssertTrue(served, "a slot freed by a closed connection is used again")
+    }
+
+    func testAClientThatNeverAuthenticatesIsClosed() throws {
+        let (server, _) = try startServer(authenticationTimeoutSeconds: 0.2)
+        let client = try LoopbackClient(port: server.port)
+        defer { client.close() }
+        let line = try XCTUnwrap(try client.readLine(), "told why before the close")
+        XCTAssertTrue(line.contains("not authenticated within 0.2 s"), line)
+        XCTAssertNil(try client.readLine())
+    }
+
+    func testAnAuthenticatedClientMayStayIdle() throws {
+        let (server, _) = try startServer(authenticationTimeoutSeconds: 0.2)
+        let idle = try LoopbackClient(port: server.port)
+        defer { idle.close() }
+        XCTAssertEqual(try idle.exchange(#"{"command":"auth","token":"\#(token)"}"#)?["ok"] as? Bool, true)
+        // A later client that never authenticates is dropped after the timeout; by then the
+        // authenticated one has been idle longer than that, and must still be served.
+        let late = try LoopbackClient(port: server.port)
+        defer { late.close() }
+        XCTAssertNotNil(try late.readLine())
+        XCTAssertNil(try late.readLine())
+        XCTAssertEqual(try idle.exchange(#"{"command":"info"}"#)?["ok"] as? Bool, true)
+    }
+
+    func testABoundServerIsNotReachedOnAnotherAddress() throws {
+        let (server, _) = try startServer(address: "127.0.0.2")
+        XCTAssertEqual(server.listenAddress, "127.0.0.2")
+        XCTAssertThrowsError(try LoopbackClient(port: server.port, address: "127.0.0.1")) { error in
+            XCTAssertEqual((error as? LoopbackClient.Failure)?.code, ECONNREFUSED, "\(error)")
+        }
+        let client = try LoopbackClient(port: server.port, address: "127.0.0.2")
+        defer { client.close() }
+        XCTAssertEqual(try client.exchange(#"{"command":"auth","token":"\#(token)"}"#)?["ok"] as? Bool, true)
+    }
+
+    func testSettingsOutOfRangeAreRefused() throws {
+        let engine = try DirtyingEngine(configuration: MemeaterConfiguration(sizeMiB: 4, threads: 1, bytesPerWrite: 4096))
+        let handler = ControlHandler(session: MemeaterSession(engine: engine), access: .open, onStop: {})
+        XCTAssertThrowsError(try ControlServer(listenAddress: "127.0.0.1", port: 0, handler: handler, maximumConnections: 0)) { error in
+            XCTAssertEqual("\(error)", "invalid control server setting: the connection limit must be 1-256, got 0")
+        }
+        XCTAssertThrowsError(try ControlServer(listenAddress: "127.0.0.1", port: 0, handler: handler, authenticationTimeoutSeconds: 0))
+    }
+}
+
+/// How often the server asked memeater to stop.
+private final class StopCounter: Sendable {
+    let count = Atomic<Int>(0)
+}
+
+/// A blocking TCP client on loopback; every read waits at most 10 s, so a broken server fails the test instead of hanging it.
+private final class LoopbackClient {
+    struct Failure: Error, CustomStringConvertible {
+        let code: Int32
+        var description: String { "socket: \(String(cString: strerror(code)))" }
+    }
+
+    private let descriptor: Int32
+    private var closed = false
+
+    init(port: Int, address: String = "127.0.0.1") throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var target = sockaddr_in()
+        target.sin_family = sa_family_t(AF_INET)
+        target.sin_port = in_port_t(UInt16(port).bigEndian)
+        guard inet_pton(AF_INET, address, &target.sin_addr) == 1 else { throw Failure(code: EINVAL) }
+        let result = withUnsafePointer(to: &target) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else {
+            let code = errno
+            Glibc.close(descriptor)
+            throw Failure(code: code)
+        }
+        setTimeout(seconds: 10)
+    }
+
+    deinit { close() }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        Glibc.close(descriptor)
+    }
+
+    private func setTimeout(seconds: Int) {
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+        _ = setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// Sends a line and decodes the reply line; `nil` when the server closed instead.
+    func exchange(_ line: String) throws -> [String: Any]? {
+        let bytes = Array((line + "\n").utf8)
+        guard Glibc.send(descriptor, bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count else { return nil }
+        guard let reply = try readLine() else { return nil }
+        return try JSONSerialization.jsonObject(with: Data(reply.utf8)) as? [String: Any]
+    }
+
+    /// The next line; `nil` at the end of the stream.
+    func readLine() throws -> String? {
+        var bytes: [UInt8] = []
+        var byte: UInt8 = 0
+        while true {
+            let count = recv(descriptor, &byte, 1, 0)
+            if count < 0 && errno == EINTR { continue }
+            if count < 0 { throw Failure(code: errno) }
+            guard count == 1 else { return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self) }
+            if byte == UInt8(ascii: "\n") { return String(decoding: bytes, as: UTF8.self) }
+            bytes.append(byte)
+        }
+    }
+}
