@@ -62,8 +62,8 @@ final class ReachabilityTests: XCTestCase {
         }
         XCTAssertEqual(reason { () throws(LabError) in try Reachability.echo(namespace: namespace, target: "127.0.0.1", interface: "nosuch0") },
                        "interface 'nosuch0' does not exist in this network namespace")
-        XCTAssertTrue(reason { () throws(LabError) in try Reachability.echo(namespace: namespace, target: "8.8.8.8", interface: "lo") }
-            .hasPrefix("target 8.8.8.8 is outside the allowed networks"))
+        XCTAssertTrue(reason { () throws(LabError) in try Reachability.echo(namespace: namespace, target: "224.0.0.1", interface: "lo") }
+            .hasPrefix("target 224.0.0.1 is a multicast address"))
         XCTAssertTrue(reason { () throws(LabError) in try Reachability.echo(namespace: namespace, target: "guest", interface: "lo") }
             .hasPrefix("target 'guest' is not a numeric IPv4 address"))
         XCTAssertTrue(reason { () throws(LabError) in try Reachability.echo(namespace: "\(namespace)-missing", target: "127.0.0.1", interface: "lo") }

@@ -195,9 +195,13 @@ final class StructuredSourcesTests: XCTestCase {
     /// `migverify run` finds the capture interface with `ip -j route get`: 127.0.0.1 goes
     /// through `lo`, so the run gets as far as asking memeater (nothing listens on port 9).
     func testTheCLIFindsTheCaptureInterfaceThroughIPJSON() throws {
+        // The destination: libvirt's test driver with no domain (plan() connects to both hosts).
+        let destination = FileManager.default.temporaryDirectory.appendingPathComponent("migverify-empty-node-\(getpid()).xml")
+        try "<node/>\n".write(to: destination, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: destination) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: MigVerifyCLITests.binary)
-        process.arguments = ["run", "--source-uri", "test:///default", "--dest-uri", "qemu:///system", "--domain", "test",
+        process.arguments = ["run", "--source-uri", "test:///default", "--dest-uri", "test://\(destination.path)", "--domain", "test",
                              "--guest-address", "127.0.0.1", "--memeater-port", "9"]
         let errorPipe = Pipe()
         process.standardOutput = FileHandle.nullDevice
