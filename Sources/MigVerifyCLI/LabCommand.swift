@@ -44,7 +44,7 @@ extension LabCommand {
                 help: "Memory memeater manages in the guest, in MiB (default: half the guest RAM).")
         var memeaterSizeMiB: Int?
 
-        @Option(help: "memeater's page pattern in the guest: sequential, random, hotset or hotset:FRACTION:PROBABILITY.")
+        @Option(help: "memeater's load in the guest: sequential, random, hotset or hotset:FRACTION:PROBABILITY, optionally followed by /threads=N and /bytes=B.")
         var pattern = "sequential"
 
         @Option(help: "Static memeater binary to put into the guest (default: $MIGRATION_LAB_MEMEATER, else <package>/.build-static/release/memeater, built or brought up to date first).")

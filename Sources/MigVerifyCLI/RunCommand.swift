@@ -43,7 +43,7 @@ struct RunCommand: ParsableCommand {
             transform: { try CommaSeparated<Double>(parsing: $0) })
     var dirtyRateMiBPerSecond: CommaSeparated<Double>?
 
-    @Option(help: "memeater's page patterns in the guest, comma-separated: sequential (default), random, hotset (10 % of the pages take 90 % of the writes) or hotset:FRACTION:PROBABILITY.",
+    @Option(help: "memeater's loads in the guest, comma-separated: sequential (default), random, hotset (10 % of the pages take 90 % of the writes) or hotset:FRACTION:PROBABILITY, each optionally followed by /threads=N (worker threads, 1-64) and /bytes=B (bytes rewritten per page, 32-4096), e.g. random/threads=4.",
             transform: { try CommaSeparated<MemeaterLoad>(parsing: $0) })
     var pattern: CommaSeparated<MemeaterLoad>?
 
@@ -284,7 +284,11 @@ struct RunCommand: ParsableCommand {
 
     /// The matrix the options (or `--matrix FILE`) ask for; a dimension given both in the
     /// file and as an option is refused.
-    func sweepMatrix() throws -> SweepMatrix {
+    /// Without sizes or guests given, a `run` on the lab is the test case's procedure
+    /// (``procedureMemorySizesMiB`` on ``procedureGuests``); a `sweep` (and `--quick`) one
+    /// size on one guest, since its other dimensions multiply it.
+    func sweepMatrix(kind: SweepKind = .run) throws -> SweepMatrix {
+        let procedure = kind == .run && !quick
         var result: SweepMatrix
         if let path = matrix {
             let given: [(String, Bool)] = [
@@ -298,12 +302,12 @@ struct RunCommand: ParsableCommand {
             result = try Self.loadMatrix(path)
         } else {
             result = SweepMatrix(scenarios: scenario?.elements ?? ScenarioKind.defaults,
-                                 memorySizesMiB: memoryMiB?.elements ?? (quick ? [1024] : Self.procedureMemorySizesMiB),
+                                 memorySizesMiB: memoryMiB?.elements ?? (procedure ? Self.procedureMemorySizesMiB : [1024]),
                                  dirtyRatesMiBPerSecond: dirtyRateMiBPerSecond?.elements ?? [50],
                                  bandwidthsMiBPerSecond: bandwidthMiBPerSecond?.elements.map(\.mibPerSecond) ?? [nil],
                                  loads: pattern?.elements ?? [.sequential], strategies: strategy?.elements ?? [.precopy],
                                  emulators: emulator?.elements ?? ["default"],
-                                 guestKinds: (guest?.elements ?? (quick ? [.initramfs] : Self.procedureGuests)).map(\.rawValue),
+                                 guestKinds: (guest?.elements ?? (procedure ? Self.procedureGuests : [.initramfs])).map(\.rawValue),
                                  repeatCount: repeatCount ?? 1)
         }
         if realHosts {
@@ -384,10 +388,10 @@ struct RunCommand: ParsableCommand {
     /// hosts or the lab's state (an unreachable URI, an unknown domain, no route to the guest,
     /// more memory than the host has available) is a `ValidationError`, one line and exit 64.
     /// Real hosts are surveyed here, once.
-    func plan() throws -> (testbed: any Testbed, runs: [ScenarioParameters]) {
+    func plan(kind: SweepKind = .run) throws -> (testbed: any Testbed, runs: [ScenarioParameters]) {
         do {
             let testbed: any Testbed
-            let matrix = try sweepMatrix()
+            let matrix = try sweepMatrix(kind: kind)
             var memorySizes = matrix.memorySizesMiB
             var memeaterSize: (Int) -> Int = { [memeaterSizeMiB] in memeaterSizeMiB ?? max(16, $0 / 2) }
             if let remote = try remoteHosts(interface: { try captureInterface ?? routeInterface(to: $0) }) {
@@ -421,7 +425,7 @@ struct RunCommand: ParsableCommand {
     /// without a result yet, in order, reusing (a plain run) completed runs of equal
     /// parameters; prints the verdict table and writes the files asked for.
     func execute(kind: SweepKind) throws {
-        let (testbed, runs) = try plan()
+        let (testbed, runs) = try plan(kind: kind)
         let store: ResultsStore
         let runner: ScenarioRunner
         let sweepID = id ?? SweepIdentifier.forRun()
@@ -435,7 +439,7 @@ struct RunCommand: ParsableCommand {
             FileHandle.standardError.write(Data("migverify \(kind.rawValue): error: \(error.description)\n".utf8))
             throw ExitCode(2)
         }
-        let matrix = try sweepMatrix()
+        let matrix = try sweepMatrix(kind: kind)
         let definition: String
         do {
             definition = String(decoding: try resultsJSONEncoder(pretty: false).encode(matrix), as: UTF8.self)

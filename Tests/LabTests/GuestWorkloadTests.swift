@@ -15,7 +15,8 @@ final class GuestWorkloadTests: XCTestCase {
     }
 
     func testParsingAndDescriptionRoundTrip() throws {
-        for text in ["sequential", "random", "hotset", "hotset:0.05:0.95", "hotset:0.125:1"] {
+        for text in ["sequential", "random", "hotset", "hotset:0.05:0.95", "hotset:0.125:1", "random/threads=4",
+                     "sequential/bytes=256", "hotset:0.05:0.95/threads=2/bytes=64"] {
             XCTAssertEqual(try MemeaterLoad(parsing: text).description, text)
         }
         XCTAssertEqual(try MemeaterLoad(parsing: "hotset:0.1:0.9").description, "hotset", "memeater's defaults read as plain hotset")
@@ -24,6 +25,10 @@ final class GuestWorkloadTests: XCTestCase {
         let failures: [(String, MemeaterLoadParseError.Problem)] = [
             ("zigzag", .unknownPattern), ("", .unknownPattern), ("hotset:1:0.5", .sharesOutOfRange),
             ("hotset:0.5:-0.1", .sharesOutOfRange), ("sequential:0.1:0.2", .sharesOnlyForHotset), ("hotset:0.1:0.2:0.3", .sharesOnlyForHotset),
+            ("random/threads=0", .badSetting("threads=0")), ("random/threads=65", .badSetting("threads=65")),
+            ("random/bytes=100", .badSetting("bytes=100")), ("random/bytes=8192", .badSetting("bytes=8192")),
+            ("random/threads=2/threads=3", .badSetting("threads=3")), ("random/speed=fast", .badSetting("speed=fast")),
+            ("random/", .badSetting("")),
         ]
         for (text, problem) in failures {
             XCTAssertThrowsError(try MemeaterLoad(parsing: text), text) { error in
@@ -101,7 +106,9 @@ final class GuestWorkloadTests: XCTestCase {
 
     func testGuestShellBuildsTheMemeaterFlagsFromTheKernelArguments() throws {
         let lab = Lab()
-        for load in [MemeaterLoad.sequential, MemeaterLoad(pattern: .random), hotset, MemeaterLoad(pattern: .hotset)] {
+        let threaded = MemeaterLoad(pattern: .random, threads: 4, bytesPerWrite: 256)
+        for load in [MemeaterLoad.sequential, MemeaterLoad(pattern: .random), hotset, MemeaterLoad(pattern: .hotset), threaded,
+                     MemeaterLoad(pattern: .sequential, threads: 2)] {
             let definition = lab.guestDefinition(image: sampleImage(), memoryMiB: 1024, memeaterSizeMiB: 512, memeaterLoad: load,
                                                  emulatorPath: "/q", accelerator: .tcg)
             // The whole command line, as /proc/cmdline has it, with the lab's other words around.
@@ -110,6 +117,10 @@ final class GuestWorkloadTests: XCTestCase {
         }
         XCTAssertEqual(hotset.memeaterArguments, ["--pattern", "hotset", "--hot-fraction", "0.05", "--hot-probability", "0.95"])
         XCTAssertEqual(MemeaterLoad.sequential.memeaterArguments, ["--pattern", "sequential"])
+        XCTAssertEqual(threaded.memeaterArguments, ["--pattern", "random", "--threads", "4", "--bytes-per-page-write", "256"])
+        XCTAssertEqual(MemeaterLoad(pattern: .sequential, threads: 2).kernelArguments, ["lab.memeater_threads=2"])
+        XCTAssertEqual(MemeaterLoad(kernelArguments: ["lab.memeater_threads=2"]), MemeaterLoad(pattern: .sequential, threads: 2))
+        XCTAssertNil(MemeaterLoad(kernelArguments: ["lab.memeater_threads=many"]))
     }
 
     func testBothGuestsRunTheFunctionAndPassItsFlagsToMemeater() {

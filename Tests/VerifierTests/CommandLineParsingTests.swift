@@ -69,6 +69,9 @@ final class CommandLineParsingTests: XCTestCase {
         XCTAssertEqual(quick.guestKinds, ["initramfs"])
         XCTAssertEqual(try RunCommand.parse(["--quick", "--memory-mib", "2111"]).sweepMatrix().memorySizesMiB, [2111], "an explicit size wins")
         XCTAssertEqual(try RunCommand.parse(["--guest", "all"]).sweepMatrix().guestKinds, GuestKind.allCases.map(\.rawValue))
+        let sweep = try RunCommand.parse([]).sweepMatrix(kind: .sweep)
+        XCTAssertEqual(sweep.memorySizesMiB, [1024], "a sweep's other dimensions multiply it: one size unless asked")
+        XCTAssertEqual(sweep.guestKinds, ["initramfs"])
     }
 
     func testAnUnknownEnumValueIsNamedWithTheKnownOnes() {

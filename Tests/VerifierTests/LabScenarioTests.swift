@@ -404,7 +404,7 @@ final class LabScenarioTests: XCTestCase {
     func labRunArguments(scenario: String, database: String, journal: String) -> [String] {
         let configuration = Self.lab.configuration
         return ["run", "--lab-name-prefix", configuration.namePrefix, "--state-directory", configuration.stateDirectory,
-                "--scenario", scenario, "--memory-mib", String(memoryMiB), "--memeater-size-mib", "128",
+                "--scenario", scenario, "--memory-mib", String(memoryMiB), "--guest", "initramfs", "--memeater-size-mib", "128",
                 "--dirty-rate-mib-per-second", "30", "--stall-timeout-seconds", "10", "--timeout-seconds", "90",
                 "--database", database, "--fault-journal", journal]
     }
