@@ -61,7 +61,7 @@ struct AcceleratorProbe {
     /// Boots the image under KVM with `-cpu host` and no network; KVM works when the guest
     /// prints its probe marker before the timeout.
     func probe(emulatorPath: String, image: GuestImage) -> AcceleratorDecision {
-        let console = "\(configuration.stateDirectory)/accelerator-probe.console.log"
+        let console = configuration.acceleratorProbeConsolePath
         try? FileManager.default.createDirectory(atPath: configuration.stateDirectory, withIntermediateDirectories: true)
         try? FileManager.default.removeItem(atPath: console)
         let timeout = configuration.acceleratorProbeTimeoutSeconds
