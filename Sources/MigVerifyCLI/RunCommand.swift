@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Lab
 import MemeaterKit
+import MigrationModel
 import Verifier
 
 /// `migverify run`: the migration test case end to end, on the lab or on real hosts.
@@ -232,8 +233,13 @@ struct RunCommand: ParsableCommand {
         if maxPingGapMilliseconds != nil, oldMaxDowntimeMilliseconds != nil {
             throw ValidationError("--max-downtime-ms is the old name of --max-ping-gap-ms: give only --max-ping-gap-ms")
         }
-        guard maxPingGap > 0, maxPingGap.isFinite else {
-            throw ValidationError("--max-ping-gap-ms must be positive, not \(maxPingGap)")
+        let gapOption = oldMaxDowntimeMilliseconds != nil ? "--max-downtime-ms (old name of --max-ping-gap-ms)" : "--max-ping-gap-ms"
+        guard maxPingGap > 0, maxPingGap <= ScenarioParameters.maximumPingGapMilliseconds else {
+            throw ValidationError("\(gapOption) must be more than 0 and at most \(formatNumber(ScenarioParameters.maximumPingGapMilliseconds)), not \(maxPingGap)")
+        }
+        // Checked here too: on the lab the port is the lab's and the option would go unchecked.
+        guard (1...65_535).contains(memeaterPort) else {
+            throw ValidationError("--memeater-port must be between 1 and 65535, not \(memeaterPort)")
         }
         let matrix = try sweepMatrix()
         if back, !matrix.scenarios.contains(.live) {

@@ -76,7 +76,7 @@ final class MigVerifyCLITests: XCTestCase {
             (["correlate", "x", "--database", "/nonexistent/r.sqlite"], "no results database at /nonexistent/r.sqlite"),
             (["run", "--migration-mode", "direct"], "Please provide one of 'p2p' and 'client-managed'"),
             (["run", "--direct", "--migration-mode", "p2p"], "--direct is the old name of --migration-mode client-managed"),
-            (["run", "--max-downtime-ms", "0"], "--max-ping-gap-ms must be positive"),
+            (["run", "--max-downtime-ms", "0"], "--max-downtime-ms (old name of --max-ping-gap-ms) must be more than 0"),
             (["run", "--memory-mib", "100000000"], "--memory-mib: guest RAM must be between 64 and "),
             (["lab", "up", "--memory-mib", "100000000"], "--memory-mib: guest RAM must be between 64 and "),
             (["lab", "up", "--guest", "windows"], "Please provide one of 'initramfs', 'debian' or 'none'"),
