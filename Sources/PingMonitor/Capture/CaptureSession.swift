@@ -152,8 +152,15 @@ public final class CaptureSession: @unchecked Sendable {
             packetsRead += 1
             let seconds = Int64(header.pointee.ts.tv_sec)
             let subsecond = Int64(header.pointee.ts.tv_usec)
+            guard let time = Self.nanoseconds(seconds: seconds, subsecond: subsecond, scale: subsecondScale) else {
+                // A crafted file (a pcapng if_tsoffset, a huge timestamp) must not wrap the
+                // analysis' time arithmetic: times are kept where their differences fit.
+                let message = "packet \(packetsRead) has timestamp \(seconds).\(subsecond), outside 1970 to 2100"
+                if isFile { throw PingMonitorError.captureFileReadFailed(path: source, packetsRead: packetsRead - 1, message: message) }
+                throw PingMonitorError.captureFailed(interface: source, call: "pcap_next_ex", message: message)
+            }
             return .packet(CapturedPacket(
-                timeNanoseconds: seconds &* 1_000_000_000 &+ subsecond &* subsecondScale,
+                timeNanoseconds: time,
                 bytes: UnsafeRawBufferPointer(start: data, count: Int(header.pointee.caplen)),
                 header: UnsafePointer(header)))
         case 0:
@@ -203,6 +210,19 @@ public final class CaptureSession: @unchecked Sendable {
     }
 
     /// The NUL-terminated text libpcap wrote into an error buffer.
+    /// The latest capture time accepted, in seconds since the epoch (2100-01-01): twice it
+    /// still fits in `Int64` nanoseconds, so sums and differences of times never overflow.
+    static let latestTimestampSeconds: Int64 = 4_102_444_800
+
+    /// A packet's time in nanoseconds since the epoch from its header's seconds and
+    /// subsecond (in units of `scale` ns); `nil` when outside 1970...2100 or the subsecond
+    /// is not below one second.
+    static func nanoseconds(seconds: Int64, subsecond: Int64, scale: Int64) -> Int64? {
+        guard (0...latestTimestampSeconds).contains(seconds), scale > 0, subsecond >= 0,
+              subsecond < 1_000_000_000 / scale else { return nil }
+        return seconds * 1_000_000_000 + subsecond * scale
+    }
+
     private static func text(_ buffer: [CChar]) -> String {
         let bytes = buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }
         return String(decoding: bytes, as: UTF8.self)
