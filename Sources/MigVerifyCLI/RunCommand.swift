@@ -224,6 +224,7 @@ struct RunCommand: ParsableCommand {
         if let boundarySteps, !(1...20).contains(boundarySteps) {
             throw ValidationError("--find-boundary must be between 1 and 20 migrations, not \(boundarySteps)")
         }
+        try Self.refuseSharedOutputs([("--json", json), ("--junit", junit), ("--database", database)])
         if let id, !SweepIdentifier.isValid(id) {
             throw ValidationError("--id must be 1-64 letters, digits, '.', '_' or '-', not '\(id)'")
         }
@@ -272,6 +273,32 @@ struct RunCommand: ParsableCommand {
         } catch let error as VerifierError {
             throw ValidationError(error.description)
         }
+    }
+
+    /// Refuses two output options naming one file (the same path spelled differently, a
+    /// symbolic link or a hard link to it): each write would destroy the other.
+    static func refuseSharedOutputs(_ outputs: [(option: String, path: String?)]) throws {
+        var seen: [(option: String, identity: String)] = []
+        for case let (option, path?) in outputs {
+            let identity = fileIdentity(path)
+            if let earlier = seen.first(where: { $0.identity == identity }) {
+                throw ValidationError("\(earlier.option) and \(option) name the same file (\(path)): give each its own")
+            }
+            seen.append((option, identity))
+        }
+    }
+
+    /// What `path` refers to: device and inode when it exists, else its resolved directory
+    /// and its name.
+    static func fileIdentity(_ path: String) -> String {
+        let url = URL(fileURLWithPath: path).standardizedFileURL
+        var info = stat()
+        // The standardized path too: `a/missing/../f` names f, though the kernel cannot walk it.
+        for candidate in [path, url.path] where stat(candidate, &info) == 0 { return "inode \(info.st_dev):\(info.st_ino)" }
+        let directory = url.deletingLastPathComponent().path
+        guard let resolved = realpath(directory, nil) else { return "path \(url.path)" }
+        defer { free(resolved) }
+        return "path \(String(cString: resolved))/\(url.lastPathComponent)"
     }
 
     private static func loadMatrix(_ path: String) throws -> SweepMatrix {

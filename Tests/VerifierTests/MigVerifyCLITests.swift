@@ -159,6 +159,34 @@ final class MigVerifyCLITests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: crashed.path), cleaned.stdout)
     }
 
+    /// --json, --junit and --database naming one file, however spelled, is refused before
+    /// anything runs: one line, exit 64, the file untouched.
+    func testOutputsNamingTheSameFileAreRefused() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("migverify-outputs-\(getpid())-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let results = directory.appendingPathComponent("results.json").path
+        try "previous\n".write(toFile: results, atomically: true, encoding: .utf8)
+        let link = directory.appendingPathComponent("link.json").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: results)
+        let fresh = directory.appendingPathComponent("new.xml").path
+        let cases: [([String], String)] = [
+            (["run", "--json", results, "--junit", results], "--json and --junit name the same file"),
+            (["run", "--json", results, "--database", directory.path + "/./sub/../results.json"], "--json and --database name the same file"),
+            (["run", "--json", link, "--junit", results], "--json and --junit name the same file"),
+            (["run", "--junit", fresh, "--database", directory.path + "//new.xml"], "--junit and --database name the same file"),
+            (["sweep", "--id", "s1", "--json", results, "--junit", link], "--json and --junit name the same file"),
+        ]
+        for (arguments, expected) in cases {
+            let outcome = try run(arguments)
+            XCTAssertEqual(outcome.status, 64, "\(arguments): \(outcome.stderr)")
+            XCTAssertEqual(outcome.stderr.split(separator: "\n").count, 1, outcome.stderr)
+            XCTAssertTrue(outcome.stderr.contains(expected), "\(arguments): expected '\(expected)' in \(outcome.stderr)")
+        }
+        XCTAssertEqual(try String(contentsOfFile: results, encoding: .utf8), "previous\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: fresh))
+    }
+
     func testHelpStillPrintsInFull() throws {
         let outcome = try run(["run", "--help"])
         XCTAssertEqual(outcome.status, 0)
