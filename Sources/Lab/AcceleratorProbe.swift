@@ -53,7 +53,7 @@ struct AcceleratorProbe {
         cache[key] = decision
         if let data = try? JSONEncoder().encode(cache) {
             try? FileManager.default.createDirectory(atPath: configuration.cacheDirectory, withIntermediateDirectories: true)
-            _ = FileManager.default.createFile(atPath: cachePath, contents: data)
+            try? AtomicFile.write(data, to: cachePath)
         }
         return decision
     }

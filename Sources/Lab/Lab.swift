@@ -196,7 +196,7 @@ public struct Lab: Sendable {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             encoder.dateEncodingStrategy = .iso8601
-            try encoder.encode(record).write(to: URL(fileURLWithPath: configuration.statusPath))
+            try AtomicFile.write(try encoder.encode(record), to: configuration.statusPath)
         }
         return LabUpReport(actions: actions, phaseSeconds: phases, record: record)
     }

@@ -572,8 +572,9 @@ struct RunCommand: ParsableCommand {
 
     func writeFiles(_ results: [ScenarioResult]) throws {
         do {
-            if let json { try ReportWriter.json(results).write(to: URL(fileURLWithPath: json)) }
-            if let junit { try ReportWriter.junit(results).write(toFile: junit, atomically: true, encoding: .utf8) }
+            // Temporary file and rename: a full disk leaves the previous results whole.
+            if let json { try AtomicFile.write(try ReportWriter.json(results), to: json) }
+            if let junit { try AtomicFile.write(ReportWriter.junit(results), to: junit) }
         } catch {
             FileHandle.standardError.write(Data("migverify run: error: cannot write results: \(error)\n".utf8))
             throw ExitCode(2)
