@@ -81,6 +81,14 @@ struct PingMon: ParsableCommand {
             throw ValidationError("--capture-buffer-mib must be between 1 and 1024 MiB, got \(captureBufferMib)")
         }
         _ = try parsedAllowedNetworks()
+        if let saveCapture {
+            // Before the run: a symbolic link would redirect the capture onto another file.
+            do {
+                try CaptureFileWriter.checkDestination(saveCapture)
+            } catch {
+                throw ValidationError("--save-capture: \(error.description)")
+            }
+        }
     }
 
     func parsedAllowedNetworks() throws -> [IPv4Network]? {
