@@ -180,8 +180,11 @@ public struct Lab: Sendable {
         if let kind = options.guest {
             let image = try phase("image") { try ensureImage(kind, memeaterPath: options.memeaterPath, actions: &actions) }
             decision = try phase("accelerator") {
-                AcceleratorProbe(configuration: configuration)
-                    .decide(preference: options.accelerator, emulatorPath: emulatorPath, image: image)
+                // This lab's own earlier decision, for the same emulator and kernel only.
+                let sameInputs = previous?.emulatorPath == emulatorPath && previous?.guest?.image.kernelRelease == image.kernelRelease
+                return AcceleratorProbe(configuration: configuration)
+                    .decide(preference: options.accelerator, emulatorPath: emulatorPath, image: image,
+                            decidedInThisLab: sameInputs ? previous?.accelerator : nil)
             }
             guest = try phase("guest") {
                 try ensureGuest(kind: kind, image: image, options: options, emulatorPath: emulatorPath,
