@@ -46,6 +46,8 @@ final class NumericOptionTests: XCTestCase {
                 continue
             }
             guard let accepted = entry else { continue }
+            // `serve` shares run's region options (the same struct, the same validate()): probed once, under run.
+            if subcommand == "serve", options.contains(where: { $0 == ("run", name) }) { continue }
             var base = [subcommand]
             for (other, value) in Self.required[subcommand] ?? [:] where other != name { base += ["--\(other)", value] }
             base += Self.requiredFlags[subcommand] ?? []
