@@ -143,7 +143,15 @@ public struct Lab: Sendable {
             defer { phases.append((name, Date().timeIntervalSince(start))) }
             return try body()
         }
+        // Never another directory (`--state-directory /usr`): lab down would delete it. The
+        // journal is made first, so that even a lab killed at once is recognised as one.
+        try checkStateDirectoryIsTheLabs()
         try FileManager.default.createDirectory(atPath: configuration.stateDirectory, withIntermediateDirectories: true)
+        if !FileManager.default.fileExists(atPath: configuration.journalPath) {
+            guard FileManager.default.createFile(atPath: configuration.journalPath, contents: nil) else {
+                throw LabError(step: "create the lab's journal", reason: "cannot create \(configuration.journalPath)")
+            }
+        }
         try FileManager.default.createDirectory(atPath: "\(configuration.stateDirectory)/guests", withIntermediateDirectories: true)
 
         try phase("topology") {

@@ -57,6 +57,11 @@ extension LabCommand {
         var noSSHD = false
 
         func validate() throws {
+            do {
+                try location.lab.checkStateDirectoryIsTheLabs()
+            } catch {
+                throw ValidationError("--state-directory: \(error.reason)")
+            }
             try validateLabGuestMemory([memoryMiB])
             if let memeaterSizeMiB, memeaterSizeMiB < 1 || memeaterSizeMiB >= memoryMiB {
                 throw ValidationError("--memeater-size-mib must be at least 1 and less than --memory-mib (\(memoryMiB))")

@@ -254,4 +254,21 @@ final class CommandLineParsingTests: XCTestCase {
         XCTAssertEqual(try LabCommand.Down.parse([]).location.lab.configuration, LabConfiguration())
         XCTAssertEqual(try RunCommand.parse([]).lab.configuration, LabConfiguration())
     }
+
+    /// `lab up` refuses a state directory that is not a lab's (it would put its journal there,
+    /// and `lab down` would then delete the directory): parsed only, nothing runs.
+    func testLabUpRefusesAStateDirectoryThatIsNotALabs() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lab-up-state-\(getpid())-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try "keep\n".write(to: directory.appendingPathComponent("precious"), atomically: true, encoding: .utf8)
+        assertRejected(LabCommand.Up.self, ["--state-directory", directory.path, "--guest", "none"],
+                       naming: ["--state-directory: \(directory.path) holds no lab journal"])
+        assertRejected(LabCommand.Down.self, ["--state-directory", directory.path], naming: ["holds no lab journal"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path), ["precious"])
+        // A lab's own directory (its journal, even empty) and a missing one are fine.
+        try Data().write(to: directory.appendingPathComponent("journal"))
+        XCTAssertNoThrow(try LabCommand.Up.parse(["--state-directory", directory.path, "--guest", "none"]))
+        XCTAssertNoThrow(try LabCommand.Up.parse(["--state-directory", directory.path + "/missing", "--guest", "none"]))
+    }
 }
