@@ -76,8 +76,9 @@ let package = Package(
 
         // MARK: tests
         .testTarget(name: "MemeaterKitTests", dependencies: ["MemeaterKit", "CMemeater"]),
-        .testTarget(name: "MemeaterTests", dependencies: ["Memeater"]),
-        .testTarget(name: "PingMonitorTests", dependencies: ["PingMonitor"]),
+        .testTarget(name: "MemeaterTests", dependencies: ["Memeater", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "PingMonitorTests", dependencies: ["PingMonitor", "PingMonitorCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Libvirt", "MemeaterKit", "PingMonitor"]),
         .testTarget(name: "MigrationModelTests", dependencies: ["MigrationModel"]),

@@ -24,7 +24,8 @@ public struct AcceleratorDecision: Sendable, Codable, Equatable {
 ///
 /// On machines whose /dev/kvm is a nesting module that cannot run the stock Debian kernel
 /// (`-cpu host` aborts, other models hang in the decompressor), the probe fails fast or
-/// times out and the lab uses TCG. The result is cached per emulator, kernel and CPU flags.
+/// times out and the lab uses TCG. A definite result (the marker, or QEMU ending by itself
+/// without it) is cached per emulator, kernel and CPU flags; a timeout is not.
 struct AcceleratorProbe {
     let configuration: LabConfiguration
 
@@ -33,7 +34,12 @@ struct AcceleratorProbe {
     /// Decisions by probe key (emulator, its version, kernel, CPU flags, KVM modules).
     typealias Cache = [String: AcceleratorDecision]
 
-    func decide(preference: AcceleratorPreference, emulatorPath: String, image: GuestImage) -> AcceleratorDecision {
+    /// The accelerator for guests of `image` on `emulatorPath`. `decidedInThisLab` is the
+    /// decision the running lab recorded for the same emulator and kernel (its `lab.json`):
+    /// an inconclusive probe is not cached, but it is not repeated for every `lab up` of the
+    /// same lab either; `lab down` forgets it, and the next lab probes again.
+    func decide(preference: AcceleratorPreference, emulatorPath: String, image: GuestImage,
+                decidedInThisLab: AcceleratorDecision? = nil) -> AcceleratorDecision {
         switch preference {
         case .kvm: return AcceleratorDecision(accelerator: .kvm, reason: "KVM requested", cached: false)
         case .tcg: return AcceleratorDecision(accelerator: .tcg, reason: "TCG requested", cached: false)
@@ -45,23 +51,77 @@ struct AcceleratorProbe {
         let key = [emulatorPath, EmulatorChoice.version(of: emulatorPath) ?? "?", image.kernelRelease,
                    Self.virtualisationFlags(), Self.kvmModules()].joined(separator: "|")
         var cache = FileManager.default.contents(atPath: cachePath).flatMap { try? JSONDecoder().decode(Cache.self, from: $0) } ?? [:]
-        if var decision = cache[key] {
+        if var decision = cache[key], !Self.isLegacyTimeout(decision) {
             decision.cached = true
             return decision
         }
-        let decision = probe(emulatorPath: emulatorPath, image: image)
+        if var earlier = decidedInThisLab, Self.isInconclusive(earlier) {
+            earlier.cached = true
+            return earlier
+        }
+        let outcome = probe(emulatorPath: emulatorPath, image: image)
+        let decision = Self.decision(for: outcome)
+        // Only a definite answer is remembered: a probe that ran out of time (a loaded machine)
+        // must not pin the lab to TCG for good.
+        guard Self.isDefinite(outcome) else { return decision }
         cache[key] = decision
         if let data = try? JSONEncoder().encode(cache) {
             try? FileManager.default.createDirectory(atPath: configuration.cacheDirectory, withIntermediateDirectories: true)
-            _ = FileManager.default.createFile(atPath: cachePath, contents: data)
+            try? AtomicFile.write(data, to: cachePath)
         }
         return decision
     }
 
+    /// How a KVM probe boot ended.
+    enum ProbeOutcome: Equatable {
+        /// The guest printed its probe marker: KVM runs this kernel.
+        case reachedUserspace
+        /// QEMU ended by itself without the marker (it refused KVM, or the guest died):
+        /// its exit status and what it said.
+        case failed(exitStatus: Int32, said: String)
+        /// No answer in time, or QEMU was killed by a signal: says nothing about KVM.
+        case inconclusive(String)
+    }
+
+    /// The accelerator an outcome implies: KVM only when the probe reached userspace.
+    static func decision(for outcome: ProbeOutcome) -> AcceleratorDecision {
+        switch outcome {
+        case .reachedUserspace:
+            return AcceleratorDecision(accelerator: .kvm, reason: "KVM probe boot reached userspace", cached: false)
+        case .failed(let status, let said):
+            return AcceleratorDecision(accelerator: .tcg, reason: "KVM probe boot failed (exit \(status)\(said.isEmpty ? "" : ": \(said)"))",
+                                       cached: false)
+        case .inconclusive(let why):
+            return AcceleratorDecision(accelerator: .tcg, reason: "KVM probe boot \(why)" + inconclusiveSuffix, cached: false)
+        }
+    }
+
+    /// Whether an outcome is a definite answer, worth caching: KVM worked, or QEMU itself
+    /// ended without the marker. A timeout or a kill under load is not.
+    static func isDefinite(_ outcome: ProbeOutcome) -> Bool {
+        switch outcome {
+        case .reachedUserspace, .failed: return true
+        case .inconclusive: return false
+        }
+    }
+
+    /// Whether `decision` came from an inconclusive probe (``decision(for:)`` says so in its reason).
+    static func isInconclusive(_ decision: AcceleratorDecision) -> Bool {
+        decision.accelerator == .tcg && decision.reason.hasSuffix(inconclusiveSuffix)
+    }
+
+    /// How the reason of an inconclusive decision ends.
+    static let inconclusiveSuffix = "; not cached, the next lab probes again"
+
+    /// A timeout cached by an earlier version (which cached every answer): probed again.
+    static func isLegacyTimeout(_ decision: AcceleratorDecision) -> Bool {
+        decision.accelerator == .tcg && decision.reason.hasPrefix("KVM probe boot printed no marker within")
+    }
+
     /// Boots the image under KVM with `-cpu host` and no network; KVM works when the guest
     /// prints its probe marker before the timeout.
-    func probe(emulatorPath: String, image: GuestImage) -> AcceleratorDecision {
-        let console = "\(configuration.stateDirectory)/accelerator-probe.console.log"
+    func probe(emulatorPath: String, image: GuestImage) -> ProbeOutcome {
+        let console = configuration.acceleratorProbeConsolePath
         try? FileManager.default.createDirectory(atPath: configuration.stateDirectory, withIntermediateDirectories: true)
         try? FileManager.default.removeItem(atPath: console)
         let timeout = configuration.acceleratorProbeTimeoutSeconds
@@ -73,18 +133,15 @@ struct AcceleratorProbe {
         do {
             let result = try CommandRunner.capture(command, step: "probe KVM", timeoutSeconds: timeout)
             let log = (try? String(contentsOfFile: console, encoding: .utf8)) ?? ""
-            if log.contains(GuestConsoleMarker.probeOK) {
-                return AcceleratorDecision(accelerator: .kvm, reason: "KVM probe boot reached userspace", cached: false)
-            }
+            if log.contains(GuestConsoleMarker.probeOK) { return .reachedUserspace }
+            // 128 + N: killed by signal N (the OOM killer, a stray kill), not QEMU's verdict.
+            if result.exitStatus > 128 { return .inconclusive("was killed (exit \(result.exitStatus))") }
             // QEMU says why KVM failed on standard error.
             let said = (result.errorOutput.isEmpty ? result.output : result.errorOutput)
                 .split(whereSeparator: \.isNewline).prefix(3).joined(separator: " / ")
-            return AcceleratorDecision(accelerator: .tcg,
-                                       reason: "KVM probe boot failed (exit \(result.exitStatus)\(said.isEmpty ? "" : ": \(said)"))",
-                                       cached: false)
+            return .failed(exitStatus: result.exitStatus, said: said)
         } catch {
-            return AcceleratorDecision(accelerator: .tcg,
-                                       reason: "KVM probe boot printed no marker within \(Int(timeout)) s", cached: false)
+            return .inconclusive("printed no marker within \(Int(timeout)) s")
         }
     }
 

@@ -177,9 +177,9 @@ struct DebianGuestBuilder {
                                diskPath: "\(imageDirectory)/disk.qcow2", inputsDigest: digest,
                                kernelRelease: kernel.release, containsMemeater: true)
         let fileManager = FileManager.default
-        if [image.kernelPath, image.initrdPath, image.diskPath ?? ""].allSatisfy(fileManager.fileExists) {
-            return image
-        }
+        let files = [image.kernelPath, image.initrdPath, image.diskPath ?? ""]
+        // Existence is not enough: an interrupted build or copy leaves files that look complete.
+        if ImageManifest.isIntact(files, in: imageDirectory) { return image }
         let work = "\(configuration.cacheDirectory)/images/build-debian-\(getpid())"
         try? fileManager.removeItem(atPath: work)
         defer { try? fileManager.removeItem(atPath: work) }
@@ -226,13 +226,19 @@ struct DebianGuestBuilder {
         try CommandRunner.run(["mkfs.ext4", "-q", "-F", "-L", "lab-guest", "-d", root, raw, Self.diskSize],
                               step: "\(step): mkfs.ext4", timeoutSeconds: 600)
         try fileManager.createDirectory(atPath: imageDirectory, withIntermediateDirectories: true)
-        try? fileManager.removeItem(atPath: image.diskPath ?? "")
-        try CommandRunner.run(["qemu-img", "convert", "-O", "qcow2", raw, image.diskPath ?? ""],
+        ImageManifest.invalidate(in: imageDirectory)
+        // Converted in the work directory (same file system), then renamed: a cut-short
+        // conversion never has the final name.
+        let disk = "\(work)/disk.qcow2"
+        try CommandRunner.run(["qemu-img", "convert", "-O", "qcow2", raw, disk],
                               step: "\(step): qemu-img convert", timeoutSeconds: 600)
+        guard let diskPath = image.diskPath, rename(disk, diskPath) == 0 else {
+            throw LabError(step: step, reason: "cannot move \(disk) to \(image.diskPath ?? "?"): \(String(cString: strerror(errno)))")
+        }
         try makeInitramfs(at: image.initrdPath, initScript: Self.bootInitScript, busyboxPath: busyboxPath,
                           modules: moduleFiles, extraFiles: [], workDirectory: "\(work)/initramfs", step: step)
-        try? fileManager.removeItem(atPath: image.kernelPath)
-        try fileManager.copyItem(atPath: kernel.imagePath, toPath: image.kernelPath)
+        try copyIntoPlace(kernel.imagePath, image.kernelPath)
+        try ImageManifest.record(files, in: imageDirectory)
         actions.append("built Debian guest \(imageDirectory)")
         return image
     }

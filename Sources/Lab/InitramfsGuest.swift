@@ -168,18 +168,30 @@ struct InitramfsGuestBuilder {
                                initrdPath: "\(imageDirectory)/initrd.img", diskPath: nil, inputsDigest: digest,
                                kernelRelease: kernel.release, containsMemeater: memeater != nil)
         let fileManager = FileManager.default
-        if fileManager.fileExists(atPath: image.initrdPath), fileManager.fileExists(atPath: image.kernelPath) {
-            return image
-        }
+        let files = [image.kernelPath, image.initrdPath]
+        // Existence is not enough: an interrupted build or copy leaves files that look complete.
+        if ImageManifest.isIntact(files, in: imageDirectory) { return image }
         let build = "\(configuration.cacheDirectory)/images/build-\(getpid())"
         try fileManager.createDirectory(atPath: imageDirectory, withIntermediateDirectories: true)
+        ImageManifest.invalidate(in: imageDirectory)
         try makeInitramfs(at: image.initrdPath, initScript: Self.initScript, busyboxPath: busyboxPath,
                           modules: Array(zip(Self.modules, moduleFiles)),
                           extraFiles: memeater.map { [($0, "bin/memeater")] } ?? [], workDirectory: build, step: step)
-        try? fileManager.removeItem(atPath: image.kernelPath)
-        try fileManager.copyItem(atPath: kernel.imagePath, toPath: image.kernelPath)
+        try copyIntoPlace(kernel.imagePath, image.kernelPath)
+        try ImageManifest.record(files, in: imageDirectory)
         actions.append("built initramfs guest \(imageDirectory) (memeater \(memeater != nil ? "included" : "absent"))")
         return image
+    }
+}
+
+/// Copies `source` to a temporary name beside `destination`, then renames it there: a copy
+/// cut short never has the final name.
+func copyIntoPlace(_ source: String, _ destination: String) throws {
+    let partial = destination + ".partial"
+    try? FileManager.default.removeItem(atPath: partial)
+    try FileManager.default.copyItem(atPath: source, toPath: partial)
+    guard rename(partial, destination) == 0 else {
+        throw LabError(step: "copy \(source) to \(destination)", reason: "rename: \(String(cString: strerror(errno)))")
     }
 }
 

@@ -143,7 +143,15 @@ public struct Lab: Sendable {
             defer { phases.append((name, Date().timeIntervalSince(start))) }
             return try body()
         }
+        // Never another directory (`--state-directory /usr`): lab down would delete it. The
+        // journal is made first, so that even a lab killed at once is recognised as one.
+        try checkStateDirectoryIsTheLabs()
         try FileManager.default.createDirectory(atPath: configuration.stateDirectory, withIntermediateDirectories: true)
+        if !FileManager.default.fileExists(atPath: configuration.journalPath) {
+            guard FileManager.default.createFile(atPath: configuration.journalPath, contents: nil) else {
+                throw LabError(step: "create the lab's journal", reason: "cannot create \(configuration.journalPath)")
+            }
+        }
         try FileManager.default.createDirectory(atPath: "\(configuration.stateDirectory)/guests", withIntermediateDirectories: true)
 
         try phase("topology") {
@@ -180,8 +188,11 @@ public struct Lab: Sendable {
         if let kind = options.guest {
             let image = try phase("image") { try ensureImage(kind, memeaterPath: options.memeaterPath, actions: &actions) }
             decision = try phase("accelerator") {
-                AcceleratorProbe(configuration: configuration)
-                    .decide(preference: options.accelerator, emulatorPath: emulatorPath, image: image)
+                // This lab's own earlier decision, for the same emulator and kernel only.
+                let sameInputs = previous?.emulatorPath == emulatorPath && previous?.guest?.image.kernelRelease == image.kernelRelease
+                return AcceleratorProbe(configuration: configuration)
+                    .decide(preference: options.accelerator, emulatorPath: emulatorPath, image: image,
+                            decidedInThisLab: sameInputs ? previous?.accelerator : nil)
             }
             guest = try phase("guest") {
                 try ensureGuest(kind: kind, image: image, options: options, emulatorPath: emulatorPath,
@@ -196,7 +207,7 @@ public struct Lab: Sendable {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             encoder.dateEncodingStrategy = .iso8601
-            try encoder.encode(record).write(to: URL(fileURLWithPath: configuration.statusPath))
+            try AtomicFile.write(try encoder.encode(record), to: configuration.statusPath)
         }
         return LabUpReport(actions: actions, phaseSeconds: phases, record: record)
     }

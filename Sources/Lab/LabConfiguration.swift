@@ -112,6 +112,8 @@ public struct LabConfiguration: Sendable, Codable, Equatable {
     public var journalPath: String { "\(stateDirectory)/journal" }
     /// The status written by `lab up`.
     public var statusPath: String { "\(stateDirectory)/lab.json" }
+    /// The KVM probe QEMU's serial console log (its `-serial file:` argument finds a probe left by a crash).
+    public var acceleratorProbeConsolePath: String { "\(stateDirectory)/accelerator-probe.console.log" }
     /// The lab's private ssh key (for `qemu+ssh://`).
     public var sshKeyPath: String { "\(stateDirectory)/ssh/id_ed25519" }
     /// The ssh wrapper libvirt runs for `qemu+ssh://` URIs (key, no host key checks, no

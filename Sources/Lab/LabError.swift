@@ -42,7 +42,20 @@ public struct LabError: Error, CustomStringConvertible, Sendable {
 }
 
 /// Quotes a word for `sh` (and for display as a shell command) when it needs it.
+///
+/// A word stays bare only when every Unicode scalar is plain ASCII from a small safe set:
+/// judging by `Character` is not enough, since a scalar that combines with the next
+/// (U+0D4E before `;id`) makes one "letter" out of a shell metacharacter.
 public func shellQuoted(_ word: String) -> String {
-    if !word.isEmpty, word.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=:,@+%".contains($0) }) { return word }
+    if !word.isEmpty, word.unicodeScalars.allSatisfy(isShellSafe) { return word }
     return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+}
+
+/// Whether `scalar` is one of the ASCII characters `sh` gives no meaning: `[A-Za-z0-9_./:=@%+,-]`.
+private func isShellSafe(_ scalar: Unicode.Scalar) -> Bool {
+    switch scalar {
+    case "a"..."z", "A"..."Z", "0"..."9": return true
+    case "_", ".", "/", ":", "=", "@", "%", "+", ",", "-": return true
+    default: return false
+    }
 }

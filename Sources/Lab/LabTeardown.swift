@@ -1,13 +1,12 @@
 import Foundation
 
 extension Lab {
-    /// Command names of the processes the lab starts (used, with the lab's paths on their
-    /// command line, to find them after a crash).
-    static let labProcessNames: Set<String> = ["libvirtd", "sshd", "qemu-system-x86", "qemu-system-x86_64"]
-
     /// Processes of the lab that are still alive: those recorded in the journal (same PID
-    /// and start time), every process inside a lab namespace, and libvirtd/sshd/QEMU
-    /// processes whose command line names the lab's state or cache directory.
+    /// and start time), every process inside a lab namespace, and a KVM probe QEMU writing
+    /// its console into the state directory (it runs outside the namespaces and is not
+    /// journaled; a crash during the probe leaves it). Never a process merely because its
+    /// command line mentions the state directory: `--state-directory /usr` would match
+    /// half the machine.
     public func labProcesses() -> [Int32] {
         var pids = Set<Int32>()
         for case .process(let pid, let start, _) in journal.resources() where ProcessTable.isSameProcess(pid, startTime: start) {
@@ -16,15 +15,38 @@ extension Lab {
         for namespace in labNamespacesPresent() {
             pids.formUnion(ProcessTable.processes(inNamespace: namespace))
         }
-        // Only the state directory identifies this lab: the cache is shared by labs with
-        // other state directories (e.g. the tests' lab beside a user's).
-        for pid in ProcessTable.processes(commandLineContaining: configuration.stateDirectory + "/") {
-            if let name = ProcessTable.name(of: pid), Self.labProcessNames.contains(name) || name.hasPrefix("qemu-system") {
+        if FileManager.default.fileExists(atPath: configuration.journalPath) {
+            // The probe's exact serial argument, a file only the lab writes.
+            for pid in ProcessTable.processes(commandLineContaining: " -serial file:\(configuration.acceleratorProbeConsolePath) ")
+            where ProcessTable.name(of: pid)?.hasPrefix("qemu-system") == true {
                 pids.insert(pid)
             }
         }
         pids.remove(getpid())
         return pids.sorted()
+    }
+
+    /// Throws unless ``LabConfiguration/stateDirectory`` is absent, empty, or a directory
+    /// (not a symbolic link) holding the lab's journal: `lab down` deletes that directory
+    /// and stops what the journal names, so it must never act on some other directory
+    /// (`--state-directory /usr`).
+    public func checkStateDirectoryIsTheLabs() throws(LabError) {
+        let path = configuration.stateDirectory
+        let step = "check that \(path) is the lab's state directory"
+        var info = stat()
+        guard lstat(path, &info) == 0 else {
+            if errno == ENOENT { return }
+            throw LabError(step: step, reason: "cannot inspect \(path): \(String(cString: strerror(errno)))")
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            throw LabError(step: step, reason: "\(path) is not a directory (a lab's state directory is one): nothing was touched")
+        }
+        var journalInfo = stat()
+        if lstat(configuration.journalPath, &journalInfo) == 0, journalInfo.st_mode & S_IFMT == S_IFREG { return }
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [""]
+        guard entries.isEmpty else {
+            throw LabError(step: step, reason: "\(path) holds no lab journal (\(configuration.journalPath)): not a lab's state directory, nothing was touched")
+        }
     }
 
     /// The lab's namespaces that exist now (configured ones and any recorded in the journal).
@@ -38,8 +60,12 @@ extension Lab {
     /// its namespaces (with their bridges, veths and taps), removes the directories it
     /// created and its state directory. Idempotent; works without a running daemon and
     /// after a crash. The cache (built images, private emulators) is kept.
+    ///
+    /// - Throws: ``LabError`` before touching anything when the state directory is not the
+    ///   lab's (``checkStateDirectoryIsTheLabs()``).
     @discardableResult
-    public func down() -> LabDownReport {
+    public func down() throws(LabError) -> LabDownReport {
+        try checkStateDirectoryIsTheLabs()
         var actions: [String] = []
         let processes = labProcesses()
         if !processes.isEmpty {

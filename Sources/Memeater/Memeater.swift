@@ -65,13 +65,30 @@ struct RegionOptions: ParsableArguments {
     @Flag(help: "Write progress as JSON lines and, as the last line, a JSON summary.")
     var json = false
 
+    /// The largest region: 16 TiB, far above any guest, and `sizeMiB << 20` stays far from overflow.
+    static let maximumSizeMiB = 16 << 20
+    /// The highest rate in MiB/s: 1 TiB/s (memory bandwidth is tens of GiB/s).
+    static let maximumRateMiBPerSecond = 1_048_576.0
+    /// The highest rate in pages/s: 1 TiB/s of 4 KiB pages.
+    static let maximumRatePagesPerSecond = 268_435_456.0
+    /// The longest report interval: one hour.
+    static let maximumReportIntervalMilliseconds = 3_600_000
+
     func validate() throws {
         if rateMiBPerSecond != nil && ratePagesPerSecond != nil {
             throw ValidationError("give the rate either in MiB/s or in pages/s, not both")
         }
-        guard reportIntervalMilliseconds >= 1 else {
-            throw ValidationError("report interval must be at least 1 ms, got \(reportIntervalMilliseconds)")
+        // Every number is bounded here, before any arithmetic on it can overflow.
+        try checkRange(sizeMiB, 1...Self.maximumSizeMiB, option: "--size-mib", unit: "MiB")
+        if let rateMiBPerSecond { try checkRange(rateMiBPerSecond, 0...Self.maximumRateMiBPerSecond, option: "--rate-mib-per-second", unit: "MiB/s") }
+        if let ratePagesPerSecond { try checkRange(ratePagesPerSecond, 0...Self.maximumRatePagesPerSecond, option: "--rate-pages-per-second", unit: "pages/s") }
+        try checkRange(threads, 1...4096, option: "--threads", unit: "threads")
+        guard hotFraction > 0, hotFraction < 1 else {
+            throw ValidationError("--hot-fraction must be between 0 and 1 (both excluded), got \(hotFraction)")
         }
+        try checkRange(hotProbability, 0...1, option: "--hot-probability", unit: "")
+        if let bytesPerPageWrite { try checkRange(bytesPerPageWrite, 32...SystemInfo.pageSizeBytes, option: "--bytes-per-page-write", unit: "bytes") }
+        try checkRange(reportIntervalMilliseconds, 1...Self.maximumReportIntervalMilliseconds, option: "--report-interval-milliseconds", unit: "ms")
         // Everything that needs no memory is checked now, before a byte is allocated.
         do {
             try makeConfiguration().validate(pageSizeBytes: SystemInfo.pageSizeBytes, availableMemoryBytes: nil)
@@ -116,10 +133,11 @@ extension Memeater {
         @Flag(help: "Skip the whole-region verification after dirtying.")
         var noFinalVerify = false
 
+        /// The longest run: one year (and its nanoseconds fit in `Int`).
+        static let maximumDurationSeconds = 31_536_000.0
+
         func validate() throws {
-            if let duration = durationSeconds, !(duration >= 0 && duration.isFinite) {
-                throw ValidationError("duration must be a non-negative number of seconds, got \(duration)")
-            }
+            if let durationSeconds { try checkRange(durationSeconds, 0...Self.maximumDurationSeconds, option: "--duration-seconds", unit: "s") }
         }
 
         func run() throws {
@@ -188,7 +206,7 @@ extension Memeater {
         var allowFaultInjection = false
 
         func validate() throws {
-            guard (0...65535).contains(port) else { throw ValidationError("port must be 0-65535, got \(port)") }
+            try checkRange(port, 0...65535, option: "--port", unit: "")
             switch (tokenFile != nil, token != nil, noAuth) {
             case (false, false, false):
                 throw ValidationError("serve needs a token: --token-file PATH (or --token TEXT); --no-auth serves without one")
@@ -205,8 +223,8 @@ extension Memeater {
             guard (1...ControlServer.maximumConnectionsLimit).contains(maxConnections) else {
                 throw ValidationError("--max-connections must be 1-\(ControlServer.maximumConnectionsLimit), got \(maxConnections)")
             }
-            guard authTimeoutSeconds > 0, authTimeoutSeconds.isFinite else {
-                throw ValidationError("--auth-timeout-seconds must be a positive number of seconds, got \(authTimeoutSeconds)")
+            guard authTimeoutSeconds > 0, authTimeoutSeconds <= 3_600 else {
+                throw ValidationError("--auth-timeout-seconds must be more than 0 and at most 3600 seconds, got \(authTimeoutSeconds)")
             }
         }
 
@@ -314,5 +332,14 @@ enum Main {
             writeLine("memeater: error: \(message.split(separator: "\n").first ?? "")", to: STDERR_FILENO)
             Memeater.exit(withError: ExitCode(code == .failure ? 1 : code.rawValue))
         }
+    }
+}
+
+/// Throws a one-line error naming `option` and `range` unless `value` lies in `range`
+/// (NaN never does).
+func checkRange<Value: Comparable>(_ value: Value, _ range: ClosedRange<Value>, option: String, unit: String) throws {
+    guard range.contains(value) else {
+        let suffix = unit.isEmpty ? "" : " \(unit)"
+        throw ValidationError("\(option) must be between \(range.lowerBound) and \(range.upperBound)\(suffix), got \(value)")
     }
 }

@@ -57,6 +57,11 @@ extension LabCommand {
         var noSSHD = false
 
         func validate() throws {
+            do {
+                try location.lab.checkStateDirectoryIsTheLabs()
+            } catch {
+                throw ValidationError("--state-directory: \(error.reason)")
+            }
             try validateLabGuestMemory([memoryMiB])
             if let memeaterSizeMiB, memeaterSizeMiB < 1 || memeaterSizeMiB >= memoryMiB {
                 throw ValidationError("--memeater-size-mib must be at least 1 and less than --memory-mib (\(memoryMiB))")
@@ -173,9 +178,23 @@ extension LabCommand {
 
         @OptionGroup var location: LabLocationOptions
 
+        // Before anything is stopped or removed: down deletes the state directory.
+        func validate() throws {
+            do {
+                try location.lab.checkStateDirectoryIsTheLabs()
+            } catch {
+                throw ValidationError("--state-directory: \(error.reason)")
+            }
+        }
+
         func run() throws {
             location.removeLeftoverFaults()  // while the daemons still answer
-            let report = location.lab.down()
+            let report: LabDownReport
+            do {
+                report = try location.lab.down()
+            } catch {
+                throw ValidationError("--state-directory: \(error.reason)")
+            }
             location.removeLeftoverFaults()  // what lived in the lab's namespaces went with them
             if report.actions.isEmpty { print("lab down: nothing to remove") }
             for action in report.actions { print("  \(action)") }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Lab
 import MemeaterKit
+import MigrationModel
 import Verifier
 
 /// `migverify run`: the migration test case end to end, on the lab or on real hosts.
@@ -223,6 +224,7 @@ struct RunCommand: ParsableCommand {
         if let boundarySteps, !(1...20).contains(boundarySteps) {
             throw ValidationError("--find-boundary must be between 1 and 20 migrations, not \(boundarySteps)")
         }
+        try Self.refuseSharedOutputs([("--json", json), ("--junit", junit), ("--database", database)])
         if let id, !SweepIdentifier.isValid(id) {
             throw ValidationError("--id must be 1-64 letters, digits, '.', '_' or '-', not '\(id)'")
         }
@@ -232,8 +234,13 @@ struct RunCommand: ParsableCommand {
         if maxPingGapMilliseconds != nil, oldMaxDowntimeMilliseconds != nil {
             throw ValidationError("--max-downtime-ms is the old name of --max-ping-gap-ms: give only --max-ping-gap-ms")
         }
-        guard maxPingGap > 0, maxPingGap.isFinite else {
-            throw ValidationError("--max-ping-gap-ms must be positive, not \(maxPingGap)")
+        let gapOption = oldMaxDowntimeMilliseconds != nil ? "--max-downtime-ms (old name of --max-ping-gap-ms)" : "--max-ping-gap-ms"
+        guard maxPingGap > 0, maxPingGap <= ScenarioParameters.maximumPingGapMilliseconds else {
+            throw ValidationError("\(gapOption) must be more than 0 and at most \(formatNumber(ScenarioParameters.maximumPingGapMilliseconds)), not \(maxPingGap)")
+        }
+        // Checked here too: on the lab the port is the lab's and the option would go unchecked.
+        guard (1...65_535).contains(memeaterPort) else {
+            throw ValidationError("--memeater-port must be between 1 and 65535, not \(memeaterPort)")
         }
         let matrix = try sweepMatrix()
         if back, !matrix.scenarios.contains(.live) {
@@ -266,6 +273,32 @@ struct RunCommand: ParsableCommand {
         } catch let error as VerifierError {
             throw ValidationError(error.description)
         }
+    }
+
+    /// Refuses two output options naming one file (the same path spelled differently, a
+    /// symbolic link or a hard link to it): each write would destroy the other.
+    static func refuseSharedOutputs(_ outputs: [(option: String, path: String?)]) throws {
+        var seen: [(option: String, identity: String)] = []
+        for case let (option, path?) in outputs {
+            let identity = fileIdentity(path)
+            if let earlier = seen.first(where: { $0.identity == identity }) {
+                throw ValidationError("\(earlier.option) and \(option) name the same file (\(path)): give each its own")
+            }
+            seen.append((option, identity))
+        }
+    }
+
+    /// What `path` refers to: device and inode when it exists, else its resolved directory
+    /// and its name.
+    static func fileIdentity(_ path: String) -> String {
+        let url = URL(fileURLWithPath: path).standardizedFileURL
+        var info = stat()
+        // The standardized path too: `a/missing/../f` names f, though the kernel cannot walk it.
+        for candidate in [path, url.path] where stat(candidate, &info) == 0 { return "inode \(info.st_dev):\(info.st_ino)" }
+        let directory = url.deletingLastPathComponent().path
+        guard let resolved = realpath(directory, nil) else { return "path \(url.path)" }
+        defer { free(resolved) }
+        return "path \(String(cString: resolved))/\(url.lastPathComponent)"
     }
 
     private static func loadMatrix(_ path: String) throws -> SweepMatrix {
@@ -543,8 +576,9 @@ struct RunCommand: ParsableCommand {
 
     func writeFiles(_ results: [ScenarioResult]) throws {
         do {
-            if let json { try ReportWriter.json(results).write(to: URL(fileURLWithPath: json)) }
-            if let junit { try ReportWriter.junit(results).write(toFile: junit, atomically: true, encoding: .utf8) }
+            // Temporary file and rename: a full disk leaves the previous results whole.
+            if let json { try AtomicFile.write(try ReportWriter.json(results), to: json) }
+            if let junit { try AtomicFile.write(ReportWriter.junit(results), to: junit) }
         } catch {
             FileHandle.standardError.write(Data("migverify run: error: cannot write results: \(error)\n".utf8))
             throw ExitCode(2)

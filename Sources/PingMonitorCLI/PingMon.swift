@@ -68,11 +68,11 @@ struct PingMon: ParsableCommand {
     func validate() throws {
         // Also runs before 'analyze'; settings given for a live run only are checked here, the
         // rest in run(), where it is certain that this is a live run.
-        if let durationSeconds, !(durationSeconds > 0 && durationSeconds.isFinite) {
-            throw ValidationError("--duration-seconds must be a positive number of seconds, got \(durationSeconds)")
+        if let durationSeconds, !(durationSeconds > 0 && durationSeconds <= PingConfiguration.maximumDurationSeconds) {
+            throw ValidationError("--duration-seconds must be more than 0 and at most \(Int(PingConfiguration.maximumDurationSeconds)) seconds, got \(durationSeconds)")
         }
-        if let count, count < 1 {
-            throw ValidationError("--count must be at least 1 probe, got \(count)")
+        if let count, !(1...PingConfiguration.maximumCount).contains(count) {
+            throw ValidationError("--count must be between 1 and \(PingConfiguration.maximumCount) probes, got \(count)")
         }
         guard (0...60_000).contains(lingerMilliseconds) else {
             throw ValidationError("--linger-milliseconds must be between 0 and 60000 ms, got \(lingerMilliseconds)")
@@ -81,11 +81,13 @@ struct PingMon: ParsableCommand {
             throw ValidationError("--capture-buffer-mib must be between 1 and 1024 MiB, got \(captureBufferMib)")
         }
         _ = try parsedAllowedNetworks()
-        if let interval = analysis.intervalMicroseconds,
-           !(PingConfiguration.minimumIntervalMicroseconds...PingConfiguration.maximumIntervalMicroseconds).contains(interval) {
-            throw ValidationError(PingMonitorError.intervalOutOfRange(
-                microseconds: interval, minimum: PingConfiguration.minimumIntervalMicroseconds,
-                maximum: PingConfiguration.maximumIntervalMicroseconds).description)
+        if let saveCapture {
+            // Before the run: a symbolic link would redirect the capture onto another file.
+            do {
+                try CaptureFileWriter.checkDestination(saveCapture)
+            } catch {
+                throw ValidationError("--save-capture: \(error.description)")
+            }
         }
     }
 
@@ -217,11 +219,19 @@ struct AnalysisArguments: ParsableArguments {
     var json = false
 
     func validate() throws {
-        if let gapThresholdMilliseconds, !(gapThresholdMilliseconds >= 0 && gapThresholdMilliseconds.isFinite) {
-            throw ValidationError("--gap-threshold-milliseconds must be 0 or more, got \(gapThresholdMilliseconds)")
+        // Here, not in the root command: 'analyze' has its own copy of these options.
+        if let interval = intervalMicroseconds,
+           !(PingConfiguration.minimumIntervalMicroseconds...PingConfiguration.maximumIntervalMicroseconds).contains(interval) {
+            throw ValidationError("--interval-microseconds: " + PingMonitorError.intervalOutOfRange(
+                microseconds: interval, minimum: PingConfiguration.minimumIntervalMicroseconds,
+                maximum: PingConfiguration.maximumIntervalMicroseconds).description)
         }
-        if let maxDowntimeMilliseconds, !(maxDowntimeMilliseconds >= 0 && maxDowntimeMilliseconds.isFinite) {
-            throw ValidationError("--max-downtime-ms must be 0 or more milliseconds, got \(maxDowntimeMilliseconds)")
+        let most = Int(PingConfiguration.maximumMillisecondsSetting)
+        if let gapThresholdMilliseconds, !(gapThresholdMilliseconds >= 0 && gapThresholdMilliseconds <= PingConfiguration.maximumMillisecondsSetting) {
+            throw ValidationError("--gap-threshold-milliseconds must be between 0 and \(most) ms, got \(gapThresholdMilliseconds)")
+        }
+        if let maxDowntimeMilliseconds, !(maxDowntimeMilliseconds >= 0 && maxDowntimeMilliseconds <= PingConfiguration.maximumMillisecondsSetting) {
+            throw ValidationError("--max-downtime-ms must be between 0 and \(most) ms, got \(maxDowntimeMilliseconds)")
         }
         _ = try mac()
         _ = try identifier()

@@ -32,12 +32,16 @@ public enum HostAccess: Sendable, Equatable, Codable, CustomStringConvertible {
 
     /// The host access a libvirt URI implies: ssh for `qemu+ssh://` (user, host, port,
     /// `keyfile` and `command` taken from the URI as libvirt takes them), this machine for a
-    /// URI without a host, `nil` for other transports (they need ``SSHDestination/parse(_:)``).
+    /// URI without a host, `nil` for other transports (they need ``SSHDestination/parse(_:)``) and
+    /// for a host or user that is no valid ssh destination.
     public static func implied(by uri: String) -> HostAccess? {
         guard let components = URLComponents(string: uri), let scheme = components.scheme else { return nil }
-        let host = components.host ?? ""
+        // An IPv6 host may come back in its brackets; ssh takes it bare.
+        let host = (components.host ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         if host.isEmpty { return .local }
         guard scheme.hasSuffix("+ssh") || scheme.hasSuffix("+libssh2") || scheme.hasSuffix("+libssh") else { return nil }
+        // A host or user ssh could read as an option is no destination (libvirt's own ssh is not ours to judge).
+        guard SSHDestination.isValidHost(host), components.user.map(SSHDestination.isValidUser) ?? true else { return nil }
         let query = components.queryItems ?? []
         func item(_ name: String) -> String? { query.first { $0.name == name }?.value.flatMap { $0.isEmpty ? nil : $0 } }
         return .ssh(SSHDestination(user: components.user, host: host, port: components.port,
@@ -67,36 +71,79 @@ public struct SSHDestination: Sendable, Equatable, Codable, CustomStringConverti
         self.sshCommand = sshCommand
     }
 
-    /// Parses `[user@]host[:port]`; `nil` when it is not of that form.
+    /// Parses `[user@]host[:port]` (an IPv6 address in brackets: `[user@][::1][:port]`);
+    /// `nil` when it is not of that form or names a user or host ssh could take for an
+    /// option (``isValidUser(_:)``, ``isValidHost(_:)``).
     public static func parse(_ text: String) -> SSHDestination? {
         var rest = Substring(text)
         var user: String?
         if let at = rest.lastIndex(of: "@") {
             user = String(rest[..<at])
             rest = rest[rest.index(after: at)...]
-            if user?.isEmpty == true { return nil }
         }
         var port: Int?
-        if let colon = rest.lastIndex(of: ":") {
-            guard let number = Int(rest[rest.index(after: colon)...]), (1...65535).contains(number) else { return nil }
-            port = number
-            rest = rest[..<colon]
+        var host: Substring
+        if rest.hasPrefix("[") {
+            // An IPv6 literal: its colons are not the port's.
+            guard let close = rest.firstIndex(of: "]") else { return nil }
+            host = rest[rest.index(after: rest.startIndex)..<close]
+            let tail = rest[rest.index(after: close)...]
+            if !tail.isEmpty {
+                guard tail.hasPrefix(":"), let number = Int(tail.dropFirst()), (1...65535).contains(number) else { return nil }
+                port = number
+            }
+            guard host.contains(":") else { return nil }
+        } else {
+            if let colon = rest.lastIndex(of: ":") {
+                guard let number = Int(rest[rest.index(after: colon)...]), (1...65535).contains(number) else { return nil }
+                port = number
+                rest = rest[..<colon]
+            }
+            host = rest
         }
-        guard !rest.isEmpty, !rest.contains(where: { $0 == " " || $0 == "/" }) else { return nil }
-        return SSHDestination(user: user, host: String(rest), port: port)
+        guard isValidHost(String(host)), user.map(isValidUser) ?? true else { return nil }
+        return SSHDestination(user: user, host: String(host), port: port)
+    }
+
+    /// Whether `host` is a host name or IPv4 address (`[A-Za-z0-9._-]`) or an IPv6 address
+    /// (hex digits, `:`, `.`, a `%zone`), not starting with `-`: anything else could reach
+    /// ssh as an option (`-oProxyCommand=…`) or a shell as a metacharacter.
+    public static func isValidHost(_ host: String) -> Bool {
+        guard let first = host.unicodeScalars.first, first != "-", host.utf8.count <= 253 else { return false }
+        let isIPv6 = host.contains(":")
+        return host.unicodeScalars.allSatisfy { scalar in
+            switch scalar {
+            case "a"..."z", "A"..."Z", "0"..."9", ".", "-": return true
+            case "_": return !isIPv6
+            case ":", "%": return isIPv6
+            default: return false
+            }
+        }
+    }
+
+    /// Whether `user` is a login name (`[A-Za-z0-9._-]`, not starting with `-`).
+    public static func isValidUser(_ user: String) -> Bool {
+        guard let first = user.unicodeScalars.first, first != "-", user.utf8.count <= 64 else { return false }
+        return user.unicodeScalars.allSatisfy { scalar in
+            switch scalar {
+            case "a"..."z", "A"..."Z", "0"..."9", ".", "_", "-": return true
+            default: return false
+            }
+        }
     }
 
     public var description: String {
-        (user.map { "\($0)@" } ?? "") + host + (port.map { ":\($0)" } ?? "")
+        (user.map { "\($0)@" } ?? "") + (host.contains(":") ? "[\(host)]" : host) + (port.map { ":\($0)" } ?? "")
     }
 
     /// `ssh` with no prompts (BatchMode) and a connect timeout, running `script` on the host.
+    /// `--` ends ssh's options, so the host is never read as one.
     public func command(_ script: String) -> [String] {
         var command = [sshCommand ?? "ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
         if let port { command += ["-p", String(port)] }
         if let keyFile { command += ["-i", keyFile] }
         if let user { command += ["-l", user] }
-        return command + [host, script]
+        return command + ["--", host, script]
     }
 }
 

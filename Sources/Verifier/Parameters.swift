@@ -132,12 +132,17 @@ public struct MigrationOptions: Codable, Sendable, Equatable {
     }
 
     /// Rejects values and combinations that libvirt or QEMU would refuse, in one line each.
+    /// The highest bandwidth limit accepted, in MiB/s (about 1 TiB/s).
+    public static let maximumBandwidthMiBPerSecond: UInt64 = 1_000_000
+    /// The longest switch-over pause QEMU accepts, in ms (its limit is 2000 s).
+    public static let maximumQEMUDowntimeMilliseconds: UInt64 = 2_000_000
+
     public func validate() throws(VerifierError) {
-        if let bandwidthMiBPerSecond, bandwidthMiBPerSecond == 0 {
-            throw .invalidOptions("--bandwidth-mib-per-second must be at least 1 (leave it out for no limit)")
+        if let bandwidthMiBPerSecond, !(1...Self.maximumBandwidthMiBPerSecond).contains(bandwidthMiBPerSecond) {
+            throw .invalidOptions("--bandwidth-mib-per-second must be between 1 and \(Self.maximumBandwidthMiBPerSecond) (leave it out for no limit), not \(bandwidthMiBPerSecond)")
         }
-        if let qemuMaxDowntimeMilliseconds, qemuMaxDowntimeMilliseconds == 0 {
-            throw .invalidOptions("--qemu-max-downtime-ms must be at least 1")
+        if let qemuMaxDowntimeMilliseconds, !(1...Self.maximumQEMUDowntimeMilliseconds).contains(qemuMaxDowntimeMilliseconds) {
+            throw .invalidOptions("--qemu-max-downtime-ms must be between 1 and \(Self.maximumQEMUDowntimeMilliseconds), not \(qemuMaxDowntimeMilliseconds)")
         }
         if let parallelConnections, !(2...255).contains(parallelConnections) {
             throw .invalidOptions("--parallel-connections must be between 2 and 255, not \(parallelConnections)")
@@ -280,6 +285,11 @@ public struct ScenarioParameters: Codable, Sendable, Equatable {
     public var effectiveMemeaterLoad: MemeaterLoad { memeaterLoad ?? .sequential }
 
     /// Rejects impossible values and conflicting options, in one line.
+    /// The longest migration timeout (and stall timeout), in seconds: one week.
+    public static let maximumTimeoutSeconds = 604_800.0
+    /// The longest ping gap the live scenario may be told to accept, in ms: one hour.
+    public static let maximumPingGapMilliseconds = 3_600_000.0
+
     public func validate() throws(VerifierError) {
         guard GuestMemoryRange.realHostBoundsMiB.contains(memoryMiB) else {
             throw .invalidOptions("--memory-mib must be between \(GuestMemoryRange.realHostBoundsMiB.lowerBound) and \(GuestMemoryRange.realHostBoundsMiB.upperBound), not \(memoryMiB)")
@@ -287,17 +297,25 @@ public struct ScenarioParameters: Codable, Sendable, Equatable {
         guard memeaterSizeMiB >= 1, memeaterSizeMiB < memoryMiB - 32 else {
             throw .invalidOptions("--memeater-size-mib must be at least 1 and leave 32 MiB of the guest's \(memoryMiB) MiB to its kernel, not \(memeaterSizeMiB)")
         }
-        guard dirtyRateMiBPerSecond >= 0, dirtyRateMiBPerSecond.isFinite else {
-            throw .invalidOptions("--dirty-rate-mib-per-second must be 0 (unlimited) or more, not \(dirtyRateMiBPerSecond)")
+        // Upper bounds too: each number is later multiplied into integers that must not overflow.
+        let rates = SweepMatrix.fileDirtyRateRangeMiBPerSecond
+        guard rates.contains(dirtyRateMiBPerSecond) else {
+            throw .invalidOptions("--dirty-rate-mib-per-second must be between 0 (unlimited) and \(formatNumber(rates.upperBound)), not \(dirtyRateMiBPerSecond)")
         }
-        guard timeoutSeconds > 0, timeoutSeconds.isFinite, stallTimeoutSeconds > 0, stallTimeoutSeconds.isFinite else {
-            throw .invalidOptions("--timeout-seconds and --stall-timeout-seconds must be positive")
+        guard timeoutSeconds > 0, timeoutSeconds <= Self.maximumTimeoutSeconds else {
+            throw .invalidOptions("--timeout-seconds must be more than 0 and at most \(formatNumber(Self.maximumTimeoutSeconds)), not \(timeoutSeconds)")
+        }
+        guard stallTimeoutSeconds > 0, stallTimeoutSeconds <= Self.maximumTimeoutSeconds else {
+            throw .invalidOptions("--stall-timeout-seconds must be more than 0 and at most \(formatNumber(Self.maximumTimeoutSeconds)), not \(stallTimeoutSeconds)")
         }
         guard stallTimeoutSeconds <= timeoutSeconds else {
             throw .invalidOptions("--stall-timeout-seconds (\(formatNumber(stallTimeoutSeconds))) cannot exceed --timeout-seconds (\(formatNumber(timeoutSeconds)))")
         }
-        guard maxPingDowntimeMilliseconds > 0, maxPingDowntimeMilliseconds.isFinite else {
-            throw .invalidOptions("--max-ping-gap-ms must be positive")
+        guard maxPingDowntimeMilliseconds > 0, maxPingDowntimeMilliseconds <= Self.maximumPingGapMilliseconds else {
+            throw .invalidOptions("--max-ping-gap-ms must be more than 0 and at most \(formatNumber(Self.maximumPingGapMilliseconds)), not \(maxPingDowntimeMilliseconds)")
+        }
+        guard (1...65_535).contains(endpoints.memeaterPort) else {
+            throw .invalidOptions("--memeater-port must be between 1 and 65535, not \(endpoints.memeaterPort)")
         }
         guard (100...1_000_000).contains(pingIntervalMicroseconds) else {
             throw .invalidOptions("--ping-interval-microseconds must be between 100 and 1000000")

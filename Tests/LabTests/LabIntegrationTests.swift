@@ -28,7 +28,7 @@ final class LabIntegrationTests: XCTestCase {
 
     override func setUpWithError() throws {
         guard getuid() == 0 else { throw XCTSkip("the lab needs root") }
-        lab.down()
+        try lab.down()
     }
 
     override func tearDown() {
@@ -38,8 +38,7 @@ final class LabIntegrationTests: XCTestCase {
                 print("--- \(host.name) daemon:\n" + lab.daemons.diagnostics(host))
             }
         }
-        let report = lab.down()
-        XCTAssertEqual(report.leftovers, [], "lab down left things behind")
+        XCTAssertEqual((try? lab.down())?.leftovers, [], "lab down left things behind")
         super.tearDown()
     }
 
@@ -179,7 +178,7 @@ final class LabIntegrationTests: XCTestCase {
         XCTAssertFalse(tapExists(on: destination), "no tap left on dst")
         try lab.waitForPing(timeoutSeconds: 10)
 
-        let down = lab.down()
+        let down = try lab.down()
         XCTAssertEqual(down.leftovers, [])
         assertLeftoversOfEachKindAreGone()
     }
@@ -214,11 +213,11 @@ final class LabIntegrationTests: XCTestCase {
         for pid in processes where ProcessTable.name(of: pid) == "libvirtd" || ProcessTable.name(of: pid) == "sshd" {
             kill(pid, SIGKILL)
         }
-        let down = lab.down()
+        let down = try lab.down()
         XCTAssertEqual(down.leftovers, [])
         assertLeftoversOfEachKindAreGone()
         // And down is idempotent.
-        XCTAssertEqual(lab.down().actions, [])
+        XCTAssertEqual(try lab.down().actions, [])
     }
 
     /// The full Debian 12 guest (systemd, memeater as a service) boots, answers memeater's

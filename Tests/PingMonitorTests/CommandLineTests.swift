@@ -56,8 +56,8 @@ final class CommandLineTests: XCTestCase {
         try expectFailure(["--target", target, "--interface", interface, "--interval-microseconds=-5"], status: 64,
                           firstLineContains: "probe interval -5 µs is out of range")
         try expectFailure(["--target", target, "--interface", interface, "--duration-seconds", "0"], status: 64,
-                          firstLineContains: "--duration-seconds must be a positive number of seconds")
-        try expectFailure(["--target", target, "--interface", interface, "--count", "0"], status: 64, firstLineContains: "--count must be at least 1")
+                          firstLineContains: "--duration-seconds must be more than 0 and at most 31536000 seconds")
+        try expectFailure(["--target", target, "--interface", interface, "--count", "0"], status: 64, firstLineContains: "--count must be between 1 and")
         try expectFailure(["--target", target, "--interface", interface, "--allowed-networks", "198.18.0.0/99"], status: 64,
                           firstLineContains: "'198.18.0.0/99' is not an IPv4 network")
         try expectFailure(["--target", target], status: 64, firstLineContains: "--interface is required")

@@ -182,12 +182,12 @@ final class CommandLineParsingTests: XCTestCase {
             (["--compression", "zstd"], ["needs --parallel-connections"]),
             (["--postcopy", "--compression", "xbzrle"], ["--postcopy"]),
             (["--bandwidth-mib-per-second", "0"], ["--bandwidth-mib-per-second", "'0'", "unlimited"]),
-            (["--dirty-rate-mib-per-second", "50,-1"], ["--dirty-rate-mib-per-second must be 0 (unlimited) or more"]),
+            (["--dirty-rate-mib-per-second", "50,-1"], ["--dirty-rate-mib-per-second must be between 0 (unlimited) and 100000"]),
             (["--memory-mib", "1024", "--memeater-size-mib", "1000"], ["--memeater-size-mib"]),
             (["--stall-timeout-seconds", "200"], ["cannot exceed --timeout-seconds"]),
             (["--ping-interval-microseconds", "10"], ["--ping-interval-microseconds"]),
-            (["--max-ping-gap-ms", "0"], ["--max-ping-gap-ms must be positive"]),
-            (["--max-downtime-ms=-5"], ["--max-ping-gap-ms must be positive"]),
+            (["--max-ping-gap-ms", "0"], ["--max-ping-gap-ms must be more than 0 and at most 3600000"]),
+            (["--max-downtime-ms=-5"], ["--max-downtime-ms (old name of --max-ping-gap-ms) must be more than 0"]),
             (["--emulator", "bogus"], ["unknown emulator 'bogus'"]),
             (["--memory-mib", "1024,32"], ["--memory-mib", "guest RAM must be between 64 and", "not 32 MiB", "MemTotal"]),
             (["--memory-mib", "100000000"], ["--memory-mib", "not 100000000 MiB", "two QEMUs"]),
@@ -256,5 +256,22 @@ final class CommandLineParsingTests: XCTestCase {
         }
         XCTAssertEqual(try LabCommand.Down.parse([]).location.lab.configuration, LabConfiguration())
         XCTAssertEqual(try RunCommand.parse([]).lab.configuration, LabConfiguration())
+    }
+
+    /// `lab up` refuses a state directory that is not a lab's (it would put its journal there,
+    /// and `lab down` would then delete the directory): parsed only, nothing runs.
+    func testLabUpRefusesAStateDirectoryThatIsNotALabs() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lab-up-state-\(getpid())-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try "keep\n".write(to: directory.appendingPathComponent("precious"), atomically: true, encoding: .utf8)
+        assertRejected(LabCommand.Up.self, ["--state-directory", directory.path, "--guest", "none"],
+                       naming: ["--state-directory: \(directory.path) holds no lab journal"])
+        assertRejected(LabCommand.Down.self, ["--state-directory", directory.path], naming: ["holds no lab journal"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path), ["precious"])
+        // A lab's own directory (its journal, even empty) and a missing one are fine.
+        try Data().write(to: directory.appendingPathComponent("journal"))
+        XCTAssertNoThrow(try LabCommand.Up.parse(["--state-directory", directory.path, "--guest", "none"]))
+        XCTAssertNoThrow(try LabCommand.Up.parse(["--state-directory", directory.path + "/missing", "--guest", "none"]))
     }
 }

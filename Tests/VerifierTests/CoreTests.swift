@@ -54,7 +54,8 @@ final class ParameterTests: XCTestCase {
         assertInvalid({ try MigrationOptions(postCopy: true, compressionMethods: ["xbzrle"]).validate() }, contains: "--postcopy")
         assertInvalid({ try MigrationOptions(compressionMethods: ["lzma"]).validate() }, contains: "unknown compression")
         assertInvalid({ try MigrationOptions(parallelConnections: 1).validate() }, contains: "between 2 and 255")
-        assertInvalid({ try MigrationOptions(bandwidthMiBPerSecond: 0).validate() }, contains: "at least 1")
+        assertInvalid({ try MigrationOptions(bandwidthMiBPerSecond: 0).validate() }, contains: "between 1 and 1000000")
+        assertInvalid({ try MigrationOptions(qemuMaxDowntimeMilliseconds: UInt64.max).validate() }, contains: "between 1 and 2000000")
 
         var same = Fixtures.parameters()
         same.endpoints.destinationURI = same.endpoints.sourceURI

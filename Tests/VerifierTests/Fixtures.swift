@@ -53,7 +53,7 @@ final class LabScenarioHarness: @unchecked Sendable {
     /// Starts from nothing (a lab left by a killed run is removed) and opens the results store and the runner.
     func start() {
         guard getuid() == 0 else { return }
-        lab.down()
+        _ = try? lab.down()
         do {
             try FileManager.default.createDirectory(at: databaseDirectory, withIntermediateDirectories: true)
             let store = try ResultsStore(path: databaseDirectory.appendingPathComponent("results.sqlite").path)
@@ -74,8 +74,12 @@ final class LabScenarioHarness: @unchecked Sendable {
             print("[\(lab.configuration.namePrefix)] SKIPPED \(skipped) lab tests: they need root (namespaces, libvirt daemons, QEMU, raw sockets)")
         }
         if getuid() == 0 {
-            let report = lab.down()
-            if !report.leftovers.isEmpty { print("lab down left: \(report.leftovers)") }
+            do {
+                let report = try lab.down()
+                if !report.leftovers.isEmpty { print("lab down left: \(report.leftovers)") }
+            } catch {
+                print("lab down: \(error)")
+            }
         }
         try? FileManager.default.removeItem(at: databaseDirectory)
     }

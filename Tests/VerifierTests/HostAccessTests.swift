@@ -20,10 +20,37 @@ final class HostAccessTests: XCTestCase {
     func testSSHDestinationsParseAndBuildABatchModeCommand() throws {
         XCTAssertEqual(SSHDestination.parse("root@h:2200"), SSHDestination(user: "root", host: "h", port: 2200))
         XCTAssertEqual(SSHDestination.parse("h"), SSHDestination(host: "h"))
-        for bad in ["", "@h", "h:0", "h:port", "root@", "a b", "h/x"] { XCTAssertNil(SSHDestination.parse(bad), bad) }
+        XCTAssertEqual(SSHDestination.parse("root@[fe80::1%eth0]:22"), SSHDestination(user: "root", host: "fe80::1%eth0", port: 22))
+        XCTAssertEqual(SSHDestination.parse("[::1]"), SSHDestination(host: "::1"))
+        XCTAssertEqual(SSHDestination.parse("ops.user@10.0.0.7")?.description, "ops.user@10.0.0.7")
+        XCTAssertEqual(SSHDestination.parse("[::1]:2")?.description, "[::1]:2")
+        for bad in ["", "@h", "h:0", "h:port", "root@", "a b", "h/x", "-oProxyCommand=touch /tmp/x", "root@-oProxyCommand=id",
+                    "-l@h", "h;id", "h$(id)", "[::1", "[h]", "[::1]x", "r\u{0D4E};id@h", "h\u{0D4E};id", "h\nx"] {
+            XCTAssertNil(SSHDestination.parse(bad), bad)
+        }
         let command = SSHDestination(user: "root", host: "h", port: 2200, keyFile: "/k", sshCommand: "/w").command("ss -Htln")
-        XCTAssertEqual(command, ["/w", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-p", "2200", "-i", "/k", "-l", "root", "h", "ss -Htln"])
+        XCTAssertEqual(command, ["/w", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-p", "2200", "-i", "/k", "-l", "root", "--", "h", "ss -Htln"])
+        XCTAssertNil(HostAccess.implied(by: "qemu+ssh://-oProxyCommand=id/system"))
         XCTAssertEqual(HostAccess.namespace("mlab-dst").command("true"), ["ip", "netns", "exec", "mlab-dst", "sh", "-c", "true"])
+    }
+
+    /// A word stays bare only when all its scalars are safe ASCII: a scalar that combines
+    /// with the next (U+0D4E before `;id`) must not smuggle a `;` through as a "letter".
+    func testShellQuotingQuotesEverythingOutsideASafeASCIISet() throws {
+        XCTAssertEqual(shellQuoted("/var/lib/x_1.img"), "/var/lib/x_1.img")
+        XCTAssertEqual(shellQuoted("a=b,c@d:e%f+g-h"), "a=b,c@d:e%f+g-h")
+        XCTAssertEqual(shellQuoted("\u{0D4E};id"), "'\u{0D4E};id'")
+        XCTAssertEqual(shellQuoted("guest\u{0D4E};id"), "'guest\u{0D4E};id'")
+        XCTAssertEqual(shellQuoted("é"), "'é'")
+        XCTAssertEqual(shellQuoted(""), "''")
+        XCTAssertEqual(shellQuoted("it's"), "'it'\\''s'")
+        XCTAssertEqual(shellQuoted("a\"b"), "'a\"b'")
+        XCTAssertEqual(shellQuoted("$(id)"), "'$(id)'")
+        // And sh agrees: each word comes back as itself, nothing runs.
+        for word in ["\u{0D4E};id", "it's", "", "a\"b", "$(id) `id` \\n", "x\ny"] {
+            let echoed = try CommandRunner.run(["sh", "-c", "printf %s " + shellQuoted(word)], step: "echo a quoted word").output
+            XCTAssertEqual(echoed, word, word)
+        }
     }
 
     func testConsoleFileAndTapsAreReadFromTheDomainXML() {

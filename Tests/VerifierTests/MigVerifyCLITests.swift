@@ -76,7 +76,7 @@ final class MigVerifyCLITests: XCTestCase {
             (["correlate", "x", "--database", "/nonexistent/r.sqlite"], "no results database at /nonexistent/r.sqlite"),
             (["run", "--migration-mode", "direct"], "Please provide one of 'p2p' and 'client-managed'"),
             (["run", "--direct", "--migration-mode", "p2p"], "--direct is the old name of --migration-mode client-managed"),
-            (["run", "--max-downtime-ms", "0"], "--max-ping-gap-ms must be positive"),
+            (["run", "--max-downtime-ms", "0"], "--max-downtime-ms (old name of --max-ping-gap-ms) must be more than 0"),
             (["run", "--memory-mib", "100000000"], "--memory-mib: guest RAM must be between 64 and "),
             (["lab", "up", "--memory-mib", "100000000"], "--memory-mib: guest RAM must be between 64 and "),
             (["lab", "up", "--guest", "windows"], "Please provide one of 'initramfs', 'debian' or 'none'"),
@@ -106,6 +106,13 @@ final class MigVerifyCLITests: XCTestCase {
              "--scenario link-cut runs on the lab only"),
             (["run", "--source-uri", "test:///default", "--dest-uri", "qemu+tcp://dst/system", "--dest-ssh", "root@", "--domain", "test"] + real,
              "--dest-ssh must be [USER@]HOST[:PORT], not 'root@'"),
+            // A host or user ssh would read as an option never reaches ssh.
+            (["run", "--source-uri", "test:///default", "--dest-uri", "qemu+tcp://dst/system", "--dest-ssh=-oProxyCommand=touch /tmp/x", "--domain", "test"] + real,
+             "--dest-ssh must be [USER@]HOST[:PORT], not '-oProxyCommand=touch /tmp/x'"),
+            (["run", "--source-uri", "test:///default", "--dest-uri", "qemu+tcp://dst/system", "--source-ssh=-oProxyCommand=id@h", "--domain", "test"] + real,
+             "--source-ssh must be [USER@]HOST[:PORT], not '-oProxyCommand=id@h'"),
+            (["run", "--source-uri", "test:///default", "--dest-uri", "qemu+tcp://dst/system", "--dest-ssh", "root@h;id", "--domain", "test"] + real,
+             "--dest-ssh must be [USER@]HOST[:PORT], not 'root@h;id'"),
             (["run", "--repeat", "0"], "--repeat must be between 1 and 1000, not 0"),
         ]
         for (arguments, expected) in cases {
@@ -117,6 +124,67 @@ final class MigVerifyCLITests: XCTestCase {
             XCTAssertTrue(outcome.stderr.contains(expected), "\(arguments): expected '\(expected)' in \(outcome.stderr)")
             XCTAssertEqual(outcome.stdout, "", "\(arguments)")
         }
+    }
+
+    /// `lab down` deletes its state directory and stops what its journal names: a directory
+    /// that holds no lab journal is refused, one line and exit 64, and left as it was; one
+    /// with a journal (a lab left by a crash) is cleaned.
+    func testLabDownActsOnlyOnADirectoryHoldingTheLabsJournal() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("migverify-down-\(getpid())-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let stranger = base.appendingPathComponent("not-a-lab")
+        try FileManager.default.createDirectory(at: stranger, withIntermediateDirectories: true)
+        try "keep me\n".write(to: stranger.appendingPathComponent("precious"), atomically: true, encoding: .utf8)
+        // A prefix of our own and a fault journal of our own: no other lab is looked at.
+        let isolated = ["--lab-name-prefix", "mvd\(getpid() % 100_000)", "--fault-journal", base.appendingPathComponent("faults.json").path,
+                        "--cache-directory", base.appendingPathComponent("cache").path]
+        let refused = try run(["lab", "down", "--state-directory", stranger.path] + isolated)
+        XCTAssertEqual(refused.status, 64, refused.stderr)
+        XCTAssertEqual(refused.stderr.split(separator: "\n").count, 1, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("holds no lab journal"), refused.stderr)
+        XCTAssertEqual(try String(contentsOf: stranger.appendingPathComponent("precious"), encoding: .utf8), "keep me\n")
+
+        let file = base.appendingPathComponent("a-file")
+        try "x".write(to: file, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try run(["lab", "down", "--state-directory", file.path] + isolated).status, 64)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: file.path))
+
+        // A crash-left lab: a journal naming a process long gone and a namespace never made.
+        let crashed = base.appendingPathComponent("state")
+        try FileManager.default.createDirectory(at: crashed.appendingPathComponent("guests"), withIntermediateDirectories: true)
+        try "namespace mvd-never-made\nprocess 2147483646 1 libvirtd-src\n"
+            .write(to: crashed.appendingPathComponent("journal"), atomically: true, encoding: .utf8)
+        let cleaned = try run(["lab", "down", "--state-directory", crashed.path] + isolated)
+        XCTAssertEqual(cleaned.status, 0, cleaned.stdout + cleaned.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: crashed.path), cleaned.stdout)
+    }
+
+    /// --json, --junit and --database naming one file, however spelled, is refused before
+    /// anything runs: one line, exit 64, the file untouched.
+    func testOutputsNamingTheSameFileAreRefused() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("migverify-outputs-\(getpid())-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let results = directory.appendingPathComponent("results.json").path
+        try "previous\n".write(toFile: results, atomically: true, encoding: .utf8)
+        let link = directory.appendingPathComponent("link.json").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: results)
+        let fresh = directory.appendingPathComponent("new.xml").path
+        let cases: [([String], String)] = [
+            (["run", "--json", results, "--junit", results], "--json and --junit name the same file"),
+            (["run", "--json", results, "--database", directory.path + "/./sub/../results.json"], "--json and --database name the same file"),
+            (["run", "--json", link, "--junit", results], "--json and --junit name the same file"),
+            (["run", "--junit", fresh, "--database", directory.path + "//new.xml"], "--junit and --database name the same file"),
+            (["sweep", "--id", "s1", "--json", results, "--junit", link], "--json and --junit name the same file"),
+        ]
+        for (arguments, expected) in cases {
+            let outcome = try run(arguments)
+            XCTAssertEqual(outcome.status, 64, "\(arguments): \(outcome.stderr)")
+            XCTAssertEqual(outcome.stderr.split(separator: "\n").count, 1, outcome.stderr)
+            XCTAssertTrue(outcome.stderr.contains(expected), "\(arguments): expected '\(expected)' in \(outcome.stderr)")
+        }
+        XCTAssertEqual(try String(contentsOfFile: results, encoding: .utf8), "previous\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: fresh))
     }
 
     func testHelpStillPrintsInFull() throws {

@@ -118,9 +118,11 @@ private struct Builder {
         var replyIndex = 0
         var expected = minSequence
         while requestIndex < requests.count || replyIndex < firstRepliesBySequence.count {
-            let nextRequest = requestIndex < requests.count ? requests[requestIndex].sequence : UInt64.max
-            let nextReply = replyIndex < firstRepliesBySequence.count ? firstRepliesBySequence[replyIndex].sequence : UInt64.max
-            let sequence = min(nextRequest, nextReply)
+            // nil when that list is done: UInt64.max as "done" would be mistaken for a probe of
+            // that sequence, which a crafted capture can carry.
+            let nextRequest = requestIndex < requests.count ? requests[requestIndex].sequence : nil
+            let nextReply = replyIndex < firstRepliesBySequence.count ? firstRepliesBySequence[replyIndex].sequence : nil
+            guard let sequence = [nextRequest, nextReply].compactMap({ $0 }).min() else { break }
             if sequence > expected {
                 // Probes the capture saw neither way: lost, and their requests missing.
                 let hole = Self.count(from: expected, to: sequence - 1)
@@ -137,7 +139,8 @@ private struct Builder {
                 request = requests[requestIndex]
                 requestIndex += 1
             } else {
-                missingRequests += 1
+                // Clamped like the holes above: a crafted capture can already have made it Int.max.
+                missingRequests = missingRequests.addingClamped(1)
             }
             if nextReply == sequence {
                 let reply = firstRepliesBySequence[replyIndex]
@@ -148,12 +151,12 @@ private struct Builder {
                     rtt.record(reply.time - request.time)
                 }
             } else {
-                lost += 1
+                lost = lost.addingClamped(1)
                 if runStart == nil {
                     runStart = sequence
                     runStartTime = request?.time
                 }
-                runLength += 1
+                runLength = runLength.addingClamped(1)
             }
             if sequence == UInt64.max { break }
             expected = sequence + 1
@@ -230,7 +233,8 @@ private struct Builder {
             lossRuns: lossRuns,
             lossRunCount: lossRunCount,
             longestLossRunProbes: longestRun,
-            downtimeMilliseconds: Units.milliseconds(downtime.map { $0.lost > 0 ? ($0.lower + $0.upper) / 2 : 0 } ?? 0),
+            // Halved apart: a bound from a crafted capture's interval can be clamped to Int64.max.
+            downtimeMilliseconds: downtime.map { $0.lost > 0 ? (Units.milliseconds($0.lower) + Units.milliseconds($0.upper)) / 2 : 0 } ?? 0,
             downtimeLowerBoundMilliseconds: Units.milliseconds(downtime?.lower ?? 0),
             downtimeUpperBoundMilliseconds: Units.milliseconds(downtime?.upper ?? 0),
             longestGapMilliseconds: Units.milliseconds(downtime?.length ?? 0),

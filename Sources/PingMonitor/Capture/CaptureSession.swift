@@ -1,4 +1,5 @@
 import CPcap
+import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -152,8 +153,15 @@ public final class CaptureSession: @unchecked Sendable {
             packetsRead += 1
             let seconds = Int64(header.pointee.ts.tv_sec)
             let subsecond = Int64(header.pointee.ts.tv_usec)
+            guard let time = Self.nanoseconds(seconds: seconds, subsecond: subsecond, scale: subsecondScale) else {
+                // A crafted file (a pcapng if_tsoffset, a huge timestamp) must not wrap the
+                // analysis' time arithmetic: times are kept where their differences fit.
+                let message = "packet \(packetsRead) has timestamp \(seconds).\(subsecond), outside 1970 to 2100"
+                if isFile { throw PingMonitorError.captureFileReadFailed(path: source, packetsRead: packetsRead - 1, message: message) }
+                throw PingMonitorError.captureFailed(interface: source, call: "pcap_next_ex", message: message)
+            }
             return .packet(CapturedPacket(
-                timeNanoseconds: seconds &* 1_000_000_000 &+ subsecond &* subsecondScale,
+                timeNanoseconds: time,
                 bytes: UnsafeRawBufferPointer(start: data, count: Int(header.pointee.caplen)),
                 header: UnsafePointer(header)))
         case 0:
@@ -194,12 +202,49 @@ public final class CaptureSession: @unchecked Sendable {
                                  packetsDroppedByInterface: Int(stats.ps_ifdrop))
     }
 
-    /// Opens `path` for writing packets from this session. The corresponding C function is `pcap_dump_open`.
+    /// Opens a capture file writer for `path`. Packets go to a new temporary file beside it
+    /// (created exclusively, never through a symbolic link); ``CaptureFileWriter/close()``
+    /// renames it to `path`. A previous file at `path` stays whole until then, and a symbolic
+    /// link at `path` is refused (the file it points to is never opened).
     public func openWriter(path: String) throws -> CaptureFileWriter {
-        guard let dumper = pcap_dump_open(handle, path) else {
-            throw PingMonitorError.captureFileWriteFailed(path: path, message: String(cString: pcap_geterr(handle)))
+        try CaptureFileWriter.checkDestination(path)
+        let url = URL(fileURLWithPath: path)
+        var template = Array("\(url.deletingLastPathComponent().path)/.\(url.lastPathComponent).XXXXXX".utf8CString)
+        let descriptor = template.withUnsafeMutableBufferPointer { buffer -> Int32 in
+            guard let base = buffer.baseAddress else { return -1 }
+            return mkstemp(base)
         }
-        return CaptureFileWriter(dumper: dumper, path: path)
+        guard descriptor >= 0 else {
+            throw PingMonitorError.captureFileWriteFailed(path: path, message: "mkstemp: \(errnoDescription(errno))")
+        }
+        let temporary = String(cString: template)
+        fchmod(descriptor, 0o644)  // what a plain create would give, not mkstemp's 0600
+        guard let file = fdopen(descriptor, "wb") else {
+            let failure = errno
+            close(descriptor)
+            unlink(temporary)
+            throw PingMonitorError.captureFileWriteFailed(path: path, message: "fdopen: \(errnoDescription(failure))")
+        }
+        guard let dumper = pcap_dump_fopen(handle, file) else {
+            let message = String(cString: pcap_geterr(handle))
+            fclose(file)
+            unlink(temporary)
+            throw PingMonitorError.captureFileWriteFailed(path: path, message: message)
+        }
+        return CaptureFileWriter(dumper: dumper, path: path, temporaryPath: temporary)
+    }
+
+    /// The latest capture time accepted, in seconds since the epoch (2100-01-01): twice it
+    /// still fits in `Int64` nanoseconds, so sums and differences of times never overflow.
+    static let latestTimestampSeconds: Int64 = 4_102_444_800
+
+    /// A packet's time in nanoseconds since the epoch from its header's seconds and
+    /// subsecond (in units of `scale` ns); `nil` when outside 1970...2100 or the subsecond
+    /// is not below one second.
+    static func nanoseconds(seconds: Int64, subsecond: Int64, scale: Int64) -> Int64? {
+        guard (0...latestTimestampSeconds).contains(seconds), scale > 0, subsecond >= 0,
+              subsecond < 1_000_000_000 / scale else { return nil }
+        return seconds * 1_000_000_000 + subsecond * scale
     }
 
     /// The NUL-terminated text libpcap wrote into an error buffer.
@@ -265,17 +310,36 @@ public struct CaptureStatistics: Sendable, Equatable, Codable {
 /// Owns a capture file being written (`pcap_dumper_t`); `close()` flushes and closes it, and
 /// `deinit` closes it if that was not done.
 public final class CaptureFileWriter: @unchecked Sendable {
-    /// The file's path.
+    /// Where the capture ends up.
     public let path: String
+    /// Where it is written until ``close()``.
+    public let temporaryPath: String
     private var dumper: OpaquePointer?
 
-    init(dumper: OpaquePointer, path: String) {
+    init(dumper: OpaquePointer, path: String, temporaryPath: String) {
         self.dumper = dumper
         self.path = path
+        self.temporaryPath = temporaryPath
     }
 
     deinit {
-        if let dumper { pcap_dump_close(dumper) }
+        // Never closed: the run did not finish, so the previous file stays and the partial one goes.
+        if let dumper {
+            pcap_dump_close(dumper)
+            unlink(temporaryPath)
+        }
+    }
+
+    /// Throws unless `path` can receive a capture: not a symbolic link (it would redirect
+    /// the write to another file), not a directory; a missing file or a regular one is fine.
+    public static func checkDestination(_ path: String) throws(PingMonitorError) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        switch info.st_mode & S_IFMT {
+        case S_IFLNK: throw .captureFileWriteFailed(path: path, message: "it is a symbolic link; give the file itself")
+        case S_IFREG: return
+        default: throw .captureFileWriteFailed(path: path, message: "it is not a regular file")
+        }
     }
 
     /// Appends a packet as captured. The corresponding C function is `pcap_dump`.
@@ -284,16 +348,20 @@ public final class CaptureFileWriter: @unchecked Sendable {
         pcap_dump(UnsafeMutablePointer<UInt8>(dumper), packet.header, packet.bytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
     }
 
-    /// Flushes and closes the file. The corresponding C functions are `pcap_dump_flush` and
-    /// `pcap_dump_close`.
+    /// Flushes the capture to the disk and renames it to ``path``.
     public func close() throws {
         guard let dumper else { return }
         self.dumper = nil
         let flushed = pcap_dump_flush(dumper)
-        let failure = flushed != 0 ? errno : 0
+        var failure = flushed != 0 ? "pcap_dump_flush: \(errnoDescription(errno))" : nil
+        if failure == nil, let file = pcap_dump_file(dumper), fsync(fileno(file)) != 0 {
+            failure = "fsync: \(errnoDescription(errno))"
+        }
         pcap_dump_close(dumper)
-        if flushed != 0 {
-            throw PingMonitorError.captureFileWriteFailed(path: path, message: "pcap_dump_flush: \(errnoDescription(failure))")
+        if failure == nil, rename(temporaryPath, path) != 0 { failure = "rename: \(errnoDescription(errno))" }
+        if let failure {
+            unlink(temporaryPath)
+            throw PingMonitorError.captureFileWriteFailed(path: path, message: failure)
         }
     }
 }

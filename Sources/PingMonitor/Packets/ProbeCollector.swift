@@ -110,7 +110,9 @@ public struct ProbeCollector: Sendable {
         let sequence: UInt64
         if let probe = echo.probe {
             sequence = probe.sequence
-            if nominalIntervalNanoseconds == nil, probe.intervalMicroseconds > 0 {
+            // The payload's interval comes from the wire: only one pingmon could have sent counts.
+            if nominalIntervalNanoseconds == nil,
+               (PingConfiguration.minimumIntervalMicroseconds...PingConfiguration.maximumIntervalMicroseconds).contains(Int(probe.intervalMicroseconds)) {
                 nominalIntervalNanoseconds = Int64(probe.intervalMicroseconds) * 1_000
             }
         } else {

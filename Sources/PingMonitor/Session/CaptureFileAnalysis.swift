@@ -28,6 +28,14 @@ public enum CaptureFileAnalysis {
     /// Reads `path` and analyses the echo stream to `target` in it. Throws a
     /// `PingMonitorError` naming the file when it is missing, not a capture, or damaged.
     public static func analyze(path: String, target: IPv4Address, options: OfflineAnalysisOptions = OfflineAnalysisOptions()) throws -> PingReport {
+        // Bounded before `* 1e6` below, which traps on a value beyond Int64.
+        try PingConfiguration.checkMilliseconds(options.gapThresholdMilliseconds, name: "gap threshold")
+        try PingConfiguration.checkMilliseconds(options.verdict.maximumDowntimeMilliseconds, name: "maximum downtime")
+        if let interval = options.intervalMicroseconds,
+           !(PingConfiguration.minimumIntervalMicroseconds...PingConfiguration.maximumIntervalMicroseconds).contains(interval) {
+            throw PingMonitorError.intervalOutOfRange(microseconds: interval, minimum: PingConfiguration.minimumIntervalMicroseconds,
+                                                      maximum: PingConfiguration.maximumIntervalMicroseconds)
+        }
         let capture = try CaptureSession(file: path)
         var collector = ProbeCollector(target: target, identifier: options.identifier, targetMAC: options.targetMAC)
         let linkLayer = capture.linkLayer

@@ -74,25 +74,39 @@ public struct PingConfiguration: Sendable, Equatable {
             throw PingMonitorError.intervalOutOfRange(microseconds: intervalMicroseconds, minimum: Self.minimumIntervalMicroseconds,
                                                       maximum: Self.maximumIntervalMicroseconds)
         }
-        if let durationSeconds, !(durationSeconds > 0 && durationSeconds.isFinite) {
-            throw PingMonitorError.invalidSetting(name: "duration", value: "\(durationSeconds) s", expected: "must be a positive number of seconds")
+        if let durationSeconds, !(durationSeconds > 0 && durationSeconds <= Self.maximumDurationSeconds) {
+            throw PingMonitorError.invalidSetting(name: "duration", value: "\(durationSeconds) s",
+                                                  expected: "must be more than 0 and at most \(Int(Self.maximumDurationSeconds)) seconds")
         }
-        if let count, count < 1 {
-            throw PingMonitorError.invalidSetting(name: "count", value: "\(count)", expected: "must be at least 1 probe")
+        if let count, !(1...Self.maximumCount).contains(count) {
+            throw PingMonitorError.invalidSetting(name: "count", value: "\(count)", expected: "must be between 1 and \(Self.maximumCount) probes")
         }
         guard (0...60_000).contains(lingerMilliseconds) else {
             throw PingMonitorError.invalidSetting(name: "linger", value: "\(lingerMilliseconds) ms", expected: "must be between 0 and 60000 ms")
         }
-        if let gapThresholdMilliseconds, !(gapThresholdMilliseconds >= 0 && gapThresholdMilliseconds.isFinite) {
-            throw PingMonitorError.invalidSetting(name: "gap threshold", value: "\(gapThresholdMilliseconds) ms", expected: "must be 0 or more milliseconds")
-        }
+        try Self.checkMilliseconds(gapThresholdMilliseconds, name: "gap threshold")
         guard (1 << 16...1 << 30).contains(captureBufferBytes) else {
             throw PingMonitorError.invalidSetting(name: "capture buffer", value: "\(captureBufferBytes) bytes", expected: "must be between 64 KiB and 1 GiB")
         }
-        if let limit = verdict.maximumDowntimeMilliseconds, !(limit >= 0 && limit.isFinite) {
-            throw PingMonitorError.invalidSetting(name: "maximum downtime", value: "\(limit) ms", expected: "must be 0 or more milliseconds")
-        }
+        try Self.checkMilliseconds(verdict.maximumDowntimeMilliseconds, name: "maximum downtime")
         try Self.checkInterfaceExists(interface)
+    }
+
+    /// The longest run: one year (its nanoseconds fit in `Int64` many times over).
+    public static let maximumDurationSeconds = 31_536_000.0
+    /// The most probes of one run (2^40: a year at the shortest interval is less); sequence
+    /// arithmetic stays far from overflow.
+    public static let maximumCount = 1 << 40
+    /// The longest time setting in milliseconds (gap threshold, maximum downtime): one day,
+    /// so that its nanoseconds fit in `Int64`.
+    public static let maximumMillisecondsSetting = 86_400_000.0
+
+    /// Throws `invalidSetting` unless `milliseconds` is absent or within 0...one day (NaN is not).
+    public static func checkMilliseconds(_ milliseconds: Double?, name: String) throws(PingMonitorError) {
+        guard let milliseconds else { return }
+        guard milliseconds >= 0, milliseconds <= maximumMillisecondsSetting else {
+            throw .invalidSetting(name: name, value: "\(milliseconds) ms", expected: "must be between 0 and \(Int(maximumMillisecondsSetting)) ms")
+        }
     }
 
     /// Throws `interfaceNotFound` unless this network namespace has an interface of that name.

@@ -71,7 +71,7 @@ public final class FaultJournal: Sendable {
         do {
             let directory = (path as NSString).deletingLastPathComponent
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            try resultsJSONEncoder().encode(entries).write(to: URL(fileURLWithPath: path), options: .atomic)
+            try AtomicFile.write(try resultsJSONEncoder().encode(entries), to: path)
         } catch {
             throw .environment("fault journal \(path) cannot be written: \(error)")
         }

@@ -80,8 +80,9 @@ public struct MigrationStrategy: Codable, Sendable, Hashable, CustomStringConver
             case ("compression", let method?):
                 options.compressionMethods.append(method)
             case ("max-downtime", let text?):
-                guard let milliseconds = UInt64(text), milliseconds >= 1, milliseconds <= 3_600_000 else {
-                    throw .invalidOptions("strategy '\(description)': max-downtime=MS needs MS between 1 and 3600000, not '\(text)'")
+                let most = MigrationOptions.maximumQEMUDowntimeMilliseconds
+                guard let milliseconds = UInt64(text), (1...most).contains(milliseconds) else {
+                    throw .invalidOptions("strategy '\(description)': max-downtime=MS needs MS between 1 and \(most), not '\(text)'")
                 }
                 options.qemuMaxDowntimeMilliseconds = milliseconds
             default:
@@ -130,7 +131,11 @@ public struct SweepMatrix: Codable, Sendable, Equatable {
     /// The number of runs the matrix stands for (before duplicates are dropped).
     public var runCount: Int {
         [scenarios.count, memorySizesMiB.count, dirtyRatesMiBPerSecond.count, bandwidthsMiBPerSecond.count, loads.count,
-         strategies.count, emulators.count, guestKinds.count, max(1, repeatCount)].reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue }
+         strategies.count, emulators.count, guestKinds.count, max(1, repeatCount)].reduce(1) { product, count in
+            // Saturating: a wrapped product could look small enough to build.
+            let (result, overflow) = product.multipliedReportingOverflow(by: count)
+            return overflow ? Int.max : result
+        }
     }
 
     /// The runs of the matrix on `template`, each validated, in an order that reboots the

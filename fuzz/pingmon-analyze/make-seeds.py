@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of the pingmon-analyze fuzzer: the captures of the PingMonitor
+tests (Tests/PingMonitorTests/Support/SyntheticPackets.swift), built byte by byte the same
+way, as classic pcap (ns and µs) and as pcapng (with if_tsresol and if_tsoffset), plus a
+truncated one. Usage: make-seeds.py DIRECTORY"""
+import os
+import struct
+import sys
+
+PROBER, TARGET = bytes([198, 18, 13, 1]), bytes([198, 18, 13, 2])
+PROBER_MAC, TARGET_MAC = bytes.fromhex("020000000001"), bytes.fromhex("525400123456")
+IDENTIFIER = 0x4242
+
+
+def checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def echo(request, sequence, interval=1000, pingmon=True):
+    icmp = bytearray([8 if request else 0, 0, 0, 0]) + struct.pack("!HH", IDENTIFIER, sequence & 0xFFFF)
+    icmp += struct.pack("!IIQQQ", 0x504D4F4E, interval, sequence, 0, 0) if pingmon else b"\xab" * 32
+    icmp[2:4] = struct.pack("!H", checksum(bytes(icmp)))
+    src, dst = (PROBER, TARGET) if request else (TARGET, PROBER)
+    ip = bytearray(struct.pack("!BBHHHBBH", 0x45, 0, 20 + len(icmp), 0, 0x4000, 64, 1, 0)) + src + dst
+    ip[10:12] = struct.pack("!H", checksum(bytes(ip)))
+    macs = (TARGET_MAC + PROBER_MAC) if request else (PROBER_MAC + TARGET_MAC)
+    return macs + struct.pack("!H", 0x0800) + bytes(ip) + bytes(icmp)
+
+
+def rarp():
+    arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 3) + TARGET_MAC + bytes(4) + TARGET_MAC + bytes(4)
+    return b"\xff" * 6 + TARGET_MAC + struct.pack("!H", 0x8035) + arp
+
+
+def stream(count=40, outage=range(15, 25), start=1_700_000_000 * 10**9):
+    """Requests every ms, replies 200 µs later except during the outage; a RARP at its end."""
+    records = []
+    for n in range(count):
+        t = start + n * 1_000_000
+        records.append((t, echo(True, n)))
+        if n not in outage:
+            records.append((t + 200_000, echo(False, n)))
+        if n == outage.stop:
+            records.append((t + 100_000, rarp()))
+    return records
+
+
+def pcap(records, nano=True, snaplen=262144):
+    out = struct.pack("<IHHiIII", 0xA1B23C4D if nano else 0xA1B2C3D4, 2, 4, 0, 0, snaplen, 1)
+    for t, frame in records:
+        sec, frac = divmod(t, 10**9)
+        cap = frame[:snaplen]
+        out += struct.pack("<IIII", sec, frac if nano else frac // 1000, len(cap), len(frame)) + cap
+    return out
+
+
+def block(kind, body):
+    body += b"\0" * (-len(body) % 4)
+    length = 12 + len(body)
+    return struct.pack("<II", kind, length) + body + struct.pack("<I", length)
+
+
+def option(code, value):
+    return struct.pack("<HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
+
+
+def pcapng(records, tsresol=9, tsoffset=0):
+    shb = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    options = option(9, bytes([tsresol]))
+    if tsoffset:
+        options += option(14, struct.pack("<q", tsoffset))
+    idb = block(1, struct.pack("<HHI", 1, 0, 262144) + options + option(0, b""))
+    out = shb + idb
+    for t, frame in records:
+        units = (t - tsoffset * 10**9) // (10 ** (9 - tsresol))
+        out += block(6, struct.pack("<IIIII", 0, units >> 32, units & 0xFFFFFFFF, len(frame), len(frame)) + frame)
+    return out
+
+
+def main():
+    directory = sys.argv[1]
+    os.makedirs(directory, exist_ok=True)
+    records = stream()
+    seeds = {
+        "outage-ns.pcap": pcap(records),
+        "outage-us.pcap": pcap(records, nano=False),
+        "short-snaplen.pcap": pcap(records[:20], snaplen=60),
+        "truncated.pcap": pcap(records[:30])[:-30],
+        "other-pings.pcap": pcap([(t, echo(f[34] == 8, i // 2, pingmon=False)) for i, (t, f) in enumerate(records[:30])]),
+        "outage-ns.pcapng": pcapng(records),
+        "outage-us-offset.pcapng": pcapng(records[:30], tsresol=6, tsoffset=1_600_000_000),
+        "header-only.pcap": pcap([]),
+    }
+    for name, data in seeds.items():
+        with open(os.path.join(directory, name), "wb") as file:
+            file.write(data)
+
+
+if __name__ == "__main__":
+    main()
