@@ -75,14 +75,17 @@ let package = Package(
         .target(name: "SweepReport"),
 
         // MARK: tests
+        // What the CLI tests share: every numeric option fed the same probes (not a test target, so that they can depend on it).
+        .target(name: "CLITestSupport", dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+                path: "Tests/CLITestSupport"),
         .testTarget(name: "MemeaterKitTests", dependencies: ["MemeaterKit", "CMemeater"]),
-        .testTarget(name: "MemeaterTests", dependencies: ["Memeater", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .testTarget(name: "PingMonitorTests", dependencies: ["PingMonitor", "PingMonitorCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+        .testTarget(name: "MemeaterTests", dependencies: ["Memeater", "CLITestSupport"]),
+        .testTarget(name: "PingMonitorTests", dependencies: ["PingMonitor", "PingMonitorCLI", "CLITestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                     exclude: ["Fixtures"]),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Libvirt", "MemeaterKit", "PingMonitor"]),
         .testTarget(name: "MigrationModelTests", dependencies: ["MigrationModel"]),
         .testTarget(name: "SweepReportTests", dependencies: ["SweepReport"]),
-        .testTarget(name: "VerifierTests", dependencies: ["Verifier", "MigVerifyCLI", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "VerifierTests", dependencies: ["Verifier", "MigVerifyCLI", "CLITestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
     ]
 )

@@ -1,4 +1,4 @@
-import ArgumentParser
+import CLITestSupport
 import Foundation
 @testable import PingMonitorCLI
 import XCTest
@@ -9,8 +9,6 @@ import XCTest
 /// traps. The options come from the binary's `--experimental-dump-help`, so a new option
 /// missing from the table fails the test.
 final class NumericOptionTests: XCTestCase {
-    static let probes = ["-1", "0", "nan", "1e30", "9223372036854775807"]
-
     /// Per option: the probes it accepts (`nil`: not a numeric option).
     static let table: [String: Set<String>?] = [
         "interval-microseconds": [],
@@ -31,54 +29,19 @@ final class NumericOptionTests: XCTestCase {
     ]
 
     func testEveryNumericOptionIsBoundedWithoutATrap() throws {
-        let options = try dumpedOptions()
+        let options = try optionsTakingValues(ofProduct: "pingmon")
         XCTAssertGreaterThan(options.count, 10)
-        for (subcommand, name) in options {
+        for (path, name) in options {
+            let subcommand = path.joined(separator: " ")
             guard let entry = Self.table[name] else {
                 XCTFail("pingmon \(subcommand) --\(name) is not in the table: say which probes it accepts (or nil if not numeric)")
                 continue
             }
             guard let accepted = entry else { continue }
-            for probe in Self.probes {
-                let arguments = (Self.required[subcommand] ?? []) + ["--\(name)=\(probe)"]
-                do {
-                    _ = try PingMon.parseAsRoot(arguments)
-                    XCTAssertTrue(accepted.contains(probe), "\(arguments) was accepted")
-                } catch {
-                    let message = PingMon.message(for: error)
-                    XCTAssertFalse(accepted.contains(probe), "\(arguments): \(message)")
-                    XCTAssertEqual(PingMon.exitCode(for: error).rawValue, 64, "\(arguments): \(message)")
-                    XCTAssertFalse(message.contains("\n"), "\(arguments): one line: \(message)")
-                    XCTAssertTrue(message.contains("--\(name)"), "\(arguments): names the option: \(message)")
-                }
+            for probe in numericOptionProbes {
+                assertProbe(PingMon.self, (Self.required[subcommand] ?? []) + ["--\(name)=\(probe)"], optionName: name,
+                            accepted: accepted.contains(probe))
             }
         }
-    }
-
-    /// (subcommand, long name) of every option that takes a value, from the built binary's
-    /// `--experimental-dump-help`; "" is the root command.
-    private func dumpedOptions() throws -> [(String, String)] {
-        let testExecutable = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "")
-        let process = Process()
-        process.executableURL = testExecutable.deletingLastPathComponent().appendingPathComponent("pingmon")
-        process.arguments = ["--experimental-dump-help"]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let root = try XCTUnwrap((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["command"] as? [String: Any])
-        var found: [(String, String)] = []
-        func collect(_ command: [String: Any], name: String) {
-            for argument in command["arguments"] as? [[String: Any]] ?? [] where argument["kind"] as? String == "option" {
-                let names = argument["names"] as? [[String: Any]] ?? []
-                if let long = names.first(where: { $0["kind"] as? String == "long" })?["name"] as? String { found.append((name, long)) }
-            }
-        }
-        collect(root, name: "")
-        for subcommand in root["subcommands"] as? [[String: Any]] ?? [] where subcommand["commandName"] as? String != "help" {
-            collect(subcommand, name: subcommand["commandName"] as? String ?? "")
-        }
-        return found
     }
 }

@@ -1,4 +1,4 @@
-import ArgumentParser
+import CLITestSupport
 import Foundation
 @testable import MigVerifyCLI
 import XCTest
@@ -9,8 +9,6 @@ import XCTest
 /// valid; nothing traps. The options come from the binary's `--experimental-dump-help`, so
 /// a new option missing from the table fails the test.
 final class NumericOptionTests: XCTestCase {
-    static let probes = ["-1", "0", "nan", "1e30", "9223372036854775807"]
-
     /// Per option: the probes it accepts (`nil`: not a numeric option).
     static let table: [String: Set<String>?] = [
         "memory-mib": [], "memeater-size-mib": [],
@@ -35,7 +33,7 @@ final class NumericOptionTests: XCTestCase {
     ]
 
     func testEveryNumericOptionIsBoundedWithoutATrap() throws {
-        let options = try dumpedOptions()
+        let options = try optionsTakingValues(ofProduct: "migverify")
         XCTAssertGreaterThan(options.count, 20)
         for (command, name) in options {
             guard let entry = Self.table[name] else {
@@ -44,47 +42,11 @@ final class NumericOptionTests: XCTestCase {
             }
             guard let accepted = entry else { continue }
             // `sweep` takes run's options (the same struct, the same validate()): probed once, under run.
-            if command == ["sweep"], options.contains(where: { $0.0 == ["run"] && $0.1 == name }) { continue }
-            for probe in Self.probes {
-                let arguments = command + (Self.required[command.joined(separator: " ")] ?? []) + ["--\(name)=\(probe)"]
-                do {
-                    _ = try Migverify.parseAsRoot(arguments)
-                    XCTAssertTrue(accepted.contains(probe), "\(arguments) was accepted")
-                } catch {
-                    let message = Migverify.message(for: error)
-                    XCTAssertFalse(accepted.contains(probe), "\(arguments): \(message)")
-                    XCTAssertEqual(Migverify.exitCode(for: error).rawValue, 64, "\(arguments): \(message)")
-                    XCTAssertFalse(message.contains("\n"), "\(arguments): one line: \(message)")
-                    XCTAssertTrue(message.contains("--\(name)"), "\(arguments): names the option: \(message)")
-                }
+            if command == ["sweep"], options.contains(where: { $0.path == ["run"] && $0.name == name }) { continue }
+            for probe in numericOptionProbes {
+                assertProbe(Migverify.self, command + (Self.required[command.joined(separator: " ")] ?? []) + ["--\(name)=\(probe)"],
+                            optionName: name, accepted: accepted.contains(probe))
             }
         }
-    }
-
-    /// (command path, long name) of every option that takes a value, from the built binary's
-    /// `--experimental-dump-help`.
-    private func dumpedOptions() throws -> [([String], String)] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: MigVerifyCLITests.binary)
-        process.arguments = ["--experimental-dump-help"]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let root = try XCTUnwrap((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["command"] as? [String: Any])
-        var found: [([String], String)] = []
-        func collect(_ command: [String: Any], path: [String]) {
-            for argument in command["arguments"] as? [[String: Any]] ?? [] where argument["kind"] as? String == "option" {
-                let names = argument["names"] as? [[String: Any]] ?? []
-                if let long = names.first(where: { $0["kind"] as? String == "long" })?["name"] as? String { found.append((path, long)) }
-            }
-            for subcommand in command["subcommands"] as? [[String: Any]] ?? [] {
-                guard let name = subcommand["commandName"] as? String, name != "help" else { continue }
-                collect(subcommand, path: path + [name])
-            }
-        }
-        collect(root, path: [])
-        return found
     }
 }
