@@ -117,6 +117,10 @@ public struct ControlInfo: Codable, Sendable, Equatable {
     /// Whether clients must present a token (`false`: `serve --no-auth`); `nil` from a
     /// memeater older than protocol version 2, which required none.
     public var tokenRequired: Bool?
+    /// The guest's OS (`PRETTY_NAME` of /etc/os-release, or "no /etc/os-release") and kernel
+    /// release (`uname -r`); `nil` from an older memeater.
+    public var operatingSystem: String?
+    public var kernelRelease: String?
 }
 
 /// One reply line. `ok` is false exactly when `error` is set.
@@ -238,7 +242,8 @@ public struct ControlHandler: Sendable {
                 uptimeSeconds: SystemInfo.uptimeSeconds(), sizeMiB: engine.configuration.sizeMiB,
                 pageSizeBytes: engine.pageSizeBytes, pageCount: engine.pageCount, threads: engine.configuration.threads,
                 pattern: engine.configuration.pattern, bytesPerWrite: engine.configuration.bytesPerWrite,
-                seed: engine.configuration.seed, faultInjectionAllowed: allowsFaultInjection, tokenRequired: tokenRequired)
+                seed: engine.configuration.seed, faultInjectionAllowed: allowsFaultInjection, tokenRequired: tokenRequired,
+                operatingSystem: SystemInfo.operatingSystem(), kernelRelease: SystemInfo.kernelRelease())
         case .stats:
             reply.stats = session.latestProgress()
             reply.badPages = engine.statistics().badPages

@@ -31,6 +31,21 @@ public enum SystemInfo {
         readSmallFile("/proc/sys/kernel/random/boot_id")?.split(separator: "\n").first.map(String.init)
     }
 
+    /// The OS's name from /etc/os-release (`PRETTY_NAME`), or "no /etc/os-release" (the lab's
+    /// busybox initramfs has none).
+    public static func operatingSystem() -> String {
+        guard let text = readSmallFile("/etc/os-release") ?? readSmallFile("/usr/lib/os-release") else { return "no /etc/os-release" }
+        for line in text.split(separator: "\n") where line.hasPrefix("PRETTY_NAME=") {
+            return String(line.dropFirst("PRETTY_NAME=".count).filter { $0 != "\"" && $0 != "'" })
+        }
+        return "no PRETTY_NAME in /etc/os-release"
+    }
+
+    /// The running kernel's release (`uname -r`), from /proc/sys/kernel/osrelease.
+    public static func kernelRelease() -> String? {
+        readSmallFile("/proc/sys/kernel/osrelease")?.split(separator: "\n").first.map(String.init)
+    }
+
     /// Seconds since the guest booted, from /proc/uptime.
     public static func uptimeSeconds() -> Double? {
         readSmallFile("/proc/uptime")?.split(separator: " ").first.flatMap { Double($0) }

@@ -63,7 +63,7 @@ public enum ReportWriter {
             let failed = result.failedChecks.count
             let verdict = result.checks.isEmpty ? "FAIL, nothing was checked"
                 : failed == 0 ? "PASS, \(result.checks.count) checks" : "FAIL, \(failed) of \(result.checks.count) checks failed"
-            lines.append(fit("\(result.parameters.label): \(verdict)", width))
+            lines.append(fit("\(result.parameters.label) on \(result.parameters.guestKind): \(verdict)", width))
             for check in result.checks {
                 lines.append(fit("  " + pad(check.passed ? "PASS" : "FAIL", 6) + pad(check.name, nameWidth) + check.evidence, width))
             }
@@ -155,6 +155,7 @@ public enum ReportWriter {
         parts.append("lost \(result.pingLost.map(String.init) ?? "-")")
         parts.append("stale pages \(result.integrityErrors.map(String.init) ?? "-")")
         parts.append("\(result.accel), QEMU \(result.qemuVersion), libvirt \(result.libvirtVersion)")
+        if let system = result.guestSystem { parts.append("guest \(system)") }
         return parts.joined(separator: ", ")
     }
 

@@ -260,6 +260,9 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
     public var figures: MigrationFigures
     /// The sweep (or plain run) this run was made for, when stored.
     public var sweepID: String?
+    /// The guest's OS and kernel as memeater in it said before the migration, e.g.
+    /// "Debian GNU/Linux 12 (bookworm), kernel 6.1.0-41-amd64".
+    public var guestSystem: String?
     /// The database row of this run, when stored.
     public var runID: Int64?
     /// Set when this result was not re-run but taken from an earlier run in the database.
@@ -308,7 +311,7 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
              libvirtVersion, parameters, startedAt, finishedAt, libvirtError, achievedDirtyRateMiBPerSecond,
              libvirtDirtyRateMiBPerSecond, setupMilliseconds, transferredBytes, iterations, maxStallMicroseconds,
              jobSampleCount, crossChecks, modelComparison, figureSources, notes, runID, reusedFromRunID, status, fault, figures,
-             sweepID
+             sweepID, guestSystem
     }
 
     /// Decodes a result; results stored before `status` and `fault` existed were completed.
@@ -348,6 +351,7 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
         reusedFromRunID = try c.decodeIfPresent(Int64.self, forKey: .reusedFromRunID)
         figures = try c.decodeIfPresent(MigrationFigures.self, forKey: .figures) ?? MigrationFigures()
         sweepID = try c.decodeIfPresent(String.self, forKey: .sweepID)
+        guestSystem = try c.decodeIfPresent(String.self, forKey: .guestSystem)
     }
 
     /// Encodes every field; unmeasured figures of the contract are written as `null`, not left out.
@@ -387,6 +391,7 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
         try container.encode(fault, forKey: .fault)
         try container.encode(figures, forKey: .figures)
         try container.encode(sweepID, forKey: .sweepID)
+        try container.encode(guestSystem, forKey: .guestSystem)
     }
 }
 

@@ -248,6 +248,9 @@ public final class ScenarioRunner: Sendable {
             throw VerifierError.wrap(error, step: "set memeater's rate at \(memeater.endpoint)")
         }
         result.achievedDirtyRateMiBPerSecond = settled.achievedMiBPerSecond
+        if let system = infoBefore.operatingSystem {
+            result.guestSystem = system + (infoBefore.kernelRelease.map { ", kernel \($0)" } ?? "")
+        }
         result[source: .achievedDirtyRateMiBPerSecond] = parameters.dirtyRateMiBPerSecond == 0
             ? "growth of memeater's unique-page count over the three stats readings, 1.2 s apart, just before migrating"
             : "growth of memeater's unique-page count between two stats readings 0.25 s apart, just before migrating"

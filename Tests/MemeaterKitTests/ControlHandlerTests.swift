@@ -44,6 +44,10 @@ final class ControlHandlerTests: XCTestCase {
         XCTAssertEqual(info?.sizeMiB, 4)
         XCTAssertEqual(info?.pageCount, 1_024)
         XCTAssertNotNil(info?.bootId)
+        // The OS and kernel memeater runs on (here: this machine's Debian), for the run's results.
+        XCTAssertTrue(info?.operatingSystem?.contains("Debian") ?? false, "\(info?.operatingSystem ?? "nil")")
+        XCTAssertEqual(info?.kernelRelease, SystemInfo.kernelRelease())
+        XCTAssertFalse(info?.kernelRelease?.isEmpty ?? true)
         let stats = try send(handler, #"{"command":"stats"}"#).0.stats
         XCTAssertEqual(stats?.targetPagesPerSecond, 100)
         XCTAssertEqual(stats?.paused, true)

@@ -156,7 +156,7 @@ final class ResultTests: XCTestCase {
         let pass = Fixtures.result(checks: [Check(name: "guest-on-destination", passed: true, evidence: "running on dst")])
         let fail = Fixtures.result(.prepareFail, checks: [Check(name: "migration-outcome", passed: false, evidence: "it succeeded")])
         let table = ReportWriter.verdictTable([pass, fail])
-        XCTAssertTrue(table.contains("live 333 MiB @ 50 MiB/s: PASS, 1 checks\n  PASS  guest-on-destination  running on dst"), table)
+        XCTAssertTrue(table.contains("live 333 MiB @ 50 MiB/s on initramfs: PASS, 1 checks\n  PASS  guest-on-destination  running on dst"), table)
         XCTAssertTrue(table.contains(": FAIL, 1 of 1 checks failed\n  FAIL  migration-outcome     it succeeded"), table)
         XCTAssertTrue(table.contains("VERDICT: FAIL (1 of 2 scenario run(s) failed, 1 of 2 checks)"), table)
         XCTAssertTrue(ReportWriter.verdictTable([pass]).contains("VERDICT: PASS (1 scenario run(s), 1 checks)"))
