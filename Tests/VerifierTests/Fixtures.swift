@@ -137,7 +137,7 @@ final class LabScenarioHarness: @unchecked Sendable {
     func parameters(_ scenario: ScenarioKind, memoryMiB: Int, rate: Double, emulator: String = "default") -> ScenarioParameters {
         ScenarioParameters(scenario: scenario, memoryMiB: memoryMiB, memeaterSizeMiB: 128, dirtyRateMiBPerSecond: rate,
                            emulator: emulator, endpoints: LabTarget(lab: lab).endpoints, timeoutSeconds: 90,
-                           stallTimeoutSeconds: 10)
+                           stallTimeoutSeconds: 20)
     }
 
     /// Runs one scenario and prints its verdict, details and notes. A run whose daemons lost

@@ -159,7 +159,7 @@ final class LabScenarioTests: XCTestCase {
                        // As a user would: the token memeater in the guest was started with, from a 0600 file.
                        "--memeater-token-file", configuration.memeaterTokenPath,
                        "--scenario", "perform-fail,live", "--dirty-rate-mib-per-second", "30",
-                       "--stall-timeout-seconds", "10", "--timeout-seconds", "90",
+                       "--stall-timeout-seconds", "20", "--timeout-seconds", "90",
                        "--database", Self.harness.databaseDirectory.appendingPathComponent("real-hosts.sqlite").path, "--json", json,
                        "--save-captures", captures]
         let outcome = try CommandRunner.capture(command, step: "migverify run on the lab as real hosts", timeoutSeconds: 600)
@@ -409,7 +409,7 @@ final class LabScenarioTests: XCTestCase {
         let configuration = Self.lab.configuration
         return ["run", "--lab-name-prefix", configuration.namePrefix, "--state-directory", configuration.stateDirectory,
                 "--scenario", scenario, "--memory-mib", String(memoryMiB), "--guest", "initramfs", "--memeater-size-mib", "128",
-                "--dirty-rate-mib-per-second", "30", "--stall-timeout-seconds", "10", "--timeout-seconds", "90",
+                "--dirty-rate-mib-per-second", "30", "--stall-timeout-seconds", "20", "--timeout-seconds", "90",
                 "--database", database, "--fault-journal", journal]
     }
 
