@@ -22,7 +22,7 @@ final class HostAccessTests: XCTestCase {
         XCTAssertEqual(SSHDestination.parse("h"), SSHDestination(host: "h"))
         XCTAssertEqual(SSHDestination.parse("root@[fe80::1%eth0]:22"), SSHDestination(user: "root", host: "fe80::1%eth0", port: 22))
         XCTAssertEqual(SSHDestination.parse("[::1]"), SSHDestination(host: "::1"))
-        XCTAssertEqual(SSHDestination.parse("ops.user@10.0.0.7")?.description, "ops.user@10.0.0.7")
+        XCTAssertEqual(SSHDestination.parse("ops.user@198.18.0.7")?.description, "ops.user@198.18.0.7")
         XCTAssertEqual(SSHDestination.parse("[::1]:2")?.description, "[::1]:2")
         for bad in ["", "@h", "h:0", "h:port", "root@", "a b", "h/x", "-oProxyCommand=touch /tmp/x", "root@-oProxyCommand=id",
                     "-l@h", "h;id", "h$(id)", "[::1", "[h]", "[::1]x", "r\u{0D4E};id@h", "h\u{0D4E};id", "h\nx"] {
