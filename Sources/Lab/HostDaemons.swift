@@ -19,7 +19,7 @@ struct HostDaemons {
     func directory(_ host: LabHost) -> String { configuration.hostDirectory(host) }
     func pidFilePath(_ host: LabHost) -> String { "\(directory(host))/run/libvirtd.pid" }
     func configPath(_ host: LabHost) -> String { "\(directory(host))/etc/libvirtd.conf" }
-    func logPath(_ host: LabHost) -> String { "\(directory(host))/log/libvirtd.log" }
+    func logPath(_ host: LabHost) -> String { configuration.daemonLogPath(host) }
     func startLogPath(_ host: LabHost) -> String { "\(directory(host))/daemon-start.log" }
     func guestQEMULogPath(_ host: LabHost) -> String {
         "\(directory(host))/log/qemu/\(configuration.guestName).log"

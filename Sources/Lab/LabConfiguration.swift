@@ -103,6 +103,8 @@ public struct LabConfiguration: Sendable, Codable, Equatable {
 
     /// Directory of a host's daemon: its config, state, runtime, log and cache directories.
     public func hostDirectory(_ host: LabHost) -> String { "\(stateDirectory)/hosts/\(host.name)" }
+    /// The log file of `host`'s libvirt daemon (its `/var/log/libvirt/libvirtd.log`).
+    public func daemonLogPath(_ host: LabHost) -> String { "\(hostDirectory(host))/log/libvirtd.log" }
     /// The file the guest's serial console is written to (appended across migrations).
     public var guestConsoleLogPath: String { "\(stateDirectory)/guests/\(guestName).console.log" }
     /// The token of the running guest's memeater (mode 0600), written by

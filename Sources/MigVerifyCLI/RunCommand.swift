@@ -189,6 +189,13 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("dest-ssh"), help: "Real hosts: [USER@]HOST[:PORT] to ssh to for the destination's checks and faults (default: from a qemu+ssh:// --dest-uri).")
     var destinationSSH: String?
 
+    @Option(name: .customLong("source-daemon-log"), help: ArgumentHelp("""
+        Real hosts: the source libvirt daemon's log file, read over ssh after a failed migration: over qemu+ssh libvirt can \
+        return its connection's end of file instead of the error that ended the migration, and the faults' checks then look \
+        for that error in this log ('none': do not read). Needs log_outputs with a file in libvirtd.conf or virtqemud.conf.
+        """, valueName: "path"))
+    var sourceDaemonLog: String = RemoteHosts.defaultDaemonLogPath
+
     /// The migration mode asked for: `--migration-mode`, or client-managed for `--direct`.
     var chosenMigrationMode: MigrationMode {
         direct ? .clientManaged : migrationMode ?? .peerToPeer
@@ -382,8 +389,11 @@ struct RunCommand: ParsableCommand {
                 throw ValidationError("--memeater-token-file: \(error.description)")
             }
         }
+        guard sourceDaemonLog == "none" || sourceDaemonLog.hasPrefix("/") else {
+            throw ValidationError("--source-daemon-log must be an absolute path or 'none', not '\(sourceDaemonLog)'")
+        }
         return RemoteHosts(endpoints: endpoints, sourceAccess: sourceAccess, destinationAccess: destinationAccess,
-                           memeaterToken: memeaterToken)
+                           memeaterToken: memeaterToken, sourceDaemonLogPath: sourceDaemonLog == "none" ? nil : sourceDaemonLog)
     }
 
     /// The interface the kernel routes `address` through (`ip -j route get`, its `dev`).

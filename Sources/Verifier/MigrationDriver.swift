@@ -122,6 +122,9 @@ public struct MigrationOutcome: Sendable {
     public var faultNote: String? = nil
     /// Why the verifier aborted the job, when it did.
     public var abortCause: AbortCause? = nil
+    /// The errors the source's libvirt daemon logged during a migration that did not
+    /// complete, read by the scenario runner (`nil`: not looked; a failure says why not).
+    public var sourceDaemonErrors: Result<DaemonLogErrors, DaemonLogUnavailable>? = nil
 
     /// The verifier's timeout ended a job that was still copying: it did not converge.
     public var didNotConverge: Bool { abortCause == .timeout && !ending.migrated }

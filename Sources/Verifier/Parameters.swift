@@ -330,12 +330,15 @@ public struct ScenarioParameters: Codable, Sendable, Equatable {
     }
 }
 
-/// Checks that a guest of `requestedMiB` fits into the host's available memory (with a
-/// margin of `reserveMiB` for QEMU itself and the host); throws a one-line error if not.
-public func checkMemoryFits(requestedMiB: Int, availableMiB: Int, reserveMiB: Int = 256) throws(VerifierError) {
-    if requestedMiB + reserveMiB > availableMiB {
-        throw .environment("a \(requestedMiB) MiB guest does not fit: the host has \(availableMiB) MiB available "
-                           + "(MemAvailable) and needs \(reserveMiB) MiB more for QEMU and the host")
+/// Checks that a lab migration of a guest of `requestedMiB` fits into the host's available
+/// memory: on one machine the source's QEMU and the destination's incoming QEMU each hold
+/// the guest's RAM, plus `reservePerQEMUMiB` each for QEMU itself; throws a one-line error
+/// if not.
+public func checkMemoryFits(requestedMiB: Int, availableMiB: Int, reservePerQEMUMiB: Int = 256) throws(VerifierError) {
+    let neededMiB = 2 * (requestedMiB + reservePerQEMUMiB)
+    if neededMiB > availableMiB {
+        throw .environment("a \(requestedMiB) MiB guest does not fit: its migration on this machine runs two QEMUs of it, "
+                           + "\(neededMiB) MiB with \(reservePerQEMUMiB) MiB each for QEMU, and the host has \(availableMiB) MiB available (MemAvailable)")
     }
 }
 

@@ -302,9 +302,14 @@ public final class ScenarioRunner: Sendable {
         try interruption.check(while: "installing the fault")
         step("\(parameters.label): migrating \(endpoints.domainName) \(endpoints.sourceURI) -> \(endpoints.destinationURI)")
         let job = LibvirtMigration(domain: domain, destination: destination, options: plan.options, migrationURI: plan.migrationURI)
+        let daemonLog = testbed.sourceDaemonLogMark()
         let callStart = clock.milliseconds()
-        let outcome = plan.driver.run(job, clock: clock) { [recorder] sample in
+        var outcome = plan.driver.run(job, clock: clock) { [recorder] sample in
             recorder.record(.jobSample(sample, migrationStartMilliseconds: callStart))
+        }
+        if !outcome.ending.migrated {
+            outcome.sourceDaemonErrors = daemonLog?.errorsSinceMark()
+                ?? .failure(DaemonLogUnavailable(reason: "no shell on the source or no daemon log file named"))
         }
         fault.afterMigration(context, outcome: outcome)
         try interruption.check(while: "migrating")
@@ -321,6 +326,12 @@ public final class ScenarioRunner: Sendable {
         }
         if let note = outcome.abortNote { result.notes.append("abort: \(note)") }
         result.notes.append("migration: \(outcome.ending.summary); \(outcome.samples.count) job-stats samples, \(outcome.failedSampleReads) failed reads, \(events.count) events")
+        switch outcome.sourceDaemonErrors {
+        case .success(let logged) where !logged.messages.isEmpty:
+            result.notes.append("the source daemon logged (\(logged.location)): \(logged.messages.prefix(4).joined(separator: " | "))")
+        case .failure(let unavailable): result.notes.append("the source daemon's log was not read: \(unavailable.reason)")
+        default: break
+        }
         result.notes += events.subscriptionErrors
         result.jobSampleCount = outcome.samples.count
         result.libvirtError = outcome.ending.libvirtMessage

@@ -46,6 +46,9 @@ public protocol Testbed: Sendable {
     func consoleMark(domainXML: String) -> ConsoleMark
     /// The console written since `mark` (`nil`: the console cannot be read).
     func console(since mark: ConsoleMark) -> String?
+    /// The source's libvirt daemon log, marked now (`nil`: it cannot be read: no shell on
+    /// the source, or no log file known).
+    func sourceDaemonLogMark() -> DaemonLogMark?
 }
 
 /// Where a run accepts the guest before it starts.
@@ -145,6 +148,10 @@ public struct LabTarget: Testbed {
 
     public func console(since mark: ConsoleMark) -> String? {
         String(labValue.guestConsole().utf8.dropFirst(Int(mark.files.first?.offsetBytes ?? 0)))
+    }
+
+    public func sourceDaemonLogMark() -> DaemonLogMark? {
+        host(.source).map { DaemonLogMark(host: $0, path: configuration.daemonLogPath(configuration.source)) }
     }
 
     /// Where the running guest can be reused (lab up kept it, so it is the one asked for): it
@@ -298,14 +305,27 @@ public struct RemoteHosts: Testbed {
     /// none is presented, which only a memeater started with `--no-auth` accepts. Kept out of
     /// ``endpoints``, which the results database stores.
     public let memeaterToken: ControlToken?
+    /// The source daemon's log file on the source host (`nil`: not read), where libvirt's
+    /// own account of a failed migration is looked up (``DaemonLogMark``).
+    public let sourceDaemonLogPath: String?
+
+    /// The log file of libvirt's daemon when file logging is configured
+    /// (`log_outputs="...:file:/var/log/libvirt/libvirtd.log"`).
+    public static let defaultDaemonLogPath = "/var/log/libvirt/libvirtd.log"
 
     /// Creates real-host endpoints; host access defaults to what the URIs imply.
     public init(endpoints: Endpoints, sourceAccess: HostAccess? = nil, destinationAccess: HostAccess? = nil,
-                memeaterToken: ControlToken? = nil) {
+                memeaterToken: ControlToken? = nil, sourceDaemonLogPath: String? = RemoteHosts.defaultDaemonLogPath) {
         self.endpoints = endpoints
         self.sourceAccess = sourceAccess ?? HostAccess.implied(by: endpoints.sourceURI)
         self.destinationAccess = destinationAccess ?? HostAccess.implied(by: endpoints.destinationURI)
         self.memeaterToken = memeaterToken
+        self.sourceDaemonLogPath = sourceDaemonLogPath
+    }
+
+    public func sourceDaemonLogMark() -> DaemonLogMark? {
+        guard let sourceDaemonLogPath, let source = host(.source) else { return nil }
+        return DaemonLogMark(host: source, path: sourceDaemonLogPath)
     }
 
     public var clientNamespace: String? { nil }

@@ -77,6 +77,9 @@ final class ParameterTests: XCTestCase {
     func testMemoryLargerThanTheHostIsRejected() {
         XCTAssertNoThrow(try checkMemoryFits(requestedMiB: 1024, availableMiB: 4096))
         assertInvalid({ try checkMemoryFits(requestedMiB: 4000, availableMiB: 4096) }, contains: "does not fit")
+        // One guest of 2000 MiB fits into 4096 MiB, but a migration holds it twice.
+        assertInvalid({ try checkMemoryFits(requestedMiB: 2000, availableMiB: 4096) }, contains: "runs two QEMUs of it, 4512 MiB")
+        XCTAssertNoThrow(try checkMemoryFits(requestedMiB: 1792, availableMiB: 4096))
         XCTAssertEqual(hostAvailableMemoryMiB(meminfo: "MemTotal: 100 kB\nMemAvailable:    2097152 kB\n"), 2048)
         XCTAssertNil(hostAvailableMemoryMiB(meminfo: "garbage"))
     }

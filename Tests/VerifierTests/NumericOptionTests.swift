@@ -22,7 +22,7 @@ final class NumericOptionTests: XCTestCase {
         "accel": nil, "cache-directory": nil, "emulator": nil, "fault-journal": nil, "guest": nil, "lab-name-prefix": nil,
         "memeater": nil, "pattern": nil, "state-directory": nil, "compare": nil, "output": nil, "capture-interface": nil,
         "compression": nil, "database": nil, "dest-ssh": nil, "dest-uri": nil, "domain": nil, "guest-address": nil, "id": nil,
-        "json": nil, "junit": nil, "save-captures": nil, "memeater-token-file": nil, "matrix": nil, "migration-mode": nil, "scenario": nil, "source-ssh": nil, "source-uri": nil,
+        "json": nil, "junit": nil, "save-captures": nil, "memeater-token-file": nil, "matrix": nil, "migration-mode": nil, "scenario": nil, "source-daemon-log": nil, "source-ssh": nil, "source-uri": nil,
         "strategy": nil,
     ]
 

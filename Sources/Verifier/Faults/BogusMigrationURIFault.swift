@@ -16,21 +16,31 @@ public final class BogusMigrationURIFault: Fault {
     }
 
     public func evidence(_ context: FaultContext, outcome: MigrationOutcome) -> FaultEvidence? {
-        Self.judge(outcome.ending)
+        Self.judge(outcome.ending, daemonErrors: try? outcome.sourceDaemonErrors?.get())
     }
 
     /// Acted when libvirt refused the migration for its URI's scheme: the bogus URI, not
-    /// something else, made it fail.
-    public static func judge(_ ending: MigrationEnding) -> FaultEvidence {
+    /// something else, made it fail. When libvirt's error is the end of file of its
+    /// connection to the destination (qemu+ssh, see ``DaemonLogMark``), the refusal is looked
+    /// up in what the source daemon logged (`daemonErrors`).
+    public static func judge(_ ending: MigrationEnding, daemonErrors: DaemonLogErrors? = nil) -> FaultEvidence {
+        func namesTheURI(_ message: String) -> Bool { message.contains("scheme foo") || message.contains(uri) }
         var refusedForTheURI = false
+        var logged = ""
         if case .failed(let message, _) = ending {
-            refusedForTheURI = message.contains("scheme foo") || message.contains(uri)
+            refusedForTheURI = namesTheURI(message)
+            if !refusedForTheURI, ending.isTransportEndOfFile, let daemonErrors,
+               let refusal = daemonErrors.messages.first(where: namesTheURI) {
+                refusedForTheURI = true
+                logged = "; libvirt returned its connection's end of file in place of the refusal, which the source daemon logged"
+                    + " (\(daemonErrors.location)): \(refusal)"
+            }
         }
         let expected = "expected libvirt to refuse the migration URI \(uri) (unsupported scheme foo)"
         return FaultEvidence(
             scenario: scenario, acted: refusedForTheURI,
             evidence: refusedForTheURI ? "libvirt refused the migration URI \(uri)" : "the migration URI \(uri) was passed, but libvirt's error does not name it",
             errorAsExpected: refusedForTheURI,
-            errorEvidence: refusedForTheURI ? "libvirt: \(ending.summary)" : "\(expected); got \(ending.summary)")
+            errorEvidence: refusedForTheURI ? "libvirt: \(ending.summary)\(logged)" : "\(expected); got \(ending.summary)")
     }
 }

@@ -64,19 +64,39 @@ public final class MigrationPortsDroppedFault: Fault {
     public func evidence(_ context: FaultContext, outcome: MigrationOutcome) -> FaultEvidence? {
         let (dropped, removed) = state.withLock { ($0.droppedPackets, $0.removed) }
         return Self.judge(droppedPackets: dropped, ending: outcome.ending, hostName: context.destinationHost?.hostName ?? "the destination",
-                          removed: removed)
+                          removed: removed, sent: JobTransfer(samples: outcome.samples),
+                          daemonErrors: try? outcome.sourceDaemonErrors?.get())
     }
 
     /// Acted when the rule dropped packets to the migration ports; the error is this fault's
     /// when the job stalled (aborted by the verifier, or still blocked) or libvirt could not
     /// connect to the migration port.
-    public static func judge(droppedPackets: Int?, ending: MigrationEnding, hostName: String, removed: Bool?) -> FaultEvidence {
+    ///
+    /// Over a qemu+ssh destination URI libvirt sometimes returns the end of file of its
+    /// connection to the destination instead of the connect error (``DaemonLogMark``). That
+    /// message is this fault's only when the source daemon logged the failed connect
+    /// (`daemonErrors`), or when the job statistics prove that not one byte of the guest was
+    /// sent (`sent`): then the migration never got past the connection the firewall dropped.
+    public static func judge(droppedPackets: Int?, ending: MigrationEnding, hostName: String, removed: Bool?,
+                             sent: JobTransfer? = nil, daemonErrors: DaemonLogErrors? = nil) -> FaultEvidence {
         let acted = (droppedPackets ?? 0) > 0
-        let errorAsExpected: Bool
+        var errorAsExpected: Bool
+        var explanation = ""
         switch ending {
         case .aborted, .hung: errorAsExpected = true
         case .failed(let message, _):
             errorAsExpected = message.localizedCaseInsensitiveContains("connect") || message.localizedCaseInsensitiveContains("timed out")
+            if !errorAsExpected, acted, ending.isTransportEndOfFile {
+                let stoodIn = "; libvirt returned its connection's end of file in place of the connect error"
+                if let daemonErrors, let connect = daemonErrors.first(containing: "unable to connect") {
+                    errorAsExpected = true
+                    explanation = "\(stoodIn), which the source daemon logged (\(daemonErrors.location)): \(connect)"
+                } else if let sent, sent.largestBytes == 0 {
+                    errorAsExpected = true
+                    explanation = "\(stoodIn); the job sent 0 bytes of the guest in \(sent.samples) job-stats samples:"
+                        + " it never got past the dropped connection"
+                }
+            }
         case .completed, .completedDespiteAbort: errorAsExpected = false
         }
         let ports = "TCP \(droppedPorts.lowerBound)-\(droppedPorts.upperBound)"
@@ -85,9 +105,30 @@ public final class MigrationPortsDroppedFault: Fault {
             scenario: scenario, acted: acted,
             evidence: "the firewall on \(hostName) dropped \(droppedPackets.map(String.init) ?? "an unknown number of") packets to \(ports)",
             errorAsExpected: errorAsExpected,
-            errorEvidence: errorAsExpected ? "libvirt: \(ending.summary)" : "\(expected); got \(ending.summary)",
+            errorEvidence: errorAsExpected ? "libvirt: \(ending.summary)\(explanation)" : "\(expected); got \(ending.summary)",
             removed: removed ?? false,
             removalEvidence: removed == true ? "the nft table \(PortDropFault.tableName) is gone from \(hostName)"
                 : removed == false ? "the nft table \(PortDropFault.tableName) is STILL in \(hostName)" : "the rule was never installed")
+    }
+}
+
+/// How much of the guest a migration job sent, from its job-stats samples.
+public struct JobTransfer: Sendable, Equatable {
+    /// The largest `data_processed` of any sample, bytes.
+    public var largestBytes: UInt64
+    /// The samples that reported `data_processed`.
+    public var samples: Int
+
+    /// Creates a transfer figure.
+    public init(largestBytes: UInt64, samples: Int) {
+        self.largestBytes = largestBytes
+        self.samples = samples
+    }
+
+    /// From job-stats samples; `nil` when no sample reported `data_processed` (nothing is known).
+    public init?(samples: [JobSample]) {
+        let processed = samples.compactMap(\.dataProcessedBytes)
+        guard let largest = processed.max() else { return nil }
+        self.init(largestBytes: largest, samples: processed.count)
     }
 }
