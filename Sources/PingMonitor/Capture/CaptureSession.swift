@@ -20,8 +20,8 @@ public struct CapturedPacket {
     public var timeNanoseconds: Int64
     /// The captured bytes (at most the snapshot length).
     public var bytes: UnsafeRawBufferPointer
-    /// libpcap's header, for writing the packet to a capture file unchanged.
-    public var header: UnsafePointer<pcap_pkthdr>
+    /// The packet's length on the wire (more than `bytes.count` when the snapshot cut it).
+    public var originalLength: Int
 }
 
 /// Owns one libpcap handle (`pcap_t`), live on an interface or reading a file, and closes it in
@@ -163,7 +163,7 @@ public final class CaptureSession: @unchecked Sendable {
             return .packet(CapturedPacket(
                 timeNanoseconds: time,
                 bytes: UnsafeRawBufferPointer(start: data, count: Int(header.pointee.caplen)),
-                header: UnsafePointer(header)))
+                originalLength: Int(header.pointee.len)))
         case 0:
             return .timeout
         case PCAP_ERROR_BREAK:
@@ -202,36 +202,31 @@ public final class CaptureSession: @unchecked Sendable {
                                  packetsDroppedByInterface: Int(stats.ps_ifdrop))
     }
 
-    /// Opens a capture file writer for `path`. Packets go to a new temporary file beside it
-    /// (created exclusively, never through a symbolic link); ``CaptureFileWriter/close()``
-    /// renames it to `path`. A previous file at `path` stays whole until then, and a symbolic
-    /// link at `path` is refused (the file it points to is never opened).
+    /// Opens a capture file writer for `path`: a pcapng file with this capture's link type,
+    /// snapshot length and timestamp resolution (and the interface's name, live). Packets go
+    /// to a new temporary file beside it (created exclusively, never through a symbolic link);
+    /// ``CaptureFileWriter/close()`` renames it to `path`. A previous file at `path` stays whole
+    /// until then, and a symbolic link at `path` is refused (the file it points to is never opened).
     public func openWriter(path: String) throws -> CaptureFileWriter {
-        try CaptureFileWriter.checkDestination(path)
-        let url = URL(fileURLWithPath: path)
-        var template = Array("\(url.deletingLastPathComponent().path)/.\(url.lastPathComponent).XXXXXX".utf8CString)
-        let descriptor = template.withUnsafeMutableBufferPointer { buffer -> Int32 in
-            guard let base = buffer.baseAddress else { return -1 }
-            return mkstemp(base)
+        try CaptureFileWriter(path: path, interface: fileInterface())
+    }
+
+    /// What a capture file written from this session says about its interface.
+    func fileInterface() throws -> PcapngInterface {
+        let dataLinkType = pcap_datalink(handle)
+        guard let linkType = UInt16(exactly: Self.fileLinkType(dataLinkType: dataLinkType)) else {
+            throw PingMonitorError.unsupportedLinkType(source: source, linkType: dataLinkType, name: "not storable in pcapng")
         }
-        guard descriptor >= 0 else {
-            throw PingMonitorError.captureFileWriteFailed(path: path, message: "mkstemp: \(errnoDescription(errno))")
-        }
-        let temporary = String(cString: template)
-        fchmod(descriptor, 0o644)  // what a plain create would give, not mkstemp's 0600
-        guard let file = fdopen(descriptor, "wb") else {
-            let failure = errno
-            close(descriptor)
-            unlink(temporary)
-            throw PingMonitorError.captureFileWriteFailed(path: path, message: "fdopen: \(errnoDescription(failure))")
-        }
-        guard let dumper = pcap_dump_fopen(handle, file) else {
-            let message = String(cString: pcap_geterr(handle))
-            fclose(file)
-            unlink(temporary)
-            throw PingMonitorError.captureFileWriteFailed(path: path, message: message)
-        }
-        return CaptureFileWriter(dumper: dumper, path: path, temporaryPath: temporary)
+        return PcapngInterface(linkType: linkType, snapshotLength: UInt32(clamping: pcap_snapshot(handle)),
+                               resolution: timestampPrecision == .micro ? .micro : .nano, name: isFile ? nil : source)
+    }
+
+    /// The `LINKTYPE_` value that files store for libpcap's `DLT_` value: the same number for
+    /// every link layer pingmon decodes but raw IP, whose `DLT_RAW` differs between systems
+    /// (12 on Linux) while files say `LINKTYPE_RAW` (101). libpcap's `pcap_dump` maps the same
+    /// way (`dlt_to_linktype`, not exported).
+    static func fileLinkType(dataLinkType: Int32) -> Int32 {
+        dataLinkType == DLT_RAW ? 101 : dataLinkType
     }
 
     /// The latest capture time accepted, in seconds since the epoch (2100-01-01): twice it
@@ -304,64 +299,5 @@ public struct CaptureStatistics: Sendable, Equatable, Codable {
         self.packetsReceived = packetsReceived
         self.packetsDroppedByKernel = packetsDroppedByKernel
         self.packetsDroppedByInterface = packetsDroppedByInterface
-    }
-}
-
-/// Owns a capture file being written (`pcap_dumper_t`); `close()` flushes and closes it, and
-/// `deinit` closes it if that was not done.
-public final class CaptureFileWriter: @unchecked Sendable {
-    /// Where the capture ends up.
-    public let path: String
-    /// Where it is written until ``close()``.
-    public let temporaryPath: String
-    private var dumper: OpaquePointer?
-
-    init(dumper: OpaquePointer, path: String, temporaryPath: String) {
-        self.dumper = dumper
-        self.path = path
-        self.temporaryPath = temporaryPath
-    }
-
-    deinit {
-        // Never closed: the run did not finish, so the previous file stays and the partial one goes.
-        if let dumper {
-            pcap_dump_close(dumper)
-            unlink(temporaryPath)
-        }
-    }
-
-    /// Throws unless `path` can receive a capture: not a symbolic link (it would redirect
-    /// the write to another file), not a directory; a missing file or a regular one is fine.
-    public static func checkDestination(_ path: String) throws(PingMonitorError) {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return }
-        switch info.st_mode & S_IFMT {
-        case S_IFLNK: throw .captureFileWriteFailed(path: path, message: "it is a symbolic link; give the file itself")
-        case S_IFREG: return
-        default: throw .captureFileWriteFailed(path: path, message: "it is not a regular file")
-        }
-    }
-
-    /// Appends a packet as captured. The corresponding C function is `pcap_dump`.
-    public func write(_ packet: CapturedPacket) {
-        guard let dumper else { return }
-        pcap_dump(UnsafeMutablePointer<UInt8>(dumper), packet.header, packet.bytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
-    }
-
-    /// Flushes the capture to the disk and renames it to ``path``.
-    public func close() throws {
-        guard let dumper else { return }
-        self.dumper = nil
-        let flushed = pcap_dump_flush(dumper)
-        var failure = flushed != 0 ? "pcap_dump_flush: \(errnoDescription(errno))" : nil
-        if failure == nil, let file = pcap_dump_file(dumper), fsync(fileno(file)) != 0 {
-            failure = "fsync: \(errnoDescription(errno))"
-        }
-        pcap_dump_close(dumper)
-        if failure == nil, rename(temporaryPath, path) != 0 { failure = "rename: \(errnoDescription(errno))" }
-        if let failure {
-            unlink(temporaryPath)
-            throw PingMonitorError.captureFileWriteFailed(path: path, message: failure)
-        }
     }
 }
