@@ -111,6 +111,7 @@ final class SaveCaptureTests: XCTestCase {
         let fromPcap = try CaptureFileAnalysis.analyze(path: input, target: Synthetic.target)
         let fromPcapng = try CaptureFileAnalysis.analyze(path: path, target: Synthetic.target)
         XCTAssertEqual(fromPcapng.analysis, fromPcap.analysis)
+        XCTAssertEqual(fromPcapng.timestampPrecision, .nano)
         XCTAssertEqual(fromPcapng.analysis.lost, 40)
     }
 

@@ -9,8 +9,18 @@ import Glibc
 public enum TimestampPrecision: String, Sendable, Codable {
     case nano
     case micro
-    /// A pcapng file: the resolution is set per interface inside the file.
+    /// Neither: a pcapng file whose first interface records another resolution (milliseconds,
+    /// a power of two, ...), or whose first interface could not be read before libpcap's.
     case unknown
+
+    /// For messages, e.g. "nanosecond precision".
+    public var phrase: String {
+        switch self {
+        case .nano: "nanosecond precision"
+        case .micro: "microsecond precision"
+        case .unknown: "the precision recorded in the pcapng file (neither micro- nor nanoseconds)"
+        }
+    }
 }
 
 /// One captured packet. Its pointers belong to libpcap and are valid only until the next read
@@ -102,7 +112,7 @@ public final class CaptureSession: @unchecked Sendable {
     public init(file path: String) throws {
         source = path
         isFile = true
-        let recorded = try Self.recordedPrecision(path: path)
+        let recorded = try Self.recordedFormat(path: path)
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         // Ask for nanoseconds: libpcap scales microsecond files up, so nothing is lost either way.
         guard let opened = pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer) else {
@@ -111,8 +121,10 @@ public final class CaptureSession: @unchecked Sendable {
         handle = opened
         let precision = pcap_get_tstamp_precision(handle)
         subsecondScale = precision == Int32(PCAP_TSTAMP_PRECISION_NANO) ? 1 : 1_000
-        timestampPrecision = recorded
-        timestampSource = "capture file \(path) (\(recorded == .unknown ? "pcapng" : "pcap, \(recorded.rawValue)second resolution"))"
+        timestampPrecision = recorded.precision
+        timestampSource = recorded.precision == .unknown
+            ? "capture file \(path) (pcapng, a resolution other than micro- or nanoseconds, converted to nanoseconds by libpcap)"
+            : "capture file \(path) (\(recorded.pcapng ? "pcapng" : "pcap"), \(recorded.precision.rawValue)second resolution)"
         linkLayer = try Self.linkLayer(of: handle, source: path)
     }
 
@@ -268,21 +280,76 @@ public final class CaptureSession: @unchecked Sendable {
         }
     }
 
-    /// The timestamp resolution recorded in a capture file's magic number.
-    private static func recordedPrecision(path: String) throws -> TimestampPrecision {
+    /// Whether a capture file is pcapng, and the timestamp resolution it records: a pcap
+    /// file's magic number, or a pcapng file's first interface (read from its first 64 KiB).
+    private static func recordedFormat(path: String) throws -> (pcapng: Bool, precision: TimestampPrecision) {
         guard let file = fopen(path, "rb") else {
             throw PingMonitorError.captureFileOpenFailed(path: path, message: errnoDescription(errno))
         }
         defer { fclose(file) }
-        var magic: UInt32 = 0
-        guard fread(&magic, 4, 1, file) == 1 else {
+        var prefix = [UInt8](repeating: 0, count: 65_536)
+        let count = prefix.withUnsafeMutableBytes { buffer in
+            buffer.baseAddress.map { fread($0, 1, buffer.count, file) } ?? 0
+        }
+        guard count >= 4 else {
             throw PingMonitorError.captureFileOpenFailed(path: path, message: "shorter than a capture file header")
         }
+        prefix.removeSubrange(count...)
+        let magic = UInt32(prefix[0]) | UInt32(prefix[1]) << 8 | UInt32(prefix[2]) << 16 | UInt32(prefix[3]) << 24
         switch magic {
-        case 0xA1B2_3C4D, 0x4D3C_B2A1: return .nano
-        case 0xA1B2_C3D4, 0xD4C3_B2A1: return .micro
-        default: return .unknown  // pcapng, or not a capture file (libpcap says which next)
+        case 0xA1B2_3C4D, 0x4D3C_B2A1: return (false, .nano)
+        case 0xA1B2_C3D4, 0xD4C3_B2A1: return (false, .micro)
+        case PcapngBlocks.sectionHeaderType: return (true, pcapngPrecision(prefix))
+        default: return (false, .unknown)  // not a capture file: libpcap says so next
         }
+    }
+
+    /// The timestamp resolution of the first interface in a pcapng file that begins with
+    /// `bytes`: its if_tsresol option, 10^-6 s when it has none (as the format says). `.unknown`
+    /// for any other resolution, or when the first interface is not within `bytes` or the
+    /// blocks before it are damaged (libpcap then says what is wrong).
+    static func pcapngPrecision(_ bytes: [UInt8]) -> TimestampPrecision {
+        guard bytes.count >= 12 else { return .unknown }
+        let bigEndian: Bool
+        switch (bytes[8], bytes[9], bytes[10], bytes[11]) {
+        case (0x4D, 0x3C, 0x2B, 0x1A): bigEndian = false
+        case (0x1A, 0x2B, 0x3C, 0x4D): bigEndian = true
+        default: return .unknown
+        }
+        func integer(at offset: Int, bytes width: Int) -> Int {
+            (0..<width).reduce(0) { value, index in
+                value | Int(bytes[offset + index]) << (8 * (bigEndian ? width - 1 - index : index))
+            }
+        }
+        var offset = 0
+        for blockIndex in 0..<64 {
+            guard offset + 12 <= bytes.count else { return .unknown }
+            let type = integer(at: offset, bytes: 4)
+            let length = integer(at: offset + 4, bytes: 4)
+            guard length >= 12, length % 4 == 0, length <= bytes.count - offset else { return .unknown }
+            if blockIndex > 0, type == Int(PcapngBlocks.sectionHeaderType) { return .unknown }
+            if type == Int(PcapngBlocks.interfaceDescriptionType) {
+                // Options follow the link type, reserved field and snapshot length.
+                var option = offset + 16
+                let end = offset + length - 4
+                var resolution: Int?
+                while option + 4 <= end {
+                    let code = integer(at: option, bytes: 2)
+                    let size = integer(at: option + 2, bytes: 2)
+                    if code == Int(PcapngBlocks.endOfOptions) { break }
+                    guard option + 4 + size <= end else { return .unknown }
+                    if code == Int(PcapngBlocks.ifTimestampResolution), size == 1 { resolution = Int(bytes[option + 4]) }
+                    option += 4 + size + PcapngBlocks.padding(size)
+                }
+                switch resolution {
+                case nil, 6: return .micro
+                case 9: return .nano
+                default: return .unknown
+                }
+            }
+            offset += length
+        }
+        return .unknown
     }
 }
 

@@ -91,7 +91,8 @@ enum Synthetic {
         if let tsresol { interface += le16(9) + le16(1) + [tsresol, 0, 0, 0] }
         interface += le16(0) + le16(0)
         var file = block(0x0A0D_0D0A, section) + block(1, interface)
-        let divisor: Int64 = tsresol == 9 ? 1 : 1_000
+        // Units of 10^-tsresol s (tsresol at most 9 here).
+        let divisor = (0..<(9 - Int(tsresol ?? 6))).reduce(Int64(1)) { value, _ in value * 10 }
         for (time, frame) in records {
             let units = UInt64(time / divisor)
             let captured = Array(frame.prefix(Int(snapshotLength)))
