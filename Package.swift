@@ -80,7 +80,7 @@ let package = Package(
                 path: "Tests/CLITestSupport"),
         .testTarget(name: "MemeaterKitTests", dependencies: ["MemeaterKit", "CMemeater"]),
         .testTarget(name: "MemeaterTests", dependencies: ["Memeater", "CLITestSupport"]),
-        .testTarget(name: "PingMonitorTests", dependencies: ["PingMonitor", "PingMonitorCLI", "CLITestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+        .testTarget(name: "PingMonitorTests", dependencies: ["PingMonitor", "CPcap", "PingMonitorCLI", "CLITestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                     exclude: ["Fixtures"]),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Libvirt", "MemeaterKit", "PingMonitor"]),

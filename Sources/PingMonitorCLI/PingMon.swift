@@ -50,7 +50,7 @@ struct PingMon: ParsableCommand {
     @Option(help: ArgumentHelp("Stop after this many probes (default: no limit).", valueName: "probes"))
     var count: Int?
 
-    @Option(help: ArgumentHelp("Write every captured packet to this pcap file (nanosecond timestamps when the kernel offers them).", valueName: "file"))
+    @Option(help: ArgumentHelp("Write every captured packet to this file, as pcapng whatever its name (nanosecond timestamps when the kernel offers them); it replaces an earlier file only when the run ends.", valueName: "file"))
     var saveCapture: String?
 
     @Option(help: ArgumentHelp("After the last probe, keep capturing this long for late replies, in milliseconds.", valueName: "milliseconds"))

@@ -73,7 +73,7 @@ public final class ScenarioRunner: Sendable {
     public let journal: FaultJournal
     /// SIGINT/SIGTERM: a run that sees it aborts its job, removes its fault and ends as interrupted.
     public let interruption: Interruption
-    /// Where each run's ping capture is kept (`--save-captures`), one pcap per run; nil: not kept.
+    /// Where each run's ping capture is kept (`--save-captures`), one pcapng file per run; nil: not kept.
     public let captureDirectory: String?
 
     /// Creates a runner and starts libvirt's event loop.
@@ -465,7 +465,7 @@ public final class ScenarioRunner: Sendable {
     }
 
     /// The file name of a run's capture: when it started (UTC) and what ran, e.g.
-    /// `20261127T064512Z-live-2048MiB-50MiBps-initramfs.pcap`.
+    /// `20261127T064512Z-live-2048MiB-50MiBps-initramfs.pcapng`.
     static func captureFileName(_ parameters: ScenarioParameters, startedAt: Date) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
@@ -475,7 +475,7 @@ public final class ScenarioRunner: Sendable {
         var name = "\(formatter.string(from: startedAt))-\(parameters.scenario.rawValue)-\(parameters.memoryMiB)MiB-\(rate)-\(parameters.guestKind)"
         if let repetition = parameters.repetition { name += "-\(repetition)" }
         // Only characters that need no quoting anywhere.
-        return String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) ? $0 : "_" }) + ".pcap"
+        return String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) ? $0 : "_" }) + ".pcapng"
     }
 
     // MARK: gathering

@@ -128,4 +128,81 @@ final class CaptureFileTests: XCTestCase {
         XCTAssertEqual(summary.longestGapMilliseconds, 2)
         XCTAssertEqual(summary.timestampPrecision, .nano)
     }
+
+    /// The same packets in a pcap and in a pcapng file (built here byte by byte, independently
+    /// of pingmon's writer) give the same figures, at nanosecond and at microsecond resolution.
+    func testPcapAndPcapngOfTheSamePacketsGiveTheSameFigures() throws {
+        var stream = SyntheticStream(count: 1_000, lost: Set(300...379).union([700]))
+        stream.start += 321
+        var records = stream.records
+        records.append((stream.start + 330 * millisecond + 5, Synthetic.qemuRARP()))
+        records.append((stream.start + 331 * millisecond + 7, Synthetic.gratuitousARP()))
+        records.sort { $0.timeNanoseconds < $1.timeNanoseconds }
+        let nanoPcap = try CaptureFileAnalysis.analyze(path: try Synthetic.write(Synthetic.pcapFile(records), name: "same.pcap"),
+                                                       target: Synthetic.target)
+        let nanoPcapng = try CaptureFileAnalysis.analyze(path: try Synthetic.write(Synthetic.pcapngFile(records), name: "same.pcapng"),
+                                                         target: Synthetic.target)
+        XCTAssertEqual(nanoPcapng.analysis, nanoPcap.analysis)
+        XCTAssertEqual(nanoPcapng.packetsCaptured, records.count)
+        XCTAssertEqual(nanoPcapng.icmpIdentifier, nanoPcap.icmpIdentifier)
+        XCTAssertEqual(nanoPcapng.timestampPrecision, .nano)
+        XCTAssertEqual(nanoPcapng.analysis.lost, 81)
+
+        let microPcap = try CaptureFileAnalysis.analyze(
+            path: try Synthetic.write(Synthetic.pcapFile(records, nanosecond: false), name: "same-us.pcap"), target: Synthetic.target)
+        for tsresol in [6, nil] as [UInt8?] {
+            let microPcapng = try CaptureFileAnalysis.analyze(
+                path: try Synthetic.write(Synthetic.pcapngFile(records, tsresol: tsresol), name: "same-us-\(tsresol ?? 0).pcapng"),
+                target: Synthetic.target)
+            XCTAssertEqual(microPcapng.analysis, microPcap.analysis, "if_tsresol \(tsresol.map(String.init) ?? "absent")")
+            XCTAssertEqual(microPcapng.timestampPrecision, .micro)
+        }
+        XCTAssertNotEqual(microPcap.analysis, nanoPcap.analysis, "the resolutions differ, so the comparison above can fail")
+    }
+
+    /// A pcapng file's precision is its first interface's if_tsresol, said as such in the
+    /// summary (it once read "unknownsecond precision").
+    func testPcapngPrecisionIsReadFromItsInterface() throws {
+        let records = SyntheticStream(count: 20).records
+        for (tsresol, expected, phrase) in [(UInt8(9), TimestampPrecision.nano, "timestamps of nanosecond precision"),
+                                            (6, .micro, "timestamps of microsecond precision"),
+                                            (3, .unknown, "neither micro- nor nanoseconds")] {
+            let path = try Synthetic.write(Synthetic.pcapngFile(records, tsresol: tsresol), name: "resolution-\(tsresol).pcapng")
+            let report = try CaptureFileAnalysis.analyze(path: path, target: Synthetic.target)
+            XCTAssertEqual(report.timestampPrecision, expected, "if_tsresol \(tsresol)")
+            XCTAssertTrue(report.humanSummary.contains(phrase), report.humanSummary)
+            XCTAssertFalse(report.humanSummary.contains("unknownsecond"), report.humanSummary)
+            XCTAssertTrue(report.timestampSource.contains("pcapng"), report.timestampSource)
+        }
+        let pcap = try CaptureFileAnalysis.analyze(path: try Synthetic.write(Synthetic.pcapFile(records), name: "resolution.pcap"),
+                                                   target: Synthetic.target)
+        XCTAssertTrue(pcap.timestampSource.hasSuffix("(pcap, nanosecond resolution)"), pcap.timestampSource)
+    }
+
+    /// The pcapng prefix reader takes big-endian sections, skips blocks before the interface,
+    /// and gives `.unknown` (never a trap) for damaged or cut prefixes.
+    func testPcapngPrecisionOfOddAndDamagedPrefixes() throws {
+        func be32(_ value: UInt32) -> [UInt8] { Synthetic.be32(value) }
+        let section = be32(0x0A0D_0D0A) + be32(28) + be32(0x1A2B_3C4D) + [0, 1, 0, 0] + [UInt8](repeating: 0xFF, count: 8) + be32(28)
+        let other = be32(0x0000_0BAD) + be32(16) + [1, 2, 3, 4] + be32(16)  // a custom block to skip
+        let interface = be32(1) + be32(32) + [0, 1, 0, 0] + be32(65_535) + [0, 9, 0, 1, 9, 0, 0, 0] + [0, 0, 0, 0] + be32(32)
+        XCTAssertEqual(CaptureSession.pcapngPrecision(section + other + interface), .nano)
+        let whole = Synthetic.pcapngFile(SyntheticStream(count: 3).records)
+        XCTAssertEqual(CaptureSession.pcapngPrecision(whole), .nano)
+        for cut in [0, 4, 11, 12, 40, 60] {
+            XCTAssertEqual(CaptureSession.pcapngPrecision(Array(whole.prefix(cut))), .unknown, "cut at \(cut)")
+        }
+        var badLength = whole
+        badLength[4] = 0x1D  // section length not a multiple of 4
+        XCTAssertEqual(CaptureSession.pcapngPrecision(badLength), .unknown)
+        var hugeOption = section + interface
+        hugeOption[section.count + 18] = 0xFF  // if_tsresol claims 65281 bytes
+        hugeOption[section.count + 19] = 0x01
+        XCTAssertEqual(CaptureSession.pcapngPrecision(hugeOption), .unknown)
+        var generator = SplitMix(seed: 5)
+        for _ in 0..<200 {
+            let noise = (0..<Int.random(in: 0...96, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            _ = CaptureSession.pcapngPrecision(Array(whole.prefix(40)) + noise)
+        }
+    }
 }

@@ -58,7 +58,7 @@ final class LiveNamespaceTests: XCTestCase {
 
     func testOutageAnnouncementsSignalStopAndOfflineReanalysis() throws {
         let pair = try XCTUnwrap(pair)
-        let capturePath = FileManager.default.temporaryDirectory.appendingPathComponent("pingmon-live-\(getpid()).pcap").path
+        let capturePath = FileManager.default.temporaryDirectory.appendingPathComponent("pingmon-live-\(getpid()).pcapng").path
         defer { try? FileManager.default.removeItem(atPath: capturePath) }
         let echo = try EchoSwitch(namespace: pair.target)
         let injector = try FrameInjector(namespace: pair.target, interface: pair.targetInterface)

@@ -24,6 +24,14 @@ final class ParameterTests: XCTestCase {
         XCTAssertTrue(MigrationOptions(postCopy: true).libvirtFlags.contains(.postCopy))
     }
 
+    /// `--save-captures` names each run's capture by start time and parameters, as pcapng.
+    func testCaptureFileNamesArePcapng() {
+        var parameters = Fixtures.parameters(.live, memoryMiB: 2_048, rate: 50)
+        parameters.repetition = 3
+        XCTAssertEqual(ScenarioRunner.captureFileName(parameters, startedAt: Date(timeIntervalSince1970: 1_795_000_000)),
+                       "20261118T110640Z-live-2048MiB-50MiBps-\(parameters.guestKind)-3.pcapng")
+    }
+
     func testClientManagedModeReadsItsOldStoredName() throws {
         let decoder = JSONDecoder()
         XCTAssertEqual(try decoder.decode([MigrationMode].self, from: Data(#"["direct","client-managed","p2p"]"#.utf8)),

@@ -201,7 +201,7 @@ final class LabScenarioTests: XCTestCase {
         for object in objects {
             let figures = object["figures"] as? [String: Any] ?? [:]
             let path = try XCTUnwrap(figures["pingCapturePath"] as? String, "\(figures)")
-            XCTAssertTrue(path.hasPrefix(captures + "/"), path)
+            XCTAssertTrue(path.hasPrefix(captures + "/") && path.hasSuffix(".pcapng"), path)
             let analysis = try CommandRunner.capture([pingmon, "analyze", path, "--target", configuration.guestAddress, "--json"],
                                                      step: "pingmon analyze \(path)")
             let line = try XCTUnwrap(analysis.output.split(separator: "\n").last, analysis.transcript)

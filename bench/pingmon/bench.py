@@ -249,7 +249,7 @@ def main():
             stress.wait(timeout=30)
             stress = None
         for interval_us in (100, 50, 20):
-            path = os.path.join(workdir, f"rate-{interval_us}.pcap")
+            path = os.path.join(workdir, f"rate-{interval_us}.pcapng")
             row = rate_run(options.pingmon, interval_us, rate_seconds, path)
             print(f"rate {interval_us} us: {row['achievedRatePerSecond']:.0f}/s, send errors {row['sendErrors']}, "
                   f"kernel drops {row['captureDroppedByKernel']}", file=sys.stderr)

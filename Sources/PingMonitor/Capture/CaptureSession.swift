@@ -9,8 +9,18 @@ import Glibc
 public enum TimestampPrecision: String, Sendable, Codable {
     case nano
     case micro
-    /// A pcapng file: the resolution is set per interface inside the file.
+    /// Neither: a pcapng file whose first interface records another resolution (milliseconds,
+    /// a power of two, ...), or whose first interface could not be read before libpcap's.
     case unknown
+
+    /// For messages, e.g. "nanosecond precision".
+    public var phrase: String {
+        switch self {
+        case .nano: "nanosecond precision"
+        case .micro: "microsecond precision"
+        case .unknown: "the precision recorded in the pcapng file (neither micro- nor nanoseconds)"
+        }
+    }
 }
 
 /// One captured packet. Its pointers belong to libpcap and are valid only until the next read
@@ -20,8 +30,8 @@ public struct CapturedPacket {
     public var timeNanoseconds: Int64
     /// The captured bytes (at most the snapshot length).
     public var bytes: UnsafeRawBufferPointer
-    /// libpcap's header, for writing the packet to a capture file unchanged.
-    public var header: UnsafePointer<pcap_pkthdr>
+    /// The packet's length on the wire (more than `bytes.count` when the snapshot cut it).
+    public var originalLength: Int
 }
 
 /// Owns one libpcap handle (`pcap_t`), live on an interface or reading a file, and closes it in
@@ -102,7 +112,7 @@ public final class CaptureSession: @unchecked Sendable {
     public init(file path: String) throws {
         source = path
         isFile = true
-        let recorded = try Self.recordedPrecision(path: path)
+        let recorded = try Self.recordedFormat(path: path)
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         // Ask for nanoseconds: libpcap scales microsecond files up, so nothing is lost either way.
         guard let opened = pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer) else {
@@ -111,8 +121,10 @@ public final class CaptureSession: @unchecked Sendable {
         handle = opened
         let precision = pcap_get_tstamp_precision(handle)
         subsecondScale = precision == Int32(PCAP_TSTAMP_PRECISION_NANO) ? 1 : 1_000
-        timestampPrecision = recorded
-        timestampSource = "capture file \(path) (\(recorded == .unknown ? "pcapng" : "pcap, \(recorded.rawValue)second resolution"))"
+        timestampPrecision = recorded.precision
+        timestampSource = recorded.precision == .unknown
+            ? "capture file \(path) (pcapng, a resolution other than micro- or nanoseconds, converted to nanoseconds by libpcap)"
+            : "capture file \(path) (\(recorded.pcapng ? "pcapng" : "pcap"), \(recorded.precision.rawValue)second resolution)"
         linkLayer = try Self.linkLayer(of: handle, source: path)
     }
 
@@ -163,7 +175,7 @@ public final class CaptureSession: @unchecked Sendable {
             return .packet(CapturedPacket(
                 timeNanoseconds: time,
                 bytes: UnsafeRawBufferPointer(start: data, count: Int(header.pointee.caplen)),
-                header: UnsafePointer(header)))
+                originalLength: Int(header.pointee.len)))
         case 0:
             return .timeout
         case PCAP_ERROR_BREAK:
@@ -202,36 +214,31 @@ public final class CaptureSession: @unchecked Sendable {
                                  packetsDroppedByInterface: Int(stats.ps_ifdrop))
     }
 
-    /// Opens a capture file writer for `path`. Packets go to a new temporary file beside it
-    /// (created exclusively, never through a symbolic link); ``CaptureFileWriter/close()``
-    /// renames it to `path`. A previous file at `path` stays whole until then, and a symbolic
-    /// link at `path` is refused (the file it points to is never opened).
+    /// Opens a capture file writer for `path`: a pcapng file with this capture's link type,
+    /// snapshot length and timestamp resolution (and the interface's name, live). Packets go
+    /// to a new temporary file beside it (created exclusively, never through a symbolic link);
+    /// ``CaptureFileWriter/close()`` renames it to `path`. A previous file at `path` stays whole
+    /// until then, and a symbolic link at `path` is refused (the file it points to is never opened).
     public func openWriter(path: String) throws -> CaptureFileWriter {
-        try CaptureFileWriter.checkDestination(path)
-        let url = URL(fileURLWithPath: path)
-        var template = Array("\(url.deletingLastPathComponent().path)/.\(url.lastPathComponent).XXXXXX".utf8CString)
-        let descriptor = template.withUnsafeMutableBufferPointer { buffer -> Int32 in
-            guard let base = buffer.baseAddress else { return -1 }
-            return mkstemp(base)
+        try CaptureFileWriter(path: path, interface: fileInterface())
+    }
+
+    /// What a capture file written from this session says about its interface.
+    func fileInterface() throws -> PcapngInterface {
+        let dataLinkType = pcap_datalink(handle)
+        guard let linkType = UInt16(exactly: Self.fileLinkType(dataLinkType: dataLinkType)) else {
+            throw PingMonitorError.unsupportedLinkType(source: source, linkType: dataLinkType, name: "not storable in pcapng")
         }
-        guard descriptor >= 0 else {
-            throw PingMonitorError.captureFileWriteFailed(path: path, message: "mkstemp: \(errnoDescription(errno))")
-        }
-        let temporary = String(cString: template)
-        fchmod(descriptor, 0o644)  // what a plain create would give, not mkstemp's 0600
-        guard let file = fdopen(descriptor, "wb") else {
-            let failure = errno
-            close(descriptor)
-            unlink(temporary)
-            throw PingMonitorError.captureFileWriteFailed(path: path, message: "fdopen: \(errnoDescription(failure))")
-        }
-        guard let dumper = pcap_dump_fopen(handle, file) else {
-            let message = String(cString: pcap_geterr(handle))
-            fclose(file)
-            unlink(temporary)
-            throw PingMonitorError.captureFileWriteFailed(path: path, message: message)
-        }
-        return CaptureFileWriter(dumper: dumper, path: path, temporaryPath: temporary)
+        return PcapngInterface(linkType: linkType, snapshotLength: UInt32(clamping: pcap_snapshot(handle)),
+                               resolution: timestampPrecision == .micro ? .micro : .nano, name: isFile ? nil : source)
+    }
+
+    /// The `LINKTYPE_` value that files store for libpcap's `DLT_` value: the same number for
+    /// every link layer pingmon decodes but raw IP, whose `DLT_RAW` differs between systems
+    /// (12 on Linux) while files say `LINKTYPE_RAW` (101). libpcap's `pcap_dump` maps the same
+    /// way (`dlt_to_linktype`, not exported).
+    static func fileLinkType(dataLinkType: Int32) -> Int32 {
+        dataLinkType == DLT_RAW ? 101 : dataLinkType
     }
 
     /// The latest capture time accepted, in seconds since the epoch (2100-01-01): twice it
@@ -273,21 +280,76 @@ public final class CaptureSession: @unchecked Sendable {
         }
     }
 
-    /// The timestamp resolution recorded in a capture file's magic number.
-    private static func recordedPrecision(path: String) throws -> TimestampPrecision {
+    /// Whether a capture file is pcapng, and the timestamp resolution it records: a pcap
+    /// file's magic number, or a pcapng file's first interface (read from its first 64 KiB).
+    private static func recordedFormat(path: String) throws -> (pcapng: Bool, precision: TimestampPrecision) {
         guard let file = fopen(path, "rb") else {
             throw PingMonitorError.captureFileOpenFailed(path: path, message: errnoDescription(errno))
         }
         defer { fclose(file) }
-        var magic: UInt32 = 0
-        guard fread(&magic, 4, 1, file) == 1 else {
+        var prefix = [UInt8](repeating: 0, count: 65_536)
+        let count = prefix.withUnsafeMutableBytes { buffer in
+            buffer.baseAddress.map { fread($0, 1, buffer.count, file) } ?? 0
+        }
+        guard count >= 4 else {
             throw PingMonitorError.captureFileOpenFailed(path: path, message: "shorter than a capture file header")
         }
+        prefix.removeSubrange(count...)
+        let magic = UInt32(prefix[0]) | UInt32(prefix[1]) << 8 | UInt32(prefix[2]) << 16 | UInt32(prefix[3]) << 24
         switch magic {
-        case 0xA1B2_3C4D, 0x4D3C_B2A1: return .nano
-        case 0xA1B2_C3D4, 0xD4C3_B2A1: return .micro
-        default: return .unknown  // pcapng, or not a capture file (libpcap says which next)
+        case 0xA1B2_3C4D, 0x4D3C_B2A1: return (false, .nano)
+        case 0xA1B2_C3D4, 0xD4C3_B2A1: return (false, .micro)
+        case PcapngBlocks.sectionHeaderType: return (true, pcapngPrecision(prefix))
+        default: return (false, .unknown)  // not a capture file: libpcap says so next
         }
+    }
+
+    /// The timestamp resolution of the first interface in a pcapng file that begins with
+    /// `bytes`: its if_tsresol option, 10^-6 s when it has none (as the format says). `.unknown`
+    /// for any other resolution, or when the first interface is not within `bytes` or the
+    /// blocks before it are damaged (libpcap then says what is wrong).
+    static func pcapngPrecision(_ bytes: [UInt8]) -> TimestampPrecision {
+        guard bytes.count >= 12 else { return .unknown }
+        let bigEndian: Bool
+        switch (bytes[8], bytes[9], bytes[10], bytes[11]) {
+        case (0x4D, 0x3C, 0x2B, 0x1A): bigEndian = false
+        case (0x1A, 0x2B, 0x3C, 0x4D): bigEndian = true
+        default: return .unknown
+        }
+        func integer(at offset: Int, bytes width: Int) -> Int {
+            (0..<width).reduce(0) { value, index in
+                value | Int(bytes[offset + index]) << (8 * (bigEndian ? width - 1 - index : index))
+            }
+        }
+        var offset = 0
+        for blockIndex in 0..<64 {
+            guard offset + 12 <= bytes.count else { return .unknown }
+            let type = integer(at: offset, bytes: 4)
+            let length = integer(at: offset + 4, bytes: 4)
+            guard length >= 12, length % 4 == 0, length <= bytes.count - offset else { return .unknown }
+            if blockIndex > 0, type == Int(PcapngBlocks.sectionHeaderType) { return .unknown }
+            if type == Int(PcapngBlocks.interfaceDescriptionType) {
+                // Options follow the link type, reserved field and snapshot length.
+                var option = offset + 16
+                let end = offset + length - 4
+                var resolution: Int?
+                while option + 4 <= end {
+                    let code = integer(at: option, bytes: 2)
+                    let size = integer(at: option + 2, bytes: 2)
+                    if code == Int(PcapngBlocks.endOfOptions) { break }
+                    guard option + 4 + size <= end else { return .unknown }
+                    if code == Int(PcapngBlocks.ifTimestampResolution), size == 1 { resolution = Int(bytes[option + 4]) }
+                    option += 4 + size + PcapngBlocks.padding(size)
+                }
+                switch resolution {
+                case nil, 6: return .micro
+                case 9: return .nano
+                default: return .unknown
+                }
+            }
+            offset += length
+        }
+        return .unknown
     }
 }
 
@@ -304,64 +366,5 @@ public struct CaptureStatistics: Sendable, Equatable, Codable {
         self.packetsReceived = packetsReceived
         self.packetsDroppedByKernel = packetsDroppedByKernel
         self.packetsDroppedByInterface = packetsDroppedByInterface
-    }
-}
-
-/// Owns a capture file being written (`pcap_dumper_t`); `close()` flushes and closes it, and
-/// `deinit` closes it if that was not done.
-public final class CaptureFileWriter: @unchecked Sendable {
-    /// Where the capture ends up.
-    public let path: String
-    /// Where it is written until ``close()``.
-    public let temporaryPath: String
-    private var dumper: OpaquePointer?
-
-    init(dumper: OpaquePointer, path: String, temporaryPath: String) {
-        self.dumper = dumper
-        self.path = path
-        self.temporaryPath = temporaryPath
-    }
-
-    deinit {
-        // Never closed: the run did not finish, so the previous file stays and the partial one goes.
-        if let dumper {
-            pcap_dump_close(dumper)
-            unlink(temporaryPath)
-        }
-    }
-
-    /// Throws unless `path` can receive a capture: not a symbolic link (it would redirect
-    /// the write to another file), not a directory; a missing file or a regular one is fine.
-    public static func checkDestination(_ path: String) throws(PingMonitorError) {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return }
-        switch info.st_mode & S_IFMT {
-        case S_IFLNK: throw .captureFileWriteFailed(path: path, message: "it is a symbolic link; give the file itself")
-        case S_IFREG: return
-        default: throw .captureFileWriteFailed(path: path, message: "it is not a regular file")
-        }
-    }
-
-    /// Appends a packet as captured. The corresponding C function is `pcap_dump`.
-    public func write(_ packet: CapturedPacket) {
-        guard let dumper else { return }
-        pcap_dump(UnsafeMutablePointer<UInt8>(dumper), packet.header, packet.bytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
-    }
-
-    /// Flushes the capture to the disk and renames it to ``path``.
-    public func close() throws {
-        guard let dumper else { return }
-        self.dumper = nil
-        let flushed = pcap_dump_flush(dumper)
-        var failure = flushed != 0 ? "pcap_dump_flush: \(errnoDescription(errno))" : nil
-        if failure == nil, let file = pcap_dump_file(dumper), fsync(fileno(file)) != 0 {
-            failure = "fsync: \(errnoDescription(errno))"
-        }
-        pcap_dump_close(dumper)
-        if failure == nil, rename(temporaryPath, path) != 0 { failure = "rename: \(errnoDescription(errno))" }
-        if let failure {
-            unlink(temporaryPath)
-            throw PingMonitorError.captureFileWriteFailed(path: path, message: failure)
-        }
     }
 }

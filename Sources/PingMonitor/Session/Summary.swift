@@ -5,7 +5,7 @@ extension PingReport {
         var lines: [String] = []
         let source = mode == .live ? "via \(interface ?? "?")" : "from \(captureFile ?? "?")"
         lines.append("pingmon: \(target) \(source), interval \(Format.fixed(a.intervalMicroseconds, decimals: 1)) µs (\(a.intervalSource)), "
-            + "timestamps \(timestampPrecision.rawValue)second precision")
+            + "timestamps of \(timestampPrecision.phrase)")
         let lossPercent = a.sent > 0 ? Double(a.lost) * 100 / Double(a.sent) : 0
         lines.append("probes: \(a.sent) sent, \(a.received) received, \(a.lost) lost (\(Format.fixed(lossPercent, decimals: 3)) %) "
             + "in \(a.lossRunCount) runs (longest \(a.longestLossRunProbes)); \(a.duplicates) duplicates, \(a.outOfOrder) out of order"

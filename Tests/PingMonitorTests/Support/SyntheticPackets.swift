@@ -76,6 +76,32 @@ enum Synthetic {
         return file
     }
 
+    /// A pcapng file (little-endian, one Ethernet interface) with the given records:
+    /// `tsresol` is the if_tsresol option's value (nil: no option, which means microseconds).
+    static func pcapngFile(_ records: [(timeNanoseconds: Int64, frame: [UInt8])], tsresol: UInt8? = 9,
+                           linkType: UInt16 = 1, snapshotLength: UInt32 = 262_144) -> [UInt8] {
+        func block(_ type: UInt32, _ body: [UInt8]) -> [UInt8] {
+            let padded = body + [UInt8](repeating: 0, count: (4 - body.count % 4) % 4)
+            let length = UInt32(12 + padded.count)
+            return le32(type) + le32(length) + padded + le32(length)
+        }
+        var section = le32(0x1A2B_3C4D) + le16(1) + le16(0) + le32(0xFFFF_FFFF) + le32(0xFFFF_FFFF)
+        section += le16(4) + le16(5) + Array("tests".utf8) + [0, 0, 0] + le16(0) + le16(0)
+        var interface = le16(linkType) + le16(0) + le32(snapshotLength)
+        if let tsresol { interface += le16(9) + le16(1) + [tsresol, 0, 0, 0] }
+        interface += le16(0) + le16(0)
+        var file = block(0x0A0D_0D0A, section) + block(1, interface)
+        // Units of 10^-tsresol s (tsresol at most 9 here).
+        let divisor = (0..<(9 - Int(tsresol ?? 6))).reduce(Int64(1)) { value, _ in value * 10 }
+        for (time, frame) in records {
+            let units = UInt64(time / divisor)
+            let captured = Array(frame.prefix(Int(snapshotLength)))
+            file += block(6, le32(0) + le32(UInt32(units >> 32)) + le32(UInt32(units & 0xFFFF_FFFF))
+                + le32(UInt32(captured.count)) + le32(UInt32(frame.count)) + captured)
+        }
+        return file
+    }
+
     static let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pingmon-tests-\(getpid())")
 
     /// Deletes the files `write` made.
