@@ -198,6 +198,8 @@ typedef struct me_worker {
     _Atomic uint64_t pages_forgiven;
     uint64_t first_page;
     uint64_t page_count;
+    uint64_t last_iteration_ns;  /* owned by the worker's thread: when its loop last came round */
+    bool iteration_clock_set;    /* owned by the worker's thread: last_iteration_ns is valid */
     bool running;              /* guarded by engine->lock */
     bool verified_by_caller;   /* guarded by engine->lock: idle at request time */
     uint64_t verify_served;    /* guarded by engine->lock */
@@ -425,6 +427,24 @@ static void update_max(_Atomic uint64_t *slot, uint64_t value) {
     }
 }
 
+/* Starts the worker's stall clock at `now_ns` without counting a gap. */
+static void restart_stall_clock(me_worker *worker, uint64_t now_ns) {
+    worker->last_iteration_ns = now_ns;
+    worker->iteration_clock_set = true;
+}
+
+uint64_t me_engine_note_iteration(me_engine *engine, uint32_t worker_index, uint64_t now_ns) {
+    if (worker_index >= engine->config.workers) return 0;
+    me_worker *worker = &engine->workers[worker_index];
+    uint64_t gap = 0;
+    if (worker->iteration_clock_set && now_ns > worker->last_iteration_ns) {
+        gap = now_ns - worker->last_iteration_ns;
+        update_max(&worker->max_stall_ns, gap);
+    }
+    restart_stall_clock(worker, now_ns);
+    return gap;
+}
+
 /* Checks the page against what was last written, then writes its next generation. Returns true if unique in this window. */
 static inline bool dirty_page(me_engine *engine, me_worker *worker, uint64_t page, uint32_t window) {
     uint8_t *address = page_address(engine, page);
@@ -472,16 +492,16 @@ void me_engine_run_worker(me_engine *engine, uint32_t worker_index) {
     unsigned next_slot = 0;
     me_pacer pacer;
     uint64_t seen_epoch = UINT64_MAX;
-    uint64_t previous_iteration_ns = me_monotonic_ns();
+    /* A gap while the worker was not running (stopped, then started again) is no stall. */
+    restart_stall_clock(worker, me_monotonic_ns());
     uint32_t workers = engine->config.workers;
 
     while (!atomic_load_explicit(&engine->stopping, memory_order_relaxed)) {
         uint64_t now = me_monotonic_ns();
-        update_max(&worker->max_stall_ns, now - previous_iteration_ns);
-        previous_iteration_ns = now;
+        me_engine_note_iteration(engine, worker_index, now);
         if (serve_verification(engine, worker)) {
             /* Time spent verifying on request is not a stall of the guest. */
-            previous_iteration_ns = me_monotonic_ns();
+            restart_stall_clock(worker, me_monotonic_ns());
             seen_epoch = UINT64_MAX; /* re-pace: no burst to make up for the verification */
         }
         serve_corruption(engine, worker);
@@ -537,7 +557,11 @@ void me_engine_run_worker(me_engine *engine, uint32_t worker_index) {
     }
 }
 
-void me_engine_stats(me_engine *engine, me_stats *stats) {
+uint32_t me_engine_worker_count(const me_engine *engine) { return engine->config.workers; }
+
+void me_engine_stats(me_engine *engine, me_stats *stats) { me_engine_stats_per_worker(engine, stats, NULL, 0); }
+
+void me_engine_stats_per_worker(me_engine *engine, me_stats *stats, me_worker_stats *workers, uint32_t capacity) {
     memset(stats, 0, sizeof *stats);
     for (uint32_t i = 0; i < engine->config.workers; i++) {
         me_worker *worker = &engine->workers[i];
@@ -548,6 +572,7 @@ void me_engine_stats(me_engine *engine, me_stats *stats) {
         stats->pages_forgiven += atomic_load_explicit(&worker->pages_forgiven, memory_order_relaxed);
         uint64_t stall = atomic_load_explicit(&worker->max_stall_ns, memory_order_relaxed);
         if (stall > stats->max_stall_ns) stats->max_stall_ns = stall;
+        if (workers && i < capacity) workers[i] = (me_worker_stats){.max_stall_ns = stall};
     }
     pthread_mutex_lock(&engine->lock);
     for (uint32_t i = 0; i < engine->config.workers; i++)

@@ -95,7 +95,8 @@ public final class MemeaterClient: Sendable {
         return info
     }
 
-    /// `stats`: the latest progress record.
+    /// `stats`: the latest progress record (its `maxStallMicrosecondsPerThread` is empty from a
+    /// memeater older than that field).
     public func stats() throws(LabError) -> ProgressRecord {
         guard let stats = try send(ControlRequest(command: .stats)).stats else {
             throw LabError(step: "memeater stats at \(endpoint)", reason: "the reply has no stats")

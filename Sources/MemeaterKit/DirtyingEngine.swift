@@ -36,8 +36,12 @@ public struct EngineStatistics: Sendable, Codable, Equatable {
     public var pagesVerified: UInt64
     /// Pages found not holding what was last written there, before a rewrite or by a whole-region verification.
     public var integrityErrors: UInt64
-    /// Largest gap between two consecutive loop iterations of any worker since start (or the last reset).
+    /// Largest gap between two consecutive loop iterations of any worker since start (or the last reset):
+    /// the largest of ``maxStallMicrosecondsPerThread``.
     public var maxStallMicroseconds: UInt64
+    /// Each worker thread's own largest gap, in worker order (one entry per thread), read at the
+    /// same instant as ``maxStallMicroseconds``.
+    public var maxStallMicrosecondsPerThread: [UInt64]
     /// Pages the rate controller let go after falling behind (a stall), instead of bursting.
     public var pagesForgiven: UInt64
     public var runningWorkers: Int
@@ -146,13 +150,15 @@ public final class DirtyingEngine: @unchecked Sendable {
 
     public func statistics() -> EngineStatistics {
         var stats = me_stats()
-        me_engine_stats(engine, &stats)
+        var workers = [me_worker_stats](repeating: me_worker_stats(), count: Int(me_engine_worker_count(engine)))
+        me_engine_stats_per_worker(engine, &stats, &workers, UInt32(workers.count))
         return EngineStatistics(
             pagesWritten: stats.pages_written,
             uniquePagesDirtied: stats.unique_pages_dirtied,
             pagesVerified: stats.pages_verified,
             integrityErrors: stats.integrity_errors,
             maxStallMicroseconds: stats.max_stall_ns / 1000,
+            maxStallMicrosecondsPerThread: workers.map { $0.max_stall_ns / 1000 },
             pagesForgiven: stats.pages_forgiven,
             runningWorkers: Int(stats.running_workers),
             badPages: badPages(stats.bad_pages, count: stats.bad_page_count)
@@ -172,7 +178,7 @@ public final class DirtyingEngine: @unchecked Sendable {
         )
     }
 
-    /// Restarts the stall measurement (e.g. right before a migration).
+    /// Restarts the stall measurement of every worker (e.g. right before a migration).
     public func resetMaxStall() { me_engine_reset_max_stall(engine) }
 
     /// Fault injection for tests of the checks: flips one byte of `page` without telling the bookkeeping.

@@ -72,6 +72,7 @@ public final class MemeaterSession: Sendable {
                 pagesVerified: statistics.pagesVerified,
                 integrityErrors: integrityErrors(statistics),
                 maxStallMicroseconds: statistics.maxStallMicroseconds,
+                maxStallMicrosecondsPerThread: statistics.maxStallMicrosecondsPerThread,
                 paused: engine.isPaused
             )
             state = (current, record)
@@ -108,6 +109,7 @@ public final class MemeaterSession: Sendable {
             pagesVerified: statistics.pagesVerified,
             integrityErrors: integrityErrors(statistics),
             maxStallMicroseconds: statistics.maxStallMicroseconds,
+            maxStallMicrosecondsPerThread: statistics.maxStallMicrosecondsPerThread,
             durationSeconds: duration,
             cpuSeconds: (stopped.withLock { $0 }?.cpuSeconds ?? processCPUSeconds()) - cpuSecondsAtStart,
             lastVerification: lastVerification.withLock { $0 },

@@ -154,6 +154,10 @@ public enum ReportWriter {
         parts.append("downtime libvirt \(text(result.libvirtDowntimeMilliseconds)) ms / ping \(text(result.pingDowntimeMilliseconds)) ms")
         parts.append("lost \(result.pingLost.map(String.init) ?? "-")")
         parts.append("stale pages \(result.integrityErrors.map(String.init) ?? "-")")
+        if let stalls = result.maxStallMicrosecondsPerThread, stalls.count > 1 {
+            // One memeater thread's stall is the run's; with several, which one stalled matters.
+            parts.append("stall \(stalls.map { formatNumber(Double($0) / 1_000) }.joined(separator: "/")) ms per thread")
+        }
         parts.append("\(result.accel), QEMU \(result.qemuVersion), libvirt \(result.libvirtVersion)")
         if let system = result.guestSystem { parts.append("guest \(system)") }
         return parts.joined(separator: ", ")

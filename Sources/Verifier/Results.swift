@@ -1,4 +1,5 @@
 import Foundation
+import MemeaterKit
 import MigrationModel
 
 /// One expectation of a scenario, checked: PASS only after the verifier looked, with what
@@ -85,7 +86,7 @@ public enum RunStatus: String, Codable, Sendable, Equatable {
 public enum Figure: String, CaseIterable, Sendable {
     case accel, qemuVersion, libvirtVersion, migrationMilliseconds, libvirtDowntimeMilliseconds, setupMilliseconds,
          transferredBytes, iterations, pingDowntimeMilliseconds, pingLost, integrityErrors, achievedDirtyRateMiBPerSecond,
-         libvirtDirtyRateMiBPerSecond, maxStallMicroseconds
+         libvirtDirtyRateMiBPerSecond, maxStallMicroseconds, maxStallMicrosecondsPerThread
 }
 
 /// A figure measured two ways, side by side (e.g. downtime from ping and from libvirt).
@@ -246,6 +247,9 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
     public var iterations: Int?
     /// Longest stall a memeater worker saw during the run, in µs (guest freeze seen from inside).
     public var maxStallMicroseconds: UInt64?
+    /// Each memeater worker thread's own longest stall, in µs, in worker order (`nil`: not
+    /// measured, or a memeater too old to report it). Its largest is ``maxStallMicroseconds``.
+    public var maxStallMicrosecondsPerThread: [UInt64]?
     /// Job-stats samples recorded during the migration.
     public var jobSampleCount: Int
     /// Figures measured two ways.
@@ -299,6 +303,20 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
     /// The checks that failed.
     public var failedChecks: [Check] { checks.filter { !$0.passed } }
 
+    /// Takes the guest's stall figures from memeater's `stats` read after the migration
+    /// (`nil`: it could not be read): the largest gap of any worker and, from a memeater that
+    /// reports it, each worker thread's own, with how they were obtained.
+    public mutating func recordStall(from stats: ProgressRecord?) {
+        maxStallMicroseconds = stats?.maxStallMicroseconds
+        let perThread = stats?.maxStallMicrosecondsPerThread ?? []
+        maxStallMicrosecondsPerThread = perThread.isEmpty ? nil : perThread
+        self[source: .maxStallMicroseconds] = stats == nil ? nil
+            : "memeater: largest gap between a worker's loop iterations since reset-stall before the migration"
+        self[source: .maxStallMicrosecondsPerThread] = stats == nil ? nil
+            : perThread.isEmpty ? "not measured: memeater's stats have no per-thread stall (a memeater older than that figure)"
+            : "memeater: each of its \(perThread.count) worker threads' own largest gap between loop iterations since reset-stall before the migration, in worker order"
+    }
+
     /// How `figure` was obtained.
     public subscript(source figure: Figure) -> String? {
         get { figureSources[figure.rawValue] }
@@ -310,7 +328,7 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
              libvirtDowntimeMilliseconds, pingDowntimeMilliseconds, pingLost, integrityErrors, accel, qemuVersion,
              libvirtVersion, parameters, startedAt, finishedAt, libvirtError, achievedDirtyRateMiBPerSecond,
              libvirtDirtyRateMiBPerSecond, setupMilliseconds, transferredBytes, iterations, maxStallMicroseconds,
-             jobSampleCount, crossChecks, modelComparison, figureSources, notes, runID, reusedFromRunID, status, fault, figures,
+             maxStallMicrosecondsPerThread, jobSampleCount, crossChecks, modelComparison, figureSources, notes, runID, reusedFromRunID, status, fault, figures,
              sweepID, guestSystem
     }
 
@@ -342,6 +360,7 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
         transferredBytes = try c.decodeIfPresent(UInt64.self, forKey: .transferredBytes)
         iterations = try c.decodeIfPresent(Int.self, forKey: .iterations)
         maxStallMicroseconds = try c.decodeIfPresent(UInt64.self, forKey: .maxStallMicroseconds)
+        maxStallMicrosecondsPerThread = try c.decodeIfPresent([UInt64].self, forKey: .maxStallMicrosecondsPerThread)
         jobSampleCount = try c.decode(Int.self, forKey: .jobSampleCount)
         crossChecks = try c.decode([CrossCheck].self, forKey: .crossChecks)
         modelComparison = try c.decodeIfPresent(ModelComparison.self, forKey: .modelComparison)
@@ -380,6 +399,7 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
         try container.encode(transferredBytes, forKey: .transferredBytes)
         try container.encode(iterations, forKey: .iterations)
         try container.encode(maxStallMicroseconds, forKey: .maxStallMicroseconds)
+        try container.encode(maxStallMicrosecondsPerThread, forKey: .maxStallMicrosecondsPerThread)
         try container.encode(jobSampleCount, forKey: .jobSampleCount)
         try container.encode(crossChecks, forKey: .crossChecks)
         try container.encode(modelComparison, forKey: .modelComparison)

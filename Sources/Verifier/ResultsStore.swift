@@ -305,6 +305,14 @@ public final class ResultsStore: Sendable {
                 t.add(column: "overheadMilliseconds", .double)
             }
         }
+        migrator.registerMigration("v4: memeater stall per thread") { db in
+            try db.create(table: "memeaterThreadStall") { t in
+                t.belongsTo("run", inTable: "scenarioRun").notNull()
+                t.column("thread", .integer).notNull()
+                t.column("maxStallMicroseconds", .integer).notNull()
+                t.primaryKey(["runId", "thread"])
+            }
+        }
         return migrator
     }
 
@@ -459,6 +467,20 @@ public final class ResultsStore: Sendable {
                 try db.execute(sql: "INSERT INTO checkResult (runId, position, name, passed, evidence) VALUES (?, ?, ?, ?, ?)",
                                arguments: [runID, position, check.name, check.passed, check.evidence])
             }
+            try db.execute(sql: "DELETE FROM memeaterThreadStall WHERE runId = ?", arguments: [runID])
+            for (thread, stall) in (result.maxStallMicrosecondsPerThread ?? []).enumerated() {
+                try db.execute(sql: "INSERT INTO memeaterThreadStall (runId, thread, maxStallMicroseconds) VALUES (?, ?, ?)",
+                               arguments: [runID, thread, Int64(clamping: stall)])
+            }
+        }
+    }
+
+    /// Each memeater worker thread's longest stall in run `runID`, µs, in thread order (empty:
+    /// not measured).
+    public func threadStalls(runID: Int64) throws(VerifierError) -> [UInt64] {
+        try read("read memeater thread stalls") { db in
+            try Int64.fetchAll(db, sql: "SELECT maxStallMicroseconds FROM memeaterThreadStall WHERE runId = ? ORDER BY thread",
+                               arguments: [runID]).map { UInt64(clamping: $0) }
         }
     }
 

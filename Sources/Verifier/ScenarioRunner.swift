@@ -376,10 +376,7 @@ public final class ScenarioRunner: Sendable {
         if result.integrityErrors != nil {
             result[source: .integrityErrors] = "memeater: bad pages of verify-all after the migration plus those found before rewrites while dirtying"
         }
-        result.maxStallMicroseconds = observation.memeater.statsAfter?.maxStallMicroseconds
-        if result.maxStallMicroseconds != nil {
-            result[source: .maxStallMicroseconds] = "memeater: largest gap between a worker's loop iterations since reset-stall before the migration"
-        }
+        result.recordStall(from: observation.memeater.statsAfter)
         readCompletedStats(into: &result, outcome: outcome, source: source, destination: checkDestination,
                            domainName: endpoints.domainName, eventStats: events.completedStats)
 

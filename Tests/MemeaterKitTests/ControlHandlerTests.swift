@@ -162,6 +162,46 @@ final class ControlHandlerTests: XCTestCase {
         XCTAssertEqual(text, #"{"command":"reset-stall","ok":true}"#)
     }
 
+    // MARK: the stats reply's per-thread stall
+
+    /// The stats reply of a two-thread memeater carries one stall per thread, and reads back the same.
+    func testTheStatsReplyCarriesEachThreadsStall() throws {
+        let engine = try DirtyingEngine(configuration: MemeaterConfiguration(sizeMiB: 4, threads: 2, bytesPerWrite: 4096))
+        engine.isPaused = true
+        let handler = ControlHandler(session: MemeaterSession(engine: engine), access: .open, onStop: {})
+        var state = ControlConnectionState(access: .open)
+        let (text, _) = handler.reply(toLine: #"{"command":"stats"}"#[...], connection: &state)
+        XCTAssertTrue(text.contains(#""maxStallMicrosecondsPerThread":[0,0]"#), text)
+        let stats = try XCTUnwrap(try JSONDecoder().decode(ControlReply.self, from: Data(text.utf8)).stats)
+        XCTAssertEqual(stats.maxStallMicrosecondsPerThread, [0, 0])
+    }
+
+    /// What a client reads is what memeater sent, field for field, with the per-thread list
+    /// and (from a memeater older than it) without: then the list is empty.
+    func testAProgressRecordRoundTripsWithAndWithoutThePerThreadStall() throws {
+        let line = #"{"achievedMiBPerSecond":50,"achievedPagesPerSecond":12800,"elapsedSeconds":3.5,"integrityErrors":0,"#
+            + #""maxStallMicroseconds":41000,"maxStallMicrosecondsPerThread":[1200,41000,980],"pagesDirtied":44800,"#
+            + #""pagesVerified":44800,"pagesWritten":44800,"paused":false,"targetMiBPerSecond":50,"#
+            + #""targetPagesPerSecond":12800,"timestampSeconds":1760000000.5,"type":"progress","windowSeconds":0.1}"#
+        let record = try JSONDecoder().decode(ProgressRecord.self, from: Data(line.utf8))
+        XCTAssertEqual(record.maxStallMicrosecondsPerThread, [1_200, 41_000, 980])
+        XCTAssertEqual(record.maxStallMicroseconds, 41_000)
+        XCTAssertEqual(record.pagesDirtied, 44_800)
+        XCTAssertEqual(encodeLine(record), line, "encoded back byte for byte")
+
+        let older = line.replacingOccurrences(of: #""maxStallMicrosecondsPerThread":[1200,41000,980],"#, with: "")
+        XCTAssertNotEqual(older, line)
+        let fromOlder = try JSONDecoder().decode(ProgressRecord.self, from: Data(older.utf8))
+        XCTAssertEqual(fromOlder.maxStallMicrosecondsPerThread, [])
+        XCTAssertEqual(fromOlder.maxStallMicroseconds, 41_000)
+        var expected = record
+        expected.maxStallMicrosecondsPerThread = []
+        XCTAssertEqual(fromOlder, expected, "every other field as sent")
+        // A whole stats reply from an older memeater decodes too.
+        let reply = try JSONDecoder().decode(ControlReply.self, from: Data(#"{"badPages":[],"command":"stats","ok":true,"stats":\#(older)}"#.utf8))
+        XCTAssertEqual(reply.stats, expected)
+    }
+
     func testStopIsAcknowledged() throws {
         let handler = try makeHandler()
         let (reply, stop) = try send(handler, #"{"command":"stop"}"#)

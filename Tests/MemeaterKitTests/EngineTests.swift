@@ -184,6 +184,23 @@ final class EngineTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(engine.statistics().maxStallMicroseconds, 1_000)
     }
 
+    func testEachThreadsLargestGapIsReportedAndResetTogether() throws {
+        // Every worker sleeps at least one 1 ms tick at a time at this rate, so each slot has a gap.
+        let engine = try makeEngine(sizeMiB: 8, threads: 3, rate: .pagesPerSecond(300))
+        try engine.start()
+        waitUntilDirtied(engine, pages: 30)
+        engine.stop()
+        let statistics = engine.statistics()
+        XCTAssertEqual(statistics.maxStallMicrosecondsPerThread.count, 3, "one slot per thread")
+        for (thread, stall) in statistics.maxStallMicrosecondsPerThread.enumerated() {
+            XCTAssertGreaterThanOrEqual(stall, 1_000, "thread \(thread)")
+        }
+        XCTAssertEqual(statistics.maxStallMicroseconds, statistics.maxStallMicrosecondsPerThread.max())
+        engine.resetMaxStall()
+        XCTAssertEqual(engine.statistics().maxStallMicrosecondsPerThread, [0, 0, 0])
+        XCTAssertEqual(engine.statistics().maxStallMicroseconds, 0)
+    }
+
     func testPagesCanBeReadAndOverwrittenOnlyWhileTheWorkersAreStopped() throws {
         let engine = try makeEngine(sizeMiB: 1, threads: 1, rate: .pagesPerSecond(100))
         XCTAssertEqual(try engine.pageContents(0).count, 4096)

@@ -103,6 +103,20 @@ final class MemeaterCLITests: XCTestCase {
         let verification = try XCTUnwrap(summary["lastVerification"] as? [String: Any])
         XCTAssertEqual(verification["pagesChecked"] as? Int, 4096)
         XCTAssertEqual(verification["badPagesTotal"] as? Int, 0)
+        // Two threads: each one's stall, in the JSON and in the human summary (on stderr with --json).
+        let perThread = try XCTUnwrap(summary["maxStallMicrosecondsPerThread"] as? [Int], "summary lacks the per-thread stall")
+        XCTAssertEqual(perThread.count, 2)
+        XCTAssertEqual(summary["maxStallMicroseconds"] as? Int, perThread.max())
+        XCTAssertEqual((progress["maxStallMicrosecondsPerThread"] as? [Int])?.count, 2, "progress lacks the per-thread stall")
+        let stallLine = try XCTUnwrap(outcome.stderrLines.first { $0.contains("max stall") }, outcome.stderr)
+        XCTAssertTrue(stallLine.contains("max stall \(perThread.max()!) µs (per thread \(perThread[0])/\(perThread[1]) µs)"), stallLine)
+    }
+
+    func testOneThreadsRunReportsOneStall() throws {
+        let outcome = try run(["run", "--size-mib", "4", "--rate-mib-per-second", "1", "--duration-seconds", "0.2"])
+        XCTAssertEqual(outcome.status, 0, outcome.stderr)
+        let stallLine = try XCTUnwrap(outcome.stdoutLines.first { $0.contains("max stall") }, outcome.stdout)
+        XCTAssertFalse(stallLine.contains("per thread"), stallLine)
     }
 
     func testSIGINTStopsWithSummary() throws {

@@ -117,6 +117,15 @@ final class DocsQueriesTests: XCTestCase {
         let compared = try rows(startingWith: "WITH cell AS", containing: "timeChangePercent")
         XCTAssertEqual(compared.count, 21 + 3, "every cell of one sweep matches its twin")
         XCTAssertTrue(compared.allSatisfy { ($0["timeChangePercent"] as Double? ?? 1) >= 0 }, "the rerun's setup is slower")
+        let stalls = try rows(startingWith: "SELECT r.id AS run", containing: "stallPerThreadMs")
+        XCTAssertEqual(stalls.count, 42, "every converged run, one row each")
+        for row in stalls {
+            let threads: Int? = row["threads"]
+            let longest: Double? = row["longestThreadStallMs"]
+            let list: String? = row["stallPerThreadMs"]
+            XCTAssertEqual(threads, 1, "the fixtures' memeater has one thread")
+            XCTAssertEqual(longest.map { String($0) }, list, "one thread: the list is its one stall")
+        }
         let overhead = try rows(startingWith: "WITH overhead AS", containing: "medianOverheadSeconds")
         XCTAssertEqual(overhead.first?["runs"] as Int?, 48)
         XCTAssertEqual(try rows(startingWith: "SELECT ROUND(j.offsetMilliseconds", containing: "remainingMiB").count, 4)
@@ -130,7 +139,7 @@ final class DocsQueriesTests: XCTestCase {
                 """)
             return try tables.map { table in (table, try db.columns(in: table).map(\.name)) }
         }
-        XCTAssertEqual(schema.count, 8)
+        XCTAssertEqual(schema.count, 9)
         for (table, columns) in schema {
             guard let heading = markdown.range(of: "### `\(table)`") else {
                 XCTFail("docs/results-database.md has no section for table \(table)")

@@ -99,6 +99,10 @@ enum SyntheticSweepResults {
                              evidence: "did not converge within \(formatNumber(parameters.timeoutSeconds)) s: 40 passes, "
                                  + "\(formatNumber(Double(parameters.memeaterSizeMiB) * 0.4)) MiB remaining"))
         }
+        // memeater's one thread stalled for the switch-over plus one 1 ms tick.
+        let stall = UInt64(((result.libvirtDowntimeMilliseconds ?? 0) + 1) * 1_000)
+        result.maxStallMicroseconds = stall
+        result.maxStallMicrosecondsPerThread = [stall]
         result.finishedAt = startedAt.addingTimeInterval(((result.migrationMilliseconds ?? 120_000) + 25_000) / 1_000)
         return result
     }

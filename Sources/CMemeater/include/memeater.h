@@ -17,7 +17,8 @@
  * whole-region verification is done by each worker over its own partition.
  *
  * Clock: every function that needs time takes it from CLOCK_MONOTONIC, except
- * the pacer, which takes `now` from its caller so that tests can drive it.
+ * the pacer and the stall measurement (me_engine_note_iteration), which take
+ * `now` from their caller so that tests can drive them on a simulated clock.
  */
 #ifndef MEMEATER_H
 #define MEMEATER_H
@@ -129,12 +130,19 @@ typedef struct me_stats {
     uint64_t unique_pages_dirtied; /* writes to a page not yet written in the current 1 s window: what the rate counts */
     uint64_t pages_verified;       /* pages checked (before a rewrite, or by a whole-region verification) */
     uint64_t integrity_errors;     /* pages found not holding what was last written there */
-    uint64_t max_stall_ns;         /* largest gap between consecutive loop iterations of any worker, since start */
+    uint64_t max_stall_ns;         /* largest gap between consecutive loop iterations of any worker, since start
+                                      or the last reset: the largest me_worker_stats.max_stall_ns */
     uint64_t pages_forgiven;       /* pacing debt dropped after a stall */
     uint32_t running_workers;
     uint32_t bad_page_count;       /* entries valid in bad_pages */
     me_bad_page bad_pages[ME_MAX_REPORTED_BAD_PAGES];
 } me_stats;
+
+/** One worker's own figures at one instant (worker i dirties the i-th share of the region). */
+typedef struct me_worker_stats {
+    uint64_t max_stall_ns;         /* largest gap between consecutive iterations of this worker's loop, since start
+                                      or the last reset (0: its loop has not come round twice since) */
+} me_worker_stats;
 
 /** Result of one whole-region verification. */
 typedef struct me_verify_result {
@@ -169,14 +177,31 @@ void me_engine_stop(me_engine *engine);
 /** Lets workers run again after me_engine_stop; call only when none is running. */
 void me_engine_clear_stop(me_engine *engine);
 void me_engine_stats(me_engine *engine, me_stats *stats);
+/** The number of workers (me_config.workers). */
+uint32_t me_engine_worker_count(const me_engine *engine);
+/**
+ * As me_engine_stats, and fills workers[0 ..< min(capacity, worker count)] with each worker's
+ * own figures from the same reading, so that stats->max_stall_ns is the largest of their
+ * max_stall_ns. `workers` may be NULL when `capacity` is 0.
+ */
+void me_engine_stats_per_worker(me_engine *engine, me_stats *stats, me_worker_stats *workers, uint32_t capacity);
 /**
  * Verifies every page against its last written generation (full compare).
  * Running workers each verify their own partition while dirtying waits;
  * partitions without a running worker are verified by the caller.
  */
 void me_engine_verify_all(me_engine *engine, me_verify_result *result);
-/** Restarts the stall measurement, e.g. just before a migration. */
+/** Restarts the stall measurement of every worker, e.g. just before a migration. */
 void me_engine_reset_max_stall(me_engine *engine);
+/**
+ * The stall measurement: worker `worker`'s loop came round at `now_ns`. The gap since its
+ * previous iteration counts towards that worker's max_stall_ns (and so the total's); the first
+ * iteration after the worker starts, or after it served a verification, only sets the clock.
+ * Returns the gap counted (0 for none, or when `worker` is out of range).
+ * me_engine_run_worker calls it with CLOCK_MONOTONIC on every iteration; tests call it with a
+ * simulated clock while no worker runs. Only the thread running worker `worker` may call it.
+ */
+uint64_t me_engine_note_iteration(me_engine *engine, uint32_t worker, uint64_t now_ns);
 /**
  * Fault injection for tests of the checks: flips one byte of page `page` at
  * `offset` without updating its expected generation. Returns false when out of range.
