@@ -79,7 +79,7 @@ struct DebianGuestBuilder {
     #!/bin/sh
     . /run/lab-guest.env
     port_hex=$(printf '%04X' "$MEMEATER_PORT")
-    while ! grep -q ":$port_hex 00000000:0000 0A" /proc/net/tcp; do sleep 0.2; done
+    while ! grep -qsE ":$port_hex [0-9A-F]+:0000 0A" /proc/net/tcp /proc/net/tcp6; do sleep 0.2; done
     address=$(ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1)
     echo "LAB-GUEST-READY ip=$address bootid=$(cat /proc/sys/kernel/random/boot_id)" > /dev/ttyS0
     """#

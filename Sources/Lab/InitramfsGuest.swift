@@ -131,9 +131,9 @@ struct InitramfsGuestBuilder {
         ( /bin/memeater "$@"; echo "LAB-GUEST-MEMEATER-EXITED status=$?" ) &
         echo "lab-guest: memeater $* started"
         # Ready means memeater listens (it first fills its region, which takes a while
-        # under TCG): wait for its socket in /proc/net/tcp (state 0A = LISTEN).
+        # under TCG): wait for its socket in /proc/net/tcp or tcp6 (state 0A = LISTEN).
         port_hex=$(printf '%04X' "$memeater_port")
-        while ! grep -q ":$port_hex 00000000:0000 0A" /proc/net/tcp; do
+        while ! grep -qsE ":$port_hex [0-9A-F]+:0000 0A" /proc/net/tcp /proc/net/tcp6; do
             sleep 0.2
         done
     else

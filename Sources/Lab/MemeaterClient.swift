@@ -17,38 +17,29 @@ public final class MemeaterClient: Sendable {
     /// `address:port`, for messages.
     public let endpoint: String
 
-    /// Connects to memeater at `address:port` (numeric IPv4), from network namespace
+    /// Connects to memeater at `address:port` (numeric IPv4 or IPv6), from network namespace
     /// `namespace` (`nil`: the current one), and presents `token` (`nil`: none, for a memeater
     /// started with `serve --no-auth`). Connecting, every send and every reply wait at most
     /// `timeoutSeconds`. A refused token throws, naming memeater's reason.
     public init(namespace: String?, address: String, port: Int, token: ControlToken?, timeoutSeconds: Double = 10) throws(LabError) {
-        let endpoint = "\(address):\(port)"
+        let endpoint = address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)"
         let step = "connect to memeater at \(endpoint)" + (namespace.map { " from \($0)" } ?? "")
         guard timeoutSeconds > 0, timeoutSeconds.isFinite else {
             throw LabError(step: step, reason: "the timeout must be a positive number of seconds, got \(timeoutSeconds)")
         }
         guard (1...65_535).contains(port) else { throw LabError(step: step, reason: "port \(port) is not 1-65535") }
-        var socketAddress = sockaddr_in()
-        socketAddress.sin_family = sa_family_t(AF_INET)
-        socketAddress.sin_port = in_port_t(UInt16(port).bigEndian)
-        guard inet_pton(AF_INET, address, &socketAddress.sin_addr) == 1 else {
-            throw LabError(step: step, reason: "not a numeric IPv4 address: \(address)")
+        guard let target = SocketAddress(numericHost: address, port: port) else {
+            throw LabError(step: step, reason: "not a numeric IPv4 or IPv6 address: \(address)")
         }
-        let target = socketAddress
         let open: @Sendable () throws -> Int32 = {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let fd = socket(target.family, Int32(SOCK_STREAM.rawValue), 0)
             guard fd >= 0 else { throw LabError(step: step, reason: "socket: \(String(cString: strerror(errno)))") }
             let whole = timeoutSeconds.rounded(.down)
             var timeout = timeval(tv_sec: Int(whole), tv_usec: Int((timeoutSeconds - whole) * 1e6))
             // SO_SNDTIMEO also bounds connect() on Linux.
             _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            var address = target
-            let result = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
+            let result = target.withSockaddr { Glibc.connect(fd, $0, $1) }
             guard result == 0 else {
                 let code = errno
                 close(fd)

@@ -182,7 +182,7 @@ extension Memeater {
         var port: Int
 
         @Option(name: .customLong("bind"), help: ArgumentHelp(
-            "IPv4 address to listen on (default: 0.0.0.0, every address, with a token; 127.0.0.1 with --no-auth).",
+            "IPv4 or IPv6 address to listen on (default with a token: every address, IPv6 and IPv4 on ::, or 0.0.0.0 on a kernel without IPv6; 127.0.0.1 with --no-auth).",
             valueName: "address"))
         var bindAddress: String?
 
@@ -235,8 +235,23 @@ extension Memeater {
             return .open
         }
 
-        /// Every address with a token; only this machine without one.
-        var effectiveBindAddress: String { bindAddress ?? (noAuth ? "127.0.0.1" : "0.0.0.0") }
+        /// The addresses to try, in order: `--bind`; else every address with a token (IPv6
+        /// and IPv4 on `::`, or IPv4 alone on a kernel without IPv6), only this machine without one.
+        var bindAddressesToTry: [String] { bindAddress.map { [$0] } ?? (noAuth ? ["127.0.0.1"] : ["::", "0.0.0.0"]) }
+
+        /// Listens on the first of ``bindAddressesToTry`` whose address family the kernel has.
+        func listen(handler: ControlHandler) throws(MemeaterError) -> ControlServer {
+            var addresses = bindAddressesToTry[...]
+            while let address = addresses.popFirst() {
+                do {
+                    return try ControlServer(listenAddress: address, port: port, handler: handler,
+                                             maximumConnections: maxConnections, authenticationTimeoutSeconds: authTimeoutSeconds)
+                } catch .socketFailed(_, EAFNOSUPPORT) where !addresses.isEmpty {
+                    continue
+                }
+            }
+            throw .socketFailed(call: "listen on \(bindAddressesToTry.joined(separator: " or "))", errno: EAFNOSUPPORT)
+        }
 
         func run() throws {
             SignalLoop.blockSignals()
@@ -246,8 +261,7 @@ extension Memeater {
             session.engine.isPaused = region.rate == nil
             let handler = ControlHandler(session: session, access: access, allowsFaultInjection: allowFaultInjection,
                                          onStop: { SignalLoop.requestStop() })
-            let server = try ControlServer(listenAddress: effectiveBindAddress, port: port, handler: handler,
-                                           maximumConnections: maxConnections, authenticationTimeoutSeconds: authTimeoutSeconds)
+            let server = try listen(handler: handler)
             try session.engine.start()
             try server.start()
             let output = ReportOutput(json: region.json)

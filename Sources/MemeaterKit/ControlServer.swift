@@ -43,19 +43,19 @@ public final class ControlServer: Sendable {
         guard authenticationTimeoutSeconds > 0, authenticationTimeoutSeconds.isFinite else {
             throw .controlSettingInvalid(reason: "the authentication timeout must be a positive number of seconds, got \(authenticationTimeoutSeconds)")
         }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        guard inet_pton(AF_INET, listenAddress, &address.sin_addr) == 1 else {
-            throw .socketFailed(call: "parse listen address \(listenAddress)", errno: EINVAL)
+        guard let address = SocketAddress(numericHost: listenAddress, port: port) else {
+            throw .socketFailed(call: "parse listen address \(listenAddress) (a numeric IPv4 or IPv6 address)", errno: EINVAL)
         }
-        let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard socketFD >= 0 else { throw .socketFailed(call: "socket", errno: errno) }
+        let socketFD = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard socketFD >= 0 else { throw .socketFailed(call: "socket for \(listenAddress)", errno: errno) }
         var yes: Int32 = 1
         setsockopt(socketFD, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        if address.isIPv6Unspecified {
+            // `::` serves IPv4 clients too (as ::ffff:a.b.c.d), whatever net.ipv6.bindv6only says.
+            var no: Int32 = 0
+            setsockopt(socketFD, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &no, socklen_t(MemoryLayout<Int32>.size))
         }
+        let bound = address.withSockaddr { bind(socketFD, $0, $1) }
         if bound != 0 {
             let code = errno
             close(socketFD)
@@ -68,12 +68,7 @@ public final class ControlServer: Sendable {
             if code == EADDRINUSE { throw .portInUse(port: port) }
             throw .socketFailed(call: "listen", errno: code)
         }
-        var actual = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &actual) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socketFD, $0, &length) }
-        }
-        self.port = Int(UInt16(bigEndian: actual.sin_port))
+        self.port = SocketAddress.boundPort(of: socketFD) ?? port
         self.listenAddress = listenAddress
         self.maximumConnections = maximumConnections
         self.authenticationTimeoutSeconds = authenticationTimeoutSeconds

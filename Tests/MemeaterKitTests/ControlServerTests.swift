@@ -119,6 +119,37 @@ final class ControlServerTests: XCTestCase {
         XCTAssertEqual(try client.exchange(#"{"command":"auth","token":"\#(token)"}"#)?["ok"] as? Bool, true)
     }
 
+    /// `::` (serve's default with a token) takes IPv6 and IPv4 clients; `::1` only IPv6 ones.
+    func testAnIPv6ServerOnEveryAddressServesIPv4ClientsToo() throws {
+        let (server, _) = try startServer(address: "::")
+        for address in ["::1", "127.0.0.1"] {
+            let client = try LoopbackClient(port: server.port, address: address)
+            defer { client.close() }
+            XCTAssertEqual(try client.exchange(#"{"command":"auth","token":"\#(token)"}"#)?["ok"] as? Bool, true, address)
+        }
+        server.shutdownServer()
+        let (loopback6, _) = try startServer(address: "::1")
+        XCTAssertThrowsError(try LoopbackClient(port: loopback6.port, address: "127.0.0.1")) { error in
+            XCTAssertEqual((error as? LoopbackClient.Failure)?.code, ECONNREFUSED, "\(error)")
+        }
+        let client = try LoopbackClient(port: loopback6.port, address: "::1")
+        defer { client.close() }
+        XCTAssertEqual(try client.exchange(#"{"command":"info"}"#)?["ok"] as? Bool, false, "not authenticated yet")
+    }
+
+    func testSocketAddressesParseBothFamiliesAndNothingElse() {
+        XCTAssertEqual(SocketAddress(numericHost: "198.18.0.10", port: 7070)?.description, "198.18.0.10:7070")
+        XCTAssertEqual(SocketAddress(numericHost: "2001:2::10", port: 7070)?.description, "[2001:2::10]:7070")
+        XCTAssertEqual(SocketAddress(numericHost: "::", port: 1)?.isIPv6Unspecified, true)
+        XCTAssertEqual(SocketAddress(numericHost: "::1", port: 1)?.isIPv6Unspecified, false)
+        XCTAssertEqual(SocketAddress(numericHost: "::1", port: 1)?.family, AF_INET6)
+        for bad in ["", "host", "198.18.0", "2001:2::10::1", "[::1]", "198.18.0.10:7070"] {
+            XCTAssertNil(SocketAddress(numericHost: bad, port: 7070), bad)
+        }
+        XCTAssertNil(SocketAddress(numericHost: "::1", port: 65_536))
+        XCTAssertNil(SocketAddress(numericHost: "::1", port: -1))
+    }
+
     func testSettingsOutOfRangeAreRefused() throws {
         let engine = try DirtyingEngine(configuration: MemeaterConfiguration(sizeMiB: 4, threads: 1, bytesPerWrite: 4096))
         let handler = ControlHandler(session: MemeaterSession(engine: engine), access: .open, onStop: {})
@@ -145,14 +176,9 @@ private final class LoopbackClient {
     private var closed = false
 
     init(port: Int, address: String = "127.0.0.1") throws {
-        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var target = sockaddr_in()
-        target.sin_family = sa_family_t(AF_INET)
-        target.sin_port = in_port_t(UInt16(port).bigEndian)
-        guard inet_pton(AF_INET, address, &target.sin_addr) == 1 else { throw Failure(code: EINVAL) }
-        let result = withUnsafePointer(to: &target) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
+        guard let target = SocketAddress(numericHost: address, port: port) else { throw Failure(code: EINVAL) }
+        descriptor = socket(target.family, Int32(SOCK_STREAM.rawValue), 0)
+        let result = target.withSockaddr { [descriptor] in Glibc.connect(descriptor, $0, $1) }
         guard result == 0 else {
             let code = errno
             Glibc.close(descriptor)
