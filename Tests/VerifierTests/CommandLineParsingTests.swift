@@ -166,7 +166,7 @@ final class CommandLineParsingTests: XCTestCase {
             (["--source-uri", "test:///default"], ["real hosts need all of --source-uri, --dest-uri, --domain and --guest-address"]),
             (real + ["--guest", "debian"], ["--guest, --emulator and --pattern choose the lab's guest, QEMU and memeater"]),
             (real + ["--emulator", "qemu-7.2"], ["--guest, --emulator and --pattern choose the lab's guest, QEMU and memeater"]),
-            (Array(real.dropLast()) + ["guest"], ["--guest-address must be an IPv4 address, not 'guest'"]),
+            (Array(real.dropLast()) + ["guest"], ["--guest-address must be an IPv4 or IPv6 address, not 'guest'"]),
             (real + ["--dest-ssh", "root@"], ["--dest-ssh must be [USER@]HOST[:PORT], not 'root@'"]),
             (real + ["--memeater-token-file", "/nonexistent/token"],
              ["--memeater-token-file: cannot read the token file /nonexistent/token: No such file or directory"]),
