@@ -169,7 +169,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Real hosts: the domain to migrate; it must run on the source with `memeater serve` inside.")
     var domain: String?
 
-    @Option(name: .customLong("guest-address"), help: "Real hosts: the guest's IPv4 address (pinged; memeater's control port is there).")
+    @Option(name: .customLong("guest-address"), help: "Real hosts: the guest's IPv4 or IPv6 address (pinged; memeater's control port is there, reached over IPv4 only for now).")
     var guestAddress: String?
 
     @Option(name: .customLong("memeater-port"), help: "Real hosts: memeater's control port in the guest.")
@@ -358,7 +358,7 @@ struct RunCommand: ParsableCommand {
     }
 
     /// The real hosts the options name, `nil` for the lab; rejects incomplete or conflicting
-    /// real-host options, a guest address that is not IPv4 and malformed ssh destinations.
+    /// real-host options, a guest address that is neither IPv4 nor IPv6 and malformed ssh destinations.
     /// `interface` gives the capture interface for the guest's address.
     func remoteHosts(interface: (String) throws -> String) throws -> RemoteHosts? {
         guard realHosts else { return nil }
@@ -368,9 +368,11 @@ struct RunCommand: ParsableCommand {
         if guest != nil || emulator != nil || pattern != nil {
             throw ValidationError("--guest, --emulator and --pattern choose the lab's guest, QEMU and memeater; with --source-uri the domain, its QEMU and memeater are the hosts' own")
         }
-        var parsed = in_addr()
-        guard inet_pton(AF_INET, guestAddress, &parsed) == 1 else {
-            throw ValidationError("--guest-address must be an IPv4 address, not '\(guestAddress)'")
+        // pingmon probes either family (inet_pton takes no zone: the capture interface is one).
+        var ipv4 = in_addr()
+        var ipv6 = in6_addr()
+        guard inet_pton(AF_INET, guestAddress, &ipv4) == 1 || inet_pton(AF_INET6, guestAddress, &ipv6) == 1 else {
+            throw ValidationError("--guest-address must be an IPv4 or IPv6 address, not '\(guestAddress)'")
         }
         func ssh(_ text: String?, option: String) throws -> HostAccess? {
             guard let text else { return nil }

@@ -5,11 +5,15 @@ import Glibc
 /// Everything that stops pingmon, each with the object and the call involved and what the
 /// system or libpcap said. `description` is one line, meant to be shown as is.
 public enum PingMonitorError: Error, Equatable, CustomStringConvertible {
-    /// The target is not a numeric IPv4 address.
+    /// The target is not a numeric IPv4 or IPv6 address.
     case invalidTarget(String)
+    /// The target is an IPv6 address with a zone (`fe80::1%eth0`); the zone is the interface.
+    case targetHasZone(String)
     /// The target is outside the networks pingmon may probe.
-    case targetNotAllowed(target: IPv4Address, allowed: [IPv4Network])
-    case targetNotUnicast(target: IPv4Address, reason: String)
+    case targetNotAllowed(target: IPAddress, allowed: [IPNetwork])
+    case targetNotUnicast(target: IPAddress, reason: String)
+    /// The target is an IPv4-mapped IPv6 address (`::ffff:0:0/96`), which never appears on the wire.
+    case targetIPv4Mapped(target: IPv6Address)
     /// No interface of that name in this network namespace.
     case interfaceNotFound(String)
     /// The probe interval is out of range.
@@ -38,7 +42,11 @@ public enum PingMonitorError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .invalidTarget(let text):
-            "target '\(text)' is not a numeric IPv4 address (names are not resolved, so that no DNS query is sent)"
+            "target '\(text)' is not a numeric IPv4 address or IPv6 address (names are not resolved, so that no DNS query is sent)"
+        case .targetHasZone(let text):
+            "target '\(text)' has a zone: give the address without its '%...' part; pingmon sends from --interface, which is its zone"
+        case .targetIPv4Mapped(let target):
+            "target \(target) is an IPv4-mapped IPv6 address (::ffff:0:0/96), which no host answers on the wire: give the IPv4 address \(target.mappedIPv4Address.map(\.description) ?? "?") instead"
         case .targetNotUnicast(let target, let reason):
             "target \(target) is \(reason), not one host: name the guest's unicast address"
         case .targetNotAllowed(let target, let allowed):

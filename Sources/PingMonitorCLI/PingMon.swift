@@ -14,11 +14,13 @@ struct PingMon: ParsableCommand {
               pingmon analyze <file> --target <address> [--json] [<options>]
             """,
         discussion: """
-            Sends ICMP echo requests to --target from --interface every --interval-microseconds and captures \
-            requests and replies on that interface with libpcap (nanosecond timestamps where the kernel offers \
-            them), so that every time comes from the capture, not from user space. Downtime is the longest gap \
-            between replies; its bounds come from the capture times of the probes around the gap. ARP/RARP \
-            frames by which the target announces itself (as after a migration) are timed too.
+            Sends ICMP echo requests (ICMPv6 for an IPv6 target) to --target from --interface every \
+            --interval-microseconds and captures requests and replies on that interface with libpcap \
+            (nanosecond timestamps where the kernel offers them), so that every time comes from the capture, \
+            not from user space. Downtime is the longest gap between replies; its bounds come from the capture \
+            times of the probes around the gap. The frames by which the target announces itself (as after a \
+            migration) are timed too: RARP (QEMU's announce, for either family), gratuitous ARP (IPv4) and \
+            unsolicited Neighbor Advertisements (IPv6).
 
             Stops after --duration-seconds, after --count probes, or on SIGINT/SIGTERM; it then waits \
             --linger-milliseconds for late replies, closes the capture file and prints the summary. A live \
@@ -27,7 +29,11 @@ struct PingMon: ParsableCommand {
             key names).
 
             Needs root (or CAP_NET_RAW and CAP_NET_ADMIN) for the raw socket and the capture. The target \
-            is a numeric unicast IPv4 address; --allowed-networks can limit it further (a safety net).
+            is a numeric unicast IPv4 or IPv6 address; refused are the unspecified address, broadcast, \
+            multicast (224.0.0.0/4, ff00::/8), class E and IPv4-mapped IPv6 (::ffff:0:0/96) addresses. A \
+            link-local IPv6 target (fe80::/10) is taken on --interface (write it without a %zone). IPv6 \
+            probes and replies with extension headers are not captured. --allowed-networks can limit the \
+            target further (a safety net).
 
             Exit status: 0 run complete and every requested check passed, 1 a check (--require-zero-loss, \
             --max-downtime-ms) failed, 2 the run could not be done (permissions, capture, files), 64 bad usage.
@@ -59,7 +65,7 @@ struct PingMon: ParsableCommand {
     @Option(help: ArgumentHelp("Kernel capture buffer, in MiB; packets that do not fit are dropped and counted.", valueName: "mebibytes"))
     var captureBufferMib: Int = 32
 
-    @Option(help: ArgumentHelp("Comma-separated IPv4 networks (CIDR) that --target must lie in, e.g. 198.18.0.0/15; a safety net for lab use (default: any unicast address).", valueName: "networks"))
+    @Option(help: ArgumentHelp("Comma-separated IPv4 networks and IPv6 prefixes (CIDR) that --target must lie in, e.g. 198.18.0.0/15,2001:2::/48; a safety net for lab use (default: any unicast address).", valueName: "networks"))
     var allowedNetworks: String?
 
     @Flag(help: "No live status line on standard error.")
@@ -91,11 +97,11 @@ struct PingMon: ParsableCommand {
         }
     }
 
-    func parsedAllowedNetworks() throws -> [IPv4Network]? {
+    func parsedAllowedNetworks() throws -> [IPNetwork]? {
         try allowedNetworks?.split(separator: ",").map { text in
             let trimmed = text.trimmingCharacters(in: .whitespaces)
-            guard let network = IPv4Network(trimmed) else {
-                throw ValidationError("--allowed-networks: '\(trimmed)' is not an IPv4 network in CIDR form (like 198.18.0.0/15)")
+            guard let network = IPNetwork(trimmed) else {
+                throw ValidationError("--allowed-networks: '\(trimmed)' is not an IPv4 network or IPv6 prefix in CIDR form (like 198.18.0.0/15 or 2001:2::/48)")
             }
             return network
         }
@@ -179,17 +185,20 @@ extension PingMon {
 struct TargetOptions: ParsableArguments {
     // Optional for the parser only: a required option of the root command would also be
     // demanded before 'pingmon analyze --help'. address() insists on it.
-    @Option(help: ArgumentHelp("Address to probe (required): a numeric IPv4 address (names are not resolved, so no DNS query is sent).", valueName: "address"))
+    @Option(help: ArgumentHelp("Address to probe (required): a numeric IPv4 or IPv6 address, e.g. 198.18.0.10 or 2001:2::10 (names are not resolved, so no DNS query is sent).", valueName: "address"))
     var target: String?
 
     func validate() throws {
         if target != nil { _ = try address() }
     }
 
-    func address() throws -> IPv4Address {
+    func address() throws -> IPAddress {
         guard let target else { throw ValidationError("--target is required") }
-        guard let address = IPv4Address(target) else { throw ValidationError(PingMonitorError.invalidTarget(target).description) }
-        return address
+        do throws(PingMonitorError) {
+            return try PingConfiguration.parseTarget(target)
+        } catch {
+            throw ValidationError(error.description)
+        }
     }
 }
 
@@ -203,7 +212,7 @@ struct AnalysisArguments: ParsableArguments {
     @Option(help: ArgumentHelp("List every gap between replies longer than this, in milliseconds (default: 5 probe intervals).", valueName: "milliseconds"))
     var gapThresholdMilliseconds: Double?
 
-    @Option(help: ArgumentHelp("The target's MAC (aa:bb:cc:dd:ee:ff), to keep only its ARP/RARP frames (default: learned from its replies).", valueName: "mac"))
+    @Option(help: ArgumentHelp("The target's MAC (aa:bb:cc:dd:ee:ff), to keep only its ARP/RARP frames (default: learned from its replies or announcements).", valueName: "mac"))
     var targetMac: String?
 
     @Option(help: ArgumentHelp("ICMP identifier (1 to 65535): live, the one to send with (default: random); 'analyze', the stream to analyse (default: the first pingmon stream).", valueName: "identifier"))

@@ -19,7 +19,7 @@ final class CaptureFileTests: XCTestCase {
         records.sort { $0.timeNanoseconds < $1.timeNanoseconds }
         let path = try Synthetic.write(Synthetic.pcapFile(records), name: "outage-ns.pcap")
 
-        let report = try CaptureFileAnalysis.analyze(path: path, target: Synthetic.target)
+        let report = try CaptureFileAnalysis.analyze(path: path, target: .v4(Synthetic.target))
         let result = report.analysis
         XCTAssertEqual(report.timestampPrecision, .nano)
         XCTAssertEqual(report.linkLayer, .ethernet)
@@ -50,7 +50,7 @@ final class CaptureFileTests: XCTestCase {
     func testMicrosecondFileIsReportedAsMicrosecond() throws {
         let stream = SyntheticStream(count: 100, lost: [50])
         let path = try Synthetic.write(Synthetic.pcapFile(stream.records, nanosecond: false), name: "us.pcap")
-        let report = try CaptureFileAnalysis.analyze(path: path, target: Synthetic.target)
+        let report = try CaptureFileAnalysis.analyze(path: path, target: .v4(Synthetic.target))
         XCTAssertEqual(report.timestampPrecision, .micro)
         XCTAssertEqual(report.analysis.lost, 1)
         XCTAssertEqual(report.analysis.longestGapMilliseconds, 2)
@@ -62,7 +62,7 @@ final class CaptureFileTests: XCTestCase {
         // 60 bytes keep the ICMP header but only 18 payload bytes: the 64-bit sequence survives.
         let stream = SyntheticStream(count: 300, lost: Set(10...19))
         let path = try Synthetic.write(Synthetic.pcapFile(stream.records, snapshotLength: 60), name: "short.pcap")
-        let result = try CaptureFileAnalysis.analyze(path: path, target: Synthetic.target).analysis
+        let result = try CaptureFileAnalysis.analyze(path: path, target: .v4(Synthetic.target)).analysis
         XCTAssertEqual(result.sent, 300)
         XCTAssertEqual(result.lost, 10)
     }
@@ -70,7 +70,7 @@ final class CaptureFileTests: XCTestCase {
     func testOtherTargetGivesNothing() throws {
         let stream = SyntheticStream(count: 10)
         let path = try Synthetic.write(Synthetic.pcapFile(stream.records), name: "other.pcap")
-        let report = try CaptureFileAnalysis.analyze(path: path, target: IPv4Address(198, 18, 13, 9))
+        let report = try CaptureFileAnalysis.analyze(path: path, target: .v4(IPv4Address(198, 18, 13, 9)))
         XCTAssertEqual(report.analysis.sent, 0)
         XCTAssertEqual(report.packetsIgnored, 20)
         XCTAssertEqual(report.warnings, ["no ICMP echo request to 198.18.13.9 in \(path)"])
@@ -79,7 +79,7 @@ final class CaptureFileTests: XCTestCase {
     func testTruncatedFileIsATypedError() throws {
         let whole = Synthetic.pcapFile(SyntheticStream(count: 50).records)
         let path = try Synthetic.write(Array(whole.dropLast(30)), name: "truncated.pcap")
-        XCTAssertThrowsError(try CaptureFileAnalysis.analyze(path: path, target: Synthetic.target)) { error in
+        XCTAssertThrowsError(try CaptureFileAnalysis.analyze(path: path, target: .v4(Synthetic.target))) { error in
             guard case PingMonitorError.captureFileReadFailed(let failedPath, let packetsRead, let message) = error else {
                 return XCTFail("unexpected error \(error)")
             }
@@ -95,7 +95,7 @@ final class CaptureFileTests: XCTestCase {
         let empty = try Synthetic.write([], name: "empty.pcap")
         let headerOnly = try Synthetic.write(Array(Synthetic.pcapFile([]).prefix(10)), name: "header.pcap")
         for path in [garbage, empty, headerOnly, "/nonexistent/pingmon/missing.pcap"] {
-            XCTAssertThrowsError(try CaptureFileAnalysis.analyze(path: path, target: Synthetic.target), path) { error in
+            XCTAssertThrowsError(try CaptureFileAnalysis.analyze(path: path, target: .v4(Synthetic.target)), path) { error in
                 guard case PingMonitorError.captureFileOpenFailed(let failedPath, let message) = error else {
                     return XCTFail("unexpected error \(error) for \(path)")
                 }
@@ -109,7 +109,7 @@ final class CaptureFileTests: XCTestCase {
     func testReportJSONHasTheContractKeys() throws {
         let stream = SyntheticStream(count: 100, lost: [50])
         let path = try Synthetic.write(Synthetic.pcapFile(stream.records), name: "contract.pcap")
-        let report = try CaptureFileAnalysis.analyze(path: path, target: Synthetic.target)
+        let report = try CaptureFileAnalysis.analyze(path: path, target: .v4(Synthetic.target))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = try encoder.encode(report)
@@ -139,9 +139,9 @@ final class CaptureFileTests: XCTestCase {
         records.append((stream.start + 331 * millisecond + 7, Synthetic.gratuitousARP()))
         records.sort { $0.timeNanoseconds < $1.timeNanoseconds }
         let nanoPcap = try CaptureFileAnalysis.analyze(path: try Synthetic.write(Synthetic.pcapFile(records), name: "same.pcap"),
-                                                       target: Synthetic.target)
+                                                       target: .v4(Synthetic.target))
         let nanoPcapng = try CaptureFileAnalysis.analyze(path: try Synthetic.write(Synthetic.pcapngFile(records), name: "same.pcapng"),
-                                                         target: Synthetic.target)
+                                                         target: .v4(Synthetic.target))
         XCTAssertEqual(nanoPcapng.analysis, nanoPcap.analysis)
         XCTAssertEqual(nanoPcapng.packetsCaptured, records.count)
         XCTAssertEqual(nanoPcapng.icmpIdentifier, nanoPcap.icmpIdentifier)
@@ -149,11 +149,11 @@ final class CaptureFileTests: XCTestCase {
         XCTAssertEqual(nanoPcapng.analysis.lost, 81)
 
         let microPcap = try CaptureFileAnalysis.analyze(
-            path: try Synthetic.write(Synthetic.pcapFile(records, nanosecond: false), name: "same-us.pcap"), target: Synthetic.target)
+            path: try Synthetic.write(Synthetic.pcapFile(records, nanosecond: false), name: "same-us.pcap"), target: .v4(Synthetic.target))
         for tsresol in [6, nil] as [UInt8?] {
             let microPcapng = try CaptureFileAnalysis.analyze(
                 path: try Synthetic.write(Synthetic.pcapngFile(records, tsresol: tsresol), name: "same-us-\(tsresol ?? 0).pcapng"),
-                target: Synthetic.target)
+                target: .v4(Synthetic.target))
             XCTAssertEqual(microPcapng.analysis, microPcap.analysis, "if_tsresol \(tsresol.map(String.init) ?? "absent")")
             XCTAssertEqual(microPcapng.timestampPrecision, .micro)
         }
@@ -168,14 +168,14 @@ final class CaptureFileTests: XCTestCase {
                                             (6, .micro, "timestamps of microsecond precision"),
                                             (3, .unknown, "neither micro- nor nanoseconds")] {
             let path = try Synthetic.write(Synthetic.pcapngFile(records, tsresol: tsresol), name: "resolution-\(tsresol).pcapng")
-            let report = try CaptureFileAnalysis.analyze(path: path, target: Synthetic.target)
+            let report = try CaptureFileAnalysis.analyze(path: path, target: .v4(Synthetic.target))
             XCTAssertEqual(report.timestampPrecision, expected, "if_tsresol \(tsresol)")
             XCTAssertTrue(report.humanSummary.contains(phrase), report.humanSummary)
             XCTAssertFalse(report.humanSummary.contains("unknownsecond"), report.humanSummary)
             XCTAssertTrue(report.timestampSource.contains("pcapng"), report.timestampSource)
         }
         let pcap = try CaptureFileAnalysis.analyze(path: try Synthetic.write(Synthetic.pcapFile(records), name: "resolution.pcap"),
-                                                   target: Synthetic.target)
+                                                   target: .v4(Synthetic.target))
         XCTAssertTrue(pcap.timestampSource.hasSuffix("(pcap, nanosecond resolution)"), pcap.timestampSource)
     }
 

@@ -7,7 +7,7 @@ import XCTest
 final class EchoProbeTests: XCTestCase {
     private func sequence(_ frame: [UInt8], target: IPv4Address = Synthetic.target,
                           identifier: UInt16 = Synthetic.identifier) -> UInt64? {
-        Array(frame.dropFirst(14)).withUnsafeBytes { EchoProbe.answeredSequence($0, target: target, identifier: identifier) }
+        Array(frame.dropFirst(14)).withUnsafeBytes { EchoProbe.answeredSequence($0, target: .v4(target), identifier: identifier) }
     }
 
     func testAReplyFromTheTargetWithOurIdentifierAnswersItsProbe() {
@@ -29,12 +29,12 @@ final class EchoProbeTests: XCTestCase {
         // Pure checks: no socket is opened, nothing is sent. 10.1.2.3 stands for a real
         // guest on a private network, which must be accepted.
         for unicast in [IPv4Address(192, 0, 2, 10), IPv4Address(10, 1, 2, 3), IPv4Address(198, 18, 0, 20), IPv4Address(127, 0, 0, 1)] {
-            XCTAssertNoThrow(try PingConfiguration.checkTarget(unicast, allowedNetworks: nil), "\(unicast)")
+            XCTAssertNoThrow(try PingConfiguration.checkTarget(.v4(unicast), allowedNetworks: nil), "\(unicast)")
         }
         for (address, reason) in [(IPv4Address(0, 0, 0, 0), "the unspecified address"), (IPv4Address(255, 255, 255, 255), "the broadcast address"),
                                   (IPv4Address(239, 1, 2, 3), "a multicast address"), (IPv4Address(240, 0, 0, 1), "a reserved (class E) address")] {
-            XCTAssertThrowsError(try PingConfiguration.checkTarget(address, allowedNetworks: nil)) { error in
-                XCTAssertEqual(error as? PingMonitorError, .targetNotUnicast(target: address, reason: reason))
+            XCTAssertThrowsError(try PingConfiguration.checkTarget(.v4(address), allowedNetworks: nil)) { error in
+                XCTAssertEqual(error as? PingMonitorError, .targetNotUnicast(target: .v4(address), reason: reason))
             }
         }
     }
@@ -49,16 +49,16 @@ final class EchoProbeTests: XCTestCase {
             guard case PingMonitorError.targetNotAllowed(let target, _)? = error as? PingMonitorError else {
                 return XCTFail("\(error)")
             }
-            XCTAssertEqual(target, IPv4Address(8, 8, 8, 8))
+            XCTAssertEqual(target, .v4(IPv4Address(8, 8, 8, 8)))
         }
     }
 
     func testANoReplyResultSaysWhatWasSent() {
-        let result = EchoProbeResult(target: Synthetic.target, interface: "up0", probesSent: 3, sendErrors: 1, lastSendError: "No route to host (errno 113)")
+        let result = EchoProbeResult(target: .v4(Synthetic.target), interface: "up0", probesSent: 3, sendErrors: 1, lastSendError: "No route to host (errno 113)")
         XCTAssertFalse(result.answered)
         XCTAssertEqual(result.description,
                        "no echo reply from 198.18.13.2 to 3 requests sent on up0; 1 could not be sent (No route to host (errno 113))")
-        let answered = EchoProbeResult(target: Synthetic.target, interface: "up0", probesSent: 2, answeredSequence: 1, roundTripMicroseconds: 84.4)
+        let answered = EchoProbeResult(target: .v4(Synthetic.target), interface: "up0", probesSent: 2, answeredSequence: 1, roundTripMicroseconds: 84.4)
         XCTAssertTrue(answered.answered)
         XCTAssertEqual(answered.description, "198.18.13.2 answered echo request 2 of 2 sent on up0 (round trip 84 µs)")
     }

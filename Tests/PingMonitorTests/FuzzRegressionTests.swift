@@ -18,7 +18,7 @@ final class FuzzRegressionTests: XCTestCase {
         XCTAssertEqual(files.count, 4, "\(files)")
         for file in files {
             for options in [OfflineAnalysisOptions(), OfflineAnalysisOptions(intervalMicroseconds: 1_000, gapThresholdMilliseconds: 0)] {
-                let report = try CaptureFileAnalysis.analyze(path: directory.appendingPathComponent(file).path, target: Synthetic.target, options: options)
+                let report = try CaptureFileAnalysis.analyze(path: directory.appendingPathComponent(file).path, target: .v4(Synthetic.target), options: options)
                 XCTAssertTrue(report.analysis.downtimeMilliseconds.isFinite, file)
                 XCTAssertNoThrow(try JSONEncoder().encode(report), file)
             }
@@ -102,7 +102,7 @@ final class FuzzRegressionTests: XCTestCase {
     }
 
     private func assertTimestampError(_ path: String, packetsRead expected: Int, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertThrowsError(try CaptureFileAnalysis.analyze(path: path, target: Synthetic.target), file: file, line: line) { error in
+        XCTAssertThrowsError(try CaptureFileAnalysis.analyze(path: path, target: .v4(Synthetic.target)), file: file, line: line) { error in
             guard case PingMonitorError.captureFileReadFailed(_, let packetsRead, let message) = error else {
                 return XCTFail("unexpected \(error)", file: file, line: line)
             }
@@ -113,7 +113,7 @@ final class FuzzRegressionTests: XCTestCase {
 
     private func analyze(_ records: [(timeNanoseconds: Int64, frame: [UInt8])], name: String) throws -> PingAnalysis {
         let path = try Synthetic.write(Synthetic.pcapFile(records), name: name)
-        let report = try CaptureFileAnalysis.analyze(path: path, target: Synthetic.target)
+        let report = try CaptureFileAnalysis.analyze(path: path, target: .v4(Synthetic.target))
         XCTAssertNoThrow(try JSONEncoder().encode(report))
         return report.analysis
     }

@@ -8,8 +8,8 @@ final class PacketTests: XCTestCase {
         let request = Synthetic.decode(Synthetic.echoFrame(request: true, sequence: 70_000, intervalMicroseconds: 100))
         guard case .echo(let echo)? = request else { return XCTFail("not decoded as echo: \(String(describing: request))") }
         XCTAssertTrue(echo.isRequest)
-        XCTAssertEqual(echo.source, Synthetic.prober)
-        XCTAssertEqual(echo.destination, Synthetic.target)
+        XCTAssertEqual(echo.source, .v4(Synthetic.prober))
+        XCTAssertEqual(echo.destination, .v4(Synthetic.target))
         XCTAssertEqual(echo.identifier, Synthetic.identifier)
         XCTAssertEqual(echo.sequence16, UInt16(70_000 & 0xFFFF))
         XCTAssertEqual(echo.probe?.sequence, 70_000)
@@ -142,18 +142,18 @@ final class PacketTests: XCTestCase {
     }
 
     func testCaptureFilterNamesTheStreamAndTheAnnouncements() {
-        let generic = CaptureFilter.expression(target: Synthetic.target, identifier: 7, targetMAC: nil, linkLayer: .ethernet)
+        let generic = CaptureFilter.expression(target: .v4(Synthetic.target), identifier: 7, targetMAC: nil, linkLayer: .ethernet)
         XCTAssertTrue(generic.contains("icmp and host 198.18.13.2"))
         XCTAssertTrue(generic.contains("icmp[4:2] = 7"))
         XCTAssertTrue(generic.contains("arp[14:4] = 0xc6120d02"))
         XCTAssertTrue(generic.contains("rarp"))
-        let withMAC = CaptureFilter.expression(target: Synthetic.target, identifier: 7, targetMAC: Synthetic.targetMAC, linkLayer: .ethernet)
+        let withMAC = CaptureFilter.expression(target: .v4(Synthetic.target), identifier: 7, targetMAC: Synthetic.targetMAC, linkLayer: .ethernet)
         XCTAssertTrue(withMAC.contains("ether src 52:54:00:12:34:56"))
-        XCTAssertFalse(CaptureFilter.expression(target: Synthetic.target, identifier: 7, targetMAC: nil, linkLayer: .rawIP).contains("arp"))
+        XCTAssertFalse(CaptureFilter.expression(target: .v4(Synthetic.target), identifier: 7, targetMAC: nil, linkLayer: .rawIP).contains("arp"))
     }
 
     func testCollectorLocksOntoPingmonStreamAndClassifiesAnnouncements() {
-        var collector = ProbeCollector(target: Synthetic.target, identifier: nil, targetMAC: nil)
+        var collector = ProbeCollector(target: .v4(Synthetic.target), identifier: nil, targetMAC: nil)
         let frames: [[UInt8]] = [
             Synthetic.echoFrame(request: true, sequence: 500, identifier: 9, pingmonPayload: false),  // someone else's ping
             Synthetic.echoFrame(request: true, sequence: 0),
@@ -178,7 +178,7 @@ final class PacketTests: XCTestCase {
     }
 
     func testCollectorUnwrapsSixteenBitSequencesOfForeignPings() {
-        var collector = ProbeCollector(target: Synthetic.target, identifier: nil, targetMAC: nil)
+        var collector = ProbeCollector(target: .v4(Synthetic.target), identifier: nil, targetMAC: nil)
         let count = 70_000
         for sequence in 0..<count {
             let time = Int64(sequence) * 1_000_000

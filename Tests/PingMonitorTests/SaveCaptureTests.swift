@@ -69,7 +69,7 @@ final class SaveCaptureTests: XCTestCase {
         }
         try writer.close()
         XCTAssertEqual(written, 10)
-        let report = try CaptureFileAnalysis.analyze(path: path, target: Synthetic.target)
+        let report = try CaptureFileAnalysis.analyze(path: path, target: .v4(Synthetic.target))
         XCTAssertEqual(report.packetsCaptured, 10)
         XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int, 0o644)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory), ["capture.pcapng"])
@@ -108,8 +108,8 @@ final class SaveCaptureTests: XCTestCase {
         XCTAssertEqual(saved.packets, original.packets)
         XCTAssertTrue(saved.packets.contains { $0.originalLength > $0.bytes.count }, "cut packets keep their original length")
 
-        let fromPcap = try CaptureFileAnalysis.analyze(path: input, target: Synthetic.target)
-        let fromPcapng = try CaptureFileAnalysis.analyze(path: path, target: Synthetic.target)
+        let fromPcap = try CaptureFileAnalysis.analyze(path: input, target: .v4(Synthetic.target))
+        let fromPcapng = try CaptureFileAnalysis.analyze(path: path, target: .v4(Synthetic.target))
         XCTAssertEqual(fromPcapng.analysis, fromPcap.analysis)
         XCTAssertEqual(fromPcapng.timestampPrecision, .nano)
         XCTAssertEqual(fromPcapng.analysis.lost, 40)
@@ -126,9 +126,9 @@ final class SaveCaptureTests: XCTestCase {
         let layout = try PcapngLayout(bytes: [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))
         XCTAssertEqual(Array(layout.blocks[1].body.prefix(2)), [101, 0])
         XCTAssertEqual(try LibpcapFile.read(path).dataLinkType, DLT_RAW)
-        let report = try CaptureFileAnalysis.analyze(path: path, target: Synthetic.target)
+        let report = try CaptureFileAnalysis.analyze(path: path, target: .v4(Synthetic.target))
         XCTAssertEqual(report.linkLayer, .rawIP)
-        XCTAssertEqual(report.analysis, try CaptureFileAnalysis.analyze(path: input, target: Synthetic.target).analysis)
+        XCTAssertEqual(report.analysis, try CaptureFileAnalysis.analyze(path: input, target: .v4(Synthetic.target)).analysis)
         XCTAssertEqual(report.analysis.lost, 1)
     }
 

@@ -166,7 +166,7 @@ final class CommandLineParsingTests: XCTestCase {
             (["--source-uri", "test:///default"], ["real hosts need all of --source-uri, --dest-uri, --domain and --guest-address"]),
             (real + ["--guest", "debian"], ["--guest, --emulator and --pattern choose the lab's guest, QEMU and memeater"]),
             (real + ["--emulator", "qemu-7.2"], ["--guest, --emulator and --pattern choose the lab's guest, QEMU and memeater"]),
-            (Array(real.dropLast()) + ["guest"], ["--guest-address must be an IPv4 address, not 'guest'"]),
+            (Array(real.dropLast()) + ["guest"], ["--guest-address must be an IPv4 or IPv6 address, not 'guest'"]),
             (real + ["--dest-ssh", "root@"], ["--dest-ssh must be [USER@]HOST[:PORT], not 'root@'"]),
             (real + ["--memeater-token-file", "/nonexistent/token"],
              ["--memeater-token-file: cannot read the token file /nonexistent/token: No such file or directory"]),
@@ -199,6 +199,19 @@ final class CommandLineParsingTests: XCTestCase {
         XCTAssertNoThrow(try RunCommand.parse(real))
         XCTAssertNoThrow(try RunCommand.parse(tcp + ["--memory-mib", "64", "--scenario", "live,prepare-fail,abort"]))
         XCTAssertNoThrow(try RunCommand.parse(real + ["--memory-mib", "500000", "--memeater-size-mib", "1024"]))
+    }
+
+    /// pingmon probes IPv6 guests too: an IPv6 --guest-address passes validation and reaches
+    /// the endpoints (memeater's control connection is IPv4 only for now; that is checked later,
+    /// at the hosts). A zone or a name is still refused in one line.
+    func testAnIPv6GuestAddressIsAccepted() throws {
+        let real = ["--source-uri", "qemu+ssh://root@src.invalid/system", "--dest-uri", "qemu+ssh://root@dst.invalid/system",
+                    "--domain", "guest", "--guest-address", "2001:db8::10"]
+        let hosts = try XCTUnwrap(try RunCommand.parse(real).remoteHosts(interface: { _ in "lo" }))
+        XCTAssertEqual(hosts.endpoints.guestAddress, "2001:db8::10")
+        for bad in ["fe80::1%eth0", "2001:db8::10::1", "guest.example.invalid"] {
+            assertRejected(Array(real.dropLast()) + [bad], naming: ["--guest-address must be an IPv4 or IPv6 address, not '\(bad)'"])
+        }
     }
 
     func testTheMemeaterTokenFileGoesToTheRealHostsOnly() throws {

@@ -11,18 +11,22 @@ private let scratchPath: String = {
     return "\(directory)/pingmon-fuzz-\(getpid()).capture"
 }()
 
-/// The address the seed captures probe (the test fixtures' target); another target only shortens the analysis.
-private let target = IPv4Address("198.18.13.2")
+/// The addresses the seed captures probe (the test fixtures' targets, IPv4 and IPv6); each input
+/// is analysed for both, so that both families' collection paths run. Another target only
+/// shortens the analysis.
+private let targets = ["198.18.13.2", "2001:2::2"].compactMap(IPAddress.init)
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    guard let target else { return 0 }
     let bytes = Data(bytes: data, count: size)
     guard FileManager.default.createFile(atPath: scratchPath, contents: bytes) else { return 0 }
-    for options in [OfflineAnalysisOptions(), OfflineAnalysisOptions(intervalMicroseconds: 1_000, gapThresholdMilliseconds: 0)] {
-        guard let report = try? CaptureFileAnalysis.analyze(path: scratchPath, target: target, options: options) else { continue }
-        _ = try? JSONEncoder().encode(report)
-        _ = report.analysis.downtimeMilliseconds
+    let optionSets = [OfflineAnalysisOptions(), OfflineAnalysisOptions(intervalMicroseconds: 1_000, gapThresholdMilliseconds: 0)]
+    for target in targets {
+        for options in optionSets {
+            guard let report = try? CaptureFileAnalysis.analyze(path: scratchPath, target: target, options: options) else { continue }
+            _ = try? JSONEncoder().encode(report)
+            _ = report.analysis.downtimeMilliseconds
+        }
     }
     return 0
 }

@@ -2,7 +2,9 @@
 """Writes the seed corpus of the pingmon-analyze fuzzer: the captures of the PingMonitor
 tests (Tests/PingMonitorTests/Support/SyntheticPackets.swift), built byte by byte the same
 way, as classic pcap (ns and µs) and as pcapng (with if_tsresol and if_tsoffset), plus a
-truncated one. Usage: make-seeds.py DIRECTORY"""
+truncated one; and the IPv6 stream of Support/SyntheticIPv6.swift (ICMPv6 echo, RARP and an
+unsolicited Neighbor Advertisement) over Ethernet, Linux cooked (SLL) and raw IP.
+Usage: make-seeds.py DIRECTORY"""
 import os
 import struct
 import sys
@@ -10,6 +12,9 @@ import sys
 PROBER, TARGET = bytes([198, 18, 13, 1]), bytes([198, 18, 13, 2])
 PROBER_MAC, TARGET_MAC = bytes.fromhex("020000000001"), bytes.fromhex("525400123456")
 IDENTIFIER = 0x4242
+PROBER6 = bytes.fromhex("20010002000000000000000000000001")
+TARGET6 = bytes.fromhex("20010002000000000000000000000002")
+ALL_NODES = bytes.fromhex("ff020000000000000000000000000001")
 
 
 def checksum(data):
@@ -37,21 +42,59 @@ def rarp():
     return b"\xff" * 6 + TARGET_MAC + struct.pack("!H", 0x8035) + arp
 
 
-def stream(count=40, outage=range(15, 25), start=1_700_000_000 * 10**9):
-    """Requests every ms, replies 200 µs later except during the outage; a RARP at its end."""
+def stream(count=40, outage=range(15, 25), start=1_700_000_000 * 10**9, ipv6=False):
+    """Requests every ms, replies 200 µs later except during the outage; a RARP at its end
+    (and for IPv6 an unsolicited Neighbor Advertisement)."""
+    build = echo6 if ipv6 else echo
     records = []
     for n in range(count):
         t = start + n * 1_000_000
-        records.append((t, echo(True, n)))
+        records.append((t, build(True, n)))
         if n not in outage:
-            records.append((t + 200_000, echo(False, n)))
+            records.append((t + 200_000, build(False, n)))
         if n == outage.stop:
             records.append((t + 100_000, rarp()))
+            if ipv6:
+                records.append((t + 150_000, neighbor_advertisement()))
     return records
 
 
-def pcap(records, nano=True, snaplen=262144):
-    out = struct.pack("<IHHiIII", 0xA1B23C4D if nano else 0xA1B2C3D4, 2, 4, 0, 0, snaplen, 1)
+def icmpv6(kind, body, src, dst):
+    message = bytearray([kind, 0, 0, 0]) + body
+    pseudo = src + dst + struct.pack("!I", len(message)) + b"\0\0\0\x3a"
+    message[2:4] = struct.pack("!H", checksum(bytes(pseudo + message)))
+    return bytes(message)
+
+
+def ipv6_packet(src, dst, payload, hop_limit=64):
+    return struct.pack("!IHBB", 0x60000000, len(payload), 58, hop_limit) + src + dst + payload
+
+
+def echo6_packet(request, sequence, interval=1000):
+    body = struct.pack("!HH", IDENTIFIER, sequence & 0xFFFF) + struct.pack("!IIQQQ", 0x504D4F4E, interval, sequence, 0, 0)
+    src, dst = (PROBER6, TARGET6) if request else (TARGET6, PROBER6)
+    return ipv6_packet(src, dst, icmpv6(128 if request else 129, body, src, dst))
+
+
+def echo6(request, sequence):
+    macs = (TARGET_MAC + PROBER_MAC) if request else (PROBER_MAC + TARGET_MAC)
+    return macs + struct.pack("!H", 0x86DD) + echo6_packet(request, sequence)
+
+
+def neighbor_advertisement():
+    """Unsolicited (S clear, O set), with the Target Link-Layer Address option, hop limit 255."""
+    body = bytes([0x20, 0, 0, 0]) + TARGET6 + bytes([2, 1]) + TARGET_MAC
+    packet = ipv6_packet(TARGET6, ALL_NODES, icmpv6(136, body, TARGET6, ALL_NODES), hop_limit=255)
+    return bytes.fromhex("333300000001") + TARGET_MAC + struct.pack("!H", 0x86DD) + packet
+
+
+def cooked(frame):
+    """An Ethernet frame as Linux cooked v1 (SLL): packet type, ARPHRD_ETHER, MAC, protocol."""
+    return struct.pack("!HHH", 0, 1, 6) + frame[6:12] + b"\0\0" + frame[12:14] + frame[14:]
+
+
+def pcap(records, nano=True, snaplen=262144, linktype=1):
+    out = struct.pack("<IHHiIII", 0xA1B23C4D if nano else 0xA1B2C3D4, 2, 4, 0, 0, snaplen, linktype)
     for t, frame in records:
         sec, frac = divmod(t, 10**9)
         cap = frame[:snaplen]
@@ -96,6 +139,14 @@ def main():
         "outage-us-offset.pcapng": pcapng(records[:30], tsresol=6, tsoffset=1_600_000_000),
         "header-only.pcap": pcap([]),
     }
+    records6 = stream(ipv6=True)
+    seeds.update({
+        "ipv6-outage-ns.pcap": pcap(records6),
+        "ipv6-outage-ns.pcapng": pcapng(records6),
+        "ipv6-short-snaplen.pcap": pcap(records6[:20], snaplen=70),
+        "ipv6-sll.pcap": pcap([(t, cooked(f)) for t, f in records6], linktype=113),
+        "ipv6-raw.pcap": pcap([(t, f[14:]) for t, f in records6 if f[12:14] == b"\x86\xdd"], linktype=101),
+    })
     for name, data in seeds.items():
         with open(os.path.join(directory, name), "wb") as file:
             file.write(data)

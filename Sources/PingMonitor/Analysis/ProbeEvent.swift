@@ -33,7 +33,8 @@ public struct ProbeEvent: Sendable, Equatable {
 }
 
 /// A frame by which the target announces where it is: after a live migration QEMU sends RARP
-/// frames with the guest's MAC, and the guest itself may send gratuitous ARPs.
+/// frames with the guest's MAC (whatever IP family the guest uses), and the guest itself may
+/// send gratuitous ARPs (IPv4) or unsolicited Neighbor Advertisements (IPv6).
 public struct AnnounceFrame: Sendable, Equatable {
     /// The kind of announcement.
     public enum Kind: String, Sendable, Codable {
@@ -41,6 +42,9 @@ public struct AnnounceFrame: Sendable, Equatable {
         case gratuitousARP = "gratuitousArp"
         /// A reverse-ARP frame (ethertype 0x8035) from the target's MAC.
         case rarp
+        /// An ICMPv6 Neighbor Advertisement (type 136) for the target's IPv6 address with the
+        /// Solicited flag clear.
+        case unsolicitedNeighborAdvertisement
     }
 
     public var kind: Kind

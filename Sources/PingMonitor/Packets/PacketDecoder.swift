@@ -6,18 +6,19 @@ public enum LinkLayer: String, Sendable, Equatable, Codable {
     case linuxCooked
     /// Linux "cooked" capture v2 (DLT_LINUX_SLL2).
     case linuxCooked2
-    /// Bare IPv4 packets, as on tun devices (DLT_RAW, DLT_IPV4).
+    /// Bare IP packets, as on tun devices (DLT_RAW, DLT_IPV4): the version nibble tells IPv4
+    /// from IPv6.
     case rawIP
     /// BSD loopback: a 4-byte address family before the packet (DLT_NULL).
     case null
 }
 
-/// An ICMP echo request or reply.
+/// An ICMP echo request or reply (ICMP over IPv4, or ICMPv6).
 public struct EchoPacket: Sendable, Equatable {
-    /// True for an echo request (type 8), false for an echo reply (type 0).
+    /// True for an echo request (ICMP type 8, ICMPv6 type 128), false for an echo reply (0, 129).
     public var isRequest: Bool
-    public var source: IPv4Address
-    public var destination: IPv4Address
+    public var source: IPAddress
+    public var destination: IPAddress
     public var identifier: UInt16
     /// The 16-bit ICMP sequence number.
     public var sequence16: UInt16
@@ -40,10 +41,31 @@ public struct ARPPacket: Sendable, Equatable {
     public var linkSource: MACAddress?
 }
 
+/// An ICMPv6 Neighbor Advertisement (type 136, RFC 4861 section 4.4). Sent unsolicited (the
+/// S flag clear), it announces where `targetAddress` now is: an IPv6 guest's counterpart of a
+/// gratuitous ARP, which a Linux guest sends when asked to announce itself after a migration.
+public struct NeighborAdvertisement: Sendable, Equatable {
+    public var source: IPv6Address
+    public var destination: IPv6Address
+    /// The address being advertised.
+    public var targetAddress: IPv6Address
+    /// The R flag: the sender is a router.
+    public var isRouter: Bool
+    /// The S flag: an answer to a Neighbor Solicitation; clear in an unsolicited announcement.
+    public var isSolicited: Bool
+    /// The O flag: caches should replace an entry they hold.
+    public var isOverride: Bool
+    /// The Target Link-Layer Address option (type 2), when present as a 6-byte MAC.
+    public var targetLinkLayerAddress: MACAddress?
+    /// Link-layer source address, when the framing has one.
+    public var linkSource: MACAddress?
+}
+
 /// What the decoder recognises; everything else is ignored.
 public enum DecodedPacket: Sendable, Equatable {
     case echo(EchoPacket)
     case arp(ARPPacket)
+    case neighborAdvertisement(NeighborAdvertisement)
 }
 
 /// Decodes captured frames. Every read is bounds-checked against the captured length: a
@@ -54,8 +76,14 @@ public enum PacketDecoder {
     static let etherTypeRARP: UInt16 = 0x8035
     static let etherTypeVLAN: UInt16 = 0x8100
     static let etherTypeQinQ: UInt16 = 0x88A8
+    static let etherTypeIPv6: UInt16 = 0x86DD
+    /// Bytes of the fixed IPv6 header.
+    static let ipv6HeaderLength = 40
+    /// IPv6 next header of ICMPv6.
+    static let nextHeaderICMPv6: UInt8 = 58
 
-    /// Decodes one captured frame; nil when it is not an ICMP echo or an IPv4 ARP/RARP packet.
+    /// Decodes one captured frame; nil when it is not an ICMP or ICMPv6 echo, an IPv4 ARP/RARP
+    /// packet or an ICMPv6 Neighbor Advertisement.
     public static func decode(_ frame: UnsafeRawBufferPointer, linkLayer: LinkLayer) -> DecodedPacket? {
         let bytes = ByteReader(frame)
         var offset = 0
@@ -84,16 +112,25 @@ public enum PacketDecoder {
             etherType = type
             offset = 20
         case .rawIP:
-            etherType = etherTypeIPv4
+            guard let version = bytes.u8(at: 0) else { return nil }
+            etherType = version >> 4 == 6 ? etherTypeIPv6 : etherTypeIPv4
         case .null:
-            // The family is in the capturing host's byte order; AF_INET is 2 everywhere.
-            guard let family = bytes.u32(at: 0), family == 2 || family == 0x0200_0000 else { return nil }
-            etherType = etherTypeIPv4
+            // The family is in the capturing host's byte order; AF_INET is 2 everywhere, AF_INET6
+            // 10 on Linux and 24, 28 or 30 on the BSDs and macOS.
+            guard let stored = bytes.u32(at: 0) else { return nil }
+            let family = stored > 0xFFFF ? stored.byteSwapped : stored
+            switch family {
+            case 2: etherType = etherTypeIPv4
+            case 10, 24, 28, 30: etherType = etherTypeIPv6
+            default: return nil
+            }
             offset = 4
         }
         switch etherType {
         case etherTypeIPv4:
             return decodeIPv4(bytes, at: offset, linkSource: linkSource).map(DecodedPacket.echo)
+        case etherTypeIPv6:
+            return decodeIPv6(bytes, at: offset, linkSource: linkSource)
         case etherTypeARP, etherTypeRARP:
             return decodeARP(bytes, at: offset, isReverse: etherType == etherTypeRARP, linkSource: linkSource).map(DecodedPacket.arp)
         default:
@@ -115,8 +152,59 @@ public enum PacketDecoder {
         let payloadStart = icmp + 8
         let payloadEnd = min(start + Int(totalLength), bytes.count)
         let probe = payloadEnd > payloadStart ? ProbePayload.decode(bytes, at: payloadStart, end: payloadEnd) : nil
-        return EchoPacket(isRequest: type == 8, source: source, destination: destination, identifier: identifier,
+        return EchoPacket(isRequest: type == 8, source: .v4(source), destination: .v4(destination), identifier: identifier,
                           sequence16: sequence, probe: probe, linkSource: linkSource)
+    }
+
+    /// An IPv6 packet whose fixed header is followed directly by ICMPv6 (next header 58): packets
+    /// with extension headers are not followed (pingmon's probes and the kernel's replies have none).
+    private static func decodeIPv6(_ bytes: ByteReader, at start: Int, linkSource: MACAddress?) -> DecodedPacket? {
+        guard let version = bytes.u8(at: start), version >> 4 == 6,
+              let payloadLength = bytes.u16(at: start + 4), payloadLength > 0,  // 0: a jumbogram, not ours
+              let nextHeader = bytes.u8(at: start + 6), nextHeader == nextHeaderICMPv6,
+              let hopLimit = bytes.u8(at: start + 7),
+              let source = bytes.ipv6(at: start + 8), let destination = bytes.ipv6(at: start + 24) else { return nil }
+        let icmp = start + ipv6HeaderLength
+        // The message ends at the packet's end or at the captured length, whichever is first.
+        let end = min(icmp + Int(payloadLength), bytes.count)
+        return decodeICMPv6(bytes, at: icmp, end: end, source: source, destination: destination, hopLimit: hopLimit,
+                            linkSource: linkSource)
+    }
+
+    /// An ICMPv6 message in `start..<end` (an IPv6 packet's payload, or what an ICMPv6 raw socket
+    /// reads: the kernel strips the IPv6 header there). `hopLimit` is nil when unknown (a socket
+    /// read); a Neighbor Advertisement then is not decoded, since RFC 4861 requires 255.
+    static func decodeICMPv6(_ bytes: ByteReader, at start: Int, end: Int, source: IPv6Address, destination: IPv6Address,
+                             hopLimit: UInt8?, linkSource: MACAddress?) -> DecodedPacket? {
+        guard end - start >= 8, end <= bytes.count, let type = bytes.u8(at: start), let code = bytes.u8(at: start + 1),
+              code == 0 else { return nil }
+        switch type {
+        case 128, 129:
+            guard let identifier = bytes.u16(at: start + 4), let sequence = bytes.u16(at: start + 6) else { return nil }
+            let payloadStart = start + 8
+            let probe = end > payloadStart ? ProbePayload.decode(bytes, at: payloadStart, end: end) : nil
+            return .echo(EchoPacket(isRequest: type == 128, source: .v6(source), destination: .v6(destination), identifier: identifier,
+                                    sequence16: sequence, probe: probe, linkSource: linkSource))
+        case 136:
+            guard hopLimit == 255, end - start >= 24, let flags = bytes.u8(at: start + 4),
+                  let target = bytes.ipv6(at: start + 8) else { return nil }
+            // Options, 8-byte units: a zero length makes the whole message invalid (RFC 4861 4.6).
+            var targetLinkLayerAddress: MACAddress?
+            var option = start + 24
+            while option + 2 <= end, let kind = bytes.u8(at: option), let units = bytes.u8(at: option + 1) {
+                guard units > 0 else { return nil }
+                let length = Int(units) * 8
+                guard option + length <= end else { break }
+                if kind == 2, units == 1, targetLinkLayerAddress == nil { targetLinkLayerAddress = bytes.mac(at: option + 2) }
+                option += length
+            }
+            return .neighborAdvertisement(NeighborAdvertisement(
+                source: source, destination: destination, targetAddress: target, isRouter: flags & 0x80 != 0,
+                isSolicited: flags & 0x40 != 0, isOverride: flags & 0x20 != 0, targetLinkLayerAddress: targetLinkLayerAddress,
+                linkSource: linkSource))
+        default:
+            return nil
+        }
     }
 
     private static func decodeARP(_ bytes: ByteReader, at start: Int, isReverse: Bool, linkSource: MACAddress?) -> ARPPacket? {
@@ -166,6 +254,11 @@ struct ByteReader {
 
     func ipv4(at offset: Int) -> IPv4Address? {
         u32(at: offset).map(IPv4Address.init(value:))
+    }
+
+    func ipv6(at offset: Int) -> IPv6Address? {
+        guard let high = u64(at: offset), let low = u64(at: offset + 8) else { return nil }
+        return IPv6Address(high: high, low: low)
     }
 
     func mac(at offset: Int) -> MACAddress? {

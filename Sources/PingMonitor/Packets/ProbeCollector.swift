@@ -4,11 +4,12 @@
 /// same log. Pure: it only sees decoded packets and their capture times.
 public struct ProbeCollector: Sendable {
     /// The probed address.
-    public let target: IPv4Address
+    public let target: IPAddress
     /// The ICMP identifier of the stream; when not given, the first echo request to the target
     /// that carries pingmon's payload decides it (or, if there is none, the first echo request).
     public private(set) var identifier: UInt16?
-    /// The target's MAC, when known beforehand; otherwise learned from its replies or ARP packets.
+    /// The target's MAC, when known beforehand; otherwise learned from its replies, or from its
+    /// ARP packets or Neighbor Advertisements.
     public let targetMAC: MACAddress?
     /// Packets offered to `ingest`.
     public private(set) var packetsSeen = 0
@@ -21,8 +22,10 @@ public struct ProbeCollector: Sendable {
     private var learnedMAC: MACAddress?
     private var undecided: [(EchoPacket, Int64)] = []
     private var arpCandidates: [(ARPPacket, Int64)] = []
+    /// Unsolicited Neighbor Advertisements of the target, as they came.
+    private var advertisements: [(NeighborAdvertisement, Int64)] = []
 
-    public init(target: IPv4Address, identifier: UInt16?, targetMAC: MACAddress?) {
+    public init(target: IPAddress, identifier: UInt16?, targetMAC: MACAddress?) {
         self.target = target
         self.identifier = identifier
         self.targetMAC = targetMAC
@@ -53,6 +56,15 @@ public struct ProbeCollector: Sendable {
             // Classified in `finish`, once the target's MAC is known.
             arpCandidates.append((arp, timeNanoseconds))
             return nil
+        case .neighborAdvertisement(let advertisement):
+            // The target's own address, announced unsolicited; an answer to a solicitation
+            // (the S flag) is ordinary neighbour discovery, not an announcement.
+            guard target == .v6(advertisement.targetAddress), !advertisement.isSolicited else {
+                packetsIgnored += 1
+                return nil
+            }
+            advertisements.append((advertisement, timeNanoseconds))
+            return nil
         case nil:
             packetsIgnored += 1
             return nil
@@ -66,7 +78,9 @@ public struct ProbeCollector: Sendable {
             identifier = first.0.identifier
         }
         replayUndecided()
-        let mac = targetMAC ?? learnedMAC ?? arpCandidates.first(where: { !$0.0.isReverse && $0.0.senderAddress == target })?.0.senderHardware
+        let mac = targetMAC ?? learnedMAC
+            ?? arpCandidates.first(where: { !$0.0.isReverse && .v4($0.0.senderAddress) == target })?.0.senderHardware
+            ?? advertisements.lazy.compactMap({ $0.0.targetLinkLayerAddress ?? $0.0.linkSource }).first
         var announces: [AnnounceFrame] = []
         for (arp, time) in arpCandidates {
             let source = arp.linkSource ?? arp.senderHardware
@@ -76,13 +90,22 @@ public struct ProbeCollector: Sendable {
                 } else {
                     packetsIgnored += 1
                 }
-            } else if arp.senderAddress == target, arp.targetAddress == target {
+            } else if .v4(arp.senderAddress) == target, .v4(arp.targetAddress) == target {
                 announces.append(AnnounceFrame(kind: .gratuitousARP, timeNanoseconds: time, sourceMAC: source))
             } else {
                 packetsIgnored += 1
             }
         }
         arpCandidates = []
+        if !advertisements.isEmpty {
+            for (advertisement, time) in advertisements {
+                announces.append(AnnounceFrame(kind: .unsolicitedNeighborAdvertisement, timeNanoseconds: time,
+                                               sourceMAC: advertisement.linkSource ?? advertisement.targetLinkLayerAddress))
+            }
+            advertisements = []
+            // Both kinds in time order (the analysis orders them by time too).
+            announces.sort { $0.timeNanoseconds < $1.timeNanoseconds }
+        }
         return ProbeLog(events: events, announces: announces, nominalIntervalNanoseconds: nominalIntervalNanoseconds)
     }
 

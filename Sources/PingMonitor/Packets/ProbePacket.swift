@@ -34,14 +34,18 @@ public struct ProbePayload: Sendable, Equatable {
     }
 }
 
-/// Builds ICMP echo requests (header and payload; the kernel adds the IP header).
+/// Builds ICMP and ICMPv6 echo requests (header and payload; the kernel adds the IP header).
+/// Both families carry the same header layout and the same payload, so one analysis serves both.
 public enum ProbePacket {
     /// Bytes of one echo request: 8 of ICMP header and the payload.
     public static let size = 8 + ProbePayload.size
 
-    /// Writes an echo request for probe `sequence` into `buffer` (at least `size` bytes).
+    /// Writes an echo request for probe `sequence` into `buffer` (at least `size` bytes): ICMP
+    /// type 8 with its checksum for IPv4; ICMPv6 type 128 with a zero checksum for IPv6, which
+    /// the kernel fills in on a raw ICMPv6 socket (it covers a pseudo-header with the addresses
+    /// the kernel chooses; RFC 3542 section 3.1, Linux raw(7)).
     public static func writeEchoRequest(into buffer: UnsafeMutableRawBufferPointer, identifier: UInt16, sequence: UInt64,
-                                        intervalMicroseconds: UInt32, sendTimeNanoseconds: Int64) {
+                                        intervalMicroseconds: UInt32, sendTimeNanoseconds: Int64, family: IPFamily = .ipv4) {
         precondition(buffer.count >= size, "echo request buffer too small")
         func put16(_ value: UInt16, _ offset: Int) {
             buffer[offset] = UInt8(value >> 8)
@@ -53,7 +57,7 @@ public enum ProbePacket {
         func put64(_ value: UInt64, _ offset: Int) {
             for index in 0..<8 { buffer[offset + index] = UInt8(truncatingIfNeeded: value >> UInt64(56 - 8 * index)) }
         }
-        buffer[0] = 8  // echo request
+        buffer[0] = family == .ipv4 ? 8 : 128  // echo request
         buffer[1] = 0
         put16(0, 2)
         put16(identifier, 4)
@@ -63,7 +67,7 @@ public enum ProbePacket {
         put64(sequence, 16)
         put64(UInt64(bitPattern: sendTimeNanoseconds), 24)
         put64(0, 32)
-        put16(internetChecksum(UnsafeRawBufferPointer(rebasing: buffer[0..<size])), 2)
+        if family == .ipv4 { put16(internetChecksum(UnsafeRawBufferPointer(rebasing: buffer[0..<size])), 2) }
     }
 
     /// The RFC 1071 checksum of `bytes`.

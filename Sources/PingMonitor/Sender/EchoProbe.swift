@@ -5,7 +5,7 @@ import Glibc
 /// What an ``EchoProbe`` found: whether the target answered, and what was sent.
 public struct EchoProbeResult: Sendable, Equatable, CustomStringConvertible {
     /// The probed address.
-    public var target: IPv4Address
+    public var target: IPAddress
     /// The interface the probes left by.
     public var interface: String
     /// Echo requests handed to the kernel.
@@ -19,7 +19,7 @@ public struct EchoProbeResult: Sendable, Equatable, CustomStringConvertible {
     public var sendErrors: Int
     public var lastSendError: String?
 
-    public init(target: IPv4Address, interface: String, probesSent: Int, answeredSequence: UInt64? = nil,
+    public init(target: IPAddress, interface: String, probesSent: Int, answeredSequence: UInt64? = nil,
                 roundTripMicroseconds: Double? = nil, sendErrors: Int = 0, lastSendError: String? = nil) {
         self.target = target
         self.interface = interface
@@ -47,23 +47,31 @@ public struct EchoProbeResult: Sendable, Equatable, CustomStringConvertible {
 /// A reachability check with pingmon's probes: sends up to `count` echo requests to one address
 /// and returns at the first reply, or when none came within the reply timeout after the last
 /// request. Unlike a ``PingSession`` it needs no capture: the replies are read from the raw
-/// socket itself (which lets echo replies through, and nothing else).
+/// socket itself (which lets echo replies through, and nothing else). IPv4 and IPv6 alike: the
+/// socket is ICMP or ICMPv6 as the target's family says.
 ///
 /// A socket that cannot be opened (not root, no such interface, a target outside the allowed
 /// networks) is a thrown ``PingMonitorError``; no reply is a result with `answered == false`.
 public final class EchoProbe: Sendable {
     /// The probed address.
-    public var target: IPv4Address { sender.target }
+    public var target: IPAddress { sender.target }
     /// The interface the probes leave by.
     public var interface: String { sender.interface }
     private let sender: ICMPSender
 
-    /// Opens a raw ICMP socket bound to `interface` (in the current network namespace) for
-    /// probing `target`, a unicast address inside `allowedNetworks` when a limit is given.
-    public init(target: IPv4Address, interface: String, identifier: UInt16 = .random(in: 1...UInt16.max),
-                allowedNetworks: [IPv4Network]? = nil) throws(PingMonitorError) {
+    /// Opens a raw ICMP (IPv4) or ICMPv6 (IPv6) socket bound to `interface` (in the current
+    /// network namespace) for probing `target`, a unicast address inside `allowedNetworks` when a
+    /// limit is given.
+    public init(target: IPAddress, interface: String, identifier: UInt16 = .random(in: 1...UInt16.max),
+                allowedNetworks: [IPNetwork]? = nil) throws(PingMonitorError) {
         try PingConfiguration.checkTarget(target, allowedNetworks: allowedNetworks)
         sender = try ICMPSender(target: target, interface: interface, identifier: identifier, receivesEchoReplies: true)
+    }
+
+    /// The same for an IPv4 target and IPv4 networks (the form callers used before IPv6).
+    public convenience init(target: IPv4Address, interface: String, identifier: UInt16 = .random(in: 1...UInt16.max),
+                            allowedNetworks: [IPv4Network]? = nil) throws(PingMonitorError) {
+        try self.init(target: .v4(target), interface: interface, identifier: identifier, allowedNetworks: allowedNetworks?.map(IPNetwork.v4))
     }
 
     /// Sends up to `count` echo requests `intervalMilliseconds` apart and returns as soon as
@@ -114,12 +122,13 @@ public final class EchoProbe: Sendable {
                 throw PingMonitorError.socketFailed(call: "poll", interface: interface, errno: code)
             }
             guard ready > 0 else { continue }
-            let length = packet.withUnsafeMutableBytes { recv(sender.socket, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            let read = packet.withUnsafeMutableBytes { sender.receive(into: $0) }
             let received = Clock.monotonicNanoseconds()
             // A failed read (a queued ICMP error, EAGAIN) is not a reply; keep waiting.
-            guard length > 0 else { continue }
+            guard let read else { continue }
             if let answered = packet.withUnsafeBytes({ bytes in
-                Self.answeredSequence(UnsafeRawBufferPointer(rebasing: bytes[..<length]), target: target, identifier: sender.identifier)
+                Self.answeredSequence(UnsafeRawBufferPointer(rebasing: bytes[..<read.length]), target: target,
+                                      identifier: sender.identifier, source: read.source)
             }), let sent = sendTimes[answered] {
                 result.answeredSequence = answered
                 result.roundTripMicroseconds = Double(received - sent) / 1_000
@@ -128,11 +137,24 @@ public final class EchoProbe: Sendable {
         }
     }
 
-    /// The probe sequence an IPv4 packet (as a raw socket reads it, IP header first) answers:
-    /// an echo reply from `target` with `identifier` and pingmon's payload; `nil` for anything else.
-    public static func answeredSequence(_ packet: UnsafeRawBufferPointer, target: IPv4Address, identifier: UInt16) -> UInt64? {
-        guard case .echo(let echo)? = PacketDecoder.decode(packet, linkLayer: .rawIP), !echo.isRequest,
-              echo.source == target, echo.identifier == identifier else { return nil }
+    /// The probe sequence a packet read from the raw socket answers: an echo reply from `target`
+    /// with `identifier` and pingmon's payload; `nil` for anything else. For an IPv4 target the
+    /// packet is what an IPv4 raw socket reads, IP header first; for an IPv6 target it is the
+    /// ICMPv6 message alone (the kernel strips the IPv6 header) and `source` the address
+    /// `recvfrom` gave, without which nothing matches.
+    public static func answeredSequence(_ packet: UnsafeRawBufferPointer, target: IPAddress, identifier: UInt16,
+                                        source: IPAddress? = nil) -> UInt64? {
+        let decoded: DecodedPacket?
+        switch target {
+        case .v4:
+            decoded = PacketDecoder.decode(packet, linkLayer: .rawIP)
+        case .v6:
+            guard case .v6(let from)? = source else { return nil }
+            // The destination is not in an ICMPv6 read; it plays no part in the match.
+            decoded = PacketDecoder.decodeICMPv6(ByteReader(packet), at: 0, end: packet.count, source: from,
+                                                 destination: IPv6Address(high: 0, low: 0), hopLimit: nil, linkSource: nil)
+        }
+        guard case .echo(let echo)? = decoded, !echo.isRequest, echo.source == target, echo.identifier == identifier else { return nil }
         return echo.probe?.sequence
     }
 }

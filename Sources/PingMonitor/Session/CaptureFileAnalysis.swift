@@ -27,7 +27,7 @@ public struct OfflineAnalysisOptions: Sendable, Equatable {
 public enum CaptureFileAnalysis {
     /// Reads `path` and analyses the echo stream to `target` in it. Throws a
     /// `PingMonitorError` naming the file when it is missing, not a capture, or damaged.
-    public static func analyze(path: String, target: IPv4Address, options: OfflineAnalysisOptions = OfflineAnalysisOptions()) throws -> PingReport {
+    public static func analyze(path: String, target: IPAddress, options: OfflineAnalysisOptions = OfflineAnalysisOptions()) throws -> PingReport {
         // Bounded before `* 1e6` below, which traps on a value beyond Int64.
         try PingConfiguration.checkMilliseconds(options.gapThresholdMilliseconds, name: "gap threshold")
         try PingConfiguration.checkMilliseconds(options.verdict.maximumDowntimeMilliseconds, name: "maximum downtime")

@@ -10,8 +10,8 @@ public struct PingConfiguration: Sendable, Equatable {
     /// Longest probe interval accepted, in microseconds (1 s).
     public static let maximumIntervalMicroseconds = 1_000_000
 
-    /// The probed address.
-    public var target: IPv4Address
+    /// The probed address, IPv4 or IPv6 (a link-local IPv6 address is taken on `interface`).
+    public var target: IPAddress
     /// The interface to send from and capture on.
     public var interface: String
     /// Time between probes, in microseconds.
@@ -34,14 +34,14 @@ public struct PingConfiguration: Sendable, Equatable {
     public var captureBufferBytes: Int
     /// When set, the target must lie in one of these networks (an opt-in safety net); nil:
     /// any unicast address, the one the user names.
-    public var allowedNetworks: [IPv4Network]?
+    public var allowedNetworks: [IPNetwork]?
     /// The checks that decide the verdict.
     public var verdict: VerdictCriteria
 
-    public init(target: IPv4Address, interface: String, intervalMicroseconds: Int = 1_000, durationSeconds: Double? = nil,
+    public init(target: IPAddress, interface: String, intervalMicroseconds: Int = 1_000, durationSeconds: Double? = nil,
                 count: Int? = nil, saveCapturePath: String? = nil, lingerMilliseconds: Int = 250,
                 gapThresholdMilliseconds: Double? = nil, targetMAC: MACAddress? = nil, identifier: UInt16? = nil,
-                captureBufferBytes: Int = 32 << 20, allowedNetworks: [IPv4Network]? = nil,
+                captureBufferBytes: Int = 32 << 20, allowedNetworks: [IPNetwork]? = nil,
                 verdict: VerdictCriteria = VerdictCriteria()) {
         self.target = target
         self.interface = interface
@@ -59,8 +59,12 @@ public struct PingConfiguration: Sendable, Equatable {
     }
 
     /// A target pingmon can probe: any unicast address, inside `allowedNetworks` when a
-    /// limit was asked for (nil: no limit).
-    public static func checkTarget(_ target: IPv4Address, allowedNetworks: [IPv4Network]?) throws(PingMonitorError) {
+    /// limit was asked for (nil: no limit). Refused: for IPv4 the unspecified, broadcast,
+    /// multicast and class E addresses; for IPv6 `::`, multicast (ff00::/8) and IPv4-mapped
+    /// addresses (::ffff:0:0/96). A link-local IPv6 address (fe80::/10) is accepted: pingmon
+    /// always sends from one interface, which is its zone.
+    public static func checkTarget(_ target: IPAddress, allowedNetworks: [IPNetwork]?) throws(PingMonitorError) {
+        if case .v6(let address) = target, address.mappedIPv4Address != nil { throw .targetIPv4Mapped(target: address) }
         if let reason = target.notUnicastReason { throw .targetNotUnicast(target: target, reason: reason) }
         if let allowedNetworks, !allowedNetworks.contains(where: { $0.contains(target) }) {
             throw .targetNotAllowed(target: target, allowed: allowedNetworks)
@@ -116,9 +120,12 @@ public struct PingConfiguration: Sendable, Equatable {
         }
     }
 
-    /// Parses a target given on a command line: a numeric IPv4 address.
-    public static func parseTarget(_ text: String) throws -> IPv4Address {
-        guard let address = IPv4Address(text) else { throw PingMonitorError.invalidTarget(text) }
-        return address
+    /// Parses a target given on a command line: a numeric IPv4 or IPv6 address. An IPv6
+    /// address with a zone (`fe80::1%eth0`) is refused with its own message: the zone is the
+    /// interface pingmon is given.
+    public static func parseTarget(_ text: String) throws(PingMonitorError) -> IPAddress {
+        if let address = IPAddress(text) { return address }
+        if let zone = text.firstIndex(of: "%"), IPv6Address(String(text[..<zone])) != nil { throw .targetHasZone(text) }
+        throw .invalidTarget(text)
     }
 }

@@ -14,7 +14,7 @@ public struct PingReport: Sendable, Equatable, Encodable {
     public static let formatVersion = 1
 
     public var mode: Mode
-    public var target: IPv4Address
+    public var target: IPAddress
     /// The interface probed from (live runs).
     public var interface: String?
     /// The capture file written (live, with `--save-capture`) or read (offline).
@@ -38,7 +38,7 @@ public struct PingReport: Sendable, Equatable, Encodable {
     /// Conditions that did not stop the run but qualify its figures.
     public var warnings: [String]
 
-    public init(mode: Mode, target: IPv4Address, interface: String?, captureFile: String?, icmpIdentifier: UInt16?,
+    public init(mode: Mode, target: IPAddress, interface: String?, captureFile: String?, icmpIdentifier: UInt16?,
                 linkLayer: LinkLayer, timestampPrecision: TimestampPrecision, timestampSource: String, analysis: PingAnalysis,
                 packetsCaptured: Int, packetsIgnored: Int, sender: SenderStatistics?, capture: CaptureStatistics?,
                 verdict: Verdict, warnings: [String]) {

@@ -149,6 +149,8 @@ struct SyntheticStream {
     var rttNanoseconds: Int64 = 50_000
     var count: Int
     var lost: Set<Int> = []
+    /// ICMPv6 echo in IPv6 (Synthetic.prober6 to target6) instead of ICMP in IPv4.
+    var ipv6 = false
 
     func sendTime(_ sequence: Int) -> Int64 { start + Int64(sequence) * intervalNanoseconds }
 
@@ -165,8 +167,10 @@ struct SyntheticStream {
     /// The same stream as captured Ethernet frames.
     var records: [(timeNanoseconds: Int64, frame: [UInt8])] {
         events.map { event in
-            (event.timeNanoseconds, Synthetic.echoFrame(request: event.kind == .request, sequence: event.sequence,
-                                                        intervalMicroseconds: UInt32(intervalNanoseconds / 1_000)))
+            let interval = UInt32(intervalNanoseconds / 1_000)
+            return (event.timeNanoseconds,
+                    ipv6 ? Synthetic.echo6Frame(request: event.kind == .request, sequence: event.sequence, intervalMicroseconds: interval)
+                         : Synthetic.echoFrame(request: event.kind == .request, sequence: event.sequence, intervalMicroseconds: interval))
         }
     }
 
