@@ -55,6 +55,7 @@ struct DebianGuestBuilder {
     for word in $(cat /proc/cmdline); do
         case "$word" in
             lab.ip=*) address="${word#lab.ip=}" ;;
+            lab.ip6=*) address6="${word#lab.ip6=}" ;;
             lab.memeater_port=*) port="${word#lab.memeater_port=}" ;;
             lab.memeater_size_mib=*) size="${word#lab.memeater_size_mib=}" ;;
             lab.memeater_token=*) token="${word#lab.memeater_token=}" ;;
@@ -68,8 +69,11 @@ struct DebianGuestBuilder {
     printf 'MEMEATER_PORT=%s\nMEMEATER_SIZE_MIB=%s\nMEMEATER_LOAD_ARGS="%s"\n' "${port:-7070}" "${size:-64}" \
         "$(memeater_load_arguments $(cat /proc/cmdline))" > /run/lab-guest.env
     ip link set lo up
+    # The IPv6 address without DAD (its 1 s wait would hold back the first packets).
+    [ -n "$address6" ] && echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad
     ip link set eth0 up
     [ -n "$address" ] && ip addr add "$address" dev eth0
+    [ -n "$address6" ] && ip -6 addr add "$address6" dev eth0 nodad
     [ -n "$address" ] && (arping -U -c 2 -I eth0 "${address%/*}" >/dev/null 2>&1 &)
     exit 0
     """#

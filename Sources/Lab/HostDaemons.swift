@@ -233,6 +233,7 @@ struct HostDaemons {
         let config = """
             # Written by the migration lab for host \(host.name).
             ListenAddress \(host.address):22
+            ListenAddress [\(host.ipv6Address)]:22
             HostKey \(sshDirectory)/host_ed25519
             PidFile \(sshdPIDFilePath(host))
             AuthorizedKeysFile \(sshDirectory)/authorized_keys

@@ -70,7 +70,7 @@ struct InitramfsGuestBuilder {
                           "virtio_pci_legacy_dev", "virtio_pci", "virtio_net"]
 
     /// The guest's /init: mounts, loads virtio-net, configures eth0 from the kernel command
-    /// line (`lab.ip=ADDR/LEN`), announces itself with a gratuitous ARP, starts memeater in
+    /// line (`lab.ip=ADDR/LEN`, `lab.ip6=ADDR/LEN`), announces itself with a gratuitous ARP, starts memeater in
     /// control mode (`lab.memeater_port`, `lab.memeater_size_mib`, the page pattern of
     /// ``MemeaterLoad/kernelArguments``, the control token of `lab.memeater_token` through a
     /// 0600 file, fault injection allowed for the lab's checks) and reports ready.
@@ -88,6 +88,7 @@ struct InitramfsGuestBuilder {
     for word in $(cat /proc/cmdline); do
         case "$word" in
             lab.ip=*) address="${word#lab.ip=}" ;;
+            lab.ip6=*) address6="${word#lab.ip6=}" ;;
             lab.memeater_port=*) memeater_port="${word#lab.memeater_port=}" ;;
             lab.memeater_size_mib=*) memeater_size="${word#lab.memeater_size_mib=}" ;;
             lab.memeater_rate_mib_per_second=*) memeater_rate="${word#lab.memeater_rate_mib_per_second=}" ;;
@@ -110,8 +111,11 @@ struct InitramfsGuestBuilder {
         if [ "$tries" -gt 100 ]; then echo "LAB-GUEST-FAILED no eth0"; break; fi
         sleep 0.1
     done
+    # The IPv6 address without DAD (its 1 s wait would hold back the first packets).
+    [ -n "$address6" ] && echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad
     ip link set eth0 up
     [ -n "$address" ] && ip addr add "$address" dev eth0
+    [ -n "$address6" ] && ip -6 addr add "$address6" dev eth0
     # Announce the guest's MAC on the switch (a stale entry from an earlier run would
     # otherwise swallow replies until it ages out).
     [ -n "$address" ] && arping -U -c 2 -I eth0 "${address%/*}" >/dev/null 2>&1 &

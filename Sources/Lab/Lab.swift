@@ -312,6 +312,7 @@ public struct Lab: Sendable {
             name: configuration.guestName, memoryMiB: memoryMiB, accelerator: accelerator, emulatorPath: emulatorPath,
             image: image,
             kernelArguments: ["lab.ip=\(configuration.guestAddress)/\(configuration.prefixLength)",
+                              "lab.ip6=\(configuration.guestIPv6Address)/\(LabConfiguration.ipv6PrefixLength)",
                               "lab.memeater_port=\(configuration.memeaterPort)",
                               "lab.memeater_size_mib=\(memeaterSizeMiB)"] + memeaterLoad.kernelArguments,
             bridgeName: configuration.hostBridgeName, macAddress: configuration.guestMACAddress,

@@ -17,12 +17,15 @@ public struct LabHost: Sendable, Codable, Equatable {
 
     /// The URI a user would type to reach this host's daemon over TCP.
     public var tcpURI: String { "qemu+tcp://\(address)/system" }
+    /// The host's IPv6 lab address (``LabConfiguration/ipv6Address(matching:)``).
+    public var ipv6Address: String { LabConfiguration.ipv6Address(matching: address) }
 }
 
 /// Everything the lab is made of: names, addresses, paths and timeouts, with defaults.
 ///
-/// Addresses come from 198.18.0.0/24 (RFC 2544 benchmarking range). The lab never
-/// configures an address in the root namespace.
+/// Addresses come from 198.18.0.0/24 (RFC 2544 benchmarking range) and, for IPv6, from
+/// 2001:2::/64 (RFC 5180's benchmarking range 2001:2::/48). The lab never configures an
+/// address in the root namespace.
 public struct LabConfiguration: Sendable, Codable, Equatable {
     /// Prefix of every namespace the lab creates (`<prefix>-lan`, `-src`, `-dst`, `-client`).
     public var namePrefix: String
@@ -89,6 +92,21 @@ public struct LabConfiguration: Sendable, Codable, Equatable {
         startSSHDaemons = true
     }
 
+    /// Prefix length of the lab's IPv6 subnet 2001:2::/64.
+    public static let ipv6PrefixLength = 64
+
+    /// The IPv6 address that goes with an IPv4 lab address: 198.18.0.X is 2001:2::X (X's
+    /// decimal digits written as one IPv6 group, so 198.18.0.10 is 2001:2::10). Derived, not
+    /// stored, so a lab.json written before the lab had IPv6 still reads.
+    public static func ipv6Address(matching ipv4Address: String) -> String {
+        "2001:2::\(ipv4Address.split(separator: ".").last.map(String.init) ?? "0")"
+    }
+
+    /// The client's IPv6 address.
+    public var clientIPv6Address: String { Self.ipv6Address(matching: clientAddress) }
+    /// The guest's IPv6 address.
+    public var guestIPv6Address: String { Self.ipv6Address(matching: guestAddress) }
+
     /// The namespace holding the switch.
     public var switchNamespace: String { "\(namePrefix)-lan" }
     /// The namespace of the client (pinger, libvirt client).
@@ -125,5 +143,10 @@ public struct LabConfiguration: Sendable, Codable, Equatable {
     /// The `qemu+ssh://` URI of a host's daemon, through the lab's sshd and key.
     public func sshURI(_ host: LabHost) -> String {
         "qemu+ssh://root@\(host.address)/system?command=\(sshCommandPath)"
+    }
+
+    /// The same over the host's IPv6 address.
+    public func sshIPv6URI(_ host: LabHost) -> String {
+        "qemu+ssh://root@[\(host.ipv6Address)]/system?command=\(sshCommandPath)"
     }
 }

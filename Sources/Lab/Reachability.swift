@@ -12,13 +12,12 @@ public enum Reachability {
     /// No reply is not an error: the result's `answered` is false. A probe that cannot run
     /// throws a `LabError` naming the target, the interface and the namespace, with pingmon's
     /// reason: the socket cannot be opened (not root, no such interface), the target is not a
-    /// numeric IPv4 address in pingmon's allowed networks (198.18.0.0/15, 127.0.0.0/8), or the
-    /// namespace cannot be entered.
+    /// numeric unicast IPv4 or IPv6 address, or the namespace cannot be entered.
     public static func echo(namespace: String?, target: String, interface: String, count: Int = 3,
                             intervalMilliseconds: Int = 200,
                             replyTimeoutMilliseconds: Int = 1_000) throws(LabError) -> EchoProbeResult {
         let step = "probe \(target) with ICMP echo from \(interface)" + (namespace.map { " in \($0)" } ?? "")
-        guard let address = IPv4Address(target) else {
+        guard let address = IPAddress(target) else {
             throw LabError(step: step, reason: PingMonitorError.invalidTarget(target).description)
         }
         let probe: @Sendable () throws -> EchoProbeResult = {

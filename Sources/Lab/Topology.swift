@@ -54,14 +54,21 @@ struct Topology {
             try ip(["netns", "add", namespace], step: "create namespace \(namespace)")
             actions.append("created namespace \(namespace)")
             try ip(["-n", namespace, "link", "set", "lo", "up"], step: "bring up lo in \(namespace)")
-            // No IPv6 (router solicitations, DAD) inside the lab: only the traffic we send.
+        }
+        for namespace in c.namespaces {
+            // Set on every `lab up`, so a lab made before it had IPv6 gets it too.
+            // IPv6 with fixed addresses only: no router solicitations, autoconfiguration or
+            // DAD (whose 1 s wait would delay the first packets), so nearly all traffic is ours.
             // A TCP connect to a port whose SYNs are dropped gives up after 2 retries (7 s)
             // instead of the kernel's 6 (127 s): the perform-fail firewall stalls libvirt's
             // connect, which cannot be aborted, so this bounds the scenario's length. The
             // lab's links lose no packets, so no connect needs more retries.
-            try CommandRunner.run(["ip", "netns", "exec", namespace, "sysctl", "-q", "-w",
-                                   "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1",
-                                   "net.ipv4.tcp_syn_retries=\(Self.synRetries)"],
+            var settings = ["net.ipv4.tcp_syn_retries=\(Self.synRetries)"]
+            for scope in ["all", "default"] {
+                settings += ["disable_ipv6=0", "accept_dad=0", "accept_ra=0", "autoconf=0", "router_solicitations=0"]
+                    .map { "net.ipv6.conf.\(scope).\($0)" }
+            }
+            try CommandRunner.run(["ip", "netns", "exec", namespace, "sysctl", "-q", "-w"] + settings,
                                   step: "set the lab's sysctls in \(namespace)")
         }
         if !linkExists(c.switchBridgeName, in: c.switchNamespace) {
@@ -80,6 +87,8 @@ struct Topology {
                step: "attach client port to switch")
         try ip(["-n", c.clientNamespace, "addr", "replace", "\(c.clientAddress)/\(c.prefixLength)",
                 "dev", Self.clientInterfaceName], step: "address the client")
+        try ip(["-n", c.clientNamespace, "-6", "addr", "replace", "\(c.clientIPv6Address)/\(LabConfiguration.ipv6PrefixLength)",
+                "dev", Self.clientInterfaceName, "nodad"], step: "give the client its IPv6 address")
         try ip(["-n", c.clientNamespace, "link", "set", Self.clientInterfaceName, "up"], step: "bring up client interface")
 
         for (index, host) in c.hosts.enumerated() {
@@ -95,6 +104,8 @@ struct Topology {
                    step: "set the bridge MAC of \(host.name)")
             try ip(["-n", host.namespace, "addr", "replace", "\(host.address)/\(c.prefixLength)",
                     "dev", c.hostBridgeName], step: "address \(host.name)")
+            try ip(["-n", host.namespace, "-6", "addr", "replace", "\(host.ipv6Address)/\(LabConfiguration.ipv6PrefixLength)",
+                    "dev", c.hostBridgeName, "nodad"], step: "give \(host.name) its IPv6 address")
             try ip(["-n", host.namespace, "link", "set", c.hostBridgeName, "up"], step: "bring up bridge on \(host.name)")
             if !linkExists(host.switchPortName, in: c.switchNamespace) {
                 try ip(["-n", c.switchNamespace, "link", "add", host.switchPortName, "type", "veth",

@@ -219,8 +219,11 @@ final class MemeaterClientTests: XCTestCase {
             XCTAssertEqual((error as? LabError)?.step, "connect to memeater at 127.0.0.1:\(closedPort)")
             XCTAssertEqual((error as? LabError)?.reason, "Connection refused")
         }
+        XCTAssertThrowsError(try MemeaterClient(namespace: nil, address: "::1", port: closedPort, token: token, timeoutSeconds: 2)) { error in
+            XCTAssertEqual((error as? LabError)?.step, "connect to memeater at [::1]:\(closedPort)", "IPv6 in brackets")
+        }
         XCTAssertThrowsError(try MemeaterClient(namespace: nil, address: "guest", port: port, token: token)) { error in
-            XCTAssertTrue((error as? LabError)?.reason.contains("not a numeric IPv4 address") == true, "\(error)")
+            XCTAssertTrue((error as? LabError)?.reason.contains("not a numeric IPv4 or IPv6 address: guest") == true, "\(error)")
         }
         XCTAssertThrowsError(try MemeaterClient(namespace: "memeater-client-test-no-such-namespace", address: "127.0.0.1", port: port,
                                                 token: token)) { error in

@@ -45,7 +45,7 @@ final class EchoProbeTests: XCTestCase {
     }
 
     func testATargetOutsideTheAllowedNetworksIsRefusedBeforeAnySocketOpens() {
-        XCTAssertThrowsError(try EchoProbe(target: IPv4Address(8, 8, 8, 8), interface: "lo", allowedNetworks: IPv4Network.projectTestNetworks)) { error in
+        XCTAssertThrowsError(try EchoProbe(target: .v4(IPv4Address(8, 8, 8, 8)), interface: "lo", allowedNetworks: IPNetwork.projectTestNetworks)) { error in
             guard case PingMonitorError.targetNotAllowed(let target, _)? = error as? PingMonitorError else {
                 return XCTFail("\(error)")
             }

@@ -409,6 +409,43 @@ final class LabScenarioTests: XCTestCase {
         XCTAssertEqual(csv.split(whereSeparator: \.isNewline).count, 13, "one CSV row per run and a header")
     }
 
+    /// Real-host mode over IPv6, as test5 over IPv4: the hosts' `qemu+ssh://[2001:2::N]`
+    /// URIs and the guest's IPv6 address; pings are ICMPv6, memeater's control connection and
+    /// the host checks and firewall fault go over IPv6.
+    func test12RealHostModeOverIPv6() throws {
+        let configuration = Self.lab.configuration
+        _ = try LabTarget(lab: Self.lab, memeaterPath: MemeaterBinary.find()).prepareGuest(parameters(.live), placement: .sourceOnly) { print("[lab] \($0)") }
+        let json = Self.harness.databaseDirectory.appendingPathComponent("real-hosts-ipv6.json").path
+        let command = ["ip", "netns", "exec", configuration.clientNamespace, MigVerifyCLITests.binary, "run",
+                       "--source-uri", configuration.sshIPv6URI(configuration.source),
+                       "--dest-uri", configuration.sshIPv6URI(configuration.destination),
+                       "--domain", configuration.guestName, "--guest-address", configuration.guestIPv6Address,
+                       "--memeater-token-file", configuration.memeaterTokenPath,
+                       "--scenario", "perform-fail,live", "--dirty-rate-mib-per-second", "30",
+                       "--stall-timeout-seconds", "20", "--timeout-seconds", "90",
+                       "--database", Self.harness.databaseDirectory.appendingPathComponent("real-hosts-ipv6.sqlite").path, "--json", json]
+        let outcome = try CommandRunner.capture(command, step: "migverify run on the lab as real hosts over IPv6", timeoutSeconds: 600)
+        print(outcome.transcript)
+        XCTAssertEqual(outcome.exitStatus, 0, "every check passed")
+        let objects = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [[String: Any]])
+        XCTAssertEqual(objects.map { $0["scenario"] as? String }, ["perform-fail", "live"])
+        for object in objects {
+            XCTAssertEqual(object["passed"] as? Bool, true)
+            XCTAssertEqual(object["integrityErrors"] as? Int, 0)
+            let checks = object["checks"] as? [[String: Any]] ?? []
+            let ping = checks.first { $0["name"] as? String == CheckName.pingContinuity }?["evidence"] as? String ?? ""
+            XCTAssertTrue(ping.contains("probes"), ping)
+            let control = checks.first { $0["name"] as? String == CheckName.controlConnection }?["evidence"] as? String ?? ""
+            XCTAssertTrue(control.contains("[\(configuration.guestIPv6Address)]:\(configuration.memeaterPort)"), control)
+        }
+        let live = objects.first { $0["scenario"] as? String == "live" }
+        XCTAssertEqual((live?["pingLost"] as? Int).map { $0 >= 0 }, true, "pinged over ICMPv6")
+        let fault = objects.first { $0["scenario"] as? String == "perform-fail" }?["fault"] as? [String: Any] ?? [:]
+        XCTAssertEqual(fault["acted"] as? Bool, true, "\(fault)")
+        XCTAssertTrue((fault["evidence"] as? String)?.contains("firewall on destination (ssh root@\(configuration.destination.ipv6Address))") ?? false,
+                      "the fault went over ssh to the IPv6 address: \(fault)")
+    }
+
     func labRunArguments(scenario: String, database: String, journal: String) -> [String] {
         let configuration = Self.lab.configuration
         return ["run", "--lab-name-prefix", configuration.namePrefix, "--state-directory", configuration.stateDirectory,

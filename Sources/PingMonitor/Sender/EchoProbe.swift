@@ -68,12 +68,6 @@ public final class EchoProbe: Sendable {
         sender = try ICMPSender(target: target, interface: interface, identifier: identifier, receivesEchoReplies: true)
     }
 
-    /// The same for an IPv4 target and IPv4 networks (the form callers used before IPv6).
-    public convenience init(target: IPv4Address, interface: String, identifier: UInt16 = .random(in: 1...UInt16.max),
-                            allowedNetworks: [IPv4Network]? = nil) throws(PingMonitorError) {
-        try self.init(target: .v4(target), interface: interface, identifier: identifier, allowedNetworks: allowedNetworks?.map(IPNetwork.v4))
-    }
-
     /// Sends up to `count` echo requests `intervalMilliseconds` apart and returns as soon as
     /// one is answered, or `replyTimeoutMilliseconds` after the last one. Not to be called from
     /// two threads at once.
