@@ -21,7 +21,7 @@ extension Lab {
     public static let requiredPackages = [
         "qemu-system-x86", "qemu-utils", "seabios", "ipxe-qemu", "libvirt-daemon", "libvirt-daemon-driver-qemu",
         "libvirt-clients", "libvirt-dev", "linux-image-amd64", "busybox-static", "cpio", "iproute2", "nftables",
-        "iputils-ping", "openssh-server", "openssh-client", "debootstrap", "e2fsprogs",
+        "iputils-ping", "openssh-server", "openssh-client", "debootstrap", "e2fsprogs", "xz-utils",
     ]
 
     /// What this machine can do for the lab: packages, versions and their known issues,
