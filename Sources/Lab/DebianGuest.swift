@@ -1,22 +1,50 @@
 import Foundation
 
-/// Builds (and caches) the full Debian 12 guest: debootstrap (minbase + systemd) into an
-/// ext4 filesystem in a qcow2 disk, with memeater as a systemd service. It boots Debian's
-/// kernel with a small busybox initramfs that loads virtio and ext4 and switches to the disk.
+/// Builds (and caches) a full Debian guest of one release (11, 12 or 13): debootstrap
+/// (minbase + systemd + the release's `linux-image-amd64`) into an ext4 filesystem in a qcow2
+/// disk, with memeater as a systemd service. It boots its own release's kernel (taken from
+/// the debootstrapped root) with a small busybox initramfs that loads that kernel's virtio
+/// and ext4 modules and switches to the disk.
 ///
 /// Each guest start uses a fresh copy-on-write overlay of the cached disk in the state
 /// directory, so the cached image is never written to.
 struct DebianGuestBuilder {
     let configuration: LabConfiguration
     let memeaterPath: String?
+    /// The release to debootstrap.
+    var release: DebianRelease
     var busyboxPath = "/bin/busybox"
 
-    /// Packages added to debootstrap's minbase.
-    static let packages = ["systemd-sysv", "udev", "kmod", "iproute2", "iputils-ping", "iputils-arping"]
-    /// Size of the guest's root filesystem.
-    static let diskSize = "1536M"
-    /// Modules the boot initramfs loads before switching to the disk.
-    static let bootModules = InitramfsGuestBuilder.modules + ["virtio_blk", "crc16", "mbcache", "jbd2", "crc32c_generic", "ext4"]
+    /// Packages added to debootstrap's minbase (the same names in bullseye, bookworm and
+    /// trixie); `linux-image-amd64` is the release's kernel the guest boots.
+    static let packages = ["systemd-sysv", "udev", "kmod", "iproute2", "iputils-ping", "iputils-arping", "linux-image-amd64"]
+    /// Size of the guest's root filesystem (sparse: the qcow2 holds only what is written).
+    static let diskSize = "2048M"
+    /// Modules the boot initramfs loads before switching to the disk, with what
+    /// `modules.dep` says they need; built-in ones and optional ones the kernel lacks are skipped.
+    static let bootModules = InitramfsGuestBuilder.modules + [
+        .required("virtio_blk"), .optional("crc16"), .optional("mbcache"), .optional("jbd2"),
+        .optional("crc32c_generic"), .required("ext4"),
+    ]
+    /// The file in the image directory that names the kernel release inside.
+    static let kernelReleaseFileName = "kernel-release"
+
+    /// The guest kind this release is.
+    var kind: GuestKind {
+        GuestKind.allCases.first { $0.debianRelease == release } ?? .debian
+    }
+
+    /// debootstrap's download cache for this release (one per suite).
+    var debootstrapCacheDirectory: String { "\(configuration.cacheDirectory)/debootstrap-\(release.rawValue)" }
+
+    /// Everything that decides the image besides busybox and memeater (hashed with them into
+    /// the cache key): the suite, the packages (with the kernel's), the modules, scripts,
+    /// units and disk size. The kernel release debootstrap installs is recorded in the image.
+    var recipe: String {
+        (["suite \(release.rawValue)", Self.bootInitScript, Self.setupScript, Self.readyScript, Self.diskSize]
+         + Self.packages + Self.bootModules.map { "\($0.name)\($0.optional ? "?" : "")" } + Self.units.map(\.text))
+            .joined(separator: "\n")
+    }
 
     /// The boot initramfs: load virtio (net and block) and ext4, mount /dev/vda, switch_root.
     static let bootInitScript = #"""
@@ -28,8 +56,9 @@ struct DebianGuestBuilder {
     mount -t devtmpfs devtmpfs /dev
     exec >/dev/console 2>&1 </dev/null
     echo "lab-guest: boot initramfs, kernel $(uname -r)"
-    for module in failover net_failover virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_net virtio_blk crc16 mbcache jbd2 crc32c_generic ext4; do
-        [ -f "/lib/modules/$module.ko" ] && insmod "/lib/modules/$module.ko"
+    # The modules, in load order (written when the image was built, for its kernel).
+    for module in $(cat /lib/modules/load-order); do
+        insmod "/lib/modules/$module.ko" || echo "lab-guest: insmod $module failed"
     done
     for word in $(cat /proc/cmdline); do
         [ "$word" = lab.probe=1 ] && { echo "LAB-ACCEL-PROBE-OK"; poweroff -f; }
@@ -161,40 +190,39 @@ struct DebianGuestBuilder {
     }
 
     func ensure(actions: inout [String]) throws -> GuestImage {
-        let step = "build the Debian guest"
-        let kernel = try GuestKernel.installed()
+        let step = "build the \(kind.summary) guest"
         guard let memeater = memeaterPath, FileManager.default.isExecutableFile(atPath: memeater) else {
             throw LabError(step: step, reason: "the Debian guest needs the static memeater (build it first: build_static_memeater)")
         }
-        var moduleFiles: [(name: String, path: String)] = []
-        for module in Self.bootModules {
-            guard let path = findModule(module, in: kernel.modulesDirectory) else {
-                throw LabError(step: step, reason: "module \(module) not found under \(kernel.modulesDirectory)")
-            }
-            moduleFiles.append((module, path))
+        let digest = try inputsDigest(files: [busyboxPath, memeater], extra: recipe)
+        let imageDirectory = "\(configuration.cacheDirectory)/images/\(kind.rawValue)-\(digest.prefix(16))"
+        func image(kernelRelease: String) -> GuestImage {
+            GuestImage(kind: kind, kernelPath: "\(imageDirectory)/vmlinuz", initrdPath: "\(imageDirectory)/initrd.img",
+                       diskPath: "\(imageDirectory)/disk.qcow2", inputsDigest: digest,
+                       kernelRelease: kernelRelease, containsMemeater: true)
         }
-        let recipe = ([Self.bootInitScript, Self.setupScript, Self.readyScript, Self.diskSize, kernel.release]
-                      + Self.packages + Self.units.map(\.text)).joined(separator: "\n")
-        let digest = try inputsDigest(files: [kernel.imagePath, busyboxPath, memeater] + moduleFiles.map(\.path), extra: recipe)
-        let imageDirectory = "\(configuration.cacheDirectory)/images/debian-\(digest.prefix(16))"
-        let image = GuestImage(kind: .debian, kernelPath: "\(imageDirectory)/vmlinuz", initrdPath: "\(imageDirectory)/initrd.img",
-                               diskPath: "\(imageDirectory)/disk.qcow2", inputsDigest: digest,
-                               kernelRelease: kernel.release, containsMemeater: true)
-        let fileManager = FileManager.default
-        let files = [image.kernelPath, image.initrdPath, image.diskPath ?? ""]
+        let releasePath = "\(imageDirectory)/\(Self.kernelReleaseFileName)"
+        let files = ["vmlinuz", "initrd.img", "disk.qcow2", Self.kernelReleaseFileName].map { "\(imageDirectory)/\($0)" }
         // Existence is not enough: an interrupted build or copy leaves files that look complete.
-        if ImageManifest.isIntact(files, in: imageDirectory) { return image }
-        let work = "\(configuration.cacheDirectory)/images/build-debian-\(getpid())"
+        if ImageManifest.isIntact(files, in: imageDirectory),
+           let recorded = try? String(contentsOfFile: releasePath, encoding: .utf8),
+           case let kernelRelease = recorded.trimmingCharacters(in: .whitespacesAndNewlines), !kernelRelease.isEmpty {
+            return image(kernelRelease: kernelRelease)
+        }
+        let fileManager = FileManager.default
+        let work = "\(configuration.cacheDirectory)/images/build-\(kind.rawValue)-\(getpid())"
         try? fileManager.removeItem(atPath: work)
         defer { try? fileManager.removeItem(atPath: work) }
         let root = "\(work)/root"
         try fileManager.createDirectory(atPath: work, withIntermediateDirectories: true)
-        let debootstrapCache = "\(configuration.cacheDirectory)/debootstrap"
-        try fileManager.createDirectory(atPath: debootstrapCache, withIntermediateDirectories: true)
-        try CommandRunner.run(["debootstrap", "--variant=minbase", "--cache-dir=\(debootstrapCache)",
-                               "--include=\(Self.packages.joined(separator: ","))", "bookworm", root,
+        try fileManager.createDirectory(atPath: debootstrapCacheDirectory, withIntermediateDirectories: true)
+        try CommandRunner.run(["debootstrap", "--variant=minbase", "--cache-dir=\(debootstrapCacheDirectory)",
+                               "--include=\(Self.packages.joined(separator: ","))", release.rawValue, root,
                                try Self.configuredMirror()],
-                              step: "\(step): debootstrap", timeoutSeconds: 1800)
+                              step: "\(step): debootstrap \(release.rawValue)", timeoutSeconds: 3600)
+        // The release's own kernel and its modules, from the root just made.
+        let kernel = try GuestKernel.newest(inRoot: root)
+        let moduleFiles = try resolveModules(Self.bootModules, in: kernel, step: step)
 
         func write(_ text: String, to path: String, mode: Int = 0o644) throws {
             let full = root + path
@@ -225,25 +253,35 @@ struct DebianGuestBuilder {
         }
         try? fileManager.removeItem(atPath: "\(root)/var/cache/apt/archives")
         try fileManager.createDirectory(atPath: "\(root)/var/cache/apt/archives/partial", withIntermediateDirectories: true)
+        // The kernel package's own initramfs (initramfs-tools) is never booted: the lab's is.
+        for name in (try? fileManager.contentsOfDirectory(atPath: "\(root)/boot")) ?? [] where name.hasPrefix("initrd.img") {
+            try? fileManager.removeItem(atPath: "\(root)/boot/\(name)")
+        }
 
         let raw = "\(work)/disk.raw"
         try CommandRunner.run(["mkfs.ext4", "-q", "-F", "-L", "lab-guest", "-d", root, raw, Self.diskSize],
                               step: "\(step): mkfs.ext4", timeoutSeconds: 600)
         try fileManager.createDirectory(atPath: imageDirectory, withIntermediateDirectories: true)
         ImageManifest.invalidate(in: imageDirectory)
+        let built = image(kernelRelease: kernel.release)
         // Converted in the work directory (same file system), then renamed: a cut-short
         // conversion never has the final name.
         let disk = "\(work)/disk.qcow2"
         try CommandRunner.run(["qemu-img", "convert", "-O", "qcow2", raw, disk],
                               step: "\(step): qemu-img convert", timeoutSeconds: 600)
-        guard let diskPath = image.diskPath, rename(disk, diskPath) == 0 else {
-            throw LabError(step: step, reason: "cannot move \(disk) to \(image.diskPath ?? "?"): \(String(cString: strerror(errno)))")
+        guard let diskPath = built.diskPath, rename(disk, diskPath) == 0 else {
+            throw LabError(step: step, reason: "cannot move \(disk) to \(built.diskPath ?? "?"): \(String(cString: strerror(errno)))")
         }
-        try makeInitramfs(at: image.initrdPath, initScript: Self.bootInitScript, busyboxPath: busyboxPath,
+        try makeInitramfs(at: built.initrdPath, initScript: Self.bootInitScript, busyboxPath: busyboxPath,
                           modules: moduleFiles, extraFiles: [], workDirectory: "\(work)/initramfs", step: step)
-        try copyIntoPlace(kernel.imagePath, image.kernelPath)
+        try copyIntoPlace(kernel.imagePath, built.kernelPath)
+        do {
+            try AtomicFile.write(kernel.release + "\n", to: releasePath)
+        } catch {
+            throw LabError(step: step, reason: "\(error)")
+        }
         try ImageManifest.record(files, in: imageDirectory)
-        actions.append("built Debian guest \(imageDirectory)")
-        return image
+        actions.append("built \(kind.summary) guest \(imageDirectory) (kernel \(kernel.release))")
+        return built
     }
 }

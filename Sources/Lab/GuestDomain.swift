@@ -59,7 +59,7 @@ public struct GuestDomainDefinition: Sendable, Equatable {
     /// (`on_reboot` is `destroy`), so a dead guest never spins.
     public var kernelCommandLine: String {
         var words = ["console=ttyS0,115200", "panic=-1", "loglevel=4"]
-        if image.kind == .debian { words += ["root=/dev/vda", "rw", "net.ifnames=0"] }
+        if image.kind.debianRelease != nil { words += ["root=/dev/vda", "rw", "net.ifnames=0"] }
         return (words + kernelArguments).joined(separator: " ")
     }
 

@@ -1,14 +1,64 @@
 import Foundation
 
 /// The guest operating systems the lab can boot.
+///
+/// The raw values are what results, sweep matrices, image directories and `lab.json` store;
+/// `debian` is Debian 12 (its name from before there were other Debian guests), and
+/// `debian12` is accepted for it on input (``init(name:)``).
 public enum GuestKind: String, Sendable, Codable, CaseIterable {
-    /// Debian's kernel with a busybox initramfs that carries the static memeater.
+    /// The host's Debian kernel with a busybox initramfs that carries the static memeater.
     case initramfs
-    /// A full Debian 12 guest (debootstrap into a disk image, systemd, memeater service).
+    /// A full Debian 11 (bullseye) guest with its own kernel (5.10).
+    case debian11
+    /// A full Debian 12 (bookworm) guest with its own kernel (6.1).
     case debian
+    /// A full Debian 13 (trixie) guest with its own kernel (6.12).
+    case debian13
+
+    /// The Debian release of a full Debian guest (debootstrap, systemd, a disk); `nil` for
+    /// the initramfs guest.
+    public var debianRelease: DebianRelease? {
+        switch self {
+        case .initramfs: return nil
+        case .debian11: return .bullseye
+        case .debian: return .bookworm
+        case .debian13: return .trixie
+        }
+    }
+
+    /// What the guest is, in words: "busybox initramfs", "Debian 11 (bullseye)".
+    public var summary: String {
+        debianRelease.map { "Debian \($0.version) (\($0.rawValue))" } ?? "busybox initramfs"
+    }
+
+    /// Other names accepted on input, by the kind they stand for.
+    public static let aliases: [String: GuestKind] = ["debian12": .debian]
+
+    /// The kind a name or alias (``aliases``) stands for: `debian12` is `debian`.
+    public init?(name: String) {
+        guard let kind = GuestKind(rawValue: name) ?? Self.aliases[name] else { return nil }
+        self = kind
+    }
 }
 
-/// The Debian kernel the guests boot (not the host's kernel).
+/// A Debian release a full Debian guest is debootstrapped from, by its suite name.
+public enum DebianRelease: String, Sendable, Codable, CaseIterable {
+    case bullseye
+    case bookworm
+    case trixie
+
+    /// The release's number: 11, 12, 13.
+    public var version: Int {
+        switch self {
+        case .bullseye: return 11
+        case .bookworm: return 12
+        case .trixie: return 13
+        }
+    }
+}
+
+/// A Debian kernel a guest boots: the host's (initramfs guest) or the one installed in a
+/// Debian guest's own root (each Debian guest boots its release's kernel).
 public struct GuestKernel: Sendable, Codable, Equatable {
     /// The kernel release, e.g. `6.1.0-56-amd64`.
     public var release: String
@@ -17,19 +67,32 @@ public struct GuestKernel: Sendable, Codable, Equatable {
     /// The kernel's module tree, e.g. `/lib/modules/6.1.0-56-amd64`.
     public var modulesDirectory: String
 
-    /// The newest Debian kernel installed in /boot that has its modules (from the
+    /// The newest Debian kernel installed in the host's /boot that has its modules (from the
     /// `linux-image-amd64` package).
     public static func installed() throws -> GuestKernel {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/boot")) ?? []
-        let releases = names.filter { $0.hasPrefix("vmlinuz-") }.map { String($0.dropFirst("vmlinuz-".count)) }
-            .filter { FileManager.default.fileExists(atPath: "/lib/modules/\($0)/kernel") }
-            .sorted { $0.compare($1, options: .numeric) == .orderedAscending }
-        guard let release = releases.last else {
+        try newest(inRoot: "")
+    }
+
+    /// The newest kernel in `ROOT/boot` that has its modules in `ROOT/lib/modules` (`""`: the
+    /// host; a debootstrapped root: that system's own kernel).
+    public static func newest(inRoot root: String) throws -> GuestKernel {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "\(root)/boot")) ?? []
+        guard let release = newestRelease(vmlinuzNames: names, hasModules: {
+            FileManager.default.fileExists(atPath: "\(root)/lib/modules/\($0)/modules.dep")
+        }) else {
             throw LabError(step: "find the guest kernel",
-                           reason: "no /boot/vmlinuz-* with modules in /lib/modules (install linux-image-amd64)")
+                           reason: "no \(root)/boot/vmlinuz-* with modules in \(root)/lib/modules (install linux-image-amd64)")
         }
-        return GuestKernel(release: release, imagePath: "/boot/vmlinuz-\(release)",
-                           modulesDirectory: "/lib/modules/\(release)")
+        return GuestKernel(release: release, imagePath: "\(root)/boot/vmlinuz-\(release)",
+                           modulesDirectory: "\(root)/lib/modules/\(release)")
+    }
+
+    /// The newest release among `vmlinuz-RELEASE` file names whose modules exist, by numeric
+    /// comparison (`6.1.0-10` after `6.1.0-9`).
+    static func newestRelease(vmlinuzNames names: [String], hasModules: (String) -> Bool) -> String? {
+        names.filter { $0.hasPrefix("vmlinuz-") }.map { String($0.dropFirst("vmlinuz-".count)) }
+            .filter(hasModules)
+            .max { $0.compare($1, options: .numeric) == .orderedAscending }
     }
 }
 
@@ -65,9 +128,13 @@ struct InitramfsGuestBuilder {
     let memeaterPath: String?
     var busyboxPath = "/bin/busybox"
 
-    /// virtio-net and its dependencies, in load order (Debian's 6.1 kernel has them as modules).
-    static let modules = ["failover", "net_failover", "virtio_ring", "virtio", "virtio_pci_modern_dev",
-                          "virtio_pci_legacy_dev", "virtio_pci", "virtio_net"]
+    /// virtio-net and what it needs, in load order (Debian's kernels have them as modules);
+    /// ``KernelModuleTree/loadOrder(for:)`` adds what `modules.dep` says they need besides.
+    /// `virtio_pci_modern_dev` and `virtio_pci_legacy_dev` appeared after 5.10.
+    static let modules: [BootModule] = [
+        .optional("failover"), .optional("net_failover"), .required("virtio_ring"), .required("virtio"),
+        .optional("virtio_pci_modern_dev"), .optional("virtio_pci_legacy_dev"), .required("virtio_pci"), .required("virtio_net"),
+    ]
 
     /// The guest's /init: mounts, loads virtio-net, configures eth0 from the kernel command
     /// line (`lab.ip=ADDR/LEN`, `lab.ip6=ADDR/LEN`), announces itself with a gratuitous ARP, starts memeater in
@@ -101,8 +168,9 @@ struct InitramfsGuestBuilder {
         poweroff -f
     fi
     hostname lab-guest
-    for module in failover net_failover virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_net; do
-        [ -f "/lib/modules/$module.ko" ] && insmod "/lib/modules/$module.ko"
+    # The modules, in load order (written when the image was built, for its kernel).
+    for module in $(cat /lib/modules/load-order); do
+        insmod "/lib/modules/$module.ko" || echo "lab-guest: insmod $module failed"
     done
     ip link set lo up
     tries=0
@@ -157,15 +225,9 @@ struct InitramfsGuestBuilder {
         guard FileManager.default.isExecutableFile(atPath: busyboxPath) else {
             throw LabError(step: step, reason: "\(busyboxPath) missing (install busybox-static)")
         }
-        var moduleFiles: [String] = []
-        for module in Self.modules {
-            guard let path = findModule(module, in: kernel.modulesDirectory) else {
-                throw LabError(step: step, reason: "module \(module) not found under \(kernel.modulesDirectory)")
-            }
-            moduleFiles.append(path)
-        }
+        let moduleFiles = try resolveModules(Self.modules, in: kernel, step: step)
         let memeater = memeaterPath.flatMap { FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil }
-        let hashed = [kernel.imagePath, busyboxPath] + moduleFiles + (memeater.map { [$0] } ?? [])
+        let hashed = [kernel.imagePath, busyboxPath] + moduleFiles.map(\.path) + (memeater.map { [$0] } ?? [])
         let digest = try inputsDigest(files: hashed, extra: Self.initScript + kernel.release)
         let imageDirectory = "\(configuration.cacheDirectory)/images/initramfs-\(digest.prefix(16))"
         let image = GuestImage(kind: .initramfs, kernelPath: "\(imageDirectory)/vmlinuz",
@@ -179,7 +241,7 @@ struct InitramfsGuestBuilder {
         try fileManager.createDirectory(atPath: imageDirectory, withIntermediateDirectories: true)
         ImageManifest.invalidate(in: imageDirectory)
         try makeInitramfs(at: image.initrdPath, initScript: Self.initScript, busyboxPath: busyboxPath,
-                          modules: Array(zip(Self.modules, moduleFiles)),
+                          modules: moduleFiles,
                           extraFiles: memeater.map { [($0, "bin/memeater")] } ?? [], workDirectory: build, step: step)
         try copyIntoPlace(kernel.imagePath, image.kernelPath)
         try ImageManifest.record(files, in: imageDirectory)
@@ -199,8 +261,19 @@ func copyIntoPlace(_ source: String, _ destination: String) throws {
     }
 }
 
+/// The module files of `modules` for `kernel`, in load order (``KernelModuleTree``).
+/// - Throws: ``LabError`` naming the module a required one is missing.
+func resolveModules(_ modules: [BootModule], in kernel: GuestKernel, step: String) throws -> [(name: String, path: String)] {
+    do {
+        return try KernelModuleTree.read(directory: kernel.modulesDirectory).loadOrder(for: modules)
+    } catch let error as ModuleResolutionError {
+        throw LabError(step: step, reason: error.description)
+    }
+}
+
 /// Writes a gzip'ed newc cpio with busybox, `/init`, the given modules (as
-/// `/lib/modules/NAME.ko`, decompressed) and extra files (source path, path in the image).
+/// `/lib/modules/NAME.ko`, decompressed, with their names in load order in
+/// `/lib/modules/load-order`) and extra files (source path, path in the image).
 func makeInitramfs(at output: String, initScript: String, busyboxPath: String, modules: [(name: String, path: String)],
                    extraFiles: [(source: String, target: String)], workDirectory build: String, step: String) throws {
     let fileManager = FileManager.default
@@ -217,32 +290,14 @@ func makeInitramfs(at output: String, initScript: String, busyboxPath: String, m
         try fileManager.copyItem(atPath: source, toPath: "\(root)/\(target)")
     }
     for (module, path) in modules {
-        let target = "\(root)/lib/modules/\(module).ko"
-        if path.hasSuffix(".ko.xz") {
-            try CommandRunner.run(["sh", "-c", "xz -dc \(shellQuoted(path)) > \(shellQuoted(target))"], step: step)
-        } else if path.hasSuffix(".ko.zst") {
-            try CommandRunner.run(["sh", "-c", "zstd -qdc \(shellQuoted(path)) > \(shellQuoted(target))"], step: step)
-        } else {
-            try fileManager.copyItem(atPath: path, toPath: target)
-        }
+        try installModule(from: path, to: "\(root)/lib/modules/\(module).ko", step: step)
     }
+    try modules.map { "\($0.name)\n" }.joined().write(toFile: "\(root)/lib/modules/load-order", atomically: true, encoding: .utf8)
     try CommandRunner.run(["mknod", "-m", "600", "\(root)/dev/console", "c", "5", "1"], step: step)
     try CommandRunner.run(["sh", "-c", "cd \(shellQuoted(root)) && find . | cpio -o -H newc --quiet | gzip -1 > ../initrd.img"],
                           step: step, timeoutSeconds: 300)
     try? fileManager.removeItem(atPath: output)
     try fileManager.moveItem(atPath: "\(build)/initrd.img", toPath: output)
-}
-
-/// The path of a kernel module (`NAME.ko`, `.ko.xz` or `.ko.zst`) under a module tree.
-func findModule(_ name: String, in directory: String) -> String? {
-    guard let enumerator = FileManager.default.enumerator(atPath: "\(directory)/kernel") else { return nil }
-    for case let relative as String in enumerator {
-        let file = (relative as NSString).lastPathComponent
-        if file == "\(name).ko" || file == "\(name).ko.xz" || file == "\(name).ko.zst" {
-            return "\(directory)/kernel/\(relative)"
-        }
-    }
-    return nil
 }
 
 /// SHA-256 over the contents of `files` plus `extra`, as hex (via `sha256sum`).

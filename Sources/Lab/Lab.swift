@@ -224,11 +224,11 @@ public struct Lab: Sendable {
         removeStaleWorkDirectories()
         let memeater = memeaterPath ?? MemeaterBinary.find()
         let image: GuestImage
-        switch kind {
-        case .initramfs:
+        if let release = kind.debianRelease {
+            image = try DebianGuestBuilder(configuration: configuration, memeaterPath: memeater, release: release)
+                .ensure(actions: &actions)
+        } else {
             image = try InitramfsGuestBuilder(configuration: configuration, memeaterPath: memeater).ensure(actions: &actions)
-        case .debian:
-            image = try DebianGuestBuilder(configuration: configuration, memeaterPath: memeater).ensure(actions: &actions)
         }
         removeUnusedImages(of: kind, keeping: (image.kernelPath as NSString).deletingLastPathComponent)
         return image

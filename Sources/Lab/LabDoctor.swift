@@ -21,7 +21,7 @@ extension Lab {
     public static let requiredPackages = [
         "qemu-system-x86", "qemu-utils", "seabios", "ipxe-qemu", "libvirt-daemon", "libvirt-daemon-driver-qemu",
         "libvirt-clients", "libvirt-dev", "linux-image-amd64", "busybox-static", "cpio", "iproute2", "nftables",
-        "iputils-ping", "openssh-server", "openssh-client", "debootstrap", "e2fsprogs",
+        "iputils-ping", "openssh-server", "openssh-client", "debootstrap", "e2fsprogs", "xz-utils",
     ]
 
     /// What this machine can do for the lab: packages, versions and their known issues,
@@ -80,9 +80,9 @@ extension Lab {
                 "\(decision.accelerator.rawValue): \(decision.reason)")
         }
         if let kernel = try? GuestKernel.installed() {
-            add("guest kernel", .ok, "\(kernel.release) (\(kernel.imagePath))")
+            add("initramfs guest kernel", .ok, "\(kernel.release) (\(kernel.imagePath)); the Debian guests boot their own release's kernel")
         } else {
-            add("guest kernel", .missing, "no Debian kernel in /boot (linux-image-amd64)")
+            add("initramfs guest kernel", .missing, "no Debian kernel in /boot (linux-image-amd64)")
         }
         add("busybox (static)", FileManager.default.isExecutableFile(atPath: "/bin/busybox") ? .ok : .missing, "/bin/busybox")
         if let memeater = MemeaterBinary.find() {

@@ -31,7 +31,7 @@ extension LabCommand {
         @Option(help: "Accelerator: auto (bounded KVM boot test, else TCG), kvm or tcg.")
         var accel: AcceleratorPreference = .auto
 
-        @Option(help: "Guest to start on src (none: no guest).")
+        @Option(help: "Guest to start on src: initramfs (busybox and the host's kernel), debian11 (Debian 11, kernel 5.10), debian (Debian 12, kernel 6.1; also debian12), debian13 (Debian 13, kernel 6.12), or none. Each Debian guest boots its own release's kernel; its image is built once (debootstrap) and cached.")
         var guest = LabGuestChoice(.initramfs)
 
         @Option(name: .customLong("memory-mib"), help: """

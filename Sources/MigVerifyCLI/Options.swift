@@ -6,7 +6,10 @@ import Verifier
 // The libraries do not depend on ArgumentParser: their enums become arguments here.
 extension ScenarioKind: ExpressibleByArgument {}
 extension MigrationMode: ExpressibleByArgument {}
-extension GuestKind: ExpressibleByArgument {}
+extension GuestKind: ExpressibleByArgument {
+    /// A kind's name or alias (`debian12` for `debian`).
+    public init?(argument: String) { self.init(name: argument) }
+}
 extension AcceleratorPreference: ExpressibleByArgument {}
 
 extension MemeaterLoad: ExpressibleByArgument {
@@ -129,7 +132,7 @@ struct LabGuestChoice: ExpressibleByArgument, Equatable, Sendable {
     init?(argument: String) {
         if argument == "none" {
             kind = nil
-        } else if let kind = GuestKind(rawValue: argument) {
+        } else if let kind = GuestKind(name: argument) {
             self.kind = kind
         } else {
             return nil

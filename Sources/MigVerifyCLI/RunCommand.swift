@@ -53,8 +53,11 @@ struct RunCommand: ParsableCommand {
         """, transform: { try CommaSeparated<MigrationStrategy>(parsing: $0) })
     var strategy: CommaSeparated<MigrationStrategy>?
 
-    @Option(help: "Guest kinds on the lab, comma-separated, or all (default: initramfs,debian; initramfs with --quick).",
-            transform: { $0 == "all" ? CommaSeparated(GuestKind.allCases) : try CommaSeparated<GuestKind>(parsing: $0) })
+    @Option(help: """
+        Guest kinds on the lab, comma-separated, or all: initramfs (busybox and the host's kernel), debian11 \
+        (Debian 11, kernel 5.10), debian (Debian 12, kernel 6.1; also debian12), debian13 (Debian 13, kernel 6.12); \
+        each Debian guest boots its own release's kernel. Default: initramfs,debian; initramfs with --quick.
+        """, transform: { $0 == "all" ? CommaSeparated(GuestKind.allCases) : try CommaSeparated<GuestKind>(parsing: $0) })
     var guest: CommaSeparated<GuestKind>?
 
     @Flag(help: "One guest size (1024 MiB) on one guest kind (initramfs) instead of the test case's whole procedure, unless --memory-mib or --guest say otherwise.")

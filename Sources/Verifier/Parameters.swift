@@ -213,7 +213,8 @@ public struct ScenarioParameters: Codable, Sendable, Equatable {
     /// How memeater picks pages; `nil`: its default, a sequential sweep (left out of the key,
     /// so runs stored before patterns existed keep their key).
     public var memeaterLoad: MemeaterLoad?
-    /// Guest kind on the lab (`initramfs` or `debian`).
+    /// Guest kind on the lab (a `GuestKind` raw value: `initramfs`, `debian11`, `debian`
+    /// (Debian 12) or `debian13`).
     public var guestKind: String
     /// Emulator short name (`default`, `qemu-7.2`) or path.
     public var emulator: String

@@ -234,7 +234,7 @@ public struct LabTarget: Testbed {
             let current = lab.currentRecord()?.guest.map { $0.memoryMiB } ?? 0
             try checkMemoryFits(requestedMiB: parameters.memoryMiB, availableMiB: available + current)
         }
-        let kind = GuestKind(rawValue: parameters.guestKind) ?? .initramfs
+        let kind = GuestKind(name: parameters.guestKind) ?? .initramfs
         var actions: [String] = []
         var host = HostRole.source
         do {

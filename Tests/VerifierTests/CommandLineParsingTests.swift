@@ -81,6 +81,20 @@ final class CommandLineParsingTests: XCTestCase {
         assertRejected(LabCommand.Up.self, ["--guest", "windows"], naming: ["'windows'", "'initramfs'", "'debian'", "'none'"])
     }
 
+    func testEveryGuestKindParsesAndAllIsTheFourKinds() throws {
+        let all = try RunCommand.parse(["--guest", "all"])
+        XCTAssertEqual(all.guest?.elements, [.initramfs, .debian11, .debian, .debian13])
+        XCTAssertEqual(try all.sweepMatrix().guestKinds, ["initramfs", "debian11", "debian", "debian13"])
+        XCTAssertEqual(try RunCommand.parse(["--guest", "debian11,debian13"]).guest?.elements, [.debian11, .debian13])
+        XCTAssertEqual(try RunCommand.parse(["--guest", "debian12"]).sweepMatrix().guestKinds, ["debian"], "the alias is stored as debian")
+        XCTAssertEqual(try RunCommand.parse([]).sweepMatrix().guestKinds, ["initramfs", "debian"], "the main job's default")
+        for kind in GuestKind.allCases {
+            XCTAssertEqual(try LabCommand.Up.parse(["--guest", kind.rawValue]).guest.kind, kind)
+        }
+        XCTAssertEqual(try LabCommand.Up.parse(["--guest", "debian12"]).guest.kind, .debian)
+        assertRejected(["--guest", "debian10"], naming: ["'debian10'", "initramfs, debian11, debian, debian13"])
+    }
+
     func testLabUpGuestNoneMeansNoGuest() throws {
         XCTAssertNil(try LabCommand.Up.parse(["--guest", "none"]).guest.kind)
         XCTAssertEqual(try LabCommand.Up.parse(["--guest", "debian"]).guest.kind, .debian)

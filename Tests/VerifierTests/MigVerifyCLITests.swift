@@ -71,7 +71,7 @@ final class MigVerifyCLITests: XCTestCase {
         let cases: [([String], String)] = [
             (["run", "--scenario", "live,bogus"], "--scenario <scenario>': unknown value 'bogus' (known: live, prepare-fail, "),
             (["run", "--memory-mib", "lots"], "--memory-mib <memory-mib>': 'lots' is not a number"),
-            (["run", "--guest", "bogus"], "unknown value 'bogus' (known: initramfs, debian)"),
+            (["run", "--guest", "bogus"], "unknown value 'bogus' (known: initramfs, debian11, debian, debian13)"),
             (["sweep", "--memory-mib", "1024"], "migverify sweep needs --id ID"),
             (["correlate", "x", "--database", "/nonexistent/r.sqlite"], "no results database at /nonexistent/r.sqlite"),
             (["run", "--migration-mode", "direct"], "Please provide one of 'p2p' and 'client-managed'"),
@@ -79,7 +79,7 @@ final class MigVerifyCLITests: XCTestCase {
             (["run", "--max-downtime-ms", "0"], "--max-downtime-ms (old name of --max-ping-gap-ms) must be more than 0"),
             (["run", "--memory-mib", "100000000"], "--memory-mib: guest RAM must be between 64 and "),
             (["lab", "up", "--memory-mib", "100000000"], "--memory-mib: guest RAM must be between 64 and "),
-            (["lab", "up", "--guest", "windows"], "Please provide one of 'initramfs', 'debian' or 'none'"),
+            (["lab", "up", "--guest", "windows"], "Please provide one of 'initramfs', 'debian11', 'debian', 'debian13' or 'none'"),
             (["run", "--source-uri", "test:///default"], "real hosts need all of --source-uri, --dest-uri, --domain and --guest-address"),
             (["run", "--source-uri", "test:///default", "--dest-uri", "qemu:///system", "--domain", "test", "--emulator", "qemu-7.2"] + real,
              "--guest, --emulator and --pattern choose the lab's guest, QEMU and memeater"),

@@ -110,6 +110,17 @@ final class SweepMatrixFileTests: XCTestCase {
         }
     }
 
+    func testGuestAllIsEveryKindAndAnAliasIsStoredAsItsKind() throws {
+        for format in MatrixFileFormat.allCases {
+            let all = try SweepMatrix.parse(format == .yaml ? "guest: all\n" : "guest = \"all\"\n", format: format, fileName: "m")
+            XCTAssertEqual(all.guestKinds, ["initramfs", "debian11", "debian", "debian13"], "\(format)")
+            let some = try SweepMatrix.parse(format == .yaml ? "guest: [debian12, debian13]\n" : "guest = [\"debian12\", \"debian13\"]\n",
+                                             format: format, fileName: "m")
+            XCTAssertEqual(some.guestKinds, ["debian", "debian13"], "\(format)")
+        }
+        XCTAssertTrue(error("guest: debian10\n", .yaml).contains("unknown guest 'debian10' (known: initramfs, debian11, debian, debian13, all)"))
+    }
+
     func testAbsentKeysKeepTheDefaults() throws {
         let yaml = try SweepMatrix.parse("repeat: 1\n", format: .yaml, fileName: "m.yaml")
         let toml = try SweepMatrix.parse("# nothing but a comment\n", format: .toml, fileName: "m.toml")
@@ -148,7 +159,7 @@ final class SweepMatrixFileTests: XCTestCase {
         assertFails("pattern: zigzag\n", .yaml, line: 1, "unknown memeater pattern 'zigzag'")
         assertFails("pattern: hotset:2:0.5\n", .yaml, line: 1, "share of pages must be in (0, 1)")
         assertFails("strategy:\n  - precopy\n  - warp\n", .yaml, line: 3, "unknown migration strategy word 'warp'")
-        assertFails("guest: windows\n", .yaml, line: 1, "unknown guest 'windows' (known: initramfs, debian)")
+        assertFails("guest: windows\n", .yaml, line: 1, "unknown guest 'windows' (known: initramfs, debian11, debian, debian13, all)")
         assertFails("emulator: ''\n", .yaml, line: 1, "emulator must not be empty")
         assertFails("repeat: 2\nmemory-mib: 512\nrepeat: 3\n", .yaml, line: 3, "duplicate key 'repeat' (first on line 1)")
         assertFails("memory-mib: [512, 1024\nrepeat: 2\n", .yaml, line: 2, "YAML syntax error")

@@ -430,14 +430,21 @@ struct MatrixFileInterpreter {
                     return word
                 }
             case .guest:
-                matrix.guestKinds = try elements(entry).map { value throws(VerifierError) in
+                // `all` is every kind, as with --guest all; an alias (debian12) is stored as its kind.
+                var kinds: [String] = []
+                for value in try elements(entry) {
                     let word = try text(value, key: key, expected: "a guest kind")
-                    guard GuestKind(rawValue: word) != nil else {
-                        let known = GuestKind.allCases.map(\.rawValue).joined(separator: ", ")
-                        throw failure(value.line, "unknown guest '\(word)' (known: \(known))")
+                    if word == "all" {
+                        kinds += GuestKind.allCases.map(\.rawValue)
+                        continue
                     }
-                    return word
+                    guard let kind = GuestKind(name: word) else {
+                        let known = GuestKind.allCases.map(\.rawValue).joined(separator: ", ")
+                        throw failure(value.line, "unknown guest '\(word)' (known: \(known), all)")
+                    }
+                    kinds.append(kind.rawValue)
                 }
+                matrix.guestKinds = kinds
             case .repeatCount:
                 if case .list = entry.value.content {
                     throw failure(entry.value.line, "\(key.rawValue) takes one whole number, not a list")
