@@ -194,6 +194,8 @@ public struct LabTarget: Testbed {
     }
 
     public func idleGuest() -> String? {
+        // No guest (a run that failed before one booted): nothing dirties, nothing to say.
+        if case .success(nil) = Result(catching: { try labValue.guestLocation() }) { return nil }
         do {
             try labValue.connectToMemeater(timeoutSeconds: 3).pause()
             return "memeater in the lab's guest paused: the lab stays up idle (`migverify lab down` removes it)"

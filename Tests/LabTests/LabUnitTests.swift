@@ -13,9 +13,6 @@ final class LabUnitTests: XCTestCase {
         let configuration = LabConfiguration()
         let addresses = [configuration.clientAddress, configuration.guestAddress,
                          configuration.source.address, configuration.destination.address]
-        for address in addresses {
-            XCTAssertTrue(address.hasPrefix("198.18.0."), "\(address) is outside 198.18.0.0/24")
-        }
         XCTAssertEqual(Set(addresses).count, addresses.count, "addresses must differ")
         XCTAssertNotEqual(configuration.source.hostUUID, configuration.destination.hostUUID)
         XCTAssertEqual(Set(configuration.namespaces).count, 4)
@@ -254,6 +251,15 @@ final class LabAddressTests: XCTestCase {
             let address = try XCTUnwrap(IPv4Address(text), text)
             XCTAssertTrue(IPv4Network.projectTestNetworks[0].contains(address), "\(text) is outside 198.18.0.0/15")
         }
+        let benchmarking6 = try XCTUnwrap(IPNetwork("2001:2::/48"))
+        let addresses6 = [configuration.source.ipv6Address, configuration.destination.ipv6Address,
+                          configuration.clientIPv6Address, configuration.guestIPv6Address]
+        XCTAssertEqual(addresses6, ["2001:2::1", "2001:2::2", "2001:2::100", "2001:2::10"])
+        for text in addresses6 {
+            let address = try XCTUnwrap(IPAddress(text), text)
+            XCTAssertTrue(benchmarking6.contains(address), "\(text) is outside 2001:2::/48")
+        }
+        XCTAssertEqual(configuration.sshIPv6URI(configuration.source).prefix(30), "qemu+ssh://root@[2001:2::1]/sy")
     }
 }
 

@@ -442,7 +442,7 @@ final class LabScenarioTests: XCTestCase {
         XCTAssertEqual((live?["pingLost"] as? Int).map { $0 >= 0 }, true, "pinged over ICMPv6")
         let fault = objects.first { $0["scenario"] as? String == "perform-fail" }?["fault"] as? [String: Any] ?? [:]
         XCTAssertEqual(fault["acted"] as? Bool, true, "\(fault)")
-        XCTAssertTrue((fault["evidence"] as? String)?.contains("firewall on destination (ssh root@\(configuration.destination.ipv6Address))") ?? false,
+        XCTAssertTrue((fault["evidence"] as? String)?.contains("firewall on destination (ssh root@[\(configuration.destination.ipv6Address)])") ?? false,
                       "the fault went over ssh to the IPv6 address: \(fault)")
     }
 
