@@ -297,7 +297,8 @@ struct ReportOutput {
             writeLine(#"{"type":"listening","address":"\#(address)","port":\#(port),"tokenRequired":\#(tokenRequired),"#
                       + #""maxConnections":\#(maximumConnections),"faultInjection":\#(faultInjection)}"#, to: STDOUT_FILENO)
         } else {
-            writeLine("memeater: listening on \(address):\(port), \(tokenRequired ? "token required" : "NO token required (--no-auth)"), "
+            let endpoint = SocketAddress(numericHost: address, port: port)?.description ?? "\(address):\(port)"
+            writeLine("memeater: listening on \(endpoint), \(tokenRequired ? "token required" : "NO token required (--no-auth)"), "
                       + "at most \(maximumConnections) clients, fault injection \(faultInjection ? "allowed" : "refused")", to: STDOUT_FILENO)
         }
     }

@@ -53,7 +53,11 @@ public final class ControlServer: Sendable {
         if address.isIPv6Unspecified {
             // `::` serves IPv4 clients too (as ::ffff:a.b.c.d), whatever net.ipv6.bindv6only says.
             var no: Int32 = 0
-            setsockopt(socketFD, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &no, socklen_t(MemoryLayout<Int32>.size))
+            guard setsockopt(socketFD, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &no, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+                let code = errno
+                close(socketFD)
+                throw .socketFailed(call: "setsockopt(IPV6_V6ONLY, 0) on \(listenAddress)", errno: code)
+            }
         }
         let bound = address.withSockaddr { bind(socketFD, $0, $1) }
         if bound != 0 {

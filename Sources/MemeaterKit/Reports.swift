@@ -18,39 +18,10 @@ public struct ProgressRecord: Sendable, Codable, Equatable {
     public var integrityErrors: UInt64
     /// Largest gap between two loop iterations of any worker since start or `reset-stall`.
     public var maxStallMicroseconds: UInt64
-    /// Each worker thread's own largest gap, in worker order. Empty from a memeater that
+    /// Each worker thread's own largest gap, in worker order; `nil` from a memeater that
     /// predates it (the field is then absent from the JSON).
-    public var maxStallMicrosecondsPerThread: [UInt64] = []
+    public var maxStallMicrosecondsPerThread: [UInt64]?
     public var paused: Bool
-}
-
-extension ProgressRecord {
-    private enum CodingKeys: String, CodingKey {
-        case type, timestampSeconds, elapsedSeconds, windowSeconds, targetPagesPerSecond, achievedPagesPerSecond,
-             targetMiBPerSecond, achievedMiBPerSecond, pagesDirtied, pagesWritten, pagesVerified, integrityErrors,
-             maxStallMicroseconds, maxStallMicrosecondsPerThread, paused
-    }
-
-    /// Decodes a record; one from an older memeater, without `maxStallMicrosecondsPerThread`,
-    /// gets an empty list.
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        type = try c.decodeIfPresent(String.self, forKey: .type) ?? "progress"
-        timestampSeconds = try c.decode(Double.self, forKey: .timestampSeconds)
-        elapsedSeconds = try c.decode(Double.self, forKey: .elapsedSeconds)
-        windowSeconds = try c.decode(Double.self, forKey: .windowSeconds)
-        targetPagesPerSecond = try c.decode(Double.self, forKey: .targetPagesPerSecond)
-        achievedPagesPerSecond = try c.decode(Double.self, forKey: .achievedPagesPerSecond)
-        targetMiBPerSecond = try c.decode(Double.self, forKey: .targetMiBPerSecond)
-        achievedMiBPerSecond = try c.decode(Double.self, forKey: .achievedMiBPerSecond)
-        pagesDirtied = try c.decode(UInt64.self, forKey: .pagesDirtied)
-        pagesWritten = try c.decode(UInt64.self, forKey: .pagesWritten)
-        pagesVerified = try c.decode(UInt64.self, forKey: .pagesVerified)
-        integrityErrors = try c.decode(UInt64.self, forKey: .integrityErrors)
-        maxStallMicroseconds = try c.decode(UInt64.self, forKey: .maxStallMicroseconds)
-        maxStallMicrosecondsPerThread = try c.decodeIfPresent([UInt64].self, forKey: .maxStallMicrosecondsPerThread) ?? []
-        paused = try c.decode(Bool.self, forKey: .paused)
-    }
 }
 
 /// The last line memeater prints with `--json`: the whole run in one object.

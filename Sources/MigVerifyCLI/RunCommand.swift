@@ -3,6 +3,7 @@ import Foundation
 import Lab
 import MemeaterKit
 import MigrationModel
+import PingMonitor
 import Verifier
 
 /// `migverify run`: the migration test case end to end, on the lab or on real hosts.
@@ -172,7 +173,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Real hosts: the domain to migrate; it must run on the source with `memeater serve` inside.")
     var domain: String?
 
-    @Option(name: .customLong("guest-address"), help: "Real hosts: the guest's IPv4 or IPv6 address (pinged; memeater's control port is there, reached over IPv4 only for now).")
+    @Option(name: .customLong("guest-address"), help: "Real hosts: the guest's IPv4 or IPv6 address (pinged, with ICMP or ICMPv6; memeater's control port is there).")
     var guestAddress: String?
 
     @Option(name: .customLong("memeater-port"), help: "Real hosts: memeater's control port in the guest.")
@@ -371,11 +372,11 @@ struct RunCommand: ParsableCommand {
         if guest != nil || emulator != nil || pattern != nil {
             throw ValidationError("--guest, --emulator and --pattern choose the lab's guest, QEMU and memeater; with --source-uri the domain, its QEMU and memeater are the hosts' own")
         }
-        // pingmon probes either family (inet_pton takes no zone: the capture interface is one).
-        var ipv4 = in_addr()
-        var ipv6 = in6_addr()
-        guard inet_pton(AF_INET, guestAddress, &ipv4) == 1 || inet_pton(AF_INET6, guestAddress, &ipv6) == 1 else {
-            throw ValidationError("--guest-address must be an IPv4 or IPv6 address, not '\(guestAddress)'")
+        // Checked as pingmon will check it, before anything runs.
+        do {
+            try PingConfiguration.checkTarget(PingConfiguration.parseTarget(guestAddress), allowedNetworks: nil)
+        } catch {
+            throw ValidationError("--guest-address: \(error.description)")
         }
         func ssh(_ text: String?, option: String) throws -> HostAccess? {
             guard let text else { return nil }

@@ -30,6 +30,10 @@ public struct DaemonLogMark: Sendable {
     /// The errors logged since the mark; why not, when the log cannot be read.
     public func errorsSinceMark() -> Result<DaemonLogErrors, DaemonLogUnavailable> {
         guard let offsetBytes else { return .failure(DaemonLogUnavailable(reason: "\(location) could not be read before the migration")) }
+        // A log rotated or cut since the mark would read as "nothing logged": not a reading.
+        guard let size = host.fileSize(path), size >= offsetBytes else {
+            return .failure(DaemonLogUnavailable(reason: "\(location) was rotated, truncated or removed during the migration"))
+        }
         guard let text = host.readFile(path, fromOffset: offsetBytes) else { return .failure(DaemonLogUnavailable(reason: "\(location) could not be read after the migration")) }
         return .success(DaemonLogErrors(location: location, messages: DaemonLogErrors.messages(inLog: text)))
     }
@@ -37,6 +41,7 @@ public struct DaemonLogMark: Sendable {
 
 /// Why a daemon log could not be read.
 public struct DaemonLogUnavailable: Error, Sendable, Equatable {
+    /// One line: which log, and what went wrong.
     public var reason: String
 }
 
@@ -63,11 +68,6 @@ public struct DaemonLogErrors: Sendable, Equatable {
             guard let separator = afterLevel.range(of: " : ") else { return String(afterLevel) }
             return String(afterLevel[separator.upperBound...])
         }
-    }
-
-    /// The first message that contains every one of `words`.
-    public func first(containing words: String...) -> String? {
-        messages.first { message in words.allSatisfy { message.localizedCaseInsensitiveContains($0) } }
     }
 }
 

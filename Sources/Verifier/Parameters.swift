@@ -173,7 +173,7 @@ public struct Endpoints: Codable, Sendable, Equatable {
     public var destinationURI: String
     /// The domain to migrate.
     public var domainName: String
-    /// The guest's IPv4 address (pinged, and where memeater listens).
+    /// The guest's IPv4 or IPv6 address (pinged, and where memeater listens).
     public var guestAddress: String
     /// memeater's control port in the guest.
     public var memeaterPort: Int

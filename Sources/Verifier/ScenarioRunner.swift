@@ -302,6 +302,7 @@ public final class ScenarioRunner: Sendable {
         try interruption.check(while: "installing the fault")
         step("\(parameters.label): migrating \(endpoints.domainName) \(endpoints.sourceURI) -> \(endpoints.destinationURI)")
         let job = LibvirtMigration(domain: domain, destination: destination, options: plan.options, migrationURI: plan.migrationURI)
+        // Read after any migration that did not complete: its errors are in the run's notes.
         let daemonLog = testbed.sourceDaemonLogMark()
         let callStart = clock.milliseconds()
         var outcome = plan.driver.run(job, clock: clock) { [recorder] sample in
@@ -640,7 +641,9 @@ public final class ScenarioRunner: Sendable {
         do {
             return try testbed.connectMemeater(timeoutSeconds: 10)
         } catch {
-            throw VerifierError.wrap(error, step: "connect to memeater at \(endpoints.guestAddress):\(endpoints.memeaterPort)")
+            let address = SocketAddress(numericHost: endpoints.guestAddress, port: endpoints.memeaterPort)?.description
+                ?? "\(endpoints.guestAddress):\(endpoints.memeaterPort)"
+            throw VerifierError.wrap(error, step: "connect to memeater at \(address)")
         }
     }
 

@@ -192,10 +192,10 @@ final class ControlHandlerTests: XCTestCase {
         let older = line.replacingOccurrences(of: #""maxStallMicrosecondsPerThread":[1200,41000,980],"#, with: "")
         XCTAssertNotEqual(older, line)
         let fromOlder = try JSONDecoder().decode(ProgressRecord.self, from: Data(older.utf8))
-        XCTAssertEqual(fromOlder.maxStallMicrosecondsPerThread, [])
+        XCTAssertNil(fromOlder.maxStallMicrosecondsPerThread)
         XCTAssertEqual(fromOlder.maxStallMicroseconds, 41_000)
         var expected = record
-        expected.maxStallMicrosecondsPerThread = []
+        expected.maxStallMicrosecondsPerThread = nil
         XCTAssertEqual(fromOlder, expected, "every other field as sent")
         // A whole stats reply from an older memeater decodes too.
         let reply = try JSONDecoder().decode(ControlReply.self, from: Data(#"{"badPages":[],"command":"stats","ok":true,"stats":\#(older)}"#.utf8))

@@ -180,7 +180,7 @@ final class CommandLineParsingTests: XCTestCase {
             (["--source-uri", "test:///default"], ["real hosts need all of --source-uri, --dest-uri, --domain and --guest-address"]),
             (real + ["--guest", "debian"], ["--guest, --emulator and --pattern choose the lab's guest, QEMU and memeater"]),
             (real + ["--emulator", "qemu-7.2"], ["--guest, --emulator and --pattern choose the lab's guest, QEMU and memeater"]),
-            (Array(real.dropLast()) + ["guest"], ["--guest-address must be an IPv4 or IPv6 address, not 'guest'"]),
+            (Array(real.dropLast()) + ["guest"], ["--guest-address: target 'guest' is not a numeric IPv4 address or IPv6 address"]),
             (real + ["--dest-ssh", "root@"], ["--dest-ssh must be [USER@]HOST[:PORT], not 'root@'"]),
             (real + ["--memeater-token-file", "/nonexistent/token"],
              ["--memeater-token-file: cannot read the token file /nonexistent/token: No such file or directory"]),
@@ -215,16 +215,16 @@ final class CommandLineParsingTests: XCTestCase {
         XCTAssertNoThrow(try RunCommand.parse(real + ["--memory-mib", "500000", "--memeater-size-mib", "1024"]))
     }
 
-    /// pingmon probes IPv6 guests too: an IPv6 --guest-address passes validation and reaches
-    /// the endpoints (memeater's control connection is IPv4 only for now; that is checked later,
-    /// at the hosts). A zone or a name is still refused in one line.
+    /// IPv6 guests too: an IPv6 --guest-address passes validation and reaches the endpoints.
+    /// A zone, a name or an address no host answers on is refused in one line, as pingmon would.
     func testAnIPv6GuestAddressIsAccepted() throws {
         let real = ["--source-uri", "qemu+ssh://root@src.invalid/system", "--dest-uri", "qemu+ssh://root@dst.invalid/system",
                     "--domain", "guest", "--guest-address", "2001:db8::10"]
         let hosts = try XCTUnwrap(try RunCommand.parse(real).remoteHosts(interface: { _ in "lo" }))
         XCTAssertEqual(hosts.endpoints.guestAddress, "2001:db8::10")
-        for bad in ["fe80::1%eth0", "2001:db8::10::1", "guest.example.invalid"] {
-            assertRejected(Array(real.dropLast()) + [bad], naming: ["--guest-address must be an IPv4 or IPv6 address, not '\(bad)'"])
+        for (bad, why) in [("fe80::1%eth0", "has a zone"), ("2001:db8::10::1", "is not a numeric IPv4 address or IPv6 address"),
+                           ("guest.example.invalid", "is not a numeric"), ("::ffff:198.18.0.10", "IPv4-mapped"), ("ff02::1", "multicast")] {
+            assertRejected(Array(real.dropLast()) + [bad], naming: ["--guest-address: target", why])
         }
     }
 

@@ -126,11 +126,30 @@ final class FaultJudgementTests: XCTestCase {
         let notDropped = MigrationPortsDroppedFault.judge(droppedPackets: 0, ending: endOfFile, hostName: "dst", removed: true,
                                                           sent: JobTransfer(largestBytes: 0, samples: 30))
         XCTAssertFalse(notDropped.errorAsExpected, "the firewall never saw the migration connection")
+        // The source daemon's log, when it was read, decides: the connect to a dropped port...
         let logged = DaemonLogErrors(location: "log on src", messages: ["unable to connect to server at '198.18.0.2:49152': Connection timed out"])
         let connectLogged = MigrationPortsDroppedFault.judge(droppedPackets: 6, ending: endOfFile, hostName: "dst", removed: true,
-                                                             sent: JobTransfer(largestBytes: 4096, samples: 30), daemonErrors: logged)
+                                                             sent: JobTransfer(largestBytes: 0, samples: 30), daemonErrors: .success(logged))
         assertCheck(try faultActed(connectLogged), CheckName.faultActed, passed: true,
                     says: "which the source daemon logged (log on src): unable to connect to server at '198.18.0.2:49152'")
+        // ...not bytes sent, not a log without it, not a connect to another port.
+        let loggedButSent = MigrationPortsDroppedFault.judge(droppedPackets: 6, ending: endOfFile, hostName: "dst", removed: true,
+                                                             sent: JobTransfer(largestBytes: 4096, samples: 30), daemonErrors: .success(logged))
+        XCTAssertFalse(loggedButSent.errorAsExpected, "the guest's data flowed")
+        let logWithoutIt = MigrationPortsDroppedFault.judge(droppedPackets: 6, ending: endOfFile, hostName: "dst", removed: true,
+                                                            sent: JobTransfer(largestBytes: 0, samples: 30),
+                                                            daemonErrors: .success(DaemonLogErrors(location: "log", messages: ["some other error"])))
+        XCTAssertFalse(logWithoutIt.errorAsExpected, "a log that was read and has no failed connect is evidence against")
+        let otherPort = DaemonLogErrors(location: "log", messages: ["unable to connect to server at '198.18.0.2:16509': Connection refused"])
+        XCTAssertFalse(MigrationPortsDroppedFault.judge(droppedPackets: 6, ending: endOfFile, hostName: "dst", removed: true,
+                                                        sent: JobTransfer(largestBytes: 0, samples: 30), daemonErrors: .success(otherPort)).errorAsExpected)
+        let unread = MigrationPortsDroppedFault.judge(droppedPackets: 6, ending: endOfFile, hostName: "dst", removed: true,
+                                                      sent: JobTransfer(largestBytes: 0, samples: 30),
+                                                      daemonErrors: .failure(DaemonLogUnavailable(reason: "no log file")))
+        XCTAssertTrue(unread.errorAsExpected, "without the log, 0 bytes sent is the evidence")
+        XCTAssertTrue(MigrationPortsDroppedFault.isConnectToADroppedPort("unable to connect to server at '[2001:2::2]:49216': Connection timed out"))
+        XCTAssertFalse(MigrationPortsDroppedFault.isConnectToADroppedPort("unable to connect to server at '198.18.0.2:49217': x"))
+        XCTAssertFalse(MigrationPortsDroppedFault.isConnectToADroppedPort("unable to connect to server at 'garbage"))
         XCTAssertEqual(JobTransfer(samples: [JobSample(offsetMilliseconds: 1, jobType: "none"),
                                              JobSample(offsetMilliseconds: 2, jobType: "unbounded", dataProcessedBytes: 0),
                                              JobSample(offsetMilliseconds: 3, jobType: "unbounded", dataProcessedBytes: 8192)]),

@@ -84,7 +84,7 @@ final class MigVerifyCLITests: XCTestCase {
             (["run", "--source-uri", "test:///default", "--dest-uri", "qemu:///system", "--domain", "test", "--emulator", "qemu-7.2"] + real,
              "--guest, --emulator and --pattern choose the lab's guest, QEMU and memeater"),
             (["run", "--source-uri", "test:///default", "--dest-uri", "qemu:///system", "--domain", "test", "--guest-address", "guest",
-              "--capture-interface", "lo"], "--guest-address must be an IPv4 or IPv6 address, not 'guest'"),
+              "--capture-interface", "lo"], "--guest-address: target 'guest' is not a numeric IPv4 address or IPv6 address"),
             (["run", "--source-uri", "test:///default", "--dest-uri", emptyDestination, "--domain", "nosuch"] + real,
              "unknown domain 'nosuch' on test:///default"),
             // Real hosts: every check before anything is changed (plan), one line each.

@@ -117,6 +117,9 @@ final class SweepMatrixFileTests: XCTestCase {
             let some = try SweepMatrix.parse(format == .yaml ? "guest: [debian12, debian13]\n" : "guest = [\"debian12\", \"debian13\"]\n",
                                              format: format, fileName: "m")
             XCTAssertEqual(some.guestKinds, ["debian", "debian13"], "\(format)")
+            let twice = try SweepMatrix.parse(format == .yaml ? "guest: [debian13, all, debian12]\n" : "guest = [\"debian13\", \"all\", \"debian12\"]\n",
+                                              format: format, fileName: "m")
+            XCTAssertEqual(twice.guestKinds, ["debian13", "initramfs", "debian11", "debian"], "each kind once, first named first: \(format)")
         }
         XCTAssertTrue(error("guest: debian10\n", .yaml).contains("unknown guest 'debian10' (known: initramfs, debian11, debian, debian13, all)"))
     }

@@ -65,7 +65,7 @@ public final class MigrationPortsDroppedFault: Fault {
         let (dropped, removed) = state.withLock { ($0.droppedPackets, $0.removed) }
         return Self.judge(droppedPackets: dropped, ending: outcome.ending, hostName: context.destinationHost?.hostName ?? "the destination",
                           removed: removed, sent: JobTransfer(samples: outcome.samples),
-                          daemonErrors: try? outcome.sourceDaemonErrors?.get())
+                          daemonErrors: outcome.sourceDaemonErrors)
     }
 
     /// Acted when the rule dropped packets to the migration ports; the error is this fault's
@@ -74,11 +74,14 @@ public final class MigrationPortsDroppedFault: Fault {
     ///
     /// Over a qemu+ssh destination URI libvirt sometimes returns the end of file of its
     /// connection to the destination instead of the connect error (``DaemonLogMark``). That
-    /// message is this fault's only when the source daemon logged the failed connect
-    /// (`daemonErrors`), or when the job statistics prove that not one byte of the guest was
-    /// sent (`sent`): then the migration never got past the connection the firewall dropped.
+    /// message is this fault's only when no sample shows a byte of the guest sent (`sent`) and
+    /// the source daemon logged the failed connect to a dropped port (`daemonErrors`); when
+    /// its log could not be read, the job statistics alone must prove that not one byte was
+    /// sent: then the migration never got past the connection the firewall dropped. A log
+    /// that was read and has no such connect error is evidence against the fault.
     public static func judge(droppedPackets: Int?, ending: MigrationEnding, hostName: String, removed: Bool?,
-                             sent: JobTransfer? = nil, daemonErrors: DaemonLogErrors? = nil) -> FaultEvidence {
+                             sent: JobTransfer? = nil,
+                             daemonErrors: Result<DaemonLogErrors, DaemonLogUnavailable>? = nil) -> FaultEvidence {
         let acted = (droppedPackets ?? 0) > 0
         var errorAsExpected: Bool
         var explanation = ""
@@ -86,12 +89,14 @@ public final class MigrationPortsDroppedFault: Fault {
         case .aborted, .hung: errorAsExpected = true
         case .failed(let message, _):
             errorAsExpected = message.localizedCaseInsensitiveContains("connect") || message.localizedCaseInsensitiveContains("timed out")
-            if !errorAsExpected, acted, ending.isTransportEndOfFile {
+            if !errorAsExpected, acted, ending.isTransportEndOfFile, (sent?.largestBytes ?? 0) == 0 {
                 let stoodIn = "; libvirt returned its connection's end of file in place of the connect error"
-                if let daemonErrors, let connect = daemonErrors.first(containing: "unable to connect") {
-                    errorAsExpected = true
-                    explanation = "\(stoodIn), which the source daemon logged (\(daemonErrors.location)): \(connect)"
-                } else if let sent, sent.largestBytes == 0 {
+                if case .success(let logged) = daemonErrors {
+                    if let connect = logged.messages.first(where: isConnectToADroppedPort) {
+                        errorAsExpected = true
+                        explanation = "\(stoodIn), which the source daemon logged (\(logged.location)): \(connect)"
+                    }
+                } else if let sent {
                     errorAsExpected = true
                     explanation = "\(stoodIn); the job sent 0 bytes of the guest in \(sent.samples) job-stats samples:"
                         + " it never got past the dropped connection"
@@ -109,6 +114,17 @@ public final class MigrationPortsDroppedFault: Fault {
             removed: removed ?? false,
             removalEvidence: removed == true ? "the nft table \(PortDropFault.tableName) is gone from \(hostName)"
                 : removed == false ? "the nft table \(PortDropFault.tableName) is STILL in \(hostName)" : "the rule was never installed")
+    }
+
+    /// Whether a logged error is libvirt's failed connect to one of the dropped ports:
+    /// `unable to connect to server at '198.18.0.2:49152': Connection timed out`.
+    static func isConnectToADroppedPort(_ message: String) -> Bool {
+        let marker = "unable to connect to server at '"
+        guard let start = message.range(of: marker),
+              let end = message[start.upperBound...].firstIndex(of: "'"),
+              let colon = message[start.upperBound..<end].lastIndex(of: ":"),
+              let port = Int(message[message.index(after: colon)..<end]) else { return false }
+        return droppedPorts.contains(port)
     }
 }
 

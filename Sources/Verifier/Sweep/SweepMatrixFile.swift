@@ -444,7 +444,9 @@ struct MatrixFileInterpreter {
                     }
                     kinds.append(kind.rawValue)
                 }
-                matrix.guestKinds = kinds
+                // Each kind once, in the order first named (`[all, debian]` is the four kinds).
+                var seen = Set<String>()
+                matrix.guestKinds = kinds.filter { seen.insert($0).inserted }
             case .repeatCount:
                 if case .list = entry.value.content {
                     throw failure(entry.value.line, "\(key.rawValue) takes one whole number, not a list")
