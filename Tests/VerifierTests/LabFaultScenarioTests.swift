@@ -152,10 +152,23 @@ final class LabFaultScenarioTests: XCTestCase {
     /// RAM is a multiple of 256 KiB. With memeater dirtying as fast as it can, the migration
     /// "completes" although it should not converge; the verifier must FAIL the landing and
     /// say why (stale pages, or a dead/unreachable guest with its console's panic lines).
+    ///
+    /// The loss is intermittent (bench/qemu72: 2 of 20 runs at 50 MiB/s landed clean; CI once
+    /// saw a clean unlimited run too), so up to three migrations are made: one must be caught,
+    /// and one that passes must have passed honestly (every page verified, the guest alive).
     func test6QEMU72LosesDirtyPagesAndTheVerifierCatchesIt() throws {
-        let result = try run(parameters(.live, rate: 0, emulator: "qemu-7.2"))
-        XCTAssertTrue(result.qemuVersion.hasPrefix("7.2"), result.qemuVersion)
-        XCTAssertFalse(result.passed, "QEMU 7.2 must not pass: \(result.checks)")
+        var attempts: [ScenarioResult] = []
+        while attempts.count < 3 {
+            let attempt = try run(parameters(.live, rate: 0, emulator: "qemu-7.2"))
+            XCTAssertTrue(attempt.qemuVersion.hasPrefix("7.2"), attempt.qemuVersion)
+            attempts.append(attempt)
+            if !attempt.passed { break }
+            XCTAssertEqual(attempt.integrityErrors, 0, "a 7.2 landing that passed was verified: \(attempt.checks)")
+            XCTAssertEqual(check(attempt, CheckName.landingIntact)?.passed, true)
+            print("QEMU 7.2 attempt \(attempts.count) landed clean: \(check(attempt, CheckName.landingIntact)?.evidence ?? "")")
+        }
+        let result = try XCTUnwrap(attempts.last)
+        XCTAssertFalse(result.passed, "QEMU 7.2 must not pass \(attempts.count) times in a row: \(result.checks)")
         // Unlimited: memeater's whole region every second (128 MiB/s at most), read over 1.2 s spans.
         XCTAssertGreaterThan(result.achievedDirtyRateMiBPerSecond ?? 0, 0, "the unlimited rate was measured")
         XCTAssertFalse(result.notes.contains { $0.contains("did not settle") }, "\(result.notes)")
