@@ -44,19 +44,6 @@ public struct IPv4Address: Hashable, Sendable, Comparable, CustomStringConvertib
     }
 
     public static func < (lhs: IPv4Address, rhs: IPv4Address) -> Bool { lhs.value < rhs.value }
-
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let address = IPv4Address(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an IPv4 address: \(text)"))
-        }
-        self = address
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
 }
 
 /// An IPv4 network in CIDR form, such as `198.18.0.0/15`.
@@ -133,19 +120,6 @@ public struct MACAddress: Hashable, Sendable, CustomStringConvertible, Codable {
             let digits = String(octet, radix: 16)
             return digits.count == 1 ? "0" + digits : digits
         }.joined(separator: ":")
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let address = MACAddress(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a MAC address: \(text)"))
-        }
-        self = address
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
     }
 }
 
@@ -263,19 +237,6 @@ public struct IPv6Address: Hashable, Sendable, Comparable, CustomStringConvertib
     }
 
     public static func < (lhs: IPv6Address, rhs: IPv6Address) -> Bool { (lhs.high, lhs.low) < (rhs.high, rhs.low) }
-
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let address = IPv6Address(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an IPv6 address: \(text)"))
-        }
-        self = address
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
 }
 
 /// An IPv6 prefix in CIDR form, such as `2001:2::/48`.
@@ -376,19 +337,6 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible, Codable {
         case .v6(let address): address.description
         }
     }
-
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let address = IPAddress(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an IP address: \(text)"))
-        }
-        self = address
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
 }
 
 /// An IPv4 network or an IPv6 prefix, as `--allowed-networks` takes them.
@@ -430,4 +378,42 @@ public enum IPNetwork: Hashable, Sendable, CustomStringConvertible {
         .v6(IPv6Network(address: IPv6Address(high: 0x2001_0002_0000_0000, low: 0), prefixLength: 48)),
         .v6(IPv6Network(address: IPv6Address(high: 0, low: 1), prefixLength: 128)),
     ]
+}
+
+extension IPv4Address: CodableAsText {
+    public static let textKind = "an IPv4 address"
+}
+
+extension MACAddress: CodableAsText {
+    public static let textKind = "a MAC address"
+}
+
+extension IPv6Address: CodableAsText {
+    public static let textKind = "an IPv6 address"
+}
+
+extension IPAddress: CodableAsText {
+    public static let textKind = "an IP address"
+}
+
+/// A value written in JSON as its text: decoded with `init?(_:)`, encoded as its `description`.
+public protocol CodableAsText: Codable, CustomStringConvertible {
+    init?(_ text: String)
+    /// What the text must be, for the decoding error ("an IPv4 address").
+    static var textKind: String { get }
+}
+
+extension CodableAsText {
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let value = Self(text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not \(Self.textKind): \(text)"))
+        }
+        self = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
 }
