@@ -22,7 +22,7 @@ public final class MemeaterClient: Sendable {
     /// started with `serve --no-auth`). Connecting, every send and every reply wait at most
     /// `timeoutSeconds`. A refused token throws, naming memeater's reason.
     public init(namespace: String?, address: String, port: Int, token: ControlToken?, timeoutSeconds: Double = 10) throws(LabError) {
-        let endpoint = SocketAddress(numericHost: address, port: port)?.description ?? "\(address):\(port)"
+        let endpoint = SocketAddress.endpointText(host: address, port: port)
         let step = "connect to memeater at \(endpoint)" + (namespace.map { " from \($0)" } ?? "")
         guard timeoutSeconds > 0, timeoutSeconds.isFinite else {
             throw LabError(step: step, reason: "the timeout must be a positive number of seconds, got \(timeoutSeconds)")

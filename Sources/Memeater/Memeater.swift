@@ -297,8 +297,7 @@ struct ReportOutput {
             writeLine(#"{"type":"listening","address":"\#(address)","port":\#(port),"tokenRequired":\#(tokenRequired),"#
                       + #""maxConnections":\#(maximumConnections),"faultInjection":\#(faultInjection)}"#, to: STDOUT_FILENO)
         } else {
-            let endpoint = SocketAddress(numericHost: address, port: port)?.description ?? "\(address):\(port)"
-            writeLine("memeater: listening on \(endpoint), \(tokenRequired ? "token required" : "NO token required (--no-auth)"), "
+            writeLine("memeater: listening on \(SocketAddress.endpointText(host: address, port: port)), \(tokenRequired ? "token required" : "NO token required (--no-auth)"), "
                       + "at most \(maximumConnections) clients, fault injection \(faultInjection ? "allowed" : "refused")", to: STDOUT_FILENO)
         }
     }

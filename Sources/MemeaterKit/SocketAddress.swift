@@ -71,6 +71,12 @@ public enum SocketAddress: Sendable, CustomStringConvertible {
         }
     }
 
+    /// `host:port` for messages, with an IPv6 host in brackets (`[2001:2::10]:7070`); a host
+    /// that is not a numeric address is shown as given.
+    public static func endpointText(host: String, port: Int) -> String {
+        SocketAddress(numericHost: host, port: port)?.description ?? "\(host):\(port)"
+    }
+
     /// `address:port`, with an IPv6 address in brackets.
     public var description: String {
         var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))

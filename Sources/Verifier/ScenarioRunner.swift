@@ -641,9 +641,7 @@ public final class ScenarioRunner: Sendable {
         do {
             return try testbed.connectMemeater(timeoutSeconds: 10)
         } catch {
-            let address = SocketAddress(numericHost: endpoints.guestAddress, port: endpoints.memeaterPort)?.description
-                ?? "\(endpoints.guestAddress):\(endpoints.memeaterPort)"
-            throw VerifierError.wrap(error, step: "connect to memeater at \(address)")
+            throw VerifierError.wrap(error, step: "connect to memeater at \(SocketAddress.endpointText(host: endpoints.guestAddress, port: endpoints.memeaterPort))")
         }
     }
 

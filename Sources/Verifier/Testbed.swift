@@ -402,7 +402,7 @@ public struct RemoteHosts: Testbed {
         } catch {
             let start = "`memeater serve --port \(endpoints.memeaterPort) --size-mib N --token-file FILE` in the guest"
                 + (memeaterToken == nil ? " and give the same token here with --memeater-token-file" : " with the token of --memeater-token-file")
-            throw .environment("no memeater answers at \(endpoints.guestAddress):\(endpoints.memeaterPort) (\(error.description)): "
+            throw .environment("no memeater answers at \(SocketAddress.endpointText(host: endpoints.guestAddress, port: endpoints.memeaterPort)) (\(error.description)): "
                 + "run \(start) (docs/verifier.md, \"Real hosts\")")
         }
     }
@@ -443,7 +443,7 @@ public struct RemoteHosts: Testbed {
         guard info.sizeMiB == parameters.memeaterSizeMiB else {
             throw .invalidOptions("memeater in \(endpoints.domainName) dirties \(info.sizeMiB) MiB, not the \(parameters.memeaterSizeMiB) MiB asked: restart it with --size-mib \(parameters.memeaterSizeMiB) or leave out --memeater-size-mib")
         }
-        return PreparedGuest(actions: ["checked: \(endpoints.domainName) runs on \(sourceURI) only, \(parameters.memoryMiB) MiB; memeater (pid \(info.pid), \(info.sizeMiB) MiB) answers at \(endpoints.guestAddress):\(endpoints.memeaterPort)"],
+        return PreparedGuest(actions: ["checked: \(endpoints.domainName) runs on \(sourceURI) only, \(parameters.memoryMiB) MiB; memeater (pid \(info.pid), \(info.sizeMiB) MiB) answers at \(SocketAddress.endpointText(host: endpoints.guestAddress, port: endpoints.memeaterPort))"],
                              host: host)
     }
 
