@@ -70,15 +70,17 @@ final class FaultJudgementTests: XCTestCase {
 
     func testPrepareFailWithTheTransportsEndOfFileLooksForTheRefusalInTheDaemonLog() throws {
         let logged = DaemonLogErrors(location: "/var/log/libvirt/libvirtd.log on src", messages: DaemonLogErrors.messages(inLog: Self.sourceDaemonLog))
-        assertCheck(try faultActed(BogusMigrationURIFault.judge(Self.endOfFile, daemonErrors: logged)), CheckName.faultActed, passed: true,
+        assertCheck(try faultActed(BogusMigrationURIFault.judge(Self.endOfFile, daemonErrors: .success(logged))), CheckName.faultActed, passed: true,
                     says: "End of file", "which the source daemon logged (/var/log/libvirt/libvirtd.log on src): argument unsupported: unsupported scheme foo")
         let otherError = DaemonLogErrors(location: "log", messages: ["Requested operation is not valid: domain 'g' is already active"])
-        assertCheck(try faultActed(BogusMigrationURIFault.judge(Self.endOfFile, daemonErrors: otherError)), CheckName.faultActed, passed: false,
+        assertCheck(try faultActed(BogusMigrationURIFault.judge(Self.endOfFile, daemonErrors: .success(otherError))), CheckName.faultActed, passed: false,
                     says: "expected libvirt to refuse the migration URI foo://bar")
         assertCheck(try faultActed(BogusMigrationURIFault.judge(Self.endOfFile)), CheckName.faultActed, passed: false, says: "End of file")
+        let unread = BogusMigrationURIFault.judge(Self.endOfFile, daemonErrors: .failure(DaemonLogUnavailable(reason: "no daemon log file named")))
+        assertCheck(try faultActed(unread), CheckName.faultActed, passed: false, says: "was not read: no daemon log file named")
         // A logged refusal does not turn another returned error into this fault's.
         let other = MigrationEnding.failed(message: "operation failed: domain is already active", kind: nil)
-        assertCheck(try faultActed(BogusMigrationURIFault.judge(other, daemonErrors: logged)), CheckName.faultActed, passed: false,
+        assertCheck(try faultActed(BogusMigrationURIFault.judge(other, daemonErrors: .success(logged))), CheckName.faultActed, passed: false,
                     says: "already active")
     }
 

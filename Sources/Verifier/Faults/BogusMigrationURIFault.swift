@@ -16,24 +16,32 @@ public final class BogusMigrationURIFault: Fault {
     }
 
     public func evidence(_ context: FaultContext, outcome: MigrationOutcome) -> FaultEvidence? {
-        Self.judge(outcome.ending, daemonErrors: try? outcome.sourceDaemonErrors?.get())
+        Self.judge(outcome.ending, daemonErrors: outcome.sourceDaemonErrors)
     }
 
     /// Acted when libvirt refused the migration for its URI's scheme: the bogus URI, not
     /// something else, made it fail. When libvirt's error is the end of file of its
     /// connection to the destination (qemu+ssh, see ``DaemonLogMark``), the refusal is looked
-    /// up in what the source daemon logged (`daemonErrors`).
-    public static func judge(_ ending: MigrationEnding, daemonErrors: DaemonLogErrors? = nil) -> FaultEvidence {
+    /// up in what the source daemon logged (`daemonErrors`; when its log could not be read,
+    /// the evidence says why).
+    public static func judge(_ ending: MigrationEnding,
+                             daemonErrors: Result<DaemonLogErrors, DaemonLogUnavailable>? = nil) -> FaultEvidence {
         func namesTheURI(_ message: String) -> Bool { message.contains("scheme foo") || message.contains(uri) }
         var refusedForTheURI = false
         var logged = ""
         if case .failed(let message, _) = ending {
             refusedForTheURI = namesTheURI(message)
-            if !refusedForTheURI, ending.isTransportEndOfFile, let daemonErrors,
-               let refusal = daemonErrors.messages.first(where: namesTheURI) {
-                refusedForTheURI = true
-                logged = "; libvirt returned its connection's end of file in place of the refusal, which the source daemon logged"
-                    + " (\(daemonErrors.location)): \(refusal)"
+            if !refusedForTheURI, ending.isTransportEndOfFile {
+                switch daemonErrors {
+                case .success(let errors):
+                    if let refusal = errors.messages.first(where: namesTheURI) {
+                        refusedForTheURI = true
+                        logged = "; libvirt returned its connection's end of file in place of the refusal, which the source daemon logged"
+                            + " (\(errors.location)): \(refusal)"
+                    }
+                case .failure(let unavailable): logged = " (the source daemon's log, where the refusal would be, was not read: \(unavailable.reason))"
+                case nil: break
+                }
             }
         }
         let expected = "expected libvirt to refuse the migration URI \(uri) (unsupported scheme foo)"
@@ -41,6 +49,6 @@ public final class BogusMigrationURIFault: Fault {
             scenario: scenario, acted: refusedForTheURI,
             evidence: refusedForTheURI ? "libvirt refused the migration URI \(uri)" : "the migration URI \(uri) was passed, but libvirt's error does not name it",
             errorAsExpected: refusedForTheURI,
-            errorEvidence: refusedForTheURI ? "libvirt: \(ending.summary)\(logged)" : "\(expected); got \(ending.summary)")
+            errorEvidence: refusedForTheURI ? "libvirt: \(ending.summary)\(logged)" : "\(expected); got \(ending.summary)\(logged)")
     }
 }
