@@ -254,8 +254,8 @@ struct DebianGuestBuilder {
         try? fileManager.removeItem(atPath: "\(root)/var/cache/apt/archives")
         try fileManager.createDirectory(atPath: "\(root)/var/cache/apt/archives/partial", withIntermediateDirectories: true)
         // The kernel package's own initramfs (initramfs-tools) is never booted: the lab's is.
-        for name in (try? fileManager.contentsOfDirectory(atPath: "\(root)/boot")) ?? [] where name.hasPrefix("initrd.img") {
-            try? fileManager.removeItem(atPath: "\(root)/boot/\(name)")
+        for name in try fileManager.contentsOfDirectory(atPath: "\(root)/boot") where name.hasPrefix("initrd.img") {
+            try fileManager.removeItem(atPath: "\(root)/boot/\(name)")
         }
 
         let raw = "\(work)/disk.raw"

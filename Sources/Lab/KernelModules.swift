@@ -62,8 +62,11 @@ struct KernelModuleTree: Sendable, Equatable {
 
     /// Reads `DIRECTORY/modules.dep` and `DIRECTORY/modules.builtin` (the latter may be absent).
     static func read(directory: String) throws -> KernelModuleTree {
-        guard let dep = try? String(contentsOfFile: "\(directory)/modules.dep", encoding: .utf8) else {
-            throw LabError(step: "read the kernel's modules", reason: "\(directory)/modules.dep is missing or unreadable")
+        let dep: String
+        do {
+            dep = try String(contentsOfFile: "\(directory)/modules.dep", encoding: .utf8)
+        } catch {
+            throw LabError(step: "read the kernel's modules", reason: "\(directory)/modules.dep is missing or unreadable: \(error.localizedDescription)")
         }
         let builtin = (try? String(contentsOfFile: "\(directory)/modules.builtin", encoding: .utf8)) ?? ""
         return KernelModuleTree(directory: directory, modulesDep: dep, modulesBuiltin: builtin)
