@@ -148,24 +148,11 @@ final class LabScenarioTests: XCTestCase {
     /// fault go over ssh, pings and memeater go from the current namespace (the client's).
     func test5RealHostModeRunsTheTestCaseThroughURIsAndSSH() throws {
         let configuration = Self.lab.configuration
-        // The guest back on the source, fresh (test4 left it on the destination).
-        _ = try LabTarget(lab: Self.lab, memeaterPath: MemeaterBinary.find()).prepareGuest(parameters(.live), placement: .sourceOnly) { print("[lab] \($0)") }
-        let json = Self.harness.databaseDirectory.appendingPathComponent("real-hosts.json").path
         let captures = Self.harness.databaseDirectory.appendingPathComponent("captures").path
-        let command = ["ip", "netns", "exec", configuration.clientNamespace, MigVerifyCLITests.binary, "run",
-                       "--source-uri", configuration.sshURI(configuration.source),
-                       "--dest-uri", configuration.sshURI(configuration.destination),
-                       "--domain", configuration.guestName, "--guest-address", configuration.guestAddress,
-                       // As a user would: the token memeater in the guest was started with, from a 0600 file.
-                       "--memeater-token-file", configuration.memeaterTokenPath,
-                       "--scenario", "prepare-fail,perform-fail,live", "--dirty-rate-mib-per-second", "30",
-                       "--stall-timeout-seconds", "20", "--timeout-seconds", "90",
-                       "--database", Self.harness.databaseDirectory.appendingPathComponent("real-hosts.sqlite").path, "--json", json,
-                       "--save-captures", captures]
-        let outcome = try CommandRunner.capture(command, step: "migverify run on the lab as real hosts", timeoutSeconds: 600)
-        print(outcome.transcript)
-        XCTAssertEqual(outcome.exitStatus, 0, "every check passed")
-        let objects = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [[String: Any]])
+        let objects = try runAsRealHosts(sourceURI: configuration.sshURI(configuration.source),
+                                         destinationURI: configuration.sshURI(configuration.destination),
+                                         guestAddress: configuration.guestAddress, scenarios: "prepare-fail,perform-fail,live",
+                                         resultsName: "real-hosts", extraArguments: ["--save-captures", captures])
         XCTAssertEqual(objects.map { $0["scenario"] as? String }, ["prepare-fail", "perform-fail", "live"])
         for object in objects {
             XCTAssertEqual(object["passed"] as? Bool, true)
@@ -414,20 +401,10 @@ final class LabScenarioTests: XCTestCase {
     /// the host checks and firewall fault go over IPv6.
     func test12RealHostModeOverIPv6() throws {
         let configuration = Self.lab.configuration
-        _ = try LabTarget(lab: Self.lab, memeaterPath: MemeaterBinary.find()).prepareGuest(parameters(.live), placement: .sourceOnly) { print("[lab] \($0)") }
-        let json = Self.harness.databaseDirectory.appendingPathComponent("real-hosts-ipv6.json").path
-        let command = ["ip", "netns", "exec", configuration.clientNamespace, MigVerifyCLITests.binary, "run",
-                       "--source-uri", configuration.sshIPv6URI(configuration.source),
-                       "--dest-uri", configuration.sshIPv6URI(configuration.destination),
-                       "--domain", configuration.guestName, "--guest-address", configuration.guestIPv6Address,
-                       "--memeater-token-file", configuration.memeaterTokenPath,
-                       "--scenario", "perform-fail,live", "--dirty-rate-mib-per-second", "30",
-                       "--stall-timeout-seconds", "20", "--timeout-seconds", "90",
-                       "--database", Self.harness.databaseDirectory.appendingPathComponent("real-hosts-ipv6.sqlite").path, "--json", json]
-        let outcome = try CommandRunner.capture(command, step: "migverify run on the lab as real hosts over IPv6", timeoutSeconds: 600)
-        print(outcome.transcript)
-        XCTAssertEqual(outcome.exitStatus, 0, "every check passed")
-        let objects = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [[String: Any]])
+        let objects = try runAsRealHosts(sourceURI: configuration.sshIPv6URI(configuration.source),
+                                         destinationURI: configuration.sshIPv6URI(configuration.destination),
+                                         guestAddress: configuration.guestIPv6Address, scenarios: "perform-fail,live",
+                                         resultsName: "real-hosts-ipv6")
         XCTAssertEqual(objects.map { $0["scenario"] as? String }, ["perform-fail", "live"])
         for object in objects {
             XCTAssertEqual(object["passed"] as? Bool, true)
@@ -444,6 +421,31 @@ final class LabScenarioTests: XCTestCase {
         XCTAssertEqual(fault["acted"] as? Bool, true, "\(fault)")
         XCTAssertTrue((fault["evidence"] as? String)?.contains("firewall on destination (ssh root@[\(configuration.destination.ipv6Address)])") ?? false,
                       "the fault went over ssh to the IPv6 address: \(fault)")
+    }
+
+    /// Runs `migverify run` as a user would on real hosts: from the client's namespace with
+    /// the hosts' URIs, the domain, `guestAddress` and the token file memeater in the guest was
+    /// started with (0600), the guest first put back on the source, fresh. Asserts that it
+    /// exited 0 and returns the runs of its JSON file (`<resultsName>.json` beside the database).
+    func runAsRealHosts(sourceURI: String, destinationURI: String, guestAddress: String, scenarios: String,
+                        resultsName: String, extraArguments: [String] = [],
+                        file: StaticString = #filePath, line: UInt = #line) throws -> [[String: Any]] {
+        let configuration = Self.lab.configuration
+        _ = try LabTarget(lab: Self.lab, memeaterPath: MemeaterBinary.find()).prepareGuest(parameters(.live), placement: .sourceOnly) { print("[lab] \($0)") }
+        let json = Self.harness.databaseDirectory.appendingPathComponent("\(resultsName).json").path
+        let command = ["ip", "netns", "exec", configuration.clientNamespace, MigVerifyCLITests.binary, "run",
+                       "--source-uri", sourceURI, "--dest-uri", destinationURI,
+                       "--domain", configuration.guestName, "--guest-address", guestAddress,
+                       "--memeater-token-file", configuration.memeaterTokenPath,
+                       "--scenario", scenarios, "--dirty-rate-mib-per-second", "30",
+                       "--stall-timeout-seconds", "20", "--timeout-seconds", "90",
+                       "--database", Self.harness.databaseDirectory.appendingPathComponent("\(resultsName).sqlite").path,
+                       "--json", json] + extraArguments
+        let outcome = try CommandRunner.capture(command, step: "migverify run on the lab as real hosts (\(guestAddress))", timeoutSeconds: 600)
+        print(outcome.transcript)
+        XCTAssertEqual(outcome.exitStatus, 0, "every check passed", file: file, line: line)
+        return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [[String: Any]],
+                             file: file, line: line)
     }
 
     func labRunArguments(scenario: String, database: String, journal: String) -> [String] {
