@@ -55,6 +55,12 @@ public struct LabRecord: Sendable, Codable, Equatable {
     public var guest: GuestRecord?
     /// When `lab up` last finished.
     public var updatedAt: Date
+    /// The network layout the lab was built with (``currentNetworkLayout``; `nil`: the
+    /// single network of labs built before the management network existed).
+    public var networkLayout: Int?
+
+    /// 2: a management network and a guest network.
+    public static let currentNetworkLayout = 2
 }
 
 /// The guest the lab started.
@@ -146,6 +152,17 @@ public struct Lab: Sendable {
         // Never another directory (`--state-directory /usr`): lab down would delete it. The
         // journal is made first, so that even a lab killed at once is recognised as one.
         try checkStateDirectoryIsTheLabs()
+        if let reason = builtWithAnotherLayout() {
+            // Addresses and links of the old layout would stay next to the new ones: start afresh
+            // (the image cache is kept).
+            progress("rebuilding the lab: \(reason)")
+            let removal = try down()
+            guard removal.leftovers.isEmpty else {
+                throw LabError(step: "take down the lab built with another layout",
+                               reason: "left over: " + removal.leftovers.joined(separator: "; "))
+            }
+            actions.append("took down the lab built with another layout (\(reason))")
+        }
         try FileManager.default.createDirectory(atPath: configuration.stateDirectory, withIntermediateDirectories: true)
         if !FileManager.default.fileExists(atPath: configuration.journalPath) {
             guard FileManager.default.createFile(atPath: configuration.journalPath, contents: nil) else {
@@ -202,7 +219,8 @@ public struct Lab: Sendable {
         let record = LabRecord(configuration: configuration, emulatorName: options.emulator.name,
                                emulatorPath: emulatorPath, emulatorVersion: EmulatorChoice.version(of: emulatorPath),
                                accelerator: decision, daemons: facts, guest: guest ?? previous?.guest,
-                               updatedAt: actions.isEmpty ? (previous?.updatedAt ?? Date()) : Date())
+                               updatedAt: actions.isEmpty ? (previous?.updatedAt ?? Date()) : Date(),
+                               networkLayout: LabRecord.currentNetworkLayout)
         if record != previous {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -210,6 +228,17 @@ public struct Lab: Sendable {
             try AtomicFile.write(try encoder.encode(record), to: configuration.statusPath)
         }
         return LabUpReport(actions: actions, phaseSeconds: phases, record: record)
+    }
+
+    /// Why the lab in the state directory was built with another network layout or
+    /// configuration than this one; `nil` when it was not (or there is no lab.json).
+    func builtWithAnotherLayout() -> String? {
+        guard FileManager.default.fileExists(atPath: configuration.statusPath) else { return nil }
+        guard let record = currentRecord() else { return "its \(configuration.statusPath) is not this version's" }
+        if record.networkLayout != LabRecord.currentNetworkLayout {
+            return "network layout \(record.networkLayout ?? 1), this version builds \(LabRecord.currentNetworkLayout)"
+        }
+        return nil
     }
 
     /// The record of the last `lab up`, if the lab is up.

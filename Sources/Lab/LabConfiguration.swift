@@ -1,19 +1,23 @@
 import Foundation
 
-/// One migration host of the lab: a network namespace with its own bridge, libvirt daemon
-/// (and optionally sshd), reached at `address`.
+/// One migration host of the lab: a network namespace with a management interface (its
+/// libvirt daemon, sshd and the migration stream) and a guest bridge without an address
+/// (the guest's tap and the uplink to the guest network).
 public struct LabHost: Sendable, Codable, Equatable {
     /// Short name used in paths, host names and messages: `src` or `dst`.
     public var name: String
     /// The network namespace the host lives in.
     public var namespace: String
-    /// The host's lab address, on its bridge; the daemon listens here.
+    /// The host's address on the management network; the daemon, sshd and QEMU's migration
+    /// stream listen here, and nowhere else.
     public var address: String
     /// libvirt's `host_uuid` for this host's daemon (libvirt refuses to migrate between two
     /// daemons with the same UUID).
     public var hostUUID: String
-    /// The name of the veth end in the switch namespace that leads to this host.
+    /// The veth end in the switch namespace that leads to this host's guest bridge (guest network).
     public var switchPortName: String
+    /// The veth end in the switch namespace that leads to this host's management interface.
+    public var managementSwitchPortName: String
 
     /// The URI a user would type to reach this host's daemon over TCP.
     public var tcpURI: String { "qemu+tcp://\(address)/system" }
@@ -23,21 +27,25 @@ public struct LabHost: Sendable, Codable, Equatable {
 
 /// Everything the lab is made of: names, addresses, paths and timeouts, with defaults.
 ///
-/// Addresses come from 198.18.0.0/24 (RFC 2544 benchmarking range) and, for IPv6, from
-/// 2001:2::/64 (RFC 5180's benchmarking range 2001:2::/48). The lab never configures an
-/// address in the root namespace.
+/// Two networks, as in real deployments: the management network 198.18.0.0/24 and
+/// 2001:2::/64 (the hosts' daemons, sshd and the migration stream; the client) and the guest
+/// network 198.18.1.0/24 and 2001:2:0:1::/64 (the guest and the client's pinger; the hosts
+/// have no address there). Both are in the benchmarking ranges of RFC 2544 (198.18.0.0/15)
+/// and RFC 5180 (2001:2::/48). The lab never configures an address in the root namespace.
 public struct LabConfiguration: Sendable, Codable, Equatable {
     /// Prefix of every namespace the lab creates (`<prefix>-lan`, `-src`, `-dst`, `-client`).
     public var namePrefix: String
-    /// Prefix length of the lab subnet.
+    /// Prefix length of both IPv4 subnets.
     public var prefixLength: Int
     /// The migration source host.
     public var source: LabHost
     /// The migration destination host.
     public var destination: LabHost
-    /// The client's address (pings and libvirt clients run in the client namespace).
+    /// The client's management address (libvirt clients run in the client namespace).
     public var clientAddress: String
-    /// The guest's address.
+    /// The client's address on the guest network (pings and memeater's control connection).
+    public var clientGuestNetworkAddress: String
+    /// The guest's address (guest network).
     public var guestAddress: String
     /// The guest NIC's fixed MAC address.
     public var guestMACAddress: String
@@ -45,12 +53,15 @@ public struct LabConfiguration: Sendable, Codable, Equatable {
     public var guestName: String
     /// The TCP port memeater serves its control protocol on, inside the guest.
     public var memeaterPort: Int
-    /// The bridge inside each host namespace that carries the host address and the guest tap.
+    /// The bridge inside each host namespace that joins the guest's tap to the guest network
+    /// (no address: the host is not reachable from the guest network).
     public var hostBridgeName: String
     /// The name of the guest's tap device inside each host namespace.
     public var guestTapName: String
-    /// The switch bridge inside the lan namespace.
+    /// The guest network's switch bridge inside the switch namespace.
     public var switchBridgeName: String
+    /// The management network's switch bridge inside the switch namespace.
+    public var managementSwitchBridgeName: String
     /// Runtime state: PIDs, daemon directories, logs; removed by `lab down`.
     public var stateDirectory: String
     /// Built guest images, the accelerator probe result and private emulators; kept.
@@ -73,17 +84,21 @@ public struct LabConfiguration: Sendable, Codable, Equatable {
         self.namePrefix = namePrefix
         prefixLength = 24
         source = LabHost(name: "src", namespace: "\(namePrefix)-src", address: "198.18.0.1",
-                         hostUUID: "6c616273-7263-4000-8000-000000000001", switchPortName: "lan-src")
+                         hostUUID: "6c616273-7263-4000-8000-000000000001", switchPortName: "lan-src",
+                         managementSwitchPortName: "mgmt-src")
         destination = LabHost(name: "dst", namespace: "\(namePrefix)-dst", address: "198.18.0.2",
-                              hostUUID: "6c616264-7374-4000-8000-000000000002", switchPortName: "lan-dst")
+                              hostUUID: "6c616264-7374-4000-8000-000000000002", switchPortName: "lan-dst",
+                              managementSwitchPortName: "mgmt-dst")
         clientAddress = "198.18.0.100"
-        guestAddress = "198.18.0.10"
+        clientGuestNetworkAddress = "198.18.1.100"
+        guestAddress = "198.18.1.10"
         guestMACAddress = "52:54:00:c6:12:0a"
         guestName = "lab-guest"
         memeaterPort = 7070
-        hostBridgeName = "br-host"
+        hostBridgeName = "br-guest"
         guestTapName = "labtap0"
         switchBridgeName = "br0"
+        managementSwitchBridgeName = "br-mgmt"
         self.stateDirectory = stateDirectory
         self.cacheDirectory = cacheDirectory
         daemonStartTimeoutSeconds = 120
@@ -95,19 +110,24 @@ public struct LabConfiguration: Sendable, Codable, Equatable {
     /// Prefix length of the lab's IPv6 subnet 2001:2::/64.
     public static let ipv6PrefixLength = 64
 
-    /// The IPv6 address that goes with an IPv4 lab address: 198.18.0.X is 2001:2::X (X's
-    /// decimal digits written as one IPv6 group, so 198.18.0.10 is 2001:2::10). Derived, not
-    /// stored, so a lab.json written before the lab had IPv6 still reads.
+    /// The IPv6 address that goes with an IPv4 lab address: 198.18.N.X is 2001:2:0:N::X (N
+    /// and X's decimal digits written as IPv6 groups, so 198.18.0.1 is 2001:2::1 and
+    /// 198.18.1.10 is 2001:2:0:1::10): each IPv4 /24 has its own /64.
     public static func ipv6Address(matching ipv4Address: String) -> String {
-        "2001:2::\(ipv4Address.split(separator: ".").last.map(String.init) ?? "0")"
+        let parts = ipv4Address.split(separator: ".").map(String.init)
+        let subnet = parts.count == 4 ? parts[2] : "0"
+        let host = parts.last ?? "0"
+        return subnet == "0" ? "2001:2::\(host)" : "2001:2:0:\(subnet)::\(host)"
     }
 
-    /// The client's IPv6 address.
+    /// The client's IPv6 address on the management network.
     public var clientIPv6Address: String { Self.ipv6Address(matching: clientAddress) }
+    /// The client's IPv6 address on the guest network.
+    public var clientGuestNetworkIPv6Address: String { Self.ipv6Address(matching: clientGuestNetworkAddress) }
     /// The guest's IPv6 address.
     public var guestIPv6Address: String { Self.ipv6Address(matching: guestAddress) }
 
-    /// The namespace holding the switch.
+    /// The namespace holding both switches (the guest network's and the management network's bridge).
     public var switchNamespace: String { "\(namePrefix)-lan" }
     /// The namespace of the client (pinger, libvirt client).
     public var clientNamespace: String { "\(namePrefix)-client" }

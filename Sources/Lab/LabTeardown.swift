@@ -112,9 +112,7 @@ extension Lab {
         for pid in labProcesses() {
             found.append("process \(pid) \(ProcessTable.name(of: pid) ?? "?"): \(ProcessTable.commandLine(of: pid) ?? "")")
         }
-        let labInterfaceNames = [configuration.guestTapName, configuration.hostBridgeName, Topology.hostUplinkName,
-                                 Topology.clientSwitchPortName, configuration.source.switchPortName,
-                                 configuration.destination.switchPortName]
+        let labInterfaceNames = Topology.interfaceNames(configuration)
         if let links = try? CommandRunner.capture(["ip", "-o", "link", "show"], step: "list root namespace links") {
             for line in links.output.split(whereSeparator: \.isNewline) {
                 let fields = line.split(separator: ":")

@@ -1,24 +1,40 @@
 import Foundation
 
-/// The lab's network: namespaces, bridges and veth pairs, all created inside namespaces
+/// The lab's two networks: namespaces, bridges and veth pairs, all created inside namespaces
 /// (veths are made straight between namespaces, so the root namespace never sees a lab
 /// interface or address).
 ///
 /// ```
-/// client ns: up0 198.18.0.100 ── veth ── lan ns: br0 (the switch)
-/// src ns:    br-host 198.18.0.1 + guest tap + uplink ── veth ── br0
-/// dst ns:    br-host 198.18.0.2 + guest tap + uplink ── veth ── br0
+/// lan ns:    br-mgmt (management switch)           br0 (guest network switch)
+/// client ns: mgmt0 198.18.0.100 ── br-mgmt          up0 198.18.1.100 ── br0
+/// src ns:    mgmt0 198.18.0.1   ── br-mgmt          br-guest (no address) = guest tap + uplink ── br0
+/// dst ns:    mgmt0 198.18.0.2   ── br-mgmt          br-guest (no address) = guest tap + uplink ── br0
 /// ```
+///
+/// The hosts have no address on the guest network, so the guest reaches neither their
+/// daemons nor their sshd, and nothing routes between the two networks.
 struct Topology {
     let configuration: LabConfiguration
     let journal: LabJournal
 
-    /// The veth end inside a host namespace that leads to the switch.
+    /// The veth end inside a host namespace that leads to the guest network's switch.
     static let hostUplinkName = "uplink"
-    /// The veth end inside the client namespace.
+    /// The veth end inside a host or the client namespace that carries its management address.
+    static let managementInterfaceName = "mgmt0"
+    /// The veth end inside the client namespace on the guest network.
     static let clientInterfaceName = "up0"
-    /// The veth end inside the switch namespace that leads to the client.
+    /// The veth end inside the switch namespace that leads to the client's guest network interface.
     static let clientSwitchPortName = "lan-client"
+    /// The veth end inside the switch namespace that leads to the client's management interface.
+    static let clientManagementSwitchPortName = "mgmt-client"
+
+    /// The names of the lab's veths, taps and host bridges (the root namespace's leftover
+    /// check; the switch bridges are left out, since `br0` is a common name on real machines).
+    static func interfaceNames(_ c: LabConfiguration) -> [String] {
+        [c.guestTapName, c.hostBridgeName, hostUplinkName, managementInterfaceName,
+         clientSwitchPortName, clientManagementSwitchPortName]
+            + c.hosts.flatMap { [$0.switchPortName, $0.managementSwitchPortName] }
+    }
 
     private func linkExists(_ name: String, in namespace: String) -> Bool {
         guard NetworkNamespace.exists(namespace) else { return false }
@@ -28,17 +44,16 @@ struct Topology {
 
     /// Whether every namespace and link of the topology exists.
     func isComplete() -> Bool {
-        configuration.namespaces.allSatisfy(NetworkNamespace.exists)
-            && linkExists(configuration.switchBridgeName, in: configuration.switchNamespace)
-            && linkExists(Self.clientInterfaceName, in: configuration.clientNamespace)
-            && configuration.hosts.allSatisfy {
-                linkExists(configuration.hostBridgeName, in: $0.namespace) && linkExists(Self.hostUplinkName, in: $0.namespace)
+        let c = configuration
+        return c.namespaces.allSatisfy(NetworkNamespace.exists)
+            && [c.switchBridgeName, c.managementSwitchBridgeName].allSatisfy { linkExists($0, in: c.switchNamespace) }
+            && [Self.clientInterfaceName, Self.managementInterfaceName].allSatisfy { linkExists($0, in: c.clientNamespace) }
+            && c.hosts.allSatisfy { host in
+                [c.hostBridgeName, Self.hostUplinkName, Self.managementInterfaceName].allSatisfy { linkExists($0, in: host.namespace) }
             }
     }
 
-    /// Creates whatever part of the topology is missing and fixes addresses and link
-    /// states; appends a line to `actions` for each thing it created.
-    /// The fixed MAC of host `hostIndex`'s bridge (locally administered, `02:6c:61:62` = "lab").
+    /// The fixed MAC of host `hostIndex`'s guest bridge (locally administered, `02:6c:61:62` = "lab").
     static func bridgeMACAddress(hostIndex: Int) -> String {
         String(format: "02:6c:61:62:00:%02x", hostIndex + 1)
     }
@@ -47,6 +62,8 @@ struct Topology {
     /// unanswered gives up after 1 + 2 + 4 = 7 s (the kernel's default 6 retries take 127 s).
     static let synRetries = 2
 
+    /// Creates whatever part of the topology is missing and fixes addresses and link
+    /// states; appends a line to `actions` for each thing it created.
     func ensure(actions: inout [String]) throws {
         let c = configuration
         for namespace in c.namespaces where !NetworkNamespace.exists(namespace) {
@@ -71,52 +88,72 @@ struct Topology {
             try CommandRunner.run(["ip", "netns", "exec", namespace, "sysctl", "-q", "-w"] + settings,
                                   step: "set the lab's sysctls in \(namespace)")
         }
-        if !linkExists(c.switchBridgeName, in: c.switchNamespace) {
-            try ip(["-n", c.switchNamespace, "link", "add", c.switchBridgeName, "type", "bridge",
-                    "stp_state", "0", "forward_delay", "0"], step: "create switch bridge")
-            actions.append("created bridge \(c.switchBridgeName) in \(c.switchNamespace)")
+        for bridge in [c.switchBridgeName, c.managementSwitchBridgeName] {
+            try ensureBridge(bridge, in: c.switchNamespace, actions: &actions)
         }
-        try ip(["-n", c.switchNamespace, "link", "set", c.switchBridgeName, "up"], step: "bring up switch bridge")
 
-        if !linkExists(Self.clientSwitchPortName, in: c.switchNamespace) {
-            try ip(["-n", c.switchNamespace, "link", "add", Self.clientSwitchPortName, "type", "veth",
-                    "peer", "name", Self.clientInterfaceName, "netns", c.clientNamespace], step: "create client veth")
-            actions.append("created veth \(Self.clientSwitchPortName) <-> \(c.clientNamespace)/\(Self.clientInterfaceName)")
-        }
-        try ip(["-n", c.switchNamespace, "link", "set", Self.clientSwitchPortName, "master", c.switchBridgeName, "up"],
-               step: "attach client port to switch")
-        try ip(["-n", c.clientNamespace, "addr", "replace", "\(c.clientAddress)/\(c.prefixLength)",
-                "dev", Self.clientInterfaceName], step: "address the client")
-        try ip(["-n", c.clientNamespace, "-6", "addr", "replace", "\(c.clientIPv6Address)/\(LabConfiguration.ipv6PrefixLength)",
-                "dev", Self.clientInterfaceName, "nodad"], step: "give the client its IPv6 address")
-        try ip(["-n", c.clientNamespace, "link", "set", Self.clientInterfaceName, "up"], step: "bring up client interface")
+        // The client: on the management network (libvirt clients) and on the guest network (pings, memeater).
+        try ensureVeth(switchPort: Self.clientManagementSwitchPortName, bridge: c.managementSwitchBridgeName,
+                       end: Self.managementInterfaceName, in: c.clientNamespace, actions: &actions)
+        try address(Self.managementInterfaceName, in: c.clientNamespace, ipv4: c.clientAddress, ipv6: c.clientIPv6Address)
+        try ensureVeth(switchPort: Self.clientSwitchPortName, bridge: c.switchBridgeName,
+                       end: Self.clientInterfaceName, in: c.clientNamespace, actions: &actions)
+        try address(Self.clientInterfaceName, in: c.clientNamespace, ipv4: c.clientGuestNetworkAddress,
+                    ipv6: c.clientGuestNetworkIPv6Address)
 
         for (index, host) in c.hosts.enumerated() {
-            if !linkExists(c.hostBridgeName, in: host.namespace) {
-                try ip(["-n", host.namespace, "link", "add", c.hostBridgeName, "type", "bridge",
-                        "stp_state", "0", "forward_delay", "0"], step: "create bridge on \(host.name)")
-                actions.append("created bridge \(c.hostBridgeName) in \(host.namespace)")
-            }
+            try ensureVeth(switchPort: host.managementSwitchPortName, bridge: c.managementSwitchBridgeName,
+                           end: Self.managementInterfaceName, in: host.namespace, actions: &actions)
+            try address(Self.managementInterfaceName, in: host.namespace, ipv4: host.address, ipv6: host.ipv6Address)
+
+            try ensureBridge(c.hostBridgeName, in: host.namespace, actions: &actions)
             // A bridge without a MAC of its own takes its lowest port's, so the guest's tap
             // (fe:54:00:…, the same on both hosts while a migration runs) could become the
             // host's MAC, and the other host's bridge would then drop its frames as its own.
             try ip(["-n", host.namespace, "link", "set", c.hostBridgeName, "address", Self.bridgeMACAddress(hostIndex: index)],
-                   step: "set the bridge MAC of \(host.name)")
-            try ip(["-n", host.namespace, "addr", "replace", "\(host.address)/\(c.prefixLength)",
-                    "dev", c.hostBridgeName], step: "address \(host.name)")
-            try ip(["-n", host.namespace, "-6", "addr", "replace", "\(host.ipv6Address)/\(LabConfiguration.ipv6PrefixLength)",
-                    "dev", c.hostBridgeName, "nodad"], step: "give \(host.name) its IPv6 address")
-            try ip(["-n", host.namespace, "link", "set", c.hostBridgeName, "up"], step: "bring up bridge on \(host.name)")
-            if !linkExists(host.switchPortName, in: c.switchNamespace) {
-                try ip(["-n", c.switchNamespace, "link", "add", host.switchPortName, "type", "veth",
-                        "peer", "name", Self.hostUplinkName, "netns", host.namespace], step: "create uplink of \(host.name)")
-                actions.append("created veth \(host.switchPortName) <-> \(host.namespace)/\(Self.hostUplinkName)")
-            }
-            try ip(["-n", c.switchNamespace, "link", "set", host.switchPortName, "master", c.switchBridgeName, "up"],
-                   step: "attach \(host.name) to switch")
+                   step: "set the guest bridge MAC of \(host.name)")
+            try ensureVeth(switchPort: host.switchPortName, bridge: c.switchBridgeName,
+                           end: Self.hostUplinkName, in: host.namespace, actions: &actions)
             try ip(["-n", host.namespace, "link", "set", Self.hostUplinkName, "master", c.hostBridgeName, "up"],
-                   step: "attach uplink of \(host.name) to its bridge")
+                   step: "attach the guest network uplink of \(host.name) to its guest bridge")
+            // No address at all on the guest network, not even an IPv6 link-local one: the
+            // guest must not reach the host.
+            for device in [c.hostBridgeName, Self.hostUplinkName] {
+                try CommandRunner.run(["ip", "netns", "exec", host.namespace, "sysctl", "-q", "-w",
+                                       "net.ipv6.conf.\(device).disable_ipv6=1"],
+                                      step: "keep \(host.name)'s \(device) without an IPv6 address")
+            }
+            try ip(["-n", host.namespace, "addr", "flush", "dev", c.hostBridgeName], step: "keep \(host.name)'s guest bridge without an address")
         }
+    }
+
+    private func ensureBridge(_ name: String, in namespace: String, actions: inout [String]) throws {
+        if !linkExists(name, in: namespace) {
+            try ip(["-n", namespace, "link", "add", name, "type", "bridge", "stp_state", "0", "forward_delay", "0"],
+                   step: "create bridge \(name) in \(namespace)")
+            actions.append("created bridge \(name) in \(namespace)")
+        }
+        try ip(["-n", namespace, "link", "set", name, "up"], step: "bring up bridge \(name) in \(namespace)")
+    }
+
+    /// A veth from switch port `switchPort` (attached to `bridge` in the switch namespace) to `end` in `namespace`.
+    private func ensureVeth(switchPort: String, bridge: String, end: String, in namespace: String, actions: inout [String]) throws {
+        let switchNamespace = configuration.switchNamespace
+        if !linkExists(switchPort, in: switchNamespace) {
+            try ip(["-n", switchNamespace, "link", "add", switchPort, "type", "veth", "peer", "name", end, "netns", namespace],
+                   step: "create veth \(switchPort) to \(namespace)")
+            actions.append("created veth \(switchPort) <-> \(namespace)/\(end)")
+        }
+        try ip(["-n", switchNamespace, "link", "set", switchPort, "master", bridge, "up"],
+               step: "attach \(switchPort) to \(bridge)")
+        try ip(["-n", namespace, "link", "set", end, "up"], step: "bring up \(end) in \(namespace)")
+    }
+
+    private func address(_ interface: String, in namespace: String, ipv4: String, ipv6: String) throws {
+        try ip(["-n", namespace, "addr", "replace", "\(ipv4)/\(configuration.prefixLength)", "dev", interface],
+               step: "give \(interface) in \(namespace) the address \(ipv4)")
+        try ip(["-n", namespace, "-6", "addr", "replace", "\(ipv6)/\(LabConfiguration.ipv6PrefixLength)", "dev", interface, "nodad"],
+               step: "give \(interface) in \(namespace) the address \(ipv6)")
     }
 
     private func ip(_ arguments: [String], step: String) throws {

@@ -68,7 +68,7 @@ final class LabIntegrationTests: XCTestCase {
         XCTAssertEqual(stray.map { ProcessTable.commandLine(of: $0) ?? "" }, [], "libvirtd/qemu/sshd processes left",
                        file: file, line: line)
         let links = (try? CommandRunner.run(["ip", "-o", "link", "show"], step: "list links").output) ?? ""
-        for name in [configuration.guestTapName, configuration.hostBridgeName, "uplink", "lan-src", "lan-dst", "lan-client"] {
+        for name in Topology.interfaceNames(configuration) {
             XCTAssertFalse(links.contains(" \(name):") || links.contains(" \(name)@"), "interface \(name) in the root namespace",
                            file: file, line: line)
         }
@@ -108,6 +108,49 @@ final class LabIntegrationTests: XCTestCase {
         return info.bootId
     }
 
+    /// The guest network carries no host address: a machine on it (a probe namespace on the
+    /// guest switch, with an on-link route to the management subnet, as a hostile guest could
+    /// add) reaches the guest but neither host's libvirtd nor sshd, in either family; from the
+    /// client's management interface both answer.
+    private func assertHostsAreUnreachableFromTheGuestNetwork(file: StaticString = #filePath, line: UInt = #line) throws {
+        let configuration = lab.configuration
+        let probe = "\(configuration.namePrefix)-probe", port = "probe-port"
+        try lab.journal.record(.namespace(probe)) // lab down removes it whatever happens here
+        defer { _ = try? CommandRunner.capture(["ip", "netns", "delete", probe], step: "delete the probe namespace") }
+        let probeAddress = configuration.guestAddress.split(separator: ".").dropLast().joined(separator: ".") + ".77"
+        let probeIPv6Address = LabConfiguration.ipv6Address(matching: probeAddress)
+        for command in [["ip", "netns", "add", probe], ["ip", "-n", probe, "link", "set", "lo", "up"],
+                        ["ip", "-n", configuration.switchNamespace, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", probe],
+                        ["ip", "-n", configuration.switchNamespace, "link", "set", port, "master", configuration.switchBridgeName, "up"],
+                        ["ip", "-n", probe, "addr", "add", "\(probeAddress)/\(configuration.prefixLength)", "dev", "eth0"],
+                        ["ip", "-n", probe, "-6", "addr", "add", "\(probeIPv6Address)/64", "dev", "eth0", "nodad"],
+                        ["ip", "-n", probe, "link", "set", "eth0", "up"],
+                        ["ip", "-n", probe, "route", "add", "198.18.0.0/24", "dev", "eth0"],
+                        ["ip", "-n", probe, "-6", "route", "add", "2001:2::/64", "dev", "eth0"]] {
+            try CommandRunner.run(command, step: "set up the guest network probe")
+        }
+        func reachable(from namespace: String, _ arguments: [String]) throws -> Bool {
+            try CommandRunner.capture(["ip", "netns", "exec", namespace] + arguments, step: "probe from \(namespace)",
+                                      timeoutSeconds: 20).succeeded
+        }
+        XCTAssertTrue(try reachable(from: probe, ["ping", "-c", "3", "-W", "1", configuration.guestAddress]),
+                      "the probe is on the guest network: the guest answers it", file: file, line: line)
+        for host in configuration.hosts {
+            for address in [host.address, host.ipv6Address] {
+                for service in ["16509", "22"] where !(address == host.ipv6Address && service == "16509") {
+                    XCTAssertFalse(try reachable(from: probe, ["nc", "-z", "-w", "2", address, service]),
+                                   "\(host.name) \(address) port \(service) answers on the guest network", file: file, line: line)
+                    XCTAssertTrue(try reachable(from: configuration.clientNamespace, ["nc", "-z", "-w", "2", address, service]),
+                                  "\(host.name) \(address) port \(service) does not answer on the management network", file: file, line: line)
+                }
+            }
+            let addresses = try CommandRunner.run(["ip", "-n", host.namespace, "-o", "addr", "show", "dev", configuration.hostBridgeName],
+                                                  step: "list the guest bridge's addresses").output
+            XCTAssertEqual(addresses.trimmingCharacters(in: .whitespacesAndNewlines), "",
+                           "\(host.name)'s guest bridge has an address", file: file, line: line)
+        }
+    }
+
     /// Up → guest on src → ping → live migration src→dst (peer-to-peer, API) → ping → back
     /// dst→src (client-managed, API) → ping → down → nothing left of any kind.
     func testGuestMigratesBothWaysAndDownLeavesNothing() throws {
@@ -129,6 +172,7 @@ final class LabIntegrationTests: XCTestCase {
             XCTAssertTrue(link.output.contains("link/ether 02:6c:61:62:00:0\(index + 1) "), link.output)
         }
         XCTAssertTrue(try lab.pingGuest().answered, "guest answers ping from the client namespace")
+        try assertHostsAreUnreachableFromTheGuestNetwork()
         let image = try XCTUnwrap(report.record.guest?.image)
         let bootID = report.record.guest?.bootID
         XCTAssertNotNil(bootID, "the guest printed its boot id")

@@ -9,11 +9,26 @@ import PingMonitor
 
 /// Fast tests of the lab's pieces that need no namespaces or daemons.
 final class LabUnitTests: XCTestCase {
-    func testDefaultAddressesStayInsideTheLabRange() {
+    func testDefaultAddressesStayInsideTheLabRange() throws {
         let configuration = LabConfiguration()
-        let addresses = [configuration.clientAddress, configuration.guestAddress,
+        let addresses = [configuration.clientAddress, configuration.clientGuestNetworkAddress, configuration.guestAddress,
                          configuration.source.address, configuration.destination.address]
         XCTAssertEqual(Set(addresses).count, addresses.count, "addresses must differ")
+        // Two networks: the hosts only on the management network, the guest only on the guest network.
+        let management = try XCTUnwrap(IPNetwork("198.18.0.0/24")), guests = try XCTUnwrap(IPNetwork("198.18.1.0/24"))
+        for host in configuration.hosts {
+            XCTAssertTrue(management.contains(try XCTUnwrap(IPAddress(host.address))), host.address)
+        }
+        XCTAssertTrue(management.contains(try XCTUnwrap(IPAddress(configuration.clientAddress))))
+        XCTAssertTrue(guests.contains(try XCTUnwrap(IPAddress(configuration.guestAddress))))
+        XCTAssertTrue(guests.contains(try XCTUnwrap(IPAddress(configuration.clientGuestNetworkAddress))))
+        let management6 = try XCTUnwrap(IPNetwork("2001:2::/64")), guests6 = try XCTUnwrap(IPNetwork("2001:2:0:1::/64"))
+        for text in configuration.hosts.map(\.ipv6Address) + [configuration.clientIPv6Address] {
+            XCTAssertTrue(management6.contains(try XCTUnwrap(IPAddress(text))), text)
+        }
+        for text in [configuration.guestIPv6Address, configuration.clientGuestNetworkIPv6Address] {
+            XCTAssertTrue(guests6.contains(try XCTUnwrap(IPAddress(text))), text)
+        }
         XCTAssertNotEqual(configuration.source.hostUUID, configuration.destination.hostUUID)
         XCTAssertEqual(Set(configuration.namespaces).count, 4)
         XCTAssertTrue(configuration.namespaces.allSatisfy { $0.hasPrefix("\(configuration.namePrefix)-") })
@@ -36,11 +51,12 @@ final class LabUnitTests: XCTestCase {
         XCTAssertTrue(xml.contains("<memory unit='MiB'>2111</memory>"), xml)
         XCTAssertTrue(xml.contains("qemu64"), xml)
         XCTAssertTrue(xml.contains("<mac address='\(lab.configuration.guestMACAddress)'/>"), xml)
-        XCTAssertTrue(xml.contains("<source bridge='br-host'/>"), xml)
+        XCTAssertTrue(xml.contains("<source bridge='br-guest'/>"), xml)
         XCTAssertTrue(xml.contains("<target dev='labtap0'/>"), xml)
         XCTAssertTrue(xml.contains("append='on'"), xml)
         XCTAssertTrue(xml.contains("<emulator>/usr/bin/qemu-system-x86_64</emulator>"), xml)
-        XCTAssertTrue(xml.contains("lab.ip=198.18.0.10/24"), xml)
+        XCTAssertTrue(xml.contains("lab.ip=198.18.1.10/24"), xml)
+        XCTAssertTrue(xml.contains("lab.ip6=2001:2:0:1::10/64"), xml)
         XCTAssertTrue(xml.contains("lab.memeater_size_mib=1024"), xml)
         XCTAssertFalse(xml.contains("<disk"), "the initramfs guest has no disk")
         let parsed = try? XMLDocument(xmlString: xml)
@@ -192,7 +208,7 @@ final class LabUnitTests: XCTestCase {
         XCTAssertEqual(description.memoryKiB, 2111 * 1024)
         XCTAssertEqual(description.interfaceTargets, [lab.configuration.guestTapName])
         XCTAssertEqual(description.consoleLogPath, lab.configuration.guestConsoleLogPath)
-        XCTAssertEqual(description.kernelParameter("lab.ip"), "198.18.0.10/24")
+        XCTAssertEqual(description.kernelParameter("lab.ip"), "198.18.1.10/24")
         XCTAssertEqual(Lab.memeaterSizeMiB(inDomainXML: xml), 1024)
         let kvm = lab.guestDefinition(image: sampleImage(kind: .debian), memoryMiB: 1024, memeaterSizeMiB: 512,
                                       emulatorPath: "/x/qemu", accelerator: .kvm).xml()
@@ -246,15 +262,16 @@ final class MemeaterBinaryTests: XCTestCase {
 final class LabAddressTests: XCTestCase {
     func testEveryDefaultAddressOfTheLabIsInTheBenchmarkingRange() throws {
         let configuration = LabConfiguration()
-        let addresses = [configuration.source.address, configuration.destination.address, configuration.clientAddress, configuration.guestAddress]
+        let addresses = [configuration.source.address, configuration.destination.address, configuration.clientAddress,
+                         configuration.clientGuestNetworkAddress, configuration.guestAddress]
         for text in addresses {
             let address = try XCTUnwrap(IPv4Address(text), text)
             XCTAssertTrue(IPv4Network.projectTestNetworks[0].contains(address), "\(text) is outside 198.18.0.0/15")
         }
         let benchmarking6 = try XCTUnwrap(IPNetwork("2001:2::/48"))
         let addresses6 = [configuration.source.ipv6Address, configuration.destination.ipv6Address,
-                          configuration.clientIPv6Address, configuration.guestIPv6Address]
-        XCTAssertEqual(addresses6, ["2001:2::1", "2001:2::2", "2001:2::100", "2001:2::10"])
+                          configuration.clientIPv6Address, configuration.clientGuestNetworkIPv6Address, configuration.guestIPv6Address]
+        XCTAssertEqual(addresses6, ["2001:2::1", "2001:2::2", "2001:2::100", "2001:2:0:1::100", "2001:2:0:1::10"])
         for text in addresses6 {
             let address = try XCTUnwrap(IPAddress(text), text)
             XCTAssertTrue(benchmarking6.contains(address), "\(text) is outside 2001:2::/48")
