@@ -15,8 +15,8 @@ struct RunCommand: ParsableCommand {
             Without arguments it brings the lab up (idempotent) and runs live, prepare-fail and perform-fail at \
             1024 MiB with memeater dirtying 50 MiB/s, prints the verdict table and stores every run, sample and \
             check in the results database. Exit status: 0 only if every check passed, 1 if a check failed, \
-            2 for a setup error, 64 for bad input (one line on stderr). More scenarios: abort, dst-already-active, dst-qemu-killed, link-cut \
-            (see --scenario); --back migrates the live guest back and checks again. With --source-uri, --dest-uri, \
+            2 for a setup error, 64 for bad input (one line on stderr). More scenarios: abort, dst-already-active, dst-qemu-killed, link-cut, \
+            guest-link-cut (see --scenario); --back migrates the live guest back and checks again. With --source-uri, --dest-uri, \
             --domain and --guest-address it runs against real hosts instead: the guest must already run on the \
             source with `memeater serve` inside, and host-side checks and faults go over ssh. See docs/verifier.md.
             """
@@ -26,7 +26,10 @@ struct RunCommand: ParsableCommand {
         Scenarios, comma-separated: live, prepare-fail, perform-fail (the defaults), abort (the verifier aborts the \
         job once it transfers), dst-already-active (a domain of the guest's name already runs on the destination and \
         must be untouched), dst-qemu-killed (the incoming QEMU is SIGKILLed once the job transfers), link-cut (the \
-        destination's uplink is set down in the lab's switch once the job transfers, restored afterwards). The \
+        destination's management link, which carries the migration, is set down in the lab's switch once the job \
+        transfers, restored afterwards; the guest network stays up, so the guest must answer throughout), \
+        guest-link-cut (the lab's guest network is set down for 2 s once the job transfers; the migration must \
+        complete, and only those 2 s of pings may be lost on top of the downtime limit). The \
         mid-stream faults limit the bandwidth to 32 MiB/s unless --bandwidth-mib-per-second is given.
         """, transform: { try CommaSeparated<ScenarioKind>(parsing: $0) })
     var scenario: CommaSeparated<ScenarioKind>?

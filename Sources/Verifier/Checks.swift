@@ -10,6 +10,7 @@ public enum Checks {
         var checks = [migrationOutcome(observation)]
         switch observation.expectation {
         case .migrates:
+            if let acted = faultActed(observation) { checks.append(acted) }
             checks += [guestOnDestination(observation), sourceReleased(observation), sourceHostClean(observation)]
         case .staysOnSource:
             if let acted = faultActed(observation) { checks.append(acted) }
@@ -53,7 +54,9 @@ public enum Checks {
     /// the migration failed with the error that fault causes. A migration that failed for
     /// another reason fails this check, with both errors shown. `nil` without a fault.
     public static func faultActed(_ o: Observation) -> Check? {
-        guard o.expectation == .staysOnSource, !o.didNotConverge else { return nil }
+        guard !o.didNotConverge else { return nil }
+        // A migration expected to land is judged on its fault only when it had one (live has none).
+        guard o.expectation == .staysOnSource || o.fault != nil else { return nil }
         guard let fault = o.fault else {
             return .notMeasured(CheckName.faultActed, because: "the scenario reported no evidence of its fault")
         }
@@ -193,7 +196,9 @@ public enum Checks {
     }
 
     /// `ping-continuity`: the guest answered throughout (migrates: the longest gap under the
-    /// limit; stays on the source: it answers again after the failure), and at the end.
+    /// limit, plus a guest network outage the fault made, which must show in the pings; stays
+    /// on the source: it answers again after the failure, and when the fault left the guest
+    /// network up, the longest gap is under the limit too), and at the end.
     public static func pingContinuity(_ o: Observation) -> Check {
         let ping = o.ping
         let p = o.parameters
@@ -208,11 +213,24 @@ public enum Checks {
         if p.requireZeroLoss {
             return Check(name: CheckName.pingContinuity, passed: ping.lost == 0, evidence: gap + " (--require-zero-loss)")
         }
-        switch o.expectation {
-        case .migrates:
-            let ok = ping.longestGapMilliseconds < p.maxPingDowntimeMilliseconds
-            return Check(name: CheckName.pingContinuity, passed: ok, evidence: gap + " (limit \(formatNumber(p.maxPingDowntimeMilliseconds)) ms)")
-        case .staysOnSource:
+        let limit = p.maxPingDowntimeMilliseconds
+        switch (o.expectation, o.fault?.guestNetwork) {
+        case (.migrates, .cut(let outage)?):
+            // The outage's lost pings are the fault's; they must show, or the cut never reached the guest network.
+            let seen = ping.longestGapMilliseconds >= outage / 2
+            let ok = seen && ping.longestGapMilliseconds < limit + outage
+            return Check(name: CheckName.pingContinuity, passed: ok,
+                         evidence: gap + " (the guest network was cut for \(formatNumber(outage)) ms: limit \(formatNumber(outage)) + \(formatNumber(limit)) ms"
+                             + (seen ? ")" : "; no gap of half the cut: the pings never showed it)"))
+        case (.migrates, _):
+            let ok = ping.longestGapMilliseconds < limit
+            return Check(name: CheckName.pingContinuity, passed: ok, evidence: gap + " (limit \(formatNumber(limit)) ms)")
+        case (.staysOnSource, .untouched?):
+            // Only the migration's network failed: the guest network must not have noticed.
+            let ok = ping.longestGapMilliseconds < limit
+            return Check(name: CheckName.pingContinuity, passed: ok,
+                         evidence: gap + " (limit \(formatNumber(limit)) ms: only the management network was cut, the guest network stayed up)")
+        case (.staysOnSource, _):
             // A failed migration must leave the source guest answering; gaps are reported, not judged.
             return Check(name: CheckName.pingContinuity, passed: true, evidence: gap + "; the guest answers again after the failure")
         }

@@ -16,9 +16,12 @@ public enum ScenarioKind: String, CaseIterable, Codable, Sendable, Comparable {
     case performFail = "perform-fail"
     /// The verifier aborts the job (`virDomainAbortJob`) once it is transferring.
     case abort
-    /// The destination's uplink is cut (in the lab's switch namespace) once the job is
-    /// transferring, and restored afterwards.
+    /// The destination's management link (daemons, migration stream) is cut in the lab's
+    /// switch once the job is transferring, and restored afterwards; the guest network stays up.
     case linkCut = "link-cut"
+    /// The guest network is cut in the lab's switch for a few seconds while the job is
+    /// transferring; the migration, on the management network, must complete.
+    case guestLinkCut = "guest-link-cut"
     /// The incoming QEMU on the destination is killed (SIGKILL) once the job is transferring.
     case dstQEMUKilled = "dst-qemu-killed"
     /// A domain with the guest's name already runs on the destination; it must be untouched.

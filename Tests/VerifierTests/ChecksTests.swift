@@ -539,6 +539,33 @@ final class ChecksTests: XCTestCase {
         assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: false, says: "1 lost in 1 runs", "(--require-zero-loss)")
     }
 
+    func testPingContinuityOfAGuestNetworkCutAllowsTheOutageAndRequiresItToShow() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.fault = FaultEvidence(scenario: .guestLinkCut, acted: true, evidence: "br0 down", errorAsExpected: true,
+                                errorEvidence: "completed", guestNetwork: .cut(milliseconds: 2_050))
+        o.ping.longestGapMilliseconds = 2_300
+        assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: true,
+                    says: "longest gap 2300 ms (the guest network was cut for 2050 ms: limit 2050 + 2000 ms)")
+        o.ping.longestGapMilliseconds = 4_100
+        assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: false, says: "longest gap 4100 ms", "limit 2050 + 2000 ms")
+        // A cut that never showed in the pings did not reach the guest network.
+        o.ping.longestGapMilliseconds = 140.5
+        assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: false, says: "the pings never showed it")
+    }
+
+    func testPingContinuityOfAMigrationLinkCutJudgesTheGapAlthoughTheMigrationFailed() throws {
+        var o = try Fixtures.observation(.staysOnSource)
+        o.fault = FaultEvidence(scenario: .linkCut, acted: true, evidence: "mgmt-dst down", errorAsExpected: true,
+                                errorEvidence: "keepalive", guestNetwork: .untouched)
+        o.ping.longestGapMilliseconds = 3
+        assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: true,
+                    says: "longest gap 3 ms (limit 2000 ms: only the management network was cut, the guest network stayed up)")
+        o.ping.longestGapMilliseconds = 2_500
+        assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: false, says: "longest gap 2500 ms", "the guest network stayed up")
+        o.fault?.guestNetwork = nil
+        assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: true, says: "the guest answers again after the failure")
+    }
+
     func testPingContinuityOfALiveMigrationFailsWhenTheGapReachesTheLimit() throws {
         var o = try Fixtures.observation(.migrates)
         o.ping.longestGapMilliseconds = 2_500
@@ -722,10 +749,15 @@ final class ChecksTests: XCTestCase {
                     says: "dropped 14 packets to TCP 49152-49216; libvirt: aborted by the verifier")
     }
 
-    func testFaultActedIsOnlyMadeForFailureScenarios() throws {
+    func testFaultActedIsMadeForFailureScenariosAndForLandingsWithAFault() throws {
         var o = try Fixtures.observation(.migrates)
-        o.fault = try Fixtures.observation(.staysOnSource).fault
-        XCTAssertNil(Checks.faultActed(o))
+        o.fault = nil
+        XCTAssertNil(Checks.faultActed(o), "live has no fault to judge")
+        XCTAssertFalse(Checks.evaluate(o).contains { $0.name == CheckName.faultActed })
+        o.fault = FaultEvidence(scenario: .guestLinkCut, acted: false, evidence: "the guest network was never cut",
+                                errorAsExpected: true, errorEvidence: "completed")
+        assertCheck(Checks.faultActed(o), CheckName.faultActed, passed: false, says: "the fault did not act: the guest network was never cut")
+        XCTAssertTrue(Checks.evaluate(o).contains { $0.name == CheckName.faultActed }, "guest-link-cut lands and is judged on its fault")
     }
 
     func testFaultActedFailsWhenTheFaultActedButTheMigrationFailedForAnotherReason() throws {

@@ -351,7 +351,7 @@ final class FaultJudgementTests: XCTestCase {
 
     func cut(down: Double = 1_400, confirmedDown: Bool = true, restored: Double? = 31_400, upAgain: Bool? = true,
              error: String? = nil) -> DestinationLinkCutFault.Cut {
-        DestinationLinkCutFault.Cut(interface: "lan-dst", downAtMilliseconds: down, confirmedDown: confirmedDown,
+        DestinationLinkCutFault.Cut(interface: "mgmt-dst", downAtMilliseconds: down, confirmedDown: confirmedDown,
                                     restoredAtMilliseconds: restored, upAgain: upAgain, error: error)
     }
 
@@ -360,10 +360,11 @@ final class FaultJudgementTests: XCTestCase {
         XCTAssertTrue(evidence.acted)
         XCTAssertTrue(evidence.errorAsExpected)
         XCTAssertEqual(evidence.removed, true)
+        XCTAssertEqual(evidence.guestNetwork, .untouched, "the ping check holds the guest network to the downtime limit")
         assertCheck(try faultActed(evidence), CheckName.faultActed, passed: true,
-                    says: "link-cut (p2p): lan-dst down at 1400 ms", "returned at 31300 ms, 29900 ms after the cut",
+                    says: "link-cut (p2p): mgmt-dst down at 1400 ms", "returned at 31300 ms, 29900 ms after the cut",
                     "link down for 30 s in all", "client socket is closed")
-        assertCheck(try faultRemoved(evidence), CheckName.faultRemoved, passed: true, says: "lan-dst is up again")
+        assertCheck(try faultRemoved(evidence), CheckName.faultRemoved, passed: true, says: "mgmt-dst is up again")
     }
 
     func testLinkCutDirectActsWhenTheJobHungUntilTheVerifierAborted() throws {
@@ -384,7 +385,7 @@ final class FaultJudgementTests: XCTestCase {
         XCTAssertTrue(evidence.acted)
         XCTAssertFalse(evidence.errorAsExpected, "a QEMU that closed its monitor is not the daemons losing each other")
         assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false,
-                    says: "lan-dst down at 1400 ms", "expected the daemons to lose each other", "QEMU unexpectedly closed the monitor")
+                    says: "mgmt-dst down at 1400 ms", "expected the daemons to lose each other", "QEMU unexpectedly closed the monitor")
     }
 
     func testLinkCutAcceptsTheDaemonsKeepaliveAndConnectionErrors() {
@@ -422,7 +423,78 @@ final class FaultJudgementTests: XCTestCase {
     func testLinkCutLinkStillDownFailsFaultRemoved() throws {
         let evidence = DestinationLinkCutFault.judge(cut(upAgain: false), outcome: linkOutcome(socketClosed), mode: .peerToPeer)
         XCTAssertEqual(evidence.removed, false)
-        assertCheck(try faultRemoved(evidence), CheckName.faultRemoved, passed: false, says: "lan-dst is STILL DOWN")
+        assertCheck(try faultRemoved(evidence), CheckName.faultRemoved, passed: false, says: "mgmt-dst is STILL DOWN")
+    }
+
+    // MARK: guest-link-cut (GuestNetworkCutFault)
+
+    /// A completed migration from 500 ms to 20500 ms whose job stats were read every 500 ms,
+    /// 16 MiB more each time.
+    func guestCutOutcome(_ ending: MigrationEnding = .completed, faultNote: String? = nil) -> MigrationOutcome {
+        var outcome = Fixtures.outcome(ending, startedAt: 500, wall: 20_000, faultNote: faultNote)
+        outcome.samples = stride(from: 1_000.0, through: 20_000, by: 500).map {
+            JobSample(offsetMilliseconds: $0, jobType: "unbounded", dataProcessedBytes: UInt64($0 / 500) << 24)
+        }
+        return outcome
+    }
+
+    func guestCut(down: Double = 1_400, confirmedDown: Bool = true, restored: Double? = 3_450, upAgain: Bool? = true,
+                  error: String? = nil) -> LinkCutRecord {
+        LinkCutRecord(interface: "br0", downAtMilliseconds: down, confirmedDown: confirmedDown,
+                      restoredAtMilliseconds: restored, upAgain: upAgain, error: error)
+    }
+
+    /// `fault-acted` of a migration that was expected to complete.
+    func faultActedOnLanding(_ evidence: FaultEvidence) throws -> Check? {
+        var o = try Fixtures.observation(.migrates)
+        o.parameters = Fixtures.parameters(evidence.scenario)
+        o.fault = evidence
+        return Checks.faultActed(o)
+    }
+
+    func testGuestLinkCutActsWhenTheJobSentDataWhileTheGuestNetworkWasDown() throws {
+        let evidence = GuestNetworkCutFault.judge(guestCut(), outcome: guestCutOutcome())
+        XCTAssertTrue(evidence.acted)
+        XCTAssertTrue(evidence.errorAsExpected)
+        XCTAssertEqual(evidence.removed, true)
+        XCTAssertEqual(evidence.guestNetwork, .cut(milliseconds: 2_050))
+        assertCheck(try faultActedOnLanding(evidence), CheckName.faultActed, passed: true,
+                    says: "guest-link-cut: br0 down at 1400 ms for 2050 ms", "the job sent 48 MiB in 4 job-stats readings while it was down",
+                    "the migration completed while the guest network was cut")
+        assertCheck(try faultRemoved(evidence), CheckName.faultRemoved, passed: true, says: "br0 is up again")
+    }
+
+    func testGuestLinkCutWhoseJobSentNothingDuringTheOutageFailsFaultActed() throws {
+        var outcome = guestCutOutcome()
+        outcome.samples = outcome.samples.map { sample in
+            var frozen = sample
+            if sample.offsetMilliseconds >= 1_400 && sample.offsetMilliseconds <= 3_450 { frozen.dataProcessedBytes = 2 << 24 }
+            return frozen
+        }
+        let evidence = GuestNetworkCutFault.judge(guestCut(), outcome: outcome)
+        XCTAssertFalse(evidence.acted, "a migration that stalled with the guest network did not show it runs apart from it")
+        assertCheck(try faultActedOnLanding(evidence), CheckName.faultActed, passed: false, says: "the job sent 0 B")
+    }
+
+    func testGuestLinkCutWhoseMigrationFailedFailsWithTheError() throws {
+        let evidence = GuestNetworkCutFault.judge(guestCut(), outcome: guestCutOutcome(socketClosed))
+        XCTAssertFalse(evidence.errorAsExpected)
+        assertCheck(try faultActedOnLanding(evidence), CheckName.faultActed, passed: false,
+                    says: "expected the migration to complete over the management network", "client socket is closed")
+    }
+
+    func testGuestLinkCutThatNeverCutOrStayedDownFails() throws {
+        let never = GuestNetworkCutFault.judge(nil, outcome: guestCutOutcome(faultNote: "the migration completed before 8 MiB were transferred"))
+        XCTAssertFalse(never.acted)
+        XCTAssertNil(never.guestNetwork, "no outage to allow for")
+        assertCheck(try faultActedOnLanding(never), CheckName.faultActed, passed: false,
+                    says: "the guest network was never cut: the migration completed before 8 MiB")
+        let stuck = GuestNetworkCutFault.judge(guestCut(upAgain: false), outcome: guestCutOutcome())
+        assertCheck(try faultRemoved(stuck), CheckName.faultRemoved, passed: false, says: "br0 is STILL DOWN")
+        let refused = GuestNetworkCutFault.judge(guestCut(confirmedDown: false, restored: nil, upAgain: nil, error: "RTNETLINK answers: Operation not permitted"),
+                                                 outcome: guestCutOutcome())
+        XCTAssertFalse(refused.acted)
+        XCTAssertNil(refused.guestNetwork)
     }
 
     // MARK: dst-already-active (DestinationOccupantFault)

@@ -94,9 +94,28 @@ final class LabFaultScenarioTests: XCTestCase {
         let result = try run(parameters(.linkCut))
         assertFailureScenarioPassed(result)
         XCTAssertEqual(check(result, CheckName.faultRemoved)?.passed, true)
-        XCTAssertTrue(result.fault?.evidence.hasPrefix("link-cut (p2p)") ?? false, result.fault?.evidence ?? "no fault evidence")
+        XCTAssertTrue(result.fault?.evidence.hasPrefix("link-cut (p2p): mgmt-dst down") ?? false, result.fault?.evidence ?? "no fault evidence")
+        // Only the management network was cut: the guest on the source answered throughout.
+        let ping = try XCTUnwrap(check(result, CheckName.pingContinuity))
+        XCTAssertTrue(ping.passed && ping.evidence.contains("the guest network stayed up"), ping.evidence)
         let configuration = Self.lab.configuration
-        XCTAssertTrue(LinkCutFault(namespace: configuration.switchNamespace, interface: configuration.destination.switchPortName).isUp())
+        XCTAssertTrue(LinkCutFault(namespace: configuration.switchNamespace, interface: configuration.destination.managementSwitchPortName).isUp())
+    }
+
+    /// The guest network goes down for 2 s while the job transfers: the migration, on the
+    /// management network, goes on and lands; the pings lost are the cut's.
+    func test5aGuestNetworkCutDuringTheMigrationDoesNotStopIt() throws {
+        let result = try run(parameters(.guestLinkCut))
+        XCTAssertTrue(result.passed, "failed checks: \(result.failedChecks)")
+        let acted = try XCTUnwrap(check(result, CheckName.faultActed))
+        XCTAssertTrue(acted.passed && acted.evidence.hasPrefix("guest-link-cut: br0 down at"), acted.evidence)
+        let ping = try XCTUnwrap(check(result, CheckName.pingContinuity))
+        XCTAssertTrue(ping.passed && ping.evidence.contains("the guest network was cut for"), ping.evidence)
+        XCTAssertEqual(check(result, CheckName.guestOnDestination)?.passed, true)
+        XCTAssertEqual(check(result, CheckName.faultRemoved)?.passed, true)
+        XCTAssertEqual(result.integrityErrors, 0)
+        let configuration = Self.lab.configuration
+        XCTAssertTrue(LinkCutFault(namespace: configuration.switchNamespace, interface: configuration.switchBridgeName).isUp())
     }
 
     /// Direct (client-managed) link-cut, opt-in (`MIGVERIFY_SLOW_LAB_TESTS=1`; about 2
@@ -112,7 +131,7 @@ final class LabFaultScenarioTests: XCTestCase {
         let result = try run(direct)
         XCTAssertEqual(check(result, CheckName.faultRemoved)?.passed, true)
         let configuration = Self.lab.configuration
-        XCTAssertTrue(LinkCutFault(namespace: configuration.switchNamespace, interface: configuration.destination.switchPortName).isUp())
+        XCTAssertTrue(LinkCutFault(namespace: configuration.switchNamespace, interface: configuration.destination.managementSwitchPortName).isUp())
         let source = try Self.lab.connect(to: configuration.source)
         let destination = try Self.lab.connect(to: configuration.destination)
         let running = try [source, destination].filter { try $0.domainIfPresent(name: configuration.guestName)?.isActive() ?? false }

@@ -30,10 +30,14 @@ public struct FaultEvidence: Codable, Sendable, Equatable {
     public var removed: Bool?
     /// What the removal did or found, one line.
     public var removalEvidence: String?
+    /// What the fault did to the guest network, for `ping-continuity` (`nil`: the fault
+    /// says nothing about it).
+    public var guestNetwork: GuestNetworkEffect?
 
     /// Creates evidence.
     public init(scenario: ScenarioKind, acted: Bool, evidence: String, actedAtMilliseconds: Double? = nil,
-                errorAsExpected: Bool, errorEvidence: String, removed: Bool? = nil, removalEvidence: String? = nil) {
+                errorAsExpected: Bool, errorEvidence: String, removed: Bool? = nil, removalEvidence: String? = nil,
+                guestNetwork: GuestNetworkEffect? = nil) {
         self.scenario = scenario
         self.acted = acted
         self.evidence = evidence
@@ -42,7 +46,18 @@ public struct FaultEvidence: Codable, Sendable, Equatable {
         self.errorEvidence = errorEvidence
         self.removed = removed
         self.removalEvidence = removalEvidence
+        self.guestNetwork = guestNetwork
     }
+}
+
+/// What a fault did to the guest network (the lab keeps it apart from the management network).
+public enum GuestNetworkEffect: Codable, Sendable, Equatable {
+    /// The fault cut only the management network: the guest network stayed up, so the guest
+    /// must answer pings throughout, even though the migration fails.
+    case untouched
+    /// The guest network was down for this long, ms: pings lost in that window are the
+    /// fault's, not the migration's downtime.
+    case cut(milliseconds: Double)
 }
 
 /// How a migration is driven: options, the migration URI, the driver's timeouts and its
@@ -144,7 +159,7 @@ public enum FaultCatalog {
     /// The fault types; adding a scenario is adding its type here.
     public static let types: [any Fault.Type] = [
         NoFault.self, BogusMigrationURIFault.self, MigrationPortsDroppedFault.self, AbortJobFault.self, DestinationLinkCutFault.self,
-        KillIncomingQEMUFault.self, DestinationOccupantFault.self,
+        GuestNetworkCutFault.self, KillIncomingQEMUFault.self, DestinationOccupantFault.self,
     ]
 
     /// The fault type of `scenario`.

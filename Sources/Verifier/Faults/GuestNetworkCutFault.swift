@@ -1,0 +1,80 @@
+import Foundation
+import Lab
+import MigrationModel
+
+/// guest-link-cut: once the job is transferring, the guest network's switch (the lab's
+/// `br0`) is set down for ``outageSeconds`` and set up again, earlier if the migration call
+/// returns first. The migration stream runs on the management network, so the migration must
+/// complete; the pings lost in the outage are the fault's, not the migration's downtime.
+public final class GuestNetworkCutFault: Fault {
+    public static let scenario = ScenarioKind.guestLinkCut
+    public static let expectation = ExpectedOutcome.migrates
+    /// How long the guest network stays down, s.
+    public static let outageSeconds: Double = 2
+
+    private let link = SwitchLinkCut(scenario: scenario)
+
+    public init() {}
+
+    public static func refusal(on testbed: any Testbed) -> String? {
+        FaultNeeds.lab(testbed, "it cuts the guest network in the lab's switch")
+    }
+
+    public func tune(_ plan: inout MigrationPlan, context: FaultContext) {
+        // The outage must fall inside the transfer, and the transfer must go on through it.
+        plan.limitBandwidthForMidStreamFault()
+    }
+
+    public func midStream(_ context: FaultContext) -> MidStreamFault? {
+        guard let lab = context.testbed.lab else { return nil }
+        let switchNamespace = lab.configuration.switchNamespace
+        let bridge = lab.configuration.switchBridgeName
+        return MidStreamFault(afterProcessedBytes: midStreamTriggerBytes) { [link] _ in
+            let note = link.cut(interface: bridge, in: switchNamespace, context: context)
+            DispatchQueue.global().asyncAfter(deadline: .now() + Self.outageSeconds) { link.restore(context) }
+            return note + " for \(formatNumber(Self.outageSeconds)) s"
+        }
+    }
+
+    public func afterMigration(_ context: FaultContext, outcome: MigrationOutcome) { link.restore(context) }
+    public func remove(_ context: FaultContext) { link.restore(context) }
+
+    public func evidence(_ context: FaultContext, outcome: MigrationOutcome) -> FaultEvidence? {
+        Self.judge(link.restore(context), outcome: outcome)
+    }
+
+    /// Acted when the guest network read as down while the job ran and the job sent data
+    /// while it was down (the migration does not use the guest network); the outcome is as
+    /// expected when the migration completed.
+    public static func judge(_ cut: LinkCutRecord?, outcome: MigrationOutcome) -> FaultEvidence {
+        let ending = outcome.ending
+        let completed = ending.migrated
+        let errorEvidence = completed ? "the migration completed while the guest network was cut: \(ending.summary)"
+            : "expected the migration to complete over the management network; got \(ending.summary)"
+        guard let cut else {
+            return FaultEvidence(scenario: scenario, acted: false,
+                                 evidence: "the guest network was never cut: " + (outcome.faultNote ?? "the job did not reach the trigger"),
+                                 errorAsExpected: completed, errorEvidence: errorEvidence)
+        }
+        let returned = outcome.endedAtMilliseconds
+        let outageEnd = min(cut.restoredAtMilliseconds ?? returned, returned)
+        // Job stats read within the outage: what the job sent while the guest network was down.
+        let during = outcome.samples.filter { $0.offsetMilliseconds >= cut.downAtMilliseconds && $0.offsetMilliseconds <= outageEnd }
+            .compactMap(\.dataProcessedBytes)
+        let sentDuringOutage = (during.max() ?? 0) - (during.min() ?? 0)
+        let acted = cut.error == nil && cut.confirmedDown && cut.downAtMilliseconds < returned && sentDuringOutage > 0
+        var evidence = "guest-link-cut: \(cut.interface) down at \(formatNumber(cut.downAtMilliseconds)) ms"
+            + (cut.confirmedDown ? "" : " (but it did not read as down)")
+        if let down = cut.downMilliseconds {
+            evidence += " for \(formatNumber(down)) ms"
+        }
+        evidence += "; the job sent \(formatBytes(Double(sentDuringOutage))) in \(during.count) job-stats readings while it was down"
+            + "; the migration call returned at \(formatNumber(returned)) ms"
+        if let error = cut.error { evidence += "; could not cut: \(error)" }
+        return FaultEvidence(
+            scenario: scenario, acted: acted, evidence: evidence, actedAtMilliseconds: cut.downAtMilliseconds,
+            errorAsExpected: completed, errorEvidence: errorEvidence,
+            removed: cut.error != nil ? nil : cut.upAgain == true, removalEvidence: cut.removalEvidence,
+            guestNetwork: cut.error == nil ? .cut(milliseconds: cut.downMilliseconds ?? max(0, returned - cut.downAtMilliseconds)) : nil)
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import Lab
+import Synchronization
+
+/// What a link-cut fault did to a link of the lab's switch, on the run clock.
+public struct LinkCutRecord: Sendable, Equatable {
+    /// The link: a switch port (`mgmt-dst`) or a switch bridge (`br0`).
+    public var interface: String
+    /// When it was set down, ms on the run clock.
+    public var downAtMilliseconds: Double
+    /// Whether it read as down right after.
+    public var confirmedDown: Bool
+    /// When it was set up again, ms on the run clock (`nil`: not yet).
+    public var restoredAtMilliseconds: Double?
+    /// Whether it read as up after the restore.
+    public var upAgain: Bool?
+    /// Why it could not be cut (`nil`: it was).
+    public var error: String?
+
+    /// Creates a record.
+    public init(interface: String, downAtMilliseconds: Double, confirmedDown: Bool, restoredAtMilliseconds: Double? = nil,
+                upAgain: Bool? = nil, error: String? = nil) {
+        self.interface = interface
+        self.downAtMilliseconds = downAtMilliseconds
+        self.confirmedDown = confirmedDown
+        self.restoredAtMilliseconds = restoredAtMilliseconds
+        self.upAgain = upAgain
+        self.error = error
+    }
+
+    /// How long it was down, ms (`nil`: not restored, or never cut).
+    public var downMilliseconds: Double? {
+        guard error == nil, let restored = restoredAtMilliseconds else { return nil }
+        return restored - downAtMilliseconds
+    }
+
+    /// `fault-removed`'s line: whether the link is up again.
+    var removalEvidence: String { upAgain == true ? "\(interface) is up again" : "\(interface) is STILL DOWN" }
+}
+
+/// One link of the lab's switch that a fault sets down while the migration runs: journaled
+/// before it is cut (a killed run leaves a journal entry that the next start removes), set up
+/// again exactly once from whichever thread comes first (a timer, the migration's return,
+/// an interruption), with both instants on the run clock.
+final class SwitchLinkCut: Sendable {
+    private struct State {
+        var link: LinkCutFault?
+        var journalID: String?
+        var record: LinkCutRecord?
+    }
+
+    let scenario: ScenarioKind
+    private let state = Mutex(State())
+    /// Serialises restores, so that the first one records the instant and the others find it done.
+    private let restoring = Mutex(())
+
+    init(scenario: ScenarioKind) {
+        self.scenario = scenario
+    }
+
+    /// What happened to the link so far (`nil`: it was never cut).
+    var record: LinkCutRecord? { state.withLock { $0.record } }
+
+    /// Sets `interface` in `namespace` down now; returns the mid-stream note.
+    func cut(interface: String, in namespace: String, context: FaultContext) -> String {
+        let at = context.clock.milliseconds()
+        let journalID: String
+        do {
+            journalID = try context.journal.add(scenario: scenario, what: "\(interface) down in \(namespace)",
+                                                removal: .localCommand(["ip", "-n", namespace, "link", "set", interface, "up"]),
+                                                namespace: namespace)
+        } catch {
+            state.withLock { $0.record = LinkCutRecord(interface: interface, downAtMilliseconds: at, confirmedDown: false, error: "not cut: \(error)") }
+            return "did not cut \(interface): \(error)"
+        }
+        do {
+            let link = try LinkCutFault.cut(namespace: namespace, interface: interface)
+            let record = LinkCutRecord(interface: interface, downAtMilliseconds: at, confirmedDown: !link.isUp())
+            state.withLock { $0 = State(link: link, journalID: journalID, record: record) }
+            return "set \(interface) down in \(namespace)" + (record.confirmedDown ? "" : ", but it still reads as up")
+        } catch {
+            state.withLock {
+                $0 = State(link: nil, journalID: journalID,
+                           record: LinkCutRecord(interface: interface, downAtMilliseconds: at, confirmedDown: false, error: "\(error)"))
+            }
+            context.journal.strike(journalID)
+            return "could not cut \(interface): \(error)"
+        }
+    }
+
+    /// Sets the link up again (once; later calls return the first restore's record), strikes
+    /// it off the journal when it is up; `nil` when it was never cut.
+    @discardableResult
+    func restore(_ context: FaultContext) -> LinkCutRecord? {
+        restoring.withLock { _ in
+            let (link, journalID, current) = state.withLock { ($0.link, $0.journalID, $0.record) }
+            guard let link, var record = current else { return current }
+            if record.restoredAtMilliseconds != nil, record.upAgain == true { return record }
+            let up = link.restore()
+            if record.restoredAtMilliseconds == nil { record.restoredAtMilliseconds = context.clock.milliseconds() }
+            record.upAgain = up
+            state.withLock { $0.record = record }
+            if up, let journalID { context.journal.strike(journalID) }
+            return record
+        }
+    }
+}
