@@ -293,3 +293,34 @@ final class ProcessUsageTests: XCTestCase {
         XCTAssertEqual(usage.name, ProcessTable.name(of: getpid()))
     }
 }
+
+/// A lab built with an older network layout is recognised, so that `lab up` rebuilds it
+/// instead of adding the new networks next to the old addresses.
+final class LabLayoutTests: XCTestCase {
+    func testALabJSONOfAnotherLayoutOrVersionIsRecognisedAndTheCurrentOneIsNot() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lab-layout-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let lab = Lab(configuration: LabConfiguration(namePrefix: "mlabu", stateDirectory: directory, cacheDirectory: directory))
+        XCTAssertNil(lab.builtWithAnotherLayout(), "no lab.json: nothing to rebuild")
+
+        var record = LabRecord(configuration: lab.configuration, emulatorName: "default", emulatorPath: "/usr/bin/qemu-system-x86_64",
+                               emulatorVersion: nil, accelerator: AcceleratorDecision(accelerator: .tcg, reason: "test", cached: false),
+                               daemons: [:], guest: nil, updatedAt: Date(timeIntervalSince1970: 1_700_000_000),
+                               networkLayout: LabRecord.currentNetworkLayout)
+        func write(_ record: LabRecord) throws {
+            let encoder = JSONEncoder()
+            encoder.dateEncodingStrategy = .iso8601
+            try encoder.encode(record).write(to: URL(fileURLWithPath: lab.configuration.statusPath))
+        }
+        try write(record)
+        XCTAssertNil(lab.builtWithAnotherLayout())
+        record.networkLayout = nil
+        try write(record)
+        XCTAssertEqual(lab.builtWithAnotherLayout(), "network layout 1, this version builds 2")
+        // A lab.json of the single-network version lacks the management fields altogether.
+        try Data(#"{"configuration": {"namePrefix": "mlabu"}, "emulatorName": "default"}"#.utf8)
+            .write(to: URL(fileURLWithPath: lab.configuration.statusPath))
+        XCTAssertEqual(lab.builtWithAnotherLayout(), "its \(lab.configuration.statusPath) is not this version's")
+    }
+}
