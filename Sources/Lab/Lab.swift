@@ -230,8 +230,9 @@ public struct Lab: Sendable {
         return LabUpReport(actions: actions, phaseSeconds: phases, record: record)
     }
 
-    /// Why the lab in the state directory was built with another network layout or
-    /// configuration than this one; `nil` when it was not (or there is no lab.json).
+    /// Why the lab in the state directory was built with another network layout than this
+    /// version's (its lab.json says so, or is not this version's); `nil` when it was not, or
+    /// when there is no lab.json.
     func builtWithAnotherLayout() -> String? {
         guard FileManager.default.fileExists(atPath: configuration.statusPath) else { return nil }
         guard let record = currentRecord() else { return "its \(configuration.statusPath) is not this version's" }

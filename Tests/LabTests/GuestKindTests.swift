@@ -75,8 +75,8 @@ final class GuestKindTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: root) }
         try FileManager.default.createDirectory(atPath: "\(root)/boot", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: "\(root)/lib/modules/6.12.43+deb13-amd64", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: "\(root)/boot/vmlinuz-6.12.43+deb13-amd64", contents: Data("k".utf8))
-        FileManager.default.createFile(atPath: "\(root)/lib/modules/6.12.43+deb13-amd64/modules.dep", contents: Data())
+        XCTAssertTrue(FileManager.default.createFile(atPath: "\(root)/boot/vmlinuz-6.12.43+deb13-amd64", contents: Data("k".utf8)))
+        XCTAssertTrue(FileManager.default.createFile(atPath: "\(root)/lib/modules/6.12.43+deb13-amd64/modules.dep", contents: Data()))
         let kernel = try GuestKernel.newest(inRoot: root)
         XCTAssertEqual(kernel.release, "6.12.43+deb13-amd64")
         XCTAssertEqual(kernel.imagePath, "\(root)/boot/vmlinuz-6.12.43+deb13-amd64")
@@ -171,7 +171,7 @@ final class GuestKindTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let content = Data((0..<4096).map { UInt8($0 % 251) })
         let plain = "\(directory)/virtio_net.ko"
-        FileManager.default.createFile(atPath: plain, contents: content)
+        XCTAssertTrue(FileManager.default.createFile(atPath: plain, contents: content))
         _ = try CommandRunner.run(["xz", "-k", plain], step: "compress a test module")
         try installModule(from: "\(plain).xz", to: "\(directory)/out.ko", step: "test")
         XCTAssertEqual(FileManager.default.contents(atPath: "\(directory)/out.ko"), content, ".ko.xz is decompressed")
@@ -186,7 +186,7 @@ final class GuestKindTests: XCTestCase {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         for name in ["virtio", "ext4"] {
-            FileManager.default.createFile(atPath: "\(directory)/\(name).ko", contents: Data(name.utf8))
+            XCTAssertTrue(FileManager.default.createFile(atPath: "\(directory)/\(name).ko", contents: Data(name.utf8)))
             _ = try CommandRunner.run(["xz", "\(directory)/\(name).ko"], step: "compress a test module")
         }
         try makeInitramfs(at: "\(directory)/initrd.img", initScript: "#!/bin/busybox sh\n", busyboxPath: "/bin/busybox",

@@ -289,6 +289,11 @@ final class LabIntegrationTests: XCTestCase {
                       "the console shows the Debian system booting")
         let bootID = try XCTUnwrap(report.record.guest?.bootID)
         XCTAssertEqual(try memeaterBootID(), bootID, "memeater answers from the Debian guest")
+        // It boots its own release's kernel, the one debootstrap installed, not the host's.
+        let info = try lab.connectToMemeater(timeoutSeconds: 10).info()
+        let imageKernel = try XCTUnwrap(report.record.guest?.image.kernelRelease)
+        XCTAssertEqual(info.kernelRelease, imageKernel, "memeater info: \(info)")
+        XCTAssertTrue(info.operatingSystem?.contains("Debian GNU/Linux 12") ?? false, "memeater info: \(info)")
 
         let source = try lab.connect(to: lab.configuration.source)
         try source.lookupDomain(name: lab.configuration.guestName)

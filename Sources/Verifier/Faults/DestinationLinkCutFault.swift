@@ -2,7 +2,6 @@ import Foundation
 import Lab
 import Libvirt
 import MigrationModel
-import Synchronization
 
 /// link-cut: once the job is transferring, the destination's management link (the network
 /// of the daemons and the migration stream) is set down in the lab's switch, while the guest
