@@ -146,7 +146,7 @@ extension LabCommand {
                 }
             }
             for host in status.hosts {
-                lines.append("host \(host.name) \(host.address) [\(host.namespace)]")
+                lines.append("host \(host.name) \(host.address) on the management network [\(host.namespace)]")
                 lines.append("  libvirtd: \(host.libvirtdPID.map { "pid \($0)" } ?? "not running")"
                              + (host.daemon.map { ", libvirt \($0.libvirtVersion), QEMU \($0.hypervisorVersion), hostname \($0.hostname)" } ?? ""))
                 if let error = host.daemonError { lines.append("  error: \(error)") }
@@ -159,7 +159,7 @@ extension LabCommand {
             if let guest = status.guest {
                 let record = guest.record
                 lines.append("guest \(record.name) (\(record.kind.rawValue), \(record.memoryMiB) MiB, memeater \(record.memeaterSizeMiB) MiB"
-                             + " on port \(record.memeaterPort)) at \(record.address)")
+                             + " on port \(record.memeaterPort)) at \(record.address) on the guest network")
                 lines.append("  running on: \(guest.runningOn ?? "nowhere"); answers ping: \(guest.answersPing ? "yes" : "no")")
                 if let error = guest.pingError { lines.append("  ping: \(error)") }
                 // Where to find the token for a look by hand (its first request: {"command":"auth","token":…}).

@@ -73,7 +73,7 @@ final class GuestWorkloadTests: XCTestCase {
     /// from before patterns existed (no `memeaterLoad`) decodes and counts as sequential.
     func testGuestRecordWithoutALoadDecodesAsBefore() throws {
         let record = GuestRecord(name: "g", kind: .initramfs, memoryMiB: 512, memeaterSizeMiB: 256, memeaterLoad: hotset,
-                                 address: "198.18.0.10", memeaterPort: 7070, image: sampleImage(), emulatorPath: "/q",
+                                 address: "198.18.1.10", memeaterPort: 7070, image: sampleImage(), emulatorPath: "/q",
                                  accelerator: .tcg, startedOn: "src", bootID: nil, bootSeconds: nil)
         let encoded = try JSONEncoder().encode(record)
         XCTAssertEqual(try JSONDecoder().decode(GuestRecord.self, from: encoded).memeaterLoad, hotset)
@@ -225,7 +225,7 @@ final class GuestReuseTests: XCTestCase {
 
     private func record(load: MemeaterLoad?) -> GuestRecord {
         GuestRecord(name: "g", kind: .initramfs, memoryMiB: 512, memeaterSizeMiB: 256, memeaterLoad: load,
-                    address: "198.18.0.10", memeaterPort: 7070, image: image, emulatorPath: "/q",
+                    address: "198.18.1.10", memeaterPort: 7070, image: image, emulatorPath: "/q",
                     accelerator: .tcg, startedOn: "src", bootID: nil, bootSeconds: nil)
     }
 

@@ -21,7 +21,7 @@ extension Fixtures {
     static let guestTap = "vnet0"
     static let guestQEMU = "5151 /usr/bin/qemu-system-x86_64 -name guest=lab-guest"
     static let bootID = "6a1f0c52-93d4-4b8e-b2a7-0c1d2e3f4a5b"
-    static let memeaterConnection = "the control connection survived the move (stats answered at 198.18.0.10:7777)"
+    static let memeaterConnection = "the control connection survived the move (stats answered at 198.18.1.10:7777)"
     /// A migration that failed for a reason no fault causes.
     static let qemuMonitorClosed = "virDomainMigrateToURI3 failed (uri qemu+tcp://198.18.0.2/system, domain lab-guest): internal error: QEMU unexpectedly closed the monitor (vm='lab-guest'): qemu-system-x86_64: could not open kernel file '/var/lib/lab/vmlinuz': No such file or directory [libvirt error 1]"
     /// libvirt's error after the verifier aborted a stalled job.
@@ -591,7 +591,7 @@ final class ChecksTests: XCTestCase {
     func testControlConnectionFailsWhenMemeaterDidNotAnswer() throws {
         var o = try Fixtures.observation(.migrates)
         o.memeater.statsAfter = nil
-        o.memeater.connection = "memeater at 198.18.0.10:7777 did not answer: connection refused"
+        o.memeater.connection = "memeater at 198.18.1.10:7777 did not answer: connection refused"
         assertCheck(Checks.controlConnection(o), CheckName.controlConnection, passed: false, says: "did not answer: connection refused")
     }
 
@@ -629,7 +629,7 @@ final class ChecksTests: XCTestCase {
         assertCheck(Checks.memoryIntegrity(o), CheckName.memoryIntegrity, passed: false,
                     says: "not measured: memeater cannot be reached: \(Fixtures.memeaterConnection)")
         o = try Fixtures.observation(.migrates)
-        o.memeater.verification = .notLooked("memeater verify-all at 198.18.0.10:7777: timed out")
+        o.memeater.verification = .notLooked("memeater verify-all at 198.18.1.10:7777: timed out")
         assertCheck(Checks.memoryIntegrity(o), CheckName.memoryIntegrity, passed: false, says: "not measured: memeater verify-all")
     }
 
@@ -665,7 +665,7 @@ final class ChecksTests: XCTestCase {
 
     func testNoRebootIsNotMeasuredWithoutInfoAfterTheMigration() throws {
         var o = try Fixtures.observation(.migrates)
-        o.memeater.infoAfter = .notLooked("memeater info at 198.18.0.10:7777: connection reset")
+        o.memeater.infoAfter = .notLooked("memeater info at 198.18.1.10:7777: connection reset")
         assertCheck(Checks.noReboot(o), CheckName.noReboot, passed: false, says: "not measured: memeater info")
     }
 

@@ -5,7 +5,7 @@ import XCTest
 
 enum Fixtures {
     static let endpoints = Endpoints(sourceURI: "qemu+tcp://198.18.0.1/system", destinationURI: "qemu+tcp://198.18.0.2/system",
-                                     domainName: "lab-guest", guestAddress: "198.18.0.10", captureInterface: "up0")
+                                     domainName: "lab-guest", guestAddress: "198.18.1.10", captureInterface: "up0")
 
     static func parameters(_ scenario: ScenarioKind = .live, memoryMiB: Int = 333, rate: Double = 50) -> ScenarioParameters {
         ScenarioParameters(scenario: scenario, memoryMiB: memoryMiB, memeaterSizeMiB: 128, dirtyRateMiBPerSecond: rate,
