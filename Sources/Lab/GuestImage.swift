@@ -43,8 +43,11 @@ public enum GuestKind: String, Sendable, Codable, CaseIterable {
 
 /// A Debian release a full Debian guest is debootstrapped from, by its suite name.
 public enum DebianRelease: String, Sendable, Codable, CaseIterable {
+    /// Debian 11.
     case bullseye
+    /// Debian 12.
     case bookworm
+    /// Debian 13.
     case trixie
 
     /// The release's number: 11, 12, 13.

@@ -10,8 +10,11 @@ public struct DoctorFinding: Sendable, Codable {
     public var detail: String
 
     public enum Verdict: String, Sendable, Codable {
+        /// Present and usable.
         case ok
+        /// Usable, but with a known issue or a fallback (e.g. no KVM: TCG).
         case warning
+        /// Absent: the lab needs it.
         case missing
     }
 }

@@ -2,13 +2,21 @@ import CLibvirt
 
 /// A domain's state (`virDomainState`).
 public enum DomainState: Int32, Sendable, Codable, CustomStringConvertible {
+    /// `VIR_DOMAIN_NOSTATE`: no state.
     case noState = 0
+    /// `VIR_DOMAIN_RUNNING`: the domain is running.
     case running = 1
+    /// `VIR_DOMAIN_BLOCKED`: the domain is blocked on a resource.
     case blocked = 2
+    /// `VIR_DOMAIN_PAUSED`: the domain is paused (e.g. by a migration or a user).
     case paused = 3
+    /// `VIR_DOMAIN_SHUTDOWN`: the domain is being shut down.
     case shuttingDown = 4
+    /// `VIR_DOMAIN_SHUTOFF`: the domain is shut off (e.g. after migrating away).
     case shutOff = 5
+    /// `VIR_DOMAIN_CRASHED`: the domain crashed.
     case crashed = 6
+    /// `VIR_DOMAIN_PMSUSPENDED`: the guest suspended itself via power management.
     case pmSuspended = 7
 
     public var description: String {

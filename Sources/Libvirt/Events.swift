@@ -35,14 +35,23 @@ public enum EventLoop {
 
 /// A lifecycle change of a domain (`virDomainEventType`).
 public enum LifecycleEventKind: Int32, Sendable, Codable {
+    /// `VIR_DOMAIN_EVENT_DEFINED`: the domain's configuration was defined or updated.
     case defined = 0
+    /// `VIR_DOMAIN_EVENT_UNDEFINED`: the domain's configuration was removed.
     case undefined = 1
+    /// `VIR_DOMAIN_EVENT_STARTED`: the domain started (e.g. as an incoming migration).
     case started = 2
+    /// `VIR_DOMAIN_EVENT_SUSPENDED`: the domain was paused (e.g. for a migration's final copy).
     case suspended = 3
+    /// `VIR_DOMAIN_EVENT_RESUMED`: the domain resumed running.
     case resumed = 4
+    /// `VIR_DOMAIN_EVENT_STOPPED`: the domain stopped (e.g. migrated away).
     case stopped = 5
+    /// `VIR_DOMAIN_EVENT_SHUTDOWN`: the guest shut down.
     case shutdown = 6
+    /// `VIR_DOMAIN_EVENT_PMSUSPENDED`: the guest suspended itself via power management.
     case pmSuspended = 7
+    /// `VIR_DOMAIN_EVENT_CRASHED`: the guest crashed.
     case crashed = 8
 }
 

@@ -2,11 +2,17 @@ import CLibvirt
 
 /// The kind of a domain job (`virDomainJobType`).
 public enum JobType: Int32, Sendable, Codable, CustomStringConvertible {
+    /// `VIR_DOMAIN_JOB_NONE`: no job is active.
     case none = 0
+    /// `VIR_DOMAIN_JOB_BOUNDED`: a job with a finite completion time.
     case bounded = 1
+    /// `VIR_DOMAIN_JOB_UNBOUNDED`: a job without a finite completion time (e.g. a running migration).
     case unbounded = 2
+    /// `VIR_DOMAIN_JOB_COMPLETED`: the job finished, stats not yet cleaned up.
     case completed = 3
+    /// `VIR_DOMAIN_JOB_FAILED`: the job hit an error, stats not yet cleaned up.
     case failed = 4
+    /// `VIR_DOMAIN_JOB_CANCELLED`: the job was aborted, stats not yet cleaned up.
     case cancelled = 5
 
     public var description: String {
@@ -23,16 +29,27 @@ public enum JobType: Int32, Sendable, Codable, CustomStringConvertible {
 
 /// What started a domain job (`virDomainJobOperation`).
 public enum JobOperation: Int32, Sendable, Codable {
+    /// `VIR_DOMAIN_JOB_OPERATION_UNKNOWN`: libvirt does not say.
     case unknown = 0
+    /// `VIR_DOMAIN_JOB_OPERATION_START`: starting the domain.
     case start = 1
+    /// `VIR_DOMAIN_JOB_OPERATION_SAVE`: saving the domain to a file.
     case save = 2
+    /// `VIR_DOMAIN_JOB_OPERATION_RESTORE`: restoring the domain from a file.
     case restore = 3
+    /// `VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN`: an incoming migration (destination side).
     case migrationIn = 4
+    /// `VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT`: an outgoing migration (source side).
     case migrationOut = 5
+    /// `VIR_DOMAIN_JOB_OPERATION_SNAPSHOT`: creating a snapshot.
     case snapshot = 6
+    /// `VIR_DOMAIN_JOB_OPERATION_SNAPSHOT_REVERT`: reverting to a snapshot.
     case snapshotRevert = 7
+    /// `VIR_DOMAIN_JOB_OPERATION_DUMP`: dumping the domain's memory.
     case dump = 8
+    /// `VIR_DOMAIN_JOB_OPERATION_BACKUP`: a backup job.
     case backup = 9
+    /// `VIR_DOMAIN_JOB_OPERATION_SNAPSHOT_DELETE`: deleting a snapshot.
     case snapshotDelete = 10
 }
 

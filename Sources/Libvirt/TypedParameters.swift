@@ -2,12 +2,19 @@ import CLibvirt
 
 /// One value of a libvirt typed parameter (`virTypedParameter`), as read back from libvirt.
 public enum TypedParameterValue: Sendable, Equatable, CustomStringConvertible {
+    /// `VIR_TYPED_PARAM_INT`: a signed 32-bit integer.
     case int(Int32)
+    /// `VIR_TYPED_PARAM_UINT`: an unsigned 32-bit integer.
     case uint(UInt32)
+    /// `VIR_TYPED_PARAM_LLONG`: a signed 64-bit integer.
     case long(Int64)
+    /// `VIR_TYPED_PARAM_ULLONG`: an unsigned 64-bit integer (most job stats).
     case ulong(UInt64)
+    /// `VIR_TYPED_PARAM_DOUBLE`: a double.
     case double(Double)
+    /// `VIR_TYPED_PARAM_BOOLEAN`: a boolean.
     case boolean(Bool)
+    /// `VIR_TYPED_PARAM_STRING`: a string.
     case string(String)
 
     /// The value as a signed 64-bit integer, when it is an integer type that fits.

@@ -1,18 +1,32 @@
 /// Everything that stops memeater, each with the value that caused it.
 public enum MemeaterError: Error, Equatable, CustomStringConvertible {
+    /// A region size below 1 MiB.
     case sizeNotPositive(sizeMiB: Int)
+    /// A region larger than the guest's available memory (`MemAvailable`).
     case sizeAboveAvailableMemory(sizeMiB: Int, availableMiB: Int)
+    /// A dirty rate that is not a finite, non-negative number.
     case rateInvalid(String)
+    /// A dirty rate above what the region can dirty uniquely in one second.
     case rateAboveRegion(ratePagesPerSecond: Double, regionPages: Int, sizeMiB: Int)
+    /// A worker thread count below 1 or above the region's pages (at most 4096).
     case threadsInvalid(threads: Int, regionPages: Int)
+    /// Bytes per page write not a multiple of 8 between 32 and the page size.
     case bytesPerWriteInvalid(bytes: Int, pageSizeBytes: Int)
+    /// A hot set fraction outside (0, 1) or a probability outside [0, 1].
     case hotSetInvalid(fraction: Double, probability: Double)
+    /// The memory region could not be set up.
     case engineCreationFailed(String)
+    /// A worker thread could not be started.
     case threadCreationFailed(errno: Int32)
+    /// A page index outside the region.
     case pageOutOfRange(page: Int, pageCount: Int)
+    /// An operation that needs the workers stopped was asked while they run.
     case workersRunning(operation: String)
+    /// The control server's TCP port is already in use.
     case portInUse(port: Int)
+    /// A socket call of the control server failed.
     case socketFailed(call: String, errno: Int32)
+    /// A system file (e.g. `/proc/meminfo`) cannot be read or lacks the expected figure.
     case systemInformationUnavailable(path: String)
     /// A control token that is too short, too long, or not printable ASCII without spaces.
     case tokenInvalid(reason: String)

@@ -6,7 +6,9 @@ import Glibc
 
 /// Why a memeater loop ended.
 public enum LoopEnd: Sendable, Equatable, CustomStringConvertible {
+    /// The run's set duration elapsed.
     case durationElapsed
+    /// SIGINT or SIGTERM (its number) stopped it.
     case signal(Int32)
     /// A control client sent `stop`.
     case stopCommand

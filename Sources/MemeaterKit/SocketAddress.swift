@@ -2,7 +2,9 @@ import Glibc
 
 /// A numeric IPv4 or IPv6 address with a TCP port, as the C socket calls take it.
 public enum SocketAddress: Sendable, CustomStringConvertible {
+    /// An IPv4 address and port (`AF_INET`).
     case ipv4(sockaddr_in)
+    /// An IPv6 address and port (`AF_INET6`).
     case ipv6(sockaddr_in6)
 
     /// Parses a numeric address (`198.18.0.10`, `2001:2::10`, `::`); `nil` when it is neither.
@@ -80,13 +82,15 @@ public enum SocketAddress: Sendable, CustomStringConvertible {
     /// `address:port`, with an IPv6 address in brackets.
     public var description: String {
         var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        // inet_ntop writes a NUL-terminated string into `text`.
+        func written() -> String { String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
         switch self {
         case .ipv4(var address):
             inet_ntop(AF_INET, &address.sin_addr, &text, socklen_t(text.count))
-            return "\(String(cString: text)):\(UInt16(bigEndian: address.sin_port))"
+            return "\(written()):\(UInt16(bigEndian: address.sin_port))"
         case .ipv6(var address):
             inet_ntop(AF_INET6, &address.sin6_addr, &text, socklen_t(text.count))
-            return "[\(String(cString: text))]:\(UInt16(bigEndian: address.sin6_port))"
+            return "[\(written())]:\(UInt16(bigEndian: address.sin6_port))"
         }
     }
 }

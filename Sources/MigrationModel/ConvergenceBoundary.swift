@@ -61,7 +61,9 @@ extension PreCopyModel {
 
 /// Why a bisection cannot start.
 public enum BoundaryBisectionError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The rate bracket is not finite with 0 ≤ low < high.
     case invalidRange(lowBytesPerSecond: Double, highBytesPerSecond: Double)
+    /// A step budget below 1.
     case invalidBudget(Int)
 
     public var description: String {

@@ -79,10 +79,13 @@ public struct DirtyRateCrossCheck: Sendable, Equatable {
     public var qemuVerdict: Verdict
 
     public enum Verdict: Sendable, Equatable {
+        /// QEMU sampled no dirty rate for the run.
         case notMeasured
         /// Nothing to compare with: memeater's achieved rate is unknown or 0.
         case noReference
+        /// QEMU's figure is within 0.8–1.25× memeater's achieved rate.
         case agrees
+        /// QEMU's figure is outside 0.8–1.25× memeater's achieved rate.
         case differs
         /// A stated limit of the measurement, not a pass: the reason is given.
         case statedLimit(String)

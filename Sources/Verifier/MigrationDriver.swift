@@ -21,7 +21,9 @@ public protocol MigrationJob: Sendable {
 public struct LibvirtMigration: MigrationJob {
     /// Where to: a destination URI for peer-to-peer, a connection for direct.
     public enum Target: Sendable {
+        /// Peer-to-peer: the destination daemon's URI (`virDomainMigrateToURI3`).
         case uri(String)
+        /// Managed direct: an open connection to the destination (`virDomainMigrate3`).
         case connection(Connection)
     }
 

@@ -6,7 +6,9 @@ import PingMonitor
 /// Something the verifier tried to look at: what it saw, or why it could not look. A check
 /// of something it could not look at fails and says why ("not measured").
 public enum Looked<Value: Sendable>: Sendable {
+    /// It looked and saw this.
     case seen(Value)
+    /// It could not look, and why.
     case notLooked(String)
 }
 

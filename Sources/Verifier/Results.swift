@@ -84,9 +84,36 @@ public enum RunStatus: String, Codable, Sendable, Equatable {
 /// The figures of a result that say how they were obtained (``ScenarioResult/figureSources``
 /// is keyed by these names in the JSON).
 public enum Figure: String, CaseIterable, Sendable {
-    case accel, qemuVersion, libvirtVersion, migrationMilliseconds, libvirtDowntimeMilliseconds, setupMilliseconds,
-         transferredBytes, iterations, pingDowntimeMilliseconds, pingLost, integrityErrors, achievedDirtyRateMiBPerSecond,
-         libvirtDirtyRateMiBPerSecond, maxStallMicroseconds, maxStallMicrosecondsPerThread
+    /// ``ScenarioResult/accel``: the accelerator, `kvm` or `tcg`.
+    case accel
+    /// ``ScenarioResult/qemuVersion``: the source's QEMU version.
+    case qemuVersion
+    /// ``ScenarioResult/libvirtVersion``: the source daemon's libvirt version.
+    case libvirtVersion
+    /// ``ScenarioResult/migrationMilliseconds``: total migration time.
+    case migrationMilliseconds
+    /// ``ScenarioResult/libvirtDowntimeMilliseconds``: downtime from libvirt's job stats.
+    case libvirtDowntimeMilliseconds
+    /// ``ScenarioResult/setupMilliseconds``: setup time from libvirt's job stats.
+    case setupMilliseconds
+    /// ``ScenarioResult/transferredBytes``: bytes transferred by the migration.
+    case transferredBytes
+    /// ``ScenarioResult/iterations``: memory copy passes.
+    case iterations
+    /// ``ScenarioResult/pingDowntimeMilliseconds``: longest gap between pingmon's replies.
+    case pingDowntimeMilliseconds
+    /// ``ScenarioResult/pingLost``: pingmon probes that got no reply.
+    case pingLost
+    /// ``ScenarioResult/integrityErrors``: stale or foreign pages memeater found.
+    case integrityErrors
+    /// ``ScenarioResult/achievedDirtyRateMiBPerSecond``: memeater's achieved dirty rate.
+    case achievedDirtyRateMiBPerSecond
+    /// ``ScenarioResult/libvirtDirtyRateMiBPerSecond``: QEMU's dirty rate as libvirt reported it.
+    case libvirtDirtyRateMiBPerSecond
+    /// ``ScenarioResult/maxStallMicroseconds``: longest stall a memeater worker saw.
+    case maxStallMicroseconds
+    /// ``ScenarioResult/maxStallMicrosecondsPerThread``: each memeater worker's longest stall.
+    case maxStallMicrosecondsPerThread
 }
 
 /// A figure measured two ways, side by side (e.g. downtime from ping and from libvirt).

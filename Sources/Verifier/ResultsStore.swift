@@ -116,7 +116,10 @@ public struct StoredRun: Sendable, Equatable {
 
 /// A sweep's kind: made by `migverify sweep`, or the matrix of a plain `migverify run`.
 public enum SweepKind: String, Codable, Sendable {
-    case sweep, run
+    /// Made by `migverify sweep`.
+    case sweep
+    /// The matrix of a plain `migverify run`.
+    case run
 }
 
 /// A sweep as stored.

@@ -7,7 +7,10 @@ import Synchronization
 
 /// The source or the destination of a migration.
 public enum HostRole: String, Sendable {
-    case source, destination
+    /// The host the guest migrates from.
+    case source
+    /// The host the guest migrates to.
+    case destination
 }
 
 /// Where the scenarios run: the namespace lab (``LabTarget``) or real hosts reached over

@@ -283,13 +283,17 @@ public struct IPv6Network: Hashable, Sendable, CustomStringConvertible {
 
 /// The address family of a target.
 public enum IPFamily: String, Sendable, Equatable, Codable {
+    /// IPv4: probed with ICMP echo.
     case ipv4
+    /// IPv6: probed with ICMPv6 echo.
     case ipv6
 }
 
 /// An IPv4 or an IPv6 address: what pingmon probes and what its captures are filtered on.
 public enum IPAddress: Hashable, Sendable, CustomStringConvertible, Codable {
+    /// An IPv4 address.
     case v4(IPv4Address)
+    /// An IPv6 address.
     case v6(IPv6Address)
 
     /// Parses a dotted quad (`198.18.0.10`) or an IPv6 address in RFC 4291 text form
@@ -341,7 +345,9 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible, Codable {
 
 /// An IPv4 network or an IPv6 prefix, as `--allowed-networks` takes them.
 public enum IPNetwork: Hashable, Sendable, CustomStringConvertible {
+    /// An IPv4 network.
     case v4(IPv4Network)
+    /// An IPv6 prefix.
     case v6(IPv6Network)
 
     /// Parses `198.18.0.0/15` or `2001:2::/48` (a bare address is one host); nil when malformed.

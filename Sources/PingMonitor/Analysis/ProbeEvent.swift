@@ -5,7 +5,9 @@
 public struct ProbeEvent: Sendable, Equatable {
     /// Whether the packet went to the target or came back from it.
     public enum Kind: UInt8, Sendable {
+        /// An echo request sent to the target.
         case request
+        /// An echo reply from the target.
         case reply
     }
 

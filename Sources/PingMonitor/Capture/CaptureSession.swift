@@ -7,7 +7,9 @@ import Glibc
 
 /// How finely the capture's timestamps resolve time.
 public enum TimestampPrecision: String, Sendable, Codable {
+    /// Nanosecond timestamps.
     case nano
+    /// Microsecond timestamps.
     case micro
     /// Neither: a pcapng file whose first interface records another resolution (milliseconds,
     /// a power of two, ...), or whose first interface could not be read before libpcap's.
@@ -147,6 +149,7 @@ public final class CaptureSession: @unchecked Sendable {
 
     /// The outcome of one read.
     public enum Read {
+        /// A packet was read.
         case packet(CapturedPacket)
         /// Live: nothing arrived before the timeout.
         case timeout

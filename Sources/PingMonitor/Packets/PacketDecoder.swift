@@ -63,8 +63,11 @@ public struct NeighborAdvertisement: Sendable, Equatable {
 
 /// What the decoder recognises; everything else is ignored.
 public enum DecodedPacket: Sendable, Equatable {
+    /// An ICMP or ICMPv6 echo request or reply.
     case echo(EchoPacket)
+    /// An IPv4 ARP or RARP packet (e.g. the guest's announcement after a migration).
     case arp(ARPPacket)
+    /// An ICMPv6 Neighbor Advertisement (an IPv6 guest's announcement).
     case neighborAdvertisement(NeighborAdvertisement)
 }
 

@@ -6,7 +6,9 @@
 public struct PingReport: Sendable, Equatable, Encodable {
     /// Whether the packets were captured live or read from a file.
     public enum Mode: String, Sendable, Codable {
+        /// pingmon probed the target and captured the packets itself.
         case live
+        /// The packets were read from a capture file.
         case offline
     }
 
