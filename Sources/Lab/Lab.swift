@@ -230,11 +230,16 @@ public struct Lab: Sendable {
         return LabUpReport(actions: actions, phaseSeconds: phases, record: record)
     }
 
-    /// Why the lab in the state directory was built with another network layout than this
-    /// version's (its lab.json says so, or is not this version's); `nil` when it was not, or
-    /// when there is no lab.json.
+    /// Why the lab in the state directory may have been built with another network layout
+    /// than this version's: its lab.json says so or is not this version's, or it has made
+    /// things (its journal) but no lab.json (a `lab up` that never finished, of any
+    /// version). `addr replace` would leave an old layout's addresses next to the new ones,
+    /// so such a lab is rebuilt. `nil`: nothing to rebuild.
     func builtWithAnotherLayout() -> String? {
-        guard FileManager.default.fileExists(atPath: configuration.statusPath) else { return nil }
+        guard FileManager.default.fileExists(atPath: configuration.statusPath) else {
+            return journal.resources().isEmpty ? nil
+                : "it has no \(configuration.statusPath) (a lab up that did not finish): its layout is unknown"
+        }
         guard let record = currentRecord() else { return "its \(configuration.statusPath) is not this version's" }
         if record.networkLayout != LabRecord.currentNetworkLayout {
             return "network layout \(record.networkLayout ?? 1), this version builds \(LabRecord.currentNetworkLayout)"
@@ -499,7 +504,7 @@ public struct Lab: Sendable {
         return MemeaterLoad(kernelParameter: description.kernelParameter)
     }
 
-    /// Sends up to `count` echo requests to the guest from the client namespace's uplink and
+    /// Sends up to `count` echo requests to the guest from the client's guest network interface and
     /// returns at the first reply (``Reachability/echo(namespace:target:interface:count:intervalMilliseconds:replyTimeoutMilliseconds:)``).
     /// No reply is a result with `answered == false`; a probe that cannot run throws.
     public func pingGuest(count: Int = 3, intervalMilliseconds: Int = 200,

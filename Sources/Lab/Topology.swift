@@ -29,10 +29,9 @@ struct Topology {
     static let clientManagementSwitchPortName = "mgmt-client"
 
     /// The names of the lab's veths, taps and host bridges (the root namespace's leftover
-    /// check; the switch bridges are left out, since `br0` is a common name on real machines).
+    /// check; the switch bridges and `mgmt0` are left out: real machines use such names).
     static func interfaceNames(_ c: LabConfiguration) -> [String] {
-        [c.guestTapName, c.hostBridgeName, hostUplinkName, managementInterfaceName,
-         clientSwitchPortName, clientManagementSwitchPortName]
+        [c.guestTapName, c.hostBridgeName, hostUplinkName, clientSwitchPortName, clientManagementSwitchPortName]
             + c.hosts.flatMap { [$0.switchPortName, $0.managementSwitchPortName] }
     }
 
@@ -82,9 +81,16 @@ struct Topology {
             // lab's links lose no packets, so no connect needs more retries.
             var settings = ["net.ipv4.tcp_syn_retries=\(Self.synRetries)"]
             for scope in ["all", "default"] {
-                settings += ["disable_ipv6=0", "accept_dad=0", "accept_ra=0", "autoconf=0", "router_solicitations=0"]
+                settings += ["accept_dad=0", "accept_ra=0", "autoconf=0", "router_solicitations=0"]
                     .map { "net.ipv6.conf.\(scope).\($0)" }
             }
+            // In a host, every new interface (the guest bridge, its uplink, libvirt's taps)
+            // starts without IPv6, so the host has no address at all on the guest network;
+            // only `mgmt0` gets it back (``address(_:in:ipv4:ipv6:)``). `all.disable_ipv6` is
+            // never written there: writing it sets every existing interface, for a moment too.
+            let isHost = c.hosts.contains { $0.namespace == namespace }
+            settings += isHost ? ["net.ipv6.conf.default.disable_ipv6=1"]
+                : ["net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0"]
             try CommandRunner.run(["ip", "netns", "exec", namespace, "sysctl", "-q", "-w"] + settings,
                                   step: "set the lab's sysctls in \(namespace)")
         }
@@ -117,7 +123,8 @@ struct Topology {
             try ip(["-n", host.namespace, "link", "set", Self.hostUplinkName, "master", c.hostBridgeName, "up"],
                    step: "attach the guest network uplink of \(host.name) to its guest bridge")
             // No address at all on the guest network, not even an IPv6 link-local one: the
-            // guest must not reach the host.
+            // guest must not reach the host. (New interfaces start without IPv6; these two
+            // may predate that setting.)
             for device in [c.hostBridgeName, Self.hostUplinkName] {
                 try CommandRunner.run(["ip", "netns", "exec", host.namespace, "sysctl", "-q", "-w",
                                        "net.ipv6.conf.\(device).disable_ipv6=1"],
@@ -150,6 +157,8 @@ struct Topology {
     }
 
     private func address(_ interface: String, in namespace: String, ipv4: String, ipv6: String) throws {
+        try CommandRunner.run(["ip", "netns", "exec", namespace, "sysctl", "-q", "-w", "net.ipv6.conf.\(interface).disable_ipv6=0"],
+                              step: "enable IPv6 on \(interface) in \(namespace)")
         try ip(["-n", namespace, "addr", "replace", "\(ipv4)/\(configuration.prefixLength)", "dev", interface],
                step: "give \(interface) in \(namespace) the address \(ipv4)")
         try ip(["-n", namespace, "-6", "addr", "replace", "\(ipv6)/\(LabConfiguration.ipv6PrefixLength)", "dev", interface, "nodad"],

@@ -10,9 +10,10 @@ struct LabCommand: ParsableCommand {
         commandName: "lab",
         abstract: "Build, inspect and remove the two-host migration lab on this machine.",
         discussion: """
-            The lab is made of network namespaces (a switch, hosts src and dst, a client), one libvirt \
-            daemon and one sshd per host, and a guest carrying memeater. Addresses come from \
-            198.18.0.0/24; nothing is configured in the root namespace. See docs/lab.md.
+            The lab is made of network namespaces (the switches, hosts src and dst, a client), one libvirt \
+            daemon and one sshd per host, and a guest carrying memeater. The management network \
+            (198.18.0.0/24, 2001:2::/64: daemons, ssh, migration) is apart from the guest network \
+            (198.18.1.0/24, 2001:2:0:1::/64); nothing is configured in the root namespace. See docs/lab.md.
             """,
         subcommands: [Up.self, Status.self, Down.self, Doctor.self]
     )

@@ -5,13 +5,13 @@ import MemeaterKit
 import PingMonitor
 import Synchronization
 
-/// A switch port set down inside the lab's switch namespace (the link-cut fault): the
-/// destination's uplink stops carrying anything. ``restore()`` sets it up again; callers
-/// call it in a `defer`, so the link comes back whatever happens.
+/// A link of the lab's switch namespace set down (the link-cut faults): a switch port such
+/// as `mgmt-dst`, or a whole switch bridge such as the guest network's `br0`, stops carrying
+/// anything. ``restore()`` sets it up again.
 public struct LinkCutFault: Sendable {
     /// The switch namespace (the only namespace touched).
     public let namespace: String
-    /// The switch port, e.g. `lan-dst`.
+    /// The port or bridge, e.g. `mgmt-dst` or `br0`.
     public let interface: String
 
     /// Sets the port down (`ip -n NAMESPACE link set INTERFACE down`).

@@ -82,6 +82,9 @@ public struct PingSummary: Sendable, Equatable {
     public var openEnded: Bool
     /// How the timestamps were taken (e.g. `nanosecond` capture timestamps).
     public var timestampPrecision: String
+    /// The gaps between replies over pingmon's threshold, on the run clock (set by the
+    /// runner, which knows where the capture started on it; empty until then).
+    public var gapsOnRunClock: [TimedSpan] = []
 
     /// Creates a summary.
     public init(sent: Int, received: Int, lost: Int, lossRunCount: Int, longestGapMilliseconds: Double,

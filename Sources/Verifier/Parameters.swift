@@ -30,8 +30,10 @@ public enum ScenarioKind: String, CaseIterable, Codable, Sendable, Comparable {
     /// What `migverify run` runs without `--scenario`.
     public static let defaults: [ScenarioKind] = [.live, .prepareFail, .performFail]
 
-    /// Whether the migration is expected to succeed (its fault type says so: only `live`).
-    public var expectsMigrationToSucceed: Bool { FaultCatalog.type(of: self).expectation == .migrates }
+    /// Whether the run measures a migration nothing disturbed (only `live`): the pre-copy
+    /// fit, the convergence boundary, a sweep cell's statistics and `--back` use these runs
+    /// only (guest-link-cut lands too, but its ping gap is the fault's outage).
+    public var measuresAnUndisturbedMigration: Bool { self == .live }
 
     public static func < (lhs: ScenarioKind, rhs: ScenarioKind) -> Bool {
         (allCases.firstIndex(of: lhs) ?? 0) < (allCases.firstIndex(of: rhs) ?? 0)
@@ -327,7 +329,7 @@ public struct ScenarioParameters: Codable, Sendable, Equatable {
         guard endpoints.sourceURI != endpoints.destinationURI else {
             throw .invalidOptions("--source-uri and --dest-uri are the same (\(endpoints.sourceURI)): a migration needs two hosts")
         }
-        if roundTrip, !scenario.expectsMigrationToSucceed {
+        if roundTrip, !scenario.measuresAnUndisturbedMigration {
             throw .invalidOptions("--back (round trip) only applies to the live scenario, not \(scenario.rawValue)")
         }
         try migration.validate()

@@ -115,7 +115,7 @@ public final class ScenarioRunner: Sendable {
                                     startedAt: clock.startedAt)
             markFailed(&result, error)
         }
-        if parameters.roundTrip, result.status == .completed, parameters.scenario.expectsMigrationToSucceed {
+        if parameters.roundTrip, result.status == .completed, parameters.scenario.measuresAnUndisturbedMigration {
             migrationCallMilliseconds += migrateBack(parameters, into: &result, clock: clock, swapped: !swapped)
         }
         if result.status == .completed {
@@ -346,8 +346,9 @@ public final class ScenarioRunner: Sendable {
         Thread.sleep(forTimeInterval: expectation == .migrates ? 1.0 : 2.0)
         let pingReport = try ping.finish()
         pingFinished = true
-        let pingSummary = PingSummary(pingReport)
+        var pingSummary = PingSummary(pingReport)
         recordPingFigures(pingReport, clock: clock, into: &result)
+        pingSummary.gapsOnRunClock = result.figures.pingGaps
         result.pingLost = pingSummary.lost
         result.pingDowntimeMilliseconds = pingSummary.longestGapMilliseconds
         result[source: .pingDowntimeMilliseconds] = "pingmon: longest gap between replies, \(pingSummary.timestampPrecision) capture timestamps, bounds \(formatNumber(pingSummary.longestGapLowerBoundMilliseconds))-\(formatNumber(pingSummary.longestGapUpperBoundMilliseconds)) ms"
@@ -383,7 +384,7 @@ public final class ScenarioRunner: Sendable {
 
         // Side by side.
         var downtimeNote = "the ping gap includes the delay to QEMU's first announce and one probe interval, so it is expected to exceed libvirt's downtime"
-        if case .cut(let outage)? = observation.fault?.guestNetwork {
+        if case .cut(_, let outage)? = observation.fault?.guestNetwork {
             downtimeNote = "the ping gap includes the \(formatNumber(outage)) ms the fault cut the guest network: it is not the migration's downtime"
             result[source: .pingDowntimeMilliseconds] = (result[source: .pingDowntimeMilliseconds] ?? "pingmon")
                 + "; includes the \(formatNumber(outage)) ms guest network outage the fault made"

@@ -109,9 +109,11 @@ final class LabIntegrationTests: XCTestCase {
     }
 
     /// The guest network carries no host address: a machine on it (a probe namespace on the
-    /// guest switch, with an on-link route to the management subnet, as a hostile guest could
-    /// add) reaches the guest but neither host's libvirtd nor sshd, in either family; from the
-    /// client's management interface both answer.
+    /// guest switch, with on-link routes to the management subnets, as a hostile guest could
+    /// add) reaches the guest but neither host's libvirtd (IPv4; it listens on no IPv6
+    /// address) nor sshd (both families), which answer the client's management interface; and
+    /// a host has IPv6 addresses on `lo` and `mgmt0` only (not on its guest bridge, uplink or
+    /// the guest's tap).
     private func assertHostsAreUnreachableFromTheGuestNetwork(file: StaticString = #filePath, line: UInt = #line) throws {
         let configuration = lab.configuration
         let probe = "\(configuration.namePrefix)-probe", port = "probe-port"
@@ -148,6 +150,11 @@ final class LabIntegrationTests: XCTestCase {
                                                   step: "list the guest bridge's addresses").output
             XCTAssertEqual(addresses.trimmingCharacters(in: .whitespacesAndNewlines), "",
                            "\(host.name)'s guest bridge has an address", file: file, line: line)
+            // `ip -o` lines read "INDEX: DEVICE inet6 ADDRESS ...".
+            let ipv6Devices = try CommandRunner.run(["ip", "-n", host.namespace, "-o", "-6", "addr", "show"], step: "list IPv6 addresses")
+                .output.split(whereSeparator: \.isNewline).compactMap { $0.split(separator: " ").dropFirst().first.map(String.init) }
+            XCTAssertTrue(Set(ipv6Devices).isSubset(of: ["lo", Topology.managementInterfaceName]),
+                          "\(host.name) has IPv6 addresses on \(ipv6Devices)", file: file, line: line)
         }
     }
 

@@ -318,9 +318,26 @@ final class LabLayoutTests: XCTestCase {
         record.networkLayout = nil
         try write(record)
         XCTAssertEqual(lab.builtWithAnotherLayout(), "network layout 1, this version builds 2")
-        // A lab.json of the single-network version lacks the management fields altogether.
-        try Data(#"{"configuration": {"namePrefix": "mlabu"}, "emulatorName": "default"}"#.utf8)
-            .write(to: URL(fileURLWithPath: lab.configuration.statusPath))
+        // The single-network version's lab.json: the same record without the management fields.
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        var old = try XCTUnwrap(JSONSerialization.jsonObject(with: try encoder.encode(record)) as? [String: Any])
+        var oldConfiguration = try XCTUnwrap(old["configuration"] as? [String: Any])
+        for key in ["clientGuestNetworkAddress", "managementSwitchBridgeName"] { oldConfiguration[key] = nil }
+        for host in ["source", "destination"] {
+            var fields = try XCTUnwrap(oldConfiguration[host] as? [String: Any])
+            fields["managementSwitchPortName"] = nil
+            oldConfiguration[host] = fields
+        }
+        old["configuration"] = oldConfiguration
+        try JSONSerialization.data(withJSONObject: old).write(to: URL(fileURLWithPath: lab.configuration.statusPath))
         XCTAssertEqual(lab.builtWithAnotherLayout(), "its \(lab.configuration.statusPath) is not this version's")
+
+        // No lab.json: nothing to rebuild while the lab has made nothing; a layout unknown once it has.
+        try FileManager.default.removeItem(atPath: lab.configuration.statusPath)
+        XCTAssertTrue(FileManager.default.createFile(atPath: lab.configuration.journalPath, contents: nil))
+        XCTAssertNil(lab.builtWithAnotherLayout())
+        try lab.journal.record(.namespace("mlabu-src"))
+        XCTAssertEqual(lab.builtWithAnotherLayout(), "it has no \(lab.configuration.statusPath) (a lab up that did not finish): its layout is unknown")
     }
 }

@@ -542,15 +542,27 @@ final class ChecksTests: XCTestCase {
     func testPingContinuityOfAGuestNetworkCutAllowsTheOutageAndRequiresItToShow() throws {
         var o = try Fixtures.observation(.migrates)
         o.fault = FaultEvidence(scenario: .guestLinkCut, acted: true, evidence: "br0 down", errorAsExpected: true,
-                                errorEvidence: "completed", guestNetwork: .cut(milliseconds: 2_050))
+                                errorEvidence: "completed", guestNetwork: .cut(atMilliseconds: 2_250, milliseconds: 2_050))
+        // The cut's gap (a few ms after the cut, on the run clock) and the switchover's.
+        let cutGap = TimedSpan(startOffsetMilliseconds: 2_260, lengthMilliseconds: 2_300)
+        let switchover = TimedSpan(startOffsetMilliseconds: 30_000, lengthMilliseconds: 140.5)
+        o.ping.gapsOnRunClock = [cutGap, switchover]
         o.ping.longestGapMilliseconds = 2_300
         assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: true,
-                    says: "longest gap 2300 ms (the guest network was cut for 2050 ms: limit 2050 + 2000 ms)")
+                    says: "the guest network was cut at 2250 ms for 2050 ms: the gap over it 2300 ms (limit 2050 + 2000), the longest other gap 140.5 ms (limit 2000)")
+        // The outage does not excuse a long switchover elsewhere.
+        o.ping.gapsOnRunClock = [cutGap, TimedSpan(startOffsetMilliseconds: 30_000, lengthMilliseconds: 3_000)]
+        o.ping.longestGapMilliseconds = 3_000
+        assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: false, says: "the longest other gap 3000 ms (limit 2000)")
+        // A gap over the cut longer than the outage plus the limit fails too.
+        o.ping.gapsOnRunClock = [TimedSpan(startOffsetMilliseconds: 2_260, lengthMilliseconds: 4_100), switchover]
         o.ping.longestGapMilliseconds = 4_100
-        assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: false, says: "longest gap 4100 ms", "limit 2050 + 2000 ms")
-        // A cut that never showed in the pings did not reach the guest network.
-        o.ping.longestGapMilliseconds = 140.5
-        assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: false, says: "the pings never showed it")
+        assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: false, says: "the gap over it 4100 ms (limit 2050 + 2000)")
+        // A cut that never showed in the pings did not reach the guest network, however long another gap is.
+        o.ping.gapsOnRunClock = [TimedSpan(startOffsetMilliseconds: 10_000, lengthMilliseconds: 1_500), switchover]
+        o.ping.longestGapMilliseconds = 1_500
+        assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: false,
+                    says: "the gap over it 0 ms", "the pings never showed it")
     }
 
     func testPingContinuityOfAMigrationLinkCutJudgesTheGapAlthoughTheMigrationFailed() throws {

@@ -55,9 +55,9 @@ public enum GuestNetworkEffect: Codable, Sendable, Equatable {
     /// The fault cut only the management network: the guest network stayed up, so the guest
     /// must answer pings throughout, even though the migration fails.
     case untouched
-    /// The guest network was down for this long, ms: pings lost in that window are the
-    /// fault's, not the migration's downtime.
-    case cut(milliseconds: Double)
+    /// The guest network was down from `atMilliseconds` (run clock) for `milliseconds`: the
+    /// ping gap over that window is the fault's, not the migration's downtime.
+    case cut(atMilliseconds: Double, milliseconds: Double)
 }
 
 /// How a migration is driven: options, the migration URI, the driver's timeouts and its

@@ -45,7 +45,8 @@ public final class GuestNetworkCutFault: Fault {
 
     /// Acted when the guest network read as down while the job ran and the job sent data
     /// while it was down (the migration does not use the guest network); the outcome is as
-    /// expected when the migration completed.
+    /// expected when the migration completed. What was sent is counted from job-stats
+    /// readings taken within the outage only: a lower bound.
     public static func judge(_ cut: LinkCutRecord?, outcome: MigrationOutcome) -> FaultEvidence {
         let ending = outcome.ending
         let completed = ending.migrated
@@ -57,24 +58,26 @@ public final class GuestNetworkCutFault: Fault {
                                  errorAsExpected: completed, errorEvidence: errorEvidence)
         }
         let returned = outcome.endedAtMilliseconds
-        let outageEnd = min(cut.restoredAtMilliseconds ?? returned, returned)
-        // Job stats read within the outage: what the job sent while the guest network was down.
-        let during = outcome.samples.filter { $0.offsetMilliseconds >= cut.downAtMilliseconds && $0.offsetMilliseconds <= outageEnd }
-            .compactMap(\.dataProcessedBytes)
-        let sentDuringOutage = (during.max() ?? 0) - (during.min() ?? 0)
-        let acted = cut.error == nil && cut.confirmedDown && cut.downAtMilliseconds < returned && sentDuringOutage > 0
+        let wasCut = cut.error == nil && cut.confirmedDown && cut.downAtMilliseconds < returned
         var evidence = "guest-link-cut: \(cut.interface) down at \(formatNumber(cut.downAtMilliseconds)) ms"
             + (cut.confirmedDown ? "" : " (but it did not read as down)")
-        if let down = cut.downMilliseconds {
-            evidence += " for \(formatNumber(down)) ms"
+        if let down = cut.downMilliseconds { evidence += " for \(formatNumber(down)) ms" }
+        var sentDuringOutage: UInt64 = 0
+        if wasCut {
+            let outageEnd = min(cut.restoredAtMilliseconds ?? returned, returned)
+            let during = outcome.samples
+                .filter { $0.offsetMilliseconds >= cut.downAtMilliseconds && $0.offsetMilliseconds <= outageEnd }
+                .compactMap(\.dataProcessedBytes)
+            sentDuringOutage = (during.max() ?? 0) - (during.min() ?? 0)
+            evidence += "; the job sent at least \(formatBytes(Double(sentDuringOutage))) in \(during.count) job-stats readings while it was down"
         }
-        evidence += "; the job sent \(formatBytes(Double(sentDuringOutage))) in \(during.count) job-stats readings while it was down"
-            + "; the migration call returned at \(formatNumber(returned)) ms"
+        evidence += "; the migration call returned at \(formatNumber(returned)) ms"
         if let error = cut.error { evidence += "; could not cut: \(error)" }
+        let outage = cut.downMilliseconds ?? max(0, returned - cut.downAtMilliseconds)
         return FaultEvidence(
-            scenario: scenario, acted: acted, evidence: evidence, actedAtMilliseconds: cut.downAtMilliseconds,
+            scenario: scenario, acted: wasCut && sentDuringOutage > 0, evidence: evidence, actedAtMilliseconds: cut.downAtMilliseconds,
             errorAsExpected: completed, errorEvidence: errorEvidence,
             removed: cut.error != nil ? nil : cut.upAgain == true, removalEvidence: cut.removalEvidence,
-            guestNetwork: cut.error == nil ? .cut(milliseconds: cut.downMilliseconds ?? max(0, returned - cut.downAtMilliseconds)) : nil)
+            guestNetwork: wasCut ? .cut(atMilliseconds: cut.downAtMilliseconds, milliseconds: outage) : nil)
     }
 }

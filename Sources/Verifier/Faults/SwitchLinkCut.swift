@@ -97,7 +97,8 @@ final class SwitchLinkCut: Sendable {
             guard let link, var record = current else { return current }
             if record.restoredAtMilliseconds != nil, record.upAgain == true { return record }
             let up = link.restore()
-            if record.restoredAtMilliseconds == nil { record.restoredAtMilliseconds = context.clock.milliseconds() }
+            // The instant it came up (a failed attempt's instant would shorten the outage).
+            if up || record.restoredAtMilliseconds == nil { record.restoredAtMilliseconds = context.clock.milliseconds() }
             record.upAgain = up
             state.withLock { $0.record = record }
             if up, let journalID { context.journal.strike(journalID) }

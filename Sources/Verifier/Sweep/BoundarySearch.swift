@@ -11,7 +11,7 @@ public enum BoundarySearch {
     /// when every bisection is finished or waits for results of slots not yet run.
     public static func nextSlots(_ slots: [SweepSlot], stepBudget: Int) -> [ScenarioParameters] {
         guard stepBudget >= 1 else { return [] }
-        let live = slots.filter { $0.parameters.scenario.expectsMigrationToSucceed }
+        let live = slots.filter { $0.parameters.scenario.measuresAnUndisturbedMigration }
         for group in SweepAnalysis.group(live, by: { SweepAnalysis.boundaryKey($0.parameters) }) {
             guard group.allSatisfy(\.isDone) else { continue }
             let rates = group.map(\.parameters.dirtyRateMiBPerSecond).filter { $0 > 0 }

@@ -173,7 +173,7 @@ public struct SweepMatrix: Codable, Sendable, Equatable {
                                         parameters.dirtyRateMiBPerSecond = rate
                                         parameters.migration.bandwidthMiBPerSecond = bandwidth ?? template.migration.bandwidthMiBPerSecond
                                         try strategy.apply(to: &parameters.migration)
-                                        if !scenario.expectsMigrationToSucceed { parameters.roundTrip = false }
+                                        if !scenario.measuresAnUndisturbedMigration { parameters.roundTrip = false }
                                         try parameters.validate()
                                         for repetition in 1...repeatCount {
                                             parameters.repetition = repeatCount > 1 ? repetition : nil
