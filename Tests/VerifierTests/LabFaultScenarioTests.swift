@@ -110,7 +110,7 @@ final class LabFaultScenarioTests: XCTestCase {
         let acted = try XCTUnwrap(check(result, CheckName.faultActed))
         XCTAssertTrue(acted.passed && acted.evidence.hasPrefix("guest-link-cut: br0 down at"), acted.evidence)
         let ping = try XCTUnwrap(check(result, CheckName.pingContinuity))
-        XCTAssertTrue(ping.passed && ping.evidence.contains("the guest network was cut for"), ping.evidence)
+        XCTAssertTrue(ping.passed && ping.evidence.contains("the guest network was cut at") && ping.evidence.contains("the gap over it"), ping.evidence)
         XCTAssertEqual(check(result, CheckName.guestOnDestination)?.passed, true)
         XCTAssertEqual(check(result, CheckName.faultRemoved)?.passed, true)
         XCTAssertEqual(result.integrityErrors, 0)
