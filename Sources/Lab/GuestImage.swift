@@ -79,7 +79,16 @@ public struct GuestKernel: Sendable, Codable, Equatable {
     /// The newest kernel in `ROOT/boot` that has its modules in `ROOT/lib/modules` (`""`: the
     /// host; a debootstrapped root: that system's own kernel).
     public static func newest(inRoot root: String) throws -> GuestKernel {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: "\(root)/boot")) ?? []
+        let boot = "\(root)/boot"
+        // No /boot at all is the missing package below; a /boot that cannot be read says why.
+        var names: [String] = []
+        if FileManager.default.fileExists(atPath: boot) {
+            do {
+                names = try FileManager.default.contentsOfDirectory(atPath: boot)
+            } catch {
+                throw LabError(step: "find the guest kernel", reason: "cannot read \(boot): \(error)")
+            }
+        }
         guard let release = newestRelease(vmlinuzNames: names, hasModules: {
             FileManager.default.fileExists(atPath: "\(root)/lib/modules/\($0)/modules.dep")
         }) else {

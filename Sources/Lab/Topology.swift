@@ -41,17 +41,6 @@ struct Topology {
                                            step: "look up \(name) in \(namespace)").succeeded) ?? false
     }
 
-    /// Whether every namespace and link of the topology exists.
-    func isComplete() -> Bool {
-        let c = configuration
-        return c.namespaces.allSatisfy(NetworkNamespace.exists)
-            && [c.switchBridgeName, c.managementSwitchBridgeName].allSatisfy { linkExists($0, in: c.switchNamespace) }
-            && [Self.clientInterfaceName, Self.managementInterfaceName].allSatisfy { linkExists($0, in: c.clientNamespace) }
-            && c.hosts.allSatisfy { host in
-                [c.hostBridgeName, Self.hostUplinkName, Self.managementInterfaceName].allSatisfy { linkExists($0, in: host.namespace) }
-            }
-    }
-
     /// The fixed MAC of host `hostIndex`'s guest bridge (locally administered, `02:6c:61:62` = "lab").
     static func bridgeMACAddress(hostIndex: Int) -> String {
         String(format: "02:6c:61:62:00:%02x", hostIndex + 1)

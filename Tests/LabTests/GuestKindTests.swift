@@ -81,7 +81,16 @@ final class GuestKindTests: XCTestCase {
         XCTAssertEqual(kernel.release, "6.12.43+deb13-amd64")
         XCTAssertEqual(kernel.imagePath, "\(root)/boot/vmlinuz-6.12.43+deb13-amd64")
         XCTAssertEqual(kernel.modulesDirectory, "\(root)/lib/modules/6.12.43+deb13-amd64")
-        XCTAssertThrowsError(try GuestKernel.newest(inRoot: "\(root)/nothing"))
+        XCTAssertThrowsError(try GuestKernel.newest(inRoot: "\(root)/nothing")) { error in
+            XCTAssertTrue("\(error)".contains("install linux-image-amd64"), "\(error)")
+        }
+        // A /boot that cannot be read as a directory says so, instead of asking for a package.
+        let broken = "\(root)/broken"
+        try FileManager.default.createDirectory(atPath: broken, withIntermediateDirectories: true)
+        XCTAssertTrue(FileManager.default.createFile(atPath: "\(broken)/boot", contents: Data("not a directory".utf8)))
+        XCTAssertThrowsError(try GuestKernel.newest(inRoot: broken)) { error in
+            XCTAssertTrue("\(error)".contains("cannot read \(broken)/boot"), "\(error)")
+        }
     }
 
     // MARK: module lists

@@ -51,15 +51,13 @@ final class SwitchLinkCut: Sendable {
 
     let scenario: ScenarioKind
     private let state = Mutex(State())
-    /// Serialises restores, so that the first one records the instant and the others find it done.
+    /// Serialises restores, so that the one that brings the link up records the instant and
+    /// later ones find it done.
     private let restoring = Mutex(())
 
     init(scenario: ScenarioKind) {
         self.scenario = scenario
     }
-
-    /// What happened to the link so far (`nil`: it was never cut).
-    var record: LinkCutRecord? { state.withLock { $0.record } }
 
     /// Sets `interface` in `namespace` down now; returns the mid-stream note.
     func cut(interface: String, in namespace: String, context: FaultContext) -> String {
@@ -88,8 +86,8 @@ final class SwitchLinkCut: Sendable {
         }
     }
 
-    /// Sets the link up again (once; later calls return the first restore's record), strikes
-    /// it off the journal when it is up; `nil` when it was never cut.
+    /// Sets the link up again unless it already is (once up, later calls return that
+    /// record), strikes it off the journal when it is up; `nil` when it was never cut.
     @discardableResult
     func restore(_ context: FaultContext) -> LinkCutRecord? {
         restoring.withLock { _ in
