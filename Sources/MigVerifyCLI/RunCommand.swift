@@ -267,7 +267,7 @@ struct RunCommand: ParsableCommand {
             // The capture interface is looked up by plan(): a stand-in does here.
             if let remote = try remoteHosts(interface: { _ in captureInterface ?? "lo" }) {
                 for scenario in matrix.scenarios {
-                    if let refusal = FaultCatalog.refusal(scenario, on: remote) { throw ValidationError(refusal) }
+                    if let refusal = FaultCatalog.standard.refusal(scenario, on: remote) { throw ValidationError(refusal) }
                 }
                 endpoints = remote.endpoints
                 // The domain's RAM and memeater's region are read from the source by plan() and
@@ -529,7 +529,7 @@ struct RunCommand: ParsableCommand {
             FileHandle.standardError.write(Data("migverify \(kind.rawValue): error: \(error.description)\n".utf8))
             throw ExitCode(2)
         }
-        for line in journal.removeLeftovers(connect: { uri in try testbed.connect(uri) }) { printer.step(line) }
+        for line in journal.removeLeftovers(connect: { uri in try testbed.libvirtConnection(uri) }) { printer.step(line) }
         let sweep = SweepRunner(store: store, runner: runner, sweepID: sweepID, policy: kind == .sweep ? .sweep : RunPolicy())
         let outcome: SweepOutcome
         do {
@@ -632,7 +632,7 @@ final class ProgressPrinter: RunRecorder, @unchecked Sendable {
         case .step(let line): step(line)
         case .jobSample(let sample, let start): sampleLine(sample.progressLine(sinceMilliseconds: start))
         case .waiting(let line): sampleLine(line)
-        case .pingSample, .event, .memeater: break
+        case .pingSample, .event, .memeater, .phase: break
         }
     }
 

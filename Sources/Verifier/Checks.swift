@@ -5,8 +5,9 @@ import MigrationModel
 /// The checks of a scenario: pure functions of an ``Observation``. Each says what it looked
 /// at; one that could not look fails with "not measured".
 public enum Checks {
-    /// Every check the observation's expectation calls for, in report order.
-    public static func evaluate(_ observation: Observation) -> [Check] {
+    /// Every check the observation's expectation calls for, in report order; the scenario's
+    /// fault (from `catalog`) adds its own after the clean-up checks.
+    public static func evaluate(_ observation: Observation, catalog: FaultCatalog = .standard) -> [Check] {
         var checks = [migrationOutcome(observation)]
         switch observation.expectation {
         case .migrates:
@@ -15,8 +16,8 @@ public enum Checks {
         case .staysOnSource:
             if let acted = faultActed(observation) { checks.append(acted) }
             checks += [guestOnSource(observation), destinationHostClean(observation), migrationPortFree(observation)]
-            if let untouched = destinationDomainUntouched(observation) { checks.append(untouched) }
         }
+        checks += catalog.type(of: observation.parameters.scenario).checks(observation)
         if let removed = faultRemoved(observation) { checks.append(removed) }
         checks += [pingContinuity(observation), controlConnection(observation), memoryIntegrity(observation),
                    noReboot(observation)]
@@ -110,7 +111,7 @@ public enum Checks {
         }
         let left = snapshot.interfaces.intersection(taps).sorted()
         var problems: [String] = []
-        if !snapshot.qemuProcesses.isEmpty { problems.append("qemu left: \(snapshot.qemuProcesses.joined(separator: ", "))") }
+        if !snapshot.qemuProcesses.isEmpty { problems.append("qemu left: \(snapshot.qemuProcesses.map(\.description).joined(separator: ", "))") }
         if !left.isEmpty { problems.append("tap \(left.joined(separator: ", ")) left") }
         let tapText = taps.isEmpty ? "the domain has no tap" : "no tap \(taps.joined(separator: ", "))"
         return Check(name: CheckName.sourceHostClean, passed: problems.isEmpty,
@@ -122,7 +123,7 @@ public enum Checks {
     /// no QEMU process for it and no interface that was not there before the migration.
     public static func destinationHostClean(_ o: Observation) -> Check {
         destinationHostClean(sighting: o.onDestination, host: o.destinationHost, interfacesBefore: o.destinationInterfacesBefore,
-                             occupant: o.occupant, domainName: o.parameters.endpoints.domainName, waitedSeconds: o.hostsWaitedSeconds)
+                             occupant: o.faultFindings?.destinationDomain, domainName: o.parameters.endpoints.domainName, waitedSeconds: o.hostsWaitedSeconds)
     }
 
     static func destinationHostClean(sighting: DomainSighting, host: Looked<HostSnapshot>, interfacesBefore: Looked<Set<String>>,
@@ -151,13 +152,11 @@ public enum Checks {
         case .seen(let seen): before = seen
         }
         let expectedPIDs = Set(occupant?.before.qemuProcessIDs ?? [])
-        let qemu = snapshot.qemuProcesses.filter { line in
-            !expectedPIDs.contains(line.split(separator: " ").first.flatMap { Int32($0) } ?? -1)
-        }
+        let qemu = snapshot.qemuProcesses.filter { !expectedPIDs.contains($0.pid) }
         if qemu.isEmpty {
             looked.append("no qemu process for \(name) on \(snapshot.hostName)" + (expectedPIDs.isEmpty ? "" : " besides the pre-existing domain's"))
         } else {
-            problems.append("qemu left: \(qemu.joined(separator: ", "))")
+            problems.append("qemu left: \(qemu.map(\.description).joined(separator: ", "))")
         }
         let added = snapshot.interfaces.subtracting(before).sorted()
         if added.isEmpty {
@@ -186,13 +185,6 @@ public enum Checks {
                      evidence: (free ? "nothing listens on TCP \(ports) on \(snapshot.hostName) (ss -tln)"
                          : "listening on \(snapshot.listeningMigrationPorts.map(String.init).joined(separator: ", ")) on \(snapshot.hostName)")
                          + waited(waitedSeconds, passed: free))
-    }
-
-    /// `destination-domain-untouched`: the domain that ran on the destination before is the
-    /// same domain afterwards and still running. `nil` when there was none.
-    public static func destinationDomainUntouched(_ o: Observation) -> Check? {
-        guard let occupant = o.occupant else { return nil }
-        return OccupantSnapshot.untouchedCheck(before: occupant.before, after: occupant.after)
     }
 
     /// `ping-continuity`: the guest answered throughout (migrates: the longest gap under the

@@ -11,14 +11,14 @@ import Foundation
 /// error first, so the faults' judgements read it there.
 public struct DaemonLogMark: Sendable {
     /// Where the log is read.
-    public var host: HostInspector
+    public var host: any HostShell
     /// The log file.
     public var path: String
     /// Its size at the mark, in bytes; `nil` when it could not be read then.
     public var offsetBytes: UInt64?
 
     /// Marks `path` on `host` at its current size.
-    public init(host: HostInspector, path: String) {
+    public init(host: any HostShell, path: String) {
         self.host = host
         self.path = path
         offsetBytes = host.fileSize(path)

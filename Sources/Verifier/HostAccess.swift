@@ -148,7 +148,7 @@ public struct SSHDestination: Sendable, Equatable, Codable, CustomStringConverti
 }
 
 /// Looks at one host and injects faults into it, through its ``HostAccess``.
-public struct HostInspector: Sendable {
+public struct HostInspector: HostShell {
     /// The host's role or name (`source`, `dst`), for messages.
     public let hostName: String
     /// How its shell is reached.
@@ -162,7 +162,7 @@ public struct HostInspector: Sendable {
 
     /// Runs `script` on the host; throws unless it exits 0.
     @discardableResult
-    public func run(_ script: String, step: String, input: String? = nil) throws(VerifierError) -> String {
+    public func run(_ script: String, step: String, input: String?) throws(VerifierError) -> String {
         do {
             return try CommandRunner.run(access.command(script), step: "\(step) on \(hostName)", timeoutSeconds: 30, input: input).output
         } catch {
@@ -200,26 +200,14 @@ public struct HostInspector: Sendable {
             """
     }
 
-    /// QEMU processes of domain `domainName` on the host, as "PID command".
-    public func qemuProcesses(domainName: String) throws(VerifierError) -> [String] {
+    /// QEMU processes of domain `domainName` on the host.
+    public func qemuProcesses(domainName: String) throws(VerifierError) -> [QEMUProcess] {
         let output = try run(Self.qemuProcessScript(domainName: domainName), step: "list the qemu processes of \(domainName)")
-        let lines = output.split(separator: "\n").map(String.init)
+        let lines = output.split(separator: "\n")
         if let unreadable = lines.first(where: { $0.hasPrefix("unreadable ") }) {
             throw .environment("cannot tell which network namespace qemu process \(unreadable.dropFirst(11)) on \(hostName) is in: reach the host as root")
         }
-        return lines
-    }
-
-    /// PIDs of the QEMU processes of domain `domainName` on the host.
-    public func qemuProcessIDs(domainName: String) throws(VerifierError) -> [Int32] {
-        try qemuProcesses(domainName: domainName).compactMap { $0.split(separator: " ").first.flatMap { Int32($0) } }
-    }
-
-    /// PIDs of the QEMU processes of domain `domainName` on the host that were started to
-    /// receive a migration (`-incoming`).
-    public func incomingQEMUProcessIDs(domainName: String) throws(VerifierError) -> [Int32] {
-        try qemuProcesses(domainName: domainName).filter { $0.hasSuffix(" incoming") }
-            .compactMap { $0.split(separator: " ").first.flatMap { Int32($0) } }
+        return lines.compactMap(QEMUProcess.init(scriptLine:))
     }
 
     /// Sends SIGKILL to `processIDs` on the host and waits up to 5 s for them to go; returns
@@ -266,60 +254,5 @@ public struct HostInspector: Sendable {
     public func readFile(_ path: String, fromOffset offset: UInt64) -> String? {
         guard let result = try? capture("tail -c +\(offset + 1) \(shellQuoted(path))", step: "read \(path)"), result.succeeded else { return nil }
         return result.output
-    }
-}
-
-/// A firewall rule set on one host that drops incoming TCP to a port range (the
-/// perform-fail fault). ``remove()`` deletes the whole table; callers call it in a `defer`,
-/// so the fault goes whatever happens.
-public struct PortDropFault: Sendable {
-    /// The host it lives on.
-    public let host: HostInspector
-    /// The dropped destination ports.
-    public let ports: ClosedRange<Int>
-    /// The nftables table that holds the rule (only this table is ever touched).
-    public static let tableName = "migverify_fault"
-    /// The same, per rule.
-    public var table: String { Self.tableName }
-
-    /// The nft script that installs the rule.
-    public var script: String {
-        """
-        table inet \(table) {
-          chain input {
-            type filter hook input priority -10; policy accept;
-            tcp dport \(ports.lowerBound)-\(ports.upperBound) counter drop
-          }
-        }
-        """
-    }
-
-    /// Installs the rule with `nft -f -` on the host.
-    public static func install(on host: HostInspector, ports: ClosedRange<Int>) throws(VerifierError) -> PortDropFault {
-        let fault = PortDropFault(host: host, ports: ports)
-        fault.remove()  // a table left by a killed earlier run
-        try host.run("nft -f -", step: "install the firewall fault (drop TCP \(ports))", input: fault.script)
-        return fault
-    }
-
-    /// Packets the rule dropped so far (its counter, from `nft -j list table`), if readable.
-    public func droppedPackets() -> Int? {
-        guard let result = try? host.capture("nft -j list table inet \(table)", step: "read the fault counter"),
-              result.succeeded else { return nil }
-        return Self.droppedPackets(fromNFTJSON: result.output)
-    }
-
-    /// The packets counted by the rules of `nft -j list table` output; `nil` when it is no
-    /// listing or holds no counter.
-    public static func droppedPackets(fromNFTJSON json: String) -> Int? {
-        (try? NFTablesListing.decode(fromJSON: json))?.countedPackets
-    }
-
-    /// Deletes the table; returns whether it is gone afterwards.
-    @discardableResult
-    public func remove() -> Bool {
-        _ = try? host.capture("nft delete table inet \(table)", step: "remove the firewall fault")
-        let check = try? host.capture("nft list table inet \(table)", step: "check the firewall fault is gone")
-        return check.map { !$0.succeeded } ?? false
     }
 }

@@ -35,8 +35,14 @@ public struct LibvirtMigration: MigrationJob {
     /// Creates the job from verifier options (`migrationURI` overrides where QEMU sends
     /// the memory; the prepare-fail scenario gives a bogus one).
     public init(domain: Domain, destination: Connection, options: MigrationOptions, migrationURI: String? = nil) {
+        self.init(domain: domain, target: options.mode == .peerToPeer ? .uri(destination.uri) : .connection(destination),
+                  options: options, migrationURI: migrationURI)
+    }
+
+    /// Creates the job to `target`.
+    public init(domain: Domain, target: Target, options: MigrationOptions, migrationURI: String? = nil) {
         self.domain = domain
-        self.target = options.mode == .peerToPeer ? .uri(destination.uri) : .connection(destination)
+        self.target = target
         self.parameters = options.libvirtParameters(migrationURI: migrationURI)
         self.flags = options.libvirtFlags
     }

@@ -48,23 +48,20 @@ public struct DomainSighting: Sendable, Equatable {
 public struct HostSnapshot: Sendable, Equatable {
     /// The host's name, for evidence.
     public var hostName: String
-    /// QEMU processes of the guest's domain, as `PID command [incoming]`.
-    public var qemuProcesses: [String]
+    /// QEMU processes of the guest's domain.
+    public var qemuProcesses: [QEMUProcess]
     /// Every network interface.
     public var interfaces: Set<String>
     /// TCP ports of QEMU's migration range that something listens on.
     public var listeningMigrationPorts: [Int]
 
     /// Creates a snapshot.
-    public init(hostName: String, qemuProcesses: [String], interfaces: Set<String>, listeningMigrationPorts: [Int]) {
+    public init(hostName: String, qemuProcesses: [QEMUProcess], interfaces: Set<String>, listeningMigrationPorts: [Int]) {
         self.hostName = hostName
         self.qemuProcesses = qemuProcesses
         self.interfaces = interfaces
         self.listeningMigrationPorts = listeningMigrationPorts
     }
-
-    /// The PIDs of ``qemuProcesses``.
-    public var qemuProcessIDs: [Int32] { qemuProcesses.compactMap { $0.split(separator: " ").first.flatMap { Int32($0) } } }
 }
 
 /// What pingmon measured during the run.
@@ -176,9 +173,33 @@ public enum ConsoleObservation: Sendable, Equatable {
     }
 }
 
-/// The domain of the guest's name that ran on the destination before the migration (put
-/// there by a fault), before and after.
-public struct OccupantObservation: Sendable, Equatable {
+/// What identifies a domain a fault put on the destination (dst-already-active's stand-in):
+/// it must be the same domain, still running, afterwards.
+public struct OccupantSnapshot: Sendable, Equatable, Codable, CustomStringConvertible {
+    /// The domain's UUID.
+    public var uuid: String
+    /// libvirt's id of the running domain (`nil`: not running).
+    public var id: UInt32?
+    /// Its state.
+    public var state: DomainStateInfo
+    /// Its QEMU processes on the destination host.
+    public var qemuProcessIDs: [Int32]
+
+    /// Creates a snapshot.
+    public init(uuid: String, id: UInt32?, state: DomainStateInfo, qemuProcessIDs: [Int32]) {
+        self.uuid = uuid
+        self.id = id
+        self.state = state
+        self.qemuProcessIDs = qemuProcessIDs
+    }
+
+    public var description: String {
+        "uuid \(uuid), id \(id.map(String.init) ?? "none"), \(state), qemu \(qemuProcessIDs.map(String.init).joined(separator: ","))"
+    }
+}
+
+/// A domain a fault put on the destination before the migration, before and after.
+public struct OccupantObservation: Sendable, Equatable, Codable {
     public var before: OccupantSnapshot
     /// `nil`: it is gone.
     public var after: OccupantSnapshot?
@@ -186,6 +207,18 @@ public struct OccupantObservation: Sendable, Equatable {
     public init(before: OccupantSnapshot, after: OccupantSnapshot?) {
         self.before = before
         self.after = after
+    }
+}
+
+/// What a fault saw of its own doing after the migration (``Fault/findings(_:)``); its own
+/// checks (``Fault/checks(_:)``) judge it, and the clean-up checks leave out what it put there.
+public struct FaultFindings: Sendable, Equatable, Codable {
+    /// A domain of the guest's name the fault put on the destination before the migration:
+    /// `destination-host-clean` allows it and its QEMU.
+    public var destinationDomain: OccupantObservation?
+
+    public init(destinationDomain: OccupantObservation? = nil) {
+        self.destinationDomain = destinationDomain
     }
 }
 
@@ -214,8 +247,8 @@ public struct Observation: Sendable {
     public var destinationInterfacesBefore: Looked<Set<String>>
     /// The guest's taps on the source, from its domain XML before the migration.
     public var sourceTaps: [String]
-    /// A domain of the guest's name that a fault put on the destination.
-    public var occupant: OccupantObservation?
+    /// What the scenario's fault saw of its own doing (`nil`: nothing).
+    public var faultFindings: FaultFindings?
     /// pingmon's measurement.
     public var ping: PingSummary
     /// memeater before and after.
@@ -238,7 +271,7 @@ public struct Observation: Sendable {
     public init(expectation: ExpectedOutcome, parameters: ScenarioParameters, call: String, outcome: MigrationOutcome,
                 onSource: DomainSighting, sourceWaitedSeconds: Double = 0, onDestination: DomainSighting,
                 sourceHost: Looked<HostSnapshot>, destinationHost: Looked<HostSnapshot>, hostsWaitedSeconds: Double = 0,
-                destinationInterfacesBefore: Looked<Set<String>>, sourceTaps: [String], occupant: OccupantObservation? = nil,
+                destinationInterfacesBefore: Looked<Set<String>>, sourceTaps: [String], faultFindings: FaultFindings? = nil,
                 ping: PingSummary, memeater: MemeaterObservation, console: ConsoleObservation, answersAtEnd: Looked<Bool>?,
                 fault: FaultEvidence?, didNotConverge: Bool = false, timeoutIsResult: Bool = false) {
         self.didNotConverge = didNotConverge
@@ -255,7 +288,7 @@ public struct Observation: Sendable {
         self.hostsWaitedSeconds = hostsWaitedSeconds
         self.destinationInterfacesBefore = destinationInterfacesBefore
         self.sourceTaps = sourceTaps
-        self.occupant = occupant
+        self.faultFindings = faultFindings
         self.ping = ping
         self.memeater = memeater
         self.console = console

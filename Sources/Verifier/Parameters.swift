@@ -3,29 +3,28 @@ import Lab
 import Libvirt
 import MigrationModel
 
-/// The scenarios of the migration test case.
+/// A scenario of the migration test case, by its CLI name (`live`, `perform-fail`, ...).
 ///
-/// `live` is the success path; the others inject a fault and check that libvirt cleaned up.
-public enum ScenarioKind: String, CaseIterable, Codable, Sendable, Comparable {
-    /// Live migration under load; the guest must land on the destination intact.
-    case live
-    /// An invalid migration URI (`foo://bar`) makes Prepare fail.
-    case prepareFail = "prepare-fail"
-    /// The destination's firewall drops the migration ports, so Perform stalls and the
-    /// verifier's own timeout aborts the job.
-    case performFail = "perform-fail"
-    /// The verifier aborts the job (`virDomainAbortJob`) once it is transferring.
-    case abort
-    /// The destination's management link (daemons, migration stream) is cut in the lab's
-    /// switch once the job is transferring, and restored afterwards; the guest network stays up.
-    case linkCut = "link-cut"
-    /// The guest network is cut in the lab's switch for a few seconds while the job is
-    /// transferring; the migration, on the management network, must complete.
-    case guestLinkCut = "guest-link-cut"
-    /// The incoming QEMU on the destination is killed (SIGKILL) once the job is transferring.
-    case dstQEMUKilled = "dst-qemu-killed"
-    /// A domain with the guest's name already runs on the destination; it must be untouched.
-    case dstAlreadyActive = "dst-already-active"
+/// `live` is the success path; the others inject a fault and check what it left. Each
+/// scenario is declared by its fault type (``Fault/scenario``) in the fault's own file, and
+/// the known ones are those of ``FaultCatalog/standard``: adding a scenario is adding a fault.
+public struct ScenarioKind: RawRepresentable, Hashable, Sendable, Comparable, Codable, CaseIterable, CustomStringConvertible {
+    /// The CLI name, also stored in results.
+    public let rawValue: String
+
+    /// A known scenario by its CLI name; `nil` for a name no fault of the standard catalog declares.
+    public init?(rawValue: String) {
+        guard FaultCatalog.standard.type(named: rawValue) != nil else { return nil }
+        self.rawValue = rawValue
+    }
+
+    /// Declares a scenario; its fault type's file does this once.
+    public init(declaring name: String) {
+        rawValue = name
+    }
+
+    /// Every known scenario, in the catalog's (and the report's) order.
+    public static var allCases: [ScenarioKind] { FaultCatalog.standard.types.map { $0.scenario } }
 
     /// What `migverify run` runs without `--scenario`.
     public static let defaults: [ScenarioKind] = [.live, .prepareFail, .performFail]
@@ -33,10 +32,15 @@ public enum ScenarioKind: String, CaseIterable, Codable, Sendable, Comparable {
     /// Whether the run measures a migration nothing disturbed (only `live`): the pre-copy
     /// fit, the convergence boundary, a sweep cell's statistics and `--back` use these runs
     /// only (guest-link-cut lands too, but its ping gap is the fault's outage).
-    public var measuresAnUndisturbedMigration: Bool { self == .live }
+    public var measuresAnUndisturbedMigration: Bool {
+        FaultCatalog.standard.type(named: rawValue)?.measuresAnUndisturbedMigration ?? false
+    }
+
+    public var description: String { rawValue }
 
     public static func < (lhs: ScenarioKind, rhs: ScenarioKind) -> Bool {
-        (allCases.firstIndex(of: lhs) ?? 0) < (allCases.firstIndex(of: rhs) ?? 0)
+        let order = allCases
+        return (order.firstIndex(of: lhs) ?? order.count, lhs.rawValue) < (order.firstIndex(of: rhs) ?? order.count, rhs.rawValue)
     }
 }
 

@@ -64,6 +64,28 @@ public enum RunRecord: Sendable, Equatable {
     /// The run waits for something slow it cannot hurry (libvirt's migration call after an
     /// abort): what, and how long at most; once a second, for people.
     case waiting(String)
+    /// The run enters a phase; recorders that act at a phase (the tests leave things behind
+    /// there) do it before the runner goes on.
+    case phase(RunPhase)
+}
+
+/// The phases of a run, in order, as ``RunRecord/phase(_:)`` announces them.
+public enum RunPhase: String, Sendable, Equatable {
+    /// The guest is being prepared.
+    case preparing
+    /// The fault is about to be installed (memeater at its rate, the ping running).
+    case installing
+    /// The fault is in place; the migration call is about to start.
+    case migrating
+    /// The migration call returned and the fault was lifted; the guest's place and the hosts
+    /// are about to be looked at.
+    case lookingAtHosts
+    /// The hosts were looked at; memeater in the guest is about to be asked.
+    case lookingAtGuest
+    /// memeater is paused; its whole region is about to be verified.
+    case verifyingMemory
+    /// The checks were made.
+    case judged
 }
 
 /// Where a run's records go as they are produced: the results database, the terminal, a test.
@@ -154,7 +176,7 @@ public final class StoreRecorder: RunRecorder {
 
     public func record(_ record: RunRecord) {
         switch record {
-        case .step, .waiting: return  // for people; the database has the records
+        case .step, .waiting, .phase: return  // for people and tests; the database has the records
         default: break
         }
         queue.async { [self] in write(record) }
@@ -164,7 +186,7 @@ public final class StoreRecorder: RunRecorder {
         guard let runID = state.withLock({ $0.runID }) else { return }
         do {
             switch record {
-            case .step, .waiting: return
+            case .step, .waiting, .phase: return
             case .jobSample(let sample, _): try store.add(sample, runID: runID)
             case .pingSample(let sample): try store.add(sample, runID: runID)
             case .event(let event): try store.add(event, runID: runID)

@@ -25,7 +25,14 @@ public protocol Testbed: Sendable {
     /// switch and guest image).
     var lab: Lab? { get }
     /// Shell access to a host, for the clean-up checks and the host-side faults; `nil`: none.
-    func host(_ role: HostRole) -> HostInspector?
+    func host(_ role: HostRole) -> (any HostShell)?
+    /// Opens a connection to the libvirt daemon at `uri` from the client side.
+    func connect(_ uri: String) throws(VerifierError) -> any Hypervisor
+    /// Starts pingmon against the guest from the client side; samples are stamped on `clock`.
+    func startPing(intervalMicroseconds: Int, saveCapturePath: String?, clock: RunClock,
+                   onSample: @escaping @Sendable (PingSample) -> Void) throws(VerifierError) -> any PingRun
+    /// Whether the guest answers a few echo requests now (the end of a landing).
+    func guestAnswersEcho() throws(VerifierError) -> Bool
     /// Makes sure the guest runs as `parameters` ask on one host only, the source (or with
     /// `.eitherHost` the destination, where a sweep's previous live migration left it), and
     /// that memeater answers in it. Returns what was done or checked and where the guest runs.
@@ -44,9 +51,10 @@ public protocol Testbed: Sendable {
     var emulatorVersion: (version: String, source: String)? { get }
     /// Opens memeater's control connection in the guest from the client side and presents
     /// the testbed's token (the lab's per-guest token; on real hosts the user's, if given).
-    func connectMemeater(timeoutSeconds: Double) throws(LabError) -> MemeaterClient
-    /// Where the guest's console has got to now; `domainXML` is its live XML on the source.
-    func consoleMark(domainXML: String) -> ConsoleMark
+    func connectMemeater(timeoutSeconds: Double) throws(LabError) -> any MemeaterControl
+    /// Where the guest's console has got to now; `description` is its live domain XML on the
+    /// source, parsed (`nil`: it could not be).
+    func consoleMark(description: DomainDescription?) -> ConsoleMark
     /// The console written since `mark` (`nil`: the console cannot be read).
     func console(since mark: ConsoleMark) -> String?
     /// The source's libvirt daemon log, marked now (`nil`: it cannot be read: no shell on
@@ -79,18 +87,38 @@ public struct PreparedGuest: Sendable, Equatable {
 /// Positions in the guest's console log files, per host.
 public struct ConsoleMark: Sendable {
     /// Each file read, where it is read, and its size at the mark, in bytes.
-    public var files: [(host: HostInspector?, path: String, offsetBytes: UInt64)]
+    public var files: [(host: (any HostShell)?, path: String, offsetBytes: UInt64)]
     /// Why the console cannot be read, if so.
     public var unavailable: String?
 }
 
 extension Testbed {
     /// Opens a libvirt connection from the client side (``Lab/openConnection(uri:namespace:)``).
-    public func connect(_ uri: String) throws(VerifierError) -> Connection {
+    public func libvirtConnection(_ uri: String) throws(VerifierError) -> Connection {
         do {
             return try Lab.openConnection(uri: uri, namespace: clientNamespace)
         } catch {
             throw VerifierError.wrap(error, step: "connect to \(uri)")
+        }
+    }
+
+    /// The testbed's libvirt daemons are real ones.
+    public func connect(_ uri: String) throws(VerifierError) -> any Hypervisor { try libvirtConnection(uri) }
+
+    /// pingmon in the client namespace against ``Endpoints/guestAddress`` from ``Endpoints/captureInterface``.
+    public func startPing(intervalMicroseconds: Int, saveCapturePath: String?, clock: RunClock,
+                          onSample: @escaping @Sendable (PingSample) -> Void) throws(VerifierError) -> any PingRun {
+        try PingMonitorRun(namespace: clientNamespace, target: endpoints.guestAddress, interface: endpoints.captureInterface,
+                           intervalMicroseconds: intervalMicroseconds, saveCapturePath: saveCapturePath, clock: clock, onSample: onSample)
+    }
+
+    /// Three echo requests 200 ms apart with pingmon's prober (``Lab/Reachability``).
+    public func guestAnswersEcho() throws(VerifierError) -> Bool {
+        do {
+            return try Reachability.echo(namespace: clientNamespace, target: endpoints.guestAddress,
+                                         interface: endpoints.captureInterface, count: 3, intervalMilliseconds: 200).answered
+        } catch {
+            throw .environment("could not ping at the end: \(error.description)")
         }
     }
 }
@@ -129,11 +157,11 @@ public struct LabTarget: Testbed {
 
     public var clientNamespace: String? { configuration.clientNamespace }
 
-    public func connectMemeater(timeoutSeconds: Double) throws(LabError) -> MemeaterClient {
+    public func connectMemeater(timeoutSeconds: Double) throws(LabError) -> any MemeaterControl {
         try labValue.connectToMemeater(timeoutSeconds: timeoutSeconds)
     }
 
-    public func host(_ role: HostRole) -> HostInspector? {
+    public func host(_ role: HostRole) -> (any HostShell)? {
         let host = role == .source ? configuration.source : configuration.destination
         return HostInspector(hostName: host.name, access: .namespace(host.namespace))
     }
@@ -144,7 +172,7 @@ public struct LabTarget: Testbed {
     }
 
     /// Both lab hosts write the guest's console to one file in the lab's state directory.
-    public func consoleMark(domainXML: String) -> ConsoleMark {
+    public func consoleMark(description: DomainDescription?) -> ConsoleMark {
         let path = configuration.guestConsoleLogPath
         return ConsoleMark(files: [(nil, path, UInt64(labValue.guestConsole().utf8.count))], unavailable: nil)
     }
@@ -335,7 +363,7 @@ public struct RemoteHosts: Testbed {
 
     public var clientNamespace: String? { nil }
 
-    public func connectMemeater(timeoutSeconds: Double) throws(LabError) -> MemeaterClient {
+    public func connectMemeater(timeoutSeconds: Double) throws(LabError) -> any MemeaterControl {
         try MemeaterClient(namespace: nil, address: endpoints.guestAddress, port: endpoints.memeaterPort, token: memeaterToken,
                            timeoutSeconds: timeoutSeconds)
     }
@@ -344,7 +372,7 @@ public struct RemoteHosts: Testbed {
     public func idleGuest() -> String? { nil }
     public var emulatorVersion: (version: String, source: String)? { nil }
 
-    public func host(_ role: HostRole) -> HostInspector? {
+    public func host(_ role: HostRole) -> (any HostShell)? {
         let access = role == .source ? sourceAccess : destinationAccess
         return access.map { HostInspector(hostName: "\(role.rawValue) (\($0))", access: $0) }
     }
@@ -361,8 +389,8 @@ public struct RemoteHosts: Testbed {
         } catch {
             throw .invalidOptions("--guest-address: \(error)")
         }
-        let source = try connect(endpoints.sourceURI)
-        let destination = try connect(endpoints.destinationURI)
+        let source = try libvirtConnection(endpoints.sourceURI)
+        let destination = try libvirtConnection(endpoints.destinationURI)
         let domain = try runningGuest(on: source, uri: endpoints.sourceURI)
         let memoryMiB: Int
         do {
@@ -418,7 +446,7 @@ public struct RemoteHosts: Testbed {
         var sourceURI = endpoints.sourceURI
         var otherURI = endpoints.destinationURI
         if placement == .eitherHost {
-            let destination = try connect(endpoints.destinationURI)
+            let destination = try libvirtConnection(endpoints.destinationURI)
             do {
                 if let there = try destination.domainIfPresent(name: endpoints.domainName), try there.state().state == .running {
                     host = .destination
@@ -428,8 +456,8 @@ public struct RemoteHosts: Testbed {
                 throw VerifierError.wrap(error, step: "look up \(endpoints.domainName) on \(endpoints.destinationURI)")
             }
         }
-        let source = try connect(sourceURI)
-        let other = try connect(otherURI)
+        let source = try libvirtConnection(sourceURI)
+        let other = try libvirtConnection(otherURI)
         let domain = try runningGuest(on: source, uri: sourceURI)
         do {
             let memoryMiB = Int(try domain.info().memoryKiB / 1024)
@@ -452,8 +480,8 @@ public struct RemoteHosts: Testbed {
 
     /// The console file the domain XML names (a file-backed serial port or a console `<log file=...>`),
     /// marked on both hosts: the destination's QEMU writes its own copy after landing.
-    public func consoleMark(domainXML: String) -> ConsoleMark {
-        guard let path = consoleLogPath(inDomainXML: domainXML) else {
+    public func consoleMark(description: DomainDescription?) -> ConsoleMark {
+        guard let path = description?.consoleLogPath else {
             return ConsoleMark(files: [], unavailable: "the domain has no file-backed serial console or console log")
         }
         let hosts = [host(.source), host(.destination)].compactMap { $0 }
@@ -488,9 +516,5 @@ public func interfaceTargets(inDomainXML xml: String) -> [String] {
 /// The accelerator a domain runs under, from its `type`: `kvm` for `<domain type='kvm'>`,
 /// `tcg` for `<domain type='qemu'>`; `nil` for other types or XML that cannot be parsed.
 public func acceleratorName(inDomainXML xml: String) -> String? {
-    switch (try? DomainDescription(xml: xml))?.accelerator {
-    case "kvm": return "kvm"
-    case "qemu": return "tcg"
-    default: return nil
-    }
+    acceleratorName(domainType: (try? DomainDescription(xml: xml))?.accelerator)
 }

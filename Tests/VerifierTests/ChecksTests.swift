@@ -19,7 +19,7 @@ extension Fixtures {
     /// The hosts' interfaces without the guest's tap.
     static let hostInterfaces: Set<String> = ["lo", "eth0", "br0"]
     static let guestTap = "vnet0"
-    static let guestQEMU = "5151 /usr/bin/qemu-system-x86_64 -name guest=lab-guest"
+    static let guestQEMU = QEMUProcess(pid: 5151, command: "qemu-system-x86", incoming: false)
     static let bootID = "6a1f0c52-93d4-4b8e-b2a7-0c1d2e3f4a5b"
     static let memeaterConnection = "the control connection survived the move (stats answered at 198.18.1.10:7777)"
     /// A migration that failed for a reason no fault causes.
@@ -128,7 +128,7 @@ extension Fixtures {
 
     /// The domain that a dst-already-active fault started on the destination.
     static let occupantUUID = "0f1e2d3c-0000-4000-8000-000000000001"
-    static let occupantQEMU = "4242 /usr/bin/qemu-system-x86_64 -name guest=lab-guest"
+    static let occupantQEMU = QEMUProcess(pid: 4242, command: "qemu-system-x86", incoming: false)
     static var occupant: OccupantSnapshot {
         OccupantSnapshot(uuid: occupantUUID, id: 3, state: runningBooted, qemuProcessIDs: [4242])
     }
@@ -141,7 +141,7 @@ extension Fixtures {
         o.outcome = outcome(.failed(message: "virDomainMigrateToURI3 failed (uri qemu+tcp://198.18.0.2/system, domain lab-guest): operation failed: domain 'lab-guest' already exists with uuid \(occupantUUID) [libvirt error 9]",
                                     kind: .operationFailed), startedAt: 1_000, wall: 40)
         o.onDestination = sighting(.destination, runningBooted)
-        o.occupant = OccupantObservation(before: occupant, after: occupant)
+        o.faultFindings = FaultFindings(destinationDomain: OccupantObservation(before: occupant, after: occupant))
         let interfaces = hostInterfaces.union([DestinationOccupantFault.tapName])
         o.destinationInterfacesBefore = .seen(interfaces)
         o.destinationHost = .seen(HostSnapshot(hostName: "dst", qemuProcesses: [occupantQEMU], interfaces: interfaces, listeningMigrationPorts: []))
@@ -418,10 +418,10 @@ final class ChecksTests: XCTestCase {
 
     func testDestinationHostCleanFailsWhenAQEMUIsLeft() throws {
         var o = try Fixtures.observation(.staysOnSource)
-        o.destinationHost = .seen(HostSnapshot(hostName: "dst", qemuProcesses: [Fixtures.guestQEMU + " -incoming defer"],
+        o.destinationHost = .seen(HostSnapshot(hostName: "dst", qemuProcesses: [QEMUProcess(pid: 5151, command: "qemu-system-x86", incoming: true)],
                                                interfaces: Fixtures.hostInterfaces, listeningMigrationPorts: []))
         assertCheck(Checks.destinationHostClean(o), CheckName.destinationHostClean, passed: false,
-                    says: "qemu left: 5151 /usr/bin/qemu-system-x86_64 -name guest=lab-guest -incoming defer")
+                    says: "qemu left: 5151 qemu-system-x86 incoming")
     }
 
     func testDestinationHostCleanFailsWhenANewInterfaceIsLeft() throws {
@@ -452,7 +452,7 @@ final class ChecksTests: XCTestCase {
         var o = try Fixtures.occupiedObservation()
         var replaced = Fixtures.occupant
         replaced.uuid = "0f1e2d3c-0000-4000-8000-000000000002"
-        o.occupant = OccupantObservation(before: Fixtures.occupant, after: replaced)
+        o.faultFindings = FaultFindings(destinationDomain: OccupantObservation(before: Fixtures.occupant, after: replaced))
         assertCheck(Checks.destinationHostClean(o), CheckName.destinationHostClean, passed: false, says: "domain lab-guest exists (running (booted))")
     }
 
@@ -488,22 +488,36 @@ final class ChecksTests: XCTestCase {
         assertCheck(Checks.migrationPortFree(o), CheckName.migrationPortFree, passed: false, says: "not measured: no shell on dst")
     }
 
-    // MARK: destination-domain-untouched
+    // MARK: destination-domain-untouched (dst-already-active's own check)
+
+    /// The occupant fault's own check of `o`; `nil` when it makes none.
+    private func untouched(_ o: Observation) -> Check? { DestinationOccupantFault.checks(o).first }
+
+    func testTheFaultsOwnCheckComesWithEveryCheckOfItsScenarioOnly() throws {
+        let names = Checks.evaluate(try Fixtures.occupiedObservation()).map(\.name)
+        XCTAssertTrue(names.contains(CheckName.destinationDomainUntouched), "\(names)")
+        XCTAssertEqual(names.firstIndex(of: CheckName.destinationDomainUntouched), names.firstIndex(of: CheckName.migrationPortFree).map { $0 + 1 },
+                       "right after the clean-up checks: \(names)")
+        var other = try Fixtures.occupiedObservation()
+        other.parameters = Fixtures.parameters(.performFail)
+        XCTAssertFalse(Checks.evaluate(other).map(\.name).contains(CheckName.destinationDomainUntouched),
+                       "perform-fail's fault makes no such check, whatever its findings hold")
+    }
 
     func testDestinationDomainUntouchedPassesForTheSameRunningDomainAndIsAbsentWithoutOne() throws {
-        XCTAssertNil(Checks.destinationDomainUntouched(try Fixtures.observation(.staysOnSource)))
-        assertCheck(Checks.destinationDomainUntouched(try Fixtures.occupiedObservation()), CheckName.destinationDomainUntouched,
+        XCTAssertEqual(DestinationOccupantFault.checks(try Fixtures.observation(.staysOnSource)), [])
+        assertCheck(untouched(try Fixtures.occupiedObservation()), CheckName.destinationDomainUntouched,
                     passed: true, says: "same domain before and after, still running")
     }
 
     func testDestinationDomainUntouchedFailsWhenTheDomainIsGoneOrRestarted() throws {
         var o = try Fixtures.occupiedObservation()
-        o.occupant?.after = nil
-        assertCheck(Checks.destinationDomainUntouched(o), CheckName.destinationDomainUntouched, passed: false, says: "is gone")
+        o.faultFindings?.destinationDomain?.after = nil
+        assertCheck(untouched(o), CheckName.destinationDomainUntouched, passed: false, says: "is gone")
         var restarted = Fixtures.occupant
         restarted.qemuProcessIDs = [4343]
-        o.occupant?.after = restarted
-        assertCheck(Checks.destinationDomainUntouched(o), CheckName.destinationDomainUntouched, passed: false, says: "qemu 4242 -> 4343")
+        o.faultFindings?.destinationDomain?.after = restarted
+        assertCheck(untouched(o), CheckName.destinationDomainUntouched, passed: false, says: "qemu 4242 -> 4343")
     }
 
     // MARK: ping-continuity

@@ -1,5 +1,6 @@
 import Foundation
 import Lab
+import Synchronization
 import XCTest
 @testable import Verifier
 
@@ -36,6 +37,8 @@ final class LabScenarioHarness: @unchecked Sendable {
     private(set) var store: ResultsStore?
     private(set) var runner: ScenarioRunner?
     private(set) var setUpError: String?
+    /// What a test asks to happen when a run enters a phase.
+    let phaseActions = PhaseActions()
     /// Lab tests skipped for want of root.
     private(set) var skipped = 0
 
@@ -59,7 +62,7 @@ final class LabScenarioHarness: @unchecked Sendable {
             let store = try ResultsStore(path: databaseDirectory.appendingPathComponent("results.sqlite").path)
             self.store = store
             runner = try ScenarioRunner(testbed: LabTarget(lab: lab, memeaterPath: MemeaterBinary.find()),
-                                        recorder: FanOutRecorder([StoreRecorder(store: store), StepPrinter()]),
+                                        recorder: FanOutRecorder([StoreRecorder(store: store), StepPrinter(), phaseActions]),
                                         journal: FaultJournal(path: databaseDirectory.appendingPathComponent("fault-journal.json").path),
                                         interruption: Interruption())
         } catch {
@@ -145,9 +148,14 @@ final class LabScenarioHarness: @unchecked Sendable {
     /// prints the daemons' keepalive lines and the lab's network state: that was the symptom
     /// of the host bridges taking the guest tap's MAC (fixed in the lab's topology), and any
     /// other cause must be diagnosable from a CI log.
-    func run(_ parameters: ScenarioParameters, probes: CheckProbes = CheckProbes()) throws -> ScenarioResult {
+    ///
+    /// `at` runs test actions when the run enters a phase (e.g. leaves something behind on
+    /// a host just before the hosts are looked at, to show that a check FAILs on it).
+    func run(_ parameters: ScenarioParameters, at actions: [RunPhase: @Sendable () -> Void] = [:]) throws -> ScenarioResult {
         let runner = try XCTUnwrap(runner, "no scenario runner: \(setUpError ?? "class set-up did not run")")
-        let result = runner.run(parameters, probes: probes)
+        phaseActions.set(actions)
+        defer { phaseActions.set([:]) }
+        let result = runner.run(parameters)
         let faultNeverCame = result.fault?.acted == false
         if parameters.scenario == .live || faultNeverCame, !result.passed,
            result.libvirtError?.contains("client socket is closed") == true {
@@ -162,9 +170,35 @@ final class LabScenarioHarness: @unchecked Sendable {
     }
 }
 
+/// Runs a test's actions when a run enters a phase, on the runner's thread, before it goes on.
+final class PhaseActions: RunRecorder {
+    private let actions = Mutex<[RunPhase: @Sendable () -> Void]>([:])
+
+    func set(_ new: [RunPhase: @Sendable () -> Void]) { actions.withLock { $0 = new } }
+    func begin(_ parameters: ScenarioParameters, clock: RunClock) {}
+    func finish(_ result: inout ScenarioResult) {}
+    func record(_ record: RunRecord) {
+        guard case .phase(let phase) = record, let action = actions.withLock({ $0[phase] }) else { return }
+        action()
+    }
+}
+
 /// Prints a run's steps (not its samples) as the tests go.
 struct StepPrinter: RunRecorder {
     func begin(_ parameters: ScenarioParameters, clock: RunClock) {}
     func record(_ record: RunRecord) { if case .step(let line) = record { print("[verifier] \(line)") } }
     func finish(_ result: inout ScenarioResult) {}
+}
+
+extension FaultContext {
+    /// A context on `lab` for a fault a test installs by hand (its own clock, a journal in
+    /// the temporary directory).
+    init(lab: Lab, parameters: ScenarioParameters) throws {
+        let testbed = LabTarget(lab: lab)
+        self.init(testbed: testbed, parameters: parameters, source: try testbed.connect(parameters.endpoints.sourceURI),
+                  destination: try testbed.connect(parameters.endpoints.destinationURI), sourceHost: testbed.host(.source),
+                  destinationHost: testbed.host(.destination), clock: RunClock(),
+                  journal: FaultJournal(path: FileManager.default.temporaryDirectory.appendingPathComponent("fault-journal-\(getpid()).json").path),
+                  recorder: StepPrinter())
+    }
 }

@@ -38,8 +38,8 @@ final class LabFaultScenarioTests: XCTestCase {
         Self.harness.parameters(scenario, memoryMiB: memoryMiB, rate: rate, emulator: emulator)
     }
 
-    func run(_ parameters: ScenarioParameters, probes: CheckProbes = CheckProbes()) throws -> ScenarioResult {
-        try Self.harness.run(parameters, probes: probes)
+    func run(_ parameters: ScenarioParameters, at actions: [RunPhase: @Sendable () -> Void] = [:]) throws -> ScenarioResult {
+        try Self.harness.run(parameters, at: actions)
     }
 
     func check(_ result: ScenarioResult, _ name: String) -> Check? { result.checks.first { $0.name == name } }
@@ -72,7 +72,17 @@ final class LabFaultScenarioTests: XCTestCase {
     }
 
     func test3TheUntouchedCheckFailsWhenTheDestinationDomainWasDisturbed() throws {
-        let result = try run(parameters(.dstAlreadyActive), probes: CheckProbes(suspendDestinationOccupant: true))
+        // The stand-in domain is paused while the hosts are looked at.
+        let lab = Self.lab
+        let result = try run(parameters(.dstAlreadyActive), at: [
+            .lookingAtHosts: {
+                do {
+                    try lab.connect(to: lab.configuration.destination).lookupDomain(name: lab.configuration.guestName).suspend()
+                } catch {
+                    XCTFail("could not pause the destination's domain: \(error)")
+                }
+            },
+        ])
         XCTAssertFalse(result.passed)
         let untouched = try XCTUnwrap(check(result, CheckName.destinationDomainUntouched))
         XCTAssertFalse(untouched.passed)

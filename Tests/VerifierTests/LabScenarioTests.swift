@@ -1,6 +1,7 @@
 import Foundation
 import Lab
 import Libvirt
+import Synchronization
 import XCTest
 @testable import Verifier
 
@@ -38,8 +39,8 @@ final class LabScenarioTests: XCTestCase {
         Self.harness.parameters(scenario, memoryMiB: memoryMiB, rate: rate)
     }
 
-    func run(_ parameters: ScenarioParameters, probes: CheckProbes = CheckProbes()) throws -> ScenarioResult {
-        try Self.harness.run(parameters, probes: probes)
+    func run(_ parameters: ScenarioParameters, at actions: [RunPhase: @Sendable () -> Void] = [:]) throws -> ScenarioResult {
+        try Self.harness.run(parameters, at: actions)
     }
 
     func check(_ result: ScenarioResult, _ name: String) -> Check? { result.checks.first { $0.name == name } }
@@ -108,21 +109,25 @@ final class LabScenarioTests: XCTestCase {
         let lab = Self.lab
         let configuration = lab.configuration
         // After landing, the source's copy of the guest (shut off, "migrated") is started
-        // again, paused: a QEMU process and its tap are left on the source, and the source
-        // is not released. Paused, it sends nothing onto the lab's network.
-        let leftovers: @Sendable () -> @Sendable () -> Void = {
-            var started: Domain?
-            do {
-                let domain = try lab.connect(to: configuration.source).lookupDomain(name: configuration.guestName)
-                try domain.start(paused: true)
-                started = domain
-            } catch {
-                XCTFail("could not start the source's copy of \(configuration.guestName) paused: \(error)")
-            }
-            let domain = started
-            return { try? domain?.destroy() }
-        }
-        let result = try run(parameters(.live), probes: CheckProbes(corruptPageBeforeVerification: 7, aroundHostChecks: leftovers))
+        // again, paused, while the hosts are looked at: a QEMU process and its tap are left on
+        // the source, and the source is not released. Paused, it sends nothing onto the
+        // lab's network. Then memeater corrupts page 7 just before its verification.
+        let started = Mutex<Domain?>(nil)
+        let result = try run(parameters(.live), at: [
+            .lookingAtHosts: {
+                do {
+                    let domain = try lab.connect(to: configuration.source).lookupDomain(name: configuration.guestName)
+                    try domain.start(paused: true)
+                    started.withLock { $0 = domain }
+                } catch {
+                    XCTFail("could not start the source's copy of \(configuration.guestName) paused: \(error)")
+                }
+            },
+            .lookingAtGuest: { try? started.withLock { $0 }?.destroy() },
+            .verifyingMemory: {
+                do { try lab.connectToMemeater(timeoutSeconds: 5).corruptPage(7) } catch { XCTFail("could not corrupt page 7: \(error)") }
+            },
+        ])
         XCTAssertFalse(result.passed)
         XCTAssertEqual(check(result, CheckName.sourceReleased)?.passed, false)
         XCTAssertTrue(check(result, CheckName.sourceReleased)?.evidence.contains("paused") ?? false,
@@ -205,17 +210,22 @@ final class LabScenarioTests: XCTestCase {
     func test6CleanUpChecksFailOnLeftoversAndAPausedSource() throws {
         let lab = Self.lab
         let configuration = lab.configuration
-        let leftovers: @Sendable () -> @Sendable () -> Void = {
-            let undoHost = Self.leaveBehind(in: configuration.destination.namespace, domainName: configuration.guestName,
-                                            port: ScenarioRunner.migrationPorts.lowerBound, interface: "migvprobe0")
-            let guest = try? lab.connect(to: configuration.source).lookupDomain(name: configuration.guestName)
-            do { try guest?.suspend() } catch { XCTFail("could not pause the guest on the source: \(error)") }
-            return {
-                undoHost()
-                try? guest?.resume()
-            }
-        }
-        let result = try run(parameters(.prepareFail), probes: CheckProbes(aroundHostChecks: leftovers))
+        let undo = Mutex<(@Sendable () -> Void)?>(nil)
+        let result = try run(parameters(.prepareFail), at: [
+            .lookingAtHosts: {
+                let undoHost = Self.leaveBehind(in: configuration.destination.namespace, domainName: configuration.guestName,
+                                                port: ScenarioRunner.migrationPorts.lowerBound, interface: "migvprobe0")
+                let guest = try? lab.connect(to: configuration.source).lookupDomain(name: configuration.guestName)
+                do { try guest?.suspend() } catch { XCTFail("could not pause the guest on the source: \(error)") }
+                undo.withLock {
+                    $0 = {
+                        undoHost()
+                        try? guest?.resume()
+                    }
+                }
+            },
+            .lookingAtGuest: { undo.withLock { $0 }?() },
+        ])
         XCTAssertEqual(Set(result.failedChecks.map(\.name)), [CheckName.guestOnSource, CheckName.destinationHostClean, CheckName.migrationPortFree],
                        "\(result.failedChecks)")
         let destinationClean = try XCTUnwrap(check(result, CheckName.destinationHostClean))
@@ -247,12 +257,24 @@ final class LabScenarioTests: XCTestCase {
     /// domain of the guest's name already runs there, so Prepare fails): the migration
     /// fails, but not because of the firewall, and `fault-acted` FAILs with both errors.
     func test8PerformFailThatFailsForAnotherReasonFailsFaultActed() throws {
+        // The stand-in domain of dst-already-active, started once perform-fail's firewall
+        // rule is in place, just before the migration call.
         let occupant = DestinationOccupantFault()
-        let probes = CheckProbes(beforeMigration: { context in
-            do { try occupant.install(context) } catch { XCTFail("could not start a domain on the destination: \(error)") }
-            return { occupant.remove(context) }
-        })
-        let result = try run(parameters(.performFail), probes: probes)
+        let lab = Self.lab
+        let context = Mutex<FaultContext?>(nil)
+        let performFail = parameters(.performFail)
+        let result = try run(performFail, at: [
+            .migrating: {
+                do {
+                    let made = try FaultContext(lab: lab, parameters: performFail)
+                    context.withLock { $0 = made }
+                    try occupant.install(made)
+                } catch {
+                    XCTFail("could not start a domain on the destination: \(error)")
+                }
+            },
+        ])
+        context.withLock { $0 }.map(occupant.remove)
         let acted = try XCTUnwrap(check(result, CheckName.faultActed))
         XCTAssertFalse(acted.passed, acted.evidence)
         XCTAssertTrue(acted.evidence.contains("dropped 0 packets"), acted.evidence)

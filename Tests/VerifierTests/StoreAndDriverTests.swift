@@ -290,7 +290,7 @@ final class OccupantCheckTests: XCTestCase {
     }
 
     func testTheSameRunningDomainPasses() {
-        let check = OccupantSnapshot.untouchedCheck(before: before, after: before)
+        let check = DestinationOccupantFault.untouchedCheck(before: before, after: before)
         XCTAssertTrue(check.passed, check.evidence)
         XCTAssertEqual(check.name, CheckName.destinationDomainUntouched)
     }
@@ -298,20 +298,20 @@ final class OccupantCheckTests: XCTestCase {
     func testEveryChangeFailsTheCheckAndIsNamed() {
         var other = before
         other.uuid = "0f1e2d3c-0000-4000-8000-000000000002"
-        XCTAssertTrue(OccupantSnapshot.untouchedCheck(before: before, after: other).evidence.contains("UUID"))
-        XCTAssertFalse(OccupantSnapshot.untouchedCheck(before: before, after: other).passed)
+        XCTAssertTrue(DestinationOccupantFault.untouchedCheck(before: before, after: other).evidence.contains("UUID"))
+        XCTAssertFalse(DestinationOccupantFault.untouchedCheck(before: before, after: other).passed)
         var restarted = before
         restarted.id = 4
         restarted.qemuProcessIDs = [4343]
-        let restart = OccupantSnapshot.untouchedCheck(before: before, after: restarted)
+        let restart = DestinationOccupantFault.untouchedCheck(before: before, after: restarted)
         XCTAssertFalse(restart.passed)
         XCTAssertTrue(restart.evidence.contains("id 3 -> 4") && restart.evidence.contains("qemu 4242 -> 4343"), restart.evidence)
         var paused = before
         paused.state = DomainStateInfo(rawState: 3, rawReason: 1)
-        let pausedCheck = OccupantSnapshot.untouchedCheck(before: before, after: paused)
+        let pausedCheck = DestinationOccupantFault.untouchedCheck(before: before, after: paused)
         XCTAssertFalse(pausedCheck.passed)
         XCTAssertTrue(pausedCheck.evidence.contains("paused"), pausedCheck.evidence)
-        let gone = OccupantSnapshot.untouchedCheck(before: before, after: nil)
+        let gone = DestinationOccupantFault.untouchedCheck(before: before, after: nil)
         XCTAssertFalse(gone.passed)
         XCTAssertTrue(gone.evidence.contains("gone"), gone.evidence)
     }

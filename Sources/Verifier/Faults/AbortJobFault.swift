@@ -7,6 +7,7 @@ import Synchronization
 /// migration must fail with libvirt's "operation aborted" and the guest stay on the source.
 public final class AbortJobFault: Fault {
     public static let scenario = ScenarioKind.abort
+    public static let summary = "the verifier aborts the job once it transfers"
     public static let expectation = ExpectedOutcome.staysOnSource
 
     /// What the abort call did.
@@ -75,4 +76,9 @@ public final class AbortJobFault: Fault {
             errorAsExpected: aborted,
             errorEvidence: aborted ? "libvirt: \(ending.summary)" : "expected libvirt's 'operation aborted'; got \(ending.summary)")
     }
+}
+
+extension ScenarioKind {
+    /// The verifier aborts the job (`virDomainAbortJob`) once it is transferring.
+    public static let abort = ScenarioKind(declaring: "abort")
 }

@@ -11,6 +11,7 @@ import MigrationModel
 /// restored before the hosts are looked at.
 public final class DestinationLinkCutFault: Fault {
     public static let scenario = ScenarioKind.linkCut
+    public static let summary = "the destination's management link, which carries the migration, is set down in the lab's switch once the job transfers, restored afterwards; the guest network stays up, so the guest must answer throughout"
     public static let expectation = ExpectedOutcome.staysOnSource
     /// The smallest stall timeout, s: longer than libvirt's keepalive (5 s x 5).
     public static let stallTimeoutSeconds: Double = 60
@@ -96,4 +97,10 @@ public final class DestinationLinkCutFault: Fault {
             errorAsExpected: errorAsExpected, errorEvidence: errorEvidence,
             removed: cut.error != nil ? nil : cut.upAgain == true, removalEvidence: cut.removalEvidence, guestNetwork: .untouched)
     }
+}
+
+extension ScenarioKind {
+    /// The destination's management link (daemons, migration stream) is cut in the lab's
+    /// switch once the job is transferring, and restored afterwards; the guest network stays up.
+    public static let linkCut = ScenarioKind(declaring: "link-cut")
 }

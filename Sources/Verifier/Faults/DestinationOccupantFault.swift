@@ -9,6 +9,7 @@ import Synchronization
 /// afterwards.
 public final class DestinationOccupantFault: Fault {
     public static let scenario = ScenarioKind.dstAlreadyActive
+    public static let summary = "a domain of the guest's name already runs on the destination and must be untouched"
     public static let expectation = ExpectedOutcome.staysOnSource
     /// RAM of the stand-in domain, in MiB.
     public static let memoryMiB = 160
@@ -18,7 +19,7 @@ public final class DestinationOccupantFault: Fault {
     public static let tapName = "labocc0"
 
     private struct State {
-        var domain: Domain?
+        var domain: (any HypervisorDomain)?
         var before: OccupantSnapshot?
         var journalID: String?
         var removal: (removed: Bool, note: String)?
@@ -33,7 +34,38 @@ public final class DestinationOccupantFault: Fault {
             ?? FaultNeeds.destinationShell(testbed)
     }
 
-    public var preexistingDestinationDomain: OccupantSnapshot? { state.withLock { $0.before } }
+    /// The stand-in domain as it was when the migration was called, and as it is now.
+    public func findings(_ context: FaultContext) -> FaultFindings? {
+        guard let before = state.withLock({ $0.before }) else { return nil }
+        let after = OccupantSnapshot.take(destination: context.destination, inspector: context.destinationHost,
+                                          name: context.parameters.endpoints.domainName)
+        return FaultFindings(destinationDomain: OccupantObservation(before: before, after: after))
+    }
+
+    /// `destination-domain-untouched`, when the stand-in ran before the migration.
+    public static func checks(_ observation: Observation) -> [Check] {
+        guard let domain = observation.faultFindings?.destinationDomain else { return [] }
+        return [untouchedCheck(before: domain.before, after: domain.after)]
+    }
+
+    /// The `destination-domain-untouched` check: `after` must be the same domain (UUID, id,
+    /// QEMU process) and still running.
+    public static func untouchedCheck(before: OccupantSnapshot, after: OccupantSnapshot?) -> Check {
+        guard let after else {
+            return Check(name: CheckName.destinationDomainUntouched, passed: false,
+                         evidence: "the domain that ran on the destination before (\(before)) is gone")
+        }
+        var problems: [String] = []
+        if after.uuid != before.uuid { problems.append("UUID \(before.uuid) -> \(after.uuid)") }
+        if after.id != before.id { problems.append("id \(before.id.map(String.init) ?? "none") -> \(after.id.map(String.init) ?? "none")") }
+        if after.state.state != .running { problems.append("now \(after.state)") }
+        if after.qemuProcessIDs != before.qemuProcessIDs {
+            problems.append("qemu \(before.qemuProcessIDs.map(String.init).joined(separator: ",")) -> \(after.qemuProcessIDs.map(String.init).joined(separator: ","))")
+        }
+        return Check(name: CheckName.destinationDomainUntouched, passed: problems.isEmpty,
+                     evidence: problems.isEmpty ? "same domain before and after, still running: \(after)"
+                         : "changed: " + problems.joined(separator: "; "))
+    }
 
     public func install(_ context: FaultContext) throws(VerifierError) {
         guard let lab = context.testbed.lab, let inspector = context.destinationHost else {
@@ -51,9 +83,9 @@ public final class DestinationOccupantFault: Fault {
         definition.macAddress = Self.macAddress
         definition.tapName = Self.tapName
         definition.consoleLogPath = "\(configuration.stateDirectory)/guests/\(configuration.guestName).dst-occupant.console.log"
-        let domain: Domain
+        let domain: any HypervisorDomain
         do {
-            domain = try context.destination.createDomain(xml: definition.xml())
+            domain = try context.destination.startTransientDomain(xml: definition.xml())
             let uuid = try domain.uuidString()
             let journalID = try context.journal.add(
                 scenario: Self.scenario, what: "stand-in domain \(configuration.guestName) on \(context.parameters.endpoints.destinationURI)",
@@ -92,10 +124,10 @@ public final class DestinationOccupantFault: Fault {
         let removed: Bool
         do {
             let ours = try domain.uuidString()
-            if let left = try context.destination.domainIfPresent(name: name), try left.uuidString() == ours, try left.isPersistent() {
-                try left.undefine()
+            if let left = try context.destination.guestDomain(named: name), try left.uuidString() == ours, try left.isPersistent() {
+                try left.removeDefinition()
             }
-            let remaining = try context.destination.domainIfPresent(name: name)?.uuidString()
+            let remaining = try context.destination.guestDomain(named: name)?.uuidString()
             removed = remaining != ours
             note += removed ? "; none of it left on \(context.destination.uri)" : "; a domain \(name) with its uuid is STILL on \(context.destination.uri)"
         } catch {
@@ -134,10 +166,15 @@ public final class DestinationOccupantFault: Fault {
 
 extension OccupantSnapshot {
     /// The identity of the domain named `name` on the destination now, if any.
-    public static func take(destination: Connection, inspector: HostInspector?, name: String) -> OccupantSnapshot? {
-        guard let domain = try? destination.domainIfPresent(name: name),
+    public static func take(destination: any Hypervisor, inspector: (any HostShell)?, name: String) -> OccupantSnapshot? {
+        guard let domain = try? destination.guestDomain(named: name),
               let uuid = try? domain.uuidString(), let state = try? domain.state() else { return nil }
         return OccupantSnapshot(uuid: uuid, id: domain.id(), state: state,
                                 qemuProcessIDs: ((try? inspector?.qemuProcessIDs(domainName: name)) ?? []).sorted())
     }
+}
+
+extension ScenarioKind {
+    /// A domain with the guest's name already runs on the destination; it must be untouched.
+    public static let dstAlreadyActive = ScenarioKind(declaring: "dst-already-active")
 }

@@ -92,33 +92,56 @@ public struct FaultContext: Sendable {
     /// The run.
     public let parameters: ScenarioParameters
     /// The daemons (opened before the migration).
-    public let source: Connection
-    public let destination: Connection
+    public let source: any Hypervisor
+    public let destination: any Hypervisor
     /// Shell access to the hosts, if any.
-    public let sourceHost: HostInspector?
-    public let destinationHost: HostInspector?
+    public let sourceHost: (any HostShell)?
+    public let destinationHost: (any HostShell)?
     /// The run's clock.
     public let clock: RunClock
     /// Where installed faults are journaled, so that a later start removes what an
     /// interrupted run left.
     public let journal: FaultJournal
-    /// Test probes.
-    public let probes: CheckProbes
     /// Progress lines.
     public let recorder: any RunRecorder
+
+    /// Creates a context.
+    public init(testbed: any Testbed, parameters: ScenarioParameters, source: any Hypervisor, destination: any Hypervisor,
+                sourceHost: (any HostShell)?, destinationHost: (any HostShell)?, clock: RunClock, journal: FaultJournal,
+                recorder: any RunRecorder) {
+        self.testbed = testbed
+        self.parameters = parameters
+        self.source = source
+        self.destination = destination
+        self.sourceHost = sourceHost
+        self.destinationHost = destinationHost
+        self.clock = clock
+        self.journal = journal
+        self.recorder = recorder
+    }
 }
 
-/// A scenario's fault: what it needs, how it is installed and removed, what it does while
-/// the migration runs, how it tunes the driver, what outcome it expects, and how it proves
-/// it acted. One type per scenario (``FaultCatalog``); the runner knows none of them.
+/// A scenario's fault: its name and help, what it needs, how it is installed and removed,
+/// what it does while the migration runs, how it tunes the driver, what outcome it expects,
+/// what it sees of its own afterwards, its own checks, and how it proves it acted. One type
+/// per scenario, in one file of `Faults/` (``FaultCatalog``); the runner knows none of them.
 ///
 /// Faults are reference types: the mid-stream action runs on the driver's thread and
 /// records what it did for ``evidence(_:outcome:)``; implementations guard that state.
 public protocol Fault: AnyObject, Sendable {
-    /// The scenario this fault makes.
+    /// The scenario this fault makes (its CLI name).
     static var scenario: ScenarioKind { get }
+    /// One line for `migverify run --help`: what the fault does and what must hold.
+    static var summary: String { get }
     /// What the migration is expected to do.
     static var expectation: ExpectedOutcome { get }
+    /// Whether its runs measure a migration nothing disturbed (the model, the boundary,
+    /// sweep statistics and `--back` take only those). Default: no.
+    static var measuresAnUndisturbedMigration: Bool { get }
+    /// Whether a run may start with the guest on the configured destination (the hosts then
+    /// swap roles, a sweep's way back). Faults that act on the configured destination may
+    /// not. Default: no.
+    static var runsOnEitherHost: Bool { get }
     /// Why the fault cannot run on `testbed` (needs the lab, or a shell on a host), one
     /// line; `nil` when it can.
     static func refusal(on testbed: any Testbed) -> String?
@@ -134,51 +157,93 @@ public protocol Fault: AnyObject, Sendable {
     /// Right after the migration call returned: measures what must be measured now and
     /// lifts what would hide the hosts from the checks (a cut link, a firewall rule).
     func afterMigration(_ context: FaultContext, outcome: MigrationOutcome)
-    /// A domain of the guest's name that the fault put on the destination before the
-    /// migration, which the clean-up checks must find untouched (and not count as left over).
-    var preexistingDestinationDomain: OccupantSnapshot? { get }
+    /// While the hosts are looked at after the migration (again on every look until libvirt's
+    /// clean-up settles; the last one counts): what the fault sees of its own doing, e.g. the
+    /// domain it put on the destination. `nil`: nothing.
+    func findings(_ context: FaultContext) -> FaultFindings?
     /// After the hosts were looked at: what the fault did, judged against the migration's
     /// ending; removes whatever it still has installed (idempotent) and says so.
     func evidence(_ context: FaultContext, outcome: MigrationOutcome) -> FaultEvidence?
     /// Removes what it installed; idempotent, safe from any thread and after an interruption.
     func remove(_ context: FaultContext)
+
+    /// The fault's own checks, pure functions of the observation (so `rejudge` re-makes them),
+    /// in report order after the clean-up checks. Default: none.
+    static func checks(_ observation: Observation) -> [Check]
+    /// Notes and figure sources the fault adds to the result (e.g. that the ping gap holds
+    /// its outage). Default: none.
+    static func annotate(_ result: inout ScenarioResult, observation: Observation)
 }
 
 extension Fault {
+    public static var measuresAnUndisturbedMigration: Bool { false }
+    public static var runsOnEitherHost: Bool { false }
     public static func refusal(on testbed: any Testbed) -> String? { nil }
     public func tune(_ plan: inout MigrationPlan, context: FaultContext) {}
     public func install(_ context: FaultContext) throws(VerifierError) {}
     public func midStream(_ context: FaultContext) -> MidStreamFault? { nil }
     public func afterMigration(_ context: FaultContext, outcome: MigrationOutcome) {}
-    public var preexistingDestinationDomain: OccupantSnapshot? { nil }
+    public func findings(_ context: FaultContext) -> FaultFindings? { nil }
     public func remove(_ context: FaultContext) {}
+    public static func checks(_ observation: Observation) -> [Check] { [] }
+    public static func annotate(_ result: inout ScenarioResult, observation: Observation) {}
 }
 
-/// Every fault type, one per scenario.
-public enum FaultCatalog {
-    /// The fault types; adding a scenario is adding its type here.
-    public static let types: [any Fault.Type] = [
+/// The fault types a runner knows, one per scenario.
+public struct FaultCatalog: Sendable {
+    /// The fault types, in report order.
+    public let types: [any Fault.Type]
+
+    /// A catalog of `types`; two of one scenario are a programming error.
+    public init(_ types: [any Fault.Type]) {
+        precondition(Set(types.map { $0.scenario.rawValue }).count == types.count, "two faults declare one scenario")
+        self.types = types
+    }
+
+    /// Every scenario this tool runs; adding a scenario is adding its fault type here.
+    public static let standard = FaultCatalog([
         NoFault.self, BogusMigrationURIFault.self, MigrationPortsDroppedFault.self, AbortJobFault.self, DestinationLinkCutFault.self,
         GuestNetworkCutFault.self, KillIncomingQEMUFault.self, DestinationOccupantFault.self,
-    ]
+    ])
 
-    /// The fault type of `scenario`.
-    public static func type(of scenario: ScenarioKind) -> any Fault.Type {
-        types.first { $0.scenario == scenario } ?? NoFault.self
+    /// The fault type of the scenario named `name`, if any.
+    public func type(named name: String) -> (any Fault.Type)? {
+        types.first { $0.scenario.rawValue == name }
+    }
+
+    /// The fault type of `scenario` (a scenario of another catalog runs without a fault).
+    public func type(of scenario: ScenarioKind) -> any Fault.Type {
+        type(named: scenario.rawValue) ?? NoFault.self
     }
 
     /// Why `scenario` cannot run on `testbed`, one line; `nil` when it can.
-    public static func refusal(_ scenario: ScenarioKind, on testbed: any Testbed) -> String? {
+    public func refusal(_ scenario: ScenarioKind, on testbed: any Testbed) -> String? {
         type(of: scenario).refusal(on: testbed).map { "--scenario \(scenario.rawValue) \($0)" }
+    }
+
+    /// `--scenario`'s help: every scenario with its one line, the defaults named.
+    public var scenarioHelp: String {
+        let defaults = ScenarioKind.defaults.map(\.rawValue).joined(separator: ", ")
+        let each = types.map { "\($0.scenario.rawValue) (\($0.summary))" }.joined(separator: "; ")
+        return "Scenarios, comma-separated (default: \(defaults)): \(each). The mid-stream faults limit the bandwidth to "
+            + "\(midStreamBandwidthMiBPerSecond) MiB/s unless --bandwidth-mib-per-second is given."
     }
 }
 
 /// The live scenario: no fault; the guest must land on the destination.
 public final class NoFault: Fault {
     public static let scenario = ScenarioKind.live
+    public static let summary = "live migration under memeater's load; the guest must land on the destination intact, the ping under the limit"
     public static let expectation = ExpectedOutcome.migrates
+    public static let measuresAnUndisturbedMigration = true
+    public static let runsOnEitherHost = true
     public init() {}
     public func evidence(_ context: FaultContext, outcome: MigrationOutcome) -> FaultEvidence? { nil }
+}
+
+extension ScenarioKind {
+    /// Live migration under load; the guest must land on the destination intact.
+    public static let live = ScenarioKind(declaring: "live")
 }
 
 // MARK: shared pieces

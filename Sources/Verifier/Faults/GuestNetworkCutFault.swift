@@ -8,6 +8,7 @@ import MigrationModel
 /// complete; the pings lost in the outage are the fault's, not the migration's downtime.
 public final class GuestNetworkCutFault: Fault {
     public static let scenario = ScenarioKind.guestLinkCut
+    public static let summary = "the lab's guest network is set down for 2 s once the job transfers; the migration must complete, and only those 2 s of pings may be lost on top of the downtime limit"
     public static let expectation = ExpectedOutcome.migrates
     /// How long the guest network stays down, s.
     public static let outageSeconds: Double = 2
@@ -41,6 +42,18 @@ public final class GuestNetworkCutFault: Fault {
 
     public func evidence(_ context: FaultContext, outcome: MigrationOutcome) -> FaultEvidence? {
         Self.judge(link.restore(context), outcome: outcome)
+    }
+
+    /// The ping gap holds the outage, which is not the migration's downtime: said in the
+    /// downtime cross-check and in the ping figure's source.
+    public static func annotate(_ result: inout ScenarioResult, observation: Observation) {
+        guard case .cut(_, let outage)? = observation.fault?.guestNetwork else { return }
+        let outageText = formatNumber(outage)
+        for index in result.crossChecks.indices where result.crossChecks[index].figure == CrossCheck.downtimeFigure {
+            result.crossChecks[index].note = "the ping gap includes the \(outageText) ms the fault cut the guest network: it is not the migration's downtime"
+        }
+        result[source: .pingDowntimeMilliseconds] = (result[source: .pingDowntimeMilliseconds] ?? "pingmon")
+            + "; includes the \(outageText) ms guest network outage the fault made"
     }
 
     /// Acted when the guest network read as down while the job ran and the job sent data
@@ -80,4 +93,10 @@ public final class GuestNetworkCutFault: Fault {
             removed: cut.error != nil ? nil : cut.upAgain == true, removalEvidence: cut.removalEvidence,
             guestNetwork: wasCut ? .cut(atMilliseconds: cut.downAtMilliseconds, milliseconds: outage) : nil)
     }
+}
+
+extension ScenarioKind {
+    /// The guest network is cut in the lab's switch for a few seconds while the job is
+    /// transferring; the migration, on the management network, must complete.
+    public static let guestLinkCut = ScenarioKind(declaring: "guest-link-cut")
 }

@@ -7,6 +7,7 @@ import Synchronization
 /// the destination be clean.
 public final class KillIncomingQEMUFault: Fault {
     public static let scenario = ScenarioKind.dstQEMUKilled
+    public static let summary = "the incoming QEMU is SIGKILLed once the job transfers"
     public static let expectation = ExpectedOutcome.staysOnSource
 
     /// What the kill found and did.
@@ -111,4 +112,9 @@ public final class KillIncomingQEMUFault: Fault {
             errorEvidence: failedByItself ? "libvirt: \(outcome.ending.summary)"
                 : "expected the migration call to fail once its incoming qemu was killed; got \(outcome.ending.summary)")
     }
+}
+
+extension ScenarioKind {
+    /// The incoming QEMU on the destination is killed (SIGKILL) once the job is transferring.
+    public static let dstQEMUKilled = ScenarioKind(declaring: "dst-qemu-killed")
 }

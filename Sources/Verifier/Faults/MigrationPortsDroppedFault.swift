@@ -1,4 +1,5 @@
 import Foundation
+import Lab
 import Synchronization
 
 /// perform-fail: the destination's firewall drops TCP to the migration ports 49152-49216 (as
@@ -6,6 +7,7 @@ import Synchronization
 /// aborts the job, Finish must clean up the destination and the guest stays on the source.
 public final class MigrationPortsDroppedFault: Fault {
     public static let scenario = ScenarioKind.performFail
+    public static let summary = "the destination's firewall drops the migration ports, Perform stalls and the verifier aborts it; the guest stays on the source"
     public static let expectation = ExpectedOutcome.staysOnSource
     /// The dropped ports: libvirt's migration range plus one, as the original test case has it.
     public static let droppedPorts = 49152...49216
@@ -146,5 +148,66 @@ public struct JobTransfer: Sendable, Equatable {
         let processed = samples.compactMap(\.dataProcessedBytes)
         guard let largest = processed.max() else { return nil }
         self.init(largestBytes: largest, samples: processed.count)
+    }
+}
+
+extension ScenarioKind {
+    /// The destination's firewall drops the migration ports, so Perform stalls and the
+    /// verifier's own timeout aborts the job.
+    public static let performFail = ScenarioKind(declaring: "perform-fail")
+}
+
+/// A firewall rule set on one host that drops incoming TCP to a port range (the
+/// perform-fail fault). ``remove()`` deletes the whole table; callers call it in a `defer`,
+/// so the fault goes whatever happens.
+public struct PortDropFault: Sendable {
+    /// The host it lives on.
+    public let host: any HostShell
+    /// The dropped destination ports.
+    public let ports: ClosedRange<Int>
+    /// The nftables table that holds the rule (only this table is ever touched).
+    public static let tableName = "migverify_fault"
+    /// The same, per rule.
+    public var table: String { Self.tableName }
+
+    /// The nft script that installs the rule.
+    public var script: String {
+        """
+        table inet \(table) {
+          chain input {
+            type filter hook input priority -10; policy accept;
+            tcp dport \(ports.lowerBound)-\(ports.upperBound) counter drop
+          }
+        }
+        """
+    }
+
+    /// Installs the rule with `nft -f -` on the host.
+    public static func install(on host: any HostShell, ports: ClosedRange<Int>) throws(VerifierError) -> PortDropFault {
+        let fault = PortDropFault(host: host, ports: ports)
+        fault.remove()  // a table left by a killed earlier run
+        try host.run("nft -f -", step: "install the firewall fault (drop TCP \(ports))", input: fault.script)
+        return fault
+    }
+
+    /// Packets the rule dropped so far (its counter, from `nft -j list table`), if readable.
+    public func droppedPackets() -> Int? {
+        guard let result = try? host.capture("nft -j list table inet \(table)", step: "read the fault counter"),
+              result.succeeded else { return nil }
+        return Self.droppedPackets(fromNFTJSON: result.output)
+    }
+
+    /// The packets counted by the rules of `nft -j list table` output; `nil` when it is no
+    /// listing or holds no counter.
+    public static func droppedPackets(fromNFTJSON json: String) -> Int? {
+        (try? NFTablesListing.decode(fromJSON: json))?.countedPackets
+    }
+
+    /// Deletes the table; returns whether it is gone afterwards.
+    @discardableResult
+    public func remove() -> Bool {
+        _ = try? host.capture("nft delete table inet \(table)", step: "remove the firewall fault")
+        let check = try? host.capture("nft list table inet \(table)", step: "check the firewall fault is gone")
+        return check.map { !$0.succeeded } ?? false
     }
 }

@@ -104,3 +104,48 @@ final class SwitchLinkCut: Sendable {
         }
     }
 }
+
+/// A link of the lab's switch namespace set down (the link-cut faults): a switch port such
+/// as `mgmt-dst`, or a whole switch bridge such as the guest network's `br0`, stops carrying
+/// anything. ``restore()`` sets it up again.
+public struct LinkCutFault: Sendable {
+    /// The switch namespace (the only namespace touched).
+    public let namespace: String
+    /// The port or bridge, e.g. `mgmt-dst` or `br0`.
+    public let interface: String
+
+    /// Sets the port down (`ip -n NAMESPACE link set INTERFACE down`).
+    public static func cut(namespace: String, interface: String) throws(VerifierError) -> LinkCutFault {
+        let fault = LinkCutFault(namespace: namespace, interface: interface)
+        do {
+            try CommandRunner.run(["ip", "-n", namespace, "link", "set", interface, "down"],
+                                  step: "set \(interface) down in \(namespace)", timeoutSeconds: 10)
+        } catch {
+            fault.restore()
+            throw VerifierError.wrap(error, step: "cut the link \(interface) in \(namespace)")
+        }
+        return fault
+    }
+
+    /// Whether the port is up now (`ip -j link show dev` lists `UP` in its flags).
+    public func isUp() -> Bool {
+        guard let result = try? CommandRunner.capture(["ip", "-n", namespace, "-j", "link", "show", "dev", interface],
+                                                      step: "read \(interface) in \(namespace)", timeoutSeconds: 10),
+              result.succeeded else { return false }
+        return Self.isUp(interface, inIPLinkJSON: result.output)
+    }
+
+    /// Whether `ip -j link show` output lists `interface` with `UP` among its flags; `false`
+    /// when it is not listed or the output is no link list.
+    public static func isUp(_ interface: String, inIPLinkJSON json: String) -> Bool {
+        ((try? IPLink.list(fromJSON: json)) ?? []).contains { $0.ifname == interface && $0.isUp }
+    }
+
+    /// Sets the port up again; returns whether it is up afterwards. Idempotent.
+    @discardableResult
+    public func restore() -> Bool {
+        _ = try? CommandRunner.capture(["ip", "-n", namespace, "link", "set", interface, "up"],
+                                       step: "set \(interface) up in \(namespace)", timeoutSeconds: 10)
+        return isUp()
+    }
+}

@@ -1,0 +1,317 @@
+import Foundation
+import Libvirt
+import MigrationModel
+import PingMonitor
+
+/// What the runner read before anything changed: the domain (its description parsed once),
+/// the versions, the accelerator, the guest's taps and where its console was.
+public struct Baseline: Sendable {
+    /// `kvm`, `tcg` or `unknown`.
+    public var accelerator: String
+    public var qemuVersion: String
+    /// How ``qemuVersion`` was read.
+    public var qemuVersionSource: String
+    public var libvirtVersion: String
+    /// The guest's taps on the source, from its domain description.
+    public var sourceTaps: [String]
+    /// Why the domain XML could not be parsed (`nil`: it was).
+    public var descriptionError: String?
+
+    public init(accelerator: String, qemuVersion: String, qemuVersionSource: String, libvirtVersion: String,
+                sourceTaps: [String], descriptionError: String? = nil) {
+        self.accelerator = accelerator
+        self.qemuVersion = qemuVersion
+        self.qemuVersionSource = qemuVersionSource
+        self.libvirtVersion = libvirtVersion
+        self.sourceTaps = sourceTaps
+        self.descriptionError = descriptionError
+    }
+}
+
+/// memeater at its rate before the migration, as the runner set and measured it.
+public struct LoadFigures: Sendable, Equatable {
+    /// The rate asked, MiB/s (0: unlimited).
+    public var targetMiBPerSecond: Double
+    /// The rate memeater achieved just before the migration, MiB/s.
+    public var achievedMiBPerSecond: Double
+    /// Whether it settled within ±10 % (unlimited: above 0) in time.
+    public var settled: Bool
+    /// The guest's OS and kernel as memeater said (`nil`: it did not).
+    public var guestSystem: String?
+
+    public init(targetMiBPerSecond: Double, achievedMiBPerSecond: Double, settled: Bool, guestSystem: String?) {
+        self.targetMiBPerSecond = targetMiBPerSecond
+        self.achievedMiBPerSecond = achievedMiBPerSecond
+        self.settled = settled
+        self.guestSystem = guestSystem
+    }
+}
+
+/// QEMU's own dirty-rate estimate just before the migration, or why there is none.
+public struct QEMUDirtyRateFigure: Sendable, Equatable {
+    public var mibPerSecond: Double?
+    /// How it was obtained, or why it was not.
+    public var source: String
+
+    public init(mibPerSecond: Double?, source: String) {
+        self.mibPerSecond = mibPerSecond
+        self.source = source
+    }
+}
+
+/// What driving the migration produced, beyond the observation.
+public struct DriveRecord: Sendable {
+    /// The driver's account of the migration (samples, ending, moments).
+    public var outcome: MigrationOutcome
+    /// What the fault's tuning changed.
+    public var planNotes: [String]
+    /// The domain events seen during the run.
+    public var eventCount: Int
+    /// Why a daemon's events could not be had.
+    public var subscriptionErrors: [String]
+
+    public init(outcome: MigrationOutcome, planNotes: [String], eventCount: Int, subscriptionErrors: [String]) {
+        self.outcome = outcome
+        self.planNotes = planNotes
+        self.eventCount = eventCount
+        self.subscriptionErrors = subscriptionErrors
+    }
+}
+
+/// libvirt's completed job stats after the migration and where they came from.
+public struct CompletedJobStats: Sendable {
+    public var stats: JobStats
+    /// e.g. "the source daemon's job-completed event (completed job stats)".
+    public var source: String
+
+    public init(stats: JobStats, source: String) {
+        self.stats = stats
+        self.source = source
+    }
+}
+
+extension CrossCheck {
+    /// The downtime row's figure name.
+    public static let downtimeFigure = "downtime (ms)"
+}
+
+/// Derives a run's result from what its phases measured: figures with their sources, notes,
+/// the checks, the cross-checks and the model comparison. Pure: the same inputs give the same
+/// result, so it is tested without a lab.
+public struct ResultBuilder: Sendable {
+    /// The parameters as asked (hosts not swapped).
+    public var parameters: ScenarioParameters
+    /// The guest ran on the configured destination, so the hosts swapped roles.
+    public var swapped: Bool
+    public var startedAt: Date
+    /// What preparing the guest did.
+    public var setupActions: [String]
+    public var baseline: Baseline
+    public var load: LoadFigures
+    /// `nil`: not asked (no migration meant to land).
+    public var qemuDirtyRate: QEMUDirtyRateFigure?
+    public var drive: DriveRecord
+    /// pingmon's report, and where its capture started on the run clock, ms.
+    public var ping: PingReport
+    public var captureStartMilliseconds: Double
+    public var observation: Observation
+    public var checks: [Check]
+    public var completedStats: CompletedJobStats?
+    /// What was done with a guest found damaged (`nil`: nothing).
+    public var discardedGuest: String?
+    /// The scenario's fault type, which may annotate the result.
+    public var faultType: any Fault.Type
+
+    /// The result.
+    public func result() -> ScenarioResult {
+        var result = ScenarioResult(parameters: parameters, accel: baseline.accelerator, qemuVersion: baseline.qemuVersion,
+                                    libvirtVersion: baseline.libvirtVersion, startedAt: startedAt)
+        addContext(to: &result)
+        addMigrationFigures(to: &result)
+        addPingFigures(to: &result)
+        for check in checks { result.add(check) }
+        result.fault = observation.fault
+        addObservationFigures(to: &result)
+        addCompletedStats(to: &result)
+        addCrossChecks(to: &result)
+        if faultType.expectation == .migrates { result.modelComparison = modelComparison(result) }
+        faultType.annotate(&result, observation: observation)
+        result.figures.direction = swapped ? "reverse" : "forward"
+        return result
+    }
+
+    private func addContext(to result: inout ScenarioResult) {
+        result[source: .qemuVersion] = baseline.qemuVersionSource
+        result[source: .accel] = "the domain XML on the source (domain type kvm or qemu)"
+        result[source: .libvirtVersion] = "virConnectGetLibVersion on the source daemon"
+        if !setupActions.isEmpty { result.notes.append("setup: " + setupActions.joined(separator: "; ")) }
+        if let error = baseline.descriptionError { result.notes.append("the domain XML could not be parsed: \(error)") }
+        result.achievedDirtyRateMiBPerSecond = load.achievedMiBPerSecond
+        result.guestSystem = load.guestSystem
+        result[source: .achievedDirtyRateMiBPerSecond] = load.targetMiBPerSecond == 0
+            ? "growth of memeater's unique-page count over the three stats readings, 1.2 s apart, just before migrating"
+            : "growth of memeater's unique-page count between two stats readings 0.25 s apart, just before migrating"
+        if !load.settled {
+            result.notes.append("memeater's rate did not settle within 10 s: achieved \(formatNumber(load.achievedMiBPerSecond)) MiB/s for a target of \(formatNumber(load.targetMiBPerSecond))")
+        }
+        if let qemuDirtyRate {
+            result.figures.qemuSampledDirtyRateMiBPerSecond = qemuDirtyRate.mibPerSecond
+            result.figures.qemuSampledDirtyRateSource = qemuDirtyRate.source
+        }
+        result.notes += drive.planNotes
+    }
+
+    /// How far the copy got and how fast, from the driver's job-stats samples, and the notes
+    /// of the migration.
+    private func addMigrationFigures(to result: inout ScenarioResult) {
+        let outcome = drive.outcome
+        if observation.didNotConverge { result.notes.append("did not converge: \(outcome.ending.summary)") }
+        var figures = result.figures
+        if faultType.expectation == .migrates {
+            figures.convergence = outcome.ending.migrated ? .converged : outcome.didNotConverge ? .didNotConverge : .failed
+        }
+        // Readings of the job while it ran: after an abort libvirt reports an empty job (zeros).
+        let running = outcome.samples.filter { ($0.dataTotalBytes ?? 0) > 0 }
+        figures.passes = running.compactMap(\.memoryIteration).max().map { Int(clamping: $0) }
+        if !outcome.ending.migrated { figures.remainingBytesAtEnd = running.last?.dataRemainingBytes }
+        let rates = outcome.samples.compactMap(\.memoryBandwidthBytesPerSecond).filter { $0 > 0 }.sorted()
+        if !rates.isEmpty { figures.transferRateMiBPerSecond = Double(rates[rates.count / 2]) / 1_048_576 }
+        figures.migrationStartOffsetMilliseconds = outcome.startedAtMilliseconds
+        figures.migrationEndOffsetMilliseconds = outcome.endedAtMilliseconds
+        figures.migrationCallMilliseconds = outcome.wallMilliseconds
+        figures.faultOffsetMilliseconds = outcome.faultInjectedAtMilliseconds
+        figures.abortOffsetMilliseconds = outcome.abortedAtMilliseconds
+        result.figures = figures
+        result.notes += migrationNotes(outcome)
+        result.jobSampleCount = outcome.samples.count
+        result.libvirtError = outcome.ending.libvirtMessage
+        if let last = outcome.samples.last?.memoryIteration { result.iterations = Int(last) }
+        if let dirty = outcome.samples.compactMap(\.memoryDirtyRateBytesPerSecond).max() {
+            result.libvirtDirtyRateMiBPerSecond = Double(dirty) / 1_048_576
+            result[source: .libvirtDirtyRateMiBPerSecond] = "largest memory_dirty_rate × memory_page_size of libvirt's job stats during the migration"
+        }
+    }
+
+    private func migrationNotes(_ outcome: MigrationOutcome) -> [String] {
+        var notes: [String] = []
+        if let note = outcome.faultNote {
+            notes.append("fault at \(outcome.faultInjectedAtMilliseconds.map { formatNumber($0) + " ms" } ?? "-"): \(note)")
+        }
+        if let note = outcome.abortNote { notes.append("abort: \(note)") }
+        notes.append("migration: \(outcome.ending.summary); \(outcome.samples.count) job-stats samples, \(outcome.failedSampleReads) failed reads, \(drive.eventCount) events")
+        switch outcome.sourceDaemonErrors {
+        case .success(let logged) where !logged.messages.isEmpty:
+            notes.append("the source daemon logged (\(logged.location)): \(logged.messages.prefix(4).joined(separator: " | "))")
+        case .failure(let unavailable): notes.append("the source daemon's log was not read: \(unavailable.reason)")
+        default: break
+        }
+        return notes + drive.subscriptionErrors
+    }
+
+    /// The ping figures; gaps and announce frames moved from the capture's time base onto the run's clock.
+    private func addPingFigures(to result: inout ScenarioResult) {
+        let analysis = ping.analysis
+        let summary = observation.ping
+        var figures = result.figures
+        figures.pingGapLowerBoundMilliseconds = analysis.downtimeLowerBoundMilliseconds
+        figures.pingGapUpperBoundMilliseconds = analysis.downtimeUpperBoundMilliseconds
+        figures.pingGapStartOffsetMilliseconds = analysis.downtimeStartOffsetMilliseconds.map { captureStartMilliseconds + $0 }
+        figures.pingGaps = summary.gapsOnRunClock
+        figures.announceOffsetsMilliseconds = analysis.announceFrames.map { captureStartMilliseconds + $0.offsetMilliseconds }
+        figures.probeIntervalMicroseconds = analysis.intervalMicroseconds
+        figures.pingDowntimeEstimateMilliseconds = analysis.downtimeMilliseconds
+        figures.pingCapturePath = ping.captureFile
+        result.figures = figures
+        result.pingLost = summary.lost
+        result.pingDowntimeMilliseconds = summary.longestGapMilliseconds
+        result[source: .pingDowntimeMilliseconds] = "pingmon: longest gap between replies, \(summary.timestampPrecision) capture timestamps, bounds \(formatNumber(summary.longestGapLowerBoundMilliseconds))-\(formatNumber(summary.longestGapUpperBoundMilliseconds)) ms"
+        result[source: .pingLost] = "pingmon: probes without a reply, \(summary.sent) sent every \(parameters.pingIntervalMicroseconds) µs"
+    }
+
+    private func addObservationFigures(to result: inout ScenarioResult) {
+        if case .unreadable(let reason) = observation.console {
+            // Not a PASS: nothing was looked at. Reported, not judged.
+            result.notes.append("\(CheckName.guestConsole) not checked: the console cannot be read (\(reason))")
+        }
+        result.integrityErrors = observation.memeater.integrityErrors
+        if let discardedGuest { result.notes.append("the guest was discarded after this run: \(discardedGuest)") }
+        if result.integrityErrors != nil {
+            result[source: .integrityErrors] = "memeater: bad pages of verify-all after the migration plus those found before rewrites while dirtying"
+        }
+        result.recordStall(from: observation.memeater.statsAfter)
+    }
+
+    /// The figures of libvirt's completed job stats; the verifier's clock when there are none.
+    private func addCompletedStats(to result: inout ScenarioResult) {
+        let outcome = drive.outcome
+        guard let completedStats, outcome.ending.migrated else {
+            result.migrationMilliseconds = outcome.wallMilliseconds
+            result[source: .migrationMilliseconds] = "the verifier's monotonic clock around the migration call (libvirt gave no completed stats: the migration did not complete)"
+            return
+        }
+        let stats = completedStats.stats
+        result.migrationMilliseconds = stats.timeElapsedMilliseconds.map { Double($0) }
+        result.libvirtDowntimeMilliseconds = stats.downtimeMilliseconds.map { Double($0) }
+        result.setupMilliseconds = stats.setupTimeMilliseconds.map { Double($0) }
+        result.transferredBytes = stats.dataProcessedBytes
+        if let iteration = stats.memoryIteration { result.iterations = Int(iteration) }
+        for figure: Figure in [.migrationMilliseconds, .libvirtDowntimeMilliseconds, .setupMilliseconds, .transferredBytes, .iterations] {
+            result[source: figure] = completedStats.source
+        }
+    }
+
+    private func addCrossChecks(to result: inout ScenarioResult) {
+        result.crossChecks.append(CrossCheck(
+            figure: CrossCheck.downtimeFigure, ours: result.pingDowntimeMilliseconds, oursSource: "pingmon longest reply gap",
+            libvirt: result.libvirtDowntimeMilliseconds, libvirtSource: "completed job stats `downtime`",
+            note: "the ping gap includes the delay to QEMU's first announce and one probe interval, so it is expected to exceed libvirt's downtime"))
+        result.crossChecks.append(CrossCheck(
+            figure: "dirty rate (MiB/s)", ours: result.achievedDirtyRateMiBPerSecond, oursSource: "memeater achieved unique pages/s",
+            libvirt: result.libvirtDirtyRateMiBPerSecond, libvirtSource: "job stats memory_dirty_rate (largest sample)",
+            note: "QEMU counts pages dirtied between bitmap syncs; under TCG it is a cross-check only at moderate rates (lab notes)"))
+    }
+
+    /// The pre-copy model's prediction for this run next to what was measured.
+    private func modelComparison(_ result: ScenarioResult) -> ModelComparison {
+        let mib = 1_048_576.0
+        var sources: [String: String] = [
+            "firstPassBytes": "the guest RAM (\(parameters.memoryMiB) MiB); QEMU sends untouched pages as short zero-page records, so measured transfers are smaller",
+            "dirtySetBytes": "memeater's region (\(parameters.memeaterSizeMiB) MiB)",
+            "dirtyRateBytesPerSecond": "memeater's achieved rate before the migration",
+        ]
+        let bandwidth = modelBandwidth(sources: &sources)
+        let downtime = Double(parameters.migration.qemuMaxDowntimeMilliseconds ?? 300)
+        sources["maxDowntimeMilliseconds"] = parameters.migration.qemuMaxDowntimeMilliseconds == nil ? "QEMU's default (300 ms)" : "--qemu-max-downtime-ms"
+        let input = PreCopyModelInput(firstPassBytes: Double(parameters.memoryMiB) * mib,
+                                      dirtySetBytes: Double(parameters.memeaterSizeMiB) * mib,
+                                      dirtyRateBytesPerSecond: (result.achievedDirtyRateMiBPerSecond ?? parameters.dirtyRateMiBPerSecond) * mib,
+                                      bandwidthBytesPerSecond: bandwidth, maxDowntimeMilliseconds: downtime)
+        return ModelComparison(input: input, inputSources: sources, prediction: PreCopyModel.predict(input),
+                               measuredConverged: drive.outcome.ending.migrated, measuredMilliseconds: result.migrationMilliseconds,
+                               measuredDowntimeMilliseconds: result.libvirtDowntimeMilliseconds, measuredIterations: result.iterations,
+                               measuredTransferredBytes: result.transferredBytes.map { Double($0) },
+                               measuredSource: result[source: .migrationMilliseconds] ?? "libvirt")
+    }
+
+    /// The transfer rate the model assumes, bytes/s: the limit set, else what libvirt measured.
+    private func modelBandwidth(sources: inout [String: String]) -> Double {
+        let samples = drive.outcome.samples
+        if let limit = parameters.migration.bandwidthMiBPerSecond {
+            sources["bandwidthBytesPerSecond"] = "--bandwidth-mib-per-second"
+            return Double(limit) * 1_048_576
+        }
+        let rates = samples.compactMap(\.memoryBandwidthBytesPerSecond).filter { $0 > 0 }.map { Double($0) }
+        let progressing = samples.filter { ($0.dataProcessedBytes ?? 0) > 0 }
+        if !rates.isEmpty {
+            sources["bandwidthBytesPerSecond"] = "mean of libvirt's memory_bps samples (\(rates.count) samples); no limit was set"
+            return rates.reduce(0, +) / Double(rates.count)
+        }
+        if let first = progressing.first, let last = progressing.last, last.offsetMilliseconds > first.offsetMilliseconds,
+           let a = first.dataProcessedBytes, let b = last.dataProcessedBytes, b > a {
+            sources["bandwidthBytesPerSecond"] = "growth of libvirt's data_processed between the first and last samples (memory_bps was 0 or missing); no limit was set"
+            return Double(b - a) / ((last.offsetMilliseconds - first.offsetMilliseconds) / 1000)
+        }
+        sources["bandwidthBytesPerSecond"] = "not measured: no memory_bps and no data_processed growth in the samples"
+        return 0
+    }
+}
