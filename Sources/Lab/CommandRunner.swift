@@ -13,6 +13,14 @@ public struct CommandResult: Sendable {
     /// Whether it exited with status 0.
     public var succeeded: Bool { exitStatus == 0 }
 
+    /// A result (commands make their own; fakes of a host's shell make theirs).
+    public init(command: [String], exitStatus: Int32, output: String, errorOutput: String) {
+        self.command = command
+        self.exitStatus = exitStatus
+        self.output = output
+        self.errorOutput = errorOutput
+    }
+
     /// Everything the command printed, for people: standard output, then standard error
     /// under a `standard error:` line (each only when not empty).
     public var transcript: String {

@@ -1,0 +1,322 @@
+import Foundation
+import Lab
+import Libvirt
+import MemeaterKit
+import PingMonitor
+import Synchronization
+import XCTest
+@testable import Verifier
+
+// A testbed made of fakes (swift-nio's EmbeddedChannel habit): two daemons, two hosts' shells,
+// memeater and pingmon, all in memory, sharing one `FakeWorld`. The whole `ScenarioRunner`
+// runs on it in milliseconds, so the tests can take every exit path of a run (an error in
+// any phase, SIGINT, the driver's timeout) and check what is left behind.
+
+/// How the fake migration goes.
+enum FakeMigrationScript: Sendable {
+    /// It completes on the `reads`-th job-stats read (unless the destination's firewall drops
+    /// the migration ports: then it stalls, as a real one does).
+    case completes(afterReads: Int)
+    /// It transfers but never completes: only the driver's timeout ends it.
+    case neverCompletes
+    /// The call fails at once with libvirt's `message`.
+    case fails(message: String)
+}
+
+/// The state the fakes share, which a test sets up and reads back.
+final class FakeWorld: Sendable {
+    struct State {
+        /// Where the guest runs (`nil`: nowhere).
+        var guestHost: HostRole? = .source
+        var script: FakeMigrationScript = .completes(afterReads: 4)
+        /// nftables tables per host (`inet NAME`).
+        var tables: [HostRole: Set<String>] = [:]
+        /// The shell scripts each host ran, in order.
+        var scripts: [(host: HostRole, script: String)] = []
+        /// Steps that fail, by name: `connect-after-migration`, `ping-finish`, `nft-install`.
+        var failing: Set<String> = []
+        /// Runs on the migration thread when the call starts (e.g. a SIGINT).
+        var onMigrationStart: (@Sendable () -> Void)?
+        /// Connections opened so far.
+        var connections = 0
+        var corruptPages: [Int] = []
+    }
+
+    let state = Mutex(State())
+
+    static let sourceURI = "fake+tcp://198.18.0.1/system"
+    static let destinationURI = "fake+tcp://198.18.0.2/system"
+
+    func host(of uri: String) -> HostRole { uri == Self.destinationURI ? .destination : .source }
+    func fails(_ step: String) -> Bool { state.withLock { $0.failing.contains(step) } }
+    func tables(on host: HostRole) -> Set<String> { state.withLock { $0.tables[host] ?? [] } }
+}
+
+/// The fake testbed: the runner sees two daemons, two shells, a guest with memeater, a ping.
+struct FakeTestbed: Testbed {
+    let world: FakeWorld
+    var endpoints: Endpoints {
+        Endpoints(sourceURI: FakeWorld.sourceURI, destinationURI: FakeWorld.destinationURI, domainName: "fake-guest",
+                  guestAddress: "198.18.1.10", captureInterface: "up0")
+    }
+    var clientNamespace: String? { nil }
+    var lab: Lab? { nil }
+    var emulatorVersion: (version: String, source: String)? { ("10.0.2", "the fake") }
+
+    func host(_ role: HostRole) -> (any HostShell)? { FakeHost(role: role, world: world) }
+
+    func connect(_ uri: String) throws(VerifierError) -> any Hypervisor {
+        let opened = world.state.withLock { state -> Int in
+            state.connections += 1
+            return state.connections
+        }
+        // The runner opens source and destination first, then the destination again after the migration.
+        if opened > 2, world.fails("connect-after-migration") {
+            throw .environment("connect to \(uri): the fake daemon is gone")
+        }
+        return FakeHypervisor(uri: uri, world: world)
+    }
+
+    func startPing(intervalMicroseconds: Int, saveCapturePath: String?, clock: RunClock,
+                   onSample: @escaping @Sendable (PingSample) -> Void) throws(VerifierError) -> any PingRun {
+        FakePing(world: world)
+    }
+
+    func guestAnswersEcho() throws(VerifierError) -> Bool { world.state.withLock { $0.guestHost != nil } }
+
+    func prepareGuest(_ parameters: ScenarioParameters, placement: GuestPlacement,
+                      progress: @escaping @Sendable (String) -> Void) throws(VerifierError) -> PreparedGuest {
+        let host = world.state.withLock { $0.guestHost }
+        return PreparedGuest(actions: ["the fake guest runs"], host: placement == .eitherHost && host == .destination ? .destination : .source)
+    }
+
+    func discardGuest() -> String? { nil }
+    func idleGuest() -> String? { nil }
+    func connectMemeater(timeoutSeconds: Double) throws(LabError) -> any MemeaterControl { FakeMemeater(world: world) }
+    func consoleMark(description: DomainDescription?) -> ConsoleMark { ConsoleMark(files: [], unavailable: "the fake has no console") }
+    func console(since mark: ConsoleMark) -> String? { nil }
+    func sourceDaemonLogMark() -> DaemonLogMark? { nil }
+}
+
+final class FakeHypervisor: Hypervisor {
+    let uri: String
+    let world: FakeWorld
+    init(uri: String, world: FakeWorld) {
+        self.uri = uri
+        self.world = world
+    }
+
+    func guestDomain(named name: String) throws -> (any HypervisorDomain)? {
+        world.state.withLock { $0.guestHost } == world.host(of: uri) ? FakeDomain(world: world, host: world.host(of: uri)) : nil
+    }
+
+    func libvirtVersion() throws -> LibvirtVersion { LibvirtVersion(major: 11, minor: 3, release: 0) }
+    func hypervisorVersion() throws -> LibvirtVersion { LibvirtVersion(major: 10, minor: 0, release: 2) }
+    func subscribeToDomainEvents(_ handler: @escaping @Sendable (DomainEvent) -> Void) throws -> any DomainEventSubscription {
+        FakeSubscription()
+    }
+    func startTransientDomain(xml: String) throws -> any HypervisorDomain {
+        throw LibvirtError(call: "virDomainCreateXML", uri: uri, domainName: nil, code: 3, errorDomain: 0, message: "the fake starts no domains")
+    }
+}
+
+struct FakeSubscription: DomainEventSubscription {
+    func cancel() {}
+}
+
+final class FakeDomain: HypervisorDomain {
+    let world: FakeWorld
+    let host: HostRole
+    init(world: FakeWorld, host: HostRole) {
+        self.world = world
+        self.host = host
+    }
+
+    static let running = DomainStateInfo(rawState: 1, rawReason: 1)
+    func uuidString() throws -> String { "0f1e2d3c-0000-4000-8000-00000000fa6e" }
+    func id() -> UInt32? { 7 }
+    func state() throws -> DomainStateInfo { Self.running }
+    func isActive() throws -> Bool { true }
+    func isPersistent() throws -> Bool { true }
+    func liveXML() throws -> String {
+        "<domain type='qemu'><name>fake-guest</name><devices><interface type='ethernet'><target dev='vnet0'/></interface></devices></domain>"
+    }
+    func destroy() throws {}
+    func removeDefinition() throws {}
+    func suspend() throws {}
+    func setMigrationMaxDowntime(milliseconds: UInt64) throws {}
+    func startDirtyRateSampling(seconds: Int) throws {}
+    func dirtyRate() throws -> DirtyRateReading {
+        throw LibvirtError(call: "virDomainGetJobStats", uri: nil, domainName: "fake-guest", code: 84, errorDomain: 0, message: "the fake does not sample")
+    }
+    func completedJobStats() throws -> JobStats {
+        JobStats(rawType: 3, fields: ["time_elapsed": .ulong(400), "downtime": .ulong(20), "data_processed": .ulong(4_000)])
+    }
+    func migration(to destination: any Hypervisor, options: MigrationOptions, migrationURI: String?) -> any MigrationJob {
+        FakeMigrationJob(world: world, migrationURI: migrationURI)
+    }
+}
+
+/// The fake migration: follows the world's script; the destination's firewall stalls it.
+final class FakeMigrationJob: MigrationJob, @unchecked Sendable {
+    // @unchecked: every mutable field is behind `lock`.
+    private let lock = NSLock()
+    private let world: FakeWorld
+    private let migrationURI: String?
+    private var reads = 0
+    private var aborted = false
+    private let done = DispatchSemaphore(value: 0)
+
+    init(world: FakeWorld, migrationURI: String?) {
+        self.world = world
+        self.migrationURI = migrationURI
+    }
+
+    private var stalled: Bool { world.tables(on: .destination).contains(PortDropFault.tableName) }
+
+    func perform() throws {
+        let (script, onStart) = world.state.withLock { ($0.script, $0.onMigrationStart) }
+        onStart?()
+        if let migrationURI, migrationURI.hasPrefix("foo:") {
+            throw LibvirtError(call: "virDomainMigrateToURI3", uri: FakeWorld.sourceURI, domainName: "fake-guest", code: 27, errorDomain: 10,
+                               message: "invalid argument: unsupported scheme 'foo' in migration URI \(migrationURI)")
+        }
+        if case .fails(let message) = script {
+            throw LibvirtError(call: "virDomainMigrateToURI3", uri: FakeWorld.sourceURI, domainName: "fake-guest", code: 1, errorDomain: 10, message: message)
+        }
+        done.wait()
+        lock.lock(); defer { lock.unlock() }
+        if aborted {
+            throw LibvirtError(call: "virDomainMigrateToURI3", uri: FakeWorld.sourceURI, domainName: "fake-guest", code: 54, errorDomain: 10,
+                               message: "operation aborted: migration out job: canceled by client")
+        }
+        world.state.withLock { $0.guestHost = .destination }
+    }
+
+    func abort() throws {
+        lock.lock()
+        aborted = true
+        lock.unlock()
+        done.signal()
+    }
+
+    func stats() throws -> JobStats {
+        let stalled = self.stalled
+        let script = world.state.withLock { $0.script }
+        lock.lock(); defer { lock.unlock() }
+        reads += 1
+        if !stalled, case .completes(let after) = script, reads == after { done.signal() }
+        let processed = stalled ? 0 : UInt64(reads) * (4 << 20)
+        return JobStats(rawType: 2, fields: ["data_processed": .ulong(processed), "data_total": .ulong(1 << 30),
+                                             "data_remaining": .ulong((1 << 30) - processed), "memory_iteration": .ulong(1)])
+    }
+
+    func startPostCopy() throws {}
+}
+
+/// A host's shell: QEMU of the guest where it runs, its tap, and an nftables that keeps tables.
+struct FakeHost: HostShell {
+    let role: HostRole
+    let world: FakeWorld
+    var hostName: String { role == .source ? "fake-src" : "fake-dst" }
+    /// A namespace that never exists: a journaled removal can never act outside the fake.
+    var access: HostAccess { .namespace("migverify-fake-\(role.rawValue)-nonexistent") }
+
+    @discardableResult
+    func run(_ script: String, step: String, input: String?) throws(VerifierError) -> String {
+        let result = try capture(script, step: step, input: input)
+        guard result.succeeded else { throw .environment("\(step) on \(hostName): exit \(result.exitStatus)") }
+        return result.output
+    }
+
+    func capture(_ script: String, step: String) throws(VerifierError) -> CommandResult {
+        try capture(script, step: step, input: nil)
+    }
+
+    private func capture(_ script: String, step: String, input: String?) throws(VerifierError) -> CommandResult {
+        let table = PortDropFault.tableName
+        let exitStatus: Int32 = world.state.withLock { state in
+            state.scripts.append((role, script))
+            switch script {
+            case "nft -f -":
+                guard !state.failing.contains("nft-install"), let input, input.contains("table inet \(table)") else { return 1 }
+                state.tables[role, default: []].insert(table)
+                return 0
+            case "nft delete table inet \(table)":
+                return state.tables[role, default: []].remove(table) == nil ? 1 : 0
+            case "nft list table inet \(table)", "nft -j list table inet \(table)":
+                return state.tables[role, default: []].contains(table) ? 0 : 1
+            default:
+                return 0
+            }
+        }
+        let output = script.hasPrefix("nft -j") && exitStatus == 0
+            ? #"{"nftables": [{"rule": {"family": "inet", "table": "\#(table)", "chain": "input", "expr": [{"counter": {"packets": 3, "bytes": 180}}, {"drop": null}]}}]}"#
+            : ""
+        return CommandResult(command: ["sh", "-c", script], exitStatus: exitStatus, output: output, errorOutput: "")
+    }
+
+    func qemuProcesses(domainName: String) throws(VerifierError) -> [QEMUProcess] {
+        world.state.withLock { $0.guestHost } == role ? [QEMUProcess(pid: role == .source ? 4100 : 4200, command: "qemu-system-x86", incoming: false)] : []
+    }
+
+    func kill(processIDs: [Int32]) throws(VerifierError) -> [Int32] { [] }
+    func interfaces() throws(VerifierError) -> Set<String> {
+        Set(["lo", "mgmt0", "br-guest"]).union(world.state.withLock { $0.guestHost } == role ? ["vnet0"] : [])
+    }
+    func listeningPorts(in range: ClosedRange<Int>) throws(VerifierError) -> [Int] { [] }
+    func fileSize(_ path: String) -> UInt64? { nil }
+    func readFile(_ path: String, fromOffset offset: UInt64) -> String? { nil }
+}
+
+/// memeater in the fake guest: dirties at exactly the rate asked, on a clock of its own.
+final class FakeMemeater: MemeaterControl {
+    let world: FakeWorld
+    private let started = Date()
+    private let rate = Mutex(50.0)
+    init(world: FakeWorld) { self.world = world }
+
+    var endpoint: String { "198.18.1.10:7070" }
+    func info() throws(LabError) -> ControlInfo { try decoded { try Fixtures.controlInfo(uptimeSeconds: 100 + Date().timeIntervalSince(started)) } }
+    func stats() throws(LabError) -> ProgressRecord {
+        let elapsed = Date().timeIntervalSince(started)
+        var record = try decoded { try Fixtures.progressRecord() }
+        record.elapsedSeconds = elapsed
+        record.pagesDirtied = UInt64(elapsed * rate.withLock { $0 } * 256)
+        return record
+    }
+    func verifyAll() throws(LabError) -> VerificationReport {
+        let corrupt = world.state.withLock { $0.corruptPages }
+        return try decoded { try Fixtures.verification(badPages: try corrupt.map { try Fixtures.badPage($0, expected: 9, found: 8) }) }
+    }
+    func setRate(mibPerSecond: Double) throws(LabError) { rate.withLock { $0 = mibPerSecond } }
+    func pause() throws(LabError) {}
+    func resume() throws(LabError) {}
+    func resetStall() throws(LabError) {}
+
+    private func decoded<T>(_ make: () throws -> T) throws(LabError) -> T {
+        do { return try make() } catch { throw LabError(step: "ask the fake memeater", reason: "\(error)") }
+    }
+}
+
+/// pingmon against the fake guest: 100 probes 1 ms apart, every one answered.
+struct FakePing: PingRun {
+    let world: FakeWorld
+
+    func finish() throws(VerifierError) -> PingReport {
+        if world.fails("ping-finish") { throw .environment("finish pingmon: the fake capture broke") }
+        let start = Int64(Date().timeIntervalSince1970 * 1e9)
+        var events: [ProbeEvent] = []
+        for sequence in 0..<100 {
+            let sent = start + Int64(sequence) * 1_000_000
+            events += [.request(UInt64(sequence), at: sent), .reply(UInt64(sequence), at: sent + 100_000)]
+        }
+        let analysis = PingAnalyzer.analyze(ProbeLog(events: events, nominalIntervalNanoseconds: 1_000_000))
+        let target: IPAddress
+        do { target = try PingConfiguration.parseTarget("198.18.1.10") } catch { throw .environment("\(error)") }
+        return PingReport(mode: .live, target: target, interface: "up0", captureFile: nil, icmpIdentifier: 1, linkLayer: .ethernet,
+                          timestampPrecision: .nano, timestampSource: "the fake", analysis: analysis, packetsCaptured: 200,
+                          packetsIgnored: 0, sender: nil, capture: nil, verdict: Verdict(passed: true, checks: [], failures: []),
+                          warnings: [])
+    }
+}
