@@ -13,9 +13,10 @@ public final class PingMonitorRun: Sendable {
     private let samplerDone = DispatchSemaphore(value: 0)
 
     /// Starts probing `target` every `intervalMicroseconds` from `interface`; `onSample`
-    /// gets the live status every `sampleIntervalMilliseconds`, stamped on `clock`.
+    /// gets the live status every `sampleIntervalMilliseconds`, stamped on `clock` (the run's
+    /// one clock: no default, which would quietly start a second one).
     public init(namespace: String?, target: String, interface: String, intervalMicroseconds: Int,
-                saveCapturePath: String? = nil, sampleIntervalMilliseconds: Double = 100, clock: RunClock = RunClock(),
+                saveCapturePath: String? = nil, sampleIntervalMilliseconds: Double = 100, clock: RunClock,
                 onSample: @escaping @Sendable (PingSample) -> Void) throws(VerifierError) {
         let step = "start pingmon against \(target) on \(interface)"
         do {

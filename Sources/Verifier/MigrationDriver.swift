@@ -211,139 +211,252 @@ public struct MigrationDriver: Sendable {
     }
 
     /// Runs `job` to its end. `onSample` gets every job-stats sample (on the sampler thread);
-    /// samples and moments are stamped on `clock`.
-    public func run(_ job: any MigrationJob, clock: RunClock = RunClock(),
+    /// samples and moments are stamped on `clock`, the run's one clock (no default: a clock
+    /// of its own would put the migration on another timeline than the rest of the run).
+    public func run(_ job: any MigrationJob, clock: RunClock,
                     onSample: @escaping @Sendable (JobSample) -> Void = { _ in }) -> MigrationOutcome {
-        let origin = monotonicNanoseconds()
-        let callResult = Mutex<Result<Void, any Error>?>(nil)
-        let callDone = DispatchSemaphore(value: 0)
-        let postCopyAt = Mutex<Double?>(nil)
-        let wantsPostCopy = switchToPostCopy
-        let largestProcessedBytes = Mutex<UInt64>(0)
-        let sampler = JobStatsSampler(intervalMilliseconds: sampleIntervalMilliseconds, read: { try job.stats() }) { sample in
-            if wantsPostCopy, (sample.memoryIteration ?? 0) >= 2 {
-                let first = postCopyAt.withLock { at -> Bool in
-                    guard at == nil else { return false }
-                    at = sample.offsetMilliseconds
-                    return true
-                }
-                if first { try? job.startPostCopy() }
-            }
-            if let processed = sample.dataProcessedBytes {
-                largestProcessedBytes.withLock { $0 = max($0, processed) }
-            }
-            onSample(sample)
-        }
-        let thread = Thread {
-            let result = Result { try job.perform() }
-            callResult.withLock { $0 = result }
-            callDone.signal()
-        }
-        thread.name = "migverify-migrate"
-        thread.stackSize = 4 << 20
-        thread.start()
-        sampler.start(originNanoseconds: clock.originNanoseconds)
-
-        func elapsedMilliseconds() -> Double { Double(monotonicNanoseconds() - origin) / 1e6 }
-        func clockNow() -> Double { clock.milliseconds() }
-        var abortReason: String?
-        var abortCause: AbortCause?
-        var abortError: String?
-        var abortedAt: Double?
-        var faultAt: Double?
-        var faultNote: String?
-        while callDone.wait(timeout: .now() + .milliseconds(50)) == .timedOut {
-            if let fault = midStreamFault, faultAt == nil,
-               largestProcessedBytes.withLock({ $0 }) >= fault.afterProcessedBytes {
-                faultAt = clockNow()
-                faultNote = fault.inject(job)
-            }
-            let now = monotonicNanoseconds()
-            let elapsedSeconds = Double(now - origin) / 1e9
-            let lastProgress = sampler.lastProgressNanoseconds ?? origin
-            let idleSeconds = Double(now - max(lastProgress, origin)) / 1e9
-            if let reason = interruption?() {
-                abortReason = reason
-                abortCause = .interruption
-            } else if elapsedSeconds >= timeoutSeconds {
-                abortReason = "still running after the \(formatNumber(timeoutSeconds)) s timeout: it did not converge"
-                abortCause = .timeout
-            } else if idleSeconds >= stallTimeoutSeconds {
-                abortCause = .stall
-                abortReason = sampler.lastProgressNanoseconds == nil
-                    ? "no data transferred in \(formatNumber(stallTimeoutSeconds)) s (stalled)"
-                    : "transferred bytes did not grow for \(formatNumber(stallTimeoutSeconds)) s (stalled)"
-            }
-            if abortReason != nil {
-                abortedAt = clockNow()
-                do { try job.abort() } catch { abortError = "\(error)" }
-                break
-            }
-        }
-        var hung = false
-        var stuck: (afterSeconds: Double, atMilliseconds: Double, action: String)?
-        if abortReason != nil {
-            let abortedNanoseconds = monotonicNanoseconds()
-            // Waits up to `seconds` more for the call, telling onAbortWait once a second; true when it returned.
-            func waitForCall(_ seconds: Double) -> Bool {
-                let deadline = monotonicNanoseconds() + UInt64(max(0, seconds) * 1e9)
-                while true {
-                    let now = monotonicNanoseconds()
-                    guard now < deadline else { return false }
-                    let graceLeft = abortGraceSeconds - Double(now - abortedNanoseconds) / 1e9
-                    onAbortWait?(abortWaitReason, max(0, Int(graceLeft.rounded(.up))))
-                    let slice = min(1.0, Double(deadline - now) / 1e9)
-                    if callDone.wait(timeout: .now() + slice) == .success { return true }
-                }
-            }
-            if let stuckAfter = abortStuckAfterSeconds, let onAbortStuck, stuckAfter < abortGraceSeconds {
-                if !waitForCall(stuckAfter) {
-                    stuck = (stuckAfter, clockNow(), onAbortStuck())
-                    hung = !waitForCall(abortGraceSeconds - stuckAfter)
-                }
-            } else {
-                hung = !waitForCall(abortGraceSeconds)
-            }
-        }
-        let wall = elapsedMilliseconds()
-        let samples = sampler.stop()
-        let failedReads = sampler.failedReads.count
-        let result = callResult.withLock { $0 }
-        if let fault = midStreamFault, faultAt == nil {
-            faultNote = "not injected: the job never reported \(fault.afterProcessedBytes) bytes transferred before it ended"
-                + " (largest data_processed seen: \(largestProcessedBytes.withLock { $0 }))"
-        }
-        let ending: MigrationEnding
-        if let abortReason {
-            if hung {
-                ending = .hung(reason: abortReason, graceSeconds: abortGraceSeconds)
-            } else if case .success? = result {
-                ending = .completedDespiteAbort(reason: abortReason)
-            } else {
-                let callError = result.flatMap { result -> String? in
-                    if case .failure(let error) = result { return Self.message(error) } else { return nil }
-                }
-                ending = .aborted(reason: abortReason, callError: callError, abortError: abortError)
-            }
-        } else {
-            switch result {
-            case .success?, nil: ending = .completed
-            case .failure(let error)?:
-                ending = .failed(message: Self.message(error), kind: (error as? LibvirtError)?.kind)
-            }
-        }
-        let abortNote = stuck.map { stuck in
-            "the call had not returned \(formatNumber(stuck.afterSeconds)) s after the abort; at \(formatNumber(stuck.atMilliseconds)) ms: \(stuck.action); "
-                + (hung ? "it still had not returned" : "it returned at \(formatNumber(clockNow())) ms")
-        }
-        return MigrationOutcome(ending: ending, startedAtMilliseconds: clock.milliseconds(at: origin), wallMilliseconds: wall,
-                                samples: samples, failedSampleReads: failedReads, abortedAtMilliseconds: abortedAt,
-                                postCopyStartedAtMilliseconds: postCopyAt.withLock { $0 }, abortNote: abortNote,
-                                faultInjectedAtMilliseconds: faultAt, faultNote: faultNote, abortCause: abortCause)
+        let running = RunningMigration(job: job, clock: clock, sampleIntervalMilliseconds: sampleIntervalMilliseconds,
+                                       switchToPostCopy: switchToPostCopy, onSample: onSample)
+        running.start()
+        let watched = watchUntilTheCallReturnsOrIsAborted(running)
+        let afterAbort = watched.abort.map { _ in waitForTheCallAfterAbort(running) }
+        return outcome(of: running, watched: watched, afterAbort: afterAbort)
     }
 
     static func message(_ error: any Error) -> String {
         if let libvirt = error as? LibvirtError { return libvirt.description }
         return "\(error)"
+    }
+}
+
+// MARK: - one run of the driver
+
+/// What the sampler thread tells the driver's thread: when the driver switched the job to
+/// post-copy, and the most bytes any sample showed transferred (the mid-stream fault waits
+/// for it).
+private final class SampledProgress: Sendable {
+    private let postCopyStartedAt = Mutex<Double?>(nil)
+    private let largestProcessed = Mutex<UInt64>(0)
+
+    /// When the driver switched to post-copy, ms on the run clock.
+    var postCopyStartedAtMilliseconds: Double? { postCopyStartedAt.withLock { $0 } }
+    /// The largest `data_processed` seen so far.
+    var largestProcessedBytes: UInt64 { largestProcessed.withLock { $0 } }
+
+    /// True for the first sample past the first pass (`memory_iteration` ≥ 2), whose time
+    /// becomes the post-copy switch's: the switch is asked for once, not on every sample.
+    func claimPostCopySwitch(at sample: JobSample) -> Bool {
+        guard (sample.memoryIteration ?? 0) >= 2 else { return false }
+        return postCopyStartedAt.withLock { startedAt -> Bool in
+            guard startedAt == nil else { return false }
+            startedAt = sample.offsetMilliseconds
+            return true
+        }
+    }
+
+    /// Keeps the sample's transferred bytes when they are the most so far.
+    func noteProcessedBytes(of sample: JobSample) {
+        guard let processed = sample.dataProcessedBytes else { return }
+        largestProcessed.withLock { $0 = max($0, processed) }
+    }
+}
+
+/// One call of ``MigrationDriver/run(_:clock:onSample:)``: the migration call on a thread of
+/// its own, the job-stats sampler, and what the call returned.
+private final class RunningMigration: Sendable {
+    let job: any MigrationJob
+    let clock: RunClock
+    /// Monotonic time the run started: the overall and stall timeouts and the wall time count from it.
+    let originNanoseconds: UInt64
+    let progress: SampledProgress
+    let sampler: JobStatsSampler
+    private let callResult = Mutex<Result<Void, any Error>?>(nil)
+    private let callReturned = DispatchSemaphore(value: 0)
+
+    init(job: any MigrationJob, clock: RunClock, sampleIntervalMilliseconds: Double, switchToPostCopy: Bool,
+         onSample: @escaping @Sendable (JobSample) -> Void) {
+        self.job = job
+        self.clock = clock
+        originNanoseconds = monotonicNanoseconds()
+        let progress = SampledProgress()
+        self.progress = progress
+        sampler = JobStatsSampler(intervalMilliseconds: sampleIntervalMilliseconds, read: { try job.stats() }) { sample in
+            // A refused switch leaves the job copying in pre-copy, which its samples show; the
+            // moment stays recorded as the one the switch was asked for.
+            if switchToPostCopy, progress.claimPostCopySwitch(at: sample) { try? job.startPostCopy() }
+            progress.noteProcessedBytes(of: sample)
+            onSample(sample)
+        }
+    }
+
+    /// Starts the migration call on its own thread (it blocks until the migration ends)
+    /// and the sampler.
+    func start() {
+        let thread = Thread { [self] in
+            let result = Result { try job.perform() }
+            callResult.withLock { $0 = result }
+            callReturned.signal()
+        }
+        thread.name = "migverify-migrate"
+        thread.stackSize = 4 << 20
+        thread.start()
+        sampler.start(originNanoseconds: clock.originNanoseconds)
+    }
+
+    /// Waits up to `seconds` for the migration call to return; true when it did (told once:
+    /// a later wait does not see the same return again).
+    func waitForTheCall(seconds: Double) -> Bool {
+        callReturned.wait(timeout: .now() + seconds) == .success
+    }
+
+    /// What the migration call returned; `nil` while it runs.
+    var returned: Result<Void, any Error>? { callResult.withLock { $0 } }
+
+    /// Milliseconds since the run started, by the monotonic clock.
+    func elapsedMilliseconds() -> Double { Double(monotonicNanoseconds() - originNanoseconds) / 1e6 }
+}
+
+/// The verifier's abort of a job: why, when, and what the abort call said.
+private struct DriverAbort {
+    var reason: String
+    var cause: AbortCause
+    /// When the abort was asked for, ms on the run clock.
+    var atMilliseconds: Double = 0
+    /// The abort call's own error, if it failed.
+    var abortCallError: String?
+}
+
+/// What the driver did while the migration call ran.
+private struct WatchedMigration {
+    /// When the mid-stream fault was injected, ms on the run clock, and what it reported.
+    var faultInjection: (atMilliseconds: Double, note: String)?
+    /// The verifier's abort, when it aborted.
+    var abort: DriverAbort?
+}
+
+/// How the wait for the migration call after an abort went.
+private struct WaitAfterAbort {
+    /// The call had not returned at the end of the grace time.
+    var hung: Bool
+    /// The stuck-abort action, when the call had not returned after ``MigrationDriver/abortStuckAfterSeconds``.
+    var stuck: (afterSeconds: Double, atMilliseconds: Double, action: String)?
+}
+
+extension MigrationDriver {
+    /// Polls every 50 ms until the migration call returns, injecting the mid-stream fault
+    /// once it is due; aborts the job at the first reason to (interruption, timeout, stall).
+    private func watchUntilTheCallReturnsOrIsAborted(_ running: RunningMigration) -> WatchedMigration {
+        var watched = WatchedMigration()
+        while !running.waitForTheCall(seconds: 0.05) {
+            if watched.faultInjection == nil, let fault = midStreamFault,
+               running.progress.largestProcessedBytes >= fault.afterProcessedBytes {
+                let injectedAt = running.clock.milliseconds()
+                watched.faultInjection = (injectedAt, fault.inject(running.job))
+            }
+            guard var abort = reasonToAbort(running) else { continue }
+            abort.atMilliseconds = running.clock.milliseconds()
+            do { try running.job.abort() } catch { abort.abortCallError = "\(error)" }
+            watched.abort = abort
+            break
+        }
+        return watched
+    }
+
+    /// Why the job should be aborted now, if it should: an interruption first, then the
+    /// overall timeout, then the stall timeout.
+    private func reasonToAbort(_ running: RunningMigration) -> DriverAbort? {
+        // Read before `now`: a progress time read after it could be later than `now`, and the
+        // unsigned subtraction below would trap.
+        let lastProgress = running.sampler.lastProgressNanoseconds
+        let now = monotonicNanoseconds()
+        let elapsedSeconds = Double(now - running.originNanoseconds) / 1e9
+        let idleSeconds = Double(now - max(lastProgress ?? running.originNanoseconds, running.originNanoseconds)) / 1e9
+        if let reason = interruption?() {
+            return DriverAbort(reason: reason, cause: .interruption)
+        }
+        if elapsedSeconds >= timeoutSeconds {
+            return DriverAbort(reason: "still running after the \(formatNumber(timeoutSeconds)) s timeout: it did not converge",
+                               cause: .timeout)
+        }
+        if idleSeconds >= stallTimeoutSeconds {
+            let reason = lastProgress == nil
+                ? "no data transferred in \(formatNumber(stallTimeoutSeconds)) s (stalled)"
+                : "transferred bytes did not grow for \(formatNumber(stallTimeoutSeconds)) s (stalled)"
+            return DriverAbort(reason: reason, cause: .stall)
+        }
+        return nil
+    }
+
+    /// Waits up to ``abortGraceSeconds`` for the aborted call to return; when it has not
+    /// returned after ``abortStuckAfterSeconds``, runs ``onAbortStuck`` and waits the rest.
+    private func waitForTheCallAfterAbort(_ running: RunningMigration) -> WaitAfterAbort {
+        let abortedNanoseconds = monotonicNanoseconds()
+        func returned(within seconds: Double) -> Bool {
+            waitForTheCall(running, seconds: seconds, abortedNanoseconds: abortedNanoseconds)
+        }
+        guard let stuckAfter = abortStuckAfterSeconds, let onAbortStuck, stuckAfter < abortGraceSeconds else {
+            return WaitAfterAbort(hung: !returned(within: abortGraceSeconds))
+        }
+        if returned(within: stuckAfter) { return WaitAfterAbort(hung: false) }
+        let stuckAt = running.clock.milliseconds()
+        let action = onAbortStuck()
+        return WaitAfterAbort(hung: !returned(within: abortGraceSeconds - stuckAfter),
+                              stuck: (afterSeconds: stuckAfter, atMilliseconds: stuckAt, action: action))
+    }
+
+    /// Waits up to `seconds` more for the aborted call, telling ``onAbortWait`` once a second
+    /// what for and how much of the grace time is left; true when the call returned.
+    private func waitForTheCall(_ running: RunningMigration, seconds: Double, abortedNanoseconds: UInt64) -> Bool {
+        let deadline = monotonicNanoseconds() + UInt64(max(0, seconds) * 1e9)
+        while true {
+            let now = monotonicNanoseconds()
+            guard now < deadline else { return false }
+            let graceLeft = abortGraceSeconds - Double(now - abortedNanoseconds) / 1e9
+            onAbortWait?(abortWaitReason, max(0, Int(graceLeft.rounded(.up))))
+            if running.waitForTheCall(seconds: min(1.0, Double(deadline - now) / 1e9)) { return true }
+        }
+    }
+
+    /// Stops the sampler and assembles what the driver saw.
+    private func outcome(of running: RunningMigration, watched: WatchedMigration,
+                         afterAbort: WaitAfterAbort?) -> MigrationOutcome {
+        let wall = running.elapsedMilliseconds()
+        let samples = running.sampler.stop()
+        let failedReads = running.sampler.failedReads.count
+        let hung = afterAbort?.hung ?? false
+        let ending = Self.ending(returned: running.returned, abort: watched.abort, hung: hung,
+                                 graceSeconds: abortGraceSeconds)
+        let faultNote = watched.faultInjection?.note ?? midStreamFault.map { fault in
+            "not injected: the job never reported \(fault.afterProcessedBytes) bytes transferred before it ended"
+                + " (largest data_processed seen: \(running.progress.largestProcessedBytes))"
+        }
+        let abortNote = afterAbort?.stuck.map { stuck in
+            "the call had not returned \(formatNumber(stuck.afterSeconds)) s after the abort; at \(formatNumber(stuck.atMilliseconds)) ms: \(stuck.action); "
+                + (hung ? "it still had not returned" : "it returned at \(formatNumber(running.clock.milliseconds())) ms")
+        }
+        return MigrationOutcome(ending: ending, startedAtMilliseconds: running.clock.milliseconds(at: running.originNanoseconds),
+                                wallMilliseconds: wall, samples: samples, failedSampleReads: failedReads,
+                                abortedAtMilliseconds: watched.abort?.atMilliseconds,
+                                postCopyStartedAtMilliseconds: running.progress.postCopyStartedAtMilliseconds,
+                                abortNote: abortNote, faultInjectedAtMilliseconds: watched.faultInjection?.atMilliseconds,
+                                faultNote: faultNote, abortCause: watched.abort?.cause)
+    }
+
+    /// How the migration ended, from what the call returned (`nil`: it had not) and the
+    /// verifier's abort, if any.
+    private static func ending(returned: Result<Void, any Error>?, abort: DriverAbort?, hung: Bool,
+                               graceSeconds: Double) -> MigrationEnding {
+        guard let abort else {
+            switch returned {
+            case .success?, nil: return .completed
+            case .failure(let error)?: return .failed(message: message(error), kind: (error as? LibvirtError)?.kind)
+            }
+        }
+        if hung { return .hung(reason: abort.reason, graceSeconds: graceSeconds) }
+        switch returned {
+        case .success?: return .completedDespiteAbort(reason: abort.reason)
+        case .failure(let error)?: return .aborted(reason: abort.reason, callError: message(error), abortError: abort.abortCallError)
+        case nil: return .aborted(reason: abort.reason, callError: nil, abortError: abort.abortCallError)
+        }
     }
 }

@@ -190,7 +190,7 @@ final class InterruptionTests: XCTestCase {
         var driver = MigrationDriver(timeoutSeconds: 60, stallTimeoutSeconds: 60, sampleIntervalMilliseconds: 10)
         driver.interruption = { interruption.signal.map { "interrupted by \(signalName($0))" } }
         // The signal arrives once the job is transferring (its third stats read), not after a guessed delay.
-        let outcome = driver.run(fake) { sample in
+        let outcome = driver.run(fake, clock: RunClock()) { sample in
             if (sample.dataProcessedBytes ?? 0) >= 3_000 { interruption.request(SIGINT) }
         }
         guard case .aborted(let reason, let callError, _) = outcome.ending else {

@@ -147,7 +147,7 @@ final class MigrationDriverTests: XCTestCase {
         let fake = FakeMigration(completeAfterReads: 8, progressing: true)
         let seen = Mutex(0)
         let driver = MigrationDriver(timeoutSeconds: 30, stallTimeoutSeconds: 30, sampleIntervalMilliseconds: 10)
-        let outcome = driver.run(fake) { _ in seen.withLock { $0 += 1 } }
+        let outcome = driver.run(fake, clock: RunClock()) { _ in seen.withLock { $0 += 1 } }
         XCTAssertEqual(outcome.ending, .completed)
         XCTAssertGreaterThanOrEqual(outcome.samples.count, 7)
         XCTAssertEqual(seen.withLock { $0 }, outcome.samples.count)
@@ -159,7 +159,7 @@ final class MigrationDriverTests: XCTestCase {
 
     func testStalledMigrationIsAbortedByTheStallTimeout() {
         let fake = FakeMigration(completeAfterReads: nil, progressing: false)
-        let outcome = MigrationDriver(timeoutSeconds: 60, stallTimeoutSeconds: 0.3, sampleIntervalMilliseconds: 10).run(fake)
+        let outcome = MigrationDriver(timeoutSeconds: 60, stallTimeoutSeconds: 0.3, sampleIntervalMilliseconds: 10).run(fake, clock: RunClock())
         guard case .aborted(let reason, let callError, let abortError) = outcome.ending else {
             return XCTFail("expected an abort, got \(outcome.ending)")
         }
@@ -174,7 +174,7 @@ final class MigrationDriverTests: XCTestCase {
 
     func testNonConvergingMigrationIsAbortedByTheOverallTimeout() {
         let fake = FakeMigration(completeAfterReads: nil, progressing: true)
-        let outcome = MigrationDriver(timeoutSeconds: 0.3, stallTimeoutSeconds: 0.3, sampleIntervalMilliseconds: 10).run(fake)
+        let outcome = MigrationDriver(timeoutSeconds: 0.3, stallTimeoutSeconds: 0.3, sampleIntervalMilliseconds: 10).run(fake, clock: RunClock())
         guard case .aborted(let reason, _, _) = outcome.ending else { return XCTFail("expected an abort, got \(outcome.ending)") }
         XCTAssertTrue(reason.contains("did not converge"), reason)
     }
@@ -186,7 +186,7 @@ final class MigrationDriverTests: XCTestCase {
         driver.abortWaitReason = "the connect timeout"
         let waits = Mutex<[String]>([])
         driver.onAbortWait = { reason, secondsLeft in waits.withLock { $0.append("\(reason), \(secondsLeft) s left") } }
-        let outcome = driver.run(fake)
+        let outcome = driver.run(fake, clock: RunClock())
         guard case .hung = outcome.ending else { return XCTFail("expected hung, got \(outcome.ending)") }
         XCTAssertTrue(outcome.ending.summary.contains("had not returned"))
         XCTAssertEqual(waits.withLock { $0 }.first, "the connect timeout, 1 s left", "the wait is said, with what is left")
@@ -196,7 +196,7 @@ final class MigrationDriverTests: XCTestCase {
     func testPostCopyIsStartedOnceTheFirstPassIsDone() {
         let fake = FakeMigration(completeAfterReads: 12, progressing: true)
         let outcome = MigrationDriver(timeoutSeconds: 30, stallTimeoutSeconds: 30, sampleIntervalMilliseconds: 10,
-                                      switchToPostCopy: true).run(fake)
+                                      switchToPostCopy: true).run(fake, clock: RunClock())
         XCTAssertEqual(outcome.ending, .completed)
         XCTAssertTrue(fake.postCopyStarted)
         XCTAssertNotNil(outcome.postCopyStartedAtMilliseconds)
@@ -211,7 +211,7 @@ final class MigrationDriverTests: XCTestCase {
             try? job.abort()
             return "aborted"
         }
-        let outcome = driver.run(fake)
+        let outcome = driver.run(fake, clock: RunClock())
         XCTAssertEqual(injections.withLock { $0 }, 1)
         XCTAssertEqual(outcome.faultNote, "aborted")
         XCTAssertNotNil(outcome.faultInjectedAtMilliseconds)
@@ -226,7 +226,7 @@ final class MigrationDriverTests: XCTestCase {
         let fake = FakeMigration(completeAfterReads: 3, progressing: true)
         var driver = MigrationDriver(timeoutSeconds: 30, stallTimeoutSeconds: 30, sampleIntervalMilliseconds: 10)
         driver.midStreamFault = MidStreamFault(afterProcessedBytes: 1 << 30) { _ in "should not run" }
-        let outcome = driver.run(fake)
+        let outcome = driver.run(fake, clock: RunClock())
         XCTAssertEqual(outcome.ending, .completed)
         XCTAssertNil(outcome.faultInjectedAtMilliseconds)
         XCTAssertTrue(outcome.faultNote?.hasPrefix("not injected") ?? false, "\(outcome.faultNote ?? "nil")")
@@ -266,7 +266,7 @@ final class SamplerOnTestDriverTests: XCTestCase {
         let destination = try Connection(uri: "test:///default")
         let domain = try source.lookupDomain(name: "test")
         let job = LibvirtMigration(domain: domain, destination: destination, options: MigrationOptions(mode: .clientManaged))
-        let outcome = MigrationDriver(timeoutSeconds: 10, stallTimeoutSeconds: 10, sampleIntervalMilliseconds: 10).run(job)
+        let outcome = MigrationDriver(timeoutSeconds: 10, stallTimeoutSeconds: 10, sampleIntervalMilliseconds: 10).run(job, clock: RunClock())
         guard case .failed(let message, _) = outcome.ending else { return XCTFail("expected failure, got \(outcome.ending)") }
         XCTAssertTrue(message.contains("virDomainMigrate3"), message)
         XCTAssertTrue(message.contains("test:///default"), message)

@@ -364,97 +364,146 @@ struct MatrixFileInterpreter {
         .invalidOptions("\(fileName):\(line): \(what)")
     }
 
+    /// The matrix the entries describe: keys not given keep their defaults (1024 MiB and
+    /// 50 MiB/s like `migverify run`, the rest ``SweepMatrix``'s own).
     func matrix(from entries: [MatrixFileEntry]) throws(VerifierError) -> SweepMatrix {
         var matrix = SweepMatrix(memorySizesMiB: [1024], dirtyRatesMiBPerSecond: [50])
-        var seen: [String: Int] = [:]
+        var firstLineOfKey: [String: Int] = [:]
         for entry in entries {
-            if let first = seen[entry.key] {
-                throw failure(entry.keyLine, "duplicate key '\(entry.key)' (first on line \(first))")
-            }
-            seen[entry.key] = entry.keyLine
-            guard let key = MatrixFileKey(rawValue: entry.key) else {
-                let known = MatrixFileKey.allCases.map(\.rawValue).joined(separator: ", ")
-                throw failure(entry.keyLine, "unknown key '\(entry.key)' (known: \(known))")
-            }
-            switch key {
-            case .scenario:
-                matrix.scenarios = try elements(entry).map { value throws(VerifierError) in
-                    let word = try text(value, key: key, expected: "a scenario name")
-                    guard let scenario = ScenarioKind(rawValue: word) else {
-                        let known = ScenarioKind.allCases.map(\.rawValue).joined(separator: ", ")
-                        throw failure(value.line, "unknown scenario '\(word)' (known: \(known))")
-                    }
-                    return scenario
-                }
-            case .memoryMiB:
-                matrix.memorySizesMiB = try elements(entry).map { value throws(VerifierError) in
-                    try wholeNumber(value, key: key, range: SweepMatrix.fileMemoryRangeMiB, unit: "MiB")
-                }
-            case .dirtyRateMiBPerSecond:
-                matrix.dirtyRatesMiBPerSecond = try elements(entry).map { value throws(VerifierError) in
-                    try number(value, key: key, range: SweepMatrix.fileDirtyRateRangeMiBPerSecond)
-                }
-            case .bandwidthMiBPerSecond:
-                matrix.bandwidthsMiBPerSecond = try elements(entry).map { value throws(VerifierError) -> UInt64? in
-                    if case .text("unlimited") = value.content { return nil }
-                    if case .text(let word) = value.content {
-                        throw failure(value.line, "\(key.rawValue) must be a whole number of MiB/s or 'unlimited', not '\(word)'")
-                    }
-                    return UInt64(try wholeNumber(value, key: key, range: SweepMatrix.fileBandwidthRangeMiBPerSecond,
-                                                  unit: "MiB/s", alternative: " or 'unlimited'"))
-                }
-            case .pattern:
-                matrix.loads = try elements(entry).map { value throws(VerifierError) in
-                    let word = try text(value, key: key, expected: "a pattern (sequential, random, hotset, hotset:F:P)")
-                    do throws(MemeaterLoadParseError) {
-                        return try MemeaterLoad(parsing: word)
-                    } catch {
-                        throw failure(value.line, error.description)
-                    }
-                }
-            case .strategy:
-                matrix.strategies = try elements(entry).map { value throws(VerifierError) in
-                    let word = try text(value, key: key, expected: "a migration strategy (e.g. precopy, parallel=4+compression=zstd)")
-                    do throws(VerifierError) {
-                        return try MigrationStrategy(parsing: word)
-                    } catch {
-                        throw failure(value.line, error.description)
-                    }
-                }
-            case .emulator:
-                matrix.emulators = try elements(entry).map { value throws(VerifierError) in
-                    let word = try text(value, key: key, expected: "an emulator name or path")
-                    guard !word.trimmingCharacters(in: .whitespaces).isEmpty else {
-                        throw failure(value.line, "\(key.rawValue) must not be empty")
-                    }
-                    return word
-                }
-            case .guest:
-                // `all` is every kind, as with --guest all; an alias (debian12) is stored as its kind.
-                var kinds: [String] = []
-                for value in try elements(entry) {
-                    let word = try text(value, key: key, expected: "a guest kind")
-                    if word == "all" {
-                        kinds += GuestKind.allCases.map(\.rawValue)
-                        continue
-                    }
-                    guard let kind = GuestKind(name: word) else {
-                        let known = GuestKind.allCases.map(\.rawValue).joined(separator: ", ")
-                        throw failure(value.line, "unknown guest '\(word)' (known: \(known), all)")
-                    }
-                    kinds.append(kind.rawValue)
-                }
-                // Each kind once, in the order first named (`[all, debian]` is the four kinds).
-                var seen = Set<String>()
-                matrix.guestKinds = kinds.filter { seen.insert($0).inserted }
-            case .repeatCount:
-                if case .list = entry.value.content {
-                    throw failure(entry.value.line, "\(key.rawValue) takes one whole number, not a list")
-                }
-                matrix.repeatCount = try wholeNumber(entry.value, key: key, range: 1...SweepMatrix.maximumRepeatCount, unit: "runs")
-            }
+            let key = try knownKey(of: entry, firstLineOfKey: &firstLineOfKey)
+            try apply(entry, as: key, to: &matrix)
         }
         return matrix
+    }
+
+    /// The entry's key, once: a key seen before (its first line in `firstLineOfKey`) or
+    /// one that is not a ``MatrixFileKey`` is an error.
+    private func knownKey(of entry: MatrixFileEntry,
+                          firstLineOfKey: inout [String: Int]) throws(VerifierError) -> MatrixFileKey {
+        if let first = firstLineOfKey[entry.key] {
+            throw failure(entry.keyLine, "duplicate key '\(entry.key)' (first on line \(first))")
+        }
+        firstLineOfKey[entry.key] = entry.keyLine
+        guard let key = MatrixFileKey(rawValue: entry.key) else {
+            let known = MatrixFileKey.allCases.map(\.rawValue).joined(separator: ", ")
+            throw failure(entry.keyLine, "unknown key '\(entry.key)' (known: \(known))")
+        }
+        return key
+    }
+
+    /// Checks the entry's values and sets the matrix dimension its key names.
+    private func apply(_ entry: MatrixFileEntry, as key: MatrixFileKey,
+                       to matrix: inout SweepMatrix) throws(VerifierError) {
+        switch key {
+        case .scenario:
+            matrix.scenarios = try scenarios(entry)
+        case .memoryMiB:
+            matrix.memorySizesMiB = try elements(entry).map { value throws(VerifierError) in
+                try wholeNumber(value, key: key, range: SweepMatrix.fileMemoryRangeMiB, unit: "MiB")
+            }
+        case .dirtyRateMiBPerSecond:
+            matrix.dirtyRatesMiBPerSecond = try elements(entry).map { value throws(VerifierError) in
+                try number(value, key: key, range: SweepMatrix.fileDirtyRateRangeMiBPerSecond)
+            }
+        case .bandwidthMiBPerSecond:
+            matrix.bandwidthsMiBPerSecond = try bandwidths(entry)
+        case .pattern:
+            matrix.loads = try loads(entry)
+        case .strategy:
+            matrix.strategies = try strategies(entry)
+        case .emulator:
+            matrix.emulators = try emulators(entry)
+        case .guest:
+            matrix.guestKinds = try guestKinds(entry)
+        case .repeatCount:
+            matrix.repeatCount = try repeatCount(entry)
+        }
+    }
+
+    private func scenarios(_ entry: MatrixFileEntry) throws(VerifierError) -> [ScenarioKind] {
+        try elements(entry).map { value throws(VerifierError) in
+            let word = try text(value, key: .scenario, expected: "a scenario name")
+            guard let scenario = ScenarioKind(rawValue: word) else {
+                let known = ScenarioKind.allCases.map(\.rawValue).joined(separator: ", ")
+                throw failure(value.line, "unknown scenario '\(word)' (known: \(known))")
+            }
+            return scenario
+        }
+    }
+
+    /// Limits in MiB/s; `nil` for the word `unlimited`.
+    private func bandwidths(_ entry: MatrixFileEntry) throws(VerifierError) -> [UInt64?] {
+        let key = MatrixFileKey.bandwidthMiBPerSecond
+        return try elements(entry).map { value throws(VerifierError) -> UInt64? in
+            if case .text("unlimited") = value.content { return nil }
+            if case .text(let word) = value.content {
+                throw failure(value.line, "\(key.rawValue) must be a whole number of MiB/s or 'unlimited', not '\(word)'")
+            }
+            return UInt64(try wholeNumber(value, key: key, range: SweepMatrix.fileBandwidthRangeMiBPerSecond,
+                                          unit: "MiB/s", alternative: " or 'unlimited'"))
+        }
+    }
+
+    private func loads(_ entry: MatrixFileEntry) throws(VerifierError) -> [MemeaterLoad] {
+        try elements(entry).map { value throws(VerifierError) in
+            let word = try text(value, key: .pattern, expected: "a pattern (sequential, random, hotset, hotset:F:P)")
+            do throws(MemeaterLoadParseError) {
+                return try MemeaterLoad(parsing: word)
+            } catch {
+                throw failure(value.line, error.description)
+            }
+        }
+    }
+
+    private func strategies(_ entry: MatrixFileEntry) throws(VerifierError) -> [MigrationStrategy] {
+        try elements(entry).map { value throws(VerifierError) in
+            let word = try text(value, key: .strategy, expected: "a migration strategy (e.g. precopy, parallel=4+compression=zstd)")
+            do throws(VerifierError) {
+                return try MigrationStrategy(parsing: word)
+            } catch {
+                throw failure(value.line, error.description)
+            }
+        }
+    }
+
+    private func emulators(_ entry: MatrixFileEntry) throws(VerifierError) -> [String] {
+        try elements(entry).map { value throws(VerifierError) in
+            let word = try text(value, key: .emulator, expected: "an emulator name or path")
+            guard !word.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw failure(value.line, "\(MatrixFileKey.emulator.rawValue) must not be empty")
+            }
+            return word
+        }
+    }
+
+    /// Guest kinds by their stored names: `all` is every kind, as with --guest all, and an
+    /// alias (debian12) is stored as its kind.
+    private func guestKinds(_ entry: MatrixFileEntry) throws(VerifierError) -> [String] {
+        var kinds: [String] = []
+        for value in try elements(entry) {
+            let word = try text(value, key: .guest, expected: "a guest kind")
+            if word == "all" {
+                kinds += GuestKind.allCases.map(\.rawValue)
+                continue
+            }
+            guard let kind = GuestKind(name: word) else {
+                let known = GuestKind.allCases.map(\.rawValue).joined(separator: ", ")
+                throw failure(value.line, "unknown guest '\(word)' (known: \(known), all)")
+            }
+            kinds.append(kind.rawValue)
+        }
+        // Each kind once, in the order first named (`[all, debian]` is the four kinds).
+        var seen = Set<String>()
+        return kinds.filter { seen.insert($0).inserted }
+    }
+
+    /// Runs per cell: one whole number, never a list.
+    private func repeatCount(_ entry: MatrixFileEntry) throws(VerifierError) -> Int {
+        let key = MatrixFileKey.repeatCount
+        if case .list = entry.value.content {
+            throw failure(entry.value.line, "\(key.rawValue) takes one whole number, not a list")
+        }
+        return try wholeNumber(entry.value, key: key, range: 1...SweepMatrix.maximumRepeatCount, unit: "runs")
     }
 
     /// A scalar as a one-element list, a list as its elements; no value, an empty list,
