@@ -25,8 +25,9 @@ public enum FaultRemovalStep: Codable, Sendable, Equatable, CustomStringConverti
 public struct FaultJournalEntry: Codable, Sendable, Equatable {
     /// Unique per installation.
     public var id: String
-    /// The scenario that installed it.
-    public var scenario: ScenarioKind
+    /// The name of the scenario that installed it (a name, not a ``ScenarioKind``: an entry
+    /// of a scenario this version does not know must still be read and removed).
+    public var scenario: String
     /// What was installed, one line.
     public var what: String
     /// When.
@@ -80,7 +81,7 @@ public final class FaultJournal: Sendable {
     /// Journals a fault about to be installed; returns its entry id (for ``strike(_:)``).
     @discardableResult
     public func add(scenario: ScenarioKind, what: String, removal: FaultRemovalStep, namespace: String? = nil) throws(VerifierError) -> String {
-        let entry = FaultJournalEntry(id: UUID().uuidString, scenario: scenario, what: what, installedAt: Date(), removal: removal,
+        let entry = FaultJournalEntry(id: UUID().uuidString, scenario: scenario.rawValue, what: what, installedAt: Date(), removal: removal,
                                       namespace: namespace)
         try lock.withLock { _ throws(VerifierError) in
             try write(try entries() + [entry])
@@ -112,7 +113,7 @@ public final class FaultJournal: Sendable {
             } else {
                 (removed, line) = Self.remove(entry.removal, connect: connect)
             }
-            lines.append("leftover fault of an interrupted \(entry.scenario.rawValue) run (\(entry.what), \(iso8601Text(entry.installedAt))): "
+            lines.append("leftover fault of an interrupted \(entry.scenario) run (\(entry.what), \(iso8601Text(entry.installedAt))): "
                 + (removed ? "removed (\(line))" : "NOT removed: \(line)"))
             if !removed { kept.append(entry) }
         }

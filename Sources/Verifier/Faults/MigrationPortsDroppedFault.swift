@@ -44,8 +44,14 @@ public final class MigrationPortsDroppedFault: Fault {
             removal: .hostScript(access: host.access, hostName: host.hostName, script: "nft delete table inet \(PortDropFault.tableName) 2>/dev/null; true"),
             namespace: context.testbed.lab?.configuration.destination.namespace)
         state.withLock { $0.journalID = journalID }
-        let rule = try PortDropFault.install(on: host, ports: Self.droppedPorts)
-        state.withLock { $0.rule = rule }
+        do {
+            let rule = try PortDropFault.install(on: host, ports: Self.droppedPorts)
+            state.withLock { $0.rule = rule }
+        } catch {
+            // Nothing stays journaled that is not there: whatever half of the table nft made goes now.
+            if PortDropFault(host: host, ports: Self.droppedPorts).remove() { context.journal.strike(journalID) }
+            throw error
+        }
     }
 
     public func afterMigration(_ context: FaultContext, outcome: MigrationOutcome) {

@@ -1,0 +1,183 @@
+import Foundation
+import Libvirt
+import Synchronization
+import XCTest
+@testable import Verifier
+
+/// A fault that only this test file knows: what it installs is a journal entry and a mark in
+/// a log, so the tests see whether the runner removed it, whatever way the run ended.
+final class RecordingFault: Fault {
+    static let scenario = ScenarioKind(declaring: "test-recording")
+    static let summary = "a test's fault that records its installation and removal"
+    static let expectation = ExpectedOutcome.migrates
+    /// Every install and removal of every instance, in order.
+    static let log = Mutex<[String]>([])
+    private let journalID = Mutex<String?>(nil)
+
+    init() {}
+
+    func install(_ context: FaultContext) throws(VerifierError) {
+        let id = try context.journal.add(scenario: Self.scenario, what: "a test mark", removal: .localCommand(["true"]))
+        journalID.withLock { $0 = id }
+        Self.log.withLock { $0.append("installed") }
+    }
+
+    func remove(_ context: FaultContext) {
+        guard let id = journalID.withLock({ current -> String? in
+            defer { current = nil }
+            return current
+        }) else { return }
+        context.journal.strike(id)
+        Self.log.withLock { $0.append("removed") }
+    }
+
+    func evidence(_ context: FaultContext, outcome: MigrationOutcome) -> FaultEvidence? { nil }
+}
+
+/// The whole runner on ``FakeTestbed``: every phase runs, and every exit path (an error in a
+/// later phase, SIGINT, the driver's timeout and stall abort, a failed install) removes what
+/// the fault installed and strikes it from the journal.
+final class RunnerOnFakeTestbedTests: XCTestCase {
+    private var directory: URL!
+    private var world: FakeWorld!
+    private var interruption: Interruption!
+    private var journal: FaultJournal!
+    private var recorder: MemoryRecorder!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("fake-testbed-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        world = FakeWorld()
+        interruption = Interruption()
+        journal = FaultJournal(path: directory.appendingPathComponent("journal.json").path)
+        recorder = MemoryRecorder()
+        RecordingFault.log.withLock { $0 = [] }
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private func runner() throws -> ScenarioRunner {
+        try ScenarioRunner(testbed: FakeTestbed(world: world), recorder: recorder, journal: journal, interruption: interruption,
+                           catalog: FaultCatalog(FaultCatalog.standard.types + [RecordingFault.self]), pauses: RunPauses(all: 0.01))
+    }
+
+    private func parameters(_ scenario: ScenarioKind) -> ScenarioParameters {
+        ScenarioParameters(scenario: scenario, memoryMiB: 512, memeaterSizeMiB: 128, dirtyRateMiBPerSecond: 50,
+                           endpoints: FakeTestbed(world: world).endpoints, timeoutSeconds: 2, stallTimeoutSeconds: 0.5)
+    }
+
+    private func check(_ result: ScenarioResult, _ name: String) -> Check? { result.checks.first { $0.name == name } }
+
+    /// Nothing of perform-fail's firewall is left on either host, and the journal is empty.
+    private func assertNothingLeft(file: StaticString = #filePath, line: UInt = #line) throws {
+        XCTAssertEqual(world.tables(on: .destination), [], "the firewall table is gone from the destination", file: file, line: line)
+        XCTAssertEqual(world.tables(on: .source), [], file: file, line: line)
+        XCTAssertEqual(try journal.entries(), [], "nothing left in the journal", file: file, line: line)
+    }
+
+    private var phases: [RunPhase] {
+        recorder.records.compactMap { if case .phase(let phase) = $0 { return phase } else { return nil } }
+    }
+
+    func testALiveRunGoesThroughEveryPhaseAndPassesOnTheFake() throws {
+        let result = try runner().run(parameters(.live))
+        XCTAssertEqual(result.status, .completed)
+        XCTAssertTrue(result.passed, "\(result.failedChecks)")
+        XCTAssertEqual(phases, [.preparing, .installing, .migrating, .lookingAtHosts, .lookingAtGuest, .verifyingMemory, .judged])
+        XCTAssertEqual(world.state.withLock { $0.guestHost }, .destination)
+        XCTAssertEqual(result.figures.convergence, .converged)
+        XCTAssertEqual(result.transferredBytes, 4_000, "from the completed job stats")
+        XCTAssertNotNil(result.modelComparison)
+    }
+
+    func testAFakeCorruptPageFailsMemoryIntegrityThroughTheWholeRunner() throws {
+        world.state.withLock { $0.corruptPages = [7] }
+        let result = try runner().run(parameters(.live))
+        XCTAssertEqual(Set(result.failedChecks.map(\.name)), [CheckName.memoryIntegrity, CheckName.landingIntact], "\(result.failedChecks)")
+        XCTAssertEqual(result.integrityErrors, 1)
+    }
+
+    func testPerformFailRemovesItsFirewallAfterTheStallAbort() throws {
+        let result = try runner().run(parameters(.performFail))
+        XCTAssertEqual(result.status, .completed)
+        XCTAssertEqual(check(result, CheckName.faultRemoved)?.passed, true, check(result, CheckName.faultRemoved)?.evidence ?? "")
+        XCTAssertEqual(check(result, CheckName.faultActed)?.passed, true, check(result, CheckName.faultActed)?.evidence ?? "")
+        XCTAssertEqual(check(result, CheckName.guestOnSource)?.passed, true)
+        XCTAssertTrue(world.state.withLock { $0.scripts }.contains { $0.host == .destination && $0.script == "nft -f -" }, "it was installed")
+        try assertNothingLeft()
+    }
+
+    func testAnErrorAfterTheMigrationStillRemovesTheFault() throws {
+        world.state.withLock { $0.failing = ["connect-after-migration"] }
+        let result = try runner().run(parameters(.performFail))
+        XCTAssertEqual(result.status, .setupFailed)
+        XCTAssertTrue(check(result, CheckName.setup)?.evidence.contains("the fake daemon is gone") ?? false, "\(result.checks)")
+        try assertNothingLeft()
+    }
+
+    func testABrokenPingCaptureStillRemovesTheFault() throws {
+        world.state.withLock { $0.failing = ["ping-finish"] }
+        let result = try runner().run(parameters(.performFail))
+        XCTAssertEqual(result.status, .setupFailed)
+        try assertNothingLeft()
+    }
+
+    func testSIGINTDuringTheMigrationAbortsItAndRemovesTheFault() throws {
+        let interruption = self.interruption!
+        world.state.withLock { $0.onMigrationStart = { interruption.request(SIGINT) } }
+        let result = try runner().run(parameters(.performFail))
+        XCTAssertEqual(result.status, .interrupted)
+        XCTAssertTrue(check(result, CheckName.interrupted)?.evidence.contains("SIGINT") ?? false, "\(result.checks)")
+        try assertNothingLeft()
+    }
+
+    func testAFailedInstallLeavesNothingInstalledNorJournaled() throws {
+        world.state.withLock { $0.failing = ["nft-install"] }
+        let result = try runner().run(parameters(.performFail))
+        XCTAssertEqual(result.status, .setupFailed)
+        try assertNothingLeft()
+    }
+
+    func testTheRunnerRemovesAFaultOnEveryExitPath() throws {
+        let interruption = self.interruption!
+        let paths: [(String, (FakeWorld) -> Void, RunStatus)] = [
+            ("a completed run", { _ in }, .completed),
+            ("the driver's timeout", { $0.state.withLock { $0.script = .neverCompletes } }, .completed),
+            ("an error after the migration", { $0.state.withLock { $0.failing = ["connect-after-migration"] } }, .setupFailed),
+            ("a failed migration call", { $0.state.withLock { $0.script = .fails(message: "internal error: the fake refuses") } }, .completed),
+            ("SIGINT", { world in world.state.withLock { $0.onMigrationStart = { interruption.request(SIGINT) } } }, .interrupted),
+        ]
+        for (path, arrange, status) in paths {
+            world = FakeWorld()
+            arrange(world)
+            RecordingFault.log.withLock { $0 = [] }
+            let result = try runner().run(parameters(RecordingFault.scenario))
+            XCTAssertEqual(result.status, status, path)
+            XCTAssertEqual(RecordingFault.log.withLock { $0 }, ["installed", "removed"], path)
+            XCTAssertEqual(try journal.entries(), [], path)
+        }
+    }
+
+    func testARunThatFailsBeforeTheFaultIsInstalledInstallsNothing() throws {
+        interruption.request(SIGTERM)
+        let result = try runner().run(parameters(RecordingFault.scenario))
+        XCTAssertEqual(result.status, .interrupted)
+        XCTAssertEqual(RecordingFault.log.withLock { $0 }, [])
+    }
+
+    /// The runner's files name no scenario and branch on no fault type: what a scenario does
+    /// is its fault's.
+    func testTheRunnerNamesNoScenario() throws {
+        let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Sources/Verifier").standardized
+        let scenarioNames = ScenarioKind.allCases.map { NSRegularExpression.escapedPattern(for: "\"\($0.rawValue)\"") }
+        let pattern = try NSRegularExpression(pattern: #"\.(live|prepareFail|performFail|abort|linkCut|guestLinkCut|dstQEMUKilled|dstAlreadyActive)\b(?!\()"#
+            + "|" + scenarioNames.joined(separator: "|") + #"|Fault\.self\s*=="#)
+        for file in ["ScenarioRunner.swift", "RunPhases.swift", "Gathering.swift", "ResultBuilder.swift"] {
+            let text = try String(contentsOf: sources.appendingPathComponent(file), encoding: .utf8)
+            let found = pattern.matches(in: text, range: NSRange(text.startIndex..., in: text)).compactMap { Range($0.range, in: text).map { text[$0] } }
+            XCTAssertEqual(found, [], "\(file) names a scenario")
+        }
+    }
+}
