@@ -89,7 +89,7 @@ extension ScenarioRunner {
                                                       waitedSeconds: 0).passed
                     && Checks.migrationPortFree(host: placement.destinationHost, waitedSeconds: 0).passed
             }
-            if settled || clock.milliseconds() - hostWait >= driven.plan.cleanUpWaitSeconds * 1000 { break }
+            if settled || clock.milliseconds() - hostWait >= (pauses.cleanUpWaitSeconds ?? driven.plan.cleanUpWaitSeconds) * 1000 { break }
             Thread.sleep(forTimeInterval: pauses.hostLookSeconds)
         }
         placement.hostsWaitedSeconds = (clock.milliseconds() - hostWait) / 1000

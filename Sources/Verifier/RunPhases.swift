@@ -2,6 +2,7 @@ import Foundation
 import Lab
 import Libvirt
 import MemeaterKit
+import MigrationModel
 import PingMonitor
 import Synchronization
 
@@ -197,17 +198,18 @@ extension ScenarioRunner {
         return (false, achieved)
     }
 
-    /// QEMU's page-sampling estimate started at `start`, read once it is measured (at most 3 s after).
+    /// QEMU's page-sampling estimate started at `start`, read once it is measured (at most
+    /// ``RunPauses/dirtyRateWaitSeconds`` after).
     func measureQEMUDirtyRate(_ domain: any HypervisorDomain, started start: DirtyRateStart, clock: RunClock,
                               accelerator: String) -> QEMUDirtyRateFigure {
         if case .failure(let error) = start.started {
             return QEMUDirtyRateFigure(mibPerSecond: nil, source: "not measured: virDomainStartDirtyRateCalc failed: \(error)")
         }
-        let remaining = start.atMilliseconds + 1050 - clock.milliseconds()
+        let remaining = min(start.atMilliseconds + 1050, start.atMilliseconds + pauses.dirtyRateWaitSeconds * 1000) - clock.milliseconds()
         if remaining > 0 { Thread.sleep(forTimeInterval: remaining / 1000) }
         var reading: DirtyRateReading?
-        var lastError = "not measured within 3 s"
-        while clock.milliseconds() - start.atMilliseconds < 3000 {
+        var lastError = "not measured within \(formatNumber(pauses.dirtyRateWaitSeconds)) s"
+        while clock.milliseconds() - start.atMilliseconds < pauses.dirtyRateWaitSeconds * 1000 {
             do {
                 let current = try domain.dirtyRate()
                 if current.status == .measured { reading = current; break }

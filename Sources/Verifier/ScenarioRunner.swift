@@ -231,6 +231,10 @@ public struct RunPauses: Sendable, Equatable {
     public var unlimitedRateReadingSeconds: Double = 1.2
     /// Between looks at a host that libvirt is still cleaning up.
     public var hostLookSeconds: Double = 0.5
+    /// The longest wait for libvirt's clean-up (`nil`: the fault's plan says, 15 s by default).
+    public var cleanUpWaitSeconds: Double?
+    /// The longest wait for QEMU's dirty-rate estimate, from its start.
+    public var dirtyRateWaitSeconds: Double = 3
 
     /// The defaults.
     public init() {}
@@ -243,6 +247,8 @@ public struct RunPauses: Sendable, Equatable {
         rateReadingSeconds = seconds
         unlimitedRateReadingSeconds = seconds
         hostLookSeconds = seconds
+        cleanUpWaitSeconds = seconds
+        dirtyRateWaitSeconds = seconds
     }
 }
 

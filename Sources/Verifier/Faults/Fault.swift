@@ -211,14 +211,18 @@ public struct FaultCatalog: Sendable {
         types.first { $0.scenario.rawValue == name }
     }
 
-    /// The fault type of `scenario` (a scenario of another catalog runs without a fault).
+    /// The fault type of `scenario`; one this catalog does not know has no fault (and
+    /// ``refusal(_:on:)`` refuses to run it).
     public func type(of scenario: ScenarioKind) -> any Fault.Type {
         type(named: scenario.rawValue) ?? NoFault.self
     }
 
-    /// Why `scenario` cannot run on `testbed`, one line; `nil` when it can.
+    /// Why `scenario` cannot run on `testbed` (or is unknown here), one line; `nil` when it can.
     public func refusal(_ scenario: ScenarioKind, on testbed: any Testbed) -> String? {
-        type(of: scenario).refusal(on: testbed).map { "--scenario \(scenario.rawValue) \($0)" }
+        guard let type = type(named: scenario.rawValue) else {
+            return "--scenario \(scenario.rawValue): no such scenario (known: \(types.map { $0.scenario.rawValue }.joined(separator: ", ")))"
+        }
+        return type.refusal(on: testbed).map { "--scenario \(scenario.rawValue) \($0)" }
     }
 
     /// `--scenario`'s help: every scenario with its one line, the defaults named.
