@@ -174,7 +174,7 @@ final class RunnerOnFakeTestbedTests: XCTestCase {
         let scenarioNames = ScenarioKind.allCases.map { NSRegularExpression.escapedPattern(for: "\"\($0.rawValue)\"") }
         let pattern = try NSRegularExpression(pattern: #"\.(live|prepareFail|performFail|abort|linkCut|guestLinkCut|dstQEMUKilled|dstAlreadyActive)\b(?!\()"#
             + "|" + scenarioNames.joined(separator: "|") + #"|Fault\.self\s*=="#)
-        for file in ["ScenarioRunner.swift", "RunPhases.swift", "Gathering.swift", "ResultBuilder.swift"] {
+        for file in ["Runner/ScenarioRunner.swift", "Runner/RunPhases.swift", "Runner/Gathering.swift", "Core/ResultBuilder.swift"] {
             let text = try String(contentsOf: sources.appendingPathComponent(file), encoding: .utf8)
             let found = pattern.matches(in: text, range: NSRange(text.startIndex..., in: text)).compactMap { Range($0.range, in: text).map { text[$0] } }
             XCTAssertEqual(found, [], "\(file) names a scenario")
