@@ -3,7 +3,7 @@ import Foundation
 import Verifier
 
 /// `migverify sweep --id ID`: a matrix of migrations, resumable, made for analysis.
-struct SweepCommand: ParsableCommand {
+struct SweepCommand: MatrixCommand {
     static let configuration = CommandConfiguration(
         commandName: "sweep",
         abstract: "Run a matrix of migrations for analysis: memory sizes × dirty rates × bandwidths × patterns × strategies × emulators × guests, repeated.",
@@ -18,23 +18,31 @@ struct SweepCommand: ParsableCommand {
             """
     )
 
-    @OptionGroup var experiment: RunCommand
+    static let kind = SweepKind.sweep
 
-    /// The run options with a sweep's default: live only.
-    var sweepOptions: RunCommand {
-        var options = experiment
-        if options.scenario == nil, options.matrix == nil { options.scenario = CommaSeparated([.live]) }
-        return options
+    @OptionGroup(title: "Matrix options") var matrix: MatrixOptions
+    @OptionGroup(title: "Migration options") var migration: MigrationRunOptions
+    @OptionGroup(title: "Result options") var outputs: OutputOptions
+    @OptionGroup(title: "Lab options") var location: LabLocationOptions
+    @OptionGroup(title: "Real host options") var hosts: RealHostOptions
+
+    private(set) var plan: RunPlan? = nil
+
+    /// The option groups; ``plan`` is not an option.
+    enum CodingKeys: CodingKey {
+        case matrix, migration, outputs, location, hosts
     }
 
-    func validate() throws {
-        guard experiment.id != nil else {
+    /// `run`'s checks (``RunCommand/validate()``) with a sweep's defaults, after the id a
+    /// sweep needs.
+    mutating func validate() throws {
+        guard outputs.id != nil else {
             throw ValidationError("migverify sweep needs --id ID (the same id later resumes the sweep)")
         }
-        try sweepOptions.validate()
+        plan = try makePlan()
     }
 
     func run() throws {
-        try sweepOptions.execute(kind: .sweep)
+        try runPlan()
     }
 }

@@ -39,37 +39,42 @@ final class CommandLineParsingTests: XCTestCase {
         assertRejected(RunCommand.self, arguments, naming: fragments, file: file, line: line)
     }
 
+    /// The matrix `migverify run arguments` plans (validate() made it).
+    private func matrix(_ arguments: [String]) throws -> SweepMatrix {
+        try XCTUnwrap(try RunCommand.parse(arguments).plan).matrix
+    }
+
     // MARK: typed values
 
     func testEnumOptionsParseToTheirValues() throws {
         let defaults = try RunCommand.parse([])
-        XCTAssertEqual(try defaults.sweepMatrix().scenarios, ScenarioKind.defaults)
-        XCTAssertNil(defaults.guest)
-        XCTAssertEqual(defaults.chosenMigrationMode, .peerToPeer)
-        XCTAssertEqual(defaults.maxPingGap, 2000)
-        XCTAssertEqual(try defaults.sweepMatrix().dirtyRatesMiBPerSecond, [50])
+        XCTAssertEqual(try matrix([]).scenarios, ScenarioKind.defaults)
+        XCTAssertNil(defaults.matrix.guest)
+        XCTAssertEqual(defaults.migration.chosenMigrationMode, .peerToPeer)
+        XCTAssertEqual(defaults.migration.maxPingGap, 2000)
+        XCTAssertEqual(try matrix([]).dirtyRatesMiBPerSecond, [50])
 
         let command = try RunCommand.parse(["--guest", "debian", "--migration-mode", "client-managed"])
-        XCTAssertEqual(command.guest?.elements, [.debian])
-        XCTAssertEqual(command.chosenMigrationMode, .clientManaged)
-        XCTAssertEqual(try RunCommand.parse(["--migration-mode", "p2p"]).chosenMigrationMode, .peerToPeer)
+        XCTAssertEqual(command.matrix.guest?.elements, [.debian])
+        XCTAssertEqual(command.migration.chosenMigrationMode, .clientManaged)
+        XCTAssertEqual(try RunCommand.parse(["--migration-mode", "p2p"]).migration.chosenMigrationMode, .peerToPeer)
     }
 
     func testTheDefaultRunIsTheTestCasesWholeProcedureAndQuickIsOneSize() throws {
         // 2048 MiB first, then 1024 and 2111, on two guest OSes, each live, prepare-fail and perform-fail.
-        let procedure = try RunCommand.parse([]).sweepMatrix()
+        let procedure = try matrix([])
         XCTAssertEqual(procedure.memorySizesMiB, [2048, 1024, 2111])
         XCTAssertEqual(procedure.guestKinds, ["initramfs", "debian"])
         let cells = try procedure.cells(template: Fixtures.parameters())
         XCTAssertEqual(cells.count, 18)
         XCTAssertEqual(cells.prefix(4).map { "\($0.guestKind) \($0.memoryMiB) \($0.scenario.rawValue)" },
                        ["initramfs 2048 live", "initramfs 2048 prepare-fail", "initramfs 2048 perform-fail", "initramfs 1024 live"])
-        let quick = try RunCommand.parse(["--quick"]).sweepMatrix()
+        let quick = try matrix(["--quick"])
         XCTAssertEqual(quick.memorySizesMiB, [1024])
         XCTAssertEqual(quick.guestKinds, ["initramfs"])
-        XCTAssertEqual(try RunCommand.parse(["--quick", "--memory-mib", "2111"]).sweepMatrix().memorySizesMiB, [2111], "an explicit size wins")
-        XCTAssertEqual(try RunCommand.parse(["--guest", "all"]).sweepMatrix().guestKinds, GuestKind.allCases.map(\.rawValue))
-        let sweep = try RunCommand.parse([]).sweepMatrix(kind: .sweep)
+        XCTAssertEqual(try matrix(["--quick", "--memory-mib", "2111"]).memorySizesMiB, [2111], "an explicit size wins")
+        XCTAssertEqual(try matrix(["--guest", "all"]).guestKinds, GuestKind.allCases.map(\.rawValue))
+        let sweep = try XCTUnwrap(try SweepCommand.parse(["--id", "s1"]).plan).matrix
         XCTAssertEqual(sweep.memorySizesMiB, [1024], "a sweep's other dimensions multiply it: one size unless asked")
         XCTAssertEqual(sweep.guestKinds, ["initramfs"])
     }
@@ -83,11 +88,11 @@ final class CommandLineParsingTests: XCTestCase {
 
     func testEveryGuestKindParsesAndAllIsTheFourKinds() throws {
         let all = try RunCommand.parse(["--guest", "all"])
-        XCTAssertEqual(all.guest?.elements, [.initramfs, .debian11, .debian, .debian13])
-        XCTAssertEqual(try all.sweepMatrix().guestKinds, ["initramfs", "debian11", "debian", "debian13"])
-        XCTAssertEqual(try RunCommand.parse(["--guest", "debian11,debian13"]).guest?.elements, [.debian11, .debian13])
-        XCTAssertEqual(try RunCommand.parse(["--guest", "debian12"]).sweepMatrix().guestKinds, ["debian"], "the alias is stored as debian")
-        XCTAssertEqual(try RunCommand.parse([]).sweepMatrix().guestKinds, ["initramfs", "debian"], "the main job's default")
+        XCTAssertEqual(all.matrix.guest?.elements, [.initramfs, .debian11, .debian, .debian13])
+        XCTAssertEqual(try XCTUnwrap(all.plan).matrix.guestKinds, ["initramfs", "debian11", "debian", "debian13"])
+        XCTAssertEqual(try RunCommand.parse(["--guest", "debian11,debian13"]).matrix.guest?.elements, [.debian11, .debian13])
+        XCTAssertEqual(try matrix(["--guest", "debian12"]).guestKinds, ["debian"], "the alias is stored as debian")
+        XCTAssertEqual(try matrix([]).guestKinds, ["initramfs", "debian"], "the main job's default")
         for kind in GuestKind.allCases {
             XCTAssertEqual(try LabCommand.Up.parse(["--guest", kind.rawValue]).guest.kind, kind)
         }
@@ -106,9 +111,9 @@ final class CommandLineParsingTests: XCTestCase {
     func testCommaListsParseEveryValueInOrder() throws {
         let command = try RunCommand.parse(["--scenario", "live, abort,link-cut", "--memory-mib", "1024,2111",
                                             "--dirty-rate-mib-per-second", "0,12.5"])
-        XCTAssertEqual(command.scenario?.elements, [.live, .abort, .linkCut])
-        XCTAssertEqual(command.memoryMiB?.elements, [1024, 2111])
-        XCTAssertEqual(command.dirtyRateMiBPerSecond?.elements, [0, 12.5])
+        XCTAssertEqual(command.matrix.scenario?.elements, [.live, .abort, .linkCut])
+        XCTAssertEqual(command.matrix.memoryMiB?.elements, [1024, 2111])
+        XCTAssertEqual(command.matrix.dirtyRateMiBPerSecond?.elements, [0, 12.5])
 
         XCTAssertEqual(try CommaSeparated<Int>(parsing: "1,,2 ,").elements, [1, 2])
         XCTAssertEqual(CommaSeparated<ScenarioKind>(argument: "live,dst-qemu-killed")?.elements, [.live, .dstQEMUKilled])
@@ -133,16 +138,16 @@ final class CommandLineParsingTests: XCTestCase {
 
     func testOldOptionNamesStillWorkButAreHidden() throws {
         let direct = try RunCommand.parse(["--direct"])
-        XCTAssertEqual(direct.chosenMigrationMode, .clientManaged)
-        XCTAssertEqual(try RunCommand.parse(["--direct", "--migration-mode", "client-managed"]).chosenMigrationMode, .clientManaged)
+        XCTAssertEqual(direct.migration.chosenMigrationMode, .clientManaged)
+        XCTAssertEqual(try RunCommand.parse(["--direct", "--migration-mode", "client-managed"]).migration.chosenMigrationMode, .clientManaged)
         let old = try RunCommand.parse(["--max-downtime-ms", "500", "--quick"])
-        XCTAssertEqual(old.maxPingGap, 500)
-        XCTAssertEqual(try RunCommand.parse(["--max-ping-gap-ms", "750"]).maxPingGap, 750)
+        XCTAssertEqual(old.migration.maxPingGap, 500)
+        XCTAssertEqual(try RunCommand.parse(["--max-ping-gap-ms", "750"]).migration.maxPingGap, 750)
 
         // The runs carry them as before: the same parameters, so the same results-database keys.
-        let runs = try old.expandedRuns(old.sweepMatrix(), endpoints: LabTarget(lab: old.lab).endpoints, memorySizesMiB: [1024], memeaterSizeMiB: { $0 / 2 })
+        let runs = try XCTUnwrap(old.plan).runs
         XCTAssertEqual(runs.map(\.maxPingDowntimeMilliseconds), [500, 500, 500])
-        let directRuns = try direct.expandedRuns(direct.sweepMatrix(), endpoints: LabTarget(lab: direct.lab).endpoints, memorySizesMiB: [1024], memeaterSizeMiB: { $0 / 2 })
+        let directRuns = try XCTUnwrap(direct.plan).runs
         XCTAssertTrue(directRuns.allSatisfy { $0.migration.mode == .clientManaged && !$0.migration.libvirtFlags.contains(.peerToPeer) })
 
         let help = RunCommand.helpMessage(columns: 200)
@@ -209,7 +214,7 @@ final class CommandLineParsingTests: XCTestCase {
         for (arguments, fragments) in cases {
             assertRejected(arguments, naming: fragments)
         }
-        // Complete real-host options pass validate(): the hosts are only reached by plan().
+        // Complete real-host options pass validate(): the hosts are only reached when the command runs (RunPlan.resolve).
         XCTAssertNoThrow(try RunCommand.parse(real))
         XCTAssertNoThrow(try RunCommand.parse(tcp + ["--memory-mib", "64", "--scenario", "live,prepare-fail,abort"]))
         XCTAssertNoThrow(try RunCommand.parse(real + ["--memory-mib", "500000", "--memeater-size-mib", "1024"]))
@@ -220,7 +225,7 @@ final class CommandLineParsingTests: XCTestCase {
     func testAnIPv6GuestAddressIsAccepted() throws {
         let real = ["--source-uri", "qemu+ssh://root@src.invalid/system", "--dest-uri", "qemu+ssh://root@dst.invalid/system",
                     "--domain", "guest", "--guest-address", "2001:db8::10"]
-        let hosts = try XCTUnwrap(try RunCommand.parse(real).remoteHosts(interface: { _ in "lo" }))
+        let hosts = try XCTUnwrap(try RunCommand.parse(real).hosts.remoteHosts(interface: { _ in "lo" }))
         XCTAssertEqual(hosts.endpoints.guestAddress, "2001:db8::10")
         for (bad, why) in [("fe80::1%eth0", "has a zone"), ("2001:db8::10::1", "is not a numeric IPv4 address or IPv6 address"),
                            ("guest.example.invalid", "is not a numeric"), ("::ffff:198.18.1.10", "IPv4-mapped"), ("ff02::1", "multicast")] {
@@ -235,10 +240,10 @@ final class CommandLineParsingTests: XCTestCase {
         try token.write(toFile: path)
         let real = ["--source-uri", "qemu+ssh://root@src.invalid/system", "--dest-uri", "qemu+ssh://root@dst.invalid/system",
                     "--domain", "guest", "--guest-address", "192.0.2.10", "--memeater-token-file", path]
-        let hosts = try XCTUnwrap(try RunCommand.parse(real).remoteHosts(interface: { _ in "lo" }))
+        let hosts = try XCTUnwrap(try RunCommand.parse(real).hosts.remoteHosts(interface: { _ in "lo" }))
         XCTAssertEqual(hosts.memeaterToken?.text, token.text)
         XCTAssertFalse(String(describing: hosts.endpoints).contains(token.text), "the endpoints, which the results store keeps, hold no token")
-        let without = try XCTUnwrap(try RunCommand.parse(Array(real.dropLast(2))).remoteHosts(interface: { _ in "lo" }))
+        let without = try XCTUnwrap(try RunCommand.parse(Array(real.dropLast(2))).hosts.remoteHosts(interface: { _ in "lo" }))
         XCTAssertNil(without.memeaterToken)
         XCTAssertEqual(chmod(path, 0o644), 0)
         assertRejected(real, naming: ["--memeater-token-file: the token file \(path) can be read by others (mode 644): chmod 600 it"])

@@ -41,7 +41,7 @@ final class NumericOptionTests: XCTestCase {
                 continue
             }
             guard let accepted = entry else { continue }
-            // `sweep` takes run's options (the same struct, the same validate()): probed once, under run.
+            // `sweep` composes run's option groups (the same types, the same checks): probed once, under run.
             if command == ["sweep"], options.contains(where: { $0.path == ["run"] && $0.name == name }) { continue }
             for probe in numericOptionProbes {
                 assertProbe(Migverify.self, command + (Self.required[command.joined(separator: " ")] ?? []) + ["--\(name)=\(probe)"],

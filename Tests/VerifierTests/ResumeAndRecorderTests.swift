@@ -28,8 +28,9 @@ final class ResumeTests: XCTestCase {
         return id
     }
 
-    func runCommand(_ arguments: [String] = []) throws -> RunCommand {
-        try RunCommand.parse(["--database", path] + arguments)
+    /// The result options of `migverify run --database PATH` plus `arguments`.
+    func runResultOptions(_ arguments: [String] = []) throws -> OutputOptions {
+        try RunCommand.parse(["--database", path] + arguments).outputs
     }
 
     func testASetupFailureIsStoredButNeverReused() throws {
@@ -39,7 +40,7 @@ final class ResumeTests: XCTestCase {
         let id = try store(failed, in: results)
         XCTAssertEqual(try results.runs().first { $0.id == id }?.status, "setup-failed")
         XCTAssertNil(try results.completedRun(matching: failed.parameters))
-        XCTAssertNil(try runCommand().reusable(failed.parameters, store: results), "a setup error is never a result")
+        XCTAssertNil(try runResultOptions().reusable(failed.parameters, store: results), "a setup error is never a result")
     }
 
     func testASetupFailureStoredAsCompletedByAnOlderVersionIsNotReusedEither() throws {
@@ -48,7 +49,7 @@ final class ResumeTests: XCTestCase {
         XCTAssertEqual(old.status, .completed, "what the old runner wrote")
         _ = try store(old, in: results)
         XCTAssertNotNil(try results.completedRun(matching: old.parameters))
-        XCTAssertNil(try runCommand().reusable(old.parameters, store: results))
+        XCTAssertNil(try runResultOptions().reusable(old.parameters, store: results))
     }
 
     func testAnInterruptedRunIsNeverReused() throws {
@@ -57,7 +58,7 @@ final class ResumeTests: XCTestCase {
         interrupted.status = .interrupted
         _ = try store(interrupted, in: results)
         XCTAssertEqual(try results.runs().map(\.status), ["interrupted"])
-        XCTAssertNil(try runCommand().reusable(interrupted.parameters, store: results))
+        XCTAssertNil(try runResultOptions().reusable(interrupted.parameters, store: results))
     }
 
     func testRunsAreListedInTheOrderTheyStarted() throws {
@@ -75,23 +76,23 @@ final class ResumeTests: XCTestCase {
         let failed = Fixtures.result(checks: [Check(name: "memory-integrity", passed: false, evidence: "3 bad")])
         _ = try store(failed, in: results)
         let newest = try store(passed, in: results)
-        let reused = try XCTUnwrap(try runCommand().reusable(passed.parameters, store: results))
+        let reused = try XCTUnwrap(try runResultOptions().reusable(passed.parameters, store: results))
         XCTAssertEqual(reused.result.reusedFromRunID, newest)
         XCTAssertTrue(reused.line.hasPrefix("reusing run #\(newest) "), reused.line)
         XCTAssertTrue(reused.line.contains("it passed"), reused.line)
-        XCTAssertNil(try runCommand(["--fresh"]).reusable(passed.parameters, store: results))
+        XCTAssertNil(try runResultOptions(["--fresh"]).reusable(passed.parameters, store: results))
     }
 
     func testRetryFailedRerunsAFailedRunAndReusesAPassedOne() throws {
         let results = try ResultsStore(path: path)
         let failed = Fixtures.result(.prepareFail, checks: [Check(name: CheckName.faultActed, passed: false, evidence: "0 packets")])
         _ = try store(failed, in: results)
-        let plain = try XCTUnwrap(try runCommand().reusable(failed.parameters, store: results), "without the flag a failed run is a result")
+        let plain = try XCTUnwrap(try runResultOptions().reusable(failed.parameters, store: results), "without the flag a failed run is a result")
         XCTAssertTrue(plain.line.contains("it failed fault-acted") && plain.line.contains("--retry-failed"), plain.line)
-        XCTAssertNil(try runCommand(["--retry-failed"]).reusable(failed.parameters, store: results))
+        XCTAssertNil(try runResultOptions(["--retry-failed"]).reusable(failed.parameters, store: results))
         let passed = Fixtures.result(checks: [Check(name: "memory-integrity", passed: true, evidence: "0 bad")])
         _ = try store(passed, in: results)
-        XCTAssertNotNil(try runCommand(["--retry-failed"]).reusable(passed.parameters, store: results))
+        XCTAssertNotNil(try runResultOptions(["--retry-failed"]).reusable(passed.parameters, store: results))
     }
 }
 

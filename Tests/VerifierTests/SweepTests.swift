@@ -278,7 +278,7 @@ final class SweepTests: XCTestCase {
         let earlier = FakeSlotRun.stored(FakeSlotRun.completed(slots[2]), store: store, sweepID: "an-earlier-run")
         let earlierRunID = try XCTUnwrap(earlier.runID)
         try store.openSweep(id: "plain", kind: .run, commandLine: "migverify run", definitionJSON: "{}", slots: slots)
-        let command = try RunCommand.parse(["--database", store.path])
+        let outputs = try RunCommand.parse(["--database", store.path]).outputs
         let log = SlotCallLog()
         let store = store!
         let runner = SweepRunner(store: store, sweepID: "plain", runSlot: { parameters in
@@ -286,9 +286,9 @@ final class SweepTests: XCTestCase {
             return FakeSlotRun.stored(FakeSlotRun.completed(parameters), store: store, sweepID: "plain")
         }, signal: { nil })
         var reusedFlags: [Bool] = []
-        // What `migverify run` passes (RunCommand.execute): the newest completed run of equal parameters.
+        // What `migverify run` passes (MatrixSession.reuse): the newest completed run of equal parameters.
         let outcome = try runner.run(reuse: { parameters in
-            guard let reused = try? command.reusable(parameters, store: store), let runID = reused.result.reusedFromRunID else { return nil }
+            guard let reused = try? outputs.reusable(parameters, store: store), let runID = reused.result.reusedFromRunID else { return nil }
             return (reused.result, runID)
         }, onResult: { _, reused in reusedFlags.append(reused) })
 

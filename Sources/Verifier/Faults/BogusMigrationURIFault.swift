@@ -5,7 +5,7 @@ import Foundation
 /// source and the destination's incoming QEMU must be gone.
 public final class BogusMigrationURIFault: Fault {
     public static let scenario = ScenarioKind.prepareFail
-    public static let summary = "an invalid migration URI (foo://bar) makes Prepare fail; the guest stays on the source, the destination is clean"
+    public static let summary = "the invalid migration URI foo://bar makes Prepare fail; the guest stays on the source, the destination is clean"
     public static let expectation = ExpectedOutcome.staysOnSource
     /// The bogus migration URI.
     public static let uri = "foo://bar"

@@ -1,0 +1,152 @@
+import ArgumentParser
+import Foundation
+import Lab
+import Verifier
+
+/// One `migverify run` or `sweep` carried out from its ``RunPlan``: the matrix as sweep
+/// `--id` (a plain run's id is made up and printed), the runs without a result yet, in order,
+/// reusing (a plain run) completed runs of equal parameters; prints the verdict table and
+/// writes the files asked for. Exit status: 0 only if every check passed, 1 if a check failed,
+/// 2 for a setup error, 64 for what the hosts or the lab refuse, 130 or 143 after a signal.
+struct MatrixSession {
+    let plan: RunPlan
+    let outputs: OutputOptions
+    let location: LabLocationOptions
+
+    private var kind: SweepKind { plan.kind }
+
+    /// Runs the plan; see ``MatrixSession``.
+    func run() throws {
+        let (testbed, runs) = try plan.resolve()
+        let store = try openStore()
+        let sweepID = outputs.id ?? SweepIdentifier.forRun()
+        let printer = ProgressPrinter(interactive: isatty(STDERR_FILENO) == 1)
+        let journal = FaultJournal(path: location.faultJournal)
+        let created = try openSweep(sweepID, runs: runs, in: store)
+        printer.step("\(kind.rawValue) \(sweepID): \(runs.count) run(s)" + (created ? "" : ", resuming (runs with a result are kept)")
+                     + " in \(outputs.database)")
+        let runner = try makeRunner(testbed: testbed, store: store, sweepID: sweepID, printer: printer, journal: journal)
+        for line in journal.removeLeftovers(connect: { uri in try testbed.libvirtConnection(uri) }) { printer.step(line) }
+        let outcome = try runSlots(runner: runner, store: store, sweepID: sweepID, printer: printer)
+        try finish(outcome, testbed: testbed, sweepID: sweepID, printer: printer)
+    }
+
+    /// One line on standard error and exit 2: a setup error, nothing was run.
+    private func setupError(_ message: String) -> ExitCode {
+        FileHandle.standardError.write(Data("migverify \(kind.rawValue): error: \(message)\n".utf8))
+        return ExitCode(2)
+    }
+
+    private func openStore() throws -> ResultsStore {
+        do throws(VerifierError) {
+            guard getuid() == 0 else { throw VerifierError.environment("migverify \(kind.rawValue) needs root (the lab: namespaces, libvirt daemons; pingmon: raw sockets and capture)") }
+            return try ResultsStore(path: outputs.database)
+        } catch {
+            throw setupError(error.description)
+        }
+    }
+
+    /// Opens sweep `sweepID` with the plan's matrix as its definition; `true` when it is new.
+    /// An existing id with another matrix is refused (exit 64).
+    private func openSweep(_ sweepID: String, runs: [ScenarioParameters], in store: ResultsStore) throws -> Bool {
+        let definition: String
+        do {
+            definition = String(decoding: try resultsJSONEncoder(pretty: false).encode(plan.matrix), as: UTF8.self)
+        } catch {
+            throw setupError("cannot encode the sweep's matrix: \(error)")
+        }
+        do {
+            return try store.openSweep(id: sweepID, kind: kind, commandLine: CommandLine.arguments.joined(separator: " "),
+                                       definitionJSON: definition, slots: runs)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    /// The runner, with signals caught (the first aborts the running migration, removes its
+    /// fault and records the run as interrupted) and the capture directory made.
+    private func makeRunner(testbed: any Testbed, store: ResultsStore, sweepID: String, printer: ProgressPrinter,
+                            journal: FaultJournal) throws -> ScenarioRunner {
+        let interruption = Interruption.shared
+        do throws(VerifierError) {
+            interruption.install { signal, count in
+                printer.step(count == 1 ? "\(signalName(signal)): aborting the migration, removing the fault and recording the run as interrupted"
+                                 : "\(signalName(signal)) again: still cleaning up (a blocked migration call can take until the kernel's TCP connect timeout)")
+            }
+            return try ScenarioRunner(testbed: testbed, recorder: FanOutRecorder([StoreRecorder(store: store, sweepID: sweepID), printer]),
+                                      journal: journal, interruption: interruption, captureDirectory: try captureDirectory())
+        } catch {
+            throw setupError(error.description)
+        }
+    }
+
+    /// `--save-captures` as an absolute path, created; `nil` without the option.
+    private func captureDirectory() throws(VerifierError) -> String? {
+        guard let saveCaptures = outputs.saveCaptures else { return nil }
+        let absolute = URL(fileURLWithPath: saveCaptures).standardizedFileURL.path
+        do {
+            try FileManager.default.createDirectory(atPath: absolute, withIntermediateDirectories: true)
+        } catch {
+            throw VerifierError.environment("--save-captures: cannot create \(absolute): \(error.localizedDescription)")
+        }
+        return absolute
+    }
+
+    /// Runs the slots without a result, printing each verdict as it is made.
+    private func runSlots(runner: ScenarioRunner, store: ResultsStore, sweepID: String, printer: ProgressPrinter) throws -> SweepOutcome {
+        let sweep = SweepRunner(store: store, runner: runner, sweepID: sweepID, policy: kind == .sweep ? .sweep : RunPolicy())
+        do {
+            return try sweep.run(
+                reuse: { parameters in reuse(parameters, store: store, printer: printer) },
+                extend: { slots in plan.boundarySteps.map { BoundarySearch.nextSlots(slots, stepBudget: $0) } ?? [] },
+                onProgress: { printer.sweepProgress($0) },
+                onResult: { result, reused in
+                    guard !reused else { return }
+                    printer.finish(ReportWriter.summaryLine(result))
+                    let details = ReportWriter.details(result)
+                    if !details.isEmpty { print(details) }
+                })
+        } catch {
+            throw setupError("\(error)")
+        }
+    }
+
+    /// A plain run's stand-in for `parameters`: a completed run of equal parameters, said on
+    /// the terminal; a sweep reuses nothing (its slots are its own).
+    private func reuse(_ parameters: ScenarioParameters, store: ResultsStore, printer: ProgressPrinter) -> (result: ScenarioResult, runID: Int64)? {
+        guard kind == .run else { return nil }
+        let found: (result: ScenarioResult, line: String)?
+        do {
+            found = try outputs.reusable(parameters, store: store)
+        } catch {
+            printer.step("not reusing an earlier run for \(parameters.label): \(error); running it")
+            return nil
+        }
+        guard let reused = found, let runID = reused.result.reusedFromRunID else { return nil }
+        printer.finish(reused.line)
+        return (reused.result, runID)
+    }
+
+    /// Prints the verdict table (or why the sweep stopped), writes the files and ends with
+    /// the exit status the outcome calls for.
+    private func finish(_ outcome: SweepOutcome, testbed: any Testbed, sweepID: String, printer: ProgressPrinter) throws {
+        let results = outcome.results
+        if outcome.ranCount > 0, let idle = testbed.idleGuest() { printer.step(idle) }
+        if let signal = outcome.interruptedBy {
+            FileHandle.standardError.write(Data("migverify \(kind.rawValue): \(signalName(signal)): the run was recorded as interrupted and its fault removed; `migverify \(kind.rawValue) --id \(sweepID)` with the same options resumes\n".utf8))
+            try outputs.writeFiles(results, command: kind)
+            throw ExitCode(Interruption.exitStatus(for: signal))
+        }
+        if let setupError = outcome.setupError {
+            FileHandle.standardError.write(Data("migverify \(kind.rawValue): error: \(setupError)\n".utf8))
+            try outputs.writeFiles(results, command: kind)
+            throw ExitCode(2)
+        }
+        print("")
+        print(ReportWriter.verdictTable(results, width: terminalColumns()))
+        print("\(kind.rawValue) id: \(sweepID) (`migverify report \(sweepID) --output DIR`); results: \(outputs.database)"
+              + (outputs.json.map { ", \($0)" } ?? "") + (outputs.junit.map { ", \($0)" } ?? ""))
+        try outputs.writeFiles(results, command: kind)
+        if !results.allSatisfy(\.passed) { throw ExitCode(1) }
+    }
+}
