@@ -1,0 +1,77 @@
+import Foundation
+import Libvirt
+import XCTest
+@testable import Verifier
+
+/// ``ResultBuilder`` derives a result from what the phases measured: pure, so each figure and
+/// note is checked here against one change of its inputs.
+final class ResultBuilderTests: XCTestCase {
+    private func builder(_ observation: Observation, faultType: any Fault.Type = NoFault.self,
+                         completed: CompletedJobStats? = nil) throws -> ResultBuilder {
+        let ping = try FakePing(world: FakeWorld()).finish()
+        return ResultBuilder(
+            parameters: observation.parameters, swapped: false, startedAt: Date(timeIntervalSince1970: 1_700_000_000),
+            setupActions: ["lab up: nothing to do"],
+            baseline: Baseline(accelerator: "tcg", qemuVersion: "10.0.2", qemuVersionSource: "`qemu --version`", libvirtVersion: "11.3.0",
+                               sourceTaps: ["vnet0"]),
+            load: LoadFigures(targetMiBPerSecond: 50, achievedMiBPerSecond: 49.5, settled: true, guestSystem: "Debian 12, kernel 6.1"),
+            qemuDirtyRate: QEMUDirtyRateFigure(mibPerSecond: 48, source: "page sampling"),
+            drive: DriveRecord(outcome: observation.outcome, planNotes: ["bandwidth limited"], eventCount: 9, subscriptionErrors: []),
+            ping: ping, captureStartMilliseconds: 100, observation: observation, checks: Checks.evaluate(observation),
+            completedStats: completed, discardedGuest: nil, faultType: faultType)
+    }
+
+    private let completed = CompletedJobStats(
+        stats: JobStats(rawType: 3, fields: ["time_elapsed": .ulong(5_100), "downtime": .ulong(42), "setup_time": .ulong(3),
+                                             "data_processed": .ulong(700 << 20), "memory_iteration": .ulong(4)]),
+        source: "the source daemon's job-completed event (completed job stats)")
+
+    func testALandingTakesLibvirtsCompletedStatsAndSaysWhere() throws {
+        let result = try builder(try Fixtures.observation(.migrates), completed: completed).result()
+        XCTAssertTrue(result.passed, "\(result.failedChecks)")
+        XCTAssertEqual(result.migrationMilliseconds, 5_100)
+        XCTAssertEqual(result.libvirtDowntimeMilliseconds, 42)
+        XCTAssertEqual(result.transferredBytes, 700 << 20)
+        XCTAssertEqual(result.iterations, 4)
+        XCTAssertEqual(result[source: .libvirtDowntimeMilliseconds], completed.source)
+        XCTAssertEqual(result.figures.convergence, .converged)
+        XCTAssertEqual(result.figures.direction, "forward")
+        XCTAssertEqual(result.figures.qemuSampledDirtyRateMiBPerSecond, 48)
+        XCTAssertEqual(result.guestSystem, "Debian 12, kernel 6.1")
+        XCTAssertEqual(result.crossChecks.map(\.figure), [CrossCheck.downtimeFigure, "dirty rate (MiB/s)"])
+        XCTAssertNotNil(result.modelComparison, "a run meant to land is compared with the model")
+        XCTAssertEqual(result.notes.first, "setup: lab up: nothing to do")
+        XCTAssertTrue(result.notes.contains("bandwidth limited"), "\(result.notes)")
+    }
+
+    func testWithoutCompletedStatsTheCallsWallClockStandsInAndSaysSo() throws {
+        let result = try builder(try Fixtures.observation(.migrates)).result()
+        XCTAssertEqual(result.migrationMilliseconds, 5_000, "the call's wall time")
+        XCTAssertNil(result.libvirtDowntimeMilliseconds)
+        XCTAssertTrue(result[source: .migrationMilliseconds]?.contains("verifier's monotonic clock") ?? false)
+    }
+
+    func testAFailedMigrationHasNoModelComparisonNorLibvirtFigures() throws {
+        let observation = try Fixtures.observation(.staysOnSource)
+        let result = try builder(observation, faultType: MigrationPortsDroppedFault.self, completed: completed).result()
+        XCTAssertTrue(result.passed, "\(result.failedChecks)")
+        XCTAssertNil(result.modelComparison)
+        XCTAssertNil(result.libvirtDowntimeMilliseconds, "completed stats of a migration that did not complete are not its figures")
+        XCTAssertNil(result.figures.convergence, "no migration was meant to land")
+        XCTAssertNotNil(result.libvirtError)
+        XCTAssertEqual(result.fault, observation.fault)
+    }
+
+    func testTheGuestNetworkCutSaysThePingGapHoldsItsOutage() throws {
+        var observation = try Fixtures.observation(.migrates)
+        observation.parameters = Fixtures.parameters(.guestLinkCut)
+        observation.fault = FaultEvidence(scenario: .guestLinkCut, acted: true, evidence: "br0 down", errorAsExpected: true,
+                                          errorEvidence: "completed", guestNetwork: .cut(atMilliseconds: 2_000, milliseconds: 2_000))
+        let result = try builder(observation, faultType: GuestNetworkCutFault.self).result()
+        let downtime = try XCTUnwrap(result.crossChecks.first { $0.figure == CrossCheck.downtimeFigure })
+        XCTAssertTrue(downtime.note.contains("the 2000 ms the fault cut the guest network"), downtime.note)
+        XCTAssertTrue(result[source: .pingDowntimeMilliseconds]?.hasSuffix("includes the 2000 ms guest network outage the fault made") ?? false)
+        let live = try builder(try Fixtures.observation(.migrates)).result()
+        XCTAssertFalse(live.crossChecks.contains { $0.note.contains("cut the guest network") }, "only the fault that cut it says so")
+    }
+}
