@@ -59,7 +59,10 @@ final class LabFaultScenarioTests: XCTestCase {
     func test1AbortMidStreamLeavesTheGuestOnTheSource() throws {
         let result = try run(parameters(.abort))
         assertFailureScenarioPassed(result)
-        XCTAssertTrue(result.notes.contains { $0.hasPrefix("fault at") && $0.contains("virDomainAbortJob returned") }, "\(result.notes)")
+        let evidence = result.fault?.evidence ?? "no fault evidence"
+        XCTAssertTrue(evidence.hasPrefix("virDomainAbortJob at") && evidence.contains("while the migration call was running"), evidence)
+        let acted = try XCTUnwrap(result.fault?.actedAtMilliseconds)
+        XCTAssertEqual(result.figures.faultOffsetMilliseconds ?? -1, acted, accuracy: 50, "the driver's moment and the fault's agree on the run clock")
     }
 
     func test2DestinationAlreadyActiveFailsAndLeavesThatDomainUntouched() throws {
@@ -95,8 +98,8 @@ final class LabFaultScenarioTests: XCTestCase {
     func test4KilledDestinationQEMUFailsTheMigrationAndCleansUp() throws {
         let result = try run(parameters(.dstQEMUKilled))
         assertFailureScenarioPassed(result)
-        XCTAssertTrue(result.notes.contains { $0.hasPrefix("fault at") && $0.contains("SIGKILL sent to incoming qemu") && $0.contains("gone") },
-                      "\(result.notes)")
+        XCTAssertEqual(result.fault?.acted, true, "an incoming qemu was killed and is gone: \(result.fault?.evidence ?? "-")")
+        XCTAssertNotNil(result.figures.faultOffsetMilliseconds, "while the job transferred")
         XCTAssertTrue(result.fault?.evidence.contains("killed") ?? false, result.fault?.evidence ?? "no fault evidence")
     }
 

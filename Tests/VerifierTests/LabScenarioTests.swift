@@ -88,7 +88,6 @@ final class LabScenarioTests: XCTestCase {
         // The busybox initramfs has no os-release; its kernel is Debian's, as memeater in it says.
         XCTAssertTrue(result.guestSystem?.hasPrefix("no /etc/os-release, kernel ") ?? false, result.guestSystem ?? "no guest system")
         XCTAssertEqual(result.achievedDirtyRateMiBPerSecond ?? 0, 30, accuracy: 3, "memeater settled at the target before migrating")
-        XCTAssertFalse(result.notes.contains { $0.contains("did not settle") }, "\(result.notes)")
         XCTAssertGreaterThan(result.migrationMilliseconds ?? 0, 0, "libvirt's completed job stats were read")
         XCTAssertGreaterThan(result.libvirtDowntimeMilliseconds ?? 0, 0)
         XCTAssertGreaterThan(result.transferredBytes ?? 0, 0)
