@@ -52,7 +52,7 @@ public struct LinkCutFault: Sendable {
 
 /// What identifies the domain that already runs on the destination in the
 /// dst-already-active scenario: it must be the same domain, still running, afterwards.
-public struct OccupantSnapshot: Sendable, Equatable, CustomStringConvertible {
+public struct OccupantSnapshot: Sendable, Equatable, Codable, CustomStringConvertible {
     /// The domain's UUID.
     public var uuid: String
     /// libvirt's id of the running domain (`nil`: not running).

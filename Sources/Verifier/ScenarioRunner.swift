@@ -137,7 +137,7 @@ public final class ScenarioRunner: Sendable {
                              evidence: "interrupted by \(signalName(signal)) while \(step); the job was aborted and the fault removed"))
         } else {
             result.status = interruption.signal == nil ? .setupFailed : .interrupted
-            result.add(Check(name: CheckName.setup, passed: false, evidence: "\(error)"))
+            result.failSetup(because: "\(error)")
         }
     }
 
@@ -365,6 +365,7 @@ public final class ScenarioRunner: Sendable {
                                   destination: checkDestination, didNotConverge: didNotConverge,
                                   timeoutIsResult: policy.nonConvergenceIsResult)
         for check in Checks.evaluate(observation) { result.add(check) }
+        recorder.record(.observation(observation, leg: back ? .back : .forward))  // results store: kept for `migverify rejudge`
         result.fault = observation.fault
         if case .unreadable(let reason) = observation.console {
             // Not a PASS: nothing was looked at. Reported, not judged.
@@ -398,7 +399,7 @@ public final class ScenarioRunner: Sendable {
             note: "QEMU counts pages dirtied between bitmap syncs; under TCG it is a cross-check only at moderate rates (lab notes)"))
         if faultType.expectation == .migrates { result.modelComparison = modelComparison(result, outcome: outcome) }
         result.parameters = original
-        result.figures.direction = swapped ? "reverse" : "forward"
+        result.figures.direction = swapped ? .reverse : .forward
         return result
     }
 
