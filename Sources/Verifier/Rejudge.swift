@@ -89,6 +89,7 @@ public struct RunRejudgement: Sendable, Equatable {
 
     /// Why a run was not rejudged, in one line (e.g. `no stored observation`).
     public struct NotRejudged: Error, Sendable, Equatable {
+        /// Why, e.g. `no stored observation`, or why the stored one cannot be read.
         public var reason: String
     }
 

@@ -246,24 +246,29 @@ struct SweepSlotRow: Codable, FetchableRecord, PersistableRecord {
 }
 
 extension StoredSweep: FetchableRecord, PersistableRecord {
+    /// The table of its rows.
     public static let databaseTableName = "sweep"
 }
 
 // MARK: the time series
 
 extension JobSample: FetchableRecord, TableRecord {
+    /// The table of its rows.
     public static let databaseTableName = "jobSample"
 }
 
 extension PingSample: FetchableRecord, TableRecord {
+    /// The table of its rows.
     public static let databaseTableName = "pingSample"
 }
 
 extension EventRecord: FetchableRecord, TableRecord {
+    /// The table of its rows.
     public static let databaseTableName = "event"
 }
 
 extension MemeaterReading: FetchableRecord, TableRecord {
+    /// The table of its rows.
     public static let databaseTableName = "memeaterSample"
 }
 
