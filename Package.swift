@@ -86,6 +86,7 @@ let package = Package(
         .testTarget(name: "LabTests", dependencies: ["Lab", "Libvirt", "MemeaterKit", "PingMonitor"]),
         .testTarget(name: "MigrationModelTests", dependencies: ["MigrationModel"]),
         .testTarget(name: "SweepReportTests", dependencies: ["SweepReport"]),
-        .testTarget(name: "VerifierTests", dependencies: ["Verifier", "MigVerifyCLI", "CLITestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "VerifierTests", dependencies: ["Verifier", "MigVerifyCLI", "CLITestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+                    exclude: ["Fixtures"]),
     ]
 )

@@ -38,7 +38,7 @@ public struct LibvirtError: Error, Sendable, Equatable, CustomStringConvertible 
     public var kind: Kind { Kind(code: code) }
 
     /// The common kinds of libvirt failure this project branches on.
-    public enum Kind: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable, Codable {
         /// No domain with that name, UUID or id (`VIR_ERR_NO_DOMAIN`).
         case noDomain
         /// The operation is not valid in the domain's current state (`VIR_ERR_OPERATION_INVALID`).

@@ -3,13 +3,14 @@ import Foundation
 import SweepReport
 import Verifier
 
-/// Opens an existing results database for reading a sweep; a missing file is bad input.
+/// Opens an existing results database read-only (a sweep may be writing it meanwhile); a
+/// missing file or one that is no results database is bad input.
 private func openExistingStore(_ path: String) throws -> ResultsStore {
     guard FileManager.default.fileExists(atPath: path) else {
         throw ValidationError("no results database at \(path): give --database FILE (the one `migverify run` or `sweep` wrote)")
     }
     do {
-        return try ResultsStore(path: path)
+        return try ResultsStore.openForReading(path: path)
     } catch {
         throw ValidationError(error.description)
     }
@@ -107,5 +108,43 @@ struct ReportCommand: ParsableCommand {
             FileHandle.standardError.write(Data("migverify report: error: \(error)\n".utf8))
             throw ExitCode(2)
         }
+    }
+}
+
+/// `migverify rejudge ID`: stored runs judged again with today's checks.
+struct RejudgeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rejudge",
+        abstract: "Judge stored runs again with today's checks and print where the verdict changed.",
+        discussion: """
+            Every run stores what its checks looked at (its observation; with --back also the migration \
+            back's). rejudge evaluates the stored observations of run ID, or of every run of sweep ID, with the \
+            checks of this version, compares them with the checks stored with the run by name, and prints per \
+            run each check whose verdict changed (old → new, with the new evidence) and a summary line. The \
+            checks the runner adds itself (setup, interrupted, results-stored) are kept as stored. Runs recorded \
+            without an observation (by a version before it was stored) are listed as not rejudged. The database \
+            is only read. Exit 0 when no verdict changed, 1 when one did, 64 for an unknown id or a missing \
+            database, 2 when the database cannot be read.
+            """
+    )
+
+    @Argument(help: "A run id (`12`, or `#12` when a sweep has that id too) or a sweep id.")
+    var id: String
+
+    @Option(help: "The results database.")
+    var database = "migverify-results.sqlite"
+
+    func run() throws {
+        let store = try openExistingStore(database)
+        let runs: [RunRejudgement]
+        do {
+            runs = try Rejudge.rejudge(try Rejudge.target(id, in: store), in: store)
+        } catch {
+            if case .invalidOptions = error { throw ValidationError(error.description) }
+            FileHandle.standardError.write(Data("migverify rejudge: error: \(error.description)\n".utf8))
+            throw ExitCode(2)
+        }
+        for line in Rejudge.report(runs) { print(line) }
+        if runs.contains(where: \.changed) { throw ExitCode(1) }
     }
 }

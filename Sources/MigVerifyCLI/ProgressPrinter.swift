@@ -21,14 +21,13 @@ final class ProgressPrinter: RunRecorder, @unchecked Sendable {
     init(interactive: Bool) { self.interactive = interactive }
 
     func begin(_ parameters: ScenarioParameters, clock: RunClock) {}
-    func finish(_ result: inout ScenarioResult) {}
 
     func record(_ record: RunRecord) {
         switch record {
         case .step(let line): step(line)
         case .jobSample(let sample, let start): sampleLine(sample.progressLine(sinceMilliseconds: start))
         case .waiting(let line): sampleLine(line)
-        case .pingSample, .event, .memeater, .phase: break
+        case .pingSample, .event, .memeater, .observation, .phase: break
         }
     }
 

@@ -6,7 +6,8 @@ struct Migverify: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migverify",
         abstract: "Test live migration of QEMU/KVM guests driven by libvirt.",
-        subcommands: [LabCommand.self, RunCommand.self, SweepCommand.self, CorrelateCommand.self, ReportCommand.self]
+        subcommands: [LabCommand.self, RunCommand.self, SweepCommand.self, CorrelateCommand.self, ReportCommand.self,
+                      RejudgeCommand.self]
     )
 }
 

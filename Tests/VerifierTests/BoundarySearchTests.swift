@@ -11,7 +11,7 @@ final class BoundarySearchTests: XCTestCase {
         if let convergence {
             var result = ScenarioResult(parameters: parameters, accel: "tcg", qemuVersion: "10", libvirtVersion: "11")
             result.figures.convergence = convergence
-            run = StoredRun(id: Int64(position + 1), status: "completed", parameterKey: parameters.key, startedAt: Date(),
+            run = StoredRun(id: Int64(position + 1), status: .completed, parameterKey: parameters.key, startedAt: Date(),
                             finishedAt: Date(), result: result)
         }
         return SweepSlot(position: position, parameters: parameters, run: run)

@@ -56,6 +56,7 @@ final class DocsQueriesTests: XCTestCase {
         }
         try store.add(EventRecord(offsetMilliseconds: 4_001, host: "source", description: "migration-iteration 1"), runID: runID)
         try store.add(EventRecord(offsetMilliseconds: 5_800, host: "destination", description: "lifecycle resumed (detail 1)"), runID: runID)
+        try store.add(try Fixtures.observation(.migrates), leg: .forward, runID: runID)
     }
 
     func document() throws -> String {
@@ -139,7 +140,7 @@ final class DocsQueriesTests: XCTestCase {
                 """)
             return try tables.map { table in (table, try db.columns(in: table).map(\.name)) }
         }
-        XCTAssertEqual(schema.count, 9)
+        XCTAssertEqual(schema.count, 10)
         for (table, columns) in schema {
             guard let heading = markdown.range(of: "### `\(table)`") else {
                 XCTFail("docs/results-database.md has no section for table \(table)")

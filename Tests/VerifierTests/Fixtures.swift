@@ -176,7 +176,6 @@ final class PhaseActions: RunRecorder {
 
     func set(_ new: [RunPhase: @Sendable () -> Void]) { actions.withLock { $0 = new } }
     func begin(_ parameters: ScenarioParameters, clock: RunClock) {}
-    func finish(_ result: inout ScenarioResult) {}
     func record(_ record: RunRecord) {
         guard case .phase(let phase) = record, let action = actions.withLock({ $0[phase] }) else { return }
         action()
@@ -187,7 +186,6 @@ final class PhaseActions: RunRecorder {
 struct StepPrinter: RunRecorder {
     func begin(_ parameters: ScenarioParameters, clock: RunClock) {}
     func record(_ record: RunRecord) { if case .step(let line) = record { print("[verifier] \(line)") } }
-    func finish(_ result: inout ScenarioResult) {}
 }
 
 extension FaultContext {

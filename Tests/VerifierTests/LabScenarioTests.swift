@@ -312,14 +312,14 @@ final class LabScenarioTests: XCTestCase {
         XCTAssertTrue(interrupted.output().contains("recorded as interrupted"), "it says so")
         assertNothingLeftOnTheDestination()
         XCTAssertEqual(try FaultJournal(path: journal).entries(), [], "the journal holds nothing")
-        XCTAssertEqual(try ResultsStore(path: database).runs().map(\.status), ["interrupted"])
+        XCTAssertEqual(try ResultsStore(path: database).runs().map(\.status), [.interrupted])
 
         let next = try startMigverify(arguments)
         next.process.waitUntilExit()
         print(next.output())
         XCTAssertEqual(next.process.terminationStatus, 0, "the next run passes")
         XCTAssertFalse(next.output().contains("reusing run"), "the interrupted run was not reused")
-        XCTAssertEqual(try ResultsStore(path: database).runs().map(\.status), ["interrupted", "completed"])
+        XCTAssertEqual(try ResultsStore(path: database).runs().map(\.status), [.interrupted, .completed])
     }
 
     /// SIGTERM while dst-already-active has its stand-in domain on the destination: the
@@ -344,7 +344,7 @@ final class LabScenarioTests: XCTestCase {
         XCTAssertEqual(interrupted.process.terminationStatus, 143, "SIGTERM exits 143")
         assertNothingLeftOnTheDestination()
         XCTAssertEqual(try FaultJournal(path: journal).entries(), [])
-        XCTAssertEqual(try ResultsStore(path: database).runs().map(\.status), ["interrupted"])
+        XCTAssertEqual(try ResultsStore(path: database).runs().map(\.status), [.interrupted])
 
         let next = try startMigverify(arguments)
         next.process.waitUntilExit()
@@ -386,13 +386,13 @@ final class LabScenarioTests: XCTestCase {
         XCTAssertEqual(Set(slots.compactMap(\.run?.id)).count, 12, "no run stands for two slots")
         XCTAssertEqual(Set(slots.map(\.parameters.key)).count, 12, "no slot twice")
         let runs = try store.runs()
-        XCTAssertEqual(runs.filter { $0.status == "interrupted" }.count, 1, "the interrupted run is kept, as interrupted")
-        XCTAssertEqual(runs.filter { $0.status == "completed" }.count, 12, "each slot was completed exactly once")
+        XCTAssertEqual(runs.filter { $0.status == .interrupted }.count, 1, "the interrupted run is kept, as interrupted")
+        XCTAssertEqual(runs.filter { $0.status == .completed }.count, 12, "each slot was completed exactly once")
         let results = slots.compactMap(\.run?.result)
         XCTAssertTrue(results.filter { $0.parameters.dirtyRateMiBPerSecond == 60 }.allSatisfy { $0.figures.convergence == .didNotConverge },
                       "dirtying faster than the bandwidth does not converge, and that is a result")
         XCTAssertTrue(results.filter { $0.parameters.dirtyRateMiBPerSecond == 3 }.allSatisfy { $0.figures.convergence == .converged })
-        XCTAssertTrue(results.contains { $0.figures.direction == "reverse" }, "the guest went back and forth between cells")
+        XCTAssertTrue(results.contains { $0.figures.direction == .reverse }, "the guest went back and forth between cells")
         XCTAssertTrue(results.allSatisfy { ($0.figures.overheadMilliseconds ?? -1) > 0 }, "every run's overhead was measured")
 
         let correlate = try startMigverify(["correlate", "lab-sweep", "--database", database])

@@ -38,7 +38,7 @@ final class ResumeTests: XCTestCase {
         var failed = Fixtures.result(checks: [Check(name: CheckName.setup, passed: false, evidence: "no static memeater")])
         failed.status = .setupFailed
         let id = try store(failed, in: results)
-        XCTAssertEqual(try results.runs().first { $0.id == id }?.status, "setup-failed")
+        XCTAssertEqual(try results.runs().first { $0.id == id }?.status, .setupFailed)
         XCTAssertNil(try results.completedRun(matching: failed.parameters))
         XCTAssertNil(try runResultOptions().reusable(failed.parameters, store: results), "a setup error is never a result")
     }
@@ -57,7 +57,7 @@ final class ResumeTests: XCTestCase {
         var interrupted = Fixtures.result(checks: [Check(name: CheckName.interrupted, passed: false, evidence: "SIGINT")])
         interrupted.status = .interrupted
         _ = try store(interrupted, in: results)
-        XCTAssertEqual(try results.runs().map(\.status), ["interrupted"])
+        XCTAssertEqual(try results.runs().map(\.status), [.interrupted])
         XCTAssertNil(try runResultOptions().reusable(interrupted.parameters, store: results))
     }
 
@@ -67,7 +67,7 @@ final class ResumeTests: XCTestCase {
         let second = try results.beginRun(Fixtures.parameters())
         let third = try store(Fixtures.result(.prepareFail, checks: [Check(name: "b", passed: false, evidence: "")]), in: results)
         XCTAssertEqual(try results.runs().map(\.id), [first, second, third])
-        XCTAssertEqual(try results.runs().map(\.status), ["completed", "running", "completed"])
+        XCTAssertEqual(try results.runs().map(\.status), [.completed, .running, .completed])
     }
 
     func testTheNewestCompletedRunIsReusedAndTheLineSaysWhichAndWhy() throws {
@@ -118,8 +118,7 @@ final class RecorderTests: XCTestCase {
         }
         recorder.record(.memeater(MemeaterReading(offsetMilliseconds: 5, memeaterElapsedSeconds: 1, pagesDirtied: 10, achievedPagesPerSecond: 3)))
         recorder.record(.step("not stored"))
-        var result = Fixtures.result(checks: [Check(name: "memory-integrity", passed: true, evidence: "0 bad")])
-        recorder.finish(&result)
+        let result = recorder.finish(Fixtures.result(checks: [Check(name: "memory-integrity", passed: true, evidence: "0 bad")]))
         let runID = try XCTUnwrap(result.runID)
         XCTAssertEqual(try store.jobSamples(runID: runID).count, 200)
         XCTAssertEqual(try store.memeaterReadings(runID: runID).first?.pagesDirtied, 10)
@@ -137,8 +136,7 @@ final class RecorderTests: XCTestCase {
         try store.database.write { try $0.execute(sql: "DROP TABLE pingSample") }
         recorder.record(.pingSample(PingSample(offsetMilliseconds: 1, probesSent: 1, repliesReceived: 1, lost: 0,
                                                currentGapMilliseconds: 0, longestGapMilliseconds: 0)))
-        var result = Fixtures.result(checks: [Check(name: "memory-integrity", passed: true, evidence: "0 bad")])
-        recorder.finish(&result)
+        let result = recorder.finish(Fixtures.result(checks: [Check(name: "memory-integrity", passed: true, evidence: "0 bad")]))
         XCTAssertFalse(result.passed)
         let stored = try XCTUnwrap(result.checks.first { $0.name == CheckName.resultsStored })
         XCTAssertFalse(stored.passed)

@@ -54,7 +54,7 @@ final class ResultsStoreTests: XCTestCase {
         try store.finishRun(id, result: result)
         let found = try XCTUnwrap(try store.completedRun(matching: parameters))
         XCTAssertEqual(found.id, id)
-        XCTAssertEqual(found.status, "completed")
+        XCTAssertEqual(found.status, .completed)
         XCTAssertEqual(found.result?.checks, result.checks)
         XCTAssertEqual(found.result?.runID, id)
         XCTAssertEqual(found.result?.pingDowntimeMilliseconds, 140.5)
@@ -77,7 +77,7 @@ final class ResultsStoreTests: XCTestCase {
             id = try store.beginRun(Fixtures.parameters())
         }
         let reopened = try ResultsStore(path: path)
-        XCTAssertEqual(try reopened.runs().map(\.status), ["interrupted"])
+        XCTAssertEqual(try reopened.runs().map(\.status), [.interrupted])
         XCTAssertEqual(try reopened.runs().first?.id, id)
         XCTAssertNil(try reopened.completedRun(matching: Fixtures.parameters()))
     }

@@ -48,9 +48,7 @@ enum FakeSlotRun {
     static func stored(_ result: ScenarioResult, store: ResultsStore, sweepID: String) -> ScenarioResult {
         let recorder = StoreRecorder(store: store, sweepID: sweepID)
         recorder.begin(result.parameters, clock: RunClock())
-        var stored = result
-        recorder.finish(&stored)
-        return stored
+        return recorder.finish(result)
     }
 
     /// A run SIGINT stopped.
@@ -65,7 +63,7 @@ enum FakeSlotRun {
     static func setupFailed(_ parameters: ScenarioParameters, evidence: String) -> ScenarioResult {
         var result = ScenarioResult(parameters: parameters, accel: "tcg", qemuVersion: "10.0.2", libvirtVersion: "11.3.0")
         result.status = .setupFailed
-        result.add(Check(name: CheckName.setup, passed: false, evidence: evidence))
+        result.failSetup(because: evidence)
         return result
     }
 }
@@ -100,7 +98,7 @@ final class SweepTests: XCTestCase {
     }
 
     /// Status of every stored run, by id.
-    func storedStatuses() throws -> [Int64: String] {
+    func storedStatuses() throws -> [Int64: RunStatus] {
         Dictionary(uniqueKeysWithValues: try store.runs().map { ($0.id, $0.status) })
     }
 
@@ -124,7 +122,7 @@ final class SweepTests: XCTestCase {
         XCTAssertEqual(first.results.map(\.parameters.key), slots.prefix(3).map(\.key), "the interrupted run is not a result")
         XCTAssertEqual(first.ranCount, 4)
         XCTAssertEqual(log.calls.map(\.key), slots.prefix(4).map(\.key), "nothing runs after the interruption")
-        let interruptedRunID = try XCTUnwrap(try store.runs().first { $0.status == "interrupted" }?.id)
+        let interruptedRunID = try XCTUnwrap(try store.runs().first { $0.status == .interrupted }?.id)
         XCTAssertFalse(try store.slots(sweepID: "resume")[3].isDone)
 
         let second = try runner.run()
@@ -140,11 +138,11 @@ final class SweepTests: XCTestCase {
         XCTAssertTrue(stored.allSatisfy(\.isDone))
         for slot in stored {
             let runID = try XCTUnwrap(slot.run?.id, "slot \(slot.position) has a run")
-            XCTAssertEqual(statuses[runID], "completed", "slot \(slot.position)")
+            XCTAssertEqual(statuses[runID], .completed, "slot \(slot.position)")
             XCTAssertEqual(slot.run?.parameterKey, slot.parameters.key, "slot \(slot.position) stands for a run of its own parameters")
         }
         XCTAssertEqual(Set(stored.compactMap(\.run?.id)).count, 6, "six distinct runs")
-        XCTAssertEqual(statuses[interruptedRunID], "interrupted", "the interrupted run stays in scenarioRun as it was")
+        XCTAssertEqual(statuses[interruptedRunID], .interrupted, "the interrupted run stays in scenarioRun as it was")
         XCTAssertFalse(stored.contains { $0.run?.id == interruptedRunID }, "and stands for no slot")
         XCTAssertEqual(statuses.count, 7)
         XCTAssertEqual(try store.scalar("SELECT COUNT(*) FROM scenarioRun WHERE sweepId = 'resume' AND status = 'completed'"), 6)
@@ -176,14 +174,14 @@ final class SweepTests: XCTestCase {
         XCTAssertEqual(log.calls.count, 2, "the sweep stops at the run it could not set up")
         let stored = try store.slots(sweepID: "setup")
         XCTAssertFalse(stored[1].isDone)
-        XCTAssertEqual(stored[1].run?.status, "setup-failed")
+        XCTAssertEqual(stored[1].run?.status, .setupFailed)
 
         setupWorks.set()
         let resumed = try runner.run()
         XCTAssertNil(resumed.setupError)
         XCTAssertEqual(resumed.results.count, 6)
         XCTAssertEqual(log.count(of: slots[1]), 2, "the slot is run again once it can be set up")
-        XCTAssertEqual(try store.slots(sweepID: "setup")[1].run?.status, "completed")
+        XCTAssertEqual(try store.slots(sweepID: "setup")[1].run?.status, .completed)
     }
 
     // MARK: openSweep

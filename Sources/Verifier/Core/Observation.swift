@@ -13,9 +13,10 @@ public enum Looked<Value: Sendable>: Sendable {
 }
 
 extension Looked: Equatable where Value: Equatable {}
+extension Looked: Codable where Value: Codable {}
 
 /// A domain as one daemon reports it after the migration.
-public struct DomainSighting: Sendable, Equatable {
+public struct DomainSighting: Sendable, Equatable, Codable {
     /// The daemon.
     public var uri: String
     /// The domain's name.
@@ -45,7 +46,7 @@ public struct DomainSighting: Sendable, Equatable {
 }
 
 /// What one host's shell showed of the guest: its QEMU processes, interfaces and listeners.
-public struct HostSnapshot: Sendable, Equatable {
+public struct HostSnapshot: Sendable, Equatable, Codable {
     /// The host's name, for evidence.
     public var hostName: String
     /// QEMU processes of the guest's domain.
@@ -65,7 +66,7 @@ public struct HostSnapshot: Sendable, Equatable {
 }
 
 /// What pingmon measured during the run.
-public struct PingSummary: Sendable, Equatable {
+public struct PingSummary: Sendable, Equatable, Codable {
     public var sent: Int
     public var received: Int
     public var lost: Int
@@ -110,7 +111,7 @@ public struct PingSummary: Sendable, Equatable {
 }
 
 /// What memeater in the guest said before and after the migration.
-public struct MemeaterObservation: Sendable, Equatable {
+public struct MemeaterObservation: Sendable, Equatable, Codable {
     /// `info` before the migration.
     public var before: ControlInfo
     /// How the control connection fared across the migration, one line.
@@ -151,7 +152,7 @@ public struct MemeaterObservation: Sendable, Equatable {
 }
 
 /// The guest's console written during the run.
-public enum ConsoleObservation: Sendable, Equatable {
+public enum ConsoleObservation: Sendable, Equatable, Codable {
     /// Read: how many lines, and those showing a dead or corrupt kernel.
     case read(lineCount: Int, failureLines: [String])
     /// Could not be read, and why.
@@ -224,7 +225,7 @@ public struct FaultFindings: Sendable, Equatable, Codable {
 
 /// Everything the verifier gathered about one migration: the checks are pure functions of it
 /// (``Checks/evaluate(_:)``), so each can be tested without a lab.
-public struct Observation: Sendable {
+public struct Observation: Sendable, Equatable, Codable {
     /// What the scenario expects.
     public var expectation: ExpectedOutcome
     /// The run's parameters (limits such as the ping-gap limit come from here).

@@ -136,7 +136,7 @@ public struct ResultBuilder: Sendable {
         addCrossChecks(to: &result)
         if faultType.expectation == .migrates { result.modelComparison = modelComparison(result) }
         faultType.annotate(&result, observation: observation)
-        result.figures.direction = swapped ? "reverse" : "forward"
+        result.figures.direction = swapped ? .reverse : .forward
         return result
     }
 

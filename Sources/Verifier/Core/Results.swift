@@ -72,13 +72,27 @@ public enum CheckName {
 }
 
 /// How a run ended: only a completed run is a result that a later run may reuse.
-public enum RunStatus: String, Codable, Sendable, Equatable {
+public enum RunStatus: String, Codable, Sendable, Equatable, DefaultWhenAbsent {
+    /// Stored only: the run has begun and its result is not stored yet (a result never has
+    /// it; a later open of the database finds a run still `running` and marks it interrupted).
+    case running
     /// Every step ran and the checks were made (they may have failed).
     case completed
     /// The run could not be set up: no result.
     case setupFailed = "setup-failed"
     /// SIGINT/SIGTERM (or a crash) stopped it: no result.
     case interrupted
+
+    /// Results stored before runs could end otherwise were completed.
+    public static let valueWhenAbsent = RunStatus.completed
+}
+
+/// Which way a migration went between the hosts as configured.
+public enum MigrationDirection: String, Codable, Sendable, Equatable {
+    /// Source → destination as configured.
+    case forward
+    /// Destination → source: a sweep migrated the guest back from where the previous cell left it.
+    case reverse
 }
 
 /// The figures of a result that say how they were obtained (``ScenarioResult/figureSources``
@@ -156,10 +170,10 @@ public enum Convergence: String, Codable, Sendable, Equatable {
 /// What the analysis of a sweep reads from a run beyond its verdict: how far the copy got,
 /// how fast it went, the pieces of the downtime on the run's clock, QEMU's own dirty-rate
 /// estimate and what the run cost around the migration.
-public struct MigrationFigures: Codable, Sendable, Equatable {
+public struct MigrationFigures: Codable, Sendable, Equatable, DefaultWhenAbsent {
     /// `forward` (source → destination as configured) or `reverse` (a sweep migrated the
     /// guest back from where the previous cell left it).
-    public var direction: String = "forward"
+    public var direction: MigrationDirection = .forward
     /// Whether the migration converged (`nil`: no migration was expected to land).
     public var convergence: Convergence?
     /// Passes over memory (libvirt's `memory_iteration`, last reading).
@@ -202,6 +216,9 @@ public struct MigrationFigures: Codable, Sendable, Equatable {
     /// No figures yet.
     public init() {}
 
+    /// Results stored before the figures existed have none.
+    public static var valueWhenAbsent: MigrationFigures { MigrationFigures() }
+
     /// Time from the start of the longest ping gap to the first announce after it, minus
     /// libvirt's downtime: the delay between the guest resuming and QEMU announcing it, ms.
     public func announceDelayMilliseconds(libvirtDowntimeMilliseconds: Double?) -> Double? {
@@ -224,7 +241,10 @@ public struct TimedSpan: Codable, Sendable, Equatable {
 
 /// The outcome of one scenario run. The JSON file holds one of these per run; the first
 /// fields are the interface contract, the rest give context. Every figure is `null` when it
-/// was not measured; ``figureSources`` says how each one that was measured was obtained.
+/// was not measured (``NullWhenAbsent`` writes the key either way); ``figureSources`` says
+/// how each one that was measured was obtained. Each field is declared once: `Codable` is
+/// synthesized, and a field that results stored by an older version lack reads as `nil`
+/// (or its type's ``DefaultWhenAbsent/valueWhenAbsent``).
 public struct ScenarioResult: Codable, Sendable, Equatable {
     // MARK: the interface contract
     public var scenario: String
@@ -235,15 +255,15 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
     public var checks: [Check]
     /// Total migration time from libvirt's completed job stats (`time_elapsed`), or the
     /// verifier's wall clock around the migration call when libvirt gave none (see sources).
-    public var migrationMilliseconds: Double?
+    @NullWhenAbsent public var migrationMilliseconds: Double? = nil
     /// Downtime from libvirt's completed job stats (`downtime`).
-    public var libvirtDowntimeMilliseconds: Double?
+    @NullWhenAbsent public var libvirtDowntimeMilliseconds: Double? = nil
     /// Longest gap between ping replies, from pingmon's capture timestamps.
-    public var pingDowntimeMilliseconds: Double?
+    @NullWhenAbsent public var pingDowntimeMilliseconds: Double? = nil
     /// Probes that got no reply.
-    public var pingLost: Int?
+    @NullWhenAbsent public var pingLost: Int? = nil
     /// Stale or foreign pages memeater found (whole-region verification plus those found while dirtying).
-    public var integrityErrors: Int?
+    @NullWhenAbsent public var integrityErrors: Int? = nil
     /// `kvm` or `tcg`.
     public var accel: String
     public var qemuVersion: String
@@ -251,9 +271,12 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
 
     // MARK: context
     /// How the run ended (`completed`, `setup-failed`, `interrupted`).
-    public var status: RunStatus
+    @DefaultedWhenAbsent public var status: RunStatus
+    /// Why the run could not be set up (status `setup-failed`), in one line: what a sweep
+    /// stops with. In the JSON only when set (results stored before it existed lack it).
+    public var setupError: String?
     /// What the scenario's fault did (failure scenarios).
-    public var fault: FaultEvidence?
+    @NullWhenAbsent public var fault: FaultEvidence? = nil
     /// The parameters of the run.
     public var parameters: ScenarioParameters
     /// When the run started and finished; every offset of its samples and events is in ms
@@ -261,43 +284,43 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
     public var startedAt: Date
     public var finishedAt: Date
     /// libvirt's error message when the migration call failed.
-    public var libvirtError: String?
+    @NullWhenAbsent public var libvirtError: String? = nil
     /// memeater's achieved rate of unique pages dirtied before the migration, in MiB/s.
-    public var achievedDirtyRateMiBPerSecond: Double?
+    @NullWhenAbsent public var achievedDirtyRateMiBPerSecond: Double? = nil
     /// QEMU's dirty rate as libvirt reported it during the migration (largest sample), in MiB/s.
-    public var libvirtDirtyRateMiBPerSecond: Double?
+    @NullWhenAbsent public var libvirtDirtyRateMiBPerSecond: Double? = nil
     /// Setup time from libvirt's completed job stats.
-    public var setupMilliseconds: Double?
+    @NullWhenAbsent public var setupMilliseconds: Double? = nil
     /// Bytes transferred, from libvirt's completed job stats (`data_processed`).
-    public var transferredBytes: UInt64?
+    @NullWhenAbsent public var transferredBytes: UInt64? = nil
     /// Memory copy passes, from libvirt's completed job stats or the last sample.
-    public var iterations: Int?
+    @NullWhenAbsent public var iterations: Int? = nil
     /// Longest stall a memeater worker saw during the run, in µs (guest freeze seen from inside).
-    public var maxStallMicroseconds: UInt64?
+    @NullWhenAbsent public var maxStallMicroseconds: UInt64? = nil
     /// Each memeater worker thread's own longest stall, in µs, in worker order (`nil`: not
     /// measured, or a memeater too old to report it). Its largest is ``maxStallMicroseconds``.
-    public var maxStallMicrosecondsPerThread: [UInt64]?
+    @NullWhenAbsent public var maxStallMicrosecondsPerThread: [UInt64]? = nil
     /// Job-stats samples recorded during the migration.
     public var jobSampleCount: Int
     /// Figures measured two ways.
     public var crossChecks: [CrossCheck]
     /// The pre-copy model's prediction next to what was measured (live only).
-    public var modelComparison: ModelComparison?
+    @NullWhenAbsent public var modelComparison: ModelComparison? = nil
     /// How each figure was obtained, by field name.
     public var figureSources: [String: String]
     /// Anything worth knowing that is not a check (e.g. the rate did not settle).
     public var notes: [String]
     /// Convergence, transfer rate, downtime pieces and overhead, for sweeps and their analysis.
-    public var figures: MigrationFigures
+    @DefaultedWhenAbsent public var figures: MigrationFigures
     /// The sweep (or plain run) this run was made for, when stored.
-    public var sweepID: String?
+    @NullWhenAbsent public var sweepID: String? = nil
     /// The guest's OS and kernel as memeater in it said before the migration, e.g.
     /// "Debian GNU/Linux 12 (bookworm), kernel 6.1.0-41-amd64".
-    public var guestSystem: String?
+    @NullWhenAbsent public var guestSystem: String? = nil
     /// The database row of this run, when stored.
-    public var runID: Int64?
+    @NullWhenAbsent public var runID: Int64? = nil
     /// Set when this result was not re-run but taken from an earlier run in the database.
-    public var reusedFromRunID: Int64?
+    @NullWhenAbsent public var reusedFromRunID: Int64? = nil
 
     /// Creates a result with no figures yet; the runner fills them in.
     public init(parameters: ScenarioParameters, accel: String, qemuVersion: String, libvirtVersion: String,
@@ -330,6 +353,14 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
     /// The checks that failed.
     public var failedChecks: [Check] { checks.filter { !$0.passed } }
 
+    /// The run could not be set up because of `error` (one line): a failed `setup` check with
+    /// it as evidence, and ``setupError``, typed, for whoever runs the next run. The status
+    /// (`setup-failed`, or `interrupted` when a signal caused it) is the caller's to set.
+    public mutating func failSetup(because error: String) {
+        setupError = error
+        add(Check(name: CheckName.setup, passed: false, evidence: error))
+    }
+
     /// Takes the guest's stall figures from memeater's `stats` read after the migration
     /// (`nil`: it could not be read): the largest gap of any worker and, from a memeater that
     /// reports it, each worker thread's own, with how they were obtained.
@@ -348,97 +379,6 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
     public subscript(source figure: Figure) -> String? {
         get { figureSources[figure.rawValue] }
         set { figureSources[figure.rawValue] = newValue }
-    }
-
-    private enum CodingKeys: String, CodingKey {
-        case scenario, memoryMiB, dirtyRateMiBPerSecond, passed, checks, migrationMilliseconds,
-             libvirtDowntimeMilliseconds, pingDowntimeMilliseconds, pingLost, integrityErrors, accel, qemuVersion,
-             libvirtVersion, parameters, startedAt, finishedAt, libvirtError, achievedDirtyRateMiBPerSecond,
-             libvirtDirtyRateMiBPerSecond, setupMilliseconds, transferredBytes, iterations, maxStallMicroseconds,
-             maxStallMicrosecondsPerThread, jobSampleCount, crossChecks, modelComparison, figureSources, notes, runID, reusedFromRunID, status, fault, figures,
-             sweepID, guestSystem
-    }
-
-    /// Decodes a result; results stored before `status` and `fault` existed were completed.
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        scenario = try c.decode(String.self, forKey: .scenario)
-        memoryMiB = try c.decode(Int.self, forKey: .memoryMiB)
-        dirtyRateMiBPerSecond = try c.decode(Double.self, forKey: .dirtyRateMiBPerSecond)
-        passed = try c.decode(Bool.self, forKey: .passed)
-        checks = try c.decode([Check].self, forKey: .checks)
-        migrationMilliseconds = try c.decodeIfPresent(Double.self, forKey: .migrationMilliseconds)
-        libvirtDowntimeMilliseconds = try c.decodeIfPresent(Double.self, forKey: .libvirtDowntimeMilliseconds)
-        pingDowntimeMilliseconds = try c.decodeIfPresent(Double.self, forKey: .pingDowntimeMilliseconds)
-        pingLost = try c.decodeIfPresent(Int.self, forKey: .pingLost)
-        integrityErrors = try c.decodeIfPresent(Int.self, forKey: .integrityErrors)
-        accel = try c.decode(String.self, forKey: .accel)
-        qemuVersion = try c.decode(String.self, forKey: .qemuVersion)
-        libvirtVersion = try c.decode(String.self, forKey: .libvirtVersion)
-        status = try c.decodeIfPresent(RunStatus.self, forKey: .status) ?? .completed
-        fault = try c.decodeIfPresent(FaultEvidence.self, forKey: .fault)
-        parameters = try c.decode(ScenarioParameters.self, forKey: .parameters)
-        startedAt = try c.decode(Date.self, forKey: .startedAt)
-        finishedAt = try c.decode(Date.self, forKey: .finishedAt)
-        libvirtError = try c.decodeIfPresent(String.self, forKey: .libvirtError)
-        achievedDirtyRateMiBPerSecond = try c.decodeIfPresent(Double.self, forKey: .achievedDirtyRateMiBPerSecond)
-        libvirtDirtyRateMiBPerSecond = try c.decodeIfPresent(Double.self, forKey: .libvirtDirtyRateMiBPerSecond)
-        setupMilliseconds = try c.decodeIfPresent(Double.self, forKey: .setupMilliseconds)
-        transferredBytes = try c.decodeIfPresent(UInt64.self, forKey: .transferredBytes)
-        iterations = try c.decodeIfPresent(Int.self, forKey: .iterations)
-        maxStallMicroseconds = try c.decodeIfPresent(UInt64.self, forKey: .maxStallMicroseconds)
-        maxStallMicrosecondsPerThread = try c.decodeIfPresent([UInt64].self, forKey: .maxStallMicrosecondsPerThread)
-        jobSampleCount = try c.decode(Int.self, forKey: .jobSampleCount)
-        crossChecks = try c.decode([CrossCheck].self, forKey: .crossChecks)
-        modelComparison = try c.decodeIfPresent(ModelComparison.self, forKey: .modelComparison)
-        figureSources = try c.decode([String: String].self, forKey: .figureSources)
-        notes = try c.decode([String].self, forKey: .notes)
-        runID = try c.decodeIfPresent(Int64.self, forKey: .runID)
-        reusedFromRunID = try c.decodeIfPresent(Int64.self, forKey: .reusedFromRunID)
-        figures = try c.decodeIfPresent(MigrationFigures.self, forKey: .figures) ?? MigrationFigures()
-        sweepID = try c.decodeIfPresent(String.self, forKey: .sweepID)
-        guestSystem = try c.decodeIfPresent(String.self, forKey: .guestSystem)
-    }
-
-    /// Encodes every field; unmeasured figures of the contract are written as `null`, not left out.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(scenario, forKey: .scenario)
-        try container.encode(memoryMiB, forKey: .memoryMiB)
-        try container.encode(dirtyRateMiBPerSecond, forKey: .dirtyRateMiBPerSecond)
-        try container.encode(passed, forKey: .passed)
-        try container.encode(checks, forKey: .checks)
-        try container.encode(migrationMilliseconds, forKey: .migrationMilliseconds)
-        try container.encode(libvirtDowntimeMilliseconds, forKey: .libvirtDowntimeMilliseconds)
-        try container.encode(pingDowntimeMilliseconds, forKey: .pingDowntimeMilliseconds)
-        try container.encode(pingLost, forKey: .pingLost)
-        try container.encode(integrityErrors, forKey: .integrityErrors)
-        try container.encode(accel, forKey: .accel)
-        try container.encode(qemuVersion, forKey: .qemuVersion)
-        try container.encode(libvirtVersion, forKey: .libvirtVersion)
-        try container.encode(parameters, forKey: .parameters)
-        try container.encode(startedAt, forKey: .startedAt)
-        try container.encode(finishedAt, forKey: .finishedAt)
-        try container.encode(libvirtError, forKey: .libvirtError)
-        try container.encode(achievedDirtyRateMiBPerSecond, forKey: .achievedDirtyRateMiBPerSecond)
-        try container.encode(libvirtDirtyRateMiBPerSecond, forKey: .libvirtDirtyRateMiBPerSecond)
-        try container.encode(setupMilliseconds, forKey: .setupMilliseconds)
-        try container.encode(transferredBytes, forKey: .transferredBytes)
-        try container.encode(iterations, forKey: .iterations)
-        try container.encode(maxStallMicroseconds, forKey: .maxStallMicroseconds)
-        try container.encode(maxStallMicrosecondsPerThread, forKey: .maxStallMicrosecondsPerThread)
-        try container.encode(jobSampleCount, forKey: .jobSampleCount)
-        try container.encode(crossChecks, forKey: .crossChecks)
-        try container.encode(modelComparison, forKey: .modelComparison)
-        try container.encode(figureSources, forKey: .figureSources)
-        try container.encode(notes, forKey: .notes)
-        try container.encode(runID, forKey: .runID)
-        try container.encode(reusedFromRunID, forKey: .reusedFromRunID)
-        try container.encode(status, forKey: .status)
-        try container.encode(fault, forKey: .fault)
-        try container.encode(figures, forKey: .figures)
-        try container.encode(sweepID, forKey: .sweepID)
-        try container.encode(guestSystem, forKey: .guestSystem)
     }
 }
 

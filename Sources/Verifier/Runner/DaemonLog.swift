@@ -40,13 +40,13 @@ public struct DaemonLogMark: Sendable {
 }
 
 /// Why a daemon log could not be read.
-public struct DaemonLogUnavailable: Error, Sendable, Equatable {
+public struct DaemonLogUnavailable: Error, Sendable, Equatable, Codable {
     /// One line: which log, and what went wrong.
     public var reason: String
 }
 
 /// The error messages a libvirt daemon logged, in order.
-public struct DaemonLogErrors: Sendable, Equatable {
+public struct DaemonLogErrors: Sendable, Equatable, Codable {
     /// Where they were read (path and host).
     public var location: String
     /// Each error's message, without time, thread and function.

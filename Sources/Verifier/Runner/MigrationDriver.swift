@@ -60,7 +60,7 @@ public struct LibvirtMigration: MigrationJob {
 }
 
 /// How a migration run by ``MigrationDriver`` ended.
-public enum MigrationEnding: Sendable, Equatable {
+public enum MigrationEnding: Sendable, Equatable, Codable {
     /// The migration call returned success.
     case completed
     /// The migration call failed by itself; libvirt's message.
@@ -107,7 +107,7 @@ public enum MigrationEnding: Sendable, Equatable {
 }
 
 /// What the driver saw of one migration.
-public struct MigrationOutcome: Sendable {
+public struct MigrationOutcome: Sendable, Equatable, Codable {
     public var ending: MigrationEnding
     /// When the migration call started, ms on the run clock.
     public var startedAtMilliseconds: Double = 0
@@ -139,7 +139,7 @@ public struct MigrationOutcome: Sendable {
 }
 
 /// Why the verifier aborted a migration job.
-public enum AbortCause: String, Sendable, Equatable {
+public enum AbortCause: String, Sendable, Equatable, Codable {
     /// Still running at the overall timeout: the guest dirtied faster than the copy.
     case timeout
     /// Nothing new was transferred for the stall timeout (e.g. a firewall dropping the stream).

@@ -48,6 +48,26 @@ public struct MemeaterReading: Codable, Sendable, Equatable {
     }
 }
 
+/// Which migration of a run: the run's own, or the migration back that `--back` adds (whose
+/// checks the result holds with the prefix `back-`).
+public enum MigrationLeg: String, Codable, Sendable, Equatable, CaseIterable {
+    /// The run's migration.
+    case forward
+    /// `--back`: the migration back to the source after landing.
+    case back
+
+    /// What the names of this leg's checks begin with in the result.
+    public var checkNamePrefix: String {
+        switch self {
+        case .forward: return ""
+        case .back: return "back-"
+        }
+    }
+
+    /// The order of legs in a run.
+    var order: Int { self == .forward ? 0 : 1 }
+}
+
 /// What a run produces while it goes, as typed values.
 public enum RunRecord: Sendable, Equatable {
     /// A step of the run (preparing the guest, migrating, ...), one line for people.
@@ -64,6 +84,10 @@ public enum RunRecord: Sendable, Equatable {
     /// The run waits for something slow it cannot hurry (libvirt's migration call after an
     /// abort): what, and how long at most; once a second, for people.
     case waiting(String)
+    /// Everything the checks of one migration judged, recorded right after they were
+    /// evaluated: the store keeps it, so that `migverify rejudge` can evaluate it again with
+    /// the checks of a later version.
+    case observation(Observation, leg: MigrationLeg)
     /// The run enters a phase; recorders that act at a phase (the tests leave things behind
     /// there) do it before the runner goes on.
     case phase(RunPhase)
@@ -90,17 +114,24 @@ public enum RunPhase: String, Sendable, Equatable {
 
 /// Where a run's records go as they are produced: the results database, the terminal, a test.
 ///
-/// ``begin(_:clock:)`` and ``finish(_:)`` are called on the runner's thread; ``record(_:)``
-/// from any thread (the job-stats sampler, the ping sampler, libvirt's event loop), and it
-/// must never block them for long.
+/// ``begin(_:clock:)`` and ``finish(_:)`` are called on the runner's thread;
+/// ``record(_:)`` from any thread (the job-stats sampler, the ping sampler, libvirt's event
+/// loop), and it must never block them for long.
 public protocol RunRecorder: Sendable {
     /// A run starts.
     func begin(_ parameters: ScenarioParameters, clock: RunClock)
     /// One record of the current run.
     func record(_ record: RunRecord)
-    /// The run ended with `result` (its status says whether it completed); the recorder may
-    /// add what it knows (the run's id, a failed `results-stored` check when it lost records).
-    func finish(_ result: inout ScenarioResult)
+    /// The run ended with `result` (its status says whether it completed); returns the result
+    /// as this recorder recorded it: a store adds the run's id and sweep, and a failed
+    /// `results-stored` check when it lost records. A recorder that stores nothing returns
+    /// it as it is (the default).
+    func finish(_ result: ScenarioResult) -> ScenarioResult
+}
+
+extension RunRecorder {
+    /// Returns `result` as it is: nothing is stored.
+    public func finish(_ result: ScenarioResult) -> ScenarioResult { result }
 }
 
 /// Hands every call to each of `recorders`, in order.
@@ -118,8 +149,9 @@ public struct FanOutRecorder: RunRecorder {
         for recorder in recorders { recorder.record(record) }
     }
 
-    public func finish(_ result: inout ScenarioResult) {
-        for recorder in recorders { recorder.finish(&result) }
+    /// Each recorder gets what the one before returned; returns what the last one returned.
+    public func finish(_ result: ScenarioResult) -> ScenarioResult {
+        recorders.reduce(result) { result, recorder in recorder.finish(result) }
     }
 }
 
@@ -134,7 +166,6 @@ public final class MemoryRecorder: RunRecorder {
 
     public func begin(_ parameters: ScenarioParameters, clock: RunClock) {}
     public func record(_ record: RunRecord) { state.withLock { $0.append(record) } }
-    public func finish(_ result: inout ScenarioResult) {}
 }
 
 /// Writes a run into a ``ResultsStore`` as it is produced. Records are written on a queue of
@@ -191,6 +222,7 @@ public final class StoreRecorder: RunRecorder {
             case .pingSample(let sample): try store.add(sample, runID: runID)
             case .event(let event): try store.add(event, runID: runID)
             case .memeater(let reading): try store.add(reading, runID: runID)
+            case .observation(let observation, let leg): try store.add(observation, leg: leg, runID: runID)
             }
             state.withLock { $0.written += 1 }
         } catch {
@@ -198,20 +230,25 @@ public final class StoreRecorder: RunRecorder {
         }
     }
 
-    public func finish(_ result: inout ScenarioResult) {
+    /// Stores `result` as the run's (once every record of the run is written) and returns it
+    /// as stored: with the run's id and sweep, and a failed `results-stored` check when a
+    /// write failed.
+    public func finish(_ result: ScenarioResult) -> ScenarioResult {
         queue.sync {}  // every record of the run is written (or has failed) before the result
         let runID = state.withLock { $0.runID }
-        result.runID = runID
-        result.sweepID = sweepID
+        var stored = result
+        stored.runID = runID
+        stored.sweepID = sweepID
         var failures = state.withLock { $0.failures }
         if let runID {
-            do { try store.finishRun(runID, result: result) } catch { failures.append(error.description) }
+            do { try store.finishRun(runID, result: stored) } catch { failures.append(error.description) }
         }
         if !failures.isEmpty {
-            result.add(Check(name: CheckName.resultsStored, passed: false,
+            stored.add(Check(name: CheckName.resultsStored, passed: false,
                              evidence: "\(failures.count) write(s) to \(store.path) failed: " + failures.prefix(2).joined(separator: "; ")))
             // The verdict changed: store it as it is now, if the database still takes it.
-            if let runID { try? store.finishRun(runID, result: result) }
+            if let runID { _ = try? store.finishRun(runID, result: stored) }
         }
+        return stored
     }
 }

@@ -105,8 +105,7 @@ public final class ScenarioRunner: Sendable {
             result.add(Check(name: CheckName.interrupted, passed: false, evidence: "interrupted by \(signalName(signal)) after the checks"))
         }
         result.finishedAt = clock.startedAt.addingTimeInterval(clock.milliseconds() / 1000)
-        recorder.finish(&result)
-        return result
+        return recorder.finish(result)
     }
 
     private func markFailed(_ result: inout ScenarioResult, _ error: any Error) {
@@ -116,7 +115,7 @@ public final class ScenarioRunner: Sendable {
                              evidence: "interrupted by \(signalName(signal)) while \(step); the job was aborted and the fault removed"))
         } else {
             result.status = interruption.signal == nil ? .setupFailed : .interrupted
-            result.add(Check(name: CheckName.setup, passed: false, evidence: "\(error)"))
+            result.failSetup(because: "\(error)")
         }
     }
 
@@ -184,6 +183,8 @@ public final class ScenarioRunner: Sendable {
         let pingReport = try ping.finish(settlingSeconds: driven.expectation == .migrates ? pauses.afterLandingSeconds : pauses.afterFailureSeconds)
         let gathered = try gather(leg, driven: driven, fault: fault, context: context, baseline: baseline, load: load, ping: pingReport)
         let checks = Checks.evaluate(gathered.observation, catalog: catalog)
+        // Kept for `migverify rejudge`: the checks are derived again from it with a later version.
+        recorder.record(.observation(gathered.observation, leg: leg.back ? .back : .forward))
         recorder.record(.phase(.judged))
         let builder = ResultBuilder(
             parameters: leg.original, swapped: leg.swapped, startedAt: leg.clock.startedAt, setupActions: setupActions,

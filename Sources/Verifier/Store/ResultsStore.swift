@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Libvirt
 
 /// One job-stats reading taken during a migration (see ``JobStatsSampler``).
 public struct JobSample: Codable, Sendable, Equatable {
@@ -89,7 +90,7 @@ public struct EventRecord: Codable, Sendable, Equatable {
     public var offsetMilliseconds: Double
     /// The host whose daemon sent it (`source`, `destination`).
     public var host: String
-    /// e.g. `lifecycle stopped (detail 3)`, `migration-iteration 2`.
+    /// e.g. `lab-guest lifecycle stopped detail 3`, `lab-guest migration-iteration 2`.
     public var description: String
 
     /// Creates a record.
@@ -97,6 +98,22 @@ public struct EventRecord: Codable, Sendable, Equatable {
         self.offsetMilliseconds = offsetMilliseconds
         self.host = host
         self.description = description
+    }
+
+    /// The record of libvirt's `event` from the daemon of `host`, described as the `event`
+    /// table has always had it (`NAME lifecycle KIND detail N`, `NAME migration-iteration N`,
+    /// `NAME job-completed`).
+    public init(offsetMilliseconds: Double, host: String, event: DomainEvent) {
+        let description: String
+        switch event {
+        case .lifecycle(let name, let kind, let rawKind, let detail):
+            description = "\(name) lifecycle \(kind.map { "\($0)" } ?? "kind \(rawKind)") detail \(detail)"
+        case .migrationIteration(let name, let iteration):
+            description = "\(name) migration-iteration \(iteration)"
+        case .jobCompleted(let name, _):
+            description = "\(name) job-completed"
+        }
+        self.init(offsetMilliseconds: offsetMilliseconds, host: host, description: description)
     }
 }
 
@@ -106,12 +123,39 @@ public struct StoredRun: Sendable, Equatable {
     /// `running` while it runs, `completed` once its result is stored, `setup-failed` when it
     /// could not be set up, `interrupted` when SIGINT/SIGTERM stopped it or a later open found
     /// it still running (the process died). Only `completed` runs are ever reused.
-    public var status: String
+    public var status: RunStatus
     public var parameterKey: String
     public var startedAt: Date
     public var finishedAt: Date?
     /// The full result, once completed.
     public var result: ScenarioResult?
+}
+
+extension StoredRun {
+    /// The run of `row`. A result that cannot be decoded is an error, not a run without
+    /// result: otherwise a completed run would silently be run again.
+    init(_ row: ScenarioRunRow) throws(StoredDataUnreadable) {
+        let id = row.id ?? -1
+        if let json = row.resultJSON {
+            do {
+                result = try resultsJSONDecoder().decode(ScenarioResult.self, from: Data(json.utf8))
+            } catch {
+                throw StoredDataUnreadable(description: "run #\(id) has an unreadable result: \(error)")
+            }
+        }
+        self.id = id
+        status = row.status
+        parameterKey = row.parameterKey
+        startedAt = row.startedAt
+        finishedAt = row.finishedAt
+    }
+}
+
+/// Something stored that no longer decodes (written by a newer version, or damaged): which
+/// run and what, in one line.
+public struct StoredDataUnreadable: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What could not be read, e.g. `run #12 has an unreadable result: ...`.
+    public var description: String
 }
 
 /// A sweep's kind: made by `migverify sweep`, or the matrix of a plain `migverify run`.
@@ -122,8 +166,8 @@ public enum SweepKind: String, Codable, Sendable {
     case run
 }
 
-/// A sweep as stored.
-public struct StoredSweep: Sendable, Equatable {
+/// A sweep as stored (a row of `sweep`).
+public struct StoredSweep: Codable, Sendable, Equatable {
     public var id: String
     public var kind: SweepKind
     public var createdAt: Date
@@ -142,30 +186,74 @@ public struct SweepSlot: Sendable, Equatable {
     public var run: StoredRun?
 
     /// Whether a result stands for the slot (a completed run).
-    public var isDone: Bool { run?.status == "completed" && run?.result != nil }
+    public var isDone: Bool { run?.status == .completed && run?.result != nil }
+}
+
+/// An observation of one migration of a run as stored (see ``RunRecord/observation(_:leg:)``).
+public struct StoredObservation: Sendable, Equatable {
+    /// The run.
+    public var runID: Int64
+    /// Which of its migrations.
+    public var leg: MigrationLeg
+    /// The observation, or why the stored one does not decode.
+    public var observation: Result<Observation, StoredDataUnreadable>
 }
 
 /// The results database (SQLite through GRDB): one row per scenario run with every
-/// parameter, version, the accelerator and every figure; the checks; and the job-stats,
-/// ping and event time series. Everything is written as it is produced, so a crash loses
-/// nothing already measured.
+/// parameter, version, the accelerator and every figure; the checks; the job-stats, ping,
+/// memeater and event time series; and what the checks judged (the observations), so that
+/// `migverify rejudge` can judge a run again. Everything is written as it is produced, so a
+/// crash loses nothing already measured. The rows are the records of StoreRecords.swift.
 public final class ResultsStore: Sendable {
     /// The database file.
     public let path: String
     let database: DatabaseQueue  // internal: tests break it on purpose
+    /// Opened by ``openForReading(path:)``: every write is refused (on a migrated copy in
+    /// memory it would be lost with the copy).
+    public let isReadOnly: Bool
 
     /// Opens (creating if needed) the database at `path`, migrates its schema, and marks
     /// runs left `running` by a process that died as `interrupted`.
     public init(path: String) throws(VerifierError) {
         self.path = path
+        isReadOnly = false
         do {
             var configuration = Configuration()
             configuration.busyMode = .timeout(10)
             database = try DatabaseQueue(path: path, configuration: configuration)
             try Self.migrator.migrate(database)
             try database.write { db in
-                try db.execute(sql: "UPDATE scenarioRun SET status = 'interrupted' WHERE status = 'running'")
+                _ = try ScenarioRunRow.filter(ScenarioRunRow.Columns.status == RunStatus.running)
+                    .updateAll(db, ScenarioRunRow.Columns.status.set(to: RunStatus.interrupted))
             }
+        } catch {
+            throw .store(path: path, reason: "\(error)")
+        }
+    }
+
+    private init(readingAt path: String, database: DatabaseQueue) {
+        self.path = path
+        self.database = database
+        isReadOnly = true
+    }
+
+    /// Opens the existing database at `path` for reading only: the file is never written (a
+    /// run in another process may be writing it, and a run it shows `running` stays so). A
+    /// database an older version made is migrated in a copy in memory, so it reads like a
+    /// current one. A missing file is an error.
+    public static func openForReading(path: String) throws(VerifierError) -> ResultsStore {
+        do {
+            var configuration = Configuration()
+            configuration.readonly = true
+            configuration.busyMode = .timeout(10)
+            let file = try DatabaseQueue(path: path, configuration: configuration)
+            if try file.read({ db in try migrator.hasCompletedMigrations(db) }) {
+                return ResultsStore(readingAt: path, database: file)
+            }
+            let copy = try DatabaseQueue()
+            try file.backup(to: copy)
+            try migrator.migrate(copy)
+            return ResultsStore(readingAt: path, database: copy)
         } catch {
             throw .store(path: path, reason: "\(error)")
         }
@@ -316,10 +404,21 @@ public final class ResultsStore: Sendable {
                 t.primaryKey(["runId", "thread"])
             }
         }
+        migrator.registerMigration("v5: observations") { db in
+            try db.create(table: "observation") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.belongsTo("run", inTable: "scenarioRun").notNull()
+                // `forward`: the run's migration; `back`: `--back`'s migration back.
+                t.column("leg", .text).notNull()
+                t.column("observationJSON", .text).notNull()
+                t.uniqueKey(["runId", "leg"])
+            }
+        }
         return migrator
     }
 
     private func write<T>(_ what: String, _ body: (Database) throws -> T) throws(VerifierError) -> T {
+        guard !isReadOnly else { throw .store(path: path, reason: "\(what): the database was opened for reading only") }
         do {
             return try database.write(body)
         } catch {
@@ -335,155 +434,89 @@ public final class ResultsStore: Sendable {
         }
     }
 
+    // MARK: runs
+
     /// Records that a run starts, with all its parameters (and the sweep it is made for);
     /// returns its id.
     public func beginRun(_ parameters: ScenarioParameters, startedAt: Date = Date(), sweepID: String? = nil) throws(VerifierError) -> Int64 {
         try write("insert run") { db in
-            let m = parameters.migration
-            let e = parameters.endpoints
-            try db.execute(sql: """
-                INSERT INTO scenarioRun (status, parameterKey, scenario, memoryMiB, memeaterSizeMiB, dirtyRateMiBPerSecond,
-                  guestKind, emulator, sourceURI, destinationURI, domainName, guestAddress, migrationMode,
-                  bandwidthMiBPerSecond, qemuMaxDowntimeMilliseconds, autoConverge, postCopy, parallelConnections,
-                  compression, timeoutSeconds, stallTimeoutSeconds, requireZeroLoss, maxPingDowntimeMilliseconds,
-                  pingIntervalMicroseconds, roundTrip, startedAt)
-                VALUES ('running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [
-                    parameters.key, parameters.scenario.rawValue, parameters.memoryMiB, parameters.memeaterSizeMiB,
-                    parameters.dirtyRateMiBPerSecond, parameters.guestKind, parameters.emulator, e.sourceURI,
-                    e.destinationURI, e.domainName, e.guestAddress, m.mode.rawValue,
-                    m.bandwidthMiBPerSecond.map { Int64(clamping: $0) }, m.qemuMaxDowntimeMilliseconds.map { Int64(clamping: $0) },
-                    m.autoConverge, m.postCopy, m.parallelConnections, m.compressionMethods.joined(separator: ","),
-                    parameters.timeoutSeconds, parameters.stallTimeoutSeconds, parameters.requireZeroLoss,
-                    parameters.maxPingDowntimeMilliseconds, parameters.pingIntervalMicroseconds, parameters.roundTrip,
-                    startedAt,
-                ])
-            let id = db.lastInsertedRowID
-            try db.execute(sql: "UPDATE scenarioRun SET sweepId = ?, memeaterPattern = ?, strategy = ? WHERE id = ?",
-                           arguments: [sweepID, parameters.effectiveMemeaterLoad.description, m.strategyLabel, id])
-            return id
+            try ScenarioRunRow(starting: parameters, startedAt: startedAt, sweepID: sweepID).insert(db)
+            return db.lastInsertedRowID
         }
     }
 
     /// Stores a job-stats sample of run `runID`.
     public func add(_ sample: JobSample, runID: Int64) throws(VerifierError) {
-        try write("insert job sample") { db in
-            try db.execute(sql: """
-                INSERT INTO jobSample (runId, side, offsetMilliseconds, jobType, timeElapsedMilliseconds, dataProcessedBytes,
-                  dataRemainingBytes, dataTotalBytes, memoryDirtyRatePagesPerSecond, memoryDirtyRateBytesPerSecond,
-                  memoryIteration, memoryBandwidthBytesPerSecond, expectedDowntimeMilliseconds, autoConvergeThrottlePercent)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [
-                    runID, sample.side, sample.offsetMilliseconds, sample.jobType,
-                    sample.timeElapsedMilliseconds.map { Int64(clamping: $0) }, sample.dataProcessedBytes.map { Int64(clamping: $0) },
-                    sample.dataRemainingBytes.map { Int64(clamping: $0) }, sample.dataTotalBytes.map { Int64(clamping: $0) },
-                    sample.memoryDirtyRatePagesPerSecond.map { Int64(clamping: $0) },
-                    sample.memoryDirtyRateBytesPerSecond.map { Int64(clamping: $0) },
-                    sample.memoryIteration.map { Int64(clamping: $0) }, sample.memoryBandwidthBytesPerSecond.map { Int64(clamping: $0) },
-                    sample.expectedDowntimeMilliseconds.map { Int64(clamping: $0) },
-                    sample.autoConvergeThrottlePercent.map { Int64(clamping: $0) },
-                ])
-        }
+        try write("insert job sample") { db in try RunTimeSeriesRow(runID: runID, record: sample).insert(db) }
     }
 
     /// Stores a ping sample of run `runID`.
     public func add(_ sample: PingSample, runID: Int64) throws(VerifierError) {
-        try write("insert ping sample") { db in
-            try db.execute(sql: """
-                INSERT INTO pingSample (runId, offsetMilliseconds, probesSent, repliesReceived, lost, currentGapMilliseconds,
-                  longestGapMilliseconds) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [runID, sample.offsetMilliseconds, sample.probesSent, sample.repliesReceived, sample.lost,
-                                 sample.currentGapMilliseconds, sample.longestGapMilliseconds])
-        }
+        try write("insert ping sample") { db in try RunTimeSeriesRow(runID: runID, record: sample).insert(db) }
     }
 
     /// Stores a memeater reading of run `runID`.
     public func add(_ reading: MemeaterReading, runID: Int64) throws(VerifierError) {
-        try write("insert memeater reading") { db in
-            try db.execute(sql: """
-                INSERT INTO memeaterSample (runId, offsetMilliseconds, memeaterElapsedSeconds, pagesDirtied, achievedPagesPerSecond)
-                VALUES (?, ?, ?, ?, ?)
-                """, arguments: [runID, reading.offsetMilliseconds, reading.memeaterElapsedSeconds,
-                                 Int64(clamping: reading.pagesDirtied), reading.achievedPagesPerSecond])
-        }
-    }
-
-    /// The memeater readings of a run, in order.
-    public func memeaterReadings(runID: Int64) throws(VerifierError) -> [MemeaterReading] {
-        try read("read memeater readings") { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM memeaterSample WHERE runId = ? ORDER BY id", arguments: [runID]).map { row in
-                MemeaterReading(offsetMilliseconds: row["offsetMilliseconds"], memeaterElapsedSeconds: row["memeaterElapsedSeconds"],
-                                pagesDirtied: UInt64(clamping: row["pagesDirtied"] as Int64), achievedPagesPerSecond: row["achievedPagesPerSecond"])
-            }
-        }
+        try write("insert memeater reading") { db in try RunTimeSeriesRow(runID: runID, record: reading).insert(db) }
     }
 
     /// Stores a domain event of run `runID`.
     public func add(_ event: EventRecord, runID: Int64) throws(VerifierError) {
-        try write("insert event") { db in
-            try db.execute(sql: "INSERT INTO event (runId, offsetMilliseconds, host, description) VALUES (?, ?, ?, ?)",
-                           arguments: [runID, event.offsetMilliseconds, event.host, event.description])
+        try write("insert event") { db in try RunTimeSeriesRow(runID: runID, record: event).insert(db) }
+    }
+
+    /// Stores what the checks of the `leg` migration of run `runID` judged (replacing an
+    /// earlier one of the same leg).
+    public func add(_ observation: Observation, leg: MigrationLeg, runID: Int64) throws(VerifierError) {
+        let json: String
+        do {
+            json = String(decoding: try resultsJSONEncoder(pretty: false).encode(observation), as: UTF8.self)
+        } catch {
+            throw .store(path: path, reason: "encode the \(leg.rawValue) observation of run \(runID): \(error)")
+        }
+        try write("insert the \(leg.rawValue) observation of run \(runID)") { db in
+            try ObservationRow(runId: runID, leg: leg, observationJSON: json).insert(db, onConflict: .replace)
         }
     }
 
     /// Stores the finished result of run `runID`: its figures, checks and full JSON, with the
-    /// result's status (`completed`, `setup-failed` or `interrupted`).
-    public func finishRun(_ runID: Int64, result: ScenarioResult) throws(VerifierError) {
+    /// result's status (`completed`, `setup-failed` or `interrupted`). Returns the result as
+    /// stored (with its `runID`).
+    @discardableResult
+    public func finishRun(_ runID: Int64, result: ScenarioResult) throws(VerifierError) -> ScenarioResult {
         var result = result
         result.runID = runID
         let json: String
         do {
             json = String(decoding: try resultsJSONEncoder(pretty: false).encode(result), as: UTF8.self)
         } catch {
-            throw .store(path: path, reason: "encode result: \(error)")
+            throw .store(path: path, reason: "encode the result of run \(runID): \(error)")
         }
-        try write("store result") { db in
-            try db.execute(sql: """
-                UPDATE scenarioRun SET status = ?, finishedAt = ?, passed = ?, accel = ?, qemuVersion = ?,
-                  libvirtVersion = ?, migrationMilliseconds = ?, libvirtDowntimeMilliseconds = ?, pingDowntimeMilliseconds = ?,
-                  pingLost = ?, integrityErrors = ?, achievedDirtyRateMiBPerSecond = ?, libvirtDirtyRateMiBPerSecond = ?,
-                  setupMilliseconds = ?, transferredBytes = ?, iterations = ?, maxStallMicroseconds = ?, libvirtError = ?,
-                  resultJSON = ?
-                WHERE id = ?
-                """, arguments: [
-                    result.status.rawValue, result.finishedAt, result.passed, result.accel, result.qemuVersion, result.libvirtVersion,
-                    result.migrationMilliseconds, result.libvirtDowntimeMilliseconds, result.pingDowntimeMilliseconds,
-                    result.pingLost, result.integrityErrors, result.achievedDirtyRateMiBPerSecond,
-                    result.libvirtDirtyRateMiBPerSecond, result.setupMilliseconds,
-                    result.transferredBytes.map { Int64(clamping: $0) }, result.iterations,
-                    result.maxStallMicroseconds.map { Int64(clamping: $0) }, result.libvirtError, json, runID,
-                ])
-            let f = result.figures
-            try db.execute(sql: """
-                UPDATE scenarioRun SET direction = ?, convergence = ?, passes = ?, remainingBytesAtEnd = ?,
-                  transferRateMiBPerSecond = ?, pingGapLowerBoundMilliseconds = ?, pingGapUpperBoundMilliseconds = ?,
-                  announceDelayMilliseconds = ?, qemuSampledDirtyRateMiBPerSecond = ?, overheadMilliseconds = ?
-                WHERE id = ?
-                """, arguments: [
-                    f.direction, f.convergence?.rawValue, f.passes, f.remainingBytesAtEnd.map { Int64(clamping: $0) },
-                    f.transferRateMiBPerSecond, f.pingGapLowerBoundMilliseconds, f.pingGapUpperBoundMilliseconds,
-                    f.announceDelayMilliseconds(libvirtDowntimeMilliseconds: result.libvirtDowntimeMilliseconds),
-                    f.qemuSampledDirtyRateMiBPerSecond, f.overheadMilliseconds, runID,
-                ])
-            try db.execute(sql: "DELETE FROM checkResult WHERE runId = ?", arguments: [runID])
+        try write("store the result of run \(runID)") { db in
+            guard var row = try ScenarioRunRow.fetchOne(db, key: runID) else {
+                throw StoredDataUnreadable(description: "there is no run #\(runID) to store a result for")
+            }
+            row.takeResult(result, json: json)
+            try row.update(db)
+            try CheckRow.filter(CheckRow.Columns.runId == runID).deleteAll(db)
             for (position, check) in result.checks.enumerated() {
-                try db.execute(sql: "INSERT INTO checkResult (runId, position, name, passed, evidence) VALUES (?, ?, ?, ?, ?)",
-                               arguments: [runID, position, check.name, check.passed, check.evidence])
+                try CheckRow(check, position: position, runID: runID).insert(db)
             }
-            try db.execute(sql: "DELETE FROM memeaterThreadStall WHERE runId = ?", arguments: [runID])
+            try MemeaterThreadStallRow.filter(MemeaterThreadStallRow.Columns.runId == runID).deleteAll(db)
             for (thread, stall) in (result.maxStallMicrosecondsPerThread ?? []).enumerated() {
-                try db.execute(sql: "INSERT INTO memeaterThreadStall (runId, thread, maxStallMicroseconds) VALUES (?, ?, ?)",
-                               arguments: [runID, thread, Int64(clamping: stall)])
+                try MemeaterThreadStallRow(runId: runID, thread: thread, maxStallMicroseconds: Int64(clamping: stall)).insert(db)
             }
         }
+        return result
     }
 
     /// Each memeater worker thread's longest stall in run `runID`, µs, in thread order (empty:
     /// not measured).
     public func threadStalls(runID: Int64) throws(VerifierError) -> [UInt64] {
         try read("read memeater thread stalls") { db in
-            try Int64.fetchAll(db, sql: "SELECT maxStallMicroseconds FROM memeaterThreadStall WHERE runId = ? ORDER BY thread",
-                               arguments: [runID]).map { UInt64(clamping: $0) }
+            try MemeaterThreadStallRow.filter(MemeaterThreadStallRow.Columns.runId == runID)
+                .order(MemeaterThreadStallRow.Columns.thread).fetchAll(db)
+                .map { UInt64(clamping: $0.maxStallMicroseconds) }
         }
     }
 
@@ -492,87 +525,78 @@ public final class ResultsStore: Sendable {
     /// were interrupted are never results and never returned.
     public func completedRun(matching parameters: ScenarioParameters, passedOnly: Bool = false) throws(VerifierError) -> StoredRun? {
         try read("find completed run") { db in
-            guard let row = try Row.fetchOne(db, sql: """
-                SELECT id, status, parameterKey, startedAt, finishedAt, resultJSON, passed FROM scenarioRun
-                WHERE parameterKey = ? AND status = 'completed' ORDER BY id DESC LIMIT 1
-                """, arguments: [parameters.key]) else { return nil }
-            if passedOnly, row["passed"] as Bool? != true { return nil }
-            return try Self.storedRun(row)
+            let columns = ScenarioRunRow.Columns.self
+            guard let row = try ScenarioRunRow
+                .filter(columns.parameterKey == parameters.key && columns.status == RunStatus.completed)
+                .order(columns.id.desc).fetchOne(db) else { return nil }
+            if passedOnly, row.passed != true { return nil }
+            return try StoredRun(row)
         }
     }
 
     /// Every run, oldest first.
     public func runs() throws(VerifierError) -> [StoredRun] {
         try read("list runs") { db in
-            try Row.fetchAll(db, sql: "SELECT id, status, parameterKey, startedAt, finishedAt, resultJSON FROM scenarioRun ORDER BY id")
-                .map { try Self.storedRun($0) }
+            try ScenarioRunRow.order(ScenarioRunRow.Columns.id).fetchAll(db).map { row throws in try StoredRun(row) }
         }
     }
 
-    private static func storedRun(_ row: Row) throws -> StoredRun {
-        try storedRun(row, id: row["id"])
+    /// Run `id`, or `nil` when the database has no such run.
+    public func run(id: Int64) throws(VerifierError) -> StoredRun? {
+        try read("read run \(id)") { db in
+            try ScenarioRunRow.fetchOne(db, key: id).map { row throws in try StoredRun(row) }
+        }
     }
 
-    /// A run from a row holding its `status`, `parameterKey`, `startedAt`, `finishedAt` and
-    /// `resultJSON`. A result that cannot be decoded is an error, not a run without result:
-    /// otherwise a completed run would silently be run again.
-    private static func storedRun(_ row: Row, id: Int64) throws -> StoredRun {
-        var result: ScenarioResult?
-        if let json: String = row["resultJSON"] {
+    /// The checks of run `id` as stored, in order (none before it ended).
+    public func checks(runID: Int64) throws(VerifierError) -> [Check] {
+        try read("read the checks of run \(runID)") { db in
+            try CheckRow.filter(CheckRow.Columns.runId == runID).order(CheckRow.Columns.position).fetchAll(db).map(\.check)
+        }
+    }
+
+    /// The observations stored for run `runID`, forward leg first; none for a run recorded
+    /// before observations were stored. One that does not decode is returned as such.
+    public func observations(runID: Int64) throws(VerifierError) -> [StoredObservation] {
+        let rows = try read("read the observations of run \(runID)") { db in
+            try ObservationRow.filter(ObservationRow.Columns.runId == runID).fetchAll(db)
+        }
+        let decoder = resultsJSONDecoder()
+        return rows.sorted { $0.leg.order < $1.leg.order }.map { row in
+            let observation: Result<Observation, StoredDataUnreadable>
             do {
-                result = try resultsJSONDecoder().decode(ScenarioResult.self, from: Data(json.utf8))
+                observation = .success(try decoder.decode(Observation.self, from: Data(row.observationJSON.utf8)))
             } catch {
-                throw UnreadableResult(runID: id, reason: "\(error)")
+                observation = .failure(StoredDataUnreadable(description: "the \(row.leg.rawValue) observation of run #\(runID) is unreadable: \(error)"))
             }
+            return StoredObservation(runID: runID, leg: row.leg, observation: observation)
         }
-        return StoredRun(id: id, status: row["status"], parameterKey: row["parameterKey"],
-                         startedAt: row["startedAt"], finishedAt: row["finishedAt"], result: result)
-    }
-
-    /// A stored result that no longer decodes (a newer or damaged database).
-    private struct UnreadableResult: Error, CustomStringConvertible {
-        var runID: Int64
-        var reason: String
-        var description: String { "run #\(runID) has an unreadable result: \(reason)" }
     }
 
     /// The job-stats samples of a run, in order.
     public func jobSamples(runID: Int64) throws(VerifierError) -> [JobSample] {
-        try read("read job samples") { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM jobSample WHERE runId = ? ORDER BY id", arguments: [runID]).map { row in
-                func unsigned(_ column: String) -> UInt64? { (row[column] as Int64?).map { UInt64(clamping: $0) } }
-                return JobSample(side: row["side"], offsetMilliseconds: row["offsetMilliseconds"], jobType: row["jobType"],
-                                 timeElapsedMilliseconds: unsigned("timeElapsedMilliseconds"),
-                                 dataProcessedBytes: unsigned("dataProcessedBytes"),
-                                 dataRemainingBytes: unsigned("dataRemainingBytes"), dataTotalBytes: unsigned("dataTotalBytes"),
-                                 memoryDirtyRatePagesPerSecond: unsigned("memoryDirtyRatePagesPerSecond"),
-                                 memoryDirtyRateBytesPerSecond: unsigned("memoryDirtyRateBytesPerSecond"),
-                                 memoryIteration: unsigned("memoryIteration"),
-                                 memoryBandwidthBytesPerSecond: unsigned("memoryBandwidthBytesPerSecond"),
-                                 expectedDowntimeMilliseconds: unsigned("expectedDowntimeMilliseconds"),
-                                 autoConvergeThrottlePercent: unsigned("autoConvergeThrottlePercent"))
-            }
-        }
+        try read("read job samples") { db in try Self.timeSeries(JobSample.self, runID: runID, db) }
     }
 
     /// The ping samples of a run, in order.
     public func pingSamples(runID: Int64) throws(VerifierError) -> [PingSample] {
-        try read("read ping samples") { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM pingSample WHERE runId = ? ORDER BY id", arguments: [runID]).map { row in
-                PingSample(offsetMilliseconds: row["offsetMilliseconds"], probesSent: row["probesSent"],
-                           repliesReceived: row["repliesReceived"], lost: row["lost"],
-                           currentGapMilliseconds: row["currentGapMilliseconds"], longestGapMilliseconds: row["longestGapMilliseconds"])
-            }
-        }
+        try read("read ping samples") { db in try Self.timeSeries(PingSample.self, runID: runID, db) }
     }
 
     /// The events of a run, in order.
     public func events(runID: Int64) throws(VerifierError) -> [EventRecord] {
-        try read("read events") { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM event WHERE runId = ? ORDER BY id", arguments: [runID]).map { row in
-                EventRecord(offsetMilliseconds: row["offsetMilliseconds"], host: row["host"], description: row["description"])
-            }
-        }
+        try read("read events") { db in try Self.timeSeries(EventRecord.self, runID: runID, db) }
+    }
+
+    /// The memeater readings of a run, in order.
+    public func memeaterReadings(runID: Int64) throws(VerifierError) -> [MemeaterReading] {
+        try read("read memeater readings") { db in try Self.timeSeries(MemeaterReading.self, runID: runID, db) }
+    }
+
+    /// The rows of a time-series table of run `runID`, in the order they were written.
+    private static func timeSeries<Record: FetchableRecord & TableRecord>(_ type: Record.Type, runID: Int64,
+                                                                          _ db: Database) throws -> [Record] {
+        try Record.filter(Column("runId") == runID).order(Column("id")).fetchAll(db)
     }
 
     // MARK: sweeps
@@ -583,21 +607,16 @@ public final class ResultsStore: Sendable {
     @discardableResult
     public func openSweep(id: String, kind: SweepKind, commandLine: String, definitionJSON: String,
                           slots: [ScenarioParameters], createdAt: Date = Date()) throws(VerifierError) -> Bool {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         var encoded: [(key: String, json: String)] = []
         for parameters in slots {
-            do {
-                encoded.append((parameters.key, String(decoding: try encoder.encode(parameters), as: UTF8.self)))
-            } catch {
-                throw .store(path: path, reason: "encode the parameters of \(parameters.label): \(error)")
-            }
+            encoded.append((parameters.key, try parametersJSON(parameters)))
         }
+        let columns = SweepSlotRow.Columns.self
         let stored = try read("read sweep \(id)") { db in
-            try String.fetchAll(db, sql: "SELECT parameterKey FROM sweepSlot WHERE sweepId = ? AND origin = 'matrix' ORDER BY position",
-                                arguments: [id])
+            try SweepSlotRow.filter(columns.sweepId == id && columns.origin == SlotOrigin.matrix.rawValue)
+                .order(columns.position).fetchAll(db).map(\.parameterKey)
         }
-        let exists = try read("read sweep \(id)") { db in try Bool.fetchOne(db, sql: "SELECT 1 FROM sweep WHERE id = ?", arguments: [id]) } ?? false
+        let exists = try read("read sweep \(id)") { db in try StoredSweep.exists(db, key: id) }
         if exists {
             let asked = encoded.map(\.key)
             // Slots appended by a boundary search are not the matrix's: they are left out here.
@@ -609,11 +628,10 @@ public final class ResultsStore: Sendable {
             return false
         }
         try write("create sweep \(id)") { db in
-            try db.execute(sql: "INSERT INTO sweep (id, kind, createdAt, commandLine, definitionJSON) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [id, kind.rawValue, createdAt, commandLine, definitionJSON])
+            try StoredSweep(id: id, kind: kind, createdAt: createdAt, commandLine: commandLine, definitionJSON: definitionJSON).insert(db)
             for (position, slot) in encoded.enumerated() {
-                try db.execute(sql: "INSERT INTO sweepSlot (sweepId, position, parameterKey, parametersJSON) VALUES (?, ?, ?, ?)",
-                               arguments: [id, position, slot.key, slot.json])
+                try SweepSlotRow(sweepId: id, position: position, parameterKey: slot.key, parametersJSON: slot.json, runId: nil,
+                                 origin: .matrix).insert(db)
             }
         }
         return true
@@ -621,74 +639,80 @@ public final class ResultsStore: Sendable {
 
     /// Adds slots at the end of sweep `id` (a bisection's next rate); returns their positions.
     public func appendSlots(sweepID: String, _ slots: [ScenarioParameters]) throws(VerifierError) -> [Int] {
+        var encoded: [(key: String, json: String)] = []
+        for parameters in slots {
+            encoded.append((parameters.key, try parametersJSON(parameters)))
+        }
+        let columns = SweepSlotRow.Columns.self
+        return try write("extend sweep \(sweepID)") { db in
+            let last = try SweepSlotRow.filter(columns.sweepId == sweepID).select(max(columns.position), as: Int.self).fetchOne(db)
+            let first = (last ?? -1) + 1
+            for (offset, slot) in encoded.enumerated() {
+                try SweepSlotRow(sweepId: sweepID, position: first + offset, parameterKey: slot.key, parametersJSON: slot.json,
+                                 runId: nil, origin: .boundary).insert(db)
+            }
+            return Array(first..<(first + encoded.count))
+        }
+    }
+
+    /// `parameters` as a slot stores them: JSON with sorted keys.
+    private func parametersJSON(_ parameters: ScenarioParameters) throws(VerifierError) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return try write("extend sweep \(sweepID)") { db in
-            var next = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(position) + 1, 0) FROM sweepSlot WHERE sweepId = ?", arguments: [sweepID]) ?? 0
-            var positions: [Int] = []
-            for parameters in slots {
-                try db.execute(sql: "INSERT INTO sweepSlot (sweepId, position, parameterKey, parametersJSON, origin) VALUES (?, ?, ?, ?, 'boundary')",
-                               arguments: [sweepID, next, parameters.key, String(decoding: try encoder.encode(parameters), as: UTF8.self)])
-                positions.append(next)
-                next += 1
-            }
-            return positions
+        do {
+            return String(decoding: try encoder.encode(parameters), as: UTF8.self)
+        } catch {
+            throw .store(path: path, reason: "encode the parameters of \(parameters.label): \(error)")
         }
     }
 
     /// Records that run `runID` stands for slot `position` of sweep `sweepID`.
     public func assign(runID: Int64, sweepID: String, position: Int) throws(VerifierError) {
-        try write("assign run \(runID) to sweep \(sweepID)") { db in
-            try db.execute(sql: "UPDATE sweepSlot SET runId = ? WHERE sweepId = ? AND position = ?", arguments: [runID, sweepID, position])
+        let columns = SweepSlotRow.Columns.self
+        let changed = try write("assign run \(runID) to sweep \(sweepID)") { db in
+            try SweepSlotRow.filter(columns.sweepId == sweepID && columns.position == position)
+                .updateAll(db, columns.runId.set(to: runID))
+        }
+        guard changed == 1 else {
+            throw .store(path: path, reason: "assign run \(runID) to sweep \(sweepID): the sweep has no slot \(position)")
         }
     }
 
     /// Sweep `id`, or `nil` when the database has none of that id.
     public func sweep(id: String) throws(VerifierError) -> StoredSweep? {
-        try read("read sweep \(id)") { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM sweep WHERE id = ?", arguments: [id]).map(Self.storedSweep)
-        }
+        try read("read sweep \(id)") { db in try StoredSweep.fetchOne(db, key: id) }
     }
 
     /// Every sweep, oldest first.
     public func sweeps() throws(VerifierError) -> [StoredSweep] {
-        try read("list sweeps") { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM sweep ORDER BY createdAt, id").map(Self.storedSweep)
-        }
-    }
-
-    private static func storedSweep(_ row: Row) -> StoredSweep {
-        StoredSweep(id: row["id"], kind: SweepKind(rawValue: row["kind"]) ?? .sweep, createdAt: row["createdAt"],
-                    commandLine: row["commandLine"], definitionJSON: row["definitionJSON"])
+        try read("list sweeps") { db in try StoredSweep.order(Column("createdAt"), Column("id")).fetchAll(db) }
     }
 
     /// The slots of sweep `id`, in order, each with the run that stands for it, if any.
     public func slots(sweepID: String) throws(VerifierError) -> [SweepSlot] {
-        let rows = try read("read the slots of sweep \(sweepID)") { db in
-            try Row.fetchAll(db, sql: """
-                SELECT s.position, s.parametersJSON, s.runId, r.status, r.startedAt, r.finishedAt, r.parameterKey, r.resultJSON
-                FROM sweepSlot s LEFT JOIN scenarioRun r ON r.id = s.runId
-                WHERE s.sweepId = ? ORDER BY s.position
-                """, arguments: [sweepID])
+        let columns = SweepSlotRow.Columns.self
+        let (rows, runs) = try read("read the slots of sweep \(sweepID)") { db in
+            let rows = try SweepSlotRow.filter(columns.sweepId == sweepID).order(columns.position).fetchAll(db)
+            let runs = try ScenarioRunRow.fetchAll(db, keys: Set(rows.compactMap(\.runId)))
+            return (rows, Dictionary(runs.compactMap { row in row.id.map { ($0, row) } }, uniquingKeysWith: { first, _ in first }))
         }
         var slots: [SweepSlot] = []
         for row in rows {
-            let json: String = row["parametersJSON"]
             let parameters: ScenarioParameters
             do {
-                parameters = try JSONDecoder().decode(ScenarioParameters.self, from: Data(json.utf8))
+                parameters = try JSONDecoder().decode(ScenarioParameters.self, from: Data(row.parametersJSON.utf8))
             } catch {
-                throw .store(path: path, reason: "slot \(row["position"] as Int? ?? -1) of sweep \(sweepID) has unreadable parameters: \(error)")
+                throw .store(path: path, reason: "slot \(row.position) of sweep \(sweepID) has unreadable parameters: \(error)")
             }
             var run: StoredRun?
-            if let runID: Int64 = row["runId"] {
+            if let runID = row.runId, let runRow = runs[runID] {
                 do {
-                    run = try Self.storedRun(row, id: runID)
+                    run = try StoredRun(runRow)
                 } catch {
-                    throw .store(path: path, reason: "slot \(row["position"] as Int? ?? -1) of sweep \(sweepID): \(error)")
+                    throw .store(path: path, reason: "slot \(row.position) of sweep \(sweepID): \(error)")
                 }
             }
-            slots.append(SweepSlot(position: row["position"], parameters: parameters, run: run))
+            slots.append(SweepSlot(position: row.position, parameters: parameters, run: run))
         }
         return slots
     }

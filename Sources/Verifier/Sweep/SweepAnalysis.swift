@@ -350,7 +350,7 @@ extension SweepAnalysis {
         let runs = results.map { result in
             ReportRun(runID: result.runID.map(String.init) ?? "-", cellLabel: result.parameters.seriesLabel,
                       repetition: result.parameters.repetition ?? 1, parameters: Self.reportParameters(result.parameters),
-                      direction: result.figures.direction, status: result.status.rawValue, passed: result.passed,
+                      direction: result.figures.direction.rawValue, status: result.status.rawValue, passed: result.passed,
                       converged: result.figures.convergence == .converged, iterations: result.iterations ?? result.figures.passes,
                       remainingMiBAtEnd: result.figures.remainingBytesAtEnd.map { Double($0) / 1_048_576 },
                       achievedDirtyRateMiBPerSecond: result.achievedDirtyRateMiBPerSecond,

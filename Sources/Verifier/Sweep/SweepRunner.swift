@@ -39,7 +39,8 @@ public final class SweepRunner: Sendable {
     public let store: ResultsStore
     /// The sweep.
     public let sweepID: String
-    /// Runs one slot and returns its result, stored (with its `runID`) in `store`.
+    /// Runs one slot and returns its result as stored in `store` (with its `runID`: what the
+    /// run's recorder returned from `finish`).
     private let runSlot: @Sendable (ScenarioParameters) -> ScenarioResult
     /// The signal that stopped a run, if any.
     private let signal: @Sendable () -> Int32?
@@ -114,11 +115,11 @@ public final class SweepRunner: Sendable {
             case .completed:
                 outcome.results.append(result)
                 done += 1
-            case .interrupted:
+            case .interrupted, .running:  // a run that did not end (never returned by a runner) is no result either
                 outcome.interruptedBy = signal() ?? SIGINT
                 return outcome
             case .setupFailed:
-                outcome.setupError = result.checks.first(where: { $0.name == CheckName.setup })?.evidence ?? "the run could not be set up"
+                outcome.setupError = result.setupError ?? "the run could not be set up"
                 return outcome
             }
         }
