@@ -35,7 +35,7 @@ final class ResultBuilderTests: XCTestCase {
         XCTAssertEqual(result.iterations, 4)
         XCTAssertEqual(result[source: .libvirtDowntimeMilliseconds], completed.source)
         XCTAssertEqual(result.figures.convergence, .converged)
-        XCTAssertEqual(result.figures.direction, "forward")
+        XCTAssertEqual(result.figures.direction, .forward)
         XCTAssertEqual(result.figures.qemuSampledDirtyRateMiBPerSecond, 48)
         XCTAssertEqual(result.guestSystem, "Debian 12, kernel 6.1")
         XCTAssertEqual(result.crossChecks.map(\.figure), [CrossCheck.downtimeFigure, "dirty rate (MiB/s)"])

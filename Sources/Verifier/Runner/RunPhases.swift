@@ -250,7 +250,7 @@ extension ScenarioRunner {
                 return try connection.subscribeToDomainEvents { [watch] event in
                     if host == "source", case .jobCompleted(_, let stats) = event { watch.state.withLock { $0.completedStats = stats } }
                     watch.state.withLock { $0.count += 1 }
-                    recorder.record(.event(EventRecord(offsetMilliseconds: clock.milliseconds(), host: host, description: Self.eventText(event))))
+                    recorder.record(.event(EventRecord(offsetMilliseconds: clock.milliseconds(), host: host, event: event)))
                 }
             } catch {
                 watch.state.withLock { $0.subscriptionErrors.append("no events from the \(host) daemon: \(error)") }
@@ -258,18 +258,6 @@ extension ScenarioRunner {
             }
         }
         return watch
-    }
-
-    /// An event as one line, e.g. `lab-guest lifecycle stopped detail 3`.
-    static func eventText(_ event: DomainEvent) -> String {
-        switch event {
-        case .lifecycle(let name, let kind, let raw, let detail):
-            return "\(name) lifecycle \(kind.map { "\($0)" } ?? "kind \(raw)") detail \(detail)"
-        case .migrationIteration(let name, let iteration):
-            return "\(name) migration-iteration \(iteration)"
-        case .jobCompleted(let name, _):
-            return "\(name) job-completed"
-        }
     }
 
     // MARK: drive
