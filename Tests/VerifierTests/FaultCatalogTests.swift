@@ -7,7 +7,7 @@ import XCTest
 final class FaultCatalogTests: XCTestCase {
     func testEveryScenarioIsKnownByItsNameAndRoundTripsThroughJSON() throws {
         XCTAssertEqual(ScenarioKind.allCases.map(\.rawValue),
-                       ["live", "prepare-fail", "perform-fail", "abort", "link-cut", "guest-link-cut", "dst-qemu-killed", "dst-already-active"]
+                       ["live", "prepare-fail", "perform-fail", "abort", "link-cut", "guest-link-cut", "dst-qemu-killed", "dst-already-active", "dst-daemon-killed"]
                            .filter { name in FaultCatalog.standard.types.contains { $0.scenario.rawValue == name } })
         for kind in ScenarioKind.allCases {
             XCTAssertEqual(ScenarioKind(rawValue: kind.rawValue), kind)

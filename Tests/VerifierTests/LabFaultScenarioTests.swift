@@ -1,5 +1,6 @@
 import Foundation
 import Lab
+import Synchronization
 import XCTest
 @testable import Verifier
 
@@ -214,5 +215,59 @@ final class LabFaultScenarioTests: XCTestCase {
         XCTAssertTrue(stale || dead || panicLines, "caught for one of the three reasons: \(landing.evidence)")
         if stale { XCTAssertEqual(check(result, CheckName.memoryIntegrity)?.passed, false) }
         print("QEMU 7.2 verdict: integrityErrors \(result.integrityErrors.map(String.init) ?? "null"); landing: \(landing.evidence)")
+    }
+
+    /// The destination's libvirt daemon is SIGKILLed while the job transfers and started again
+    /// when the call returns: the migration fails, the guest stays on the source, the restarted
+    /// daemon stops the incoming QEMU (libvirt's `qemuProcessRecoverMigrationIn`: an incoming
+    /// migration still in Prepare) and removes its domain, and the daemon runs again as a new process.
+    func test7KilledDestinationDaemonFailsTheMigrationAndIsRestarted() throws {
+        let lab = Self.lab
+        let destination = lab.configuration.destination
+        let before = Mutex<Int32?>(nil)
+        let result = try run(parameters(.dstDaemonKilled), at: [.migrating: { before.withLock { $0 = lab.daemonProcessID(of: destination) } }])
+        let killed = try XCTUnwrap(before.withLock { $0 }, "the destination's daemon ran when the migration started")
+        let fault = try XCTUnwrap(result.fault)
+        print("dst-daemon-killed: \(fault.evidence) | \(fault.errorEvidence) | \(fault.removalEvidence ?? "-") | "
+              + "\(check(result, CheckName.destinationHostClean)?.evidence ?? "-")")
+        assertFailureScenarioPassed(result)
+        XCTAssertTrue(fault.acted && fault.evidence.contains("pid \(killed) SIGKILLed at") && fault.evidence.contains(", gone;"), fault.evidence)
+        XCTAssertNotNil(result.figures.faultOffsetMilliseconds, "while the job transferred")
+        XCTAssertNotNil(fault.actedAtMilliseconds)
+        XCTAssertEqual(check(result, CheckName.faultRemoved)?.passed, true, fault.removalEvidence ?? "no removal evidence")
+        let running = try XCTUnwrap(lab.daemonProcessID(of: destination), "libvirtd runs again on \(destination.name)")
+        XCTAssertNotEqual(running, killed, "a new process")
+        XCTAssertTrue(fault.removalEvidence?.contains("runs again as pid \(running) and answers") ?? false, fault.removalEvidence ?? "-")
+        // The restarted daemon answers and holds nothing of the incoming migration: it stopped
+        // the incoming QEMU itself, which had outlived the killed daemon.
+        XCTAssertNil(try lab.connect(to: destination).domainIfPresent(name: lab.configuration.guestName))
+        let qemuLog = try String(contentsOfFile: lab.configuration.hostDirectory(destination) + "/log/qemu/\(lab.configuration.guestName).log",
+                                 encoding: .utf8)
+        let last = qemuLog.split(separator: "\n").suffix(4).joined(separator: "\n")
+        XCTAssertTrue(last.contains("shutting down, reason=daemon") && last.contains("from pid \(running) (libvirtd)"), last)
+
+        // What an interrupted run leaves journaled: its removal step starts the killed daemon
+        // again, as lab up would have, and leaves a running one alone.
+        let step = FaultRemovalStep.localCommand(lab.daemonStartCommand(of: destination))
+        XCTAssertEqual(Glibc.kill(running, SIGKILL), 0)
+        let deadline = Date().addingTimeInterval(5)
+        while ProcessTable.isAlive(running), Date() < deadline { usleep(10_000) }
+        XCTAssertNil(lab.daemonProcessID(of: destination), "killed")
+        let removal = FaultJournal.remove(step) { _ in throw LabError(step: "connect", reason: "not needed") }
+        XCTAssertTrue(removal.removed, removal.line)
+        let started = try XCTUnwrap(lab.daemonProcessID(of: destination), "the removal step started libvirtd on \(destination.name)")
+        XCTAssertNotEqual(started, running)
+        XCTAssertTrue(FaultJournal.remove(step) { _ in throw LabError(step: "connect", reason: "not needed") }.removed)
+        XCTAssertEqual(lab.daemonProcessID(of: destination), started, "a running daemon is left alone")
+        // The command does not wait for the daemon to answer: the test does, then lab up's own
+        // check finds it as the lab's (its configuration, answering) and leaves it running.
+        var answered: Error? = LabError(step: "connect", reason: "not tried")
+        let answerDeadline = Date().addingTimeInterval(60)
+        while answered != nil, Date() < answerDeadline {
+            do { _ = try lab.connect(to: destination); answered = nil } catch { answered = error; usleep(250_000) }
+        }
+        XCTAssertNil(answered, "the started daemon answers")
+        XCTAssertEqual(try lab.ensureDaemon(of: destination), [])
+        XCTAssertEqual(lab.daemonProcessID(of: destination), started)
     }
 }

@@ -109,15 +109,7 @@ struct HostDaemons {
         try qemuConfiguration(for: host).write(toFile: "\(base)/etc/qemu.conf", atomically: true, encoding: .utf8)
         try? fileManager.removeItem(atPath: pidFilePath(host))
 
-        var inner = ["hostname lab-\(host.name)"]
-        for (system, sub) in libvirtSystemDirectories {
-            inner.append("mount --bind \(shellQuoted("\(base)/\(sub)")) \(system)")
-        }
-        inner.append("exec libvirtd --listen --daemon --config \(shellQuoted(configPath(host))) --pid-file /run/libvirt/libvirtd.pid")
-        let innerScript = inner.joined(separator: " && ")
-        let outer = "exec >>\(shellQuoted(startLogPath(host))) 2>&1 </dev/null; "
-            + "exec ip netns exec \(shellQuoted(host.namespace)) unshare --mount --uts --propagation private "
-            + "sh -c \(shellQuoted(innerScript))"
+        let outer = startScript(host)
         let result = try CommandRunner.capture(["sh", "-c", outer], step: step, timeoutSeconds: 60)
         guard result.succeeded else {
             throw LabError(step: step, reason: "exit status \(result.exitStatus)", command: ["sh", "-c", outer],
@@ -136,6 +128,22 @@ struct HostDaemons {
         }
         try journal.record(.process(pid: pid, startTime: start, label: "libvirtd-\(host.name)"))
         try waitUntilAnswering(host)
+    }
+
+    /// The shell script that starts the host's daemon: in its network namespace, in a
+    /// private mount and UTS namespace with the per-host directories bound over the system
+    /// ones; its output goes to the start log. `libvirtd --daemon` returns once the daemon
+    /// is set up (its drivers still initialise).
+    func startScript(_ host: LabHost) -> String {
+        let base = directory(host)
+        var inner = ["hostname lab-\(host.name)"]
+        for (system, sub) in libvirtSystemDirectories {
+            inner.append("mount --bind \(shellQuoted("\(base)/\(sub)")) \(system)")
+        }
+        inner.append("exec libvirtd --listen --daemon --config \(shellQuoted(configPath(host))) --pid-file /run/libvirt/libvirtd.pid")
+        return "exec >>\(shellQuoted(startLogPath(host))) 2>&1 </dev/null; "
+            + "exec ip netns exec \(shellQuoted(host.namespace)) unshare --mount --uts --propagation private "
+            + "sh -c \(shellQuoted(inner.joined(separator: " && ")))"
     }
 
     /// Connects to the daemon once from the client namespace and reads its versions.
@@ -259,6 +267,44 @@ struct HostDaemons {
         }
         try journal.record(.process(pid: pid, startTime: start, label: "sshd-\(host.name)"))
         actions.append("started sshd on \(host.name) for \(configuration.sshURI(host))")
+    }
+}
+
+// MARK: a host's daemon, for faults that stop it
+
+extension Lab {
+    /// The PID of `host`'s libvirt daemon while it runs: the live `libvirtd` its pid file
+    /// names; `nil` when none runs (never started, stopped, or killed: a killed daemon leaves
+    /// its pid file behind, naming a process that is gone).
+    public func daemonProcessID(of host: LabHost) -> Int32? {
+        daemons.daemonPID(host)
+    }
+
+    /// Makes sure `host`'s libvirt daemon runs, answers and has the lab's configuration, as
+    /// `lab up` does: a daemon that does is left alone; otherwise what runs as `libvirtd` in
+    /// the host's namespace is stopped and a daemon is started afresh, then waited for until
+    /// it answers from the client namespace (``LabConfiguration/daemonStartTimeoutSeconds``).
+    /// Domains whose QEMU still runs are taken over by the new daemon (libvirt's
+    /// `qemuProcessReconnect`). Returns what was done (empty: the daemon was fine); throws a
+    /// ``LabError`` when the daemon cannot be started or does not answer.
+    public func ensureDaemon(of host: LabHost) throws -> [String] {
+        var actions: [String] = []
+        try daemons.ensureLibvirtDaemon(host, actions: &actions)
+        return actions
+    }
+
+    /// A command for this machine that starts `host`'s libvirt daemon the way `lab up` does,
+    /// unless the daemon its pid file names still runs; it exits 0 when a daemon was started or
+    /// ran already. It does not wait for the daemon to answer (``ensureDaemon(of:)`` does) and
+    /// needs the lab's namespaces and configuration files, i.e. a lab that is up. For records
+    /// that outlive this process: the verifier's fault journal runs it to restart a daemon
+    /// that a killed run had stopped.
+    public func daemonStartCommand(of host: LabHost) -> [String] {
+        let pidFile = shellQuoted(daemons.pidFilePath(host))
+        let running = "pid=$(cat \(pidFile) 2>/dev/null); "
+            + #"if [ -n "$pid" ] && [ "$(cat /proc/$pid/comm 2>/dev/null)" = libvirtd ] "#
+            + #"&& ! grep -qs '^State:[[:space:]]*Z' /proc/$pid/status; then exit 0; fi; "#
+        return ["sh", "-c", running + "rm -f \(pidFile); " + daemons.startScript(host)]
     }
 }
 

@@ -203,7 +203,7 @@ public struct FaultCatalog: Sendable {
     /// Every scenario this tool runs; adding a scenario is adding its fault type here.
     public static let standard = FaultCatalog([
         NoFault.self, BogusMigrationURIFault.self, MigrationPortsDroppedFault.self, AbortJobFault.self, DestinationLinkCutFault.self,
-        GuestNetworkCutFault.self, KillIncomingQEMUFault.self, DestinationOccupantFault.self,
+        GuestNetworkCutFault.self, KillIncomingQEMUFault.self, DestinationOccupantFault.self, KillDestinationDaemonFault.self,
     ])
 
     /// The fault type of the scenario named `name`, if any.
