@@ -1,5 +1,6 @@
 import Foundation
 import Lab
+import Libvirt
 import XCTest
 @testable import Verifier
 
@@ -62,11 +63,11 @@ final class HostAccessTests: XCTestCase {
               <console type='file'><source path='/var/log/g.console'/><target type='serial' port='0'/></console>
             </devices></domain>
             """
-        XCTAssertEqual(interfaceTargets(inDomainXML: xml), ["vnet7", "vnet8"])
-        XCTAssertEqual(consoleLogPath(inDomainXML: xml), "/var/log/g.console")
+        XCTAssertEqual(((try? DomainDescription(xml: xml))?.interfaceTargets ?? []), ["vnet7", "vnet8"])
+        XCTAssertEqual((try? DomainDescription(xml: xml))?.consoleLogPath, "/var/log/g.console")
         let logged = "<domain><devices><serial type='pty'><source path='/dev/pts/3'/><log file='/var/log/libvirt/qemu/g-serial0.log' append='on'/></serial></devices></domain>"
-        XCTAssertEqual(consoleLogPath(inDomainXML: logged), "/var/log/libvirt/qemu/g-serial0.log")
-        XCTAssertNil(consoleLogPath(inDomainXML: "<domain><devices><serial type='pty'><source path='/dev/pts/3'/></serial></devices></domain>"),
+        XCTAssertEqual((try? DomainDescription(xml: logged))?.consoleLogPath, "/var/log/libvirt/qemu/g-serial0.log")
+        XCTAssertNil((try? DomainDescription(xml: "<domain><devices><serial type='pty'><source path='/dev/pts/3'/></serial></devices></domain>"))?.consoleLogPath,
                      "a pty console is not a file")
     }
 

@@ -44,6 +44,13 @@ final class ResultBuilderTests: XCTestCase {
         XCTAssertTrue(result.notes.contains("bandwidth limited"), "\(result.notes)")
     }
 
+    func testADomainXMLThatCouldNotBeParsedIsSaid() throws {
+        var made = try builder(try Fixtures.observation(.migrates))
+        made.baseline.descriptionError = "XML error: line 1: premature end of data"
+        XCTAssertTrue(made.result().notes.contains("the domain XML could not be parsed: XML error: line 1: premature end of data"))
+        XCTAssertFalse(try builder(try Fixtures.observation(.migrates)).result().notes.contains { $0.contains("could not be parsed") })
+    }
+
     func testWithoutCompletedStatsTheCallsWallClockStandsInAndSaysSo() throws {
         let result = try builder(try Fixtures.observation(.migrates)).result()
         XCTAssertEqual(result.migrationMilliseconds, 5_000, "the call's wall time")

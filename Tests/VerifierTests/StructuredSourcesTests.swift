@@ -1,5 +1,6 @@
 import Foundation
 import Lab
+import Libvirt
 import XCTest
 @testable import Verifier
 
@@ -150,19 +151,17 @@ final class StructuredSourcesTests: XCTestCase {
               <console type='file'><source path="/var/log/g's console"/></console>
             </devices></domain>
             """
-        XCTAssertEqual(interfaceTargets(inDomainXML: xml), ["vnet7", "vnet8"], "not the disk's target")
-        XCTAssertEqual(consoleLogPath(inDomainXML: xml), "/var/log/g's console")
-        XCTAssertEqual(acceleratorName(inDomainXML: xml), "kvm")
-        XCTAssertEqual(acceleratorName(inDomainXML: "<domain type=\"qemu\"><name>g</name></domain>"), "tcg")
+        XCTAssertEqual(((try? DomainDescription(xml: xml))?.interfaceTargets ?? []), ["vnet7", "vnet8"], "not the disk's target")
+        XCTAssertEqual((try? DomainDescription(xml: xml))?.consoleLogPath, "/var/log/g's console")
+        XCTAssertEqual(acceleratorName(domainType: (try? DomainDescription(xml: xml))?.accelerator), "kvm")
+        XCTAssertEqual(acceleratorName(domainType: (try? DomainDescription(xml: "<domain type=\"qemu\"><name>g</name></domain>"))?.accelerator), "tcg")
         // The old text search took any `type='kvm'` for KVM.
-        XCTAssertEqual(acceleratorName(inDomainXML: "<domain type='qemu'><devices><hostdev type='kvm'/></devices></domain>"), "tcg")
-        XCTAssertNil(acceleratorName(inDomainXML: "<domain type='test'/>"))
-        XCTAssertNil(acceleratorName(inDomainXML: "<domain><name>g</name></domain>"))
-        // XML that cannot be parsed has nothing to offer.
+        XCTAssertEqual(acceleratorName(domainType: (try? DomainDescription(xml: "<domain type='qemu'><devices><hostdev type='kvm'/></devices></domain>"))?.accelerator), "tcg")
+        XCTAssertNil(acceleratorName(domainType: (try? DomainDescription(xml: "<domain type='test'/>"))?.accelerator))
+        XCTAssertNil(acceleratorName(domainType: (try? DomainDescription(xml: "<domain><name>g</name></domain>"))?.accelerator))
+        // XML that cannot be parsed is an error (the runner notes it), not a domain without taps.
         let broken = "<domain type='kvm'><devices><interface><target dev='vnet1'/></interface>"
-        XCTAssertEqual(interfaceTargets(inDomainXML: broken), [])
-        XCTAssertNil(consoleLogPath(inDomainXML: broken))
-        XCTAssertNil(acceleratorName(inDomainXML: broken))
+        XCTAssertThrowsError(try DomainDescription(xml: broken))
     }
 
     // MARK: standard output and standard error

@@ -499,22 +499,3 @@ public struct RemoteHosts: Testbed {
         return texts.isEmpty ? nil : texts.joined(separator: "\n")
     }
 }
-
-/// The file a domain's serial console is written to: `<serial type='file'><source path='...'/>`
-/// or `<log file='...'/>` of a serial or console device (``DomainDescription/consoleLogPath``);
-/// `nil` when there is none or the XML cannot be parsed.
-public func consoleLogPath(inDomainXML xml: String) -> String? {
-    (try? DomainDescription(xml: xml))?.consoleLogPath
-}
-
-/// The tap devices of a domain's network interfaces (`./devices/interface/target/@dev`);
-/// empty when the XML cannot be parsed.
-public func interfaceTargets(inDomainXML xml: String) -> [String] {
-    (try? DomainDescription(xml: xml))?.interfaceTargets ?? []
-}
-
-/// The accelerator a domain runs under, from its `type`: `kvm` for `<domain type='kvm'>`,
-/// `tcg` for `<domain type='qemu'>`; `nil` for other types or XML that cannot be parsed.
-public func acceleratorName(inDomainXML xml: String) -> String? {
-    acceleratorName(domainType: (try? DomainDescription(xml: xml))?.accelerator)
-}
