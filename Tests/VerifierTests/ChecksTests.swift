@@ -126,6 +126,21 @@ extension Fixtures {
         }
     }
 
+    /// The `fault-acted` check of a valid failure-scenario observation carrying `evidence`.
+    static func faultActed(_ evidence: FaultEvidence) throws -> Check? {
+        var o = try observation(.staysOnSource)
+        o.parameters = parameters(evidence.scenario)
+        o.fault = evidence
+        return Checks.faultActed(o)
+    }
+
+    /// The `fault-removed` check of a valid failure-scenario observation carrying `evidence`.
+    static func faultRemoved(_ evidence: FaultEvidence) throws -> Check? {
+        var o = try observation(.staysOnSource)
+        o.fault = evidence
+        return Checks.faultRemoved(o)
+    }
+
     /// The domain that a dst-already-active fault started on the destination.
     static let occupantUUID = "0f1e2d3c-0000-4000-8000-000000000001"
     static let occupantQEMU = QEMUProcess(pid: 4242, command: "qemu-system-x86", incoming: false)

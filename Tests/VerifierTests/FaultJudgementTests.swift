@@ -7,21 +7,6 @@ import XCTest
 /// fail it — above all a migration that failed for another reason, whose check must fail and
 /// show both the error the fault causes and the one libvirt gave.
 final class FaultJudgementTests: XCTestCase {
-    /// The `fault-acted` check of a valid failure-scenario observation carrying `evidence`.
-    func faultActed(_ evidence: FaultEvidence) throws -> Check? {
-        var o = try Fixtures.observation(.staysOnSource)
-        o.parameters = Fixtures.parameters(evidence.scenario)
-        o.fault = evidence
-        return Checks.faultActed(o)
-    }
-
-    /// The `fault-removed` check of a valid failure-scenario observation carrying `evidence`.
-    func faultRemoved(_ evidence: FaultEvidence) throws -> Check? {
-        var o = try Fixtures.observation(.staysOnSource)
-        o.fault = evidence
-        return Checks.faultRemoved(o)
-    }
-
     let qemuMonitorClosed = MigrationEnding.failed(message: Fixtures.qemuMonitorClosed, kind: .operationFailed)
 
     // MARK: prepare-fail (BogusMigrationURIFault)
@@ -35,7 +20,7 @@ final class FaultJudgementTests: XCTestCase {
         XCTAssertTrue(evidence.acted)
         XCTAssertTrue(evidence.errorAsExpected)
         XCTAssertNil(evidence.removed)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: true,
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: true,
                     says: "libvirt refused the migration URI foo://bar", "unsupported scheme foo")
     }
 
@@ -43,7 +28,7 @@ final class FaultJudgementTests: XCTestCase {
         let evidence = BogusMigrationURIFault.judge(qemuMonitorClosed)
         XCTAssertFalse(evidence.acted)
         XCTAssertFalse(evidence.errorAsExpected)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false,
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: false,
                     says: "the fault did not act", "expected libvirt to refuse the migration URI foo://bar (unsupported scheme foo)",
                     "QEMU unexpectedly closed the monitor", "could not open kernel file")
     }
@@ -70,24 +55,24 @@ final class FaultJudgementTests: XCTestCase {
 
     func testPrepareFailWithTheTransportsEndOfFileLooksForTheRefusalInTheDaemonLog() throws {
         let logged = DaemonLogErrors(location: "/var/log/libvirt/libvirtd.log on src", messages: DaemonLogErrors.messages(inLog: Self.sourceDaemonLog))
-        assertCheck(try faultActed(BogusMigrationURIFault.judge(Self.endOfFile, daemonErrors: .success(logged))), CheckName.faultActed, passed: true,
+        assertCheck(try Fixtures.faultActed(BogusMigrationURIFault.judge(Self.endOfFile, daemonErrors: .success(logged))), CheckName.faultActed, passed: true,
                     says: "End of file", "which the source daemon logged (/var/log/libvirt/libvirtd.log on src): argument unsupported: unsupported scheme foo")
         let otherError = DaemonLogErrors(location: "log", messages: ["Requested operation is not valid: domain 'g' is already active"])
-        assertCheck(try faultActed(BogusMigrationURIFault.judge(Self.endOfFile, daemonErrors: .success(otherError))), CheckName.faultActed, passed: false,
+        assertCheck(try Fixtures.faultActed(BogusMigrationURIFault.judge(Self.endOfFile, daemonErrors: .success(otherError))), CheckName.faultActed, passed: false,
                     says: "expected libvirt to refuse the migration URI foo://bar")
-        assertCheck(try faultActed(BogusMigrationURIFault.judge(Self.endOfFile)), CheckName.faultActed, passed: false, says: "End of file")
+        assertCheck(try Fixtures.faultActed(BogusMigrationURIFault.judge(Self.endOfFile)), CheckName.faultActed, passed: false, says: "End of file")
         let unread = BogusMigrationURIFault.judge(Self.endOfFile, daemonErrors: .failure(DaemonLogUnavailable(reason: "no daemon log file named")))
-        assertCheck(try faultActed(unread), CheckName.faultActed, passed: false, says: "was not read: no daemon log file named")
+        assertCheck(try Fixtures.faultActed(unread), CheckName.faultActed, passed: false, says: "was not read: no daemon log file named")
         // A logged refusal does not turn another returned error into this fault's.
         let other = MigrationEnding.failed(message: "operation failed: domain is already active", kind: nil)
-        assertCheck(try faultActed(BogusMigrationURIFault.judge(other, daemonErrors: .success(logged))), CheckName.faultActed, passed: false,
+        assertCheck(try Fixtures.faultActed(BogusMigrationURIFault.judge(other, daemonErrors: .success(logged))), CheckName.faultActed, passed: false,
                     says: "already active")
     }
 
     func testPrepareFailThatCompletedFailsFaultActed() throws {
         let evidence = BogusMigrationURIFault.judge(.completed)
         XCTAssertFalse(evidence.acted)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false, says: "got completed")
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: false, says: "got completed")
     }
 
     // MARK: perform-fail (MigrationPortsDroppedFault)
@@ -98,16 +83,16 @@ final class FaultJudgementTests: XCTestCase {
         XCTAssertTrue(evidence.acted)
         XCTAssertTrue(evidence.errorAsExpected)
         XCTAssertEqual(evidence.removed, true)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: true,
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: true,
                     says: "the firewall on dst dropped 14 packets to TCP 49152-49216", "libvirt: aborted by the verifier")
-        assertCheck(try faultRemoved(evidence), CheckName.faultRemoved, passed: true, says: "is gone from dst")
+        assertCheck(try Fixtures.faultRemoved(evidence), CheckName.faultRemoved, passed: true, says: "is gone from dst")
     }
 
     func testPerformFailActsWhenLibvirtCouldNotConnectToTheMigrationPort() throws {
         let ending = MigrationEnding.failed(message: "operation failed: unable to connect to '198.18.0.2:49152': Connection timed out",
                                             kind: .operationFailed)
         let evidence = MigrationPortsDroppedFault.judge(droppedPackets: 7, ending: ending, hostName: "dst", removed: true)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: true, says: "dropped 7 packets", "Connection timed out")
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: true, says: "dropped 7 packets", "Connection timed out")
     }
 
     /// libvirt over qemu+ssh sometimes reports its destination connection's end of file in
@@ -118,11 +103,11 @@ final class FaultJudgementTests: XCTestCase {
         let nothingSent = MigrationPortsDroppedFault.judge(droppedPackets: 6, ending: endOfFile, hostName: "dst", removed: true,
                                                            sent: JobTransfer(largestBytes: 0, samples: 30))
         XCTAssertTrue(nothingSent.errorAsExpected)
-        assertCheck(try faultActed(nothingSent), CheckName.faultActed, passed: true,
+        assertCheck(try Fixtures.faultActed(nothingSent), CheckName.faultActed, passed: true,
                     says: "dropped 6 packets", "End of file", "sent 0 bytes of the guest in 30 job-stats samples")
         let someSent = MigrationPortsDroppedFault.judge(droppedPackets: 6, ending: endOfFile, hostName: "dst", removed: true,
                                                         sent: JobTransfer(largestBytes: 4096, samples: 30))
-        assertCheck(try faultActed(someSent), CheckName.faultActed, passed: false, says: "expected the migration to stall", "End of file")
+        assertCheck(try Fixtures.faultActed(someSent), CheckName.faultActed, passed: false, says: "expected the migration to stall", "End of file")
         let unknown = MigrationPortsDroppedFault.judge(droppedPackets: 6, ending: endOfFile, hostName: "dst", removed: true, sent: nil)
         XCTAssertFalse(unknown.errorAsExpected, "no sample said how much was sent")
         let notDropped = MigrationPortsDroppedFault.judge(droppedPackets: 0, ending: endOfFile, hostName: "dst", removed: true,
@@ -132,7 +117,7 @@ final class FaultJudgementTests: XCTestCase {
         let logged = DaemonLogErrors(location: "log on src", messages: ["unable to connect to server at '198.18.0.2:49152': Connection timed out"])
         let connectLogged = MigrationPortsDroppedFault.judge(droppedPackets: 6, ending: endOfFile, hostName: "dst", removed: true,
                                                              sent: JobTransfer(largestBytes: 0, samples: 30), daemonErrors: .success(logged))
-        assertCheck(try faultActed(connectLogged), CheckName.faultActed, passed: true,
+        assertCheck(try Fixtures.faultActed(connectLogged), CheckName.faultActed, passed: true,
                     says: "which the source daemon logged (log on src): unable to connect to server at '198.18.0.2:49152'")
         // ...not bytes sent, not a log without it, not a connect to another port.
         let loggedButSent = MigrationPortsDroppedFault.judge(droppedPackets: 6, ending: endOfFile, hostName: "dst", removed: true,
@@ -163,7 +148,7 @@ final class FaultJudgementTests: XCTestCase {
         let evidence = MigrationPortsDroppedFault.judge(droppedPackets: 0, ending: qemuMonitorClosed, hostName: "dst", removed: true)
         XCTAssertFalse(evidence.acted)
         XCTAssertFalse(evidence.errorAsExpected)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false,
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: false,
                     says: "the fault did not act: the firewall on dst dropped 0 packets to TCP 49152-49216",
                     "expected the migration to stall on the dropped ports",
                     "got failed: \(Fixtures.qemuMonitorClosed)")
@@ -173,7 +158,7 @@ final class FaultJudgementTests: XCTestCase {
         let evidence = MigrationPortsDroppedFault.judge(droppedPackets: 9, ending: qemuMonitorClosed, hostName: "dst", removed: true)
         XCTAssertTrue(evidence.acted)
         XCTAssertFalse(evidence.errorAsExpected)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false,
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: false,
                     says: "dropped 9 packets", "expected the migration to stall", "could not open kernel file")
     }
 
@@ -181,19 +166,19 @@ final class FaultJudgementTests: XCTestCase {
         let ending = MigrationEnding.aborted(reason: "no progress for 15 s", callError: Fixtures.canceledByClient, abortError: nil)
         let unknown = MigrationPortsDroppedFault.judge(droppedPackets: nil, ending: ending, hostName: "dst", removed: true)
         XCTAssertFalse(unknown.acted)
-        assertCheck(try faultActed(unknown), CheckName.faultActed, passed: false, says: "dropped an unknown number of packets")
+        assertCheck(try Fixtures.faultActed(unknown), CheckName.faultActed, passed: false, says: "dropped an unknown number of packets")
         let completed = MigrationPortsDroppedFault.judge(droppedPackets: 3, ending: .completedDespiteAbort(reason: "no progress for 15 s"),
                                                          hostName: "dst", removed: true)
         XCTAssertFalse(completed.errorAsExpected)
-        assertCheck(try faultActed(completed), CheckName.faultActed, passed: false, says: "got completed while being aborted")
+        assertCheck(try Fixtures.faultActed(completed), CheckName.faultActed, passed: false, says: "got completed while being aborted")
     }
 
     func testPerformFailRuleLeftInPlaceFailsFaultRemoved() throws {
         let ending = MigrationEnding.aborted(reason: "no progress for 15 s", callError: Fixtures.canceledByClient, abortError: nil)
         let left = MigrationPortsDroppedFault.judge(droppedPackets: 14, ending: ending, hostName: "dst", removed: false)
-        assertCheck(try faultRemoved(left), CheckName.faultRemoved, passed: false, says: "is STILL in dst")
+        assertCheck(try Fixtures.faultRemoved(left), CheckName.faultRemoved, passed: false, says: "is STILL in dst")
         let never = MigrationPortsDroppedFault.judge(droppedPackets: nil, ending: ending, hostName: "dst", removed: nil)
-        assertCheck(try faultRemoved(never), CheckName.faultRemoved, passed: false, says: "the rule was never installed")
+        assertCheck(try Fixtures.faultRemoved(never), CheckName.faultRemoved, passed: false, says: "the rule was never installed")
     }
 
     // MARK: abort (AbortJobFault)
@@ -211,7 +196,7 @@ final class FaultJudgementTests: XCTestCase {
         XCTAssertTrue(evidence.acted)
         XCTAssertTrue(evidence.errorAsExpected)
         XCTAssertEqual(evidence.actedAtMilliseconds, 818)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: true,
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: true,
                     says: "virDomainAbortJob at 818 ms returned after 3 ms, while the migration call was running",
                     "canceled by client")
     }
@@ -221,7 +206,7 @@ final class FaultJudgementTests: XCTestCase {
                                            error: "virDomainAbortJob failed: Requested operation is not valid: no job is active on the domain")
         let evidence = AbortJobFault.judge(call, outcome: abortOutcome(operationAborted))
         XCTAssertFalse(evidence.acted)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false,
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: false,
                     says: "the fault did not act: virDomainAbortJob at 818 ms failed: ", "no job is active")
     }
 
@@ -229,7 +214,7 @@ final class FaultJudgementTests: XCTestCase {
         let call = AbortJobFault.AbortCall(atMilliseconds: 3_500, durationMilliseconds: 3, error: nil)
         let evidence = AbortJobFault.judge(call, outcome: abortOutcome(operationAborted))
         XCTAssertFalse(evidence.acted)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false,
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: false,
                     says: "the fault did not act", "after the migration call had returned")
         // The moment the call returned is not "while it ran" either.
         let atTheEnd = AbortJobFault.AbortCall(atMilliseconds: 2_900, durationMilliseconds: 3, error: nil)
@@ -240,7 +225,7 @@ final class FaultJudgementTests: XCTestCase {
         let evidence = AbortJobFault.judge(nil, outcome: abortOutcome(.completed, faultNote: "the migration completed before 8 MiB were transferred"))
         XCTAssertFalse(evidence.acted)
         XCTAssertNil(evidence.actedAtMilliseconds)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false,
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: false,
                     says: "the job was never aborted: the migration completed before 8 MiB were transferred", "got completed")
     }
 
@@ -249,7 +234,7 @@ final class FaultJudgementTests: XCTestCase {
         let evidence = AbortJobFault.judge(call, outcome: abortOutcome(qemuMonitorClosed))
         XCTAssertTrue(evidence.acted)
         XCTAssertFalse(evidence.errorAsExpected)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false,
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: false,
                     says: "virDomainAbortJob at 818 ms returned", "expected libvirt's 'operation aborted'", "could not open kernel file")
     }
 
@@ -258,7 +243,7 @@ final class FaultJudgementTests: XCTestCase {
         let ending = MigrationEnding.aborted(reason: "timeout after 120 s", callError: Fixtures.canceledByClient, abortError: nil)
         let evidence = AbortJobFault.judge(call, outcome: abortOutcome(ending))
         XCTAssertFalse(evidence.errorAsExpected)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false, says: "got aborted by the verifier (timeout after 120 s)")
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: false, says: "got aborted by the verifier (timeout after 120 s)")
     }
 
     // MARK: dst-qemu-killed (KillIncomingQEMUFault)
@@ -283,49 +268,49 @@ final class FaultJudgementTests: XCTestCase {
         XCTAssertTrue(evidence.acted)
         XCTAssertTrue(evidence.errorAsExpected)
         XCTAssertEqual(evidence.actedAtMilliseconds, 1_235)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: true,
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: true,
                     says: "at 1235 ms: incoming qemu 5151 (before the migration: none); killed 5151", "Channel error")
     }
 
     func testDstQEMUKilledThatKilledNothingFailsFaultActed() throws {
         let evidence = KillIncomingQEMUFault.judge(kill(incoming: [], killed: []), outcome: killOutcome(channelError))
         XCTAssertFalse(evidence.acted)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false, says: "the fault did not act", "killed none")
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: false, says: "the fault did not act", "killed none")
     }
 
     func testDstQEMUKilledThatKilledAProcessFromBeforeTheMigrationFailsFaultActed() throws {
         let evidence = KillIncomingQEMUFault.judge(kill(before: [4242], incoming: [4242], killed: [4242]), outcome: killOutcome(channelError))
         XCTAssertFalse(evidence.acted)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false,
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: false,
                     says: "the fault did not act", "(before the migration: 4242); killed 4242", "not this migration's incoming qemu")
     }
 
     func testDstQEMUKilledThatKilledAProcessThatWasNotIncomingFailsFaultActed() throws {
         let evidence = KillIncomingQEMUFault.judge(kill(incoming: [5151], killed: [6262]), outcome: killOutcome(channelError))
         XCTAssertFalse(evidence.acted)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false, says: "killed 6262", "not this migration's incoming qemu")
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: false, says: "killed 6262", "not this migration's incoming qemu")
     }
 
     func testDstQEMUKilledWhoseProcessSurvivedOrCouldNotBeKilledFailsFaultActed() throws {
         let survived = KillIncomingQEMUFault.judge(kill(survivors: [5151]), outcome: killOutcome(channelError))
         XCTAssertFalse(survived.acted)
-        assertCheck(try faultActed(survived), CheckName.faultActed, passed: false, says: "still alive: 5151")
+        assertCheck(try Fixtures.faultActed(survived), CheckName.faultActed, passed: false, says: "still alive: 5151")
         let failed = KillIncomingQEMUFault.judge(kill(incoming: [], killed: [], error: "ps failed: exit 1"), outcome: killOutcome(channelError))
         XCTAssertFalse(failed.acted)
-        assertCheck(try faultActed(failed), CheckName.faultActed, passed: false, says: "could not kill: ps failed: exit 1")
+        assertCheck(try Fixtures.faultActed(failed), CheckName.faultActed, passed: false, says: "could not kill: ps failed: exit 1")
     }
 
     func testDstQEMUKilledAfterTheCallReturnedFailsFaultActed() throws {
         let evidence = KillIncomingQEMUFault.judge(kill(at: 3_000), outcome: killOutcome(channelError))
         XCTAssertFalse(evidence.acted)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false, says: "after the migration call had returned")
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: false, says: "after the migration call had returned")
     }
 
     func testDstQEMUKilledWhoseMigrationDidNotFailByItselfFailsFaultActed() throws {
         let completed = KillIncomingQEMUFault.judge(kill(), outcome: killOutcome(.completed))
         XCTAssertTrue(completed.acted)
         XCTAssertFalse(completed.errorAsExpected)
-        assertCheck(try faultActed(completed), CheckName.faultActed, passed: false,
+        assertCheck(try Fixtures.faultActed(completed), CheckName.faultActed, passed: false,
                     says: "expected the migration call to fail once its incoming qemu was killed; got completed")
         let verifierAborted = KillIncomingQEMUFault.judge(
             kill(), outcome: killOutcome(.aborted(reason: "no progress for 15 s", callError: Fixtures.canceledByClient, abortError: nil)))
@@ -335,7 +320,7 @@ final class FaultJudgementTests: XCTestCase {
     func testDstQEMUKilledThatNeverKilledFailsFaultActedWithTheDriversNote() throws {
         let evidence = KillIncomingQEMUFault.judge(nil, outcome: killOutcome(channelError, faultNote: "the job never transferred 8 MiB"))
         XCTAssertFalse(evidence.acted)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false, says: "nothing was killed: the job never transferred 8 MiB")
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: false, says: "nothing was killed: the job never transferred 8 MiB")
     }
 
     // MARK: link-cut (DestinationLinkCutFault)
@@ -361,22 +346,22 @@ final class FaultJudgementTests: XCTestCase {
         XCTAssertTrue(evidence.errorAsExpected)
         XCTAssertEqual(evidence.removed, true)
         XCTAssertEqual(evidence.guestNetwork, .untouched, "the ping check holds the guest network to the downtime limit")
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: true,
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: true,
                     says: "link-cut (p2p): mgmt-dst down at 1400 ms", "returned at 31300 ms, 29900 ms after the cut",
                     "link down for 30 s in all", "client socket is closed")
-        assertCheck(try faultRemoved(evidence), CheckName.faultRemoved, passed: true, says: "mgmt-dst is up again")
+        assertCheck(try Fixtures.faultRemoved(evidence), CheckName.faultRemoved, passed: true, says: "mgmt-dst is up again")
     }
 
     func testLinkCutDirectActsWhenTheJobHungUntilTheVerifierAborted() throws {
         let ending = MigrationEnding.aborted(reason: "no progress for 60 s", callError: Fixtures.canceledByClient, abortError: nil)
         let evidence = DestinationLinkCutFault.judge(cut(), outcome: linkOutcome(ending), mode: .clientManaged)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: true, says: "link-cut (client-managed)", "aborted by the verifier")
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: true, says: "link-cut (client-managed)", "aborted by the verifier")
     }
 
     func testLinkCutWhoseLinkNeverReadAsDownFailsFaultActed() throws {
         let evidence = DestinationLinkCutFault.judge(cut(confirmedDown: false), outcome: linkOutcome(socketClosed), mode: .peerToPeer)
         XCTAssertFalse(evidence.acted)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false,
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: false,
                     says: "the fault did not act", "(but it did not read as down)")
     }
 
@@ -384,7 +369,7 @@ final class FaultJudgementTests: XCTestCase {
         let evidence = DestinationLinkCutFault.judge(cut(), outcome: linkOutcome(qemuMonitorClosed), mode: .peerToPeer)
         XCTAssertTrue(evidence.acted)
         XCTAssertFalse(evidence.errorAsExpected, "a QEMU that closed its monitor is not the daemons losing each other")
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false,
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: false,
                     says: "mgmt-dst down at 1400 ms", "expected the daemons to lose each other", "QEMU unexpectedly closed the monitor")
     }
 
@@ -403,7 +388,7 @@ final class FaultJudgementTests: XCTestCase {
     func testLinkCutAfterTheCallReturnedFailsFaultActed() throws {
         let evidence = DestinationLinkCutFault.judge(cut(down: 32_000), outcome: linkOutcome(socketClosed), mode: .peerToPeer)
         XCTAssertFalse(evidence.acted)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false, says: "-700 ms after the cut")
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: false, says: "-700 ms after the cut")
     }
 
     func testLinkCutThatCouldNotCutOrNeverCameFailsFaultActed() throws {
@@ -411,19 +396,19 @@ final class FaultJudgementTests: XCTestCase {
                                                    outcome: linkOutcome(socketClosed), mode: .peerToPeer)
         XCTAssertFalse(failed.acted)
         XCTAssertNil(failed.removed, "nothing was installed, so nothing to remove")
-        assertCheck(try faultActed(failed), CheckName.faultActed, passed: false, says: "could not cut: RTNETLINK answers")
+        assertCheck(try Fixtures.faultActed(failed), CheckName.faultActed, passed: false, says: "could not cut: RTNETLINK answers")
         let never = DestinationLinkCutFault.judge(nil, outcome: linkOutcome(.completed, faultNote: "the migration completed before 8 MiB were transferred"),
                                                   mode: .peerToPeer)
         XCTAssertFalse(never.acted)
         XCTAssertFalse(never.errorAsExpected)
-        assertCheck(try faultActed(never), CheckName.faultActed, passed: false,
+        assertCheck(try Fixtures.faultActed(never), CheckName.faultActed, passed: false,
                     says: "the link was never cut: the migration completed before 8 MiB were transferred", "got completed")
     }
 
     func testLinkCutLinkStillDownFailsFaultRemoved() throws {
         let evidence = DestinationLinkCutFault.judge(cut(upAgain: false), outcome: linkOutcome(socketClosed), mode: .peerToPeer)
         XCTAssertEqual(evidence.removed, false)
-        assertCheck(try faultRemoved(evidence), CheckName.faultRemoved, passed: false, says: "mgmt-dst is STILL DOWN")
+        assertCheck(try Fixtures.faultRemoved(evidence), CheckName.faultRemoved, passed: false, says: "mgmt-dst is STILL DOWN")
     }
 
     // MARK: guest-link-cut (GuestNetworkCutFault)
@@ -461,7 +446,7 @@ final class FaultJudgementTests: XCTestCase {
         assertCheck(try faultActedOnLanding(evidence), CheckName.faultActed, passed: true,
                     says: "guest-link-cut: br0 down at 1400 ms for 2050 ms", "the job sent at least 48 MiB in 4 job-stats readings while it was down",
                     "the migration completed while the guest network was cut")
-        assertCheck(try faultRemoved(evidence), CheckName.faultRemoved, passed: true, says: "br0 is up again")
+        assertCheck(try Fixtures.faultRemoved(evidence), CheckName.faultRemoved, passed: true, says: "br0 is up again")
     }
 
     func testGuestLinkCutWhoseJobSentNothingDuringTheOutageFailsFaultActed() throws {
@@ -498,7 +483,7 @@ final class FaultJudgementTests: XCTestCase {
         assertCheck(try faultActedOnLanding(never), CheckName.faultActed, passed: false,
                     says: "the guest network was never cut: the migration completed before 8 MiB")
         let stuck = GuestNetworkCutFault.judge(guestCut(upAgain: false), outcome: guestCutOutcome())
-        assertCheck(try faultRemoved(stuck), CheckName.faultRemoved, passed: false, says: "br0 is STILL DOWN")
+        assertCheck(try Fixtures.faultRemoved(stuck), CheckName.faultRemoved, passed: false, says: "br0 is STILL DOWN")
         let refused = GuestNetworkCutFault.judge(guestCut(confirmedDown: false, restored: nil, upAgain: nil, error: "RTNETLINK answers: Operation not permitted"),
                                                  outcome: guestCutOutcome())
         XCTAssertFalse(refused.acted)
@@ -516,10 +501,10 @@ final class FaultJudgementTests: XCTestCase {
         let evidence = DestinationOccupantFault.judge(before: Fixtures.occupant, ending: alreadyExists, removal: destroyed)
         XCTAssertTrue(evidence.acted)
         XCTAssertTrue(evidence.errorAsExpected)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: true,
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: true,
                     says: "a domain of the guest's name ran on the destination when the migration was called: uuid \(Fixtures.occupantUUID)",
                     "already exists with uuid")
-        assertCheck(try faultRemoved(evidence), CheckName.faultRemoved, passed: true, says: "destroyed the pre-existing domain")
+        assertCheck(try Fixtures.faultRemoved(evidence), CheckName.faultRemoved, passed: true, says: "destroyed the pre-existing domain")
     }
 
     func testDstAlreadyActiveAcceptsLibvirtsDomainExistsError() {
@@ -531,7 +516,7 @@ final class FaultJudgementTests: XCTestCase {
         let evidence = DestinationOccupantFault.judge(before: Fixtures.occupant, ending: qemuMonitorClosed, removal: destroyed)
         XCTAssertTrue(evidence.acted)
         XCTAssertFalse(evidence.errorAsExpected)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false,
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: false,
                     says: "ran on the destination", "expected Prepare to refuse a domain that is already active", "could not open kernel file")
     }
 
@@ -541,13 +526,13 @@ final class FaultJudgementTests: XCTestCase {
             kind: .operationInvalid)
         let evidence = DestinationOccupantFault.judge(before: Fixtures.occupant, ending: ending, removal: destroyed)
         XCTAssertFalse(evidence.errorAsExpected, "an invalid operation that is not about the running domain is another reason")
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false, says: "domain is not running")
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: false, says: "domain is not running")
     }
 
     func testDstAlreadyActiveWithoutARunningDomainFailsFaultActed() throws {
         let none = DestinationOccupantFault.judge(before: nil, ending: alreadyExists, removal: nil)
         XCTAssertFalse(none.acted)
-        assertCheck(try faultActed(none), CheckName.faultActed, passed: false,
+        assertCheck(try Fixtures.faultActed(none), CheckName.faultActed, passed: false,
                     says: "the fault did not act: no domain of the guest's name ran on the destination")
         var paused = Fixtures.occupant
         paused.state = Fixtures.pausedMigrating
@@ -556,9 +541,9 @@ final class FaultJudgementTests: XCTestCase {
 
     func testDstAlreadyActiveStandInNotRemovedFailsFaultRemoved() throws {
         let never = DestinationOccupantFault.judge(before: Fixtures.occupant, ending: alreadyExists, removal: nil)
-        assertCheck(try faultRemoved(never), CheckName.faultRemoved, passed: false, says: "the stand-in domain was never removed")
+        assertCheck(try Fixtures.faultRemoved(never), CheckName.faultRemoved, passed: false, says: "the stand-in domain was never removed")
         let left = DestinationOccupantFault.judge(before: Fixtures.occupant, ending: alreadyExists,
                                                   removal: (removed: false, note: "a domain lab-guest with its uuid is STILL on dst"))
-        assertCheck(try faultRemoved(left), CheckName.faultRemoved, passed: false, says: "is STILL on dst")
+        assertCheck(try Fixtures.faultRemoved(left), CheckName.faultRemoved, passed: false, says: "is STILL on dst")
     }
 }

@@ -41,19 +41,6 @@ final class KillDestinationDaemonFaultTests: XCTestCase {
         Tested.judge(kill, restart: restart ?? self.restart(), outcome: outcome(ending, faultNote: faultNote), hostName: "dst")
     }
 
-    func faultActed(_ evidence: FaultEvidence) throws -> Check? {
-        var o = try Fixtures.observation(.staysOnSource)
-        o.parameters = Fixtures.parameters(evidence.scenario)
-        o.fault = evidence
-        return Checks.faultActed(o)
-    }
-
-    func faultRemoved(_ evidence: FaultEvidence) throws -> Check? {
-        var o = try Fixtures.observation(.staysOnSource)
-        o.fault = evidence
-        return Checks.faultRemoved(o)
-    }
-
     // MARK: acted
 
     func testActsWhenItKilledTheRunningDaemonWhileTheCallRanAndTheSourceLostItsConnection() throws {
@@ -62,10 +49,10 @@ final class KillDestinationDaemonFaultTests: XCTestCase {
         XCTAssertTrue(evidence.acted)
         XCTAssertTrue(evidence.errorAsExpected)
         XCTAssertEqual(evidence.actedAtMilliseconds, 1_235)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: true,
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: true,
                     says: "libvirtd on dst pid 4100 SIGKILLed at 1235 ms, gone; the migration call returned at 2510 ms, 1275 ms later",
                     "Lost connection to destination host")
-        assertCheck(try faultRemoved(evidence), CheckName.faultRemoved, passed: true,
+        assertCheck(try Fixtures.faultRemoved(evidence), CheckName.faultRemoved, passed: true,
                     says: "libvirtd on dst runs again as pid 4200 and answers (at 4100 ms, start took 1580 ms)")
     }
 
@@ -83,7 +70,7 @@ final class KillDestinationDaemonFaultTests: XCTestCase {
             """)))
         let evidence = Tested.judge(kill(), restart: restart(), outcome: logged, hostName: "dst")
         XCTAssertTrue(evidence.acted && evidence.errorAsExpected)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: true, says: "client socket is closed",
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: true, says: "client socket is closed",
                     "the source daemon logged before it (libvirtd.log on src): operation failed: Lost connection to destination host")
         // Without the log the closed socket alone is still this fault's error.
         XCTAssertTrue(judge(kill(), returned).errorAsExpected)
@@ -92,7 +79,7 @@ final class KillDestinationDaemonFaultTests: XCTestCase {
     func testClientManagedFinishOnTheClosedConnectionIsThisFaultsError() throws {
         let evidence = judge(kill(), socketClosed)
         XCTAssertTrue(evidence.errorAsExpected)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: true, says: "client socket is closed")
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: true, says: "client socket is closed")
     }
 
     // MARK: not acted
@@ -101,33 +88,33 @@ final class KillDestinationDaemonFaultTests: XCTestCase {
         let evidence = Tested.judge(nil, restart: nil, outcome: outcome(lostConnection, faultNote: "the job never transferred 8 MiB"), hostName: "dst")
         XCTAssertFalse(evidence.acted)
         XCTAssertNil(evidence.removed, "nothing was killed, nothing to start again")
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false,
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: false,
                     says: "the fault did not act: the daemon was never killed: the job never transferred 8 MiB")
-        XCTAssertNil(try faultRemoved(evidence))
+        XCTAssertNil(try Fixtures.faultRemoved(evidence))
     }
 
     func testAKillThatFoundNoDaemonOrCouldNotSignalFailsFaultActed() throws {
         let none = judge(kill(pid: nil, gone: false, error: "no libvirtd runs for dst"), lostConnection)
         XCTAssertFalse(none.acted)
-        assertCheck(try faultActed(none), CheckName.faultActed, passed: false, says: "the fault did not act", "no libvirtd runs for dst")
+        assertCheck(try Fixtures.faultActed(none), CheckName.faultActed, passed: false, says: "the fault did not act", "no libvirtd runs for dst")
         let refused = judge(kill(gone: false, error: "kill(4100, SIGKILL): Operation not permitted"), lostConnection)
         XCTAssertFalse(refused.acted)
-        assertCheck(try faultActed(refused), CheckName.faultActed, passed: false, says: "Operation not permitted")
+        assertCheck(try Fixtures.faultActed(refused), CheckName.faultActed, passed: false, says: "Operation not permitted")
     }
 
     func testADaemonStillAliveAfterTheSignalFailsFaultActedAndNeedsNoNewProcess() throws {
         let evidence = judge(kill(gone: false), lostConnection)
         XCTAssertFalse(evidence.acted)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false, says: "still alive 5 s later")
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: false, says: "still alive 5 s later")
         // The kill missed: the daemon that still runs (same PID) is what must answer.
         let samePID = judge(kill(gone: false), lostConnection, restart: restart(pid: 4100))
-        assertCheck(try faultRemoved(samePID), CheckName.faultRemoved, passed: true, says: "runs again as pid 4100")
+        assertCheck(try Fixtures.faultRemoved(samePID), CheckName.faultRemoved, passed: true, says: "runs again as pid 4100")
     }
 
     func testAKillAfterTheCallReturnedFailsFaultActed() throws {
         let evidence = judge(kill(at: 3_000), lostConnection)
         XCTAssertFalse(evidence.acted)
-        assertCheck(try faultActed(evidence), CheckName.faultActed, passed: false,
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: false,
                     says: "SIGKILLed at 3000 ms", "after the migration call had returned (at 2510 ms)")
     }
 
@@ -137,14 +124,14 @@ final class KillDestinationDaemonFaultTests: XCTestCase {
         let qemuFailed = judge(kill(), channelError)
         XCTAssertTrue(qemuFailed.acted)
         XCTAssertFalse(qemuFailed.errorAsExpected)
-        assertCheck(try faultActed(qemuFailed), CheckName.faultActed, passed: false,
+        assertCheck(try Fixtures.faultActed(qemuFailed), CheckName.faultActed, passed: false,
                     says: "expected the call to fail on its closed connection to the destination daemon", "Channel error")
         let aborted = judge(kill(), .aborted(reason: "no progress for 15 s", callError: Fixtures.canceledByClient, abortError: nil))
         XCTAssertFalse(aborted.errorAsExpected)
-        assertCheck(try faultActed(aborted), CheckName.faultActed, passed: false, says: "got aborted by the verifier (no progress for 15 s)")
+        assertCheck(try Fixtures.faultActed(aborted), CheckName.faultActed, passed: false, says: "got aborted by the verifier (no progress for 15 s)")
         let completed = judge(kill(), .completed)
         XCTAssertFalse(completed.errorAsExpected)
-        assertCheck(try faultActed(completed), CheckName.faultActed, passed: false, says: "got completed")
+        assertCheck(try Fixtures.faultActed(completed), CheckName.faultActed, passed: false, says: "got completed")
     }
 
     // MARK: removed
@@ -152,12 +139,12 @@ final class KillDestinationDaemonFaultTests: XCTestCase {
     func testADaemonNotStartedAgainOrStillTheKilledProcessFailsFaultRemoved() throws {
         let failed = judge(kill(), lostConnection, restart: restart(pid: nil, error: "lab step 'start libvirt daemon on dst' failed: exit status 1"))
         XCTAssertEqual(failed.removed, false)
-        assertCheck(try faultRemoved(failed), CheckName.faultRemoved, passed: false,
+        assertCheck(try Fixtures.faultRemoved(failed), CheckName.faultRemoved, passed: false,
                     says: "libvirtd on dst was not started again (no process): lab step 'start libvirt daemon on dst' failed")
         let same = judge(kill(), lostConnection, restart: restart(pid: 4100))
-        assertCheck(try faultRemoved(same), CheckName.faultRemoved, passed: false, says: "answers as pid 4100, the process that was killed")
+        assertCheck(try Fixtures.faultRemoved(same), CheckName.faultRemoved, passed: false, says: "answers as pid 4100, the process that was killed")
         let noPID = judge(kill(), lostConnection, restart: restart(pid: nil))
-        assertCheck(try faultRemoved(noPID), CheckName.faultRemoved, passed: false, says: "its pid file names no running libvirtd")
+        assertCheck(try Fixtures.faultRemoved(noPID), CheckName.faultRemoved, passed: false, says: "its pid file names no running libvirtd")
     }
 
     // MARK: where it runs

@@ -18,7 +18,8 @@ final class ResultBuilderTests: XCTestCase {
             qemuDirtyRate: QEMUDirtyRateFigure(mibPerSecond: 48, source: "page sampling"),
             drive: DriveRecord(outcome: observation.outcome, planNotes: ["bandwidth limited"], eventCount: 9, subscriptionErrors: []),
             ping: ping, captureStartMilliseconds: 100, observation: observation, checks: Checks.evaluate(observation),
-            completedStats: completed, discardedGuest: nil, faultType: faultType)
+            completedStats: completed.map { .success($0) } ?? .failure(CompletedJobStats.Missing(reason: "no job-completed event from the source")),
+            discardedGuest: nil, faultType: faultType)
     }
 
     private let completed = CompletedJobStats(
@@ -55,7 +56,9 @@ final class ResultBuilderTests: XCTestCase {
         let result = try builder(try Fixtures.observation(.migrates)).result()
         XCTAssertEqual(result.migrationMilliseconds, 5_000, "the call's wall time")
         XCTAssertNil(result.libvirtDowntimeMilliseconds)
-        XCTAssertTrue(result[source: .migrationMilliseconds]?.contains("verifier's monotonic clock") ?? false)
+        XCTAssertEqual(result[source: .migrationMilliseconds],
+                       "the verifier's monotonic clock around the migration call (libvirt gave no completed stats: no job-completed event from the source)",
+                       "a landing whose stats could not be had says why, not that it did not complete")
     }
 
     func testAFailedMigrationHasNoModelComparisonNorLibvirtFigures() throws {
@@ -65,6 +68,8 @@ final class ResultBuilderTests: XCTestCase {
         XCTAssertNil(result.modelComparison)
         XCTAssertNil(result.libvirtDowntimeMilliseconds, "completed stats of a migration that did not complete are not its figures")
         XCTAssertNil(result.figures.convergence, "no migration was meant to land")
+        XCTAssertTrue(result[source: .migrationMilliseconds]?.hasSuffix("(libvirt gave no completed stats: the migration did not complete)") ?? false,
+                      result[source: .migrationMilliseconds] ?? "no source")
         XCTAssertNotNil(result.libvirtError)
         XCTAssertEqual(result.fault, observation.fault)
     }

@@ -88,6 +88,11 @@ public struct CompletedJobStats: Sendable {
         self.stats = stats
         self.source = source
     }
+    /// Why no completed job stats could be had, one line (the reads that failed, and how).
+    public struct Missing: Error, Sendable, Equatable {
+        public var reason: String
+        public init(reason: String) { self.reason = reason }
+    }
 }
 
 extension CrossCheck {
@@ -116,7 +121,7 @@ public struct ResultBuilder: Sendable {
     public var captureStartMilliseconds: Double
     public var observation: Observation
     public var checks: [Check]
-    public var completedStats: CompletedJobStats?
+    public var completedStats: Result<CompletedJobStats, CompletedJobStats.Missing>
     /// What was done with a guest found damaged (`nil`: nothing).
     public var discardedGuest: String?
     /// The scenario's fault type, which may annotate the result.
@@ -244,19 +249,27 @@ public struct ResultBuilder: Sendable {
     /// The figures of libvirt's completed job stats; the verifier's clock when there are none.
     private func addCompletedStats(to result: inout ScenarioResult) {
         let outcome = drive.outcome
-        guard let completedStats, outcome.ending.migrated else {
+        let completed: CompletedJobStats
+        switch (outcome.ending.migrated, completedStats) {
+        case (true, .success(let stats)):
+            completed = stats
+        case (false, _):
             result.migrationMilliseconds = outcome.wallMilliseconds
             result[source: .migrationMilliseconds] = "the verifier's monotonic clock around the migration call (libvirt gave no completed stats: the migration did not complete)"
             return
+        case (true, .failure(let missing)):
+            result.migrationMilliseconds = outcome.wallMilliseconds
+            result[source: .migrationMilliseconds] = "the verifier's monotonic clock around the migration call (libvirt gave no completed stats: \(missing.reason))"
+            return
         }
-        let stats = completedStats.stats
+        let stats = completed.stats
         result.migrationMilliseconds = stats.timeElapsedMilliseconds.map { Double($0) }
         result.libvirtDowntimeMilliseconds = stats.downtimeMilliseconds.map { Double($0) }
         result.setupMilliseconds = stats.setupTimeMilliseconds.map { Double($0) }
         result.transferredBytes = stats.dataProcessedBytes
         if let iteration = stats.memoryIteration { result.iterations = Int(iteration) }
         for figure: Figure in [.migrationMilliseconds, .libvirtDowntimeMilliseconds, .setupMilliseconds, .transferredBytes, .iterations] {
-            result[source: figure] = completedStats.source
+            result[source: figure] = completed.source
         }
     }
 

@@ -50,10 +50,6 @@ extension ScenarioRunner {
         return Gathered(observation: observation, destination: destination, captureStartMilliseconds: captureStart)
     }
 
-    private func look<Value>(_ read: () throws(VerifierError) -> Value) -> Looked<Value> {
-        do { return .seen(try read()) } catch { return .notLooked(error.description) }
-    }
-
     /// Where the guest runs (after a failed job QEMU may need a moment to resume the vCPUs),
     /// and the hosts, until libvirt's clean-up is done or the plan's wait is over.
     private func lookAtHosts(_ leg: Leg, driven: Driven, fault: any Fault, context: FaultContext, baseline: LegBaseline,

@@ -310,28 +310,44 @@ extension ScenarioRunner {
         return plan
     }
 
+    /// What `read` saw of `host`, or why it could not look (no shell, or the read failed).
     func look<Value>(_ host: (any HostShell)?, _ read: (any HostShell) throws(VerifierError) -> Value) -> Looked<Value> {
         guard let host else { return .notLooked("no shell on the host") }
-        do { return .seen(try read(host)) } catch { return .notLooked(error.description) }
+        return look { () throws(VerifierError) in try read(host) }
+    }
+
+    /// What `read` saw, or why it could not look.
+    func look<Value>(_ read: () throws(VerifierError) -> Value) -> Looked<Value> {
+        do { return .seen(try read()) } catch { return .notLooked(error.description) }
     }
 
     // MARK: after the migration
 
     /// The figures of libvirt's completed job stats: from the source's job-completed event,
-    /// else as completed stats from either daemon; `nil` when there are none.
+    /// else as completed stats from either daemon; when there are none, every read that was
+    /// tried and why it gave nothing.
     func completedStats(_ leg: Leg, baseline: LegBaseline, destination: any Hypervisor, outcome: MigrationOutcome,
-                        eventStats: JobStats?) -> CompletedJobStats? {
+                        eventStats: JobStats?) -> Result<CompletedJobStats, CompletedJobStats.Missing> {
         func usable(_ candidate: JobStats?) -> Bool { (candidate?.timeElapsedMilliseconds ?? 0) > 0 }
         if usable(eventStats), let eventStats {
-            return CompletedJobStats(stats: eventStats, source: "the source daemon's job-completed event (completed job stats)")
+            return .success(CompletedJobStats(stats: eventStats, source: "the source daemon's job-completed event (completed job stats)"))
         }
+        var misses = [eventStats == nil ? "no job-completed event from the source" : "the source's job-completed event had no time_elapsed"]
         let name = leg.endpoints.domainName
         for (daemon, side) in [(baseline.source, "source"), (destination, "destination")] {
-            if let domain = try? daemon.guestDomain(named: name), let completed = try? domain.completedJobStats(), usable(completed) {
-                return CompletedJobStats(stats: completed, source: "completed job stats on the \(side)")
+            do {
+                guard let domain = try daemon.guestDomain(named: name) else {
+                    misses.append("no domain \(name) on the \(side)")
+                    continue
+                }
+                let completed = try domain.completedJobStats()
+                if usable(completed) { return .success(CompletedJobStats(stats: completed, source: "completed job stats on the \(side)")) }
+                misses.append("the \(side)'s completed job stats had no time_elapsed")
+            } catch {
+                misses.append("the \(side)'s completed job stats could not be read: \(error)")
             }
         }
-        return nil
+        return .failure(CompletedJobStats.Missing(reason: misses.joined(separator: "; ")))
     }
 }
 
