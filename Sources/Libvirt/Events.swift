@@ -55,6 +55,18 @@ public enum LifecycleEventKind: Int32, Sendable, Codable {
     case crashed = 8
 }
 
+/// The lifecycle event details the verifier reads (`virDomainEvent*DetailType`).
+public enum LifecycleEventDetail {
+    /// `.suspended`: paused by a migration (pre-copy's switch-over).
+    public static let suspendedMigrated = Int32(VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED.rawValue)
+    /// `.suspended`: paused for post-copy.
+    public static let suspendedPostCopy = Int32(VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY.rawValue)
+    /// `.suspended`: paused because post-copy failed.
+    public static let suspendedPostCopyFailed = Int32(VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY_FAILED.rawValue)
+    /// `.stopped`: the emulator or libvirt failed.
+    public static let stoppedFailed = Int32(VIR_DOMAIN_EVENT_STOPPED_FAILED.rawValue)
+}
+
 /// A domain event delivered by ``Connection/subscribeDomainEvents(_:)``.
 public enum DomainEvent: Sendable, Equatable {
     /// The domain's lifecycle changed; `detail` is libvirt's per-kind detail value

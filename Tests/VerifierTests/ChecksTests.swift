@@ -123,6 +123,22 @@ extension Fixtures {
                 fault: FaultEvidence(scenario: .performFail, acted: true, evidence: "the firewall on dst dropped 14 packets to TCP 49152-49216",
                                      errorAsExpected: true, errorEvidence: "libvirt: \(ending.summary)", removed: true,
                                      removalEvidence: "the nft table migverify_fault is gone from dst"))
+        case .guestLost:
+            let ending = MigrationEnding.failed(message: "virDomainMigrateToURI3 failed: operation failed: domain is not running [libvirt error 9]",
+                                                kind: .operationFailed)
+            return Observation(
+                expectation: .guestLost, parameters: parameters(.srcQEMUKilled), call: "virDomainMigrateToURI3 (p2p)",
+                outcome: outcome(ending, startedAt: 1_000, wall: 3_000),
+                onSource: sighting(.source, nil), onDestination: sighting(.destination, nil),
+                sourceHost: .seen(cleanHost("src")), destinationHost: .seen(cleanHost("dst")),
+                destinationInterfacesBefore: .seen(hostInterfaces), sourceTaps: [guestTap],
+                ping: PingSummary(sent: 9_000, received: 2_100, lost: 6_900, lossRunCount: 1, longestGapMilliseconds: 6_900,
+                                  longestGapLowerBoundMilliseconds: 6_899, longestGapUpperBoundMilliseconds: 6_901, openEnded: true,
+                                  timestampPrecision: "nanosecond"),
+                memeater: MemeaterObservation(lostGuestBefore: try controlInfo(uptimeSeconds: 120)), console: .read(lineCount: 3, failureLines: []),
+                answersAtEnd: nil,
+                fault: FaultEvidence(scenario: .srcQEMUKilled, acted: true, evidence: "at 2100 ms: killed the source qemu 4242",
+                                     actedAtMilliseconds: 2_100, errorAsExpected: true, errorEvidence: "libvirt: \(ending.summary)"))
         }
     }
 

@@ -40,6 +40,9 @@ final class FakeWorld: Sendable {
         /// Connections opened so far.
         var connections = 0
         var corruptPages: [Int] = []
+        /// QEMU's migration settings on the source (a test changes them to play a daemon that left them set).
+        var migrationSettings = QEMUMigrationSettings(capabilities: ["events": true, "postcopy-ram": false],
+                                                      parameters: ["max-bandwidth": "0", "downtime-limit": "300"])
     }
 
     let state = Mutex(State())
@@ -145,6 +148,7 @@ final class FakeDomain: HypervisorDomain {
     func removeDefinition() throws {}
     func suspend() throws {}
     func setMigrationMaxDowntime(milliseconds: UInt64) throws {}
+    func migrationSettings() throws -> QEMUMigrationSettings { world.state.withLock { $0.migrationSettings } }
     func startDirtyRateSampling(seconds: Int) throws {}
     func dirtyRate() throws -> DirtyRateReading {
         throw LibvirtError(call: "virDomainGetJobStats", uri: nil, domainName: "fake-guest", code: 84, errorDomain: 0, message: "the fake does not sample")

@@ -225,7 +225,7 @@ final class LabFaultScenarioTests: XCTestCase {
         let lab = Self.lab
         let destination = lab.configuration.destination
         let before = Mutex<Int32?>(nil)
-        let result = try run(parameters(.dstDaemonKilled), at: [.migrating: { before.withLock { $0 = lab.daemonProcessID(of: destination) } }])
+        let result = try run(parameters(.dstDaemonKilled), at: [.migrating: { before.withLock { $0 = $0 ?? lab.daemonProcessID(of: destination) } }])
         let killed = try XCTUnwrap(before.withLock { $0 }, "the destination's daemon ran when the migration started")
         let fault = try XCTUnwrap(result.fault)
         print("dst-daemon-killed: \(fault.evidence) | \(fault.errorEvidence) | \(fault.removalEvidence ?? "-") | "
@@ -238,13 +238,15 @@ final class LabFaultScenarioTests: XCTestCase {
         let running = try XCTUnwrap(lab.daemonProcessID(of: destination), "libvirtd runs again on \(destination.name)")
         XCTAssertNotEqual(running, killed, "a new process")
         XCTAssertTrue(fault.removalEvidence?.contains("runs again as pid \(running) and answers") ?? false, fault.removalEvidence ?? "-")
-        // The restarted daemon answers and holds nothing of the incoming migration: it stopped
-        // the incoming QEMU itself, which had outlived the killed daemon.
-        XCTAssertNil(try lab.connect(to: destination).domainIfPresent(name: lab.configuration.guestName))
+        // The restarted daemon held nothing of the incoming migration: it stopped the incoming
+        // QEMU itself, which had outlived the killed daemon; and a plain migration right after passed.
+        XCTAssertEqual(check(result, CheckName.migrationSettingsRestored)?.passed, true,
+                       check(result, CheckName.migrationSettingsRestored)?.evidence ?? "not checked")
+        assertMigratedAgain(result)
         let qemuLog = try String(contentsOfFile: lab.configuration.hostDirectory(destination) + "/log/qemu/\(lab.configuration.guestName).log",
                                  encoding: .utf8)
-        let last = qemuLog.split(separator: "\n").suffix(4).joined(separator: "\n")
-        XCTAssertTrue(last.contains("shutting down, reason=daemon") && last.contains("from pid \(running) (libvirtd)"), last)
+        XCTAssertTrue(qemuLog.contains("shutting down, reason=daemon") && qemuLog.contains("from pid \(running) (libvirtd)"),
+                      String(qemuLog.suffix(600)))
 
         // What an interrupted run leaves journaled: its removal step starts the killed daemon
         // again, as lab up would have, and leaves a running one alone.
@@ -269,5 +271,76 @@ final class LabFaultScenarioTests: XCTestCase {
         XCTAssertNil(answered, "the started daemon answers")
         XCTAssertEqual(try lab.ensureDaemon(of: destination), [])
         XCTAssertEqual(lab.daemonProcessID(of: destination), started)
+    }
+
+    /// The plain migration after a fault that must leave the hosts able to migrate landed and passed.
+    func assertMigratedAgain(_ result: ScenarioResult, file: StaticString = #filePath, line: UInt = #line) {
+        for name in [CheckName.migrationOutcome, CheckName.guestOnDestination, CheckName.sourceHostClean, CheckName.memoryIntegrity,
+                     CheckName.landingIntact] {
+            let again = check(result, MigrationLeg.again.checkNamePrefix + name)
+            XCTAssertEqual(again?.passed, true, "again-\(name): \(again?.evidence ?? "missing")", file: file, line: line)
+        }
+    }
+
+    /// The source's libvirt daemon is SIGKILLed while the job transfers and started again when
+    /// the call returns: the call fails on its closed connection, the guest keeps running on
+    /// the source (`qemuProcessRecoverMigrationOut` cancels QEMU's migration), the destination
+    /// is clean (the incoming domain died with the source daemon's connection), the source
+    /// QEMU's migration settings are as before, and a plain migration right after passes.
+    func test8KilledSourceDaemonLeavesTheGuestOnTheSourceAndTheNextMigrationPasses() throws {
+        let lab = Self.lab
+        let source = lab.configuration.source
+        let before = Mutex<Int32?>(nil)
+        let result = try run(parameters(.srcDaemonKilled), at: [.migrating: { before.withLock { $0 = $0 ?? lab.daemonProcessID(of: source) } }])
+        let killed = try XCTUnwrap(before.withLock { $0 }, "the source's daemon ran when the migration started")
+        let fault = try XCTUnwrap(result.fault)
+        print("src-daemon-killed: \(fault.evidence) | \(fault.errorEvidence) | \(fault.removalEvidence ?? "-") | "
+              + "\(check(result, CheckName.migrationSettingsRestored)?.evidence ?? "-")")
+        assertFailureScenarioPassed(result)
+        XCTAssertTrue(fault.acted && fault.evidence.contains("pid \(killed) SIGKILLed at") && fault.evidence.contains(", gone;"), fault.evidence)
+        XCTAssertEqual(check(result, CheckName.faultRemoved)?.passed, true, fault.removalEvidence ?? "no removal evidence")
+        let running = try XCTUnwrap(lab.daemonProcessID(of: source), "libvirtd runs again on \(source.name)")
+        XCTAssertNotEqual(running, killed, "a new process")
+        XCTAssertEqual(check(result, CheckName.migrationSettingsRestored)?.passed, true,
+                       check(result, CheckName.migrationSettingsRestored)?.evidence ?? "not checked")
+        assertMigratedAgain(result)
+    }
+
+    /// The destination fails in Finish (its save of the persistent definition meets a
+    /// directory): the source had paused for the switch-over, so every page was sent; the
+    /// guest runs on the source again, intact, and the destination holds nothing.
+    func test9FinishFailureLeavesTheGuestRunningOnTheSource() throws {
+        let lab = Self.lab
+        let result = try run(parameters(.finishFail))
+        let fault = try XCTUnwrap(result.fault)
+        print("finish-fail: \(fault.evidence) | \(fault.errorEvidence) | \(fault.removalEvidence ?? "-")")
+        assertFailureScenarioPassed(result)
+        XCTAssertTrue(fault.evidence.contains("the source paused for the switch-over (suspended, migrated) at"), fault.evidence)
+        XCTAssertTrue(result.libvirtError?.contains("\(lab.configuration.guestName).xml") ?? false, result.libvirtError ?? "no error")
+        XCTAssertEqual(check(result, CheckName.faultRemoved)?.passed, true, fault.removalEvidence ?? "no removal evidence")
+        let path = FinishFailFault.definitionPath(domainName: lab.configuration.guestName, testbed: LabTarget(lab: lab))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path), "\(path) removed")
+        XCTAssertEqual(check(result, CheckName.migrationSettingsRestored)?.passed, true,
+                       check(result, CheckName.migrationSettingsRestored)?.evidence ?? "not checked")
+    }
+
+    /// The source QEMU is SIGKILLed while the job transfers: the guest is lost, the verdict
+    /// says so, and neither host keeps a domain, QEMU or tap of it (the next run boots a fresh guest).
+    func test10KilledSourceQEMULosesTheGuestAndLeavesNothingBehind() throws {
+        let lab = Self.lab
+        let result = try run(parameters(.srcQEMUKilled))
+        let fault = try XCTUnwrap(result.fault)
+        print("src-qemu-killed: \(fault.evidence) | \(fault.errorEvidence) | \(check(result, CheckName.guestLost)?.evidence ?? "-")")
+        XCTAssertTrue(result.passed, "failed checks: \(result.failedChecks)")
+        for name in [CheckName.migrationOutcome, CheckName.faultActed, CheckName.guestLost, CheckName.destinationHostClean,
+                     CheckName.migrationPortFree, CheckName.sourceHostClean] {
+            XCTAssertEqual(check(result, name)?.passed, true, "\(name): \(check(result, name)?.evidence ?? "missing")")
+        }
+        XCTAssertNil(check(result, CheckName.memoryIntegrity), "a lost guest has no memory to verify")
+        XCTAssertTrue(result.notes.contains { $0.contains("the guest was lost, as this scenario expects") }, "\(result.notes)")
+        for host in [lab.configuration.source, lab.configuration.destination] {
+            let domain = try lab.connect(to: host).domainIfPresent(name: lab.configuration.guestName)
+            XCTAssertFalse(try domain?.isActive() ?? false, "no running domain on \(host.name)")
+        }
     }
 }

@@ -16,9 +16,15 @@ public enum Checks {
         case .staysOnSource:
             if let acted = faultActed(observation) { checks.append(acted) }
             checks += [guestOnSource(observation), destinationHostClean(observation), migrationPortFree(observation)]
+            if let restored = migrationSettingsRestored(observation) { checks.append(restored) }
+        case .guestLost:
+            if let acted = faultActed(observation) { checks.append(acted) }
+            checks += [guestLost(observation), destinationHostClean(observation), migrationPortFree(observation)]
         }
         checks += catalog.type(of: observation.parameters.scenario).checks(observation)
         if let removed = faultRemoved(observation) { checks.append(removed) }
+        // A lost guest has no memory, connection or console left to judge.
+        guard observation.expectation != .guestLost else { return checks }
         checks += [pingContinuity(observation), controlConnection(observation), memoryIntegrity(observation),
                    noReboot(observation)]
         if let console = guestConsole(observation) { checks.append(console) }
@@ -43,7 +49,7 @@ public enum Checks {
             return Check(name: CheckName.migrationOutcome, passed: failed,
                          evidence: failed ? "did not converge, a result: \(ending.summary)"
                              : "did not converge, but the job did not end as failed: \(ending.summary)")
-        case .staysOnSource:
+        case .staysOnSource, .guestLost:
             let failed = !ending.migrated && ending.libvirtMessage != nil
             return Check(name: CheckName.migrationOutcome, passed: failed,
                          evidence: failed ? "libvirt reported failure: \(ending.summary)" + (o.outcome.abortNote.map { " (\($0))" } ?? "")
@@ -57,7 +63,7 @@ public enum Checks {
     public static func faultActed(_ o: Observation) -> Check? {
         guard !o.didNotConverge else { return nil }
         // A migration expected to land is judged on its fault only when it had one (live has none).
-        guard o.expectation == .staysOnSource || o.fault != nil else { return nil }
+        guard o.expectation != .migrates || o.fault != nil else { return nil }
         guard let fault = o.fault else {
             return .notMeasured(CheckName.faultActed, because: "the scenario reported no evidence of its fault")
         }
@@ -208,21 +214,12 @@ public enum Checks {
         let limit = p.maxPingDowntimeMilliseconds
         switch (o.expectation, o.fault?.guestNetwork) {
         case (.migrates, .cut(let at, let outage)?):
-            // The gap over the outage is the fault's and must show (or the cut never reached
-            // the guest network); every other gap is the migration's and meets the limit.
-            let slack = 100.0 // the capture's and the run's clocks are aligned to a few ms
-            let overCut = ping.gapsOnRunClock.filter {
-                $0.startOffsetMilliseconds <= at + outage + slack && $0.startOffsetMilliseconds + $0.lengthMilliseconds >= at - slack
-            }
-            let cutGap = overCut.map(\.lengthMilliseconds).max() ?? 0
-            let otherGap = ping.gapsOnRunClock.filter { !overCut.contains($0) }.map(\.lengthMilliseconds).max() ?? 0
-            let seen = cutGap >= outage / 2
-            let ok = seen && cutGap < outage + limit && otherGap < limit
-            return Check(name: CheckName.pingContinuity, passed: ok,
-                         evidence: gap + "; the guest network was cut at \(formatNumber(at)) ms for \(formatNumber(outage)) ms: the gap over it "
-                             + "\(formatNumber(cutGap)) ms (limit \(formatNumber(outage)) + \(formatNumber(limit))), the longest other gap "
-                             + "\(formatNumber(otherGap)) ms (limit \(formatNumber(limit)))"
-                             + (seen ? "" : "; no gap of half the cut over it: the pings never showed it"))
+            return continuity(gap, gaps: ping.gapsOnRunClock, window: (at, outage), limit: limit,
+                              what: "the guest network was cut", missing: "the pings never showed it")
+        case (.staysOnSource, .paused(let at, let pause)?):
+            return continuity(gap, gaps: ping.gapsOnRunClock, window: (at, pause), limit: limit,
+                              what: "libvirt kept the guest paused (its events: from the switch-over until the source resumed it)",
+                              missing: "the pause never showed in the pings")
         case (.migrates, _):
             let ok = ping.longestGapMilliseconds < limit
             return Check(name: CheckName.pingContinuity, passed: ok, evidence: gap + " (limit \(formatNumber(limit)) ms)")
@@ -231,10 +228,70 @@ public enum Checks {
             let ok = ping.longestGapMilliseconds < limit
             return Check(name: CheckName.pingContinuity, passed: ok,
                          evidence: gap + " (limit \(formatNumber(limit)) ms: only the management network was cut, the guest network stayed up)")
-        case (.staysOnSource, _):
+        case (.staysOnSource, _), (.guestLost, _):
             // A failed migration must leave the source guest answering; gaps are reported, not judged.
             return Check(name: CheckName.pingContinuity, passed: true, evidence: gap + "; the guest answers again after the failure")
         }
+    }
+
+    /// A ping judged around a window in which the fault kept the guest from answering: the gap
+    /// over the window is the fault's and must show (at least half of it), and may last the
+    /// window plus the limit; every other gap is the migration's and meets the limit alone.
+    private static func continuity(_ summary: String, gaps: [TimedSpan], window: (at: Double, milliseconds: Double), limit: Double,
+                                   what: String, missing: String) -> Check {
+        let slack = 100.0 // the capture's and the run's clocks are aligned to a few ms
+        let (at, length) = window
+        let over = gaps.filter {
+            $0.startOffsetMilliseconds <= at + length + slack && $0.startOffsetMilliseconds + $0.lengthMilliseconds >= at - slack
+        }
+        let windowGap = over.map(\.lengthMilliseconds).max() ?? 0
+        let otherGap = gaps.filter { !over.contains($0) }.map(\.lengthMilliseconds).max() ?? 0
+        let seen = windowGap >= length / 2
+        let ok = seen && windowGap < length + limit && otherGap < limit
+        return Check(name: CheckName.pingContinuity, passed: ok,
+                     evidence: summary + "; \(what) at \(formatNumber(at)) ms for \(formatNumber(length)) ms: the gap over it "
+                         + "\(formatNumber(windowGap)) ms (limit \(formatNumber(length)) + \(formatNumber(limit))), the longest other gap "
+                         + "\(formatNumber(otherGap)) ms (limit \(formatNumber(limit)))"
+                         + (seen ? "" : "; no gap of half the window over it: \(missing)"))
+    }
+
+    /// `guest-lost`: a scenario that loses the guest (a QEMU holding it died): it runs on
+    /// neither host — the source's domain is gone, shut off or paused (not resumed on stale
+    /// memory), the destination has none running — and the ping says when it stopped answering.
+    public static func guestLost(_ o: Observation) -> Check {
+        if let error = o.onSource.error ?? o.onDestination.error { return .notMeasured(CheckName.guestLost, because: error) }
+        let runsSomewhere = o.onSource.isRunning || o.onDestination.isRunning
+        var evidence = "source: \(o.onSource.description); destination: \(o.onDestination.description)"
+        if o.ping.openEnded, let last = o.ping.gapsOnRunClock.last {
+            evidence += "; the guest stopped answering at \(formatNumber(last.startOffsetMilliseconds)) ms and never answered again"
+        } else if !o.ping.openEnded {
+            evidence += "; the guest answered pings at the end of the run"
+        }
+        return Check(name: CheckName.guestLost, passed: !runsSomewhere && o.ping.openEnded,
+                     evidence: runsSomewhere ? "the guest runs, although its QEMU died: " + evidence : evidence)
+    }
+
+    /// `migration-settings-restored`: after a failed migration, the source QEMU's migration
+    /// capabilities and parameters are what they were before it. `nil` when they were not read.
+    public static func migrationSettingsRestored(_ o: Observation) -> Check? {
+        guard let settings = o.sourceMigrationSettings else { return nil }
+        let before: QEMUMigrationSettings
+        let after: QEMUMigrationSettings
+        switch (settings.before, settings.after) {
+        case (.notLooked(let reason), _):
+            return .notMeasured(CheckName.migrationSettingsRestored, because: "not read before the migration: \(reason)")
+        case (_, .notLooked(let reason)):
+            return .notMeasured(CheckName.migrationSettingsRestored, because: "not read after the failure: \(reason)")
+        case (.seen(let seenBefore), .seen(let seenAfter)):
+            before = seenBefore
+            after = seenAfter
+        }
+        let changed = after.differences(from: before)
+        let on = after.capabilities.filter(\.value).keys.sorted()
+        return Check(name: CheckName.migrationSettingsRestored, passed: changed.isEmpty,
+                     evidence: changed.isEmpty
+                         ? "query-migrate-capabilities and query-migrate-parameters on the source QEMU as before the migration (\(after.capabilities.count) capabilities, on: \(on.isEmpty ? "none" : on.joined(separator: ", ")); \(after.parameters.count) parameters)"
+                         : "left set on the source QEMU after the failure: " + changed.joined(separator: "; "))
     }
 
     /// `control-connection`: memeater's control connection survived the move (or a new one answered).

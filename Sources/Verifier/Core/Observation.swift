@@ -137,6 +137,12 @@ public struct MemeaterObservation: Sendable, Equatable, Codable {
         self.infoAfter = infoAfter
     }
 
+    /// Nothing after the migration: the guest is lost, memeater with it.
+    public init(lostGuestBefore before: ControlInfo) {
+        self.init(before: before, connection: "not asked: the guest is lost", statsAfter: nil,
+                  verification: .notLooked("the guest is lost"), infoAfter: .notLooked("the guest is lost"))
+    }
+
     /// Stale pages: those of the whole-region verification plus those found before rewrites
     /// while dirtying; `nil` when not measured.
     public var integrityErrors: Int? {
@@ -223,6 +229,21 @@ public struct FaultFindings: Sendable, Equatable, Codable {
     }
 }
 
+/// QEMU's migration settings on the source: libvirt sets capabilities and parameters for a
+/// migration and must put them back when it fails (`qemuMigrationParamsReset`), also after its
+/// daemon was restarted, or the guest's next migration, save or dump inherits them.
+public struct MigrationSettingsObservation: Sendable, Equatable, Codable {
+    /// Read before the migration started.
+    public var before: Looked<QEMUMigrationSettings>
+    /// Read once the guest ran on the source again after the failure.
+    public var after: Looked<QEMUMigrationSettings>
+
+    public init(before: Looked<QEMUMigrationSettings>, after: Looked<QEMUMigrationSettings>) {
+        self.before = before
+        self.after = after
+    }
+}
+
 /// Everything the verifier gathered about one migration: the checks are pure functions of it
 /// (``Checks/evaluate(_:)``), so each can be tested without a lab.
 public struct Observation: Sendable, Equatable, Codable {
@@ -267,6 +288,9 @@ public struct Observation: Sendable, Equatable, Codable {
     /// A sweep's run: a migration that completed just as the timeout's abort was sent converged,
     /// a result like any other (a plain run fails it: it took longer than the timeout).
     public var timeoutIsResult: Bool
+    /// QEMU's migration settings on the source before the migration and after it failed
+    /// (`nil`: not read — the guest was meant to leave the source — or stored before they were).
+    public var sourceMigrationSettings: MigrationSettingsObservation?
 
     /// Creates an observation.
     public init(expectation: ExpectedOutcome, parameters: ScenarioParameters, call: String, outcome: MigrationOutcome,

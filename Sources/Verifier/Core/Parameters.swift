@@ -90,6 +90,10 @@ public struct MigrationOptions: Codable, Sendable, Equatable {
     /// Compression methods (`VIR_MIGRATE_COMPRESSED` + `VIR_MIGRATE_PARAM_COMPRESSION`),
     /// e.g. `xbzrle`, `zlib`, `zstd`; empty: none.
     public var compressionMethods: [String]
+    /// `true`: define the domain persistently on the destination (`VIR_MIGRATE_PERSIST_DEST`;
+    /// finish-fail makes its Finish fail that way). Optional, and never `false`, so that the
+    /// options of runs stored before it read and write unchanged.
+    public var persistOnDestination: Bool?
 
     /// Creates options; the defaults are a plain live peer-to-peer migration.
     public init(mode: MigrationMode = .peerToPeer, bandwidthMiBPerSecond: UInt64? = nil,
@@ -129,6 +133,7 @@ public struct MigrationOptions: Codable, Sendable, Equatable {
         if postCopy { flags.insert(.postCopy) }
         if parallelConnections != nil { flags.insert(.parallel) }
         if !compressionMethods.isEmpty { flags.insert(.compressed) }
+        if persistOnDestination == true { flags.insert(.persistOnDestination) }
         return flags
     }
 

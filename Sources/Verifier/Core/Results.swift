@@ -39,6 +39,11 @@ public enum CheckName {
     public static let guestOnSource = "guest-on-source"
     /// failure scenarios: the destination has no domain, no QEMU process, no tap.
     public static let destinationHostClean = "destination-host-clean"
+    /// Scenarios that lose the guest: it runs on neither host, and stopped answering.
+    public static let guestLost = "guest-lost"
+    /// failure scenarios: the source QEMU's migration capabilities and parameters are as
+    /// they were before the migration.
+    public static let migrationSettingsRestored = "migration-settings-restored"
     /// failure scenarios: nothing listens on the destination's migration ports.
     public static let migrationPortFree = "migration-port-free"
     /// Ping continuity (losses and longest gap, from pingmon).

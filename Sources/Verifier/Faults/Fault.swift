@@ -8,6 +8,9 @@ public enum ExpectedOutcome: String, Codable, Sendable, Equatable {
     case migrates
     /// The migration fails and the guest keeps running on the source; nothing is left behind.
     case staysOnSource
+    /// The guest is lost (a QEMU holding it died): it runs on neither host, the destination
+    /// holds nothing half-started, and a source holding stale memory is not resumed.
+    case guestLost
 }
 
 /// What a fault did, judged from what was seen, and whether it was removed. Stored with the
@@ -58,6 +61,11 @@ public enum GuestNetworkEffect: Codable, Sendable, Equatable {
     /// The guest network was down from `atMilliseconds` (run clock) for `milliseconds`: the
     /// ping gap over that window is the fault's, not the migration's downtime.
     case cut(atMilliseconds: Double, milliseconds: Double)
+    /// libvirt kept the guest paused from `atMilliseconds` (run clock) for `milliseconds`, as
+    /// its events show (finish-fail: from the switch-over until Confirm resumed it on the
+    /// source after the destination's failed Finish): the ping gap over that window is the
+    /// failure's cost, reported beside the limit.
+    case paused(atMilliseconds: Double, milliseconds: Double)
 }
 
 /// How a migration is driven: options, the migration URI, the driver's timeouts and its
@@ -85,6 +93,19 @@ public struct MigrationPlan: Sendable {
     }
 }
 
+/// A domain event as the run saw it: when on the run clock, and from which daemon.
+public struct SeenDomainEvent: Sendable, Equatable {
+    public var offsetMilliseconds: Double
+    public var host: HostRole
+    public var event: DomainEvent
+
+    public init(offsetMilliseconds: Double, host: HostRole, event: DomainEvent) {
+        self.offsetMilliseconds = offsetMilliseconds
+        self.host = host
+        self.event = event
+    }
+}
+
 /// What a fault works with: the run's hosts, connections and clock.
 public struct FaultContext: Sendable {
     /// Where the run happens.
@@ -104,11 +125,15 @@ public struct FaultContext: Sendable {
     public let journal: FaultJournal
     /// Progress lines.
     public let recorder: any RunRecorder
+    /// The lifecycle events both daemons sent so far in this migration (a fault proves by
+    /// them in which phase it acted).
+    public let lifecycleEvents: @Sendable () -> [SeenDomainEvent]
 
     /// Creates a context.
     public init(testbed: any Testbed, parameters: ScenarioParameters, source: any Hypervisor, destination: any Hypervisor,
                 sourceHost: (any HostShell)?, destinationHost: (any HostShell)?, clock: RunClock, journal: FaultJournal,
-                recorder: any RunRecorder) {
+                recorder: any RunRecorder, lifecycleEvents: @escaping @Sendable () -> [SeenDomainEvent] = { [] }) {
+        self.lifecycleEvents = lifecycleEvents
         self.testbed = testbed
         self.parameters = parameters
         self.source = source
@@ -142,6 +167,10 @@ public protocol Fault: AnyObject, Sendable {
     /// swap roles, a sweep's way back). Faults that act on the configured destination may
     /// not. Default: no.
     static var runsOnEitherHost: Bool { get }
+    /// Whether a plain live migration follows a run of this fault (the guest having stayed on
+    /// the source), its checks added with the prefix `again-`: the fault must leave the hosts
+    /// able to migrate (a restarted daemon, settings put back). Default: no.
+    static var migratesAgainAfterwards: Bool { get }
     /// Why the fault cannot run on `testbed` (needs the lab, or a shell on a host), one
     /// line; `nil` when it can.
     static func refusal(on testbed: any Testbed) -> String?
@@ -178,6 +207,7 @@ public protocol Fault: AnyObject, Sendable {
 extension Fault {
     public static var measuresAnUndisturbedMigration: Bool { false }
     public static var runsOnEitherHost: Bool { false }
+    public static var migratesAgainAfterwards: Bool { false }
     public static func refusal(on testbed: any Testbed) -> String? { nil }
     public func tune(_ plan: inout MigrationPlan, context: FaultContext) {}
     public func install(_ context: FaultContext) throws(VerifierError) {}
@@ -204,6 +234,7 @@ public struct FaultCatalog: Sendable {
     public static let standard = FaultCatalog([
         NoFault.self, BogusMigrationURIFault.self, MigrationPortsDroppedFault.self, AbortJobFault.self, DestinationLinkCutFault.self,
         GuestNetworkCutFault.self, KillIncomingQEMUFault.self, DestinationOccupantFault.self, KillDestinationDaemonFault.self,
+        KillSourceDaemonFault.self, KillSourceQEMUFault.self, FinishFailFault.self,
     ])
 
     /// The fault type of the scenario named `name`, if any.
@@ -262,6 +293,11 @@ enum FaultNeeds {
     static func destinationShell(_ testbed: any Testbed) -> String? {
         testbed.host(.destination) == nil
             ? "needs a shell on the destination: use a qemu+ssh:// --dest-uri or give --dest-ssh USER@HOST" : nil
+    }
+
+    static func sourceShell(_ testbed: any Testbed) -> String? {
+        testbed.host(.source) == nil
+            ? "needs a shell on the source: use a qemu+ssh:// --source-uri or give --source-ssh USER@HOST" : nil
     }
 
     static func lab(_ testbed: any Testbed, _ reason: String) -> String? {

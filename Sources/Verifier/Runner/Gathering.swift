@@ -26,19 +26,22 @@ extension ScenarioRunner {
         ping.gapsOnRunClock = report.analysis.gaps.map {
             TimedSpan(startOffsetMilliseconds: captureStart + $0.startOffsetMilliseconds, lengthMilliseconds: $0.lengthMilliseconds)
         }
-        // A fresh connection to the destination: the one used for the migration may have
-        // crossed a cut link or been closed by libvirt's keepalive.
+        // Fresh connections: the ones used for the migration may have crossed a cut link,
+        // been closed by libvirt's keepalive, or lost their daemon (a fault killed it).
+        let source = try testbed.connect(leg.endpoints.sourceURI)
         let destination = try testbed.connect(leg.endpoints.destinationURI)
         recorder.record(.phase(.lookingAtHosts))
-        let placement = lookAtHosts(leg, driven: driven, fault: fault, context: context, baseline: baseline, destination: destination)
+        let placement = lookAtHosts(leg, driven: driven, fault: fault, context: context, baseline: baseline, source: source,
+                                    destination: destination)
         recorder.record(.phase(.lookingAtGuest))
-        var memeater = observeMemeater(load.control, before: load.infoBefore)
+        var memeater = driven.expectation == .guestLost ? MemeaterObservation(lostGuestBefore: load.infoBefore)
+            : observeMemeater(load.control, before: load.infoBefore)
         memeater.integrityErrorsBefore = load.integrityErrorsBefore
         let console = ConsoleObservation(text: testbed.console(since: baseline.consoleMark), unavailable: baseline.consoleMark.unavailable)
         let answersAtEnd: Looked<Bool>? = driven.expectation != .migrates ? nil
             : !placement.onDestination.isRunning ? .seen(false)
             : look { () throws(VerifierError) in try testbed.guestAnswersEcho() }
-        let observation = Observation(
+        var observation = Observation(
             expectation: driven.expectation, parameters: leg.parameters,
             call: leg.parameters.migration.mode == .peerToPeer ? "virDomainMigrateToURI3 (p2p)" : "virDomainMigrate3 (client-managed)",
             outcome: driven.outcome, onSource: placement.onSource, sourceWaitedSeconds: placement.sourceWaitedSeconds,
@@ -47,21 +50,25 @@ extension ScenarioRunner {
             sourceTaps: baseline.facts.sourceTaps, faultFindings: placement.faultFindings, ping: ping, memeater: memeater,
             console: console, answersAtEnd: answersAtEnd, fault: fault.evidence(context, outcome: driven.outcome),
             didNotConverge: driven.didNotConverge, timeoutIsResult: leg.policy.nonConvergenceIsResult)
+        if let before = driven.settingsBefore, driven.expectation == .staysOnSource {
+            observation.sourceMigrationSettings = MigrationSettingsObservation(
+                before: before, after: settings(of: leg.endpoints.domainName, on: source, sighting: placement.onSource))
+        }
         return Gathered(observation: observation, destination: destination, captureStartMilliseconds: captureStart)
     }
 
     /// Where the guest runs (after a failed job QEMU may need a moment to resume the vCPUs),
     /// and the hosts, until libvirt's clean-up is done or the plan's wait is over.
     private func lookAtHosts(_ leg: Leg, driven: Driven, fault: any Fault, context: FaultContext, baseline: LegBaseline,
-                             destination: any Hypervisor) -> Placement {
+                             source: any Hypervisor, destination: any Hypervisor) -> Placement {
         let name = leg.endpoints.domainName
         let clock = leg.clock
-        var onSource = sighting(name, on: baseline.source)
+        var onSource = sighting(name, on: source)
         let sourceWait = clock.milliseconds()
         if driven.expectation == .staysOnSource {
             while !onSource.isRunning, clock.milliseconds() - sourceWait < 10_000 {
                 Thread.sleep(forTimeInterval: pauses.hostLookSeconds)
-                onSource = sighting(name, on: baseline.source)
+                onSource = sighting(name, on: source)
             }
         }
         var placement = Placement(onSource: onSource, sourceWaitedSeconds: 0, onDestination: sighting(name, on: destination),
@@ -84,6 +91,15 @@ extension ScenarioRunner {
                                                       occupant: placement.faultFindings?.destinationDomain, domainName: name,
                                                       waitedSeconds: 0).passed
                     && Checks.migrationPortFree(host: placement.destinationHost, waitedSeconds: 0).passed
+            case .guestLost:
+                // Both hosts: what the lost guest leaves on the source is the fault's to judge.
+                placement.onSource = sighting(name, on: source)
+                placement.sourceHost = snapshot(baseline.sourceHost, role: .source, domainName: name)
+                placement.destinationHost = snapshot(baseline.destinationHost, role: .destination, domainName: name)
+                settled = Checks.destinationHostClean(sighting: placement.onDestination, host: placement.destinationHost,
+                                                      interfacesBefore: driven.interfacesBefore, occupant: nil, domainName: name,
+                                                      waitedSeconds: 0).passed
+                    && Checks.migrationPortFree(host: placement.destinationHost, waitedSeconds: 0).passed
             }
             if settled || clock.milliseconds() - hostWait >= (pauses.cleanUpWaitSeconds ?? driven.plan.cleanUpWaitSeconds) * 1000 { break }
             Thread.sleep(forTimeInterval: pauses.hostLookSeconds)
@@ -100,6 +116,20 @@ extension ScenarioRunner {
             return DomainSighting(uri: daemon.uri, name: name, state: try domain.state())
         } catch {
             return DomainSighting(uri: daemon.uri, name: name, state: nil, error: "\(error)")
+        }
+    }
+
+    /// QEMU's migration settings of the guest running on the source again (its QEMU is asked
+    /// through the monitor only when it runs: a paused or gone guest has nothing to compare).
+    private func settings(of name: String, on source: any Hypervisor, sighting: DomainSighting) -> Looked<QEMUMigrationSettings> {
+        guard sighting.isRunning else { return .notLooked("the guest does not run on the source: \(sighting.description)") }
+        return look { () throws(VerifierError) in
+            do {
+                guard let domain = try source.guestDomain(named: name) else { throw VerifierError.environment("no domain \(name) on \(source.uri)") }
+                return try domain.migrationSettings()
+            } catch {
+                throw VerifierError.wrap(error, step: "query the source QEMU's migration settings")
+            }
         }
     }
 

@@ -46,6 +46,8 @@ public protocol HypervisorDomain: AnyObject, Sendable {
     func removeDefinition() throws
     func suspend() throws
     func setMigrationMaxDowntime(milliseconds: UInt64) throws
+    /// QEMU's migration capabilities and parameters now (through libvirt's QEMU monitor).
+    func migrationSettings() throws -> QEMUMigrationSettings
     /// Starts QEMU's own dirty-rate estimate by page sampling over `seconds`.
     func startDirtyRateSampling(seconds: Int) throws
     /// The last dirty-rate estimate (its status says whether it is measured yet).
@@ -163,6 +165,7 @@ extension Domain: HypervisorDomain {
     public func removeDefinition() throws { try undefine() }
     public func startDirtyRateSampling(seconds: Int) throws { try startDirtyRateCalculation(seconds: seconds, mode: .pageSampling) }
     public func completedJobStats() throws -> JobStats { try jobStats(completed: true) }
+    public func migrationSettings() throws -> QEMUMigrationSettings { try qemuMigrationSettings() }
 
     public func migration(to destination: any Hypervisor, options: MigrationOptions, migrationURI: String?) -> any MigrationJob {
         LibvirtMigration(domain: self, target: options.mode == .peerToPeer ? .uri(destination.uri) : (destination as? Connection).map { .connection($0) } ?? .uri(destination.uri),

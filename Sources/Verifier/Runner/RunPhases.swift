@@ -47,6 +47,9 @@ struct Driven {
     let didNotConverge: Bool
     /// The destination's interfaces with the fault in place, before the migration.
     let interfacesBefore: Looked<Set<String>>
+    /// The source QEMU's migration settings before the migration (`nil`: not read, the
+    /// migration is meant to land).
+    let settingsBefore: Looked<QEMUMigrationSettings>?
 }
 
 /// The observation and what the result needs beside it.
@@ -136,7 +139,7 @@ extension ScenarioRunner {
             try control.resume()
             // QEMU's estimate (page sampling over 1 s) runs while memeater's rate settles and the
             // ping baseline builds: the cross-check, at no extra wait.
-            let dirtyRateStart = leg.faultType.expectation == .migrates && !leg.back
+            let dirtyRateStart = leg.faultType.expectation == .migrates && leg.kind == .forward
                 ? DirtyRateStart(started: Result { try baseline.domain.startDirtyRateSampling(seconds: 1) }, atMilliseconds: leg.clock.milliseconds())
                 : nil
             let settled = try waitForStableRate(control, targetMiBPerSecond: target, pageSizeBytes: infoBefore.pageSizeBytes, clock: leg.clock)
@@ -249,7 +252,13 @@ extension ScenarioRunner {
             do {
                 return try connection.subscribeToDomainEvents { [watch] event in
                     if host == "source", case .jobCompleted(_, let stats) = event { watch.state.withLock { $0.completedStats = stats } }
-                    watch.state.withLock { $0.count += 1 }
+                    watch.state.withLock {
+                        $0.count += 1
+                        if case .lifecycle = event {
+                            $0.lifecycle.append(SeenDomainEvent(offsetMilliseconds: clock.milliseconds(), host: host == "source" ? .source : .destination,
+                                                                event: event))
+                        }
+                    }
                     recorder.record(.event(EventRecord(offsetMilliseconds: clock.milliseconds(), host: host, event: event)))
                 }
             } catch {
@@ -275,8 +284,14 @@ extension ScenarioRunner {
         // What the destination has once the fault is in place, before the migration: what is
         // new afterwards was left by it.
         let mayJudgeAsFailed = leg.faultType.expectation == .staysOnSource || leg.policy.nonConvergenceIsResult
-        let interfacesBefore: Looked<Set<String>> = mayJudgeAsFailed
+        let interfacesBefore: Looked<Set<String>> = mayJudgeAsFailed || leg.faultType.expectation == .guestLost
             ? look(baseline.destinationHost) { host throws(VerifierError) in try host.interfaces() } : .notLooked("not needed")
+        let settingsBefore: Looked<QEMUMigrationSettings>? = mayJudgeAsFailed
+            ? look { () throws(VerifierError) in
+                do { return try baseline.domain.migrationSettings() } catch {
+                    throw VerifierError.wrap(error, step: "query the source QEMU's migration settings")
+                }
+            } : nil
         try interruption.check(while: "installing the fault")
         recorder.record(.phase(.migrating))
         let endpoints = leg.endpoints
@@ -296,7 +311,7 @@ extension ScenarioRunner {
         try interruption.check(while: "migrating")
         let didNotConverge = leg.faultType.expectation == .migrates && leg.policy.nonConvergenceIsResult && outcome.didNotConverge
         return Driven(plan: plan, outcome: outcome, expectation: didNotConverge ? .staysOnSource : leg.faultType.expectation,
-                      didNotConverge: didNotConverge, interfacesBefore: interfacesBefore)
+                      didNotConverge: didNotConverge, interfacesBefore: interfacesBefore, settingsBefore: settingsBefore)
     }
 
     private func makePlan(_ leg: Leg, fault: any Fault, context: FaultContext) -> MigrationPlan {
@@ -358,6 +373,8 @@ final class EventWatch: @unchecked Sendable {
         var count = 0
         var completedStats: JobStats?
         var subscriptionErrors: [String] = []
+        /// The lifecycle events, for the faults that prove their phase by them.
+        var lifecycle: [SeenDomainEvent] = []
     }
 
     let state = Mutex(State())
@@ -366,6 +383,7 @@ final class EventWatch: @unchecked Sendable {
     var count: Int { state.withLock { $0.count } }
     var completedStats: JobStats? { state.withLock { $0.completedStats } }
     var subscriptionErrors: [String] { state.withLock { $0.subscriptionErrors } }
+    var lifecycleEvents: [SeenDomainEvent] { state.withLock { $0.lifecycle } }
     func cancel() { subscriptions.forEach { $0.cancel() } }
 }
 

@@ -55,17 +55,32 @@ public enum MigrationLeg: String, Codable, Sendable, Equatable, CaseIterable {
     case forward
     /// `--back`: the migration back to the source after landing.
     case back
+    /// The plain migration after a fault that must leave the hosts able to migrate
+    /// (``Fault/migratesAgainAfterwards``).
+    case again
 
     /// What the names of this leg's checks begin with in the result.
     public var checkNamePrefix: String {
         switch self {
         case .forward: return ""
         case .back: return "back-"
+        case .again: return "again-"
         }
     }
 
+    /// The leg a check of the run's result belongs to, by its name's prefix.
+    static func of(checkNamed name: String) -> MigrationLeg {
+        allCases.first { $0 != .forward && name.hasPrefix($0.checkNamePrefix) } ?? .forward
+    }
+
     /// The order of legs in a run.
-    var order: Int { self == .forward ? 0 : 1 }
+    var order: Int {
+        switch self {
+        case .forward: return 0
+        case .back: return 1
+        case .again: return 2
+        }
+    }
 }
 
 /// What a run produces while it goes, as typed values.

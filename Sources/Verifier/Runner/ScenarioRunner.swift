@@ -85,7 +85,7 @@ public final class ScenarioRunner: Sendable {
         do {
             let prepared = try prepare(parameters, policy: policy)
             swapped = prepared.host == .destination
-            let leg = Leg(original: parameters, swapped: swapped, back: false, policy: policy, clock: clock,
+            let leg = Leg(original: parameters, swapped: swapped, kind: .forward, policy: policy, clock: clock,
                           faultType: catalog.type(of: parameters.scenario))
             result = try execute(leg, setupActions: prepared.actions)
             migrationCallMilliseconds += result.figures.migrationCallMilliseconds
@@ -94,8 +94,12 @@ public final class ScenarioRunner: Sendable {
                                     startedAt: clock.startedAt)
             markFailed(&result, error)
         }
-        if parameters.roundTrip, result.status == .completed, catalog.type(of: parameters.scenario).measuresAnUndisturbedMigration {
-            migrationCallMilliseconds += migrateBack(parameters, into: &result, clock: clock, swapped: !swapped)
+        let faultType = catalog.type(of: parameters.scenario)
+        if parameters.roundTrip, result.status == .completed, faultType.measuresAnUndisturbedMigration {
+            migrationCallMilliseconds += followUp(.back, parameters, into: &result, clock: clock, swapped: !swapped)
+        }
+        if faultType.migratesAgainAfterwards, result.status == .completed {
+            migrationCallMilliseconds += followUp(.again, parameters, into: &result, clock: clock, swapped: swapped)
         }
         if result.status == .completed {
             result.figures.overheadMilliseconds = clock.milliseconds() - migrationCallMilliseconds
@@ -119,32 +123,41 @@ public final class ScenarioRunner: Sendable {
         }
     }
 
-    /// `--back`: migrates the guest from the destination back to the source and checks the
-    /// second landing like the first; its checks are added with the prefix `back-`, its
-    /// notes with `back: `, and its figures in one note (the contract figures stay the
-    /// forward migration's). Its samples go to the same run, on the same clock.
-    /// Returns the back leg's migration call time, ms.
-    private func migrateBack(_ parameters: ScenarioParameters, into result: inout ScenarioResult, clock: RunClock,
-                             swapped: Bool) -> Double {
-        guard result.checks.first(where: { $0.name == CheckName.migrationOutcome })?.passed == true else {
-            result.add(.notMeasured("back-" + CheckName.migrationOutcome, because: "the forward migration did not complete"))
+    /// A second migration after the run's own, without a fault, checked like a live landing;
+    /// its checks are added with the leg's prefix, its notes with `back: ` or `again: `, and
+    /// its figures in one note (the contract figures stay the first migration's). Its samples
+    /// go to the same run, on the same clock. `--back` migrates the guest from the
+    /// destination back to the source once it landed; a fault that must leave the hosts able
+    /// to migrate (``Fault/migratesAgainAfterwards``) is followed by a plain migration from
+    /// where the guest stayed. Returns the leg's migration call time, ms.
+    private func followUp(_ kind: MigrationLeg, _ parameters: ScenarioParameters, into result: inout ScenarioResult, clock: RunClock,
+                          swapped: Bool) -> Double {
+        let prefix = kind.checkNamePrefix
+        let previous = kind == .back ? "the forward migration did not complete" : "the guest is not on the source, intact"
+        // Back needs a landing; again needs the guest where the failure must have left it.
+        let ready = kind == .back ? result.checks.first(where: { $0.name == CheckName.migrationOutcome })?.passed == true
+            : result.checks.contains { $0.name == CheckName.guestOnSource && $0.passed }
+        guard ready else {
+            result.add(.notMeasured(prefix + CheckName.migrationOutcome, because: previous))
             return 0
         }
-        var back = parameters
-        back.roundTrip = false
-        step("\(parameters.label): migrating back")
+        var plain = parameters
+        plain.roundTrip = false
+        plain.scenario = NoFault.scenario
+        let label = kind == .back ? "back" : "again"
+        step("\(parameters.label): migrating \(kind == .back ? "back" : "again, without a fault")")
         do {
-            let leg = try execute(Leg(original: back, swapped: swapped, back: true, policy: RunPolicy(), clock: clock, faultType: NoFault.self))
-            for check in leg.checks { result.add(Check(name: "back-" + check.name, passed: check.passed, evidence: check.evidence)) }
-            result.notes += leg.notes.map { "back: " + $0 }
+            let leg = try execute(Leg(original: plain, swapped: swapped, kind: kind, policy: RunPolicy(), clock: clock, faultType: NoFault.self))
+            for check in leg.checks { result.add(Check(name: prefix + check.name, passed: check.passed, evidence: check.evidence)) }
+            result.notes += leg.notes.map { "\(label): " + $0 }
             func figure(_ value: Double?) -> String { value.map(formatNumber) ?? "-" }
-            result.notes.append("back: migration \(figure(leg.migrationMilliseconds)) ms, libvirt downtime \(figure(leg.libvirtDowntimeMilliseconds)) ms, ping gap \(figure(leg.pingDowntimeMilliseconds)) ms, \(leg.pingLost.map(String.init) ?? "-") probes lost, \(leg.integrityErrors.map(String.init) ?? "-") stale pages")
+            result.notes.append("\(label): migration \(figure(leg.migrationMilliseconds)) ms, libvirt downtime \(figure(leg.libvirtDowntimeMilliseconds)) ms, ping gap \(figure(leg.pingDowntimeMilliseconds)) ms, \(leg.pingLost.map(String.init) ?? "-") probes lost, \(leg.integrityErrors.map(String.init) ?? "-") stale pages")
             return leg.figures.migrationCallMilliseconds
         } catch {
             var leg = result
             leg.checks = []
             markFailed(&leg, error)
-            for check in leg.checks { result.add(Check(name: "back-" + check.name, passed: false, evidence: check.evidence)) }
+            for check in leg.checks { result.add(Check(name: prefix + check.name, passed: false, evidence: check.evidence)) }
             if leg.status == .interrupted { result.status = .interrupted }
             return 0
         }
@@ -176,7 +189,7 @@ public final class ScenarioRunner: Sendable {
         defer { events.cancel() }
         let context = FaultContext(testbed: testbed, parameters: leg.parameters, source: baseline.source, destination: baseline.destination,
                                    sourceHost: baseline.sourceHost, destinationHost: baseline.destinationHost, clock: leg.clock,
-                                   journal: journal, recorder: recorder)
+                                   journal: journal, recorder: recorder, lifecycleEvents: { [events] in events.lifecycleEvents })
         let fault = leg.faultType.init()
         defer { fault.remove(context) }
         let driven = try drive(leg, fault: fault, context: context, baseline: baseline)
@@ -184,7 +197,7 @@ public final class ScenarioRunner: Sendable {
         let gathered = try gather(leg, driven: driven, fault: fault, context: context, baseline: baseline, load: load, ping: pingReport)
         let checks = Checks.evaluate(gathered.observation, catalog: catalog)
         // Kept for `migverify rejudge`: the checks are derived again from it with a later version.
-        recorder.record(.observation(gathered.observation, leg: leg.back ? .back : .forward))
+        recorder.record(.observation(gathered.observation, leg: leg.kind))
         recorder.record(.phase(.judged))
         let builder = ResultBuilder(
             parameters: leg.original, swapped: leg.swapped, startedAt: leg.clock.startedAt, setupActions: setupActions,
@@ -198,9 +211,11 @@ public final class ScenarioRunner: Sendable {
         return builder.result()
     }
 
-    /// A guest whose memory or kernel is damaged is discarded: no later run may start from it.
+    /// A guest whose memory or kernel is damaged is discarded: no later run may start from
+    /// it; so is what is left of a lost one (a paused source holding stale memory).
     private func discardIfDamaged(_ observation: Observation) -> String? {
-        guard (observation.memeater.integrityErrors ?? 0) > 0 || observation.console.showsFailure else { return nil }
+        guard (observation.memeater.integrityErrors ?? 0) > 0 || observation.console.showsFailure
+            || observation.expectation == .guestLost else { return nil }
         return testbed.discardGuest()
     }
 
@@ -260,7 +275,7 @@ struct Leg {
     /// The parameters as asked.
     let original: ScenarioParameters
     let swapped: Bool
-    let back: Bool
+    let kind: MigrationLeg
     let policy: RunPolicy
     let clock: RunClock
     let faultType: any Fault.Type

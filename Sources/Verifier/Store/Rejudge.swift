@@ -72,7 +72,7 @@ public struct Rejudgement: Sendable, Equatable {
     /// The leg whose observation judges `check` again; `nil` when none does (a check the
     /// runner adds itself, or one of a leg without an observation in `judged`).
     private static func leg(of check: Check, judged: Set<MigrationLeg>) -> MigrationLeg? {
-        let leg: MigrationLeg = check.name.hasPrefix(MigrationLeg.back.checkNamePrefix) ? .back : .forward
+        let leg = MigrationLeg.of(checkNamed: check.name)
         let bareName = String(check.name.dropFirst(leg.checkNamePrefix.count))
         return Rejudge.runnerCheckNames.contains(bareName) || !judged.contains(leg) ? nil : leg
     }

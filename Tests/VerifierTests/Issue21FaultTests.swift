@@ -1,0 +1,206 @@
+import Foundation
+import Libvirt
+import XCTest
+@testable import Verifier
+
+/// src-daemon-killed's judgement: the kill of the source's daemon while the call ran, with the
+/// call failing on its closed connection, acts; the verifier's own abort or a kill after the
+/// call does not.
+final class KillSourceDaemonFaultTests: XCTestCase {
+    typealias Tested = KillSourceDaemonFault
+
+    func outcome(_ ending: MigrationEnding) -> MigrationOutcome { Fixtures.outcome(ending, startedAt: 500, wall: 2_010) }
+
+    /// What the verifier's call over its connection to the killed daemon returns.
+    let endOfFile = MigrationEnding.failed(
+        message: "virDomainMigrateToURI3 failed (uri qemu+tcp://198.18.0.1/system, domain lab-guest): End of file while reading data: Input/output error [libvirt error 38]",
+        kind: .operationFailed)
+    let kill = LibvirtDaemonKill.Kill(atMilliseconds: 1_235, processID: 4100, gone: true)
+    let restart = LibvirtDaemonKill.Restart(atMilliseconds: 4_100, durationMilliseconds: 1_580, processID: 4200)
+
+    func testActsWhenTheSourceDaemonDiedUnderTheCall() throws {
+        let evidence = Tested.judge(kill, restart: restart, outcome: outcome(endOfFile), hostName: "src")
+        XCTAssertEqual(evidence.scenario, .srcDaemonKilled)
+        XCTAssertTrue(evidence.acted && evidence.errorAsExpected)
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: true,
+                    says: "libvirtd on src pid 4100 SIGKILLed at 1235 ms, gone", "End of file while reading data")
+        assertCheck(try Fixtures.faultRemoved(evidence), CheckName.faultRemoved, passed: true, says: "libvirtd on src runs again as pid 4200")
+    }
+
+    func testTheVerifiersOwnAbortOrAKillAfterTheCallIsNotThisFault() throws {
+        let aborted = MigrationEnding.aborted(reason: "no progress for 15 s", callError: "operation aborted: migration out job: canceled by client",
+                                              abortError: nil)
+        let evidence = Tested.judge(kill, restart: restart, outcome: outcome(aborted), hostName: "src")
+        XCTAssertFalse(evidence.errorAsExpected)
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: false, says: "expected the call to fail on its closed connection to the source daemon")
+        var late = kill
+        late.atMilliseconds = 3_000
+        XCTAssertFalse(Tested.judge(late, restart: restart, outcome: outcome(endOfFile), hostName: "src").acted, "after the call had returned")
+        XCTAssertFalse(Tested.judge(kill, restart: LibvirtDaemonKill.Restart(atMilliseconds: 4_100, durationMilliseconds: 10, processID: 4100),
+                                    outcome: outcome(endOfFile), hostName: "src").removed ?? true, "the killed process is not a restart")
+    }
+
+    func testItIsFollowedByAPlainMigrationAndRunsOnTheLabOnly() {
+        XCTAssertTrue(Tested.migratesAgainAfterwards)
+        XCTAssertTrue(KillDestinationDaemonFault.migratesAgainAfterwards)
+        XCTAssertEqual(Tested.expectation, .staysOnSource)
+        let refusal = FaultCatalog.standard.refusal(.srcDaemonKilled, on: FakeTestbed(world: FakeWorld()))
+        XCTAssertTrue(refusal?.contains("runs on the lab only") ?? false, refusal ?? "not refused")
+    }
+}
+
+/// finish-fail's judgement: it acted only when the source had paused for the switch-over
+/// (every page sent) before the call failed naming the definition file; a failure before
+/// the switch-over (Perform) fails `fault-acted`.
+final class FinishFailFaultTests: XCTestCase {
+    let blocker = FinishFailFault.Blocker(path: "/run/lab/hosts/dst/etc/qemu/lab-guest.xml")
+    let persistError = MigrationEnding.failed(
+        message: "virDomainMigrateToURI3 failed (uri qemu+tcp://198.18.0.1/system, domain lab-guest): cannot rename file '/etc/libvirt/qemu/lab-guest.xml.new' as '/etc/libvirt/qemu/lab-guest.xml': Is a directory [libvirt error 38]",
+        kind: .operationFailed)
+
+    func outcome(_ ending: MigrationEnding) -> MigrationOutcome { Fixtures.outcome(ending, startedAt: 500, wall: 4_500) }
+
+    func event(_ at: Double, _ host: HostRole, _ kind: LifecycleEventKind, _ detail: Int32) -> SeenDomainEvent {
+        SeenDomainEvent(offsetMilliseconds: at, host: host, event: .lifecycle(domainName: "lab-guest", kind: kind, rawKind: kind.rawValue, detail: detail))
+    }
+
+    var finishEvents: [SeenDomainEvent] {
+        [event(600, .destination, .started, 1), event(4_700, .destination, .stopped, LifecycleEventDetail.stoppedFailed),
+         event(4_650, .source, .suspended, LifecycleEventDetail.suspendedMigrated), event(4_990, .source, .resumed, 1)]
+    }
+
+    func judge(_ events: [SeenDomainEvent], _ ending: MigrationEnding, blocker: FinishFailFault.Blocker? = nil) -> FaultEvidence {
+        FinishFailFault.judge(blocker ?? self.blocker, events: events, outcome: outcome(ending), domainName: "lab-guest",
+                              removal: (true, "directory removed"))
+    }
+
+    func testAFailedSaveAfterTheSwitchOverActsInFinish() throws {
+        let evidence = judge(finishEvents, persistError)
+        XCTAssertTrue(evidence.acted && evidence.errorAsExpected)
+        XCTAssertEqual(evidence.actedAtMilliseconds, 4_650)
+        XCTAssertEqual(evidence.guestNetwork, .paused(atMilliseconds: 4_650, milliseconds: 340), "from the switch-over until the source resumed it")
+        XCTAssertEqual(judge(finishEvents.filter { !($0.host == .source && $0.offsetMilliseconds == 4_990) }, persistError).guestNetwork, .untouched,
+                       "without the resume event every gap is held to the limit")
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: true,
+                    says: "the source paused for the switch-over (suspended, migrated) at 4650 ms, so every page was sent: the failure came in Finish",
+                    "the destination stopped its domain (stopped, failed) at 4700 ms", "lab-guest.xml")
+    }
+
+    func testAFailureBeforeTheSwitchOverIsPerformNotFinish() throws {
+        let noSwitchOver = finishEvents.filter { $0.host != .source }
+        let evidence = judge(noSwitchOver, persistError)
+        XCTAssertFalse(evidence.acted)
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: false, says: "the migration failed before Finish (in Perform)")
+        // A pause for a post-copy switch is not pre-copy's switch-over, and one after the call returned does not count.
+        XCTAssertFalse(judge([event(4_650, .source, .suspended, LifecycleEventDetail.suspendedPostCopy)], persistError).acted)
+        XCTAssertFalse(judge([event(5_100, .source, .suspended, LifecycleEventDetail.suspendedMigrated)], persistError).acted)
+        // The switch-over happened, but the migration failed for another reason.
+        let other = judge(finishEvents, .failed(message: "operation failed: job 'migration out' failed: Channel error", kind: .operationFailed))
+        XCTAssertFalse(other.errorAsExpected)
+        XCTAssertFalse(judge(finishEvents, persistError, blocker: FinishFailFault.Blocker(path: blocker.path, error: "exists")).acted)
+    }
+
+    /// The ping over the pause libvirt's events show may last the pause plus the limit; a
+    /// longer gap, or one elsewhere over the limit, fails; a pause the pings never showed fails.
+    func testThePingGapOverTheSourcesPauseIsJudgedAgainstThePausePlusTheLimit() throws {
+        var observation = try Fixtures.observation(.staysOnSource)
+        observation.parameters = Fixtures.parameters(.finishFail)
+        observation.parameters.maxPingDowntimeMilliseconds = 500
+        observation.fault = judge(finishEvents, persistError)
+        let pauseGap = TimedSpan(startOffsetMilliseconds: 4_660, lengthMilliseconds: 600)
+        func ping(_ gaps: [TimedSpan]) -> Check {
+            observation.ping.gapsOnRunClock = gaps
+            observation.ping.longestGapMilliseconds = gaps.map(\.lengthMilliseconds).max() ?? 0
+            return Checks.pingContinuity(observation)
+        }
+        assertCheck(ping([pauseGap]), CheckName.pingContinuity, passed: true,
+                    says: "libvirt kept the guest paused", "at 4650 ms for 340 ms: the gap over it 600 ms (limit 340 + 500)")
+        assertCheck(ping([TimedSpan(startOffsetMilliseconds: 4_660, lengthMilliseconds: 900)]), CheckName.pingContinuity, passed: false, says: "900 ms")
+        assertCheck(ping([pauseGap, TimedSpan(startOffsetMilliseconds: 9_000, lengthMilliseconds: 700)]), CheckName.pingContinuity, passed: false,
+                    says: "the longest other gap 700 ms (limit 500)")
+        assertCheck(ping([]), CheckName.pingContinuity, passed: false, says: "the pause never showed in the pings")
+    }
+
+    func testTheBlockedPathIsTheLabHostsOwnOrLibvirtsDefault() {
+        XCTAssertEqual(FinishFailFault.definitionPath(domainName: "g", testbed: FakeTestbed(world: FakeWorld())), "/etc/libvirt/qemu/g.xml")
+        XCTAssertEqual(FinishFailFault.expectation, .staysOnSource)
+    }
+}
+
+/// src-qemu-killed and the `guest-lost` expectation: the guest's own QEMU killed while the
+/// call ran acts; `guest-lost` fails when either host still runs the guest or it answered at
+/// the end; a lost guest is not judged on memory, connection or console.
+final class KillSourceQEMUFaultTests: XCTestCase {
+    let failed = MigrationEnding.failed(message: "operation failed: domain is not running", kind: .operationFailed)
+
+    func testKillingTheGuestsQEMUWhileTheCallRanActs() {
+        let outcome = Fixtures.outcome(failed, startedAt: 500, wall: 2_000)
+        let kill = KillSourceQEMUFault.Kill(atMilliseconds: 1_200, processIDsBefore: [4242], killedProcessIDs: [4242], survivors: [], error: nil)
+        let evidence = KillSourceQEMUFault.judge(kill, outcome: outcome)
+        XCTAssertTrue(evidence.acted && evidence.errorAsExpected, evidence.evidence)
+        var survived = kill
+        survived.survivors = [4242]
+        XCTAssertFalse(KillSourceQEMUFault.judge(survived, outcome: outcome).acted)
+        var late = kill
+        late.atMilliseconds = 2_600
+        XCTAssertFalse(KillSourceQEMUFault.judge(late, outcome: outcome).acted)
+        let none = KillSourceQEMUFault.Kill(atMilliseconds: 1_200, processIDsBefore: [4242], killedProcessIDs: [], survivors: [], error: nil)
+        XCTAssertFalse(KillSourceQEMUFault.judge(none, outcome: outcome).acted)
+        XCTAssertFalse(KillSourceQEMUFault.judge(kill, outcome: Fixtures.outcome(.completed, startedAt: 500, wall: 2_000)).errorAsExpected)
+    }
+
+    func testAGuestLostObservationPassesAndIsJudgedOnNeitherHostRunningIt() throws {
+        let observation = try Fixtures.observation(.guestLost)
+        let checks = Checks.evaluate(observation)
+        XCTAssertEqual(checks.filter { !$0.passed }.map(\.name), [], "\(checks)")
+        XCTAssertEqual(checks.map(\.name), [CheckName.migrationOutcome, CheckName.faultActed, CheckName.guestLost, CheckName.destinationHostClean,
+                                            CheckName.migrationPortFree, CheckName.sourceHostClean])
+        var stillRuns = observation
+        stillRuns.onSource = DomainSighting(uri: "qemu+tcp://198.18.0.1/system", name: "lab-guest", state: DomainStateInfo(rawState: 1, rawReason: 1))
+        assertCheck(Checks.guestLost(stillRuns), CheckName.guestLost, passed: false, says: "the guest runs, although its QEMU died")
+        var answers = observation
+        answers.ping.openEnded = false
+        assertCheck(Checks.guestLost(answers), CheckName.guestLost, passed: false, says: "the guest answered pings at the end of the run")
+        var leftover = observation
+        leftover.sourceHost = .seen(HostSnapshot(hostName: "src", qemuProcesses: [QEMUProcess(pid: 4242, command: "qemu-system-x86", incoming: false)],
+                                                 interfaces: [], listeningMigrationPorts: []))
+        XCTAssertEqual(Checks.evaluate(leftover).first { $0.name == CheckName.sourceHostClean }?.passed, false)
+    }
+}
+
+/// `migration-settings-restored`: QEMU's capabilities and parameters after a failed migration
+/// against those before it, parsed from QMP's replies.
+final class MigrationSettingsRestoredTests: XCTestCase {
+    let capabilities = #"{"return":[{"state":false,"capability":"xbzrle"},{"state":true,"capability":"events"},{"state":false,"capability":"postcopy-ram"}],"id":"libvirt-12"}"#
+    let parameters = #"{"return":{"downtime-limit":300,"max-bandwidth":134217728,"tls-creds":"","block-bitmap-mapping":[]},"id":"libvirt-13"}"#
+
+    func testQMPRepliesParseIntoComparableSettings() throws {
+        let settings = try QEMUMigrationSettings(capabilitiesReply: capabilities, parametersReply: parameters)
+        XCTAssertEqual(settings.capabilities, ["xbzrle": false, "events": true, "postcopy-ram": false])
+        XCTAssertEqual(settings.parameters["max-bandwidth"], "134217728")
+        XCTAssertEqual(settings.parameters["tls-creds"], #""""#)
+        XCTAssertEqual(settings.parameters["block-bitmap-mapping"], "[]")
+        XCTAssertThrowsError(try QEMUMigrationSettings(capabilitiesReply: #"{"error":{"class":"GenericError"}}"#, parametersReply: parameters))
+        XCTAssertThrowsError(try QEMUMigrationSettings(capabilitiesReply: capabilities, parametersReply: "not json"))
+    }
+
+    func testSettingsLeftAfterTheFailureFailTheCheck() throws {
+        let before = try QEMUMigrationSettings(capabilitiesReply: capabilities, parametersReply: parameters)
+        var observation = try Fixtures.observation(.staysOnSource)
+        observation.sourceMigrationSettings = MigrationSettingsObservation(before: .seen(before), after: .seen(before))
+        assertCheck(try XCTUnwrap(Checks.migrationSettingsRestored(observation)), CheckName.migrationSettingsRestored, passed: true,
+                    says: "as before the migration (3 capabilities, on: events; 4 parameters)")
+        XCTAssertTrue(Checks.evaluate(observation).contains { $0.name == CheckName.migrationSettingsRestored })
+        var after = before
+        after.capabilities["postcopy-ram"] = true
+        after.parameters["max-bandwidth"] = "33554432"
+        observation.sourceMigrationSettings = MigrationSettingsObservation(before: .seen(before), after: .seen(after))
+        assertCheck(try XCTUnwrap(Checks.migrationSettingsRestored(observation)), CheckName.migrationSettingsRestored, passed: false,
+                    says: "capability postcopy-ram off → on; parameter max-bandwidth 134217728 → 33554432")
+        observation.sourceMigrationSettings = MigrationSettingsObservation(before: .seen(before), after: .notLooked("the guest does not run"))
+        assertCheck(try XCTUnwrap(Checks.migrationSettingsRestored(observation)), CheckName.migrationSettingsRestored, passed: false,
+                    says: "not read after the failure: the guest does not run")
+        observation.sourceMigrationSettings = nil
+        XCTAssertNil(Checks.migrationSettingsRestored(observation), "not read: no check (a landing, or stored before it existed)")
+    }
+}
