@@ -18,9 +18,10 @@ struct Placement {
 extension ScenarioRunner {
     /// Looks at everything the checks judge, after the migration call returned and the
     /// fault was lifted: where the guest runs, what the hosts have (waiting for libvirt's
-    /// asynchronous clean-up), memeater's verification, the console, the fault's evidence.
+    /// asynchronous clean-up), memeater's verification, the console, the fault's evidence;
+    /// `placement` samples until the hosts were looked at.
     func gather(_ leg: Leg, driven: Driven, fault: any Fault, context: FaultContext, baseline: LegBaseline, load: Load,
-                ping report: PingReport) throws(VerifierError) -> Gathered {
+                ping report: PingReport, placement sampler: PlacementSampler) throws(VerifierError) -> Gathered {
         let captureStart = Double(report.analysis.startEpochNanoseconds) / 1e6 - leg.clock.startedAt.timeIntervalSince1970 * 1000
         var ping = PingSummary(report)
         ping.gapsOnRunClock = report.analysis.gaps.map {
@@ -29,8 +30,10 @@ extension ScenarioRunner {
         // A fresh connection to the destination: the one used for the migration may have
         // crossed a cut link or been closed by libvirt's keepalive.
         let destination = try testbed.connect(leg.endpoints.destinationURI)
+        sampler.follow(destination: destination)
         recorder.record(.phase(.lookingAtHosts))
         let placement = lookAtHosts(leg, driven: driven, fault: fault, context: context, baseline: baseline, destination: destination)
+        let timeline = sampler.stop()
         recorder.record(.phase(.lookingAtGuest))
         var memeater = observeMemeater(load.control, before: load.infoBefore)
         memeater.integrityErrorsBefore = load.integrityErrorsBefore
@@ -46,7 +49,7 @@ extension ScenarioRunner {
             hostsWaitedSeconds: placement.hostsWaitedSeconds, destinationInterfacesBefore: driven.interfacesBefore,
             sourceTaps: baseline.facts.sourceTaps, faultFindings: placement.faultFindings, ping: ping, memeater: memeater,
             console: console, answersAtEnd: answersAtEnd, fault: fault.evidence(context, outcome: driven.outcome),
-            didNotConverge: driven.didNotConverge, timeoutIsResult: leg.policy.nonConvergenceIsResult)
+            didNotConverge: driven.didNotConverge, timeoutIsResult: leg.policy.nonConvergenceIsResult, placementTimeline: timeline)
         return Gathered(observation: observation, destination: destination, captureStartMilliseconds: captureStart)
     }
 
