@@ -83,6 +83,16 @@ extension Fixtures {
 
     enum Side { case source, destination }
 
+    /// Both hosts sampled every 100 ms from just before a call that ran from `callStart` for
+    /// `wall` ms until after it, and the guest always on one host.
+    static func placementTimeline(callStart: Double, wall: Double) -> PlacementTimeline {
+        var timeline = PlacementTimeline(intervalMilliseconds: 100)
+        timeline.sampleCount = Int(wall / 100) + 4
+        timeline.firstSampleMilliseconds = callStart - 2
+        timeline.lastSampleMilliseconds = callStart + wall + 300
+        return timeline
+    }
+
     /// An observation in which every check of `expectation` passes: `.migrates` is a live
     /// migration that landed; `.staysOnSource` a perform-fail run whose stalled job the
     /// verifier aborted, with the firewall rule removed afterwards.
@@ -106,8 +116,9 @@ extension Fixtures {
                 destinationInterfacesBefore: .seen(hostInterfaces), sourceTaps: [guestTap],
                 ping: PingSummary(sent: 12_000, received: 11_990, lost: 10, lossRunCount: 1, longestGapMilliseconds: 140.5,
                                   longestGapLowerBoundMilliseconds: 139.5, longestGapUpperBoundMilliseconds: 141.5, openEnded: false,
-                                  timestampPrecision: "nanosecond"),
-                memeater: memeater, console: .read(lineCount: 42, failureLines: []), answersAtEnd: .seen(true), fault: nil)
+                                  timestampPrecision: "nanosecond", duplicates: 0),
+                memeater: memeater, console: .read(lineCount: 42, failureLines: []), answersAtEnd: .seen(true), fault: nil,
+                placementTimeline: placementTimeline(callStart: 1_000, wall: 5_000))
         case .staysOnSource:
             let ending = MigrationEnding.aborted(reason: "no progress for 15 s", callError: canceledByClient, abortError: nil)
             return Observation(
@@ -118,11 +129,12 @@ extension Fixtures {
                 destinationInterfacesBefore: .seen(hostInterfaces), sourceTaps: [guestTap],
                 ping: PingSummary(sent: 50_000, received: 49_998, lost: 2, lossRunCount: 1, longestGapMilliseconds: 12,
                                   longestGapLowerBoundMilliseconds: 11, longestGapUpperBoundMilliseconds: 13, openEnded: false,
-                                  timestampPrecision: "nanosecond"),
+                                  timestampPrecision: "nanosecond", duplicates: 0),
                 memeater: memeater, console: .read(lineCount: 42, failureLines: []), answersAtEnd: nil,
                 fault: FaultEvidence(scenario: .performFail, acted: true, evidence: "the firewall on dst dropped 14 packets to TCP 49152-49216",
                                      errorAsExpected: true, errorEvidence: "libvirt: \(ending.summary)", removed: true,
-                                     removalEvidence: "the nft table migverify_fault is gone from dst"))
+                                     removalEvidence: "the nft table migverify_fault is gone from dst"),
+                placementTimeline: placementTimeline(callStart: 1_000, wall: 47_000))
         case .guestLost:
             let ending = MigrationEnding.failed(message: "virDomainMigrateToURI3 failed: operation failed: domain is not running [libvirt error 9]",
                                                 kind: .operationFailed)
@@ -134,11 +146,12 @@ extension Fixtures {
                 destinationInterfacesBefore: .seen(hostInterfaces), sourceTaps: [guestTap],
                 ping: PingSummary(sent: 9_000, received: 2_100, lost: 6_900, lossRunCount: 1, longestGapMilliseconds: 6_900,
                                   longestGapLowerBoundMilliseconds: 6_899, longestGapUpperBoundMilliseconds: 6_901, openEnded: true,
-                                  timestampPrecision: "nanosecond"),
+                                  timestampPrecision: "nanosecond", duplicates: 0),
                 memeater: MemeaterObservation(lostGuestBefore: try controlInfo(uptimeSeconds: 120)), console: .read(lineCount: 3, failureLines: []),
                 answersAtEnd: nil,
                 fault: FaultEvidence(scenario: .srcQEMUKilled, acted: true, evidence: "at 2100 ms: killed the source qemu 4242",
-                                     actedAtMilliseconds: 2_100, errorAsExpected: true, errorEvidence: "libvirt: \(ending.summary)"))
+                                     actedAtMilliseconds: 2_100, errorAsExpected: true, errorEvidence: "libvirt: \(ending.summary)"),
+                placementTimeline: placementTimeline(callStart: 1_000, wall: 3_000))
         }
     }
 
@@ -207,7 +220,7 @@ final class ChecksTests: XCTestCase {
         let checks = Checks.evaluate(try Fixtures.observation(.migrates))
         XCTAssertEqual(checks.map(\.name), [
             CheckName.migrationOutcome, CheckName.guestOnDestination, CheckName.sourceReleased, CheckName.sourceHostClean,
-            CheckName.pingContinuity, CheckName.controlConnection, CheckName.memoryIntegrity, CheckName.noReboot,
+            CheckName.noDualRunning, CheckName.pingContinuity, CheckName.controlConnection, CheckName.memoryIntegrity, CheckName.noReboot,
             CheckName.guestConsole, CheckName.landingIntact,
         ])
         for check in checks { XCTAssertTrue(check.passed, "\(check.name): \(check.evidence)") }
@@ -217,8 +230,8 @@ final class ChecksTests: XCTestCase {
         let checks = Checks.evaluate(try Fixtures.observation(.staysOnSource))
         XCTAssertEqual(checks.map(\.name), [
             CheckName.migrationOutcome, CheckName.faultActed, CheckName.guestOnSource, CheckName.destinationHostClean,
-            CheckName.migrationPortFree, CheckName.faultRemoved, CheckName.pingContinuity, CheckName.controlConnection,
-            CheckName.memoryIntegrity, CheckName.noReboot, CheckName.guestConsole,
+            CheckName.migrationPortFree, CheckName.faultRemoved, CheckName.noDualRunning, CheckName.pingContinuity,
+            CheckName.controlConnection, CheckName.memoryIntegrity, CheckName.noReboot, CheckName.guestConsole,
         ])
         for check in checks { XCTAssertTrue(check.passed, "\(check.name): \(check.evidence)") }
     }
@@ -227,8 +240,8 @@ final class ChecksTests: XCTestCase {
         let checks = Checks.evaluate(try Fixtures.occupiedObservation())
         XCTAssertEqual(checks.map(\.name), [
             CheckName.migrationOutcome, CheckName.faultActed, CheckName.guestOnSource, CheckName.destinationHostClean,
-            CheckName.migrationPortFree, CheckName.destinationDomainUntouched, CheckName.faultRemoved, CheckName.pingContinuity,
-            CheckName.controlConnection, CheckName.memoryIntegrity, CheckName.noReboot, CheckName.guestConsole,
+            CheckName.migrationPortFree, CheckName.destinationDomainUntouched, CheckName.faultRemoved, CheckName.noDualRunning,
+            CheckName.pingContinuity, CheckName.controlConnection, CheckName.memoryIntegrity, CheckName.noReboot, CheckName.guestConsole,
         ])
         for check in checks { XCTAssertTrue(check.passed, "\(check.name): \(check.evidence)") }
     }
@@ -239,7 +252,7 @@ final class ChecksTests: XCTestCase {
         let names = Checks.evaluate(o).map(\.name)
         XCTAssertFalse(names.contains(CheckName.guestConsole), "\(names)")
         XCTAssertEqual(names.last, CheckName.landingIntact)
-        XCTAssertEqual(names.count, 9)
+        XCTAssertEqual(names.count, 10)
     }
 
     func testEvaluateFailsARunWhoseCheckFails() throws {

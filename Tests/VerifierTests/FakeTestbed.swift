@@ -28,6 +28,9 @@ final class FakeWorld: Sendable {
     struct State {
         /// Where the guest runs (`nil`: nowhere).
         var guestHost: HostRole? = .source
+        /// A second running copy of the guest (same name and UUID), e.g. on the destination
+        /// while the source still runs: what `no-dual-running` must catch.
+        var copyRunsOn: HostRole?
         var script: FakeMigrationScript = .completes(afterReads: 4)
         /// nftables tables per host (`inet NAME`).
         var tables: [HostRole: Set<String>] = [:]
@@ -110,7 +113,9 @@ final class FakeHypervisor: Hypervisor {
     }
 
     func guestDomain(named name: String) throws -> (any HypervisorDomain)? {
-        world.state.withLock { $0.guestHost } == world.host(of: uri) ? FakeDomain(world: world, host: world.host(of: uri)) : nil
+        let host = world.host(of: uri)
+        let runsHere = world.state.withLock { $0.guestHost == host || $0.copyRunsOn == host }
+        return runsHere ? FakeDomain(world: world, host: host) : nil
     }
 
     func libvirtVersion() throws -> LibvirtVersion { LibvirtVersion(major: 11, minor: 3, release: 0) }
@@ -130,15 +135,20 @@ struct FakeSubscription: DomainEventSubscription {
 final class FakeDomain: HypervisorDomain {
     let world: FakeWorld
     let host: HostRole
-    init(world: FakeWorld, host: HostRole) {
+    let stateInfo: DomainStateInfo
+    let uuid: String
+    init(world: FakeWorld, host: HostRole, state: DomainStateInfo = FakeDomain.running, uuid: String = FakeDomain.guestUUID) {
         self.world = world
         self.host = host
+        self.stateInfo = state
+        self.uuid = uuid
     }
 
     static let running = DomainStateInfo(rawState: 1, rawReason: 1)
-    func uuidString() throws -> String { "0f1e2d3c-0000-4000-8000-00000000fa6e" }
+    static let guestUUID = "0f1e2d3c-0000-4000-8000-00000000fa6e"
+    func uuidString() throws -> String { uuid }
     func id() -> UInt32? { 7 }
-    func state() throws -> DomainStateInfo { Self.running }
+    func state() throws -> DomainStateInfo { stateInfo }
     func isActive() throws -> Bool { true }
     func isPersistent() throws -> Bool { true }
     func liveXML() throws -> String {

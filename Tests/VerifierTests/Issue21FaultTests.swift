@@ -154,7 +154,7 @@ final class KillSourceQEMUFaultTests: XCTestCase {
         let checks = Checks.evaluate(observation)
         XCTAssertEqual(checks.filter { !$0.passed }.map(\.name), [], "\(checks)")
         XCTAssertEqual(checks.map(\.name), [CheckName.migrationOutcome, CheckName.faultActed, CheckName.guestLost, CheckName.destinationHostClean,
-                                            CheckName.migrationPortFree, CheckName.sourceHostClean])
+                                            CheckName.migrationPortFree, CheckName.sourceHostClean, CheckName.noDualRunning])
         var stillRuns = observation
         stillRuns.onSource = DomainSighting(uri: "qemu+tcp://198.18.0.1/system", name: "lab-guest", state: DomainStateInfo(rawState: 1, rawReason: 1))
         assertCheck(Checks.guestLost(stillRuns), CheckName.guestLost, passed: false, says: "the guest runs, although its QEMU died")

@@ -74,6 +74,26 @@ final class RejudgementTests: XCTestCase {
         XCTAssertTrue(rejudgement.rejudgedPassed)
     }
 
+    func testACheckWhoseDataAnOldObservationLacksIsNotJudgedNorAChange() throws {
+        let old = try NoDualRunningTests.observationStoredBeforeTheSampler()
+        let storedThen = Checks.evaluate(old).filter { $0.name != CheckName.noDualRunning }
+        let back = storedThen.map { Check(name: "back-" + $0.name, passed: $0.passed, evidence: $0.evidence) }
+        let rejudgement = Rejudgement(stored: storedThen + back, rejudged: [(.forward, Checks.evaluate(old)), (.back, Checks.evaluate(old))],
+                                      unrecorded: [.forward: Checks.unrecorded(old), .back: Checks.unrecorded(old)])
+        XCTAssertEqual(rejudgement.changes, [])
+        XCTAssertEqual(rejudgement.notJudged, [CheckName.noDualRunning, "back-" + CheckName.noDualRunning])
+        XCTAssertTrue(rejudgement.storedPassed && rejudgement.rejudgedPassed, "a check that could not look does not fail an old run")
+        XCTAssertEqual(rejudgement.checks.map(\.name), storedThen.map(\.name) + back.map(\.name))
+    }
+
+    func testACheckTheRunStoredIsJudgedEvenWhenItsDataIsMissing() throws {
+        let old = try NoDualRunningTests.observationStoredBeforeTheSampler()
+        let stored = try Fixtures.allPassing()
+        let rejudgement = Rejudgement(stored: stored, rejudged: [(.forward, Checks.evaluate(old))], unrecorded: [.forward: Checks.unrecorded(old)])
+        XCTAssertEqual(rejudgement.changes.map(\.line), ["no-dual-running: PASS → FAIL: not measured: not sampled (stored before the check existed)"])
+        XCTAssertEqual(rejudgement.notJudged, [])
+    }
+
     func testARunWithoutStoredChecksHasNoStoredVerdict() throws {
         let rejudgement = Rejudgement(stored: [], rejudged: [(.forward, try Fixtures.allPassing())])
         XCTAssertFalse(rejudgement.storedPassed)
@@ -127,6 +147,17 @@ final class RejudgeTests: XCTestCase {
         let runID = try XCTUnwrap(Self.record([(try Fixtures.observation(.migrates), .forward)], checks: try Fixtures.allPassing(), in: store).runID)
         XCTAssertEqual(Rejudge.report(try Rejudge.rejudge(.run(runID), in: store)), [
             "run #\(runID) live 333 MiB @ 50 MiB/s: unchanged, PASS (\(try Fixtures.allPassing().count) checks)",
+            "rejudged 1 of 1 run: 0 with a changed verdict, 1 unchanged",
+        ])
+    }
+
+    func testARunStoredBeforeNoDualRunningExistedIsUnchangedAndSaysWhatWasNotJudged() throws {
+        let store = try ResultsStore(path: path)
+        let old = try NoDualRunningTests.observationStoredBeforeTheSampler()
+        let storedThen = Checks.evaluate(old).filter { $0.name != CheckName.noDualRunning }
+        let runID = try XCTUnwrap(Self.record([(old, .forward)], checks: storedThen, in: store).runID)
+        XCTAssertEqual(Rejudge.report(try Rejudge.rejudge(.run(runID), in: store)), [
+            "run #\(runID) live 333 MiB @ 50 MiB/s: unchanged, PASS (\(storedThen.count) checks); not judged: no-dual-running (stored before the check existed)",
             "rejudged 1 of 1 run: 0 with a changed verdict, 1 unchanged",
         ])
     }

@@ -247,6 +247,10 @@ final class ResultSchemaTests: XCTestCase {
         landed.ping.gapsOnRunClock = [TimedSpan(startOffsetMilliseconds: 1_190, lengthMilliseconds: 812.5)]
         landed.memeater.verification = .notLooked("memeater cannot be reached")
         landed.memeater.statsAfter = nil
+        landed.placementTimeline?.recordFailedRead("qemu+tcp://198.18.0.2/system: client socket is closed")
+        landed.placementTimeline?.overlaps = [DualRunningWindow(startMilliseconds: 3_000, endMilliseconds: 3_200, sampleCount: 3,
+                                                                states: ["source running (booted) → running (booted), destination running (migrated)"])]
+        landed.ping.duplicates = 2
         var hung = try Fixtures.observation(.staysOnSource)
         hung.outcome.ending = .hung(reason: "stalled", graceSeconds: 60)
         hung.didNotConverge = true

@@ -90,6 +90,25 @@ final class RunnerOnFakeTestbedTests: XCTestCase {
         XCTAssertEqual(result.figures.convergence, .converged)
         XCTAssertEqual(result.transferredBytes, 4_000, "from the completed job stats")
         XCTAssertNotNil(result.modelComparison)
+        assertCheck(check(result, CheckName.noDualRunning), CheckName.noDualRunning, passed: true,
+                    says: "on one host at a time: ", "0 failed reads", "0 duplicate ping replies in 100 probes")
+    }
+
+    func testAGuestRunningOnBothFakeHostsFailsNoDualRunningThroughTheWholeRunner() throws {
+        let world = self.world!
+        // The destination runs a copy from the call's start while the source still runs it.
+        world.state.withLock { $0.onMigrationStart = { world.state.withLock { $0.copyRunsOn = .destination } } }
+        let result = try runner().run(parameters(.live))
+        XCTAssertEqual(result.status, .completed)
+        XCTAssertEqual(result.failedChecks.map(\.name), [CheckName.noDualRunning], "\(result.failedChecks)")
+        assertCheck(check(result, CheckName.noDualRunning), CheckName.noDualRunning, passed: false,
+                    says: "the guest ran on both hosts: ", "source running (booted) → running (booted), destination running (booted)")
+    }
+
+    func testAFailedMigrationOnTheFakePassesNoDualRunning() throws {
+        world.state.withLock { $0.script = .fails(message: "internal error: the fake refuses") }
+        let result = try runner().run(parameters(.live))
+        assertCheck(check(result, CheckName.noDualRunning), CheckName.noDualRunning, passed: true, says: "on one host at a time: ")
     }
 
     func testAFakeCorruptPageFailsMemoryIntegrityThroughTheWholeRunner() throws {

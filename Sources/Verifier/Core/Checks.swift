@@ -23,6 +23,7 @@ public enum Checks {
         }
         checks += catalog.type(of: observation.parameters.scenario).checks(observation)
         if let removed = faultRemoved(observation) { checks.append(removed) }
+        checks.append(noDualRunning(observation))
         // A lost guest has no memory, connection or console left to judge.
         guard observation.expectation != .guestLost else { return checks }
         checks += [pingContinuity(observation), controlConnection(observation), memoryIntegrity(observation),
@@ -292,6 +293,52 @@ public enum Checks {
                      evidence: changed.isEmpty
                          ? "query-migrate-capabilities and query-migrate-parameters on the source QEMU as before the migration (\(after.capabilities.count) capabilities, on: \(on.isEmpty ? "none" : on.joined(separator: ", ")); \(after.parameters.count) parameters)"
                          : "left set on the source QEMU after the failure: " + changed.joined(separator: "; "))
+    }
+
+    /// The checks whose data `o` lacks because a version before them stored it: `rejudge`
+    /// leaves them out of a stored run that was never judged on them.
+    public static func unrecorded(_ o: Observation) -> Set<String> {
+        o.placementTimeline == nil ? [CheckName.noDualRunning] : []
+    }
+
+    /// At least this many samples of both hosts must be read for `no-dual-running` (one
+    /// before the migration call and one after the hosts were looked at, at the least).
+    public static let dualRunningSamplesNeeded = 2
+
+    /// `no-dual-running`: the guest never ran on both hosts at once. The sampler read both
+    /// daemons' domain state from before the migration call until after it (a sample counts
+    /// only when the source ran both before and after the destination's read), and the ping
+    /// capture has no duplicate replies (the wire's evidence of two running copies).
+    public static func noDualRunning(_ o: Observation) -> Check {
+        let name = CheckName.noDualRunning
+        guard let timeline = o.placementTimeline else { return .notMeasured(name, because: "not sampled (stored before the check existed)") }
+        guard let duplicates = o.ping.duplicates, o.ping.sent > 0 else {
+            return .notMeasured(name, because: "no ping data to look for duplicate replies in")
+        }
+        let callStart = o.outcome.startedAtMilliseconds
+        let callEnd = callStart + o.outcome.wallMilliseconds
+        let failed = "\(timeline.failedReadCount) failed reads" + (timeline.lastFailure.map { " (last: \($0))" } ?? "")
+        guard timeline.sampleCount >= dualRunningSamplesNeeded, let first = timeline.firstSampleMilliseconds,
+              let last = timeline.lastSampleMilliseconds else {
+            return .notMeasured(name, because: "\(timeline.sampleCount) samples of both hosts' domain state read, \(failed)")
+        }
+        let sampled = "\(timeline.sampleCount) samples of both hosts' domain state from \(formatNumber(first)) to \(formatNumber(last)) ms "
+            + "(the call ran \(formatNumber(callStart))-\(formatNumber(callEnd)) ms; every \(formatNumber(timeline.intervalMilliseconds)) ms), \(failed)"
+        guard first <= callStart, last >= callEnd else {
+            return .notMeasured(name, because: sampled + ": the samples do not span the migration call")
+        }
+        let wire = "\(duplicates) duplicate ping replies in \(o.ping.sent) probes"
+        var problems: [String] = []
+        if !timeline.overlaps.isEmpty {
+            problems.append("the guest ran on both hosts: " + timeline.overlaps.map { window in
+                "\(formatNumber(window.startMilliseconds))-\(formatNumber(window.endMilliseconds)) ms (\(window.sampleCount) samples: "
+                    + window.states.joined(separator: "; ") + ")"
+            }.joined(separator: ", "))
+        }
+        if duplicates > 0 { problems.append(wire + ": two copies answered") }
+        return Check(name: name, passed: problems.isEmpty,
+                     evidence: problems.isEmpty ? "on one host at a time: " + sampled + "; " + wire
+                         : problems.joined(separator: "; ") + " (" + sampled + (duplicates > 0 ? "" : "; " + wire) + ")")
     }
 
     /// `control-connection`: memeater's control connection survived the move (or a new one answered).

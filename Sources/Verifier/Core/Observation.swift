@@ -83,11 +83,16 @@ public struct PingSummary: Sendable, Equatable, Codable {
     /// The gaps between replies over pingmon's threshold, on the run clock (set by the
     /// runner, which knows where the capture started on it; empty until then).
     public var gapsOnRunClock: [TimedSpan] = []
+    /// Replies beyond the first to the same probe: two running copies of the guest (same
+    /// address and MAC on one network) both answer every probe. `nil` in a summary stored
+    /// before it was kept.
+    public var duplicates: Int?
 
     /// Creates a summary.
     public init(sent: Int, received: Int, lost: Int, lossRunCount: Int, longestGapMilliseconds: Double,
                 longestGapLowerBoundMilliseconds: Double, longestGapUpperBoundMilliseconds: Double, openEnded: Bool,
-                timestampPrecision: String) {
+                timestampPrecision: String, duplicates: Int? = nil) {
+        self.duplicates = duplicates
         self.sent = sent
         self.received = received
         self.lost = lost
@@ -106,7 +111,147 @@ public struct PingSummary: Sendable, Equatable, Codable {
                   longestGapMilliseconds: analysis.longestGapMilliseconds,
                   longestGapLowerBoundMilliseconds: analysis.downtimeLowerBoundMilliseconds,
                   longestGapUpperBoundMilliseconds: analysis.downtimeUpperBoundMilliseconds,
-                  openEnded: analysis.downtimeOpenEnded, timestampPrecision: "\(report.timestampPrecision)")
+                  openEnded: analysis.downtimeOpenEnded, timestampPrecision: "\(report.timestampPrecision)",
+                  duplicates: analysis.duplicates)
+    }
+}
+
+/// What one read of the guest's domain on one daemon gave.
+public enum PlacementRead: Sendable, Equatable {
+    /// The daemon has the domain, in this state.
+    case state(DomainStateInfo)
+    /// The daemon has no domain of that name.
+    case absent
+    /// The daemon has a domain of that name that is not the guest (another UUID: e.g.
+    /// dst-already-active's stand-in), in this state.
+    case another(uuid: String, DomainStateInfo)
+    /// The read failed, and why.
+    case failed(String)
+
+    /// The domain runs (not paused).
+    public var isRunning: Bool {
+        if case .state(let info) = self { return info.state == .running }
+        return false
+    }
+
+    /// e.g. `running (booted)`, `absent`, `unreadable: …`.
+    public var description: String {
+        switch self {
+        case .state(let info): return "\(info)"
+        case .absent: return "absent"
+        case .another(let uuid, let info): return "another domain of the name (uuid \(uuid)) \(info)"
+        case .failed(let error): return "unreadable: \(error)"
+        }
+    }
+}
+
+/// One look at where the guest runs: the source, then the destination, then the source again.
+/// The reads are sequential, so a migration can switch over between them: the source read
+/// running, the destination then read running too, and yet the two never ran at once. Only a
+/// source that ran both before and after the destination's read shows two running copies.
+public struct PlacementSample: Sendable, Equatable {
+    /// When the destination was read, ms on the run clock.
+    public var atMilliseconds: Double
+    public var sourceBefore: PlacementRead
+    public var destination: PlacementRead
+    public var sourceAfter: PlacementRead
+
+    /// Creates a sample.
+    public init(atMilliseconds: Double, sourceBefore: PlacementRead, destination: PlacementRead, sourceAfter: PlacementRead) {
+        self.atMilliseconds = atMilliseconds
+        self.sourceBefore = sourceBefore
+        self.destination = destination
+        self.sourceAfter = sourceAfter
+    }
+
+    /// The guest ran on both hosts at the destination's read (the three-read rule above).
+    public var bothRunning: Bool { sourceBefore.isRunning && destination.isRunning && sourceAfter.isRunning }
+
+    /// The reads that failed, and why.
+    public var failures: [String] {
+        [sourceBefore, destination, sourceAfter].compactMap { if case .failed(let error) = $0 { return error } else { return nil } }
+    }
+
+    /// e.g. `source running (booted) → running (booted), destination running (migrated)`.
+    public var statesDescription: String {
+        "source \(sourceBefore.description) → \(sourceAfter.description), destination \(destination.description)"
+    }
+}
+
+/// A run of consecutive samples in which the guest ran on both hosts.
+public struct DualRunningWindow: Sendable, Equatable, Codable {
+    /// The first and the last such sample's destination read, ms on the run clock.
+    public var startMilliseconds: Double
+    public var endMilliseconds: Double
+    /// How many samples saw it.
+    public var sampleCount: Int
+    /// The states those samples read (each once, at most ``PlacementTimeline/statesKept``).
+    public var states: [String]
+
+    /// Creates a window.
+    public init(startMilliseconds: Double, endMilliseconds: Double, sampleCount: Int, states: [String]) {
+        self.startMilliseconds = startMilliseconds
+        self.endMilliseconds = endMilliseconds
+        self.sampleCount = sampleCount
+        self.states = states
+    }
+}
+
+/// Where the guest ran while the migration could move it: both daemons' domain state sampled
+/// from just before the migration call until the hosts were looked at after it. Kept compact:
+/// the counts, the sampled window and the windows in which the guest ran on both hosts.
+public struct PlacementTimeline: Sendable, Equatable, Codable {
+    /// Samples whose three reads all succeeded.
+    public var sampleCount = 0
+    /// Reads that failed (a sample makes three), and the last failure.
+    public var failedReadCount = 0
+    public var lastFailure: String?
+    /// The first and the last successful sample's destination read, ms on the run clock.
+    public var firstSampleMilliseconds: Double?
+    public var lastSampleMilliseconds: Double?
+    /// The time asked between samples, ms.
+    public var intervalMilliseconds: Double
+    /// The windows in which the guest ran on both hosts, in time order.
+    public var overlaps: [DualRunningWindow] = []
+
+    /// At most this many distinct states are kept per window.
+    public static let statesKept = 3
+
+    /// An empty timeline of samples `intervalMilliseconds` apart.
+    public init(intervalMilliseconds: Double) {
+        self.intervalMilliseconds = intervalMilliseconds
+    }
+
+    /// Counts a read that failed.
+    public mutating func recordFailedRead(_ error: String) {
+        failedReadCount += 1
+        lastFailure = error
+    }
+
+    /// Adds `sample` (taken after every sample added before it). A sample with a failed read
+    /// counts its failures and is no evidence either way: it neither opens nor closes a window.
+    public mutating func record(_ sample: PlacementSample) {
+        let failures = sample.failures
+        guard failures.isEmpty else {
+            failures.forEach { recordFailedRead($0) }
+            return
+        }
+        // The previous successful sample saw both running when the last window ends at it.
+        let continuesWindow = overlaps.last.map { $0.endMilliseconds == lastSampleMilliseconds } ?? false
+        sampleCount += 1
+        if firstSampleMilliseconds == nil { firstSampleMilliseconds = sample.atMilliseconds }
+        lastSampleMilliseconds = sample.atMilliseconds
+        guard sample.bothRunning else { return }
+        let states = sample.statesDescription
+        if continuesWindow, var window = overlaps.popLast() {
+            window.endMilliseconds = sample.atMilliseconds
+            window.sampleCount += 1
+            if !window.states.contains(states), window.states.count < Self.statesKept { window.states.append(states) }
+            overlaps.append(window)
+        } else {
+            overlaps.append(DualRunningWindow(startMilliseconds: sample.atMilliseconds, endMilliseconds: sample.atMilliseconds,
+                                              sampleCount: 1, states: [states]))
+        }
     }
 }
 
@@ -273,6 +418,9 @@ public struct Observation: Sendable, Equatable, Codable {
     public var faultFindings: FaultFindings?
     /// pingmon's measurement.
     public var ping: PingSummary
+    /// Where the guest ran while the migration could move it (``PlacementSampler``); `nil` in
+    /// an observation stored before it was sampled.
+    public var placementTimeline: PlacementTimeline?
     /// memeater before and after.
     public var memeater: MemeaterObservation
     /// The guest's console during the run.
@@ -298,7 +446,9 @@ public struct Observation: Sendable, Equatable, Codable {
                 sourceHost: Looked<HostSnapshot>, destinationHost: Looked<HostSnapshot>, hostsWaitedSeconds: Double = 0,
                 destinationInterfacesBefore: Looked<Set<String>>, sourceTaps: [String], faultFindings: FaultFindings? = nil,
                 ping: PingSummary, memeater: MemeaterObservation, console: ConsoleObservation, answersAtEnd: Looked<Bool>?,
-                fault: FaultEvidence?, didNotConverge: Bool = false, timeoutIsResult: Bool = false) {
+                fault: FaultEvidence?, didNotConverge: Bool = false, timeoutIsResult: Bool = false,
+                placementTimeline: PlacementTimeline? = nil) {
+        self.placementTimeline = placementTimeline
         self.didNotConverge = didNotConverge
         self.timeoutIsResult = timeoutIsResult
         self.expectation = expectation

@@ -62,6 +62,10 @@ public enum CheckName {
     /// live: the landing judged on three signals together — memeater's integrity check,
     /// the console (panic, Oops, BUG), and whether the guest still answers at the end.
     public static let landingIntact = "landing-intact"
+    /// Every scenario: the guest never ran on both hosts at once. Both daemons' domain state
+    /// was sampled from just before the migration call until the hosts were looked at after
+    /// it, and the ping capture has no duplicate replies (two running copies both answer).
+    public static let noDualRunning = "no-dual-running"
     /// A fault the verifier injected was removed afterwards (rule deleted, link restored,
     /// stand-in domain destroyed).
     public static let faultRemoved = "fault-removed"

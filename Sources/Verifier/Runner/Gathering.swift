@@ -18,9 +18,10 @@ struct Placement {
 extension ScenarioRunner {
     /// Looks at everything the checks judge, after the migration call returned and the
     /// fault was lifted: where the guest runs, what the hosts have (waiting for libvirt's
-    /// asynchronous clean-up), memeater's verification, the console, the fault's evidence.
+    /// asynchronous clean-up), memeater's verification, the console, the fault's evidence;
+    /// `placement` samples until the hosts were looked at.
     func gather(_ leg: Leg, driven: Driven, fault: any Fault, context: FaultContext, baseline: LegBaseline, load: Load,
-                ping report: PingReport) throws(VerifierError) -> Gathered {
+                ping report: PingReport, placement sampler: PlacementSampler) throws(VerifierError) -> Gathered {
         let captureStart = Double(report.analysis.startEpochNanoseconds) / 1e6 - leg.clock.startedAt.timeIntervalSince1970 * 1000
         var ping = PingSummary(report)
         ping.gapsOnRunClock = report.analysis.gaps.map {
@@ -30,9 +31,11 @@ extension ScenarioRunner {
         // been closed by libvirt's keepalive, or lost their daemon (a fault killed it).
         let source = try testbed.connect(leg.endpoints.sourceURI)
         let destination = try testbed.connect(leg.endpoints.destinationURI)
+        sampler.follow(source: source, destination: destination)
         recorder.record(.phase(.lookingAtHosts))
         let placement = lookAtHosts(leg, driven: driven, fault: fault, context: context, baseline: baseline, source: source,
                                     destination: destination)
+        let timeline = sampler.stop()
         recorder.record(.phase(.lookingAtGuest))
         var memeater = driven.expectation == .guestLost ? MemeaterObservation(lostGuestBefore: load.infoBefore)
             : observeMemeater(load.control, before: load.infoBefore)
@@ -49,7 +52,7 @@ extension ScenarioRunner {
             hostsWaitedSeconds: placement.hostsWaitedSeconds, destinationInterfacesBefore: driven.interfacesBefore,
             sourceTaps: baseline.facts.sourceTaps, faultFindings: placement.faultFindings, ping: ping, memeater: memeater,
             console: console, answersAtEnd: answersAtEnd, fault: fault.evidence(context, outcome: driven.outcome),
-            didNotConverge: driven.didNotConverge, timeoutIsResult: leg.policy.nonConvergenceIsResult)
+            didNotConverge: driven.didNotConverge, timeoutIsResult: leg.policy.nonConvergenceIsResult, placementTimeline: timeline)
         if let before = driven.settingsBefore, driven.expectation == .staysOnSource {
             observation.sourceMigrationSettings = MigrationSettingsObservation(
                 before: before, after: settings(of: leg.endpoints.domainName, on: source, sighting: placement.onSource))

@@ -17,6 +17,8 @@ struct LegBaseline {
     let sourceHost: (any HostShell)?
     let destinationHost: (any HostShell)?
     let domain: any HypervisorDomain
+    /// The domain's UUID: a domain of the guest's name with another one is not the guest.
+    let domainUUID: String
     let consoleMark: ConsoleMark
     let facts: Baseline
 }
@@ -95,6 +97,7 @@ extension ScenarioRunner {
         let source = try testbed.connect(endpoints.sourceURI)
         let destination = try testbed.connect(endpoints.destinationURI)
         let domain: any HypervisorDomain
+        let uuid: String
         let xml: String
         let qemuVersion: String
         let libvirtVersion: String
@@ -103,6 +106,7 @@ extension ScenarioRunner {
                 throw VerifierError.environment("no domain \(endpoints.domainName) on \(endpoints.sourceURI)")
             }
             domain = found
+            uuid = try domain.uuidString()
             xml = try domain.liveXML()
             qemuVersion = try testbed.emulatorVersion?.version ?? source.hypervisorVersion().description
             libvirtVersion = try source.libvirtVersion().description
@@ -120,7 +124,7 @@ extension ScenarioRunner {
                              libvirtVersion: libvirtVersion, sourceTaps: description?.interfaceTargets ?? [],
                              descriptionError: descriptionError)
         return LegBaseline(source: source, destination: destination, sourceHost: testbed.host(leg.swapped ? .destination : .source),
-                           destinationHost: testbed.host(leg.swapped ? .source : .destination), domain: domain,
+                           destinationHost: testbed.host(leg.swapped ? .source : .destination), domain: domain, domainUUID: uuid,
                            consoleMark: testbed.consoleMark(description: description), facts: facts)
     }
 
@@ -271,8 +275,10 @@ extension ScenarioRunner {
 
     // MARK: drive
 
-    /// Tunes the plan with the fault, installs it, and drives the migration to its end.
-    func drive(_ leg: Leg, fault: any Fault, context: FaultContext, baseline: LegBaseline) throws(VerifierError) -> Driven {
+    /// Tunes the plan with the fault, installs it, and drives the migration to its end;
+    /// `placement` starts sampling just before the call.
+    func drive(_ leg: Leg, fault: any Fault, context: FaultContext, baseline: LegBaseline,
+               placement: PlacementSampler) throws(VerifierError) -> Driven {
         if let downtime = leg.parameters.migration.qemuMaxDowntimeMilliseconds {
             do { try baseline.domain.setMigrationMaxDowntime(milliseconds: downtime) } catch {
                 throw VerifierError.wrap(error, step: "set the max downtime")
@@ -299,6 +305,7 @@ extension ScenarioRunner {
         let job = baseline.domain.migration(to: baseline.destination, options: plan.options, migrationURI: plan.migrationURI)
         // Read after any migration that did not complete: its errors are in the run's notes.
         let daemonLog = testbed.sourceDaemonLogMark()
+        placement.start()
         let callStart = leg.clock.milliseconds()
         var outcome = plan.driver.run(job, clock: leg.clock) { [recorder] sample in
             recorder.record(.jobSample(sample, migrationStartMilliseconds: callStart))

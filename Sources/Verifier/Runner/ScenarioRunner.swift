@@ -192,9 +192,16 @@ public final class ScenarioRunner: Sendable {
                                    journal: journal, recorder: recorder, lifecycleEvents: { [events] in events.lifecycleEvents })
         let fault = leg.faultType.init()
         defer { fault.remove(context) }
-        let driven = try drive(leg, fault: fault, context: context, baseline: baseline)
+        // Where the guest runs, from just before the migration call until the hosts were looked at.
+        let placement = PlacementSampler(source: baseline.source, destination: baseline.destination, domainName: leg.endpoints.domainName,
+                                         guestUUID: baseline.domainUUID, intervalMilliseconds: pauses.placementSampleSeconds * 1000) {
+            [clock = leg.clock] in clock.milliseconds()
+        }
+        defer { placement.stop() }
+        let driven = try drive(leg, fault: fault, context: context, baseline: baseline, placement: placement)
         let pingReport = try ping.finish(settlingSeconds: driven.expectation == .migrates ? pauses.afterLandingSeconds : pauses.afterFailureSeconds)
-        let gathered = try gather(leg, driven: driven, fault: fault, context: context, baseline: baseline, load: load, ping: pingReport)
+        let gathered = try gather(leg, driven: driven, fault: fault, context: context, baseline: baseline, load: load, ping: pingReport,
+                                  placement: placement)
         let checks = Checks.evaluate(gathered.observation, catalog: catalog)
         // Kept for `migverify rejudge`: the checks are derived again from it with a later version.
         recorder.record(.observation(gathered.observation, leg: leg.kind))
@@ -251,6 +258,8 @@ public struct RunPauses: Sendable, Equatable {
     public var cleanUpWaitSeconds: Double?
     /// The longest wait for QEMU's dirty-rate estimate, from its start.
     public var dirtyRateWaitSeconds: Double = 3
+    /// Between samples of where the guest runs on both hosts (`no-dual-running`).
+    public var placementSampleSeconds: Double = 0.1
 
     /// The defaults.
     public init() {}
@@ -265,6 +274,7 @@ public struct RunPauses: Sendable, Equatable {
         hostLookSeconds = seconds
         cleanUpWaitSeconds = seconds
         dirtyRateWaitSeconds = seconds
+        placementSampleSeconds = seconds
     }
 }
 

@@ -33,21 +33,31 @@ public struct Rejudgement: Sendable, Equatable {
     public var storedPassed: Bool
     /// The verdict with today's checks.
     public var rejudgedPassed: Bool
+    /// Today's checks left out (with the leg's prefix): the run never had them and its stored
+    /// observation lacks their data (stored before they existed), so they cannot judge it.
+    public var notJudged: [String]
 
     /// Compares `stored` (a run's checks as stored) with `rejudged` (today's checks of the
     /// observation of each leg, names without the leg's prefix), by name. The checks the
     /// runner adds itself are not the observation's and are kept as stored; so are the
-    /// checks of a leg without an observation.
-    public init(stored: [Check], rejudged: [(leg: MigrationLeg, checks: [Check])]) {
+    /// checks of a leg without an observation. A check in `unrecorded` (per leg, without the
+    /// prefix: ``Checks/unrecorded(_:)``) that the run did not store is left out: an
+    /// observation stored before a check existed neither passes nor fails it.
+    public init(stored: [Check], rejudged: [(leg: MigrationLeg, checks: [Check])], unrecorded: [MigrationLeg: Set<String>] = [:]) {
         let judgedLegs = Set(rejudged.map(\.leg))
         var changes: [CheckVerdictChange] = []
         var today: [Check] = []
         var matched = Set<String>()
+        var notJudged: [String] = []
         for (leg, checks) in rejudged {
             for check in checks {
                 let name = leg.checkNamePrefix + check.name
-                today.append(Check(name: name, passed: check.passed, evidence: check.evidence))
                 let before = stored.first { $0.name == name && Self.leg(of: $0, judged: judgedLegs) == leg }
+                if before == nil, unrecorded[leg]?.contains(check.name) == true {
+                    notJudged.append(name)
+                    continue
+                }
+                today.append(Check(name: name, passed: check.passed, evidence: check.evidence))
                 if before != nil { matched.insert(name) }
                 if before?.passed != check.passed {
                     changes.append(CheckVerdictChange(name: name, storedPassed: before?.passed, rejudgedPassed: check.passed,
@@ -64,6 +74,7 @@ public struct Rejudgement: Sendable, Equatable {
             }
         }
         self.changes = changes
+        self.notJudged = notJudged
         checks = today + kept
         storedPassed = !stored.isEmpty && stored.allSatisfy(\.passed)
         rejudgedPassed = !checks.isEmpty && checks.allSatisfy(\.passed)
@@ -106,16 +117,22 @@ public struct RunRejudgement: Sendable, Equatable {
         case .failure(let not):
             return ["\(heading): not rejudged: \(not.reason)"]
         case .success(let rejudgement) where rejudgement.changes.isEmpty:
-            return ["\(heading): unchanged, \(Self.verdict(rejudgement.rejudgedPassed)) (\(rejudgement.checks.count) checks)"]
+            return ["\(heading): unchanged, \(Self.verdict(rejudgement.rejudgedPassed)) (\(rejudgement.checks.count) checks)"
+                    + Self.notJudgedText(rejudgement)]
         case .success(let rejudgement):
             let count = rejudgement.changes.count
             return ["\(heading): \(Self.verdict(rejudgement.storedPassed)) → \(Self.verdict(rejudgement.rejudgedPassed)), "
-                    + "\(count) check\(count == 1 ? "" : "s") changed"]
+                    + "\(count) check\(count == 1 ? "" : "s") changed" + Self.notJudgedText(rejudgement)]
                 + rejudgement.changes.map { "  " + $0.line }
         }
     }
 
     static func verdict(_ passed: Bool) -> String { passed ? "PASS" : "FAIL" }
+
+    static func notJudgedText(_ rejudgement: Rejudgement) -> String {
+        rejudgement.notJudged.isEmpty ? ""
+            : "; not judged: \(rejudgement.notJudged.joined(separator: ", ")) (stored before the check existed)"
+    }
 }
 
 /// `migverify rejudge ID`: the stored observations of a run, or of every run of a sweep,
@@ -149,12 +166,14 @@ public enum Rejudge {
         let stored = try store.observations(runID: runID)
         var label = run?.result?.parameters.label
         var judged: [(leg: MigrationLeg, checks: [Check])] = []
+        var unrecorded: [MigrationLeg: Set<String>] = [:]
         var unreadable: [String] = []
         for entry in stored {
             switch entry.observation {
             case .success(let observation):
                 label = label ?? observation.parameters.label
                 judged.append((entry.leg, Checks.evaluate(observation)))
+                unrecorded[entry.leg] = Checks.unrecorded(observation)
             case .failure(let error):
                 unreadable.append(error.description)
             }
@@ -165,7 +184,7 @@ public enum Rejudge {
         } else if !unreadable.isEmpty {
             outcome = .failure(.init(reason: unreadable.joined(separator: "; ")))
         } else {
-            outcome = .success(Rejudgement(stored: try store.checks(runID: runID), rejudged: judged))
+            outcome = .success(Rejudgement(stored: try store.checks(runID: runID), rejudged: judged, unrecorded: unrecorded))
         }
         return RunRejudgement(runID: runID, label: label ?? run.map { "(\($0.status.rawValue), no result)" } ?? "(no such run)",
                               outcome: outcome)
