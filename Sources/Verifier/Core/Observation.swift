@@ -368,9 +368,14 @@ public struct FaultFindings: Sendable, Equatable, Codable {
     /// A domain of the guest's name the fault put on the destination before the migration:
     /// `destination-host-clean` allows it and its QEMU.
     public var destinationDomain: OccupantObservation?
+    /// When the source resumed the guest after the fault acted, ms on the run clock, from its
+    /// lifecycle events (`nil`: not looked for). A source that holds stale memory after a
+    /// failed post-copy must never resume: that would run a second, older copy of the guest.
+    public var sourceResumesAfterFaultMilliseconds: [Double]?
 
-    public init(destinationDomain: OccupantObservation? = nil) {
+    public init(destinationDomain: OccupantObservation? = nil, sourceResumesAfterFaultMilliseconds: [Double]? = nil) {
         self.destinationDomain = destinationDomain
+        self.sourceResumesAfterFaultMilliseconds = sourceResumesAfterFaultMilliseconds
     }
 }
 

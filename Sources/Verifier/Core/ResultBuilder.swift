@@ -138,6 +138,7 @@ public struct ResultBuilder: Sendable {
         result.fault = observation.fault
         addObservationFigures(to: &result)
         addCompletedStats(to: &result)
+        addPostCopyFigures(to: &result)
         addCrossChecks(to: &result)
         if faultType.expectation == .migrates { result.modelComparison = modelComparison(result) }
         faultType.annotate(&result, observation: observation)
@@ -271,6 +272,28 @@ public struct ResultBuilder: Sendable {
         for figure: Figure in [.migrationMilliseconds, .libvirtDowntimeMilliseconds, .setupMilliseconds, .transferredBytes, .iterations] {
             result[source: figure] = completed.source
         }
+    }
+
+    /// When the driver switched to post-copy, how long that phase lasted, the pages fetched on
+    /// demand, and the guest's longest stall (memeater's workers), in one note for the verdict.
+    private func addPostCopyFigures(to result: inout ScenarioResult) {
+        let outcome = drive.outcome
+        guard let switchedAt = outcome.postCopyStartedAtMilliseconds else { return }
+        result.figures.postCopySwitchOffsetMilliseconds = switchedAt
+        let phase = outcome.endedAtMilliseconds - switchedAt
+        result.figures.postCopyMilliseconds = phase
+        if outcome.ending.migrated, case .success(let completed) = completedStats {
+            result.figures.postCopyRequests = completed.stats.memoryPostCopyRequests
+        }
+        let passes = outcome.samples.filter { $0.offsetMilliseconds <= switchedAt }.compactMap(\.memoryIteration).max()
+        var note = "post-copy: switched at \(formatNumber(switchedAt)) ms, \(formatNumber(switchedAt - outcome.startedAtMilliseconds)) ms into the call"
+            + (passes.map { " (pass \($0))" } ?? "")
+            + "; the post-copy phase lasted \(formatNumber(phase)) ms until the call returned"
+        note += result.figures.postCopyRequests.map { "; \($0) pages fetched on demand (completed job stats memory_postcopy_requests)" }
+            ?? "; pages fetched on demand not known (no completed job stats)"
+        note += result.maxStallMicroseconds.map { "; the guest's longest stall \(formatNumber(Double($0) / 1000)) ms (memeater's workers, over the whole migration)" }
+            ?? "; the guest's stall not measured"
+        result.notes.append(note)
     }
 
     private func addCrossChecks(to result: inout ScenarioResult) {

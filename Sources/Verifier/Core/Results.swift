@@ -39,6 +39,9 @@ public enum CheckName {
     public static let guestOnSource = "guest-on-source"
     /// failure scenarios: the destination has no domain, no QEMU process, no tap.
     public static let destinationHostClean = "destination-host-clean"
+    /// postcopy-dst-qemu-killed: the source holds the guest paused (post-copy failed) and
+    /// never resumed it after the destination's QEMU died.
+    public static let sourceNotResumed = "source-not-resumed"
     /// Scenarios that lose the guest: it runs on neither host, and stopped answering.
     public static let guestLost = "guest-lost"
     /// failure scenarios: the source QEMU's migration capabilities and parameters are as
@@ -199,6 +202,13 @@ public struct MigrationFigures: Codable, Sendable, Equatable, DefaultWhenAbsent 
     public var abortOffsetMilliseconds: Double?
     /// The migration call's wall time, ms (0: no call was made).
     public var migrationCallMilliseconds: Double = 0
+    /// Post-copy: when the driver asked for the switch, ms on the run clock (`nil`: no switch).
+    public var postCopySwitchOffsetMilliseconds: Double?
+    /// Post-copy: from the switch until the migration call returned, ms.
+    public var postCopyMilliseconds: Double?
+    /// Post-copy: pages the destination fetched from the source on demand (completed job
+    /// stats `memory_postcopy_requests`).
+    public var postCopyRequests: UInt64?
     /// The longest ping gap's bounds (pingmon), ms, and where it started on the run clock.
     public var pingGapLowerBoundMilliseconds: Double?
     public var pingGapUpperBoundMilliseconds: Double?

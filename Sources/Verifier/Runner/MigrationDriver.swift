@@ -155,13 +155,27 @@ public struct MidStreamFault: Sendable {
     /// Bytes of `data_processed` after which the fault is injected (at least 1: the job is
     /// really transferring, past Prepare).
     public var afterProcessedBytes: UInt64
+    /// When set, the fault also waits for the driver's switch to post-copy and this long after
+    /// it, ms (QEMU needs a moment to go from the request to `postcopy-active`).
+    public var afterPostCopySwitchMilliseconds: Double?
     /// Injects the fault; returns what it did, in one line.
     public var inject: @Sendable (any MigrationJob) -> String
 
     /// Creates a fault.
-    public init(afterProcessedBytes: UInt64, inject: @escaping @Sendable (any MigrationJob) -> String) {
+    public init(afterProcessedBytes: UInt64, afterPostCopySwitchMilliseconds: Double? = nil,
+                inject: @escaping @Sendable (any MigrationJob) -> String) {
         self.afterProcessedBytes = max(1, afterProcessedBytes)
+        self.afterPostCopySwitchMilliseconds = afterPostCopySwitchMilliseconds
         self.inject = inject
+    }
+
+    /// Whether the fault is due: enough transferred, and post-copy running long enough when
+    /// it waits for it (`switchedAt`: when the driver switched, run clock; `now` likewise).
+    func isDue(processedBytes: UInt64, switchedAt: Double?, now: Double) -> Bool {
+        guard processedBytes >= afterProcessedBytes else { return false }
+        guard let wait = afterPostCopySwitchMilliseconds else { return true }
+        guard let switchedAt else { return false }
+        return now - switchedAt >= wait
     }
 }
 
@@ -349,7 +363,8 @@ extension MigrationDriver {
         var watched = WatchedMigration()
         while !running.waitForTheCall(seconds: 0.05) {
             if watched.faultInjection == nil, let fault = midStreamFault,
-               running.progress.largestProcessedBytes >= fault.afterProcessedBytes {
+               fault.isDue(processedBytes: running.progress.largestProcessedBytes, switchedAt: running.progress.postCopyStartedAtMilliseconds,
+                           now: running.clock.milliseconds()) {
                 let injectedAt = running.clock.milliseconds()
                 watched.faultInjection = (injectedAt, fault.inject(running.job))
             }
@@ -427,7 +442,9 @@ extension MigrationDriver {
         let ending = Self.ending(returned: running.returned, abort: watched.abort, hung: hung,
                                  graceSeconds: abortGraceSeconds)
         let faultNote = watched.faultInjection?.note ?? midStreamFault.map { fault in
-            "not injected: the job never reported \(fault.afterProcessedBytes) bytes transferred before it ended"
+            (fault.afterPostCopySwitchMilliseconds == nil || running.progress.postCopyStartedAtMilliseconds != nil
+                ? "not injected: the job never reported \(fault.afterProcessedBytes) bytes transferred before it ended"
+                : "not injected: the migration never switched to post-copy before it ended")
                 + " (largest data_processed seen: \(running.progress.largestProcessedBytes))"
         }
         let abortNote = afterAbort?.stuck.map { stuck in

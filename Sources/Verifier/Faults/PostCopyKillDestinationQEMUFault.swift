@@ -1,0 +1,166 @@
+import Foundation
+import Libvirt
+import MigrationModel
+import Synchronization
+
+/// postcopy-dst-qemu-killed: the migration switches to post-copy after its first pass, and
+/// once the guest runs on the destination (fetching the pages it lacks from the source) the
+/// destination's QEMU is SIGKILLed. The guest is lost — the destination held its newest
+/// state, the source only stale memory — and what must hold is that the source is **never
+/// resumed** (that would be a second, older copy of the guest: a split brain) and that the
+/// destination keeps nothing of it.
+///
+/// What libvirt does (libvirt 11.3, `src/qemu/`): the source QEMU's stream breaks and it goes
+/// to `postcopy-paused`; `qemuProcessHandleMigrationStatus` → `qemuMigrationSrcPostcopyFailed`
+/// leaves the domain `paused (post-copy failed)` (event `suspended`, detail
+/// `postcopy-failed`), and `qemuMigrationSrcRestoreDomainState` returns early for that
+/// reason, so libvirt itself never resumes it; only destroying it ends it (the verifier
+/// discards it after the checks). The destination's domain dies with its QEMU.
+public final class PostCopyKillDestinationQEMUFault: Fault {
+    public static let scenario = ScenarioKind.postCopyDstQEMUKilled
+    public static let summary = "post-copy after the first pass, then the destination QEMU is SIGKILLed while the guest runs there: the guest is lost, the source must stay paused (post-copy failed) and never resume, the destination hold nothing"
+    public static let expectation = ExpectedOutcome.guestLost
+
+    /// How long after the switch the kill waits, ms: long enough for QEMU to be in post-copy.
+    static let afterSwitchMilliseconds = 1_000.0
+
+    /// What the kill found and did.
+    public struct Kill: Sendable, Equatable {
+        /// When, ms on the run clock.
+        public var atMilliseconds: Double
+        /// QEMU processes of the domain on the destination before the migration.
+        public var processIDsBefore: [Int32]
+        /// The processes killed: the migration's incoming QEMU.
+        public var killedProcessIDs: [Int32]
+        /// Those still alive 5 s later.
+        public var survivors: [Int32]
+        /// Why it could not kill (`nil`: it could).
+        public var error: String?
+
+        public init(atMilliseconds: Double, processIDsBefore: [Int32], killedProcessIDs: [Int32], survivors: [Int32], error: String?) {
+            self.atMilliseconds = atMilliseconds
+            self.processIDsBefore = processIDsBefore
+            self.killedProcessIDs = killedProcessIDs
+            self.survivors = survivors
+            self.error = error
+        }
+    }
+
+    private struct State {
+        var processIDsBefore: [Int32] = []
+        var kill: Kill?
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public static func refusal(on testbed: any Testbed) -> String? { FaultNeeds.destinationShell(testbed) }
+
+    public func tune(_ plan: inout MigrationPlan, context: FaultContext) {
+        plan.limitBandwidthForMidStreamFault()
+        if !plan.options.postCopy {
+            plan.options.postCopy = true
+            plan.driver.switchToPostCopy = true
+            plan.notes.append("post-copy allowed (VIR_MIGRATE_POSTCOPY); the verifier switches once the first pass is done")
+        }
+    }
+
+    public func install(_ context: FaultContext) throws(VerifierError) {
+        guard let host = context.destinationHost else {
+            throw .invalidOptions("--scenario \(Self.scenario.rawValue) \(FaultNeeds.destinationShell(context.testbed) ?? "needs a shell on the destination")")
+        }
+        let before = try host.qemuProcessIDs(domainName: context.parameters.endpoints.domainName)
+        state.withLock { $0.processIDsBefore = before }
+    }
+
+    public func midStream(_ context: FaultContext) -> MidStreamFault? {
+        guard let host = context.destinationHost else { return nil }
+        let domainName = context.parameters.endpoints.domainName
+        return MidStreamFault(afterProcessedBytes: midStreamTriggerBytes, afterPostCopySwitchMilliseconds: Self.afterSwitchMilliseconds) { [self] _ in
+            let before = state.withLock { $0.processIDsBefore }
+            var kill = Kill(atMilliseconds: context.clock.milliseconds(), processIDsBefore: before, killedProcessIDs: [], survivors: [], error: nil)
+            do {
+                kill.killedProcessIDs = try host.incomingQEMUProcessIDs(domainName: domainName).filter { !before.contains($0) }
+                kill.survivors = try host.kill(processIDs: kill.killedProcessIDs)
+            } catch {
+                kill.error = "\(error)"
+            }
+            state.withLock { $0.kill = kill }
+            return kill.killedProcessIDs.isEmpty ? "no incoming qemu of \(domainName) on \(host.hostName) to kill"
+                : "SIGKILL sent to the destination qemu \(kill.killedProcessIDs.map(String.init).joined(separator: ", ")) during post-copy"
+                    + (kill.survivors.isEmpty ? "; gone" : "; still alive after 5 s: \(kill.survivors.map(String.init).joined(separator: ", "))")
+        }
+    }
+
+    public func findings(_ context: FaultContext) -> FaultFindings? {
+        guard let killedAt = state.withLock({ $0.kill?.atMilliseconds }) else { return nil }
+        let resumes = context.lifecycleEvents().filter {
+            guard $0.host == .source, $0.offsetMilliseconds > killedAt, case .lifecycle(_, .resumed?, _, _) = $0.event else { return false }
+            return true
+        }
+        return FaultFindings(sourceResumesAfterFaultMilliseconds: resumes.map(\.offsetMilliseconds))
+    }
+
+    public func evidence(_ context: FaultContext, outcome: MigrationOutcome) -> FaultEvidence? {
+        Self.judge(state.withLock { $0.kill }, events: context.lifecycleEvents(), outcome: outcome)
+    }
+
+    /// Acted when, while the call ran and after the source had handed the guest over to
+    /// post-copy (its `suspended (post-copy)` event), it killed the migration's incoming QEMU
+    /// and that process is gone; the error is this fault's when the call then failed by itself.
+    public static func judge(_ kill: Kill?, events: [SeenDomainEvent], outcome: MigrationOutcome) -> FaultEvidence {
+        let failedByItself: Bool
+        if case .failed = outcome.ending { failedByItself = true } else { failedByItself = false }
+        let errorEvidence = failedByItself ? "libvirt: \(outcome.ending.summary)"
+            : "expected the migration call to fail once the destination qemu was killed in post-copy; got \(outcome.ending.summary)"
+        guard let kill else {
+            return FaultEvidence(scenario: scenario, acted: false,
+                                 evidence: "nothing was killed: " + (outcome.faultNote ?? "the job did not reach post-copy"),
+                                 errorAsExpected: failedByItself, errorEvidence: errorEvidence)
+        }
+        let postCopy = events.first {
+            guard $0.host == .source, $0.offsetMilliseconds <= kill.atMilliseconds,
+                  case .lifecycle(_, .suspended?, _, let detail) = $0.event else { return false }
+            return detail == LifecycleEventDetail.suspendedPostCopy
+        }
+        let list: ([Int32]) -> String = { $0.isEmpty ? "none" : $0.map(String.init).joined(separator: ", ") }
+        let duringJob = kill.atMilliseconds < outcome.endedAtMilliseconds
+        let acted = kill.error == nil && !kill.killedProcessIDs.isEmpty && kill.survivors.isEmpty && duringJob && postCopy != nil
+        var evidence = "at \(formatNumber(kill.atMilliseconds)) ms: killed the destination qemu \(list(kill.killedProcessIDs)) (before the migration: \(list(kill.processIDsBefore)))"
+        evidence += postCopy.map { "; the source had handed the guest over to post-copy (suspended, post-copy) at \(formatNumber($0.offsetMilliseconds)) ms" }
+            ?? "; the source never reported post-copy (suspended, post-copy) before the kill: not a post-copy failure"
+        if let error = kill.error { evidence += "; could not kill: \(error)" }
+        if !kill.survivors.isEmpty { evidence += "; still alive: \(list(kill.survivors))" }
+        if !duringJob { evidence += "; after the migration call had returned" }
+        return FaultEvidence(scenario: scenario, acted: acted, evidence: evidence, actedAtMilliseconds: kill.atMilliseconds,
+                             errorAsExpected: failedByItself, errorEvidence: errorEvidence)
+    }
+
+    /// `source-not-resumed`: the source holds the guest paused with reason "post-copy failed"
+    /// and never resumed it after the kill (its events).
+    public static func checks(_ observation: Observation) -> [Check] {
+        let name = CheckName.sourceNotResumed
+        if let error = observation.onSource.error { return [.notMeasured(name, because: error)] }
+        guard let resumes = observation.faultFindings?.sourceResumesAfterFaultMilliseconds else {
+            return [.notMeasured(name, because: "the source's events after the kill were not looked at (the kill never came)")]
+        }
+        let state = observation.onSource.state
+        let heldPaused = state?.state == .paused && state?.reason == "post-copy failed"
+        var problems: [String] = []
+        if !heldPaused { problems.append("the source is \(state.map { "\($0)" } ?? "gone"), not paused (post-copy failed)") }
+        if !resumes.isEmpty { problems.append("the source resumed the guest at \(resumes.map { formatNumber($0) + " ms" }.joined(separator: ", ")): a stale copy ran") }
+        return [Check(name: name, passed: problems.isEmpty,
+                      evidence: problems.isEmpty ? "\(observation.onSource.description); no resume event from the source after the kill"
+                          : problems.joined(separator: "; "))]
+    }
+
+    public static func annotate(_ result: inout ScenarioResult, observation: Observation) {
+        result.notes.append("the guest was lost, as this scenario expects: its destination QEMU was killed during post-copy; the paused source holds stale memory and is discarded, and the next run boots a fresh guest")
+    }
+}
+
+extension ScenarioKind {
+    /// The destination QEMU is killed during post-copy: the guest is lost, the source must not resume.
+    public static let postCopyDstQEMUKilled = ScenarioKind(declaring: "postcopy-dst-qemu-killed")
+}
