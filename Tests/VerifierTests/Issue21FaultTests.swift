@@ -204,3 +204,95 @@ final class MigrationSettingsRestoredTests: XCTestCase {
         XCTAssertNil(Checks.migrationSettingsRestored(observation), "not read: no check (a landing, or stored before it existed)")
     }
 }
+
+/// postcopy-dst-qemu-killed: acts only when the kill came after the source handed the guest
+/// over to post-copy; `source-not-resumed` fails on a source that runs again or resumed.
+final class PostCopyKillDestinationQEMUFaultTests: XCTestCase {
+    typealias Tested = PostCopyKillDestinationQEMUFault
+    let failed = MigrationEnding.failed(message: "operation failed: domain is not running", kind: .operationFailed)
+    let kill = PostCopyKillDestinationQEMUFault.Kill(atMilliseconds: 3_000, processIDsBefore: [], killedProcessIDs: [5150], survivors: [], error: nil)
+
+    func lifecycle(_ at: Double, _ kind: LifecycleEventKind, _ detail: Int32) -> SeenDomainEvent {
+        SeenDomainEvent(offsetMilliseconds: at, host: .source, event: .lifecycle(domainName: "lab-guest", kind: kind, rawKind: kind.rawValue, detail: detail))
+    }
+
+    func testAKillDuringPostCopyActsAndOneBeforeItDoesNot() throws {
+        let outcome = Fixtures.outcome(failed, startedAt: 500, wall: 4_000)
+        let handedOver = [lifecycle(2_100, .suspended, LifecycleEventDetail.suspendedPostCopy)]
+        let evidence = Tested.judge(kill, events: handedOver, outcome: outcome)
+        XCTAssertTrue(evidence.acted && evidence.errorAsExpected, evidence.evidence)
+        assertCheck(try Fixtures.faultActed(evidence), CheckName.faultActed, passed: true,
+                    says: "killed the destination qemu 5150", "(suspended, post-copy) at 2100 ms")
+        let preCopyPause = [lifecycle(2_100, .suspended, LifecycleEventDetail.suspendedMigrated)]
+        assertCheck(try Fixtures.faultActed(Tested.judge(kill, events: preCopyPause, outcome: outcome)), CheckName.faultActed, passed: false,
+                    says: "never reported post-copy")
+        XCTAssertFalse(Tested.judge(kill, events: [lifecycle(3_500, .suspended, LifecycleEventDetail.suspendedPostCopy)], outcome: outcome).acted,
+                       "handed over only after the kill")
+        XCTAssertEqual(Tested.expectation, .guestLost)
+    }
+
+    func testTheSourceMustStayPausedWithPostCopyFailedAndNeverResume() throws {
+        var observation = try Fixtures.observation(.guestLost)
+        observation.parameters = Fixtures.parameters(.postCopyDstQEMUKilled)
+        let pausedPostCopyFailed = DomainStateInfo(rawState: 3, rawReason: 13)
+        XCTAssertEqual(pausedPostCopyFailed.reason, "post-copy failed")
+        observation.onSource = DomainSighting(uri: "qemu+tcp://198.18.0.1/system", name: "lab-guest", state: pausedPostCopyFailed)
+        observation.faultFindings = FaultFindings(sourceResumesAfterFaultMilliseconds: [])
+        let checks = Checks.evaluate(observation)
+        XCTAssertEqual(checks.first { $0.name == CheckName.sourceNotResumed }?.passed, true, "\(checks)")
+        XCTAssertEqual(checks.first { $0.name == CheckName.guestLost }?.passed, true, "a paused source is not running")
+        observation.faultFindings = FaultFindings(sourceResumesAfterFaultMilliseconds: [3_400])
+        assertCheck(Tested.checks(observation).first, CheckName.sourceNotResumed, passed: false, says: "the source resumed the guest at 3400 ms")
+        observation.faultFindings = FaultFindings(sourceResumesAfterFaultMilliseconds: [])
+        observation.onSource.state = DomainStateInfo(rawState: 3, rawReason: 2)
+        assertCheck(Tested.checks(observation).first, CheckName.sourceNotResumed, passed: false, says: "not paused (post-copy failed)")
+        observation.faultFindings = nil
+        assertCheck(Tested.checks(observation).first, CheckName.sourceNotResumed, passed: false, says: "not looked at")
+    }
+
+    /// The driver injects a fault that waits for post-copy only once it switched, and that long after.
+    func testAMidStreamFaultCanWaitForThePostCopySwitch() {
+        let fault = MidStreamFault(afterProcessedBytes: 8, afterPostCopySwitchMilliseconds: 1_000) { _ in "" }
+        XCTAssertFalse(fault.isDue(processedBytes: 100, switchedAt: nil, now: 9_000), "no switch yet")
+        XCTAssertFalse(fault.isDue(processedBytes: 100, switchedAt: 8_500, now: 9_000), "too soon after it")
+        XCTAssertTrue(fault.isDue(processedBytes: 100, switchedAt: 8_000, now: 9_000))
+        XCTAssertFalse(fault.isDue(processedBytes: 4, switchedAt: 8_000, now: 9_000))
+        XCTAssertTrue(MidStreamFault(afterProcessedBytes: 8) { _ in "" }.isDue(processedBytes: 8, switchedAt: nil, now: 0))
+    }
+}
+
+/// The verdict of a post-copy landing says when the switch came, how long post-copy lasted,
+/// the pages fetched on demand and the guest's longest stall.
+final class PostCopyFiguresTests: XCTestCase {
+    func testAPostCopyLandingReportsItsPhase() throws {
+        var observation = try Fixtures.observation(.migrates)
+        observation.parameters.migration.postCopy = true
+        observation.outcome.postCopyStartedAtMilliseconds = 3_000
+        observation.outcome.samples = [
+            JobSample(side: "source", offsetMilliseconds: 2_000, jobType: "unbounded", timeElapsedMilliseconds: 1_000, dataProcessedBytes: 1,
+                      dataRemainingBytes: 1, dataTotalBytes: 2, memoryDirtyRatePagesPerSecond: nil, memoryDirtyRateBytesPerSecond: nil,
+                      memoryIteration: 1, memoryBandwidthBytesPerSecond: nil, expectedDowntimeMilliseconds: nil, autoConvergeThrottlePercent: nil),
+            JobSample(side: "source", offsetMilliseconds: 3_000, jobType: "unbounded", timeElapsedMilliseconds: 2_000, dataProcessedBytes: 2,
+                      dataRemainingBytes: 1, dataTotalBytes: 2, memoryDirtyRatePagesPerSecond: nil, memoryDirtyRateBytesPerSecond: nil,
+                      memoryIteration: 2, memoryBandwidthBytesPerSecond: nil, expectedDowntimeMilliseconds: nil, autoConvergeThrottlePercent: nil),
+        ]
+        let completed = CompletedJobStats(stats: JobStats(rawType: 3, fields: ["time_elapsed": .ulong(5_000), "memory_postcopy_requests": .ulong(812)]),
+                                          source: "the job-completed event")
+        let ping = try FakePing(world: FakeWorld()).finish()
+        let result = ResultBuilder(
+            parameters: observation.parameters, swapped: false, startedAt: Date(timeIntervalSince1970: 1_700_000_000), setupActions: [],
+            baseline: Baseline(accelerator: "tcg", qemuVersion: "10.0.2", qemuVersionSource: "-", libvirtVersion: "11.3.0", sourceTaps: []),
+            load: LoadFigures(targetMiBPerSecond: 0, achievedMiBPerSecond: 300, settled: true, guestSystem: nil), qemuDirtyRate: nil,
+            drive: DriveRecord(outcome: observation.outcome, planNotes: [], eventCount: 0, subscriptionErrors: []),
+            ping: ping, captureStartMilliseconds: 0, observation: observation, checks: [], completedStats: .success(completed),
+            discardedGuest: nil, faultType: NoFault.self).result()
+        XCTAssertEqual(result.figures.postCopySwitchOffsetMilliseconds, 3_000)
+        XCTAssertEqual(result.figures.postCopyMilliseconds, 3_000, "from the switch until the call returned at 6000 ms")
+        XCTAssertEqual(result.figures.postCopyRequests, 812)
+        let note = result.notes.first { $0.hasPrefix("post-copy:") } ?? "none"
+        XCTAssertEqual(note, "post-copy: switched at 3000 ms, 2000 ms into the call (pass 2); the post-copy phase lasted 3000 ms until the call returned; "
+                       + "812 pages fetched on demand (completed job stats memory_postcopy_requests); the guest's longest stall 160 ms (memeater's workers, over the whole migration)")
+        observation.outcome.postCopyStartedAtMilliseconds = nil
+        XCTAssertNil(try Fixtures.observation(.migrates).outcome.postCopyStartedAtMilliseconds)
+    }
+}

@@ -343,4 +343,40 @@ final class LabFaultScenarioTests: XCTestCase {
             XCTAssertFalse(try domain?.isActive() ?? false, "no running domain on \(host.name)")
         }
     }
+
+    /// Post-copy under a load pre-copy cannot converge (memeater unlimited over 128 MiB at
+    /// 32 MiB/s): the driver switches after the first pass, the guest lands with every live
+    /// check passing, and the verdict says when the switch came, how long post-copy lasted,
+    /// the pages fetched on demand and the guest's longest stall.
+    func test11PostCopyLandsWhatPreCopyCannotAndTheVerdictShowsItsPhase() throws {
+        var p = parameters(.live, rate: 0)
+        p.migration.postCopy = true
+        p.migration.bandwidthMiBPerSecond = 32
+        let result = try run(p)
+        let note = result.notes.first { $0.hasPrefix("post-copy: switched at") } ?? "no post-copy note"
+        print("postcopy: \(note)")
+        XCTAssertTrue(result.passed, "failed checks: \(result.failedChecks)")
+        let switched = try XCTUnwrap(result.figures.postCopySwitchOffsetMilliseconds, "the driver switched")
+        let start = try XCTUnwrap(result.figures.migrationStartOffsetMilliseconds)
+        XCTAssertGreaterThan(switched, start)
+        XCTAssertGreaterThan(result.figures.postCopyMilliseconds ?? 0, 0)
+        XCTAssertNotNil(result.figures.postCopyRequests, "completed job stats memory_postcopy_requests")
+        XCTAssertTrue(note.contains("pages fetched on demand") && note.contains("the guest's longest stall"), note)
+        XCTAssertEqual(result.integrityErrors, 0)
+    }
+
+    /// The destination QEMU is killed during post-copy: the guest is lost, the source holds
+    /// it paused (post-copy failed) and never resumes it, the destination keeps nothing.
+    func test12PostCopyDestinationQEMUKilledLeavesTheSourcePausedNeverResumed() throws {
+        let result = try run(parameters(.postCopyDstQEMUKilled))
+        let fault = try XCTUnwrap(result.fault)
+        print("postcopy-dst-qemu-killed: \(fault.evidence) | \(fault.errorEvidence) | \(check(result, CheckName.sourceNotResumed)?.evidence ?? "-")")
+        XCTAssertTrue(result.passed, "failed checks: \(result.failedChecks)")
+        for name in [CheckName.migrationOutcome, CheckName.faultActed, CheckName.guestLost, CheckName.destinationHostClean,
+                     CheckName.migrationPortFree, CheckName.sourceNotResumed, CheckName.noDualRunning] {
+            XCTAssertEqual(check(result, name)?.passed, true, "\(name): \(check(result, name)?.evidence ?? "missing")")
+        }
+        XCTAssertTrue(fault.evidence.contains("(suspended, post-copy) at"), fault.evidence)
+        XCTAssertNotNil(result.figures.postCopySwitchOffsetMilliseconds)
+    }
 }

@@ -94,6 +94,9 @@ public struct MigrationOptions: Codable, Sendable, Equatable {
     /// finish-fail makes its Finish fail that way). Optional, and never `false`, so that the
     /// options of runs stored before it read and write unchanged.
     public var persistOnDestination: Bool?
+    /// Bandwidth limit once switched to post-copy, MiB/s (`VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY`;
+    /// QEMU's default is unlimited, whatever the pre-copy limit). Optional for the same reason.
+    public var postCopyBandwidthMiBPerSecond: UInt64?
 
     /// Creates options; the defaults are a plain live peer-to-peer migration.
     public init(mode: MigrationMode = .peerToPeer, bandwidthMiBPerSecond: UInt64? = nil,
@@ -141,6 +144,7 @@ public struct MigrationOptions: Codable, Sendable, Equatable {
     /// `VIR_MIGRATE_PARAM_URI` when given (the failure scenarios use it).
     public func libvirtParameters(migrationURI: String? = nil) -> MigrationParameters {
         MigrationParameters(migrationURI: migrationURI, bandwidthMiBPerSecond: bandwidthMiBPerSecond,
+                            postCopyBandwidthMiBPerSecond: postCopyBandwidthMiBPerSecond,
                             compressionMethods: compressionMethods,
                             parallelConnections: parallelConnections.map { Int32(clamping: $0) })
     }
