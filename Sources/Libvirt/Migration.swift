@@ -29,6 +29,8 @@ public struct MigrationFlags: OptionSet, Sendable, Hashable {
     public static let autoConverge = MigrationFlags(rawValue: VIR_MIGRATE_AUTO_CONVERGE.rawValue)
     /// Allow switching to post-copy (`VIR_MIGRATE_POSTCOPY`), see ``Domain/startPostCopy()``.
     public static let postCopy = MigrationFlags(rawValue: VIR_MIGRATE_POSTCOPY.rawValue)
+    /// Resume a post-copy migration that failed (`VIR_MIGRATE_POSTCOPY_RESUME`, with ``postCopy``).
+    public static let postCopyResume = MigrationFlags(rawValue: VIR_MIGRATE_POSTCOPY_RESUME.rawValue)
     /// Use several connections for the memory (`VIR_MIGRATE_PARALLEL`).
     public static let parallel = MigrationFlags(rawValue: VIR_MIGRATE_PARALLEL.rawValue)
     /// Encrypt with TLS (`VIR_MIGRATE_TLS`).
@@ -172,6 +174,14 @@ extension Domain {
     /// The corresponding C function is `virDomainAbortJob`.
     public func abortJob() throws {
         try check("virDomainAbortJob", virDomainAbortJob(handle))
+    }
+
+    /// Pauses a post-copy migration (QEMU's `migrate-pause`): both sides go to post-copy
+    /// failed, from where ``MigrationFlags/postCopyResume`` recovers it.
+    ///
+    /// The corresponding C function is `virDomainAbortJobFlags` with `VIR_DOMAIN_ABORT_JOB_POSTCOPY`.
+    public func pausePostCopy() throws {
+        try check("virDomainAbortJobFlags", virDomainAbortJobFlags(handle, VIR_DOMAIN_ABORT_JOB_POSTCOPY.rawValue))
     }
 
     /// Statistics of the domain's current job, or with `completed` of the last completed

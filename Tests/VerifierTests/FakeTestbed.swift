@@ -158,6 +158,7 @@ final class FakeDomain: HypervisorDomain {
     func removeDefinition() throws {}
     func suspend() throws {}
     func setMigrationMaxDowntime(milliseconds: UInt64) throws {}
+    func pausePostCopy() throws {}
     func migrationSettings() throws -> QEMUMigrationSettings { world.state.withLock { $0.migrationSettings } }
     func startDirtyRateSampling(seconds: Int) throws {}
     func dirtyRate() throws -> DirtyRateReading {

@@ -296,3 +296,127 @@ final class PostCopyFiguresTests: XCTestCase {
         XCTAssertNil(try Fixtures.observation(.migrates).outcome.postCopyStartedAtMilliseconds)
     }
 }
+
+/// A fault only these tests know: the migration fails at once (the fake's script), and the
+/// fault asks for a plain migration afterwards, which the fake then lets complete.
+final class FailsThenMigratesAgainFault: Fault {
+    static let scenario = ScenarioKind(declaring: "test-fails-then-again")
+    static let summary = "a test's failure after which a plain migration must pass"
+    static let expectation = ExpectedOutcome.staysOnSource
+    static let migratesAgainAfterwards = true
+    /// The fake world of the running test.
+    nonisolated(unsafe) static var world: FakeWorld?
+
+    init() {}
+
+    func install(_ context: FaultContext) throws(VerifierError) {
+        Self.world?.state.withLock { $0.script = .fails(message: "internal error: the test's fault") }
+    }
+
+    func afterMigration(_ context: FaultContext, outcome: MigrationOutcome) {
+        Self.world?.state.withLock { $0.script = .completes(afterReads: 2) }
+    }
+
+    func evidence(_ context: FaultContext, outcome: MigrationOutcome) -> FaultEvidence? {
+        FaultEvidence(scenario: Self.scenario, acted: true, evidence: "failed the call", errorAsExpected: true, errorEvidence: "libvirt: \(outcome.ending.summary)")
+    }
+}
+
+/// The runner's part of issue 21 on the fake testbed: the plain migration after a fault that
+/// must leave the hosts able to migrate, and the source QEMU's migration settings compared
+/// before and after a failure.
+final class MigrateAgainAndSettingsOnFakeTests: XCTestCase {
+    private var world: FakeWorld!
+    private var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("fake-again-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        world = FakeWorld()
+        FailsThenMigratesAgainFault.world = world
+    }
+
+    override func tearDownWithError() throws {
+        FailsThenMigratesAgainFault.world = nil
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private func run(_ scenario: ScenarioKind) throws -> ScenarioResult {
+        let runner = try ScenarioRunner(testbed: FakeTestbed(world: world), recorder: MemoryRecorder(),
+                                        journal: FaultJournal(path: directory.appendingPathComponent("journal.json").path), interruption: Interruption(),
+                                        catalog: FaultCatalog(FaultCatalog.standard.types + [FailsThenMigratesAgainFault.self]), pauses: RunPauses(all: 0.01))
+        return runner.run(ScenarioParameters(scenario: scenario, memoryMiB: 512, memeaterSizeMiB: 128, dirtyRateMiBPerSecond: 50,
+                                             endpoints: FakeTestbed(world: world).endpoints, timeoutSeconds: 2, stallTimeoutSeconds: 0.5))
+    }
+
+    func testAFaultThatAsksForItIsFollowedByAPlainMigrationCheckedLikeALanding() throws {
+        let result = try run(FailsThenMigratesAgainFault.scenario)
+        XCTAssertTrue(result.passed, "\(result.failedChecks)")
+        XCTAssertEqual(result.checks.first { $0.name == CheckName.guestOnSource }?.passed, true, "the failure kept the guest on the source")
+        for name in [CheckName.migrationOutcome, CheckName.guestOnDestination, CheckName.memoryIntegrity, CheckName.landingIntact] {
+            XCTAssertEqual(result.checks.first { $0.name == "again-" + name }?.passed, true, "again-\(name): \(result.checks.map(\.name))")
+        }
+        XCTAssertTrue(result.notes.contains { $0.hasPrefix("again: migration ") }, "\(result.notes)")
+        XCTAssertEqual(world.state.withLock { $0.guestHost }, .destination, "the plain migration moved it")
+        XCTAssertFalse(try run(.live).checks.contains { $0.name.hasPrefix("again-") }, "a plain live run has no second leg")
+    }
+
+    func testSettingsLeftSetByAFailedMigrationFailTheCheck() throws {
+        let result = try run(.prepareFail)
+        XCTAssertEqual(result.checks.first { $0.name == CheckName.migrationSettingsRestored }?.passed, true, "\(result.checks)")
+        let world = self.world!
+        world.state.withLock {
+            $0.onMigrationStart = { world.state.withLock { $0.migrationSettings.capabilities["postcopy-ram"] = true } }
+        }
+        let left = try run(.prepareFail)
+        assertCheck(left.checks.first { $0.name == CheckName.migrationSettingsRestored }, CheckName.migrationSettingsRestored, passed: false,
+                    says: "left set on the source QEMU after the failure: capability postcopy-ram off → on")
+    }
+}
+
+/// postcopy-link-cut's judgement: the cut must come in post-copy, the first call fail on the
+/// lost connection, both sides read post-copy failed and the resumed call complete.
+final class PostCopyLinkCutFaultTests: XCTestCase {
+    let cut = LinkCutRecord(interface: "mgmt-dst", downAtMilliseconds: 3_000, confirmedDown: true)
+    let handedOver = [SeenDomainEvent(offsetMilliseconds: 2_100, host: .source,
+                                      event: .lifecycle(domainName: "lab-guest", kind: .suspended, rawKind: 3, detail: LifecycleEventDetail.suspendedPostCopy))]
+    var recovery: PostCopyLinkCutFault.Recovery {
+        PostCopyLinkCutFault.Recovery(firstEnding: "failed: operation failed: Lost connection to destination host", firstFailedOnTheLink: true,
+                                      pausedAtMilliseconds: 33_000, sourceState: "paused (post-copy failed)",
+                                      destinationState: "running (post-copy failed)", bothPostCopyFailed: true,
+                                      resumedAtMilliseconds: 34_000, resumeEnding: "completed")
+    }
+
+    func testARecoveredPostCopyActsAndItsStallIsAllowed() throws {
+        let outcome = Fixtures.outcome(.completed, startedAt: 34_000, wall: 6_000)
+        let evidence = PostCopyLinkCutFault.judge(cut, recovery: recovery, events: handedOver, outcome: outcome)
+        XCTAssertTrue(evidence.acted && evidence.errorAsExpected, evidence.evidence + " | " + evidence.errorEvidence)
+        XCTAssertEqual(evidence.guestNetwork, .mayStall(atMilliseconds: 3_000, milliseconds: 37_000))
+        XCTAssertTrue(evidence.errorEvidence.contains("(both post-copy failed)"), evidence.errorEvidence)
+        var notBoth = recovery
+        notBoth.bothPostCopyFailed = false
+        XCTAssertFalse(PostCopyLinkCutFault.judge(cut, recovery: notBoth, events: handedOver, outcome: outcome).errorAsExpected)
+        XCTAssertFalse(PostCopyLinkCutFault.judge(cut, recovery: recovery, events: [], outcome: outcome).acted, "a cut in pre-copy")
+        XCTAssertFalse(PostCopyLinkCutFault.judge(cut, recovery: recovery, events: handedOver,
+                                                  outcome: Fixtures.outcome(.failed(message: "x", kind: .operationFailed), startedAt: 34_000, wall: 6_000)).errorAsExpected,
+                       "a resume that failed")
+        XCTAssertEqual(PostCopyLinkCutFault.expectation, .migrates)
+    }
+
+    func testAStallUnderTheWindowPlusTheLimitPassesEvenWhenItNeverShowed() throws {
+        var observation = try Fixtures.observation(.migrates)
+        observation.parameters = Fixtures.parameters(.postCopyLinkCut)
+        observation.parameters.maxPingDowntimeMilliseconds = 500
+        observation.fault = FaultEvidence(scenario: .postCopyLinkCut, acted: true, evidence: "", errorAsExpected: true, errorEvidence: "",
+                                          guestNetwork: .mayStall(atMilliseconds: 3_000, milliseconds: 2_000))
+        observation.ping.gapsOnRunClock = [TimedSpan(startOffsetMilliseconds: 3_100, lengthMilliseconds: 2_200)]
+        observation.ping.longestGapMilliseconds = 2_200
+        assertCheck(Checks.pingContinuity(observation), CheckName.pingContinuity, passed: true, says: "the guest may have stalled")
+        observation.ping.gapsOnRunClock = []
+        observation.ping.longestGapMilliseconds = 0
+        assertCheck(Checks.pingContinuity(observation), CheckName.pingContinuity, passed: true, says: "the gap over it 0 ms")
+        observation.ping.gapsOnRunClock = [TimedSpan(startOffsetMilliseconds: 3_100, lengthMilliseconds: 2_600)]
+        observation.ping.longestGapMilliseconds = 2_600
+        assertCheck(Checks.pingContinuity(observation), CheckName.pingContinuity, passed: false, says: "2600 ms")
+    }
+}

@@ -379,4 +379,36 @@ final class LabFaultScenarioTests: XCTestCase {
         XCTAssertTrue(fault.evidence.contains("(suspended, post-copy) at"), fault.evidence)
         XCTAssertNotNil(result.figures.postCopySwitchOffsetMilliseconds)
     }
+
+    /// The migration link is cut during post-copy: the first call fails on the lost
+    /// connection, both sides read post-copy failed, and once the link is back the verifier
+    /// resumes the migration: the guest lands with every page verified, nothing left on the
+    /// source. libvirt 11.3.0's destination daemon crashes in the resume's Prepare (a NULL fd
+    /// dereferenced in `qemuProcessIncomingDefNew`): there the run must FAIL and say so, and
+    /// the daemon must run again afterwards.
+    func test13PostCopyLinkCutIsRecoveredAndTheGuestLandsIntact() throws {
+        let lab = Self.lab
+        let result = try run(parameters(.postCopyLinkCut))
+        let fault = try XCTUnwrap(result.fault)
+        print("postcopy-link-cut: \(fault.evidence) | \(fault.errorEvidence) | \(check(result, CheckName.pingContinuity)?.evidence ?? "-")")
+        XCTAssertTrue(fault.acted, "cut in post-copy, the first call failed on the lost connection: \(fault.evidence)")
+        XCTAssertTrue(fault.errorEvidence.contains("(both post-copy failed)"), fault.errorEvidence)
+        if result.libvirtVersion == "11.3.0" {
+            XCTAssertFalse(result.passed)
+            XCTAssertTrue(fault.errorEvidence.contains("libvirtd on \(lab.configuration.destination.name) died during the resume")
+                          && fault.errorEvidence.contains("started again as pid"), fault.errorEvidence)
+            XCTAssertEqual(check(result, CheckName.faultActed)?.passed, false)
+            XCTAssertNotNil(lab.daemonProcessID(of: lab.configuration.destination), "the destination daemon runs again")
+            XCTAssertTrue(result.notes.contains { $0.contains("the guest was discarded after this run") }, "\(result.notes)")
+            return
+        }
+        XCTAssertTrue(result.passed, "failed checks: \(result.failedChecks)")
+        for name in [CheckName.migrationOutcome, CheckName.faultActed, CheckName.guestOnDestination, CheckName.sourceReleased,
+                     CheckName.sourceHostClean, CheckName.faultRemoved, CheckName.memoryIntegrity, CheckName.landingIntact, CheckName.noDualRunning] {
+            XCTAssertEqual(check(result, name)?.passed, true, "\(name): \(check(result, name)?.evidence ?? "missing")")
+        }
+        XCTAssertTrue(fault.errorEvidence.contains("(both post-copy failed)") && fault.errorEvidence.contains("resumed with VIR_MIGRATE_POSTCOPY_RESUME"),
+                      fault.errorEvidence)
+        XCTAssertEqual(result.integrityErrors, 0)
+    }
 }

@@ -217,10 +217,13 @@ public enum Checks {
         case (.migrates, .cut(let at, let outage)?):
             return continuity(gap, gaps: ping.gapsOnRunClock, window: (at, outage), limit: limit,
                               what: "the guest network was cut", missing: "the pings never showed it")
+        case (.migrates, .mayStall(let at, let window)?):
+            return continuity(gap, gaps: ping.gapsOnRunClock, window: (at, window), limit: limit,
+                              what: "the guest may have stalled (post-copy with its pages out of reach)", missing: nil)
         case (.staysOnSource, .paused(let at, let pause)?):
             return continuity(gap, gaps: ping.gapsOnRunClock, window: (at, pause), limit: limit,
                               what: "libvirt kept the guest paused (its events: from the switch-over until the source resumed it)",
-                              missing: "the pause never showed in the pings")
+                              missing: "the pause never showed in the pings" as String?)
         case (.migrates, _):
             let ok = ping.longestGapMilliseconds < limit
             return Check(name: CheckName.pingContinuity, passed: ok, evidence: gap + " (limit \(formatNumber(limit)) ms)")
@@ -238,8 +241,9 @@ public enum Checks {
     /// A ping judged around a window in which the fault kept the guest from answering: the gap
     /// over the window is the fault's and must show (at least half of it), and may last the
     /// window plus the limit; every other gap is the migration's and meets the limit alone.
+    /// `missing`: what it means when the window's gap does not show (`nil`: it need not show).
     private static func continuity(_ summary: String, gaps: [TimedSpan], window: (at: Double, milliseconds: Double), limit: Double,
-                                   what: String, missing: String) -> Check {
+                                   what: String, missing: String?) -> Check {
         let slack = 100.0 // the capture's and the run's clocks are aligned to a few ms
         let (at, length) = window
         let over = gaps.filter {
@@ -247,13 +251,13 @@ public enum Checks {
         }
         let windowGap = over.map(\.lengthMilliseconds).max() ?? 0
         let otherGap = gaps.filter { !over.contains($0) }.map(\.lengthMilliseconds).max() ?? 0
-        let seen = windowGap >= length / 2
+        let seen = missing == nil || windowGap >= length / 2
         let ok = seen && windowGap < length + limit && otherGap < limit
         return Check(name: CheckName.pingContinuity, passed: ok,
                      evidence: summary + "; \(what) at \(formatNumber(at)) ms for \(formatNumber(length)) ms: the gap over it "
                          + "\(formatNumber(windowGap)) ms (limit \(formatNumber(length)) + \(formatNumber(limit))), the longest other gap "
                          + "\(formatNumber(otherGap)) ms (limit \(formatNumber(limit)))"
-                         + (seen ? "" : "; no gap of half the window over it: \(missing)"))
+                         + (seen ? "" : "; no gap of half the window over it: \(missing ?? "")"))
     }
 
     /// `guest-lost`: a scenario that loses the guest (a QEMU holding it died): it runs on

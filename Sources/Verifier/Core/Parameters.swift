@@ -97,6 +97,9 @@ public struct MigrationOptions: Codable, Sendable, Equatable {
     /// Bandwidth limit once switched to post-copy, MiB/s (`VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY`;
     /// QEMU's default is unlimited, whatever the pre-copy limit). Optional for the same reason.
     public var postCopyBandwidthMiBPerSecond: UInt64?
+    /// `true`: resume a failed post-copy migration (`VIR_MIGRATE_POSTCOPY_RESUME`;
+    /// postcopy-link-cut's recovery). Optional for the same reason.
+    public var postCopyResume: Bool?
 
     /// Creates options; the defaults are a plain live peer-to-peer migration.
     public init(mode: MigrationMode = .peerToPeer, bandwidthMiBPerSecond: UInt64? = nil,
@@ -137,6 +140,7 @@ public struct MigrationOptions: Codable, Sendable, Equatable {
         if parallelConnections != nil { flags.insert(.parallel) }
         if !compressionMethods.isEmpty { flags.insert(.compressed) }
         if persistOnDestination == true { flags.insert(.persistOnDestination) }
+        if postCopyResume == true { flags.insert(.postCopyResume) }
         return flags
     }
 

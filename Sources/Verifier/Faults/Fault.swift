@@ -66,6 +66,10 @@ public enum GuestNetworkEffect: Codable, Sendable, Equatable {
     /// source after the destination's failed Finish): the ping gap over that window is the
     /// failure's cost, reported beside the limit.
     case paused(atMilliseconds: Double, milliseconds: Double)
+    /// The guest may have stalled from `atMilliseconds` for `milliseconds` (postcopy-link-cut:
+    /// running on the destination in post-copy, it waits for every page it lacks until the
+    /// migration is resumed): a gap over that window may last it plus the limit, but need not show.
+    case mayStall(atMilliseconds: Double, milliseconds: Double)
 }
 
 /// How a migration is driven: options, the migration URI, the driver's timeouts and its
@@ -186,6 +190,11 @@ public protocol Fault: AnyObject, Sendable {
     /// Right after the migration call returned: measures what must be measured now and
     /// lifts what would hide the hosts from the checks (a cut link, a firewall rule).
     func afterMigration(_ context: FaultContext, outcome: MigrationOutcome)
+    /// Right after ``afterMigration(_:outcome:)``: a fault whose scenario recovers the
+    /// migration (postcopy-link-cut resumes a failed post-copy) does so and returns the
+    /// recovering call's outcome, which the checks then judge (the first call's ending is the
+    /// fault's evidence). `nil`: nothing to recover.
+    func recover(_ context: FaultContext, after outcome: MigrationOutcome, plan: MigrationPlan) -> MigrationOutcome?
     /// While the hosts are looked at after the migration (again on every look until libvirt's
     /// clean-up settles; the last one counts): what the fault sees of its own doing, e.g. the
     /// domain it put on the destination. `nil`: nothing.
@@ -213,6 +222,7 @@ extension Fault {
     public func install(_ context: FaultContext) throws(VerifierError) {}
     public func midStream(_ context: FaultContext) -> MidStreamFault? { nil }
     public func afterMigration(_ context: FaultContext, outcome: MigrationOutcome) {}
+    public func recover(_ context: FaultContext, after outcome: MigrationOutcome, plan: MigrationPlan) -> MigrationOutcome? { nil }
     public func findings(_ context: FaultContext) -> FaultFindings? { nil }
     public func remove(_ context: FaultContext) {}
     public static func checks(_ observation: Observation) -> [Check] { [] }
@@ -235,7 +245,7 @@ public struct FaultCatalog: Sendable {
         NoFault.self, BogusMigrationURIFault.self, MigrationPortsDroppedFault.self, AbortJobFault.self, DestinationLinkCutFault.self,
         GuestNetworkCutFault.self, KillIncomingQEMUFault.self, DestinationOccupantFault.self, KillDestinationDaemonFault.self,
         KillSourceDaemonFault.self, KillSourceQEMUFault.self, FinishFailFault.self,
-        PostCopyKillDestinationQEMUFault.self,
+        PostCopyKillDestinationQEMUFault.self, PostCopyLinkCutFault.self,
     ])
 
     /// The fault type of the scenario named `name`, if any.

@@ -46,6 +46,8 @@ public protocol HypervisorDomain: AnyObject, Sendable {
     func removeDefinition() throws
     func suspend() throws
     func setMigrationMaxDowntime(milliseconds: UInt64) throws
+    /// Pauses a post-copy migration (`virDomainAbortJobFlags` with `VIR_DOMAIN_ABORT_JOB_POSTCOPY`).
+    func pausePostCopy() throws
     /// QEMU's migration capabilities and parameters now (through libvirt's QEMU monitor).
     func migrationSettings() throws -> QEMUMigrationSettings
     /// Starts QEMU's own dirty-rate estimate by page sampling over `seconds`.

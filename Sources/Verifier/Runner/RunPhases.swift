@@ -315,6 +315,7 @@ extension ScenarioRunner {
                 ?? .failure(DaemonLogUnavailable(reason: "no shell on the source or no daemon log file named"))
         }
         fault.afterMigration(context, outcome: outcome)
+        if let recovered = fault.recover(context, after: outcome, plan: plan) { outcome = recovered }
         try interruption.check(while: "migrating")
         let didNotConverge = leg.faultType.expectation == .migrates && leg.policy.nonConvergenceIsResult && outcome.didNotConverge
         return Driven(plan: plan, outcome: outcome, expectation: didNotConverge ? .staysOnSource : leg.faultType.expectation,

@@ -219,10 +219,12 @@ public final class ScenarioRunner: Sendable {
     }
 
     /// A guest whose memory or kernel is damaged is discarded: no later run may start from
-    /// it; so is what is left of a lost one (a paused source holding stale memory).
+    /// it; so is what is left of a lost one (a paused source holding stale memory), and a
+    /// guest that runs on neither host at the end (a post-copy that could not be recovered).
     private func discardIfDamaged(_ observation: Observation) -> String? {
+        let runsNowhere = !observation.onSource.isRunning && !observation.onDestination.isRunning
         guard (observation.memeater.integrityErrors ?? 0) > 0 || observation.console.showsFailure
-            || observation.expectation == .guestLost else { return nil }
+            || observation.expectation == .guestLost || runsNowhere else { return nil }
         return testbed.discardGuest()
     }
 
