@@ -420,3 +420,15 @@ final class PostCopyLinkCutFaultTests: XCTestCase {
         assertCheck(Checks.pingContinuity(observation), CheckName.pingContinuity, passed: false, says: "2600 ms")
     }
 }
+
+/// A destination left running by a failed post-copy is not a landed guest.
+final class FailedPostCopyDestinationTests: XCTestCase {
+    func testGuestOnDestinationFailsADestinationStuckInAFailedPostCopy() throws {
+        var observation = try Fixtures.observation(.migrates)
+        XCTAssertEqual(Checks.guestOnDestination(observation).passed, true)
+        observation.onDestination.state = DomainStateInfo(rawState: 1, rawReason: 11)
+        XCTAssertEqual(observation.onDestination.state?.reason, "post-copy failed")
+        assertCheck(Checks.guestOnDestination(observation), CheckName.guestOnDestination, passed: false,
+                    says: "a failed post-copy, its vCPUs wait for pages that never come")
+    }
+}

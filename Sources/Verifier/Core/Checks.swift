@@ -83,8 +83,9 @@ public enum Checks {
 
     /// `guest-on-destination`: the guest runs on the destination.
     public static func guestOnDestination(_ o: Observation) -> Check {
-        Check(name: CheckName.guestOnDestination, passed: o.onDestination.isRunning && o.onDestination.error == nil,
-              evidence: "destination: \(o.onDestination.description)")
+        let stuck = o.onDestination.isStuckInFailedPostCopy
+        return Check(name: CheckName.guestOnDestination, passed: o.onDestination.isRunning && !stuck && o.onDestination.error == nil,
+                     evidence: "destination: \(o.onDestination.description)" + (stuck ? ": a failed post-copy, its vCPUs wait for pages that never come" : ""))
     }
 
     /// `source-released`: the source no longer runs the guest (gone, or shut off because it migrated).

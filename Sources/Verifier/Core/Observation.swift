@@ -37,6 +37,10 @@ public struct DomainSighting: Sendable, Equatable, Codable {
     /// Running (not paused).
     public var isRunning: Bool { state?.state == .running }
 
+    /// Left by a post-copy migration that failed: a destination reads running but its vCPUs
+    /// wait for pages that never come; a source reads paused and holds stale memory.
+    public var isStuckInFailedPostCopy: Bool { state?.reason == "post-copy failed" }
+
     /// One line, e.g. `lab-guest is running (booted) on qemu+tcp://…`.
     public var description: String {
         if let error { return "cannot read \(name) on \(uri): \(error)" }

@@ -222,7 +222,8 @@ public final class ScenarioRunner: Sendable {
     /// it; so is what is left of a lost one (a paused source holding stale memory), and a
     /// guest that runs on neither host at the end (a post-copy that could not be recovered).
     private func discardIfDamaged(_ observation: Observation) -> String? {
-        let runsNowhere = !observation.onSource.isRunning && !observation.onDestination.isRunning
+        let runs = { (sighting: DomainSighting) in sighting.isRunning && !sighting.isStuckInFailedPostCopy }
+        let runsNowhere = !runs(observation.onSource) && !runs(observation.onDestination)
         guard (observation.memeater.integrityErrors ?? 0) > 0 || observation.console.showsFailure
             || observation.expectation == .guestLost || runsNowhere else { return nil }
         return testbed.discardGuest()
