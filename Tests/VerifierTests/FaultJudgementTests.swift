@@ -259,7 +259,7 @@ final class FaultJudgementTests: XCTestCase {
 
     func kill(at: Double = 1_235, before: [Int32] = [], incoming: [Int32] = [5151], killed: [Int32] = [5151],
               survivors: [Int32] = [], error: String? = nil) -> KillIncomingQEMUFault.Kill {
-        KillIncomingQEMUFault.Kill(atMilliseconds: at, processIDsBefore: before, incomingProcessIDs: incoming, killedProcessIDs: killed,
+        KillIncomingQEMUFault.Kill(atMilliseconds: at, processIDsBefore: before, targetProcessIDs: incoming, killedProcessIDs: killed,
                                    survivors: survivors, error: error)
     }
 

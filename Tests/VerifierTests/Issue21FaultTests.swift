@@ -135,7 +135,7 @@ final class KillSourceQEMUFaultTests: XCTestCase {
 
     func testKillingTheGuestsQEMUWhileTheCallRanActs() {
         let outcome = Fixtures.outcome(failed, startedAt: 500, wall: 2_000)
-        let kill = KillSourceQEMUFault.Kill(atMilliseconds: 1_200, processIDsBefore: [4242], killedProcessIDs: [4242], survivors: [], error: nil)
+        let kill = KillSourceQEMUFault.Kill(atMilliseconds: 1_200, processIDsBefore: [4242], targetProcessIDs: [4242], killedProcessIDs: [4242])
         let evidence = KillSourceQEMUFault.judge(kill, outcome: outcome)
         XCTAssertTrue(evidence.acted && evidence.errorAsExpected, evidence.evidence)
         var survived = kill
@@ -144,7 +144,7 @@ final class KillSourceQEMUFaultTests: XCTestCase {
         var late = kill
         late.atMilliseconds = 2_600
         XCTAssertFalse(KillSourceQEMUFault.judge(late, outcome: outcome).acted)
-        let none = KillSourceQEMUFault.Kill(atMilliseconds: 1_200, processIDsBefore: [4242], killedProcessIDs: [], survivors: [], error: nil)
+        let none = KillSourceQEMUFault.Kill(atMilliseconds: 1_200, processIDsBefore: [4242])
         XCTAssertFalse(KillSourceQEMUFault.judge(none, outcome: outcome).acted)
         XCTAssertFalse(KillSourceQEMUFault.judge(kill, outcome: Fixtures.outcome(.completed, startedAt: 500, wall: 2_000)).errorAsExpected)
     }
@@ -210,7 +210,7 @@ final class MigrationSettingsRestoredTests: XCTestCase {
 final class PostCopyKillDestinationQEMUFaultTests: XCTestCase {
     typealias Tested = PostCopyKillDestinationQEMUFault
     let failed = MigrationEnding.failed(message: "operation failed: domain is not running", kind: .operationFailed)
-    let kill = PostCopyKillDestinationQEMUFault.Kill(atMilliseconds: 3_000, processIDsBefore: [], killedProcessIDs: [5150], survivors: [], error: nil)
+    let kill = PostCopyKillDestinationQEMUFault.Kill(atMilliseconds: 3_000, processIDsBefore: [], targetProcessIDs: [5150], killedProcessIDs: [5150])
 
     func lifecycle(_ at: Double, _ kind: LifecycleEventKind, _ detail: Int32) -> SeenDomainEvent {
         SeenDomainEvent(offsetMilliseconds: at, host: .source, event: .lifecycle(domainName: "lab-guest", kind: kind, rawKind: kind.rawValue, detail: detail))

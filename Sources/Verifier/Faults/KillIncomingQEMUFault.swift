@@ -1,6 +1,5 @@
 import Foundation
 import MigrationModel
-import Synchronization
 
 /// dst-qemu-killed: once the job is transferring, the destination's incoming QEMU of this
 /// migration is killed (SIGKILL); the migration must fail, the guest stay on the source and
@@ -10,38 +9,10 @@ public final class KillIncomingQEMUFault: Fault {
     public static let summary = "the incoming QEMU is SIGKILLed once the job transfers"
     public static let expectation = ExpectedOutcome.staysOnSource
 
-    /// What the kill found and did.
-    public struct Kill: Sendable, Equatable {
-        /// When, ms on the run clock.
-        public var atMilliseconds: Double
-        /// QEMU processes of the domain on the destination before the migration.
-        public var processIDsBefore: [Int32]
-        /// Incoming QEMU processes of the domain at the moment of the kill.
-        public var incomingProcessIDs: [Int32]
-        /// The processes killed.
-        public var killedProcessIDs: [Int32]
-        /// Those still alive 5 s later.
-        public var survivors: [Int32]
-        /// Why it could not kill (`nil`: it could).
-        public var error: String?
+    /// What the kill found and did (its targets: the incoming QEMU processes).
+    public typealias Kill = QEMUKill
 
-        public init(atMilliseconds: Double, processIDsBefore: [Int32], incomingProcessIDs: [Int32], killedProcessIDs: [Int32],
-                    survivors: [Int32], error: String?) {
-            self.atMilliseconds = atMilliseconds
-            self.processIDsBefore = processIDsBefore
-            self.incomingProcessIDs = incomingProcessIDs
-            self.killedProcessIDs = killedProcessIDs
-            self.survivors = survivors
-            self.error = error
-        }
-    }
-
-    private struct State {
-        var processIDsBefore: [Int32] = []
-        var kill: Kill?
-    }
-
-    private let state = Mutex(State())
+    private let killer = QEMUKiller()
 
     public init() {}
 
@@ -56,33 +27,19 @@ public final class KillIncomingQEMUFault: Fault {
             throw .invalidOptions("--scenario \(Self.scenario.rawValue) \(FaultNeeds.destinationShell(context.testbed) ?? "needs a shell on the destination")")
         }
         // What runs before the migration is not this migration's QEMU.
-        let before = try host.qemuProcessIDs(domainName: context.parameters.endpoints.domainName)
-        state.withLock { $0.processIDsBefore = before }
+        try killer.recordBefore(on: host, domainName: context.parameters.endpoints.domainName)
     }
 
     public func midStream(_ context: FaultContext) -> MidStreamFault? {
         guard let host = context.destinationHost else { return nil }
         let domainName = context.parameters.endpoints.domainName
-        return MidStreamFault(afterProcessedBytes: midStreamTriggerBytes) { [self] _ in
-            let at = context.clock.milliseconds()
-            let before = state.withLock { $0.processIDsBefore }
-            var kill = Kill(atMilliseconds: at, processIDsBefore: before, incomingProcessIDs: [], killedProcessIDs: [], survivors: [], error: nil)
-            do {
-                kill.incomingProcessIDs = try host.incomingQEMUProcessIDs(domainName: domainName)
-                kill.killedProcessIDs = kill.incomingProcessIDs.filter { !before.contains($0) }
-                kill.survivors = try host.kill(processIDs: kill.killedProcessIDs)
-            } catch {
-                kill.error = "\(error)"
-            }
-            state.withLock { $0.kill = kill }
-            return kill.killedProcessIDs.isEmpty ? "no incoming qemu of \(domainName) on \(host.hostName) to kill"
-                : "SIGKILL sent to incoming qemu \(kill.killedProcessIDs.map(String.init).joined(separator: ", ")) on \(host.hostName)"
-                    + (kill.survivors.isEmpty ? "; gone" : "; still alive after 5 s: \(kill.survivors.map(String.init).joined(separator: ", "))")
-        }
+        return killer.midStream(on: host, context: context, what: "incoming qemu",
+                                targets: { host throws(VerifierError) in try host.incomingQEMUProcessIDs(domainName: domainName) },
+                                select: { incoming, before in incoming.filter { !before.contains($0) } })
     }
 
     public func evidence(_ context: FaultContext, outcome: MigrationOutcome) -> FaultEvidence? {
-        Self.judge(state.withLock { $0.kill }, outcome: outcome)
+        Self.judge(killer.kill, outcome: outcome)
     }
 
     /// Acted when it killed, while the migration call was running, a QEMU that was started
@@ -96,12 +53,12 @@ public final class KillIncomingQEMUFault: Fault {
                                  evidence: "nothing was killed: " + (outcome.faultNote ?? "the job did not reach the trigger"),
                                  errorAsExpected: false, errorEvidence: "expected the migration to fail after the kill; got \(outcome.ending.summary)")
         }
-        let list: ([Int32]) -> String = { $0.isEmpty ? "none" : $0.map(String.init).joined(separator: ", ") }
+        let list = QEMUKill.list
         let duringJob = kill.atMilliseconds < outcome.endedAtMilliseconds
         // A process that ran before the migration, or that is not `-incoming`, is not this migration's QEMU.
-        let foreign = kill.killedProcessIDs.filter { kill.processIDsBefore.contains($0) || !kill.incomingProcessIDs.contains($0) }
+        let foreign = kill.killedProcessIDs.filter { kill.processIDsBefore.contains($0) || !kill.targetProcessIDs.contains($0) }
         let acted = kill.error == nil && !kill.killedProcessIDs.isEmpty && foreign.isEmpty && kill.survivors.isEmpty && duringJob
-        var evidence = "at \(formatNumber(kill.atMilliseconds)) ms: incoming qemu \(list(kill.incomingProcessIDs)) (before the migration: \(list(kill.processIDsBefore))); killed \(list(kill.killedProcessIDs))"
+        var evidence = "at \(formatNumber(kill.atMilliseconds)) ms: incoming qemu \(list(kill.targetProcessIDs)) (before the migration: \(list(kill.processIDsBefore))); killed \(list(kill.killedProcessIDs))"
         if !foreign.isEmpty { evidence += "; \(list(foreign)) is not this migration's incoming qemu (it ran before the migration, or is not -incoming)" }
         if let error = kill.error { evidence += "; could not kill: \(error)" }
         if !kill.survivors.isEmpty { evidence += "; still alive: \(list(kill.survivors))" }

@@ -1,6 +1,5 @@
 import Foundation
 import MigrationModel
-import Synchronization
 
 /// src-qemu-killed: once the job is transferring, the source's QEMU — the one running the
 /// guest — is SIGKILLed. The guest is lost: nothing can bring it back, and the verdict says
@@ -19,34 +18,10 @@ public final class KillSourceQEMUFault: Fault {
     public static let summary = "the source QEMU is SIGKILLed once the job transfers: the guest is lost, and neither host may keep a domain, QEMU or tap of it"
     public static let expectation = ExpectedOutcome.guestLost
 
-    /// What the kill found and did.
-    public struct Kill: Sendable, Equatable {
-        /// When, ms on the run clock.
-        public var atMilliseconds: Double
-        /// QEMU processes of the domain on the source before the migration (the guest's).
-        public var processIDsBefore: [Int32]
-        /// The processes killed (those of before still running at the trigger).
-        public var killedProcessIDs: [Int32]
-        /// Those still alive 5 s later.
-        public var survivors: [Int32]
-        /// Why it could not kill (`nil`: it could).
-        public var error: String?
+    /// What the kill found and did (its target: the guest's running QEMU).
+    public typealias Kill = QEMUKill
 
-        public init(atMilliseconds: Double, processIDsBefore: [Int32], killedProcessIDs: [Int32], survivors: [Int32], error: String?) {
-            self.atMilliseconds = atMilliseconds
-            self.processIDsBefore = processIDsBefore
-            self.killedProcessIDs = killedProcessIDs
-            self.survivors = survivors
-            self.error = error
-        }
-    }
-
-    private struct State {
-        var processIDsBefore: [Int32] = []
-        var kill: Kill?
-    }
-
-    private let state = Mutex(State())
+    private let killer = QEMUKiller()
 
     public init() {}
 
@@ -63,33 +38,19 @@ public final class KillSourceQEMUFault: Fault {
             throw .invalidOptions("--scenario \(Self.scenario.rawValue) \(Self.refusal(on: context.testbed) ?? "needs a shell on the source")")
         }
         // The guest's QEMU: the one process the kill may hit.
-        let before = try host.qemuProcessIDs(domainName: context.parameters.endpoints.domainName)
-        state.withLock { $0.processIDsBefore = before }
+        try killer.recordBefore(on: host, domainName: context.parameters.endpoints.domainName)
     }
 
     public func midStream(_ context: FaultContext) -> MidStreamFault? {
         guard let host = context.sourceHost else { return nil }
         let domainName = context.parameters.endpoints.domainName
-        return MidStreamFault(afterProcessedBytes: midStreamTriggerBytes) { [self] _ in
-            let at = context.clock.milliseconds()
-            let before = state.withLock { $0.processIDsBefore }
-            var kill = Kill(atMilliseconds: at, processIDsBefore: before, killedProcessIDs: [], survivors: [], error: nil)
-            do {
-                let running = try host.qemuProcessIDs(domainName: domainName)
-                kill.killedProcessIDs = running.filter { before.contains($0) }
-                kill.survivors = try host.kill(processIDs: kill.killedProcessIDs)
-            } catch {
-                kill.error = "\(error)"
-            }
-            state.withLock { $0.kill = kill }
-            return kill.killedProcessIDs.isEmpty ? "no qemu of \(domainName) on \(host.hostName) to kill"
-                : "SIGKILL sent to the source qemu \(kill.killedProcessIDs.map(String.init).joined(separator: ", ")) on \(host.hostName)"
-                    + (kill.survivors.isEmpty ? "; gone" : "; still alive after 5 s: \(kill.survivors.map(String.init).joined(separator: ", "))")
-        }
+        return killer.midStream(on: host, context: context, what: "the source qemu",
+                                targets: { host throws(VerifierError) in try host.qemuProcessIDs(domainName: domainName) },
+                                select: { running, before in running.filter { before.contains($0) } })
     }
 
     public func evidence(_ context: FaultContext, outcome: MigrationOutcome) -> FaultEvidence? {
-        Self.judge(state.withLock { $0.kill }, outcome: outcome)
+        Self.judge(killer.kill, outcome: outcome)
     }
 
     /// Acted when it killed, while the migration call was running, the QEMU that ran the guest
@@ -105,7 +66,7 @@ public final class KillSourceQEMUFault: Fault {
                                  evidence: "nothing was killed: " + (outcome.faultNote ?? "the job did not reach the trigger"),
                                  errorAsExpected: failedByItself, errorEvidence: errorEvidence)
         }
-        let list: ([Int32]) -> String = { $0.isEmpty ? "none" : $0.map(String.init).joined(separator: ", ") }
+        let list = QEMUKill.list
         let duringJob = kill.atMilliseconds < outcome.endedAtMilliseconds
         let acted = kill.error == nil && !kill.killedProcessIDs.isEmpty && kill.killedProcessIDs.allSatisfy(kill.processIDsBefore.contains)
             && kill.survivors.isEmpty && duringJob

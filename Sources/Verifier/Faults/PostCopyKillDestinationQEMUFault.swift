@@ -1,7 +1,6 @@
 import Foundation
 import Libvirt
 import MigrationModel
-import Synchronization
 
 /// postcopy-dst-qemu-killed: the migration switches to post-copy after its first pass, and
 /// once the guest runs on the destination (fetching the pages it lacks from the source) the
@@ -25,34 +24,10 @@ public final class PostCopyKillDestinationQEMUFault: Fault {
     /// (post-copy)`) came 90 ms after the request on the lab.
     static let afterSwitchMilliseconds = 1_000.0
 
-    /// What the kill found and did.
-    public struct Kill: Sendable, Equatable {
-        /// When, ms on the run clock.
-        public var atMilliseconds: Double
-        /// QEMU processes of the domain on the destination before the migration.
-        public var processIDsBefore: [Int32]
-        /// The processes killed: the migration's incoming QEMU.
-        public var killedProcessIDs: [Int32]
-        /// Those still alive 5 s later.
-        public var survivors: [Int32]
-        /// Why it could not kill (`nil`: it could).
-        public var error: String?
+    /// What the kill found and did (its targets: the incoming QEMU processes).
+    public typealias Kill = QEMUKill
 
-        public init(atMilliseconds: Double, processIDsBefore: [Int32], killedProcessIDs: [Int32], survivors: [Int32], error: String?) {
-            self.atMilliseconds = atMilliseconds
-            self.processIDsBefore = processIDsBefore
-            self.killedProcessIDs = killedProcessIDs
-            self.survivors = survivors
-            self.error = error
-        }
-    }
-
-    private struct State {
-        var processIDsBefore: [Int32] = []
-        var kill: Kill?
-    }
-
-    private let state = Mutex(State())
+    private let killer = QEMUKiller()
 
     public init() {}
 
@@ -80,31 +55,20 @@ public final class PostCopyKillDestinationQEMUFault: Fault {
         guard let host = context.destinationHost else {
             throw .invalidOptions("--scenario \(Self.scenario.rawValue) \(FaultNeeds.destinationShell(context.testbed) ?? "needs a shell on the destination")")
         }
-        let before = try host.qemuProcessIDs(domainName: context.parameters.endpoints.domainName)
-        state.withLock { $0.processIDsBefore = before }
+        try killer.recordBefore(on: host, domainName: context.parameters.endpoints.domainName)
     }
 
     public func midStream(_ context: FaultContext) -> MidStreamFault? {
         guard let host = context.destinationHost else { return nil }
         let domainName = context.parameters.endpoints.domainName
-        return MidStreamFault(afterProcessedBytes: midStreamTriggerBytes, afterPostCopySwitchMilliseconds: Self.afterSwitchMilliseconds) { [self] _ in
-            let before = state.withLock { $0.processIDsBefore }
-            var kill = Kill(atMilliseconds: context.clock.milliseconds(), processIDsBefore: before, killedProcessIDs: [], survivors: [], error: nil)
-            do {
-                kill.killedProcessIDs = try host.incomingQEMUProcessIDs(domainName: domainName).filter { !before.contains($0) }
-                kill.survivors = try host.kill(processIDs: kill.killedProcessIDs)
-            } catch {
-                kill.error = "\(error)"
-            }
-            state.withLock { $0.kill = kill }
-            return kill.killedProcessIDs.isEmpty ? "no incoming qemu of \(domainName) on \(host.hostName) to kill"
-                : "SIGKILL sent to the destination qemu \(kill.killedProcessIDs.map(String.init).joined(separator: ", ")) during post-copy"
-                    + (kill.survivors.isEmpty ? "; gone" : "; still alive after 5 s: \(kill.survivors.map(String.init).joined(separator: ", "))")
-        }
+        return killer.midStream(on: host, context: context, afterPostCopySwitchMilliseconds: Self.afterSwitchMilliseconds,
+                                what: "the destination qemu during post-copy",
+                                targets: { host throws(VerifierError) in try host.incomingQEMUProcessIDs(domainName: domainName) },
+                                select: { incoming, before in incoming.filter { !before.contains($0) } })
     }
 
     public func findings(_ context: FaultContext) -> FaultFindings? {
-        guard let killedAt = state.withLock({ $0.kill?.atMilliseconds }) else { return nil }
+        guard let killedAt = killer.kill?.atMilliseconds else { return nil }
         let resumes = context.lifecycleEvents().filter {
             guard $0.host == .source, $0.offsetMilliseconds > killedAt, case .lifecycle(_, .resumed?, _, _) = $0.event else { return false }
             return true
@@ -113,7 +77,7 @@ public final class PostCopyKillDestinationQEMUFault: Fault {
     }
 
     public func evidence(_ context: FaultContext, outcome: MigrationOutcome) -> FaultEvidence? {
-        Self.judge(state.withLock { $0.kill }, events: context.lifecycleEvents(), outcome: outcome)
+        Self.judge(killer.kill, events: context.lifecycleEvents(), outcome: outcome)
     }
 
     /// Acted when, while the call ran and after the source had handed the guest over to
@@ -134,7 +98,7 @@ public final class PostCopyKillDestinationQEMUFault: Fault {
                   case .lifecycle(_, .suspended?, _, let detail) = $0.event else { return false }
             return detail == LifecycleEventDetail.suspendedPostCopy
         }
-        let list: ([Int32]) -> String = { $0.isEmpty ? "none" : $0.map(String.init).joined(separator: ", ") }
+        let list = QEMUKill.list
         let duringJob = kill.atMilliseconds < outcome.endedAtMilliseconds
         let acted = kill.error == nil && !kill.killedProcessIDs.isEmpty && kill.survivors.isEmpty && duringJob && postCopy != nil
         var evidence = "at \(formatNumber(kill.atMilliseconds)) ms: killed the destination qemu \(list(kill.killedProcessIDs)) (before the migration: \(list(kill.processIDsBefore)))"
