@@ -122,10 +122,10 @@ extension ScenarioRunner {
         }
     }
 
-    /// QEMU's migration settings of the guest running on the source again (its QEMU is asked
-    /// through the monitor only when it runs: a paused or gone guest has nothing to compare).
+    /// QEMU's migration settings of the guest on the source after the failure (asked through
+    /// the monitor whenever its QEMU is there, running or paused: a gone one has none).
     private func settings(of name: String, on source: any Hypervisor, sighting: DomainSighting) -> Looked<QEMUMigrationSettings> {
-        guard sighting.isRunning else { return .notLooked("the guest does not run on the source: \(sighting.description)") }
+        guard sighting.state?.isActive == true else { return .notLooked("the guest has no QEMU on the source: \(sighting.description)") }
         return look { () throws(VerifierError) in
             do {
                 guard let domain = try source.guestDomain(named: name) else { throw VerifierError.environment("no domain \(name) on \(source.uri)") }
