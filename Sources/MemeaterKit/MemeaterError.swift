@@ -50,7 +50,8 @@ public enum MemeaterError: Error, Equatable, CustomStringConvertible {
         case .rateInvalid(let reason):
             "invalid rate: \(reason)"
         case .rateAboveRegion(let rate, let pages, let size):
-            "rate of \(Int(rate)) unique pages/s exceeds what a \(size) MiB region of \(pages) pages can dirty uniquely in one second"
+            // A rate from the wire may be any finite number: Int(rate) traps above Int.max.
+            "rate of \(rate < 1e15 ? String(Int(rate)) : "\(rate)") unique pages/s exceeds what a \(size) MiB region of \(pages) pages can dirty uniquely in one second"
         case .threadsInvalid(let threads, let pages):
             "thread count \(threads) must be between 1 and the region's \(min(pages, 4096)) pages"
         case .bytesPerWriteInvalid(let bytes, let page):

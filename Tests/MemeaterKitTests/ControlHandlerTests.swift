@@ -73,6 +73,10 @@ final class ControlHandlerTests: XCTestCase {
             (#"{"command":"set-rate","mibPerSecond":1,"pagesPerSecond":1}"#, "exactly one of"),
             (#"{"command":"set-rate","mibPerSecond":-3}"#, "negative"),
             (#"{"command":"set-rate","mibPerSecond":5}"#, "exceeds"),
+            // Beyond Int.max once in pages/s: refused in one line, not a crash of the server.
+            (#"{"command":"set-rate","pagesPerSecond":1e19}"#, "rate of 1e+19 unique pages/s exceeds"),
+            (#"{"command":"set-rate","mibPerSecond":4e16}"#, "rate of 1.024e+19 unique pages/s exceeds"),
+            (#"{"command":"set-rate","pagesPerSecond":1.7e308}"#, "exceeds"),
             (#"{"command":"corrupt-page"}"#, "needs a page"),
             (#"{"command":"corrupt-page","page":99999}"#, "outside the region"),
         ] {

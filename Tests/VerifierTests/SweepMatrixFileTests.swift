@@ -136,6 +136,26 @@ final class SweepMatrixFileTests: XCTestCase {
 
     // MARK: YAML errors
 
+    /// A YAML alias bomb (each level a list of nine references to the level before) is
+    /// refused in one line instead of expanding into gigabytes; so is a huge matrix file.
+    /// Four levels (59 049 values) are enough to pass the limit and few enough that a reader
+    /// without it returns at once (nine would not return at all).
+    func testAnAliasBombAndAHugeFileAreRefused() throws {
+        var bomb = "a: &a [1, 2, 3, 4, 5, 6, 7, 8, 9]\n"
+        for level in 1...4 {
+            let previous = level == 1 ? "a" : "l\(level - 1)"
+            bomb += "l\(level): &l\(level) [" + Array(repeating: "*\(previous)", count: 9).joined(separator: ", ") + "]\n"
+        }
+        XCTAssertLessThan(bomb.utf8.count, 1_000)
+        assertFails(bomb, .yaml, line: 1, "more than 10000 values once its aliases are expanded")
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("huge-\(UUID().uuidString).yaml").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(repeating: UInt8(ascii: "#"), count: 2 << 20)))
+        XCTAssertThrowsError(try SweepMatrix.load(path: path)) { error in
+            XCTAssertEqual("\(error)", "\(path): the matrix file is 2097152 bytes; at most 1048576 are read")
+        }
+    }
+
     func testYAMLErrorsNameTheirLine() {
         assertFails("memory-mib: 512\nrate: 50\n", .yaml, line: 2, "unknown key 'rate'")
         assertFails("memory-mib: lots\n", .yaml, line: 1, "memory-mib must be a whole number of MiB, not 'lots'")

@@ -54,6 +54,9 @@ extension SweepMatrix {
     /// Reads a matrix file, its format told by the extension (`.yaml`, `.yml`, `.toml`).
     /// Every failure is ``VerifierError/invalidOptions(_:)`` with one line: `FILE: …` when
     /// the file cannot be read, `FILE:LINE: …` for what is wrong inside it.
+    /// The largest matrix file read, bytes.
+    public static let maximumFileBytes: UInt64 = 1 << 20
+
     public static func load(path: String) throws(VerifierError) -> SweepMatrix {
         guard let format = MatrixFileFormat(fileName: path) else {
             throw .invalidOptions("\(path): a matrix file must end in .yaml, .yml or .toml")
@@ -63,6 +66,11 @@ extension SweepMatrix {
             throw .invalidOptions("\(path): no such matrix file")
         }
         guard !isDirectory.boolValue else { throw .invalidOptions("\(path): is a directory, not a matrix file") }
+        // A matrix is a few dozen lines: a huge file is a mistake or an attack on memory.
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber,
+           size.uint64Value > maximumFileBytes {
+            throw .invalidOptions("\(path): the matrix file is \(size.uint64Value) bytes; at most \(maximumFileBytes) are read")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw .invalidOptions("\(path): the matrix file cannot be read (permissions?)")
         }
@@ -151,19 +159,29 @@ struct YAMLMatrixReader {
             throw .invalidOptions("\(fileName):\(root.mark?.line ?? 1): the matrix must be a mapping of key: value lines")
         }
         var entries: [MatrixFileEntry] = []
+        var budget = Self.maximumValues
         for (keyNode, valueNode) in mapping {
             let keyLine = keyNode.mark?.line ?? 1
             guard case .scalar(let keyScalar) = keyNode else {
                 throw .invalidOptions("\(fileName):\(keyLine): a key must be a word")
             }
             entries.append(MatrixFileEntry(key: keyScalar.string, keyLine: keyLine,
-                                           value: value(of: valueNode, fallbackLine: keyLine)))
+                                           value: try value(of: valueNode, fallbackLine: keyLine, budget: &budget)))
         }
         return entries
     }
 
-    private func value(of node: Node, fallbackLine: Int) -> MatrixFileValue {
+    /// The most values a matrix may hold, every alias expanded: Yams shares an aliased node,
+    /// but reading it copies it for each reference, and nested aliases of a few hundred bytes
+    /// would grow into gigabytes.
+    static let maximumValues = 10_000
+
+    private func value(of node: Node, fallbackLine: Int, budget: inout Int) throws(VerifierError) -> MatrixFileValue {
         let line = node.mark?.line ?? fallbackLine
+        budget -= 1
+        guard budget >= 0 else {
+            throw .invalidOptions("\(fileName):\(line): the matrix holds more than \(Self.maximumValues) values once its aliases are expanded")
+        }
         switch node {
         case .scalar(let scalar):
             switch Tag.Name(rawValue: node.tag.rawValue) {
@@ -174,7 +192,9 @@ struct YAMLMatrixReader {
             default: return MatrixFileValue(content: .text(scalar.string), line: line)
             }
         case .sequence(let sequence):
-            return MatrixFileValue(content: .list(sequence.map { value(of: $0, fallbackLine: line) }), line: line)
+            var elements: [MatrixFileValue] = []
+            for element in sequence { elements.append(try value(of: element, fallbackLine: line, budget: &budget)) }
+            return MatrixFileValue(content: .list(elements), line: line)
         case .mapping:
             return MatrixFileValue(content: .table, line: line)
         case .alias:
