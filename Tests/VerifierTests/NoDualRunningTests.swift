@@ -123,12 +123,15 @@ final class NoDualRunningTests: XCTestCase {
                                 destination: [.state(paused), .state(runningMigrated)], intervalMilliseconds: 1)
         placement.start()
         XCTAssertEqual(placement.timeline.sampleCount, 1, "the first sample is taken before start() returns")
-        Thread.sleep(forTimeInterval: 0.05)
+        // The thread's own samples, waited for (a fixed sleep flakes on a busy machine).
+        let deadline = Date().addingTimeInterval(30)
+        while placement.timeline.sampleCount < 2, Date() < deadline { usleep(1_000) }
         let timeline = placement.stop()
         XCTAssertGreaterThanOrEqual(timeline.sampleCount, 3, "\(timeline)")
         XCTAssertEqual(timeline.overlaps, [], "\(timeline)")
         XCTAssertEqual(timeline.failedReadCount, 0)
         XCTAssertEqual(placement.stop(), timeline, "a second stop takes no sample")
+        // Nothing to wait for: a stray sample after stop would show within this moment.
         Thread.sleep(forTimeInterval: 0.01)
         XCTAssertEqual(placement.timeline, timeline, "nothing is sampled after stop")
     }

@@ -62,19 +62,24 @@ public final class DestinationLinkCutFault: Fault {
         Self.judge(link.restore(context), outcome: outcome, mode: context.parameters.migration.mode)
     }
 
+    /// Whether the migration ended the way a lost link ends it: the connection between the
+    /// daemons broke (keepalive, closed socket) or the job hung until the verifier aborted it.
+    static func endedOnTheLostLink(_ ending: MigrationEnding) -> Bool {
+        switch ending {
+        case .aborted, .hung: return true
+        case .failed(let message, let kind):
+            // "socket is closed", not "closed": "QEMU unexpectedly closed the monitor" is another failure.
+            return kind == .connection || ["socket is closed", "keepalive", "connection", "timed out"].contains { message.localizedCaseInsensitiveContains($0) }
+        case .completed, .completedDespiteAbort: return false
+        }
+    }
+
     /// Acted when the link read as down while the migration call was running; the error is
     /// this fault's when the connection between the daemons broke (keepalive, closed
     /// socket) or the job hung until the verifier aborted it.
     public static func judge(_ cut: Cut?, outcome: MigrationOutcome, mode: MigrationMode) -> FaultEvidence {
         let ending = outcome.ending
-        let errorAsExpected: Bool
-        switch ending {
-        case .aborted, .hung: errorAsExpected = true
-        case .failed(let message, let kind):
-            // "socket is closed", not "closed": "QEMU unexpectedly closed the monitor" is another failure.
-            errorAsExpected = kind == .connection || ["socket is closed", "keepalive", "connection", "timed out"].contains { message.localizedCaseInsensitiveContains($0) }
-        case .completed, .completedDespiteAbort: errorAsExpected = false
-        }
+        let errorAsExpected = endedOnTheLostLink(ending)
         let errorEvidence = errorAsExpected ? "libvirt: \(ending.summary)"
             : "expected the daemons to lose each other (keepalive, closed connection) or the job to hang; got \(ending.summary)"
         guard let cut else {

@@ -316,6 +316,43 @@ enum FaultNeeds {
     }
 }
 
+/// How long after the driver's switch to post-copy the post-copy faults act, ms: the handover
+/// (the source's `suspended (post-copy)`) came about 90 ms after the request on the lab.
+let postCopyFaultAfterSwitchMilliseconds = 1_000.0
+/// The post-copy bandwidth the post-copy faults set when none is given, MiB/s: QEMU's
+/// post-copy default is unlimited, and on the lab the rest of memory then followed the
+/// handover within 250 ms, before any fault could land in post-copy.
+let postCopyFaultBandwidthMiBPerSecond: UInt64 = 8
+
+extension MigrationPlan {
+    /// The post-copy faults need post-copy running when they act: allows it (the driver
+    /// switches after the first pass) and limits its bandwidth, unless the run already does;
+    /// `action` names what must find post-copy running, for the note.
+    mutating func runPostCopyForFault(_ action: String) {
+        if options.postCopyBandwidthMiBPerSecond == nil {
+            options.postCopyBandwidthMiBPerSecond = postCopyFaultBandwidthMiBPerSecond
+            notes.append("post-copy bandwidth limited to \(postCopyFaultBandwidthMiBPerSecond) MiB/s (VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY) so that \(action) finds post-copy running")
+        }
+        if !options.postCopy {
+            options.postCopy = true
+            driver.switchToPostCopy = true
+            notes.append("post-copy allowed (VIR_MIGRATE_POSTCOPY); the verifier switches once the first pass is done")
+        }
+    }
+}
+
+extension Array where Element == SeenDomainEvent {
+    /// The first lifecycle event of `kind` from `host` within `window` (run clock, ms), with
+    /// `detail` when given.
+    func first(from host: HostRole, _ kind: LifecycleEventKind, detail: Int32? = nil,
+               within window: ClosedRange<Double> = -Double.infinity...Double.infinity) -> SeenDomainEvent? {
+        first {
+            guard $0.host == host, window.contains($0.offsetMilliseconds), case .lifecycle(_, kind?, _, let seen) = $0.event else { return false }
+            return detail.map { $0 == seen } ?? true
+        }
+    }
+}
+
 extension MigrationPlan {
     /// A mid-stream fault must hit a migration that is still transferring: at full speed a
     /// small guest may be across before the first job-stats sample.

@@ -137,15 +137,9 @@ public final class FinishFailFault: Fault {
         let errorEvidence = errorAsExpected ? "libvirt: \(outcome.ending.summary)"
             : "expected the call to fail on saving the definition \(file) in Finish; got \(outcome.ending.summary)"
         let returned = outcome.endedAtMilliseconds
-        let switchOver = events.first {
-            guard $0.host == .source, $0.offsetMilliseconds <= returned,
-                  case .lifecycle(_, .suspended?, _, let detail) = $0.event else { return false }
-            return detail == LifecycleEventDetail.suspendedMigrated
-        }
-        let stopped = events.first {
-            guard $0.host == .destination, case .lifecycle(_, .stopped?, _, let detail) = $0.event else { return false }
-            return detail == LifecycleEventDetail.stoppedFailed
-        }
+        let switchOver = events.first(from: .source, .suspended, detail: LifecycleEventDetail.suspendedMigrated,
+                                      within: -Double.infinity...returned)
+        let stopped = events.first(from: .destination, .stopped, detail: LifecycleEventDetail.stoppedFailed)
         var evidence: String
         switch blocker {
         case nil: evidence = "nothing was put in the destination's way"
@@ -161,10 +155,7 @@ public final class FinishFailFault: Fault {
         // The source stays paused from the switch-over until Confirm resumes it: that pause
         // (the failed Finish and the destination's teardown) is the failure's cost in the ping.
         let resumed = switchOver.flatMap { pause in
-            events.first {
-                guard $0.host == .source, $0.offsetMilliseconds > pause.offsetMilliseconds, case .lifecycle(_, .resumed?, _, _) = $0.event else { return false }
-                return true
-            }
+            events.first(from: .source, .resumed, within: pause.offsetMilliseconds.nextUp...Double.infinity)
         }
         var guestNetwork = GuestNetworkEffect.untouched
         if let switchOver, let resumed {

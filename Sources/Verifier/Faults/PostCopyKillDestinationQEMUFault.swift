@@ -20,10 +20,6 @@ public final class PostCopyKillDestinationQEMUFault: Fault {
     public static let summary = "post-copy after the first pass, then the destination QEMU is SIGKILLed while the guest runs there: the guest is lost, the source must stay paused (post-copy failed) and never resume, the destination hold nothing"
     public static let expectation = ExpectedOutcome.guestLost
 
-    /// How long after the switch the kill waits, ms: the handover (the source's `suspended
-    /// (post-copy)`) came 90 ms after the request on the lab.
-    static let afterSwitchMilliseconds = 1_000.0
-
     /// What the kill found and did (its targets: the incoming QEMU processes).
     public typealias Kill = QEMUKill
 
@@ -33,22 +29,9 @@ public final class PostCopyKillDestinationQEMUFault: Fault {
 
     public static func refusal(on testbed: any Testbed) -> String? { FaultNeeds.destinationShell(testbed) }
 
-    /// The post-copy bandwidth the fault sets when none is given, MiB/s: QEMU's post-copy
-    /// default is unlimited, and on the lab the rest of memory then followed the handover
-    /// within 250 ms, before any kill could land in post-copy.
-    static let postCopyBandwidthMiBPerSecond: UInt64 = 8
-
     public func tune(_ plan: inout MigrationPlan, context: FaultContext) {
         plan.limitBandwidthForMidStreamFault()
-        if plan.options.postCopyBandwidthMiBPerSecond == nil {
-            plan.options.postCopyBandwidthMiBPerSecond = Self.postCopyBandwidthMiBPerSecond
-            plan.notes.append("post-copy bandwidth limited to \(Self.postCopyBandwidthMiBPerSecond) MiB/s (VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY) so that the kill finds post-copy running")
-        }
-        if !plan.options.postCopy {
-            plan.options.postCopy = true
-            plan.driver.switchToPostCopy = true
-            plan.notes.append("post-copy allowed (VIR_MIGRATE_POSTCOPY); the verifier switches once the first pass is done")
-        }
+        plan.runPostCopyForFault("the kill")
     }
 
     public func install(_ context: FaultContext) throws(VerifierError) {
@@ -61,7 +44,7 @@ public final class PostCopyKillDestinationQEMUFault: Fault {
     public func midStream(_ context: FaultContext) -> MidStreamFault? {
         guard let host = context.destinationHost else { return nil }
         let domainName = context.parameters.endpoints.domainName
-        return killer.midStream(on: host, context: context, afterPostCopySwitchMilliseconds: Self.afterSwitchMilliseconds,
+        return killer.midStream(on: host, context: context, afterPostCopySwitchMilliseconds: postCopyFaultAfterSwitchMilliseconds,
                                 what: "the destination qemu during post-copy",
                                 targets: { host throws(VerifierError) in try host.incomingQEMUProcessIDs(domainName: domainName) },
                                 select: { incoming, before in incoming.filter { !before.contains($0) } })
@@ -93,11 +76,8 @@ public final class PostCopyKillDestinationQEMUFault: Fault {
                                  evidence: "nothing was killed: " + (outcome.faultNote ?? "the job did not reach post-copy"),
                                  errorAsExpected: failedByItself, errorEvidence: errorEvidence)
         }
-        let postCopy = events.first {
-            guard $0.host == .source, $0.offsetMilliseconds <= kill.atMilliseconds,
-                  case .lifecycle(_, .suspended?, _, let detail) = $0.event else { return false }
-            return detail == LifecycleEventDetail.suspendedPostCopy
-        }
+        let postCopy = events.first(from: .source, .suspended, detail: LifecycleEventDetail.suspendedPostCopy,
+                                    within: -Double.infinity...kill.atMilliseconds)
         let list = QEMUKill.list
         let duringJob = kill.atMilliseconds < outcome.endedAtMilliseconds
         let acted = kill.error == nil && !kill.killedProcessIDs.isEmpty && kill.survivors.isEmpty && duringJob && postCopy != nil

@@ -64,11 +64,6 @@ public final class PostCopyLinkCutFault: Fault {
         }
     }
 
-    /// How long after the switch the cut waits, ms (the handover came 90 ms after the request on the lab).
-    static let afterSwitchMilliseconds = 1_000.0
-    /// The post-copy bandwidth when none is given, MiB/s: QEMU's post-copy default is
-    /// unlimited, and the rest of memory would follow the handover before the cut.
-    static let postCopyBandwidthMiBPerSecond: UInt64 = 8
     /// How long the recovery waits for both sides to read post-copy failed, s.
     static let stateWaitSeconds = 60.0
 
@@ -83,15 +78,7 @@ public final class PostCopyLinkCutFault: Fault {
 
     public func tune(_ plan: inout MigrationPlan, context: FaultContext) {
         plan.limitBandwidthForMidStreamFault()
-        if !plan.options.postCopy {
-            plan.options.postCopy = true
-            plan.driver.switchToPostCopy = true
-            plan.notes.append("post-copy allowed (VIR_MIGRATE_POSTCOPY); the verifier switches once the first pass is done")
-        }
-        if plan.options.postCopyBandwidthMiBPerSecond == nil {
-            plan.options.postCopyBandwidthMiBPerSecond = Self.postCopyBandwidthMiBPerSecond
-            plan.notes.append("post-copy bandwidth limited to \(Self.postCopyBandwidthMiBPerSecond) MiB/s (VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY) so that the cut finds post-copy running")
-        }
+        plan.runPostCopyForFault("the cut")
         // libvirt's keepalive (5 s x 5), not the verifier's stall abort (refused in post-copy), ends the first call.
         plan.driver.stallTimeoutSeconds = max(context.parameters.stallTimeoutSeconds, DestinationLinkCutFault.stallTimeoutSeconds)
         plan.driver.timeoutSeconds = max(context.parameters.timeoutSeconds, plan.driver.stallTimeoutSeconds + 30)
@@ -101,7 +88,7 @@ public final class PostCopyLinkCutFault: Fault {
         guard let lab = context.testbed.lab else { return nil }
         let switchNamespace = lab.configuration.switchNamespace
         let port = lab.configuration.destination.managementSwitchPortName
-        return MidStreamFault(afterProcessedBytes: midStreamTriggerBytes, afterPostCopySwitchMilliseconds: Self.afterSwitchMilliseconds) { [link] _ in
+        return MidStreamFault(afterProcessedBytes: midStreamTriggerBytes, afterPostCopySwitchMilliseconds: postCopyFaultAfterSwitchMilliseconds) { [link] _ in
             link.cut(interface: port, in: switchNamespace, context: context)
         }
     }
@@ -111,10 +98,10 @@ public final class PostCopyLinkCutFault: Fault {
     /// nothing to recover: no cut, or the first call did not fail.
     public func recover(_ context: FaultContext, after outcome: MigrationOutcome, plan: MigrationPlan) -> MigrationOutcome? {
         var made = Recovery(firstEnding: outcome.ending.summary,
-                            firstFailedOnTheLink: DestinationLinkCutFault.judge(nil, outcome: outcome, mode: plan.options.mode).errorAsExpected)
+                            firstFailedOnTheLink: DestinationLinkCutFault.endedOnTheLostLink(outcome.ending))
         defer { recovery.withLock { $0 = made } }
         guard case .failed = outcome.ending else { link.restore(context); return nil }
-        let crashesBefore = Self.libvirtdCrashLines().count
+        let crashesBefore = Self.libvirtdCrashLines().lines.count
         let name = context.parameters.endpoints.domainName
         do {
             guard let domain = try context.source.guestDomain(named: name) else { throw VerifierError.environment("no domain \(name) on the source") }
@@ -128,7 +115,18 @@ public final class PostCopyLinkCutFault: Fault {
         made.sourceState = states.source
         made.destinationState = states.destination
         made.bothPostCopyFailed = states.both
-        guard let destination, let domain = try? context.source.guestDomain(named: name) else { return nil }
+        guard let destination else {
+            made.resumeEnding = "not resumed: the destination daemon could not be reached (\(states.destination ?? "not read"))"
+            return nil
+        }
+        let domain: any HypervisorDomain
+        do {
+            guard let found = try context.source.guestDomain(named: name) else { throw VerifierError.environment("no domain \(name) on the source") }
+            domain = found
+        } catch {
+            made.resumeEnding = "not resumed: \(error)"
+            return nil
+        }
         var options = plan.options
         options.postCopyResume = true
         options.postCopyBandwidthMiBPerSecond = nil
@@ -155,7 +153,9 @@ public final class PostCopyLinkCutFault: Fault {
         guard let lab = context.testbed.lab else { return nil }
         let host = lab.configuration.destination
         guard lab.daemonProcessID(of: host) == nil else { return nil }
-        let crash = Self.libvirtdCrashLines().dropFirst(before).last.map { "; the kernel logged: \($0)" } ?? ""
+        let kernel = Self.libvirtdCrashLines()
+        let crash = kernel.unread.map { "; the kernel log was not read: \($0)" }
+            ?? kernel.lines.dropFirst(before).last.map { "; the kernel logged: \($0)" } ?? ""
         let restart: String
         do {
             _ = try lab.ensureDaemon(of: host)
@@ -166,13 +166,18 @@ public final class PostCopyLinkCutFault: Fault {
         return "libvirtd on \(host.name) died during the resume\(crash); \(restart)"
     }
 
-    /// The kernel's lines about a crashed libvirt daemon thread, oldest first (`dmesg`; none
-    /// when it cannot be read).
-    static func libvirtdCrashLines() -> [String] {
-        guard let output = try? CommandRunner.capture(["dmesg"], step: "read the kernel log", timeoutSeconds: 10), output.exitStatus == 0 else { return [] }
-        return output.output.split(whereSeparator: \.isNewline).map(String.init)
+    /// The kernel's lines about a crashed libvirt daemon thread, oldest first (`dmesg`), or
+    /// why the kernel log could not be read.
+    static func libvirtdCrashLines() -> (lines: [String], unread: String?) {
+        let output: CommandResult
+        do { output = try CommandRunner.capture(["dmesg"], step: "read the kernel log", timeoutSeconds: 10) } catch {
+            return ([], "\(error)")
+        }
+        guard output.succeeded else { return ([], "dmesg exited \(output.exitStatus): \(output.errorOutput.prefix(200))") }
+        let lines = output.output.split(whereSeparator: \.isNewline).map(String.init)
             .filter { $0.contains("libvirtd") && $0.contains("segfault") }
             .map { $0.replacingOccurrences(of: #"^\[\s*[0-9.]+\]\s*"#, with: "", options: .regularExpression) }
+        return (lines, nil)
     }
 
     /// Polls both daemons (a fresh connection to the destination: the old one crossed the
@@ -181,19 +186,31 @@ public final class PostCopyLinkCutFault: Fault {
         let deadline = context.clock.milliseconds() + Self.stateWaitSeconds * 1000
         var last: (source: String?, destination: String?, both: Bool) = (nil, nil, false)
         var destination: (any Hypervisor)?
+        /// A domain's state, or what kept it from being read, as evidence.
+        func read(_ daemon: (any Hypervisor)?, unreachable: String) -> (state: DomainStateInfo?, text: String) {
+            guard let daemon else { return (nil, unreachable) }
+            do {
+                guard let state = try daemon.guestDomain(named: name)?.state() else { return (nil, "no domain \(name)") }
+                return (state, "\(state)")
+            } catch {
+                return (nil, "not read: \(error)")
+            }
+        }
+        var connectError = "not connected"
         repeat {
-            if destination == nil { destination = try? context.testbed.connect(context.parameters.endpoints.destinationURI) }
-            let source = try? context.source.guestDomain(named: name)?.state()
-            let incoming = try? destination?.guestDomain(named: name)?.state()
-            last = (source.map { "\($0)" }, incoming.map { "\($0)" },
-                    source?.state == .paused && source?.reason == "post-copy failed" && incoming?.reason == "post-copy failed")
+            if destination == nil {
+                do { destination = try context.testbed.connect(context.parameters.endpoints.destinationURI) } catch { connectError = "not connected: \(error)" }
+            }
+            let source = read(context.source, unreachable: "no connection")
+            let incoming = read(destination, unreachable: connectError)
+            last = (source.text, incoming.text,
+                    source.state?.state == .paused && source.state?.reason == "post-copy failed" && incoming.state?.reason == "post-copy failed")
             if last.both { break }
             Thread.sleep(forTimeInterval: 0.25)
         } while context.clock.milliseconds() < deadline
         return (last, destination)
     }
 
-    public func afterMigration(_ context: FaultContext, outcome: MigrationOutcome) {}
     public func remove(_ context: FaultContext) { link.restore(context) }
 
     public func evidence(_ context: FaultContext, outcome: MigrationOutcome) -> FaultEvidence? {
@@ -211,11 +228,8 @@ public final class PostCopyLinkCutFault: Fault {
                                  evidence: "the link was never cut: " + (outcome.faultNote ?? "the job did not reach post-copy"),
                                  errorAsExpected: false, errorEvidence: "nothing to recover")
         }
-        let handover = events.first {
-            guard $0.host == .source, $0.offsetMilliseconds <= cut.downAtMilliseconds,
-                  case .lifecycle(_, .suspended?, _, let detail) = $0.event else { return false }
-            return detail == LifecycleEventDetail.suspendedPostCopy
-        }
+        let handover = events.first(from: .source, .suspended, detail: LifecycleEventDetail.suspendedPostCopy,
+                                    within: -Double.infinity...cut.downAtMilliseconds)
         let firstFailed = recovery?.firstFailedOnTheLink ?? false
         let acted = cut.error == nil && cut.confirmedDown && handover != nil && firstFailed
         var evidence = "\(cut.interface) down at \(formatNumber(cut.downAtMilliseconds)) ms" + (cut.confirmedDown ? "" : " (but it did not read as down)")
@@ -229,13 +243,13 @@ public final class PostCopyLinkCutFault: Fault {
         var errorAsExpected = false
         var errorEvidence = "expected both sides to read post-copy failed and the resumed migration to complete"
         if let recovery {
-            let completed = outcome.ending == .completed && recovery.resumeEnding != nil
+            let completed = outcome.ending == .completed && recovery.resumedAtMilliseconds != nil
             errorAsExpected = recovery.bothPostCopyFailed && completed
             errorEvidence = "before the resume: source \(recovery.sourceState ?? "not read"), destination \(recovery.destinationState ?? "not read")"
                 + (recovery.bothPostCopyFailed ? " (both post-copy failed)" : " (not both post-copy failed)")
             if let error = recovery.pauseError { errorEvidence += "; migrate-pause on the source failed: \(error)" }
             errorEvidence += recovery.resumedAtMilliseconds.map { "; resumed with VIR_MIGRATE_POSTCOPY_RESUME at \(formatNumber($0)) ms: \(recovery.resumeEnding ?? "no call")" }
-                ?? "; not resumed"
+                ?? "; " + (recovery.resumeEnding ?? "not resumed")
             if let died = recovery.destinationDaemonDied { errorEvidence += "; " + died }
         }
         let stall: GuestNetworkEffect = .mayStall(atMilliseconds: cut.downAtMilliseconds, milliseconds: max(0, outcome.endedAtMilliseconds - cut.downAtMilliseconds))

@@ -126,13 +126,11 @@ extension ScenarioRunner {
     /// the monitor whenever its QEMU is there, running or paused: a gone one has none).
     private func settings(of name: String, on source: any Hypervisor, sighting: DomainSighting) -> Looked<QEMUMigrationSettings> {
         guard sighting.state?.isActive == true else { return .notLooked("the guest has no QEMU on the source: \(sighting.description)") }
-        return look { () throws(VerifierError) in
-            do {
-                guard let domain = try source.guestDomain(named: name) else { throw VerifierError.environment("no domain \(name) on \(source.uri)") }
-                return try domain.migrationSettings()
-            } catch {
-                throw VerifierError.wrap(error, step: "query the source QEMU's migration settings")
-            }
+        do {
+            guard let domain = try source.guestDomain(named: name) else { return .notLooked("no domain \(name) on \(source.uri)") }
+            return migrationSettings(of: domain)
+        } catch {
+            return .notLooked(VerifierError.wrap(error, step: "look up \(name) on \(source.uri)").description)
         }
     }
 

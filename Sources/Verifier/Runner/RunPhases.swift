@@ -292,12 +292,7 @@ extension ScenarioRunner {
         let mayJudgeAsFailed = leg.faultType.expectation == .staysOnSource || leg.policy.nonConvergenceIsResult
         let interfacesBefore: Looked<Set<String>> = mayJudgeAsFailed || leg.faultType.expectation == .guestLost
             ? look(baseline.destinationHost) { host throws(VerifierError) in try host.interfaces() } : .notLooked("not needed")
-        let settingsBefore: Looked<QEMUMigrationSettings>? = mayJudgeAsFailed
-            ? look { () throws(VerifierError) in
-                do { return try baseline.domain.migrationSettings() } catch {
-                    throw VerifierError.wrap(error, step: "query the source QEMU's migration settings")
-                }
-            } : nil
+        let settingsBefore = mayJudgeAsFailed ? migrationSettings(of: baseline.domain) : nil
         try interruption.check(while: "installing the fault")
         recorder.record(.phase(.migrating))
         let endpoints = leg.endpoints
@@ -337,6 +332,15 @@ extension ScenarioRunner {
     func look<Value>(_ host: (any HostShell)?, _ read: (any HostShell) throws(VerifierError) -> Value) -> Looked<Value> {
         guard let host else { return .notLooked("no shell on the host") }
         return look { () throws(VerifierError) in try read(host) }
+    }
+
+    /// The source QEMU's migration capabilities and parameters, or why they could not be read.
+    func migrationSettings(of domain: any HypervisorDomain) -> Looked<QEMUMigrationSettings> {
+        look { () throws(VerifierError) in
+            do { return try domain.migrationSettings() } catch {
+                throw VerifierError.wrap(error, step: "query the source QEMU's migration settings")
+            }
+        }
     }
 
     /// What `read` saw, or why it could not look.
