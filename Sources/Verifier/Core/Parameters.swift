@@ -100,6 +100,12 @@ public struct MigrationOptions: Codable, Sendable, Equatable {
     /// `true`: resume a failed post-copy migration (`VIR_MIGRATE_POSTCOPY_RESUME`;
     /// postcopy-link-cut's recovery). Optional for the same reason.
     public var postCopyResume: Bool?
+    /// `true`: encrypt the migration stream with TLS (`VIR_MIGRATE_TLS`; both daemons need
+    /// `migrate_tls_x509_cert_dir` with certificates). Optional for the same reason.
+    public var tls: Bool?
+    /// `true`: send the memory through the libvirt daemons' connection instead of a QEMU-to-QEMU
+    /// connection (`VIR_MIGRATE_TUNNELLED`, peer-to-peer only). Optional for the same reason.
+    public var tunnelled: Bool?
 
     /// Creates options; the defaults are a plain live peer-to-peer migration.
     public init(mode: MigrationMode = .peerToPeer, bandwidthMiBPerSecond: UInt64? = nil,
@@ -128,6 +134,9 @@ public struct MigrationOptions: Codable, Sendable, Equatable {
         if let parallelConnections { words.append("parallel=\(parallelConnections)") }
         words += compressionMethods.map { "compression=\($0)" }
         if let qemuMaxDowntimeMilliseconds { words.append("max-downtime=\(qemuMaxDowntimeMilliseconds)") }
+        if tls == true { words.append("tls") }
+        if tunnelled == true { words.append("tunnelled") }
+        if mode == .clientManaged { words.append("client-managed") }
         return words.isEmpty ? "precopy" : words.joined(separator: "+")
     }
 
@@ -141,6 +150,8 @@ public struct MigrationOptions: Codable, Sendable, Equatable {
         if !compressionMethods.isEmpty { flags.insert(.compressed) }
         if persistOnDestination == true { flags.insert(.persistOnDestination) }
         if postCopyResume == true { flags.insert(.postCopyResume) }
+        if tls == true { flags.insert(.tls) }
+        if tunnelled == true { flags.insert(.tunnelled) }
         return flags
     }
 
@@ -183,6 +194,18 @@ public struct MigrationOptions: Codable, Sendable, Equatable {
         }
         if postCopy, !compressionMethods.isEmpty {
             throw .invalidOptions("--postcopy cannot be combined with --compression (QEMU refuses compressed post-copy)")
+        }
+        if tunnelled == true {
+            // libvirt's own refusals (virDomainMigrate3, qemuMigrationSrcBeginPhase), said before any host is touched.
+            if mode != .peerToPeer {
+                throw .invalidOptions("tunnelled migration needs peer-to-peer mode (libvirt: \"cannot perform tunnelled migration without using peer2peer flag\")")
+            }
+            if parallelConnections != nil {
+                throw .invalidOptions("tunnelled migration cannot use parallel connections (libvirt: VIR_MIGRATE_TUNNELLED and VIR_MIGRATE_PARALLEL are exclusive)")
+            }
+            if postCopy {
+                throw .invalidOptions("tunnelled migration cannot switch to post-copy (libvirt: \"post-copy is not supported with tunnelled migration\")")
+            }
         }
     }
 }

@@ -85,8 +85,11 @@ public struct MigrationStrategy: Codable, Sendable, Hashable, CustomStringConver
                     throw .invalidOptions("strategy '\(description)': max-downtime=MS needs MS between 1 and \(most), not '\(text)'")
                 }
                 options.qemuMaxDowntimeMilliseconds = milliseconds
+            case ("tls", nil): options.tls = true
+            case ("tunnelled", nil): options.tunnelled = true
+            case ("client-managed", nil): options.mode = .clientManaged
             default:
-                throw .invalidOptions("unknown migration strategy word '\(word)' (known: precopy, auto-converge, postcopy, parallel=N, compression=METHOD, max-downtime=MS)")
+                throw .invalidOptions("unknown migration strategy word '\(word)' (known: precopy, auto-converge, postcopy, parallel=N, compression=METHOD, max-downtime=MS, tls, tunnelled, client-managed)")
             }
         }
     }
