@@ -174,6 +174,9 @@ public struct Lab: Sendable {
         try phase("topology") {
             try Topology(configuration: configuration, journal: journal).ensure(actions: &actions)
         }
+        try phase("certificates") {
+            try MigrationCertificates(configuration: configuration).ensure(actions: &actions)
+        }
         var facts: [String: DaemonFacts] = [:]
         try phase("daemons") {
             // Both daemons probe QEMU's capabilities at start (about 15 s): start them together.

@@ -141,6 +141,9 @@ public struct LabConfiguration: Sendable, Codable, Equatable {
 
     /// Directory of a host's daemon: its config, state, runtime, log and cache directories.
     public func hostDirectory(_ host: LabHost) -> String { "\(stateDirectory)/hosts/\(host.name)" }
+    /// `host`'s directory of QEMU's x509 files for migration TLS (its qemu.conf's
+    /// `migrate_tls_x509_cert_dir`; not bind-mounted, the daemon reads it where it is).
+    public func migrationTLSDirectory(_ host: LabHost) -> String { "\(hostDirectory(host))/pki/qemu" }
     /// The log file of `host`'s libvirt daemon (its `/var/log/libvirt/libvirtd.log`).
     public func daemonLogPath(_ host: LabHost) -> String { "\(hostDirectory(host))/log/libvirtd.log" }
     /// The file the guest's serial console is written to (appended across migrations).

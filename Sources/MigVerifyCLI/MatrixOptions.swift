@@ -42,7 +42,9 @@ struct MatrixOptions: ParsableArguments {
 
     @Option(help: """
         Migration strategies, comma-separated, each words joined by +: precopy (default), auto-converge, postcopy, \
-        parallel=N, compression=METHOD, max-downtime=MS; e.g. precopy,auto-converge,parallel=4+compression=zstd. \
+        parallel=N, compression=METHOD, max-downtime=MS, tls (VIR_MIGRATE_TLS; the lab makes its certificates), \
+        tunnelled (through the daemons' connection), client-managed (the client drives both daemons); \
+        e.g. precopy,auto-converge,parallel=4+compression=zstd,tls. \
         They apply on top of the single-strategy options (--auto-converge, --postcopy, --parallel-connections, \
         --compression, --qemu-max-downtime-ms).
         """, transform: { try CommaSeparated<MigrationStrategy>(parsing: $0) })

@@ -8,7 +8,8 @@ final class FaultCatalogTests: XCTestCase {
     func testEveryScenarioIsKnownByItsNameAndRoundTripsThroughJSON() throws {
         XCTAssertEqual(ScenarioKind.allCases.map(\.rawValue),
                        ["live", "prepare-fail", "perform-fail", "abort", "link-cut", "guest-link-cut", "dst-qemu-killed", "dst-already-active", "dst-daemon-killed",
-                        "src-daemon-killed", "src-qemu-killed", "finish-fail", "postcopy-dst-qemu-killed", "postcopy-link-cut"]
+                        "src-daemon-killed", "src-qemu-killed", "finish-fail", "postcopy-dst-qemu-killed", "postcopy-link-cut",
+                        "tls-missing-cert", "tls-untrusted"]
                            .filter { name in FaultCatalog.standard.types.contains { $0.scenario.rawValue == name } })
         for kind in ScenarioKind.allCases {
             XCTAssertEqual(ScenarioKind(rawValue: kind.rawValue), kind)

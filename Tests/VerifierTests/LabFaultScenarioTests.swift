@@ -1,5 +1,6 @@
 import Foundation
 import Lab
+import MigrationModel
 import Synchronization
 import XCTest
 @testable import Verifier
@@ -273,6 +274,43 @@ final class LabFaultScenarioTests: XCTestCase {
         XCTAssertNil(answered, "the started daemon answers")
         XCTAssertEqual(try lab.ensureDaemon(of: destination), [])
         XCTAssertEqual(lab.daemonProcessID(of: destination), started)
+    }
+
+    /// Every way users migrate lands with every check passing (issue 22): TLS with the lab's
+    /// certificates, tunnelled through the daemons, multifd with and without compression,
+    /// xbzrle, auto-converge, a max-downtime and the seed's client-managed path.
+    func test14EveryMigrationStrategyLandsWithEveryCheck() throws {
+        for text in ["tls", "tunnelled", "parallel=4", "parallel=4+compression=zstd", "compression=xbzrle", "auto-converge",
+                     "max-downtime=100", "client-managed"] {
+            var p = parameters(.live)
+            try MigrationStrategy(parsing: text).apply(to: &p.migration)
+            let result = try run(p)
+            print("strategy \(text): passed \(result.passed), migration \(result.migrationMilliseconds.map { formatNumber($0) } ?? "-") ms, "
+                  + "ping downtime \(result.pingDowntimeMilliseconds.map { formatNumber($0) } ?? "-") ms")
+            XCTAssertTrue(result.passed, "\(text): failed checks: \(result.failedChecks)")
+            XCTAssertEqual(result.parameters.migration.strategyLabel, text)
+            XCTAssertEqual(result.integrityErrors, 0, text)
+        }
+    }
+
+    /// A TLS migration to a destination without its server certificate fails in Prepare; one
+    /// to a destination presenting an untrusted CA's certificate fails in the handshake. Each
+    /// shows its own error, leaves the guest on the source and puts the certificates back.
+    func test15TLSFaultsShowTheirErrorAndPutTheCertificatesBack() throws {
+        let directory = Self.lab.configuration.migrationTLSDirectory(Self.lab.configuration.destination)
+        let original = try String(contentsOfFile: directory + "/server-cert.pem", encoding: .utf8)
+        for (scenario, error) in [(ScenarioKind.tlsMissingCertificate, "server-cert.pem"), (.tlsUntrusted, "known issuer")] {
+            let result = try run(parameters(scenario))
+            let fault = try XCTUnwrap(result.fault, scenario.rawValue)
+            print("\(scenario): \(fault.evidence) | \(fault.errorEvidence) | \(fault.removalEvidence ?? "-")")
+            assertFailureScenarioPassed(result)
+            XCTAssertTrue(fault.errorEvidence.contains(error), fault.errorEvidence)
+            XCTAssertEqual(check(result, CheckName.faultRemoved)?.passed, true, fault.removalEvidence ?? "-")
+            XCTAssertEqual(try String(contentsOfFile: directory + "/server-cert.pem", encoding: .utf8), original, "\(scenario): the certificate is back")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/" + DestinationTLSCredentials.stashName))
+            XCTAssertEqual(check(result, CheckName.migrationSettingsRestored)?.passed, true,
+                           check(result, CheckName.migrationSettingsRestored)?.evidence ?? "not checked")
+        }
     }
 
     /// The plain migration after a fault that must leave the hosts able to migrate landed and passed.

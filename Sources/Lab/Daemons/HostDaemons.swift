@@ -69,6 +69,9 @@ struct HostDaemons {
         # Both hosts really share these directories (one machine): guest disks there may
         # migrate without copying storage.
         shared_filesystems = [ "\(configuration.stateDirectory)/guests", "\(configuration.cacheDirectory)/images" ]
+        # Migration with VIR_MIGRATE_TLS: the lab CA's files for this host; each side checks the other's certificate.
+        migrate_tls_x509_cert_dir = "\(configuration.migrationTLSDirectory(host))"
+        migrate_tls_x509_verify = 1
 
         """
     }

@@ -245,7 +245,7 @@ public struct FaultCatalog: Sendable {
         NoFault.self, BogusMigrationURIFault.self, MigrationPortsDroppedFault.self, AbortJobFault.self, DestinationLinkCutFault.self,
         GuestNetworkCutFault.self, KillIncomingQEMUFault.self, DestinationOccupantFault.self, KillDestinationDaemonFault.self,
         KillSourceDaemonFault.self, KillSourceQEMUFault.self, FinishFailFault.self,
-        PostCopyKillDestinationQEMUFault.self, PostCopyLinkCutFault.self,
+        PostCopyKillDestinationQEMUFault.self, PostCopyLinkCutFault.self, TLSMissingCertificateFault.self, TLSUntrustedFault.self,
     ])
 
     /// The fault type of the scenario named `name`, if any.
