@@ -10,7 +10,7 @@ public enum ReportCSV {
                       "direction", "status", "passed", "converged", "iterations", "remaining_mib_at_end",
                       "achieved_dirty_rate_mib_per_second", "qemu_sampled_dirty_rate_mib_per_second",
                       "qemu_sampled_dirty_rate_limit_note", "job_stats_dirty_rate_mib_per_second",
-                      "transfer_rate_mib_per_second", "migration_milliseconds", "libvirt_downtime_milliseconds",
+                      "transfer_rate_mib_per_second", "guest_dirty_rate_during_migration_mib_per_second", "migration_milliseconds", "libvirt_downtime_milliseconds",
                       "ping_gap_milliseconds", "ping_gap_lower_bound_milliseconds", "ping_gap_upper_bound_milliseconds",
                       "announce_delay_milliseconds", "overhead_milliseconds", "failed_checks"]
         let rows = document.runs.map { run -> [String] in
@@ -24,7 +24,7 @@ public enum ReportCSV {
                     ReportFormat.csvNumber(run.achievedDirtyRateMiBPerSecond),
                     ReportFormat.csvNumber(run.qemuSampledDirtyRateMiBPerSecond), run.qemuSampledDirtyRateLimitNote ?? "",
                     ReportFormat.csvNumber(run.jobStatsDirtyRateMiBPerSecond), ReportFormat.csvNumber(run.transferRateMiBPerSecond),
-                    ReportFormat.csvNumber(run.migrationMilliseconds), ReportFormat.csvNumber(run.libvirtDowntimeMilliseconds),
+                    ReportFormat.csvNumber(run.guestDirtyRateDuringMigrationMiBPerSecond), ReportFormat.csvNumber(run.migrationMilliseconds), ReportFormat.csvNumber(run.libvirtDowntimeMilliseconds),
                     ReportFormat.csvNumber(run.pingGapMilliseconds), ReportFormat.csvNumber(run.pingGapLowerBoundMilliseconds),
                     ReportFormat.csvNumber(run.pingGapUpperBoundMilliseconds),
                     ReportFormat.csvNumber(run.announceDelayMilliseconds), ReportFormat.csvNumber(run.overheadMilliseconds),

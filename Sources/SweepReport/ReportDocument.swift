@@ -241,6 +241,9 @@ public struct ReportRun: Sendable, Equatable {
     /// The dirty rate libvirt's job statistics report.
     public var jobStatsDirtyRateMiBPerSecond: Double?
     public var transferRateMiBPerSecond: Double?
+    /// The guest's own dirtying rate while it was migrated (memeater, from just before the
+    /// call to right after it returned): its slowdown against ``achievedDirtyRateMiBPerSecond``.
+    public var guestDirtyRateDuringMigrationMiBPerSecond: Double?
     public var migrationMilliseconds: Double?
     public var libvirtDowntimeMilliseconds: Double?
     /// The longest gap in ping replies, and the bounds the probe interval puts on it.
@@ -259,7 +262,7 @@ public struct ReportRun: Sendable, Equatable {
                 remainingMiBAtEnd: Double? = nil, achievedDirtyRateMiBPerSecond: Double? = nil,
                 qemuSampledDirtyRateMiBPerSecond: Double? = nil, qemuSampledDirtyRateLimitNote: String? = nil,
                 jobStatsDirtyRateMiBPerSecond: Double? = nil, transferRateMiBPerSecond: Double? = nil,
-                migrationMilliseconds: Double? = nil, libvirtDowntimeMilliseconds: Double? = nil,
+                guestDirtyRateDuringMigrationMiBPerSecond: Double? = nil, migrationMilliseconds: Double? = nil, libvirtDowntimeMilliseconds: Double? = nil,
                 pingGapMilliseconds: Double? = nil, pingGapLowerBoundMilliseconds: Double? = nil,
                 pingGapUpperBoundMilliseconds: Double? = nil, announceDelayMilliseconds: Double? = nil,
                 overheadMilliseconds: Double? = nil, failedChecks: [String] = []) {
@@ -278,6 +281,7 @@ public struct ReportRun: Sendable, Equatable {
         self.qemuSampledDirtyRateLimitNote = qemuSampledDirtyRateLimitNote
         self.jobStatsDirtyRateMiBPerSecond = jobStatsDirtyRateMiBPerSecond
         self.transferRateMiBPerSecond = transferRateMiBPerSecond
+        self.guestDirtyRateDuringMigrationMiBPerSecond = guestDirtyRateDuringMigrationMiBPerSecond
         self.migrationMilliseconds = migrationMilliseconds
         self.libvirtDowntimeMilliseconds = libvirtDowntimeMilliseconds
         self.pingGapMilliseconds = pingGapMilliseconds

@@ -66,13 +66,13 @@ public enum ReportTables {
         ReportTable(
             title: "Runs",
             headers: ["run", "cell", "rep", "direction", "status", "passed", "converged", "iterations", "remaining MiB",
-                      "achieved dirty MiB/s", "transfer MiB/s", "migration ms", "libvirt downtime ms", "ping gap ms",
+                      "achieved dirty MiB/s", "while migrated MiB/s", "transfer MiB/s", "migration ms", "libvirt downtime ms", "ping gap ms",
                       "ping gap bounds ms", "announce delay ms", "overhead ms", "failed checks"],
             rows: document.runs.map { run in
                 [run.runID, run.cellLabel, String(run.repetition), run.direction, run.status, run.passed ? "yes" : "no",
                  run.converged ? "yes" : "no", run.iterations.map(String.init) ?? "–", ReportFormat.number(run.remainingMiBAtEnd),
-                 ReportFormat.number(run.achievedDirtyRateMiBPerSecond), ReportFormat.number(run.transferRateMiBPerSecond),
-                 ReportFormat.number(run.migrationMilliseconds), ReportFormat.number(run.libvirtDowntimeMilliseconds),
+                 ReportFormat.number(run.achievedDirtyRateMiBPerSecond), ReportFormat.number(run.guestDirtyRateDuringMigrationMiBPerSecond),
+                 ReportFormat.number(run.transferRateMiBPerSecond), ReportFormat.number(run.migrationMilliseconds), ReportFormat.number(run.libvirtDowntimeMilliseconds),
                  ReportFormat.number(run.pingGapMilliseconds),
                  "\(ReportFormat.number(run.pingGapLowerBoundMilliseconds))–\(ReportFormat.number(run.pingGapUpperBoundMilliseconds))",
                  ReportFormat.number(run.announceDelayMilliseconds), ReportFormat.number(run.overheadMilliseconds),

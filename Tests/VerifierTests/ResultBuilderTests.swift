@@ -45,6 +45,25 @@ final class ResultBuilderTests: XCTestCase {
         XCTAssertTrue(result.notes.contains("bandwidth limited"), "\(result.notes)")
     }
 
+    /// The guest's rate while migrated is memeater's counter over the wall time between the
+    /// reads around the call, set beside the rate it settled at (49.5 MiB/s here).
+    func testTheGuestsRateWhileMigratedIsItsCounterOverTheCallsWallTime() throws {
+        var observation = try Fixtures.observation(.migrates)
+        // 3 200 pages of 4 KiB = 12.5 MiB in 0.5 s: 25 MiB/s, half the rate before.
+        observation.memeater.duringMigration = GuestLoadDuringMigration(
+            pagesDirtiedBefore: 10_000, beforeAtMilliseconds: 1_000, pagesDirtiedAfter: 13_200, afterAtMilliseconds: 1_500, pageSizeBytes: 4096)
+        let result = try builder(observation).result()
+        XCTAssertEqual(try XCTUnwrap(result.figures.guestDirtyRateDuringMigrationMiBPerSecond), 25, accuracy: 1e-9)
+        XCTAssertEqual(result.figures.guestDirtyRateWindowSeconds, 0.5)
+        let note = try XCTUnwrap(result.notes.first { $0.hasPrefix("the guest dirtied") })
+        XCTAssertTrue(note.contains("25 MiB/s while migrated") && note.contains("50.51 % of the 49.5 MiB/s before"), note)
+        // A counter that went back (another memeater answered) gives no figure.
+        observation.memeater.duringMigration?.pagesDirtiedAfter = 9_000
+        XCTAssertNil(try builder(observation).result().figures.guestDirtyRateDuringMigrationMiBPerSecond)
+        observation.memeater.duringMigration = nil
+        XCTAssertFalse(try builder(observation).result().notes.contains { $0.hasPrefix("the guest dirtied") })
+    }
+
     func testADomainXMLThatCouldNotBeParsedIsSaid() throws {
         var made = try builder(try Fixtures.observation(.migrates))
         made.baseline.descriptionError = "XML error: line 1: premature end of data"

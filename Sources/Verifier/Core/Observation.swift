@@ -259,6 +259,36 @@ public struct PlacementTimeline: Sendable, Equatable, Codable {
     }
 }
 
+/// memeater's unique-page counter read just before the migration call and right after it
+/// returned, on the run clock: the guest's own dirtying rate while it was migrated — what
+/// auto-converge's throttle, post-copy's page faults and the switch-over's pause cost it.
+public struct GuestLoadDuringMigration: Sendable, Equatable, Codable {
+    public var pagesDirtiedBefore: UInt64
+    public var beforeAtMilliseconds: Double
+    public var pagesDirtiedAfter: UInt64
+    public var afterAtMilliseconds: Double
+    public var pageSizeBytes: Int
+
+    public init(pagesDirtiedBefore: UInt64, beforeAtMilliseconds: Double, pagesDirtiedAfter: UInt64, afterAtMilliseconds: Double,
+                pageSizeBytes: Int) {
+        self.pagesDirtiedBefore = pagesDirtiedBefore
+        self.beforeAtMilliseconds = beforeAtMilliseconds
+        self.pagesDirtiedAfter = pagesDirtiedAfter
+        self.afterAtMilliseconds = afterAtMilliseconds
+        self.pageSizeBytes = pageSizeBytes
+    }
+
+    /// The span between the two reads, s.
+    public var windowSeconds: Double { (afterAtMilliseconds - beforeAtMilliseconds) / 1000 }
+
+    /// Unique pages dirtied per second of wall time over the span, in MiB/s (`nil`: no span, or
+    /// the counter went back — another memeater answered).
+    public var achievedMiBPerSecond: Double? {
+        guard windowSeconds > 0, pagesDirtiedAfter >= pagesDirtiedBefore else { return nil }
+        return Double(pagesDirtiedAfter - pagesDirtiedBefore) * Double(pageSizeBytes) / 1_048_576 / windowSeconds
+    }
+}
+
 /// What memeater in the guest said before and after the migration.
 public struct MemeaterObservation: Sendable, Equatable, Codable {
     /// `info` before the migration.
@@ -274,6 +304,8 @@ public struct MemeaterObservation: Sendable, Equatable, Codable {
     /// memeater's count of bad pages found while dirtying when the run started (a reused
     /// guest's earlier runs are not this run's).
     public var integrityErrorsBefore: UInt64
+    /// Its counter around the migration call (`nil`: not read, or a read failed).
+    public var duringMigration: GuestLoadDuringMigration?
 
     /// Creates an observation.
     public init(before: ControlInfo, connection: String, statsAfter: ProgressRecord?, verification: Looked<VerificationReport>,

@@ -245,6 +245,21 @@ public struct ResultBuilder: Sendable {
             result[source: .integrityErrors] = "memeater: bad pages of verify-all after the migration plus those found before rewrites while dirtying"
         }
         result.recordStall(from: observation.memeater.statsAfter)
+        addGuestLoadDuringMigration(to: &result)
+    }
+
+    /// The guest's own rate while it was migrated, beside the rate it settled at before: the
+    /// slowdown auto-converge's throttle, post-copy's page faults and the pause cost it.
+    private func addGuestLoadDuringMigration(to result: inout ScenarioResult) {
+        guard let during = observation.memeater.duringMigration, let rate = during.achievedMiBPerSecond else { return }
+        result.figures.guestDirtyRateDuringMigrationMiBPerSecond = rate
+        result.figures.guestDirtyRateWindowSeconds = during.windowSeconds
+        var note = "the guest dirtied \(formatNumber(rate)) MiB/s while migrated (memeater's unique pages over \(formatNumber(during.windowSeconds)) s "
+            + "of wall time, from just before the call to right after it returned)"
+        if load.achievedMiBPerSecond > 0 {
+            note += ", \(formatNumber(100 * rate / load.achievedMiBPerSecond)) % of the \(formatNumber(load.achievedMiBPerSecond)) MiB/s before"
+        }
+        result.notes.append(note)
     }
 
     /// The figures of libvirt's completed job stats; the verifier's clock when there are none.

@@ -228,6 +228,11 @@ public struct MigrationFigures: Codable, Sendable, Equatable, DefaultWhenAbsent 
     /// dirty-rate calculation, page sampling), in MiB/s, and how it was obtained or why not.
     public var qemuSampledDirtyRateMiBPerSecond: Double?
     public var qemuSampledDirtyRateSource: String?
+    /// The guest's own dirtying rate from just before the migration call to right after it
+    /// returned (memeater's unique pages over wall time), MiB/s, and that span, s: against the
+    /// rate it settled at before, the guest's slowdown while it was migrated.
+    public var guestDirtyRateDuringMigrationMiBPerSecond: Double?
+    public var guestDirtyRateWindowSeconds: Double?
     /// The whole run's wall time minus the migration call, ms: what a sweep cell costs
     /// around the measurement (preparing the guest, settling the rate, the checks).
     public var overheadMilliseconds: Double?

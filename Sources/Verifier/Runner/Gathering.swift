@@ -40,6 +40,7 @@ extension ScenarioRunner {
         var memeater = driven.expectation == .guestLost ? MemeaterObservation(lostGuestBefore: load.infoBefore)
             : observeMemeater(load.control, before: load.infoBefore)
         memeater.integrityErrorsBefore = load.integrityErrorsBefore
+        memeater.duringMigration = driven.guestLoad
         let console = ConsoleObservation(text: testbed.console(since: baseline.consoleMark), unavailable: baseline.consoleMark.unavailable)
         let answersAtEnd: Looked<Bool>? = driven.expectation != .migrates ? nil
             : !placement.onDestination.isRunning ? .seen(false)

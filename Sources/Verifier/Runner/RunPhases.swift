@@ -52,6 +52,8 @@ struct Driven {
     /// The source QEMU's migration settings before the migration (`nil`: not read, the
     /// migration is meant to land).
     let settingsBefore: Looked<QEMUMigrationSettings>?
+    /// memeater's counter around the call (`nil`: a read failed).
+    let guestLoad: GuestLoadDuringMigration?
 }
 
 /// The observation and what the result needs beside it.
@@ -277,7 +279,7 @@ extension ScenarioRunner {
 
     /// Tunes the plan with the fault, installs it, and drives the migration to its end;
     /// `placement` starts sampling just before the call.
-    func drive(_ leg: Leg, fault: any Fault, context: FaultContext, baseline: LegBaseline,
+    func drive(_ leg: Leg, fault: any Fault, context: FaultContext, baseline: LegBaseline, load: Load,
                placement: PlacementSampler) throws(VerifierError) -> Driven {
         if let downtime = leg.parameters.migration.qemuMaxDowntimeMilliseconds {
             do { try baseline.domain.setMigrationMaxDowntime(milliseconds: downtime) } catch {
@@ -300,11 +302,16 @@ extension ScenarioRunner {
         let job = baseline.domain.migration(to: baseline.destination, options: plan.options, migrationURI: plan.migrationURI)
         // Read after any migration that did not complete: its errors are in the run's notes.
         let daemonLog = testbed.sourceDaemonLogMark()
+        // memeater's counter around the call (the guest's slowdown while migrated): a failed
+        // read only leaves the figure out.
+        let countBefore = (try? load.control.stats()).map { ($0.pagesDirtied, leg.clock.milliseconds()) }
         placement.start()
         let callStart = leg.clock.milliseconds()
         var outcome = plan.driver.run(job, clock: leg.clock) { [recorder] sample in
             recorder.record(.jobSample(sample, migrationStartMilliseconds: callStart))
         }
+        // Only after a landing: a lost guest would hold the read for memeater's whole timeout.
+        let countAfter = outcome.ending.migrated ? (try? load.control.stats()).map { ($0.pagesDirtied, leg.clock.milliseconds()) } : nil
         if !outcome.ending.migrated {
             outcome.sourceDaemonErrors = daemonLog?.errorsSinceMark()
                 ?? .failure(DaemonLogUnavailable(reason: "no shell on the source or no daemon log file named"))
@@ -313,8 +320,15 @@ extension ScenarioRunner {
         if let recovered = fault.recover(context, after: outcome, plan: plan) { outcome = recovered }
         try interruption.check(while: "migrating")
         let didNotConverge = leg.faultType.expectation == .migrates && leg.policy.nonConvergenceIsResult && outcome.didNotConverge
+        var guestLoad: GuestLoadDuringMigration?
+        if let countBefore, let countAfter {
+            guestLoad = GuestLoadDuringMigration(pagesDirtiedBefore: countBefore.0, beforeAtMilliseconds: countBefore.1,
+                                                 pagesDirtiedAfter: countAfter.0, afterAtMilliseconds: countAfter.1,
+                                                 pageSizeBytes: load.infoBefore.pageSizeBytes)
+        }
         return Driven(plan: plan, outcome: outcome, expectation: didNotConverge ? .staysOnSource : leg.faultType.expectation,
-                      didNotConverge: didNotConverge, interfacesBefore: interfacesBefore, settingsBefore: settingsBefore)
+                      didNotConverge: didNotConverge, interfacesBefore: interfacesBefore, settingsBefore: settingsBefore,
+                      guestLoad: guestLoad)
     }
 
     private func makePlan(_ leg: Leg, fault: any Fault, context: FaultContext) -> MigrationPlan {

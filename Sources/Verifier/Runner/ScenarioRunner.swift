@@ -198,7 +198,7 @@ public final class ScenarioRunner: Sendable {
             [clock = leg.clock] in clock.milliseconds()
         }
         defer { placement.stop() }
-        let driven = try drive(leg, fault: fault, context: context, baseline: baseline, placement: placement)
+        let driven = try drive(leg, fault: fault, context: context, baseline: baseline, load: load, placement: placement)
         let pingReport = try ping.finish(settlingSeconds: driven.expectation == .migrates ? pauses.afterLandingSeconds : pauses.afterFailureSeconds)
         let gathered = try gather(leg, driven: driven, fault: fault, context: context, baseline: baseline, load: load, ping: pingReport,
                                   placement: placement)

@@ -358,6 +358,7 @@ extension SweepAnalysis {
                       qemuSampledDirtyRateLimitNote: result.figures.qemuSampledDirtyRateSource,
                       jobStatsDirtyRateMiBPerSecond: result.libvirtDirtyRateMiBPerSecond,
                       transferRateMiBPerSecond: result.figures.transferRateMiBPerSecond,
+                      guestDirtyRateDuringMigrationMiBPerSecond: result.figures.guestDirtyRateDuringMigrationMiBPerSecond,
                       migrationMilliseconds: result.migrationMilliseconds, libvirtDowntimeMilliseconds: result.libvirtDowntimeMilliseconds,
                       pingGapMilliseconds: result.pingDowntimeMilliseconds,
                       pingGapLowerBoundMilliseconds: result.figures.pingGapLowerBoundMilliseconds,
