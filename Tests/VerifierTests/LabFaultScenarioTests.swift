@@ -257,7 +257,8 @@ final class LabFaultScenarioTests: XCTestCase {
         while ProcessTable.isAlive(running), Date() < deadline { usleep(10_000) }
         XCTAssertNil(lab.daemonProcessID(of: destination), "killed")
         let removal = FaultJournal.remove(step) { _ in throw LabError(step: "connect", reason: "not needed") }
-        XCTAssertTrue(removal.removed, removal.line + " | daemon-start.log: "
+        let daemonsInNamespace = ProcessTable.processes(inNamespace: destination.namespace).filter { ProcessTable.name(of: $0) == "libvirtd" }
+        XCTAssertTrue(removal.removed, removal.line + " | libvirtd processes in \(destination.namespace): \(daemonsInNamespace) | daemon-start.log: "
                       + String(((try? String(contentsOfFile: lab.configuration.hostDirectory(destination) + "/daemon-start.log",
                                              encoding: .utf8)) ?? "unreadable").suffix(1200)))
         let started = try XCTUnwrap(lab.daemonProcessID(of: destination), "the removal step started libvirtd on \(destination.name)")
