@@ -266,6 +266,19 @@ final class SweepAnalysisTests: XCTestCase {
                           file: file, line: line)
     }
 
+    /// Under auto-converge the model races the copy against the throttled guest's rate while
+    /// migrated; every other strategy against the rate the guest settled at before.
+    func testAutoConvergeRunsAreModelledAtTheThrottledRate() throws {
+        var run = try XCTUnwrap(SyntheticSweepResults.results().first)
+        run.achievedDirtyRateMiBPerSecond = 100
+        run.figures.guestDirtyRateDuringMigrationMiBPerSecond = 30
+        XCTAssertEqual(SweepAnalysis.observation(run).dirtyRateBytesPerSecond, 100 * 1_048_576)
+        run.parameters.migration.autoConverge = true
+        XCTAssertEqual(SweepAnalysis.observation(run).dirtyRateBytesPerSecond, 30 * 1_048_576)
+        run.figures.guestDirtyRateDuringMigrationMiBPerSecond = nil
+        XCTAssertEqual(SweepAnalysis.observation(run).dirtyRateBytesPerSecond, 100 * 1_048_576, "no reading: the settled rate")
+    }
+
     func testOneRunIsNotFittedAndSaysWhy() throws {
         let one = try XCTUnwrap(SyntheticSweepResults.results().first)
         assertNotFitted([one], because: .tooFewCells(converging: 1, needed: 4))

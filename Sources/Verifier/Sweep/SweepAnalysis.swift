@@ -138,6 +138,17 @@ public struct SweepAnalysis: Sendable {
         return Double(result.parameters.migration.bandwidthMiBPerSecond ?? 0) * 1_048_576
     }
 
+    /// The dirty rate the model takes for a run, MiB/s: what memeater achieved before the
+    /// migration; under auto-converge the guest's rate while migrated, since QEMU's throttle
+    /// lowers the rate the copy races against (the settled rate would predict a
+    /// non-convergence the throttle prevents).
+    static func modelDirtyRateMiBPerSecond(_ result: ScenarioResult) -> Double {
+        if result.parameters.migration.autoConverge, let throttled = result.figures.guestDirtyRateDuringMigrationMiBPerSecond {
+            return throttled
+        }
+        return result.achievedDirtyRateMiBPerSecond ?? result.parameters.dirtyRateMiBPerSecond
+    }
+
     /// What the fit sees of a live run; `cell` names its cell (default: its label).
     static func observation(_ result: ScenarioResult, cell: String? = nil) -> MigrationObservation {
         let p = result.parameters
@@ -145,7 +156,7 @@ public struct SweepAnalysis: Sendable {
         return MigrationObservation(
             cell: cell ?? p.seriesLabel, memoryBytes: Double(p.memoryMiB) * mib, dirtySetBytes: Double(p.memeaterSizeMiB) * mib,
             pattern: p.effectiveMemeaterLoad.dirtyPattern,
-            dirtyRateBytesPerSecond: (result.achievedDirtyRateMiBPerSecond ?? p.dirtyRateMiBPerSecond) * mib,
+            dirtyRateBytesPerSecond: modelDirtyRateMiBPerSecond(result) * mib,
             transferRateBytesPerSecond: transferRateBytesPerSecond(result),
             maxDowntimeMilliseconds: Double(p.migration.qemuMaxDowntimeMilliseconds ?? 300), timeoutSeconds: p.timeoutSeconds,
             converged: result.figures.convergence == .converged, postCopy: p.migration.postCopy,
