@@ -52,6 +52,8 @@ struct Driven {
     /// The source QEMU's migration settings before the migration (`nil`: not read, the
     /// migration is meant to land).
     let settingsBefore: Looked<QEMUMigrationSettings>?
+    /// The destination's migration ports as captured during the call, or why they were not.
+    let migrationStream: Looked<MigrationStreamObservation>
 }
 
 /// The observation and what the result needs beside it.
@@ -300,6 +302,9 @@ extension ScenarioRunner {
         let job = baseline.domain.migration(to: baseline.destination, options: plan.options, migrationURI: plan.migrationURI)
         // Read after any migration that did not complete: its errors are in the run's notes.
         let daemonLog = testbed.sourceDaemonLogMark()
+        // The wire: what went to the destination's migration ports while the call ran.
+        let streamCapture = startStreamCapture(leg, on: baseline.destinationHost)
+        defer { streamCapture.stop() }
         placement.start()
         let callStart = leg.clock.milliseconds()
         var outcome = plan.driver.run(job, clock: leg.clock) { [recorder] sample in
@@ -311,10 +316,24 @@ extension ScenarioRunner {
         }
         fault.afterMigration(context, outcome: outcome)
         if let recovered = fault.recover(context, after: outcome, plan: plan) { outcome = recovered }
+        let stream = streamCapture.stop()
         try interruption.check(while: "migrating")
         let didNotConverge = leg.faultType.expectation == .migrates && leg.policy.nonConvergenceIsResult && outcome.didNotConverge
         return Driven(plan: plan, outcome: outcome, expectation: didNotConverge ? .staysOnSource : leg.faultType.expectation,
-                      didNotConverge: didNotConverge, interfacesBefore: interfacesBefore, settingsBefore: settingsBefore)
+                      didNotConverge: didNotConverge, interfacesBefore: interfacesBefore, settingsBefore: settingsBefore,
+                      migrationStream: stream)
+    }
+
+    /// tcpdump on the destination's migration ports, listening before this returns; the
+    /// file is kept beside the ping captures with `--save-captures`, else removed once read.
+    func startStreamCapture(_ leg: Leg, on host: (any HostShell)?) -> StreamCapture {
+        let name = Self.streamCaptureFileName(leg.parameters, startedAt: leg.clock.startedAt, leg: leg.kind)
+        let path = captureDirectory.map { "\($0)/\(name)" }
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("migverify-\(UUID().uuidString)-\(name)").path
+        step("\(leg.parameters.label): capturing TCP \(streamCaptureSettings.ports.lowerBound)-\(streamCaptureSettings.ports.upperBound) on \(host?.hostName ?? "the destination")")
+        return StreamCapture.start(on: host, path: path, keep: captureDirectory != nil, settings: streamCaptureSettings) {
+            [interruption] in interruption.signal != nil
+        }
     }
 
     private func makePlan(_ leg: Leg, fault: any Fault, context: FaultContext) -> MigrationPlan {
