@@ -8,10 +8,11 @@ import Foundation
 /// machine, in a network namespace and over ssh, where no signal of ours reaches the far
 /// side: a script run this way reads its standard input and ends what it started when that
 /// ends. The end of file also comes when this process dies outright, so nothing outlives it.
-/// Only when the command does not end within the grace time is its process group (the
-/// command and everything it started that stayed in the group) sent SIGTERM, then SIGKILL;
-/// the group is this command's own (`POSIX_SPAWN_SETPGROUP`), and it is signalled only while
-/// its leader has not been reaped, so no other process can be hit.
+/// The command runs in a process group of its own (`POSIX_SPAWN_SETPGROUP`). Its exit is
+/// observed without reaping it (`waitid` with `WNOWAIT`), so until ``stop(graceSeconds:)``
+/// reaps it, its process id and group id cannot be given to another process: when it does
+/// not end within the grace time the group is sent SIGTERM, then SIGKILL, and whatever is
+/// left of the group is killed before the command is reaped. No other process can be hit.
 public final class BackgroundCommand: @unchecked Sendable {
     // @unchecked: every mutable field is guarded by `lock`.
     /// The command as started.
@@ -22,10 +23,13 @@ public final class BackgroundCommand: @unchecked Sendable {
     private let lock = NSLock()
     /// The write end of the child's standard input; -1 once closed.
     private var inputDescriptor: Int32
-    /// Its exit status once reaped (128 + signal when a signal ended it).
+    /// Its exit status once it ended (128 + signal when a signal ended it), seen but not reaped.
     private var status: Int32?
+    /// Reaped (by ``stop(graceSeconds:)``): its ids are no longer ours.
+    private var reaped = false
     private let errors: ErrorOutputCollector
     private let readerDone = DispatchSemaphore(value: 0)
+    private var readerFinished = false
 
     /// At most this much of the standard error is kept (the last of it is dropped).
     public static let errorOutputLimitBytes = 65_536
@@ -118,19 +122,21 @@ public final class BackgroundCommand: @unchecked Sendable {
         _ = stop(graceSeconds: 0)
     }
 
-    /// What it has printed on standard error so far.
+    /// What it has printed on standard error so far; once ``exitStatus`` is set, all of it
+    /// (unless something it started holds its standard error open for more than 2 s).
     public var errorOutput: String { errors.text }
 
-    /// Its exit status once it has ended (reaped here, without waiting); `nil` while it runs.
+    /// Its exit status once it has ended; `nil` while it runs. Not reaped here: see the type.
     public var exitStatus: Int32? {
         lock.lock()
         defer { lock.unlock() }
-        return reapLocked(blocking: false)
+        return observeLocked()
     }
 
     /// Ends the command and returns its exit status: closes its standard input, waits up to
     /// `graceSeconds` for it to end, then sends its process group SIGTERM and, 2 s later,
-    /// SIGKILL. Idempotent: a second call returns the same status.
+    /// SIGKILL; kills whatever is left of its group and reaps it. Idempotent: a second call
+    /// returns the same status.
     @discardableResult
     public func stop(graceSeconds: Double) -> Int32 {
         lock.lock()
@@ -139,47 +145,56 @@ public final class BackgroundCommand: @unchecked Sendable {
             close(inputDescriptor)
             inputDescriptor = -1
         }
-        if let status { return status }
+        if reaped { return status ?? -1 }
         if waitLocked(seconds: graceSeconds) == nil {
-            // The leader is not reaped yet, so the group id is still ours.
             kill(-processID, SIGTERM)
-            if waitLocked(seconds: 2) == nil {
-                kill(-processID, SIGKILL)
-            }
+            if waitLocked(seconds: 2) == nil { kill(-processID, SIGKILL) }
         }
-        let ended = reapLocked(blocking: true) ?? -1
-        // The standard error ends when the last process holding it does; do not wait long for stragglers.
-        if readerDone.wait(timeout: .now() + 2) == .timedOut { errors.requestStop() }
-        return ended
+        // The leader is not reaped yet, so the group id is still this command's.
+        kill(-processID, SIGKILL)
+        var raw: Int32 = 0
+        while waitpid(processID, &raw, 0) < 0 && errno == EINTR {}
+        reaped = true
+        if status == nil {
+            let signal = raw & 0x7f
+            status = signal == 0 ? (raw >> 8) & 0xff : 128 + signal
+        }
+        finishReadingLocked()
+        return status ?? -1
     }
 
     /// Polls for the exit for up to `seconds`.
     private func waitLocked(seconds: Double) -> Int32? {
         let deadline = Date().addingTimeInterval(seconds)
         while true {
-            if let status = reapLocked(blocking: false) { return status }
+            if let status = observeLocked() { return status }
             if Date() >= deadline { return nil }
             usleep(5_000)
         }
     }
 
-    private func reapLocked(blocking: Bool) -> Int32? {
+    /// The exit status if the command has ended, seen with `WNOWAIT`: it stays a zombie.
+    private func observeLocked() -> Int32? {
         if let status { return status }
-        var raw: Int32 = 0
-        while true {
-            let result = waitpid(processID, &raw, blocking ? 0 : WNOHANG)
-            if result == processID {
-                let signal = raw & 0x7f
-                status = signal == 0 ? (raw >> 8) & 0xff : 128 + signal
+        var info = siginfo_t()
+        while waitid(P_PID, id_t(processID), &info, WEXITED | WNOHANG | WNOWAIT) < 0 {
+            guard errno == EINTR else {
+                status = -1  // not our child any more: nothing left to wait for
                 return status
             }
-            if result < 0 && errno == EINTR { continue }
-            if result < 0 {
-                status = -1  // not our child any more (reaped elsewhere): nothing left to stop
-                return status
-            }
-            return nil
         }
+        guard info._sifields._sigchld.si_pid == processID else { return nil }
+        let value = info._sifields._sigchld.si_status
+        status = info.si_code == Int32(CLD_EXITED) ? value : 128 + value
+        finishReadingLocked()
+        return status
+    }
+
+    /// Waits (once, at most 2 s) for the standard error to end, so that it is whole.
+    private func finishReadingLocked() {
+        guard !readerFinished else { return }
+        readerFinished = true
+        if readerDone.wait(timeout: .now() + 2) == .timedOut { errors.requestStop() }
     }
 }
 

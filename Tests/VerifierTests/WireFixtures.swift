@@ -85,6 +85,13 @@ struct TestPcap {
 
 /// Conversations of a migration on the wire, written into a ``TestPcap``.
 enum WireFixtures {
+    /// `pcap` written to a new file in `directory` and read back as dst's capture.
+    static func read(_ pcap: TestPcap, in directory: URL, packetLimit: Int? = nil) throws -> MigrationStreamObservation {
+        let url = directory.appendingPathComponent("capture-\(UUID().uuidString).pcap")
+        try pcap.write(to: url)
+        return try MigrationStreamFile.analyze(path: url.path, ports: 49152...49215, hostName: "dst", packetLimit: packetLimit)
+    }
+
     static let source: [UInt8] = [198, 18, 0, 1]
     static let destination: [UInt8] = [198, 18, 0, 2]
     static let sourceV6: [UInt8] = [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [1]

@@ -332,9 +332,9 @@ public enum Checks {
         }
         let carrying = stream.carryingData
         guard !carrying.isEmpty else {
-            guard let sent = migrationSentBytes(o) else { return nil }
+            guard let sent = migrationSent(o) else { return nil }
             return Check(name: name, passed: false,
-                         evidence: "no connection to \(stream.portsDescription) carried data, though libvirt sent \(sent) bytes: "
+                         evidence: "no connection to \(stream.portsDescription) carried data, though \(sent): "
                              + "the stream was not seen, so it is not shown to be encrypted (\(stream.coverage))")
         }
         let clear = stream.connections.filter { $0.start.isClear }
@@ -349,18 +349,20 @@ public enum Checks {
             problems.append("not begun with a TLS handshake: " + otherwise.map { "\($0.endpoints) (\($0.start.phrase))" }.joined(separator: ", "))
         }
         let each = carrying.map(\.description).joined(separator: "; ")
+        let connections = carrying.count == 1 ? "1 connection" : "\(carrying.count) connections"
         return Check(name: name, passed: passed,
-                     evidence: (passed ? "\(carrying.count) connections to \(stream.portsDescription) carried data, each began with a TLS handshake: "
-                         : problems.joined(separator: "; ") + " (\(carrying.count) connections carried data: ") + each
+                     evidence: (passed ? "\(connections) to \(stream.portsDescription) carried data, each began with a TLS handshake: "
+                         : problems.joined(separator: "; ") + " (\(connections) carried data: ") + each
                          + (passed ? "" : ")") + "; \(stream.coverage)")
     }
 
-    /// Bytes the migration sent as libvirt reported them (`nil`: none: it did not complete
-    /// and no job-stats reading showed a byte processed).
-    static func migrationSentBytes(_ o: Observation) -> UInt64? {
+    /// What libvirt said the migration sent, e.g. `libvirt sent 8388608 bytes` or `the
+    /// migration completed` (`nil`: nothing: it did not complete and no job-stats reading
+    /// showed a byte processed).
+    static func migrationSent(_ o: Observation) -> String? {
         let processed = o.outcome.samples.compactMap(\.dataProcessedBytes).max() ?? 0
-        if processed > 0 { return processed }
-        return o.outcome.ending.migrated ? 0 : nil
+        if processed > 0 { return "libvirt sent \(processed) bytes" }
+        return o.outcome.ending.migrated ? "the migration completed" : nil
     }
 
     /// What the capture of the migration ports showed, for a run `stream-encrypted` does not

@@ -37,19 +37,19 @@ public struct StreamCaptureSettings: Sendable, Equatable {
     /// What the host script says when the host has no tcpdump.
     static let missingMarker = "migverify-capture: tcpdump is not installed"
 
-    /// The script run on the destination host: tcpdump in the background until the script's
-    /// standard input ends (``HostProcess/stop(graceSeconds:)`` closes it; so does this
-    /// process's death, over ssh too). tcpdump is signalled only while it is still this
-    /// shell's child (its parent in `/proc/PID/stat`): one that already stopped at its packet
-    /// limit may have had its process id given to another process since.
+    /// The script run on the destination host. It becomes tcpdump (`exec`), so tcpdump is
+    /// the process started (over ssh: the remote shell's), and its end is seen at once; a
+    /// watcher it leaves behind reads the script's standard input and sends tcpdump SIGTERM
+    /// when it ends (``HostProcess/stop(graceSeconds:)`` closes it; so does this process's
+    /// death, over ssh too), if that process id is still tcpdump's (`/proc/PID/stat`). tcpdump
+    /// then writes its last packets and counts them. The watcher keeps nothing else open, so
+    /// a tcpdump that ends by itself (its packet limit, an error) ends the command.
     public var hostScript: String {
         """
         command -v tcpdump >/dev/null 2>&1 || { echo \(shellQuoted(Self.missingMarker)) >&2; exit 127; }
-        \(tcpdumpArguments.map(shellQuoted).joined(separator: " ")) </dev/null &
-        pid=$!
-        read -r _ || true
-        [ "$(cut -d' ' -f4 /proc/$pid/stat 2>/dev/null)" = "$$" ] && kill $pid
-        wait $pid
+        exec 3<&0
+        { read -r _ <&3; [ "$(cut -d' ' -f2 /proc/$$/stat 2>/dev/null)" = "(tcpdump)" ] && kill $$; } </dev/null >/dev/null 2>&1 &
+        exec \(tcpdumpArguments.map(shellQuoted).joined(separator: " ")) </dev/null 3<&-
         """
     }
 }
@@ -105,13 +105,14 @@ public final class StreamCapture: Sendable {
         while !process.errorOutput.contains(StreamCaptureSettings.listeningMarker) {
             let ended = process.exitStatus != nil
             if ended || Date() >= deadline || interrupted() {
-                let status = ended ? process.exitStatus : process.stop(graceSeconds: 1)
+                let status = process.stop(graceSeconds: ended ? 0 : 1)
                 let said = process.errorOutput
-                if !keep { try? FileManager.default.removeItem(atPath: path) }
+                // A capture that never ran leaves no file, kept or not.
+                try? FileManager.default.removeItem(atPath: path)
                 if said.contains(StreamCaptureSettings.missingMarker) {
                     return failed("tcpdump is not installed on \(host.hostName) (\(host.access)): install it (Debian: apt-get install tcpdump) to capture the migration ports")
                 }
-                let why = ended ? "tcpdump could not capture on \(host.hostName) (\(host.access)), exit status \(status.map(String.init) ?? "?")"
+                let why = ended ? "tcpdump could not capture on \(host.hostName) (\(host.access)), exit status \(status)"
                     : interrupted() ? "the capture was interrupted before tcpdump listened on \(host.hostName)"
                     : "tcpdump did not start listening within \(formatNumber(settings.startTimeoutSeconds)) s on \(host.hostName) (\(host.access))"
                 return failed(why + toldOnOneLine(said))
