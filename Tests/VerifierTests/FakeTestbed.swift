@@ -310,12 +310,13 @@ struct FakeHost: HostShell {
 final class FakeHostProcess: HostProcess {
     let role: HostRole
     let world: FakeWorld
-    private let state: Mutex<(said: String, status: Int32?)>
+    private let state: Mutex<(said: String, status: Int32?, stopped: Bool)>
 
     init(role: HostRole, world: FakeWorld, failure: String?) {
         self.role = role
         self.world = world
-        state = Mutex(failure.map { ($0, 1) } ?? ("tcpdump: listening on any, link-type LINUX_SLL2 (Linux cooked v2), snapshot length 256 bytes\n", nil))
+        state = Mutex(failure.map { ($0, 1, false) }
+            ?? ("tcpdump: listening on any, link-type LINUX_SLL2 (Linux cooked v2), snapshot length 256 bytes\n", nil, false))
     }
 
     var errorOutput: String { state.withLock { $0.said } }
@@ -323,10 +324,12 @@ final class FakeHostProcess: HostProcess {
 
     func stop(graceSeconds: Double) -> Int32 {
         let (status, first) = state.withLock { state -> (Int32, Bool) in
-            if let status = state.status { return (status, false) }
+            let first = !state.stopped
+            state.stopped = true
+            if let status = state.status { return (status, first) }
             state.said += "7 packets captured\n7 packets received by filter\n0 packets dropped by kernel\n"
             state.status = 0
-            return (0, true)
+            return (0, first)
         }
         if first { world.state.withLock { $0.backgroundStops.append(role) } }
         return status

@@ -127,6 +127,7 @@ final class StreamEncryptedTests: XCTestCase {
         XCTAssertTrue(Checks.unrecorded(old).contains(CheckName.streamEncrypted))
         assertCheck(Checks.streamEncrypted(old), CheckName.streamEncrypted, passed: false, says: "not measured", "stored before the check existed")
         XCTAssertFalse(Checks.unrecorded(try observation(WireFixtures.tlsMigration())).contains(CheckName.streamEncrypted))
+        XCTAssertFalse(Checks.unrecorded(try observation(nil, tls: false)).contains(CheckName.streamEncrypted), "no TLS: no such check to spare")
         // Through rejudge's comparison: the stored run had no such check, so it is left out.
         let rejudged = Rejudgement(stored: [], rejudged: [(leg: .forward, checks: Checks.evaluate(old))],
                                    unrecorded: [.forward: Checks.unrecorded(old)])
