@@ -49,8 +49,8 @@ public enum CommandRunner {
     }
 
     /// Serialises spawning, so that a pipe made for one child never leaks into another
-    /// child spawned at the same moment by another thread.
-    private static let spawnLock = NSLock()
+    /// child spawned at the same moment by another thread (``BackgroundCommand`` takes it too).
+    static let spawnLock = NSLock()
 
     /// Runs `command` and returns its result, whatever its exit status: standard output in
     /// ``CommandResult/output``, standard error in ``CommandResult/errorOutput``.

@@ -25,6 +25,8 @@ extension Lab {
         "qemu-system-x86", "qemu-utils", "seabios", "ipxe-qemu", "libvirt-daemon", "libvirt-daemon-driver-qemu",
         "libvirt-clients", "libvirt-dev", "linux-image-amd64", "busybox-static", "cpio", "iproute2", "nftables",
         "iputils-ping", "openssh-server", "openssh-client", "debootstrap", "e2fsprogs", "xz-utils",
+        // The verifier captures the destination's migration ports with it (stream-encrypted).
+        "tcpdump",
     ]
 
     /// What this machine can do for the lab: packages, versions and their known issues,

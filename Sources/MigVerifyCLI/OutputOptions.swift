@@ -15,7 +15,7 @@ struct OutputOptions: ParsableArguments {
     @Option(help: "Write the results as JUnit XML (one testcase per check) to this file.")
     var junit: String?
 
-    @Option(name: .customLong("save-captures"), help: "Keep every run's ping capture in this directory (one pcapng file per run, nanosecond timestamps, named by start time and parameters; `pingmon analyze FILE --target ADDR` reads it again).")
+    @Option(name: .customLong("save-captures"), help: "Keep every run's ping capture in this directory (one pcapng file per run, nanosecond timestamps, named by start time and parameters; `pingmon analyze FILE --target ADDR` reads it again), and beside it each migration call's capture of the destination's migration ports (pcap from tcpdump, 256 bytes of each packet: NAME-migration-ports.pcap).")
     var saveCaptures: String?
 
     @Option(help: "The results database (SQLite); a re-run with the same database skips runs already completed with the same parameters.")

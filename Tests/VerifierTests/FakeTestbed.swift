@@ -43,6 +43,13 @@ final class FakeWorld: Sendable {
         /// Connections opened so far.
         var connections = 0
         var corruptPages: [Int] = []
+        /// What tcpdump on the destination captures (a pcap file's bytes), or what it says when
+        /// it cannot run (its standard error: `tcpdumpFails`).
+        var streamCapture: [UInt8] = WireFixtures.plainMigration().bytes
+        var tcpdumpFails: String?
+        /// Background processes started and stopped, per host.
+        var backgroundStarts: [HostRole] = []
+        var backgroundStops: [HostRole] = []
         /// QEMU's migration settings on the source (a test changes them to play a daemon that left them set).
         var migrationSettings = QEMUMigrationSettings(capabilities: ["events": true, "postcopy-ram": false],
                                                       parameters: ["max-bandwidth": "0", "downtime-limit": "300"])
@@ -282,6 +289,51 @@ struct FakeHost: HostShell {
     func listeningPorts(in range: ClosedRange<Int>) throws(VerifierError) -> [Int] { [] }
     func fileSize(_ path: String) -> UInt64? { nil }
     func readFile(_ path: String, fromOffset offset: UInt64) -> String? { nil }
+
+    /// tcpdump on the fake host: writes the world's capture at once and listens, or fails
+    /// as the world says.
+    func startBackground(_ script: String, step: String, standardOutputPath: String) throws(VerifierError) -> any HostProcess {
+        let (capture, failure) = world.state.withLock { state in
+            state.backgroundStarts.append(role)
+            state.scripts.append((role, script))
+            return (state.streamCapture, state.tcpdumpFails)
+        }
+        do { try Data(capture).write(to: URL(fileURLWithPath: standardOutputPath)) } catch {
+            throw .environment("the fake cannot write \(standardOutputPath): \(error)")
+        }
+        return FakeHostProcess(role: role, world: world, failure: failure)
+    }
+}
+
+/// A background process on a fake host: "listening" from the start (or ended, failing), and
+/// counting its stop in the world.
+final class FakeHostProcess: HostProcess {
+    let role: HostRole
+    let world: FakeWorld
+    private let state: Mutex<(said: String, status: Int32?, stopped: Bool)>
+
+    init(role: HostRole, world: FakeWorld, failure: String?) {
+        self.role = role
+        self.world = world
+        state = Mutex(failure.map { ($0, 1, false) }
+            ?? ("tcpdump: listening on any, link-type LINUX_SLL2 (Linux cooked v2), snapshot length 256 bytes\n", nil, false))
+    }
+
+    var errorOutput: String { state.withLock { $0.said } }
+    var exitStatus: Int32? { state.withLock { $0.status } }
+
+    func stop(graceSeconds: Double) -> Int32 {
+        let (status, first) = state.withLock { state -> (Int32, Bool) in
+            let first = !state.stopped
+            state.stopped = true
+            if let status = state.status { return (status, first) }
+            state.said += "7 packets captured\n7 packets received by filter\n0 packets dropped by kernel\n"
+            state.status = 0
+            return (0, first)
+        }
+        if first { world.state.withLock { $0.backgroundStops.append(role) } }
+        return status
+    }
 }
 
 /// memeater in the fake guest: dirties at exactly the rate asked, on a clock of its own.

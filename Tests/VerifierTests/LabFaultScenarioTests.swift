@@ -291,6 +291,22 @@ final class LabFaultScenarioTests: XCTestCase {
             XCTAssertTrue(result.passed, "\(text): failed checks: \(result.failedChecks)")
             XCTAssertEqual(result.parameters.migration.strategyLabel, text)
             XCTAssertEqual(result.integrityErrors, 0, text)
+            // What the wire showed: a TLS handshake and no QEMU framing for tls, QEMU's framing in
+            // clear for the others, nothing on the migration ports when tunnelled.
+            let streamNote = result.notes.first { $0.hasPrefix("stream in clear") || $0.hasPrefix("migration stream") } ?? "no stream note"
+            switch text {
+            case "tls":
+                let encrypted = check(result, CheckName.streamEncrypted)
+                XCTAssertEqual(encrypted?.passed, true, encrypted?.evidence ?? "no stream-encrypted check")
+                XCTAssertTrue(encrypted?.evidence.contains("TLS") ?? false, encrypted?.evidence ?? "-")
+            case "tunnelled":
+                XCTAssertNil(check(result, CheckName.streamEncrypted))
+                XCTAssertFalse(streamNote.hasPrefix("stream in clear"), streamNote)
+            default:
+                XCTAssertNil(check(result, CheckName.streamEncrypted), "judged for TLS runs only")
+                XCTAssertTrue(streamNote.hasPrefix("stream in clear: QEVM on "), "\(text): \(streamNote)")
+                if text.hasPrefix("parallel") { XCTAssertTrue(streamNote.contains("multifd magic"), streamNote) }
+            }
         }
     }
 

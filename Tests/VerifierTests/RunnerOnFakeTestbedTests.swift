@@ -58,9 +58,10 @@ final class RunnerOnFakeTestbedTests: XCTestCase {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    private func runner() throws -> ScenarioRunner {
+    private func runner(captureDirectory: String? = nil) throws -> ScenarioRunner {
         try ScenarioRunner(testbed: FakeTestbed(world: world), recorder: recorder, journal: journal, interruption: interruption,
-                           catalog: FaultCatalog(FaultCatalog.standard.types + [RecordingFault.self]), pauses: RunPauses(all: 0.01))
+                           captureDirectory: captureDirectory, catalog: FaultCatalog(FaultCatalog.standard.types + [RecordingFault.self]),
+                           pauses: RunPauses(all: 0.01))
     }
 
     private func parameters(_ scenario: ScenarioKind) -> ScenarioParameters {
@@ -176,6 +177,77 @@ final class RunnerOnFakeTestbedTests: XCTestCase {
             XCTAssertEqual(result.status, status, path)
             XCTAssertEqual(RecordingFault.log.withLock { $0 }, ["installed", "removed"], path)
             XCTAssertEqual(try journal.entries(), [], path)
+        }
+    }
+
+    // MARK: the wire
+
+    private func tlsParameters(_ scenario: ScenarioKind = .live) -> ScenarioParameters {
+        var parameters = self.parameters(scenario)
+        parameters.migration.tls = true
+        return parameters
+    }
+
+    func testATLSRunIsJudgedOnWhatTheDestinationsMigrationPortsSaw() throws {
+        world.state.withLock { $0.streamCapture = WireFixtures.tlsMigration().bytes }
+        let encrypted = try runner().run(tlsParameters())
+        XCTAssertTrue(encrypted.passed, "\(encrypted.failedChecks)")
+        assertCheck(check(encrypted, CheckName.streamEncrypted), CheckName.streamEncrypted, passed: true,
+                    says: "3 connections to TCP 49152-49215 on fake-dst carried data, each began with a TLS handshake")
+        XCTAssertEqual(world.state.withLock { $0.backgroundStarts }, [.destination], "tcpdump ran on the destination")
+        XCTAssertEqual(world.state.withLock { $0.backgroundStops }, [.destination])
+        XCTAssertTrue(world.state.withLock { $0.scripts }.contains { $0.host == .destination && $0.script == StreamCaptureSettings().hostScript })
+
+        world = FakeWorld()
+        let clear = try runner().run(tlsParameters())
+        XCTAssertEqual(clear.failedChecks.map(\.name), [CheckName.streamEncrypted], "\(clear.failedChecks)")
+        assertCheck(check(clear, CheckName.streamEncrypted), CheckName.streamEncrypted, passed: false,
+                    says: "in clear: QEVM on 198.18.0.1:41234→198.18.0.2:49152")
+    }
+
+    func testATLSRunWhoseCaptureCouldNotRunFailsAsNotMeasured() throws {
+        world.state.withLock { $0.tcpdumpFails = StreamCaptureSettings.missingMarker }
+        let result = try runner().run(tlsParameters())
+        XCTAssertEqual(result.failedChecks.map(\.name), [CheckName.streamEncrypted], "\(result.failedChecks)")
+        assertCheck(check(result, CheckName.streamEncrypted), CheckName.streamEncrypted, passed: false,
+                    says: "not measured: could not look at the wire: tcpdump is not installed on fake-dst")
+    }
+
+    func testARunWithoutTLSNotesItsStreamAndKeepsTheCaptureBesideThePings() throws {
+        let result = try runner(captureDirectory: directory.path).run(parameters(.live))
+        XCTAssertTrue(result.passed, "\(result.failedChecks)")
+        XCTAssertNil(check(result, CheckName.streamEncrypted))
+        XCTAssertTrue(result.notes.contains("stream in clear: QEVM on 198.18.0.1:41234→198.18.0.2:49152 (1026 bytes sent)"), "\(result.notes)")
+        let path = try XCTUnwrap(result.figures.migrationPortsCapturePath)
+        XCTAssertTrue(path.hasPrefix(directory.path + "/") && path.hasSuffix("-live-512MiB-50MiBps-initramfs-migration-ports.pcap"), path)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), Data(WireFixtures.plainMigration().bytes))
+    }
+
+    func testACaptureNotKeptLeavesNoFile() throws {
+        let before = Set(try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()))
+        let result = try runner().run(parameters(.live))
+        XCTAssertNil(result.figures.migrationPortsCapturePath)
+        let left = Set(try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())).subtracting(before)
+        XCTAssertEqual(left.filter { $0.hasSuffix("-migration-ports.pcap") }, [])
+    }
+
+    func testTheCaptureIsStoppedOnEveryExitPath() throws {
+        let interruption = self.interruption!
+        let paths: [(String, (FakeWorld) -> Void)] = [
+            ("a completed run", { _ in }),
+            ("the driver's timeout", { $0.state.withLock { $0.script = .neverCompletes } }),
+            ("an error after the migration", { $0.state.withLock { $0.failing = ["connect-after-migration"] } }),
+            ("a failed migration call", { $0.state.withLock { $0.script = .fails(message: "internal error: the fake refuses") } }),
+            ("a capture that could not run", { $0.state.withLock { $0.tcpdumpFails = "tcpdump: any: permission denied" } }),
+            ("SIGINT", { world in world.state.withLock { $0.onMigrationStart = { interruption.request(SIGINT) } } }),
+        ]
+        for (path, arrange) in paths {
+            world = FakeWorld()
+            arrange(world)
+            _ = try runner().run(tlsParameters(RecordingFault.scenario))
+            let (starts, stops) = world.state.withLock { ($0.backgroundStarts, $0.backgroundStops) }
+            XCTAssertEqual(starts, [.destination], path)
+            XCTAssertEqual(stops, [.destination], path)
         }
     }
 

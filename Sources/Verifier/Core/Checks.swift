@@ -24,6 +24,7 @@ public enum Checks {
         checks += catalog.type(of: observation.parameters.scenario).checks(observation)
         if let removed = faultRemoved(observation) { checks.append(removed) }
         checks.append(noDualRunning(observation))
+        if let encrypted = streamEncrypted(observation) { checks.append(encrypted) }
         // A lost guest has no memory, connection or console left to judge.
         guard observation.expectation != .guestLost else { return checks }
         checks += [pingContinuity(observation), controlConnection(observation), memoryIntegrity(observation),
@@ -303,7 +304,91 @@ public enum Checks {
     /// The checks whose data `o` lacks because a version before them stored it: `rejudge`
     /// leaves them out of a stored run that was never judged on them.
     public static func unrecorded(_ o: Observation) -> Set<String> {
-        o.placementTimeline == nil ? [CheckName.noDualRunning] : []
+        var names: Set<String> = []
+        if o.placementTimeline == nil { names.insert(CheckName.noDualRunning) }
+        if o.migrationStream == nil, o.parameters.migration.tls == true { names.insert(CheckName.streamEncrypted) }
+        return names
+    }
+
+    /// `stream-encrypted`, for a run whose options ask for TLS (`nil` otherwise, and for a
+    /// tunnelled run, whose stream never touches the migration ports): the capture of the
+    /// destination's migration ports during the call saw at least one connection carrying
+    /// data, every such connection began with a TLS handshake, and none began with QEMU's
+    /// stream in clear (`QEVM`) or a multifd channel's magic. Without a capture it FAILs as
+    /// not measured. `nil` too when nothing was sent: no connection carried data and libvirt
+    /// reported no byte sent (a migration refused before its stream, e.g. prepare-fail); the
+    /// note says so (``migrationStreamNote(_:)``).
+    public static func streamEncrypted(_ o: Observation) -> Check? {
+        let options = o.parameters.migration
+        guard options.tls == true, options.tunnelled != true else { return nil }
+        let name = CheckName.streamEncrypted
+        guard let looked = o.migrationStream else {
+            return .notMeasured(name, because: "the migration ports were not captured (stored before the check existed)")
+        }
+        let stream: MigrationStreamObservation
+        switch looked {
+        case .notLooked(let reason): return .notMeasured(name, because: "could not look at the wire: \(reason)")
+        case .seen(let seen): stream = seen
+        }
+        let carrying = stream.carryingData
+        guard !carrying.isEmpty else {
+            guard let sent = migrationSent(o) else { return nil }
+            return Check(name: name, passed: false,
+                         evidence: "no connection to \(stream.portsDescription) carried data, though \(sent): "
+                             + "the stream was not seen, so it is not shown to be encrypted (\(stream.coverage))")
+        }
+        // At least one connection carried data (above), every one began with TLS, none in clear.
+        let clear = stream.connections.filter { $0.start.isClear }
+        let notTLS = carrying.filter { $0.start != .tlsHandshake }
+        let passed = notTLS.isEmpty && clear.isEmpty
+        var problems: [String] = []
+        if !clear.isEmpty {
+            problems.append("in clear: " + clear.map { "\($0.start.shortName) on \($0.endpoints)" }.joined(separator: ", "))
+        }
+        let otherwise = notTLS.filter { !$0.start.isClear }
+        if !otherwise.isEmpty {
+            problems.append("not begun with a TLS handshake: " + otherwise.map { "\($0.endpoints) (\($0.start.phrase))" }.joined(separator: ", "))
+        }
+        let each = carrying.map(\.description).joined(separator: "; ")
+        let connections = carrying.count == 1 ? "1 connection" : "\(carrying.count) connections"
+        return Check(name: name, passed: passed,
+                     evidence: (passed ? "\(connections) to \(stream.portsDescription) carried data, each began with a TLS handshake: "
+                         : problems.joined(separator: "; ") + " (\(connections) carried data: ") + each
+                         + (passed ? "" : ")") + "; \(stream.coverage)")
+    }
+
+    /// What libvirt said the migration sent, e.g. `libvirt sent 8388608 bytes` or `the
+    /// migration completed` (`nil`: nothing: it did not complete and no job-stats reading
+    /// showed a byte processed).
+    static func migrationSent(_ o: Observation) -> String? {
+        let processed = o.outcome.samples.compactMap(\.dataProcessedBytes).max() ?? 0
+        if processed > 0 { return "libvirt sent \(processed) bytes" }
+        return o.outcome.ending.migrated ? "the migration completed" : nil
+    }
+
+    /// What the capture of the migration ports showed, for a run `stream-encrypted` does not
+    /// judge (a note; `nil` when it judges, or nothing was captured by this version): how each
+    /// connection began (`stream in clear: QEVM on 198.18.0.1:41234→198.18.0.2:49152`), that
+    /// a tunnelled stream has nothing there, that nothing was sent, or why it was not captured.
+    public static func migrationStreamNote(_ o: Observation) -> String? {
+        guard let looked = o.migrationStream else { return nil }
+        let options = o.parameters.migration
+        let seen: MigrationStreamObservation
+        switch looked {
+        case .notLooked(let reason):
+            if options.tls == true, options.tunnelled != true { return nil }  // the check says why it could not look
+            return "migration stream not captured: \(reason)"
+        case .seen(let stream): seen = stream
+        }
+        if options.tunnelled == true {
+            return "migration stream: tunnelled through the libvirt daemons' connection (VIR_MIGRATE_TUNNELLED), so nothing goes to "
+                + "the migration ports and \(CheckName.streamEncrypted) is not judged; \(seen.carryingData.count) connections there carried data (\(seen.coverage))"
+        }
+        if options.tls == true {
+            guard streamEncrypted(o) == nil else { return nil }
+            return "\(CheckName.streamEncrypted) not judged: nothing was sent (no connection to \(seen.portsDescription) carried data and libvirt reported no byte sent)"
+        }
+        return seen.summary
     }
 
     /// At least this many samples of both hosts must be read for `no-dual-running` (one

@@ -480,6 +480,9 @@ public struct Observation: Sendable, Equatable, Codable {
     /// QEMU's migration settings on the source before the migration and after it failed
     /// (`nil`: not read — the guest was meant to leave the source — or stored before they were).
     public var sourceMigrationSettings: MigrationSettingsObservation?
+    /// The destination's migration ports as captured during the migration call (`nil`: stored
+    /// before they were captured).
+    public var migrationStream: Looked<MigrationStreamObservation>?
 
     /// Creates an observation.
     public init(expectation: ExpectedOutcome, parameters: ScenarioParameters, call: String, outcome: MigrationOutcome,
@@ -488,8 +491,9 @@ public struct Observation: Sendable, Equatable, Codable {
                 destinationInterfacesBefore: Looked<Set<String>>, sourceTaps: [String], faultFindings: FaultFindings? = nil,
                 ping: PingSummary, memeater: MemeaterObservation, console: ConsoleObservation, answersAtEnd: Looked<Bool>?,
                 fault: FaultEvidence?, didNotConverge: Bool = false, timeoutIsResult: Bool = false,
-                placementTimeline: PlacementTimeline? = nil) {
+                placementTimeline: PlacementTimeline? = nil, migrationStream: Looked<MigrationStreamObservation>? = nil) {
         self.placementTimeline = placementTimeline
+        self.migrationStream = migrationStream
         self.didNotConverge = didNotConverge
         self.timeoutIsResult = timeoutIsResult
         self.expectation = expectation

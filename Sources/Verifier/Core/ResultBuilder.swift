@@ -241,6 +241,8 @@ public struct ResultBuilder: Sendable {
         }
         result.integrityErrors = observation.memeater.integrityErrors
         if let discardedGuest { result.notes.append("the guest was discarded after this run: \(discardedGuest)") }
+        if let note = Checks.migrationStreamNote(observation) { result.notes.append(note) }
+        if case .seen(let stream)? = observation.migrationStream { result.figures.migrationPortsCapturePath = stream.capturePath }
         if result.integrityErrors != nil {
             result[source: .integrityErrors] = "memeater: bad pages of verify-all after the migration plus those found before rewrites while dirtying"
         }

@@ -69,6 +69,10 @@ public enum CheckName {
     /// was sampled from just before the migration call until the hosts were looked at after
     /// it, and the ping capture has no duplicate replies (two running copies both answer).
     public static let noDualRunning = "no-dual-running"
+    /// Runs that ask for TLS (`VIR_MIGRATE_TLS`): the destination's migration ports, captured
+    /// during the call, saw at least one connection carrying data, each began with a TLS
+    /// handshake, and none with QEMU's stream in clear (`QEVM`, the multifd magic).
+    public static let streamEncrypted = "stream-encrypted"
     /// A fault the verifier injected was removed afterwards (rule deleted, link restored,
     /// stand-in domain destroyed).
     public static let faultRemoved = "fault-removed"
@@ -224,6 +228,9 @@ public struct MigrationFigures: Codable, Sendable, Equatable, DefaultWhenAbsent 
     public var pingDowntimeEstimateMilliseconds: Double?
     /// The run's ping capture (`--save-captures`), which `pingmon analyze` reads again.
     public var pingCapturePath: String?
+    /// The capture of the destination's migration ports during the migration call
+    /// (`--save-captures`; pcap, Linux cooked headers, 256 bytes of each packet).
+    public var migrationPortsCapturePath: String?
     /// QEMU's own estimate of the guest's dirty rate just before the migration (libvirt's
     /// dirty-rate calculation, page sampling), in MiB/s, and how it was obtained or why not.
     public var qemuSampledDirtyRateMiBPerSecond: Double?

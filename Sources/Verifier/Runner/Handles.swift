@@ -103,6 +103,23 @@ public protocol HostShell: Sendable {
     func fileSize(_ path: String) -> UInt64?
     /// A file's contents from byte `offset` on (`nil`: missing or unreadable).
     func readFile(_ path: String, fromOffset offset: UInt64) -> String?
+    /// Starts `script` in the background, its standard output written to `standardOutputPath`
+    /// on this machine. The script must end when its standard input ends: that is how
+    /// ``HostProcess/stop(graceSeconds:)`` tells it to, on any host.
+    func startBackground(_ script: String, step: String, standardOutputPath: String) throws(VerifierError) -> any HostProcess
+}
+
+/// A script running in the background on a host (``HostShell/startBackground(_:step:standardOutputPath:)``).
+/// ``Lab/BackgroundCommand`` is the real one.
+public protocol HostProcess: AnyObject, Sendable {
+    /// What it has printed on standard error so far.
+    var errorOutput: String { get }
+    /// Its exit status once it ended; `nil` while it runs.
+    var exitStatus: Int32? { get }
+    /// Closes its standard input, waits up to `graceSeconds` for it to end, then ends what is
+    /// left of it (its own process group only); returns its exit status. Idempotent.
+    @discardableResult
+    func stop(graceSeconds: Double) -> Int32
 }
 
 extension HostShell {
@@ -176,4 +193,5 @@ extension Domain: HypervisorDomain {
 }
 
 extension MemeaterClient: MemeaterControl {}
+extension BackgroundCommand: HostProcess {}
 extension PingMonitorRun: PingRun {}

@@ -170,6 +170,15 @@ public struct HostInspector: HostShell {
         }
     }
 
+    /// Starts `script` on the host in the background (``HostShell/startBackground(_:step:standardOutputPath:)``).
+    public func startBackground(_ script: String, step: String, standardOutputPath: String) throws(VerifierError) -> any HostProcess {
+        do {
+            return try BackgroundCommand.start(access.command(script), step: "\(step) on \(hostName)", standardOutputPath: standardOutputPath)
+        } catch {
+            throw VerifierError.wrap(error, step: "\(step) on \(hostName) (\(access))")
+        }
+    }
+
     /// Runs `script` on the host and returns its result whatever the exit status.
     public func capture(_ script: String, step: String) throws(VerifierError) -> CommandResult {
         do {

@@ -54,6 +54,8 @@ struct Driven {
     let settingsBefore: Looked<QEMUMigrationSettings>?
     /// memeater's counter around the call (`nil`: a read failed).
     let guestLoad: GuestLoadDuringMigration?
+    /// The destination's migration ports as captured during the call, or why they were not.
+    let migrationStream: Looked<MigrationStreamObservation>
 }
 
 /// The observation and what the result needs beside it.
@@ -305,6 +307,9 @@ extension ScenarioRunner {
         // memeater's counter around the call (the guest's slowdown while migrated): a failed
         // read only leaves the figure out.
         let countBefore = (try? load.control.stats()).map { ($0.pagesDirtied, leg.clock.milliseconds()) }
+        // The wire: what went to the destination's migration ports while the call ran.
+        let streamCapture = startStreamCapture(leg, on: baseline.destinationHost)
+        defer { streamCapture.stop() }
         placement.start()
         let callStart = leg.clock.milliseconds()
         var outcome = plan.driver.run(job, clock: leg.clock) { [recorder] sample in
@@ -318,6 +323,7 @@ extension ScenarioRunner {
         }
         fault.afterMigration(context, outcome: outcome)
         if let recovered = fault.recover(context, after: outcome, plan: plan) { outcome = recovered }
+        let stream = streamCapture.stop()
         try interruption.check(while: "migrating")
         let didNotConverge = leg.faultType.expectation == .migrates && leg.policy.nonConvergenceIsResult && outcome.didNotConverge
         var guestLoad: GuestLoadDuringMigration?
@@ -328,7 +334,19 @@ extension ScenarioRunner {
         }
         return Driven(plan: plan, outcome: outcome, expectation: didNotConverge ? .staysOnSource : leg.faultType.expectation,
                       didNotConverge: didNotConverge, interfacesBefore: interfacesBefore, settingsBefore: settingsBefore,
-                      guestLoad: guestLoad)
+                      guestLoad: guestLoad, migrationStream: stream)
+    }
+
+    /// tcpdump on the destination's migration ports, listening before this returns; the
+    /// file is kept beside the ping captures with `--save-captures`, else removed once read.
+    func startStreamCapture(_ leg: Leg, on host: (any HostShell)?) -> StreamCapture {
+        let name = Self.streamCaptureFileName(leg.parameters, startedAt: leg.clock.startedAt, leg: leg.kind)
+        let path = captureDirectory.map { "\($0)/\(name)" }
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("migverify-\(UUID().uuidString)-\(name)").path
+        step("\(leg.parameters.label): capturing TCP \(streamCaptureSettings.ports.lowerBound)-\(streamCaptureSettings.ports.upperBound) on \(host?.hostName ?? "the destination")")
+        return StreamCapture.start(on: host, path: path, keep: captureDirectory != nil, settings: streamCaptureSettings) {
+            [interruption] in interruption.signal != nil
+        }
     }
 
     private func makePlan(_ leg: Leg, fault: any Fault, context: FaultContext) -> MigrationPlan {

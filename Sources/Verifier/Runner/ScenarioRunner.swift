@@ -50,11 +50,14 @@ public final class ScenarioRunner: Sendable {
     /// How long the runner lets things settle (memeater's rate, the ping baseline, QEMU's
     /// announces); the tests' fake testbed shortens them.
     public let pauses: RunPauses
+    /// How the destination's migration ports are captured during each migration call.
+    public let streamCaptureSettings: StreamCaptureSettings
 
     /// Creates a runner and starts libvirt's event loop.
     public init(testbed: any Testbed, recorder: any RunRecorder, journal: FaultJournal = FaultJournal(),
                 interruption: Interruption = .shared, captureDirectory: String? = nil, catalog: FaultCatalog = .standard,
-                pauses: RunPauses = RunPauses()) throws(VerifierError) {
+                pauses: RunPauses = RunPauses(), streamCaptureSettings: StreamCaptureSettings = StreamCaptureSettings()) throws(VerifierError) {
+        self.streamCaptureSettings = streamCaptureSettings
         self.testbed = testbed
         self.recorder = recorder
         self.journal = journal
@@ -241,6 +244,14 @@ public final class ScenarioRunner: Sendable {
         if let repetition = parameters.repetition { name += "-\(repetition)" }
         // Only characters that need no quoting anywhere.
         return String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) ? $0 : "_" }) + ".pcapng"
+    }
+
+    /// The file name of a migration call's capture of the destination's migration ports:
+    /// the ping capture's name with the leg and `migration-ports.pcap`, e.g.
+    /// `20261127T064512Z-live-2048MiB-50MiBps-initramfs-migration-ports.pcap`.
+    static func streamCaptureFileName(_ parameters: ScenarioParameters, startedAt: Date, leg: MigrationLeg) -> String {
+        let base = captureFileName(parameters, startedAt: startedAt).dropLast(".pcapng".count)
+        return base + (leg == .forward ? "" : "-\(leg.rawValue)") + "-migration-ports.pcap"
     }
 }
 
