@@ -448,6 +448,10 @@ public struct Observation: Sendable, Equatable, Codable {
     /// QEMU's migration settings on the source before the migration and after it failed
     /// (`nil`: not read — the guest was meant to leave the source — or stored before they were).
     public var sourceMigrationSettings: MigrationSettingsObservation?
+    /// The options the migration was made with, after the fault's tuning (a mid-stream fault
+    /// sets a bandwidth limit when none was given); `nil` in an observation stored before they
+    /// were kept.
+    public var migrationOptions: MigrationOptions?
 
     /// Creates an observation.
     public init(expectation: ExpectedOutcome, parameters: ScenarioParameters, call: String, outcome: MigrationOutcome,
@@ -456,8 +460,9 @@ public struct Observation: Sendable, Equatable, Codable {
                 destinationInterfacesBefore: Looked<Set<String>>, sourceTaps: [String], faultFindings: FaultFindings? = nil,
                 ping: PingSummary, memeater: MemeaterObservation, console: ConsoleObservation, answersAtEnd: Looked<Bool>?,
                 fault: FaultEvidence?, didNotConverge: Bool = false, timeoutIsResult: Bool = false,
-                placementTimeline: PlacementTimeline? = nil) {
+                placementTimeline: PlacementTimeline? = nil, migrationOptions: MigrationOptions? = nil) {
         self.placementTimeline = placementTimeline
+        self.migrationOptions = migrationOptions
         self.didNotConverge = didNotConverge
         self.timeoutIsResult = timeoutIsResult
         self.expectation = expectation

@@ -52,7 +52,8 @@ extension ScenarioRunner {
             hostsWaitedSeconds: placement.hostsWaitedSeconds, destinationInterfacesBefore: driven.interfacesBefore,
             sourceTaps: baseline.facts.sourceTaps, faultFindings: placement.faultFindings, ping: ping, memeater: memeater,
             console: console, answersAtEnd: answersAtEnd, fault: fault.evidence(context, outcome: driven.outcome),
-            didNotConverge: driven.didNotConverge, timeoutIsResult: leg.policy.nonConvergenceIsResult, placementTimeline: timeline)
+            didNotConverge: driven.didNotConverge, timeoutIsResult: leg.policy.nonConvergenceIsResult, placementTimeline: timeline,
+            migrationOptions: driven.plan.options)
         if let before = driven.settingsBefore, driven.expectation == .staysOnSource {
             observation.sourceMigrationSettings = MigrationSettingsObservation(
                 before: before, after: settings(of: leg.endpoints.domainName, on: source, sighting: placement.onSource))

@@ -52,6 +52,8 @@ struct Driven {
     /// The source QEMU's migration settings before the migration (`nil`: not read, the
     /// migration is meant to land).
     let settingsBefore: Looked<QEMUMigrationSettings>?
+    /// Both hosts' CPU time, read from just before the migration call until it returned.
+    let cpu: MigrationCPUSampling
 }
 
 /// The observation and what the result needs beside it.
@@ -300,21 +302,33 @@ extension ScenarioRunner {
         let job = baseline.domain.migration(to: baseline.destination, options: plan.options, migrationURI: plan.migrationURI)
         // Read after any migration that did not complete: its errors are in the run's notes.
         let daemonLog = testbed.sourceDaemonLogMark()
+        // What the migration costs the hosts' CPU: read until the call returned (the source's
+        // QEMU exits in Confirm, before it returns), or until a recovered migration's did.
+        let cpu = MigrationCPUSampler(sourceHost: baseline.sourceHost, destinationHost: baseline.destinationHost,
+                                      domainName: endpoints.domainName, intervalMilliseconds: pauses.cpuSampleSeconds * 1000) {
+            [clock = leg.clock] in clock.milliseconds()
+        }
+        defer { cpu.stop() }
+        cpu.start()
         placement.start()
         let callStart = leg.clock.milliseconds()
         var outcome = plan.driver.run(job, clock: leg.clock) { [recorder] sample in
             recorder.record(.jobSample(sample, migrationStartMilliseconds: callStart))
         }
+        var cpuSampling = cpu.stop()
         if !outcome.ending.migrated {
             outcome.sourceDaemonErrors = daemonLog?.errorsSinceMark()
                 ?? .failure(DaemonLogUnavailable(reason: "no shell on the source or no daemon log file named"))
         }
         fault.afterMigration(context, outcome: outcome)
-        if let recovered = fault.recover(context, after: outcome, plan: plan) { outcome = recovered }
+        if let recovered = fault.recover(context, after: outcome, plan: plan) {
+            outcome = recovered
+            cpuSampling.recovered = true
+        }
         try interruption.check(while: "migrating")
         let didNotConverge = leg.faultType.expectation == .migrates && leg.policy.nonConvergenceIsResult && outcome.didNotConverge
         return Driven(plan: plan, outcome: outcome, expectation: didNotConverge ? .staysOnSource : leg.faultType.expectation,
-                      didNotConverge: didNotConverge, interfacesBefore: interfacesBefore, settingsBefore: settingsBefore)
+                      didNotConverge: didNotConverge, interfacesBefore: interfacesBefore, settingsBefore: settingsBefore, cpu: cpuSampling)
     }
 
     private func makePlan(_ leg: Leg, fault: any Fault, context: FaultContext) -> MigrationPlan {
