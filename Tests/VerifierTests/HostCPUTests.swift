@@ -197,6 +197,7 @@ final class HostCPUTests: XCTestCase {
         XCTAssertEqual(figures.movedGiB, 2)
         XCTAssertTrue(figures.method.contains("its QEMU last read at 1500 ms and found gone at 1750 ms"), figures.method)
         XCTAssertTrue(figures.method.contains("every 250 ms"), figures.method)
+        XCTAssertTrue(figures.method.contains("src: 4 readings 1000-1750 ms (one every 250 ms)"), figures.method)
     }
 
     func testTheDaemonScriptFindsOnlyTheDaemonsOfTheShellsOwnNamespace() throws {
@@ -293,6 +294,16 @@ final class HostCPUTests: XCTestCase {
         let cost = account.cost()
         XCTAssertEqual(cost.qemuProcessIDs, [qemuPID], "a source QEMU that once came in (-incoming) is still the guest's")
         XCTAssertEqual(try XCTUnwrap(cost.qemuCPUSecondsByRole[.vcpu]), 100 / Double(try XCTUnwrap(account.ticksPerSecond)), accuracy: 1e-9)
+    }
+
+    func testAHostWithNeitherQEMUNorDaemonSaysSo() throws {
+        let sampler = HostCPUSampler(shell: SyntheticHost(hostName: "bare", proc: try SyntheticProc()), role: .destination,
+                                     domainName: "lab-guest", intervalMilliseconds: 250) { 0 }
+        sampler.sampleOnce(byThread: false)
+        sampler.sampleOnce(byThread: false)
+        let cost = sampler.account.cost()
+        XCTAssertEqual(cost.notMeasured, "no QEMU of the guest and no libvirt daemon was found in 2 readings")
+        XCTAssertEqual(cost.failedReadCount, 0)
     }
 
     func testAShellThatPrintsNothingIsAFailedReadNotAFigure() throws {

@@ -415,6 +415,8 @@ public struct MigrationCPUSampling: Sendable, Equatable {
             text += "; \(host.hostName): \(host.sampleCount) readings"
             if let first = host.firstSampleMilliseconds, let last = host.lastSampleMilliseconds {
                 text += " \(formatNumber(first))-\(formatNumber(last)) ms"
+                // A shell over ssh may take longer than the interval: say what it was.
+                if host.sampleCount > 1 { text += " (one every \(formatNumber(((last - first) / Double(host.sampleCount - 1)).rounded())) ms)" }
             }
             if host.failedReadCount > 0 { text += ", \(host.failedReadCount) failed reads (last: \(host.lastFailure ?? "?"))" }
             if let last = host.exitedQEMULastSampleMilliseconds, let gone = host.exitedQEMUGoneAtMilliseconds {

@@ -181,7 +181,10 @@ public final class HostCPUSampler: Sendable {
         let (tracked, withTicks, discoveryFailures) = discover()
         var failures = discoveryFailures
         var reading: CPUTimesReading?
-        if !tracked.isEmpty {
+        if tracked.isEmpty {
+            // Nothing found to read yet: a reading of nothing, so the figures can say so.
+            if failures.isEmpty { reading = CPUTimesReading(ticksPerSecond: nil, processes: []) }
+        } else {
             do { reading = try shell.threadCPUTimes(of: tracked.keys.sorted(), withTicks: withTicks) } catch { failures.append(error.description) }
         }
         let at = now()
