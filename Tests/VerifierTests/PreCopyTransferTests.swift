@@ -58,12 +58,30 @@ final class PreCopyTransferTests: XCTestCase {
         let passed = try XCTUnwrap(Checks.bandwidthHonoured(try Self.observation(limit: 48, samples: Self.samples(rateMiB: 53.8, seconds: 20))))
         assertCheck(passed, CheckName.bandwidthHonoured, passed: true,
                     says: "53.8 MiB/s over 20.0 s of pre-copy against a 48 MiB/s limit",
-                    "data_processed grew 1076.0 MiB between the job-stats samples at 1.0 s and 21.0 s", "allowed at most 53.8 MiB/s")
+                    "data_processed grew 1076.0 MiB between the job-stats samples at 1.0 s and 21.0 s on the run clock (201 samples; 20.0 s by the run clock)",
+                    "allowed at most 53.8 MiB/s")
         let failed = try XCTUnwrap(Checks.bandwidthHonoured(try Self.observation(limit: 48, samples: Self.samples(rateMiB: 53.9, seconds: 20))))
         assertCheck(failed, CheckName.bandwidthHonoured, passed: false,
                     says: "53.9 MiB/s over 20.0 s of pre-copy exceeds the 48 MiB/s limit", "allowed at most 53.8 MiB/s")
         let under = try XCTUnwrap(Checks.bandwidthHonoured(try Self.observation(limit: 48, samples: Self.samples(rateMiB: 30, seconds: 20))))
         XCTAssertTrue(under.passed, "slower than the limit honours it")
+    }
+
+    /// libvirt stamps `time_elapsed` once QEMU answered: a read that waited for QEMU is not
+    /// shorter than it was.
+    func testLibvirtsTimeElapsedMeasuresTheWindowWhenTheSamplesHaveIt() throws {
+        var samples = Self.samples(rateMiB: 48, seconds: 10)
+        for index in samples.indices { samples[index].timeElapsedMilliseconds = UInt64(samples[index].offsetMilliseconds) - 800 }
+        // The window's last read waited 500 ms for QEMU: stamped at 11000 ms on the run clock, answered at 11500.
+        samples[samples.count - 2].timeElapsedMilliseconds = 11_500 - 800
+        samples[samples.count - 2].dataProcessedBytes = (samples[samples.count - 2].dataProcessedBytes ?? 0) + 24 * Self.mebibyte
+        var outcome = Fixtures.outcome(.completed, startedAt: 900, wall: 11_500)
+        outcome.samples = samples
+        let transfer = try XCTUnwrap(PreCopyTransfer(outcome: outcome))
+        XCTAssertEqual(transfer.windowClock, .libvirtTimeElapsed)
+        XCTAssertEqual(transfer.windowMilliseconds, 10_500)
+        XCTAssertEqual(transfer.mibPerSecond, 48, accuracy: 1e-9, "504 MiB in 10.5 s, not in 10 s")
+        XCTAssertTrue(transfer.description.hasSuffix("(101 samples; 10.5 s by libvirt's time_elapsed)"), transfer.description)
     }
 
     func testTheSwitchOverBurstDoesNotCountAgainstTheLimit() throws {
