@@ -12,7 +12,9 @@ public enum ReportCSV {
                       "qemu_sampled_dirty_rate_limit_note", "job_stats_dirty_rate_mib_per_second",
                       "transfer_rate_mib_per_second", "guest_dirty_rate_during_migration_mib_per_second", "migration_milliseconds", "libvirt_downtime_milliseconds",
                       "ping_gap_milliseconds", "ping_gap_lower_bound_milliseconds", "ping_gap_upper_bound_milliseconds",
-                      "announce_delay_milliseconds", "overhead_milliseconds", "failed_checks"]
+                      "announce_delay_milliseconds", "overhead_milliseconds", "failed_checks",
+                      "pre_copy_transfer_rate_mib_per_second", "source_cpu_seconds", "source_cpu_seconds_per_gib",
+                      "destination_cpu_seconds", "destination_cpu_seconds_per_gib"]
         let rows = document.runs.map { run -> [String] in
             let parameters = run.parameters
             return [run.runID, run.cellLabel, String(run.repetition), String(parameters.memoryMiB),
@@ -28,7 +30,10 @@ public enum ReportCSV {
                     ReportFormat.csvNumber(run.pingGapMilliseconds), ReportFormat.csvNumber(run.pingGapLowerBoundMilliseconds),
                     ReportFormat.csvNumber(run.pingGapUpperBoundMilliseconds),
                     ReportFormat.csvNumber(run.announceDelayMilliseconds), ReportFormat.csvNumber(run.overheadMilliseconds),
-                    run.failedChecks.joined(separator: ";")]
+                    run.failedChecks.joined(separator: ";"), ReportFormat.csvNumber(run.preCopyTransferRateMiBPerSecond),
+                    ReportFormat.csvNumber(run.hostCPU.first?.totalCPUSeconds), ReportFormat.csvNumber(run.hostCPU.first?.cpuSecondsPerGiB),
+                    ReportFormat.csvNumber(run.hostCPU.dropFirst().first?.totalCPUSeconds),
+                    ReportFormat.csvNumber(run.hostCPU.dropFirst().first?.cpuSecondsPerGiB)]
         }
         return csv(header: header, rows: rows)
     }

@@ -256,6 +256,10 @@ public struct ReportRun: Sendable, Equatable {
     public var overheadMilliseconds: Double?
     /// The names of the checks that failed; empty when all passed.
     public var failedChecks: [String]
+    /// What the migration cost each host's CPU (source first); empty when not measured.
+    public var hostCPU: [ReportHostCPU] = []
+    /// The pre-copy transfer rate from the job-stats samples, and the bandwidth limit it is judged against.
+    public var preCopyTransferRateMiBPerSecond: Double?
 
     public init(runID: String, cellLabel: String, repetition: Int, parameters: ReportCellParameters,
                 direction: String, status: String, passed: Bool, converged: Bool, iterations: Int? = nil,
@@ -290,6 +294,43 @@ public struct ReportRun: Sendable, Equatable {
         self.announceDelayMilliseconds = announceDelayMilliseconds
         self.overheadMilliseconds = overheadMilliseconds
         self.failedChecks = failedChecks
+    }
+}
+
+/// What one migration cost one host's CPU, in CPU seconds: the guest's QEMU by thread role,
+/// the libvirt daemon, both, and both per GiB the migration moved. `nil`: not measured.
+public struct ReportHostCPU: Sendable, Equatable {
+    /// e.g. "source (src)".
+    public var host: String
+    public var vcpuCPUSeconds: Double?
+    public var migrationThreadsCPUSeconds: Double?
+    public var multifdCPUSeconds: Double?
+    public var mainLoopCPUSeconds: Double?
+    public var otherThreadsCPUSeconds: Double?
+    /// Threads that ended between readings.
+    public var endedThreadsCPUSeconds: Double?
+    public var daemonCPUSeconds: Double?
+    public var totalCPUSeconds: Double?
+    public var cpuSecondsPerGiB: Double?
+    /// The QEMU that exited while sampled (the source's): the time between its last reading and
+    /// the first that found it gone, whose CPU is not counted.
+    public var uncountedMilliseconds: Double?
+
+    public init(host: String, vcpuCPUSeconds: Double? = nil, migrationThreadsCPUSeconds: Double? = nil,
+                multifdCPUSeconds: Double? = nil, mainLoopCPUSeconds: Double? = nil, otherThreadsCPUSeconds: Double? = nil,
+                endedThreadsCPUSeconds: Double? = nil, daemonCPUSeconds: Double? = nil, totalCPUSeconds: Double? = nil,
+                cpuSecondsPerGiB: Double? = nil, uncountedMilliseconds: Double? = nil) {
+        self.host = host
+        self.vcpuCPUSeconds = vcpuCPUSeconds
+        self.migrationThreadsCPUSeconds = migrationThreadsCPUSeconds
+        self.multifdCPUSeconds = multifdCPUSeconds
+        self.mainLoopCPUSeconds = mainLoopCPUSeconds
+        self.otherThreadsCPUSeconds = otherThreadsCPUSeconds
+        self.endedThreadsCPUSeconds = endedThreadsCPUSeconds
+        self.daemonCPUSeconds = daemonCPUSeconds
+        self.totalCPUSeconds = totalCPUSeconds
+        self.cpuSecondsPerGiB = cpuSecondsPerGiB
+        self.uncountedMilliseconds = uncountedMilliseconds
     }
 }
 

@@ -39,6 +39,7 @@ struct ReportPage {
             blocks.append(.table(ReportTables.boundaries(document)))
         }
         blocks.append(.table(ReportTables.runs(document)))
+        if let hostCPU = ReportTables.hostCPU(document) { blocks.append(.table(hostCPU)) }
         blocks.append(.table(ReportTables.downtimeDecomposition(document)))
         blocks.append(.table(ReportTables.dirtyRateCrossCheck(document)))
         return blocks

@@ -66,18 +66,46 @@ public enum ReportTables {
         ReportTable(
             title: "Runs",
             headers: ["run", "cell", "rep", "direction", "status", "passed", "converged", "iterations", "remaining MiB",
-                      "achieved dirty MiB/s", "while migrated MiB/s", "transfer MiB/s", "migration ms", "libvirt downtime ms", "ping gap ms",
+                      "achieved dirty MiB/s", "while migrated MiB/s", "transfer MiB/s", "pre-copy MiB/s", "migration ms", "libvirt downtime ms", "ping gap ms",
                       "ping gap bounds ms", "announce delay ms", "overhead ms", "failed checks"],
             rows: document.runs.map { run in
                 [run.runID, run.cellLabel, String(run.repetition), run.direction, run.status, run.passed ? "yes" : "no",
                  run.converged ? "yes" : "no", run.iterations.map(String.init) ?? "–", ReportFormat.number(run.remainingMiBAtEnd),
                  ReportFormat.number(run.achievedDirtyRateMiBPerSecond), ReportFormat.number(run.guestDirtyRateDuringMigrationMiBPerSecond),
-                 ReportFormat.number(run.transferRateMiBPerSecond), ReportFormat.number(run.migrationMilliseconds), ReportFormat.number(run.libvirtDowntimeMilliseconds),
+                 ReportFormat.number(run.transferRateMiBPerSecond), ReportFormat.number(run.preCopyTransferRateMiBPerSecond),
+                 ReportFormat.number(run.migrationMilliseconds), ReportFormat.number(run.libvirtDowntimeMilliseconds),
                  ReportFormat.number(run.pingGapMilliseconds),
                  "\(ReportFormat.number(run.pingGapLowerBoundMilliseconds))–\(ReportFormat.number(run.pingGapUpperBoundMilliseconds))",
                  ReportFormat.number(run.announceDelayMilliseconds), ReportFormat.number(run.overheadMilliseconds),
                  run.failedChecks.isEmpty ? "none" : run.failedChecks.joined(separator: ", ")]
             })
+    }
+
+    /// How the host CPU figures were measured, under their table.
+    public static let hostCPUExplanation = "CPU seconds each migration cost the hosts: utime+stime of /proc/PID/stat and "
+        + "/proc/PID/task/TID/stat over CLK_TCK, read through each host's shell every 250 ms from just before the migration "
+        + "call until it returned; each thread's last reading less its first, by its name (vCPU `CPU n/KVM`, migration "
+        + "`mig/src/main` and its return path, multifd `mig/src/send_n` / `mig/dst/recv_n`, the main loop, other); ended: "
+        + "threads that ended between readings. The source's QEMU exits in Confirm: what it spent after its last reading "
+        + "(uncounted ms, the switch-over among it) is not in its figures. Per GiB: QEMU and daemon over the GiB the run moved."
+
+    /// The host CPU of every run that measured it; `nil` when none did.
+    public static func hostCPU(_ document: ReportDocument) -> ReportTable? {
+        let rows = document.runs.flatMap { run in
+            run.hostCPU.map { host in
+                [run.runID, host.host, ReportFormat.number(host.vcpuCPUSeconds, decimals: 2),
+                 ReportFormat.number(host.migrationThreadsCPUSeconds, decimals: 2), ReportFormat.number(host.multifdCPUSeconds, decimals: 2),
+                 ReportFormat.number(host.mainLoopCPUSeconds, decimals: 2), ReportFormat.number(host.otherThreadsCPUSeconds, decimals: 2),
+                 ReportFormat.number(host.endedThreadsCPUSeconds, decimals: 2), ReportFormat.number(host.daemonCPUSeconds, decimals: 2),
+                 ReportFormat.number(host.totalCPUSeconds, decimals: 2), ReportFormat.number(host.cpuSecondsPerGiB, decimals: 2),
+                 ReportFormat.number(host.uncountedMilliseconds, decimals: 0)]
+            }
+        }
+        guard !rows.isEmpty else { return nil }
+        return ReportTable(title: "Host CPU per run", explanation: hostCPUExplanation,
+                           headers: ["run", "host", "vCPU s", "migration s", "multifd s", "main loop s", "other s", "ended s",
+                                     "libvirt daemon s", "total s", "s per GiB", "uncounted ms"],
+                           rows: rows)
     }
 
     /// The fit's quality and parameters; `nil` without a fit.

@@ -86,6 +86,34 @@ final class SweepReportTests: XCTestCase {
         XCTAssertTrue(markdown.contains("| 512 MiB, 50 MiB/s |"), "the cells table is in the summary")
     }
 
+    func testTheHostCPUOfEachRunIsATableInBothFormatsAndColumnsOfTheCSV() throws {
+        var document = ReportFixtures.document()
+        XCTAssertNil(ReportTables.hostCPU(document), "no run measured it: no table")
+        document.runs[0].preCopyTransferRateMiBPerSecond = 47.9
+        document.runs[0].hostCPU = [
+            ReportHostCPU(host: "source (src)", vcpuCPUSeconds: 2.5, migrationThreadsCPUSeconds: 1.25, multifdCPUSeconds: 0,
+                          mainLoopCPUSeconds: 0.5, otherThreadsCPUSeconds: 0.01, endedThreadsCPUSeconds: 0, daemonCPUSeconds: 0.2,
+                          totalCPUSeconds: 4.46, cpuSecondsPerGiB: 2.23, uncountedMilliseconds: 180),
+            ReportHostCPU(host: "destination (dst)"),
+        ]
+        let table = try XCTUnwrap(ReportTables.hostCPU(document))
+        XCTAssertEqual(table.rows.count, 2)
+        XCTAssertEqual(table.rows[0], [document.runs[0].runID, "source (src)", "2.50", "1.25", "0", "0.50", "0.01", "0", "0.20",
+                                       "4.46", "2.23", "180"])
+        XCTAssertEqual(table.rows[1].dropFirst(2).allSatisfy { $0 == "–" }, true, "not measured is a dash, not 0")
+
+        let files = try SweepReportRenderer(document: document).write(to: ReportFixtures.outputDirectory(for: self))
+        for text in [try ReportFixtures.read(files.html), try ReportFixtures.read(files.markdown)] {
+            XCTAssertTrue(text.contains("Host CPU per run"))
+            XCTAssertTrue(text.contains("utime+stime of /proc/PID/stat"))
+        }
+        let runs = try parseCSV(ReportFixtures.read(files.runsCSV))
+        let header = runs[0]
+        XCTAssertEqual(runs[1][try XCTUnwrap(header.firstIndex(of: "source_cpu_seconds_per_gib"))], "2.23")
+        XCTAssertEqual(runs[1][try XCTUnwrap(header.firstIndex(of: "destination_cpu_seconds"))], "")
+        XCTAssertEqual(runs[1][try XCTUnwrap(header.firstIndex(of: "pre_copy_transfer_rate_mib_per_second"))], "47.9")
+    }
+
     // MARK: - What is left out, and said
 
     func testWithoutAFitTheModelCurveIsLeftOutAndSaid() throws {

@@ -95,7 +95,8 @@ extension Fixtures {
 
     /// An observation in which every check of `expectation` passes: `.migrates` is a live
     /// migration that landed; `.staysOnSource` a perform-fail run whose stalled job the
-    /// verifier aborted, with the firewall rule removed afterwards.
+    /// verifier aborted, with the firewall rule removed afterwards. Made with the default
+    /// options (no bandwidth limit), kept as today's runner keeps them.
     static func observation(_ expectation: ExpectedOutcome) throws -> Observation {
         let memeater = MemeaterObservation(before: try controlInfo(uptimeSeconds: 120), connection: memeaterConnection,
                                            statsAfter: try progressRecord(), verification: .seen(try verification()),
@@ -118,7 +119,7 @@ extension Fixtures {
                                   longestGapLowerBoundMilliseconds: 139.5, longestGapUpperBoundMilliseconds: 141.5, openEnded: false,
                                   timestampPrecision: "nanosecond", duplicates: 0),
                 memeater: memeater, console: .read(lineCount: 42, failureLines: []), answersAtEnd: .seen(true), fault: nil,
-                placementTimeline: placementTimeline(callStart: 1_000, wall: 5_000))
+                placementTimeline: placementTimeline(callStart: 1_000, wall: 5_000), migrationOptions: MigrationOptions())
         case .staysOnSource:
             let ending = MigrationEnding.aborted(reason: "no progress for 15 s", callError: canceledByClient, abortError: nil)
             return Observation(
@@ -134,7 +135,7 @@ extension Fixtures {
                 fault: FaultEvidence(scenario: .performFail, acted: true, evidence: "the firewall on dst dropped 14 packets to TCP 49152-49216",
                                      errorAsExpected: true, errorEvidence: "libvirt: \(ending.summary)", removed: true,
                                      removalEvidence: "the nft table migverify_fault is gone from dst"),
-                placementTimeline: placementTimeline(callStart: 1_000, wall: 47_000))
+                placementTimeline: placementTimeline(callStart: 1_000, wall: 47_000), migrationOptions: MigrationOptions())
         case .guestLost:
             let ending = MigrationEnding.failed(message: "virDomainMigrateToURI3 failed: operation failed: domain is not running [libvirt error 9]",
                                                 kind: .operationFailed)
@@ -151,7 +152,7 @@ extension Fixtures {
                 answersAtEnd: nil,
                 fault: FaultEvidence(scenario: .srcQEMUKilled, acted: true, evidence: "at 2100 ms: killed the source qemu 4242",
                                      actedAtMilliseconds: 2_100, errorAsExpected: true, errorEvidence: "libvirt: \(ending.summary)"),
-                placementTimeline: placementTimeline(callStart: 1_000, wall: 3_000))
+                placementTimeline: placementTimeline(callStart: 1_000, wall: 3_000), migrationOptions: MigrationOptions())
         }
     }
 

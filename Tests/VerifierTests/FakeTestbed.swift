@@ -50,6 +50,8 @@ final class FakeWorld: Sendable {
         /// Background processes started and stopped, per host.
         var backgroundStarts: [HostRole] = []
         var backgroundStops: [HostRole] = []
+        /// The host CPU scripts' readings so far, per host: each adds CPU time to every thread.
+        var cpuReadings: [HostRole: Int] = [:]
         /// QEMU's migration settings on the source (a test changes them to play a daemon that left them set).
         var migrationSettings = QEMUMigrationSettings(capabilities: ["events": true, "postcopy-ram": false],
                                                       parameters: ["max-bandwidth": "0", "downtime-limit": "300"])
@@ -274,12 +276,47 @@ struct FakeHost: HostShell {
         }
         let output = script.hasPrefix("nft -j") && exitStatus == 0
             ? #"{"nftables": [{"rule": {"family": "inet", "table": "\#(table)", "chain": "input", "expr": [{"counter": {"packets": 3, "bytes": 180}}, {"drop": null}]}}]}"#
-            : ""
+            : hostCPUOutput(script) ?? ""
         return CommandResult(command: ["sh", "-c", script], exitStatus: exitStatus, output: output, errorOutput: "")
     }
 
+    var qemuPID: Int32 { role == .source ? 4100 : 4200 }
+    var daemonPID: Int32 { role == .source ? 3100 : 3200 }
+
+    /// What the host CPU scripts print here: the host's libvirtd, and the guest's QEMU while it
+    /// runs here (else `gone`), every thread 1-5 ticks further at each reading.
+    private func hostCPUOutput(_ script: String) -> String? {
+        if script.contains("libvirtd|virtqemud") { return "\(daemonPID) libvirtd\n" }
+        guard script.contains("echo end"),
+              let loop = script.split(separator: "\n").first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix("for p in ") }) else { return nil }
+        let pids = (loop.split(separator: ";").first ?? "").split(separator: " ").dropFirst(3).compactMap { Int32($0) }
+        let (reading, qemu) = world.state.withLock { state -> (UInt64, Int32?) in
+            state.cpuReadings[role, default: 0] += 1
+            return (UInt64(state.cpuReadings[role] ?? 0), state.guestHost == role ? qemuPID : nil)
+        }
+        var output = script.contains("getconf CLK_TCK") ? "ticks 100\n" : ""
+        for pid in pids {
+            let threads: [(id: Int32, name: String, ticks: UInt64)]
+            if pid == daemonPID {
+                threads = [(pid, "libvirtd", 3)]
+            } else if pid == qemu {
+                threads = [(pid, "qemu-system-x86", 2), (pid + 1, "CPU 0/KVM", 5), (pid + 2, role == .source ? "mig/src/main" : "mig/dst/listen", 1)]
+            } else {
+                output += "gone \(pid)\n"
+                continue
+            }
+            output += "process \(pid) " + SyntheticProc.statLine(pid, threads[0].name, utime: threads.map(\.ticks).reduce(0, +) * reading,
+                                                                stime: 0, startTicks: 100)
+            for thread in threads {
+                output += "thread \(pid) " + SyntheticProc.statLine(thread.id, thread.name, utime: thread.ticks * reading, stime: 0, startTicks: 100)
+            }
+        }
+        return output + "end\n"
+    }
+
+    /// The guest's QEMU where it runs; on the destination it came in by migration (`-incoming`).
     func qemuProcesses(domainName: String) throws(VerifierError) -> [QEMUProcess] {
-        world.state.withLock { $0.guestHost } == role ? [QEMUProcess(pid: role == .source ? 4100 : 4200, command: "qemu-system-x86", incoming: false)] : []
+        world.state.withLock { $0.guestHost } == role ? [QEMUProcess(pid: qemuPID, command: "qemu-system-x86", incoming: role == .destination)] : []
     }
 
     func kill(processIDs: [Int32]) throws(VerifierError) -> [Int32] { [] }

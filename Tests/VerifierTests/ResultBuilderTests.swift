@@ -105,4 +105,64 @@ final class ResultBuilderTests: XCTestCase {
         let live = try builder(try Fixtures.observation(.migrates)).result()
         XCTAssertFalse(live.crossChecks.contains { $0.note.contains("cut the guest network") }, "only the fault that cut it says so")
     }
+
+    func testTheResultCarriesThePreCopyRateOrSaysWhyALimitWasNotJudged() throws {
+        var observation = try Fixtures.observation(.migrates)
+        observation.outcome.samples = PreCopyTransferTests.samples(rateMiB: 48, seconds: 20)
+        observation.migrationOptions = observation.parameters.migration
+        observation.migrationOptions?.bandwidthMiBPerSecond = 48
+        let result = try builder(observation).result()
+        XCTAssertEqual(try XCTUnwrap(result.figures.preCopyTransferRateMiBPerSecond), 48, accuracy: 1e-9)
+        XCTAssertEqual(result.figures.preCopySeconds, 20)
+
+        observation.outcome.samples = Array(PreCopyTransferTests.samples(rateMiB: 48, seconds: 1).prefix(6))
+        let short = try builder(observation).result()
+        XCTAssertNil(short.figures.preCopyTransferRateMiBPerSecond)
+        XCTAssertTrue(short.notes.contains { $0.hasPrefix("bandwidth-honoured not judged against the 48 MiB/s limit: only 300 ms of pre-copy") },
+                      "\(short.notes)")
+    }
+
+    /// One host sampled twice: the QEMU's vCPU spent 1.5 s and its daemon 0.5 s.
+    private func cpuSampling() -> MigrationCPUSampling {
+        var account = HostCPUAccount(hostName: "src")
+        let tracked: [Int32: TrackedProcess] = [10: TrackedProcess(kind: .qemu, startedInWindow: false),
+                                                20: TrackedProcess(kind: .daemon, startedInWindow: false)]
+        account.record(ThreadCPUTests.reading([(10, 100, 1, [(10, "qemu", 50), (11, "CPU 0/KVM", 50)]), (20, 10, 1, [])]),
+                       tracked: tracked, atMilliseconds: 1_000)
+        account.record(ThreadCPUTests.reading([(10, 250, 1, [(10, "qemu", 50), (11, "CPU 0/KVM", 200)]), (20, 60, 1, [])], gone: []),
+                       tracked: tracked, atMilliseconds: 5_800)
+        return MigrationCPUSampling(source: account, destination: HostCPUAccount(hostName: "dst", notSampled: "no shell on the destination"),
+                                    intervalMilliseconds: 250)
+    }
+
+    func testTheCPUCostIsPerGiBOfTheBytesTheRunMovedAndShown() throws {
+        var made = try builder(try Fixtures.observation(.migrates), completed: completed)
+        made.drive.cpu = cpuSampling()
+        let result = made.result()
+        let cost = try XCTUnwrap(result.figures.cpuCost)
+        XCTAssertEqual(cost.source.totalCPUSeconds, 2)
+        XCTAssertEqual(cost.source.qemuCPUSecondsByRole[.vcpu], 1.5)
+        XCTAssertEqual(try XCTUnwrap(cost.movedGiB), 700.0 / 1_024, accuracy: 1e-12, "transferredBytes: 700 MiB")
+        XCTAssertEqual(try XCTUnwrap(cost.source.cpuSecondsPerGiB), 2 / (700.0 / 1_024), accuracy: 1e-9)
+        XCTAssertEqual(cost.movedSource, "transferredBytes (\(completed.source))")
+        XCTAssertEqual(cost.destination.notMeasured, "no shell on the destination")
+
+        let summary = ReportWriter.summaryLine(result)
+        XCTAssertTrue(summary.contains("cpu src 2 s (2.93 s/GiB)"), summary)
+        let details = ReportWriter.details(result)
+        XCTAssertTrue(details.contains("  host cpu s        vCPU migration   multifd main loop     other     ended  libvirtd     total   per GiB\n"
+                                       + "  src                1.5         0         0         0         0         0       0.5         2      2.93\n"
+                                       + "  dst         not measured: no shell on the destination"), details)
+        XCTAssertTrue(details.contains("host cpu: utime+stime of /proc/PID/stat and /proc/PID/task/TID/stat divided by CLK_TCK (100)"), details)
+
+        // A migration that did not complete has no completed stats: the most any sample showed moved.
+        var failed = try builder(try Fixtures.observation(.staysOnSource), faultType: MigrationPortsDroppedFault.self)
+        failed.drive.outcome.samples = [JobSample(offsetMilliseconds: 1_500, jobType: "unbounded", dataProcessedBytes: 512 << 20, dataTotalBytes: 1 << 30)]
+        failed.drive.cpu = cpuSampling()
+        let moved = try XCTUnwrap(failed.result().figures.cpuCost)
+        XCTAssertEqual(moved.movedGiB, 0.5)
+        XCTAssertEqual(moved.source.cpuSecondsPerGiB, 4)
+        XCTAssertEqual(moved.movedSource, "the largest data_processed of the job-stats samples (no completed job stats)")
+        XCTAssertNil(try builder(try Fixtures.observation(.migrates)).result().figures.cpuCost, "not sampled: no figures")
+    }
 }

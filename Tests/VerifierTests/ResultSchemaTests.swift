@@ -130,6 +130,31 @@ final class ResultSchemaTests: XCTestCase {
         XCTAssertEqual(old.pingLost, 3, "the figures it had are kept")
     }
 
+    /// A result stored before the host CPU figures and the pre-copy rate has neither, and
+    /// one that has them reads back as written.
+    func testTheHostCPUAndPreCopyFiguresAreAbsentFromOldResultsAndRoundTrip() throws {
+        let previous = try resultsJSONDecoder().decode([ScenarioResult].self, from: Data(contentsOf: PreviousVersionFixtures.resultsJSON))
+        for result in previous {
+            XCTAssertNil(result.figures.cpuCost)
+            XCTAssertNil(result.figures.preCopyTransferRateMiBPerSecond)
+            XCTAssertNil(result.figures.preCopySeconds)
+        }
+        var result = Fixtures.result(checks: [Check(name: CheckName.bandwidthHonoured, passed: true, evidence: "48.3 MiB/s")])
+        var source = HostCPUCost(hostName: "src")
+        source.qemuCPUSecondsByRole = [.vcpu: 2.5, .migration: 1.25, .multifd: 0, .mainLoop: 0.5, .other: 0.01]
+        source.qemuCPUSeconds = 4.26
+        source.totalCPUSeconds = 4.46
+        source.exitedQEMUGoneAtMilliseconds = 25_012
+        var destination = HostCPUCost(hostName: "dst")
+        destination.notMeasured = "no shell on the destination"
+        result.figures.cpuCost = MigrationCPUCost(source: source, destination: destination, sampleIntervalMilliseconds: 250, movedGiB: 2,
+                                                  movedSource: "transferredBytes", method: "utime+stime")
+        result.figures.preCopyTransferRateMiBPerSecond = 48.3
+        let json = try resultsJSONEncoder().encode(result)
+        XCTAssertTrue(String(decoding: json, as: UTF8.self).contains(#""qemuCPUSecondsByRole" : {"#), "roles by name, not as pairs")
+        XCTAssertEqual(try resultsJSONDecoder().decode(ScenarioResult.self, from: json), result)
+    }
+
     func testTheDirectionIsTypedAndKeepsItsJSONValue() throws {
         var figures = MigrationFigures()
         figures.direction = .reverse

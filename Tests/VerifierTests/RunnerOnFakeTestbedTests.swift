@@ -93,6 +93,19 @@ final class RunnerOnFakeTestbedTests: XCTestCase {
         XCTAssertNotNil(result.modelComparison)
         assertCheck(check(result, CheckName.noDualRunning), CheckName.noDualRunning, passed: true,
                     says: "on one host at a time: ", "0 failed reads", "0 duplicate ping replies in 100 probes")
+        // The hosts' CPU, read through their shells while the call ran: the source's QEMU
+        // exited with the landing, the destination's came in.
+        let cpu = try XCTUnwrap(result.figures.cpuCost)
+        XCTAssertNil(cpu.source.notMeasured, cpu.source.lastFailure ?? "")
+        XCTAssertEqual(cpu.source.qemuProcessIDs, [4100])
+        XCTAssertEqual(cpu.source.daemonProcessIDs, [3100])
+        XCTAssertGreaterThan(cpu.source.qemuCPUSecondsByRole[.vcpu] ?? 0, 0)
+        XCTAssertGreaterThan(cpu.source.qemuCPUSecondsByRole[.migration] ?? 0, 0)
+        XCTAssertNotNil(cpu.source.exitedQEMUGoneAtMilliseconds, "the source's QEMU was found gone")
+        XCTAssertEqual(cpu.destination.qemuProcessIDs, [4200], "the incoming QEMU was found")
+        XCTAssertEqual(cpu.destination.failedReadCount, 0, cpu.destination.lastFailure ?? "")
+        XCTAssertNotNil(cpu.source.cpuSecondsPerGiB, "per GiB of the completed stats' 4000 bytes")
+        XCTAssertTrue(ReportWriter.summaryLine(result).contains("cpu fake-src "), ReportWriter.summaryLine(result))
     }
 
     func testAGuestRunningOnBothFakeHostsFailsNoDualRunningThroughTheWholeRunner() throws {

@@ -132,6 +132,23 @@ enum SyntheticSweepResults {
 }
 
 final class SweepAnalysisTests: XCTestCase {
+    func testTheHostCPUFiguresReachTheReportByRoleWithTheUncountedTime() {
+        var host = HostCPUCost(hostName: "src")
+        host.qemuCPUSecondsByRole = [.vcpu: 2.5, .migration: 1.25, .multifd: 0.75, .mainLoop: 0.5, .other: 0.01]
+        host.qemuEndedThreadsCPUSeconds = 0.02
+        host.daemonCPUSeconds = 0.2
+        host.totalCPUSeconds = 5.23
+        host.cpuSecondsPerGiB = 2.6
+        host.exitedQEMULastSampleMilliseconds = 24_800
+        host.exitedQEMUGoneAtMilliseconds = 25_012
+        XCTAssertEqual(SweepAnalysis.reportHostCPU(host, role: "source"),
+                       ReportHostCPU(host: "source (src)", vcpuCPUSeconds: 2.5, migrationThreadsCPUSeconds: 1.25, multifdCPUSeconds: 0.75,
+                                     mainLoopCPUSeconds: 0.5, otherThreadsCPUSeconds: 0.01, endedThreadsCPUSeconds: 0.02, daemonCPUSeconds: 0.2,
+                                     totalCPUSeconds: 5.23, cpuSecondsPerGiB: 2.6, uncountedMilliseconds: 212))
+        host.notMeasured = "no shell on the source"
+        XCTAssertEqual(SweepAnalysis.reportHostCPU(host, role: "source"), ReportHostCPU(host: "source (src)"), "not measured: every figure a dash")
+    }
+
     /// A number that is not one, as the text would print it (`formatNumber`, `%f`, Swift's description).
     func assertNoNonFiniteNumbers(_ text: String, file: StaticString = #filePath, line: UInt = #line) {
         let pattern = try? NSRegularExpression(pattern: #"(?i)(?<![a-z])-?(nan|inf|infinity)(?![a-z])"#)

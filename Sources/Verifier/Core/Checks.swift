@@ -25,6 +25,7 @@ public enum Checks {
         if let removed = faultRemoved(observation) { checks.append(removed) }
         checks.append(noDualRunning(observation))
         if let encrypted = streamEncrypted(observation) { checks.append(encrypted) }
+        if let bandwidth = bandwidthHonoured(observation) { checks.append(bandwidth) }
         // A lost guest has no memory, connection or console left to judge.
         guard observation.expectation != .guestLost else { return checks }
         checks += [pingContinuity(observation), controlConnection(observation), memoryIntegrity(observation),
@@ -307,6 +308,7 @@ public enum Checks {
         var names: Set<String> = []
         if o.placementTimeline == nil { names.insert(CheckName.noDualRunning) }
         if o.migrationStream == nil, o.parameters.migration.tls == true { names.insert(CheckName.streamEncrypted) }
+        if o.migrationOptions == nil { names.insert(CheckName.bandwidthHonoured) }
         return names
     }
 
@@ -389,6 +391,33 @@ public enum Checks {
             return "\(CheckName.streamEncrypted) not judged: nothing was sent (no connection to \(seen.portsDescription) carried data and libvirt reported no byte sent)"
         }
         return seen.summary
+    }
+
+    /// `bandwidth-honoured` allows the limit plus this fraction of it and ``bandwidthSlackMiBPerSecond``.
+    public static let bandwidthToleranceFraction = 0.10
+    public static let bandwidthSlackMiBPerSecond = 1.0
+
+    /// `bandwidth-honoured`: a migration with a bandwidth limit sent no faster than the limit
+    /// (+ 10 % + 1 MiB/s) during pre-copy (``PreCopyTransfer``: the switch-over, which QEMU
+    /// sends unlimited, is left out). `nil` without a limit, when nothing moved, or when under
+    /// 1 s of pre-copy was sampled (too short to tell QEMU's bursts from its rate).
+    public static func bandwidthHonoured(_ o: Observation) -> Check? {
+        // An observation stored before the options were kept has only the parameters' limit.
+        let options = o.migrationOptions ?? o.parameters.migration
+        guard let limit = options.bandwidthMiBPerSecond, let transfer = PreCopyTransfer(outcome: o.outcome), transfer.isJudged else {
+            return nil
+        }
+        let limitMiBPerSecond = Double(limit)
+        let allowed = limitMiBPerSecond * (1 + bandwidthToleranceFraction) + bandwidthSlackMiBPerSecond
+        let rate = transfer.mibPerSecond
+        let passed = rate <= allowed
+        let whose = o.parameters.migration.bandwidthMiBPerSecond == nil ? " (the scenario's, for its mid-stream fault)" : ""
+        let measured = "\(oneDecimal(rate)) MiB/s over \(oneDecimal(transfer.windowMilliseconds / 1000)) s of pre-copy"
+        return Check(name: CheckName.bandwidthHonoured, passed: passed,
+                     evidence: (passed ? "\(measured) against a \(limit) MiB/s limit\(whose)"
+                         : "\(measured) exceeds the \(limit) MiB/s limit\(whose)")
+                         + " (\(transfer.description); allowed at most \(oneDecimal(allowed)) MiB/s: the limit + "
+                         + "\(formatNumber(bandwidthToleranceFraction * 100)) % + \(formatNumber(bandwidthSlackMiBPerSecond)) MiB/s)")
     }
 
     /// At least this many samples of both hosts must be read for `no-dual-running` (one

@@ -483,6 +483,10 @@ public struct Observation: Sendable, Equatable, Codable {
     /// The destination's migration ports as captured during the migration call (`nil`: stored
     /// before they were captured).
     public var migrationStream: Looked<MigrationStreamObservation>?
+    /// The options the migration was made with, after the fault's tuning (a mid-stream fault
+    /// sets a bandwidth limit when none was given); `nil` in an observation stored before they
+    /// were kept.
+    public var migrationOptions: MigrationOptions?
 
     /// Creates an observation.
     public init(expectation: ExpectedOutcome, parameters: ScenarioParameters, call: String, outcome: MigrationOutcome,
@@ -491,9 +495,11 @@ public struct Observation: Sendable, Equatable, Codable {
                 destinationInterfacesBefore: Looked<Set<String>>, sourceTaps: [String], faultFindings: FaultFindings? = nil,
                 ping: PingSummary, memeater: MemeaterObservation, console: ConsoleObservation, answersAtEnd: Looked<Bool>?,
                 fault: FaultEvidence?, didNotConverge: Bool = false, timeoutIsResult: Bool = false,
-                placementTimeline: PlacementTimeline? = nil, migrationStream: Looked<MigrationStreamObservation>? = nil) {
+                placementTimeline: PlacementTimeline? = nil, migrationStream: Looked<MigrationStreamObservation>? = nil,
+                migrationOptions: MigrationOptions? = nil) {
         self.placementTimeline = placementTimeline
         self.migrationStream = migrationStream
+        self.migrationOptions = migrationOptions
         self.didNotConverge = didNotConverge
         self.timeoutIsResult = timeoutIsResult
         self.expectation = expectation

@@ -69,12 +69,16 @@ public struct DriveRecord: Sendable {
     public var eventCount: Int
     /// Why a daemon's events could not be had.
     public var subscriptionErrors: [String]
+    /// Both hosts' CPU time while the migration ran (`nil`: not sampled).
+    public var cpu: MigrationCPUSampling?
 
-    public init(outcome: MigrationOutcome, planNotes: [String], eventCount: Int, subscriptionErrors: [String]) {
+    public init(outcome: MigrationOutcome, planNotes: [String], eventCount: Int, subscriptionErrors: [String],
+                cpu: MigrationCPUSampling? = nil) {
         self.outcome = outcome
         self.planNotes = planNotes
         self.eventCount = eventCount
         self.subscriptionErrors = subscriptionErrors
+        self.cpu = cpu
     }
 }
 
@@ -138,6 +142,8 @@ public struct ResultBuilder: Sendable {
         result.fault = observation.fault
         addObservationFigures(to: &result)
         addCompletedStats(to: &result)
+        addPreCopyRate(to: &result)
+        addCPUCost(to: &result)
         addPostCopyFigures(to: &result)
         addCrossChecks(to: &result)
         if faultType.expectation == .migrates { result.modelComparison = modelComparison(result) }
@@ -288,6 +294,34 @@ public struct ResultBuilder: Sendable {
         if let iteration = stats.memoryIteration { result.iterations = Int(iteration) }
         for figure: Figure in [.migrationMilliseconds, .libvirtDowntimeMilliseconds, .setupMilliseconds, .transferredBytes, .iterations] {
             result[source: figure] = completed.source
+        }
+    }
+
+    /// The transfer rate during pre-copy (what `bandwidth-honoured` judges), and why a run
+    /// with a limit is not judged on it when its pre-copy was too short to tell.
+    private func addPreCopyRate(to result: inout ScenarioResult) {
+        guard let transfer = PreCopyTransfer(outcome: drive.outcome) else { return }
+        guard transfer.isJudged else {
+            if let limit = (observation.migrationOptions ?? parameters.migration).bandwidthMiBPerSecond {
+                result.notes.append("\(CheckName.bandwidthHonoured) not judged against the \(limit) MiB/s limit: only "
+                    + "\(formatNumber(transfer.windowMilliseconds)) ms of pre-copy between job-stats samples (at least "
+                    + "\(formatNumber(PreCopyTransfer.shortestJudgedWindowMilliseconds)) ms needed: QEMU sends each 100 ms slot's share of the limit as a burst)")
+            }
+            return
+        }
+        result.figures.preCopyTransferRateMiBPerSecond = transfer.mibPerSecond
+        result.figures.preCopySeconds = transfer.windowMilliseconds / 1000
+    }
+
+    /// What the migration cost the hosts' CPU, per GiB of the bytes it moved: the completed
+    /// job's `data_processed`, else the most any sample showed (a migration that did not complete).
+    private func addCPUCost(to result: inout ScenarioResult) {
+        guard let cpu = drive.cpu else { return }
+        if let bytes = result.transferredBytes {
+            result.figures.cpuCost = cpu.cost(movedBytes: bytes, movedSource: "transferredBytes (\(result[source: .transferredBytes] ?? "completed job stats"))")
+        } else {
+            let sampled = JobTransfer(samples: drive.outcome.samples)?.largestBytes
+            result.figures.cpuCost = cpu.cost(movedBytes: sampled, movedSource: "the largest data_processed of the job-stats samples (no completed job stats)")
         }
     }
 

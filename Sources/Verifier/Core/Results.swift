@@ -73,6 +73,9 @@ public enum CheckName {
     /// during the call, saw at least one connection carrying data, each began with a TLS
     /// handshake, and none with QEMU's stream in clear (`QEVM`, the multifd magic).
     public static let streamEncrypted = "stream-encrypted"
+    /// A run with a bandwidth limit that moved data: the transfer rate during pre-copy (from
+    /// the job-stats samples, not the switch-over) stayed within the limit + 10 % + 1 MiB/s.
+    public static let bandwidthHonoured = "bandwidth-honoured"
     /// A fault the verifier injected was removed afterwards (rule deleted, link restored,
     /// stand-in domain destroyed).
     public static let faultRemoved = "fault-removed"
@@ -243,6 +246,15 @@ public struct MigrationFigures: Codable, Sendable, Equatable, DefaultWhenAbsent 
     /// The whole run's wall time minus the migration call, ms: what a sweep cell costs
     /// around the measurement (preparing the guest, settling the rate, the checks).
     public var overheadMilliseconds: Double?
+    /// The transfer rate during pre-copy, from the job-stats samples' `data_processed` (not
+    /// the switch-over, which QEMU sends unlimited), MiB/s, and over how long, s: what
+    /// `bandwidth-honoured` compares with the limit (`nil`: under 1 s of pre-copy sampled,
+    /// or stored before it was kept).
+    public var preCopyTransferRateMiBPerSecond: Double?
+    public var preCopySeconds: Double?
+    /// What the migration cost each host's CPU: its QEMU of the guest by thread role and its
+    /// libvirt daemon, per GiB moved too (`nil`: stored before it was measured).
+    public var cpuCost: MigrationCPUCost?
 
     /// No figures yet.
     public init() {}
@@ -256,6 +268,76 @@ public struct MigrationFigures: Codable, Sendable, Equatable, DefaultWhenAbsent 
         guard let start = pingGapStartOffsetMilliseconds, let downtime = libvirtDowntimeMilliseconds,
               let announce = announceOffsetsMilliseconds.first(where: { $0 >= start }) else { return nil }
         return announce - start - downtime
+    }
+}
+
+/// The CPU one host spent on a migration, from `/proc/PID/task/TID/stat` sampled while it ran
+/// (``HostCPUAccount``): the guest's QEMU by thread role, the libvirt daemon, and together.
+public struct HostCPUCost: Codable, Sendable, Equatable {
+    /// The host, e.g. `src`.
+    public var hostName: String
+    /// The guest's QEMU processes that were sampled.
+    public var qemuProcessIDs: [Int32] = []
+    /// Their CPU by thread role, s (every role, 0 for one without threads; empty: no QEMU seen).
+    public var qemuCPUSecondsByRole: [ThreadRole: Double] = [:]
+    /// The CPU of QEMU threads that ended between readings (the process's total less its
+    /// threads' sum), s.
+    public var qemuEndedThreadsCPUSeconds: Double?
+    /// QEMU's whole CPU, roles and ended threads, s (`nil`: no QEMU of the guest was seen).
+    public var qemuCPUSeconds: Double?
+    /// Threads of the guest's QEMU seen.
+    public var qemuThreadCount = 0
+    /// The libvirt daemons that were sampled (`libvirtd`, `virtqemud`), and their CPU, s
+    /// (`nil`: none was seen).
+    public var daemonProcessIDs: [Int32] = []
+    public var daemonCPUSeconds: Double?
+    /// QEMU and daemon together, s.
+    public var totalCPUSeconds: Double?
+    /// ``totalCPUSeconds`` per GiB the migration moved (``MigrationCPUCost/movedGiB``).
+    public var cpuSecondsPerGiB: Double?
+    /// Readings that succeeded; reads that failed (listing the processes or reading their
+    /// CPU time), with the last failure.
+    public var sampleCount = 0
+    public var failedReadCount = 0
+    public var lastFailure: String?
+    /// The first and the last successful reading, ms on the run clock.
+    public var firstSampleMilliseconds: Double?
+    public var lastSampleMilliseconds: Double?
+    /// A QEMU that exited while it was sampled (the source's, which libvirt stops in Confirm):
+    /// its last reading and the first that found it gone, ms on the run clock. What it spent
+    /// between the two (the switch-over among it) is not counted.
+    public var exitedQEMULastSampleMilliseconds: Double?
+    public var exitedQEMUGoneAtMilliseconds: Double?
+    /// Why nothing was measured (`nil`: something was).
+    public var notMeasured: String?
+
+    /// Nothing measured yet on `hostName`.
+    public init(hostName: String) {
+        self.hostName = hostName
+    }
+}
+
+/// What a migration cost the hosts' CPU, and how it was measured.
+public struct MigrationCPUCost: Codable, Sendable, Equatable {
+    public var source: HostCPUCost
+    public var destination: HostCPUCost
+    /// The time asked between readings, ms.
+    public var sampleIntervalMilliseconds: Double
+    /// What the per-GiB figures divide by: the bytes the run moved, in GiB, and where they
+    /// come from (`nil`: nothing moved, or not known).
+    public var movedGiB: Double?
+    public var movedSource: String?
+    /// How the figures were measured, in one sentence.
+    public var method: String
+
+    public init(source: HostCPUCost, destination: HostCPUCost, sampleIntervalMilliseconds: Double, movedGiB: Double?,
+                movedSource: String?, method: String) {
+        self.source = source
+        self.destination = destination
+        self.sampleIntervalMilliseconds = sampleIntervalMilliseconds
+        self.movedGiB = movedGiB
+        self.movedSource = movedSource
+        self.method = method
     }
 }
 

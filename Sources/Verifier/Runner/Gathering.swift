@@ -54,7 +54,7 @@ extension ScenarioRunner {
             sourceTaps: baseline.facts.sourceTaps, faultFindings: placement.faultFindings, ping: ping, memeater: memeater,
             console: console, answersAtEnd: answersAtEnd, fault: fault.evidence(context, outcome: driven.outcome),
             didNotConverge: driven.didNotConverge, timeoutIsResult: leg.policy.nonConvergenceIsResult, placementTimeline: timeline,
-            migrationStream: driven.migrationStream)
+            migrationStream: driven.migrationStream, migrationOptions: driven.plan.options)
         if let before = driven.settingsBefore, driven.expectation == .staysOnSource {
             observation.sourceMigrationSettings = MigrationSettingsObservation(
                 before: before, after: settings(of: leg.endpoints.domainName, on: source, sighting: placement.onSource))

@@ -194,16 +194,19 @@ public struct HostInspector: HostShell {
     /// real host QEMU runs in the host's namespace. A process whose namespace cannot be
     /// read prints `unreadable PID`, so that a missing permission never looks like "clean".
     /// `incoming` marks a QEMU started to receive a migration (`-incoming` on its command line).
+    /// Each name is read with the shell's own `read`: no process is started for the hundreds of
+    /// processes that are not QEMU (the CPU sampler runs this while a migration runs).
     static func qemuProcessScript(domainName: String) -> String {
         """
             name=\(shellQuoted(domainName))
             me=$(readlink /proc/self/ns/net)
             for d in /proc/[0-9]*; do
-              case "$(cat "$d/comm" 2>/dev/null)" in qemu-system*) ;; *) continue ;; esac
+              { read -r comm < "$d/comm"; } 2>/dev/null || continue
+              case "$comm" in qemu-system*) ;; *) continue ;; esac
               tr '\\000' ' ' < "$d/cmdline" 2>/dev/null | grep -qF -e "guest=$name," -e "guest=$name " || continue
               ns=$(readlink "$d/ns/net" 2>/dev/null) || { echo "unreadable ${d#/proc/}"; continue; }
               incoming=; tr '\\000' ' ' < "$d/cmdline" 2>/dev/null | grep -qF -e " -incoming " && incoming=" incoming"
-              [ "$ns" = "$me" ] && echo "${d#/proc/} $(cat "$d/comm")$incoming"
+              [ "$ns" = "$me" ] && echo "${d#/proc/} $comm$incoming"
             done
             true
             """

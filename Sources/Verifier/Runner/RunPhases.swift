@@ -56,6 +56,8 @@ struct Driven {
     let guestLoad: GuestLoadDuringMigration?
     /// The destination's migration ports as captured during the call, or why they were not.
     let migrationStream: Looked<MigrationStreamObservation>
+    /// Both hosts' CPU time, read from just before the migration call until it returned.
+    let cpu: MigrationCPUSampling
 }
 
 /// The observation and what the result needs beside it.
@@ -310,6 +312,14 @@ extension ScenarioRunner {
         // The wire: what went to the destination's migration ports while the call ran.
         let streamCapture = startStreamCapture(leg, on: baseline.destinationHost)
         defer { streamCapture.stop() }
+        // What the migration costs the hosts' CPU: read until the call returned (the source's
+        // QEMU exits in Confirm, before it returns), or until a recovered migration's did.
+        let cpu = MigrationCPUSampler(sourceHost: baseline.sourceHost, destinationHost: baseline.destinationHost,
+                                      domainName: endpoints.domainName, intervalMilliseconds: pauses.cpuSampleSeconds * 1000) {
+            [clock = leg.clock] in clock.milliseconds()
+        }
+        defer { cpu.stop() }
+        cpu.start()
         placement.start()
         let callStart = leg.clock.milliseconds()
         var outcome = plan.driver.run(job, clock: leg.clock) { [recorder] sample in
@@ -317,12 +327,16 @@ extension ScenarioRunner {
         }
         // Only after a landing: a lost guest would hold the read for memeater's whole timeout.
         let countAfter = outcome.ending.migrated ? (try? load.control.stats()).map { ($0.pagesDirtied, leg.clock.milliseconds()) } : nil
+        var cpuSampling = cpu.stop()
         if !outcome.ending.migrated {
             outcome.sourceDaemonErrors = daemonLog?.errorsSinceMark()
                 ?? .failure(DaemonLogUnavailable(reason: "no shell on the source or no daemon log file named"))
         }
         fault.afterMigration(context, outcome: outcome)
-        if let recovered = fault.recover(context, after: outcome, plan: plan) { outcome = recovered }
+        if let recovered = fault.recover(context, after: outcome, plan: plan) {
+            outcome = recovered
+            cpuSampling.recovered = true
+        }
         let stream = streamCapture.stop()
         try interruption.check(while: "migrating")
         let didNotConverge = leg.faultType.expectation == .migrates && leg.policy.nonConvergenceIsResult && outcome.didNotConverge
@@ -334,7 +348,7 @@ extension ScenarioRunner {
         }
         return Driven(plan: plan, outcome: outcome, expectation: didNotConverge ? .staysOnSource : leg.faultType.expectation,
                       didNotConverge: didNotConverge, interfacesBefore: interfacesBefore, settingsBefore: settingsBefore,
-                      guestLoad: guestLoad, migrationStream: stream)
+                      guestLoad: guestLoad, migrationStream: stream, cpu: cpuSampling)
     }
 
     /// tcpdump on the destination's migration ports, listening before this returns; the

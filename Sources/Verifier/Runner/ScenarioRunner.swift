@@ -213,7 +213,7 @@ public final class ScenarioRunner: Sendable {
             parameters: leg.original, swapped: leg.swapped, startedAt: leg.clock.startedAt, setupActions: setupActions,
             baseline: baseline.facts, load: load.figures, qemuDirtyRate: qemuDirtyRate,
             drive: DriveRecord(outcome: driven.outcome, planNotes: driven.plan.notes, eventCount: events.count,
-                               subscriptionErrors: events.subscriptionErrors),
+                               subscriptionErrors: events.subscriptionErrors, cpu: driven.cpu),
             ping: pingReport, captureStartMilliseconds: gathered.captureStartMilliseconds, observation: gathered.observation,
             checks: checks, completedStats: completedStats(leg, baseline: baseline, destination: gathered.destination,
                                                            outcome: driven.outcome, eventStats: events.completedStats),
@@ -274,6 +274,8 @@ public struct RunPauses: Sendable, Equatable {
     public var dirtyRateWaitSeconds: Double = 3
     /// Between samples of where the guest runs on both hosts (`no-dual-running`).
     public var placementSampleSeconds: Double = 0.1
+    /// Between readings of the hosts' CPU time (the guest's QEMU and the libvirt daemons).
+    public var cpuSampleSeconds: Double = 0.25
 
     /// The defaults.
     public init() {}
@@ -289,6 +291,7 @@ public struct RunPauses: Sendable, Equatable {
         cleanUpWaitSeconds = seconds
         dirtyRateWaitSeconds = seconds
         placementSampleSeconds = seconds
+        cpuSampleSeconds = seconds
     }
 }
 

@@ -158,6 +158,7 @@ public enum ReportWriter {
             // One memeater thread's stall is the run's; with several, which one stalled matters.
             parts.append("stall \(stalls.map { formatNumber(Double($0) / 1_000) }.joined(separator: "/")) ms per thread")
         }
+        if let cost = result.figures.cpuCost, let cpu = cpuSummary(cost) { parts.append(cpu) }
         parts.append("\(result.accel), QEMU \(result.qemuVersion), libvirt \(result.libvirtVersion)")
         if let system = result.guestSystem { parts.append("guest \(system)") }
         return parts.joined(separator: ", ")
@@ -173,10 +174,40 @@ public enum ReportWriter {
                              + "   ours: \(row.oursSource); libvirt: \(row.libvirtSource). \(row.note)")
             }
         }
+        if let cost = result.figures.cpuCost { lines += cpuLines(cost) }
         if let comparison = result.modelComparison { lines.append(comparison.table) }
         for note in result.notes { lines.append("  note: \(note)") }
         if let error = result.libvirtError { lines.append("  libvirt said: \(error)") }
         return lines.joined(separator: "\n")
+    }
+
+    /// The hosts' CPU in the summary line, e.g. `cpu src 3.7 s (1.85 s/GiB), dst 2.1 s (1.05 s/GiB)`;
+    /// `nil` when neither host was measured.
+    static func cpuSummary(_ cost: MigrationCPUCost) -> String? {
+        let hosts = [cost.source, cost.destination].compactMap { host -> String? in
+            guard host.notMeasured == nil, let total = host.totalCPUSeconds else { return nil }
+            return "\(host.hostName) \(formatNumber(total)) s" + (host.cpuSecondsPerGiB.map { " (\(formatNumber($0)) s/GiB)" } ?? "")
+        }
+        return hosts.isEmpty ? nil : "cpu " + hosts.joined(separator: ", ")
+    }
+
+    /// The hosts' CPU by thread role, one line per host, and how it was measured.
+    static func cpuLines(_ cost: MigrationCPUCost) -> [String] {
+        let columns = ["vCPU", "migration", "multifd", "main loop", "other", "ended", "libvirtd", "total", "per GiB"]
+        var lines = ["  " + pad("host cpu s", 12) + columns.map { leftPad($0, 10) }.joined()]
+        for host in [cost.source, cost.destination] {
+            if let reason = host.notMeasured {
+                lines.append("  " + pad(host.hostName, 12) + "not measured: \(reason)")
+                continue
+            }
+            let roles = host.qemuCPUSecondsByRole
+            let cells = [roles[.vcpu], roles[.migration], roles[.multifd], roles[.mainLoop], roles[.other],
+                         host.qemuEndedThreadsCPUSeconds, host.daemonCPUSeconds, host.totalCPUSeconds, host.cpuSecondsPerGiB]
+            lines.append("  " + pad(host.hostName, 12) + cells.map { leftPad(text($0), 10) }.joined())
+        }
+        lines.append("  host cpu: " + cost.method
+                     + (cost.movedGiB.map { "; per GiB of \(formatNumber($0)) GiB moved (\(cost.movedSource ?? "?"))" } ?? "; nothing known moved: no per-GiB figure"))
+        return lines
     }
 
     static func text(_ value: Double?) -> String {

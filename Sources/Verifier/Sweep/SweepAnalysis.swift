@@ -358,8 +358,8 @@ extension SweepAnalysis {
                        predictedDowntimeMilliseconds: cell.predicted?.downtimeMilliseconds,
                        convergedCount: cell.convergedCount, runCount: cell.runs.count)
         }
-        let runs = results.map { result in
-            ReportRun(runID: result.runID.map(String.init) ?? "-", cellLabel: result.parameters.seriesLabel,
+        let runs = results.map { result -> ReportRun in
+            var run = ReportRun(runID: result.runID.map(String.init) ?? "-", cellLabel: result.parameters.seriesLabel,
                       repetition: result.parameters.repetition ?? 1, parameters: Self.reportParameters(result.parameters),
                       direction: result.figures.direction.rawValue, status: result.status.rawValue, passed: result.passed,
                       converged: result.figures.convergence == .converged, iterations: result.iterations ?? result.figures.passes,
@@ -376,6 +376,11 @@ extension SweepAnalysis {
                       pingGapUpperBoundMilliseconds: result.figures.pingGapUpperBoundMilliseconds,
                       announceDelayMilliseconds: result.figures.announceDelayMilliseconds(libvirtDowntimeMilliseconds: result.libvirtDowntimeMilliseconds),
                       overheadMilliseconds: result.figures.overheadMilliseconds, failedChecks: result.failedChecks.map(\.name))
+            run.preCopyTransferRateMiBPerSecond = result.figures.preCopyTransferRateMiBPerSecond
+            run.hostCPU = result.figures.cpuCost.map { cost in
+                [("source", cost.source), ("destination", cost.destination)].map { Self.reportHostCPU($0.1, role: $0.0) }
+            } ?? []
+            return run
         }
         var timelines: [ReportTimeline] = []
         for result in results.prefix(maximumTimelines) {
@@ -410,6 +415,26 @@ extension SweepAnalysis {
                                predictedMiBPerSecond: boundary.predictedMiBPerSecond)
             },
             timelines: timelines, limits: limits)
+    }
+
+    /// One host's CPU figures as the report shows them, `role` naming it (e.g. `source (src)`).
+    static func reportHostCPU(_ host: HostCPUCost, role: String) -> ReportHostCPU {
+        var shown = ReportHostCPU(host: "\(role) (\(host.hostName))")
+        guard host.notMeasured == nil else { return shown }
+        let roles = host.qemuCPUSecondsByRole
+        shown.vcpuCPUSeconds = roles[.vcpu]
+        shown.migrationThreadsCPUSeconds = roles[.migration]
+        shown.multifdCPUSeconds = roles[.multifd]
+        shown.mainLoopCPUSeconds = roles[.mainLoop]
+        shown.otherThreadsCPUSeconds = roles[.other]
+        shown.endedThreadsCPUSeconds = host.qemuEndedThreadsCPUSeconds
+        shown.daemonCPUSeconds = host.daemonCPUSeconds
+        shown.totalCPUSeconds = host.totalCPUSeconds
+        shown.cpuSecondsPerGiB = host.cpuSecondsPerGiB
+        if let last = host.exitedQEMULastSampleMilliseconds, let gone = host.exitedQEMUGoneAtMilliseconds {
+            shown.uncountedMilliseconds = gone - last
+        }
+        return shown
     }
 
     static func reportParameters(_ p: ScenarioParameters) -> ReportCellParameters {
