@@ -99,12 +99,9 @@ public final class HostCPUSampler: Sendable {
     private let shell: any HostShell
     private let role: HostRole
     private let domainName: String
-    private let intervalNanoseconds: UInt64
     private let now: @Sendable () -> Double
     private let state: Mutex<State>
-    private let stopFlag = Atomic<Bool>(false)
-    private let started = Atomic<Bool>(false)
-    private let finished = DispatchSemaphore(value: 0)
+    private let thread: PeriodicThread
 
     /// How long ``stop()`` waits for a reading in flight (a shell over ssh may hang up to its
     /// 30 s timeout); the run goes on without that reading.
@@ -122,59 +119,32 @@ public final class HostCPUSampler: Sendable {
         self.shell = shell
         self.role = role
         self.domainName = domainName
-        self.intervalNanoseconds = UInt64(max(1, intervalMilliseconds) * 1_000_000)
+        thread = PeriodicThread(name: "migverify-cpu-\(role.rawValue)", intervalMilliseconds: intervalMilliseconds)
         self.now = now
         state = Mutex(State(account: HostCPUAccount(hostName: shell.hostName)))
     }
 
     /// Takes the first reading here, then reads on a thread of its own.
     public func start() {
-        guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        sampleOnce(byThread: false)
-        let thread = Thread { [self] in
-            loop()
-            finished.signal()
-        }
-        thread.name = "migverify-cpu-\(role.rawValue)"
-        thread.start()
+        thread.start { [self] byThread in sampleOnce(byThread: byThread) }
     }
 
     /// Stops the thread (waiting at most ``stopWaitSeconds``), takes a last reading here and
     /// returns the account. Idempotent; a sampler never started returns an empty account.
     @discardableResult
     public func stop() -> HostCPUAccount {
-        guard !stopFlag.exchange(true, ordering: .acquiringAndReleasing) else { return account }
-        if started.load(ordering: .acquiring) {
-            if finished.wait(timeout: .now() + Self.stopWaitSeconds) == .timedOut {
-                state.withLock {
-                    $0.threadAbandoned = true
-                    $0.account.recordFailure("a reading still pending after \(formatNumber(Self.stopWaitSeconds)) s when sampling stopped")
-                }
+        let first = thread.stop(waitSeconds: Self.stopWaitSeconds, abandoned: {
+            state.withLock {
+                $0.threadAbandoned = true
+                $0.account.recordFailure("a reading still pending after \(formatNumber(Self.stopWaitSeconds)) s when sampling stopped")
             }
-            sampleOnce(byThread: false)
-        }
-        state.withLock { $0.stopped = true }
+        }, lastTick: { sampleOnce(byThread: false) })
+        if first { state.withLock { $0.stopped = true } }
         return account
     }
 
     /// The account so far.
     public var account: HostCPUAccount { state.withLock { $0.account } }
-
-    private func loop() {
-        var next = monotonicNanoseconds() + intervalNanoseconds
-        while !stopFlag.load(ordering: .acquiring) {
-            let before = monotonicNanoseconds()
-            if next > before {
-                var pause = timespec(tv_sec: Int((next - before) / 1_000_000_000), tv_nsec: Int((next - before) % 1_000_000_000))
-                nanosleep(&pause, nil)
-            }
-            if stopFlag.load(ordering: .acquiring) { break }
-            sampleOnce(byThread: true)
-            next += intervalNanoseconds
-            let after = monotonicNanoseconds()
-            if next < after { next = after }  // fell behind (a slow shell): do not burst to catch up
-        }
-    }
 
     /// One reading: finds what is still to be found, then reads the CPU time of what is tracked.
     func sampleOnce(byThread: Bool) {

@@ -24,12 +24,9 @@ public final class PlacementSampler: Sendable {
 
     private let domainName: String
     private let guestUUID: String
-    private let intervalNanoseconds: UInt64
     private let now: @Sendable () -> Double
     private let state: Mutex<State>
-    private let stopFlag = Atomic<Bool>(false)
-    private let started = Atomic<Bool>(false)
-    private let finished = DispatchSemaphore(value: 0)
+    private let thread: PeriodicThread
 
     /// How long ``stop()`` waits for a read in flight (a read over a cut link can block until
     /// libvirt's keepalive gives up); the run goes on without that sample.
@@ -46,7 +43,7 @@ public final class PlacementSampler: Sendable {
         self.domainName = domainName
         self.guestUUID = guestUUID
         let interval = max(1, intervalMilliseconds)
-        self.intervalNanoseconds = UInt64(interval * 1_000_000)
+        thread = PeriodicThread(name: "migverify-placement", intervalMilliseconds: interval)
         self.now = now
         self.state = Mutex(State(timeline: PlacementTimeline(intervalMilliseconds: interval), source: source, destination: destination))
     }
@@ -54,14 +51,7 @@ public final class PlacementSampler: Sendable {
     /// Takes the first sample on the caller's thread (so that the window starts before the
     /// migration call, however short the call), then samples on a thread of its own.
     public func start() {
-        guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        sampleOnce(byThread: false)
-        let thread = Thread { [self] in
-            loop()
-            finished.signal()
-        }
-        thread.name = "migverify-placement"
-        thread.start()
+        thread.start { [self] byThread in sampleOnce(byThread: byThread) }
     }
 
     /// Reads the hosts through `source` and `destination` from now on: the runner opens fresh
@@ -79,38 +69,18 @@ public final class PlacementSampler: Sendable {
     /// returns the same timeline; a sampler never started returns an empty one.
     @discardableResult
     public func stop() -> PlacementTimeline {
-        guard !stopFlag.exchange(true, ordering: .acquiringAndReleasing) else { return timeline }
-        if started.load(ordering: .acquiring) {
-            if finished.wait(timeout: .now() + Self.stopWaitSeconds) == .timedOut {
-                state.withLock {
-                    $0.threadAbandoned = true
-                    $0.timeline.recordFailedRead("a read still pending after \(formatNumber(Self.stopWaitSeconds)) s when sampling stopped")
-                }
+        let first = thread.stop(waitSeconds: Self.stopWaitSeconds, abandoned: {
+            state.withLock {
+                $0.threadAbandoned = true
+                $0.timeline.recordFailedRead("a read still pending after \(formatNumber(Self.stopWaitSeconds)) s when sampling stopped")
             }
-            sampleOnce(byThread: false)
-        }
-        state.withLock { $0.stopped = true }
+        }, lastTick: { sampleOnce(byThread: false) })
+        if first { state.withLock { $0.stopped = true } }
         return timeline
     }
 
     /// The timeline so far.
     public var timeline: PlacementTimeline { state.withLock { $0.timeline } }
-
-    private func loop() {
-        var next = monotonicNanoseconds() + intervalNanoseconds
-        while !stopFlag.load(ordering: .acquiring) {
-            let before = monotonicNanoseconds()
-            if next > before {
-                var pause = timespec(tv_sec: Int((next - before) / 1_000_000_000), tv_nsec: Int((next - before) % 1_000_000_000))
-                nanosleep(&pause, nil)
-            }
-            if stopFlag.load(ordering: .acquiring) { break }
-            sampleOnce(byThread: true)
-            next += intervalNanoseconds
-            let after = monotonicNanoseconds()
-            if next < after { next = after }  // fell behind (a slow read): do not burst to catch up
-        }
-    }
 
     /// One sample: the source, the destination, the source again.
     func sampleOnce(byThread: Bool = false) {
