@@ -199,8 +199,8 @@ extension Memeater {
         @Option(help: "Clients served at once (1-\(ControlServer.maximumConnectionsLimit)); one more gets an error reply and is closed.")
         var maxConnections = ControlServer.defaultMaximumConnections
 
-        @Option(help: "Seconds a new client has to authenticate before it is closed.")
-        var authTimeoutSeconds: Double = 10
+        @Option(help: "Seconds a new client has to authenticate before it is closed (an unauthenticated one also gives way to newer connections when the server is full).")
+        var authTimeoutSeconds: Double = ControlServer.defaultAuthenticationTimeoutSeconds
 
         @Flag(help: "Obey corrupt-page (fault injection for testing the verifier's checks). Never on a guest whose results matter.")
         var allowFaultInjection = false
