@@ -220,6 +220,10 @@ extension Memeater {
             if let token {
                 do { _ = try ControlToken(token) } catch { throw ValidationError(error.description) }
             }
+            // A usage error (exit 64) before anything is allocated, not a failed bind (exit 1).
+            if let bindAddress, SocketAddress(numericHost: bindAddress, port: 0) == nil {
+                throw ValidationError("--bind must be a numeric IPv4 or IPv6 address (e.g. 198.18.1.10, 2001:2::10, ::), not '\(TextExcerpt.of(bindAddress))'")
+            }
             guard (1...ControlServer.maximumConnectionsLimit).contains(maxConnections) else {
                 throw ValidationError("--max-connections must be 1-\(ControlServer.maximumConnectionsLimit), got \(maxConnections)")
             }
