@@ -232,6 +232,23 @@ final class MigVerifyCLITests: XCTestCase {
         XCTAssertFalse(statuses.contains(.interrupted), "\(statuses)")
     }
 
+    /// Finding 7c of issue 24: an --output that cannot be made is one line naming the path
+    /// and the reason, not Foundation's error with its user info.
+    func testAReportOutputThatCannotBeMadeIsOneLine() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("migverify-output-\(getpid())-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let database = directory.appendingPathComponent("results.sqlite").path
+        try SyntheticSweepResults.store(SyntheticSweepResults.results(), as: "synthetic", in: try ResultsStore(path: database))
+        let file = directory.appendingPathComponent("a-file").path
+        try "x".write(toFile: file, atomically: true, encoding: .utf8)
+        for (output, reason) in [(file, "it exists and is not a directory"), (file + "/report", "Not a directory")] {
+            let outcome = try run(["report", "synthetic", "--database", database, "--output", output])
+            XCTAssertEqual(outcome.status, 2, outcome.stderr)
+            XCTAssertEqual(outcome.stderr, "migverify report: error: cannot write \(output): \(reason)\n")
+        }
+    }
+
     func testHelpStillPrintsInFull() throws {
         let outcome = try run(["run", "--help"])
         XCTAssertEqual(outcome.status, 0)
