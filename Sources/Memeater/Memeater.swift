@@ -199,8 +199,8 @@ extension Memeater {
         @Option(help: "Clients served at once (1-\(ControlServer.maximumConnectionsLimit)); one more gets an error reply and is closed.")
         var maxConnections = ControlServer.defaultMaximumConnections
 
-        @Option(help: "Seconds a new client has to authenticate before it is closed.")
-        var authTimeoutSeconds: Double = 10
+        @Option(help: "Seconds a new client has to authenticate before it is closed (an unauthenticated one also gives way to newer connections when the server is full).")
+        var authTimeoutSeconds: Double = ControlServer.defaultAuthenticationTimeoutSeconds
 
         @Flag(help: "Obey corrupt-page (fault injection for testing the verifier's checks). Never on a guest whose results matter.")
         var allowFaultInjection = false
@@ -219,6 +219,10 @@ extension Memeater {
             }
             if let token {
                 do { _ = try ControlToken(token) } catch { throw ValidationError(error.description) }
+            }
+            // A usage error (exit 64) before anything is allocated, not a failed bind (exit 1).
+            if let bindAddress, SocketAddress(numericHost: bindAddress, port: 0) == nil {
+                throw ValidationError("--bind must be a numeric IPv4 or IPv6 address (e.g. 198.18.1.10, 2001:2::10, ::), not '\(TextExcerpt.of(bindAddress))'")
             }
             guard (1...ControlServer.maximumConnectionsLimit).contains(maxConnections) else {
                 throw ValidationError("--max-connections must be 1-\(ControlServer.maximumConnectionsLimit), got \(maxConnections)")

@@ -10,8 +10,11 @@ import Glibc
 /// across a live migration of the guest.
 ///
 /// With a token (``ControlAccess/token(_:)``) a client must authenticate within
-/// ``authenticationTimeoutSeconds`` of connecting, so that connections that never do cannot
-/// hold the slots of the verifier for good.
+/// ``authenticationTimeoutSeconds`` of connecting, and connections that have not authenticated
+/// yet give way to new ones (``ControlConnectionTable``): when the server is full a new
+/// connection displaces the oldest unauthenticated one, and one peer address holds at most
+/// ``unauthenticatedPerPeer`` of them, so that clients which never authenticate and reconnect
+/// at once cannot lock the verifier out. Only authenticated connections fill the server for good.
 public final class ControlServer: Sendable {
     /// The port actually bound (useful when 0 was asked for).
     public let port: Int
@@ -22,7 +25,9 @@ public final class ControlServer: Sendable {
     public let authenticationTimeoutSeconds: Double
     private let listener: Int32
     private let handler: ControlHandler
-    private let clients = Mutex<Set<Int32>>([])
+    /// The held connections and their sockets (a socket is closed by its own thread only,
+    /// after its entry is gone, so a descriptor found here is still open).
+    private let held: Mutex<HeldConnections>
     private let closed = Atomic<Bool>(false)
     /// A line longer than this is not a request of ours; the client is told and dropped.
     static let maximumLineBytes = 64 * 1024
@@ -31,11 +36,17 @@ public final class ControlServer: Sendable {
     public static let defaultMaximumConnections = 8
     /// The largest ``maximumConnections`` accepted (each client is a thread).
     public static let maximumConnectionsLimit = 256
+    /// Unauthenticated connections one peer address may hold at once (a client authenticates
+    /// as it connects; more than a few waiting from one address are not a client of ours).
+    public static let unauthenticatedPerPeer = 3
+    /// The default of ``authenticationTimeoutSeconds``: a client sends `auth` as it connects,
+    /// and the lab's clients themselves wait at most 5 s for the reply.
+    public static let defaultAuthenticationTimeoutSeconds = 5.0
 
     /// Binds and listens; call `start()` to accept clients.
     public init(listenAddress: String, port: Int, handler: ControlHandler,
                 maximumConnections: Int = ControlServer.defaultMaximumConnections,
-                authenticationTimeoutSeconds: Double = 10) throws(MemeaterError) {
+                authenticationTimeoutSeconds: Double = ControlServer.defaultAuthenticationTimeoutSeconds) throws(MemeaterError) {
         guard (0...65535).contains(port) else { throw .socketFailed(call: "bind to port \(port)", errno: EINVAL) }
         guard (1...Self.maximumConnectionsLimit).contains(maximumConnections) else {
             throw .controlSettingInvalid(reason: "the connection limit must be 1-\(Self.maximumConnectionsLimit), got \(maximumConnections)")
@@ -66,6 +77,16 @@ public final class ControlServer: Sendable {
             if code == EADDRINUSE { throw .portInUse(port: port) }
             throw .socketFailed(call: "bind to \(listenAddress):\(port)", errno: code)
         }
+        // Deferred accept: the kernel hands over a connection when its first bytes arrive (a
+        // client of ours sends `auth` at once), a silent one only after about a second. So a
+        // client with its `auth` on the way is known as one when it is admitted, and clients
+        // that connect without a word cannot churn the table faster than once a second each.
+        var deferSeconds: Int32 = 1
+        guard setsockopt(socketFD, Int32(IPPROTO_TCP), TCP_DEFER_ACCEPT, &deferSeconds, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+            let code = errno
+            close(socketFD)
+            throw .socketFailed(call: "setsockopt(TCP_DEFER_ACCEPT) on \(listenAddress)", errno: code)
+        }
         guard listen(socketFD, 16) == 0 else {
             let code = errno
             close(socketFD)
@@ -78,13 +99,15 @@ public final class ControlServer: Sendable {
         self.authenticationTimeoutSeconds = authenticationTimeoutSeconds
         listener = socketFD
         self.handler = handler
+        held = Mutex(HeldConnections(table: ControlConnectionTable(capacity: maximumConnections,
+                                                                   unauthenticatedPerPeer: Self.unauthenticatedPerPeer)))
     }
 
     deinit { shutdownServer() }
 
     /// Starts the accept thread.
     public func start() throws(MemeaterError) {
-        _ = try startThread { [self] in acceptLoop() }
+        try startDetachedThread { [self] in acceptLoop() }
     }
 
     /// Stops accepting and closes every client connection.
@@ -92,25 +115,39 @@ public final class ControlServer: Sendable {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         Glibc.shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
-        clients.withLock { open in
-            for client in open { Glibc.shutdown(client, Int32(SHUT_RDWR)) }
+        held.withLock { held in
+            for client in held.descriptors.values { Glibc.shutdown(client, Int32(SHUT_RDWR)) }
         }
     }
 
     private func acceptLoop() {
+        let authenticatedFromTheStart = ControlConnectionState(access: handler.access).isAuthenticated
         while !closed.load(ordering: .acquiring) {
-            let client = accept(listener, nil, nil)
+            var peerAddress = sockaddr_storage()
+            var peerLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let client = withUnsafeMutablePointer(to: &peerAddress) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(listener, $0, &peerLength) }
+            }
             if client < 0 {
                 if errno == EINTR || errno == ECONNABORTED { continue }
                 return
             }
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-            let admitted = clients.withLock { open in
-                guard open.count < maximumConnections else { return false }
-                open.insert(client)
-                return true
+            let admission = held.withLock { held -> ControlConnectionTable.Admission in
+                let admission = held.table.admit(peer: Self.addressBytes(of: peerAddress), authenticated: authenticatedFromTheStart,
+                                                 speaking: Self.hasBytesWaiting(client)) {
+                    held.descriptors[$0.id].map(Self.hasBytesWaiting) ?? false
+                }
+                guard case .admitted(let id, let displaced) = admission else { return admission }
+                held.descriptors[id] = client
+                if let displaced, let victim = held.descriptors.removeValue(forKey: displaced) {
+                    // Its own thread sees the end of the stream and closes it.
+                    _ = send(line: encodeLine(Self.displacedReply), to: victim, flags: Int32(MSG_DONTWAIT))
+                    Glibc.shutdown(victim, Int32(SHUT_RDWR))
+                }
+                return admission
             }
-            guard admitted else {
+            guard case .admitted(let id, _) = admission else {
                 // Told, not queued: a client waiting in a queue would look like a hung memeater.
                 let refusal = ControlReply.failure("too many connections: this memeater serves at most \(maximumConnections) at once")
                 _ = send(line: encodeLine(refusal), to: client, flags: Int32(MSG_DONTWAIT))
@@ -118,17 +155,51 @@ public final class ControlServer: Sendable {
                 continue
             }
             do {
-                _ = try startThread { [self] in serve(client: client) }
+                try startDetachedThread { [self] in serve(client: client, id: id) }
             } catch {
-                clients.withLock { _ = $0.remove(client) }
+                held.withLock { held in
+                    held.table.remove(id)
+                    held.descriptors[id] = nil
+                }
                 close(client)
             }
         }
     }
 
-    private func serve(client: Int32) {
+    /// Told to a connection displaced by a newer one before it authenticated.
+    static let displacedReply = ControlReply.failure("not authenticated yet and the server is full: this connection made room for a newer one")
+
+    /// The peer's address: 4 bytes for IPv4 (an IPv4-mapped IPv6 peer too), 16 for IPv6.
+    private static func addressBytes(of storage: sockaddr_storage) -> [UInt8] {
+        var storage = storage
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            return withUnsafeBytes(of: &storage) { raw in
+                withUnsafeBytes(of: raw.load(as: sockaddr_in.self).sin_addr) { Array($0) }
+            }
+        case AF_INET6:
+            let bytes = withUnsafeBytes(of: &storage) { raw in
+                withUnsafeBytes(of: raw.load(as: sockaddr_in6.self).sin6_addr) { Array($0) }
+            }
+            let mappedPrefix: [UInt8] = Array(repeating: 0, count: 10) + [0xff, 0xff]
+            return Array(bytes.prefix(12)) == mappedPrefix ? Array(bytes.suffix(4)) : bytes
+        default:
+            return []
+        }
+    }
+
+    /// Whether bytes wait to be read on `client` (a client whose `auth` is on its way).
+    private static func hasBytesWaiting(_ client: Int32) -> Bool {
+        var waiting: Int32 = 0
+        return ioctl(client, UInt(FIONREAD), &waiting) == 0 && waiting > 0
+    }
+
+    private func serve(client: Int32, id: UInt64) {
         defer {
-            clients.withLock { _ = $0.remove(client) }
+            held.withLock { held in
+                held.table.remove(id)
+                held.descriptors[id] = nil
+            }
             close(client)
         }
         var state = ControlConnectionState(access: handler.access)
@@ -154,6 +225,10 @@ public final class ControlServer: Sendable {
                 return
             }
             if count <= 0 { return }
+            if !state.isAuthenticated {
+                // Spoken: displaced only after the silent ones. Gone: displaced already.
+                guard held.withLock({ $0.table.markSpoken(id) }) else { return }
+            }
             pending.append(contentsOf: buffer[0..<count])
             while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
                 var line = String(decoding: pending[..<newline], as: UTF8.self)[...]
@@ -162,6 +237,10 @@ public final class ControlServer: Sendable {
                 if line.allSatisfy(\.isWhitespace) { continue }
                 let wasAuthenticated = state.isAuthenticated
                 let (reply, then) = handler.reply(toLine: line, connection: &state)
+                if state.isAuthenticated && !wasAuthenticated {
+                    // From now on it holds its slot for good; displaced meanwhile, it is gone.
+                    guard held.withLock({ $0.table.markAuthenticated(id) }) else { return }
+                }
                 guard send(line: reply, to: client) else { return }
                 switch then {
                 case .serveNext:
@@ -204,4 +283,10 @@ public final class ControlServer: Sendable {
         }
         return true
     }
+}
+
+/// The connection table of a ``ControlServer`` with each held connection's socket.
+private struct HeldConnections {
+    var table: ControlConnectionTable
+    var descriptors: [UInt64: Int32] = [:]
 }

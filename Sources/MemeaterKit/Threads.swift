@@ -23,3 +23,11 @@ func startThread(_ body: @escaping @Sendable () -> Void) throws(MemeaterError) -
     }
     return thread
 }
+
+/// Starts a detached POSIX thread running `body`: nobody joins it, and its stack is freed
+/// when it ends. The control server's threads are detached; a joinable thread that is never
+/// joined keeps its stack mapped, and a client reconnecting in a loop would pile them up.
+func startDetachedThread(_ body: @escaping @Sendable () -> Void) throws(MemeaterError) {
+    let thread = try startThread(body)
+    pthread_detach(thread)
+}

@@ -99,13 +99,19 @@ struct ReportCommand: ParsableCommand {
         }
         let directory = URL(fileURLWithPath: output, isDirectory: true)
         do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            do {
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            } catch {
+                throw ReportError.cannotWrite(path: directory.path, reason: ReportError.reason(of: error))
+            }
             let files = try SweepReportRenderer(document: document, compare: other, maximumTimelines: timelines).write(to: directory)
             print("report: \(files.html.path)")
             print("summary: \(files.markdown.path); runs: \(files.runsCSV.path); cells: \(files.cellsCSV.path); \(files.plots.count) plot(s) in \(directory.appendingPathComponent("plots").path)")
             for omitted in files.omittedPlots { print("left out: \(omitted.reason)") }
         } catch {
-            FileHandle.standardError.write(Data("migverify report: error: \(error)\n".utf8))
+            // One line: a ReportError says what and where; anything else is cut to its first line.
+            let message = "\(error)".split(whereSeparator: \.isNewline).first.map(String.init) ?? "\(error)"
+            FileHandle.standardError.write(Data("migverify report: error: \(message)\n".utf8))
             throw ExitCode(2)
         }
     }

@@ -37,8 +37,9 @@ struct MigrationRunOptions: ParsableArguments {
     @Option(help: "Parallel (multifd) migration connections, 2-255.")
     var parallelConnections: Int?
 
-    @Option(help: "Compression methods, comma-separated: xbzrle, mt (single stream); zlib, zstd (with --parallel-connections).")
-    var compression: String?
+    @Option(help: "Compression methods, comma-separated: xbzrle, mt (single stream); zlib, zstd (with --parallel-connections).",
+            transform: { try CommaSeparated<String>(parsing: $0) })
+    var compression: CommaSeparated<String>?
 
     @Option(name: .customLong("timeout-seconds"), help: "Abort a migration still running after this many seconds.")
     var timeoutSeconds: Double = 120
@@ -95,7 +96,7 @@ struct MigrationRunOptions: ParsableArguments {
             mode: chosenMigrationMode, bandwidthMiBPerSecond: nil,
             qemuMaxDowntimeMilliseconds: qemuMaxDowntimeMilliseconds, autoConverge: autoConverge, postCopy: postcopy,
             parallelConnections: parallelConnections,
-            compressionMethods: compression.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? [])
+            compressionMethods: compression?.elements ?? [])
     }
 
     /// The parameters every run on `endpoints` shares; the matrix's cells set the scenario,

@@ -56,7 +56,8 @@ enum SweepIdentifier {
 }
 
 /// A comma-separated list of arguments of one type, e.g. `--scenario live,abort,link-cut` or
-/// `--memory-mib 1024,2111`. Spaces around a value and empty entries (`a,,b`) are ignored.
+/// `--memory-mib 1024,2111`. Spaces around a value are ignored; an empty entry (`1024,`,
+/// `a,,b`) is refused, since it is a value left out by mistake more often than not.
 ///
 /// Options declare it with `transform: { try CommaSeparated(parsing: $0) }` so that a bad
 /// value is named in the error (``CommaSeparatedError``); `init?(argument:)` only says nil.
@@ -69,10 +70,12 @@ struct CommaSeparated<Element: ExpressibleByArgument>: ExpressibleByArgument {
         self.elements = elements
     }
 
-    /// Reads `text`; throws naming the first value that is not an `Element`, or when there is none.
+    /// Reads `text`; throws naming the first value that is not an `Element`, when there is
+    /// none, or when an entry is empty.
     init(parsing text: String) throws(CommaSeparatedError) {
-        let words = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        guard !words.isEmpty else { throw .empty }
+        let words = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard words.contains(where: { !$0.isEmpty }) else { throw .empty }
+        if let empty = words.firstIndex(where: \.isEmpty) { throw .emptyValue(position: empty + 1, of: words.count) }
         var elements: [Element] = []
         for word in words {
             guard let element = Element(argument: word) else {
@@ -104,11 +107,15 @@ enum CommaSeparatedError: Error, Equatable, CustomStringConvertible {
     case empty
     /// `value` is not one of `known` (empty when the type lists no values), or not a number.
     case invalidValue(String, known: [String], expectsNumber: Bool)
+    /// Entry `position` (from 1) of `of` is empty: a stray comma.
+    case emptyValue(position: Int, of: Int)
 
     var description: String {
         switch self {
         case .empty:
             return "no value given (a comma-separated list needs at least one)"
+        case .emptyValue(let position, let count):
+            return "value \(position) of \(count) is empty (a stray comma?)"
         case .invalidValue(let value, let known, _) where !known.isEmpty:
             return "unknown value '\(value)' (known: \(known.joined(separator: ", ")))"
         case .invalidValue(let value, _, true):

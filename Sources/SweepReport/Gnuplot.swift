@@ -45,7 +45,7 @@ public struct GnuplotRunner: Sendable {
             try Data().write(to: outputFile)
             try Data().write(to: errorFile)
         } catch {
-            throw ReportError.cannotWrite(path: scratchDirectory.path, reason: "\(error)")
+            throw ReportError.cannotWrite(path: scratchDirectory.path, reason: ReportError.reason(of: error))
         }
         let outputHandle: FileHandle
         let errorHandle: FileHandle

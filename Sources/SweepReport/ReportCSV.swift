@@ -1,7 +1,8 @@
 import Foundation
 
 /// CSV exports of a document (RFC 4180: a header row, CRLF line ends, quoted fields where
-/// needed). Numbers are written at full precision and empty when absent.
+/// needed). Numbers are written at full precision and empty when absent; text a spreadsheet
+/// would take for a formula is defused (``ReportFormat/csvField(_:)``).
 public enum ReportCSV {
     /// One row per run.
     public static func runs(_ document: ReportDocument) -> String {

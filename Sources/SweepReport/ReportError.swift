@@ -34,6 +34,19 @@ public enum ReportError: Error, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Why a file operation failed, in a few words: the system's reason (`Permission denied`,
+    /// `Not a directory`) instead of Foundation's whole error with its user info.
+    public static func reason(of error: any Error) -> String {
+        let error = error as NSError
+        let underlying = error.userInfo[NSUnderlyingErrorKey].flatMap { $0 as? any Error }.map { $0 as NSError }
+        for candidate in [underlying, error] {
+            guard let candidate, candidate.domain == NSPOSIXErrorDomain, let code = Int32(exactly: candidate.code) else { continue }
+            return code == EEXIST ? "it exists and is not a directory" : String(cString: strerror(code))
+        }
+        let text = error.localizedDescription.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+        return text.isEmpty ? "error \(error.code) of \(error.domain)" : text
+    }
+
     /// gnuplot's standard error, trimmed, after a colon; nothing when it said nothing.
     private static func quoted(_ standardError: String) -> String {
         let trimmed = standardError.trimmingCharacters(in: .whitespacesAndNewlines)

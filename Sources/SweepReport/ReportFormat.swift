@@ -74,10 +74,20 @@ public enum ReportFormat {
     }
 
     /// One CSV field, RFC 4180: quoted when it holds a comma, a quote or a line break,
-    /// with inner quotes doubled.
+    /// with inner quotes doubled. Text a spreadsheet would run as a formula (starting with
+    /// `=`, `+`, `-`, `@`, a tab or a carriage return) gets a `'` before it; a finite number
+    /// (`-12.5`) stays as it is.
     public static func csvField(_ text: String) -> String {
+        let text = defusingFormula(text)
         guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// `text` with a `'` before it when a spreadsheet would take it for a formula.
+    static func defusingFormula(_ text: String) -> String {
+        guard let first = text.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) else { return text }
+        if let number = Double(text), number.isFinite { return text }
+        return "'" + text
     }
 
     /// A CSV number: empty when absent, full precision otherwise (for spreadsheets, not people).

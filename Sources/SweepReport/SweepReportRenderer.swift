@@ -42,7 +42,8 @@ public struct SweepReportRenderer: Sendable {
     }
 
     /// Writes the report into `directory` (created when missing; files of an earlier report
-    /// with the same names are replaced).
+    /// with the same names are replaced). A `plots` there that is a symbolic link is refused,
+    /// not followed: the plots would be written wherever it points.
     ///
     /// - Throws: ``ReportError``: gnuplot missing (checked before anything is written), a
     ///   plot gnuplot could not draw (with its standard error), a file that cannot be written.
@@ -50,6 +51,11 @@ public struct SweepReportRenderer: Sendable {
     public func write(to directory: URL) throws -> ReportFiles {
         _ = try gnuplot.locate()
         let plotsDirectory = directory.appendingPathComponent(Self.plotsDirectoryName, isDirectory: true)
+        var status = stat()
+        if lstat(plotsDirectory.path, &status) == 0, status.st_mode & S_IFMT == S_IFLNK {
+            throw ReportError.cannotWrite(path: plotsDirectory.path,
+                                          reason: "it is a symbolic link; the plots go only into a directory of the report's own (remove the link)")
+        }
         try createDirectory(plotsDirectory)
         let scratch = FileManager.default.temporaryDirectory
             .appendingPathComponent("sweep-report-\(UUID().uuidString)", isDirectory: true)
@@ -100,7 +106,7 @@ public struct SweepReportRenderer: Sendable {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw ReportError.cannotWrite(path: directory.path, reason: "\(error)")
+            throw ReportError.cannotWrite(path: directory.path, reason: ReportError.reason(of: error))
         }
     }
 
@@ -108,7 +114,7 @@ public struct SweepReportRenderer: Sendable {
         do {
             try Data(text.utf8).write(to: file, options: .atomic)
         } catch {
-            throw ReportError.cannotWrite(path: file.path, reason: "\(error)")
+            throw ReportError.cannotWrite(path: file.path, reason: ReportError.reason(of: error))
         }
     }
 }

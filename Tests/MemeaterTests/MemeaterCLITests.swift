@@ -71,6 +71,16 @@ final class MemeaterCLITests: XCTestCase {
         }
     }
 
+    /// Finding 7e of issue 24: an address that is none is a usage error, exit 64 like the
+    /// other bad options, not the exit 1 of a bind that failed.
+    func testABindAddressThatIsNoneIsAUsageError() throws {
+        for junk in ["junk", "198.18.0", "[::1]", "localhost"] {
+            let outcome = try run(["serve", "--size-mib", "4", "--port", "0", "--no-auth", "--bind", junk])
+            XCTAssertEqual(outcome.status, 64, "\(junk): \(outcome.stderr)")
+            XCTAssertEqual(outcome.stderrLines, ["memeater: error: --bind must be a numeric IPv4 or IPv6 address (e.g. 198.18.1.10, 2001:2::10, ::), not '\(junk)'"])
+        }
+    }
+
     func testPortInUseIsRefused() throws {
         let holder = try TCPTestSocket.listen()
         defer { holder.close() }

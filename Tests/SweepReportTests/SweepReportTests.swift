@@ -187,6 +187,63 @@ final class SweepReportTests: XCTestCase {
         XCTAssertEqual(runs[1][1], hostile, "CSV keeps the text exactly, quoted")
     }
 
+    /// Finding 7b of issue 24: a text cell a spreadsheet would take for a formula (`=`, `+`,
+    /// `-`, `@`, a tab or a carriage return first) is written with a `'` before it; numbers,
+    /// negative ones too, stay numbers.
+    func testCSVTextThatLooksLikeAFormulaIsDefused() throws {
+        var document = ReportFixtures.document()
+        document.runs[0].cellLabel = "=HYPERLINK(\"http://evil.example\",\"x\")"
+        document.runs[0].failedChecks = ["@SUM(A1)"]
+        document.runs[1].cellLabel = "-2+3+cmd|' /C calc'!A0"
+        document.runs[1].parameters.emulator = "+1"
+        document.runs[2].parameters.pattern = "\tsequential"
+        document.runs[0].remainingMiBAtEnd = -12.5
+        document.cells[0].label = "+cell"
+        let files = try SweepReportRenderer(document: document).write(to: ReportFixtures.outputDirectory(for: self))
+        let runs = try parseCSV(ReportFixtures.read(files.runsCSV))
+        let column = { (name: String) in try XCTUnwrap(runs[0].firstIndex(of: name)) }
+        XCTAssertEqual(runs[1][try column("cell_label")], "'=HYPERLINK(\"http://evil.example\",\"x\")")
+        XCTAssertEqual(runs[1][try column("failed_checks")], "'@SUM(A1)")
+        XCTAssertEqual(runs[2][try column("cell_label")], "'-2+3+cmd|' /C calc'!A0")
+        XCTAssertEqual(runs[2][try column("emulator")], "+1", "a number stays a number")
+        XCTAssertEqual(runs[3][try column("pattern")], "'\tsequential")
+        XCTAssertEqual(runs[1][try column("remaining_mib_at_end")], "-12.5", "a negative number stays a number")
+        XCTAssertEqual(runs[1][try column("run_id")], document.runs[0].runID, "plain text is left alone")
+        let cells = try parseCSV(ReportFixtures.read(files.cellsCSV))
+        XCTAssertEqual(cells[1][0], "'+cell")
+        XCTAssertEqual(ReportFormat.csvField("-inf"), "'-inf", "not a finite number: text")
+        XCTAssertEqual(ReportFormat.csvField("-0.25"), "-0.25")
+        XCTAssertEqual(ReportFormat.csvField("1e-3"), "1e-3")
+    }
+
+    /// Finding 7a of issue 24: a `plots` symbolic link in the output directory is refused,
+    /// not followed (the plots would land wherever it points); nothing is written through it.
+    func testAPlotsSymbolicLinkInTheOutputIsRefused() throws {
+        let output = try ReportFixtures.outputDirectory(for: self)
+        let elsewhere = try ReportFixtures.outputDirectory(for: self)
+        let link = output.appendingPathComponent("plots")
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: elsewhere)
+        XCTAssertThrowsError(try SweepReportRenderer(document: ReportFixtures.document()).write(to: output)) { error in
+            XCTAssertEqual("\(error)", "cannot write \(link.path): it is a symbolic link; the plots go only into a directory of the report's own (remove the link)")
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: elsewhere.path), [], "nothing written where the link points")
+    }
+
+    /// Finding 7c of issue 24: a report that cannot be written says where and why in one
+    /// line, not Foundation's whole error.
+    func testAnUnwritableOutputIsOneLineWithThePathAndTheReason() throws {
+        let output = try ReportFixtures.outputDirectory(for: self)
+        let file = output.appendingPathComponent("a-file")
+        try "x".write(to: file, atomically: true, encoding: .utf8)
+        let below = file.appendingPathComponent("report")
+        XCTAssertThrowsError(try SweepReportRenderer(document: ReportFixtures.document()).write(to: below)) { error in
+            XCTAssertEqual("\(error)", "cannot write \(below.appendingPathComponent("plots").path): Not a directory")
+        }
+        XCTAssertEqual(ReportError.reason(of: CocoaError(.fileWriteFileExists, userInfo: [NSUnderlyingErrorKey: POSIXError(.EEXIST)])),
+                       "it exists and is not a directory")
+        XCTAssertEqual(ReportError.reason(of: POSIXError(.EACCES)), "Permission denied")
+    }
+
     func testInlineSVGRejectsScriptsAndExternalReferences() {
         let withScript = "<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>"
         XCTAssertThrowsError(try InlineSVG.inlinable(withScript, plot: "p", idPrefix: "p-")) { error in

@@ -115,11 +115,25 @@ final class CommandLineParsingTests: XCTestCase {
         XCTAssertEqual(command.matrix.memoryMiB?.elements, [1024, 2111])
         XCTAssertEqual(command.matrix.dirtyRateMiBPerSecond?.elements, [0, 12.5])
 
-        XCTAssertEqual(try CommaSeparated<Int>(parsing: "1,,2 ,").elements, [1, 2])
+        XCTAssertEqual(try CommaSeparated<Int>(parsing: " 1 , 2 ").elements, [1, 2])
         XCTAssertEqual(CommaSeparated<ScenarioKind>(argument: "live,dst-qemu-killed")?.elements, [.live, .dstQEMUKilled])
         XCTAssertNil(CommaSeparated<ScenarioKind>(argument: "live,nope"))
         XCTAssertEqual(CommaSeparated(ScenarioKind.defaults).defaultValueDescription, "live,prepare-fail,perform-fail")
         XCTAssertEqual(CommaSeparated<ScenarioKind>.allValueStrings, ScenarioKind.allCases.map(\.rawValue))
+    }
+
+    /// Finding 7f of issue 24: an empty entry (a stray comma) is refused in one line, not
+    /// dropped without a word; a list of nothing but commas has no value at all.
+    func testAnEmptyListEntryIsRefused() throws {
+        assertRejected(["--memory-mib", "1024,"], naming: ["--memory-mib", "value 2 of 2 is empty (a stray comma?)"])
+        assertRejected(["--scenario", "live,,abort"], naming: ["--scenario", "value 2 of 3 is empty"])
+        assertRejected(["--compression", ",,"], naming: ["--compression", "no value given"])
+        assertRejected(["--parallel-connections", "4", "--compression", "zstd,"], naming: ["--compression", "value 2 of 2 is empty"])
+        XCTAssertThrowsError(try CommaSeparated<Int>(parsing: ",1")) { error in
+            XCTAssertEqual(error as? CommaSeparatedError, .emptyValue(position: 1, of: 2))
+        }
+        let compressed = try RunCommand.parse(["--parallel-connections", "4", "--compression", "zstd, zlib"])
+        XCTAssertEqual(compressed.migration.migrationOptions.compressionMethods, ["zstd", "zlib"])
     }
 
     func testABadListValueIsNamedInOneLine() {

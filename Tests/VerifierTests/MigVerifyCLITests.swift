@@ -187,6 +187,68 @@ final class MigVerifyCLITests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: fresh))
     }
 
+    /// Finding 5 of issue 24: `report`, `correlate` and `rejudge` only read. On a copy of
+    /// the database in a read-only directory (0444 in 0555; the tests may run as root, whom
+    /// the modes do not stop, so what counts is what the commands do) they succeed, and the
+    /// file keeps its bytes and its modification time, nothing appears beside it (no
+    /// journal), and a run another process is still making stays `running`: no reader marks
+    /// it interrupted.
+    func testTheReadersLeaveAReadOnlyDatabaseAndItsRunningRunAsTheyWere() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("migverify-readers-\(getpid())-\(UUID().uuidString)")
+        let frozen = directory.appendingPathComponent("frozen")
+        try FileManager.default.createDirectory(at: frozen, withIntermediateDirectories: true)
+        defer {
+            try? FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: frozen.path)
+            try? FileManager.default.removeItem(at: directory)
+        }
+        let database = frozen.appendingPathComponent("results.sqlite").path
+        do {
+            let store = try ResultsStore(path: database)
+            let results = SyntheticSweepResults.results()
+            try SyntheticSweepResults.store(results, as: "synthetic", in: store)
+            _ = try store.beginRun(results[0].parameters, sweepID: "synthetic")  // still running elsewhere
+        }
+        try FileManager.default.setAttributes([.posixPermissions: 0o444], ofItemAtPath: database)
+        try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: frozen.path)
+        // An older modification time, so that any write would show even within the same second.
+        let stamp = Date(timeIntervalSince1970: 1_700_000_000)
+        XCTAssertEqual(utime(database, [utimbuf(actime: Int(stamp.timeIntervalSince1970), modtime: Int(stamp.timeIntervalSince1970))]), 0)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: database))
+
+        let output = directory.appendingPathComponent("report").path
+        for (arguments, expected) in [(["report", "synthetic", "--database", database, "--output", output], "report: "),
+                                      (["correlate", "synthetic", "--database", database], "R²"),
+                                      (["rejudge", "synthetic", "--database", database], "rejudged 0 of ")] {
+            let outcome = try run(arguments)
+            XCTAssertEqual(outcome.status, 0, "\(arguments): \(outcome.stderr)")
+            XCTAssertTrue(outcome.stdout.contains(expected), "\(arguments): expected '\(expected)' in \(outcome.stdout)")
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: database)), bytes, "the database's bytes are unchanged")
+        let modified = try FileManager.default.attributesOfItem(atPath: database)[.modificationDate] as? Date
+        XCTAssertEqual(modified, stamp, "the database was not written")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: frozen.path), ["results.sqlite"], "no journal beside it")
+        let statuses = try ResultsStore.openForReading(path: database).runs().map(\.status)
+        XCTAssertEqual(statuses.filter { $0 == .running }.count, 1, "the run still being made stays running: \(statuses)")
+        XCTAssertFalse(statuses.contains(.interrupted), "\(statuses)")
+    }
+
+    /// Finding 7c of issue 24: an --output that cannot be made is one line naming the path
+    /// and the reason, not Foundation's error with its user info.
+    func testAReportOutputThatCannotBeMadeIsOneLine() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("migverify-output-\(getpid())-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let database = directory.appendingPathComponent("results.sqlite").path
+        try SyntheticSweepResults.store(SyntheticSweepResults.results(), as: "synthetic", in: try ResultsStore(path: database))
+        let file = directory.appendingPathComponent("a-file").path
+        try "x".write(toFile: file, atomically: true, encoding: .utf8)
+        for (output, reason) in [(file, "it exists and is not a directory"), (file + "/report", "Not a directory")] {
+            let outcome = try run(["report", "synthetic", "--database", database, "--output", output])
+            XCTAssertEqual(outcome.status, 2, outcome.stderr)
+            XCTAssertEqual(outcome.stderr, "migverify report: error: cannot write \(output): \(reason)\n")
+        }
+    }
+
     func testHelpStillPrintsInFull() throws {
         let outcome = try run(["run", "--help"])
         XCTAssertEqual(outcome.status, 0)

@@ -143,6 +143,24 @@ final class RecorderTests: XCTestCase {
         XCTAssertTrue(stored.evidence.contains("insert ping sample"), stored.evidence)
     }
 
+    /// Finding 7i of issue 24: every lost write is counted (it used to stop at 5), and only
+    /// the first reasons are shown.
+    func testEveryFailedStoreWriteIsCountedAndTheEvidenceStaysShort() throws {
+        let store = try ResultsStore(path: directory.appendingPathComponent("r.sqlite").path)
+        let recorder = StoreRecorder(store: store)
+        recorder.begin(Fixtures.parameters(), clock: RunClock())
+        try store.database.write { try $0.execute(sql: "DROP TABLE pingSample") }
+        for index in 0..<20 {
+            recorder.record(.pingSample(PingSample(offsetMilliseconds: Double(index), probesSent: index, repliesReceived: index, lost: 0,
+                                                   currentGapMilliseconds: 0, longestGapMilliseconds: 0)))
+        }
+        let result = recorder.finish(Fixtures.result(checks: [Check(name: "memory-integrity", passed: true, evidence: "0 bad")]))
+        let stored = try XCTUnwrap(result.checks.first { $0.name == CheckName.resultsStored })
+        XCTAssertTrue(stored.evidence.hasPrefix("20 write(s) to \(store.path) failed: "), stored.evidence)
+        XCTAssertEqual(stored.evidence.components(separatedBy: "insert ping sample").count - 1, 2, "two reasons shown: \(stored.evidence)")
+        XCTAssertTrue(stored.evidence.hasSuffix("; …"), stored.evidence)
+    }
+
     func testTheClockStampsMillisecondsSinceItsStart() {
         let clock = RunClock(originNanoseconds: 1_000_000_000, startedAt: Date(timeIntervalSince1970: 0))
         XCTAssertEqual(clock.milliseconds(at: 1_250_000_000), 250)

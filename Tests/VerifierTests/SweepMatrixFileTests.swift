@@ -126,7 +126,7 @@ final class SweepMatrixFileTests: XCTestCase {
 
     func testAbsentKeysKeepTheDefaults() throws {
         let yaml = try SweepMatrix.parse("repeat: 1\n", format: .yaml, fileName: "m.yaml")
-        let toml = try SweepMatrix.parse("# nothing but a comment\n", format: .toml, fileName: "m.toml")
+        let toml = try SweepMatrix.parse("# one key, the rest default\nrepeat = 1\n", format: .toml, fileName: "m.toml")
         let expected = SweepMatrix(memorySizesMiB: [1024], dirtyRatesMiBPerSecond: [50])
         XCTAssertEqual(yaml, expected)
         XCTAssertEqual(toml, expected)
@@ -154,6 +154,52 @@ final class SweepMatrixFileTests: XCTestCase {
         XCTAssertThrowsError(try SweepMatrix.load(path: path)) { error in
             XCTAssertEqual("\(error)", "\(path): the matrix file is 2097152 bytes; at most 1048576 are read")
         }
+    }
+
+    /// Finding 7d of issue 24: a value from the file is shown escaped and cut short in an
+    /// error: no raw control character reaches the terminal, and a huge value is not echoed.
+    func testValuesInErrorsAreEscapedAndCutShort() {
+        let escape = "\u{1B}[2J\u{7}"
+        for (format, text) in [(MatrixFileFormat.yaml, "scenario: \"live\\e[2J\\a\"\n"),
+                               (.toml, "scenario = \"live\\u001B[2J\\u0007\"\n")] {
+            let message = error(text, format)
+            XCTAssertFalse(message.contains(escape), message)
+            XCTAssertTrue(message.contains("unknown scenario 'live\\u{1B}[2J\\u{7}'"), message)
+        }
+        let huge = String(repeating: "x", count: 900_000)
+        for (format, text, shown) in [(MatrixFileFormat.yaml, "pattern: \(huge)\n", "(900000 characters)"),
+                                      (.toml, "guest = \"\(huge)\"\n", "(900000 characters)"),
+                                      (.toml, "\"\(huge)\" = 1\n", "unknown key 'xxx"),
+                                      (.yaml, "strategy: precopy+\(huge)\n", " characters)")] {
+            let message = error(text, format)
+            XCTAssertLessThan(message.count, 800, "cut short: \(message.prefix(200))")
+            XCTAssertTrue(message.contains(shown), "\(shown) not in \(message.prefix(300))")
+        }
+        XCTAssertTrue(error("memory-mib: \"12\\n34\"\n", .yaml).hasSuffix("not '12\\n34'"), error("memory-mib: \"12\\n34\"\n", .yaml))
+    }
+
+    /// Finding 7g of issue 24: a file that sets nothing is refused, in either format.
+    func testAnEmptyMatrixIsRefusedInBothFormats() {
+        for (text, format) in [("", MatrixFileFormat.yaml), ("# nothing yet\n", .yaml), ("{}\n", .yaml),
+                               ("", .toml), ("# nothing yet\n", .toml)] {
+            assertFails(text, format, line: 1, "the matrix file is empty (it sets no key)")
+        }
+    }
+
+    /// Finding 7h of issue 24: YAML 1.1's sexagesimal numbers (`1:00` = 60) and its other
+    /// integer forms are read as text, as YAML 1.2 reads them; decimal, `0o` and `0x` stay numbers.
+    func testYAMLSexagesimalAndOtherYAML11NumbersAreText() throws {
+        assertFails("memory-mib: 1:00\n", .yaml, line: 1, "memory-mib must be a whole number of MiB, not '1:00'")
+        assertFails("dirty-rate-mib-per-second: 1:30\n", .yaml, line: 1, "must be a number of MiB/s, not '1:30'")
+        assertFails("dirty-rate-mib-per-second: 1:30.5\n", .yaml, line: 1, "not '1:30.5'")
+        assertFails("memory-mib: 1_024\n", .yaml, line: 1, "not '1_024'")
+        assertFails("memory-mib: 0b10000000000\n", .yaml, line: 1, "not '0b10000000000'")
+        // A leading 0 is decimal, not YAML 1.1's octal (64).
+        assertFails("memory-mib: 032\n", .yaml, line: 1, "between 64 and 1048576, not 32")
+        XCTAssertEqual(try SweepMatrix.parse("memory-mib: [0x400, 0o4000, +2048]\n", format: .yaml, fileName: "m.yaml").memorySizesMiB,
+                       [1024, 2048, 2048])
+        XCTAssertEqual(try SweepMatrix.parse("pattern: hotset:0.1:0.9\n", format: .yaml, fileName: "m.yaml").loads.map(\.description),
+                       ["hotset"])
     }
 
     func testYAMLErrorsNameTheirLine() {
@@ -190,6 +236,7 @@ final class SweepMatrixFileTests: XCTestCase {
         assertFails("- live\n- abort\n", .yaml, line: 1, "must be a mapping")
         assertFails("", .yaml, line: 1, "empty")
     }
+
 
     // MARK: TOML errors
 

@@ -190,9 +190,20 @@ public final class MemoryRecorder: RunRecorder {
 public final class StoreRecorder: RunRecorder {
     private struct State {
         var runID: Int64?
+        /// Every failed write, counted.
+        var failureCount = 0
+        /// The first few of them, for the evidence.
         var failures: [String] = []
         var written = 0
+
+        mutating func failed(_ reason: String) {
+            failureCount += 1
+            if failures.count < StoreRecorder.failuresKept { failures.append(reason) }
+        }
     }
+
+    /// The failed writes whose reasons are kept (all are counted).
+    static let failuresKept = 2
 
     /// The database.
     public let store: ResultsStore
@@ -215,7 +226,7 @@ public final class StoreRecorder: RunRecorder {
                 let id = try store.beginRun(parameters, startedAt: clock.startedAt, sweepID: sweepID)
                 state.withLock { $0.runID = id }
             } catch {
-                state.withLock { $0.failures.append("\(error)") }
+                state.withLock { $0.failed("\(error)") }
             }
         }
     }
@@ -241,7 +252,7 @@ public final class StoreRecorder: RunRecorder {
             }
             state.withLock { $0.written += 1 }
         } catch {
-            state.withLock { if $0.failures.count < 5 { $0.failures.append(error.description) } }
+            state.withLock { $0.failed(error.description) }
         }
     }
 
@@ -254,13 +265,15 @@ public final class StoreRecorder: RunRecorder {
         var stored = result
         stored.runID = runID
         stored.sweepID = sweepID
-        var failures = state.withLock { $0.failures }
         if let runID {
-            do { try store.finishRun(runID, result: stored) } catch { failures.append(error.description) }
+            do { try store.finishRun(runID, result: stored) } catch { state.withLock { $0.failed(error.description) } }
         }
-        if !failures.isEmpty {
+        let (failureCount, failures) = state.withLock { ($0.failureCount, $0.failures) }
+        if failureCount > 0 {
+            // Every lost write counted; the first reasons only, or the evidence would be pages long.
             stored.add(Check(name: CheckName.resultsStored, passed: false,
-                             evidence: "\(failures.count) write(s) to \(store.path) failed: " + failures.prefix(2).joined(separator: "; ")))
+                             evidence: "\(failureCount) write(s) to \(store.path) failed: " + failures.joined(separator: "; ")
+                                 + (failureCount > failures.count ? "; …" : "")))
             // The verdict changed: store it as it is now, if the database still takes it.
             if let runID { _ = try? store.finishRun(runID, result: stored) }
         }

@@ -1,6 +1,7 @@
 import Foundation
 import MigrationModel
 import Lab
+import MemeaterKit
 import TOMLKit
 import Yams
 
@@ -121,7 +122,7 @@ struct MatrixFileValue {
         switch content {
         case .integer(let value): return String(value)
         case .number(let value): return String(value)
-        case .text(let value): return "'\(value)'"
+        case .text(let value): return "'\(TextExcerpt.of(value))'"
         case .boolean(let value): return String(value)
         case .null: return "nothing"
         case .list: return "a list"
@@ -154,7 +155,7 @@ struct YAMLMatrixReader {
         } catch {
             throw .invalidOptions("\(fileName): not YAML: \(oneLine("\(error)"))")
         }
-        guard let root else { throw .invalidOptions("\(fileName):1: the matrix file is empty") }
+        guard let root else { throw .invalidOptions("\(fileName):1: the matrix file is empty (it sets no key)") }
         guard let mapping = root.mapping else {
             throw .invalidOptions("\(fileName):\(root.mark?.line ?? 1): the matrix must be a mapping of key: value lines")
         }
@@ -185,8 +186,12 @@ struct YAMLMatrixReader {
         switch node {
         case .scalar(let scalar):
             switch Tag.Name(rawValue: node.tag.rawValue) {
-            case .int: return MatrixFileValue(content: node.int.map { .integer($0) } ?? .other("a number too large"), line: line)
-            case .float: return MatrixFileValue(content: node.float.map { .number($0) } ?? .other("'\(scalar.string)'"), line: line)
+            case .int:
+                return MatrixFileValue(content: Self.integer(scalar.string), line: line)
+            case .float where !Self.isYAML11Only(scalar.string):
+                return MatrixFileValue(content: node.float.map { .number($0) } ?? .other("'\(TextExcerpt.of(scalar.string))'"), line: line)
+            case .float:
+                return MatrixFileValue(content: .text(scalar.string), line: line)
             case .bool: return MatrixFileValue(content: node.bool.map { .boolean($0) } ?? .text(scalar.string), line: line)
             case .null: return MatrixFileValue(content: .null, line: line)
             default: return MatrixFileValue(content: .text(scalar.string), line: line)
@@ -202,6 +207,29 @@ struct YAMLMatrixReader {
         }
     }
 
+    /// A plain scalar Yams resolved as an integer, read as YAML 1.2 reads it: decimal digits
+    /// (a leading 0 is no octal), `0o` octal or `0x` hex. YAML 1.1's other forms are text
+    /// here, so that `1:00` is not taken for 60 (sexagesimal), nor `0b11` or `1_000` for numbers.
+    static func integer(_ text: String) -> MatrixFileValue.Content {
+        let digits = text.hasPrefix("+") || text.hasPrefix("-") ? text.dropFirst() : Substring(text)
+        let radix: Int?
+        switch (digits.prefix(2), digits.dropFirst(2)) {
+        case ("0o", let rest) where !rest.isEmpty && rest.allSatisfy({ ("0"..."7").contains($0) }): radix = 8
+        case ("0x", let rest) where !rest.isEmpty && rest.allSatisfy(\.isHexDigit): radix = 16
+        default: radix = !digits.isEmpty && digits.allSatisfy({ ("0"..."9").contains($0) }) ? 10 : nil
+        }
+        guard let radix else { return .text(text) }
+        let magnitude = radix == 10 ? digits : digits.dropFirst(2)
+        guard let value = Int(magnitude, radix: radix) else { return .other("a number too large") }
+        return .integer(text.hasPrefix("-") ? -value : value)
+    }
+
+    /// Whether a scalar Yams resolved as a float is one only in YAML 1.1 (sexagesimal
+    /// `1:30.5`, underscores): text here, as YAML 1.2 reads it.
+    static func isYAML11Only(_ text: String) -> Bool {
+        text.contains(":") || text.contains("_")
+    }
+
     /// A Yams error as one line with its line number.
     private func failure(_ error: YamlError, text: String) -> VerifierError {
         switch error {
@@ -213,7 +241,7 @@ struct YAMLMatrixReader {
             let lines = topLevelYAMLKeyLines(key, in: text)
             let line = lines.count >= 2 ? lines[1] : context.mark.line
             let first = lines.first.map { " (first on line \($0))" } ?? ""
-            return .invalidOptions("\(fileName):\(line): duplicate key '\(key)'\(first)")
+            return .invalidOptions("\(fileName):\(line): duplicate key '\(TextExcerpt.of(key))'\(first)")
         case .reader(let problem, let offset, _, _):
             let line = offset.map { offset in text.utf8.prefix(offset).filter { $0 == UInt8(ascii: "\n") }.count + 1 } ?? 1
             return .invalidOptions("\(fileName):\(line): YAML cannot be read: \(oneLine(problem))")
@@ -380,13 +408,26 @@ enum TOMLKeyLineScanner {
 struct MatrixFileInterpreter {
     let fileName: String
 
-    private func failure(_ line: Int, _ what: String) -> VerifierError {
-        .invalidOptions("\(fileName):\(line): \(what)")
+    /// `FILE:LINE: what`. `what` names values from the file as ``TextExcerpt`` shows them;
+    /// a parser's message that quotes the value whole (`quoting`) gets the excerpt instead,
+    /// and the whole is escaped and cut as a last guard.
+    private func failure(_ line: Int, _ what: String, quoting value: String? = nil) -> VerifierError {
+        var what = what
+        if let value, !value.isEmpty, TextExcerpt.of(value) != value {
+            what = what.replacingOccurrences(of: value, with: TextExcerpt.of(value))
+        }
+        return .invalidOptions("\(fileName):\(line): \(TextExcerpt.of(what, maximumCharacters: Self.longestMessage))")
     }
+
+    /// The longest message shown, in characters: the longest of ours with a value in it is
+    /// about half of it.
+    static let longestMessage = 600
 
     /// The matrix the entries describe: keys not given keep their defaults (1024 MiB and
     /// 50 MiB/s like `migverify run`, the rest ``SweepMatrix``'s own).
     func matrix(from entries: [MatrixFileEntry]) throws(VerifierError) -> SweepMatrix {
+        // Both formats alike: a file that sets nothing is a mistake, not the default matrix.
+        guard !entries.isEmpty else { throw failure(1, "the matrix file is empty (it sets no key)") }
         var matrix = SweepMatrix(memorySizesMiB: [1024], dirtyRatesMiBPerSecond: [50])
         var firstLineOfKey: [String: Int] = [:]
         for entry in entries {
@@ -401,12 +442,12 @@ struct MatrixFileInterpreter {
     private func knownKey(of entry: MatrixFileEntry,
                           firstLineOfKey: inout [String: Int]) throws(VerifierError) -> MatrixFileKey {
         if let first = firstLineOfKey[entry.key] {
-            throw failure(entry.keyLine, "duplicate key '\(entry.key)' (first on line \(first))")
+            throw failure(entry.keyLine, "duplicate key '\(TextExcerpt.of(entry.key))' (first on line \(first))")
         }
         firstLineOfKey[entry.key] = entry.keyLine
         guard let key = MatrixFileKey(rawValue: entry.key) else {
             let known = MatrixFileKey.allCases.map(\.rawValue).joined(separator: ", ")
-            throw failure(entry.keyLine, "unknown key '\(entry.key)' (known: \(known))")
+            throw failure(entry.keyLine, "unknown key '\(TextExcerpt.of(entry.key))' (known: \(known))")
         }
         return key
     }
@@ -445,7 +486,7 @@ struct MatrixFileInterpreter {
             let word = try text(value, key: .scenario, expected: "a scenario name")
             guard let scenario = ScenarioKind(rawValue: word) else {
                 let known = ScenarioKind.allCases.map(\.rawValue).joined(separator: ", ")
-                throw failure(value.line, "unknown scenario '\(word)' (known: \(known))")
+                throw failure(value.line, "unknown scenario '\(TextExcerpt.of(word))' (known: \(known))")
             }
             return scenario
         }
@@ -457,7 +498,7 @@ struct MatrixFileInterpreter {
         return try elements(entry).map { value throws(VerifierError) -> UInt64? in
             if case .text("unlimited") = value.content { return nil }
             if case .text(let word) = value.content {
-                throw failure(value.line, "\(key.rawValue) must be a whole number of MiB/s or 'unlimited', not '\(word)'")
+                throw failure(value.line, "\(key.rawValue) must be a whole number of MiB/s or 'unlimited', not '\(TextExcerpt.of(word))'")
             }
             return UInt64(try wholeNumber(value, key: key, range: SweepMatrix.fileBandwidthRangeMiBPerSecond,
                                           unit: "MiB/s", alternative: " or 'unlimited'"))
@@ -470,7 +511,7 @@ struct MatrixFileInterpreter {
             do throws(MemeaterLoadParseError) {
                 return try MemeaterLoad(parsing: word)
             } catch {
-                throw failure(value.line, error.description)
+                throw failure(value.line, error.description, quoting: word)
             }
         }
     }
@@ -481,7 +522,7 @@ struct MatrixFileInterpreter {
             do throws(VerifierError) {
                 return try MigrationStrategy(parsing: word)
             } catch {
-                throw failure(value.line, error.description)
+                throw failure(value.line, error.description, quoting: word)
             }
         }
     }
@@ -508,7 +549,7 @@ struct MatrixFileInterpreter {
             }
             guard let kind = GuestKind(name: word) else {
                 let known = GuestKind.allCases.map(\.rawValue).joined(separator: ", ")
-                throw failure(value.line, "unknown guest '\(word)' (known: \(known), all)")
+                throw failure(value.line, "unknown guest '\(TextExcerpt.of(word))' (known: \(known), all)")
             }
             kinds.append(kind.rawValue)
         }
@@ -582,8 +623,9 @@ struct MatrixFileInterpreter {
     }
 }
 
-/// Text of a parser's message on one line (Yams and toml++ may use several).
+/// Text of a parser's message on one line (Yams and toml++ may use several), escaped and
+/// cut like a value (it may quote the file).
 func oneLine(_ text: String) -> String {
-    text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-        .filter { !$0.isEmpty }.joined(separator: " / ")
+    TextExcerpt.of(text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+        .filter { !$0.isEmpty }.joined(separator: " / "), maximumCharacters: MatrixFileInterpreter.longestMessage)
 }
