@@ -104,7 +104,7 @@ public enum ReportTables {
         guard !rows.isEmpty else { return nil }
         return ReportTable(title: "Host CPU per run", explanation: hostCPUExplanation,
                            headers: ["run", "host", "vCPU s", "migration s", "multifd s", "main loop s", "other s", "ended s",
-                                     "libvirt daemon s", "total s", "s per GiB", "uncounted ms"],
+                                     "libvirt daemon s", "total s", "s per GiB less vCPU", "uncounted ms"],
                            rows: rows)
     }
 

@@ -194,7 +194,8 @@ final class HostCPUTests: XCTestCase {
         let figures = MigrationCPUSampling(source: account, destination: HostCPUAccount(hostName: "dst", notSampled: "no shell on the destination"),
                                            intervalMilliseconds: 250)
             .cost(movedBytes: 2 * 1_073_741_824, movedSource: "transferredBytes")
-        XCTAssertEqual(try XCTUnwrap(figures.source.cpuSecondsPerGiB), 370 * perTick / 2, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(figures.source.migrationCPUSeconds), 270 * perTick, accuracy: 1e-9, "the total less the vCPU's 100")
+        XCTAssertEqual(try XCTUnwrap(figures.source.cpuSecondsPerGiB), 270 * perTick / 2, accuracy: 1e-9, "the migration's own CPU per GiB")
         XCTAssertNil(figures.destination.cpuSecondsPerGiB)
         XCTAssertEqual(figures.destination.notMeasured, "no shell on the destination")
         XCTAssertEqual(figures.movedGiB, 2)

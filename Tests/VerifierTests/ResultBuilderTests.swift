@@ -143,15 +143,16 @@ final class ResultBuilderTests: XCTestCase {
         XCTAssertEqual(cost.source.totalCPUSeconds, 2)
         XCTAssertEqual(cost.source.qemuCPUSecondsByRole[.vcpu], 1.5)
         XCTAssertEqual(try XCTUnwrap(cost.movedGiB), 700.0 / 1_024, accuracy: 1e-12, "transferredBytes: 700 MiB")
-        XCTAssertEqual(try XCTUnwrap(cost.source.cpuSecondsPerGiB), 2 / (700.0 / 1_024), accuracy: 1e-9)
+        XCTAssertEqual(cost.source.migrationCPUSeconds, 0.5, "the daemon's: the vCPU's 1.5 s are the guest's own work")
+        XCTAssertEqual(try XCTUnwrap(cost.source.cpuSecondsPerGiB), 0.5 / (700.0 / 1_024), accuracy: 1e-9)
         XCTAssertEqual(cost.movedSource, "transferredBytes (\(completed.source))")
         XCTAssertEqual(cost.destination.notMeasured, "no shell on the destination")
 
         let summary = ReportWriter.summaryLine(result)
-        XCTAssertTrue(summary.contains("cpu src 2 s (2.93 s/GiB)"), summary)
+        XCTAssertTrue(summary.contains("cpu src 2 s (0.73 s/GiB)"), summary)
         let details = ReportWriter.details(result)
-        XCTAssertTrue(details.contains("  host cpu s        vCPU migration   multifd main loop     other     ended  libvirtd     total   per GiB\n"
-                                       + "  src                1.5         0         0         0         0         0       0.5         2      2.93\n"
+        XCTAssertTrue(details.contains("  host cpu s        vCPU migration   multifd main loop     other     ended  libvirtd     total per GiB (less vCPU)\n"
+                                       + "  src                1.5         0         0         0         0         0       0.5         2      0.73\n"
                                        + "  dst         not measured: no shell on the destination"), details)
         XCTAssertTrue(details.contains("host cpu: utime+stime of /proc/PID/stat and /proc/PID/task/TID/stat divided by CLK_TCK (100)"), details)
 
@@ -161,7 +162,7 @@ final class ResultBuilderTests: XCTestCase {
         failed.drive.cpu = cpuSampling()
         let moved = try XCTUnwrap(failed.result().figures.cpuCost)
         XCTAssertEqual(moved.movedGiB, 0.5)
-        XCTAssertEqual(moved.source.cpuSecondsPerGiB, 4)
+        XCTAssertEqual(moved.source.cpuSecondsPerGiB, 1)
         XCTAssertEqual(moved.movedSource, "the largest data_processed of the job-stats samples (no completed job stats)")
         XCTAssertNil(try builder(try Fixtures.observation(.migrates)).result().figures.cpuCost, "not sampled: no figures")
     }

@@ -293,7 +293,10 @@ public struct HostCPUCost: Codable, Sendable, Equatable {
     public var daemonCPUSeconds: Double?
     /// QEMU and daemon together, s.
     public var totalCPUSeconds: Double?
-    /// ``totalCPUSeconds`` per GiB the migration moved (``MigrationCPUCost/movedGiB``).
+    /// What the migration itself cost: ``totalCPUSeconds`` less the vCPU threads (the guest's
+    /// own work, which it does migrated or not), s.
+    public var migrationCPUSeconds: Double?
+    /// ``migrationCPUSeconds`` per GiB the migration moved (``MigrationCPUCost/movedGiB``).
     public var cpuSecondsPerGiB: Double?
     /// Readings that succeeded; reads that failed (listing the processes or reading their
     /// CPU time), with the last failure.

@@ -366,6 +366,7 @@ public struct HostCPUAccount: Sendable, Equatable {
         }
         if !cost.daemonProcessIDs.isEmpty { cost.daemonCPUSeconds = seconds(daemonTicks) }
         cost.totalCPUSeconds = (cost.qemuCPUSeconds ?? 0) + (cost.daemonCPUSeconds ?? 0)
+        cost.migrationCPUSeconds = (cost.totalCPUSeconds ?? 0) - (cost.qemuCPUSecondsByRole[.vcpu] ?? 0)
         return cost
     }
 }
@@ -392,7 +393,7 @@ public struct MigrationCPUSampling: Sendable, Equatable {
         let gib = movedBytes.flatMap { $0 > 0 ? Double($0) / 1_073_741_824 : nil }
         func perGiB(_ account: HostCPUAccount) -> HostCPUCost {
             var host = account.cost()
-            if let gib, let total = host.totalCPUSeconds { host.cpuSecondsPerGiB = total / gib }
+            if let gib, let migration = host.migrationCPUSeconds { host.cpuSecondsPerGiB = migration / gib }
             return host
         }
         let source = perGiB(self.source)

@@ -181,7 +181,8 @@ public enum ReportWriter {
         return lines.joined(separator: "\n")
     }
 
-    /// The hosts' CPU in the summary line, e.g. `cpu src 3.7 s (1.85 s/GiB), dst 2.1 s (1.05 s/GiB)`;
+    /// The hosts' CPU in the summary line, e.g. `cpu src 3.7 s (1.85 s/GiB), dst 2.1 s (1.05 s/GiB)`
+    /// (the total, and the migration's own CPU — the total less the vCPU threads — per GiB);
     /// `nil` when neither host was measured.
     static func cpuSummary(_ cost: MigrationCPUCost) -> String? {
         let hosts = [cost.source, cost.destination].compactMap { host -> String? in
@@ -193,7 +194,7 @@ public enum ReportWriter {
 
     /// The hosts' CPU by thread role, one line per host, and how it was measured.
     static func cpuLines(_ cost: MigrationCPUCost) -> [String] {
-        let columns = ["vCPU", "migration", "multifd", "main loop", "other", "ended", "libvirtd", "total", "per GiB"]
+        let columns = ["vCPU", "migration", "multifd", "main loop", "other", "ended", "libvirtd", "total", "per GiB (less vCPU)"]
         var lines = ["  " + pad("host cpu s", 12) + columns.map { leftPad($0, 10) }.joined()]
         for host in [cost.source, cost.destination] {
             if let reason = host.notMeasured {
