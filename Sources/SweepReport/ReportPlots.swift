@@ -30,7 +30,9 @@ public enum ReportPlots {
                             maximumTimelines: Int = defaultMaximumTimelines) -> (plots: [PlannedPlot], omitted: [OmittedPlot]) {
         var plots: [PlannedPlot] = []
         var omitted: [OmittedPlot] = []
-        for outcome in [migrationTime(document), downtime(document), convergenceBoundary(document)] {
+        // Strategies side by side only where the sweep has more than one.
+        let strategyPlot = Set(document.cells.map(\.parameters.strategy)).count > 1 ? strategies(document) : nil
+        for outcome in [migrationTime(document), downtime(document), convergenceBoundary(document)] + (strategyPlot.map { [$0] } ?? []) {
             switch outcome {
             case .drawn(let plot): plots.append(plot)
             case .omitted(let omission): omitted.append(omission)
@@ -285,6 +287,71 @@ public enum ReportPlots {
         return .drawn(PlannedPlot(name: name, caption: "Ratio other/this of the mean migration time, libvirt downtime and ping gap "
             + "per matched cell; the numbers are those of the comparison table.",
             seriesTitles: script.seriesTitles, notes: [], script: script.text))
+    }
+
+    // MARK: - Strategies side by side
+
+    /// What each strategy cost, for a sweep whose cells differ in the strategy alone: per
+    /// strategy, the mean over its runs of the migration's own CPU per GiB on the source and on
+    /// the destination (bars, left axis) and the mean migration time of its runs that landed
+    /// (points, right axis). A strategy none of whose runs landed has no point, and the caption
+    /// names it.
+    static func strategies(_ document: ReportDocument) -> Outcome {
+        let name = "strategies"
+        let strategies = orderedUnique(document.cells.map(\.parameters.strategy))
+        guard strategies.count >= 2 else {
+            return .omitted(OmittedPlot(name: name, reason: "Strategies are not compared: the sweep has one strategy."))
+        }
+        let otherParameters = Set(document.cells.map { cell in
+            cell.parameters.namedValues.filter { $0.name != "strategy" }.map { "\($0.name)=\($0.value)" }
+        })
+        guard otherParameters.count == 1 else {
+            return .omitted(OmittedPlot(name: name, reason: "Strategies are not plotted side by side: the cells differ in more than the strategy."))
+        }
+        func mean(_ values: [Double]) -> Double? { values.isEmpty ? nil : values.reduce(0, +) / Double(values.count) }
+        var sourceRows: [[Double]] = []
+        var destinationRows: [[Double]] = []
+        var timeRows: [[Double]] = []
+        var neverLanded: [String] = []
+        for (index, strategy) in strategies.enumerated() {
+            // Bars either side of the strategy's tic, in hundredths so the positions print exactly.
+            let x = Double(index + 1)
+            let left = Double(index * 100 + 82) / 100, right = Double(index * 100 + 118) / 100
+            let runs = document.runs.filter { $0.parameters.strategy == strategy }
+            if let source = mean(runs.compactMap { $0.hostCPU.first?.cpuSecondsPerGiB }) { sourceRows.append([left, source]) }
+            if let destination = mean(runs.compactMap { $0.hostCPU.dropFirst().first?.cpuSecondsPerGiB }) {
+                destinationRows.append([right, destination])
+            }
+            if let time = mean(runs.filter(\.converged).compactMap(\.migrationMilliseconds)) {
+                timeRows.append([x, time / 1000])
+            } else {
+                neverLanded.append(strategy)
+            }
+        }
+        var script = GnuplotScript()
+        script.set("set title \(GnuplotScript.quoted("Strategies — \(document.sweepID)")) noenhanced")
+        script.set("set xrange [0.4:\(Double(strategies.count) + 0.6)]")
+        let tics = strategies.enumerated().map { "\(GnuplotScript.quoted($0.element)) \($0.offset + 1)" }.joined(separator: ", ")
+        script.set("set xtics (\(tics)) rotate by -30 noenhanced")
+        script.set("set ylabel 'migration CPU per GiB moved (s, less vCPU)'")
+        script.set("set y2label 'migration time of runs that landed (s)'")
+        script.set("set ytics nomirror")
+        script.set("set y2tics")
+        script.set("set yrange [0:*]")
+        script.set("set y2range [0:*]")
+        script.set("set boxwidth 0.34")
+        script.set("set style fill solid 0.6")
+        script.addSeries(title: "source CPU s/GiB", rows: sourceRows, clause: "using 1:2 with boxes lc 1")
+        script.addSeries(title: "destination CPU s/GiB", rows: destinationRows, clause: "using 1:2 with boxes lc 2")
+        script.addSeries(title: "migration time (s)", rows: timeRows, clause: "using 1:2 axes x1y2 with points pt 7 ps 1.5 lc 7")
+        guard !script.isEmpty else {
+            return .omitted(OmittedPlot(name: name, reason: "Strategies are not plotted: no run has CPU figures or landed."))
+        }
+        var notes: [String] = []
+        if !neverLanded.isEmpty { notes.append("No migration time for \(neverLanded.joined(separator: ", ")): none of its runs landed.") }
+        return .drawn(PlannedPlot(name: name, caption: "Per strategy, means over its runs: the migration's own CPU per GiB moved "
+            + "(QEMU less its vCPU threads, and libvirtd) on the source and the destination, and the migration time of the runs that landed.",
+            seriesTitles: script.seriesTitles, notes: notes, script: script.text))
     }
 
     // MARK: - Helpers

@@ -114,6 +114,56 @@ final class SweepReportTests: XCTestCase {
         XCTAssertEqual(runs[1][try XCTUnwrap(header.firstIndex(of: "pre_copy_transfer_rate_mib_per_second"))], "47.9")
     }
 
+    /// A sweep of strategies on one cell shape: per strategy the means of its runs' CPU per GiB
+    /// on each host (bars) and of the migration time of the runs that landed (points, right
+    /// axis); a strategy that never landed has no point and is named.
+    func testStrategiesSideBySideHoldTheMeansOfTheirRuns() throws {
+        var document = ReportFixtures.document()
+        let base = ReportFixtures.parameters(memoryMiB: 1024, rate: 100)
+        func parameters(_ strategy: String) -> ReportCellParameters {
+            var parameters = base
+            parameters.strategy = strategy
+            return parameters
+        }
+        let strategies = ["precopy", "tls", "postcopy"]
+        document.cells = strategies.map { strategy in
+            ReportCell(label: strategy, parameters: parameters(strategy), migrationMilliseconds: .empty, libvirtDowntimeMilliseconds: .empty,
+                       pingGapMilliseconds: .empty, predictedMigrationMilliseconds: nil, predictedDowntimeMilliseconds: nil,
+                       convergedCount: 0, runCount: 2)
+        }
+        func run(_ strategy: String, _ index: Int, converged: Bool, milliseconds: Double, source: Double, destination: Double) -> ReportRun {
+            var run = ReportRun(runID: "\(strategy)-\(index)", cellLabel: strategy, repetition: index, parameters: parameters(strategy),
+                                direction: "lab-src→lab-dst", status: "completed", passed: true, converged: converged,
+                                migrationMilliseconds: milliseconds)
+            run.hostCPU = [ReportHostCPU(host: "source (src)", cpuSecondsPerGiB: source),
+                           ReportHostCPU(host: "destination (dst)", cpuSecondsPerGiB: destination)]
+            return run
+        }
+        document.runs = [
+            run("precopy", 1, converged: false, milliseconds: 121_000, source: 6, destination: 1),
+            run("precopy", 2, converged: false, milliseconds: 121_000, source: 8, destination: 3),
+            run("tls", 1, converged: true, milliseconds: 20_000, source: 9, destination: 4),
+            run("tls", 2, converged: false, milliseconds: 121_000, source: 11, destination: 6),
+            run("postcopy", 1, converged: true, milliseconds: 14_000, source: 3, destination: 2),
+            run("postcopy", 2, converged: true, milliseconds: 16_000, source: 5, destination: 2),
+        ]
+        let plot = try XCTUnwrap(ReportPlots.plan(for: document).plots.first { $0.name == "strategies" })
+        XCTAssertEqual(plot.seriesTitles, ["source CPU s/GiB", "destination CPU s/GiB", "migration time (s)"])
+        XCTAssertTrue(plot.script.contains("$D1 << EOD\n0.82 7.0\n1.82 10.0\n2.82 4.0\nEOD"), plot.script)
+        XCTAssertTrue(plot.script.contains("$D2 << EOD\n1.18 2.0\n2.18 5.0\n3.18 2.0\nEOD"), plot.script)
+        XCTAssertTrue(plot.script.contains("$D3 << EOD\n2.0 20.0\n3.0 15.0\nEOD"), "landed runs only: \(plot.script)")
+        XCTAssertTrue(plot.script.contains("set xtics ('precopy' 1, 'tls' 2, 'postcopy' 3)"), plot.script)
+        XCTAssertEqual(plot.notes, ["No migration time for precopy: none of its runs landed."])
+        let files = try SweepReportRenderer(document: document).write(to: ReportFixtures.outputDirectory(for: self))
+        XCTAssertNotNil(try ReportFixtures.read(files.html).figure(named: "strategies"), "drawn by the real gnuplot and inlined")
+
+        // Cells that differ in more than the strategy are not set side by side.
+        document.cells[1].parameters.memoryMiB = 2048
+        XCTAssertTrue(ReportPlots.plan(for: document).omitted.contains { $0.name == "strategies" })
+        // One strategy: no such plot, and nothing to say about it.
+        XCTAssertFalse(ReportPlots.plan(for: ReportFixtures.document()).plots.contains { $0.name == "strategies" })
+    }
+
     // MARK: - What is left out, and said
 
     func testWithoutAFitTheModelCurveIsLeftOutAndSaid() throws {
