@@ -74,12 +74,10 @@ public enum DecodedPacket: Sendable, Equatable {
 /// Decodes captured frames. Every read is bounds-checked against the captured length: a
 /// truncated or malformed frame yields nil, never a crash.
 public enum PacketDecoder {
-    static let etherTypeIPv4: UInt16 = 0x0800
-    static let etherTypeARP: UInt16 = 0x0806
-    static let etherTypeRARP: UInt16 = 0x8035
-    static let etherTypeVLAN: UInt16 = 0x8100
-    static let etherTypeQinQ: UInt16 = 0x88A8
-    static let etherTypeIPv6: UInt16 = 0x86DD
+    static let etherTypeIPv4 = LinkFrame.etherTypeIPv4
+    static let etherTypeARP = LinkFrame.etherTypeARP
+    static let etherTypeRARP = LinkFrame.etherTypeRARP
+    static let etherTypeIPv6 = LinkFrame.etherTypeIPv6
     /// Bytes of the fixed IPv6 header.
     static let ipv6HeaderLength = 40
     /// IPv6 next header of ICMPv6.
@@ -89,46 +87,8 @@ public enum PacketDecoder {
     /// packet or an ICMPv6 Neighbor Advertisement.
     public static func decode(_ frame: UnsafeRawBufferPointer, linkLayer: LinkLayer) -> DecodedPacket? {
         let bytes = ByteReader(frame)
-        var offset = 0
-        var etherType: UInt16
-        var linkSource: MACAddress?
-        switch linkLayer {
-        case .ethernet:
-            guard let source = bytes.mac(at: 6), var type = bytes.u16(at: 12) else { return nil }
-            linkSource = source
-            offset = 14
-            // At most two tags (802.1ad outer, 802.1Q inner).
-            for _ in 0..<2 where type == etherTypeVLAN || type == etherTypeQinQ {
-                guard let inner = bytes.u16(at: offset + 2) else { return nil }
-                type = inner
-                offset += 4
-            }
-            etherType = type
-        case .linuxCooked:
-            guard let hardwareType = bytes.u16(at: 2), let addressLength = bytes.u16(at: 4), let type = bytes.u16(at: 14) else { return nil }
-            if hardwareType == 1, addressLength == 6 { linkSource = bytes.mac(at: 6) }
-            etherType = type
-            offset = 16
-        case .linuxCooked2:
-            guard let type = bytes.u16(at: 0), let hardwareType = bytes.u16(at: 8), let addressLength = bytes.u8(at: 11) else { return nil }
-            if hardwareType == 1, addressLength == 6 { linkSource = bytes.mac(at: 12) }
-            etherType = type
-            offset = 20
-        case .rawIP:
-            guard let version = bytes.u8(at: 0) else { return nil }
-            etherType = version >> 4 == 6 ? etherTypeIPv6 : etherTypeIPv4
-        case .null:
-            // The family is in the capturing host's byte order; AF_INET is 2 everywhere, AF_INET6
-            // 10 on Linux and 24, 28 or 30 on the BSDs and macOS.
-            guard let stored = bytes.u32(at: 0) else { return nil }
-            let family = stored > 0xFFFF ? stored.byteSwapped : stored
-            switch family {
-            case 2: etherType = etherTypeIPv4
-            case 10, 24, 28, 30: etherType = etherTypeIPv6
-            default: return nil
-            }
-            offset = 4
-        }
+        guard let link = LinkFrame.parse(bytes, linkLayer: linkLayer) else { return nil }
+        let (etherType, offset, linkSource) = (link.etherType, link.networkOffset, link.linkSource)
         switch etherType {
         case etherTypeIPv4:
             return decodeIPv4(bytes, at: offset, linkSource: linkSource).map(DecodedPacket.echo)
@@ -262,6 +222,13 @@ struct ByteReader {
     func ipv6(at offset: Int) -> IPv6Address? {
         guard let high = u64(at: offset), let low = u64(at: offset + 8) else { return nil }
         return IPv6Address(high: high, low: low)
+    }
+
+    /// Bytes `start..<end`, clamped to the frame.
+    func slice(_ start: Int, _ end: Int) -> [UInt8] {
+        let from = max(0, start)
+        let to = min(end, bytes.count)
+        return from < to ? Array(bytes[from..<to]) : []
     }
 
     func mac(at offset: Int) -> MACAddress? {

@@ -1,5 +1,3 @@
-import PingMonitor
-
 /// An endpoint of a TCP connection.
 public struct TCPEndpoint: Hashable, Sendable, CustomStringConvertible {
     public var address: IPAddress
@@ -66,52 +64,17 @@ public enum TCPSegmentDecoder {
     /// Payload bytes kept of each segment: enough for any stream's first bytes.
     public static let payloadBytesKept = 16
 
-    static let etherTypeIPv4: UInt16 = 0x0800
-    static let etherTypeIPv6: UInt16 = 0x86DD
-    static let etherTypeVLAN: UInt16 = 0x8100
-    static let etherTypeQinQ: UInt16 = 0x88A8
+    static let etherTypeIPv4 = LinkFrame.etherTypeIPv4
+    static let etherTypeIPv6 = LinkFrame.etherTypeIPv6
     static let protocolTCP: UInt8 = 6
 
     /// The TCP segment in `frame`, or `nil` when it holds none. `wireLengthBytes` is the
     /// frame's length on the wire (the capture header's `len`): the IP length when a
     /// segmentation-offloaded packet's header says 0.
     public static func decode(_ frame: UnsafeRawBufferPointer, wireLengthBytes: Int, linkLayer: LinkLayer) -> TCPSegment? {
-        let bytes = WireBytes(frame)
-        var offset = 0
-        var etherType: UInt16
-        var interfaceIndex: UInt32?
-        switch linkLayer {
-        case .ethernet:
-            guard var type = bytes.u16(at: 12) else { return nil }
-            offset = 14
-            for _ in 0..<2 where type == etherTypeVLAN || type == etherTypeQinQ {
-                guard let inner = bytes.u16(at: offset + 2) else { return nil }
-                type = inner
-                offset += 4
-            }
-            etherType = type
-        case .linuxCooked:
-            guard let type = bytes.u16(at: 14) else { return nil }
-            etherType = type
-            offset = 16
-        case .linuxCooked2:
-            guard let type = bytes.u16(at: 0), let index = bytes.u32(at: 4) else { return nil }
-            etherType = type
-            interfaceIndex = index
-            offset = 20
-        case .rawIP:
-            guard let version = bytes.u8(at: 0) else { return nil }
-            etherType = version >> 4 == 6 ? etherTypeIPv6 : etherTypeIPv4
-        case .null:
-            guard let stored = bytes.u32(at: 0) else { return nil }
-            let family = stored > 0xFFFF ? stored.byteSwapped : stored
-            switch family {
-            case 2: etherType = etherTypeIPv4
-            case 10, 24, 28, 30: etherType = etherTypeIPv6
-            default: return nil
-            }
-            offset = 4
-        }
+        let bytes = ByteReader(frame)
+        guard let link = LinkFrame.parse(bytes, linkLayer: linkLayer) else { return nil }
+        let (etherType, offset, interfaceIndex) = (link.etherType, link.networkOffset, link.interfaceIndex)
         let ip: IPPacketFacts?
         switch etherType {
         case etherTypeIPv4: ip = ipv4(bytes, at: offset, wireLength: wireLengthBytes - offset)
@@ -126,7 +89,7 @@ public enum TCPSegmentDecoder {
     typealias IPPacketFacts = (source: IPAddress, destination: IPAddress, length: Int, tcpStart: Int)
 
     /// An IPv4 packet carrying TCP whose offset is 0 (later fragments carry no TCP header).
-    private static func ipv4(_ bytes: WireBytes, at start: Int, wireLength: Int) -> IPPacketFacts? {
+    private static func ipv4(_ bytes: ByteReader, at start: Int, wireLength: Int) -> IPPacketFacts? {
         guard let versionAndLength = bytes.u8(at: start), versionAndLength >> 4 == 4 else { return nil }
         let headerLength = Int(versionAndLength & 0x0F) * 4
         guard headerLength >= 20, let stated = bytes.u16(at: start + 2), let fragment = bytes.u16(at: start + 6),
@@ -140,7 +103,7 @@ public enum TCPSegmentDecoder {
 
     /// An IPv6 packet whose TCP header follows the fixed header and any extension headers
     /// that do not end the way to it (a later fragment does).
-    private static func ipv6(_ bytes: WireBytes, at start: Int) -> IPPacketFacts? {
+    private static func ipv6(_ bytes: ByteReader, at start: Int) -> IPPacketFacts? {
         guard let version = bytes.u8(at: start), version >> 4 == 6, let payloadLength = bytes.u16(at: start + 4),
               payloadLength > 0, var next = bytes.u8(at: start + 6),
               let sourceHigh = bytes.u64(at: start + 8), let sourceLow = bytes.u64(at: start + 16),
@@ -168,7 +131,7 @@ public enum TCPSegmentDecoder {
                 length, header)
     }
 
-    private static func tcp(_ bytes: WireBytes, ip: IPPacketFacts,
+    private static func tcp(_ bytes: ByteReader, ip: IPPacketFacts,
                             ipStart: Int, interfaceIndex: UInt32?) -> TCPSegment? {
         let start = ip.tcpStart
         guard let sourcePort = bytes.u16(at: start), let destinationPort = bytes.u16(at: start + 2),
@@ -184,38 +147,5 @@ public enum TCPSegmentDecoder {
                           destination: TCPEndpoint(address: ip.destination, port: Int(destinationPort)),
                           sequence: sequence, flags: TCPFlags(rawValue: flags), ipLengthBytes: ip.length,
                           payloadLengthBytes: ipEnd - payloadStart, payloadPrefix: kept, interfaceIndex: interfaceIndex)
-    }
-}
-
-/// Bounds-checked big-endian reads from a captured frame.
-struct WireBytes {
-    let bytes: UnsafeRawBufferPointer
-
-    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
-
-    var count: Int { bytes.count }
-
-    func u8(at offset: Int) -> UInt8? { offset >= 0 && offset < bytes.count ? bytes[offset] : nil }
-
-    func u16(at offset: Int) -> UInt16? {
-        guard offset >= 0, offset + 2 <= bytes.count else { return nil }
-        return UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1])
-    }
-
-    func u32(at offset: Int) -> UInt32? {
-        guard offset >= 0, offset + 4 <= bytes.count else { return nil }
-        return (offset..<offset + 4).reduce(0) { $0 << 8 | UInt32(bytes[$1]) }
-    }
-
-    func u64(at offset: Int) -> UInt64? {
-        guard offset >= 0, offset + 8 <= bytes.count else { return nil }
-        return (offset..<offset + 8).reduce(0) { $0 << 8 | UInt64(bytes[$1]) }
-    }
-
-    /// Bytes `start..<end`, clamped to the frame.
-    func slice(_ start: Int, _ end: Int) -> [UInt8] {
-        let from = max(0, start)
-        let to = min(end, bytes.count)
-        return from < to ? Array(bytes[from..<to]) : []
     }
 }
