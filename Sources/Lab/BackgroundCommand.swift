@@ -71,39 +71,18 @@ public final class BackgroundCommand: @unchecked Sendable {
             throw LabError(step: step, reason: "pipe: \(reason)", command: command)
         }
         for descriptor in inputPipe + errorPipe { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, inputPipe[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, output, 1)
-        posix_spawn_file_actions_adddup2(&actions, errorPipe[1], 2)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var emptyMask = sigset_t()
-        sigemptyset(&emptyMask)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigmask(&attributes, &emptyMask)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
-
-        let argv = command.map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        let spawned = CommandRunner.spawn(executable, command, environment: environment, input: inputPipe[0], output: output,
+                                          error: errorPipe[1], ownProcessGroup: true)
         close(inputPipe[0])
         close(errorPipe[1])
         CommandRunner.spawnLock.unlock()
-        guard spawned == 0 else {
+        let pid: pid_t
+        switch spawned {
+        case .success(let started): pid = started
+        case .failure(let failure):
             close(inputPipe[1])
             close(errorPipe[0])
-            throw LabError(step: step, reason: "could not start \(executable): \(String(cString: strerror(spawned)))", command: command)
+            throw LabError(step: step, reason: "could not start \(executable): \(String(cString: strerror(failure.code)))", command: command)
         }
         let errors = ErrorOutputCollector(limitBytes: errorOutputLimitBytes)
         let started = BackgroundCommand(command: command, processID: pid, inputDescriptor: inputPipe[1], errors: errors)

@@ -87,44 +87,20 @@ public enum CommandRunner {
             throw LabError(step: step, reason: "pipe: \(reason)", command: command)
         }
         for descriptor in outputPipe + errorPipe + inputPipe { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        if input != nil {
-            posix_spawn_file_actions_adddup2(&actions, inputPipe[0], 0)
-        } else {
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        }
-        posix_spawn_file_actions_adddup2(&actions, outputPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errorPipe[1], 2)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var emptyMask = sigset_t()
-        sigemptyset(&emptyMask)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigmask(&attributes, &emptyMask)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        let argv = command.map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        let spawned = spawn(executable, command, environment: environment, input: input != nil ? inputPipe[0] : nil,
+                            output: outputPipe[1], error: errorPipe[1], ownProcessGroup: false)
         close(outputPipe[1])
         close(errorPipe[1])
         close(inputPipe[0])
         spawnLock.unlock()
-        guard spawned == 0 else {
+        let pid: pid_t
+        switch spawned {
+        case .success(let started): pid = started
+        case .failure(let failure):
             close(outputPipe[0])
             close(errorPipe[0])
             close(inputPipe[1])
-            throw LabError(step: step, reason: "could not start \(executable): \(String(cString: strerror(spawned)))",
+            throw LabError(step: step, reason: "could not start \(executable): \(String(cString: strerror(failure.code)))",
                            command: command)
         }
 
@@ -180,6 +156,54 @@ public enum CommandRunner {
         }
         let printed = collected.texts
         return CommandResult(command: command, exitStatus: exitStatus ?? -1, output: printed.output, errorOutput: printed.error)
+    }
+
+    /// Why `posix_spawn` failed: its error number.
+    struct SpawnFailure: Error {
+        let code: Int32
+    }
+
+    /// Starts `executable` with `arguments` (argv, the name first) and `environment`; standard
+    /// input from `input` (`nil`: `/dev/null`), output and error to the given descriptors;
+    /// default signal dispositions and an empty signal mask (not the caller's); in a process
+    /// group of its own when `ownProcessGroup`. Callers hold ``spawnLock`` while their pipes
+    /// are open, so that no other child inherits them.
+    static func spawn(_ executable: String, _ arguments: [String], environment: [String: String], input: Int32?,
+                      output: Int32, error: Int32, ownProcessGroup: Bool) -> Result<pid_t, SpawnFailure> {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if let input {
+            posix_spawn_file_actions_adddup2(&actions, input, 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
+        posix_spawn_file_actions_adddup2(&actions, output, 1)
+        posix_spawn_file_actions_adddup2(&actions, error, 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var emptyMask = sigset_t()
+        sigemptyset(&emptyMask)
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        var flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+        if ownProcessGroup {
+            posix_spawnattr_setpgroup(&attributes, 0)
+            flags |= POSIX_SPAWN_SETPGROUP
+        }
+        posix_spawnattr_setflags(&attributes, Int16(flags))
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        return result == 0 ? .success(pid) : .failure(SpawnFailure(code: result))
     }
 
     /// Runs `command` and throws a ``LabError`` naming `step`, the command and what it printed
