@@ -80,13 +80,30 @@ final class SweepReportTests: XCTestCase {
         return series
     }
 
-    /// Rows "rate mean low high" as a plot of `statistic` must hold them for `cells`.
+    /// Rows "rate mean min max" as a plot of `statistic` must hold them for `cells` of two
+    /// runs each (too few for a confidence interval: the bars span min to max).
     func expectedRows(_ cells: [ReportCell], _ statistic: (ReportCell) -> ReportStatistic) -> [[Double]] {
         cells.compactMap { cell in
             let value = statistic(cell)
-            guard let mean = value.mean, let bar = value.errorBar else { return nil }
-            return [cell.parameters.targetDirtyRateMiBPerSecond, mean, bar.low, bar.high]
+            guard let mean = value.mean, let minimum = value.minimum, let maximum = value.maximum else { return nil }
+            return [cell.parameters.targetDirtyRateMiBPerSecond, mean, minimum, maximum]
         }.sorted { $0[0] < $1[0] }
+    }
+
+    /// The error bar is the 95 % CI from three values on, min to max below that (the CI of
+    /// two values is ±12.7 standard errors), whichever is known when the other is not.
+    func testTheErrorBarIsTheConfidenceIntervalFromThreeValuesOnAndMinToMaxBelow() throws {
+        let three = ReportStatistic(count: 3, mean: 10, minimum: 8, maximum: 13, confidenceLow: 7, confidenceHigh: 12)
+        let bar = try XCTUnwrap(three.errorBar)
+        XCTAssertEqual([bar.low, bar.high], [7, 12])
+        XCTAssertEqual(bar.kind, .confidence95)
+        var two = three
+        two.count = 2
+        let twoBar = try XCTUnwrap(two.errorBar)
+        XCTAssertEqual([twoBar.low, twoBar.high], [8, 13])
+        XCTAssertEqual(twoBar.kind, .minimumMaximum)
+        XCTAssertEqual(ReportStatistic(count: 2, mean: 10, confidenceLow: 7, confidenceHigh: 12).errorBar?.kind, .confidence95)
+        XCTAssertNil(ReportStatistic(count: 1, mean: 10).errorBar)
     }
 
     /// Every series is drawn from the column its title names: the fixture's migration time,
