@@ -60,11 +60,11 @@ final class PreCopyFitTests: XCTestCase {
     func testLimitsNameTheHighLoadCellsWhenTheyMisfit() throws {
         // A factor of 1 lets cells at D/R = 0.84 converge; QEMU is made 60 % slower there than the model says.
         let truth = PreCopyFitParameters(setupMilliseconds: 800, resumeMilliseconds: 40, dirtyRateFactor: 1, scanMillisecondsPerGiB: 150)
-        let clean = SyntheticSweep.observations(parameters: truth, repeats: 1, ratesMiBPerSecond: [0,60])
+        let clean = SyntheticSweep.observations(parameters: truth, repeats: 1, ratesMiBPerSecond: [0, 10, 30, 60, 105])
         XCTAssertFalse(clean.filter { $0.converged && $0.dirtyToTransferRatio >= 0.8 }.isEmpty, "the sweep has converging high-load cells")
         let distorted = clean.map { observation -> MigrationObservation in
             var slowed = observation
-            if observation.dirtyToTransferRatio >= 0.8 { slowed.migrationMilliseconds = observation.migrationMilliseconds.map { $0 * 2 } }
+            if observation.dirtyToTransferRatio >= 0.8 { slowed.migrationMilliseconds = observation.migrationMilliseconds.map { $0 * 1.6 } }
             return slowed
         }
         let fit = try PreCopyFit.fit(distorted)
