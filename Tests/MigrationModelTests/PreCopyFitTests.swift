@@ -61,14 +61,22 @@ final class PreCopyFitTests: XCTestCase {
         // A factor of 1 lets cells at D/R = 0.84 converge; QEMU is made 60 % slower there than the model says.
         let truth = PreCopyFitParameters(setupMilliseconds: 800, resumeMilliseconds: 40, dirtyRateFactor: 1, scanMillisecondsPerGiB: 150)
         let clean = SyntheticSweep.observations(parameters: truth, repeats: 1, ratesMiBPerSecond: [0, 10, 30, 60, 105])
-        XCTAssertFalse(clean.filter { $0.converged && $0.dirtyToTransferRatio >= 0.8 }.isEmpty, "the sweep has converging high-load cells")
+        // High load: the guest dirties at least 0.8 of what the link sends (only 105 MiB/s on 125 MiB/s here).
+        func isHighLoad(_ observation: MigrationObservation) -> Bool {
+            observation.dirtyRateBytesPerSecond >= 0.8 * observation.transferRateBytesPerSecond
+        }
+        let highLoadCells = clean.filter { $0.converged && isHighLoad($0) }.map(\.cell)
+        XCTAssertFalse(highLoadCells.isEmpty, "the sweep has converging high-load cells")
+        XCTAssertTrue(clean.allSatisfy { ($0.dirtyToTransferRatio >= 0.8) == isHighLoad($0) }, "the ratio is dirty rate over transfer rate")
         let distorted = clean.map { observation -> MigrationObservation in
             var slowed = observation
-            if observation.dirtyToTransferRatio >= 0.8 { slowed.migrationMilliseconds = observation.migrationMilliseconds.map { $0 * 1.6 } }
+            if isHighLoad(observation) { slowed.migrationMilliseconds = observation.migrationMilliseconds.map { $0 * 1.6 } }
             return slowed
         }
         let fit = try PreCopyFit.fit(distorted)
         XCTAssertTrue(fit.limits.contains { $0.contains("0.8 of the transfer rate") && $0.contains("breaks") }, "\(fit.limits)")
+        let named = try XCTUnwrap(fit.limits.first { $0.contains("0.8 of the transfer rate") })
+        XCTAssertTrue(named.contains("(" + highLoadCells.joined(separator: ", ") + ")"), "the group is the high-load cells, all of them: \(named)")
         XCTAssertFalse(fit.limits.contains { $0.hasPrefix("cell 1GiB/105MiBps") }, "a cell named in its group is not repeated: \(fit.limits)")
         let cleanFit = try PreCopyFit.fit(clean)
         XCTAssertFalse(cleanFit.limits.contains { $0.contains("breaks") }, "\(cleanFit.limits)")
