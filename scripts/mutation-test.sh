@@ -3,9 +3,12 @@
 # scratch copy of the working tree, builds, runs the tests that need no lab, and says
 # whether a test failed (killed) or all passed (survived). A tool, not part of CI's run.
 #
-#   scripts/mutation-test.sh [--check] [--list FILE] [--only TEXT]...
+#   scripts/mutation-test.sh [--check | --coverage] [--list FILE] [--only TEXT]...
 #
 #   --check       only check that every mutation still applies (each TEXT once in its file)
+#   --coverage    only list the source files the mutations must cover (COVERED_SOURCES below),
+#                 each with the number of mutations whose `file` it is, NONE for none; exits 1
+#                 when a file has none
 #   --list FILE   another mutation list
 #   --only TEXT   run only the mutations whose name contains TEXT (repeatable)
 #
@@ -17,14 +20,29 @@
 source "$(dirname "$0")/lib/common.sh"
 
 list="$REPO_ROOT/scripts/mutations.txt"
+# The sources every one of whose files must have a mutation (`--coverage`): folders (their
+# Swift and C files) and single files, relative to the repository.
+COVERED_SOURCES=(
+    Sources/CMemeater/memeater.c
+    Sources/MemeaterKit
+    Sources/PingMonitor/Analysis
+    Sources/PingMonitor/Packets
+    Sources/MigrationModel
+    Sources/SweepReport
+    Sources/Verifier/Core/Checks.swift
+    Sources/Verifier/Faults
+    Sources/Verifier/Sweep
+)
 check_only=0
+coverage_only=0
 only=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --check) check_only=1 ;;
+        --coverage) coverage_only=1 ;;
         --list) [ $# -ge 2 ] || die "--list needs a file"; list="$2"; shift ;;
         --only) [ $# -ge 2 ] || die "--only needs a text"; only+=("$2"); shift ;;
-        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
     shift
@@ -77,6 +95,27 @@ apply_mutation() {
         s/\Q$from\E/$to/;
     ' "$root/${files[$index]}"
 }
+
+if [ "$coverage_only" -eq 1 ]; then
+    sources=()
+    while IFS= read -r path; do
+        [ -f "$REPO_ROOT/$path" ] && sources+=("$path")
+    done < <(cd "$REPO_ROOT" && git ls-files -co --exclude-standard -- "${COVERED_SOURCES[@]}" | grep -E '\.(swift|c)$' | sort -u)
+    [ "${#sources[@]}" -gt 0 ] || die "none of ${COVERED_SOURCES[*]} holds a source file"
+    uncovered=0
+    for path in "${sources[@]}"; do
+        count=0
+        for file in "${files[@]}"; do [ "$file" = "$path" ] && count=$((count + 1)); done
+        if [ "$count" -eq 0 ]; then
+            printf '%5s  %s\n' NONE "$path"; uncovered=$((uncovered + 1))
+        else
+            printf '%5d  %s\n' "$count" "$path"
+        fi
+    done
+    echo "$((${#sources[@]} - uncovered)) of ${#sources[@]} files have a mutation"
+    [ "$uncovered" -eq 0 ]
+    exit
+fi
 
 if [ "$check_only" -eq 1 ]; then
     scratch="$(mktemp -d)"

@@ -46,6 +46,15 @@ public enum SignalLoop {
         kill(getpid(), stopCommandSignal)
     }
 
+    /// The next tick once the tick scheduled at `scheduled` ran at `now`: the first instant
+    /// of the tick grid (`scheduled` + k × interval) after `now`. Ticks missed while the
+    /// process (or guest) was frozen are skipped rather than fired in a burst.
+    static func tickAfter(_ now: UInt64, scheduled: UInt64, intervalNanoseconds: UInt64) -> UInt64 {
+        var next = scheduled
+        while next <= now { next += intervalNanoseconds }
+        return next
+    }
+
     /// Calls `tick` every `intervalMilliseconds` (on an absolute schedule) until the duration
     /// elapses or a stop signal arrives; `summaryRequested` runs on SIGUSR1.
     public static func run(
@@ -62,8 +71,7 @@ public enum SignalLoop {
             if let end, now >= end { return .durationElapsed }
             if now >= nextTick {
                 tick()
-                // Skip ticks missed while the process (or guest) was frozen rather than firing them in a burst.
-                while nextTick <= now { nextTick += intervalNanoseconds }
+                nextTick = tickAfter(now, scheduled: nextTick, intervalNanoseconds: intervalNanoseconds)
                 continue
             }
             let wakeAt = min(nextTick, end ?? .max)

@@ -32,6 +32,26 @@ final class EngineTests: XCTestCase {
         XCTAssertFalse(report.intact)
     }
 
+    /// memeater's own fault injection at each word of a page in turn (a different byte of the
+    /// word each time) is found by verify-all, at that page and word; injecting it again undoes
+    /// it, so each round starts from an intact region.
+    func testVerifyAllFindsACorruptionInEveryWordOfAPage() throws {
+        let engine = try makeEngine(sizeMiB: 1, threads: 1)
+        let page = 77
+        var missed: [Int] = []
+        for word in 0..<(4096 / 8) {
+            let offset = word * 8 + word % 8
+            try engine.corruptPage(page, byteOffset: offset)
+            let report = engine.verifyAll()
+            if report.badPages.map(\.page) != [page] || report.badPages.first?.firstBadByteOffset != word * 8 {
+                missed.append(offset)
+            }
+            try engine.corruptPage(page, byteOffset: offset)
+        }
+        XCTAssertEqual(missed, [], "byte offsets whose corruption verify-all did not report at its page and word")
+        XCTAssertTrue(engine.verifyAll().intact)
+    }
+
     func testDirtyingKeepsEveryPageIntact() throws {
         for pattern in PagePattern.allCases {
             let engine = try makeEngine(pattern: pattern)

@@ -34,6 +34,29 @@ final class PageStampTests: XCTestCase {
         }
     }
 
+    /// A corruption anywhere in what was written is found: each byte offset of a whole page in
+    /// turn, and of a short write, flipped alone, fails the full check at its word.
+    func testAFlipAtEveryByteOffsetOfAPageIsFoundAtItsWord() {
+        withPage { page in
+            for bytesPerWrite in [pageBytes, 64] {
+                var missed: [Int] = []
+                var misplaced: [Int] = []
+                for offset in 0..<bytesPerWrite {
+                    me_stamp_page(page, 5, 9, seed, bytesPerWrite)
+                    page.storeBytes(of: page.load(fromByteOffset: offset, as: UInt8.self) ^ 0x80, toByteOffset: offset, as: UInt8.self)
+                    var bad = me_bad_page()
+                    if me_check_page(page, 5, 9, seed, bytesPerWrite, true, &bad) {
+                        missed.append(offset)
+                    } else if Int(bad.first_bad_offset) != offset / 8 * 8 {
+                        misplaced.append(offset)
+                    }
+                }
+                XCTAssertEqual(missed, [], "flips the full check of a \(bytesPerWrite)-byte write did not see")
+                XCTAssertEqual(misplaced, [], "flips reported at another word")
+            }
+        }
+    }
+
     func testStalePageIsReportedWithItsGeneration() {
         withPage { page in
             me_stamp_page(page, 8, 4, seed, pageBytes)

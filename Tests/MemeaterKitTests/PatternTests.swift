@@ -33,6 +33,21 @@ final class PatternTests: XCTestCase {
         XCTAssertTrue(picked.contains { $0 >= 500 }, "cold pages are written too")
     }
 
+    /// The hot set is the promised fraction of the region in distinct pages, every one of them
+    /// written, and takes the promised share of the writes; the rest spread over the cold pages.
+    func testTheHotSetTouchesItsFractionOfTheRegionAndTakesItsShareOfTheWrites() {
+        let pages: UInt64 = 10_000
+        let writes = 100_000
+        let picked = draws(ME_PATTERN_HOTSET, pages: pages, count: writes, seed: 11, hotFraction: 0.05, hotProbability: 0.8)
+        let hot = picked.filter { $0 < 500 }
+        XCTAssertEqual(Set(hot).count, 500, "80,000 writes reach each of the 500 hot pages")
+        XCTAssertEqual(Double(hot.count) / Double(writes), 0.8, accuracy: 0.01)
+        // 20,000 writes over 9,500 cold pages, uniformly: 9,500 × (1 − e^(−20,000/9,500)) ≈ 8,343 distinct.
+        let cold = Set(picked.filter { $0 >= 500 })
+        XCTAssertEqual(Double(cold.count), 8_343, accuracy: 170)
+        XCTAssertLessThan(picked.max() ?? 0, pages)
+    }
+
     func testSeedsReproduce() {
         for pattern in [ME_PATTERN_RANDOM, ME_PATTERN_HOTSET] {
             let first = draws(pattern, pages: 100_000, count: 1_000, seed: 1234)

@@ -42,6 +42,26 @@ final class PredictedBoundaryTests: XCTestCase {
         }
         XCTAssertGreaterThan(try boundary(.hotSet(fraction: 0.1, probability: 0.9)), try boundary(.sequential))
     }
+
+    /// QEMU switches over once what is left fits into its max downtime: a longer allowed pause
+    /// lets a faster-dirtying guest converge, so the boundary moves up with it.
+    func testALongerMaxDowntimeMovesTheBoundaryUp() throws {
+        func boundary(maxDowntimeMilliseconds: Double) throws -> Double {
+            try XCTUnwrap(PreCopyModel.predictedBoundary(memoryBytes: 4096 * mib, dirtySetBytes: 2048 * mib, pattern: .sequential,
+                                                         transferRateBytesPerSecond: 125 * mib,
+                                                         maxDowntimeMilliseconds: maxDowntimeMilliseconds, timeoutSeconds: 60, fit: fit))
+        }
+        let atDefault = try boundary(maxDowntimeMilliseconds: 300)
+        let atTwoSeconds = try boundary(maxDowntimeMilliseconds: 2_000)
+        XCTAssertGreaterThan(atTwoSeconds, atDefault * 1.01)
+        func converges(_ rate: Double, maxDowntimeMilliseconds: Double) -> Bool {
+            fit.predict(memoryBytes: 4096 * mib, dirtySetBytes: 2048 * mib, pattern: .sequential, dirtyRateBytesPerSecond: rate,
+                        transferRateBytesPerSecond: 125 * mib, maxDowntimeMilliseconds: maxDowntimeMilliseconds, timeoutSeconds: 60).converges
+        }
+        XCTAssertTrue(converges(atTwoSeconds * 0.99, maxDowntimeMilliseconds: 2_000), "the boundary is the one of its own max downtime")
+        XCTAssertFalse(converges(atTwoSeconds * 1.01, maxDowntimeMilliseconds: 2_000))
+        XCTAssertFalse(converges(atTwoSeconds * 0.99, maxDowntimeMilliseconds: 300), "which the default would not reach")
+    }
 }
 
 final class BoundaryBisectionTests: XCTestCase {

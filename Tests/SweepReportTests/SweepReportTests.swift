@@ -55,6 +55,158 @@ final class SweepReportTests: XCTestCase {
         XCTAssertEqual(inspection.pointPositions(inSeries: "1024 MiB measured").count, 2 + 1)
     }
 
+    /// The data blocks of a gnuplot script by the title of the series that plots them.
+    func seriesRows(_ script: String) -> [String: [[Double]]] {
+        var blocks: [String: [[Double]]] = [:]
+        var name: String?
+        var rows: [[Double]] = []
+        for line in script.components(separatedBy: "\n") {
+            if line.hasSuffix(" << EOD") {
+                name = String(line.dropLast(" << EOD".count))
+                rows = []
+            } else if line == "EOD", let block = name {
+                blocks[block] = rows
+                name = nil
+            } else if name != nil {
+                rows.append(line.split(separator: " ").compactMap { Double($0) })
+            }
+        }
+        var series: [String: [[Double]]] = [:]
+        let clause = try! NSRegularExpression(pattern: #"(\$D[0-9]+) [^\n]*? title '((?:[^']|'')*)' noenhanced"#)
+        for match in clause.matches(in: script, range: NSRange(script.startIndex..., in: script)) {
+            guard let block = Range(match.range(at: 1), in: script), let title = Range(match.range(at: 2), in: script) else { continue }
+            series[String(script[title]).replacingOccurrences(of: "''", with: "'")] = blocks[String(script[block])]
+        }
+        return series
+    }
+
+    /// Rows "rate mean min max" as a plot of `statistic` must hold them for `cells` of two
+    /// runs each (too few for a confidence interval: the bars span min to max).
+    func expectedRows(_ cells: [ReportCell], _ statistic: (ReportCell) -> ReportStatistic) -> [[Double]] {
+        cells.compactMap { cell in
+            let value = statistic(cell)
+            guard let mean = value.mean, let minimum = value.minimum, let maximum = value.maximum else { return nil }
+            return [cell.parameters.targetDirtyRateMiBPerSecond, mean, minimum, maximum]
+        }.sorted { $0[0] < $1[0] }
+    }
+
+    /// The error bar is the 95 % CI from three values on, min to max below that (the CI of
+    /// two values is ±12.7 standard errors), whichever is known when the other is not.
+    func testTheErrorBarIsTheConfidenceIntervalFromThreeValuesOnAndMinToMaxBelow() throws {
+        let three = ReportStatistic(count: 3, mean: 10, minimum: 8, maximum: 13, confidenceLow: 7, confidenceHigh: 12)
+        let bar = try XCTUnwrap(three.errorBar)
+        XCTAssertEqual([bar.low, bar.high], [7, 12])
+        XCTAssertEqual(bar.kind, .confidence95)
+        var two = three
+        two.count = 2
+        let twoBar = try XCTUnwrap(two.errorBar)
+        XCTAssertEqual([twoBar.low, twoBar.high], [8, 13])
+        XCTAssertEqual(twoBar.kind, .minimumMaximum)
+        XCTAssertEqual(ReportStatistic(count: 2, mean: 10, confidenceLow: 7, confidenceHigh: 12).errorBar?.kind, .confidence95)
+        XCTAssertNil(ReportStatistic(count: 1, mean: 10).errorBar)
+    }
+
+    /// Every series is drawn from the column its title names: the fixture's migration time,
+    /// libvirt downtime and ping gap differ in every cell, so a series fed from a neighbouring
+    /// column shows.
+    func testEachPlotSeriesHoldsTheNumbersOfTheColumnItNames() throws {
+        let document = ReportFixtures.document()
+        let plots = ReportPlots.plan(for: document).plots
+        let time = seriesRows(try XCTUnwrap(plots.first { $0.name == "migration-time" }).script)
+        let downtime = seriesRows(try XCTUnwrap(plots.first { $0.name == "downtime" }).script)
+        for memory in ReportFixtures.memorySizesMiB {
+            let cells = document.cells.filter { $0.parameters.memoryMiB == memory }
+            XCTAssertEqual(time["\(memory) MiB measured"], expectedRows(cells, \.migrationMilliseconds))
+            XCTAssertEqual(downtime["\(memory) MiB libvirt downtime"], expectedRows(cells, \.libvirtDowntimeMilliseconds))
+            XCTAssertEqual(downtime["\(memory) MiB ping gap"], expectedRows(cells, \.pingGapMilliseconds))
+            let curve = try XCTUnwrap(document.fit?.curves.first { $0.memoryMiB == memory })
+            XCTAssertEqual(time["\(memory) MiB model"], curve.points.map { [$0.dirtyRateMiBPerSecond, $0.predictedMilliseconds] })
+        }
+        XCTAssertNotEqual(downtime["512 MiB libvirt downtime"], downtime["512 MiB ping gap"], "the fixture tells the columns apart")
+
+        let boundary = seriesRows(try XCTUnwrap(plots.first { $0.name == "convergence-boundary" }).script)
+        XCTAssertEqual(boundary["measured bracket, unlimited"], [[512, 650, 600, 700], [1024, 600, 550, 650]])
+        XCTAssertEqual(boundary["predicted, unlimited"], [[512, 650], [1024, 610]])
+
+        let timeline = seriesRows(try XCTUnwrap(plots.first { $0.name == "timeline-1-r1" }).script)
+        let samples = try XCTUnwrap(document.timelines.first).samples
+        XCTAssertEqual(timeline["remaining memory (MiB)"], samples.map { [$0.milliseconds, $0.remainingMiB ?? -1] })
+        XCTAssertEqual(timeline["dirty rate (MiB/s)"], samples.map { [$0.milliseconds, $0.dirtyRateMiBPerSecond ?? -1] })
+        XCTAssertEqual(timeline["transfer rate (MiB/s)"], samples.map { [$0.milliseconds, $0.transferRateMiBPerSecond ?? -1] })
+    }
+
+    /// A run whose every figure is a different number, and a cell whose every statistic is.
+    func documentWithDistinctFigures() -> ReportDocument {
+        var document = ReportFixtures.document()
+        var run = ReportRun(runID: "r7", cellLabel: "one cell", repetition: 3,
+                            parameters: ReportCellParameters(memoryMiB: 1536, memeaterSizeMiB: 768, pattern: "random", strategy: "postcopy",
+                                                             bandwidthLimitMiBPerSecond: 96, targetDirtyRateMiBPerSecond: 52.5,
+                                                             emulator: "qemu-7.2", guestKind: "debian-12"),
+                            direction: "src→dst", status: "completed", passed: false, converged: true, iterations: 11,
+                            remainingMiBAtEnd: 1.25, achievedDirtyRateMiBPerSecond: 2.25, qemuSampledDirtyRateMiBPerSecond: 3.25,
+                            qemuSampledDirtyRateLimitNote: "capped", jobStatsDirtyRateMiBPerSecond: 4.25, transferRateMiBPerSecond: 5.25,
+                            guestDirtyRateDuringMigrationMiBPerSecond: 6.25, migrationMilliseconds: 7.25, libvirtDowntimeMilliseconds: 8.25,
+                            pingGapMilliseconds: 9.25, pingGapLowerBoundMilliseconds: 10.25, pingGapUpperBoundMilliseconds: 11.25,
+                            announceDelayMilliseconds: 12.25, overheadMilliseconds: 13.25, failedChecks: ["ping-continuity", "no-reboot"])
+        run.preCopyTransferRateMiBPerSecond = 14.25
+        run.hostCPU = [ReportHostCPU(host: "source (src)", totalCPUSeconds: 15.25, cpuSecondsPerGiB: 16.25),
+                       ReportHostCPU(host: "destination (dst)", totalCPUSeconds: 17.25, cpuSecondsPerGiB: 18.25)]
+        document.runs = [run]
+        func statistic(_ base: Double) -> ReportStatistic {
+            ReportStatistic(count: Int(base), mean: base + 0.5, median: base + 0.25, standardDeviation: base + 0.125, minimum: base - 0.5,
+                            maximum: base + 1.5, confidenceLow: base - 0.25, confidenceHigh: base + 1.25)
+        }
+        document.cells = [ReportCell(label: "one cell", parameters: run.parameters, migrationMilliseconds: statistic(100),
+                                     libvirtDowntimeMilliseconds: statistic(200), pingGapMilliseconds: statistic(300),
+                                     predictedMigrationMilliseconds: 400.5, predictedDowntimeMilliseconds: 500.5,
+                                     convergedCount: 6, runCount: 7)]
+        return document
+    }
+
+    /// Each CSV field sits under its own header: every figure of the run and of the cell is
+    /// a different number, so a field written into a neighbour's column shows.
+    func testEveryCSVFieldIsTheFigureItsHeaderNames() throws {
+        let document = documentWithDistinctFigures()
+        let runs = try parseCSV(ReportCSV.runs(document))
+        XCTAssertEqual(runs.count, 2)
+        let run = Dictionary(uniqueKeysWithValues: zip(runs[0], runs[1]))
+        XCTAssertEqual(run.count, runs[0].count, "no header twice")
+        let expectedRun = [
+            "run_id": "r7", "cell_label": "one cell", "repetition": "3", "memory_mib": "1536", "memeater_size_mib": "768",
+            "pattern": "random", "strategy": "postcopy", "bandwidth_limit_mib_per_second": "96.0",
+            "target_dirty_rate_mib_per_second": "52.5", "emulator": "qemu-7.2", "guest_kind": "debian-12", "direction": "src→dst",
+            "status": "completed", "passed": "false", "converged": "true", "iterations": "11", "remaining_mib_at_end": "1.25",
+            "achieved_dirty_rate_mib_per_second": "2.25", "qemu_sampled_dirty_rate_mib_per_second": "3.25",
+            "qemu_sampled_dirty_rate_limit_note": "capped", "job_stats_dirty_rate_mib_per_second": "4.25",
+            "transfer_rate_mib_per_second": "5.25", "guest_dirty_rate_during_migration_mib_per_second": "6.25",
+            "migration_milliseconds": "7.25", "libvirt_downtime_milliseconds": "8.25", "ping_gap_milliseconds": "9.25",
+            "ping_gap_lower_bound_milliseconds": "10.25", "ping_gap_upper_bound_milliseconds": "11.25",
+            "announce_delay_milliseconds": "12.25", "overhead_milliseconds": "13.25", "failed_checks": "ping-continuity;no-reboot",
+            "pre_copy_transfer_rate_mib_per_second": "14.25", "source_cpu_seconds": "15.25", "source_cpu_seconds_per_gib": "16.25",
+            "destination_cpu_seconds": "17.25", "destination_cpu_seconds_per_gib": "18.25",
+        ]
+        XCTAssertEqual(run, expectedRun)
+
+        let cells = try parseCSV(ReportCSV.cells(document))
+        XCTAssertEqual(cells.count, 2)
+        let cell = Dictionary(uniqueKeysWithValues: zip(cells[0], cells[1]))
+        XCTAssertEqual(cell.count, cells[0].count, "no header twice")
+        var expectedCell = [
+            "cell_label": "one cell", "memory_mib": "1536", "memeater_size_mib": "768", "pattern": "random", "strategy": "postcopy",
+            "bandwidth_limit_mib_per_second": "96.0", "target_dirty_rate_mib_per_second": "52.5", "emulator": "qemu-7.2",
+            "guest_kind": "debian-12", "predicted_migration_milliseconds": "400.5", "predicted_downtime_milliseconds": "500.5",
+            "converged_count": "6", "run_count": "7",
+        ]
+        for (quantity, base) in [("migration_milliseconds", 100.0), ("libvirt_downtime_milliseconds", 200), ("ping_gap_milliseconds", 300)] {
+            expectedCell["\(quantity)_count"] = String(Int(base))
+            for (column, value) in [("mean", base + 0.5), ("median", base + 0.25), ("sd", base + 0.125), ("min", base - 0.5),
+                                    ("max", base + 1.5), ("ci95_low", base - 0.25), ("ci95_high", base + 1.25)] {
+                expectedCell["\(quantity)_\(column)"] = String(value)
+            }
+        }
+        XCTAssertEqual(cell, expectedCell)
+    }
+
     func testCSVHasOneQuotedRowPerRunAndPerCell() throws {
         let document = ReportFixtures.document()
         let files = try SweepReportRenderer(document: document).write(to: ReportFixtures.outputDirectory(for: self))

@@ -56,4 +56,18 @@ final class BoundarySearchTests: XCTestCase {
         XCTAssertEqual(next.map(\.memoryMiB), [500], "333 MiB: one run at the low rate did not converge, so the boundary is below the range")
         XCTAssertEqual(next.map(\.dirtyRateMiBPerSecond), [45])
     }
+
+    /// A rate converges only when every run at it converged: one that did not, followed by a
+    /// repeat that did, leaves the rate non-converging, so the bisection goes below it.
+    func testARateWhoseLastRepeatConvergedAfterOneThatDidNotIsNotConverging() {
+        let slots = [
+            slot(0, rate: 10, convergence: .converged), slot(1, rate: 80, convergence: .didNotConverge),
+            slot(2, rate: 45, convergence: .didNotConverge), slot(3, rate: 45, convergence: .converged),
+        ]
+        XCTAssertEqual(BoundarySearch.nextSlots(slots, stepBudget: 4).map(\.dirtyRateMiBPerSecond), [27.5],
+                       "45 MiB/s failed once: the next rate is below it, not above")
+        let inOtherOrder = [slots[0], slots[1], slot(2, rate: 45, convergence: .converged), slot(3, rate: 45, convergence: .didNotConverge)]
+        XCTAssertEqual(BoundarySearch.nextSlots(inOtherOrder, stepBudget: 4).map(\.dirtyRateMiBPerSecond), [27.5],
+                       "whichever repeat came last")
+    }
 }

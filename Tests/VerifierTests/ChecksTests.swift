@@ -312,6 +312,12 @@ final class ChecksTests: XCTestCase {
         XCTAssertEqual(Checks.faultActed(o)?.passed, false, "a failure scenario without evidence of its fault still fails fault-acted")
     }
 
+    func testMigrationOutcomeOfALiveMigrationWhoseCallNeverReturnedFails() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.outcome.ending = .hung(reason: "no progress for 15 s", graceSeconds: 240)
+        assertCheck(Checks.migrationOutcome(o), CheckName.migrationOutcome, passed: false, says: "had not returned 240 s later")
+    }
+
     func testMigrationOutcomeOfAFailureScenarioPassesOnlyWhenLibvirtReportedAFailure() throws {
         var o = try Fixtures.observation(.staysOnSource)
         assertCheck(Checks.migrationOutcome(o), CheckName.migrationOutcome, passed: true,
@@ -435,6 +441,16 @@ final class ChecksTests: XCTestCase {
         var o = try Fixtures.observation(.staysOnSource)
         o.onSource = Fixtures.sighting(.source, nil)
         assertCheck(Checks.guestOnSource(o), CheckName.guestOnSource, passed: false, says: "no domain lab-guest on \(sourceURI)")
+    }
+
+    func testGuestOnSourceFailsWhenTheSourceCannotBeRead() throws {
+        var o = try Fixtures.observation(.staysOnSource)
+        o.onSource = Fixtures.sighting(.source, Fixtures.runningBooted, error: "virDomainGetState failed: client socket is closed")
+        let check = Checks.guestOnSource(o)
+        assertCheck(check, CheckName.guestOnSource, passed: false, says: "cannot read lab-guest", "client socket is closed")
+        XCTAssertFalse(check.evidence.contains("not paused"), check.evidence)
+        o.onSource = Fixtures.sighting(.source, nil, error: "virConnectOpen failed: connection refused")
+        assertCheck(Checks.guestOnSource(o), CheckName.guestOnSource, passed: false, says: "connection refused")
     }
 
     func testGuestOnSourceSaysHowLongTheVerifierWaited() throws {
@@ -580,6 +596,15 @@ final class ChecksTests: XCTestCase {
                     says: "50000 probes sent, 0 replies: the guest never answered")
     }
 
+    /// A pinger that sent nothing saw no gap: that is no continuity shown.
+    func testPingContinuityFailsWhenNoProbeWasSent() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.ping = PingSummary(sent: 0, received: 0, lost: 0, lossRunCount: 0, longestGapMilliseconds: 0,
+                             longestGapLowerBoundMilliseconds: 0, longestGapUpperBoundMilliseconds: 0, openEnded: false,
+                             timestampPrecision: "nanosecond", duplicates: 0)
+        assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: false, says: "0 probes sent, 0 replies")
+    }
+
     func testPingContinuityFailsWhenTheGuestHadStoppedAnsweringAtTheEnd() throws {
         var o = try Fixtures.observation(.staysOnSource)
         o.ping.openEnded = true
@@ -622,6 +647,22 @@ final class ChecksTests: XCTestCase {
         o.ping.longestGapMilliseconds = 1_500
         assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: false,
                     says: "the gap over it 0 ms", "the pings never showed it")
+    }
+
+    /// The guest's last reply before the outage can come up to a probe interval before the cut
+    /// (and the capture's clock is aligned to the run's to a few ms): a gap that begins just
+    /// before the cut is the outage, not another gap.
+    func testPingContinuityOfAGuestNetworkCutTakesAGapBegunJustBeforeTheCutAsTheOutage() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.fault = FaultEvidence(scenario: .guestLinkCut, acted: true, evidence: "br0 down", errorAsExpected: true,
+                                errorEvidence: "completed", guestNetwork: .cut(atMilliseconds: 2_250, milliseconds: 2_050))
+        let switchover = TimedSpan(startOffsetMilliseconds: 30_000, lengthMilliseconds: 140.5)
+        for start in [2_249.0, 2_247, 2_200] {
+            o.ping.gapsOnRunClock = [TimedSpan(startOffsetMilliseconds: start, lengthMilliseconds: 2_060), switchover]
+            o.ping.longestGapMilliseconds = 2_060
+            assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: true,
+                        says: "the gap over it 2060 ms (limit 2050 + 2000), the longest other gap 140.5 ms")
+        }
     }
 
     func testPingContinuityOfAMigrationLinkCutJudgesTheGapAlthoughTheMigrationFailed() throws {
@@ -734,6 +775,28 @@ final class ChecksTests: XCTestCase {
         assertCheck(Checks.noReboot(o), CheckName.noReboot, passed: false, says: "uptime 120 s -> -1 s")
     }
 
+    /// Two unknown boot ids are not the same boot: a memeater that cannot say its boot id
+    /// gives no evidence that the guest did not reboot.
+    func testNoRebootFailsWhenNeitherBootIDIsKnown() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.memeater.before = try Fixtures.controlInfo(bootID: nil, uptimeSeconds: 120)
+        o.memeater.infoAfter = .seen(try Fixtures.controlInfo(bootID: nil, uptimeSeconds: 131))
+        assertCheck(Checks.noReboot(o), CheckName.noReboot, passed: false, says: "boot id ? -> ?")
+    }
+
+    /// An uptime before the migration that memeater did not report cannot show that it grew.
+    func testNoRebootFailsWhenTheUptimeBeforeIsUnknown() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.memeater.before = try Fixtures.controlInfo(uptimeSeconds: nil)
+        assertCheck(Checks.noReboot(o), CheckName.noReboot, passed: false, says: "uptime -1 s -> 131 s")
+    }
+
+    func testNoRebootIsNotMeasuredWhenMemeaterCannotBeReached() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.memeater.statsAfter = nil
+        assertCheck(Checks.noReboot(o), CheckName.noReboot, passed: false, says: "not measured: memeater cannot be reached")
+    }
+
     func testNoRebootIsNotMeasuredWithoutInfoAfterTheMigration() throws {
         var o = try Fixtures.observation(.migrates)
         o.memeater.infoAfter = .notLooked("memeater info at 198.18.1.10:7777: connection reset")
@@ -810,6 +873,33 @@ final class ChecksTests: XCTestCase {
         var o = try Fixtures.observation(.migrates)
         o.memeater.verification = .notLooked("memeater did not answer")
         assertCheck(Checks.landingIntact(o), CheckName.landingIntact, passed: false, says: "integrity not measured")
+    }
+
+    // MARK: guest-lost
+
+    /// A host whose daemon cannot be read may still run the guest: not measured, not passed.
+    func testGuestLostIsNotMeasuredWhenEitherHostCannotBeRead() throws {
+        var o = try Fixtures.observation(.guestLost)
+        assertCheck(Checks.guestLost(o), CheckName.guestLost, passed: true, says: "source: no domain lab-guest")
+        o.onSource = Fixtures.sighting(.source, nil, error: "virConnectOpen failed: connection refused")
+        assertCheck(Checks.guestLost(o), CheckName.guestLost, passed: false, says: "not measured: virConnectOpen failed: connection refused")
+        o = try Fixtures.observation(.guestLost)
+        o.onDestination = Fixtures.sighting(.destination, nil, error: "client socket is closed")
+        assertCheck(Checks.guestLost(o), CheckName.guestLost, passed: false, says: "not measured: client socket is closed")
+    }
+
+    // MARK: migration-settings-restored
+
+    /// Settings not read before the migration leave nothing to compare the ones after with.
+    func testMigrationSettingsRestoredIsNotMeasuredWithoutTheSettingsOfBefore() throws {
+        let settings = try QEMUMigrationSettings(
+            capabilitiesReply: #"{"return":[{"state":true,"capability":"events"}],"id":"libvirt-12"}"#,
+            parametersReply: #"{"return":{"downtime-limit":300},"id":"libvirt-13"}"#)
+        var o = try Fixtures.observation(.staysOnSource)
+        o.sourceMigrationSettings = MigrationSettingsObservation(before: .notLooked("query-migrate-capabilities failed: timed out"),
+                                                                 after: .seen(settings))
+        assertCheck(try XCTUnwrap(Checks.migrationSettingsRestored(o)), CheckName.migrationSettingsRestored, passed: false,
+                    says: "not measured", "not read before the migration: query-migrate-capabilities failed: timed out")
     }
 
     // MARK: fault-acted

@@ -411,6 +411,28 @@ final class FaultJudgementTests: XCTestCase {
         assertCheck(try Fixtures.faultRemoved(evidence), CheckName.faultRemoved, passed: false, says: "mgmt-dst is STILL DOWN")
     }
 
+    /// The link is down until the restore that brought it up: a failed attempt before it
+    /// (the link still down) does not end the outage, in the record nor in either fault's
+    /// evidence.
+    func testTheRestoreInstantIsTheRestoreThatBroughtTheLinkUpNotAFailedAttempt() throws {
+        var record = LinkCutRecord(interface: "mgmt-dst", downAtMilliseconds: 1_400, confirmedDown: true)
+        record.noteRestore(up: false, atMilliseconds: 2_000)
+        XCTAssertEqual(record.upAgain, false)
+        XCTAssertEqual(record.restoredAtMilliseconds, 2_000, "still down: the failed attempt is all there is so far")
+        record.noteRestore(up: true, atMilliseconds: 31_400)
+        XCTAssertEqual(record.upAgain, true)
+        XCTAssertEqual(record.restoredAtMilliseconds, 31_400)
+        XCTAssertEqual(record.downMilliseconds, 30_000)
+        assertCheck(try Fixtures.faultActed(DestinationLinkCutFault.judge(record, outcome: linkOutcome(socketClosed), mode: .peerToPeer)),
+                    CheckName.faultActed, passed: true, says: "link down for 30 s in all")
+
+        var guestNetwork = LinkCutRecord(interface: "br0", downAtMilliseconds: 1_400, confirmedDown: true)
+        guestNetwork.noteRestore(up: false, atMilliseconds: 1_900)
+        guestNetwork.noteRestore(up: true, atMilliseconds: 3_450)
+        XCTAssertEqual(GuestNetworkCutFault.judge(guestNetwork, outcome: guestCutOutcome()).guestNetwork,
+                       .cut(atMilliseconds: 1_400, milliseconds: 2_050), "the ping check allows the whole outage")
+    }
+
     // MARK: guest-link-cut (GuestNetworkCutFault)
 
     /// A completed migration from 500 ms to 20500 ms whose job stats were read every 500 ms,

@@ -226,6 +226,61 @@ final class SweepAnalysisTests: XCTestCase {
         }
     }
 
+    /// The predicted boundary of a group is the model's at the group's own max downtime
+    /// (`--max-downtime`, QEMU's switch-over limit), not at QEMU's default.
+    func testThePredictedBoundaryUsesTheGroupsMaxDowntime() throws {
+        let group = SyntheticSweepResults.results().filter {
+            $0.parameters.memoryMiB == 1024 && $0.parameters.migration.bandwidthMiBPerSecond == 125
+        }
+        let truth = SyntheticSweepResults.truth
+        let atDefault = try XCTUnwrap(SweepAnalysis.boundary(group, fit: truth).predictedMiBPerSecond)
+        let longer = group.map { result -> ScenarioResult in
+            var copy = result
+            copy.parameters.migration.qemuMaxDowntimeMilliseconds = 2_000
+            return copy
+        }
+        let analysed = SweepAnalysis.boundary(longer, fit: truth)
+        let atTwoSeconds = try XCTUnwrap(analysed.predictedMiBPerSecond, analysed.predictionNote)
+        let mib = SyntheticSweepResults.mib
+        let expected = try XCTUnwrap(PreCopyModel.predictedBoundary(
+            memoryBytes: 1024 * mib, dirtySetBytes: 512 * mib, pattern: .sequential, transferRateBytesPerSecond: 118 * mib,
+            maxDowntimeMilliseconds: 2_000, timeoutSeconds: group[0].parameters.timeoutSeconds, fit: truth))
+        XCTAssertEqual(atTwoSeconds, expected / mib, accuracy: 0.01)
+        XCTAssertGreaterThan(atTwoSeconds, atDefault * 1.01, "a longer allowed pause lets a faster guest converge")
+    }
+
+    /// Only undisturbed migrations describe the pre-copy model: runs of fault scenarios in the
+    /// same sweep (an abort, a cut management link, a cut guest network) are left out of the
+    /// fit and of the measured boundary, however their times and outcomes read.
+    func testTheFitAndTheBoundaryTakeOnlyUndisturbedMigrations() throws {
+        let live = SyntheticSweepResults.results()
+        var disturbed: [ScenarioResult] = []
+        for (scenario, result) in zip([ScenarioKind.abort, .linkCut, .guestLinkCut], live.filter { $0.figures.convergence == .converged }.prefix(3)) {
+            var run = result
+            run.parameters.scenario = scenario
+            if scenario == .guestLinkCut {
+                // It lands, 2 s of outage later.
+                run.migrationMilliseconds = (run.migrationMilliseconds ?? 0) * 2 + 2_000
+            } else {
+                run.figures.convergence = .didNotConverge
+                run.migrationMilliseconds = nil
+            }
+            disturbed.append(run)
+        }
+        let analysis = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: live + disturbed)
+        let liveOnly = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: live)
+        guard case .success(let fit)? = analysis.fit, case .success(let liveFit)? = liveOnly.fit else {
+            return XCTFail("not fitted: \(String(describing: analysis.fit))")
+        }
+        XCTAssertEqual(fit.observations.count + fit.exclusions.count, live.count, "the fit saw the live runs only")
+        XCTAssertEqual(fit.parameters, liveFit.parameters)
+        XCTAssertEqual(fit.heldOut, liveFit.heldOut)
+        XCTAssertEqual(analysis.boundaries.map(\.lowestNonConvergingMiBPerSecond), liveOnly.boundaries.map(\.lowestNonConvergingMiBPerSecond),
+                       "a run cut short by its fault is no bound on convergence")
+        XCTAssertEqual(analysis.boundaries.map(\.highestConvergingMiBPerSecond), liveOnly.boundaries.map(\.highestConvergingMiBPerSecond))
+        XCTAssertEqual(analysis.cells.count, liveOnly.cells.count + disturbed.count, "the fault runs are cells of their own, shown, not fitted")
+    }
+
     func testAnUnlimitedRateThatDidNotConvergeIsNoBoundaryAtZero() throws {
         // Rate 0 is "as fast as memeater can": the highest rate, not the lowest.
         var results = SyntheticSweepResults.results().filter { $0.parameters.memoryMiB == 1024 && $0.parameters.migration.bandwidthMiBPerSecond == 125 }

@@ -34,6 +34,15 @@ public struct LinkCutRecord: Sendable, Equatable {
         return restored - downAtMilliseconds
     }
 
+    /// Notes an attempt, at `milliseconds` on the run clock, to set the link up again, which
+    /// left it `up` or not. The restore instant is the attempt that brought the link up: a
+    /// failed attempt's instant stands only until a later one succeeds (kept, it would
+    /// shorten the outage).
+    mutating func noteRestore(up: Bool, atMilliseconds milliseconds: Double) {
+        if up || restoredAtMilliseconds == nil { restoredAtMilliseconds = milliseconds }
+        upAgain = up
+    }
+
     /// `fault-removed`'s line: whether the link is up again.
     var removalEvidence: String { upAgain == true ? "\(interface) is up again" : "\(interface) is STILL DOWN" }
 }
@@ -95,9 +104,7 @@ final class SwitchLinkCut: Sendable {
             guard let link, var record = current else { return current }
             if record.restoredAtMilliseconds != nil, record.upAgain == true { return record }
             let up = link.restore()
-            // The instant it came up (a failed attempt's instant would shorten the outage).
-            if up || record.restoredAtMilliseconds == nil { record.restoredAtMilliseconds = context.clock.milliseconds() }
-            record.upAgain = up
+            record.noteRestore(up: up, atMilliseconds: context.clock.milliseconds())
             state.withLock { $0.record = record }
             if up, let journalID { context.journal.strike(journalID) }
             return record
