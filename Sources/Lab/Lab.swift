@@ -392,11 +392,12 @@ public struct Lab: Sendable {
     /// from the client namespace.
     ///
     /// A guest that runs memeater (`lab.memeater_port` among its kernel arguments) gets a new
-    /// random control token for this boot: on its kernel command line
-    /// (``GuestDomainDefinition/memeaterTokenParameter``), where its start-up reads it into a 0600 file for
-    /// `memeater serve --token-file`, and in ``LabConfiguration/memeaterTokenPath`` for the
-    /// lab's clients (``connectToMemeater(timeoutSeconds:)``). The cached image stays the same
-    /// for every token.
+    /// random control token for this boot in ``LabConfiguration/memeaterTokenPath`` (0600),
+    /// which the lab's clients read (``connectToMemeater(timeoutSeconds:)``) and QEMU hands
+    /// the guest as a firmware configuration entry
+    /// (``GuestDomainDefinition/memeaterTokenFirmwareEntry``), where its start-up copies it
+    /// into a 0600 file for `memeater serve --token-file`. The cached image stays the same
+    /// for every token, and no command line holds it.
     public func startGuest(definition: GuestDomainDefinition, kind: GuestKind, on host: LabHost,
                            actions: inout [String]) throws -> GuestRecord {
         try removeGuest(actions: &actions)
@@ -404,7 +405,7 @@ public struct Lab: Sendable {
         if definition.startsMemeater {
             let token = try ControlToken.generate()
             try token.write(toFile: configuration.memeaterTokenPath)
-            definition = definition.handingOver(memeaterToken: token)
+            definition = definition.handingOver(memeaterTokenFile: configuration.memeaterTokenPath)
         }
         if let base = definition.image.diskPath {
             // A fresh copy-on-write overlay per start: the cached disk is never written.
@@ -419,7 +420,7 @@ public struct Lab: Sendable {
         do {
             domain = try connection.defineDomain(xml: definition.xml())
         } catch let error as LibvirtError {
-            throw LabError(step: "define the guest on \(host.name)", reason: error.description, output: definition.redactedXML())
+            throw LabError(step: "define the guest on \(host.name)", reason: error.description, output: definition.xml())
         }
         let consoleOffset = fileSize(configuration.guestConsoleLogPath)
         let started = Date()

@@ -110,6 +110,7 @@ final class GuestKindTests: XCTestCase {
         kernel/crypto/crc32c_generic.ko:
         kernel/fs/ext4/ext4.ko: kernel/lib/crc16.ko kernel/fs/mbcache.ko kernel/fs/jbd2/jbd2.ko
         kernel/drivers/char/hw_random/virtio-rng.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
+        kernel/drivers/firmware/qemu_fw_cfg.ko:
 
         """
 
@@ -128,6 +129,7 @@ final class GuestKindTests: XCTestCase {
         kernel/lib/crc_t10dif.ko.xz:
         kernel/fs/jbd2/jbd2.ko.xz:
         kernel/fs/ext4/ext4.ko.xz: kernel/lib/crc_t10dif.ko.xz kernel/fs/jbd2/jbd2.ko.xz
+        kernel/drivers/firmware/qemu_fw_cfg.ko.xz:
 
         """
 
@@ -141,8 +143,8 @@ final class GuestKindTests: XCTestCase {
     func testOnAnOlderKernelTheModulesItLacksAreSkipped() throws {
         let tree = KernelModuleTree(directory: "/lib/modules/5.10.0-32-amd64", modulesDep: bullseyeDep, modulesBuiltin: "")
         let order = try tree.loadOrder(for: DebianGuestBuilder.bootModules).map(\.name)
-        XCTAssertEqual(order, ["failover", "net_failover", "virtio_ring", "virtio", "virtio_pci", "virtio_net", "virtio_blk",
-                               "crc16", "mbcache", "jbd2", "crc32c_generic", "ext4"])
+        XCTAssertEqual(order, ["failover", "net_failover", "virtio_ring", "virtio", "virtio_pci", "virtio_net", "qemu_fw_cfg",
+                               "virtio_blk", "crc16", "mbcache", "jbd2", "crc32c_generic", "ext4"])
         XCTAssertEqual(try tree.loadOrder(for: [.required("ext4")]).first?.path, "/lib/modules/5.10.0-32-amd64/kernel/lib/crc16.ko")
     }
 
@@ -150,7 +152,7 @@ final class GuestKindTests: XCTestCase {
         let tree = KernelModuleTree(directory: "/m", modulesDep: trixieDep, modulesBuiltin: "kernel/fs/mbcache.ko\nkernel/lib/crc16.ko\n")
         let order = try tree.loadOrder(for: DebianGuestBuilder.bootModules)
         XCTAssertEqual(order.map(\.name), ["failover", "net_failover", "virtio_ring", "virtio", "virtio_pci_modern_dev",
-                                           "virtio_pci_legacy_dev", "virtio_pci", "virtio_net", "virtio_blk", "jbd2",
+                                           "virtio_pci_legacy_dev", "virtio_pci", "virtio_net", "qemu_fw_cfg", "virtio_blk", "jbd2",
                                            "crc_t10dif", "ext4"])
         XCTAssertEqual(Set(order.map(\.name)).count, order.count, "each module once")
         XCTAssertTrue(order.allSatisfy { $0.path.hasPrefix("/m/kernel/") && $0.path.hasSuffix(".ko.xz") })
@@ -161,7 +163,8 @@ final class GuestKindTests: XCTestCase {
 
     func testBuiltInModulesAreSatisfiedAndAMissingRequiredOneIsNamed() throws {
         let tree = KernelModuleTree(directory: "/m", modulesDep: "kernel/drivers/net/virtio_net.ko:\n",
-                                    modulesBuiltin: "kernel/drivers/virtio/virtio.ko\nkernel/drivers/virtio/virtio_ring.ko\nkernel/drivers/virtio/virtio_pci.ko\n")
+                                    modulesBuiltin: "kernel/drivers/virtio/virtio.ko\nkernel/drivers/virtio/virtio_ring.ko\nkernel/drivers/virtio/virtio_pci.ko\n"
+                                        + "kernel/drivers/firmware/qemu_fw_cfg.ko\n")
         XCTAssertEqual(try tree.loadOrder(for: InitramfsGuestBuilder.modules).map(\.name), ["virtio_net"])
         XCTAssertThrowsError(try tree.loadOrder(for: [.required("virtio_blk")])) { error in
             XCTAssertEqual(error as? ModuleResolutionError, ModuleResolutionError(module: "virtio_blk", neededBy: nil, directory: "/m"))

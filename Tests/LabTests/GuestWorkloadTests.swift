@@ -1,4 +1,5 @@
 import Foundation
+import FoundationXML
 import Libvirt
 import MemeaterKit
 import XCTest
@@ -142,27 +143,30 @@ final class GuestWorkloadTests: XCTestCase {
     }
 }
 
-/// The lab hands each guest it starts a fresh control token for memeater: on the kernel
-/// command line, into a 0600 file in the guest, and into the lab's state for its clients.
+/// The lab hands each guest it starts a fresh control token for memeater: through the
+/// firmware configuration entry of a 0600 file of the lab's state (which its clients read), then
+/// into a 0600 file in the guest.
 final class GuestTokenHandOverTests: XCTestCase {
     private let image = GuestImage(kind: .initramfs, kernelPath: "/k", initrdPath: "/i", diskPath: nil, inputsDigest: "abc",
                                    kernelRelease: "6.1", containsMemeater: true)
 
-    func testTheTokenGoesOnTheKernelCommandLineOnceAndIsRedactedInMessages() throws {
+    func testTheTokenGoesByFirmwareConfigurationFileAndNeverOnACommandLine() throws {
         let lab = Lab()
         let definition = lab.guestDefinition(image: image, memoryMiB: 512, memeaterSizeMiB: 256, emulatorPath: "/q", accelerator: .tcg)
         XCTAssertTrue(definition.startsMemeater)
-        XCTAssertFalse(definition.kernelArguments.contains { $0.hasPrefix("lab.memeater_token=") }, "only startGuest adds one")
-        let first = try ControlToken.generate()
-        let second = try ControlToken.generate()
-        let handed = definition.handingOver(memeaterToken: first).handingOver(memeaterToken: second)
-        XCTAssertEqual(handed.kernelArguments.filter { $0.hasPrefix("lab.memeater_token=") }, ["lab.memeater_token=\(second.text)"],
-                       "a new token replaces the old one")
-        XCTAssertEqual(try DomainDescription(xml: handed.xml()).kernelParameter("lab.memeater_token"), second.text)
+        XCTAssertNil(definition.memeaterTokenFile, "only startGuest hands one over")
+        XCTAssertFalse(definition.xml().contains("fwcfg"))
+        let handed = definition.handingOver(memeaterTokenFile: "/run/lab/guests/g.memeater-token")
+        let xml = handed.xml()
+        let document = try XMLDocument(xmlString: xml)
+        let entries = try document.nodes(forXPath: "/domain/sysinfo[@type='fwcfg']/entry")
+        XCTAssertEqual(entries.count, 1, xml)
+        let entry = try XCTUnwrap(entries.first as? XMLElement)
+        XCTAssertEqual(entry.attribute(forName: "name")?.stringValue, "opt/migration-lab/memeater-token")
+        XCTAssertEqual(entry.attribute(forName: "file")?.stringValue, "/run/lab/guests/g.memeater-token")
+        XCTAssertEqual(entry.stringValue ?? "", "", "by file: a value would go on QEMU's command line")
+        XCTAssertFalse(handed.kernelCommandLine.contains("token"), handed.kernelCommandLine)
         XCTAssertEqual(MemeaterLoad(kernelArguments: handed.kernelArguments), .sequential, "the other settings read as before")
-        let redacted = handed.redactedXML()
-        XCTAssertFalse(redacted.contains(second.text), redacted)
-        XCTAssertTrue(redacted.contains("lab.memeater_token=(redacted)"), redacted)
 
         var occupant = definition
         occupant.kernelArguments = []
@@ -185,36 +189,54 @@ final class GuestTokenHandOverTests: XCTestCase {
         XCTAssertEqual(try lab.memeaterToken().text, token.text)
     }
 
-    func testBothGuestsServeWithTheTokenFileAndFaultInjection() {
+    func testBothGuestsTakeTheTokenFromTheFirmwareConfigurationAndServeWithIt() {
         let initScript = InitramfsGuestBuilder.initScript
-        XCTAssertTrue(initScript.contains(#"lab.memeater_token=*) memeater_token="${word#lab.memeater_token=}" ;;"#))
-        XCTAssertTrue(initScript.contains(#"( umask 077; printf '%s\n' "$memeater_token" > /run/memeater.token )"#), initScript)
+        XCTAssertTrue(initScript.contains(GuestWorkloadScript.takeTokenFunction))
+        XCTAssertTrue(initScript.contains(#"[ -n "$memeater_port" ] && ! memeater_take_token; then"#), initScript)
         XCTAssertTrue(initScript.contains("--token-file /run/memeater.token --allow-fault-injection"))
         XCTAssertFalse(initScript.contains("--token "), "never on memeater's command line, where ps shows it")
+        XCTAssertFalse(initScript.contains("lab.memeater_token"), "never on the kernel command line")
+        XCTAssertTrue(InitramfsGuestBuilder.modules.contains(.required("qemu_fw_cfg")))
 
         let setup = DebianGuestBuilder.setupScript
-        XCTAssertTrue(setup.contains(#"lab.memeater_token=*) token="${word#lab.memeater_token=}" ;;"#))
-        XCTAssertTrue(setup.contains(#"( umask 077; printf '%s\n' "$token" > /run/memeater.token )"#), setup)
+        XCTAssertTrue(setup.contains(GuestWorkloadScript.takeTokenFunction))
+        XCTAssertTrue(setup.contains("memeater_take_token || echo"), setup)
+        XCTAssertFalse(setup.contains("lab.memeater_token"))
+        XCTAssertTrue(DebianGuestBuilder.bootModules.contains(.required("qemu_fw_cfg")), "loaded before switch_root")
         let unit = DebianGuestBuilder.units.first { $0.name == "memeater.service" }?.text ?? ""
         XCTAssertTrue(unit.contains("--token-file /run/memeater.token --allow-fault-injection"), unit)
     }
 
-    /// The token file the guest's shell writes is one memeater accepts: 0600, the token on its first line.
-    func testTheGuestShellWritesATokenFileMemeaterAccepts() throws {
+    /// The guest's shell function copies the entry into a file memeater accepts (0600, the
+    /// token on its first line), and fails when the entry is missing.
+    func testTheGuestShellCopiesTheFirmwareEntryIntoATokenFileMemeaterAccepts() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("guest-token-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let sysfs = "\(directory)/sys"
+        let entry = "\(sysfs)/firmware/qemu_fw_cfg/by_name/\(GuestDomainDefinition.memeaterTokenFirmwareEntry)"
+        try FileManager.default.createDirectory(atPath: entry, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
+        // The function itself, moved into the test's directory.
+        let function = GuestWorkloadScript.takeTokenFunction
+            .replacingOccurrences(of: "/sys/", with: "\(sysfs)/")
+            .replacingOccurrences(of: GuestWorkloadScript.tokenFilePath, with: "\(directory)/memeater.token")
+            .replacingOccurrences(of: "-lt 50", with: "-lt 2")  // a missing entry fails in 0.2 s, not 5
+        func take() throws -> Int32 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", function + "\nmemeater_take_token"]
+            try process.run()
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
         let token = try ControlToken.generate()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        // The init script's own line, with the file moved into the test's directory.
-        let line = #"( umask 077; printf '%s\n' "$memeater_token" > /run/memeater.token )"#
-            .replacingOccurrences(of: "/run/memeater.token", with: "\(directory)/memeater.token")
-        process.arguments = ["-c", "memeater_token=\"$1\"; " + line, "sh", token.text]
-        try process.run()
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0)
+        try token.write(toFile: "\(entry)/raw")
+        XCTAssertEqual(try take(), 0)
         XCTAssertEqual(try ControlToken.read(fromFile: "\(directory)/memeater.token").text, token.text)
+
+        try FileManager.default.removeItem(atPath: "\(entry)/raw")
+        try FileManager.default.removeItem(atPath: "\(directory)/memeater.token")
+        XCTAssertNotEqual(try take(), 0, "no entry, no token")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(directory)/memeater.token"))
     }
 }
 

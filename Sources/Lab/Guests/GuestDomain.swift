@@ -35,11 +35,14 @@ public struct GuestDomainDefinition: Sendable, Equatable {
     public var tapName: String
     /// The file the serial console is appended to.
     public var consoleLogPath: String
+    /// The host file QEMU hands the guest as the firmware configuration entry
+    /// ``memeaterTokenFirmwareEntry`` (memeater's control token), or nil for none.
+    public var memeaterTokenFile: String?
 
     /// Creates a definition from its parts.
     public init(name: String, memoryMiB: Int, virtualCPUCount: Int = 1, accelerator: Accelerator, emulatorPath: String,
                 machineType: String = "pc", image: GuestImage, kernelArguments: [String], bridgeName: String,
-                macAddress: String, tapName: String, consoleLogPath: String) {
+                macAddress: String, tapName: String, consoleLogPath: String, memeaterTokenFile: String? = nil) {
         self.name = name
         self.memoryMiB = memoryMiB
         self.virtualCPUCount = virtualCPUCount
@@ -52,6 +55,7 @@ public struct GuestDomainDefinition: Sendable, Equatable {
         self.macAddress = macAddress
         self.tapName = tapName
         self.consoleLogPath = consoleLogPath
+        self.memeaterTokenFile = memeaterTokenFile
     }
 
     /// The kernel command line: serial console first, then the root (Debian guest) and
@@ -81,6 +85,17 @@ public struct GuestDomainDefinition: Sendable, Equatable {
                 </disk>
             """
         }
+        var sysinfo = ""
+        if let memeaterTokenFile {
+            // By file, not by value: QEMU then gets `-fw_cfg name=…,file=PATH`, and its command
+            // line (which every local user reads in /proc) holds the path only.
+            sysinfo = """
+
+              <sysinfo type='fwcfg'>
+                <entry name='\(Self.memeaterTokenFirmwareEntry)' file='\(escaped(memeaterTokenFile))'/>
+              </sysinfo>
+            """
+        }
         return """
         <domain type='\(accelerator == .kvm ? "kvm" : "qemu")'>
           <name>\(escaped(name))</name>
@@ -92,7 +107,7 @@ public struct GuestDomainDefinition: Sendable, Equatable {
             <kernel>\(escaped(image.kernelPath))</kernel>
             <initrd>\(escaped(image.initrdPath))</initrd>
             <cmdline>\(escaped(kernelCommandLine))</cmdline>
-          </os>
+          </os>\(sysinfo)
           <features><acpi/></features>
           \(cpu)
           <clock offset='utc'/>
@@ -123,30 +138,22 @@ public struct GuestDomainDefinition: Sendable, Equatable {
 }
 
 extension GuestDomainDefinition {
-    /// The kernel parameter that hands the guest's memeater its control token.
-    public static let memeaterTokenParameter = "lab.memeater_token"
+    /// The firmware configuration (fw_cfg) entry that hands the guest's memeater its control
+    /// token; the guest reads it from `/sys/firmware/qemu_fw_cfg/by_name/ENTRY/raw`.
+    public static let memeaterTokenFirmwareEntry = "opt/migration-lab/memeater-token"
 
     /// Whether the guest starts memeater (its start-up does when `lab.memeater_port` is given).
     public var startsMemeater: Bool { kernelArguments.contains { $0.hasPrefix("lab.memeater_port=") } }
 
-    /// The same definition with `token` as memeater's control token on the kernel command
-    /// line (``memeaterTokenParameter``), replacing any earlier one: the guest's start-up
-    /// writes it to a 0600 file for `memeater serve --token-file`, so one cached image serves
-    /// every token.
-    public func handingOver(memeaterToken token: ControlToken) -> GuestDomainDefinition {
+    /// The same definition with memeater's control token handed over from the host file
+    /// `path` (0600, root's): QEMU reads it into the firmware configuration entry
+    /// ``memeaterTokenFirmwareEntry``, and the guest's start-up copies it to a 0600 file for
+    /// `memeater serve --token-file`. Neither the domain XML nor QEMU's command line holds
+    /// the token, and one cached image serves every token.
+    public func handingOver(memeaterTokenFile path: String) -> GuestDomainDefinition {
         var copy = self
-        copy.kernelArguments.removeAll { $0.hasPrefix(Self.memeaterTokenParameter + "=") }
-        copy.kernelArguments.append("\(Self.memeaterTokenParameter)=\(token.text)")
+        copy.memeaterTokenFile = path
         return copy
-    }
-
-    /// The domain XML with the token's value replaced, for error messages and logs.
-    public func redactedXML() -> String {
-        var copy = self
-        copy.kernelArguments = kernelArguments.map {
-            $0.hasPrefix(Self.memeaterTokenParameter + "=") ? "\(Self.memeaterTokenParameter)=(redacted)" : $0
-        }
-        return copy.xml()
     }
 }
 

@@ -213,8 +213,29 @@ public struct MemeaterLoadParseError: Error, Sendable, Equatable, CustomStringCo
 }
 
 /// The shell both lab guests use to turn the kernel command line into memeater's load
-/// arguments, so that the initramfs init and the Debian setup cannot drift apart.
+/// arguments and to take memeater's token, so that the initramfs init and the Debian setup
+/// cannot drift apart.
 public enum GuestWorkloadScript {
+    /// The file memeater's token is copied to in the guest (`memeater serve --token-file`).
+    public static let tokenFilePath = "/run/memeater.token"
+
+    /// A POSIX shell function: `memeater_take_token` copies the token of the firmware
+    /// configuration entry ``GuestDomainDefinition/memeaterTokenFirmwareEntry`` (the
+    /// `qemu_fw_cfg` module loaded) to ``tokenFilePath`` with mode 0600, waiting up to 5 s for
+    /// the entry to appear; it fails when there is none.
+    public static let takeTokenFunction = """
+    memeater_take_token() {
+        lab_entry=/sys/firmware/qemu_fw_cfg/by_name/\(GuestDomainDefinition.memeaterTokenFirmwareEntry)/raw
+        lab_tries=0
+        while [ ! -r "$lab_entry" ] && [ "$lab_tries" -lt 50 ]; do
+            lab_tries=$((lab_tries + 1))
+            sleep 0.1
+        done
+        [ -r "$lab_entry" ] || return 1
+        ( umask 077; cat "$lab_entry" > \(tokenFilePath) )
+    }
+    """
+
     /// A POSIX shell function: `memeater_load_arguments WORD...` prints `--pattern P`
     /// (`sequential` when no `lab.memeater_pattern=` is among the words), then
     /// `--hot-fraction F` and `--hot-probability P` when given, on one line. The values are

@@ -76,23 +76,23 @@ struct DebianGuestBuilder {
     """#
 
     /// Runs before memeater: reads the lab's settings from the kernel command line (port,
-    /// size and page pattern into `/run/lab-guest.env`, the control token into the 0600 file
-    /// `/run/memeater.token`), configures eth0, announces the guest with a gratuitous ARP.
+    /// size and page pattern into `/run/lab-guest.env`), copies the control token from the
+    /// firmware configuration entry (`qemu_fw_cfg`, loaded by the boot initramfs) into the
+    /// 0600 file `/run/memeater.token`, configures eth0, announces the guest with a gratuitous ARP.
     static let setupScript = #"""
     #!/bin/sh
     \#(GuestWorkloadScript.loadArgumentsFunction)
+    \#(GuestWorkloadScript.takeTokenFunction)
     for word in $(cat /proc/cmdline); do
         case "$word" in
             lab.ip=*) address="${word#lab.ip=}" ;;
             lab.ip6=*) address6="${word#lab.ip6=}" ;;
             lab.memeater_port=*) port="${word#lab.memeater_port=}" ;;
             lab.memeater_size_mib=*) size="${word#lab.memeater_size_mib=}" ;;
-            lab.memeater_token=*) token="${word#lab.memeater_token=}" ;;
         esac
     done
     # memeater reads its token from a file only root reads; without one it refuses to start.
-    [ -n "$token" ] && ( umask 077; printf '%s\n' "$token" > /run/memeater.token )
-    [ -z "$token" ] && echo "LAB-GUEST-FAILED no lab.memeater_token on the kernel command line" > /dev/ttyS0
+    memeater_take_token || echo "LAB-GUEST-FAILED no memeater token in the firmware configuration (\#(GuestDomainDefinition.memeaterTokenFirmwareEntry))" > /dev/ttyS0
     # MEMEATER_LOAD_ARGS is quoted for the shell that sources the file (lab-guest-ready);
     # the unit expands it unbraced, so systemd splits it into words.
     printf 'MEMEATER_PORT=%s\nMEMEATER_SIZE_MIB=%s\nMEMEATER_LOAD_ARGS="%s"\n' "${port:-7070}" "${size:-64}" \

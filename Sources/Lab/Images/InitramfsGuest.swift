@@ -13,13 +13,15 @@ struct InitramfsGuestBuilder {
     static let modules: [BootModule] = [
         .optional("failover"), .optional("net_failover"), .required("virtio_ring"), .required("virtio"),
         .optional("virtio_pci_modern_dev"), .optional("virtio_pci_legacy_dev"), .required("virtio_pci"), .required("virtio_net"),
+        // The firmware configuration entries in sysfs: memeater's token comes that way.
+        .required("qemu_fw_cfg"),
     ]
 
     /// The guest's /init: mounts, loads virtio-net, configures eth0 from the kernel command
     /// line (`lab.ip=ADDR/LEN`, `lab.ip6=ADDR/LEN`), announces itself with a gratuitous ARP, starts memeater in
     /// control mode (`lab.memeater_port`, `lab.memeater_size_mib`, the page pattern of
-    /// ``MemeaterLoad/kernelArguments``, the control token of `lab.memeater_token` through a
-    /// 0600 file, fault injection allowed for the lab's checks) and reports ready.
+    /// ``MemeaterLoad/kernelArguments``, the control token from the firmware configuration
+    /// entry through a 0600 file, fault injection allowed for the lab's checks) and reports ready.
     static let initScript = #"""
     #!/bin/busybox sh
     /bin/busybox mkdir -p /proc /sys /dev /tmp /run /sbin /usr/bin /usr/sbin
@@ -31,6 +33,7 @@ struct InitramfsGuestBuilder {
     exec >/dev/console 2>&1 </dev/null
     echo "lab-guest: init started, kernel $(uname -r)"
     \#(GuestWorkloadScript.loadArgumentsFunction)
+    \#(GuestWorkloadScript.takeTokenFunction)
     for word in $(cat /proc/cmdline); do
         case "$word" in
             lab.ip=*) address="${word#lab.ip=}" ;;
@@ -38,7 +41,6 @@ struct InitramfsGuestBuilder {
             lab.memeater_port=*) memeater_port="${word#lab.memeater_port=}" ;;
             lab.memeater_size_mib=*) memeater_size="${word#lab.memeater_size_mib=}" ;;
             lab.memeater_rate_mib_per_second=*) memeater_rate="${word#lab.memeater_rate_mib_per_second=}" ;;
-            lab.memeater_token=*) memeater_token="${word#lab.memeater_token=}" ;;
             lab.probe=1) probe=1 ;;
         esac
     done
@@ -66,14 +68,13 @@ struct InitramfsGuestBuilder {
     # Announce the guest's MAC on the switch (a stale entry from an earlier run would
     # otherwise swallow replies until it ages out).
     [ -n "$address" ] && arping -U -c 2 -I eth0 "${address%/*}" >/dev/null 2>&1 &
-    if [ -x /bin/memeater ] && [ -n "$memeater_port" ] && [ -z "$memeater_token" ]; then
+    if [ -x /bin/memeater ] && [ -n "$memeater_port" ] && ! memeater_take_token; then
         # memeater serves nobody without a token: say so instead of waiting for a port that never opens.
-        echo "LAB-GUEST-FAILED no lab.memeater_token on the kernel command line"
+        echo "LAB-GUEST-FAILED no memeater token in the firmware configuration (\#(GuestDomainDefinition.memeaterTokenFirmwareEntry))"
+        memeater_port=
     fi
-    if [ -x /bin/memeater ] && [ -n "$memeater_port" ] && [ -n "$memeater_token" ]; then
+    if [ -x /bin/memeater ] && [ -n "$memeater_port" ]; then
         # The token goes to memeater in a file only root reads, not on its command line (ps).
-        ( umask 077; printf '%s\n' "$memeater_token" > /run/memeater.token )
-        unset memeater_token
         set -- serve --port "$memeater_port" --size-mib "${memeater_size:-64}" --token-file /run/memeater.token --allow-fault-injection
         [ -n "$memeater_rate" ] && set -- "$@" --rate-mib-per-second "$memeater_rate"
         # The page pattern (lab.memeater_pattern and its hot-set shares); words, no spaces.
