@@ -49,6 +49,8 @@ final class FakeWorld: Sendable {
         var tcpdumpFails: String?
         /// Background processes started and stopped, per host.
         var backgroundStarts: [HostRole] = []
+        /// Where each background command's output went (the capture file), in start order.
+        var backgroundOutputPaths: [String] = []
         var backgroundStops: [HostRole] = []
         /// The host CPU scripts' readings so far, per host: each adds CPU time to every thread.
         var cpuReadings: [HostRole: Int] = [:]
@@ -332,6 +334,7 @@ struct FakeHost: HostShell {
     func startBackground(_ script: String, step: String, standardOutputPath: String) throws(VerifierError) -> any HostProcess {
         let (capture, failure) = world.state.withLock { state in
             state.backgroundStarts.append(role)
+            state.backgroundOutputPaths.append(standardOutputPath)
             state.scripts.append((role, script))
             return (state.streamCapture, state.tcpdumpFails)
         }

@@ -237,11 +237,14 @@ final class RunnerOnFakeTestbedTests: XCTestCase {
     }
 
     func testACaptureNotKeptLeavesNoFile() throws {
-        let before = Set(try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()))
         let result = try runner().run(parameters(.live))
         XCTAssertNil(result.figures.migrationPortsCapturePath)
-        let left = Set(try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())).subtracting(before)
-        XCTAssertEqual(left.filter { $0.hasSuffix("-migration-ports.pcap") }, [])
+        // The files this run's capture wrote, not a listing of the shared temporary directory
+        // (other test processes may be capturing at the same time).
+        let written = world.state.withLock { $0.backgroundOutputPaths }
+        XCTAssertEqual(written.count, 1, "\(written)")
+        XCTAssertTrue(written.allSatisfy { $0.hasSuffix("-migration-ports.pcap") }, "\(written)")
+        XCTAssertEqual(written.filter { FileManager.default.fileExists(atPath: $0) }, [])
     }
 
     func testTheCaptureIsStoppedOnEveryExitPath() throws {
