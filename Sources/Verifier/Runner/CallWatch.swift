@@ -14,9 +14,8 @@ import Libvirt
 final class CallWatch {
     /// What the watch saw.
     struct Seen {
-        /// memeater's counter around the call (`nil`: a read failed, or not read after a
-        /// migration that did not land).
-        let guestLoad: GuestLoadDuringMigration?
+        /// memeater's counter around the call, or why it was not measured (which read, and its error).
+        let guestLoad: Looked<GuestLoadDuringMigration>
         /// The destination's migration ports as captured during the call, or why they were not.
         let migrationStream: Looked<MigrationStreamObservation>
         /// Both hosts' CPU time from just before the call until it returned.
@@ -24,7 +23,10 @@ final class CallWatch {
     }
 
     /// memeater's counter and when it was read, ms on the run clock.
-    private typealias CounterReading = (pagesDirtied: UInt64, atMilliseconds: Double)
+    struct CounterReading: Sendable, Equatable {
+        let pagesDirtied: UInt64
+        let atMilliseconds: Double
+    }
 
     private let memeater: any MemeaterControl
     private let pageSizeBytes: Int
@@ -32,23 +34,24 @@ final class CallWatch {
     private let daemonLog: DaemonLogMark?
     private let streamCapture: StreamCapture
     private let cpu: MigrationCPUSampler
-    private let counterBefore: CounterReading?
-    private var counterAfter: CounterReading?
+    private let counterBefore: Looked<CounterReading>
+    /// `nil`: not read after the call (the migration did not land).
+    private var counterAfter: Looked<CounterReading>?
     private var cpuSampling: MigrationCPUSampling?
     /// When the call started, ms on the run clock.
     let callStartMilliseconds: Double
 
     /// Starts watching, in this order: the source daemon's log is marked (`daemonLog`, read
-    /// after a migration that did not complete), memeater's counter read (a failed read only
-    /// leaves the guest's rate out), the stream capture started and listening, then `cpu`
-    /// and `placement`; the call's start is noted last.
+    /// after a migration that did not complete), memeater's counter read (a failed read leaves
+    /// the guest's rate out, saying why), the stream capture started and listening, then
+    /// `cpu` and `placement`; the call's start is noted last.
     init(memeater: any MemeaterControl, pageSizeBytes: Int, clock: RunClock, daemonLog: DaemonLogMark?,
          startStreamCapture: () -> StreamCapture, cpu: MigrationCPUSampler, placement: PlacementSampler) {
         self.memeater = memeater
         self.pageSizeBytes = pageSizeBytes
         self.clock = clock
         self.daemonLog = daemonLog
-        counterBefore = (try? memeater.stats()).map { ($0.pagesDirtied, clock.milliseconds()) }
+        counterBefore = Self.readCounter(memeater, clock: clock, when: "just before the migration call")
         streamCapture = startStreamCapture()
         self.cpu = cpu
         cpu.start()
@@ -61,7 +64,7 @@ final class CallWatch {
     /// QEMU exits in Confirm, before the call returns), and the source daemon's errors into
     /// `outcome` when the migration did not complete.
     func callReturned(_ outcome: inout MigrationOutcome) {
-        counterAfter = outcome.ending.migrated ? (try? memeater.stats()).map { ($0.pagesDirtied, clock.milliseconds()) } : nil
+        counterAfter = outcome.ending.migrated ? Self.readCounter(memeater, clock: clock, when: "right after the migration call") : nil
         cpuSampling = cpu.stop()
         if !outcome.ending.migrated {
             outcome.sourceDaemonErrors = daemonLog?.errorsSinceMark()
@@ -75,13 +78,39 @@ final class CallWatch {
         var sampling = cpuSampling ?? cpu.stop()
         if recovered { sampling.recovered = true }
         let stream = streamCapture.stop()
-        var guestLoad: GuestLoadDuringMigration?
-        if let counterBefore, let counterAfter {
-            guestLoad = GuestLoadDuringMigration(pagesDirtiedBefore: counterBefore.pagesDirtied, beforeAtMilliseconds: counterBefore.atMilliseconds,
-                                                 pagesDirtiedAfter: counterAfter.pagesDirtied, afterAtMilliseconds: counterAfter.atMilliseconds,
-                                                 pageSizeBytes: pageSizeBytes)
+        return Seen(guestLoad: Self.guestLoad(before: counterBefore, after: counterAfter, pageSizeBytes: pageSizeBytes),
+                    migrationStream: stream, cpu: sampling)
+    }
+
+    /// The guest's rate while migrated from the counter read before and after the call (`after`
+    /// `nil`: not read, the migration did not land), or every reason it is not known.
+    static func guestLoad(before: Looked<CounterReading>, after: Looked<CounterReading>?,
+                          pageSizeBytes: Int) -> Looked<GuestLoadDuringMigration> {
+        switch (before, after) {
+        case (.seen(let before), .seen(let after)?):
+            return .seen(GuestLoadDuringMigration(pagesDirtiedBefore: before.pagesDirtied, beforeAtMilliseconds: before.atMilliseconds,
+                                                  pagesDirtiedAfter: after.pagesDirtied, afterAtMilliseconds: after.atMilliseconds,
+                                                  pageSizeBytes: pageSizeBytes))
+        default:
+            var reasons: [String] = []
+            if case .notLooked(let reason) = before { reasons.append(reason) }
+            switch after {
+            case .notLooked(let reason)?: reasons.append(reason)
+            case nil: reasons.append("memeater's counter was not read after the call: the migration did not land")
+            case .seen?: break
+            }
+            return .notLooked(reasons.joined(separator: "; "))
         }
-        return Seen(guestLoad: guestLoad, migrationStream: stream, cpu: sampling)
+    }
+
+    /// memeater's counter now, or which read failed, where, and why.
+    private static func readCounter(_ memeater: any MemeaterControl, clock: RunClock, when: String) -> Looked<CounterReading> {
+        do {
+            let stats = try memeater.stats()
+            return .seen(CounterReading(pagesDirtied: stats.pagesDirtied, atMilliseconds: clock.milliseconds()))
+        } catch {
+            return .notLooked("memeater's counter could not be read \(when) (memeater at \(memeater.endpoint)): \(error)")
+        }
     }
 
     /// Ends whatever still runs (the capture, the CPU sampling); idempotent.

@@ -52,8 +52,8 @@ struct Driven {
     /// The source QEMU's migration settings before the migration (`nil`: not read, the
     /// migration is meant to land).
     let settingsBefore: Looked<QEMUMigrationSettings>?
-    /// memeater's counter around the call (`nil`: a read failed).
-    let guestLoad: GuestLoadDuringMigration?
+    /// memeater's counter around the call, or why it was not measured.
+    let guestLoad: Looked<GuestLoadDuringMigration>
     /// The destination's migration ports as captured during the call, or why they were not.
     let migrationStream: Looked<MigrationStreamObservation>
     /// Both hosts' CPU time, read from just before the migration call until it returned.
