@@ -4,10 +4,11 @@ import Libvirt
 
 /// Everything that watches one migration call: started just before the call, stopped after it.
 ///
-/// ``start`` marks the source daemon's log, reads memeater's unique-page counter, starts the
-/// capture of the destination's migration ports, both hosts' CPU sampling and the placement
-/// sampler (which the runner stops itself, once the hosts were looked at), then notes when the
-/// call starts. ``callReturned(_:)`` reads what belongs to the moment the call returned;
+/// Made just before the call, it marks the source daemon's log, reads memeater's unique-page
+/// counter, starts the capture of the destination's migration ports, both hosts' CPU sampling
+/// and the placement sampler (which the runner stops itself, once the hosts were looked at),
+/// then notes when the call starts. ``callReturned(_:)`` reads what belongs to the moment the
+/// call returned;
 /// ``finish(recovered:)``, once the fault has had its say, stops the rest and hands over what
 /// was seen. ``stop()`` ends whatever still runs, for a `defer` on the ways out of a failed run.
 /// Used on the runner's thread only.
