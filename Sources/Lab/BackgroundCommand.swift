@@ -27,14 +27,14 @@ public final class BackgroundCommand: @unchecked Sendable {
     private var status: Int32?
     /// Reaped (by ``stop(graceSeconds:)``): its ids are no longer ours.
     private var reaped = false
-    private let errors: ErrorOutputCollector
-    private let readerDone = DispatchSemaphore(value: 0)
+    /// Its standard error, read on a thread of its own.
+    private let errors: OutputCollector
     private var readerFinished = false
 
     /// At most this much of the standard error is kept (the last of it is dropped).
     public static let errorOutputLimitBytes = 65_536
 
-    private init(command: [String], processID: pid_t, inputDescriptor: Int32, errors: ErrorOutputCollector) {
+    private init(command: [String], processID: pid_t, inputDescriptor: Int32, errors: OutputCollector) {
         self.command = command
         self.processID = processID
         self.inputDescriptor = inputDescriptor
@@ -84,17 +84,9 @@ public final class BackgroundCommand: @unchecked Sendable {
             close(errorPipe[0])
             throw LabError(step: step, reason: "could not start \(executable): \(String(cString: strerror(failure.code)))", command: command)
         }
-        let errors = ErrorOutputCollector(limitBytes: errorOutputLimitBytes)
-        let started = BackgroundCommand(command: command, processID: pid, inputDescriptor: inputPipe[1], errors: errors)
-        let errorDescriptor = errorPipe[0]
-        let done = started.readerDone
-        let reader = Thread {
-            errors.drain(errorDescriptor)
-            done.signal()
-        }
-        reader.name = "background-command-stderr"
-        reader.start()
-        return started
+        let errors = OutputCollector.start(reading: [errorPipe[0]], limitBytes: errorOutputLimitBytes,
+                                           threadName: "background-command-stderr")
+        return BackgroundCommand(command: command, processID: pid, inputDescriptor: inputPipe[1], errors: errors)
     }
 
     deinit {
@@ -103,7 +95,7 @@ public final class BackgroundCommand: @unchecked Sendable {
 
     /// What it has printed on standard error so far; once ``exitStatus`` is set, all of it
     /// (unless something it started holds its standard error open for more than 2 s).
-    public var errorOutput: String { errors.text }
+    public var errorOutput: String { errors.text(0) }
 
     /// Its exit status once it has ended; `nil` while it runs. Not reaped here: see the type.
     public var exitStatus: Int32? {
@@ -173,57 +165,6 @@ public final class BackgroundCommand: @unchecked Sendable {
     private func finishReadingLocked() {
         guard !readerFinished else { return }
         readerFinished = true
-        if readerDone.wait(timeout: .now() + 2) == .timedOut { errors.requestStop() }
-    }
-}
-
-/// Collects a child's standard error on a thread of its own, up to a limit.
-private final class ErrorOutputCollector: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
-    private var stop = false
-    private let limitBytes: Int
-
-    init(limitBytes: Int) { self.limitBytes = limitBytes }
-
-    var text: String {
-        lock.lock(); defer { lock.unlock() }
-        return String(decoding: data, as: UTF8.self)
-    }
-
-    func requestStop() {
-        lock.lock(); defer { lock.unlock() }
-        stop = true
-    }
-
-    private var stopRequested: Bool {
-        lock.lock(); defer { lock.unlock() }
-        return stop
-    }
-
-    /// Reads `descriptor` until its end, or until a stop is requested and nothing came for
-    /// 100 ms; closes it.
-    func drain(_ descriptor: Int32) {
-        var buffer = [UInt8](repeating: 0, count: 16_384)
-        while true {
-            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, 100)
-            if ready == 0 {
-                if stopRequested { break }
-                continue
-            }
-            if ready < 0 {
-                if errno == EINTR { continue }
-                break
-            }
-            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { break }
-            lock.lock()
-            let room = max(0, limitBytes - data.count)
-            data.append(contentsOf: buffer[..<min(count, room)])
-            lock.unlock()
-        }
-        close(descriptor)
+        if !errors.waitForEnd(timeoutSeconds: 2) { errors.requestStop() }
     }
 }

@@ -106,14 +106,7 @@ public enum CommandRunner {
 
         // Both pipes are read by one thread polling them together, started before any input
         // is written: a child that fills one pipe while it is not read would wait forever.
-        let collected = OutputCollector()
-        let readerDone = DispatchSemaphore(value: 0)
-        let readDescriptors = (output: outputPipe[0], error: errorPipe[0])
-        let reader = Thread {
-            collected.drain(output: readDescriptors.output, error: readDescriptors.error)
-            readerDone.signal()
-        }
-        reader.start()
+        let collected = OutputCollector.start(reading: [outputPipe[0], errorPipe[0]], threadName: "command-output")
 
         if let input {
             let bytes = Array(input.utf8)
@@ -141,21 +134,19 @@ public enum CommandRunner {
                 kill(pid, SIGKILL)
                 _ = waitpid(pid, &status, 0)
                 collected.requestStop()
-                _ = readerDone.wait(timeout: .now() + 2)
-                let printed = collected.texts
+                _ = collected.waitForEnd(timeoutSeconds: 2)
                 throw LabError(step: step, reason: "timed out after \(Int(timeoutSeconds)) s", command: command,
-                               output: printed.output, errorOutput: printed.error)
+                               output: collected.text(0), errorOutput: collected.text(1))
             } else {
                 usleep(5_000)
             }
         }
         // A daemon started by the command may keep the pipes open: stop reading soon.
-        if readerDone.wait(timeout: .now() + 2) == .timedOut {
+        if !collected.waitForEnd(timeoutSeconds: 2) {
             collected.requestStop()
-            _ = readerDone.wait(timeout: .now() + 1)
+            _ = collected.waitForEnd(timeoutSeconds: 1)
         }
-        let printed = collected.texts
-        return CommandResult(command: command, exitStatus: exitStatus ?? -1, output: printed.output, errorOutput: printed.error)
+        return CommandResult(command: command, exitStatus: exitStatus ?? -1, output: collected.text(0), errorOutput: collected.text(1))
     }
 
     /// Why `posix_spawn` failed: its error number.
@@ -217,66 +208,5 @@ public enum CommandRunner {
                            output: result.output, errorOutput: result.errorOutput)
         }
         return result
-    }
-}
-
-/// Collects a child's standard output and standard error from its reader thread.
-private final class OutputCollector: @unchecked Sendable {
-    private let lock = NSLock()
-    private var outputData = Data()
-    private var errorData = Data()
-    private var stop = false
-
-    var stopRequested: Bool {
-        lock.lock(); defer { lock.unlock() }
-        return stop
-    }
-
-    func requestStop() {
-        lock.lock(); defer { lock.unlock() }
-        stop = true
-    }
-
-    private func append(_ chunk: Data, toError: Bool) {
-        lock.lock(); defer { lock.unlock() }
-        if toError { errorData.append(chunk) } else { outputData.append(chunk) }
-    }
-
-    /// What was read so far, as text.
-    var texts: (output: String, error: String) {
-        lock.lock(); defer { lock.unlock() }
-        return (String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
-    }
-
-    /// Reads both descriptors until each is at its end, or until a stop is requested and
-    /// nothing has been ready for 100 ms; closes them. They are polled together, so neither
-    /// pipe fills up while the other is waited on.
-    func drain(output: Int32, error: Int32) {
-        var descriptors = [output, error]  // -1 once at its end: poll skips it
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while descriptors.contains(where: { $0 >= 0 }) {
-            var pollers = descriptors.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-            let ready = poll(&pollers, nfds_t(pollers.count), 100)
-            if ready == 0 {
-                if stopRequested { break }
-                continue
-            }
-            if ready < 0 {
-                if errno == EINTR { continue }
-                break
-            }
-            for index in pollers.indices where pollers[index].fd >= 0 && pollers[index].revents != 0 {
-                let count = buffer.withUnsafeMutableBytes { read(pollers[index].fd, $0.baseAddress, $0.count) }
-                if count > 0 {
-                    append(Data(buffer[..<count]), toError: index == 1)
-                } else if count < 0 && errno == EINTR {
-                    continue
-                } else {
-                    close(pollers[index].fd)
-                    descriptors[index] = -1
-                }
-            }
-        }
-        for descriptor in descriptors where descriptor >= 0 { close(descriptor) }
     }
 }

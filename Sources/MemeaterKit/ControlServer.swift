@@ -105,6 +105,10 @@ public final class ControlServer: Sendable {
 
     deinit { shutdownServer() }
 
+    /// The connections held now, oldest first; one leaves as its thread ends it (what tests
+    /// wait on instead of sleeping).
+    var heldConnections: [ControlConnectionTable.Entry] { held.withLock { $0.table.entries } }
+
     /// Starts the accept thread.
     public func start() throws(MemeaterError) {
         try startDetachedThread { [self] in acceptLoop() }

@@ -1,5 +1,5 @@
 import Foundation
-import MemeaterKit
+@testable import MemeaterKit
 import Synchronization
 import XCTest
 
@@ -98,7 +98,7 @@ final class ControlServerTests: XCTestCase {
         let silent = try LoopbackClient(port: server.port)
         defer { silent.close() }
         silent.sendRaw("{")
-        usleep(50_000)
+        waitUntil("the silent connection is admitted") { server.heldConnections.count == 2 }
         let newcomer = try LoopbackClient(port: server.port)
         defer { newcomer.close() }
         XCTAssertEqual(try newcomer.exchange(#"{"command":"auth","token":"\#(token)"}"#)?["ok"] as? Bool, true, "served, not refused")
@@ -152,18 +152,31 @@ final class ControlServerTests: XCTestCase {
             defer { try? handle.close() }
             return try XCTUnwrap(handle.readToEnd()).filter { $0 == UInt8(ascii: "\n") }.count
         }
-        // Warm up glibc's stack cache and the test's own allocations first.
-        for _ in 0..<20 { try LoopbackClient(port: server.port).close() }
-        usleep(100_000)
-        let before = try mappings()
-        for _ in 0..<400 {
-            let client = try LoopbackClient(port: server.port)
-            XCTAssertEqual(try client.exchange(#"{"command":"info"}"#)?["ok"] as? Bool, false)
-            client.close()
+        func comeAndGo(_ count: Int) throws {
+            for _ in 0..<count {
+                let client = try LoopbackClient(port: server.port)
+                XCTAssertEqual(try client.exchange(#"{"command":"info"}"#)?["ok"] as? Bool, false)
+                client.close()
+            }
+            // Each connection's thread has let it go (and ends right after).
+            waitUntil("every connection is let go") { server.heldConnections.isEmpty }
         }
-        usleep(100_000)
+        // Warm up glibc's stack cache and the test's own allocations first.
+        try comeAndGo(20)
+        let before = try mappings()
+        try comeAndGo(400)
         let after = try mappings()
         XCTAssertLessThan(after - before, 100, "400 connections that came and went left \(after - before) more mappings")
+    }
+
+    /// Polls `condition` every millisecond until it holds; fails the test after `timeoutSeconds`.
+    private func waitUntil(_ what: String, timeoutSeconds: Double = 10, file: StaticString = #filePath, line: UInt = #line,
+                           _ condition: () -> Bool) {
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while !condition() {
+            guard Date() < deadline else { return XCTFail("not within \(timeoutSeconds) s: \(what)", file: file, line: line) }
+            usleep(1_000)
+        }
     }
 
     func testTheConnectionTableDisplacesTheOldestSilentUnauthenticatedOne() {

@@ -38,6 +38,8 @@ final class FakeWorld: Sendable {
         var scripts: [(host: HostRole, script: String)] = []
         /// Steps that fail, by name: `connect-after-migration`, `ping-finish`, `nft-install`.
         var failing: Set<String> = []
+        /// When set, memeater's `stats` fails with this reason (a control connection that broke).
+        var memeaterStatsFailure: String?
         /// Runs on the migration thread when the call starts (e.g. a SIGINT).
         var onMigrationStart: (@Sendable () -> Void)?
         /// Connections opened so far.
@@ -386,6 +388,9 @@ final class FakeMemeater: MemeaterControl {
     var endpoint: String { "198.18.1.10:7070" }
     func info() throws(LabError) -> ControlInfo { try decoded { try Fixtures.controlInfo(uptimeSeconds: 100 + Date().timeIntervalSince(started)) } }
     func stats() throws(LabError) -> ProgressRecord {
+        if let failure = world.state.withLock({ $0.memeaterStatsFailure }) {
+            throw LabError(step: "memeater stats at \(endpoint)", reason: failure)
+        }
         let elapsed = Date().timeIntervalSince(started)
         var record = try decoded { try Fixtures.progressRecord() }
         record.elapsedSeconds = elapsed

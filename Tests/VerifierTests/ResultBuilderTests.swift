@@ -50,18 +50,40 @@ final class ResultBuilderTests: XCTestCase {
     func testTheGuestsRateWhileMigratedIsItsCounterOverTheCallsWallTime() throws {
         var observation = try Fixtures.observation(.migrates)
         // 3 200 pages of 4 KiB = 12.5 MiB in 0.5 s: 25 MiB/s, half the rate before.
-        observation.memeater.duringMigration = GuestLoadDuringMigration(
-            pagesDirtiedBefore: 10_000, beforeAtMilliseconds: 1_000, pagesDirtiedAfter: 13_200, afterAtMilliseconds: 1_500, pageSizeBytes: 4096)
+        var during = GuestLoadDuringMigration(pagesDirtiedBefore: 10_000, beforeAtMilliseconds: 1_000, pagesDirtiedAfter: 13_200,
+                                              afterAtMilliseconds: 1_500, pageSizeBytes: 4096)
+        observation.memeater.duringMigration = .seen(during)
         let result = try builder(observation).result()
         XCTAssertEqual(try XCTUnwrap(result.figures.guestDirtyRateDuringMigrationMiBPerSecond), 25, accuracy: 1e-9)
         XCTAssertEqual(result.figures.guestDirtyRateWindowSeconds, 0.5)
         let note = try XCTUnwrap(result.notes.first { $0.hasPrefix("the guest dirtied") })
         XCTAssertTrue(note.contains("25 MiB/s while migrated") && note.contains("50.51 % of the 49.5 MiB/s before"), note)
-        // A counter that went back (another memeater answered) gives no figure.
-        observation.memeater.duringMigration?.pagesDirtiedAfter = 9_000
-        XCTAssertNil(try builder(observation).result().figures.guestDirtyRateDuringMigrationMiBPerSecond)
+        XCTAssertFalse(result.notes.contains { $0.contains("not measured") }, "\(result.notes)")
+        // A counter that went back (another memeater answered) gives no figure, and says so.
+        during.pagesDirtiedAfter = 9_000
+        observation.memeater.duringMigration = .seen(during)
+        let wentBack = try builder(observation).result()
+        XCTAssertNil(wentBack.figures.guestDirtyRateDuringMigrationMiBPerSecond)
+        XCTAssertTrue(wentBack.notes.contains("the guest's dirty rate while migrated not measured: memeater's counter went from 10000 to 9000 "
+                                              + "pages in 0.5 s (a counter that goes back is another memeater's)"), "\(wentBack.notes)")
         observation.memeater.duringMigration = nil
         XCTAssertFalse(try builder(observation).result().notes.contains { $0.hasPrefix("the guest dirtied") })
+    }
+
+    /// A rate that could not be measured after a landing says why, in the notes the terminal,
+    /// the JSON and the database show; a migration that did not land expects no rate.
+    func testTheGuestsRateWhileMigratedNotMeasuredSaysWhy() throws {
+        var landed = try Fixtures.observation(.migrates)
+        let reason = "memeater's counter could not be read right after the migration call (memeater at 198.18.1.10:7070): connection reset"
+        landed.memeater.duringMigration = .notLooked(reason)
+        let result = try builder(landed).result()
+        XCTAssertNil(result.figures.guestDirtyRateDuringMigrationMiBPerSecond)
+        XCTAssertTrue(result.notes.contains("the guest's dirty rate while migrated not measured: " + reason), "\(result.notes)")
+        XCTAssertTrue(ReportWriter.details(result).contains("note: the guest's dirty rate while migrated not measured: "))
+
+        var stayed = try Fixtures.observation(.staysOnSource)
+        stayed.memeater.duringMigration = .notLooked("memeater's counter was not read after the call: the migration did not land")
+        XCTAssertFalse(try builder(stayed).result().notes.contains { $0.contains("while migrated") })
     }
 
     func testADomainXMLThatCouldNotBeParsedIsSaid() throws {

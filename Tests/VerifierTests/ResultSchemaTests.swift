@@ -263,6 +263,7 @@ final class ResultSchemaTests: XCTestCase {
         failed.sourceHost = .notLooked("no shell on the source host")
         failed.console = .unreadable("no console log")
         failed.fault?.guestNetwork = .untouched
+        failed.memeater.duringMigration = .notLooked("memeater's counter was not read after the call: the migration did not land")
         var landed = try Fixtures.observation(.migrates)
         landed.outcome.ending = .completedDespiteAbort(reason: "timeout")
         landed.outcome.sourceDaemonErrors = .failure(DaemonLogUnavailable(reason: "rotated"))
@@ -276,6 +277,7 @@ final class ResultSchemaTests: XCTestCase {
         landed.placementTimeline?.overlaps = [DualRunningWindow(startMilliseconds: 3_000, endMilliseconds: 3_200, sampleCount: 3,
                                                                 states: ["source running (booted) → running (booted), destination running (migrated)"])]
         landed.ping.duplicates = 2
+        landed.memeater.duringMigration = .seen(Self.guestLoad)
         var hung = try Fixtures.observation(.staysOnSource)
         hung.outcome.ending = .hung(reason: "stalled", graceSeconds: 60)
         hung.didNotConverge = true
@@ -292,6 +294,35 @@ final class ResultSchemaTests: XCTestCase {
             XCTAssertEqual(decoded, observation, String(decoding: json, as: UTF8.self))
             XCTAssertEqual(Checks.evaluate(decoded), Checks.evaluate(observation))
         }
+    }
+
+    private static let guestLoad = GuestLoadDuringMigration(pagesDirtiedBefore: 10_000, beforeAtMilliseconds: 1_000, pagesDirtiedAfter: 13_200,
+                                                            afterAtMilliseconds: 1_500, pageSizeBytes: 4096)
+
+    /// The guest's rate while migrated was stored bare before it could say why it was not
+    /// measured: such an observation still reads, as seen; one that is neither shape does not.
+    func testAGuestRateStoredBeforeItCouldSayWhyReadsAsSeen() throws {
+        var observation = try Fixtures.observation(.migrates)
+        observation.memeater.duringMigration = .seen(Self.guestLoad)
+        let today = try XCTUnwrap(JSONSerialization.jsonObject(with: try resultsJSONEncoder(pretty: false).encode(observation)) as? [String: Any])
+        func stored(_ during: Any) throws -> Data {
+            var object = today
+            var memeater = try XCTUnwrap(object["memeater"] as? [String: Any])
+            memeater["duringMigration"] = during
+            object["memeater"] = memeater
+            return try JSONSerialization.data(withJSONObject: object)
+        }
+        let bare = try XCTUnwrap(JSONSerialization.jsonObject(with: try resultsJSONEncoder(pretty: false).encode(Self.guestLoad)))
+        XCTAssertEqual(try resultsJSONDecoder().decode(Observation.self, from: try stored(bare)), observation)
+        XCTAssertThrowsError(try resultsJSONDecoder().decode(Observation.self, from: try stored(["pages": 3])))
+        var unknown = observation
+        unknown.memeater.duringMigration = nil
+        var withoutKey = today
+        var memeater = try XCTUnwrap(withoutKey["memeater"] as? [String: Any])
+        memeater["duringMigration"] = nil
+        withoutKey["memeater"] = memeater
+        XCTAssertEqual(try resultsJSONDecoder().decode(Observation.self, from: try JSONSerialization.data(withJSONObject: withoutKey)), unknown,
+                       "stored before the rate was measured")
     }
 
     func testTheRecorderStoresEachLegsObservationWithTheRun() throws {

@@ -58,8 +58,8 @@ final class RunnerOnFakeTestbedTests: XCTestCase {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    private func runner(captureDirectory: String? = nil) throws -> ScenarioRunner {
-        try ScenarioRunner(testbed: FakeTestbed(world: world), recorder: recorder, journal: journal, interruption: interruption,
+    private func runner(captureDirectory: String? = nil, recorder: (any RunRecorder)? = nil) throws -> ScenarioRunner {
+        try ScenarioRunner(testbed: FakeTestbed(world: world), recorder: recorder ?? self.recorder, journal: journal, interruption: interruption,
                            captureDirectory: captureDirectory, catalog: FaultCatalog(FaultCatalog.standard.types + [RecordingFault.self]),
                            pauses: RunPauses(all: 0.01))
     }
@@ -106,6 +106,7 @@ final class RunnerOnFakeTestbedTests: XCTestCase {
         XCTAssertEqual(cpu.destination.failedReadCount, 0, cpu.destination.lastFailure ?? "")
         XCTAssertNotNil(cpu.source.cpuSecondsPerGiB, "per GiB of the completed stats' 4000 bytes")
         XCTAssertTrue(ReportWriter.summaryLine(result).contains("cpu fake-src "), ReportWriter.summaryLine(result))
+        XCTAssertNotNil(result.figures.guestDirtyRateDuringMigrationMiBPerSecond, "memeater's counter around the call: \(result.notes)")
     }
 
     func testAGuestRunningOnBothFakeHostsFailsNoDualRunningThroughTheWholeRunner() throws {
@@ -191,6 +192,60 @@ final class RunnerOnFakeTestbedTests: XCTestCase {
             XCTAssertEqual(RecordingFault.log.withLock { $0 }, ["installed", "removed"], path)
             XCTAssertEqual(try journal.entries(), [], path)
         }
+    }
+
+    // MARK: the guest's rate while migrated
+
+    private var forwardObservation: Observation? {
+        recorder.records.lazy.compactMap { record -> Observation? in
+            if case .observation(let observation, .forward) = record { return observation } else { return nil }
+        }.first
+    }
+
+    private static let counterFailure = "lab step 'memeater stats at 198.18.1.10:7070' failed: the control connection was reset"
+
+    /// memeater's counter cannot be read once the call returned: the rate is not measured, and
+    /// the stored observation and the result's notes say which read failed, where, and why.
+    func testAGuestRateNotMeasuredAfterTheCallSaysWhyInTheRecordAndTheNotes() throws {
+        let world = self.world!
+        world.state.withLock { $0.onMigrationStart = { world.state.withLock { $0.memeaterStatsFailure = "the control connection was reset" } } }
+        let result = try runner().run(parameters(.live))
+        XCTAssertEqual(result.status, .completed)
+        XCTAssertNil(result.figures.guestDirtyRateDuringMigrationMiBPerSecond)
+        let reason = "memeater's counter could not be read right after the migration call (memeater at 198.18.1.10:7070): " + Self.counterFailure
+        XCTAssertEqual(forwardObservation?.memeater.duringMigration, .notLooked(reason))
+        XCTAssertTrue(result.notes.contains("the guest's dirty rate while migrated not measured: " + reason), "\(result.notes)")
+    }
+
+    func testAGuestRateNotMeasuredBeforeTheCallSaysWhichRead() throws {
+        let world = self.world!
+        // Failing from the migrating phase until the call starts: only the read before it fails.
+        let failsWhileMigrating = TriggeringRecorder(recorder, on: .migrating) {
+            world.state.withLock { $0.memeaterStatsFailure = "the control connection was reset" }
+        }
+        world.state.withLock { $0.onMigrationStart = { world.state.withLock { $0.memeaterStatsFailure = nil } } }
+        let result = try runner(recorder: failsWhileMigrating).run(parameters(.live))
+        let reason = "memeater's counter could not be read just before the migration call (memeater at 198.18.1.10:7070): " + Self.counterFailure
+        XCTAssertEqual(forwardObservation?.memeater.duringMigration, .notLooked(reason))
+        XCTAssertTrue(result.notes.contains("the guest's dirty rate while migrated not measured: " + reason), "\(result.notes)")
+    }
+
+    /// The rate from the two reads, or every reason it is not known.
+    func testTheGuestRateComesFromBothReadsOrSaysWhyNot() {
+        typealias Reading = CallWatch.CounterReading
+        let before = Reading(pagesDirtied: 100, atMilliseconds: 1_000)
+        let after = Reading(pagesDirtied: 356, atMilliseconds: 2_000)
+        XCTAssertEqual(CallWatch.guestLoad(before: .seen(before), after: .seen(after), pageSizeBytes: 4096),
+                       .seen(GuestLoadDuringMigration(pagesDirtiedBefore: 100, beforeAtMilliseconds: 1_000, pagesDirtiedAfter: 356,
+                                                      afterAtMilliseconds: 2_000, pageSizeBytes: 4096)))
+        XCTAssertEqual(CallWatch.guestLoad(before: .notLooked("before: broken"), after: .seen(after), pageSizeBytes: 4096),
+                       .notLooked("before: broken"))
+        XCTAssertEqual(CallWatch.guestLoad(before: .seen(before), after: .notLooked("after: broken"), pageSizeBytes: 4096),
+                       .notLooked("after: broken"))
+        XCTAssertEqual(CallWatch.guestLoad(before: .notLooked("before: broken"), after: .notLooked("after: broken"), pageSizeBytes: 4096),
+                       .notLooked("before: broken; after: broken"))
+        XCTAssertEqual(CallWatch.guestLoad(before: .seen(before), after: nil, pageSizeBytes: 4096),
+                       .notLooked("memeater's counter was not read after the call: the migration did not land"))
     }
 
     // MARK: the wire
@@ -281,10 +336,39 @@ final class RunnerOnFakeTestbedTests: XCTestCase {
         let scenarioNames = ScenarioKind.allCases.map { NSRegularExpression.escapedPattern(for: "\"\($0.rawValue)\"") }
         let pattern = try NSRegularExpression(pattern: #"\.(live|prepareFail|performFail|abort|linkCut|guestLinkCut|dstQEMUKilled|dstAlreadyActive)\b(?!\()"#
             + "|" + scenarioNames.joined(separator: "|") + #"|Fault\.self\s*=="#)
-        for file in ["Runner/ScenarioRunner.swift", "Runner/RunPhases.swift", "Runner/Gathering.swift", "Core/ResultBuilder.swift"] {
+        for file in ["Runner/ScenarioRunner.swift", "Runner/RunPhases.swift", "Runner/CallWatch.swift", "Runner/Gathering.swift",
+                     "Core/ResultBuilder.swift"] {
             let text = try String(contentsOf: sources.appendingPathComponent(file), encoding: .utf8)
             let found = pattern.matches(in: text, range: NSRange(text.startIndex..., in: text)).compactMap { Range($0.range, in: text).map { text[$0] } }
             XCTAssertEqual(found, [], "\(file) names a scenario")
         }
     }
+}
+
+/// Hands every record to `recorder` and runs `action` when `phase` is recorded (the first
+/// time only): a test's way to change the fake world at a given phase of a run.
+final class TriggeringRecorder: RunRecorder {
+    private let recorder: any RunRecorder
+    private let trigger: RunPhase
+    private let action: Mutex<(@Sendable () -> Void)?>
+
+    init(_ recorder: any RunRecorder, on phase: RunPhase, action: @escaping @Sendable () -> Void) {
+        self.recorder = recorder
+        trigger = phase
+        self.action = Mutex(action)
+    }
+
+    func begin(_ parameters: ScenarioParameters, clock: RunClock) { recorder.begin(parameters, clock: clock) }
+
+    func record(_ record: RunRecord) {
+        recorder.record(record)
+        if case .phase(let phase) = record, phase == trigger {
+            action.withLock { action -> (@Sendable () -> Void)? in
+                defer { action = nil }
+                return action
+            }?()
+        }
+    }
+
+    func finish(_ result: ScenarioResult) -> ScenarioResult { recorder.finish(result) }
 }

@@ -252,7 +252,9 @@ final class SamplerOnTestDriverTests: XCTestCase {
         XCTAssertTrue(try domain.isActive())
         let sampler = JobStatsSampler(intervalMilliseconds: 10, read: { try domain.jobStats() })
         sampler.start()
-        Thread.sleep(forTimeInterval: 0.2)
+        // Its own reads, waited for (a fixed sleep flakes on a busy machine).
+        let deadline = Date().addingTimeInterval(30)
+        while sampler.failedReads.count < 5, Date() < deadline { usleep(1_000) }
         let samples = sampler.stop()
         XCTAssertEqual(samples.count, 0)
         let failed = sampler.failedReads

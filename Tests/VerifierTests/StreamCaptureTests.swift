@@ -239,6 +239,17 @@ final class StreamCaptureTests: XCTestCase {
         XCTAssertEqual(command.stop(graceSeconds: 5), 0, "idempotent")
     }
 
+    func testABackgroundCommandKeepsTheFirstPartOfALongStandardErrorAndEnds() throws {
+        let output = directory.appendingPathComponent("out").path
+        // 100 000 bytes of 'x' then a marker: more than the limit, so the marker is dropped.
+        let command = try BackgroundCommand.start(["sh", "-c", "head -c 100000 /dev/zero | tr '\\0' x >&2; echo END >&2"],
+                                                  step: "test", standardOutputPath: output)
+        XCTAssertEqual(command.stop(graceSeconds: 5), 0)
+        let said = command.errorOutput
+        XCTAssertEqual(said.utf8.count, BackgroundCommand.errorOutputLimitBytes)
+        XCTAssertTrue(said.allSatisfy { $0 == "x" }, "the first bytes are kept, the last dropped")
+    }
+
     func testABackgroundCommandLeftAloneIsStoppedWhenReleased() throws {
         let pidFile = directory.appendingPathComponent("child").path
         do {

@@ -263,12 +263,16 @@ public struct PlacementTimeline: Sendable, Equatable, Codable {
 /// returned, on the run clock: the guest's own dirtying rate while it was migrated — what
 /// auto-converge's throttle, post-copy's page faults and the switch-over's pause cost it.
 public struct GuestLoadDuringMigration: Sendable, Equatable, Codable {
+    /// The counter just before the call, and when it was read, ms on the run clock.
     public var pagesDirtiedBefore: UInt64
     public var beforeAtMilliseconds: Double
+    /// The counter right after the call returned, and when it was read, ms on the run clock.
     public var pagesDirtiedAfter: UInt64
     public var afterAtMilliseconds: Double
+    /// The guest's page size, bytes.
     public var pageSizeBytes: Int
 
+    /// Two readings of the counter.
     public init(pagesDirtiedBefore: UInt64, beforeAtMilliseconds: Double, pagesDirtiedAfter: UInt64, afterAtMilliseconds: Double,
                 pageSizeBytes: Int) {
         self.pagesDirtiedBefore = pagesDirtiedBefore
@@ -304,8 +308,10 @@ public struct MemeaterObservation: Sendable, Equatable, Codable {
     /// memeater's count of bad pages found while dirtying when the run started (a reused
     /// guest's earlier runs are not this run's).
     public var integrityErrorsBefore: UInt64
-    /// Its counter around the migration call (`nil`: not read, or a read failed).
-    public var duringMigration: GuestLoadDuringMigration?
+    /// Its counter around the migration call, or why it was not measured (`nil`: not known,
+    /// e.g. stored before the guest's rate was measured; one stored before it could say why
+    /// is read as seen: see `StoredCoding.swift`).
+    public var duringMigration: Looked<GuestLoadDuringMigration>?
 
     /// Creates an observation.
     public init(before: ControlInfo, connection: String, statsAfter: ProgressRecord?, verification: Looked<VerificationReport>,

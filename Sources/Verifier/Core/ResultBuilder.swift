@@ -257,9 +257,26 @@ public struct ResultBuilder: Sendable {
     }
 
     /// The guest's own rate while it was migrated, beside the rate it settled at before: the
-    /// slowdown auto-converge's throttle, post-copy's page faults and the pause cost it.
+    /// slowdown auto-converge's throttle, post-copy's page faults and the pause cost it. After
+    /// a landing, a rate that could not be measured says why.
     private func addGuestLoadDuringMigration(to result: inout ScenarioResult) {
-        guard let during = observation.memeater.duringMigration, let rate = during.achievedMiBPerSecond else { return }
+        let notMeasured = "the guest's dirty rate while migrated not measured: "
+        let during: GuestLoadDuringMigration
+        switch observation.memeater.duringMigration {
+        case .seen(let seen)?:
+            during = seen
+        case .notLooked(let reason)?:
+            // Without a landing there is no rate to expect: the reason stays in the observation.
+            if drive.outcome.ending.migrated { result.notes.append(notMeasured + reason) }
+            return
+        case nil:
+            return
+        }
+        guard let rate = during.achievedMiBPerSecond else {
+            result.notes.append(notMeasured + "memeater's counter went from \(during.pagesDirtiedBefore) to \(during.pagesDirtiedAfter) pages "
+                + "in \(formatNumber(during.windowSeconds)) s (a counter that goes back is another memeater's)")
+            return
+        }
         result.figures.guestDirtyRateDuringMigrationMiBPerSecond = rate
         result.figures.guestDirtyRateWindowSeconds = during.windowSeconds
         var note = "the guest dirtied \(formatNumber(rate)) MiB/s while migrated (memeater's unique pages over \(formatNumber(during.windowSeconds)) s "

@@ -81,6 +81,32 @@ extension KeyedDecodingContainer {
     }
 }
 
+extension KeyedDecodingContainer {
+    /// memeater's counter around the migration call, as ``MemeaterObservation`` stores it: a
+    /// ``Looked``, or, stored before it could say why it was not measured, the bare
+    /// ``GuestLoadDuringMigration`` (read as seen). Synthesized `Codable` calls this for the
+    /// optional field instead of the generic `decodeIfPresent`.
+    func decodeIfPresent(_ type: Looked<GuestLoadDuringMigration>.Type, forKey key: Key) throws -> Looked<GuestLoadDuringMigration>? {
+        try decodeIfPresent(StoredGuestLoad.self, forKey: key)?.value
+    }
+}
+
+/// A stored ``Looked``<``GuestLoadDuringMigration``> in either of its shapes (see above).
+private struct StoredGuestLoad: Decodable {
+    let value: Looked<GuestLoadDuringMigration>
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        do {
+            value = try container.decode(Looked<GuestLoadDuringMigration>.self)
+        } catch let lookedError {
+            // The older shape; when it is not that either, the error of today's shape says why.
+            guard let bare = try? container.decode(GuestLoadDuringMigration.self) else { throw lookedError }
+            value = .seen(bare)
+        }
+    }
+}
+
 // `MigrationOutcome` keeps the source daemon's log errors as a `Result`; the standard
 // library gives `Result` no `Codable`, so the stored observation codes it as an object with
 // one key, `success` or `failure` (as Swift codes an enum case with one value).

@@ -52,8 +52,8 @@ struct Driven {
     /// The source QEMU's migration settings before the migration (`nil`: not read, the
     /// migration is meant to land).
     let settingsBefore: Looked<QEMUMigrationSettings>?
-    /// memeater's counter around the call (`nil`: a read failed).
-    let guestLoad: GuestLoadDuringMigration?
+    /// memeater's counter around the call, or why it was not measured.
+    let guestLoad: Looked<GuestLoadDuringMigration>
     /// The destination's migration ports as captured during the call, or why they were not.
     let migrationStream: Looked<MigrationStreamObservation>
     /// Both hosts' CPU time, read from just before the migration call until it returned.
@@ -281,8 +281,8 @@ extension ScenarioRunner {
 
     // MARK: drive
 
-    /// Tunes the plan with the fault, installs it, and drives the migration to its end;
-    /// `placement` starts sampling just before the call.
+    /// Tunes the plan with the fault, installs it, and drives the migration to its end,
+    /// watched by a ``CallWatch`` (`placement` starts sampling just before the call).
     func drive(_ leg: Leg, fault: any Fault, context: FaultContext, baseline: LegBaseline, load: Load,
                placement: PlacementSampler) throws(VerifierError) -> Driven {
         if let downtime = leg.parameters.migration.qemuMaxDowntimeMilliseconds {
@@ -304,51 +304,22 @@ extension ScenarioRunner {
         let endpoints = leg.endpoints
         step("\(leg.parameters.label): migrating \(endpoints.domainName) \(endpoints.sourceURI) -> \(endpoints.destinationURI)")
         let job = baseline.domain.migration(to: baseline.destination, options: plan.options, migrationURI: plan.migrationURI)
-        // Read after any migration that did not complete: its errors are in the run's notes.
-        let daemonLog = testbed.sourceDaemonLogMark()
-        // memeater's counter around the call (the guest's slowdown while migrated): a failed
-        // read only leaves the figure out.
-        let countBefore = (try? load.control.stats()).map { ($0.pagesDirtied, leg.clock.milliseconds()) }
-        // The wire: what went to the destination's migration ports while the call ran.
-        let streamCapture = startStreamCapture(leg, on: baseline.destinationHost)
-        defer { streamCapture.stop() }
-        // What the migration costs the hosts' CPU: read until the call returned (the source's
-        // QEMU exits in Confirm, before it returns), or until a recovered migration's did.
-        let cpu = MigrationCPUSampler(sourceHost: baseline.sourceHost, destinationHost: baseline.destinationHost,
-                                      domainName: endpoints.domainName, intervalMilliseconds: pauses.cpuSampleSeconds * 1000) {
-            [clock = leg.clock] in clock.milliseconds()
-        }
-        defer { cpu.stop() }
-        cpu.start()
-        placement.start()
-        let callStart = leg.clock.milliseconds()
+        let watch = watchCall(leg, baseline: baseline, load: load, placement: placement)
+        defer { watch.stop() }
+        let callStart = watch.callStartMilliseconds
         var outcome = plan.driver.run(job, clock: leg.clock) { [recorder] sample in
             recorder.record(.jobSample(sample, migrationStartMilliseconds: callStart))
         }
-        // Only after a landing: a lost guest would hold the read for memeater's whole timeout.
-        let countAfter = outcome.ending.migrated ? (try? load.control.stats()).map { ($0.pagesDirtied, leg.clock.milliseconds()) } : nil
-        var cpuSampling = cpu.stop()
-        if !outcome.ending.migrated {
-            outcome.sourceDaemonErrors = daemonLog?.errorsSinceMark()
-                ?? .failure(DaemonLogUnavailable(reason: "no shell on the source or no daemon log file named"))
-        }
+        watch.callReturned(&outcome)
         fault.afterMigration(context, outcome: outcome)
-        if let recovered = fault.recover(context, after: outcome, plan: plan) {
-            outcome = recovered
-            cpuSampling.recovered = true
-        }
-        let stream = streamCapture.stop()
+        let recovered = fault.recover(context, after: outcome, plan: plan)
+        if let recovered { outcome = recovered }
+        let seen = watch.finish(recovered: recovered != nil)
         try interruption.check(while: "migrating")
         let didNotConverge = leg.faultType.expectation == .migrates && leg.policy.nonConvergenceIsResult && outcome.didNotConverge
-        var guestLoad: GuestLoadDuringMigration?
-        if let countBefore, let countAfter {
-            guestLoad = GuestLoadDuringMigration(pagesDirtiedBefore: countBefore.0, beforeAtMilliseconds: countBefore.1,
-                                                 pagesDirtiedAfter: countAfter.0, afterAtMilliseconds: countAfter.1,
-                                                 pageSizeBytes: load.infoBefore.pageSizeBytes)
-        }
         return Driven(plan: plan, outcome: outcome, expectation: didNotConverge ? .staysOnSource : leg.faultType.expectation,
                       didNotConverge: didNotConverge, interfacesBefore: interfacesBefore, settingsBefore: settingsBefore,
-                      guestLoad: guestLoad, migrationStream: stream, cpu: cpuSampling)
+                      guestLoad: seen.guestLoad, migrationStream: seen.migrationStream, cpu: seen.cpu)
     }
 
     /// tcpdump on the destination's migration ports, listening before this returns; the

@@ -1,0 +1,138 @@
+import Foundation
+import Lab
+import Libvirt
+
+/// Everything that watches one migration call: started just before the call, stopped after it.
+///
+/// Made just before the call, it marks the source daemon's log, reads memeater's unique-page
+/// counter, starts the capture of the destination's migration ports, both hosts' CPU sampling
+/// and the placement sampler (which the runner stops itself, once the hosts were looked at),
+/// then notes when the call starts. ``callReturned(_:)`` reads what belongs to the moment the
+/// call returned;
+/// ``finish(recovered:)``, once the fault has had its say, stops the rest and hands over what
+/// was seen. ``stop()`` ends whatever still runs, for a `defer` on the ways out of a failed run.
+/// Used on the runner's thread only.
+final class CallWatch {
+    /// What the watch saw.
+    struct Seen {
+        /// memeater's counter around the call, or why it was not measured (which read, and its error).
+        let guestLoad: Looked<GuestLoadDuringMigration>
+        /// The destination's migration ports as captured during the call, or why they were not.
+        let migrationStream: Looked<MigrationStreamObservation>
+        /// Both hosts' CPU time from just before the call until it returned.
+        let cpu: MigrationCPUSampling
+    }
+
+    /// memeater's counter and when it was read, ms on the run clock.
+    struct CounterReading: Sendable, Equatable {
+        let pagesDirtied: UInt64
+        let atMilliseconds: Double
+    }
+
+    private let memeater: any MemeaterControl
+    private let pageSizeBytes: Int
+    private let clock: RunClock
+    private let daemonLog: DaemonLogMark?
+    private let streamCapture: StreamCapture
+    private let cpu: MigrationCPUSampler
+    private let counterBefore: Looked<CounterReading>
+    /// `nil`: not read after the call (the migration did not land).
+    private var counterAfter: Looked<CounterReading>?
+    private var cpuSampling: MigrationCPUSampling?
+    /// When the call started, ms on the run clock.
+    let callStartMilliseconds: Double
+
+    /// Starts watching, in this order: the source daemon's log is marked (`daemonLog`, read
+    /// after a migration that did not complete), memeater's counter read (a failed read leaves
+    /// the guest's rate out, saying why), the stream capture started and listening, then
+    /// `cpu` and `placement`; the call's start is noted last.
+    init(memeater: any MemeaterControl, pageSizeBytes: Int, clock: RunClock, daemonLog: DaemonLogMark?,
+         startStreamCapture: () -> StreamCapture, cpu: MigrationCPUSampler, placement: PlacementSampler) {
+        self.memeater = memeater
+        self.pageSizeBytes = pageSizeBytes
+        self.clock = clock
+        self.daemonLog = daemonLog
+        counterBefore = Self.readCounter(memeater, clock: clock, when: "just before the migration call")
+        streamCapture = startStreamCapture()
+        self.cpu = cpu
+        cpu.start()
+        placement.start()
+        callStartMilliseconds = clock.milliseconds()
+    }
+
+    /// The moment the call returned: memeater's counter after a landing (a lost guest would
+    /// hold the read for memeater's whole timeout), the CPU sampling stopped (the source's
+    /// QEMU exits in Confirm, before the call returns), and the source daemon's errors into
+    /// `outcome` when the migration did not complete.
+    func callReturned(_ outcome: inout MigrationOutcome) {
+        counterAfter = outcome.ending.migrated ? Self.readCounter(memeater, clock: clock, when: "right after the migration call") : nil
+        cpuSampling = cpu.stop()
+        if !outcome.ending.migrated {
+            outcome.sourceDaemonErrors = daemonLog?.errorsSinceMark()
+                ?? .failure(DaemonLogUnavailable(reason: "no shell on the source or no daemon log file named"))
+        }
+    }
+
+    /// Stops the stream capture and returns what the watch saw; `recovered` says the fault
+    /// recovered the migration after the call (the CPU sampling ended with the first call).
+    func finish(recovered: Bool) -> Seen {
+        var sampling = cpuSampling ?? cpu.stop()
+        if recovered { sampling.recovered = true }
+        let stream = streamCapture.stop()
+        return Seen(guestLoad: Self.guestLoad(before: counterBefore, after: counterAfter, pageSizeBytes: pageSizeBytes),
+                    migrationStream: stream, cpu: sampling)
+    }
+
+    /// The guest's rate while migrated from the counter read before and after the call (`after`
+    /// `nil`: not read, the migration did not land), or every reason it is not known.
+    static func guestLoad(before: Looked<CounterReading>, after: Looked<CounterReading>?,
+                          pageSizeBytes: Int) -> Looked<GuestLoadDuringMigration> {
+        switch (before, after) {
+        case (.seen(let before), .seen(let after)?):
+            return .seen(GuestLoadDuringMigration(pagesDirtiedBefore: before.pagesDirtied, beforeAtMilliseconds: before.atMilliseconds,
+                                                  pagesDirtiedAfter: after.pagesDirtied, afterAtMilliseconds: after.atMilliseconds,
+                                                  pageSizeBytes: pageSizeBytes))
+        default:
+            var reasons: [String] = []
+            if case .notLooked(let reason) = before { reasons.append(reason) }
+            switch after {
+            case .notLooked(let reason)?: reasons.append(reason)
+            case nil: reasons.append("memeater's counter was not read after the call: the migration did not land")
+            case .seen?: break
+            }
+            return .notLooked(reasons.joined(separator: "; "))
+        }
+    }
+
+    /// memeater's counter now, or which read failed, where, and why.
+    private static func readCounter(_ memeater: any MemeaterControl, clock: RunClock, when: String) -> Looked<CounterReading> {
+        do {
+            let stats = try memeater.stats()
+            return .seen(CounterReading(pagesDirtied: stats.pagesDirtied, atMilliseconds: clock.milliseconds()))
+        } catch {
+            return .notLooked("memeater's counter could not be read \(when) (memeater at \(memeater.endpoint)): \(error)")
+        }
+    }
+
+    /// Ends whatever still runs (the capture, the CPU sampling); idempotent.
+    func stop() {
+        streamCapture.stop()
+        cpu.stop()
+    }
+}
+
+extension ScenarioRunner {
+    /// Starts watching the migration call of `leg` (see ``CallWatch``), just before it is made.
+    func watchCall(_ leg: Leg, baseline: LegBaseline, load: Load, placement: PlacementSampler) -> CallWatch {
+        // Read after any migration that did not complete: its errors are in the run's notes.
+        let daemonLog = testbed.sourceDaemonLogMark()
+        // What the migration costs the hosts' CPU: read until the call returned.
+        let cpu = MigrationCPUSampler(sourceHost: baseline.sourceHost, destinationHost: baseline.destinationHost,
+                                      domainName: leg.endpoints.domainName, intervalMilliseconds: pauses.cpuSampleSeconds * 1000) {
+            [clock = leg.clock] in clock.milliseconds()
+        }
+        // The wire: what went to the destination's migration ports while the call ran.
+        return CallWatch(memeater: load.control, pageSizeBytes: load.infoBefore.pageSizeBytes, clock: leg.clock, daemonLog: daemonLog,
+                         startStreamCapture: { startStreamCapture(leg, on: baseline.destinationHost) }, cpu: cpu, placement: placement)
+    }
+}
