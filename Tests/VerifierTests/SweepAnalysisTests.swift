@@ -572,8 +572,9 @@ final class SweepAnalysisTests: XCTestCase {
         ])
         XCTAssertEqual(timeline.untimedFaultEvidence, ["the firewall on dst dropped 6 packets to TCP 49152-49216",
                                                        "removed: the nft table migverify_fault is gone from dst"])
-        XCTAssertEqual(timeline.notRecorded.count, 1)
-        XCTAssertTrue(timeline.notRecorded[0].contains("installed"), timeline.notRecorded[0])
+        XCTAssertEqual(timeline.notRecorded.count, 2)
+        XCTAssertTrue(timeline.notRecorded[0].contains("steps"), timeline.notRecorded[0])
+        XCTAssertTrue(timeline.notRecorded[1].contains("installed and when it was removed"), timeline.notRecorded[1])
         XCTAssertEqual(timeline.migrationStartMilliseconds, 1_735)
         XCTAssertNil(document.timelines.first?.failureScenario, "the live run keeps the progress timeline")
     }

@@ -601,6 +601,9 @@ extension SweepAnalysis {
             return .init(milliseconds: event.offsetMilliseconds, host: event.host, kind: kind, text: text)
         }
         guard timeline.failureScenario != nil else { return timeline }
+        // The runner's phases go to the terminal and tests, not to the database (RunRecorder).
+        timeline.notRecorded.append("The verifier's own steps (preparing, installing the fault, migrating, looking at the hosts) "
+            + "are not stored with a time.")
         if let fault = result.fault {
             switch fault.guestNetwork {
             case .cut(let at, let milliseconds)?:
