@@ -59,8 +59,10 @@ struct ReportCommand: ParsableCommand {
         commandName: "report",
         abstract: "Write a sweep's report: one self-contained HTML page with gnuplot SVG plots, a Markdown summary and CSV files.",
         discussion: """
-            Plots: migration time vs dirty rate per memory size with the fitted model, downtime (ping gap and \
-            libvirt's) vs dirty rate, the convergence boundary, and a timeline per run. With --compare OTHER-ID \
+            Plots: migration time vs the dirty rate the guest achieved per memory size with the fitted model, \
+            downtime (ping gap and libvirt's) vs that rate, the convergence boundary, and a timeline per run \
+            (a failure run's in lanes: the call, the job's phases, the fault, ping gaps, the daemons' events). \
+            Failure scenarios have a table of their own. With --compare OTHER-ID \
             the two sweeps are matched cell by cell, with the ratio and whether the difference exceeds the \
             confidence intervals. Needs gnuplot (the set-up scripts install gnuplot-nox).
             """

@@ -45,7 +45,8 @@ public enum ReportCSV {
                       "bandwidth_limit_mib_per_second", "target_dirty_rate_mib_per_second", "emulator", "guest_kind"]
         let additionalNames = Array(Set(document.cells.flatMap { $0.parameters.additional.keys })).sorted()
         header += additionalNames
-        for quantity in ["migration_milliseconds", "libvirt_downtime_milliseconds", "ping_gap_milliseconds"] {
+        for quantity in ["migration_milliseconds", "libvirt_downtime_milliseconds", "ping_gap_milliseconds",
+                         "achieved_dirty_rate_mib_per_second"] {
             header += ["count", "mean", "median", "sd", "min", "max", "ci95_low", "ci95_high"].map { "\(quantity)_\($0)" }
         }
         header += ["predicted_migration_milliseconds", "predicted_downtime_milliseconds", "converged_count", "run_count"]
@@ -55,7 +56,8 @@ public enum ReportCSV {
                        parameters.strategy, ReportFormat.csvNumber(parameters.bandwidthLimitMiBPerSecond),
                        ReportFormat.csvNumber(parameters.targetDirtyRateMiBPerSecond), parameters.emulator, parameters.guestKind]
             row += additionalNames.map { parameters.additional[$0] ?? "" }
-            for statistic in [cell.migrationMilliseconds, cell.libvirtDowntimeMilliseconds, cell.pingGapMilliseconds] {
+            for statistic in [cell.migrationMilliseconds, cell.libvirtDowntimeMilliseconds, cell.pingGapMilliseconds,
+                              cell.achievedDirtyRateMiBPerSecond] {
                 row += [String(statistic.count)] + [statistic.mean, statistic.median, statistic.standardDeviation,
                                                     statistic.minimum, statistic.maximum, statistic.confidenceLow,
                                                     statistic.confidenceHigh].map(ReportFormat.csvNumber)

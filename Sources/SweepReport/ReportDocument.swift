@@ -51,6 +51,17 @@ public struct ReportDocument: Sendable, Equatable {
     }
 }
 
+extension ReportDocument {
+    /// The cells of undisturbed (live) migrations: those with time statistics and plots.
+    public var liveCells: [ReportCell] { cells.filter { $0.failureScenario == nil } }
+    /// The cells of failure scenarios.
+    public var failureCells: [ReportCell] { cells.filter { $0.failureScenario != nil } }
+    /// The runs of undisturbed (live) migrations: those that can converge.
+    public var liveRuns: [ReportRun] { runs.filter { $0.failure == nil } }
+    /// The runs of failure scenarios.
+    public var failureRuns: [ReportRun] { runs.filter { $0.failure != nil } }
+}
+
 /// How QEMU executed the guests.
 public enum ReportAccelerator: String, Sendable, Equatable, CaseIterable {
     /// Hardware virtualisation.
@@ -199,11 +210,19 @@ public struct ReportCell: Sendable, Equatable {
     /// How many runs converged, of ``runCount``.
     public var convergedCount: Int
     public var runCount: Int
+    /// The dirty rate the guest achieved over the same runs as the time statistics (the
+    /// converged ones): what the plots put on their x axis, since the target says nothing of
+    /// an unlimited cell (target 0) and only roughly what a limited one reached.
+    public var achievedDirtyRateMiBPerSecond: ReportStatistic
+    /// The failure scenario the cell's runs inject a fault for (e.g. "perform-fail"); `nil`
+    /// for a cell of undisturbed (live) migrations, the only ones with time statistics.
+    public var failureScenario: String?
 
     public init(label: String, parameters: ReportCellParameters, migrationMilliseconds: ReportStatistic,
                 libvirtDowntimeMilliseconds: ReportStatistic, pingGapMilliseconds: ReportStatistic,
                 predictedMigrationMilliseconds: Double? = nil, predictedDowntimeMilliseconds: Double? = nil,
-                convergedCount: Int, runCount: Int) {
+                convergedCount: Int, runCount: Int, achievedDirtyRateMiBPerSecond: ReportStatistic = .empty,
+                failureScenario: String? = nil) {
         self.label = label
         self.parameters = parameters
         self.migrationMilliseconds = migrationMilliseconds
@@ -213,6 +232,8 @@ public struct ReportCell: Sendable, Equatable {
         self.predictedDowntimeMilliseconds = predictedDowntimeMilliseconds
         self.convergedCount = convergedCount
         self.runCount = runCount
+        self.achievedDirtyRateMiBPerSecond = achievedDirtyRateMiBPerSecond
+        self.failureScenario = failureScenario
     }
 }
 
@@ -260,6 +281,10 @@ public struct ReportRun: Sendable, Equatable {
     public var hostCPU: [ReportHostCPU] = []
     /// The pre-copy transfer rate from the job-stats samples, and the bandwidth limit it is judged against.
     public var preCopyTransferRateMiBPerSecond: Double?
+    /// How a run of a failure scenario ended; `nil` for a live run (an undisturbed migration).
+    public var failure: ReportFailureOutcome?
+    /// How many checks passed (``failedChecks`` names those that did not).
+    public var passedCheckCount: Int = 0
 
     public init(runID: String, cellLabel: String, repetition: Int, parameters: ReportCellParameters,
                 direction: String, status: String, passed: Bool, converged: Bool, iterations: Int? = nil,
@@ -294,6 +319,28 @@ public struct ReportRun: Sendable, Equatable {
         self.announceDelayMilliseconds = announceDelayMilliseconds
         self.overheadMilliseconds = overheadMilliseconds
         self.failedChecks = failedChecks
+    }
+}
+
+/// How one run of a failure scenario ended: what it expected, where the guest was found and
+/// what was left behind, each as the run's checks and observation recorded it.
+public struct ReportFailureOutcome: Sendable, Equatable {
+    /// The scenario, e.g. "perform-fail".
+    public var scenario: String
+    /// What the scenario expects, e.g. "the guest stays on the source".
+    public var expectation: String
+    /// Where the guest was found after the migration, e.g. "source: running (migrated);
+    /// destination: none"; `nil` when the run stored no observation of it.
+    public var guestPlacement: String?
+    /// What the clean-up checks found left behind, one line ("none" when they all passed);
+    /// `nil` when the run made no clean-up check.
+    public var leftovers: String?
+
+    public init(scenario: String, expectation: String, guestPlacement: String?, leftovers: String?) {
+        self.scenario = scenario
+        self.expectation = expectation
+        self.guestPlacement = guestPlacement
+        self.leftovers = leftovers
     }
 }
 
@@ -420,12 +467,16 @@ public struct ReportTimeline: Sendable, Equatable {
         public var remainingMiB: Double?
         public var dirtyRateMiBPerSecond: Double?
         public var transferRateMiBPerSecond: Double?
+        /// libvirt's job type at this reading ("none", "unbounded", "failed", "completed", ...):
+        /// the phase the job was in.
+        public var jobType: String?
         public init(milliseconds: Double, remainingMiB: Double?, dirtyRateMiBPerSecond: Double?,
-                    transferRateMiBPerSecond: Double?) {
+                    transferRateMiBPerSecond: Double?, jobType: String? = nil) {
             self.milliseconds = milliseconds
             self.remainingMiB = remainingMiB
             self.dirtyRateMiBPerSecond = dirtyRateMiBPerSecond
             self.transferRateMiBPerSecond = transferRateMiBPerSecond
+            self.jobType = jobType
         }
     }
 
@@ -459,19 +510,65 @@ public struct ReportTimeline: Sendable, Equatable {
         }
     }
 
+    /// An event a libvirt daemon sent about the guest.
+    public struct HostEvent: Sendable, Equatable {
+        public var milliseconds: Double
+        /// Whose daemon sent it: "source" or "destination".
+        public var host: String
+        /// What kind, e.g. "lifecycle suspended", "migration-iteration": the plot's series.
+        public var kind: String
+        /// The whole event, e.g. "lifecycle suspended detail 1".
+        public var text: String
+        public init(milliseconds: Double, host: String, kind: String, text: String) {
+            self.milliseconds = milliseconds
+            self.host = host
+            self.kind = kind
+            self.text = text
+        }
+    }
+
+    /// A span a fault imposed on the guest, e.g. its network cut or it kept paused.
+    public struct Window: Sendable, Equatable {
+        public var startMilliseconds: Double
+        public var lengthMilliseconds: Double
+        public var text: String
+        public init(startMilliseconds: Double, lengthMilliseconds: Double, text: String) {
+            self.startMilliseconds = startMilliseconds
+            self.lengthMilliseconds = lengthMilliseconds
+            self.text = text
+        }
+    }
+
     public var runID: String
     public var label: String
     public var samples: [Sample]
     public var iterationMarks: [IterationMark]
     public var pingGaps: [PingGap]
     public var announceFrames: [Event]
+    /// Timed moments of the fault: when it acted, when the verifier aborted the job.
     public var faults: [Event]
     public var migrationStartMilliseconds: Double?
     public var migrationEndMilliseconds: Double?
+    /// The failure scenario of the run (e.g. "perform-fail"); `nil` for a live run. A failure
+    /// run's timeline is drawn as lanes of what happened, not as the copy's progress.
+    public var failureScenario: String?
+    /// Every event the daemons sent during the run, on the run clock.
+    public var hostEvents: [HostEvent] = []
+    /// Spans the fault imposed on the guest.
+    public var faultWindows: [Window] = []
+    /// When the driver asked for the switch to post-copy.
+    public var postCopySwitchMilliseconds: Double?
+    /// What the fault's record says without a time (e.g. its packet counter, its removal),
+    /// one line each, for the caption.
+    public var untimedFaultEvidence: [String] = []
+    /// What the run did not record a time for (e.g. the fault's installation), one sentence
+    /// each, for the caption: said, not left out silently.
+    public var notRecorded: [String] = []
 
     public init(runID: String, label: String, samples: [Sample], iterationMarks: [IterationMark] = [],
                 pingGaps: [PingGap] = [], announceFrames: [Event] = [], faults: [Event] = [],
-                migrationStartMilliseconds: Double? = nil, migrationEndMilliseconds: Double? = nil) {
+                migrationStartMilliseconds: Double? = nil, migrationEndMilliseconds: Double? = nil,
+                failureScenario: String? = nil) {
         self.runID = runID
         self.label = label
         self.samples = samples
@@ -481,5 +578,6 @@ public struct ReportTimeline: Sendable, Equatable {
         self.faults = faults
         self.migrationStartMilliseconds = migrationStartMilliseconds
         self.migrationEndMilliseconds = migrationEndMilliseconds
+        self.failureScenario = failureScenario
     }
 }

@@ -17,6 +17,11 @@ public enum ReportFormat {
         return number(mebibytesPerSecond)
     }
 
+    /// A target dirty rate: "unlimited" for 0 (memeater's "as fast as it can").
+    public static func dirtyRateTarget(_ mebibytesPerSecond: Double) -> String {
+        mebibytesPerSecond <= 0 ? "unlimited" : number(mebibytesPerSecond)
+    }
+
     /// "mean [low, high]" for a statistic, with the count.
     public static func statistic(_ statistic: ReportStatistic) -> String {
         guard let mean = statistic.mean else { return "– (n=\(statistic.count))" }

@@ -27,7 +27,13 @@ struct ReportPage {
     }
 
     var analysisBlocks: [Block] {
-        var blocks: [Block] = [.table(ReportTables.cells(document))]
+        var blocks: [Block] = []
+        if document.liveCells.isEmpty && !document.failureCells.isEmpty {
+            blocks.append(.sentence(heading: "Cells", text: "No live cells: every run of this sweep injects a fault (see Failure scenarios)."))
+        } else {
+            blocks.append(.table(ReportTables.cells(document)))
+        }
+        if let failures = ReportTables.failures(document) { blocks.append(.table(failures)) }
         if let fit = ReportTables.fit(document) {
             blocks.append(.table(fit))
         } else {

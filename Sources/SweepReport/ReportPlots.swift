@@ -31,7 +31,7 @@ public enum ReportPlots {
         var plots: [PlannedPlot] = []
         var omitted: [OmittedPlot] = []
         // Strategies side by side only where the sweep has more than one.
-        let strategyPlot = Set(document.cells.map(\.parameters.strategy)).count > 1 ? strategies(document) : nil
+        let strategyPlot = Set(document.liveCells.map(\.parameters.strategy)).count > 1 ? strategies(document) : nil
         for outcome in [migrationTime(document), downtime(document), convergenceBoundary(document)] + (strategyPlot.map { [$0] } ?? []) {
             switch outcome {
             case .drawn(let plot): plots.append(plot)
@@ -88,16 +88,36 @@ public enum ReportPlots {
         }
     }
 
-    /// Rows "rate mean low high" for one statistic of `cells`, sorted by rate; a cell
-    /// without a mean is left out, one without an error bar gets a bar of zero length.
+    /// Rows "rate mean low high" for one statistic of `cells`, sorted by rate. The rate is the
+    /// one the guest achieved (the model curve's x), never the target: an unlimited cell's
+    /// target is 0. A cell without a mean or without an achieved rate is left out, one without
+    /// an error bar gets a bar of zero length.
     static func statisticRows(_ cells: [ReportCell], _ statistic: (ReportCell) -> ReportStatistic) -> [[Double]] {
         cells.compactMap { cell -> [Double]? in
             let value = statistic(cell)
-            guard let mean = value.mean else { return nil }
+            guard let mean = value.mean, let rate = cell.achievedDirtyRateMiBPerSecond.mean else { return nil }
             let bar = value.errorBar
-            return [cell.parameters.targetDirtyRateMiBPerSecond, mean, bar?.low ?? mean, bar?.high ?? mean]
+            return [rate, mean, bar?.low ?? mean, bar?.high ?? mean]
         }.sorted { $0[0] < $1[0] }
     }
+
+    /// `cells` split by target: those with a rate limit, and those whose target was unlimited
+    /// (target 0), which the plots mark apart.
+    static func byTarget(_ cells: [ReportCell]) -> (limited: [ReportCell], unlimited: [ReportCell]) {
+        (cells.filter { $0.parameters.targetDirtyRateMiBPerSecond > 0 }, cells.filter { $0.parameters.targetDirtyRateMiBPerSecond <= 0 })
+    }
+
+    /// The note for cells that have a figure to plot (`plotted`) but no achieved rate to plot it at.
+    static func unplacedNote(_ cells: [ReportCell], plotted: (ReportCell) -> Bool) -> [String] {
+        let unplaced = cells.filter { plotted($0) && $0.achievedDirtyRateMiBPerSecond.mean == nil }
+        guard !unplaced.isEmpty else { return [] }
+        return ["\(unplaced.count) cell(s) not plotted: no achieved dirty rate was recorded for their runs "
+            + "(\(unplaced.map(\.label).joined(separator: ", "))); the target is no stand-in, 0 meaning unlimited."]
+    }
+
+    static let achievedRateCaption = "Each point sits at the dirty rate the guest achieved (memeater's, mean over the runs "
+        + "behind it; under auto-converge the rate while migrated), the rate the model curve is drawn over; the targets are in "
+        + "the Cells table, and cells whose target was unlimited are triangles."
 
     static func errorBarLegend(_ cells: [ReportCell]) -> String {
         let counts = cells.map(\.migrationMilliseconds.count)
@@ -111,15 +131,21 @@ public enum ReportPlots {
         let name = "migration-time"
         var script = GnuplotScript()
         script.set("set title \(GnuplotScript.quoted("Migration time vs dirty rate — \(document.sweepID)")) noenhanced")
-        script.set("set xlabel 'target dirty rate (MiB/s)'")
+        script.set("set xlabel 'dirty rate the guest achieved (MiB/s)'")
         script.set("set ylabel 'migration time (ms)'")
         script.set("set yrange [0:*]")
-        var notes: [String] = []
-        let groups = cellGroups(document.cells)
+        script.set("set xrange [0:*]")
+        let cells = document.liveCells
+        var notes = unplacedNote(cells) { $0.migrationMilliseconds.mean != nil }
+        let groups = cellGroups(cells)
         for (index, group) in groups.enumerated() {
             let color = index + 1
-            script.addSeries(title: "\(group.title) measured", rows: statisticRows(group.cells, \.migrationMilliseconds),
+            let split = byTarget(group.cells)
+            script.addSeries(title: "\(group.title) measured", rows: statisticRows(split.limited, \.migrationMilliseconds),
                              clause: "using 1:2:3:4 with yerrorbars lc \(color) pt 7 ps 0.8")
+            script.addSeries(title: "\(group.title) measured, target unlimited",
+                             rows: statisticRows(split.unlimited, \.migrationMilliseconds),
+                             clause: "using 1:2:3:4 with yerrorbars lc \(color) pt 9 ps 1.2")
         }
         if let fit = document.fit {
             for (index, group) in groups.enumerated() {
@@ -135,32 +161,45 @@ public enum ReportPlots {
             notes.append("No model curve: no model was fitted to this sweep.")
         }
         guard !script.isEmpty else {
-            return .omitted(OmittedPlot(name: name, reason: "Migration time is not plotted: no cell has a mean migration time."))
+            return .omitted(OmittedPlot(name: name, reason: "Migration time is not plotted: no live cell has a mean migration time "
+                + "at a recorded achieved dirty rate."))
         }
-        return .drawn(PlannedPlot(name: name, caption: "Migration time over target dirty rate, one series per memory size. "
-            + errorBarLegend(document.cells), seriesTitles: script.seriesTitles, notes: notes, script: script.text))
+        return .drawn(PlannedPlot(name: name, caption: "Migration time over the dirty rate the guest achieved, one series per "
+            + "memory size. " + achievedRateCaption + " " + errorBarLegend(cells),
+            seriesTitles: script.seriesTitles, notes: notes, script: script.text))
     }
 
     static func downtime(_ document: ReportDocument) -> Outcome {
         let name = "downtime"
         var script = GnuplotScript()
         script.set("set title \(GnuplotScript.quoted("Downtime vs dirty rate — \(document.sweepID)")) noenhanced")
-        script.set("set xlabel 'target dirty rate (MiB/s)'")
+        script.set("set xlabel 'dirty rate the guest achieved (MiB/s)'")
         script.set("set ylabel 'downtime (ms)'")
         script.set("set yrange [0:*]")
-        for (index, group) in cellGroups(document.cells).enumerated() {
-            script.addSeries(title: "\(group.title) ping gap", rows: statisticRows(group.cells, \.pingGapMilliseconds),
+        script.set("set xrange [0:*]")
+        let cells = document.liveCells
+        for (index, group) in cellGroups(cells).enumerated() {
+            let split = byTarget(group.cells)
+            script.addSeries(title: "\(group.title) ping gap", rows: statisticRows(split.limited, \.pingGapMilliseconds),
                              clause: "using 1:2:3:4 with yerrorbars lc \(index + 1) pt 7 ps 0.8")
             script.addSeries(title: "\(group.title) libvirt downtime",
-                             rows: statisticRows(group.cells, \.libvirtDowntimeMilliseconds),
+                             rows: statisticRows(split.limited, \.libvirtDowntimeMilliseconds),
                              clause: "using 1:2:3:4 with yerrorbars lc \(index + 1) pt 4 ps 0.8")
+            script.addSeries(title: "\(group.title) ping gap, target unlimited", rows: statisticRows(split.unlimited, \.pingGapMilliseconds),
+                             clause: "using 1:2:3:4 with yerrorbars lc \(index + 1) pt 9 ps 1.2")
+            script.addSeries(title: "\(group.title) libvirt downtime, target unlimited",
+                             rows: statisticRows(split.unlimited, \.libvirtDowntimeMilliseconds),
+                             clause: "using 1:2:3:4 with yerrorbars lc \(index + 1) pt 8 ps 1.2")
         }
         guard !script.isEmpty else {
-            return .omitted(OmittedPlot(name: name, reason: "Downtime is not plotted: no cell has a ping gap or a libvirt downtime."))
+            return .omitted(OmittedPlot(name: name, reason: "Downtime is not plotted: no live cell has a ping gap or a libvirt "
+                + "downtime at a recorded achieved dirty rate."))
         }
         return .drawn(PlannedPlot(name: name, caption: "Ping gap (filled circles) and libvirt's downtime (squares) over "
-            + "target dirty rate, per memory size. " + errorBarLegend(document.cells),
-            seriesTitles: script.seriesTitles, notes: [], script: script.text))
+            + "the dirty rate the guest achieved, per memory size. " + achievedRateCaption + " " + errorBarLegend(cells),
+            seriesTitles: script.seriesTitles,
+            notes: unplacedNote(cells) { $0.pingGapMilliseconds.mean != nil || $0.libvirtDowntimeMilliseconds.mean != nil },
+            script: script.text))
     }
 
     // MARK: - Convergence boundary
@@ -214,6 +253,7 @@ public enum ReportPlots {
     // MARK: - Timelines
 
     static func timeline(_ timeline: ReportTimeline, name: String) -> Outcome {
+        if timeline.failureScenario != nil { return failureTimeline(timeline, name: name) }
         let remaining = timeline.samples.compactMap { sample in sample.remainingMiB.map { [sample.milliseconds, $0] } }
         let dirty = timeline.samples.compactMap { sample in sample.dirtyRateMiBPerSecond.map { [sample.milliseconds, $0] } }
         let transfer = timeline.samples.compactMap { sample in sample.transferRateMiBPerSecond.map { [sample.milliseconds, $0] } }
@@ -259,6 +299,136 @@ public enum ReportPlots {
             + "announce frames and faults.", seriesTitles: script.seriesTitles, notes: [], script: script.text))
     }
 
+    /// The lanes of a failure run's timeline, bottom to top, at y = 1, 2, ...
+    enum FailureLane: Int, CaseIterable {
+        case destinationEvents = 1, sourceEvents, ping, fault, job, call
+
+        var title: String {
+            switch self {
+            case .destinationEvents: return "destination events"
+            case .sourceEvents: return "source events"
+            case .ping: return "ping gaps"
+            case .fault: return "fault"
+            case .job: return "job (source)"
+            case .call: return "migration call"
+            }
+        }
+
+        var y: Double { Double(rawValue) }
+    }
+
+    /// A failure run as lanes of what happened on its clock: the migration call, the job's
+    /// type at each job-stats reading, the fault's timed moments and the spans it imposed on
+    /// the guest, the ping gaps, and each daemon's events; remaining memory on the right axis
+    /// when a sample read any. A part with nothing recorded is named in the notes, as is what
+    /// the run keeps without a time (e.g. a packet counter read after the call).
+    static func failureTimeline(_ timeline: ReportTimeline, name: String) -> Outcome {
+        let scenario = timeline.failureScenario ?? "failure"
+        // A bar across a lane: x centre, lane, x from, x to, y from, y to (boxxyerror).
+        func bar(from start: Double, to end: Double, lane: FailureLane) -> [Double] {
+            [(start + end) / 2, lane.y, start, end, lane.y - 0.3, lane.y + 0.3]
+        }
+        let barClause = "using 1:2:3:4:5:6 with boxxyerror"
+        var script = GnuplotScript()
+        script.set("set title \(GnuplotScript.quoted("Run \(timeline.runID) — \(timeline.label)")) noenhanced")
+        script.set("set xlabel 'time on the run clock (ms)'")
+        script.set("set yrange [0.4:\(Double(FailureLane.allCases.count) + 0.6)]")
+        let tics = FailureLane.allCases.map { "\(GnuplotScript.quoted($0.title)) \($0.rawValue)" }.joined(separator: ", ")
+        script.set("set ytics (\(tics)) nomirror")
+        // A gap of a few ms is narrower than a pixel: the border keeps it visible as a line.
+        script.set("set style fill transparent solid 0.35 border")
+        // Browsers set the key's text wider than gnuplot reckons: more than three columns run off the canvas.
+        script.set("set key below horizontal maxcols 3")
+        var notes: [String] = []
+
+        if let start = timeline.migrationStartMilliseconds, let end = timeline.migrationEndMilliseconds {
+            script.addSeries(title: "migration call", rows: [bar(from: start, to: end, lane: .call)],
+                             clause: "\(barClause) lc rgb '#000000'")
+        } else {
+            let ends = [timeline.migrationStartMilliseconds, timeline.migrationEndMilliseconds].compactMap { $0 }
+            script.addSeries(title: "migration call (one end recorded)", rows: ends.map { [$0, FailureLane.call.y] },
+                             clause: "using 1:2 with points pt 2 ps 1.5 lc rgb '#000000'")
+            notes.append(ends.isEmpty ? "No migration call was recorded on the run clock."
+                : "Only one end of the migration call was recorded.")
+        }
+        script.addSeries(title: "post-copy switch", rows: timeline.postCopySwitchMilliseconds.map { [[$0, FailureLane.call.y]] } ?? [],
+                         clause: "using 1:2 with points pt 13 ps 1.5 lc rgb '#17becf'")
+
+        let jobTypes = orderedUnique(timeline.samples.compactMap(\.jobType))
+        for (index, jobType) in jobTypes.enumerated() {
+            let rows = timeline.samples.filter { $0.jobType == jobType }.map { [$0.milliseconds, FailureLane.job.y] }
+            script.addSeries(title: "job \(jobType)", rows: rows, clause: "using 1:2 with points pt 5 ps 0.5 \(jobTypeColor(jobType, index: index))")
+        }
+        if timeline.samples.isEmpty {
+            notes.append("No job-stats sample was recorded.")
+        } else if jobTypes.isEmpty {
+            notes.append("The job-stats samples carry no job type.")
+        }
+
+        for (index, text) in orderedUnique(timeline.faults.map(\.text)).enumerated() {
+            let rows = timeline.faults.filter { $0.text == text }.map { [$0.milliseconds, FailureLane.fault.y] }
+            script.addSeries(title: text, rows: rows, clause: "using 1:2 with points pt \([9, 2, 11, 3][index % 4]) ps 1.8 lw 2 lc rgb '#e377c2'")
+        }
+        for text in orderedUnique(timeline.faultWindows.map(\.text)) {
+            let rows = timeline.faultWindows.filter { $0.text == text }.map {
+                bar(from: $0.startMilliseconds, to: $0.startMilliseconds + $0.lengthMilliseconds, lane: .fault)
+            }
+            script.addSeries(title: text, rows: rows, clause: "\(barClause) lc rgb '#e377c2'")
+        }
+        if timeline.faults.isEmpty && timeline.faultWindows.isEmpty {
+            notes.append("No timed moment of the fault was recorded.")
+        }
+        notes += timeline.untimedFaultEvidence.map { "The fault's record, stored without a time: \($0)" }
+        notes += timeline.notRecorded
+
+        script.addSeries(title: "ping gaps", rows: timeline.pingGaps.map {
+            bar(from: $0.startMilliseconds, to: $0.startMilliseconds + $0.lengthMilliseconds, lane: .ping)
+        }, clause: "\(barClause) lc rgb '#d62728'")
+        if timeline.pingGaps.isEmpty { notes.append("No ping gap over pingmon's threshold was recorded.") }
+
+        let kinds = orderedUnique(timeline.hostEvents.map(\.kind))
+        for (index, kind) in kinds.enumerated() {
+            let rows = timeline.hostEvents.filter { $0.kind == kind }.map { event in
+                [event.milliseconds, event.host == "destination" ? FailureLane.destinationEvents.y : FailureLane.sourceEvents.y]
+            }
+            script.addSeries(title: kind, rows: rows,
+                             clause: "using 1:2 with points pt \([7, 9, 11, 13, 4, 6, 8, 10, 12, 1, 2, 3][index % 12]) ps 1.2 lc \(index + 1)")
+        }
+        if timeline.hostEvents.isEmpty { notes.append("No libvirt event was recorded.") }
+
+        let remaining = timeline.samples.compactMap { sample in sample.remainingMiB.map { [sample.milliseconds, $0] } }
+        if remaining.contains(where: { $0[1] > 0 }) {
+            script.set("set y2label 'remaining memory (MiB)'")
+            script.set("set y2range [0:*]")
+            script.set("set y2tics")
+            script.addSeries(title: "remaining memory (MiB)", rows: remaining,
+                             clause: "using 1:2 axes x1y2 with lines lw 1.5 lc rgb '#1f77b4'")
+        } else if !remaining.isEmpty {
+            notes.append("Remaining memory is not drawn: every job-stats sample read 0 MiB.")
+        }
+
+        guard !script.isEmpty else {
+            return .omitted(OmittedPlot(name: name, reason: "Timeline of run \(timeline.runID) is not plotted: nothing was "
+                + "recorded on its clock."))
+        }
+        return .drawn(PlannedPlot(name: name, caption: "Run \(timeline.runID) (\(timeline.label)), \(scenario): what "
+            + "happened on the run clock, by lane — the migration call, libvirt's job type at each job-stats reading, the "
+            + "fault's timed moments, the ping gaps, each daemon's events — with remaining memory on the right axis when a "
+            + "reading had any.", seriesTitles: script.seriesTitles, notes: notes, script: script.text))
+    }
+
+    /// The colour of a job type, the same in every run: what a phase looks like is learnt once.
+    static func jobTypeColor(_ jobType: String, index: Int) -> String {
+        switch jobType {
+        case "none": return "lc rgb '#7f7f7f'"
+        case "bounded", "unbounded": return "lc rgb '#2ca02c'"
+        case "completed": return "lc rgb '#1f77b4'"
+        case "failed": return "lc rgb '#d62728'"
+        case "cancelled": return "lc rgb '#ff7f0e'"
+        default: return "lc \(index + 1)"
+        }
+    }
+
     // MARK: - Compare
 
     /// The ratio plot of a comparison, or why there is none.
@@ -298,11 +468,11 @@ public enum ReportPlots {
     /// names it.
     static func strategies(_ document: ReportDocument) -> Outcome {
         let name = "strategies"
-        let strategies = orderedUnique(document.cells.map(\.parameters.strategy))
+        let strategies = orderedUnique(document.liveCells.map(\.parameters.strategy))
         guard strategies.count >= 2 else {
             return .omitted(OmittedPlot(name: name, reason: "Strategies are not compared: the sweep has one strategy."))
         }
-        let otherParameters = Set(document.cells.map { cell in
+        let otherParameters = Set(document.liveCells.map { cell in
             cell.parameters.namedValues.filter { $0.name != "strategy" }.map { "\($0.name)=\($0.value)" }
         })
         guard otherParameters.count == 1 else {
@@ -317,7 +487,7 @@ public enum ReportPlots {
             // Bars either side of the strategy's tic, in hundredths so the positions print exactly.
             let x = Double(index + 1)
             let left = Double(index * 100 + 82) / 100, right = Double(index * 100 + 118) / 100
-            let runs = document.runs.filter { $0.parameters.strategy == strategy }
+            let runs = document.liveRuns.filter { $0.parameters.strategy == strategy }
             if let source = mean(runs.compactMap { $0.hostCPU.first?.cpuSecondsPerGiB }) { sourceRows.append([left, source]) }
             if let destination = mean(runs.compactMap { $0.hostCPU.dropFirst().first?.cpuSecondsPerGiB }) {
                 destinationRows.append([right, destination])

@@ -20,15 +20,25 @@ public struct ReportTable: Sendable, Equatable {
 
 /// The headline figures and tables of a document. Pure.
 public enum ReportTables {
-    /// "name: value" lines for the top of the report.
+    /// "name: value" lines for the top of the report. Convergence is counted over live runs
+    /// only: a failure run is not meant to land, so it is counted as handled (every check
+    /// passed) or not.
     public static func headline(_ document: ReportDocument) -> [(name: String, value: String)] {
         let runs = document.runs
+        let live = document.liveRuns
+        let failures = document.failureRuns
         var lines: [(name: String, value: String)] = [
-            ("cells", String(document.cells.count)),
+            ("cells", failures.isEmpty ? String(document.cells.count)
+                : "\(document.liveCells.count) live, \(document.failureCells.count) failure"),
             ("runs", String(runs.count)),
             ("passed", "\(runs.filter(\.passed).count) of \(runs.count)"),
-            ("converged", "\(runs.filter(\.converged).count) of \(runs.count)"),
+            ("converged", live.isEmpty ? "no live runs" : "\(live.filter(\.converged).count) of \(live.count) live runs"),
         ]
+        if !failures.isEmpty {
+            let unhandled = failures.filter { !$0.passed }
+            lines.append(("failure runs", "\(failures.count): \(failures.count - unhandled.count) handled"
+                + (unhandled.isEmpty ? "" : ", \(unhandled.count) not (\(unhandled.map { "#\($0.runID)" }.joined(separator: ", ")))")))
+        }
         if let fit = document.fit {
             lines.append(("R² migration time", ReportFormat.number(fit.rSquaredMigrationTime, decimals: 3)))
             lines.append(("R² downtime", ReportFormat.number(fit.rSquaredDowntime, decimals: 3)))
@@ -39,18 +49,22 @@ public enum ReportTables {
         return lines
     }
 
+    /// The live cells: statistics over each cell's converged runs. Failure scenarios have
+    /// none and are in ``failures(_:)``.
     public static func cells(_ document: ReportDocument) -> ReportTable {
         ReportTable(
             title: "Cells",
-            explanation: "Mean [95% CI] (n) over each cell's repetitions; times in milliseconds, rates in MiB/s.",
+            explanation: "Live migrations: mean [95% CI] (n) over each cell's converged runs; times in milliseconds, rates "
+                + "in MiB/s; achieved is the dirty rate the plots put the cell at.",
             headers: ["cell", "memory MiB", "memeater MiB", "pattern", "strategy", "bandwidth MiB/s", "target dirty MiB/s",
-                      "emulator", "guest", "migration ms", "median", "sd", "libvirt downtime ms", "ping gap ms",
-                      "predicted ms", "predicted downtime ms", "converged"],
-            rows: document.cells.map { cell in
+                      "achieved dirty MiB/s", "emulator", "guest", "migration ms", "median", "sd", "libvirt downtime ms",
+                      "ping gap ms", "predicted ms", "predicted downtime ms", "converged"],
+            rows: document.liveCells.map { cell in
                 let parameters = cell.parameters
                 return [cell.label, String(parameters.memoryMiB), String(parameters.memeaterSizeMiB), parameters.pattern,
                         parameters.strategy, ReportFormat.bandwidth(parameters.bandwidthLimitMiBPerSecond),
-                        ReportFormat.number(parameters.targetDirtyRateMiBPerSecond), parameters.emulator, parameters.guestKind,
+                        ReportFormat.dirtyRateTarget(parameters.targetDirtyRateMiBPerSecond),
+                        ReportFormat.statistic(cell.achievedDirtyRateMiBPerSecond), parameters.emulator, parameters.guestKind,
                         ReportFormat.statistic(cell.migrationMilliseconds),
                         ReportFormat.number(cell.migrationMilliseconds.median),
                         ReportFormat.number(cell.migrationMilliseconds.standardDeviation),
@@ -59,6 +73,53 @@ public enum ReportTables {
                         ReportFormat.number(cell.predictedMigrationMilliseconds),
                         ReportFormat.number(cell.predictedDowntimeMilliseconds),
                         "\(cell.convergedCount)/\(cell.runCount)"]
+            })
+    }
+
+    /// The failure scenarios, one row per cell: its runs, whether each was handled (every
+    /// check passed), the checks, where the guest was found and what was left behind. `nil`
+    /// when the sweep ran no failure scenario.
+    public static func failures(_ document: ReportDocument) -> ReportTable? {
+        let runs = document.failureRuns
+        guard !runs.isEmpty else { return nil }
+        // Runs of one cell share their parameters; the label alone may not tell cells apart
+        // (it leaves out e.g. the guest kind), so the parameters that vary are shown too.
+        var groups: [(parameters: ReportCellParameters, runs: [ReportRun])] = []
+        for run in runs {
+            if let index = groups.firstIndex(where: { $0.parameters == run.parameters }) {
+                groups[index].runs.append(run)
+            } else {
+                groups.append((run.parameters, [run]))
+            }
+        }
+        let varying = Set(groups.flatMap { group in group.parameters.namedValues.map(\.name) }).filter { name in
+            Set(groups.map { group in group.parameters.namedValues.first { $0.name == name }?.value ?? "" }).count > 1
+        }
+        // One text when the runs agree, else each run's own, so none is credited with another's.
+        func perRun(_ runs: [ReportRun], _ text: (ReportRun) -> String) -> String {
+            let texts = runs.map(text)
+            return Set(texts).count <= 1 ? texts.first ?? "–" : zip(runs, texts).map { "#\($0.runID) \($1)" }.joined(separator: "; ")
+        }
+        return ReportTable(
+            title: "Failure scenarios",
+            explanation: "Runs that inject a fault: handled means every check passed. The guest's place is what the daemons "
+                + "reported after the migration; leftovers are what the clean-up checks found (none when they all passed).",
+            headers: ["scenario", "parameters", "expected", "runs", "outcome", "checks passed", "checks failed",
+                      "guest ended up", "leftovers"],
+            rows: groups.map { group in
+                let handled = group.runs.filter(\.passed).count
+                let first = group.runs[0].failure
+                let parameters = group.parameters.namedValues.filter { varying.contains($0.name) && $0.name != "scenario" }
+                let failed = group.runs.flatMap { run in run.failedChecks.map { "#\(run.runID) \($0)" } }
+                return [first?.scenario ?? group.runs[0].cellLabel,
+                        parameters.isEmpty ? "–" : parameters.map { "\($0.name) \($0.value)" }.joined(separator: ", "),
+                        first?.expectation ?? "–",
+                        group.runs.map { "#\($0.runID)" }.joined(separator: ", "),
+                        handled == group.runs.count ? "handled" : "\(handled) of \(group.runs.count) handled",
+                        String(group.runs.map(\.passedCheckCount).reduce(0, +)),
+                        failed.isEmpty ? "none" : failed.joined(separator: ", "),
+                        perRun(group.runs) { $0.failure?.guestPlacement ?? "not recorded" },
+                        perRun(group.runs) { $0.failure?.leftovers ?? "not checked" }]
             })
     }
 

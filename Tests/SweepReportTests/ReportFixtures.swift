@@ -21,6 +21,11 @@ enum ReportFixtures {
         "\(memoryMiB) MiB, \(Int(rate)) MiB/s"
     }
 
+    /// What the guest reached of a target: never the target itself, so a plot at the target shows.
+    static func achievedMiBPerSecond(target: Double) -> Double {
+        target * 0.98
+    }
+
     static func migrationMilliseconds(memoryMiB: Int, rate: Double, repetition: Int) -> Double {
         Double(memoryMiB) * 2 + rate * 10 + Double(repetition) * 20
     }
@@ -43,7 +48,8 @@ enum ReportFixtures {
                     libvirtDowntimeMilliseconds: statistic(mean: 30 + rate / 10, halfWidth: 5),
                     pingGapMilliseconds: statistic(mean: 45 + rate / 10, halfWidth: 8),
                     predictedMigrationMilliseconds: mean * 1.02, predictedDowntimeMilliseconds: 31 + rate / 10,
-                    convergedCount: repetitions, runCount: repetitions)
+                    convergedCount: repetitions, runCount: repetitions,
+                    achievedDirtyRateMiBPerSecond: statistic(mean: achievedMiBPerSecond(target: rate), halfWidth: 2))
             }
         }
     }
@@ -111,6 +117,61 @@ enum ReportFixtures {
             timelines: [timeline(runID: "r1", label: label(memoryMiB: 512, rate: 50)),
                         timeline(runID: "r12", label: label(memoryMiB: 1024, rate: 200))],
             limits: ["QEMU's page sampling under TCG is capped near 60 MB/s."])
+    }
+
+    /// A failure run's timeline: a perform-fail run whose job never moved memory (every sample
+    /// reads 0 remaining), with the fault's acted moment, the verifier's abort, a guest-network
+    /// window, ping gaps, events on both hosts, and what the fault keeps without a time.
+    static func failureTimeline(runID: String = "f1") -> ReportTimeline {
+        let samples = [(1_700.0, "none"), (1_800, "unbounded"), (1_900, "unbounded"), (2_400, "failed"), (9_500, "failed")].map {
+            ReportTimeline.Sample(milliseconds: $0.0, remainingMiB: 0, dirtyRateMiBPerSecond: nil, transferRateMiBPerSecond: nil,
+                                  jobType: $0.1)
+        }
+        var timeline = ReportTimeline(
+            runID: runID, label: "perform-fail 2048 MiB @ 50 MiB/s", samples: samples,
+            pingGaps: [.init(startMilliseconds: 1_580, lengthMilliseconds: 27.5), .init(startMilliseconds: 6_000, lengthMilliseconds: 700)],
+            faults: [.init(milliseconds: 2_100, text: "fault acted (perform-fail)"),
+                     .init(milliseconds: 9_000, text: "verifier aborted the job")],
+            migrationStartMilliseconds: 1_735, migrationEndMilliseconds: 11_528, failureScenario: "perform-fail")
+        timeline.hostEvents = [.init(milliseconds: 2_372, host: "destination", kind: "lifecycle started", text: "lifecycle started detail 1"),
+                               .init(milliseconds: 3_000, host: "source", kind: "migration-iteration", text: "migration-iteration 1"),
+                               .init(milliseconds: 11_513, host: "destination", kind: "lifecycle stopped", text: "lifecycle stopped detail 5")]
+        timeline.faultWindows = [.init(startMilliseconds: 6_000, lengthMilliseconds: 650, text: "guest network cut")]
+        timeline.untimedFaultEvidence = ["the firewall on dst dropped 6 packets to TCP 49152-49216",
+                                         "removed: the nft table migverify_fault is gone from dst"]
+        timeline.notRecorded = ["When the fault was installed and when it was removed are not recorded."]
+        return timeline
+    }
+
+    /// The fixture's live sweep with failure scenarios added: 2 prepare-fail runs of one cell
+    /// (one handled, one not) and 1 perform-fail run, with a failure timeline.
+    static func mixedDocument() -> ReportDocument {
+        var document = document()
+        func failureRun(_ runID: String, scenario: String, passed: Bool, memoryMiB: Int = 512) -> ReportRun {
+            var parameters = parameters(memoryMiB: memoryMiB, rate: 50)
+            parameters.additional["scenario"] = scenario
+            var run = ReportRun(runID: runID, cellLabel: "\(scenario) \(memoryMiB) MiB @ 50 MiB/s", repetition: 1, parameters: parameters,
+                                direction: "forward", status: "completed", passed: passed, converged: false,
+                                achievedDirtyRateMiBPerSecond: 49.5, migrationMilliseconds: 18,
+                                failedChecks: passed ? [] : ["destination-host-clean"])
+            run.passedCheckCount = passed ? 10 : 9
+            run.failure = ReportFailureOutcome(scenario: scenario, expectation: "stays on the source",
+                                               guestPlacement: "source: running (migrated); destination: none",
+                                               leftovers: passed ? "none" : "destination-host-clean: qemu process 4242 of lab-guest on dst")
+            return run
+        }
+        let failures = [failureRun("f1", scenario: "prepare-fail", passed: true),
+                        failureRun("f2", scenario: "prepare-fail", passed: false),
+                        failureRun("f3", scenario: "perform-fail", passed: true)]
+        document.runs += failures
+        for scenario in ["prepare-fail", "perform-fail"] {
+            let runs = failures.filter { $0.failure?.scenario == scenario }
+            document.cells.append(ReportCell(label: runs[0].cellLabel, parameters: runs[0].parameters, migrationMilliseconds: .empty,
+                                             libvirtDowntimeMilliseconds: .empty, pingGapMilliseconds: .empty,
+                                             convergedCount: 0, runCount: runs.count, failureScenario: scenario))
+        }
+        document.timelines.append(failureTimeline(runID: "f3"))
+        return document
     }
 
     /// A fresh directory for one test's output, removed at the end of the test, unless

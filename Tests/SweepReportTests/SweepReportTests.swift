@@ -81,12 +81,14 @@ final class SweepReportTests: XCTestCase {
     }
 
     /// Rows "rate mean min max" as a plot of `statistic` must hold them for `cells` of two
-    /// runs each (too few for a confidence interval: the bars span min to max).
+    /// runs each (too few for a confidence interval: the bars span min to max), at the rate
+    /// each cell achieved.
     func expectedRows(_ cells: [ReportCell], _ statistic: (ReportCell) -> ReportStatistic) -> [[Double]] {
         cells.compactMap { cell in
             let value = statistic(cell)
-            guard let mean = value.mean, let minimum = value.minimum, let maximum = value.maximum else { return nil }
-            return [cell.parameters.targetDirtyRateMiBPerSecond, mean, minimum, maximum]
+            guard let mean = value.mean, let minimum = value.minimum, let maximum = value.maximum,
+                  let achieved = cell.achievedDirtyRateMiBPerSecond.mean else { return nil }
+            return [achieved, mean, minimum, maximum]
         }.sorted { $0[0] < $1[0] }
     }
 
@@ -123,6 +125,8 @@ final class SweepReportTests: XCTestCase {
             XCTAssertEqual(time["\(memory) MiB model"], curve.points.map { [$0.dirtyRateMiBPerSecond, $0.predictedMilliseconds] })
         }
         XCTAssertNotEqual(downtime["512 MiB libvirt downtime"], downtime["512 MiB ping gap"], "the fixture tells the columns apart")
+        XCTAssertFalse(document.cells.contains { $0.achievedDirtyRateMiBPerSecond.mean == $0.parameters.targetDirtyRateMiBPerSecond },
+                       "the fixture tells the achieved rate from the target")
 
         let boundary = seriesRows(try XCTUnwrap(plots.first { $0.name == "convergence-boundary" }).script)
         XCTAssertEqual(boundary["measured bracket, unlimited"], [[512, 650, 600, 700], [1024, 600, 550, 650]])
@@ -133,6 +137,166 @@ final class SweepReportTests: XCTestCase {
         XCTAssertEqual(timeline["remaining memory (MiB)"], samples.map { [$0.milliseconds, $0.remainingMiB ?? -1] })
         XCTAssertEqual(timeline["dirty rate (MiB/s)"], samples.map { [$0.milliseconds, $0.dirtyRateMiBPerSecond ?? -1] })
         XCTAssertEqual(timeline["transfer rate (MiB/s)"], samples.map { [$0.milliseconds, $0.transferRateMiBPerSecond ?? -1] })
+    }
+
+    // MARK: - What is plotted is what happened (issue 25)
+
+    /// A cell whose target was unlimited (target 0) sits at the rate its guest achieved, in a
+    /// series of its own mark, on the axis the model curve is drawn over: a 1300 MiB cell that
+    /// took 4.2 s at 720 MiB/s is at x = 720, not at 0. A cell with no achieved rate is left
+    /// out and named, not put at its target.
+    func testAnUnlimitedCellIsPlottedAtTheRateItsGuestAchievedWithItsOwnMark() throws {
+        var document = ReportFixtures.document()
+        let unlimited = ReportFixtures.parameters(memoryMiB: 512, rate: 0)
+        document.cells.append(ReportCell(
+            label: "live 512 MiB @ unlimited", parameters: unlimited,
+            migrationMilliseconds: ReportFixtures.statistic(mean: 4_200, halfWidth: 100),
+            libvirtDowntimeMilliseconds: ReportFixtures.statistic(mean: 61, halfWidth: 4),
+            pingGapMilliseconds: ReportFixtures.statistic(mean: 83, halfWidth: 6),
+            convergedCount: 2, runCount: 2, achievedDirtyRateMiBPerSecond: ReportFixtures.statistic(mean: 720, halfWidth: 10)))
+        document.cells.append(ReportCell(
+            label: "live 1024 MiB @ 30 MiB/s, rate not recorded", parameters: ReportFixtures.parameters(memoryMiB: 1024, rate: 30),
+            migrationMilliseconds: ReportFixtures.statistic(mean: 2_500, halfWidth: 50),
+            libvirtDowntimeMilliseconds: .empty, pingGapMilliseconds: .empty, convergedCount: 2, runCount: 2))
+        let plots = ReportPlots.plan(for: document).plots
+        let plot = try XCTUnwrap(plots.first { $0.name == "migration-time" })
+        let time = seriesRows(plot.script)
+        XCTAssertEqual(time["512 MiB measured, target unlimited"], [[720, 4_200, 4_150, 4_250]])
+        XCTAssertEqual(time["512 MiB measured"], expectedRows(Array(document.cells.prefix(3)), \.migrationMilliseconds),
+                       "the limited cells keep their own series")
+        XCTAssertNil(time["1024 MiB measured, target unlimited"], "no empty series")
+        let measured = time.filter { $0.key.contains("measured") }.values.flatMap { $0 }
+        XCTAssertFalse(measured.contains { $0[0] == 0 || $0[0] == 30 }, "no point at a target: \(measured)")
+        let curve = try XCTUnwrap(time["512 MiB model"])
+        XCTAssertEqual(curve, try XCTUnwrap(document.fit?.curves.first { $0.memoryMiB == 512 }).points.map {
+            [$0.dirtyRateMiBPerSecond, $0.predictedMilliseconds]
+        }, "the model curve is drawn over the same dirty-rate axis the points use")
+        XCTAssertTrue(plot.script.contains("set xlabel 'dirty rate the guest achieved (MiB/s)'"), plot.script)
+        XCTAssertTrue(plot.notes.contains { $0.contains("1 cell(s) not plotted") && $0.contains("rate not recorded") }, "\(plot.notes)")
+        let downtime = seriesRows(try XCTUnwrap(plots.first { $0.name == "downtime" }).script)
+        XCTAssertEqual(downtime["512 MiB ping gap, target unlimited"], [[720, 83, 80, 86]])
+        XCTAssertEqual(downtime["512 MiB libvirt downtime, target unlimited"], [[720, 61, 59, 63]])
+
+        let html = try ReportFixtures.read(SweepReportRenderer(document: document).write(to: ReportFixtures.outputDirectory(for: self)).html)
+        let figure = try XCTUnwrap(html.figure(named: "migration-time"))
+        XCTAssertTrue(SVGInspection(figure).titles.contains("512 MiB measured, target unlimited"), "gnuplot drew the series")
+        let cellsTable = try XCTUnwrap(html.components(separatedBy: "<h2>Cells</h2>").last?.components(separatedBy: "</table>").first)
+        XCTAssertTrue(cellsTable.contains("<td>unlimited</td><td>720 [710, 730] (n=2)</td>"),
+                      "the table names the target unlimited and shows the achieved rate the point sits at")
+    }
+
+    /// A failure run's timeline is drawn as lanes of what happened, with the numbers that were
+    /// stored: the call, the job's type at each reading, the fault's acted moment and the
+    /// verifier's abort, the span it cut the guest's network, the ping gaps and each daemon's
+    /// events. Remaining memory that stayed 0 is said, not drawn as a flat line; what the fault
+    /// keeps without a time (its drop counter, its removal) and what was not recorded are in
+    /// the caption.
+    func testAFailureRunsTimelineShowsTheFaultsMomentsAndSaysWhatWasNotRecorded() throws {
+        let timeline = ReportFixtures.failureTimeline()
+        guard case .drawn(let plot) = ReportPlots.timeline(timeline, name: "timeline-1-f1") else {
+            return XCTFail("a failure run whose samples read 0 remaining is still drawn")
+        }
+        let rows = seriesRows(plot.script)
+        let fault = Double(ReportPlots.FailureLane.fault.rawValue)
+        XCTAssertEqual(rows["fault acted (perform-fail)"], [[2_100, fault]])
+        XCTAssertEqual(rows["verifier aborted the job"], [[9_000, fault]])
+        XCTAssertEqual(rows["guest network cut"], [[6_325, fault, 6_000, 6_650, fault - 0.3, fault + 0.3]])
+        let call = Double(ReportPlots.FailureLane.call.rawValue)
+        XCTAssertEqual(rows["migration call"], [[(1_735 + 11_528) / 2, call, 1_735, 11_528, call - 0.3, call + 0.3]])
+        let job = Double(ReportPlots.FailureLane.job.rawValue)
+        XCTAssertEqual(rows["job none"], [[1_700, job]])
+        XCTAssertEqual(rows["job unbounded"], [[1_800, job], [1_900, job]])
+        XCTAssertEqual(rows["job failed"], [[2_400, job], [9_500, job]])
+        let ping = Double(ReportPlots.FailureLane.ping.rawValue)
+        XCTAssertEqual(rows["ping gaps"], [[1_593.75, ping, 1_580, 1_607.5, ping - 0.3, ping + 0.3],
+                                           [6_350, ping, 6_000, 6_700, ping - 0.3, ping + 0.3]])
+        let source = Double(ReportPlots.FailureLane.sourceEvents.rawValue)
+        let destination = Double(ReportPlots.FailureLane.destinationEvents.rawValue)
+        XCTAssertEqual(rows["lifecycle started"], [[2_372, destination]])
+        XCTAssertEqual(rows["migration-iteration"], [[3_000, source]])
+        XCTAssertEqual(rows["lifecycle stopped"], [[11_513, destination]])
+        XCTAssertNil(rows["remaining memory (MiB)"], "0 remaining throughout is said, not drawn")
+        XCTAssertTrue(plot.notes.contains("Remaining memory is not drawn: every job-stats sample read 0 MiB."), "\(plot.notes)")
+        XCTAssertTrue(plot.notes.contains { $0.contains("dropped 6 packets") }, "the drop counter is in the caption: \(plot.notes)")
+        XCTAssertTrue(plot.notes.contains { $0.contains("removed: the nft table") }, "\(plot.notes)")
+        XCTAssertTrue(plot.notes.contains("When the fault was installed and when it was removed are not recorded."), "\(plot.notes)")
+
+        let document = ReportFixtures.mixedDocument()
+        let html = try ReportFixtures.read(SweepReportRenderer(document: document).write(to: ReportFixtures.outputDirectory(for: self)).html)
+        let figure = try XCTUnwrap(html.figure(named: "timeline-3-f3"))
+        let drawn = ReportPlots.plan(for: document).plots.first { $0.name == "timeline-3-f3" }
+        XCTAssertEqual(SVGInspection(figure).titles, drawn?.seriesTitles, "gnuplot drew every lane's series")
+        XCTAssertTrue(figure.contains("dropped 6 packets"), "the caption carries the fault's record")
+
+        // A remaining memory that was not 0 is drawn, on the right axis; nothing recorded at all is said.
+        var moving = timeline
+        moving.samples[2].remainingMiB = 900
+        guard case .drawn(let movingPlot) = ReportPlots.timeline(moving, name: "timeline-1-f1") else { return XCTFail("drawn") }
+        XCTAssertEqual(seriesRows(movingPlot.script)["remaining memory (MiB)"], [[1_700, 0], [1_800, 0], [1_900, 900], [2_400, 0], [9_500, 0]])
+        let empty = ReportTimeline(runID: "f9", label: "prepare-fail", samples: [], failureScenario: "prepare-fail")
+        guard case .omitted(let omission) = ReportPlots.timeline(empty, name: "timeline-9-f9") else { return XCTFail("nothing to draw") }
+        XCTAssertTrue(omission.reason.contains("nothing was recorded on its clock"), omission.reason)
+        var callOnly = empty
+        callOnly.migrationStartMilliseconds = 7_234
+        callOnly.migrationEndMilliseconds = 7_253
+        guard case .drawn(let callPlot) = ReportPlots.timeline(callOnly, name: "timeline-9-f9") else { return XCTFail("drawn") }
+        for said in ["No job-stats sample was recorded.", "No timed moment of the fault was recorded.",
+                     "No ping gap over pingmon's threshold was recorded.", "No libvirt event was recorded."] {
+            XCTAssertTrue(callPlot.notes.contains(said), "\(said) in \(callPlot.notes)")
+        }
+    }
+
+    /// Failure scenarios have a table of their own, which lists their runs; the cells table
+    /// keeps the live cells only (a failure cell has no time statistics to show).
+    func testFailureScenariosHaveTheirOwnTableAndTheCellsTableKeepsTheLiveCells() throws {
+        let document = ReportFixtures.mixedDocument()
+        let cells = ReportTables.cells(document)
+        XCTAssertEqual(cells.rows.map { $0[0] }, ReportFixtures.cells().map(\.label))
+        XCTAssertFalse(cells.rows.contains { $0.contains { $0.contains("fail") } }, "no failure cell among the cells")
+
+        let failures = try XCTUnwrap(ReportTables.failures(document))
+        XCTAssertEqual(failures.headers, ["scenario", "parameters", "expected", "runs", "outcome", "checks passed", "checks failed",
+                                          "guest ended up", "leftovers"])
+        XCTAssertEqual(failures.rows, [
+            ["prepare-fail", "–", "stays on the source", "#f1, #f2", "1 of 2 handled", "19", "#f2 destination-host-clean",
+             "source: running (migrated); destination: none", "#f1 none; #f2 destination-host-clean: qemu process 4242 of lab-guest on dst"],
+            ["perform-fail", "–", "stays on the source", "#f3", "handled", "10", "none",
+             "source: running (migrated); destination: none", "none"],
+        ])
+        XCTAssertNil(ReportTables.failures(ReportFixtures.document()), "a sweep of live runs has no failure table")
+
+        let directory = try ReportFixtures.outputDirectory(for: self)
+        let files = try SweepReportRenderer(document: document).write(to: directory)
+        let html = try ReportFixtures.read(files.html)
+        let cellsSection = try XCTUnwrap(html.components(separatedBy: "<h2>Cells</h2>").last?.components(separatedBy: "</table>").first)
+        XCTAssertFalse(cellsSection.contains("n=0"), "no empty failure columns in the cells table")
+        XCTAssertFalse(cellsSection.contains("prepare-fail"))
+        let failureSection = try XCTUnwrap(html.components(separatedBy: "<h2>Failure scenarios</h2>").last?.components(separatedBy: "</table>").first)
+        for run in ["#f1, #f2", "#f3"] { XCTAssertTrue(failureSection.contains(run), run) }
+        XCTAssertTrue(try ReportFixtures.read(files.markdown).contains("## Failure scenarios"))
+        XCTAssertFalse(ReportPlots.plan(for: document).plots.first { $0.name == "migration-time" }?.seriesTitles.contains { $0.contains("fail") } ?? true)
+    }
+
+    /// The headline counts convergence over live runs only and failure runs as handled or not.
+    func testTheHeadlineCountsConvergenceOverLiveRunsAndFailureRunsAsHandled() {
+        var document = ReportFixtures.mixedDocument()
+        document.runs[0].converged = false
+        var headline = Dictionary(uniqueKeysWithValues: ReportTables.headline(document).map { ($0.name, $0.value) })
+        let live = ReportFixtures.runs().count
+        XCTAssertEqual(headline["converged"], "\(live - 1) of \(live) live runs")
+        XCTAssertEqual(headline["failure runs"], "3: 2 handled, 1 not (#f2)")
+        XCTAssertEqual(headline["cells"], "6 live, 2 failure")
+        XCTAssertEqual(headline["runs"], String(live + 3))
+
+        document.runs = document.runs.map { run in var run = run; run.passed = true; return run }
+        headline = Dictionary(uniqueKeysWithValues: ReportTables.headline(document).map { ($0.name, $0.value) })
+        XCTAssertEqual(headline["failure runs"], "3: 3 handled")
+        document.runs = document.failureRuns
+        headline = Dictionary(uniqueKeysWithValues: ReportTables.headline(document).map { ($0.name, $0.value) })
+        XCTAssertEqual(headline["converged"], "no live runs")
+        let liveOnly = Dictionary(uniqueKeysWithValues: ReportTables.headline(ReportFixtures.document()).map { ($0.name, $0.value) })
+        XCTAssertNil(liveOnly["failure runs"])
+        XCTAssertEqual(liveOnly["converged"], "\(live) of \(live) live runs")
     }
 
     /// A run whose every figure is a different number, and a cell whose every statistic is.
@@ -159,7 +323,7 @@ final class SweepReportTests: XCTestCase {
         document.cells = [ReportCell(label: "one cell", parameters: run.parameters, migrationMilliseconds: statistic(100),
                                      libvirtDowntimeMilliseconds: statistic(200), pingGapMilliseconds: statistic(300),
                                      predictedMigrationMilliseconds: 400.5, predictedDowntimeMilliseconds: 500.5,
-                                     convergedCount: 6, runCount: 7)]
+                                     convergedCount: 6, runCount: 7, achievedDirtyRateMiBPerSecond: statistic(600))]
         return document
     }
 
@@ -197,7 +361,8 @@ final class SweepReportTests: XCTestCase {
             "guest_kind": "debian-12", "predicted_migration_milliseconds": "400.5", "predicted_downtime_milliseconds": "500.5",
             "converged_count": "6", "run_count": "7",
         ]
-        for (quantity, base) in [("migration_milliseconds", 100.0), ("libvirt_downtime_milliseconds", 200), ("ping_gap_milliseconds", 300)] {
+        for (quantity, base) in [("migration_milliseconds", 100.0), ("libvirt_downtime_milliseconds", 200), ("ping_gap_milliseconds", 300),
+                                 ("achieved_dirty_rate_mib_per_second", 600)] {
             expectedCell["\(quantity)_count"] = String(Int(base))
             for (column, value) in [("mean", base + 0.5), ("median", base + 0.25), ("sd", base + 0.125), ("min", base - 0.5),
                                     ("max", base + 1.5), ("ci95_low", base - 0.25), ("ci95_high", base + 1.25)] {

@@ -465,4 +465,117 @@ final class SweepAnalysisTests: XCTestCase {
         XCTAssertEqual(timeline.iterationMarks.map(\.iteration), [1, 2])
         XCTAssertEqual(timeline.announceFrames.count, 1)
     }
+
+    // MARK: what the report plots is what happened (issue 25)
+
+    func temporaryStore() throws -> ResultsStore {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("verifier-analysis-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
+        return try ResultsStore(path: directory.appendingPathComponent("results.sqlite").path)
+    }
+
+    /// A cell is placed at the dirty rate its converged runs achieved, the rate the model
+    /// curve is drawn over: an unlimited cell (target 0) at what its guest reached, an
+    /// auto-converge cell at the throttled rate while migrated, a cell none of whose runs
+    /// converged nowhere; and the curve reaches the highest of them.
+    func testACellIsPlacedAtTheRateItsConvergedRunsAchievedNotAtItsTarget() throws {
+        var results = SyntheticSweepResults.results()
+        let mib = SyntheticSweepResults.mib
+        func landed(rate: Double, achieved: Double, repetition: Int, autoConverge: Bool = false, throttled: Double? = nil) -> ScenarioResult {
+            var parameters = Fixtures.parameters(memoryMiB: 1024, rate: rate)
+            parameters.memeaterSizeMiB = 512
+            parameters.migration.bandwidthMiBPerSecond = 1000
+            parameters.migration.autoConverge = autoConverge
+            parameters.repetition = repetition
+            let prediction = SyntheticSweepResults.truth.predict(
+                memoryBytes: 1024 * mib, dirtySetBytes: 512 * mib, pattern: .sequential, dirtyRateBytesPerSecond: (throttled ?? achieved) * mib,
+                transferRateBytesPerSecond: 940 * mib, maxDowntimeMilliseconds: 300, timeoutSeconds: parameters.timeoutSeconds)
+            var result = SyntheticSweepResults.result(parameters, prediction: prediction, wobble: 0, achievedMiBPerSecond: achieved,
+                                                      transferRateMiBPerSecond: 940, startedAt: Date(timeIntervalSince1970: 1_760_000_000))
+            result.figures.guestDirtyRateDuringMigrationMiBPerSecond = throttled
+            return result
+        }
+        results += [landed(rate: 0, achieved: 296, repetition: 1), landed(rate: 0, achieved: 304, repetition: 2),
+                    landed(rate: 50, achieved: 49, repetition: 1, autoConverge: true, throttled: 20),
+                    landed(rate: 50, achieved: 51, repetition: 2, autoConverge: true, throttled: 24)]
+        let analysis = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: results)
+        let document = try analysis.reportDocument(store: try temporaryStore())
+
+        let unlimited = try XCTUnwrap(document.cells.first { $0.parameters.targetDirtyRateMiBPerSecond == 0 })
+        XCTAssertEqual(unlimited.achievedDirtyRateMiBPerSecond.mean, 300)
+        XCTAssertEqual(unlimited.achievedDirtyRateMiBPerSecond.count, 2)
+        let autoConverge = try XCTUnwrap(document.cells.first { $0.parameters.strategy.contains("auto-converge") })
+        XCTAssertEqual(autoConverge.achievedDirtyRateMiBPerSecond.mean, 22, "the throttled rate the model races against")
+        for cell in document.cells where cell.parameters.targetDirtyRateMiBPerSecond > 0 && !cell.parameters.strategy.contains("auto-converge") {
+            if cell.convergedCount == 0 {
+                XCTAssertEqual(cell.achievedDirtyRateMiBPerSecond.count, 0, "\(cell.label): no converged run, no point")
+            } else {
+                let achieved = try XCTUnwrap(cell.achievedDirtyRateMiBPerSecond.mean, cell.label)
+                XCTAssertEqual(achieved, cell.parameters.targetDirtyRateMiBPerSecond * SyntheticSweepResults.achievedOverTarget,
+                               accuracy: 1e-9, cell.label)
+            }
+        }
+        XCTAssertTrue(document.cells.contains { $0.convergedCount == 0 }, "the sweep has a cell that never converged")
+        let curve = try XCTUnwrap(document.fit?.curves.first { $0.memoryMiB == 1024 && $0.bandwidthLimitMiBPerSecond == 1000 })
+        XCTAssertGreaterThanOrEqual(curve.points.map(\.dirtyRateMiBPerSecond).max() ?? 0, 304, "the curve reaches the unlimited cell")
+        XCTAssertTrue(document.cells.allSatisfy { $0.failureScenario == nil })
+    }
+
+    /// A failure run reaches the report as what its records say: its fault's acted moment and
+    /// the verifier's abort on the run clock, the job type of each sample, the daemons' events
+    /// by kind and host, the fault's untimed record (its drop counter, its removal) and what is
+    /// not timed; its outcome from its checks and its stored observation.
+    func testAFailureRunReachesTheReportWithItsFaultsMomentsPlacementAndLeftovers() throws {
+        let store = try temporaryStore()
+        var live = SyntheticSweepResults.results()[0]
+        live.parameters.endpoints = Fixtures.endpoints
+        var failure = ScenarioResult(parameters: Fixtures.parameters(.performFail, memoryMiB: 1024), accel: "kvm",
+                                     qemuVersion: "10.0.2", libvirtVersion: "11.3.0", startedAt: Date(timeIntervalSince1970: 1_750_000_600))
+        failure.add(Check(name: CheckName.migrationOutcome, passed: true, evidence: "libvirt reported failure"))
+        failure.add(Check(name: CheckName.guestOnSource, passed: true, evidence: "lab-guest is running on src"))
+        failure.add(Check(name: CheckName.destinationHostClean, passed: false, evidence: "qemu process 4242 of lab-guest on dst"))
+        failure.add(Check(name: CheckName.migrationPortFree, passed: true, evidence: "nothing listens"))
+        failure.fault = FaultEvidence(scenario: .performFail, acted: true, evidence: "the firewall on dst dropped 6 packets to TCP 49152-49216",
+                                      actedAtMilliseconds: 2_100, errorAsExpected: true, errorEvidence: "unable to connect",
+                                      removed: true, removalEvidence: "the nft table migverify_fault is gone from dst")
+        failure.figures.abortOffsetMilliseconds = 9_000
+        failure.figures.migrationStartOffsetMilliseconds = 1_735
+        failure.figures.migrationEndOffsetMilliseconds = 11_528
+        failure.figures.pingGaps = [TimedSpan(startOffsetMilliseconds: 1_580, lengthMilliseconds: 27.5)]
+        let stored = try SyntheticSweepResults.store([live, failure], as: "mixed", in: store)
+        let runID = try XCTUnwrap(stored[1].runID)
+        for (offset, type) in [(1_736.0, "none"), (1_836, "unbounded"), (2_436, "failed")] {
+            try store.add(JobSample(offsetMilliseconds: offset, jobType: type, dataRemainingBytes: 0), runID: runID)
+        }
+        try store.add(EventRecord(offsetMilliseconds: 2_372, host: "destination", description: "lab-guest lifecycle started detail 1"), runID: runID)
+        try store.add(EventRecord(offsetMilliseconds: 3_000, host: "source", description: "lab-guest migration-iteration 1"), runID: runID)
+        try store.add(Fixtures.observation(.staysOnSource), leg: .forward, runID: runID)
+
+        let document = try SweepAnalysis(store: store, sweepID: "mixed").reportDocument(store: store)
+        XCTAssertEqual(document.cells.map(\.failureScenario), [nil, "perform-fail"])
+        XCTAssertNil(document.runs[0].failure, "a live run has no failure outcome")
+        let run = document.runs[1]
+        XCTAssertEqual(run.failure, ReportFailureOutcome(scenario: "perform-fail", expectation: "stays on the source",
+                                                         guestPlacement: "source: running (booted); destination: none",
+                                                         leftovers: "destination-host-clean: qemu process 4242 of lab-guest on dst"))
+        XCTAssertEqual(run.passedCheckCount, 3)
+
+        let timeline = try XCTUnwrap(document.timelines.first { $0.runID == String(runID) })
+        XCTAssertEqual(timeline.failureScenario, "perform-fail")
+        XCTAssertEqual(timeline.faults, [.init(milliseconds: 2_100, text: "fault acted (perform-fail)"),
+                                         .init(milliseconds: 9_000, text: "verifier aborted the job")])
+        XCTAssertEqual(timeline.samples.map(\.jobType), ["none", "unbounded", "failed"])
+        XCTAssertEqual(timeline.hostEvents, [
+            .init(milliseconds: 2_372, host: "destination", kind: "lifecycle started", text: "lifecycle started detail 1"),
+            .init(milliseconds: 3_000, host: "source", kind: "migration-iteration", text: "migration-iteration 1"),
+        ])
+        XCTAssertEqual(timeline.untimedFaultEvidence, ["the firewall on dst dropped 6 packets to TCP 49152-49216",
+                                                       "removed: the nft table migverify_fault is gone from dst"])
+        XCTAssertEqual(timeline.notRecorded.count, 2)
+        XCTAssertTrue(timeline.notRecorded[0].contains("steps"), timeline.notRecorded[0])
+        XCTAssertTrue(timeline.notRecorded[1].contains("installed and when it was removed"), timeline.notRecorded[1])
+        XCTAssertEqual(timeline.migrationStartMilliseconds, 1_735)
+        XCTAssertNil(document.timelines.first?.failureScenario, "the live run keeps the progress timeline")
+    }
 }

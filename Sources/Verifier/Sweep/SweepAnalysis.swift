@@ -12,6 +12,9 @@ public struct CellAnalysis: Sendable {
     public var migrationMilliseconds: RepeatStatistics?
     public var libvirtDowntimeMilliseconds: RepeatStatistics?
     public var pingGapMilliseconds: RepeatStatistics?
+    /// Over the same converged runs: the dirty rate each achieved (``SweepAnalysis/measuredDirtyRateMiBPerSecond(_:)``),
+    /// MiB/s: where the report plots the cell; `nil` when none recorded it.
+    public var achievedDirtyRateMiBPerSecond: RepeatStatistics?
     /// Runs that converged, of those that had to land.
     public var convergedCount: Int
     /// The fitted model's prediction for the cell (its runs' mean achieved rate and transfer rate).
@@ -138,15 +141,21 @@ public struct SweepAnalysis: Sendable {
         return Double(result.parameters.migration.bandwidthMiBPerSecond ?? 0) * 1_048_576
     }
 
-    /// The dirty rate the model takes for a run, MiB/s: what memeater achieved before the
+    /// The dirty rate a run's guest achieved, MiB/s: what memeater achieved before the
     /// migration; under auto-converge the guest's rate while migrated, since QEMU's throttle
     /// lowers the rate the copy races against (the settled rate would predict a
-    /// non-convergence the throttle prevents).
-    static func modelDirtyRateMiBPerSecond(_ result: ScenarioResult) -> Double {
+    /// non-convergence the throttle prevents). `nil` when neither was recorded.
+    static func measuredDirtyRateMiBPerSecond(_ result: ScenarioResult) -> Double? {
         if result.parameters.migration.autoConverge, let throttled = result.figures.guestDirtyRateDuringMigrationMiBPerSecond {
             return throttled
         }
-        return result.achievedDirtyRateMiBPerSecond ?? result.parameters.dirtyRateMiBPerSecond
+        return result.achievedDirtyRateMiBPerSecond
+    }
+
+    /// The dirty rate the model takes for a run, MiB/s: the measured one, else the target
+    /// (the fit needs a number; the report plots no run at a target).
+    static func modelDirtyRateMiBPerSecond(_ result: ScenarioResult) -> Double {
+        measuredDirtyRateMiBPerSecond(result) ?? result.parameters.dirtyRateMiBPerSecond
     }
 
     /// What the fit sees of a live run; `cell` names its cell (default: its label).
@@ -186,6 +195,7 @@ public struct SweepAnalysis: Sendable {
                             migrationMilliseconds: statistics(converged.map(\.migrationMilliseconds)),
                             libvirtDowntimeMilliseconds: statistics(converged.map(\.libvirtDowntimeMilliseconds)),
                             pingGapMilliseconds: statistics(converged.map(\.pingDowntimeMilliseconds)),
+                            achievedDirtyRateMiBPerSecond: statistics(converged.map(measuredDirtyRateMiBPerSecond)),
                             convergedCount: converged.count, predicted: predicted)
     }
 
@@ -356,9 +366,11 @@ extension SweepAnalysis {
                        pingGapMilliseconds: Self.reportStatistic(cell.pingGapMilliseconds),
                        predictedMigrationMilliseconds: cell.predicted?.totalMilliseconds,
                        predictedDowntimeMilliseconds: cell.predicted?.downtimeMilliseconds,
-                       convergedCount: cell.convergedCount, runCount: cell.runs.count)
+                       convergedCount: cell.convergedCount, runCount: cell.runs.count,
+                       achievedDirtyRateMiBPerSecond: Self.reportStatistic(cell.achievedDirtyRateMiBPerSecond),
+                       failureScenario: Self.failureScenario(cell.parameters))
         }
-        let runs = results.map { result -> ReportRun in
+        var runs = results.map { result -> ReportRun in
             var run = ReportRun(runID: result.runID.map(String.init) ?? "-", cellLabel: result.parameters.seriesLabel,
                       repetition: result.parameters.repetition ?? 1, parameters: Self.reportParameters(result.parameters),
                       direction: result.figures.direction.rawValue, status: result.status.rawValue, passed: result.passed,
@@ -377,10 +389,15 @@ extension SweepAnalysis {
                       announceDelayMilliseconds: result.figures.announceDelayMilliseconds(libvirtDowntimeMilliseconds: result.libvirtDowntimeMilliseconds),
                       overheadMilliseconds: result.figures.overheadMilliseconds, failedChecks: result.failedChecks.map(\.name))
             run.preCopyTransferRateMiBPerSecond = result.figures.preCopyTransferRateMiBPerSecond
+            run.passedCheckCount = result.checks.filter(\.passed).count
             run.hostCPU = result.figures.cpuCost.map { cost in
                 [("source", cost.source), ("destination", cost.destination)].map { Self.reportHostCPU($0.1, role: $0.0) }
             } ?? []
             return run
+        }
+        for index in runs.indices {
+            guard let scenario = Self.failureScenario(results[index].parameters) else { continue }
+            runs[index].failure = try failureOutcome(results[index], scenario: scenario, store: store)
         }
         var timelines: [ReportTimeline] = []
         for result in results.prefix(maximumTimelines) {
@@ -458,7 +475,8 @@ extension SweepAnalysis {
     func reportFit(_ fit: PreCopyFit) -> ReportFit {
         let p = fit.parameters
         let live = results.filter { $0.figures.convergence != nil && !$0.parameters.migration.postCopy }
-        let maximumRate = max(1, live.map { $0.achievedDirtyRateMiBPerSecond ?? $0.parameters.dirtyRateMiBPerSecond }.max() ?? 1)
+        // The curve spans the rates the cells are plotted at (an unlimited cell's target is 0).
+        let maximumRate = max(1, live.map(Self.modelDirtyRateMiBPerSecond).max() ?? 1)
         let groups = Self.group(live) { "\($0.parameters.memoryMiB) \($0.parameters.migration.bandwidthMiBPerSecond.map(String.init) ?? "-")" }
         let curves: [ReportFit.Curve] = groups.compactMap { runs in
             let observations = runs.map { Self.observation($0) }
@@ -487,7 +505,66 @@ extension SweepAnalysis {
         foldDescription: "leave one cell out: \(fit.heldOut.folds) fold(s), \(fit.heldOut.predictions) held-out prediction(s)", curves: curves)
     }
 
-    /// One run on its clock: job-stats samples, iteration changes, ping gaps, announces, the fault.
+    /// The failure scenario of a run or cell, `nil` when it measures an undisturbed migration.
+    static func failureScenario(_ parameters: ScenarioParameters) -> String? {
+        parameters.scenario.measuresAnUndisturbedMigration ? nil : parameters.scenario.rawValue
+    }
+
+    /// The checks that look for what a failed migration may leave behind.
+    static let cleanUpCheckNames: Set<String> = [CheckName.destinationHostClean, CheckName.sourceHostClean,
+                                                  CheckName.migrationPortFree, CheckName.faultRemoved,
+                                                  CheckName.migrationSettingsRestored]
+
+    /// How a failure run ended: its expectation, where its first migration's observation
+    /// found the guest, what its clean-up checks found left behind.
+    func failureOutcome(_ result: ScenarioResult, scenario: String, store: ResultsStore) throws(VerifierError) -> ReportFailureOutcome {
+        let expectation: String
+        switch FaultCatalog.standard.type(named: scenario)?.expectation {
+        case .migrates?: expectation = "lands on the destination"
+        case .staysOnSource?: expectation = "stays on the source"
+        case .guestLost?: expectation = "guest lost"
+        case nil: expectation = "unknown scenario"
+        }
+        var placement: String?
+        if let runID = result.runID {
+            // The forward leg is the fault's; a later leg is the plain migration that follows some faults.
+            let stored = try store.observations(runID: runID).first { $0.leg == .forward }
+            switch stored?.observation {
+            case .success(let observation)?:
+                placement = "source: \(Self.placement(observation.onSource)); destination: \(Self.placement(observation.onDestination))"
+            case .failure(let unreadable)?:
+                placement = "unreadable: \(unreadable.description)"
+            case nil:
+                placement = nil
+            }
+        }
+        let cleanUp = result.checks.filter { Self.cleanUpCheckNames.contains($0.name) }
+        let left = cleanUp.filter { !$0.passed }
+        let leftovers = cleanUp.isEmpty ? nil : left.isEmpty ? "none"
+            : left.map { "\($0.name): \($0.evidence.count <= 160 ? $0.evidence : $0.evidence.prefix(159) + "…")" }.joined(separator: "; ")
+        return ReportFailureOutcome(scenario: scenario, expectation: expectation, guestPlacement: placement, leftovers: leftovers)
+    }
+
+    /// A domain as one daemon reported it: its state, "none" or why it was unreadable.
+    static func placement(_ sighting: DomainSighting) -> String {
+        if let error = sighting.error { return "unreadable (\(error))" }
+        return sighting.state.map { "\($0)" } ?? "none"
+    }
+
+    /// An event's kind, from the description the `event` table stores (`NAME lifecycle KIND
+    /// detail N`, `NAME migration-iteration N`, `NAME job-completed`): the table keeps only that
+    /// text, so its own format is read back. Returns (kind, text without the domain name).
+    static func eventKind(_ description: String, domainName: String) -> (kind: String, text: String) {
+        let text = description.hasPrefix(domainName + " ") ? String(description.dropFirst(domainName.count + 1)) : description
+        let words = text.split(separator: " ")
+        guard let first = words.first else { return ("event", text) }
+        if first == "lifecycle", words.count >= 2 { return ("lifecycle \(words[1])", text) }
+        return (String(first), text)
+    }
+
+    /// One run on its clock: job-stats samples, iteration changes, ping gaps, announces, the
+    /// daemons' events, and a failure run's fault: its timed moments, the spans it imposed on
+    /// the guest, what its record keeps without a time and which moments are not recorded.
     func timeline(_ result: ScenarioResult, runID: Int64, store: ResultsStore) throws(VerifierError) -> ReportTimeline {
         let samples = try store.jobSamples(runID: runID)
         var marks: [ReportTimeline.IterationMark] = []
@@ -498,20 +575,54 @@ extension SweepAnalysis {
                 lastIteration = iteration
             }
         }
-        var faults: [ReportTimeline.Event] = []
-        if let at = result.figures.faultOffsetMilliseconds { faults.append(.init(milliseconds: at, text: "fault: \(result.parameters.scenario.rawValue)")) }
-        if let at = result.figures.abortOffsetMilliseconds { faults.append(.init(milliseconds: at, text: "verifier aborted the job")) }
+        let scenario = result.parameters.scenario.rawValue
         let f = result.figures
-        return ReportTimeline(
+        var faults: [ReportTimeline.Event] = []
+        if let at = f.faultOffsetMilliseconds ?? result.fault?.actedAtMilliseconds {
+            faults.append(.init(milliseconds: at, text: "fault acted (\(scenario))"))
+        }
+        if let at = f.abortOffsetMilliseconds { faults.append(.init(milliseconds: at, text: "verifier aborted the job")) }
+        var timeline = ReportTimeline(
             runID: String(runID), label: result.parameters.label,
             samples: samples.map { sample in
                 .init(milliseconds: sample.offsetMilliseconds, remainingMiB: sample.dataRemainingBytes.map { Double($0) / 1_048_576 },
                       dirtyRateMiBPerSecond: sample.memoryDirtyRateBytesPerSecond.map { Double($0) / 1_048_576 },
-                      transferRateMiBPerSecond: sample.memoryBandwidthBytesPerSecond.map { Double($0) / 1_048_576 })
+                      transferRateMiBPerSecond: sample.memoryBandwidthBytesPerSecond.map { Double($0) / 1_048_576 },
+                      jobType: sample.jobType)
             },
             iterationMarks: marks,
             pingGaps: f.pingGaps.map { .init(startMilliseconds: $0.startOffsetMilliseconds, lengthMilliseconds: $0.lengthMilliseconds) },
             announceFrames: f.announceOffsetsMilliseconds.map { .init(milliseconds: $0, text: "announce") },
-            faults: faults, migrationStartMilliseconds: f.migrationStartOffsetMilliseconds, migrationEndMilliseconds: f.migrationEndOffsetMilliseconds)
+            faults: faults, migrationStartMilliseconds: f.migrationStartOffsetMilliseconds, migrationEndMilliseconds: f.migrationEndOffsetMilliseconds,
+            failureScenario: Self.failureScenario(result.parameters))
+        timeline.postCopySwitchMilliseconds = f.postCopySwitchOffsetMilliseconds
+        timeline.hostEvents = try store.events(runID: runID).map { event in
+            let (kind, text) = Self.eventKind(event.description, domainName: result.parameters.endpoints.domainName)
+            return .init(milliseconds: event.offsetMilliseconds, host: event.host, kind: kind, text: text)
+        }
+        guard timeline.failureScenario != nil else { return timeline }
+        // The runner's phases go to the terminal and tests, not to the database (RunRecorder).
+        timeline.notRecorded.append("The verifier's own steps (preparing, installing the fault, migrating, looking at the hosts) "
+            + "are not stored with a time.")
+        if let fault = result.fault {
+            switch fault.guestNetwork {
+            case .cut(let at, let milliseconds)?:
+                timeline.faultWindows.append(.init(startMilliseconds: at, lengthMilliseconds: milliseconds, text: "guest network cut"))
+            case .paused(let at, let milliseconds)?:
+                timeline.faultWindows.append(.init(startMilliseconds: at, lengthMilliseconds: milliseconds, text: "guest kept paused"))
+            case .mayStall(let at, let milliseconds)?:
+                timeline.faultWindows.append(.init(startMilliseconds: at, lengthMilliseconds: milliseconds, text: "guest may stall"))
+            case .untouched?, nil:
+                break
+            }
+            timeline.untimedFaultEvidence.append(fault.evidence)
+            if let removed = fault.removed {
+                timeline.untimedFaultEvidence.append((removed ? "removed: " : "NOT removed: ") + (fault.removalEvidence ?? "no evidence"))
+                timeline.notRecorded.append("When the fault was installed and when it was removed are not recorded: the results keep the moment it acted only.")
+            }
+        } else {
+            timeline.notRecorded.append("The run stored no record of its fault.")
+        }
+        return timeline
     }
 }
