@@ -271,6 +271,9 @@ public struct ReportRun: Sendable, Equatable {
     public var pingGapMilliseconds: Double?
     public var pingGapLowerBoundMilliseconds: Double?
     public var pingGapUpperBoundMilliseconds: Double?
+    /// Probes the gap's outage held and answered late (they bound it like lost ones); nil when
+    /// not known.
+    public var pingGapLateProbes: Int?
     /// From the guest's pause to the first RARP/GARP seen on the destination side.
     public var announceDelayMilliseconds: Double?
     /// Time the run spent outside the migration (set-up, checks) for its cell.

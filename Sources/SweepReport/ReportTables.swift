@@ -136,7 +136,8 @@ public enum ReportTables {
                  ReportFormat.number(run.transferRateMiBPerSecond), ReportFormat.number(run.preCopyTransferRateMiBPerSecond),
                  ReportFormat.number(run.migrationMilliseconds), ReportFormat.number(run.libvirtDowntimeMilliseconds),
                  ReportFormat.number(run.pingGapMilliseconds),
-                 "\(ReportFormat.number(run.pingGapLowerBoundMilliseconds))–\(ReportFormat.number(run.pingGapUpperBoundMilliseconds))",
+                 "\(ReportFormat.number(run.pingGapLowerBoundMilliseconds))–\(ReportFormat.number(run.pingGapUpperBoundMilliseconds))"
+                     + ((run.pingGapLateProbes ?? 0) > 0 ? " (\(run.pingGapLateProbes ?? 0) held)" : ""),
                  ReportFormat.number(run.announceDelayMilliseconds), ReportFormat.number(run.overheadMilliseconds),
                  run.failedChecks.isEmpty ? "none" : run.failedChecks.joined(separator: ", ")]
             })

@@ -313,6 +313,7 @@ final class SweepReportTests: XCTestCase {
                             pingGapMilliseconds: 9.25, pingGapLowerBoundMilliseconds: 10.25, pingGapUpperBoundMilliseconds: 11.25,
                             announceDelayMilliseconds: 12.25, overheadMilliseconds: 13.25, failedChecks: ["ping-continuity", "no-reboot"])
         run.preCopyTransferRateMiBPerSecond = 14.25
+        run.pingGapLateProbes = 19
         run.hostCPU = [ReportHostCPU(host: "source (src)", totalCPUSeconds: 15.25, cpuSecondsPerGiB: 16.25),
                        ReportHostCPU(host: "destination (dst)", totalCPUSeconds: 17.25, cpuSecondsPerGiB: 18.25)]
         document.runs = [run]
@@ -347,7 +348,7 @@ final class SweepReportTests: XCTestCase {
             "ping_gap_lower_bound_milliseconds": "10.25", "ping_gap_upper_bound_milliseconds": "11.25",
             "announce_delay_milliseconds": "12.25", "overhead_milliseconds": "13.25", "failed_checks": "ping-continuity;no-reboot",
             "pre_copy_transfer_rate_mib_per_second": "14.25", "source_cpu_seconds": "15.25", "source_cpu_seconds_per_gib": "16.25",
-            "destination_cpu_seconds": "17.25", "destination_cpu_seconds_per_gib": "18.25",
+            "destination_cpu_seconds": "17.25", "destination_cpu_seconds_per_gib": "18.25", "ping_gap_late_probes": "19",
         ]
         XCTAssertEqual(run, expectedRun)
 

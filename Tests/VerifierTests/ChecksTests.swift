@@ -589,6 +589,15 @@ final class ChecksTests: XCTestCase {
                     says: "12000 probes, 10 lost in 1 runs, longest gap 140.5 ms (limit 2000 ms)")
     }
 
+    /// Probes the gap's outage held (a paused guest answers its queue on resuming) are in the
+    /// evidence; the gap judged is the same.
+    func testPingContinuitySaysWhichProbesTheGapHeld() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.ping.longestGapLateProbes = 1
+        assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: true,
+                    says: "12000 probes, 10 lost in 1 runs, longest gap 140.5 ms (1 held through it, answered late) (limit 2000 ms)")
+    }
+
     func testPingContinuityFailsWhenTheGuestNeverAnswered() throws {
         var o = try Fixtures.observation(.staysOnSource)
         o.ping.received = 0

@@ -86,6 +86,21 @@ final class ResultBuilderTests: XCTestCase {
         XCTAssertFalse(try builder(stayed).result().notes.contains { $0.contains("while migrated") })
     }
 
+    /// The probes the longest gap's outage held are a figure (stored in its own column), in
+    /// the gap's source and in the summary line beside the lost ones.
+    func testProbesHeldThroughTheGapAreAFigureAndSaid() throws {
+        var made = try builder(try Fixtures.observation(.migrates))
+        XCTAssertEqual(made.result().figures.pingGapLateProbes, 0)
+        XCTAssertFalse(ReportWriter.summaryLine(made.result()).contains("held"))
+        made.ping.analysis.downtimeLateProbes = 2
+        let result = made.result()
+        XCTAssertEqual(result.figures.pingGapLateProbes, 2)
+        XCTAssertEqual(result.figures.pingDowntimeEstimateMilliseconds, made.ping.analysis.downtimeMilliseconds)
+        let source = try XCTUnwrap(result[source: .pingDowntimeMilliseconds])
+        XCTAssertTrue(source.hasSuffix(", 2 held through it and answered late"), source)
+        XCTAssertTrue(ReportWriter.summaryLine(result).contains("(+2 held, answered late)"), ReportWriter.summaryLine(result))
+    }
+
     func testADomainXMLThatCouldNotBeParsedIsSaid() throws {
         var made = try builder(try Fixtures.observation(.migrates))
         made.baseline.descriptionError = "XML error: line 1: premature end of data"

@@ -50,7 +50,8 @@ final class ResultsStoreTests: XCTestCase {
         XCTAssertEqual(try ResultsStore(path: path).jobSamples(runID: id).count, 2)
         XCTAssertNil(try store.completedRun(matching: parameters), "a run in progress is not completed")
 
-        let result = Fixtures.result(checks: [Check(name: "memory-integrity", passed: true, evidence: "0 bad")])
+        var result = Fixtures.result(checks: [Check(name: "memory-integrity", passed: true, evidence: "0 bad")])
+        result.figures.pingGapLateProbes = 4
         try store.finishRun(id, result: result)
         let found = try XCTUnwrap(try store.completedRun(matching: parameters))
         XCTAssertEqual(found.id, id)
@@ -67,6 +68,8 @@ final class ResultsStoreTests: XCTestCase {
         XCTAssertEqual(try store.scalar("SELECT COUNT(*) FROM checkResult WHERE runId = ?", arguments: [id]), 1)
         XCTAssertEqual(try store.scalar("SELECT memoryMiB FROM scenarioRun WHERE id = ?", arguments: [id]), 333)
         XCTAssertEqual(try store.scalar("SELECT pingLost FROM scenarioRun WHERE id = ?", arguments: [id]), 3)
+        XCTAssertEqual(try store.scalar("SELECT pingGapLateProbes FROM scenarioRun WHERE id = ?", arguments: [id]), 4)
+        XCTAssertEqual(found.result?.figures.pingGapLateProbes, 4)
         XCTAssertEqual(try store.scalar("SELECT migrationMilliseconds FROM scenarioRun WHERE id = ?", arguments: [id]), 1234)
     }
 

@@ -1,17 +1,22 @@
 #!/usr/bin/env python3
 """pingmon benchmarks (run through bench/pingmon/run.sh, which builds the release binary).
 
-1. Accuracy: outages of known length injected in the target's namespace by one write to
-   net.ipv4.icmp_echo_ignore_all (timed with bash's $EPOCHREALTIME just before and after), while
-   pingmon at 1 ms and at 100 µs, iputils `ping -D -i 0.001` and `fping -i 1 -p 1 -o` probe the
-   same target in the same run, and `stress-ng --cpu N` keeps every core busy (N = the number
-   of CPUs; `--no-load` leaves it out). Error = what each tool reports minus the injected outage.
+1. Accuracy: outages of known length injected in the target's namespace, while pingmon at 1 ms
+   and at 100 µs, iputils `ping -D -i 0.001` and `fping -i 1 -p 1 -o` probe the same target in
+   the same run, and `stress-ng --cpu N` keeps every core busy (N = the number of CPUs;
+   `--no-load` leaves it out). Error = what each tool reports minus the injected outage. Two
+   kinds (`--kinds`), each timed with bash's $EPOCHREALTIME just before and after each action
+   (the injector runs SCHED_FIFO 20, above pingmon's sender and the responder):
+   - drop: one write to net.ipv4.icmp_echo_ignore_all each way; the kernel drops the requests.
+   - queue: the kernel's replies stay off and responder.py answers (SCHED_FIFO); SIGSTOP holds
+     the requests in its socket, SIGCONT releases them: answered late, in one burst, as a paused
+     guest answers the requests queued for it when it resumes.
 2. Probe rate: pingmon alone for 30 s at shorter and shorter intervals; sender-side drops
    (sendto errors), schedule slips, and capture drops from pcap_stats.
 3. Offline analysis throughput on the largest capture saved by step 2 (>= 1 million packets).
 
 Everything runs in two namespaces made here (pmb-<pid>-a, pmb-<pid>-b, 198.18.14.0/24 on a veth
-pair) and deleted by name on exit, also on Ctrl-C.
+pair; `--prefix` names them otherwise) and deleted by name on exit, also on Ctrl-C.
 """
 import argparse
 import json
@@ -27,17 +32,35 @@ import tempfile
 import time
 
 PID = os.getpid()
-NS_PROBER, NS_TARGET = f"pmb-{PID}-a", f"pmb-{PID}-b"
-IF_PROBER, IF_TARGET = f"pmb{PID}a", f"pmb{PID}b"
+
+
+def name_namespaces(prefix):
+    global NS_PROBER, NS_TARGET, IF_PROBER, IF_TARGET
+    NS_PROBER, NS_TARGET = f"{prefix}-{PID}-a", f"{prefix}-{PID}-b"
+    IF_PROBER, IF_TARGET = f"{prefix}{PID}a", f"{prefix}{PID}b"
+
+
+name_namespaces("pmb")
 ADDR_PROBER, ADDR_TARGET = "198.18.14.1", "198.18.14.2"
 PINGMON_INTERVALS = (1000, 100)
+KINDS = ("drop", "queue")
+RESPONDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "responder.py")
 
-# One write each way; the clock is read right before and after (microsecond resolution).
-INJECTOR = r"""
+# One action each way; the clock is read right before and after (microsecond resolution).
+# drop: run in the target namespace; the kernel stops answering and drops the requests.
+DROP_INJECTOR = r"""
 export LC_ALL=C
 on0=$EPOCHREALTIME; echo 1 > /proc/sys/net/ipv4/icmp_echo_ignore_all; on1=$EPOCHREALTIME
 sleep "$1"
 off0=$EPOCHREALTIME; echo 0 > /proc/sys/net/ipv4/icmp_echo_ignore_all; off1=$EPOCHREALTIME
+echo "$on0 $on1 $off0 $off1"
+"""
+# queue: the responder (PID $2) is paused and resumed; its socket holds the requests meanwhile.
+QUEUE_INJECTOR = r"""
+export LC_ALL=C
+on0=$EPOCHREALTIME; kill -STOP "$2"; on1=$EPOCHREALTIME
+sleep "$1"
+off0=$EPOCHREALTIME; kill -CONT "$2"; off1=$EPOCHREALTIME
 echo "$on0 $on1 $off0 $off1"
 """
 
@@ -67,6 +90,28 @@ def teardown():
         run("ip", "netns", "delete", ns, check=False)
 
 
+def start_responder():
+    """The kernel's echo replies off in the target namespace, responder.py answering instead."""
+    run("ip", "netns", "exec", NS_TARGET, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/icmp_echo_ignore_all")
+    # ip netns exec and chrt exec the responder: the PID is the responder's, for kill -STOP.
+    responder = subprocess.Popen(["ip", "netns", "exec", NS_TARGET, "chrt", "-f", "10", sys.executable, RESPONDER],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if responder.stdout.readline().strip() != "ready":
+        responder.kill()
+        raise RuntimeError(f"responder.py did not start: {responder.communicate()[1].strip()[-300:]}")
+    check = run(*in_prober("ping", "-c", "3", "-i", "0.2", "-W", "1", ADDR_TARGET), check=False)
+    if check.returncode != 0:
+        stop_responder(responder)
+        raise RuntimeError(f"responder.py does not answer: {check.stdout.strip()[-300:]}")
+    return responder
+
+
+def stop_responder(responder):
+    responder.terminate()
+    responder.wait(timeout=30)
+    run("ip", "netns", "exec", NS_TARGET, "sh", "-c", "echo 0 > /proc/sys/net/ipv4/icmp_echo_ignore_all", check=False)
+
+
 def last_json(text):
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
@@ -94,7 +139,7 @@ def fping_outage(output):
     return float(match.group(1))
 
 
-def accuracy_run(pingmon, outage_ms, warmup_s=0.7, tail_s=0.6):
+def accuracy_run(pingmon, outage_ms, kind="drop", responder=None, warmup_s=0.7, tail_s=0.6):
     """One outage, measured at once by pingmon at 1 ms and at 100 µs, ping -D and fping at 1 ms."""
     def start_pingmon(interval_us):
         return subprocess.Popen(in_prober(pingmon, "--target", ADDR_TARGET, "--interface", IF_PROBER, "--interval-microseconds",
@@ -106,7 +151,13 @@ def accuracy_run(pingmon, outage_ms, warmup_s=0.7, tail_s=0.6):
     fping = subprocess.Popen(in_prober("fping", "-i", "1", "-p", "1", "-o", "-l", "-q", ADDR_TARGET),
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     time.sleep(warmup_s)
-    injected = run("ip", "netns", "exec", NS_TARGET, "bash", "-c", INJECTOR, "injector", f"{outage_ms / 1000:.3f}")
+    # The injector runs SCHED_FIFO above pingmon's sender and the responder, so that nothing comes
+    # between its action and its clock reads: released, the responder would otherwise run first
+    # and delay the read after SIGCONT by as long as it takes to answer the whole queue.
+    if kind == "drop":
+        injected = run("ip", "netns", "exec", NS_TARGET, "chrt", "-f", "20", "bash", "-c", DROP_INJECTOR, "injector", f"{outage_ms / 1000:.3f}")
+    else:
+        injected = run("chrt", "-f", "20", "bash", "-c", QUEUE_INJECTOR, "injector", f"{outage_ms / 1000:.3f}", str(responder.pid))
     on0, on1, off0, off1 = (float(x) for x in injected.stdout.split())
     time.sleep(tail_s)
     for process in (*monitors.values(), ping, fping):
@@ -119,6 +170,7 @@ def accuracy_run(pingmon, outage_ms, warmup_s=0.7, tail_s=0.6):
     uncertainty = (longest - shortest) / 2
     ping_gap, ping_lost, ping_replies = ping_figures(ping_out, 1.0)
     row = {
+        "kind": kind,
         "requestedOutageMilliseconds": outage_ms,
         "injectedMilliseconds": truth,
         "injectionUncertaintyMilliseconds": uncertainty,
@@ -136,6 +188,8 @@ def accuracy_run(pingmon, outage_ms, warmup_s=0.7, tail_s=0.6):
             "scheduling": report["sender"].get("scheduling", "?"),
             "boundsWidth": report["downtimeUpperBoundMilliseconds"] - report["downtimeLowerBoundMilliseconds"],
             "sent": report["sent"],
+            "downtimeLostProbes": report["downtimeLostProbes"],
+            "downtimeLateProbes": report["downtimeLateProbes"],
             "lateProbes": report["sender"]["lateProbes"],
             # A long RTT means the target's kernel handled probes late (softirq backlog on a busy
             # machine): the outage then acts on them later than their capture time says.
@@ -212,7 +266,14 @@ def main():
     parser.add_argument("--quick", action="store_true", help="one repeat, three outage lengths, 10 s rate runs")
     parser.add_argument("--results", default=os.path.join(tempfile.gettempdir(), "pingmon-bench-results.json"))
     parser.add_argument("--no-load", action="store_true", help="measure accuracy without stress-ng keeping the CPUs busy")
+    parser.add_argument("--kinds", default=",".join(KINDS),
+                        help="outage kinds to inject, comma-separated: drop (icmp_echo_ignore_all), queue (a paused responder)")
+    parser.add_argument("--prefix", default="pmb", help="name prefix of the namespaces made (PREFIX-PID-a/b)")
     options = parser.parse_args()
+    kinds = [kind for kind in options.kinds.split(",") if kind]
+    if not kinds or any(kind not in KINDS for kind in kinds):
+        parser.error(f"--kinds takes {', '.join(KINDS)}")
+    name_namespaces(options.prefix)
     repeats = 1 if options.quick else 3
     outages = [20, 100, 500] if options.quick else [20, 50, 100, 200, 500]
     rate_seconds = 10 if options.quick else 30
@@ -236,13 +297,19 @@ def main():
             if stress.poll() is not None:
                 raise RuntimeError(f"stress-ng --cpu {cpus} exited at once with status {stress.returncode}")
             results["loadDuringAccuracy"] = None
-        for outage_ms in outages:
-            for _ in range(repeats):
-                row = accuracy_run(options.pingmon, outage_ms)
-                print(f"accuracy {outage_ms} ms: pingmon 1 ms {row['pingmon'][1000]['estimateError']:+.3f}, 100 us "
-                      f"{row['pingmon'][100]['estimateError']:+.3f}, ping gap {row['pingGapError']:+.3f}, fping {row['fpingOutageError']:+.3f}",
-                      file=sys.stderr)
-                results["accuracy"].append(row)
+        for kind in kinds:
+            responder = start_responder() if kind == "queue" else None
+            try:
+                for outage_ms in outages:
+                    for _ in range(repeats):
+                        row = accuracy_run(options.pingmon, outage_ms, kind=kind, responder=responder)
+                        print(f"accuracy {kind} {outage_ms} ms: pingmon 1 ms {row['pingmon'][1000]['estimateError']:+.3f}, 100 us "
+                              f"{row['pingmon'][100]['estimateError']:+.3f}, ping gap {row['pingGapError']:+.3f}, "
+                              f"fping {row['fpingOutageError']:+.3f}", file=sys.stderr)
+                        results["accuracy"].append(row)
+            finally:
+                if responder is not None:
+                    stop_responder(responder)
         if stress is not None:
             results["loadDuringAccuracy"] = load()
             stress.terminate()
@@ -278,25 +345,37 @@ def main():
           f"pingmon at 1 ms and at 100 µs, `ping -D -i 0.001` and `fping -i 1 -p 1 -o`, under CPU load: {results['cpuLoad']}"
           + (f" (1-minute load average {results['loadDuringAccuracy']} at its end)" if results.get("loadDuringAccuracy") else "")
           + ". pingmon's sender: " + ", ".join(sorted({m["scheduling"] for r in results["accuracy"] for m in r["pingmon"].values()})) + ".\n")
-    print("| outage | runs | pingmon 1 ms: estimate | gap | in bounds | pingmon 100 µs: estimate | gap | in bounds | ping -D: gap | lost x 1 ms | fping -o |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for outage_ms in outages:
-        rows = [r for r in results["accuracy"] if r["requestedOutageMilliseconds"] == outage_ms]
-        cells = []
-        for interval_us in PINGMON_INTERVALS:
-            mine = [r["pingmon"][interval_us] for r in rows]
-            cells += [fmt([m["estimateError"] for m in mine]), fmt([m["gapError"] for m in mine]), f"{sum(m['inBounds'] for m in mine)}/{len(mine)}"]
-        print(f"| {outage_ms} ms | {len(rows)} | " + " | ".join(cells) + f" | {fmt([r['pingGapError'] for r in rows])} | "
-              f"{fmt([r['pingLostTimesIntervalError'] for r in rows])} | {fmt([r['fpingOutageError'] for r in rows])} |")
-    slow = [r for r in results["accuracy"] if max(r["pingmon"][i]["rttMaximumMicroseconds"] for i in PINGMON_INTERVALS) > 1000]
-    print(f"\nRuns in which some probe took more than 1 ms to be answered (target kernel busy): {len(slow)} of {len(results['accuracy'])}; "
+    for kind in kinds:
+        print(f"Outages that {'drop' if kind == 'drop' else 'queue'} the probes ({kind}):\n")
+        print("| outage | runs | pingmon 1 ms: estimate | gap | in bounds | lost + late | pingmon 100 µs: estimate | gap | in bounds "
+              "| ping -D: gap | lost x 1 ms | fping -o |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for outage_ms in outages:
+            rows = [r for r in results["accuracy"] if r["requestedOutageMilliseconds"] == outage_ms and r["kind"] == kind]
+            cells = []
+            for interval_us in PINGMON_INTERVALS:
+                mine = [r["pingmon"][interval_us] for r in rows]
+                cells += [fmt([m["estimateError"] for m in mine]), fmt([m["gapError"] for m in mine]), f"{sum(m['inBounds'] for m in mine)}/{len(mine)}"]
+                if interval_us == 1000:
+                    # What the outage did to the 1 ms probes, first run: lost + held (answered late).
+                    cells.append(f"{mine[0]['downtimeLostProbes']} + {mine[0]['downtimeLateProbes']}")
+            print(f"| {outage_ms} ms | {len(rows)} | " + " | ".join(cells) + f" | {fmt([r['pingGapError'] for r in rows])} | "
+                  f"{fmt([r['pingLostTimesIntervalError'] for r in rows])} | {fmt([r['fpingOutageError'] for r in rows])} |")
+        print()
+    # Held probes take the whole outage to be answered: only the drop runs say anything here.
+    dropped = [r for r in results["accuracy"] if r["kind"] == "drop"]
+    slow = [r for r in dropped if max(r["pingmon"][i]["rttMaximumMicroseconds"] for i in PINGMON_INTERVALS) > 1000]
+    print(f"\nDrop runs in which some probe took more than 1 ms to be answered (target kernel busy): {len(slow)} of {len(dropped)}; "
           "their pingmon estimate errors: " + ", ".join(f"{r['pingmon'][1000]['estimateError']:+.2f}/{r['pingmon'][100]['estimateError']:+.2f} ms" for r in slow))
-    within = {interval_us: sum(abs(r["pingmon"][interval_us]["estimateError"]) <= interval_us / 1000 + 0.2 for r in results["accuracy"])
-              for interval_us in PINGMON_INTERVALS}
-    inside = {interval_us: sum(r["pingmon"][interval_us]["inBounds"] for r in results["accuracy"]) for interval_us in PINGMON_INTERVALS}
-    print("\npingmon downtime within interval + 0.2 ms: " + ", ".join(f"{within[i]}/{len(results['accuracy'])} runs at {i} µs" for i in PINGMON_INTERVALS)
-          + "; outage inside pingmon's bounds: " + ", ".join(f"{inside[i]}/{len(results['accuracy'])} at {i} µs" for i in PINGMON_INTERVALS)
-          + f"; injection uncertainty at most {max(r['injectionUncertaintyMilliseconds'] for r in results['accuracy']):.3f} ms.\n")
+    for kind in kinds:
+        rows = [r for r in results["accuracy"] if r["kind"] == kind]
+        within = {interval_us: sum(abs(r["pingmon"][interval_us]["estimateError"]) <= interval_us / 1000 + 0.2 for r in rows)
+                  for interval_us in PINGMON_INTERVALS}
+        inside = {interval_us: sum(r["pingmon"][interval_us]["inBounds"] for r in rows) for interval_us in PINGMON_INTERVALS}
+        print(f"\n{kind}: pingmon downtime within interval + 0.2 ms: " + ", ".join(f"{within[i]}/{len(rows)} runs at {i} µs" for i in PINGMON_INTERVALS)
+              + "; outage inside pingmon's bounds: " + ", ".join(f"{inside[i]}/{len(rows)} at {i} µs" for i in PINGMON_INTERVALS)
+              + f"; injection uncertainty at most {max(r['injectionUncertaintyMilliseconds'] for r in rows):.3f} ms.")
+    print()
     print(f"Probe rate, {rate_seconds} s each:\n")
     print("| interval | nominal rate | achieved rate | sendto errors | probes > 1 interval late | schedule resets | pcap kernel drops | requests missing from capture | lost | pingmon CPU |")
     print("|---|---|---|---|---|---|---|---|---|---|")

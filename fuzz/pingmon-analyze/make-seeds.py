@@ -3,7 +3,9 @@
 tests (Tests/PingMonitorTests/Support/SyntheticPackets.swift), built byte by byte the same
 way, as classic pcap (ns and µs) and as pcapng (with if_tsresol and if_tsoffset), plus a
 truncated one; and the IPv6 stream of Support/SyntheticIPv6.swift (ICMPv6 echo, RARP and an
-unsolicited Neighbor Advertisement) over Ethernet, Linux cooked (SLL) and raw IP.
+unsolicited Neighbor Advertisement) over Ethernet, Linux cooked (SLL) and raw IP; and the
+held-probe outages of HeldProbeTests.swift (a probe held at the start of the outage, probes held
+at its end, every probe held and answered in one burst), shortened, over IPv4 and IPv6.
 Usage: make-seeds.py DIRECTORY"""
 import os
 import struct
@@ -57,6 +59,23 @@ def stream(count=40, outage=range(15, 25), start=1_700_000_000 * 10**9, ipv6=Fal
             if ipv6:
                 records.append((t + 150_000, neighbor_advertisement()))
     return records
+
+
+def held_stream(held, lost=(), count=40, release=24, start=1_700_000_000 * 10**9, ipv6=False):
+    """Requests every ms, replies 200 µs later, except that the probes in `lost` get none and
+    those in `held` are answered 1 µs apart from 0.5 ms after probe `release` was sent: a
+    paused target answering its queue when it resumes (HeldProbeTests.swift, shortened)."""
+    build = echo6 if ipv6 else echo
+    resume = start + release * 1_000_000 + 500_000
+    records = []
+    for n in range(count):
+        t = start + n * 1_000_000
+        records.append((t, build(True, n)))
+        if n in held:
+            records.append((resume + sorted(held).index(n) * 1_000, build(False, n)))
+        elif n not in lost:
+            records.append((t + 200_000, build(False, n)))
+    return sorted(records, key=lambda record: record[0])
 
 
 def icmpv6(kind, body, src, dst):
@@ -147,6 +166,14 @@ def main():
         "ipv6-sll.pcap": pcap([(t, cooked(f)) for t, f in records6], linktype=113),
         "ipv6-raw.pcap": pcap([(t, f[14:]) for t, f in records6 if f[12:14] == b"\x86\xdd"], linktype=101),
     })
+    held = {
+        "held-start": dict(held={15}, lost=range(16, 25)),
+        "held-end": dict(held=set(range(18, 25)), lost=range(15, 18)),
+        "held-all": dict(held=set(range(15, 25))),
+    }
+    for name, shape in held.items():
+        seeds[f"{name}.pcap"] = pcap(held_stream(**shape))
+        seeds[f"ipv6-{name}.pcapng"] = pcapng(held_stream(**shape, ipv6=True))
     for name, data in seeds.items():
         with open(os.path.join(directory, name), "wb") as file:
             file.write(data)

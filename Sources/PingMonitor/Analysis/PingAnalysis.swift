@@ -30,21 +30,30 @@ public struct PingAnalysis: Sendable, Equatable, Codable {
     /// two sends, so the longest gap between replies (the upper bound) overstates it by one
     /// probe interval on average, the lower bound understates it by as much. Its error is at
     /// most half the width of the bounds (one interval when the capture saw every request).
-    /// 0 when no probe was lost in the gap: then no outage was seen.
+    /// 0 when the gap affected no probe (none lost, none held): then no outage was seen.
     public var downtimeMilliseconds: Double
-    /// The outage lasted at least this long: the time between the first and the last
-    /// unanswered probe sent inside the gap.
+    /// The outage lasted at least this long: the time between sending the first and the last
+    /// probe it affected (lost, or held and answered late).
     public var downtimeLowerBoundMilliseconds: Double
-    /// ... and at most this long: the time between the answered probes on either side of it.
+    /// ... and at most this long: the time between sending the probes on either side of those
+    /// it affected (the last answered before the gap, the first sent after the outage ended).
     public var downtimeUpperBoundMilliseconds: Double
     /// The longest interval with no replies: from the last reply before it to the first reply
-    /// after it (or to the edge of the capture when open-ended), in milliseconds.
+    /// after it (or to the edge of the capture when open-ended), in milliseconds. A late reply
+    /// counts: it comes when the target answers again.
     public var longestGapMilliseconds: Double
     /// Where the downtime gap starts, in milliseconds after the first captured packet; nil when no
     /// probe was seen.
     public var downtimeStartOffsetMilliseconds: Double?
     /// Probes lost inside the downtime gap.
     public var downtimeLostProbes: Int
+    /// Probes the downtime gap's outage held and answered only after it ended (late): sent while
+    /// the target was not answering (a paused guest's queue), so they bound the outage like lost
+    /// ones. See `PingAnalyzer` for how a held reply is told from a prompt one.
+    public var downtimeLateProbes: Int
+    /// The longest round trip among those late probes, in milliseconds: about the outage's length
+    /// for the probe held from its start. Nil when none was held.
+    public var downtimeLongestLateRoundTripMilliseconds: Double?
     /// True when the downtime gap touches the start or the end of the capture, so that the outage
     /// may have begun earlier or lasted longer than seen.
     public var downtimeOpenEnded: Bool
@@ -64,7 +73,8 @@ public struct PingAnalysis: Sendable, Equatable, Codable {
     /// All gaps over the threshold, including any beyond the listed ones.
     public var gapCount: Int
 
-    /// Round-trip times (first reply minus request, both from the capture), in microseconds.
+    /// Round-trip times (first reply minus request, both from the capture), in microseconds;
+    /// late replies included (the maximum is then the longest hold).
     public var rttMicroseconds: Distribution
 
     /// Gratuitous ARP and RARP frames from the target, in time order.
@@ -116,17 +126,36 @@ public struct PingAnalysis: Sendable, Equatable, Codable {
         public var upperBoundMilliseconds: Double
         /// Probes sent inside the gap that got no reply.
         public var lostProbes: Int
+        /// Probes the gap's outage held and answered only after it (late).
+        public var lateProbes: Int
+        /// The longest round trip among them, in milliseconds; nil when none was held.
+        public var longestLateRoundTripMilliseconds: Double?
         /// True when the gap touches the start or the end of the capture.
         public var openEnded: Bool
 
         public init(startOffsetMilliseconds: Double, lengthMilliseconds: Double, lowerBoundMilliseconds: Double,
-                    upperBoundMilliseconds: Double, lostProbes: Int, openEnded: Bool) {
+                    upperBoundMilliseconds: Double, lostProbes: Int, lateProbes: Int = 0, longestLateRoundTripMilliseconds: Double? = nil,
+                    openEnded: Bool) {
             self.startOffsetMilliseconds = startOffsetMilliseconds
             self.lengthMilliseconds = lengthMilliseconds
             self.lowerBoundMilliseconds = lowerBoundMilliseconds
             self.upperBoundMilliseconds = upperBoundMilliseconds
             self.lostProbes = lostProbes
+            self.lateProbes = lateProbes
+            self.longestLateRoundTripMilliseconds = longestLateRoundTripMilliseconds
             self.openEnded = openEnded
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(startOffsetMilliseconds, forKey: .startOffsetMilliseconds)
+            try container.encode(lengthMilliseconds, forKey: .lengthMilliseconds)
+            try container.encode(lowerBoundMilliseconds, forKey: .lowerBoundMilliseconds)
+            try container.encode(upperBoundMilliseconds, forKey: .upperBoundMilliseconds)
+            try container.encode(lostProbes, forKey: .lostProbes)
+            try container.encode(lateProbes, forKey: .lateProbes)
+            try container.encode(longestLateRoundTripMilliseconds, forKey: .longestLateRoundTripMilliseconds)
+            try container.encode(openEnded, forKey: .openEnded)
         }
     }
 
@@ -197,6 +226,8 @@ public struct PingAnalysis: Sendable, Equatable, Codable {
         try container.encode(longestGapMilliseconds, forKey: .longestGapMilliseconds)
         try container.encode(downtimeStartOffsetMilliseconds, forKey: .downtimeStartOffsetMilliseconds)
         try container.encode(downtimeLostProbes, forKey: .downtimeLostProbes)
+        try container.encode(downtimeLateProbes, forKey: .downtimeLateProbes)
+        try container.encode(downtimeLongestLateRoundTripMilliseconds, forKey: .downtimeLongestLateRoundTripMilliseconds)
         try container.encode(downtimeOpenEnded, forKey: .downtimeOpenEnded)
         try container.encode(intervalMicroseconds, forKey: .intervalMicroseconds)
         try container.encode(intervalSource, forKey: .intervalSource)

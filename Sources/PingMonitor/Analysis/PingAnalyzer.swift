@@ -25,10 +25,20 @@ public struct AnalysisOptions: Sendable, Equatable {
 /// The downtime is the outage behind the longest gap between consecutive first replies (in
 /// time order), estimated as the midpoint of its bounds. The bounds
 /// come from the captured send times of the probes around it: with `p` the probe answered just
-/// before the gap and `q` the one answered just after, any outage that lost exactly the probes
-/// between them began after `p` was sent and ended before `q` was, so it lasted less than
-/// `send(q) - send(p)`, and it covered the sending of `p+1` through `q-1`, so it lasted at
-/// least `send(q-1) - send(p+1)`.
+/// before the gap and `q` the first one after it that the outage did not affect, any outage that
+/// affected exactly the probes between them began after `p` was sent and ended before `q` was,
+/// so it lasted less than `send(q) - send(p)`, and it covered the sending of `p+1` through
+/// `q-1`, so it lasted at least `send(q-1) - send(p+1)`.
+///
+/// A probe is affected when it was lost, or when the outage held it and answered it only after
+/// it ended (late): a paused guest answers the probes queued for it when it resumes. The reply
+/// that ends a gap is held when its round trip exceeds the fastest one seen by more than the gap
+/// threshold (it waited through what counts as an outage); the gap then ended when that reply
+/// was released, and every later probe sent before then (by more than the fastest round trip)
+/// and answered no sooner was held too, so `q` is the first probe sent after the release. A
+/// shorter hold cannot be told from jitter and the reply ends the gap like a prompt one. Without
+/// this, a held reply splits an outage in two: a long gap with no probe lost before it and a
+/// short one holding the lost probes after it, and the downtime read 0.
 public enum PingAnalyzer {
     public static func analyze(_ log: ProbeLog, options: AnalysisOptions = AnalysisOptions()) -> PingAnalysis {
         var builder = Builder(log: log, options: options)
@@ -49,8 +59,36 @@ private struct GapCandidate {
     var lower: Int64
     var upper: Int64
     var lost: Int
+    /// Probes of the outage answered only after it (held).
+    var late: Int = 0
+    /// The longest round trip among them, in nanoseconds.
+    var longestLateRoundTrip: Int64?
     var openEnded: Bool
     var endsInReply: Bool
+    var length: Int64 { end - start }
+    /// Probes the outage acted on: lost or held.
+    var affected: Int { lost.addingClamped(late) }
+}
+
+/// A gap between replies as first found: where it lies and what surrounds it. Only the gaps
+/// that are listed or the longest are worked out into a `GapCandidate` (`Builder.resolve`), so
+/// that following held replies costs nothing for the many short gaps of a capture.
+private struct Silence {
+    enum Edge {
+        /// No reply at all: from the first request to the last packet.
+        case whole
+        /// From the first request to the first reply, when probes before it went unanswered or
+        /// that reply was held.
+        case leading
+        /// Between two consecutive first replies (in time).
+        case interior(before: Stamp, after: Stamp)
+        /// From the last reply to the last packet, when probes after it went unanswered.
+        case trailing
+    }
+
+    var start: Int64
+    var end: Int64
+    var edge: Edge
     var length: Int64 { end - start }
 }
 
@@ -64,6 +102,16 @@ private struct Builder {
     /// First replies sorted by time.
     var firstRepliesByTime: [Stamp] = []
     var replyCount = 0
+    // Set by `run` before the gaps are worked out.
+    var origin: Int64 = 0
+    var lastTime: Int64 = 0
+    var interval: Int64 = 0
+    var threshold: Int64 = 0
+    var minSequence: UInt64 = 0
+    var maxSequence: UInt64 = 0
+    var sent = 0
+    /// The fastest round trip seen, in nanoseconds: what a reply that waited for nothing takes.
+    var fastestRoundTrip: Int64?
 
     init(log: ProbeLog, options: AnalysisOptions) {
         self.log = log
@@ -72,22 +120,22 @@ private struct Builder {
 
     mutating func run() -> PingAnalysis {
         split()
-        let origin = originTime()
-        let lastTime = lastEventTime()
+        origin = originTime()
+        lastTime = lastEventTime()
         let (interval, intervalSource, sendIntervals) = nominalInterval()
+        self.interval = interval
         let threshold = options.gapThresholdNanoseconds ?? (interval > 0 ? 5 * interval : 1_000_000)
+        self.threshold = threshold
         let limit = max(0, options.maximumListed)
 
         // Walk the sequence space once: loss runs, counts and RTTs.
-        var minSequence: UInt64 = 0
-        var maxSequence: UInt64 = 0
         if let first = [requests.first?.sequence, firstRepliesBySequence.first?.sequence].compactMap({ $0 }).min(),
            let last = [requests.last?.sequence, firstRepliesBySequence.last?.sequence].compactMap({ $0 }).max() {
             minSequence = first
             maxSequence = last
         }
         let anyProbe = !requests.isEmpty || !firstRepliesBySequence.isEmpty
-        let sent = anyProbe ? Self.count(from: minSequence, to: maxSequence) : 0
+        sent = anyProbe ? Self.count(from: minSequence, to: maxSequence) : 0
 
         var received = 0
         var lost = 0
@@ -149,6 +197,7 @@ private struct Builder {
                 closeRun()
                 if let request, reply.time >= request.time {
                     rtt.record(reply.time - request.time)
+                    fastestRoundTrip = min(fastestRoundTrip ?? Int64.max, reply.time - request.time)
                 }
             } else {
                 lost = lost.addingClamped(1)
@@ -174,55 +223,50 @@ private struct Builder {
             }
         }
 
-        // Gaps between replies, and at the edges of the capture when probes there went unanswered.
-        var gaps: [GapCandidate] = []
+        // Gaps between replies, and at the edges of the capture when probes there went unanswered
+        // or were held. Found by length alone; only those kept are worked out.
+        var listed: [Silence] = []
         var gapCount = 0
-        var longest: GapCandidate?
-        func consider(_ gap: GapCandidate) {
+        var longest: Silence?
+        func consider(_ gap: Silence) {
             if longest.map({ gap.length > $0.length }) ?? true { longest = gap }
             if gap.length > threshold {
                 gapCount += 1
-                if gaps.count < limit { gaps.append(gap) }
+                if listed.count < limit { listed.append(gap) }
             }
         }
         if firstRepliesByTime.isEmpty {
             if let firstTime = requests.lazy.map(\.time).min() {
-                let lastRequestTime = requests.map(\.time).max() ?? firstTime
-                consider(GapCandidate(start: firstTime, end: lastTime, lower: lastRequestTime - firstTime,
-                                      upper: lastTime - firstTime, lost: sent, openEnded: true, endsInReply: false))
+                consider(Silence(start: firstTime, end: lastTime, edge: .whole))
             }
         } else {
-            let lowestAnswered = firstRepliesBySequence[0].sequence
-            let highestAnsweredSequence = firstRepliesBySequence[firstRepliesBySequence.count - 1].sequence
-            if lowestAnswered > minSequence {
+            let first = firstRepliesByTime[0]
+            if firstRepliesBySequence[0].sequence > minSequence || isHeld(first) {
                 let start = sendTime(minSequence) ?? origin
-                let end = firstRepliesByTime[0].time
-                let lostCount = Self.count(from: minSequence, to: lowestAnswered - 1)
-                let lower = span(from: minSequence, to: lowestAnswered - 1, interval: interval)
-                consider(GapCandidate(start: start, end: max(start, end), lower: lower, upper: max(0, end - start),
-                                      lost: lostCount, openEnded: true, endsInReply: true))
+                consider(Silence(start: start, end: max(start, first.time), edge: .leading))
             }
             for index in firstRepliesByTime.indices.dropFirst() {
-                consider(interiorGap(from: firstRepliesByTime[index - 1], to: firstRepliesByTime[index], interval: interval))
+                let before = firstRepliesByTime[index - 1]
+                let after = firstRepliesByTime[index]
+                consider(Silence(start: before.time, end: after.time, edge: .interior(before: before, after: after)))
             }
-            if highestAnsweredSequence < maxSequence {
+            if firstRepliesBySequence[firstRepliesBySequence.count - 1].sequence < maxSequence {
                 let start = firstRepliesByTime[firstRepliesByTime.count - 1].time
-                let lostCount = Self.count(from: highestAnsweredSequence + 1, to: maxSequence)
-                let lower = span(from: highestAnsweredSequence + 1, to: maxSequence, interval: interval)
-                consider(GapCandidate(start: start, end: max(start, lastTime), lower: lower, upper: max(0, lastTime - start),
-                                      lost: lostCount, openEnded: true, endsInReply: false))
+                consider(Silence(start: start, end: max(start, lastTime), edge: .trailing))
             }
         }
+        var gaps = listed.map { resolve($0) }
         gaps.sort { $0.start < $1.start }
+
+        let downtime = longest.map { resolve($0) }
 
         // Announcements.
         let announces = log.announces.sorted { $0.timeNanoseconds < $1.timeNanoseconds }
         var resumedAfterAnnounce: Double?
-        if let firstAnnounce = announces.first, let downtime = longest, downtime.lost > 0, downtime.endsInReply {
+        if let firstAnnounce = announces.first, let downtime, downtime.affected > 0, downtime.endsInReply {
             resumedAfterAnnounce = Units.milliseconds(downtime.end - firstAnnounce.timeNanoseconds)
         }
 
-        let downtime = longest
         return PingAnalysis(
             sent: sent,
             received: received,
@@ -234,12 +278,14 @@ private struct Builder {
             lossRunCount: lossRunCount,
             longestLossRunProbes: longestRun,
             // Halved apart: a bound from a crafted capture's interval can be clamped to Int64.max.
-            downtimeMilliseconds: downtime.map { $0.lost > 0 ? (Units.milliseconds($0.lower) + Units.milliseconds($0.upper)) / 2 : 0 } ?? 0,
+            downtimeMilliseconds: downtime.map { $0.affected > 0 ? (Units.milliseconds($0.lower) + Units.milliseconds($0.upper)) / 2 : 0 } ?? 0,
             downtimeLowerBoundMilliseconds: Units.milliseconds(downtime?.lower ?? 0),
             downtimeUpperBoundMilliseconds: Units.milliseconds(downtime?.upper ?? 0),
             longestGapMilliseconds: Units.milliseconds(downtime?.length ?? 0),
             downtimeStartOffsetMilliseconds: downtime.map { Units.milliseconds($0.start - origin) },
             downtimeLostProbes: downtime?.lost ?? 0,
+            downtimeLateProbes: downtime?.late ?? 0,
+            downtimeLongestLateRoundTripMilliseconds: downtime?.longestLateRoundTrip.map(Units.milliseconds),
             downtimeOpenEnded: downtime?.openEnded ?? false,
             intervalMicroseconds: Units.microseconds(interval),
             intervalSource: intervalSource,
@@ -251,7 +297,8 @@ private struct Builder {
                     lengthMilliseconds: Units.milliseconds(gap.length),
                     lowerBoundMilliseconds: Units.milliseconds(gap.lower),
                     upperBoundMilliseconds: Units.milliseconds(gap.upper),
-                    lostProbes: gap.lost, openEnded: gap.openEnded)
+                    lostProbes: gap.lost, lateProbes: gap.late,
+                    longestLateRoundTripMilliseconds: gap.longestLateRoundTrip.map(Units.milliseconds), openEnded: gap.openEnded)
             },
             gapCount: gapCount,
             rttMicroseconds: rtt.distribution(),
@@ -337,6 +384,41 @@ private struct Builder {
         return Int64(clamping: Self.count(from: first, to: last) - 1).multipliedClamped(by: interval)
     }
 
+    /// Works out the outage behind a gap: the probes it affected (lost or held) and its bounds.
+    private func resolve(_ silence: Silence) -> GapCandidate {
+        switch silence.edge {
+        case .whole:
+            let lastRequestTime = requests.map(\.time).max() ?? silence.start
+            return GapCandidate(start: silence.start, end: silence.end, lower: lastRequestTime - silence.start, upper: silence.length,
+                                lost: sent, openEnded: true, endsInReply: false)
+        case .leading:
+            // Every probe before the first one answered promptly, back to the first probe seen.
+            let release = firstRepliesByTime[0]
+            let held = isHeld(release)
+            let last = held ? heldRun(releasedBy: release).last : firstRepliesBySequence[0].sequence - 1
+            var gap = GapCandidate(start: silence.start, end: silence.end, lower: span(from: minSequence, to: last, interval: interval),
+                                   upper: silence.length, lost: unanswered(from: minSequence, to: last), openEnded: true, endsInReply: true)
+            if held { (gap.late, gap.longestLateRoundTrip) = late(from: minSequence, to: last, answeredFrom: release.time) }
+            return gap
+        case .interior(let before, let after):
+            guard after.sequence > before.sequence, isHeld(after) else { return interiorGap(from: before, to: after, interval: interval) }
+            // The gap ended when the guest released the probes it held, `after` among them.
+            let p = before.sequence
+            let (last, next) = heldRun(releasedBy: after)
+            let lower = span(from: p + 1, to: last, interval: interval)
+            // With no probe after the release in the capture, the release itself ends the outage.
+            let upper = next.map { span(from: p, to: $0, interval: interval) } ?? sendTime(p).map { after.time - $0 } ?? silence.length
+            var gap = GapCandidate(start: before.time, end: after.time, lower: lower, upper: max(lower, upper),
+                                   lost: unanswered(from: p + 1, to: last), openEnded: false, endsInReply: true)
+            (gap.late, gap.longestLateRoundTrip) = late(from: p + 1, to: last, answeredFrom: after.time)
+            return gap
+        case .trailing:
+            let highest = firstRepliesBySequence[firstRepliesBySequence.count - 1].sequence
+            return GapCandidate(start: silence.start, end: silence.end, lower: span(from: highest + 1, to: maxSequence, interval: interval),
+                                upper: silence.length, lost: Self.count(from: highest + 1, to: maxSequence), openEnded: true, endsInReply: false)
+        }
+    }
+
     private func interiorGap(from before: Stamp, to after: Stamp, interval: Int64) -> GapCandidate {
         let length = after.time - before.time
         guard after.sequence > before.sequence else {
@@ -350,24 +432,78 @@ private struct Builder {
         // Probes in between that were answered elsewhere in time (reordering) are not lost.
         let between = q - p >= 2 ? Self.count(from: p + 1, to: q - 1) : 0
         let answeredBetween = q - p >= 2 ? answeredCount(from: p + 1, to: q - 1) : 0
+        // A probe answered after `q` is late but was not held by the target: a paused target
+        // answers its queue in order, so that one waited elsewhere (reordering) while `q` got through.
         return GapCandidate(start: before.time, end: after.time, lower: lower, upper: upper,
                             lost: between - answeredBetween, openEnded: false, endsInReply: true)
     }
 
+    /// Whether `reply` was held through an outage: its round trip exceeds the fastest one by more
+    /// than the gap threshold. Unknown without its request: then it counts as prompt.
+    private func isHeld(_ reply: Stamp) -> Bool {
+        guard let fastest = fastestRoundTrip, let sent = sendTime(reply.sequence), reply.time >= sent else { return false }
+        return reply.time - sent - fastest > threshold
+    }
+
+    /// The probes held with `release` (a held reply that ended a gap): it and every following
+    /// answered probe sent before it came back (by more than the fastest round trip) and answered
+    /// no sooner; lost probes among them count with them. `last` is the last of them, `next` the
+    /// first answered probe after them (sent after the release: the outage had ended), nil when the
+    /// capture has none. A probe whose request the capture missed cannot be placed and ends the run.
+    private func heldRun(releasedBy release: Stamp) -> (last: UInt64, next: UInt64?) {
+        var index = indexOfReply(atOrAfter: release.sequence) + 1
+        var last = release.sequence
+        while index < firstRepliesBySequence.count {
+            let reply = firstRepliesBySequence[index]
+            guard reply.time >= release.time, let sent = sendTime(reply.sequence), let fastest = fastestRoundTrip,
+                  sent < release.time - fastest else {
+                return (reply.sequence - 1, reply.sequence)
+            }
+            last = reply.sequence
+            index += 1
+        }
+        return (last, nil)
+    }
+
+    /// Probes in `first...last` (the run a held reply ended) answered at or after `end`, the end
+    /// of their gap: those the outage held; with the longest round trip among them, in nanoseconds.
+    private func late(from first: UInt64, to last: UInt64, answeredFrom end: Int64) -> (Int, Int64?) {
+        guard last >= first else { return (0, nil) }
+        var count = 0
+        var longest: Int64?
+        var index = indexOfReply(atOrAfter: first)
+        while index < firstRepliesBySequence.count, firstRepliesBySequence[index].sequence <= last {
+            let reply = firstRepliesBySequence[index]
+            index += 1
+            guard reply.time >= end else { continue }
+            count += 1
+            if let sent = sendTime(reply.sequence), reply.time >= sent { longest = max(longest ?? 0, reply.time - sent) }
+        }
+        return (count, longest)
+    }
+
+    /// Probes in `first...last` never answered.
+    private func unanswered(from first: UInt64, to last: UInt64) -> Int {
+        guard last >= first else { return 0 }
+        return Self.count(from: first, to: last) - answeredCount(from: first, to: last)
+    }
+
     /// First replies with a sequence in `first...last`.
     private func answeredCount(from first: UInt64, to last: UInt64) -> Int {
-        func lowerIndex(_ sequence: UInt64) -> Int {
-            var low = 0
-            var high = firstRepliesBySequence.count
-            while low < high {
-                let middle = (low + high) / 2
-                if firstRepliesBySequence[middle].sequence < sequence { low = middle + 1 } else { high = middle }
-            }
-            return low
-        }
-        let start = lowerIndex(first)
-        let end = last == UInt64.max ? firstRepliesBySequence.count : lowerIndex(last + 1)
+        let start = indexOfReply(atOrAfter: first)
+        let end = last == UInt64.max ? firstRepliesBySequence.count : indexOfReply(atOrAfter: last + 1)
         return max(0, end - start)
+    }
+
+    /// Index in `firstRepliesBySequence` of the first reply with a sequence of at least `sequence`.
+    private func indexOfReply(atOrAfter sequence: UInt64) -> Int {
+        var low = 0
+        var high = firstRepliesBySequence.count
+        while low < high {
+            let middle = (low + high) / 2
+            if firstRepliesBySequence[middle].sequence < sequence { low = middle + 1 } else { high = middle }
+        }
+        return low
     }
 
     /// Number of sequence numbers in `first...last`, clamped to `Int.max`.

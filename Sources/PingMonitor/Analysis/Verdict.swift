@@ -44,7 +44,7 @@ public struct Verdict: Sendable, Equatable, Codable {
         }
         if let limit = criteria.maximumDowntimeMilliseconds {
             let downtime = analysis.downtimeMilliseconds
-            let line = "downtime \(Format.milliseconds(downtime)) ms (\(analysis.downtimeLostProbes) probes lost in the gap) against a limit of \(Format.milliseconds(limit)) ms"
+            let line = "downtime \(Format.milliseconds(downtime)) ms (\(analysis.downtimeLostProbes) probes lost\(analysis.downtimeLateProbes > 0 ? ", \(analysis.downtimeLateProbes) answered late" : "") in the gap) against a limit of \(Format.milliseconds(limit)) ms"
             if analysis.sent == 0 {
                 failures.append("downtime: no probe was seen, so downtime is not measured")
             } else if downtime > limit {

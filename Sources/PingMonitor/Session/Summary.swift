@@ -11,11 +11,15 @@ extension PingReport {
             + "in \(a.lossRunCount) runs (longest \(a.longestLossRunProbes)); \(a.duplicates) duplicates, \(a.outOfOrder) out of order"
             + (a.requestsMissingFromCapture > 0 ? ", \(a.requestsMissingFromCapture) requests missing from the capture" : ""))
         var downtime = "downtime: \(Format.milliseconds(a.downtimeMilliseconds)) ms"
-        if a.downtimeLostProbes > 0 || a.downtimeOpenEnded {
+        if a.downtimeLostProbes > 0 || a.downtimeLateProbes > 0 || a.downtimeOpenEnded {
             downtime += " (midpoint of the outage's bounds \(Format.milliseconds(a.downtimeLowerBoundMilliseconds)) and "
                 + "\(Format.milliseconds(a.downtimeUpperBoundMilliseconds)) ms), \(a.downtimeLostProbes) probes lost"
+            if a.downtimeLateProbes > 0 {
+                downtime += ", \(a.downtimeLateProbes) held and answered late"
+                if let held = a.downtimeLongestLateRoundTripMilliseconds { downtime += " (round trip up to \(Format.milliseconds(held)) ms)" }
+            }
         } else {
-            downtime += " (no probe lost)"
+            downtime += " (no probe lost or held)"
         }
         downtime += "; longest gap without replies \(Format.milliseconds(a.longestGapMilliseconds)) ms"
         if let start = a.downtimeStartOffsetMilliseconds { downtime += ", from \(Format.milliseconds(start)) ms" }
@@ -25,7 +29,7 @@ extension PingReport {
         for gap in a.gaps.prefix(20) {
             lines.append("  at \(Format.milliseconds(gap.startOffsetMilliseconds)) ms: \(Format.milliseconds(gap.lengthMilliseconds)) ms "
                 + "(outage \(Format.milliseconds(gap.lowerBoundMilliseconds))..\(Format.milliseconds(gap.upperBoundMilliseconds)) ms, "
-                + "\(gap.lostProbes) lost\(gap.openEnded ? ", open-ended" : ""))")
+                + "\(gap.lostProbes) lost\(gap.lateProbes > 0 ? ", \(gap.lateProbes) late" : "")\(gap.openEnded ? ", open-ended" : ""))")
         }
         if a.gaps.count > 20 { lines.append("  ... \(a.gapCount - 20) more in the JSON output") }
         let rtt = a.rttMicroseconds

@@ -208,7 +208,8 @@ public enum Checks {
             return Check(name: CheckName.pingContinuity, passed: false,
                          evidence: "\(ping.sent) probes sent, \(ping.received) replies: the guest never answered")
         }
-        let gap = "\(ping.sent) probes, \(ping.lost) lost in \(ping.lossRunCount) runs, longest gap \(formatNumber(ping.longestGapMilliseconds)) ms"
+        let late = (ping.longestGapLateProbes ?? 0) > 0 ? " (\(ping.longestGapLateProbes ?? 0) held through it, answered late)" : ""
+        let gap = "\(ping.sent) probes, \(ping.lost) lost in \(ping.lossRunCount) runs, longest gap \(formatNumber(ping.longestGapMilliseconds)) ms" + late
         if ping.openEnded {
             return Check(name: CheckName.pingContinuity, passed: false, evidence: gap + "; the guest had stopped answering when probing ended")
         }

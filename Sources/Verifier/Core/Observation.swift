@@ -91,12 +91,16 @@ public struct PingSummary: Sendable, Equatable, Codable {
     /// address and MAC on one network) both answer every probe. `nil` in a summary stored
     /// before it was kept.
     public var duplicates: Int?
+    /// Probes the longest gap's outage held and answered only after it (a paused guest's
+    /// queue): they bound the outage like lost ones. `nil` in a summary stored before it was kept.
+    public var longestGapLateProbes: Int?
 
     /// Creates a summary.
     public init(sent: Int, received: Int, lost: Int, lossRunCount: Int, longestGapMilliseconds: Double,
                 longestGapLowerBoundMilliseconds: Double, longestGapUpperBoundMilliseconds: Double, openEnded: Bool,
-                timestampPrecision: String, duplicates: Int? = nil) {
+                timestampPrecision: String, duplicates: Int? = nil, longestGapLateProbes: Int? = nil) {
         self.duplicates = duplicates
+        self.longestGapLateProbes = longestGapLateProbes
         self.sent = sent
         self.received = received
         self.lost = lost
@@ -116,7 +120,7 @@ public struct PingSummary: Sendable, Equatable, Codable {
                   longestGapLowerBoundMilliseconds: analysis.downtimeLowerBoundMilliseconds,
                   longestGapUpperBoundMilliseconds: analysis.downtimeUpperBoundMilliseconds,
                   openEnded: analysis.downtimeOpenEnded, timestampPrecision: "\(report.timestampPrecision)",
-                  duplicates: analysis.duplicates)
+                  duplicates: analysis.duplicates, longestGapLateProbes: analysis.downtimeLateProbes)
     }
 }
 

@@ -228,6 +228,7 @@ public struct ResultBuilder: Sendable {
         figures.pingGapLowerBoundMilliseconds = analysis.downtimeLowerBoundMilliseconds
         figures.pingGapUpperBoundMilliseconds = analysis.downtimeUpperBoundMilliseconds
         figures.pingGapStartOffsetMilliseconds = analysis.downtimeStartOffsetMilliseconds.map { captureStartMilliseconds + $0 }
+        figures.pingGapLateProbes = analysis.downtimeLateProbes
         figures.pingGaps = summary.gapsOnRunClock
         figures.announceOffsetsMilliseconds = analysis.announceFrames.map { captureStartMilliseconds + $0.offsetMilliseconds }
         figures.probeIntervalMicroseconds = analysis.intervalMicroseconds
@@ -237,6 +238,7 @@ public struct ResultBuilder: Sendable {
         result.pingLost = summary.lost
         result.pingDowntimeMilliseconds = summary.longestGapMilliseconds
         result[source: .pingDowntimeMilliseconds] = "pingmon: longest gap between replies, \(summary.timestampPrecision) capture timestamps, bounds \(formatNumber(summary.longestGapLowerBoundMilliseconds))-\(formatNumber(summary.longestGapUpperBoundMilliseconds)) ms"
+            + (analysis.downtimeLateProbes > 0 ? ", \(analysis.downtimeLateProbes) held through it and answered late" : "")
         result[source: .pingLost] = "pingmon: probes without a reply, \(summary.sent) sent every \(parameters.pingIntervalMicroseconds) µs"
     }
 

@@ -220,6 +220,9 @@ public struct MigrationFigures: Codable, Sendable, Equatable, DefaultWhenAbsent 
     public var pingGapLowerBoundMilliseconds: Double?
     public var pingGapUpperBoundMilliseconds: Double?
     public var pingGapStartOffsetMilliseconds: Double?
+    /// Probes that gap's outage held and answered only after it (late; they bound the outage
+    /// like lost ones: a paused guest answers its queue when it resumes).
+    public var pingGapLateProbes: Int?
     /// Every gap between replies over pingmon's threshold: start on the run clock and length, ms.
     public var pingGaps: [TimedSpan] = []
     /// The guest's RARP/GARP announce frames, ms on the run clock.
@@ -227,7 +230,7 @@ public struct MigrationFigures: Codable, Sendable, Equatable, DefaultWhenAbsent 
     /// The probe interval, µs (a gap exceeds the outage by up to one interval).
     public var probeIntervalMicroseconds: Double?
     /// pingmon's unbiased estimate of the outage behind the longest gap (the midpoint of its
-    /// bounds; 0 when no probe was lost), ms.
+    /// bounds; 0 when no probe was lost or held), ms.
     public var pingDowntimeEstimateMilliseconds: Double?
     /// The run's ping capture (`--save-captures`), which `pingmon analyze` reads again.
     public var pingCapturePath: String?

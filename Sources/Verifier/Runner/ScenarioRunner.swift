@@ -154,7 +154,7 @@ public final class ScenarioRunner: Sendable {
             for check in leg.checks { result.add(Check(name: prefix + check.name, passed: check.passed, evidence: check.evidence)) }
             result.notes += leg.notes.map { "\(label): " + $0 }
             func figure(_ value: Double?) -> String { value.map(formatNumber) ?? "-" }
-            result.notes.append("\(label): migration \(figure(leg.migrationMilliseconds)) ms, libvirt downtime \(figure(leg.libvirtDowntimeMilliseconds)) ms, ping gap \(figure(leg.pingDowntimeMilliseconds)) ms, \(leg.pingLost.map(String.init) ?? "-") probes lost, \(leg.integrityErrors.map(String.init) ?? "-") stale pages")
+            result.notes.append("\(label): migration \(figure(leg.migrationMilliseconds)) ms, libvirt downtime \(figure(leg.libvirtDowntimeMilliseconds)) ms, ping gap \(figure(leg.pingDowntimeMilliseconds)) ms, \(leg.pingLost.map(String.init) ?? "-") probes lost\((leg.figures.pingGapLateProbes ?? 0) > 0 ? " (+\(leg.figures.pingGapLateProbes ?? 0) held, answered late)" : ""), \(leg.integrityErrors.map(String.init) ?? "-") stale pages")
             return leg.figures.migrationCallMilliseconds
         } catch {
             var leg = result

@@ -152,7 +152,8 @@ public enum ReportWriter {
             parts.append("migration \(text(result.migrationMilliseconds)) ms")
         }
         parts.append("downtime libvirt \(text(result.libvirtDowntimeMilliseconds)) ms / ping \(text(result.pingDowntimeMilliseconds)) ms")
-        parts.append("lost \(result.pingLost.map(String.init) ?? "-")")
+        parts.append("lost \(result.pingLost.map(String.init) ?? "-")"
+            + ((result.figures.pingGapLateProbes ?? 0) > 0 ? " (+\(result.figures.pingGapLateProbes ?? 0) held, answered late)" : ""))
         parts.append("stale pages \(result.integrityErrors.map(String.init) ?? "-")")
         if let stalls = result.maxStallMicrosecondsPerThread, stalls.count > 1 {
             // One memeater thread's stall is the run's; with several, which one stalled matters.

@@ -15,6 +15,7 @@ enum SchemaMigrations {
         migrator.registerMigration("v3: sweeps and analysis figures", migrate: v3)
         migrator.registerMigration("v4: memeater stall per thread", migrate: v4)
         migrator.registerMigration("v5: observations", migrate: v5)
+        migrator.registerMigration("v6: held ping probes", migrate: v6)
         return migrator
     }
 
@@ -182,6 +183,13 @@ enum SchemaMigrations {
             t.column("leg", .text).notNull()
             t.column("observationJSON", .text).notNull()
             t.uniqueKey(["runId", "leg"])
+        }
+    }
+
+    /// v6: held ping probes: the probes the longest ping gap's outage held and answered late.
+    private static func v6(_ db: Database) throws {
+        try db.alter(table: "scenarioRun") { t in
+            t.add(column: "pingGapLateProbes", .integer)
         }
     }
 }

@@ -73,6 +73,7 @@ struct ScenarioRunRow: Codable, FetchableRecord, PersistableRecord {
     var pingGapLowerBoundMilliseconds: Double?
     var pingGapUpperBoundMilliseconds: Double?
     var announceDelayMilliseconds: Double?
+    var pingGapLateProbes: Int?
     var qemuSampledDirtyRateMiBPerSecond: Double?
     var overheadMilliseconds: Double?
     /// The whole result (``ScenarioResult``) as JSON.
@@ -148,6 +149,7 @@ struct ScenarioRunRow: Codable, FetchableRecord, PersistableRecord {
         transferRateMiBPerSecond = figures.transferRateMiBPerSecond
         pingGapLowerBoundMilliseconds = figures.pingGapLowerBoundMilliseconds
         pingGapUpperBoundMilliseconds = figures.pingGapUpperBoundMilliseconds
+        pingGapLateProbes = figures.pingGapLateProbes
         announceDelayMilliseconds = figures.announceDelayMilliseconds(libvirtDowntimeMilliseconds: result.libvirtDowntimeMilliseconds)
         qemuSampledDirtyRateMiBPerSecond = figures.qemuSampledDirtyRateMiBPerSecond
         overheadMilliseconds = figures.overheadMilliseconds

@@ -335,7 +335,8 @@ extension SweepAnalysis {
                 let announce = result.figures.announceDelayMilliseconds(libvirtDowntimeMilliseconds: downtime)
                 let rest = downtime.map { gap - $0 - (announce ?? 0) }
                 lines.append("  #\(result.runID.map(String.init) ?? "-") \(result.parameters.label): \(formatNumber(gap)) = \(downtime.map(formatNumber) ?? "-") + \(announce.map(formatNumber) ?? "-") + \(rest.map(formatNumber) ?? "-")"
-                             + " (gap bounds \(result.figures.pingGapLowerBoundMilliseconds.map(formatNumber) ?? "-")-\(result.figures.pingGapUpperBoundMilliseconds.map(formatNumber) ?? "-"), probe every \(result.figures.probeIntervalMicroseconds.map { formatNumber($0 / 1000) } ?? "-") ms)")
+                             + " (gap bounds \(result.figures.pingGapLowerBoundMilliseconds.map(formatNumber) ?? "-")-\(result.figures.pingGapUpperBoundMilliseconds.map(formatNumber) ?? "-")"
+                             + ((result.figures.pingGapLateProbes ?? 0) > 0 ? ", \(result.figures.pingGapLateProbes ?? 0) probes held" : "") + ", probe every \(result.figures.probeIntervalMicroseconds.map { formatNumber($0 / 1000) } ?? "-") ms)")
             }
         }
         let overheads = results.compactMap(\.figures.overheadMilliseconds).sorted()
@@ -390,6 +391,7 @@ extension SweepAnalysis {
                       overheadMilliseconds: result.figures.overheadMilliseconds, failedChecks: result.failedChecks.map(\.name))
             run.preCopyTransferRateMiBPerSecond = result.figures.preCopyTransferRateMiBPerSecond
             run.passedCheckCount = result.checks.filter(\.passed).count
+            run.pingGapLateProbes = result.figures.pingGapLateProbes
             run.hostCPU = result.figures.cpuCost.map { cost in
                 [("source", cost.source), ("destination", cost.destination)].map { Self.reportHostCPU($0.1, role: $0.0) }
             } ?? []

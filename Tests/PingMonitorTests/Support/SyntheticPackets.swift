@@ -142,24 +142,38 @@ enum Synthetic {
 }
 
 /// A probe stream described by its schedule: probe `n` is sent at `start + n * interval` and,
-/// unless lost, answered `rtt` later.
+/// unless lost or held, answered `rtt` later.
 struct SyntheticStream {
     var start: Int64 = 1_700_000_000_000_000_000
     var intervalNanoseconds: Int64 = 1_000_000
     var rttNanoseconds: Int64 = 50_000
     var count: Int
     var lost: Set<Int> = []
+    /// Probes the target held (a paused guest's queue) and answered only when it resumed,
+    /// `releaseOffsetNanoseconds` after `start`: one after another in sequence order,
+    /// `heldSpacingNanoseconds` apart, as a guest works through its queue.
+    var held: Set<Int> = []
+    var releaseOffsetNanoseconds: Int64 = 0
+    var heldSpacingNanoseconds: Int64 = 1_000
     /// ICMPv6 echo in IPv6 (Synthetic.prober6 to target6) instead of ICMP in IPv4.
     var ipv6 = false
 
     func sendTime(_ sequence: Int) -> Int64 { start + Int64(sequence) * intervalNanoseconds }
+
+    /// When probe `sequence` is answered; nil when it is lost.
+    func replyTime(_ sequence: Int) -> Int64? {
+        if lost.contains(sequence) { return nil }
+        guard held.contains(sequence) else { return sendTime(sequence) + rttNanoseconds }
+        let rank = held.filter { $0 < sequence }.count
+        return start + releaseOffsetNanoseconds + Int64(rank) * heldSpacingNanoseconds
+    }
 
     /// Requests and replies in time order.
     var events: [ProbeEvent] {
         var events: [ProbeEvent] = []
         for sequence in 0..<count {
             events.append(.request(UInt64(sequence), at: sendTime(sequence)))
-            if !lost.contains(sequence) { events.append(.reply(UInt64(sequence), at: sendTime(sequence) + rttNanoseconds)) }
+            if let reply = replyTime(sequence) { events.append(.reply(UInt64(sequence), at: reply)) }
         }
         return events.sorted { $0.timeNanoseconds < $1.timeNanoseconds }
     }
