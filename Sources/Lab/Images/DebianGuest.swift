@@ -95,9 +95,8 @@ struct DebianGuestBuilder {
     memeater_take_token || echo "LAB-GUEST-FAILED no memeater token in the firmware configuration (\#(GuestDomainDefinition.memeaterTokenFirmwareEntry))" > /dev/ttyS0
     # MEMEATER_LOAD_ARGS is quoted for the shell that sources the file (lab-guest-ready);
     # the unit expands it unbraced, so systemd splits it into words.
-    # MEMEATER_BIND_ARGS: only on the guest-network address the lab's clients use, not on every address (::).
-    printf 'MEMEATER_PORT=%s\nMEMEATER_SIZE_MIB=%s\nMEMEATER_LOAD_ARGS="%s"\nMEMEATER_BIND_ARGS="%s"\n' "${port:-7070}" "${size:-64}" \
-        "$(memeater_load_arguments $(cat /proc/cmdline))" "${address:+--bind ${address%/*}}" > /run/lab-guest.env
+    printf 'MEMEATER_PORT=%s\nMEMEATER_SIZE_MIB=%s\nMEMEATER_LOAD_ARGS="%s"\n' "${port:-7070}" "${size:-64}" \
+        "$(memeater_load_arguments $(cat /proc/cmdline))" > /run/lab-guest.env
     ip link set lo up
     # The IPv6 address without DAD (its 1 s wait would hold back the first packets).
     [ -n "$address6" ] && echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad
@@ -144,7 +143,7 @@ struct DebianGuestBuilder {
 
             [Service]
             EnvironmentFile=/run/lab-guest.env
-            ExecStart=/usr/local/bin/memeater serve --port ${MEMEATER_PORT} --size-mib ${MEMEATER_SIZE_MIB} $MEMEATER_LOAD_ARGS $MEMEATER_BIND_ARGS --token-file /run/memeater.token --allow-fault-injection
+            ExecStart=/usr/local/bin/memeater serve --port ${MEMEATER_PORT} --size-mib ${MEMEATER_SIZE_MIB} $MEMEATER_LOAD_ARGS --token-file /run/memeater.token --allow-fault-injection
             Restart=no
             StandardOutput=journal+console
             StandardError=journal+console

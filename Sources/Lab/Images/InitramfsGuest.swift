@@ -77,8 +77,6 @@ struct InitramfsGuestBuilder {
         # The token goes to memeater in a file only root reads, not on its command line (ps).
         set -- serve --port "$memeater_port" --size-mib "${memeater_size:-64}" --token-file /run/memeater.token --allow-fault-injection
         [ -n "$memeater_rate" ] && set -- "$@" --rate-mib-per-second "$memeater_rate"
-        # Only on the guest-network address the lab's clients use, not on every address (::).
-        [ -n "$address" ] && set -- "$@" --bind "${address%/*}"
         # The page pattern (lab.memeater_pattern and its hot-set shares); words, no spaces.
         set -- "$@" $(memeater_load_arguments $(cat /proc/cmdline))
         # Not restarted when it exits: a fresh memeater would hide lost pages.
