@@ -121,7 +121,7 @@ final class SweepReportTests: XCTestCase {
             XCTAssertEqual(time["\(memory) MiB measured"], expectedRows(cells, \.migrationMilliseconds))
             XCTAssertEqual(downtime["\(memory) MiB libvirt downtime"], expectedRows(cells, \.libvirtDowntimeMilliseconds))
             XCTAssertEqual(downtime["\(memory) MiB ping gap"], expectedRows(cells, \.pingGapMilliseconds))
-            let curve = try XCTUnwrap(document.fit?.curves.first { $0.memoryMiB == memory })
+            let curve = try XCTUnwrap(document.fits.first?.curves.first { $0.memoryMiB == memory })
             XCTAssertEqual(time["\(memory) MiB model"], curve.points.map { [$0.dirtyRateMiBPerSecond, $0.predictedMilliseconds] })
         }
         XCTAssertNotEqual(downtime["512 MiB libvirt downtime"], downtime["512 MiB ping gap"], "the fixture tells the columns apart")
@@ -168,7 +168,7 @@ final class SweepReportTests: XCTestCase {
         let measured = time.filter { $0.key.contains("measured") }.values.flatMap { $0 }
         XCTAssertFalse(measured.contains { $0[0] == 0 || $0[0] == 30 }, "no point at a target: \(measured)")
         let curve = try XCTUnwrap(time["512 MiB model"])
-        XCTAssertEqual(curve, try XCTUnwrap(document.fit?.curves.first { $0.memoryMiB == 512 }).points.map {
+        XCTAssertEqual(curve, try XCTUnwrap(document.fits.first?.curves.first { $0.memoryMiB == 512 }).points.map {
             [$0.dirtyRateMiBPerSecond, $0.predictedMilliseconds]
         }, "the model curve is drawn over the same dirty-rate axis the points use")
         XCTAssertTrue(plot.script.contains("set xlabel 'dirty rate the guest achieved (MiB/s)'"), plot.script)
@@ -485,7 +485,7 @@ final class SweepReportTests: XCTestCase {
 
     func testWithoutAFitTheModelCurveIsLeftOutAndSaid() throws {
         var document = ReportFixtures.document()
-        document.fit = nil
+        document.fits = []
         let plan = ReportPlots.plan(for: document)
         let timePlot = try XCTUnwrap(plan.plots.first { $0.name == "migration-time" })
         XCTAssertEqual(timePlot.seriesTitles, ["512 MiB measured", "1024 MiB measured"])

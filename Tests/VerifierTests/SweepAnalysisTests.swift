@@ -131,6 +131,11 @@ enum SyntheticSweepResults {
                                    commandLine: "migverify sweep --id synthetic", definitionJSON: "{}")
 }
 
+extension SweepAnalysis {
+    /// The fit of a sweep whose live runs are of one strategy (`nil` for several), as the tests of such sweeps read it.
+    var onlyFit: Result<PreCopyFit, PreCopyFitError>? { fits?.groups.count == 1 ? fits?.groups.first?.fit : nil }
+}
+
 final class SweepAnalysisTests: XCTestCase {
     func testTheHostCPUFiguresReachTheReportByRoleWithTheUncountedTime() {
         var host = HostCPUCost(hostName: "src")
@@ -164,7 +169,7 @@ final class SweepAnalysisTests: XCTestCase {
         XCTAssertEqual(Set(notConverging.map { "\($0.parameters.dirtyRateMiBPerSecond)@\($0.parameters.migration.bandwidthMiBPerSecond ?? 0)" }),
                        ["110.0@125"], "the fixture is what the test assumes: only the high rate on the slow link does not converge")
         let analysis = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: results)
-        guard case .success(let fit)? = analysis.fit else { return XCTFail("not fitted: \(String(describing: analysis.fit))") }
+        guard case .success(let fit)? = analysis.onlyFit else { return XCTFail("not fitted: \(String(describing: analysis.onlyFit))") }
         let truth = SyntheticSweepResults.truth
         XCTAssertEqual(fit.setupMilliseconds, truth.setupMilliseconds, accuracy: 150)
         XCTAssertEqual(fit.resumeMilliseconds, truth.resumeMilliseconds, accuracy: 10)
@@ -269,8 +274,8 @@ final class SweepAnalysisTests: XCTestCase {
         }
         let analysis = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: live + disturbed)
         let liveOnly = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: live)
-        guard case .success(let fit)? = analysis.fit, case .success(let liveFit)? = liveOnly.fit else {
-            return XCTFail("not fitted: \(String(describing: analysis.fit))")
+        guard case .success(let fit)? = analysis.onlyFit, case .success(let liveFit)? = liveOnly.onlyFit else {
+            return XCTFail("not fitted: \(String(describing: analysis.onlyFit))")
         }
         XCTAssertEqual(fit.observations.count + fit.exclusions.count, live.count, "the fit saw the live runs only")
         XCTAssertEqual(fit.parameters, liveFit.parameters)
@@ -328,8 +333,8 @@ final class SweepAnalysisTests: XCTestCase {
 
     func assertNotFitted(_ results: [ScenarioResult], because expected: PreCopyFitError, file: StaticString = #filePath, line: UInt = #line) {
         let analysis = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: results)
-        guard case .failure(let error)? = analysis.fit else {
-            return XCTFail("expected no fit, got \(String(describing: analysis.fit))", file: file, line: line)
+        guard case .failure(let error)? = analysis.onlyFit else {
+            return XCTFail("expected no fit, got \(String(describing: analysis.onlyFit))", file: file, line: line)
         }
         XCTAssertEqual(error, expected, file: file, line: line)
         XCTAssertTrue(analysis.text.contains("model: not fitted: \(expected.description)"), analysis.text, file: file, line: line)
@@ -391,8 +396,8 @@ final class SweepAnalysisTests: XCTestCase {
         results[0].figures.transferRateMiBPerSecond = nil
         results[0].parameters.migration.bandwidthMiBPerSecond = nil
         let analysis = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: results)
-        guard case .failure(.invalidTransferRate(let cell, _))? = analysis.fit else {
-            return XCTFail("expected an invalid transfer rate, got \(String(describing: analysis.fit))")
+        guard case .failure(.invalidTransferRate(let cell, _))? = analysis.onlyFit else {
+            return XCTFail("expected an invalid transfer rate, got \(String(describing: analysis.onlyFit))")
         }
         XCTAssertTrue(cell.contains("1024 MiB @ 10 MiB/s"), "the cell is named so that a person finds it: \(cell)")
         assertNoNonFiniteNumbers(analysis.text)
@@ -444,8 +449,14 @@ final class SweepAnalysisTests: XCTestCase {
         XCTAssertEqual(landed.announceDelayMilliseconds ?? 0, SyntheticSweepResults.announceDelayMilliseconds, accuracy: 1e-6)
         XCTAssertEqual(landed.repetition, 1)
 
-        let fit = try XCTUnwrap(document.fit)
-        guard case .success(let analysed)? = analysis.fit else { return XCTFail("not fitted") }
+        XCTAssertEqual(document.fits.count, 1, "a sweep of one strategy has one fit")
+        XCTAssertEqual(document.unfittedStrategies, [])
+        let fit = try XCTUnwrap(document.fits.first)
+        guard case .success(let analysed)? = analysis.onlyFit else { return XCTFail("not fitted") }
+        XCTAssertEqual(fit.strategy, "precopy")
+        XCTAssertEqual(fit.runCount, results.count)
+        XCTAssertEqual(fit.cellCount, analysis.cells.count)
+        XCTAssertEqual(fit.fittedRunCount, analysed.observations.count)
         XCTAssertEqual(fit.parameters.map(\.name), ["setup", "resume", "dirty-rate factor", "RAM scan"])
         XCTAssertEqual(fit.parameters.map(\.value), [analysed.setupMilliseconds, analysed.resumeMilliseconds,
                                                      analysed.dirtyRateFactor, analysed.scanMillisecondsPerGiB])
@@ -517,7 +528,7 @@ final class SweepAnalysisTests: XCTestCase {
             }
         }
         XCTAssertTrue(document.cells.contains { $0.convergedCount == 0 }, "the sweep has a cell that never converged")
-        let curve = try XCTUnwrap(document.fit?.curves.first { $0.memoryMiB == 1024 && $0.bandwidthLimitMiBPerSecond == 1000 })
+        let curve = try XCTUnwrap(document.fits.first?.curves.first { $0.memoryMiB == 1024 && $0.bandwidthLimitMiBPerSecond == 1000 })
         XCTAssertGreaterThanOrEqual(curve.points.map(\.dirtyRateMiBPerSecond).max() ?? 0, 304, "the curve reaches the unlimited cell")
         XCTAssertTrue(document.cells.allSatisfy { $0.failureScenario == nil })
     }
