@@ -34,9 +34,8 @@ public struct StrategyFits: Sendable, Equatable {
         public var cells: [String]
     }
 
-    /// Why post-copy migrations are not fitted, in one sentence.
-    public static let postCopyReason = "post-copy switches to the destination after the first pass and fetches the rest on "
-        + "demand: the pre-copy model does not describe it"
+    /// Why the pre-copy model does not describe post-copy migrations, in one clause.
+    public static let postCopyReason = "post-copy switches to the destination after the first pass and fetches the rest on demand"
 
     /// One per strategy of pre-copy migrations, in order of first appearance.
     public var groups: [Group]
