@@ -178,9 +178,12 @@ public enum ReportTables {
     }
 
     /// The fit's quality and parameters: one model as a list of figures, several strategies as
-    /// one row each (``fitPerStrategy(_:)``); `nil` when no live run was fitted or set aside.
+    /// one row each (``fitPerStrategy(_:)``); `nil` when a sweep of one strategy has no fit
+    /// (the document's notes say why) or has no live runs.
     public static func fit(_ document: ReportDocument) -> ReportTable? {
-        guard document.hasSingleFit, let fit = document.fits.first else { return fitPerStrategy(document) }
+        guard document.hasSingleFit, let fit = document.fits.first else {
+            return document.fits.count + document.unfittedStrategies.count > 1 ? fitPerStrategy(document) : nil
+        }
         let quality: [[String]] = [
             ["R² migration time", ReportFormat.number(fit.rSquaredMigrationTime, decimals: 3), ""],
             ["R² downtime", ReportFormat.number(fit.rSquaredDowntime, decimals: 3), ""],

@@ -560,6 +560,11 @@ final class SweepReportTests: XCTestCase {
         XCTAssertEqual(ReportTables.headline(document).map(\.name).suffix(3), ["R² migration time", "R² downtime", "held-out MAPE"])
         XCTAssertEqual(try XCTUnwrap(ReportPlots.plan(for: document).plots.first).seriesTitles,
                        ["512 MiB measured", "1024 MiB measured", "512 MiB model", "1024 MiB model"], "no strategy in the titles")
+        var unfitted = document
+        unfitted.fits = []
+        unfitted.unfittedStrategies = [ReportUnfittedStrategy(strategy: "tls", runCount: 6, cellCount: 2, reason: "not fitted: 2 cells")]
+        XCTAssertNil(ReportTables.fit(unfitted), "one strategy without a fit: the page's sentence, as before")
+        XCTAssertEqual(ReportTables.headline(unfitted).last?.value, "none fitted (no R², no MAPE)")
     }
 
     // MARK: - What is left out, and said

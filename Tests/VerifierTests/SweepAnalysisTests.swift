@@ -466,7 +466,7 @@ final class SweepAnalysisTests: XCTestCase {
         // A sweep of post-copy alone has no model, and says why.
         let alone = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: postCopy)
         XCTAssertFalse(alone.anyFitted)
-        XCTAssertTrue(alone.text.contains("model: not fitted: no live run is a pre-copy migration"), alone.text)
+        XCTAssertTrue(alone.text.contains("model: not fitted: every live run is post-copy, which the pre-copy model does not describe"), alone.text)
     }
 
     /// A strategy with too few cells says so in its section while the others are fitted; a

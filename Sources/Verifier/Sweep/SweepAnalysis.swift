@@ -17,7 +17,8 @@ public struct CellAnalysis: Sendable {
     public var achievedDirtyRateMiBPerSecond: RepeatStatistics?
     /// Runs that converged, of those that had to land.
     public var convergedCount: Int
-    /// The fitted model's prediction for the cell (its runs' mean achieved rate and transfer rate).
+    /// The prediction of its strategy's fitted model for the cell (its runs' mean achieved rate
+    /// and transfer rate); `nil` when its strategy has no fit.
     public var predicted: FittedPrediction?
 
     /// The cell's label, e.g. `live 1024 MiB @ 15 MiB/s`.
@@ -33,7 +34,7 @@ public struct BoundaryAnalysis: Sendable {
     public var highestConvergingMiBPerSecond: Double?
     /// The lowest target rate at which a run did not converge, MiB/s.
     public var lowestNonConvergingMiBPerSecond: Double?
-    /// The fitted model's boundary at the group's median transfer rate, MiB/s.
+    /// The boundary of its strategy's fitted model at the group's median transfer rate, MiB/s.
     public var predictedMiBPerSecond: Double?
     /// Why there is no prediction, or what it assumed.
     public var predictionNote: String
@@ -93,13 +94,6 @@ public struct SweepAnalysis: Sendable {
     /// Whether a pre-copy model was fitted to at least one strategy.
     public var anyFitted: Bool { fits?.anyFitted ?? false }
 
-    /// The live runs of one strategy group of ``fits`` (`postCopy`: among the runs no fit takes).
-    func liveRuns(ofStrategy strategy: String, postCopy: Bool) -> [ScenarioResult] {
-        results.filter {
-            $0.parameters.scenario.measuresAnUndisturbedMigration && $0.figures.convergence != nil
-                && $0.parameters.migration.postCopy == postCopy && Self.fitStrategy($0.parameters.migration) == strategy
-        }
-    }
 
     // MARK: the pieces
 
@@ -364,13 +358,13 @@ extension SweepAnalysis {
         }
         var lines: [String] = []
         if fits.groups.isEmpty {
-            lines.append("model: not fitted: no live run is a pre-copy migration")
+            lines.append("model: not fitted: every live run is post-copy, which the pre-copy model does not describe")
         } else {
             lines.append("model: pre-copy, fitted per strategy (a strategy changes the model's constants; max-downtime=MS is an input of each run)")
         }
         for group in fits.groups {
             lines += Self.fitLines(group, title: "model, \(group.strategy)",
-                                   runs: (liveRuns(ofStrategy: group.strategy, postCopy: false).count, group.cells.count))
+                                   runs: (group.indices.count, group.cells.count))
         }
         for set in fits.notDescribed {
             lines.append("model, \(set.strategy): not described by the pre-copy model, not fitted (\(set.indices.count) run(s) in "
@@ -480,7 +474,7 @@ extension SweepAnalysis {
             // A sweep of one strategy reads as before; with several, each limit names its strategy.
             let single = fits.groups.count == 1 && fits.notDescribed.isEmpty
             for group in fits.groups {
-                let runCount = liveRuns(ofStrategy: group.strategy, postCopy: false).count
+                let runCount = group.indices.count
                 switch group.fit {
                 case .success(let fit):
                     reportFits.append(reportFit(fit, strategy: group.strategy, runCount: runCount, cellCount: group.cells.count))
@@ -496,7 +490,7 @@ extension SweepAnalysis {
                                                        reason: "not described by the pre-copy model: \(StrategyFits.postCopyReason)"))
                 limits.append("\(set.strategy): \(set.indices.count) post-copy run(s) are not described by the pre-copy model and not fitted")
             }
-            if fits.groups.isEmpty { notes.append("no model fitted: no live run is a pre-copy migration") }
+            if fits.groups.isEmpty { notes.append("no model fitted: every live run is post-copy, which the pre-copy model does not describe") }
         } else {
             notes.append("no model fitted: the sweep has no live runs")
         }
