@@ -30,12 +30,17 @@ public struct MigrationObservation: Codable, Sendable, Equatable {
     public var iterations: Int?
     /// Bytes libvirt reported as transferred.
     public var transferredBytes: Double?
+    /// The strategy group it is fitted in (``StrategyFits``), e.g. `precopy`, `tls`,
+    /// `parallel=4`: migrations of different groups are fitted apart, since the strategy
+    /// changes the model's constants. The caller names the group.
+    public var strategy: String
 
     /// Creates an observation.
     public init(cell: String, memoryBytes: Double, dirtySetBytes: Double, pattern: DirtyPattern = .sequential,
                 dirtyRateBytesPerSecond: Double, transferRateBytesPerSecond: Double, maxDowntimeMilliseconds: Double = 300,
                 timeoutSeconds: Double, converged: Bool, postCopy: Bool = false, migrationMilliseconds: Double?,
-                downtimeMilliseconds: Double? = nil, iterations: Int? = nil, transferredBytes: Double? = nil) {
+                downtimeMilliseconds: Double? = nil, iterations: Int? = nil, transferredBytes: Double? = nil,
+                strategy: String = "precopy") {
         self.cell = cell
         self.memoryBytes = memoryBytes
         self.dirtySetBytes = dirtySetBytes
@@ -50,6 +55,7 @@ public struct MigrationObservation: Codable, Sendable, Equatable {
         self.downtimeMilliseconds = downtimeMilliseconds
         self.iterations = iterations
         self.transferredBytes = transferredBytes
+        self.strategy = strategy
     }
 
     /// Dirty rate over transfer rate (0 when the transfer rate is not positive).

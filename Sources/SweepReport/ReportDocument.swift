@@ -23,8 +23,11 @@ public struct ReportDocument: Sendable, Equatable {
     public var cells: [ReportCell]
     /// Every migration of the sweep.
     public var runs: [ReportRun]
-    /// The model fitted to the sweep, if one was fitted.
-    public var fit: ReportFit?
+    /// The pre-copy model fitted per strategy, one for each strategy that was fitted (a
+    /// sweep of one strategy has at most one).
+    public var fits: [ReportFit]
+    /// The strategies of live runs that have no fit, and why (too few cells, post-copy).
+    public var unfittedStrategies: [ReportUnfittedStrategy]
     /// Measured and predicted convergence boundaries.
     public var boundaries: [ReportBoundary]
     /// Job-stats timelines of selected runs.
@@ -34,8 +37,8 @@ public struct ReportDocument: Sendable, Equatable {
 
     public init(sweepID: String, title: String, createdAt: Date, environment: ReportEnvironment,
                 notes: [String] = [], pingProbeIntervalMilliseconds: Double? = nil,
-                cells: [ReportCell], runs: [ReportRun], fit: ReportFit? = nil,
-                boundaries: [ReportBoundary] = [], timelines: [ReportTimeline] = [], limits: [String] = []) {
+                cells: [ReportCell], runs: [ReportRun], fits: [ReportFit] = [],
+                unfittedStrategies: [ReportUnfittedStrategy] = [], boundaries: [ReportBoundary] = [], timelines: [ReportTimeline] = [], limits: [String] = []) {
         self.sweepID = sweepID
         self.title = title
         self.createdAt = createdAt
@@ -44,7 +47,8 @@ public struct ReportDocument: Sendable, Equatable {
         self.pingProbeIntervalMilliseconds = pingProbeIntervalMilliseconds
         self.cells = cells
         self.runs = runs
-        self.fit = fit
+        self.fits = fits
+        self.unfittedStrategies = unfittedStrategies
         self.boundaries = boundaries
         self.timelines = timelines
         self.limits = limits
@@ -60,6 +64,9 @@ extension ReportDocument {
     public var liveRuns: [ReportRun] { runs.filter { $0.failure == nil } }
     /// The runs of failure scenarios.
     public var failureRuns: [ReportRun] { runs.filter { $0.failure != nil } }
+    /// Whether the sweep's model is one fit of one strategy, nothing else left unfitted: the
+    /// common case, shown as a single model.
+    public var hasSingleFit: Bool { fits.count == 1 && unfittedStrategies.isEmpty }
 }
 
 /// How QEMU executed the guests.
@@ -384,7 +391,7 @@ public struct ReportHostCPU: Sendable, Equatable {
     }
 }
 
-/// The model fitted to a sweep.
+/// The pre-copy model fitted to one strategy's live runs of a sweep.
 public struct ReportFit: Sendable, Equatable {
     /// One fitted parameter.
     public struct Parameter: Sendable, Equatable {
@@ -413,14 +420,24 @@ public struct ReportFit: Sendable, Equatable {
         public var memoryMiB: Int
         /// The bandwidth limit of the cells the curve is for (`nil`: unlimited).
         public var bandwidthLimitMiBPerSecond: Double?
+        /// The strategy of the cells the curve is for (``ReportCellParameters/strategy``);
+        /// `nil`: any (a sweep of one strategy).
+        public var strategy: String?
         public var points: [CurvePoint]
-        public init(memoryMiB: Int, bandwidthLimitMiBPerSecond: Double? = nil, points: [CurvePoint]) {
+        public init(memoryMiB: Int, bandwidthLimitMiBPerSecond: Double? = nil, strategy: String? = nil, points: [CurvePoint]) {
             self.memoryMiB = memoryMiB
             self.bandwidthLimitMiBPerSecond = bandwidthLimitMiBPerSecond
+            self.strategy = strategy
             self.points = points
         }
     }
 
+    /// The strategy the model was fitted to, e.g. `precopy`, `tls`, `parallel=4`.
+    public var strategy: String
+    /// The strategy's live runs, its cells, and the runs the fit took (the converged ones).
+    public var runCount: Int
+    public var cellCount: Int
+    public var fittedRunCount: Int
     public var parameters: [Parameter]
     public var rSquaredMigrationTime: Double?
     public var rSquaredDowntime: Double?
@@ -430,14 +447,35 @@ public struct ReportFit: Sendable, Equatable {
     public var foldDescription: String
     public var curves: [Curve]
 
-    public init(parameters: [Parameter], rSquaredMigrationTime: Double?, rSquaredDowntime: Double?,
+    public init(strategy: String = "precopy", runCount: Int = 0, cellCount: Int = 0, fittedRunCount: Int = 0,
+                parameters: [Parameter], rSquaredMigrationTime: Double?, rSquaredDowntime: Double?,
                 heldOutMAPEPercent: Double?, foldDescription: String, curves: [Curve]) {
+        self.strategy = strategy
+        self.runCount = runCount
+        self.cellCount = cellCount
+        self.fittedRunCount = fittedRunCount
         self.parameters = parameters
         self.rSquaredMigrationTime = rSquaredMigrationTime
         self.rSquaredDowntime = rSquaredDowntime
         self.heldOutMAPEPercent = heldOutMAPEPercent
         self.foldDescription = foldDescription
         self.curves = curves
+    }
+}
+
+/// A strategy of a sweep's live runs that has no fitted model.
+public struct ReportUnfittedStrategy: Sendable, Equatable {
+    public var strategy: String
+    public var runCount: Int
+    public var cellCount: Int
+    /// Why there is no fit, e.g. too few cells, or post-copy, which the model does not describe.
+    public var reason: String
+
+    public init(strategy: String, runCount: Int, cellCount: Int, reason: String) {
+        self.strategy = strategy
+        self.runCount = runCount
+        self.cellCount = cellCount
+        self.reason = reason
     }
 }
 

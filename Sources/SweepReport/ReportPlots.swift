@@ -61,10 +61,13 @@ public enum ReportPlots {
     // MARK: - Migration time and downtime over dirty rate
 
     /// Cells grouped into series: one per memory size (and bandwidth, when the sweep has
-    /// more than one), ordered by memory size.
+    /// more than one; and strategy, when it has more than one, since each strategy has its own
+    /// model curve), ordered by memory size.
     struct CellGroup {
         var memoryMiB: Int
         var bandwidthLimitMiBPerSecond: Double?
+        /// `nil` when the sweep's live cells share one strategy.
+        var strategy: String?
         var title: String
         var cells: [ReportCell]
     }
@@ -72,19 +75,33 @@ public enum ReportPlots {
     static func cellGroups(_ cells: [ReportCell]) -> [CellGroup] {
         let bandwidths = Set(cells.map(\.parameters.bandwidthLimitMiBPerSecond))
         let showBandwidth = bandwidths.count > 1
+        let strategies = orderedUnique(cells.map(\.parameters.strategy))
+        let showStrategy = strategies.count > 1
         var groups: [CellGroup] = []
         for cell in cells {
             let memory = cell.parameters.memoryMiB
             let bandwidth = cell.parameters.bandwidthLimitMiBPerSecond
-            if let index = groups.firstIndex(where: { $0.memoryMiB == memory && $0.bandwidthLimitMiBPerSecond == bandwidth }) {
+            let strategy = showStrategy ? cell.parameters.strategy : nil
+            if let index = groups.firstIndex(where: {
+                $0.memoryMiB == memory && $0.bandwidthLimitMiBPerSecond == bandwidth && $0.strategy == strategy
+            }) {
                 groups[index].cells.append(cell)
             } else {
-                let title = showBandwidth ? "\(memory) MiB, \(bandwidthText(bandwidth))" : "\(memory) MiB"
-                groups.append(CellGroup(memoryMiB: memory, bandwidthLimitMiBPerSecond: bandwidth, title: title, cells: [cell]))
+                let title = "\(memory) MiB" + (showBandwidth ? ", \(bandwidthText(bandwidth))" : "") + (strategy.map { ", \($0)" } ?? "")
+                groups.append(CellGroup(memoryMiB: memory, bandwidthLimitMiBPerSecond: bandwidth, strategy: strategy, title: title, cells: [cell]))
             }
         }
         return groups.sorted {
-            ($0.memoryMiB, $0.bandwidthLimitMiBPerSecond ?? .infinity) < ($1.memoryMiB, $1.bandwidthLimitMiBPerSecond ?? .infinity)
+            ($0.memoryMiB, $0.bandwidthLimitMiBPerSecond ?? .infinity, strategies.firstIndex(of: $0.strategy ?? "") ?? 0)
+                < ($1.memoryMiB, $1.bandwidthLimitMiBPerSecond ?? .infinity, strategies.firstIndex(of: $1.strategy ?? "") ?? 0)
+        }
+    }
+
+    /// The model curve drawn beside `group`'s cells: from the fit of their strategy.
+    static func curve(for group: CellGroup, in fits: [ReportFit]) -> ReportFit.Curve? {
+        fits.flatMap(\.curves).first { curve in
+            curve.memoryMiB == group.memoryMiB && curve.bandwidthLimitMiBPerSecond == group.bandwidthLimitMiBPerSecond
+                && (group.strategy == nil || curve.strategy == nil || curve.strategy == group.strategy)
         }
     }
 
@@ -147,11 +164,11 @@ public enum ReportPlots {
                              rows: statisticRows(split.unlimited, \.migrationMilliseconds),
                              clause: "using 1:2:3:4 with yerrorbars lc \(color) pt 9 ps 1.2")
         }
-        if let fit = document.fit {
+        if !document.fits.isEmpty {
             for (index, group) in groups.enumerated() {
-                guard let curve = fit.curves.first(where: { $0.memoryMiB == group.memoryMiB && $0.bandwidthLimitMiBPerSecond == group.bandwidthLimitMiBPerSecond }),
-                      !curve.points.isEmpty else {
-                    notes.append("No model curve for \(group.title): the fit has no points for this memory size.")
+                guard let curve = curve(for: group, in: document.fits), !curve.points.isEmpty else {
+                    notes.append(group.strategy.map { "No model curve for \(group.title): strategy \($0) has no fitted model for these cells (see Model fit per strategy)." }
+                                 ?? "No model curve for \(group.title): the fit has no points for this memory size.")
                     continue
                 }
                 let rows = curve.points.map { [$0.dirtyRateMiBPerSecond, $0.predictedMilliseconds] }.sorted { $0[0] < $1[0] }
@@ -164,8 +181,9 @@ public enum ReportPlots {
             return .omitted(OmittedPlot(name: name, reason: "Migration time is not plotted: no live cell has a mean migration time "
                 + "at a recorded achieved dirty rate."))
         }
+        let perStrategy = groups.contains { $0.strategy != nil }
         return .drawn(PlannedPlot(name: name, caption: "Migration time over the dirty rate the guest achieved, one series per "
-            + "memory size. " + achievedRateCaption + " " + errorBarLegend(cells),
+            + "memory size" + (perStrategy ? " and strategy, each strategy's curve from its own fit" : "") + ". " + achievedRateCaption + " " + errorBarLegend(cells),
             seriesTitles: script.seriesTitles, notes: notes, script: script.text))
     }
 

@@ -39,12 +39,20 @@ public enum ReportTables {
             lines.append(("failure runs", "\(failures.count): \(failures.count - unhandled.count) handled"
                 + (unhandled.isEmpty ? "" : ", \(unhandled.count) not (\(unhandled.map { "#\($0.runID)" }.joined(separator: ", ")))")))
         }
-        if let fit = document.fit {
+        let fits = document.fits
+        if fits.isEmpty {
+            lines.append(("model", "none fitted (no R², no MAPE)"))
+        } else if document.hasSingleFit, let fit = fits.first {
             lines.append(("R² migration time", ReportFormat.number(fit.rSquaredMigrationTime, decimals: 3)))
             lines.append(("R² downtime", ReportFormat.number(fit.rSquaredDowntime, decimals: 3)))
             lines.append(("held-out MAPE", fit.heldOutMAPEPercent.map { "\(ReportFormat.number($0)) %" } ?? "–"))
         } else {
-            lines.append(("model", "none fitted (no R², no MAPE)"))
+            // Each strategy's own figures, named: no pooled figure stands for strategies the model describes differently.
+            func each(_ figure: (ReportFit) -> String) -> String { fits.map { "\($0.strategy) \(figure($0))" }.joined(separator: "; ") }
+            lines.append(("model", "one per strategy: \(fits.count) of \(fits.count + document.unfittedStrategies.count) fitted (see Model fit per strategy)"))
+            lines.append(("R² migration time", each { ReportFormat.number($0.rSquaredMigrationTime, decimals: 3) }))
+            lines.append(("R² downtime", each { ReportFormat.number($0.rSquaredDowntime, decimals: 3) }))
+            lines.append(("held-out MAPE", each { $0.heldOutMAPEPercent.map { "\(ReportFormat.number($0)) %" } ?? "–" }))
         }
         return lines
     }
@@ -170,9 +178,13 @@ public enum ReportTables {
                            rows: rows)
     }
 
-    /// The fit's quality and parameters; `nil` without a fit.
+    /// The fit's quality and parameters: one model as a list of figures, several strategies as
+    /// one row each (``fitPerStrategy(_:)``); `nil` when a sweep of one strategy has no fit
+    /// (the document's notes say why) or has no live runs.
     public static func fit(_ document: ReportDocument) -> ReportTable? {
-        guard let fit = document.fit else { return nil }
+        guard document.hasSingleFit, let fit = document.fits.first else {
+            return document.fits.count + document.unfittedStrategies.count > 1 ? fitPerStrategy(document) : nil
+        }
         let quality: [[String]] = [
             ["R² migration time", ReportFormat.number(fit.rSquaredMigrationTime, decimals: 3), ""],
             ["R² downtime", ReportFormat.number(fit.rSquaredDowntime, decimals: 3), ""],
@@ -180,9 +192,44 @@ public enum ReportTables {
         ]
         return ReportTable(
             title: "Model fit",
-            explanation: "Held out: \(fit.foldDescription).",
+            explanation: (fit.strategy == "precopy" ? "" : "Strategy \(fit.strategy). ") + "Held out: \(fit.foldDescription).",
             headers: ["parameter", "value", "unit"],
             rows: quality + fit.parameters.map { [$0.name, ReportFormat.number($0.value, decimals: 3), $0.unit] })
+    }
+
+    /// Why the model is fitted per strategy, under its table.
+    public static let perStrategyExplanation = "One pre-copy model per strategy, each fitted to that strategy's converged "
+        + "live runs only: TLS, compression and multifd change the copy rate and its CPU cost, tunnelling and client-managed "
+        + "migration the setup, auto-converge throttles the guest (its runs are modelled at the rate while migrated), so one set "
+        + "of constants would describe none of them. max-downtime=MS joins its strategy's group: the model takes the max "
+        + "downtime per run. Post-copy runs are not described by the pre-copy model and are not fitted."
+
+    /// One row per strategy of the sweep's live runs: its runs and cells, the fitted parameters,
+    /// R², held-out MAPE; a strategy without a fit says why. `nil` when there is none.
+    public static func fitPerStrategy(_ document: ReportDocument) -> ReportTable? {
+        guard !document.fits.isEmpty || !document.unfittedStrategies.isEmpty else { return nil }
+        var parameterColumns: [(name: String, unit: String)] = []
+        for parameter in document.fits.flatMap(\.parameters) where !parameterColumns.contains(where: { $0.name == parameter.name }) {
+            parameterColumns.append((parameter.name, parameter.unit))
+        }
+        let fitted = document.fits.map { fit -> [String] in
+            [fit.strategy, String(fit.runCount), String(fit.cellCount), String(fit.fittedRunCount)]
+                + parameterColumns.map { column in
+                    ReportFormat.number(fit.parameters.first { $0.name == column.name }?.value, decimals: 3)
+                }
+                + [ReportFormat.number(fit.rSquaredMigrationTime, decimals: 3), ReportFormat.number(fit.rSquaredDowntime, decimals: 3),
+                   ReportFormat.number(fit.heldOutMAPEPercent), fit.foldDescription]
+        }
+        let unfitted = document.unfittedStrategies.map { strategy -> [String] in
+            [strategy.strategy, String(strategy.runCount), String(strategy.cellCount), "0"]
+                + parameterColumns.map { _ in "–" } + ["–", "–", "–", strategy.reason]
+        }
+        return ReportTable(
+            title: "Model fit per strategy",
+            explanation: perStrategyExplanation,
+            headers: ["strategy", "runs", "cells", "fitted runs"] + parameterColumns.map { "\($0.name) \($0.unit)" }
+                + ["R² migration time", "R² downtime", "held-out MAPE %", "held out, or why not fitted"],
+            rows: fitted + unfitted)
     }
 
     public static func boundaries(_ document: ReportDocument) -> ReportTable {

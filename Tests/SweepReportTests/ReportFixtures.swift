@@ -113,7 +113,7 @@ enum ReportFixtures {
             createdAt: Date(timeIntervalSince1970: 1_750_000_000),
             environment: ReportEnvironment(accelerator: .kvm, qemuVersion: "10.0.2", libvirtVersion: "11.3.0", host: "lab-host"),
             notes: ["synthetic sweep for the renderer's tests"], pingProbeIntervalMilliseconds: 10,
-            cells: cells(emulator: emulator), runs: runs(), fit: fit, boundaries: boundaries,
+            cells: cells(emulator: emulator), runs: runs(), fits: [fit], boundaries: boundaries,
             timelines: [timeline(runID: "r1", label: label(memoryMiB: 512, rate: 50)),
                         timeline(runID: "r12", label: label(memoryMiB: 1024, rate: 200))],
             limits: ["QEMU's page sampling under TCG is capped near 60 MB/s."])

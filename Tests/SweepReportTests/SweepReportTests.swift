@@ -121,7 +121,7 @@ final class SweepReportTests: XCTestCase {
             XCTAssertEqual(time["\(memory) MiB measured"], expectedRows(cells, \.migrationMilliseconds))
             XCTAssertEqual(downtime["\(memory) MiB libvirt downtime"], expectedRows(cells, \.libvirtDowntimeMilliseconds))
             XCTAssertEqual(downtime["\(memory) MiB ping gap"], expectedRows(cells, \.pingGapMilliseconds))
-            let curve = try XCTUnwrap(document.fit?.curves.first { $0.memoryMiB == memory })
+            let curve = try XCTUnwrap(document.fits.first?.curves.first { $0.memoryMiB == memory })
             XCTAssertEqual(time["\(memory) MiB model"], curve.points.map { [$0.dirtyRateMiBPerSecond, $0.predictedMilliseconds] })
         }
         XCTAssertNotEqual(downtime["512 MiB libvirt downtime"], downtime["512 MiB ping gap"], "the fixture tells the columns apart")
@@ -168,7 +168,7 @@ final class SweepReportTests: XCTestCase {
         let measured = time.filter { $0.key.contains("measured") }.values.flatMap { $0 }
         XCTAssertFalse(measured.contains { $0[0] == 0 || $0[0] == 30 }, "no point at a target: \(measured)")
         let curve = try XCTUnwrap(time["512 MiB model"])
-        XCTAssertEqual(curve, try XCTUnwrap(document.fit?.curves.first { $0.memoryMiB == 512 }).points.map {
+        XCTAssertEqual(curve, try XCTUnwrap(document.fits.first?.curves.first { $0.memoryMiB == 512 }).points.map {
             [$0.dirtyRateMiBPerSecond, $0.predictedMilliseconds]
         }, "the model curve is drawn over the same dirty-rate axis the points use")
         XCTAssertTrue(plot.script.contains("set xlabel 'dirty rate the guest achieved (MiB/s)'"), plot.script)
@@ -482,11 +482,97 @@ final class SweepReportTests: XCTestCase {
         XCTAssertFalse(ReportPlots.plan(for: ReportFixtures.document()).plots.contains { $0.name == "strategies" })
     }
 
+    /// A sweep of two fitted strategies and a post-copy one: the model table has a row per
+    /// strategy holding that strategy's own fit (runs, cells, parameters, R², MAPE), the
+    /// post-copy row says it is not described; the headline names each strategy's figures; and
+    /// each strategy's cells are plotted beside the curve of their own fit.
+    func testEachStrategysFitHasItsRowItsHeadlineFiguresAndItsCurve() throws {
+        var document = ReportFixtures.document()
+        func cells(_ strategy: String, slower factor: Double) -> [ReportCell] {
+            ReportFixtures.cells().map { cell in
+                var copy = cell
+                copy.label += " \(strategy)"
+                copy.parameters.strategy = strategy
+                copy.migrationMilliseconds.mean = (cell.migrationMilliseconds.mean ?? 0) * factor
+                return copy
+            }
+        }
+        document.cells = cells("precopy", slower: 1) + cells("tls", slower: 3) + cells("postcopy", slower: 0.5)
+        var precopy = ReportFixtures.fit
+        (precopy.strategy, precopy.runCount, precopy.cellCount, precopy.fittedRunCount) = ("precopy", 12, 6, 12)
+        precopy.curves = precopy.curves.map { curve in
+            var copy = curve
+            copy.strategy = "precopy"
+            return copy
+        }
+        let tls = ReportFit(
+            strategy: "tls", runCount: 12, cellCount: 6, fittedRunCount: 10,
+            parameters: [.init(name: "link bandwidth", value: 301.25, unit: "MiB/s"), .init(name: "fixed overhead", value: 2_500, unit: "ms")],
+            rSquaredMigrationTime: 0.944, rSquaredDowntime: nil, heldOutMAPEPercent: 7.5, foldDescription: "leave one cell out, 6 fold(s)",
+            curves: ReportFixtures.memorySizesMiB.map { memory in
+                ReportFit.Curve(memoryMiB: memory, strategy: "tls", points: [.init(dirtyRateMiBPerSecond: 0, predictedMilliseconds: Double(memory) * 6),
+                                                                             .init(dirtyRateMiBPerSecond: 200, predictedMilliseconds: Double(memory) * 7)])
+            })
+        document.fits = [precopy, tls]
+        document.unfittedStrategies = [ReportUnfittedStrategy(strategy: "postcopy", runCount: 12, cellCount: 6,
+                                                              reason: "not described by the pre-copy model: post-copy")]
+
+        let table = try XCTUnwrap(ReportTables.fit(document))
+        XCTAssertEqual(table.title, "Model fit per strategy")
+        XCTAssertEqual(table.headers, ["strategy", "runs", "cells", "fitted runs", "link bandwidth MiB/s", "fixed overhead ms",
+                                       "R² migration time", "R² downtime", "held-out MAPE %", "held out, or why not fitted"])
+        XCTAssertEqual(table.rows, [
+            ["precopy", "12", "6", "12", "905.500", "120", "0.987", "0.912", "4.2", "leave-one-rate-out, 3 folds"],
+            ["tls", "12", "6", "10", "301.250", "2500", "0.944", "–", "7.5", "leave one cell out, 6 fold(s)"],
+            ["postcopy", "12", "6", "0", "–", "–", "–", "–", "–", "not described by the pre-copy model: post-copy"],
+        ])
+        let headline = Dictionary(ReportTables.headline(document).map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
+        XCTAssertEqual(headline["model"], "one per strategy: 2 of 3 fitted (see Model fit per strategy)")
+        XCTAssertEqual(headline["held-out MAPE"], "precopy 4.2 %; tls 7.5 %")
+        XCTAssertEqual(headline["R² migration time"], "precopy 0.987; tls 0.944")
+
+        let plot = try XCTUnwrap(ReportPlots.plan(for: document).plots.first { $0.name == "migration-time" })
+        let time = seriesRows(plot.script)
+        for memory in ReportFixtures.memorySizesMiB {
+            for fit in [precopy, tls] {
+                let curve = try XCTUnwrap(fit.curves.first { $0.memoryMiB == memory })
+                XCTAssertEqual(time["\(memory) MiB, \(fit.strategy) model"], curve.points.map { [$0.dirtyRateMiBPerSecond, $0.predictedMilliseconds] },
+                               "\(fit.strategy)'s cells beside \(fit.strategy)'s curve")
+            }
+            XCTAssertNil(time["\(memory) MiB, postcopy model"])
+            XCTAssertTrue(plot.notes.contains("No model curve for \(memory) MiB, postcopy: strategy postcopy has no fitted model for these cells (see Model fit per strategy)."),
+                          "\(plot.notes)")
+        }
+        let files = try SweepReportRenderer(document: document).write(to: ReportFixtures.outputDirectory(for: self))
+        let html = try ReportFixtures.read(files.html)
+        XCTAssertTrue(html.contains("<h2>Model fit per strategy</h2>"))
+        XCTAssertTrue(html.contains("<td>tls</td><td>12</td><td>6</td><td>10</td><td>301.250</td>"), "the tls row in the page")
+        XCTAssertTrue(try ReportFixtures.read(files.markdown).contains("| tls | 12 | 6 | 10 | 301.250 | 2500 | 0.944 |"))
+    }
+
+    /// A sweep of one strategy keeps the one-model table and headline it always had.
+    func testASingleStrategysFitReadsAsOneModel() throws {
+        let document = ReportFixtures.document()
+        XCTAssertTrue(document.hasSingleFit)
+        let table = try XCTUnwrap(ReportTables.fit(document))
+        XCTAssertEqual(table.title, "Model fit")
+        XCTAssertEqual(table.explanation, "Held out: leave-one-rate-out, 3 folds.")
+        XCTAssertEqual(table.rows.first, ["R² migration time", "0.987", ""])
+        XCTAssertEqual(ReportTables.headline(document).map(\.name).suffix(3), ["R² migration time", "R² downtime", "held-out MAPE"])
+        XCTAssertEqual(try XCTUnwrap(ReportPlots.plan(for: document).plots.first).seriesTitles,
+                       ["512 MiB measured", "1024 MiB measured", "512 MiB model", "1024 MiB model"], "no strategy in the titles")
+        var unfitted = document
+        unfitted.fits = []
+        unfitted.unfittedStrategies = [ReportUnfittedStrategy(strategy: "tls", runCount: 6, cellCount: 2, reason: "not fitted: 2 cells")]
+        XCTAssertNil(ReportTables.fit(unfitted), "one strategy without a fit: the page's sentence, as before")
+        XCTAssertEqual(ReportTables.headline(unfitted).last?.value, "none fitted (no R², no MAPE)")
+    }
+
     // MARK: - What is left out, and said
 
     func testWithoutAFitTheModelCurveIsLeftOutAndSaid() throws {
         var document = ReportFixtures.document()
-        document.fit = nil
+        document.fits = []
         let plan = ReportPlots.plan(for: document)
         let timePlot = try XCTUnwrap(plan.plots.first { $0.name == "migration-time" })
         XCTAssertEqual(timePlot.seriesTitles, ["512 MiB measured", "1024 MiB measured"])

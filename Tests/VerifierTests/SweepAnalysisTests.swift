@@ -25,8 +25,10 @@ enum SyntheticSweepResults {
     static let announceDelayMilliseconds = 20.0
     static let restOfGapMilliseconds = 5.0
 
-    /// The runs, in the order a sweep makes them; `parameters` changes the truth.
-    static func results(truth: PreCopyFitParameters = truth, startedAt: Date = Date(timeIntervalSince1970: 1_750_000_000)) -> [ScenarioResult] {
+    /// The runs, in the order a sweep makes them; `truth` changes the truth, `migration` the
+    /// strategy (the runs follow the truth at its max downtime).
+    static func results(truth: PreCopyFitParameters = truth, startedAt: Date = Date(timeIntervalSince1970: 1_750_000_000),
+                        migration: (inout MigrationOptions) -> Void = { _ in }) -> [ScenarioResult] {
         var results: [ScenarioResult] = []
         for memoryMiB in memorySizesMiB {
             for link in links {
@@ -36,12 +38,14 @@ enum SyntheticSweepResults {
                         parameters.memeaterSizeMiB = memoryMiB / 2
                         parameters.migration.bandwidthMiBPerSecond = link.limitMiBPerSecond
                         parameters.repetition = repetition
+                        migration(&parameters.migration)
                         let achieved = rate * achievedOverTarget
                         let prediction = truth.predict(
                             memoryBytes: Double(memoryMiB) * mib, dirtySetBytes: Double(parameters.memeaterSizeMiB) * mib,
                             pattern: .sequential, dirtyRateBytesPerSecond: achieved * mib,
                             transferRateBytesPerSecond: link.measuredMiBPerSecond * mib,
-                            maxDowntimeMilliseconds: 300, timeoutSeconds: parameters.timeoutSeconds)
+                            maxDowntimeMilliseconds: Double(parameters.migration.qemuMaxDowntimeMilliseconds ?? 300),
+                            timeoutSeconds: parameters.timeoutSeconds)
                         // Repeats differ by ±2 %, time and downtime in opposite directions: a spread, no bias.
                         let wobble = repetition == 1 ? 0.02 : -0.02
                         results.append(result(parameters, prediction: prediction, wobble: wobble, achievedMiBPerSecond: achieved,
@@ -131,6 +135,11 @@ enum SyntheticSweepResults {
                                    commandLine: "migverify sweep --id synthetic", definitionJSON: "{}")
 }
 
+extension SweepAnalysis {
+    /// The fit of a sweep whose live runs are of one strategy (`nil` for several), as the tests of such sweeps read it.
+    var onlyFit: Result<PreCopyFit, PreCopyFitError>? { fits?.groups.count == 1 ? fits?.groups.first?.fit : nil }
+}
+
 final class SweepAnalysisTests: XCTestCase {
     func testTheHostCPUFiguresReachTheReportByRoleWithTheUncountedTime() {
         var host = HostCPUCost(hostName: "src")
@@ -164,7 +173,7 @@ final class SweepAnalysisTests: XCTestCase {
         XCTAssertEqual(Set(notConverging.map { "\($0.parameters.dirtyRateMiBPerSecond)@\($0.parameters.migration.bandwidthMiBPerSecond ?? 0)" }),
                        ["110.0@125"], "the fixture is what the test assumes: only the high rate on the slow link does not converge")
         let analysis = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: results)
-        guard case .success(let fit)? = analysis.fit else { return XCTFail("not fitted: \(String(describing: analysis.fit))") }
+        guard case .success(let fit)? = analysis.onlyFit else { return XCTFail("not fitted: \(String(describing: analysis.onlyFit))") }
         let truth = SyntheticSweepResults.truth
         XCTAssertEqual(fit.setupMilliseconds, truth.setupMilliseconds, accuracy: 150)
         XCTAssertEqual(fit.resumeMilliseconds, truth.resumeMilliseconds, accuracy: 10)
@@ -269,8 +278,8 @@ final class SweepAnalysisTests: XCTestCase {
         }
         let analysis = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: live + disturbed)
         let liveOnly = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: live)
-        guard case .success(let fit)? = analysis.fit, case .success(let liveFit)? = liveOnly.fit else {
-            return XCTFail("not fitted: \(String(describing: analysis.fit))")
+        guard case .success(let fit)? = analysis.onlyFit, case .success(let liveFit)? = liveOnly.onlyFit else {
+            return XCTFail("not fitted: \(String(describing: analysis.onlyFit))")
         }
         XCTAssertEqual(fit.observations.count + fit.exclusions.count, live.count, "the fit saw the live runs only")
         XCTAssertEqual(fit.parameters, liveFit.parameters)
@@ -324,12 +333,170 @@ final class SweepAnalysisTests: XCTestCase {
                                            "live 1024 MiB @ 10 MiB/s bw 125 MiB/s, emulator default (2)"])
     }
 
+    // MARK: one fit per strategy (issue 22)
+
+    /// A TLS copy that costs more: a handshake in the setup, CPU per byte in the first pass.
+    static let tlsTruth = PreCopyFitParameters(setupMilliseconds: 2_500, resumeMilliseconds: 40, dirtyRateFactor: 1.0,
+                                               scanMillisecondsPerGiB: 900)
+
+    /// Which strategies share a fit: max-downtime=MS is an input of the model per run, so it
+    /// joins the rest of its strategy; every other word changes the constants and keeps its own.
+    func testTheFitStrategyDropsOnlyTheMaxDowntime() throws {
+        func strategy(_ text: String) throws -> String {
+            var options = MigrationOptions()
+            try MigrationStrategy(parsing: text).apply(to: &options)
+            return SweepAnalysis.fitStrategy(options)
+        }
+        XCTAssertEqual(try strategy("precopy"), "precopy")
+        XCTAssertEqual(try strategy("max-downtime=100"), "precopy")
+        XCTAssertEqual(try strategy("auto-converge+max-downtime=100"), "auto-converge")
+        XCTAssertEqual(try strategy("tls"), "tls")
+        XCTAssertEqual(try strategy("tls+parallel=4"), try strategy("parallel=4+tls"), "one name whatever the order of the words")
+        XCTAssertEqual(try strategy("parallel=4+compression=zstd"), "parallel=4+compression=zstd")
+        XCTAssertNotEqual(try strategy("parallel=4"), try strategy("parallel=8"))
+        XCTAssertEqual(try strategy("tunnelled"), "tunnelled")
+        XCTAssertEqual(try strategy("client-managed"), "client-managed")
+        XCTAssertEqual(try strategy("postcopy+max-downtime=50"), "postcopy")
+    }
+
+    /// A sweep of pre-copy (some cells at max-downtime=100) and TLS runs that follow different
+    /// constants: each strategy is fitted to its own runs and recovers its own constants, each
+    /// cell is predicted by its own strategy's fit, correlate prints a section per strategy,
+    /// and the report's table holds each strategy's numbers. A pooled fit would predict neither.
+    func testEachStrategyIsFittedToItsOwnRunsAndPredictsItsOwnCells() throws {
+        let precopy = SyntheticSweepResults.results()
+        let shortDowntime = SyntheticSweepResults.results { $0.qemuMaxDowntimeMilliseconds = 100 }
+        let tls = SyntheticSweepResults.results(truth: Self.tlsTruth) { $0.tls = true }
+        let all = precopy + tls + shortDowntime
+        let analysis = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: all)
+        let fits = try XCTUnwrap(analysis.fits)
+        XCTAssertEqual(fits.groups.map(\.strategy), ["precopy", "tls"], "max-downtime=100 is fitted with precopy")
+        XCTAssertEqual(fits.groups.map(\.indices.count), [precopy.count + shortDowntime.count, tls.count])
+        XCTAssertTrue(fits.notDescribed.isEmpty)
+        for (strategy, truth) in [("precopy", SyntheticSweepResults.truth), ("tls", Self.tlsTruth)] {
+            let fit = try XCTUnwrap(fits.fitted(strategy), strategy)
+            XCTAssertEqual(fit.setupMilliseconds, truth.setupMilliseconds, accuracy: 150, strategy)
+            XCTAssertEqual(fit.dirtyRateFactor, truth.dirtyRateFactor, accuracy: 0.1, strategy)
+            XCTAssertEqual(fit.scanMillisecondsPerGiB, truth.scanMillisecondsPerGiB, accuracy: 60, strategy)
+            XCTAssertLessThan(try XCTUnwrap(fit.heldOut.meanAbsolutePercentageError, strategy), 5, strategy)
+        }
+        for cell in analysis.cells where cell.convergedCount > 0 {
+            let measured = try XCTUnwrap(cell.migrationMilliseconds?.mean, cell.label)
+            let predicted = try XCTUnwrap(cell.predicted?.totalMilliseconds, cell.label)
+            XCTAssertEqual(predicted, measured, accuracy: 0.1 * measured, "predicted by its own strategy's fit: \(cell.label)")
+        }
+        // What the grouping prevents: one set of constants for both misses the TLS runs.
+        func meanError(_ fit: PreCopyFit, _ observations: [MigrationObservation]) -> Double {
+            let errors = observations.compactMap { observation -> Double? in
+                guard let measured = observation.migrationMilliseconds, observation.converged else { return nil }
+                return abs((fit.parameters.predict(observation).totalMilliseconds ?? 0) - measured) / measured * 100
+            }
+            return errors.reduce(0, +) / Double(max(1, errors.count))
+        }
+        let tlsObservations = tls.map { SweepAnalysis.observation($0) }
+        let pooled = try PreCopyFit.fit(all.map { SweepAnalysis.observation($0) })
+        XCTAssertLessThan(meanError(try XCTUnwrap(fits.fitted("tls")), tlsObservations), 3)
+        XCTAssertGreaterThan(meanError(pooled, tlsObservations), 10, "pooled, the TLS runs are mispredicted: \(pooled.parameters)")
+
+        let text = analysis.text
+        XCTAssertTrue(text.contains("model: pre-copy, fitted per strategy"), text)
+        for group in fits.groups {
+            let fit = try XCTUnwrap(group.fitted)
+            let line = try XCTUnwrap(text.split(separator: "\n").first { $0.hasPrefix("model, \(group.strategy): ") }, text)
+            XCTAssertTrue(line.contains("pre-copy fitted to \(fit.observations.count) converging run(s) of \(group.indices.count) live run(s) "
+                                        + "in \(group.cells.count) cell(s): setup \(formatNumber(fit.setupMilliseconds)) ms"), String(line))
+        }
+        XCTAssertTrue(analysis.anyFitted)
+
+        let document = try analysis.reportDocument(store: try temporaryStore())
+        XCTAssertEqual(document.fits.map(\.strategy), ["precopy", "tls"])
+        XCTAssertEqual(document.unfittedStrategies, [])
+        let table = try XCTUnwrap(ReportTables.fit(document))
+        XCTAssertEqual(table.title, "Model fit per strategy")
+        for (row, group) in zip(table.rows, fits.groups) {
+            let fit = try XCTUnwrap(group.fitted)
+            func column(_ header: String) throws -> String { row[try XCTUnwrap(table.headers.firstIndex(of: header), header)] }
+            XCTAssertEqual(try column("strategy"), group.strategy)
+            XCTAssertEqual(try column("runs"), String(group.indices.count))
+            XCTAssertEqual(try column("cells"), String(group.cells.count))
+            XCTAssertEqual(try column("fitted runs"), String(fit.observations.count))
+            XCTAssertEqual(try column("setup ms"), ReportFormat.number(fit.setupMilliseconds, decimals: 3))
+            XCTAssertEqual(try column("dirty-rate factor ×"), ReportFormat.number(fit.dirtyRateFactor, decimals: 3))
+            XCTAssertEqual(try column("RAM scan ms/GiB"), ReportFormat.number(fit.scanMillisecondsPerGiB, decimals: 3))
+            XCTAssertEqual(try column("R² migration time"), ReportFormat.number(fit.timeRSquared, decimals: 3))
+            XCTAssertEqual(try column("held-out MAPE %"), ReportFormat.number(fit.heldOut.meanAbsolutePercentageError))
+        }
+        // Each cell group's model curve comes from its own strategy's fit, at its own max downtime.
+        for fit in document.fits {
+            XCTAssertEqual(Set(fit.curves.compactMap(\.strategy)), fit.strategy == "precopy" ? ["precopy", "max-downtime=100"] : ["tls"])
+        }
+    }
+
+    /// Post-copy runs are listed as not described by the pre-copy model and never fitted, however
+    /// many cells they have: the pre-copy fit is the one made without them.
+    func testPostCopyRunsAreListedAndNeverFitted() throws {
+        let precopy = SyntheticSweepResults.results()
+        // Post-copy lands every cell, sooner than pre-copy could: nothing a pre-copy fit should see.
+        let postCopy = SyntheticSweepResults.results { $0.postCopy = true }.map { result -> ScenarioResult in
+            var landed = result
+            landed.figures.convergence = .converged
+            landed.migrationMilliseconds = 1_000 + Double(landed.parameters.memoryMiB)
+            landed.libvirtDowntimeMilliseconds = 5
+            return landed
+        }
+        let analysis = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: precopy + postCopy)
+        let fits = try XCTUnwrap(analysis.fits)
+        XCTAssertEqual(fits.groups.map(\.strategy), ["precopy"])
+        XCTAssertEqual(fits.groups.first?.fit, SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: precopy).onlyFit,
+                       "the pre-copy fit is the one without the post-copy runs")
+        XCTAssertEqual(fits.notDescribed.map(\.strategy), ["postcopy"])
+        XCTAssertEqual(fits.notDescribed.first?.indices.count, postCopy.count)
+        XCTAssertEqual(fits.notDescribed.first?.cells.count, 24)
+        for cell in analysis.cells where cell.parameters.migration.postCopy {
+            XCTAssertNil(cell.predicted, "no pre-copy prediction for \(cell.label)")
+        }
+        XCTAssertTrue(analysis.text.contains("model, postcopy: not described by the pre-copy model, not fitted (\(postCopy.count) run(s) in 24 cell(s))"),
+                      analysis.text)
+        let document = try analysis.reportDocument(store: try temporaryStore())
+        XCTAssertEqual(document.fits.map(\.strategy), ["precopy"])
+        XCTAssertEqual(document.unfittedStrategies.map(\.strategy), ["postcopy"])
+        XCTAssertEqual(document.unfittedStrategies.first?.runCount, postCopy.count)
+        XCTAssertTrue(document.unfittedStrategies.first?.reason.hasPrefix("not described by the pre-copy model") ?? false)
+
+        // A sweep of post-copy alone has no model, and says why.
+        let alone = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: postCopy)
+        XCTAssertFalse(alone.anyFitted)
+        XCTAssertTrue(alone.text.contains("model: not fitted: every live run is post-copy, which the pre-copy model does not describe"), alone.text)
+    }
+
+    /// A strategy with too few cells says so in its section while the others are fitted; a
+    /// sweep of one strategy reads as it always did.
+    func testAStrategyWithTooFewCellsSaysSoAndOneStrategyReadsAsBefore() throws {
+        let precopy = SyntheticSweepResults.results()
+        let tls = Array(SyntheticSweepResults.results { $0.tls = true }.prefix(4))  // two cells of two repeats
+        let analysis = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: precopy + tls)
+        XCTAssertTrue(analysis.text.contains("model, tls: not fitted (4 live run(s) in 2 cell(s)): "
+                                             + PreCopyFitError.tooFewCells(converging: 2, needed: 4).description), analysis.text)
+        XCTAssertTrue(analysis.anyFitted)
+        for cell in analysis.cells where cell.parameters.migration.tls == true {
+            XCTAssertNil(cell.predicted, "no fit of its own, no prediction: \(cell.label)")
+        }
+        let document = try analysis.reportDocument(store: try temporaryStore())
+        XCTAssertEqual(document.unfittedStrategies, [ReportUnfittedStrategy(
+            strategy: "tls", runCount: 4, cellCount: 2, reason: "not fitted: " + PreCopyFitError.tooFewCells(converging: 2, needed: 4).description)])
+
+        let one = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: precopy).text
+        XCTAssertTrue(one.contains("\nmodel: pre-copy fitted to 42 converging run(s): setup "), one)
+        XCTAssertFalse(one.contains("per strategy"), one)
+        XCTAssertFalse(one.contains("model, "), one)
+    }
+
     // MARK: degenerate sweeps
 
     func assertNotFitted(_ results: [ScenarioResult], because expected: PreCopyFitError, file: StaticString = #filePath, line: UInt = #line) {
         let analysis = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: results)
-        guard case .failure(let error)? = analysis.fit else {
-            return XCTFail("expected no fit, got \(String(describing: analysis.fit))", file: file, line: line)
+        guard case .failure(let error)? = analysis.onlyFit else {
+            return XCTFail("expected no fit, got \(String(describing: analysis.onlyFit))", file: file, line: line)
         }
         XCTAssertEqual(error, expected, file: file, line: line)
         XCTAssertTrue(analysis.text.contains("model: not fitted: \(expected.description)"), analysis.text, file: file, line: line)
@@ -391,8 +558,8 @@ final class SweepAnalysisTests: XCTestCase {
         results[0].figures.transferRateMiBPerSecond = nil
         results[0].parameters.migration.bandwidthMiBPerSecond = nil
         let analysis = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: results)
-        guard case .failure(.invalidTransferRate(let cell, _))? = analysis.fit else {
-            return XCTFail("expected an invalid transfer rate, got \(String(describing: analysis.fit))")
+        guard case .failure(.invalidTransferRate(let cell, _))? = analysis.onlyFit else {
+            return XCTFail("expected an invalid transfer rate, got \(String(describing: analysis.onlyFit))")
         }
         XCTAssertTrue(cell.contains("1024 MiB @ 10 MiB/s"), "the cell is named so that a person finds it: \(cell)")
         assertNoNonFiniteNumbers(analysis.text)
@@ -444,8 +611,14 @@ final class SweepAnalysisTests: XCTestCase {
         XCTAssertEqual(landed.announceDelayMilliseconds ?? 0, SyntheticSweepResults.announceDelayMilliseconds, accuracy: 1e-6)
         XCTAssertEqual(landed.repetition, 1)
 
-        let fit = try XCTUnwrap(document.fit)
-        guard case .success(let analysed)? = analysis.fit else { return XCTFail("not fitted") }
+        XCTAssertEqual(document.fits.count, 1, "a sweep of one strategy has one fit")
+        XCTAssertEqual(document.unfittedStrategies, [])
+        let fit = try XCTUnwrap(document.fits.first)
+        guard case .success(let analysed)? = analysis.onlyFit else { return XCTFail("not fitted") }
+        XCTAssertEqual(fit.strategy, "precopy")
+        XCTAssertEqual(fit.runCount, results.count)
+        XCTAssertEqual(fit.cellCount, analysis.cells.count)
+        XCTAssertEqual(fit.fittedRunCount, analysed.observations.count)
         XCTAssertEqual(fit.parameters.map(\.name), ["setup", "resume", "dirty-rate factor", "RAM scan"])
         XCTAssertEqual(fit.parameters.map(\.value), [analysed.setupMilliseconds, analysed.resumeMilliseconds,
                                                      analysed.dirtyRateFactor, analysed.scanMillisecondsPerGiB])
@@ -517,7 +690,7 @@ final class SweepAnalysisTests: XCTestCase {
             }
         }
         XCTAssertTrue(document.cells.contains { $0.convergedCount == 0 }, "the sweep has a cell that never converged")
-        let curve = try XCTUnwrap(document.fit?.curves.first { $0.memoryMiB == 1024 && $0.bandwidthLimitMiBPerSecond == 1000 })
+        let curve = try XCTUnwrap(document.fits.first?.curves.first { $0.memoryMiB == 1024 && $0.bandwidthLimitMiBPerSecond == 1000 })
         XCTAssertGreaterThanOrEqual(curve.points.map(\.dirtyRateMiBPerSecond).max() ?? 0, 304, "the curve reaches the unlimited cell")
         XCTAssertTrue(document.cells.allSatisfy { $0.failureScenario == nil })
     }

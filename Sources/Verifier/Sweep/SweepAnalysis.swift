@@ -17,7 +17,8 @@ public struct CellAnalysis: Sendable {
     public var achievedDirtyRateMiBPerSecond: RepeatStatistics?
     /// Runs that converged, of those that had to land.
     public var convergedCount: Int
-    /// The fitted model's prediction for the cell (its runs' mean achieved rate and transfer rate).
+    /// The prediction of its strategy's fitted model for the cell (its runs' mean achieved rate
+    /// and transfer rate); `nil` when its strategy has no fit.
     public var predicted: FittedPrediction?
 
     /// The cell's label, e.g. `live 1024 MiB @ 15 MiB/s`.
@@ -33,15 +34,16 @@ public struct BoundaryAnalysis: Sendable {
     public var highestConvergingMiBPerSecond: Double?
     /// The lowest target rate at which a run did not converge, MiB/s.
     public var lowestNonConvergingMiBPerSecond: Double?
-    /// The fitted model's boundary at the group's median transfer rate, MiB/s.
+    /// The boundary of its strategy's fitted model at the group's median transfer rate, MiB/s.
     public var predictedMiBPerSecond: Double?
     /// Why there is no prediction, or what it assumed.
     public var predictionNote: String
 }
 
 /// A sweep's stored results, analysed for `migverify correlate` and `migverify report`:
-/// statistics over repeats per cell, the pre-copy model fitted to the converging live runs,
-/// the convergence boundary, the dirty-rate cross-check and the downtime decomposition.
+/// statistics over repeats per cell, the pre-copy model fitted to the converging live runs of
+/// each strategy, the convergence boundary, the dirty-rate cross-check and the downtime
+/// decomposition.
 public struct SweepAnalysis: Sendable {
     public var sweep: StoredSweep
     /// The completed runs that stand for the sweep's slots, in slot order.
@@ -49,8 +51,9 @@ public struct SweepAnalysis: Sendable {
     /// Slots with no completed run yet (the sweep was interrupted or is still running).
     public var missingSlotCount: Int
     public var cells: [CellAnalysis]
-    /// The fit, or why there is none (`nil`: the sweep has no live runs).
-    public var fit: Result<PreCopyFit, PreCopyFitError>?
+    /// The pre-copy model fitted per strategy (``fitStrategy(_:)``), each with why it has no
+    /// fit where it has none, and the post-copy runs no fit takes (`nil`: no live runs).
+    public var fits: StrategyFits?
     public var boundaries: [BoundaryAnalysis]
 
     /// Reads sweep `sweepID` from `store` and analyses it; an unknown id is an invalid option
@@ -74,15 +77,23 @@ public struct SweepAnalysis: Sendable {
         let live = results.filter { $0.parameters.scenario.measuresAnUndisturbedMigration && $0.figures.convergence != nil }
         let names = Self.fitCellNames(live)
         let observations = live.map { Self.observation($0, cell: names[Self.cellKey($0.parameters)]) }
-        fit = observations.isEmpty ? nil : Result { () throws(PreCopyFitError) -> PreCopyFit in try PreCopyFit.fit(observations) }
-        let parameters = (try? fit?.get())?.parameters
+        let fits = observations.isEmpty ? nil : StrategyFits.fit(observations)
+        self.fits = fits
+        // Each cell and boundary group is predicted by the fit of its own strategy.
+        func parameters(_ run: ScenarioResult) -> PreCopyFitParameters? {
+            fits?.fitted(Self.fitStrategy(run.parameters.migration))?.parameters
+        }
         cells = Self.group(results, by: { Self.cellKey($0.parameters) }).map { runs in
-            Self.cell(runs, fit: parameters)
+            Self.cell(runs, fit: parameters(runs[0]))
         }
         boundaries = Self.group(live, by: { Self.boundaryKey($0.parameters) }).map { runs in
-            Self.boundary(runs, fit: parameters)
+            Self.boundary(runs, fit: parameters(runs[0]))
         }
     }
+
+    /// Whether a pre-copy model was fitted to at least one strategy.
+    public var anyFitted: Bool { fits?.anyFitted ?? false }
+
 
     // MARK: the pieces
 
@@ -91,6 +102,21 @@ public struct SweepAnalysis: Sendable {
         var cell = parameters
         cell.repetition = nil
         return cell.key
+    }
+
+    /// The strategy a run is fitted with: its strategy label without `max-downtime=MS`.
+    ///
+    /// Runs of different strategies are fitted apart because the strategy changes the model's
+    /// constants: TLS and compression the copy rate and its CPU cost, multifd the rate and the
+    /// connections set up, tunnelling and client-managed migration the setup, auto-converge the
+    /// guest's rate while copied. The max downtime is different: the model takes it per run (the
+    /// switch-over threshold), so `max-downtime=100` runs join the rest of their strategy and
+    /// test the model at another threshold. Post-copy runs keep their label and are never
+    /// fitted (``StrategyFits``).
+    static func fitStrategy(_ migration: MigrationOptions) -> String {
+        var options = migration
+        options.qemuMaxDowntimeMilliseconds = nil
+        return options.strategyLabel
     }
 
     /// The boundary group of a run: its parameters without rate and repetition.
@@ -170,7 +196,8 @@ public struct SweepAnalysis: Sendable {
             maxDowntimeMilliseconds: Double(p.migration.qemuMaxDowntimeMilliseconds ?? 300), timeoutSeconds: p.timeoutSeconds,
             converged: result.figures.convergence == .converged, postCopy: p.migration.postCopy,
             migrationMilliseconds: result.migrationMilliseconds, downtimeMilliseconds: result.libvirtDowntimeMilliseconds,
-            iterations: result.iterations, transferredBytes: result.transferredBytes.map { Double($0) })
+            iterations: result.iterations, transferredBytes: result.transferredBytes.map { Double($0) },
+            strategy: fitStrategy(p.migration))
     }
 
     static func statistics(_ values: [Double?]) -> RepeatStatistics? {
@@ -225,7 +252,8 @@ public struct SweepAnalysis: Sendable {
                 note = "never converges: \(reason)"
             }
         } else {
-            note = fit == nil ? "no fitted model" : p.migration.postCopy ? "post-copy always converges: the pre-copy model does not apply" : "no transfer rate measured"
+            note = p.migration.postCopy ? "post-copy always converges: the pre-copy model does not apply"
+                : fit == nil ? "no fitted model for \(fitStrategy(p.migration))" : "no transfer rate measured"
         }
         return BoundaryAnalysis(parameters: p, highestConvergingMiBPerSecond: converging.max(),
                                 lowestNonConvergingMiBPerSecond: notConverging.min(), predictedMiBPerSecond: predicted, predictionNote: note)
@@ -246,34 +274,7 @@ extension SweepAnalysis {
         var lines: [String] = []
         lines.append("sweep \(sweep.id): \(results.count) completed run(s) in \(cells.count) cell(s)"
                      + (missingSlotCount > 0 ? "; \(missingSlotCount) run(s) still missing (resume the sweep to complete it)" : ""))
-        switch fit {
-        case nil:
-            lines.append("model: no live runs, nothing to fit")
-        case .failure(let error)?:
-            lines.append("model: not fitted: \(error.description)")
-        case .success(let fit)?:
-            let p = fit.parameters
-            lines.append("model: pre-copy fitted to \(fit.observations.count) converging run(s): setup \(formatNumber(p.setupMilliseconds)) ms, "
-                         + "resume \(formatNumber(p.resumeMilliseconds)) ms, dirty-rate factor \(formatNumber(p.dirtyRateFactor)), "
-                         + "RAM scan \(formatNumber(p.scanMillisecondsPerGiB)) ms/GiB")
-            lines.append("  R² migration time \(fit.timeRSquared.map { String(format: "%.3f", $0) } ?? "-"), downtime \(fit.downtimeRSquared.map { String(format: "%.3f", $0) } ?? "-"); "
-                         + "held-out MAPE of migration time \(fit.heldOut.meanAbsolutePercentageError.map { String(format: "%.1f %%", $0) } ?? "-") "
-                         + "(leave one cell out, \(fit.heldOut.folds) fold(s), \(fit.heldOut.predictions) prediction(s))")
-            // One line per cell and reason, not per run: repeats are excluded for the same reason.
-            var excludedRuns: [String: Int] = [:]
-            var excludedOrder: [String] = []
-            for exclusion in fit.exclusions {
-                let line = "\(exclusion.cell): \(exclusion.reason)"
-                if excludedRuns[line] == nil { excludedOrder.append(line) }
-                excludedRuns[line, default: 0] += 1
-            }
-            for line in excludedOrder {
-                let count = excludedRuns[line] ?? 1
-                lines.append("  excluded: " + line + (count > 1 ? " (\(count) runs)" : ""))
-            }
-            for note in fit.heldOut.notes + fit.notes { lines.append("  note: \(note)") }
-            for limit in fit.limits { lines.append("  limit: \(limit)") }
-        }
+        lines += modelLines
         lines.append("")
         lines.append("cell                                          runs conv   time ms (mean ± 95% CI)   predicted  residual   downtime ms   predicted   ping gap ms")
         for cell in cells {
@@ -348,6 +349,66 @@ extension SweepAnalysis {
     }
 }
 
+extension SweepAnalysis {
+    /// The model's part of the text: the fit as before for a sweep of one strategy; else one
+    /// section per strategy, post-copy ones as not described.
+    var modelLines: [String] {
+        guard let fits else { return ["model: no live runs, nothing to fit"] }
+        if fits.groups.count == 1, fits.notDescribed.isEmpty, let group = fits.groups.first {
+            return Self.fitLines(group, title: group.strategy == "precopy" ? "model" : "model, \(group.strategy)", runs: nil)
+        }
+        var lines: [String] = []
+        if fits.groups.isEmpty {
+            lines.append("model: not fitted: every live run is post-copy, which the pre-copy model does not describe")
+        } else {
+            lines.append("model: pre-copy, fitted per strategy (a strategy changes the model's constants; max-downtime=MS is an input of each run)")
+        }
+        for group in fits.groups {
+            lines += Self.fitLines(group, title: "model, \(group.strategy)",
+                                   runs: (group.indices.count, group.cells.count))
+        }
+        for set in fits.notDescribed {
+            lines.append("model, \(set.strategy): not described by the pre-copy model, not fitted (\(set.indices.count) run(s) in "
+                         + "\(set.cells.count) cell(s)): \(StrategyFits.postCopyReason)")
+        }
+        return lines
+    }
+
+    /// One strategy's fit: parameters, R², held-out MAPE, exclusions, notes and limits;
+    /// `runs`, when given, the strategy's live runs and cells.
+    static func fitLines(_ group: StrategyFits.Group, title: String, runs: (runs: Int, cells: Int)?) -> [String] {
+        let counts = runs.map { " (\($0.runs) live run(s) in \($0.cells) cell(s))" } ?? ""
+        var lines: [String] = []
+        switch group.fit {
+        case .failure(let error):
+            lines.append("\(title): not fitted\(counts): \(error.description)")
+        case .success(let fit):
+            let p = fit.parameters
+            lines.append("\(title): pre-copy fitted to \(fit.observations.count) converging run(s)\(runs.map { " of \($0.runs) live run(s) in \($0.cells) cell(s)" } ?? ""): "
+                         + "setup \(formatNumber(p.setupMilliseconds)) ms, resume \(formatNumber(p.resumeMilliseconds)) ms, "
+                         + "dirty-rate factor \(formatNumber(p.dirtyRateFactor)), RAM scan \(formatNumber(p.scanMillisecondsPerGiB)) ms/GiB")
+            lines.append("  R² migration time \(fit.timeRSquared.map { String(format: "%.3f", $0) } ?? "-"), downtime \(fit.downtimeRSquared.map { String(format: "%.3f", $0) } ?? "-"); "
+                         + "held-out MAPE of migration time \(fit.heldOut.meanAbsolutePercentageError.map { String(format: "%.1f %%", $0) } ?? "-") "
+                         + "(leave one cell out, \(fit.heldOut.folds) fold(s), \(fit.heldOut.predictions) prediction(s))")
+            // One line per cell and reason, not per run: repeats are excluded for the same reason.
+            var excludedRuns: [String: Int] = [:]
+            var excludedOrder: [String] = []
+            for exclusion in fit.exclusions {
+                let line = "\(exclusion.cell): \(exclusion.reason)"
+                if excludedRuns[line] == nil { excludedOrder.append(line) }
+                excludedRuns[line, default: 0] += 1
+            }
+            for line in excludedOrder {
+                let count = excludedRuns[line] ?? 1
+                lines.append("  excluded: " + line + (count > 1 ? " (\(count) runs)" : ""))
+            }
+            for note in fit.heldOut.notes + fit.notes { lines.append("  note: \(note)") }
+            for limit in fit.limits { lines.append("  limit: \(limit)") }
+        }
+        return lines
+    }
+}
+
 // MARK: the report's document
 
 extension SweepAnalysis {
@@ -409,14 +470,30 @@ extension SweepAnalysis {
         var notes: [String] = []
         if missingSlotCount > 0 { notes.append("\(missingSlotCount) run(s) of the sweep have no result yet: resume the sweep to complete it") }
         var limits: [String] = []
-        var reportFit: ReportFit?
-        switch fit {
-        case .success(let fit)?:
-            reportFit = self.reportFit(fit)
-            limits += fit.limits
-        case .failure(let error)?:
-            notes.append("no model fitted: \(error.description)")
-        case nil:
+        var reportFits: [ReportFit] = []
+        var unfitted: [ReportUnfittedStrategy] = []
+        if let fits {
+            // A sweep of one strategy reads as before; with several, each limit names its strategy.
+            let single = fits.groups.count == 1 && fits.notDescribed.isEmpty
+            for group in fits.groups {
+                let runCount = group.indices.count
+                switch group.fit {
+                case .success(let fit):
+                    reportFits.append(reportFit(fit, strategy: group.strategy, runCount: runCount, cellCount: group.cells.count))
+                    limits += single ? fit.limits : fit.limits.map { "\(group.strategy): \($0)" }
+                case .failure(let error):
+                    if single { notes.append("no model fitted: \(error.description)") }
+                    unfitted.append(ReportUnfittedStrategy(strategy: group.strategy, runCount: runCount, cellCount: group.cells.count,
+                                                           reason: "not fitted: \(error.description)"))
+                }
+            }
+            for set in fits.notDescribed {
+                unfitted.append(ReportUnfittedStrategy(strategy: set.strategy, runCount: set.indices.count, cellCount: set.cells.count,
+                                                       reason: "not described by the pre-copy model: \(StrategyFits.postCopyReason)"))
+                limits.append("\(set.strategy): \(set.indices.count) post-copy run(s) are not described by the pre-copy model and not fitted")
+            }
+            if fits.groups.isEmpty { notes.append("no model fitted: every live run is post-copy, which the pre-copy model does not describe") }
+        } else {
             notes.append("no model fitted: the sweep has no live runs")
         }
         if results.contains(where: { $0.accel == "tcg" }) {
@@ -425,7 +502,8 @@ extension SweepAnalysis {
         let probeInterval = results.compactMap(\.figures.probeIntervalMicroseconds).first.map { $0 / 1000 }
         return ReportDocument(
             sweepID: sweep.id, title: "Sweep \(sweep.id)", createdAt: sweep.createdAt, environment: environment, notes: notes,
-            pingProbeIntervalMilliseconds: probeInterval, cells: reportCells, runs: runs, fit: reportFit,
+            pingProbeIntervalMilliseconds: probeInterval, cells: reportCells, runs: runs, fits: reportFits,
+            unfittedStrategies: unfitted,
             boundaries: boundaries.map { boundary in
                 ReportBoundary(memoryMiB: boundary.parameters.memoryMiB,
                                bandwidthLimitMiBPerSecond: boundary.parameters.migration.bandwidthMiBPerSecond.map { Double($0) },
@@ -472,14 +550,19 @@ extension SweepAnalysis {
                                confidenceHigh: s.confidenceInterval95?.upper)
     }
 
-    /// The fit with a model curve per memory size and bandwidth limit: predicted time over the
-    /// sweep's rate range, at the region, pattern and mean transfer rate of that group's live runs.
-    func reportFit(_ fit: PreCopyFit) -> ReportFit {
+    /// One strategy's fit with a model curve per memory size, bandwidth limit and strategy
+    /// label of its cells: predicted time over the sweep's rate range, at the region, pattern,
+    /// max downtime and mean transfer rate of that group's live runs.
+    func reportFit(_ fit: PreCopyFit, strategy: String, runCount: Int, cellCount: Int) -> ReportFit {
         let p = fit.parameters
         let live = results.filter { $0.figures.convergence != nil && !$0.parameters.migration.postCopy }
         // The curve spans the rates the cells are plotted at (an unlimited cell's target is 0).
         let maximumRate = max(1, live.map(Self.modelDirtyRateMiBPerSecond).max() ?? 1)
-        let groups = Self.group(live) { "\($0.parameters.memoryMiB) \($0.parameters.migration.bandwidthMiBPerSecond.map(String.init) ?? "-")" }
+        let ofStrategy = live.filter { Self.fitStrategy($0.parameters.migration) == strategy }
+        // Labels differ within a group only in max-downtime=MS; each has its own curve at its threshold.
+        let groups = Self.group(ofStrategy) {
+            "\($0.parameters.memoryMiB) \($0.parameters.migration.bandwidthMiBPerSecond.map(String.init) ?? "-") \($0.parameters.migration.strategyLabel)"
+        }
         let curves: [ReportFit.Curve] = groups.compactMap { runs in
             let observations = runs.map { Self.observation($0) }
             guard let first = observations.first else { return nil }
@@ -495,9 +578,10 @@ extension SweepAnalysis {
             let parameters = runs[0].parameters
             return points.isEmpty ? nil : ReportFit.Curve(memoryMiB: parameters.memoryMiB,
                                                           bandwidthLimitMiBPerSecond: parameters.migration.bandwidthMiBPerSecond.map { Double($0) },
+                                                          strategy: parameters.migration.strategyLabel,
                                                           points: points)
         }
-        return ReportFit(parameters: [
+        return ReportFit(strategy: strategy, runCount: runCount, cellCount: cellCount, fittedRunCount: fit.observations.count, parameters: [
             .init(name: "setup", value: p.setupMilliseconds, unit: "ms"),
             .init(name: "resume", value: p.resumeMilliseconds, unit: "ms"),
             .init(name: "dirty-rate factor", value: p.dirtyRateFactor, unit: "×"),
