@@ -16,9 +16,15 @@ public struct ControlLineFramer: Sendable {
         case needMore
     }
 
-    /// Bytes received after the last whole line.
-    public private(set) var pending: [UInt8] = []
+    /// Bytes received, the lines already taken included up to ``consumed``.
+    private var buffer: [UInt8] = []
+    /// Bytes of ``buffer`` already taken as lines: dropped in bulk, not line by line, so that
+    /// many short lines cost linear time, not a move of the rest for each.
+    private var consumed = 0
     private let maximumLineBytes: Int
+
+    /// Bytes received after the last whole line.
+    public var pending: ArraySlice<UInt8> { buffer[consumed...] }
 
     /// A framer for lines of at most `maximumLineBytes`.
     public init(maximumLineBytes: Int = ControlLineFramer.maximumLineBytes) {
@@ -27,21 +33,25 @@ public struct ControlLineFramer: Sendable {
 
     /// Adds bytes as they arrived.
     public mutating func append(_ bytes: some Sequence<UInt8>) {
-        pending.append(contentsOf: bytes)
+        if consumed > 0 {
+            buffer.removeSubrange(..<consumed)
+            consumed = 0
+        }
+        buffer.append(contentsOf: bytes)
     }
 
     /// The next line, ``Next/tooLong`` or ``Next/needMore``.
     public mutating func next() -> Next {
-        while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-            guard newline <= maximumLineBytes else { return .tooLong }
-            var line = String(decoding: pending[..<newline], as: UTF8.self)[...]
-            pending.removeSubrange(...newline)
+        while let newline = buffer[consumed...].firstIndex(of: UInt8(ascii: "\n")) {
+            guard newline - consumed <= maximumLineBytes else { return .tooLong }
+            var line = String(decoding: buffer[consumed..<newline], as: UTF8.self)[...]
+            consumed = newline + 1
             if line.hasSuffix("\r") { line = line.dropLast() }
             if line.allSatisfy(\.isWhitespace) { continue }
             return .line(line)
         }
         // Known too long before its newline comes: a 100 MB line is not waited for.
-        return pending.count > maximumLineBytes ? .tooLong : .needMore
+        return buffer.count - consumed > maximumLineBytes ? .tooLong : .needMore
     }
 
     /// Whether a request without its newline is left: at the end of the stream it is not run,

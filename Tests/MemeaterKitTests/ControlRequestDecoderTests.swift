@@ -61,4 +61,19 @@ final class ControlRequestDecoderTests: XCTestCase {
         XCTAssertEqual(unending.next(), .tooLong, "known too long before the newline comes")
         XCTAssertEqual(ControlLineFramer.maximumLineBytes, 65_536)
     }
+
+    /// Many lines in one read come out in order, the partial one after them kept whole; the
+    /// lines taken are dropped in bulk (moving the rest for each line made this quadratic).
+    func testManyLinesInOneReadComeOutInOrder() {
+        var framer = ControlLineFramer()
+        framer.append(Array((0..<20_000).map { "\($0)\n" }.joined().utf8) + Array("{\"par".utf8))
+        for number in 0..<20_000 {
+            guard case .line(let line) = framer.next(), line == "\(number)" else { return XCTFail("line \(number)") }
+        }
+        XCTAssertEqual(framer.next(), .needMore)
+        XCTAssertEqual(Array(framer.pending), Array("{\"par".utf8))
+        framer.append(Array("tial\":1}\n".utf8))
+        XCTAssertEqual(framer.next(), .line(#"{"partial":1}"#))
+        XCTAssertFalse(framer.hasUnterminatedRequest)
+    }
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of the memeater-control fuzzer: one file per seed, each the byte
 stream of one control connection (request lines). Every command valid, then at and just past
-the bounds of its fields for the harness's 1 MiB region (256 pages of 4 KiB, every byte
-written: mibPerSecond 0-1, pagesPerSecond 0-256, page 0-255, byteOffset 0-4095), and the
+the bounds of its fields for the harness's 1 MiB region (256 pages of 4 KiB, 64 bytes of each
+written: mibPerSecond 0-1, pagesPerSecond 0-256, page 0-255, byteOffset 0-63), and the
 borderline forms the decoder must refuse (wrong types, NaN and infinities, duplicated and
 unknown fields, nesting, escapes and surrogates, control characters, CRLF and blank lines,
 a line without its newline, a line over 64 KiB). Each stream opens with the token the
@@ -50,7 +50,7 @@ BORDERLINE = [
     '{"command":"set-rate"}',
     '{"command":"set-rate","mibPerSecond":1,"pagesPerSecond":1}',
     # corrupt-page at and past its bounds
-    '{"command":"corrupt-page","page":255,"byteOffset":4095}',
+    '{"command":"corrupt-page","page":255,"byteOffset":63}',
     '{"command":"corrupt-page","page":256}',
     '{"command":"corrupt-page","page":-1}',
     '{"command":"corrupt-page","page":-0}',
@@ -59,7 +59,7 @@ BORDERLINE = [
     '{"command":"corrupt-page","page":7.7e1}',
     '{"command":"corrupt-page","page":9223372036854775807}',
     '{"command":"corrupt-page","page":99999999999999999999}',
-    '{"command":"corrupt-page","page":3,"byteOffset":4096}',
+    '{"command":"corrupt-page","page":3,"byteOffset":64}',
     '{"command":"corrupt-page","page":3,"byteOffset":-1}',
     '{"command":"corrupt-page"}',
     # fields the command does not take, unknown, duplicated, nested

@@ -104,7 +104,8 @@ public final class FaultJournal: Sendable {
         self.path = path
     }
 
-    private var directory: String { (path as NSString).deletingLastPathComponent }
+    /// The journal's directory (a relative `path` taken from the working directory).
+    private var directory: String { URL(fileURLWithPath: path).deletingLastPathComponent().path }
 
     /// Throws unless the journal can be used: its directory (when it exists) and the file
     /// (when it exists) trusted, and the file readable as this format. Run and sweep call it
