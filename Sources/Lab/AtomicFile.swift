@@ -21,9 +21,10 @@ public struct FileWriteError: Error, CustomStringConvertible, Sendable {
 /// renamed over the target. A full disk or a crash half-way leaves the previous file as it
 /// was (and at worst a stray `.NAME.XXXXXX` beside it).
 public enum AtomicFile {
-    /// Replaces `path` with `data` (mode 0644 for a new file, the old file's mode otherwise).
-    /// The corresponding C calls are `mkstemp`, `write`, `fsync` and `rename`.
-    public static func write(_ data: Data, to path: String) throws(FileWriteError) {
+    /// Replaces `path` with `data`, the new file with `mode` whatever the old one had (a mode
+    /// loosened by someone else is not carried over; the umask does not narrow it).
+    /// The corresponding C calls are `mkstemp`, `fchmod`, `write`, `fsync` and `rename`.
+    public static func write(_ data: Data, to path: String, mode: mode_t = 0o644) throws(FileWriteError) {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
         var template = Array("\(directory)/.\(url.lastPathComponent).XXXXXX".utf8CString)
@@ -39,10 +40,8 @@ public enum AtomicFile {
         }
         do {
             defer { close(descriptor) }
-            var info = stat()
-            // mkstemp makes 0600; keep what the replaced file had, else what a plain create would give.
-            let mode: mode_t = stat(path, &info) == 0 ? info.st_mode & 0o7777 : 0o644
-            guard fchmod(descriptor, mode) == 0 else { throw failure(path, "fchmod") }
+            // Before the data goes in: a reader never sees it under a wider mode.
+            guard fchmod(descriptor, mode & 0o7777) == 0 else { throw failure(path, "fchmod") }
             let complete = data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) -> Bool in
                 var offset = 0
                 while offset < bytes.count {
@@ -66,9 +65,9 @@ public enum AtomicFile {
         }
     }
 
-    /// Replaces `path` with `text` in UTF-8.
-    public static func write(_ text: String, to path: String) throws(FileWriteError) {
-        try write(Data(text.utf8), to: path)
+    /// Replaces `path` with `text` in UTF-8, the new file with `mode`.
+    public static func write(_ text: String, to path: String, mode: mode_t = 0o644) throws(FileWriteError) {
+        try write(Data(text.utf8), to: path, mode: mode)
     }
 
     private static func failure(_ path: String, _ call: String) -> FileWriteError {

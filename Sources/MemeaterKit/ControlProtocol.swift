@@ -144,8 +144,8 @@ public struct ControlReply: Codable, Sendable, Equatable {
 public enum ControlAccess: Sendable {
     /// Only a client whose first request is `auth` with this token (`serve --token-file`/`--token`).
     case token(ControlToken)
-    /// Anyone who can connect (`serve --no-auth`); an `auth` request is answered ok unchecked,
-    /// so a client that always presents a token works here too.
+    /// Anyone who can connect (`serve --no-auth`); an `auth` request is answered ok with its
+    /// token unchecked (only its form is), so a client that always presents a token works here too.
     case open
 }
 
@@ -182,34 +182,41 @@ public struct ControlHandler: Sendable {
     public let allowsFaultInjection: Bool
     /// Called once when a client asks memeater to stop, after the reply is built.
     public let onStop: @Sendable () -> Void
+    /// The ranges of the session's region that requests are checked against.
+    public let limits: ControlRequestLimits
 
     public init(session: MemeaterSession, access: ControlAccess, allowsFaultInjection: Bool = false,
                 onStop: @escaping @Sendable () -> Void) {
         self.session = session
+        limits = ControlRequestLimits(engine: session.engine)
         self.access = access
         self.allowsFaultInjection = allowsFaultInjection
         self.onStop = onStop
     }
 
     /// Handles one line (without its newline) on a connection in `state`, and returns the
-    /// reply line (without newline) and what to do with the connection next. Before the
-    /// client has authenticated, only a correct `auth` is obeyed; anything else is refused
-    /// with one reply and `.close`, and runs nothing.
+    /// reply line (without newline) and what to do with the connection next. The line is
+    /// checked whole before anything runs (``ControlRequest/decode(line:limits:)``): a bad
+    /// field gets a reply naming it and its range. Before the client has authenticated, only
+    /// a correct `auth` is obeyed; anything else is refused with one reply and `.close`, and
+    /// runs nothing.
     public func reply(toLine line: Substring, connection state: inout ControlConnectionState) -> (reply: String, then: ControlAfterReply) {
         let request: ControlRequest
         do {
-            request = try JSONDecoder().decode(ControlRequest.self, from: Data(line.utf8))
-        } catch let unknown as UnknownControlCommand {
-            guard state.isAuthenticated else { return (encodeLine(Self.notAuthenticated), .close) }
-            return (encodeLine(ControlReply.failure(unknown.description, command: unknown.command)), .serveNext)
+            request = try ControlRequest.decode(line: line, limits: limits)
         } catch {
+            if error.command == .auth, case .token = access {
+                // A token that cannot be one fails like a wrong one (and says why).
+                state.isAuthenticated = false
+                return (encodeLine(ControlReply.failure("\(Self.authenticationFailed) (\(error))", command: "auth")), .close)
+            }
             guard state.isAuthenticated else { return (encodeLine(Self.notAuthenticated), .close) }
-            return (encodeLine(ControlReply.failure("malformed request: expected one JSON object with a \"command\" per line")), .serveNext)
+            return (encodeLine(ControlReply.failure(error.description, command: error.commandText)), .serveNext)
         }
         if request.command == .auth {
             guard authenticates(request.token) else {
                 state.isAuthenticated = false
-                return (encodeLine(ControlReply.failure("authentication failed: wrong or missing token", command: "auth")), .close)
+                return (encodeLine(ControlReply.failure(Self.authenticationFailed, command: "auth")), .close)
             }
             state.isAuthenticated = true
             return (encodeLine(ControlReply(ok: true, command: "auth")), .serveNext)
@@ -218,6 +225,8 @@ public struct ControlHandler: Sendable {
         let (reply, stop) = handle(request)
         return (encodeLine(reply), stop ? .stop : .serveNext)
     }
+
+    static let authenticationFailed = "authentication failed: wrong or missing token"
 
     /// The reply to any request before `auth`: no command is named, so none seems to have run.
     static let notAuthenticated = ControlReply.failure(

@@ -29,8 +29,6 @@ public final class ControlServer: Sendable {
     /// after its entry is gone, so a descriptor found here is still open).
     private let held: Mutex<HeldConnections>
     private let closed = Atomic<Bool>(false)
-    /// A line longer than this is not a request of ours; the client is told and dropped.
-    static let maximumLineBytes = 64 * 1024
     /// The default of ``maximumConnections``: the verifier holds one or two connections, a
     /// user looking in by hand one more.
     public static let defaultMaximumConnections = 8
@@ -42,6 +40,8 @@ public final class ControlServer: Sendable {
     /// The default of ``authenticationTimeoutSeconds``: a client sends `auth` as it connects,
     /// and the lab's clients themselves wait at most 5 s for the reply.
     public static let defaultAuthenticationTimeoutSeconds = 5.0
+    /// The largest ``authenticationTimeoutSeconds`` accepted (`serve --auth-timeout-seconds` allows as much).
+    public static let maximumAuthenticationTimeoutSeconds = 3600.0
 
     /// Binds and listens; call `start()` to accept clients.
     public init(listenAddress: String, port: Int, handler: ControlHandler,
@@ -51,8 +51,10 @@ public final class ControlServer: Sendable {
         guard (1...Self.maximumConnectionsLimit).contains(maximumConnections) else {
             throw .controlSettingInvalid(reason: "the connection limit must be 1-\(Self.maximumConnectionsLimit), got \(maximumConnections)")
         }
-        guard authenticationTimeoutSeconds > 0, authenticationTimeoutSeconds.isFinite else {
-            throw .controlSettingInvalid(reason: "the authentication timeout must be a positive number of seconds, got \(authenticationTimeoutSeconds)")
+        // Bounded as the CLI bounds it: the deadline is made in UInt64 nanoseconds, which 1e300 s would overflow.
+        guard authenticationTimeoutSeconds > 0, authenticationTimeoutSeconds <= Self.maximumAuthenticationTimeoutSeconds else {
+            throw .controlSettingInvalid(reason: "the authentication timeout must be more than 0 and at most "
+                                         + "\(Int(Self.maximumAuthenticationTimeoutSeconds)) seconds, got \(authenticationTimeoutSeconds)")
         }
         guard let address = SocketAddress(numericHost: listenAddress, port: port) else {
             throw .socketFailed(call: "parse listen address \(listenAddress) (a numeric IPv4 or IPv6 address)", errno: EINVAL)
@@ -211,7 +213,7 @@ public final class ControlServer: Sendable {
         // time must not keep its slot without authenticating.
         let authenticationDeadline = me_monotonic_ns() + UInt64(authenticationTimeoutSeconds * 1e9)
         let late = ControlReply.failure("not authenticated within \(authenticationTimeoutSeconds) s of connecting")
-        var pending: [UInt8] = []
+        var framer = ControlLineFramer()
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
             if !state.isAuthenticated {
@@ -228,17 +230,28 @@ public final class ControlServer: Sendable {
                 _ = send(line: encodeLine(late), to: client)
                 return
             }
+            if count == 0 && framer.hasUnterminatedRequest {
+                // The client closed its side mid-line: what came may be cut short, so it does not run.
+                _ = send(line: encodeLine(Self.unterminatedReply), to: client)
+                return
+            }
             if count <= 0 { return }
             if !state.isAuthenticated {
                 // Spoken: displaced only after the silent ones. Gone: displaced already.
                 guard held.withLock({ $0.table.markSpoken(id) }) else { return }
             }
-            pending.append(contentsOf: buffer[0..<count])
-            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                var line = String(decoding: pending[..<newline], as: UTF8.self)[...]
-                pending.removeSubrange(...newline)
-                if line.hasSuffix("\r") { line = line.dropLast() }
-                if line.allSatisfy(\.isWhitespace) { continue }
+            framer.append(buffer[0..<count])
+            lines: while true {
+                let line: Substring
+                switch framer.next() {
+                case .line(let next):
+                    line = next
+                case .needMore:
+                    break lines
+                case .tooLong:
+                    _ = send(line: encodeLine(Self.tooLongReply), to: client)
+                    return
+                }
                 let wasAuthenticated = state.isAuthenticated
                 let (reply, then) = handler.reply(toLine: line, connection: &state)
                 if state.isAuthenticated && !wasAuthenticated {
@@ -257,12 +270,13 @@ public final class ControlServer: Sendable {
                     return
                 }
             }
-            if pending.count > Self.maximumLineBytes {
-                _ = send(line: encodeLine(ControlReply.failure("request line longer than \(Self.maximumLineBytes) bytes")), to: client)
-                return
-            }
         }
     }
+
+    /// Told to a client whose line grew past ``ControlLineFramer/maximumLineBytes`` before the connection is closed.
+    static let tooLongReply = ControlReply.failure("request line longer than \(ControlLineFramer.maximumLineBytes) bytes")
+    /// Told to a client that closed its side in the middle of a line.
+    static let unterminatedReply = ControlReply.failure("the last request has no newline at its end: not run (a request is one line ending in \\n)")
 
     /// Bounds each `recv` on `client` (0: no bound; anything above 0 waits at least 1 µs,
     /// since a zero `timeval` would mean no bound).

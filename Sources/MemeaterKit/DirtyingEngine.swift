@@ -183,8 +183,9 @@ public final class DirtyingEngine: @unchecked Sendable {
 
     /// Fault injection for tests of the checks: flips one byte of `page` without telling the bookkeeping.
     public func corruptPage(_ page: Int, byteOffset: Int = 0) throws(MemeaterError) {
-        guard page >= 0, page < pageCount, byteOffset >= 0, byteOffset < configuration.bytesPerWrite else {
-            throw .pageOutOfRange(page: page, pageCount: pageCount)
+        guard page >= 0, page < pageCount else { throw .pageOutOfRange(page: page, pageCount: pageCount) }
+        guard byteOffset >= 0, byteOffset < configuration.bytesPerWrite else {
+            throw .byteOffsetOutOfRange(byteOffset: byteOffset, bytesPerWrite: configuration.bytesPerWrite)
         }
         _ = me_engine_corrupt_page(engine, UInt64(page), UInt32(byteOffset))
     }

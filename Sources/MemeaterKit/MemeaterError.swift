@@ -20,6 +20,8 @@ public enum MemeaterError: Error, Equatable, CustomStringConvertible {
     case threadCreationFailed(errno: Int32)
     /// A page index outside the region.
     case pageOutOfRange(page: Int, pageCount: Int)
+    /// A byte offset outside the bytes memeater writes in each page.
+    case byteOffsetOutOfRange(byteOffset: Int, bytesPerWrite: Int)
     /// An operation that needs the workers stopped was asked while they run.
     case workersRunning(operation: String)
     /// The control server's TCP port is already in use.
@@ -64,6 +66,8 @@ public enum MemeaterError: Error, Equatable, CustomStringConvertible {
             "cannot start a worker thread: \(errnoDescription(code))"
         case .pageOutOfRange(let page, let count):
             "page \(page) is outside the region of \(count) pages"
+        case .byteOffsetOutOfRange(let offset, let bytes):
+            "byte offset \(offset) is outside the \(bytes) bytes written in each page"
         case .workersRunning(let operation):
             "cannot \(operation) while the workers run: stop them first"
         case .portInUse(let port):

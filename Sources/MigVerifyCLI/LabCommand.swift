@@ -80,6 +80,8 @@ extension LabCommand {
         }
 
         func run() throws {
+            // Before the lab changes: a refused journal is one line, exit 1.
+            try location.checkFaultJournal()
             var configuration = location.lab.configuration
             configuration.startSSHDaemons = !noSSHD
             let lab = Lab(configuration: configuration)
@@ -102,7 +104,7 @@ extension LabCommand {
                 for action in report.actions { print("  \(action)") }
             }
             let timings = report.phaseSeconds.map { "\($0.phase) \(String(format: "%.1f", $0.seconds)) s" }
-            location.removeLeftoverFaults()
+            try location.removeLeftoverFaults()
             print("lab up: done (\(timings.joined(separator: ", ")))")
             print("accelerator: \(report.record.accelerator.accelerator.rawValue) (\(report.record.accelerator.reason)\(report.record.accelerator.cached ? ", cached" : ""))")
         }
@@ -189,14 +191,14 @@ extension LabCommand {
         }
 
         func run() throws {
-            location.removeLeftoverFaults()  // while the daemons still answer
+            try location.removeLeftoverFaults()  // while the daemons still answer; a refused journal stops down here
             let report: LabDownReport
             do {
                 report = try location.lab.down()
             } catch {
                 throw ValidationError("--state-directory: \(error.reason)")
             }
-            location.removeLeftoverFaults()  // what lived in the lab's namespaces went with them
+            try location.removeLeftoverFaults()  // what lived in the lab's namespaces went with them
             if report.actions.isEmpty { print("lab down: nothing to remove") }
             for action in report.actions { print("  \(action)") }
             if !report.leftovers.isEmpty {

@@ -17,16 +17,25 @@ struct MatrixSession {
 
     /// Runs the plan; see ``MatrixSession``.
     func run() throws {
+        // First: a journal another user could have written is a list of commands for root.
+        let journal = FaultJournal(path: location.faultJournal)
+        do { try journal.check() } catch { throw setupError(error.description) }
         let (testbed, runs) = try plan.resolve()
         let store = try openStore()
         let sweepID = outputs.id ?? SweepIdentifier.forRun()
         let printer = ProgressPrinter(interactive: isatty(STDERR_FILENO) == 1)
-        let journal = FaultJournal(path: location.faultJournal)
         let created = try openSweep(sweepID, runs: runs, in: store)
         printer.step("\(kind.rawValue) \(sweepID): \(runs.count) run(s)" + (created ? "" : ", resuming (runs with a result are kept)")
                      + " in \(outputs.database)")
         let runner = try makeRunner(testbed: testbed, store: store, sweepID: sweepID, printer: printer, journal: journal)
-        for line in journal.removeLeftovers(connect: { uri in try testbed.libvirtConnection(uri) }) { printer.step(line) }
+        let leftovers = LeftoverRemovalContext(connect: { uri in try testbed.libvirtConnection(uri) }, lab: testbed.lab,
+                                               hosts: [testbed.host(.source)?.access, testbed.host(.destination)?.access].compactMap { $0 },
+                                               uris: [testbed.endpoints.sourceURI, testbed.endpoints.destinationURI])
+        do {
+            for line in try journal.removeLeftovers(leftovers) { printer.step(line) }
+        } catch {
+            throw setupError(error.description)
+        }
         let outcome = try runSlots(runner: runner, store: store, sweepID: sweepID, printer: printer)
         try finish(outcome, testbed: testbed, sweepID: sweepID, printer: printer)
     }

@@ -165,13 +165,19 @@ struct LabLocationOptions: ParsableArguments {
     @Option(help: "The journal of installed faults: what an interrupted run left (a firewall rule, a stand-in domain, a cut link) is removed by the next `run`, `lab up` or `lab down`.")
     var faultJournal = FaultJournal.defaultPath
 
-    /// Removes the faults an interrupted run left (the fault journal) and prints one line each.
-    func removeLeftoverFaults() {
+    /// Removes the faults an interrupted run left (the fault journal) and prints one line
+    /// each; throws (one line, exit 1) when the journal is refused, before anything runs.
+    func removeLeftoverFaults() throws(FaultJournalError) {
         let lab = self.lab
-        let lines = FaultJournal(path: faultJournal).removeLeftovers { uri in
-            try Lab.openConnection(uri: uri, namespace: lab.configuration.clientNamespace)
-        }
-        for line in lines { print(line) }
+        let context = LeftoverRemovalContext(connect: { uri in try Lab.openConnection(uri: uri, namespace: lab.configuration.clientNamespace) },
+                                             lab: lab)
+        for line in try FaultJournal(path: faultJournal).removeLeftovers(context) { print(line) }
+    }
+
+    /// Throws (one line, exit 1) when the fault journal is refused: `lab up` and `lab down`
+    /// check it before they change anything.
+    func checkFaultJournal() throws(FaultJournalError) {
+        try FaultJournal(path: faultJournal).check()
     }
 
     /// The lab at this location.

@@ -16,14 +16,18 @@ final class FileSafetyTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    func testAtomicWriteReplacesTheWholeFileAndKeepsItsMode() throws {
+    /// The file gets the mode asked for, not the one the replaced file had: a file someone
+    /// made world-writable does not stay so (issue 24, finding 4).
+    func testAtomicWriteReplacesTheWholeFileWithTheModeAskedFor() throws {
         let path = "\(directory)/lab.json"
         try AtomicFile.write("first\n", to: path)
         XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "first\n")
         XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int, 0o644)
-        chmod(path, 0o600)
+        chmod(path, 0o666)
         try AtomicFile.write("second, longer\n", to: path)
         XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "second, longer\n")
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int, 0o644, "not inherited")
+        try AtomicFile.write("third\n", to: path, mode: 0o600)
         XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int, 0o600)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory), ["lab.json"], "no temporary file left")
     }

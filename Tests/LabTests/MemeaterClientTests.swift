@@ -110,10 +110,10 @@ final class MemeaterClientTests: XCTestCase {
             let error = error as? LabError
             XCTAssertEqual(error?.step, "memeater set-rate at 127.0.0.1:\(port)")
             XCTAssertTrue(error?.reason.hasPrefix("memeater said: ") == true, "\(String(describing: error))")
-            XCTAssertTrue(error?.reason.contains("negative") == true, "\(String(describing: error))")
+            XCTAssertTrue(error?.reason.contains("set-rate: mibPerSecond must be a number from 0 to 16 ") == true, "\(String(describing: error))")
         }
         XCTAssertThrowsError(try memeater.corruptPage(99_999)) { error in
-            XCTAssertTrue((error as? LabError)?.reason.contains("outside the region") == true, "\(error)")
+            XCTAssertTrue((error as? LabError)?.reason.contains("corrupt-page: page must be an integer from 0 to 4095 (a page of the region), got 99999") == true, "\(error)")
         }
         XCTAssertEqual(try memeater.info().sizeMiB, 16, "the connection still serves after refusals")
     }
@@ -144,7 +144,7 @@ final class MemeaterClientTests: XCTestCase {
         let unknown = try exchange(#"{"command":"defragment"}"#)
         XCTAssertFalse(unknown.ok)
         XCTAssertEqual(unknown.command, "defragment")
-        XCTAssertEqual(unknown.error, #"unknown command "defragment""#)
+        XCTAssertEqual(unknown.error?.hasPrefix(#"unknown command "defragment" (commands: "#), true, unknown.error ?? "-")
         let info = try exchange(#"{"command":"info"}"#)
         XCTAssertTrue(info.ok)
         XCTAssertEqual(info.info?.sizeMiB, 16)

@@ -196,7 +196,9 @@ extension FaultContext {
         self.init(testbed: testbed, parameters: parameters, source: try testbed.connect(parameters.endpoints.sourceURI),
                   destination: try testbed.connect(parameters.endpoints.destinationURI), sourceHost: testbed.host(.source),
                   destinationHost: testbed.host(.destination), clock: RunClock(),
-                  journal: FaultJournal(path: FileManager.default.temporaryDirectory.appendingPathComponent("fault-journal-\(getpid()).json").path),
+                  // In a directory of its own: the temporary directory itself is writable by all, and refused.
+                  journal: FaultJournal(path: FileManager.default.temporaryDirectory
+                      .appendingPathComponent("fault-journal-\(getpid())/fault-journal.json").path),
                   recorder: StepPrinter())
     }
 }

@@ -251,7 +251,10 @@ final class LabFaultScenarioTests: XCTestCase {
 
         // What an interrupted run leaves journaled: its removal step starts the killed daemon
         // again, as lab up would have, and leaves a running one alone.
-        let step = FaultRemovalStep.localCommand(lab.daemonStartCommand(of: destination))
+        let record = InstalledFault.daemonKilled(role: .destination, labNamePrefix: lab.configuration.namePrefix,
+                                                 stateDirectory: lab.configuration.stateDirectory)
+        let step = record.removal(in: LeftoverRemovalContext(connect: { _ in throw LabError(step: "connect", reason: "not needed") }, lab: lab))
+        XCTAssertEqual(step, .localCommand(lab.daemonStartCommand(of: destination)))
         XCTAssertEqual(Glibc.kill(running, SIGKILL), 0)
         let deadline = Date().addingTimeInterval(5)
         while ProcessTable.isAlive(running), Date() < deadline { usleep(10_000) }

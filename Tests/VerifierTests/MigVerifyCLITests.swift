@@ -126,6 +126,36 @@ final class MigVerifyCLITests: XCTestCase {
         }
     }
 
+    /// A fault journal in a directory anyone can write is refused in one line before anything
+    /// is done: `run` exits 2 with no database made, `lab down` exits 1 and leaves a
+    /// crash-left lab as it was (issue 24, finding 4).
+    func testAFaultJournalOthersCouldWriteStopsRunAndLabDownBeforeAnything() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("migverify-journal-\(getpid())-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let shared = base.appendingPathComponent("shared")
+        try FileManager.default.createDirectory(at: shared, withIntermediateDirectories: true)
+        XCTAssertEqual(chmod(shared.path, 0o777), 0)
+        let journal = shared.appendingPathComponent("faults.json").path
+        let expected = "fault journal \(journal) refused: \(shared.path) is writable by group and others (mode 0777); "
+
+        let database = base.appendingPathComponent("results.sqlite").path
+        let run = try run(["run", "--fault-journal", journal, "--database", database])
+        XCTAssertEqual(run.status, 2, run.stderr)
+        XCTAssertEqual(run.stderr.split(separator: "\n").count, 1, run.stderr)
+        XCTAssertTrue(run.stderr.hasPrefix("migverify run: error: \(expected)"), run.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: database), "nothing was started")
+
+        let crashed = base.appendingPathComponent("state")
+        try FileManager.default.createDirectory(at: crashed.appendingPathComponent("guests"), withIntermediateDirectories: true)
+        try "namespace mvj-never-made\n".write(to: crashed.appendingPathComponent("journal"), atomically: true, encoding: .utf8)
+        let down = try self.run(["lab", "down", "--state-directory", crashed.path, "--fault-journal", journal,
+                                 "--lab-name-prefix", "mvj\(getpid() % 100_000)", "--cache-directory", base.appendingPathComponent("cache").path])
+        XCTAssertEqual(down.status, 1, down.stderr)
+        XCTAssertEqual(down.stderr.split(separator: "\n").count, 1, down.stderr)
+        XCTAssertTrue(down.stderr.hasPrefix("migverify: error: \(expected)"), down.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: crashed.appendingPathComponent("journal").path), "the lab was left as it was")
+    }
+
     /// `lab down` deletes its state directory and stops what its journal names: a directory
     /// that holds no lab journal is refused, one line and exit 64, and left as it was; one
     /// with a journal (a lab left by a crash) is cleaned.

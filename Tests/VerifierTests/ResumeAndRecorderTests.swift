@@ -168,38 +168,6 @@ final class RecorderTests: XCTestCase {
     }
 }
 
-final class FaultJournalTests: XCTestCase {
-    func testLeftoversAreRemovedAndStruckOffAndFailuresKept() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("journal-\(UUID().uuidString)/faults.json").path
-        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
-        let journal = FaultJournal(path: path)
-        XCTAssertEqual(journal.removeLeftovers(connect: { try Connection(uri: $0) }), [], "no journal, nothing to do")
-        let removable = try journal.add(scenario: .performFail, what: "a rule", removal: .hostScript(access: .local, hostName: "here", script: "true"))
-        _ = try journal.add(scenario: .linkCut, what: "a link", removal: .localCommand(["false"]))
-        _ = try journal.add(scenario: .dstAlreadyActive, what: "a stand-in",
-                            removal: .destroyDomain(uri: "test:///default", uuid: "00000000-0000-0000-0000-000000000000", name: "test"))
-        XCTAssertEqual(try journal.entries().count, 3)
-        let lines = journal.removeLeftovers(connect: { try Connection(uri: $0) })
-        XCTAssertEqual(lines.count, 3)
-        XCTAssertTrue(lines[0].contains("perform-fail") && lines[0].contains("removed"), lines[0])
-        XCTAssertTrue(lines[1].contains("NOT removed"), lines[1])
-        XCTAssertTrue(lines[2].contains("removed") && lines[2].contains("no domain test with uuid"), lines[2])
-        XCTAssertEqual(try journal.entries().map(\.scenario), ["link-cut"], "only what could not be removed stays")
-        journal.strike(removable)  // striking an entry already gone is harmless
-        XCTAssertEqual(try journal.entries().count, 1)
-    }
-
-    func testAFaultInALabNamespaceThatIsGoneWentWithIt() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("journal-\(UUID().uuidString)/faults.json").path
-        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
-        let journal = FaultJournal(path: path)
-        _ = try journal.add(scenario: .linkCut, what: "a link", removal: .localCommand(["false"]), namespace: "mvj-gone-\(getpid())")
-        let lines = journal.removeLeftovers(connect: { try Connection(uri: $0) })
-        XCTAssertTrue(lines.first?.contains("gone with the lab's namespace mvj-gone-") ?? false, "\(lines)")
-        XCTAssertEqual(try journal.entries(), [])
-    }
-}
-
 final class InterruptionTests: XCTestCase {
     func testAnInterruptionAbortsTheRunningJob() {
         let fake = FakeMigration(completeAfterReads: nil, progressing: true)

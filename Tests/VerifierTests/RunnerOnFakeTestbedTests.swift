@@ -17,7 +17,8 @@ final class RecordingFault: Fault {
     init() {}
 
     func install(_ context: FaultContext) throws(VerifierError) {
-        let id = try context.journal.add(scenario: Self.scenario, what: "a test mark", removal: .localCommand(["true"]))
+        // A link of a namespace that never exists: its removal can never act outside the test.
+        let id = try context.journal.add(scenario: Self.scenario, fault: .linkDown(namespace: "migverify-test-nonexistent", interface: "mark0"))
         journalID.withLock { $0 = id }
         Self.log.withLock { $0.append("installed") }
     }
@@ -140,6 +141,20 @@ final class RunnerOnFakeTestbedTests: XCTestCase {
         XCTAssertEqual(check(result, CheckName.faultActed)?.passed, true, check(result, CheckName.faultActed)?.evidence ?? "")
         XCTAssertEqual(check(result, CheckName.guestOnSource)?.passed, true)
         XCTAssertTrue(world.state.withLock { $0.scripts }.contains { $0.host == .destination && $0.script == "nft -f -" }, "it was installed")
+        try assertNothingLeft()
+    }
+
+    /// While perform-fail's firewall is in place the journal holds what was installed, typed
+    /// (the table and the host), not the command that removes it (issue 24, finding 4).
+    func testPerformFailJournalsATypedRecordWhileItsFirewallStands() throws {
+        let journal = self.journal!
+        let seen = SeenEntries()
+        world.state.withLock { $0.onMigrationStart = { seen.entries.withLock { $0 = (try? journal.entries()) ?? [] } } }
+        let result = try runner().run(parameters(.performFail))
+        XCTAssertEqual(check(result, CheckName.faultRemoved)?.passed, true)
+        let destination = JournaledHost(name: "fake-dst", access: .namespace(name: "migverify-fake-destination-nonexistent"))
+        XCTAssertEqual(seen.entries.withLock { $0 }.map(\.fault), [.firewallTable(host: destination, table: PortDropFault.tableName)])
+        XCTAssertEqual(seen.entries.withLock { $0 }.map(\.scenario), ["perform-fail"])
         try assertNothingLeft()
     }
 
@@ -371,4 +386,9 @@ final class TriggeringRecorder: RunRecorder {
     }
 
     func finish(_ result: ScenarioResult) -> ScenarioResult { recorder.finish(result) }
+}
+
+/// Journal entries seen from inside a run.
+private final class SeenEntries: Sendable {
+    let entries = Mutex<[FaultJournalEntry]>([])
 }

@@ -88,8 +88,8 @@ public final class DestinationOccupantFault: Fault {
             domain = try context.destination.startTransientDomain(xml: definition.xml())
             let uuid = try domain.uuidString()
             let journalID = try context.journal.add(
-                scenario: Self.scenario, what: "stand-in domain \(configuration.guestName) on \(context.parameters.endpoints.destinationURI)",
-                removal: .destroyDomain(uri: context.parameters.endpoints.destinationURI, uuid: uuid, name: configuration.guestName),
+                scenario: Self.scenario,
+                fault: .standInDomain(uri: context.parameters.endpoints.destinationURI, uuid: uuid, name: configuration.guestName),
                 namespace: configuration.destination.namespace)
             state.withLock { $0.domain = domain; $0.journalID = journalID }
         } catch {

@@ -58,8 +58,7 @@ final class DestinationTLSCredentials: Sendable {
         let quoted = shellQuoted(directory)
         let stash = shellQuoted("\(directory)/\(Self.stashName)")
         let journalID = try context.journal.add(
-            scenario: scenario, what: "\(fileNames.joined(separator: ", ")) of \(directory) set aside on \(host.hostName)",
-            removal: .hostScript(access: host.access, hostName: host.hostName, script: Self.restoreScript(directory: directory)),
+            scenario: scenario, fault: .tlsCredentialsSetAside(host: JournaledHost(host), directory: directory, files: fileNames),
             namespace: context.testbed.lab?.configuration.destination.namespace)
         state.withLock { $0.directory = directory; $0.journalID = journalID }
         do {

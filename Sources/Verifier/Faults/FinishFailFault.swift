@@ -74,8 +74,7 @@ public final class FinishFailFault: Fault {
         let path = Self.definitionPath(domainName: context.parameters.endpoints.domainName, testbed: context.testbed)
         let quoted = shellQuoted(path)
         let journalID = try context.journal.add(
-            scenario: Self.scenario, what: "directory \(path) on \(host.hostName)",
-            removal: .hostScript(access: host.access, hostName: host.hostName, script: "rmdir \(quoted) 2>/dev/null; true"),
+            scenario: Self.scenario, fault: .definitionBlocker(host: JournaledHost(host), path: path),
             namespace: context.testbed.lab?.configuration.destination.namespace)
         state.withLock { $0.journalID = journalID }
         do {

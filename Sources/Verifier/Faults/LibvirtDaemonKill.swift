@@ -103,8 +103,9 @@ public final class LibvirtDaemonKill: Sendable {
         }
         do {
             let journalID = try context.journal.add(
-                scenario: scenario, what: "libvirtd of \(host.name) (pid \(pid)) SIGKILLed",
-                removal: .localCommand(lab.daemonStartCommand(of: host)), namespace: host.namespace)
+                scenario: scenario,
+                fault: .daemonKilled(role: role, labNamePrefix: lab.configuration.namePrefix, stateDirectory: lab.configuration.stateDirectory),
+                namespace: host.namespace)
             state.withLock { $0.journalID = journalID }
         } catch {
             return record(Kill(atMilliseconds: at, processID: pid, gone: false, error: "not killed, the kill could not be journaled: \(error)"))

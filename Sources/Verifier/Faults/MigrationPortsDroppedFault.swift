@@ -40,8 +40,7 @@ public final class MigrationPortsDroppedFault: Fault {
             throw .invalidOptions("--scenario \(Self.scenario.rawValue) \(FaultNeeds.destinationShell(context.testbed) ?? "needs a shell on the destination")")
         }
         let journalID = try context.journal.add(
-            scenario: Self.scenario, what: "nft table inet \(PortDropFault.tableName) on \(host.hostName)",
-            removal: .hostScript(access: host.access, hostName: host.hostName, script: "nft delete table inet \(PortDropFault.tableName) 2>/dev/null; true"),
+            scenario: Self.scenario, fault: .firewallTable(host: JournaledHost(host), table: PortDropFault.tableName),
             namespace: context.testbed.lab?.configuration.destination.namespace)
         state.withLock { $0.journalID = journalID }
         do {

@@ -73,8 +73,7 @@ final class SwitchLinkCut: Sendable {
         let at = context.clock.milliseconds()
         let journalID: String
         do {
-            journalID = try context.journal.add(scenario: scenario, what: "\(interface) down in \(namespace)",
-                                                removal: .localCommand(["ip", "-n", namespace, "link", "set", interface, "up"]),
+            journalID = try context.journal.add(scenario: scenario, fault: .linkDown(namespace: namespace, interface: interface),
                                                 namespace: namespace)
         } catch {
             state.withLock { $0.record = LinkCutRecord(interface: interface, downAtMilliseconds: at, confirmedDown: false, error: "not cut: \(error)") }

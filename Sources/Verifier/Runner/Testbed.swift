@@ -6,7 +6,7 @@ import PingMonitor
 import Synchronization
 
 /// The source or the destination of a migration.
-public enum HostRole: String, Sendable {
+public enum HostRole: String, Sendable, Codable {
     /// The host the guest migrates from.
     case source
     /// The host the guest migrates to.
