@@ -38,23 +38,11 @@ public enum ControlCommand: String, Codable, Sendable, CaseIterable {
     case stop
 }
 
-/// A request whose `command` is a string memeater does not know. Thrown while decoding a
-/// ``ControlRequest``, so that the server can name the command in its error reply.
-public struct UnknownControlCommand: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The `command` string as the client sent it.
-    public var command: String
-
-    public init(command: String) {
-        self.command = command
-    }
-
-    public var description: String { "unknown command \"\(command)\"" }
-}
-
 /// One request line of the control protocol: a JSON object with a `command` (see
-/// ``ControlCommand``) and the arguments that command takes. Anything else gets an error reply
-/// and the server keeps running.
-public struct ControlRequest: Codable, Sendable, Equatable {
+/// ``ControlCommand``) and the arguments that command takes. Clients encode it; the server
+/// reads a line with ``decode(line:limits:)``, which checks every field before anything converts.
+/// Anything else gets an error reply and the server keeps running.
+public struct ControlRequest: Encodable, Sendable, Equatable {
     public var command: ControlCommand
     public var mibPerSecond: Double?
     public var pagesPerSecond: Double?
@@ -76,24 +64,6 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     /// The `auth` request that presents `token`.
     public static func auth(_ token: ControlToken) -> ControlRequest {
         ControlRequest(command: .auth, token: token.text)
-    }
-
-    private enum CodingKeys: String, CodingKey {
-        case command, mibPerSecond, pagesPerSecond, page, byteOffset, token
-    }
-
-    /// Decodes a request; a `command` string that is no ``ControlCommand`` throws
-    /// ``UnknownControlCommand`` (not a `DecodingError`), so the reply can name it.
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        let text = try container.decode(String.self, forKey: .command)
-        guard let command = ControlCommand(rawValue: text) else { throw UnknownControlCommand(command: text) }
-        self.command = command
-        mibPerSecond = try container.decodeIfPresent(Double.self, forKey: .mibPerSecond)
-        pagesPerSecond = try container.decodeIfPresent(Double.self, forKey: .pagesPerSecond)
-        page = try container.decodeIfPresent(Int.self, forKey: .page)
-        byteOffset = try container.decodeIfPresent(Int.self, forKey: .byteOffset)
-        token = try container.decodeIfPresent(String.self, forKey: .token)
     }
 }
 
