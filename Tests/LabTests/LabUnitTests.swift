@@ -160,6 +160,28 @@ final class LabUnitTests: XCTestCase {
         XCTAssertTrue(result.output.contains("started"))
     }
 
+    /// A SIGKILLed libvirtd shows its leader as a zombie while its other threads still hold its
+    /// listening sockets; a daemon started then cannot listen, so the process is not gone yet.
+    func testAZombieLeaderIsAliveUntilItsLastThreadHasExited() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("proc-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        func process(_ pid: Int32, state: String, threads: [Int32]) throws {
+            try FileManager.default.createDirectory(atPath: "\(root)/\(pid)/task", withIntermediateDirectories: true)
+            try "\(pid) (libvirtd) \(state) 1 \(pid) \(pid) 0 -1 4194560\n".write(toFile: "\(root)/\(pid)/stat", atomically: true, encoding: .utf8)
+            for thread in threads { try FileManager.default.createDirectory(atPath: "\(root)/\(pid)/task/\(thread)", withIntermediateDirectories: true) }
+        }
+        try process(100, state: "Z", threads: [100, 101])
+        try process(200, state: "Z", threads: [200])
+        try process(300, state: "S", threads: [300, 301])
+        try process(400, state: "X", threads: [400, 402])
+        XCTAssertTrue(ProcessTable.isAlive(100, procRoot: root), "leader a zombie, thread 101 still exiting")
+        XCTAssertFalse(ProcessTable.isAlive(200, procRoot: root), "a zombie whose threads are all gone")
+        XCTAssertTrue(ProcessTable.isAlive(300, procRoot: root))
+        XCTAssertTrue(ProcessTable.isAlive(400, procRoot: root))
+        XCTAssertFalse(ProcessTable.isAlive(500, procRoot: root), "no such process")
+        XCTAssertTrue(ProcessTable.isAlive(getpid()), "this test, through the real /proc")
+    }
+
     func testCommandInputIsPassed() throws {
         XCTAssertEqual(try CommandRunner.run(["cat"], step: "echo input", input: "hello\n").output, "hello\n")
     }

@@ -263,7 +263,9 @@ final class LabFaultScenarioTests: XCTestCase {
         let daemonsInNamespace = ProcessTable.processes(inNamespace: destination.namespace).filter { ProcessTable.name(of: $0) == "libvirtd" }
         XCTAssertTrue(removal.removed, removal.line + " | libvirtd processes in \(destination.namespace): \(daemonsInNamespace) | daemon-start.log: "
                       + String(((try? String(contentsOfFile: lab.configuration.hostDirectory(destination) + "/daemon-start.log",
-                                             encoding: .utf8)) ?? "unreadable").suffix(1200)))
+                                             encoding: .utf8)) ?? "unreadable").suffix(1200))
+                      + " | libvirtd.log errors: " + (((try? String(contentsOfFile: lab.configuration.daemonLogPath(destination), encoding: .utf8)) ?? "unreadable")
+                          .split(whereSeparator: \.isNewline).filter { $0.contains(" error : ") && !$0.contains("dmidecode") }.suffix(4).joined(separator: " / ")))
         let started = try XCTUnwrap(lab.daemonProcessID(of: destination), "the removal step started libvirtd on \(destination.name)")
         XCTAssertNotEqual(started, running)
         XCTAssertTrue(FaultJournal.remove(step) { _ in throw LabError(step: "connect", reason: "not needed") }.removed)

@@ -115,9 +115,9 @@ struct HostDaemons {
         let outer = startScript(host)
         let result = try CommandRunner.capture(["sh", "-c", outer], step: step, timeoutSeconds: 60)
         guard result.succeeded else {
+            // libvirtd --daemon says only "Unable to initialize network sockets"; its log says which.
             throw LabError(step: step, reason: "exit status \(result.exitStatus)", command: ["sh", "-c", outer],
-                           output: (try? String(contentsOfFile: startLogPath(host), encoding: .utf8)) ?? result.output,
-                           errorOutput: result.errorOutput)
+                           output: diagnostics(host), errorOutput: result.errorOutput)
         }
         let deadline = Date().addingTimeInterval(10)
         var pid: Int32?
@@ -304,9 +304,12 @@ extension Lab {
     /// that a killed run had stopped.
     public func daemonStartCommand(of host: LabHost) -> [String] {
         let pidFile = shellQuoted(daemons.pidFilePath(host))
+        // A killed daemon's leader is a zombie before its other threads have let go of its
+        // sockets: wait (up to 5 s) for them, or the new daemon cannot listen.
         let running = "pid=$(cat \(pidFile) 2>/dev/null); "
-            + #"if [ -n "$pid" ] && [ "$(cat /proc/$pid/comm 2>/dev/null)" = libvirtd ] "#
-            + #"&& ! grep -qs '^State:[[:space:]]*Z' /proc/$pid/status; then exit 0; fi; "#
+            + #"if [ -n "$pid" ] && [ "$(cat /proc/$pid/comm 2>/dev/null)" = libvirtd ]; then "#
+            + #"grep -qs '^State:[[:space:]]*Z' /proc/$pid/status || exit 0; n=0; "#
+            + #"while [ "$(ls /proc/$pid/task 2>/dev/null | wc -l)" -gt 1 ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n+1)); done; fi; "#
         return ["sh", "-c", running + "rm -f \(pidFile); " + daemons.startScript(host)]
     }
 }

@@ -41,12 +41,22 @@ public enum ProcessTable {
         }
     }
 
-    /// Whether the process exists and is not a zombie.
+    /// Whether the process exists and is not a zombie. A SIGKILLed multi-threaded process
+    /// (libvirtd) shows its leader as a zombie before its other threads have exited; until
+    /// they have, its files — listening sockets, pid-file locks — are still open, so it counts
+    /// as alive while `/proc/PID/task` lists any thread besides the leader.
     public static func isAlive(_ pid: Int32) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        isAlive(pid, procRoot: "/proc")
+    }
+
+    /// ``isAlive(_:)`` over a procfs mounted at `procRoot` (a directory tree in tests).
+    static func isAlive(_ pid: Int32, procRoot: String) -> Bool {
+        guard let stat = try? String(contentsOfFile: "\(procRoot)/\(pid)/stat", encoding: .utf8),
               let closing = stat.lastIndex(of: ")") else { return false }
         let state = stat[stat.index(after: closing)...].split(separator: " ").first
-        return state != "Z" && state != "X"
+        guard state == "Z" || state == "X" else { return true }
+        let threads = (try? FileManager.default.contentsOfDirectory(atPath: "\(procRoot)/\(pid)/task")) ?? []
+        return threads.contains { $0 != String(pid) }
     }
 
     /// Whether `pid` is still the process recorded with `startTime`.
