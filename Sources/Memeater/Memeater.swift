@@ -171,7 +171,8 @@ extension Memeater {
                 stops the server. \
                 A token is required: --token-file PATH (preferred: a file only its owner can read; --token \
                 shows in ps). Without one, serve refuses to start unless --no-auth is given, and then listens \
-                on 127.0.0.1 unless --bind says otherwise. \
+                on 127.0.0.1 unless --bind says otherwise. --bind may be repeated: one listener per address, \
+                all on the same port. \
                 Starts paused unless a rate is given. Runs until stop, SIGINT or SIGTERM.
                 """
         )
@@ -182,9 +183,9 @@ extension Memeater {
         var port: Int
 
         @Option(name: .customLong("bind"), help: ArgumentHelp(
-            "IPv4 or IPv6 address to listen on (default with a token: every address, IPv6 and IPv4 on ::, or 0.0.0.0 on a kernel without IPv6; 127.0.0.1 with --no-auth).",
+            "IPv4 or IPv6 address to listen on; repeat it for several, all on one port (default with a token: every address, IPv6 and IPv4 on ::, or 0.0.0.0 on a kernel without IPv6; 127.0.0.1 with --no-auth).",
             valueName: "address"))
-        var bindAddress: String?
+        var bindAddresses: [String] = []
 
         @Option(name: .customLong("token-file"), help: ArgumentHelp(
             "File holding the token clients must present (its first line; mode 0600 or stricter).", valueName: "path"))
@@ -196,7 +197,7 @@ extension Memeater {
         @Flag(help: "Serve without a token: anyone who can connect controls memeater. Listens on 127.0.0.1 unless --bind is given.")
         var noAuth = false
 
-        @Option(help: "Clients served at once (1-\(ControlServer.maximumConnectionsLimit)); one more gets an error reply and is closed.")
+        @Option(help: "Clients served at once on each address (1-\(ControlServer.maximumConnectionsLimit)); one more gets an error reply and is closed.")
         var maxConnections = ControlServer.defaultMaximumConnections
 
         @Option(help: "Seconds a new client has to authenticate before it is closed (an unauthenticated one also gives way to newer connections when the server is full).")
@@ -221,8 +222,11 @@ extension Memeater {
                 do { _ = try ControlToken(token) } catch { throw ValidationError(error.description) }
             }
             // A usage error (exit 64) before anything is allocated, not a failed bind (exit 1).
-            if let bindAddress, SocketAddress(numericHost: bindAddress, port: 0) == nil {
+            for bindAddress in bindAddresses where SocketAddress(numericHost: bindAddress, port: 0) == nil {
                 throw ValidationError("--bind must be a numeric IPv4 or IPv6 address (e.g. 198.18.1.10, 2001:2::10, ::), not '\(TextExcerpt.of(bindAddress))'")
+            }
+            if let repeated = Dictionary(grouping: bindAddresses, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
+                throw ValidationError("--bind \(repeated) is given twice")
             }
             guard (1...ControlServer.maximumConnectionsLimit).contains(maxConnections) else {
                 throw ValidationError("--max-connections must be 1-\(ControlServer.maximumConnectionsLimit), got \(maxConnections)")
@@ -239,13 +243,30 @@ extension Memeater {
             return .open
         }
 
-        /// The addresses to try, in order: `--bind`; else every address with a token (IPv6
+        /// Without `--bind`, the addresses to try, in order: every address with a token (IPv6
         /// and IPv4 on `::`, or IPv4 alone on a kernel without IPv6), only this machine without one.
-        var bindAddressesToTry: [String] { bindAddress.map { [$0] } ?? (noAuth ? ["127.0.0.1"] : ["::", "0.0.0.0"]) }
+        var defaultBindAddressesToTry: [String] { noAuth ? ["127.0.0.1"] : ["::", "0.0.0.0"] }
 
-        /// Listens on the first of ``bindAddressesToTry`` whose address family the kernel has.
-        func listen(handler: ControlHandler) throws(MemeaterError) -> ControlServer {
-            var addresses = bindAddressesToTry[...]
+        /// One listener per `--bind` address, all on one port (the first one's, when `--port 0`
+        /// let the kernel choose); without `--bind`, the first default address whose family the
+        /// kernel has. A listener that fails closes the ones already made.
+        func listen(handler: ControlHandler) throws(MemeaterError) -> [ControlServer] {
+            guard !bindAddresses.isEmpty else { return [try listenOnDefaultAddress(handler: handler)] }
+            var servers: [ControlServer] = []
+            do {
+                for address in bindAddresses {
+                    servers.append(try ControlServer(listenAddress: address, port: servers.first?.port ?? port, handler: handler,
+                                                     maximumConnections: maxConnections, authenticationTimeoutSeconds: authTimeoutSeconds))
+                }
+            } catch {
+                for server in servers { server.shutdownServer() }
+                throw error
+            }
+            return servers
+        }
+
+        private func listenOnDefaultAddress(handler: ControlHandler) throws(MemeaterError) -> ControlServer {
+            var addresses = defaultBindAddressesToTry[...]
             while let address = addresses.popFirst() {
                 do {
                     return try ControlServer(listenAddress: address, port: port, handler: handler,
@@ -254,7 +275,7 @@ extension Memeater {
                     continue
                 }
             }
-            throw .socketFailed(call: "listen on \(bindAddressesToTry.joined(separator: " or "))", errno: EAFNOSUPPORT)
+            throw .socketFailed(call: "listen on \(defaultBindAddressesToTry.joined(separator: " or "))", errno: EAFNOSUPPORT)
         }
 
         func run() throws {
@@ -265,19 +286,21 @@ extension Memeater {
             session.engine.isPaused = region.rate == nil
             let handler = ControlHandler(session: session, access: access, allowsFaultInjection: allowFaultInjection,
                                          onStop: { SignalLoop.requestStop() })
-            let server = try listen(handler: handler)
+            let servers = try listen(handler: handler)
             try session.engine.start()
-            try server.start()
+            for server in servers { try server.start() }
             let output = ReportOutput(json: region.json)
-            output.listening(address: server.listenAddress, port: server.port, tokenRequired: handler.tokenRequired,
-                             maximumConnections: server.maximumConnections, faultInjection: allowFaultInjection)
+            for server in servers {
+                output.listening(address: server.listenAddress, port: server.port, tokenRequired: handler.tokenRequired,
+                                 maximumConnections: server.maximumConnections, faultInjection: allowFaultInjection)
+            }
             let end = SignalLoop.run(
                 intervalMilliseconds: region.reportIntervalMilliseconds, durationSeconds: nil,
                 tick: { output.progress(session.sample()) },
                 summaryRequested: { output.interimSummary(session.summary()) })
             // Let the client that sent `stop` read its reply before the connection closes.
             if end == .stopCommand { usleep(50_000) }
-            server.shutdownServer()
+            for server in servers { server.shutdownServer() }
             session.stopDirtying()
             let summary = session.summary()
             output.finalSummary(summary)

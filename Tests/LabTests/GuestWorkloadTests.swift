@@ -93,9 +93,13 @@ final class GuestWorkloadTests: XCTestCase {
 
     /// Runs the guests' shell function on `words` with /bin/sh and returns what it printed.
     private func loadArguments(for words: [String]) throws -> [String] {
+        try shellFunction(GuestWorkloadScript.loadArgumentsFunction, "memeater_load_arguments", words: words)
+    }
+
+    private func shellFunction(_ definition: String, _ name: String, words: [String]) throws -> [String] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", GuestWorkloadScript.loadArgumentsFunction + "\nmemeater_load_arguments \"$@\"", "sh"] + words
+        process.arguments = ["-c", definition + "\n\(name) \"$@\"", "sh"] + words
         let output = Pipe()
         process.standardOutput = output
         try process.run()
@@ -124,6 +128,24 @@ final class GuestWorkloadTests: XCTestCase {
         XCTAssertNil(MemeaterLoad(kernelArguments: ["lab.memeater_threads=many"]))
     }
 
+    /// Issue 24 finding 3: the guest's memeater listens on its guest-network addresses only,
+    /// IPv4 and IPv6 (the verifier reaches it over either), not on every address.
+    func testGuestShellBindsMemeaterToTheGuestNetworkAddresses() throws {
+        let lab = Lab()
+        let definition = lab.guestDefinition(image: sampleImage(), memoryMiB: 1024, memeaterSizeMiB: 512, emulatorPath: "/q", accelerator: .tcg)
+        let words = ["console=ttyS0"] + definition.kernelArguments + ["quiet"]
+        XCTAssertEqual(try shellFunction(GuestWorkloadScript.bindArgumentsFunction, "memeater_bind_arguments", words: words),
+                       ["--bind", lab.configuration.guestAddress, "--bind", lab.configuration.guestIPv6Address])
+        XCTAssertEqual(try shellFunction(GuestWorkloadScript.bindArgumentsFunction, "memeater_bind_arguments", words: ["quiet"]), [])
+        XCTAssertTrue(InitramfsGuestBuilder.initScript.contains(#"set -- "$@" $(memeater_bind_arguments $(cat /proc/cmdline))"#))
+        XCTAssertTrue(DebianGuestBuilder.setupScript.contains(#""$(memeater_bind_arguments $(cat /proc/cmdline))" > /run/lab-guest.env"#))
+        for script in [InitramfsGuestBuilder.initScript, DebianGuestBuilder.setupScript] {
+            XCTAssertTrue(script.contains(GuestWorkloadScript.bindArgumentsFunction))
+        }
+        let unit = DebianGuestBuilder.units.first { $0.name == "memeater.service" }?.text ?? ""
+        XCTAssertTrue(unit.contains("$MEMEATER_LOAD_ARGS $MEMEATER_BIND_ARGS --token-file"), unit)
+    }
+
     func testBothGuestsRunTheFunctionAndPassItsFlagsToMemeater() {
         let initScript = InitramfsGuestBuilder.initScript
         XCTAssertTrue(initScript.contains(GuestWorkloadScript.loadArgumentsFunction))
@@ -139,7 +161,7 @@ final class GuestWorkloadTests: XCTestCase {
         XCTAssertTrue(DebianGuestBuilder.setupScript.contains(#"MEMEATER_LOAD_ARGS="%s""#))
         let unit = DebianGuestBuilder.units.first { $0.name == "memeater.service" }?.text ?? ""
         // Unbraced, so systemd splits the variable into words.
-        XCTAssertTrue(unit.contains("--size-mib ${MEMEATER_SIZE_MIB} $MEMEATER_LOAD_ARGS --token-file"), unit)
+        XCTAssertTrue(unit.contains("--size-mib ${MEMEATER_SIZE_MIB} $MEMEATER_LOAD_ARGS $MEMEATER_BIND_ARGS --token-file"), unit)
     }
 }
 

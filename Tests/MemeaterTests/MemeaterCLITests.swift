@@ -198,6 +198,45 @@ final class MemeaterCLITests: XCTestCase {
         XCTAssertTrue(last?.contains(#""type":"summary""#) == true, last ?? "no output")
     }
 
+    /// Issue 24 finding 3: the lab binds the guest's memeater to its IPv4 and IPv6 guest
+    /// addresses, so --bind repeats: one listener per address, one port, nothing elsewhere.
+    func testRepeatedBindListensOnEachAddressOnOnePortAndNowhereElse() throws {
+        let token = "0123456789abcdef0123456789abcdef"
+        let (process, out, _) = try launch(["serve", "--size-mib", "4", "--port", "0", "--bind", "127.0.0.1", "--bind", "127.0.0.2",
+                                            "--token", token, "--json"])
+        defer { if process.isRunning { process.terminate() } }
+        let reader = LineReader(out.fileHandleForReading)
+        var announced: [[String: Any]] = []
+        for _ in 0..<2 {
+            let line = try XCTUnwrap(reader.nextLine())
+            announced.append(try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]))
+        }
+        XCTAssertEqual(announced.compactMap { $0["address"] as? String }, ["127.0.0.1", "127.0.0.2"])
+        let port = try XCTUnwrap(announced[0]["port"] as? Int)
+        XCTAssertEqual(announced[1]["port"] as? Int, port, "the second listener takes the port the kernel chose for the first")
+        for host: in_addr_t in [0x7f00_0001, 0x7f00_0002] {
+            let client = try TCPTestSocket.connect(port: port, host: host)
+            defer { client.close() }
+            try client.send(#"{"command":"auth","token":"\#(token)"}"# + "\n" + #"{"command":"info"}"# + "\n")
+            XCTAssertTrue(try client.readLine()?.contains(#""ok":true"#) ?? false)
+            XCTAssertTrue(try client.readLine()?.contains(#""sizeMiB":4"#) ?? false)
+        }
+        XCTAssertThrowsError(try TCPTestSocket.connect(port: port, host: 0x7f00_0003), "not bound to 127.0.0.3")
+    }
+
+    func testARepeatedOrFailingBindIsRefused() throws {
+        let twice = try run(["serve", "--size-mib", "4", "--port", "0", "--no-auth", "--bind", "127.0.0.1", "--bind", "127.0.0.1"])
+        XCTAssertEqual(twice.status, 64)
+        XCTAssertEqual(twice.stderrLines, ["memeater: error: --bind 127.0.0.1 is given twice"])
+        let holder = try TCPTestSocket.listen()
+        defer { holder.close() }
+        // The first address listens, the second's port is taken: nothing is served.
+        let busy = try run(["serve", "--size-mib", "4", "--no-auth", "--bind", "127.0.0.2", "--bind", "127.0.0.1", "--port", String(holder.port)])
+        XCTAssertEqual(busy.status, 1)
+        XCTAssertEqual(busy.stderrLines, ["memeater: error: TCP port \(holder.port) is already in use"])
+        XCTAssertEqual(busy.stdout, "")
+    }
+
     func testWithoutAuthServeListensOnLoopbackOnly() throws {
         let (process, out, _) = try launch(["serve", "--size-mib", "4", "--port", "0", "--no-auth", "--json"])
         defer { if process.isRunning { process.terminate() } }
@@ -258,11 +297,11 @@ struct TCPTestSocket {
 
     struct Failure: Error, CustomStringConvertible { let description: String }
 
-    private static func loopback(port: Int) -> sockaddr_in {
+    private static func loopback(port: Int, host: in_addr_t = 0x7f00_0001) -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = in_addr_t(0x7f00_0001).bigEndian
+        address.sin_addr.s_addr = host.bigEndian
         return address
     }
 
@@ -280,13 +319,18 @@ struct TCPTestSocket {
         return TCPTestSocket(descriptor: fd, port: Int(UInt16(bigEndian: address.sin_port)))
     }
 
-    static func connect(port: Int) throws -> TCPTestSocket {
+    /// Connects to `host` (an IPv4 address in host byte order; 127.0.0.1 by default).
+    static func connect(port: Int, host: in_addr_t = 0x7f00_0001) throws -> TCPTestSocket {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = loopback(port: port)
+        var address = loopback(port: port, host: host)
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard fd >= 0, result == 0 else { throw Failure(description: "cannot connect to 127.0.0.1:\(port)") }
+        guard fd >= 0, result == 0 else {
+            let code = errno
+            if fd >= 0 { Glibc.close(fd) }
+            throw Failure(description: "cannot connect to \(host >> 24).\((host >> 16) & 0xff).\((host >> 8) & 0xff).\(host & 0xff):\(port): \(String(cString: strerror(code)))")
+        }
         return TCPTestSocket(descriptor: fd, port: port)
     }
 

@@ -236,6 +236,22 @@ public enum GuestWorkloadScript {
     }
     """
 
+    /// A POSIX shell function: `memeater_bind_arguments WORD...` prints `--bind A` for the
+    /// guest-network address of a `lab.ip=A/LEN` word and `--bind B` for a `lab.ip6=B/LEN` one,
+    /// on one line: memeater listens there only, not on every address of the guest (issue 24
+    /// finding 3). Nothing when neither is given (memeater then takes its default).
+    public static let bindArgumentsFunction = #"""
+    memeater_bind_arguments() {
+        for lab_word in "$@"; do
+            case "$lab_word" in
+                lab.ip=*) lab_bind="${lab_word#lab.ip=}"; printf ' %s %s' --bind "${lab_bind%/*}" ;;
+                lab.ip6=*) lab_bind="${lab_word#lab.ip6=}"; printf ' %s %s' --bind "${lab_bind%/*}" ;;
+            esac
+        done
+        printf '\n'
+    }
+    """#
+
     /// A POSIX shell function: `memeater_load_arguments WORD...` prints `--pattern P`
     /// (`sequential` when no `lab.memeater_pattern=` is among the words), then
     /// `--hot-fraction F` and `--hot-probability P` when given, on one line. The values are

@@ -83,6 +83,7 @@ struct DebianGuestBuilder {
     #!/bin/sh
     \#(GuestWorkloadScript.loadArgumentsFunction)
     \#(GuestWorkloadScript.takeTokenFunction)
+    \#(GuestWorkloadScript.bindArgumentsFunction)
     for word in $(cat /proc/cmdline); do
         case "$word" in
             lab.ip=*) address="${word#lab.ip=}" ;;
@@ -95,8 +96,9 @@ struct DebianGuestBuilder {
     memeater_take_token || echo "LAB-GUEST-FAILED no memeater token in the firmware configuration (\#(GuestDomainDefinition.memeaterTokenFirmwareEntry))" > /dev/ttyS0
     # MEMEATER_LOAD_ARGS is quoted for the shell that sources the file (lab-guest-ready);
     # the unit expands it unbraced, so systemd splits it into words.
-    printf 'MEMEATER_PORT=%s\nMEMEATER_SIZE_MIB=%s\nMEMEATER_LOAD_ARGS="%s"\n' "${port:-7070}" "${size:-64}" \
-        "$(memeater_load_arguments $(cat /proc/cmdline))" > /run/lab-guest.env
+    # MEMEATER_BIND_ARGS: memeater listens only on the guest network's addresses.
+    printf 'MEMEATER_PORT=%s\nMEMEATER_SIZE_MIB=%s\nMEMEATER_LOAD_ARGS="%s"\nMEMEATER_BIND_ARGS="%s"\n' "${port:-7070}" "${size:-64}" \
+        "$(memeater_load_arguments $(cat /proc/cmdline))" "$(memeater_bind_arguments $(cat /proc/cmdline))" > /run/lab-guest.env
     ip link set lo up
     # The IPv6 address without DAD (its 1 s wait would hold back the first packets).
     [ -n "$address6" ] && echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad
@@ -143,7 +145,7 @@ struct DebianGuestBuilder {
 
             [Service]
             EnvironmentFile=/run/lab-guest.env
-            ExecStart=/usr/local/bin/memeater serve --port ${MEMEATER_PORT} --size-mib ${MEMEATER_SIZE_MIB} $MEMEATER_LOAD_ARGS --token-file /run/memeater.token --allow-fault-injection
+            ExecStart=/usr/local/bin/memeater serve --port ${MEMEATER_PORT} --size-mib ${MEMEATER_SIZE_MIB} $MEMEATER_LOAD_ARGS $MEMEATER_BIND_ARGS --token-file /run/memeater.token --allow-fault-injection
             Restart=no
             StandardOutput=journal+console
             StandardError=journal+console

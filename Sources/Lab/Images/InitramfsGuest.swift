@@ -34,6 +34,7 @@ struct InitramfsGuestBuilder {
     echo "lab-guest: init started, kernel $(uname -r)"
     \#(GuestWorkloadScript.loadArgumentsFunction)
     \#(GuestWorkloadScript.takeTokenFunction)
+    \#(GuestWorkloadScript.bindArgumentsFunction)
     for word in $(cat /proc/cmdline); do
         case "$word" in
             lab.ip=*) address="${word#lab.ip=}" ;;
@@ -76,6 +77,8 @@ struct InitramfsGuestBuilder {
     if [ -x /bin/memeater ] && [ -n "$memeater_port" ]; then
         # The token goes to memeater in a file only root reads, not on its command line (ps).
         set -- serve --port "$memeater_port" --size-mib "${memeater_size:-64}" --token-file /run/memeater.token --allow-fault-injection
+        # Only on the guest network's addresses, not on every address of the guest.
+        set -- "$@" $(memeater_bind_arguments $(cat /proc/cmdline))
         [ -n "$memeater_rate" ] && set -- "$@" --rate-mib-per-second "$memeater_rate"
         # The page pattern (lab.memeater_pattern and its hot-set shares); words, no spaces.
         set -- "$@" $(memeater_load_arguments $(cat /proc/cmdline))
