@@ -1,3 +1,5 @@
+import CMemeater
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -104,6 +106,10 @@ public struct ControlReply: Codable, Sendable, Equatable {
     public var stats: ProgressRecord?
     public var badPages: [BadPage]?
     public var verification: VerificationReport?
+    /// The guest's CLOCK_MONOTONIC when memeater answered `stats`, ns. A paused VM's clock
+    /// stops, so two readings around a migration, against the host's clock, say how long the
+    /// guest did not run (``GuestLoadDuringMigration/guestClockLag`` in the verifier).
+    public var guestMonotonicNanoseconds: UInt64?
 
     public static func failure(_ message: String, command: String? = nil) -> ControlReply {
         ControlReply(ok: false, command: command, error: message)
@@ -226,6 +232,7 @@ public struct ControlHandler: Sendable {
         case .stats:
             reply.stats = session.latestProgress()
             reply.badPages = engine.statistics().badPages
+            reply.guestMonotonicNanoseconds = me_monotonic_ns()
         case .setRate:
             let rate: DirtyRate
             switch (request.mibPerSecond, request.pagesPerSecond) {

@@ -13,6 +13,8 @@ public struct DowntimeDecomposition: Sendable, Equatable {
     public var pingGapMilliseconds: Double
     public var libvirtDowntimeMilliseconds: Double
     public var announceDelayMilliseconds: Double
+    /// How long the guest's own clock stood still (``ReportRun/guestClockLagMilliseconds``), beside libvirt's downtime.
+    public var guestClockLagMilliseconds: Double?
     /// What the gap holds beyond downtime and announce delay.
     public var restMilliseconds: Double
     public var probeIntervalMilliseconds: Double?
@@ -46,6 +48,7 @@ public struct DowntimeDecomposition: Sendable, Equatable {
         pingGapMilliseconds = gap
         libvirtDowntimeMilliseconds = downtime
         announceDelayMilliseconds = announce
+        guestClockLagMilliseconds = run.guestClockLagMilliseconds
         restMilliseconds = gap - downtime - announce
         self.probeIntervalMilliseconds = probeIntervalMilliseconds
         if restMilliseconds < 0 {

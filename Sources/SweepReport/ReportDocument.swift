@@ -283,6 +283,9 @@ public struct ReportRun: Sendable, Equatable {
     public var pingGapLateProbes: Int?
     /// From the guest's pause to the first RARP/GARP seen on the destination side.
     public var announceDelayMilliseconds: Double?
+    /// How long the guest's own clock stood still across the migration (the middle of its
+    /// bounds): the guest's measure of its downtime; nil when not measured.
+    public var guestClockLagMilliseconds: Double?
     /// Time the run spent outside the migration (set-up, checks) for its cell.
     public var overheadMilliseconds: Double?
     /// The names of the checks that failed; empty when all passed.

@@ -253,10 +253,12 @@ public enum ReportTables {
             title: "Downtime decomposition",
             explanation: "ping gap ≈ libvirt downtime + announce delay + up to one probe interval ("
                 + "\(ReportFormat.number(document.pingProbeIntervalMilliseconds)) ms). Runs missing one of the "
-                + "three figures are left out (\(document.runs.count - decompositions.count) of \(document.runs.count)).",
-            headers: ["run", "ping gap ms", "libvirt downtime ms", "announce delay ms", "rest ms", "verdict"],
+                + "three figures are left out (\(document.runs.count - decompositions.count) of \(document.runs.count)). "
+                + "The guest's clock: how long it stood still, by the guest's own clock against the host's (guest-freeze).",
+            headers: ["run", "ping gap ms", "libvirt downtime ms", "guest's clock stood still ms", "announce delay ms", "rest ms", "verdict"],
             rows: decompositions.map { item in
                 [item.runID, ReportFormat.number(item.pingGapMilliseconds), ReportFormat.number(item.libvirtDowntimeMilliseconds),
+                 ReportFormat.number(item.guestClockLagMilliseconds),
                  ReportFormat.number(item.announceDelayMilliseconds), ReportFormat.number(item.restMilliseconds), item.verdict.text]
             })
     }

@@ -1,3 +1,4 @@
+import CMemeater
 import Foundation
 import MemeaterKit
 import XCTest
@@ -51,6 +52,21 @@ final class ControlHandlerTests: XCTestCase {
         let stats = try send(handler, #"{"command":"stats"}"#).0.stats
         XCTAssertEqual(stats?.targetPagesPerSecond, 100)
         XCTAssertEqual(stats?.paused, true)
+    }
+
+    /// `stats` says the guest's monotonic clock when it answered (the verifier's clock lag across
+    /// a migration): read now, not the latest progress sample's time; other replies do not.
+    func testStatsSaysTheMonotonicClockWhenItAnswered() throws {
+        let handler = try makeHandler()
+        let before = me_monotonic_ns()
+        let first = try XCTUnwrap(try send(handler, #"{"command":"stats"}"#).0.guestMonotonicNanoseconds)
+        usleep(20_000)
+        let second = try XCTUnwrap(try send(handler, #"{"command":"stats"}"#).0.guestMonotonicNanoseconds)
+        let after = me_monotonic_ns()
+        XCTAssertGreaterThanOrEqual(first, before)
+        XCTAssertGreaterThanOrEqual(second - first, 20_000_000, "each reply reads the clock anew")
+        XCTAssertLessThanOrEqual(second, after)
+        XCTAssertNil(try send(handler, #"{"command":"info"}"#).0.guestMonotonicNanoseconds)
     }
 
     func testVerifyAllReportsInjectedCorruption() throws {

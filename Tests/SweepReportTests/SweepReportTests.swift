@@ -314,6 +314,7 @@ final class SweepReportTests: XCTestCase {
                             announceDelayMilliseconds: 12.25, overheadMilliseconds: 13.25, failedChecks: ["ping-continuity", "no-reboot"])
         run.preCopyTransferRateMiBPerSecond = 14.25
         run.pingGapLateProbes = 19
+        run.guestClockLagMilliseconds = 20.25
         run.hostCPU = [ReportHostCPU(host: "source (src)", totalCPUSeconds: 15.25, cpuSecondsPerGiB: 16.25),
                        ReportHostCPU(host: "destination (dst)", totalCPUSeconds: 17.25, cpuSecondsPerGiB: 18.25)]
         document.runs = [run]
@@ -326,6 +327,15 @@ final class SweepReportTests: XCTestCase {
                                      predictedMigrationMilliseconds: 400.5, predictedDowntimeMilliseconds: 500.5,
                                      convergedCount: 6, runCount: 7, achievedDirtyRateMiBPerSecond: statistic(600))]
         return document
+    }
+
+    /// The decomposition table puts each figure under its header, the guest's clock beside libvirt's downtime.
+    func testTheDowntimeDecompositionTableShowsEachFigureUnderItsHeader() throws {
+        let table = ReportTables.downtimeDecomposition(documentWithDistinctFigures())
+        let row = try XCTUnwrap(table.rows.first)
+        XCTAssertEqual(Dictionary(uniqueKeysWithValues: zip(table.headers, row)).filter { $0.key.hasSuffix("ms") },
+                       ["ping gap ms": "9.2", "libvirt downtime ms": "8.2", "guest's clock stood still ms": "20.2",
+                        "announce delay ms": "12.2", "rest ms": "-11.2"])
     }
 
     /// Each CSV field sits under its own header: every figure of the run and of the cell is
@@ -349,6 +359,7 @@ final class SweepReportTests: XCTestCase {
             "announce_delay_milliseconds": "12.25", "overhead_milliseconds": "13.25", "failed_checks": "ping-continuity;no-reboot",
             "pre_copy_transfer_rate_mib_per_second": "14.25", "source_cpu_seconds": "15.25", "source_cpu_seconds_per_gib": "16.25",
             "destination_cpu_seconds": "17.25", "destination_cpu_seconds_per_gib": "18.25", "ping_gap_late_probes": "19",
+            "guest_clock_lag_milliseconds": "20.25",
         ]
         XCTAssertEqual(run, expectedRun)
 

@@ -975,4 +975,54 @@ final class ChecksTests: XCTestCase {
         XCTAssertNil(Checks.faultRemoved(o))
         XCTAssertNil(Checks.faultRemoved(try Fixtures.observation(.migrates)))
     }
+
+    // MARK: guest-freeze
+
+    /// A landed run whose guest clock, read 2 ms round trips around the call, stood still
+    /// between `lagLowerBound` and `lagLowerBound` + 4 ms, with libvirt's downtime `downtime`.
+    private func frozen(lagLowerBound: Double, downtime: Double?) throws -> Observation {
+        var o = try Fixtures.observation(.migrates)
+        let guestElapsed = (5_000 - 2) - lagLowerBound
+        o.memeater.duringMigration = .seen(GuestLoadDuringMigration(
+            pagesDirtiedBefore: 0, beforeAtMilliseconds: 2, pagesDirtiedAfter: 1_000, afterAtMilliseconds: 5_002, pageSizeBytes: 4096,
+            guestClock: GuestClockReadings(beforeSentAtMilliseconds: 0, beforeReceivedAtMilliseconds: 2, guestBeforeMilliseconds: 1_000,
+                                           afterSentAtMilliseconds: 5_000, afterReceivedAtMilliseconds: 5_002,
+                                           guestAfterMilliseconds: 1_000 + guestElapsed)))
+        o.libvirtDowntimeMilliseconds = downtime
+        return o
+    }
+
+    func testGuestFreezePassesWhenTheGuestsClockStoodStillAboutAsLongAsLibvirtsDowntime() throws {
+        let o = try frozen(lagLowerBound: 98, downtime: 100)
+        assertCheck(Checks.guestFreeze(o), CheckName.guestFreeze, passed: true,
+                    says: "stood still 100 ms (98–102 ms)", "against libvirt's downtime of 100 ms", "allowed at most 145 ms")
+        XCTAssertTrue(Checks.evaluate(o).contains { $0.name == CheckName.guestFreeze && $0.passed })
+        assertCheck(Checks.guestFreeze(try frozen(lagLowerBound: 145, downtime: 100)), CheckName.guestFreeze, passed: true)
+    }
+
+    func testGuestFreezeFailsWhenTheGuestFrozeFarLongerThanLibvirtSays() throws {
+        assertCheck(Checks.guestFreeze(try frozen(lagLowerBound: 145.5, downtime: 100)), CheckName.guestFreeze, passed: false,
+                    says: "far longer than libvirt's downtime of 100 ms")
+        assertCheck(Checks.guestFreeze(try frozen(lagLowerBound: 400, downtime: 100)), CheckName.guestFreeze, passed: false,
+                    says: "stood still 402 ms (400–404 ms)")
+    }
+
+    func testGuestFreezeDoesNotPassWithoutTheGuestsClock() throws {
+        var o = try frozen(lagLowerBound: 98, downtime: 100)
+        guard case .seen(var during)? = o.memeater.duringMigration else { return XCTFail("fixture") }
+        during.guestClock = nil
+        o.memeater.duringMigration = .seen(during)
+        assertCheck(Checks.guestFreeze(o), CheckName.guestFreeze, passed: false, says: "not measured: memeater's replies around the call did not say the guest's clock")
+        o.memeater.duringMigration = .notLooked("memeater's counter could not be read right after the migration call: reset")
+        assertCheck(Checks.guestFreeze(o), CheckName.guestFreeze, passed: false, says: "not measured: memeater's counter could not be read right after")
+        o.memeater.duringMigration = nil
+        assertCheck(Checks.guestFreeze(o), CheckName.guestFreeze, passed: false, says: "not measured")
+    }
+
+    func testGuestFreezeIsOnlyJudgedForALandingWithLibvirtsDowntime() throws {
+        XCTAssertNil(Checks.guestFreeze(try frozen(lagLowerBound: 400, downtime: nil)), "nothing to compare with")
+        var failed = try frozen(lagLowerBound: 400, downtime: 100)
+        failed.expectation = .staysOnSource
+        XCTAssertNil(Checks.guestFreeze(failed))
+    }
 }

@@ -172,7 +172,12 @@ final class ResultTests: XCTestCase {
         XCTAssertTrue(table.contains("VERDICT: FAIL (1 of 2 scenario run(s) failed, 1 of 2 checks)"), table)
         XCTAssertTrue(ReportWriter.verdictTable([pass]).contains("VERDICT: PASS (1 scenario run(s), 1 checks)"))
         XCTAssertTrue(ReportWriter.verdictTable([]).contains("VERDICT: FAIL"), "nothing run is not a pass")
-        XCTAssertTrue(ReportWriter.summaryLine(pass).contains("downtime libvirt 120 ms / ping 140.5 ms"))
+        XCTAssertTrue(ReportWriter.summaryLine(pass).contains("downtime libvirt 120 ms / ping 140.5 ms, "))
+        var clocked = pass
+        clocked.figures.guestClockLagLowerBoundMilliseconds = 110
+        clocked.figures.guestClockLagUpperBoundMilliseconds = 116
+        XCTAssertTrue(ReportWriter.summaryLine(clocked).contains("downtime libvirt 120 ms / ping 140.5 ms / guest's clock 113 ms, "),
+                      ReportWriter.summaryLine(clocked))
     }
 
     func testVerdictTableFitsA100ColumnTerminalAndKeepsEverythingWithoutAWidth() {

@@ -40,6 +40,11 @@ final class FakeWorld: Sendable {
         var failing: Set<String> = []
         /// When set, memeater's `stats` fails with this reason (a control connection that broke).
         var memeaterStatsFailure: String?
+        /// How long the guest's clock stands still while it moves, ms: memeater's clock lags the
+        /// host's by it once the guest runs on the destination (`nil`: memeater does not say its clock).
+        var guestClockStopMilliseconds: Double? = 0
+        /// How long memeater's next clocked `stats` replies take, ms, one per reply (then none).
+        var clockedReplyDelaysMilliseconds: [Double] = []
         /// Runs on the migration thread when the call starts (e.g. a SIGINT).
         var onMigrationStart: (@Sendable () -> Void)?
         /// Connections opened so far.
@@ -387,6 +392,15 @@ final class FakeMemeater: MemeaterControl {
 
     var endpoint: String { "198.18.1.10:7070" }
     func info() throws(LabError) -> ControlInfo { try decoded { try Fixtures.controlInfo(uptimeSeconds: 100 + Date().timeIntervalSince(started)) } }
+    func clockedStats() throws(LabError) -> (stats: ProgressRecord, guestMonotonicNanoseconds: UInt64?) {
+        let stats = try stats()
+        let delay = world.state.withLock { $0.clockedReplyDelaysMilliseconds.isEmpty ? 0 : $0.clockedReplyDelaysMilliseconds.removeFirst() }
+        let (stop, host) = world.state.withLock { ($0.guestClockStopMilliseconds, $0.guestHost) }
+        guard let stop else { return (stats, nil) }
+        let guestMilliseconds = 1_000_000 + Date().timeIntervalSince(started) * 1000 - (host == .destination ? stop : 0)
+        usleep(UInt32(delay * 1000))
+        return (stats, UInt64(guestMilliseconds * 1e6))
+    }
     func stats() throws(LabError) -> ProgressRecord {
         if let failure = world.state.withLock({ $0.memeaterStatsFailure }) {
             throw LabError(step: "memeater stats at \(endpoint)", reason: failure)

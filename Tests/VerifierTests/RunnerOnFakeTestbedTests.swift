@@ -253,6 +253,15 @@ final class RunnerOnFakeTestbedTests: XCTestCase {
         XCTAssertEqual(CallWatch.guestLoad(before: .seen(before), after: .seen(after), pageSizeBytes: 4096),
                        .seen(GuestLoadDuringMigration(pagesDirtiedBefore: 100, beforeAtMilliseconds: 1_000, pagesDirtiedAfter: 356,
                                                       afterAtMilliseconds: 2_000, pageSizeBytes: 4096)))
+        let clockBefore = CallWatch.GuestClockSample(sentAtMilliseconds: 995, receivedAtMilliseconds: 1_000, guestMilliseconds: 5_000)
+        let clockAfter = CallWatch.GuestClockSample(sentAtMilliseconds: 2_000, receivedAtMilliseconds: 2_004, guestMilliseconds: 5_850)
+        guard case .seen(let clocked) = CallWatch.guestLoad(before: .seen(before), after: .seen(after), clock: (clockBefore, clockAfter),
+                                                            pageSizeBytes: 4096) else { return XCTFail("both counters read") }
+        XCTAssertEqual(clocked.guestClock, GuestClockReadings(before: clockBefore, after: clockAfter))
+        guard case .seen(let unclocked) = CallWatch.guestLoad(before: .seen(before), after: .seen(after), clock: (clockBefore, nil),
+                                                              pageSizeBytes: 4096) else { return XCTFail("both counters read") }
+        XCTAssertNil(unclocked.guestClock, "the guest's clock not read after the call: no lag")
+        XCTAssertNil(unclocked.guestClockLag)
         XCTAssertEqual(CallWatch.guestLoad(before: .notLooked("before: broken"), after: .seen(after), pageSizeBytes: 4096),
                        .notLooked("before: broken"))
         XCTAssertEqual(CallWatch.guestLoad(before: .seen(before), after: .notLooked("after: broken"), pageSizeBytes: 4096),
@@ -261,6 +270,47 @@ final class RunnerOnFakeTestbedTests: XCTestCase {
                        .notLooked("before: broken; after: broken"))
         XCTAssertEqual(CallWatch.guestLoad(before: .seen(before), after: nil, pageSizeBytes: 4096),
                        .notLooked("memeater's counter was not read after the call: the migration did not land"))
+    }
+
+    /// The host's time between the two reads is between the later request's sending less the
+    /// earlier reply's arrival and the later reply's arrival less the earlier request's sending;
+    /// the guest's clock counted 850 ms of it.
+    func testTheGuestClockLagIsTheHostsTimeBetweenTheReadsLessTheGuestsWithinTheRoundTrips() throws {
+        let load = GuestLoadDuringMigration(
+            pagesDirtiedBefore: 100, beforeAtMilliseconds: 1_000, pagesDirtiedAfter: 356, afterAtMilliseconds: 2_004, pageSizeBytes: 4096,
+            guestClock: GuestClockReadings(beforeSentAtMilliseconds: 995, beforeReceivedAtMilliseconds: 1_000, guestBeforeMilliseconds: 5_000,
+                                           afterSentAtMilliseconds: 2_000, afterReceivedAtMilliseconds: 2_004, guestAfterMilliseconds: 5_850))
+        let lag = try XCTUnwrap(load.guestClockLag)
+        XCTAssertEqual(lag.lowerBoundMilliseconds, 150, accuracy: 1e-9)
+        XCTAssertEqual(lag.upperBoundMilliseconds, 159, accuracy: 1e-9)
+        XCTAssertEqual(lag.estimateMilliseconds, 154.5, accuracy: 1e-9)
+    }
+
+    /// Of three reads the one with the shortest round trip bounds the guest's clock closest:
+    /// right after a landing the first request may wait for TCP's retransmission.
+    func testTheGuestsClockIsTakenFromTheReadWithTheShortestRoundTrip() throws {
+        world.state.withLock { $0.clockedReplyDelaysMilliseconds = [80, 0, 40] }
+        let sample = try XCTUnwrap(CallWatch.readGuestClock(FakeMemeater(world: world), clock: RunClock()))
+        XCTAssertLessThan(sample.roundTripMilliseconds, 40, "the second read, not the first or the last")
+        world.state.withLock { $0.guestClockStopMilliseconds = nil }
+        XCTAssertNil(CallWatch.readGuestClock(FakeMemeater(world: world), clock: RunClock()), "memeater did not say its clock")
+    }
+
+    /// A live run on the fake testbed whose guest clock stood still 120 ms while it moved: the
+    /// lag is measured from memeater's two replies and stored with its bounds.
+    func testALiveRunMeasuresHowLongTheGuestsClockStoodStill() throws {
+        world.state.withLock { $0.guestClockStopMilliseconds = 120 }
+        let result = try runner().run(parameters(.live))
+        let lower = try XCTUnwrap(result.figures.guestClockLagLowerBoundMilliseconds)
+        let upper = try XCTUnwrap(result.figures.guestClockLagUpperBoundMilliseconds)
+        XCTAssertLessThanOrEqual(lower, 120 + 1e-6)
+        XCTAssertGreaterThanOrEqual(upper, 120 - 1e-6)
+        XCTAssertTrue(result.notes.contains { $0.hasPrefix("the guest's clock stood still ") }, "\(result.notes)")
+
+        world.state.withLock { $0.guestClockStopMilliseconds = nil; $0.guestHost = .source }
+        let unsaid = try runner().run(parameters(.live))
+        XCTAssertNil(unsaid.figures.guestClockLagLowerBoundMilliseconds)
+        XCTAssertTrue(unsaid.notes.contains { $0.hasPrefix("the guest's clock across the migration not measured: ") }, "\(unsaid.notes)")
     }
 
     // MARK: the wire

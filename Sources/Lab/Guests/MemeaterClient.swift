@@ -89,10 +89,17 @@ public final class MemeaterClient: Sendable {
     /// `stats`: the latest progress record (its `maxStallMicrosecondsPerThread` is nil from a
     /// memeater older than that field).
     public func stats() throws(LabError) -> ProgressRecord {
-        guard let stats = try send(ControlRequest(command: .stats)).stats else {
+        try clockedStats().stats
+    }
+
+    /// `stats` with the guest's monotonic clock when memeater answered (`nil` from a memeater
+    /// older than that field).
+    public func clockedStats() throws(LabError) -> (stats: ProgressRecord, guestMonotonicNanoseconds: UInt64?) {
+        let reply = try send(ControlRequest(command: .stats))
+        guard let stats = reply.stats else {
             throw LabError(step: "memeater stats at \(endpoint)", reason: "the reply has no stats")
         }
-        return stats
+        return (stats, reply.guestMonotonicNanoseconds)
     }
 
     /// `verify-all`: every page checked.

@@ -26,6 +26,7 @@ public enum Checks {
         checks.append(noDualRunning(observation))
         if let encrypted = streamEncrypted(observation) { checks.append(encrypted) }
         if let bandwidth = bandwidthHonoured(observation) { checks.append(bandwidth) }
+        if let freeze = guestFreeze(observation) { checks.append(freeze) }
         // A lost guest has no memory, connection or console left to judge.
         guard observation.expectation != .guestLost else { return checks }
         checks += [pingContinuity(observation), controlConnection(observation), memoryIntegrity(observation),
@@ -419,6 +420,41 @@ public enum Checks {
                          : "\(measured) exceeds the \(limit) MiB/s limit\(whose)")
                          + " (\(transfer.description); allowed at most \(oneDecimal(allowed)) MiB/s: the limit + "
                          + "\(formatNumber(bandwidthToleranceFraction * 100)) % + \(formatNumber(bandwidthSlackMiBPerSecond)) MiB/s)")
+    }
+
+    /// `guest-freeze` allows libvirt's downtime plus this fraction of it and ``guestFreezeSlackMilliseconds``.
+    public static let guestFreezeToleranceFraction = 0.25
+    public static let guestFreezeSlackMilliseconds = 20.0
+
+    /// `guest-freeze`, for a run that landed with a downtime from libvirt (`nil` otherwise):
+    /// the guest's clock stood still no longer than that downtime + 25 % + 20 ms — the lag's
+    /// lower bound is judged, so a slow reply cannot fail it. A paused VM's clock stops, so the
+    /// lag is the guest's own measure of its freeze; on the lab it matches QEMU's downtime
+    /// within a few ms. FAILs as not measured when memeater's clock was not read around the call.
+    public static func guestFreeze(_ o: Observation) -> Check? {
+        guard o.expectation == .migrates, o.outcome.ending.migrated, let downtime = o.libvirtDowntimeMilliseconds else { return nil }
+        let name = CheckName.guestFreeze
+        let lag: GuestClockLag
+        switch o.memeater.duringMigration {
+        case .seen(let during)?:
+            guard let measured = during.guestClockLag else {
+                return .notMeasured(name, because: "memeater's replies around the call did not say the guest's clock")
+            }
+            lag = measured
+        case .notLooked(let reason)?:
+            return .notMeasured(name, because: reason)
+        case nil:
+            return .notMeasured(name, because: "memeater's counter was not read around the call")
+        }
+        let allowed = downtime * (1 + guestFreezeToleranceFraction) + guestFreezeSlackMilliseconds
+        let passed = lag.lowerBoundMilliseconds <= allowed
+        let measured = "the guest's clock stood still \(formatNumber(lag.estimateMilliseconds)) ms "
+            + "(\(formatNumber(lag.lowerBoundMilliseconds))–\(formatNumber(lag.upperBoundMilliseconds)) ms)"
+        return Check(name: name, passed: passed,
+                     evidence: measured + (passed ? " against libvirt's downtime of \(formatNumber(downtime)) ms"
+                         : ", far longer than libvirt's downtime of \(formatNumber(downtime)) ms")
+                         + " (allowed at most \(formatNumber(allowed)) ms: the downtime + \(formatNumber(guestFreezeToleranceFraction * 100)) % + "
+                         + "\(formatNumber(guestFreezeSlackMilliseconds)) ms; memeater's monotonic clock against the run clock just before the call and right after it)")
     }
 
     /// At least this many samples of both hosts must be read for `no-dual-running` (one

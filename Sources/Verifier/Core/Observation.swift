@@ -275,16 +275,23 @@ public struct GuestLoadDuringMigration: Sendable, Equatable, Codable {
     public var afterAtMilliseconds: Double
     /// The guest's page size, bytes.
     public var pageSizeBytes: Int
+    /// The guest's clock around the call (`nil`: memeater did not say it, or the run was stored before).
+    public var guestClock: GuestClockReadings?
 
     /// Two readings of the counter.
     public init(pagesDirtiedBefore: UInt64, beforeAtMilliseconds: Double, pagesDirtiedAfter: UInt64, afterAtMilliseconds: Double,
-                pageSizeBytes: Int) {
+                pageSizeBytes: Int, guestClock: GuestClockReadings? = nil) {
         self.pagesDirtiedBefore = pagesDirtiedBefore
         self.beforeAtMilliseconds = beforeAtMilliseconds
         self.pagesDirtiedAfter = pagesDirtiedAfter
         self.afterAtMilliseconds = afterAtMilliseconds
         self.pageSizeBytes = pageSizeBytes
+        self.guestClock = guestClock
     }
+
+    /// How long the guest's clock stood still across the call (``GuestClockReadings/lag``);
+    /// `nil` without both clock readings.
+    public var guestClockLag: GuestClockLag? { guestClock?.lag }
 
     /// The span between the two reads, s.
     public var windowSeconds: Double { (afterAtMilliseconds - beforeAtMilliseconds) / 1000 }
@@ -295,6 +302,48 @@ public struct GuestLoadDuringMigration: Sendable, Equatable, Codable {
         guard windowSeconds > 0, pagesDirtiedAfter >= pagesDirtiedBefore else { return nil }
         return Double(pagesDirtiedAfter - pagesDirtiedBefore) * Double(pageSizeBytes) / 1_048_576 / windowSeconds
     }
+}
+
+/// The guest's clock in memeater's `stats` replies just before the migration call and right
+/// after it landed, with when each request was sent and its reply came, ms on the run clock.
+public struct GuestClockReadings: Sendable, Equatable, Codable {
+    public var beforeSentAtMilliseconds: Double
+    public var beforeReceivedAtMilliseconds: Double
+    /// The guest's CLOCK_MONOTONIC in the reply, ms.
+    public var guestBeforeMilliseconds: Double
+    public var afterSentAtMilliseconds: Double
+    public var afterReceivedAtMilliseconds: Double
+    /// The guest's CLOCK_MONOTONIC in the reply, ms.
+    public var guestAfterMilliseconds: Double
+
+    public init(beforeSentAtMilliseconds: Double, beforeReceivedAtMilliseconds: Double, guestBeforeMilliseconds: Double,
+                afterSentAtMilliseconds: Double, afterReceivedAtMilliseconds: Double, guestAfterMilliseconds: Double) {
+        self.beforeSentAtMilliseconds = beforeSentAtMilliseconds
+        self.beforeReceivedAtMilliseconds = beforeReceivedAtMilliseconds
+        self.guestBeforeMilliseconds = guestBeforeMilliseconds
+        self.afterSentAtMilliseconds = afterSentAtMilliseconds
+        self.afterReceivedAtMilliseconds = afterReceivedAtMilliseconds
+        self.guestAfterMilliseconds = guestAfterMilliseconds
+    }
+
+    /// How long the guest's clock stood still between the two readings: the host's time
+    /// between them less the guest's (a paused VM's clock stops, and goes on where it stopped
+    /// on the destination). The host's time is at least the later request's sending less the
+    /// earlier reply's arrival, and at most the later reply's arrival less the earlier request's sending.
+    public var lag: GuestClockLag {
+        let guestElapsed = guestAfterMilliseconds - guestBeforeMilliseconds
+        return GuestClockLag(lowerBoundMilliseconds: (afterSentAtMilliseconds - beforeReceivedAtMilliseconds) - guestElapsed,
+                             upperBoundMilliseconds: (afterReceivedAtMilliseconds - beforeSentAtMilliseconds) - guestElapsed)
+    }
+}
+
+/// How long the guest's clock stood still, ms: between the bounds, the estimate their middle.
+public struct GuestClockLag: Sendable, Equatable, Codable {
+    public var lowerBoundMilliseconds: Double
+    public var upperBoundMilliseconds: Double
+
+    /// The middle of the bounds, ms.
+    public var estimateMilliseconds: Double { (lowerBoundMilliseconds + upperBoundMilliseconds) / 2 }
 }
 
 /// What memeater in the guest said before and after the migration.
@@ -497,6 +546,9 @@ public struct Observation: Sendable, Equatable, Codable {
     /// sets a bandwidth limit when none was given); `nil` in an observation stored before they
     /// were kept.
     public var migrationOptions: MigrationOptions?
+    /// The downtime of the completed job as libvirt reported it (QEMU's), ms; `nil`: none
+    /// reported, or stored before it was kept.
+    public var libvirtDowntimeMilliseconds: Double?
 
     /// Creates an observation.
     public init(expectation: ExpectedOutcome, parameters: ScenarioParameters, call: String, outcome: MigrationOutcome,

@@ -258,6 +258,25 @@ public struct ResultBuilder: Sendable {
         addGuestLoadDuringMigration(to: &result)
     }
 
+    /// How long the guest's clock stood still while it moved: its own view of the downtime,
+    /// beside libvirt's (from QEMU) and the ping gap's.
+    private func addGuestClockLag(_ during: GuestLoadDuringMigration, to result: inout ScenarioResult) {
+        guard let lag = during.guestClockLag else {
+            result.notes.append("the guest's clock across the migration not measured: memeater's stats replies did not say its clock "
+                + "(a memeater older than guestMonotonicNanoseconds)")
+            return
+        }
+        result.figures.guestClockLagLowerBoundMilliseconds = lag.lowerBoundMilliseconds
+        result.figures.guestClockLagUpperBoundMilliseconds = lag.upperBoundMilliseconds
+        var note = "the guest's clock stood still \(formatNumber(lag.estimateMilliseconds)) ms "
+            + "(\(formatNumber(lag.lowerBoundMilliseconds))–\(formatNumber(lag.upperBoundMilliseconds)) ms: memeater's monotonic clock "
+            + "against the run clock in its replies just before the call and right after it)"
+        if let downtime = result.libvirtDowntimeMilliseconds {
+            note += "; libvirt's downtime \(formatNumber(downtime)) ms"
+        }
+        result.notes.append(note)
+    }
+
     /// The guest's own rate while it was migrated, beside the rate it settled at before: the
     /// slowdown auto-converge's throttle, post-copy's page faults and the pause cost it. After
     /// a landing, a rate that could not be measured says why.
@@ -274,6 +293,7 @@ public struct ResultBuilder: Sendable {
         case nil:
             return
         }
+        addGuestClockLag(during, to: &result)
         guard let rate = during.achievedMiBPerSecond else {
             result.notes.append(notMeasured + "memeater's counter went from \(during.pagesDirtiedBefore) to \(during.pagesDirtiedAfter) pages "
                 + "in \(formatNumber(during.windowSeconds)) s (a counter that goes back is another memeater's)")

@@ -76,6 +76,9 @@ public enum CheckName {
     /// A run with a bandwidth limit that moved data: the transfer rate during pre-copy (from
     /// the job-stats samples, not the switch-over) stayed within the limit + 10 % + 1 MiB/s.
     public static let bandwidthHonoured = "bandwidth-honoured"
+    /// A landed run with libvirt's downtime: the guest's own clock did not stand still much
+    /// longer than that downtime (memeater's clock against the run clock around the call).
+    public static let guestFreeze = "guest-freeze"
     /// A fault the verifier injected was removed afterwards (rule deleted, link restored,
     /// stand-in domain destroyed).
     public static let faultRemoved = "fault-removed"
@@ -246,6 +249,11 @@ public struct MigrationFigures: Codable, Sendable, Equatable, DefaultWhenAbsent 
     /// rate it settled at before, the guest's slowdown while it was migrated.
     public var guestDirtyRateDuringMigrationMiBPerSecond: Double?
     public var guestDirtyRateWindowSeconds: Double?
+    /// How long the guest's clock stood still across the migration call, between these bounds,
+    /// ms: memeater's monotonic clock against the run clock in its replies just before the call
+    /// and right after it (a paused VM's clock stops): the guest's own measure of its downtime.
+    public var guestClockLagLowerBoundMilliseconds: Double?
+    public var guestClockLagUpperBoundMilliseconds: Double?
     /// The whole run's wall time minus the migration call, ms: what a sweep cell costs
     /// around the measurement (preparing the guest, settling the rate, the checks).
     public var overheadMilliseconds: Double?

@@ -23,10 +23,20 @@ final class CallWatch {
         let cpu: MigrationCPUSampling
     }
 
-    /// memeater's counter and when it was read, ms on the run clock.
+    /// memeater's counter and when its reply came, ms on the run clock.
     struct CounterReading: Sendable, Equatable {
         let pagesDirtied: UInt64
         let atMilliseconds: Double
+    }
+
+    /// The guest's clock in a memeater reply, ms, and when the request went out and the reply
+    /// came back, ms on the run clock.
+    struct GuestClockSample: Sendable, Equatable {
+        let sentAtMilliseconds: Double
+        let receivedAtMilliseconds: Double
+        let guestMilliseconds: Double
+
+        var roundTripMilliseconds: Double { receivedAtMilliseconds - sentAtMilliseconds }
     }
 
     private let memeater: any MemeaterControl
@@ -38,6 +48,10 @@ final class CallWatch {
     private let counterBefore: Looked<CounterReading>
     /// `nil`: not read after the call (the migration did not land).
     private var counterAfter: Looked<CounterReading>?
+    /// The guest's clock just before the call and right after it landed (`nil`: not read, or
+    /// memeater did not say it).
+    private let clockBefore: GuestClockSample?
+    private var clockAfter: GuestClockSample?
     private var cpuSampling: MigrationCPUSampling?
     /// When the call started, ms on the run clock.
     let callStartMilliseconds: Double
@@ -53,6 +67,7 @@ final class CallWatch {
         self.clock = clock
         self.daemonLog = daemonLog
         counterBefore = Self.readCounter(memeater, clock: clock, when: "just before the migration call")
+        clockBefore = Self.readGuestClock(memeater, clock: clock)
         streamCapture = startStreamCapture()
         self.cpu = cpu
         cpu.start()
@@ -65,7 +80,10 @@ final class CallWatch {
     /// QEMU exits in Confirm, before the call returns), and the source daemon's errors into
     /// `outcome` when the migration did not complete.
     func callReturned(_ outcome: inout MigrationOutcome) {
-        counterAfter = outcome.ending.migrated ? Self.readCounter(memeater, clock: clock, when: "right after the migration call") : nil
+        if outcome.ending.migrated {
+            counterAfter = Self.readCounter(memeater, clock: clock, when: "right after the migration call")
+            clockAfter = Self.readGuestClock(memeater, clock: clock)
+        }
         cpuSampling = cpu.stop()
         if !outcome.ending.migrated {
             outcome.sourceDaemonErrors = daemonLog?.errorsSinceMark()
@@ -79,19 +97,26 @@ final class CallWatch {
         var sampling = cpuSampling ?? cpu.stop()
         if recovered { sampling.recovered = true }
         let stream = streamCapture.stop()
-        return Seen(guestLoad: Self.guestLoad(before: counterBefore, after: counterAfter, pageSizeBytes: pageSizeBytes),
+        return Seen(guestLoad: Self.guestLoad(before: counterBefore, after: counterAfter, clock: (clockBefore, clockAfter),
+                                              pageSizeBytes: pageSizeBytes),
                     migrationStream: stream, cpu: sampling)
     }
 
     /// The guest's rate while migrated from the counter read before and after the call (`after`
     /// `nil`: not read, the migration did not land), or every reason it is not known.
+    /// `clock`: the guest's clock before and after, when read.
     static func guestLoad(before: Looked<CounterReading>, after: Looked<CounterReading>?,
+                          clock: (before: GuestClockSample?, after: GuestClockSample?) = (nil, nil),
                           pageSizeBytes: Int) -> Looked<GuestLoadDuringMigration> {
         switch (before, after) {
         case (.seen(let before), .seen(let after)?):
+            var readings: GuestClockReadings?
+            if let clockBefore = clock.before, let clockAfter = clock.after {
+                readings = GuestClockReadings(before: clockBefore, after: clockAfter)
+            }
             return .seen(GuestLoadDuringMigration(pagesDirtiedBefore: before.pagesDirtied, beforeAtMilliseconds: before.atMilliseconds,
                                                   pagesDirtiedAfter: after.pagesDirtied, afterAtMilliseconds: after.atMilliseconds,
-                                                  pageSizeBytes: pageSizeBytes))
+                                                  pageSizeBytes: pageSizeBytes, guestClock: readings))
         default:
             var reasons: [String] = []
             if case .notLooked(let reason) = before { reasons.append(reason) }
@@ -114,6 +139,22 @@ final class CallWatch {
         }
     }
 
+    /// The guest's clock from `reads` `stats` requests in a row: the one with the shortest round
+    /// trip, which bounds the reading closest (right after a landing, a request lost while the
+    /// guest moved waits for TCP's retransmission, 200 ms or more). `nil` when no read succeeded
+    /// or memeater did not say its clock; the counter's own read says why it failed.
+    static func readGuestClock(_ memeater: any MemeaterControl, clock: RunClock, reads: Int = 3) -> GuestClockSample? {
+        var best: GuestClockSample?
+        for _ in 0..<reads {
+            let sent = clock.milliseconds()
+            guard let nanoseconds = try? memeater.clockedStats().guestMonotonicNanoseconds else { continue }
+            let sample = GuestClockSample(sentAtMilliseconds: sent, receivedAtMilliseconds: clock.milliseconds(),
+                                          guestMilliseconds: Double(nanoseconds) / 1e6)
+            if best.map({ sample.roundTripMilliseconds < $0.roundTripMilliseconds }) ?? true { best = sample }
+        }
+        return best
+    }
+
     /// Ends whatever still runs (the capture, the CPU sampling); idempotent.
     func stop() {
         streamCapture.stop()
@@ -134,5 +175,14 @@ extension ScenarioRunner {
         // The wire: what went to the destination's migration ports while the call ran.
         return CallWatch(memeater: load.control, pageSizeBytes: load.infoBefore.pageSizeBytes, clock: leg.clock, daemonLog: daemonLog,
                          startStreamCapture: { startStreamCapture(leg, on: baseline.destinationHost) }, cpu: cpu, placement: placement)
+    }
+}
+
+extension GuestClockReadings {
+    /// The readings of two samples of the guest's clock.
+    init(before: CallWatch.GuestClockSample, after: CallWatch.GuestClockSample) {
+        self.init(beforeSentAtMilliseconds: before.sentAtMilliseconds, beforeReceivedAtMilliseconds: before.receivedAtMilliseconds,
+                  guestBeforeMilliseconds: before.guestMilliseconds, afterSentAtMilliseconds: after.sentAtMilliseconds,
+                  afterReceivedAtMilliseconds: after.receivedAtMilliseconds, guestAfterMilliseconds: after.guestMilliseconds)
     }
 }

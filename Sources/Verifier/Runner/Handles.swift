@@ -66,6 +66,8 @@ public protocol MemeaterControl: Sendable {
     var endpoint: String { get }
     func info() throws(LabError) -> ControlInfo
     func stats() throws(LabError) -> ProgressRecord
+    /// `stats` with the guest's monotonic clock when memeater answered (`nil`: memeater did not say).
+    func clockedStats() throws(LabError) -> (stats: ProgressRecord, guestMonotonicNanoseconds: UInt64?)
     func verifyAll() throws(LabError) -> VerificationReport
     func setRate(mibPerSecond: Double) throws(LabError)
     func pause() throws(LabError)

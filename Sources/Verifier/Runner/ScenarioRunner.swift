@@ -205,19 +205,21 @@ public final class ScenarioRunner: Sendable {
         let pingReport = try ping.finish(settlingSeconds: driven.expectation == .migrates ? pauses.afterLandingSeconds : pauses.afterFailureSeconds)
         let gathered = try gather(leg, driven: driven, fault: fault, context: context, baseline: baseline, load: load, ping: pingReport,
                                   placement: placement)
-        let checks = Checks.evaluate(gathered.observation, catalog: catalog)
+        let completed = completedStats(leg, baseline: baseline, destination: gathered.destination, outcome: driven.outcome,
+                                       eventStats: events.completedStats)
+        var observation = gathered.observation
+        observation.libvirtDowntimeMilliseconds = (try? completed.get())?.stats.downtimeMilliseconds.map { Double($0) }
+        let checks = Checks.evaluate(observation, catalog: catalog)
         // Kept for `migverify rejudge`: the checks are derived again from it with a later version.
-        recorder.record(.observation(gathered.observation, leg: leg.kind))
+        recorder.record(.observation(observation, leg: leg.kind))
         recorder.record(.phase(.judged))
         let builder = ResultBuilder(
             parameters: leg.original, swapped: leg.swapped, startedAt: leg.clock.startedAt, setupActions: setupActions,
             baseline: baseline.facts, load: load.figures, qemuDirtyRate: qemuDirtyRate,
             drive: DriveRecord(outcome: driven.outcome, planNotes: driven.plan.notes, eventCount: events.count,
                                subscriptionErrors: events.subscriptionErrors, cpu: driven.cpu),
-            ping: pingReport, captureStartMilliseconds: gathered.captureStartMilliseconds, observation: gathered.observation,
-            checks: checks, completedStats: completedStats(leg, baseline: baseline, destination: gathered.destination,
-                                                           outcome: driven.outcome, eventStats: events.completedStats),
-            discardedGuest: discardIfDamaged(gathered.observation), faultType: leg.faultType)
+            ping: pingReport, captureStartMilliseconds: gathered.captureStartMilliseconds, observation: observation,
+            checks: checks, completedStats: completed, discardedGuest: discardIfDamaged(observation), faultType: leg.faultType)
         return builder.result()
     }
 

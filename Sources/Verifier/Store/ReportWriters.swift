@@ -151,7 +151,11 @@ public enum ReportWriter {
         } else {
             parts.append("migration \(text(result.migrationMilliseconds)) ms")
         }
-        parts.append("downtime libvirt \(text(result.libvirtDowntimeMilliseconds)) ms / ping \(text(result.pingDowntimeMilliseconds)) ms")
+        var downtime = "downtime libvirt \(text(result.libvirtDowntimeMilliseconds)) ms / ping \(text(result.pingDowntimeMilliseconds)) ms"
+        if let lower = result.figures.guestClockLagLowerBoundMilliseconds, let upper = result.figures.guestClockLagUpperBoundMilliseconds {
+            downtime += " / guest's clock \(formatNumber((lower + upper) / 2)) ms"
+        }
+        parts.append(downtime)
         parts.append("lost \(result.pingLost.map(String.init) ?? "-")"
             + ((result.figures.pingGapLateProbes ?? 0) > 0 ? " (+\(result.figures.pingGapLateProbes ?? 0) held, answered late)" : ""))
         parts.append("stale pages \(result.integrityErrors.map(String.init) ?? "-")")

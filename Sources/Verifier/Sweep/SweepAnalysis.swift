@@ -453,6 +453,9 @@ extension SweepAnalysis {
             run.preCopyTransferRateMiBPerSecond = result.figures.preCopyTransferRateMiBPerSecond
             run.passedCheckCount = result.checks.filter(\.passed).count
             run.pingGapLateProbes = result.figures.pingGapLateProbes
+            if let lower = result.figures.guestClockLagLowerBoundMilliseconds, let upper = result.figures.guestClockLagUpperBoundMilliseconds {
+                run.guestClockLagMilliseconds = (lower + upper) / 2
+            }
             run.hostCPU = result.figures.cpuCost.map { cost in
                 [("source", cost.source), ("destination", cost.destination)].map { Self.reportHostCPU($0.1, role: $0.0) }
             } ?? []
