@@ -1,0 +1,159 @@
+import Foundation
+import Synchronization
+import XCTest
+@testable import Verifier
+
+/// A fake migration that records when each guest's started and ended, and the most that ran
+/// at once: the scheduler's limit is read off what actually overlapped.
+private final class OverlapRecorder: Sendable {
+    struct State {
+        var running = 0
+        var mostAtOnce = 0
+        var spans: [Int: (start: Int, end: Int)] = [:]
+        var tick = 0
+    }
+    let state = Mutex(State())
+
+    /// Migrates guest `index`: holds a slot for `milliseconds`.
+    func migrate(_ index: Int, milliseconds: Int) -> Int {
+        state.withLock { state in
+            state.running += 1
+            state.mostAtOnce = max(state.mostAtOnce, state.running)
+            state.tick += 1
+            state.spans[index] = (state.tick, -1)
+        }
+        Thread.sleep(forTimeInterval: Double(milliseconds) / 1000)
+        state.withLock { state in
+            state.running -= 1
+            state.tick += 1
+            state.spans[index]?.end = state.tick
+        }
+        return index * 10
+    }
+}
+
+final class EvacuationSchedulerTests: XCTestCase {
+    func testAtMostKRunAtOnceAndAllRun() throws {
+        let recorder = OverlapRecorder()
+        let values = try EvacuationScheduler(maxConcurrent: 2).run(count: 5) { recorder.migrate($0, milliseconds: 40) }
+        XCTAssertEqual(values, [0, 10, 20, 30, 40], "every guest ran, results in guest order")
+        let state = recorder.state.withLock { $0 }
+        XCTAssertEqual(state.mostAtOnce, 2, "two at a time: never more, and the slots were used")
+        XCTAssertEqual(state.spans.count, 5)
+        XCTAssertTrue(state.spans.values.allSatisfy { $0.end > $0.start })
+    }
+
+    func testOneAtATimeIsSerial() throws {
+        let recorder = OverlapRecorder()
+        _ = try EvacuationScheduler(maxConcurrent: 1).run(count: 3) { recorder.migrate($0, milliseconds: 10) }
+        let state = recorder.state.withLock { $0 }
+        XCTAssertEqual(state.mostAtOnce, 1)
+        // Guest 2 started only after guest 1 ended, guest 3 after guest 2.
+        for index in 1..<3 {
+            XCTAssertGreaterThan(try XCTUnwrap(state.spans[index]).start, try XCTUnwrap(state.spans[index - 1]).end)
+        }
+    }
+
+    func testAllAtOnceOverlap() throws {
+        let recorder = OverlapRecorder()
+        _ = try EvacuationScheduler(maxConcurrent: 4).run(count: 4) { recorder.migrate($0, milliseconds: 300) }
+        let state = recorder.state.withLock { $0 }
+        XCTAssertEqual(state.mostAtOnce, 4, "K = N: every guest migrates at once")
+        let latestStart = state.spans.values.map(\.start).max() ?? 0
+        let earliestEnd = state.spans.values.map(\.end).min() ?? 0
+        XCTAssertLessThan(latestStart, earliestEnd, "the last started before the first ended")
+    }
+
+    func testNoGuestsAndInvalidLimit() throws {
+        XCTAssertEqual(try EvacuationScheduler(maxConcurrent: 3).run(count: 0) { $0 }, [])
+        XCTAssertThrowsError(try EvacuationScheduler(maxConcurrent: 0))
+    }
+}
+
+final class EvacuationFiguresTests: XCTestCase {
+    private let origin = Date(timeIntervalSince1970: 1_800_000_000)
+
+    private func guest(_ index: Int, startMilliseconds: Double, endMilliseconds: Double, downtime: Double?, landed: Bool = true,
+                       ports: [Int] = []) -> EvacuationGuestTiming {
+        EvacuationGuestTiming(guestIndex: index, landed: landed, passed: landed,
+                              migrationStart: origin.addingTimeInterval(startMilliseconds / 1000),
+                              migrationEnd: origin.addingTimeInterval(endMilliseconds / 1000),
+                              downtimeMilliseconds: downtime, migrationPorts: ports)
+    }
+
+    /// Worked by hand: calls 100→1100, 150→2150, 300→1800 and 200→5200 (guest 4 failed).
+    /// Landed times 1000, 2000, 1500 → median 1500, worst 2000, sum 4500; total 100→2150 = 2050;
+    /// speedup 4500 / 2050; downtimes 30, 50, 10 → median 30, worst 50 (the failed guest's
+    /// 900 is not a landing's downtime); ports 49152, 49153, 49154 (49153 twice).
+    func testHandComputedEvacuation() {
+        let figures = EvacuationFigures([
+            guest(1, startMilliseconds: 100, endMilliseconds: 1100, downtime: 30, ports: [49152]),
+            guest(2, startMilliseconds: 150, endMilliseconds: 2150, downtime: 50, ports: [49153]),
+            guest(3, startMilliseconds: 300, endMilliseconds: 1800, downtime: 10, ports: [49154, 49153]),
+            guest(4, startMilliseconds: 200, endMilliseconds: 5200, downtime: 900, landed: false, ports: []),
+        ])
+        XCTAssertEqual(figures.guestCount, 4)
+        XCTAssertEqual(figures.landedCount, 3)
+        XCTAssertEqual(figures.passedCount, 3)
+        XCTAssertEqual(try XCTUnwrap(figures.totalMilliseconds), 2050, accuracy: 0.01)
+        XCTAssertEqual(try XCTUnwrap(figures.migrationMillisecondsMedian), 1500, accuracy: 0.01)
+        XCTAssertEqual(try XCTUnwrap(figures.migrationMillisecondsWorst), 2000, accuracy: 0.01)
+        XCTAssertEqual(try XCTUnwrap(figures.serialSumMilliseconds), 4500, accuracy: 0.01)
+        XCTAssertEqual(try XCTUnwrap(figures.speedup), 4500.0 / 2050.0, accuracy: 1e-6)
+        XCTAssertEqual(figures.downtimeMillisecondsMedian, 30)
+        XCTAssertEqual(figures.downtimeMillisecondsWorst, 50)
+        XCTAssertEqual(figures.migrationPorts, [49152, 49153, 49154])
+    }
+
+    func testEvenCountMedianAndNoLanding() {
+        let two = EvacuationFigures([
+            guest(1, startMilliseconds: 0, endMilliseconds: 1000, downtime: 20),
+            guest(2, startMilliseconds: 0, endMilliseconds: 3000, downtime: 40),
+        ])
+        XCTAssertEqual(two.migrationMillisecondsMedian, 2000)
+        XCTAssertEqual(two.downtimeMillisecondsMedian, 30)
+        XCTAssertEqual(two.speedup, 4000.0 / 3000.0)
+
+        let none = EvacuationFigures([guest(1, startMilliseconds: 0, endMilliseconds: 1000, downtime: 20, landed: false)])
+        XCTAssertEqual(none.landedCount, 0)
+        XCTAssertNil(none.totalMilliseconds)
+        XCTAssertNil(none.serialSumMilliseconds)
+        XCTAssertNil(none.speedup)
+        XCTAssertNil(none.downtimeMillisecondsWorst)
+    }
+
+    /// Each guest's call is read on its own run clock and placed by its `startedAt`.
+    func testTimingFromResult() throws {
+        let endpoints = Endpoints(sourceURI: "a", destinationURI: "b", domainName: "lab-guest-2", guestAddress: "10.0.0.2", captureInterface: "up0")
+        var result = ScenarioResult(parameters: ScenarioParameters(scenario: .live, memoryMiB: 512, memeaterSizeMiB: 128, dirtyRateMiBPerSecond: 10,
+                                                                   endpoints: endpoints),
+                                    accel: "kvm", qemuVersion: "x", libvirtVersion: "y", startedAt: origin)
+        result.figures.migrationStartOffsetMilliseconds = 500
+        result.figures.migrationEndOffsetMilliseconds = 1750
+        result.pingDowntimeMilliseconds = 42
+        result.add(Check(name: CheckName.guestOnDestination, passed: true, evidence: "runs"))
+        result.evacuation = EvacuationMembership(evacuationID: "evac-x", guestIndex: 2, guestCount: 3, migrationPorts: [49160])
+        let timing = EvacuationGuestTiming(result)
+        XCTAssertEqual(timing.guestIndex, 2)
+        XCTAssertTrue(timing.landed)
+        XCTAssertEqual(timing.migrationStart, origin.addingTimeInterval(0.5))
+        XCTAssertEqual(try XCTUnwrap(timing.migrationMilliseconds), 1250, accuracy: 0.01)
+        XCTAssertEqual(timing.downtimeMilliseconds, 42)
+        XCTAssertEqual(timing.migrationPorts, [49160])
+        result.checks = [Check(name: CheckName.guestOnDestination, passed: false, evidence: "gone")]
+        XCTAssertFalse(EvacuationGuestTiming(result).landed)
+    }
+
+    /// A one-guest result's JSON has no `evacuation` key: the single-guest contract is unchanged.
+    func testOneGuestJSONHasNoEvacuationKey() throws {
+        let endpoints = Endpoints(sourceURI: "a", destinationURI: "b", domainName: "lab-guest", guestAddress: "10.0.0.2", captureInterface: "up0")
+        var result = ScenarioResult(parameters: ScenarioParameters(scenario: .live, memoryMiB: 512, memeaterSizeMiB: 128, dirtyRateMiBPerSecond: 10,
+                                                                   endpoints: endpoints),
+                                    accel: "kvm", qemuVersion: "x", libvirtVersion: "y", startedAt: origin)
+        let plain = String(decoding: try resultsJSONEncoder().encode(result), as: UTF8.self)
+        XCTAssertFalse(plain.contains("evacuation"))
+        result.evacuation = EvacuationMembership(evacuationID: "evac-x", guestIndex: 1, guestCount: 2)
+        let data = try resultsJSONEncoder().encode(result)
+        XCTAssertEqual(try resultsJSONDecoder().decode(ScenarioResult.self, from: data).evacuation, result.evacuation)
+    }
+}
