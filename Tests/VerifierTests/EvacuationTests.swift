@@ -157,3 +157,45 @@ final class EvacuationFiguresTests: XCTestCase {
         XCTAssertEqual(try resultsJSONDecoder().decode(ScenarioResult.self, from: data).evacuation, result.evacuation)
     }
 }
+
+/// Each guest's run is stored as a run of its own, tied to the others by the evacuation id.
+final class EvacuationStoreTests: XCTestCase {
+    private var path: String!
+
+    override func setUpWithError() throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("evacuation-\(UUID().uuidString).sqlite").path
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    func testRunsOfAnEvacuationAreFoundInGuestOrderAndOthersAreNot() throws {
+        let store = try ResultsStore(path: path)
+        let alone = try store.beginRun(Fixtures.parameters(rate: 1))
+        // Guest 2 starts before guest 1 (the scheduler's order is not the stored order).
+        let second = try store.beginRun(Fixtures.parameters(rate: 2), evacuation: EvacuationMembership(evacuationID: "evac-a", guestIndex: 2, guestCount: 2))
+        let first = try store.beginRun(Fixtures.parameters(rate: 3), evacuation: EvacuationMembership(evacuationID: "evac-a", guestIndex: 1, guestCount: 2))
+        _ = try store.beginRun(Fixtures.parameters(rate: 4), evacuation: EvacuationMembership(evacuationID: "evac-b", guestIndex: 1, guestCount: 1))
+        var result = Fixtures.result(checks: [])
+        result.evacuation = EvacuationMembership(evacuationID: "evac-a", guestIndex: 1, guestCount: 2, migrationPorts: [49152])
+        try store.finishRun(first, result: result)
+
+        let runs = try store.runs(evacuationID: "evac-a")
+        XCTAssertEqual(runs.map(\.id), [first, second])
+        XCTAssertEqual(runs.map(\.guestIndex), [1, 2])
+        XCTAssertEqual(runs.first?.result?.evacuation?.migrationPorts, [49152], "the membership is in the stored result too")
+        XCTAssertEqual(try store.run(id: alone)?.evacuationID, nil)
+        XCTAssertEqual(try store.runs(evacuationID: "evac-none"), [])
+        XCTAssertEqual(try store.scalar("SELECT COUNT(*) FROM scenarioRun WHERE evacuationId = 'evac-b' AND guestIndex = 1"), 1)
+    }
+
+    func testTheStoreRecorderMarksEachRunWithItsGuest() throws {
+        let store = try ResultsStore(path: path)
+        let membership = EvacuationMembership(evacuationID: "evac-r", guestIndex: 3, guestCount: 3)
+        let recorder = StoreRecorder(store: store, evacuation: membership)
+        recorder.begin(Fixtures.parameters(), clock: RunClock())
+        _ = recorder.finish(Fixtures.result(checks: []))
+        XCTAssertEqual(try store.runs(evacuationID: "evac-r").map(\.guestIndex), [3])
+    }
+}
