@@ -199,3 +199,131 @@ final class EvacuationStoreTests: XCTestCase {
         XCTAssertEqual(try store.runs(evacuationID: "evac-r").map(\.guestIndex), [3])
     }
 }
+
+/// Whole evacuations on the fake testbed: each guest a world of its own (its domain, its
+/// address, its ping and memeater), every guest's run checked as a one-guest run is.
+final class EvacuationOnFakeTestbedTests: XCTestCase {
+    private var directory: URL!
+    private var worlds: [FakeWorld] = []
+    private var journal: FaultJournal!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("fake-evacuation-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        journal = FaultJournal(path: directory.appendingPathComponent("journal.json").path)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private func evacuation(_ plan: EvacuationPlan, recorder: (@Sendable (EvacuationMembership) -> any RunRecorder)? = nil) throws -> EvacuationRunner {
+        worlds = (0..<plan.guestCount).map { _ in FakeWorld() }
+        return try EvacuationRunner(plan: plan, guests: worlds.enumerated().map { FakeTestbed(world: $1, guest: $0 + 1) },
+                                    recorder: recorder ?? { _ in MemoryRecorder() }, journal: journal, interruption: Interruption(),
+                                    pauses: RunPauses(all: 0.01))
+    }
+
+    private func parameters(_ scenario: ScenarioKind) -> ScenarioParameters {
+        ScenarioParameters(scenario: scenario, memoryMiB: 512, memeaterSizeMiB: 128, dirtyRateMiBPerSecond: 50,
+                           endpoints: FakeTestbed(world: FakeWorld()).endpoints, timeoutSeconds: 2, stallTimeoutSeconds: 0.5)
+    }
+
+    private func check(_ result: ScenarioResult, _ name: String) -> Check? { result.checks.first { $0.name == name } }
+
+    func testThreeGuestsLiveAtOnceEachLandAndPass() throws {
+        let evacuation = try self.evacuation(EvacuationPlan(guestCount: 3))
+        let outcome = try evacuation.run(parameters(.live), evacuationID: "evac-test")
+        XCTAssertEqual(outcome.results.count, 3)
+        for (offset, result) in outcome.results.enumerated() {
+            XCTAssertTrue(result.passed, "guest \(offset + 1): \(result.failedChecks)")
+            XCTAssertEqual(result.evacuation, EvacuationMembership(evacuationID: "evac-test", guestIndex: offset + 1, guestCount: 3,
+                                                                   migrationPorts: [49152]))
+            XCTAssertEqual(result.parameters.endpoints.domainName, "fake-guest-\(offset + 1)")
+            XCTAssertEqual(result.parameters.endpoints.guestAddress, "198.18.1.\(11 + offset)")
+            XCTAssertEqual(worlds[offset].state.withLock { $0.guestHost }, .destination, "guest \(offset + 1) landed")
+        }
+        XCTAssertTrue(outcome.passed)
+        XCTAssertEqual(outcome.figures.landedCount, 3)
+        XCTAssertEqual(outcome.figures.migrationPorts, [49152], "the fake's capture shows one stream to 49152")
+        XCTAssertNotNil(outcome.figures.totalMilliseconds)
+        // All at once: the three calls overlapped.
+        let timings = outcome.results.map(EvacuationGuestTiming.init)
+        let latestStart = try XCTUnwrap(timings.compactMap(\.migrationStart).max())
+        let earliestEnd = try XCTUnwrap(timings.compactMap(\.migrationEnd).min())
+        XCTAssertLessThan(latestStart, earliestEnd, "K = N: every call started before the first returned")
+    }
+
+    func testOneAtATimeTheCallsDoNotOverlap() throws {
+        let outcome = try evacuation(EvacuationPlan(guestCount: 3, maxConcurrent: 1)).run(parameters(.live))
+        XCTAssertTrue(outcome.passed, "\(outcome.results.map(\.failedChecks))")
+        let timings = outcome.results.map(EvacuationGuestTiming.init)
+        for index in 1..<3 {
+            XCTAssertGreaterThanOrEqual(try XCTUnwrap(timings[index].migrationStart), try XCTUnwrap(timings[index - 1].migrationEnd))
+        }
+        XCTAssertGreaterThan(try XCTUnwrap(outcome.figures.totalMilliseconds), try XCTUnwrap(outcome.figures.serialSumMilliseconds) * 0.99)
+    }
+
+    /// The fault on guest 2 of 3: it stays on the source and passes its failure checks, the
+    /// others land live beside it and pass.
+    func testAFaultOnOneGuestLeavesItOnTheSourceAndTheOthersLand() throws {
+        let outcome = try evacuation(EvacuationPlan(guestCount: 3, faultGuest: 2)).run(parameters(.prepareFail))
+        XCTAssertEqual(outcome.results.map(\.parameters.scenario), [.live, .prepareFail, .live])
+        XCTAssertEqual(worlds.map { $0.state.withLock { $0.guestHost } }, [.destination, .source, .destination])
+        for result in outcome.results { XCTAssertTrue(result.passed, "\(result.parameters.endpoints.domainName): \(result.failedChecks)") }
+        XCTAssertEqual(check(outcome.results[1], CheckName.guestOnSource)?.passed, true)
+        XCTAssertEqual(check(outcome.results[1], CheckName.destinationHostClean)?.passed, true)
+        XCTAssertEqual(outcome.figures.landedCount, 2)
+        XCTAssertEqual(outcome.figures.passedCount, 3)
+    }
+
+    /// perform-fail during an evacuation acts on every guest: each stays on the source, every
+    /// destination is clean, nothing is left in the journal.
+    func testPerformFailOnTheWholeEvacuationLeavesEveryGuestOnTheSource() throws {
+        let outcome = try evacuation(EvacuationPlan(guestCount: 3)).run(parameters(.performFail))
+        XCTAssertEqual(worlds.map { $0.state.withLock { $0.guestHost } }, [.source, .source, .source])
+        for result in outcome.results {
+            XCTAssertTrue(result.passed, "\(result.failedChecks)")
+            XCTAssertEqual(check(result, CheckName.guestOnSource)?.passed, true)
+            XCTAssertEqual(check(result, CheckName.destinationHostClean)?.passed, true)
+        }
+        XCTAssertEqual(worlds.map { $0.tables(on: .destination) }, [[], [], []])
+        XCTAssertEqual(try journal.entries(), [])
+        XCTAssertEqual(outcome.figures.landedCount, 0)
+        XCTAssertNil(outcome.figures.totalMilliseconds)
+    }
+
+    func testEachGuestIsStoredAsARunOfTheEvacuation() throws {
+        let store = try ResultsStore(path: directory.appendingPathComponent("results.sqlite").path)
+        let outcome = try evacuation(EvacuationPlan(guestCount: 2), recorder: { StoreRecorder(store: store, evacuation: $0) })
+            .run(parameters(.live))
+        let runs = try store.runs(evacuationID: outcome.evacuationID)
+        XCTAssertEqual(runs.map(\.guestIndex), [1, 2])
+        XCTAssertEqual(runs.map(\.status), [.completed, .completed])
+        XCTAssertEqual(runs.compactMap(\.result?.parameters.endpoints.domainName), ["fake-guest-1", "fake-guest-2"])
+        XCTAssertEqual(outcome.results.map(\.runID), runs.map(\.id))
+    }
+
+    func testPlansThatCannotRunAreRefusedInOneLine() throws {
+        func refusal(_ plan: EvacuationPlan, _ scenario: ScenarioKind = .dstQEMUKilled) -> String {
+            do {
+                try plan.validate()
+                try plan.validate(scenario: scenario, catalog: .standard)
+                return ""
+            } catch {
+                return error.description
+            }
+        }
+        XCTAssertEqual(refusal(EvacuationPlan(guestCount: 0)), "--guest-count must be at least 1, not 0")
+        XCTAssertEqual(refusal(EvacuationPlan(guestCount: 2, maxConcurrent: 3)), "--max-concurrent must be between 1 and --guest-count (2), not 3")
+        XCTAssertEqual(refusal(EvacuationPlan(guestCount: 2, maxConcurrent: 0)), "--max-concurrent must be between 1 and --guest-count (2), not 0")
+        XCTAssertEqual(refusal(EvacuationPlan(guestCount: 3, faultGuest: 4)), "--fault-guest must be between 1 and --guest-count (3), not 4")
+        XCTAssertEqual(refusal(EvacuationPlan(guestCount: 3, faultGuest: 0)), "--fault-guest must be between 1 and --guest-count (3), not 0")
+        XCTAssertTrue(refusal(EvacuationPlan(guestCount: 3, faultGuest: 1), .performFail).hasPrefix("--fault-guest needs a fault that acts on one guest alone ("))
+        XCTAssertTrue(refusal(EvacuationPlan(guestCount: 3, faultGuest: 1), .live).hasSuffix("not live"))
+        XCTAssertEqual(refusal(EvacuationPlan(guestCount: 3, faultGuest: 3)), "")
+        XCTAssertEqual(refusal(EvacuationPlan(guestCount: 3), .performFail), "", "without --fault-guest a host-wide fault acts on the evacuation")
+        XCTAssertEqual(EvacuationPlan(guestCount: 3).maxConcurrent, 3, "all at once by default")
+        XCTAssertThrowsError(try EvacuationRunner(plan: EvacuationPlan(guestCount: 2), guests: [FakeTestbed(world: FakeWorld())], recorder: { _ in MemoryRecorder() }))
+    }
+}

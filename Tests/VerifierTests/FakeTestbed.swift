@@ -74,9 +74,11 @@ final class FakeWorld: Sendable {
 /// The fake testbed: the runner sees two daemons, two shells, a guest with memeater, a ping.
 struct FakeTestbed: Testbed {
     let world: FakeWorld
+    /// Guest `guest` of an evacuation (its own domain name and address), `nil`: the one guest.
+    var guest: Int? = nil
     var endpoints: Endpoints {
-        Endpoints(sourceURI: FakeWorld.sourceURI, destinationURI: FakeWorld.destinationURI, domainName: "fake-guest",
-                  guestAddress: "198.18.1.10", captureInterface: "up0")
+        Endpoints(sourceURI: FakeWorld.sourceURI, destinationURI: FakeWorld.destinationURI, domainName: guest.map { "fake-guest-\($0)" } ?? "fake-guest",
+                  guestAddress: "198.18.1.\(10 + (guest ?? 0))", captureInterface: "up0")
     }
     var clientNamespace: String? { nil }
     var lab: Lab? { nil }

@@ -175,6 +175,10 @@ public protocol Fault: AnyObject, Sendable {
     /// the source), its checks added with the prefix `again-`: the fault must leave the hosts
     /// able to migrate (a restarted daemon, settings put back). Default: no.
     static var migratesAgainAfterwards: Bool { get }
+    /// What the fault does touches its own guest only (its URI, its job, its QEMUs), never a
+    /// host as a whole: in an evacuation it may act on one guest (`--fault-guest`) while the
+    /// others migrate beside it. Default: `false` (a firewall, a link, a daemon is every guest's).
+    static var actsOnOneGuest: Bool { get }
     /// Why the fault cannot run on `testbed` (needs the lab, or a shell on a host), one
     /// line; `nil` when it can.
     static func refusal(on testbed: any Testbed) -> String?
@@ -217,6 +221,7 @@ extension Fault {
     public static var measuresAnUndisturbedMigration: Bool { false }
     public static var runsOnEitherHost: Bool { false }
     public static var migratesAgainAfterwards: Bool { false }
+    public static var actsOnOneGuest: Bool { false }
     public static func refusal(on testbed: any Testbed) -> String? { nil }
     public func tune(_ plan: inout MigrationPlan, context: FaultContext) {}
     public func install(_ context: FaultContext) throws(VerifierError) {}
@@ -283,6 +288,7 @@ public final class NoFault: Fault {
     public static let expectation = ExpectedOutcome.migrates
     public static let measuresAnUndisturbedMigration = true
     public static let runsOnEitherHost = true
+    public static let actsOnOneGuest = true
     public init() {}
     public func evidence(_ context: FaultContext, outcome: MigrationOutcome) -> FaultEvidence? { nil }
 }

@@ -1,0 +1,49 @@
+import Foundation
+
+/// What an evacuation runs: how many guests, how many at once, and which guest the
+/// scenario's fault acts on. Checked before anything runs; each error is one line for the CLI.
+public struct EvacuationPlan: Sendable, Equatable {
+    /// The guests migrated, N ≥ 1.
+    public var guestCount: Int
+    /// The most migrating at once, 1...N (default: N, all at once).
+    public var maxConcurrent: Int
+    /// The one guest (from 1) the scenario's fault acts on, the others migrating live beside
+    /// it; `nil`: the scenario runs on every guest (a host-wide fault acts on the evacuation).
+    public var faultGuest: Int?
+
+    /// A plan; `maxConcurrent` `nil` is all at once.
+    public init(guestCount: Int, maxConcurrent: Int? = nil, faultGuest: Int? = nil) {
+        self.guestCount = guestCount
+        self.maxConcurrent = maxConcurrent ?? guestCount
+        self.faultGuest = faultGuest
+    }
+
+    /// Rejects a plan that cannot run, in one line.
+    public func validate() throws(VerifierError) {
+        guard guestCount >= 1 else { throw .invalidOptions("--guest-count must be at least 1, not \(guestCount)") }
+        guard (1...guestCount).contains(maxConcurrent) else {
+            throw .invalidOptions("--max-concurrent must be between 1 and --guest-count (\(guestCount)), not \(maxConcurrent)")
+        }
+        if let faultGuest, !(1...guestCount).contains(faultGuest) {
+            throw .invalidOptions("--fault-guest must be between 1 and --guest-count (\(guestCount)), not \(faultGuest)")
+        }
+    }
+
+    /// Rejects `scenario` when this plan cannot run it: a fault put on one guest must act on
+    /// that guest alone (``Fault/actsOnOneGuest``), or it would hit the others too.
+    public func validate(scenario: ScenarioKind, catalog: FaultCatalog) throws(VerifierError) {
+        guard faultGuest != nil else { return }
+        let type = catalog.type(of: scenario)
+        guard type.actsOnOneGuest, type.expectation != .migrates else {
+            let oneGuest = catalog.types.filter { $0.actsOnOneGuest && $0.expectation != .migrates }.map { $0.scenario.rawValue }
+            throw .invalidOptions("--fault-guest needs a fault that acts on one guest alone (\(oneGuest.joined(separator: ", "))), not \(scenario.rawValue)")
+        }
+    }
+
+    /// The scenario guest `index` (from 1) runs: the plan's on the fault guest (or on every
+    /// guest without one), live on the others.
+    public func scenario(ofGuest index: Int, _ scenario: ScenarioKind) -> ScenarioKind {
+        guard let faultGuest else { return scenario }
+        return index == faultGuest ? scenario : .live
+    }
+}
