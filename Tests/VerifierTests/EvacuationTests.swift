@@ -217,8 +217,12 @@ final class EvacuationOnFakeTestbedTests: XCTestCase {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    private func evacuation(_ plan: EvacuationPlan, recorder: (@Sendable (EvacuationMembership) -> any RunRecorder)? = nil) throws -> EvacuationRunner {
-        worlds = (0..<plan.guestCount).map { _ in FakeWorld() }
+    /// An evacuation of `plan`'s guests, each in a world of its own, or all in one (`oneWorld`:
+    /// the hosts' firewalls are then shared, as on real hosts).
+    private func evacuation(_ plan: EvacuationPlan, oneWorld: Bool = false,
+                            recorder: (@Sendable (EvacuationMembership) -> any RunRecorder)? = nil) throws -> EvacuationRunner {
+        let shared = FakeWorld()
+        worlds = (0..<plan.guestCount).map { _ in oneWorld ? shared : FakeWorld() }
         return try EvacuationRunner(plan: plan, guests: worlds.enumerated().map { FakeTestbed(world: $1, guest: $0 + 1) },
                                     recorder: recorder ?? { _ in MemoryRecorder() }, journal: journal, interruption: Interruption(),
                                     pauses: RunPauses(all: 0.01))
@@ -277,10 +281,11 @@ final class EvacuationOnFakeTestbedTests: XCTestCase {
         XCTAssertEqual(outcome.figures.passedCount, 3)
     }
 
-    /// perform-fail during an evacuation acts on every guest: each stays on the source, every
-    /// destination is clean, nothing is left in the journal.
+    /// perform-fail during an evacuation acts on every guest: each stays on the source, the
+    /// destination is clean, nothing is left in the journal. (One world: the guests share the
+    /// destination host and its firewall.)
     func testPerformFailOnTheWholeEvacuationLeavesEveryGuestOnTheSource() throws {
-        let outcome = try evacuation(EvacuationPlan(guestCount: 3)).run(parameters(.performFail))
+        let outcome = try evacuation(EvacuationPlan(guestCount: 3), oneWorld: true).run(parameters(.performFail))
         XCTAssertEqual(worlds.map { $0.state.withLock { $0.guestHost } }, [.source, .source, .source])
         for result in outcome.results {
             XCTAssertTrue(result.passed, "\(result.failedChecks)")
@@ -291,6 +296,23 @@ final class EvacuationOnFakeTestbedTests: XCTestCase {
         XCTAssertEqual(try journal.entries(), [])
         XCTAssertEqual(outcome.figures.landedCount, 0)
         XCTAssertNil(outcome.figures.totalMilliseconds)
+    }
+
+    /// On hosts the guests share, perform-fail's firewall is installed once for the
+    /// evacuation and removed once, after the last guest's migration: no guest's firewall is
+    /// lifted under another's migration.
+    func testPerformFailSharesOneFirewallAcrossTheGuests() throws {
+        let outcome = try evacuation(EvacuationPlan(guestCount: 3), oneWorld: true).run(parameters(.performFail))
+        let world = worlds[0]
+        let scripts = world.state.withLock { $0.scripts }.filter { $0.host == .destination && $0.script == "nft -f -" }
+        XCTAssertEqual(scripts.count, 1, "installed once for the three guests")
+        XCTAssertEqual(world.state.withLock { $0.guestHost }, .source)
+        for result in outcome.results {
+            XCTAssertEqual(check(result, CheckName.faultRemoved)?.passed, true, check(result, CheckName.faultRemoved)?.evidence ?? "")
+            XCTAssertEqual(check(result, CheckName.faultActed)?.passed, true, check(result, CheckName.faultActed)?.evidence ?? "")
+        }
+        XCTAssertEqual(world.tables(on: .destination), [])
+        XCTAssertEqual(try journal.entries(), [])
     }
 
     func testEachGuestIsStoredAsARunOfTheEvacuation() throws {
@@ -325,5 +347,48 @@ final class EvacuationOnFakeTestbedTests: XCTestCase {
         XCTAssertEqual(refusal(EvacuationPlan(guestCount: 3), .performFail), "", "without --fault-guest a host-wide fault acts on the evacuation")
         XCTAssertEqual(EvacuationPlan(guestCount: 3).maxConcurrent, 3, "all at once by default")
         XCTAssertThrowsError(try EvacuationRunner(plan: EvacuationPlan(guestCount: 2), guests: [FakeTestbed(world: FakeWorld())], recorder: { _ in MemoryRecorder() }))
+    }
+}
+
+final class SharedFaultInstallationsTests: XCTestCase {
+    /// Installed by the first holder, removed once by the last; an earlier holder's release
+    /// waits for that removal and reports it.
+    func testTheLastHolderRemovesAndTheOthersWaitForIt() throws {
+        let shared = SharedFaultInstallations()
+        let installs = Mutex(0)
+        let removals = Mutex(0)
+        func install() -> String {
+            installs.withLock { $0 += 1 }
+            return "rule"
+        }
+        XCTAssertEqual(try shared.acquire("perform-fail on dst") { install() }, "rule")
+        XCTAssertEqual(try shared.acquire("perform-fail on dst") { install() }, "rule")
+        XCTAssertEqual(installs.withLock { $0 }, 1)
+
+        let firstReleased = Mutex<Bool?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            let removed = shared.release("perform-fail on dst") { (_: String) -> Bool in
+                removals.withLock { $0 += 1 }
+                return true
+            }
+            firstReleased.withLock { $0 = removed }
+            done.signal()
+        }.start()
+        XCTAssertEqual(done.wait(timeout: .now() + 0.2), .timedOut, "the first release waits while another guest holds the rule")
+        XCTAssertEqual(removals.withLock { $0 }, 0)
+        let lastReleased = shared.release("perform-fail on dst") { (_: String) -> Bool in
+            removals.withLock { $0 += 1 }
+            return true
+        }
+        XCTAssertEqual(done.wait(timeout: .now() + 5), .success)
+        XCTAssertEqual(lastReleased, true)
+        XCTAssertEqual(firstReleased.withLock { $0 }, true, "the waiting holder reports the last one's removal")
+        XCTAssertEqual(removals.withLock { $0 }, 1, "removed once")
+        XCTAssertNil(shared.release("perform-fail on dst") { (_: String) in true }, "no longer held")
+        // Held again after it was removed: installed again.
+        _ = try shared.acquire("perform-fail on dst") { install() }
+        XCTAssertEqual(installs.withLock { $0 }, 2)
+        XCTAssertEqual(shared.installCount, 2)
     }
 }

@@ -74,6 +74,7 @@ public final class EvacuationRunner: Sendable {
         try plan.validate(scenario: parameters.scenario, catalog: catalog)
         let scheduler = try EvacuationScheduler(maxConcurrent: plan.maxConcurrent)
         let count = plan.guestCount
+        let shared = SharedFaultInstallations()
         let results = scheduler.run(count: count) { [self] offset in
             let index = offset + 1
             let membership = EvacuationMembership(evacuationID: evacuationID, guestIndex: index, guestCount: count)
@@ -82,7 +83,7 @@ public final class EvacuationRunner: Sendable {
             do {
                 let runner = try ScenarioRunner(testbed: guests[offset], recorder: recorder, journal: journal, interruption: interruption,
                                                 captureDirectory: captureDirectory, catalog: catalog, pauses: pauses,
-                                                streamCaptureSettings: streamCaptureSettings)
+                                                streamCaptureSettings: streamCaptureSettings, sharedFaults: shared)
                 return runner.run(own, policy: policy)
             } catch {
                 var result = ScenarioResult(parameters: own, accel: "unknown", qemuVersion: "unknown", libvirtVersion: "unknown")

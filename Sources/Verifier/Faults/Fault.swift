@@ -132,12 +132,17 @@ public struct FaultContext: Sendable {
     /// The lifecycle events both daemons sent so far in this migration (a fault proves by
     /// them in which phase it acted).
     public let lifecycleEvents: @Sendable () -> [SeenDomainEvent]
+    /// The host-wide faults the guests of an evacuation share (`nil`: a run of one guest,
+    /// whose fault is its own).
+    public let sharedFaults: SharedFaultInstallations?
 
     /// Creates a context.
     public init(testbed: any Testbed, parameters: ScenarioParameters, source: any Hypervisor, destination: any Hypervisor,
                 sourceHost: (any HostShell)?, destinationHost: (any HostShell)?, clock: RunClock, journal: FaultJournal,
-                recorder: any RunRecorder, lifecycleEvents: @escaping @Sendable () -> [SeenDomainEvent] = { [] }) {
+                recorder: any RunRecorder, lifecycleEvents: @escaping @Sendable () -> [SeenDomainEvent] = { [] },
+                sharedFaults: SharedFaultInstallations? = nil) {
         self.lifecycleEvents = lifecycleEvents
+        self.sharedFaults = sharedFaults
         self.testbed = testbed
         self.parameters = parameters
         self.source = source
