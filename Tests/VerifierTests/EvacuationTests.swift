@@ -344,7 +344,10 @@ final class EvacuationOnFakeTestbedTests: XCTestCase {
         XCTAssertTrue(refusal(EvacuationPlan(guestCount: 3, faultGuest: 1), .performFail).hasPrefix("--fault-guest needs a fault that acts on one guest alone ("))
         XCTAssertTrue(refusal(EvacuationPlan(guestCount: 3, faultGuest: 1), .live).hasSuffix("not live"))
         XCTAssertEqual(refusal(EvacuationPlan(guestCount: 3, faultGuest: 3)), "")
-        XCTAssertEqual(refusal(EvacuationPlan(guestCount: 3), .performFail), "", "without --fault-guest a host-wide fault acts on the evacuation")
+        XCTAssertEqual(refusal(EvacuationPlan(guestCount: 3), .performFail), "", "without --fault-guest a shared host-wide fault acts on the evacuation")
+        XCTAssertEqual(refusal(EvacuationPlan(guestCount: 3), .prepareFail), "", "a one-guest fault may act on every guest")
+        XCTAssertTrue(refusal(EvacuationPlan(guestCount: 3), .linkCut).hasPrefix("--scenario link-cut acts on a whole host and cannot yet be shared by 3 guests at once (shared: perform-fail)"))
+        XCTAssertEqual(refusal(EvacuationPlan(guestCount: 1), .linkCut), "", "one guest: as a run of one guest")
         XCTAssertEqual(EvacuationPlan(guestCount: 3).maxConcurrent, 3, "all at once by default")
         XCTAssertThrowsError(try EvacuationRunner(plan: EvacuationPlan(guestCount: 2), guests: [FakeTestbed(world: FakeWorld())], recorder: { _ in MemoryRecorder() }))
     }

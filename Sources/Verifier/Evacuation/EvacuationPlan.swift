@@ -30,10 +30,18 @@ public struct EvacuationPlan: Sendable, Equatable {
     }
 
     /// Rejects `scenario` when this plan cannot run it: a fault put on one guest must act on
-    /// that guest alone (``Fault/actsOnOneGuest``), or it would hit the others too.
+    /// that guest alone (``Fault/actsOnOneGuest``), or it would hit the others too; on every
+    /// guest of several, a host-wide fault must be one they share
+    /// (``Fault/sharedInAnEvacuation``), or each guest's run would install and lift it under
+    /// the others' migrations.
     public func validate(scenario: ScenarioKind, catalog: FaultCatalog) throws(VerifierError) {
-        guard faultGuest != nil else { return }
         let type = catalog.type(of: scenario)
+        guard faultGuest != nil else {
+            guard guestCount > 1, !type.actsOnOneGuest, !type.sharedInAnEvacuation else { return }
+            let shared = catalog.types.filter { $0.sharedInAnEvacuation }.map { $0.scenario.rawValue }
+            throw .invalidOptions("--scenario \(scenario.rawValue) acts on a whole host and cannot yet be shared by \(guestCount) guests at once"
+                                  + " (shared: \(shared.joined(separator: ", "))); put it on one guest with --fault-guest if it acts on one alone")
+        }
         guard type.actsOnOneGuest, type.expectation != .migrates else {
             let oneGuest = catalog.types.filter { $0.actsOnOneGuest && $0.expectation != .migrates }.map { $0.scenario.rawValue }
             throw .invalidOptions("--fault-guest needs a fault that acts on one guest alone (\(oneGuest.joined(separator: ", "))), not \(scenario.rawValue)")

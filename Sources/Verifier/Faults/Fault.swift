@@ -184,6 +184,10 @@ public protocol Fault: AnyObject, Sendable {
     /// host as a whole: in an evacuation it may act on one guest (`--fault-guest`) while the
     /// others migrate beside it. Default: `false` (a firewall, a link, a daemon is every guest's).
     static var actsOnOneGuest: Bool { get }
+    /// A host-wide fault that guests migrating at once share (installed once, removed by the
+    /// last, ``SharedFaultInstallations``), so that it may act on a whole evacuation.
+    /// Default: `false` (an evacuation refuses a host-wide fault that is not shared).
+    static var sharedInAnEvacuation: Bool { get }
     /// Why the fault cannot run on `testbed` (needs the lab, or a shell on a host), one
     /// line; `nil` when it can.
     static func refusal(on testbed: any Testbed) -> String?
@@ -227,6 +231,7 @@ extension Fault {
     public static var runsOnEitherHost: Bool { false }
     public static var migratesAgainAfterwards: Bool { false }
     public static var actsOnOneGuest: Bool { false }
+    public static var sharedInAnEvacuation: Bool { false }
     public static func refusal(on testbed: any Testbed) -> String? { nil }
     public func tune(_ plan: inout MigrationPlan, context: FaultContext) {}
     public func install(_ context: FaultContext) throws(VerifierError) {}

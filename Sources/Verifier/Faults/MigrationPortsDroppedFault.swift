@@ -9,6 +9,8 @@ public final class MigrationPortsDroppedFault: Fault {
     public static let scenario = ScenarioKind.performFail
     public static let summary = "the destination's firewall drops the migration ports, Perform stalls and the verifier aborts it; the guest stays on the source"
     public static let expectation = ExpectedOutcome.staysOnSource
+    /// In an evacuation the firewall is installed once for the guests and removed by the last.
+    public static let sharedInAnEvacuation = true
     /// The dropped ports: libvirt's migration range plus one, as the original test case has it.
     public static let droppedPorts = 49152...49216
 
