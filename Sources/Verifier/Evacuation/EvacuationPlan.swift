@@ -42,7 +42,8 @@ public struct EvacuationPlan: Sendable, Equatable {
             throw .invalidOptions("--scenario \(scenario.rawValue) acts on a whole host and cannot yet be shared by \(guestCount) guests at once"
                                   + " (shared: \(shared.joined(separator: ", "))); put it on one guest with --fault-guest if it acts on one alone")
         }
-        guard type.actsOnOneGuest, type.expectation != .migrates else {
+        // live among them: in a matrix of live and a fault, the live runs are live on every guest.
+        guard type.actsOnOneGuest else {
             let oneGuest = catalog.types.filter { $0.actsOnOneGuest && $0.expectation != .migrates }.map { $0.scenario.rawValue }
             throw .invalidOptions("--fault-guest needs a fault that acts on one guest alone (\(oneGuest.joined(separator: ", "))), not \(scenario.rawValue)")
         }

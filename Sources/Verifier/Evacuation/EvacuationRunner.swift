@@ -11,8 +11,25 @@ public struct EvacuationResult: Sendable {
     /// Total time, per-guest times and downtimes, speedup, ports.
     public var figures: EvacuationFigures
 
+    /// An outcome of `results` (guest order) with their `figures`.
+    public init(evacuationID: String, results: [ScenarioResult], figures: EvacuationFigures) {
+        self.evacuationID = evacuationID
+        self.results = results
+        self.figures = figures
+    }
+
     /// Every guest's every check passed.
     public var passed: Bool { !results.isEmpty && results.allSatisfy(\.passed) }
+
+    /// What the terminal shows: the evacuation, each guest's verdict line, the figures.
+    public var summaryLines: [String] {
+        ["evacuation \(evacuationID): \(passed ? "PASS" : "FAIL")"]
+            + results.map { result in
+                let guest = result.evacuation.map { "guest \($0.guestIndex)/\($0.guestCount)" } ?? "guest"
+                return "  \(guest) \(result.parameters.endpoints.domainName): " + ReportWriter.summaryLine(result)
+            }
+            + figures.summaryLines.map { "  " + $0 }
+    }
 }
 
 /// Migrates N guests from one host to the other at once, at most K at a time
