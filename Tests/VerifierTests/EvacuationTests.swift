@@ -271,12 +271,20 @@ final class EvacuationOnFakeTestbedTests: XCTestCase {
     /// The fault on guest 2 of 3: it stays on the source and passes its failure checks, the
     /// others land live beside it and pass.
     func testAFaultOnOneGuestLeavesItOnTheSourceAndTheOthersLand() throws {
-        let outcome = try evacuation(EvacuationPlan(guestCount: 3, faultGuest: 2)).run(parameters(.prepareFail))
+        let evacuation = try self.evacuation(EvacuationPlan(guestCount: 3, faultGuest: 2))
+        // The failed guest's destination also holds the others, landed or coming in, and their taps.
+        let faulted = worlds[1]
+        faulted.state.withLock {
+            $0.onMigrationStart = { faulted.state.withLock { $0.otherGuestsOnDestination = ["fake-guest-1": "vnet1", "fake-guest-3": "vnet3"] } }
+        }
+        let outcome = try evacuation.run(parameters(.prepareFail))
         XCTAssertEqual(outcome.results.map(\.parameters.scenario), [.live, .prepareFail, .live])
         XCTAssertEqual(worlds.map { $0.state.withLock { $0.guestHost } }, [.destination, .source, .destination])
         for result in outcome.results { XCTAssertTrue(result.passed, "\(result.parameters.endpoints.domainName): \(result.failedChecks)") }
         XCTAssertEqual(check(outcome.results[1], CheckName.guestOnSource)?.passed, true)
-        XCTAssertEqual(check(outcome.results[1], CheckName.destinationHostClean)?.passed, true)
+        let clean = try XCTUnwrap(check(outcome.results[1], CheckName.destinationHostClean))
+        XCTAssertTrue(clean.passed, clean.evidence)
+        XCTAssertTrue(clean.evidence.contains("besides the evacuation's other guests' vnet1, vnet3"), clean.evidence)
         XCTAssertEqual(outcome.figures.landedCount, 2)
         XCTAssertEqual(outcome.figures.passedCount, 3)
     }
@@ -301,6 +309,24 @@ final class EvacuationOnFakeTestbedTests: XCTestCase {
     /// On hosts the guests share, perform-fail's firewall is installed once for the
     /// evacuation and removed once, after the last guest's migration: no guest's firewall is
     /// lifted under another's migration.
+    /// A guest's run alone (no evacuation) counts every new interface on the destination, as always.
+    func testARunOfOneGuestStillCountsEveryNewInterface() throws {
+        let world = FakeWorld()
+        world.state.withLock { $0.onMigrationStart = { world.state.withLock { $0.otherGuestsOnDestination = ["fake-guest-3": "vnet3"] } } }
+        let recorder = MemoryRecorder()
+        let runner = try ScenarioRunner(testbed: FakeTestbed(world: world), recorder: recorder, journal: journal, interruption: Interruption(),
+                                        pauses: RunPauses(all: 0.01))
+        let clean = try XCTUnwrap(check(runner.run(parameters(.prepareFail)), CheckName.destinationHostClean))
+        XCTAssertFalse(clean.passed)
+        XCTAssertTrue(clean.evidence.contains("new interfaces left: vnet3"), clean.evidence)
+        // Its observation is as a one-guest run's always was: no other guests' interfaces in it.
+        let observations = recorder.records.compactMap { record -> Observation? in
+            if case .observation(let observation, _) = record { return observation } else { return nil }
+        }
+        guard case .seen(let destination)? = observations.first?.destinationHost else { return XCTFail("the destination was looked at") }
+        XCTAssertNil(destination.otherGuestsInterfaces)
+    }
+
     func testPerformFailSharesOneFirewallAcrossTheGuests() throws {
         let outcome = try evacuation(EvacuationPlan(guestCount: 3), oneWorld: true).run(parameters(.performFail))
         let world = worlds[0]
@@ -394,5 +420,36 @@ final class SharedFaultInstallationsTests: XCTestCase {
         _ = try shared.acquire("perform-fail on dst") { install() }
         XCTAssertEqual(installs.withLock { $0 }, 2)
         XCTAssertEqual(shared.installCount, 2)
+    }
+}
+
+/// In an evacuation the destination holds the other guests' taps: `destination-host-clean`
+/// of a guest that failed leaves those out, and only those.
+final class EvacuationCleanUpCheckTests: XCTestCase {
+    private func check(otherGuests: Set<String>?) -> Check {
+        var snapshot = HostSnapshot(hostName: "dst", qemuProcesses: [], interfaces: ["lo", "br-guest", "labtap1", "labtap3"], listeningMigrationPorts: [])
+        snapshot.otherGuestsInterfaces = otherGuests
+        return Checks.destinationHostClean(sighting: DomainSighting(uri: "qemu+tcp://dst/system", name: "lab-guest-2", state: nil),
+                                           host: .seen(snapshot), interfacesBefore: .seen(["lo", "br-guest"]), occupant: nil,
+                                           domainName: "lab-guest-2", waitedSeconds: 0)
+    }
+
+    func testTheOtherGuestsTapsAreLeftOutAndOnlyThose() {
+        let passed = check(otherGuests: ["labtap1", "labtap3"])
+        XCTAssertTrue(passed.passed, passed.evidence)
+        XCTAssertTrue(passed.evidence.contains("besides the evacuation's other guests' labtap1, labtap3"), passed.evidence)
+        let partly = check(otherGuests: ["labtap1"])
+        XCTAssertFalse(partly.passed)
+        XCTAssertTrue(partly.evidence.contains("new interfaces left: labtap3"), partly.evidence)
+        let alone = check(otherGuests: nil)
+        XCTAssertFalse(alone.passed, "a run of one guest: every new interface counts, as always")
+        XCTAssertTrue(alone.evidence.contains("new interfaces left: labtap1, labtap3"), alone.evidence)
+        XCTAssertFalse(check(otherGuests: []).evidence.contains("besides"), "no other guest: the evidence as always")
+    }
+
+    /// A snapshot of a run of one guest encodes as before: no `otherGuestsInterfaces` key.
+    func testAOneGuestSnapshotEncodesAsBefore() throws {
+        let snapshot = HostSnapshot(hostName: "dst", qemuProcesses: [], interfaces: ["lo"], listeningMigrationPorts: [])
+        XCTAssertFalse(String(decoding: try resultsJSONEncoder().encode(snapshot), as: UTF8.self).contains("otherGuests"))
     }
 }

@@ -42,6 +42,9 @@ final class FakeWorld: Sendable {
         var memeaterStatsFailure: String?
         /// Runs on the migration thread when the call starts (e.g. a SIGINT).
         var onMigrationStart: (@Sendable () -> Void)?
+        /// Other guests of an evacuation running on the destination: domain name → its tap there
+        /// (their domains answer by name, their taps are among the destination's interfaces).
+        var otherGuestsOnDestination: [String: String] = [:]
         /// Connections opened so far.
         var connections = 0
         var corruptPages: [Int] = []
@@ -129,6 +132,9 @@ final class FakeHypervisor: Hypervisor {
 
     func guestDomain(named name: String) throws -> (any HypervisorDomain)? {
         let host = world.host(of: uri)
+        if host == .destination, let tap = world.state.withLock({ $0.otherGuestsOnDestination[name] }) {
+            return FakeDomain(world: world, host: host, name: name, tap: tap)
+        }
         let runsHere = world.state.withLock { $0.guestHost == host || $0.copyRunsOn == host }
         return runsHere ? FakeDomain(world: world, host: host) : nil
     }
@@ -152,11 +158,16 @@ final class FakeDomain: HypervisorDomain {
     let host: HostRole
     let stateInfo: DomainStateInfo
     let uuid: String
-    init(world: FakeWorld, host: HostRole, state: DomainStateInfo = FakeDomain.running, uuid: String = FakeDomain.guestUUID) {
+    let name: String
+    let tap: String
+    init(world: FakeWorld, host: HostRole, state: DomainStateInfo = FakeDomain.running, uuid: String = FakeDomain.guestUUID,
+         name: String = "fake-guest", tap: String = "vnet0") {
         self.world = world
         self.host = host
         self.stateInfo = state
         self.uuid = uuid
+        self.name = name
+        self.tap = tap
     }
 
     static let running = DomainStateInfo(rawState: 1, rawReason: 1)
@@ -167,7 +178,7 @@ final class FakeDomain: HypervisorDomain {
     func isActive() throws -> Bool { true }
     func isPersistent() throws -> Bool { true }
     func liveXML() throws -> String {
-        "<domain type='qemu'><name>fake-guest</name><devices><interface type='ethernet'><target dev='vnet0'/></interface></devices></domain>"
+        "<domain type='qemu'><name>\(name)</name><devices><interface type='ethernet'><target dev='\(tap)'/></interface></devices></domain>"
     }
     func destroy() throws {}
     func removeDefinition() throws {}
@@ -328,6 +339,7 @@ struct FakeHost: HostShell {
     func kill(processIDs: [Int32]) throws(VerifierError) -> [Int32] { [] }
     func interfaces() throws(VerifierError) -> Set<String> {
         Set(["lo", "mgmt0", "br-guest"]).union(world.state.withLock { $0.guestHost } == role ? ["vnet0"] : [])
+            .union(role == .destination ? world.state.withLock { Set($0.otherGuestsOnDestination.values) } : [])
     }
     func listeningPorts(in range: ClosedRange<Int>) throws(VerifierError) -> [Int] { [] }
     func fileSize(_ path: String) -> UInt64? { nil }

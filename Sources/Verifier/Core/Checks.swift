@@ -168,9 +168,11 @@ public enum Checks {
         } else {
             problems.append("qemu left: \(qemu.map(\.description).joined(separator: ", "))")
         }
-        let added = snapshot.interfaces.subtracting(before).sorted()
+        let others = snapshot.otherGuestsInterfaces ?? []
+        let added = snapshot.interfaces.subtracting(before).subtracting(others).sorted()
         if added.isEmpty {
-            looked.append("no interface that was not there before (\(before.count) then, \(snapshot.interfaces.count) now)")
+            looked.append("no interface that was not there before (\(before.count) then, \(snapshot.interfaces.count) now)"
+                          + (others.isEmpty ? "" : " besides the evacuation's other guests' \(others.sorted().joined(separator: ", "))"))
         } else {
             problems.append("new interfaces left: \(added.joined(separator: ", "))")
         }

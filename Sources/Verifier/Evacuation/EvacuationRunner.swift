@@ -100,7 +100,8 @@ public final class EvacuationRunner: Sendable {
             do {
                 let runner = try ScenarioRunner(testbed: guests[offset], recorder: recorder, journal: journal, interruption: interruption,
                                                 captureDirectory: captureDirectory, catalog: catalog, pauses: pauses,
-                                                streamCaptureSettings: streamCaptureSettings, sharedFaults: shared)
+                                                streamCaptureSettings: streamCaptureSettings, sharedFaults: shared,
+                                                otherGuests: guests.indices.filter { $0 != offset }.map { guests[$0].endpoints.domainName })
                 return runner.run(own, policy: policy)
             } catch {
                 var result = ScenarioResult(parameters: own, accel: "unknown", qemuVersion: "unknown", libvirtVersion: "unknown")

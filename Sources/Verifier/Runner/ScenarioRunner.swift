@@ -55,14 +55,18 @@ public final class ScenarioRunner: Sendable {
     /// The host-wide faults this run shares with the other guests of its evacuation (`nil`:
     /// a run of one guest).
     public let sharedFaults: SharedFaultInstallations?
+    /// The domain names of the evacuation's other guests (empty: a run of one guest): the
+    /// clean-up checks leave out what is theirs on the destination.
+    public let otherGuests: [String]
 
     /// Creates a runner and starts libvirt's event loop.
     public init(testbed: any Testbed, recorder: any RunRecorder, journal: FaultJournal = FaultJournal(),
                 interruption: Interruption = .shared, captureDirectory: String? = nil, catalog: FaultCatalog = .standard,
                 pauses: RunPauses = RunPauses(), streamCaptureSettings: StreamCaptureSettings = StreamCaptureSettings(),
-                sharedFaults: SharedFaultInstallations? = nil) throws(VerifierError) {
+                sharedFaults: SharedFaultInstallations? = nil, otherGuests: [String] = []) throws(VerifierError) {
         self.streamCaptureSettings = streamCaptureSettings
         self.sharedFaults = sharedFaults
+        self.otherGuests = otherGuests
         self.testbed = testbed
         self.recorder = recorder
         self.journal = journal
