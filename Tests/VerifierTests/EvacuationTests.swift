@@ -275,7 +275,12 @@ final class EvacuationOnFakeTestbedTests: XCTestCase {
         // The failed guest's destination also holds the others, landed or coming in, and their taps.
         let faulted = worlds[1]
         faulted.state.withLock {
-            $0.onMigrationStart = { faulted.state.withLock { $0.otherGuestsOnDestination = ["fake-guest-1": "vnet1", "fake-guest-3": "vnet3"] } }
+            $0.onMigrationStart = {
+                faulted.state.withLock {
+                    $0.otherGuestsOnDestination = ["fake-guest-1": "vnet1", "fake-guest-3": "vnet3"]
+                    $0.otherGuestsListeningOnDestination = ["fake-guest-3": 49153]
+                }
+            }
         }
         let outcome = try evacuation.run(parameters(.prepareFail))
         XCTAssertEqual(outcome.results.map(\.parameters.scenario), [.live, .prepareFail, .live])
@@ -285,6 +290,9 @@ final class EvacuationOnFakeTestbedTests: XCTestCase {
         let clean = try XCTUnwrap(check(outcome.results[1], CheckName.destinationHostClean))
         XCTAssertTrue(clean.passed, clean.evidence)
         XCTAssertTrue(clean.evidence.contains("besides the evacuation's other guests' vnet1, vnet3"), clean.evidence)
+        let port = try XCTUnwrap(check(outcome.results[1], CheckName.migrationPortFree))
+        XCTAssertTrue(port.passed, port.evidence)
+        XCTAssertTrue(port.evidence.contains("besides the evacuation's other guests' QEMUs on 49153"), port.evidence)
         XCTAssertEqual(outcome.figures.landedCount, 2)
         XCTAssertEqual(outcome.figures.passedCount, 3)
     }
@@ -312,19 +320,31 @@ final class EvacuationOnFakeTestbedTests: XCTestCase {
     /// A guest's run alone (no evacuation) counts every new interface on the destination, as always.
     func testARunOfOneGuestStillCountsEveryNewInterface() throws {
         let world = FakeWorld()
-        world.state.withLock { $0.onMigrationStart = { world.state.withLock { $0.otherGuestsOnDestination = ["fake-guest-3": "vnet3"] } } }
+        world.state.withLock {
+            $0.onMigrationStart = {
+                world.state.withLock {
+                    $0.otherGuestsOnDestination = ["fake-guest-3": "vnet3"]
+                    $0.otherGuestsListeningOnDestination = ["fake-guest-3": 49153]
+                }
+            }
+        }
         let recorder = MemoryRecorder()
         let runner = try ScenarioRunner(testbed: FakeTestbed(world: world), recorder: recorder, journal: journal, interruption: Interruption(),
                                         pauses: RunPauses(all: 0.01))
-        let clean = try XCTUnwrap(check(runner.run(parameters(.prepareFail)), CheckName.destinationHostClean))
+        let result = runner.run(parameters(.prepareFail))
+        let clean = try XCTUnwrap(check(result, CheckName.destinationHostClean))
         XCTAssertFalse(clean.passed)
         XCTAssertTrue(clean.evidence.contains("new interfaces left: vnet3"), clean.evidence)
+        let port = try XCTUnwrap(check(result, CheckName.migrationPortFree))
+        XCTAssertFalse(port.passed)
+        XCTAssertTrue(port.evidence.hasPrefix("listening on 49153 on fake-dst"), port.evidence)
         // Its observation is as a one-guest run's always was: no other guests' interfaces in it.
         let observations = recorder.records.compactMap { record -> Observation? in
             if case .observation(let observation, _) = record { return observation } else { return nil }
         }
         guard case .seen(let destination)? = observations.first?.destinationHost else { return XCTFail("the destination was looked at") }
         XCTAssertNil(destination.otherGuestsInterfaces)
+        XCTAssertNil(destination.otherGuestsListeningPorts)
     }
 
     func testPerformFailSharesOneFirewallAcrossTheGuests() throws {
@@ -451,5 +471,31 @@ final class EvacuationCleanUpCheckTests: XCTestCase {
     func testAOneGuestSnapshotEncodesAsBefore() throws {
         let snapshot = HostSnapshot(hostName: "dst", qemuProcesses: [], interfaces: ["lo"], listeningMigrationPorts: [])
         XCTAssertFalse(String(decoding: try resultsJSONEncoder().encode(snapshot), as: UTF8.self).contains("otherGuests"))
+    }
+}
+
+final class EvacuationPortCheckTests: XCTestCase {
+    func testSSProcessColumnsAreReadPerPort() {
+        let output = """
+            LISTEN 0 1 198.18.0.2:49152 0.0.0.0:* users:(("qemu-system-x86",pid=812,fd=31))
+            LISTEN 0 1 [2001:2::2]:49153 [::]:* users:(("qemu-system-x86",pid=813,fd=30),("qemu-system-x86",pid=814,fd=30))
+            LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=90,fd=3))
+            LISTEN 0 5 0.0.0.0:7070 0.0.0.0:*
+            """
+        XCTAssertEqual(HostInspector.portOwners(fromSSOutput: output), [49152: [812], 49153: [813, 814], 22: [90], 7070: []])
+    }
+
+    func testOnlyTheOtherGuestsPortsAreLeftOut() {
+        func check(_ listening: [Int], others: [Int]?) -> Check {
+            var snapshot = HostSnapshot(hostName: "dst", qemuProcesses: [], interfaces: [], listeningMigrationPorts: listening)
+            snapshot.otherGuestsListeningPorts = others
+            return Checks.migrationPortFree(host: .seen(snapshot), waitedSeconds: 0)
+        }
+        XCTAssertTrue(check([49152, 49153], others: [49152, 49153]).passed)
+        let mine = check([49152, 49153], others: [49152])
+        XCTAssertFalse(mine.passed)
+        XCTAssertTrue(mine.evidence.hasPrefix("listening on 49153 on dst besides the evacuation's other guests' QEMUs on 49152"), mine.evidence)
+        XCTAssertFalse(check([49152], others: nil).passed, "one guest: every listener counts")
+        XCTAssertEqual(check([], others: nil).evidence, "nothing listens on TCP 49152...49215 on dst (ss -tln)", "one guest: the evidence as always")
     }
 }

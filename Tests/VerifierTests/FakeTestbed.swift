@@ -45,6 +45,9 @@ final class FakeWorld: Sendable {
         /// Other guests of an evacuation running on the destination: domain name → its tap there
         /// (their domains answer by name, their taps are among the destination's interfaces).
         var otherGuestsOnDestination: [String: String] = [:]
+        /// The migration port each other guest's incoming QEMU listens on at the destination
+        /// (its QEMU's pid is 6000 + the port).
+        var otherGuestsListeningOnDestination: [String: Int] = [:]
         /// Connections opened so far.
         var connections = 0
         var corruptPages: [Int] = []
@@ -291,6 +294,11 @@ struct FakeHost: HostShell {
                 return 0
             }
         }
+        if script == "ss -Htlnp", role == .destination {
+            let lines = world.state.withLock { $0.otherGuestsListeningOnDestination.values.sorted() }
+                .map { "LISTEN 0 1 198.18.0.2:\($0) 0.0.0.0:* users:((\"qemu-system-x86\",pid=\(6000 + $0),fd=31))" }
+            return CommandResult(command: ["sh", "-c", script], exitStatus: 0, output: lines.joined(separator: "\n"), errorOutput: "")
+        }
         let output = script.hasPrefix("nft -j") && exitStatus == 0
             ? #"{"nftables": [{"rule": {"family": "inet", "table": "\#(table)", "chain": "input", "expr": [{"counter": {"packets": 3, "bytes": 180}}, {"drop": null}]}}]}"#
             : hostCPUOutput(script) ?? ""
@@ -333,7 +341,10 @@ struct FakeHost: HostShell {
 
     /// The guest's QEMU where it runs; on the destination it came in by migration (`-incoming`).
     func qemuProcesses(domainName: String) throws(VerifierError) -> [QEMUProcess] {
-        world.state.withLock { $0.guestHost } == role ? [QEMUProcess(pid: qemuPID, command: "qemu-system-x86", incoming: role == .destination)] : []
+        if role == .destination, let port = world.state.withLock({ $0.otherGuestsListeningOnDestination[domainName] }) {
+            return [QEMUProcess(pid: Int32(6000 + port), command: "qemu-system-x86", incoming: true)]
+        }
+        return world.state.withLock { $0.guestHost } == role ? [QEMUProcess(pid: qemuPID, command: "qemu-system-x86", incoming: role == .destination)] : []
     }
 
     func kill(processIDs: [Int32]) throws(VerifierError) -> [Int32] { [] }
@@ -341,7 +352,9 @@ struct FakeHost: HostShell {
         Set(["lo", "mgmt0", "br-guest"]).union(world.state.withLock { $0.guestHost } == role ? ["vnet0"] : [])
             .union(role == .destination ? world.state.withLock { Set($0.otherGuestsOnDestination.values) } : [])
     }
-    func listeningPorts(in range: ClosedRange<Int>) throws(VerifierError) -> [Int] { [] }
+    func listeningPorts(in range: ClosedRange<Int>) throws(VerifierError) -> [Int] {
+        role == .destination ? world.state.withLock { $0.otherGuestsListeningOnDestination.values.sorted() } : []
+    }
     func fileSize(_ path: String) -> UInt64? { nil }
     func readFile(_ path: String, fromOffset offset: UInt64) -> String? { nil }
 
