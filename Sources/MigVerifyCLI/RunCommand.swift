@@ -95,6 +95,10 @@ struct RunCommand: MatrixCommand {
     /// (``RunPlan/resolve(lookUpRoute:)``).
     mutating func validate() throws {
         plan = try makePlan()
+        if plan?.evacuation != nil, outputs.id != nil || outputs.fresh || outputs.retryFailed || matrix.boundarySteps != nil {
+            throw ValidationError("--id, --fresh, --retry-failed and --find-boundary do not apply to an evacuation (--guest-count): "
+                                  + "its runs are never reused and are stored with their evacuation id")
+        }
     }
 
     func run() throws {

@@ -61,7 +61,11 @@ final class EvacuationCommandLineTests: XCTestCase {
 
     func testBadEvacuationOptionsAreRefusedInOneLine() {
         let real = uris + ["--domain", "a,b,c", "--guest-address", "192.0.2.1,192.0.2.2,192.0.2.3"]
-        assertRejected(["--guest-count", "0"], "--guest-count must be at least 1, not 0")
+        assertRejected(["--guest-count", "0"], "--guest-count must be between 1 and 256, not 0")
+        for option in [["--id", "e1"], ["--fresh"], ["--retry-failed"], ["--find-boundary", "3"]] {
+            assertRejected(real + ["--guest-count", "3", "--scenario", "live"] + option,
+                           "--id, --fresh, --retry-failed and --find-boundary do not apply to an evacuation (--guest-count)")
+        }
         assertRejected(real + ["--guest-count", "3", "--max-concurrent", "4"], "--max-concurrent must be between 1 and --guest-count (3), not 4")
         assertRejected(real + ["--guest-count", "3", "--fault-guest", "4", "--scenario", "prepare-fail"],
                        "--fault-guest must be between 1 and --guest-count (3), not 4")

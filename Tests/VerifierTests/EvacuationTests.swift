@@ -382,7 +382,8 @@ final class EvacuationOnFakeTestbedTests: XCTestCase {
                 return error.description
             }
         }
-        XCTAssertEqual(refusal(EvacuationPlan(guestCount: 0)), "--guest-count must be at least 1, not 0")
+        XCTAssertEqual(refusal(EvacuationPlan(guestCount: 0)), "--guest-count must be between 1 and 256, not 0")
+        XCTAssertEqual(refusal(EvacuationPlan(guestCount: 257, maxConcurrent: 1)), "--guest-count must be between 1 and 256, not 257")
         XCTAssertEqual(refusal(EvacuationPlan(guestCount: 2, maxConcurrent: 3)), "--max-concurrent must be between 1 and --guest-count (2), not 3")
         XCTAssertEqual(refusal(EvacuationPlan(guestCount: 2, maxConcurrent: 0)), "--max-concurrent must be between 1 and --guest-count (2), not 0")
         XCTAssertEqual(refusal(EvacuationPlan(guestCount: 3, faultGuest: 4)), "--fault-guest must be between 1 and --guest-count (3), not 4")

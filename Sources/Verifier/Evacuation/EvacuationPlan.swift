@@ -18,9 +18,15 @@ public struct EvacuationPlan: Sendable, Equatable {
         self.faultGuest = faultGuest
     }
 
+    /// The most guests of one evacuation: a bound for sanity (each is a thread, a ping and a
+    /// memeater connection on this machine).
+    public static let maximumGuestCount = 256
+
     /// Rejects a plan that cannot run, in one line.
     public func validate() throws(VerifierError) {
-        guard guestCount >= 1 else { throw .invalidOptions("--guest-count must be at least 1, not \(guestCount)") }
+        guard (1...Self.maximumGuestCount).contains(guestCount) else {
+            throw .invalidOptions("--guest-count must be between 1 and \(Self.maximumGuestCount), not \(guestCount)")
+        }
         guard (1...guestCount).contains(maxConcurrent) else {
             throw .invalidOptions("--max-concurrent must be between 1 and --guest-count (\(guestCount)), not \(maxConcurrent)")
         }
