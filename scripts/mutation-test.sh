@@ -32,6 +32,7 @@ COVERED_SOURCES=(
     Sources/Verifier/Core/Checks.swift
     Sources/Verifier/Faults
     Sources/Verifier/Sweep
+    Sources/Verifier/Evacuation
 )
 check_only=0
 coverage_only=0

@@ -20,6 +20,7 @@ struct MatrixSession {
         // First: a journal another user could have written is a list of commands for root.
         let journal = FaultJournal(path: location.faultJournal)
         do { try journal.check() } catch { throw setupError(error.description) }
+        if let evacuation = plan.evacuation { return try runEvacuations(evacuation, journal: journal) }
         let (testbed, runs) = try plan.resolve()
         let store = try openStore()
         let sweepID = outputs.id ?? SweepIdentifier.forRun()
@@ -38,6 +39,60 @@ struct MatrixSession {
         }
         let outcome = try runSlots(runner: runner, store: store, sweepID: sweepID, printer: printer)
         try finish(outcome, testbed: testbed, sweepID: sweepID, printer: printer)
+    }
+
+    /// `--guest-count`: each run of the matrix as an evacuation of the guests, one after the
+    /// other; each guest's run is stored as a run of its own (with the evacuation's id), nothing
+    /// is reused and no sweep is recorded. Prints each guest's verdict and the evacuation's
+    /// figures, then the verdict table of every guest's run.
+    private func runEvacuations(_ evacuation: EvacuationPlan, journal: FaultJournal) throws {
+        let (guests, runs) = try plan.resolveEvacuation()
+        let store = try openStore()
+        let printer = ProgressPrinter(interactive: isatty(STDERR_FILENO) == 1)
+        let first = guests[0]
+        let leftovers = LeftoverRemovalContext(connect: { uri in try first.libvirtConnection(uri) }, lab: first.lab,
+                                               hosts: [first.host(.source)?.access, first.host(.destination)?.access].compactMap { $0 },
+                                               uris: [first.endpoints.sourceURI, first.endpoints.destinationURI])
+        do {
+            for line in try journal.removeLeftovers(leftovers) { printer.step(line) }
+        } catch {
+            throw setupError(error.description)
+        }
+        let interruption = Interruption.shared
+        let captures: String?
+        do throws(VerifierError) {
+            interruption.install { signal, count in
+                printer.step(count == 1 ? "\(signalName(signal)): aborting the migrations, removing the faults and recording the runs as interrupted"
+                                 : "\(signalName(signal)) again: still cleaning up")
+            }
+            captures = try captureDirectory()
+        } catch {
+            throw setupError(error.description)
+        }
+        printer.step("evacuation of \(evacuation.guestCount) guest(s), \(evacuation.maxConcurrent) at a time: \(runs.count) run(s) in \(outputs.database)")
+        var results: [ScenarioResult] = []
+        for parameters in runs where interruption.signal == nil {
+            do {
+                let runner = try EvacuationRunner(plan: evacuation, guests: guests, recorder: { membership in
+                    FanOutRecorder([StoreRecorder(store: store, evacuation: membership), printer])
+                }, journal: journal, interruption: interruption, captureDirectory: captures)
+                let outcome = try runner.run(parameters)
+                for line in outcome.summaryLines { print(line) }
+                results += outcome.results
+            } catch {
+                throw setupError(error.description)
+            }
+        }
+        for guest in guests { if let idle = guest.idleGuest() { printer.step(idle) } }
+        if let signal = interruption.signal {
+            try outputs.writeFiles(results, command: kind)
+            throw ExitCode(Interruption.exitStatus(for: signal))
+        }
+        print("")
+        print(ReportWriter.verdictTable(results, width: terminalColumns()))
+        print("results: \(outputs.database)" + (outputs.json.map { ", \($0)" } ?? "") + (outputs.junit.map { ", \($0)" } ?? ""))
+        try outputs.writeFiles(results, command: kind)
+        if !results.allSatisfy(\.passed) { throw ExitCode(1) }
     }
 
     /// One line on standard error and exit 2: a setup error, nothing was run.

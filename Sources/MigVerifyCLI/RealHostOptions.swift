@@ -74,7 +74,37 @@ struct RealHostOptions: ParsableArguments {
     /// capture interface for the guest's address. Reads the token file; reaches no host.
     func remoteHosts(interface: (String) throws -> String) throws -> RemoteHosts? {
         guard areGiven else { return nil }
-        guard let sourceURI, let destinationURI, let domain, let guestAddress else { throw Self.incomplete }
+        guard let domain, let guestAddress else { throw Self.incomplete }
+        return try remoteHosts(domain: domain, guestAddress: guestAddress, tokenFile: memeaterTokenFile, interface: interface)
+    }
+
+    /// An evacuation's guests on the real hosts: `--domain`, `--guest-address` and (if given)
+    /// `--memeater-token-file` each list `count` values, comma-separated, guest 1 first; each
+    /// guest is checked as ``remoteHosts(interface:)`` checks one. Reaches no host.
+    func evacuationHosts(count: Int, interface: (String) throws -> String) throws -> [RemoteHosts] {
+        guard let domain, let guestAddress else { throw Self.incomplete }
+        func list(_ text: String, _ option: String) throws -> [String] {
+            let values = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard values.count == count else {
+                throw ValidationError("--\(option) lists \(values.count) value(s) and --guest-count is \(count): give one per guest, comma-separated")
+            }
+            guard !values.contains("") else { throw ValidationError("--\(option) has an empty entry: '\(text)'") }
+            return values
+        }
+        let domains = try list(domain, "domain")
+        let addresses = try list(guestAddress, "guest-address")
+        let tokens = try memeaterTokenFile.map { try list($0, "memeater-token-file") }
+        guard Set(domains).count == count else { throw ValidationError("--domain names a guest twice: '\(domain)'") }
+        guard Set(addresses).count == count else { throw ValidationError("--guest-address names an address twice: '\(guestAddress)'") }
+        return try (0..<count).map { index in
+            try remoteHosts(domain: domains[index], guestAddress: addresses[index], tokenFile: tokens?[index], interface: interface)
+        }
+    }
+
+    /// One guest on the real hosts (see ``remoteHosts(interface:)``).
+    private func remoteHosts(domain: String, guestAddress: String, tokenFile memeaterTokenFile: String?,
+                             interface: (String) throws -> String) throws -> RemoteHosts {
+        guard let sourceURI, let destinationURI else { throw Self.incomplete }
         // Checked as pingmon will check it, before anything runs.
         do {
             try PingConfiguration.checkTarget(PingConfiguration.parseTarget(guestAddress), allowedNetworks: nil)

@@ -20,12 +20,15 @@ protocol MatrixCommand: ParsableCommand {
     var hosts: RealHostOptions { get }
     /// The plan `validate()` made; `nil` before.
     var plan: RunPlan? { get }
+    /// `run`'s evacuation options; `nil`: the command has none (`sweep`).
+    var evacuationOptions: EvacuationOptions? { get }
 }
 
 extension MatrixCommand {
     /// Makes and checks the plan of these options (see ``RunPlan``).
     func makePlan(readMatrixFile: MatrixFileReader = SweepMatrix.load(path:)) throws -> RunPlan {
-        try RunPlan(kind: Self.kind, matrix: matrix, migration: migration, hosts: hosts, location: location, readMatrixFile: readMatrixFile)
+        try RunPlan(kind: Self.kind, matrix: matrix, migration: migration, hosts: hosts, location: location,
+                    evacuation: try evacuationOptions?.plan(), readMatrixFile: readMatrixFile)
     }
 
     /// The plan `validate()` made; made now if `validate()` was not called (a test that
@@ -74,12 +77,15 @@ struct RunCommand: MatrixCommand {
     @OptionGroup(title: "Result options") var outputs: OutputOptions
     @OptionGroup(title: "Lab options") var location: LabLocationOptions
     @OptionGroup(title: "Real host options") var hosts: RealHostOptions
+    @OptionGroup(title: "Evacuation options") var evacuation: EvacuationOptions
 
     private(set) var plan: RunPlan? = nil
 
+    var evacuationOptions: EvacuationOptions? { evacuation }
+
     /// The option groups; ``plan`` is not an option.
     enum CodingKeys: CodingKey {
-        case matrix, migration, outputs, location, hosts
+        case matrix, migration, outputs, location, hosts, evacuation
     }
 
     /// Rejects bad input before anything runs, in one line and exit 64, and keeps the plan
@@ -89,6 +95,10 @@ struct RunCommand: MatrixCommand {
     /// (``RunPlan/resolve(lookUpRoute:)``).
     mutating func validate() throws {
         plan = try makePlan()
+        if plan?.evacuation != nil, outputs.id != nil || outputs.fresh || outputs.retryFailed || matrix.boundarySteps != nil {
+            throw ValidationError("--id, --fresh, --retry-failed and --find-boundary do not apply to an evacuation (--guest-count): "
+                                  + "its runs are never reused and are stored with their evacuation id")
+        }
     }
 
     func run() throws {

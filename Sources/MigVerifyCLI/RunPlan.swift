@@ -30,13 +30,29 @@ struct RunPlan {
     let runs: [ScenarioParameters]
     /// `--find-boundary`: the bisection steps after the matrix, per memory size and bandwidth.
     let boundarySteps: Int?
+    /// `--guest-count`: each run is an evacuation of this many guests (`nil`: one guest).
+    let evacuation: EvacuationPlan?
 
     /// Makes and checks the plan: every refusal is a `ValidationError` (one line, exit 64).
     /// Reads the matrix file with `readMatrixFile` and the memeater token file; reaches no
     /// host, looks up no route.
     init(kind: SweepKind, matrix options: MatrixOptions, migration: MigrationRunOptions, hosts: RealHostOptions,
-         location: LabLocationOptions, readMatrixFile: MatrixFileReader = SweepMatrix.load(path:)) throws {
+         location: LabLocationOptions, evacuation: EvacuationPlan? = nil, readMatrixFile: MatrixFileReader = SweepMatrix.load(path:)) throws {
         let matrix = try options.sweepMatrix(kind: kind, onRealHosts: hosts.areGiven, readMatrixFile: readMatrixFile)
+        if let evacuation {
+            for scenario in matrix.scenarios {
+                do {
+                    try evacuation.validate(scenario: scenario, catalog: .standard)
+                } catch {
+                    throw ValidationError(error.description)
+                }
+            }
+            if !hosts.areGiven, evacuation.guestCount > 1 {
+                throw ValidationError("--guest-count \(evacuation.guestCount): the lab runs one guest so far (`lab up --guest-count` is not built yet); "
+                                      + "on real hosts give --domain and --guest-address one per guest")
+            }
+        }
+        self.evacuation = evacuation
         if migration.back, !matrix.scenarios.contains(.live) {
             throw ValidationError("--back (round trip) only applies to the live scenario, and --scenario has no live")
         }
@@ -49,9 +65,12 @@ struct RunPlan {
         self.boundarySteps = options.boundarySteps
         do {
             // The capture interface is looked up when the command runs: a stand-in does here.
-            if let remote = try hosts.remoteHosts(interface: { _ in hosts.captureInterface ?? "lo" }) {
+            let standIn = { (_: String) in hosts.captureInterface ?? "lo" }
+            let guests = try evacuation.flatMap { plan in hosts.areGiven ? try hosts.evacuationHosts(count: plan.guestCount, interface: standIn) : nil }
+            if let remote = try guests?.first ?? hosts.remoteHosts(interface: standIn) {
                 let planned = RealHostsPlan(hosts: remote, captureInterface: hosts.captureInterface,
-                                            requestedMemorySizesMiB: options.memoryMiB?.elements, memeaterSizeMiB: options.memeaterSizeMiB)
+                                            requestedMemorySizesMiB: options.memoryMiB?.elements, memeaterSizeMiB: options.memeaterSizeMiB,
+                                            guests: guests)
                 try planned.refuseScenarios(matrix.scenarios)
                 target = .realHosts(planned)
                 template = migration.template(endpoints: remote.endpoints)
@@ -126,6 +145,30 @@ struct RunPlan {
             }
         }
     }
+
+    /// An evacuation's guest testbeds, guest 1 first, and the runs (each run is the
+    /// evacuation of them all), after what only the hosts or the lab's state can say (see
+    /// ``resolve(lookUpRoute:)``): on real hosts each guest's route, domain and memeater is
+    /// surveyed, and their RAM must be equal (each run's parameters are every guest's).
+    func resolveEvacuation(lookUpRoute: (String) throws -> String = routeInterface(to:)) throws -> (guests: [any Testbed], runs: [ScenarioParameters]) {
+        let (testbed, runs) = try resolve(lookUpRoute: lookUpRoute)
+        guard case .realHosts(let planned) = target, let guests = planned.guests else { return ([testbed], runs) }
+        var resolved: [any Testbed] = [testbed]
+        for guest in guests.dropFirst() {
+            let remote = guest.capturing(on: try planned.captureInterface ?? lookUpRoute(guest.endpoints.guestAddress))
+            do {
+                let survey = try remote.preflight(memorySizesMiB: planned.requestedMemorySizesMiB, memeaterSizeMiB: planned.memeaterSizeMiB)
+                if let first = runs.first, planned.requestedMemorySizesMiB == nil, survey.memoryMiB != first.memoryMiB {
+                    throw ValidationError("the evacuation's guests need equal RAM: \(first.endpoints.domainName) has \(first.memoryMiB) MiB, "
+                                          + "\(remote.endpoints.domainName) \(survey.memoryMiB) MiB")
+                }
+            } catch let error as VerifierError {
+                throw ValidationError(error.description)
+            }
+            resolved.append(remote)
+        }
+        return (resolved, runs)
+    }
 }
 
 /// Real hosts as the options name them, before they are reached.
@@ -138,6 +181,8 @@ struct RealHostsPlan {
     let requestedMemorySizesMiB: [Int]?
     /// `--memeater-size-mib`; `nil`: memeater's region in the guest.
     let memeaterSizeMiB: Int?
+    /// An evacuation's guests, guest 1 first (``hosts`` is guest 1); `nil`: one guest.
+    var guests: [RemoteHosts]? = nil
 
     /// Refuses scenarios these hosts cannot run (lab-only faults, or a fault that needs a
     /// shell on a host the options give no ssh access to).

@@ -28,6 +28,9 @@ struct SweepCommand: MatrixCommand {
 
     private(set) var plan: RunPlan? = nil
 
+    /// A sweep has no evacuation options (yet).
+    var evacuationOptions: EvacuationOptions? { nil }
+
     /// The option groups; ``plan`` is not an option.
     enum CodingKeys: CodingKey {
         case matrix, migration, outputs, location, hosts

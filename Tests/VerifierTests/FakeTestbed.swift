@@ -47,6 +47,12 @@ final class FakeWorld: Sendable {
         var clockedReplyDelaysMilliseconds: [Double] = []
         /// Runs on the migration thread when the call starts (e.g. a SIGINT).
         var onMigrationStart: (@Sendable () -> Void)?
+        /// Other guests of an evacuation running on the destination: domain name → its tap there
+        /// (their domains answer by name, their taps are among the destination's interfaces).
+        var otherGuestsOnDestination: [String: String] = [:]
+        /// The migration port each other guest's incoming QEMU listens on at the destination
+        /// (its QEMU's pid is 6000 + the port).
+        var otherGuestsListeningOnDestination: [String: Int] = [:]
         /// Connections opened so far.
         var connections = 0
         var corruptPages: [Int] = []
@@ -79,9 +85,11 @@ final class FakeWorld: Sendable {
 /// The fake testbed: the runner sees two daemons, two shells, a guest with memeater, a ping.
 struct FakeTestbed: Testbed {
     let world: FakeWorld
+    /// Guest `guest` of an evacuation (its own domain name and address), `nil`: the one guest.
+    var guest: Int? = nil
     var endpoints: Endpoints {
-        Endpoints(sourceURI: FakeWorld.sourceURI, destinationURI: FakeWorld.destinationURI, domainName: "fake-guest",
-                  guestAddress: "198.18.1.10", captureInterface: "up0")
+        Endpoints(sourceURI: FakeWorld.sourceURI, destinationURI: FakeWorld.destinationURI, domainName: guest.map { "fake-guest-\($0)" } ?? "fake-guest",
+                  guestAddress: "198.18.1.\(10 + (guest ?? 0))", captureInterface: "up0")
     }
     var clientNamespace: String? { nil }
     var lab: Lab? { nil }
@@ -132,6 +140,9 @@ final class FakeHypervisor: Hypervisor {
 
     func guestDomain(named name: String) throws -> (any HypervisorDomain)? {
         let host = world.host(of: uri)
+        if host == .destination, let tap = world.state.withLock({ $0.otherGuestsOnDestination[name] }) {
+            return FakeDomain(world: world, host: host, name: name, tap: tap)
+        }
         let runsHere = world.state.withLock { $0.guestHost == host || $0.copyRunsOn == host }
         return runsHere ? FakeDomain(world: world, host: host) : nil
     }
@@ -155,11 +166,16 @@ final class FakeDomain: HypervisorDomain {
     let host: HostRole
     let stateInfo: DomainStateInfo
     let uuid: String
-    init(world: FakeWorld, host: HostRole, state: DomainStateInfo = FakeDomain.running, uuid: String = FakeDomain.guestUUID) {
+    let name: String
+    let tap: String
+    init(world: FakeWorld, host: HostRole, state: DomainStateInfo = FakeDomain.running, uuid: String = FakeDomain.guestUUID,
+         name: String = "fake-guest", tap: String = "vnet0") {
         self.world = world
         self.host = host
         self.stateInfo = state
         self.uuid = uuid
+        self.name = name
+        self.tap = tap
     }
 
     static let running = DomainStateInfo(rawState: 1, rawReason: 1)
@@ -170,7 +186,7 @@ final class FakeDomain: HypervisorDomain {
     func isActive() throws -> Bool { true }
     func isPersistent() throws -> Bool { true }
     func liveXML() throws -> String {
-        "<domain type='qemu'><name>fake-guest</name><devices><interface type='ethernet'><target dev='vnet0'/></interface></devices></domain>"
+        "<domain type='qemu'><name>\(name)</name><devices><interface type='ethernet'><target dev='\(tap)'/></interface></devices></domain>"
     }
     func destroy() throws {}
     func removeDefinition() throws {}
@@ -283,6 +299,11 @@ struct FakeHost: HostShell {
                 return 0
             }
         }
+        if script == "ss -Htlnp", role == .destination {
+            let lines = world.state.withLock { $0.otherGuestsListeningOnDestination.values.sorted() }
+                .map { "LISTEN 0 1 198.18.0.2:\($0) 0.0.0.0:* users:((\"qemu-system-x86\",pid=\(6000 + $0),fd=31))" }
+            return CommandResult(command: ["sh", "-c", script], exitStatus: 0, output: lines.joined(separator: "\n"), errorOutput: "")
+        }
         let output = script.hasPrefix("nft -j") && exitStatus == 0
             ? #"{"nftables": [{"rule": {"family": "inet", "table": "\#(table)", "chain": "input", "expr": [{"counter": {"packets": 3, "bytes": 180}}, {"drop": null}]}}]}"#
             : hostCPUOutput(script) ?? ""
@@ -325,14 +346,20 @@ struct FakeHost: HostShell {
 
     /// The guest's QEMU where it runs; on the destination it came in by migration (`-incoming`).
     func qemuProcesses(domainName: String) throws(VerifierError) -> [QEMUProcess] {
-        world.state.withLock { $0.guestHost } == role ? [QEMUProcess(pid: qemuPID, command: "qemu-system-x86", incoming: role == .destination)] : []
+        if role == .destination, let port = world.state.withLock({ $0.otherGuestsListeningOnDestination[domainName] }) {
+            return [QEMUProcess(pid: Int32(6000 + port), command: "qemu-system-x86", incoming: true)]
+        }
+        return world.state.withLock { $0.guestHost } == role ? [QEMUProcess(pid: qemuPID, command: "qemu-system-x86", incoming: role == .destination)] : []
     }
 
     func kill(processIDs: [Int32]) throws(VerifierError) -> [Int32] { [] }
     func interfaces() throws(VerifierError) -> Set<String> {
         Set(["lo", "mgmt0", "br-guest"]).union(world.state.withLock { $0.guestHost } == role ? ["vnet0"] : [])
+            .union(role == .destination ? world.state.withLock { Set($0.otherGuestsOnDestination.values) } : [])
     }
-    func listeningPorts(in range: ClosedRange<Int>) throws(VerifierError) -> [Int] { [] }
+    func listeningPorts(in range: ClosedRange<Int>) throws(VerifierError) -> [Int] {
+        role == .destination ? world.state.withLock { $0.otherGuestsListeningOnDestination.values.sorted() } : []
+    }
     func fileSize(_ path: String) -> UInt64? { nil }
     func readFile(_ path: String, fromOffset offset: UInt64) -> String? { nil }
 

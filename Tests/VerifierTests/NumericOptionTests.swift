@@ -19,6 +19,7 @@ final class NumericOptionTests: XCTestCase {
         "memeater-port": [], "parallel-connections": [], "ping-interval-microseconds": [],
         "qemu-max-downtime-ms": [], "timeout-seconds": [], "stall-timeout-seconds": [],
         "timelines": ["0"],  // 0: no timelines drawn
+        "guest-count": [], "max-concurrent": [], "fault-guest": [],
         "accel": nil, "cache-directory": nil, "emulator": nil, "fault-journal": nil, "guest": nil, "lab-name-prefix": nil,
         "memeater": nil, "pattern": nil, "state-directory": nil, "compare": nil, "output": nil, "capture-interface": nil,
         "compression": nil, "database": nil, "dest-ssh": nil, "dest-uri": nil, "domain": nil, "guest-address": nil, "id": nil,

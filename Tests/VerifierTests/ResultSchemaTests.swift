@@ -212,7 +212,10 @@ final class ResultSchemaTests: XCTestCase {
         let store = try ResultsStore(path: path)
         XCTAssertEqual(try store.runs().map(\.status), [.completed, .setupFailed, .completed, .interrupted],
                        "the run left running by a process that died")
-        XCTAssertEqual(try store.scalar("SELECT COUNT(*) FROM grdb_migrations"), 6)
+        XCTAssertEqual(try store.scalar("SELECT COUNT(*) FROM grdb_migrations"), 7)
+        XCTAssertEqual(try store.scalar("SELECT COUNT(*) FROM scenarioRun WHERE evacuationId IS NULL AND guestIndex IS NULL"), 4,
+                       "v7: the runs stored before it were each of one guest alone")
+        XCTAssertEqual(try store.runs().map(\.evacuationID), [nil, nil, nil, nil])
         XCTAssertEqual(try store.scalar("SELECT COUNT(*) FROM scenarioRun WHERE pingGapLateProbes IS NULL"), 4,
                        "v6's column is unknown for the runs stored before it")
         try store.add(try Fixtures.observation(.migrates), leg: .forward, runID: 1)

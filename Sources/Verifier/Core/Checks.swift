@@ -169,9 +169,11 @@ public enum Checks {
         } else {
             problems.append("qemu left: \(qemu.map(\.description).joined(separator: ", "))")
         }
-        let added = snapshot.interfaces.subtracting(before).sorted()
+        let others = snapshot.otherGuestsInterfaces ?? []
+        let added = snapshot.interfaces.subtracting(before).subtracting(others).sorted()
         if added.isEmpty {
-            looked.append("no interface that was not there before (\(before.count) then, \(snapshot.interfaces.count) now)")
+            looked.append("no interface that was not there before (\(before.count) then, \(snapshot.interfaces.count) now)"
+                          + (others.isEmpty ? "" : " besides the evacuation's other guests' \(others.sorted().joined(separator: ", "))"))
         } else {
             problems.append("new interfaces left: \(added.joined(separator: ", "))")
         }
@@ -191,10 +193,13 @@ public enum Checks {
         case .seen(let seen): snapshot = seen
         }
         let ports = ScenarioRunner.migrationPorts
-        let free = snapshot.listeningMigrationPorts.isEmpty
+        let others = snapshot.otherGuestsListeningPorts ?? []
+        let listening = snapshot.listeningMigrationPorts.filter { !others.contains($0) }
+        let free = listening.isEmpty
+        let besides = others.isEmpty ? "" : " besides the evacuation's other guests' QEMUs on \(others.map(String.init).joined(separator: ", "))"
         return Check(name: CheckName.migrationPortFree, passed: free,
-                     evidence: (free ? "nothing listens on TCP \(ports) on \(snapshot.hostName) (ss -tln)"
-                         : "listening on \(snapshot.listeningMigrationPorts.map(String.init).joined(separator: ", ")) on \(snapshot.hostName)")
+                     evidence: (free ? "nothing listens on TCP \(ports) on \(snapshot.hostName) (ss -tln)\(besides)"
+                         : "listening on \(listening.map(String.init).joined(separator: ", ")) on \(snapshot.hostName)\(besides)")
                          + waited(waitedSeconds, passed: free))
     }
 

@@ -59,6 +59,13 @@ public struct HostSnapshot: Sendable, Equatable, Codable {
     public var interfaces: Set<String>
     /// TCP ports of QEMU's migration range that something listens on.
     public var listeningMigrationPorts: [Int]
+    /// The interfaces (taps) of the evacuation's other guests on this host, which its
+    /// clean-up checks leave out: they are theirs, not left by this guest (`nil`: a run of
+    /// one guest; absent from the JSON then).
+    public var otherGuestsInterfaces: Set<String>? = nil
+    /// The migration ports the evacuation's other guests' QEMUs listen on here (coming in
+    /// beside this guest), which `migration-port-free` leaves out (`nil`: a run of one guest).
+    public var otherGuestsListeningPorts: [Int]? = nil
 
     /// Creates a snapshot.
     public init(hostName: String, qemuProcesses: [QEMUProcess], interfaces: Set<String>, listeningMigrationPorts: [Int]) {

@@ -448,6 +448,9 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
     @NullWhenAbsent public var runID: Int64? = nil
     /// Set when this result was not re-run but taken from an earlier run in the database.
     @NullWhenAbsent public var reusedFromRunID: Int64? = nil
+    /// The evacuation this run was one guest of (`migverify run --guest-count N`); `nil`, and
+    /// absent from the JSON (so a one-guest run's JSON is as before), for a run of one guest.
+    public var evacuation: EvacuationMembership? = nil
 
     /// Creates a result with no figures yet; the runner fills them in.
     public init(parameters: ScenarioParameters, accel: String, qemuVersion: String, libvirtVersion: String,

@@ -7,6 +7,8 @@ import Synchronization
 /// migration must fail with libvirt's "operation aborted" and the guest stay on the source.
 public final class AbortJobFault: Fault {
     public static let scenario = ScenarioKind.abort
+    /// Its act is on this guest alone (`--fault-guest`).
+    public static let actsOnOneGuest = true
     public static let summary = "the verifier aborts the job once it transfers"
     public static let expectation = ExpectedOutcome.staysOnSource
 

@@ -5,6 +5,8 @@ import Foundation
 /// source and the destination's incoming QEMU must be gone.
 public final class BogusMigrationURIFault: Fault {
     public static let scenario = ScenarioKind.prepareFail
+    /// Its act is on this guest alone (`--fault-guest`).
+    public static let actsOnOneGuest = true
     public static let summary = "the invalid migration URI foo://bar makes Prepare fail; the guest stays on the source, the destination is clean"
     public static let expectation = ExpectedOutcome.staysOnSource
     /// The bogus migration URI.

@@ -132,12 +132,17 @@ public struct FaultContext: Sendable {
     /// The lifecycle events both daemons sent so far in this migration (a fault proves by
     /// them in which phase it acted).
     public let lifecycleEvents: @Sendable () -> [SeenDomainEvent]
+    /// The host-wide faults the guests of an evacuation share (`nil`: a run of one guest,
+    /// whose fault is its own).
+    public let sharedFaults: SharedFaultInstallations?
 
     /// Creates a context.
     public init(testbed: any Testbed, parameters: ScenarioParameters, source: any Hypervisor, destination: any Hypervisor,
                 sourceHost: (any HostShell)?, destinationHost: (any HostShell)?, clock: RunClock, journal: FaultJournal,
-                recorder: any RunRecorder, lifecycleEvents: @escaping @Sendable () -> [SeenDomainEvent] = { [] }) {
+                recorder: any RunRecorder, lifecycleEvents: @escaping @Sendable () -> [SeenDomainEvent] = { [] },
+                sharedFaults: SharedFaultInstallations? = nil) {
         self.lifecycleEvents = lifecycleEvents
+        self.sharedFaults = sharedFaults
         self.testbed = testbed
         self.parameters = parameters
         self.source = source
@@ -175,6 +180,14 @@ public protocol Fault: AnyObject, Sendable {
     /// the source), its checks added with the prefix `again-`: the fault must leave the hosts
     /// able to migrate (a restarted daemon, settings put back). Default: no.
     static var migratesAgainAfterwards: Bool { get }
+    /// What the fault does touches its own guest only (its URI, its job, its QEMUs), never a
+    /// host as a whole: in an evacuation it may act on one guest (`--fault-guest`) while the
+    /// others migrate beside it. Default: `false` (a firewall, a link, a daemon is every guest's).
+    static var actsOnOneGuest: Bool { get }
+    /// A host-wide fault that guests migrating at once share (installed once, removed by the
+    /// last, ``SharedFaultInstallations``), so that it may act on a whole evacuation.
+    /// Default: `false` (an evacuation refuses a host-wide fault that is not shared).
+    static var sharedInAnEvacuation: Bool { get }
     /// Why the fault cannot run on `testbed` (needs the lab, or a shell on a host), one
     /// line; `nil` when it can.
     static func refusal(on testbed: any Testbed) -> String?
@@ -217,6 +230,8 @@ extension Fault {
     public static var measuresAnUndisturbedMigration: Bool { false }
     public static var runsOnEitherHost: Bool { false }
     public static var migratesAgainAfterwards: Bool { false }
+    public static var actsOnOneGuest: Bool { false }
+    public static var sharedInAnEvacuation: Bool { false }
     public static func refusal(on testbed: any Testbed) -> String? { nil }
     public func tune(_ plan: inout MigrationPlan, context: FaultContext) {}
     public func install(_ context: FaultContext) throws(VerifierError) {}
@@ -283,6 +298,7 @@ public final class NoFault: Fault {
     public static let expectation = ExpectedOutcome.migrates
     public static let measuresAnUndisturbedMigration = true
     public static let runsOnEitherHost = true
+    public static let actsOnOneGuest = true
     public init() {}
     public func evidence(_ context: FaultContext, outcome: MigrationOutcome) -> FaultEvidence? { nil }
 }

@@ -6,6 +6,8 @@ import MigrationModel
 /// the destination be clean.
 public final class KillIncomingQEMUFault: Fault {
     public static let scenario = ScenarioKind.dstQEMUKilled
+    /// Its act is on this guest alone (`--fault-guest`).
+    public static let actsOnOneGuest = true
     public static let summary = "the incoming QEMU is SIGKILLed once the job transfers"
     public static let expectation = ExpectedOutcome.staysOnSource
 

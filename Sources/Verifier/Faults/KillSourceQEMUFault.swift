@@ -15,6 +15,8 @@ import MigrationModel
 /// QEMU fails its load, and the domain stops).
 public final class KillSourceQEMUFault: Fault {
     public static let scenario = ScenarioKind.srcQEMUKilled
+    /// Its act is on this guest alone (`--fault-guest`).
+    public static let actsOnOneGuest = true
     public static let summary = "the source QEMU is SIGKILLed once the job transfers: the guest is lost, and neither host may keep a domain, QEMU or tap of it"
     public static let expectation = ExpectedOutcome.guestLost
 

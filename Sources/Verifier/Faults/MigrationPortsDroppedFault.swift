@@ -9,14 +9,24 @@ public final class MigrationPortsDroppedFault: Fault {
     public static let scenario = ScenarioKind.performFail
     public static let summary = "the destination's firewall drops the migration ports, Perform stalls and the verifier aborts it; the guest stays on the source"
     public static let expectation = ExpectedOutcome.staysOnSource
+    /// In an evacuation the firewall is installed once for the guests and removed by the last.
+    public static let sharedInAnEvacuation = true
     /// The dropped ports: libvirt's migration range plus one, as the original test case has it.
     public static let droppedPorts = 49152...49216
 
     private struct State {
         var rule: PortDropFault?
         var journalID: String?
+        /// The key of the evacuation's shared firewall this run holds, until it lets go.
+        var sharedKey: String?
         var droppedPackets: Int?
         var removed: Bool?
+    }
+
+    /// The firewall as installed: its rule and its journal entry.
+    private struct Installed: Sendable {
+        var rule: PortDropFault
+        var journalID: String
     }
 
     private let state = Mutex(State())
@@ -39,13 +49,31 @@ public final class MigrationPortsDroppedFault: Fault {
         guard let host = context.destinationHost else {
             throw .invalidOptions("--scenario \(Self.scenario.rawValue) \(FaultNeeds.destinationShell(context.testbed) ?? "needs a shell on the destination")")
         }
+        // In an evacuation the destination's firewall is every guest's: installed once, held
+        // by each guest's run, removed by the last.
+        if let shared = context.sharedFaults {
+            let key = "\(Self.scenario.rawValue) on \(host.hostName)"
+            let installed = try shared.acquire(key) { () throws(VerifierError) in try Self.installRule(context, host: host) }
+            state.withLock {
+                $0.rule = installed.rule
+                $0.sharedKey = key
+            }
+            return
+        }
+        let installed = try Self.installRule(context, host: host)
+        state.withLock {
+            $0.journalID = installed.journalID
+            $0.rule = installed.rule
+        }
+    }
+
+    /// Journals the firewall table on `host` and installs it.
+    private static func installRule(_ context: FaultContext, host: any HostShell) throws(VerifierError) -> Installed {
         let journalID = try context.journal.add(
             scenario: Self.scenario, fault: .firewallTable(host: JournaledHost(host), table: PortDropFault.tableName),
             namespace: context.testbed.lab?.configuration.destination.namespace)
-        state.withLock { $0.journalID = journalID }
         do {
-            let rule = try PortDropFault.install(on: host, ports: Self.droppedPorts)
-            state.withLock { $0.rule = rule }
+            return Installed(rule: try PortDropFault.install(on: host, ports: Self.droppedPorts), journalID: journalID)
         } catch {
             // Nothing stays journaled that is not there: whatever half of the table nft made goes now.
             if PortDropFault(host: host, ports: Self.droppedPorts).remove() { context.journal.strike(journalID) }
@@ -61,8 +89,23 @@ public final class MigrationPortsDroppedFault: Fault {
     }
 
     public func remove(_ context: FaultContext) {
-        let (rule, journalID) = state.withLock { ($0.rule, $0.journalID) }
-        guard let rule else { return }
+        // A shared firewall is let go of once: the last holder removes it, the others wait for that.
+        let sharedKey = state.withLock { current -> String? in
+            defer { current.sharedKey = nil }
+            return current.sharedKey
+        }
+        if let sharedKey, let shared = context.sharedFaults {
+            let removed = shared.release(sharedKey) { (installed: Installed) -> Bool in
+                let removed = installed.rule.remove()
+                if removed { context.journal.strike(installed.journalID) }
+                return removed
+            }
+            state.withLock { $0.removed = removed }
+            return
+        }
+        let (rule, journalID, removedBefore) = state.withLock { ($0.rule, $0.journalID, $0.removed) }
+        // A shared one already let go of says what its removal said.
+        guard let rule, !(journalID == nil && removedBefore != nil) else { return }
         let removed = rule.remove()
         state.withLock { $0.removed = removed }
         if removed, let journalID { context.journal.strike(journalID) }

@@ -90,7 +90,8 @@ extension ScenarioRunner {
                 settled = Checks.sourceHostClean(host: placement.sourceHost, taps: baseline.facts.sourceTaps, domainName: name,
                                                  waitedSeconds: 0).passed
             case .staysOnSource:
-                placement.destinationHost = snapshot(baseline.destinationHost, role: .destination, domainName: name)
+                placement.destinationHost = withOtherGuests(snapshot(baseline.destinationHost, role: .destination, domainName: name), on: destination,
+                                                           host: baseline.destinationHost)
                 settled = Checks.destinationHostClean(sighting: placement.onDestination, host: placement.destinationHost,
                                                       interfacesBefore: driven.interfacesBefore,
                                                       occupant: placement.faultFindings?.destinationDomain, domainName: name,
@@ -100,7 +101,8 @@ extension ScenarioRunner {
                 // Both hosts: what the lost guest leaves on the source is the fault's to judge.
                 placement.onSource = sighting(name, on: source)
                 placement.sourceHost = snapshot(baseline.sourceHost, role: .source, domainName: name)
-                placement.destinationHost = snapshot(baseline.destinationHost, role: .destination, domainName: name)
+                placement.destinationHost = withOtherGuests(snapshot(baseline.destinationHost, role: .destination, domainName: name), on: destination,
+                                                           host: baseline.destinationHost)
                 settled = Checks.destinationHostClean(sighting: placement.onDestination, host: placement.destinationHost,
                                                       interfacesBefore: driven.interfacesBefore, occupant: nil, domainName: name,
                                                       waitedSeconds: 0).passed
@@ -111,6 +113,30 @@ extension ScenarioRunner {
         }
         placement.hostsWaitedSeconds = (clock.milliseconds() - hostWait) / 1000
         return placement
+    }
+
+    /// `snapshot` with the interfaces of the evacuation's other guests that run on `daemon`
+    /// now (their live XML's interface targets) and the migration ports their QEMUs listen on
+    /// `host`; unchanged in a run of one guest.
+    private func withOtherGuests(_ snapshot: Looked<HostSnapshot>, on daemon: any Hypervisor, host: (any HostShell)?) -> Looked<HostSnapshot> {
+        guard !otherGuests.isEmpty, case .seen(var seen) = snapshot else { return snapshot }
+        var interfaces = Set<String>()
+        for other in otherGuests {
+            // A guest that is not there, or whose XML cannot be read, has no interface to leave out.
+            guard let domain = try? daemon.guestDomain(named: other), let xml = try? domain.liveXML(),
+                  let description = try? DomainDescription(xml: xml) else { continue }
+            interfaces.formUnion(description.interfaceTargets)
+        }
+        seen.otherGuestsInterfaces = interfaces
+        var ports: [Int] = []
+        if !seen.listeningMigrationPorts.isEmpty, let host {
+            // Their QEMUs by process id: a port no other guest's QEMU holds stays this guest's to answer for.
+            let theirs = Set(otherGuests.flatMap { (try? host.qemuProcesses(domainName: $0)) ?? [] }.map(\.pid))
+            let owners = (try? host.listeningPortOwners(in: Self.migrationPorts)) ?? [:]
+            ports = owners.filter { !$0.value.isEmpty && $0.value.isSubset(of: theirs) }.map(\.key).sorted()
+        }
+        seen.otherGuestsListeningPorts = ports
+        return .seen(seen)
     }
 
     private func sighting(_ name: String, on daemon: any Hypervisor) -> DomainSighting {

@@ -197,3 +197,12 @@ extension Domain: HypervisorDomain {
 extension MemeaterClient: MemeaterControl {}
 extension BackgroundCommand: HostProcess {}
 extension PingMonitorRun: PingRun {}
+
+extension HostShell {
+    /// The processes listening on each TCP port in `range` (`ss -Htlnp`): port → process ids.
+    /// An evacuation tells the other guests' incoming QEMUs apart by them.
+    public func listeningPortOwners(in range: ClosedRange<Int>) throws(VerifierError) -> [Int: Set<Int32>] {
+        HostInspector.portOwners(fromSSOutput: try run("ss -Htlnp", step: "list listening TCP ports and their processes", input: nil))
+            .filter { range.contains($0.key) }
+    }
+}

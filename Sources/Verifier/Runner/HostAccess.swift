@@ -256,6 +256,24 @@ public struct HostInspector: HostShell {
         }
     }
 
+    /// The local ports of `ss -Htlnp` lines and the processes listening on them
+    /// (`LISTEN 0 1 198.18.0.2:49152 0.0.0.0:* users:(("qemu-system-x86",pid=812,fd=31))`).
+    static func portOwners(fromSSOutput output: String) -> [Int: Set<Int32>] {
+        var owners: [Int: Set<Int32>] = [:]
+        for line in output.split(separator: "\n") {
+            guard let port = ports(fromSSOutput: String(line)).first else { continue }
+            var pids = owners[port] ?? []
+            var rest = line[...]
+            while let marker = rest.range(of: "pid=") {
+                let digits = rest[marker.upperBound...].prefix { $0.isNumber }
+                if let pid = Int32(digits) { pids.insert(pid) }
+                rest = rest[marker.upperBound...]
+            }
+            owners[port] = pids
+        }
+        return owners
+    }
+
     /// The size of a file on the host, in bytes (`nil`: missing or unreadable).
     public func fileSize(_ path: String) -> UInt64? {
         guard let result = try? capture("wc -c < \(shellQuoted(path))", step: "read the size of \(path)"), result.succeeded else { return nil }

@@ -213,17 +213,22 @@ public final class StoreRecorder: RunRecorder {
     /// The sweep the runs are made for, if any.
     public let sweepID: String?
 
-    /// Records into `store`, each run marked as made for `sweepID`.
-    public init(store: ResultsStore, sweepID: String? = nil) {
+    /// The evacuation whose one guest the runs are, if any.
+    public let evacuation: EvacuationMembership?
+
+    /// Records into `store`, each run marked as made for `sweepID` (and as guest
+    /// `evacuation.guestIndex` of `evacuation`).
+    public init(store: ResultsStore, sweepID: String? = nil, evacuation: EvacuationMembership? = nil) {
         self.store = store
         self.sweepID = sweepID
+        self.evacuation = evacuation
     }
 
     public func begin(_ parameters: ScenarioParameters, clock: RunClock) {
         queue.sync {
             state.withLock { $0 = State() }
             do {
-                let id = try store.beginRun(parameters, startedAt: clock.startedAt, sweepID: sweepID)
+                let id = try store.beginRun(parameters, startedAt: clock.startedAt, sweepID: sweepID, evacuation: evacuation)
                 state.withLock { $0.runID = id }
             } catch {
                 state.withLock { $0.failed("\(error)") }

@@ -52,12 +52,21 @@ public final class ScenarioRunner: Sendable {
     public let pauses: RunPauses
     /// How the destination's migration ports are captured during each migration call.
     public let streamCaptureSettings: StreamCaptureSettings
+    /// The host-wide faults this run shares with the other guests of its evacuation (`nil`:
+    /// a run of one guest).
+    public let sharedFaults: SharedFaultInstallations?
+    /// The domain names of the evacuation's other guests (empty: a run of one guest): the
+    /// clean-up checks leave out what is theirs on the destination.
+    public let otherGuests: [String]
 
     /// Creates a runner and starts libvirt's event loop.
     public init(testbed: any Testbed, recorder: any RunRecorder, journal: FaultJournal = FaultJournal(),
                 interruption: Interruption = .shared, captureDirectory: String? = nil, catalog: FaultCatalog = .standard,
-                pauses: RunPauses = RunPauses(), streamCaptureSettings: StreamCaptureSettings = StreamCaptureSettings()) throws(VerifierError) {
+                pauses: RunPauses = RunPauses(), streamCaptureSettings: StreamCaptureSettings = StreamCaptureSettings(),
+                sharedFaults: SharedFaultInstallations? = nil, otherGuests: [String] = []) throws(VerifierError) {
         self.streamCaptureSettings = streamCaptureSettings
+        self.sharedFaults = sharedFaults
+        self.otherGuests = otherGuests
         self.testbed = testbed
         self.recorder = recorder
         self.journal = journal
@@ -192,7 +201,8 @@ public final class ScenarioRunner: Sendable {
         defer { events.cancel() }
         let context = FaultContext(testbed: testbed, parameters: leg.parameters, source: baseline.source, destination: baseline.destination,
                                    sourceHost: baseline.sourceHost, destinationHost: baseline.destinationHost, clock: leg.clock,
-                                   journal: journal, recorder: recorder, lifecycleEvents: { [events] in events.lifecycleEvents })
+                                   journal: journal, recorder: recorder, lifecycleEvents: { [events] in events.lifecycleEvents },
+                                   sharedFaults: sharedFaults)
         let fault = leg.faultType.init()
         defer { fault.remove(context) }
         // Where the guest runs, from just before the migration call until the hosts were looked at.

@@ -129,6 +129,9 @@ public struct StoredRun: Sendable, Equatable {
     public var finishedAt: Date?
     /// The full result, once completed.
     public var result: ScenarioResult?
+    /// The evacuation the run was one guest of, and which guest (`nil`: one guest alone).
+    public var evacuationID: String? = nil
+    public var guestIndex: Int? = nil
 }
 
 extension StoredRun {
@@ -148,6 +151,8 @@ extension StoredRun {
         parameterKey = row.parameterKey
         startedAt = row.startedAt
         finishedAt = row.finishedAt
+        evacuationID = row.evacuationId
+        guestIndex = row.guestIndex
     }
 }
 
@@ -280,11 +285,12 @@ public final class ResultsStore: Sendable {
 
     // MARK: runs
 
-    /// Records that a run starts, with all its parameters (and the sweep it is made for);
-    /// returns its id.
-    public func beginRun(_ parameters: ScenarioParameters, startedAt: Date = Date(), sweepID: String? = nil) throws(VerifierError) -> Int64 {
+    /// Records that a run starts, with all its parameters (and the sweep it is made for, and
+    /// the evacuation it is one guest of); returns its id.
+    public func beginRun(_ parameters: ScenarioParameters, startedAt: Date = Date(), sweepID: String? = nil,
+                         evacuation: EvacuationMembership? = nil) throws(VerifierError) -> Int64 {
         try write("insert run") { db in
-            try ScenarioRunRow(starting: parameters, startedAt: startedAt, sweepID: sweepID).insert(db)
+            try ScenarioRunRow(starting: parameters, startedAt: startedAt, sweepID: sweepID, evacuation: evacuation).insert(db)
             return db.lastInsertedRowID
         }
     }
@@ -382,6 +388,15 @@ public final class ResultsStore: Sendable {
     public func runs() throws(VerifierError) -> [StoredRun] {
         try read("list runs") { db in
             try ScenarioRunRow.order(ScenarioRunRow.Columns.id).fetchAll(db).map { row throws in try StoredRun(row) }
+        }
+    }
+
+    /// The runs of evacuation `evacuationID`, in guest order (empty: no such evacuation).
+    public func runs(evacuationID: String) throws(VerifierError) -> [StoredRun] {
+        try read("list the runs of evacuation \(evacuationID)") { db in
+            let columns = ScenarioRunRow.Columns.self
+            return try ScenarioRunRow.filter(columns.evacuationId == evacuationID).order(columns.guestIndex, columns.id).fetchAll(db)
+                .map { row throws in try StoredRun(row) }
         }
     }
 

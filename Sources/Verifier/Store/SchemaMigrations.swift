@@ -16,6 +16,7 @@ enum SchemaMigrations {
         migrator.registerMigration("v4: memeater stall per thread", migrate: v4)
         migrator.registerMigration("v5: observations", migrate: v5)
         migrator.registerMigration("v6: held ping probes", migrate: v6)
+        migrator.registerMigration("v7: evacuations", migrate: v7)
         return migrator
     }
 
@@ -190,6 +191,15 @@ enum SchemaMigrations {
     private static func v6(_ db: Database) throws {
         try db.alter(table: "scenarioRun") { t in
             t.add(column: "pingGapLateProbes", .integer)
+        }
+    }
+
+    /// v7: evacuations: the evacuation a run was one guest of, and which guest (`NULL`: a run
+    /// of one guest alone, as every run before evacuations).
+    private static func v7(_ db: Database) throws {
+        try db.alter(table: "scenarioRun") { t in
+            t.add(column: "evacuationId", .text).indexed()
+            t.add(column: "guestIndex", .integer)
         }
     }
 }

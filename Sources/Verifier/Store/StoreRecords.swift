@@ -44,6 +44,9 @@ struct ScenarioRunRow: Codable, FetchableRecord, PersistableRecord {
     var pingIntervalMicroseconds: Int
     var roundTrip: Bool
     var sweepId: String?
+    /// The evacuation the run was one guest of, and which guest, from 1 (`nil`: one guest alone).
+    var evacuationId: String?
+    var guestIndex: Int?
     var memeaterPattern: String?
     var strategy: String?
     var startedAt: Date
@@ -84,10 +87,12 @@ struct ScenarioRunRow: Codable, FetchableRecord, PersistableRecord {
         static let id = Column(CodingKeys.id)
         static let status = Column(CodingKeys.status)
         static let parameterKey = Column(CodingKeys.parameterKey)
+        static let evacuationId = Column(CodingKeys.evacuationId)
+        static let guestIndex = Column(CodingKeys.guestIndex)
     }
 
     /// The row of a run that starts now: every parameter, status `running`.
-    init(starting parameters: ScenarioParameters, startedAt: Date, sweepID: String?) {
+    init(starting parameters: ScenarioParameters, startedAt: Date, sweepID: String?, evacuation: EvacuationMembership? = nil) {
         let migration = parameters.migration
         let endpoints = parameters.endpoints
         status = .running
@@ -116,6 +121,8 @@ struct ScenarioRunRow: Codable, FetchableRecord, PersistableRecord {
         pingIntervalMicroseconds = parameters.pingIntervalMicroseconds
         roundTrip = parameters.roundTrip
         sweepId = sweepID
+        evacuationId = evacuation?.evacuationID
+        guestIndex = evacuation?.guestIndex
         memeaterPattern = parameters.effectiveMemeaterLoad.description
         strategy = migration.strategyLabel
         self.startedAt = startedAt
