@@ -1024,5 +1024,11 @@ final class ChecksTests: XCTestCase {
         var failed = try frozen(lagLowerBound: 400, downtime: 100)
         failed.expectation = .staysOnSource
         XCTAssertNil(Checks.guestFreeze(failed))
+        // Post-copy: QEMU's downtime ends at the source's switch-over, before the destination ran.
+        var postCopy = try frozen(lagLowerBound: 30, downtime: 5)
+        postCopy.outcome.postCopyStartedAtMilliseconds = 3_000
+        XCTAssertNil(Checks.guestFreeze(postCopy))
+        postCopy.outcome.postCopyStartedAtMilliseconds = nil
+        assertCheck(Checks.guestFreeze(postCopy), CheckName.guestFreeze, passed: false)
     }
 }

@@ -274,6 +274,10 @@ public struct ResultBuilder: Sendable {
         if let downtime = result.libvirtDowntimeMilliseconds {
             note += "; libvirt's downtime \(formatNumber(downtime)) ms"
         }
+        if drive.outcome.postCopyStartedAtMilliseconds != nil {
+            note += "; not judged by \(CheckName.guestFreeze): QEMU's downtime of a post-copy run ends when the source has sent "
+                + "the device state, before the destination ran"
+        }
         result.notes.append(note)
     }
 
