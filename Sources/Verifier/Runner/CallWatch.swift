@@ -67,7 +67,8 @@ final class CallWatch {
         self.clock = clock
         self.daemonLog = daemonLog
         counterBefore = Self.readCounter(memeater, clock: clock, when: "just before the migration call")
-        clockBefore = Self.readGuestClock(memeater, clock: clock)
+        // A memeater that did not answer the counter's read is not asked again (each try waits its timeout).
+        if case .seen = counterBefore { clockBefore = Self.readGuestClock(memeater, clock: clock) } else { clockBefore = nil }
         streamCapture = startStreamCapture()
         self.cpu = cpu
         cpu.start()
@@ -81,8 +82,9 @@ final class CallWatch {
     /// `outcome` when the migration did not complete.
     func callReturned(_ outcome: inout MigrationOutcome) {
         if outcome.ending.migrated {
-            counterAfter = Self.readCounter(memeater, clock: clock, when: "right after the migration call")
-            clockAfter = Self.readGuestClock(memeater, clock: clock)
+            let counter = Self.readCounter(memeater, clock: clock, when: "right after the migration call")
+            counterAfter = counter
+            if case .seen = counter { clockAfter = Self.readGuestClock(memeater, clock: clock) }
         }
         cpuSampling = cpu.stop()
         if !outcome.ending.migrated {
@@ -142,12 +144,14 @@ final class CallWatch {
     /// The guest's clock from `reads` `stats` requests in a row: the one with the shortest round
     /// trip, which bounds the reading closest (right after a landing, a request lost while the
     /// guest moved waits for TCP's retransmission, 200 ms or more). `nil` when no read succeeded
-    /// or memeater did not say its clock; the counter's own read says why it failed.
+    /// or memeater did not say its clock; the counter's own read says why it failed. A failed
+    /// read ends the tries (the next would wait its timeout too).
     static func readGuestClock(_ memeater: any MemeaterControl, clock: RunClock, reads: Int = 3) -> GuestClockSample? {
         var best: GuestClockSample?
         for _ in 0..<reads {
             let sent = clock.milliseconds()
-            guard let nanoseconds = try? memeater.clockedStats().guestMonotonicNanoseconds else { continue }
+            guard let reply = try? memeater.clockedStats() else { break }
+            guard let nanoseconds = reply.guestMonotonicNanoseconds else { continue }
             let sample = GuestClockSample(sentAtMilliseconds: sent, receivedAtMilliseconds: clock.milliseconds(),
                                           guestMilliseconds: Double(nanoseconds) / 1e6)
             if best.map({ sample.roundTripMilliseconds < $0.roundTripMilliseconds }) ?? true { best = sample }
