@@ -255,13 +255,19 @@ final class RunnerOnFakeTestbedTests: XCTestCase {
                                                       afterAtMilliseconds: 2_000, pageSizeBytes: 4096)))
         let clockBefore = CallWatch.GuestClockSample(sentAtMilliseconds: 995, receivedAtMilliseconds: 1_000, guestMilliseconds: 5_000)
         let clockAfter = CallWatch.GuestClockSample(sentAtMilliseconds: 2_000, receivedAtMilliseconds: 2_004, guestMilliseconds: 5_850)
-        guard case .seen(let clocked) = CallWatch.guestLoad(before: .seen(before), after: .seen(after), clock: (clockBefore, clockAfter),
-                                                            pageSizeBytes: 4096) else { return XCTFail("both counters read") }
+        guard case .seen(let clocked) = CallWatch.guestLoad(before: .seen(before), after: .seen(after),
+                                                            clock: (.seen(clockBefore), .seen(clockAfter)), pageSizeBytes: 4096) else {
+            return XCTFail("both counters read")
+        }
         XCTAssertEqual(clocked.guestClock, GuestClockReadings(before: clockBefore, after: clockAfter))
-        guard case .seen(let unclocked) = CallWatch.guestLoad(before: .seen(before), after: .seen(after), clock: (clockBefore, nil),
-                                                              pageSizeBytes: 4096) else { return XCTFail("both counters read") }
+        XCTAssertNil(clocked.guestClockUnreadReason)
+        guard case .seen(let unclocked) = CallWatch.guestLoad(before: .seen(before), after: .seen(after),
+                                                              clock: (.seen(clockBefore), .notLooked("after: reset")), pageSizeBytes: 4096) else {
+            return XCTFail("both counters read")
+        }
         XCTAssertNil(unclocked.guestClock, "the guest's clock not read after the call: no lag")
         XCTAssertNil(unclocked.guestClockLag)
+        XCTAssertEqual(unclocked.guestClockMissingReason, "after: reset", "why not, as the read said")
         XCTAssertEqual(CallWatch.guestLoad(before: .notLooked("before: broken"), after: .seen(after), pageSizeBytes: 4096),
                        .notLooked("before: broken"))
         XCTAssertEqual(CallWatch.guestLoad(before: .seen(before), after: .notLooked("after: broken"), pageSizeBytes: 4096),
@@ -289,11 +295,19 @@ final class RunnerOnFakeTestbedTests: XCTestCase {
     /// Of three reads the one with the shortest round trip bounds the guest's clock closest:
     /// right after a landing the first request may wait for TCP's retransmission.
     func testTheGuestsClockIsTakenFromTheReadWithTheShortestRoundTrip() throws {
-        world.state.withLock { $0.clockedReplyDelaysMilliseconds = [80, 0, 40] }
-        let sample = try XCTUnwrap(CallWatch.readGuestClock(FakeMemeater(world: world), clock: RunClock()))
-        XCTAssertLessThan(sample.roundTripMilliseconds, 40, "the second read, not the first or the last")
+        world.state.withLock { $0.clockedReplyDelaysMilliseconds = [400, 0, 200] }
+        guard case .seen(let sample) = CallWatch.readGuestClock(FakeMemeater(world: world), clock: RunClock(), when: "now") else {
+            return XCTFail("three reads, each with the clock")
+        }
+        XCTAssertLessThan(sample.roundTripMilliseconds, 200, "the second read, not the first or the last")
         world.state.withLock { $0.guestClockStopMilliseconds = nil }
-        XCTAssertNil(CallWatch.readGuestClock(FakeMemeater(world: world), clock: RunClock()), "memeater did not say its clock")
+        XCTAssertEqual(CallWatch.readGuestClock(FakeMemeater(world: world), clock: RunClock(), when: "now"),
+                       .notLooked("memeater's stats replies now did not say the guest's clock (a memeater older than guestMonotonicNanoseconds)"))
+        world.state.withLock { $0.memeaterStatsFailure = "reset" }
+        guard case .notLooked(let failed) = CallWatch.readGuestClock(FakeMemeater(world: world), clock: RunClock(), when: "now") else {
+            return XCTFail("a failed read")
+        }
+        XCTAssertTrue(failed.hasPrefix("memeater's clock could not be read now (memeater at 198.18.1.10:7070): ") && failed.contains("reset"), failed)
     }
 
     /// A live run on the fake testbed whose guest clock stood still 120 ms while it moved: the

@@ -447,7 +447,7 @@ public enum Checks {
         switch o.memeater.duringMigration {
         case .seen(let during)?:
             guard let measured = during.guestClockLag else {
-                return .notMeasured(name, because: "memeater's replies around the call did not say the guest's clock")
+                return .notMeasured(name, because: during.guestClockMissingReason)
             }
             lag = measured
         case .notLooked(let reason)?:

@@ -282,8 +282,11 @@ public struct GuestLoadDuringMigration: Sendable, Equatable, Codable {
     public var afterAtMilliseconds: Double
     /// The guest's page size, bytes.
     public var pageSizeBytes: Int
-    /// The guest's clock around the call (`nil`: memeater did not say it, or the run was stored before).
+    /// The guest's clock around the call (`nil`: not read, ``guestClockUnreadReason`` says why,
+    /// or the run was stored before).
     public var guestClock: GuestClockReadings?
+    /// Why ``guestClock`` is `nil`: which read failed and how, or that memeater did not say its clock.
+    public var guestClockUnreadReason: String?
 
     /// Two readings of the counter.
     public init(pagesDirtiedBefore: UInt64, beforeAtMilliseconds: Double, pagesDirtiedAfter: UInt64, afterAtMilliseconds: Double,
@@ -299,6 +302,11 @@ public struct GuestLoadDuringMigration: Sendable, Equatable, Codable {
     /// How long the guest's clock stood still across the call (``GuestClockReadings/lag``);
     /// `nil` without both clock readings.
     public var guestClockLag: GuestClockLag? { guestClock?.lag }
+
+    /// Why there is no ``guestClockLag``, for a note or a check that could not judge it.
+    public var guestClockMissingReason: String {
+        guestClockUnreadReason ?? "memeater's replies around the call did not say the guest's clock"
+    }
 
     /// The span between the two reads, s.
     public var windowSeconds: Double { (afterAtMilliseconds - beforeAtMilliseconds) / 1000 }

@@ -262,8 +262,7 @@ public struct ResultBuilder: Sendable {
     /// beside libvirt's (from QEMU) and the ping gap's.
     private func addGuestClockLag(_ during: GuestLoadDuringMigration, to result: inout ScenarioResult) {
         guard let lag = during.guestClockLag else {
-            result.notes.append("the guest's clock across the migration not measured: memeater's stats replies did not say its clock "
-                + "(a memeater older than guestMonotonicNanoseconds)")
+            result.notes.append("the guest's clock across the migration not measured: " + during.guestClockMissingReason)
             return
         }
         result.figures.guestClockLagLowerBoundMilliseconds = lag.lowerBoundMilliseconds

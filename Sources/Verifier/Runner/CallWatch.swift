@@ -48,10 +48,10 @@ final class CallWatch {
     private let counterBefore: Looked<CounterReading>
     /// `nil`: not read after the call (the migration did not land).
     private var counterAfter: Looked<CounterReading>?
-    /// The guest's clock just before the call and right after it landed (`nil`: not read, or
-    /// memeater did not say it).
-    private let clockBefore: GuestClockSample?
-    private var clockAfter: GuestClockSample?
+    /// The guest's clock just before the call and right after it landed, or why not (`nil`:
+    /// not asked, memeater did not answer the counter's read, which says why).
+    private let clockBefore: Looked<GuestClockSample>?
+    private var clockAfter: Looked<GuestClockSample>?
     private var cpuSampling: MigrationCPUSampling?
     /// When the call started, ms on the run clock.
     let callStartMilliseconds: Double
@@ -68,7 +68,11 @@ final class CallWatch {
         self.daemonLog = daemonLog
         counterBefore = Self.readCounter(memeater, clock: clock, when: "just before the migration call")
         // A memeater that did not answer the counter's read is not asked again (each try waits its timeout).
-        if case .seen = counterBefore { clockBefore = Self.readGuestClock(memeater, clock: clock) } else { clockBefore = nil }
+        if case .seen = counterBefore {
+            clockBefore = Self.readGuestClock(memeater, clock: clock, when: "just before the migration call")
+        } else {
+            clockBefore = nil
+        }
         streamCapture = startStreamCapture()
         self.cpu = cpu
         cpu.start()
@@ -84,7 +88,7 @@ final class CallWatch {
         if outcome.ending.migrated {
             let counter = Self.readCounter(memeater, clock: clock, when: "right after the migration call")
             counterAfter = counter
-            if case .seen = counter { clockAfter = Self.readGuestClock(memeater, clock: clock) }
+            if case .seen = counter { clockAfter = Self.readGuestClock(memeater, clock: clock, when: "right after the migration call") }
         }
         cpuSampling = cpu.stop()
         if !outcome.ending.migrated {
@@ -106,19 +110,26 @@ final class CallWatch {
 
     /// The guest's rate while migrated from the counter read before and after the call (`after`
     /// `nil`: not read, the migration did not land), or every reason it is not known.
-    /// `clock`: the guest's clock before and after, when read.
+    /// `clock`: the guest's clock before and after, or why not (`nil`: not read).
     static func guestLoad(before: Looked<CounterReading>, after: Looked<CounterReading>?,
-                          clock: (before: GuestClockSample?, after: GuestClockSample?) = (nil, nil),
+                          clock: (before: Looked<GuestClockSample>?, after: Looked<GuestClockSample>?) = (nil, nil),
                           pageSizeBytes: Int) -> Looked<GuestLoadDuringMigration> {
         switch (before, after) {
         case (.seen(let before), .seen(let after)?):
-            var readings: GuestClockReadings?
-            if let clockBefore = clock.before, let clockAfter = clock.after {
-                readings = GuestClockReadings(before: clockBefore, after: clockAfter)
+            var load = GuestLoadDuringMigration(pagesDirtiedBefore: before.pagesDirtied, beforeAtMilliseconds: before.atMilliseconds,
+                                                pagesDirtiedAfter: after.pagesDirtied, afterAtMilliseconds: after.atMilliseconds,
+                                                pageSizeBytes: pageSizeBytes)
+            switch clock {
+            case (.seen(let clockBefore)?, .seen(let clockAfter)?):
+                load.guestClock = GuestClockReadings(before: clockBefore, after: clockAfter)
+            default:
+                let reasons = [clock.before, clock.after].compactMap { looked -> String? in
+                    if case .notLooked(let reason)? = looked { return reason }
+                    return nil
+                }
+                load.guestClockUnreadReason = reasons.isEmpty ? nil : reasons.joined(separator: "; ")
             }
-            return .seen(GuestLoadDuringMigration(pagesDirtiedBefore: before.pagesDirtied, beforeAtMilliseconds: before.atMilliseconds,
-                                                  pagesDirtiedAfter: after.pagesDirtied, afterAtMilliseconds: after.atMilliseconds,
-                                                  pageSizeBytes: pageSizeBytes, guestClock: readings))
+            return .seen(load)
         default:
             var reasons: [String] = []
             if case .notLooked(let reason) = before { reasons.append(reason) }
@@ -143,20 +154,28 @@ final class CallWatch {
 
     /// The guest's clock from `reads` `stats` requests in a row: the one with the shortest round
     /// trip, which bounds the reading closest (right after a landing, a request lost while the
-    /// guest moved waits for TCP's retransmission, 200 ms or more). `nil` when no read succeeded
-    /// or memeater did not say its clock; the counter's own read says why it failed. A failed
-    /// read ends the tries (the next would wait its timeout too).
-    static func readGuestClock(_ memeater: any MemeaterControl, clock: RunClock, reads: Int = 3) -> GuestClockSample? {
+    /// guest moved waits for TCP's retransmission, 200 ms or more). A failed read ends the tries
+    /// (the next would wait its timeout too); without a reading, why not: which read failed and
+    /// how, or that memeater did not say its clock.
+    static func readGuestClock(_ memeater: any MemeaterControl, clock: RunClock, when: String, reads: Int = 3) -> Looked<GuestClockSample> {
         var best: GuestClockSample?
+        var failure: String?
         for _ in 0..<reads {
             let sent = clock.milliseconds()
-            guard let reply = try? memeater.clockedStats() else { break }
-            guard let nanoseconds = reply.guestMonotonicNanoseconds else { continue }
+            let said: UInt64?
+            do {
+                said = try memeater.clockedStats().guestMonotonicNanoseconds
+            } catch {
+                failure = "memeater's clock could not be read \(when) (memeater at \(memeater.endpoint)): \(error)"
+                break
+            }
+            guard let nanoseconds = said else { continue }
             let sample = GuestClockSample(sentAtMilliseconds: sent, receivedAtMilliseconds: clock.milliseconds(),
                                           guestMilliseconds: Double(nanoseconds) / 1e6)
             if best.map({ sample.roundTripMilliseconds < $0.roundTripMilliseconds }) ?? true { best = sample }
         }
-        return best
+        if let best { return .seen(best) }
+        return .notLooked(failure ?? "memeater's stats replies \(when) did not say the guest's clock (a memeater older than guestMonotonicNanoseconds)")
     }
 
     /// Ends whatever still runs (the capture, the CPU sampling); idempotent.
