@@ -4,49 +4,70 @@ import XCTest
 @testable import Verifier
 
 /// A fake migration that records when each guest's started and ended, and the most that ran
-/// at once: the scheduler's limit is read off what actually overlapped.
-private final class OverlapRecorder: Sendable {
+/// at once: the scheduler's limit is read off what actually overlapped. Each guest holds its
+/// slot until every guest of its batch of `batch` (guests 0..<batch, batch..<2·batch, …) has
+/// started, so guests that may overlap do, whatever the machine's load.
+private final class OverlapRecorder: @unchecked Sendable {
     struct State {
         var running = 0
+        var started = 0
         var mostAtOnce = 0
         var spans: [Int: (start: Int, end: Int)] = [:]
         var tick = 0
     }
-    let state = Mutex(State())
+    private let condition = NSCondition()
+    private var current = State()
+    private let batch: Int
+    private let total: Int
 
-    /// Migrates guest `index`: holds a slot for `milliseconds`.
-    func migrate(_ index: Int, milliseconds: Int) -> Int {
-        state.withLock { state in
-            state.running += 1
-            state.mostAtOnce = max(state.mostAtOnce, state.running)
-            state.tick += 1
-            state.spans[index] = (state.tick, -1)
-        }
-        Thread.sleep(forTimeInterval: Double(milliseconds) / 1000)
-        state.withLock { state in
-            state.running -= 1
-            state.tick += 1
-            state.spans[index]?.end = state.tick
-        }
+    init(batch: Int, total: Int) {
+        self.batch = batch
+        self.total = total
+    }
+
+    var state: State {
+        condition.lock()
+        defer { condition.unlock() }
+        return current
+    }
+
+    /// Migrates guest `index`: holds a slot until its batch has started (10 s at most: a
+    /// scheduler that never starts them fails the test's assertions, not the test run).
+    func migrate(_ index: Int) -> Int {
+        condition.lock()
+        current.running += 1
+        current.started += 1
+        current.mostAtOnce = max(current.mostAtOnce, current.running)
+        current.tick += 1
+        current.spans[index] = (current.tick, -1)
+        condition.broadcast()
+        let batchStarted = min(total, (index / batch + 1) * batch)
+        let deadline = Date().addingTimeInterval(10)
+        while current.started < batchStarted, condition.wait(until: deadline) {}
+        current.running -= 1
+        current.tick += 1
+        let ended = current.tick
+        current.spans[index]?.end = ended
+        condition.unlock()
         return index * 10
     }
 }
 
 final class EvacuationSchedulerTests: XCTestCase {
     func testAtMostKRunAtOnceAndAllRun() throws {
-        let recorder = OverlapRecorder()
-        let values = try EvacuationScheduler(maxConcurrent: 2).run(count: 5) { recorder.migrate($0, milliseconds: 40) }
+        let recorder = OverlapRecorder(batch: 2, total: 5)
+        let values = try EvacuationScheduler(maxConcurrent: 2).run(count: 5) { recorder.migrate($0) }
         XCTAssertEqual(values, [0, 10, 20, 30, 40], "every guest ran, results in guest order")
-        let state = recorder.state.withLock { $0 }
+        let state = recorder.state
         XCTAssertEqual(state.mostAtOnce, 2, "two at a time: never more, and the slots were used")
         XCTAssertEqual(state.spans.count, 5)
         XCTAssertTrue(state.spans.values.allSatisfy { $0.end > $0.start })
     }
 
     func testOneAtATimeIsSerial() throws {
-        let recorder = OverlapRecorder()
-        _ = try EvacuationScheduler(maxConcurrent: 1).run(count: 3) { recorder.migrate($0, milliseconds: 10) }
-        let state = recorder.state.withLock { $0 }
+        let recorder = OverlapRecorder(batch: 1, total: 3)
+        _ = try EvacuationScheduler(maxConcurrent: 1).run(count: 3) { recorder.migrate($0) }
+        let state = recorder.state
         XCTAssertEqual(state.mostAtOnce, 1)
         // Guest 2 started only after guest 1 ended, guest 3 after guest 2.
         for index in 1..<3 {
@@ -55,9 +76,9 @@ final class EvacuationSchedulerTests: XCTestCase {
     }
 
     func testAllAtOnceOverlap() throws {
-        let recorder = OverlapRecorder()
-        _ = try EvacuationScheduler(maxConcurrent: 4).run(count: 4) { recorder.migrate($0, milliseconds: 300) }
-        let state = recorder.state.withLock { $0 }
+        let recorder = OverlapRecorder(batch: 4, total: 4)
+        _ = try EvacuationScheduler(maxConcurrent: 4).run(count: 4) { recorder.migrate($0) }
+        let state = recorder.state
         XCTAssertEqual(state.mostAtOnce, 4, "K = N: every guest migrates at once")
         let latestStart = state.spans.values.map(\.start).max() ?? 0
         let earliestEnd = state.spans.values.map(\.end).min() ?? 0
@@ -124,7 +145,7 @@ final class EvacuationFiguresTests: XCTestCase {
 
     /// Each guest's call is read on its own run clock and placed by its `startedAt`.
     func testTimingFromResult() throws {
-        let endpoints = Endpoints(sourceURI: "a", destinationURI: "b", domainName: "lab-guest-2", guestAddress: "10.0.0.2", captureInterface: "up0")
+        let endpoints = Endpoints(sourceURI: "a", destinationURI: "b", domainName: "lab-guest-2", guestAddress: "198.18.1.12", captureInterface: "up0")
         var result = ScenarioResult(parameters: ScenarioParameters(scenario: .live, memoryMiB: 512, memeaterSizeMiB: 128, dirtyRateMiBPerSecond: 10,
                                                                    endpoints: endpoints),
                                     accel: "kvm", qemuVersion: "x", libvirtVersion: "y", startedAt: origin)
@@ -146,7 +167,7 @@ final class EvacuationFiguresTests: XCTestCase {
 
     /// A one-guest result's JSON has no `evacuation` key: the single-guest contract is unchanged.
     func testOneGuestJSONHasNoEvacuationKey() throws {
-        let endpoints = Endpoints(sourceURI: "a", destinationURI: "b", domainName: "lab-guest", guestAddress: "10.0.0.2", captureInterface: "up0")
+        let endpoints = Endpoints(sourceURI: "a", destinationURI: "b", domainName: "lab-guest", guestAddress: "198.18.1.12", captureInterface: "up0")
         var result = ScenarioResult(parameters: ScenarioParameters(scenario: .live, memoryMiB: 512, memeaterSizeMiB: 128, dirtyRateMiBPerSecond: 10,
                                                                    endpoints: endpoints),
                                     accel: "kvm", qemuVersion: "x", libvirtVersion: "y", startedAt: origin)
