@@ -22,11 +22,16 @@ public struct LabUpOptions: Sendable, Equatable {
     public var memeaterLoad: MemeaterLoad
     /// Whether to replace a running guest whose definition differs from these options.
     public var replaceDifferentGuest: Bool
+    /// How many guests to run (``LabGuestFleet``): 1 is `lab-guest`; N > 1 are `lab-guest-1…N`,
+    /// each with `guest`'s kind, RAM and load (a host evacuation). Recorded guests that are
+    /// not among them are removed.
+    public var guestCount: Int
 
-    /// The defaults: system QEMU, probe KVM, initramfs guest with 512 MiB.
+    /// The defaults: system QEMU, probe KVM, one initramfs guest with 512 MiB.
     public init(emulator: EmulatorChoice = .system, accelerator: AcceleratorPreference = .auto,
                 guest: GuestKind? = .initramfs, guestMemoryMiB: Int = 512, memeaterSizeMiB: Int? = nil,
-                memeaterPath: String? = nil, memeaterLoad: MemeaterLoad = .sequential, replaceDifferentGuest: Bool = false) {
+                memeaterPath: String? = nil, memeaterLoad: MemeaterLoad = .sequential, replaceDifferentGuest: Bool = false,
+                guestCount: Int = 1) {
         self.emulator = emulator
         self.accelerator = accelerator
         self.guest = guest
@@ -35,6 +40,7 @@ public struct LabUpOptions: Sendable, Equatable {
         self.memeaterPath = memeaterPath
         self.memeaterLoad = memeaterLoad
         self.replaceDifferentGuest = replaceDifferentGuest
+        self.guestCount = guestCount
     }
 
     /// The memeater size used: the option, or half the guest RAM.
@@ -51,8 +57,9 @@ public struct LabRecord: Sendable, Codable, Equatable {
     public var accelerator: AcceleratorDecision
     /// Per host name: what its daemon said about itself.
     public var daemons: [String: DaemonFacts]
-    /// The guest started by `lab up`, if any.
-    public var guest: GuestRecord?
+    /// The guests `lab up` started, by name (one, `lab-guest`, unless `--guest-count`); a
+    /// record of a version with one `guest` field does not decode, and the lab is rebuilt.
+    public var guests: [GuestRecord]
     /// When `lab up` last finished.
     public var updatedAt: Date
     /// The network layout the lab was built with (``currentNetworkLayout``; `nil`: the
@@ -61,6 +68,17 @@ public struct LabRecord: Sendable, Codable, Equatable {
 
     /// 2: a management network and a guest network.
     public static let currentNetworkLayout = 2
+
+    /// The recorded guest named `name` (a lab configuration's ``LabConfiguration/guestName``).
+    public func guest(named name: String) -> GuestRecord? {
+        guests.first { $0.name == name }
+    }
+
+    /// `guests` with `guest` in place of the record of the same name (added if there is none),
+    /// in name order.
+    static func guests(_ guests: [GuestRecord], replacing guest: GuestRecord) -> [GuestRecord] {
+        (guests.filter { $0.name != guest.name } + [guest]).sorted { $0.name < $1.name }
+    }
 }
 
 /// The guest the lab started.
@@ -203,25 +221,35 @@ public struct Lab: Sendable {
             try options.emulator.binaryPath(cacheDirectory: configuration.cacheDirectory, actions: &actions)
         }
         let previous = currentRecord()
-        var guest: GuestRecord?
+        var guests = previous?.guests ?? []
         var decision = previous?.accelerator ?? AcceleratorDecision(accelerator: .tcg, reason: "no guest started", cached: false)
         if let kind = options.guest {
             let image = try phase("image") { try ensureImage(kind, memeaterPath: options.memeaterPath, actions: &actions) }
             decision = try phase("accelerator") {
                 // This lab's own earlier decision, for the same emulator and kernel only.
-                let sameInputs = previous?.emulatorPath == emulatorPath && previous?.guest?.image.kernelRelease == image.kernelRelease
+                let sameInputs = previous?.emulatorPath == emulatorPath && previous?.guests.first?.image.kernelRelease == image.kernelRelease
                 return AcceleratorProbe(configuration: configuration)
                     .decide(preference: options.accelerator, emulatorPath: emulatorPath, image: image,
                             decidedInThisLab: sameInputs ? previous?.accelerator : nil)
             }
-            guest = try phase("guest") {
-                try ensureGuest(kind: kind, image: image, options: options, emulatorPath: emulatorPath,
-                                accelerator: decision.accelerator, previous: previous?.guest, actions: &actions)
+            let fleet = LabGuestFleet.configurations(configuration, count: options.guestCount)
+            guests = try phase("guest") {
+                // Guests of another count go first, so that their memory is free for the new ones.
+                let sorted = LabGuestFleet.sort(recorded: guests, into: fleet)
+                var kept = sorted.members
+                for name in sorted.others { try removeGuest(named: name, actions: &actions) }
+                for member in fleet {
+                    let started = try Lab(configuration: member).ensureGuest(
+                        kind: kind, image: image, options: options, emulatorPath: emulatorPath, accelerator: decision.accelerator,
+                        previous: kept.first { $0.name == member.guestName }, actions: &actions)
+                    kept = LabRecord.guests(kept, replacing: started)
+                }
+                return kept
             }
         }
         let record = LabRecord(configuration: configuration, emulatorName: options.emulator.name,
                                emulatorPath: emulatorPath, emulatorVersion: EmulatorChoice.version(of: emulatorPath),
-                               accelerator: decision, daemons: facts, guest: guest ?? previous?.guest,
+                               accelerator: decision, daemons: facts, guests: guests,
                                updatedAt: actions.isEmpty ? (previous?.updatedAt ?? Date()) : Date(),
                                networkLayout: LabRecord.currentNetworkLayout)
         if record != previous {
@@ -447,9 +475,14 @@ public struct Lab: Sendable {
 
     /// Destroys and undefines the guest wherever it is defined.
     public func removeGuest(actions: inout [String]) throws {
+        try removeGuest(named: configuration.guestName, actions: &actions)
+    }
+
+    /// Destroys and undefines the lab guest `name` wherever it is defined.
+    func removeGuest(named name: String, actions: inout [String]) throws {
         for host in configuration.hosts {
             let connection = try connect(to: host)
-            guard let domain = try connection.domainIfPresent(name: configuration.guestName) else { continue }
+            guard let domain = try connection.domainIfPresent(name: name) else { continue }
             // Read persistence first: a transient domain (e.g. one that landed by migration)
             // vanishes on destroy, and asking afterwards fails with "Domain not found".
             let persistent = try domain.isPersistent()
@@ -459,7 +492,7 @@ public struct Lab: Sendable {
             } catch let error as LibvirtError where error.kind == .noDomain {
                 // It went away by itself in between (e.g. a migration finished): nothing to remove.
             }
-            actions.append("removed the guest from \(host.name)")
+            actions.append("removed the guest \(name) from \(host.name)")
         }
     }
 

@@ -39,7 +39,8 @@ public struct LabStatus: Sendable, Codable {
     public var isUp: Bool
     public var namespaces: [String: Bool]
     public var hosts: [HostStatus]
-    public var guest: GuestStatus?
+    /// The guests `lab up` started, in name order.
+    public var guests: [GuestStatus]
     /// The record of the last `lab up` (emulator, accelerator, versions).
     public var record: LabRecord?
     /// What the lab's processes (daemons, sshd, QEMU) use, measured over ``usageWindowSeconds``.
@@ -49,13 +50,13 @@ public struct LabStatus: Sendable, Codable {
 }
 
 extension Lab {
-    /// Looks at the lab as it is now (namespaces, daemons, domains, guest, memeater).
+    /// Looks at the lab as it is now (namespaces, daemons, domains, guests, memeater).
     public func status(checkGuest: Bool = true) -> LabStatus {
         var namespaces: [String: Bool] = [:]
         for name in configuration.namespaces { namespaces[name] = NetworkNamespace.exists(name) }
         let clientReady = namespaces[configuration.clientNamespace] == true
         var hosts: [HostStatus] = []
-        var guestHost: String?
+        var guestHosts: [String: String] = [:]
         for host in configuration.hosts {
             var status = HostStatus(name: host.name, namespace: host.namespace, address: host.address, tcpURI: host.tcpURI,
                                     sshURI: configuration.sshURI(host), libvirtdPID: daemons.daemonPID(host),
@@ -66,7 +67,7 @@ extension Lab {
                     let connection = try connect(to: host)
                     for summary in try connection.domainSummaries() {
                         status.domains[summary.name] = summary.state.description
-                        if summary.name == configuration.guestName && summary.state.isActive { guestHost = host.name }
+                        if summary.state.isActive { guestHosts[summary.name] = host.name }
                     }
                 } catch {
                     status.daemonError = "\(error)"
@@ -77,27 +78,27 @@ extension Lab {
             hosts.append(status)
         }
         let record = currentRecord()
-        var guest: GuestStatus?
-        if let guestRecord = record?.guest {
-            var status = GuestStatus(record: guestRecord, runningOn: guestHost, answersPing: false)
-            if checkGuest && guestHost != nil {
-                do {
-                    status.answersPing = try pingGuest(count: 2, replyTimeoutMilliseconds: 2_000).answered
+        let guests = (record?.guests ?? []).map { guestRecord in
+            var status = GuestStatus(record: guestRecord, runningOn: guestHosts[guestRecord.name], answersPing: false)
+            let guestLab = Lab(configuration: LabGuestFleet.configuration(configuration, named: guestRecord.name))
+            if checkGuest && status.runningOn != nil {
+                do throws(LabError) {
+                    status.answersPing = try guestLab.pingGuest(count: 2, replyTimeoutMilliseconds: 2_000).answered
                 } catch {
                     status.pingError = error.description
                 }
                 do {
-                    status.memeaterInfo = encodeLine(try connectToMemeater(timeoutSeconds: 3).info())
+                    status.memeaterInfo = encodeLine(try guestLab.connectToMemeater(timeoutSeconds: 3).info())
                 } catch {
                     status.memeaterError = "\(error)"
                 }
             }
-            guest = status
+            return status
         }
         let isUp = namespaces.values.allSatisfy { $0 } && hosts.allSatisfy { $0.daemon != nil }
         // Measured last, after the guest was asked, and over a second: an idle lab should cost next to nothing.
         let window = 1.0
-        return LabStatus(isUp: isUp, namespaces: namespaces, hosts: hosts, guest: guest, record: record,
+        return LabStatus(isUp: isUp, namespaces: namespaces, hosts: hosts, guests: guests, record: record,
                          processes: ProcessTable.cpuUse(of: labProcesses(), overSeconds: window), usageWindowSeconds: window)
     }
 }

@@ -9,7 +9,7 @@ struct EvacuationOptions: ParsableArguments {
     @Option(name: .customLong("guest-count"), help: ArgumentHelp("""
         Evacuation: migrate N guests at once, each with its own ping, memeater load and checks, plus the evacuation's figures \
         (total time, per-guest migration time and downtime, speedup, ports). On real hosts --domain, --guest-address and \
-        --memeater-token-file then list N values each, comma-separated; the lab runs one guest so far.
+        --memeater-token-file then list N values each, comma-separated; the lab boots lab-guest-1…N for it.
         """, valueName: "N"))
     var guestCount: Int?
 

@@ -54,6 +54,13 @@ extension LabCommand {
         @Flag(help: "Restart the guest when the running one differs from these options.")
         var replaceGuest = false
 
+        @Option(name: .customLong("guest-count"), help: ArgumentHelp("""
+            Run N guests for a host evacuation (`migverify run --guest-count N`): lab-guest-1…N at 198.18.1.11…, each \
+            with these options, its own memeater and token; as many as two QEMUs of each fit into this machine's memory. \
+            1 is the one guest, lab-guest; guests of another count are removed.
+            """, valueName: "N"))
+        var guestCount = 1
+
         @Flag(name: .customLong("no-sshd"), help: "Do not start an sshd per host (qemu+ssh:// URIs then do not work).")
         var noSSHD = false
 
@@ -64,6 +71,7 @@ extension LabCommand {
                 throw ValidationError("--state-directory: \(error.reason)")
             }
             try validateLabGuestMemory([memoryMiB])
+            try validateLabGuestCount(guestCount, memoryMiB: memoryMiB)
             if let memeaterSizeMiB, memeaterSizeMiB < 1 || memeaterSizeMiB >= memoryMiB {
                 throw ValidationError("--memeater-size-mib must be at least 1 and less than --memory-mib (\(memoryMiB))")
             }
@@ -94,7 +102,7 @@ extension LabCommand {
                                        guest: guest.kind,
                                        guestMemoryMiB: memoryMiB, memeaterSizeMiB: memeaterSizeMiB,
                                        memeaterPath: memeaterPath, memeaterLoad: try MemeaterLoad(parsing: pattern),
-                                       replaceDifferentGuest: replaceGuest)
+                                       replaceDifferentGuest: replaceGuest, guestCount: guestCount)
             let report = try lab.up(options) { phase in
                 print("lab up: \(phase)…")
             }
@@ -159,14 +167,15 @@ extension LabCommand {
                     lines.append("  domain \(name): \(state)")
                 }
             }
-            if let guest = status.guest {
+            for guest in status.guests {
                 let record = guest.record
                 lines.append("guest \(record.name) (\(record.kind.rawValue), \(record.memoryMiB) MiB, memeater \(record.memeaterSizeMiB) MiB"
                              + " on port \(record.memeaterPort)) at \(record.address) on the guest network")
                 lines.append("  running on: \(guest.runningOn ?? "nowhere"); answers ping: \(guest.answersPing ? "yes" : "no")")
                 if let error = guest.pingError { lines.append("  ping: \(error)") }
                 // Where to find the token for a look by hand (its first request: {"command":"auth","token":…}).
-                lines.append("  memeater token: \(location.lab.configuration.memeaterTokenPath)")
+                let configuration = LabGuestFleet.configuration(location.lab.configuration, named: record.name)
+                lines.append("  memeater token: \(configuration.memeaterTokenPath)")
                 if let info = guest.memeaterInfo { lines.append("  memeater info: \(info)") }
                 if let error = guest.memeaterError { lines.append("  memeater: \(error)") }
                 if !record.image.containsMemeater { lines.append("  note: the guest image has no memeater") }

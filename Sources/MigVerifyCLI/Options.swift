@@ -186,6 +186,23 @@ struct LabLocationOptions: ParsableArguments {
     }
 }
 
+/// Refuses a lab guest count outside 1…the most guests of `memoryMiB` this machine can
+/// migrate at once (``LabGuestFleet/check(count:guestMiB:range:)``), in one line.
+func validateLabGuestCount(_ count: Int, memoryMiB: Int, range: GuestMemoryRange? = .ofThisMachine()) throws {
+    guard let range else {
+        // Without MemTotal only the guest network's addresses bound the count.
+        guard (1...LabGuestFleet.maximumGuestCount).contains(count) else {
+            throw ValidationError("--guest-count must be between 1 and \(LabGuestFleet.maximumGuestCount) (the guest network's addresses), not \(count)")
+        }
+        return
+    }
+    do {
+        try LabGuestFleet.check(count: count, guestMiB: memoryMiB, range: range)
+    } catch {
+        throw ValidationError(error.description)
+    }
+}
+
 /// Rejects lab guest sizes this machine cannot migrate (``GuestMemoryRange``), in one line
 /// that says the range and why. Without a readable `MemTotal` only the real-host sanity
 /// bound applies.

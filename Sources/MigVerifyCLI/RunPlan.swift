@@ -47,9 +47,8 @@ struct RunPlan {
                     throw ValidationError(error.description)
                 }
             }
-            if !hosts.areGiven, evacuation.guestCount > 1 {
-                throw ValidationError("--guest-count \(evacuation.guestCount): the lab runs one guest so far (`lab up --guest-count` is not built yet); "
-                                      + "on real hosts give --domain and --guest-address one per guest")
+            if !hosts.areGiven, let largest = matrix.memorySizesMiB.max() {
+                try validateLabGuestCount(evacuation.guestCount, memoryMiB: largest)
             }
         }
         self.evacuation = evacuation
@@ -81,7 +80,7 @@ struct RunPlan {
             } else {
                 try Self.checkLabMatrix(matrix)
                 let lab = location.lab
-                let testbed = LabTarget(lab: lab, captureInterface: hosts.captureInterface ?? "up0")
+                let testbed = LabTarget(lab: lab, captureInterface: hosts.captureInterface ?? "up0", guest: 1, of: evacuation?.guestCount ?? 1)
                 target = .lab(testbed, lab)
                 template = migration.template(endpoints: testbed.endpoints)
                 runs = try Self.expand(matrix, template: template, memorySizesMiB: matrix.memorySizesMiB,
@@ -119,9 +118,10 @@ struct RunPlan {
         switch target {
         case .lab(let testbed, let lab):
             if let available = hostAvailableMemoryMiB(), let largest = runs.map(\.memoryMiB).max() {
-                let running = lab.currentRecord()?.guest?.memoryMiB ?? 0
+                // The lab's running guests make way for the run's.
+                let running = lab.currentRecord()?.guests.map(\.memoryMiB).reduce(0, +) ?? 0
                 do {
-                    try checkMemoryFits(requestedMiB: largest, availableMiB: available + running)
+                    try checkMemoryFits(requestedMiB: largest, guestCount: evacuation?.guestCount ?? 1, availableMiB: available + running)
                 } catch {
                     throw ValidationError(error.description)
                 }
@@ -152,6 +152,9 @@ struct RunPlan {
     /// surveyed, and their RAM must be equal (each run's parameters are every guest's).
     func resolveEvacuation(lookUpRoute: (String) throws -> String = routeInterface(to:)) throws -> (guests: [any Testbed], runs: [ScenarioParameters]) {
         let (testbed, runs) = try resolve(lookUpRoute: lookUpRoute)
+        if case .lab(let first, let lab) = target {
+            return (LabTarget.fleet(lab: lab, count: first.guestCount, captureInterface: first.captureInterface), runs)
+        }
         guard case .realHosts(let planned) = target, let guests = planned.guests else { return ([testbed], runs) }
         var resolved: [any Testbed] = [testbed]
         for guest in guests.dropFirst() {

@@ -57,4 +57,35 @@ final class LabGuestFleetTests: XCTestCase {
         XCTAssertEqual(LabGuestFleet.maximumGuestCount(guestMiB: 64, range: GuestMemoryRange(hostMemTotalMiB: 1_048_576)), 89,
                        "the guest network's addresses bound it")
     }
+
+    func testAGuestsRecordedNameLeadsBackToItsConfiguration() {
+        let base = LabConfiguration()
+        for guest in LabGuestFleet.configurations(base, count: 3) {
+            XCTAssertEqual(LabGuestFleet.configuration(base, named: guest.guestName), guest)
+        }
+        XCTAssertEqual(LabGuestFleet.configuration(base, named: "lab-guest"), base)
+        XCTAssertEqual(LabGuestFleet.configuration(base, named: "lab-guest-0").guestAddress, base.guestAddress, "no guest 0")
+        XCTAssertEqual(LabGuestFleet.configuration(base, named: "lab-guest-x").guestName, "lab-guest-x")
+    }
+
+    func testARecordKeepsEveryGuestOnceInNameOrder() {
+        func record(_ name: String, bootID: String) -> GuestRecord {
+            GuestRecord(name: name, kind: .initramfs, memoryMiB: 512, memeaterSizeMiB: 256, address: "198.18.1.11", memeaterPort: 7000,
+                        image: image, emulatorPath: "/usr/bin/qemu-system-x86_64", accelerator: .tcg, startedOn: "src", bootID: bootID)
+        }
+        var guests = LabRecord.guests([], replacing: record("lab-guest-2", bootID: "a"))
+        guests = LabRecord.guests(guests, replacing: record("lab-guest-1", bootID: "b"))
+        guests = LabRecord.guests(guests, replacing: record("lab-guest-2", bootID: "c"))
+        XCTAssertEqual(guests.map(\.name), ["lab-guest-1", "lab-guest-2"])
+        XCTAssertEqual(guests.map(\.bootID), ["b", "c"], "the new record replaces the old one")
+
+        // From one guest to a fleet of two and back: the guests of the other count go.
+        let fleet = LabGuestFleet.configurations(LabConfiguration(), count: 2)
+        let sorted = LabGuestFleet.sort(recorded: [record("lab-guest", bootID: "d")] + guests, into: fleet)
+        XCTAssertEqual(sorted.members.map(\.name), ["lab-guest-1", "lab-guest-2"])
+        XCTAssertEqual(sorted.others, ["lab-guest"])
+        let single = LabGuestFleet.sort(recorded: guests, into: LabGuestFleet.configurations(LabConfiguration(), count: 1))
+        XCTAssertEqual(single.members, [])
+        XCTAssertEqual(single.others, ["lab-guest-1", "lab-guest-2"])
+    }
 }

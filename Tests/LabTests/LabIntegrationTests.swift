@@ -180,8 +180,8 @@ final class LabIntegrationTests: XCTestCase {
         }
         XCTAssertTrue(try lab.pingGuest().answered, "guest answers ping from the client namespace")
         try assertHostsAreUnreachableFromTheGuestNetwork()
-        let image = try XCTUnwrap(report.record.guest?.image)
-        let bootID = report.record.guest?.bootID
+        let image = try XCTUnwrap(report.record.guests.first?.image)
+        let bootID = report.record.guests.first?.bootID
         XCTAssertNotNil(bootID, "the guest printed its boot id")
         if image.containsMemeater {
             XCTAssertEqual(try memeaterBootID(), bootID, "memeater answers its control protocol from the guest")
@@ -244,7 +244,7 @@ final class LabIntegrationTests: XCTestCase {
         let second = try lab.up(upOptions())
         XCTAssertEqual(second.actions, [], "the second lab up changed something")
         XCTAssertEqual(lab.configuration.hosts.map { daemons.daemonPID($0) }, pids, "daemons were restarted")
-        XCTAssertEqual(second.record.guest?.bootID, first.record.guest?.bootID)
+        XCTAssertEqual(second.record.guests.first?.bootID, first.record.guests.first?.bootID)
 
         // SIGKILL both daemons: up brings them back, and they pick up the running guest.
         for pid in pids.compactMap({ $0 }) { kill(pid, SIGKILL) }
@@ -291,14 +291,14 @@ final class LabIntegrationTests: XCTestCase {
             return XCTFail("lab up with the Debian guest failed: \(error)")
         }
         print("lab up (Debian guest) took \(String(format: "%.1f", Date().timeIntervalSince(started))) s: \(report.phaseSeconds)")
-        XCTAssertEqual(report.record.guest?.kind, .debian)
+        XCTAssertEqual(report.record.guests.first?.kind, .debian)
         XCTAssertTrue(lab.guestConsole().contains("Debian GNU/Linux 12") || lab.guestConsole().contains("systemd"),
                       "the console shows the Debian system booting")
-        let bootID = try XCTUnwrap(report.record.guest?.bootID)
+        let bootID = try XCTUnwrap(report.record.guests.first?.bootID)
         XCTAssertEqual(try memeaterBootID(), bootID, "memeater answers from the Debian guest")
         // It boots its own release's kernel, the one debootstrap installed, not the host's.
         let info = try lab.connectToMemeater(timeoutSeconds: 10).info()
-        let imageKernel = try XCTUnwrap(report.record.guest?.image.kernelRelease)
+        let imageKernel = try XCTUnwrap(report.record.guests.first?.image.kernelRelease)
         XCTAssertEqual(info.kernelRelease, imageKernel, "memeater info: \(info)")
         XCTAssertTrue(info.operatingSystem?.contains("Debian GNU/Linux 12") ?? false, "memeater info: \(info)")
 

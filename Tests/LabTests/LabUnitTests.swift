@@ -328,7 +328,7 @@ final class LabLayoutTests: XCTestCase {
 
         var record = LabRecord(configuration: lab.configuration, emulatorName: "default", emulatorPath: "/usr/bin/qemu-system-x86_64",
                                emulatorVersion: nil, accelerator: AcceleratorDecision(accelerator: .tcg, reason: "test", cached: false),
-                               daemons: [:], guest: nil, updatedAt: Date(timeIntervalSince1970: 1_700_000_000),
+                               daemons: [:], guests: [], updatedAt: Date(timeIntervalSince1970: 1_700_000_000),
                                networkLayout: LabRecord.currentNetworkLayout)
         func write(_ record: LabRecord) throws {
             let encoder = JSONEncoder()

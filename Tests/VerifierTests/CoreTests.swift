@@ -88,6 +88,10 @@ final class ParameterTests: XCTestCase {
         // One guest of 2000 MiB fits into 4096 MiB, but a migration holds it twice.
         assertInvalid({ try checkMemoryFits(requestedMiB: 2000, availableMiB: 4096) }, contains: "runs two QEMUs of it, 4512 MiB")
         XCTAssertNoThrow(try checkMemoryFits(requestedMiB: 1792, availableMiB: 4096))
+        // An evacuation's guests migrate at once: 3 × 2 × (512 + 256) = 4608 MiB.
+        XCTAssertNoThrow(try checkMemoryFits(requestedMiB: 512, guestCount: 3, availableMiB: 4608))
+        assertInvalid({ try checkMemoryFits(requestedMiB: 512, guestCount: 3, availableMiB: 4607) },
+                      contains: "3 guests of 512 MiB do not fit: their migrations on this machine run two QEMUs of each, 4608 MiB")
         XCTAssertEqual(hostAvailableMemoryMiB(meminfo: "MemTotal: 100 kB\nMemAvailable:    2097152 kB\n"), 2048)
         XCTAssertNil(hostAvailableMemoryMiB(meminfo: "garbage"))
     }

@@ -83,7 +83,22 @@ final class EvacuationCommandLineTests: XCTestCase {
                        "--guest-address: target 'bogus'")
         assertRejected(real + ["--guest-count", "3", "--fault-guest", "1", "--scenario", "perform-fail", "--dest-ssh", "root@dst.invalid"],
                        "--fault-guest needs a fault that acts on one guest alone")
-        assertRejected(["--guest-count", "3", "--scenario", "live"], "--guest-count 3: the lab runs one guest so far")
+        assertRejected(["--guest-count", "90", "--scenario", "live", "--memory-mib", "64"], "--guest-count must be between 1 and")
+    }
+
+    func testTheLabRunsOneTargetPerGuestOfItsFleet() throws {
+        let plan = try XCTUnwrap(RunCommand.parse(["--guest-count", "3", "--scenario", "live", "--memory-mib", "256",
+                                                   "--state-directory", "/nonexistent/mlabq"]).plan)
+        guard case .lab(let first, _) = plan.target else { return XCTFail("the lab") }
+        XCTAssertEqual(first.guestCount, 3)
+        XCTAssertEqual(first.endpoints.domainName, "lab-guest-1", "the runs' template is guest 1")
+        let (guests, runs) = try plan.resolveEvacuation()
+        XCTAssertEqual(guests.map(\.endpoints.domainName), ["lab-guest-1", "lab-guest-2", "lab-guest-3"])
+        XCTAssertEqual(guests.map(\.endpoints.guestAddress), ["198.18.1.11", "198.18.1.12", "198.18.1.13"])
+        XCTAssertEqual(Set(guests.compactMap { $0.lab?.configuration.memeaterTokenPath }).count, 3, "each guest's own token")
+        XCTAssertEqual(Set(runs.map(\.memoryMiB)), [256])
+        let single = try XCTUnwrap(RunCommand.parse(["--scenario", "live", "--memory-mib", "256"]).plan)
+        XCTAssertEqual(try single.resolveEvacuation().guests.map(\.endpoints.domainName), ["lab-guest"], "one guest: the lab's own, as always")
     }
 
     func testTheSummaryShowsEachGuestAndTheFigures() {

@@ -124,6 +124,24 @@ final class EvacuationFiguresTests: XCTestCase {
         XCTAssertEqual(figures.downtimeMillisecondsMedian, 30)
         XCTAssertEqual(figures.downtimeMillisecondsWorst, 50)
         XCTAssertEqual(figures.migrationPorts, [49152, 49153, 49154])
+        XCTAssertEqual(figures.peakConcurrentMigrations, 4, "all four calls run from 300 to 1100 ms")
+    }
+
+    /// Calls 0→1000 and 1000→2000 touch but do not overlap; a third 500→1500 overlaps both
+    /// (2 at once, never 3); a call that never returned is not counted.
+    func testPeakConcurrencyCountsOverlappingCallsOnly() {
+        let serial = EvacuationFigures([guest(1, startMilliseconds: 0, endMilliseconds: 1000, downtime: 20),
+                                        guest(2, startMilliseconds: 1000, endMilliseconds: 2000, downtime: 20)])
+        XCTAssertEqual(serial.peakConcurrentMigrations, 1)
+        XCTAssertTrue(serial.summaryLines.contains { $0.contains("at most 1 migrating at once") }, "\(serial.summaryLines)")
+        let chained = EvacuationFigures([guest(1, startMilliseconds: 0, endMilliseconds: 1000, downtime: 20),
+                                         guest(2, startMilliseconds: 1000, endMilliseconds: 2000, downtime: 20),
+                                         guest(3, startMilliseconds: 500, endMilliseconds: 1500, downtime: 20)])
+        XCTAssertEqual(chained.peakConcurrentMigrations, 2)
+        var unreturned = guest(2, startMilliseconds: 0, endMilliseconds: 1000, downtime: 20)
+        unreturned.migrationEnd = nil
+        XCTAssertEqual(EvacuationFigures([guest(1, startMilliseconds: 0, endMilliseconds: 1000, downtime: 20), unreturned]).peakConcurrentMigrations, 1)
+        XCTAssertEqual(EvacuationFigures([]).peakConcurrentMigrations, 0)
     }
 
     func testEvenCountMedianAndNoLanding() {

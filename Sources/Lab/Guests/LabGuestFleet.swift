@@ -12,13 +12,37 @@ public enum LabGuestFleet {
     /// The lab's configuration for guest `index` (from 1) of `count`: `base` itself when
     /// `count` is 1; otherwise `lab-guest-INDEX`, its address, MAC and tap.
     public static func configuration(_ base: LabConfiguration, guest index: Int, of count: Int) -> LabConfiguration {
-        guard count > 1 else { return base }
+        count > 1 ? member(base, index: index) : base
+    }
+
+    /// The configuration of the guest named `name` (as ``GuestRecord/name`` records it):
+    /// `base` for its own guest, `lab-guest-I` for guest I of a fleet; another name keeps
+    /// `base`'s addresses under that name.
+    public static func configuration(_ base: LabConfiguration, named name: String) -> LabConfiguration {
+        let prefix = "\(base.guestName)-"
+        if name.hasPrefix(prefix), let index = Int(name.dropFirst(prefix.count)), (1...maximumGuestCount).contains(index) {
+            return member(base, index: index)
+        }
+        var named = base
+        named.guestName = name
+        return named
+    }
+
+    /// Guest `index` (from 1) of a fleet: `lab-guest-INDEX`, its address, MAC and tap.
+    private static func member(_ base: LabConfiguration, index: Int) -> LabConfiguration {
         var guest = base
         guest.guestName = "\(base.guestName)-\(index)"
         guest.guestAddress = "198.18.1.\(10 + index)"
         guest.guestMACAddress = String(format: "52:54:00:c6:12:%02x", 0x0a + index)
         guest.guestTapName = "labtap\(index)"
         return guest
+    }
+
+    /// The recorded guests that belong to `fleet` (kept, if they are as asked) and the names of
+    /// the others (a lab up with another guest count removes them).
+    static func sort(recorded: [GuestRecord], into fleet: [LabConfiguration]) -> (members: [GuestRecord], others: [String]) {
+        let names = Set(fleet.map(\.guestName))
+        return (recorded.filter { names.contains($0.name) }, recorded.filter { !names.contains($0.name) }.map(\.name))
     }
 
     /// The configurations of all `count` guests, guest 1 first.

@@ -376,12 +376,16 @@ public struct ScenarioParameters: Codable, Sendable, Equatable {
     }
 }
 
-/// Checks that a lab migration of a guest of `requestedMiB` fits into the host's available
-/// memory: on one machine the source's QEMU and the destination's incoming QEMU each hold
-/// the guest's RAM, plus `reservePerQEMUMiB` each for QEMU itself; throws a one-line error
-/// if not.
-public func checkMemoryFits(requestedMiB: Int, availableMiB: Int, reservePerQEMUMiB: Int = 256) throws(VerifierError) {
-    let neededMiB = 2 * (requestedMiB + reservePerQEMUMiB)
+/// Checks that a lab migration of `guestCount` guests of `requestedMiB` each fits into the
+/// host's available memory: on one machine the source's QEMU and the destination's incoming
+/// QEMU each hold a guest's RAM, plus `reservePerQEMUMiB` each for QEMU itself; throws a
+/// one-line error if not.
+public func checkMemoryFits(requestedMiB: Int, guestCount: Int = 1, availableMiB: Int, reservePerQEMUMiB: Int = 256) throws(VerifierError) {
+    let neededMiB = 2 * guestCount * (requestedMiB + reservePerQEMUMiB)
+    if neededMiB > availableMiB, guestCount > 1 {
+        throw .environment("\(guestCount) guests of \(requestedMiB) MiB do not fit: their migrations on this machine run two QEMUs of each, "
+                           + "\(neededMiB) MiB with \(reservePerQEMUMiB) MiB each for QEMU, and the host has \(availableMiB) MiB available (MemAvailable)")
+    }
     if neededMiB > availableMiB {
         throw .environment("a \(requestedMiB) MiB guest does not fit: its migration on this machine runs two QEMUs of it, "
                            + "\(neededMiB) MiB with \(reservePerQEMUMiB) MiB each for QEMU, and the host has \(availableMiB) MiB available (MemAvailable)")

@@ -107,6 +107,9 @@ public struct EvacuationFigures: Codable, Sendable, Equatable {
     public var speedup: Double?
     /// The destination's migration ports the guests' streams used, distinct, ascending.
     public var migrationPorts: [Int]
+    /// The most guests whose migration calls ran at one instant (every guest's call, landed or
+    /// not; a call that never returned is left out): 1 when none overlapped, 0 when none ran.
+    public var peakConcurrentMigrations: Int
 
     /// The figures of `guests` (in any order).
     public init(_ guests: [EvacuationGuestTiming]) {
@@ -126,6 +129,28 @@ public struct EvacuationFigures: Codable, Sendable, Equatable {
         serialSumMilliseconds = times.isEmpty ? nil : times.reduce(0, +)
         if let serialSumMilliseconds, let totalMilliseconds, totalMilliseconds > 0 { speedup = serialSumMilliseconds / totalMilliseconds }
         migrationPorts = Array(Set(guests.flatMap(\.migrationPorts))).sorted()
+        peakConcurrentMigrations = Self.peakOverlap(guests.compactMap { guest in
+            guard let start = guest.migrationStart, let end = guest.migrationEnd else { return nil }
+            return (start, end)
+        })
+    }
+
+    /// The most intervals open at one instant; one that ends as another starts does not
+    /// overlap it (ends are counted first at equal instants).
+    static func peakOverlap(_ intervals: [(start: Date, end: Date)]) -> Int {
+        var edges: [(instant: Date, change: Int)] = []
+        for interval in intervals {
+            edges.append((interval.start, 1))
+            edges.append((interval.end, -1))
+        }
+        edges.sort { $0.instant == $1.instant ? $0.change < $1.change : $0.instant < $1.instant }
+        var open = 0
+        var peak = 0
+        for (_, change) in edges {
+            open += change
+            peak = max(peak, open)
+        }
+        return peak
     }
 
     /// The middle value, or the mean of the two middle ones (`nil`: no values).
@@ -141,7 +166,8 @@ public struct EvacuationFigures: Codable, Sendable, Equatable {
         func ms(_ value: Double?) -> String { value.map { formatNumber($0) + " ms" } ?? "-" }
         return [
             "evacuation: \(landedCount) of \(guestCount) guests landed, \(passedCount) passed every check",
-            "total (first start → last landing): \(ms(totalMilliseconds)); serial sum \(ms(serialSumMilliseconds)); speedup \(speedup.map { formatNumber($0) } ?? "-")",
+            "total (first start → last landing): \(ms(totalMilliseconds)); serial sum \(ms(serialSumMilliseconds)); speedup \(speedup.map { formatNumber($0) } ?? "-"); "
+                + "at most \(peakConcurrentMigrations) migrating at once",
             "per guest: migration median \(ms(migrationMillisecondsMedian)), worst \(ms(migrationMillisecondsWorst)); downtime median \(ms(downtimeMillisecondsMedian)), worst \(ms(downtimeMillisecondsWorst))",
             "migration ports: " + (migrationPorts.isEmpty ? "not captured" : migrationPorts.map(String.init).joined(separator: ", ")),
         ]

@@ -73,7 +73,7 @@ public final class DestinationOccupantFault: Fault {
         }
         let configuration = lab.configuration
         let step = "start a domain named \(configuration.guestName) on \(configuration.destination.name) (dst-already-active)"
-        guard let record = lab.currentRecord(), let guest = record.guest else {
+        guard let record = lab.currentRecord(), let guest = record.guest(named: configuration.guestName) else {
             throw .environment("\(step): the lab has no guest record")
         }
         var definition = lab.guestDefinition(image: guest.image, memoryMiB: Self.memoryMiB, memeaterSizeMiB: 16,

@@ -125,11 +125,17 @@ extension Testbed {
 
 // MARK: the lab
 
-/// The lab the scenarios run on, and how to reach it.
+/// The lab the scenarios run on, and how to reach it: its one guest, or guest I of the N a
+/// host evacuation runs (``LabGuestFleet``).
 public struct LabTarget: Testbed {
-    /// The lab (its configuration names namespaces, addresses, the guest).
+    /// The lab as this target's guest sees it (its configuration names namespaces, addresses,
+    /// the guest).
     public var lab: Lab? { labValue }
     private let labValue: Lab
+    /// The lab with its own configuration, which `lab up` is run on (for all of its guests).
+    private let wholeLab: Lab
+    /// How many guests the lab runs (``LabUpOptions/guestCount``).
+    public let guestCount: Int
     /// The static memeater to put into the guest (default: found by the lab).
     public var memeaterPath: String?
     /// The client-side interface pings leave from (the lab's `up0`).
@@ -139,12 +145,23 @@ public struct LabTarget: Testbed {
     /// guest's inputs, most of a second per sweep cell).
     private let lastLabUp = LastLabUp()
 
-    /// Creates a target.
-    public init(lab: Lab, memeaterPath: String? = nil, captureInterface: String = "up0") {
-        self.labValue = lab
+    /// A target on guest `index` (from 1) of the `count` guests of `lab` (one: the lab's own guest).
+    public init(lab: Lab, memeaterPath: String? = nil, captureInterface: String = "up0", guest index: Int = 1, of count: Int = 1) {
+        self.wholeLab = lab
+        self.labValue = Lab(configuration: LabGuestFleet.configuration(lab.configuration, guest: index, of: count))
+        self.guestCount = count
         self.memeaterPath = memeaterPath
         self.captureInterface = captureInterface
     }
+
+    /// A target per guest of the `count` guests of `lab`, guest 1 first.
+    public static func fleet(lab: Lab, count: Int, memeaterPath: String? = nil, captureInterface: String = "up0") -> [LabTarget] {
+        (1...max(1, count)).map { LabTarget(lab: lab, memeaterPath: memeaterPath, captureInterface: captureInterface, guest: $0, of: count) }
+    }
+
+    /// One guest's preparation at a time: `lab up` and guest boots of an evacuation's guests
+    /// share the lab's record and its two CPUs' worth of boot time.
+    private static let preparation = Mutex<Void>(())
 
     private var configuration: LabConfiguration { labValue.configuration }
 
@@ -250,6 +267,11 @@ public struct LabTarget: Testbed {
     /// and answers memeater's protocol.
     public func prepareGuest(_ parameters: ScenarioParameters, placement: GuestPlacement,
                              progress: @escaping @Sendable (String) -> Void) throws(VerifierError) -> PreparedGuest {
+        try Self.preparation.withLock { _ throws(VerifierError) in try prepareGuestAlone(parameters, placement: placement, progress: progress) }
+    }
+
+    private func prepareGuestAlone(_ parameters: ScenarioParameters, placement: GuestPlacement,
+                                   progress: @escaping @Sendable (String) -> Void) throws(VerifierError) -> PreparedGuest {
         do {
             return try prepareGuest(parameters, placement: placement, trustLastLabUp: true, progress: progress)
         } catch {
@@ -264,7 +286,7 @@ public struct LabTarget: Testbed {
                               progress: @escaping @Sendable (String) -> Void) throws(VerifierError) -> PreparedGuest {
         let lab = labValue
         if let available = hostAvailableMemoryMiB() {
-            let current = lab.currentRecord()?.guest.map { $0.memoryMiB } ?? 0
+            let current = lab.currentRecord()?.guest(named: configuration.guestName).map { $0.memoryMiB } ?? 0
             try checkMemoryFits(requestedMiB: parameters.memoryMiB, availableMiB: available + current)
         }
         let kind = GuestKind(name: parameters.guestKind) ?? .initramfs
@@ -276,19 +298,20 @@ public struct LabTarget: Testbed {
             let memeaterPath = try memeaterPath ?? MemeaterBinary.resolve(progress: progress)
             let options = LabUpOptions(emulator: emulator, guest: kind, guestMemoryMiB: parameters.memoryMiB,
                                        memeaterSizeMiB: parameters.memeaterSizeMiB, memeaterPath: memeaterPath,
-                                       memeaterLoad: parameters.effectiveMemeaterLoad, replaceDifferentGuest: true)
-            let identity = "\(kind.rawValue) \(parameters.memoryMiB) \(parameters.memeaterSizeMiB) \(parameters.effectiveMemeaterLoad) \(parameters.emulator) \(memeaterPath)"
+                                       memeaterLoad: parameters.effectiveMemeaterLoad, replaceDifferentGuest: true,
+                                       guestCount: guestCount)
+            let identity = "\(kind.rawValue) \(parameters.memoryMiB) \(parameters.memeaterSizeMiB) \(parameters.effectiveMemeaterLoad) \(parameters.emulator) \(memeaterPath) \(guestCount)"
             let record: LabRecord
             if trustLastLabUp, let last = lastLabUp.withLock({ $0 }), last.guest == identity, let current = lab.currentRecord(),
                current.updatedAt == last.updatedAt, lab.labNamespacesPresent().count == configuration.namespaces.count {
                 record = current
             } else {
-                let report = try lab.up(options) { progress("lab up: \($0)") }
+                let report = try wholeLab.up(options) { progress("lab up: \($0)") }
                 actions += report.actions
                 record = report.record
             }
-            guard let guest = record.guest else {
-                throw VerifierError.environment("lab up started no guest")
+            guard let guest = record.guest(named: configuration.guestName) else {
+                throw VerifierError.environment("lab up started no guest \(configuration.guestName)")
             }
             // The running guest is reused when it is the one asked for (lab up kept it), runs,
             // answers, and its memeater never found a stale page.
