@@ -979,8 +979,9 @@ final class ChecksTests: XCTestCase {
     // MARK: guest-freeze
 
     /// A landed run whose guest clock, read 2 ms round trips around the call, stood still
-    /// between `lagLowerBound` and `lagLowerBound` + 4 ms, with libvirt's downtime `downtime`.
-    private func frozen(lagLowerBound: Double, downtime: Double?) throws -> Observation {
+    /// between `lagLowerBound` and `lagLowerBound` + 4 ms, with libvirt's downtime `downtime`
+    /// and the pings' longest gap at most `pingGap` ms.
+    private func frozen(lagLowerBound: Double, downtime: Double?, pingGap: Double = 110) throws -> Observation {
         var o = try Fixtures.observation(.migrates)
         let guestElapsed = (5_000 - 2) - lagLowerBound
         o.memeater.duringMigration = .seen(GuestLoadDuringMigration(
@@ -989,22 +990,37 @@ final class ChecksTests: XCTestCase {
                                            afterSentAtMilliseconds: 5_000, afterReceivedAtMilliseconds: 5_002,
                                            guestAfterMilliseconds: 1_000 + guestElapsed)))
         o.libvirtDowntimeMilliseconds = downtime
+        o.ping.longestGapUpperBoundMilliseconds = pingGap
         return o
     }
 
-    func testGuestFreezePassesWhenTheGuestsClockStoodStillAboutAsLongAsLibvirtsDowntime() throws {
+    /// Allowed: max(100, 110) × 1.25 + 20 = 157.5 ms.
+    func testGuestFreezePassesWhenTheGuestsClockStoodStillNoLongerThanItWasSeenNotToRun() throws {
         let o = try frozen(lagLowerBound: 98, downtime: 100)
         assertCheck(Checks.guestFreeze(o), CheckName.guestFreeze, passed: true,
-                    says: "stood still 100 ms (98–102 ms)", "against libvirt's downtime of 100 ms", "allowed at most 145 ms")
+                    says: "stood still 100 ms (98–102 ms) against libvirt's downtime 100 ms, the pings' longest gap at most 110 ms",
+                    "allowed -20 to 157.5 ms")
+        XCTAssertFalse(Checks.guestFreeze(o)?.evidence.contains("beyond libvirt's downtime") ?? true)
         XCTAssertTrue(Checks.evaluate(o).contains { $0.name == CheckName.guestFreeze && $0.passed })
-        assertCheck(Checks.guestFreeze(try frozen(lagLowerBound: 145, downtime: 100)), CheckName.guestFreeze, passed: true)
+        assertCheck(Checks.guestFreeze(try frozen(lagLowerBound: 157.5, downtime: 100)), CheckName.guestFreeze, passed: true)
+        // Under load the destination resumes late: the pings saw it, and the evidence says by how much.
+        assertCheck(Checks.guestFreeze(try frozen(lagLowerBound: 440, downtime: 247, pingGap: 460)), CheckName.guestFreeze, passed: true,
+                    says: "at least 193 ms beyond libvirt's downtime: the destination's resume after QEMU's switch-over")
     }
 
-    func testGuestFreezeFailsWhenTheGuestFrozeFarLongerThanLibvirtSays() throws {
-        assertCheck(Checks.guestFreeze(try frozen(lagLowerBound: 145.5, downtime: 100)), CheckName.guestFreeze, passed: false,
-                    says: "far longer than libvirt's downtime of 100 ms")
+    func testGuestFreezeFailsWhenTheGuestFrozeLongerThanSeenOrItsClockRanAhead() throws {
+        assertCheck(Checks.guestFreeze(try frozen(lagLowerBound: 158, downtime: 100)), CheckName.guestFreeze, passed: false,
+                    says: "longer than it was seen not to run (libvirt's downtime 100 ms, the pings' longest gap at most 110 ms)")
         assertCheck(Checks.guestFreeze(try frozen(lagLowerBound: 400, downtime: 100)), CheckName.guestFreeze, passed: false,
                     says: "stood still 402 ms (400–404 ms)")
+        // The longer of the two counts: a long libvirt downtime with a short ping gap.
+        assertCheck(Checks.guestFreeze(try frozen(lagLowerBound: 300, downtime: 250, pingGap: 40)), CheckName.guestFreeze, passed: true)
+        var unpinged = try frozen(lagLowerBound: 300, downtime: 100, pingGap: 400)
+        unpinged.ping.received = 0
+        assertCheck(Checks.guestFreeze(unpinged), CheckName.guestFreeze, passed: false, says: "the pings' longest gap not measured")
+        assertCheck(Checks.guestFreeze(try frozen(lagLowerBound: -30, downtime: 100)), CheckName.guestFreeze, passed: false,
+                    says: "stood still -28 ms (-30–-26 ms): the guest's clock ran ahead of the host's")
+        assertCheck(Checks.guestFreeze(try frozen(lagLowerBound: -22, downtime: 100)), CheckName.guestFreeze, passed: true)
     }
 
     func testGuestFreezeDoesNotPassWithoutTheGuestsClock() throws {
@@ -1025,7 +1041,7 @@ final class ChecksTests: XCTestCase {
         failed.expectation = .staysOnSource
         XCTAssertNil(Checks.guestFreeze(failed))
         // Post-copy: QEMU's downtime ends at the source's switch-over, before the destination ran.
-        var postCopy = try frozen(lagLowerBound: 30, downtime: 5)
+        var postCopy = try frozen(lagLowerBound: 40, downtime: 5, pingGap: 10)
         postCopy.outcome.postCopyStartedAtMilliseconds = 3_000
         XCTAssertNil(Checks.guestFreeze(postCopy))
         postCopy.outcome.postCopyStartedAtMilliseconds = nil

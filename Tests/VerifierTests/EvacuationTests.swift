@@ -297,6 +297,35 @@ final class EvacuationOnFakeTestbedTests: XCTestCase {
         XCTAssertLessThan(latestStart, earliestEnd, "K = N: every call started before the first returned")
     }
 
+    /// Guest 3 takes a second longer to prepare than the others (a guest that boots): the
+    /// first two wait for it at the start line, so all three calls still run at once.
+    func testGuestsPreparedAtDifferentTimesStartTheirCallsTogether() throws {
+        let evacuation = try self.evacuation(EvacuationPlan(guestCount: 3))
+        worlds[2].state.withLock { $0.prepareSeconds = 1.5 }
+        let outcome = try evacuation.run(parameters(.live))
+        XCTAssertTrue(outcome.passed, "\(outcome.results.map(\.failedChecks))")
+        XCTAssertEqual(outcome.figures.peakConcurrentMigrations, 3, "the calls overlapped although guest 3 was ready last")
+    }
+
+    func testTheStartLineWaitsForTheBatchOnlyAndNotForAGuestThatEnded() {
+        let line = EvacuationStartLine(batchSize: 2, timeoutSeconds: 60)
+        XCTAssertNil(line.ready(guest: 3), "a guest after the first batch starts at once")
+        let released = Mutex<Date?>(nil)
+        let first = Thread { _ = line.ready(guest: 1); released.withLock { $0 = Date() } }
+        first.start()
+        Thread.sleep(forTimeInterval: 0.5)
+        XCTAssertNil(released.withLock { $0 }, "guest 1 waits for guest 2")
+        let goneAt = Date()
+        line.gone(guest: 2)
+        for _ in 0..<100 where released.withLock({ $0 }) == nil { Thread.sleep(forTimeInterval: 0.05) }
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(released.withLock { $0 }), goneAt, "released by guest 2's end")
+        XCTAssertNil(line.ready(guest: 1), "once through, a second leg does not wait")
+        let interrupted = EvacuationStartLine(batchSize: 2, timeoutSeconds: 60).ready(guest: 1) { true }
+        XCTAssertTrue(interrupted?.contains("without guest(s) 2 of the evacuation (interrupted)") ?? false, interrupted ?? "nil")
+        let timedOut = EvacuationStartLine(batchSize: 3, timeoutSeconds: 0.3).ready(guest: 2)
+        XCTAssertTrue(timedOut?.contains("without guest(s) 1, 3 of the evacuation, not ready within 0 s") ?? false, timedOut ?? "nil")
+    }
+
     func testOneAtATimeTheCallsDoNotOverlap() throws {
         let outcome = try evacuation(EvacuationPlan(guestCount: 3, maxConcurrent: 1)).run(parameters(.live))
         XCTAssertTrue(outcome.passed, "\(outcome.results.map(\.failedChecks))")
@@ -334,6 +363,27 @@ final class EvacuationOnFakeTestbedTests: XCTestCase {
         XCTAssertTrue(port.evidence.contains("besides the evacuation's other guests' QEMUs on 49153"), port.evidence)
         XCTAssertEqual(outcome.figures.landedCount, 2)
         XCTAssertEqual(outcome.figures.passedCount, 3)
+    }
+
+    /// An other guest whose domain cannot be read counts against the failed guest (its tap is
+    /// not left out), and the evidence says what was not read and why.
+    func testAnOtherGuestThatCannotBeReadIsNamedInTheCleanUpEvidence() throws {
+        let evacuation = try self.evacuation(EvacuationPlan(guestCount: 3, faultGuest: 2))
+        let faulted = worlds[1]
+        faulted.state.withLock {
+            $0.onMigrationStart = {
+                faulted.state.withLock {
+                    $0.otherGuestsOnDestination = ["fake-guest-1": "vnet1", "fake-guest-3": "vnet3"]
+                    $0.unreadableOtherGuests = ["fake-guest-3"]
+                }
+            }
+        }
+        let outcome = try evacuation.run(parameters(.prepareFail))
+        let clean = try XCTUnwrap(check(outcome.results[1], CheckName.destinationHostClean))
+        XCTAssertFalse(clean.passed, "fake-guest-3's tap cannot be told apart from a leftover: \(clean.evidence)")
+        XCTAssertTrue(clean.evidence.contains("new interfaces left: vnet3"), clean.evidence)
+        XCTAssertTrue(clean.evidence.contains("not read of the other guests: fake-guest-3's interfaces on "), clean.evidence)
+        XCTAssertTrue(clean.evidence.contains("the fake daemon errs"), clean.evidence)
     }
 
     /// perform-fail during an evacuation acts on every guest: each stays on the source, the

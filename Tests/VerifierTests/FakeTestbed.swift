@@ -53,6 +53,10 @@ final class FakeWorld: Sendable {
         /// The migration port each other guest's incoming QEMU listens on at the destination
         /// (its QEMU's pid is 6000 + the port).
         var otherGuestsListeningOnDestination: [String: Int] = [:]
+        /// How long preparing the guest takes, in seconds (a guest that boots).
+        var prepareSeconds: Double = 0
+        /// Other guests whose domain lookup fails on the destination (a daemon that errs).
+        var unreadableOtherGuests: Set<String> = []
         /// Connections opened so far.
         var connections = 0
         var corruptPages: [Int] = []
@@ -118,7 +122,8 @@ struct FakeTestbed: Testbed {
 
     func prepareGuest(_ parameters: ScenarioParameters, placement: GuestPlacement,
                       progress: @escaping @Sendable (String) -> Void) throws(VerifierError) -> PreparedGuest {
-        let host = world.state.withLock { $0.guestHost }
+        let (host, prepareSeconds) = world.state.withLock { ($0.guestHost, $0.prepareSeconds) }
+        if prepareSeconds > 0 { Thread.sleep(forTimeInterval: prepareSeconds) }
         return PreparedGuest(actions: ["the fake guest runs"], host: placement == .eitherHost && host == .destination ? .destination : .source)
     }
 
@@ -140,6 +145,9 @@ final class FakeHypervisor: Hypervisor {
 
     func guestDomain(named name: String) throws -> (any HypervisorDomain)? {
         let host = world.host(of: uri)
+        if host == .destination, world.state.withLock({ $0.unreadableOtherGuests.contains(name) }) {
+            throw LibvirtError(call: "virDomainLookupByName", uri: uri, domainName: name, code: 1, errorDomain: 0, message: "the fake daemon errs")
+        }
         if host == .destination, let tap = world.state.withLock({ $0.otherGuestsOnDestination[name] }) {
             return FakeDomain(world: world, host: host, name: name, tap: tap)
         }

@@ -469,6 +469,52 @@ final class LabScenarioTests: XCTestCase {
                              file: file, line: line)
     }
 
+    /// The done-when command on the lab: three guests (`lab-guest-1…3`, booted for it)
+    /// migrate live at once, then `dst-qemu-killed` on guest 2 while 1 and 3 migrate live
+    /// beside it. Every guest's run is stored under its evacuation with all its checks passed:
+    /// the live guests landed intact, guest 2 stays on the source intact with nothing of it on
+    /// the destination (its own fault killed its incoming QEMU). Their calls overlapped.
+    /// Afterwards the one-guest lab is back (the next test boots `lab-guest`).
+    func test13HostEvacuationOfThreeGuestsAndTheFailureOfOne() throws {
+        let database = Self.harness.databaseDirectory.appendingPathComponent("evacuation.sqlite").path
+        let journal = Self.harness.databaseDirectory.appendingPathComponent("evacuation-journal.json").path
+        let arguments = labRunArguments(scenario: "live,dst-qemu-killed", database: database, journal: journal)
+            .replacingRate(with: "10") + ["--guest-count", "3", "--fault-guest", "2"]
+        let run = try startMigverify(arguments)
+        let status = run.process.waitUntilExit()
+        print(run.output())
+        XCTAssertEqual(status, 0, "every guest's every check passed")
+        XCTAssertTrue(run.output().contains("at most 3 migrating at once") || run.output().contains("at most 2 migrating at once"),
+                      "the evacuation's figures say how many overlapped")
+
+        let store = try ResultsStore(path: database)
+        let evacuations = Set(try store.runs().compactMap(\.evacuationID))
+        XCTAssertEqual(evacuations.count, 2, "one evacuation per scenario")
+        for evacuation in evacuations {
+            let results = try store.runs(evacuationID: evacuation).compactMap(\.result)
+            XCTAssertEqual(results.map { $0.evacuation?.guestIndex }, [1, 2, 3])
+            XCTAssertEqual(results.map(\.parameters.endpoints.domainName), ["lab-guest-1", "lab-guest-2", "lab-guest-3"])
+            XCTAssertEqual(Set(results.map(\.parameters.endpoints.guestAddress)).count, 3, "each guest its own address")
+            for result in results { assertAllPassed(result) }
+            let figures = EvacuationFigures(results.map(EvacuationGuestTiming.init))
+            XCTAssertGreaterThanOrEqual(figures.peakConcurrentMigrations, 2, "the guests' migration calls overlapped")
+            let scenarios = results.map(\.parameters.scenario)
+            if scenarios.contains(.dstQEMUKilled) {
+                XCTAssertEqual(scenarios, [.live, .dstQEMUKilled, .live], "the fault acts on guest 2 alone")
+                XCTAssertEqual(figures.landedCount, 2)
+                let failed = results[1]
+                XCTAssertEqual(check(failed, CheckName.guestOnSource)?.passed, true, "guest 2 stays on the source")
+                XCTAssertEqual(check(failed, CheckName.destinationHostClean)?.passed, true, "nothing of guest 2 on the destination")
+                XCTAssertEqual(check(failed, CheckName.faultActed)?.passed, true,
+                               "its own fault caused its failure: \(check(failed, CheckName.faultActed)?.evidence ?? "-")")
+            } else {
+                XCTAssertEqual(figures.landedCount, 3, "every guest landed")
+            }
+        }
+        let record = try XCTUnwrap(Self.lab.currentRecord())
+        XCTAssertEqual(record.guests.map(\.name), ["lab-guest-1", "lab-guest-2", "lab-guest-3"], "lab.json records the three guests")
+    }
+
     func labRunArguments(scenario: String, database: String, journal: String) -> [String] {
         let configuration = Self.lab.configuration
         return ["run", "--lab-name-prefix", configuration.namePrefix, "--state-directory", configuration.stateDirectory,
@@ -548,6 +594,16 @@ final class LabScenarioTests: XCTestCase {
             _ = try? CommandRunner.capture(["ip", "netns", "exec", namespace, "ip", "tuntap", "del", "dev", interface, "mode", "tap"], step: "delete \(interface)")
             try? FileManager.default.removeItem(at: directory)
         }
+    }
+}
+
+private extension [String] {
+    /// These arguments with `--dirty-rate-mib-per-second`'s value replaced.
+    func replacingRate(with rate: String) -> [String] {
+        guard let index = firstIndex(of: "--dirty-rate-mib-per-second"), index + 1 < count else { return self }
+        var arguments = self
+        arguments[index + 1] = rate
+        return arguments
     }
 }
 

@@ -178,7 +178,8 @@ public enum Checks {
             problems.append("new interfaces left: \(added.joined(separator: ", "))")
         }
         return Check(name: CheckName.destinationHostClean, passed: problems.isEmpty,
-                     evidence: (problems.isEmpty ? looked : problems).joined(separator: "; ") + waited(waitedSeconds, passed: problems.isEmpty))
+                     evidence: (problems.isEmpty ? looked : problems).joined(separator: "; ") + unreadOthers(snapshot)
+                         + waited(waitedSeconds, passed: problems.isEmpty))
     }
 
     /// `migration-port-free`: nothing listens on QEMU's incoming migration ports on the destination.
@@ -200,7 +201,13 @@ public enum Checks {
         return Check(name: CheckName.migrationPortFree, passed: free,
                      evidence: (free ? "nothing listens on TCP \(ports) on \(snapshot.hostName) (ss -tln)\(besides)"
                          : "listening on \(listening.map(String.init).joined(separator: ", ")) on \(snapshot.hostName)\(besides)")
-                         + waited(waitedSeconds, passed: free))
+                         + unreadOthers(snapshot) + waited(waitedSeconds, passed: free))
+    }
+
+    /// What of the evacuation's other guests could not be read on this host (their holdings
+    /// were then counted as this guest's), as a clause for the clean-up checks' evidence.
+    private static func unreadOthers(_ snapshot: HostSnapshot) -> String {
+        snapshot.otherGuestsUnread.map { "; not read of the other guests: " + $0.joined(separator: "; ") } ?? ""
     }
 
     /// `ping-continuity`: the guest answered throughout (migrates: the longest gap under the
@@ -427,18 +434,22 @@ public enum Checks {
                          + "\(formatNumber(bandwidthToleranceFraction * 100)) % + \(formatNumber(bandwidthSlackMiBPerSecond)) MiB/s)")
     }
 
-    /// `guest-freeze` allows libvirt's downtime plus this fraction of it and ``guestFreezeSlackMilliseconds``.
+    /// `guest-freeze` allows the longer of libvirt's downtime and the pings' longest gap plus
+    /// this fraction of it and ``guestFreezeSlackMilliseconds``.
     public static let guestFreezeToleranceFraction = 0.25
     public static let guestFreezeSlackMilliseconds = 20.0
 
     /// `guest-freeze`, for a run that landed with a downtime from libvirt (`nil` otherwise):
-    /// the guest's clock stood still no longer than that downtime + 25 % + 20 ms — the lag's
-    /// lower bound is judged, so a slow reply cannot fail it. A paused VM's clock stops, so the
-    /// lag is the guest's own measure of its freeze; on the lab it matches QEMU's downtime
-    /// within a few ms. FAILs as not measured when memeater's clock was not read around the call.
-    /// `nil` too for a run that switched to post-copy: QEMU's downtime there ends when the
-    /// source has sent the device state, before the destination has loaded it and run (lab:
-    /// 5 ms against a 32 ms freeze), so it is not the guest's freeze; the note shows both.
+    /// the guest's own clock agrees with what was seen of its freeze from outside. A paused
+    /// VM's clock stops, so the lag is the guest's own measure of how long it did not run. It
+    /// may stand still no longer than the guest was seen not to run — the longer of libvirt's
+    /// downtime and the pings' longest gap (at most), + 25 % + 20 ms: a frozen guest answers no
+    /// ping — and must not run ahead of the host's clock by more than 20 ms. The lag's lower
+    /// bound is judged against the allowance and its upper bound against running ahead, so a
+    /// slow reply cannot fail it. On an idle lab the lag matches QEMU's downtime within a few
+    /// ms; under load the destination's resume after QEMU's switch-over (libvirt's Finish)
+    /// adds to it, and the evidence says by how much. FAILs as not measured when memeater's
+    /// clock was not read around the call.
     public static func guestFreeze(_ o: Observation) -> Check? {
         guard o.expectation == .migrates, o.outcome.ending.migrated, o.outcome.postCopyStartedAtMilliseconds == nil,
               let downtime = o.libvirtDowntimeMilliseconds else { return nil }
@@ -455,15 +466,31 @@ public enum Checks {
         case nil:
             return .notMeasured(name, because: "memeater's counter was not read around the call")
         }
-        let allowed = downtime * (1 + guestFreezeToleranceFraction) + guestFreezeSlackMilliseconds
-        let passed = lag.lowerBoundMilliseconds <= allowed
+        let pingGap = o.ping.received > 0 ? o.ping.longestGapUpperBoundMilliseconds : nil
+        let seen = max(downtime, pingGap ?? 0)
+        let allowed = seen * (1 + guestFreezeToleranceFraction) + guestFreezeSlackMilliseconds
+        let tooLong = lag.lowerBoundMilliseconds > allowed
+        let ahead = lag.upperBoundMilliseconds < -guestFreezeSlackMilliseconds
         let measured = "the guest's clock stood still \(formatNumber(lag.estimateMilliseconds)) ms "
             + "(\(formatNumber(lag.lowerBoundMilliseconds))–\(formatNumber(lag.upperBoundMilliseconds)) ms)"
-        return Check(name: name, passed: passed,
-                     evidence: measured + (passed ? " against libvirt's downtime of \(formatNumber(downtime)) ms"
-                         : ", far longer than libvirt's downtime of \(formatNumber(downtime)) ms")
-                         + " (allowed at most \(formatNumber(allowed)) ms: the downtime + \(formatNumber(guestFreezeToleranceFraction * 100)) % + "
-                         + "\(formatNumber(guestFreezeSlackMilliseconds)) ms; memeater's monotonic clock against the run clock just before the call and right after it)")
+        let outside = "libvirt's downtime \(formatNumber(downtime)) ms, the pings' longest gap "
+            + (pingGap.map { "at most \(formatNumber($0)) ms" } ?? "not measured")
+        var verdict: String
+        if ahead {
+            verdict = measured + ": the guest's clock ran ahead of the host's"
+        } else if tooLong {
+            verdict = measured + ", longer than it was seen not to run (\(outside))"
+        } else {
+            verdict = measured + " against \(outside)"
+        }
+        let beyondDowntime = lag.lowerBoundMilliseconds - (downtime * (1 + guestFreezeToleranceFraction) + guestFreezeSlackMilliseconds)
+        if !ahead, !tooLong, beyondDowntime > 0 {
+            verdict += "; at least \(formatNumber(lag.lowerBoundMilliseconds - downtime)) ms beyond libvirt's downtime: the destination's resume after QEMU's switch-over"
+        }
+        return Check(name: name, passed: !tooLong && !ahead,
+                     evidence: verdict + " (allowed \(formatNumber(-guestFreezeSlackMilliseconds)) to \(formatNumber(allowed)) ms: the longer of the two + "
+                         + "\(formatNumber(guestFreezeToleranceFraction * 100)) % + \(formatNumber(guestFreezeSlackMilliseconds)) ms; "
+                         + "memeater's monotonic clock against the run clock just before the call and right after it)")
     }
 
     /// At least this many samples of both hosts must be read for `no-dual-running` (one

@@ -66,6 +66,9 @@ public struct HostSnapshot: Sendable, Equatable, Codable {
     /// The migration ports the evacuation's other guests' QEMUs listen on here (coming in
     /// beside this guest), which `migration-port-free` leaves out (`nil`: a run of one guest).
     public var otherGuestsListeningPorts: [Int]? = nil
+    /// What of the other guests could not be read here, and why (their domain, XML, QEMUs or
+    /// the ports' owners): what they hold is then counted as this guest's (`nil`: all read).
+    public var otherGuestsUnread: [String]? = nil
 
     /// Creates a snapshot.
     public init(hostName: String, qemuProcesses: [QEMUProcess], interfaces: Set<String>, listeningMigrationPorts: [Int]) {

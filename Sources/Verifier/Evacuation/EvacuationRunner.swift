@@ -92,8 +92,10 @@ public final class EvacuationRunner: Sendable {
         let scheduler = try EvacuationScheduler(maxConcurrent: plan.maxConcurrent)
         let count = plan.guestCount
         let shared = SharedFaultInstallations()
+        let startLine = EvacuationStartLine(batchSize: min(plan.maxConcurrent, count))
         let results = scheduler.run(count: count) { [self] offset in
             let index = offset + 1
+            defer { startLine.gone(guest: index) }
             let membership = EvacuationMembership(evacuationID: evacuationID, guestIndex: index, guestCount: count)
             let recorder = EvacuationGuestRecorder(inner: makeRecorder(membership), membership: membership)
             let own = self.parameters(ofGuest: index, parameters)
@@ -101,7 +103,8 @@ public final class EvacuationRunner: Sendable {
                 let runner = try ScenarioRunner(testbed: guests[offset], recorder: recorder, journal: journal, interruption: interruption,
                                                 captureDirectory: captureDirectory, catalog: catalog, pauses: pauses,
                                                 streamCaptureSettings: streamCaptureSettings, sharedFaults: shared,
-                                                otherGuests: guests.indices.filter { $0 != offset }.map { guests[$0].endpoints.domainName })
+                                                otherGuests: guests.indices.filter { $0 != offset }.map { guests[$0].endpoints.domainName },
+                                                waitToStart: { [interruption] in startLine.ready(guest: index) { interruption.signal != nil } })
                 return runner.run(own, policy: policy)
             } catch {
                 var result = ScenarioResult(parameters: own, accel: "unknown", qemuVersion: "unknown", libvirtVersion: "unknown")

@@ -38,3 +38,48 @@ public struct EvacuationScheduler: Sendable {
         return values.withLock { stored in (0..<count).compactMap { stored[$0] } }
     }
 }
+
+/// The guests that start an evacuation together (its first batch: the first
+/// `min(maxConcurrent, count)` guests) make their migration calls together: each waits, after
+/// its guest is prepared and its fault installed, until every guest of the batch is ready or
+/// has ended early. Guests are prepared one after another (on the lab they share its record
+/// and its CPUs), so without this the first guest's migration could be over before the last
+/// one's guest is ready, and nothing would overlap.
+public final class EvacuationStartLine: @unchecked Sendable {
+    /// Guarded by `condition`: the guests of the batch not yet ready (from 1).
+    private var waitingFor: Set<Int>
+    private let condition = NSCondition()
+    /// The longest a ready guest waits for the others.
+    public let timeoutSeconds: Double
+
+    /// A start line for guests `1...batchSize`.
+    public init(batchSize: Int, timeoutSeconds: Double = 900) {
+        waitingFor = Set(1...max(1, batchSize))
+        self.timeoutSeconds = timeoutSeconds
+    }
+
+    /// Guest `index` is ready: returns once every guest of the batch is ready or gone (at once
+    /// for a guest outside the batch, or when `stop()` says so, polled every 0.2 s), or after
+    /// ``timeoutSeconds``. Says what it waited for, `nil` when it did not wait.
+    public func ready(guest index: Int, stop: () -> Bool = { false }) -> String? {
+        condition.lock()
+        defer { condition.unlock() }
+        guard waitingFor.remove(index) != nil else { return nil }
+        condition.broadcast()
+        let start = Date()
+        while !waitingFor.isEmpty, !stop(), Date().timeIntervalSince(start) < timeoutSeconds {
+            condition.wait(until: Date().addingTimeInterval(0.2))
+        }
+        let waited = String(format: "%.1f s", Date().timeIntervalSince(start))
+        if waitingFor.isEmpty { return "waited \(waited) for the other guests of the evacuation to be ready, then started together" }
+        return "started after \(waited) without guest(s) \(waitingFor.sorted().map(String.init).joined(separator: ", ")) of the evacuation"
+            + (stop() ? " (interrupted)" : ", not ready within \(Int(timeoutSeconds)) s")
+    }
+
+    /// Guest `index`'s run ended (before its call, or after): no one waits for it any more.
+    public func gone(guest index: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        if waitingFor.remove(index) != nil { condition.broadcast() }
+    }
+}

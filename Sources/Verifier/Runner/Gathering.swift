@@ -120,21 +120,37 @@ extension ScenarioRunner {
     /// `host`; unchanged in a run of one guest.
     private func withOtherGuests(_ snapshot: Looked<HostSnapshot>, on daemon: any Hypervisor, host: (any HostShell)?) -> Looked<HostSnapshot> {
         guard !otherGuests.isEmpty, case .seen(var seen) = snapshot else { return snapshot }
+        var unread: [String] = []
         var interfaces = Set<String>()
         for other in otherGuests {
-            // A guest that is not there, or whose XML cannot be read, has no interface to leave out.
-            guard let domain = try? daemon.guestDomain(named: other), let xml = try? domain.liveXML(),
-                  let description = try? DomainDescription(xml: xml) else { continue }
-            interfaces.formUnion(description.interfaceTargets)
+            do {
+                // A guest that is not there has no interface to leave out.
+                guard let domain = try daemon.guestDomain(named: other) else { continue }
+                interfaces.formUnion(try DomainDescription(xml: domain.liveXML()).interfaceTargets)
+            } catch {
+                unread.append("\(other)'s interfaces on \(daemon.uri): \(error)")
+            }
         }
         seen.otherGuestsInterfaces = interfaces
         var ports: [Int] = []
         if !seen.listeningMigrationPorts.isEmpty, let host {
             // Their QEMUs by process id: a port no other guest's QEMU holds stays this guest's to answer for.
-            let theirs = Set(otherGuests.flatMap { (try? host.qemuProcesses(domainName: $0)) ?? [] }.map(\.pid))
-            let owners = (try? host.listeningPortOwners(in: Self.migrationPorts)) ?? [:]
-            ports = owners.filter { !$0.value.isEmpty && $0.value.isSubset(of: theirs) }.map(\.key).sorted()
+            var theirs = Set<Int32>()
+            for other in otherGuests {
+                do {
+                    theirs.formUnion(try host.qemuProcesses(domainName: other).map(\.pid))
+                } catch {
+                    unread.append("\(other)'s QEMUs on \(seen.hostName): \(error)")
+                }
+            }
+            do {
+                let owners = try host.listeningPortOwners(in: Self.migrationPorts)
+                ports = owners.filter { !$0.value.isEmpty && $0.value.isSubset(of: theirs) }.map(\.key).sorted()
+            } catch {
+                unread.append("the migration ports' owners on \(seen.hostName): \(error)")
+            }
         }
+        seen.otherGuestsUnread = unread.isEmpty ? nil : unread
         seen.otherGuestsListeningPorts = ports
         return .seen(seen)
     }

@@ -300,6 +300,8 @@ extension ScenarioRunner {
             ? look(baseline.destinationHost) { host throws(VerifierError) in try host.interfaces() } : .notLooked("not needed")
         let settingsBefore = mayJudgeAsFailed ? migrationSettings(of: baseline.domain) : nil
         try interruption.check(while: "installing the fault")
+        if let waited = waitToStart?() { step("\(leg.parameters.label): \(waited)") }
+        try interruption.check(while: "waiting for the other guests")
         recorder.record(.phase(.migrating))
         let endpoints = leg.endpoints
         step("\(leg.parameters.label): migrating \(endpoints.domainName) \(endpoints.sourceURI) -> \(endpoints.destinationURI)")

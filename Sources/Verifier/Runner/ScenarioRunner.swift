@@ -58,12 +58,18 @@ public final class ScenarioRunner: Sendable {
     /// The domain names of the evacuation's other guests (empty: a run of one guest): the
     /// clean-up checks leave out what is theirs on the destination.
     public let otherGuests: [String]
+    /// Called once the fault is installed, just before each migration call; blocks until the
+    /// call may start and says what it waited for (an evacuation's ``EvacuationStartLine``;
+    /// `nil`: a run of one guest starts at once).
+    public let waitToStart: (@Sendable () -> String?)?
 
     /// Creates a runner and starts libvirt's event loop.
     public init(testbed: any Testbed, recorder: any RunRecorder, journal: FaultJournal = FaultJournal(),
                 interruption: Interruption = .shared, captureDirectory: String? = nil, catalog: FaultCatalog = .standard,
                 pauses: RunPauses = RunPauses(), streamCaptureSettings: StreamCaptureSettings = StreamCaptureSettings(),
-                sharedFaults: SharedFaultInstallations? = nil, otherGuests: [String] = []) throws(VerifierError) {
+                sharedFaults: SharedFaultInstallations? = nil, otherGuests: [String] = [],
+                waitToStart: (@Sendable () -> String?)? = nil) throws(VerifierError) {
+        self.waitToStart = waitToStart
         self.streamCaptureSettings = streamCaptureSettings
         self.sharedFaults = sharedFaults
         self.otherGuests = otherGuests
