@@ -286,8 +286,9 @@ public struct LabTarget: Testbed {
                               progress: @escaping @Sendable (String) -> Void) throws(VerifierError) -> PreparedGuest {
         let lab = labValue
         if let available = hostAvailableMemoryMiB() {
-            let current = lab.currentRecord()?.guest(named: configuration.guestName).map { $0.memoryMiB } ?? 0
-            try checkMemoryFits(requestedMiB: parameters.memoryMiB, availableMiB: available + current)
+            // The lab's running guests make way for the ones asked for.
+            let current = lab.currentRecord()?.guests.map(\.memoryMiB).reduce(0, +) ?? 0
+            try checkMemoryFits(requestedMiB: parameters.memoryMiB, guestCount: guestCount, availableMiB: available + current)
         }
         let kind = GuestKind(name: parameters.guestKind) ?? .initramfs
         var actions: [String] = []
