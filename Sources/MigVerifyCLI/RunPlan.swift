@@ -30,29 +30,34 @@ struct RunPlan {
     let runs: [ScenarioParameters]
     /// `--find-boundary`: the bisection steps after the matrix, per memory size and bandwidth.
     let boundarySteps: Int?
-    /// `--guest-count`: each run is an evacuation of this many guests (`nil`: one guest).
-    let evacuation: EvacuationPlan?
+    /// `--guest-count` (or the matrix file's `guest-count`): each run is an evacuation of each
+    /// of these plans in turn, one per guest count N (`nil`: one guest).
+    let evacuations: [EvacuationPlan]?
 
     /// Makes and checks the plan: every refusal is a `ValidationError` (one line, exit 64).
     /// Reads the matrix file with `readMatrixFile` and the memeater token file; reaches no
     /// host, looks up no route.
     init(kind: SweepKind, matrix options: MatrixOptions, migration: MigrationRunOptions, hosts: RealHostOptions,
-         location: LabLocationOptions, evacuation: EvacuationPlan? = nil, readMatrixFile: MatrixFileReader = SweepMatrix.load(path:)) throws {
+         location: LabLocationOptions, evacuation: EvacuationOptions = EvacuationOptions(),
+         readMatrixFile: MatrixFileReader = SweepMatrix.load(path:)) throws {
         let matrix = try options.sweepMatrix(kind: kind, onRealHosts: hosts.areGiven, readMatrixFile: readMatrixFile)
-        if let evacuation {
-            for scenario in matrix.scenarios {
-                do {
-                    try evacuation.validate(scenario: scenario, catalog: .standard)
-                } catch {
-                    throw ValidationError(error.description)
+        let evacuations = try evacuation.plans(guestCounts: matrix.evacuationGuestCounts)
+        if let evacuations {
+            for plan in evacuations {
+                for scenario in matrix.scenarios {
+                    do {
+                        try plan.validate(scenario: scenario, catalog: .standard)
+                    } catch {
+                        throw ValidationError(error.description)
+                    }
                 }
             }
-            if !hosts.areGiven, evacuation.guestCount > 1 {
-                throw ValidationError("--guest-count \(evacuation.guestCount): the lab runs one guest so far (`lab up --guest-count` is not built yet); "
+            if !hosts.areGiven, let largest = evacuations.map(\.guestCount).max(), largest > 1 {
+                throw ValidationError("--guest-count \(largest): the lab runs one guest so far (`lab up --guest-count` is not built yet); "
                                       + "on real hosts give --domain and --guest-address one per guest")
             }
         }
-        self.evacuation = evacuation
+        self.evacuations = evacuations
         if migration.back, !matrix.scenarios.contains(.live) {
             throw ValidationError("--back (round trip) only applies to the live scenario, and --scenario has no live")
         }
@@ -66,7 +71,10 @@ struct RunPlan {
         do {
             // The capture interface is looked up when the command runs: a stand-in does here.
             let standIn = { (_: String) in hosts.captureInterface ?? "lo" }
-            let guests = try evacuation.flatMap { plan in hosts.areGiven ? try hosts.evacuationHosts(count: plan.guestCount, interface: standIn) : nil }
+            // As many guests as the largest evacuation: one of N takes the first N.
+            let guests = try evacuations.flatMap { plans in
+                hosts.areGiven ? try hosts.evacuationHosts(count: plans.map(\.guestCount).max() ?? 1, interface: standIn) : nil
+            }
             if let remote = try guests?.first ?? hosts.remoteHosts(interface: standIn) {
                 let planned = RealHostsPlan(hosts: remote, captureInterface: hosts.captureInterface,
                                             requestedMemorySizesMiB: options.memoryMiB?.elements, memeaterSizeMiB: options.memeaterSizeMiB,
