@@ -179,10 +179,10 @@ final class EvacuationSweepTests: XCTestCase {
         let results = [run("evac-b", guest: 2, of: 2, downtime: 70), run("evac-a", guest: 1, of: 2, downtime: 10),
                        run(nil, guest: 1, of: 1, downtime: 5), run("evac-b", guest: 1, of: 2, downtime: 20),
                        run("evac-a", guest: 2, of: 2, downtime: 30), run("evac-c", guest: 1, of: 3, downtime: 99),
-                       run("evac-c", guest: 3, of: 3, downtime: 99)]
+                       run("evac-c", guest: 3, of: 3, downtime: 99), run("evac-d", guest: 1, of: 2, downtime: 99)]
         let analysis = SweepAnalysis(sweep: StoredSweep(id: "s", kind: .sweep, createdAt: origin, commandLine: "", definitionJSON: "{}"),
                                      results: results)
-        XCTAssertEqual(analysis.evacuations.map(\.evacuationID), ["evac-b", "evac-a"], "evac-c lacks guest 2")
+        XCTAssertEqual(analysis.evacuations.map(\.evacuationID), ["evac-b", "evac-a"], "evac-c lacks guest 2, evac-d its last guest")
         XCTAssertEqual(analysis.evacuations.map { $0.results.compactMap(\.evacuation?.guestIndex) }, [[1, 2], [1, 2]])
         XCTAssertEqual(analysis.evacuations.map(\.figures.downtimeMillisecondsWorst), [70, 30])
         XCTAssertEqual(analysis.evacuations.map(\.figures.downtimeMillisecondsMedian), [45, 20])
