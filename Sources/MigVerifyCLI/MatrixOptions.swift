@@ -64,12 +64,21 @@ struct MatrixOptions: ParsableArguments {
             transform: { try CommaSeparated<String>(parsing: $0) })
     var emulator: CommaSeparated<String>?
 
+    @Option(name: .customLong("guest-count"), help: ArgumentHelp("""
+        Evacuation: migrate N guests at once, each with its own ping, memeater load and checks, plus the evacuation's figures \
+        (total time, per-guest migration time and downtime, speedup, ports); a comma-separated list (e.g. 1,2,4) runs every \
+        run of the matrix as an evacuation of each N in turn, and a sweep's report then plots evacuation time and per-guest \
+        downtime against N. On real hosts --domain, --guest-address and --memeater-token-file list as many values as the \
+        largest N, comma-separated (an evacuation of N takes the first N); the lab boots lab-guest-1…N for each N.
+        """, valueName: "N"), transform: { try CommaSeparated<Int>(parsing: $0) })
+    var guestCount: CommaSeparated<Int>?
+
     @Option(name: .customLong("repeat"), help: "Run every scenario this many times (e.g. to measure how often an intermittent fault is caught; at most 1000).")
     var repeatCount: Int?
 
     @Option(name: .customLong("matrix"), help: """
         The matrix from a YAML (.yaml, .yml) or TOML (.toml) file with the keys scenario, memory-mib, \
-        dirty-rate-mib-per-second, bandwidth-mib-per-second, pattern, strategy, emulator, guest and repeat \
+        dirty-rate-mib-per-second, bandwidth-mib-per-second, pattern, strategy, emulator, guest, repeat and guest-count \
         (docs/examples/sweep.yaml); those options cannot also be given on the command line.
         """)
     var matrixFile: String?
@@ -127,7 +136,8 @@ struct MatrixOptions: ParsableArguments {
     private var dimensionsGivenAsOptions: [(option: String, given: Bool)] {
         [("--scenario", scenario != nil), ("--memory-mib", memoryMiB != nil), ("--dirty-rate-mib-per-second", dirtyRateMiBPerSecond != nil),
          ("--bandwidth-mib-per-second", bandwidthMiBPerSecond != nil), ("--pattern", pattern != nil), ("--strategy", strategy != nil),
-         ("--emulator", emulator != nil), ("--guest", guest != nil), ("--repeat", repeatCount != nil), ("--quick", quick)]
+         ("--emulator", emulator != nil), ("--guest", guest != nil), ("--repeat", repeatCount != nil), ("--quick", quick),
+         ("--guest-count", guestCount != nil)]
     }
 
     private func matrixFromOptions(kind: SweepKind) -> SweepMatrix {
@@ -139,7 +149,7 @@ struct MatrixOptions: ParsableArguments {
                            loads: pattern?.elements ?? [.sequential], strategies: strategy?.elements ?? [.precopy],
                            emulators: emulator?.elements ?? ["default"],
                            guestKinds: (guest?.elements ?? (procedure ? Self.procedureGuests : [.initramfs])).map(\.rawValue),
-                           repeatCount: repeatCount ?? 1)
+                           repeatCount: repeatCount ?? 1, guestCounts: guestCount?.elements)
     }
 
     /// Refuses the options that choose the lab's guest, QEMU and memeater load: on real hosts

@@ -20,7 +20,9 @@ struct MatrixSession {
         // First: a journal another user could have written is a list of commands for root.
         let journal = FaultJournal(path: location.faultJournal)
         do { try journal.check() } catch { throw setupError(error.description) }
-        if let evacuation = plan.evacuation { return try runEvacuations(evacuation, journal: journal) }
+        if let evacuations = plan.evacuations {
+            return kind == .sweep ? try runEvacuationSweep(evacuations, journal: journal) : try runEvacuations(evacuations, journal: journal)
+        }
         let (testbed, runs) = try plan.resolve()
         let store = try openStore()
         let sweepID = outputs.id ?? SweepIdentifier.forRun()
@@ -38,14 +40,14 @@ struct MatrixSession {
             throw setupError(error.description)
         }
         let outcome = try runSlots(runner: runner, store: store, sweepID: sweepID, printer: printer)
-        try finish(outcome, testbed: testbed, sweepID: sweepID, printer: printer)
+        try finish(outcome, testbeds: [testbed], sweepID: sweepID, printer: printer)
     }
 
-    /// `--guest-count`: each run of the matrix as an evacuation of the guests, one after the
-    /// other; each guest's run is stored as a run of its own (with the evacuation's id), nothing
-    /// is reused and no sweep is recorded. Prints each guest's verdict and the evacuation's
-    /// figures, then the verdict table of every guest's run.
-    private func runEvacuations(_ evacuation: EvacuationPlan, journal: FaultJournal) throws {
+    /// What every evacuation path needs before its first run: the guests' testbeds (guest 1
+    /// first, as many as the largest N) and the runs, the store, the printer, leftovers of an
+    /// earlier run removed, signals caught and the capture directory made.
+    private func prepareEvacuations(journal: FaultJournal) throws
+        -> (guests: [any Testbed], runs: [ScenarioParameters], store: ResultsStore, printer: ProgressPrinter, captures: String?) {
         let (guests, runs) = try plan.resolveEvacuation()
         let store = try openStore()
         let printer = ProgressPrinter(interactive: isatty(STDERR_FILENO) == 1)
@@ -58,29 +60,56 @@ struct MatrixSession {
         } catch {
             throw setupError(error.description)
         }
-        let interruption = Interruption.shared
-        let captures: String?
         do throws(VerifierError) {
-            interruption.install { signal, count in
+            Interruption.shared.install { signal, count in
                 printer.step(count == 1 ? "\(signalName(signal)): aborting the migrations, removing the faults and recording the runs as interrupted"
                                  : "\(signalName(signal)) again: still cleaning up")
             }
-            captures = try captureDirectory()
+            return (guests, runs, store, printer, try captureDirectory())
         } catch {
             throw setupError(error.description)
         }
-        printer.step("evacuation of \(evacuation.guestCount) guest(s), \(evacuation.maxConcurrent) at a time: \(runs.count) run(s) in \(outputs.database)")
+    }
+
+    /// The runner of the evacuations of `evacuation`'s N guests: the first N of `guests`, each
+    /// guest's run recorded into `store` with its membership (and as a run of sweep `sweepID`).
+    private func evacuationRunner(_ evacuation: EvacuationPlan, guests: [any Testbed], store: ResultsStore, sweepID: String?,
+                                  printer: ProgressPrinter, journal: FaultJournal, captures: String?) throws(VerifierError) -> EvacuationRunner {
+        try EvacuationRunner(plan: evacuation, guests: plan.evacuationGuests(evacuation.guestCount, of: guests), recorder: { membership in
+            FanOutRecorder([StoreRecorder(store: store, sweepID: sweepID, evacuation: membership), printer])
+        }, journal: journal, interruption: .shared, captureDirectory: captures)
+    }
+
+    /// What the terminal says of the evacuations to come, e.g. `evacuation of 3 guest(s), 2 at a time`.
+    private static func evacuationLine(_ evacuations: [EvacuationPlan]) -> String {
+        guard evacuations.count > 1 else {
+            return evacuations.first.map { "evacuation of \($0.guestCount) guest(s), \($0.maxConcurrent) at a time" } ?? "no evacuation"
+        }
+        return "evacuations of " + evacuations.map { "\($0.guestCount)" }.joined(separator: ", ") + " guest(s), "
+            + evacuations.map { "\($0.maxConcurrent)" }.joined(separator: ", ") + " at a time"
+    }
+
+    /// `run --guest-count`: each run of the matrix as an evacuation of each N guests in turn,
+    /// one after the other; each guest's run is stored as a run of its own (with the
+    /// evacuation's id), nothing is reused and no sweep is recorded (`sweep --guest-count`
+    /// records one). Prints each guest's verdict and the evacuation's figures, then the verdict
+    /// table of every guest's run.
+    private func runEvacuations(_ evacuations: [EvacuationPlan], journal: FaultJournal) throws {
+        let (guests, runs, store, printer, captures) = try prepareEvacuations(journal: journal)
+        let interruption = Interruption.shared
+        printer.step(Self.evacuationLine(evacuations) + ": \(runs.count) run(s) in \(outputs.database)")
         var results: [ScenarioResult] = []
-        for parameters in runs where interruption.signal == nil {
-            do {
-                let runner = try EvacuationRunner(plan: evacuation, guests: guests, recorder: { membership in
-                    FanOutRecorder([StoreRecorder(store: store, evacuation: membership), printer])
-                }, journal: journal, interruption: interruption, captureDirectory: captures)
-                let outcome = try runner.run(parameters)
-                for line in outcome.summaryLines { print(line) }
-                results += outcome.results
-            } catch {
-                throw setupError(error.description)
+        for parameters in runs {
+            for evacuation in evacuations where interruption.signal == nil {
+                do {
+                    let runner = try evacuationRunner(evacuation, guests: guests, store: store, sweepID: nil, printer: printer, journal: journal,
+                                                  captures: captures)
+                    let outcome = try runner.run(parameters)
+                    for line in outcome.summaryLines { print(line) }
+                    results += outcome.results
+                } catch {
+                    throw setupError(error.description)
+                }
             }
         }
         for guest in guests { if let idle = guest.idleGuest() { printer.step(idle) } }
@@ -93,6 +122,45 @@ struct MatrixSession {
         print("results: \(outputs.database)" + (outputs.json.map { ", \($0)" } ?? "") + (outputs.junit.map { ", \($0)" } ?? ""))
         try outputs.writeFiles(results, command: kind)
         if !results.allSatisfy(\.passed) { throw ExitCode(1) }
+    }
+
+    /// `sweep --guest-count`: sweep `--id` of evacuations, each run of the matrix on each N
+    /// guests in turn, one slot per guest (``EvacuationSlots``), every guest's run stored with
+    /// its evacuation id and as a run of the sweep, so that `migverify report` finds them. A
+    /// resumed sweep keeps each complete evacuation and runs any other again whole
+    /// (``EvacuationSweepRunner``). Every guest starts on the source (an evacuation empties one
+    /// host) and a migration the timeout ends is a result, as in a sweep.
+    private func runEvacuationSweep(_ evacuations: [EvacuationPlan], journal: FaultJournal) throws {
+        let (guests, runs, store, printer, captures) = try prepareEvacuations(journal: journal)
+        let sweepID = outputs.id ?? SweepIdentifier.forRun()
+        var runnerOfCount: [Int: EvacuationRunner] = [:]
+        do throws(VerifierError) {
+            for evacuation in evacuations {
+                runnerOfCount[evacuation.guestCount] = try evacuationRunner(evacuation, guests: guests, store: store, sweepID: sweepID,
+                                                                            printer: printer, journal: journal, captures: captures)
+            }
+        } catch {
+            throw setupError(error.description)
+        }
+        let runners = runnerOfCount
+        let layout = EvacuationSlots.layout(runs, guestCounts: evacuations.map(\.guestCount)) { count, index, run in
+            runners[count]?.parameters(ofGuest: index, run) ?? run
+        }
+        let created = try openSweep(sweepID, runs: layout.slots, in: store)
+        printer.step("\(kind.rawValue) \(sweepID): \(Self.evacuationLine(evacuations)), \(layout.evacuations.count) evacuation(s) of "
+                     + "\(layout.slots.count) guest run(s)" + (created ? "" : ", resuming (complete evacuations are kept)") + " in \(outputs.database)")
+        let sweep = EvacuationSweepRunner(store: store, sweepID: sweepID, evacuations: layout.evacuations, runEvacuation: { slots throws(VerifierError) in
+            guard let runner = runners[slots.guestCount] else { throw .invalidOptions("no evacuation of \(slots.guestCount) guests was planned") }
+            return try runner.run(slots.parameters, policy: RunPolicy(placement: .sourceOnly, nonConvergenceIsResult: true))
+        }, signal: { Interruption.shared.signal })
+        let outcome: SweepOutcome
+        do {
+            outcome = try sweep.run(onProgress: { printer.sweepProgress($0) },
+                                    onEvacuation: { result in for line in result.summaryLines { print(line) } })
+        } catch {
+            throw setupError("\(error)")
+        }
+        try finish(outcome, testbeds: guests, sweepID: sweepID, printer: printer)
     }
 
     /// One line on standard error and exit 2: a setup error, nothing was run.
@@ -193,9 +261,9 @@ struct MatrixSession {
 
     /// Prints the verdict table (or why the sweep stopped), writes the files and ends with
     /// the exit status the outcome calls for.
-    private func finish(_ outcome: SweepOutcome, testbed: any Testbed, sweepID: String, printer: ProgressPrinter) throws {
+    private func finish(_ outcome: SweepOutcome, testbeds: [any Testbed], sweepID: String, printer: ProgressPrinter) throws {
         let results = outcome.results
-        if outcome.ranCount > 0, let idle = testbed.idleGuest() { printer.step(idle) }
+        for testbed in testbeds where outcome.ranCount > 0 { if let idle = testbed.idleGuest() { printer.step(idle) } }
         if let signal = outcome.interruptedBy {
             FileHandle.standardError.write(Data("migverify \(kind.rawValue): \(signalName(signal)): the run was recorded as interrupted and its fault removed; `migverify \(kind.rawValue) --id \(sweepID)` with the same options resumes\n".utf8))
             try outputs.writeFiles(results, command: kind)

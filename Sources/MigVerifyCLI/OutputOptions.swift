@@ -74,7 +74,7 @@ struct OutputOptions: ParsableArguments {
     /// A database that cannot be read is an error, not "nothing to reuse".
     func reusable(_ parameters: ScenarioParameters, store: ResultsStore) throws(VerifierError) -> (result: ScenarioResult, line: String)? {
         guard !fresh, let done = try store.completedRun(matching: parameters), var previous = done.result,
-              previous.status == .completed, !previous.checks.contains(where: { $0.name == CheckName.setup }) else { return nil }
+              previous.isReusable else { return nil }
         if retryFailed, !previous.passed { return nil }
         previous.reusedFromRunID = done.id
         let verdict = previous.passed ? "it passed" : "it failed \(previous.failedChecks.map(\.name).joined(separator: ", "))"

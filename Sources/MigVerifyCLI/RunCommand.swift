@@ -20,15 +20,15 @@ protocol MatrixCommand: ParsableCommand {
     var hosts: RealHostOptions { get }
     /// The plan `validate()` made; `nil` before.
     var plan: RunPlan? { get }
-    /// `run`'s evacuation options; `nil`: the command has none (`sweep`).
-    var evacuationOptions: EvacuationOptions? { get }
+    /// How evacuations run (`--max-concurrent`, `--fault-guest`), when the matrix has guest counts.
+    var evacuation: EvacuationOptions { get }
 }
 
 extension MatrixCommand {
     /// Makes and checks the plan of these options (see ``RunPlan``).
     func makePlan(readMatrixFile: MatrixFileReader = SweepMatrix.load(path:)) throws -> RunPlan {
         try RunPlan(kind: Self.kind, matrix: matrix, migration: migration, hosts: hosts, location: location,
-                    evacuation: try evacuationOptions?.plan(), readMatrixFile: readMatrixFile)
+                    evacuation: evacuation, readMatrixFile: readMatrixFile)
     }
 
     /// The plan `validate()` made; made now if `validate()` was not called (a test that
@@ -81,8 +81,6 @@ struct RunCommand: MatrixCommand {
 
     private(set) var plan: RunPlan? = nil
 
-    var evacuationOptions: EvacuationOptions? { evacuation }
-
     /// The option groups; ``plan`` is not an option.
     enum CodingKeys: CodingKey {
         case matrix, migration, outputs, location, hosts, evacuation
@@ -95,9 +93,9 @@ struct RunCommand: MatrixCommand {
     /// (``RunPlan/resolve(lookUpRoute:)``).
     mutating func validate() throws {
         plan = try makePlan()
-        if plan?.evacuation != nil, outputs.id != nil || outputs.fresh || outputs.retryFailed || matrix.boundarySteps != nil {
+        if plan?.evacuations != nil, outputs.id != nil || outputs.fresh || outputs.retryFailed || matrix.boundarySteps != nil {
             throw ValidationError("--id, --fresh, --retry-failed and --find-boundary do not apply to an evacuation (--guest-count): "
-                                  + "its runs are never reused and are stored with their evacuation id")
+                                  + "its runs are never reused and are stored with their evacuation id (`migverify sweep --id ID` resumes evacuations)")
         }
     }
 

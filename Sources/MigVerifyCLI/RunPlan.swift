@@ -30,28 +30,33 @@ struct RunPlan {
     let runs: [ScenarioParameters]
     /// `--find-boundary`: the bisection steps after the matrix, per memory size and bandwidth.
     let boundarySteps: Int?
-    /// `--guest-count`: each run is an evacuation of this many guests (`nil`: one guest).
-    let evacuation: EvacuationPlan?
+    /// `--guest-count` (or the matrix file's `guest-count`): each run is an evacuation of each
+    /// of these plans in turn, one per guest count N (`nil`: one guest).
+    let evacuations: [EvacuationPlan]?
 
     /// Makes and checks the plan: every refusal is a `ValidationError` (one line, exit 64).
     /// Reads the matrix file with `readMatrixFile` and the memeater token file; reaches no
     /// host, looks up no route.
     init(kind: SweepKind, matrix options: MatrixOptions, migration: MigrationRunOptions, hosts: RealHostOptions,
-         location: LabLocationOptions, evacuation: EvacuationPlan? = nil, readMatrixFile: MatrixFileReader = SweepMatrix.load(path:)) throws {
+         location: LabLocationOptions, evacuation: EvacuationOptions = EvacuationOptions(),
+         readMatrixFile: MatrixFileReader = SweepMatrix.load(path:)) throws {
         let matrix = try options.sweepMatrix(kind: kind, onRealHosts: hosts.areGiven, readMatrixFile: readMatrixFile)
-        if let evacuation {
-            for scenario in matrix.scenarios {
-                do {
-                    try evacuation.validate(scenario: scenario, catalog: .standard)
-                } catch {
-                    throw ValidationError(error.description)
+        let evacuations = try evacuation.plans(guestCounts: matrix.evacuationGuestCounts)
+        if let evacuations {
+            for plan in evacuations {
+                for scenario in matrix.scenarios {
+                    do {
+                        try plan.validate(scenario: scenario, catalog: .standard)
+                    } catch {
+                        throw ValidationError(error.description)
+                    }
                 }
             }
-            if !hosts.areGiven, let largest = matrix.memorySizesMiB.max() {
-                try validateLabGuestCount(evacuation.guestCount, memoryMiB: largest)
+            if !hosts.areGiven, let largest = matrix.memorySizesMiB.max(), let most = evacuations.map(\.guestCount).max() {
+                try validateLabGuestCount(most, memoryMiB: largest)
             }
         }
-        self.evacuation = evacuation
+        self.evacuations = evacuations
         if migration.back, !matrix.scenarios.contains(.live) {
             throw ValidationError("--back (round trip) only applies to the live scenario, and --scenario has no live")
         }
@@ -65,7 +70,10 @@ struct RunPlan {
         do {
             // The capture interface is looked up when the command runs: a stand-in does here.
             let standIn = { (_: String) in hosts.captureInterface ?? "lo" }
-            let guests = try evacuation.flatMap { plan in hosts.areGiven ? try hosts.evacuationHosts(count: plan.guestCount, interface: standIn) : nil }
+            // As many guests as the largest evacuation: one of N takes the first N.
+            let guests = try evacuations.flatMap { plans in
+                hosts.areGiven ? try hosts.evacuationHosts(count: plans.map(\.guestCount).max() ?? 1, interface: standIn) : nil
+            }
             if let remote = try guests?.first ?? hosts.remoteHosts(interface: standIn) {
                 let planned = RealHostsPlan(hosts: remote, captureInterface: hosts.captureInterface,
                                             requestedMemorySizesMiB: options.memoryMiB?.elements, memeaterSizeMiB: options.memeaterSizeMiB,
@@ -80,7 +88,8 @@ struct RunPlan {
             } else {
                 try Self.checkLabMatrix(matrix)
                 let lab = location.lab
-                let testbed = LabTarget(lab: lab, captureInterface: hosts.captureInterface ?? "up0", guest: 1, of: evacuation?.guestCount ?? 1)
+                let testbed = LabTarget(lab: lab, captureInterface: hosts.captureInterface ?? "up0", guest: 1,
+                                        of: evacuations?.map(\.guestCount).max() ?? 1)
                 target = .lab(testbed, lab)
                 template = migration.template(endpoints: testbed.endpoints)
                 runs = try Self.expand(matrix, template: template, memorySizesMiB: matrix.memorySizesMiB,
@@ -121,7 +130,8 @@ struct RunPlan {
                 // The lab's running guests make way for the run's.
                 let running = lab.currentRecord()?.guests.map(\.memoryMiB).reduce(0, +) ?? 0
                 do {
-                    try checkMemoryFits(requestedMiB: largest, guestCount: evacuation?.guestCount ?? 1, availableMiB: available + running)
+                    try checkMemoryFits(requestedMiB: largest, guestCount: evacuations?.map(\.guestCount).max() ?? 1,
+                                        availableMiB: available + running)
                 } catch {
                     throw ValidationError(error.description)
                 }
@@ -171,6 +181,16 @@ struct RunPlan {
             resolved.append(remote)
         }
         return (resolved, runs)
+    }
+
+    /// The testbeds of an evacuation of `count` guests, out of `guests` (those of the largest,
+    /// from ``resolveEvacuation(lookUpRoute:)``): on the lab its fleet of `count`, so that it
+    /// runs exactly those guests; on real hosts the first `count`.
+    func evacuationGuests(_ count: Int, of guests: [any Testbed]) -> [any Testbed] {
+        if case .lab(let first, let lab) = target {
+            return LabTarget.fleet(lab: lab, count: count, captureInterface: first.captureInterface)
+        }
+        return Array(guests.prefix(count))
     }
 }
 

@@ -14,7 +14,10 @@ struct SweepCommand: MatrixCommand {
             The guest is kept between cells and migrated back and forth; it is rebooted only when memory size, \
             pattern, guest kind or emulator change. A live migration that the timeout ends while it still copies \
             is a result, "did not converge", not a failure. Scenarios default to live. Then `migverify correlate ID` \
-            fits the pre-copy model and `migverify report ID --output DIR` draws the plots.
+            fits the pre-copy model and `migverify report ID --output DIR` draws the plots. With --guest-count 1,2,4 \
+            (real hosts) every run is an evacuation of each N guests in turn, one slot per guest; a resumed sweep \
+            keeps an evacuation only when every guest's run of it completed, else runs it again whole, and the \
+            report plots evacuation time and per-guest downtime against N.
             """
     )
 
@@ -25,15 +28,13 @@ struct SweepCommand: MatrixCommand {
     @OptionGroup(title: "Result options") var outputs: OutputOptions
     @OptionGroup(title: "Lab options") var location: LabLocationOptions
     @OptionGroup(title: "Real host options") var hosts: RealHostOptions
+    @OptionGroup(title: "Evacuation options") var evacuation: EvacuationOptions
 
     private(set) var plan: RunPlan? = nil
 
-    /// A sweep has no evacuation options (yet).
-    var evacuationOptions: EvacuationOptions? { nil }
-
     /// The option groups; ``plan`` is not an option.
     enum CodingKeys: CodingKey {
-        case matrix, migration, outputs, location, hosts
+        case matrix, migration, outputs, location, hosts, evacuation
     }
 
     /// `run`'s checks (``RunCommand/validate()``) with a sweep's defaults, after the id a
@@ -43,6 +44,9 @@ struct SweepCommand: MatrixCommand {
             throw ValidationError("migverify sweep needs --id ID (the same id later resumes the sweep)")
         }
         plan = try makePlan()
+        if plan?.evacuations != nil, matrix.boundarySteps != nil {
+            throw ValidationError("--find-boundary does not apply to an evacuation sweep (--guest-count)")
+        }
     }
 
     func run() throws {

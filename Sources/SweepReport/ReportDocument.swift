@@ -34,11 +34,15 @@ public struct ReportDocument: Sendable, Equatable {
     public var timelines: [ReportTimeline]
     /// What the measurements cannot show (stated limits), one sentence each.
     public var limits: [String]
+    /// The sweep's evacuations (`--guest-count`), each of N guests at once; their guests' runs
+    /// are not in ``cells`` or ``runs``. Empty: the report has no Evacuation section.
+    public var evacuations: [ReportEvacuation]
 
     public init(sweepID: String, title: String, createdAt: Date, environment: ReportEnvironment,
                 notes: [String] = [], pingProbeIntervalMilliseconds: Double? = nil,
                 cells: [ReportCell], runs: [ReportRun], fits: [ReportFit] = [],
-                unfittedStrategies: [ReportUnfittedStrategy] = [], boundaries: [ReportBoundary] = [], timelines: [ReportTimeline] = [], limits: [String] = []) {
+                unfittedStrategies: [ReportUnfittedStrategy] = [], boundaries: [ReportBoundary] = [], timelines: [ReportTimeline] = [], limits: [String] = [],
+                evacuations: [ReportEvacuation] = []) {
         self.sweepID = sweepID
         self.title = title
         self.createdAt = createdAt
@@ -52,6 +56,47 @@ public struct ReportDocument: Sendable, Equatable {
         self.boundaries = boundaries
         self.timelines = timelines
         self.limits = limits
+        self.evacuations = evacuations
+    }
+}
+
+/// One evacuation of a sweep: N guests migrated from one host at once, its figures taken
+/// from its guests' runs (the migration calls on the wall clock, the longest ping gaps).
+public struct ReportEvacuation: Sendable, Equatable {
+    /// Shared by its guests' runs.
+    public var evacuationID: String
+    /// The run of the matrix it ran, e.g. "live 1024 MiB @ 50 MiB/s".
+    public var cellLabel: String
+    /// N, the guests it migrated; of them, those that landed and those whose every check passed.
+    public var guestCount: Int
+    public var landedCount: Int
+    public var passedCount: Int
+    /// From the first guest's migration start to the last landing, s (`nil`: none landed).
+    public var totalSeconds: Double?
+    /// The landed guests' migration times added up: migrating them one after another, s.
+    public var serialSumSeconds: Double?
+    /// The serial sum over the total (1: migrating them together saved nothing).
+    public var speedup: Double?
+    /// Over the landed guests' downtimes (longest ping gap), ms: the median and the worst.
+    public var downtimeMillisecondsMedian: Double?
+    public var downtimeMillisecondsWorst: Double?
+    /// Each landed guest's downtime, ms, in guest order (a guest without one is left out).
+    public var guestDowntimesMilliseconds: [Double]
+
+    public init(evacuationID: String, cellLabel: String, guestCount: Int, landedCount: Int, passedCount: Int,
+                totalSeconds: Double?, serialSumSeconds: Double?, speedup: Double?,
+                downtimeMillisecondsMedian: Double?, downtimeMillisecondsWorst: Double?, guestDowntimesMilliseconds: [Double]) {
+        self.evacuationID = evacuationID
+        self.cellLabel = cellLabel
+        self.guestCount = guestCount
+        self.landedCount = landedCount
+        self.passedCount = passedCount
+        self.totalSeconds = totalSeconds
+        self.serialSumSeconds = serialSumSeconds
+        self.speedup = speedup
+        self.downtimeMillisecondsMedian = downtimeMillisecondsMedian
+        self.downtimeMillisecondsWorst = downtimeMillisecondsWorst
+        self.guestDowntimesMilliseconds = guestDowntimesMilliseconds
     }
 }
 

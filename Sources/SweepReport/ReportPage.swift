@@ -51,10 +51,15 @@ struct ReportPage {
         return blocks
     }
 
-    var summaryPlots: [RenderedPlot] { plots.filter { !$0.plan.name.hasPrefix("timeline-") } }
+    var summaryPlots: [RenderedPlot] { plots.filter { !$0.plan.name.hasPrefix("timeline-") && !Self.isEvacuation($0.plan.name) } }
     var timelinePlots: [RenderedPlot] { plots.filter { $0.plan.name.hasPrefix("timeline-") } }
-    var summaryOmissions: [OmittedPlot] { omitted.filter { !$0.name.hasPrefix("timeline-") } }
+    var evacuationPlots: [RenderedPlot] { plots.filter { Self.isEvacuation($0.plan.name) } }
+    var summaryOmissions: [OmittedPlot] { omitted.filter { !$0.name.hasPrefix("timeline-") && !Self.isEvacuation($0.name) } }
     var timelineOmissions: [OmittedPlot] { omitted.filter { $0.name.hasPrefix("timeline-") } }
+    var evacuationOmissions: [OmittedPlot] { omitted.filter { Self.isEvacuation($0.name) } }
+
+    /// Whether plot `name` belongs in the Evacuation section.
+    static func isEvacuation(_ name: String) -> Bool { name.hasPrefix(ReportPlots.evacuationPlotPrefix) }
 
     // MARK: - HTML
 
@@ -102,6 +107,13 @@ struct ReportPage {
             case .table(let table): out += htmlTable(table)
             case let .sentence(heading, text): out += "<h2>\(escape(heading))</h2>\n<p class=\"omitted\">\(escape(text))</p>\n"
             }
+        }
+
+        if let evacuations = ReportTables.evacuations(document) {
+            out += "<h2>Evacuation</h2>\n"
+            for plot in evacuationPlots { out += htmlFigure(plot) }
+            for omission in evacuationOmissions { out += "<p class=\"omitted\">\(escape(omission.reason))</p>\n" }
+            out += htmlTable(evacuations, level: 3)
         }
 
         out += "<h2>Timelines</h2>\n"
@@ -163,6 +175,13 @@ struct ReportPage {
             case .table(let table): out += markdownTable(table)
             case let .sentence(heading, text): out += "## \(cell(heading))\n\n*\(cell(text))*\n\n"
             }
+        }
+
+        if let evacuations = ReportTables.evacuations(document) {
+            out += "## Evacuation\n\n"
+            for plot in evacuationPlots { out += markdownFigure(plot, plotsDirectoryName: plotsDirectoryName) }
+            for omission in evacuationOmissions { out += "*\(cell(omission.reason))*\n\n" }
+            out += markdownTable(evacuations, level: 3)
         }
 
         out += "## Timelines\n\n"

@@ -32,7 +32,10 @@ public enum ReportPlots {
         var omitted: [OmittedPlot] = []
         // Strategies side by side only where the sweep has more than one.
         let strategyPlot = Set(document.liveCells.map(\.parameters.strategy)).count > 1 ? strategies(document) : nil
-        for outcome in [migrationTime(document), downtime(document), convergenceBoundary(document)] + (strategyPlot.map { [$0] } ?? []) {
+        // The Evacuation section's plots only where the sweep has evacuations.
+        let evacuationPlots = document.evacuations.isEmpty ? [] : [evacuationTime(document), evacuationDowntime(document)]
+        for outcome in [migrationTime(document), downtime(document), convergenceBoundary(document)] + (strategyPlot.map { [$0] } ?? [])
+            + evacuationPlots {
             switch outcome {
             case .drawn(let plot): plots.append(plot)
             case .omitted(let omission): omitted.append(omission)
@@ -540,6 +543,95 @@ public enum ReportPlots {
         return .drawn(PlannedPlot(name: name, caption: "Per strategy, means over its runs: the migration's own CPU per GiB moved "
             + "(QEMU less its vCPU threads, and libvirtd) on the source and the destination, and the migration time of the runs that landed.",
             seriesTitles: script.seriesTitles, notes: notes, script: script.text))
+    }
+
+    // MARK: - Evacuations against the guest count
+
+    /// The name every evacuation plot starts with: the page shows them in its Evacuation section.
+    static let evacuationPlotPrefix = "evacuation-"
+
+    /// Evacuations grouped into series: one per run of the matrix (its label the series'
+    /// suffix, only when the sweep has more than one), in first-seen order.
+    static func evacuationGroups(_ evacuations: [ReportEvacuation]) -> [(suffix: String, evacuations: [ReportEvacuation])] {
+        let labels = orderedUnique(evacuations.map(\.cellLabel))
+        return labels.map { label in
+            (labels.count > 1 ? ", \(label)" : "", evacuations.filter { $0.cellLabel == label })
+        }
+    }
+
+    /// Rows "N value" of each evacuation with a value, by N (then value).
+    static func guestCountRows(_ evacuations: [ReportEvacuation], _ value: (ReportEvacuation) -> Double?) -> [[Double]] {
+        byGuestCount(evacuations.compactMap { evacuation in value(evacuation).map { [Double(evacuation.guestCount), $0] } })
+    }
+
+    /// Rows "N value" sorted by N, then value.
+    static func byGuestCount(_ rows: [[Double]]) -> [[Double]] {
+        rows.sorted { first, second in first[0] != second[0] ? first[0] < second[0] : first[1] < second[1] }
+    }
+
+    /// The settings both evacuation plots share: N on x, a tic at each N the sweep ran.
+    static func evacuationAxes(_ script: inout GnuplotScript, _ document: ReportDocument, title: String, ylabel: String) {
+        script.set("set title \(GnuplotScript.quoted("\(title) — \(document.sweepID)")) noenhanced")
+        script.set("set xlabel 'guests evacuated at once (N)'")
+        script.set("set ylabel \(GnuplotScript.quoted(ylabel))")
+        let counts = Set(document.evacuations.map(\.guestCount)).sorted()
+        script.set("set xtics (\(counts.map(String.init).joined(separator: ", ")))")
+        script.set("set yrange [0:*]")
+        // Room around the smallest and largest N, so no point sits on the frame.
+        script.set("set offsets graph 0.05, graph 0.05, graph 0.05, 0")
+    }
+
+    /// Each evacuation's total time (first migration start to last landing) and the serial
+    /// sum of its landed guests' migration times, in seconds, over N.
+    static func evacuationTime(_ document: ReportDocument) -> Outcome {
+        let name = evacuationPlotPrefix + "time"
+        var script = GnuplotScript()
+        evacuationAxes(&script, document, title: "Evacuation time vs guests", ylabel: "time (s)")
+        for (index, group) in evacuationGroups(document.evacuations).enumerated() {
+            script.addSeries(title: "evacuation total (s)\(group.suffix)", rows: guestCountRows(group.evacuations, \.totalSeconds),
+                             clause: "using 1:2 with linespoints lc \(index + 1) pt 7 ps 0.9")
+            script.addSeries(title: "serial sum of migration times (s)\(group.suffix)",
+                             rows: guestCountRows(group.evacuations, \.serialSumSeconds),
+                             clause: "using 1:2 with linespoints lc \(index + 1) dt 2 pt 6 ps 0.9")
+        }
+        guard !script.isEmpty else {
+            return .omitted(OmittedPlot(name: name, reason: "Evacuation time is not plotted: no evacuation had a guest land."))
+        }
+        return .drawn(PlannedPlot(name: name, caption: "Per evacuation, over the number of guests N migrated at once: the total "
+            + "time from the first guest's migration start to the last guest's landing (filled circles), and the landed guests' "
+            + "migration times added up, what migrating them one after another would take (open circles, dashed); their ratio "
+            + "is the speedup in the table.", seriesTitles: script.seriesTitles, notes: [], script: script.text))
+    }
+
+    /// Each landed guest's downtime (its longest ping gap) and, per evacuation, the median and
+    /// the worst over its guests, in milliseconds, over N.
+    static func evacuationDowntime(_ document: ReportDocument) -> Outcome {
+        let name = evacuationPlotPrefix + "downtime"
+        var script = GnuplotScript()
+        evacuationAxes(&script, document, title: "Per-guest downtime vs guests", ylabel: "downtime (ms)")
+        for (index, group) in evacuationGroups(document.evacuations).enumerated() {
+            let guestRows: [[Double]] = group.evacuations.flatMap { evacuation -> [[Double]] in
+                let count = Double(evacuation.guestCount)
+                return evacuation.guestDowntimesMilliseconds.map { downtime in [count, downtime] }
+            }
+            script.addSeries(title: "each guest's downtime (ms)\(group.suffix)", rows: byGuestCount(guestRows),
+                             clause: "using 1:2 with points lc \(index + 1) pt 1 ps 0.8")
+            script.addSeries(title: "median downtime (ms)\(group.suffix)",
+                             rows: guestCountRows(group.evacuations, \.downtimeMillisecondsMedian),
+                             clause: "using 1:2 with linespoints lc \(index + 1) pt 7 ps 0.9")
+            script.addSeries(title: "worst downtime (ms)\(group.suffix)",
+                             rows: guestCountRows(group.evacuations, \.downtimeMillisecondsWorst),
+                             clause: "using 1:2 with linespoints lc \(index + 1) dt 2 pt 9 ps 1.1")
+        }
+        guard !script.isEmpty else {
+            return .omitted(OmittedPlot(name: name, reason: "Per-guest downtime is not plotted: no landed guest had a ping gap measured."))
+        }
+        let unlanded = document.evacuations.reduce(0) { $0 + $1.guestCount - $1.landedCount }
+        return .drawn(PlannedPlot(name: name, caption: "Over the number of guests N migrated at once: each landed guest's downtime "
+            + "(its longest ping gap; crosses) and, per evacuation, the median over its guests (filled circles) and the worst "
+            + "(triangles, dashed).", seriesTitles: script.seriesTitles,
+            notes: unlanded > 0 ? ["\(unlanded) guest(s) did not land and have no downtime here (see the failed guests in the table)."] : [],
+            script: script.text))
     }
 
     // MARK: - Helpers

@@ -232,6 +232,45 @@ public enum ReportTables {
             rows: fitted + unfitted)
     }
 
+    /// The evacuations, one row per run of the matrix and guest count N (by N): how many
+    /// evacuations, the median over them of the total time, the serial sum and the speedup,
+    /// the median and the worst downtime over all their landed guests, and the guests that
+    /// failed a check; `nil` when the sweep has no evacuation.
+    public static func evacuations(_ document: ReportDocument) -> ReportTable? {
+        guard !document.evacuations.isEmpty else { return nil }
+        var rows: [[String]] = []
+        for group in ReportPlots.evacuationGroups(document.evacuations) {
+            for count in Set(group.evacuations.map(\.guestCount)).sorted() {
+                let ofCount = group.evacuations.filter { $0.guestCount == count }
+                let downtimes = ofCount.flatMap(\.guestDowntimesMilliseconds)
+                let guests = ofCount.reduce(0) { $0 + $1.guestCount }
+                let failed = ofCount.reduce(0) { $0 + $1.guestCount - $1.passedCount }
+                rows.append([ofCount[0].cellLabel, String(count), String(ofCount.count),
+                             ReportFormat.number(median(ofCount.compactMap(\.totalSeconds)), decimals: 2),
+                             ReportFormat.number(median(ofCount.compactMap(\.serialSumSeconds)), decimals: 2),
+                             ReportFormat.ratio(median(ofCount.compactMap(\.speedup))),
+                             ReportFormat.number(median(downtimes)), ReportFormat.number(downtimes.max()),
+                             "\(failed) of \(guests)"])
+            }
+        }
+        return ReportTable(
+            title: "Evacuations by guest count",
+            explanation: "N guests migrated from one host at once: total time from the first migration start to the last "
+                + "landing, and the serial sum of the landed guests' migration times, in seconds (medians over the evacuations of "
+                + "that N); downtime is each landed guest's longest ping gap in milliseconds, median and worst over all of them.",
+            headers: ["cell", "guests N", "evacuations", "total s", "serial sum s", "speedup", "downtime median ms",
+                      "downtime worst ms", "failed guests"],
+            rows: rows)
+    }
+
+    /// The middle value, or the mean of the two middle ones (`nil`: no values).
+    static func median(_ values: [Double]) -> Double? {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted()
+        let middle = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+    }
+
     public static func boundaries(_ document: ReportDocument) -> ReportTable {
         ReportTable(
             title: "Convergence boundary",

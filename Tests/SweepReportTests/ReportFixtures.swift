@@ -119,6 +119,22 @@ enum ReportFixtures {
             limits: ["QEMU's page sampling under TCG is capped near 60 MB/s."])
     }
 
+    /// Evacuations of 1, 2 and twice 4 guests of one live cell, worked by hand: totals 10, 12,
+    /// 16 and 18 s, serial sums 10, 21, 44 and 46 s; downtimes (ms) 20 | 30, 50 | 40, 10, 30, 90
+    /// (median 35, worst 90) | 20, 60, 25, 35 (median 30, worst 60), one guest of the last failed.
+    static func evacuations() -> [ReportEvacuation] {
+        func evacuation(_ id: String, guests: Int, passed: Int? = nil, total: Double, serial: Double,
+                        downtimes: [Double], median: Double, worst: Double) -> ReportEvacuation {
+            ReportEvacuation(evacuationID: id, cellLabel: "live 1024 MiB @ 50 MiB/s", guestCount: guests, landedCount: guests,
+                             passedCount: passed ?? guests, totalSeconds: total, serialSumSeconds: serial, speedup: serial / total,
+                             downtimeMillisecondsMedian: median, downtimeMillisecondsWorst: worst, guestDowntimesMilliseconds: downtimes)
+        }
+        return [evacuation("evac-1", guests: 1, total: 10, serial: 10, downtimes: [20], median: 20, worst: 20),
+                evacuation("evac-2", guests: 2, total: 12, serial: 21, downtimes: [30, 50], median: 40, worst: 50),
+                evacuation("evac-4a", guests: 4, total: 16, serial: 44, downtimes: [40, 10, 30, 90], median: 35, worst: 90),
+                evacuation("evac-4b", guests: 4, passed: 3, total: 18, serial: 46, downtimes: [20, 60, 25, 35], median: 30, worst: 60)]
+    }
+
     /// A failure run's timeline: a perform-fail run whose job never moved memory (every sample
     /// reads 0 remaining), with the fault's acted moment, the verifier's abort, a guest-network
     /// window, ping gaps, events on both hosts, and what the fault keeps without a time.

@@ -622,6 +622,83 @@ final class SweepReportTests: XCTestCase {
         XCTAssertEqual(plan.omitted.map(\.name), ["timeline-4-r4", "timeline-5-r5"])
     }
 
+    // MARK: - Evacuations
+
+    /// A sweep with evacuations gets an Evacuation section: time and downtime against N, each
+    /// series holding the figures it names, and the table by guest count.
+    func testEvacuationsHaveTheirSectionWithBothPlotsAndATableByGuestCount() throws {
+        var document = ReportFixtures.document()
+        document.evacuations = ReportFixtures.evacuations()
+        let plan = ReportPlots.plan(for: document)
+        XCTAssertEqual(plan.plots.map(\.name), ["migration-time", "downtime", "convergence-boundary", "evacuation-time",
+                                                "evacuation-downtime", "timeline-1-r1", "timeline-2-r12"])
+        let time = try XCTUnwrap(plan.plots.first { $0.name == "evacuation-time" })
+        XCTAssertEqual(time.seriesTitles, ["evacuation total (s)", "serial sum of migration times (s)"])
+        XCTAssertEqual(seriesRows(time.script)["evacuation total (s)"], [[1, 10], [2, 12], [4, 16], [4, 18]])
+        XCTAssertEqual(seriesRows(time.script)["serial sum of migration times (s)"], [[1, 10], [2, 21], [4, 44], [4, 46]])
+        XCTAssertTrue(time.script.contains("set xtics (1, 2, 4)"), time.script)
+        let downtime = try XCTUnwrap(plan.plots.first { $0.name == "evacuation-downtime" })
+        XCTAssertEqual(downtime.seriesTitles, ["each guest's downtime (ms)", "median downtime (ms)", "worst downtime (ms)"])
+        XCTAssertEqual(seriesRows(downtime.script)["median downtime (ms)"], [[1, 20], [2, 40], [4, 30], [4, 35]])
+        XCTAssertEqual(seriesRows(downtime.script)["worst downtime (ms)"], [[1, 20], [2, 50], [4, 60], [4, 90]])
+        XCTAssertEqual(seriesRows(downtime.script)["each guest's downtime (ms)"],
+                       [[1, 20], [2, 30], [2, 50], [4, 10], [4, 20], [4, 25], [4, 30], [4, 35], [4, 40], [4, 60], [4, 90]])
+
+        let table = try XCTUnwrap(ReportTables.evacuations(document))
+        XCTAssertEqual(table.headers, ["cell", "guests N", "evacuations", "total s", "serial sum s", "speedup", "downtime median ms",
+                                       "downtime worst ms", "failed guests"])
+        // N = 4: totals 16, 18 → 17; sums 44, 46 → 45; speedups 2.75, 2.56 → 2.65; the 8 guests' downtimes → 32.5 and 90.
+        XCTAssertEqual(table.rows, [["live 1024 MiB @ 50 MiB/s", "1", "1", "10", "10", "1.00×", "20", "20", "0 of 1"],
+                                    ["live 1024 MiB @ 50 MiB/s", "2", "1", "12", "21", "1.75×", "40", "50", "0 of 2"],
+                                    ["live 1024 MiB @ 50 MiB/s", "4", "2", "17", "45", "2.65×", "32.5", "90", "1 of 8"]])
+
+        let files = try SweepReportRenderer(document: document).write(to: ReportFixtures.outputDirectory(for: self))
+        let html = try ReportFixtures.read(files.html)
+        let section = try XCTUnwrap(html.range(of: "<h2>Evacuation</h2>"))
+        for plot in [time, downtime] {
+            let figure = try XCTUnwrap(html.figure(named: plot.name), plot.name)
+            XCTAssertEqual(SVGInspection(figure).titles, plot.seriesTitles, "every series of \(plot.name) is drawn")
+            let at = try XCTUnwrap(html.range(of: "<figure id=\"plot-\(plot.name)\">"))
+            XCTAssertTrue(at.lowerBound > section.lowerBound, "\(plot.name) sits in the Evacuation section, not under Plots")
+            XCTAssertTrue(files.plots.contains { $0.lastPathComponent == "\(plot.name).svg" })
+        }
+        XCTAssertTrue(html.contains("<h3>Evacuations by guest count</h3>"))
+        XCTAssertTrue(html.contains("<td>32.5</td>"))
+        let markdown = try ReportFixtures.read(files.markdown)
+        XCTAssertTrue(markdown.contains("## Evacuation\n"))
+        XCTAssertTrue(markdown.contains("(plots/evacuation-downtime.svg)"))
+        XCTAssertTrue(markdown.contains("| live 1024 MiB @ 50 MiB/s | 4 | 2 | 17 | 45 | 2.65× | 32.5 | 90 | 1 of 8 |"))
+    }
+
+    /// Without evacuations the report has no Evacuation section and no evacuation plot.
+    func testWithoutEvacuationsTheReportHasNoEvacuationSectionOrPlot() throws {
+        let document = ReportFixtures.document()
+        XCTAssertNil(ReportTables.evacuations(document))
+        XCTAssertFalse(ReportPlots.plan(for: document).plots.contains { $0.name.hasPrefix("evacuation") })
+        let directory = try ReportFixtures.outputDirectory(for: self)
+        let files = try SweepReportRenderer(document: document).write(to: directory)
+        let html = try ReportFixtures.read(files.html)
+        XCTAssertFalse(html.contains("Evacuation"))
+        XCTAssertFalse(try ReportFixtures.read(files.markdown).contains("Evacuation"))
+        let plots = try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("plots").path)
+        XCTAssertFalse(plots.contains { $0.hasPrefix("evacuation") }, "\(plots)")
+    }
+
+    /// Evacuations none of whose guests landed: both plots are left out, said in the section.
+    func testEvacuationsWithoutALandingAreSaidNotDrawnEmpty() throws {
+        var document = ReportFixtures.document()
+        document.evacuations = [ReportEvacuation(evacuationID: "evac-x", cellLabel: "live 1024 MiB @ 50 MiB/s", guestCount: 2, landedCount: 0,
+                                                 passedCount: 0, totalSeconds: nil, serialSumSeconds: nil, speedup: nil,
+                                                 downtimeMillisecondsMedian: nil, downtimeMillisecondsWorst: nil, guestDowntimesMilliseconds: [])]
+        let plan = ReportPlots.plan(for: document)
+        XCTAssertEqual(plan.omitted.map(\.name), ["evacuation-time", "evacuation-downtime"])
+        let html = try ReportFixtures.read(try SweepReportRenderer(document: document).write(to: ReportFixtures.outputDirectory(for: self)).html)
+        let section = try XCTUnwrap(html.range(of: "<h2>Evacuation</h2>"))
+        let said = try XCTUnwrap(html.range(of: "Evacuation time is not plotted: no evacuation had a guest land."))
+        XCTAssertTrue(said.lowerBound > section.lowerBound)
+        XCTAssertTrue(html.contains("<td>2 of 2</td>"))
+    }
+
     // MARK: - Escaping
 
     func testTextFromTheDocumentIsEscapedEverywhere() throws {

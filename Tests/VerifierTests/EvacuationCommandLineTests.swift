@@ -28,9 +28,9 @@ final class EvacuationCommandLineTests: XCTestCase {
 
     func testWithoutGuestCountNothingChanges() throws {
         let command = try RunCommand.parse([])
-        XCTAssertNil(try XCTUnwrap(command.plan).evacuation)
+        XCTAssertNil(try XCTUnwrap(command.plan).evacuations)
         let real = try RunCommand.parse(uris + ["--domain", "guest", "--guest-address", "192.0.2.10", "--scenario", "live"])
-        XCTAssertNil(try XCTUnwrap(real.plan).evacuation)
+        XCTAssertNil(try XCTUnwrap(real.plan).evacuations)
         XCTAssertEqual(try XCTUnwrap(real.plan).runs.map(\.endpoints.domainName), ["guest"])
     }
 
@@ -50,7 +50,7 @@ final class EvacuationCommandLineTests: XCTestCase {
                                                    "--dest-ssh", "root@dst.invalid",
                                                    "--guest-count", "3", "--max-concurrent", "2", "--fault-guest", "2"])
         let plan = try XCTUnwrap(command.plan)
-        XCTAssertEqual(plan.evacuation, EvacuationPlan(guestCount: 3, maxConcurrent: 2, faultGuest: 2))
+        XCTAssertEqual(plan.evacuations, [EvacuationPlan(guestCount: 3, maxConcurrent: 2, faultGuest: 2)])
         guard case .realHosts(let hosts) = plan.target else { return XCTFail("real hosts") }
         let guests = try XCTUnwrap(hosts.guests)
         XCTAssertEqual(guests.map(\.endpoints.domainName), ["a", "b", "c"])
@@ -86,6 +86,17 @@ final class EvacuationCommandLineTests: XCTestCase {
         assertRejected(["--guest-count", "90", "--scenario", "live", "--memory-mib", "64"], "--guest-count must be between 1 and")
     }
 
+    func testTheLabRunsEachGuestCountOnAFleetOfThatCount() throws {
+        let plan = try XCTUnwrap(RunCommand.parse(["--guest-count", "1,2,4", "--scenario", "live", "--memory-mib", "256",
+                                                   "--state-directory", "/nonexistent/mlabq"]).plan)
+        let (largest, _) = try plan.resolveEvacuation()
+        XCTAssertEqual(largest.count, 4)
+        XCTAssertEqual(plan.evacuationGuests(1, of: largest).map(\.endpoints.domainName), ["lab-guest"])
+        XCTAssertEqual(plan.evacuationGuests(2, of: largest).map(\.endpoints.domainName), ["lab-guest-1", "lab-guest-2"])
+        XCTAssertEqual(plan.evacuationGuests(2, of: largest).compactMap { ($0 as? LabTarget)?.guestCount }, [2, 2],
+                       "an evacuation of 2 brings the lab to exactly 2 guests")
+    }
+
     func testTheLabRunsOneTargetPerGuestOfItsFleet() throws {
         let plan = try XCTUnwrap(RunCommand.parse(["--guest-count", "3", "--scenario", "live", "--memory-mib", "256",
                                                    "--state-directory", "/nonexistent/mlabq"]).plan)
@@ -99,6 +110,75 @@ final class EvacuationCommandLineTests: XCTestCase {
         XCTAssertEqual(Set(runs.map(\.memoryMiB)), [256])
         let single = try XCTUnwrap(RunCommand.parse(["--scenario", "live", "--memory-mib", "256"]).plan)
         XCTAssertEqual(try single.resolveEvacuation().guests.map(\.endpoints.domainName), ["lab-guest"], "one guest: the lab's own, as always")
+    }
+
+    // MARK: the guest-count axis
+
+    private let fourGuests = ["--source-uri", "qemu+ssh://root@src.invalid/system", "--dest-uri", "qemu+ssh://root@dst.invalid/system",
+                              "--domain", "a,b,c,d", "--guest-address", "198.18.1.11,198.18.1.12,198.18.1.13,198.18.1.14"]
+
+    private func sweepRejection(_ arguments: [String]) -> (message: String, code: Int32) {
+        do {
+            _ = try SweepCommand.parse(["--id", "evac-sweep"] + arguments)
+            XCTFail("\(arguments) parsed, expected an error")
+            return ("", 0)
+        } catch {
+            return (SweepCommand.message(for: error), SweepCommand.exitCode(for: error).rawValue)
+        }
+    }
+
+    private func assertSweepRejected(_ arguments: [String], _ expected: String, file: StaticString = #filePath, line: UInt = #line) {
+        let (message, code) = sweepRejection(arguments)
+        XCTAssertEqual(code, 64, message, file: file, line: line)
+        XCTAssertFalse(message.contains("\n"), "one line: \(message)", file: file, line: line)
+        XCTAssertTrue(message.contains(expected), "expected '\(expected)' in: \(message)", file: file, line: line)
+    }
+
+    /// `--guest-count 1,2,4`: one plan per N, in order, K capped at each N; the hosts list as
+    /// many guests as the largest N (an evacuation of N takes the first N).
+    func testAGuestCountListIsOnePlanPerCountWithTheConcurrencyCappedAtEach() throws {
+        let sweep = try SweepCommand.parse(["--id", "evac-sweep", "--scenario", "live", "--guest-count", "1,2,4", "--max-concurrent", "3"] + fourGuests)
+        let plan = try XCTUnwrap(sweep.plan)
+        XCTAssertEqual(plan.evacuations, [EvacuationPlan(guestCount: 1, maxConcurrent: 1), EvacuationPlan(guestCount: 2, maxConcurrent: 2),
+                                          EvacuationPlan(guestCount: 4, maxConcurrent: 3)])
+        XCTAssertEqual(plan.matrix.guestCounts, [1, 2, 4], "the axis is part of the sweep's stored matrix")
+        guard case .realHosts(let hosts) = plan.target else { return XCTFail("real hosts") }
+        XCTAssertEqual(try XCTUnwrap(hosts.guests).map(\.endpoints.domainName), ["a", "b", "c", "d"])
+
+        let faulted = try RunCommand.parse(["--scenario", "live,dst-qemu-killed", "--dest-ssh", "root@dst.invalid",
+                                            "--guest-count", "2,4", "--fault-guest", "2"] + fourGuests)
+        XCTAssertEqual(try XCTUnwrap(faulted.plan).evacuations, [EvacuationPlan(guestCount: 2, faultGuest: 2), EvacuationPlan(guestCount: 4, faultGuest: 2)])
+        let repeated = try SweepCommand.parse(["--id", "evac-sweep", "--guest-count", "4,1,4"] + fourGuests)
+        XCTAssertEqual(try XCTUnwrap(repeated.plan).evacuations?.map(\.guestCount), [4, 1], "each count once, in the order given")
+        let single = try SweepCommand.parse(["--id", "evac-sweep", "--guest-count", "1"])
+        XCTAssertEqual(try XCTUnwrap(single.plan).evacuations, [EvacuationPlan(guestCount: 1)], "one guest on the lab is an evacuation of one")
+    }
+
+    func testBadGuestCountListsAreRefusedInOneLine() throws {
+        assertSweepRejected(["--guest-count", "1,,4"] + fourGuests, "--guest-count")
+        assertSweepRejected(["--guest-count", "1,two"] + fourGuests, "--guest-count")
+        assertSweepRejected(["--guest-count", "0,2"] + fourGuests, "--guest-count must be between 1 and 256, not 0")
+        assertSweepRejected(["--guest-count", "2,4", "--max-concurrent", "5"] + fourGuests,
+                            "--max-concurrent must be between 1 and the largest --guest-count (4), not 5")
+        assertSweepRejected(["--guest-count", "2,4", "--fault-guest", "3", "--scenario", "prepare-fail"] + fourGuests,
+                            "--fault-guest must be between 1 and the smallest --guest-count (2), not 3")
+        assertSweepRejected(["--guest-count", "2,4"] + fourGuests.dropLast(2) + ["--guest-address", "198.18.1.11,198.18.1.12"],
+                            "--guest-address lists 2 value(s) and --guest-count is 4")
+        assertSweepRejected(["--guest-count", "1,2"] + fourGuests, "--domain lists 4 value(s) and --guest-count is 2")
+        assertSweepRejected(["--guest-count", "1,90", "--memory-mib", "64"], "--guest-count must be between 1 and")
+        assertSweepRejected(["--guest-count", "1,4", "--find-boundary", "3"] + fourGuests,
+                            "--find-boundary does not apply to an evacuation sweep (--guest-count)")
+        assertSweepRejected(["--max-concurrent", "2"], "--max-concurrent and --fault-guest need --guest-count")
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("evac-matrix-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("m.yaml").path
+        XCTAssertTrue(FileManager.default.createFile(atPath: file, contents: Data("scenario: live\nguest-count: [1, 2, 4]\n".utf8)))
+        assertSweepRejected(["--matrix", file, "--guest-count", "2"] + fourGuests, "--guest-count cannot be given with --matrix")
+        let fromFile = try SweepCommand.parse(["--id", "evac-sweep", "--matrix", file, "--max-concurrent", "2"] + fourGuests)
+        XCTAssertEqual(try XCTUnwrap(fromFile.plan).evacuations?.map(\.guestCount), [1, 2, 4], "the matrix file's guest-count is the axis")
+        XCTAssertEqual(try XCTUnwrap(fromFile.plan).evacuations?.map(\.maxConcurrent), [1, 2, 2])
     }
 
     func testTheSummaryShowsEachGuestAndTheFigures() {

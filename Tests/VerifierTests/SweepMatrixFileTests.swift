@@ -22,6 +22,7 @@ final class SweepMatrixFileTests: XCTestCase {
         emulator: qemu-7.2
         guest: [initramfs, debian]
         repeat: 3
+        guest-count: [1, 2, 4]
         """
 
     private let fullTOML = """
@@ -38,6 +39,7 @@ final class SweepMatrixFileTests: XCTestCase {
         emulator = "qemu-7.2"
         guest = ["initramfs", "debian"]
         repeat = 3
+        guest-count = [1, 2, 4]
         """
 
     private func expectedFullMatrix() throws -> SweepMatrix {
@@ -45,7 +47,7 @@ final class SweepMatrixFileTests: XCTestCase {
                     bandwidthsMiBPerSecond: [100, nil],
                     loads: [.sequential, MemeaterLoad(pattern: .hotset, hotFraction: 0.05, hotProbability: 0.95)],
                     strategies: [try MigrationStrategy(parsing: "parallel=4+compression=zstd")],
-                    emulators: ["qemu-7.2"], guestKinds: ["initramfs", "debian"], repeatCount: 3)
+                    emulators: ["qemu-7.2"], guestKinds: ["initramfs", "debian"], repeatCount: 3, guestCounts: [1, 2, 4])
     }
 
     /// The message of the `invalidOptions` that parsing `text` throws, or a failure.
@@ -237,6 +239,21 @@ final class SweepMatrixFileTests: XCTestCase {
         assertFails("", .yaml, line: 1, "empty")
     }
 
+
+    /// `guest-count`: whole numbers of guests, 1 to 256, a scalar or a list; absent, no evacuation.
+    func testGuestCountIsTheEvacuationAxis() throws {
+        XCTAssertEqual(try SweepMatrix.parse("guest-count: 2\n", format: .yaml, fileName: "m.yaml").guestCounts, [2])
+        XCTAssertEqual(try SweepMatrix.parse("guest-count = [4, 1, 4]\n", format: .toml, fileName: "m.toml").evacuationGuestCounts, [4, 1],
+                       "each count once, in the order given")
+        XCTAssertNil(try SweepMatrix.parse("repeat: 2\n", format: .yaml, fileName: "m.yaml").guestCounts)
+        assertFails("scenario: live\nguest-count: 0\n", .yaml, line: 2, "guest-count must be between 1 and 256, not 0")
+        assertFails("guest-count: [1, 257]\n", .yaml, line: 1, "guest-count must be between 1 and 256, not 257")
+        assertFails("guest-count:\n  - 1\n  - two\n", .yaml, line: 3, "guest-count must be a whole number of guests, not 'two'")
+        assertFails("guest-count: 1.5\n", .yaml, line: 1, "whole number of guests")
+        assertFails("guest-count: []\n", .yaml, line: 1, "guest-count is an empty list")
+        assertFails("repeat = 2\nguest-count = [2, \"4\"]\n", .toml, line: 2, "guest-count must be a whole number of guests, not '4'")
+        assertFails("guest-count = -1\n", .toml, line: 1, "between 1 and 256, not -1")
+    }
 
     // MARK: TOML errors
 

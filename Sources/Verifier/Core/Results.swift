@@ -483,6 +483,10 @@ public struct ScenarioResult: Codable, Sendable, Equatable {
     /// The checks that failed.
     public var failedChecks: [Check] { checks.filter { !$0.passed } }
 
+    /// Whether the run is a result that may stand for a later run of it: it completed and
+    /// was set up (an interrupted run or one that could not be set up never is).
+    public var isReusable: Bool { status == .completed && !checks.contains { $0.name == CheckName.setup } }
+
     /// The run could not be set up because of `error` (one line): a failed `setup` check with
     /// it as evidence, and ``setupError``, typed, for whoever runs the next run. The status
     /// (`setup-failed`, or `interrupted` when a signal caused it) is the caller's to set.

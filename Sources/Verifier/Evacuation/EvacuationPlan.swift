@@ -35,6 +35,32 @@ public struct EvacuationPlan: Sendable, Equatable {
         }
     }
 
+    /// The plans of the evacuation axis (`--guest-count 1,2,4`): one per guest count N, in
+    /// order, each with at most `maxConcurrent` at once capped at N (default: all N) and the
+    /// fault on guest `faultGuest`. Rejects, in one line, a count out of range, a K above the
+    /// largest N and an I above the smallest N; a single N is checked by ``validate()`` alone,
+    /// as before the axis existed.
+    public static func plans(guestCounts: [Int], maxConcurrent: Int?, faultGuest: Int?) throws(VerifierError) -> [EvacuationPlan] {
+        guard let smallest = guestCounts.min(), let largest = guestCounts.max() else {
+            throw .invalidOptions("--guest-count lists no guest count")
+        }
+        guard guestCounts.count > 1 else {
+            let plan = EvacuationPlan(guestCount: largest, maxConcurrent: maxConcurrent, faultGuest: faultGuest)
+            try plan.validate()
+            return [plan]
+        }
+        for count in guestCounts { try EvacuationPlan(guestCount: count).validate() }
+        if let maxConcurrent, !(1...largest).contains(maxConcurrent) {
+            throw .invalidOptions("--max-concurrent must be between 1 and the largest --guest-count (\(largest)), not \(maxConcurrent)")
+        }
+        if let faultGuest, !(1...smallest).contains(faultGuest) {
+            throw .invalidOptions("--fault-guest must be between 1 and the smallest --guest-count (\(smallest)), not \(faultGuest)")
+        }
+        return guestCounts.map { count in
+            EvacuationPlan(guestCount: count, maxConcurrent: maxConcurrent.map { min($0, count) }, faultGuest: faultGuest)
+        }
+    }
+
     /// Rejects `scenario` when this plan cannot run it: a fault put on one guest must act on
     /// that guest alone (``Fault/actsOnOneGuest``), or it would hit the others too; on every
     /// guest of several, a host-wide fault must be one they share

@@ -46,8 +46,13 @@ public struct BoundaryAnalysis: Sendable {
 /// decomposition.
 public struct SweepAnalysis: Sendable {
     public var sweep: StoredSweep
-    /// The completed runs that stand for the sweep's slots, in slot order.
+    /// The completed runs of one guest that stand for the sweep's slots, in slot order (an
+    /// evacuation's runs are in ``evacuations``: many guests at once are not the one migration
+    /// the cells, the model and the boundary describe).
     public var results: [ScenarioResult]
+    /// The sweep's complete evacuations (`--guest-count`), in slot order, each with its
+    /// guests' runs and figures (``evacuations(_:)``).
+    public var evacuations: [EvacuationResult]
     /// Slots with no completed run yet (the sweep was interrupted or is still running).
     public var missingSlotCount: Int
     public var cells: [CellAnalysis]
@@ -70,8 +75,10 @@ public struct SweepAnalysis: Sendable {
     }
 
     /// Analyses `results` (completed runs) of `sweep`.
-    public init(sweep: StoredSweep, results: [ScenarioResult], missingSlotCount: Int = 0) {
+    public init(sweep: StoredSweep, results allResults: [ScenarioResult], missingSlotCount: Int = 0) {
         self.sweep = sweep
+        evacuations = Self.evacuations(allResults)
+        let results = allResults.filter { $0.evacuation == nil }
         self.results = results
         self.missingSlotCount = missingSlotCount
         let live = results.filter { $0.parameters.scenario.measuresAnUndisturbedMigration && $0.figures.convergence != nil }
@@ -147,6 +154,19 @@ public struct SweepAnalysis: Sendable {
             names[key] = use == 1 ? label : "\(label) (\(use))"
         }
         return names
+    }
+
+    /// The complete evacuations among `results`, grouped by evacuation id in first-seen order:
+    /// each with its guests' runs in guest order and ``EvacuationFigures`` of them. An
+    /// evacuation missing a guest's run is left out (its figures would be another evacuation's).
+    static func evacuations(_ results: [ScenarioResult]) -> [EvacuationResult] {
+        group(results.filter { $0.evacuation != nil }, by: { $0.evacuation?.evacuationID ?? "" }).compactMap { runs in
+            let ordered = runs.sorted { ($0.evacuation?.guestIndex ?? 0) < ($1.evacuation?.guestIndex ?? 0) }
+            guard let membership = ordered.first?.evacuation, membership.guestCount == ordered.count,
+                  ordered.enumerated().allSatisfy({ $0.element.evacuation?.guestIndex == $0.offset + 1 }) else { return nil }
+            return EvacuationResult(evacuationID: membership.evacuationID, results: ordered,
+                                    figures: EvacuationFigures(ordered.map(EvacuationGuestTiming.init)))
+        }
     }
 
     /// Groups in first-seen order.
@@ -274,6 +294,11 @@ extension SweepAnalysis {
         var lines: [String] = []
         lines.append("sweep \(sweep.id): \(results.count) completed run(s) in \(cells.count) cell(s)"
                      + (missingSlotCount > 0 ? "; \(missingSlotCount) run(s) still missing (resume the sweep to complete it)" : ""))
+        if !evacuations.isEmpty {
+            let counts = Array(Set(evacuations.map(\.figures.guestCount))).sorted().map(String.init).joined(separator: ", ")
+            lines.append("evacuations: \(evacuations.count) complete, of \(counts) guest(s); their runs are not in the cells or the model "
+                         + "(`migverify report` plots them against the guest count)")
+        }
         lines += modelLines
         lines.append("")
         lines.append("cell                                          runs conv   time ms (mean ± 95% CI)   predicted  residual   downtime ms   predicted   ping gap ms")
@@ -415,7 +440,7 @@ extension SweepAnalysis {
     /// The report's values for this sweep; the timelines read the job-stats samples and
     /// events of up to `maximumTimelines` live runs from `store`.
     public func reportDocument(store: ResultsStore, maximumTimelines: Int = 12) throws(VerifierError) -> ReportDocument {
-        let first = results.first
+        let first = results.first ?? evacuations.first?.results.first
         let environment = ReportEnvironment(
             accelerator: first?.accel == "kvm" ? .kvm : .tcg, qemuVersion: first?.qemuVersion ?? "unknown",
             libvirtVersion: first?.libvirtVersion ?? "unknown", host: ProcessInfo.processInfo.hostName,
@@ -514,7 +539,22 @@ extension SweepAnalysis {
                                lowestNonConvergingMiBPerSecond: boundary.lowestNonConvergingMiBPerSecond,
                                predictedMiBPerSecond: boundary.predictedMiBPerSecond)
             },
-            timelines: timelines, limits: limits)
+            timelines: timelines, limits: limits, evacuations: evacuations.map(Self.reportEvacuation))
+    }
+
+    /// One evacuation as the report shows it: ``EvacuationFigures`` in the units of the plots,
+    /// named by the run of the matrix it ran (a fault guest's scenario, when one has it).
+    static func reportEvacuation(_ evacuation: EvacuationResult) -> ReportEvacuation {
+        let figures = evacuation.figures
+        let named = evacuation.results.first { $0.parameters.scenario != .live } ?? evacuation.results.first
+        let landed = evacuation.results.map(EvacuationGuestTiming.init).filter(\.landed)
+        return ReportEvacuation(evacuationID: evacuation.evacuationID, cellLabel: named?.parameters.seriesLabel ?? "-",
+                                guestCount: figures.guestCount, landedCount: figures.landedCount, passedCount: figures.passedCount,
+                                totalSeconds: figures.totalMilliseconds.map { $0 / 1000 },
+                                serialSumSeconds: figures.serialSumMilliseconds.map { $0 / 1000 }, speedup: figures.speedup,
+                                downtimeMillisecondsMedian: figures.downtimeMillisecondsMedian,
+                                downtimeMillisecondsWorst: figures.downtimeMillisecondsWorst,
+                                guestDowntimesMilliseconds: landed.compactMap(\.downtimeMilliseconds))
     }
 
     /// One host's CPU figures as the report shows them, `role` naming it (e.g. `source (src)`).

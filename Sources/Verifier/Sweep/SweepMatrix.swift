@@ -111,6 +111,11 @@ public struct SweepMatrix: Codable, Sendable, Equatable {
     public var guestKinds: [String]
     /// Runs per cell, at least 1.
     public var repeatCount: Int
+    /// The guest counts N of the evacuation axis (`--guest-count 1,2,4`, the matrix file's
+    /// `guest-count`): each run of the matrix is an evacuation of N guests, for each N
+    /// (``evacuationGuestCounts``); `nil`: one guest, no evacuation (absent from the stored
+    /// definition, as before the axis existed).
+    public var guestCounts: [Int]?
 
     /// The largest `repeatCount` accepted: a matrix is built in memory.
     public static let maximumRepeatCount = 1_000
@@ -119,7 +124,7 @@ public struct SweepMatrix: Codable, Sendable, Equatable {
     public init(scenarios: [ScenarioKind] = [.live], memorySizesMiB: [Int], dirtyRatesMiBPerSecond: [Double],
                 bandwidthsMiBPerSecond: [UInt64?] = [nil], loads: [MemeaterLoad] = [.sequential],
                 strategies: [MigrationStrategy] = [.precopy], emulators: [String] = ["default"],
-                guestKinds: [String] = ["initramfs"], repeatCount: Int = 1) {
+                guestKinds: [String] = ["initramfs"], repeatCount: Int = 1, guestCounts: [Int]? = nil) {
         self.scenarios = scenarios
         self.memorySizesMiB = memorySizesMiB
         self.dirtyRatesMiBPerSecond = dirtyRatesMiBPerSecond
@@ -129,6 +134,15 @@ public struct SweepMatrix: Codable, Sendable, Equatable {
         self.emulators = emulators
         self.guestKinds = guestKinds
         self.repeatCount = repeatCount
+        self.guestCounts = guestCounts
+    }
+
+    /// The evacuation axis as run: each guest count once, in the order first given (`nil`: no
+    /// evacuation).
+    public var evacuationGuestCounts: [Int]? {
+        guard let guestCounts else { return nil }
+        var seen = Set<Int>()
+        return guestCounts.filter { seen.insert($0).inserted }
     }
 
     /// The number of runs the matrix stands for (before duplicates are dropped).

@@ -42,6 +42,8 @@ public enum MatrixFileKey: String, Sendable, CaseIterable {
     case guest
     /// Runs per cell: one whole number, not a list.
     case repeatCount = "repeat"
+    /// Evacuations: each run of the matrix migrates N guests at once, for each N listed.
+    case guestCount = "guest-count"
 }
 
 extension SweepMatrix {
@@ -478,6 +480,10 @@ struct MatrixFileInterpreter {
             matrix.guestKinds = try guestKinds(entry)
         case .repeatCount:
             matrix.repeatCount = try repeatCount(entry)
+        case .guestCount:
+            matrix.guestCounts = try elements(entry).map { value throws(VerifierError) in
+                try wholeNumber(value, key: key, range: 1...EvacuationPlan.maximumGuestCount, unit: "guests")
+            }
         }
     }
 
