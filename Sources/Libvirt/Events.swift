@@ -76,6 +76,13 @@ public enum DomainEvent: Sendable, Equatable {
     case migrationIteration(domainName: String, iteration: Int32)
     /// A job finished; the fields are those of ``JobStats/fields``.
     case jobCompleted(domainName: String, stats: JobStats)
+
+    /// The domain the event is about.
+    public var domainName: String {
+        switch self {
+        case .lifecycle(let name, _, _, _), .migrationIteration(let name, _), .jobCompleted(let name, _): name
+        }
+    }
 }
 
 /// A registration of domain event callbacks; cancelled on ``cancel()`` or when released.

@@ -53,6 +53,9 @@ final class FakeWorld: Sendable {
         /// The migration port each other guest's incoming QEMU listens on at the destination
         /// (its QEMU's pid is 6000 + the port).
         var otherGuestsListeningOnDestination: [String: Int] = [:]
+        /// Events the source daemon delivers as soon as a subscription is made (a daemon
+        /// reports every domain's events, e.g. the other guests' of an evacuation).
+        var sourceEvents: [DomainEvent] = []
         /// How long preparing the guest takes, in seconds (a guest that boots).
         var prepareSeconds: Double = 0
         /// Other guests whose domain lookup fails on the destination (a daemon that errs).
@@ -158,7 +161,10 @@ final class FakeHypervisor: Hypervisor {
     func libvirtVersion() throws -> LibvirtVersion { LibvirtVersion(major: 11, minor: 3, release: 0) }
     func hypervisorVersion() throws -> LibvirtVersion { LibvirtVersion(major: 10, minor: 0, release: 2) }
     func subscribeToDomainEvents(_ handler: @escaping @Sendable (DomainEvent) -> Void) throws -> any DomainEventSubscription {
-        FakeSubscription()
+        if world.host(of: uri) == .source {
+            for event in world.state.withLock({ $0.sourceEvents }) { handler(event) }
+        }
+        return FakeSubscription()
     }
     func startTransientDomain(xml: String) throws -> any HypervisorDomain {
         throw LibvirtError(call: "virDomainCreateXML", uri: uri, domainName: nil, code: 3, errorDomain: 0, message: "the fake starts no domains")

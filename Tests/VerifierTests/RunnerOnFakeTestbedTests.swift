@@ -110,6 +110,22 @@ final class RunnerOnFakeTestbedTests: XCTestCase {
         XCTAssertNotNil(result.figures.guestDirtyRateDuringMigrationMiBPerSecond, "memeater's counter around the call: \(result.notes)")
     }
 
+    /// A daemon reports every domain's events: another guest's job-completed event (an
+    /// evacuation's) must not become this run's completed job stats, nor its lifecycle events this run's.
+    func testAnotherDomainsEventsAreNotTakenForTheGuests() throws {
+        world.state.withLock {
+            $0.sourceEvents = [.jobCompleted(domainName: "another-guest", stats: JobStats(rawType: 3, fields: [
+                                   "time_elapsed": .ulong(99_999), "downtime": .ulong(777), "data_processed": .ulong(1)])),
+                               .lifecycle(domainName: "another-guest", kind: .suspended, rawKind: 3, detail: 1)]
+        }
+        let result = try runner().run(parameters(.live))
+        XCTAssertTrue(result.passed, "\(result.failedChecks)")
+        XCTAssertEqual(result.migrationMilliseconds, 400, "the fake domain's own completed stats, not another guest's 99999 ms")
+        XCTAssertEqual(result.libvirtDowntimeMilliseconds, 20)
+        let events = recorder.records.compactMap { record -> EventRecord? in if case .event(let event) = record { return event } else { return nil } }
+        XCTAssertFalse(events.contains { $0.description.hasPrefix("another-guest") }, "\(events)")
+    }
+
     func testAGuestRunningOnBothFakeHostsFailsNoDualRunningThroughTheWholeRunner() throws {
         let world = self.world!
         // The destination runs a copy from the call's start while the source still runs it.

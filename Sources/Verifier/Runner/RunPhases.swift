@@ -253,14 +253,16 @@ extension ScenarioRunner {
         return ping
     }
 
-    /// Both daemons' domain events, recorded on the run's clock; the source's job-completed
-    /// event carries the completed job stats.
-    func subscribeEvents(source: any Hypervisor, destination: any Hypervisor, clock: RunClock) -> EventWatch {
+    /// Both daemons' events of domain `domainName` (a daemon reports every domain's: in an
+    /// evacuation the other guests' are theirs), recorded on the run's clock; the source's
+    /// job-completed event carries the completed job stats.
+    func subscribeEvents(source: any Hypervisor, destination: any Hypervisor, domainName: String, clock: RunClock) -> EventWatch {
         let watch = EventWatch()
         let recorder = self.recorder
         watch.subscriptions = [("source", source), ("destination", destination)].compactMap { host, connection in
             do {
                 return try connection.subscribeToDomainEvents { [watch] event in
+                    guard event.domainName == domainName else { return }
                     if host == "source", case .jobCompleted(_, let stats) = event { watch.state.withLock { $0.completedStats = stats } }
                     watch.state.withLock {
                         $0.count += 1

@@ -203,7 +203,8 @@ public final class ScenarioRunner: Sendable {
         let ping = try startPing(leg)
         defer { ping.finishIfRunning() }
         let qemuDirtyRate = load.qemuDirtyRateStart.map { measureQEMUDirtyRate(baseline.domain, started: $0, clock: leg.clock, accelerator: baseline.facts.accelerator) }
-        let events = subscribeEvents(source: baseline.source, destination: baseline.destination, clock: leg.clock)
+        let events = subscribeEvents(source: baseline.source, destination: baseline.destination, domainName: leg.endpoints.domainName,
+                                     clock: leg.clock)
         defer { events.cancel() }
         let context = FaultContext(testbed: testbed, parameters: leg.parameters, source: baseline.source, destination: baseline.destination,
                                    sourceHost: baseline.sourceHost, destinationHost: baseline.destinationHost, clock: leg.clock,
