@@ -491,7 +491,14 @@ final class LabScenarioTests: XCTestCase {
         let evacuations = Set(try store.runs().compactMap(\.evacuationID))
         XCTAssertEqual(evacuations.count, 2, "one evacuation per scenario")
         for evacuation in evacuations {
-            let results = try store.runs(evacuationID: evacuation).compactMap(\.result)
+            let runs = try store.runs(evacuationID: evacuation)
+            for run in runs {
+                let name = try XCTUnwrap(run.result?.parameters.endpoints.domainName)
+                let events = try store.events(runID: run.id)
+                XCTAssertFalse(events.isEmpty, "\(name)'s daemons' events were recorded")
+                XCTAssertTrue(events.allSatisfy { $0.description.hasPrefix(name + " ") }, "only \(name)'s own events: \(events.map(\.description))")
+            }
+            let results = runs.compactMap(\.result)
             XCTAssertEqual(results.map { $0.evacuation?.guestIndex }, [1, 2, 3])
             XCTAssertEqual(results.map(\.parameters.endpoints.domainName), ["lab-guest-1", "lab-guest-2", "lab-guest-3"])
             XCTAssertEqual(Set(results.map(\.parameters.endpoints.guestAddress)).count, 3, "each guest its own address")
