@@ -15,6 +15,11 @@ public struct DowntimeDecomposition: Sendable, Equatable {
     public var announceDelayMilliseconds: Double
     /// How long the guest's own clock stood still (``ReportRun/guestClockLagMilliseconds``), beside libvirt's downtime.
     public var guestClockLagMilliseconds: Double?
+    /// The gap on the run clock (``ReportRun/pingGapBeforePauseMilliseconds`` …): before the
+    /// source's `suspended` event, paused until the destination's `resumed`, and after it.
+    public var beforePauseMilliseconds: Double?
+    public var pausedMilliseconds: Double?
+    public var afterResumeMilliseconds: Double?
     /// What the gap holds beyond downtime and announce delay.
     public var restMilliseconds: Double
     public var probeIntervalMilliseconds: Double?
@@ -49,6 +54,9 @@ public struct DowntimeDecomposition: Sendable, Equatable {
         libvirtDowntimeMilliseconds = downtime
         announceDelayMilliseconds = announce
         guestClockLagMilliseconds = run.guestClockLagMilliseconds
+        beforePauseMilliseconds = run.pingGapBeforePauseMilliseconds
+        pausedMilliseconds = run.guestPausedMilliseconds
+        afterResumeMilliseconds = run.pingGapAfterResumeMilliseconds
         restMilliseconds = gap - downtime - announce
         self.probeIntervalMilliseconds = probeIntervalMilliseconds
         if restMilliseconds < 0 {

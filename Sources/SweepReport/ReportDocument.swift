@@ -331,6 +331,13 @@ public struct ReportRun: Sendable, Equatable {
     /// How long the guest's own clock stood still across the migration (the middle of its
     /// bounds): the guest's measure of its downtime; nil when not measured.
     public var guestClockLagMilliseconds: Double?
+    /// The longest ping gap on the run clock, split at libvirt's events of the switch-over: from
+    /// the last reply to the source's `suspended`, the pause (`suspended` → the destination's
+    /// `resumed`) and from `resumed` to the first reply; the three add up to the gap. nil when
+    /// an event or the gap's place is missing.
+    public var pingGapBeforePauseMilliseconds: Double?
+    public var guestPausedMilliseconds: Double?
+    public var pingGapAfterResumeMilliseconds: Double?
     /// Time the run spent outside the migration (set-up, checks) for its cell.
     public var overheadMilliseconds: Double?
     /// The names of the checks that failed; empty when all passed.

@@ -293,12 +293,18 @@ public enum ReportTables {
             explanation: "ping gap ≈ libvirt downtime + announce delay + up to one probe interval ("
                 + "\(ReportFormat.number(document.pingProbeIntervalMilliseconds)) ms). Runs missing one of the "
                 + "three figures are left out (\(document.runs.count - decompositions.count) of \(document.runs.count)). "
-                + "The guest's clock: how long it stood still, by the guest's own clock against the host's (guest-freeze).",
-            headers: ["run", "ping gap ms", "libvirt downtime ms", "guest's clock stood still ms", "announce delay ms", "rest ms", "verdict"],
+                + "The guest's clock: how long it stood still, by the guest's own clock against the host's (guest-freeze). "
+                + "On the run clock the gap splits at libvirt's events of the switch-over: before the source's suspended "
+                + "event, paused until the destination's resumed event, and after it until the first reply (the three add up "
+                + "to the gap).",
+            headers: ["run", "ping gap ms", "libvirt downtime ms", "guest's clock stood still ms", "announce delay ms", "rest ms",
+                      "before pause ms", "paused ms", "after resume ms", "verdict"],
             rows: decompositions.map { item in
                 [item.runID, ReportFormat.number(item.pingGapMilliseconds), ReportFormat.number(item.libvirtDowntimeMilliseconds),
                  ReportFormat.number(item.guestClockLagMilliseconds),
-                 ReportFormat.number(item.announceDelayMilliseconds), ReportFormat.number(item.restMilliseconds), item.verdict.text]
+                 ReportFormat.number(item.announceDelayMilliseconds), ReportFormat.number(item.restMilliseconds),
+                 ReportFormat.number(item.beforePauseMilliseconds), ReportFormat.number(item.pausedMilliseconds),
+                 ReportFormat.number(item.afterResumeMilliseconds), item.verdict.text]
             })
     }
 

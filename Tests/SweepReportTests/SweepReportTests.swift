@@ -315,6 +315,9 @@ final class SweepReportTests: XCTestCase {
         run.preCopyTransferRateMiBPerSecond = 14.25
         run.pingGapLateProbes = 19
         run.guestClockLagMilliseconds = 20.25
+        run.pingGapBeforePauseMilliseconds = 21.5
+        run.guestPausedMilliseconds = 22.5
+        run.pingGapAfterResumeMilliseconds = 23.5
         run.hostCPU = [ReportHostCPU(host: "source (src)", totalCPUSeconds: 15.25, cpuSecondsPerGiB: 16.25),
                        ReportHostCPU(host: "destination (dst)", totalCPUSeconds: 17.25, cpuSecondsPerGiB: 18.25)]
         document.runs = [run]
@@ -335,7 +338,8 @@ final class SweepReportTests: XCTestCase {
         let row = try XCTUnwrap(table.rows.first)
         XCTAssertEqual(Dictionary(uniqueKeysWithValues: zip(table.headers, row)).filter { $0.key.hasSuffix("ms") },
                        ["ping gap ms": "9.2", "libvirt downtime ms": "8.2", "guest's clock stood still ms": "20.2",
-                        "announce delay ms": "12.2", "rest ms": "-11.2"])
+                        "announce delay ms": "12.2", "rest ms": "-11.2",
+                        "before pause ms": "21.5", "paused ms": "22.5", "after resume ms": "23.5"])
     }
 
     /// Each CSV field sits under its own header: every figure of the run and of the cell is

@@ -198,3 +198,39 @@ final class ResultTests: XCTestCase {
         XCTAssertTrue(ReportWriter.verdictTable(results).contains(long), "no width: evidence whole")
     }
 }
+
+/// The switch-over on the run clock: libvirt's lifecycle events split the longest ping gap.
+final class PingGapPhasesTests: XCTestCase {
+    private func lifecycle(_ host: HostRole, _ kind: LifecycleEventKind, at offset: Double) -> SeenDomainEvent {
+        SeenDomainEvent(offsetMilliseconds: offset, host: host, event: .lifecycle(domainName: "g", kind: kind, rawKind: kind.rawValue, detail: 1))
+    }
+
+    func testThePauseIsTheSourcesLastSuspendBeforeTheDestinationsFirstResume() throws {
+        let events = [lifecycle(.destination, .started, at: 10), lifecycle(.source, .suspended, at: 50), lifecycle(.source, .resumed, at: 60),
+                      lifecycle(.source, .suspended, at: 100), lifecycle(.destination, .resumed, at: 222),
+                      lifecycle(.source, .suspended, at: 300), lifecycle(.destination, .resumed, at: 400)]
+        let pause = try XCTUnwrap(GuestPauseEvents(events))
+        XCTAssertEqual(pause.suspendedOffsetMilliseconds, 100)
+        XCTAssertEqual(pause.resumedOffsetMilliseconds, 222)
+        XCTAssertNil(GuestPauseEvents([lifecycle(.source, .suspended, at: 100)]), "no resume on the destination")
+        XCTAssertNil(GuestPauseEvents([lifecycle(.destination, .resumed, at: 100), lifecycle(.source, .suspended, at: 150)]),
+                     "no suspend before the resume")
+    }
+
+    /// Gap 90 → 290; suspended at 100, resumed at 222, announce at 221: 10 + 122 + 68 = 200.
+    func testTheGapSplitsAtThePauseAndTheResume() throws {
+        var figures = MigrationFigures()
+        figures.pingGapStartOffsetMilliseconds = 90
+        figures.pingGaps = [TimedSpan(startOffsetMilliseconds: 20, lengthMilliseconds: 8), TimedSpan(startOffsetMilliseconds: 90, lengthMilliseconds: 200)]
+        figures.sourceSuspendedOffsetMilliseconds = 100
+        figures.destinationResumedOffsetMilliseconds = 222
+        figures.announceOffsetsMilliseconds = [30, 221]
+        let phases = try XCTUnwrap(figures.pingGapPhases)
+        XCTAssertEqual(phases, PingGapPhases(beforePauseMilliseconds: 10, pausedMilliseconds: 122, afterResumeMilliseconds: 68,
+                                             announceAfterResumeMilliseconds: -1))
+        figures.destinationResumedOffsetMilliseconds = 300
+        XCTAssertNil(figures.pingGapPhases, "a resume after the gap ended is not this gap's")
+        figures.destinationResumedOffsetMilliseconds = nil
+        XCTAssertNil(figures.pingGapPhases)
+    }
+}

@@ -71,9 +71,12 @@ public struct DriveRecord: Sendable {
     public var subscriptionErrors: [String]
     /// Both hosts' CPU time while the migration ran (`nil`: not sampled).
     public var cpu: MigrationCPUSampling?
+    /// The guest's lifecycle events from both daemons, on the run clock.
+    public var lifecycleEvents: [SeenDomainEvent]
 
     public init(outcome: MigrationOutcome, planNotes: [String], eventCount: Int, subscriptionErrors: [String],
-                cpu: MigrationCPUSampling? = nil) {
+                cpu: MigrationCPUSampling? = nil, lifecycleEvents: [SeenDomainEvent] = []) {
+        self.lifecycleEvents = lifecycleEvents
         self.outcome = outcome
         self.planNotes = planNotes
         self.eventCount = eventCount
@@ -231,6 +234,9 @@ public struct ResultBuilder: Sendable {
         figures.pingGapLateProbes = analysis.downtimeLateProbes
         figures.pingGaps = summary.gapsOnRunClock
         figures.announceOffsetsMilliseconds = analysis.announceFrames.map { captureStartMilliseconds + $0.offsetMilliseconds }
+        let pause = GuestPauseEvents(drive.lifecycleEvents)
+        figures.sourceSuspendedOffsetMilliseconds = pause?.suspendedOffsetMilliseconds
+        figures.destinationResumedOffsetMilliseconds = pause?.resumedOffsetMilliseconds
         figures.probeIntervalMicroseconds = analysis.intervalMicroseconds
         figures.pingDowntimeEstimateMilliseconds = analysis.downtimeMilliseconds
         figures.pingCapturePath = ping.captureFile

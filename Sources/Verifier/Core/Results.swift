@@ -230,6 +230,10 @@ public struct MigrationFigures: Codable, Sendable, Equatable, DefaultWhenAbsent 
     public var pingGaps: [TimedSpan] = []
     /// The guest's RARP/GARP announce frames, ms on the run clock.
     public var announceOffsetsMilliseconds: [Double] = []
+    /// libvirt's lifecycle events of the switch-over on the run clock (``GuestPauseEvents``):
+    /// the source's `suspended` and the destination's `resumed`, ms (`nil`: not seen).
+    public var sourceSuspendedOffsetMilliseconds: Double?
+    public var destinationResumedOffsetMilliseconds: Double?
     /// The probe interval, µs (a gap exceeds the outage by up to one interval).
     public var probeIntervalMicroseconds: Double?
     /// pingmon's unbiased estimate of the outage behind the longest gap (the midpoint of its
@@ -272,6 +276,21 @@ public struct MigrationFigures: Codable, Sendable, Equatable, DefaultWhenAbsent 
 
     /// Results stored before the figures existed have none.
     public static var valueWhenAbsent: MigrationFigures { MigrationFigures() }
+
+    /// The longest ping gap split at the guest's pause and resume as libvirt's events place them
+    /// on the run clock (`nil`: the gap or either event is missing, or the resume is not inside
+    /// the gap's reach).
+    public var pingGapPhases: PingGapPhases? {
+        guard let start = pingGapStartOffsetMilliseconds, let suspended = sourceSuspendedOffsetMilliseconds,
+              let resumed = destinationResumedOffsetMilliseconds,
+              let gap = pingGaps.min(by: { abs($0.startOffsetMilliseconds - start) < abs($1.startOffsetMilliseconds - start) }),
+              abs(gap.startOffsetMilliseconds - start) < 0.001 else { return nil }
+        let end = start + gap.lengthMilliseconds
+        guard suspended <= resumed, resumed <= end else { return nil }
+        return PingGapPhases(beforePauseMilliseconds: suspended - start, pausedMilliseconds: resumed - suspended,
+                             afterResumeMilliseconds: end - resumed,
+                             announceAfterResumeMilliseconds: announceOffsetsMilliseconds.first { $0 >= start }.map { $0 - resumed })
+    }
 
     /// Time from the start of the longest ping gap to the first announce after it, minus
     /// libvirt's downtime: the delay between the guest resuming and QEMU announcing it, ms.
@@ -557,4 +576,17 @@ public func iso8601Date(_ text: String) -> Date? {
     if let date = formatter.date(from: text) { return date }
     formatter.formatOptions = [.withInternetDateTime]
     return formatter.date(from: text)
+}
+
+/// The longest ping gap on the run clock, split at the guest's pause and resume (libvirt's
+/// lifecycle events): the last reply before the gap to the source's `suspended`, the pause
+/// itself, and the destination's `resumed` to the first reply after the gap, ms. The three add
+/// up to the gap.
+public struct PingGapPhases: Codable, Sendable, Equatable {
+    public var beforePauseMilliseconds: Double
+    public var pausedMilliseconds: Double
+    public var afterResumeMilliseconds: Double
+    /// The guest's first announce (RARP/GARP) after the gap began, from the resume, ms (negative:
+    /// before libvirt's event; `nil`: none seen).
+    public var announceAfterResumeMilliseconds: Double?
 }

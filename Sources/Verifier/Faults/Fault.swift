@@ -110,6 +110,26 @@ public struct SeenDomainEvent: Sendable, Equatable {
     }
 }
 
+/// The switch-over in libvirt's lifecycle events: the destination's first `resumed` and the
+/// source's last `suspended` before it, on the run clock.
+public struct GuestPauseEvents: Sendable, Equatable {
+    public var suspendedOffsetMilliseconds: Double
+    public var resumedOffsetMilliseconds: Double
+
+    /// The pause in `events` (`nil`: no destination `resumed`, or no source `suspended` before it).
+    public init?(_ events: [SeenDomainEvent]) {
+        func kind(_ event: SeenDomainEvent) -> LifecycleEventKind? {
+            if case .lifecycle(_, let kind, _, _) = event.event { return kind }
+            return nil
+        }
+        guard let resumed = events.first(where: { $0.host == .destination && kind($0) == .resumed }) else { return nil }
+        let before = events.filter { $0.host == .source && $0.offsetMilliseconds <= resumed.offsetMilliseconds }
+        guard let suspended = before.last(where: { kind($0) == .suspended }) else { return nil }
+        suspendedOffsetMilliseconds = suspended.offsetMilliseconds
+        resumedOffsetMilliseconds = resumed.offsetMilliseconds
+    }
+}
+
 /// What a fault works with: the run's hosts, connections and clock.
 public struct FaultContext: Sendable {
     /// Where the run happens.

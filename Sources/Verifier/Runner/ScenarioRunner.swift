@@ -234,7 +234,7 @@ public final class ScenarioRunner: Sendable {
             parameters: leg.original, swapped: leg.swapped, startedAt: leg.clock.startedAt, setupActions: setupActions,
             baseline: baseline.facts, load: load.figures, qemuDirtyRate: qemuDirtyRate,
             drive: DriveRecord(outcome: driven.outcome, planNotes: driven.plan.notes, eventCount: events.count,
-                               subscriptionErrors: events.subscriptionErrors, cpu: driven.cpu),
+                               subscriptionErrors: events.subscriptionErrors, cpu: driven.cpu, lifecycleEvents: events.lifecycleEvents),
             ping: pingReport, captureStartMilliseconds: gathered.captureStartMilliseconds, observation: observation,
             checks: checks, completedStats: completed, discardedGuest: discardIfDamaged(observation), faultType: leg.faultType)
         return builder.result()

@@ -478,6 +478,11 @@ extension SweepAnalysis {
             run.preCopyTransferRateMiBPerSecond = result.figures.preCopyTransferRateMiBPerSecond
             run.passedCheckCount = result.checks.filter(\.passed).count
             run.pingGapLateProbes = result.figures.pingGapLateProbes
+            if let phases = result.figures.pingGapPhases {
+                run.pingGapBeforePauseMilliseconds = phases.beforePauseMilliseconds
+                run.guestPausedMilliseconds = phases.pausedMilliseconds
+                run.pingGapAfterResumeMilliseconds = phases.afterResumeMilliseconds
+            }
             if let lower = result.figures.guestClockLagLowerBoundMilliseconds, let upper = result.figures.guestClockLagUpperBoundMilliseconds {
                 run.guestClockLagMilliseconds = (lower + upper) / 2
             }
