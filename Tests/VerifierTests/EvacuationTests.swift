@@ -274,6 +274,20 @@ final class EvacuationOnFakeTestbedTests: XCTestCase {
 
     private func check(_ result: ScenarioResult, _ name: String) -> Check? { result.checks.first { $0.name == name } }
 
+    /// When guest 2's migration starts, its destination holds guests 1 and 3 with their taps
+    /// (vnet1, vnet3), and `also` changes its world further.
+    private func whenGuest2Migrates(also: @escaping @Sendable (inout FakeWorld.State) -> Void) {
+        let faulted = worlds[1]
+        faulted.state.withLock {
+            $0.onMigrationStart = {
+                faulted.state.withLock {
+                    $0.otherGuestsOnDestination = ["fake-guest-1": "vnet1", "fake-guest-3": "vnet3"]
+                    also(&$0)
+                }
+            }
+        }
+    }
+
     func testThreeGuestsLiveAtOnceEachLandAndPass() throws {
         let evacuation = try self.evacuation(EvacuationPlan(guestCount: 3))
         let outcome = try evacuation.run(parameters(.live), evacuationID: "evac-test")
@@ -341,15 +355,7 @@ final class EvacuationOnFakeTestbedTests: XCTestCase {
     func testAFaultOnOneGuestLeavesItOnTheSourceAndTheOthersLand() throws {
         let evacuation = try self.evacuation(EvacuationPlan(guestCount: 3, faultGuest: 2))
         // The failed guest's destination also holds the others, landed or coming in, and their taps.
-        let faulted = worlds[1]
-        faulted.state.withLock {
-            $0.onMigrationStart = {
-                faulted.state.withLock {
-                    $0.otherGuestsOnDestination = ["fake-guest-1": "vnet1", "fake-guest-3": "vnet3"]
-                    $0.otherGuestsListeningOnDestination = ["fake-guest-3": 49153]
-                }
-            }
-        }
+        whenGuest2Migrates { $0.otherGuestsListeningOnDestination = ["fake-guest-3": 49153] }
         let outcome = try evacuation.run(parameters(.prepareFail))
         XCTAssertEqual(outcome.results.map(\.parameters.scenario), [.live, .prepareFail, .live])
         XCTAssertEqual(worlds.map { $0.state.withLock { $0.guestHost } }, [.destination, .source, .destination])
@@ -369,15 +375,7 @@ final class EvacuationOnFakeTestbedTests: XCTestCase {
     /// not left out), and the evidence says what was not read and why.
     func testAnOtherGuestThatCannotBeReadIsNamedInTheCleanUpEvidence() throws {
         let evacuation = try self.evacuation(EvacuationPlan(guestCount: 3, faultGuest: 2))
-        let faulted = worlds[1]
-        faulted.state.withLock {
-            $0.onMigrationStart = {
-                faulted.state.withLock {
-                    $0.otherGuestsOnDestination = ["fake-guest-1": "vnet1", "fake-guest-3": "vnet3"]
-                    $0.unreadableOtherGuests = ["fake-guest-3"]
-                }
-            }
-        }
+        whenGuest2Migrates { $0.unreadableOtherGuests = ["fake-guest-3"] }
         let outcome = try evacuation.run(parameters(.prepareFail))
         let clean = try XCTUnwrap(check(outcome.results[1], CheckName.destinationHostClean))
         XCTAssertFalse(clean.passed, "fake-guest-3's tap cannot be told apart from a leftover: \(clean.evidence)")
