@@ -394,6 +394,8 @@ final class EvacuationOnFakeTestbedTests: XCTestCase {
             XCTAssertTrue(result.passed, "\(result.failedChecks)")
             XCTAssertEqual(check(result, CheckName.guestOnSource)?.passed, true)
             XCTAssertEqual(check(result, CheckName.destinationHostClean)?.passed, true)
+            let acted = try XCTUnwrap(check(result, CheckName.faultActed))
+            XCTAssertTrue(acted.evidence.contains("the firewall is shared by the evacuation's guests: the count is theirs together"), acted.evidence)
         }
         XCTAssertEqual(worlds.map { $0.tables(on: .destination) }, [[], [], []])
         XCTAssertEqual(try journal.entries(), [])

@@ -113,9 +113,15 @@ public final class MigrationPortsDroppedFault: Fault {
 
     public func evidence(_ context: FaultContext, outcome: MigrationOutcome) -> FaultEvidence? {
         let (dropped, removed) = state.withLock { ($0.droppedPackets, $0.removed) }
-        return Self.judge(droppedPackets: dropped, ending: outcome.ending, hostName: context.destinationHost?.hostName ?? "the destination",
-                          removed: removed, sent: JobTransfer(samples: outcome.samples),
-                          daemonErrors: outcome.sourceDaemonErrors)
+        var evidence = Self.judge(droppedPackets: dropped, ending: outcome.ending, hostName: context.destinationHost?.hostName ?? "the destination",
+                                  removed: removed, sent: JobTransfer(samples: outcome.samples),
+                                  daemonErrors: outcome.sourceDaemonErrors)
+        if context.sharedFaults != nil {
+            // One firewall for the evacuation: its counter is every guest's; this guest's own
+            // part is its libvirt error on the dropped ports.
+            evidence.evidence += " (the firewall is shared by the evacuation's guests: the count is theirs together)"
+        }
+        return evidence
     }
 
     /// Acted when the rule dropped packets to the migration ports; the error is this fault's
