@@ -3,6 +3,7 @@ import Foundation
 import FoundationXML
 #endif
 import Libvirt
+import PingMonitor
 import XCTest
 @testable import Verifier
 
@@ -232,5 +233,35 @@ final class PingGapPhasesTests: XCTestCase {
         XCTAssertNil(figures.pingGapPhases, "a resume after the gap ended is not this gap's")
         figures.destinationResumedOffsetMilliseconds = nil
         XCTAssertNil(figures.pingGapPhases)
+    }
+}
+
+/// ping-continuity's "stopped answering when probing ended" is the trailing edge only.
+final class PingSummaryEdgeTests: XCTestCase {
+    private func summary(_ events: [ProbeEvent]) throws -> PingSummary {
+        let analysis = PingAnalyzer.analyze(ProbeLog(events: events, nominalIntervalNanoseconds: 1_000_000))
+        let report = PingReport(mode: .live, target: try PingConfiguration.parseTarget("198.18.1.10"), interface: "up0", captureFile: nil,
+                                icmpIdentifier: 1, linkLayer: .ethernet, timestampPrecision: .nano, timestampSource: "synthetic",
+                                analysis: analysis, packetsCaptured: events.count, packetsIgnored: 0, sender: nil, capture: nil,
+                                verdict: Verdict(passed: true, checks: [], failures: []), warnings: [])
+        return PingSummary(report)
+    }
+
+    /// 100 probes 1 ms apart; `answer` says when probe N's reply comes (nil: never).
+    private func probes(_ answer: (Int64, Int64) -> Int64?) -> [ProbeEvent] {
+        (0..<100).flatMap { sequence -> [ProbeEvent] in
+            let sent = Int64(sequence) * 1_000_000
+            return [.request(UInt64(sequence), at: sent)] + (answer(Int64(sequence), sent).map { [.reply(UInt64(sequence), at: $0)] } ?? [])
+        }
+    }
+
+    func testTheFirstProbesAnsweredLateAreNotAGuestThatStoppedAnswering() throws {
+        // The first 9 probes are held until 9 ms (a stalled vCPU as probing began), the rest answered at once.
+        let leading = try summary(probes { sequence, sent in sequence < 9 ? 9_000_000 + sequence * 1_000 : sent + 100_000 })
+        XCTAssertGreaterThan(leading.longestGapMilliseconds, 8)
+        XCTAssertFalse(leading.openEnded, "the gap is at the capture's start")
+        // The last 20 probes never answered: the guest stopped answering.
+        let trailing = try summary(probes { sequence, sent in sequence < 80 ? sent + 100_000 : nil })
+        XCTAssertTrue(trailing.openEnded)
     }
 }

@@ -125,11 +125,17 @@ public struct PingSummary: Sendable, Equatable, Codable {
     /// The summary of pingmon's report.
     public init(_ report: PingReport) {
         let analysis = report.analysis
+        // pingmon calls the longest gap open-ended at either edge of the capture; only one that
+        // runs to its end means the guest had stopped answering (one at its start is the first
+        // probes answered late, e.g. a guest's vCPU stalled as probing began).
+        let runsToTheEnd = analysis.downtimeStartOffsetMilliseconds.map {
+            abs($0 + analysis.longestGapMilliseconds - analysis.observedMilliseconds) < 0.001
+        } ?? false
         self.init(sent: analysis.sent, received: analysis.received, lost: analysis.lost, lossRunCount: analysis.lossRunCount,
                   longestGapMilliseconds: analysis.longestGapMilliseconds,
                   longestGapLowerBoundMilliseconds: analysis.downtimeLowerBoundMilliseconds,
                   longestGapUpperBoundMilliseconds: analysis.downtimeUpperBoundMilliseconds,
-                  openEnded: analysis.downtimeOpenEnded, timestampPrecision: "\(report.timestampPrecision)",
+                  openEnded: analysis.downtimeOpenEnded && runsToTheEnd, timestampPrecision: "\(report.timestampPrecision)",
                   duplicates: analysis.duplicates, longestGapLateProbes: analysis.downtimeLateProbes)
     }
 }
