@@ -322,17 +322,22 @@ final class EvacuationOnFakeTestbedTests: XCTestCase {
     }
 
     func testTheStartLineWaitsForTheBatchOnlyAndNotForAGuestThatEnded() {
-        let line = EvacuationStartLine(batchSize: 2, timeoutSeconds: 60)
+        // Its own timeout far beyond the wait below: only guest 2's end may release guest 1.
+        let line = EvacuationStartLine(batchSize: 2, timeoutSeconds: 600)
         XCTAssertNil(line.ready(guest: 3), "a guest after the first batch starts at once")
-        let released = Mutex<Date?>(nil)
-        let first = Thread { _ = line.ready(guest: 1); released.withLock { $0 = Date() } }
+        let releasedAt = Mutex<Date?>(nil)
+        let released = DispatchSemaphore(value: 0)
+        let first = Thread {
+            _ = line.ready(guest: 1)
+            releasedAt.withLock { $0 = Date() }
+            released.signal()
+        }
         first.start()
-        Thread.sleep(forTimeInterval: 0.5)
-        XCTAssertNil(released.withLock { $0 }, "guest 1 waits for guest 2")
+        XCTAssertEqual(released.wait(timeout: .now() + 0.5), .timedOut, "guest 1 waits for guest 2")
         let goneAt = Date()
         line.gone(guest: 2)
-        for _ in 0..<100 where released.withLock({ $0 }) == nil { Thread.sleep(forTimeInterval: 0.05) }
-        XCTAssertGreaterThanOrEqual(try XCTUnwrap(released.withLock { $0 }), goneAt, "released by guest 2's end")
+        XCTAssertEqual(released.wait(timeout: .now() + 60), .success, "guest 2's end releases guest 1")
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(releasedAt.withLock { $0 }), goneAt, "released by guest 2's end")
         XCTAssertNil(line.ready(guest: 1), "once through, a second leg does not wait")
         let interrupted = EvacuationStartLine(batchSize: 2, timeoutSeconds: 60).ready(guest: 1) { true }
         XCTAssertTrue(interrupted?.contains("without guest(s) 2 of the evacuation (interrupted)") ?? false, interrupted ?? "nil")
