@@ -11,8 +11,8 @@ import Glibc
 #endif
 
 /// Version of memeater's control protocol; clients can check it with `info`. Version 2
-/// added `auth`: a server that requires a token obeys nothing before it.
-public let controlProtocolVersion = 2
+/// added `auth`: a server that requires a token obeys nothing before it; version 3 `history`.
+public let controlProtocolVersion = 3
 
 /// A command of the control protocol; the raw value is the `command` string on the wire.
 public enum ControlCommand: String, Codable, Sendable, CaseIterable {
@@ -38,6 +38,9 @@ public enum ControlCommand: String, Codable, Sendable, CaseIterable {
     case corruptPage = "corrupt-page"
     /// memeater replies, then stops.
     case stop
+    /// The unique-page counter at each progress report of the last ten minutes, on the
+    /// guest's clock (reply: `history`, `guestMonotonicNanoseconds`).
+    case history
 }
 
 /// One request line of the control protocol: a JSON object with a `command` (see
@@ -110,6 +113,8 @@ public struct ControlReply: Codable, Sendable, Equatable {
     /// stops, so two readings around a migration, against the host's clock, say how long the
     /// guest did not run (``GuestLoadDuringMigration/guestClockLag`` in the verifier).
     public var guestMonotonicNanoseconds: UInt64?
+    /// The counter's recent samples, oldest first (`history`).
+    public var history: [RateHistorySample]?
 
     public static func failure(_ message: String, command: String? = nil) -> ControlReply {
         ControlReply(ok: false, command: command, error: message)
@@ -269,6 +274,9 @@ public struct ControlHandler: Sendable {
             }
         case .stop:
             return (reply, true)
+        case .history:
+            reply.history = session.history()
+            reply.guestMonotonicNanoseconds = me_monotonic_ns()
         }
         return (reply, false)
     }

@@ -123,7 +123,7 @@ extension ControlCommand {
         case .auth: return [.token]
         case .setRate: return [.mibPerSecond, .pagesPerSecond]
         case .corruptPage: return [.page, .byteOffset]
-        case .info, .stats, .pause, .resume, .verifyAll, .resetStall, .stop: return []
+        case .info, .stats, .pause, .resume, .verifyAll, .resetStall, .stop, .history: return []
         }
     }
 }
@@ -165,7 +165,7 @@ extension ControlRequest {
             request.byteOffset = try fields[.byteOffset].map { (value) throws(ControlRequestError) in
                 try integer(value, field: .byteOffset, below: limits.bytesPerWrite, command: command, limits: limits)
             }
-        case .info, .stats, .pause, .resume, .verifyAll, .resetStall, .stop:
+        case .info, .stats, .pause, .resume, .verifyAll, .resetStall, .stop, .history:
             break
         }
         return request

@@ -14,6 +14,7 @@ public final class MemeaterSession: Sendable {
     private let window: Mutex<(previous: RateWindow, latest: ProgressRecord?)>
     private let lastVerification = Mutex<VerificationReport?>(nil)
     private let stopped = Mutex<(nanoseconds: UInt64, cpuSeconds: Double)?>(nil)
+    private let rateHistory = Mutex(RateHistory())
 
     public init(engine: DirtyingEngine) {
         self.engine = engine
@@ -76,8 +77,14 @@ public final class MemeaterSession: Sendable {
                 paused: engine.isPaused
             )
             state = (current, record)
+            rateHistory.withLock { $0.append(RateHistorySample(guestMonotonicNanoseconds: now, pagesDirtied: current.uniquePages)) }
             return record
         }
+    }
+
+    /// The counter at each of the last samples (see ``RateHistory``), oldest first.
+    public func history() -> [RateHistorySample] {
+        rateHistory.withLock { $0.samples }
     }
 
     /// The most recent sample, or a fresh one when none was taken yet.

@@ -69,6 +69,45 @@ final class ControlHandlerTests: XCTestCase {
         XCTAssertNil(try send(handler, #"{"command":"info"}"#).0.guestMonotonicNanoseconds)
     }
 
+    /// `history` returns the counter as each progress sample read it, oldest first and on the
+    /// guest's clock: the pages dirtied between two samples are the guest's work between them.
+    func testHistoryReturnsTheCounterAtEachSample() throws {
+        let handler = try makeHandler()
+        let session = handler.session
+        try session.engine.start()
+        defer { session.stopDirtying() }
+        XCTAssertEqual(try send(handler, #"{"command":"history"}"#).0.history, [], "no sample taken yet")
+        let before = me_monotonic_ns()
+        session.sample()
+        XCTAssertTrue(try send(handler, #"{"command":"set-rate","pagesPerSecond":400}"#).0.ok)
+        XCTAssertTrue(try send(handler, #"{"command":"resume"}"#).0.ok)
+        usleep(300_000)
+        session.sample()
+        XCTAssertTrue(try send(handler, #"{"command":"pause"}"#).0.ok)
+        let paused = session.sample()
+        let (reply, _) = try send(handler, #"{"command":"history"}"#)
+        let history = try XCTUnwrap(reply.history)
+        XCTAssertEqual(history.count, 3)
+        XCTAssertEqual(history.map(\.pagesDirtied).first, 0)
+        XCTAssertEqual(history.last?.pagesDirtied, paused.pagesDirtied)
+        XCTAssertGreaterThan(paused.pagesDirtied, 0, "the workers dirtied while resumed")
+        XCTAssertEqual(Double(history[1].pagesDirtied), Double(history[2].pagesDirtied), accuracy: 40, "paused right after the second sample")
+        XCTAssertGreaterThanOrEqual(history[0].guestMonotonicNanoseconds, before)
+        XCTAssertGreaterThanOrEqual(history[1].guestMonotonicNanoseconds - history[0].guestMonotonicNanoseconds, 300_000_000)
+        XCTAssertLessThanOrEqual(history[2].guestMonotonicNanoseconds, try XCTUnwrap(reply.guestMonotonicNanoseconds))
+    }
+
+    /// The ring keeps the newest samples in order once full.
+    func testRateHistoryKeepsTheNewestInOrder() {
+        var history = RateHistory(capacity: 3)
+        for index in 1...5 { history.append(RateHistorySample(guestMonotonicNanoseconds: UInt64(index), pagesDirtied: UInt64(10 * index))) }
+        XCTAssertEqual(history.samples.map(\.guestMonotonicNanoseconds), [3, 4, 5])
+        XCTAssertEqual(history.samples.map(\.pagesDirtied), [30, 40, 50])
+        var short = RateHistory(capacity: 3)
+        short.append(RateHistorySample(guestMonotonicNanoseconds: 7, pagesDirtied: 1))
+        XCTAssertEqual(short.samples.map(\.guestMonotonicNanoseconds), [7])
+    }
+
     func testVerifyAllReportsInjectedCorruption() throws {
         let handler = try makeHandler()
         XCTAssertEqual(try send(handler, #"{"command":"verify-all"}"#).0.verification?.badPagesTotal, 0)
@@ -123,8 +162,9 @@ final class ControlHandlerTests: XCTestCase {
     /// The commands' raw values are the wire strings of protocol version 1.
     func testCommandsAreTheWireStrings() {
         XCTAssertEqual(ControlCommand.allCases.map(\.rawValue),
-                       ["auth", "info", "stats", "set-rate", "pause", "resume", "verify-all", "reset-stall", "corrupt-page", "stop"])
-        XCTAssertEqual(controlProtocolVersion, 2)
+                       ["auth", "info", "stats", "set-rate", "pause", "resume", "verify-all", "reset-stall", "corrupt-page", "stop",
+                        "history"])
+        XCTAssertEqual(controlProtocolVersion, 3)
     }
 
     /// Every request a client encodes reads back the same through the server's decoder; the

@@ -442,6 +442,19 @@ final class FakeMemeater: MemeaterControl {
         usleep(UInt32(delay * 1000))
         return (stats, UInt64(guestMilliseconds * 1e6))
     }
+    /// The counter every 100 ms of the guest's clock since it started, at the rate asked (the
+    /// clock the same as ``clockedStats()``'s); without a guest clock, the refusal of a memeater
+    /// that predates `history`.
+    func history() throws(LabError) -> [RateHistorySample] {
+        let (stop, host) = world.state.withLock { ($0.guestClockStopMilliseconds, $0.guestHost) }
+        guard let stop else { throw LabError(step: "memeater history at \(endpoint)", reason: "memeater said: unknown command \"history\"") }
+        let nowMilliseconds = Date().timeIntervalSince(started) * 1000 - (host == .destination ? stop : 0)
+        let pagesPerMillisecond = rate.withLock { $0 } * 256 / 1000
+        return stride(from: 0.0, through: nowMilliseconds, by: 100).map { milliseconds in
+            RateHistorySample(guestMonotonicNanoseconds: UInt64((1_000_000 + milliseconds) * 1e6),
+                              pagesDirtied: UInt64(milliseconds * pagesPerMillisecond))
+        }
+    }
     func stats() throws(LabError) -> ProgressRecord {
         if let failure = world.state.withLock({ $0.memeaterStatsFailure }) {
             throw LabError(step: "memeater stats at \(endpoint)", reason: failure)

@@ -108,6 +108,9 @@ final class RunnerOnFakeTestbedTests: XCTestCase {
         XCTAssertNotNil(cpu.source.cpuSecondsPerGiB, "per GiB of the completed stats' 4000 bytes")
         XCTAssertTrue(ReportWriter.summaryLine(result).contains("cpu fake-src "), ReportWriter.summaryLine(result))
         XCTAssertNotNil(result.figures.guestDirtyRateDuringMigrationMiBPerSecond, "memeater's counter around the call: \(result.notes)")
+        // memeater's history, read after the landing: the fake guest dirties 50 MiB/s throughout.
+        XCTAssertEqual(try XCTUnwrap(result.figures.guestDirtyRatePreCopyMiBPerSecond, "\(result.notes)"), 50, accuracy: 1)
+        XCTAssertNotNil(result[source: .guestDirtyRatePreCopyMiBPerSecond])
     }
 
     /// A daemon reports every domain's events: another guest's job-completed event (an
@@ -340,6 +343,8 @@ final class RunnerOnFakeTestbedTests: XCTestCase {
         world.state.withLock { $0.guestClockStopMilliseconds = nil; $0.guestHost = .source }
         let unsaid = try runner().run(parameters(.live))
         XCTAssertNil(unsaid.figures.guestClockLagLowerBoundMilliseconds)
+        XCTAssertNil(unsaid.figures.guestDirtyRatePreCopyMiBPerSecond)
+        XCTAssertTrue(unsaid.notes.contains { $0.hasPrefix("the guest's dirty rate during the pre-copy passes not measured: ") }, "\(unsaid.notes)")
         XCTAssertTrue(unsaid.notes.contains { $0.hasPrefix("the guest's clock across the migration not measured: ") }, "\(unsaid.notes)")
     }
 

@@ -518,6 +518,20 @@ final class SweepAnalysisTests: XCTestCase {
         XCTAssertEqual(SweepAnalysis.observation(run).dirtyRateBytesPerSecond, 100 * 1_048_576, "no reading: the settled rate")
     }
 
+    /// The guest's rate during the pre-copy passes, when memeater's history said it, is what the
+    /// model races the copy against (and where the report plots the run), whatever the strategy.
+    func testThePreCopyRateIsFedToTheModelWhenMeasured() throws {
+        var run = try XCTUnwrap(SyntheticSweepResults.results().first)
+        run.achievedDirtyRateMiBPerSecond = 100
+        run.figures.guestDirtyRateDuringMigrationMiBPerSecond = 30
+        run.figures.guestDirtyRatePreCopyMiBPerSecond = 42
+        XCTAssertEqual(SweepAnalysis.observation(run).dirtyRateBytesPerSecond, 42 * 1_048_576)
+        run.parameters.migration.autoConverge = true
+        XCTAssertEqual(SweepAnalysis.observation(run).dirtyRateBytesPerSecond, 42 * 1_048_576)
+        let cell = SweepAnalysis.cell([run, run], fit: nil)
+        XCTAssertEqual(cell.achievedDirtyRateMiBPerSecond?.mean, 42, "the cell is plotted at the rate the model took")
+    }
+
     func testOneRunIsNotFittedAndSaysWhy() throws {
         let one = try XCTUnwrap(SyntheticSweepResults.results().first)
         assertNotFitted([one], because: .tooFewCells(converging: 1, needed: 4))

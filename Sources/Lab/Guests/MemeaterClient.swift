@@ -102,6 +102,15 @@ public final class MemeaterClient: Sendable {
         return (stats, reply.guestMonotonicNanoseconds)
     }
 
+    /// `history`: memeater's unique-page counter at each progress report of the last ten
+    /// minutes, on the guest's clock, oldest first.
+    public func history() throws(LabError) -> [RateHistorySample] {
+        guard let history = try send(ControlRequest(command: .history)).history else {
+            throw LabError(step: "memeater history at \(endpoint)", reason: "the reply has no history")
+        }
+        return history
+    }
+
     /// `verify-all`: every page checked.
     public func verifyAll() throws(LabError) -> VerificationReport {
         guard let report = try send(ControlRequest(command: .verifyAll)).verification else {

@@ -296,6 +296,13 @@ public struct GuestLoadDuringMigration: Sendable, Equatable, Codable {
     public var guestClock: GuestClockReadings?
     /// Why ``guestClock`` is `nil`: which read failed and how, or that memeater did not say its clock.
     public var guestClockUnreadReason: String?
+    /// memeater's counter at each of its progress reports (every 100 ms) from about a second
+    /// before the call until right after it landed, on the guest's clock: what the guest did
+    /// during the pre-copy passes, read once it could be asked without disturbing them (`nil`:
+    /// not read, ``dirtyHistoryUnreadReason`` says why, or the run was stored before).
+    public var dirtyHistory: [RateHistorySample]?
+    /// Why ``dirtyHistory`` is `nil`.
+    public var dirtyHistoryUnreadReason: String?
 
     /// Two readings of the counter.
     public init(pagesDirtiedBefore: UInt64, beforeAtMilliseconds: Double, pagesDirtiedAfter: UInt64, afterAtMilliseconds: Double,

@@ -303,6 +303,7 @@ public struct ResultBuilder: Sendable {
             return
         }
         addGuestClockLag(during, to: &result)
+        addPreCopyGuestLoad(during, to: &result)
         guard let rate = during.achievedMiBPerSecond else {
             result.notes.append(notMeasured + "memeater's counter went from \(during.pagesDirtiedBefore) to \(during.pagesDirtiedAfter) pages "
                 + "in \(formatNumber(during.windowSeconds)) s (a counter that goes back is another memeater's)")
@@ -316,6 +317,48 @@ public struct ResultBuilder: Sendable {
             note += ", \(formatNumber(100 * rate / load.achievedMiBPerSecond)) % of the \(formatNumber(load.achievedMiBPerSecond)) MiB/s before"
         }
         result.notes.append(note)
+    }
+
+    /// The guest's rate during the pre-copy passes, from memeater's counter history: from the
+    /// call to the switch-over (post-copy's start, else the source's `suspended` event, else
+    /// the last job-stats sample) and per pass.
+    private func addPreCopyGuestLoad(_ during: GuestLoadDuringMigration, to result: inout ScenarioResult) {
+        let notMeasured = "the guest's dirty rate during the pre-copy passes not measured: "
+        guard let clock = during.guestClock else {
+            result.notes.append(notMeasured + during.guestClockMissingReason)
+            return
+        }
+        guard let history = during.dirtyHistory else {
+            result.notes.append(notMeasured + (during.dirtyHistoryUnreadReason ?? "memeater's counter history was not read"))
+            return
+        }
+        let outcome = drive.outcome
+        let switchOver: (milliseconds: Double, source: String)
+        if let postCopy = outcome.postCopyStartedAtMilliseconds {
+            switchOver = (postCopy, "the switch to post-copy")
+        } else if let suspended = GuestPauseEvents(drive.lifecycleEvents)?.suspendedOffsetMilliseconds {
+            switchOver = (suspended, "the source's suspended event")
+        } else if let last = outcome.samples.last(where: { $0.memoryIteration != nil }) {
+            switchOver = (last.offsetMilliseconds, "the last job-stats sample (no suspended event was seen)")
+        } else {
+            result.notes.append(notMeasured + "neither a suspended event nor a job-stats sample marks the switch-over")
+            return
+        }
+        let starts = PreCopyGuestLoad.iterationStarts(outcome.samples.map { ($0.memoryIteration, $0.offsetMilliseconds) })
+        switch PreCopyGuestLoad.measure(history: history, clock: clock, pageSizeBytes: during.pageSizeBytes,
+                                        callStartMilliseconds: outcome.startedAtMilliseconds, switchOverMilliseconds: switchOver.milliseconds,
+                                        switchOverSource: switchOver.source, iterationStarts: starts) {
+        case .failure(let missing):
+            result.notes.append(notMeasured + missing.reason)
+        case .success(let load):
+            result.figures.guestDirtyRatePreCopyMiBPerSecond = load.mibPerSecond
+            result.figures.guestDirtyRatePerPassMiBPerSecond = load.passes.map(\.mibPerSecond)
+            result[source: .guestDirtyRatePreCopyMiBPerSecond] = load.source
+            let passes = load.passes.map { "pass \($0.iteration) \(formatNumber($0.mibPerSecond))" }.joined(separator: ", ")
+            result.notes.append("the guest dirtied \(formatNumber(load.mibPerSecond)) MiB/s during the pre-copy "
+                + "(\(formatNumber(load.startMilliseconds))–\(formatNumber(load.endMilliseconds)) ms)"
+                + (passes.isEmpty ? "" : ": \(passes) MiB/s"))
+        }
     }
 
     /// The figures of libvirt's completed job stats; the verifier's clock when there are none.

@@ -132,6 +132,8 @@ public enum Figure: String, CaseIterable, Sendable {
     case libvirtDowntimeMilliseconds
     /// ``ScenarioResult/setupMilliseconds``: setup time from libvirt's job stats.
     case setupMilliseconds
+    /// ``RunFigures/guestDirtyRatePreCopyMiBPerSecond``: the guest's rate during the pre-copy passes.
+    case guestDirtyRatePreCopyMiBPerSecond
     /// ``ScenarioResult/transferredBytes``: bytes transferred by the migration.
     case transferredBytes
     /// ``ScenarioResult/iterations``: memory copy passes.
@@ -253,6 +255,10 @@ public struct MigrationFigures: Codable, Sendable, Equatable, DefaultWhenAbsent 
     /// rate it settled at before, the guest's slowdown while it was migrated.
     public var guestDirtyRateDuringMigrationMiBPerSecond: Double?
     public var guestDirtyRateWindowSeconds: Double?
+    /// The guest's own dirtying from the call to the switch-over (``PreCopyGuestLoad``), MiB/s,
+    /// and per pre-copy pass: what the passes had to chase, the rate the pre-copy model is fed.
+    public var guestDirtyRatePreCopyMiBPerSecond: Double?
+    public var guestDirtyRatePerPassMiBPerSecond: [Double]?
     /// How long the guest's clock stood still across the migration call, between these bounds,
     /// ms: memeater's monotonic clock against the run clock in its replies just before the call
     /// and right after it (a paused VM's clock stops): the guest's own measure of its downtime.

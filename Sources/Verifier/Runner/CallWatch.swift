@@ -1,5 +1,7 @@
 import Foundation
 import Lab
+import MemeaterKit
+import MigrationModel
 import Libvirt
 
 /// Everything that watches one migration call: started just before the call, stopped after it.
@@ -52,6 +54,8 @@ final class CallWatch {
     /// not asked, memeater did not answer the counter's read, which says why).
     private let clockBefore: Looked<GuestClockSample>?
     private var clockAfter: Looked<GuestClockSample>?
+    /// memeater's counter history across the call, read after a landing (`nil`: not asked).
+    private var historyAfter: Looked<[RateHistorySample]>?
     private var cpuSampling: MigrationCPUSampling?
     /// When the call started, ms on the run clock.
     let callStartMilliseconds: Double
@@ -89,6 +93,10 @@ final class CallWatch {
             let counter = Self.readCounter(memeater, clock: clock, when: "right after the migration call")
             counterAfter = counter
             if case .seen = counter { clockAfter = Self.readGuestClock(memeater, clock: clock, when: "right after the migration call") }
+            if case .seen(let before)? = clockBefore, case .seen(let after)? = clockAfter {
+                historyAfter = Self.readHistory(memeater, fromGuestMilliseconds: before.guestMilliseconds - 1000,
+                                                toGuestMilliseconds: after.guestMilliseconds)
+            }
         }
         cpuSampling = cpu.stop()
         if !outcome.ending.migrated {
@@ -104,15 +112,17 @@ final class CallWatch {
         if recovered { sampling.recovered = true }
         let stream = streamCapture.stop()
         return Seen(guestLoad: Self.guestLoad(before: counterBefore, after: counterAfter, clock: (clockBefore, clockAfter),
-                                              pageSizeBytes: pageSizeBytes),
+                                              history: historyAfter, pageSizeBytes: pageSizeBytes),
                     migrationStream: stream, cpu: sampling)
     }
 
     /// The guest's rate while migrated from the counter read before and after the call (`after`
     /// `nil`: not read, the migration did not land), or every reason it is not known.
-    /// `clock`: the guest's clock before and after, or why not (`nil`: not read).
+    /// `clock`: the guest's clock before and after, or why not (`nil`: not read); `history`:
+    /// memeater's counter history across the call, or why not (`nil`: not asked).
     static func guestLoad(before: Looked<CounterReading>, after: Looked<CounterReading>?,
                           clock: (before: Looked<GuestClockSample>?, after: Looked<GuestClockSample>?) = (nil, nil),
+                          history: Looked<[RateHistorySample]>? = nil,
                           pageSizeBytes: Int) -> Looked<GuestLoadDuringMigration> {
         switch (before, after) {
         case (.seen(let before), .seen(let after)?):
@@ -128,6 +138,11 @@ final class CallWatch {
                     return nil
                 }
                 load.guestClockUnreadReason = reasons.isEmpty ? nil : reasons.joined(separator: "; ")
+            }
+            switch history {
+            case .seen(let samples)?: load.dirtyHistory = samples
+            case .notLooked(let reason)?: load.dirtyHistoryUnreadReason = reason
+            case nil: break  // not asked without the guest's clock on both sides: its reason says why
             }
             return .seen(load)
         default:
@@ -176,6 +191,29 @@ final class CallWatch {
         }
         if let best { return .seen(best) }
         return .notLooked(failure ?? "memeater's stats replies \(when) did not say the guest's clock (a memeater older than guestMonotonicNanoseconds)")
+    }
+
+    /// memeater's counter history between two instants of the guest's clock (ms), or why not.
+    /// Read after the landing: asking during the passes would add traffic to the guest the
+    /// migration is measuring.
+    static func readHistory(_ memeater: any MemeaterControl, fromGuestMilliseconds start: Double,
+                            toGuestMilliseconds end: Double) -> Looked<[RateHistorySample]> {
+        let samples: [RateHistorySample]
+        do {
+            samples = try memeater.history()
+        } catch {
+            return .notLooked("memeater's counter history could not be read after the landing (memeater at \(memeater.endpoint)): \(error)")
+        }
+        let kept = samples.filter {
+            let milliseconds = Double($0.guestMonotonicNanoseconds) / 1e6
+            return milliseconds >= start && milliseconds <= end
+        }
+        guard let first = kept.first, Double(first.guestMonotonicNanoseconds) / 1e6 <= start + 1000 else {
+            let oldest: String = samples.first.map { formatNumber(Double($0.guestMonotonicNanoseconds) / 1e6) + " ms" } ?? "-"
+            return .notLooked("memeater's counter history does not reach back to the call (\(samples.count) sample(s) kept, "
+                + "the oldest at \(oldest) of the guest's clock, the call at \(formatNumber(start + 1000)) ms)")
+        }
+        return .seen(kept)
     }
 
     /// Ends whatever still runs (the capture, the CPU sampling); idempotent.

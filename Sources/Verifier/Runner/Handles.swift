@@ -68,6 +68,8 @@ public protocol MemeaterControl: Sendable {
     func stats() throws(LabError) -> ProgressRecord
     /// `stats` with the guest's monotonic clock when memeater answered (`nil`: memeater did not say).
     func clockedStats() throws(LabError) -> (stats: ProgressRecord, guestMonotonicNanoseconds: UInt64?)
+    /// The counter at each progress report of the last minutes, on the guest's clock, oldest first.
+    func history() throws(LabError) -> [RateHistorySample]
     func verifyAll() throws(LabError) -> VerificationReport
     func setRate(mibPerSecond: Double) throws(LabError)
     func pause() throws(LabError)

@@ -12,7 +12,8 @@ public struct CellAnalysis: Sendable {
     public var migrationMilliseconds: RepeatStatistics?
     public var libvirtDowntimeMilliseconds: RepeatStatistics?
     public var pingGapMilliseconds: RepeatStatistics?
-    /// Over the same converged runs: the dirty rate each achieved (``SweepAnalysis/measuredDirtyRateMiBPerSecond(_:)``),
+    /// Over the same converged runs: the dirty rate each achieved, as the model is fed it
+    /// (``SweepAnalysis/fedDirtyRateMiBPerSecond(_:)``: during the pre-copy passes when known),
     /// MiB/s: where the report plots the cell; `nil` when none recorded it.
     public var achievedDirtyRateMiBPerSecond: RepeatStatistics?
     /// Runs that converged, of those that had to land.
@@ -198,10 +199,19 @@ public struct SweepAnalysis: Sendable {
         return result.achievedDirtyRateMiBPerSecond
     }
 
-    /// The dirty rate the model takes for a run, MiB/s: the measured one, else the target
-    /// (the fit needs a number; the report plots no run at a target).
+    /// The dirty rate the model takes for a run, MiB/s: what the guest dirtied during the
+    /// pre-copy passes when memeater's history said it (under TCG dirty tracking slows the
+    /// guest, most at unlimited rates), else the measured one, else the target (the fit needs a
+    /// number; the report plots no run at a target).
     static func modelDirtyRateMiBPerSecond(_ result: ScenarioResult) -> Double {
-        measuredDirtyRateMiBPerSecond(result) ?? result.parameters.dirtyRateMiBPerSecond
+        fedDirtyRateMiBPerSecond(result) ?? result.parameters.dirtyRateMiBPerSecond
+    }
+
+    /// The measured rate the model is fed, MiB/s: during the pre-copy passes when known, else
+    /// ``measuredDirtyRateMiBPerSecond(_:)``; where the report plots a run, so that its point
+    /// and the model's curve share one axis.
+    static func fedDirtyRateMiBPerSecond(_ result: ScenarioResult) -> Double? {
+        result.figures.guestDirtyRatePreCopyMiBPerSecond ?? measuredDirtyRateMiBPerSecond(result)
     }
 
     /// What the fit sees of a live run; `cell` names its cell (default: its label).
@@ -242,7 +252,7 @@ public struct SweepAnalysis: Sendable {
                             migrationMilliseconds: statistics(converged.map(\.migrationMilliseconds)),
                             libvirtDowntimeMilliseconds: statistics(converged.map(\.libvirtDowntimeMilliseconds)),
                             pingGapMilliseconds: statistics(converged.map(\.pingDowntimeMilliseconds)),
-                            achievedDirtyRateMiBPerSecond: statistics(converged.map(measuredDirtyRateMiBPerSecond)),
+                            achievedDirtyRateMiBPerSecond: statistics(converged.map(fedDirtyRateMiBPerSecond)),
                             convergedCount: converged.count, predicted: predicted)
     }
 
