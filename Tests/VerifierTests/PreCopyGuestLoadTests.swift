@@ -31,6 +31,12 @@ final class PreCopyGuestLoadTests: XCTestCase {
         XCTAssertEqual(load.passes[2].endMilliseconds, 3000, "the last pass ends at the switch-over")
         XCTAssertEqual(load.passes[2].mibPerSecond, 3 * slow, accuracy: 1e-9)
         XCTAssertEqual(load.mibPerSecond, 2 * slow, accuracy: 1e-9, "1 s slow, 1 s three times as fast")
+        // A pass shorter than the samples resolve has no rate of its own; it still counts in the whole.
+        let short = try PreCopyGuestLoad.measure(history: history(), clock: clock, pageSizeBytes: 4096, callStartMilliseconds: 1000,
+                                                 switchOverMilliseconds: 3000, switchOverSource: "the pause",
+                                                 iterationStarts: [(1, 1100), (2, 2000), (3, 2800)]).get()
+        XCTAssertEqual(short.passes.map(\.iteration), [1, 2])
+        XCTAssertEqual(short.mibPerSecond, 2 * slow, accuracy: 1e-9)
         XCTAssertTrue(load.source.hasSuffix("from the call to the pause"), load.source)
     }
 

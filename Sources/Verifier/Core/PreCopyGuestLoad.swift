@@ -19,8 +19,13 @@ public struct PreCopyGuestLoad: Sendable, Equatable {
     public var mibPerSecond: Double
     public var startMilliseconds: Double
     public var endMilliseconds: Double
-    /// Each pass seen in the job-stats samples, first to last.
+    /// Each pass seen in the job-stats samples, first to last, that lasted at least
+    /// ``minimumPassMilliseconds``.
     public var passes: [Pass]
+    /// Passes too short for memeater's 100 ms samples to resolve a rate (seen on the lab: the
+    /// last passes of an unlimited-rate migration last 20-60 ms, and their interpolated rates
+    /// swing from 0 to twice the guest's); they still count in the whole pre-copy's rate.
+    public static let minimumPassMilliseconds = 250.0
     /// How the figure was obtained, one sentence.
     public var source: String
 
@@ -59,7 +64,7 @@ public struct PreCopyGuestLoad: Sendable, Equatable {
         for (index, start) in starts.enumerated() {
             let from = index == 0 ? callStartMilliseconds : start.milliseconds
             let to = index + 1 < starts.count ? starts[index + 1].milliseconds : switchOverMilliseconds
-            guard let passRate = rate(from, to) else { continue }
+            guard to - from >= minimumPassMilliseconds, let passRate = rate(from, to) else { continue }
             passes.append(Pass(iteration: start.iteration, startMilliseconds: from, endMilliseconds: to, mibPerSecond: passRate))
         }
         let source = "memeater's unique-page counter at its 100 ms reports (read after the landing, placed on the run clock by "
