@@ -112,6 +112,26 @@ public struct FitExclusion: Codable, Sendable, Equatable {
     public var reason: String
 }
 
+/// A converged run whose migration time stands far from the model's: its relative residual
+/// lies more than ``PreCopyFit/outlierDeviations`` robust standard deviations (1.4826 × the
+/// median absolute deviation) from the median residual and exceeds
+/// ``PreCopyFit/outlierMinimumResidual``. It is left out of the fit when its cell's other
+/// repeats agree with the model (one noisy run, not a model that is wrong for the cell), at
+/// most one run in ``PreCopyFit/outlierShareDenominator``; else it is kept and said why.
+public struct FitOutlier: Codable, Sendable, Equatable {
+    /// Position in the input (the caller maps it back to its run).
+    public var index: Int
+    public var cell: String
+    public var measuredMilliseconds: Double
+    /// What the final fit predicts for it (without it when left out); `nil` when that fit
+    /// predicts no convergence in time.
+    public var predictedMilliseconds: Double?
+    /// Whether it was left out of the fit (then also in ``PreCopyFit/exclusions``).
+    public var leftOut: Bool
+    /// One sentence: measured against predicted, and why it was left out or kept.
+    public var reason: String
+}
+
 /// Leave-one-cell-out validation: every converging cell (all its repeats) is held out in
 /// turn, the model refitted without it and the cell predicted.
 public struct HeldOutValidation: Codable, Sendable, Equatable {
@@ -132,7 +152,12 @@ public struct HeldOutValidation: Codable, Sendable, Equatable {
 public struct PreCopyFit: Codable, Sendable, Equatable {
     public var parameters: PreCopyFitParameters
     public var observations: [FittedObservation]
+    /// Observations not fitted, in input order: not fittable by the model, or left out as a
+    /// residual outlier (those are also in ``outliers``).
     public var exclusions: [FitExclusion]
+    /// Runs whose migration time stands far from the model's, left out or kept
+    /// (``FitOutlier``), in input order; empty when none does.
+    public var outliers: [FitOutlier]
     /// R² of the migration time over the fitted observations (`nil` when the times do not vary).
     public var timeRSquared: Double?
     /// R² of the downtime where measured (`nil` when unknown or constant).
@@ -148,6 +173,23 @@ public struct PreCopyFit: Codable, Sendable, Equatable {
     public var dirtyRateFactor: Double { parameters.dirtyRateFactor }
     public var scanMillisecondsPerGiB: Double { parameters.scanMillisecondsPerGiB }
 
+    /// The outliers left out of the fit.
+    public var leftOutOutliers: [FitOutlier] { outliers.filter(\.leftOut) }
+
+    /// How far from the median relative residual a run must stand to be an outlier, in robust
+    /// standard deviations: 3.5 is the usual cut for the modified z-score, rarely crossed by
+    /// noise that is roughly normal.
+    public static let outlierDeviations = 3.5
+    /// The smallest relative residual (of the measured time) that can be an outlier: with
+    /// near-perfect data the robust spread is almost 0 and would flag noise of a percent.
+    public static let outlierMinimumResidual = 0.05
+    /// At most one converged run in this many is left out: a sweep where more stand off says
+    /// something about the model, not about noisy runs.
+    public static let outlierShareDenominator = 8
+    /// Rounds of screening and refitting: a refit without a bending run can reveal another,
+    /// and it stops where the left-out set no longer changes.
+    static let outlierRounds = 4
+
     /// Fits the model to the converged pre-copy migrations among `observations` by least
     /// squares on migration time (relative to the measured time, so that long and short
     /// migrations weigh alike, as in the MAPE) and on downtime where known (relative to the
@@ -157,7 +199,14 @@ public struct PreCopyFit: Codable, Sendable, Equatable {
     /// resume enter linearly, so they are solved exactly (non-negative); the factor (0.01–100)
     /// and scan cost (≥ 0) are searched on a grid and refined by Nelder-Mead. That needs no
     /// derivatives, which the model (whole passes, a switch-over threshold) does not have.
-    public static func fit(_ observations: [MigrationObservation]) throws(PreCopyFitError) -> PreCopyFit {
+    ///
+    /// Robustly (`robust`, the default): one noisy run must not bend the fit, so runs whose
+    /// residual stands far from the rest (``FitOutlier``) while their cell's other repeats
+    /// agree with the model are left out and the model refitted without them; R², the fitted
+    /// rows and the held-out validation are over the runs kept. Never a whole cell, never more
+    /// than one run in ``outlierShareDenominator``; with no such run the fit is the plain one.
+    /// With `robust` false outliers are only reported.
+    public static func fit(_ observations: [MigrationObservation], robust: Bool = true) throws(PreCopyFitError) -> PreCopyFit {
         guard !observations.isEmpty else { throw .noObservations }
         for observation in observations {
             let rate = observation.transferRateBytesPerSecond
@@ -188,13 +237,18 @@ public struct PreCopyFit: Codable, Sendable, Equatable {
         }
 
         let objective = FitObjective(usable.map(\.observation))
-        let parameters = objective.minimize(start: nil)
-        var notes = ["fitted \(usable.count) observation(s) in \(cells.count) cell(s); \(exclusions.count) excluded"]
+        let plain = objective.minimize(start: nil)
+        let screened = screenOutliers(usable, plain: plain, robust: robust)
+        let parameters = screened.parameters
+        let kept = usable.filter { entry in !screened.outliers.contains { $0.leftOut && $0.index == entry.index } }
+        let leftOut = screened.outliers.filter(\.leftOut)
+        var notes = ["fitted \(kept.count) observation(s) in \(cells.count) cell(s); \(exclusions.count + leftOut.count) excluded"
+                     + (leftOut.isEmpty ? "" : " (\(leftOut.count) as residual outlier(s))")]
         if !objective.hasDowntime {
             notes.append("no downtime was measured: resume cannot be told from setup and is fixed at 0 ms")
         }
 
-        let fitted = usable.map { entry -> FittedObservation in
+        let fitted = kept.map { entry -> FittedObservation in
             let prediction = parameters.predict(entry.observation)
             let measured = entry.observation.migrationMilliseconds ?? 0
             return FittedObservation(
@@ -217,9 +271,11 @@ public struct PreCopyFit: Codable, Sendable, Equatable {
             guard let measured = row.measuredDowntimeMilliseconds, let predicted = row.predictedDowntimeMilliseconds else { return nil }
             return (measured, predicted)
         })
-        let heldOut = validate(usable.map(\.observation), cells: cells, around: parameters)
-        var limits = describeLimits(fitted: fitted, usable: usable.map(\.observation), parameters: parameters,
+        // Every cell keeps a run (an outlier's cell is still held out, predicted from the others).
+        let heldOut = validate(kept.map(\.observation), cells: cells, around: parameters)
+        var limits = describeLimits(fitted: fitted, usable: kept.map(\.observation), parameters: parameters,
                                     exclusions: exclusions, all: observations)
+        limits += describeOutliers(screened.outliers)
         let downtimes = fitted.compactMap { row in row.measuredDowntimeMilliseconds.flatMap { m in row.predictedDowntimeMilliseconds.map { (m, $0) } } }
         if let downtimeRSquared, downtimeRSquared < 0, !downtimes.isEmpty {
             let measuredMean = downtimes.map(\.0).reduce(0, +) / Double(downtimes.count)
@@ -228,8 +284,10 @@ public struct PreCopyFit: Codable, Sendable, Equatable {
                           + "\(formatNumber(measuredMean)) ms (R² \(formatNumber(downtimeRSquared))): the switch-over copies faster than the pre-copy passes, "
                           + "so the model's downtime is an upper bound, not a prediction")
         }
-        return PreCopyFit(parameters: parameters, observations: fitted, exclusions: exclusions, timeRSquared: timeRSquared,
-                          downtimeRSquared: downtimeRSquared, heldOut: heldOut, limits: limits, notes: notes)
+        let allExclusions = (exclusions + leftOut.map { FitExclusion(index: $0.index, cell: $0.cell, reason: $0.reason) })
+            .sorted { $0.index < $1.index }
+        return PreCopyFit(parameters: parameters, observations: fitted, exclusions: allExclusions, outliers: screened.outliers,
+                          timeRSquared: timeRSquared, downtimeRSquared: downtimeRSquared, heldOut: heldOut, limits: limits, notes: notes)
     }
 
     /// Why an observation cannot be fitted, or `nil` when it can.
@@ -242,6 +300,135 @@ public struct PreCopyFit: Codable, Sendable, Equatable {
             return "downtime \(formatNumber(downtime)) ms is not a finite number ≥ 0"
         }
         return nil
+    }
+
+    /// What one screen of the converged runs against some parameters found; positions are in
+    /// the screened list.
+    struct OutlierScreen {
+        /// The predicted time of each run, `nil` when the model does not converge in time for it.
+        var predicted: [Double?]
+        /// The runs that stand far from the model, in order.
+        var flagged: [Int]
+        /// Those to leave out: every other repeat of their cell agrees, and within the share.
+        var leftOut: Set<Int>
+        /// Why a flagged run is kept.
+        var keptReasons: [Int: String]
+    }
+
+    /// Flags the runs whose relative residual (of the measured time, as the fit weighs it)
+    /// stands far from the others by a robust scale, and picks those that may be left out.
+    static func screen(_ runs: [MigrationObservation], parameters: PreCopyFitParameters, robust: Bool) -> OutlierScreen {
+        let predicted = runs.map { parameters.predict($0).totalMilliseconds }
+        let residuals: [Double?] = runs.indices.map { position in
+            guard let measured = runs[position].migrationMilliseconds, measured > 0, let time = predicted[position] else { return nil }
+            return (measured - time) / measured
+        }
+        let known = residuals.compactMap { $0 }
+        guard let center = median(known), let spread = median(known.map { abs($0 - center) }) else {
+            return OutlierScreen(predicted: predicted, flagged: [], leftOut: [], keptReasons: [:])
+        }
+        // 1.4826 × MAD is the standard deviation for normal noise; one wild run barely moves it.
+        let scale = 1.4826 * spread
+        let deviation = { (position: Int) -> Double in residuals[position].map { abs($0 - center) } ?? 0 }
+        let flagged = runs.indices.filter { position in
+            guard let residual = residuals[position] else { return false }
+            return abs(residual - center) > outlierDeviations * scale && abs(residual) > outlierMinimumResidual
+        }
+        let isFlagged = Set(flagged)
+        var keptReasons: [Int: String] = [:]
+        var candidates: [Int] = []
+        for position in flagged {
+            let others = runs.indices.filter { $0 != position && runs[$0].cell == runs[position].cell }
+            if others.isEmpty {
+                keptReasons[position] = "kept: the only run of its cell, and a cell is never left out"
+            } else if others.contains(where: { isFlagged.contains($0) || residuals[$0] == nil }) {
+                // Repeats that disagree with the model together are the model's failure, not noise.
+                keptReasons[position] = "kept: its cell's other repeat(s) stand off too, so the model rather than one run may be wrong there"
+            } else {
+                candidates.append(position)
+            }
+        }
+        let maximum = robust ? runs.count / outlierShareDenominator : 0
+        let ranked = candidates.sorted { deviation($0) > deviation($1) || (deviation($0) == deviation($1) && $0 < $1) }
+        let leftOut = Set(ranked.prefix(maximum))
+        for position in ranked where !leftOut.contains(position) {
+            keptReasons[position] = !robust ? "kept: robust fitting is off"
+                : maximum == 0 ? "kept: of \(runs.count) converged runs none is left out (at most 1 in \(outlierShareDenominator))"
+                : "kept: at most \(maximum) of the \(runs.count) converged runs (1 in \(outlierShareDenominator)) are left out, and those stand further off"
+        }
+        return OutlierScreen(predicted: predicted, flagged: flagged, leftOut: leftOut, keptReasons: keptReasons)
+    }
+
+    /// Screens `usable` against the plain fit, leaves out what may be left out, refits, and
+    /// screens again until the left-out set holds (at most ``outlierRounds`` screens).
+    /// Returns the final parameters and every run flagged or left out.
+    static func screenOutliers(_ usable: [(index: Int, observation: MigrationObservation)], plain: PreCopyFitParameters,
+                               robust: Bool) -> (parameters: PreCopyFitParameters, outliers: [FitOutlier]) {
+        let runs = usable.map(\.observation)
+        var parameters = plain
+        var leftOut: Set<Int> = []
+        var current = screen(runs, parameters: plain, robust: robust)
+        var rounds = 1
+        while current.leftOut != leftOut, rounds < outlierRounds {
+            leftOut = current.leftOut
+            let kept = runs.indices.filter { !leftOut.contains($0) }.map { runs[$0] }
+            // From the grid, not from the plain fit: the outlier bent that one.
+            parameters = leftOut.isEmpty ? plain : FitObjective(kept).minimize(start: nil)
+            current = screen(runs, parameters: parameters, robust: robust)
+            rounds += 1
+        }
+        let flagged = Set(current.flagged)
+        let outliers = runs.indices.filter { leftOut.contains($0) || flagged.contains($0) }.map { position -> FitOutlier in
+            let measured = runs[position].migrationMilliseconds ?? 0
+            let predicted = current.predicted[position]
+            let versus = "measured \(formatNumber(measured)) ms, " + (predicted.map { time in
+                "predicted \(formatNumber(time)) ms (" + String(format: "%+.0f %%", (measured - time) / max(time, 1) * 100) + ")"
+            } ?? "predicted not to converge in time")
+            let reason: String
+            if leftOut.contains(position) {
+                let others = runs.indices.filter { $0 != position && runs[$0].cell == runs[position].cell }
+                let within = others.compactMap { other -> Double? in
+                    guard let time = current.predicted[other], time > 0, let measured = runs[other].migrationMilliseconds else { return nil }
+                    return abs(measured - time) / time * 100
+                }.max()
+                reason = "residual outlier: \(versus)"
+                    + (within.map { ", while its cell's other repeat(s) are within \(formatNumber(max(1, $0.rounded(.up)))) %" } ?? "")
+                    + "; left out of the fit"
+            } else {
+                reason = "residual outlier: \(versus); " + (current.keptReasons[position] ?? "kept: it stood off only after the last refit")
+            }
+            return FitOutlier(index: usable[position].index, cell: runs[position].cell, measuredMilliseconds: measured,
+                              predictedMilliseconds: predicted, leftOut: leftOut.contains(position), reason: reason)
+        }
+        return (parameters, outliers)
+    }
+
+    /// The limits' sentences on the outliers: those left out and those kept, by cell.
+    static func describeOutliers(_ outliers: [FitOutlier]) -> [String] {
+        func cells(_ chosen: [FitOutlier]) -> String {
+            var seen = Set<String>()
+            return chosen.map(\.cell).filter { seen.insert($0).inserted }.joined(separator: ", ")
+        }
+        var sentences: [String] = []
+        let leftOut = outliers.filter(\.leftOut)
+        if !leftOut.isEmpty {
+            sentences.append("\(leftOut.count) run(s) left out of the fit as residual outlier(s) (\(cells(leftOut))): each stands far from "
+                             + "the model while its cell's other repeat(s) agree with it; R², the fitted rows and the held-out error are over the rest")
+        }
+        let kept = outliers.filter { !$0.leftOut }
+        if !kept.isEmpty {
+            sentences.append("\(kept.count) run(s) stand far from the model but stay in the fit (\(cells(kept))): a cell is never "
+                             + "left out whole, and at most 1 run in \(outlierShareDenominator) is")
+        }
+        return sentences
+    }
+
+    /// The median, `nil` for no values.
+    static func median(_ values: [Double]) -> Double? {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return nil }
+        let middle = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
     }
 
     /// Cells in order of first appearance.

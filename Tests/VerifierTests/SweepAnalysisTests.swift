@@ -319,6 +319,60 @@ final class SweepAnalysisTests: XCTestCase {
         assertNoNonFiniteNumbers(text)
     }
 
+    /// One run of a cell twice as slow as its repeat and the model (issue 25): the fit leaves it
+    /// out and stays where the clean sweep puts it; correlate and the report name the run by its
+    /// id, its repeat and its cell, with the measured and predicted times. Two fault runs come
+    /// first, so the fit's index of the run is not its position among the results.
+    func testAResidualOutlierIsLeftOutAndNamedByItsRun() throws {
+        let live = SyntheticSweepResults.results()
+        let slow = try XCTUnwrap(live.firstIndex {
+            $0.parameters.memoryMiB == 1024 && $0.parameters.migration.bandwidthMiBPerSecond == 1000
+                && $0.parameters.dirtyRateMiBPerSecond == 10 && $0.parameters.repetition == 2
+        })
+        var slowed = live
+        let measured = try XCTUnwrap(live[slow].migrationMilliseconds) * 2
+        slowed[slow].migrationMilliseconds = measured
+        let disturbed = live.prefix(2).map { result -> ScenarioResult in
+            var run = result
+            run.parameters.scenario = .abort
+            run.figures.convergence = .didNotConverge
+            run.migrationMilliseconds = nil
+            return run
+        }
+        let store = try temporaryStore()
+        let stored = try SyntheticSweepResults.store(disturbed + slowed, as: "synthetic", in: store)
+        let runID = try XCTUnwrap(stored[disturbed.count + slow].runID)
+        let analysis = try SweepAnalysis(store: store, sweepID: "synthetic")
+        let clean = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: live)
+        guard case .success(let fit)? = analysis.onlyFit, case .success(let cleanFit)? = clean.onlyFit else {
+            return XCTFail("not fitted: \(String(describing: analysis.onlyFit))")
+        }
+        XCTAssertEqual(fit.leftOutOutliers.count, 1, "\(fit.outliers)")
+        // Removing one −2 % repeat moves the fit a little; keeping the slow run moved it 76 ms.
+        XCTAssertEqual(fit.setupMilliseconds, cleanFit.setupMilliseconds, accuracy: 15, "the slow run does not bend the setup")
+        XCTAssertEqual(fit.dirtyRateFactor, cleanFit.dirtyRateFactor, accuracy: 0.01)
+        XCTAssertEqual(fit.scanMillisecondsPerGiB, cleanFit.scanMillisecondsPerGiB, accuracy: 5)
+        let runs = SweepAnalysis.fitRuns(analysis.results)
+        let names = SweepAnalysis.fitCellNames(runs)
+        let naive = try PreCopyFit.fit(runs.map { SweepAnalysis.observation($0, cell: names[SweepAnalysis.cellKey($0.parameters)]) },
+                                       robust: false)
+        XCTAssertGreaterThan(abs(naive.setupMilliseconds - cleanFit.setupMilliseconds), 50, "kept, it would: \(naive.parameters)")
+
+        let cell = "live 1024 MiB @ 10 MiB/s bw 1000 MiB/s"
+        let named = "run #\(runID) (repeat 2), \(cell): residual outlier: measured \(formatNumber(measured)) ms, predicted "
+        let text = analysis.text
+        let line = try XCTUnwrap(text.split(separator: "\n").first { $0.hasPrefix("  " + named) }, "correlate names the run:\n\(text)")
+        XCTAssertTrue(line.hasSuffix("left out of the fit"), String(line))
+        XCTAssertTrue(line.contains("(+96 %), while its cell's other repeat(s) are within 2 %"), "twice its repeat's −2 %: \(line)")
+        XCTAssertFalse(text.contains("excluded: \(cell)"), "one run, not its cell: \(text)")
+        XCTAssertTrue(text.contains("limit: 1 run(s) left out of the fit as residual outlier(s) (\(cell))"), text)
+
+        let document = try analysis.reportDocument(store: store)
+        XCTAssertTrue(document.limits.contains { $0.hasPrefix(named) && $0.hasSuffix("left out of the fit") }, "\(document.limits)")
+        XCTAssertEqual(document.fits.first?.fittedRunCount, fit.observations.count)
+        XCTAssertFalse(clean.text.contains("residual outlier"), "the clean sweep names none")
+    }
+
     func testFitCellsHaveUniqueReadableNamesWhenTheLabelLeavesADifferenceOut() {
         let base = SyntheticSweepResults.results().prefix(2)
         var otherEmulator = Array(base)

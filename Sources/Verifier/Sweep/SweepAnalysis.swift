@@ -82,7 +82,7 @@ public struct SweepAnalysis: Sendable {
         let results = allResults.filter { $0.evacuation == nil }
         self.results = results
         self.missingSlotCount = missingSlotCount
-        let live = results.filter { $0.parameters.scenario.measuresAnUndisturbedMigration && $0.figures.convergence != nil }
+        let live = Self.fitRuns(results)
         let names = Self.fitCellNames(live)
         let observations = live.map { Self.observation($0, cell: names[Self.cellKey($0.parameters)]) }
         let fits = observations.isEmpty ? nil : StrategyFits.fit(observations)
@@ -104,6 +104,25 @@ public struct SweepAnalysis: Sendable {
 
 
     // MARK: the pieces
+
+    /// The runs the fits see, in the order of their observations (``StrategyFits/Group/indices``
+    /// count in it): runs that measure an undisturbed migration and have a convergence verdict.
+    static func fitRuns(_ results: [ScenarioResult]) -> [ScenarioResult] {
+        results.filter { $0.parameters.scenario.measuresAnUndisturbedMigration && $0.figures.convergence != nil }
+    }
+
+    /// The run behind index `fitIndex` of `group`'s fit (``FitOutlier/index``), named for people:
+    /// `run #57 (repeat 2)`.
+    static func fitRunName(_ fitIndex: Int, in group: StrategyFits.Group, runs: [ScenarioResult]) -> String {
+        guard group.indices.indices.contains(fitIndex), runs.indices.contains(group.indices[fitIndex]) else { return "run ?" }
+        let run = runs[group.indices[fitIndex]]
+        return "run #\(run.runID.map(String.init) ?? "-")" + (run.parameters.repetition.map { " (repeat \($0))" } ?? "")
+    }
+
+    /// A fit's outliers as lines naming their runs: `run #57 (repeat 2), CELL: residual outlier: …`.
+    static func outlierLines(_ fit: PreCopyFit, in group: StrategyFits.Group, runs: [ScenarioResult]) -> [String] {
+        fit.outliers.map { "\(fitRunName($0.index, in: group, runs: runs)), \($0.cell): \($0.reason)" }
+    }
 
     /// The cell a run belongs to: its parameters without the repetition.
     static func cellKey(_ parameters: ScenarioParameters) -> String {
@@ -390,7 +409,8 @@ extension SweepAnalysis {
     var modelLines: [String] {
         guard let fits else { return ["model: no live runs, nothing to fit"] }
         if fits.groups.count == 1, fits.notDescribed.isEmpty, let group = fits.groups.first {
-            return Self.fitLines(group, title: group.strategy == "precopy" ? "model" : "model, \(group.strategy)", runs: nil)
+            return Self.fitLines(group, title: group.strategy == "precopy" ? "model" : "model, \(group.strategy)", runs: nil,
+                                 fitRuns: Self.fitRuns(results))
         }
         var lines: [String] = []
         if fits.groups.isEmpty {
@@ -400,7 +420,7 @@ extension SweepAnalysis {
         }
         for group in fits.groups {
             lines += Self.fitLines(group, title: "model, \(group.strategy)",
-                                   runs: (group.indices.count, group.cells.count))
+                                   runs: (group.indices.count, group.cells.count), fitRuns: Self.fitRuns(results))
         }
         for set in fits.notDescribed {
             lines.append("model, \(set.strategy): not described by the pre-copy model, not fitted (\(set.indices.count) run(s) in "
@@ -410,8 +430,10 @@ extension SweepAnalysis {
     }
 
     /// One strategy's fit: parameters, R², held-out MAPE, exclusions, notes and limits;
-    /// `runs`, when given, the strategy's live runs and cells.
-    static func fitLines(_ group: StrategyFits.Group, title: String, runs: (runs: Int, cells: Int)?) -> [String] {
+    /// `runs`, when given, the strategy's live runs and cells; `fitRuns` (``fitRuns(_:)``) name
+    /// the outliers' runs.
+    static func fitLines(_ group: StrategyFits.Group, title: String, runs: (runs: Int, cells: Int)?,
+                         fitRuns: [ScenarioResult]) -> [String] {
         let counts = runs.map { " (\($0.runs) live run(s) in \($0.cells) cell(s))" } ?? ""
         var lines: [String] = []
         switch group.fit {
@@ -428,7 +450,9 @@ extension SweepAnalysis {
             // One line per cell and reason, not per run: repeats are excluded for the same reason.
             var excludedRuns: [String: Int] = [:]
             var excludedOrder: [String] = []
-            for exclusion in fit.exclusions {
+            // Outliers get a line of their own, naming the run: each is one run, not a cell.
+            let outliers = Set(fit.outliers.map(\.index))
+            for exclusion in fit.exclusions where !outliers.contains(exclusion.index) {
                 let line = "\(exclusion.cell): \(exclusion.reason)"
                 if excludedRuns[line] == nil { excludedOrder.append(line) }
                 excludedRuns[line, default: 0] += 1
@@ -437,6 +461,7 @@ extension SweepAnalysis {
                 let count = excludedRuns[line] ?? 1
                 lines.append("  excluded: " + line + (count > 1 ? " (\(count) runs)" : ""))
             }
+            lines += outlierLines(fit, in: group, runs: fitRuns).map { "  " + $0 }
             for note in fit.heldOut.notes + fit.notes { lines.append("  note: \(note)") }
             for limit in fit.limits { lines.append("  limit: \(limit)") }
         }
@@ -523,7 +548,8 @@ extension SweepAnalysis {
                 switch group.fit {
                 case .success(let fit):
                     reportFits.append(reportFit(fit, strategy: group.strategy, runCount: runCount, cellCount: group.cells.count))
-                    limits += single ? fit.limits : fit.limits.map { "\(group.strategy): \($0)" }
+                    let named = fit.limits + Self.outlierLines(fit, in: group, runs: Self.fitRuns(results))
+                    limits += single ? named : named.map { "\(group.strategy): \($0)" }
                 case .failure(let error):
                     if single { notes.append("no model fitted: \(error.description)") }
                     unfitted.append(ReportUnfittedStrategy(strategy: group.strategy, runCount: runCount, cellCount: group.cells.count,
