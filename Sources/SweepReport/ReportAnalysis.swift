@@ -47,7 +47,7 @@ public struct DowntimeDecomposition: Sendable, Equatable {
 
     /// The decomposition of `run`, or `nil` when one of the three figures is missing.
     public init?(run: ReportRun, probeIntervalMilliseconds: Double?) {
-        guard let gap = run.pingGapMilliseconds, let downtime = run.libvirtDowntimeMilliseconds,
+        guard let gap = run.switchOverPingGapMilliseconds ?? run.pingGapMilliseconds, let downtime = run.libvirtDowntimeMilliseconds,
               let announce = run.announceDelayMilliseconds else { return nil }
         runID = run.runID
         pingGapMilliseconds = gap

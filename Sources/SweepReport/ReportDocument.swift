@@ -326,12 +326,16 @@ public struct ReportRun: Sendable, Equatable {
     /// Probes the gap's outage held and answered late (they bound it like lost ones); nil when
     /// not known.
     public var pingGapLateProbes: Int?
+    /// The gap of the switch-over when it is not the longest (the one over libvirt's pause
+    /// events; a starved guest can answer late during the pre-copy too): what the downtime
+    /// decomposition splits; nil when it is the longest or unknown.
+    public var switchOverPingGapMilliseconds: Double?
     /// From the guest's pause to the first RARP/GARP seen on the destination side.
     public var announceDelayMilliseconds: Double?
     /// How long the guest's own clock stood still across the migration (the middle of its
     /// bounds): the guest's measure of its downtime; nil when not measured.
     public var guestClockLagMilliseconds: Double?
-    /// The longest ping gap on the run clock, split at libvirt's events of the switch-over: from
+    /// The switch-over's ping gap on the run clock, split at libvirt's events of it: from
     /// the last reply to the source's `suspended`, the pause (`suspended` → the destination's
     /// `resumed`) and from `resumed` to the first reply; the three add up to the gap. nil when
     /// an event or the gap's place is missing.

@@ -290,7 +290,8 @@ public enum ReportTables {
         }
         return ReportTable(
             title: "Downtime decomposition",
-            explanation: "ping gap ≈ libvirt downtime + announce delay + up to one probe interval ("
+            explanation: "ping gap (the switch-over's: the gap over libvirt's pause events, which is not always the longest) "
+                + "≈ libvirt downtime + announce delay + up to one probe interval ("
                 + "\(ReportFormat.number(document.pingProbeIntervalMilliseconds)) ms). Runs missing one of the "
                 + "three figures are left out (\(document.runs.count - decompositions.count) of \(document.runs.count)). "
                 + "The guest's clock: how long it stood still, by the guest's own clock against the host's (guest-freeze). "

@@ -234,6 +234,24 @@ final class PingGapPhasesTests: XCTestCase {
         figures.destinationResumedOffsetMilliseconds = nil
         XCTAssertNil(figures.pingGapPhases)
     }
+
+    /// A longer gap during the pre-copy (a starved guest answered late) is not the switch-over's:
+    /// the gap over the pause is split and announced from, and without the events the longest stands in.
+    func testTheSwitchOverGapIsTheOneOverThePauseNotTheLongest() throws {
+        var figures = MigrationFigures()
+        figures.pingGapStartOffsetMilliseconds = 10
+        figures.pingGaps = [TimedSpan(startOffsetMilliseconds: 10, lengthMilliseconds: 300), TimedSpan(startOffsetMilliseconds: 500, lengthMilliseconds: 200)]
+        figures.sourceSuspendedOffsetMilliseconds = 510
+        figures.destinationResumedOffsetMilliseconds = 632
+        figures.announceOffsetsMilliseconds = [631, 700]
+        XCTAssertEqual(figures.switchOverPingGap, TimedSpan(startOffsetMilliseconds: 500, lengthMilliseconds: 200))
+        XCTAssertEqual(try XCTUnwrap(figures.pingGapPhases),
+                       PingGapPhases(beforePauseMilliseconds: 10, pausedMilliseconds: 122, afterResumeMilliseconds: 68,
+                                     announceAfterResumeMilliseconds: -1))
+        XCTAssertEqual(try XCTUnwrap(figures.announceDelayMilliseconds(libvirtDowntimeMilliseconds: 100)), 31, accuracy: 1e-9)
+        figures.sourceSuspendedOffsetMilliseconds = nil
+        XCTAssertEqual(figures.switchOverPingGap, TimedSpan(startOffsetMilliseconds: 10, lengthMilliseconds: 300), "no events: the longest")
+    }
 }
 
 /// ping-continuity's "stopped answering when probing ended" is the trailing edge only.

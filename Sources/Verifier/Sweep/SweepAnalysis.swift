@@ -385,13 +385,17 @@ extension SweepAnalysis {
             lines.append("")
             lines.append("downtime, ms: ping gap = libvirt downtime + delay to the first announce + rest (up to one probe interval)")
             for result in decomposed {
-                let gap = result.pingDowntimeMilliseconds ?? 0
+                let switchOver = result.figures.switchOverPingGap
+                let longestElsewhere = switchOver.map { $0.startOffsetMilliseconds != result.figures.pingGapStartOffsetMilliseconds } ?? false
+                let gap = longestElsewhere ? switchOver?.lengthMilliseconds ?? 0 : result.pingDowntimeMilliseconds ?? 0
                 let downtime = result.libvirtDowntimeMilliseconds
                 let announce = result.figures.announceDelayMilliseconds(libvirtDowntimeMilliseconds: downtime)
                 let rest = downtime.map { gap - $0 - (announce ?? 0) }
                 lines.append("  #\(result.runID.map(String.init) ?? "-") \(result.parameters.label): \(formatNumber(gap)) = \(downtime.map(formatNumber) ?? "-") + \(announce.map(formatNumber) ?? "-") + \(rest.map(formatNumber) ?? "-")"
                              + " (gap bounds \(result.figures.pingGapLowerBoundMilliseconds.map(formatNumber) ?? "-")-\(result.figures.pingGapUpperBoundMilliseconds.map(formatNumber) ?? "-")"
-                             + ((result.figures.pingGapLateProbes ?? 0) > 0 ? ", \(result.figures.pingGapLateProbes ?? 0) probes held" : "") + ", probe every \(result.figures.probeIntervalMicroseconds.map { formatNumber($0 / 1000) } ?? "-") ms)")
+                             + ((result.figures.pingGapLateProbes ?? 0) > 0 ? ", \(result.figures.pingGapLateProbes ?? 0) probes held" : "") + ", probe every \(result.figures.probeIntervalMicroseconds.map { formatNumber($0 / 1000) } ?? "-") ms)"
+                             + (longestElsewhere ? "; the longest gap (\(formatNumber(result.pingDowntimeMilliseconds ?? 0)) ms "
+                                + "at \(formatNumber(result.figures.pingGapStartOffsetMilliseconds ?? 0)) ms) was not the switch-over's" : ""))
             }
         }
         let overheads = results.compactMap(\.figures.overheadMilliseconds).sorted()
@@ -513,6 +517,9 @@ extension SweepAnalysis {
             run.preCopyTransferRateMiBPerSecond = result.figures.preCopyTransferRateMiBPerSecond
             run.passedCheckCount = result.checks.filter(\.passed).count
             run.pingGapLateProbes = result.figures.pingGapLateProbes
+            if let switchOver = result.figures.switchOverPingGap, switchOver.startOffsetMilliseconds != result.figures.pingGapStartOffsetMilliseconds {
+                run.switchOverPingGapMilliseconds = switchOver.lengthMilliseconds
+            }
             if let phases = result.figures.pingGapPhases {
                 run.pingGapBeforePauseMilliseconds = phases.beforePauseMilliseconds
                 run.guestPausedMilliseconds = phases.pausedMilliseconds
