@@ -217,7 +217,7 @@ public struct SweepAnalysis: Sendable {
             converged: result.figures.convergence == .converged, postCopy: p.migration.postCopy,
             migrationMilliseconds: result.migrationMilliseconds, downtimeMilliseconds: result.libvirtDowntimeMilliseconds,
             iterations: result.iterations, transferredBytes: result.transferredBytes.map { Double($0) },
-            strategy: fitStrategy(p.migration))
+            strategy: fitStrategy(p.migration), qemuExpectedDowntimeMilliseconds: result.figures.qemuExpectedDowntimeMilliseconds)
     }
 
     static func statistics(_ values: [Double?]) -> RepeatStatistics? {
