@@ -190,8 +190,10 @@ public struct DowntimeFit: Codable, Sendable, Equatable {
         if let rate = parameters.switchOverBytesPerSecond {
             let transfer = rows.map(\.observation.transferRateBytesPerSecond).sorted()
             let median = transfer[transfer.count / 2]
-            notes.append("the switch-over copies at \(formatBytes(rate))/s, \(formatNumber(rate / median))× the median "
-                         + "pre-copy transfer rate (\(formatBytes(median))/s): QEMU does not hold it to the bandwidth limit")
+            let ratio = rate / median
+            notes.append("the switch-over copies at \(formatBytes(rate))/s, \(formatNumber(ratio))× the median "
+                         + "pre-copy transfer rate (\(formatBytes(median))/s)"
+                         + (ratio > 1 ? ": faster than the passes, since QEMU does not hold the switch-over to the bandwidth limit" : ""))
         }
         if rows.contains(where: { $0.measuredMilliseconds < relativeErrorFloorMilliseconds }) {
             notes.append("downtimes under \(formatNumber(relativeErrorFloorMilliseconds)) ms are weighed and scored as "
