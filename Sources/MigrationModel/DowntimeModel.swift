@@ -39,6 +39,7 @@ public struct DowntimeFitParameters: Codable, Sendable, Equatable {
 public struct FittedDowntime: Codable, Sendable, Equatable {
     /// Position in the input.
     public var index: Int
+    /// Its matrix cell (held out with the cell's other runs).
     public var cell: String
     /// The pre-copy model's last pass for it, under the pre-copy parameters given, bytes.
     public var finalPassBytes: Double
@@ -92,6 +93,7 @@ public enum DowntimeFitError: Error, Sendable, Equatable, CustomStringConvertibl
     /// The pre-copy model converges for none of the runs with a downtime: no final pass to copy.
     case noFinalPass(withDowntime: Int)
 
+    /// The reason, in one line.
     public var description: String {
         switch self {
         case .noObservations:
@@ -111,7 +113,9 @@ public enum DowntimeFitError: Error, Sendable, Equatable, CustomStringConvertibl
 public struct DowntimeFit: Codable, Sendable, Equatable {
     /// The pre-copy model whose last pass the downtime model copies.
     public var preCopyParameters: PreCopyFitParameters
+    /// The fitted constants.
     public var parameters: DowntimeFitParameters
+    /// The runs fitted, predicted beside measured (in sample, held out, by QEMU).
     public var observations: [FittedDowntime]
     /// Runs left out, and why (not converged, post-copy, no downtime, no final pass).
     public var exclusions: [FitExclusion]
@@ -121,6 +125,7 @@ public struct DowntimeFit: Codable, Sendable, Equatable {
     public var rSquared: Double?
     /// In-sample mean absolute percentage error, e.g. `8.5` for 8.5 %.
     public var meanAbsolutePercentageError: Double?
+    /// Leave-one-cell-out validation.
     public var heldOut: DowntimeHeldOut
     /// QEMU's `expected_downtime` against the measured downtime (`nil`: no run carries it).
     public var qemuExpectedDowntime: ExpectedDowntimeComparison?

@@ -538,6 +538,7 @@ public struct ReportDowntimeModel: Sendable, Equatable {
     /// Runs fitted (converged, with libvirt's downtime) and their cells.
     public var fittedRunCount: Int
     public var cellCount: Int
+    /// R² of the downtime.
     public var rSquared: Double?
     /// Mean absolute percentage errors against libvirt's downtime, in sample and on held-out cells.
     public var inSampleMAPEPercent: Double?
@@ -549,6 +550,7 @@ public struct ReportDowntimeModel: Sendable, Equatable {
     public var qemuExpectedDowntimeMAPEPercent: Double?
     public var qemuRunCount: Int
 
+    /// Creates the figures.
     public init(fixedMilliseconds: Double, switchOverMiBPerSecond: Double?, fittedRunCount: Int, cellCount: Int, rSquared: Double?,
                 inSampleMAPEPercent: Double?, heldOutMAPEPercent: Double?, foldDescription: String,
                 qemuExpectedDowntimeMAPEPercent: Double?, qemuRunCount: Int) {

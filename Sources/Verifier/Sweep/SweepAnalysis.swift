@@ -466,8 +466,8 @@ extension SweepAnalysis {
             var lines = ["  downtime model (the downtime prediction; the pre-copy model's downtime is an upper bound): \(model)"]
             let qemu = fit.qemuExpectedDowntime.map { comparison in
                 "QEMU's expected_downtime \(percent(comparison.meanAbsolutePercentageError)) on \(comparison.observations) run(s)"
-                    + (comparison.missing > 0 || comparison.modelHeldOutMeanAbsolutePercentageError != fit.heldOut.meanAbsolutePercentageError
-                       ? " (the model held out on them \(percent(comparison.modelHeldOutMeanAbsolutePercentageError)))" : "")
+                    // On fewer runs than the model's figure: its error on those same runs too.
+                    + (comparison.missing > 0 ? " (the model held out on them \(percent(comparison.modelHeldOutMeanAbsolutePercentageError)))" : "")
             } ?? "QEMU's expected_downtime not recorded"
             lines.append("    R² \(fit.rSquared.map { String(format: "%.3f", $0) } ?? "-"); MAPE against libvirt's downtime: "
                          + "in sample \(percent(fit.meanAbsolutePercentageError)), held out \(percent(fit.heldOut.meanAbsolutePercentageError)) "
