@@ -34,7 +34,10 @@ struct CorrelateCommand: ParsableCommand {
             Prints the fitted parameters (setup cost, resume cost, effective dirty-rate factor, RAM scan cost), \
             R² and the held-out MAPE (leave one cell out), predicted vs measured time and downtime per cell with \
             95 % confidence intervals over repeats, the convergence boundary (measured and predicted), QEMU's \
-            dirty-rate estimate next to memeater's, and the downtime decomposition. A sweep of several strategies \
+            dirty-rate estimate next to memeater's, and the downtime decomposition. The downtime is predicted by \
+            a downtime model fitted beside each pre-copy fit (a fixed cost plus the model's last pass at the \
+            switch-over's own rate; the pre-copy model's downtime is an upper bound), with its held-out MAPE next \
+            to that of QEMU's expected_downtime over the same runs. A sweep of several strategies \
             gets one fit per strategy (max-downtime=MS joins the rest of its strategy), each cell predicted by its \
             own; post-copy runs are listed as not described by the pre-copy model. Exit 0 when a model was \
             fitted (to at least one strategy), 1 when none could be (the reasons are printed), 64 for an unknown \

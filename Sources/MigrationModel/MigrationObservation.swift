@@ -26,6 +26,10 @@ public struct MigrationObservation: Codable, Sendable, Equatable {
     public var migrationMilliseconds: Double?
     /// Downtime libvirt reported.
     public var downtimeMilliseconds: Double?
+    /// QEMU's own forecast of the downtime (`expected_downtime`, libvirt's job stats while the
+    /// job was still in pre-copy), to set beside ``DowntimeFit``'s; `nil` when not recorded
+    /// (observations stored before it was kept lack the key).
+    public var qemuExpectedDowntimeMilliseconds: Double?
     /// Passes libvirt reported.
     public var iterations: Int?
     /// Bytes libvirt reported as transferred.
@@ -40,7 +44,7 @@ public struct MigrationObservation: Codable, Sendable, Equatable {
                 dirtyRateBytesPerSecond: Double, transferRateBytesPerSecond: Double, maxDowntimeMilliseconds: Double = 300,
                 timeoutSeconds: Double, converged: Bool, postCopy: Bool = false, migrationMilliseconds: Double?,
                 downtimeMilliseconds: Double? = nil, iterations: Int? = nil, transferredBytes: Double? = nil,
-                strategy: String = "precopy") {
+                strategy: String = "precopy", qemuExpectedDowntimeMilliseconds: Double? = nil) {
         self.cell = cell
         self.memoryBytes = memoryBytes
         self.dirtySetBytes = dirtySetBytes
@@ -56,6 +60,7 @@ public struct MigrationObservation: Codable, Sendable, Equatable {
         self.iterations = iterations
         self.transferredBytes = transferredBytes
         self.strategy = strategy
+        self.qemuExpectedDowntimeMilliseconds = qemuExpectedDowntimeMilliseconds
     }
 
     /// Dirty rate over transfer rate (0 when the transfer rate is not positive).

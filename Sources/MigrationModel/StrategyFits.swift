@@ -20,9 +20,15 @@ public struct StrategyFits: Sendable, Equatable {
         public var cells: [String]
         /// The fit, or why there is none (e.g. fewer cells than fitted parameters).
         public var fit: Result<PreCopyFit, PreCopyFitError>
+        /// The downtime model on the pre-copy fit's final passes, or why there is none (e.g. no
+        /// downtime measured); `nil` when there is no pre-copy fit to take the passes from. Its
+        /// indices count within the group, like the fit's.
+        public var downtime: Result<DowntimeFit, DowntimeFitError>? = nil
 
         /// The fit when there is one.
         public var fitted: PreCopyFit? { try? fit.get() }
+        /// The downtime model when there is one.
+        public var downtimeFitted: DowntimeFit? { try? downtime?.get() }
     }
 
     /// Post-copy migrations of one strategy, which no pre-copy fit takes.
@@ -42,7 +48,8 @@ public struct StrategyFits: Sendable, Equatable {
     /// One per strategy of post-copy migrations, in order of first appearance.
     public var notDescribed: [NotDescribed]
 
-    /// Fits each strategy's pre-copy observations apart and sets the post-copy ones aside.
+    /// Fits each strategy's pre-copy observations apart (the pre-copy model, then the downtime
+    /// model on its final passes) and sets the post-copy ones aside.
     public static func fit(_ observations: [MigrationObservation]) -> StrategyFits {
         var order: [String] = []
         var members: [String: [Int]] = [:]
@@ -60,8 +67,11 @@ public struct StrategyFits: Sendable, Equatable {
         let groups = order.map { strategy -> Group in
             let indices = members[strategy] ?? []
             let inGroup = indices.map { observations[$0] }
-            return Group(strategy: strategy, indices: indices, cells: PreCopyFit.orderedCells(inGroup),
-                         fit: Result { () throws(PreCopyFitError) -> PreCopyFit in try PreCopyFit.fit(inGroup) })
+            let fit = Result { () throws(PreCopyFitError) -> PreCopyFit in try PreCopyFit.fit(inGroup) }
+            let downtime = (try? fit.get()).map { preCopy in
+                Result { () throws(DowntimeFitError) -> DowntimeFit in try DowntimeFit.fit(inGroup, preCopy: preCopy.parameters) }
+            }
+            return Group(strategy: strategy, indices: indices, cells: PreCopyFit.orderedCells(inGroup), fit: fit, downtime: downtime)
         }
         let notDescribed = postCopyOrder.map { strategy -> NotDescribed in
             let indices = postCopyMembers[strategy] ?? []
@@ -73,6 +83,11 @@ public struct StrategyFits: Sendable, Equatable {
     /// The fit of `strategy`; `nil` when it has none (not fitted, post-copy, not in the sweep).
     public func fitted(_ strategy: String) -> PreCopyFit? {
         groups.first { $0.strategy == strategy }?.fitted
+    }
+
+    /// The downtime model of `strategy`; `nil` when it has none.
+    public func downtimeFitted(_ strategy: String) -> DowntimeFit? {
+        groups.first { $0.strategy == strategy }?.downtimeFitted
     }
 
     /// Whether at least one strategy was fitted.

@@ -258,6 +258,7 @@ public struct ReportCell: Sendable, Equatable {
     public var pingGapMilliseconds: ReportStatistic
     /// What the fitted model predicts for this cell, if a model was fitted.
     public var predictedMigrationMilliseconds: Double?
+    /// The downtime model's prediction (``ReportDowntimeModel``), not the pre-copy model's bound.
     public var predictedDowntimeMilliseconds: Double?
     /// How many runs converged, of ``runCount``.
     public var convergedCount: Int
@@ -505,10 +506,17 @@ public struct ReportFit: Sendable, Equatable {
     /// How cells were held out, e.g. "leave-one-rate-out, 3 folds".
     public var foldDescription: String
     public var curves: [Curve]
+    /// The downtime model fitted beside it, the downtime prediction (``rSquaredDowntime`` is the
+    /// pre-copy model's, an upper bound); `nil`: none (``downtimeModelMissingReason`` says why).
+    public var downtimeModel: ReportDowntimeModel?
+    /// Why there is no downtime model, e.g. no downtime was measured (`nil`: there is one, or
+    /// the document was made before it existed).
+    public var downtimeModelMissingReason: String?
 
     public init(strategy: String = "precopy", runCount: Int = 0, cellCount: Int = 0, fittedRunCount: Int = 0,
                 parameters: [Parameter], rSquaredMigrationTime: Double?, rSquaredDowntime: Double?,
-                heldOutMAPEPercent: Double?, foldDescription: String, curves: [Curve]) {
+                heldOutMAPEPercent: Double?, foldDescription: String, curves: [Curve],
+                downtimeModel: ReportDowntimeModel? = nil, downtimeModelMissingReason: String? = nil) {
         self.strategy = strategy
         self.runCount = runCount
         self.cellCount = cellCount
@@ -519,6 +527,47 @@ public struct ReportFit: Sendable, Equatable {
         self.heldOutMAPEPercent = heldOutMAPEPercent
         self.foldDescription = foldDescription
         self.curves = curves
+        self.downtimeModel = downtimeModel
+        self.downtimeModelMissingReason = downtimeModelMissingReason
+    }
+}
+
+/// The downtime model of one strategy: downtime = fixed + the pre-copy model's last pass at
+/// the switch-over's rate, with its errors beside QEMU's own forecast (`expected_downtime`).
+public struct ReportDowntimeModel: Sendable, Equatable {
+    /// Device state, switch-over and resume, ms.
+    public var fixedMilliseconds: Double
+    /// The rate the switch-over copies the last pass at (`nil`: a fixed cost only).
+    public var switchOverMiBPerSecond: Double?
+    /// Runs fitted (converged, with libvirt's downtime) and their cells.
+    public var fittedRunCount: Int
+    public var cellCount: Int
+    /// R² of the downtime.
+    public var rSquared: Double?
+    /// Mean absolute percentage errors against libvirt's downtime, in sample and on held-out cells.
+    public var inSampleMAPEPercent: Double?
+    public var heldOutMAPEPercent: Double?
+    /// How cells were held out, or why they were not.
+    public var foldDescription: String
+    /// QEMU's `expected_downtime` error over the fitted runs that carry it, and how many do
+    /// (`nil`, 0: none recorded).
+    public var qemuExpectedDowntimeMAPEPercent: Double?
+    public var qemuRunCount: Int
+
+    /// Creates the figures.
+    public init(fixedMilliseconds: Double, switchOverMiBPerSecond: Double?, fittedRunCount: Int, cellCount: Int, rSquared: Double?,
+                inSampleMAPEPercent: Double?, heldOutMAPEPercent: Double?, foldDescription: String,
+                qemuExpectedDowntimeMAPEPercent: Double?, qemuRunCount: Int) {
+        self.fixedMilliseconds = fixedMilliseconds
+        self.switchOverMiBPerSecond = switchOverMiBPerSecond
+        self.fittedRunCount = fittedRunCount
+        self.cellCount = cellCount
+        self.rSquared = rSquared
+        self.inSampleMAPEPercent = inSampleMAPEPercent
+        self.heldOutMAPEPercent = heldOutMAPEPercent
+        self.foldDescription = foldDescription
+        self.qemuExpectedDowntimeMAPEPercent = qemuExpectedDowntimeMAPEPercent
+        self.qemuRunCount = qemuRunCount
     }
 }
 

@@ -46,6 +46,7 @@ public enum ReportTables {
             lines.append(("R² migration time", ReportFormat.number(fit.rSquaredMigrationTime, decimals: 3)))
             lines.append(("R² downtime", ReportFormat.number(fit.rSquaredDowntime, decimals: 3)))
             lines.append(("held-out MAPE", fit.heldOutMAPEPercent.map { "\(ReportFormat.number($0)) %" } ?? "–"))
+            if let downtime = fit.downtimeModel { lines.append(("held-out downtime MAPE", downtimeHeadline(downtime))) }
         } else {
             // Each strategy's own figures, named: no pooled figure stands for strategies the model describes differently.
             func each(_ figure: (ReportFit) -> String) -> String { fits.map { "\($0.strategy) \(figure($0))" }.joined(separator: "; ") }
@@ -53,8 +54,39 @@ public enum ReportTables {
             lines.append(("R² migration time", each { ReportFormat.number($0.rSquaredMigrationTime, decimals: 3) }))
             lines.append(("R² downtime", each { ReportFormat.number($0.rSquaredDowntime, decimals: 3) }))
             lines.append(("held-out MAPE", each { $0.heldOutMAPEPercent.map { "\(ReportFormat.number($0)) %" } ?? "–" }))
+            if fits.contains(where: { $0.downtimeModel != nil }) {
+                lines.append(("held-out downtime MAPE", each { $0.downtimeModel.map(downtimeHeadline) ?? "–" }))
+            }
         }
         return lines
+    }
+
+    /// The downtime model's held-out error beside QEMU's, e.g. `12.5 % (QEMU's expected_downtime 48 %)`.
+    static func downtimeHeadline(_ model: ReportDowntimeModel) -> String {
+        (model.heldOutMAPEPercent.map { "\(ReportFormat.number($0)) %" } ?? "–")
+            + (model.qemuExpectedDowntimeMAPEPercent.map { " (QEMU's expected_downtime \(ReportFormat.number($0)) %)" } ?? "")
+    }
+
+    /// What the downtime rows say, under the model table.
+    public static let downtimeModelExplanation = "The downtime model is the downtime prediction: a fixed cost (device state, "
+        + "switch-over, resume) plus the pre-copy model's last pass at the switch-over's own rate, which QEMU does not hold to the "
+        + "bandwidth limit; R² downtime is the pre-copy model's, whose downtime (the last pass at the transfer rate) is an upper "
+        + "bound. QEMU's expected_downtime is its forecast in the last job-stats sample before the switch-over."
+
+    /// The downtime model's rows of the one-model table (name, value, unit).
+    static func downtimeRows(_ fit: ReportFit) -> [[String]] {
+        guard let model = fit.downtimeModel else {
+            return fit.downtimeModelMissingReason.map { [["downtime model", "–", $0]] } ?? []
+        }
+        return [
+            ["downtime model: fixed", ReportFormat.number(model.fixedMilliseconds, decimals: 3), "ms"],
+            ["downtime model: switch-over rate", model.switchOverMiBPerSecond.map { ReportFormat.number($0, decimals: 3) } ?? "– (fixed only)", "MiB/s"],
+            ["downtime model: R²", ReportFormat.number(model.rSquared, decimals: 3), ""],
+            ["downtime model: MAPE in sample", ReportFormat.number(model.inSampleMAPEPercent), "%"],
+            ["downtime model: held-out MAPE", ReportFormat.number(model.heldOutMAPEPercent), "% (\(model.foldDescription))"],
+            ["QEMU expected_downtime: MAPE", ReportFormat.number(model.qemuExpectedDowntimeMAPEPercent), "% (\(model.qemuRunCount) run(s))"],
+            ["downtime model: runs", String(model.fittedRunCount), "in \(model.cellCount) cell(s)"],
+        ]
     }
 
     /// The live cells: statistics over each cell's converged runs. Failure scenarios have
@@ -190,11 +222,13 @@ public enum ReportTables {
             ["R² downtime", ReportFormat.number(fit.rSquaredDowntime, decimals: 3), ""],
             ["held-out MAPE", ReportFormat.number(fit.heldOutMAPEPercent), "%"],
         ]
+        let downtime = downtimeRows(fit)
         return ReportTable(
             title: "Model fit",
-            explanation: (fit.strategy == "precopy" ? "" : "Strategy \(fit.strategy). ") + "Held out: \(fit.foldDescription).",
+            explanation: (fit.strategy == "precopy" ? "" : "Strategy \(fit.strategy). ") + "Held out: \(fit.foldDescription)."
+                + (downtime.isEmpty ? "" : " " + downtimeModelExplanation),
             headers: ["parameter", "value", "unit"],
-            rows: quality + fit.parameters.map { [$0.name, ReportFormat.number($0.value, decimals: 3), $0.unit] })
+            rows: quality + fit.parameters.map { [$0.name, ReportFormat.number($0.value, decimals: 3), $0.unit] } + downtime)
     }
 
     /// Why the model is fitted per strategy, under its table.
@@ -212,23 +246,36 @@ public enum ReportTables {
         for parameter in document.fits.flatMap(\.parameters) where !parameterColumns.contains(where: { $0.name == parameter.name }) {
             parameterColumns.append((parameter.name, parameter.unit))
         }
+        // The downtime model's columns only when a strategy has one: a document without keeps its table.
+        let withDowntime = document.fits.contains { $0.downtimeModel != nil }
+        func downtimeColumns(_ fit: ReportFit?) -> [String] {
+            guard withDowntime else { return [] }
+            guard let model = fit?.downtimeModel else { return ["–", "–", "–", "–", "–"] }
+            return [ReportFormat.number(model.fixedMilliseconds, decimals: 3),
+                    model.switchOverMiBPerSecond.map { ReportFormat.number($0, decimals: 3) } ?? "– (fixed only)",
+                    ReportFormat.number(model.rSquared, decimals: 3), ReportFormat.number(model.heldOutMAPEPercent),
+                    ReportFormat.number(model.qemuExpectedDowntimeMAPEPercent)]
+        }
         let fitted = document.fits.map { fit -> [String] in
             [fit.strategy, String(fit.runCount), String(fit.cellCount), String(fit.fittedRunCount)]
                 + parameterColumns.map { column in
                     ReportFormat.number(fit.parameters.first { $0.name == column.name }?.value, decimals: 3)
                 }
                 + [ReportFormat.number(fit.rSquaredMigrationTime, decimals: 3), ReportFormat.number(fit.rSquaredDowntime, decimals: 3),
-                   ReportFormat.number(fit.heldOutMAPEPercent), fit.foldDescription]
+                   ReportFormat.number(fit.heldOutMAPEPercent)] + downtimeColumns(fit) + [fit.foldDescription]
         }
         let unfitted = document.unfittedStrategies.map { strategy -> [String] in
             [strategy.strategy, String(strategy.runCount), String(strategy.cellCount), "0"]
-                + parameterColumns.map { _ in "–" } + ["–", "–", "–", strategy.reason]
+                + parameterColumns.map { _ in "–" } + ["–", "–", "–"] + downtimeColumns(nil) + [strategy.reason]
         }
         return ReportTable(
             title: "Model fit per strategy",
-            explanation: perStrategyExplanation,
+            explanation: perStrategyExplanation + (withDowntime ? " " + downtimeModelExplanation : ""),
             headers: ["strategy", "runs", "cells", "fitted runs"] + parameterColumns.map { "\($0.name) \($0.unit)" }
-                + ["R² migration time", "R² downtime", "held-out MAPE %", "held out, or why not fitted"],
+                + ["R² migration time", "R² downtime", "held-out MAPE %"]
+                + (withDowntime ? ["downtime fixed ms", "switch-over MiB/s", "downtime model R²", "downtime held-out MAPE %",
+                                   "expected_downtime MAPE %"] : [])
+                + ["held out, or why not fitted"],
             rows: fitted + unfitted)
     }
 

@@ -583,6 +583,62 @@ final class SweepReportTests: XCTestCase {
         XCTAssertEqual(ReportTables.headline(unfitted).last?.value, "none fitted (no R², no MAPE)")
     }
 
+    /// The downtime model sits where the pre-copy model's figures are: rows of the one-model
+    /// table (said to be the prediction, the pre-copy R² downtime a bound), columns of the
+    /// per-strategy table, and its held-out error beside QEMU's in the headline and the page.
+    func testTheDowntimeModelIsShownBesideTheFitAndQEMUsExpectedDowntime() throws {
+        var document = ReportFixtures.document()
+        let model = ReportDowntimeModel(fixedMilliseconds: 41.25, switchOverMiBPerSecond: 375.5, fittedRunCount: 24, cellCount: 12,
+                                        rSquared: 0.981, inSampleMAPEPercent: 3.25, heldOutMAPEPercent: 6.75,
+                                        foldDescription: "leave one cell out: 12 fold(s), 24 held-out prediction(s)",
+                                        qemuExpectedDowntimeMAPEPercent: 48.5, qemuRunCount: 20)
+        document.fits[0].downtimeModel = model
+        let table = try XCTUnwrap(ReportTables.fit(document))
+        XCTAssertEqual(table.title, "Model fit")
+        XCTAssertTrue(table.explanation.hasPrefix("Held out: leave-one-rate-out, 3 folds. The downtime model is the downtime prediction"), table.explanation)
+        XCTAssertTrue(table.explanation.contains("R² downtime is the pre-copy model's, whose downtime (the last pass at the transfer rate) is an upper bound"),
+                      table.explanation)
+        XCTAssertEqual(Array(table.rows.suffix(7)), [
+            ["downtime model: fixed", "41.250", "ms"],
+            ["downtime model: switch-over rate", "375.500", "MiB/s"],
+            ["downtime model: R²", "0.981", ""],
+            ["downtime model: MAPE in sample", "3.2", "%"],
+            ["downtime model: held-out MAPE", "6.8", "% (leave one cell out: 12 fold(s), 24 held-out prediction(s))"],
+            ["QEMU expected_downtime: MAPE", "48.5", "% (20 run(s))"],
+            ["downtime model: runs", "24", "in 12 cell(s)"],
+        ])
+        let headline = Dictionary(ReportTables.headline(document).map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
+        XCTAssertEqual(headline["held-out downtime MAPE"], "6.8 % (QEMU's expected_downtime 48.5 %)")
+        let files = try SweepReportRenderer(document: document).write(to: ReportFixtures.outputDirectory(for: self))
+        let html = try ReportFixtures.read(files.html)
+        XCTAssertTrue(html.contains("<td>downtime model: held-out MAPE</td><td>6.8</td>"), "the page shows it")
+        XCTAssertTrue(try ReportFixtures.read(files.markdown).contains("| QEMU expected_downtime: MAPE | 48.5 | % (20 run(s)) |"))
+
+        // Fixed only; and a strategy beside it without one: columns for both, dashes where none.
+        var fixedOnly = model
+        fixedOnly.switchOverMiBPerSecond = nil
+        document.fits[0].downtimeModel = fixedOnly
+        XCTAssertTrue(try XCTUnwrap(ReportTables.fit(document)).rows.contains(["downtime model: switch-over rate", "– (fixed only)", "MiB/s"]))
+        var tls = ReportFixtures.fit
+        tls.strategy = "tls"
+        tls.downtimeModelMissingReason = "not fitted: none of the 12 converged pre-copy run(s) has a measured downtime"
+        document.fits.append(tls)
+        let perStrategy = try XCTUnwrap(ReportTables.fit(document))
+        XCTAssertEqual(perStrategy.title, "Model fit per strategy")
+        XCTAssertEqual(Array(perStrategy.headers.suffix(6)), ["downtime fixed ms", "switch-over MiB/s", "downtime model R²", "downtime held-out MAPE %",
+                                                               "expected_downtime MAPE %", "held out, or why not fitted"])
+        XCTAssertEqual(Array(perStrategy.rows[0].suffix(6).prefix(5)), ["41.250", "– (fixed only)", "0.981", "6.8", "48.5"])
+        XCTAssertEqual(Array(perStrategy.rows[1].suffix(6).prefix(5)), ["–", "–", "–", "–", "–"])
+        let perStrategyHeadline = Dictionary(ReportTables.headline(document).map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
+        XCTAssertEqual(perStrategyHeadline["held-out downtime MAPE"], "precopy 6.8 % (QEMU's expected_downtime 48.5 %); tls –")
+
+        // A single fit without a downtime model says why in its table.
+        var missing = ReportFixtures.document()
+        missing.fits[0].downtimeModelMissingReason = "not fitted: no downtime"
+        XCTAssertEqual(try XCTUnwrap(ReportTables.fit(missing)).rows.last, ["downtime model", "–", "not fitted: no downtime"])
+        XCTAssertNil(Dictionary(ReportTables.headline(missing).map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })["held-out downtime MAPE"])
+    }
+
     // MARK: - What is left out, and said
 
     func testWithoutAFitTheModelCurveIsLeftOutAndSaid() throws {

@@ -203,4 +203,43 @@ final class ResultBuilderTests: XCTestCase {
         XCTAssertEqual(moved.movedSource, "the largest data_processed of the job-stats samples (no completed job stats)")
         XCTAssertNil(try builder(try Fixtures.observation(.migrates)).result().figures.cpuCost, "not sampled: no figures")
     }
+
+    /// QEMU's expected downtime is the last forecast of the job still in pre-copy: not the
+    /// `downtime` of the completed job (the measured one), not a sample without a value.
+    func testQEMUsExpectedDowntimeIsTheLastForecastBeforeTheJobCompleted() throws {
+        let samples = [
+            JobSample(offsetMilliseconds: 900, jobType: "none", expectedDowntimeMilliseconds: 999),
+            JobSample(offsetMilliseconds: 1_000, jobType: "unbounded", memoryIteration: 1, expectedDowntimeMilliseconds: 300),
+            JobSample(offsetMilliseconds: 1_100, jobType: "unbounded", memoryIteration: 2, expectedDowntimeMilliseconds: 120),
+            JobSample(offsetMilliseconds: 1_200, jobType: "unbounded", memoryIteration: 3),
+            JobSample(side: "destination", offsetMilliseconds: 1_250, jobType: "unbounded", expectedDowntimeMilliseconds: 7),
+            JobSample(offsetMilliseconds: 1_300, jobType: "completed", memoryIteration: 3, expectedDowntimeMilliseconds: 42),
+        ]
+        var made = try builder(try Fixtures.observation(.migrates), completed: completed)
+        made.drive.outcome.samples = samples
+        let result = made.result()
+        XCTAssertEqual(result.figures.qemuExpectedDowntimeMilliseconds, 120, "the last forecast, not the completed job's 42 ms")
+        XCTAssertEqual(result.libvirtDowntimeMilliseconds, 42)
+        let source = try XCTUnwrap(result.figures.qemuExpectedDowntimeSource)
+        XCTAssertTrue(source.hasPrefix("libvirt's job stats `downtime` while the job ran (QEMU's expected_downtime) in the last of 3 source sample(s) "
+                                       + "of the job in pre-copy (unbounded), at 1100 ms on the run clock, pass 2"), source)
+        XCTAssertEqual(SweepAnalysis.observation(result).qemuExpectedDowntimeMilliseconds, 120, "the fit sees it")
+
+        // After a switch to post-copy, only the forecasts before it.
+        XCTAssertEqual(QEMUExpectedDowntime(samples: samples, postCopyStartedAtMilliseconds: 1_050).milliseconds, 300)
+        XCTAssertEqual(QEMUExpectedDowntime(samples: Array(samples.prefix(2)) + [samples[5]]).milliseconds, 300)
+        // None: why.
+        let empty = QEMUExpectedDowntime(samples: [])
+        XCTAssertNil(empty.milliseconds)
+        XCTAssertEqual(empty.source, "not measured: no job-stats sample of the source")
+        let ended = QEMUExpectedDowntime(samples: [samples[0], samples[5]])
+        XCTAssertNil(ended.milliseconds, "neither a job not started nor a completed one forecasts")
+        XCTAssertEqual(ended.source, "not measured: none of the 2 job-stats sample(s) of the source was of the job still in pre-copy (unbounded or bounded)")
+        let silent = QEMUExpectedDowntime(samples: [samples[3], samples[5]])
+        XCTAssertNil(silent.milliseconds)
+        XCTAssertEqual(silent.source, "not measured: libvirt gave no `downtime` in the 1 job-stats sample(s) of the job in pre-copy")
+        made.drive.outcome.samples = []
+        XCTAssertNil(made.result().figures.qemuExpectedDowntimeMilliseconds)
+        XCTAssertEqual(made.result().figures.qemuExpectedDowntimeSource, "not measured: no job-stats sample of the source")
+    }
 }

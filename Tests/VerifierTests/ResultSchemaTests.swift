@@ -155,6 +155,23 @@ final class ResultSchemaTests: XCTestCase {
         XCTAssertEqual(try resultsJSONDecoder().decode(ScenarioResult.self, from: json), result)
     }
 
+    /// QEMU's expected downtime is absent from results stored before it was kept, and reads
+    /// back as written.
+    func testQEMUsExpectedDowntimeIsAbsentFromOldResultsAndRoundTrips() throws {
+        let previous = try resultsJSONDecoder().decode([ScenarioResult].self, from: Data(contentsOf: PreviousVersionFixtures.resultsJSON))
+        XCTAssertEqual(previous.count, 3)
+        for result in previous {
+            XCTAssertNil(result.figures.qemuExpectedDowntimeMilliseconds)
+            XCTAssertNil(result.figures.qemuExpectedDowntimeSource)
+        }
+        var result = Fixtures.result(checks: [])
+        result.figures.qemuExpectedDowntimeMilliseconds = 120
+        result.figures.qemuExpectedDowntimeSource = "job stats"
+        let json = try resultsJSONEncoder().encode(result)
+        XCTAssertTrue(String(decoding: json, as: UTF8.self).contains(#""qemuExpectedDowntimeMilliseconds" : 120"#))
+        XCTAssertEqual(try resultsJSONDecoder().decode(ScenarioResult.self, from: json), result)
+    }
+
     func testTheDirectionIsTypedAndKeepsItsJSONValue() throws {
         var figures = MigrationFigures()
         figures.direction = .reverse

@@ -196,6 +196,9 @@ public struct ResultBuilder: Sendable {
         figures.migrationCallMilliseconds = outcome.wallMilliseconds
         figures.faultOffsetMilliseconds = outcome.faultInjectedAtMilliseconds
         figures.abortOffsetMilliseconds = outcome.abortedAtMilliseconds
+        let expected = QEMUExpectedDowntime(samples: outcome.samples, postCopyStartedAtMilliseconds: outcome.postCopyStartedAtMilliseconds)
+        figures.qemuExpectedDowntimeMilliseconds = expected.milliseconds
+        figures.qemuExpectedDowntimeSource = expected.source
         result.figures = figures
         result.notes += migrationNotes(outcome)
         result.jobSampleCount = outcome.samples.count

@@ -250,6 +250,13 @@ public struct MigrationFigures: Codable, Sendable, Equatable, DefaultWhenAbsent 
     /// dirty-rate calculation, page sampling), in MiB/s, and how it was obtained or why not.
     public var qemuSampledDirtyRateMiBPerSecond: Double?
     public var qemuSampledDirtyRateSource: String?
+    /// QEMU's own forecast of the downtime (`expected_downtime`: the dirty memory at its last
+    /// bitmap sync over the bandwidth it measured), as libvirt's `downtime` of the last
+    /// source-side job-stats sample taken while the job was still in pre-copy, ms
+    /// (``QEMUExpectedDowntime``), and how it was obtained or why there is none (`nil` both:
+    /// stored before it was kept, or no migration was driven).
+    public var qemuExpectedDowntimeMilliseconds: Double?
+    public var qemuExpectedDowntimeSource: String?
     /// The guest's own dirtying rate from just before the migration call to right after it
     /// returned (memeater's unique pages over wall time), MiB/s, and that span, s: against the
     /// rate it settled at before, the guest's slowdown while it was migrated.

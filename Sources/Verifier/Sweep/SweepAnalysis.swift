@@ -19,8 +19,13 @@ public struct CellAnalysis: Sendable {
     /// Runs that converged, of those that had to land.
     public var convergedCount: Int
     /// The prediction of its strategy's fitted model for the cell (its runs' mean achieved rate
-    /// and transfer rate); `nil` when its strategy has no fit.
+    /// and transfer rate); `nil` when its strategy has no fit. Its downtime is the pre-copy
+    /// model's, an upper bound: ``predictedDowntimeMilliseconds`` is the prediction.
     public var predicted: FittedPrediction?
+    /// The downtime its strategy's downtime model (``DowntimeFit``) predicts at the final pass of
+    /// ``predicted``; `nil` when the strategy has no downtime model or the pre-copy model does
+    /// not converge for the cell.
+    public var predictedDowntimeMilliseconds: Double? = nil
 
     /// The cell's label, e.g. `live 1024 MiB @ 15 MiB/s`.
     public var label: String { parameters.seriesLabel }
@@ -91,8 +96,11 @@ public struct SweepAnalysis: Sendable {
         func parameters(_ run: ScenarioResult) -> PreCopyFitParameters? {
             fits?.fitted(Self.fitStrategy(run.parameters.migration))?.parameters
         }
+        func downtime(_ run: ScenarioResult) -> DowntimeFitParameters? {
+            fits?.downtimeFitted(Self.fitStrategy(run.parameters.migration))?.parameters
+        }
         cells = Self.group(results, by: { Self.cellKey($0.parameters) }).map { runs in
-            Self.cell(runs, fit: parameters(runs[0]))
+            Self.cell(runs, fit: parameters(runs[0]), downtime: downtime(runs[0]))
         }
         boundaries = Self.group(live, by: { Self.boundaryKey($0.parameters) }).map { runs in
             Self.boundary(runs, fit: parameters(runs[0]))
@@ -246,14 +254,14 @@ public struct SweepAnalysis: Sendable {
             converged: result.figures.convergence == .converged, postCopy: p.migration.postCopy,
             migrationMilliseconds: result.migrationMilliseconds, downtimeMilliseconds: result.libvirtDowntimeMilliseconds,
             iterations: result.iterations, transferredBytes: result.transferredBytes.map { Double($0) },
-            strategy: fitStrategy(p.migration))
+            strategy: fitStrategy(p.migration), qemuExpectedDowntimeMilliseconds: result.figures.qemuExpectedDowntimeMilliseconds)
     }
 
     static func statistics(_ values: [Double?]) -> RepeatStatistics? {
         try? RepeatStatistics(values.compactMap { $0 })
     }
 
-    static func cell(_ runs: [ScenarioResult], fit: PreCopyFitParameters?) -> CellAnalysis {
+    static func cell(_ runs: [ScenarioResult], fit: PreCopyFitParameters?, downtime: DowntimeFitParameters? = nil) -> CellAnalysis {
         var parameters = runs[0].parameters
         parameters.repetition = nil
         let converged = runs.filter { $0.figures.convergence == .converged }
@@ -267,12 +275,17 @@ public struct SweepAnalysis: Sendable {
                                     transferRateBytesPerSecond: mean(observations.map(\.transferRateBytesPerSecond)),
                                     maxDowntimeMilliseconds: first.maxDowntimeMilliseconds, timeoutSeconds: first.timeoutSeconds)
         }
+        // The downtime model copies the pre-copy model's last pass, so it needs a converging one.
+        var predictedDowntime: Double?
+        if let downtime, let passes = predicted?.passes, passes.converges, let finalPass = passes.passBytes.last {
+            predictedDowntime = downtime.predictMilliseconds(finalPassBytes: finalPass)
+        }
         return CellAnalysis(parameters: parameters, runs: runs,
                             migrationMilliseconds: statistics(converged.map(\.migrationMilliseconds)),
                             libvirtDowntimeMilliseconds: statistics(converged.map(\.libvirtDowntimeMilliseconds)),
                             pingGapMilliseconds: statistics(converged.map(\.pingDowntimeMilliseconds)),
                             achievedDirtyRateMiBPerSecond: statistics(converged.map(fedDirtyRateMiBPerSecond)),
-                            convergedCount: converged.count, predicted: predicted)
+                            convergedCount: converged.count, predicted: predicted, predictedDowntimeMilliseconds: predictedDowntime)
     }
 
     static func boundary(_ runs: [ScenarioResult], fit: PreCopyFitParameters?) -> BoundaryAnalysis {
@@ -339,7 +352,7 @@ extension SweepAnalysis {
             lines.append(pad(cell.label, 46) + leftPad("\(cell.runs.count)", 4) + leftPad("\(cell.convergedCount)", 5)
                          + leftPad(stat(cell.migrationMilliseconds), 26) + leftPad(cell.predicted?.totalMilliseconds.map(formatNumber) ?? (cell.predicted.map { _ in "no conv." } ?? "-"), 12)
                          + leftPad(residual(cell), 10)
-                         + leftPad(stat(cell.libvirtDowntimeMilliseconds), 14) + leftPad(cell.predicted?.downtimeMilliseconds.map(formatNumber) ?? "-", 12)
+                         + leftPad(stat(cell.libvirtDowntimeMilliseconds), 14) + leftPad(cell.predictedDowntimeMilliseconds.map(formatNumber) ?? "-", 12)
                          + leftPad(stat(cell.pingGapMilliseconds), 14))
         }
         if !boundaries.isEmpty {
@@ -448,7 +461,7 @@ extension SweepAnalysis {
             lines.append("\(title): pre-copy fitted to \(fit.observations.count) converging run(s)\(runs.map { " of \($0.runs) live run(s) in \($0.cells) cell(s)" } ?? ""): "
                          + "setup \(formatNumber(p.setupMilliseconds)) ms, resume \(formatNumber(p.resumeMilliseconds)) ms, "
                          + "dirty-rate factor \(formatNumber(p.dirtyRateFactor)), RAM scan \(formatNumber(p.scanMillisecondsPerGiB)) ms/GiB")
-            lines.append("  R² migration time \(fit.timeRSquared.map { String(format: "%.3f", $0) } ?? "-"), downtime \(fit.downtimeRSquared.map { String(format: "%.3f", $0) } ?? "-"); "
+            lines.append("  R² migration time \(fit.timeRSquared.map { String(format: "%.3f", $0) } ?? "-"), downtime upper bound \(fit.downtimeRSquared.map { String(format: "%.3f", $0) } ?? "-"); "
                          + "held-out MAPE of migration time \(fit.heldOut.meanAbsolutePercentageError.map { String(format: "%.1f %%", $0) } ?? "-") "
                          + "(leave one cell out, \(fit.heldOut.folds) fold(s), \(fit.heldOut.predictions) prediction(s))")
             // One line per cell and reason, not per run: repeats are excluded for the same reason.
@@ -468,8 +481,52 @@ extension SweepAnalysis {
             lines += outlierLines(fit, in: group, runs: fitRuns).map { "  " + $0 }
             for note in fit.heldOut.notes + fit.notes { lines.append("  note: \(note)") }
             for limit in fit.limits { lines.append("  limit: \(limit)") }
+            lines += downtimeLines(group.downtime)
         }
         return lines
+    }
+
+    /// The downtime model's block under its strategy's pre-copy fit: the prediction of the
+    /// downtime (the pre-copy model's own is an upper bound), its R², its error in sample and
+    /// held out beside QEMU's expected_downtime, and the runs it took.
+    static func downtimeLines(_ downtime: Result<DowntimeFit, DowntimeFitError>?) -> [String] {
+        switch downtime {
+        case nil:
+            return []
+        case .failure(let error)?:
+            return ["  downtime model: not fitted: \(error.description); the pre-copy model's downtime is an upper bound, not a prediction"]
+        case .success(let fit)?:
+            func percent(_ value: Double?) -> String { value.map { String(format: "%.1f %%", $0) } ?? "-" }
+            let p = fit.parameters
+            let cells = Set(fit.observations.map(\.cell)).count
+            let model = p.switchOverBytesPerSecond.map { rate in
+                "fixed \(formatNumber(p.fixedMilliseconds)) ms + the final pass at \(formatNumber(rate / 1_048_576)) MiB/s (switch-over rate)"
+            } ?? "fixed \(formatNumber(p.fixedMilliseconds)) ms only (no switch-over rate: see note)"
+            var lines = ["  downtime model (the downtime prediction; the pre-copy model's downtime is an upper bound): \(model)"]
+            let qemu = fit.qemuExpectedDowntime.map { comparison in
+                "QEMU's expected_downtime \(percent(comparison.meanAbsolutePercentageError)) on \(comparison.observations) run(s)"
+                    // On fewer runs than the model's figure: its error on those same runs too.
+                    + (comparison.missing > 0 ? " (the model held out on them \(percent(comparison.modelHeldOutMeanAbsolutePercentageError)))" : "")
+            } ?? "QEMU's expected_downtime not recorded"
+            lines.append("    R² \(fit.rSquared.map { String(format: "%.3f", $0) } ?? "-"); MAPE against libvirt's downtime: "
+                         + "in sample \(percent(fit.meanAbsolutePercentageError)), held out \(percent(fit.heldOut.meanAbsolutePercentageError)) "
+                         + "(leave one cell out, \(fit.heldOut.folds) fold(s), \(fit.heldOut.predictions) prediction(s)); \(qemu); "
+                         + "n = \(fit.observations.count) run(s) in \(cells) cell(s)")
+            // The pre-copy block already lists the runs it excluded; here only what the downtime model leaves out besides.
+            var leftOut: [String: Int] = [:]
+            var order: [String] = []
+            for exclusion in fit.exclusions where exclusion.reason == "no downtime was measured" || exclusion.reason.contains("no final pass") {
+                if leftOut[exclusion.reason] == nil { order.append(exclusion.reason) }
+                leftOut[exclusion.reason, default: 0] += 1
+            }
+            for reason in order { lines.append("    left out: \(leftOut[reason] ?? 0) run(s): \(reason)") }
+            // A limit that opens with a note (no held-out figure, and why) says it once.
+            for note in fit.heldOut.notes + fit.notes where !fit.limits.contains(where: { $0.hasPrefix(note) }) {
+                lines.append("    note: \(note)")
+            }
+            for limit in fit.limits { lines.append("    limit: \(limit)") }
+            return lines
+        }
     }
 }
 
@@ -491,7 +548,7 @@ extension SweepAnalysis {
                        libvirtDowntimeMilliseconds: Self.reportStatistic(cell.libvirtDowntimeMilliseconds),
                        pingGapMilliseconds: Self.reportStatistic(cell.pingGapMilliseconds),
                        predictedMigrationMilliseconds: cell.predicted?.totalMilliseconds,
-                       predictedDowntimeMilliseconds: cell.predicted?.downtimeMilliseconds,
+                       predictedDowntimeMilliseconds: cell.predictedDowntimeMilliseconds,
                        convergedCount: cell.convergedCount, runCount: cell.runs.count,
                        achievedDirtyRateMiBPerSecond: Self.reportStatistic(cell.achievedDirtyRateMiBPerSecond),
                        failureScenario: Self.failureScenario(cell.parameters))
@@ -554,7 +611,8 @@ extension SweepAnalysis {
                 let runCount = group.indices.count
                 switch group.fit {
                 case .success(let fit):
-                    reportFits.append(reportFit(fit, strategy: group.strategy, runCount: runCount, cellCount: group.cells.count))
+                    reportFits.append(reportFit(fit, strategy: group.strategy, runCount: runCount, cellCount: group.cells.count,
+                                                downtime: group.downtime))
                     let named = fit.limits + Self.outlierLines(fit, in: group, runs: Self.fitRuns(results))
                     limits += single ? named : named.map { "\(group.strategy): \($0)" }
                 case .failure(let error):
@@ -644,7 +702,8 @@ extension SweepAnalysis {
     /// One strategy's fit with a model curve per memory size, bandwidth limit and strategy
     /// label of its cells: predicted time over the sweep's rate range, at the region, pattern,
     /// max downtime and mean transfer rate of that group's live runs.
-    func reportFit(_ fit: PreCopyFit, strategy: String, runCount: Int, cellCount: Int) -> ReportFit {
+    func reportFit(_ fit: PreCopyFit, strategy: String, runCount: Int, cellCount: Int,
+                   downtime: Result<DowntimeFit, DowntimeFitError>? = nil) -> ReportFit {
         let p = fit.parameters
         let live = results.filter { $0.figures.convergence != nil && !$0.parameters.migration.postCopy }
         // The curve spans the rates the cells are plotted at (an unlimited cell's target is 0).
@@ -679,7 +738,26 @@ extension SweepAnalysis {
             .init(name: "RAM scan", value: p.scanMillisecondsPerGiB, unit: "ms/GiB"),
         ], rSquaredMigrationTime: fit.timeRSquared, rSquaredDowntime: fit.downtimeRSquared,
         heldOutMAPEPercent: fit.heldOut.meanAbsolutePercentageError,
-        foldDescription: "leave one cell out: \(fit.heldOut.folds) fold(s), \(fit.heldOut.predictions) held-out prediction(s)", curves: curves)
+        foldDescription: "leave one cell out: \(fit.heldOut.folds) fold(s), \(fit.heldOut.predictions) held-out prediction(s)", curves: curves,
+        downtimeModel: (try? downtime?.get()).map(Self.reportDowntimeModel),
+        downtimeModelMissingReason: {
+            if case .failure(let error)? = downtime { return "not fitted: \(error.description)" }
+            return nil
+        }())
+    }
+
+    /// A downtime model as the report shows it, its rate in MiB/s.
+    static func reportDowntimeModel(_ fit: DowntimeFit) -> ReportDowntimeModel {
+        let heldOut = fit.heldOut
+        return ReportDowntimeModel(
+            fixedMilliseconds: fit.parameters.fixedMilliseconds,
+            switchOverMiBPerSecond: fit.parameters.switchOverBytesPerSecond.map { $0 / 1_048_576 },
+            fittedRunCount: fit.observations.count, cellCount: Set(fit.observations.map(\.cell)).count, rSquared: fit.rSquared,
+            inSampleMAPEPercent: fit.meanAbsolutePercentageError, heldOutMAPEPercent: heldOut.meanAbsolutePercentageError,
+            foldDescription: heldOut.folds > 0 ? "leave one cell out: \(heldOut.folds) fold(s), \(heldOut.predictions) held-out prediction(s)"
+                : heldOut.notes.first ?? "not held out",
+            qemuExpectedDowntimeMAPEPercent: fit.qemuExpectedDowntime?.meanAbsolutePercentageError,
+            qemuRunCount: fit.qemuExpectedDowntime?.observations ?? 0)
     }
 
     /// The failure scenario of a run or cell, `nil` when it measures an undisturbed migration.
