@@ -67,6 +67,9 @@ public struct DowntimeHeldOut: Codable, Sendable, Equatable {
     public var unpredictedCells: [String]
     /// Why the validation is missing or partial.
     public var notes: [String]
+    /// How far the downtimes of a cell's repeats lie from their mean (as
+    /// ``HeldOutValidation/repeatSpreadPercent``): the floor under any model's MAPE.
+    public var repeatSpreadPercent: Double?
 }
 
 /// QEMU's `expected_downtime` against the measured downtime, beside the model's error on the
@@ -329,9 +332,10 @@ public struct DowntimeFit: Codable, Sendable, Equatable {
             missing.append("\(cells.count) cell(s) with a downtime: holding one out leaves fewer than the "
                            + "\(DowntimeFitParameters.count) the downtime model needs")
         }
+        let spread = PreCopyFit.repeatSpreadPercent(rows.map { ($0.observation.cell, $0.measuredMilliseconds) })
         guard missing.isEmpty else {
             return (DowntimeHeldOut(folds: 0, predictions: 0, meanAbsolutePercentageError: nil, unpredictedCells: [],
-                                    notes: ["no held-out downtime figure: " + missing.joined(separator: "; ")]), [:])
+                                    notes: ["no held-out downtime figure: " + missing.joined(separator: "; ")], repeatSpreadPercent: spread), [:])
         }
         var predictions: [Int: Double] = [:]
         var pairs: [(Double, Double)] = []
@@ -359,7 +363,7 @@ public struct DowntimeFit: Codable, Sendable, Equatable {
             notes.append("held out, the refitted pre-copy model has no final pass (no convergence) for: \(unpredicted.joined(separator: ", "))")
         }
         return (DowntimeHeldOut(folds: cells.count, predictions: pairs.count, meanAbsolutePercentageError: meanAbsolutePercentageError(pairs),
-                                unpredictedCells: unpredicted, notes: notes), predictions)
+                                unpredictedCells: unpredicted, notes: notes, repeatSpreadPercent: spread), predictions)
     }
 
     /// QEMU's error over the fitted runs that carry its figure, beside the model's on them.

@@ -53,6 +53,24 @@ final class DowntimeFitTests: XCTestCase {
         XCTAssertNoThrow(try JSONEncoder().encode(fit), "a NaN or infinity in the fit", file: file, line: line)
     }
 
+    /// The downtimes' repeat spread is each fitted run's distance from its cell's mean downtime,
+    /// computed here by hand; a sweep of single runs has none.
+    func testTheDowntimeRepeatSpreadIsEachRunsDistanceFromItsCellsMean() throws {
+        let sweep = SyntheticDowntimeSweep.observations(noise: 0.1)
+        let fit = try DowntimeFit.fit(sweep, preCopy: SyntheticDowntimeSweep.preCopy(sweep))
+        var deviations: [Double] = []
+        for cell in Set(fit.observations.map(\.cell)) {
+            let downtimes = fit.observations.filter { $0.cell == cell }.map(\.measuredMilliseconds)
+            guard downtimes.count >= 2 else { continue }
+            let mean = downtimes.reduce(0, +) / Double(downtimes.count)
+            deviations += downtimes.map { abs($0 - mean) / $0 * 100 }
+        }
+        XCTAssertGreaterThan(deviations.count, 4)
+        XCTAssertEqual(try XCTUnwrap(fit.heldOut.repeatSpreadPercent), deviations.reduce(0, +) / Double(deviations.count), accuracy: 1e-9)
+        let single = SyntheticDowntimeSweep.observations(repeats: 1)
+        XCTAssertNil(try DowntimeFit.fit(single, preCopy: SyntheticDowntimeSweep.preCopy(single)).heldOut.repeatSpreadPercent)
+    }
+
     /// Absolute percentage errors of `fit`'s rows in `cell`, in sample and held out.
     func errors(_ fit: DowntimeFit, cell: String) -> (inSample: Double, heldOut: Double) {
         let rows = fit.observations.filter { $0.cell == cell }

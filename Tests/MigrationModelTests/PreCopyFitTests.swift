@@ -29,6 +29,21 @@ final class PreCopyFitTests: XCTestCase {
         assertFinite(fit)
     }
 
+    /// The repeats' spread around their cell's mean, by hand: one cell 900/1100 ms (each 100 ms
+    /// off: 11.1 % and 9.1 %), the rest single runs (not counted); no cell with two runs, no figure.
+    func testTheRepeatSpreadIsEachRunsDistanceFromItsCellsMean() throws {
+        var sweep = SyntheticSweep.observations(repeats: 1)
+        let cell = try XCTUnwrap(sweep.first(where: \.converged)).cell
+        var first = try XCTUnwrap(sweep.first { $0.cell == cell })
+        first.migrationMilliseconds = 900
+        var second = first
+        second.migrationMilliseconds = 1100
+        sweep = sweep.filter { $0.cell != cell } + [first, second]
+        let spread = try XCTUnwrap(PreCopyFit.fit(sweep, robust: false).heldOut.repeatSpreadPercent)
+        XCTAssertEqual(spread, (100.0 / 9 + 100.0 / 11) / 2, accuracy: 1e-9)
+        XCTAssertNil(try PreCopyFit.fit(SyntheticSweep.observations(repeats: 1)).heldOut.repeatSpreadPercent)
+    }
+
     func testNoisySweepStillRecoversRoughly() throws {
         let fit = try PreCopyFit.fit(SyntheticSweep.observations(noise: 0.05, repeats: 3))
         let truth = SyntheticSweep.truth

@@ -463,7 +463,8 @@ extension SweepAnalysis {
                          + "dirty-rate factor \(formatNumber(p.dirtyRateFactor)), RAM scan \(formatNumber(p.scanMillisecondsPerGiB)) ms/GiB")
             lines.append("  R² migration time \(fit.timeRSquared.map { String(format: "%.3f", $0) } ?? "-"), downtime upper bound \(fit.downtimeRSquared.map { String(format: "%.3f", $0) } ?? "-"); "
                          + "held-out MAPE of migration time \(fit.heldOut.meanAbsolutePercentageError.map { String(format: "%.1f %%", $0) } ?? "-") "
-                         + "(leave one cell out, \(fit.heldOut.folds) fold(s), \(fit.heldOut.predictions) prediction(s))")
+                         + "(leave one cell out, \(fit.heldOut.folds) fold(s), \(fit.heldOut.predictions) prediction(s))"
+                         + (fit.heldOut.repeatSpreadPercent.map { "; repeats lie \(String(format: "%.1f %%", $0)) from their cell's mean (the floor under any model's MAPE)" } ?? ""))
             // One line per cell and reason, not per run: repeats are excluded for the same reason.
             var excludedRuns: [String: Int] = [:]
             var excludedOrder: [String] = []
@@ -511,7 +512,8 @@ extension SweepAnalysis {
             lines.append("    R² \(fit.rSquared.map { String(format: "%.3f", $0) } ?? "-"); MAPE against libvirt's downtime: "
                          + "in sample \(percent(fit.meanAbsolutePercentageError)), held out \(percent(fit.heldOut.meanAbsolutePercentageError)) "
                          + "(leave one cell out, \(fit.heldOut.folds) fold(s), \(fit.heldOut.predictions) prediction(s)); \(qemu); "
-                         + "n = \(fit.observations.count) run(s) in \(cells) cell(s)")
+                         + "n = \(fit.observations.count) run(s) in \(cells) cell(s)"
+                         + (fit.heldOut.repeatSpreadPercent.map { "; repeats lie \(percent($0)) from their cell's mean (the floor under any model's MAPE)" } ?? ""))
             // The pre-copy block already lists the runs it excluded; here only what the downtime model leaves out besides.
             var leftOut: [String: Int] = [:]
             var order: [String] = []
