@@ -503,6 +503,9 @@ public struct ReportFit: Sendable, Equatable {
     public var rSquaredDowntime: Double?
     /// Mean absolute percentage error on held-out cells.
     public var heldOutMAPEPercent: Double?
+    /// How far the repeats of a cell lie from their cell's mean time, % (the floor under any
+    /// model's MAPE; `nil`: no cell has two converged runs).
+    public var repeatSpreadPercent: Double?
     /// How cells were held out, e.g. "leave-one-rate-out, 3 folds".
     public var foldDescription: String
     public var curves: [Curve]
@@ -547,6 +550,8 @@ public struct ReportDowntimeModel: Sendable, Equatable {
     /// Mean absolute percentage errors against libvirt's downtime, in sample and on held-out cells.
     public var inSampleMAPEPercent: Double?
     public var heldOutMAPEPercent: Double?
+    /// How far the downtimes of a cell's repeats lie from their mean, % (the floor under any model's MAPE).
+    public var repeatSpreadPercent: Double?
     /// How cells were held out, or why they were not.
     public var foldDescription: String
     /// QEMU's `expected_downtime` error over the fitted runs that carry it, and how many do

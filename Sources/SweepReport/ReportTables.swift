@@ -84,6 +84,7 @@ public enum ReportTables {
             ["downtime model: R²", ReportFormat.number(model.rSquared, decimals: 3), ""],
             ["downtime model: MAPE in sample", ReportFormat.number(model.inSampleMAPEPercent), "%"],
             ["downtime model: held-out MAPE", ReportFormat.number(model.heldOutMAPEPercent), "% (\(model.foldDescription))"],
+            ["downtime: repeats from their cell's mean", ReportFormat.number(model.repeatSpreadPercent), "% (the floor under any model's MAPE)"],
             ["QEMU expected_downtime: MAPE", ReportFormat.number(model.qemuExpectedDowntimeMAPEPercent), "% (\(model.qemuRunCount) run(s))"],
             ["downtime model: runs", String(model.fittedRunCount), "in \(model.cellCount) cell(s)"],
         ]
@@ -221,6 +222,7 @@ public enum ReportTables {
             ["R² migration time", ReportFormat.number(fit.rSquaredMigrationTime, decimals: 3), ""],
             ["R² downtime", ReportFormat.number(fit.rSquaredDowntime, decimals: 3), ""],
             ["held-out MAPE", ReportFormat.number(fit.heldOutMAPEPercent), "%"],
+            ["repeats from their cell's mean", ReportFormat.number(fit.repeatSpreadPercent), "% (the floor under any model's MAPE)"],
         ]
         let downtime = downtimeRows(fit)
         return ReportTable(

@@ -592,18 +592,23 @@ final class SweepReportTests: XCTestCase {
                                         rSquared: 0.981, inSampleMAPEPercent: 3.25, heldOutMAPEPercent: 6.75,
                                         foldDescription: "leave one cell out: 12 fold(s), 24 held-out prediction(s)",
                                         qemuExpectedDowntimeMAPEPercent: 48.5, qemuRunCount: 20)
-        document.fits[0].downtimeModel = model
+        var withSpread = model
+        withSpread.repeatSpreadPercent = 12.25
+        document.fits[0].downtimeModel = withSpread
+        document.fits[0].repeatSpreadPercent = 4.5
         let table = try XCTUnwrap(ReportTables.fit(document))
+        XCTAssertTrue(table.rows.contains(["repeats from their cell's mean", "4.5", "% (the floor under any model's MAPE)"]), "\(table.rows)")
         XCTAssertEqual(table.title, "Model fit")
         XCTAssertTrue(table.explanation.hasPrefix("Held out: leave-one-rate-out, 3 folds. The downtime model is the downtime prediction"), table.explanation)
         XCTAssertTrue(table.explanation.contains("R² downtime is the pre-copy model's, whose downtime (the last pass at the transfer rate) is an upper bound"),
                       table.explanation)
-        XCTAssertEqual(Array(table.rows.suffix(7)), [
+        XCTAssertEqual(Array(table.rows.suffix(8)), [
             ["downtime model: fixed", "41.250", "ms"],
             ["downtime model: switch-over rate", "375.500", "MiB/s"],
             ["downtime model: R²", "0.981", ""],
             ["downtime model: MAPE in sample", "3.2", "%"],
             ["downtime model: held-out MAPE", "6.8", "% (leave one cell out: 12 fold(s), 24 held-out prediction(s))"],
+            ["downtime: repeats from their cell's mean", "12.2", "% (the floor under any model's MAPE)"],
             ["QEMU expected_downtime: MAPE", "48.5", "% (20 run(s))"],
             ["downtime model: runs", "24", "in 12 cell(s)"],
         ])

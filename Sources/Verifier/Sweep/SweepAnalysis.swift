@@ -733,7 +733,7 @@ extension SweepAnalysis {
                                                           strategy: parameters.migration.strategyLabel,
                                                           points: points)
         }
-        return ReportFit(strategy: strategy, runCount: runCount, cellCount: cellCount, fittedRunCount: fit.observations.count, parameters: [
+        var report = ReportFit(strategy: strategy, runCount: runCount, cellCount: cellCount, fittedRunCount: fit.observations.count, parameters: [
             .init(name: "setup", value: p.setupMilliseconds, unit: "ms"),
             .init(name: "resume", value: p.resumeMilliseconds, unit: "ms"),
             .init(name: "dirty-rate factor", value: p.dirtyRateFactor, unit: "×"),
@@ -746,12 +746,14 @@ extension SweepAnalysis {
             if case .failure(let error)? = downtime { return "not fitted: \(error.description)" }
             return nil
         }())
+        report.repeatSpreadPercent = fit.heldOut.repeatSpreadPercent
+        return report
     }
 
     /// A downtime model as the report shows it, its rate in MiB/s.
     static func reportDowntimeModel(_ fit: DowntimeFit) -> ReportDowntimeModel {
         let heldOut = fit.heldOut
-        return ReportDowntimeModel(
+        var model = ReportDowntimeModel(
             fixedMilliseconds: fit.parameters.fixedMilliseconds,
             switchOverMiBPerSecond: fit.parameters.switchOverBytesPerSecond.map { $0 / 1_048_576 },
             fittedRunCount: fit.observations.count, cellCount: Set(fit.observations.map(\.cell)).count, rSquared: fit.rSquared,
@@ -760,6 +762,8 @@ extension SweepAnalysis {
                 : heldOut.notes.first ?? "not held out",
             qemuExpectedDowntimeMAPEPercent: fit.qemuExpectedDowntime?.meanAbsolutePercentageError,
             qemuRunCount: fit.qemuExpectedDowntime?.observations ?? 0)
+        model.repeatSpreadPercent = heldOut.repeatSpreadPercent
+        return model
     }
 
     /// The failure scenario of a run or cell, `nil` when it measures an undisturbed migration.
