@@ -55,23 +55,6 @@ public struct FittedDowntime: Codable, Sendable, Equatable {
     public var qemuExpectedMilliseconds: Double?
 }
 
-/// Leave-one-cell-out validation of the downtime model.
-public struct DowntimeHeldOut: Codable, Sendable, Equatable {
-    /// Cells held out (refits made).
-    public var folds: Int
-    /// Held-out runs predicted.
-    public var predictions: Int
-    /// Mean absolute percentage error of the held-out downtimes, e.g. `12.5` for 12.5 %.
-    public var meanAbsolutePercentageError: Double?
-    /// Cells whose refitted pre-copy model does not converge, so it has no final pass for them.
-    public var unpredictedCells: [String]
-    /// Why the validation is missing or partial.
-    public var notes: [String]
-    /// How far the downtimes of a cell's repeats lie from their mean (as
-    /// ``HeldOutValidation/repeatSpreadPercent``): the floor under any model's MAPE.
-    public var repeatSpreadPercent: Double?
-}
-
 /// QEMU's `expected_downtime` against the measured downtime, beside the model's error on the
 /// same runs.
 public struct ExpectedDowntimeComparison: Codable, Sendable, Equatable {
@@ -129,7 +112,7 @@ public struct DowntimeFit: Codable, Sendable, Equatable {
     /// In-sample mean absolute percentage error, e.g. `8.5` for 8.5 %.
     public var meanAbsolutePercentageError: Double?
     /// Leave-one-cell-out validation.
-    public var heldOut: DowntimeHeldOut
+    public var heldOut: HeldOutValidation
     /// QEMU's `expected_downtime` against the measured downtime (`nil`: no run carries it).
     public var qemuExpectedDowntime: ExpectedDowntimeComparison?
     /// Plain sentences: how well it predicts, beside QEMU, and where it fails.
@@ -320,7 +303,7 @@ public struct DowntimeFit: Codable, Sendable, Equatable {
     /// model fitted to the other cells' rows under it, the cell's rows predicted. The
     /// held-out predictions are keyed by ``Row/index``.
     static func validate(_ rows: [Row], preCopyUsable: [MigrationObservation],
-                         around full: PreCopyFitParameters) -> (validation: DowntimeHeldOut, predictions: [Int: Double]) {
+                         around full: PreCopyFitParameters) -> (validation: HeldOutValidation, predictions: [Int: Double]) {
         let cells = PreCopyFit.orderedCells(rows.map(\.observation))
         let preCopyCells = PreCopyFit.orderedCells(preCopyUsable).count
         var missing: [String] = []
@@ -334,7 +317,7 @@ public struct DowntimeFit: Codable, Sendable, Equatable {
         }
         let spread = PreCopyFit.repeatSpreadPercent(rows.map { ($0.observation.cell, $0.measuredMilliseconds) })
         guard missing.isEmpty else {
-            return (DowntimeHeldOut(folds: 0, predictions: 0, meanAbsolutePercentageError: nil, unpredictedCells: [],
+            return (HeldOutValidation(folds: 0, predictions: 0, meanAbsolutePercentageError: nil, unpredictedCells: [],
                                     notes: ["no held-out downtime figure: " + missing.joined(separator: "; ")], repeatSpreadPercent: spread), [:])
         }
         var predictions: [Int: Double] = [:]
@@ -362,7 +345,7 @@ public struct DowntimeFit: Codable, Sendable, Equatable {
         if !unpredicted.isEmpty {
             notes.append("held out, the refitted pre-copy model has no final pass (no convergence) for: \(unpredicted.joined(separator: ", "))")
         }
-        return (DowntimeHeldOut(folds: cells.count, predictions: pairs.count, meanAbsolutePercentageError: meanAbsolutePercentageError(pairs),
+        return (HeldOutValidation(folds: cells.count, predictions: pairs.count, meanAbsolutePercentageError: meanAbsolutePercentageError(pairs),
                                 unpredictedCells: unpredicted, notes: notes, repeatSpreadPercent: spread), predictions)
     }
 
@@ -380,7 +363,7 @@ public struct DowntimeFit: Codable, Sendable, Equatable {
     }
 
     /// The sentences on how well the model predicts, beside QEMU, and the cells it misses.
-    static func describeLimits(fitted: [FittedDowntime], heldOut: DowntimeHeldOut, comparison: ExpectedDowntimeComparison?,
+    static func describeLimits(fitted: [FittedDowntime], heldOut: HeldOutValidation, comparison: ExpectedDowntimeComparison?,
                                inSample: Double?) -> [String] {
         var limits: [String] = []
         if let heldOutError = heldOut.meanAbsolutePercentageError {

@@ -133,7 +133,9 @@ public struct FitOutlier: Codable, Sendable, Equatable {
 }
 
 /// Leave-one-cell-out validation: every converging cell (all its repeats) is held out in
-/// turn, the model refitted without it and the cell predicted.
+/// turn, the model refitted without it and the cell predicted. The downtime model's
+/// (``DowntimeFit/heldOut``) is one too; its `unpredictedCells` are the cells whose refitted
+/// pre-copy model has no final pass.
 public struct HeldOutValidation: Codable, Sendable, Equatable {
     /// Cells held out (refits made).
     public var folds: Int
