@@ -18,7 +18,7 @@ final class ControlProtocolFieldTests: XCTestCase {
     private let page = "an integer from 0 to 1023 (a page of the region)"
     private let offset = "an integer from 0 to 4095 (a byte memeater writes in each page)"
     private let tokenRange = "a string of 16 to 1024 printable ASCII characters without spaces"
-    private let commands = "auth, info, stats, set-rate, pause, resume, verify-all, reset-stall, corrupt-page, stop"
+    private let commands = "auth, info, stats, set-rate, pause, resume, verify-all, reset-stall, corrupt-page, stop, history"
 
     override func setUpWithError() throws {
         XCTAssertEqual(SystemInfo.pageSizeBytes, 4096, "the expected ranges assume 4 KiB pages")

@@ -23,6 +23,7 @@ VALID = [
     '{"command":"resume"}',
     '{"command":"verify-all"}',
     '{"command":"reset-stall"}',
+    '{"command":"history"}',
     '{"command":"corrupt-page","page":77,"byteOffset":40}',
     '{"command":"corrupt-page","page":3}',
     '{"command":"stop"}',
