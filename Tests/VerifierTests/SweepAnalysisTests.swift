@@ -705,6 +705,19 @@ final class SweepAnalysisTests: XCTestCase {
         XCTAssertEqual(cell.achievedDirtyRateMiBPerSecond?.mean, 42, "the cell is plotted at the rate the model took")
     }
 
+    /// The model curve spans the rates of the runs plotted (the converged ones), not those of
+    /// a run that never landed however fast its guest dirtied.
+    func testTheModelCurveSpansTheConvergedRunsRates() throws {
+        var results = SyntheticSweepResults.results()
+        let stuck = try XCTUnwrap(results.firstIndex { $0.figures.convergence == .didNotConverge })
+        results[stuck].achievedDirtyRateMiBPerSecond = 5000
+        let analysis = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: results)
+        let fit = try XCTUnwrap(try analysis.reportDocument(store: temporaryStore()).fits.first)
+        let fastest = try XCTUnwrap(results.filter { $0.figures.convergence == .converged }.map(SweepAnalysis.modelDirtyRateMiBPerSecond).max())
+        let widest = try XCTUnwrap(fit.curves.flatMap(\.points).map(\.dirtyRateMiBPerSecond).max())
+        XCTAssertEqual(widest, fastest * 1.1, accuracy: 1e-6)
+    }
+
     func testOneRunIsNotFittedAndSaysWhy() throws {
         let one = try XCTUnwrap(SyntheticSweepResults.results().first)
         assertNotFitted([one], because: .tooFewCells(converging: 1, needed: 4))

@@ -708,8 +708,10 @@ extension SweepAnalysis {
                    downtime: Result<DowntimeFit, DowntimeFitError>? = nil) -> ReportFit {
         let p = fit.parameters
         let live = results.filter { $0.figures.convergence != nil && !$0.parameters.migration.postCopy }
-        // The curve spans the rates the cells are plotted at (an unlimited cell's target is 0).
-        let maximumRate = max(1, live.map(Self.modelDirtyRateMiBPerSecond).max() ?? 1)
+        // The curve spans the rates the cells are plotted at (an unlimited cell's target is 0): the
+        // converged runs' (a run that never landed has no time to plot, and at an unlimited rate its
+        // guest's rate before the migration, 1.1-1.4 GiB/s on the lab, stretched the axis past every point).
+        let maximumRate = max(1, live.filter { $0.figures.convergence == .converged }.map(Self.modelDirtyRateMiBPerSecond).max() ?? 1)
         let ofStrategy = live.filter { Self.fitStrategy($0.parameters.migration) == strategy }
         // Labels differ within a group only in max-downtime=MS; each has its own curve at its threshold.
         let groups = Self.group(ofStrategy) {
