@@ -288,9 +288,13 @@ public struct PreCopyFit: Codable, Sendable, Equatable {
         if let downtimeRSquared, downtimeRSquared < 0, !downtimes.isEmpty {
             let measuredMean = downtimes.map(\.0).reduce(0, +) / Double(downtimes.count)
             let predictedMean = downtimes.map(\.1).reduce(0, +) / Double(downtimes.count)
+            let meanError = downtimes.map { abs($0.0 - $0.1) }.reduce(0, +) / Double(downtimes.count)
+            // Resume is fitted as the downtimes' mean excess, so the means can agree while each run is far off.
+            let why = predictedMean > 1.2 * measuredMean
+                ? "the switch-over copies faster than the pre-copy passes, so the model's downtime is an upper bound, not a prediction"
+                : "its last pass does not tell a run's downtime (the downtime model is the prediction)"
             limits.append("downtime: the model's last pass at the transfer rate predicts \(formatNumber(predictedMean)) ms on average where libvirt measured "
-                          + "\(formatNumber(measuredMean)) ms (R² \(formatNumber(downtimeRSquared))): the switch-over copies faster than the pre-copy passes, "
-                          + "so the model's downtime is an upper bound, not a prediction")
+                          + "\(formatNumber(measuredMean)) ms, off by \(formatNumber(meanError)) ms per run (R² \(formatNumber(downtimeRSquared))): \(why)")
         }
         let allExclusions = (exclusions + leftOut.map { FitExclusion(index: $0.index, cell: $0.cell, reason: $0.reason) })
             .sorted { $0.index < $1.index }

@@ -44,6 +44,29 @@ final class PreCopyFitTests: XCTestCase {
         XCTAssertNil(try PreCopyFit.fit(SyntheticSweep.observations(repeats: 1)).heldOut.repeatSpreadPercent)
     }
 
+    /// The pre-copy model's downtime limit says why it fails: far above the measured downtimes
+    /// it is an upper bound; with the means alike (resume takes up the mean excess) but every
+    /// run off, its last pass does not tell a run's downtime — and it says by how much per run.
+    func testTheDowntimeLimitSaysWhetherTheModelsDowntimeIsABoundOrNoGuide() throws {
+        func limit(_ downtime: (Int) -> Double?) throws -> String {
+            let sweep = SyntheticSweep.observations(repeats: 1).enumerated().map { index, observation -> MigrationObservation in
+                var copy = observation
+                copy.downtimeMilliseconds = downtime(index)
+                return copy
+            }
+            return try XCTUnwrap(PreCopyFit.fit(sweep).limits.first { $0.hasPrefix("downtime: ") })
+        }
+        let bound = try limit { Double(1 + $0 % 3) }
+        XCTAssertTrue(bound.hasSuffix("so the model's downtime is an upper bound, not a prediction"), bound)
+        // Each run's downtime mirrored around the model's largest: the same mean excess, every run off.
+        let modelled = try PreCopyFit.fit(SyntheticSweep.observations(repeats: 1).map { var copy = $0; copy.downtimeMilliseconds = 1; return copy })
+        let predicted = Dictionary(uniqueKeysWithValues: modelled.observations.compactMap { row in row.predictedDowntimeMilliseconds.map { (row.index, $0) } })
+        let largest = try XCTUnwrap(predicted.values.max())
+        let noGuide = try limit { index in predicted[index].map { 2 * largest - $0 } }
+        XCTAssertTrue(noGuide.hasSuffix("its last pass does not tell a run's downtime (the downtime model is the prediction)"), noGuide)
+        XCTAssertTrue(noGuide.contains(" ms per run (R² "), noGuide)
+    }
+
     func testNoisySweepStillRecoversRoughly() throws {
         let fit = try PreCopyFit.fit(SyntheticSweep.observations(noise: 0.05, repeats: 3))
         let truth = SyntheticSweep.truth
