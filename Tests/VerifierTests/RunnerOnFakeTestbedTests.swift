@@ -329,6 +329,27 @@ final class RunnerOnFakeTestbedTests: XCTestCase {
         XCTAssertTrue(failed.hasPrefix("memeater's clock could not be read now (memeater at 198.18.1.10:7070): ") && failed.contains("reset"), failed)
     }
 
+    /// memeater's history is kept between the two instants asked; a history that starts after
+    /// the call, or a memeater without `history`, is no history, and says why.
+    func testTheHistoryIsCutToTheCallOrSaysWhyNot() throws {
+        let memeater = FakeMemeater(world: world)
+        usleep(250_000)
+        guard case .seen(let kept) = CallWatch.readHistory(memeater, fromGuestMilliseconds: 1_000_050, toGuestMilliseconds: 1_000_150) else {
+            return XCTFail("the fake's history starts at 1 000 000 ms of the guest's clock")
+        }
+        XCTAssertEqual(kept.map(\.guestMonotonicNanoseconds), [1_000_100_000_000])
+        guard case .notLooked(let late) = CallWatch.readHistory(memeater, fromGuestMilliseconds: 998_000, toGuestMilliseconds: 1_000_150) else {
+            return XCTFail("a history that starts a second after the call")
+        }
+        XCTAssertTrue(late.hasPrefix("memeater's counter history does not reach back to the call"), late)
+        world.state.withLock { $0.guestClockStopMilliseconds = nil }
+        guard case .notLooked(let refused) = CallWatch.readHistory(memeater, fromGuestMilliseconds: 0, toGuestMilliseconds: 1) else {
+            return XCTFail("a memeater without history")
+        }
+        XCTAssertTrue(refused.hasPrefix("memeater's counter history could not be read after the landing (memeater at 198.18.1.10:7070): ")
+                      && refused.contains("unknown command"), refused)
+    }
+
     /// A live run on the fake testbed whose guest clock stood still 120 ms while it moved: the
     /// lag is measured from memeater's two replies and stored with its bounds.
     func testALiveRunMeasuresHowLongTheGuestsClockStoodStill() throws {
