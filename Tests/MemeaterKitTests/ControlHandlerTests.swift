@@ -81,7 +81,10 @@ final class ControlHandlerTests: XCTestCase {
         session.sample()
         XCTAssertTrue(try send(handler, #"{"command":"set-rate","pagesPerSecond":400}"#).0.ok)
         XCTAssertTrue(try send(handler, #"{"command":"resume"}"#).0.ok)
-        usleep(300_000)
+        let resumed = me_monotonic_ns()
+        waitUntil("the workers dirtied, 300 ms after the resume") {
+            session.engine.statistics().uniquePagesDirtied > 0 && me_monotonic_ns() - resumed >= 300_000_000
+        }
         session.sample()
         XCTAssertTrue(try send(handler, #"{"command":"pause"}"#).0.ok)
         let paused = session.sample()

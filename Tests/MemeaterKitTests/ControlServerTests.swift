@@ -169,16 +169,6 @@ final class ControlServerTests: XCTestCase {
         XCTAssertLessThan(after - before, 100, "400 connections that came and went left \(after - before) more mappings")
     }
 
-    /// Polls `condition` every millisecond until it holds; fails the test after `timeoutSeconds`.
-    private func waitUntil(_ what: String, timeoutSeconds: Double = 10, file: StaticString = #filePath, line: UInt = #line,
-                           _ condition: () -> Bool) {
-        let deadline = Date().addingTimeInterval(timeoutSeconds)
-        while !condition() {
-            guard Date() < deadline else { return XCTFail("not within \(timeoutSeconds) s: \(what)", file: file, line: line) }
-            usleep(1_000)
-        }
-    }
-
     func testTheConnectionTableDisplacesTheOldestSilentUnauthenticatedOne() {
         let a: [UInt8] = [127, 0, 0, 1]
         let b: [UInt8] = [127, 0, 0, 2]

@@ -333,7 +333,8 @@ final class RunnerOnFakeTestbedTests: XCTestCase {
     /// the call, or a memeater without `history`, is no history, and says why.
     func testTheHistoryIsCutToTheCallOrSaysWhyNot() throws {
         let memeater = FakeMemeater(world: world)
-        usleep(250_000)
+        // The fake's history grows with its clock: wait (bounded by a count of polls) for its sample at 1 000 100 ms.
+        for _ in 0..<10_000 where (try memeater.history().last?.guestMonotonicNanoseconds ?? 0) < 1_000_100_000_000 { usleep(1_000) }
         guard case .seen(let kept) = CallWatch.readHistory(memeater, fromGuestMilliseconds: 1_000_050, toGuestMilliseconds: 1_000_150) else {
             return XCTFail("the fake's history starts at 1 000 000 ms of the guest's clock")
         }

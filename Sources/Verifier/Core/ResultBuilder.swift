@@ -339,7 +339,7 @@ public struct ResultBuilder: Sendable {
         let switchOver: (milliseconds: Double, source: String)
         if let postCopy = outcome.postCopyStartedAtMilliseconds {
             switchOver = (postCopy, "the switch to post-copy")
-        } else if let suspended = GuestPauseEvents(drive.lifecycleEvents)?.suspendedOffsetMilliseconds {
+        } else if let suspended = result.figures.sourceSuspendedOffsetMilliseconds {  // set by addPingFigures, from the lifecycle events
             switchOver = (suspended, "the source's suspended event")
         } else if let last = outcome.samples.last(where: { $0.memoryIteration != nil }) {
             switchOver = (last.offsetMilliseconds, "the last job-stats sample (no suspended event was seen)")
