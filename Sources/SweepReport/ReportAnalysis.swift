@@ -3,16 +3,29 @@ import Foundation
 // Figures the report derives from the document: the downtime decomposition, the dirty-rate
 // cross-check and the comparison of two sweeps. Pure functions of plain values.
 
-/// How one run's ping gap splits into libvirt's downtime, the announce delay and the rest.
+/// How one run's ping gap splits into libvirt's downtime, the announce delay, the guest's
+/// answer delay at the destination and the rest.
 ///
-/// The gap a pinger sees is about libvirt's downtime (guest paused) plus the delay until
-/// the network learns the guest's new place (first RARP/GARP) plus up to one probe
-/// interval (the probe that would have seen the guest back had not been sent yet).
+/// The gap a pinger sees is libvirt's downtime (guest paused) plus the delay until the
+/// network learns the guest's new place (first RARP/GARP) plus the time the destination held
+/// the probes before the guest's first answer (its capture) plus up to one probe interval
+/// (the probe that would have seen the guest back had not been sent yet, and the reply's way
+/// back). Every millisecond is attributed when the rest lies within one probe interval and
+/// ``allowanceMilliseconds`` either way.
 public struct DowntimeDecomposition: Sendable, Equatable {
+    /// What the rest may exceed one probe interval by (or fall below zero by) and still count
+    /// as explained: libvirt's downtime is whole milliseconds, and the parts come from three
+    /// clocks' readings (QEMU's, the two captures').
+    public static let allowanceMilliseconds = 2.0
+
     public var runID: String
     public var pingGapMilliseconds: Double
     public var libvirtDowntimeMilliseconds: Double
     public var announceDelayMilliseconds: Double
+    /// From the first probe reaching the destination to the guest's first reply leaving it
+    /// (``ReportRun/guestAnswerDelayMilliseconds``); nil when not measured, and the rest then holds it.
+    public var guestAnswerDelayMilliseconds: Double?
+    public var probesHeldAtDestination: Int?
     /// How long the guest's own clock stood still (``ReportRun/guestClockLagMilliseconds``), beside libvirt's downtime.
     public var guestClockLagMilliseconds: Double?
     /// The gap on the run clock (``ReportRun/pingGapBeforePauseMilliseconds`` …): before the
@@ -20,32 +33,34 @@ public struct DowntimeDecomposition: Sendable, Equatable {
     public var beforePauseMilliseconds: Double?
     public var pausedMilliseconds: Double?
     public var afterResumeMilliseconds: Double?
-    /// What the gap holds beyond downtime and announce delay.
+    /// What the gap holds beyond downtime, announce delay and answer delay.
     public var restMilliseconds: Double
     public var probeIntervalMilliseconds: Double?
     public var verdict: Verdict
 
     public enum Verdict: Sendable, Equatable {
-        /// The rest lies within one probe interval (0 ≤ rest ≤ interval).
+        /// The rest lies within one probe interval, give or take the allowance.
         case withinOneProbeInterval
-        /// The gap is shorter than downtime + announce delay: the clocks or the figures disagree.
+        /// The gap is shorter than its parts by more than the allowance: the clocks or the figures disagree.
         case gapShorterThanParts
-        /// The rest exceeds one probe interval by this many milliseconds.
+        /// The rest exceeds one probe interval and the allowance by this many milliseconds.
         case unexplained(excessMilliseconds: Double)
         /// The probe interval is unknown, so the rest cannot be judged.
         case probeIntervalUnknown
 
         public var text: String {
             switch self {
-            case .withinOneProbeInterval: return "within one probe interval"
-            case .gapShorterThanParts: return "gap shorter than downtime + announce delay"
-            case .unexplained(let excess): return "unexplained: \(ReportFormat.number(excess)) ms beyond one probe interval"
+            case .withinOneProbeInterval:
+                return "within one probe interval ± \(ReportFormat.number(DowntimeDecomposition.allowanceMilliseconds)) ms"
+            case .gapShorterThanParts: return "gap shorter than its parts"
+            case .unexplained(let excess):
+                return "unexplained: \(ReportFormat.number(excess)) ms beyond one probe interval + \(ReportFormat.number(DowntimeDecomposition.allowanceMilliseconds)) ms"
             case .probeIntervalUnknown: return "probe interval unknown"
             }
         }
     }
 
-    /// The decomposition of `run`, or `nil` when one of the three figures is missing.
+    /// The decomposition of `run`, or `nil` when the gap, libvirt's downtime or the announce delay is missing.
     public init?(run: ReportRun, probeIntervalMilliseconds: Double?) {
         guard let gap = run.switchOverPingGapMilliseconds ?? run.pingGapMilliseconds, let downtime = run.libvirtDowntimeMilliseconds,
               let announce = run.announceDelayMilliseconds else { return nil }
@@ -53,20 +68,23 @@ public struct DowntimeDecomposition: Sendable, Equatable {
         pingGapMilliseconds = gap
         libvirtDowntimeMilliseconds = downtime
         announceDelayMilliseconds = announce
+        guestAnswerDelayMilliseconds = run.guestAnswerDelayMilliseconds
+        probesHeldAtDestination = run.probesHeldAtDestination
         guestClockLagMilliseconds = run.guestClockLagMilliseconds
         beforePauseMilliseconds = run.pingGapBeforePauseMilliseconds
         pausedMilliseconds = run.guestPausedMilliseconds
         afterResumeMilliseconds = run.pingGapAfterResumeMilliseconds
-        restMilliseconds = gap - downtime - announce
+        restMilliseconds = gap - downtime - announce - (run.guestAnswerDelayMilliseconds ?? 0)
         self.probeIntervalMilliseconds = probeIntervalMilliseconds
-        if restMilliseconds < 0 {
-            verdict = .gapShorterThanParts
-        } else if let interval = probeIntervalMilliseconds {
-            verdict = restMilliseconds <= interval ? .withinOneProbeInterval
-                : .unexplained(excessMilliseconds: restMilliseconds - interval)
-        } else {
-            verdict = .probeIntervalUnknown
-        }
+        verdict = Self.judge(restMilliseconds: restMilliseconds, probeIntervalMilliseconds: probeIntervalMilliseconds)
+    }
+
+    /// The verdict on a rest of `restMilliseconds` (shared with `migverify correlate`'s text).
+    public static func judge(restMilliseconds rest: Double, probeIntervalMilliseconds interval: Double?) -> Verdict {
+        if rest < -allowanceMilliseconds { return .gapShorterThanParts }
+        guard let interval else { return .probeIntervalUnknown }
+        let excess = rest - interval - allowanceMilliseconds
+        return excess <= 0 ? .withinOneProbeInterval : .unexplained(excessMilliseconds: excess)
     }
 }
 

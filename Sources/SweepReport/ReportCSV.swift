@@ -16,7 +16,7 @@ public enum ReportCSV {
                       "announce_delay_milliseconds", "overhead_milliseconds", "failed_checks",
                       "pre_copy_transfer_rate_mib_per_second", "source_cpu_seconds", "source_cpu_seconds_per_gib",
                       "destination_cpu_seconds", "destination_cpu_seconds_per_gib", "ping_gap_late_probes",
-                      "guest_clock_lag_milliseconds"]
+                      "guest_clock_lag_milliseconds", "guest_answer_delay_milliseconds", "probes_held_at_destination"]
         let rows = document.runs.map { run -> [String] in
             let parameters = run.parameters
             return [run.runID, run.cellLabel, String(run.repetition), String(parameters.memoryMiB),
@@ -36,7 +36,8 @@ public enum ReportCSV {
                     ReportFormat.csvNumber(run.hostCPU.first?.totalCPUSeconds), ReportFormat.csvNumber(run.hostCPU.first?.cpuSecondsPerGiB),
                     ReportFormat.csvNumber(run.hostCPU.dropFirst().first?.totalCPUSeconds),
                     ReportFormat.csvNumber(run.hostCPU.dropFirst().first?.cpuSecondsPerGiB),
-                    run.pingGapLateProbes.map(String.init) ?? "", ReportFormat.csvNumber(run.guestClockLagMilliseconds)]
+                    run.pingGapLateProbes.map(String.init) ?? "", ReportFormat.csvNumber(run.guestClockLagMilliseconds),
+                    ReportFormat.csvNumber(run.guestAnswerDelayMilliseconds), run.probesHeldAtDestination.map(String.init) ?? ""]
         }
         return csv(header: header, rows: rows)
     }

@@ -343,6 +343,10 @@ public struct ReportRun: Sendable, Equatable {
     public var pingGapBeforePauseMilliseconds: Double?
     public var guestPausedMilliseconds: Double?
     public var pingGapAfterResumeMilliseconds: Double?
+    /// From the first probe reaching the destination host to the guest's first reply leaving
+    /// it (the destination's capture), and the probes held there meanwhile; nil when not measured.
+    public var guestAnswerDelayMilliseconds: Double?
+    public var probesHeldAtDestination: Int?
     /// Time the run spent outside the migration (set-up, checks) for its cell.
     public var overheadMilliseconds: Double?
     /// The names of the checks that failed; empty when all passed.

@@ -34,7 +34,8 @@ public enum ReportPlots {
         let strategyPlot = Set(document.liveCells.map(\.parameters.strategy)).count > 1 ? strategies(document) : nil
         // The Evacuation section's plots only where the sweep has evacuations.
         let evacuationPlots = document.evacuations.isEmpty ? [] : [evacuationTime(document), evacuationDowntime(document)]
-        for outcome in [migrationTime(document), downtime(document), convergenceBoundary(document)] + (strategyPlot.map { [$0] } ?? [])
+        for outcome in [migrationTime(document), downtime(document), downtimeDecomposition(document), convergenceBoundary(document)]
+            + (strategyPlot.map { [$0] } ?? [])
             + evacuationPlots {
             switch outcome {
             case .drawn(let plot): plots.append(plot)
@@ -220,6 +221,59 @@ public enum ReportPlots {
             + "the dirty rate the guest achieved, per memory size. " + achievedRateCaption + " " + errorBarLegend(cells),
             seriesTitles: script.seriesTitles,
             notes: unplacedNote(cells) { $0.pingGapMilliseconds.mean != nil || $0.libvirtDowntimeMilliseconds.mean != nil },
+            script: script.text))
+    }
+
+    // MARK: - Downtime decomposition
+
+    /// Each decomposed run's ping gap as a bar of its parts, laid end to end from the last
+    /// reply before the gap: libvirt's downtime, the announce delay (negative when the announce
+    /// came before the downtime's end: the bar then runs back), the guest's answer delay at
+    /// the destination and the rest, with the gap's measured length marked.
+    static func downtimeDecomposition(_ document: ReportDocument) -> Outcome {
+        let name = "downtime-decomposition"
+        let decompositions = document.runs.compactMap {
+            DowntimeDecomposition(run: $0, probeIntervalMilliseconds: document.pingProbeIntervalMilliseconds)
+        }
+        guard !decompositions.isEmpty else {
+            return .omitted(OmittedPlot(name: name, reason: "The downtime decomposition is not plotted: no run has a ping gap, "
+                + "a libvirt downtime and an announce delay."))
+        }
+        // A bar across row `row`: x centre, row, x from, x to, y from, y to (boxxyerror).
+        func bar(from start: Double, to end: Double, row: Int) -> [Double] {
+            [(start + end) / 2, Double(row), min(start, end), max(start, end), Double(row) - 0.35, Double(row) + 0.35]
+        }
+        let rows = Array(decompositions.enumerated()).map { (row: $0.offset + 1, part: $0.element) }
+        var script = GnuplotScript()
+        script.set("set title \(GnuplotScript.quoted("Downtime decomposition — \(document.sweepID)")) noenhanced")
+        script.set("set xlabel 'ms from the last reply before the switch-over gap'")
+        script.set("set yrange [0.4:\(Double(rows.count) + 0.6)]")
+        let tics = rows.map { "\(GnuplotScript.quoted("run \($0.part.runID)")) \($0.row)" }.joined(separator: ", ")
+        script.set("set ytics (\(tics)) nomirror noenhanced")
+        script.set("set style fill solid 0.6 border")
+        script.set("set key below horizontal")
+        script.addSeries(title: "libvirt downtime", rows: rows.map { bar(from: 0, to: $0.part.libvirtDowntimeMilliseconds, row: $0.row) },
+                         clause: "using 1:2:3:4:5:6 with boxxyerror lc rgb '#1f77b4'")
+        script.addSeries(title: "announce delay", rows: rows.map {
+            let end = $0.part.libvirtDowntimeMilliseconds
+            return bar(from: end, to: end + $0.part.announceDelayMilliseconds, row: $0.row)
+        }, clause: "using 1:2:3:4:5:6 with boxxyerror lc rgb '#9467bd'")
+        script.addSeries(title: "guest's answer delay at the destination", rows: rows.compactMap { item in
+            let start = item.part.libvirtDowntimeMilliseconds + item.part.announceDelayMilliseconds
+            return item.part.guestAnswerDelayMilliseconds.map { bar(from: start, to: start + $0, row: item.row) }
+        }, clause: "using 1:2:3:4:5:6 with boxxyerror lc rgb '#ff7f0e'")
+        script.addSeries(title: "rest", rows: rows.map {
+            bar(from: $0.part.pingGapMilliseconds - $0.part.restMilliseconds, to: $0.part.pingGapMilliseconds, row: $0.row)
+        }, clause: "using 1:2:3:4:5:6 with boxxyerror lc rgb '#7f7f7f'")
+        script.addSeries(title: "ping gap (measured)", rows: rows.map { [$0.part.pingGapMilliseconds, Double($0.row)] },
+                         clause: "using 1:2 with points pt 2 ps 2 lw 2 lc rgb '#d62728'")
+        let unmeasured = decompositions.filter { $0.guestAnswerDelayMilliseconds == nil }.map(\.runID)
+        return .drawn(PlannedPlot(name: name, caption: "Each run's switch-over ping gap (cross) as its parts laid end to end: "
+            + "libvirt's downtime, the announce delay, the guest's answer delay at the destination (its capture) and the rest, "
+            + "which is explained within one probe interval ± \(ReportFormat.number(DowntimeDecomposition.allowanceMilliseconds)) ms.",
+            seriesTitles: script.seriesTitles,
+            notes: unmeasured.isEmpty ? [] : ["No answer delay at the destination was measured for run(s) "
+                + unmeasured.joined(separator: ", ") + ": their rest holds it."],
             script: script.text))
     }
 

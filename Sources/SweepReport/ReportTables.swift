@@ -340,19 +340,24 @@ public enum ReportTables {
         return ReportTable(
             title: "Downtime decomposition",
             explanation: "ping gap (the switch-over's: the gap over libvirt's pause events, which is not always the longest) "
-                + "≈ libvirt downtime + announce delay + up to one probe interval ("
-                + "\(ReportFormat.number(document.pingProbeIntervalMilliseconds)) ms). Runs missing one of the "
-                + "three figures are left out (\(document.runs.count - decompositions.count) of \(document.runs.count)). "
+                + "= libvirt downtime + announce delay + the guest's answer delay at the destination + the rest, which is "
+                + "explained when it lies within one probe interval (\(ReportFormat.number(document.pingProbeIntervalMilliseconds)) ms) "
+                + "± \(ReportFormat.number(DowntimeDecomposition.allowanceMilliseconds)) ms: the probe not yet sent when the guest "
+                + "was back, and the reply's way. The answer delay is the destination's capture: from the first probe reaching "
+                + "its host to the guest's first reply leaving it, on that host's clock alone (probes held: those that reached "
+                + "it before); without it the rest holds it. Runs missing the gap, the downtime or the announce are left out "
+                + "(\(document.runs.count - decompositions.count) of \(document.runs.count)). "
                 + "The guest's clock: how long it stood still, by the guest's own clock against the host's (guest-freeze). "
                 + "On the run clock the gap splits at libvirt's events of the switch-over: before the source's suspended "
                 + "event, paused until the destination's resumed event, and after it until the first reply (the three add up "
                 + "to the gap).",
-            headers: ["run", "ping gap ms", "libvirt downtime ms", "guest's clock stood still ms", "announce delay ms", "rest ms",
-                      "before pause ms", "paused ms", "after resume ms", "verdict"],
+            headers: ["run", "ping gap ms", "libvirt downtime ms", "guest's clock stood still ms", "announce delay ms",
+                      "answer delay at destination ms", "probes held", "rest ms", "before pause ms", "paused ms", "after resume ms", "verdict"],
             rows: decompositions.map { item in
                 [item.runID, ReportFormat.number(item.pingGapMilliseconds), ReportFormat.number(item.libvirtDowntimeMilliseconds),
                  ReportFormat.number(item.guestClockLagMilliseconds),
-                 ReportFormat.number(item.announceDelayMilliseconds), ReportFormat.number(item.restMilliseconds),
+                 ReportFormat.number(item.announceDelayMilliseconds), ReportFormat.number(item.guestAnswerDelayMilliseconds),
+                 item.probesHeldAtDestination.map(String.init) ?? "–", ReportFormat.number(item.restMilliseconds),
                  ReportFormat.number(item.beforePauseMilliseconds), ReportFormat.number(item.pausedMilliseconds),
                  ReportFormat.number(item.afterResumeMilliseconds), item.verdict.text]
             })

@@ -21,7 +21,7 @@ final class SweepReportTests: XCTestCase {
         XCTAssertFalse(html.contains("<!DOCTYPE svg"))
 
         let plan = ReportPlots.plan(for: document)
-        XCTAssertEqual(plan.plots.map(\.name), ["migration-time", "downtime", "convergence-boundary",
+        XCTAssertEqual(plan.plots.map(\.name), ["migration-time", "downtime", "downtime-decomposition", "convergence-boundary",
                                                 "timeline-1-r1", "timeline-2-r12"])
         XCTAssertEqual(plan.omitted, [])
         for plot in plan.plots {
@@ -37,7 +37,7 @@ final class SweepReportTests: XCTestCase {
         // Two series per memory size: measured and model.
         let timeTitles = try XCTUnwrap(plan.plots.first).seriesTitles
         XCTAssertEqual(timeTitles, ["512 MiB measured", "1024 MiB measured", "512 MiB model", "1024 MiB model"])
-        let timelineTitles = plan.plots[3].seriesTitles
+        let timelineTitles = plan.plots[4].seriesTitles
         XCTAssertEqual(timelineTitles, ["ping gaps", "remaining memory (MiB)", "dirty rate (MiB/s)", "transfer rate (MiB/s)",
                                         "iteration starts", "migration start/end", "announce frames (RARP, GARP)",
                                         "faults: link delay 20 ms"])
@@ -318,6 +318,8 @@ final class SweepReportTests: XCTestCase {
         run.pingGapBeforePauseMilliseconds = 21.5
         run.guestPausedMilliseconds = 22.5
         run.pingGapAfterResumeMilliseconds = 23.5
+        run.guestAnswerDelayMilliseconds = 24.25
+        run.probesHeldAtDestination = 25
         run.hostCPU = [ReportHostCPU(host: "source (src)", totalCPUSeconds: 15.25, cpuSecondsPerGiB: 16.25),
                        ReportHostCPU(host: "destination (dst)", totalCPUSeconds: 17.25, cpuSecondsPerGiB: 18.25)]
         document.runs = [run]
@@ -336,9 +338,9 @@ final class SweepReportTests: XCTestCase {
     func testTheDowntimeDecompositionTableShowsEachFigureUnderItsHeader() throws {
         let table = ReportTables.downtimeDecomposition(documentWithDistinctFigures())
         let row = try XCTUnwrap(table.rows.first)
-        XCTAssertEqual(Dictionary(uniqueKeysWithValues: zip(table.headers, row)).filter { $0.key.hasSuffix("ms") },
+        XCTAssertEqual(Dictionary(uniqueKeysWithValues: zip(table.headers, row)).filter { $0.key != "run" && $0.key != "verdict" },
                        ["ping gap ms": "9.2", "libvirt downtime ms": "8.2", "guest's clock stood still ms": "20.2",
-                        "announce delay ms": "12.2", "rest ms": "-11.2",
+                        "announce delay ms": "12.2", "answer delay at destination ms": "24.2", "probes held": "25", "rest ms": "-35.5",
                         "before pause ms": "21.5", "paused ms": "22.5", "after resume ms": "23.5"])
     }
 
@@ -363,7 +365,7 @@ final class SweepReportTests: XCTestCase {
             "announce_delay_milliseconds": "12.25", "overhead_milliseconds": "13.25", "failed_checks": "ping-continuity;no-reboot",
             "pre_copy_transfer_rate_mib_per_second": "14.25", "source_cpu_seconds": "15.25", "source_cpu_seconds_per_gib": "16.25",
             "destination_cpu_seconds": "17.25", "destination_cpu_seconds_per_gib": "18.25", "ping_gap_late_probes": "19",
-            "guest_clock_lag_milliseconds": "20.25",
+            "guest_clock_lag_milliseconds": "20.25", "guest_answer_delay_milliseconds": "24.25", "probes_held_at_destination": "25",
         ]
         XCTAssertEqual(run, expectedRun)
 
@@ -695,8 +697,8 @@ final class SweepReportTests: XCTestCase {
         var document = ReportFixtures.document()
         document.evacuations = ReportFixtures.evacuations()
         let plan = ReportPlots.plan(for: document)
-        XCTAssertEqual(plan.plots.map(\.name), ["migration-time", "downtime", "convergence-boundary", "evacuation-time",
-                                                "evacuation-downtime", "timeline-1-r1", "timeline-2-r12"])
+        XCTAssertEqual(plan.plots.map(\.name), ["migration-time", "downtime", "downtime-decomposition", "convergence-boundary",
+                                                "evacuation-time", "evacuation-downtime", "timeline-1-r1", "timeline-2-r12"])
         let time = try XCTUnwrap(plan.plots.first { $0.name == "evacuation-time" })
         XCTAssertEqual(time.seriesTitles, ["evacuation total (s)", "serial sum of migration times (s)"])
         XCTAssertEqual(seriesRows(time.script)["evacuation total (s)"], [[1, 10], [2, 12], [4, 16], [4, 18]])
@@ -935,22 +937,81 @@ final class SweepReportTests: XCTestCase {
 
     // MARK: - Derived figures
 
-    func testDowntimeDecompositionJudgesTheRestAgainstOneProbeInterval() throws {
+    func testDowntimeDecompositionJudgesTheRestAgainstOneProbeIntervalAndTheAllowance() throws {
         var run = ReportFixtures.runs()[0]
         run.pingGapMilliseconds = 45
         run.libvirtDowntimeMilliseconds = 30
         run.announceDelayMilliseconds = 8
         let within = try XCTUnwrap(DowntimeDecomposition(run: run, probeIntervalMilliseconds: 10))
         XCTAssertEqual(within.restMilliseconds, 7)
+        XCTAssertNil(within.guestAnswerDelayMilliseconds)
         XCTAssertEqual(within.verdict, .withinOneProbeInterval)
+        // One interval + 2 ms is explained; a tenth more is not.
+        run.pingGapMilliseconds = 50
+        XCTAssertEqual(DowntimeDecomposition(run: run, probeIntervalMilliseconds: 10)?.verdict, .withinOneProbeInterval)
+        run.pingGapMilliseconds = 50.1
+        guard case .unexplained(let excess)? = DowntimeDecomposition(run: run, probeIntervalMilliseconds: 10)?.verdict else {
+            return XCTFail("a rest of 12.1 ms with a 10 ms interval is unexplained")
+        }
+        XCTAssertEqual(excess, 0.1, accuracy: 1e-9)
         run.pingGapMilliseconds = 60
         XCTAssertEqual(DowntimeDecomposition(run: run, probeIntervalMilliseconds: 10)?.verdict,
-                       .unexplained(excessMilliseconds: 12))
+                       .unexplained(excessMilliseconds: 10))
+        // The destination's answer delay is a part of its own: the rest is what is left beside it.
+        run.guestAnswerDelayMilliseconds = 15
+        run.probesHeldAtDestination = 14
+        let withAnswer = try XCTUnwrap(DowntimeDecomposition(run: run, probeIntervalMilliseconds: 10))
+        XCTAssertEqual(withAnswer.restMilliseconds, 7)
+        XCTAssertEqual(withAnswer.guestAnswerDelayMilliseconds, 15)
+        XCTAssertEqual(withAnswer.probesHeldAtDestination, 14)
+        XCTAssertEqual(withAnswer.verdict, .withinOneProbeInterval)
+        run.guestAnswerDelayMilliseconds = nil
+        // Up to 2 ms short of its parts is the parts' rounding; more is a disagreement.
+        run.pingGapMilliseconds = 36
+        XCTAssertEqual(DowntimeDecomposition(run: run, probeIntervalMilliseconds: 10)?.verdict, .withinOneProbeInterval)
+        run.pingGapMilliseconds = 35.9
+        XCTAssertEqual(DowntimeDecomposition(run: run, probeIntervalMilliseconds: 10)?.verdict, .gapShorterThanParts)
         run.pingGapMilliseconds = 20
         XCTAssertEqual(DowntimeDecomposition(run: run, probeIntervalMilliseconds: 10)?.verdict, .gapShorterThanParts)
         XCTAssertEqual(DowntimeDecomposition(run: run, probeIntervalMilliseconds: nil)?.verdict, .gapShorterThanParts)
+        run.pingGapMilliseconds = 45
+        XCTAssertEqual(DowntimeDecomposition(run: run, probeIntervalMilliseconds: nil)?.verdict, .probeIntervalUnknown)
         run.announceDelayMilliseconds = nil
         XCTAssertNil(DowntimeDecomposition(run: run, probeIntervalMilliseconds: 10))
+    }
+
+    /// The decomposition plot lays each run's parts end to end from the gap's start, each
+    /// series holding its own figure (every one distinct), the answer delay only where measured.
+    func testTheDecompositionPlotLaysEachRunsPartsEndToEnd() throws {
+        var document = ReportFixtures.document()
+        var measured = ReportFixtures.runs()[0]
+        measured.runID = "r1"
+        measured.switchOverPingGapMilliseconds = nil
+        measured.pingGapMilliseconds = 131
+        measured.libvirtDowntimeMilliseconds = 110
+        measured.announceDelayMilliseconds = -1.5
+        measured.guestAnswerDelayMilliseconds = 21.75
+        var unmeasured = measured
+        unmeasured.runID = "r2"
+        unmeasured.pingGapMilliseconds = 90
+        unmeasured.libvirtDowntimeMilliseconds = 60
+        unmeasured.announceDelayMilliseconds = 2
+        unmeasured.guestAnswerDelayMilliseconds = nil
+        var undecomposed = measured
+        undecomposed.runID = "r3"
+        undecomposed.libvirtDowntimeMilliseconds = nil
+        document.runs = [measured, unmeasured, undecomposed]
+        guard case .drawn(let plot) = ReportPlots.downtimeDecomposition(document) else { return XCTFail("not drawn") }
+        let rows = seriesRows(plot.script)
+        XCTAssertEqual(rows["libvirt downtime"], [[55, 1, 0, 110, 0.65, 1.35], [30, 2, 0, 60, 1.65, 2.35]])
+        XCTAssertEqual(rows["announce delay"], [[109.25, 1, 108.5, 110, 0.65, 1.35], [61, 2, 60, 62, 1.65, 2.35]])
+        XCTAssertEqual(rows["guest's answer delay at the destination"], [[119.375, 1, 108.5, 130.25, 0.65, 1.35]])
+        XCTAssertEqual(rows["rest"], [[130.625, 1, 130.25, 131, 0.65, 1.35], [76, 2, 62, 90, 1.65, 2.35]])
+        XCTAssertEqual(rows["ping gap (measured)"], [[131, 1], [90, 2]])
+        XCTAssertTrue(plot.script.contains("set ytics ('run r1' 1, 'run r2' 2)"), plot.script)
+        XCTAssertEqual(plot.notes, ["No answer delay at the destination was measured for run(s) r2: their rest holds it."])
+        document.runs = [undecomposed]
+        guard case .omitted = ReportPlots.downtimeDecomposition(document) else { return XCTFail("drawn without a decomposition") }
     }
 
     func testQEMUSampledRateAboveTheTCGCeilingIsAStatedLimitNotAPass() {

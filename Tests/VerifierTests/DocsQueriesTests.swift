@@ -21,7 +21,12 @@ final class DocsQueriesTests: XCTestCase {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("verifier-docs-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         store = try ResultsStore(path: directory.appendingPathComponent("migverify-results.sqlite").path)
-        let stored = try SyntheticSweepResults.store(SyntheticSweepResults.results(), as: "synthetic", in: store)
+        var results = SyntheticSweepResults.results()
+        // One run with the destination's echo capture, as a lab run has it.
+        let captured = try XCTUnwrap(results.firstIndex { $0.figures.convergence == .converged })
+        results[captured].figures.guestAnswerDelayMilliseconds = 3.5
+        results[captured].figures.probesHeldAtDestination = 4
+        let stored = try SyntheticSweepResults.store(results, as: "synthetic", in: store)
         // The same matrix again with a slower setup: what a comparison of two sweeps sees.
         var slower = SyntheticSweepResults.truth
         slower.setupMilliseconds += 400
@@ -114,7 +119,11 @@ final class DocsQueriesTests: XCTestCase {
         XCTAssertEqual(stuck.count, 3, "the high rate on the slow link, per memory size")
         XCTAssertEqual(stuck.first?["maxPasses"] as Int?, 40)
         let decomposition = try rows(startingWith: "SELECT r.id AS run", containing: "announceDelayMs")
-        XCTAssertEqual(decomposition.first?["restMs"] as Double?, SyntheticSweepResults.restOfGapMilliseconds)
+        // The first run's answer delay at the destination comes out of its rest; the others have none.
+        XCTAssertEqual(decomposition.first?["answerDelayMs"] as Double?, 3.5)
+        XCTAssertEqual(decomposition.first?["restMs"] as Double?, SyntheticSweepResults.restOfGapMilliseconds - 3.5)
+        XCTAssertEqual(decomposition.dropFirst().first?["answerDelayMs"] as Double?, nil)
+        XCTAssertEqual(decomposition.dropFirst().first?["restMs"] as Double?, SyntheticSweepResults.restOfGapMilliseconds)
         let compared = try rows(startingWith: "WITH cell AS", containing: "timeChangePercent")
         XCTAssertEqual(compared.count, 21 + 3, "every cell of one sweep matches its twin")
         XCTAssertTrue(compared.allSatisfy { ($0["timeChangePercent"] as Double? ?? 1) >= 0 }, "the rerun's setup is slower")

@@ -66,6 +66,9 @@ final class FakeWorld: Sendable {
         /// What tcpdump on the destination captures (a pcap file's bytes), or what it says when
         /// it cannot run (its standard error: `tcpdumpFails`).
         var streamCapture: [UInt8] = WireFixtures.plainMigration().bytes
+        /// What tcpdump writes when it follows the guest's echoes (its filter names ICMP): a probe
+        /// that reached the destination and the guest's reply 20 ms later.
+        var echoCapture: [UInt8] = WireFixtures.guestAnswering(after: 20_000).bytes
         var tcpdumpFails: String?
         /// Background processes started and stopped, per host.
         var backgroundStarts: [HostRole] = []
@@ -384,7 +387,7 @@ struct FakeHost: HostShell {
             state.backgroundStarts.append(role)
             state.backgroundOutputPaths.append(standardOutputPath)
             state.scripts.append((role, script))
-            return (state.streamCapture, state.tcpdumpFails)
+            return (script.contains("icmp") ? state.echoCapture : state.streamCapture, state.tcpdumpFails)
         }
         do { try Data(capture).write(to: URL(fileURLWithPath: standardOutputPath)) } catch {
             throw .environment("the fake cannot write \(standardOutputPath): \(error)")

@@ -94,6 +94,16 @@ final class LabScenarioTests: XCTestCase {
         XCTAssertNotNil(result.pingDowntimeMilliseconds)
         XCTAssertGreaterThan(result.jobSampleCount, 0)
         XCTAssertNotNil(result.modelComparison)
+        // The destination's capture followed the probes: they reached it within the switch-over's
+        // ping gap, and the guest's first reply left it before the pinger saw it (causality on
+        // one clock: a wrong clock mapping or a wrong packet breaks it).
+        let gap = try XCTUnwrap(result.figures.switchOverPingGap, "\(result.figures.pingGaps)")
+        let firstProbe = try XCTUnwrap(result.figures.destinationFirstProbeOffsetMilliseconds, "\(result.notes)")
+        let firstReply = try XCTUnwrap(result.figures.destinationFirstReplyOffsetMilliseconds)
+        XCTAssertGreaterThan(firstProbe, gap.startOffsetMilliseconds, "no probe reached the destination before the guest stopped answering")
+        XCTAssertLessThanOrEqual(firstReply, gap.startOffsetMilliseconds + gap.lengthMilliseconds, "the reply left the destination before the pinger saw it")
+        XCTAssertEqual(try XCTUnwrap(result.figures.guestAnswerDelayMilliseconds), firstReply - firstProbe, accuracy: 0.01)
+        XCTAssertGreaterThan(try XCTUnwrap(result.figures.probesHeldAtDestination), 0)
         let runID = try XCTUnwrap(result.runID)
         XCTAssertEqual(try Self.harness.store?.jobSamples(runID: runID).count, result.jobSampleCount, "every sample is in the database")
         XCTAssertGreaterThan(try Self.harness.store?.pingSamples(runID: runID).count ?? 0, 0)
@@ -186,6 +196,13 @@ final class LabScenarioTests: XCTestCase {
         let tables = try CommandRunner.capture(["ip", "netns", "exec", configuration.destination.namespace, "nft", "list", "tables"],
                                                step: "list nft tables")
         XCTAssertFalse(tables.output.contains("migverify_fault"), "the fault installed over ssh is gone")
+
+        // Over ssh the destination's clock is taken as its own: the answer delay (one clock's
+        // difference) is kept, its instants are not put on the run clock.
+        let liveFigures = objects.first { $0["scenario"] as? String == "live" }?["figures"] as? [String: Any] ?? [:]
+        XCTAssertNotNil(liveFigures["guestAnswerDelayMilliseconds"] as? Double, "\(liveFigures)")
+        XCTAssertNil(liveFigures["destinationFirstProbeOffsetMilliseconds"] as? Double, "\(liveFigures)")
+        XCTAssertNotNil(liveFigures["pingGapStartOffsetMilliseconds"] as? Double, "the run clock's figures are there")
 
         // Every run kept its capture, and pingmon analyze re-derives the run's ping figures from it.
         let pingmon = URL(fileURLWithPath: MigVerifyCLITests.binary).deletingLastPathComponent().appendingPathComponent("pingmon").path

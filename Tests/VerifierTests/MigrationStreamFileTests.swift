@@ -1,4 +1,5 @@
 import Foundation
+import PingMonitor
 import XCTest
 @testable import Verifier
 
@@ -20,7 +21,7 @@ final class MigrationStreamFileTests: XCTestCase {
     }
 
     /// The error reading `bytes` as a capture file gives.
-    func error(reading bytes: [UInt8]) throws -> MigrationStreamFileError {
+    func error(reading bytes: [UInt8]) throws -> CaptureFileError {
         let url = directory.appendingPathComponent("bad-\(UUID().uuidString).pcap")
         try Data(bytes).write(to: url)
         do {
@@ -31,7 +32,65 @@ final class MigrationStreamFileTests: XCTestCase {
             return error
         }
         XCTFail("read \(bytes.count) bytes of a bad file without an error")
-        return .empty(path: url.path)
+        return .empty(path: url.path, capture: "")
+    }
+
+    /// The guest's echoes on the destination: the first probe's and the first reply's
+    /// earliest sighting over the host's interfaces, the probes held before the reply; other
+    /// hosts' echoes and the migration's own segments leave them alone.
+    func testTheGuestsFirstProbeAndFirstReplyOnTheDestinationAreTakenFromItsCapture() throws {
+        for (guest, client, other) in [([UInt8]([198, 18, 1, 10]), [UInt8]([198, 18, 1, 2]), [UInt8]([198, 18, 1, 11])),
+                                        (WireFixtures.destinationV6, WireFixtures.sourceV6, WireFixtures.sourceV6.dropLast() + [9])] {
+            var pcap = TestPcap(linkType: .linuxCooked2)
+            // Another host's echoes before the guest's: not the guest's.
+            pcap.appendEcho(request: true, from: client, to: other, sequence: 90, microseconds: 1_000)
+            pcap.appendEcho(request: false, from: other, to: client, sequence: 90, microseconds: 1_100)
+            // Probes 100-102 reach the host (uplink, bridge, tap) and wait for the guest.
+            for (sequence, at) in [(UInt16(100), UInt32(10_000)), (101, 11_000), (102, 12_000)] {
+                for (interface, delay) in [(UInt32(4), UInt32(0)), (5, 20), (6, 40)] {
+                    pcap.appendEcho(request: true, from: client, to: guest, sequence: sequence, microseconds: at + delay, interfaceIndex: interface)
+                }
+            }
+            // The guest answers 100 first, 25.5 ms after it arrived (tap, bridge, uplink), then the rest.
+            for (interface, delay) in [(UInt32(6), UInt32(0)), (5, 20), (4, 40)] {
+                pcap.appendEcho(request: false, from: guest, to: client, sequence: 100, microseconds: 35_500 + delay, interfaceIndex: interface)
+            }
+            pcap.appendEcho(request: true, from: client, to: guest, sequence: 103, microseconds: 36_000)
+            pcap.appendEcho(request: false, from: guest, to: client, sequence: 101, microseconds: 36_100)
+            let echoes = try WireFixtures.readEchoes(pcap, of: try XCTUnwrap(address(guest)), in: directory, packetLimit: 17)
+            XCTAssertEqual(echoes.firstProbeEpochNanoseconds, pcap.echoTimeNanoseconds(microseconds: 10_000))
+            XCTAssertEqual(echoes.firstProbeSequence, 100)
+            XCTAssertEqual(echoes.firstReplyEpochNanoseconds, pcap.echoTimeNanoseconds(microseconds: 35_500))
+            XCTAssertEqual(echoes.firstReplySequence, 100)
+            XCTAssertEqual(echoes.probesBeforeFirstReply, 3, "distinct probes, each seen on three interfaces")
+            XCTAssertEqual(echoes.echoPacketsCaptured, 9 + 3 + 2)
+            XCTAssertEqual(try XCTUnwrap(echoes.guestAnswerDelayMilliseconds), 25.5, accuracy: 1e-9)
+            XCTAssertNil(echoes.answerDelayMissingReason)
+            XCTAssertEqual(echoes.hostName, "dst")
+            XCTAssertTrue(echoes.clockIsThisMachines)
+            XCTAssertFalse(echoes.packetLimitReached, "16 packets, under the limit of 17")
+        }
+    }
+
+    private func address(_ bytes: [UInt8]) -> IPAddress? {
+        bytes.count == 4 ? .v4(IPv4Address(bytes[0], bytes[1], bytes[2], bytes[3])) : IPv6Address(bytes: bytes).map(IPAddress.v6)
+    }
+
+    /// A guest that never answered there, or no probe at all, leaves the delay unmeasured and says why.
+    func testAGuestThatNeverAnsweredOnTheDestinationHasNoAnswerDelay() throws {
+        let guest: [UInt8] = [198, 18, 1, 10]
+        let address = try XCTUnwrap(address(guest))
+        var pcap = TestPcap(linkType: .linuxCooked2)
+        pcap.appendEcho(request: true, from: [198, 18, 1, 2], to: [198, 18, 1, 11], sequence: 7, microseconds: 1_000)
+        let none = try WireFixtures.readEchoes(pcap, of: address, in: directory, packetLimit: 1)
+        XCTAssertNil(none.guestAnswerDelayMilliseconds)
+        XCTAssertEqual(none.answerDelayMissingReason, "no probe to 198.18.1.10 reached the destination while it was captured "
+                       + "(the capture stopped at its packet limit)")
+        pcap.appendEcho(request: true, from: [198, 18, 1, 2], to: guest, sequence: 7, microseconds: 5_000)
+        let unanswered = try WireFixtures.readEchoes(pcap, of: address, in: directory)
+        XCTAssertNil(unanswered.guestAnswerDelayMilliseconds)
+        XCTAssertEqual(unanswered.probesBeforeFirstReply, 1)
+        XCTAssertEqual(unanswered.answerDelayMissingReason, "198.18.1.10 did not answer on the destination while it was captured")
     }
 
     func testEachMigrationReadsBackFromItsFile() throws {
@@ -63,7 +122,7 @@ final class MigrationStreamFileTests: XCTestCase {
     func testATruncatedFileIsAOneLineError() throws {
         let whole = WireFixtures.plainMigration().bytes
         let error = try self.error(reading: Array(whole.dropLast(30)))
-        guard case .unreadable(_, let reason) = error else { return XCTFail("\(error)") }
+        guard case .unreadable(_, _, let reason) = error else { return XCTFail("\(error)") }
         XCTAssertTrue(reason.contains("damaged after 5 packets"), reason)
         XCTAssertTrue(error.description.hasPrefix("migration-port capture: "), error.description)
     }

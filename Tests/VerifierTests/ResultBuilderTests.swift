@@ -101,6 +101,52 @@ final class ResultBuilderTests: XCTestCase {
         XCTAssertTrue(ReportWriter.summaryLine(result).contains("(+2 held, answered late)"), ReportWriter.summaryLine(result))
     }
 
+    /// The guest's answer delay at the destination comes from that host's capture; its instants
+    /// go on the run clock (the builder's start, 1 700 000 000 s) only when the host shares this
+    /// machine's clock; without a reply the note says why; a failure scenario keeps none.
+    func testTheGuestsAnswerDelayAtTheDestinationIsAFigureOnTheRunClockOnlyWhenTheClockIsShared() throws {
+        var observation = try Fixtures.observation(.migrates)
+        let origin: Int64 = 1_700_000_000_000_000_000
+        var echoes = DestinationEchoObservation(guestAddress: "198.18.1.10", firstProbeEpochNanoseconds: origin + 4_500_250_000,
+                                                firstProbeSequence: 4_400, firstReplyEpochNanoseconds: origin + 4_523_750_000,
+                                                firstReplySequence: 4_400, probesBeforeFirstReply: 23, echoPacketsCaptured: 900)
+        echoes.clockIsThisMachines = true
+        echoes.hostName = "dst"
+        func observed(_ echoes: Looked<DestinationEchoObservation>?) -> Observation {
+            var o = observation
+            o.destinationEchoes = echoes
+            return o
+        }
+        let shared = try builder(observed(.seen(echoes))).result()
+        XCTAssertEqual(try XCTUnwrap(shared.figures.guestAnswerDelayMilliseconds), 23.5, accuracy: 1e-6)
+        XCTAssertEqual(shared.figures.probesHeldAtDestination, 23)
+        XCTAssertEqual(try XCTUnwrap(shared.figures.destinationFirstProbeOffsetMilliseconds), 4_500.25, accuracy: 1e-3)
+        XCTAssertEqual(try XCTUnwrap(shared.figures.destinationFirstReplyOffsetMilliseconds), 4_523.75, accuracy: 1e-3)
+        XCTAssertEqual(shared[source: .guestAnswerDelayMilliseconds],
+                       "tcpdump on dst (every interface, kernel timestamps): the first echo request to 198.18.1.10 (sequence 4400) to "
+                       + "the guest's first reply (sequence 4400), 23 probe(s) held before it")
+        echoes.clockIsThisMachines = false
+        let remote = try builder(observed(.seen(echoes))).result()
+        XCTAssertEqual(try XCTUnwrap(remote.figures.guestAnswerDelayMilliseconds), 23.5, accuracy: 1e-6, "a difference on one clock")
+        XCTAssertNil(remote.figures.destinationFirstProbeOffsetMilliseconds, "another machine's clock is not the run clock")
+        XCTAssertNil(remote.figures.destinationFirstReplyOffsetMilliseconds)
+        XCTAssertTrue(remote[source: .guestAnswerDelayMilliseconds]?.hasSuffix("dst's clock is its own, so its instants are not placed on the run clock") == true)
+        echoes.firstReplyEpochNanoseconds = nil
+        let unanswered = try builder(observed(.seen(echoes))).result()
+        XCTAssertNil(unanswered.figures.guestAnswerDelayMilliseconds)
+        XCTAssertTrue(unanswered.notes.contains("the guest's answer delay at the destination not measured: 198.18.1.10 did not answer on the destination while it was captured"),
+                      "\(unanswered.notes)")
+        let notCaptured = try builder(observed(.notLooked("tcpdump is not installed on dst"))).result()
+        XCTAssertNil(notCaptured.figures.guestAnswerDelayMilliseconds)
+        XCTAssertTrue(notCaptured.notes.contains("the guest's answer delay at the destination not measured: tcpdump is not installed on dst"),
+                      "\(notCaptured.notes)")
+        XCTAssertFalse(try builder(observed(nil)).result().notes.contains { $0.contains("answer delay") }, "not asked, nothing said")
+        observation = try Fixtures.observation(.staysOnSource)
+        echoes.firstReplyEpochNanoseconds = origin + 4_523_750_000
+        XCTAssertNil(try builder(observed(.seen(echoes)), faultType: BogusMigrationURIFault.self).result().figures.guestAnswerDelayMilliseconds,
+                     "a failure run's echoes are not a switch-over's")
+    }
+
     func testADomainXMLThatCouldNotBeParsedIsSaid() throws {
         var made = try builder(try Fixtures.observation(.migrates))
         made.baseline.descriptionError = "XML error: line 1: premature end of data"

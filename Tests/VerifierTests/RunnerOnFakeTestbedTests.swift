@@ -1,5 +1,6 @@
 import Foundation
 import Libvirt
+import PingMonitor
 import Synchronization
 import XCTest
 @testable import Verifier
@@ -384,9 +385,14 @@ final class RunnerOnFakeTestbedTests: XCTestCase {
         XCTAssertTrue(encrypted.passed, "\(encrypted.failedChecks)")
         assertCheck(check(encrypted, CheckName.streamEncrypted), CheckName.streamEncrypted, passed: true,
                     says: "3 connections to TCP 49152-49215 on fake-dst carried data, each began with a TLS handshake")
-        XCTAssertEqual(world.state.withLock { $0.backgroundStarts }, [.destination], "tcpdump ran on the destination")
-        XCTAssertEqual(world.state.withLock { $0.backgroundStops }, [.destination])
-        XCTAssertTrue(world.state.withLock { $0.scripts }.contains { $0.host == .destination && $0.script == StreamCaptureSettings().hostScript })
+        XCTAssertEqual(world.state.withLock { $0.backgroundStarts }, [.destination, .destination], "tcpdump ran on the destination, twice")
+        XCTAssertEqual(world.state.withLock { $0.backgroundStops }, [.destination, .destination])
+        var echoes = StreamCaptureSettings()
+        echoes.guestAddress = try XCTUnwrap(IPAddress(tlsParameters().endpoints.guestAddress))
+        XCTAssertTrue(echoes.hostScript.contains("'host \(tlsParameters().endpoints.guestAddress) and (icmp or icmp6)'"), echoes.hostScript)
+        XCTAssertEqual(world.state.withLock { $0.scripts }.filter { $0.host == .destination && $0.script.contains("exec tcpdump") }.map(\.script),
+                       [StreamCaptureSettings().hostScript, echoes.hostScript], "the migration ports, then the guest's echoes")
+        XCTAssertEqual(encrypted.figures.guestAnswerDelayMilliseconds, 20, "the fake's echoes: a reply 20 ms after the probe")
 
         world = FakeWorld()
         let clear = try runner().run(tlsParameters())
@@ -411,16 +417,20 @@ final class RunnerOnFakeTestbedTests: XCTestCase {
         let path = try XCTUnwrap(result.figures.migrationPortsCapturePath)
         XCTAssertTrue(path.hasPrefix(directory.path + "/") && path.hasSuffix("-live-512MiB-50MiBps-initramfs-migration-ports.pcap"), path)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), Data(WireFixtures.plainMigration().bytes))
+        let echoes = try XCTUnwrap(result.figures.destinationEchoesCapturePath)
+        XCTAssertTrue(echoes.hasPrefix(directory.path + "/") && echoes.hasSuffix("-live-512MiB-50MiBps-initramfs-destination-echoes.pcap"), echoes)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: echoes)), Data(WireFixtures.guestAnswering(after: 20_000).bytes))
     }
 
     func testACaptureNotKeptLeavesNoFile() throws {
         let result = try runner().run(parameters(.live))
         XCTAssertNil(result.figures.migrationPortsCapturePath)
-        // The files this run's capture wrote, not a listing of the shared temporary directory
+        XCTAssertNil(result.figures.destinationEchoesCapturePath)
+        // The files this run's captures wrote, not a listing of the shared temporary directory
         // (other test processes may be capturing at the same time).
         let written = world.state.withLock { $0.backgroundOutputPaths }
-        XCTAssertEqual(written.count, 1, "\(written)")
-        XCTAssertTrue(written.allSatisfy { $0.hasSuffix("-migration-ports.pcap") }, "\(written)")
+        XCTAssertEqual(written.count, 2, "\(written)")
+        XCTAssertTrue(written[0].hasSuffix("-migration-ports.pcap") && written[1].hasSuffix("-destination-echoes.pcap"), "\(written)")
         XCTAssertEqual(written.filter { FileManager.default.fileExists(atPath: $0) }, [])
     }
 
@@ -439,8 +449,8 @@ final class RunnerOnFakeTestbedTests: XCTestCase {
             arrange(world)
             _ = try runner().run(tlsParameters(RecordingFault.scenario))
             let (starts, stops) = world.state.withLock { ($0.backgroundStarts, $0.backgroundStops) }
-            XCTAssertEqual(starts, [.destination], path)
-            XCTAssertEqual(stops, [.destination], path)
+            XCTAssertEqual(starts, [.destination, .destination], path)
+            XCTAssertEqual(stops, [.destination, .destination], path)
         }
     }
 

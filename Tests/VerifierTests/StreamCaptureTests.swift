@@ -1,5 +1,6 @@
 import Foundation
 import Lab
+import PingMonitor
 import XCTest
 @testable import Verifier
 
@@ -53,6 +54,8 @@ final class StreamCaptureTests: XCTestCase {
         small.ports = 50000...50010
         XCTAssertEqual(small.packetLimit, 10)
         XCTAssertEqual(small.tcpdumpArguments.suffix(6), ["128", "-c", "10", "-w", "-", "tcp portrange 50000-50010"])
+        small.guestAddress = IPAddress("2001:2::10")
+        XCTAssertEqual(small.tcpdumpArguments.last, "host 2001:2::10 and (icmp or icmp6)", "an echo capture follows the guest only")
         small.maximumFileBytes = 1
         XCTAssertEqual(small.packetLimit, 1, "at least one packet")
     }
@@ -148,7 +151,7 @@ final class StreamCaptureTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
         let capture = StreamCapture.start(on: PathPrefixedShell(directory: empty, onlyDirectory: true), path: outputPath, keep: true)
         let seen = capture.stop()
-        XCTAssertEqual(seen, .notLooked("tcpdump is not installed on dst (this machine): install it (Debian: apt-get install tcpdump) to capture the migration ports"))
+        XCTAssertEqual(seen, .notLooked("tcpdump is not installed on dst (this machine): install it (Debian: apt-get install tcpdump) to capture the migration ports (TCP 49152-49215)"))
         XCTAssertFalse(FileManager.default.fileExists(atPath: outputPath), "nothing left of a capture that never ran")
     }
 
@@ -192,14 +195,19 @@ final class StreamCaptureTests: XCTestCase {
     /// channel, read back from what tcpdump wrote (`-i any`: Linux cooked v2).
     func testARealTcpdumpInANamespaceOfItsOwnSeesHowEachConnectionBegan() throws {
         try XCTSkipUnless(getuid() == 0, "needs root to make a network namespace")
-        for tool in ["tcpdump", "nc", "ip"] {
+        for tool in ["tcpdump", "nc", "ip", "ping"] {
             try XCTSkipUnless(CommandRunner.locate(tool) != nil, "needs \(tool) (scripts/packages)")
         }
         let namespace = "wirecap-test-\(getpid())"
         try CommandRunner.run(["ip", "netns", "add", namespace], step: "make the test's namespace")
         defer { _ = try? CommandRunner.capture(["ip", "netns", "delete", namespace], step: "delete the test's namespace") }
         try CommandRunner.run(["ip", "-n", namespace, "link", "set", "lo", "up"], step: "loopback up")
-        let capture = StreamCapture.start(on: HostInspector(hostName: namespace, access: .namespace(namespace)), path: outputPath, keep: true)
+        let host = HostInspector(hostName: namespace, access: .namespace(namespace))
+        let capture = StreamCapture.start(on: host, path: outputPath, keep: true)
+        var echoSettings = StreamCaptureSettings()
+        echoSettings.guestAddress = .v4(IPv4Address(127, 0, 0, 1))
+        let echoPath = directory.appendingPathComponent("echoes.pcap").path
+        let echoCapture = EchoCapture.start(on: host, path: echoPath, keep: true, settings: echoSettings)
         // QEVM + version 3; a TLS record header (0x16 0x03 0x01); the multifd magic + version 1.
         let starts = [(49160, #"QEVM\000\000\000\003\007"#), (49161, #"\026\003\001\002\000\001\000\001\374\003\003"#),
                       (49162, #"\021\042\063\104\000\000\000\001"#)]
@@ -208,15 +216,29 @@ final class StreamCaptureTests: XCTestCase {
                                    "nc -l 127.0.0.1 \(port) >/dev/null & sleep 0.3; printf '\(bytes)' | nc -N 127.0.0.1 \(port); wait"],
                                   step: "a connection to \(port)", timeoutSeconds: 20)
         }
+        // Three echoes of the "guest", loopback's 127.0.0.1, each seen going out and coming in.
+        try CommandRunner.run(["ip", "netns", "exec", namespace, "ping", "-c", "3", "-i", "0.2", "-n", "127.0.0.1"],
+                              step: "ping the namespace's loopback", timeoutSeconds: 20)
         let seen = capture.stop()
         guard case .seen(let stream) = seen else { return XCTFail("\(seen)") }
+        guard case .seen(let echoes) = echoCapture.stop() else { return XCTFail("\(echoCapture.stop())") }
+        XCTAssertEqual(echoes.capturePath, echoPath)
+        XCTAssertEqual(echoes.hostName, namespace)
+        XCTAssertEqual(echoes.guestAddress, "127.0.0.1")
+        XCTAssertEqual(echoes.probesBeforeFirstReply, 1, "\(echoes)")
+        XCTAssertEqual(echoes.firstReplySequence, echoes.firstProbeSequence)
+        XCTAssertEqual(echoes.echoPacketsCaptured, 6, "3 requests and 3 replies, once each on lo: \(echoes)")
+        XCTAssertNotNil(echoes.guestAnswerDelayMilliseconds, "\(echoes)")
+        XCTAssertTrue(echoes.clockIsThisMachines, "a lab namespace shares this machine's clock")
+        let now = Date().timeIntervalSince1970 * 1e9
+        XCTAssertLessThan(abs(Double(try XCTUnwrap(echoes.firstProbeEpochNanoseconds)) - now), 120e9, "kernel timestamps on CLOCK_REALTIME")
         XCTAssertEqual(stream.connections.map(\.serverPort), [49160, 49161, 49162], "\(stream)")
         XCTAssertEqual(stream.connections.map(\.start), [.qemuMainStream, .tlsHandshake, .multifdChannel])
         XCTAssertTrue(stream.connections.allSatisfy(\.sawOpening))
         XCTAssertEqual(stream.connections.first?.clientToServer.firstBytesHex, "5145564d0000000307")
         XCTAssertEqual(stream.connections.first?.server, "127.0.0.1:49160")
         XCTAssertEqual(stream.packetsDroppedByKernel, 0)
-        XCTAssertEqual(stream.undecodedFrames, 0)
+        XCTAssertEqual(stream.undecodedFrames, 0, "the echoes are the other capture's")
         XCTAssertEqual(stream.capturePath, outputPath)
         XCTAssertEqual(try CommandRunner.run(["ip", "netns", "pids", namespace], step: "processes left").output, "",
                        "tcpdump and its watcher are gone")

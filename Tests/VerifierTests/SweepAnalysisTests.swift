@@ -303,6 +303,23 @@ final class SweepAnalysisTests: XCTestCase {
         XCTAssertTrue(analysis.text.contains("between 60 and 110 MiB/s"), analysis.text)
     }
 
+    /// The decomposition line takes the guest's answer delay at the destination out of the rest,
+    /// and judges what is left against one probe interval ± 2 ms.
+    func testTheCorrelateDecompositionTakesTheAnswerDelayOutOfTheRest() throws {
+        var results = SyntheticSweepResults.results()
+        let index = try XCTUnwrap(results.firstIndex { $0.figures.convergence == .converged })
+        let label = "  #\(results[index].runID.map(String.init) ?? "-") \(results[index].parameters.label): "
+        let before = try XCTUnwrap(SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: results).text
+            .split(separator: "\n").first { $0.hasPrefix(label) && $0.contains(" = ") })
+        XCTAssertTrue(before.contains(" + 20 + - + 5: unexplained: 2 ms beyond one probe interval + 2 ms"), String(before))
+        results[index].figures.guestAnswerDelayMilliseconds = 3.5
+        results[index].figures.probesHeldAtDestination = 4
+        let after = try XCTUnwrap(SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: results).text
+            .split(separator: "\n").first { $0.hasPrefix(label) && $0.contains(" = ") })
+        XCTAssertTrue(after.contains(" + 20 + 3.5 + 1.5: within one probe interval ± 2 ms"), String(after))
+        XCTAssertTrue(after.contains(", 4 reached the destination before the guest's first reply"), String(after))
+    }
+
     func testTheCorrelateTextShowsTheFitItsValidationAndTheCrossChecks() {
         let analysis = SweepAnalysis(sweep: SyntheticSweepResults.sweep, results: SyntheticSweepResults.results())
         let text = analysis.text
@@ -312,7 +329,7 @@ final class SweepAnalysisTests: XCTestCase {
         XCTAssertTrue(text.contains("measured between 60 and 110 MiB/s"), text)
         XCTAssertTrue(text.contains("(1.10) | "), "QEMU's sampled rate over memeater's: \(text)")
         XCTAssertTrue(text.contains("(1.20)"), "job stats over memeater's: \(text)")
-        XCTAssertTrue(text.contains("+ 20 + 5 (gap bounds"), "the announce delay and the rest of the gap: \(text)")
+        XCTAssertTrue(text.contains("+ 20 + - + 5: "), "the announce delay, no answer delay measured, and the rest of the gap: \(text)")
         XCTAssertFalse(text.contains("{\""), "cells are named by label, not by their JSON key: \(text)")
         XCTAssertTrue(text.contains("excluded: live 1024 MiB @ 110 MiB/s bw 125 MiB/s: did not converge: no migration time to fit (2 runs)"),
                       "one line per excluded cell, naming it: \(text)")

@@ -1,4 +1,5 @@
 import Foundation
+import PingMonitor
 @testable import Verifier
 
 // Crafted captures of the migration ports: a tiny writer of classic pcap files with Linux
@@ -42,27 +43,47 @@ struct TestPcap {
             + Self.le32(linkType.rawValue)
     }
 
-    /// Appends `segment`, framed, cut to the snapshot length.
+    /// Appends `segment`, framed, cut to the snapshot length, a second after the packet before.
     mutating func append(_ segment: TestSegment) {
-        let frame = self.frame(segment)
-        let kept = Array(frame.prefix(Int(snapLengthBytes)))
         seconds += 1
-        bytes += Self.le32(seconds) + Self.le32(0) + Self.le32(UInt32(kept.count)) + Self.le32(UInt32(frame.count)) + kept
+        append(frame: frame(ip(segment, v6: segment.source.address.count == 16), interfaceIndex: segment.interfaceIndex),
+               seconds: seconds, microseconds: 0)
+    }
+
+    /// Appends an ICMP (IPv4) or ICMPv6 echo request or reply from `source` to `destination`,
+    /// captured `microseconds` into the second after the last TCP segment's (the time is the
+    /// caller's: a capture on several interfaces holds one packet at several moments).
+    mutating func appendEcho(request: Bool, from source: [UInt8], to destination: [UInt8], sequence: UInt16, microseconds: UInt32,
+                             interfaceIndex: UInt32 = 2) {
+        let v6 = source.count == 16
+        let type: UInt8 = v6 ? (request ? 128 : 129) : (request ? 8 : 0)
+        let icmp = [type, 0, 0, 0] + Self.be16(0x4d56) + Self.be16(sequence) + [UInt8](repeating: 0x61, count: 16)
+        let packet = v6 ? [0x60, 0, 0, 0] + Self.be16(UInt16(icmp.count)) + [58, 64] + source + destination + icmp
+            : [0x45, 0] + Self.be16(UInt16(20 + icmp.count)) + [0, 1, 0x40, 0, 64, 1, 0, 0] + source + destination + icmp
+        append(frame: frame(packet, interfaceIndex: interfaceIndex), seconds: seconds + 1, microseconds: microseconds)
+    }
+
+    private mutating func append(frame: [UInt8], seconds: UInt32, microseconds: UInt32) {
+        let kept = Array(frame.prefix(Int(snapLengthBytes)))
+        bytes += Self.le32(seconds) + Self.le32(microseconds) + Self.le32(UInt32(kept.count)) + Self.le32(UInt32(frame.count)) + kept
+    }
+
+    /// The time `appendEcho` stamps at `microseconds`, ns since the epoch.
+    func echoTimeNanoseconds(microseconds: UInt32) -> Int64 {
+        (Int64(seconds) + 1) * 1_000_000_000 + Int64(microseconds) * 1_000
     }
 
     func write(to url: URL) throws { try Data(bytes).write(to: url) }
 
-    private func frame(_ segment: TestSegment) -> [UInt8] {
-        let v6 = segment.source.address.count == 16
-        let etherType: UInt16 = v6 ? 0x86DD : 0x0800
-        let packet = ip(segment, v6: v6)
+    private func frame(_ packet: [UInt8], interfaceIndex: UInt32) -> [UInt8] {
+        let etherType: UInt16 = packet.first.map { $0 >> 4 == 6 } == true ? 0x86DD : 0x0800
         switch linkType {
         case .ethernet:
             return [0x52, 0x54, 0, 0, 0, 2, 0x52, 0x54, 0, 0, 0, 1] + Self.be16(etherType) + packet
         case .linuxCooked:
             return Self.be16(0) + Self.be16(1) + Self.be16(6) + [0x52, 0x54, 0, 0, 0, 1, 0, 0] + Self.be16(etherType) + packet
         case .linuxCooked2:
-            return Self.be16(etherType) + [0, 0] + Self.be32(segment.interfaceIndex) + Self.be16(1) + [0, 6]
+            return Self.be16(etherType) + [0, 0] + Self.be32(interfaceIndex) + Self.be16(1) + [0, 6]
                 + [0x52, 0x54, 0, 0, 0, 1, 0, 0] + packet
         }
     }
@@ -90,6 +111,24 @@ enum WireFixtures {
         let url = directory.appendingPathComponent("capture-\(UUID().uuidString).pcap")
         try pcap.write(to: url)
         return try MigrationStreamFile.analyze(path: url.path, ports: 49152...49215, hostName: "dst", packetLimit: packetLimit)
+    }
+
+    /// `pcap` written to a new file in `directory` and read back as dst's capture of `guest`'s echoes.
+    static func readEchoes(_ pcap: TestPcap, of guest: IPAddress, in directory: URL, packetLimit: Int? = nil) throws -> DestinationEchoObservation {
+        let url = directory.appendingPathComponent("echoes-\(UUID().uuidString).pcap")
+        try pcap.write(to: url)
+        return try DestinationEchoFile.analyze(path: url.path, guestAddress: guest, hostName: "dst", sharesClock: true, packetLimit: packetLimit)
+    }
+
+    static let guest: [UInt8] = [198, 18, 1, 10]
+    static let client: [UInt8] = [198, 18, 1, 2]
+
+    /// The fake guest (198.18.1.10) answering the first probe that reached it `microseconds` later.
+    static func guestAnswering(after microseconds: UInt32) -> TestPcap {
+        var pcap = TestPcap(linkType: .linuxCooked2)
+        pcap.appendEcho(request: true, from: client, to: guest, sequence: 500, microseconds: 1_000)
+        pcap.appendEcho(request: false, from: guest, to: client, sequence: 500, microseconds: 1_000 + microseconds)
+        return pcap
     }
 
     static let source: [UInt8] = [198, 18, 0, 1]

@@ -191,3 +191,65 @@ public struct MigrationStreamObservation: Sendable, Equatable, Codable {
         return (clear ? "stream in clear: " : "migration stream: ") + each.joined(separator: "; ")
     }
 }
+
+/// The probed guest's ICMP echoes as a capture on the destination host saw them during the
+/// migration call (its own tcpdump, beside the migration ports' whose bulk would fill a shared
+/// packet limit before the switch-over): when the pinger's probes first reached the destination
+/// (the switch learned the guest's new place from its announce) and when the guest's first
+/// answer left it. The time between the two is the guest's own delay to answer once probes were
+/// at its NIC, measured on the destination's clock alone; the network's part of the ping gap is
+/// what lies outside it.
+public struct DestinationEchoObservation: Sendable, Equatable, Codable {
+    /// The guest address followed (the ping target).
+    public var guestAddress: String
+    /// The host captured on, for evidence.
+    public var hostName = "the destination"
+    /// The first echo request to the guest the capture holds (its earliest sighting on any of
+    /// the host's interfaces), ns since the Unix epoch on the destination's clock, and its
+    /// 16-bit ICMP sequence number (`nil`: no probe reached the destination).
+    public var firstProbeEpochNanoseconds: Int64?
+    public var firstProbeSequence: UInt16?
+    /// The guest's first echo reply the capture holds, likewise (`nil`: it never answered there).
+    public var firstReplyEpochNanoseconds: Int64?
+    public var firstReplySequence: UInt16?
+    /// Probes (distinct sequence numbers) that reached the destination before the first reply.
+    public var probesBeforeFirstReply: Int
+    /// Echo packets of the guest in the capture, every interface counted.
+    public var echoPacketsCaptured: Int
+    /// The capture's clock is this machine's (a lab host, or `qemu:///system`), so its
+    /// instants go on the run clock; a remote host's clock is its own, and only the answer
+    /// delay, a difference on that one clock, is kept.
+    public var clockIsThisMachines = false
+    /// tcpdump stopped at its packet limit (what came later is not in the capture).
+    public var packetLimitReached = false
+    /// The capture file, when kept (`--save-captures`).
+    public var capturePath: String?
+
+    public init(guestAddress: String, firstProbeEpochNanoseconds: Int64? = nil, firstProbeSequence: UInt16? = nil,
+                firstReplyEpochNanoseconds: Int64? = nil, firstReplySequence: UInt16? = nil, probesBeforeFirstReply: Int = 0,
+                echoPacketsCaptured: Int = 0) {
+        self.guestAddress = guestAddress
+        self.firstProbeEpochNanoseconds = firstProbeEpochNanoseconds
+        self.firstProbeSequence = firstProbeSequence
+        self.firstReplyEpochNanoseconds = firstReplyEpochNanoseconds
+        self.firstReplySequence = firstReplySequence
+        self.probesBeforeFirstReply = probesBeforeFirstReply
+        self.echoPacketsCaptured = echoPacketsCaptured
+    }
+
+    /// From the first probe reaching the destination to the guest's first reply leaving it, ms
+    /// (`nil`: either is missing, or the reply came first, so the probes were not held for it).
+    public var guestAnswerDelayMilliseconds: Double? {
+        guard let probe = firstProbeEpochNanoseconds, let reply = firstReplyEpochNanoseconds, reply >= probe else { return nil }
+        return Double(reply - probe) / 1e6
+    }
+
+    /// Why there is no answer delay, for notes (`nil`: there is one).
+    public var answerDelayMissingReason: String? {
+        if guestAnswerDelayMilliseconds != nil { return nil }
+        let limit = packetLimitReached ? " (the capture stopped at its packet limit)" : ""
+        if firstProbeEpochNanoseconds == nil { return "no probe to \(guestAddress) reached the destination while it was captured" + limit }
+        if firstReplyEpochNanoseconds == nil { return "\(guestAddress) did not answer on the destination while it was captured" + limit }
+        return "\(guestAddress)'s first reply on the destination came before the first probe the capture holds"
+    }
+}

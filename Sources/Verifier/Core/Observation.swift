@@ -573,6 +573,9 @@ public struct Observation: Sendable, Equatable, Codable {
     /// The destination's migration ports as captured during the migration call (`nil`: stored
     /// before they were captured).
     public var migrationStream: Looked<MigrationStreamObservation>?
+    /// The guest's echoes on the destination during the migration call (`nil`: not captured,
+    /// or stored before they were).
+    public var destinationEchoes: Looked<DestinationEchoObservation>?
     /// The options the migration was made with, after the fault's tuning (a mid-stream fault
     /// sets a bandwidth limit when none was given); `nil` in an observation stored before they
     /// were kept.

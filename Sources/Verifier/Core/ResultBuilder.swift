@@ -260,11 +260,41 @@ public struct ResultBuilder: Sendable {
         if let discardedGuest { result.notes.append("the guest was discarded after this run: \(discardedGuest)") }
         if let note = Checks.migrationStreamNote(observation) { result.notes.append(note) }
         if case .seen(let stream)? = observation.migrationStream { result.figures.migrationPortsCapturePath = stream.capturePath }
+        if let echoes = observation.destinationEchoes, faultType.expectation == .migrates { addDestinationEchoes(echoes, to: &result) }
         if result.integrityErrors != nil {
             result[source: .integrityErrors] = "memeater: bad pages of verify-all after the migration plus those found before rewrites while dirtying"
         }
         result.recordStall(from: observation.memeater.statsAfter)
         addGuestLoadDuringMigration(to: &result)
+    }
+
+    /// When the probes reached the destination and the guest first answered there, from the
+    /// destination's capture; its instants on the run clock when that host shares this
+    /// machine's clock (the capture's timestamps are CLOCK_REALTIME, as pingmon's are).
+    private func addDestinationEchoes(_ looked: Looked<DestinationEchoObservation>, to result: inout ScenarioResult) {
+        let echoes: DestinationEchoObservation
+        switch looked {
+        case .seen(let seen): echoes = seen
+        case .notLooked(let reason):
+            result.notes.append("the guest's answer delay at the destination not measured: " + reason)
+            return
+        }
+        result.figures.destinationEchoesCapturePath = echoes.capturePath
+        let host = echoes.hostName
+        guard let delay = echoes.guestAnswerDelayMilliseconds else {
+            result.notes.append("the guest's answer delay at the destination not measured: " + (echoes.answerDelayMissingReason ?? ""))
+            return
+        }
+        result.figures.guestAnswerDelayMilliseconds = delay
+        result.figures.probesHeldAtDestination = echoes.probesBeforeFirstReply
+        result[source: .guestAnswerDelayMilliseconds] = "tcpdump on \(host) (every interface, kernel timestamps): the first echo request to "
+            + "\(echoes.guestAddress) (sequence \(echoes.firstProbeSequence.map(String.init) ?? "-")) to the guest's first reply "
+            + "(sequence \(echoes.firstReplySequence.map(String.init) ?? "-")), \(echoes.probesBeforeFirstReply) probe(s) held before it"
+            + (echoes.clockIsThisMachines ? "" : "; \(host)'s clock is its own, so its instants are not placed on the run clock")
+        guard echoes.clockIsThisMachines else { return }
+        let origin = startedAt.timeIntervalSince1970 * 1000
+        result.figures.destinationFirstProbeOffsetMilliseconds = echoes.firstProbeEpochNanoseconds.map { Double($0) / 1e6 - origin }
+        result.figures.destinationFirstReplyOffsetMilliseconds = echoes.firstReplyEpochNanoseconds.map { Double($0) / 1e6 - origin }
     }
 
     /// How long the guest's clock stood still while it moved: its own view of the downtime,

@@ -134,6 +134,8 @@ public enum Figure: String, CaseIterable, Sendable {
     case setupMilliseconds
     /// ``RunFigures/guestDirtyRatePreCopyMiBPerSecond``: the guest's rate during the pre-copy passes.
     case guestDirtyRatePreCopyMiBPerSecond
+    /// ``RunFigures/guestAnswerDelayMilliseconds``: the guest's delay to answer probes at the destination.
+    case guestAnswerDelayMilliseconds
     /// ``ScenarioResult/transferredBytes``: bytes transferred by the migration.
     case transferredBytes
     /// ``ScenarioResult/iterations``: memory copy passes.
@@ -246,6 +248,9 @@ public struct MigrationFigures: Codable, Sendable, Equatable, DefaultWhenAbsent 
     /// The capture of the destination's migration ports during the migration call
     /// (`--save-captures`; pcap, Linux cooked headers, 256 bytes of each packet).
     public var migrationPortsCapturePath: String?
+    /// The capture of the guest's echoes on the destination during the migration call
+    /// (`--save-captures`; pcap, Linux cooked headers).
+    public var destinationEchoesCapturePath: String?
     /// QEMU's own estimate of the guest's dirty rate just before the migration (libvirt's
     /// dirty-rate calculation, page sampling), in MiB/s, and how it was obtained or why not.
     public var qemuSampledDirtyRateMiBPerSecond: Double?
@@ -271,6 +276,16 @@ public struct MigrationFigures: Codable, Sendable, Equatable, DefaultWhenAbsent 
     /// and right after it (a paused VM's clock stops): the guest's own measure of its downtime.
     public var guestClockLagLowerBoundMilliseconds: Double?
     public var guestClockLagUpperBoundMilliseconds: Double?
+    /// From the first probe reaching the destination host to the guest's first reply leaving
+    /// it, ms, on the destination's clock alone (``DestinationEchoObservation``): the part of
+    /// the ping gap the guest itself held the probes after the network had found it.
+    public var guestAnswerDelayMilliseconds: Double?
+    /// Probes that reached the destination before the guest's first reply there.
+    public var probesHeldAtDestination: Int?
+    /// The same two instants on the run clock, ms (`nil` too when the destination's clock is
+    /// another machine's: only the lab and `qemu:///system` share this one).
+    public var destinationFirstProbeOffsetMilliseconds: Double?
+    public var destinationFirstReplyOffsetMilliseconds: Double?
     /// The whole run's wall time minus the migration call, ms: what a sweep cell costs
     /// around the measurement (preparing the guest, settling the rate, the checks).
     public var overheadMilliseconds: Double?

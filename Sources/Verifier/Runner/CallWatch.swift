@@ -21,6 +21,8 @@ final class CallWatch {
         let guestLoad: Looked<GuestLoadDuringMigration>
         /// The destination's migration ports as captured during the call, or why they were not.
         let migrationStream: Looked<MigrationStreamObservation>
+        /// The guest's echoes on the destination during the call, or why not (`nil`: not captured).
+        let destinationEchoes: Looked<DestinationEchoObservation>?
         /// Both hosts' CPU time from just before the call until it returned.
         let cpu: MigrationCPUSampling
     }
@@ -46,6 +48,7 @@ final class CallWatch {
     private let clock: RunClock
     private let daemonLog: DaemonLogMark?
     private let streamCapture: StreamCapture
+    private let echoCapture: EchoCapture?
     private let cpu: MigrationCPUSampler
     private let counterBefore: Looked<CounterReading>
     /// `nil`: not read after the call (the migration did not land).
@@ -65,7 +68,8 @@ final class CallWatch {
     /// the guest's rate out, saying why), the stream capture started and listening, then
     /// `cpu` and `placement`; the call's start is noted last.
     init(memeater: any MemeaterControl, pageSizeBytes: Int, clock: RunClock, daemonLog: DaemonLogMark?,
-         startStreamCapture: () -> StreamCapture, cpu: MigrationCPUSampler, placement: PlacementSampler) {
+         startStreamCapture: () -> StreamCapture, startEchoCapture: () -> EchoCapture? = { nil }, cpu: MigrationCPUSampler,
+         placement: PlacementSampler) {
         self.memeater = memeater
         self.pageSizeBytes = pageSizeBytes
         self.clock = clock
@@ -78,6 +82,7 @@ final class CallWatch {
             clockBefore = nil
         }
         streamCapture = startStreamCapture()
+        echoCapture = startEchoCapture()
         self.cpu = cpu
         cpu.start()
         placement.start()
@@ -113,7 +118,7 @@ final class CallWatch {
         let stream = streamCapture.stop()
         return Seen(guestLoad: Self.guestLoad(before: counterBefore, after: counterAfter, clock: (clockBefore, clockAfter),
                                               history: historyAfter, pageSizeBytes: pageSizeBytes),
-                    migrationStream: stream, cpu: sampling)
+                    migrationStream: stream, destinationEchoes: echoCapture?.stop(), cpu: sampling)
     }
 
     /// The guest's rate while migrated from the counter read before and after the call (`after`
@@ -219,6 +224,7 @@ final class CallWatch {
     /// Ends whatever still runs (the capture, the CPU sampling); idempotent.
     func stop() {
         streamCapture.stop()
+        echoCapture?.stop()
         cpu.stop()
     }
 }
@@ -235,7 +241,8 @@ extension ScenarioRunner {
         }
         // The wire: what went to the destination's migration ports while the call ran.
         return CallWatch(memeater: load.control, pageSizeBytes: load.infoBefore.pageSizeBytes, clock: leg.clock, daemonLog: daemonLog,
-                         startStreamCapture: { startStreamCapture(leg, on: baseline.destinationHost) }, cpu: cpu, placement: placement)
+                         startStreamCapture: { startStreamCapture(leg, on: baseline.destinationHost) },
+                         startEchoCapture: { startEchoCapture(leg, on: baseline.destinationHost) }, cpu: cpu, placement: placement)
     }
 }
 

@@ -55,6 +55,7 @@ extension ScenarioRunner {
             console: console, answersAtEnd: answersAtEnd, fault: fault.evidence(context, outcome: driven.outcome),
             didNotConverge: driven.didNotConverge, timeoutIsResult: leg.policy.nonConvergenceIsResult, placementTimeline: timeline,
             migrationStream: driven.migrationStream, migrationOptions: driven.plan.options)
+        observation.destinationEchoes = driven.destinationEchoes
         if let before = driven.settingsBefore, driven.expectation == .staysOnSource {
             observation.sourceMigrationSettings = MigrationSettingsObservation(
                 before: before, after: settings(of: leg.endpoints.domainName, on: source, sighting: placement.onSource))

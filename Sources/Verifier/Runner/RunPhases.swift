@@ -56,6 +56,9 @@ struct Driven {
     let guestLoad: Looked<GuestLoadDuringMigration>
     /// The destination's migration ports as captured during the call, or why they were not.
     let migrationStream: Looked<MigrationStreamObservation>
+    /// The guest's echoes on the destination during the call, or why they were not captured
+    /// (`nil`: not asked, the ping target is no address).
+    let destinationEchoes: Looked<DestinationEchoObservation>?
     /// Both hosts' CPU time, read from just before the migration call until it returned.
     let cpu: MigrationCPUSampling
 }
@@ -323,17 +326,34 @@ extension ScenarioRunner {
         let didNotConverge = leg.faultType.expectation == .migrates && leg.policy.nonConvergenceIsResult && outcome.didNotConverge
         return Driven(plan: plan, outcome: outcome, expectation: didNotConverge ? .staysOnSource : leg.faultType.expectation,
                       didNotConverge: didNotConverge, interfacesBefore: interfacesBefore, settingsBefore: settingsBefore,
-                      guestLoad: seen.guestLoad, migrationStream: seen.migrationStream, cpu: seen.cpu)
+                      guestLoad: seen.guestLoad, migrationStream: seen.migrationStream, destinationEchoes: seen.destinationEchoes,
+                      cpu: seen.cpu)
     }
 
     /// tcpdump on the destination's migration ports, listening before this returns; the
     /// file is kept beside the ping captures with `--save-captures`, else removed once read.
     func startStreamCapture(_ leg: Leg, on host: (any HostShell)?) -> StreamCapture {
-        let name = Self.streamCaptureFileName(leg.parameters, startedAt: leg.clock.startedAt, leg: leg.kind)
+        startCapture(leg, on: host, settings: streamCaptureSettings,
+                     name: Self.streamCaptureFileName(leg.parameters, startedAt: leg.clock.startedAt, leg: leg.kind))
+    }
+
+    /// tcpdump on the destination following the guest's echoes (a capture of its own: the
+    /// migration's bulk would fill the ports' packet limit before the switch-over); `nil` when
+    /// the ping target is no address.
+    func startEchoCapture(_ leg: Leg, on host: (any HostShell)?) -> EchoCapture? {
+        guard let guest = IPAddress(leg.endpoints.guestAddress) else { return nil }
+        var settings = streamCaptureSettings
+        settings.guestAddress = guest
+        return startCapture(leg, on: host, settings: settings,
+                            name: Self.echoCaptureFileName(leg.parameters, startedAt: leg.clock.startedAt, leg: leg.kind))
+    }
+
+    private func startCapture<Seen>(_ leg: Leg, on host: (any HostShell)?, settings: StreamCaptureSettings,
+                                    name: String) -> HostCapture<Seen> {
         let path = captureDirectory.map { "\($0)/\(name)" }
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("migverify-\(UUID().uuidString)-\(name)").path
-        step("\(leg.parameters.label): capturing TCP \(streamCaptureSettings.ports.lowerBound)-\(streamCaptureSettings.ports.upperBound) on \(host?.hostName ?? "the destination")")
-        return StreamCapture.start(on: host, path: path, keep: captureDirectory != nil, settings: streamCaptureSettings) {
+        step("\(leg.parameters.label): capturing \(Seen.subject(settings)) on \(host?.hostName ?? "the destination")")
+        return HostCapture.start(on: host, path: path, keep: captureDirectory != nil, settings: settings) {
             [interruption] in interruption.signal != nil
         }
     }

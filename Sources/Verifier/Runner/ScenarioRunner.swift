@@ -272,6 +272,13 @@ public final class ScenarioRunner: Sendable {
         let base = captureFileName(parameters, startedAt: startedAt).dropLast(".pcapng".count)
         return base + (leg == .forward ? "" : "-\(leg.rawValue)") + "-migration-ports.pcap"
     }
+
+    /// The file name of a migration call's capture of the guest's echoes on the destination,
+    /// e.g. `20261127T064512Z-live-2048MiB-50MiBps-initramfs-destination-echoes.pcap`.
+    static func echoCaptureFileName(_ parameters: ScenarioParameters, startedAt: Date, leg: MigrationLeg) -> String {
+        let base = captureFileName(parameters, startedAt: startedAt).dropLast(".pcapng".count)
+        return base + (leg == .forward ? "" : "-\(leg.rawValue)") + "-destination-echoes.pcap"
+    }
 }
 
 /// How long a run lets things settle, s. The defaults are what real guests and networks need.

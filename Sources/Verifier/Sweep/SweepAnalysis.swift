@@ -396,17 +396,23 @@ extension SweepAnalysis {
         }
         if !decomposed.isEmpty {
             lines.append("")
-            lines.append("downtime, ms: ping gap = libvirt downtime + delay to the first announce + rest (up to one probe interval)")
+            lines.append("downtime, ms: ping gap = libvirt downtime + delay to the first announce + the guest's answer delay at the destination "
+                         + "+ rest (explained within one probe interval ± \(formatNumber(DowntimeDecomposition.allowanceMilliseconds)) ms)")
             for result in decomposed {
                 let switchOver = result.figures.switchOverPingGap
                 let longestElsewhere = switchOver.map { $0.startOffsetMilliseconds != result.figures.pingGapStartOffsetMilliseconds } ?? false
                 let gap = longestElsewhere ? switchOver?.lengthMilliseconds ?? 0 : result.pingDowntimeMilliseconds ?? 0
                 let downtime = result.libvirtDowntimeMilliseconds
                 let announce = result.figures.announceDelayMilliseconds(libvirtDowntimeMilliseconds: downtime)
-                let rest = downtime.map { gap - $0 - (announce ?? 0) }
-                lines.append("  #\(result.runID.map(String.init) ?? "-") \(result.parameters.label): \(formatNumber(gap)) = \(downtime.map(formatNumber) ?? "-") + \(announce.map(formatNumber) ?? "-") + \(rest.map(formatNumber) ?? "-")"
+                let answer = result.figures.guestAnswerDelayMilliseconds
+                let rest = downtime.map { gap - $0 - (announce ?? 0) - (answer ?? 0) }
+                let verdict = rest.map { DowntimeDecomposition.judge(restMilliseconds: $0, probeIntervalMilliseconds: result.figures.probeIntervalMicroseconds.map { $0 / 1000 }) }
+                lines.append("  #\(result.runID.map(String.init) ?? "-") \(result.parameters.label): \(formatNumber(gap)) = \(downtime.map(formatNumber) ?? "-") + \(announce.map(formatNumber) ?? "-") + \(answer.map(formatNumber) ?? "-") + \(rest.map(formatNumber) ?? "-")"
+                             + (verdict.map { ": " + $0.text } ?? "")
                              + " (gap bounds \(result.figures.pingGapLowerBoundMilliseconds.map(formatNumber) ?? "-")-\(result.figures.pingGapUpperBoundMilliseconds.map(formatNumber) ?? "-")"
-                             + ((result.figures.pingGapLateProbes ?? 0) > 0 ? ", \(result.figures.pingGapLateProbes ?? 0) probes held" : "") + ", probe every \(result.figures.probeIntervalMicroseconds.map { formatNumber($0 / 1000) } ?? "-") ms)"
+                             + ((result.figures.pingGapLateProbes ?? 0) > 0 ? ", \(result.figures.pingGapLateProbes ?? 0) probes held" : "")
+                             + (result.figures.probesHeldAtDestination.map { ", \($0) reached the destination before the guest's first reply" } ?? "")
+                             + ", probe every \(result.figures.probeIntervalMicroseconds.map { formatNumber($0 / 1000) } ?? "-") ms)"
                              + (longestElsewhere ? "; the longest gap (\(formatNumber(result.pingDowntimeMilliseconds ?? 0)) ms "
                                 + "at \(formatNumber(result.figures.pingGapStartOffsetMilliseconds ?? 0)) ms) was not the switch-over's" : ""))
             }
@@ -587,6 +593,8 @@ extension SweepAnalysis {
             if let lower = result.figures.guestClockLagLowerBoundMilliseconds, let upper = result.figures.guestClockLagUpperBoundMilliseconds {
                 run.guestClockLagMilliseconds = (lower + upper) / 2
             }
+            run.guestAnswerDelayMilliseconds = result.figures.guestAnswerDelayMilliseconds
+            run.probesHeldAtDestination = result.figures.probesHeldAtDestination
             run.hostCPU = result.figures.cpuCost.map { cost in
                 [("source", cost.source), ("destination", cost.destination)].map { Self.reportHostCPU($0.1, role: $0.0) }
             } ?? []
