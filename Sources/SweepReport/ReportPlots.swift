@@ -270,7 +270,8 @@ public enum ReportPlots {
         let unmeasured = decompositions.filter { $0.guestAnswerDelayMilliseconds == nil }.map(\.runID)
         return .drawn(PlannedPlot(name: name, caption: "Each run's switch-over ping gap (cross) as its parts laid end to end: "
             + "libvirt's downtime, the announce delay, the guest's answer delay at the destination (its capture) and the rest, "
-            + "which is explained within one probe interval ± \(ReportFormat.number(DowntimeDecomposition.allowanceMilliseconds)) ms.",
+            + "which is explained within one probe interval ± \(ReportFormat.number(DowntimeDecomposition.allowanceMilliseconds)) ms. "
+            + "A negative announce delay (the announce came before libvirt's downtime ended) runs back over the downtime.",
             seriesTitles: script.seriesTitles,
             notes: unmeasured.isEmpty ? [] : ["No answer delay at the destination was measured for run(s) "
                 + unmeasured.joined(separator: ", ") + ": their rest holds it."],
