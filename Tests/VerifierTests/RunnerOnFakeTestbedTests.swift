@@ -161,6 +161,8 @@ final class RunnerOnFakeTestbedTests: XCTestCase {
         XCTAssertEqual(check(result, CheckName.faultActed)?.passed, true, check(result, CheckName.faultActed)?.evidence ?? "")
         XCTAssertEqual(check(result, CheckName.guestOnSource)?.passed, true)
         XCTAssertTrue(world.state.withLock { $0.scripts }.contains { $0.host == .destination && $0.script == "nft -f -" }, "it was installed")
+        XCTAssertEqual(world.state.withLock { $0.backgroundStarts }, [.destination], "the migration ports only: no switch-over's echoes to follow")
+        XCTAssertNil(result.figures.guestAnswerDelayMilliseconds)
         try assertNothingLeft()
     }
 

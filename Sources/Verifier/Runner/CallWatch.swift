@@ -7,7 +7,7 @@ import Libvirt
 /// Everything that watches one migration call: started just before the call, stopped after it.
 ///
 /// Made just before the call, it marks the source daemon's log, reads memeater's unique-page
-/// counter, starts the capture of the destination's migration ports, both hosts' CPU sampling
+/// counter, starts the captures of the destination's migration ports and of the guest's echoes there, both hosts' CPU sampling
 /// and the placement sampler (which the runner stops itself, once the hosts were looked at),
 /// then notes when the call starts. ``callReturned(_:)`` reads what belongs to the moment the
 /// call returned;
@@ -65,7 +65,7 @@ final class CallWatch {
 
     /// Starts watching, in this order: the source daemon's log is marked (`daemonLog`, read
     /// after a migration that did not complete), memeater's counter read (a failed read leaves
-    /// the guest's rate out, saying why), the stream capture started and listening, then
+    /// the guest's rate out, saying why), the stream and echo captures started and listening, then
     /// `cpu` and `placement`; the call's start is noted last.
     init(memeater: any MemeaterControl, pageSizeBytes: Int, clock: RunClock, daemonLog: DaemonLogMark?,
          startStreamCapture: () -> StreamCapture, startEchoCapture: () -> EchoCapture? = { nil }, cpu: MigrationCPUSampler,

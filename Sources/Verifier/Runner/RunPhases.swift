@@ -57,7 +57,7 @@ struct Driven {
     /// The destination's migration ports as captured during the call, or why they were not.
     let migrationStream: Looked<MigrationStreamObservation>
     /// The guest's echoes on the destination during the call, or why they were not captured
-    /// (`nil`: not asked, the ping target is no address).
+    /// (`nil`: not asked, the run is not meant to land or the ping target is no address).
     let destinationEchoes: Looked<DestinationEchoObservation>?
     /// Both hosts' CPU time, read from just before the migration call until it returned.
     let cpu: MigrationCPUSampling
@@ -338,10 +338,10 @@ extension ScenarioRunner {
     }
 
     /// tcpdump on the destination following the guest's echoes (a capture of its own: the
-    /// migration's bulk would fill the ports' packet limit before the switch-over); `nil` when
-    /// the ping target is no address.
+    /// migration's bulk would fill the ports' packet limit before the switch-over); `nil` for a
+    /// run not meant to land (no switch-over to attribute) or a ping target that is no address.
     func startEchoCapture(_ leg: Leg, on host: (any HostShell)?) -> EchoCapture? {
-        guard let guest = IPAddress(leg.endpoints.guestAddress) else { return nil }
+        guard leg.faultType.expectation == .migrates, let guest = IPAddress(leg.endpoints.guestAddress) else { return nil }
         var settings = streamCaptureSettings
         settings.guestAddress = guest
         return startCapture(leg, on: host, settings: settings,
