@@ -8,7 +8,12 @@ import Foundation
 /// in a label is printed, not read as markup.
 struct GnuplotScript {
     /// The terminal every plot uses; the SVG prints to standard output.
-    static let terminal = "set terminal svg enhanced size 800,450 dynamic font 'sans,11' background '#ffffff'"
+    static let terminal = terminal(heightPixels: 450)
+
+    /// The terminal at `heightPixels` high, for a plot whose rows grow with the data.
+    static func terminal(heightPixels: Int) -> String {
+        "set terminal svg enhanced size 800,\(heightPixels) dynamic font 'sans,11' background '#ffffff'"
+    }
 
     private(set) var settings: [String] = [terminal, "set encoding utf8", "set grid", "set key outside right top"]
     private(set) var dataBlocks: [String] = []

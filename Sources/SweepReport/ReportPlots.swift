@@ -232,33 +232,42 @@ public enum ReportPlots {
     /// the destination and the rest, with the gap's measured length marked.
     static func downtimeDecomposition(_ document: ReportDocument) -> Outcome {
         let name = "downtime-decomposition"
-        let decompositions = document.runs.compactMap {
-            DowntimeDecomposition(run: $0, probeIntervalMilliseconds: document.pingProbeIntervalMilliseconds)
+        let decomposed = document.runs.compactMap { run in
+            DowntimeDecomposition(run: run, probeIntervalMilliseconds: document.pingProbeIntervalMilliseconds).map { (run, $0) }
         }
-        guard !decompositions.isEmpty else {
+        guard !decomposed.isEmpty else {
             return .omitted(OmittedPlot(name: name, reason: "The downtime decomposition is not plotted: no run has a ping gap, "
                 + "a libvirt downtime and an announce delay."))
         }
+        let decompositions = decomposed.map(\.1)
         // A bar across row `row`: x centre, row, x from, x to, y from, y to (boxxyerror).
         func bar(from start: Double, to end: Double, row: Int) -> [Double] {
             [(start + end) / 2, Double(row), min(start, end), max(start, end), Double(row) - 0.35, Double(row) + 0.35]
         }
         let rows = Array(decompositions.enumerated()).map { (row: $0.offset + 1, part: $0.element) }
         var script = GnuplotScript()
+        // A row per run: bars stay readable with many runs.
+        script.set(GnuplotScript.terminal(heightPixels: max(450, 200 + 30 * rows.count)))
         script.set("set title \(GnuplotScript.quoted("Downtime decomposition — \(document.sweepID)")) noenhanced")
         script.set("set xlabel 'ms from the last reply before the switch-over gap'")
         script.set("set yrange [0.4:\(Double(rows.count) + 0.6)]")
-        let tics = rows.map { "\(GnuplotScript.quoted("run \($0.part.runID)")) \($0.row)" }.joined(separator: ", ")
+        // Each row says which run and what it migrated: a sweep's cells and guests differ in their gaps.
+        let tics = zip(rows, decomposed).map { row, item in
+            let label = "run \(row.part.runID) (\(item.0.parameters.memoryMiB) MiB, \(item.0.parameters.guestKind))"
+            return "\(GnuplotScript.quoted(label)) \(row.row)"
+        }.joined(separator: ", ")
         script.set("set ytics (\(tics)) nomirror noenhanced")
         script.set("set style fill solid 0.6 border")
-        script.set("set key below horizontal")
+        // The key beside the plot, all five entries (below it, gnuplot drops those that do not
+        // fit); narrower than gnuplot reckons its text.
+        script.set("set key outside right top vertical width -6")
         script.addSeries(title: "libvirt downtime", rows: rows.map { bar(from: 0, to: $0.part.libvirtDowntimeMilliseconds, row: $0.row) },
                          clause: "using 1:2:3:4:5:6 with boxxyerror lc rgb '#1f77b4'")
         script.addSeries(title: "announce delay", rows: rows.map {
             let end = $0.part.libvirtDowntimeMilliseconds
             return bar(from: end, to: end + $0.part.announceDelayMilliseconds, row: $0.row)
         }, clause: "using 1:2:3:4:5:6 with boxxyerror lc rgb '#9467bd'")
-        script.addSeries(title: "guest's answer delay at the destination", rows: rows.compactMap { item in
+        script.addSeries(title: "answer delay (destination)", rows: rows.compactMap { item in
             let start = item.part.libvirtDowntimeMilliseconds + item.part.announceDelayMilliseconds
             return item.part.guestAnswerDelayMilliseconds.map { bar(from: start, to: start + $0, row: item.row) }
         }, clause: "using 1:2:3:4:5:6 with boxxyerror lc rgb '#ff7f0e'")

@@ -1005,10 +1005,11 @@ final class SweepReportTests: XCTestCase {
         let rows = seriesRows(plot.script)
         XCTAssertEqual(rows["libvirt downtime"], [[55, 1, 0, 110, 0.65, 1.35], [30, 2, 0, 60, 1.65, 2.35]])
         XCTAssertEqual(rows["announce delay"], [[109.25, 1, 108.5, 110, 0.65, 1.35], [61, 2, 60, 62, 1.65, 2.35]])
-        XCTAssertEqual(rows["guest's answer delay at the destination"], [[119.375, 1, 108.5, 130.25, 0.65, 1.35]])
+        XCTAssertEqual(rows["answer delay (destination)"], [[119.375, 1, 108.5, 130.25, 0.65, 1.35]])
         XCTAssertEqual(rows["rest"], [[130.625, 1, 130.25, 131, 0.65, 1.35], [76, 2, 62, 90, 1.65, 2.35]])
         XCTAssertEqual(rows["ping gap (measured)"], [[131, 1], [90, 2]])
-        XCTAssertTrue(plot.script.contains("set ytics ('run r1' 1, 'run r2' 2)"), plot.script)
+        let what = "\(measured.parameters.memoryMiB) MiB, \(measured.parameters.guestKind)"
+        XCTAssertTrue(plot.script.contains("set ytics ('run r1 (\(what))' 1, 'run r2 (\(what))' 2)"), plot.script)
         XCTAssertEqual(plot.notes, ["No answer delay at the destination was measured for run(s) r2: their rest holds it."])
         document.runs = [undecomposed]
         guard case .omitted = ReportPlots.downtimeDecomposition(document) else { return XCTFail("drawn without a decomposition") }
