@@ -435,14 +435,6 @@ public struct PreCopyFit: Codable, Sendable, Equatable {
         return sentences
     }
 
-    /// The median, `nil` for no values.
-    static func median(_ values: [Double]) -> Double? {
-        let sorted = values.sorted()
-        guard !sorted.isEmpty else { return nil }
-        let middle = sorted.count / 2
-        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-    }
-
     /// Cells in order of first appearance.
     static func orderedCells(_ observations: [MigrationObservation]) -> [String] {
         var seen = Set<String>()

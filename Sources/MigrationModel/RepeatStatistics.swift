@@ -1,5 +1,13 @@
 import Foundation
 
+/// The middle value of `values`, or the mean of the two middle ones; `nil` for no values.
+public func median(_ values: [Double]) -> Double? {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return nil }
+    let middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
+
 /// Summary of the repeats of one measurement, in the unit of the values given.
 public struct RepeatStatistics: Codable, Sendable, Equatable {
     /// Finite values used.
@@ -35,8 +43,7 @@ public struct RepeatStatistics: Codable, Sendable, Equatable {
         maximum = last
         let n = Double(finite.count)
         mean = finite.reduce(0, +) / n
-        let middle = finite.count / 2
-        median = finite.count % 2 == 1 ? finite[middle] : (finite[middle - 1] + finite[middle]) / 2
+        median = MigrationModel.median(finite) ?? first
         guard finite.count >= 2 else {
             standardDeviation = nil
             confidenceInterval95 = nil

@@ -74,9 +74,19 @@ public struct DowntimeDecomposition: Sendable, Equatable {
         beforePauseMilliseconds = run.pingGapBeforePauseMilliseconds
         pausedMilliseconds = run.guestPausedMilliseconds
         afterResumeMilliseconds = run.pingGapAfterResumeMilliseconds
-        restMilliseconds = gap - downtime - announce - (run.guestAnswerDelayMilliseconds ?? 0)
+        restMilliseconds = Self.restMilliseconds(pingGapMilliseconds: gap, libvirtDowntimeMilliseconds: downtime,
+                                                 announceDelayMilliseconds: announce,
+                                                 guestAnswerDelayMilliseconds: run.guestAnswerDelayMilliseconds)
         self.probeIntervalMilliseconds = probeIntervalMilliseconds
         verdict = Self.judge(restMilliseconds: restMilliseconds, probeIntervalMilliseconds: probeIntervalMilliseconds)
+    }
+
+    /// What the gap holds beyond its parts: one formula for the report and `migverify correlate`.
+    /// A part not measured (nil) is left in the rest.
+    public static func restMilliseconds(pingGapMilliseconds gap: Double, libvirtDowntimeMilliseconds downtime: Double,
+                                        announceDelayMilliseconds announce: Double?,
+                                        guestAnswerDelayMilliseconds answer: Double?) -> Double {
+        gap - downtime - (announce ?? 0) - (answer ?? 0)
     }
 
     /// The verdict on a rest of `restMilliseconds` (shared with `migverify correlate`'s text).

@@ -239,12 +239,10 @@ public enum ReportPlots {
             return .omitted(OmittedPlot(name: name, reason: "The downtime decomposition is not plotted: no run has a ping gap, "
                 + "a libvirt downtime and an announce delay."))
         }
-        let decompositions = decomposed.map(\.1)
-        // A bar across row `row`: x centre, row, x from, x to, y from, y to (boxxyerror).
+        let rows = decomposed.enumerated().map { (row: $0.offset + 1, run: $0.element.0, part: $0.element.1) }
         func bar(from start: Double, to end: Double, row: Int) -> [Double] {
-            [(start + end) / 2, Double(row), min(start, end), max(start, end), Double(row) - 0.35, Double(row) + 0.35]
+            Self.bar(from: start, to: end, y: Double(row), halfHeight: 0.35)
         }
-        let rows = Array(decompositions.enumerated()).map { (row: $0.offset + 1, part: $0.element) }
         var script = GnuplotScript()
         // A row per run: bars stay readable with many runs.
         script.set(GnuplotScript.terminal(heightPixels: max(450, 200 + 30 * rows.count)))
@@ -252,9 +250,9 @@ public enum ReportPlots {
         script.set("set xlabel 'ms from the last reply before the switch-over gap'")
         script.set("set yrange [0.4:\(Double(rows.count) + 0.6)]")
         // Each row says which run and what it migrated: a sweep's cells and guests differ in their gaps.
-        let tics = zip(rows, decomposed).map { row, item in
-            let label = "run \(row.part.runID) (\(item.0.parameters.memoryMiB) MiB, \(item.0.parameters.guestKind))"
-            return "\(GnuplotScript.quoted(label)) \(row.row)"
+        let tics = rows.map {
+            let label = "run \($0.part.runID) (\($0.run.parameters.memoryMiB) MiB, \($0.run.parameters.guestKind))"
+            return "\(GnuplotScript.quoted(label)) \($0.row)"
         }.joined(separator: ", ")
         script.set("set ytics (\(tics)) nomirror noenhanced")
         script.set("set style fill solid 0.6 border")
@@ -276,7 +274,7 @@ public enum ReportPlots {
         }, clause: "using 1:2:3:4:5:6 with boxxyerror lc rgb '#7f7f7f'")
         script.addSeries(title: "ping gap (measured)", rows: rows.map { [$0.part.pingGapMilliseconds, Double($0.row)] },
                          clause: "using 1:2 with points pt 2 ps 2 lw 2 lc rgb '#d62728'")
-        let unmeasured = decompositions.filter { $0.guestAnswerDelayMilliseconds == nil }.map(\.runID)
+        let unmeasured = rows.filter { $0.part.guestAnswerDelayMilliseconds == nil }.map(\.part.runID)
         return .drawn(PlannedPlot(name: name, caption: "Each run's switch-over ping gap (cross) as its parts laid end to end: "
             + "libvirt's downtime, the announce delay, the guest's answer delay at the destination (its capture) and the rest, "
             + "which is explained within one probe interval ± \(ReportFormat.number(DowntimeDecomposition.allowanceMilliseconds)) ms. "
@@ -409,9 +407,8 @@ public enum ReportPlots {
     /// the run keeps without a time (e.g. a packet counter read after the call).
     static func failureTimeline(_ timeline: ReportTimeline, name: String) -> Outcome {
         let scenario = timeline.failureScenario ?? "failure"
-        // A bar across a lane: x centre, lane, x from, x to, y from, y to (boxxyerror).
         func bar(from start: Double, to end: Double, lane: FailureLane) -> [Double] {
-            [(start + end) / 2, lane.y, start, end, lane.y - 0.3, lane.y + 0.3]
+            Self.bar(from: start, to: end, y: lane.y, halfHeight: 0.3)
         }
         let barClause = "using 1:2:3:4:5:6 with boxxyerror"
         var script = GnuplotScript()
@@ -699,6 +696,12 @@ public enum ReportPlots {
     }
 
     // MARK: - Helpers
+
+    /// A horizontal bar at height `y` for `boxxyerror`: x centre, y, x from, x to, y from, y to.
+    /// A bar may run backwards (`end` before `start`): its ends are ordered.
+    static func bar(from start: Double, to end: Double, y: Double, halfHeight: Double) -> [Double] {
+        [(start + end) / 2, y, min(start, end), max(start, end), y - halfHeight, y + halfHeight]
+    }
 
     static func bandwidthText(_ bandwidth: Double?) -> String {
         bandwidth.map { "\(ReportFormat.number($0)) MiB/s" } ?? "unlimited"

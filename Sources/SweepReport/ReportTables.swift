@@ -312,7 +312,8 @@ public enum ReportTables {
             rows: rows)
     }
 
-    /// The middle value, or the mean of the two middle ones (`nil`: no values).
+    /// The middle value, or the mean of the two middle ones (`nil`: no values). MigrationModel's
+    /// own is not imported: this target renders plain values and depends on nothing.
     static func median(_ values: [Double]) -> Double? {
         guard !values.isEmpty else { return nil }
         let sorted = values.sorted()

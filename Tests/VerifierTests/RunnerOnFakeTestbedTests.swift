@@ -337,7 +337,12 @@ final class RunnerOnFakeTestbedTests: XCTestCase {
     func testTheHistoryIsCutToTheCallOrSaysWhyNot() throws {
         let memeater = FakeMemeater(world: world)
         // The fake's history grows with its clock: wait (bounded by a count of polls) for its sample at 1 000 100 ms.
-        for _ in 0..<10_000 where (try memeater.history().last?.guestMonotonicNanoseconds ?? 0) < 1_000_100_000_000 { usleep(1_000) }
+        var reached = false
+        for _ in 0..<10_000 where !reached {
+            reached = (try memeater.history().last?.guestMonotonicNanoseconds ?? 0) >= 1_000_100_000_000
+            if !reached { usleep(1_000) }
+        }
+        guard reached else { return XCTFail("the fake's history never reached its sample at 1 000 100 ms") }
         guard case .seen(let kept) = CallWatch.readHistory(memeater, fromGuestMilliseconds: 1_000_050, toGuestMilliseconds: 1_000_150) else {
             return XCTFail("the fake's history starts at 1 000 000 ms of the guest's clock")
         }

@@ -121,10 +121,10 @@ public struct EvacuationFigures: Codable, Sendable, Equatable {
         let lastLanding = landed.compactMap(\.migrationEnd).max()
         if let firstStart, let lastLanding { totalMilliseconds = lastLanding.timeIntervalSince(firstStart) * 1000 }
         let times = landed.compactMap(\.migrationMilliseconds)
-        migrationMillisecondsMedian = Self.median(times)
+        migrationMillisecondsMedian = median(times)
         migrationMillisecondsWorst = times.max()
         let downtimes = landed.compactMap(\.downtimeMilliseconds)
-        downtimeMillisecondsMedian = Self.median(downtimes)
+        downtimeMillisecondsMedian = median(downtimes)
         downtimeMillisecondsWorst = downtimes.max()
         serialSumMilliseconds = times.isEmpty ? nil : times.reduce(0, +)
         if let serialSumMilliseconds, let totalMilliseconds, totalMilliseconds > 0 { speedup = serialSumMilliseconds / totalMilliseconds }
@@ -151,14 +151,6 @@ public struct EvacuationFigures: Codable, Sendable, Equatable {
             peak = max(peak, open)
         }
         return peak
-    }
-
-    /// The middle value, or the mean of the two middle ones (`nil`: no values).
-    static func median(_ values: [Double]) -> Double? {
-        guard !values.isEmpty else { return nil }
-        let sorted = values.sorted()
-        let middle = sorted.count / 2
-        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
     }
 
     /// The figures in a few lines, for the terminal.

@@ -405,7 +405,10 @@ extension SweepAnalysis {
                 let downtime = result.libvirtDowntimeMilliseconds
                 let announce = result.figures.announceDelayMilliseconds(libvirtDowntimeMilliseconds: downtime)
                 let answer = result.figures.guestAnswerDelayMilliseconds
-                let rest = downtime.map { gap - $0 - (announce ?? 0) - (answer ?? 0) }
+                let rest = downtime.map {
+                    DowntimeDecomposition.restMilliseconds(pingGapMilliseconds: gap, libvirtDowntimeMilliseconds: $0,
+                                                           announceDelayMilliseconds: announce, guestAnswerDelayMilliseconds: answer)
+                }
                 let verdict = rest.map { DowntimeDecomposition.judge(restMilliseconds: $0, probeIntervalMilliseconds: result.figures.probeIntervalMicroseconds.map { $0 / 1000 }) }
                 lines.append("  #\(result.runID.map(String.init) ?? "-") \(result.parameters.label): \(formatNumber(gap)) = \(downtime.map(formatNumber) ?? "-") + \(announce.map(formatNumber) ?? "-") + \(answer.map(formatNumber) ?? "-") + \(rest.map(formatNumber) ?? "-")"
                              + (verdict.map { ": " + $0.text } ?? "")
