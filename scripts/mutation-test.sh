@@ -3,7 +3,7 @@
 # scratch copy of the working tree, builds, runs the tests that need no lab, and says
 # whether a test failed (killed) or all passed (survived). A tool, not part of CI's run.
 #
-#   scripts/mutation-test.sh [--check | --coverage] [--list FILE] [--only TEXT]...
+#   scripts/mutation-test.sh [--check | --coverage] [--list FILE] [--only TEXT]... [--tests TARGET]...
 #
 #   --check       only check that every mutation still applies (each TEXT once in its file)
 #   --coverage    only list the source files the mutations must cover (COVERED_SOURCES below),
@@ -11,6 +11,8 @@
 #                 when a file has none
 #   --list FILE   another mutation list
 #   --only TEXT   run only the mutations whose name contains TEXT (repeatable)
+#   --tests TARGET  run only the mutations whose `tests` line is TARGET (repeatable; with
+#                 --only, a mutation either selects is run)
 #
 # Prints one line per mutation and last `killed K of N`. The scratch copy and its build
 # stay in .build-mutation/ (later runs rebuild only what changed); each mutant's build and
@@ -37,13 +39,15 @@ COVERED_SOURCES=(
 check_only=0
 coverage_only=0
 only=()
+tests_targets=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --check) check_only=1 ;;
         --coverage) coverage_only=1 ;;
         --list) [ $# -ge 2 ] || die "--list needs a file"; list="$2"; shift ;;
         --only) [ $# -ge 2 ] || die "--only needs a text"; only+=("$2"); shift ;;
-        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --tests) [ $# -ge 2 ] || die "--tests needs a test target"; tests_targets+=("$2"); shift ;;
+        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
     shift
@@ -78,10 +82,12 @@ parse_list() {
 parse_list
 [ "${#names[@]}" -gt 0 ] || die "$list holds no mutation"
 
+# selected INDEX: whether the mutation at INDEX is to be run (--only, --tests).
 selected() {
-    [ "${#only[@]}" -eq 0 ] && return 0
+    [ "${#only[@]}" -eq 0 ] && [ "${#tests_targets[@]}" -eq 0 ] && return 0
     local text
-    for text in "${only[@]}"; do [[ "$1" == *"$text"* ]] && return 0; done
+    for text in "${only[@]}"; do [[ "${names[$1]}" == *"$text"* ]] && return 0; done
+    for text in "${tests_targets[@]}"; do [ "${targets[$1]}" = "$text" ] && return 0; done
     return 1
 }
 
@@ -123,7 +129,7 @@ if [ "$check_only" -eq 1 ]; then
     trap 'rm -rf "$scratch"' EXIT
     stale=0
     for index in "${!names[@]}"; do
-        selected "${names[$index]}" || continue
+        selected "$index" || continue
         source_file="$REPO_ROOT/${files[$index]}"
         if [ ! -f "$source_file" ]; then
             echo "STALE     ${names[$index]}: ${files[$index]} does not exist"; stale=1; continue
@@ -179,10 +185,34 @@ trap 'exit 130' INT TERM
 build() { (cd "$copy" && swift build --build-tests) > "$1" 2>&1; }
 
 # run_tests LOG [FILTER]: the fast suite (only FILTER's tests when given). A hang counts as
-# a failure: a mutant that makes a test loop forever is caught too.
+# a failure: a mutant that makes a test loop forever is caught too. The first failed test
+# decides the verdict, so the run stops there: it runs in a session of its own (setsid),
+# which is stopped whole (swift test starts the test binary in a process group of its own).
 run_tests() {
-    local log="$1" filter="${2:-}"
-    (cd "$copy" && timeout 900 swift test --skip-build ${filter:+--filter "$filter"} $(fast_suite_skips)) > "$log" 2>&1
+    local log="$1" filter="${2:-}" runner
+    (cd "$copy" && exec setsid timeout 900 swift test --skip-build ${filter:+--filter "$filter"} $(fast_suite_skips)) > "$log" 2>&1 &
+    runner=$!
+    while kill -0 "$runner" 2>/dev/null; do
+        if grep -qE "^Test Case '[^']+' failed \(" "$log"; then
+            pkill -TERM -s "$runner" 2>/dev/null
+            wait "$runner" 2>/dev/null
+            # A test binary that ignores TERM is killed after ten seconds.
+            local waited=0
+            while pgrep -s "$runner" > /dev/null; do
+                waited=$((waited + 1))
+                [ "$waited" -eq 100 ] && pkill -KILL -s "$runner" 2>/dev/null
+                sleep 0.1
+            done
+            echo "stopped at the first failed test" >> "$log"
+            return 1
+        fi
+        sleep 0.2
+    done
+    local status=0
+    wait "$runner" || status=$?
+    # What a run stopped at the timeout left (the test binary outlives swift test).
+    pkill -KILL -s "$runner" 2>/dev/null || true
+    return "$status"
 }
 
 # The first failing test in a log, for the report line.
@@ -201,7 +231,7 @@ run_tests "$logs/baseline-test.log" || die "the fast suite fails without mutatio
 killed=0 total=0 errors=0
 for index in "${!names[@]}"; do
     name="${names[$index]}"
-    selected "$name" || continue
+    selected "$index" || continue
     total=$((total + 1))
     slug="${name//\//-}"
     started=$SECONDS
