@@ -42,3 +42,25 @@ public struct DestinationEchoTracker: Sendable {
                                    echoPacketsCaptured: echoPackets)
     }
 }
+
+/// Reads a capture file of the guest's echoes on the destination (``DestinationEchoTracker``).
+public enum DestinationEchoFile {
+    /// The echoes of `guestAddress` in the capture at `path`.
+    ///
+    /// - Throws: ``CaptureFileError`` when the file cannot be read whole (``CaptureFile``).
+    public static func analyze(path: String, guestAddress: IPAddress, hostName: String, sharesClock: Bool, packetLimit: Int? = nil,
+                               keptPath: String? = nil) throws(CaptureFileError) -> DestinationEchoObservation {
+        var tracker = DestinationEchoTracker(guestAddress: guestAddress)
+        var packets = 0
+        try CaptureFile.forEachPacket(path: path, capture: "destination echo capture") { packet, linkLayer in
+            packets += 1
+            tracker.add(PacketDecoder.decode(packet.bytes, linkLayer: linkLayer), timeNanoseconds: packet.timeNanoseconds)
+        }
+        var seen = tracker.observation
+        seen.hostName = hostName
+        seen.clockIsThisMachines = sharesClock
+        seen.packetLimitReached = packetLimit.map { packets >= $0 } ?? false
+        seen.capturePath = keptPath
+        return seen
+    }
+}
