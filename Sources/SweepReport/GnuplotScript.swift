@@ -24,15 +24,18 @@ struct GnuplotScript {
     mutating func set(_ line: String) { settings.append(line) }
 
     /// Adds a data block of `rows` (each a list of numbers) and a clause plotting it;
-    /// `clause` holds everything after the block's name except the title. Rows with a
-    /// non-finite value are left out. Nothing is added when no row is left.
-    mutating func addSeries(title: String, rows: [[Double]], clause: String) {
+    /// `clause` holds everything after the block's name except the title. `companion`, when
+    /// given, is a second clause drawn from the same block without a title (a line through
+    /// the points' means, say). Rows with a non-finite value are left out. Nothing is added
+    /// when no row is left.
+    mutating func addSeries(title: String, rows: [[Double]], clause: String, companion: String? = nil) {
         let finiteRows = rows.filter { $0.allSatisfy(\.isFinite) }
         guard !finiteRows.isEmpty else { return }
         let name = "$D\(dataBlocks.count + 1)"
         let lines = finiteRows.map { $0.map { String($0) }.joined(separator: " ") }
         dataBlocks.append("\(name) << EOD\n" + lines.joined(separator: "\n") + "\nEOD")
         clauses.append("\(name) \(clause) title \(Self.quoted(title)) noenhanced")
+        if let companion { clauses.append("\(name) \(companion) notitle") }
         seriesTitles.append(title)
     }
 

@@ -630,6 +630,10 @@ public enum ReportPlots {
         rows.sorted { first, second in first[0] != second[0] ? first[0] < second[0] : first[1] < second[1] }
     }
 
+    /// The line through an evacuation series: one point per N, the mean of that N's
+    /// evacuations (`smooth unique`), so repeats of one N are not joined to each other.
+    static let evacuationMeanLine = "using 1:2 smooth unique with lines"
+
     /// The settings both evacuation plots share: N on x, a tic at each N the sweep ran.
     static func evacuationAxes(_ script: inout GnuplotScript, _ document: ReportDocument, title: String, ylabel: String) {
         script.set("set title \(GnuplotScript.quoted("\(title) — \(document.sweepID)")) noenhanced")
@@ -650,10 +654,12 @@ public enum ReportPlots {
         evacuationAxes(&script, document, title: "Evacuation time vs guests", ylabel: "time (s)")
         for (index, group) in evacuationGroups(document.evacuations).enumerated() {
             script.addSeries(title: "evacuation total (s)\(group.suffix)", rows: guestCountRows(group.evacuations, \.totalSeconds),
-                             clause: "using 1:2 with linespoints lc \(index + 1) pt 7 ps 0.9")
+                             clause: "using 1:2 with points lc \(index + 1) pt 7 ps 0.9",
+                             companion: "\(evacuationMeanLine) lc \(index + 1)")
             script.addSeries(title: "serial sum of migration times (s)\(group.suffix)",
                              rows: guestCountRows(group.evacuations, \.serialSumSeconds),
-                             clause: "using 1:2 with linespoints lc \(index + 1) dt 2 pt 6 ps 0.9")
+                             clause: "using 1:2 with points lc \(index + 1) pt 6 ps 0.9",
+                             companion: "\(evacuationMeanLine) lc \(index + 1) dt 2")
         }
         guard !script.isEmpty else {
             return .omitted(OmittedPlot(name: name, reason: "Evacuation time is not plotted: no evacuation had a guest land."))
@@ -661,7 +667,8 @@ public enum ReportPlots {
         return .drawn(PlannedPlot(name: name, caption: "Per evacuation, over the number of guests N migrated at once: the total "
             + "time from the first guest's migration start to the last guest's landing (filled circles), and the landed guests' "
             + "migration times added up, what migrating them one after another would take (open circles, dashed); their ratio "
-            + "is the speedup in the table.", seriesTitles: script.seriesTitles, notes: [], script: script.text))
+            + "is the speedup in the table. Where an N ran more than once, its line goes through the mean of its evacuations.",
+            seriesTitles: script.seriesTitles, notes: [], script: script.text))
     }
 
     /// Each landed guest's downtime (its longest ping gap) and, per evacuation, the median and
@@ -679,10 +686,12 @@ public enum ReportPlots {
                              clause: "using 1:2 with points lc \(index + 1) pt 1 ps 0.8")
             script.addSeries(title: "median downtime (ms)\(group.suffix)",
                              rows: guestCountRows(group.evacuations, \.downtimeMillisecondsMedian),
-                             clause: "using 1:2 with linespoints lc \(index + 1) pt 7 ps 0.9")
+                             clause: "using 1:2 with points lc \(index + 1) pt 7 ps 0.9",
+                             companion: "\(evacuationMeanLine) lc \(index + 1)")
             script.addSeries(title: "worst downtime (ms)\(group.suffix)",
                              rows: guestCountRows(group.evacuations, \.downtimeMillisecondsWorst),
-                             clause: "using 1:2 with linespoints lc \(index + 1) dt 2 pt 9 ps 1.1")
+                             clause: "using 1:2 with points lc \(index + 1) pt 9 ps 1.1",
+                             companion: "\(evacuationMeanLine) lc \(index + 1) dt 2")
         }
         guard !script.isEmpty else {
             return .omitted(OmittedPlot(name: name, reason: "Per-guest downtime is not plotted: no landed guest had a ping gap measured."))
@@ -690,7 +699,7 @@ public enum ReportPlots {
         let unlanded = document.evacuations.reduce(0) { $0 + $1.guestCount - $1.landedCount }
         return .drawn(PlannedPlot(name: name, caption: "Over the number of guests N migrated at once: each landed guest's downtime "
             + "(its longest ping gap; crosses) and, per evacuation, the median over its guests (filled circles) and the worst "
-            + "(triangles, dashed).", seriesTitles: script.seriesTitles,
+            + "(triangles, dashed); where an N ran more than once, a line goes through the mean of its evacuations.", seriesTitles: script.seriesTitles,
             notes: unlanded > 0 ? ["\(unlanded) guest(s) did not land and have no downtime here (see the failed guests in the table)."] : [],
             script: script.text))
     }

@@ -710,6 +710,20 @@ final class SweepReportTests: XCTestCase {
         XCTAssertEqual(seriesRows(downtime.script)["worst downtime (ms)"], [[1, 20], [2, 50], [4, 60], [4, 90]])
         XCTAssertEqual(seriesRows(downtime.script)["each guest's downtime (ms)"],
                        [[1, 20], [2, 30], [2, 50], [4, 10], [4, 20], [4, 25], [4, 30], [4, 35], [4, 40], [4, 60], [4, 90]])
+        // N = 4 ran twice: its two evacuations are points, and each series' line goes through
+        // their mean (one point per N), never from one repeat to the other.
+        for (plot, title) in [(time, "evacuation total (s)"), (time, "serial sum of migration times (s)"),
+                              (downtime, "median downtime (ms)"), (downtime, "worst downtime (ms)")] {
+            let lines = plot.script.components(separatedBy: "\n")
+            let titled = try XCTUnwrap(lines.first { $0.contains("title '\(title)'") }, title)
+            let block = try XCTUnwrap(titled.split(separator: " ").first { $0.hasPrefix("$D") }, titled)
+            let drawn = lines.filter { $0.hasPrefix("plot \(block) ") || $0.hasPrefix("     \(block) ") }
+            XCTAssertEqual(drawn.count, 2, "\(title): its points and its line: \(drawn)")
+            XCTAssertTrue(titled.contains("with points"), titled)
+            XCTAssertTrue(drawn.contains { $0.contains("smooth unique with lines") && $0.contains("notitle") }, "\(title): \(drawn)")
+        }
+        XCTAssertFalse(time.script.contains("linespoints") || downtime.script.contains("linespoints"),
+                       "a line drawn through the rows joins N = 4's two evacuations to each other")
 
         let table = try XCTUnwrap(ReportTables.evacuations(document))
         XCTAssertEqual(table.headers, ["cell", "guests N", "evacuations", "total s", "serial sum s", "speedup", "downtime median ms",
