@@ -76,11 +76,12 @@ final class EvacuationSweepTests: XCTestCase {
     func testTheLayoutIsEachRunOnEachGuestCountWithOneSlotPerGuestInGuestOrder() throws {
         let runs = try SweepMatrix(memorySizesMiB: [512], dirtyRatesMiBPerSecond: [10, 30]).cells(template: Fixtures.parameters())
         let layout = EvacuationSlots.layout(runs, guestCounts: [1, 2], guestParameters: Self.guestParameters)
-        XCTAssertEqual(layout.evacuations.map(\.positions), [0..<1, 1..<3, 3..<4, 4..<6])
-        XCTAssertEqual(layout.evacuations.map(\.guestCount), [1, 2, 1, 2])
-        XCTAssertEqual(layout.evacuations.map(\.parameters.dirtyRateMiBPerSecond), [10, 10, 30, 30])
-        XCTAssertEqual(layout.slots.map(\.endpoints.domainName), ["guest-1", "guest-1", "guest-2", "guest-1", "guest-1", "guest-2"])
-        XCTAssertEqual(layout.slots.map(\.dirtyRateMiBPerSecond), [10, 10, 10, 30, 30, 30])
+        // N first: every run of one guest count follows the last, so a lab fleet is booted once per N.
+        XCTAssertEqual(layout.evacuations.map(\.positions), [0..<1, 1..<2, 2..<4, 4..<6])
+        XCTAssertEqual(layout.evacuations.map(\.guestCount), [1, 1, 2, 2])
+        XCTAssertEqual(layout.evacuations.map(\.parameters.dirtyRateMiBPerSecond), [10, 30, 10, 30])
+        XCTAssertEqual(layout.slots.map(\.endpoints.domainName), ["guest-1", "guest-1", "guest-1", "guest-2", "guest-1", "guest-2"])
+        XCTAssertEqual(layout.slots.map(\.dirtyRateMiBPerSecond), [10, 30, 10, 10, 30, 30])
     }
 
     /// Only every guest's completed run, of one evacuation, in guest order, is a complete evacuation.

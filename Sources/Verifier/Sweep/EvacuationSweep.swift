@@ -21,7 +21,8 @@ public struct EvacuationSlots: Sendable, Equatable {
     /// The positions of its guests' slots.
     public var positions: Range<Int> { firstPosition..<(firstPosition + guestCount) }
 
-    /// The evacuations of `runs` over `guestCounts` (each run, for each N in turn) and the
+    /// The evacuations of `runs` over `guestCounts` (for each N in turn, each run: on the lab
+    /// a fleet of N guests is booted once for all the runs and repeats of its N) and the
     /// sweep's slots they stand for, in order: for each, N slots whose parameters are
     /// `guestParameters(N, I, run)` for guest I from 1.
     public static func layout(_ runs: [ScenarioParameters], guestCounts: [Int],
@@ -29,8 +30,8 @@ public struct EvacuationSlots: Sendable, Equatable {
         -> (evacuations: [EvacuationSlots], slots: [ScenarioParameters]) {
         var evacuations: [EvacuationSlots] = []
         var slots: [ScenarioParameters] = []
-        for run in runs {
-            for count in guestCounts where count >= 1 {
+        for count in guestCounts where count >= 1 {
+            for run in runs {
                 evacuations.append(EvacuationSlots(firstPosition: slots.count, parameters: run, guestCount: count))
                 slots += (1...count).map { guestParameters(count, $0, run) }
             }
