@@ -128,7 +128,6 @@ private struct Builder {
         self.threshold = threshold
         let limit = max(0, options.maximumListed)
 
-        // Walk the sequence space once: loss runs, counts and RTTs.
         if let first = [requests.first?.sequence, firstRepliesBySequence.first?.sequence].compactMap({ $0 }).min(),
            let last = [requests.last?.sequence, firstRepliesBySequence.last?.sequence].compactMap({ $0 }).max() {
             minSequence = first
@@ -137,23 +136,89 @@ private struct Builder {
         let anyProbe = !requests.isEmpty || !firstRepliesBySequence.isEmpty
         sent = anyProbe ? Self.count(from: minSequence, to: maxSequence) : 0
 
+        let walk = walkSequenceSpace(listing: limit)
+        let silences = findSilences(listing: limit)
+        var gaps = silences.listed.map { resolve($0) }
+        gaps.sort { $0.start < $1.start }
+        let downtime = silences.longest.map { resolve($0) }
+
+        // Announcements.
+        let announces = log.announces.sorted { $0.timeNanoseconds < $1.timeNanoseconds }
+        var resumedAfterAnnounce: Double?
+        if let firstAnnounce = announces.first, let downtime, downtime.affected > 0, downtime.endsInReply {
+            resumedAfterAnnounce = Units.milliseconds(downtime.end - firstAnnounce.timeNanoseconds)
+        }
+
+        return PingAnalysis(
+            sent: sent,
+            received: walk.received,
+            lost: walk.lost,
+            duplicates: replyCount - firstRepliesBySequence.count,
+            outOfOrder: outOfOrderReplies(),
+            requestsMissingFromCapture: walk.missingRequests,
+            lossRuns: walk.lossRuns,
+            lossRunCount: walk.lossRunCount,
+            longestLossRunProbes: walk.longestRun,
+            // Halved apart: a bound from a crafted capture's interval can be clamped to Int64.max.
+            downtimeMilliseconds: downtime.map { $0.affected > 0 ? (Units.milliseconds($0.lower) + Units.milliseconds($0.upper)) / 2 : 0 } ?? 0,
+            downtimeLowerBoundMilliseconds: Units.milliseconds(downtime?.lower ?? 0),
+            downtimeUpperBoundMilliseconds: Units.milliseconds(downtime?.upper ?? 0),
+            longestGapMilliseconds: Units.milliseconds(downtime?.length ?? 0),
+            downtimeStartOffsetMilliseconds: downtime.map { Units.milliseconds($0.start - origin) },
+            downtimeLostProbes: downtime?.lost ?? 0,
+            downtimeLateProbes: downtime?.late ?? 0,
+            downtimeLongestLateRoundTripMilliseconds: downtime?.longestLateRoundTrip.map(Units.milliseconds),
+            downtimeOpenEnded: downtime?.openEnded ?? false,
+            intervalMicroseconds: Units.microseconds(interval),
+            intervalSource: intervalSource,
+            sendIntervalMicroseconds: sendIntervals.distribution(),
+            gapThresholdMilliseconds: Units.milliseconds(threshold),
+            gaps: gaps.map { gap in
+                PingAnalysis.Gap(
+                    startOffsetMilliseconds: Units.milliseconds(gap.start - origin),
+                    lengthMilliseconds: Units.milliseconds(gap.length),
+                    lowerBoundMilliseconds: Units.milliseconds(gap.lower),
+                    upperBoundMilliseconds: Units.milliseconds(gap.upper),
+                    lostProbes: gap.lost, lateProbes: gap.late,
+                    longestLateRoundTripMilliseconds: gap.longestLateRoundTrip.map(Units.milliseconds), openEnded: gap.openEnded)
+            },
+            gapCount: silences.count,
+            rttMicroseconds: walk.rtt.distribution(),
+            announceFrames: announces.map {
+                PingAnalysis.Announce(kind: $0.kind, offsetMilliseconds: Units.milliseconds($0.timeNanoseconds - origin), sourceMac: $0.sourceMAC)
+            },
+            repliesResumedAfterFirstAnnounceMilliseconds: resumedAfterAnnounce,
+            startEpochNanoseconds: anyProbe || !announces.isEmpty ? origin : 0,
+            observedMilliseconds: anyProbe || !announces.isEmpty ? Units.milliseconds(lastTime - origin) : 0)
+    }
+
+    /// What one walk of the sequence space finds: counts, loss runs and round trips.
+    private struct SequenceWalk {
         var received = 0
         var lost = 0
         var missingRequests = 0
+        /// At most the listing limit of them; ``lossRunCount`` counts all.
         var lossRuns: [PingAnalysis.LossRun] = []
         var lossRunCount = 0
         var longestRun = 0
+        var rtt = SampleSet()
+    }
+
+    /// Walks the sequence space once, from `minSequence` to `maxSequence`: loss runs (listing
+    /// at most `limit`), counts and round trips; notes the fastest round trip.
+    private mutating func walkSequenceSpace(listing limit: Int) -> SequenceWalk {
+        var walk = SequenceWalk()
         var runStart: UInt64?
         var runStartTime: Int64?
         var runLength = 0
-        var rtt = SampleSet()
+        let origin = origin
 
         func closeRun() {
             guard let start = runStart else { return }
-            lossRunCount += 1
-            longestRun = max(longestRun, runLength)
-            if lossRuns.count < limit {
-                lossRuns.append(PingAnalysis.LossRun(
+            walk.lossRunCount += 1
+            walk.longestRun = max(walk.longestRun, runLength)
+            if walk.lossRuns.count < limit {
+                walk.lossRuns.append(PingAnalysis.LossRun(
                     firstSequence: start, lengthProbes: runLength,
                     startOffsetMilliseconds: runStartTime.map { Units.milliseconds($0 - origin) }))
             }
@@ -174,8 +239,8 @@ private struct Builder {
             if sequence > expected {
                 // Probes the capture saw neither way: lost, and their requests missing.
                 let hole = Self.count(from: expected, to: sequence - 1)
-                lost = lost.addingClamped(hole)
-                missingRequests = missingRequests.addingClamped(hole)
+                walk.lost = walk.lost.addingClamped(hole)
+                walk.missingRequests = walk.missingRequests.addingClamped(hole)
                 if runStart == nil {
                     runStart = expected
                     runStartTime = nil
@@ -188,19 +253,19 @@ private struct Builder {
                 requestIndex += 1
             } else {
                 // Clamped like the holes above: a crafted capture can already have made it Int.max.
-                missingRequests = missingRequests.addingClamped(1)
+                walk.missingRequests = walk.missingRequests.addingClamped(1)
             }
             if nextReply == sequence {
                 let reply = firstRepliesBySequence[replyIndex]
                 replyIndex += 1
-                received += 1
+                walk.received += 1
                 closeRun()
                 if let request, reply.time >= request.time {
-                    rtt.record(reply.time - request.time)
+                    walk.rtt.record(reply.time - request.time)
                     fastestRoundTrip = min(fastestRoundTrip ?? Int64.max, reply.time - request.time)
                 }
             } else {
-                lost = lost.addingClamped(1)
+                walk.lost = walk.lost.addingClamped(1)
                 if runStart == nil {
                     runStart = sequence
                     runStartTime = request?.time
@@ -211,8 +276,11 @@ private struct Builder {
             expected = sequence + 1
         }
         closeRun()
+        return walk
+    }
 
-        // Reply order.
+    /// Replies that came after a reply to a later probe.
+    private func outOfOrderReplies() -> Int {
         var outOfOrder = 0
         var highestAnswered: UInt64?
         for reply in firstRepliesByTime {
@@ -222,9 +290,13 @@ private struct Builder {
                 highestAnswered = reply.sequence
             }
         }
+        return outOfOrder
+    }
 
-        // Gaps between replies, and at the edges of the capture when probes there went unanswered
-        // or were held. Found by length alone; only those kept are worked out.
+    /// Gaps between replies, and at the edges of the capture when probes there went unanswered
+    /// or were held, found by length alone: those over the threshold (listing at most `limit`),
+    /// their count and the longest. Only those kept are worked out (``resolve(_:)``).
+    private func findSilences(listing limit: Int) -> (listed: [Silence], count: Int, longest: Silence?) {
         var listed: [Silence] = []
         var gapCount = 0
         var longest: Silence?
@@ -255,59 +327,7 @@ private struct Builder {
                 consider(Silence(start: start, end: max(start, lastTime), edge: .trailing))
             }
         }
-        var gaps = listed.map { resolve($0) }
-        gaps.sort { $0.start < $1.start }
-
-        let downtime = longest.map { resolve($0) }
-
-        // Announcements.
-        let announces = log.announces.sorted { $0.timeNanoseconds < $1.timeNanoseconds }
-        var resumedAfterAnnounce: Double?
-        if let firstAnnounce = announces.first, let downtime, downtime.affected > 0, downtime.endsInReply {
-            resumedAfterAnnounce = Units.milliseconds(downtime.end - firstAnnounce.timeNanoseconds)
-        }
-
-        return PingAnalysis(
-            sent: sent,
-            received: received,
-            lost: lost,
-            duplicates: replyCount - firstRepliesBySequence.count,
-            outOfOrder: outOfOrder,
-            requestsMissingFromCapture: missingRequests,
-            lossRuns: lossRuns,
-            lossRunCount: lossRunCount,
-            longestLossRunProbes: longestRun,
-            // Halved apart: a bound from a crafted capture's interval can be clamped to Int64.max.
-            downtimeMilliseconds: downtime.map { $0.affected > 0 ? (Units.milliseconds($0.lower) + Units.milliseconds($0.upper)) / 2 : 0 } ?? 0,
-            downtimeLowerBoundMilliseconds: Units.milliseconds(downtime?.lower ?? 0),
-            downtimeUpperBoundMilliseconds: Units.milliseconds(downtime?.upper ?? 0),
-            longestGapMilliseconds: Units.milliseconds(downtime?.length ?? 0),
-            downtimeStartOffsetMilliseconds: downtime.map { Units.milliseconds($0.start - origin) },
-            downtimeLostProbes: downtime?.lost ?? 0,
-            downtimeLateProbes: downtime?.late ?? 0,
-            downtimeLongestLateRoundTripMilliseconds: downtime?.longestLateRoundTrip.map(Units.milliseconds),
-            downtimeOpenEnded: downtime?.openEnded ?? false,
-            intervalMicroseconds: Units.microseconds(interval),
-            intervalSource: intervalSource,
-            sendIntervalMicroseconds: sendIntervals.distribution(),
-            gapThresholdMilliseconds: Units.milliseconds(threshold),
-            gaps: gaps.map { gap in
-                PingAnalysis.Gap(
-                    startOffsetMilliseconds: Units.milliseconds(gap.start - origin),
-                    lengthMilliseconds: Units.milliseconds(gap.length),
-                    lowerBoundMilliseconds: Units.milliseconds(gap.lower),
-                    upperBoundMilliseconds: Units.milliseconds(gap.upper),
-                    lostProbes: gap.lost, lateProbes: gap.late,
-                    longestLateRoundTripMilliseconds: gap.longestLateRoundTrip.map(Units.milliseconds), openEnded: gap.openEnded)
-            },
-            gapCount: gapCount,
-            rttMicroseconds: rtt.distribution(),
-            announceFrames: announces.map {
-                PingAnalysis.Announce(kind: $0.kind, offsetMilliseconds: Units.milliseconds($0.timeNanoseconds - origin), sourceMac: $0.sourceMAC)
-            },
-            repliesResumedAfterFirstAnnounceMilliseconds: resumedAfterAnnounce,
-            startEpochNanoseconds: anyProbe || !announces.isEmpty ? origin : 0,
-            observedMilliseconds: anyProbe || !announces.isEmpty ? Units.milliseconds(lastTime - origin) : 0)
+        return (listed, gapCount, longest)
     }
 
     /// Splits the log into requests and replies and orders them.
