@@ -11,8 +11,8 @@
 #                 when a file has none
 #   --list FILE   another mutation list
 #   --only TEXT   run only the mutations whose name contains TEXT (repeatable)
-#   --tests TARGET  run only the mutations whose `tests` line is TARGET (repeatable; with
-#                 --only, a mutation either selects is run)
+#   --tests TARGET  run only the mutations whose `tests` line names the test target TARGET
+#                 (repeatable; with --only, a mutation either selects is run)
 #
 # Prints one line per mutation and last `killed K of N`. The scratch copy and its build
 # stay in .build-mutation/ (later runs rebuild only what changed); each mutant's build and
@@ -87,7 +87,7 @@ selected() {
     [ "${#only[@]}" -eq 0 ] && [ "${#tests_targets[@]}" -eq 0 ] && return 0
     local text
     for text in "${only[@]}"; do [[ "${names[$1]}" == *"$text"* ]] && return 0; done
-    for text in "${tests_targets[@]}"; do [ "${targets[$1]}" = "$text" ] && return 0; done
+    for text in "${tests_targets[@]}"; do [ "${targets[$1]%%.*}" = "$text" ] && return 0; done
     return 1
 }
 
@@ -138,6 +138,11 @@ if [ "$check_only" -eq 1 ]; then
         cp "$source_file" "$scratch/${files[$index]}"
         if ! reason="$(apply_mutation "$scratch" "$index" 2>&1)"; then
             echo "STALE     ${names[$index]}: its text is ${reason:-not applicable} in ${files[$index]}"; stale=1
+        fi
+        tests="${targets[$index]}"
+        if [ -n "$tests" ] && { [ ! -d "$REPO_ROOT/Tests/${tests%%.*}" ] \
+            || { [[ "$tests" == *.* ]] && ! grep -rqE "class ${tests#*.}\b" "$REPO_ROOT/Tests/${tests%%.*}"; }; }; then
+            echo "STALE     ${names[$index]}: its tests line names ${tests}, which Tests/ does not hold"; stale=1
         fi
     done
     [ "$stale" -eq 0 ] && log "all ${#names[@]} mutations apply"
@@ -215,6 +220,16 @@ run_tests() {
     return "$status"
 }
 
+# first_filter TESTS: the `swift test --filter` of a mutation's `tests` line, TARGET (its
+# tests) or TARGET.CLASS (one XCTest class: the one that killed it last, tried first because
+# a whole target can take a minute before it reaches the test that fails).
+first_filter() {
+    case "$1" in
+        *.*) printf '^%s\\.%s/' "${1%%.*}" "${1#*.}" ;;
+        *) printf '^%s\\.' "$1" ;;
+    esac
+}
+
 # The first failing test in a log, for the report line.
 first_failure() {
     grep -m1 -oE "Test Case '[^']+' failed|error: .*(XCT[A-Za-z]+|Expectation)[^:]*" "$1" \
@@ -247,7 +262,7 @@ for index in "${!names[@]}"; do
     fi
     verdict=SURVIVED by=""
     target="${targets[$index]}"
-    if [ -n "$target" ] && ! run_tests "$logs/$slug.test.log" "^$target\\."; then
+    if [ -n "$target" ] && ! run_tests "$logs/$slug.test.log" "$(first_filter "$target")"; then
         verdict=KILLED by="$(first_failure "$logs/$slug.test.log")"
     elif ! run_tests "$logs/$slug.test.log"; then
         verdict=KILLED by="$(first_failure "$logs/$slug.test.log")"
