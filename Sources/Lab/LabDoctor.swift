@@ -27,6 +27,8 @@ extension Lab {
         "iputils-ping", "openssh-server", "openssh-client", "debootstrap", "e2fsprogs", "xz-utils",
         // The verifier captures the destination's migration ports with it (stream-encrypted).
         "tcpdump",
+        // certtool: the lab's CA and each host's migration certificates (TLS).
+        "gnutls-bin",
     ]
 
     /// What this machine can do for the lab: packages, versions and their known issues,

@@ -241,5 +241,11 @@ final class EngineTests: XCTestCase {
         }
         XCTAssertNoThrow(try engine.setRate(.mibPerSecond(4)))
         XCTAssertEqual(engine.targetPagesPerSecond, 1_024)
+        // A rate past Int.max is refused in words, not by a trap while the refusal is written
+        // (a set-rate of 1e19 once killed memeater serve; the wire now refuses it first, the API does not).
+        XCTAssertThrowsError(try engine.setRate(.pagesPerSecond(1e19))) { error in
+            XCTAssertEqual(error as? MemeaterError, .rateAboveRegion(ratePagesPerSecond: 1e19, regionPages: 1_024, sizeMiB: 4))
+            XCTAssertTrue("\(error)".hasPrefix("rate of 1e+19 unique pages/s exceeds what a 4 MiB region"), "\(error)")
+        }
     }
 }

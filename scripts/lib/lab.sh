@@ -64,10 +64,11 @@ ensure_lab_packages() {
     fi
     ensure_packages -t "$LAB_BACKPORTS_SUITE" "${backports[@]}"
     # The guest kernel (Debian's, not the host's), the initramfs guest's userland, the
-    # tools that build the topology and images, sshd for qemu+ssh:// URIs, and tcpdump,
-    # which captures the destination's migration ports (stream-encrypted).
+    # tools that build the topology and images, sshd for qemu+ssh:// URIs, tcpdump, which
+    # captures the destination's migration ports (stream-encrypted), and certtool, which makes
+    # the lab's CA and each host's certificates (every `lab up`).
     ensure_packages linux-image-amd64 busybox-static cpio xz-utils zstd kmod \
-        iproute2 nftables iputils-ping openssh-server openssh-client netcat-openbsd tcpdump \
+        iproute2 nftables iputils-ping openssh-server openssh-client netcat-openbsd tcpdump gnutls-bin \
         debootstrap e2fsprogs util-linux procps ca-certificates
 }
 
