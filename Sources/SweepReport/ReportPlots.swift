@@ -156,6 +156,7 @@ public enum ReportPlots {
         script.set("set ylabel 'migration time (ms)'")
         script.set("set yrange [0:*]")
         script.set("set xrange [0:*]")
+        script.set(pointsOffTheFrame)
         let cells = document.liveCells
         var notes = unplacedNote(cells) { $0.migrationMilliseconds.mean != nil }
         let groups = cellGroups(cells)
@@ -199,6 +200,7 @@ public enum ReportPlots {
         script.set("set ylabel 'downtime (ms)'")
         script.set("set yrange [0:*]")
         script.set("set xrange [0:*]")
+        script.set(pointsOffTheFrame)
         let cells = document.liveCells
         for (index, group) in cellGroups(cells).enumerated() {
             let split = byTarget(group.cells)
@@ -705,6 +707,11 @@ public enum ReportPlots {
     }
 
     // MARK: - Helpers
+
+    /// Room beyond the largest rate and y, so that no point sits on the frame: every run of a
+    /// sweep at one rate would otherwise be drawn on its right edge. None before 0 (gnuplot
+    /// would widen the axis to negative rates).
+    static let pointsOffTheFrame = "set offsets 0, graph 0.05, graph 0.05, 0"
 
     /// A horizontal bar at height `y` for `boxxyerror`: x centre, y, x from, x to, y from, y to.
     /// A bar may run backwards (`end` before `start`): its ends are ordered.

@@ -55,6 +55,16 @@ final class SweepReportTests: XCTestCase {
         XCTAssertEqual(inspection.pointPositions(inSeries: "1024 MiB measured").count, 2 + 1)
     }
 
+    /// A sweep run at one rate (the main job's) has every point at the largest x: the rate
+    /// plots leave room beyond it, so the points are not drawn on the frame's right edge.
+    func testTheRatePlotsLeaveRoomBeyondTheLargestRate() throws {
+        let plots = ReportPlots.plan(for: ReportFixtures.document()).plots
+        for name in ["migration-time", "downtime"] {
+            let plot = try XCTUnwrap(plots.first { $0.name == name }, name)
+            XCTAssertTrue(plot.script.contains("\nset offsets 0, graph 0.05, graph 0.05, 0\n"), "\(name): \(plot.script)")
+        }
+    }
+
     /// The data blocks of a gnuplot script by the title of the series that plots them.
     func seriesRows(_ script: String) -> [String: [[Double]]] {
         var blocks: [String: [[Double]]] = [:]
