@@ -232,7 +232,7 @@ first_filter() {
 
 # The first failing test in a log, for the report line.
 first_failure() {
-    grep -m1 -oE "Test Case '[^']+' failed|error: .*(XCT[A-Za-z]+|Expectation)[^:]*" "$1" \
+    grep -m1 -oE "Test Case '[^']+' failed|error: .*(XCT[A-Za-z]+|Expectation)[^:]*|Fatal error: .*" "$1" \
         | sed -E "s/Test Case '([^']+)' failed/\1/; s/^-\[//; s/\]$//" | head -c 120 \
         || echo "a crash or exit status (see the log)"
 }
