@@ -495,8 +495,12 @@ final class LabScenarioTests: XCTestCase {
     func test13HostEvacuationOfThreeGuestsAndTheFailureOfOne() throws {
         let database = Self.harness.databaseDirectory.appendingPathComponent("evacuation.sqlite").path
         let journal = Self.harness.databaseDirectory.appendingPathComponent("evacuation-journal.json").path
+        // Three TCG guests migrating at once on two cores: one may be silent past the 2 s default
+        // (CI once saw 2257 ms, 1136 probes held and answered late). This test is about the
+        // evacuation — landings, the one failure, the clean-up — so the gap limit is widened; the
+        // one-guest tests judge the default.
         let arguments = labRunArguments(scenario: "live,dst-qemu-killed", database: database, journal: journal)
-            .replacingRate(with: "10") + ["--guest-count", "3", "--fault-guest", "2"]
+            .replacingRate(with: "10") + ["--guest-count", "3", "--fault-guest", "2", "--max-ping-gap-ms", "10000"]
         let run = try startMigverify(arguments)
         let status = run.process.waitUntilExit()
         print(run.output())
