@@ -199,15 +199,7 @@ run_tests() {
     runner=$!
     while kill -0 "$runner" 2>/dev/null; do
         if grep -qE "^Test Case '[^']+' failed \(" "$log"; then
-            pkill -TERM -s "$runner" 2>/dev/null
-            wait "$runner" 2>/dev/null
-            # A test binary that ignores TERM is killed after ten seconds.
-            local waited=0
-            while pgrep -s "$runner" > /dev/null; do
-                waited=$((waited + 1))
-                [ "$waited" -eq 100 ] && pkill -KILL -s "$runner" 2>/dev/null
-                sleep 0.1
-            done
+            stop_session "$runner"
             echo "stopped at the first failed test" >> "$log"
             return 1
         fi
@@ -216,8 +208,22 @@ run_tests() {
     local status=0
     wait "$runner" || status=$?
     # What a run stopped at the timeout left (the test binary outlives swift test).
-    pkill -KILL -s "$runner" 2>/dev/null || true
+    stop_session "$runner"
     return "$status"
+}
+
+# stop_session SID: stops every process of the session SID (TERM, and KILL after ten seconds
+# for a test binary that ignores TERM) and waits until none is left.
+stop_session() {
+    local session="$1" waited=0
+    pkill -TERM -s "$session" 2>/dev/null || true
+    wait "$session" 2>/dev/null || true
+    while pgrep -s "$session" > /dev/null; do
+        waited=$((waited + 1))
+        [ "$waited" -eq 100 ] && pkill -KILL -s "$session" 2>/dev/null
+        sleep 0.1
+    done
+    return 0
 }
 
 # first_filter TESTS: the `swift test --filter` of a mutation's `tests` line, TARGET (its

@@ -76,6 +76,37 @@ final class MigrationStreamFileTests: XCTestCase {
         bytes.count == 4 ? .v4(IPv4Address(bytes[0], bytes[1], bytes[2], bytes[3])) : IPv6Address(bytes: bytes).map(IPAddress.v6)
     }
 
+    /// A probe the source delivered into the guest's memory before the switch-over is answered
+    /// on the destination before any probe reaches it (seen on the lab over ssh): that reply is
+    /// not the answer to the probes waiting there, and the delay runs to the first reply after them.
+    func testAReplyToAProbeCarriedInTheGuestsMemoryDoesNotEndTheAnswerDelay() throws {
+        let guest: [UInt8] = [198, 18, 1, 10], client: [UInt8] = [198, 18, 1, 2]
+        let address = try XCTUnwrap(address(guest))
+        var pcap = TestPcap(linkType: .linuxCooked2)
+        pcap.appendEcho(request: false, from: guest, to: client, sequence: 40, microseconds: 2_000)
+        pcap.appendEcho(request: false, from: guest, to: client, sequence: 40, microseconds: 2_020, interfaceIndex: 5)
+        for (sequence, at) in [(UInt16(95), UInt32(9_000)), (96, 10_000), (97, 11_000)] {
+            pcap.appendEcho(request: true, from: client, to: guest, sequence: sequence, microseconds: at)
+        }
+        pcap.appendEcho(request: false, from: guest, to: client, sequence: 95, microseconds: 30_000)
+        pcap.appendEcho(request: true, from: client, to: guest, sequence: 98, microseconds: 31_000)
+        let echoes = try WireFixtures.readEchoes(pcap, of: address, in: directory)
+        XCTAssertEqual(echoes.firstProbeSequence, 95)
+        XCTAssertEqual(echoes.firstReplySequence, 95)
+        XCTAssertEqual(try XCTUnwrap(echoes.guestAnswerDelayMilliseconds), 21, accuracy: 1e-9)
+        XCTAssertEqual(echoes.probesBeforeFirstReply, 3)
+        XCTAssertEqual(echoes.repliesBeforeFirstProbe, 1, "one carried probe, its reply seen on two interfaces")
+        XCTAssertEqual(echoes.echoPacketsCaptured, 7)
+
+        var carriedOnly = TestPcap(linkType: .linuxCooked2)
+        carriedOnly.appendEcho(request: false, from: guest, to: client, sequence: 40, microseconds: 2_000)
+        carriedOnly.appendEcho(request: true, from: client, to: guest, sequence: 95, microseconds: 9_000)
+        let unanswered = try WireFixtures.readEchoes(carriedOnly, of: address, in: directory)
+        XCTAssertNil(unanswered.guestAnswerDelayMilliseconds)
+        XCTAssertEqual(unanswered.answerDelayMissingReason, "198.18.1.10 did not answer on the destination after the first probe "
+                       + "reached it (only 1 reply(ies) before, to probes carried in its memory) while it was captured")
+    }
+
     /// A guest that never answered there, or no probe at all, leaves the delay unmeasured and says why.
     func testAGuestThatNeverAnsweredOnTheDestinationHasNoAnswerDelay() throws {
         let guest: [UInt8] = [198, 18, 1, 10]

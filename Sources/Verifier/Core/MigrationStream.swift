@@ -209,11 +209,15 @@ public struct DestinationEchoObservation: Sendable, Equatable, Codable {
     /// 16-bit ICMP sequence number (`nil`: no probe reached the destination).
     public var firstProbeEpochNanoseconds: Int64?
     public var firstProbeSequence: UInt16?
-    /// The guest's first echo reply the capture holds, likewise (`nil`: it never answered there).
+    /// The guest's first echo reply at or after the first probe, likewise (`nil`: it never
+    /// answered there after a probe arrived).
     public var firstReplyEpochNanoseconds: Int64?
     public var firstReplySequence: UInt16?
     /// Probes (distinct sequence numbers) that reached the destination before the first reply.
     public var probesBeforeFirstReply: Int
+    /// Replies (distinct sequence numbers) the guest sent there before any probe reached the
+    /// host: to probes the source had delivered into its memory before the switch-over.
+    public var repliesBeforeFirstProbe = 0
     /// Echo packets of the guest in the capture, every interface counted.
     public var echoPacketsCaptured: Int
     /// The capture's clock is this machine's (a lab host, or `qemu:///system`), so its
@@ -238,7 +242,7 @@ public struct DestinationEchoObservation: Sendable, Equatable, Codable {
     }
 
     /// From the first probe reaching the destination to the guest's first reply leaving it, ms
-    /// (`nil`: either is missing, or the reply came first, so the probes were not held for it).
+    /// (`nil`: either is missing).
     public var guestAnswerDelayMilliseconds: Double? {
         guard let probe = firstProbeEpochNanoseconds, let reply = firstReplyEpochNanoseconds, reply >= probe else { return nil }
         return Double(reply - probe) / 1e6
@@ -249,7 +253,8 @@ public struct DestinationEchoObservation: Sendable, Equatable, Codable {
         if guestAnswerDelayMilliseconds != nil { return nil }
         let limit = packetLimitReached ? " (the capture stopped at its packet limit)" : ""
         if firstProbeEpochNanoseconds == nil { return "no probe to \(guestAddress) reached the destination while it was captured" + limit }
-        if firstReplyEpochNanoseconds == nil { return "\(guestAddress) did not answer on the destination while it was captured" + limit }
-        return "\(guestAddress)'s first reply on the destination came before the first probe the capture holds"
+        let carried = repliesBeforeFirstProbe > 0
+            ? " after the first probe reached it (only \(repliesBeforeFirstProbe) reply(ies) before, to probes carried in its memory)" : ""
+        return "\(guestAddress) did not answer on the destination\(carried) while it was captured" + limit
     }
 }

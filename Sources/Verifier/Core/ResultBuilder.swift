@@ -290,6 +290,9 @@ public struct ResultBuilder: Sendable {
         result[source: .guestAnswerDelayMilliseconds] = "tcpdump on \(host) (every interface, kernel timestamps): the first echo request to "
             + "\(echoes.guestAddress) (sequence \(echoes.firstProbeSequence.map(String.init) ?? "-")) to the guest's first reply "
             + "(sequence \(echoes.firstReplySequence.map(String.init) ?? "-")), \(echoes.probesBeforeFirstReply) probe(s) held before it"
+            + (echoes.repliesBeforeFirstProbe > 0
+               ? "; before the first probe arrived the guest answered \(echoes.repliesBeforeFirstProbe) probe(s) the source had "
+                   + "delivered into its memory (they travelled with it)" : "")
             + (echoes.clockIsThisMachines ? "" : "; \(host)'s clock is its own, so its instants are not placed on the run clock")
         guard echoes.clockIsThisMachines else { return }
         let origin = startedAt.timeIntervalSince1970 * 1000
