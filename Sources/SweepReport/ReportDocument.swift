@@ -328,7 +328,8 @@ public struct ReportRun: Sendable, Equatable {
     /// not known.
     public var pingGapLateProbes: Int?
     /// The gap of the switch-over when it is not the longest (the one over libvirt's pause
-    /// events; a starved guest can answer late during the pre-copy too): what the downtime
+    /// events; a starved guest can answer late during the pre-copy too), or when a reply to a
+    /// probe carried in the guest's memory split it, the whole outage: what the downtime
     /// decomposition splits; nil when it is the longest or unknown.
     public var switchOverPingGapMilliseconds: Double?
     /// From the guest's pause to the first RARP/GARP seen on the destination side.

@@ -249,8 +249,63 @@ final class PingGapPhasesTests: XCTestCase {
                        PingGapPhases(beforePauseMilliseconds: 10, pausedMilliseconds: 122, afterResumeMilliseconds: 68,
                                      announceAfterResumeMilliseconds: -1))
         XCTAssertEqual(try XCTUnwrap(figures.announceDelayMilliseconds(libvirtDowntimeMilliseconds: 100)), 31, accuracy: 1e-9)
+        XCTAssertFalse(figures.longestPingGapIsTheSwitchOvers, "the longest came before the pause")
         figures.sourceSuspendedOffsetMilliseconds = nil
         XCTAssertEqual(figures.switchOverPingGap, TimedSpan(startOffsetMilliseconds: 10, lengthMilliseconds: 300), "no events: the longest")
+        XCTAssertTrue(figures.longestPingGapIsTheSwitchOvers)
+    }
+
+    /// The lab's run 29 of sweep c3: the resumed guest answered a probe carried in its memory
+    /// (39.3 ms into the outage), then nothing for 75.5 ms until the announce. Without the
+    /// destination's capture, pingmon's upper bound on the longest gap (115 ms) reaching back
+    /// into the switch-over's gap joins them; a bound that does not reach back leaves them apart.
+    func testAGapSplitByAReplyToACarriedProbeIsOneOutage() throws {
+        var figures = MigrationFigures()
+        figures.pingGaps = [TimedSpan(startOffsetMilliseconds: 21_753.1, lengthMilliseconds: 39.32),
+                            TimedSpan(startOffsetMilliseconds: 21_792.45, lengthMilliseconds: 75.45),
+                            TimedSpan(startOffsetMilliseconds: 21_876.5, lengthMilliseconds: 42.6)]
+        figures.pingGapStartOffsetMilliseconds = 21_792.45
+        figures.sourceSuspendedOffsetMilliseconds = 21_754
+        figures.destinationResumedOffsetMilliseconds = 21_790
+        figures.probeIntervalMicroseconds = 1000
+        figures.pingGapUpperBoundMilliseconds = 114.98
+        XCTAssertEqual(figures.switchOverPingGap?.startOffsetMilliseconds, 21_753.1)
+        let joined = TimedSpan(startOffsetMilliseconds: 21_753.1, lengthMilliseconds: 21_792.45 + 75.45 - 21_753.1)
+        XCTAssertEqual(try XCTUnwrap(figures.switchOverOutage).lengthMilliseconds, joined.lengthMilliseconds, accuracy: 1e-9,
+                       "from the pause's gap to the longest's end (its bound reaches back to 21752.92)")
+        XCTAssertTrue(figures.longestPingGapIsTheSwitchOvers)
+        figures.pingGapUpperBoundMilliseconds = 75.9
+        XCTAssertEqual(figures.switchOverOutage, figures.pingGaps.first, "its bounds are its own: a second outage")
+        XCTAssertFalse(figures.longestPingGapIsTheSwitchOvers)
+        figures.pingGapUpperBoundMilliseconds = 114.98 - 39.32 + 3.5
+        XCTAssertEqual(figures.switchOverOutage, figures.pingGaps.first, "reaches back only to 3.5 ms after the switch-over's gap began")
+        // The destination's capture decides when it is on the run clock: the first reply after a probe arrived there.
+        figures.destinationFirstReplyOffsetMilliseconds = 21_867.9
+        XCTAssertEqual(try XCTUnwrap(figures.switchOverOutage).lengthMilliseconds, joined.lengthMilliseconds, accuracy: 1e-9)
+        figures.destinationFirstReplyOffsetMilliseconds = 21_792.4
+        XCTAssertEqual(figures.switchOverOutage, figures.pingGaps.first, "the guest answered the waiting probes first")
+    }
+
+    /// The lab's run 15 of sweep b3: the switch-over's gap (180.1 ms) is the longest, the reply
+    /// to a carried probe ends it, and the probes that reached the destination waited 47.4 ms
+    /// more (lost, not late, so pingmon's bounds are the first gap's): the destination's first
+    /// reply after them joins the two.
+    func testTheDestinationsFirstReplyJoinsAGapAfterTheLongest() throws {
+        var figures = MigrationFigures()
+        figures.pingGaps = [TimedSpan(startOffsetMilliseconds: 6_505.7, lengthMilliseconds: 6),
+                            TimedSpan(startOffsetMilliseconds: 6_523.2, lengthMilliseconds: 180.1),
+                            TimedSpan(startOffsetMilliseconds: 6_703.3, lengthMilliseconds: 47.4),
+                            TimedSpan(startOffsetMilliseconds: 6_764.8, lengthMilliseconds: 51.4)]
+        figures.pingGapStartOffsetMilliseconds = 6_523.2
+        figures.pingGapUpperBoundMilliseconds = 181
+        figures.sourceSuspendedOffsetMilliseconds = 6_526.9
+        figures.destinationResumedOffsetMilliseconds = 6_707.3
+        XCTAssertEqual(figures.switchOverOutage, figures.pingGaps[1], "without the destination's capture: the gap alone")
+        figures.destinationFirstReplyOffsetMilliseconds = 6_750.59
+        let outage = try XCTUnwrap(figures.switchOverOutage)
+        XCTAssertEqual(outage.startOffsetMilliseconds, 6_523.2)
+        XCTAssertEqual(outage.lengthMilliseconds, 6_703.3 + 47.4 - 6_523.2, accuracy: 1e-9, "180.1 + the reply + 47.4, not the gap after")
+        XCTAssertTrue(figures.longestPingGapIsTheSwitchOvers)
     }
 }
 

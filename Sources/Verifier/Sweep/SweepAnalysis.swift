@@ -399,9 +399,12 @@ extension SweepAnalysis {
             lines.append("downtime, ms: ping gap = libvirt downtime + delay to the first announce + the guest's answer delay at the destination "
                          + "+ rest (explained within one probe interval ± \(formatNumber(DowntimeDecomposition.allowanceMilliseconds)) ms)")
             for result in decomposed {
-                let switchOver = result.figures.switchOverPingGap
-                let longestElsewhere = switchOver.map { $0.startOffsetMilliseconds != result.figures.pingGapStartOffsetMilliseconds } ?? false
-                let gap = longestElsewhere ? switchOver?.lengthMilliseconds ?? 0 : result.pingDowntimeMilliseconds ?? 0
+                let outage = result.figures.switchOverOutage
+                let longestElsewhere = outage != nil && !result.figures.longestPingGapIsTheSwitchOvers
+                let parts = outage.map { span in
+                    result.figures.pingGaps.filter { span.contains($0.startOffsetMilliseconds) }.map(\.lengthMilliseconds)
+                } ?? []
+                let gap = outage?.lengthMilliseconds ?? result.pingDowntimeMilliseconds ?? 0
                 let downtime = result.libvirtDowntimeMilliseconds
                 let announce = result.figures.announceDelayMilliseconds(libvirtDowntimeMilliseconds: downtime)
                 let answer = result.figures.guestAnswerDelayMilliseconds
@@ -417,7 +420,9 @@ extension SweepAnalysis {
                              + (result.figures.probesHeldAtDestination.map { ", \($0) reached the destination before the guest's first reply" } ?? "")
                              + ", probe every \(result.figures.probeIntervalMicroseconds.map { formatNumber($0 / 1000) } ?? "-") ms)"
                              + (longestElsewhere ? "; the longest gap (\(formatNumber(result.pingDowntimeMilliseconds ?? 0)) ms "
-                                + "at \(formatNumber(result.figures.pingGapStartOffsetMilliseconds ?? 0)) ms) was not the switch-over's" : ""))
+                                + "at \(formatNumber(result.figures.pingGapStartOffsetMilliseconds ?? 0)) ms) was not the switch-over's"
+                                : parts.count > 1 ? "; one outage split by the guest's reply to a probe carried in its memory: gaps of "
+                                + parts.map { formatNumber($0) }.joined(separator: " + ") + " ms" : ""))
             }
         }
         let overheads = results.compactMap(\.figures.overheadMilliseconds).sorted()
@@ -585,8 +590,9 @@ extension SweepAnalysis {
             run.preCopyTransferRateMiBPerSecond = result.figures.preCopyTransferRateMiBPerSecond
             run.passedCheckCount = result.checks.filter(\.passed).count
             run.pingGapLateProbes = result.figures.pingGapLateProbes
-            if let switchOver = result.figures.switchOverPingGap, switchOver.startOffsetMilliseconds != result.figures.pingGapStartOffsetMilliseconds {
-                run.switchOverPingGapMilliseconds = switchOver.lengthMilliseconds
+            if let outage = result.figures.switchOverOutage,
+               outage != result.figures.switchOverPingGap || outage.startOffsetMilliseconds != result.figures.pingGapStartOffsetMilliseconds {
+                run.switchOverPingGapMilliseconds = outage.lengthMilliseconds
             }
             if let phases = result.figures.pingGapPhases {
                 run.pingGapBeforePauseMilliseconds = phases.beforePauseMilliseconds
