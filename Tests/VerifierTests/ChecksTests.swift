@@ -15,6 +15,7 @@ extension Fixtures {
     static let pausedMigrating = DomainStateInfo(rawState: 3, rawReason: 2)
     static let shutOffMigrated = DomainStateInfo(rawState: 5, rawReason: 4)
     static let shutOffDestroyed = DomainStateInfo(rawState: 5, rawReason: 2)
+    static let shutOffFailed = DomainStateInfo(rawState: 5, rawReason: 6)
 
     /// The hosts' interfaces without the guest's tap.
     static let hostInterfaces: Set<String> = ["lo", "eth0", "br0"]
@@ -477,6 +478,43 @@ final class ChecksTests: XCTestCase {
                     says: "domain lab-guest exists (paused (migrating))")
     }
 
+    /// The host the guest once left keeps its persistent definition, shut off; a failed
+    /// migration back to it (a sweep migrates from wherever the guest is) leaves it as it was,
+    /// libvirt only changing its reason to "failed". Seen on the lab in sweep `modes`.
+    func testDestinationHostCleanExcludesAnInactiveDefinitionThatWasThereBefore() throws {
+        var o = try Fixtures.observation(.staysOnSource)
+        o.destinationDomainBefore = Fixtures.sighting(.destination, Fixtures.shutOffMigrated)
+        o.onDestination = Fixtures.sighting(.destination, Fixtures.shutOffFailed)
+        assertCheck(Checks.destinationHostClean(o), CheckName.destinationHostClean, passed: true,
+                    says: "only the inactive definition of lab-guest that was there before the migration "
+                        + "(shut off (migrated) then, shut off (failed) now)", "no qemu process for lab-guest on dst")
+    }
+
+    /// A definition the failed migration made, one it left active, or a fault's occupant it
+    /// replaced is left behind, whatever was there before.
+    func testDestinationHostCleanFailsOnADefinitionNotThereBeforeOrActiveOrReplaced() throws {
+        var o = try Fixtures.observation(.staysOnSource)
+        o.onDestination = Fixtures.sighting(.destination, Fixtures.shutOffFailed)
+        assertCheck(Checks.destinationHostClean(o), CheckName.destinationHostClean, passed: false,
+                    says: "domain lab-guest exists (shut off (failed))")
+        o.destinationDomainBefore = Fixtures.sighting(.destination, Fixtures.shutOffMigrated)
+        o.onDestination = Fixtures.sighting(.destination, Fixtures.pausedMigrating)
+        assertCheck(Checks.destinationHostClean(o), CheckName.destinationHostClean, passed: false,
+                    says: "domain lab-guest exists (paused (migrating))")
+        o.onDestination = Fixtures.sighting(.destination, Fixtures.shutOffMigrated)
+        o.destinationDomainBefore = Fixtures.sighting(.destination, Fixtures.runningBooted)
+        assertCheck(Checks.destinationHostClean(o), CheckName.destinationHostClean, passed: false,
+                    says: "domain lab-guest exists (shut off (migrated))")
+        var occupied = try Fixtures.occupiedObservation()
+        var replaced = Fixtures.occupant
+        replaced.uuid = "00000000-0000-0000-0000-000000000001"
+        occupied.faultFindings = FaultFindings(destinationDomain: OccupantObservation(before: Fixtures.occupant, after: replaced))
+        occupied.destinationDomainBefore = Fixtures.sighting(.destination, Fixtures.shutOffDestroyed)
+        occupied.onDestination = Fixtures.sighting(.destination, Fixtures.shutOffFailed)
+        assertCheck(Checks.destinationHostClean(occupied), CheckName.destinationHostClean, passed: false,
+                    says: "domain lab-guest exists (shut off (failed))")
+    }
+
     func testDestinationHostCleanFailsWhenAQEMUIsLeft() throws {
         var o = try Fixtures.observation(.staysOnSource)
         o.destinationHost = .seen(HostSnapshot(hostName: "dst", qemuProcesses: [QEMUProcess(pid: 5151, command: "qemu-system-x86", incoming: true)],
@@ -596,6 +634,20 @@ final class ChecksTests: XCTestCase {
         o.ping.longestGapLateProbes = 1
         assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: true,
                     says: "12000 probes, 10 lost in 1 runs, longest gap 140.5 ms (1 held through it, answered late) (limit 2000 ms)")
+    }
+
+    /// A guest too slow for the probe rate (auto-converge's 99 % throttle under TCG: 10 ms of
+    /// CPU a second) answers once a second from a queue of probes seconds old: the gap between
+    /// replies is judged, and the evidence says how old the queue was.
+    func testPingContinuitySaysWhenTheHeldProbesCameFromAQueue() throws {
+        var o = try Fixtures.observation(.migrates)
+        o.ping.longestGapMilliseconds = 1060.59
+        o.ping.longestGapLowerBoundMilliseconds = 9021.96
+        o.ping.longestGapUpperBoundMilliseconds = 9023.97
+        o.ping.longestGapLateProbes = 296
+        assertCheck(Checks.pingContinuity(o), CheckName.pingContinuity, passed: true,
+                    says: "longest gap 1060.59 ms (296 held through it, answered late; they were sent over 9021.96 ms, "
+                        + "answered from a queue: outage bounds 9021.96-9023.97 ms) (limit 2000 ms)")
     }
 
     func testPingContinuityFailsWhenTheGuestNeverAnswered() throws {

@@ -130,21 +130,30 @@ public enum Checks {
                          : problems.joined(separator: "; ") + " on \(snapshot.hostName)") + waited(waitedSeconds, passed: problems.isEmpty))
     }
 
-    /// `destination-host-clean`: no domain of the guest's name (besides a pre-existing one),
-    /// no QEMU process for it and no interface that was not there before the migration.
+    /// `destination-host-clean`: no domain of the guest's name (besides a pre-existing one: a
+    /// fault's occupant, or an inactive definition that stays inactive), no QEMU process for it
+    /// and no interface that was not there before the migration.
     public static func destinationHostClean(_ o: Observation) -> Check {
         destinationHostClean(sighting: o.onDestination, host: o.destinationHost, interfacesBefore: o.destinationInterfacesBefore,
-                             occupant: o.faultFindings?.destinationDomain, domainName: o.parameters.endpoints.domainName, waitedSeconds: o.hostsWaitedSeconds)
+                             occupant: o.faultFindings?.destinationDomain, domainName: o.parameters.endpoints.domainName,
+                             waitedSeconds: o.hostsWaitedSeconds, domainBefore: o.destinationDomainBefore)
     }
 
+    /// `domainBefore`: the guest's domain on the destination before the migration. A host the
+    /// guest once left keeps its persistent definition, shut off; a failed migration back to it
+    /// leaves that definition as it was (libvirt only changes its reason, e.g. to "failed").
     static func destinationHostClean(sighting: DomainSighting, host: Looked<HostSnapshot>, interfacesBefore: Looked<Set<String>>,
-                                     occupant: OccupantObservation?, domainName name: String, waitedSeconds: Double) -> Check {
+                                     occupant: OccupantObservation?, domainName name: String, waitedSeconds: Double,
+                                     domainBefore: DomainSighting? = nil) -> Check {
         var problems: [String] = []
         var looked: [String] = []
         if let error = sighting.error { return .notMeasured(CheckName.destinationHostClean, because: error) }
         if let state = sighting.state {
             if let occupant, let after = occupant.after, after.uuid == occupant.before.uuid {
                 looked.append("only the pre-existing domain \(name) (uuid \(occupant.before.uuid)) on \(sighting.uri)")
+            } else if occupant == nil, !state.isActive, let stateBefore = domainBefore?.state, !stateBefore.isActive {
+                looked.append("only the inactive definition of \(name) that was there before the migration "
+                              + "(\(stateBefore) then, \(state) now) on \(sighting.uri)")
             } else {
                 problems.append("domain \(name) exists (\(state))")
             }
@@ -221,7 +230,15 @@ public enum Checks {
             return Check(name: CheckName.pingContinuity, passed: false,
                          evidence: "\(ping.sent) probes sent, \(ping.received) replies: the guest never answered")
         }
-        let late = (ping.longestGapLateProbes ?? 0) > 0 ? " (\(ping.longestGapLateProbes ?? 0) held through it, answered late)" : ""
+        let held = ping.longestGapLateProbes ?? 0
+        // Held probes sent before the gap began were answered from a standing queue (a guest
+        // too slow for the probe rate, e.g. under a 99 % auto-converge throttle): the replies'
+        // gap is judged, and the queue's age is said.
+        let queue = held > 0 && ping.longestGapLowerBoundMilliseconds > ping.longestGapMilliseconds
+            ? "; they were sent over \(formatNumber(ping.longestGapLowerBoundMilliseconds)) ms, answered from a queue: "
+                + "outage bounds \(formatNumber(ping.longestGapLowerBoundMilliseconds))-\(formatNumber(ping.longestGapUpperBoundMilliseconds)) ms"
+            : ""
+        let late = held > 0 ? " (\(held) held through it, answered late\(queue))" : ""
         let gap = "\(ping.sent) probes, \(ping.lost) lost in \(ping.lossRunCount) runs, longest gap \(formatNumber(ping.longestGapMilliseconds)) ms" + late
         if ping.openEnded {
             return Check(name: CheckName.pingContinuity, passed: false, evidence: gap + "; the guest had stopped answering when probing ended")

@@ -543,6 +543,10 @@ public struct Observation: Sendable, Equatable, Codable {
     public var hostsWaitedSeconds: Double
     /// The destination's interfaces before the migration (what is new was left by it).
     public var destinationInterfacesBefore: Looked<Set<String>>
+    /// The guest's domain on the destination before the migration (`nil`: not read — the
+    /// migration was meant to land — or stored before it was): an inactive definition there
+    /// is the host's, not left by a failed migration.
+    public var destinationDomainBefore: DomainSighting?
     /// The guest's taps on the source, from its domain XML before the migration.
     public var sourceTaps: [String]
     /// What the scenario's fault saw of its own doing (`nil`: nothing).

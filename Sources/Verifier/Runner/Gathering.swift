@@ -56,6 +56,7 @@ extension ScenarioRunner {
             didNotConverge: driven.didNotConverge, timeoutIsResult: leg.policy.nonConvergenceIsResult, placementTimeline: timeline,
             migrationStream: driven.migrationStream, migrationOptions: driven.plan.options)
         observation.destinationEchoes = driven.destinationEchoes
+        observation.destinationDomainBefore = driven.destinationDomainBefore
         if let before = driven.settingsBefore, driven.expectation == .staysOnSource {
             observation.sourceMigrationSettings = MigrationSettingsObservation(
                 before: before, after: settings(of: leg.endpoints.domainName, on: source, sighting: placement.onSource))
@@ -96,7 +97,7 @@ extension ScenarioRunner {
                 settled = Checks.destinationHostClean(sighting: placement.onDestination, host: placement.destinationHost,
                                                       interfacesBefore: driven.interfacesBefore,
                                                       occupant: placement.faultFindings?.destinationDomain, domainName: name,
-                                                      waitedSeconds: 0).passed
+                                                      waitedSeconds: 0, domainBefore: driven.destinationDomainBefore).passed
                     && Checks.migrationPortFree(host: placement.destinationHost, waitedSeconds: 0).passed
             case .guestLost:
                 // Both hosts: what the lost guest leaves on the source is the fault's to judge.
@@ -106,7 +107,7 @@ extension ScenarioRunner {
                                                            host: baseline.destinationHost)
                 settled = Checks.destinationHostClean(sighting: placement.onDestination, host: placement.destinationHost,
                                                       interfacesBefore: driven.interfacesBefore, occupant: nil, domainName: name,
-                                                      waitedSeconds: 0).passed
+                                                      waitedSeconds: 0, domainBefore: driven.destinationDomainBefore).passed
                     && Checks.migrationPortFree(host: placement.destinationHost, waitedSeconds: 0).passed
             }
             if settled || clock.milliseconds() - hostWait >= (pauses.cleanUpWaitSeconds ?? driven.plan.cleanUpWaitSeconds) * 1000 { break }
@@ -156,7 +157,7 @@ extension ScenarioRunner {
         return .seen(seen)
     }
 
-    private func sighting(_ name: String, on daemon: any Hypervisor) -> DomainSighting {
+    func sighting(_ name: String, on daemon: any Hypervisor) -> DomainSighting {
         do {
             guard let domain = try daemon.guestDomain(named: name) else {
                 return DomainSighting(uri: daemon.uri, name: name, state: nil)

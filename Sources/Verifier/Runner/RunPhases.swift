@@ -49,6 +49,8 @@ struct Driven {
     let didNotConverge: Bool
     /// The destination's interfaces with the fault in place, before the migration.
     let interfacesBefore: Looked<Set<String>>
+    /// The guest's domain on the destination then (`nil`: not read, the migration is meant to land).
+    let destinationDomainBefore: DomainSighting?
     /// The source QEMU's migration settings before the migration (`nil`: not read, the
     /// migration is meant to land).
     let settingsBefore: Looked<QEMUMigrationSettings>?
@@ -303,6 +305,8 @@ extension ScenarioRunner {
         let mayJudgeAsFailed = leg.faultType.expectation == .staysOnSource || leg.policy.nonConvergenceIsResult
         let interfacesBefore: Looked<Set<String>> = mayJudgeAsFailed || leg.faultType.expectation == .guestLost
             ? look(baseline.destinationHost) { host throws(VerifierError) in try host.interfaces() } : .notLooked("not needed")
+        let destinationDomainBefore = mayJudgeAsFailed || leg.faultType.expectation == .guestLost
+            ? sighting(leg.endpoints.domainName, on: baseline.destination) : nil
         let settingsBefore = mayJudgeAsFailed ? migrationSettings(of: baseline.domain) : nil
         try interruption.check(while: "installing the fault")
         if let waited = waitToStart?() { step("\(leg.parameters.label): \(waited)") }
@@ -325,7 +329,8 @@ extension ScenarioRunner {
         try interruption.check(while: "migrating")
         let didNotConverge = leg.faultType.expectation == .migrates && leg.policy.nonConvergenceIsResult && outcome.didNotConverge
         return Driven(plan: plan, outcome: outcome, expectation: didNotConverge ? .staysOnSource : leg.faultType.expectation,
-                      didNotConverge: didNotConverge, interfacesBefore: interfacesBefore, settingsBefore: settingsBefore,
+                      didNotConverge: didNotConverge, interfacesBefore: interfacesBefore,
+                      destinationDomainBefore: destinationDomainBefore, settingsBefore: settingsBefore,
                       guestLoad: seen.guestLoad, migrationStream: seen.migrationStream, destinationEchoes: seen.destinationEchoes,
                       cpu: seen.cpu)
     }
