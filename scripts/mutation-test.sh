@@ -198,7 +198,8 @@ run_tests() {
     (cd "$copy" && exec setsid timeout 900 swift test --skip-build ${filter:+--filter "$filter"} $(fast_suite_skips)) > "$log" 2>&1 &
     runner=$!
     while kill -0 "$runner" 2>/dev/null; do
-        if grep -qE "^Test Case '[^']+' failed \(" "$log"; then
+        # -s: the test's log may not exist yet (its subshell creates it).
+        if grep -qsE "^Test Case '[^']+' failed \(" "$log"; then
             stop_session "$runner"
             echo "stopped at the first failed test" >> "$log"
             return 1
