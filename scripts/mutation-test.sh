@@ -182,6 +182,7 @@ restore_file() { cp "$work/original" "$copy/$1"; }
 current=""
 cleanup() {
     [ -n "$current" ] && restore_file "$current"
+    case "$TMPDIR" in /tmp/mutation-test.*) rm -rf "$TMPDIR" ;; esac
     return 0
 }
 trap cleanup EXIT
@@ -193,6 +194,14 @@ build() { (cd "$copy" && swift build --build-tests) > "$1" 2>&1; }
 # a failure: a mutant that makes a test loop forever is caught too. The first failed test
 # decides the verdict, so the run stops there: it runs in a session of its own (setsid),
 # which is stopped whole (swift test starts the test binary in a process group of its own).
+# Every temporary file of the run (SwiftPM's, the tests') goes to a directory of its own under
+# /tmp (as open as /tmp: tcpdump writes there after dropping root), emptied after each test
+# run and removed at the end: a test stopped at its first failure never reaches its tearDown,
+# and SwiftPM leaves a TemporaryDirectory.* behind for each test binary it runs.
+export TMPDIR
+TMPDIR="$(mktemp -d /tmp/mutation-test.XXXXXX)" && chmod 1777 "$TMPDIR"
+empty_tmp() { find "$TMPDIR" -mindepth 1 -maxdepth 1 -exec rm -rf {} +; }
+
 run_tests() {
     local log="$1" filter="${2:-}" runner
     (cd "$copy" && exec setsid timeout 900 swift test --skip-build ${filter:+--filter "$filter"} $(fast_suite_skips)) > "$log" 2>&1 &
@@ -201,6 +210,7 @@ run_tests() {
         # -s: the test's log may not exist yet (its subshell creates it).
         if grep -qsE "^Test Case '[^']+' failed \(" "$log"; then
             stop_session "$runner"
+            empty_tmp
             echo "stopped at the first failed test" >> "$log"
             return 1
         fi
@@ -210,6 +220,7 @@ run_tests() {
     wait "$runner" || status=$?
     # What a run stopped at the timeout left (the test binary outlives swift test).
     stop_session "$runner"
+    empty_tmp
     return "$status"
 }
 
