@@ -303,10 +303,10 @@ extension ScenarioRunner {
         // What the destination has once the fault is in place, before the migration: what is
         // new afterwards was left by it.
         let mayJudgeAsFailed = leg.faultType.expectation == .staysOnSource || leg.policy.nonConvergenceIsResult
-        let interfacesBefore: Looked<Set<String>> = mayJudgeAsFailed || leg.faultType.expectation == .guestLost
+        let judgesTheDestinationClean = mayJudgeAsFailed || leg.faultType.expectation == .guestLost
+        let interfacesBefore: Looked<Set<String>> = judgesTheDestinationClean
             ? look(baseline.destinationHost) { host throws(VerifierError) in try host.interfaces() } : .notLooked("not needed")
-        let destinationDomainBefore = mayJudgeAsFailed || leg.faultType.expectation == .guestLost
-            ? sighting(leg.endpoints.domainName, on: baseline.destination) : nil
+        let destinationDomainBefore = judgesTheDestinationClean ? sighting(leg.endpoints.domainName, on: baseline.destination) : nil
         let settingsBefore = mayJudgeAsFailed ? migrationSettings(of: baseline.domain) : nil
         try interruption.check(while: "installing the fault")
         if let waited = waitToStart?() { step("\(leg.parameters.label): \(waited)") }
